@@ -1,0 +1,58 @@
+"""Drops the second copy of an article within one crawl.
+
+The same article is reached from listings, tags, sitemaps, feeds and cross-links; Scrapy's request
+filter catches most repeats, but not an article under two URLs (a renamed slug whose old URL still
+answers, tracking parameters a spider forgot) or a URL requested twice with ``dont_filter``. The
+first record wins. Duplicates are normal, so they are logged quietly and only counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from itemadapter import ItemAdapter
+from scrapy.exceptions import DropItem
+
+from mayadeen.urls import DEFAULT_TRACKING_PARAMS, canonical_url
+
+logger = logging.getLogger(__name__)
+
+
+class DedupePipeline:
+    """Drops a record whose canonical url or article_id was already seen in this run.
+
+    Stats: ``mayadeen/dropped/duplicate_url``, ``mayadeen/dropped/duplicate_article_id``. Memory grows
+    with the run: about 25 MB per 100,000 articles.
+    """
+
+    def __init__(self, crawler):
+        self.stats = crawler.stats
+        self.tracking = tuple(crawler.settings.getlist("MAYADEEN_TRACKING_PARAMS", list(DEFAULT_TRACKING_PARAMS)))
+        self.urls: set[str] = set()
+        self.article_ids: dict[str, str] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        adapter = ItemAdapter(item)
+        raw_url = adapter.get("url")
+        url = (canonical_url(raw_url, tracking=self.tracking) or raw_url) if raw_url else None
+        article_id = adapter.get("article_id")
+        if url and url in self.urls:
+            self.stats.inc_value("mayadeen/dropped/duplicate_url")
+            logger.debug("Dropped duplicate of %s", url)
+            raise DropItem(f"duplicate_url: {url}", log_level="DEBUG")
+        if article_id and article_id in self.article_ids:
+            first = self.article_ids[article_id]
+            self.stats.inc_value("mayadeen/dropped/duplicate_article_id")
+            # INFO: one post under two URLs is worth noticing (a renamed slug, a URL variant).
+            logger.info("Dropped %s: article %s was already scraped as %s", url, article_id, first)
+            raise DropItem(f"duplicate_article_id: {article_id} ({url}, first seen as {first})", log_level="DEBUG")
+        if url:
+            self.urls.add(url)
+        if article_id:
+            self.article_ids[article_id] = url or "<no url>"
+        return item

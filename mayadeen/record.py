@@ -1,0 +1,112 @@
+"""The record contract as code: its JSON Schema, its validator and its content hash.
+
+Pure functions over plain mappings (``ItemAdapter(item).asdict()``), shared by the pipelines, the
+store and the tests so that "valid" and "changed" mean the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "article.schema.json"
+
+#: The keys whose change makes a new revision of an article. Not url (the identity), not shares,
+#: scraped_at or dates (they move without the text changing); ``image`` is ``images[0]``.
+HASHED_KEYS = ("headline", "summary", "body", "authors", "tags", "images", "video")
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+_MAX_MESSAGE = 200
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """``moment`` (default: now) as the record's time form, UTC ``YYYY-MM-DDThh:mm:ssZ``."""
+    moment = moment or datetime.now(timezone.utc)
+    return moment.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
+
+
+def content_hash(record: Mapping[str, Any]) -> str:
+    """sha256 hex of the canonical JSON of the HASHED_KEYS (a missing key counts as null).
+
+    Canonical = sorted keys, compact separators, UTF-8 without escapes, so the hash is stable across
+    Python versions and dict orders and can be recomputed by any JSON library.
+    """
+    subset = {key: record.get(key) for key in HASHED_KEYS}
+    text = json.dumps(subset, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The record's JSON Schema (draft 2020-12), loaded once."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def record_keys() -> tuple[str, ...]:
+    """The record's keys in contract order."""
+    return tuple(schema()["properties"])
+
+
+def _format_checker() -> FormatChecker:
+    # Our own checkers: jsonschema's "date-time" and "uri" depend on optional packages and are
+    # silently skipped without them. Patterns fix the shape; these catch impossible values
+    # (month 13, 25 o'clock) and host-less URLs.
+    checker = FormatChecker(formats=())
+
+    @checker.checks("date-time", raises=ValueError)
+    def _date_time(value: object) -> bool:
+        if isinstance(value, str):
+            datetime.fromisoformat(value)
+        return True
+
+    @checker.checks("uri", raises=ValueError)
+    def _uri(value: object) -> bool:
+        if not isinstance(value, str):
+            return True
+        parts = urlsplit(value)
+        return bool(parts.scheme and parts.hostname)
+
+    return checker
+
+
+@cache
+def validator() -> Draft202012Validator:
+    """A validator of the schema with format checks on (built once; thread-safe to share)."""
+    return Draft202012Validator(schema(), format_checker=_format_checker())
+
+
+def _most_specific(error: ValidationError) -> ValidationError:
+    """For a failed ``anyOf`` (nullable fields), the branch error that says what is wrong.
+
+    "{…} is not valid under any of the given schemas" hides the cause; the deepest branch error that
+    is not "is not of type 'null'" names it (e.g. ``image/url: 'x' does not match …``).
+    """
+    while error.context:
+        error = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
+    return error
+
+
+def validation_errors(record: Mapping[str, Any]) -> list[str]:
+    """Every way ``record`` breaks the schema, as ``"<json path>: <message>"``; empty when valid.
+
+    Messages are cut to a readable length: jsonschema repeats the offending value, which can be a
+    whole article body.
+    """
+    errors = sorted(validator().iter_errors(dict(record)), key=lambda e: [str(p) for p in e.absolute_path])
+    out = []
+    for error in map(_most_specific, errors):
+        path = "/".join(str(p) for p in error.absolute_path) or "(record)"
+        message = error.message
+        if len(message) > _MAX_MESSAGE:
+            message = message[: _MAX_MESSAGE - 1] + "…"
+        out.append(f"{path}: {message}")
+    return out

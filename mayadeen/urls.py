@@ -1,0 +1,92 @@
+"""What a URL of the site is, and its one canonical form.
+
+Every URL the crawler stores or requests goes through ``canonical_url`` first, so that absolute and
+root-relative hrefs, tracking parameters, fragments and trailing slashes of the same page are one URL
+(and Scrapy's duplicate filter sees one request).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from w3lib.url import url_query_cleaner
+
+PUBLIC_URL = "https://english.almayadeen.net"
+PUBLIC_HOST = urlsplit(PUBLIC_URL).hostname
+DEFAULT_TRACKING_PARAMS = ("fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "ref", "s_src")
+
+_SLUG = r"[a-z0-9][a-z0-9-]*"
+
+# kind of item page -> path pattern. Sections are matched by shape, not by a list, so a section the
+# site adds later is crawled too.
+ITEM_PATTERNS = {
+    "article": re.compile(rf"^/(?:news|articles)/{_SLUG}/{_SLUG}$"),
+    "video": re.compile(rf"^/videos/{_SLUG}/{_SLUG}$"),
+    "infograph": re.compile(rf"^/infographs/{_SLUG}$"),
+    "gallery": re.compile(rf"^/in-pictures/{_SLUG}$"),
+}
+LISTING_PATTERN = re.compile(rf"^/(?:(?:news|articles|videos)(?:/{_SLUG})?|infographs|in-pictures)$")
+# Listings whose cards are filled in by a script from /api/listing (need a browser or the API).
+CLIENT_SIDE_LISTING = re.compile(rf"^/(?:videos(?:/{_SLUG})?|in-pictures)$")
+
+
+def _is_tracking(name: str, tracking: tuple[str, ...]) -> bool:
+    return name.lower().startswith("utm_") or name.lower() in tracking
+
+
+def canonical_url(href: str, base: str = PUBLIC_URL, tracking=DEFAULT_TRACKING_PARAMS) -> str | None:
+    """``href`` resolved against ``base``, with tracking parameters, fragment and trailing slash removed.
+
+    URLs on the site are forced to ``https`` and the bare public host. Returns None for what is not
+    an http(s) URL (``mailto:``, ``javascript:``, ``data:``…).
+    """
+    href = (href or "").strip()
+    if not href:
+        return None
+    absolute = urljoin(base, href)
+    parts = urlsplit(absolute)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    if host in (PUBLIC_HOST, "www." + PUBLIC_HOST):
+        scheme, netloc = "https", PUBLIC_HOST
+    else:
+        scheme, netloc = parts.scheme, parts.netloc.lower()
+    path = re.sub(r"/{2,}", "/", parts.path) or "/"
+    if len(path) > 1:
+        path = path.rstrip("/") or "/"
+    query = parts.query
+    if query:
+        names = {kv.split("=", 1)[0] for kv in query.split("&") if kv}
+        drop = [n for n in names if _is_tracking(n, tuple(tracking))]
+        if drop:
+            query = urlsplit(url_query_cleaner("?" + query, drop, remove=True)).query
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def is_on_site(url: str) -> bool:
+    return urlsplit(url).hostname == PUBLIC_HOST
+
+
+def item_kind(url: str) -> str | None:
+    """``article``/``video``/``infograph``/``gallery`` for an item page URL on the site, else None."""
+    if not is_on_site(url):
+        return None
+    path = urlsplit(url).path
+    for kind, pattern in ITEM_PATTERNS.items():
+        if pattern.match(path):
+            return kind
+    return None
+
+
+def listing_key(url: str) -> str | None:
+    """``news/politics``-style key of a listing URL on the site (``news`` for a group), else None."""
+    if not is_on_site(url):
+        return None
+    path = urlsplit(url).path
+    return path.strip("/") if LISTING_PATTERN.match(path) else None
+
+
+def is_client_side_listing(url: str) -> bool:
+    return is_on_site(url) and bool(CLIENT_SIDE_LISTING.match(urlsplit(url).path))

@@ -1,0 +1,350 @@
+"""Item pipelines with real Scrapy crawler objects: enrich, validate, dedupe, SQLite store.
+
+The last tests run real crawls (``scrapy runspider`` in a subprocess, no network: the spider yields
+the expected records itself) through all four pipelines in their intended order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import scrapy
+from scrapy.exceptions import CloseSpider, DropItem, NotConfigured
+from scrapy.utils.test import get_crawler
+
+from mayadeen.items import ArticleItem
+from mayadeen.pipelines.dedupe import DedupePipeline
+from mayadeen.pipelines.enrich import EnrichPipeline
+from mayadeen.pipelines.sqlite_store import SQLiteStorePipeline, run_figures
+from mayadeen.pipelines.validate import ValidatePipeline
+from mayadeen.record import content_hash, validation_errors
+from mayadeen.sqlite_store import ArticleStore
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPECTED = sorted((ROOT / "fixtures" / "expected").glob("*.json"))
+PIPELINES = {
+    "mayadeen.pipelines.enrich.EnrichPipeline": 100,
+    "mayadeen.pipelines.validate.ValidatePipeline": 200,
+    "mayadeen.pipelines.dedupe.DedupePipeline": 300,
+    "mayadeen.pipelines.sqlite_store.SQLiteStorePipeline": 800,
+}
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+def scraped(path: Path) -> dict:
+    """An expected record as a spider yields it: without the keys the pipelines add."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def enriched(path: Path) -> dict:
+    record = scraped(path)
+    record["scraped_at"] = "2025-08-04T12:30:00Z"
+    record["content_hash"] = content_hash(record)
+    return record
+
+
+class ExampleSpider(scrapy.Spider):
+    name = "example"
+
+
+@pytest.fixture
+def crawler():
+    crawler = get_crawler(ExampleSpider)
+    crawler.spider = ExampleSpider.from_crawler(crawler, section="news/politics", pages="2")
+    return crawler
+
+
+def stat(crawler, key):
+    return crawler.stats.get_value(key)
+
+
+# --- enrich ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", EXPECTED, ids=lambda p: p.stem)
+def test_enrich_completes_every_expected_record(crawler, path):
+    item = ArticleItem(**scraped(path))
+    out = EnrichPipeline().process_item(item)
+    assert out is item
+    assert TIMESTAMP.match(item["scraped_at"])
+    assert item["content_hash"] == content_hash(scraped(path))
+    assert validation_errors(dict(item)) == []
+
+
+def test_enrich_stamps_now_in_utc():
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    record = EnrichPipeline().process_item(scraped(EXPECTED[0]))
+    stamped = datetime.strptime(record["scraped_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert before <= stamped <= datetime.now(timezone.utc) + timedelta(seconds=1)
+
+
+def test_enrich_keeps_the_spiders_scraped_at_but_never_its_hash():
+    record = scraped(EXPECTED[0]) | {"scraped_at": "2025-08-04T12:30:00Z", "content_hash": "0" * 64}
+    EnrichPipeline().process_item(record)
+    assert record["scraped_at"] == "2025-08-04T12:30:00Z"
+    assert record["content_hash"] == content_hash(record) != "0" * 64
+
+
+# --- validate --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", EXPECTED, ids=lambda p: p.stem)
+def test_validate_passes_every_expected_record(crawler, path):
+    item = ArticleItem(**enriched(path))
+    assert ValidatePipeline.from_crawler(crawler).process_item(item) is item
+    assert not any(key.startswith("mayadeen/dropped/") for key in crawler.stats.get_stats())
+
+
+@pytest.mark.parametrize("key", ["url", "headline", "date_published"])
+@pytest.mark.parametrize("how", ["absent", "none", "blank"])
+def test_validate_drops_a_record_without_essentials(crawler, caplog, key, how):
+    record = enriched(EXPECTED[0])
+    if how == "absent":
+        del record[key]
+    else:
+        record[key] = None if how == "none" else "  "
+    with caplog.at_level(logging.DEBUG), pytest.raises(DropItem) as dropped:
+        ValidatePipeline.from_crawler(crawler).process_item(ArticleItem(**record))
+    assert stat(crawler, f"mayadeen/dropped/missing_{key}") == 1
+    assert f"missing_{key}" in str(dropped.value)
+    assert dropped.value.log_level == "DEBUG"  # our WARNING below replaces Scrapy's item dump
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.name == "mayadeen.pipelines.validate"
+    assert f"missing_{key}" in warning.getMessage()
+    page = record["url"] if key != "url" else "article_id='1957941'"
+    assert page in warning.getMessage()
+
+
+def test_validate_drops_a_schema_breach_naming_page_and_fields(crawler, caplog):
+    record = enriched(EXPECTED[0])
+    record["kind"] = "podcast"
+    record["shares"] = "7"
+    with caplog.at_level(logging.WARNING), pytest.raises(DropItem):
+        ValidatePipeline.from_crawler(crawler).process_item(record)
+    assert stat(crawler, "mayadeen/dropped/schema") == 1
+    assert caplog.messages == [
+        f"Dropped record of {record['url']} (schema): kind: 'podcast' is not one of "
+        "['article', 'video', 'infograph', 'gallery']; shares: '7' is not of type 'integer', 'null'"
+    ]
+
+
+def test_validate_reports_few_of_many_errors(crawler, caplog):
+    record = enriched(EXPECTED[0]) | {"kind": "podcast", "section": 2, "body": 3, "tags": 4, "shares": "5"}
+    with caplog.at_level(logging.WARNING), pytest.raises(DropItem):
+        ValidatePipeline.from_crawler(crawler).process_item(record)
+    assert caplog.messages[0].endswith("; and 2 more")
+
+
+def test_validate_drops_a_record_not_enriched(crawler):
+    with pytest.raises(DropItem, match="scraped_at"):
+        ValidatePipeline.from_crawler(crawler).process_item(scraped(EXPECTED[0]))
+    assert stat(crawler, "mayadeen/dropped/schema") == 1
+
+
+# --- dedupe ----------------------------------------------------------------------------------------
+
+
+def test_dedupe_passes_distinct_records(crawler):
+    pipeline = DedupePipeline.from_crawler(crawler)
+    for path in EXPECTED:
+        pipeline.process_item(enriched(path))
+    assert not any(key.startswith("mayadeen/dropped/") for key in crawler.stats.get_stats())
+
+
+@pytest.mark.parametrize("variant", ["", "/", "?utm_source=rss&utm_medium=feed", "#comments", "?fbclid=x"])
+def test_dedupe_drops_the_same_url_again(crawler, caplog, variant):
+    pipeline = DedupePipeline.from_crawler(crawler)
+    first = enriched(EXPECTED[0])
+    second = enriched(EXPECTED[0]) | {"url": first["url"] + variant, "article_id": "999"}
+    assert pipeline.process_item(first) is first
+    with caplog.at_level(logging.DEBUG), pytest.raises(DropItem) as dropped:
+        pipeline.process_item(second)
+    assert dropped.value.log_level == "DEBUG"
+    assert stat(crawler, "mayadeen/dropped/duplicate_url") == 1
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.DEBUG, f"Dropped duplicate of {first['url']}")
+    ]
+
+
+def test_dedupe_drops_the_same_article_under_another_url(crawler, caplog):
+    pipeline = DedupePipeline.from_crawler(crawler)
+    new = enriched(EXPECTED[0])
+    old_url = "https://english.almayadeen.net/news/politics/iraqs-pmf-law-a-test-of-sovereignty-amid-us-objections"
+    pipeline.process_item(new)
+    with caplog.at_level(logging.DEBUG), pytest.raises(DropItem):
+        pipeline.process_item(new | {"url": old_url})
+    assert stat(crawler, "mayadeen/dropped/duplicate_article_id") == 1
+    assert stat(crawler, "mayadeen/dropped/duplicate_url") is None
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.INFO, f"Dropped {old_url}: article 1957941 was already scraped as {new['url']}")
+    ]
+
+
+def test_dedupe_state_is_per_run(crawler):
+    DedupePipeline.from_crawler(crawler).process_item(enriched(EXPECTED[0]))
+    DedupePipeline.from_crawler(get_crawler(ExampleSpider)).process_item(enriched(EXPECTED[0]))
+
+
+# --- sqlite store pipeline (in process) ------------------------------------------------------------
+
+
+def store_crawler(path, **settings):
+    crawler = get_crawler(ExampleSpider, {"MAYADEEN_SQLITE_PATH": str(path), **settings})
+    crawler.spider = ExampleSpider.from_crawler(crawler, section="news/politics")
+    return crawler
+
+
+@pytest.mark.parametrize("value", ["", "  ", None])
+def test_store_pipeline_is_off_without_a_path(value):
+    with pytest.raises(NotConfigured):
+        SQLiteStorePipeline.from_crawler(get_crawler(ExampleSpider, {"MAYADEEN_SQLITE_PATH": value}))
+
+
+def test_store_pipeline_stores_counts_and_files_the_run(tmp_path):
+    path = tmp_path / "data" / "sub" / "mayadeen.sqlite"
+    crawler = store_crawler(path)
+    pipeline = SQLiteStorePipeline.from_crawler(crawler)
+    pipeline.open_spider()
+    assert path.parent.is_dir()
+    assert stat(crawler, "mayadeen/run_id") == 1
+    records = [enriched(p) for p in EXPECTED]
+    for record in records:
+        pipeline.process_item(ArticleItem(**record))
+    pipeline.process_item(records[0])
+    changed = records[1] | {"headline": "A new headline"}
+    pipeline.process_item(changed | {"content_hash": content_hash(changed)})
+    assert stat(crawler, "mayadeen/items/new") == 14
+    assert stat(crawler, "mayadeen/items/unchanged") == 1
+    assert stat(crawler, "mayadeen/items/updated") == 1
+    crawler.stats.set_value("downloader/request_count", 20)
+    crawler.stats.set_value("downloader/response_status_count/200", 17)
+    crawler.stats.set_value("downloader/response_status_count/404", 3)
+    crawler.stats.set_value("log_count/ERROR", 1)
+    crawler.stats.set_value("item_dropped_count", 2)
+
+    crawler.signals.send_catch_log(signal=scrapy.signals.spider_closed, spider=crawler.spider, reason="finished")
+    assert pipeline.store is None
+    with ArticleStore(path) as store:  # the writer lock was released
+        assert store.count() == 14
+        (run,) = store.runs()
+    assert run["spider"] == "example" and run["arguments"] == {"section": "news/politics"}
+    assert TIMESTAMP.match(run["started_at"]) and TIMESTAMP.match(run["finished_at"])
+    assert (run["items_new"], run["items_updated"], run["items_unchanged"], run["items_dropped"]) == (14, 1, 1, 2)
+    assert (run["requests"], run["responses_by_status"], run["errors"]) == (20, {"200": 17, "404": 3}, 1)
+    assert run["finish_reason"] == "finished" and run["coverage"] is None
+
+
+def test_store_pipeline_refuses_a_locked_store(tmp_path, caplog):
+    path = tmp_path / "mayadeen.sqlite"
+    crawler = store_crawler(path)
+    pipeline = SQLiteStorePipeline.from_crawler(crawler)
+    with ArticleStore(path), caplog.at_level(logging.ERROR):
+        pipeline.open_spider()
+        with pytest.raises(CloseSpider) as closed:
+            pipeline.spider_opened(crawler.spider)
+    assert closed.value.reason == "store_locked"
+    assert caplog.messages == [
+        f"another crawl is writing {path} (pid {os.getpid()}); this crawl stops before fetching anything"
+    ]
+    pipeline.spider_closed(crawler.spider, "store_locked")  # nothing to file, no error
+
+
+def test_store_pipeline_waits_for_the_lock_as_configured(tmp_path):
+    crawler = store_crawler(tmp_path / "s.sqlite", MAYADEEN_SQLITE_LOCK_TIMEOUT="0.3")
+    assert SQLiteStorePipeline.from_crawler(crawler).lock_timeout == 0.3
+
+
+def test_run_figures_default_to_zero():
+    assert run_figures({}) == {
+        "items_new": 0, "items_updated": 0, "items_unchanged": 0, "items_dropped": 0,
+        "requests": 0, "responses_by_status": {}, "errors": 0,
+    }  # fmt: skip
+
+
+# --- real crawls -----------------------------------------------------------------------------------
+
+SPIDER = textwrap.dedent(
+    """
+    import json
+    import scrapy
+
+    class RecordsSpider(scrapy.Spider):
+        '''Yields the records of a JSON file as items: the pipelines' input without any network.'''
+        name = "records"
+
+        async def start(self):
+            with open(self.records, encoding="utf-8") as f:
+                for record in json.load(f):
+                    yield record
+    """
+)
+
+
+def crawl(tmp_path: Path, db: Path, records: list[dict], *extra: str) -> subprocess.CompletedProcess:
+    (tmp_path / "records_spider.py").write_text(SPIDER, encoding="utf-8")
+    records_file = tmp_path / "records.json"
+    records_file.write_text(json.dumps(records), encoding="utf-8")
+    settings = {
+        "ITEM_PIPELINES": json.dumps(PIPELINES),
+        "MAYADEEN_SQLITE_PATH": str(db),
+        "REMOTE_CONTROL_ENABLED": "False",
+        "TELNETCONSOLE_ENABLED": "False",
+        "LOG_LEVEL": "INFO",
+    }
+    command = [sys.executable, "-m", "scrapy", "runspider", "records_spider.py", "-a", f"records={records_file}"]
+    for name, value in settings.items():
+        command += ["-s", f"{name}={value}"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # cwd without scrapy.cfg: the project's FEEDS must not write into the repository.
+    return subprocess.run(command + list(extra), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_crawls_through_all_pipelines_into_the_store(tmp_path):
+    db = tmp_path / "data" / "mayadeen.sqlite"
+    records = [scraped(p) for p in EXPECTED]
+    invalid = scraped(EXPECTED[1]) | {"url": None}
+    duplicate = scraped(EXPECTED[2])
+    result = crawl(tmp_path, db, [*records, invalid, duplicate])
+    assert result.returncode == 0, result.stderr
+    assert "'finish_reason': 'finished'" in result.stderr
+    assert "WARNING: Dropped record of <no url; article_id=" in result.stderr
+
+    changed = records[3] | {"body": records[3]["body"] + "\n\nA correction was added."}
+    result = crawl(tmp_path, db, [*records[:3], changed, *records[4:]])
+    assert result.returncode == 0, result.stderr
+
+    with ArticleStore(db, readonly=True) as store:
+        assert store.count() == 14
+        first, second = store.runs()
+        assert store.get(changed["url"])["revision"] == 2
+        assert store.revisions(changed["url"])[0]["record"]["body"] == records[3]["body"]
+    assert first["spider"] == "records" and first["arguments"] == {"records": str(tmp_path / "records.json")}
+    assert (first["items_new"], first["items_updated"], first["items_unchanged"], first["items_dropped"]) == (
+        14, 0, 0, 2,
+    )  # fmt: skip
+    assert (second["items_new"], second["items_updated"], second["items_unchanged"]) == (0, 1, 13)
+    assert (first["requests"], first["errors"], first["finish_reason"]) == (0, 0, "finished")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_second_crawl_on_a_locked_store_stops_before_fetching(tmp_path):
+    db = tmp_path / "mayadeen.sqlite"
+    with ArticleStore(db) as store:
+        result = crawl(tmp_path, db, [scraped(p) for p in EXPECTED])
+        assert store.count() == 0 and store.runs() == []
+    assert result.returncode == 0, result.stderr
+    assert f"ERROR: another crawl is writing {db} (pid {os.getpid()})" in result.stderr
+    assert "'finish_reason': 'store_locked'" in result.stderr
+    assert "'log_count/ERROR': 1" in result.stderr
+    assert "item_scraped_count" not in result.stderr

@@ -1,0 +1,214 @@
+"""The record contract: schema/article.schema.json, ArticleItem and the content hash agree."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from mayadeen.items import ArticleItem
+from mayadeen.record import HASHED_KEYS, SCHEMA_PATH, content_hash, record_keys, schema, validation_errors
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPECTED = sorted((ROOT / "fixtures" / "expected").glob("*.json"))
+
+
+def full_record(path: Path) -> dict:
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record["scraped_at"] = "2025-08-04T12:30:00Z"
+    record["content_hash"] = content_hash(record)
+    return record
+
+
+def item_docstrings() -> dict[str, str]:
+    """ArticleItem's field docstrings, in declaration order, read from the source."""
+    tree = ast.parse((ROOT / "mayadeen" / "items.py").read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ArticleItem")
+    docs = {}
+    for node, following in zip(cls.body, cls.body[1:], strict=False):
+        if isinstance(node, ast.Assign) and isinstance(following, ast.Expr):
+            docs[node.targets[0].id] = " ".join(following.value.value.split()).replace("``", "`")
+    return docs
+
+
+@pytest.fixture
+def record() -> dict:
+    return full_record(EXPECTED[0])
+
+
+def test_there_are_14_expected_records():
+    assert len(EXPECTED) == 14
+
+
+def test_schema_is_valid_draft_2020_12():
+    Draft202012Validator.check_schema(schema())
+    assert schema()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert SCHEMA_PATH == ROOT / "schema" / "article.schema.json"
+
+
+def test_schema_keys_are_the_item_fields_all_required_no_others():
+    assert set(record_keys()) == set(ArticleItem.fields)
+    assert list(record_keys()) == list(item_docstrings())  # same order as declared
+    assert schema()["required"] == list(record_keys())
+    assert schema()["additionalProperties"] is False
+
+
+def test_descriptions_are_the_item_docstrings():
+    docs = item_docstrings()
+    assert {key: prop["description"] for key, prop in schema()["properties"].items()} == docs
+
+
+@pytest.mark.parametrize("path", EXPECTED, ids=lambda p: p.stem)
+def test_every_expected_record_validates(path):
+    record = full_record(path)
+    assert list(record) == list(record_keys())
+    assert validation_errors(record) == []
+
+
+def _set(path: str, value):
+    def mutate(record):
+        *parents, last = path.split("/")
+        target = record
+        for part in parents:
+            target = target[int(part)] if part.isdigit() else target[part]
+        target[int(last) if last.isdigit() else last] = value
+
+    return mutate
+
+
+def _delete(key):
+    return lambda record: record.pop(key)
+
+
+MUTATIONS = {
+    # extra keys, at any level
+    "extra key": _set("extra", 1),
+    "extra key in image": _set("image/width", 800),
+    "extra key in related": _set("related/0/rel", "x"),
+    # dates
+    "date without Z": _set("date_published", "2025-08-04T12:30:00"),
+    "date with offset": _set("date_published", "2025-08-04T15:30:00+03:00"),
+    "date without seconds": _set("date_modified", "2025-08-04T12:30Z"),
+    "date only": _set("date_modified", "2025-08-04"),
+    "impossible month": _set("date_published", "2025-13-04T12:30:00Z"),
+    "impossible hour": _set("scraped_at", "2025-08-04T25:30:00Z"),
+    "human date": _set("date_published", "4 Aug 2025 15:30"),
+    "arabic-indic digits": _set("date_published", "٢٠٢٥-08-04T12:30:00Z"),
+    "null date_published": _set("date_published", None),
+    "null scraped_at": _set("scraped_at", None),
+    # urls
+    "other host": _set("url", "https://www.almayadeen.net/news/politics/x"),
+    "look-alike host": _set("url", "https://english.almayadeen.net.example.com/news/politics/x"),
+    "http": _set("url", "http://english.almayadeen.net/news/politics/x"),
+    "query": _set("url", "https://english.almayadeen.net/news/politics/x?utm_source=t"),
+    "fragment": _set("url", "https://english.almayadeen.net/news/politics/x#top"),
+    "trailing slash": _set("url", "https://english.almayadeen.net/news/politics/x/"),
+    "relative url": _set("url", "/news/politics/x"),
+    "home page": _set("url", "https://english.almayadeen.net"),
+    "relative image url": _set("image/url", "/Content/uploadsimages/x.jpg"),
+    "relative related url": _set("related/0/url", "/news/politics/x"),
+    # wrong types and values
+    "article_id as int": _set("article_id", 1689403),
+    "article_id not digits": _set("article_id", "p-1689403"),
+    "kind unknown": _set("kind", "podcast"),
+    "section_group unknown": _set("section_group", "Opinion"),
+    "empty headline": _set("headline", ""),
+    "blank headline": _set("headline", "   "),
+    "headline as list": _set("headline", ["a"]),
+    "body null": _set("body", None),
+    "authors as string": _set("authors", "Al Mayadeen English"),
+    "authors empty": _set("authors", []),
+    "tag not a string": _set("tags/0", 7),
+    "shares as string": _set("shares", "7"),
+    "shares negative": _set("shares", -1),
+    "word_count float": _set("word_count", 12.5),
+    "word_count bool": _set("word_count", True),
+    "read_time_minutes as text": _set("read_time_minutes", "4 Min Read"),
+    "image as string": _set("image", "https://english.almayadeen.net/x.jpg"),
+    "image without credit key": lambda r: r["image"].pop("credit"),
+    "images null": _set("images", None),
+    "video without duration": _set("video", {"url": "https://www.youtube.com/embed/x"}),
+    "video duration as text": _set("video", {"url": "https://www.youtube.com/embed/x", "duration_seconds": "00:01:48"}),
+    "relation unknown": _set("related/0/relation", "most_read"),
+    "language null": _set("language", None),
+    "content_hash short": _set("content_hash", "abc123"),
+    "content_hash upper": _set("content_hash", "A" * 64),
+}
+
+
+@pytest.mark.parametrize("mutate", MUTATIONS.values(), ids=MUTATIONS.keys())
+def test_broken_record_fails(record, mutate):
+    mutate(record)
+    assert validation_errors(record)
+
+
+@pytest.mark.parametrize("key", list(ArticleItem.fields))
+def test_missing_key_fails(record, key):
+    del record[key]
+    assert validation_errors(record) == [f"(record): '{key}' is a required property"]
+
+
+NULLABLE = ["summary", "source", "date_modified", "read_time_minutes", "shares", "image", "video"]
+
+
+@pytest.mark.parametrize("key", NULLABLE)
+def test_documented_nulls_are_valid(record, key):
+    record[key] = None
+    assert validation_errors(record) == []
+
+
+def test_error_names_the_field_and_the_cause(record):
+    record["image"]["url"] = "nope"
+    record["shares"] = "7"
+    assert validation_errors(record) == [
+        "image/url: 'nope' is not a 'uri'",
+        "shares: '7' is not of type 'integer', 'null'",
+    ]
+
+
+def test_error_message_is_cut_short(record):
+    record["body"] = ["x" * 10_000]
+    (error,) = validation_errors(record)
+    assert error.startswith("body: ") and len(error) < 300
+
+
+# --- content hash ----------------------------------------------------------------------------------
+
+
+def test_content_hash_is_sha256_of_canonical_json(record):
+    subset = {key: record[key] for key in HASHED_KEYS}
+    canonical = json.dumps(subset, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert content_hash(record) == hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    assert HASHED_KEYS == ("headline", "summary", "body", "authors", "tags", "images", "video")
+
+
+def test_content_hash_ignores_key_order_and_volatile_fields(record):
+    digest = content_hash(record)
+    shuffled = dict(reversed(list(record.items())))
+    shuffled.update(shares=999, scraped_at="2030-01-01T00:00:00Z", date_modified="2030-01-01T00:00:00Z",
+                    related=[], content_hash="0" * 64)
+    assert content_hash(shuffled) == digest
+
+
+@pytest.mark.parametrize("key", HASHED_KEYS)
+def test_content_hash_changes_with_content(record, key):
+    digest = content_hash(record)
+    changed = copy.deepcopy(record)
+    changed[key] = None if record[key] is not None else "x"
+    assert content_hash(changed) != digest
+
+
+def test_content_hash_of_non_ascii_text_is_utf8(record):
+    record["headline"] = "Beirut’s “last” bookbinders — بيروت"
+    canonical = json.dumps({k: record[k] for k in HASHED_KEYS}, sort_keys=True, ensure_ascii=False,
+                           separators=(",", ":"))
+    assert content_hash(record) == hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def test_content_hashes_of_expected_records_differ():
+    assert len({content_hash(full_record(p)) for p in EXPECTED}) == len(EXPECTED)

@@ -1,0 +1,402 @@
+"""The SQLite store on real files: upserts and revisions, exact round-trips, WAL, the writer lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mayadeen.items import ArticleItem
+from mayadeen.record import content_hash, record_keys
+from mayadeen.sqlite_store import (
+    RECORD_COLUMNS,
+    SCHEMA_VERSION,
+    ArticleStore,
+    StoredDates,
+    StoreLocked,
+    read_stored_dates,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPECTED = sorted((ROOT / "fixtures" / "expected").glob("*.json"))
+T1, T2, T3 = "2025-08-04T12:30:00Z", "2025-08-05T06:00:00Z", "2025-08-06T06:00:00Z"
+
+
+def full_record(path: Path, **changes) -> dict:
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record["scraped_at"] = T1
+    record.update(changes)
+    record["content_hash"] = content_hash(record)
+    return record
+
+
+def rehashed(record: dict, **changes) -> dict:
+    new = {**record, **changes}
+    new["content_hash"] = content_hash(new)
+    return new
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    return tmp_path / "mayadeen.sqlite"
+
+
+@pytest.fixture
+def store(db):
+    with ArticleStore(db) as store:
+        yield store
+
+
+@pytest.fixture
+def records() -> list[dict]:
+    return [full_record(p) for p in EXPECTED]
+
+
+BOOKKEEPING = ("first_seen", "last_seen", "revision")
+
+
+def strip(stored: dict) -> dict:
+    return {k: v for k, v in stored.items() if k not in BOOKKEEPING}
+
+
+# --- tables ----------------------------------------------------------------------------------------
+
+
+def test_one_column_per_record_key(store):
+    assert RECORD_COLUMNS == record_keys()
+    assert set(RECORD_COLUMNS) == set(ArticleItem.fields)
+    columns = [row[1] for row in store.conn.execute("PRAGMA table_info(articles)")]
+    assert columns == [*RECORD_COLUMNS, *BOOKKEEPING]
+    assert [row[1] for row in store.conn.execute("PRAGMA table_info(article_revisions)")] == [
+        "url", "revision", "content_hash", "date_modified", "record", "seen_at",
+    ]  # fmt: skip
+    assert [row[1] for row in store.conn.execute("PRAGMA table_info(crawl_runs)")] == [
+        "id", "spider", "arguments", "started_at", "finished_at", "items_new", "items_updated",
+        "items_unchanged", "items_dropped", "requests", "responses_by_status", "errors", "finish_reason",
+        "coverage",
+    ]  # fmt: skip
+
+
+def test_schema_version_and_reopening_keeps_data(db, records):
+    with ArticleStore(db) as store:
+        store.upsert(records[0], seen_at=T1)
+        assert store.conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    with ArticleStore(db) as store:
+        assert store.count() == 1
+
+
+def test_a_newer_store_is_refused(db):
+    ArticleStore(db).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(RuntimeError, match="schema version"):
+        ArticleStore(db)
+    with ArticleStore(db, readonly=True):  # reading is still fine; and the lock was let go
+        pass
+    with pytest.raises(RuntimeError):
+        ArticleStore(db)  # not StoreLocked: the failed open released its lock
+
+
+# --- articles --------------------------------------------------------------------------------------
+
+
+def test_insert_every_expected_record(store, records):
+    for record in records:
+        assert store.upsert(record, seen_at=T1) == "new"
+    assert store.count() == 14
+    for record in records:
+        stored = store.get(record["url"])
+        assert strip(stored) == record
+        assert (stored["first_seen"], stored["last_seen"], stored["revision"]) == (T1, T1, 1)
+    assert store.get("https://english.almayadeen.net/news/politics/unknown") is None
+
+
+def test_unchanged_refetch_only_moves_last_seen(store, records):
+    store.upsert(records[0], seen_at=T1)
+    refetch = {**records[0], "shares": 250, "scraped_at": T2}  # same content_hash
+    assert store.upsert(refetch, seen_at=T2) == "unchanged"
+    stored = store.get(records[0]["url"])
+    assert strip(stored) == records[0]  # shares and scraped_at of the first fetch: documented
+    assert (stored["first_seen"], stored["last_seen"], stored["revision"]) == (T1, T2, 1)
+    assert store.revisions(records[0]["url"]) == []
+
+
+def test_changed_content_makes_a_revision_and_keeps_the_old_version(store, records):
+    first = records[2]
+    store.upsert(first, seen_at=T1)
+    second = rehashed(first, headline="A corrected headline", date_modified=T2, scraped_at=T2)
+    assert store.upsert(second, seen_at=T2) == "updated"
+    stored = store.get(first["url"])
+    assert strip(stored) == second
+    assert (stored["first_seen"], stored["last_seen"], stored["revision"]) == (T1, T2, 2)
+    assert store.revisions(first["url"]) == [
+        {"revision": 1, "content_hash": first["content_hash"], "date_modified": first["date_modified"],
+         "seen_at": T1, "record": first},
+    ]  # fmt: skip
+
+    third = rehashed(second, body=second["body"] + "\n\nUpdate: a late paragraph.", scraped_at=T3)
+    assert store.upsert(third, seen_at=T3) == "updated"
+    assert store.get(first["url"])["revision"] == 3
+    assert [(r["revision"], r["record"]) for r in store.revisions(first["url"])] == [(1, first), (2, second)]
+    assert store.count() == 1
+
+
+def test_lists_and_objects_are_json_text_ints_are_integers(store, records):
+    video = next(r for r in records if r["kind"] == "video")
+    store.upsert(video, seen_at=T1)
+    row = store.conn.execute(
+        "SELECT authors, tags, image, images, video, related, typeof(shares), typeof(word_count),"
+        " typeof(read_time_minutes), typeof(summary) FROM articles WHERE url = ?",
+        (video["url"],),
+    ).fetchone()
+    for key, text in zip(("authors", "tags", "image", "images", "video", "related"), row[:6], strict=True):
+        assert isinstance(text, str) and json.loads(text) == video[key]
+    assert row[6:] == ("integer", "integer", "null", "null")
+    # SQL users can reach into the JSON
+    duration = store.conn.execute("SELECT video ->> '$.duration_seconds' FROM articles").fetchone()[0]
+    assert duration == video["video"]["duration_seconds"]
+
+
+def test_non_ascii_is_stored_as_is(store, records):
+    record = rehashed(records[0], tags=["Lebanon", "لبنان", "Beirut’s “port”"])
+    store.upsert(record, seen_at=T1)
+    (tags,) = store.conn.execute("SELECT tags FROM articles").fetchone()
+    assert "لبنان" in tags and "\\u" not in tags
+
+
+HOSTILE = [
+    "'); DROP TABLE articles;--",
+    '{"a":"\\""}',
+    "Robert'); DELETE FROM article_revisions WHERE ('1'='1",
+    'quote " backslash \\ nul-free ; -- /* */ ? :name $1 %s {0}',
+    "\u2028line separator\u2029 and emoji 🔥 and tab\t",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_sql_and_json_metacharacters_round_trip_exactly(store, records, text):
+    hostile = rehashed(
+        records[0],
+        url=records[0]["url"] + "-it's",
+        headline=text,
+        summary=text,
+        tags=[text, '{"a":"\\""}', "'); DROP TABLE articles;--"],
+        related=[{"url": records[0]["url"] + "?q=';--", "title": text, "relation": "read_more"}],
+    )
+    assert store.upsert(hostile, seen_at=T1) == "new"
+    assert strip(store.get(hostile["url"])) == hostile
+    changed = rehashed(hostile, body=text)
+    assert store.upsert(changed, seen_at=T2) == "updated"
+    assert store.revisions(hostile["url"])[0]["record"] == hostile
+    assert strip(store.get(hostile["url"])) == changed
+    assert store.stored_dates()[hostile["url"]].content_hash == changed["content_hash"]
+    assert store.count() == 1
+    assert store.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_stored_dates(store, records):
+    for record in records:
+        store.upsert(record, seen_at=T1)
+    dates = store.stored_dates()
+    assert dates == {
+        r["url"]: StoredDates(r["date_modified"], r["date_published"], r["content_hash"]) for r in records
+    }
+    assert dates[records[0]["url"]].date_modified == records[0]["date_modified"]
+
+
+def test_read_stored_dates_without_a_store(tmp_path):
+    assert read_stored_dates(tmp_path / "none.sqlite") == {}
+    assert not (tmp_path / "none.sqlite").exists()
+
+
+# --- crawl runs ------------------------------------------------------------------------------------
+
+
+def test_crawl_runs(store):
+    run = store.start_run("sections", {"section": "news/politics", "pages": 2}, started_at=T1)
+    other = store.start_run("sitemap")
+    assert other == run + 1
+    store.finish_run(
+        run, finished_at=T2, items_new=10, items_updated=2, items_unchanged=3, items_dropped=1, requests=40,
+        responses_by_status={"200": 38, "404": 2}, errors=0, finish_reason="finished",
+    )  # fmt: skip
+    store.finish_run(run, coverage={"headline": 1.0, "summary": 0.8})  # filled in later
+    store.finish_run(other, finish_reason="shutdown")
+    first, second = store.runs()
+    assert first == {
+        "id": run, "spider": "sections", "arguments": {"pages": 2, "section": "news/politics"},
+        "started_at": T1, "finished_at": T2,
+        "items_new": 10, "items_updated": 2, "items_unchanged": 3, "items_dropped": 1, "requests": 40,
+        "responses_by_status": {"200": 38, "404": 2}, "errors": 0, "finish_reason": "finished",
+        "coverage": {"headline": 1.0, "summary": 0.8},
+    }  # fmt: skip
+    assert second["spider"] == "sitemap" and second["arguments"] == {} and second["finish_reason"] == "shutdown"
+    assert second["started_at"] <= second["finished_at"]
+    assert second["items_new"] is None and second["coverage"] is None
+
+
+def test_finish_run_takes_only_known_figures(store):
+    run = store.start_run("x")
+    with pytest.raises(ValueError, match="items_new; DROP"):
+        store.finish_run(run, **{"items_new; DROP TABLE crawl_runs; --": 1})
+    assert store.runs()[0]["finish_reason"] is None
+
+
+# --- WAL, readers, crash safety --------------------------------------------------------------------
+
+
+def test_wal_mode_and_synchronous_normal(db, store):
+    assert store.conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+    with sqlite3.connect(db) as other:
+        assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_readers_read_while_the_writer_is_open_and_mid_transaction(db, store, records):
+    store.upsert(records[0], seen_at=T1)
+    reader = ArticleStore(db, readonly=True)  # no writer lock needed
+    plain = sqlite3.connect(db, timeout=0.1)  # any SQLite client
+    try:
+        assert reader.count() == 1 and plain.execute("SELECT count(*) FROM articles").fetchone() == (1,)
+        store.conn.execute("BEGIN IMMEDIATE")  # a write in progress...
+        store.conn.execute("UPDATE articles SET headline = 'half-written' WHERE url = ?", (records[0]["url"],))
+        store.conn.execute(
+            "INSERT INTO articles (url, first_seen, last_seen) VALUES (?, ?, ?)", (records[1]["url"], T1, T1)
+        )
+        # ...does not block readers, who see the last committed state only
+        assert reader.count() == 1
+        assert reader.get(records[0]["url"])["headline"] == records[0]["headline"]
+        assert plain.execute("SELECT count(*) FROM articles").fetchone() == (1,)
+        store.conn.execute("ROLLBACK")
+        store.upsert(records[1], seen_at=T1)
+        assert reader.count() == 2 and len(reader.stored_dates()) == 2
+    finally:
+        reader.close()
+        plain.close()
+
+
+def test_readonly_store_cannot_write(db, records):
+    ArticleStore(db).close()
+    with ArticleStore(db, readonly=True) as reader:
+        with pytest.raises(PermissionError, match="read-only"):
+            reader.upsert(records[0])
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.conn.execute("DELETE FROM articles")
+    with pytest.raises(FileNotFoundError):
+        ArticleStore(db.with_name("missing.sqlite"), readonly=True)
+
+
+def test_a_failed_write_leaves_nothing_behind(store, records):
+    store.upsert(records[0], seen_at=T1)
+    broken = rehashed(records[0], headline="new")
+    broken["shares"] = object()  # not storable: fails after the revision row was inserted
+    with pytest.raises(sqlite3.Error):
+        store.upsert(broken, seen_at=T2)
+    assert strip(store.get(records[0]["url"])) == records[0]
+    assert store.revisions(records[0]["url"]) == []
+
+
+WRITER = textwrap.dedent(
+    """
+    import json, sys, itertools
+    from mayadeen.sqlite_store import ArticleStore
+    from mayadeen.record import content_hash
+    db, records = sys.argv[1], json.loads(sys.stdin.read())
+    store = ArticleStore(db)
+    print("locked", flush=True)
+    for n in itertools.count():  # rewrite every article forever: revisions pile up until killed
+        for record in records:
+            record = dict(record, body=f"version {n}", headline=f"headline {n}")
+            record["content_hash"] = content_hash(record)
+            store.upsert(record)
+    """
+)
+
+
+def start_writer(db: Path, records: list[dict]) -> subprocess.Popen:
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )  # fmt: skip
+    writer.stdin.write(json.dumps(records))
+    writer.stdin.close()
+    assert writer.stdout.readline() == "locked\n"
+    return writer
+
+
+def test_second_writer_is_refused_and_sigkill_frees_the_lock(db, records):
+    writer = start_writer(db, records)
+    try:
+        time.sleep(0.5)
+        with pytest.raises(StoreLocked) as refused:
+            ArticleStore(db, lock_timeout=0.2)
+        assert str(refused.value) == f"another crawl is writing {db} (pid {writer.pid})"
+        assert refused.value.pid == writer.pid
+        with ArticleStore(db, readonly=True) as reader:  # readers never wait for the writer
+            assert reader.count() == len(records)
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(10)
+    # killed mid-write: the lock died with it, and every row is whole
+    with ArticleStore(db) as store:
+        assert store.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert store.count() == len(records)
+        for record in records:
+            current = store.get(record["url"])
+            n = current["body"].removeprefix("version ")
+            assert current["headline"] == f"headline {n}"  # both columns from the same write
+            assert current["content_hash"] == content_hash(strip(current))
+            assert current["revision"] == len(store.revisions(record["url"])) + 1
+
+
+def test_second_writer_in_the_same_process_is_refused(db, store):
+    with pytest.raises(StoreLocked, match=f"another crawl is writing {db} \\(pid {os.getpid()}\\)"):
+        ArticleStore(db)
+    assert store.count() == 0  # the first writer is unaffected
+
+
+def test_second_writer_waits_for_the_lock_up_to_the_timeout(db):
+    locked, release = threading.Event(), threading.Event()
+
+    def first_writer():  # its own thread: SQLite connections stay in the thread that made them
+        with ArticleStore(db):
+            locked.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=first_writer)
+    thread.start()
+    locked.wait(5)
+    threading.Timer(0.3, release.set).start()
+    started = time.monotonic()
+    with ArticleStore(db, lock_timeout=5):
+        assert 0.2 < time.monotonic() - started < 3
+    thread.join(5)
+
+
+def test_lock_file_names_the_holder_and_is_left_in_place(db):
+    with ArticleStore(db) as store:
+        assert store.lock_path == db.with_name("mayadeen.sqlite.lock")
+        assert store.lock_path.read_text() == f"{os.getpid()}\n"
+    assert store.lock_path.exists()  # harmless: a lock is the flock, not the file
+    ArticleStore(db).close()
+
+
+def test_integrity_after_everything(db, records):
+    with ArticleStore(db) as store:
+        run = store.start_run("test")
+        for seen_at in (T1, T2, T3):
+            for record in records:
+                store.upsert(rehashed(record, body=record["body"] + seen_at), seen_at=seen_at)
+        store.finish_run(run, items_new=14, items_updated=28, finish_reason="finished")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT count(*) FROM article_revisions").fetchone() == (28,)
+        assert conn.execute("SELECT min(revision), max(revision) FROM articles").fetchone() == (3, 3)
