@@ -66,6 +66,7 @@ class MirrorMiddleware:
             self.stats.inc_value("mayadeen/mirror/blocked")
             raise IgnoreRequest(f"mirror mode: not fetching {request.url} (not on the public site)")
         request.meta["mayadeen_public_url"] = request.url
+        self.stats.inc_value("mayadeen/mirror/requests")
         # Changed in place: returning a new Request would send it back through the scheduler.
         request._set_url(mirrored)
         return None

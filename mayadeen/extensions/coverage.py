@@ -1,0 +1,215 @@
+"""Field coverage: catch a redesign of the site on the first night instead of storing empty fields.
+
+When the site changes its templates, extraction does not crash: it quietly returns records without a
+body or tags. So every run measures, for each record field, the share of its records in which the
+field is present and non-empty (``None``, blank strings and empty lists/objects count as missing),
+overall and per kind (article, video, infograph, gallery), plus the share of item pages fetched
+(``200`` at an item URL) that gave a record at all (``record``). Records dropped by validation count
+(they are what the extraction produced); duplicates do not.
+
+At the end of the run the report is logged (INFO), put in the stats (``mayadeen/coverage/*``) and
+stored in ``crawl_runs.coverage`` of the SQLite store.
+
+``MAYADEEN_COVERAGE_MIN`` maps a field (or ``record``) to the least share a run must reach: a number
+for every item page, or ``{kind: share}`` for some kinds only. A share below 1 is only checked once
+``MAYADEEN_COVERAGE_MIN_PAGES`` item pages (of that kind) were fetched, as a few pages say little;
+a required share of 1, and "item pages fetched but no record at all", are checked from the first
+page. A run below a minimum fails: an ERROR names the fields, and the crawl closes with the finish
+reason ``coverage_below_minimum`` (so ``scrapy crawl`` exits 1 and ``crawl_runs.finish_reason``
+says so). Runs that fetched no item page (an incremental run with nothing new) are not judged.
+
+Stats: ``mayadeen/coverage/pages``, ``mayadeen/coverage/records``, ``mayadeen/coverage/below_minimum``
+(the failing fields, comma-separated) and ``mayadeen/failed/coverage`` (the message).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from itemadapter import ItemAdapter
+from scrapy import signals
+from scrapy.exceptions import CloseSpider, NotConfigured
+
+from mayadeen.items import ArticleItem
+from mayadeen.urls import canonical_url, item_kind
+
+logger = logging.getLogger(__name__)
+
+COVERAGE_BELOW_MINIMUM = "coverage_below_minimum"
+#: What the pipeline adds, not the extraction: always there, says nothing about the layout.
+NOT_EXTRACTED = frozenset({"scraped_at", "content_hash"})
+FIELDS = tuple(f for f in ArticleItem.fields if f not in NOT_EXTRACTED)
+RECORD = "record"
+UNKNOWN_KIND = "unknown"
+
+
+def present(value: Any) -> bool:
+    """Present and non-empty: not None, not a blank string, not an empty list or object."""
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, (list, tuple, dict, set)):
+        return bool(value)
+    return True
+
+
+class Tally:
+    """Counts of item pages, records and present fields, per kind."""
+
+    def __init__(self):
+        self.pages: Counter[str] = Counter()
+        self.records: Counter[str] = Counter()
+        self.fields: dict[str, Counter[str]] = defaultdict(Counter)
+
+    def add_page(self, kind: str) -> None:
+        self.pages[kind] += 1
+
+    def add_record(self, record: Mapping[str, Any], kind: str) -> None:
+        self.records[kind] += 1
+        counts = self.fields[kind]
+        for name in FIELDS:
+            if present(record.get(name)):
+                counts[name] += 1
+
+    def report(self) -> dict[str, Any]:
+        """``{"pages", "records", "fields": {name: share}, "by_kind": {kind: {...}}}``, shares rounded to 4 places."""
+        def block(pages: int, records: int, counts: Mapping[str, int]) -> dict[str, Any]:
+            return {
+                "pages": pages, "records": records,
+                RECORD: round(min(records, pages) / pages, 4) if pages else None,
+                "fields": {f: round(counts.get(f, 0) / records, 4) if records else 0.0 for f in FIELDS},
+            }
+
+        total = Counter()
+        for counts in self.fields.values():
+            total.update(counts)
+        kinds = sorted(set(self.pages) | set(self.records))
+        out = block(sum(self.pages.values()), sum(self.records.values()), total)
+        out["by_kind"] = {k: block(self.pages[k], self.records[k], self.fields[k]) for k in kinds}
+        return out
+
+
+def shortfalls(report: Mapping[str, Any], minimum: Mapping[str, Any], min_pages: int) -> list[str]:
+    """``"body 0% < 100%"``-style descriptions of every minimum the report misses."""
+    out = []
+    if report["pages"] and not report["records"]:
+        return [f"{RECORD} 0% ({report['pages']} item pages fetched, no record extracted)"]
+    for name, want in minimum.items():
+        scopes = want.items() if isinstance(want, Mapping) else [(None, want)]
+        for kind, share in scopes:
+            block = report if kind is None else report["by_kind"].get(kind)
+            if block is None or not block["pages"]:
+                continue
+            share = float(share)
+            if share < 1.0 and block["pages"] < min_pages:
+                continue
+            got = block[RECORD] if name == RECORD else block["fields"].get(name)
+            if got is None or not block["records"] and name != RECORD:
+                continue
+            if got < share:
+                where = f" ({kind})" if kind else ""
+                out.append(f"{name}{where} {got:.0%} < {share:.0%}")
+    return out
+
+
+class FieldCoverage:
+    def __init__(self, crawler):
+        settings = crawler.settings
+        if not settings.getbool("MAYADEEN_COVERAGE_ENABLED", True):
+            raise NotConfigured
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.minimum = settings.getdict("MAYADEEN_COVERAGE_MIN")
+        unknown = set(self.minimum) - set(FIELDS) - {RECORD}
+        if unknown:
+            raise ValueError(f"MAYADEEN_COVERAGE_MIN names unknown fields: {sorted(unknown)}")
+        self.min_pages = settings.getint("MAYADEEN_COVERAGE_MIN_PAGES", 10)
+        self.sqlite_path = settings.get("MAYADEEN_SQLITE_PATH") or ""
+        self.tally = Tally()
+        self.failure: str | None = None
+        self.final: dict[str, Any] | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        ext = cls(crawler)
+        crawler.signals.connect(ext.response_received, signal=signals.response_received)
+        crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(ext.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(ext.spider_idle, signal=signals.spider_idle)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(ext.engine_stopped, signal=signals.engine_stopped)
+        return ext
+
+    # --- counting -------------------------------------------------------------------------------
+    def response_received(self, response, request, spider):
+        if response.status == 200:
+            kind = item_kind(canonical_url(response.url) or "")
+            if kind:
+                self.tally.add_page(kind)
+
+    def item_scraped(self, item, response, spider):
+        self._add(item, response)
+
+    def item_dropped(self, item, response, exception, spider):
+        if str(exception).startswith("duplicate"):
+            # The same article fetched again (e.g. a retried request that followed a redirect):
+            # its record is counted where it was first seen.
+            kind = self._kind(item, response)
+            if self.tally.pages[kind] > 0:
+                self.tally.pages[kind] -= 1
+        else:
+            self._add(item, response)
+
+    def _add(self, item, response) -> None:
+        self.tally.add_record(ItemAdapter(item), self._kind(item, response))
+
+    @staticmethod
+    def _kind(item, response) -> str:
+        url = ItemAdapter(item).get("url")
+        if not isinstance(url, str) or not url:
+            url = getattr(response, "url", "") or ""
+        return item_kind(canonical_url(url) or "") or UNKNOWN_KIND
+
+    # --- judging --------------------------------------------------------------------------------
+    def spider_idle(self, spider):
+        if self.failure is None:
+            failing = shortfalls(self.tally.report(), self.minimum, self.min_pages)
+            if failing:
+                self.failure = ", ".join(failing)
+                logger.error("Field coverage below the minimum (MAYADEEN_COVERAGE_MIN): %s. Has the site's "
+                             "layout changed? Records are stored, but this run counts as failed.", self.failure)
+                self.stats.set_value("mayadeen/failed/coverage", self.failure)
+                raise CloseSpider(COVERAGE_BELOW_MINIMUM)
+
+    def spider_closed(self, spider, reason):
+        report = self.tally.report()
+        if self.failure is None and report["pages"]:
+            failing = shortfalls(report, self.minimum, self.min_pages)
+            if failing:  # a run that did not end idle (a CLOSESPIDER_* limit): reported, not judged
+                logger.warning("Field coverage below the minimum: %s", ", ".join(failing))
+        report["below_minimum"] = self.failure.split(", ") if self.failure else []
+        self.final = report
+        self.stats.set_value("mayadeen/coverage/pages", report["pages"])
+        self.stats.set_value("mayadeen/coverage/records", report["records"])
+        if self.failure:
+            self.stats.set_value("mayadeen/coverage/below_minimum", self.failure)
+        if report["pages"] or report["records"]:
+            logger.info("Field coverage over %d records from %d item pages: %s", report["records"],
+                        report["pages"], ", ".join(f"{f} {s:.0%}" for f, s in report["fields"].items()))
+
+    def engine_stopped(self):
+        """Adds the report to this run's ``crawl_runs`` row, once the store pipeline has let go of it."""
+        run_id = self.stats.get_value("mayadeen/run_id")
+        if not (self.final and self.sqlite_path and run_id):
+            return
+        from mayadeen.sqlite_store import ArticleStore
+
+        try:
+            with ArticleStore(self.sqlite_path, lock_timeout=10) as store:
+                store.finish_run(run_id, coverage=self.final)
+        except Exception:
+            logger.exception("Could not store the field coverage of run %s in %s", run_id, self.sqlite_path)

@@ -1,0 +1,172 @@
+"""Makes a JOBDIR crawl resumable after any stop, SIGKILL included.
+
+Scrapy keeps a paused crawl in ``JOBDIR``: the request queue (``requests.queue/``) and the fingerprint
+of every request ever scheduled (``requests.seen``). That state is only sound after a clean stop: the
+queue's index is written when the spider closes, and the requests that were in flight are already
+in ``requests.seen``. After a SIGKILL, an OOM kill or a power cut, Scrapy would resume from a queue it
+cannot read back and filter out, for good, the pages that were being fetched.
+
+This extension keeps a small journal of its own next to Scrapy's files:
+
+``mayadeen-job.json``
+    ``{"state": "running" | "paused", "started_at", "runs"}``, replaced atomically.
+``mayadeen-journal.txt``
+    ``fetched <url>`` when an item page's response arrives, ``done <url>`` once its item has been
+    stored and exported (or dropped); one unbuffered ``write`` per line, so a kill never loses a line
+    written before it.
+
+At start, when the job file says:
+
+* nothing: a new job; leftover Scrapy state in the directory is removed.
+* ``paused``: the last run stopped cleanly (Ctrl-C, SIGTERM, a ``CLOSESPIDER_*`` limit); Scrapy
+  resumes its queue as usual.
+* ``running``: the last run was killed. Scrapy's queue and fingerprints are discarded and the crawl
+  starts again from discovery (robots.txt, sitemaps, feeds, listings: a few requests).
+  ``mayadeen.freshness`` skips the items that are ``done``, fetches again those that were
+  ``fetched`` but not ``done`` (killed between the download and the end of the item's way through
+  the pipelines and feed exports: the store's upsert makes a second pass harmless), and decides the
+  others from the store as usual. So exactly the rest of the crawl is fetched, and nothing is
+  stored or exported twice.
+
+When a crawl runs out of work (finish reason ``finished`` or a failure found at the end, see
+``mayadeen.extensions.run_outcome``) the job is over and its state is removed: the same command with
+the same JOBDIR (a cron job) starts a new crawl next time instead of resuming a finished one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import NamedTuple
+
+from itemadapter import ItemAdapter
+from scrapy import signals
+from scrapy.exceptions import NotConfigured
+
+from mayadeen.extensions.run_outcome import ENDED_REASONS
+from mayadeen.record import utc_timestamp
+from mayadeen.urls import item_kind
+
+logger = logging.getLogger(__name__)
+
+JOB_FILE = "mayadeen-job.json"
+JOURNAL_FILE = "mayadeen-journal.txt"
+#: Scrapy's own JOBDIR state (scheduler queue, duplicate filter).
+SCRAPY_STATE = ("requests.queue", "requests.seen")
+
+
+class Journal(NamedTuple):
+    fetched: frozenset[str]  # item pages whose response arrived in this job
+    done: frozenset[str]  # items stored and exported (or dropped) in this job
+
+
+def read_journal(jobdir: Path) -> Journal:
+    """The journal of the job in ``jobdir``; a torn last line (killed mid-write) is ignored."""
+    path = Path(jobdir, JOURNAL_FILE)
+    if not path.exists():
+        return Journal(frozenset(), frozenset())
+    lines = path.read_text("utf-8", errors="replace").split("\n")[:-1]  # after the last newline: torn
+    pairs = [line.split(" ", 1) for line in lines if " " in line]
+    return Journal(frozenset(u for kind, u in pairs if kind == "fetched"),
+                   frozenset(u for kind, u in pairs if kind == "done"))
+
+
+class ResumeAfterKill:
+    """Enabled by ``JOBDIR``; see the module docstring. Stats: ``mayadeen/job/runs``."""
+
+    def __init__(self, crawler, jobdir: str):
+        self.crawler = crawler
+        self.jobdir = Path(jobdir)
+        self.jobdir.mkdir(parents=True, exist_ok=True)
+        self._journal_fd: int | None = None
+        # Runs before the scheduler opens the directory (extensions are built first).
+        self.job = self._begin()
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        jobdir = crawler.settings.get("JOBDIR")
+        if not jobdir:
+            raise NotConfigured  # silently off without JOBDIR
+        ext = cls(crawler, jobdir)
+        crawler.signals.connect(ext.response_received, signal=signals.response_received)
+        crawler.signals.connect(ext.item_finished, signal=signals.item_scraped)
+        crawler.signals.connect(ext.item_finished, signal=signals.item_dropped)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    # --- the journal ----------------------------------------------------------------------------
+
+    def _read_job(self) -> dict | None:
+        try:
+            return json.loads(Path(self.jobdir, JOB_FILE).read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def _write_job(self, job: dict) -> None:
+        tmp = Path(self.jobdir, JOB_FILE + ".tmp")
+        tmp.write_text(json.dumps(job), "utf-8")
+        os.replace(tmp, Path(self.jobdir, JOB_FILE))
+
+    def _remove(self, names) -> None:
+        for name in names:
+            path = Path(self.jobdir, name)
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.exists():
+                path.unlink()
+
+    def _begin(self) -> dict:
+        job = self._read_job()
+        if job is None:
+            self._remove(SCRAPY_STATE + (JOURNAL_FILE,))
+            job = {"started_at": utc_timestamp(), "runs": 0, "resumed_after": None}
+        elif job.get("state") == "running":
+            self._remove(SCRAPY_STATE)
+            job["resumed_after"] = "kill"
+        else:
+            job["resumed_after"] = "pause"
+        job["runs"] = job.get("runs", 0) + 1
+        job["state"] = "running"
+        self._write_job(job)
+        return job
+
+    # --- signals --------------------------------------------------------------------------------
+
+    def spider_opened(self, spider) -> None:
+        self.crawler.stats.set_value("mayadeen/job/runs", self.job["runs"])
+        if self.job["resumed_after"] == "kill":
+            logger.warning(
+                "JOBDIR %s: the previous run of this job (started %s) was killed; its request queue "
+                "cannot be trusted and is discarded. Discovery starts again; items already finished "
+                "are skipped.", self.jobdir, self.job["started_at"])
+        elif self.job["resumed_after"] == "pause":
+            logger.info("JOBDIR %s: resuming the job started %s (run %d)", self.jobdir,
+                        self.job["started_at"], self.job["runs"])
+        self._journal_fd = os.open(Path(self.jobdir, JOURNAL_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def _note(self, kind: str, url) -> None:
+        if self._journal_fd is not None and isinstance(url, str) and url and not any(c.isspace() for c in url):
+            os.write(self._journal_fd, f"{kind} {url}\n".encode())
+
+    def response_received(self, response, request, spider) -> None:
+        if item_kind(response.url):
+            self._note("fetched", response.url)
+
+    def item_finished(self, item, **kwargs) -> None:
+        self._note("done", ItemAdapter(item).get("url"))
+
+    def spider_closed(self, spider, reason: str) -> None:
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
+        if reason in ENDED_REASONS:
+            self._remove(SCRAPY_STATE + (JOURNAL_FILE, JOB_FILE))
+            logger.info("JOBDIR %s: the crawl ended (%s); the next run starts a new one", self.jobdir, reason)
+        else:
+            self.job["state"] = "paused"
+            self._write_job(self.job)
+            logger.info("JOBDIR %s: crawl paused (%s); run the same command again to resume", self.jobdir, reason)

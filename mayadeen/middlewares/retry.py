@@ -1,0 +1,77 @@
+"""Retries with exponential backoff: Scrapy's RetryMiddleware, but a retry waits before it goes out.
+
+Scrapy retries a 5xx answer or a timeout at once, which hammers a server that is already struggling.
+Here the n-th retry of a request waits ``MAYADEEN_RETRY_BACKOFF_BASE * 2**(n-1)`` seconds (capped by
+``MAYADEEN_RETRY_BACKOFF_MAX``, spread by ±``MAYADEEN_RETRY_BACKOFF_JITTER``) before it is sent.
+Everything else is Scrapy's: ``RETRY_TIMES``, ``RETRY_HTTP_CODES``, ``RETRY_EXCEPTIONS``, the
+``dont_retry`` / ``max_retry_times`` meta keys, the ``retry/*`` stats, and the "Gave up retrying"
+line (at ``RETRY_GIVE_UP_LOG_LEVEL``) when a page keeps failing — the crawl goes on without it.
+
+The wait happens in ``process_request`` of the retried request (meta key ``mayadeen_retry_at``, a
+``time.monotonic()`` value), so other requests keep flowing meanwhile. Other components that retry
+(the integrity and redirect-loop middlewares) go through ``Backoff.retry`` to get the same waits.
+
+Stats: ``mayadeen/retry/backoff_seconds`` (total time retries were held back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+
+from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
+
+RETRY_AT = "mayadeen_retry_at"
+
+
+@dataclass(frozen=True)
+class Backoff:
+    base: float
+    cap: float
+    jitter: float
+
+    @classmethod
+    def from_settings(cls, settings) -> Backoff:
+        return cls(settings.getfloat("MAYADEEN_RETRY_BACKOFF_BASE", 2.0),
+                   settings.getfloat("MAYADEEN_RETRY_BACKOFF_MAX", 60.0),
+                   min(max(settings.getfloat("MAYADEEN_RETRY_BACKOFF_JITTER", 0.25), 0.0), 1.0))
+
+    def delay(self, retry_times: int) -> float:
+        """Seconds before the ``retry_times``-th retry (1 for the first)."""
+        nominal = min(self.cap, self.base * 2 ** max(retry_times - 1, 0))
+        return nominal * random.uniform(1 - self.jitter, 1 + self.jitter)  # noqa: S311
+
+    def retry(self, request, reason, crawler, **kwargs):
+        """``get_retry_request`` plus the backoff wait; None when the request's retries are used up."""
+        new = get_retry_request(request, spider=crawler.spider, reason=reason, **kwargs)
+        if new is not None:
+            wait = self.delay(new.meta["retry_times"])
+            new.meta[RETRY_AT] = time.monotonic() + wait
+            crawler.stats.inc_value("mayadeen/retry/backoff_seconds", round(wait, 3))
+        return new
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Drop-in for ``scrapy.downloadermiddlewares.retry.RetryMiddleware`` (disable that one)."""
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.backoff = Backoff.from_settings(settings)
+
+    async def process_request(self, request):
+        retry_at = request.meta.get(RETRY_AT)
+        if retry_at is not None:
+            wait = retry_at - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        return None
+
+    def _retry(self, request, reason):
+        return self.backoff.retry(
+            request, reason, self.crawler,
+            max_retry_times=request.meta.get("max_retry_times", self.max_retry_times),
+            priority_adjust=request.meta.get("priority_adjust", self.priority_adjust),
+            give_up_log_level=request.meta.get("give_up_log_level", self.give_up_log_level),
+        )

@@ -1,0 +1,96 @@
+"""What we do inside a browser page, as scrapy-playwright page methods and page init callbacks.
+
+- ``wait_for_listing``: a client-side listing has filled its grid from the listing API (or given up).
+- ``record_documents`` + ``clear_challenge``: a challenge page has run its script and the browser has
+  loaded the real page; the result is that page as the server sent it (status, headers, raw bytes) and
+  the cookies the browser holds, so the page is parsed exactly like a plain download.
+
+Page methods never raise on a timeout: they return what the page has, and the caller judges it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from playwright.async_api import Error as PlaywrightError, TimeoutError as PlaywrightTimeoutError
+
+logger = logging.getLogger(__name__)
+
+# The listing script (see the site README) marks the grid `is-loading` while it fetches and appends
+# cards (or an error line) when done. Any child, or the end of loading, means the grid is final.
+LISTING_READY = """() => {
+  const grid = document.getElementById('listing-grid');
+  return !grid || grid.children.length > 0 || !grid.classList.contains('is-loading');
+}"""
+# Cloudflare's interstitial: `window._cf_chl_opt` and the "Just a moment..." title. The real page has
+# neither once the challenge script has set its cookie and reloaded.
+CHALLENGE_GONE = """() => !window._cf_chl_opt && !/^\\s*just a moment/i.test(document.title || '')"""
+DOCUMENTS_KEY = "mayadeen_documents"
+
+
+async def wait_for_listing(page, timeout_ms: float) -> bool:
+    """Wait until the listing grid is filled; False when it was not within ``timeout_ms``."""
+    try:
+        await page.wait_for_function(LISTING_READY, timeout=timeout_ms, polling=50)
+        return True
+    except PlaywrightTimeoutError:
+        logger.warning("Listing grid of %s still loading after %.0f ms", page.url, timeout_ms)
+        return False
+
+
+async def record_documents(page, request) -> None:
+    """``playwright_page_init_callback``: keep every main-frame document response of the page.
+
+    Attached before the first navigation, so the reload a challenge script triggers is seen too.
+    """
+    documents = request.meta.setdefault(DOCUMENTS_KEY, [])
+
+    def on_response(response) -> None:
+        try:
+            if response.request.resource_type == "document" and response.frame == page.main_frame:
+                documents.append(response)
+        except PlaywrightError:
+            pass
+
+    page.on("response", on_response)
+
+
+@dataclass
+class Document:
+    """A page as the server sent it to the browser."""
+
+    url: str
+    status: int
+    headers: dict[str, list[str]]
+    body: bytes
+    cookies: list[dict] = field(default_factory=list)
+
+
+async def clear_challenge(page, timeout_ms: float, documents: list) -> Document | None:
+    """Let a challenge page run until it has loaded the real page; that page, or None.
+
+    Returns the last main-frame document the browser received (still the challenge if it never
+    cleared within ``timeout_ms``), with the browser's cookies for that URL.
+    """
+    try:
+        await page.wait_for_function(CHALLENGE_GONE, timeout=timeout_ms, polling=100)
+        await page.wait_for_load_state("domcontentloaded")
+    except PlaywrightTimeoutError:
+        logger.debug("Challenge on %s did not clear within %.0f ms", page.url, timeout_ms)
+    except PlaywrightError as exc:  # e.g. the page navigated while being evaluated, then closed
+        logger.debug("Waiting for the challenge on %s failed: %s", page.url, exc)
+    final = next((r for r in reversed(documents) if not 300 <= r.status < 400), None)
+    if final is None:
+        return None
+    try:
+        body = await final.body()
+        raw_headers = await final.headers_array()
+        cookies = await page.context.cookies([final.url])
+    except PlaywrightError as exc:
+        logger.debug("Could not read the page the browser received for %s: %s", final.url, exc)
+        return None
+    headers: dict[str, list[str]] = {}
+    for h in raw_headers:
+        headers.setdefault(h["name"], []).append(h["value"])
+    return Document(final.url, final.status, headers, body, cookies)

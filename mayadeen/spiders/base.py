@@ -1,0 +1,92 @@
+"""What every mayadeen spider shares: the arguments, the request factory and the item callback."""
+
+from __future__ import annotations
+
+import scrapy
+from scrapy import signals
+
+from mayadeen.freshness import Freshness
+from mayadeen.pages.article import ArticlePage
+from mayadeen.urls import PUBLIC_HOST, canonical_url, item_kind
+
+
+def flag(value) -> bool:
+    """A boolean spider argument: ``1``/``true``/``yes``/``on`` (any case) are true."""
+    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class MayadeenSpider(scrapy.Spider):
+    """Base spider. Arguments (``-a``):
+
+    ``base_url``
+        fetch from this mirror instead of the live site (records keep the public URLs).
+    ``full``
+        ``1`` fetches every item again; by default a crawl is incremental: an item already in the
+        store is fetched again only when discovery shows a newer date for it (``mayadeen.freshness``).
+    ``js``
+        ``0`` never uses the browser: client-side listings are skipped and challenge pages are not
+        retried (``mayadeen.middlewares.render``, ``mayadeen.middlewares.challenge``). Default ``1``.
+    """
+
+    allowed_domains = [PUBLIC_HOST]
+    #: Follow an item's Read Next / Related News / Read more links.
+    follow_related = False
+
+    def __init__(self, *args, base_url: str | None = None, full=None, js=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.base_url = base_url or None
+        self.js = js is None or flag(js)
+        self.full = flag(full)
+        self._freshness: Freshness | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.crawl_arguments = dict(kwargs)  # what crawl_runs.arguments records
+        crawler.signals.connect(spider._open_freshness, signal=signals.spider_opened)
+        return spider
+
+    def _open_freshness(self, spider) -> None:
+        self._freshness = Freshness.from_crawler(self.crawler, full=self.full)
+
+    @property
+    def freshness(self) -> Freshness:
+        """Whether an item needs fetching; the store's dates are read once, when the spider opens."""
+        if self._freshness is None:
+            self._open_freshness(self)
+        return self._freshness
+
+    def request(self, url: str, callback, **kwargs) -> scrapy.Request | None:
+        """A request for the canonical form of ``url`` (None for what is not a URL of the site)."""
+        url = canonical_url(url)
+        if url is None:
+            return None
+        return scrapy.Request(url, callback=callback, **kwargs)
+
+    def item_request(self, url: str, seen=None, *, day_only: bool | None = None) -> scrapy.Request | None:
+        """A request for the item at ``url``, or None when it is not a URL of the site or need not be
+        fetched: stored, and ``seen`` (the date discovery shows for it, if any) is not newer."""
+        url = canonical_url(url)
+        if url is None or not self.freshness.needs_fetch(url, seen, day_only=day_only):
+            return None
+        return self.request(url, self.parse_item)
+
+    def wants_item(self, url: str) -> bool:
+        """Whether an item URL found in a link is in this crawl's scope."""
+        return item_kind(url) is not None
+
+    def parse_item(self, response):
+        page = ArticlePage(response)
+        if not page.is_item():
+            self.crawler.stats.inc_value("mayadeen/pages/not_item")
+            self.logger.debug("Not an item page: %s", response.url)
+            return
+        item = page.to_item()
+        if item is not None:
+            yield item
+        if self.follow_related:
+            for url in page.links():
+                if self.wants_item(url):
+                    req = self.item_request(url)
+                    if req is not None:
+                        yield req

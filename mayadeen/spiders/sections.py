@@ -1,0 +1,122 @@
+"""``scrapy crawl sections``: the site by its menu, listings and the links between items."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from mayadeen.freshness import Verdict
+from mayadeen.pages.listing import ListingPage
+from mayadeen.pages.listing_api import ListingApiPage, next_api_page
+from mayadeen.spiders.base import MayadeenSpider
+from mayadeen.urls import PUBLIC_URL, is_client_side_listing, listing_key
+
+
+class SectionsSpider(MayadeenSpider):
+    """Home page → menu listings → every "Load More" page → item cards → each item's related links.
+
+    Arguments (``-a``), besides ``base_url``:
+
+    ``sections``
+        comma-separated listing keys (``news/politics,articles/opinion``, or a group like ``news``):
+        crawl only those listings, and only follow links to items inside them.
+    """
+
+    name = "sections"
+    follow_related = True
+
+    def __init__(self, *args, sections: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sections = [s.strip().strip("/").lower() for s in (sections or "").split(",") if s.strip()]
+
+    async def start(self):
+        if self.sections:
+            for key in self.sections:
+                yield self.request(f"{PUBLIC_URL}/{key}", self.parse_listing)
+        else:
+            yield self.request(f"{PUBLIC_URL}/", self.parse_home)
+
+    def in_scope(self, url: str) -> bool:
+        if not self.sections:
+            return True
+        path = urlsplit(url).path.strip("/")
+        return any(path == key or path.startswith(key + "/") for key in self.sections)
+
+    def wants_item(self, url: str) -> bool:
+        return super().wants_item(url) and self.in_scope(url)
+
+    def parse_home(self, response):
+        page = ListingPage(response)
+        for url in page.menu_listings:
+            yield self.request(url, self.parse_listing)
+        yield from self.follow_cards(page)
+
+    def parse_listing(self, response):
+        page = ListingPage(response)
+        if response.meta.get("mayadeen_rendered"):  # the DOM after the page's scripts ran
+            yield from self.parse_rendered_listing(response, page)
+            return
+        if page.api_endpoint or is_client_side_listing(response.url):
+            # A grid a script fills: nothing to read here. Rendered, unless the browser is off
+            # (then RenderMiddleware drops it and says why).
+            if not response.meta.get("mayadeen_render"):
+                yield response.request.replace(meta={"mayadeen_render": True}, dont_filter=True)
+            return
+        self.crawler.stats.inc_value("mayadeen/listing/pages")
+        yield from self.follow_cards(page)
+        if page.next_page and listing_key(page.next_page):
+            if self.listing_is_unchanged(page):  # incremental: older pages hold only older items
+                self.crawler.stats.inc_value("mayadeen/listing/stopped_unchanged")
+                self.logger.debug("Every item on %s is stored and unchanged; not paging further", response.url)
+            else:
+                yield self.request(page.next_page, self.parse_listing)
+
+    def parse_rendered_listing(self, response, page: ListingPage):
+        """A client-side listing as the browser shows it: its cards, then the listing API's further pages.
+
+        Further pages come from the JSON API the page's own script reads, not from clicking "Load More"
+        in the browser: each page is then an ordinary request (retried, deduplicated, throttled and
+        resumable on its own), costs no browser time, and page N does not depend on one browser page
+        staying open through N-1 clicks, each to be synchronised with a fetch and a DOM update, on a
+        DOM that grows with every page. The coupling stays small: the endpoint and the page reached
+        are read from the rendered grid, paging follows the API's own has_more/next_page, and an
+        item's URL is the href the script writes into its card.
+        """
+        self.crawler.stats.inc_value("mayadeen/listing/pages")
+        if not page.cards:
+            self.crawler.stats.inc_value("mayadeen/js/empty_listings")
+            self.logger.warning("Rendered listing %s shows no cards", response.url)
+        yield from self.follow_cards(page)
+        url = next_api_page(page)
+        if url and not self._paging_stops(page):
+            yield self.request(url, self.parse_listing_api, cb_kwargs={"endpoint": page.api_endpoint})
+
+    def parse_listing_api(self, response, endpoint: str):
+        """One further page of a client-side listing, from the listing API."""
+        page = ListingApiPage(response, endpoint)
+        if not page.valid:
+            self.crawler.stats.inc_value("mayadeen/js/api_errors")
+            self.logger.warning("Not a listing API page: %s", response.url)
+            return
+        self.crawler.stats.inc_value("mayadeen/js/api_pages")
+        yield from self.follow_cards(page)
+        if page.next_page and not self._paging_stops(page):
+            yield self.request(page.next_page, self.parse_listing_api, cb_kwargs={"endpoint": endpoint})
+
+    def _paging_stops(self, page) -> bool:
+        if self.listing_is_unchanged(page):  # incremental, as for server-rendered listings
+            self.crawler.stats.inc_value("mayadeen/listing/stopped_unchanged")
+            return True
+        return False
+
+    def follow_cards(self, page: ListingPage):
+        for card in page.cards:
+            if self.wants_item(card.url):
+                req = self.item_request(card.url, card.day, day_only=True)  # card dates are Beirut days
+                if req is not None:
+                    yield req
+
+    def listing_is_unchanged(self, page: ListingPage) -> bool:
+        """Whether every card of the listing grid is an item stored and unchanged (never in full mode)."""
+        cards = [c for c in page.listing_cards if self.wants_item(c.url)]
+        return bool(cards) and all(
+            self.freshness.verdict(c.url, c.day, day_only=True, count=False) is Verdict.UNCHANGED for c in cards)

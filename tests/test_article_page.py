@@ -1,0 +1,423 @@
+"""ArticlePage on the stored item pages: exact records, and the same records when a layer is damaged.
+
+Each expected record in ``fixtures/expected`` must come out of its stored page field for field. The
+same pages are then damaged in memory (never on disk) the ways the site README says real pages
+vary - a metadata layer missing or broken, canonical variants, a different body markup - and must
+still give the very same record, because the facts are on the page more than once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from scrapy.http import HtmlResponse, TextResponse
+
+from mayadeen.loaders import PIPELINE_FIELDS
+from mayadeen.normalize import parse_json_lenient
+from mayadeen.pages.article import ArticlePage
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+PUBLIC = "https://english.almayadeen.net"
+MANIFEST = {e["path"]: e["file"] for e in json.loads((FIXTURES / "manifest.json").read_text("utf-8"))}
+EXPECTED = {
+    path.stem: json.loads(path.read_text("utf-8")) for path in sorted((FIXTURES / "expected").glob("*.json"))
+}
+RECORD_KEYS = list(next(iter(EXPECTED.values())))
+
+
+def stored_bytes(url: str) -> bytes:
+    path = url[len(PUBLIC):] or "/"
+    return (FIXTURES / MANIFEST.get(path, MANIFEST["*"])).read_bytes()
+
+
+def stored_html(url: str) -> str:
+    return stored_bytes(url).decode("utf-8")
+
+
+def page(url: str, html: str | None = None) -> ArticlePage:
+    body = stored_bytes(url) if html is None else html.encode("utf-8")
+    return ArticlePage(HtmlResponse(url=url, body=body, encoding="utf-8"))
+
+
+def assert_record(item, expected: dict) -> None:
+    """Field by field (a readable message per wrong field), then the whole record, no extra keys."""
+    assert item is not None, "to_item() returned None for an item page"
+    record = dict(item)
+    problems = [
+        f"{key}:\n    expected {expected[key]!r}\n    got      {record.get(key, '<missing>')!r}"
+        for key in expected if record.get(key, "<missing>") != expected[key]
+    ]
+    extra = sorted(set(record) - set(expected))
+    assert not problems, "wrong fields:\n" + "\n".join(problems)
+    assert not extra, f"extra fields: {extra}"
+    assert record == expected
+
+
+# --- in-memory page damage ------------------------------------------------------------------------
+
+LD_SCRIPT = re.compile(r'\s*<script type="application/ld\+json">(.*?)</script>', re.S)
+TAWSIYAT = re.compile(r'(<script type="text/tawsiyat" id="tawsiyat-metadata">)(.*?)(</script>)', re.S)
+CONTENT_OPEN = re.compile(r'<div class="article-content[^"]*" id="article-content"[^>]*>')
+
+
+def _jsonld(html: str) -> list:
+    return [json.loads(m.group(1)) for m in LD_SCRIPT.finditer(html)]
+
+
+def _with_jsonld(html: str, blocks: list) -> str:
+    """The page with its JSON-LD scripts replaced by ``blocks`` (objects or ready-made texts)."""
+    html = LD_SCRIPT.sub("", html)
+    scripts = "".join(
+        '\n<script type="application/ld+json">\n%s\n</script>' % (b if isinstance(b, str) else json.dumps(b, indent=4))
+        for b in blocks)
+    return html.replace("</head>", scripts + "\n</head>", 1)
+
+
+def _edit_jsonld(html: str, edit) -> str:
+    return _with_jsonld(html, [edit(block) for block in _jsonld(html)])
+
+
+def _is(block, type_):
+    return isinstance(block, dict) and block.get("@type") == type_
+
+
+def _content_inner(html: str) -> tuple[int, int]:
+    """Start and end of the inner HTML of div#article-content (matching its closing tag)."""
+    start = CONTENT_OPEN.search(html).end()
+    depth, pos = 1, start
+    for m in re.compile(r"<(/?)div\b[^>]*>").finditer(html, start):
+        depth += -1 if m.group(1) else 1
+        if depth == 0:
+            return start, m.start()
+        pos = m.end()
+    raise AssertionError(f"unclosed article content after {pos}")
+
+
+def _edit_content(html: str, edit) -> str:
+    start, end = _content_inner(html)
+    return html[:start] + edit(html[start:end]) + html[end:]
+
+
+def no_jsonld(html):
+    return LD_SCRIPT.sub("", html)
+
+
+def jsonld_trailing_commas(html):
+    def edit(block):
+        text = json.dumps(block, indent=4)
+        if _is(block, "NewsArticle"):
+            text = re.sub(r'("\s*)(\n\s*\])', r'\1,\2', text)  # a comma before every list end
+            text = text[:text.rindex("}")] + ",\n}"
+        return text
+    return _edit_jsonld(html, edit)
+
+
+def jsonld_unescaped_quote(html):
+    def edit(block):
+        text = json.dumps(block, indent=4)
+        if _is(block, "NewsArticle"):
+            text = text.replace('"headline": "', '"headline": "Exclusive "report": ', 1)
+        return text
+    return _edit_jsonld(html, edit)
+
+
+def jsonld_graph(html):
+    blocks = [{k: v for k, v in b.items() if k != "@context"} for b in _jsonld(html)]
+    return _with_jsonld(html, [{"@context": "https://schema.org", "@graph": blocks}])
+
+
+def jsonld_array(html):
+    return _with_jsonld(html, [json.dumps(_jsonld(html), indent=2)])
+
+
+def jsonld_dates_utc(html):
+    def edit(block):
+        for key in ("datePublished", "dateModified", "uploadDate"):
+            if key in block:
+                moment = datetime.fromisoformat(block[key]).astimezone(timezone.utc)
+                block[key] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return block
+    return _edit_jsonld(html, edit)
+
+
+def jsonld_author_string(html):
+    def edit(block):
+        if _is(block, "NewsArticle"):
+            authors = block["author"] if isinstance(block["author"], list) else [block["author"]]
+            block["author"] = ", ".join(a["name"] for a in authors)
+        return block
+    return _edit_jsonld(html, edit)
+
+
+def no_breadcrumb(html):
+    return _with_jsonld(html, [b for b in _jsonld(html) if not _is(b, "BreadcrumbList")])
+
+
+def no_tawsiyat(html):
+    return TAWSIYAT.sub("", html)
+
+
+def tawsiyat_invalid(html):
+    return TAWSIYAT.sub(lambda m: m.group(1) + m.group(2)[:-40] + m.group(3), html)
+
+
+def no_meta(html):
+    return re.sub(r"<meta\b[^>]*>", "", html)
+
+
+def no_canonical(html):
+    return re.sub(r'<link rel="canonical"[^>]*>', "", html)
+
+
+def canonical_root_relative(html):
+    return re.sub(r'(<link rel="canonical" href=")https://english\.almayadeen\.net', r"\1", html)
+
+
+def canonical_with_utm(html):
+    return re.sub(r'(<link rel="canonical" href="[^"]*)"', r'\1?utm_source=x&amp;utm_medium=y"', html)
+
+
+def og_url_trailing_slash(html):
+    return re.sub(r'(<meta property="og:url" content="[^"]*)"', r'\1/"', html)
+
+
+def time_without_datetime(html):
+    return re.sub(r'(<time\b[^>]*?)\s+datetime="[^"]*"', r"\1", html)
+
+
+def paragraphs_in_divs(html):
+    return _edit_content(html, lambda inner: re.sub(
+        r"(<p\b[^>]*>.*?</p>)", r'<div class="paragraph"><div>\1</div></div>', inner, flags=re.S))
+
+
+def paragraphs_merged_with_br(html):
+    return _edit_content(html, lambda inner: re.sub(r"</p>\s*<p>", "<br><br>\n", inner))
+
+
+def subheadings_as_strong_paragraphs(html):
+    return _edit_content(html, lambda inner: re.sub(r"<h3>(.*?)</h3>", r"<p><strong>\1</strong></p>", inner))
+
+
+def noscript_image_fallbacks(html):
+    return re.sub(r'(<img class="lazy[^"]*"[^>]*?data-src="([^"]+)"[^>]*>)',
+                  r'\1<noscript><img src="\2" alt=""></noscript>', html)
+
+
+def both(*mutations):
+    def mutate(html):
+        for mutation in mutations:
+            html = mutation(html)
+        return html
+    mutate.__name__ = "+".join(m.__name__ for m in mutations)
+    return mutate
+
+
+MUTATIONS = [
+    no_jsonld, jsonld_trailing_commas, jsonld_unescaped_quote, jsonld_graph, jsonld_array,
+    jsonld_dates_utc, jsonld_author_string, no_breadcrumb, no_tawsiyat, tawsiyat_invalid, no_meta,
+    no_canonical, canonical_root_relative, canonical_with_utm, og_url_trailing_slash,
+    time_without_datetime, paragraphs_in_divs, paragraphs_merged_with_br,
+    subheadings_as_strong_paragraphs, noscript_image_fallbacks,
+    # two or more layers gone at once, the rest still carrying every fact
+    both(no_jsonld, no_tawsiyat), both(no_jsonld, no_meta), both(no_meta, no_tawsiyat),
+    both(jsonld_trailing_commas, tawsiyat_invalid), both(jsonld_unescaped_quote, no_meta),
+    both(no_breadcrumb, no_tawsiyat), both(jsonld_graph, no_meta), both(jsonld_array, no_tawsiyat),
+    both(no_canonical, no_meta, no_jsonld), both(no_jsonld, no_tawsiyat, time_without_datetime),
+    both(paragraphs_in_divs, noscript_image_fallbacks, subheadings_as_strong_paragraphs),
+    both(paragraphs_merged_with_br, subheadings_as_strong_paragraphs, no_jsonld),
+]
+
+
+# --- the stored pages -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_stored_page_gives_the_expected_record(name):
+    expected = EXPECTED[name]
+    p = page(expected["url"])
+    assert p.is_item()
+    assert_record(p.to_item(), expected)
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_record_has_exactly_the_item_fields_but_the_pipeline_ones(name):
+    item = page(EXPECTED[name]["url"]).to_item()
+    assert set(item) == set(RECORD_KEYS)
+    assert set(item.fields) - set(item) == set(PIPELINE_FIELDS)
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_links_are_the_related_urls_deduplicated(name):
+    expected = EXPECTED[name]
+    assert page(expected["url"]).links() == list(dict.fromkeys(r["url"] for r in expected["related"]))
+
+
+def _applicable():
+    """(page, mutation) pairs where the mutation changes the page (no <h3> to rewrite on a video...)."""
+    for name, expected in EXPECTED.items():
+        html = stored_html(expected["url"])
+        for mutation in MUTATIONS:
+            if mutation(html) != html:
+                yield pytest.param(name, mutation, id=f"{name}-{mutation.__name__}")
+
+
+@pytest.mark.parametrize("name, mutation", list(_applicable()))
+def test_damaged_page_gives_the_same_record(name, mutation):
+    expected = EXPECTED[name]
+    assert_record(page(expected["url"], mutation(stored_html(expected["url"]))).to_item(), expected)
+
+
+def test_every_mutation_applies_to_some_page():
+    applied = {param.values[1] for param in _applicable()}
+    assert applied == set(MUTATIONS)
+
+
+def test_the_mutations_really_break_what_they_claim():
+    html = stored_html(EXPECTED[next(iter(EXPECTED))]["url"])
+    for broken in (jsonld_trailing_commas, jsonld_unescaped_quote):
+        ld_texts = [m.group(1) for m in LD_SCRIPT.finditer(broken(html))]
+        with pytest.raises(ValueError):
+            [json.loads(t) for t in ld_texts]
+        # ... and the lenient parser repairs them, so the layer is used, not skipped
+        assert all(isinstance(parse_json_lenient(t), dict) for t in ld_texts)
+    with pytest.raises(ValueError):
+        json.loads(TAWSIYAT.search(tawsiyat_invalid(html)).group(2))
+    assert "<meta" not in no_meta(html)
+    assert "datetime=" not in time_without_datetime(html)
+    assert "<br><br>" in paragraphs_merged_with_br(html)
+    assert "<h3>" not in subheadings_as_strong_paragraphs(html)
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_only_the_visible_page_left(name):
+    """No JSON-LD, meta, tawsiyat or canonical, and <time> without datetime: the DOM alone (with the
+    menu labels for section names) still gives the record. Only an edit time the page does not show
+    is lost."""
+    expected = EXPECTED[name]
+    html = both(no_jsonld, no_meta, no_tawsiyat, no_canonical, time_without_datetime)(stored_html(expected["url"]))
+    item = page(expected["url"], html).to_item()
+    shows_update = "article-info__updated" in html
+    want = dict(expected, date_modified=expected["date_modified"] if shows_update else None)
+    assert_record(item, want)
+
+
+# --- variants built in the test -------------------------------------------------------------------
+
+NATO = f"{PUBLIC}/news/politics/why-increase-of-us-alliances-in-asia-does-not-mean-an-asian-nato-time"
+PMF = f"{PUBLIC}/news/politics/iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections"
+OPINION = f"{PUBLIC}/articles/opinion/trading-in-local-currencies-is-quietly-redrawing-the-map-of-global-finance"
+
+
+def _expected(url: str) -> dict:
+    return next(e for e in EXPECTED.values() if e["url"] == url)
+
+
+def test_main_image_without_credit():
+    html = stored_html(NATO)
+    html = html.replace("on May 2022. (AP)</figcaption>", "on May 2022.</figcaption>")
+    html = _edit_jsonld(html, lambda b: {k: v for k, v in b.items() if k != "image"} | (
+        {"image": {k: v for k, v in b["image"].items() if k != "creditText"}} if "image" in b else {}))
+    expected = _expected(NATO)
+    image = dict(expected["image"], credit=None)
+    assert_record(page(NATO, html).to_item(), dict(expected, image=image, images=[image]))
+
+
+def _without_modified(html: str) -> str:
+    html = re.sub(r'<meta property="article:modified_time"[^>]*>', "", html)
+    html = TAWSIYAT.sub(lambda m: m.group(1) + re.sub(r'"last_updated": "[^"]*", ', "", m.group(2)) + m.group(3), html)
+    return _edit_jsonld(html, lambda b: {k: v for k, v in b.items() if k != "dateModified"})
+
+
+def test_no_modification_time_anywhere_gives_null():
+    html = _without_modified(stored_html(NATO))
+    assert "last_updated" not in html and "dateModified" not in html and "modified_time" not in html
+    assert_record(page(NATO, html).to_item(), dict(_expected(NATO), date_modified=None))
+
+
+def test_modification_time_shown_only_in_the_byline_is_kept():
+    html = _without_modified(stored_html(PMF))
+    assert_record(page(PMF, html).to_item(), _expected(PMF))
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_no_byline_and_jsonld_author_as_plain_string(name):
+    expected = EXPECTED[name]
+    html = re.sub(r'<li class="article-info__author">.*?</li>', "", stored_html(expected["url"]))
+    assert_record(page(expected["url"], jsonld_author_string(html)).to_item(), expected)
+
+
+def test_several_writers_give_several_authors():
+    html = stored_html(OPINION).replace(
+        '<a class="author-name" href="/authors/karim-haddad" rel="author">Karim Haddad</a>',
+        '<a class="author-name" href="/authors/karim-haddad" rel="author">Karim Haddad</a>, '
+        '<a class="author-name" href="/authors/leila-mansour" rel="author">Leila Mansour</a>')
+    item = page(OPINION, html).to_item()
+    assert item["authors"] == ["Karim Haddad", "Leila Mansour"]
+
+
+def test_date_only_byline_is_midnight_beirut():
+    html = both(no_jsonld, no_meta, no_tawsiyat, time_without_datetime)(stored_html(NATO))
+    html = html.replace("18 Aug 2023 21:45</time>", "18 Aug 2023</time>")
+    assert page(NATO, html).to_item()["date_published"] == "2023-08-17T21:00:00Z"
+
+
+def test_text_fields_carry_no_markup_or_script():
+    html = stored_html(NATO).replace(
+        "<p>Washington has been working to revive",
+        "<p>Injected<script>evil()</script><style>p{}</style> &lt;b&gt;tag&lt;/b&gt;"
+        " &lt;script&gt;alert(1)&lt;/script&gt; Washington has been working to revive")
+    body = page(NATO, html).to_item()["body"]
+    assert "evil()" not in body and "p{}" not in body and "alert" not in body and "<" not in body
+    assert "Injected tag Washington has been working to revive" in body
+
+
+def test_figure_without_image_keeps_its_text_and_aside_text_is_read():
+    html = stored_html(NATO).replace(
+        "<p>Along these lines,",
+        '<figure class="quote-card"><blockquote><p>Quoted words</p></blockquote></figure>'
+        "<aside><p>An aside the reader sees</p></aside><p>Along these lines,")
+    body = page(NATO, html).to_item()["body"]
+    assert "interests.\n\nQuoted words\n\nAn aside the reader sees\n\nAlong these lines," in body
+
+
+def test_body_figure_image_with_noscript_only():
+    """A body image whose lazy ``<img>`` lost its ``data-src`` still has its ``<noscript>`` copy."""
+    url = f"{PUBLIC}/news/economy/opec-agrees-to-another-large-oil-output-hike-for-september"
+    html = stored_html(url)
+    html = re.sub(r'(<img class="lazy article-inline-image__img"[^>]*?) data-src="([^"]+)"([^>]*>)',
+                  r'\1\3<noscript><img src="\2"></noscript>', html)
+    assert 'data-src="/Content/uploadsimages/2025/08/03/01ea7771' not in html
+    assert_record(page(url, html).to_item(), _expected(url))
+
+
+# --- not items ------------------------------------------------------------------------------------
+
+NOT_ITEMS = ["/", "/news", "/news/politics", "/news/politics?page=2", "/videos", "/in-pictures", "/infographs",
+             "/tags/asia", "/authors", "/authors/karim-haddad", "/live",
+             "/news/politics/an-article-that-was-never-captured", "/no/such/page"]
+
+
+@pytest.mark.parametrize("path", NOT_ITEMS)
+def test_non_item_pages(path):
+    url = PUBLIC + path
+    html = (FIXTURES / MANIFEST.get(path, MANIFEST["*"])).read_text("utf-8")
+    p = page(url, html)
+    assert p.is_item() is False
+    assert p.to_item() is None
+
+
+@pytest.mark.parametrize("body", [b"", b"\x00\xff\xfe garbage", b"<html><body><article class='article-details'>",
+                                  b'{"json": true}', b"<" * 50_000, "<p>caf\xe9</p>".encode("latin-1")])
+def test_junk_never_raises(body):
+    p = ArticlePage(HtmlResponse(url=PUBLIC + "/news/politics/x", body=body, encoding="utf-8"))
+    p.is_item()
+    p.to_item()
+    p.links()
+
+
+def test_plain_text_response_is_no_item():
+    p = ArticlePage(TextResponse(url=PUBLIC + "/robots.txt", body=b"User-agent: *\nDisallow: /search", encoding="utf-8"))
+    assert p.is_item() is False and p.to_item() is None and p.links() == []

@@ -1,0 +1,199 @@
+"""Incremental runs: a second run fetches only what is new or changed, for every spider."""
+
+import json
+from datetime import date, datetime, timezone
+
+import pytest
+
+from mayadeen.freshness import Freshness, Verdict
+from mayadeen.sqlite_store import ArticleStore, StoredDates
+from tests.conftest import expected_records
+from tests.fixture_server import FixtureServer, FixtureSite
+from tests.scheduled import (
+    CHANGED_MODIFIED,
+    CHANGED_PARAGRAPH,
+    CHANGED_PATH,
+    NEW_HEADLINE,
+    NEW_PATH,
+    NEW_POSTID,
+    add_item,
+    change_item,
+    crawl,
+    item_paths,
+    only_cards,
+    runs,
+    stored,
+)
+
+P = "https://english.almayadeen.net"
+JSON_COLUMNS = {"authors", "tags", "image", "images", "video", "related"}
+
+
+def served_items(site: FixtureSite, paths: list[str]) -> list[str]:
+    """Item pages requested that the site has (404s for the articles outside the sample left out)."""
+    return sorted(p for p in item_paths(paths) if site.answer(p).status == 200)
+
+
+@pytest.mark.parametrize("spider", ["sitemap", "feed"])
+def test_second_run_requests_no_item_page(tmp_path, spider):
+    with FixtureServer() as srv:
+        crawl(spider, srv.url, tmp_path, jsonl=tmp_path / "run1.jsonl")
+        first = len(srv.paths())
+        second = crawl(spider, srv.url, tmp_path, jsonl=tmp_path / "run2.jsonl")
+        paths = srv.paths()[first:]
+    assert paths and item_paths(paths) == []
+    assert second.records() == []
+    assert len(stored(second.sqlite)) == 14
+    run = runs(second.sqlite)[-1]
+    assert (run["spider"], run["items_new"], run["items_updated"], run["items_unchanged"]) == (spider, 0, 0, 0)
+    assert run["requests"] == len(paths) and run["finish_reason"] == "finished"
+    assert "Run summary: spider=%s result=ok" % spider in second.log.strip().splitlines()[-1]
+
+
+def test_sections_second_run_fetches_no_stored_item_and_stops_paging(tmp_path):
+    site = FixtureSite()
+    args = {"sections": "news/politics"}
+    with FixtureServer(site) as srv:
+        first = crawl("sections", srv.url, tmp_path, args=args, jsonl=tmp_path / "run1.jsonl")
+        paths1 = srv.paths()
+        stored_urls = set(stored(first.sqlite))
+        assert "/news/politics?page=2" in paths1 and len(stored_urls) >= 3
+
+        # Again, unchanged: stored items are not fetched (only the sample's 404 links are tried again).
+        crawl("sections", srv.url, tmp_path, args=args, jsonl=tmp_path / "run2.jsonl")
+        paths2 = srv.paths()[len(paths1):]
+        assert served_items(site, paths2) == []
+
+        # A first page holding only stored, unchanged items: no page 2, no item at all.
+        site.override("/news/politics", only_cards(site.body("/news/politics"), stored_urls))
+        third = crawl("sections", srv.url, tmp_path, args=args, jsonl=tmp_path / "run3.jsonl")
+        paths3 = srv.paths()[len(paths1) + len(paths2):]
+    assert "/news/politics" in paths3 and "/news/politics?page=2" not in paths3
+    assert served_items(site, paths3) == []  # (the sidebar's cards outside the sample answer 404)
+    assert third.records() == []
+    assert "'mayadeen/listing/stopped_unchanged': 1" in third.log
+
+
+def test_full_refetches_every_item_and_keeps_paging(tmp_path):
+    site = FixtureSite()
+    with FixtureServer(site) as srv:
+        crawl("sitemap", srv.url, tmp_path, jsonl=tmp_path / "run1.jsonl")
+        n = len(srv.paths())
+        full = crawl("sitemap", srv.url, tmp_path, args={"full": "1"}, jsonl=tmp_path / "run2.jsonl")
+        paths = srv.paths()[n:]
+    assert sorted(item_paths(paths)) == sorted(u.removeprefix(P) for u in expected_records())
+    run = runs(full.sqlite)[-1]
+    assert (run["items_new"], run["items_updated"], run["items_unchanged"]) == (0, 0, 14)
+    assert json.loads(run["arguments"])["full"] == "1"
+    assert {r["revision"] for r in stored(full.sqlite).values()} == {1}
+
+
+def expected_changed() -> dict:
+    rec = dict(expected_records()[P + CHANGED_PATH])
+    rec["body"] = CHANGED_PARAGRAPH + "\n\n" + rec["body"]
+    rec["word_count"] = len(rec["body"].split())
+    rec["date_modified"] = "2025-08-04T15:05:00Z"
+    return rec
+
+
+def expected_new() -> dict:
+    rec = dict(expected_records()[P + CHANGED_PATH])
+    rec.update(url=P + NEW_PATH, article_id=NEW_POSTID, headline=NEW_HEADLINE,
+               date_published="2025-08-05T06:10:00Z", date_modified="2025-08-05T06:10:00Z")
+    return rec
+
+
+def check_row(row: dict, want: dict) -> None:
+    for key, value in want.items():
+        got = json.loads(row[key]) if key in JSON_COLUMNS and row[key] is not None else row[key]
+        assert got == value, f"{want['url']}: {key}"
+
+
+@pytest.mark.parametrize("spider, fetched", [
+    ("sitemap", {CHANGED_PATH, NEW_PATH}),
+    # Feeds and listings give publication dates: they find the new item; the edit waits for the sitemap.
+    ("feed", {NEW_PATH}),
+    ("sections", {NEW_PATH}),
+])
+def test_second_run_fetches_exactly_the_changed_and_the_new_item(tmp_path, spider, fetched):
+    site = FixtureSite()
+    args = {"sections": "news/politics"} if spider == "sections" else {}
+    with FixtureServer(site) as srv:
+        first = crawl(spider, srv.url, tmp_path, args=args, jsonl=tmp_path / "run1.jsonl")
+        n = len(srv.paths())
+        before = stored(first.sqlite)
+        assert P + CHANGED_PATH in before
+        change_item(site)
+        add_item(site)
+        second = crawl(spider, srv.url, tmp_path, args=args, jsonl=tmp_path / "run2.jsonl")
+        paths = srv.paths()[n:]
+
+    assert served_items(site, paths) == sorted(fetched)
+    assert len(item_paths(paths)) == len(set(item_paths(paths)))
+    want = {P + NEW_PATH: expected_new()}
+    if CHANGED_PATH in fetched:
+        want[P + CHANGED_PATH] = expected_changed()
+
+    # JSON Lines: the second run wrote exactly the fetched records.
+    records = {r["url"]: r for r in second.records()}
+    assert set(records) == set(want)
+    for url, rec in records.items():
+        assert {k: rec[k] for k in want[url]} == want[url]
+
+    # SQLite: the new row, the changed row replaced with its earlier version kept, the rest untouched.
+    rows = stored(second.sqlite)
+    assert set(rows) == set(before) | {P + NEW_PATH}
+    check_row(rows[P + NEW_PATH], expected_new())
+    assert rows[P + NEW_PATH]["revision"] == 1
+    with ArticleStore(second.sqlite, readonly=True) as store:
+        revisions = store.revisions(P + CHANGED_PATH)
+    if CHANGED_PATH in fetched:
+        check_row(rows[P + CHANGED_PATH], expected_changed())
+        assert rows[P + CHANGED_PATH]["revision"] == 2
+        assert rows[P + CHANGED_PATH]["first_seen"] == before[P + CHANGED_PATH]["first_seen"]
+        (old,) = revisions
+        assert old["revision"] == 1 and old["content_hash"] == before[P + CHANGED_PATH]["content_hash"]
+        assert old["record"]["body"] == expected_records()[P + CHANGED_PATH]["body"]
+        assert old["date_modified"] == "2025-08-04T07:20:00Z"
+    else:
+        assert rows[P + CHANGED_PATH] == before[P + CHANGED_PATH] and revisions == []
+    for url in set(before) - {P + CHANGED_PATH}:
+        assert rows[url] == before[url]
+
+    run = runs(second.sqlite)[-1]
+    assert (run["items_new"], run["items_updated"], run["items_unchanged"]) == (1, len(want) - 1, 0)
+
+
+# --- the decision itself ---------------------------------------------------------------------------
+
+STORED = {P + "/a": StoredDates("2025-08-01T06:35:00Z", "2025-07-31T13:10:00Z", "h")}
+
+
+@pytest.mark.parametrize("seen, day_only, verdict", [
+    (None, None, Verdict.UNCHANGED),  # a link without a date
+    ("2025-08-01T09:35:00+03:00", None, Verdict.UNCHANGED),  # the same instant
+    ("2025-08-01T09:35:01+03:00", None, Verdict.CHANGED),
+    ("Thu, 31 Jul 2025 16:10:00 +0300", None, Verdict.UNCHANGED),  # RSS pubDate = publication
+    ("1 Aug 2025", True, Verdict.UNCHANGED),  # listing day = the stored Beirut day
+    ("2 Aug 2025", True, Verdict.CHANGED),
+    ("2025-08-02", None, Verdict.CHANGED),  # a day-only lastmod
+    ("not a date", None, Verdict.UNCHANGED),
+])
+def test_verdicts(seen, day_only, verdict):
+    assert Freshness(STORED).verdict(P + "/a", seen, day_only=day_only) is verdict
+
+
+def test_verdicts_new_full_and_done():
+    assert Freshness(STORED).verdict(P + "/b", "2020-01-01") is Verdict.NEW
+    assert Freshness(STORED, full=True).verdict(P + "/a") is Verdict.FULL
+    assert Freshness(STORED, full=True, done={P + "/a"}).verdict(P + "/a") is Verdict.DONE
+    assert Freshness({}, done={P + "/b"}).verdict(P + "/b", "2030-01-01") is Verdict.DONE
+    assert not Verdict.DONE.fetch and Verdict.FULL.fetch and Verdict.NEW.fetch
+
+
+def test_listing_day_compares_beirut_days():
+    # Stored 2025-07-31T22:30Z is 1 Aug 01:30 in Beirut: a card dated 1 Aug is not newer.
+    fresh = Freshness({P + "/c": StoredDates("2025-07-31T22:30:00Z", "2025-07-31T22:30:00Z", "h")})
+    assert fresh.verdict(P + "/c", "1 Aug 2025", day_only=True) is Verdict.UNCHANGED
+    assert fresh.verdict(P + "/c", date(2025, 8, 2)) is Verdict.CHANGED
+    assert fresh.verdict(P + "/c", datetime(2025, 7, 31, 22, 30, 1, tzinfo=timezone.utc)) is Verdict.CHANGED
