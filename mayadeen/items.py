@@ -1,6 +1,6 @@
 """The article record: one item per item page (article, video, infograph, gallery).
 
-This is the contract with downstream datasets. ``schema/article.schema.json`` publishes the same
+This is the contract with downstream datasets. ``mayadeen/schema/article.schema.json`` publishes the same
 contract as JSON Schema; a test keeps the two in step.
 """
 

@@ -115,7 +115,7 @@ class ArticleLoader(ItemLoader):
 
     headline_in = FirstValid(n.clean_text)
     section_in = FirstValid(n.clean_text)
-    section_group_in = FirstValid(n.clean_text)
+    section_group_in = FirstValid(n.to_section_group)
     summary_in = FirstValid(n.clean_text)
     url_in = FirstValid(n.item_url, url=True)
     article_id_in = FirstValid(n.to_post_id)

@@ -217,6 +217,17 @@ def to_language(value) -> str | None:
     return m.group(1).lower() if m else None
 
 
+#: The site's section groups, as records name them (the schema's enum).
+SECTION_GROUPS = ("News", "Articles", "Videos", "Infographs", "In Pictures")
+_GROUP_BY_KEY = {re.sub(r"[^a-z]", "", g.lower()): g for g in SECTION_GROUPS}
+
+
+def to_section_group(value) -> str | None:
+    """One of SECTION_GROUPS, matched regardless of case and spacing (``in-pictures`` too); else None."""
+    text = clean_text(value)
+    return _GROUP_BY_KEY.get(re.sub(r"[^a-z]", "", text.lower())) if text else None
+
+
 def title_from_key(value) -> str | None:
     """Last-resort display name from a URL key: ``in-pictures`` -> ``In Pictures``."""
     text = clean_text(value)
@@ -501,7 +512,7 @@ def normalize_link(value, base: str = PUBLIC_URL) -> dict | None:
     url = public_url(value.get("url"), base)
     if not url:
         return None
-    return {"url": url, "title": clean_text(value.get("title")), "relation": value["relation"]}
+    return {"url": url, "title": clean_text(value.get("title")) or "", "relation": value["relation"]}
 
 
 def normalize_links(value, base: str = PUBLIC_URL) -> list[dict]:

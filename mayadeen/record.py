@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
+from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "article.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "article.schema.json"
 
 #: The keys whose change makes a new revision of an article. Not url (the identity), not shares,
 #: scraped_at or dates (they move without the text changing); ``image`` is ``images[0]``.
@@ -47,8 +48,11 @@ def content_hash(record: Mapping[str, Any]) -> str:
 
 @cache
 def schema() -> dict[str, Any]:
-    """The record's JSON Schema (draft 2020-12), loaded once."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    """The record's JSON Schema (draft 2020-12), loaded once.
+
+    Read as package data, so it loads from a zipped egg too (scrapyd-deploy).
+    """
+    return json.loads(resources.files("mayadeen").joinpath("schema/article.schema.json").read_text("utf-8"))
 
 
 def record_keys() -> tuple[str, ...]:

@@ -393,6 +393,12 @@ def test_body_figure_image_with_noscript_only():
     assert_record(page(url, html).to_item(), _expected(url))
 
 
+def test_related_link_without_visible_text_keeps_its_url():
+    html = re.sub(r'<span class="related-news-box__text">[^<]*</span>', "", stored_html(NATO), count=1)
+    related = page(NATO, html).to_item()["related"]
+    assert related[1] == dict(_expected(NATO)["related"][1], title="")
+
+
 # --- not items ------------------------------------------------------------------------------------
 
 NOT_ITEMS = ["/", "/news", "/news/politics", "/news/politics?page=2", "/videos", "/in-pictures", "/infographs",

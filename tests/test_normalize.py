@@ -151,6 +151,14 @@ def test_to_language(raw, expected):
 
 
 @pytest.mark.parametrize("raw, expected", [
+    ("News", "News"), ("in-pictures", "In Pictures"), ("IN PICTURES", "In Pictures"),
+    ("Infographs", "Infographs"), ("videos", "Videos"), ("Politics", None), ("", None), (None, None),
+])
+def test_to_section_group(raw, expected):
+    assert n.to_section_group(raw) == expected
+
+
+@pytest.mark.parametrize("raw, expected", [
     ("in-pictures", "In Pictures"), ("news", "News"), ("video-features", "Video Features"),
     ("News Politics", None), ("", None), (None, None),
 ])
@@ -326,6 +334,7 @@ def test_normalize_link():
     link = {"url": "/news/x/", "title": " Title &amp; more ", "relation": "read_more"}
     assert n.normalize_link(link, BASE) == {
         "url": "https://english.almayadeen.net/news/x", "title": "Title & more", "relation": "read_more"}
+    assert n.normalize_link({**link, "title": None}, BASE)["title"] == ""  # an untitled link is still a link
     assert n.normalize_link({**link, "relation": "most_read"}, BASE) is None
     assert n.normalize_link({**link, "url": "javascript:x"}, BASE) is None
     assert n.normalize_links([link, {"url": None, "relation": "read_next"}, 3], BASE) == [
@@ -360,7 +369,7 @@ JUNK = [None, "", " ", 0, -1, 10**30, 1.5, float("nan"), True, [], [None], {}, {
 NORMALISERS = [
     n.collapse_whitespace, n.clean_text, n.element_text, n.strip_label, n.join_blocks, n.count_words,
     n.split_keywords, n.split_names, n.to_post_id, n.to_kind, n.to_language, n.title_from_key,
-    n.to_int, n.parse_count, n.parse_read_time, n.parse_duration, n.to_utc_iso, n.public_url,
+    n.to_section_group, n.to_int, n.parse_count, n.parse_read_time, n.parse_duration, n.to_utc_iso, n.public_url,
     n.item_url, n.image_url, n.clean_credit, n.split_credit, n.normalize_image, n.normalize_images,
     n.normalize_link, n.normalize_links, n.parse_json_lenient,
 ]

@@ -1,4 +1,4 @@
-"""The record contract: schema/article.schema.json, ArticleItem and the content hash agree."""
+"""The record contract: mayadeen/schema/article.schema.json, ArticleItem and the content hash agree."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_there_are_14_expected_records():
 def test_schema_is_valid_draft_2020_12():
     Draft202012Validator.check_schema(schema())
     assert schema()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert SCHEMA_PATH == ROOT / "schema" / "article.schema.json"
+    assert SCHEMA_PATH == ROOT / "mayadeen" / "schema" / "article.schema.json"
 
 
 def test_schema_keys_are_the_item_fields_all_required_no_others():
