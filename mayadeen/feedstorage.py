@@ -5,12 +5,15 @@ still in the buffer and can leave half a record at the end of the file, which th
 to the same file (``-o``, the default ``FEEDS``) turns into a corrupt line in the middle.
 
 For the ``jsonlines`` format this storage writes unbuffered (one ``write`` per record, which a kill
-cannot split) and, before appending, cuts a torn last line left by an earlier crash. Other formats
-are written as Scrapy writes them.
+cannot split) and, before appending, cuts a torn last line left by an earlier crash. In a JOBDIR
+crawl it also tells the job's journal (``mayadeen.extensions.resume``) each record it has written,
+right after writing it, so that a crawl resumed after a kill neither loses nor repeats a record.
+Other formats are written as Scrapy writes them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -46,10 +49,46 @@ def cut_torn_line(path: Path) -> int:
         return size - keep
 
 
+def record_url(line: bytes) -> str | None:
+    try:
+        url = json.loads(line).get("url")
+    except (ValueError, AttributeError):
+        return None
+    return url if isinstance(url, str) else None
+
+
+class JournaledFile:
+    """An unbuffered file that reports the url of every record right after writing it."""
+
+    def __init__(self, file: IO[bytes], on_record):
+        self.file = file
+        self.on_record = on_record
+
+    def write(self, data: bytes) -> int:
+        url = record_url(data)  # before the write: nothing but the report may follow it
+        written = self.file.write(data)
+        if url:
+            self.on_record(url)
+        return written
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+
 class KillSafeFileFeedStorage(FileFeedStorage):
-    def __init__(self, uri: str, *, feed_options: dict[str, Any] | None = None):
+    def __init__(self, uri: str, *, feed_options: dict[str, Any] | None = None, crawler=None):
         super().__init__(uri, feed_options=feed_options)
         self.line_format = (feed_options or {}).get("format") == "jsonlines"
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler, uri: str, *, feed_options: dict[str, Any] | None = None):
+        return cls(uri, feed_options=feed_options, crawler=crawler)
+
+    def _journal(self):
+        from mayadeen.extensions.resume import ResumeAfterKill
+
+        return self.crawler.get_extension(ResumeAfterKill) if self.crawler is not None else None
 
     def open(self, spider) -> IO[bytes]:
         if not self.line_format:
@@ -61,4 +100,6 @@ class KillSafeFileFeedStorage(FileFeedStorage):
             if removed:
                 logger.warning("%s ended in a torn record (%d bytes, left by a killed crawl); removed it",
                                path, removed)
-        return path.open(self.write_mode, buffering=0)
+        file = path.open(self.write_mode, buffering=0)
+        journal = self._journal()
+        return JournaledFile(file, journal.note_done) if journal is not None else file

@@ -134,6 +134,10 @@ MAYADEEN_COVERAGE_MIN = {
 }
 # Shares below 1.0 are judged only from this many item pages (of the kind) on: a few pages say little.
 MAYADEEN_COVERAGE_MIN_PAGES = 10
+# Off switches: retrying incomplete answers, honouring Retry-After, the coverage report and check.
+MAYADEEN_INTEGRITY_ENABLED = True
+MAYADEEN_RETRY_AFTER_ENABLED = True
+MAYADEEN_COVERAGE_ENABLED = True
 DOWNLOADER_MIDDLEWARES.update({
     # Scrapy's retries, with exponential backoff between attempts.
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
@@ -150,8 +154,9 @@ DOWNLOADER_MIDDLEWARES.update({
     "mayadeen.middlewares.retry_after.RetryAfterMiddleware": 960,
 })
 EXTENSIONS.update({
-    # Field coverage report at the end of every run; fails a run below MAYADEEN_COVERAGE_MIN.
-    "mayadeen.extensions.coverage.FieldCoverage": 490,
+    # Field coverage report at the end of every run; fails a run below MAYADEEN_COVERAGE_MIN (after
+    # RunOutcome, 500: when both fail an idle crawl, the last one's reason is the finish reason).
+    "mayadeen.extensions.coverage.FieldCoverage": 520,
 })
 
 # Off: it opens a local HTTP port and writes job files we do not use.

@@ -120,9 +120,6 @@ class FaultServer(FixtureServer):
         self._attempts: Counter[str] = Counter()
         self._stopping = threading.Event()
         self.httpd.handle_error = self._handle_error
-        # socketserver listens with a backlog of 5: a burst of new connections then waits for a SYN
-        # retransmit (1 s), and requests sent before a 429 would reach the server after it.
-        self.httpd.socket.listen(128)
 
     @staticmethod
     def _handle_error(request, client_address) -> None:
@@ -152,7 +149,7 @@ class FaultServer(FixtureServer):
             handler.close_connection = True
 
     def _fault(self, path: str, attempt: int) -> str | None:
-        if urlsplit_query_has_loop(path):
+        if is_loop_twin(path):
             return "redirect_loop"  # the twin of a looping URL always points back
         drawn = self.plan.fault_for(path)
         if drawn is None:
@@ -169,7 +166,6 @@ class FaultServer(FixtureServer):
         status = int(hit.fault)
         body = f"<html><body><h1>{status}</h1></body></html>".encode()
         write_answer(handler, Answer(status, "text/html; charset=utf-8", body))
-
 
     def _fault_too_many(self, handler, answer, hit):
         if hit.fault == "429_seconds":
@@ -211,7 +207,7 @@ class FaultServer(FixtureServer):
 
     def _fault_redirect_loop(self, handler, answer, hit):
         path = hit.path
-        if urlsplit_query_has_loop(path):
+        if is_loop_twin(path):
             target = strip_loop(path)  # the twin points back at the original
         elif self.plan.variant(path, ("self", "twin")) == "self":
             target = path
@@ -253,7 +249,7 @@ class FaultServer(FixtureServer):
         return Counter(h.fault for h in self.hits() if h.fault)
 
 
-def urlsplit_query_has_loop(path: str) -> bool:
+def is_loop_twin(path: str) -> bool:
     return f"{LOOP_PARAM}=" in path.partition("?")[2]
 
 

@@ -66,6 +66,12 @@ class FixtureSite:
         return Answer(e["status"], e["content_type"], (self.root / e["file"]).read_bytes(), dict(e["headers"]))
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default backlog of 5 makes bursts of connections wait for a SYN retransmit (1 s).
+    request_queue_size = 128
+
+
 class FixtureServer:
     """``with FixtureServer() as srv: srv.url`` — serves a FixtureSite on a free loopback port.
 
@@ -93,8 +99,7 @@ class FixtureServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
@@ -142,7 +147,7 @@ if __name__ == "__main__":  # python tests/fixture_server.py — serve the fixtu
     srv = FixtureServer()
     if len(sys.argv) > 1:
         srv.httpd.server_close()
-        srv.httpd = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), srv.httpd.RequestHandlerClass)
+        srv.httpd = _Server(("127.0.0.1", int(sys.argv[1])), srv.httpd.RequestHandlerClass)
         srv._thread = threading.Thread(target=srv.httpd.serve_forever, daemon=True)
     with srv:
         print(f"serving fixtures on {srv.url}", flush=True)

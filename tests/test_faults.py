@@ -47,7 +47,6 @@ COMMON = {
     "DOWNLOAD_TIMEOUT": "1.5",
     "MAYADEEN_RETRY_BACKOFF_BASE": str(BACKOFF_BASE),
     "MAYADEEN_RETRY_BACKOFF_JITTER": str(BACKOFF_JITTER),
-    "HTTPPROXY_ENABLED": "0",
 }
 STALL_SECONDS = 2.5
 # Retry-After pauses the whole site: fewer 429s, else the run is mostly waiting.
@@ -94,6 +93,44 @@ def test_retry_after_values():
         assert retry_after_seconds(bad) is None
 
 
+def _retry_after_mw(max_wait: float):
+    from types import SimpleNamespace
+
+    from scrapy.core.downloader import Downloader, Slot
+
+    from mayadeen.middlewares.retry_after import RetryAfterMiddleware
+
+    crawler = get_crawler(settings_dict={"MAYADEEN_RETRY_AFTER_MAX": max_wait})
+    slot = Slot(concurrency=2, delay=0, jitter=0)
+    downloader = SimpleNamespace(DOWNLOAD_SLOT=Downloader.DOWNLOAD_SLOT, slots={"site": slot},
+                                 get_slot_key=lambda request: "site", _latercall=lambda s: None)
+    crawler.engine = SimpleNamespace(downloader=downloader)
+    mw = RetryAfterMiddleware(crawler)
+    return mw, slot
+
+
+@pytest.mark.parametrize(("status", "header", "paused"), [
+    (429, b"2", 2.0), (503, b"3", 3.0), (429, b"3600", 5.0), (429, b"soon", None), (500, b"2", None), (429, None, None),
+])
+def test_retry_after_pauses_the_slot_within_the_maximum(status, header, paused, monkeypatch):
+    from types import SimpleNamespace
+
+    calls = []
+    monkeypatch.setattr("mayadeen.middlewares.retry_after.call_later",  # no reactor in a unit test
+                        lambda delay, *a: calls.append(delay) or SimpleNamespace(cancel=lambda: None))
+    mw, slot = _retry_after_mw(max_wait=5.0)
+    request = Request(PUBLIC + "/", meta={"download_slot": "site"})
+    headers = {"Retry-After": header} if header is not None else {}
+    before = time.monotonic()
+    mw.response_downloaded(Response(PUBLIC + "/", status=status, headers=headers), request, None)
+    if paused is None:
+        assert not mw.paused_until and slot.latercall is None
+        return
+    assert mw.paused_until["site"] - before == pytest.approx(paused, abs=0.5)
+    assert slot.latercall is not None and calls == [pytest.approx(paused, abs=0.5)]
+    assert mw.stats.get_value("mayadeen/retry_after/capped") == (1 if header == b"3600" else None)
+
+
 def test_backoff_grows_and_is_capped():
     backoff = Backoff(base=1.0, cap=5.0, jitter=0.0)
     assert [backoff.delay(n) for n in (1, 2, 3, 4, 5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
@@ -123,9 +160,11 @@ def test_wrong_content_type_or_charset_still_extracts_right(content_type):
 
 def test_sniff_leaves_right_answers_alone():
     sniff = ContentSniffMiddleware(get_crawler().stats)
-    html = HtmlResponse(PUBLIC + "/", body=b"<html><body>x</body></html>", headers={"Content-Type": "text/html; charset=utf-8"})
+    html = HtmlResponse(PUBLIC + "/", body=b"<html><body>x</body></html>",
+                        headers={"Content-Type": "text/html; charset=utf-8"})
     assert sniff.process_response(Request(html.url), html) is html
-    xml = XmlResponse(PUBLIC + "/rss", body=b"<?xml version='1.0'?><rss></rss>", headers={"Content-Type": "application/rss+xml"})
+    xml = XmlResponse(PUBLIC + "/rss", body=b"<?xml version='1.0'?><rss></rss>",
+                      headers={"Content-Type": "application/rss+xml"})
     assert sniff.process_response(Request(xml.url), xml) is xml
     text = TextResponse(PUBLIC + "/robots.txt", body=b"User-agent: *", headers={"Content-Type": "text/plain"})
     assert sniff.process_response(Request(text.url), text) is text

@@ -5,7 +5,9 @@ body or tags. So every run measures, for each record field, the share of its rec
 field is present and non-empty (``None``, blank strings and empty lists/objects count as missing),
 overall and per kind (article, video, infograph, gallery), plus the share of item pages fetched
 (``200`` at an item URL) that gave a record at all (``record``). Records dropped by validation count
-(they are what the extraction produced); duplicates do not.
+(they are what the extraction produced); duplicates do not. A redesign of the listings shows up
+earlier still: home and listing pages fetched, but not one item link found on them
+(``mayadeen/fresh/*``, counted by every spider for every item it discovers, stays at 0).
 
 At the end of the run the report is logged (INFO), put in the stats (``mayadeen/coverage/*``) and
 stored in ``crawl_runs.coverage`` of the SQLite store.
@@ -13,10 +15,12 @@ stored in ``crawl_runs.coverage`` of the SQLite store.
 ``MAYADEEN_COVERAGE_MIN`` maps a field (or ``record``) to the least share a run must reach: a number
 for every item page, or ``{kind: share}`` for some kinds only. A share below 1 is only checked once
 ``MAYADEEN_COVERAGE_MIN_PAGES`` item pages (of that kind) were fetched, as a few pages say little;
-a required share of 1, and "item pages fetched but no record at all", are checked from the first
-page. A run below a minimum fails: an ERROR names the fields, and the crawl closes with the finish
-reason ``coverage_below_minimum`` (so ``scrapy crawl`` exits 1 and ``crawl_runs.finish_reason``
-says so). Runs that fetched no item page (an incremental run with nothing new) are not judged.
+a required share of 1, "item pages fetched but no record at all" and "listing pages fetched but no
+item found" are checked from the first page. A run below a minimum fails: an ERROR names the fields,
+and the crawl closes with the finish reason ``coverage_below_minimum`` (so ``scrapy crawl`` exits 1
+and ``crawl_runs.finish_reason`` says so). It is judged when the crawl runs out of work; a run
+stopped otherwise (a ``CLOSESPIDER_*`` limit, Ctrl-C) only reports it. Runs that fetched no item
+page (an incremental run with nothing new) are not judged.
 
 Stats: ``mayadeen/coverage/pages``, ``mayadeen/coverage/records``, ``mayadeen/coverage/below_minimum``
 (the failing fields, comma-separated) and ``mayadeen/failed/coverage`` (the message).
@@ -34,7 +38,8 @@ from scrapy import signals
 from scrapy.exceptions import CloseSpider, NotConfigured
 
 from mayadeen.items import ArticleItem
-from mayadeen.urls import canonical_url, item_kind
+from mayadeen.sqlite_store import ArticleStore
+from mayadeen.urls import PUBLIC_URL, canonical_url, item_kind, listing_key
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ COVERAGE_BELOW_MINIMUM = "coverage_below_minimum"
 NOT_EXTRACTED = frozenset({"scraped_at", "content_hash"})
 FIELDS = tuple(f for f in ArticleItem.fields if f not in NOT_EXTRACTED)
 RECORD = "record"
+HOME = PUBLIC_URL + "/"
 UNKNOWN_KIND = "unknown"
 
 
@@ -76,7 +82,10 @@ class Tally:
                 counts[name] += 1
 
     def report(self) -> dict[str, Any]:
-        """``{"pages", "records", "fields": {name: share}, "by_kind": {kind: {...}}}``, shares rounded to 4 places."""
+        """``{"pages", "records", "record", "fields": {name: share}, "by_kind": {kind: {...}}}``.
+
+        Shares are rounded to 4 places; ``record`` is the share of item pages that gave a record.
+        """
         def block(pages: int, records: int, counts: Mapping[str, int]) -> dict[str, Any]:
             return {
                 "pages": pages, "records": records,
@@ -96,6 +105,9 @@ class Tally:
 def shortfalls(report: Mapping[str, Any], minimum: Mapping[str, Any], min_pages: int) -> list[str]:
     """``"body 0% < 100%"``-style descriptions of every minimum the report misses."""
     out = []
+    discovery = report.get("discovery") or {}
+    if discovery.get("listing_pages") and not discovery.get("items_found") and not report["pages"]:
+        return [f"item links 0 ({discovery['listing_pages']} home/listing pages fetched, no item found on them)"]
     if report["pages"] and not report["records"]:
         return [f"{RECORD} 0% ({report['pages']} item pages fetched, no record extracted)"]
     for name, want in minimum.items():
@@ -130,7 +142,8 @@ class FieldCoverage:
         self.min_pages = settings.getint("MAYADEEN_COVERAGE_MIN_PAGES", 10)
         self.sqlite_path = settings.get("MAYADEEN_SQLITE_PATH") or ""
         self.tally = Tally()
-        self.failure: str | None = None
+        self.listing_pages = 0
+        self.failing: list[str] = []  # why the run failed, once judged
         self.final: dict[str, Any] | None = None
 
     @classmethod
@@ -147,15 +160,18 @@ class FieldCoverage:
     # --- counting -------------------------------------------------------------------------------
     def response_received(self, response, request, spider):
         if response.status == 200:
-            kind = item_kind(canonical_url(response.url) or "")
+            url = canonical_url(response.url) or ""
+            kind = item_kind(url)
             if kind:
                 self.tally.add_page(kind)
+            elif url == HOME or listing_key(url):
+                self.listing_pages += 1
 
     def item_scraped(self, item, response, spider):
         self._add(item, response)
 
     def item_dropped(self, item, response, exception, spider):
-        if str(exception).startswith("duplicate"):
+        if str(exception).startswith("duplicate"):  # DedupePipeline's reasons: duplicate_url, …
             # The same article fetched again (e.g. a retried request that followed a redirect):
             # its record is counted where it was first seen.
             kind = self._kind(item, response)
@@ -175,28 +191,36 @@ class FieldCoverage:
         return item_kind(canonical_url(url) or "") or UNKNOWN_KIND
 
     # --- judging --------------------------------------------------------------------------------
+    def report(self) -> dict[str, Any]:
+        report = self.tally.report()
+        found = sum(v for k, v in self.stats.get_stats().items() if k.startswith("mayadeen/fresh/"))
+        report["discovery"] = {"listing_pages": self.listing_pages, "items_found": found}
+        return report
+
     def spider_idle(self, spider):
-        if self.failure is None:
-            failing = shortfalls(self.tally.report(), self.minimum, self.min_pages)
-            if failing:
-                self.failure = ", ".join(failing)
-                logger.error("Field coverage below the minimum (MAYADEEN_COVERAGE_MIN): %s. Has the site's "
-                             "layout changed? Records are stored, but this run counts as failed.", self.failure)
-                self.stats.set_value("mayadeen/failed/coverage", self.failure)
-                raise CloseSpider(COVERAGE_BELOW_MINIMUM)
+        if self.failing:
+            return
+        self.failing = shortfalls(self.report(), self.minimum, self.min_pages)
+        if self.failing:
+            message = ", ".join(self.failing)
+            logger.error("Field coverage below the minimum (MAYADEEN_COVERAGE_MIN): %s. Has the site's "
+                         "layout changed? Records are stored, but this run counts as failed.", message)
+            self.stats.set_value("mayadeen/failed/coverage", message)
+            raise CloseSpider(COVERAGE_BELOW_MINIMUM)
 
     def spider_closed(self, spider, reason):
-        report = self.tally.report()
-        if self.failure is None and report["pages"]:
-            failing = shortfalls(report, self.minimum, self.min_pages)
-            if failing:  # a run that did not end idle (a CLOSESPIDER_* limit): reported, not judged
-                logger.warning("Field coverage below the minimum: %s", ", ".join(failing))
-        report["below_minimum"] = self.failure.split(", ") if self.failure else []
+        report = self.report()
+        below = self.failing
+        if not below and (report["pages"] or report["discovery"]["listing_pages"]):
+            below = shortfalls(report, self.minimum, self.min_pages)
+            if below:  # a run that did not end idle (a CLOSESPIDER_* limit): reported, not judged
+                logger.warning("Field coverage below the minimum: %s", ", ".join(below))
+        report["below_minimum"] = below
         self.final = report
         self.stats.set_value("mayadeen/coverage/pages", report["pages"])
         self.stats.set_value("mayadeen/coverage/records", report["records"])
-        if self.failure:
-            self.stats.set_value("mayadeen/coverage/below_minimum", self.failure)
+        if below:
+            self.stats.set_value("mayadeen/coverage/below_minimum", ", ".join(below))
         if report["pages"] or report["records"]:
             logger.info("Field coverage over %d records from %d item pages: %s", report["records"],
                         report["pages"], ", ".join(f"{f} {s:.0%}" for f, s in report["fields"].items()))
@@ -206,8 +230,6 @@ class FieldCoverage:
         run_id = self.stats.get_value("mayadeen/run_id")
         if not (self.final and self.sqlite_path and run_id):
             return
-        from mayadeen.sqlite_store import ArticleStore
-
         try:
             with ArticleStore(self.sqlite_path, lock_timeout=10) as store:
                 store.finish_run(run_id, coverage=self.final)

@@ -12,8 +12,9 @@ This extension keeps a small journal of its own next to Scrapy's files:
     ``{"state": "running" | "paused", "started_at", "runs"}``, replaced atomically.
 ``mayadeen-journal.txt``
     ``fetched <url>`` when an item page's response arrives, ``done <url>`` once its item has been
-    stored and exported (or dropped); one unbuffered ``write`` per line, so a kill never loses a line
-    written before it.
+    stored and exported (or dropped): written by the JSON Lines storage (``mayadeen.feedstorage``)
+    right after the record's line, and again after the item's signals. One unbuffered ``write`` per
+    line, so a kill never loses a line written before it.
 
 At start, when the job file says:
 
@@ -155,6 +156,10 @@ class ResumeAfterKill:
     def response_received(self, response, request, spider) -> None:
         if item_kind(response.url):
             self._note("fetched", response.url)
+
+    def note_done(self, url: str) -> None:
+        """Called by the JSON Lines storage right after it wrote the record of ``url``."""
+        self._note("done", url)
 
     def item_finished(self, item, **kwargs) -> None:
         self._note("done", ItemAdapter(item).get("url"))
