@@ -49,10 +49,10 @@ ITEM_PIPELINES = {
     "mayadeen.pipelines.dedupe.DedupePipeline": 300,
     "mayadeen.pipelines.sqlite_store.SQLiteStorePipeline": 800,
 }
-# JSON Lines under data/; `-o`/`-O` on the command line replace this.
-FEEDS = {
-    "data/articles.jsonl": {"format": "jsonlines", "encoding": "utf8", "overwrite": False},
-}
+# JSON Lines appended to this file when the command line names no feed (`-o`/`-O` replace it);
+# empty: none.
+MAYADEEN_JSONL_PATH = "data/articles.jsonl"
+ADDONS = {"mayadeen.default_feed.DefaultFeedAddon": 0}
 FEED_EXPORT_ENCODING = "utf-8"
 
 # --- scheduled, incremental, resumable runs (issue 3) --------------------------------------------
@@ -92,7 +92,7 @@ DOWNLOADER_MIDDLEWARES.update({
 })
 # Puts the MAYADEEN_CHROMIUM_PATH executable into PLAYWRIGHT_LAUNCH_OPTIONS, or, when there is no
 # browser, the plain HTTP handlers back into DOWNLOAD_HANDLERS (no idle Playwright driver).
-ADDONS = {"mayadeen.browser.BrowserAddon": 0}
+ADDONS["mayadeen.browser.BrowserAddon"] = 0
 DOWNLOAD_HANDLERS = {
     "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
     "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
