@@ -64,7 +64,7 @@ class Freshness:
 
     ``stored``: url -> ``StoredDates`` (``ArticleStore.stored_dates()``); ``done``/``fetched``: URLs
     this job has already finished / fetched; ``full``: fetch every item. Stats (when given):
-    ``mayadeen/fresh/<verdict>``.
+    ``mayadeen/fresh/<verdict>``, the number of items judged so (``unchanged``: not fetched).
     """
 
     def __init__(self, stored: Mapping[str, StoredDates], *, full: bool = False,
@@ -74,6 +74,7 @@ class Freshness:
         self.done = frozenset(done)
         self.unfinished = frozenset(fetched) - self.done
         self.stats = stats
+        self._counted: set[tuple[str, Verdict]] = set()
 
     @classmethod
     def from_crawler(cls, crawler, *, full: bool = False) -> Freshness:
@@ -101,7 +102,8 @@ class Freshness:
         ``count``: add the verdict to the stats (off for a second look at the same card).
         """
         verdict = self._verdict(url, seen, day_only)
-        if count and self.stats is not None:
+        if count and self.stats is not None and (url, verdict) not in self._counted:
+            self._counted.add((url, verdict))  # an item listed by two sitemaps counts once
             self.stats.inc_value(f"mayadeen/fresh/{verdict.value}")
         return verdict
 

@@ -15,23 +15,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.conftest import FAST, ROOT, run_crawl
+from tests.conftest import FAST, ROOT
 from tests.fixture_server import FixtureServer, FixtureSite, write_answer
 
 from mayadeen.urls import PUBLIC_URL, item_kind
-
-
-#: Settings every crawl of these tests adds. HTTPPROXY_ENABLED=0: run_crawl's proxy variables send
-#: the public host to a closed port, and the mirror middleware rewrites the URL after
-#: HttpProxyMiddleware picked that proxy, so with it no mirrored request arrives (the mirror should
-#: drop a proxy chosen for the public host; until then the mirror's host check alone keeps the
-#: crawl on the fixture server).
-CRAWL_SETTINGS = {"HTTPPROXY_ENABLED": "0"}
-
-
-def crawl(spider: str, server_url: str, workdir: Path, *, settings: dict | None = None, **kwargs):
-    """``conftest.run_crawl`` with CRAWL_SETTINGS."""
-    return run_crawl(spider, server_url, workdir, settings={**CRAWL_SETTINGS, **(settings or {})}, **kwargs)
 
 
 def item_paths(paths: list[str]) -> list[str]:
@@ -46,10 +33,9 @@ def crawl_command(spider: str, server_url: str, workdir: Path, *, args: dict | N
            "-o", f"{workdir / 'articles.jsonl'}:jsonlines", "-s", f"MAYADEEN_SQLITE_PATH={workdir / 'mayadeen.sqlite'}"]
     for k, v in (args or {}).items():
         cmd += ["-a", f"{k}={v}"]
-    for k, v in {**FAST, **CRAWL_SETTINGS, **(settings or {})}.items():
+    for k, v in {**FAST, **(settings or {})}.items():
         cmd += ["-s", f"{k}={v}"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings",
-           "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "no_proxy": "127.0.0.1,localhost"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
     return cmd, env
 
 
@@ -115,6 +101,7 @@ def runs(sqlite: Path) -> list[dict]:
 CHANGED_PATH = "/news/politics/un-warns-gaza-faces-water-crisis-looming-famine-under-israeli-siege"
 CHANGED_SITEMAP = "/sitemaps/all/sitemap-2025-8.xml"
 CHANGED_MODIFIED = "2025-08-04T18:05:00+03:00"  # later the same day: 15:05Z
+XML = "application/xml; charset=utf-8"
 CHANGED_PARAGRAPH = "Update: the UN said late on Monday that two more desalination plants had stopped."
 
 NEW_PATH = "/news/politics/un-says-gaza-water-crisis-deepens-as-last-desalination-plant-stops"
@@ -142,7 +129,7 @@ def change_item(site: FixtureSite) -> None:
     sitemap = site.body(CHANGED_SITEMAP).decode("utf-8")
     block = sitemap.split(f"{PUBLIC_URL}{CHANGED_PATH}</loc>", 1)
     block[1] = block[1].replace(f"<lastmod>{old_modified}</lastmod>", f"<lastmod>{CHANGED_MODIFIED}</lastmod>", 1)
-    site.override(CHANGED_SITEMAP, f"{PUBLIC_URL}{CHANGED_PATH}</loc>".join(block), content_type="application/xml; charset=utf-8")
+    site.override(CHANGED_SITEMAP, f"{PUBLIC_URL}{CHANGED_PATH}</loc>".join(block), content_type=XML)
 
 
 def add_item(site: FixtureSite) -> None:
@@ -154,7 +141,8 @@ def add_item(site: FixtureSite) -> None:
     old_headline = "UN warns Gaza faces water crisis, looming famine under Israeli siege"
     old_postid = re.search(r'data-postid="(\d+)"', src).group(1)
     html = src.replace(old_slug, new_slug).replace(old_headline, NEW_HEADLINE).replace(old_postid, NEW_POSTID)
-    html = html.replace("2025-08-04T10:20:00+03:00", NEW_PUBLISHED).replace("2025-08-04 10:20:00", "2025-08-05 09:10:00")
+    html = html.replace("2025-08-04T10:20:00+03:00", NEW_PUBLISHED)
+    html = html.replace("2025-08-04 10:20:00", "2025-08-05 09:10:00")
     html = html.replace("04 Aug 2025 10:20", "05 Aug 2025 09:10").replace("4 Aug 2025 10:20", "5 Aug 2025 09:10")
     site.override(NEW_PATH, html)
 
@@ -165,16 +153,17 @@ def add_item(site: FixtureSite) -> None:
                else site.body(CHANGED_SITEMAP).decode("utf-8"))
     entry = f"  <url>\n    <loc>{url}</loc>\n    <lastmod>{NEW_PUBLISHED}</lastmod>\n  </url>\n"
     site.override(CHANGED_SITEMAP, sitemap.replace("<url>", entry.lstrip() + "  <url>", 1),
-                  content_type="application/xml; charset=utf-8")
+                  content_type=XML)
     news = site.body("/sitemaps/news.xml").decode("utf-8")
     news_entry = (f"<url>\n    <loc>{url}</loc>\n    <news:news>\n      <news:publication>\n"
                   f"        <news:name>Al Mayadeen English</news:name>\n        <news:language>en</news:language>\n"
                   f"      </news:publication>\n      <news:publication_date>{NEW_PUBLISHED}</news:publication_date>\n"
                   f"      <news:title>{NEW_HEADLINE}</news:title>\n    </news:news>\n  </url>\n  <url>")
-    site.override("/sitemaps/news.xml", news.replace("<url>", news_entry, 1), content_type="application/xml; charset=utf-8")
+    site.override("/sitemaps/news.xml", news.replace("<url>", news_entry, 1), content_type=XML)
     rss = site.body("/rss").decode("utf-8")
     rss_item = (f"<item>\n      <title>{NEW_HEADLINE}</title>\n      <link>{url}</link>\n"
-                f"      <pubDate>Tue, 05 Aug 2025 09:10:00 +0300</pubDate>\n      <guid isPermaLink=\"true\">{url}</guid>\n"
+                f"      <pubDate>Tue, 05 Aug 2025 09:10:00 +0300</pubDate>\n"
+                f"      <guid isPermaLink=\"true\">{url}</guid>\n"
                 f"    </item>\n    <item>")
     site.override("/rss", rss.replace("<item>", rss_item, 1), content_type="application/rss+xml; charset=utf-8")
 

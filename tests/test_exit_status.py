@@ -1,13 +1,16 @@
 """`scrapy crawl` exit status and last log line: what cron, systemd and Scrapyd see."""
 
 import socket
+import subprocess
+import sys
 
 import pytest
 
 from mayadeen.extensions.run_outcome import outcome
 from mayadeen.sqlite_store import ArticleStore
+from tests.conftest import ROOT, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
-from tests.scheduled import crawl, item_paths, runs
+from tests.scheduled import SlowServer, item_paths, runs, start_crawl, stored, wait_for
 
 
 def last_line(result) -> str:
@@ -23,7 +26,7 @@ def closed_port_url() -> str:
 
 def test_good_run_exits_zero(tmp_path):
     with FixtureServer() as srv:
-        result = crawl("feed", srv.url, tmp_path)
+        result = run_crawl("feed", srv.url, tmp_path)
     assert result.returncode == 0
     line = last_line(result)
     assert "Run summary: spider=feed result=ok finish_reason=finished" in line
@@ -32,7 +35,7 @@ def test_good_run_exits_zero(tmp_path):
 
 @pytest.mark.parametrize("spider", ["sitemap", "sections"])
 def test_unreachable_site_exits_nonzero(tmp_path, spider):
-    result = crawl(spider, closed_port_url(), tmp_path, check=False)
+    result = run_crawl(spider, closed_port_url(), tmp_path, settings={"RETRY_TIMES": "0"}, check=False)
     assert result.returncode == 1
     assert "result=FAILED (site_unreachable) finish_reason=site_unreachable" in last_line(result)
     (run,) = runs(result.sqlite)
@@ -44,30 +47,46 @@ def test_errors_and_no_items_exit_nonzero(tmp_path):
     for path in ("/rss", "/sitemaps/news.xml"):
         site.override(path, "oops", status=500, content_type="text/plain")
     with FixtureServer(site) as srv:
-        result = crawl("feed", srv.url, tmp_path, check=False)
+        result = run_crawl("feed", srv.url, tmp_path, check=False)
     assert result.returncode == 1
     assert "result=FAILED (errors_no_items) finish_reason=errors_no_items" in last_line(result)
 
 
-def test_second_writer_exits_nonzero_without_fetching(tmp_path):
+def test_second_writer_exits_75_without_fetching(tmp_path):
     sqlite = tmp_path / "mayadeen.sqlite"
     with FixtureServer() as srv, ArticleStore(sqlite):  # another crawl holds the writer lock
-        result = crawl("feed", srv.url, tmp_path, check=False)
+        result = run_crawl("feed", srv.url, tmp_path, check=False)
         assert item_paths(srv.paths()) == [] and "/rss" not in srv.paths()
-    assert result.returncode == 1
+    assert result.returncode == 75  # EX_TEMPFAIL: another run is at it, try later
     assert f"another crawl is writing {sqlite}" in result.log
     assert "result=FAILED (store_locked) finish_reason=store_locked" in last_line(result)
 
 
 def test_store_lock_timeout_waits_for_the_other_run(tmp_path):
-    import threading
-
     sqlite = tmp_path / "mayadeen.sqlite"
-    holder = ArticleStore(sqlite)
-    threading.Timer(1.0, holder.close).start()  # the other run ends after a second
+    holder = subprocess.Popen(  # another run that holds the writer lock for a second and a half
+        [sys.executable, "-c", "import sys, time; from mayadeen.sqlite_store import ArticleStore;"
+         " s = ArticleStore(sys.argv[1]); print('locked', flush=True); time.sleep(1.5)", str(sqlite)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
     with FixtureServer() as srv:
-        result = crawl("feed", srv.url, tmp_path, settings={"MAYADEEN_SQLITE_LOCK_TIMEOUT": "30"})
+        result = run_crawl("feed", srv.url, tmp_path, settings={"MAYADEEN_SQLITE_LOCK_TIMEOUT": "30"})
+    holder.wait(timeout=30)
     assert result.returncode == 0 and "items new=14" in last_line(result)
+
+
+def test_second_run_of_the_same_job_exits_75_and_leaves_the_first_alone(tmp_path):
+    jobdir = tmp_path / "job"
+    with SlowServer(delay=0.3) as srv:  # one request at a time: the first run lasts 4-5 s
+        first = start_crawl("sitemap", srv.url, tmp_path / "first",
+                            settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "1"})
+        wait_for(lambda: item_paths(srv.paths()))
+        second = run_crawl("sitemap", srv.url, tmp_path / "second", settings={"JOBDIR": str(jobdir)}, check=False)
+        assert first.wait(timeout=120) == 0
+    assert second.returncode == 75
+    assert f"JOBDIR {jobdir} is in use by another crawl (pid {first.pid})" in second.log
+    assert "result=FAILED (jobdir_busy) finish_reason=jobdir_busy" in last_line(second)
+    assert len(stored(tmp_path / "first" / "mayadeen.sqlite")) == 14
 
 
 @pytest.mark.parametrize("stats, ok, problem", [
@@ -83,6 +102,9 @@ def test_store_lock_timeout_waits_for_the_other_run(tmp_path):
     ({"finish_reason": "shutdown", "item_scraped_count": 1}, False, "shutdown"),
     ({"finish_reason": "store_locked"}, False, "store_locked"),
     ({"finish_reason": "too_many_dropped", "log_count/ERROR": 1}, False, "too_many_dropped"),
+    ({"finish_reason": "store_locked", "log_count/ERROR": 1}, False, "store_locked"),
+    ({"finish_reason": "closespider_timeout"}, True, None),
+    ({"finish_reason": "closespider_timeout", "downloader/request_count": 2}, False, "site_unreachable"),
 ])
 def test_outcome(stats, ok, problem):
     result = outcome(stats, 0.2)

@@ -7,8 +7,8 @@ import signal
 import pytest
 
 from mayadeen.extensions.resume import JOB_FILE, JOURNAL_FILE, read_journal
-from tests.conftest import expected_records
-from tests.scheduled import SlowServer, crawl, integrity, item_paths, runs, start_crawl, stored, wait_for
+from tests.conftest import expected_records, run_crawl
+from tests.scheduled import SlowServer, integrity, item_paths, runs, start_crawl, stored, wait_for
 
 P = "https://english.almayadeen.net"
 ALL_ITEMS = sorted(u.removeprefix(P) for u in expected_records())
@@ -60,7 +60,7 @@ def test_sigkill_then_resume_finishes_the_same_crawl(tmp_path, spider, moment):
         assert json.loads((jobdir / JOB_FILE).read_text())["state"] == "running"
         assert len(stored_at_kill) < 14, "the crawl finished before the kill"
 
-        result = crawl(spider, srv.url, tmp_path, settings=settings)
+        result = run_crawl(spider, srv.url, tmp_path, settings=settings)
         resumed = srv.paths()[len(killed):]
 
     assert "was killed" in result.log
@@ -81,7 +81,7 @@ def test_full_crawl_resumed_after_sigkill_skips_what_it_already_did(tmp_path):
     jobdir = tmp_path / "job"
     settings = {**SLOW, "JOBDIR": str(jobdir)}
     with SlowServer(delay=0.15) as srv:
-        crawl("sitemap", srv.url, tmp_path, settings=SLOW, jsonl=tmp_path / "before.jsonl")  # the store has it all
+        run_crawl("sitemap", srv.url, tmp_path, settings=SLOW, jsonl=tmp_path / "before.jsonl")  # the store has it all
         n = len(srv.paths())
         proc = start_crawl("sitemap", srv.url, tmp_path, args={"full": "1"}, settings=settings)
         kill_when(proc, srv, lambda paths: len(item_paths(paths[n:])) >= 6)
@@ -89,7 +89,7 @@ def test_full_crawl_resumed_after_sigkill_skips_what_it_already_did(tmp_path):
         done = {u.removeprefix(P) for u in read_journal(jobdir).done}
         assert done and len(done) < 14
 
-        result = crawl("sitemap", srv.url, tmp_path, args={"full": "1"}, settings=settings)
+        result = run_crawl("sitemap", srv.url, tmp_path, args={"full": "1"}, settings=settings)
         resumed = srv.paths()[n + len(killed):]
     assert sorted(item_paths(resumed)) == sorted(set(ALL_ITEMS) - done)
     check_complete(result)
@@ -110,7 +110,7 @@ def test_sigterm_pauses_and_the_same_command_resumes(tmp_path):
         stored_at_pause = {u.removeprefix(P) for u in stored(tmp_path / "mayadeen.sqlite")}
         assert {u.removeprefix(P) for u in read_journal(jobdir).done} == stored_at_pause
 
-        result = crawl("sitemap", srv.url, tmp_path, settings=settings)
+        result = run_crawl("sitemap", srv.url, tmp_path, settings=settings)
         resumed = srv.paths()[len(paused):]
     assert "resuming the job" in result.log
     check_complete(result)
@@ -124,9 +124,9 @@ def test_a_finished_job_does_not_stop_the_next_run(tmp_path):
     jobdir = tmp_path / "job"
     settings = {"JOBDIR": str(jobdir)}
     with SlowServer(delay=0) as srv:
-        crawl("feed", srv.url, tmp_path, settings=settings)
+        run_crawl("feed", srv.url, tmp_path, settings=settings)
         n = len(srv.paths())
-        again = crawl("feed", srv.url, tmp_path, settings=settings)
+        again = run_crawl("feed", srv.url, tmp_path, settings=settings)
         paths = srv.paths()[n:]
     # Scrapy alone would filter every request of the second run as already seen in the JOBDIR.
     assert {"/rss", "/sitemaps/news.xml"} <= set(paths) and item_paths(paths) == []

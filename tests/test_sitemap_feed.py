@@ -8,14 +8,14 @@ import pytest
 from mayadeen.freshness import site_day
 from mayadeen.pages.discovery import read_rss, read_sitemap, sitemap_month
 from mayadeen.spiders.sitemap import DayWindow
-from tests.conftest import expected_records
+from tests.conftest import expected_records, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
-from tests.scheduled import crawl as run_crawl
 from tests.scheduled import item_paths, runs, stored
 
 JSON_COLUMNS = {"authors", "tags", "image", "images", "video", "related"}
 P = "https://english.almayadeen.net"
-MONTHLY = {f"/sitemaps/all/sitemap-{m}.xml" for m in ("2025-8", "2025-7", "2025-6", "2025-4", "2025-2", "2024-12", "2023-8")}
+MONTHLY = {f"/sitemaps/all/sitemap-{m}.xml"
+           for m in ("2025-8", "2025-7", "2025-6", "2025-4", "2025-2", "2024-12", "2023-8")}
 
 
 def check_outputs(result, urls: set[str]) -> None:
@@ -76,7 +76,8 @@ def test_since_window_requests_only_sitemaps_and_items_changed_since(tmp_path):
         paths = srv.paths()
     # 2025-7 is requested: its lastmod in the index (1 Aug) says it holds an item changed since.
     assert {p for p in paths if p.startswith("/sitemaps/")} == {
-        "/sitemaps/all.xml", "/sitemaps/news.xml", "/sitemaps/all/sitemap-2025-8.xml", "/sitemaps/all/sitemap-2025-7.xml"}
+        "/sitemaps/all.xml", "/sitemaps/news.xml",
+        "/sitemaps/all/sitemap-2025-8.xml", "/sitemaps/all/sitemap-2025-7.xml"}
     want = {P + "/news/politics/un-warns-gaza-faces-water-crisis-looming-famine-under-israeli-siege",
             P + "/news/economy/opec-agrees-to-another-large-oil-output-hike-for-september",
             P + "/news/politics/iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections"}  # lastmod 1 Aug
@@ -151,7 +152,8 @@ def test_site_day_is_the_beirut_day():
 def test_readers_do_not_expand_entities():
     bomb = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
             b'<!ENTITY c SYSTEM "file:///etc/passwd">]>'
-            b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>https://english.almayadeen.net/news/x/&b;&c;</loc>'
+            b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            b"<url><loc>https://english.almayadeen.net/news/x/&b;&c;</loc>"
             b"</url></urlset>")
     entries = read_sitemap(bomb, P).entries
     assert all("aaaa" not in e.url and "root" not in e.url for e in entries)

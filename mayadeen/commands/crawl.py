@@ -4,8 +4,10 @@ Scrapy's own ``crawl`` exits 0 whatever happened. This one exits
 
 * 0 when the crawl finished (or stopped at a ``CLOSESPIDER_*`` limit) and worked;
 * 1 when it failed: the site could not be reached, errors and no items, too many records dropped
-  (``MAYADEEN_MAX_DROPPED_SHARE``), the store was locked by another run, it was interrupted
-  (``shutdown``: resume it with the same command and JOBDIR), or it could not start at all.
+  (``MAYADEEN_MAX_DROPPED_SHARE``), it was interrupted (``shutdown``: resume it with the same
+  command and JOBDIR), or it could not start at all;
+* 75 (``EX_TEMPFAIL``) when another run holds the store (``store_locked``) or the JOBDIR
+  (``jobdir_busy``): nothing was done, try again later.
 
 Its last log line is the run's summary (``mayadeen.extensions.run_outcome.summary_line``).
 """
@@ -23,12 +25,16 @@ logger = logging.getLogger("mayadeen.run")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+EXIT_BUSY = 75  # sysexits.h EX_TEMPFAIL
+#: Problems that mean "another run is at it", not "this run went wrong".
+BUSY = frozenset({"store_locked", "jobdir_busy"})
 
 
 class Command(ScrapyCrawlCommand):
     def long_desc(self) -> str:
-        return (super().long_desc() + " Exits 1 when the run failed (site unreachable, errors and no items,"
-                " too many dropped records, store locked, interrupted), else 0; the last log line sums the run up.")
+        return (super().long_desc().rstrip(".") + ". Exits 1 when the run failed (site unreachable, errors"
+                " and no items, too many dropped records, interrupted), 75 when another run holds the store or"
+                " the JOBDIR, else 0; the last log line sums the run up.")
 
     def run(self, args, opts) -> None:
         if len(args) < 1:
@@ -40,8 +46,8 @@ class Command(ScrapyCrawlCommand):
         self.crawler_process.crawl(crawler, **opts.spargs)
         self.crawler_process.start()
 
-        stats = crawler.stats.get_stats() if crawler.stats else {}
-        if self.crawler_process.bootstrap_failed or "finish_reason" not in stats:
+        stats = crawler.stats.get_stats() if getattr(crawler, "stats", None) else {}
+        if "finish_reason" not in stats:
             logger.error("Run summary: spider=%s result=FAILED (could not start; see the errors above)", args[0])
             self.exitcode = EXIT_FAILED
             return
@@ -49,4 +55,7 @@ class Command(ScrapyCrawlCommand):
         result = outcome(stats, share)
         line = summary_line(args[0], stats, result)
         (logger.info if result.ok else logger.error)(line)
-        self.exitcode = EXIT_OK if result.ok else EXIT_FAILED
+        if result.ok:
+            self.exitcode = EXIT_OK
+        else:
+            self.exitcode = EXIT_BUSY if result.problem in BUSY else EXIT_FAILED

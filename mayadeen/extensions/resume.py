@@ -29,13 +29,19 @@ At start, when the job file says:
   others from the store as usual. So exactly the rest of the crawl is fetched, and nothing is
   stored or exported twice.
 
-When a crawl runs out of work (finish reason ``finished`` or a failure found at the end, see
-``mayadeen.extensions.run_outcome``) the job is over and its state is removed: the same command with
-the same JOBDIR (a cron job) starts a new crawl next time instead of resuming a finished one.
+When a crawl runs out of work (it went idle, whatever the finish reason: ``finished``, or a failure
+found at the end such as ``site_unreachable``, see ``mayadeen.extensions.run_outcome``) the job is
+over and its state is removed: the same command with the same JOBDIR (a cron job) starts a new
+crawl next time instead of resuming a finished one.
+
+One run at a time per JOBDIR: a second run started while the first still runs stops before it
+touches the directory (``JobDirBusy``, finish reason ``jobdir_busy``) instead of taking the first
+one's queue for a killed run's.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -54,9 +60,16 @@ from mayadeen.urls import item_kind
 logger = logging.getLogger(__name__)
 
 JOB_FILE = "mayadeen-job.json"
+LOCK_FILE = "mayadeen-job.lock"
+#: The finish reason (in the stats) of a run refused because its JOBDIR is busy.
+JOBDIR_BUSY = "jobdir_busy"
 JOURNAL_FILE = "mayadeen-journal.txt"
 #: Scrapy's own JOBDIR state (scheduler queue, duplicate filter).
 SCRAPY_STATE = ("requests.queue", "requests.seen")
+
+
+class JobDirBusy(RuntimeError):
+    """Another running crawl uses this JOBDIR."""
 
 
 class Journal(NamedTuple):
@@ -83,7 +96,9 @@ class ResumeAfterKill:
         self.jobdir = Path(jobdir)
         self.jobdir.mkdir(parents=True, exist_ok=True)
         self._journal_fd: int | None = None
+        self._out_of_work = False  # idle, and nothing scheduled since: the crawl has ended
         # Runs before the scheduler opens the directory (extensions are built first).
+        self._lock_fd = self._lock()
         self.job = self._begin()
 
     @classmethod
@@ -96,6 +111,8 @@ class ResumeAfterKill:
         crawler.signals.connect(ext.item_finished, signal=signals.item_scraped)
         crawler.signals.connect(ext.item_finished, signal=signals.item_dropped)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_idle, signal=signals.spider_idle)
+        crawler.signals.connect(ext.request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 
@@ -119,6 +136,22 @@ class ResumeAfterKill:
                 shutil.rmtree(path, ignore_errors=True)
             elif path.exists():
                 path.unlink()
+
+    def _lock(self) -> int:
+        """An exclusive flock on the JOBDIR, held until the spider closes (the kernel drops it if we die)."""
+        fd = os.open(Path(self.jobdir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            message = f"JOBDIR {self.jobdir} is in use by another crawl (pid {pid}); not starting a second run of it"
+            logger.error("%s", message)
+            self.crawler.stats.set_value("finish_reason", JOBDIR_BUSY)  # for the crawl command's verdict
+            raise JobDirBusy(message) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
 
     def _begin(self) -> dict:
         job = self._read_job()
@@ -153,6 +186,12 @@ class ResumeAfterKill:
         if self._journal_fd is not None and isinstance(url, str) and url and not any(c.isspace() for c in url):
             os.write(self._journal_fd, f"{kind} {url}\n".encode())
 
+    def spider_idle(self, spider) -> None:
+        self._out_of_work = True
+
+    def request_scheduled(self, request, spider) -> None:
+        self._out_of_work = False
+
     def response_received(self, response, request, spider) -> None:
         if item_kind(response.url):
             self._note("fetched", response.url)
@@ -168,10 +207,11 @@ class ResumeAfterKill:
         if self._journal_fd is not None:
             os.close(self._journal_fd)
             self._journal_fd = None
-        if reason in ENDED_REASONS:
+        if self._out_of_work or reason in ENDED_REASONS:
             self._remove(SCRAPY_STATE + (JOURNAL_FILE, JOB_FILE))
             logger.info("JOBDIR %s: the crawl ended (%s); the next run starts a new one", self.jobdir, reason)
         else:
             self.job["state"] = "paused"
             self._write_job(self.job)
             logger.info("JOBDIR %s: crawl paused (%s); run the same command again to resume", self.jobdir, reason)
+        os.close(self._lock_fd)

@@ -26,6 +26,8 @@ from typing import Any
 from scrapy import signals
 from scrapy.exceptions import CloseSpider
 
+from mayadeen.extensions.coverage import COVERAGE_BELOW_MINIMUM
+
 logger = logging.getLogger(__name__)
 
 SITE_UNREACHABLE = "site_unreachable"
@@ -33,7 +35,7 @@ ERRORS_NO_ITEMS = "errors_no_items"
 TOO_MANY_DROPPED = "too_many_dropped"
 FAILURES = frozenset({SITE_UNREACHABLE, ERRORS_NO_ITEMS, TOO_MANY_DROPPED})
 #: Finish reasons of a crawl that ran out of work: the crawl is over, whether it worked or not.
-ENDED_REASONS = frozenset({"finished", *FAILURES})
+ENDED_REASONS = frozenset({"finished", COVERAGE_BELOW_MINIMUM, *FAILURES})
 #: Finish reasons of a run that did what it was asked (CLOSESPIDER_* limits the user set included).
 OK_REASONS = frozenset({"finished", "closespider_timeout", "closespider_itemcount", "closespider_pagecount"})
 DEFAULT_MAX_DROPPED_SHARE = 0.2
@@ -70,10 +72,10 @@ class Outcome:
 def outcome(stats: Mapping[str, Any], max_dropped_share: float = DEFAULT_MAX_DROPPED_SHARE) -> Outcome:
     """The verdict on a finished run: ok only for an OK finish reason and no failure in the stats."""
     reason = stats.get("finish_reason") or "unknown"
-    if reason in FAILURES:  # judged when the crawl went idle
+    if reason not in OK_REASONS:  # judged at idle (FAILURES), or store_locked, shutdown, cancelled…
         problem = reason
     else:
-        problem = failure(stats, max_dropped_share) or (None if reason in OK_REASONS else reason)
+        problem = failure(stats, max_dropped_share)
     return Outcome(problem is None, reason, problem)
 
 
@@ -86,7 +88,7 @@ def summary_line(spider: str, stats: Mapping[str, Any], result: Outcome) -> str:
         f" items new={stats.get('mayadeen/items/new', 0)} updated={stats.get('mayadeen/items/updated', 0)}"
         f" unchanged={stats.get('mayadeen/items/unchanged', 0)} dropped={stats.get('item_dropped_count', 0)}"
         f" scraped={stats.get('item_scraped_count', 0)}"
-        f" skipped_fresh={stats.get('mayadeen/fresh/unchanged', 0) + stats.get('mayadeen/fresh/done', 0)}"
+        f" skipped={stats.get('mayadeen/fresh/unchanged', 0) + stats.get('mayadeen/fresh/done', 0)}"
         f" requests={stats.get('downloader/request_count', 0)} errors={stats.get('log_count/ERROR', 0)}"
         f" duration={'%.1fs' % duration if duration is not None else '?'}"
     )

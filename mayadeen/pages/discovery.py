@@ -11,7 +11,6 @@ lxml options); values are read as element text, which an entity reference cuts s
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 
@@ -20,8 +19,6 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from mayadeen.urls import canonical_url
-
-logger = logging.getLogger(__name__)
 
 #: ``/sitemaps/all/sitemap-2025-8.xml``: a monthly sitemap, month not zero-padded.
 MONTHLY_SITEMAP = re.compile(r"sitemap-(\d{4})-(\d{1,2})\.xml(?:\.gz)?$")

@@ -1,4 +1,4 @@
-"""``scrapy crawl feed``: the newest items, from the RSS feed and the news sitemap; cheap enough for every few minutes."""
+"""``scrapy crawl feed``: the newest items, from the RSS feed and the news sitemap (every few minutes)."""
 
 from __future__ import annotations
 

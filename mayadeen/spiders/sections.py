@@ -19,6 +19,10 @@ class SectionsSpider(MayadeenSpider):
     ``sections``
         comma-separated listing keys (``news/politics,articles/opinion``, or a group like ``news``):
         crawl only those listings, and only follow links to items inside them.
+    ``full``
+        ``1``: fetch every item again. By default a stored item is fetched again only when its card
+        shows a later (Beirut) day than the store holds, and a listing is not paged further once a
+        whole page holds only stored, unchanged items (stat ``mayadeen/listing/stopped_unchanged``).
     """
 
     name = "sections"
