@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import logging
 from urllib.parse import urlsplit, urlunsplit
+from urllib.request import proxy_bypass
 
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
+
+from mayadeen.urls import PUBLIC_URL
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ class MirrorMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler):
-        mw = cls(crawler.settings.get("MAYADEEN_PUBLIC_URL"), crawler.settings.get("MAYADEEN_BASE_URL"), crawler.stats)
+        mw = cls(crawler.settings.get("MAYADEEN_PUBLIC_URL", PUBLIC_URL), crawler.settings.get("MAYADEEN_BASE_URL"), crawler.stats)
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         return mw
 
@@ -67,6 +70,10 @@ class MirrorMiddleware:
             raise IgnoreRequest(f"mirror mode: not fetching {request.url} (not on the public site)")
         request.meta["mayadeen_public_url"] = request.url
         self.stats.inc_value("mayadeen/mirror/requests")
+        if request.meta.get("_scheme_proxy") and proxy_bypass(self.base.hostname):
+            # HttpProxyMiddleware chose a proxy from the environment for the public host; the mirror
+            # is in no_proxy (e.g. 127.0.0.1), so it is fetched directly.
+            request.meta["proxy"] = None
         # Changed in place: returning a new Request would send it back through the scheduler.
         request._set_url(mirrored)
         return None
