@@ -160,12 +160,16 @@ def split_keywords(value) -> list[str]:
     return out
 
 
+_NAME_SEPARATORS = re.compile(r"\s*(?:,|;|&|\band\b)\s*", re.I)
+
+
 def split_names(value) -> list[str]:
-    """Author names from a list or a ``"A, B"`` string; ``{"name": …}`` objects (JSON-LD) accepted."""
+    """Author names from a list or a ``"A, B and C"`` string; ``{"name": …}`` objects (JSON-LD)
+    accepted."""
     if isinstance(value, dict):
         value = [value]
     if isinstance(value, str):
-        value = value.split(",")
+        value = _NAME_SEPARATORS.split(value)
     if not isinstance(value, (list, tuple)):
         return []
     out: list[str] = []
