@@ -4,6 +4,8 @@ Every knob is a setting; the ``MAYADEEN_*`` ones are ours and documented in the 
 polite to the live site; tests and benchmarks override them with ``-s``.
 """
 
+from mayadeen import urls as _urls  # lowercase: not read as a setting
+
 BOT_NAME = "mayadeen"
 SPIDER_MODULES = ["mayadeen.spiders"]
 NEWSPIDER_MODULE = "mayadeen.spiders"
@@ -18,7 +20,7 @@ MAYADEEN_SQLITE_PATH = "data/mayadeen.sqlite"
 # Seconds a crawl waits for another crawl's writer lock on the store before closing with store_locked.
 MAYADEEN_SQLITE_LOCK_TIMEOUT = 0
 # Query parameters that never make a different page (besides every utm_* parameter).
-MAYADEEN_TRACKING_PARAMS = ["fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "ref", "s_src"]
+MAYADEEN_TRACKING_PARAMS = list(_urls.DEFAULT_TRACKING_PARAMS)
 
 # --- politeness ---------------------------------------------------------------------------------
 USER_AGENT = "mayadeen/0.1 (+https://github.com/mayadeen/mayadeen; news archive crawler)"

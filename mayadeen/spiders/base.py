@@ -7,7 +7,7 @@ from scrapy import signals
 
 from mayadeen.freshness import Freshness
 from mayadeen.pages.article import ArticlePage
-from mayadeen.urls import PUBLIC_HOST, canonical_url, item_kind
+from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_HOST, canonical_url, item_kind
 
 
 def flag(value) -> bool:
@@ -43,6 +43,7 @@ class MayadeenSpider(scrapy.Spider):
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.crawl_arguments = dict(kwargs)  # what crawl_runs.arguments records
+        spider.tracking_params = tuple(crawler.settings.getlist("MAYADEEN_TRACKING_PARAMS", DEFAULT_TRACKING_PARAMS))
         crawler.signals.connect(spider._open_freshness, signal=signals.spider_opened)
         return spider
 
@@ -56,9 +57,13 @@ class MayadeenSpider(scrapy.Spider):
             self._open_freshness(self)
         return self._freshness
 
+    def canonical(self, url: str) -> str | None:
+        """``url`` in canonical form, without the ``MAYADEEN_TRACKING_PARAMS`` query parameters."""
+        return canonical_url(url, tracking=getattr(self, "tracking_params", DEFAULT_TRACKING_PARAMS))
+
     def request(self, url: str, callback, **kwargs) -> scrapy.Request | None:
         """A request for the canonical form of ``url`` (None for what is not a URL of the site)."""
-        url = canonical_url(url)
+        url = self.canonical(url)
         if url is None:
             return None
         return scrapy.Request(url, callback=callback, **kwargs)
@@ -66,7 +71,7 @@ class MayadeenSpider(scrapy.Spider):
     def item_request(self, url: str, seen=None, *, day_only: bool | None = None) -> scrapy.Request | None:
         """A request for the item at ``url``, or None when it is not a URL of the site or need not be
         fetched: stored, and ``seen`` (the date discovery shows for it, if any) is not newer."""
-        url = canonical_url(url)
+        url = self.canonical(url)
         if url is None or not self.freshness.needs_fetch(url, seen, day_only=day_only):
             return None
         return self.request(url, self.parse_item)
