@@ -49,12 +49,12 @@ ITEM_PIPELINES = {
     "mayadeen.pipelines.enrich.EnrichPipeline": 100,
     "mayadeen.pipelines.validate.ValidatePipeline": 200,
     "mayadeen.pipelines.dedupe.DedupePipeline": 300,
-    "mayadeen.pipelines.sqlite_store.SQLiteStorePipeline": 800,
+    "mayadeen.pipelines.store.SQLiteStorePipeline": 800,
 }
 # JSON Lines appended to this file when the command line names no feed (`-o`/`-O` replace it);
 # empty: none.
 MAYADEEN_JSONL_PATH = "data/articles.jsonl"
-ADDONS = {"mayadeen.default_feed.DefaultFeedAddon": 0}
+ADDONS = {"mayadeen.feeds.default_feed.DefaultFeedAddon": 0}
 FEED_EXPORT_ENCODING = "utf-8"
 
 # --- scheduled, incremental, resumable runs (issue 3) --------------------------------------------
@@ -70,8 +70,8 @@ EXTENSIONS = {
 }
 # JSON Lines written unbuffered, a torn last line from a killed run cut before appending.
 FEED_STORAGES = {
-    "": "mayadeen.feedstorage.KillSafeFileFeedStorage",
-    "file": "mayadeen.feedstorage.KillSafeFileFeedStorage",
+    "": "mayadeen.feeds.storage.KillSafeFileFeedStorage",
+    "file": "mayadeen.feeds.storage.KillSafeFileFeedStorage",
 }
 
 # --- the browser: client-side listings and challenge pages (issue 4) -----------------------------
@@ -87,14 +87,14 @@ MAYADEEN_RENDER_TIMEOUT = 15
 MAYADEEN_CHALLENGE_TIMEOUT = 20
 DOWNLOADER_MIDDLEWARES.update({
     # Marks client-side listings for the browser, or drops them (said once) when there is none.
-    "mayadeen.middlewares.render.RenderMiddleware": 560,
+    "mayadeen.browser.render.RenderMiddleware": 560,
     # After decompression (590), before RetryMiddleware (550) and MetaRefreshMiddleware (580) could
     # act on a challenge page; before CookiesMiddleware (700) on requests, to hand it browser cookies.
-    "mayadeen.middlewares.challenge.ChallengeMiddleware": 585,
+    "mayadeen.browser.challenge.ChallengeMiddleware": 585,
 })
 # Puts the MAYADEEN_CHROMIUM_PATH executable into PLAYWRIGHT_LAUNCH_OPTIONS, or, when there is no
 # browser, the plain HTTP handlers back into DOWNLOAD_HANDLERS (no idle Playwright driver).
-ADDONS["mayadeen.browser.BrowserAddon"] = 0
+ADDONS["mayadeen.browser.chromium.BrowserAddon"] = 0
 DOWNLOAD_HANDLERS = {
     "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
     "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
@@ -110,7 +110,7 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
 }
 # Documents, scripts and XHR/fetch of the page's own host only: no images, fonts, media, stylesheets,
 # third-party requests.
-PLAYWRIGHT_ABORT_REQUEST = "mayadeen.browser.should_abort_request"
+PLAYWRIGHT_ABORT_REQUEST = "mayadeen.browser.chromium.should_abort_request"
 # One context (shared cookies), at most 4 pages at once: more gives nothing on 2 cores. Pages are
 # closed by scrapy-playwright after each response (no request keeps its page).
 PLAYWRIGHT_MAX_CONTEXTS = 1

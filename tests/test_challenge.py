@@ -17,8 +17,8 @@ from scrapy.http import HtmlResponse, Response
 from scrapy.utils.test import get_crawler
 
 from mayadeen import settings as project_settings
-from mayadeen.middlewares.challenge import ChallengeMiddleware, challenge_reason
-from mayadeen.page_actions import DOCUMENTS_KEY, Document, clear_challenge, record_documents
+from mayadeen.browser.challenge import ChallengeMiddleware, challenge_reason
+from mayadeen.browser.page_actions import DOCUMENTS_KEY, Document, clear_challenge, record_documents
 from tests.challenge_server import (CLEARANCE_COOKIE, CLEARANCE_TOKEN, CLOUDFLARE_HEADERS, ChallengeServer,
                                     challenge_answer, has_clearance, is_browser)
 from tests.conftest import expected_records, run_crawl
@@ -103,7 +103,7 @@ def test_a_challenge_is_retried_once_in_the_browser(tmp_path):
     assert isinstance(retry, Request) and retry.url == request.url and retry.dont_filter
     assert retry.meta["playwright"] is True and retry.meta["mayadeen_challenge"] == "browser"
     assert retry.meta["cookiejar"] == 1
-    assert retry.meta["playwright_page_init_callback"] == "mayadeen.page_actions.record_documents"
+    assert retry.meta["playwright_page_init_callback"] == "mayadeen.browser.page_actions.record_documents"
     (method,) = retry.meta["playwright_page_methods"]
     assert method.method is clear_challenge and method.args[1] is retry.meta[DOCUMENTS_KEY]
     assert stats.get_value("mayadeen/challenge/detected") == 1

@@ -8,7 +8,7 @@ import sys
 
 from scrapy.settings import Settings
 
-from mayadeen.default_feed import DefaultFeedAddon
+from mayadeen.feeds.default_feed import DefaultFeedAddon
 from tests.conftest import FAST, ROOT, expected_records
 from tests.fixture_server import FixtureServer
 

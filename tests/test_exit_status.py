@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from mayadeen.extensions.run_outcome import outcome
-from mayadeen.sqlite_store import ArticleStore
+from mayadeen.store.sqlite import ArticleStore
 from tests.conftest import ROOT, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.scheduled import SlowServer, item_paths, runs, start_crawl, stored, wait_for
@@ -65,7 +65,7 @@ def test_second_writer_exits_75_without_fetching(tmp_path):
 def test_store_lock_timeout_waits_for_the_other_run(tmp_path):
     sqlite = tmp_path / "mayadeen.sqlite"
     holder = subprocess.Popen(  # another run that holds the writer lock for a second and a half
-        [sys.executable, "-c", "import sys, time; from mayadeen.sqlite_store import ArticleStore;"
+        [sys.executable, "-c", "import sys, time; from mayadeen.store.sqlite import ArticleStore;"
          " s = ArticleStore(sys.argv[1]); print('locked', flush=True); time.sleep(1.5)", str(sqlite)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"

@@ -5,8 +5,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from mayadeen.freshness import Freshness, Verdict
-from mayadeen.sqlite_store import ArticleStore, StoredDates
+from mayadeen.store.freshness import Freshness, Verdict
+from mayadeen.store.sqlite import ArticleStore, StoredDates
 from tests.conftest import expected_records, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.scheduled import (

@@ -18,9 +18,9 @@ import pytest
 from scrapy.http import HtmlResponse, TextResponse
 from scrapy.settings import Settings
 
-import mayadeen.browser as browser
+import mayadeen.browser.chromium as browser
 from mayadeen import settings as project_settings
-from mayadeen.browser import BrowserAddon, find_chromium, should_abort_request
+from mayadeen.browser.chromium import BrowserAddon, find_chromium, should_abort_request
 from mayadeen.pages.listing import ListingPage
 from mayadeen.pages.listing_api import ListingApiPage, api_page_url, next_api_page
 from mayadeen.urls import PUBLIC_URL, canonical_url, is_client_side_listing

@@ -25,10 +25,10 @@ from scrapy.utils.test import get_crawler
 from mayadeen.items import ArticleItem
 from mayadeen.pipelines.dedupe import DedupePipeline
 from mayadeen.pipelines.enrich import EnrichPipeline
-from mayadeen.pipelines.sqlite_store import SQLiteStorePipeline, run_figures
+from mayadeen.pipelines.store import SQLiteStorePipeline, run_figures
 from mayadeen.pipelines.validate import ValidatePipeline
 from mayadeen.record import content_hash, validation_errors
-from mayadeen.sqlite_store import ArticleStore
+from mayadeen.store.sqlite import ArticleStore
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = sorted((ROOT / "fixtures" / "expected").glob("*.json"))
@@ -36,7 +36,7 @@ PIPELINES = {
     "mayadeen.pipelines.enrich.EnrichPipeline": 100,
     "mayadeen.pipelines.validate.ValidatePipeline": 200,
     "mayadeen.pipelines.dedupe.DedupePipeline": 300,
-    "mayadeen.pipelines.sqlite_store.SQLiteStorePipeline": 800,
+    "mayadeen.pipelines.store.SQLiteStorePipeline": 800,
 }
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 

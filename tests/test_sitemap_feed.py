@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from mayadeen.freshness import site_day
+from mayadeen.store.freshness import site_day
 from mayadeen.pages.discovery import read_rss, read_sitemap, sitemap_month
 from mayadeen.spiders.sitemap import DayWindow
 from tests.conftest import expected_records, run_crawl

@@ -17,7 +17,7 @@ import pytest
 
 from mayadeen.items import ArticleItem
 from mayadeen.record import content_hash, record_keys
-from mayadeen.sqlite_store import (
+from mayadeen.store.sqlite import (
     RECORD_COLUMNS,
     SCHEMA_VERSION,
     ArticleStore,
@@ -307,7 +307,7 @@ def test_a_failed_write_leaves_nothing_behind(store, records):
 WRITER = textwrap.dedent(
     """
     import json, sys, itertools
-    from mayadeen.sqlite_store import ArticleStore
+    from mayadeen.store.sqlite import ArticleStore
     from mayadeen.record import content_hash
     db, records = sys.argv[1], json.loads(sys.stdin.read())
     store = ArticleStore(db)

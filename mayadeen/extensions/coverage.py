@@ -38,7 +38,7 @@ from scrapy import signals
 from scrapy.exceptions import CloseSpider, NotConfigured
 
 from mayadeen.items import ArticleItem
-from mayadeen.sqlite_store import ArticleStore
+from mayadeen.store.sqlite import ArticleStore
 from mayadeen.urls import PUBLIC_URL, canonical_url, item_kind, listing_key
 
 logger = logging.getLogger(__name__)

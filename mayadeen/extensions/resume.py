@@ -12,7 +12,7 @@ This extension keeps a small journal of its own next to Scrapy's files:
     ``{"state": "running" | "paused", "started_at", "runs"}``, replaced atomically.
 ``mayadeen-journal.txt``
     ``fetched <url>`` when an item page's response arrives, ``done <url>`` once its item has been
-    stored and exported (or dropped): written by the JSON Lines storage (``mayadeen.feedstorage``)
+    stored and exported (or dropped): written by the JSON Lines storage (``mayadeen.feeds.storage``)
     right after the record's line, and again after the item's signals. One unbuffered ``write`` per
     line, so a kill never loses a line written before it.
 
@@ -23,7 +23,7 @@ At start, when the job file says:
   resumes its queue as usual.
 * ``running``: the last run was killed. Scrapy's queue and fingerprints are discarded and the crawl
   starts again from discovery (robots.txt, sitemaps, feeds, listings: a few requests).
-  ``mayadeen.freshness`` skips the items that are ``done``, fetches again those that were
+  ``mayadeen.store.freshness`` skips the items that are ``done``, fetches again those that were
   ``fetched`` but not ``done`` (killed between the download and the end of the item's way through
   the pipelines and feed exports: the store's upsert makes a second pass harmless), and decides the
   others from the store as usual. So exactly the rest of the crawl is fetched, and nothing is

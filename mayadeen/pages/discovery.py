@@ -2,7 +2,7 @@
 
 Only reading lives here: which URLs a file lists and the dates it gives for them, as written. What to
 fetch is the spiders' decision (``mayadeen.spiders.sitemap``), whether a stored item is stale is
-``mayadeen.freshness``'s.
+``mayadeen.store.freshness``'s.
 
 XML is parsed without entity expansion, DTD loading or network access: sitemaps by Scrapy's ``Sitemap``
 (lxml ``iterparse`` with ``resolve_entities=False``), RSS and the news dates by ``_xml_root`` (the same

@@ -5,7 +5,7 @@ from __future__ import annotations
 import scrapy
 from scrapy import signals
 
-from mayadeen.freshness import Freshness
+from mayadeen.store.freshness import Freshness
 from mayadeen.pages.article import ArticlePage
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_HOST, canonical_url, item_kind
 
@@ -22,10 +22,10 @@ class MayadeenSpider(scrapy.Spider):
         fetch from this mirror instead of the live site (records keep the public URLs).
     ``full``
         ``1`` fetches every item again; by default a crawl is incremental: an item already in the
-        store is fetched again only when discovery shows a newer date for it (``mayadeen.freshness``).
+        store is fetched again only when discovery shows a newer date for it (``mayadeen.store.freshness``).
     ``js``
         ``0`` never uses the browser: client-side listings are skipped and challenge pages are not
-        retried (``mayadeen.middlewares.render``, ``mayadeen.middlewares.challenge``). Default ``1``.
+        retried (``mayadeen.browser.render``, ``mayadeen.browser.challenge``). Default ``1``.
     """
 
     allowed_domains = [PUBLIC_HOST]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mayadeen.freshness import site_day
+from mayadeen.store.freshness import site_day
 from mayadeen.pages.discovery import read_rss
 from mayadeen.spiders.sitemap import SitemapSpider
 from mayadeen.urls import PUBLIC_URL

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from mayadeen.freshness import Verdict
+from mayadeen.store.freshness import Verdict
 from mayadeen.pages.listing import ListingPage
 from mayadeen.pages.listing_api import ListingApiPage, next_api_page
 from mayadeen.spiders.base import MayadeenSpider

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from mayadeen.freshness import site_day
+from mayadeen.store.freshness import site_day
 from mayadeen.normalize import SITE_TZ
 from mayadeen.pages.discovery import Entry, read_sitemap, robots_sitemaps, sitemap_body, sitemap_month
 from mayadeen.spiders.base import MayadeenSpider

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from mayadeen.normalize import SITE_TZ, to_utc_iso
-from mayadeen.sqlite_store import StoredDates, read_stored_dates
+from mayadeen.store.sqlite import StoredDates, read_stored_dates
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy_playwright.page import PageMethod
 
-from mayadeen.browser import INSTALL_HINT, browser_meta, find_chromium, why_no_browser
-from mayadeen.page_actions import wait_for_listing
+from mayadeen.browser.chromium import INSTALL_HINT, browser_meta, find_chromium, why_no_browser
+from mayadeen.browser.page_actions import wait_for_listing
 from mayadeen.urls import is_client_side_listing
 
 logger = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ from scrapy.http import Headers
 from scrapy.responsetypes import responsetypes
 from scrapy_playwright.page import PageMethod
 
-from mayadeen.browser import browser_meta, why_no_browser
-from mayadeen.page_actions import DOCUMENTS_KEY, clear_challenge
+from mayadeen.browser.chromium import browser_meta, why_no_browser
+from mayadeen.browser.page_actions import DOCUMENTS_KEY, clear_challenge
 from mayadeen.urls import is_on_site
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class ChallengeMiddleware:
         meta = {k: v for k, v in request.meta.items() if not k.startswith("playwright")}
         meta.update(browser_meta(self.settings, methods, mayadeen_challenge="browser",
                                  mayadeen_challenge_rendered=bool(request.meta.get("playwright")),
-                                 playwright_page_init_callback="mayadeen.page_actions.record_documents"))
+                                 playwright_page_init_callback="mayadeen.browser.page_actions.record_documents"))
         meta[DOCUMENTS_KEY] = documents
         return request.replace(meta=meta, dont_filter=True)
 

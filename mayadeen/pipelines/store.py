@@ -1,6 +1,6 @@
 """Writes every record that survived validation and dedupe to the SQLite store.
 
-A thin Scrapy wrapper around ``mayadeen.sqlite_store.ArticleStore``: it opens the store as the single
+A thin Scrapy wrapper around ``mayadeen.store.sqlite.ArticleStore``: it opens the store as the single
 writer when the spider opens, counts what each record did to it, and files a ``crawl_runs`` row from
 the crawl's stats when the spider closes.
 """
@@ -16,7 +16,7 @@ from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import CloseSpider, NotConfigured
 
-from mayadeen.sqlite_store import ArticleStore, StoreLocked
+from mayadeen.store.sqlite import ArticleStore, StoreLocked
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""JSON Lines output through Scrapy feed exports: the default feed and kill-safe file storage."""

@@ -1,0 +1,1 @@
+"""The store: where records, revisions and runs are kept, and what it answers about them."""
