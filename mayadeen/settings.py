@@ -161,6 +161,24 @@ EXTENSIONS.update({
     "mayadeen.extensions.coverage.FieldCoverage": 520,
 })
 
+# --- the breaking-news ticker (issue 13) ----------------------------------------------------------
+# `scrapy crawl breaking` appends the flashes it has never seen before here when no -o/-O is given.
+MAYADEEN_BREAKING_JSONL_PATH = "data/breaking.jsonl"
+# Other crawls store the ticker of every page they fetch anyway (no extra request); False turns it off.
+MAYADEEN_BREAKING_HARVEST = True
+# A flash links to the stored article whose headline is at least this alike (Dice coefficient of the
+# content words, 0-1; 0 turns linking off) and published up to this many seconds after the flash.
+MAYADEEN_BREAKING_LINK_SIMILARITY = 0.5
+MAYADEEN_BREAKING_LINK_WINDOW = 24 * 3600
+# `-a watch=SECONDS`: a long-running watch reads robots.txt again this often (seconds).
+MAYADEEN_BREAKING_ROBOTS_REFRESH = 3600
+EXTENSIONS.update({
+    # Flashes of every page a crawl fetches go to breaking_news (MAYADEEN_BREAKING_HARVEST).
+    "mayadeen.breaking.harvest.TickerHarvest": 530,
+    # Each stored article is linked to the flashes it covers.
+    "mayadeen.breaking.linking.ArticleLinker": 540,
+})
+
 # Off: it opens a local HTTP port and writes job files we do not use.
 REMOTE_CONTROL_ENABLED = False
 TELNETCONSOLE_ENABLED = False

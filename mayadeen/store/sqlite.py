@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from mayadeen.record import utc_timestamp
+from mayadeen.store import breaking
 
 #: Bumped with every change to the tables below; ``_migrate`` upgrades older files step by step.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: breaking_news (mayadeen.store.breaking)
 
 #: The record's keys, one column each, in contract order (tests keep this equal to ArticleItem).
 RECORD_COLUMNS = (
@@ -197,6 +198,7 @@ class ArticleStore:
         with self._write() as conn:
             for statement in _DDL:
                 conn.execute(statement)
+            breaking.create_tables(conn)
             # Future: `if version < 2: ALTER TABLE …` steps go here, in order.
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
 

@@ -1,0 +1,47 @@
+"""Free harvest: the flashes on the pages any crawl fetches go to the ``breaking_news`` table too.
+
+Every HTML page of the site carries the ticker, so a ``sections``, ``sitemap`` or ``feed`` crawl sees
+it many times a minute at no extra request. Each successful HTML response is read as it arrives; an
+unchanged ticker is stored again at most once a minute. Spiders that read the ticker themselves
+(``reads_ticker = True``: the ``breaking`` spider) are left alone.
+
+Settings: ``MAYADEEN_BREAKING_HARVEST`` (default True) turns it off; nothing is harvested without a
+store (``MAYADEEN_SQLITE_PATH`` empty). Stats as ``mayadeen.breaking.recorder``.
+"""
+
+from __future__ import annotations
+
+from scrapy import signals
+from scrapy.exceptions import NotConfigured
+from scrapy.http import HtmlResponse
+
+from mayadeen.breaking.recorder import TickerRecorder
+
+#: Seconds before an unchanged ticker is stored again (moves its flashes' last_seen).
+REPEAT_INTERVAL = 60.0
+
+
+class TickerHarvest:
+    def __init__(self, crawler):
+        self.recorder = TickerRecorder(crawler, repeat_interval=REPEAT_INTERVAL)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        settings = crawler.settings
+        if not settings.getbool("MAYADEEN_BREAKING_HARVEST", True):
+            raise NotConfigured("MAYADEEN_BREAKING_HARVEST is off")
+        if not (settings.get("MAYADEEN_SQLITE_PATH") or "").strip():
+            raise NotConfigured("no store to harvest into")
+        ext = cls(crawler)
+        crawler.signals.connect(ext.response_received, signal=signals.response_received)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def response_received(self, response, request, spider) -> None:
+        if getattr(spider, "reads_ticker", False) or response.status != 200:
+            return
+        if isinstance(response, HtmlResponse):
+            self.recorder.record(response)
+
+    def spider_closed(self, spider) -> None:
+        self.recorder.close()

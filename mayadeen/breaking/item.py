@@ -1,0 +1,34 @@
+"""The flash record: one item per flash of the BREAKING ticker (``scrapy crawl breaking``).
+
+The same keys are the columns of the ``breaking_news`` table (``mayadeen.store.breaking``).
+"""
+
+import scrapy
+
+
+class FlashItem(scrapy.Item):
+    text = scrapy.Field()
+    """The flash as a reader sees it, whitespace collapsed (the latest text when it was edited)."""
+
+    time = scrapy.Field()
+    """When the site dated the flash (``data-time``), UTC ``YYYY-MM-DDThh:mm:ssZ``; when the page gave no
+    usable time, when it was first seen (and ``time_estimated`` is true)."""
+
+    time_estimated = scrapy.Field()
+    """True when ``time`` is the first-seen time because ``data-time`` was missing or broken."""
+
+    url = scrapy.Field()
+    """Where the flash links to, canonical public URL; null when it links nowhere (the usual case)."""
+
+    first_seen = scrapy.Field()
+    """When a crawl first saw the flash on any page, UTC ``YYYY-MM-DDThh:mm:ssZ``."""
+
+    last_seen = scrapy.Field()
+    """When a crawl last saw it, same form."""
+
+    article_url = scrapy.Field()
+    """The article that covered the flash (its own link to an item page, or the best headline match
+    published within the link window after it); null until one is stored."""
+
+    language = scrapy.Field()
+    """Language code of the page that showed it, ``"en"``."""

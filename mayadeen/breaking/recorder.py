@@ -1,0 +1,82 @@
+"""Reads the ticker of a page and stores its flashes: what the ``breaking`` spider and the harvest share.
+
+Settings: ``MAYADEEN_SQLITE_PATH`` (the store; when empty, flashes are only remembered for the run),
+``MAYADEEN_BREAKING_LINK_SIMILARITY`` and ``MAYADEEN_BREAKING_LINK_WINDOW`` (linking, see
+``mayadeen.store.breaking``).
+
+Stats: ``mayadeen/breaking/pages`` (tickers read), ``mayadeen/breaking/flashes/new|updated|unchanged``,
+``mayadeen/breaking/empty|duplicate|bad_time`` (items left out or kept without a time, each with a
+WARNING), ``mayadeen/breaking/store_errors`` (an ERROR: the page's flashes were not stored).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from typing import Any
+
+from mayadeen.pages.ticker import TickerPage, TickerReading
+from mayadeen.record import utc_timestamp
+from mayadeen.store.breaking import DEFAULT_LINK_SIMILARITY, DEFAULT_LINK_WINDOW, NEW, BreakingStore
+
+logger = logging.getLogger(__name__)
+
+
+class TickerRecorder:
+    """``record(response)`` stores the flashes of the page's ticker and returns the new ones as records.
+
+    ``repeat_interval``: a ticker identical to the one recorded last is recorded again only after
+    this many seconds (a crawl fetches many pages a minute, all with the same ticker).
+    """
+
+    def __init__(self, crawler, *, repeat_interval: float = 0.0):
+        settings = crawler.settings
+        self.crawler = crawler
+        self.path = (settings.get("MAYADEEN_SQLITE_PATH") or "").strip() or ":memory:"
+        self.link_similarity = settings.getfloat("MAYADEEN_BREAKING_LINK_SIMILARITY", DEFAULT_LINK_SIMILARITY)
+        self.link_window = settings.getfloat("MAYADEEN_BREAKING_LINK_WINDOW", DEFAULT_LINK_WINDOW)
+        self.repeat_interval = repeat_interval
+        self.store: BreakingStore | None = None
+        self._last: tuple[tuple, float] | None = None
+
+    @property
+    def stats(self):
+        return self.crawler.stats  # set once the crawl starts, after the spider is made
+
+    def record(self, response) -> list[dict[str, Any]] | None:
+        """The new flashes of the page's ticker (records); None when the page has no ticker."""
+        reading = TickerPage(response).read()
+        if not reading.found:
+            return None
+        signature = tuple(reading.entries)
+        now = time.monotonic()
+        if self._last and self._last[0] == signature and now - self._last[1] < self.repeat_interval:
+            return []
+        self._report(reading, response.url)
+        try:
+            if self.store is None:
+                self.store = BreakingStore(self.path, link_similarity=self.link_similarity,
+                                           link_window=self.link_window)
+            results = self.store.record(reading.entries, utc_timestamp())
+        except sqlite3.Error as exc:
+            self.stats.inc_value("mayadeen/breaking/store_errors")
+            logger.error("Could not store the %d flashes of %s in %s: %s", len(reading.entries), response.url,
+                         self.path, exc)
+            return []
+        self._last = (signature, now)
+        self.stats.inc_value("mayadeen/breaking/pages")
+        for outcome, _ in results:
+            self.stats.inc_value(f"mayadeen/breaking/flashes/{outcome}")
+        return [record for outcome, record in results if outcome == NEW]
+
+    def _report(self, reading: TickerReading, url: str) -> None:
+        for problem, count in reading.problems.items():
+            self.stats.inc_value(f"mayadeen/breaking/{problem}", count)
+        if reading.details:
+            logger.warning("Breaking ticker of %s: %s", url, "; ".join(reading.details))
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
