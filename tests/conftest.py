@@ -84,3 +84,12 @@ def run_crawl(spider: str, server_url: str, workdir: Path, *, args: dict | None 
     if check and proc.returncode != 0:
         raise AssertionError(f"crawl failed ({proc.returncode}):\n{result.log[-5000:]}")
     return result
+
+
+def bare_crawl(spider: str, server_url: str, cwd: Path, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``scrapy crawl`` run in ``cwd`` with no output options of ours: the embedded defaults apply."""
+    cmd = [sys.executable, "-m", "scrapy", "crawl", spider, "-a", f"base_url={server_url}", *extra]
+    for k, v in FAST.items():
+        cmd += ["-s", f"{k}={v}"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

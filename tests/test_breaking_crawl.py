@@ -7,32 +7,14 @@ crawls. Changed home pages are built at test time (tests/ticker_pages.py).
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-import subprocess
-import sys
 from collections import Counter
 
-from tests.conftest import FAST, ROOT, run_crawl
+from tests.conftest import bare_crawl, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
-from tests.ticker_pages import STORED_FLASHES, item, stored_items, with_ticker, without_ticker
+from tests.ticker_pages import (RECORD_KEYS, STORED_FLASHES, flashes, item, stored_items, with_ticker,
+                                without_ticker)
 
 PUBLIC = "https://english.almayadeen.net"
-RECORD_KEYS = ["text", "time", "time_estimated", "url", "first_seen", "last_seen", "article_url", "language"]
-
-
-def flashes(sqlite) -> list[dict]:
-    """The breaking_news rows, oldest first (none when the crawl made no store)."""
-    if not sqlite.exists():
-        return []
-    con = sqlite3.connect(sqlite)
-    con.row_factory = sqlite3.Row
-    try:
-        return [{k: r[k] for k in RECORD_KEYS} for r in con.execute("SELECT * FROM breaking_news ORDER BY id")]
-    finally:
-        con.close()
-
-
 def breaking(srv, workdir, **kwargs):
     return run_crawl("breaking", srv.url, workdir, jsonl=workdir / "breaking.jsonl", **kwargs)
 
@@ -74,15 +56,10 @@ def test_home_page_flashes_once_then_only_what_is_new(tmp_path):
 
 
 def test_default_stream_is_data_breaking_jsonl(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
     with FixtureServer() as srv:
-        cmd = [sys.executable, "-m", "scrapy", "crawl", "breaking", "-a", f"base_url={srv.url}"]
-        for k, v in FAST.items():
-            cmd += ["-s", f"{k}={v}"]
-        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        proc = bare_crawl("breaking", srv.url, tmp_path)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        overwrite = subprocess.run(cmd + ["-O", "out.jsonl"], cwd=tmp_path, env=env, capture_output=True,
-                                   text=True, timeout=120)
+        overwrite = bare_crawl("breaking", srv.url, tmp_path, "-O", "out.jsonl")
         assert overwrite.returncode == 0, overwrite.stderr[-3000:]
     lines = (tmp_path / "data" / "breaking.jsonl").read_text("utf-8").splitlines()
     assert [(json.loads(line)["time"], json.loads(line)["text"]) for line in lines] == STORED_FLASHES

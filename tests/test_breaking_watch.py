@@ -12,8 +12,7 @@ from urllib.parse import urlsplit
 
 from tests.fixture_server import Answer, FixtureServer, FixtureSite, write_answer
 from tests.scheduled import start_crawl, wait_for
-from tests.test_breaking_crawl import flashes
-from tests.ticker_pages import STORED_FLASHES, item, stored_items, with_ticker
+from tests.ticker_pages import STORED_FLASHES, flashes, item, stored_items, with_ticker
 
 HTML = "text/html; charset=utf-8"
 NEW_A = ("2025-08-04T15:26:00+03:00", "Lebanese Army: Israeli drone strikes a car in south Lebanon.")

@@ -1,4 +1,5 @@
-"""Home pages with a different breaking ticker, built at test time from the stored home page.
+"""Home pages with a different breaking ticker, built at test time from the stored home page, and
+the ``breaking_news`` rows a crawl left.
 
 The stored page is never edited: ``with_ticker`` puts other ``<li>`` items into a copy of it,
 ``without_ticker`` drops the ticker list altogether.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import sqlite3
 
 from tests.fixture_server import FIXTURES
 
@@ -58,3 +60,19 @@ def without_ticker() -> str:
     page, count = _TICKER.subn("", home_html(), count=1)
     assert count == 1
     return page
+
+
+#: The flash record's keys, in contract order.
+RECORD_KEYS = ["text", "time", "time_estimated", "url", "first_seen", "last_seen", "article_url", "language"]
+
+
+def flashes(sqlite) -> list[dict]:
+    """The breaking_news rows, oldest first (none when the crawl made no store)."""
+    if not sqlite.exists():
+        return []
+    con = sqlite3.connect(sqlite)
+    con.row_factory = sqlite3.Row
+    try:
+        return [{k: r[k] for k in RECORD_KEYS} for r in con.execute("SELECT * FROM breaking_news ORDER BY id")]
+    finally:
+        con.close()
