@@ -114,6 +114,8 @@ def test_watch_argument_is_validated_before_any_request(tmp_path):
         assert srv.paths() == []
     assert result.returncode == 1
     assert "-a watch= takes a number of seconds greater than 0, got 'soon'" in result.log
+    assert "Run summary: spider=breaking result=FAILED (could not start; see the errors above)" in result.log
+    assert "RuntimeError" not in result.log
 
 
 def test_other_spiders_harvest_the_ticker_at_no_extra_request(tmp_path):
