@@ -89,6 +89,19 @@ def test_two_alike_flashes_at_the_same_time_on_one_page_stay_two(store):
     assert store.count() == 2
 
 
+def test_items_alike_but_for_case_on_one_page_are_one_flash(store):
+    items = [flash(FEED), flash(FEED.upper()), flash("Untimed flash", None), flash("UNTIMED FLASH!", None)]
+    assert [o for o, _ in store.record(items, SEEN)] == ["new", "unchanged", "new", "unchanged"]
+    assert store.count() == 2
+
+
+def test_an_edit_goes_to_the_most_alike_flash(store):
+    a, b = "Gaza: the death toll in Rafah rises to 175 today", "Gaza: the death toll in Rafah rises to 178 today"
+    store.record([flash(a), flash(b)], SEEN)  # two flashes, both alike the edit below (94 % and 96 %)
+    (outcome, record), = store.record([flash("Gaza: the death toll in Rafah now rises to 178 today")], LATER)
+    assert outcome == "updated" and [f["edits"] for f in store.flashes()] == [[], [b]]
+
+
 def test_different_flash_at_the_same_time_is_new(store):
     store.record([flash("The Ministry of Health in Gaza: This brings the total to 175")], SEEN)
     assert store.record([flash("The Ministry of Health in Gaza: six deaths due to starvation")], LATER)[0][0] == "new"

@@ -2,7 +2,7 @@
 
 * **Identity key** (``text_key``): a flash is the same flash when its key and its time are the same —
   so a change of case, punctuation, quotes, accents or spacing alone does not make a new flash.
-* **Edit** (``is_edit``): an item whose time is that of a stored flash and whose key is at least
+* **Edit** (``is_edit``, ``edit_likeness``): an item whose time is that of a stored flash and whose key is at least
   ``EDIT_SIMILARITY`` alike (character-level, ``difflib`` ratio) is that flash with its text corrected
   (a typo, a number, a word added), not a new flash.
 * **Headline match** (``headline_similarity``): the Dice coefficient of the content words (lowercase,
@@ -39,11 +39,16 @@ def text_key(text: str) -> str:
     return " ".join(_NOT_WORD.sub(" ", _APOSTROPHES.sub("", folded)).split())
 
 
+def edit_likeness(key: str, other_key: str) -> float:
+    """Character-level likeness of two identity keys, 0..1 (``difflib`` ratio; 0 when one is empty)."""
+    if not key or not other_key:
+        return 0.0
+    return SequenceMatcher(None, key, other_key, autojunk=False).ratio()
+
+
 def is_edit(key: str, other_key: str) -> bool:
     """Whether two identity keys are close enough to be one flash before and after an edit."""
-    if not key or not other_key:
-        return False
-    return SequenceMatcher(None, key, other_key, autojunk=False).ratio() >= EDIT_SIMILARITY
+    return edit_likeness(key, other_key) >= EDIT_SIMILARITY
 
 
 def _stem(word: str) -> str:

@@ -6,7 +6,8 @@ Identity (``BreakingStore.record``), for each item a page shows:
    punctuation, quotes, accents and spacing ignored) — whichever page or run showed it. Its
    ``last_seen`` moves; nothing else changes.
 2. **Edited flash**: otherwise, a stored flash with the same time whose key is ``EDIT_SIMILARITY``
-   alike (a corrected word or number) and that no other item of the same page is. Its text becomes
+   alike (a corrected word or number; the most alike one) and that no other item of the same page
+   is. Its text becomes
    the new one; the earlier texts are kept in ``edits`` (an earlier text seen again, from a stale
    copy of a page, changes nothing).
 3. **Time repaired**: otherwise, a flash stored without a usable time (see 5) with the same key, seen
@@ -39,7 +40,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mayadeen.breaking.similarity import headline_similarity, is_edit, text_key
+from mayadeen.breaking.similarity import EDIT_SIMILARITY, edit_likeness, headline_similarity, text_key
 from mayadeen.record import TIMESTAMP_FORMAT, utc_timestamp
 from mayadeen.urls import item_kind
 
@@ -146,12 +147,15 @@ class BreakingStore:
             # Exact matches first, so an edit never takes a flash another item of the page is.
             for i, entry in enumerate(entries):
                 row = self._same(entry, seen_at)
-                if row is not None and row["id"] not in claimed:
+                if row is not None:
                     claimed.add(row["id"])
                     results[i] = (UNCHANGED, self._touch(row, entry, seen_at))
             for i, entry in enumerate(entries):
                 if results[i] is None:
-                    results[i] = self._edit_or_insert(entry, seen_at, claimed)
+                    # Looked up again: an item of this page may have just stored the same flash.
+                    row = self._same(entry, seen_at)
+                    results[i] = ((UNCHANGED, self._touch(row, entry, seen_at)) if row is not None
+                                  else self._edit_or_insert(entry, seen_at, claimed))
         return results  # type: ignore[return-value]
 
     def _same(self, entry, seen_at: str) -> sqlite3.Row | None:
@@ -181,9 +185,10 @@ class BreakingStore:
         key = text_key(entry.text)
         if entry.time is not None:
             candidates = self.conn.execute(f"{_SELECT} WHERE time = ?", (entry.time,)).fetchall()
-            edited = [r for r in candidates if r["id"] not in claimed and is_edit(key, r["text_key"])]
+            likeness = {r["id"]: edit_likeness(key, r["text_key"]) for r in candidates if r["id"] not in claimed}
+            edited = [r for r in candidates if likeness.get(r["id"], 0.0) >= EDIT_SIMILARITY]
             if edited:
-                row = edited[0]
+                row = max(edited, key=lambda r: likeness[r["id"]])
                 claimed.add(row["id"])
                 edits = json.loads(row["edits"] or "[]")
                 if key in {text_key(t) for t in edits}:  # an earlier text, from a stale copy of a page
