@@ -7,9 +7,8 @@ Identity (``BreakingStore.record``), for each item a page shows:
    ``last_seen`` moves; nothing else changes.
 2. **Edited flash**: otherwise, a stored flash with the same time whose key is ``EDIT_SIMILARITY``
    alike (a corrected word or number; the most alike one) and that no other item of the same page
-   is. Its text becomes
-   the new one; the earlier texts are kept in ``edits`` (an earlier text seen again, from a stale
-   copy of a page, changes nothing).
+   is. Its text becomes the new one; the earlier texts are kept in ``edits`` (an earlier text seen
+   again, from a stale copy of a page, changes nothing).
 3. **Time repaired**: otherwise, a flash stored without a usable time (see 5) with the same key, seen
    in the last ``UNTIMED_MATCH_HOURS``: it gets the real time.
 4. Otherwise a **new** flash.
