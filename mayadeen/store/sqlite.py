@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from mayadeen.record import utc_timestamp
+from mayadeen.store.fts import ensure_fts
 
 #: Bumped with every change to the tables below; ``_migrate`` upgrades older files step by step.
 SCHEMA_VERSION = 1
@@ -197,6 +198,7 @@ class ArticleStore:
         with self._write() as conn:
             for statement in _DDL:
                 conn.execute(statement)
+            ensure_fts(conn)
             # Future: `if version < 2: ALTER TABLE …` steps go here, in order.
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
 
