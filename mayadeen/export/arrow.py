@@ -1,8 +1,9 @@
 """Arrow types from a JSON Schema, and records turned into values of those types.
 
-``string`` → string, ``integer`` → int64, ``format: date-time`` → ``timestamp[s, UTC]``, arrays →
+``string`` → string, ``integer`` → int64, ``format: date-time`` → ``timestamp[ms, UTC]`` (whole
+seconds; Parquet has no seconds unit, so ``[s]`` would be stored as ``[ms]`` anyway), arrays →
 ``list<…>``, objects → ``struct<…>`` (properties in order); a field is nullable only when its
-schema allows ``null`` (in its type or an ``anyOf``). So the Parquet columns follow the schema and are never written twice.
+schema allows ``null`` (in its type or an ``anyOf``). So the Parquet columns follow the schema.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pyarrow as pa
 Convert = Callable[[Any], Any]
 
 _SCALARS = {"string": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
-TIMESTAMP = pa.timestamp("s", tz="UTC")
+TIMESTAMP = pa.timestamp("ms", tz="UTC")
 
 
 def resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
