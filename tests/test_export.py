@@ -217,12 +217,11 @@ def _published_day(record: dict) -> date:
 SELECTIONS = {
     "since-until": (["--since", "2025-07-01", "--until", "2025-07-31"],
                     lambda r: date(2025, 7, 1) <= _published_day(r) <= date(2025, 7, 31)),
-    "since": (["--since", "2025-07-31"], lambda r: _published_day(r) >= date(2025, 7, 31)),
-    "section": (["--section", "Politics,opinion"], lambda r: r["section"] in {"Politics", "Opinion"}),
-    "section-group": (["--section", "Videos"], lambda r: r["section_group"] == "Videos"),
+    "sections-and-a-group": (["--section", "Politics,opinion,Videos"],
+                             lambda r: r["section"] in {"Politics", "Opinion"} or r["section_group"] == "Videos"),
     "kind": (["--kind", "video,gallery"], lambda r: r["kind"] in {"video", "gallery"}),
-    "kind-and-since": (["--kind", "article", "--since", "2025-08-01"],
-                       lambda r: r["kind"] == "article" and _published_day(r) >= date(2025, 8, 1)),
+    "kind-and-since": (["--kind", "article", "--since", "2025-07-31"],
+                       lambda r: r["kind"] == "article" and _published_day(r) >= date(2025, 7, 31)),
 }
 
 

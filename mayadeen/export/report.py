@@ -62,7 +62,7 @@ def items_per_week(profile: Profile) -> Figure:
     step = max(1, len(weeks) // 12)
     ax.set_xticks(range(0, len(weeks), step), weeks[::step], rotation=30, ha="right")
     ax.set_ylabel("items published")
-    ax.legend(title="section group", fontsize=8)
+    ax.legend(title="section group", fontsize=8, loc="upper left")
     return fig
 
 
