@@ -366,7 +366,7 @@ def test_report_renders_offline_with_every_chart(full_export, tmp_path):
             page.screenshot(path=shot, full_page=True)
         finally:
             browser.close()
-    assert ids == ["items-per-week", "top-tags", "top-authors", "body-length", "revisions", "crawl-health"]
+    assert ids == ["items-over-time", "top-tags", "top-authors", "body-length", "revisions", "crawl-health"]
     assert requests == []
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
 

@@ -1,6 +1,6 @@
 """What a dataset holds, counted while it streams past: the figures of its card and report.
 
-Only counters (by kind, section, month, week, tag, author, body length), so memory grows with the
+Only counters (by kind, section, month, day, tag, author, body length), so memory grows with the
 number of distinct values, not with the number of items.
 """
 
@@ -25,7 +25,7 @@ class Profile:
         self.kinds: Counter[str] = Counter()
         self.sections: Counter[tuple[str, str]] = Counter()
         self.months: Counter[str] = Counter()
-        self.weeks: Counter[tuple[str, str]] = Counter()  # (week, section group)
+        self.days: Counter[tuple[str, str]] = Counter()  # (UTC day, section group)
         self.tags: Counter[str] = Counter()
         self.authors: Counter[str] = Counter()
         self.word_counts: Counter[int] = Counter()
@@ -38,7 +38,7 @@ class Profile:
         self.kinds[record["kind"]] += 1
         self.sections[(record["section_group"], record["section"])] += 1
         self.months[published[:7]] += 1
-        self.weeks[(week_of(published), record["section_group"])] += 1
+        self.days[(published[:10], record["section_group"])] += 1
         self.tags.update(record.get("tags") or ())
         self.authors.update(record.get("authors") or ())
         self.word_counts[record.get("word_count") or 0] += 1

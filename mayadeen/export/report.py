@@ -11,6 +11,7 @@ import html
 import io
 import re
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from matplotlib.figure import Figure
 from mayadeen.export.profile import Profile, week_of
 
 TOP = 15
+MAX_WEEKS = 104
 MAX_RUNS = 200
 _RC = {"svg.hashsalt": "mayadeen", "svg.fonttype": "path", "font.size": 9, "axes.spines.top": False,
        "axes.spines.right": False}
@@ -42,26 +44,43 @@ def _empty(ax, what: str) -> None:
     ax.set_axis_off()
 
 
-def _weeks(first: str, last: str) -> list[str]:
+def _periods(first: str, last: str) -> tuple[str, list[str], Callable[[str], str]]:
+    """Bars for the days ``first``..``last``: weeks (by their Monday) up to MAX_WEEKS of them, else
+    months. Returns the unit, every period's label in order, and day → label."""
     start, end = date.fromisoformat(week_of(first)), date.fromisoformat(week_of(last))
-    return [(start + timedelta(weeks=i)).isoformat() for i in range((end - start).days // 7 + 1)]
+    weeks = (end - start).days // 7 + 1
+    if weeks <= MAX_WEEKS:
+        return "week", [(start + timedelta(weeks=i)).isoformat() for i in range(weeks)], week_of
+    first_month, last_month = (int(d[:4]) * 12 + int(d[5:7]) - 1 for d in (first, last))
+    months = [f"{n // 12:04d}-{n % 12 + 1:02d}" for n in range(first_month, last_month + 1)]
+    return "month", months, lambda day: day[:7]
 
 
-def items_per_week(profile: Profile) -> Figure:
+def _time_bars(ax, series: dict[str, Counter], first: str, last: str, ylabel: str) -> None:
+    """Stacked bars of day counts per period, one colour per series."""
+    unit, labels, period = _periods(first, last)
+    bottom = [0] * len(labels)
+    for name, days in series.items():
+        per_period: Counter[str] = Counter()
+        for day, count in days.items():
+            per_period[period(day)] += count
+        heights = [per_period[label] for label in labels]
+        ax.bar(range(len(labels)), heights, bottom=bottom, label=name, width=0.85)
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    step = max(1, len(labels) // 12)
+    ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=30, ha="right")
+    ax.set_ylabel(f"{ylabel} per {unit}")
+
+
+def items_per_period(profile: Profile) -> Figure:
     fig, ax = _figure()
     if not profile.items:
         _empty(ax, "items")
         return fig
-    weeks = _weeks(profile.first, profile.last)
-    groups = sorted({g for _, g in profile.weeks})
-    bottom = [0] * len(weeks)
-    for group in groups:
-        heights = [profile.weeks[(w, group)] for w in weeks]
-        ax.bar(range(len(weeks)), heights, bottom=bottom, label=group, width=0.85)
-        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
-    step = max(1, len(weeks) // 12)
-    ax.set_xticks(range(0, len(weeks), step), weeks[::step], rotation=30, ha="right")
-    ax.set_ylabel("items published")
+    series: dict[str, Counter] = {}
+    for (day, group), count in sorted(profile.days.items()):
+        series.setdefault(group, Counter())[day] += count
+    _time_bars(ax, dict(sorted(series.items())), profile.first, profile.last, "items published")
     ax.legend(title="section group", fontsize=8, loc="upper left")
     return fig
 
@@ -96,14 +115,7 @@ def revisions_over_time(by_day: list[tuple[str, int]]) -> Figure:
     if not by_day:
         _empty(ax, "edits after publication seen yet")
         return fig
-    per_week: Counter[str] = Counter()
-    for day, count in by_day:
-        per_week[week_of(day)] += count
-    weeks = _weeks(by_day[0][0], by_day[-1][0])
-    ax.bar(range(len(weeks)), [per_week[w] for w in weeks], width=0.85, color="tab:orange")
-    step = max(1, len(weeks) // 12)
-    ax.set_xticks(range(0, len(weeks), step), weeks[::step], rotation=30, ha="right")
-    ax.set_ylabel("items found edited")
+    _time_bars(ax, {"edits": Counter(dict(by_day))}, by_day[0][0], by_day[-1][0], "items found edited")
     return fig
 
 
@@ -127,6 +139,7 @@ def crawl_health(runs: list[dict[str, Any]]) -> Figure:
     ax.bar(x, errors, bottom=[a + b for a, b in zip(new, updated, strict=True)], label="errors", width=0.8,
            color="tab:red")
     ax.set_ylabel("items / errors")
+    ax.set_xlim(-0.6, max(len(runs), 8) - 0.4)  # a few runs: narrow bars, not one wide block
     step = max(1, len(runs) // 12)
     ax.set_xticks(list(x)[::step], [f"#{r['id']} {r['spider']}" for r in runs][::step], rotation=30, ha="right")
     coverage = [_mean_coverage(r) for r in runs]
@@ -144,11 +157,12 @@ def report_html(*, profile: Profile, revisions_by_day: list[tuple[str, int]], ru
                 title: str, subtitle: str) -> str:
     """The page: a heading, then one ``<figure class="chart">`` per chart."""
     charts = [
-        ("items-per-week", "Items published per week, by section group", lambda: items_per_week(profile)),
+        ("items-over-time", "Items published per week (per month over more than two years), by section "
+                            "group", lambda: items_per_period(profile)),
         ("top-tags", f"Top {TOP} tags", lambda: top_counts(profile.tags, "tags")),
         ("top-authors", f"Top {TOP} authors", lambda: top_counts(profile.authors, "authors")),
         ("body-length", "Body length", lambda: body_lengths(profile)),
-        ("revisions", "Edits after publication: items found changed, per week (when the old version was "
+        ("revisions", "Edits after publication: items found changed (counted when their old version was "
                       "last seen)", lambda: revisions_over_time(revisions_by_day)),
         ("crawl-health", f"Crawl health over the last {MAX_RUNS} runs at most: new, updated, errors; "
                          "field coverage", lambda: crawl_health(runs)),
