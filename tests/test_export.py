@@ -208,6 +208,18 @@ def test_second_export_is_byte_identical(stores, full_export, tmp_path):
     assert [p.name for p in again.iterdir() if p.name.startswith(".")] == []
 
 
+def test_overwrite_with_fewer_formats_leaves_only_this_export(stores, full_export, tmp_path):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(full_export, out)
+    (out / "notes.txt").write_text("mine")
+    scrapy_export(out, "--store", stores.before, "--format", "jsonl", "--kind", "video", "--overwrite")
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "articles.jsonl", "manifest.json", "notes.txt",
+                                                     "report.html"]
+    assert [r["kind"] for r in read_jsonl(out / "articles.jsonl")] == ["video", "video"]
+
+
 # --- selections ---------------------------------------------------------------------------------
 
 def _published_day(record: dict) -> date:
@@ -244,6 +256,8 @@ def test_selection_exports_exactly_the_right_items(stores, tmp_path, name):
     (["--until", "1 Aug 2025"], "--until"),
     (["--since", "2025-08-02", "--until", "2025-08-01"], "after --until"),
     (["--kind", "podcast"], "--kind"),
+    (["--bogus"], "unknown option --bogus"),
+    (["second-dir"], "exactly one export directory"),
 ])  # fmt: skip
 def test_bad_options_one_line_exit_2(stores, tmp_path, args, message):
     proc = scrapy_export(tmp_path / "out", "--store", stores.before, *args, check=False)

@@ -42,6 +42,9 @@ def _list(value: str | None) -> tuple[str, ...]:
 
 def parse_request(opts: argparse.Namespace, args: list[str], default_store: str) -> ExportRequest:
     """The export the command line asks for; BadOption when it cannot be one."""
+    unknown_options = [a for a in args if a.startswith("-")]
+    if unknown_options:
+        raise BadOption(f"unknown option {unknown_options[0]} (see scrapy export -h)")
     if len(args) != 1:
         raise BadOption("give exactly one export directory: scrapy export DIR")
     formats = _list(opts.format) if opts.format is not None else FORMATS
