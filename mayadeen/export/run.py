@@ -55,12 +55,12 @@ class ExportResult:
     manifest: dict[str, Any]
 
 
-def _outputs(dataset: Dataset, fmt: str) -> str:
+def _output_name(dataset: Dataset, fmt: str) -> str:
     return {"jsonl": f"{dataset.name}.jsonl", "csv": f"{dataset.name}.csv", "parquet": dataset.parquet_dir}[fmt]
 
 
 def _writer(dataset: Dataset, fmt: str, root: Path):
-    relative = _outputs(dataset, fmt)
+    relative = _output_name(dataset, fmt)
     if fmt == "parquet":
         return ParquetWriter(root, relative, dataset.schema(), dataset.partition_field)
     return (JsonLinesWriter if fmt == "jsonl" else CsvWriter)(root, relative, dataset.columns())
@@ -68,7 +68,7 @@ def _writer(dataset: Dataset, fmt: str, root: Path):
 
 def owned_names() -> set[str]:
     """Every top-level name an export may write (and ``--overwrite`` may replace)."""
-    return {_outputs(d, f) for d in DATASETS for f in FORMATS} | {CARD, REPORT, MANIFEST}
+    return {_output_name(d, f) for d in DATASETS for f in FORMATS} | {CARD, REPORT, MANIFEST}
 
 
 def _check_directory(out: Path, overwrite: bool) -> None:
@@ -153,7 +153,7 @@ def export(request: ExportRequest) -> ExportResult:
             (staging.root / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                                  encoding="utf-8")
             written_names = sorted({f.path.split("/", 1)[0] for f in files}
-                                   | {_outputs(d, "parquet") for d in datasets if "parquet" in request.formats}
+                                   | {_output_name(d, "parquet") for d in datasets if "parquet" in request.formats}
                                    | {MANIFEST})
             stale = sorted(n for n in owned_names() - set(written_names) if (request.out / n).exists())
             staging.commit(written_names, stale)
