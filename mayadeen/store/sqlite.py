@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 
 from mayadeen.record import utc_timestamp
 from mayadeen.store import breaking
+from mayadeen.store.fts import ensure_fts
 
 #: Bumped with every change to the tables below; ``_migrate`` upgrades older files step by step.
 SCHEMA_VERSION = 2  # 2: breaking_news (mayadeen.store.breaking)
@@ -199,6 +200,7 @@ class ArticleStore:
             for statement in _DDL:
                 conn.execute(statement)
             breaking.create_tables(conn)
+            ensure_fts(conn)
             # Future: `if version < 2: ALTER TABLE …` steps go here, in order.
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
 

@@ -1,0 +1,132 @@
+"""``scrapy export DIR``: a dataset snapshot of the store (JSON Lines, CSV, Parquet, card, report, manifest).
+
+Exits 0 when the export was written, 2 on bad options (one line), 1 when it could not be made (the
+store unreadable, DIR not empty without ``--overwrite``, the disk full: one line, DIR left as it was).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+from scrapy.commands import ScrapyCommand
+
+from mayadeen.export.run import FORMATS, ExportError, ExportRequest, ExportResult, export
+from mayadeen.record import schema
+from mayadeen.store.read import Selection
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class BadOption(ValueError):
+    """An option value that cannot be used; the message is one line."""
+
+
+def _day(name: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadOption(f"{name} must be a day as YYYY-MM-DD, not {value!r}") from None
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+def parse_request(opts: argparse.Namespace, args: list[str], default_store: str) -> ExportRequest:
+    """The export the command line asks for; BadOption when it cannot be one."""
+    unknown_options = [a for a in args if a.startswith("-")]
+    if unknown_options:
+        raise BadOption(f"unknown option {unknown_options[0]} (see scrapy export -h)")
+    if len(args) != 1:
+        raise BadOption("give exactly one export directory: scrapy export DIR")
+    formats = _list(opts.format) if opts.format is not None else FORMATS
+    unknown = [f for f in formats if f not in FORMATS]
+    if not formats or unknown:
+        raise BadOption(f"--format takes a comma-separated list of {', '.join(FORMATS)}"
+                        + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+    kinds = _list(opts.kind)
+    known_kinds = schema()["properties"]["kind"]["enum"]
+    bad_kinds = [k for k in kinds if k not in known_kinds]
+    if bad_kinds:
+        raise BadOption(f"--kind takes {', '.join(known_kinds)}; unknown: {', '.join(bad_kinds)}")
+    if opts.kind is not None and not kinds:
+        raise BadOption("--kind is empty")
+    if opts.section is not None and not _list(opts.section):
+        raise BadOption("--section is empty")
+    since, until = _day("--since", opts.since), _day("--until", opts.until)
+    if since and until and since > until:
+        raise BadOption(f"--since {since} is after --until {until}")
+    store = opts.store or default_store
+    if not store:
+        raise BadOption("no store: MAYADEEN_SQLITE_PATH is empty; give --store PATH")
+    return ExportRequest(
+        store=Path(store), out=Path(args[0]),
+        formats=tuple(f for f in FORMATS if f in formats),
+        selection=Selection(since=since, until=until, sections=_list(opts.section), kinds=kinds),
+        with_revisions=opts.with_revisions, overwrite=opts.overwrite,
+    )  # fmt: skip
+
+
+def summary(result: ExportResult, out: Path) -> str:
+    """The table printed at the end: rows and bytes per file, and the date range."""
+    width = max(len(f.path) for f in result.files)
+    lines = [f"{'file':<{width}}  {'rows':>9}  {'bytes':>13}"]
+    for f in result.files:
+        rows = "" if f.rows is None else f"{f.rows:,}"
+        lines.append(f"{f.path:<{width}}  {rows:>9}  {f.bytes:>13,}")
+    lines.append(f"{result.profile.items:,} items published {result.profile.date_range()} (UTC) in {out}")
+    return "\n".join(lines)
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+    requires_crawler_process = False
+    default_settings = {"LOG_ENABLED": False}
+
+    def syntax(self) -> str:
+        return "[options] DIR"
+
+    def short_desc(self) -> str:
+        return "Write a dataset snapshot of the store: JSON Lines, CSV, Parquet, a card, a report"
+
+    def long_desc(self) -> str:
+        return ("Write the current version of every stored item (MAYADEEN_SQLITE_PATH or --store) to DIR as "
+                "articles.jsonl, articles.csv and hive-partitioned Parquet, with a dataset card (README.md), a "
+                "report with charts (report.html) and manifest.json. Exits 2 on bad options, 1 when the export "
+                "could not be made (DIR is then left as it was), else 0.")
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        group = parser.add_argument_group(title="Export options")
+        group.add_argument("--format", metavar="LIST", help=f"comma-separated, of {','.join(FORMATS)} (default: all)")
+        group.add_argument("--since", metavar="YYYY-MM-DD", help="only items published on or after this UTC day")
+        group.add_argument("--until", metavar="YYYY-MM-DD", help="only items published on or before this UTC day")
+        group.add_argument("--section", metavar="LIST", help="only these sections or section groups, e.g. Politics,Videos")
+        group.add_argument("--kind", metavar="LIST", help="only these kinds: article, video, infograph, gallery")
+        group.add_argument("--with-revisions", action="store_true",
+                           help="also every earlier version (revisions.jsonl, .csv, parquet_revisions/)")
+        group.add_argument("--store", metavar="PATH", help="the SQLite store (default: MAYADEEN_SQLITE_PATH)")
+        group.add_argument("--overwrite", action="store_true", help="replace an earlier export in DIR")
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        try:
+            request = parse_request(opts, args, self.settings.get("MAYADEEN_SQLITE_PATH"))
+        except BadOption as exc:
+            print(f"scrapy export: error: {exc}", file=sys.stderr)
+            self.exitcode = EXIT_USAGE
+            return
+        try:
+            result = export(request)
+        except ExportError as exc:
+            print(f"scrapy export: {exc}", file=sys.stderr)
+            self.exitcode = EXIT_FAILED
+            return
+        print(summary(result, request.out))

@@ -1,0 +1,99 @@
+"""Arrow types from a JSON Schema, and records turned into values of those types.
+
+``string`` → string, ``integer`` → int64, ``format: date-time`` → ``timestamp[ms, UTC]`` (whole
+seconds; Parquet has no seconds unit, so ``[s]`` would be stored as ``[ms]`` anyway), arrays →
+``list<…>``, objects → ``struct<…>`` (properties in order); a field is nullable only when its
+schema allows ``null`` (in its type or an ``anyOf``). So the Parquet columns follow the schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+Convert = Callable[[Any], Any]
+
+_SCALARS = {"string": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
+TIMESTAMP = pa.timestamp("ms", tz="UTC")
+
+
+def resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """``node`` with its ``$ref`` (``#/$defs/…``) followed and its null alternative dropped."""
+    while True:
+        if "$ref" in node:
+            target = root
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            node = {**{k: v for k, v in node.items() if k != "$ref"}, **target}
+        elif "anyOf" in node:
+            options = [o for o in node["anyOf"] if o.get("type") != "null"]
+            if len(options) != 1:
+                raise ValueError(f"no single Arrow type for anyOf {node['anyOf']}")
+            node = {**{k: v for k, v in node.items() if k != "anyOf"}, **options[0]}
+        else:
+            return node
+
+
+def _json_type(node: dict[str, Any]) -> str:
+    kinds = node["type"] if isinstance(node["type"], list) else [node["type"]]
+    kinds = [k for k in kinds if k != "null"]
+    if len(kinds) != 1:
+        raise ValueError(f"no single Arrow type for type {node['type']}")
+    return kinds[0]
+
+
+def _nullable(node: dict[str, Any], root: dict[str, Any]) -> bool:
+    if "$ref" in node and not ({"type", "anyOf"} & node.keys()):
+        return _nullable(resolve(node, root), root)
+    kinds = node.get("type")
+    return ("null" in kinds if isinstance(kinds, list) else kinds == "null") or any(
+        o.get("type") == "null" for o in node.get("anyOf", ()))
+
+
+def arrow_field(name: str, node: dict[str, Any], root: dict[str, Any]) -> pa.Field:
+    return pa.field(name, arrow_type(node, root), nullable=_nullable(node, root))
+
+
+def arrow_type(node: dict[str, Any], root: dict[str, Any]) -> pa.DataType:
+    node = resolve(node, root)
+    kind = _json_type(node)
+    if kind == "string" and node.get("format") == "date-time":
+        return TIMESTAMP
+    if kind == "array":
+        return pa.list_(arrow_type(node["items"], root))
+    if kind == "object":
+        return pa.struct([arrow_field(k, v, root) for k, v in node["properties"].items()])
+    return _SCALARS[kind]
+
+
+def arrow_schema(json_schema: dict[str, Any]) -> pa.Schema:
+    """One Arrow field per top-level property, in order."""
+    return pa.schema([arrow_field(k, v, json_schema) for k, v in json_schema["properties"].items()])
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def converter(kind: pa.DataType) -> Convert | None:
+    """What turns a record value into the Arrow value of ``kind``; None when it already is one."""
+    if kind == TIMESTAMP:
+        return _parse_time
+    if pa.types.is_list(kind):
+        item = converter(kind.value_type)
+        return None if item is None else (lambda v: None if v is None else [item(x) for x in v])
+    if pa.types.is_struct(kind):
+        parts = {f.name: converter(f.type) for f in kind}
+        if not any(parts.values()):
+            return None
+        return lambda v: None if v is None else {k: (c(v.get(k)) if c else v.get(k)) for k, c in parts.items()}
+    return None
+
+
+def row_converter(schema: pa.Schema) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A record → a row ``pa.Table.from_pylist`` takes for ``schema`` (times parsed, keys kept)."""
+    converters = [(f.name, converter(f.type)) for f in schema]
+    return lambda record: {name: (c(record.get(name)) if c else record.get(name)) for name, c in converters}

@@ -1,0 +1,133 @@
+"""The dataset card (``README.md`` of an export): what the data is, every field, what it holds, how to load it.
+
+The field table is generated from the datasets' JSON Schemas (descriptions and types), so the card
+never says something the schema does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from mayadeen.export.arrow import arrow_field, resolve
+from mayadeen.export.datasets import Dataset
+from mayadeen.export.profile import Profile
+
+RECENT_RUNS = 10
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _rows(json_schema: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(field, Parquet type, description) for every property, nested ones as ``parent.child``."""
+    out = []
+
+    def walk(prefix: str, properties: dict[str, Any]) -> None:
+        for name, node in properties.items():
+            field = arrow_field(name, node, json_schema)
+            kind = str(field.type) + ("" if field.nullable else ", not null")
+            out.append((prefix + name, kind, node.get("description", "")))
+            target = _resolve_items(node, json_schema)
+            if target is not None:
+                walk(f"{prefix}{name}{'[]' if _is_list(field) else ''}.", target)
+
+    walk("", json_schema["properties"])
+    return out
+
+
+def _is_list(field) -> bool:
+    return pa.types.is_list(field.type)
+
+
+def _resolve_items(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any] | None:
+    """The properties of an object (or of an array's objects) ``node`` names, else None."""
+    node = resolve(node, root)
+    if "items" in node:
+        node = resolve(node["items"], root)
+    return node.get("properties")
+
+
+def _table(header: tuple[str, ...], rows: list[tuple]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _counts(counter, label: str) -> list[str]:
+    return _table((label, "items"), sorted(counter.items()))
+
+
+def dataset_card(*, datasets: list[Dataset], files: dict[str, int], profile: Profile, revisions: int,
+                 runs: list[dict[str, Any]], selection: str, store_schema_version: int) -> str:
+    """The card's Markdown. ``files``: dataset file → rows; ``selection``: the filters in words."""
+    main = datasets[0]
+    lines = [
+        "# Al Mayadeen English items",
+        "",
+        "Articles, videos, infographs and picture galleries of [Al Mayadeen English]"
+        "(https://english.almayadeen.net), one record per item page, as extracted by the `mayadeen` "
+        "Scrapy crawler and kept in its SQLite store: the current version of every item "
+        "(an edited item appears once, as last seen), "
+        f"{'with its earlier versions in the revisions files' if len(datasets) > 1 else 'without earlier versions'}.",
+        "",
+        f"- Items: **{profile.items}** ({selection}), published {profile.date_range()} (UTC).",
+        f"- Revisions: {revisions} earlier versions of these items are in the store.",
+        f"- Store schema version {store_schema_version}; the record's JSON Schema: `{main.schema()['$id']}`.",
+        "",
+        "## Files",
+        "",
+        *_table(("file", "rows"), sorted(files.items())),
+        "",
+        "- `*.jsonl`: one JSON record per line, UTF-8, ordered by `date_published`, then `url`.",
+        "- `*.csv`: RFC 4180, UTF-8, a header row; lists and objects as JSON text; an empty cell is null.",
+        "- `parquet*/year=YYYY/month=MM/part-N.parquet`: hive partitions by the UTC month of publication, "
+        "typed columns (below).",
+        "- `report.html`: charts of the same data, one page that works offline. `manifest.json`: "
+        "every file's rows, bytes and sha256.",
+        "",
+    ]
+    for dataset in datasets:
+        lines += [f"## Fields of `{dataset.name}`", "", *_table(("field", "Parquet type", "description"),
+                                                                _rows(dataset.schema())), ""]
+    lines += [
+        "## What it holds", "",
+        *_counts(profile.kinds, "kind"), "",
+        *_table(("section group", "section", "items"), [(g, s, n) for (g, s), n in sorted(profile.sections.items())]),
+        "",
+        *_counts(profile.months, "month (UTC)"), "",
+        "## Where it comes from", "",
+        f"Crawl runs in the store: {len(runs)}"
+        + (f", from {runs[0]['started_at']} to {runs[-1].get('finished_at') or runs[-1]['started_at']}." if runs else "."),
+        "",
+    ]
+    if runs:
+        recent = runs[-RECENT_RUNS:]
+        lines += [f"The last {len(recent)}:", "", *_table(
+            ("run", "spider", "started", "finished", "new", "updated", "errors", "finish reason"),
+            [(r["id"], r["spider"], r["started_at"], r["finished_at"], r["items_new"], r["items_updated"],
+              r["errors"], r["finish_reason"]) for r in recent]), ""]
+    lines += [
+        "## How to load it", "",
+        "```python",
+        "import pyarrow.dataset as ds",
+        'table = ds.dataset("parquet", format="parquet", partitioning="hive").to_table()',
+        "",
+        "import pandas as pd",
+        'df = pd.read_parquet("parquet")                    # or pd.read_json("articles.jsonl", lines=True)',
+        "",
+        "import duckdb",
+        "duckdb.sql(\"SELECT section, count(*) FROM read_parquet('parquet/**/*.parquet', hive_partitioning=true)"
+        ' GROUP BY 1 ORDER BY 2 DESC").show()',
+        "",
+        "from datasets import load_dataset                   # Hugging Face",
+        'dataset = load_dataset("json", data_files="articles.jsonl", split="train")',
+        "```",
+        "",
+        "`year` and `month` are the partition columns of the Parquet files. In the CSV, "
+        "`json.loads` a list or object cell to get the value back.",
+        "",
+    ]
+    return "\n".join(lines)

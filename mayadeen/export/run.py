@@ -1,0 +1,194 @@
+"""One export: a snapshot of the store streamed into every format, then the card, report and manifest.
+
+Everything is written in a staging directory and moved into place at the end, so a failure (an
+unreadable store, a full disk) leaves the export directory as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mayadeen.export.card import dataset_card
+from mayadeen.export.datasets import ARTICLES, DATASETS, Dataset
+from mayadeen.export.profile import Profile
+from mayadeen.export.report import report_html
+from mayadeen.export.writers import (
+    STAGING_PREFIX,
+    CsvWriter,
+    JsonLinesWriter,
+    OutputFile,
+    ParquetWriter,
+    Staging,
+    describe,
+)
+from mayadeen.record import utc_timestamp
+from mayadeen.store.read import Selection, StoreSnapshot
+
+FORMATS = ("jsonl", "csv", "parquet")
+CARD, REPORT, MANIFEST = "README.md", "report.html", "manifest.json"
+
+
+class ExportError(Exception):
+    """The export could not be made (store, directory, disk); the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    store: Path
+    out: Path
+    formats: tuple[str, ...] = FORMATS
+    selection: Selection = field(default_factory=Selection)
+    with_revisions: bool = False
+    overwrite: bool = False
+
+
+@dataclass
+class ExportResult:
+    files: list[OutputFile]
+    profile: Profile
+    manifest: dict[str, Any]
+
+
+def _output_name(dataset: Dataset, fmt: str) -> str:
+    return {"jsonl": f"{dataset.name}.jsonl", "csv": f"{dataset.name}.csv", "parquet": dataset.parquet_dir}[fmt]
+
+
+def _writer(dataset: Dataset, fmt: str, root: Path):
+    relative = _output_name(dataset, fmt)
+    if fmt == "parquet":
+        return ParquetWriter(root, relative, dataset.schema(), dataset.partition_field)
+    return (JsonLinesWriter if fmt == "jsonl" else CsvWriter)(root, relative, dataset.columns())
+
+
+def owned_names() -> set[str]:
+    """Every top-level name an export may write (and ``--overwrite`` may replace)."""
+    return {_output_name(d, f) for d in DATASETS for f in FORMATS} | {CARD, REPORT, MANIFEST}
+
+
+def _check_directory(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out} is not a directory")
+    if out.exists() and not overwrite:
+        if any(not p.name.startswith(STAGING_PREFIX) for p in out.iterdir()):
+            raise ExportError(f"{out} is not empty; pass --overwrite to replace an earlier export there")
+
+
+def _describe_selection(request: ExportRequest) -> str:
+    s = request.selection
+    words = []
+    if s.since or s.until:
+        words.append(f"published {s.since or '…'} to {s.until or '…'} (UTC days)")
+    if s.sections:
+        words.append("section " + ", ".join(s.sections))
+    if s.kinds:
+        words.append("kind " + ", ".join(s.kinds))
+    return "; ".join(words) or "every stored item"
+
+
+def _stream(snapshot: StoreSnapshot, dataset: Dataset, request: ExportRequest, root: Path,
+            profile: Profile | None) -> tuple[list[OutputFile], int]:
+    writers = [_writer(dataset, fmt, root) for fmt in request.formats]
+    rows = 0
+    for record in dataset.rows(snapshot, request.selection):
+        for writer in writers:
+            writer.write(record)
+        if profile is not None:
+            profile.add(record)
+        rows += 1
+    return [f for writer in writers for f in writer.close()], rows
+
+
+def export(request: ExportRequest) -> ExportResult:
+    """Write the export described by ``request``; raises ExportError with a one-line reason."""
+    _check_directory(request.out, request.overwrite)
+    _remove_stale_staging(request.out)
+    try:
+        snapshot = StoreSnapshot(request.store)
+    except (OSError, sqlite3.Error) as exc:
+        raise ExportError(f"cannot read the store {request.store}: {exc}") from exc
+    datasets = [d for d in DATASETS if request.with_revisions or not d.revisions]
+    staging = None
+    try:
+        with snapshot:
+            request.out.mkdir(parents=True, exist_ok=True)
+            staging = Staging(request.out)
+            profile, files, rows = Profile(), [], {}
+            for dataset in datasets:
+                written, count = _stream(snapshot, dataset, request, staging.root,
+                                         profile if dataset is ARTICLES else None)
+                files += written
+                rows[dataset.name] = count
+            by_day = snapshot.revisions_by_day(request.selection)
+            runs = snapshot.runs()
+            selection = _describe_selection(request)
+            documents = {
+                CARD: dataset_card(datasets=datasets, files={f.path: f.rows for f in files}, profile=profile,
+                                   revisions=sum(n for _, n in by_day), runs=runs, selection=selection,
+                                   store_schema_version=snapshot.schema_version),
+                REPORT: report_html(profile=profile, revisions_by_day=by_day, runs=runs,
+                                    title="Al Mayadeen English items: report",
+                                    subtitle=f"{profile.items} items ({selection}), published {profile.date_range()}"
+                                             " (UTC)."),
+            }
+            for name, text in documents.items():
+                (staging.root / name).write_text(text, encoding="utf-8")
+                files.append(describe(staging.root, name, None))
+            manifest = {
+                "exported_at": utc_timestamp(),
+                "store": str(request.store.resolve()),
+                "store_schema_version": snapshot.schema_version,
+                "record_schema": ARTICLES.schema()["$id"],
+                "selection": selection,
+                "items": profile.items,
+                "date_published": {"first": profile.first, "last": profile.last},
+                "rows": rows,
+                "files": [f.as_dict() for f in sorted(files, key=lambda f: f.path)],
+            }
+            (staging.root / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
+                                                 encoding="utf-8")
+            written_names = sorted({f.path.split("/", 1)[0] for f in files}
+                                   | {_output_name(d, "parquet") for d in datasets if "parquet" in request.formats}
+                                   | {MANIFEST})
+            stale = sorted(n for n in owned_names() - set(written_names) if (request.out / n).exists())
+            staging.commit(written_names, stale)
+    except (OSError, sqlite3.Error) as exc:
+        if staging is not None:
+            staging.abort()
+        raise ExportError(f"export to {request.out} failed: {_reason(exc)}") from exc
+    except BaseException:
+        if staging is not None:
+            staging.abort()
+        raise
+    return ExportResult(sorted(files, key=lambda f: f.path), profile, manifest)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    return str(exc) or type(exc).__name__
+
+
+def _remove_stale_staging(out: Path) -> None:
+    """Staging directories of exports that were killed (their process is gone)."""
+    if not out.is_dir():
+        return
+    for path in out.glob(f"{STAGING_PREFIX}*"):
+        pid = path.name.removeprefix(STAGING_PREFIX)
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,188 @@
+"""The files of an export, written under temporary names and put in place only when all are done.
+
+``Staging`` is a hidden directory inside the export directory (same file system, so ``os.replace``
+is atomic): every writer writes there; ``commit`` renames each finished file or directory into
+place; ``abort`` (a full disk, a store error) removes the lot and leaves the directory as it was.
+The writers stream: at most one Parquet row group of rows is held in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mayadeen.export.arrow import arrow_schema, row_converter
+
+STAGING_PREFIX = ".export-tmp-"
+#: Rows per Parquet row group (and the most rows held in memory at once).
+ROW_GROUP_ROWS = 5_000
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One written file: its path inside the export directory, rows (None for documents), size, digest."""
+
+    path: str
+    rows: int | None
+    bytes: int
+    sha256: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "rows": self.rows, "bytes": self.bytes, "sha256": self.sha256}
+
+
+def describe(root: Path, relative: str, rows: int | None) -> OutputFile:
+    digest = hashlib.sha256()
+    path = root / relative
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return OutputFile(relative, rows, path.stat().st_size, digest.hexdigest())
+
+
+class Staging:
+    """A temporary directory in ``out`` that becomes the export's files on ``commit``."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.root = out / f"{STAGING_PREFIX}{os.getpid()}"
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root.mkdir(parents=True)
+
+    def commit(self, names: list[str], stale: list[str]) -> None:
+        """Move the top-level ``names`` into place (replacing older ones), then remove ``stale`` ones."""
+        for name in names:
+            target, new = self.out / name, self.root / name
+            if new.is_dir():
+                old = self.root / f"{name}.old"
+                if target.exists():
+                    os.replace(target, old)
+                os.replace(new, target)
+            else:
+                os.replace(new, target)
+        for name in stale:
+            target = self.out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+        self.abort()
+
+    def abort(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class JsonLinesWriter:
+    """One record per line, UTF-8, keys in schema order."""
+
+    def __init__(self, root: Path, relative: str, columns: tuple[str, ...]):
+        self.root, self.relative, self.columns = root, relative, columns
+        self.file = (root / relative).open("w", encoding="utf-8", newline="\n")
+        self.rows = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.file.write(_compact_json({c: record.get(c) for c in self.columns}) + "\n")
+        self.rows += 1
+
+    def close(self) -> list[OutputFile]:
+        self.file.close()
+        return [describe(self.root, self.relative, self.rows)]
+
+
+class CsvWriter:
+    """RFC 4180 (CRLF, quoted when needed), UTF-8, a header of the keys; lists and objects as JSON
+    text, null as an empty cell."""
+
+    def __init__(self, root: Path, relative: str, columns: tuple[str, ...]):
+        self.root, self.relative, self.columns = root, relative, columns
+        self.file = (root / relative).open("w", encoding="utf-8", newline="")
+        self.csv = csv.writer(self.file, lineterminator="\r\n")
+        self.csv.writerow(columns)
+        self.rows = 0
+
+    @staticmethod
+    def _cell(value: Any) -> Any:
+        if value is None:
+            return ""
+        return _compact_json(value) if isinstance(value, (list, dict)) else value
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.csv.writerow([self._cell(record.get(c)) for c in self.columns])
+        self.rows += 1
+
+    def close(self) -> list[OutputFile]:
+        self.file.close()
+        return [describe(self.root, self.relative, self.rows)]
+
+
+def partition(timestamp: str) -> str:
+    """``year=YYYY/month=MM`` of a UTC ``YYYY-MM-DDThh:mm:ssZ`` time."""
+    return f"year={timestamp[:4]}/month={timestamp[5:7]}"
+
+
+class ParquetWriter:
+    """Hive partitions ``year=YYYY/month=MM`` by ``partition_field``, typed columns, row groups of
+    ``row_group_rows``. Rows come ordered by that field, so one partition file is open at a time; a
+    partition met again later gets a further ``part-N`` file."""
+
+    def __init__(self, root: Path, relative: str, json_schema: dict[str, Any], partition_field: str,
+                 row_group_rows: int = ROW_GROUP_ROWS):
+        self.root, self.relative = root, relative
+        self.schema = arrow_schema(json_schema)
+        self.convert = row_converter(self.schema)
+        self.partition_field, self.row_group_rows = partition_field, row_group_rows
+        self.parts: dict[str, int] = {}
+        self.key: str | None = None
+        self.writer: pq.ParquetWriter | None = None
+        self.file: str | None = None
+        self.buffer: list[dict[str, Any]] = []
+        self.file_rows = 0
+        self.written: list[OutputFile] = []
+        (root / relative).mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: dict[str, Any]) -> None:
+        key = partition(record[self.partition_field])
+        if key != self.key:
+            self._close_file()
+            self._open_file(key)
+        self.buffer.append(self.convert(record))
+        self.file_rows += 1
+        if len(self.buffer) >= self.row_group_rows:
+            self._flush()
+
+    def _open_file(self, key: str) -> None:
+        number = self.parts.get(key, 0)
+        self.parts[key] = number + 1
+        self.key, self.file, self.file_rows = key, f"{self.relative}/{key}/part-{number}.parquet", 0
+        (self.root / self.file).parent.mkdir(parents=True, exist_ok=True)
+        self.writer = pq.ParquetWriter(self.root / self.file, self.schema, compression="zstd")
+
+    def _flush(self) -> None:
+        if self.buffer:
+            table = pa.Table.from_pylist(self.buffer, schema=self.schema)
+            self.writer.write_table(table, row_group_size=self.row_group_rows)
+            self.buffer = []
+
+    def _close_file(self) -> None:
+        if self.writer is not None:
+            self._flush()
+            self.writer.close()
+            self.written.append(describe(self.root, self.file, self.file_rows))
+            self.writer = None
+
+    def close(self) -> list[OutputFile]:
+        self._close_file()
+        return sorted(self.written, key=lambda f: f.path)

@@ -1,0 +1,88 @@
+"""The full-text index on real SQLite files: built for a store that predates it, kept by triggers."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from mayadeen.record import content_hash
+from mayadeen.store.fts import FTS_TABLE
+from mayadeen.store.sqlite import ArticleStore
+
+EXPECTED = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "expected").glob("*.json"))
+T1, T2 = "2025-08-04T12:30:00Z", "2025-08-05T06:00:00Z"
+
+
+def record(path: Path, **changes) -> dict:
+    rec = {**json.loads(path.read_text("utf-8")), "scraped_at": T1, **changes}
+    rec["content_hash"] = content_hash(rec)
+    return rec
+
+
+def search(db: Path, query: str) -> list[str]:
+    con = sqlite3.connect(db)
+    try:
+        return sorted(u for (u,) in con.execute(
+            f"SELECT a.url FROM {FTS_TABLE} JOIN articles a ON a.rowid = {FTS_TABLE}.rowid"
+            f" WHERE {FTS_TABLE} MATCH ?", (query,)))
+    finally:
+        con.close()
+
+
+def integrity_ok(db: Path) -> None:
+    con = sqlite3.connect(db)
+    try:  # raises "database disk image is malformed" when the index and the rows disagree
+        con.execute(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rank) VALUES ('integrity-check', 1)")
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    return tmp_path / "mayadeen.sqlite"
+
+
+def test_a_store_without_the_index_gets_it_filled_from_its_rows(db):
+    with ArticleStore(db) as store:
+        for path in EXPECTED:
+            store.upsert(record(path))
+    con = sqlite3.connect(db)  # as a store written before the index existed
+    with con:
+        con.execute(f"DROP TABLE {FTS_TABLE}")
+        for trigger in ("insert", "delete", "update"):
+            con.execute(f"DROP TRIGGER {FTS_TABLE}_{trigger}")
+    con.close()
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        search(db, "Gaza")
+
+    ArticleStore(db).close()
+    gaza = sorted(r["url"] for r in map(record, EXPECTED)
+                  if "gaza" in " ".join([r["headline"], r["summary"] or "", r["body"], *r["tags"]]).lower())
+    assert gaza and search(db, "gaza") == gaza
+    assert search(db, 'tags:"Popular Mobilization Forces"') == [
+        "https://english.almayadeen.net/news/politics/iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections"]
+    integrity_ok(db)
+
+
+def test_triggers_follow_revisions_and_deletes(db):
+    path = next(p for p in EXPECTED if "opec" in p.name)
+    first = record(path)
+    with ArticleStore(db) as store:
+        store.upsert(first, seen_at=T1)
+        store.upsert({**first, "shares": 99}, seen_at=T2)  # unchanged content: only last_seen moves
+        assert search(db, '"output hike"') == [first["url"]]
+        revised = record(path, headline="OPEC agrees to a modest output rise", scraped_at=T2)
+        assert store.upsert(revised, seen_at=T2) == "updated"
+    assert search(db, '"modest output rise"') == [first["url"]]
+    assert search(db, 'headline:"output hike"') == []
+    integrity_ok(db)
+
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("DELETE FROM articles WHERE url = ?", (first["url"],))
+    con.close()
+    assert search(db, "OPEC") == []
+    integrity_ok(db)
