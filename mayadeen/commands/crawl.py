@@ -46,7 +46,10 @@ class Command(ScrapyCrawlCommand):
         self.crawler_process.crawl(crawler, **opts.spargs)
         self.crawler_process.start()
 
-        stats = crawler.stats.get_stats() if getattr(crawler, "stats", None) else {}
+        try:
+            stats = crawler.stats.get_stats()
+        except RuntimeError:  # the crawl never started: Scrapy had not set its stats yet
+            stats = {}
         if "finish_reason" not in stats:
             logger.error("Run summary: spider=%s result=FAILED (could not start; see the errors above)", args[0])
             self.exitcode = EXIT_FAILED
