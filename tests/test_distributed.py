@@ -124,19 +124,21 @@ def test_sections_three_workers(tmp_path):
 def test_sigkilled_worker_loses_nothing(tmp_path):
     dirs = worker_dirs(tmp_path, 3)
     settings = {**BUDGET, "CONCURRENT_REQUESTS_PER_DOMAIN": "3", "MAYADEEN_REDIS_LEASE_TTL": "2"}
+    keys = CrawlKeys("sitemap", "sitemap")
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=0.3) as srv:
         client = redis_srv.client()
-        keys = CrawlKeys("sitemap", "sitemap")
         victim = start_worker("sitemap", srv.url, dirs[0], redis_srv.url, settings=settings)
+
+        def victims_items() -> list[bytes]:
+            """Item pages the victim holds leases on (their serialised requests name their urls)."""
+            ids = [i for i, w in client.hgetall(keys.owner).items() if f":{victim.pid}:".encode() in w]
+            return [i for i in ids if b"/sitemaps/" not in (client.hget(keys.data, i) or b"/sitemaps/")]
+
+        wait_for(victims_items, timeout=60)
         others = [start_worker("sitemap", srv.url, d, redis_srv.url, settings=settings) for d in dirs[1:]]
-        # Kill the first worker while it holds an item page's lease.
-        def victim_holds_an_item():
-            owners = client.hgetall(keys.owner)
-            return any(f":{victim.pid}:".encode() in worker for worker in owners.values()) and len(item_paths(srv.paths())) >= 3
-        wait_for(victim_holds_an_item, timeout=60)
-        held = [i for i, w in client.hgetall(keys.owner).items() if f":{victim.pid}:".encode() in w]
         victim.send_signal(signal.SIGKILL)
         victim.wait()
+        held = victims_items()
         codes = finish(others)
         status = crawl_status(client, keys)
     assert held
@@ -144,8 +146,7 @@ def test_sigkilled_worker_loses_nothing(tmp_path):
     # The killed worker's leases expired and went to the others: every item is stored, each once,
     # except what the victim stored in its last moments (a shared store's upsert makes that one row).
     assert int(status["expired"]) >= len(held)
-    victim_rows = stores(dirs[:1])[0]
-    assert_exact_records(dirs, allow_twice=set(victim_rows))
+    assert_exact_records(dirs, allow_twice=set(stores(dirs[:1])[0]))
     assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0)
 
 
@@ -155,7 +156,7 @@ def test_redis_restarted_mid_crawl(tmp_path):
         workers = [start_worker("sitemap", srv.url, d, redis_srv.url, settings=BUDGET) for d in dirs]
         wait_for(lambda: len(item_paths(srv.paths())) >= 4, timeout=60)
         redis_srv.stop()
-        time.sleep(1.0)
+        time.sleep(0.5)
         redis_srv.start()
         codes = finish(workers)
         status = crawl_status(redis_srv.client(), CrawlKeys("sitemap", "sitemap"))
@@ -195,10 +196,8 @@ def test_a_new_crawl_starts_from_an_empty_queue_and_filter(tmp_path):
         first = len(srv.paths())
         assert run_workers("sitemap", srv, redis_srv, [workdir]) == [0]
         second = srv.paths()[first:]
-        other = run_workers("sitemap", srv, redis_srv, [tmp_path / "other"], args={"crawl_id": "backfill"})
     assert "/sitemaps/all.xml" in second and not item_paths(second)
     assert log_of(workdir).count("started crawl sitemap/sitemap") == 2
-    assert other == [0] and "started crawl sitemap/backfill" in log_of(tmp_path / "other")
 
 
 @pytest.mark.parametrize("args, settings, message", [

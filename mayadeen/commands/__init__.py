@@ -1,1 +1,2 @@
-"""Project commands (``COMMANDS_MODULE``): ``crawl`` replaces Scrapy's to report the run's outcome."""
+"""Project commands (``COMMANDS_MODULE``): ``crawl`` replaces Scrapy's to report the run's outcome;
+``crawlstatus`` shows a distributed crawl."""
