@@ -22,6 +22,7 @@ from mayadeen.distributed.keys import CrawlKeys
 from mayadeen.store.sqlite import ArticleStore
 from mayadeen.urls import PUBLIC_URL
 from tests.conftest import ROOT, expected_records
+from tests.fixture_server import FixtureSite
 from tests.distributed import (
     MeteredServer,
     RedisServer,
@@ -103,6 +104,24 @@ def test_sitemap_workers_share_one_crawl_and_one_budget(tmp_path, workers):
     assert sum(taken) == sum(paths.values()) + 1  # every request but the robots.txt checks (prefetched)
     if workers > 1:
         assert sum(1 for n in taken if n) >= 2, taken
+
+
+def test_requests_refused_before_the_download_free_their_slot(tmp_path):
+    """Pages robots.txt forbids are refused inside the downloader middlewares, never downloaded: with a
+    single slot for the site, a slot they kept would stop the crawl."""
+    site = FixtureSite()
+    forbidden = sorted(urlsplit(url).path for url in expected_records())[:2]
+    rules = "".join(f"Disallow: {p}\n" for p in forbidden)
+    robots = site.body("/robots.txt").decode().replace("User-agent: *\n", "User-agent: *\n" + rules, 1)
+    site.override("/robots.txt", robots, content_type="text/plain")
+    workdir = tmp_path / "worker"
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(site) as srv:
+        codes = finish([start_worker("sitemap", srv.url, workdir, redis_srv.url,
+                                     settings={**BUDGET, "CONCURRENT_REQUESTS_PER_DOMAIN": "1"})], timeout=60)
+    assert_all_ok([workdir], codes)
+    assert set(stores([workdir])[0]) == set(expected_records()) - {PUBLIC_URL + p for p in forbidden}
+    assert stat(log_of(workdir), "robotstxt/forbidden") == 2
+    assert not set(forbidden) & set(srv.paths())
 
 
 def test_sections_three_workers(tmp_path):

@@ -11,8 +11,9 @@ run atomically in Redis (``BUDGET_LUA``, part of the script that takes a request
   ``RANDOMIZE_DOWNLOAD_DELAY``: it would break the bound).
 * **Concurrency: leased slots.** ``<site>:slots`` is a sorted set of slots in use, each with an
   expiry. A request is granted only while fewer than ``CONCURRENT_REQUESTS_PER_DOMAIN`` slots are in
-  use; its slot is freed when the request leaves the downloader (``request_left_downloader``), and
-  kept alive by its worker's heartbeat meanwhile. A worker that dies frees its slots when they
+  use; its slot is freed when the request leaves the downloader (``request_left_downloader``) — or,
+  for a request refused before it got there (robots.txt, the URL guard), when the worker is done with
+  it — and kept alive by its worker's heartbeat meanwhile. A worker that dies frees its slots when they
   expire (``MAYADEEN_REDIS_LEASE_TTL``).
 * **Retry-After pauses everyone.** A 429/503 with ``Retry-After`` seen by any worker sets
   ``<site>:paused`` to that moment (capped by ``MAYADEEN_RETRY_AFTER_MAX``); nothing is granted
@@ -117,11 +118,14 @@ class Budget:
         request.meta[SLOT] = slot
         self.held.add(slot)
 
-    def request_left_downloader(self, request, spider) -> None:
-        slot = request.meta.get(SLOT)
+    def release(self, slot: str | None) -> None:
+        """Free ``slot`` if this worker still holds it (again is harmless)."""
         if slot in self.held:
             self.held.discard(slot)
             self.link.call_quietly("budget release", self.link.client.zrem, self.keys.slots, slot)
+
+    def request_left_downloader(self, request, spider) -> None:
+        self.release(request.meta.get(SLOT))
 
     def response_downloaded(self, response, request, spider) -> None:
         if not self.retry_after or response.status not in STATUSES:

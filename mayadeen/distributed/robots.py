@@ -65,11 +65,13 @@ class RobotsPrefetch:
     def parsed(self, response) -> None:
         self.parser = build_from_crawler(self._parser_class, self.crawler, response.body)
         self.state = DONE
+        self.budget.release(self.slot)
         self.crawler.stats.inc_value(f"robotstxt/response_status_count/{response.status}")
 
     def failed(self, failure) -> None:
         logger.warning("robots.txt could not be fetched (%s): every page is allowed", failure.value)
         self.state = DONE
+        self.budget.release(self.slot)
 
 
 class BudgetedRobotsTxtMiddleware(RobotsTxtMiddleware):

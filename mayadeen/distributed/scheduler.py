@@ -134,7 +134,7 @@ class DistributedScheduler(Scheduler):
             return True
         unwatch_errback(request)
         replaces = request.meta.pop(LEASE, None)  # a retry or redirect of a leased request
-        request.meta.pop(SLOT, None)
+        self.budget.release(request.meta.pop(SLOT, None))
         retry_at = request.meta.pop(RETRY_AT, None)
         delay = retry_at - time.monotonic() if retry_at is not None else 0.0
         fingerprint = "" if request.dont_filter else self.df.request_fingerprint(request)
@@ -175,6 +175,7 @@ class DistributedScheduler(Scheduler):
 
     def ack(self, lease: str) -> None:
         """``lease``'s request is finished (``mayadeen.distributed.acks``)."""
+        self.budget.release(self.queue.slot_prefix + lease)  # if refused before the downloader
         if lease in self.held:
             self.held.discard(lease)
             if self.link.call_quietly("lease ack", self.queue.ack, lease):
