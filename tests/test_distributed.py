@@ -6,7 +6,6 @@ Every worker writes its own SQLite file (the SQLite store takes one writer per f
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -97,7 +96,7 @@ def test_sitemap_workers_share_one_crawl_and_one_budget(tmp_path, workers):
     print(f"budget: {workers} worker(s), {len(srv.arrivals)} requests in {srv.arrivals[-1] - srv.arrivals[0]:.2f}s,"
           f" at most {srv.most_open} open, excess over the rate {srv.excess_over_rate(0.05):.2f}")
     assert srv.most_open <= 2
-    assert srv.excess_over_rate(0.05) <= 2.0
+    assert srv.excess_over_rate(0.05) <= 3.0  # scheduling jitter; three workers each at the rate: ~17
     # The crawl ended for everyone, and work was shared out.
     assert (status["status"], status["queued"], status["in_flight"], status["delayed"]) == ("ended", 0, 0, 0)
     taken = [stat(log_of(d), "mayadeen/redis/taken") for d in dirs]
@@ -215,13 +214,21 @@ def test_a_new_crawl_starts_from_an_empty_queue_and_filter(tmp_path):
         first = len(srv.paths())
         assert run_workers("sitemap", srv, redis_srv, [workdir]) == [0]
         second = srv.paths()[first:]
+        status = subprocess.run([sys.executable, "-m", "scrapy", "crawlstatus", "sitemap", "-s",
+                                 f"MAYADEEN_REDIS_URL={redis_srv.url}"], cwd=ROOT, capture_output=True, text=True)
     assert "/sitemaps/all.xml" in second and not item_paths(second)
     assert log_of(workdir).count("started crawl sitemap/sitemap") == 2
+    lines = status.stdout.splitlines()
+    assert lines[0].startswith("crawl sitemap/sitemap: ended, started 20") and lines[0].endswith(", seeded")
+    assert lines[1] == "queued 0, delayed 0, in flight 0, requests seen 10, leases expired 0"
+    assert len(lines) == 3 and ": finished, gone, in flight 0, taken 10," in lines[2]
 
 
 @pytest.mark.parametrize("args, settings, message", [
     ({}, {"JOBDIR": "state"}, "cannot be used with MAYADEEN_REDIS_URL"),
     ({"crawl_id": "no spaces"}, {}, "-a crawl_id= takes"),
+    ({}, {"MAYADEEN_REDIS_URL": "redis://127.0.0.1:1/0", "MAYADEEN_REDIS_RETRY_TIMEOUT": "0.5"},
+     "Redis at redis://127.0.0.1:1/0 unreachable for 0.5s (crawl join: ConnectionError"),
 ])
 def test_refused_before_any_request(tmp_path, args, settings, message):
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:

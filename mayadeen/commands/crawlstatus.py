@@ -8,6 +8,7 @@ prints ``mayadeen.distributed.crawl.crawl_status`` as JSON.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import redis
 from scrapy.commands import ScrapyCommand
@@ -51,7 +52,7 @@ def describe(status: dict) -> str:
     if "status" not in status:
         return f"crawl {status['crawl']}: not in Redis"
     lines = [
-        f"crawl {status['crawl']}: {status['status']}, started {status.get('started_at')} (Redis time),"
+        f"crawl {status['crawl']}: {status['status']}, started {_utc(status.get('started_at'))},"
         f" {'seeded' if status.get('seeded') == '1' else 'not seeded yet'}",
         f"queued {status['queued']}, delayed {status['delayed']}, in flight {status['in_flight']},"
         f" requests seen {status['seen']}, leases expired {status.get('expired', 0)}",
@@ -63,3 +64,10 @@ def describe(status: dict) -> str:
             f" in flight {info['in_flight']}, taken {info.get('taken')}, requests {info.get('requests')},"
             f" items {info.get('items')}")
     return "\n".join(lines)
+
+
+def _utc(redis_time: str | None) -> str:
+    """A Redis time (seconds since the epoch, as the crawl's scripts store it) as ``YYYY-MM-DDThh:mm:ssZ``."""
+    if not redis_time:
+        return "?"
+    return datetime.fromtimestamp(float(redis_time), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

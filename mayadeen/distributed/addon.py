@@ -53,7 +53,6 @@ class DistributedAddon:
             "MAYADEEN_BUDGET_DELAY": settings.getfloat("DOWNLOAD_DELAY"),
             "MAYADEEN_BUDGET_CONCURRENCY": settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"),
             "DOWNLOAD_DELAY": 0,
-            "RANDOMIZE_DOWNLOAD_DELAY": False,
             "AUTOTHROTTLE_ENABLED": False,
             "SPIDER_MIDDLEWARES": {
                 **settings.getdict("SPIDER_MIDDLEWARES"),

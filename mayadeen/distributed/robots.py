@@ -20,8 +20,6 @@ from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import build_from_crawler, load_object
 
-from mayadeen.distributed.budget import SLOT
-
 logger = logging.getLogger(__name__)
 
 NEEDED, FETCHING, DONE = "needed", "fetching", "done"

@@ -33,7 +33,8 @@ import socket
 import time
 from urllib.parse import urlsplit
 
-from scrapy import Request
+from scrapy import Request, signals
+from scrapy.exceptions import CloseSpider
 from scrapy.utils.asyncio import call_later
 from scrapy.utils.defer import deferred_from_coro
 from scrapy_redis.dupefilter import RFPDupeFilter
@@ -75,6 +76,7 @@ class DistributedScheduler(Scheduler):
         self.held: set[str] = set()  # leases of requests this worker has not finished
         self.over = False  # the crawl has ended (or this worker gave up)
         self.spider = None
+        self.opened = False  # until then, giving up on Redis fails the start instead of closing the crawl
         self._timer = None
         self._heartbeat = LoopingCall(self._beat)
         self._acks: AckWhenDone | None = None
@@ -84,8 +86,10 @@ class DistributedScheduler(Scheduler):
         settings = crawler.settings
         link = RedisLink(settings.get("MAYADEEN_REDIS_URL"),
                          retry_timeout=settings.getfloat("MAYADEEN_REDIS_RETRY_TIMEOUT", DEFAULT_RETRY_TIMEOUT))
-        return cls(crawler, link, lease_ttl=settings.getfloat("MAYADEEN_REDIS_LEASE_TTL", DEFAULT_LEASE_TTL),
-                   poll_interval=settings.getfloat("MAYADEEN_REDIS_POLL_INTERVAL", DEFAULT_POLL_INTERVAL))
+        scheduler = cls(crawler, link, lease_ttl=settings.getfloat("MAYADEEN_REDIS_LEASE_TTL", DEFAULT_LEASE_TTL),
+                        poll_interval=settings.getfloat("MAYADEEN_REDIS_POLL_INTERVAL", DEFAULT_POLL_INTERVAL))
+        crawler.signals.connect(scheduler.spider_opened, signal=signals.spider_opened)
+        return scheduler
 
     # --- open and close -------------------------------------------------------------------------
 
@@ -94,7 +98,10 @@ class DistributedScheduler(Scheduler):
         settings = self.crawler.settings
         keys = CrawlKeys(spider.name, crawl_id_of(spider))
         self.crawl = Crawl(self.link, keys, self.worker, lease_ttl=self.lease_ttl)
-        joined = self.crawl.join()
+        try:
+            joined = self.crawl.join()
+        except RedisUnavailable:
+            return  # reported by the link; spider_opened closes the crawl before any request
         self.df = RFPDupeFilter(self.server, key=keys.dupefilter, debug=settings.getbool("DUPEFILTER_DEBUG"))
         self.queue = LeasedQueue(self.server, spider, keys, self.link, worker=self.worker, epoch=joined.epoch,
                                  lease_ttl=self.lease_ttl)
@@ -109,6 +116,11 @@ class DistributedScheduler(Scheduler):
                     redacted(self.link.url), site,
                     self.budget.delay, self.budget.concurrency or "unlimited")
         self._heartbeat.start(self.heartbeat_interval, now=True)
+        self.opened = True
+
+    def spider_opened(self, spider):
+        if self.link.failure:  # Redis was unreachable at the start: a failed run, not a crash
+            raise CloseSpider(REDIS_UNAVAILABLE)
 
     def close(self, reason):
         if self._heartbeat.running:
@@ -240,5 +252,5 @@ class DistributedScheduler(Scheduler):
 
     def _give_up(self, message: str) -> None:
         self.over = True
-        if self.crawler.engine is not None and self.crawler.engine.spider is not None:
+        if self.opened:
             deferred_from_coro(self.crawler.engine.close_spider_async(reason=REDIS_UNAVAILABLE))
