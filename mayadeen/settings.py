@@ -184,3 +184,17 @@ REMOTE_CONTROL_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+# --- several machines: one crawl spread over workers through Redis (issue 11) --------------------
+# redis://host:port/db: every worker started with the same spider and -a crawl_id joins one crawl
+# (scrapy-redis scheduler and duplicate filter, leased queue, one politeness budget for the site).
+MAYADEEN_REDIS_URL = ""
+# Seconds a worker's leases and budget slots live without its heartbeat (every 1/5 of this): a killed
+# worker's requests go back to the queue after this long.
+MAYADEEN_REDIS_LEASE_TTL = 30.0
+# Seconds between two looks at the queue of a worker that has nothing to do (or waits for a free slot).
+MAYADEEN_REDIS_POLL_INTERVAL = 0.2
+# Seconds a worker retries an unreachable Redis (with backoff) before it stops with exit status 1.
+MAYADEEN_REDIS_RETRY_TIMEOUT = 60.0
+# Turns the settings above on when MAYADEEN_REDIS_URL is set (refuses JOBDIR in that mode).
+ADDONS["mayadeen.distributed.addon.DistributedAddon"] = 0

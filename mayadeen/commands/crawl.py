@@ -48,7 +48,7 @@ class Command(ScrapyCrawlCommand):
 
         try:
             stats = crawler.stats.get_stats()
-        except (AttributeError, RuntimeError):  # Scrapy 2.19 raises RuntimeError: the crawl never started
+        except (AttributeError, RuntimeError):  # the crawl never started: Scrapy had not set its stats yet
             stats = {}
         if "finish_reason" not in stats:
             logger.error("Run summary: spider=%s result=FAILED (could not start; see the errors above)", args[0])

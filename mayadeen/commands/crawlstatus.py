@@ -1,0 +1,73 @@
+"""``scrapy crawlstatus <spider> [crawl_id]``: a distributed crawl as Redis sees it.
+
+Prints the crawl's state, its queue length, the requests in flight (leased by a worker) and each
+worker's counts and last heartbeat, from ``MAYADEEN_REDIS_URL`` (``-s`` or settings); ``--json``
+prints ``mayadeen.distributed.crawl.crawl_status`` as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import redis
+from scrapy.commands import ScrapyCommand
+from scrapy.exceptions import UsageError
+
+from mayadeen.distributed.crawl import crawl_status
+from mayadeen.distributed.keys import CrawlKeys
+from mayadeen.distributed.link import redacted
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+
+    def syntax(self) -> str:
+        return "<spider> [crawl_id]"
+
+    def short_desc(self) -> str:
+        return "Show a distributed crawl: queue length, requests in flight, each worker's counts"
+
+    def add_options(self, parser) -> None:
+        super().add_options(parser)
+        parser.add_argument("--json", action="store_true", help="print the status as JSON")
+
+    def run(self, args, opts) -> None:
+        if not 1 <= len(args) <= 2:
+            raise UsageError
+        url = self.settings.get("MAYADEEN_REDIS_URL")
+        if not url:
+            raise UsageError("set MAYADEEN_REDIS_URL (e.g. -s MAYADEEN_REDIS_URL=redis://host:6379/0)")
+        keys = CrawlKeys(args[0], args[1] if len(args) > 1 else args[0])
+        try:
+            status = crawl_status(redis.Redis.from_url(url, socket_timeout=10), keys)
+        except redis.exceptions.RedisError as exc:
+            print(f"Redis at {redacted(url)}: {exc}")
+            self.exitcode = 1
+            return
+        print(json.dumps(status, indent=2, sort_keys=True) if opts.json else describe(status))
+
+
+def describe(status: dict) -> str:
+    if "status" not in status:
+        return f"crawl {status['crawl']}: not in Redis"
+    lines = [
+        f"crawl {status['crawl']}: {status['status']}, started {_utc(status.get('started_at'))},"
+        f" {'seeded' if status.get('seeded') == '1' else 'not seeded yet'}",
+        f"queued {status['queued']}, delayed {status['delayed']}, in flight {status['in_flight']},"
+        f" requests seen {status['seen']}, leases expired {status.get('expired', 0)}",
+    ]
+    for worker, info in status["workers"].items():
+        age = info.get("heartbeat_age")
+        lines.append(
+            f"worker {worker}: {info.get('state')}, {'heartbeat %ss ago' % age if age is not None else 'gone'},"
+            f" in flight {info['in_flight']}, taken {info.get('taken')}, requests {info.get('requests')},"
+            f" items {info.get('items')}")
+    return "\n".join(lines)
+
+
+def _utc(redis_time: str | None) -> str:
+    """A Redis time (seconds since the epoch, as the crawl's scripts store it) as ``YYYY-MM-DDThh:mm:ssZ``."""
+    if not redis_time:
+        return "?"
+    return datetime.fromtimestamp(float(redis_time), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

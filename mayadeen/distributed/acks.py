@@ -1,0 +1,130 @@
+"""When a leased request is finished, so that its lease can be acknowledged.
+
+A request taken from the crawl's queue (``mayadeen.distributed.queue``) stays leased until this worker
+has finished with it, and only then is it acknowledged — so a worker killed at any moment before that
+leaves the request to another worker. Finished means:
+
+* **a response**: the callback's output has been consumed — every request it yielded is in the queue
+  (``engine.crawl`` pushes synchronously) — and every item it yielded has left the item pipelines
+  (``item_scraped``, ``item_dropped`` or ``item_error``: stored, or dropped). ``AckWhenDone`` is the
+  spider middleware nearest the engine, so it sees the final output, also the output of an errback
+  Scrapy calls for an error status (``HttpError``).
+* **a failure** (download error, ``IgnoreRequest`` from robots.txt or the URL guard, ...): the errback,
+  if any, has run and its output has been consumed. ``watch_errback`` wraps the request's errback when
+  the request is taken; ``unwatch_errback`` puts the original back before a copy of the request
+  (a retry) is serialised into the queue.
+* **a retry or a redirect**: the new request takes the lease's place in the same Redis step
+  (``DistributedScheduler.enqueue_request``), nothing to do here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+
+from scrapy import Request, signals
+
+#: Request meta key: the id of the lease under which this worker holds the request.
+LEASE = "mayadeen_lease"
+
+
+def lease_of(response_or_failure) -> str | None:
+    """The lease of the request behind a response or a failure (None for requests not from the queue)."""
+    request = getattr(response_or_failure, "request", None)
+    return request.meta.get(LEASE) if request is not None else None
+
+
+class AckWhenDone:
+    """Spider middleware (distributed mode): acknowledges a leased request once it is finished."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.items_pending: Counter[str] = Counter()
+        self.output_done: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        mw = cls(crawler)
+        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            crawler.signals.connect(mw.item_finished, signal=signal)
+        return mw
+
+    def process_spider_output(self, response, result: Iterable):
+        lease = lease_of(response)
+        return result if lease is None else _sync_then_done(result, self, lease)
+
+    async def process_spider_output_async(self, response, result: AsyncIterator):
+        lease = lease_of(response)
+        output = result if lease is None else _async_then_done(result, self, lease)
+        async for element in output:
+            yield element
+
+    def count(self, lease: str, element) -> None:
+        """One element of the output of ``lease``: an item is pending until it leaves the pipelines."""
+        if element is not None and not isinstance(element, Request):
+            self.items_pending[lease] += 1
+
+    def item_finished(self, item, response=None, **kwargs) -> None:
+        lease = lease_of(response)
+        if lease is not None:
+            self.items_pending[lease] -= 1
+            self._maybe_ack(lease)
+
+    def finished_output(self, lease: str) -> None:
+        """The callback or errback output of ``lease`` has been consumed."""
+        self.output_done.add(lease)
+        self._maybe_ack(lease)
+
+    def _maybe_ack(self, lease: str) -> None:
+        if lease in self.output_done and self.items_pending[lease] <= 0:
+            self.output_done.discard(lease)
+            del self.items_pending[lease]
+            self.crawler.engine.scheduler.ack(lease)
+
+
+def watch_errback(request: Request, acks: AckWhenDone) -> None:
+    """Make the request's failure path tell ``acks`` when it is done (see the module docstring)."""
+    lease = request.meta[LEASE]
+    original = request.errback
+
+    def errback(failure):
+        if original is None:  # as Scrapy does without an errback: the failure is logged as usual
+            acks.finished_output(lease)
+            failure.raiseException()
+        return _then_done(original(failure), acks, lease)
+
+    errback.mayadeen_original = original
+    request.errback = errback
+
+
+def unwatch_errback(request: Request) -> None:
+    """Undo ``watch_errback`` on a copy of a watched request (the wrapper cannot be serialised)."""
+    if hasattr(request.errback, "mayadeen_original"):
+        request.errback = request.errback.mayadeen_original
+
+
+def _then_done(output, acks: AckWhenDone, lease: str):
+    if output is None or not (hasattr(output, "__iter__") or hasattr(output, "__aiter__")):
+        acks.finished_output(lease)
+        return output
+    if hasattr(output, "__aiter__"):
+        return _async_then_done(output, acks, lease)
+    return _sync_then_done(output, acks, lease)
+
+
+def _sync_then_done(output, acks, lease):
+    try:
+        for element in output:
+            acks.count(lease, element)
+            yield element
+    finally:
+        acks.finished_output(lease)
+
+
+async def _async_then_done(output, acks, lease):
+    try:
+        async for element in output:
+            acks.count(lease, element)
+            yield element
+    finally:
+        acks.finished_output(lease)

@@ -1,0 +1,239 @@
+"""The crawl's shared request queue, where a request taken is leased, not removed.
+
+A request lives in Redis under an id (``data``: the request as scrapy-redis serialises it, ``prio``: its
+queue score) and is, at any moment, in exactly one of
+
+``queue``
+    waiting; taken highest priority first, oldest first among equals;
+``delayed``
+    a retry waiting out its backoff (Redis time it may be taken);
+``leases``
+    taken by a worker (``owner``) until its lease expires. The worker's heartbeat renews it. It is
+    acknowledged (and forgotten) once the worker has finished with the request: its response handled,
+    every request it led to queued, every item it gave stored (``mayadeen.distributed.acks``).
+
+A lease that expires — its worker was SIGKILLed, its machine lost — goes back to the queue the next
+time any worker takes a request, and another worker fetches it in the same crawl. The store's upsert
+by url makes a second fetch of an item already stored harmless.
+
+The scripts are atomic, so no request can be lost between two steps: ``push`` adds a request only if
+its fingerprint is new to the crawl's duplicate filter (scrapy-redis's fingerprint and set, tested and
+added in the same script as the push, so a crash cannot leave a request "seen" but never queued), and
+can acknowledge the request it replaces (a retry or a redirect) in the same step; ``take`` checks the
+politeness budget (``mayadeen.distributed.budget``) and leases the head of the queue in one step, or
+says how long to wait, or that the crawl has ended: seeded, and nothing queued, delayed or leased.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scrapy_redis.queue import Base
+
+from mayadeen.distributed.budget import BUDGET_LUA
+from mayadeen.distributed.keys import CrawlKeys
+from mayadeen.distributed.lua import PRELUDE
+
+_RUNNING = """
+local function running(state, epoch)
+  return redis.call('HGET', state, 'epoch') == epoch and redis.call('HGET', state, 'status') == 'running'
+end
+local function ack(leases, owner, data, prio, id, worker)
+  if redis.call('HGET', owner, id) ~= worker then return 0 end
+  redis.call('ZREM', leases, id)
+  redis.call('HDEL', owner, id)
+  redis.call('HDEL', data, id)
+  redis.call('HDEL', prio, id)
+  return 1
+end
+"""
+
+# KEYS: state queue data prio delayed leases owner slots next paused
+# ARGV: epoch worker lease_ttl delay concurrency slot_ttl slot_prefix
+_TAKE = PRELUDE + BUDGET_LUA + _RUNNING + """
+local t = now()
+if not running(KEYS[1], ARGV[1]) then return {'ended'} end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', fmt(t))) do
+  redis.call('ZREM', KEYS[6], id)
+  redis.call('HDEL', KEYS[7], id)
+  redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[4], id), id)
+  redis.call('HINCRBY', KEYS[1], 'expired', 1)
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', fmt(t))) do
+  redis.call('ZREM', KEYS[5], id)
+  redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[4], id), id)
+end
+local head = redis.call('ZRANGE', KEYS[2], 0, 0)
+if #head == 0 then
+  if redis.call('HGET', KEYS[1], 'seeded') == '1' and redis.call('ZCARD', KEYS[6]) == 0
+     and redis.call('ZCARD', KEYS[5]) == 0 then
+    redis.call('HSET', KEYS[1], 'status', 'ended', 'ended_at', fmt(t))
+    return {'ended'}
+  end
+  local soonest = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+  if #soonest > 0 then return {'wait', fmt(tonumber(soonest[2]) - t)} end
+  return {'empty'}
+end
+local id = head[1]
+local slot = ARGV[7] .. id
+local wait = budget_grant(t, KEYS[8], KEYS[9], KEYS[10], tonumber(ARGV[4]), tonumber(ARGV[5]), slot,
+                          tonumber(ARGV[6]))
+if wait ~= 0 then return {'wait', fmt(wait)} end
+redis.call('ZREM', KEYS[2], id)
+redis.call('ZADD', KEYS[6], fmt(t + tonumber(ARGV[3])), id)
+redis.call('HSET', KEYS[7], id, ARGV[2])
+return {'granted', id, redis.call('HGET', KEYS[3], id), slot}
+"""
+
+# KEYS: state queue data prio delayed dupefilter seq leases owner
+# ARGV: epoch fingerprint ('' = unfiltered) data score delay replaces ('' = none) worker
+_PUSH = PRELUDE + _RUNNING + """
+if not running(KEYS[1], ARGV[1]) then return 'ended' end
+local result = 'filtered'
+if ARGV[2] == '' or redis.call('SADD', KEYS[6], ARGV[2]) == 1 then
+  local id = string.format('%012d', redis.call('INCR', KEYS[7]))
+  redis.call('HSET', KEYS[3], id, ARGV[3])
+  redis.call('HSET', KEYS[4], id, ARGV[4])
+  local delay = tonumber(ARGV[5])
+  if delay > 0 then
+    redis.call('ZADD', KEYS[5], fmt(now() + delay), id)
+  else
+    redis.call('ZADD', KEYS[2], ARGV[4], id)
+  end
+  result = 'queued'
+end
+if ARGV[6] ~= '' then ack(KEYS[8], KEYS[9], KEYS[3], KEYS[4], ARGV[6], ARGV[7]) end
+return result
+"""
+
+# KEYS: leases owner data prio. ARGV: worker id...
+_ACK = PRELUDE + _RUNNING + """
+local n = 0
+for i = 2, #ARGV do n = n + ack(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[i], ARGV[1]) end
+return n
+"""
+
+# KEYS: leases owner. ARGV: worker ttl id...  Renews this worker's leases (an expired one is not revived).
+_RENEW = PRELUDE + """
+local expiry = fmt(now() + tonumber(ARGV[2]))
+for i = 3, #ARGV do
+  if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[1] then redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[i]) end
+end
+return 0
+"""
+
+# KEYS: queue prio leases owner. ARGV: worker id...  Puts this worker's leased requests back in the queue.
+_RELEASE = """
+local n = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  if redis.call('HGET', KEYS[4], id) == ARGV[1] then
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+    redis.call('ZADD', KEYS[1], redis.call('HGET', KEYS[2], id), id)
+    n = n + 1
+  end
+end
+return n
+"""
+
+GRANTED, WAIT, EMPTY, ENDED = "granted", "wait", "empty", "ended"
+QUEUED, FILTERED = "queued", "filtered"
+
+
+@dataclass(frozen=True)
+class Take:
+    """What ``take`` gave: a request (``GRANTED``, with its lease id and budget slot), a wait in seconds
+    (``WAIT``; -1: until a budget slot is freed), nothing queued (``EMPTY``), or the crawl's end."""
+
+    kind: str
+    request: object = None
+    lease: str | None = None
+    slot: str | None = None
+    wait: float = 0.0
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class LeasedQueue(Base):
+    """scrapy-redis's queue interface (``push``, ``pop``, ``__len__``, ``clear``) over leases.
+
+    ``epoch`` is the crawl this worker joined: once it has ended (or a new crawl replaced it) ``push``
+    and ``take`` say so instead of touching the next crawl's queue.
+    """
+
+    def __init__(self, server, spider, keys: CrawlKeys, link, *, worker: str, epoch: str, lease_ttl: float,
+                 serializer=None):
+        super().__init__(server, spider, keys.queue, serializer)
+        self.keys = keys
+        self.link = link
+        self.worker = worker
+        self.epoch = epoch
+        self.lease_ttl = lease_ttl
+        self.slot_prefix = f"{keys.spider}:{keys.crawl_id}:"
+        self._take = link.script(_TAKE)
+        self._push = link.script(_PUSH)
+        self._ack = link.script(_ACK)
+        self._renew = link.script(_RENEW)
+        self._release = link.script(_RELEASE)
+
+    def __len__(self) -> int:
+        return self.link.call("queue length", self.server.zcard, self.keys.queue)
+
+    def push(self, request, *, fingerprint: str = "", delay: float = 0.0, replaces: str | None = None) -> str:
+        """Queue ``request`` (``QUEUED``), unless ``fingerprint`` was seen in this crawl (``FILTERED``) or
+        the crawl has ended (``ENDED``). ``delay``: seconds before it may be taken. ``replaces``: the
+        lease id of the request it takes the place of, acknowledged in the same step."""
+        k = self.keys
+        data = self._encode_request(request)
+        result = self.link.call(
+            "queue push", self._push,
+            keys=[k.state, k.queue, k.data, k.prio, k.delayed, k.dupefilter, k.seq, k.leases, k.owner],
+            args=[self.epoch, fingerprint, data, -request.priority, f"{max(delay, 0.0):.6f}", replaces or "",
+                  self.worker])
+        return _text(result)
+
+    def take(self, budget) -> Take:
+        """Lease the head of the queue if the site's budget allows a request now."""
+        k, b = self.keys, budget.keys
+        delay, concurrency, slot_ttl = budget.args
+        reply = self.link.call(
+            "queue take", self._take,
+            keys=[k.state, k.queue, k.data, k.prio, k.delayed, k.leases, k.owner, b.slots, b.next, b.paused],
+            args=[self.epoch, self.worker, f"{self.lease_ttl:.3f}", delay, concurrency, slot_ttl,
+                  self.slot_prefix])
+        kind = _text(reply[0])
+        if kind == GRANTED:
+            return Take(GRANTED, self._decode_request(reply[2]), _text(reply[1]), _text(reply[3]))
+        if kind == WAIT:
+            return Take(WAIT, wait=float(reply[1]))
+        return Take(kind)
+
+    def pop(self, timeout=0):
+        raise NotImplementedError("a leased queue is read with take(), which needs the budget")
+
+    def ack(self, *leases: str) -> int:
+        """Forget finished requests (only those this worker still holds); returns how many."""
+        if not leases:
+            return 0
+        k = self.keys
+        return self.link.call("lease ack", self._ack, keys=[k.leases, k.owner, k.data, k.prio],
+                              args=[self.worker, *leases])
+
+    def renew(self, leases) -> None:
+        if leases:
+            self.link.call("lease renew", self._renew, keys=[self.keys.leases, self.keys.owner],
+                           args=[self.worker, f"{self.lease_ttl:.3f}", *sorted(leases)])
+
+    def release(self, leases) -> int:
+        """Put unfinished requests back in the queue for other workers (a worker closing early)."""
+        if not leases:
+            return 0
+        k = self.keys
+        return self.link.call("lease release", self._release, keys=[k.queue, k.prio, k.leases, k.owner],
+                              args=[self.worker, *sorted(leases)])
+
+    def clear(self) -> None:
+        self.link.call("queue clear", self.server.delete, *self.keys.crawl_state())

@@ -1,0 +1,43 @@
+"""Spider middleware (distributed mode): the spider's start requests are made once per crawl.
+
+Only the worker that wins ``Crawl.claim_seeding`` runs the spider's ``start()``; when its start
+requests are all queued the crawl is marked seeded. The others yield nothing from ``start()`` — they
+wait, polling every heartbeat, while taking work from the queue, and take over the seeding if the
+seeder dies before it is done (see ``mayadeen.distributed.crawl``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from mayadeen.distributed.crawl import SEED, WAIT
+from mayadeen.distributed.link import RedisUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class SeedOnce:
+    def __init__(self, crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    async def process_start(self, start):
+        scheduler = self.crawler.engine.scheduler
+        try:
+            role = scheduler.crawl.claim_seeding()
+            while role == WAIT:
+                await asyncio.sleep(scheduler.heartbeat_interval)
+                role = scheduler.crawl.claim_seeding()
+            if role != SEED:
+                logger.info("The crawl is seeded by another worker: this one takes its work from the queue")
+                return
+            async for element in start:
+                yield element
+            scheduler.crawl.mark_seeded()
+            logger.info("Start requests queued for the whole crawl")
+        except RedisUnavailable:
+            return  # reported by the link; the crawl is closing

@@ -1,0 +1,161 @@
+"""Helpers for the distributed-crawl tests: a real redis-server, a fixture server that measures what it
+sees (arrival times, requests open at once, on its own clock), and workers as ``scrapy crawl`` processes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.conftest import ROOT
+from tests.fixture_server import FixtureServer, FixtureSite, write_answer
+from tests.scheduled import crawl_command, stored
+
+REDIS_SERVER = shutil.which("redis-server")
+needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed (apt-get install redis-server)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """``redis-server`` on a free 127.0.0.1 port, its data (append-only file, fsync always) in ``dir``:
+    a restart keeps the crawl's state, as a production Redis with persistence does."""
+
+    def __init__(self, directory: Path):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+
+    def start(self) -> RedisServer:
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+             "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--logfile", "redis.log"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if self.client().ping():
+                    return self
+            except redis.exceptions.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM: Redis flushes its append-only file and exits."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+class MeteredServer(FixtureServer):
+    """The fixture site, answering after ``latency`` seconds, and recording on its own clock when each
+    request arrived and the most requests it had open at once (a request counts as open from its
+    arrival until its answer starts to be written: the client cannot have seen it end before)."""
+
+    def __init__(self, site: FixtureSite | None = None, latency: float = 0.0):
+        super().__init__(site)
+        self.latency = latency
+        self.arrivals: list[float] = []
+        self.open_now = 0
+        self.most_open = 0
+        self._meter = threading.Lock()
+
+    def handle(self, handler, answer) -> None:
+        with self._meter:
+            self.arrivals.append(time.monotonic())
+            self.open_now += 1
+            self.most_open = max(self.most_open, self.open_now)
+        try:
+            time.sleep(self.latency)
+        finally:
+            with self._meter:
+                self.open_now -= 1
+        try:
+            write_answer(handler, answer)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a killed worker's request
+
+    def excess_over_rate(self, delay: float) -> float:
+        """How many more requests than ``1/delay`` per second allows, at worst, in any stretch of
+        consecutive arrivals: max over i<j of ``(j - i) - (t_j - t_i) / delay``. A crawl at the rate
+        scores about 1; N uncoordinated workers at the rate score about (N-1)/N of the requests."""
+        times = sorted(self.arrivals)
+        return max(((j - i) - (times[j] - times[i]) / delay for i in range(len(times)) for j in range(i + 1, len(times))),
+                   default=0.0)
+
+
+def start_worker(spider: str, server_url: str, workdir: Path, redis_url: str, *, args: dict | None = None,
+                 settings: dict | None = None) -> subprocess.Popen:
+    """``scrapy crawl`` as one worker of the crawl in ``redis_url``; its own JSON Lines and SQLite file
+    in ``workdir`` (the SQLite store takes one writer per file)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cmd, env = crawl_command(spider, server_url, workdir, args={"js": "0", **(args or {})},
+                             settings={"MAYADEEN_REDIS_URL": redis_url, "MAYADEEN_REDIS_POLL_INTERVAL": "0.05",
+                                       **(settings or {})})
+    log = (workdir / "worker.log").open("ab")
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def finish(workers: list[subprocess.Popen], timeout: float = 120) -> list[int]:
+    deadline = time.monotonic() + timeout
+    codes = []
+    for proc in workers:
+        try:
+            codes.append(proc.wait(max(deadline - time.monotonic(), 1)))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            codes.append(proc.wait())
+    return codes
+
+
+def log_of(workdir: Path) -> str:
+    return (workdir / "worker.log").read_text("utf-8", errors="replace")
+
+
+def stat(log: str, name: str) -> int:
+    """An integer of the stats dumped at the end of a worker's log (0 when absent)."""
+    import re
+
+    found = re.findall(rf"'{re.escape(name)}': (\d+)", log)
+    return int(found[-1]) if found else 0
+
+
+def stores(workdirs: list[Path]) -> list[dict[str, dict]]:
+    return [stored(d / "mayadeen.sqlite") if (d / "mayadeen.sqlite").exists() else {} for d in workdirs]
+
+
+def jsonl_urls(workdir: Path) -> list[str]:
+    path = workdir / "articles.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line)["url"] for line in path.read_text("utf-8").splitlines() if line.strip()]

@@ -1,0 +1,239 @@
+"""One crawl spread over worker processes through a real redis-server, against the fixture mirror.
+
+Every worker writes its own SQLite file (the SQLite store takes one writer per file); a record is
+"stored exactly once" when it is in exactly one worker's file.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from mayadeen.distributed.crawl import crawl_status
+from mayadeen.distributed.keys import CrawlKeys
+from mayadeen.store.sqlite import ArticleStore
+from mayadeen.urls import PUBLIC_URL
+from tests.conftest import ROOT, expected_records
+from tests.fixture_server import FixtureSite
+from tests.distributed import (
+    MeteredServer,
+    RedisServer,
+    finish,
+    jsonl_urls,
+    log_of,
+    needs_redis,
+    start_worker,
+    stat,
+    stores,
+)
+from tests.scheduled import item_paths, wait_for
+
+pytestmark = [needs_redis, pytest.mark.timeout(300)]
+
+#: The budget the site gets in these tests, and how long the server takes per answer: slow enough that
+#: three workers without a shared budget would have 6 requests open and three times the rate.
+BUDGET = {"DOWNLOAD_DELAY": "0.05", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"}
+LATENCY = 0.1
+
+
+def assert_exact_records(workdirs: list[Path], *, allow_twice: set[str] = frozenset()) -> None:
+    """The workers' stores together hold exactly the expected records, each in one store (or, for the
+    urls in ``allow_twice``, in two: a worker killed after storing an item and before finishing it)."""
+    expected = expected_records()
+    found = Counter(url for rows in stores(workdirs) for url in rows)
+    assert set(found) == set(expected)
+    twice = {url for url, n in found.items() if n > 1}
+    assert twice <= allow_twice and max(found.values()) <= 2, f"stored more than once: {twice}"
+    for workdir in workdirs:
+        path = workdir / "mayadeen.sqlite"
+        if not path.exists():
+            continue
+        with ArticleStore(path, readonly=True) as store:
+            for url in stores([workdir])[0]:
+                record = store.get(url)
+                for key, value in expected[url].items():
+                    assert record[key] == value, f"{url}: {key}"
+
+
+def worker_dirs(tmp_path: Path, n: int) -> list[Path]:
+    return [tmp_path / f"worker{i}" for i in range(1, n + 1)]
+
+
+def run_workers(spider: str, srv, redis_srv, dirs: list[Path], **kwargs) -> list[int]:
+    return finish([start_worker(spider, srv.url, d, redis_srv.url, **kwargs) for d in dirs])
+
+
+def assert_all_ok(dirs: list[Path], codes: list[int]) -> None:
+    for workdir, code in zip(dirs, codes, strict=True):
+        log = log_of(workdir)
+        assert code == 0, log[-3000:]
+        assert "Run summary: spider=" in log.strip().splitlines()[-1] and "result=ok" in log.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("workers", [3, 1])
+def test_sitemap_workers_share_one_crawl_and_one_budget(tmp_path, workers):
+    dirs = worker_dirs(tmp_path, workers)
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=LATENCY) as srv:
+        codes = run_workers("sitemap", srv, redis_srv, dirs, settings=BUDGET)
+        status = crawl_status(redis_srv.client(), CrawlKeys("sitemap", "sitemap"))
+    assert_all_ok(dirs, codes)
+    assert_exact_records(dirs)
+    # Each page once across the workers; robots.txt once per worker (for its robots.txt check) plus the
+    # spider's own request for it (discovery, made once).
+    paths = Counter(urlsplit(p).path for p in srv.paths())
+    assert paths.pop("/robots.txt") == workers + 1
+    assert set(paths.values()) == {1}, {p for p, n in paths.items() if n > 1}
+    assert len(item_paths(list(paths))) == 14
+    # One budget for the site, on the server's clock: never more than CONCURRENT_REQUESTS_PER_DOMAIN
+    # requests open at once, and on average no more than one per DOWNLOAD_DELAY.
+    print(f"budget: {workers} worker(s), {len(srv.arrivals)} requests in {srv.arrivals[-1] - srv.arrivals[0]:.2f}s,"
+          f" at most {srv.most_open} open, excess over the rate {srv.excess_over_rate(0.05):.2f}")
+    assert srv.most_open <= 2
+    assert srv.excess_over_rate(0.05) <= 3.0  # scheduling jitter; three workers each at the rate: ~17
+    # The crawl ended for everyone, and work was shared out.
+    assert (status["status"], status["queued"], status["in_flight"], status["delayed"]) == ("ended", 0, 0, 0)
+    taken = [stat(log_of(d), "mayadeen/redis/taken") for d in dirs]
+    assert sum(taken) == sum(paths.values()) + 1  # every request but the robots.txt checks (prefetched)
+    if workers > 1:
+        assert sum(1 for n in taken if n) >= 2, taken
+
+
+def test_requests_refused_before_the_download_free_their_slot(tmp_path):
+    """Pages robots.txt forbids are refused inside the downloader middlewares, never downloaded: with a
+    single slot for the site, a slot they kept would stop the crawl."""
+    site = FixtureSite()
+    forbidden = sorted(urlsplit(url).path for url in expected_records())[:2]
+    rules = "".join(f"Disallow: {p}\n" for p in forbidden)
+    robots = site.body("/robots.txt").decode().replace("User-agent: *\n", "User-agent: *\n" + rules, 1)
+    site.override("/robots.txt", robots, content_type="text/plain")
+    workdir = tmp_path / "worker"
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(site) as srv:
+        codes = finish([start_worker("sitemap", srv.url, workdir, redis_srv.url,
+                                     settings={**BUDGET, "CONCURRENT_REQUESTS_PER_DOMAIN": "1"})], timeout=60)
+    assert_all_ok([workdir], codes)
+    assert set(stores([workdir])[0]) == set(expected_records()) - {PUBLIC_URL + p for p in forbidden}
+    assert stat(log_of(workdir), "robotstxt/forbidden") == 2
+    assert not set(forbidden) & set(srv.paths())
+
+
+def test_sections_three_workers(tmp_path):
+    """The browser listings, the Load More pages, related links and a redirect, over three workers."""
+    dirs = worker_dirs(tmp_path, 3)
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
+        codes = run_workers("sections", srv, redis_srv, dirs, args={"js": "1"})
+    assert_all_ok(dirs, codes)
+    assert_exact_records(dirs)
+    urls = [url for d in dirs for url in jsonl_urls(d)]
+    assert sorted(urls) == sorted(expected_records())
+    # Every page requested once (the browser's own fetches of the listing API aside); robots.txt once
+    # per worker.
+    paths = Counter(p for p in srv.paths() if "/api/" not in p)
+    assert paths.pop("/robots.txt") == 3
+    assert set(paths.values()) == {1}, {p for p, n in paths.items() if n > 1}
+
+
+def test_sigkilled_worker_loses_nothing(tmp_path):
+    dirs = worker_dirs(tmp_path, 3)
+    settings = {**BUDGET, "CONCURRENT_REQUESTS_PER_DOMAIN": "3", "MAYADEEN_REDIS_LEASE_TTL": "2"}
+    keys = CrawlKeys("sitemap", "sitemap")
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=0.3) as srv:
+        client = redis_srv.client()
+        victim = start_worker("sitemap", srv.url, dirs[0], redis_srv.url, settings=settings)
+
+        def victims_items() -> list[bytes]:
+            """Item pages the victim holds leases on (their serialised requests name their urls)."""
+            ids = [i for i, w in client.hgetall(keys.owner).items() if f":{victim.pid}:".encode() in w]
+            return [i for i in ids if b"/sitemaps/" not in (client.hget(keys.data, i) or b"/sitemaps/")]
+
+        wait_for(victims_items, timeout=60)
+        others = [start_worker("sitemap", srv.url, d, redis_srv.url, settings=settings) for d in dirs[1:]]
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        held = victims_items()
+        codes = finish(others)
+        status = crawl_status(client, keys)
+    assert held
+    assert_all_ok(dirs[1:], codes)
+    # The killed worker's leases expired and went to the others: every item is stored, each once,
+    # except what the victim stored in its last moments (a shared store's upsert makes that one row).
+    assert int(status["expired"]) >= len(held)
+    assert_exact_records(dirs, allow_twice=set(stores(dirs[:1])[0]))
+    assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0)
+
+
+def test_redis_restarted_mid_crawl(tmp_path):
+    dirs = worker_dirs(tmp_path, 3)
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=LATENCY) as srv:
+        workers = [start_worker("sitemap", srv.url, d, redis_srv.url, settings=BUDGET) for d in dirs]
+        wait_for(lambda: len(item_paths(srv.paths())) >= 4, timeout=60)
+        redis_srv.stop()
+        time.sleep(0.5)
+        redis_srv.start()
+        codes = finish(workers)
+        status = crawl_status(redis_srv.client(), CrawlKeys("sitemap", "sitemap"))
+    assert_all_ok(dirs, codes)
+    assert_exact_records(dirs)
+    assert status["status"] == "ended"
+    assert any("Redis at redis://127.0.0.1" in log_of(d) and "retrying" in log_of(d) for d in dirs)
+
+
+def test_redis_gone_worker_exits_1_and_a_new_start_continues(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    settings = {**BUDGET, "MAYADEEN_REDIS_RETRY_TIMEOUT": "2", "MAYADEEN_REDIS_LEASE_TTL": "2"}
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=LATENCY) as srv:
+        worker = start_worker("sitemap", srv.url, first, redis_srv.url, settings=settings)
+        wait_for(lambda: len(item_paths(srv.paths())) >= 4, timeout=60)
+        redis_srv.stop()
+        code = finish([worker])[0]
+        redis_srv.start()
+        again = finish([start_worker("sitemap", srv.url, second, redis_srv.url, settings=settings)])[0]
+    log = log_of(first).strip().splitlines()
+    assert code == 1
+    errors = [line for line in log if " ERROR: " in line and "Run summary:" not in line]
+    assert len(errors) == 1 and f"Redis at {redis_srv.url} unreachable for 2s" in errors[0], errors
+    assert "result=FAILED (redis_unavailable)" in log[-1]
+    assert again == 0, log_of(second)[-3000:]
+    assert "joined crawl sitemap/sitemap" in log_of(second)
+    # The second start continued the crawl: together the two runs stored every item.
+    assert_exact_records([first, second], allow_twice=set(stores([first])[0]))
+
+
+def test_a_new_crawl_starts_from_an_empty_queue_and_filter(tmp_path):
+    """After a crawl ended, the same command starts a new one: discovery again, items decided by the
+    store (none fetched again) — not by a duplicate filter left in Redis."""
+    workdir = tmp_path / "worker"
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
+        assert run_workers("sitemap", srv, redis_srv, [workdir]) == [0]
+        first = len(srv.paths())
+        assert run_workers("sitemap", srv, redis_srv, [workdir]) == [0]
+        second = srv.paths()[first:]
+        status = subprocess.run([sys.executable, "-m", "scrapy", "crawlstatus", "sitemap", "-s",
+                                 f"MAYADEEN_REDIS_URL={redis_srv.url}"], cwd=ROOT, capture_output=True, text=True)
+    assert "/sitemaps/all.xml" in second and not item_paths(second)
+    assert log_of(workdir).count("started crawl sitemap/sitemap") == 2
+    lines = status.stdout.splitlines()
+    assert lines[0].startswith("crawl sitemap/sitemap: ended, started 20") and lines[0].endswith(", seeded")
+    assert lines[1] == "queued 0, delayed 0, in flight 0, requests seen 10, leases expired 0"
+    assert len(lines) == 3 and ": finished, gone, in flight 0, taken 10," in lines[2]
+
+
+@pytest.mark.parametrize("args, settings, message", [
+    ({}, {"JOBDIR": "state"}, "cannot be used with MAYADEEN_REDIS_URL"),
+    ({"crawl_id": "no spaces"}, {}, "-a crawl_id= takes"),
+    ({}, {"MAYADEEN_REDIS_URL": "redis://127.0.0.1:1/0", "MAYADEEN_REDIS_RETRY_TIMEOUT": "0.5"},
+     "Redis at redis://127.0.0.1:1/0 unreachable for 0.5s (crawl join: ConnectionError"),
+])
+def test_refused_before_any_request(tmp_path, args, settings, message):
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
+        code = finish([start_worker("sitemap", srv.url, tmp_path, redis_srv.url, args=args, settings=settings)])[0]
+    assert code == 1
+    assert message in log_of(tmp_path)
+    assert srv.paths() == []
+    assert not (tmp_path / "state").exists()

@@ -1,0 +1,150 @@
+"""The Redis side of a distributed crawl, script by script, on a real redis-server: the budget's
+next-allowed time and slots, Retry-After for every worker, the leased queue, starting, joining and
+seeding a crawl."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import scrapy
+from scrapy.http import Response
+from scrapy.utils.test import get_crawler
+
+from mayadeen.distributed.budget import SLOT, Budget
+from mayadeen.distributed.crawl import SEED, SEEDED, WAIT, Crawl
+from mayadeen.distributed.keys import BudgetKeys, CrawlKeys
+from mayadeen.distributed.link import RedisLink
+from mayadeen.distributed.queue import EMPTY, ENDED, FILTERED, GRANTED, QUEUED, LeasedQueue
+from tests.distributed import RedisServer, needs_redis
+
+pytestmark = needs_redis
+
+
+@pytest.fixture(scope="module")
+def redis_srv(tmp_path_factory):
+    with RedisServer(tmp_path_factory.mktemp("redis")) as srv:
+        yield srv
+
+
+@pytest.fixture
+def link(redis_srv):
+    redis_srv.client().flushall()
+    return RedisLink(redis_srv.url, retry_timeout=1)
+
+
+def budget(link, *, delay=0.0, concurrency=0, slot_ttl=30.0) -> Budget:
+    return Budget(get_crawler(), link, BudgetKeys("site.test"), delay=delay, concurrency=concurrency,
+                  slot_ttl=slot_ttl)
+
+
+def test_grants_are_at_least_the_delay_apart_on_redis_clock(link):
+    workers = [budget(link, delay=0.05) for _ in range(3)]  # three workers asking in turn
+    granted = []
+    while len(granted) < 12:
+        for n, worker in enumerate(workers):
+            wait = worker.grant(f"w{n}:{len(granted)}")
+            if wait == 0:  # granted at Redis time `next - delay`
+                granted.append(float(link.client.get(worker.keys.next)) - 0.05)
+            else:
+                assert 0 < wait <= 0.05
+        time.sleep(0.005)
+    gaps = [b - a for a, b in zip(granted, granted[1:])]
+    assert min(gaps) >= 0.05 - 1e-6, gaps
+
+
+def test_slots_cap_concurrency_and_expire(link):
+    worker = budget(link, concurrency=2, slot_ttl=0.3)
+    other = budget(link, concurrency=2, slot_ttl=0.3)
+    assert worker.grant("a") == 0 and other.grant("b") == 0
+    assert worker.grant("c") == -1  # both slots in use
+    worker.request_left_downloader(scrapy.Request("https://site.test/a", meta={SLOT: "a"}), None)
+    assert worker.grant("c") == 0
+    assert other.grant("d") == -1
+    time.sleep(0.35)  # "b" and "c" were never released: their worker died; the slots expire
+    assert other.grant("d") == 0 and other.grant("e") == 0
+
+
+def test_retry_after_seen_by_one_worker_pauses_all(link):
+    seen_by, other = budget(link), budget(link)
+    seen_by.crawler.stats.open_spider()
+    request = scrapy.Request("https://site.test/x")
+    seen_by.response_downloaded(Response(request.url, status=429, headers={"Retry-After": "2"}, request=request),
+                                request, None)
+    assert 1.8 < other.grant("x") <= 2.0
+    assert seen_by.crawler.stats.get_value("mayadeen/budget/pauses") == 1
+
+
+def queue_of(link, worker: str, epoch: str, ttl: float = 30.0) -> LeasedQueue:
+    return LeasedQueue(link.client, scrapy.Spider(name="t"), CrawlKeys("t", "t"), link, worker=worker,
+                       epoch=epoch, lease_ttl=ttl)
+
+
+def started_crawl(link, worker="w1") -> Crawl:
+    crawl = Crawl(link, CrawlKeys("t", "t"), worker, lease_ttl=30)
+    assert crawl.join().started
+    return crawl
+
+
+def test_queue_filters_leases_hands_over_and_ends(link):
+    crawl = started_crawl(link)
+    assert crawl.claim_seeding() == SEED
+    queue, site = queue_of(link, "w1", crawl.epoch), budget(link)
+    assert queue.push(scrapy.Request("https://site.test/a"), fingerprint="fa") == QUEUED
+    assert queue.push(scrapy.Request("https://site.test/a"), fingerprint="fa") == FILTERED
+    assert queue.push(scrapy.Request("https://site.test/b", priority=5), fingerprint="fb") == QUEUED
+    first = queue.take(site)
+    assert (first.kind, first.request.url) == (GRANTED, "https://site.test/b")  # highest priority first
+    # A retry of b replaces its lease in one step.
+    assert queue.push(scrapy.Request("https://site.test/b", dont_filter=True), replaces=first.lease) == QUEUED
+    assert link.client.zcard(queue.keys.leases) == 0
+    a, b = queue.take(site), queue.take(site)
+    assert {a.request.url, b.request.url} == {"https://site.test/a", "https://site.test/b"}
+    assert queue.take(site).kind == EMPTY  # not seeded yet: other work may still come
+    crawl.mark_seeded()
+    assert queue.take(site).kind == EMPTY  # two requests in flight
+    assert queue.ack(a.lease) == 1 and queue.ack(b.lease) == 1
+    assert queue.take(site).kind == ENDED
+    assert queue.push(scrapy.Request("https://site.test/c"), fingerprint="fc") == ENDED
+
+
+def test_an_expired_lease_goes_to_another_worker(link):
+    crawl = started_crawl(link)
+    dead, alive = queue_of(link, "dead", crawl.epoch, ttl=0.2), queue_of(link, "alive", crawl.epoch)
+    dead.push(scrapy.Request("https://site.test/a"), fingerprint="fa")
+    taken = dead.take(budget(link))
+    assert alive.take(budget(link)).kind == EMPTY
+    time.sleep(0.25)
+    again = alive.take(budget(link))
+    assert (again.kind, again.request.url, again.lease) == (GRANTED, "https://site.test/a", taken.lease)
+    assert dead.ack(taken.lease) == 0  # too late: the lease is another worker's now
+    assert alive.ack(again.lease) == 1
+
+
+def test_delayed_retry_waits_in_redis(link):
+    crawl = started_crawl(link)
+    queue = queue_of(link, "w1", crawl.epoch)
+    queue.push(scrapy.Request("https://site.test/a", dont_filter=True), delay=0.3)
+    waiting = queue.take(budget(link))
+    assert waiting.kind == "wait" and 0.2 < waiting.wait <= 0.3
+    time.sleep(waiting.wait + 0.01)
+    assert queue.take(budget(link)).kind == GRANTED
+
+
+def test_join_start_and_seeding(link):
+    first = started_crawl(link, "w1")
+    second = Crawl(link, CrawlKeys("t", "t"), "w2", lease_ttl=0.3)
+    assert not second.join().started and second.epoch == first.epoch
+    assert first.claim_seeding() == SEED
+    assert second.claim_seeding() == WAIT  # the seeder is alive
+    time.sleep(0.35)  # ...and then it is not: no heartbeat for a lease's time
+    assert second.claim_seeding() == SEED
+    second.mark_seeded()
+    assert first.claim_seeding() == SEEDED
+    # Once ended, the next worker starts a new crawl: a new epoch, no queue, no filter.
+    queue = queue_of(link, "w2", second.epoch)
+    queue.push(scrapy.Request("https://site.test/a"), fingerprint="fa")
+    link.client.hset(first.keys.state, "status", "ended")
+    third = Crawl(link, CrawlKeys("t", "t"), "w3", lease_ttl=30)
+    assert third.join().started and third.epoch != first.epoch
+    assert link.client.exists(first.keys.queue, first.keys.dupefilter, first.keys.data) == 0
