@@ -95,5 +95,5 @@ class ChangeReport:
         )
         outside = stats.get("mayadeen/reextract/changed_outside_hash", 0)
         if outside:
-            logger.warning("%d changed records differ only outside the content hash: their stored rows are"
-                           " kept; rebuild into a fresh store to take those changes", outside)
+            logger.warning("Records changed only outside the content hash: %d (their stored rows are kept;"
+                           " rebuild into a fresh store to take those changes)", outside)

@@ -49,7 +49,10 @@ class ReextractSpider(MayadeenSpider):
                         urls=self.urls, kinds=self.kinds)
         stats.set_value("mayadeen/reextract/unreadable_files", len(unreadable))
         newer = self._stored_fetches()
-        self.logger.info("Re-extracting %d archived item pages from %s", len(chosen), self.warc_dir)
+        if chosen:
+            self.logger.info("Re-extracting %d archived item pages from %s", len(chosen), self.warc_dir)
+        else:
+            self.logger.warning("No archived item page matches the selection in %s", self.warc_dir)
         for archived in chosen:
             capture = archived.capture
             if newer.get(capture.url, "") > capture.fetched_at:
