@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from warcio.recordbuilder import RecordBuilder
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import datetime_to_iso_date
 from warcio.utils import Digester
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 WARC_VERSION = "1.1"
 SUFFIX = ".warc.gz"
 OPEN_SUFFIX = SUFFIX + ".open"
+#: gzip's own default: level 9 (warcio's) costs a quarter more time for 0.2% fewer bytes on item pages.
+GZIP_LEVEL = 6
 #: Headers that describe the transfer, not the payload: Scrapy has already undone them.
 _TRANSFER_HEADERS = frozenset({"transfer-encoding", "content-length"})
 
@@ -88,6 +91,14 @@ def _response_headers(fetched: Fetched) -> StatusAndHeaders:
     headers = [(k, v) for k, v in fetched.headers if k.lower() not in _TRANSFER_HEADERS]
     headers.append(("Content-Length", str(len(fetched.body))))
     return StatusAndHeaders(f"{fetched.status} {reason}".strip(), headers, protocol=fetched.protocol or "HTTP/1.1")
+
+
+def _member(record) -> bytes:
+    """One record as one gzip member (digests and lengths computed by warcio)."""
+    raw = io.BytesIO()
+    WARCWriter(raw, gzip=False, warc_version=WARC_VERSION).write_record(record)
+    packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return packer.compress(raw.getvalue()) + packer.flush()
 
 
 def _request_headers(fetched: Fetched) -> StatusAndHeaders:
@@ -141,10 +152,8 @@ class WarcWriter:
             break
         fcntl.flock(fd, fcntl.LOCK_EX)
         self._fd, self._name, self._size = fd, name, 0
-        buffer = io.BytesIO()
-        writer = WARCWriter(buffer, gzip=True, warc_version=WARC_VERSION)
-        writer.write_record(writer.create_warcinfo_record(name, self.warcinfo))
-        self._append(buffer.getvalue())
+        builder = RecordBuilder(warc_version=WARC_VERSION)
+        self._append(_member(builder.create_warcinfo_record(name, self.warcinfo)))
 
     def _append(self, data: bytes) -> int:
         """Hands ``data`` to the OS in one write (a kill cannot split it); returns its offset."""
@@ -175,26 +184,24 @@ class WarcWriter:
             self._open()
         date = warc_date(fetched.fetched_at)
         digest = payload_digest(fetched.body)
-        buffer = io.BytesIO()
-        writer = WARCWriter(buffer, gzip=True, warc_version=WARC_VERSION)
+        builder = RecordBuilder(warc_version=WARC_VERSION)
         http = _response_headers(fetched)
         earlier = self.payloads.get(digest)
         if earlier is not None:
-            record = writer.create_revisit_record(fetched.url, digest, earlier[0], earlier[1], http_headers=http,
+            record = builder.create_revisit_record(fetched.url, digest, earlier[0], earlier[1], http_headers=http,
                                                   warc_headers_dict={"WARC-Date": date})
         else:
-            record = writer.create_warc_record(fetched.url, "response", payload=io.BytesIO(fetched.body),
+            record = builder.create_warc_record(fetched.url, "response", payload=io.BytesIO(fetched.body),
                                                length=len(fetched.body), http_headers=http,
                                                warc_headers_dict={"WARC-Date": date})
-        writer.write_record(record)
-        length = buffer.tell()
-        request = writer.create_warc_record(fetched.url, "request", payload=io.BytesIO(b""), length=0,
+        response = _member(record)
+        request = builder.create_warc_record(fetched.url, "request", payload=io.BytesIO(b""), length=0,
                                             http_headers=_request_headers(fetched),
                                             warc_headers_dict={"WARC-Date": date})
         request.rec_headers.add_header("WARC-Concurrent-To", record.rec_headers.get_header("WARC-Record-ID"))
-        writer.write_record(request)
-        offset = self._append(buffer.getvalue())
-        capture = Capture(fetched.url, date, digest, fetched.status, record.rec_type, self._name, offset, length)
+        offset = self._append(response + _member(request))
+        capture = Capture(fetched.url, date, digest, fetched.status, record.rec_type, self._name, offset,
+                          len(response))
         if earlier is None:
             self.payloads[digest] = (fetched.url, date)
         if self._size >= self.max_size:
