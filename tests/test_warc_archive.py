@@ -351,6 +351,29 @@ def test_reextract_selects_by_url_and_kind_and_refuses_bad_options(archived):
     assert proc.returncode != 0 and "no WARC archive" in proc.stderr
 
 
+def test_archiving_every_response_keeps_discovery_pages_and_still_reextracts_exactly(tmp_path):
+    warc = tmp_path / "warc"
+    with FixtureServer() as srv:
+        crawl = run_crawl("sections", srv.url, tmp_path, args=NO_JS,
+                          settings={"MAYADEEN_WARC_DIR": str(warc), "MAYADEEN_WARC_ALL": "1"})
+    index = check_archive(warc)
+    responses = [e for e in index if e["warc-type"] in ("response", "revisit")]
+    assert len(responses) == crawl.stat("downloader/response_count")
+    by_url = {e["warc-target-uri"]: e for e in responses}
+    assert by_url[PUBLIC_URL + "/robots.txt"]["http:status"] == "200"
+    assert by_url[PUBLIC_URL + "/news/politics"]["http:status"] == "200"
+    assert by_url[PUBLIC_URL + "/news/politics/iraqs-pmf-law-a-test-of-sovereignty-amid-us-objections"][
+        "http:status"] == "301"
+    assert any(e["http:status"] == "404" for e in responses)
+    assert all(u.startswith(PUBLIC_URL + "/") for u in by_url)
+    with ArticleStore(crawl.sqlite, readonly=True) as db:
+        indexed = db.conn.execute("SELECT url FROM warc_captures").fetchall()
+    assert sorted(u for (u,) in indexed) == sorted(expected_records()), "only items are indexed, each once"
+    proc = reextract(tmp_path, warc, tmp_path / "fresh.sqlite")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert_exact(stored_rows(tmp_path / "fresh.sqlite"), expected_records())
+
+
 # --- SIGKILL ------------------------------------------------------------------------------------
 
 def test_sigkill_during_an_archiving_crawl_leaves_an_archive_that_reads_and_reextracts_exactly(tmp_path):
