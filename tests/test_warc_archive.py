@@ -133,6 +133,21 @@ def test_writer_rotates_with_a_warcinfo_per_file_and_writes_revisits(tmp_path):
         assert f"WARC-Type: {capture.warc_type}".encode() in gzip.decompress(member)
 
 
+def test_a_payload_an_earlier_run_archived_is_a_revisit_only_while_its_file_exists(tmp_path):
+    earlier = WarcWriter(tmp_path, "earlier", max_size=10**9, info={"software": "t"})
+    first = earlier.write(fetched(ARTICLE, b"same"))
+    earlier.close()
+    index = {first.digest: (first.url, first.fetched_at, first.file)}
+    later = WarcWriter(tmp_path, "later", max_size=10**9, info={"software": "t"}, archived=index.get)
+    assert later.write(fetched(ARTICLE, b"same")).warc_type == "revisit"
+    assert later.write(fetched(ARTICLE, b"other")).warc_type == "response"
+    later.close()
+    (tmp_path / first.file).unlink()
+    gone = WarcWriter(tmp_path, "gone", max_size=10**9, info={"software": "t"}, archived=index.get)
+    assert gone.write(fetched(ARTICLE, b"same")).warc_type == "response"
+    gone.close()
+
+
 def test_response_headers_are_archived_as_received_but_for_the_transfer_coding(tmp_path):
     writer = WarcWriter(tmp_path, "run", max_size=10**9, info={"software": "t"})
     body = b"<html>caf\xc3\xa9</html>"

@@ -19,6 +19,7 @@ import os
 import sqlite3
 import weakref
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,7 +31,8 @@ from mayadeen import __version__
 from mayadeen.archive.reader import ARCHIVED_META
 from mayadeen.archive.warc import Capture, Fetched, WarcWriter, recover
 from mayadeen.pipelines.store import SQLiteStorePipeline
-from mayadeen.store.captures import archived_payloads, index_capture
+from mayadeen.store.captures import archived_payload, index_capture
+from mayadeen.store.sqlite import ArticleStore
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class WarcArchiveMiddleware:
         self.archive_all = archive_all
         self.max_size = max_size
         self.writer: WarcWriter | None = None
+        self.store_reader: ArticleStore | None = None  # read-only: which payloads earlier runs archived
         self.received: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # request -> Fetched
         self.captures: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # request -> Capture
 
@@ -88,8 +91,10 @@ class WarcArchiveMiddleware:
                 "operator-spider": spider.name,
                 **{f"setting-{name}": str(settings.get(name)) for name in WARCINFO_SETTINGS}}
         store = (settings.get("MAYADEEN_SQLITE_PATH") or "").strip()
-        self.writer = WarcWriter(self.directory, run, max_size=self.max_size, info=info,
-                                 archived=archived_payloads(store) if store else {})
+        if store and Path(store).exists():  # the store pipeline, enabled, has created it by now
+            self.store_reader = ArticleStore(store, readonly=True)
+        archived = (lambda digest: archived_payload(self.store_reader.conn, digest)) if self.store_reader else None
+        self.writer = WarcWriter(self.directory, run, max_size=self.max_size, info=info, archived=archived)
         logger.info("Archiving %s as WARC in %s", "every response" if self.archive_all else "item pages",
                     self.directory)
 
@@ -125,6 +130,8 @@ class WarcArchiveMiddleware:
         return capture
 
     def spider_closed(self, spider) -> None:
+        if self.store_reader is not None:
+            self.store_reader.close()
         if self.writer is not None:
             self.writer.close()
             if self.writer.files:
@@ -137,6 +144,7 @@ class ItemCaptureMiddleware:
     def __init__(self, crawler):
         self.crawler = crawler
         self.pending: dict[int, Capture] = {}  # id(item) -> its capture, until the item is done
+        self.archive: WarcArchiveMiddleware | None = None
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -147,6 +155,7 @@ class ItemCaptureMiddleware:
         return mw
 
     def spider_opened(self, spider) -> None:
+        self.archive = self.crawler.get_downloader_middleware(WarcArchiveMiddleware)
         store = self.crawler.get_item_pipeline(SQLiteStorePipeline)
         if store is not None:
             store.add_item_write(self.index)
@@ -155,8 +164,7 @@ class ItemCaptureMiddleware:
         archived = response.meta.get(ARCHIVED_META)
         if archived is not None:
             return archived.capture
-        archive = self.crawler.get_downloader_middleware(WarcArchiveMiddleware)
-        return archive.capture_of(response.request) if archive is not None else None
+        return self.archive.capture_of(response.request) if self.archive is not None else None
 
     def _link(self, response, item: Any) -> None:
         capture = self._capture(response)

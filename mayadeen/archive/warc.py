@@ -22,7 +22,7 @@ import io
 import logging
 import os
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from http import HTTPStatus
 from pathlib import Path
@@ -114,12 +114,12 @@ class WarcWriter:
 
     ``run``: the files' name stem (it should start with the run's start time, so that names sort by
     run); ``info``: ``warcinfo`` fields of every file besides the format's (``software`` at least);
-    ``archived``: digest -> (url, WARC-Date, file) of payloads archived by earlier runs
-    (``mayadeen.store.captures.archived_payloads``): those still on disk become revisit targets.
+    ``archived``: digest -> (url, WARC-Date, file) of a payload archived by an earlier run, or None
+    (``mayadeen.store.captures.archived_payload``): one still on disk becomes a revisit target.
     """
 
     def __init__(self, directory: str | os.PathLike, run: str, *, max_size: int, info: Mapping[str, str],
-                 archived: Mapping[str, tuple[str, str, str]] = {}):
+                 archived: Callable[[str], tuple[str, str, str] | None] | None = None):
         self.directory = Path(directory)
         self.run = run
         self.max_size = max_size
@@ -128,10 +128,8 @@ class WarcWriter:
             "conformsTo": "http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
             "isPartOf": run, **info,
         }
-        present = {p.name for p in self.directory.glob("*" + SUFFIX)} if self.directory.is_dir() else set()
-        self.payloads: dict[str, tuple[str, str]] = {
-            digest: (url, date) for digest, (url, date, file) in archived.items() if file in present
-        }
+        self.archived = archived
+        self.payloads: dict[str, tuple[str, str]] = {}  # digest -> (url, WARC-Date) archived by this run
         self.serial = 0
         self.files: list[str] = []  # closed files of this run
         self._fd: int | None = None
@@ -176,6 +174,15 @@ class WarcWriter:
     def close(self) -> None:
         self._close_file()
 
+    def _earlier(self, digest: str) -> tuple[str, str] | None:
+        """(url, WARC-Date) of the archived response with this payload, if there is one."""
+        if digest in self.payloads:
+            return self.payloads[digest]
+        found = self.archived(digest) if self.archived is not None else None
+        if found is not None and (self.directory / found[2]).exists():
+            return found[0], found[1]
+        return None
+
     # --- records -------------------------------------------------------------------------------
 
     def write(self, fetched: Fetched) -> Capture:
@@ -186,7 +193,7 @@ class WarcWriter:
         digest = payload_digest(fetched.body)
         builder = RecordBuilder(warc_version=WARC_VERSION)
         http = _response_headers(fetched)
-        earlier = self.payloads.get(digest)
+        earlier = self._earlier(digest)
         if earlier is not None:
             record = builder.create_revisit_record(fetched.url, digest, earlier[0], earlier[1], http_headers=http,
                                                   warc_headers_dict={"WARC-Date": date})

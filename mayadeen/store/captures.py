@@ -10,8 +10,6 @@ directory can move.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 #: Created with the store's other tables (``mayadeen.store.sqlite``).
@@ -59,25 +57,17 @@ def latest_capture(conn: sqlite3.Connection, *, article_id: str | None = None,
     return dict(zip(_COLUMNS, row, strict=True)) if row else None
 
 
-def archived_payloads(path: str | Path) -> Mapping[str, tuple[str, str, str]]:
-    """digest -> (url, fetched_at, warc_file) of the first full ``response`` capture of each payload.
+def archived_payload(conn: sqlite3.Connection, digest: str) -> tuple[str, str, str] | None:
+    """(url, fetched_at, warc_file) of the first full ``response`` capture of a payload, or None.
 
-    Read-only; empty when there is no store yet. Lets a new run write an identical payload as a
-    ``revisit`` of the capture an earlier run archived.
+    Lets a run write an identical payload as a ``revisit`` of the capture an earlier run archived.
     """
-    if not Path(path).exists():
-        return {}
-    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=10)
-    try:
-        if not _indexed(conn):
-            return {}
-        rows = conn.execute(
-            "SELECT digest, url, min(fetched_at), warc_file FROM warc_captures"
-            " WHERE warc_type = 'response' GROUP BY digest"
-        )
-        return {digest: (url, fetched_at, warc_file) for digest, url, fetched_at, warc_file in rows}
-    finally:
-        conn.close()
+    if not _indexed(conn):
+        return None
+    return conn.execute(
+        "SELECT url, fetched_at, warc_file FROM warc_captures WHERE digest = ? AND warc_type = 'response'"
+        " ORDER BY fetched_at LIMIT 1", (digest,),
+    ).fetchone()
 
 
 def latest_fetches(conn: sqlite3.Connection) -> dict[str, str]:
