@@ -34,7 +34,7 @@ from mayadeen.urls import PUBLIC_URL
 from tests.conftest import ROOT, expected_records, run_crawl
 from tests.fault_server import FaultServer
 from tests.fixture_server import FixtureServer
-from tests.scheduled import start_crawl, wait_for
+from tests.scheduled import start_crawl, stored, wait_for
 
 ARTICLE = PUBLIC_URL + "/news/politics/why-increase-of-us-alliances-in-asia-does-not-mean-an-asian-nato-time"
 GALLERY = PUBLIC_URL + "/in-pictures/in-pictures-hajj-pilgrims-gather-at-mount-arafat"
@@ -72,15 +72,6 @@ def check_archive(directory: Path) -> list[dict]:
     index = warcio("index", "-f", "warc-type,warc-target-uri,warc-payload-digest,http:status,offset,length", *files)
     assert index.returncode == 0, index.stderr
     return [json.loads(line) for line in index.stdout.splitlines()]
-
-
-def stored_rows(path: Path) -> dict[str, dict]:
-    con = sqlite3.connect(path)
-    con.row_factory = sqlite3.Row
-    try:
-        return {r["url"]: dict(r) for r in con.execute("SELECT * FROM articles")}
-    finally:
-        con.close()
 
 
 def assert_exact(rows: dict[str, dict], expected: dict[str, dict]) -> None:
@@ -287,11 +278,11 @@ def test_reextract_into_a_fresh_store_gives_every_record_exactly(archived):
         want = expected[record["url"]]
         assert {k: record[k] for k in want} == want, record["url"]
         assert set(record) == set(want) | {"scraped_at", "content_hash"}
-    assert_exact(stored_rows(fresh), expected)
+    assert_exact(stored(fresh), expected)
     # The rebuilt store equals the crawled one: the same records (but scraped_at: the time of the
     # capture re-extracted, the second crawl's) and the same index of the latest captures.
-    crawled = stored_rows(work / "store.sqlite")
-    for url, row in stored_rows(fresh).items():
+    crawled = stored(work / "store.sqlite")
+    for url, row in stored(fresh).items():
         assert {k: row[k] for k in RECORD_COLUMNS if k != "scraped_at"} == {
             k: crawled[url][k] for k in RECORD_COLUMNS if k != "scraped_at"}
     with ArticleStore(fresh, readonly=True) as store, ArticleStore(work / "store.sqlite", readonly=True) as old:
@@ -354,9 +345,9 @@ def test_reextract_selects_by_url_and_kind_and_refuses_bad_options(archived):
     only.parent.mkdir()
     proc = reextract(work / "only", work / "warc", only, "--url", GALLERY + "?utm_source=x")
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert set(stored_rows(only)) == {GALLERY}
+    assert set(stored(only)) == {GALLERY}
     proc = reextract(work / "only", work / "warc", only, "--kind", "video")
-    assert set(stored_rows(only)) == {GALLERY} | {u for u, r in expected_records().items() if r["kind"] == "video"}
+    assert set(stored(only)) == {GALLERY} | {u for u, r in expected_records().items() if r["kind"] == "video"}
     proc = reextract(work / "only", work / "warc", only, "--url", GALLERY, "--kind", "video")  # both apply
     assert proc.returncode == 0 and "No archived item page matches the selection" in proc.stderr
     for bad in (["--since", "2025-13-01"], ["--url", PUBLIC_URL + "/news"], ["--since", "2025-08-02", "--until", "2025-08-01"]):
@@ -386,7 +377,7 @@ def test_archiving_every_response_keeps_discovery_pages_and_still_reextracts_exa
     assert sorted(u for (u,) in indexed) == sorted(expected_records()), "only items are indexed, each once"
     proc = reextract(tmp_path, warc, tmp_path / "fresh.sqlite")
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert_exact(stored_rows(tmp_path / "fresh.sqlite"), expected_records())
+    assert_exact(stored(tmp_path / "fresh.sqlite"), expected_records())
 
 
 # --- SIGKILL ------------------------------------------------------------------------------------
@@ -420,13 +411,13 @@ def test_sigkill_during_an_archiving_crawl_leaves_an_archive_that_reads_and_reex
     assert "left open by a killed run" in after.log
     index = check_archive(warc)
     archived_urls = {e["warc-target-uri"] for e in index if e["warc-type"] in ("response", "revisit")}
-    stored = stored_rows(store)
-    assert set(stored) == set(expected_records()) and set(stored) <= archived_urls
+    rows = stored(store)
+    assert set(rows) == set(expected_records()) and set(rows) <= archived_urls
 
     fresh = work / "fresh.sqlite"
     proc = reextract(work, warc, fresh, "-O", f"{work / 're.jsonl'}:jsonlines")
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert_exact(stored_rows(fresh), expected_records())
-    rebuilt = stored_rows(fresh)
-    for url, row in stored.items():
+    assert_exact(stored(fresh), expected_records())
+    rebuilt = stored(fresh)
+    for url, row in rows.items():
         assert row["content_hash"] == rebuilt[url]["content_hash"]
