@@ -51,8 +51,8 @@ def _header_pairs(headers) -> list[tuple[str, str]]:
 class WarcArchiveMiddleware:
     """Settings: ``MAYADEEN_WARC_DIR`` (empty: off), ``MAYADEEN_WARC_ALL``, ``MAYADEEN_WARC_MAX_SIZE``.
 
-    Stats: ``mayadeen/warc/responses``, ``mayadeen/warc/revisits``, ``mayadeen/warc/bytes`` (of
-    records), ``mayadeen/warc/recovered_files`` and ``mayadeen/warc/torn_bytes`` (cut from files of
+    Stats: ``mayadeen/warc/responses``, ``mayadeen/warc/revisits``, ``mayadeen/warc/bytes`` (of those
+    records, compressed), ``mayadeen/warc/recovered_files`` and ``mayadeen/warc/torn_bytes`` (cut from files of
     killed runs), ``mayadeen/warc/errors``.
     """
 
