@@ -67,7 +67,8 @@ class ClonedSite(FixtureSite):
             urls = "".join(f"<url><loc>{u}</loc><lastmod>{d}</lastmod></url>" for u, d in entries)
             self.pages[f"/sitemaps/all/sitemap-{month}.xml"] = Answer(200, XML, _xml("urlset", urls))
         self.pages["/sitemaps/news.xml"] = Answer(200, XML, _xml("urlset", ""))
-        self.pages["/robots.txt"] = Answer(200, "text/plain", f"User-agent: *\nSitemap: {PUBLIC_URL}/sitemaps/all.xml\n".encode())
+        robots = f"User-agent: *\nSitemap: {PUBLIC_URL}/sitemaps/all.xml\n"
+        self.pages["/robots.txt"] = Answer(200, "text/plain", robots.encode())
 
     def answer(self, path_qs: str) -> Answer:
         return self.pages.get(path_qs.split("?")[0]) or super().answer("/no-such-page")
@@ -142,7 +143,8 @@ def main() -> None:
         "crawl_on_s": on["elapsed_time_seconds"],
         "crawl_off_pages_per_s": round(off.get("item_scraped_count", 0) / off["elapsed_time_seconds"], 1),
         "crawl_on_pages_per_s": round(items / on["elapsed_time_seconds"], 1),
-        "archiving_ms_per_page_in_crawl": round(1000 * (on["elapsed_time_seconds"] - off["elapsed_time_seconds"]) / items, 2),
+        "archiving_ms_per_page_in_crawl": round(
+            1000 * (on["elapsed_time_seconds"] - off["elapsed_time_seconds"]) / items, 2),
         "warc_write_ms_per_page_alone": round(1000 * per_write, 2),
         "warc_bytes_per_item": round(first_bytes / items),
         "warc_bytes_per_revisit": round(revisit_bytes / max(1, again.get("mayadeen/warc/revisits", 0))),

@@ -287,7 +287,8 @@ def test_reextract_into_a_fresh_store_gives_every_record_exactly(archived):
             k: crawled[url][k] for k in RECORD_COLUMNS if k != "scraped_at"}
     with ArticleStore(fresh, readonly=True) as store, ArticleStore(work / "store.sqlite", readonly=True) as old:
         runs = store.runs()
-        assert [(r["spider"], r["items_new"], r["finish_reason"]) for r in runs] == [("reextract", len(expected), "finished")]
+        assert [(r["spider"], r["items_new"], r["finish_reason"]) for r in runs] == [
+            ("reextract", len(expected), "finished")]
         assert runs[0]["responses_by_status"] == {"200": len(expected)}
         for url, want in expected.items():
             assert latest_capture(store.conn, url=url) == latest_capture(old.conn, url=url)
@@ -350,7 +351,9 @@ def test_reextract_selects_by_url_and_kind_and_refuses_bad_options(archived):
     assert set(stored(only)) == {GALLERY} | {u for u, r in expected_records().items() if r["kind"] == "video"}
     proc = reextract(work / "only", work / "warc", only, "--url", GALLERY, "--kind", "video")  # both apply
     assert proc.returncode == 0 and "No archived item page matches the selection" in proc.stderr
-    for bad in (["--since", "2025-13-01"], ["--url", PUBLIC_URL + "/news"], ["--since", "2025-08-02", "--until", "2025-08-01"]):
+    bad_options = (["--since", "2025-13-01"], ["--url", PUBLIC_URL + "/news"],
+                   ["--since", "2025-08-02", "--until", "2025-08-01"])
+    for bad in bad_options:
         proc = reextract(work / "only", work / "warc", only, *bad)
         assert proc.returncode != 0 and "Re-extracting" not in proc.stderr, bad
     proc = reextract(work / "only", work / "none", only)

@@ -18,9 +18,9 @@ import logging
 import os
 import sqlite3
 import weakref
+from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from datetime import datetime, timezone
 from typing import Any
 
 from itemadapter import ItemAdapter, is_item
@@ -52,8 +52,8 @@ class WarcArchiveMiddleware:
     """Settings: ``MAYADEEN_WARC_DIR`` (empty: off), ``MAYADEEN_WARC_ALL``, ``MAYADEEN_WARC_MAX_SIZE``.
 
     Stats: ``mayadeen/warc/responses``, ``mayadeen/warc/revisits``, ``mayadeen/warc/bytes`` (of those
-    records, compressed), ``mayadeen/warc/recovered_files`` and ``mayadeen/warc/torn_bytes`` (cut from files of
-    killed runs), ``mayadeen/warc/errors``.
+    records, compressed), ``mayadeen/warc/recovered_files`` and ``mayadeen/warc/torn_bytes`` (cut from
+    files of killed runs), ``mayadeen/warc/errors`` (writes that failed, e.g. a full disk).
     """
 
     def __init__(self, crawler, directory: str, archive_all: bool, max_size: int):

@@ -140,11 +140,14 @@ class WarcWriter:
 
     def _open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
         while True:
             name = f"{self.run}-{self.serial:05d}{SUFFIX}"
             self.serial += 1
+            if (self.directory / name).exists():
+                continue
             try:
-                fd = os.open(self.directory / (name + ".open"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+                fd = os.open(self.directory / (name + ".open"), flags, 0o644)
             except FileExistsError:
                 continue
             break
@@ -154,12 +157,19 @@ class WarcWriter:
         self._append(_member(builder.create_warcinfo_record(name, self.warcinfo)))
 
     def _append(self, data: bytes) -> int:
-        """Hands ``data`` to the OS in one write (a kill cannot split it); returns its offset."""
+        """Hands ``data`` to the OS in one write (a kill cannot split it); returns its offset.
+
+        A write that fails part-way (a full disk) is cut off again, so the file stays readable.
+        """
         offset = self._size
         view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError:
+            os.ftruncate(self._fd, offset)
+            raise
         self._size += len(data)
         return offset
 
