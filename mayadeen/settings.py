@@ -178,6 +178,22 @@ EXTENSIONS.update({
     # Each stored article is linked to the flashes it covers.
     "mayadeen.breaking.linking.ArticleLinker": 540,
 })
+# --- the WARC archive and re-extraction (issue 14) -----------------------------------------------
+# Item-page responses the crawl used, archived as WARC 1.1 (request + response records, revisits for
+# identical payloads), so `scrapy reextract` can rebuild records after an extraction fix; "" = off.
+MAYADEEN_WARC_DIR = "data/warc"
+# Archive every response (listings, sitemaps, feeds, errors) too, not only those that gave an item.
+MAYADEEN_WARC_ALL = False
+# A WARC file is closed at this many bytes and the next one opened (1 GB, the WARC guidelines' size).
+MAYADEEN_WARC_MAX_SIZE = 1_000_000_000
+DOWNLOADER_MIDDLEWARES.update({
+    # Sees each response as received, with its public URL: after the mirror (950), before decompression.
+    "mayadeen.archive.middleware.WarcArchiveMiddleware": 945,
+})
+SPIDER_MIDDLEWARES = {
+    # Archives the response an item came from and indexes it (warc_captures) in the item's transaction.
+    "mayadeen.archive.middleware.ItemCaptureMiddleware": 950,
+}
 
 # Off: it opens a local HTTP port and writes job files we do not use.
 REMOTE_CONTROL_ENABLED = False

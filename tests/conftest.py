@@ -73,7 +73,8 @@ def run_crawl(spider: str, server_url: str, workdir: Path, *, args: dict | None 
     jsonl = jsonl or workdir / "articles.jsonl"
     sqlite = sqlite or workdir / "mayadeen.sqlite"
     cmd = [sys.executable, "-m", "scrapy", "crawl", spider, "-a", f"base_url={server_url}",
-           "-o", f"{jsonl}:jsonlines", "-s", f"MAYADEEN_SQLITE_PATH={sqlite}"]
+           "-o", f"{jsonl}:jsonlines", "-s", f"MAYADEEN_SQLITE_PATH={sqlite}",
+           "-s", f"MAYADEEN_WARC_DIR={workdir / 'warc'}"]
     for k, v in (args or {}).items():
         cmd += ["-a", f"{k}={v}"]
     for k, v in {**FAST, **(settings or {})}.items():

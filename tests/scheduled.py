@@ -30,7 +30,8 @@ def crawl_command(spider: str, server_url: str, workdir: Path, *, args: dict | N
                   settings: dict | None = None) -> tuple[list[str], dict]:
     """The command line and environment ``conftest.run_crawl`` uses (same outputs in ``workdir``)."""
     cmd = [sys.executable, "-m", "scrapy", "crawl", spider, "-a", f"base_url={server_url}",
-           "-o", f"{workdir / 'articles.jsonl'}:jsonlines", "-s", f"MAYADEEN_SQLITE_PATH={workdir / 'mayadeen.sqlite'}"]
+           "-o", f"{workdir / 'articles.jsonl'}:jsonlines", "-s", f"MAYADEEN_SQLITE_PATH={workdir / 'mayadeen.sqlite'}",
+           "-s", f"MAYADEEN_WARC_DIR={workdir / 'warc'}"]
     for k, v in (args or {}).items():
         cmd += ["-a", f"{k}={v}"]
     for k, v in {**FAST, **(settings or {})}.items():

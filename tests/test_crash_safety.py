@@ -89,7 +89,8 @@ def _versions() -> dict[str, list[dict]]:
 def crawl_command(server_url: str, workdir: Path, sqlite: Path, full: bool) -> tuple[list[str], dict]:
     """What ``tests.conftest.run_crawl`` runs, as a command to start (and kill) ourselves."""
     cmd = [sys.executable, "-m", "scrapy", "crawl", "sections", "-a", f"base_url={server_url}", "-a", "js=0",
-           "-o", f"{workdir / 'articles.jsonl'}:jsonlines", "-s", f"MAYADEEN_SQLITE_PATH={sqlite}"]
+           "-o", f"{workdir / 'articles.jsonl'}:jsonlines", "-s", f"MAYADEEN_SQLITE_PATH={sqlite}",
+           "-s", f"MAYADEEN_WARC_DIR={workdir / 'warc'}"]
     if full:
         cmd += ["-a", "full=1"]
     for k, v in {**FAST, **SLOW}.items():

@@ -41,22 +41,27 @@ class Command(ScrapyCrawlCommand):
             raise UsageError
         if len(args) > 1:
             raise UsageError("running 'scrapy crawl' with more than one spider is not supported")
+        self.run_spider(args[0], opts.spargs)
+
+    def run_spider(self, spider, spargs: dict) -> None:
+        """Run one spider (a name or a class) and set the exit status from how its run went."""
         assert self.crawler_process
-        crawler = self._create_crawler(args[0])
-        self.crawler_process.crawl(crawler, **opts.spargs)
+        crawler = self._create_crawler(spider)
+        self.crawler_process.crawl(crawler, **spargs)
         self.crawler_process.start()
 
         try:
             stats = crawler.stats.get_stats()
         except (AttributeError, RuntimeError):  # the crawl never started: Scrapy had not set its stats yet
             stats = {}
+        name = spider if isinstance(spider, str) else spider.name
         if "finish_reason" not in stats:
-            logger.error("Run summary: spider=%s result=FAILED (could not start; see the errors above)", args[0])
+            logger.error("Run summary: spider=%s result=FAILED (could not start; see the errors above)", name)
             self.exitcode = EXIT_FAILED
             return
         share = crawler.settings.getfloat("MAYADEEN_MAX_DROPPED_SHARE", DEFAULT_MAX_DROPPED_SHARE)
         result = outcome(stats, share)
-        line = summary_line(args[0], stats, result)
+        line = summary_line(name, stats, result)
         (logger.info if result.ok else logger.error)(line)
         if result.ok:
             self.exitcode = EXIT_OK

@@ -8,7 +8,8 @@ the crawl's stats when the spider closes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ class SQLiteStorePipeline:
     ``store_locked`` before any request is sent.
     Stats: ``mayadeen/items/new``, ``mayadeen/items/updated``, ``mayadeen/items/unchanged``, and
     ``mayadeen/run_id`` (the ``crawl_runs`` id of this crawl).
+
+    Other components add writes that belong with an item (``add_item_write``): they are made in the
+    item's own transaction, so they are stored together with it or not at all.
     """
 
     def __init__(self, crawler, path: str, lock_timeout: float):
@@ -46,6 +50,7 @@ class SQLiteStorePipeline:
         self.store: ArticleStore | None = None
         self.run_id: int | None = None
         self.locked: StoreLocked | None = None
+        self.item_writes: list[Callable[[Any, sqlite3.Connection], None]] = []
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -83,8 +88,16 @@ class SQLiteStorePipeline:
             logger.error("%s; this crawl stops before fetching anything", self.locked)
             raise CloseSpider(STORE_LOCKED)
 
+    def add_item_write(self, write: Callable[[Any, sqlite3.Connection], None]) -> None:
+        """Have ``write(item, conn)`` run inside the transaction that stores each item."""
+        self.item_writes.append(write)
+
     def process_item(self, item: Any) -> Any:
-        outcome = self.store.upsert(ItemAdapter(item).asdict())
+        def also(conn: sqlite3.Connection) -> None:
+            for write in self.item_writes:
+                write(item, conn)
+
+        outcome = self.store.upsert(ItemAdapter(item).asdict(), also=also if self.item_writes else None)
         self.stats.inc_value(f"mayadeen/items/{outcome}")
         return item
 

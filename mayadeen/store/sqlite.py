@@ -24,7 +24,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -32,9 +32,10 @@ from typing import Any, NamedTuple
 from mayadeen.record import utc_timestamp
 from mayadeen.store import breaking
 from mayadeen.store.fts import ensure_fts
+from mayadeen.store.captures import CAPTURES_DDL
 
 #: Bumped with every change to the tables below; ``_migrate`` upgrades older files step by step.
-SCHEMA_VERSION = 2  # 2: breaking_news (mayadeen.store.breaking)
+SCHEMA_VERSION = 2  # 2: breaking_news (mayadeen.store.breaking), warc_captures (mayadeen.store.captures)
 
 #: The record's keys, one column each, in contract order (tests keep this equal to ArticleItem).
 RECORD_COLUMNS = (
@@ -82,6 +83,7 @@ _DDL = (
         finish_reason TEXT,
         coverage TEXT
     )""",
+    *CAPTURES_DDL,
 )
 
 #: What ``finish_run`` may set (column names never come from the caller's strings).
@@ -205,28 +207,37 @@ class ArticleStore:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: committed on success, rolled back on any error."""
+    def _write(self, also: Callable[[sqlite3.Connection], None] | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed on success, rolled back on any error.
+
+        ``also(conn)`` runs at the end of a successful body, inside the transaction.
+        """
         if self.readonly:
             raise PermissionError(f"{self.path} is open read-only")
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             yield self.conn
+            if also is not None:
+                also(self.conn)
 
     # --- articles -------------------------------------------------------------------------------
 
-    def upsert(self, record: Mapping[str, Any], seen_at: str | None = None) -> str:
+    def upsert(self, record: Mapping[str, Any], seen_at: str | None = None, *,
+               also: Callable[[sqlite3.Connection], None] | None = None) -> str:
         """Store one record; returns ``"new"``, ``"updated"`` or ``"unchanged"``.
 
         Keyed by url. A different ``content_hash`` replaces the row (revision + 1) and files the old
         version in ``article_revisions``. The same hash only moves ``last_seen``: the row keeps the
         values of the fetch that first saw this content (shares, scraped_at included) — simpler, and
         a revision's row then says exactly what was seen when.
+
+        ``also(conn)``: the caller's own writes that belong with the item (e.g. its ``warc_captures``
+        row), made in the same transaction.
         """
         seen_at = seen_at or utc_timestamp()
         url = record["url"]
         values = [_to_json(record.get(c)) if c in JSON_COLUMNS else record.get(c) for c in RECORD_COLUMNS]
-        with self._write() as conn:
+        with self._write(also) as conn:
             old = conn.execute(
                 f"SELECT {', '.join(RECORD_COLUMNS)}, revision, last_seen FROM articles WHERE url = ?", (url,)
             ).fetchone()

@@ -1,0 +1,163 @@
+"""What the WARC archive costs, and how fast `scrapy reextract` rebuilds records from it.
+
+Builds, at run time and in memory, a 2,000-item mirror cloned from the fixtures' 14 item pages (each
+clone with its own post id, slug and publication day; nothing is written to the repository), serves
+it on 127.0.0.1 and measures:
+
+* the `sitemap` crawl of every item without and with archiving (time per page; bytes per item);
+* a second archiving crawl of the same items (`-a full=1`): identical payloads, written as revisits;
+* `WarcWriter.write` alone over the same 2,000 responses (the archiving work without the crawl's noise);
+* `scrapy reextract` of the archive into a fresh store: records/s against the crawl's pages/s.
+
+    python bench/warc_cost.py [--items 2000]
+
+Times are the crawls' own ``elapsed_time_seconds`` (process start-up excluded); on a busy machine run
+it twice and take the lower figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mayadeen.archive.warc import Fetched, WarcWriter  # noqa: E402
+from mayadeen.urls import PUBLIC_URL  # noqa: E402
+from tests.conftest import expected_records  # noqa: E402
+from tests.fixture_server import Answer, FixtureServer, FixtureSite  # noqa: E402
+
+FAST = {"AUTOTHROTTLE_ENABLED": "0", "DOWNLOAD_DELAY": "0", "CONCURRENT_REQUESTS": "16",
+        "CONCURRENT_REQUESTS_PER_DOMAIN": "16", "LOG_LEVEL": "INFO", "MAYADEEN_JSONL_PATH": ""}
+FIRST_DAY = date(2024, 1, 1)
+HTML = "text/html; charset=utf-8"
+XML = "application/xml; charset=utf-8"
+
+
+class ClonedSite(FixtureSite):
+    """``items`` item pages cloned from the fixtures, with robots.txt and sitemaps that list them all."""
+
+    def __init__(self, items: int):
+        super().__init__()
+        self.pages: dict[str, Answer] = {}
+        months: dict[str, list[tuple[str, str]]] = {}
+        templates = sorted(expected_records().items())
+        for n in range(items):
+            url, record = templates[n % len(templates)]
+            path = url.removeprefix(PUBLIC_URL)
+            day = FIRST_DAY + timedelta(days=n % 360)
+            new_path = f"{path}-c{n}"
+            body = self.body(path).decode("utf-8")
+            body = body.replace(path, new_path).replace(record["article_id"], str(5_000_000 + n))
+            body = body.replace(record["date_published"][:10], day.isoformat())
+            self.pages[new_path] = Answer(200, HTML, body.encode("utf-8"))
+            months.setdefault(f"{day.year}-{day.month}", []).append((PUBLIC_URL + new_path, f"{day}T12:00:00Z"))
+        index = "".join(f"<sitemap><loc>{PUBLIC_URL}/sitemaps/all/sitemap-{m}.xml</loc></sitemap>" for m in months)
+        self.pages["/sitemaps/all.xml"] = Answer(200, XML, _xml("sitemapindex", index))
+        for month, entries in months.items():
+            urls = "".join(f"<url><loc>{u}</loc><lastmod>{d}</lastmod></url>" for u, d in entries)
+            self.pages[f"/sitemaps/all/sitemap-{month}.xml"] = Answer(200, XML, _xml("urlset", urls))
+        self.pages["/sitemaps/news.xml"] = Answer(200, XML, _xml("urlset", ""))
+        robots = f"User-agent: *\nSitemap: {PUBLIC_URL}/sitemaps/all.xml\n"
+        self.pages["/robots.txt"] = Answer(200, "text/plain", robots.encode())
+
+    def answer(self, path_qs: str) -> Answer:
+        return self.pages.get(path_qs.split("?")[0]) or super().answer("/no-such-page")
+
+
+def _xml(root: str, content: str) -> bytes:
+    return (f'<?xml version="1.0" encoding="UTF-8"?><{root} xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"{content}</{root}>").encode()
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
+
+
+def _stats(log: str) -> dict[str, float]:
+    return {k: float(v) for k, v in re.findall(r"'([\w/]+)': (\d+(?:\.\d+)?)", log)}
+
+
+def run(argv: list[str], settings: dict) -> dict[str, float]:
+    cmd = [sys.executable, "-m", "scrapy", *argv]
+    for k, v in {**FAST, **settings}.items():
+        cmd += ["-s", f"{k}={v}"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:2])} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return _stats(proc.stderr)
+
+
+def crawl(server: str, store: Path, warc: str, full: bool = False) -> dict[str, float]:
+    argv = ["crawl", "sitemap", "-a", f"base_url={server}", "-a", "js=0"] + (["-a", "full=1"] if full else [])
+    return run(argv, {"MAYADEEN_SQLITE_PATH": store, "MAYADEEN_WARC_DIR": warc})
+
+
+def size(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.glob("*.warc.gz"))
+
+
+def writer_only(site: ClonedSite, directory: Path) -> float:
+    """Seconds per page of ``WarcWriter.write`` alone, over every cloned item page."""
+    pages = [(p, a) for p, a in site.pages.items() if "/sitemaps/" not in p and p != "/robots.txt"]
+    writer = WarcWriter(directory, "bench-writer", max_size=10**9, info={"software": "bench"})
+    now = datetime.now(timezone.utc)
+    headers = [("Content-Type", HTML), ("Content-Length", "0")]
+    start = time.perf_counter()
+    for path, answer in pages:
+        writer.write(Fetched(PUBLIC_URL + path, now, "GET", [("User-Agent", "bench")], 200, "HTTP/1.1", headers,
+                             answer.body))
+    writer.close()
+    return (time.perf_counter() - start) / len(pages)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=2000)
+    args = parser.parse_args()
+    site = ClonedSite(args.items)
+    html_bytes = sum(len(a.body) for p, a in site.pages.items() if p.endswith(tuple("0123456789")))
+    with tempfile.TemporaryDirectory() as tmp, FixtureServer(site) as server:
+        tmp = Path(tmp)
+        off = crawl(server.url, tmp / "off.sqlite", "")
+        on = crawl(server.url, tmp / "on.sqlite", str(tmp / "warc"))
+        first_bytes = size(tmp / "warc")
+        again = crawl(server.url, tmp / "on.sqlite", str(tmp / "warc"), full=True)
+        revisit_bytes = size(tmp / "warc") - first_bytes
+        re_stats = run(["reextract", "--warc-dir", str(tmp / "warc")], {"MAYADEEN_SQLITE_PATH": tmp / "re.sqlite"})
+        per_write = writer_only(site, tmp / "writer")
+    items = int(on.get("item_scraped_count", 0))
+    figures = {
+        "items": items,
+        "item_html_bytes_avg": round(html_bytes / args.items),
+        "crawl_off_s": off["elapsed_time_seconds"],
+        "crawl_on_s": on["elapsed_time_seconds"],
+        "crawl_off_pages_per_s": round(off.get("item_scraped_count", 0) / off["elapsed_time_seconds"], 1),
+        "crawl_on_pages_per_s": round(items / on["elapsed_time_seconds"], 1),
+        "archiving_ms_per_page_in_crawl": round(
+            1000 * (on["elapsed_time_seconds"] - off["elapsed_time_seconds"]) / items, 2),
+        "warc_write_ms_per_page_alone": round(1000 * per_write, 2),
+        "warc_bytes_per_item": round(first_bytes / items),
+        "warc_bytes_per_revisit": round(revisit_bytes / max(1, again.get("mayadeen/warc/revisits", 0))),
+        "revisits_second_crawl": int(again.get("mayadeen/warc/revisits", 0)),
+        "reextract_s": re_stats["elapsed_time_seconds"],
+        "reextract_records": int(re_stats.get("item_scraped_count", 0)),
+        "reextract_records_per_s": round(re_stats.get("item_scraped_count", 0) / re_stats["elapsed_time_seconds"], 1),
+    }
+    figures["reextract_vs_crawl"] = round(figures["reextract_records_per_s"] / figures["crawl_off_pages_per_s"], 2)
+    for key, value in figures.items():
+        print(f"{key:34} {value}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

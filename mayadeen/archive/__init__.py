@@ -1,0 +1,1 @@
+"""The WARC archive of what the crawler fetched, and re-extraction of records from it."""

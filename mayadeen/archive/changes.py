@@ -1,0 +1,99 @@
+"""What a re-extraction changed: per record and per field, against the store, reported at the end.
+
+The developer's question after a parser fix: how many records come out different now, and in which
+fields. Each record is compared with the row the store holds for its url, just before the store
+pipeline writes it, on every key but ``scraped_at`` and ``content_hash``.
+
+A record that differs only in keys outside the content hash (``shares``, dates, sections, links…)
+is reported but does not replace its row: the store keeps a row while its content hash is the same.
+Rebuild into a fresh store to take such changes (README, "Rebuild a store from the archive").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from itemadapter import ItemAdapter
+from scrapy import signals
+from scrapy.exceptions import NotConfigured
+
+from mayadeen.record import HASHED_KEYS
+from mayadeen.store.sqlite import RECORD_COLUMNS, ArticleStore
+
+logger = logging.getLogger(__name__)
+
+#: Keys that differ on every pass and say nothing about extraction.
+NOT_COMPARED = frozenset({"scraped_at", "content_hash"})
+#: How many fields the report names.
+REPORTED_FIELDS = 10
+
+
+def changed_fields(record: dict[str, Any], stored: dict[str, Any]) -> list[str]:
+    """The record keys whose values differ between a new record and a stored one, in record order."""
+    return [key for key in RECORD_COLUMNS if key not in NOT_COMPARED and record.get(key) != stored.get(key)]
+
+
+class ChangeReport:
+    """Item pipeline (before the store). Stats: ``mayadeen/reextract/new``, ``…/changed``,
+    ``…/unchanged``, ``…/changed_outside_hash`` and ``mayadeen/reextract/field/<key>`` (records in
+    which that key changed)."""
+
+    def __init__(self, crawler, path: str):
+        self.stats = crawler.stats
+        self.path = path
+        self.store: ArticleStore | None = None
+        self.fields: Counter[str] = Counter()
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        path = (crawler.settings.get("MAYADEEN_SQLITE_PATH") or "").strip()
+        if not path:
+            raise NotConfigured("no store to compare with")
+        report = cls(crawler, path)
+        crawler.signals.connect(report.spider_closed, signal=signals.spider_closed)
+        return report
+
+    def _stored(self, url: str) -> dict[str, Any] | None:
+        if self.store is None:
+            if not Path(self.path).exists():
+                return None
+            self.store = ArticleStore(self.path, readonly=True)
+        return self.store.get(url)
+
+    def process_item(self, item: Any) -> Any:
+        record = ItemAdapter(item).asdict()
+        stored = self._stored(record["url"])
+        if stored is None:
+            self.stats.inc_value("mayadeen/reextract/new")
+            return item
+        fields = changed_fields(record, stored)
+        if not fields:
+            self.stats.inc_value("mayadeen/reextract/unchanged")
+            return item
+        self.stats.inc_value("mayadeen/reextract/changed")
+        if not set(fields) & set(HASHED_KEYS):
+            self.stats.inc_value("mayadeen/reextract/changed_outside_hash")
+        for key in fields:
+            self.fields[key] += 1
+            self.stats.inc_value(f"mayadeen/reextract/field/{key}")
+        logger.info("Changed by re-extraction: %s (%s)", record["url"], ", ".join(fields))
+        return item
+
+    def spider_closed(self, spider) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        stats = self.stats.get_stats()
+        most = ", ".join(f"{key} {count}" for key, count in self.fields.most_common(REPORTED_FIELDS))
+        logger.info(
+            "Re-extraction report: %d records changed, %d unchanged, %d new; fields changed most: %s",
+            stats.get("mayadeen/reextract/changed", 0), stats.get("mayadeen/reextract/unchanged", 0),
+            stats.get("mayadeen/reextract/new", 0), most or "none",
+        )
+        outside = stats.get("mayadeen/reextract/changed_outside_hash", 0)
+        if outside:
+            logger.warning("Records changed only outside the content hash: %d (their stored rows are kept;"
+                           " rebuild into a fresh store to take those changes)", outside)

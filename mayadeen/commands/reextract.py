@@ -1,0 +1,95 @@
+"""``scrapy reextract``: rebuild records from the WARC archive with the current extraction, offline.
+
+Runs a real crawl (``mayadeen.archive.spider.ReextractSpider``) whose download handler answers every
+request from the archive (``mayadeen.archive.handler``): no request leaves the process. The records
+go through the same downloader middlewares, item callback and item pipelines as in a crawl (enrich,
+validate, dedupe, store: new revisions, ``warc_captures``, a ``crawl_runs`` row with spider
+``reextract``), plus a report of what changed (``mayadeen.archive.changes``). JSON Lines go only to
+``-o``/``-O``. Exit status as ``scrapy crawl``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from scrapy.exceptions import UsageError
+
+from mayadeen.archive.spider import ReextractSpider
+from mayadeen.commands.crawl import Command as CrawlCommand
+from mayadeen.urls import ITEM_PATTERNS, canonical_url, item_kind
+
+HANDLER = "mayadeen.archive.handler.WarcDownloadHandler"
+CHANGE_REPORT = "mayadeen.archive.changes.ChangeReport"
+#: Just before the store (800): compares each record with the row it is about to replace.
+CHANGE_REPORT_ORDER = 790
+
+
+def _day(option: str, value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        return date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise UsageError(f"{option} takes a day as YYYY-MM-DD, got {value!r}", print_help=False) from None
+
+
+class Command(CrawlCommand):
+    def syntax(self) -> str:
+        return "[options]"
+
+    def short_desc(self) -> str:
+        return "Rebuild records from the WARC archive with the current extraction, without a request"
+
+    def long_desc(self) -> str:
+        return (self.short_desc() + ". Re-extracts the latest capture of every archived item page (or of those"
+                " selected), stores the records as a crawl would and reports which fields changed. Exit status"
+                " as 'scrapy crawl'.")
+
+    def add_options(self, parser) -> None:
+        super().add_options(parser)
+        group = parser.add_argument_group("Re-extraction")
+        group.add_argument("--warc-dir", metavar="DIR", help="the archive (default: MAYADEEN_WARC_DIR)")
+        group.add_argument("--since", metavar="YYYY-MM-DD", help="captures fetched on or after this UTC day")
+        group.add_argument("--until", metavar="YYYY-MM-DD", help="captures fetched on or before this UTC day")
+        group.add_argument("--url", action="append", default=[], metavar="URL",
+                           help="only this item page (may be repeated)")
+        group.add_argument("--kind", action="append", default=[], choices=sorted(ITEM_PATTERNS),
+                           help="only items of this kind (may be repeated)")
+
+    def process_options(self, args, opts) -> None:
+        super().process_options(args, opts)
+        if args:
+            raise UsageError("reextract takes no spider: it reads the archive")
+        settings = self.settings
+        warc_dir = (opts.warc_dir or settings.get("MAYADEEN_WARC_DIR") or "").strip()
+        if not warc_dir or not Path(warc_dir).is_dir():
+            raise UsageError(f"no WARC archive at {warc_dir or '(MAYADEEN_WARC_DIR is empty)'}", print_help=False)
+        since, until = _day("--since", opts.since), _day("--until", opts.until)
+        if since and until and since > until:
+            raise UsageError(f"--since {since} is after --until {until}", print_help=False)
+        urls = []
+        for url in opts.url:
+            canonical = canonical_url(url)
+            if canonical is None or item_kind(canonical) is None:
+                raise UsageError(f"--url {url!r} is not an item page of the site", print_help=False)
+            urls.append(canonical)
+        opts.spargs.update(warc_dir=str(Path(warc_dir).resolve()), since=since, until=until, urls=",".join(urls),
+                           kinds=",".join(opts.kind))
+
+        # Nothing is fetched and nothing is archived again: the archive answers every request.
+        settings.set("DOWNLOAD_HANDLERS", {"http": HANDLER, "https": HANDLER, "ftp": None, "s3": None,
+                                           "file": None, "data": None}, priority="cmdline")
+        settings.set("MAYADEEN_WARC_DIR", "", priority="cmdline")
+        settings.set("MAYADEEN_CHROMIUM_PATH", "", priority="cmdline")
+        settings.set("ROBOTSTXT_OBEY", False, priority="cmdline")
+        settings.set("AUTOTHROTTLE_ENABLED", False, priority="cmdline")
+        settings.set("DOWNLOAD_DELAY", 0, priority="cmdline")
+        settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", settings.getint("CONCURRENT_REQUESTS"), priority="cmdline")
+        settings.set("MAYADEEN_JSONL_PATH", "", priority="cmdline")  # records go only to -o/-O
+        pipelines = dict(settings.getdict("ITEM_PIPELINES"))
+        pipelines[CHANGE_REPORT] = CHANGE_REPORT_ORDER
+        settings.set("ITEM_PIPELINES", pipelines, priority="cmdline")
+
+    def run(self, args, opts) -> None:
+        self.run_spider(ReextractSpider, opts.spargs)
