@@ -23,13 +23,14 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from itemadapter import ItemAdapter, is_item
+from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from mayadeen import __version__
 from mayadeen.archive.reader import ARCHIVED_META
 from mayadeen.archive.warc import Capture, Fetched, WarcWriter, recover
+from mayadeen.items import ArticleItem
 from mayadeen.pipelines.store import SQLiteStorePipeline
 from mayadeen.store.captures import archived_payload, index_capture
 from mayadeen.store.sqlite import ArticleStore
@@ -177,13 +178,13 @@ class ItemCaptureMiddleware:
 
     def process_spider_output(self, response, result):
         for element in result:
-            if is_item(element):
+            if isinstance(element, ArticleItem):  # item pages only: flashes are no capture of theirs
                 self._link(response, element)
             yield element
 
     async def process_spider_output_async(self, response, result):
         async for element in result:
-            if is_item(element):
+            if isinstance(element, ArticleItem):  # item pages only: flashes are no capture of theirs
                 self._link(response, element)
             yield element
 
