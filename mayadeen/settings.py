@@ -156,10 +156,17 @@ DOWNLOADER_MIDDLEWARES.update({
     "mayadeen.middlewares.retry_after.RetryAfterMiddleware": 960,
 })
 EXTENSIONS.update({
-    # Field coverage report at the end of every run; fails a run below MAYADEEN_COVERAGE_MIN (after
-    # RunOutcome, 500: when both fail an idle crawl, the last one's reason is the finish reason).
+    # Field coverage report at the end of every run; below MAYADEEN_COVERAGE_MIN it reports the run
+    # as failed to RunOutcome, which alone decides the finish reason.
     "mayadeen.extensions.coverage.FieldCoverage": 520,
 })
+
+# --- checked inputs, honest outcomes, retries outside the downloader (issue 8) ----------------------
+# A run fails (too_many_given_up) when more than this share (0-1) of its item pages is given up after
+# its retries; fewer is a warning, and those items are retried by later runs.
+MAYADEEN_MAX_GIVEN_UP_SHARE = 0.2
+# On: a crawl that skips client-side listings for want of a browser fails (browser_missing); off: a warning.
+MAYADEEN_REQUIRE_BROWSER = False
 
 # Off: it opens a local HTTP port and writes job files we do not use.
 REMOTE_CONTROL_ENABLED = False

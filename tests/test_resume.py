@@ -6,7 +6,8 @@ import signal
 
 import pytest
 
-from mayadeen.extensions.resume import JOB_FILE, JOURNAL_FILE, read_journal
+from mayadeen.extensions.resume import JOURNAL_FILE, read_journal
+from mayadeen.preflight import JOB_FILE
 from tests.conftest import expected_records, run_crawl
 from tests.scheduled import SlowServer, integrity, item_paths, runs, start_crawl, stored, wait_for
 

@@ -8,11 +8,7 @@ from scrapy import signals
 from mayadeen.store.freshness import Freshness
 from mayadeen.pages.article import ArticlePage
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_HOST, canonical_url, item_kind
-
-
-def flag(value) -> bool:
-    """A boolean spider argument: ``1``/``true``/``yes``/``on`` (any case) are true."""
-    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
+from mayadeen.validation import Argument, parse_arguments, parse_flag, parse_origin
 
 
 class MayadeenSpider(scrapy.Spider):
@@ -31,13 +27,25 @@ class MayadeenSpider(scrapy.Spider):
     allowed_domains = [PUBLIC_HOST]
     #: Follow an item's Read Next / Related News / Read more links.
     follow_related = False
+    #: The ``-a`` arguments this spider takes (``mayadeen.validation`` refuses any other).
+    arguments = {
+        "base_url": Argument(parse_origin, "fetch from this mirror (an http(s) origin) instead of the site"),
+        "full": Argument(parse_flag, "1: fetch every item again"),
+        "js": Argument(parse_flag, "0: no browser (client-side listings are skipped)"),
+    }
 
-    def __init__(self, *args, base_url: str | None = None, full=None, js=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.base_url = base_url or None
-        self.js = js is None or flag(js)
-        self.full = flag(full)
+    def __init__(self, *args, **kwargs):
+        values = self.parse_arguments(kwargs)
+        super().__init__(*args, **{k: v for k, v in kwargs.items() if k.startswith("_")})
+        self.base_url = values.get("base_url")
+        self.js = values.get("js", True)
+        self.full = values.get("full", False)
         self._freshness: Freshness | None = None
+
+    @classmethod
+    def parse_arguments(cls, given) -> dict:
+        """The ``-a`` values parsed, or ``UsageProblem`` naming the first one this spider cannot take."""
+        return parse_arguments(cls.name, cls.arguments, given)
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):

@@ -9,6 +9,26 @@ from mayadeen.pages.listing import ListingPage
 from mayadeen.pages.listing_api import ListingApiPage, next_api_page
 from mayadeen.spiders.base import MayadeenSpider
 from mayadeen.urls import PUBLIC_URL, is_client_side_listing, listing_key
+from mayadeen.validation import Argument, UsageProblem
+
+#: The listings of the site's menu (home page, main and mega menus): what ``-a sections=`` may name.
+MENU_LISTINGS = (
+    "news", "news/politics", "news/economy", "news/sports", "news/arts-culture", "news/health",
+    "news/miscellaneous", "news/technology", "news/environment",
+    "articles", "articles/opinion", "articles/analysis", "articles/blog", "articles/features",
+    "videos", "videos/newsfeed", "videos/video-features", "videos/explainers", "videos/tv",
+    "videos/digital-series", "infographs", "in-pictures",
+)
+
+
+def parse_sections(label: str, value) -> list[str]:
+    """Comma-separated listing keys of the menu (``news/politics,articles``), in order, without repeats."""
+    keys = list(dict.fromkeys(s.strip().strip("/").lower() for s in str(value or "").split(",") if s.strip()))
+    for key in keys:
+        if key not in MENU_LISTINGS:
+            raise UsageProblem(f"{label}={value}: {key} is not a listing of the site's menu; it takes"
+                               f" comma-separated keys of {', '.join(MENU_LISTINGS)}")
+    return keys
 
 
 class SectionsSpider(MayadeenSpider):
@@ -27,10 +47,12 @@ class SectionsSpider(MayadeenSpider):
 
     name = "sections"
     follow_related = True
+    arguments = {**MayadeenSpider.arguments,
+                 "sections": Argument(parse_sections, "comma-separated listing keys of the menu")}
 
-    def __init__(self, *args, sections: str | None = None, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.sections = [s.strip().strip("/").lower() for s in (sections or "").split(",") if s.strip()]
+        self.sections = self.parse_arguments(kwargs).get("sections") or []
 
     async def start(self):
         if self.sections:
