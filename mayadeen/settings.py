@@ -40,11 +40,7 @@ RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 
 # --- components ---------------------------------------------------------------------------------
-DOWNLOADER_MIDDLEWARES = {
-    # Closest to the downloader: rewrites the public host to the mirror on the way out and back on
-    # the way in, so every other component only ever sees public URLs.
-    "mayadeen.middlewares.mirror.MirrorMiddleware": 950,
-}
+DOWNLOADER_MIDDLEWARES = {}
 ITEM_PIPELINES = {
     "mayadeen.pipelines.enrich.EnrichPipeline": 100,
     "mayadeen.pipelines.validate.ValidatePipeline": 200,
@@ -152,8 +148,6 @@ DOWNLOADER_MIDDLEWARES.update({
     "mayadeen.middlewares.redirect_loop.RedirectLoopMiddleware": 610,
     # Only http(s) on the site or the mirror: never another host, a private address, file: or data:.
     "mayadeen.middlewares.url_guard.UrlGuardMiddleware": 940,
-    # Retry-After pauses the site's download slot (after the mirror, 950, to see the real slot).
-    "mayadeen.middlewares.retry_after.RetryAfterMiddleware": 960,
 })
 EXTENSIONS.update({
     # Field coverage report at the end of every run; below MAYADEEN_COVERAGE_MIN it reports the run
@@ -167,6 +161,16 @@ EXTENSIONS.update({
 MAYADEEN_MAX_GIVEN_UP_SHARE = 0.2
 # On: a crawl that skips client-side listings for want of a browser fails (browser_missing); off: a warning.
 MAYADEEN_REQUIRE_BROWSER = False
+
+# Requests wait for their retry deadline or a Retry-After in the scheduler, not in the downloader.
+SCHEDULER = "mayadeen.scheduler.DueScheduler"
+EXTENSIONS.update({
+    # Retry-After holds the site's download slot in the scheduler (wall-clock, kept in JOBDIR).
+    "mayadeen.extensions.retry_after.RetryAfter": 530,
+})
+# base_url: the http(s) download handlers fetch the public URLs from the mirror (after the browser
+# add-on, 0, has chosen the handlers).
+ADDONS["mayadeen.mirror.MirrorAddon"] = 10
 
 # Off: it opens a local HTTP port and writes job files we do not use.
 REMOTE_CONTROL_ENABLED = False
