@@ -28,7 +28,6 @@ import logging
 import time
 
 from scrapy.core.scheduler import Scheduler
-from twisted.internet import reactor
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +128,8 @@ class DueScheduler(Scheduler):
         self._arm()
 
     def _arm(self) -> None:
+        from twisted.internet import reactor  # the one the crawl installed (importing it earlier installs one)
+
         if not self.held:
             return
         delay = max(0.0, self.held[0][0] - time.time())

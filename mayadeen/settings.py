@@ -161,6 +161,19 @@ EXTENSIONS.update({
 MAYADEEN_MAX_GIVEN_UP_SHARE = 0.2
 # On: a crawl that skips client-side listings for want of a browser fails (browser_missing); off: a warning.
 MAYADEEN_REQUIRE_BROWSER = False
+# An item page given up is not requested again before this many seconds (doubled with each further
+# failed run, at most the _MAX): one page that keeps failing costs later runs nothing.
+MAYADEEN_FAILING_RETRY_INTERVAL = 900
+MAYADEEN_FAILING_RETRY_INTERVAL_MAX = 86400
+# Seconds between progress lines (and crawl_runs updates) during a run; 0: none.
+MAYADEEN_PROGRESS_INTERVAL = 60
+EXTENSIONS.update({
+    # Given-up item pages: a warning, remembered in the store and retried by later runs.
+    "mayadeen.extensions.failing_items.FailingItems": 540,
+    # The progress line replaces Scrapy's "Crawled N pages" line.
+    "mayadeen.extensions.progress.Progress": 550,
+    "scrapy.extensions.logstats.LogStats": None,
+})
 
 # Requests wait for their retry deadline or a Retry-After in the scheduler, not in the downloader.
 SCHEDULER = "mayadeen.scheduler.DueScheduler"

@@ -17,12 +17,14 @@ A crawl failed when
     more than ``MAYADEEN_MAX_DROPPED_SHARE`` of the records were dropped as invalid (duplicates are
     normal and do not count);
 ``too_many_given_up``
-    more than ``MAYADEEN_MAX_GIVEN_UP_SHARE`` of the item pages were given up after their retries
-    (``mayadeen/given_up``; fewer is a warning, and they are retried by later runs);
+    more than ``MAYADEEN_MAX_GIVEN_UP_SHARE`` of the item pages tried, and more than
+    ``GIVEN_UP_FLOOR`` (2), were given up after their retries (``mayadeen/given_up``; fewer is a
+    warning, and they are retried by later runs, see ``mayadeen.extensions.failing_items``);
 ``coverage_below_minimum``
     reported by ``mayadeen.extensions.coverage``;
 ``browser_missing``
-    ``MAYADEEN_REQUIRE_BROWSER`` is on and client-side listings were skipped for want of a browser.
+    client-side listings were skipped for want of a browser, and ``MAYADEEN_REQUIRE_BROWSER`` is on
+    or no other listing was crawled (without a browser the run could do nothing it was asked).
 
 The finish reason shows wherever Scrapy's does (the log, the stats, Scrapyd's job log,
 ``crawl_runs.finish_reason``). ``outcome()`` gives the verdict on a finished run (the ``crawl``
@@ -57,6 +59,8 @@ ENDED_REASONS = frozenset({"finished", *FAILURES})
 OK_REASONS = frozenset({"finished", "closespider_timeout", "closespider_itemcount", "closespider_pagecount"})
 DEFAULT_MAX_DROPPED_SHARE = 0.2
 DEFAULT_MAX_GIVEN_UP_SHARE = 0.2
+#: A run never fails for this many given-up item pages or fewer (one page that keeps failing is a warning).
+GIVEN_UP_FLOOR = 2
 
 _DROPPED_PREFIX = "mayadeen/dropped/"
 _LOST_PREFIX = "mayadeen/lost/"
@@ -99,9 +103,9 @@ def failure(stats: Mapping[str, Any], limits: Thresholds = Thresholds()) -> str 
     if dropped and dropped > limits.max_dropped_share * (scraped + dropped):
         return TOO_MANY_DROPPED
     given_up = stats.get("mayadeen/given_up", 0)
-    if given_up and given_up > limits.max_given_up_share * (scraped + dropped + given_up):
+    if given_up > GIVEN_UP_FLOOR and given_up > limits.max_given_up_share * (scraped + dropped + given_up):
         return TOO_MANY_GIVEN_UP
-    if limits.require_browser and stats.get("mayadeen/js/no_browser"):
+    if stats.get("mayadeen/js/no_browser") and (limits.require_browser or not stats.get("mayadeen/listing/pages")):
         return BROWSER_MISSING
     return None
 

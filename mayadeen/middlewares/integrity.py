@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import logging
 
-from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.exceptions import NotConfigured
 
 from mayadeen.completeness import decode_content, incomplete_reason
-from mayadeen.middlewares.retry import Backoff
+from mayadeen.middlewares.retry import Backoff, GaveUp
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class ResponseIntegrityMiddleware:
         self.stats.inc_value("mayadeen/gave_up/incomplete_response")
         logger.warning("Dropped %s: the response stayed incomplete (%s) after %d attempts",
                        request.url, reason, request.meta.get("retry_times", 0) + 1)
-        raise IgnoreRequest(f"incomplete response ({reason}): {request.url}")
+        raise GaveUp(f"incomplete response ({reason}): {request.url}")
 
     def check(self, body: bytes, content_encoding: list[bytes]) -> str | None:
         encodings = [e.decode("latin-1") for value in content_encoding for e in value.split(b",")]

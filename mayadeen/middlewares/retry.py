@@ -28,9 +28,15 @@ import time
 from dataclasses import dataclass
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
+from scrapy.exceptions import IgnoreRequest
 
 from mayadeen.scheduler import NOT_BEFORE
 from mayadeen.urls import item_kind
+
+
+class GaveUp(IgnoreRequest):
+    """A page dropped after its retries (incomplete answers, redirect loops): the spider's errback
+    tells it from a request that was only filtered."""
 
 
 @dataclass(frozen=True)

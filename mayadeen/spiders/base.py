@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import scrapy
 from scrapy import signals
+from scrapy.exceptions import IgnoreRequest
+from scrapy.spidermiddlewares.httperror import HttpError
 
+from mayadeen.extensions.failing_items import item_given_up
+from mayadeen.middlewares.retry import GaveUp
 from mayadeen.store.freshness import Freshness
 from mayadeen.pages.article import ArticlePage
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_HOST, canonical_url, item_kind
@@ -82,7 +86,26 @@ class MayadeenSpider(scrapy.Spider):
         url = self.canonical(url)
         if url is None or not self.freshness.needs_fetch(url, seen, day_only=day_only):
             return None
-        return self.request(url, self.parse_item)
+        return self.request(url, self.parse_item, errback=self.item_failed)
+
+    def item_failed(self, failure):
+        """An item page that could not be had: given up after its retries (``item_given_up``: a
+        warning, remembered and retried by later runs), not there (404), or filtered (said elsewhere)."""
+        url = failure.request.url
+        if failure.check(HttpError):
+            status = failure.value.response.status
+            if status not in {int(code) for code in self.settings.getlist("RETRY_HTTP_CODES")}:
+                self.crawler.stats.inc_value("mayadeen/items/not_found")
+                self.logger.info("No item at %s (HTTP %d)", url, status)
+                return
+            reason = f"HTTP {status}"
+        elif failure.check(GaveUp):
+            reason = str(failure.value).split(":", 1)[0]
+        elif failure.check(IgnoreRequest):
+            return
+        else:
+            reason = failure.getErrorMessage() or failure.type.__name__
+        self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason)
 
     def wants_item(self, url: str) -> bool:
         """Whether an item URL found in a link is in this crawl's scope."""
