@@ -120,7 +120,9 @@ def store_problem(path: str) -> EnvironmentProblem | None:
             conn.close()
     except sqlite3.DatabaseError as exc:
         verdict = str(exc)
+    verdict = "; ".join(line.strip() for line in str(verdict).splitlines() if line.strip())
     if verdict != "ok":
+        verdict = verdict if len(verdict) <= 160 else verdict[:159] + "…"
         return EnvironmentProblem("store_damaged", f"MAYADEEN_SQLITE_PATH={path}: the store is damaged"
                                   f" (quick_check: {verdict}); nothing was written to it; {recover}", False)
     return None
