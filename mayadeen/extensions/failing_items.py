@@ -9,7 +9,7 @@ too many are given up) and remembers it in the store's ``failing_items`` table
 failed run, at most ``MAYADEEN_FAILING_RETRY_INTERVAL_MAX``; ``-a full=1`` requests it anyway); a
 run that stores it forgets it. The items still failing are listed at the end of every run.
 
-Stats: ``mayadeen/given_up``, ``mayadeen/failing/deferred`` (requests not sent: not due yet),
+Stats: ``mayadeen/given_up``, ``mayadeen/failing/deferred`` (items not requested: not due yet),
 ``mayadeen/failing/recovered``, ``mayadeen/failing/items`` (failing items in the store at the end).
 """
 
@@ -42,6 +42,7 @@ class FailingItems:
         self.longest = crawler.settings.getfloat("MAYADEEN_FAILING_RETRY_INTERVAL_MAX", 86400.0)
         self.conn = None
         self.next_attempts: dict[str, str] = {}
+        self.deferred: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -65,8 +66,10 @@ class FailingItems:
     def request_scheduled(self, request, spider) -> None:
         due = self.next_attempts.get(request.url)
         if due and due > utc_timestamp() and not getattr(spider, "full", False):
-            self.stats.inc_value("mayadeen/failing/deferred")
-            logger.info("Not fetching %s before %s: it failed in earlier runs", request.url, due)
+            if request.url not in self.deferred:  # listed by two feeds: one item
+                self.deferred.add(request.url)
+                self.stats.inc_value("mayadeen/failing/deferred")
+                logger.info("Not fetching %s before %s: it failed in earlier runs", request.url, due)
             raise IgnoreRequest(f"failing item, next attempt after {due}: {request.url}")
 
     def given_up(self, url: str, reason: str) -> None:
