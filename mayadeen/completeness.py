@@ -6,7 +6,9 @@ record built from it just lacks its tags or its Read Next links. So a page is ch
 before anyone extracts from it:
 
 * an empty (or whitespace-only) body is never whole;
-* HTML must close its ``</html>``; JSON must parse; XML must close its root element;
+* HTML must close its ``</html>`` (anywhere: comments or scripts may follow it), unless the transport
+  vouched for its end (a ``Content-Length`` or chunked framing: HTML may omit ``</html>``, and a cut
+  framed body fails the download itself); JSON must parse; XML must close its root element;
 * a gzip or deflate body must be a complete compressed stream, and what it decodes to is checked
   as above.
 
@@ -24,6 +26,7 @@ TAIL = 4096
 _HEAD = 2048
 _XML_ROOT = re.compile(rb"<([A-Za-z_][\w.:-]*)")
 _XML_SKIP = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>)", re.S | re.I)
+_HTML_END = re.compile(rb"</html", re.I)
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 
 
@@ -45,14 +48,15 @@ def body_kind(body: bytes) -> str:
     return "text"
 
 
-def incomplete_reason(body: bytes) -> str | None:
+def incomplete_reason(body: bytes, framed: bool = False) -> str | None:
     """Why ``body`` is not a whole document (``empty``, ``unclosed_html``, ``broken_json``,
-    ``unclosed_xml``), or None when it looks whole."""
+    ``unclosed_xml``), or None when it looks whole. ``framed``: the transport delivered a declared
+    length (Content-Length or chunked), so an HTML page without ``</html>`` is whole."""
     if not body.strip():
         return "empty"
     kind = body_kind(body)
     if kind == "html":
-        return None if b"</html" in body[-TAIL:].lower() else "unclosed_html"
+        return None if framed or _HTML_END.search(body) else "unclosed_html"
     if kind == "json":
         try:
             json.loads(body)

@@ -40,11 +40,7 @@ RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 
 # --- components ---------------------------------------------------------------------------------
-DOWNLOADER_MIDDLEWARES = {
-    # Closest to the downloader: rewrites the public host to the mirror on the way out and back on
-    # the way in, so every other component only ever sees public URLs.
-    "mayadeen.middlewares.mirror.MirrorMiddleware": 950,
-}
+DOWNLOADER_MIDDLEWARES = {}
 ITEM_PIPELINES = {
     "mayadeen.pipelines.enrich.EnrichPipeline": 100,
     "mayadeen.pipelines.validate.ValidatePipeline": 200,
@@ -152,12 +148,10 @@ DOWNLOADER_MIDDLEWARES.update({
     "mayadeen.middlewares.redirect_loop.RedirectLoopMiddleware": 610,
     # Only http(s) on the site or the mirror: never another host, a private address, file: or data:.
     "mayadeen.middlewares.url_guard.UrlGuardMiddleware": 940,
-    # Retry-After pauses the site's download slot (after the mirror, 950, to see the real slot).
-    "mayadeen.middlewares.retry_after.RetryAfterMiddleware": 960,
 })
 EXTENSIONS.update({
-    # Field coverage report at the end of every run; fails a run below MAYADEEN_COVERAGE_MIN (after
-    # RunOutcome, 500: when both fail an idle crawl, the last one's reason is the finish reason).
+    # Field coverage report at the end of every run; below MAYADEEN_COVERAGE_MIN it reports the run
+    # as failed to RunOutcome, which alone decides the finish reason.
     "mayadeen.extensions.coverage.FieldCoverage": 520,
 })
 
@@ -174,9 +168,9 @@ MAYADEEN_BREAKING_LINK_WINDOW = 24 * 3600
 MAYADEEN_BREAKING_ROBOTS_REFRESH = 3600
 EXTENSIONS.update({
     # Flashes of every page a crawl fetches go to breaking_news (MAYADEEN_BREAKING_HARVEST).
-    "mayadeen.breaking.harvest.TickerHarvest": 530,
+    "mayadeen.breaking.harvest.TickerHarvest": 560,
     # Each stored article is linked to the flashes it covers.
-    "mayadeen.breaking.linking.ArticleLinker": 540,
+    "mayadeen.breaking.linking.ArticleLinker": 570,
 })
 # --- the WARC archive and re-extraction (issue 14) -----------------------------------------------
 # Item-page responses the crawl used, archived as WARC 1.1 (request + response records, revisits for
@@ -187,13 +181,42 @@ MAYADEEN_WARC_ALL = False
 # A WARC file is closed at this many bytes and the next one opened (1 GB, the WARC guidelines' size).
 MAYADEEN_WARC_MAX_SIZE = 1_000_000_000
 DOWNLOADER_MIDDLEWARES.update({
-    # Sees each response as received, with its public URL: after the mirror (950), before decompression.
+    # Sees each response as received (public URL: the mirror is a download handler), before decompression.
     "mayadeen.archive.middleware.WarcArchiveMiddleware": 945,
 })
 SPIDER_MIDDLEWARES = {
     # Archives the response an item came from and indexes it (warc_captures) in the item's transaction.
     "mayadeen.archive.middleware.ItemCaptureMiddleware": 950,
 }
+# --- checked inputs, honest outcomes, retries outside the downloader (issue 8) ----------------------
+# A run fails (too_many_given_up) when more than this share (0-1) of its item pages is given up after
+# its retries; fewer is a warning, and those items are retried by later runs.
+MAYADEEN_MAX_GIVEN_UP_SHARE = 0.2
+# On: a crawl that skips client-side listings for want of a browser fails (browser_missing); off: a warning.
+MAYADEEN_REQUIRE_BROWSER = False
+# An item page given up is not requested again before this many seconds (doubled with each further
+# failed run, at most the _MAX): one page that keeps failing costs later runs nothing.
+MAYADEEN_FAILING_RETRY_INTERVAL = 900
+MAYADEEN_FAILING_RETRY_INTERVAL_MAX = 86400
+# Seconds between progress lines (and crawl_runs updates) during a run; 0: none.
+MAYADEEN_PROGRESS_INTERVAL = 60
+EXTENSIONS.update({
+    # Given-up item pages: a warning, remembered in the store and retried by later runs.
+    "mayadeen.extensions.failing_items.FailingItems": 540,
+    # The progress line replaces Scrapy's "Crawled N pages" line.
+    "mayadeen.extensions.progress.Progress": 550,
+    "scrapy.extensions.logstats.LogStats": None,
+})
+
+# Requests wait for their retry deadline or a Retry-After in the scheduler, not in the downloader.
+SCHEDULER = "mayadeen.scheduler.DueScheduler"
+EXTENSIONS.update({
+    # Retry-After holds the site's download slot in the scheduler (wall-clock, kept in JOBDIR).
+    "mayadeen.extensions.retry_after.RetryAfter": 530,
+})
+# base_url: the http(s) download handlers fetch the public URLs from the mirror (after the browser
+# add-on, 0, has chosen the handlers).
+ADDONS["mayadeen.mirror.MirrorAddon"] = 10
 
 # Off: it opens a local HTTP port and writes job files we do not use.
 REMOTE_CONTROL_ENABLED = False

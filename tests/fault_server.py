@@ -64,6 +64,10 @@ class FaultPlan:
     keep_failing: dict[str, str] = field(default_factory=dict)
     #: Paths never faulted (e.g. to keep a test's timing measurable).
     exempt: frozenset[str] = frozenset()
+    #: When set, only paths starting with one of these fault (the share is drawn among them).
+    only: tuple[str, ...] = ()
+    #: Paths (path + query) that fault on their first request only, with the kind to use.
+    once: dict[str, str] = field(default_factory=dict)
     #: Seconds a 429 asks the client to wait.
     retry_after: int = 1
     #: Seconds a stalled request hangs before the server drops it.
@@ -71,7 +75,7 @@ class FaultPlan:
     persistent: frozenset[str] = PERSISTENT_KINDS
 
     def __post_init__(self):
-        unknown = (set(self.kinds) | set(self.keep_failing.values())) - set(FAULT_KINDS)
+        unknown = (set(self.kinds) | set(self.keep_failing.values()) | set(self.once.values())) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
 
@@ -82,7 +86,9 @@ class FaultPlan:
         """
         if path in self.keep_failing:
             return self.keep_failing[path], 0
-        if path in self.exempt or not self.kinds:
+        if path in self.once:
+            return self.once[path], 1
+        if path in self.exempt or not self.kinds or (self.only and not path.startswith(self.only)):
             return None
         rng = random.Random(f"{self.seed}|{path}")
         if rng.random() >= self.share:

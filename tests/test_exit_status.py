@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from mayadeen.extensions.run_outcome import outcome
+from mayadeen.extensions.run_outcome import Thresholds, outcome
 from mayadeen.store.sqlite import ArticleStore
 from tests.conftest import ROOT, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
@@ -107,5 +107,5 @@ def test_second_run_of_the_same_job_exits_75_and_leaves_the_first_alone(tmp_path
     ({"finish_reason": "closespider_timeout", "downloader/request_count": 2}, False, "site_unreachable"),
 ])
 def test_outcome(stats, ok, problem):
-    result = outcome(stats, 0.2)
+    result = outcome(stats, Thresholds(max_dropped_share=0.2))
     assert (result.ok, result.problem) == (ok, problem)

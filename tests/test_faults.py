@@ -27,7 +27,7 @@ from scrapy.utils.test import get_crawler
 
 from mayadeen.completeness import decode_content, incomplete_reason
 from mayadeen.middlewares.retry import Backoff
-from mayadeen.middlewares.retry_after import retry_after_seconds
+from mayadeen.extensions.retry_after import retry_after_seconds
 from mayadeen.middlewares.sniff import ContentSniffMiddleware
 from mayadeen.pages.article import ArticlePage
 from tests.conftest import expected_records, run_crawl
@@ -93,42 +93,33 @@ def test_retry_after_values():
         assert retry_after_seconds(bad) is None
 
 
-def _retry_after_mw(max_wait: float):
+def _retry_after_ext(max_wait: float):
     from types import SimpleNamespace
 
-    from scrapy.core.downloader import Downloader, Slot
+    from mayadeen.extensions.retry_after import RetryAfter
 
-    from mayadeen.middlewares.retry_after import RetryAfterMiddleware
-
+    holds = {}
     crawler = get_crawler(settings_dict={"MAYADEEN_RETRY_AFTER_MAX": max_wait})
-    slot = Slot(concurrency=2, delay=0, jitter=0)
-    downloader = SimpleNamespace(DOWNLOAD_SLOT=Downloader.DOWNLOAD_SLOT, slots={"site": slot},
-                                 get_slot_key=lambda request: "site", _latercall=lambda s: None)
-    crawler.engine = SimpleNamespace(downloader=downloader)
-    mw = RetryAfterMiddleware(crawler)
-    return mw, slot
+    scheduler = SimpleNamespace(hold_slot=lambda key, until: holds.__setitem__(key, until))
+    downloader = SimpleNamespace(get_slot_key=lambda request: "site")
+    crawler.engine = SimpleNamespace(downloader=downloader, scheduler=scheduler)
+    return RetryAfter(crawler), holds
 
 
 @pytest.mark.parametrize(("status", "header", "paused"), [
     (429, b"2", 2.0), (503, b"3", 3.0), (429, b"3600", 5.0), (429, b"soon", None), (500, b"2", None), (429, None, None),
 ])
-def test_retry_after_pauses_the_slot_within_the_maximum(status, header, paused, monkeypatch):
-    from types import SimpleNamespace
-
-    calls = []
-    monkeypatch.setattr("mayadeen.middlewares.retry_after.call_later",  # no reactor in a unit test
-                        lambda delay, *a: calls.append(delay) or SimpleNamespace(cancel=lambda: None))
-    mw, slot = _retry_after_mw(max_wait=5.0)
-    request = Request(PUBLIC + "/", meta={"download_slot": "site"})
+def test_retry_after_holds_the_slot_in_the_scheduler_within_the_maximum(status, header, paused):
+    ext, holds = _retry_after_ext(max_wait=5.0)
+    request = Request(PUBLIC + "/")
     headers = {"Retry-After": header} if header is not None else {}
-    before = time.monotonic()
-    mw.response_downloaded(Response(PUBLIC + "/", status=status, headers=headers), request, None)
+    before = time.time()
+    ext.response_downloaded(Response(PUBLIC + "/", status=status, headers=headers), request, None)
     if paused is None:
-        assert not mw.paused_until and slot.latercall is None
+        assert not ext.paused_until and not holds
         return
-    assert mw.paused_until["site"] - before == pytest.approx(paused, abs=0.5)
-    assert slot.latercall is not None and calls == [pytest.approx(paused, abs=0.5)]
-    assert mw.stats.get_value("mayadeen/retry_after/capped") == (1 if header == b"3600" else None)
+    assert holds["site"] - before == pytest.approx(paused, abs=0.5)  # a wall-clock deadline
+    assert ext.stats.get_value("mayadeen/retry_after/capped") == (1 if header == b"3600" else None)
 
 
 def test_backoff_grows_and_is_capped():

@@ -6,7 +6,8 @@ import signal
 
 import pytest
 
-from mayadeen.extensions.resume import JOB_FILE, JOURNAL_FILE, read_journal
+from mayadeen.extensions.resume import JOURNAL_FILE, read_journal
+from mayadeen.preflight import JOB_FILE
 from tests.conftest import expected_records, run_crawl
 from tests.scheduled import SlowServer, integrity, item_paths, runs, start_crawl, stored, wait_for
 
@@ -71,7 +72,8 @@ def test_sigkill_then_resume_finishes_the_same_crawl(tmp_path, spider, moment):
     assert sorted(item_paths(resumed)) == sorted(set(ALL_ITEMS) - done)
     assert done <= stored_at_kill
     first, second = runs(result.sqlite)
-    assert first["finished_at"] is None  # the killed run never got to file its figures
+    # The killed run never got to file its figures: the next run marked it.
+    assert first["finish_reason"] == first["result"] == "killed" and first["finished_at"] is not None
     assert second["items_new"] == 14 - len(stored_at_kill) and second["finish_reason"] == "finished"
     assert second["items_unchanged"] == len(stored_at_kill - done)
     assert not (jobdir / JOB_FILE).exists() and not (jobdir / JOURNAL_FILE).exists()  # the job is over
@@ -102,7 +104,7 @@ def test_sigterm_pauses_and_the_same_command_resumes(tmp_path):
     with SlowServer(delay=0.15) as srv:
         proc = start_crawl("sitemap", srv.url, tmp_path, settings=settings)
         kill_when(proc, srv, lambda paths: len(item_paths(paths)) >= 4, sig=signal.SIGTERM)
-        assert proc.returncode == 1  # interrupted: not a finished run
+        assert proc.returncode == 3  # paused (signal with JOBDIR): the same command resumes it
         log = (tmp_path / "killed.log").read_text()
         assert "finish_reason=shutdown" in log.strip().splitlines()[-1]
         assert json.loads((jobdir / JOB_FILE).read_text())["state"] == "paused"

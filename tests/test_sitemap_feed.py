@@ -7,7 +7,7 @@ import pytest
 
 from mayadeen.store.freshness import site_day
 from mayadeen.pages.discovery import read_rss, read_sitemap, sitemap_month
-from mayadeen.spiders.sitemap import DayWindow
+from mayadeen.spiders.sitemap import DayWindow, SitemapSpider
 from tests.conftest import expected_records, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.scheduled import item_paths, runs, stored
@@ -124,21 +124,21 @@ def test_bad_window_argument_fails_the_run(tmp_path):
     with FixtureServer() as srv:
         result = run_crawl("sitemap", srv.url, tmp_path, args={"since": "1 Aug 2025"}, check=False)
         assert srv.paths() == []
-    assert result.returncode == 1
-    assert "since= takes a day as YYYY-MM-DD" in result.log
+    assert result.returncode == 2
+    assert "-a since=1 Aug 2025: takes a day as YYYY-MM-DD" in result.log
 
 
 # --- units ----------------------------------------------------------------------------------------
 
 def test_day_window():
-    w = DayWindow.from_args("2025-02-01", "2025-06-30")
+    w = DayWindow(date(2025, 2, 1), date(2025, 6, 30))
     assert w.contains(date(2025, 2, 1)) and w.contains(date(2025, 6, 30)) and not w.contains(date(2025, 7, 1))
     assert w.overlaps(date(2025, 6, 1), None) and not w.overlaps(date(2025, 7, 1), None)
     assert not w.overlaps(None, date(2025, 1, 31)) and w.overlaps(None, None)
     assert w.covers(date(2025, 3, 1), date(2025, 3, 2)) and not w.covers(date(2025, 3, 1), None)
-    assert DayWindow.from_args(None, None).is_open
-    with pytest.raises(ValueError):
-        DayWindow.from_args("2025-03-01", "2025-02-01")
+    assert DayWindow(None, None).is_open
+    with pytest.raises(ValueError, match="since=2025-03-01 is after -a until=2025-02-01"):
+        SitemapSpider.parse_arguments({"since": "2025-03-01", "until": "2025-02-01"})
 
 
 def test_site_day_is_the_beirut_day():

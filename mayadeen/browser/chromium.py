@@ -167,7 +167,8 @@ class BrowserAddon:
 
 def browser_available(settings) -> bool:
     """Whether scrapy-playwright is installed as the handler of the site's schemes (see BrowserAddon)."""
-    handlers = settings.getwithbase("DOWNLOAD_HANDLERS")
+    # In mirror mode the handlers are wrapped (mayadeen.mirror); the wrapped ones are these.
+    handlers = {**settings.getwithbase("DOWNLOAD_HANDLERS"), **settings.getdict("MAYADEEN_MIRROR_HANDLERS")}
     return all(handlers.get(s) == PLAYWRIGHT_HANDLER for s in ("http", "https"))
 
 

@@ -6,12 +6,17 @@ waits for the grid. Every other request stays plain HTTP. A request with meta ``
 is rendered too (a listing found to be client-side by its content).
 
 Without a browser (none found, or ``-a js=0``) those requests are dropped before download, since
-their HTML links to nothing: one log line says why (an error with the install hint when no browser
+their HTML links to nothing: one log line says why (a warning with the install hint when no browser
 was found), ``mayadeen/js/skipped_listings`` counts them and the close of the crawl lists them.
-A browser that fails to launch turns rendering off the same way.
+A browser that fails to launch turns rendering off the same way. A missing browser fails the run
+only when it was required or every listing of the run needed it (``mayadeen.extensions.run_outcome``).
+
+A render that fails (a timeout, a navigation error) is retried with the usual backoff
+(``mayadeen.middlewares.retry.Backoff``), then given up with a warning.
 
 Stats: ``mayadeen/js/rendered`` (requests sent to the browser), ``mayadeen/js/skipped_listings``,
-``mayadeen/js/errors`` (renders that failed).
+``mayadeen/js/no_browser`` (listings skipped for want of a browser), ``mayadeen/js/errors`` (renders
+that failed), ``mayadeen/js/gave_up``.
 Meta: ``mayadeen_render`` (True: render this request too), ``mayadeen_rendered`` (set on the requests
 this middleware sends to the browser; the spider reads the rendered DOM then), ``playwright`` (False:
 never render this request).
@@ -28,6 +33,7 @@ from scrapy_playwright.page import PageMethod
 
 from mayadeen.browser.chromium import INSTALL_HINT, browser_meta, find_chromium, why_no_browser
 from mayadeen.browser.page_actions import wait_for_listing
+from mayadeen.middlewares.retry import Backoff, GaveUp
 from mayadeen.urls import is_client_side_listing
 
 logger = logging.getLogger(__name__)
@@ -35,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 class RenderMiddleware:
     def __init__(self, crawler):
+        self.crawler = crawler
+        self.backoff = Backoff.from_settings(crawler.settings)
         self.settings = crawler.settings
         self.stats = crawler.stats
         self.timeout_ms = crawler.settings.getfloat("MAYADEEN_RENDER_TIMEOUT", 15) * 1000
@@ -81,16 +89,24 @@ class RenderMiddleware:
         if self.off:
             self._skip(request.url)
             raise IgnoreRequest(f"not rendered ({self.off}): {request.url}")
-        logger.warning("Rendering %s failed: %s", request.url, error)
-        return None
+        retry = self.backoff.retry(request, "render_failed", self.crawler)
+        if retry is not None:
+            logger.info("Rendering %s failed (%s); trying again", request.url, error)
+            return retry
+        self.stats.inc_value("mayadeen/js/gave_up")
+        logger.warning("Rendering %s failed %d times; giving up: %s", request.url,
+                       request.meta.get("retry_times", 0) + 1, error)
+        raise GaveUp(f"render failed: {request.url}")
 
     def _skip(self, url: str) -> None:
         self.stats.inc_value("mayadeen/js/skipped_listings")
+        if self.hint:
+            self.stats.inc_value("mayadeen/js/no_browser")
         self.skipped.append(url)
         if not self.said:
             self.said = True
             if self.hint:
-                logger.error("Client-side listings (/videos, /videos/<section>, /in-pictures) are skipped, "
+                logger.warning("Client-side listings (/videos, /videos/<section>, /in-pictures) are skipped, "
                              "%s. To crawl them, %s.", self.off, self.hint)
             else:
                 logger.info("Client-side listings (/videos, /videos/<section>, /in-pictures) are skipped: %s",

@@ -1,40 +1,96 @@
-"""``scrapy crawl`` with an exit status that tells a scheduler how the run went.
+"""``scrapy crawl`` with checked inputs and an exit status that tells a scheduler how the run went.
 
-Scrapy's own ``crawl`` exits 0 whatever happened. This one exits
+Before anything is built, every spider argument and ``MAYADEEN_*`` setting is checked
+(``mayadeen.validation``) along with the outputs and the JOBDIR (``mayadeen.preflight``): a problem is
+one line on stderr and exit status 2, before anything is fetched or written. Then the store and the
+feed files are checked; a problem there is one ERROR line, the summary line and (when the store can
+take it) a ``crawl_runs`` row, exit status 1. The exit status:
 
-* 0 when the crawl finished (or stopped at a ``CLOSESPIDER_*`` limit) and worked;
-* 1 when it failed: the site could not be reached, errors and no items, too many records dropped
-  (``MAYADEEN_MAX_DROPPED_SHARE``), it was interrupted (``shutdown``: resume it with the same
-  command and JOBDIR), or it could not start at all;
+* 0 when the crawl worked (also when nothing was new, or it stopped at a ``CLOSESPIDER_*`` limit);
+* 1 when it failed (``mayadeen.extensions.run_outcome``), was interrupted without a JOBDIR, or
+  could not start;
+* 2 usage error: a spider argument, setting, spider name, output or JOBDIR it cannot run with;
+* 3 paused: stopped by Ctrl-C / SIGTERM (or a second Ctrl-C) with a JOBDIR; the same command resumes;
 * 75 (``EX_TEMPFAIL``) when another run holds the store (``store_locked``) or the JOBDIR
   (``jobdir_busy``): nothing was done, try again later.
 
-Its last log line is the run's summary (``mayadeen.extensions.run_outcome.summary_line``).
+Its last log line is the run's summary (``mayadeen.extensions.run_outcome.summary_line``), and the
+verdict goes to the run's ``crawl_runs.result``.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
+from scrapy.spiderloader import get_spider_loader
 
-from mayadeen.extensions.run_outcome import DEFAULT_MAX_DROPPED_SHARE, outcome, summary_line
+from mayadeen import preflight
+from mayadeen.extensions.run_outcome import Outcome, Thresholds, outcome, summary_line
+from mayadeen.store import run_progress
+from mayadeen.store.sqlite import ArticleStore, StoreLocked
+from mayadeen.validation import UsageProblem, check_settings, closest
 
 logger = logging.getLogger("mayadeen.run")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_PAUSED = 3
 EXIT_BUSY = 75  # sysexits.h EX_TEMPFAIL
 #: Problems that mean "another run is at it", not "this run went wrong".
 BUSY = frozenset({"store_locked", "jobdir_busy"})
+#: Finish reasons of a crawl stopped by a signal (the second one: Scrapy stops at once).
+INTERRUPTED = frozenset({"shutdown", "forced_shutdown"})
+
+
+def exit_status(result: Outcome, paused: bool) -> int:
+    if result.ok:
+        return EXIT_OK
+    if result.problem in BUSY:
+        return EXIT_BUSY
+    if result.problem in INTERRUPTED and paused:
+        return EXIT_PAUSED
+    return EXIT_FAILED
 
 
 class Command(ScrapyCrawlCommand):
     def long_desc(self) -> str:
-        return (super().long_desc().rstrip(".") + ". Exits 1 when the run failed (site unreachable, errors"
-                " and no items, too many dropped records, interrupted), 75 when another run holds the store or"
-                " the JOBDIR, else 0; the last log line sums the run up.")
+        return (super().long_desc().rstrip(".") + ". Checks every argument and setting first (exit 2 on a"
+                " usage error); exits 1 when the run failed, 3 when it was paused (signal with JOBDIR), 75 when"
+                " another run holds the store or the JOBDIR, else 0; the last log line sums the run up.")
+
+    def process_options(self, args, opts) -> None:
+        super().process_options(args, opts)
+        self.resumed_feeds: list[str] = []
+        if len(args) != 1:
+            return  # run() says what is wrong
+        try:
+            self.check_usage(args[0], opts)
+        except UsageProblem as problem:
+            print(f"scrapy crawl {args[0]}: error: {problem}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+
+    def check_usage(self, spider: str, opts) -> None:
+        loader = get_spider_loader(self.settings)
+        names = loader.list()
+        if spider not in names:
+            raise UsageProblem(f"no spider named {spider}{closest(spider, names)}; the spiders are {', '.join(sorted(names))}")
+        check_settings(self.settings)
+        spider_cls = loader.load(spider)
+        if hasattr(spider_cls, "parse_arguments"):
+            spider_cls.parse_arguments(opts.spargs)
+        preflight.outputs(self.settings)
+        jobdir = self.settings.get("JOBDIR")
+        preflight.check_jobdir(jobdir, spider)
+        if preflight.jobdir_owner(jobdir):  # resuming: -O must not overwrite what the job exported so far
+            feeds = self.settings.getdict("FEEDS")
+            self.resumed_feeds = [uri for uri, options in feeds.items() if options.get("overwrite")]
+            if self.resumed_feeds:
+                self.settings.set("FEEDS", {uri: {**options, "overwrite": False} for uri, options in feeds.items()},
+                                  priority="cmdline")
 
     def run(self, args, opts) -> None:
         if len(args) < 1:
@@ -46,6 +102,16 @@ class Command(ScrapyCrawlCommand):
     def run_spider(self, spider, spargs: dict) -> None:
         """Run one spider (a name or a class) and set the exit status from how its run went."""
         assert self.crawler_process
+        name = spider if isinstance(spider, str) else spider.name
+        settings = self.settings
+        limits = Thresholds.from_settings(settings)
+        problem = preflight.store_problem(settings.get("MAYADEEN_SQLITE_PATH") or "") or preflight.feed_problem(settings)
+        if problem:
+            self.refuse(name, spargs, problem, limits)
+            return
+        for uri in self.resumed_feeds:
+            logger.info("Resuming the job in JOBDIR: %s is appended to, not overwritten (-O)", uri)
+
         crawler = self._create_crawler(spider)
         self.crawler_process.crawl(crawler, **spargs)
         self.crawler_process.start()
@@ -54,16 +120,39 @@ class Command(ScrapyCrawlCommand):
             stats = crawler.stats.get_stats()
         except (AttributeError, RuntimeError):  # the crawl never started: Scrapy had not set its stats yet
             stats = {}
-        name = spider if isinstance(spider, str) else spider.name
         if "finish_reason" not in stats:
-            logger.error("Run summary: spider=%s result=FAILED (could not start; see the errors above)", name)
-            self.exitcode = EXIT_FAILED
-            return
-        share = crawler.settings.getfloat("MAYADEEN_MAX_DROPPED_SHARE", DEFAULT_MAX_DROPPED_SHARE)
-        result = outcome(stats, share)
-        line = summary_line(name, stats, result)
-        (logger.info if result.ok else logger.error)(line)
-        if result.ok:
-            self.exitcode = EXIT_OK
-        else:
-            self.exitcode = EXIT_BUSY if result.problem in BUSY else EXIT_FAILED
+            if "start_time" not in stats:
+                logger.error("Run summary: spider=%s result=FAILED (could not start; see the errors above)", name)
+                self.exitcode = EXIT_FAILED
+                return
+            stats = {**stats, "finish_reason": "forced_shutdown"}  # a second Ctrl-C: stopped at once
+        result = outcome(stats, limits)
+        (logger.info if result.ok else logger.error)(summary_line(name, stats, result))
+        self.exitcode = exit_status(result, paused=preflight.jobdir_owner(settings.get("JOBDIR")) is not None)
+        self.record(stats, result)
+
+    def record(self, stats, result: Outcome) -> None:
+        """The verdict in this run's ``crawl_runs`` row (and its end, if the run never got to close it)."""
+        path, run_id = self.settings.get("MAYADEEN_SQLITE_PATH") or "", stats.get("mayadeen/run_id")
+        if path.strip() and run_id:
+            try:
+                run_progress.record_result(path, run_id, "ok" if result.ok else result.problem, result.finish_reason)
+            except Exception as exc:  # the verdict is in the summary line anyway
+                logger.warning("Could not record the result of run %s in %s: %s", run_id, path, exc)
+
+    def refuse(self, spider: str, spargs, problem: preflight.EnvironmentProblem, limits: Thresholds) -> None:
+        """A run that cannot start: its one line, its summary, and its crawl_runs row where possible."""
+        logger.error("%s", problem.message)
+        stats = {"finish_reason": problem.reason, "log_count/ERROR": 1}
+        result = outcome(stats, limits)
+        path = self.settings.get("MAYADEEN_SQLITE_PATH") or ""
+        if problem.store_usable and path.strip():
+            try:
+                with ArticleStore(path, lock_timeout=self.settings.getfloat("MAYADEEN_SQLITE_LOCK_TIMEOUT", 0)) as store:
+                    run_id = store.start_run(spider, dict(spargs))
+                    store.finish_run(run_id, finish_reason=problem.reason, errors=1)
+                run_progress.record_result(path, run_id, problem.reason)
+            except StoreLocked:
+                pass  # the other run's row is what matters there
+        logger.error("%s", summary_line(spider, stats, result))
+        self.exitcode = EXIT_FAILED

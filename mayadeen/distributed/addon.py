@@ -66,6 +66,8 @@ class DistributedAddon:
                 SCRAPY_ROBOTS: None,
                 "mayadeen.distributed.robots.BudgetedRobotsTxtMiddleware": 100,
             },
+            # The budget pauses every worker on a Retry-After (mayadeen.distributed.budget).
+            "EXTENSIONS": {**settings.getdict("EXTENSIONS"), "mayadeen.extensions.retry_after.RetryAfter": None},
         }
         for name, value in values.items():
             # At least the priority the setting already has: the command line must not undo the mode.

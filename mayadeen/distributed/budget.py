@@ -35,7 +35,7 @@ from scrapy import signals
 
 from mayadeen.distributed.keys import BudgetKeys
 from mayadeen.distributed.lua import PRELUDE
-from mayadeen.middlewares.retry_after import STATUSES, retry_after_seconds
+from mayadeen.extensions.retry_after import STATUSES, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ cleared by the next crawl, never by a worker closing while others run):
 * ``open`` joins the crawl ``<spider>/<crawl_id>`` or starts a new one (``mayadeen.distributed.crawl``).
 * ``enqueue_request`` pushes through the duplicate filter in one step (``mayadeen.distributed.queue``);
   a retry or redirect of a leased request takes its lease's place, and a retry's backoff
-  (``mayadeen_retry_at``) becomes a delay in Redis rather than a wait in a middleware.
+  (``mayadeen_not_before``, wall-clock) becomes a delay in Redis rather than a wait in a middleware.
 * ``next_request`` first has robots.txt fetched (``mayadeen.distributed.robots``), then takes a request
   only when the site's budget grants one. Otherwise it returns nothing and sets a timer for when to
   ask again; Scrapy's engine has no public call to make it ask its scheduler again except
@@ -48,8 +48,8 @@ from mayadeen.distributed.keys import BudgetKeys, CrawlKeys, crawl_id_of
 from mayadeen.distributed.link import DEFAULT_RETRY_TIMEOUT, RedisLink, RedisUnavailable, redacted
 from mayadeen.distributed.queue import ENDED, FILTERED, GRANTED, WAIT, LeasedQueue
 from mayadeen.distributed.robots import RobotsPrefetch
-from mayadeen.middlewares.retry import RETRY_AT
 from mayadeen.record import utc_timestamp
+from mayadeen.scheduler import NOT_BEFORE
 from mayadeen.urls import PUBLIC_URL
 
 logger = logging.getLogger(__name__)
@@ -147,8 +147,8 @@ class DistributedScheduler(Scheduler):
         unwatch_errback(request)
         replaces = request.meta.pop(LEASE, None)  # a retry or redirect of a leased request
         self.budget.release(request.meta.pop(SLOT, None))
-        retry_at = request.meta.pop(RETRY_AT, None)
-        delay = retry_at - time.monotonic() if retry_at is not None else 0.0
+        not_before = request.meta.pop(NOT_BEFORE, None)
+        delay = max(0.0, not_before - time.time()) if not_before is not None else 0.0
         fingerprint = "" if request.dont_filter else self.df.request_fingerprint(request)
         try:
             result = self.queue.push(request, fingerprint=fingerprint, delay=delay, replaces=replaces)

@@ -18,7 +18,8 @@ for every item page, or ``{kind: share}`` for some kinds only. A share below 1 i
 a required share of 1, "item pages fetched but no record at all" and "listing pages fetched but no
 item found" are checked from the first page. A run below a minimum fails: an ERROR names the fields,
 and the crawl closes with the finish reason ``coverage_below_minimum`` (so ``scrapy crawl`` exits 1
-and ``crawl_runs.finish_reason`` says so). It is judged when the crawl runs out of work; a run
+and ``crawl_runs.finish_reason`` says so). It is judged when the crawl runs out of work, by
+``mayadeen.extensions.run_outcome.RunOutcome``, which asks this extension (``check``); a run
 stopped otherwise (a ``CLOSESPIDER_*`` limit, Ctrl-C) only reports it. Runs that fetched no item
 page (an incremental run with nothing new) are not judged.
 
@@ -35,15 +36,15 @@ from typing import Any
 
 from itemadapter import ItemAdapter
 from scrapy import signals
-from scrapy.exceptions import CloseSpider, NotConfigured
+from scrapy.exceptions import NotConfigured
 
+from mayadeen.extensions.run_outcome import COVERAGE_BELOW_MINIMUM, RunOutcome
 from mayadeen.items import ArticleItem
 from mayadeen.store.sqlite import ArticleStore
 from mayadeen.urls import PUBLIC_URL, canonical_url, item_kind, listing_key
 
 logger = logging.getLogger(__name__)
 
-COVERAGE_BELOW_MINIMUM = "coverage_below_minimum"
 #: What the pipeline adds, not the extraction: always there, says nothing about the layout.
 NOT_EXTRACTED = frozenset({"scraped_at", "content_hash"})
 FIELDS = tuple(f for f in ArticleItem.fields if f not in NOT_EXTRACTED)
@@ -152,7 +153,7 @@ class FieldCoverage:
         crawler.signals.connect(ext.response_received, signal=signals.response_received)
         crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
         crawler.signals.connect(ext.item_dropped, signal=signals.item_dropped)
-        crawler.signals.connect(ext.spider_idle, signal=signals.spider_idle)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(ext.engine_stopped, signal=signals.engine_stopped)
         return ext
@@ -197,16 +198,20 @@ class FieldCoverage:
         report["discovery"] = {"listing_pages": self.listing_pages, "items_found": found}
         return report
 
-    def spider_idle(self, spider):
-        if self.failing:
-            return
-        self.failing = shortfalls(self.report(), self.minimum, self.min_pages)
-        if self.failing:
-            message = ", ".join(self.failing)
-            logger.error("Field coverage below the minimum (MAYADEEN_COVERAGE_MIN): %s. Has the site's "
-                         "layout changed? Records are stored, but this run counts as failed.", message)
-            self.stats.set_value("mayadeen/failed/coverage", message)
-            raise CloseSpider(COVERAGE_BELOW_MINIMUM)
+    def spider_opened(self, spider):
+        judge = self.crawler.get_extension(RunOutcome)
+        if judge is not None:
+            judge.add_check(self.check)
+
+    def check(self) -> tuple[str, str] | None:
+        """For RunOutcome, when the crawl ran out of work: ``coverage_below_minimum`` and why, or None."""
+        self.failing = self.failing or shortfalls(self.report(), self.minimum, self.min_pages)
+        if not self.failing:
+            return None
+        message = ", ".join(self.failing)
+        self.stats.set_value("mayadeen/failed/coverage", message)
+        return COVERAGE_BELOW_MINIMUM, (f"Field coverage below the minimum (MAYADEEN_COVERAGE_MIN): {message}. Has the"
+                                        " site's layout changed? Records are stored, but this run counts as failed.")
 
     def spider_closed(self, spider, reason):
         report = self.report()

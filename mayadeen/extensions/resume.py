@@ -9,7 +9,8 @@ cannot read back and filter out, for good, the pages that were being fetched.
 This extension keeps a small journal of its own next to Scrapy's files:
 
 ``mayadeen-job.json``
-    ``{"state": "running" | "paused", "started_at", "runs"}``, replaced atomically.
+    ``{"spider", "state": "running" | "paused", "started_at", "runs"}``, replaced atomically; the
+    ``crawl`` command refuses a JOBDIR whose job belongs to another spider (``mayadeen.preflight``).
 ``mayadeen-journal.txt``
     ``fetched <url>`` when an item page's response arrives, ``done <url>`` once its item has been
     stored and exported (or dropped): written by the JSON Lines storage (``mayadeen.feeds.storage``)
@@ -54,12 +55,12 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from mayadeen.extensions.run_outcome import ENDED_REASONS
+from mayadeen.preflight import JOB_FILE
 from mayadeen.record import utc_timestamp
 from mayadeen.urls import item_kind
 
 logger = logging.getLogger(__name__)
 
-JOB_FILE = "mayadeen-job.json"
 LOCK_FILE = "mayadeen-job.lock"
 #: The finish reason (in the stats) of a run refused because its JOBDIR is busy.
 JOBDIR_BUSY = "jobdir_busy"
@@ -157,7 +158,8 @@ class ResumeAfterKill:
         job = self._read_job()
         if job is None:
             self._remove(SCRAPY_STATE + (JOURNAL_FILE,))
-            job = {"started_at": utc_timestamp(), "runs": 0, "resumed_after": None}
+            job = {"spider": self.crawler.spidercls.name, "started_at": utc_timestamp(), "runs": 0,
+                   "resumed_after": None}
         elif job.get("state") == "running":
             self._remove(SCRAPY_STATE)
             job["resumed_after"] = "kill"

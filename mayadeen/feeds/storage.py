@@ -5,7 +5,9 @@ still in the buffer and can leave half a record at the end of the file, which th
 to the same file (``-o``, the default ``FEEDS``) turns into a corrupt line in the middle.
 
 For the ``jsonlines`` format this storage writes unbuffered (one ``write`` per record, which a kill
-cannot split) and, before appending, cuts a torn last line left by an earlier crash. In a JOBDIR
+cannot split) and, before appending, cuts a torn last line left by an earlier crash. A record it
+cannot write (a full disk) is counted as lost and fails the run, with one ERROR line, not a
+traceback per record. In a JOBDIR
 crawl it also tells the job's journal (``mayadeen.extensions.resume``) each record it has written,
 right after writing it, so that a crawl resumed after a kill neither loses nor repeats a record.
 Other formats are written as Scrapy writes them.
@@ -57,17 +59,26 @@ def record_url(line: bytes) -> str | None:
     return url if isinstance(url, str) else None
 
 
-class JournaledFile:
-    """An unbuffered file that reports the url of every record right after writing it."""
+class RecordFile:
+    """An unbuffered file of records that reports the url of every record right after writing it
+    (``on_record``), and counts a record it could not write (``mayadeen/lost/feed``: the run fails)."""
 
-    def __init__(self, file: IO[bytes], on_record):
+    def __init__(self, file: IO[bytes], stats, on_record=None):
         self.file = file
+        self.stats = stats
         self.on_record = on_record
 
     def write(self, data: bytes) -> int:
         url = record_url(data)  # before the write: nothing but the report may follow it
-        written = self.file.write(data)
-        if url:
+        try:
+            written = self.file.write(data)
+        except OSError as exc:
+            lost = self.stats.get_value("mayadeen/lost/feed", 0) + 1
+            self.stats.set_value("mayadeen/lost/feed", lost)
+            (logger.error if lost == 1 else logger.debug)("Could not write the record of %s to %s: %s", url,
+                                                          self.file.name, exc)
+            return 0
+        if url and self.on_record is not None:
             self.on_record(url)
         return written
 
@@ -102,4 +113,4 @@ class KillSafeFileFeedStorage(FileFeedStorage):
                                path, removed)
         file = path.open(self.write_mode, buffering=0)
         journal = self._journal()
-        return JournaledFile(file, journal.note_done) if journal is not None else file
+        return RecordFile(file, self.crawler.stats, journal.note_done if journal is not None else None)

@@ -1,6 +1,7 @@
 """Retry pages that arrived incomplete; never hand half a page to a parser.
 
-A ``200`` whose body is empty, an HTML page without its ``</html>``, JSON that does not parse, XML
+A ``200`` whose body is empty, an HTML page without its ``</html>`` whose end the transport did not
+declare (no Content-Length, not chunked), JSON that does not parse, XML
 without its closing root tag, or a gzip/deflate stream that was cut off (see ``mayadeen.completeness``)
 is retried with the same backoff as a 5xx. When the retries are used up the page is dropped —
 ``IgnoreRequest``, a WARNING naming the page and the reason — rather than parsed: a record built
@@ -20,10 +21,10 @@ from __future__ import annotations
 
 import logging
 
-from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.exceptions import NotConfigured
 
 from mayadeen.completeness import decode_content, incomplete_reason
-from mayadeen.middlewares.retry import Backoff
+from mayadeen.middlewares.retry import Backoff, GaveUp
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,9 @@ class ResponseIntegrityMiddleware:
     def process_response(self, request, response):
         if response.status != 200 or request.method == "HEAD" or request.meta.get("dont_check_integrity"):
             return response
-        reason = self.check(response.body, response.headers.getlist(b"Content-Encoding"))
+        framed = (b"Content-Length" in response.headers
+                  or b"chunked" in response.headers.get(b"Transfer-Encoding", b"").lower())
+        reason = self.check(response.body, response.headers.getlist(b"Content-Encoding"), framed)
         if reason is None:
             return response
         self.stats.inc_value(f"mayadeen/integrity/incomplete/{reason}")
@@ -58,9 +61,9 @@ class ResponseIntegrityMiddleware:
         self.stats.inc_value("mayadeen/gave_up/incomplete_response")
         logger.warning("Dropped %s: the response stayed incomplete (%s) after %d attempts",
                        request.url, reason, request.meta.get("retry_times", 0) + 1)
-        raise IgnoreRequest(f"incomplete response ({reason}): {request.url}")
+        raise GaveUp(f"incomplete response ({reason}): {request.url}")
 
-    def check(self, body: bytes, content_encoding: list[bytes]) -> str | None:
+    def check(self, body: bytes, content_encoding: list[bytes], framed: bool = False) -> str | None:
         encodings = [e.decode("latin-1") for value in content_encoding for e in value.split(b",")]
         if encodings:
             decoded, reason = decode_content(body, encodings, self.max_size)
@@ -69,4 +72,4 @@ class ResponseIntegrityMiddleware:
             if decoded is None:  # an encoding we do not check, or over the size limit
                 return None if body else "empty"
             body = decoded
-        return incomplete_reason(body)
+        return incomplete_reason(body, framed)

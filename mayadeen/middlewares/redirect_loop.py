@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import logging
 
-from scrapy.exceptions import IgnoreRequest
 
-from mayadeen.middlewares.retry import Backoff
+from mayadeen.middlewares.retry import Backoff, GaveUp
 from mayadeen.urls import canonical_url
 
 logger = logging.getLogger(__name__)
@@ -59,4 +58,4 @@ class RedirectLoopMiddleware:
             return retry
         self.stats.inc_value("mayadeen/gave_up/redirect_loop")
         logger.warning("Dropped %s: it kept redirecting in a loop", first)
-        raise IgnoreRequest(f"redirect loop: {first}")
+        raise GaveUp(f"redirect loop: {first}")

@@ -7,23 +7,36 @@ Everything else is Scrapy's: ``RETRY_TIMES``, ``RETRY_HTTP_CODES``, ``RETRY_EXCE
 ``dont_retry`` / ``max_retry_times`` meta keys, the ``retry/*`` stats, and the "Gave up retrying"
 line (at ``RETRY_GIVE_UP_LOG_LEVEL``) when a page keeps failing — the crawl goes on without it.
 
-The wait happens in ``process_request`` of the retried request (meta key ``mayadeen_retry_at``, a
-``time.monotonic()`` value), so other requests keep flowing meanwhile. Other components that retry
-(the integrity and redirect-loop middlewares) go through ``Backoff.retry`` to get the same waits.
+The retried request carries its wall-clock deadline (meta ``mayadeen_not_before``, ``time.time()``)
+and waits for it in the scheduler (``mayadeen.scheduler.DueScheduler``), not in the downloader: it
+holds no download slot meanwhile, other requests keep flowing, and a paused crawl saves it in JOBDIR
+with its deadline. Other components that retry (the integrity and redirect-loop middlewares, the
+rendered listings) go through ``Backoff.retry`` to get the same waits.
+
+A page that keeps failing is given up: an item page with a WARNING (the run goes on, the item is
+remembered and retried by later runs, see ``mayadeen.extensions.failing_items``), any other page
+(a feed, a sitemap, a listing) at ``RETRY_GIVE_UP_LOG_LEVEL`` (ERROR).
 
 Stats: ``mayadeen/retry/backoff_seconds`` (total time retries were held back).
 """
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import random
 import time
 from dataclasses import dataclass
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
+from scrapy.exceptions import IgnoreRequest
 
-RETRY_AT = "mayadeen_retry_at"
+from mayadeen.scheduler import NOT_BEFORE
+from mayadeen.urls import item_kind
+
+
+class GaveUp(IgnoreRequest):
+    """A page dropped after its retries (incomplete answers, redirect loops): the spider's errback
+    tells it from a request that was only filtered."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,7 @@ class Backoff:
         new = get_retry_request(request, spider=crawler.spider, reason=reason, **kwargs)
         if new is not None:
             wait = self.delay(new.meta["retry_times"])
-            new.meta[RETRY_AT] = time.monotonic() + wait
+            new.meta[NOT_BEFORE] = time.time() + wait
             crawler.stats.inc_value("mayadeen/retry/backoff_seconds", round(wait, 3))
         return new
 
@@ -60,18 +73,11 @@ class BackoffRetryMiddleware(RetryMiddleware):
         super().__init__(settings)
         self.backoff = Backoff.from_settings(settings)
 
-    async def process_request(self, request):
-        retry_at = request.meta.get(RETRY_AT)
-        if retry_at is not None:
-            wait = retry_at - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        return None
-
     def _retry(self, request, reason):
+        give_up_level = logging.WARNING if item_kind(request.url) else self.give_up_log_level
         return self.backoff.retry(
             request, reason, self.crawler,
             max_retry_times=request.meta.get("max_retry_times", self.max_retry_times),
             priority_adjust=request.meta.get("priority_adjust", self.priority_adjust),
-            give_up_log_level=request.meta.get("give_up_log_level", self.give_up_log_level),
+            give_up_log_level=request.meta.get("give_up_log_level", give_up_level),
         )

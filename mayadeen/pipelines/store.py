@@ -17,6 +17,7 @@ from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import CloseSpider, NotConfigured
 
+from mayadeen.store import run_progress
 from mayadeen.store.sqlite import ArticleStore, StoreLocked
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,10 @@ class SQLiteStorePipeline:
     ``MAYADEEN_SQLITE_LOCK_TIMEOUT`` (seconds to wait for another crawl's writer lock, default 0).
     If the lock stays taken, an ERROR is logged and the spider closes with finish_reason
     ``store_locked`` before any request is sent.
+    A record the store could not take (a full disk, an I/O error) is logged, counted in
+    ``mayadeen/lost/store`` (the run then fails with ``lost_records``) and passed on to the feeds.
+    Runs that died without closing their ``crawl_runs`` row are marked ``killed``
+    (``mayadeen.store.run_progress``).
     Stats: ``mayadeen/items/new``, ``mayadeen/items/updated``, ``mayadeen/items/unchanged``, and
     ``mayadeen/run_id`` (the ``crawl_runs`` id of this crawl).
 
@@ -75,6 +80,10 @@ class SQLiteStorePipeline:
         self.run_id = self.store.start_run(spider.name, spider_arguments(spider))
         self.stats.set_value("mayadeen/run_id", self.run_id)  # for components adding to the run later
         logger.info("Storing items in %s (crawl run %d)", self.path, self.run_id)
+        run_progress.migrate(self.store.conn)
+        run_progress.claim(self.store.conn, self.run_id)
+        for run in run_progress.mark_killed(self.store.conn, self.run_id):
+            logger.warning("Crawl run %d in %s never finished (its process died): marked killed", run, self.path)
 
     def spider_opened(self, spider) -> None:
         """Stops a crawl whose store is locked, before its first request.
@@ -97,7 +106,13 @@ class SQLiteStorePipeline:
             for write in self.item_writes:
                 write(item, conn)
 
-        outcome = self.store.upsert(ItemAdapter(item).asdict(), also=also if self.item_writes else None)
+        record = ItemAdapter(item).asdict()
+        try:
+            outcome = self.store.upsert(record, also=also if self.item_writes else None)
+        except sqlite3.Error as exc:
+            self.stats.inc_value("mayadeen/lost/store")
+            logger.error("Could not store %s in %s: %s", record.get("url"), self.path, exc)
+            return item
         self.stats.inc_value(f"mayadeen/items/{outcome}")
         return item
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import scrapy
 from scrapy import signals
+from scrapy.exceptions import IgnoreRequest
+from scrapy.spidermiddlewares.httperror import HttpError
 
+from mayadeen.extensions.failing_items import item_given_up
+from mayadeen.middlewares.retry import GaveUp
 from mayadeen.store.freshness import Freshness
 from mayadeen.pages.article import ArticlePage
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_HOST, canonical_url, item_kind
-
-
-def flag(value) -> bool:
-    """A boolean spider argument: ``1``/``true``/``yes``/``on`` (any case) are true."""
-    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
+from mayadeen.validation import Argument, parse_arguments, parse_flag, parse_origin
 
 
 class MayadeenSpider(scrapy.Spider):
@@ -31,13 +31,25 @@ class MayadeenSpider(scrapy.Spider):
     allowed_domains = [PUBLIC_HOST]
     #: Follow an item's Read Next / Related News / Read more links.
     follow_related = False
+    #: The ``-a`` arguments this spider takes (``mayadeen.validation`` refuses any other).
+    arguments = {
+        "base_url": Argument(parse_origin, "fetch from this mirror (an http(s) origin) instead of the site"),
+        "full": Argument(parse_flag, "1: fetch every item again"),
+        "js": Argument(parse_flag, "0: no browser (client-side listings are skipped)"),
+    }
 
-    def __init__(self, *args, base_url: str | None = None, full=None, js=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.base_url = base_url or None
-        self.js = js is None or flag(js)
-        self.full = flag(full)
+    def __init__(self, *args, **kwargs):
+        values = self.parse_arguments(kwargs)
+        super().__init__(*args, **{k: v for k, v in kwargs.items() if k.startswith("_")})
+        self.base_url = values.get("base_url")
+        self.js = values.get("js", True)
+        self.full = values.get("full", False)
         self._freshness: Freshness | None = None
+
+    @classmethod
+    def parse_arguments(cls, given) -> dict:
+        """The ``-a`` values parsed, or ``UsageProblem`` naming the first one this spider cannot take."""
+        return parse_arguments(cls.name, cls.arguments, given)
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -74,7 +86,26 @@ class MayadeenSpider(scrapy.Spider):
         url = self.canonical(url)
         if url is None or not self.freshness.needs_fetch(url, seen, day_only=day_only):
             return None
-        return self.request(url, self.parse_item)
+        return self.request(url, self.parse_item, errback=self.item_failed)
+
+    def item_failed(self, failure):
+        """An item page that could not be had: given up after its retries (``item_given_up``: a
+        warning, remembered and retried by later runs), not there (404), or filtered (said elsewhere)."""
+        url = failure.request.url
+        if failure.check(HttpError):
+            status = failure.value.response.status
+            if status not in {int(code) for code in self.settings.getlist("RETRY_HTTP_CODES")}:
+                self.crawler.stats.inc_value("mayadeen/items/not_found")
+                self.logger.info("No item at %s (HTTP %d)", url, status)
+                return
+            reason = f"HTTP {status}"
+        elif failure.check(GaveUp):
+            reason = str(failure.value).split(":", 1)[0]
+        elif failure.check(IgnoreRequest):
+            return
+        else:
+            reason = failure.getErrorMessage() or failure.type.__name__
+        self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason)
 
     def wants_item(self, url: str) -> bool:
         """Whether an item URL found in a link is in this crawl's scope."""

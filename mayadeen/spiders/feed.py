@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mayadeen.store.freshness import site_day
 from mayadeen.pages.discovery import read_rss
-from mayadeen.spiders.sitemap import SitemapSpider
+from mayadeen.spiders.sitemap import SitemapSpider, window_arguments
 from mayadeen.urls import PUBLIC_URL
 
 
@@ -17,6 +17,7 @@ class FeedSpider(SitemapSpider):
     """
 
     name = "feed"
+    arguments = window_arguments("an item's publication (its RSS pubDate or news sitemap date)")
     RSS_URL = f"{PUBLIC_URL}/rss"
 
     async def start(self):

@@ -4,11 +4,32 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from mayadeen.middlewares.retry import Backoff
 from mayadeen.store.freshness import Verdict
 from mayadeen.pages.listing import ListingPage
 from mayadeen.pages.listing_api import ListingApiPage, next_api_page
 from mayadeen.spiders.base import MayadeenSpider
 from mayadeen.urls import PUBLIC_URL, is_client_side_listing, listing_key
+from mayadeen.validation import Argument, UsageProblem
+
+#: The listings of the site's menu (home page, main and mega menus): what ``-a sections=`` may name.
+MENU_LISTINGS = (
+    "news", "news/politics", "news/economy", "news/sports", "news/arts-culture", "news/health",
+    "news/miscellaneous", "news/technology", "news/environment",
+    "articles", "articles/opinion", "articles/analysis", "articles/blog", "articles/features",
+    "videos", "videos/newsfeed", "videos/video-features", "videos/explainers", "videos/tv",
+    "videos/digital-series", "infographs", "in-pictures",
+)
+
+
+def parse_sections(label: str, value) -> list[str]:
+    """Comma-separated listing keys of the menu (``news/politics,articles``), in order, without repeats."""
+    keys = list(dict.fromkeys(s.strip().strip("/").lower() for s in str(value or "").split(",") if s.strip()))
+    for key in keys:
+        if key not in MENU_LISTINGS:
+            raise UsageProblem(f"{label}={value}: {key} is not a listing of the site's menu; it takes"
+                               f" comma-separated keys of {', '.join(MENU_LISTINGS)}")
+    return keys
 
 
 class SectionsSpider(MayadeenSpider):
@@ -27,10 +48,12 @@ class SectionsSpider(MayadeenSpider):
 
     name = "sections"
     follow_related = True
+    arguments = {**MayadeenSpider.arguments,
+                 "sections": Argument(parse_sections, "comma-separated listing keys of the menu")}
 
-    def __init__(self, *args, sections: str | None = None, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.sections = [s.strip().strip("/").lower() for s in (sections or "").split(",") if s.strip()]
+        self.sections = self.parse_arguments(kwargs).get("sections") or []
 
     async def start(self):
         if self.sections:
@@ -77,6 +100,9 @@ class SectionsSpider(MayadeenSpider):
     def parse_rendered_listing(self, response, page: ListingPage):
         """A client-side listing as the browser shows it: its cards, then the listing API's further pages.
 
+        A render without a single card is retried like a failed download (the page's script may have
+        met a failing API call), then counted (``mayadeen/js/empty_listings``) and reported.
+
         Further pages come from the JSON API the page's own script reads, not from clicking "Load More"
         in the browser: each page is then an ordinary request (retried, deduplicated, throttled and
         resumable on its own), costs no browser time, and page N does not depend on one browser page
@@ -85,10 +111,16 @@ class SectionsSpider(MayadeenSpider):
         are read from the rendered grid, paging follows the API's own has_more/next_page, and an
         item's URL is the href the script writes into its card.
         """
-        self.crawler.stats.inc_value("mayadeen/listing/pages")
-        if not page.cards:
+        if not page.cards:  # the page's script failed (its API call, a script, the page cut short)
+            retry = Backoff.from_settings(self.settings).retry(response.request, "empty_render", self.crawler)
+            if retry is not None:
+                self.logger.info("Rendered listing %s shows no cards; rendering it again", response.url)
+                yield retry
+                return
             self.crawler.stats.inc_value("mayadeen/js/empty_listings")
-            self.logger.warning("Rendered listing %s shows no cards", response.url)
+            self.logger.warning("Rendered listing %s still shows no cards after %d attempts; its items are found"
+                                " only through other pages", response.url, response.meta.get("retry_times", 0) + 1)
+        self.crawler.stats.inc_value("mayadeen/listing/pages")
         yield from self.follow_cards(page)
         url = next_api_page(page)
         if url and not self._paging_stops(page):

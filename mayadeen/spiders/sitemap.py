@@ -10,18 +10,10 @@ from mayadeen.normalize import SITE_TZ
 from mayadeen.pages.discovery import Entry, read_sitemap, robots_sitemaps, sitemap_body, sitemap_month
 from mayadeen.spiders.base import MayadeenSpider
 from mayadeen.urls import PUBLIC_URL, item_kind
+from mayadeen.validation import Argument, UsageProblem, parse_day
 
 #: How far back the Google News sitemap reaches (the site's: 7 days).
 NEWS_SITEMAP_DAYS = 7
-
-
-def _day_arg(name: str, value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise ValueError(f"-a {name}= takes a day as YYYY-MM-DD, got {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -30,13 +22,6 @@ class DayWindow:
 
     since: date | None = None
     until: date | None = None
-
-    @classmethod
-    def from_args(cls, since: str | None, until: str | None) -> DayWindow:
-        window = cls(_day_arg("since", since), _day_arg("until", until))
-        if window.since and window.until and window.since > window.until:
-            raise ValueError(f"-a since={window.since} is after -a until={window.until}")
-        return window
 
     @property
     def is_open(self) -> bool:
@@ -57,6 +42,13 @@ class DayWindow:
 
     def __str__(self) -> str:
         return f"{self.since or '…'}..{self.until or '…'}"
+
+
+def window_arguments(meaning: str) -> dict:
+    """The spider arguments plus ``since``/``until``, whose help says which date they filter."""
+    return {**MayadeenSpider.arguments,
+            "since": Argument(parse_day, f"YYYY-MM-DD: first Beirut day of {meaning}"),
+            "until": Argument(parse_day, f"YYYY-MM-DD: last Beirut day of {meaning}")}
 
 
 def today() -> date:
@@ -83,13 +75,23 @@ class SitemapSpider(MayadeenSpider):
     """
 
     name = "sitemap"
+    arguments = window_arguments("the day an item last changed (its sitemap <lastmod>)")
     ROBOTS_URL = f"{PUBLIC_URL}/robots.txt"
     INDEX_URL = f"{PUBLIC_URL}/sitemaps/all.xml"
     NEWS_URL = f"{PUBLIC_URL}/sitemaps/news.xml"
 
-    def __init__(self, *args, since: str | None = None, until: str | None = None, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.window = DayWindow.from_args(since, until)
+        values = self.parse_arguments(kwargs)
+        self.window = DayWindow(values.get("since"), values.get("until"))
+
+    @classmethod
+    def parse_arguments(cls, given) -> dict:
+        values = super().parse_arguments(given)
+        since, until = values.get("since"), values.get("until")
+        if since and until and since > until:
+            raise UsageProblem(f"-a since={since} is after -a until={until}: the window needs since <= until")
+        return values
 
     async def start(self):
         if not self.window.is_open:

@@ -7,11 +7,12 @@ more is logged and capped; the request that got it is then retried at most ``RET
 like any 429). Retrying the refused request itself is the retry middleware's job (429 and 503 are
 in ``RETRY_HTTP_CODES``).
 
-The pause is set from the ``response_downloaded`` signal, which Scrapy sends before it frees the
-slot for the next queued request, so even at one request at a time no request slips out between the
-refusal and the pause. The slot is held the way Scrapy holds it for ``DOWNLOAD_DELAY`` (its
-``latercall``); ``process_request`` (at 960, after the mirror middleware, so it sees the slot a
-request will really use) also waits out a pause, for requests whose slot Scrapy has recycled.
+The pause is set from the ``response_downloaded`` signal, before the response goes anywhere else,
+as a wall-clock hold on the slot in the scheduler (``mayadeen.scheduler.DueScheduler.hold_slot``):
+requests wait there, not in the downloader, so the pause holds no download slot, a shutdown does
+not wait for it, and a paused crawl keeps the waiting requests (with their deadlines) in JOBDIR.
+The scheduler lets no more of a slot's requests into the downloader than its concurrency, so none
+is already queued there when the refusal arrives.
 
 Stats: ``mayadeen/retry_after/pauses``, ``mayadeen/retry_after/capped``,
 ``mayadeen/retry_after/longest_seconds``.
@@ -19,14 +20,12 @@ Stats: ``mayadeen/retry_after/pauses``, ``mayadeen/retry_after/capped``,
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from email.utils import parsedate_to_datetime
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
-from scrapy.utils.asyncio import call_later
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +48,9 @@ def retry_after_seconds(value: bytes | str | None, now: float | None = None) -> 
     return max(0.0, moment.timestamp() - (time.time() if now is None else now))
 
 
-class RetryAfterMiddleware:
+class RetryAfter:
+    """Extension: a ``Retry-After`` holds the site's download slot in the scheduler."""
+
     def __init__(self, crawler):
         settings = crawler.settings
         if not settings.getbool("MAYADEEN_RETRY_AFTER_ENABLED", True):
@@ -57,18 +58,14 @@ class RetryAfterMiddleware:
         self.crawler = crawler
         self.stats = crawler.stats
         self.max_wait = settings.getfloat("MAYADEEN_RETRY_AFTER_MAX", 300.0)
-        #: slot key -> time.monotonic() until which the slot is paused
+        #: slot key -> time.time() until which the slot is paused
         self.paused_until: dict[str, float] = {}
 
     @classmethod
     def from_crawler(cls, crawler):
-        mw = cls(crawler)
-        crawler.signals.connect(mw.response_downloaded, signal=signals.response_downloaded)
-        return mw
-
-    @property
-    def downloader(self):
-        return self.crawler.engine.downloader
+        ext = cls(crawler)
+        crawler.signals.connect(ext.response_downloaded, signal=signals.response_downloaded)
+        return ext
 
     def response_downloaded(self, response, request, spider):
         if response.status not in STATUSES:
@@ -81,8 +78,9 @@ class RetryAfterMiddleware:
             logger.warning("%s asks to wait %.0fs (Retry-After); waiting MAYADEEN_RETRY_AFTER_MAX=%.0fs",
                            response.url, wait, self.max_wait)
             wait = self.max_wait
-        key = request.meta.get(self.downloader.DOWNLOAD_SLOT) or self.downloader.get_slot_key(request)
-        until = time.monotonic() + wait
+        engine = self.crawler.engine
+        key = engine.downloader.get_slot_key(request)
+        until = time.time() + wait
         if until <= self.paused_until.get(key, 0.0):
             return
         self.paused_until[key] = until
@@ -90,22 +88,9 @@ class RetryAfterMiddleware:
         self.stats.max_value("mayadeen/retry_after/longest_seconds", round(wait, 3))
         logger.info("%s answered %d: pausing every request to %s for %.1fs (Retry-After)",
                     response.url, response.status, key, wait)
-        self._hold_slot(key, wait)
-
-    def _hold_slot(self, key: str, wait: float) -> None:
-        slot = self.downloader.slots.get(key)
-        if slot is None:
+        hold = getattr(engine.scheduler, "hold_slot", None)
+        if hold is None:
+            logger.warning("SCHEDULER %s cannot hold requests: only the refused request waits",
+                           type(engine.scheduler).__name__)
             return
-        if slot.latercall is not None:
-            slot.latercall.cancel()
-        # What the downloader does for DOWNLOAD_DELAY: a slot with a latercall sends nothing until
-        # it fires, then processes its queue.
-        slot.latercall = call_later(wait, self.downloader._latercall, slot)
-
-    async def process_request(self, request):
-        if not self.paused_until:
-            return None
-        key = self.downloader.get_slot_key(request)
-        while (wait := self.paused_until.get(key, 0.0) - time.monotonic()) > 0:
-            await asyncio.sleep(wait)
-        return None
+        hold(key, until)

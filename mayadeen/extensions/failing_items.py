@@ -1,0 +1,103 @@
+"""Item pages given up after their retries: a warning and a counter, remembered and retried later.
+
+One item that keeps answering 500 must not fail every run, nor cost every run its retries. When a
+spider gives up on an item page (signal ``item_given_up``, sent by the spiders' errback), this
+extension logs a WARNING, counts it (``mayadeen/given_up``: ``RunOutcome`` fails the run only when
+too many are given up) and remembers it in the store's ``failing_items`` table
+(``mayadeen.store.failing``). Later runs do not request it before its ``next_attempt_at``
+(``MAYADEEN_FAILING_RETRY_INTERVAL`` seconds after the first failure, doubled with each further
+failed run, at most ``MAYADEEN_FAILING_RETRY_INTERVAL_MAX``; ``-a full=1`` requests it anyway); a
+run that stores it forgets it. The items still failing are listed at the end of every run.
+
+Stats: ``mayadeen/given_up``, ``mayadeen/failing/deferred`` (items not requested: not due yet),
+``mayadeen/failing/recovered``, ``mayadeen/failing/items`` (failing items in the store at the end).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+from itemadapter import ItemAdapter
+from scrapy import signals
+from scrapy.exceptions import IgnoreRequest
+
+from mayadeen.pipelines.store import SQLiteStorePipeline
+from mayadeen.record import utc_timestamp
+from mayadeen.store import failing
+
+logger = logging.getLogger(__name__)
+
+#: Signal: a spider gave up on the item page ``url`` (arguments ``url``, ``reason``).
+item_given_up = object()
+#: How many failing items the end-of-run line names.
+LISTED = 10
+
+
+class FailingItems:
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.interval = crawler.settings.getfloat("MAYADEEN_FAILING_RETRY_INTERVAL", 900.0)
+        self.longest = crawler.settings.getfloat("MAYADEEN_FAILING_RETRY_INTERVAL_MAX", 86400.0)
+        self.conn = None
+        self.next_attempts: dict[str, str] = {}
+        self.deferred: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.request_scheduled, signal=signals.request_scheduled)
+        crawler.signals.connect(ext.given_up, signal=item_given_up)
+        crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_opened(self, spider) -> None:
+        pipeline = self.crawler.get_item_pipeline(SQLiteStorePipeline)
+        store = pipeline.store if pipeline is not None else None
+        if store is None:
+            return  # no store (or a locked one): given-up items are only logged and counted
+        self.conn = store.conn
+        failing.migrate(self.conn)
+        self.next_attempts = failing.next_attempts(self.conn)
+
+    def request_scheduled(self, request, spider) -> None:
+        due = self.next_attempts.get(request.url)
+        if due and due > utc_timestamp() and not getattr(spider, "full", False):
+            if request.url not in self.deferred:  # listed by two feeds: one item
+                self.deferred.add(request.url)
+                self.stats.inc_value("mayadeen/failing/deferred")
+                logger.info("Not fetching %s before %s: it failed in earlier runs", request.url, due)
+            raise IgnoreRequest(f"failing item, next attempt after {due}: {request.url}")
+
+    def given_up(self, url: str, reason: str) -> None:
+        self.stats.inc_value("mayadeen/given_up")
+        if self.conn is None:
+            logger.warning("Gave up on %s (%s)", url, reason)
+            return
+        row = failing.record_failure(self.conn, url, reason, self.interval, self.longest)
+        self.next_attempts[url] = row["next_attempt_at"]
+        logger.warning("Gave up on %s (%s); failing in %d run(s) since %s, next attempt after %s", url, reason,
+                       row["failures"], row["first_failed_at"], row["next_attempt_at"])
+
+    def item_scraped(self, item, response, spider) -> None:
+        url = ItemAdapter(item).get("url")
+        if self.conn is not None and url in self.next_attempts and failing.clear(self.conn, url):
+            del self.next_attempts[url]
+            self.stats.inc_value("mayadeen/failing/recovered")
+            logger.info("%s works again: no longer failing", url)
+
+    def spider_closed(self, spider, reason: str) -> None:
+        if self.conn is None:
+            return
+        try:
+            rows = failing.failing(self.conn)
+        except sqlite3.ProgrammingError:  # the store pipeline closed it first
+            return
+        self.stats.set_value("mayadeen/failing/items", len(rows))
+        if rows:
+            listed = ", ".join(f"{url} ({n} runs, next after {at})" for url, n, at in rows[:LISTED])
+            more = f" and {len(rows) - LISTED} more" if len(rows) > LISTED else ""
+            logger.warning("%d item(s) keep failing and are retried by later runs: %s%s", len(rows), listed, more)

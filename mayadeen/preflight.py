@@ -1,0 +1,136 @@
+"""What must hold before a crawl starts: somewhere to write to, and nothing that would be damaged.
+
+Checked by the ``crawl`` command before the crawler is built, so that a run that cannot work stops
+with one line instead of a traceback per item, before it fetches or writes anything:
+
+* ``outputs``: at least one of the SQLite store and a feed (``-o``/``-O`` or ``MAYADEEN_JSONL_PATH``)
+  — otherwise every record would be scraped to nowhere (a usage error);
+* ``jobdir_owner``: a JOBDIR holding another spider's paused crawl is refused (a usage error: it
+  would resume the other spider's queue with this spider's callbacks and lose that job);
+* ``store_problem``: the store is a writable SQLite database that passes ``PRAGMA quick_check``
+  (read-only: a damaged store is never written to);
+* ``feed_problem``: every local feed file can be written (not a directory, not read-only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from mayadeen.validation import UsageProblem
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+#: The JOBDIR job file (``mayadeen.extensions.resume``), read for the spider that owns the job.
+JOB_FILE = "mayadeen-job.json"
+
+
+@dataclass(frozen=True)
+class EnvironmentProblem:
+    reason: str  # the finish reason recorded for the run (``store_unusable``, ``feed_not_writable``)
+    message: str  # one line
+    store_usable: bool  # whether the run can still be recorded in crawl_runs
+
+
+def feed_paths(settings) -> list[Path]:
+    """The local files of the feeds this crawl writes (``-o``/``-O``, else ``MAYADEEN_JSONL_PATH``)."""
+    uris = list(settings.getdict("FEEDS")) or [p for p in [settings.get("MAYADEEN_JSONL_PATH")] if p]
+    out = []
+    for uri in map(str, uris):
+        parts = urlsplit(uri)
+        if uri == "-" or "%(" in uri or parts.scheme not in ("", "file") and len(parts.scheme) > 1:
+            continue  # stdout, a per-batch name, or a remote storage: not ours to check
+        out.append(Path(url2pathname(parts.path)) if parts.scheme == "file" else Path(uri))
+    return out
+
+
+def outputs(settings) -> None:
+    """UsageProblem when the crawl would write its records nowhere."""
+    if not (settings.get("MAYADEEN_SQLITE_PATH") or "").strip() and not settings.getdict("FEEDS") \
+            and not (settings.get("MAYADEEN_JSONL_PATH") or "").strip():
+        raise UsageProblem("no output: MAYADEEN_SQLITE_PATH and MAYADEEN_JSONL_PATH are empty and no -o/-O is"
+                           " given; every record would be thrown away")
+
+
+def jobdir_owner(jobdir: str | None) -> str | None:
+    """The spider whose crawl ``jobdir`` holds (paused or killed), or None."""
+    if not jobdir:
+        return None
+    try:
+        return json.loads(Path(jobdir, JOB_FILE).read_text("utf-8")).get("spider")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_jobdir(jobdir: str | None, spider: str) -> None:
+    owner = jobdir_owner(jobdir)
+    if owner and owner != spider:
+        raise UsageProblem(f"-s JOBDIR={jobdir} holds a paused crawl of spider {owner}, not {spider}: resume it with"
+                           f" `scrapy crawl {owner} -s JOBDIR={jobdir}`, or give this crawl its own JOBDIR")
+
+
+def _existing_ancestor(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _writable_place(path: Path, what: str) -> str | None:
+    """Why a file cannot be created or written at ``path`` (None when it can)."""
+    if path.is_dir():
+        return f"{what}={path}: is a directory, not a file"
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            return f"{what}={path}: the file is not writable"
+        directory = path.parent
+    else:
+        directory = _existing_ancestor(path.parent)
+        if not directory.is_dir():
+            return f"{what}={path}: {directory} is not a directory"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"{what}={path}: cannot write in {directory} (read-only or no permission)"
+    return None
+
+
+def store_problem(path: str) -> EnvironmentProblem | None:
+    """Why the SQLite store at ``path`` cannot be written safely (None when it can, or when it is off)."""
+    if not path.strip():
+        return None
+    file = Path(path)
+    problem = _writable_place(file, "MAYADEEN_SQLITE_PATH")
+    if problem:
+        return EnvironmentProblem("store_unusable", problem, False)
+    if not file.exists() or file.stat().st_size == 0:
+        return None
+    recover = f'if it is a damaged store, recover it with: sqlite3 {path} ".recover" | sqlite3 recovered.sqlite'
+    with file.open("rb") as f:
+        if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+            return EnvironmentProblem("store_unusable", f"MAYADEEN_SQLITE_PATH={path}: not a SQLite database"
+                                      f" (is it the right file? {recover})", False)
+    try:
+        conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        try:
+            verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        verdict = str(exc)
+    verdict = "; ".join(line.strip() for line in str(verdict).splitlines() if line.strip())
+    if verdict != "ok":
+        verdict = verdict if len(verdict) <= 160 else verdict[:159] + "…"
+        return EnvironmentProblem("store_damaged", f"MAYADEEN_SQLITE_PATH={path}: the store is damaged"
+                                  f" (quick_check: {verdict}); nothing was written to it; {recover}", False)
+    return None
+
+
+def feed_problem(settings) -> EnvironmentProblem | None:
+    for path in feed_paths(settings):
+        problem = _writable_place(path, "feed")
+        if problem:
+            return EnvironmentProblem("feed_not_writable", problem, True)
+    return None

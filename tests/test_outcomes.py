@@ -1,0 +1,138 @@
+"""Exit statuses that mean one thing each, runs that lost data fail, progress an operator can see."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+from tests.conftest import expected_records, run_crawl
+from tests.fault_server import FaultPlan, FaultServer
+from tests.scheduled import SlowServer, crawl_command, item_paths, runs, start_crawl, stored, wait_for
+from tests.test_exit_status import closed_port_url, last_line
+
+ALWAYS_500 = "/news/economy/opec-agrees-to-another-large-oil-output-hike-for-september"
+FAST_RETRIES = {"RETRY_TIMES": "2", "MAYADEEN_RETRY_BACKOFF_BASE": "0.1"}
+
+
+def test_a_rerun_with_nothing_new_and_no_browser_exits_0(tmp_path):
+    with FaultServer() as srv:
+        run_crawl("sections", srv.url, tmp_path, args={"js": "0"})
+        again = run_crawl("sections", srv.url, tmp_path, settings={"MAYADEEN_CHROMIUM_PATH": "/nonexistent"}, check=False)
+    assert again.returncode == 0, last_line(again)  # was 1 (errors_no_items): the hint counted as an error
+    assert "result=ok" in last_line(again) and "items new=0" in last_line(again)
+    assert again.stat("mayadeen/js/no_browser") == 7 and " ERROR: " not in again.log
+
+
+def test_one_item_that_keeps_failing_is_a_warning_remembered_and_retried_later(tmp_path):
+    plan = FaultPlan(keep_failing={ALWAYS_500: "500"})
+    with FaultServer(plan) as srv:
+        first = run_crawl("feed", srv.url, tmp_path, settings=FAST_RETRIES, check=False)
+        n = len(srv.hits())
+        second = run_crawl("feed", srv.url, tmp_path, settings=FAST_RETRIES, check=False)
+        second_paths = [h.path for h in srv.hits()[n:]]
+        n = len(srv.hits())
+        full = run_crawl("feed", srv.url, tmp_path, args={"full": "1"}, settings=FAST_RETRIES, check=False)
+        full_paths = [h.path for h in srv.hits()[n:]]
+    assert first.returncode == 0, last_line(first)  # was 1 on every 5-minute run
+    assert "given_up=1 failing=1" in last_line(first) and " ERROR: " not in first.log
+    assert "WARNING: Gave up on https://english.almayadeen.net" + ALWAYS_500 + " (HTTP 500); failing in 1 run(s)" \
+        in first.log
+    assert "1 item(s) keep failing and are retried by later runs: https://english.almayadeen.net" + ALWAYS_500 \
+        in first.log
+    # The next run does not spend its retries on it before its next attempt is due.
+    assert second.returncode == 0 and ALWAYS_500 not in second_paths
+    assert second.stat("mayadeen/failing/deferred") == 1 and "failing=1" in last_line(second)
+    # -a full=1 tries it anyway; a second failure doubles the interval.
+    assert full_paths.count(ALWAYS_500) == 3 and full.returncode == 0
+    con = sqlite3.connect(first.sqlite)
+    (failures,) = con.execute("SELECT failures FROM failing_items WHERE url LIKE ?", (f"%{ALWAYS_500}",)).fetchone()
+    con.close()
+    assert failures == 2
+
+
+def test_a_second_ctrl_c_is_a_pause_under_jobdir_and_the_run_row_is_closed(tmp_path):
+    jobdir = tmp_path / "job"
+    with SlowServer(delay=0.3) as srv:
+        proc = start_crawl("sitemap", srv.url, tmp_path, settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "1"})
+        wait_for(lambda: len(item_paths(srv.paths())) >= 2, timeout=60)
+        os.kill(proc.pid, signal.SIGINT)
+        time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGINT)  # forced: Scrapy stops the reactor at once
+        code = proc.wait(timeout=60)
+    line = (tmp_path / "killed.log").read_text().strip().splitlines()[-1]
+    assert code == 3, line
+    assert "could not start" not in line and "finish_reason=forced_shutdown" in line
+    (run,) = runs(tmp_path / "mayadeen.sqlite")
+    assert run["finished_at"] is not None and run["result"] == "forced_shutdown"
+
+
+def test_overwrite_output_with_jobdir_appends_when_resuming(tmp_path):
+    jobdir, out = tmp_path / "job", tmp_path / "out.jsonl"
+    with SlowServer(delay=0.15) as srv:
+        cmd, env = crawl_command("sitemap", srv.url, tmp_path, settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "2"})
+        cmd[cmd.index("-o")] = "-O"
+        cmd[cmd.index("-O") + 1] = f"{out}:jsonlines"
+        proc = subprocess.Popen(cmd, cwd=env["PYTHONPATH"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_for(lambda: len(item_paths(srv.paths())) >= 5, timeout=60)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=60) == 3
+        before = len(out.read_text().splitlines())
+        resumed = subprocess.run(cmd, cwd=env["PYTHONPATH"], env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0
+    assert f"{out} is appended to, not overwritten (-O)" in resumed.stderr
+    urls = [line.split('"url": "', 1)[1].split('"', 1)[0] for line in out.read_text().splitlines()]
+    assert 0 < before < 14 and sorted(urls) == sorted(expected_records())  # was 10 of 14: the resume overwrote
+
+
+def test_records_that_could_not_be_written_fail_the_run(tmp_path):
+    full = tmp_path / "full"
+    full.mkdir()
+    with FaultServer() as srv:
+        cmd, env = crawl_command("feed", srv.url, tmp_path)
+        cmd[cmd.index("-o") + 1] = f"{full}/out.jsonl:jsonlines"
+        # A file system with room for a few records only (a full disk).
+        shell = f"mount -t tmpfs -o size=24k tmpfs {full} && exec " + " ".join(f"'{c}'" for c in cmd)
+        proc = subprocess.run(["unshare", "-m", "sh", "-c", shell], cwd=env["PYTHONPATH"], env=env,
+                              capture_output=True, text=True, timeout=120)
+    line = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1, line
+    assert "result=FAILED (lost_records)" in line and " lost=0 " not in line
+    assert proc.stderr.count("Could not write the record of") == 1 and "Traceback" not in proc.stderr
+    (run,) = runs(tmp_path / "mayadeen.sqlite")
+    assert run["result"] == "lost_records" and run["items_new"] == 14  # the store has them all
+
+
+def test_progress_is_logged_and_the_run_row_follows_the_crawl(tmp_path):
+    with SlowServer(delay=0.3) as srv:
+        proc = start_crawl("sitemap", srv.url, tmp_path, settings={"MAYADEEN_PROGRESS_INTERVAL": "0.5",
+                                                                   "CONCURRENT_REQUESTS": "1"})
+        seen = []
+
+        def row_moves():
+            try:
+                con = sqlite3.connect(f"file:{tmp_path / 'mayadeen.sqlite'}?mode=ro", uri=True)
+                row = con.execute("SELECT items_new, updated_at, finished_at FROM crawl_runs").fetchone()
+                con.close()
+            except sqlite3.Error:
+                return False
+            if row and row[2] is None and row[0]:
+                seen.append(row)
+            return len({r[0] for r in seen}) >= 2
+
+        wait_for(row_moves, timeout=60, step=0.1)
+        assert proc.wait(timeout=120) == 0
+    log = (tmp_path / "killed.log").read_text()
+    assert "INFO: Progress: requests queued=" in log and " pages/min" in log
+    assert "Crawled " not in log  # Scrapy's own line is replaced
+    assert all(r[2] is None for r in seen) and seen[0][0] < seen[-1][0]  # figures while the run went on
+
+
+def test_errors_name_the_mirror_that_refused(tmp_path):
+    mirror = closed_port_url()
+    result = run_crawl("feed", mirror, tmp_path, settings={"RETRY_TIMES": "0"}, check=False)
+    refused = [line for line in result.log.splitlines() if "Connection was refused" in line]
+    assert refused and all(f"(fetching {mirror}/" in line for line in refused)
+    assert result.returncode == 1 and stored(result.sqlite) == {}
