@@ -112,10 +112,9 @@ def test_watch_argument_is_validated_before_any_request(tmp_path):
     with FixtureServer() as srv:
         result = breaking(srv, tmp_path, args={"watch": "soon"}, check=False)
         assert srv.paths() == []
-    assert result.returncode == 1
-    assert "-a watch= takes a number of seconds greater than 0, got 'soon'" in result.log
-    assert "Run summary: spider=breaking result=FAILED (could not start; see the errors above)" in result.log
-    assert "RuntimeError" not in result.log
+    assert result.returncode == 2  # a usage error: one line, nothing fetched
+    assert result.log.strip() == "scrapy crawl breaking: error: -a watch=soon: takes a number of seconds greater than 0"
+    assert not result.sqlite.exists()
 
 
 def test_other_spiders_harvest_the_ticker_at_no_extra_request(tmp_path):

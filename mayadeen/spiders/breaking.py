@@ -17,13 +17,13 @@ from scrapy.exceptions import IgnoreRequest
 
 from mayadeen.breaking.item import FlashItem
 from mayadeen.breaking.recorder import TickerRecorder
-from mayadeen.spiders.base import flag
 from mayadeen.urls import PUBLIC_HOST, PUBLIC_URL
+from mayadeen.validation import Argument, UsageProblem, parse_arguments, parse_flag, parse_origin
 
 DEFAULT_ROBOTS_REFRESH = 3600.0
 
 
-def parse_watch(value) -> float | None:
+def parse_watch(label: str, value) -> float | None:
     """``-a watch=SECONDS``: a positive number of seconds, or None (one pass) when not given."""
     if value in (None, ""):
         return None
@@ -31,8 +31,8 @@ def parse_watch(value) -> float | None:
         seconds = float(value)
     except (TypeError, ValueError):
         seconds = 0.0
-    if not seconds > 0 or seconds == float("inf"):
-        raise ValueError(f"-a watch= takes a number of seconds greater than 0, got {value!r}")
+    if not 0 < seconds < float("inf"):
+        raise UsageProblem(f"{label}={value}: takes a number of seconds greater than 0")
     return seconds
 
 
@@ -72,15 +72,28 @@ class BreakingSpider(scrapy.Spider):
         "MAYADEEN_COVERAGE_ENABLED": False,
     }
 
-    def __init__(self, *args, base_url: str | None = None, watch=None, js=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.base_url = base_url or None
+    #: The ``-a`` arguments this spider takes (``mayadeen.validation`` refuses any other).
+    arguments = {
+        "base_url": Argument(parse_origin, "fetch from this mirror (an http(s) origin) instead of the site"),
+        "js": Argument(parse_flag, "1: pass a challenge on the home page in the browser"),
+        "watch": Argument(parse_watch, "read the home page again every SECONDS"),
+    }
+
+    def __init__(self, *args, **kwargs):
+        values = self.parse_arguments(kwargs)
+        super().__init__(*args, **{k: v for k, v in kwargs.items() if k.startswith("_")})
+        self.base_url = values.get("base_url")
         # The home page is plain HTML: no browser (and no idle Playwright driver) unless asked for.
-        self.js = flag(js)
-        self.watch = parse_watch(watch)
+        self.js = values.get("js", False)
+        self.watch = values.get("watch")
         self._in_flight = False
         self._robots_allow = True
         self._stopping: asyncio.Event | None = None
+
+    @classmethod
+    def parse_arguments(cls, given) -> dict:
+        """The ``-a`` values parsed, or ``UsageProblem`` naming the first one this spider cannot take."""
+        return parse_arguments(cls.name, cls.arguments, given)
 
     @classmethod
     def update_settings(cls, settings) -> None:
