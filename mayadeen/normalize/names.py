@@ -1,0 +1,45 @@
+"""Author and tag names: lists and separated strings -> clean names in order, each once."""
+
+from __future__ import annotations
+
+import re
+
+from mayadeen.normalize.text import clean_text, strip_label
+
+
+def split_keywords(value) -> list[str]:
+    """Keywords/tags from ``"a, b,c"`` or a JSON list -> clean names in order, duplicates dropped."""
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        return []
+    out: list[str] = []
+    for item in items:
+        name = clean_text(item)
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
+_NAME_SEPARATORS = re.compile(r"\s*(?:,|;|&|\band\b)\s*", re.I)
+
+
+def split_names(value) -> list[str]:
+    """Author names from a list or a ``"A, B and C"`` string; ``{"name": …}`` objects (JSON-LD)
+    accepted."""
+    if isinstance(value, dict):
+        value = [value]
+    if isinstance(value, str):
+        value = _NAME_SEPARATORS.split(value)
+    if not isinstance(value, (list, tuple)):
+        return []
+    out: list[str] = []
+    for item in value:
+        if isinstance(item, dict):
+            item = item.get("name")
+        name = strip_label(item, "By")
+        if name and name not in out:
+            out.append(name)
+    return out
