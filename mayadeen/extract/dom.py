@@ -1,0 +1,74 @@
+"""The parsed page and the indexes extraction walks: by tag once, by class once."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+# The parse parsel does (NULs dropped, UTF-8, recovering, deep trees allowed), but into plain lxml
+# elements: lxml.html's elements call back into Python for every element touched. Extraction runs
+# on the reactor thread only, so one parser serves every page.
+_PARSER = etree.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
+_WITH_CLASS = etree.XPath("descendant::*[@class]")
+
+
+def parse_html(text) -> etree._Element | None:
+    """The root element of an HTML document given as text, or None when there is no document."""
+    if not isinstance(text, str):
+        return None
+    data = text.strip().replace("\x00", "").encode("utf-8")
+    if not data:
+        return None
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+    return root if root is not None and isinstance(root.tag, str) else None
+
+
+def class_tokens(element) -> list[str]:
+    """The element's class names."""
+    value = element.get("class")
+    return value.split() if value else []
+
+
+def elements_by_tag(root, tags: tuple[str, ...]) -> dict[str, list]:
+    """The elements with these tag names, by tag, in page order, from one walk in C."""
+    found: dict[str, list] = {tag: [] for tag in tags}
+    if root is not None:
+        for element in root.iter(*tags):
+            found[element.tag].append(element)
+    return found
+
+
+def elements_by_class(scope) -> dict[str, list]:
+    """Descendants of ``scope`` by class name, in page order, from one XPath query."""
+    index: dict[str, list] = {}
+    if scope is None:
+        return index
+    for element in _WITH_CLASS(scope):
+        for token in element.get("class").split():
+            index.setdefault(token, []).append(element)
+    return index
+
+
+def descendants_with_class(element, name: str | None) -> list:
+    """``element`` and its descendants that carry class ``name`` (every element when ``name`` is None)."""
+    return [el for el in element.iter()
+            if isinstance(el.tag, str) and (name is None or name in class_tokens(el))]
+
+
+def nearest_ancestor_with_class(element, name: str, stop=None):
+    """The closest ancestor carrying class ``name``, looking no higher than ``stop``; else None."""
+    for ancestor in element.iterancestors():
+        if ancestor is stop:
+            return None
+        if name in class_tokens(ancestor):
+            return ancestor
+    return None
+
+
+def time_values(element, text_of) -> list[str]:
+    """What a byline date element says, best first: its ``<time datetime>`` values, the ``<time>``
+    texts, the whole element's text (``text_of`` gives an element's visible text)."""
+    times = list(element.iter("time"))
+    return [*(t.get("datetime") for t in times), *(text_of(t) for t in times), text_of(element)]
