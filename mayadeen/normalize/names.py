@@ -37,9 +37,14 @@ def split_names(value) -> list[str]:
         return []
     out: list[str] = []
     for item in value:
-        if isinstance(item, dict):
-            item = item.get("name")
-        name = strip_label(item, "By")
+        name = author_name(item)
         if name and name not in out:
             out.append(name)
     return out
+
+
+def author_name(value) -> str | None:
+    """One byline name from a string or a ``{"name": …}`` object (JSON-LD), without a leading "By"."""
+    if isinstance(value, dict):
+        value = value.get("name")
+    return strip_label(value, "By")
