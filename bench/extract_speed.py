@@ -2,8 +2,8 @@
 
 Reads the item pages named in ``fixtures/expected`` (their stored bytes), and for each round builds a
 fresh ``HtmlResponse`` so the parse is included, exactly as in a crawl. The bare parse is
-``lxml.html`` on the same bytes. Figures are the median over rounds of the time for all pages, and
-the best round, divided by the number of pages. Run: ``python bench/extract_speed.py [rounds]``.
+``lxml.html`` on the same bytes. Figures are CPU time per page: the median over rounds and the best
+round, and the median of the per-round ratio. Run: ``python bench/extract_speed.py [rounds]``.
 """
 
 from __future__ import annotations
@@ -48,27 +48,33 @@ def bare_parse(pages) -> None:
         lxml.html.document_fromstring(body, parser=parser)
 
 
-def per_page_ms(run, pages, rounds: int) -> tuple[float, float]:
-    """(median, best) milliseconds per page over ``rounds`` rounds of all pages."""
-    run(pages)  # warm caches and imports, as a running crawl has them
-    times = []
+def measure(pages, rounds: int) -> tuple[list[float], list[float]]:
+    """CPU milliseconds per page of extraction and of the bare parse, per round, interleaved.
+
+    CPU time of this process (not wall-clock) and the two runs side by side in every round keep the
+    figures comparable on a machine busy with other work.
+    """
+    extract(pages)  # warm caches and imports, as a running crawl has them
+    bare_parse(pages)
+    extraction, parse = [], []
     for _ in range(rounds):
-        gc.collect()
-        start = time.perf_counter()
-        run(pages)
-        times.append((time.perf_counter() - start) * 1000 / len(pages))
-    return statistics.median(times), min(times)
+        for run, times in ((extract, extraction), (bare_parse, parse)):
+            gc.collect()
+            start = time.process_time()
+            run(pages)
+            times.append((time.process_time() - start) * 1000 / len(pages))
+    return extraction, parse
 
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     pages = item_pages()
-    extract_median, extract_best = per_page_ms(extract, pages, rounds)
-    parse_median, parse_best = per_page_ms(bare_parse, pages, rounds)
+    extraction, parse = measure(pages, rounds)
+    ratios = [e / p for e, p in zip(extraction, parse, strict=True)]
     print(f"item pages: {len(pages)}, rounds: {rounds}, {sum(len(b) for _, b in pages) / len(pages) / 1024:.0f} KiB/page")
-    print(f"extraction (parse included): median {extract_median:.3f} ms/page, best {extract_best:.3f} ms/page")
-    print(f"bare lxml parse:             median {parse_median:.3f} ms/page, best {parse_best:.3f} ms/page")
-    print(f"ratio: median {extract_median / parse_median:.2f}x, best {extract_best / parse_best:.2f}x")
+    print(f"extraction (parse included): median {statistics.median(extraction):.3f} ms/page, best {min(extraction):.3f}")
+    print(f"bare lxml parse:             median {statistics.median(parse):.3f} ms/page, best {min(parse):.3f}")
+    print(f"extraction / bare parse:     median {statistics.median(ratios):.2f}x, best rounds {min(extraction) / min(parse):.2f}x")
 
 
 if __name__ == "__main__":

@@ -93,9 +93,9 @@ class ArticleLoader(ItemLoader):
         for value in layer_values:
             if value is not None:
                 self.add_value(field_name, value)
-                if self.get_output_value(field_name) not in (None, "", []):
+                if self.get_collected_values(field_name):  # normalised values: never None or empty
                     return True
-        return self.get_output_value(field_name) not in (None, "", [])
+        return bool(self.get_collected_values(field_name))
 
     def load_item(self):
         """The item with every extracted field present: lists default to ``[]``, ``body`` to ``""``,

@@ -39,42 +39,104 @@ RETRY_ENABLED = True
 RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 
-# --- components ---------------------------------------------------------------------------------
+# --- components: every downloader middleware, extension and pipeline, in order -----------------
+# Scrapy's own are listed by name at their default positions (listing them changes nothing) so the
+# order can be read in one place. Requests pass from low to high numbers towards the downloader,
+# responses from high to low back to the spider.
 DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": 50,
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": 100,
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": 300,
+    "scrapy.downloadermiddlewares.downloadtimeout.DownloadTimeoutMiddleware": 350,
+    "scrapy.downloadermiddlewares.defaultheaders.DefaultHeadersMiddleware": 400,
+    "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": 500,
+    # Replaced by BackoffRetryMiddleware at its position.
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    # Scrapy's retries with exponential backoff between attempts; sees responses after every check below.
+    "mayadeen.middlewares.retry.BackoffRetryMiddleware": 550,
+    # Marks client-side listings for the browser, or drops them (said once) when there is none.
+    "mayadeen.browser.render.RenderMiddleware": 560,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": 580,
+    # After decompression (590), before retries (550) and meta refresh (580) could act on a
+    # challenge page; before cookies (700) on requests, to hand them the browser's cookies.
+    "mayadeen.browser.challenge.ChallengeMiddleware": 585,
+    # Wrong Content-Type / charset: the body decides (on the decompressed body, after 590).
+    "mayadeen.middlewares.sniff.ContentSniffMiddleware": 588,
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": 590,
+    # Empty, cut-off or undecodable answers are retried, never parsed (on the raw body, before 590).
+    "mayadeen.middlewares.integrity.ResponseIntegrityMiddleware": 595,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": 600,
+    # A redirect back into its own chain is retried later (sees it before RedirectMiddleware, 600).
+    "mayadeen.middlewares.redirect_loop.RedirectLoopMiddleware": 610,
+    "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": 700,
+    "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": 750,
+    "scrapy.downloadermiddlewares.stats.DownloaderStats": 850,
+    "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": 900,
+    # Only http(s) on the site or the mirror: never another host, a private address, file: or data:
+    # (the last check of a request's final URL, after every redirect and rewrite above).
+    "mayadeen.middlewares.url_guard.UrlGuardMiddleware": 940,
     # Closest to the downloader: rewrites the public host to the mirror on the way out and back on
     # the way in, so every other component only ever sees public URLs.
     "mayadeen.middlewares.mirror.MirrorMiddleware": 950,
+    # Retry-After pauses the site's download slot (after the mirror, 950, to see the real slot).
+    "mayadeen.middlewares.retry_after.RetryAfterMiddleware": 960,
 }
-ITEM_PIPELINES = {
-    "mayadeen.pipelines.enrich.EnrichPipeline": 100,
-    "mayadeen.pipelines.validate.ValidatePipeline": 200,
-    "mayadeen.pipelines.dedupe.DedupePipeline": 300,
-    "mayadeen.pipelines.store.SQLiteStorePipeline": 800,
-}
-# JSON Lines appended to this file when the command line names no feed (`-o`/`-O` replace it);
-# empty: none.
-MAYADEEN_JSONL_PATH = "data/articles.jsonl"
-ADDONS = {"mayadeen.feeds.default_feed.DefaultFeedAddon": 0}
-FEED_EXPORT_ENCODING = "utf-8"
-
-# --- scheduled, incremental, resumable runs (issue 3) --------------------------------------------
-# `scrapy crawl` exits 1 when the run failed and ends its log with a one-line summary.
-COMMANDS_MODULE = "mayadeen.commands"
-# A run fails when more than this share (0-1) of its records is dropped as invalid (duplicates aside).
-MAYADEEN_MAX_DROPPED_SHARE = 0.2
 EXTENSIONS = {
-    # Judges an idle crawl (site_unreachable, errors_no_items, too_many_dropped become its finish reason).
+    "scrapy.extensions.corestats.CoreStats": 0,
+    "scrapy.extensions.logcount.LogCount": 0,
+    "scrapy.extensions.telnet.TelnetConsole": 0,
+    "scrapy.extensions.memusage.MemoryUsage": 0,
+    "scrapy.extensions.memdebug.MemoryDebugger": 0,
+    "scrapy.extensions.closespider.CloseSpider": 0,
+    "scrapy.extensions.feedexport.FeedExporter": 0,
+    "scrapy.extensions.logstats.LogStats": 0,
+    "scrapy.extensions.spiderstate.SpiderState": 0,
+    "scrapy.extensions.throttle.AutoThrottle": 0,
+    "scrapy.extensions.remote_control.RemoteControl": 0,
+    # Judges an idle crawl (site_unreachable, errors_no_items, too_many_dropped become its finish
+    # reason); after Scrapy's own, so their stats are complete when it reads them.
     "mayadeen.extensions.run_outcome.RunOutcome": 500,
     # With JOBDIR: resumable after SIGKILL too, and a new crawl once a crawl has ended.
     "mayadeen.extensions.resume.ResumeAfterKill": 510,
+    # Field coverage report at the end of every run; fails a run below MAYADEEN_COVERAGE_MIN (after
+    # RunOutcome, 500: when both fail an idle crawl, the last one's reason is the finish reason).
+    "mayadeen.extensions.coverage.FieldCoverage": 520,
+}
+# Scrapy has no pipelines of its own. Each record is completed, checked, deduplicated, then stored.
+ITEM_PIPELINES = {
+    # scraped_at and content_hash.
+    "mayadeen.pipelines.enrich.EnrichPipeline": 100,
+    # Records that break the JSON Schema are dropped and counted.
+    "mayadeen.pipelines.validate.ValidatePipeline": 200,
+    # One record per url and per article_id in a run.
+    "mayadeen.pipelines.dedupe.DedupePipeline": 300,
+    # Last: only whole, valid, new records reach SQLite.
+    "mayadeen.pipelines.store.SQLiteStorePipeline": 800,
+}
+ADDONS = {
+    # JSON Lines to MAYADEEN_JSONL_PATH when the command line names no feed.
+    "mayadeen.feeds.default_feed.DefaultFeedAddon": 0,
+    # Puts the MAYADEEN_CHROMIUM_PATH executable into PLAYWRIGHT_LAUNCH_OPTIONS, or, when there is
+    # no browser, the plain HTTP handlers back into DOWNLOAD_HANDLERS (no idle Playwright driver).
+    "mayadeen.browser.chromium.BrowserAddon": 0,
 }
 # JSON Lines written unbuffered, a torn last line from a killed run cut before appending.
 FEED_STORAGES = {
     "": "mayadeen.feeds.storage.KillSafeFileFeedStorage",
     "file": "mayadeen.feeds.storage.KillSafeFileFeedStorage",
 }
+# JSON Lines appended to this file when the command line names no feed (`-o`/`-O` replace it);
+# empty: none.
+MAYADEEN_JSONL_PATH = "data/articles.jsonl"
+FEED_EXPORT_ENCODING = "utf-8"
 
-# --- the browser: client-side listings and challenge pages (issue 4) -----------------------------
+# --- scheduled, incremental, resumable runs --------------------------------------------------------
+# `scrapy crawl` exits 1 when the run failed and ends its log with a one-line summary.
+COMMANDS_MODULE = "mayadeen.commands"
+# A run fails when more than this share (0-1) of its records is dropped as invalid (duplicates aside).
+MAYADEEN_MAX_DROPPED_SHARE = 0.2
+
+# --- the browser: client-side listings and challenge pages ------------------------------------------
 # Only requests with meta playwright=True go to headless Chromium (scrapy-playwright): the client-side
 # listings (/videos, /videos/<section>, /in-pictures; RenderMiddleware) and the one retry of a
 # Cloudflare challenge (ChallengeMiddleware). Everything else stays plain HTTP. `-a js=0` turns the
@@ -85,16 +147,6 @@ MAYADEEN_CHROMIUM_PATH = "auto"
 # Seconds a rendered listing may take to fill its grid, and a challenge to clear in the browser.
 MAYADEEN_RENDER_TIMEOUT = 15
 MAYADEEN_CHALLENGE_TIMEOUT = 20
-DOWNLOADER_MIDDLEWARES.update({
-    # Marks client-side listings for the browser, or drops them (said once) when there is none.
-    "mayadeen.browser.render.RenderMiddleware": 560,
-    # After decompression (590), before RetryMiddleware (550) and MetaRefreshMiddleware (580) could
-    # act on a challenge page; before CookiesMiddleware (700) on requests, to hand it browser cookies.
-    "mayadeen.browser.challenge.ChallengeMiddleware": 585,
-})
-# Puts the MAYADEEN_CHROMIUM_PATH executable into PLAYWRIGHT_LAUNCH_OPTIONS, or, when there is no
-# browser, the plain HTTP handlers back into DOWNLOAD_HANDLERS (no idle Playwright driver).
-ADDONS["mayadeen.browser.chromium.BrowserAddon"] = 0
 DOWNLOAD_HANDLERS = {
     "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
     "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
@@ -117,7 +169,7 @@ PLAYWRIGHT_MAX_CONTEXTS = 1
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 
-# --- faults, bad input and layout drift (issue 5) ------------------------------------------------
+# --- faults, bad input and layout drift -----------------------------------------------------------
 # Retries wait MAYADEEN_RETRY_BACKOFF_BASE * 2**(n-1) seconds before the n-th retry (at most
 # MAYADEEN_RETRY_BACKOFF_MAX, spread by ±MAYADEEN_RETRY_BACKOFF_JITTER as a share).
 MAYADEEN_RETRY_BACKOFF_BASE = 2.0
@@ -140,26 +192,6 @@ MAYADEEN_COVERAGE_MIN_PAGES = 10
 MAYADEEN_INTEGRITY_ENABLED = True
 MAYADEEN_RETRY_AFTER_ENABLED = True
 MAYADEEN_COVERAGE_ENABLED = True
-DOWNLOADER_MIDDLEWARES.update({
-    # Scrapy's retries, with exponential backoff between attempts.
-    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-    "mayadeen.middlewares.retry.BackoffRetryMiddleware": 550,
-    # Wrong Content-Type / charset: the body decides (after decompression at 590).
-    "mayadeen.middlewares.sniff.ContentSniffMiddleware": 588,
-    # Empty, cut-off or undecodable answers are retried, never parsed (raw body, before 590).
-    "mayadeen.middlewares.integrity.ResponseIntegrityMiddleware": 595,
-    # A redirect back into its own chain is retried later (before RedirectMiddleware, 600).
-    "mayadeen.middlewares.redirect_loop.RedirectLoopMiddleware": 610,
-    # Only http(s) on the site or the mirror: never another host, a private address, file: or data:.
-    "mayadeen.middlewares.url_guard.UrlGuardMiddleware": 940,
-    # Retry-After pauses the site's download slot (after the mirror, 950, to see the real slot).
-    "mayadeen.middlewares.retry_after.RetryAfterMiddleware": 960,
-})
-EXTENSIONS.update({
-    # Field coverage report at the end of every run; fails a run below MAYADEEN_COVERAGE_MIN (after
-    # RunOutcome, 500: when both fail an idle crawl, the last one's reason is the finish reason).
-    "mayadeen.extensions.coverage.FieldCoverage": 520,
-})
 
 # Off: it opens a local HTTP port and writes job files we do not use.
 REMOTE_CONTROL_ENABLED = False
