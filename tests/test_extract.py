@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from scrapy.http import HtmlResponse
 
 from mayadeen.extract.body import BodyRules, read_body
 from mayadeen.extract.breadcrumbs import breadcrumb_names
 from mayadeen.extract.cards import card_links
 from mayadeen.extract.dom import (
     class_tokens, descendants_with_class, elements_by_class, elements_by_tag, nearest_ancestor_with_class,
-    parse_html, time_values,
+    parse_html, parse_response, time_values,
 )
 from mayadeen.extract.jsonld import find_article, find_video, first, image_candidates, node_types, read_jsonld
 from mayadeen.extract.media import figure_image, image_sources, player_poster, player_video
@@ -43,6 +44,23 @@ def test_parse_html_gives_plain_elements_or_none():
     assert type(root).__module__ == "lxml.etree"  # no lxml.html class lookup per element
     for nothing in ("", "   ", "\x00", None, b"<p>bytes</p>"):
         assert parse_html(nothing) is None
+
+
+@pytest.mark.parametrize("body, encoding", [
+    ("<p>caf\u00e9 \u2014 ok</p>".encode("utf-8"), "utf-8"),  # parsed as it is
+    (b"\xef\xbb\xbf<p>caf\xc3\xa9 \xe2\x80\x94 ok</p>", "utf-8"),  # a BOM: through the text
+    ("<p>caf\u00e9 \u2014 ok</p>".encode("cp1252"), "cp1252"),  # another encoding: through the text
+])
+def test_parse_response_reads_the_declared_encoding(body, encoding):
+    root = parse_response(HtmlResponse(url=SITE, body=body, encoding=encoding))
+    assert root.findtext(".//p") == "caf\u00e9 \u2014 ok"
+
+
+def test_parse_response_of_bad_bytes_and_of_no_html():
+    root = parse_response(HtmlResponse(url=SITE, body=b"<p>a\xffb\x00c</p>", encoding="utf-8"))
+    assert root.findtext(".//p") == "a\ufffdbc"
+    assert parse_response(HtmlResponse(url=SITE, body=b"", encoding="utf-8")) is None
+    assert parse_response(object()) is None
 
 
 def test_indexes_by_tag_and_by_class_keep_page_order():

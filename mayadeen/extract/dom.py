@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
+import codecs
+
 from lxml import etree
 
 # The parse parsel does (NULs dropped, UTF-8, recovering, deep trees allowed), but into plain lxml
 # elements: lxml.html's elements call back into Python for every element touched. Extraction runs
 # on the reactor thread only, so one parser serves every page.
 _PARSER = etree.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
+_UTF8 = ("utf-8", "utf8")
 _WITH_CLASS = etree.XPath("descendant::*[@class]")
+
+
+def parse_response(response) -> etree._Element | None:
+    """The root element of a response's HTML, or None when it has none.
+
+    A UTF-8 body that decodes cleanly and holds no NUL is parsed as it is; anything else goes
+    through the response's decoded text (its declared or sniffed encoding, bad bytes replaced).
+    """
+    body, encoding = getattr(response, "body", None), getattr(response, "encoding", None)
+    if isinstance(body, bytes) and encoding in _UTF8 and not body.startswith(codecs.BOM_UTF8) and b"\x00" not in body:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return _parse(body.strip())
+    return parse_html(getattr(response, "text", None))
 
 
 def parse_html(text) -> etree._Element | None:
     """The root element of an HTML document given as text, or None when there is no document."""
     if not isinstance(text, str):
         return None
-    data = text.strip().replace("\x00", "").encode("utf-8")
+    return _parse(text.strip().replace("\x00", "").encode("utf-8"))
+
+
+def _parse(data: bytes) -> etree._Element | None:
     if not data:
         return None
     try:

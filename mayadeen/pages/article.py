@@ -19,7 +19,7 @@ from mayadeen.extract.body import Body, BodyRules, read_body
 from mayadeen.extract.breadcrumbs import breadcrumb_names
 from mayadeen.extract.cards import card_links
 from mayadeen.extract.dom import (
-    class_tokens, descendants_with_class, elements_by_class, elements_by_tag, parse_html, time_values,
+    class_tokens, descendants_with_class, elements_by_class, elements_by_tag, parse_response, time_values,
 )
 from mayadeen.extract.jsonld import find_article, find_video, first, image_candidates, read_jsonld
 from mayadeen.extract.media import figure_image, player_poster, player_video
@@ -188,7 +188,7 @@ class ArticlePage:
 
     @cached_property
     def root(self):
-        return parse_html(getattr(self.response, "text", None))
+        return parse_response(self.response)
 
     @cached_property
     def by_tag(self) -> dict[str, list]:
