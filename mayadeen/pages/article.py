@@ -138,9 +138,10 @@ class ArticlePage:
 
     def _add_byline(self, loader: ArticleLoader) -> None:
         ld, tw, meta = self.ld_article, self.tawsiyat, self.meta
-        loader.add_first("authors", [element_text(el) for el in self.class_descendants(self.AUTHOR, self.AUTHOR_NAME)],
-                         split_names(self.class_text(self.AUTHOR)), split_names(ld.get("author")),
-                         tawsiyat_classes(tw, "writer"), split_names(meta.first("author")), split_names(tw.get("author")))
+        if not loader.add_first("authors", [element_text(el) for el in self.class_descendants(self.AUTHOR, self.AUTHOR_NAME)],
+                                split_names(self.class_text(self.AUTHOR))):
+            loader.add_first("authors", split_names(ld.get("author")), tawsiyat_classes(tw, "writer"),
+                             split_names(meta.first("author")), split_names(tw.get("author")))
         loader.add_value("source", self.class_text(self.SOURCE))
         if not loader.add_first("date_published", ld.get("datePublished"), meta.first("article:published_time"),
                                 tw.get("published_time")):
@@ -153,9 +154,9 @@ class ArticlePage:
         tw, meta = self.tawsiyat, self.meta
         tag_links = self.by_class.get(self.TAG_LINK) or [
             a for box in self.by_class.get(self.TAG_BOX, [])[:1] for a in box.iter("a")]
-        loader.add_first("tags", [element_text(a) for a in tag_links], meta.get("article:tag"),
-                         split_keywords(self.ld_article.get("keywords")), tawsiyat_classes(tw, "tag"),
-                         split_keywords(meta.first("keywords")), split_keywords(tw.get("keywords")))
+        if not loader.add_first("tags", [element_text(a) for a in tag_links], meta.get("article:tag")):
+            loader.add_first("tags", split_keywords(self.ld_article.get("keywords")), tawsiyat_classes(tw, "tag"),
+                             split_keywords(meta.first("keywords")), split_keywords(tw.get("keywords")))
         loader.add_first("shares", [el.get("data-count") for el in self.class_descendants(self.SHARES, None)
                                     if el.get("data-count")], self.class_text(self.SHARES))
 
