@@ -64,29 +64,32 @@ class ArticleLoader(ItemLoader):
     """Builds an ``ArticleItem``; ``base_url`` (the page URL) goes in the loader context."""
 
     default_item_class = ArticleItem
-    take_first = TakeFirst()
 
-    url_in, url_out = MapCompose(_against_page(item_url)), take_first
-    article_id_in, article_id_out = MapCompose(to_post_id), take_first
-    kind_in, kind_out = MapCompose(to_kind), take_first
-    section_group_in, section_group_out = MapCompose(to_section_group), take_first
-    section_in, section_out = MapCompose(clean_text), take_first
-    headline_in, headline_out = MapCompose(clean_text), take_first
-    summary_in, summary_out = MapCompose(clean_text), take_first
+    # Scalars: each value normalised, the first usable one is the field.
+    url_out = article_id_out = kind_out = section_group_out = section_out = headline_out = summary_out = \
+        source_out = date_published_out = date_modified_out = read_time_minutes_out = shares_out = \
+        word_count_out = image_out = language_out = TakeFirst()
+    url_in = MapCompose(_against_page(item_url))
+    article_id_in = MapCompose(to_post_id)
+    kind_in = MapCompose(to_kind)
+    section_group_in = MapCompose(to_section_group)
+    section_in = headline_in = summary_in = MapCompose(clean_text)
+    source_in = MapCompose(_source)
+    date_published_in = date_modified_in = MapCompose(to_utc_iso)
+    read_time_minutes_in = MapCompose(parse_read_time)
+    shares_in = MapCompose(parse_count)
+    word_count_in = MapCompose(count_words)
+    image_in = MapCompose(_against_page(normalize_image))
+    language_in = MapCompose(to_language)
+    # The body: its blocks, cleaned, joined by a blank line.
     body_in, body_out = MapCompose(clean_text), Join("\n\n")
+    # Lists: one layer's values, normalised, each once.
     authors_in, authors_out = MapCompose(author_name), drop_duplicates
-    source_in, source_out = MapCompose(_source), take_first
-    date_published_in, date_published_out = MapCompose(to_utc_iso), take_first
-    date_modified_in, date_modified_out = MapCompose(to_utc_iso), take_first
     tags_in, tags_out = MapCompose(clean_text), drop_duplicates
-    read_time_minutes_in, read_time_minutes_out = MapCompose(parse_read_time), take_first
-    shares_in, shares_out = MapCompose(parse_count), take_first
-    word_count_in, word_count_out = MapCompose(count_words), take_first
-    image_in, image_out = MapCompose(_against_page(normalize_image)), take_first
     images_in, images_out = MapCompose(_against_page(normalize_image)), Identity()
-    video_in, video_out = MapCompose(_video_facts), _first_of_each_fact
     related_in, related_out = MapCompose(_against_page(normalize_link)), Identity()
-    language_in, language_out = MapCompose(to_language), take_first
+    # The video: its two facts from the first candidates that have them.
+    video_in, video_out = MapCompose(_video_facts), _first_of_each_fact
 
     def add_first(self, field_name: str, *layer_values) -> bool:
         """Add the layers' values in priority order until the field has a value; whether it has one."""

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import re
 
-from mayadeen.normalize.text import clean_text, strip_label
+from mayadeen.normalize.text import clean_text, drop_duplicates, strip_label
 
 
 def split_keywords(value) -> list[str]:
     """Keywords/tags from ``"a, b,c"`` or a JSON list -> clean names in order, duplicates dropped."""
     if isinstance(value, str):
-        items = value.split(",")
-    elif isinstance(value, (list, tuple)):
-        items = value
-    else:
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)):
         return []
-    out: list[str] = []
-    for item in items:
-        name = clean_text(item)
-        if name and name not in out:
-            out.append(name)
-    return out
+    return drop_duplicates(name for name in map(clean_text, value) if name)
 
 
 _NAME_SEPARATORS = re.compile(r"\s*(?:,|;|&|\band\b)\s*", re.I)
@@ -35,12 +28,7 @@ def split_names(value) -> list[str]:
         value = _NAME_SEPARATORS.split(value)
     if not isinstance(value, (list, tuple)):
         return []
-    out: list[str] = []
-    for item in value:
-        name = author_name(item)
-        if name and name not in out:
-            out.append(name)
-    return out
+    return drop_duplicates(name for name in map(author_name, value) if name)
 
 
 def author_name(value) -> str | None:
