@@ -18,7 +18,6 @@ from mayadeen.extract.jsonld import find_article, find_video, first, image_candi
 from mayadeen.extract.media import figure_image, image_sources, player_poster, player_video
 from mayadeen.extract.meta import canonical_href, read_meta
 from mayadeen.extract.tawsiyat import read_tawsiyat, tawsiyat_classes
-from mayadeen.normalize.text import element_text
 
 SITE = "https://english.almayadeen.net"
 
@@ -70,6 +69,10 @@ def test_indexes_by_tag_and_by_class_keep_page_order():
     by_class = elements_by_class(root)
     assert [el.tag for el in by_class["b"]] == ["div", "span", "p"] and [el.tag for el in by_class["a"]] == ["div"]
     assert elements_by_class(None) == {} and elements_by_tag(None, ("p",)) == {"p": []}
+    assert by_class.first("a").tag == "div" and by_class.first("zz") is None
+    assert by_class.text("b") == "1" and by_class.text("zz") is None
+    assert [el.tag for el in by_class.inside_first("a", "b")] == ["div", "span"]
+    assert by_class.inside_first("zz", None) == [] and len(by_class.inside_first("a", None)) == 2
     assert class_tokens(by_class["a"][0]) == ["a", "b"]
 
 
@@ -86,7 +89,8 @@ def test_descendants_and_ancestors_by_class():
 def test_time_values_best_first():
     root = page('<span class="d">Posted <time datetime="2025-08-04T10:00:00+03:00">4 Aug 2025</time></span>')
     span = elements_by_class(root)["d"][0]
-    assert time_values(span, element_text) == ["2025-08-04T10:00:00+03:00", "4 Aug 2025", "Posted 4 Aug 2025"]
+    assert time_values(span) == ["2025-08-04T10:00:00+03:00", "4 Aug 2025", "Posted 4 Aug 2025"]
+    assert time_values(None) == []
 
 
 # --- meta -----------------------------------------------------------------------------------------

@@ -87,7 +87,8 @@ class _BodyWalk:
                 self._end_block()
                 self.body.figures.append(figure_image(el))
                 walker.skip_subtree()
-            elif tag in rules.skip_tags or rules.skip_classes.intersection(tokens) or el.get("hidden") is not None:
+            elif (tag in rules.skip_tags or rules.skip_classes.intersection(tokens)
+                  or el.get("hidden") is not None):
                 walker.skip_subtree()
             else:
                 if tag in BLOCK_TAGS:

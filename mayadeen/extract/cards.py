@@ -12,7 +12,8 @@ def card_links(block, relation: str, card_class: str, title_class: str, heading_
     links, seen = [], set()
     for anchor in block.iter("a"):
         href = anchor.get("href")
-        if not href or href in seen or nearest_ancestor_with_class(anchor, heading_class, stop=block) is not None:
+        in_heading = nearest_ancestor_with_class(anchor, heading_class, stop=block) is not None
+        if not href or href in seen or in_heading:
             continue
         seen.add(href)
         links.append({"url": href, "title": element_text(_card_title(anchor, card_class, title_class)),
@@ -24,7 +25,8 @@ def _card_title(anchor, card_class: str, title_class: str):
     """The card's title element (inside the link or elsewhere in its card), else the link itself."""
     for scope in (anchor, nearest_ancestor_with_class(anchor, card_class)):
         if scope is not None:
-            title = next((el for el in scope.iter() if isinstance(el.tag, str) and title_class in class_tokens(el)), None)
+            title = next((el for el in scope.iter()
+                          if isinstance(el.tag, str) and title_class in class_tokens(el)), None)
             if title is not None:
                 return title
     return anchor

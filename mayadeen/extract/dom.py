@@ -6,6 +6,8 @@ import codecs
 
 from lxml import etree
 
+from mayadeen.normalize.text import element_text
+
 # The parse parsel does (NULs dropped, UTF-8, recovering, deep trees allowed), but into plain lxml
 # elements: lxml.html's elements call back into Python for every element touched. Extraction runs
 # on the reactor thread only, so one parser serves every page.
@@ -21,7 +23,8 @@ def parse_response(response) -> etree._Element | None:
     through the response's decoded text (its declared or sniffed encoding, bad bytes replaced).
     """
     body, encoding = getattr(response, "body", None), getattr(response, "encoding", None)
-    if isinstance(body, bytes) and encoding in _UTF8 and not body.startswith(codecs.BOM_UTF8) and b"\x00" not in body:
+    clean_utf8 = encoding in _UTF8 and isinstance(body, bytes) and not body.startswith(codecs.BOM_UTF8)
+    if clean_utf8 and b"\x00" not in body:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
@@ -63,9 +66,26 @@ def elements_by_tag(root, tags: tuple[str, ...]) -> dict[str, list]:
     return found
 
 
-def elements_by_class(scope) -> dict[str, list]:
+class ClassIndex(dict):
+    """Elements by class name, in page order, with the lookups a site parser makes."""
+
+    def first(self, name: str):
+        found = self.get(name)
+        return found[0] if found else None
+
+    def text(self, name: str) -> str | None:
+        """Visible text of the first element with class ``name``."""
+        return element_text(self.first(name))
+
+    def inside_first(self, outer: str, inner: str | None) -> list:
+        """Elements with class ``inner`` (any element if None) in the first element with class ``outer``."""
+        found = self.first(outer)
+        return descendants_with_class(found, inner) if found is not None else []
+
+
+def elements_by_class(scope) -> ClassIndex:
     """Descendants of ``scope`` by class name, in page order, from one XPath query."""
-    index: dict[str, list] = {}
+    index = ClassIndex()
     if scope is None:
         return index
     for element in _WITH_CLASS(scope):
@@ -90,8 +110,10 @@ def nearest_ancestor_with_class(element, name: str, stop=None):
     return None
 
 
-def time_values(element, text_of) -> list[str]:
+def time_values(element) -> list[str]:
     """What a byline date element says, best first: its ``<time datetime>`` values, the ``<time>``
-    texts, the whole element's text (``text_of`` gives an element's visible text)."""
+    texts, the whole element's text; ``[]`` for no element."""
+    if element is None:
+        return []
     times = list(element.iter("time"))
-    return [*(t.get("datetime") for t in times), *(text_of(t) for t in times), text_of(element)]
+    return [*(t.get("datetime") for t in times), *(element_text(t) for t in times), element_text(element)]

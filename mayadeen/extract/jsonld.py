@@ -57,7 +57,8 @@ def find_article(nodes: list[dict]) -> dict:
 def find_video(nodes: list[dict], article: dict) -> dict:
     """The first ``VideoObject`` node, else the article's nested ``video`` object."""
     nested = first(article.get("video"))
-    return find_node(nodes, lambda types: "videoobject" in types) or (nested if isinstance(nested, dict) else {})
+    found = find_node(nodes, lambda types: "videoobject" in types)
+    return found or (nested if isinstance(nested, dict) else {})
 
 
 def first(value):
@@ -73,7 +74,8 @@ def image_candidates(value) -> list:
     candidates = []
     for image in value if isinstance(value, list) else [value]:
         if isinstance(image, dict):
-            candidates.append({"url": image.get("url") or image.get("contentUrl"), "caption": image.get("caption"),
+            candidates.append({"url": image.get("url") or image.get("contentUrl"),
+                               "caption": image.get("caption"),
                                "credit": image.get("creditText") or image.get("credit")})
         elif image:
             candidates.append(image)

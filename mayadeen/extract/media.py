@@ -56,4 +56,5 @@ def player_video(player) -> dict:
     else its iframe's, and its ``data-duration``."""
     sources = [s.get("src") for s in player.iter("source", "video") if s.get("src")]
     frames = [f.get("src") or f.get("data-src") for f in player.iter("iframe")]
-    return {"url": next((u for u in sources + frames if u), None), "duration_seconds": player.get("data-duration")}
+    url = next((u for u in sources + frames if u), None)
+    return {"url": url, "duration_seconds": player.get("data-duration")}

@@ -3,8 +3,8 @@
 ``ArticlePage(response)`` reads one ``TextResponse`` whose ``url`` is the public URL and offers
 ``is_item()``, ``to_item()`` and ``links()``; no requests, no crawl state. Every fact is on the page
 several times (JSON-LD, meta tags, the CMS's tawsiyat script, the visible page): each layer is read
-once by a reader of ``mayadeen.extract``, and each ``_add_<field>`` method below says which layers
-the field is read from, best first. The loader normalises; the first layer that gives a value wins.
+once by a reader of ``mayadeen.extract``, and each ``_add_*`` method says which layers a field is
+read from, best first. The loader normalises; the first layer that gives a value wins.
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ from lxml import etree
 from mayadeen.extract.body import Body, BodyRules, read_body
 from mayadeen.extract.breadcrumbs import breadcrumb_names
 from mayadeen.extract.cards import card_links
-from mayadeen.extract.dom import (
-    class_tokens, descendants_with_class, elements_by_class, elements_by_tag, parse_response, time_values,
-)
+from mayadeen.extract.dom import class_tokens, elements_by_class, elements_by_tag, parse_response, time_values
 from mayadeen.extract.jsonld import find_article, find_video, first, image_candidates, read_jsonld
 from mayadeen.extract.media import figure_image, player_poster, player_video
-from mayadeen.extract.meta import MetaTags, canonical_href, read_meta
+from mayadeen.extract.meta import canonical_href, read_meta
 from mayadeen.extract.tawsiyat import read_tawsiyat, tawsiyat_classes
 from mayadeen.items import ArticleItem
 from mayadeen.loaders import ArticleLoader
@@ -41,8 +39,7 @@ class ArticlePage:
 
     # Whole-page lookups go by tag in one walk; the item's own elements are indexed by class.
     PAGE_TAGS = ("meta", "link", "script", "article", "section")
-    ITEM_CLASS = "article-details"
-    CONTENT_ID = CONTENT_CLASS = "article-content"
+    ITEM_CLASS, CONTENT_ID, CONTENT_CLASS = "article-details", "article-content", "article-content"
     CONTENT_BY_ID = etree.XPath("descendant::*[@id='article-content'][1]")
     READ_NEXT_ID = READ_NEXT_CLASS = "read-next"
     READ_NEXT_ANY = etree.XPath("descendant::*[@id='read-next' or contains(concat(' ', "
@@ -51,9 +48,9 @@ class ArticlePage:
     TITLE, BRIEF, READ_TIME, SOURCE = "article-title", "article-brief", "read-time", "article-info__source"
     AUTHOR, AUTHOR_NAME = "article-info__author", "author-name"
     PUBLISHED, UPDATED, SHARES = "article-info__date", "article-info__updated", "article-info__shares"
-    MAIN_FIGURES = ("main-image", "infograph-media__figure")
-    MAIN_MEDIA = ("article-main-media", "infograph-media")
+    MAIN_IMAGE = ("main-image", "infograph-media__figure", "article-main-media", "infograph-media")
     VIDEO_PLAYER, VIDEO_DURATION = "video-player", "video-duration"
+    OG_VIDEO = ("og:video:secure_url", "og:video", "og:video:url")
     GALLERY_SLIDE, TAG_LINK, TAG_BOX = "gallery-slider__item", "tags-list__link", "article-tags"
     CARD, CARD_TITLE, SECTION_HEAD = "card", "card__title", "section-head"
     BODY_RULES = BodyRules(
@@ -65,8 +62,6 @@ class ArticlePage:
     def __init__(self, response):
         self.response = response
         self.url = getattr(response, "url", None) or PUBLIC_URL
-
-    # --- public API -------------------------------------------------------------------------------
 
     def is_item(self) -> bool:
         """True for an article/video/infograph/gallery page, judged by its structure and metadata."""
@@ -85,8 +80,9 @@ class ArticlePage:
         try:
             loader = ArticleLoader(base_url=self.url)
             for add in (self._add_identity, self._add_sections, self._add_text, self._add_byline,
-                        self._add_tags_and_counts, self._add_media, self._add_related):
+                        self._add_tags_and_counts, self._add_media):
                 add(loader)
+            loader.add_value("related", self.related_links)
             return loader.load_item()
         except Exception:
             logger.exception("extraction failed on %s", self.url)
@@ -100,120 +96,104 @@ class ArticlePage:
             logger.exception("links failed on %s", self.url)
             return []
 
-    # --- fields, each from its layers in priority order ---------------------------------------------
+    # --- fields, each from its layers in priority order -----------------------------------------------
 
     def _add_identity(self, loader: ArticleLoader) -> None:
-        ld, tw, meta = self.ld_article, self.tawsiyat, self.meta
+        ld, tw, meta, item = self.ld_article, self.tawsiyat, self.meta, self.item_container
         entity = ld.get("mainEntityOfPage")
         loader.add_first("url", canonical_href(self.by_tag["link"]), meta.first("og:url"), ld.get("url"),
                          entity.get("@id") if isinstance(entity, dict) else entity, tw.get("url"), self.url)
-        loader.add_first("article_id", meta.first("postid"), tw.get("postid"), self.item_attribute("data-postid"),
-                         ld.get("identifier"), self.item_attribute("id"))
-        loader.add_first("kind", item_kind(self.record_url(loader)), tw.get("type"), self.item_attribute("data-type"),
-                         meta.first("og:type"))
-        loader.add_first("language", self.root.get("lang") if self.root is not None else None,
-                         ld.get("inLanguage"), tw.get("lang"), meta.first("og:locale"), meta.first("language"))
+        attribute = item.get if item is not None else dict().get
+        loader.add_first("article_id", meta.first("postid"), tw.get("postid"), attribute("data-postid"),
+                         ld.get("identifier"), attribute("id"))
+        loader.add_first("kind", item_kind(loader.get_output_value("url") or self.url), tw.get("type"),
+                         attribute("data-type"), meta.first("og:type"))
+        lang = self.root.get("lang") if self.root is not None else None
+        loader.add_first("language", lang, ld.get("inLanguage"), tw.get("lang"), meta.first("og:locale"),
+                         meta.first("language"))
 
     def _add_sections(self, loader: ArticleLoader) -> None:
-        """Metadata, then the breadcrumb; only when all fail, the menu label of the URL's listing,
-        then a title made from the URL's key."""
-        url = self.record_url(loader)
+        """Metadata, the breadcrumb; only when all fail, the menu's label, a title from the URL."""
+        url = loader.get_output_value("url") or self.url
         crumbs = breadcrumb_names(self.jsonld, self.url, url)
         path = urlsplit(url).path.strip("/").split("/") if item_kind(url) else []
-        if not loader.add_first("section", self.meta.first("article:section"), first(self.ld_article.get("articleSection")),
-                                first(tawsiyat_classes(self.tawsiyat, "category")), crumbs[-1] if crumbs else None):
-            loader.add_first("section", self.menu_label(path[:-1]), title_from_key(path[-2] if len(path) > 1 else None))
+        if not loader.add_first("section", self.meta.first("article:section"),
+                                first(self.ld_article.get("articleSection")),
+                                first(tawsiyat_classes(self.tawsiyat, "category")),
+                                crumbs[-1] if crumbs else None):
+            loader.add_first("section", self.menu_label(path[:-1]),
+                             title_from_key(path[-2] if len(path) > 1 else None))
         if not loader.add_first("section_group", crumbs[0] if crumbs else None,
                                 first(tawsiyat_classes(self.tawsiyat, "section"))):
-            loader.add_first("section_group", self.menu_label(path[:1]), title_from_key(path[0] if path else None))
+            loader.add_first("section_group", self.menu_label(path[:1]),
+                             title_from_key(path[0] if path else None))
 
     def _add_text(self, loader: ArticleLoader) -> None:
-        ld, tw, meta = self.ld_article, self.tawsiyat, self.meta
-        loader.add_first("headline", self.class_text(self.TITLE), meta.first("og:title"), ld.get("headline"),
+        ld, tw, meta, by_class = self.ld_article, self.tawsiyat, self.meta, self.by_class
+        loader.add_first("headline", by_class.text(self.TITLE), meta.first("og:title"), ld.get("headline"),
                          tw.get("title"), meta.first("twitter:title"))
-        loader.add_value("summary", self.class_text(self.BRIEF))
+        loader.add_value("summary", by_class.text(self.BRIEF))
         loader.add_value("body", self.body.blocks)
         loader.add_value("word_count", loader.get_output_value("body"))
-        loader.add_value("read_time_minutes", self.class_text(self.READ_TIME))
+        loader.add_value("read_time_minutes", by_class.text(self.READ_TIME))
 
     def _add_byline(self, loader: ArticleLoader) -> None:
-        ld, tw, meta = self.ld_article, self.tawsiyat, self.meta
-        if not loader.add_first("authors", [element_text(el) for el in self.class_descendants(self.AUTHOR, self.AUTHOR_NAME)],
-                                split_names(self.class_text(self.AUTHOR))):
+        ld, tw, meta, by_class = self.ld_article, self.tawsiyat, self.meta, self.by_class
+        names = [element_text(el) for el in by_class.inside_first(self.AUTHOR, self.AUTHOR_NAME)]
+        if not loader.add_first("authors", names, split_names(by_class.text(self.AUTHOR))):
             loader.add_first("authors", split_names(ld.get("author")), tawsiyat_classes(tw, "writer"),
                              split_names(meta.first("author")), split_names(tw.get("author")))
-        loader.add_value("source", self.class_text(self.SOURCE))
-        if not loader.add_first("date_published", ld.get("datePublished"), meta.first("article:published_time"),
-                                tw.get("published_time")):
-            loader.add_first("date_published", self.byline_dates(self.PUBLISHED), self.ld_video.get("uploadDate"))
+        loader.add_value("source", by_class.text(self.SOURCE))
+        if not loader.add_first("date_published", ld.get("datePublished"),
+                                meta.first("article:published_time"), tw.get("published_time")):
+            loader.add_first("date_published", time_values(by_class.first(self.PUBLISHED)),
+                             self.ld_video.get("uploadDate"))
         if not loader.add_first("date_modified", ld.get("dateModified"), meta.first("article:modified_time"),
                                 tw.get("last_updated")):
-            loader.add_first("date_modified", self.byline_dates(self.UPDATED))
+            loader.add_first("date_modified", time_values(by_class.first(self.UPDATED)))
 
     def _add_tags_and_counts(self, loader: ArticleLoader) -> None:
-        tw, meta = self.tawsiyat, self.meta
-        tag_links = self.by_class.get(self.TAG_LINK) or [
-            a for box in self.by_class.get(self.TAG_BOX, [])[:1] for a in box.iter("a")]
+        tw, meta, by_class = self.tawsiyat, self.meta, self.by_class
+        tag_box = by_class.first(self.TAG_BOX)
+        tag_links = by_class.get(self.TAG_LINK) or (list(tag_box.iter("a")) if tag_box is not None else [])
         if not loader.add_first("tags", [element_text(a) for a in tag_links], meta.get("article:tag")):
-            loader.add_first("tags", split_keywords(self.ld_article.get("keywords")), tawsiyat_classes(tw, "tag"),
-                             split_keywords(meta.first("keywords")), split_keywords(tw.get("keywords")))
-        loader.add_first("shares", [el.get("data-count") for el in self.class_descendants(self.SHARES, None)
-                                    if el.get("data-count")], self.class_text(self.SHARES))
+            loader.add_first("tags", split_keywords(self.ld_article.get("keywords")),
+                             tawsiyat_classes(tw, "tag"), split_keywords(meta.first("keywords")),
+                             split_keywords(tw.get("keywords")))
+        counts = [el.get("data-count") for el in by_class.inside_first(self.SHARES, None)]
+        loader.add_first("shares", [count for count in counts if count], by_class.text(self.SHARES))
 
     def _add_media(self, loader: ArticleLoader) -> None:
         """Main image from the page (figure or video poster), else JSON-LD, og:image, tawsiyat; then
-        ``images`` = the main image and the body's or gallery's images in page order."""
+        ``images`` = the main image and the body's or gallery's images in page order; the video."""
         ld_images = image_candidates(self.ld_article.get("image"))
         loader.add_first("image", self.main_image, *ld_images[:1], self.meta.first("og:image"),
                          self.tawsiyat.get("thumbnail"))
-        main = loader.get_output_value("image")
-        lead = [main] if main else []
+        lead = [main] if (main := loader.get_output_value("image")) else []
         rest = self.body.figures + [figure_image(el) for el in self.by_class.get(self.GALLERY_SLIDE, [])]
-        loader.add_first("images", lead + rest if rest else None, ld_images if len(ld_images) > 1 else None, lead)
-        if loader.get_output_value("kind") == "video":
-            video, meta = self.ld_video, self.meta
-            for player in self.by_class.get(self.VIDEO_PLAYER, [])[:1]:
-                loader.add_value("video", player_video(player))
-            for span in self.by_class.get(self.VIDEO_DURATION, [])[:1]:
-                loader.add_value("video", {"duration_seconds": span.get("data-duration") or element_text(span)})
-            loader.add_value("video", {"url": video.get("contentUrl") or video.get("embedUrl"),
-                                       "duration_seconds": video.get("duration")})
-            loader.add_value("video", {"url": meta.first("og:video:secure_url") or meta.first("og:video")
-                                       or meta.first("og:video:url"), "duration_seconds": meta.first("video:duration")})
+        loader.add_first("images", lead + rest if rest else None,
+                         ld_images if len(ld_images) > 1 else None, lead)
+        if loader.get_output_value("kind") == "video":  # all layers: URL and duration may live apart
+            ld, meta, by_class = self.ld_video, self.meta, self.by_class
+            player, span = by_class.first(self.VIDEO_PLAYER), by_class.first(self.VIDEO_DURATION)
+            loader.add_value("video", player_video(player) if player is not None else None)
+            loader.add_value("video", {"duration_seconds": span.get("data-duration") or element_text(span)}
+                             if span is not None else None)
+            loader.add_value("video", {"url": ld.get("contentUrl") or ld.get("embedUrl"),
+                                       "duration_seconds": ld.get("duration")})
+            og_video = next(filter(None, map(meta.first, self.OG_VIDEO)), None)
+            loader.add_value("video", {"url": og_video, "duration_seconds": meta.first("video:duration")})
             loader.add_value("video", {"duration_seconds": self.tawsiyat.get("video_duration")})
 
-    def _add_related(self, loader: ArticleLoader) -> None:
-        loader.add_value("related", self.related_links)
-
-    # --- layers (each read once) -----------------------------------------------------------------------
-
-    @cached_property
-    def root(self):
-        return parse_response(self.response)
-
-    @cached_property
-    def by_tag(self) -> dict[str, list]:
-        return elements_by_tag(self.root, self.PAGE_TAGS)
-
-    @cached_property
-    def meta(self) -> MetaTags:
-        return read_meta(self.by_tag["meta"])
-
-    @cached_property
-    def jsonld(self) -> list[dict]:
-        return read_jsonld(self.by_tag["script"])
-
-    @cached_property
-    def ld_article(self) -> dict:
-        return find_article(self.jsonld)
-
-    @cached_property
-    def ld_video(self) -> dict:
-        return find_video(self.jsonld, self.ld_article)
-
-    @cached_property
-    def tawsiyat(self) -> dict:
-        return read_tawsiyat(self.by_tag["script"])
+    # --- layers, each read once -------------------------------------------------------------------------
+    root = cached_property(lambda self: parse_response(self.response))
+    by_tag = cached_property(lambda self: elements_by_tag(self.root, self.PAGE_TAGS))
+    meta = cached_property(lambda self: read_meta(self.by_tag["meta"]))
+    jsonld = cached_property(lambda self: read_jsonld(self.by_tag["script"]))
+    ld_article = cached_property(lambda self: find_article(self.jsonld))
+    ld_video = cached_property(lambda self: find_video(self.jsonld, self.ld_article))
+    tawsiyat = cached_property(lambda self: read_tawsiyat(self.by_tag["script"]))
+    by_class = cached_property(lambda self: elements_by_class(self.item_container))
 
     @cached_property
     def item_element(self):
@@ -232,11 +212,6 @@ class ArticlePage:
         return self.root
 
     @cached_property
-    def by_class(self) -> dict[str, list]:
-        """The item container's elements by class name."""
-        return elements_by_class(self.item_container)
-
-    @cached_property
     def body(self) -> Body:
         """``div#article-content`` (by class, checked by id; by id alone; by class alone), walked once."""
         by_class = self.by_class.get(self.CONTENT_CLASS, [])
@@ -247,12 +222,12 @@ class ArticlePage:
 
     @cached_property
     def main_image(self) -> dict | None:
-        for name in self.MAIN_FIGURES + self.MAIN_MEDIA:
-            for container in self.by_class.get(name, [])[:1]:
-                return figure_image(container)
-        for player in self.by_class.get(self.VIDEO_PLAYER, [])[:1]:
-            return player_poster(player)
-        return None
+        """The first main figure or media box; else the video player's poster."""
+        container = next((el for el in map(self.by_class.first, self.MAIN_IMAGE) if el is not None), None)
+        if container is not None:
+            return figure_image(container)
+        player = self.by_class.first(self.VIDEO_PLAYER)
+        return player_poster(player) if player is not None else None
 
     @cached_property
     def related_links(self) -> list[dict]:
@@ -261,30 +236,9 @@ class ArticlePage:
                       if el.get("id") == self.READ_NEXT_ID or self.READ_NEXT_CLASS in class_tokens(el)), None)
         if block is None and self.root is not None:
             block = next(iter(self.READ_NEXT_ANY(self.root)), None)
-        cards = card_links(block, "read_next", self.CARD, self.CARD_TITLE, self.SECTION_HEAD) if block is not None else []
-        return self.body.links + cards
-
-    # --- small lookups ---------------------------------------------------------------------------------
-
-    def record_url(self, loader: ArticleLoader) -> str:
-        return loader.get_output_value("url") or self.url
-
-    def item_attribute(self, name: str) -> str | None:
-        return self.item_container.get(name) if self.item_container is not None else None
-
-    def class_text(self, name: str) -> str | None:
-        """Visible text of the item's first element with class ``name``."""
-        found = self.by_class.get(name)
-        return element_text(found[0]) if found else None
-
-    def class_descendants(self, outer: str, inner: str | None) -> list:
-        """Elements with class ``inner`` (any element if None) inside the first ``.outer``."""
-        found = self.by_class.get(outer)
-        return descendants_with_class(found[0], inner) if found else []
-
-    def byline_dates(self, name: str) -> list[str]:
-        found = self.by_class.get(name)
-        return time_values(found[0], element_text) if found else []
+        if block is None:
+            return self.body.links
+        return self.body.links + card_links(block, "read_next", self.CARD, self.CARD_TITLE, self.SECTION_HEAD)
 
     def menu_label(self, keys: list[str]) -> str | None:
         """The site menu's label for the listing at ``/keys…`` (``/news/politics`` -> Politics)."""
