@@ -1,0 +1,1 @@
+"""The mayadeen crawler: Al Mayadeen English item pages as exact, normalised records."""
