@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import codecs
+import threading
 
 from lxml import etree
 
 from mayadeen.normalize.text import element_text
 
 # The parse parsel does (NULs dropped, UTF-8, recovering, deep trees allowed), but into plain lxml
-# elements: lxml.html's elements call back into Python for every element touched. Extraction runs
-# on the reactor thread only, so one parser serves every page.
-_PARSER = etree.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
+# elements: lxml.html's elements call back into Python for every element touched. One parser per
+# thread (lxml parsers must not be shared between threads).
+_THREAD = threading.local()
 _UTF8 = ("utf-8", "utf8")
 _WITH_CLASS = etree.XPath("descendant::*[@class]")
 
@@ -44,8 +45,11 @@ def parse_html(text) -> etree._Element | None:
 def _parse(data: bytes) -> etree._Element | None:
     if not data:
         return None
+    parser = getattr(_THREAD, "parser", None)
+    if parser is None:
+        parser = _THREAD.parser = etree.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
     try:
-        root = etree.fromstring(data, _PARSER)
+        root = etree.fromstring(data, parser)
     except (etree.XMLSyntaxError, ValueError):
         return None
     return root if root is not None and isinstance(root.tag, str) else None
