@@ -11,7 +11,7 @@ from mayadeen.extract.body import BodyRules, read_body
 from mayadeen.extract.breadcrumbs import breadcrumb_names
 from mayadeen.extract.cards import card_links
 from mayadeen.extract.dom import (
-    class_tokens, descendants_with_class, elements_by_class, elements_by_tag, nearest_ancestor_with_class,
+    class_tokens, descendants_with_class, elements_by_class, elements_by_tag, has_class, nearest_ancestor_with_class,
     parse_html, parse_response, time_values,
 )
 from mayadeen.extract.jsonld import find_article, find_video, first, image_candidates, node_types, read_jsonld
@@ -74,6 +74,8 @@ def test_indexes_by_tag_and_by_class_keep_page_order():
     assert [el.tag for el in by_class.inside_first("a", "b")] == ["div", "span"]
     assert by_class.inside_first("zz", None) == [] and len(by_class.inside_first("a", None)) == 2
     assert class_tokens(by_class["a"][0]) == ["a", "b"]
+    assert has_class(by_class["a"][0], "b") and not has_class(by_class["a"][0], "a b")
+    assert not has_class(by_class["a"][0], "c") and not has_class(root, "a")
 
 
 def test_descendants_and_ancestors_by_class():
@@ -144,8 +146,9 @@ def test_find_video_prefers_a_node_over_the_nested_object():
 
 def test_first_and_image_candidates():
     assert first([1, 2]) == 1 and first([]) is None and first("x") == "x"
-    assert image_candidates([{"url": "/a.jpg", "caption": "C", "creditText": "AP"}, "/b.jpg", None, {"contentUrl": "/c.jpg"}]) == [
-        {"url": "/a.jpg", "caption": "C", "credit": "AP"}, "/b.jpg", {"url": "/c.jpg", "caption": None, "credit": None}]
+    images = [{"url": "/a.jpg", "caption": "C", "creditText": "AP"}, "/b.jpg", None, {"contentUrl": "/c.jpg"}]
+    assert image_candidates(images) == [{"url": "/a.jpg", "caption": "C", "credit": "AP"}, "/b.jpg",
+                                        {"url": "/c.jpg", "caption": None, "credit": None}]
     assert image_candidates(None) == []
 
 
@@ -198,7 +201,8 @@ def test_image_sources_lazy_first_noscript_last():
 def test_figure_image_caption_and_credit():
     figure = _one('<figure class="f"><img data-src="/a.jpg"><figcaption>2/6 Pilgrims (AP)</figcaption></figure>', "f")
     assert figure_image(figure) == {"url": ["/a.jpg"], "caption": "Pilgrims (AP)", "credit": None}
-    slide = _one('<div class="s"><img src="/b.jpg"><p class="slide-caption">Cap</p><span class="credit">AP</span></div>', "s")
+    slide = _one('<div class="s"><img src="/b.jpg"><p class="slide-caption">Cap</p>'
+                 '<span class="credit">AP</span></div>', "s")
     assert figure_image(slide) == {"url": ["/b.jpg"], "caption": "Cap", "credit": "AP"}
 
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from lxml import etree
 
-from mayadeen.extract.dom import class_tokens
+from mayadeen.extract.dom import class_tokens, has_class
 from mayadeen.extract.media import figure_image
 from mayadeen.normalize.text import BLOCK_TAGS, INVISIBLE_TAGS, element_text
 
@@ -106,7 +106,7 @@ class _BodyWalk:
         for a in box.iter("a"):
             if a.get("href"):
                 title = next((el for el in a.iter() if isinstance(el.tag, str)
-                              and self.rules.related_title_class in class_tokens(el)), a)
+                              and has_class(el, self.rules.related_title_class)), a)
                 self.body.links.append({"url": a.get("href"), "title": element_text(title),
                                         "relation": "related_news"})
 

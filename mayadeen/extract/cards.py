@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mayadeen.extract.dom import class_tokens, nearest_ancestor_with_class
+from mayadeen.extract.dom import has_class, nearest_ancestor_with_class
 from mayadeen.normalize.text import element_text
 
 
@@ -26,7 +26,7 @@ def _card_title(anchor, card_class: str, title_class: str):
     for scope in (anchor, nearest_ancestor_with_class(anchor, card_class)):
         if scope is not None:
             title = next((el for el in scope.iter()
-                          if isinstance(el.tag, str) and title_class in class_tokens(el)), None)
+                          if isinstance(el.tag, str) and has_class(el, title_class)), None)
             if title is not None:
                 return title
     return anchor

@@ -61,6 +61,12 @@ def class_tokens(element) -> list[str]:
     return value.split() if value else []
 
 
+def has_class(element, name: str) -> bool:
+    """Whether the element carries class ``name`` (most elements are ruled out without a split)."""
+    value = element.get("class")
+    return bool(value) and name in value and name in value.split()
+
+
 def elements_by_tag(root, tags: tuple[str, ...]) -> dict[str, list]:
     """The elements with these tag names, by tag, in page order, from one walk in C."""
     found: dict[str, list] = {tag: [] for tag in tags}
@@ -101,7 +107,7 @@ def elements_by_class(scope) -> ClassIndex:
 def descendants_with_class(element, name: str | None) -> list:
     """``element`` and its descendants that carry class ``name`` (every element when ``name`` is None)."""
     return [el for el in element.iter()
-            if isinstance(el.tag, str) and (name is None or name in class_tokens(el))]
+            if isinstance(el.tag, str) and (name is None or has_class(el, name))]
 
 
 def nearest_ancestor_with_class(element, name: str, stop=None):
@@ -109,7 +115,7 @@ def nearest_ancestor_with_class(element, name: str, stop=None):
     for ancestor in element.iterancestors():
         if ancestor is stop:
             return None
-        if name in class_tokens(ancestor):
+        if has_class(ancestor, name):
             return ancestor
     return None
 

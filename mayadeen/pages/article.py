@@ -18,7 +18,7 @@ from lxml import etree
 from mayadeen.extract.body import Body, BodyRules, read_body
 from mayadeen.extract.breadcrumbs import breadcrumb_names
 from mayadeen.extract.cards import card_links
-from mayadeen.extract.dom import class_tokens, elements_by_class, elements_by_tag, parse_response, time_values
+from mayadeen.extract.dom import elements_by_class, elements_by_tag, has_class, parse_response, time_values
 from mayadeen.extract.jsonld import find_article, find_video, first, image_candidates, read_jsonld
 from mayadeen.extract.media import figure_image, player_poster, player_video
 from mayadeen.extract.meta import canonical_href, read_meta
@@ -198,7 +198,7 @@ class ArticlePage:
     @cached_property
     def item_element(self):
         """``article.article-details``: the item template's own container."""
-        return next((el for el in self.by_tag["article"] if self.ITEM_CLASS in class_tokens(el)), None)
+        return next((el for el in self.by_tag["article"] if has_class(el, self.ITEM_CLASS)), None)
 
     @cached_property
     def item_container(self):
@@ -233,7 +233,7 @@ class ArticlePage:
     def related_links(self) -> list[dict]:
         """Inline read-more lines and the Related News box (body order), then the Read Next cards."""
         block = next((el for el in self.by_tag["section"]
-                      if el.get("id") == self.READ_NEXT_ID or self.READ_NEXT_CLASS in class_tokens(el)), None)
+                      if el.get("id") == self.READ_NEXT_ID or has_class(el, self.READ_NEXT_CLASS)), None)
         if block is None and self.root is not None:
             block = next(iter(self.READ_NEXT_ANY(self.root)), None)
         if block is None:
