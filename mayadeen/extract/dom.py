@@ -14,7 +14,6 @@ from mayadeen.normalize.text import element_text
 # thread (lxml parsers must not be shared between threads).
 _THREAD = threading.local()
 _UTF8 = ("utf-8", "utf8")
-_WITH_CLASS = etree.XPath("descendant::*[@class]")
 
 
 def parse_response(response) -> etree._Element | None:
@@ -94,13 +93,17 @@ class ClassIndex(dict):
 
 
 def elements_by_class(scope) -> ClassIndex:
-    """Descendants of ``scope`` by class name, in page order, from one XPath query."""
+    """Descendants of ``scope`` by class name, in page order, from one walk."""
     index = ClassIndex()
     if scope is None:
         return index
-    for element in _WITH_CLASS(scope):
-        for token in element.get("class").split():
-            index.setdefault(token, []).append(element)
+    elements = scope.iter(etree.Element)
+    next(elements)  # the scope itself
+    for element in elements:
+        names = element.get("class")
+        if names:
+            for name in names.split():
+                index.setdefault(name, []).append(element)
     return index
 
 

@@ -32,7 +32,7 @@ def read_jsonld(script_elements) -> list[dict]:
                 collect(data["@graph"], depth + 1)
 
     for element in script_elements:
-        if element.text and "ld+json" in (element.get("type") or "").lower():
+        if "ld+json" in (element.get("type") or "").lower() and element.text:
             collect(parse_json_lenient(element.text), 0)
     return nodes
 
