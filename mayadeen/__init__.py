@@ -1,3 +1,3 @@
-"""mayadeen: a Scrapy crawler for Al Mayadeen English."""
+"""The mayadeen crawler: Al Mayadeen English item pages as exact, normalised records."""
 
 __version__ = "0.1.0"

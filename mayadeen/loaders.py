@@ -1,156 +1,110 @@
-"""Item loader for ``ArticleItem``: wires the normalisers in ``mayadeen.normalize`` to the fields.
+"""The item loader: per field, an input processor that normalises each value a page layer hands
+over, and an output processor that picks (the first usable value) or combines (lists, the video).
 
-The page object hands every field its candidates from all layers in priority order (JSON-LD, meta,
-tawsiyat, visible DOM, …) in ONE ``add_value`` call. The input processor normalises the candidates
-in order and keeps the first that normalises (``FirstValid``); the output processor takes it. A
-layer that is missing or broken simply yields None and the next layer's value wins, without any
-``if`` in the page object, and later candidates are not even normalised once one has won.
-Expensive fallbacks may be passed as zero-argument callables; they run only when needed.
-
-List fields (``tags``, ``authors``, ``images``, ``related``) get whole lists as candidates: the first
-layer with a non-empty list wins (lists are never merged across layers, which would duplicate or
-reorder entries). ``video`` merges its two facts (URL and duration) key by key, since they often
-live in different layers.
+The page object adds a field's layers in priority order with ``add_first``, which stops at the
+first layer that gives the field a value: a missing or broken layer falls through to the next, and
+list fields take one layer's list, never a merge of several.
 """
 
 from __future__ import annotations
 
-from itemloaders.processors import TakeFirst
+from itemloaders.processors import Identity, Join, MapCompose, TakeFirst
 from scrapy.loader import ItemLoader
 
-from mayadeen import normalize as n
 from mayadeen.items import ArticleItem
+from mayadeen.normalize.codes import to_kind, to_language, to_post_id, to_section_group
+from mayadeen.normalize.counts import parse_count, parse_duration, parse_read_time
+from mayadeen.normalize.dates import to_utc_iso
+from mayadeen.normalize.hrefs import item_url, public_url
+from mayadeen.normalize.links import normalize_link
+from mayadeen.normalize.media import normalize_image
+from mayadeen.normalize.names import author_name
+from mayadeen.normalize.text import clean_text, count_words, drop_duplicates, strip_label
+from mayadeen.record import EXTRACTED_KEYS, LIST_KEYS
 from mayadeen.urls import PUBLIC_URL
 
-# Added later by the pipeline, never by extraction.
-PIPELINE_FIELDS = ("scraped_at", "content_hash")
-LIST_FIELDS = ("authors", "tags", "images", "related")
 # Defined on the body even when a page has none: ``word_count == len(body.split())`` must hold.
 DEFAULTS = {"body": "", "word_count": 0}
 
 
-def _processor(instance):
-    """Give a processor instance a dotted ``__qualname__``.
-
-    itemloaders' ``unbound_method`` reads ``proc.__qualname__`` on every processor lookup;
-    instances have none, so each lookup would raise and swallow an AttributeError (a measurable
-    share of loading an item). With a dotted name it returns the processor straight away.
-    """
-    instance.__qualname__ = f"{type(instance).__name__}.__call__"
-    return instance
-
-
-def _base(loader_context) -> str:
+def _page_url(loader_context) -> str:
     """The page URL that relative hrefs resolve against (loader context ``base_url``)."""
-    return (loader_context or {}).get("base_url") or PUBLIC_URL
+    return loader_context.get("base_url") or PUBLIC_URL
 
 
-class FirstValid:
-    """Input processor: normalise the candidates in priority order, keep the first usable one.
-
-    "Usable" means not None and not empty (an empty tag list from a broken layer must not win).
-    A candidate may be a zero-argument callable: an expensive fallback (a menu lookup, a DOM walk)
-    that is only evaluated when every earlier layer failed. ``url=True`` passes the page URL to
-    normalisers that resolve hrefs.
-    """
-
-    def __init__(self, normaliser, url: bool = False):
-        self.normaliser = normaliser
-        self.url = url
-        _processor(self)
-
-    def __call__(self, values, loader_context=None):
-        base = _base(loader_context) if self.url else None
-        for value in values:
-            if callable(value):
-                value = value()
-            if value is None:
-                continue
-            result = self.normaliser(value, base=base) if self.url else self.normaliser(value)
-            if result is not None and result != "" and result != []:
-                return [result]
-        return []
+def _against_page(normaliser):
+    """``normaliser(value, base)`` as a processor function that resolves against the page URL."""
+    def resolve(value, loader_context):
+        return normaliser(value, _page_url(loader_context))
+    return resolve
 
 
-class MergeFirst:
-    """Input processor for small dict fields: per key, the first candidate value that normalises.
-
-    The result is kept only when all ``required`` keys were found (a video without a URL is no
-    video). Keys listed in ``url_keys`` are resolved against the page URL.
-    """
-
-    def __init__(self, required: tuple[str, ...] = (), url_keys: tuple[str, ...] = (), **normalisers):
-        self.normalisers = normalisers
-        self.required = required
-        self.url_keys = url_keys
-        _processor(self)
-
-    def __call__(self, values, loader_context=None):
-        merged = dict.fromkeys(self.normalisers)
-        for value in values:
-            if not isinstance(value, dict):
-                continue
-            for key, normaliser in self.normalisers.items():
-                if merged[key] is None and value.get(key) is not None:
-                    if key in self.url_keys:
-                        merged[key] = normaliser(value[key], base=_base(loader_context))
-                    else:
-                        merged[key] = normaliser(value[key])
-        if any(merged[key] is None for key in self.required):
-            return []
-        return [merged]
-
-
-def _source(value):
+def _source(value) -> str | None:
     """Byline source: the text after ``Source:``."""
-    return n.strip_label(value, "Source")
+    return strip_label(value, "Source")
+
+
+def _video_facts(value, loader_context) -> dict | None:
+    """A ``{url, duration_seconds}`` candidate with both facts normalised (either may be None)."""
+    if not isinstance(value, dict):
+        return None
+    return {"url": public_url(value.get("url"), _page_url(loader_context)),
+            "duration_seconds": parse_duration(value.get("duration_seconds"))}
+
+
+def _first_of_each_fact(candidates) -> dict | None:
+    """The video: per fact the first candidate that has it (URL and duration often live in
+    different layers); None without a URL."""
+    url = next((c["url"] for c in candidates if c["url"]), None)
+    duration = next((c["duration_seconds"] for c in candidates if c["duration_seconds"] is not None), None)
+    return {"url": url, "duration_seconds": duration} if url else None
 
 
 class ArticleLoader(ItemLoader):
-    """Builds an ``ArticleItem`` from layer candidates; ``base_url`` (the page URL) goes in the context."""
+    """Builds an ``ArticleItem``; ``base_url`` (the page URL) goes in the loader context."""
 
     default_item_class = ArticleItem
-    default_input_processor = FirstValid(n.clean_text)
-    default_output_processor = _processor(TakeFirst())
 
-    headline_in = FirstValid(n.clean_text)
-    section_in = FirstValid(n.clean_text)
-    section_group_in = FirstValid(n.to_section_group)
-    summary_in = FirstValid(n.clean_text)
-    url_in = FirstValid(n.item_url, url=True)
-    article_id_in = FirstValid(n.to_post_id)
-    kind_in = FirstValid(n.to_kind)
-    source_in = FirstValid(_source)
-    body_in = FirstValid(n.join_blocks)
-    date_published_in = FirstValid(n.to_utc_iso)
-    date_modified_in = FirstValid(n.to_utc_iso)
-    read_time_minutes_in = FirstValid(n.parse_read_time)
-    shares_in = FirstValid(n.parse_count)
-    word_count_in = FirstValid(n.count_words)
-    language_in = FirstValid(n.to_language)
-    image_in = FirstValid(n.normalize_image, url=True)
-    video_in = MergeFirst(required=("url",), url_keys=("url",), url=n.public_url,
-                          duration_seconds=n.parse_duration)
+    # Scalars: each value normalised, the first usable one is the field.
+    url_out = article_id_out = kind_out = section_group_out = section_out = headline_out = summary_out = \
+        source_out = date_published_out = date_modified_out = read_time_minutes_out = shares_out = \
+        word_count_out = image_out = language_out = TakeFirst()
+    url_in = MapCompose(_against_page(item_url))
+    article_id_in = MapCompose(to_post_id)
+    kind_in = MapCompose(to_kind)
+    section_group_in = MapCompose(to_section_group)
+    section_in = headline_in = summary_in = MapCompose(clean_text)
+    source_in = MapCompose(_source)
+    date_published_in = date_modified_in = MapCompose(to_utc_iso)
+    read_time_minutes_in = MapCompose(parse_read_time)
+    shares_in = MapCompose(parse_count)
+    word_count_in = MapCompose(count_words)
+    image_in = MapCompose(_against_page(normalize_image))
+    language_in = MapCompose(to_language)
+    # The body: its blocks, cleaned, joined by a blank line.
+    body_in, body_out = MapCompose(clean_text), Join("\n\n")
+    # Lists: one layer's values, normalised, each once.
+    authors_in, authors_out = MapCompose(author_name), drop_duplicates
+    tags_in, tags_out = MapCompose(clean_text), drop_duplicates
+    images_in, images_out = MapCompose(_against_page(normalize_image)), Identity()
+    related_in, related_out = MapCompose(_against_page(normalize_link)), Identity()
+    # The video: its two facts from the first candidates that have them.
+    video_in, video_out = MapCompose(_video_facts), _first_of_each_fact
 
-    authors_in = FirstValid(n.split_names)
-    tags_in = FirstValid(n.split_keywords)
-    images_in = FirstValid(n.normalize_images, url=True)
-    related_in = FirstValid(n.normalize_links, url=True)
-
-    # Every field gets exactly one value (a scalar, a dict or a whole list), so TakeFirst fits all.
-    # Declared per field: for a field without ``<field>_out`` itemloaders looks the processor up in
-    # the field metadata through a new ItemAdapter on every call.
-    url_out = article_id_out = kind_out = section_group_out = section_out = headline_out = \
-        summary_out = body_out = authors_out = source_out = date_published_out = \
-        date_modified_out = tags_out = read_time_minutes_out = shares_out = word_count_out = \
-        image_out = images_out = video_out = related_out = language_out = default_output_processor
+    def add_first(self, field_name: str, *layer_values) -> bool:
+        """Add the layers' values in priority order until the field has a value; whether it has one."""
+        for value in layer_values:
+            if value is not None:
+                self.add_value(field_name, value)
+                if self.get_collected_values(field_name):  # normalised values: never None or empty
+                    return True
+        return bool(self.get_collected_values(field_name))
 
     def load_item(self):
-        """The item with every extraction field present: lists default to ``[]``, body to ``""``,
-        the rest to None."""
+        """The item with every extracted field present: lists default to ``[]``, ``body`` to ``""``,
+        ``word_count`` to 0, the rest to None."""
         item = super().load_item()
-        for field in self.default_item_class.fields:
-            if field in PIPELINE_FIELDS or field in item:
-                continue
-            item[field] = [] if field in LIST_FIELDS else DEFAULTS.get(field)
+        for key in EXTRACTED_KEYS:
+            if key not in item:
+                item[key] = [] if key in LIST_KEYS else DEFAULTS.get(key)
         return item

@@ -1,7 +1,9 @@
-"""The record contract as code: its JSON Schema, its validator and its content hash.
+"""The record contract as code: the JSON Schema and what is read from it, its validator, its hash.
 
-Pure functions over plain mappings (``ItemAdapter(item).asdict()``), shared by the pipelines, the
-store and the tests so that "valid" and "changed" mean the same thing everywhere.
+The schema is the one source of the record's keys: the item's fields, the store's columns, the list
+and JSON-valued keys, the keys the content hash covers (``x-hashed``) and the keys the pipeline adds
+(``x-set-by``) are all derived here. Pure functions over plain mappings, shared by the pipelines,
+the store and the tests, so that "valid" and "changed" mean the same thing everywhere.
 """
 
 from __future__ import annotations
@@ -19,10 +21,6 @@ from urllib.parse import urlsplit
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "article.schema.json"
-
-#: The keys whose change makes a new revision of an article. Not url (the identity), not shares,
-#: scraped_at or dates (they move without the text changing); ``image`` is ``images[0]``.
-HASHED_KEYS = ("headline", "summary", "body", "authors", "tags", "images", "video")
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -58,6 +56,35 @@ def schema() -> dict[str, Any]:
 def record_keys() -> tuple[str, ...]:
     """The record's keys in contract order."""
     return tuple(schema()["properties"])
+
+
+def _value_types(definition: Mapping[str, Any]) -> set[str]:
+    """The JSON types a (sub)schema admits, through ``anyOf`` branches and ``$ref`` to ``$defs``."""
+    if "$ref" in definition:
+        definition = schema()["$defs"][definition["$ref"].rsplit("/", 1)[-1]]
+    declared = definition.get("type", [])
+    types = {declared} if isinstance(declared, str) else set(declared)
+    for branch in definition.get("anyOf", []):
+        types |= _value_types(branch)
+    return types
+
+
+def _keys_where(test) -> tuple[str, ...]:
+    return tuple(key for key, definition in schema()["properties"].items() if test(definition))
+
+
+RECORD_KEYS = record_keys()
+#: Keys holding a list; an item page without any gives ``[]``.
+LIST_KEYS = _keys_where(lambda d: _value_types(d) == {"array"})
+#: Keys holding a list or an object (JSON text in SQL).
+STRUCTURED_KEYS = _keys_where(lambda d: bool(_value_types(d) & {"array", "object"}))
+#: The keys whose change makes a new revision of an article. Not url (the identity), not shares,
+#: scraped_at or dates (they move without the text changing); ``image`` is ``images[0]``.
+HASHED_KEYS = _keys_where(lambda d: d.get("x-hashed") is True)
+#: Keys the pipeline adds after extraction (``scraped_at``, ``content_hash``).
+PIPELINE_KEYS = _keys_where(lambda d: d.get("x-set-by") == "pipeline")
+#: Keys the page object fills.
+EXTRACTED_KEYS = tuple(key for key in RECORD_KEYS if key not in PIPELINE_KEYS)
 
 
 def _format_checker() -> FormatChecker:

@@ -39,38 +39,132 @@ RETRY_ENABLED = True
 RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 
-# --- components ---------------------------------------------------------------------------------
-DOWNLOADER_MIDDLEWARES = {}
-ITEM_PIPELINES = {
-    "mayadeen.pipelines.enrich.EnrichPipeline": 100,
-    "mayadeen.pipelines.validate.ValidatePipeline": 200,
-    "mayadeen.pipelines.dedupe.DedupePipeline": 300,
-    "mayadeen.pipelines.store.SQLiteStorePipeline": 800,
+# --- components: every downloader middleware, extension and pipeline, in order -----------------
+# Scrapy's own are listed by name at their default positions (listing them changes nothing) so the
+# order can be read in one place. Requests pass from low to high numbers towards the downloader,
+# responses from high to low back to the spider.
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": 50,
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": 100,
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": 300,
+    "scrapy.downloadermiddlewares.downloadtimeout.DownloadTimeoutMiddleware": 350,
+    "scrapy.downloadermiddlewares.defaultheaders.DefaultHeadersMiddleware": 400,
+    "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": 500,
+    # Replaced by BackoffRetryMiddleware at its position.
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    # Scrapy's retries with exponential backoff between attempts; sees responses after every check below.
+    "mayadeen.middlewares.retry.BackoffRetryMiddleware": 550,
+    # Marks client-side listings for the browser, or drops them (said once) when there is none.
+    "mayadeen.browser.render.RenderMiddleware": 560,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": 580,
+    # After decompression (590), before retries (550) and meta refresh (580) could act on a
+    # challenge page; before cookies (700) on requests, to hand them the browser's cookies.
+    "mayadeen.browser.challenge.ChallengeMiddleware": 585,
+    # Wrong Content-Type / charset: the body decides (on the decompressed body, after 590).
+    "mayadeen.middlewares.sniff.ContentSniffMiddleware": 588,
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": 590,
+    # Empty, cut-off or undecodable answers are retried, never parsed (on the raw body, before 590).
+    "mayadeen.middlewares.integrity.ResponseIntegrityMiddleware": 595,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": 600,
+    # A redirect back into its own chain is retried later (sees it before RedirectMiddleware, 600).
+    "mayadeen.middlewares.redirect_loop.RedirectLoopMiddleware": 610,
+    "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": 700,
+    "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": 750,
+    "scrapy.downloadermiddlewares.stats.DownloaderStats": 850,
+    "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": 900,
+    # Only http(s) on the site or the mirror: never another host, a private address, file: or data:
+    # (the last check of a request's final URL, after every redirect and rewrite above).
+    "mayadeen.middlewares.url_guard.UrlGuardMiddleware": 940,
+    # Archives each response as received (still compressed) with its public URL: the mirror is a
+    # download handler (MirrorAddon), so no middleware ever sees the mirror's host.
+    "mayadeen.archive.middleware.WarcArchiveMiddleware": 945,
 }
-# JSON Lines appended to this file when the command line names no feed (`-o`/`-O` replace it);
-# empty: none.
-MAYADEEN_JSONL_PATH = "data/articles.jsonl"
-ADDONS = {"mayadeen.feeds.default_feed.DefaultFeedAddon": 0}
-FEED_EXPORT_ENCODING = "utf-8"
-
-# --- scheduled, incremental, resumable runs (issue 3) --------------------------------------------
-# `scrapy crawl` exits 1 when the run failed and ends its log with a one-line summary.
-COMMANDS_MODULE = "mayadeen.commands"
-# A run fails when more than this share (0-1) of its records is dropped as invalid (duplicates aside).
-MAYADEEN_MAX_DROPPED_SHARE = 0.2
+# Scrapy's spider middlewares at their default positions, and ours.
+SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.start.StartSpiderMiddleware": 25,
+    "scrapy.spidermiddlewares.httperror.HttpErrorMiddleware": 50,
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": 700,
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": 800,
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": 900,
+    # Archives the response an item came from and indexes it (warc_captures) in the item's
+    # transaction; near the spider, so it sees the items exactly as the callback made them.
+    "mayadeen.archive.middleware.ItemCaptureMiddleware": 950,
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": 1000,
+}
+# Requests wait for their retry deadline or a Retry-After in the scheduler, not in the downloader.
+SCHEDULER = "mayadeen.scheduler.DueScheduler"
 EXTENSIONS = {
-    # Judges an idle crawl (site_unreachable, errors_no_items, too_many_dropped become its finish reason).
+    "scrapy.extensions.corestats.CoreStats": 0,
+    "scrapy.extensions.logcount.LogCount": 0,
+    "scrapy.extensions.telnet.TelnetConsole": 0,
+    "scrapy.extensions.memusage.MemoryUsage": 0,
+    "scrapy.extensions.memdebug.MemoryDebugger": 0,
+    "scrapy.extensions.closespider.CloseSpider": 0,
+    "scrapy.extensions.feedexport.FeedExporter": 0,
+    # Replaced by Progress (below), which says more than "Crawled N pages".
+    "scrapy.extensions.logstats.LogStats": None,
+    "scrapy.extensions.spiderstate.SpiderState": 0,
+    "scrapy.extensions.throttle.AutoThrottle": 0,
+    "scrapy.extensions.remote_control.RemoteControl": 0,
+    # Alone decides whether an idle crawl failed (site_unreachable, errors_no_items, too_many_dropped,
+    # lost_records, ...); the others report to it. After Scrapy's own, so their stats are complete.
     "mayadeen.extensions.run_outcome.RunOutcome": 500,
     # With JOBDIR: resumable after SIGKILL too, and a new crawl once a crawl has ended.
     "mayadeen.extensions.resume.ResumeAfterKill": 510,
+    # Field coverage report at the end of every run; below MAYADEEN_COVERAGE_MIN it reports the run
+    # as failed to RunOutcome.
+    "mayadeen.extensions.coverage.FieldCoverage": 520,
+    # Retry-After holds the site's download slot in the scheduler (wall-clock, kept in JOBDIR).
+    "mayadeen.extensions.retry_after.RetryAfter": 530,
+    # Given-up item pages: a warning, remembered in the store and retried by later runs.
+    "mayadeen.extensions.failing_items.FailingItems": 540,
+    # A progress line (and the crawl_runs row updated) every MAYADEEN_PROGRESS_INTERVAL seconds.
+    "mayadeen.extensions.progress.Progress": 550,
+    # Flashes of every page a crawl fetches go to breaking_news (MAYADEEN_BREAKING_HARVEST).
+    "mayadeen.breaking.harvest.TickerHarvest": 560,
+    # Each stored article is linked to the flashes it covers.
+    "mayadeen.breaking.linking.ArticleLinker": 570,
+}
+# Scrapy has no pipelines of its own. Each record is completed, checked, deduplicated, then stored.
+ITEM_PIPELINES = {
+    # scraped_at and content_hash.
+    "mayadeen.pipelines.enrich.EnrichPipeline": 100,
+    # Records that break the JSON Schema are dropped and counted.
+    "mayadeen.pipelines.validate.ValidatePipeline": 200,
+    # One record per url and per article_id in a run.
+    "mayadeen.pipelines.dedupe.DedupePipeline": 300,
+    # Last: only whole, valid, new records reach SQLite.
+    "mayadeen.pipelines.store.SQLiteStorePipeline": 800,
+}
+ADDONS = {
+    # JSON Lines to MAYADEEN_JSONL_PATH when the command line names no feed.
+    "mayadeen.feeds.default_feed.DefaultFeedAddon": 0,
+    # Puts the MAYADEEN_CHROMIUM_PATH executable into PLAYWRIGHT_LAUNCH_OPTIONS, or, when there is
+    # no browser, the plain HTTP handlers back into DOWNLOAD_HANDLERS (no idle Playwright driver).
+    "mayadeen.browser.chromium.BrowserAddon": 0,
+    # MAYADEEN_REDIS_URL: the distributed scheduler, leased queue and shared politeness budget.
+    "mayadeen.distributed.addon.DistributedAddon": 0,
+    # base_url: the http(s) download handlers fetch the public URLs from the mirror (after
+    # BrowserAddon has chosen the handlers).
+    "mayadeen.mirror.MirrorAddon": 10,
 }
 # JSON Lines written unbuffered, a torn last line from a killed run cut before appending.
 FEED_STORAGES = {
     "": "mayadeen.feeds.storage.KillSafeFileFeedStorage",
     "file": "mayadeen.feeds.storage.KillSafeFileFeedStorage",
 }
+# JSON Lines appended to this file when the command line names no feed (`-o`/`-O` replace it);
+# empty: none.
+MAYADEEN_JSONL_PATH = "data/articles.jsonl"
+FEED_EXPORT_ENCODING = "utf-8"
 
-# --- the browser: client-side listings and challenge pages (issue 4) -----------------------------
+# --- scheduled, incremental, resumable runs --------------------------------------------------------
+# `scrapy crawl` exits 1 when the run failed and ends its log with a one-line summary.
+COMMANDS_MODULE = "mayadeen.commands"
+# A run fails when more than this share (0-1) of its records is dropped as invalid (duplicates aside).
+MAYADEEN_MAX_DROPPED_SHARE = 0.2
+
+# --- the browser: client-side listings and challenge pages ------------------------------------------
 # Only requests with meta playwright=True go to headless Chromium (scrapy-playwright): the client-side
 # listings (/videos, /videos/<section>, /in-pictures; RenderMiddleware) and the one retry of a
 # Cloudflare challenge (ChallengeMiddleware). Everything else stays plain HTTP. `-a js=0` turns the
@@ -81,16 +175,6 @@ MAYADEEN_CHROMIUM_PATH = "auto"
 # Seconds a rendered listing may take to fill its grid, and a challenge to clear in the browser.
 MAYADEEN_RENDER_TIMEOUT = 15
 MAYADEEN_CHALLENGE_TIMEOUT = 20
-DOWNLOADER_MIDDLEWARES.update({
-    # Marks client-side listings for the browser, or drops them (said once) when there is none.
-    "mayadeen.browser.render.RenderMiddleware": 560,
-    # After decompression (590), before RetryMiddleware (550) and MetaRefreshMiddleware (580) could
-    # act on a challenge page; before CookiesMiddleware (700) on requests, to hand it browser cookies.
-    "mayadeen.browser.challenge.ChallengeMiddleware": 585,
-})
-# Puts the MAYADEEN_CHROMIUM_PATH executable into PLAYWRIGHT_LAUNCH_OPTIONS, or, when there is no
-# browser, the plain HTTP handlers back into DOWNLOAD_HANDLERS (no idle Playwright driver).
-ADDONS["mayadeen.browser.chromium.BrowserAddon"] = 0
 DOWNLOAD_HANDLERS = {
     "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
     "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
@@ -113,7 +197,7 @@ PLAYWRIGHT_MAX_CONTEXTS = 1
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 
-# --- faults, bad input and layout drift (issue 5) ------------------------------------------------
+# --- faults, bad input and layout drift -----------------------------------------------------------
 # Retries wait MAYADEEN_RETRY_BACKOFF_BASE * 2**(n-1) seconds before the n-th retry (at most
 # MAYADEEN_RETRY_BACKOFF_MAX, spread by ±MAYADEEN_RETRY_BACKOFF_JITTER as a share).
 MAYADEEN_RETRY_BACKOFF_BASE = 2.0
@@ -136,59 +220,8 @@ MAYADEEN_COVERAGE_MIN_PAGES = 10
 MAYADEEN_INTEGRITY_ENABLED = True
 MAYADEEN_RETRY_AFTER_ENABLED = True
 MAYADEEN_COVERAGE_ENABLED = True
-DOWNLOADER_MIDDLEWARES.update({
-    # Scrapy's retries, with exponential backoff between attempts.
-    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-    "mayadeen.middlewares.retry.BackoffRetryMiddleware": 550,
-    # Wrong Content-Type / charset: the body decides (after decompression at 590).
-    "mayadeen.middlewares.sniff.ContentSniffMiddleware": 588,
-    # Empty, cut-off or undecodable answers are retried, never parsed (raw body, before 590).
-    "mayadeen.middlewares.integrity.ResponseIntegrityMiddleware": 595,
-    # A redirect back into its own chain is retried later (before RedirectMiddleware, 600).
-    "mayadeen.middlewares.redirect_loop.RedirectLoopMiddleware": 610,
-    # Only http(s) on the site or the mirror: never another host, a private address, file: or data:.
-    "mayadeen.middlewares.url_guard.UrlGuardMiddleware": 940,
-})
-EXTENSIONS.update({
-    # Field coverage report at the end of every run; below MAYADEEN_COVERAGE_MIN it reports the run
-    # as failed to RunOutcome, which alone decides the finish reason.
-    "mayadeen.extensions.coverage.FieldCoverage": 520,
-})
 
-# --- the breaking-news ticker (issue 13) ----------------------------------------------------------
-# `scrapy crawl breaking` appends the flashes it has never seen before here when no -o/-O is given.
-MAYADEEN_BREAKING_JSONL_PATH = "data/breaking.jsonl"
-# Other crawls store the ticker of every page they fetch anyway (no extra request); False turns it off.
-MAYADEEN_BREAKING_HARVEST = True
-# A flash links to the stored article whose headline is at least this alike (Dice coefficient of the
-# content words, 0-1; 0 turns linking off) and published up to this many seconds after the flash.
-MAYADEEN_BREAKING_LINK_SIMILARITY = 0.5
-MAYADEEN_BREAKING_LINK_WINDOW = 24 * 3600
-# `-a watch=SECONDS`: a long-running watch reads robots.txt again this often (seconds).
-MAYADEEN_BREAKING_ROBOTS_REFRESH = 3600
-EXTENSIONS.update({
-    # Flashes of every page a crawl fetches go to breaking_news (MAYADEEN_BREAKING_HARVEST).
-    "mayadeen.breaking.harvest.TickerHarvest": 560,
-    # Each stored article is linked to the flashes it covers.
-    "mayadeen.breaking.linking.ArticleLinker": 570,
-})
-# --- the WARC archive and re-extraction (issue 14) -----------------------------------------------
-# Item-page responses the crawl used, archived as WARC 1.1 (request + response records, revisits for
-# identical payloads), so `scrapy reextract` can rebuild records after an extraction fix; "" = off.
-MAYADEEN_WARC_DIR = "data/warc"
-# Archive every response (listings, sitemaps, feeds, errors) too, not only those that gave an item.
-MAYADEEN_WARC_ALL = False
-# A WARC file is closed at this many bytes and the next one opened (1 GB, the WARC guidelines' size).
-MAYADEEN_WARC_MAX_SIZE = 1_000_000_000
-DOWNLOADER_MIDDLEWARES.update({
-    # Sees each response as received (public URL: the mirror is a download handler), before decompression.
-    "mayadeen.archive.middleware.WarcArchiveMiddleware": 945,
-})
-SPIDER_MIDDLEWARES = {
-    # Archives the response an item came from and indexes it (warc_captures) in the item's transaction.
-    "mayadeen.archive.middleware.ItemCaptureMiddleware": 950,
-}
-# --- checked inputs, honest outcomes, retries outside the downloader (issue 8) ----------------------
+# --- outcomes, given-up items, progress -------------------------------------------------------------
 # A run fails (too_many_given_up) when more than this share (0-1) of its item pages is given up after
 # its retries; fewer is a warning, and those items are retried by later runs.
 MAYADEEN_MAX_GIVEN_UP_SHARE = 0.2
@@ -200,31 +233,29 @@ MAYADEEN_FAILING_RETRY_INTERVAL = 900
 MAYADEEN_FAILING_RETRY_INTERVAL_MAX = 86400
 # Seconds between progress lines (and crawl_runs updates) during a run; 0: none.
 MAYADEEN_PROGRESS_INTERVAL = 60
-EXTENSIONS.update({
-    # Given-up item pages: a warning, remembered in the store and retried by later runs.
-    "mayadeen.extensions.failing_items.FailingItems": 540,
-    # The progress line replaces Scrapy's "Crawled N pages" line.
-    "mayadeen.extensions.progress.Progress": 550,
-    "scrapy.extensions.logstats.LogStats": None,
-})
 
-# Requests wait for their retry deadline or a Retry-After in the scheduler, not in the downloader.
-SCHEDULER = "mayadeen.scheduler.DueScheduler"
-EXTENSIONS.update({
-    # Retry-After holds the site's download slot in the scheduler (wall-clock, kept in JOBDIR).
-    "mayadeen.extensions.retry_after.RetryAfter": 530,
-})
-# base_url: the http(s) download handlers fetch the public URLs from the mirror (after the browser
-# add-on, 0, has chosen the handlers).
-ADDONS["mayadeen.mirror.MirrorAddon"] = 10
+# --- the breaking-news ticker ---------------------------------------------------------------------
+# `scrapy crawl breaking` appends the flashes it has never seen before here when no -o/-O is given.
+MAYADEEN_BREAKING_JSONL_PATH = "data/breaking.jsonl"
+# Other crawls store the ticker of every page they fetch anyway (no extra request); False turns it off.
+MAYADEEN_BREAKING_HARVEST = True
+# A flash links to the stored article whose headline is at least this alike (Dice coefficient of the
+# content words, 0-1; 0 turns linking off) and published up to this many seconds after the flash.
+MAYADEEN_BREAKING_LINK_SIMILARITY = 0.5
+MAYADEEN_BREAKING_LINK_WINDOW = 24 * 3600
+# `-a watch=SECONDS`: a long-running watch reads robots.txt again this often (seconds).
+MAYADEEN_BREAKING_ROBOTS_REFRESH = 3600
 
-# Off: it opens a local HTTP port and writes job files we do not use.
-REMOTE_CONTROL_ENABLED = False
-TELNETCONSOLE_ENABLED = False
-LOG_LEVEL = "INFO"
-TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+# --- the WARC archive and re-extraction -------------------------------------------------------------
+# Item-page responses the crawl used, archived as WARC 1.1 (request + response records, revisits for
+# identical payloads), so `scrapy reextract` can rebuild records after an extraction fix; "" = off.
+MAYADEEN_WARC_DIR = "data/warc"
+# Archive every response (listings, sitemaps, feeds, errors) too, not only those that gave an item.
+MAYADEEN_WARC_ALL = False
+# A WARC file is closed at this many bytes and the next one opened (1 GB, the WARC guidelines' size).
+MAYADEEN_WARC_MAX_SIZE = 1_000_000_000
 
-# --- several machines: one crawl spread over workers through Redis (issue 11) --------------------
+# --- several machines: one crawl spread over workers through Redis ---------------------------------
 # redis://host:port/db: every worker started with the same spider and -a crawl_id joins one crawl
 # (scrapy-redis scheduler and duplicate filter, leased queue, one politeness budget for the site).
 MAYADEEN_REDIS_URL = ""
@@ -235,5 +266,9 @@ MAYADEEN_REDIS_LEASE_TTL = 30.0
 MAYADEEN_REDIS_POLL_INTERVAL = 0.2
 # Seconds a worker retries an unreachable Redis (with backoff) before it stops with exit status 1.
 MAYADEEN_REDIS_RETRY_TIMEOUT = 60.0
-# Turns the settings above on when MAYADEEN_REDIS_URL is set (refuses JOBDIR in that mode).
-ADDONS["mayadeen.distributed.addon.DistributedAddon"] = 0
+
+# Off: it opens a local HTTP port and writes job files we do not use.
+REMOTE_CONTROL_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = "INFO"
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"

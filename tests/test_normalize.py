@@ -1,11 +1,20 @@
-"""Unit tests pinning every normaliser in ``mayadeen.normalize``: formats, edges, and "junk gives None"."""
+"""Unit tests pinning every normaliser in the ``mayadeen.normalize`` package: formats, edges, and "junk gives None"."""
 
 from datetime import date, datetime, timezone
 
 import lxml.html
 import pytest
 
-from mayadeen import normalize as n
+from mayadeen.normalize.codes import title_from_key, to_kind, to_language, to_post_id, to_section_group
+from mayadeen.normalize.counts import parse_count, parse_duration, parse_read_time, to_int
+from mayadeen.normalize.credits import clean_credit, split_credit
+from mayadeen.normalize.dates import to_utc_iso
+from mayadeen.normalize.hrefs import image_url, item_url, public_url
+from mayadeen.normalize.lenient_json import parse_json_lenient
+from mayadeen.normalize.links import normalize_link, normalize_links
+from mayadeen.normalize.media import normalize_image, normalize_images
+from mayadeen.normalize.names import split_keywords, split_names
+from mayadeen.normalize.text import clean_text, collapse_whitespace, count_words, element_text, join_blocks, strip_label
 
 BASE = "https://english.almayadeen.net/news/politics/some-article"
 
@@ -21,7 +30,7 @@ BASE = "https://english.almayadeen.net/news/politics/some-article"
     (12, None),
 ])
 def test_collapse_whitespace(raw, expected):
-    assert n.collapse_whitespace(raw) == expected
+    assert collapse_whitespace(raw) == expected
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -42,7 +51,7 @@ def test_collapse_whitespace(raw, expected):
     ("x" * 2_000_000, None),
 ])
 def test_clean_text(raw, expected):
-    assert n.clean_text(raw) == expected
+    assert clean_text(raw) == expected
 
 
 def _el(html):
@@ -60,19 +69,19 @@ def _el(html):
     ("<p>&nbsp;</p>", None),
 ])
 def test_element_text(html, expected):
-    assert n.element_text(_el(html)) == expected
+    assert element_text(_el(html)) == expected
 
 
 def test_element_text_of_a_leaf_and_of_junk():
-    assert n.element_text(_el("<span>  leaf\xa0text </span>")[0]) == "leaf text"
-    assert n.element_text(_el("<script>x()</script>")[0]) is None
-    assert n.element_text(None) is None
-    assert n.element_text("not an element") is None
+    assert element_text(_el("<span>  leaf\xa0text </span>")[0]) == "leaf text"
+    assert element_text(_el("<script>x()</script>")[0]) is None
+    assert element_text(None) is None
+    assert element_text("not an element") is None
 
 
 def test_element_text_survives_deep_nesting():
     deep = lxml.html.fromstring("<div>" + "<span>" * 3000 + "deep" + "</span>" * 3000 + "</div>")
-    assert n.element_text(deep) in ("deep", None)  # the parser may cap depth; it must not raise
+    assert element_text(deep) in ("deep", None)  # the parser may cap depth; it must not raise
 
 
 @pytest.mark.parametrize("raw, labels, expected", [
@@ -85,18 +94,18 @@ def test_element_text_survives_deep_nesting():
     (None, ("Source",), None),
 ])
 def test_strip_label(raw, labels, expected):
-    assert n.strip_label(raw, *labels) == expected
+    assert strip_label(raw, *labels) == expected
 
 
 def test_join_blocks_and_count_words():
-    body = n.join_blocks(["First\xa0 block ", "", "  ", "Second&nbsp;one"])
+    body = join_blocks(["First\xa0 block ", "", "  ", "Second&nbsp;one"])
     assert body == "First block\n\nSecond one"
-    assert n.count_words(body) == 4
-    assert n.join_blocks([]) is None
-    assert n.join_blocks("single") == "single"
-    assert n.join_blocks(7) is None
-    assert n.count_words(None) is None
-    assert n.count_words("") == 0
+    assert count_words(body) == 4
+    assert join_blocks([]) is None
+    assert join_blocks("single") == "single"
+    assert join_blocks(7) is None
+    assert count_words(None) is None
+    assert count_words("") == 0
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -108,7 +117,7 @@ def test_join_blocks_and_count_words():
     ({"a": 1}, []),
 ])
 def test_split_keywords(raw, expected):
-    assert n.split_keywords(raw) == expected
+    assert split_keywords(raw) == expected
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -121,7 +130,7 @@ def test_split_keywords(raw, expected):
     (5, []),
 ])
 def test_split_names(raw, expected):
-    assert n.split_names(raw) == expected
+    assert split_names(raw) == expected
 
 
 # --- identifiers ----------------------------------------------------------------------------------
@@ -132,7 +141,7 @@ def test_split_names(raw, expected):
     (True, None), (None, None), ("", None),
 ])
 def test_to_post_id(raw, expected):
-    assert n.to_post_id(raw) == expected
+    assert to_post_id(raw) == expected
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -140,14 +149,14 @@ def test_to_post_id(raw, expected):
     ("gallery", "gallery"), ("website", None), ("", None), (None, None),
 ])
 def test_to_kind(raw, expected):
-    assert n.to_kind(raw) == expected
+    assert to_kind(raw) == expected
 
 
 @pytest.mark.parametrize("raw, expected", [
     ("en", "en"), ("EN", "en"), ("en-US", "en"), ("en_US", "en"), ("english!", None), (None, None),
 ])
 def test_to_language(raw, expected):
-    assert n.to_language(raw) == expected
+    assert to_language(raw) == expected
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -155,7 +164,7 @@ def test_to_language(raw, expected):
     ("Infographs", "Infographs"), ("videos", "Videos"), ("Politics", None), ("", None), (None, None),
 ])
 def test_to_section_group(raw, expected):
-    assert n.to_section_group(raw) == expected
+    assert to_section_group(raw) == expected
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -163,7 +172,7 @@ def test_to_section_group(raw, expected):
     ("News Politics", None), ("", None), (None, None),
 ])
 def test_title_from_key(raw, expected):
-    assert n.title_from_key(raw) == expected
+    assert title_from_key(raw) == expected
 
 
 # --- numbers --------------------------------------------------------------------------------------
@@ -173,7 +182,7 @@ def test_title_from_key(raw, expected):
     (True, None), (float("nan"), None), (float("inf"), None),
 ])
 def test_to_int(raw, expected):
-    assert n.to_int(raw) == expected
+    assert to_int(raw) == expected
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -181,7 +190,7 @@ def test_to_int(raw, expected):
     ("3M shares", 3_000_000), ("Shares", None), ("", None), (None, None), ([], None),
 ])
 def test_parse_count(raw, expected):
-    assert n.parse_count(raw) == expected
+    assert parse_count(raw) == expected
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -189,7 +198,7 @@ def test_parse_count(raw, expected):
     ("Min Read", None), (None, None),
 ])
 def test_parse_read_time(raw, expected):
-    assert n.parse_read_time(raw) == expected
+    assert parse_read_time(raw) == expected
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -199,7 +208,7 @@ def test_parse_read_time(raw, expected):
     ("soon", None), (None, None), (True, None),
 ])
 def test_parse_duration(raw, expected):
-    assert n.parse_duration(raw) == expected
+    assert parse_duration(raw) == expected
 
 
 # --- dates ----------------------------------------------------------------------------------------
@@ -230,7 +239,7 @@ def test_parse_duration(raw, expected):
     (date(2024, 12, 11), "2024-12-10T22:00:00Z"),
 ])
 def test_to_utc_iso(raw, expected):
-    assert n.to_utc_iso(raw) == expected
+    assert to_utc_iso(raw) == expected
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -243,7 +252,7 @@ def test_to_utc_iso(raw, expected):
     ("28 Oct 2024 12:00", "2024-10-28T10:00:00Z"),
 ])
 def test_to_utc_iso_dst_edges(raw, expected):
-    assert n.to_utc_iso(raw) == expected
+    assert to_utc_iso(raw) == expected
 
 
 @pytest.mark.parametrize("raw", [
@@ -252,7 +261,7 @@ def test_to_utc_iso_dst_edges(raw, expected):
     {"date": "2023-08-18"}, "x" * 500,
 ])
 def test_to_utc_iso_junk(raw):
-    assert n.to_utc_iso(raw) is None
+    assert to_utc_iso(raw) is None
 
 
 # --- URLs -----------------------------------------------------------------------------------------
@@ -269,12 +278,12 @@ def test_to_utc_iso_junk(raw):
     (None, None),
 ])
 def test_public_url(raw, expected):
-    assert n.public_url(raw, BASE) == expected
+    assert public_url(raw, BASE) == expected
 
 
 def test_public_url_resolves_against_the_page_not_a_cached_one():
-    assert n.public_url("x", "https://english.almayadeen.net/a/b") == "https://english.almayadeen.net/a/x"
-    assert n.public_url("x", "https://english.almayadeen.net/c/d") == "https://english.almayadeen.net/c/x"
+    assert public_url("x", "https://english.almayadeen.net/a/b") == "https://english.almayadeen.net/a/x"
+    assert public_url("x", "https://english.almayadeen.net/c/d") == "https://english.almayadeen.net/c/x"
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -284,7 +293,7 @@ def test_public_url_resolves_against_the_page_not_a_cached_one():
     ("#", "https://english.almayadeen.net/news/politics/some-article"),
 ])
 def test_item_url(raw, expected):
-    assert n.item_url(raw, BASE) == expected
+    assert item_url(raw, BASE) == expected
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -296,7 +305,7 @@ def test_item_url(raw, expected):
     (None, None),
 ])
 def test_image_url(raw, expected):
-    assert n.image_url(raw, BASE) == expected
+    assert image_url(raw, BASE) == expected
 
 
 # --- media ----------------------------------------------------------------------------------------
@@ -315,31 +324,31 @@ def test_image_url(raw, expected):
     (None, "  (Reuters) ", (None, "Reuters")),
 ])
 def test_split_credit(caption, credit, expected):
-    assert n.split_credit(caption, credit) == expected
+    assert split_credit(caption, credit) == expected
 
 
 def test_normalize_image():
-    assert n.normalize_image({"url": ["data:image/gif;base64,x", "/a.jpg"], "caption": "Cap (AP)"}, BASE) == {
+    assert normalize_image({"url": ["data:image/gif;base64,x", "/a.jpg"], "caption": "Cap (AP)"}, BASE) == {
         "url": "https://english.almayadeen.net/a.jpg", "caption": "Cap", "credit": "AP"}
-    assert n.normalize_image("https://english.almayadeen.net/b.jpg") == {
+    assert normalize_image("https://english.almayadeen.net/b.jpg") == {
         "url": "https://english.almayadeen.net/b.jpg", "caption": None, "credit": None}
-    assert n.normalize_image({"caption": "no url"}) is None
-    assert n.normalize_image(["not", "a", "dict"]) is None
-    assert n.normalize_images([{"url": "/a.jpg"}, None, {"url": ""}], BASE) == [
+    assert normalize_image({"caption": "no url"}) is None
+    assert normalize_image(["not", "a", "dict"]) is None
+    assert normalize_images([{"url": "/a.jpg"}, None, {"url": ""}], BASE) == [
         {"url": "https://english.almayadeen.net/a.jpg", "caption": None, "credit": None}]
-    assert n.normalize_images("nope") == []
+    assert normalize_images("nope") == []
 
 
 def test_normalize_link():
     link = {"url": "/news/x/", "title": " Title &amp; more ", "relation": "read_more"}
-    assert n.normalize_link(link, BASE) == {
+    assert normalize_link(link, BASE) == {
         "url": "https://english.almayadeen.net/news/x", "title": "Title & more", "relation": "read_more"}
-    assert n.normalize_link({**link, "title": None}, BASE)["title"] == ""  # an untitled link is still a link
-    assert n.normalize_link({**link, "relation": "most_read"}, BASE) is None
-    assert n.normalize_link({**link, "url": "javascript:x"}, BASE) is None
-    assert n.normalize_links([link, {"url": None, "relation": "read_next"}, 3], BASE) == [
-        n.normalize_link(link, BASE)]
-    assert n.normalize_links(None) == []
+    assert normalize_link({**link, "title": None}, BASE)["title"] == ""  # an untitled link is still a link
+    assert normalize_link({**link, "relation": "most_read"}, BASE) is None
+    assert normalize_link({**link, "url": "javascript:x"}, BASE) is None
+    assert normalize_links([link, {"url": None, "relation": "read_next"}, 3], BASE) == [
+        normalize_link(link, BASE)]
+    assert normalize_links(None) == []
 
 
 # --- embedded JSON --------------------------------------------------------------------------------
@@ -358,7 +367,7 @@ def test_normalize_link():
     ("[" * 100_000 + "]" * 100_000, None),
 ])
 def test_parse_json_lenient(raw, expected):
-    assert n.parse_json_lenient(raw) == expected
+    assert parse_json_lenient(raw) == expected
 
 
 # --- nothing raises -------------------------------------------------------------------------------
@@ -367,11 +376,11 @@ JUNK = [None, "", " ", 0, -1, 10**30, 1.5, float("nan"), True, [], [None], {}, {
         b"\xff\xfe", "\x00\x01\x02", "<script>alert(1)</script>", "&#0;&#xD800;&bogus;", "\ud800",
         "x" * 100_000, object(), ("tuple",), "http://[::1", "P" * 1000, "9" * 400]
 NORMALISERS = [
-    n.collapse_whitespace, n.clean_text, n.element_text, n.strip_label, n.join_blocks, n.count_words,
-    n.split_keywords, n.split_names, n.to_post_id, n.to_kind, n.to_language, n.title_from_key,
-    n.to_section_group, n.to_int, n.parse_count, n.parse_read_time, n.parse_duration, n.to_utc_iso, n.public_url,
-    n.item_url, n.image_url, n.clean_credit, n.split_credit, n.normalize_image, n.normalize_images,
-    n.normalize_link, n.normalize_links, n.parse_json_lenient,
+    collapse_whitespace, clean_text, element_text, strip_label, join_blocks, count_words,
+    split_keywords, split_names, to_post_id, to_kind, to_language, title_from_key,
+    to_section_group, to_int, parse_count, parse_read_time, parse_duration, to_utc_iso, public_url,
+    item_url, image_url, clean_credit, split_credit, normalize_image, normalize_images,
+    normalize_link, normalize_links, parse_json_lenient,
 ]
 
 

@@ -1,8 +1,7 @@
-"""The record contract: mayadeen/schema/article.schema.json, ArticleItem and the content hash agree."""
+"""The record contract: mayadeen/schema/article.schema.json, and everything derived from it, agree."""
 
 from __future__ import annotations
 
-import ast
 import copy
 import hashlib
 import json
@@ -12,7 +11,12 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from mayadeen.items import ArticleItem
-from mayadeen.record import HASHED_KEYS, SCHEMA_PATH, content_hash, record_keys, schema, validation_errors
+from mayadeen.loaders import ArticleLoader
+from mayadeen.record import (
+    EXTRACTED_KEYS, HASHED_KEYS, LIST_KEYS, PIPELINE_KEYS, RECORD_KEYS, SCHEMA_PATH, STRUCTURED_KEYS, content_hash,
+    record_keys, schema, validation_errors,
+)
+from mayadeen.store.sqlite import JSON_COLUMNS, RECORD_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = sorted((ROOT / "fixtures" / "expected").glob("*.json"))
@@ -23,17 +27,6 @@ def full_record(path: Path) -> dict:
     record["scraped_at"] = "2025-08-04T12:30:00Z"
     record["content_hash"] = content_hash(record)
     return record
-
-
-def item_docstrings() -> dict[str, str]:
-    """ArticleItem's field docstrings, in declaration order, read from the source."""
-    tree = ast.parse((ROOT / "mayadeen" / "items.py").read_text(encoding="utf-8"))
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ArticleItem")
-    docs = {}
-    for node, following in zip(cls.body, cls.body[1:], strict=False):
-        if isinstance(node, ast.Assign) and isinstance(following, ast.Expr):
-            docs[node.targets[0].id] = " ".join(following.value.value.split()).replace("``", "`")
-    return docs
 
 
 @pytest.fixture
@@ -52,15 +45,34 @@ def test_schema_is_valid_draft_2020_12():
 
 
 def test_schema_keys_are_the_item_fields_all_required_no_others():
-    assert set(record_keys()) == set(ArticleItem.fields)
-    assert list(record_keys()) == list(item_docstrings())  # same order as declared
+    assert list(ArticleItem.fields) == list(record_keys())  # same order
     assert schema()["required"] == list(record_keys())
     assert schema()["additionalProperties"] is False
 
 
-def test_descriptions_are_the_item_docstrings():
-    docs = item_docstrings()
-    assert {key: prop["description"] for key, prop in schema()["properties"].items()} == docs
+def test_item_field_descriptions_are_the_schema_descriptions():
+    assert {key: field["description"] for key, field in ArticleItem.fields.items()} == {
+        key: prop["description"] for key, prop in schema()["properties"].items()}
+    assert all(len(prop["description"]) > 10 for prop in schema()["properties"].values())
+
+
+def test_everything_derived_from_the_schema_agrees():
+    """The item, the loader, the store and the hash all read their keys from the one schema."""
+    properties = schema()["properties"]
+    assert RECORD_KEYS == RECORD_COLUMNS == tuple(ArticleItem.fields) == tuple(properties)
+    assert LIST_KEYS == ("authors", "tags", "images", "related")
+    assert all(properties[key]["type"] == "array" for key in LIST_KEYS)
+    assert JSON_COLUMNS == set(STRUCTURED_KEYS) == {"authors", "tags", "image", "images", "video", "related"}
+    assert PIPELINE_KEYS == ("scraped_at", "content_hash")
+    assert EXTRACTED_KEYS == tuple(key for key in RECORD_KEYS if key not in PIPELINE_KEYS)
+    assert HASHED_KEYS == tuple(key for key in RECORD_KEYS if properties[key].get("x-hashed"))
+    assert all(f"{key}_in" in vars(ArticleLoader) and f"{key}_out" in vars(ArticleLoader) for key in EXTRACTED_KEYS)
+    assert not any(f"{key}_in" in vars(ArticleLoader) for key in PIPELINE_KEYS)
+
+
+def test_hash_description_names_the_hashed_keys():
+    description = schema()["properties"]["content_hash"]["description"]
+    assert all(key in description for key in HASHED_KEYS)
 
 
 @pytest.mark.parametrize("path", EXPECTED, ids=lambda p: p.stem)

@@ -1,0 +1,1 @@
+"""Extensions: how a run went, resuming after a kill, field coverage."""

@@ -1,0 +1,1 @@
+"""Page objects: a response in, plain data out (items, links, discovery entries); no requests."""

@@ -1,0 +1,1 @@
+"""Item pipelines: stamp, validate, deduplicate and store each record."""

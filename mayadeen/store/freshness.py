@@ -22,7 +22,7 @@ from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from pathlib import Path
 
-from mayadeen.normalize import SITE_TZ, to_utc_iso
+from mayadeen.normalize.dates import SITE_TZ, to_utc_iso
 from mayadeen.store.sqlite import StoredDates, read_stored_dates
 
 logger = logging.getLogger(__name__)

@@ -29,22 +29,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from mayadeen.record import utc_timestamp
+from mayadeen.record import RECORD_KEYS, STRUCTURED_KEYS, utc_timestamp
 from mayadeen.store import breaking
-from mayadeen.store.fts import ensure_fts
 from mayadeen.store.captures import CAPTURES_DDL
+from mayadeen.store.fts import ensure_fts
 
 #: Bumped with every change to the tables below; ``_migrate`` upgrades older files step by step.
 SCHEMA_VERSION = 2  # 2: breaking_news (mayadeen.store.breaking), warc_captures (mayadeen.store.captures)
 
-#: The record's keys, one column each, in contract order (tests keep this equal to ArticleItem).
-RECORD_COLUMNS = (
-    "url", "article_id", "kind", "section_group", "section", "headline", "summary", "body",
-    "authors", "source", "date_published", "date_modified", "tags", "read_time_minutes", "shares",
-    "word_count", "image", "images", "video", "related", "language", "scraped_at", "content_hash",
-)  # fmt: skip
+#: The record's keys, one column each, in contract order (from the schema, like the item's fields).
+RECORD_COLUMNS = RECORD_KEYS
 #: Lists and objects, stored as JSON text (SQL NULL for null).
-JSON_COLUMNS = frozenset({"authors", "tags", "image", "images", "video", "related"})
+JSON_COLUMNS = frozenset(STRUCTURED_KEYS)
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
 

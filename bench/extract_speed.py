@@ -1,0 +1,81 @@
+"""Extraction speed: ms per item page for ``ArticlePage(response).to_item()``, against a bare lxml parse.
+
+Reads the item pages named in ``fixtures/expected`` (their stored bytes), and for each round builds a
+fresh ``HtmlResponse`` so the parse is included, exactly as in a crawl. The bare parse is
+``lxml.html`` on the same bytes. Figures are CPU time per page: the median over rounds and the best
+round, and the median of the per-round ratio. Run: ``python bench/extract_speed.py [rounds]``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import lxml.html
+from scrapy.http import HtmlResponse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mayadeen.pages.article import ArticlePage  # noqa: E402
+
+FIXTURES = ROOT / "fixtures"
+PUBLIC = "https://english.almayadeen.net"
+
+
+def item_pages() -> list[tuple[str, bytes]]:
+    """(public URL, stored bytes) of every item page with an expected record."""
+    files = {e["path"]: e["file"] for e in json.loads((FIXTURES / "manifest.json").read_text("utf-8"))}
+    pages = []
+    for path in sorted((FIXTURES / "expected").glob("*.json")):
+        url = json.loads(path.read_text("utf-8"))["url"]
+        pages.append((url, (FIXTURES / files[url[len(PUBLIC):]]).read_bytes()))
+    return pages
+
+
+def extract(pages) -> None:
+    for url, body in pages:
+        ArticlePage(HtmlResponse(url=url, body=body, encoding="utf-8")).to_item()
+
+
+def bare_parse(pages) -> None:
+    parser = lxml.html.HTMLParser(encoding="utf-8")
+    for _url, body in pages:
+        lxml.html.document_fromstring(body, parser=parser)
+
+
+def measure(pages, rounds: int) -> tuple[list[float], list[float]]:
+    """CPU milliseconds per page of extraction and of the bare parse, per round, interleaved.
+
+    CPU time of this process (not wall-clock) and the two runs side by side in every round keep the
+    figures comparable on a machine busy with other work.
+    """
+    extract(pages)  # warm caches and imports, as a running crawl has them
+    bare_parse(pages)
+    extraction, parse = [], []
+    for _ in range(rounds):
+        for run, times in ((extract, extraction), (bare_parse, parse)):
+            gc.collect()
+            start = time.process_time()
+            run(pages)
+            times.append((time.process_time() - start) * 1000 / len(pages))
+    return extraction, parse
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    pages = item_pages()
+    extraction, parse = measure(pages, rounds)
+    ratios = [e / p for e, p in zip(extraction, parse, strict=True)]
+    print(f"item pages: {len(pages)}, rounds: {rounds}, {sum(len(b) for _, b in pages) / len(pages) / 1024:.0f} KiB/page")
+    print(f"extraction (parse included): median {statistics.median(extraction):.3f} ms/page, best {min(extraction):.3f}")
+    print(f"bare lxml parse:             median {statistics.median(parse):.3f} ms/page, best {min(parse):.3f}")
+    print(f"extraction / bare parse:     median {statistics.median(ratios):.2f}x, best rounds {min(extraction) / min(parse):.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""The parsed page and the indexes extraction walks: by tag once, by class once."""
+
+from __future__ import annotations
+
+import codecs
+import threading
+
+from lxml import etree
+
+from mayadeen.normalize.text import element_text
+
+# The parse parsel does (NULs dropped, UTF-8, recovering, deep trees allowed), but into plain lxml
+# elements: lxml.html's elements call back into Python for every element touched. One parser per
+# thread (lxml parsers must not be shared between threads).
+_THREAD = threading.local()
+_UTF8 = ("utf-8", "utf8")
+
+
+def parse_response(response) -> etree._Element | None:
+    """The root element of a response's HTML, or None when it has none.
+
+    A UTF-8 body that decodes cleanly and holds no NUL is parsed as it is; anything else goes
+    through the response's decoded text (its declared or sniffed encoding, bad bytes replaced).
+    """
+    body, encoding = getattr(response, "body", None), getattr(response, "encoding", None)
+    clean_utf8 = encoding in _UTF8 and isinstance(body, bytes) and not body.startswith(codecs.BOM_UTF8)
+    if clean_utf8 and b"\x00" not in body:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return _parse(body.strip())
+    return parse_html(getattr(response, "text", None))
+
+
+def parse_html(text) -> etree._Element | None:
+    """The root element of an HTML document given as text, or None when there is no document."""
+    if not isinstance(text, str):
+        return None
+    return _parse(text.strip().replace("\x00", "").encode("utf-8"))
+
+
+def _parse(data: bytes) -> etree._Element | None:
+    if not data:
+        return None
+    parser = getattr(_THREAD, "parser", None)
+    if parser is None:
+        parser = _THREAD.parser = etree.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
+    try:
+        root = etree.fromstring(data, parser)
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+    return root if root is not None and isinstance(root.tag, str) else None
+
+
+def class_tokens(element) -> list[str]:
+    """The element's class names."""
+    value = element.get("class")
+    return value.split() if value else []
+
+
+def has_class(element, name: str) -> bool:
+    """Whether the element carries class ``name`` (most elements are ruled out without a split)."""
+    value = element.get("class")
+    return bool(value) and name in value and name in value.split()
+
+
+def elements_by_tag(root, tags: tuple[str, ...]) -> dict[str, list]:
+    """The elements with these tag names, by tag, in page order, from one walk in C."""
+    found: dict[str, list] = {tag: [] for tag in tags}
+    if root is not None:
+        for element in root.iter(*tags):
+            found[element.tag].append(element)
+    return found
+
+
+class ClassIndex(dict):
+    """Elements by class name, in page order, with the lookups a site parser makes."""
+
+    def first(self, name: str):
+        found = self.get(name)
+        return found[0] if found else None
+
+    def text(self, name: str) -> str | None:
+        """Visible text of the first element with class ``name``."""
+        return element_text(self.first(name))
+
+    def inside_first(self, outer: str, inner: str | None) -> list:
+        """Elements with class ``inner`` (any element if None) in the first element with class ``outer``."""
+        found = self.first(outer)
+        return descendants_with_class(found, inner) if found is not None else []
+
+
+def elements_by_class(scope) -> ClassIndex:
+    """Descendants of ``scope`` by class name, in page order, from one walk."""
+    index = ClassIndex()
+    if scope is None:
+        return index
+    elements = scope.iter(etree.Element)
+    next(elements)  # the scope itself
+    for element in elements:
+        names = element.get("class")
+        if names:
+            for name in names.split():
+                index.setdefault(name, []).append(element)
+    return index
+
+
+def descendants_with_class(element, name: str | None) -> list:
+    """``element`` and its descendants that carry class ``name`` (every element when ``name`` is None)."""
+    return [el for el in element.iter()
+            if isinstance(el.tag, str) and (name is None or has_class(el, name))]
+
+
+def nearest_ancestor_with_class(element, name: str, stop=None):
+    """The closest ancestor carrying class ``name``, looking no higher than ``stop``; else None."""
+    for ancestor in element.iterancestors():
+        if ancestor is stop:
+            return None
+        if has_class(ancestor, name):
+            return ancestor
+    return None
+
+
+def time_values(element) -> list[str]:
+    """What a byline date element says, best first: its ``<time datetime>`` values, the ``<time>``
+    texts, the whole element's text; ``[]`` for no element."""
+    if element is None:
+        return []
+    times = list(element.iter("time"))
+    return [*(t.get("datetime") for t in times), *(element_text(t) for t in times), element_text(element)]
