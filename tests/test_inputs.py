@@ -66,7 +66,7 @@ USAGE_ERRORS = [
     (["feed", "-s", "MAYADEEN_PUBLIC_URL=https://example.org"],
      "-s MAYADEEN_PUBLIC_URL=https://example.org: records are always written with https://english.almayadeen.net"),
     # an unknown spider (used to be a traceback)
-    (["sectons"], "no spider named sectons (did you mean sections?); the spiders are feed, sections, sitemap"),
+    (["sectons"], "no spider named sectons (did you mean sections?); the spiders are breaking, feed, sections, sitemap"),
 ]
 
 

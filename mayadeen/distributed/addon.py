@@ -3,8 +3,8 @@
 Add-ons run after the command line's settings and the spider's arguments are known, and before any
 component is built. With ``MAYADEEN_REDIS_URL`` set this one
 
-* refuses ``JOBDIR`` (Redis holds the crawl's state; a JOBDIR would be a second, diverging copy) and an
-  invalid ``-a crawl_id=``, before anything is fetched;
+* refuses ``JOBDIR`` (Redis holds the crawl's state; a JOBDIR would be a second, diverging copy)
+  before anything is fetched (``-a crawl_id=`` is checked with the other spider arguments);
 * installs the distributed scheduler (``mayadeen.distributed.scheduler``) with scrapy-redis's duplicate
   filter and ``SCHEDULER_PERSIST = True``, the spider middlewares that seed the crawl once and tell
   when a request is finished, and the robots.txt middleware that reads the prefetched robots.txt;
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from scrapy.settings import SETTINGS_PRIORITIES
 
-from mayadeen.distributed.keys import crawl_id_of
 
 SCRAPY_ROBOTS = "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"
 
@@ -42,9 +41,6 @@ class DistributedAddon:
             raise DistributedModeError(
                 f"JOBDIR={settings.get('JOBDIR')} cannot be used with MAYADEEN_REDIS_URL: Redis holds the"
                 " crawl's state (a stopped crawl is continued by starting its workers again); drop -s JOBDIR")
-        spider = getattr(self.crawler, "spider", None)
-        if spider is not None:
-            crawl_id_of(spider)  # ValueError for an invalid -a crawl_id=
         values = {
             "SCHEDULER": "mayadeen.distributed.scheduler.DistributedScheduler",
             "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import re
 
+from mayadeen.validation import UsageProblem
+
 PREFIX = "mayadeen"
 #: What a crawl_id may be: it becomes part of Redis keys and of log lines.
 CRAWL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
+def parse_crawl_id(label: str, value) -> str | None:
+    """``-a crawl_id=NAME``, checked before the crawl like every spider argument; None when empty."""
+    text = str(value or "").strip()
+    if text and not CRAWL_ID.fullmatch(text):
+        raise UsageProblem(f"{label}={value}: takes 1-64 letters, digits, '.', '_' or '-' (a letter or digit first)")
+    return text or None
+
+
 def crawl_id_of(spider) -> str:
-    """The spider's ``crawl_id`` argument (default: its name), or ValueError saying what one looks like."""
-    value = str(getattr(spider, "crawl_id", None) or spider.name)
-    if not CRAWL_ID.fullmatch(value):
-        raise ValueError(f"-a crawl_id= takes 1-64 letters, digits, '.', '_' or '-' (a letter or digit first),"
-                         f" got {value!r}")
-    return value
+    """The crawl a worker joins: its ``crawl_id`` argument, else the spider's name."""
+    return getattr(spider, "crawl_id", None) or spider.name
 
 
 class CrawlKeys:

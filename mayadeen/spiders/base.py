@@ -12,6 +12,7 @@ from mayadeen.middlewares.retry import GaveUp
 from mayadeen.store.freshness import Freshness
 from mayadeen.pages.article import ArticlePage
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_HOST, canonical_url, item_kind
+from mayadeen.distributed.keys import parse_crawl_id
 from mayadeen.validation import Argument, parse_arguments, parse_flag, parse_origin
 
 
@@ -36,6 +37,7 @@ class MayadeenSpider(scrapy.Spider):
         "base_url": Argument(parse_origin, "fetch from this mirror (an http(s) origin) instead of the site"),
         "full": Argument(parse_flag, "1: fetch every item again"),
         "js": Argument(parse_flag, "0: no browser (client-side listings are skipped)"),
+        "crawl_id": Argument(parse_crawl_id, "with MAYADEEN_REDIS_URL: the crawl this worker joins (default: the spider's name)"),
     }
 
     def __init__(self, *args, **kwargs):
@@ -44,6 +46,7 @@ class MayadeenSpider(scrapy.Spider):
         self.base_url = values.get("base_url")
         self.js = values.get("js", True)
         self.full = values.get("full", False)
+        self.crawl_id = values.get("crawl_id")
         self._freshness: Freshness | None = None
 
     @classmethod
