@@ -32,6 +32,7 @@ from mayadeen.store.sqlite import JSON_COLUMNS
 from tests.conftest import ROOT, expected_records, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.scheduled import CHANGED_PARAGRAPH, CHANGED_PATH, change_item
+from tests.ticker_pages import STORED_FLASHES
 
 P = "https://english.almayadeen.net"
 CHANGED_URL = P + CHANGED_PATH
@@ -181,6 +182,7 @@ def test_manifest_describes_every_file(full_export):
         data = (full_export / path).read_bytes()
         assert entry["bytes"] == len(data) and entry["sha256"] == hashlib.sha256(data).hexdigest()
     assert listed["articles.jsonl"]["rows"] == listed["articles.csv"]["rows"] == 14
+    assert listed["breaking.jsonl"]["rows"] == manifest["breaking"]["flashes"] == 10  # harvested by the crawl
     assert sum(e["rows"] for p, e in listed.items() if p.startswith("parquet/")) == 14
     assert manifest["items"] == 14 and manifest["store_schema_version"] >= 1
     assert manifest["date_published"] == {"first": "2023-08-18T18:45:00Z", "last": "2025-08-04T07:20:00Z"}
@@ -314,7 +316,7 @@ def test_with_revisions_exports_the_earlier_version(stores, tmp_path):
     _, parquet = read_parquet(out / "parquet_revisions")
     assert parquet == revisions
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
-    assert manifest["rows"] == {"articles": 14, "revisions": 1}
+    assert manifest["rows"] == {"articles": 14, "revisions": 1, "breaking": 10}
 
 
 def _search(store: Path, query: str) -> list[str]:
@@ -427,6 +429,8 @@ def test_datasette_answers_search_with_the_right_row(stores, tmp_path):
         assert {"section", "kind", "tags", "authors"} <= set(table["facet_results"])
         tags = {f["value"]: f["count"] for f in table["facet_results"]["tags"]["results"]}
         assert tags["Gaza"] == sum("Gaza" in r["tags"] for r in expected_records().values())
+        flashes = _get_json(f"{base}/mayadeen/breaking_news.json?_search=%22feed+the+people%22&_shape=array")
+        assert [(r["time"], r["text"]) for r in flashes] == STORED_FLASHES[:1]
     finally:
         proc.terminate()
         proc.wait(timeout=30)

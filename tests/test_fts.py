@@ -1,4 +1,4 @@
-"""The full-text index on real SQLite files: built for a store that predates it, kept by triggers."""
+"""The full-text indexes on real SQLite files: built for a store that predates them, kept by triggers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from mayadeen.record import content_hash
-from mayadeen.store.fts import FTS_TABLE
+from mayadeen.pages.ticker import TickerEntry
+from mayadeen.store.breaking import BreakingStore
+from mayadeen.store.fts import BREAKING_FTS, FTS_TABLE
 from mayadeen.store.sqlite import ArticleStore
 
 EXPECTED = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "expected").glob("*.json"))
@@ -32,10 +34,10 @@ def search(db: Path, query: str) -> list[str]:
         con.close()
 
 
-def integrity_ok(db: Path) -> None:
+def integrity_ok(db: Path, index: str = FTS_TABLE) -> None:
     con = sqlite3.connect(db)
     try:  # raises "database disk image is malformed" when the index and the rows disagree
-        con.execute(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rank) VALUES ('integrity-check', 1)")
+        con.execute(f"INSERT INTO {index} ({index}, rank) VALUES ('integrity-check', 1)")
     finally:
         con.close()
 
@@ -86,3 +88,55 @@ def test_triggers_follow_revisions_and_deletes(db):
     con.close()
     assert search(db, "OPEC") == []
     integrity_ok(db)
+
+
+def search_flashes(db: Path, query: str) -> list[str]:
+    con = sqlite3.connect(db)
+    try:
+        return sorted(t for (t,) in con.execute(
+            f"SELECT b.text FROM {BREAKING_FTS.name} JOIN breaking_news b ON b.id = {BREAKING_FTS.name}.rowid"
+            f" WHERE {BREAKING_FTS.name} MATCH ?", (query,)))
+    finally:
+        con.close()
+
+
+FLASH = TickerEntry("Israeli drone strikes a car in south Lebanon", "2025-08-04T12:00:00Z", None, "en")
+OTHER = TickerEntry("Iran: talks with the IAEA within the new law", "2025-08-04T12:05:00Z", None, "en")
+
+
+@pytest.mark.parametrize("opener", [BreakingStore, ArticleStore])
+def test_a_store_without_the_flash_index_gets_it_from_either_writer(db, opener):
+    with BreakingStore(db) as store:
+        store.record([FLASH, OTHER], seen_at=T1)
+    con = sqlite3.connect(db)  # as a store written before the index existed
+    with con:
+        con.execute(f"DROP TABLE {BREAKING_FTS.name}")
+        for trigger in ("insert", "delete", "update"):
+            con.execute(f"DROP TRIGGER {BREAKING_FTS.name}_{trigger}")
+    con.close()
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        search_flashes(db, "drone")
+
+    opener(db).close()
+    assert search_flashes(db, '"drone strikes a car"') == [FLASH.text]
+    assert search_flashes(db, "IAEA") == [OTHER.text]
+    integrity_ok(db, BREAKING_FTS.name)
+
+
+def test_flash_triggers_follow_edits_and_deletes(db):
+    with BreakingStore(db) as store:
+        store.record([FLASH], seen_at=T1)
+        store.record([FLASH], seen_at=T2)  # seen again: only last_seen moves
+        assert search_flashes(db, '"strikes a car"') == [FLASH.text]
+        edited = TickerEntry("Israeli drone strikes two cars in south Lebanon", FLASH.time, None, "en")
+        assert store.record([edited], seen_at=T2)[0][0] == "updated"
+    assert search_flashes(db, '"strikes two cars"') == [edited.text]
+    assert search_flashes(db, '"strikes a car"') == []
+    integrity_ok(db, BREAKING_FTS.name)
+
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("DELETE FROM breaking_news")
+    con.close()
+    assert search_flashes(db, "drone") == []
+    integrity_ok(db, BREAKING_FTS.name)

@@ -25,10 +25,10 @@ def full_record(path: Path) -> dict:
     return record
 
 
-def item_docstrings() -> dict[str, str]:
-    """ArticleItem's field docstrings, in declaration order, read from the source."""
-    tree = ast.parse((ROOT / "mayadeen" / "items.py").read_text(encoding="utf-8"))
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ArticleItem")
+def item_docstrings(module: str = "items.py", name: str = "ArticleItem") -> dict[str, str]:
+    """An item class's field docstrings (ArticleItem's by default), in declaration order, read from the source."""
+    tree = ast.parse((ROOT / "mayadeen" / module).read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
     docs = {}
     for node, following in zip(cls.body, cls.body[1:], strict=False):
         if isinstance(node, ast.Assign) and isinstance(following, ast.Expr):
