@@ -113,15 +113,17 @@ def read_csv(path: Path) -> tuple[list[str], list[dict]]:
     return header, records
 
 
-def read_parquet(path: Path) -> tuple[pa.Schema, list[dict]]:
+def read_parquet(path: Path, order: tuple[str, ...] = ("date_published", "url")) -> tuple[pa.Schema, list[dict]]:
+    """The schema and the records (times as text again), sorted by ``order``; the first of ``order``
+    is the time that names each row's partition."""
     table = ds.dataset(path, format="parquet", partitioning="hive").to_table()
     records = []
     for row in table.to_pylist():
         year, month = row.pop("year"), row.pop("month")
         record = {k: (utc_timestamp(v) if isinstance(v, datetime) else v) for k, v in row.items()}
-        assert (year, month) == (int(record["date_published"][:4]), int(record["date_published"][5:7]))
+        assert (year, month) == (int(record[order[0]][:4]), int(record[order[0]][5:7]))
         records.append(record)
-    return table.schema, sorted(records, key=lambda r: (r["date_published"], r["url"]))
+    return table.schema, sorted(records, key=lambda r: tuple(r[k] for k in order))
 
 
 def assert_matches_expected(records: list[dict]) -> None:

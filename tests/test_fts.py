@@ -11,7 +11,7 @@ import pytest
 from mayadeen.record import content_hash
 from mayadeen.pages.ticker import TickerEntry
 from mayadeen.store.breaking import BreakingStore
-from mayadeen.store.fts import BREAKING_FTS, FTS_TABLE
+from mayadeen.store.fts import ARTICLES_FTS, BREAKING_FTS, FTS_TABLE, FtsIndex
 from mayadeen.store.sqlite import ArticleStore
 
 EXPECTED = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "expected").glob("*.json"))
@@ -24,12 +24,13 @@ def record(path: Path, **changes) -> dict:
     return rec
 
 
-def search(db: Path, query: str) -> list[str]:
+def search(db: Path, query: str, index: FtsIndex = ARTICLES_FTS, column: str = "url") -> list[str]:
+    """``column`` of the rows of ``index``'s table that match ``query``, sorted."""
     con = sqlite3.connect(db)
     try:
         return sorted(u for (u,) in con.execute(
-            f"SELECT a.url FROM {FTS_TABLE} JOIN articles a ON a.rowid = {FTS_TABLE}.rowid"
-            f" WHERE {FTS_TABLE} MATCH ?", (query,)))
+            f"SELECT t.{column} FROM {index.name} JOIN {index.table} t ON t.rowid = {index.name}.rowid"
+            f" WHERE {index.name} MATCH ?", (query,)))
     finally:
         con.close()
 
@@ -42,6 +43,16 @@ def integrity_ok(db: Path, index: str = FTS_TABLE) -> None:
         con.close()
 
 
+def drop_index(db: Path, index: str) -> None:
+    """Makes ``db`` a store written before ``index`` existed: no index, no triggers."""
+    con = sqlite3.connect(db)
+    with con:
+        con.execute(f"DROP TABLE {index}")
+        for trigger in ("insert", "delete", "update"):
+            con.execute(f"DROP TRIGGER {index}_{trigger}")
+    con.close()
+
+
 @pytest.fixture
 def db(tmp_path) -> Path:
     return tmp_path / "mayadeen.sqlite"
@@ -51,12 +62,7 @@ def test_a_store_without_the_index_gets_it_filled_from_its_rows(db):
     with ArticleStore(db) as store:
         for path in EXPECTED:
             store.upsert(record(path))
-    con = sqlite3.connect(db)  # as a store written before the index existed
-    with con:
-        con.execute(f"DROP TABLE {FTS_TABLE}")
-        for trigger in ("insert", "delete", "update"):
-            con.execute(f"DROP TRIGGER {FTS_TABLE}_{trigger}")
-    con.close()
+    drop_index(db, FTS_TABLE)
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
         search(db, "Gaza")
 
@@ -91,13 +97,7 @@ def test_triggers_follow_revisions_and_deletes(db):
 
 
 def search_flashes(db: Path, query: str) -> list[str]:
-    con = sqlite3.connect(db)
-    try:
-        return sorted(t for (t,) in con.execute(
-            f"SELECT b.text FROM {BREAKING_FTS.name} JOIN breaking_news b ON b.id = {BREAKING_FTS.name}.rowid"
-            f" WHERE {BREAKING_FTS.name} MATCH ?", (query,)))
-    finally:
-        con.close()
+    return search(db, query, BREAKING_FTS, "text")
 
 
 FLASH = TickerEntry("Israeli drone strikes a car in south Lebanon", "2025-08-04T12:00:00Z", None, "en")
@@ -108,12 +108,7 @@ OTHER = TickerEntry("Iran: talks with the IAEA within the new law", "2025-08-04T
 def test_a_store_without_the_flash_index_gets_it_from_either_writer(db, opener):
     with BreakingStore(db) as store:
         store.record([FLASH, OTHER], seen_at=T1)
-    con = sqlite3.connect(db)  # as a store written before the index existed
-    with con:
-        con.execute(f"DROP TABLE {BREAKING_FTS.name}")
-        for trigger in ("insert", "delete", "update"):
-            con.execute(f"DROP TRIGGER {BREAKING_FTS.name}_{trigger}")
-    con.close()
+    drop_index(db, BREAKING_FTS.name)
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
         search_flashes(db, "drone")
 
