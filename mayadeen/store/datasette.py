@@ -1,9 +1,9 @@
 """Datasette metadata for the store: titles, table and column descriptions, search and facets.
 
 Column descriptions of ``articles`` and ``breaking_news`` come from the records' JSON Schemas, so
-they are not written twice. ``datasette/metadata.json`` is this module's output (``python -m mayadeen.store.datasette``
-writes it; a test keeps the two equal). Datasette names the database after the file's stem: the
-metadata applies to a store named ``mayadeen.sqlite``.
+they are not written twice. ``datasette/metadata.json`` is this module's output (``python -m
+mayadeen.store.datasette`` writes it; a test keeps the two equal). Datasette names the database
+after the file's stem: the metadata applies to a store named ``mayadeen.sqlite``.
 """
 
 from __future__ import annotations
