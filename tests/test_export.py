@@ -32,6 +32,7 @@ from mayadeen.store.sqlite import JSON_COLUMNS
 from tests.conftest import ROOT, expected_records, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.scheduled import CHANGED_PARAGRAPH, CHANGED_PATH, change_item
+from tests.ticker_pages import STORED_FLASHES
 
 P = "https://english.almayadeen.net"
 CHANGED_URL = P + CHANGED_PATH
@@ -112,15 +113,17 @@ def read_csv(path: Path) -> tuple[list[str], list[dict]]:
     return header, records
 
 
-def read_parquet(path: Path) -> tuple[pa.Schema, list[dict]]:
+def read_parquet(path: Path, order: tuple[str, ...] = ("date_published", "url")) -> tuple[pa.Schema, list[dict]]:
+    """The schema and the records (times as text again), sorted by ``order``; the first of ``order``
+    is the time that names each row's partition."""
     table = ds.dataset(path, format="parquet", partitioning="hive").to_table()
     records = []
     for row in table.to_pylist():
         year, month = row.pop("year"), row.pop("month")
         record = {k: (utc_timestamp(v) if isinstance(v, datetime) else v) for k, v in row.items()}
-        assert (year, month) == (int(record["date_published"][:4]), int(record["date_published"][5:7]))
+        assert (year, month) == (int(record[order[0]][:4]), int(record[order[0]][5:7]))
         records.append(record)
-    return table.schema, sorted(records, key=lambda r: (r["date_published"], r["url"]))
+    return table.schema, sorted(records, key=lambda r: tuple(r[k] for k in order))
 
 
 def assert_matches_expected(records: list[dict]) -> None:
@@ -181,6 +184,7 @@ def test_manifest_describes_every_file(full_export):
         data = (full_export / path).read_bytes()
         assert entry["bytes"] == len(data) and entry["sha256"] == hashlib.sha256(data).hexdigest()
     assert listed["articles.jsonl"]["rows"] == listed["articles.csv"]["rows"] == 14
+    assert listed["breaking.jsonl"]["rows"] == manifest["breaking"]["flashes"] == 10  # harvested by the crawl
     assert sum(e["rows"] for p, e in listed.items() if p.startswith("parquet/")) == 14
     assert manifest["items"] == 14 and manifest["store_schema_version"] >= 1
     assert manifest["date_published"] == {"first": "2023-08-18T18:45:00Z", "last": "2025-08-04T07:20:00Z"}
@@ -314,7 +318,7 @@ def test_with_revisions_exports_the_earlier_version(stores, tmp_path):
     _, parquet = read_parquet(out / "parquet_revisions")
     assert parquet == revisions
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
-    assert manifest["rows"] == {"articles": 14, "revisions": 1}
+    assert manifest["rows"] == {"articles": 14, "revisions": 1, "breaking": 10}
 
 
 def _search(store: Path, query: str) -> list[str]:
@@ -427,6 +431,8 @@ def test_datasette_answers_search_with_the_right_row(stores, tmp_path):
         assert {"section", "kind", "tags", "authors"} <= set(table["facet_results"])
         tags = {f["value"]: f["count"] for f in table["facet_results"]["tags"]["results"]}
         assert tags["Gaza"] == sum("Gaza" in r["tags"] for r in expected_records().values())
+        flashes = _get_json(f"{base}/mayadeen/breaking_news.json?_search=%22feed+the+people%22&_shape=array")
+        assert [(r["time"], r["text"]) for r in flashes] == STORED_FLASHES[:1]
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -1,4 +1,4 @@
-"""The full-text index on real SQLite files: built for a store that predates it, kept by triggers."""
+"""The full-text indexes on real SQLite files: built for a store that predates them, kept by triggers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from mayadeen.record import content_hash
-from mayadeen.store.fts import FTS_TABLE
+from mayadeen.pages.ticker import TickerEntry
+from mayadeen.store.breaking import BreakingStore
+from mayadeen.store.fts import ARTICLES_FTS, BREAKING_FTS, FTS_TABLE, FtsIndex
 from mayadeen.store.sqlite import ArticleStore
 
 EXPECTED = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "expected").glob("*.json"))
@@ -22,22 +24,33 @@ def record(path: Path, **changes) -> dict:
     return rec
 
 
-def search(db: Path, query: str) -> list[str]:
+def search(db: Path, query: str, index: FtsIndex = ARTICLES_FTS, column: str = "url") -> list[str]:
+    """``column`` of the rows of ``index``'s table that match ``query``, sorted."""
     con = sqlite3.connect(db)
     try:
         return sorted(u for (u,) in con.execute(
-            f"SELECT a.url FROM {FTS_TABLE} JOIN articles a ON a.rowid = {FTS_TABLE}.rowid"
-            f" WHERE {FTS_TABLE} MATCH ?", (query,)))
+            f"SELECT t.{column} FROM {index.name} JOIN {index.table} t ON t.rowid = {index.name}.rowid"
+            f" WHERE {index.name} MATCH ?", (query,)))
     finally:
         con.close()
 
 
-def integrity_ok(db: Path) -> None:
+def integrity_ok(db: Path, index: str = FTS_TABLE) -> None:
     con = sqlite3.connect(db)
     try:  # raises "database disk image is malformed" when the index and the rows disagree
-        con.execute(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rank) VALUES ('integrity-check', 1)")
+        con.execute(f"INSERT INTO {index} ({index}, rank) VALUES ('integrity-check', 1)")
     finally:
         con.close()
+
+
+def drop_index(db: Path, index: str) -> None:
+    """Makes ``db`` a store written before ``index`` existed: no index, no triggers."""
+    con = sqlite3.connect(db)
+    with con:
+        con.execute(f"DROP TABLE {index}")
+        for trigger in ("insert", "delete", "update"):
+            con.execute(f"DROP TRIGGER {index}_{trigger}")
+    con.close()
 
 
 @pytest.fixture
@@ -49,12 +62,7 @@ def test_a_store_without_the_index_gets_it_filled_from_its_rows(db):
     with ArticleStore(db) as store:
         for path in EXPECTED:
             store.upsert(record(path))
-    con = sqlite3.connect(db)  # as a store written before the index existed
-    with con:
-        con.execute(f"DROP TABLE {FTS_TABLE}")
-        for trigger in ("insert", "delete", "update"):
-            con.execute(f"DROP TRIGGER {FTS_TABLE}_{trigger}")
-    con.close()
+    drop_index(db, FTS_TABLE)
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
         search(db, "Gaza")
 
@@ -86,3 +94,44 @@ def test_triggers_follow_revisions_and_deletes(db):
     con.close()
     assert search(db, "OPEC") == []
     integrity_ok(db)
+
+
+def search_flashes(db: Path, query: str) -> list[str]:
+    return search(db, query, BREAKING_FTS, "text")
+
+
+FLASH = TickerEntry("Israeli drone strikes a car in south Lebanon", "2025-08-04T12:00:00Z", None, "en")
+OTHER = TickerEntry("Iran: talks with the IAEA within the new law", "2025-08-04T12:05:00Z", None, "en")
+
+
+@pytest.mark.parametrize("opener", [BreakingStore, ArticleStore])
+def test_a_store_without_the_flash_index_gets_it_from_either_writer(db, opener):
+    with BreakingStore(db) as store:
+        store.record([FLASH, OTHER], seen_at=T1)
+    drop_index(db, BREAKING_FTS.name)
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        search_flashes(db, "drone")
+
+    opener(db).close()
+    assert search_flashes(db, '"drone strikes a car"') == [FLASH.text]
+    assert search_flashes(db, "IAEA") == [OTHER.text]
+    integrity_ok(db, BREAKING_FTS.name)
+
+
+def test_flash_triggers_follow_edits_and_deletes(db):
+    with BreakingStore(db) as store:
+        store.record([FLASH], seen_at=T1)
+        store.record([FLASH], seen_at=T2)  # seen again: only last_seen moves
+        assert search_flashes(db, '"strikes a car"') == [FLASH.text]
+        edited = TickerEntry("Israeli drone strikes two cars in south Lebanon", FLASH.time, None, "en")
+        assert store.record([edited], seen_at=T2)[0][0] == "updated"
+    assert search_flashes(db, '"strikes two cars"') == [edited.text]
+    assert search_flashes(db, '"strikes a car"') == []
+    integrity_ok(db, BREAKING_FTS.name)
+
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("DELETE FROM breaking_news")
+    con.close()
+    assert search_flashes(db, "drone") == []
+    integrity_ok(db, BREAKING_FTS.name)

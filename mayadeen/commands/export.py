@@ -13,6 +13,7 @@ from pathlib import Path
 
 from scrapy.commands import ScrapyCommand
 
+from mayadeen.export.card import flash_range
 from mayadeen.export.run import FORMATS, ExportError, ExportRequest, ExportResult, export
 from mayadeen.record import schema
 from mayadeen.store.read import Selection
@@ -82,6 +83,8 @@ def summary(result: ExportResult, out: Path) -> str:
     for f in result.files:
         rows = "" if f.rows is None else f"{f.rows:,}"
         lines.append(f"{f.path:<{width}}  {rows:>9}  {f.bytes:>13,}")
+    if result.flashes is not None:
+        lines.append(f"{result.flashes['flashes']:,} breaking-news flashes, {flash_range(result.flashes)} (UTC)")
     lines.append(f"{result.profile.items:,} items published {result.profile.date_range()} (UTC) in {out}")
     return "\n".join(lines)
 
@@ -99,7 +102,8 @@ class Command(ScrapyCommand):
 
     def long_desc(self) -> str:
         return ("Write the current version of every stored item (MAYADEEN_SQLITE_PATH or --store) to DIR as "
-                "articles.jsonl, articles.csv and hive-partitioned Parquet, with a dataset card (README.md), a "
+                "articles.jsonl, articles.csv and hive-partitioned Parquet, and the breaking-news flashes as "
+                "breaking.jsonl, breaking.csv and parquet_breaking/, with a dataset card (README.md), a "
                 "report with charts (report.html) and manifest.json. Exits 2 on bad options, 1 when the export "
                 "could not be made (DIR is then left as it was), else 0.")
 
@@ -107,10 +111,14 @@ class Command(ScrapyCommand):
         super().add_options(parser)
         group = parser.add_argument_group(title="Export options")
         group.add_argument("--format", metavar="LIST", help=f"comma-separated, of {','.join(FORMATS)} (default: all)")
-        group.add_argument("--since", metavar="YYYY-MM-DD", help="only items published on or after this UTC day")
-        group.add_argument("--until", metavar="YYYY-MM-DD", help="only items published on or before this UTC day")
-        group.add_argument("--section", metavar="LIST", help="only these sections or section groups, e.g. Politics,Videos")
-        group.add_argument("--kind", metavar="LIST", help="only these kinds: article, video, infograph, gallery")
+        group.add_argument("--since", metavar="YYYY-MM-DD",
+                           help="only items published (and flashes dated) on or after this UTC day")
+        group.add_argument("--until", metavar="YYYY-MM-DD",
+                           help="only items published (and flashes dated) on or before this UTC day")
+        group.add_argument("--section", metavar="LIST",
+                           help="only these sections or section groups, e.g. Politics,Videos (and no flashes)")
+        group.add_argument("--kind", metavar="LIST",
+                           help="only these kinds: article, video, infograph, gallery (and no flashes)")
         group.add_argument("--with-revisions", action="store_true",
                            help="also every earlier version (revisions.jsonl, .csv, parquet_revisions/)")
         group.add_argument("--store", metavar="PATH", help="the SQLite store (default: MAYADEEN_SQLITE_PATH)")

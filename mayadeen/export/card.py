@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from mayadeen.breaking.item import flash_schema
 from mayadeen.export.arrow import arrow_field, resolve
 from mayadeen.export.datasets import Dataset
 from mayadeen.export.profile import Profile
@@ -60,10 +61,37 @@ def _counts(counter, label: str) -> list[str]:
     return _table((label, "items"), sorted(counter.items()))
 
 
+def flash_range(flashes: dict[str, Any]) -> str:
+    """The first and last ``time`` of a ``StoreSnapshot.flash_summary``, in words."""
+    return f"{flashes['first']} – {flashes['last']}" if flashes["flashes"] else "no flashes"
+
+
+def _breaking(flashes: dict[str, Any]) -> list[str]:
+    """What the ``breaking`` files are, and how many flashes they hold."""
+    return [
+        "## Breaking news", "",
+        "The `breaking` files hold every flash of the site's BREAKING ticker the crawler saw (`scrapy crawl "
+        "breaking`, and the pages any crawl fetched), once each: the same text at the same time is one flash "
+        "whichever page or run showed it, and a flash the site edited (a corrected word or number) is one "
+        "flash with its latest text, the earlier ones in `edits`. `article_url` is the item that covered it, "
+        "when one is stored. Ordered by `time`; Parquet partitions by the UTC month of `time`. The record's JSON "
+        f"Schema: `{flash_schema()['$id']}`, plus `edits`.",
+        "",
+        f"- Flashes: **{flashes['flashes']}**, dated {flash_range(flashes)} (UTC); {flashes['linked']} linked to "
+        f"an article, {flashes['edited']} edited, {flashes['estimated']} with an estimated time (no usable "
+        "time on the page: `time` is when it was first seen).",
+        "",
+    ]
+
+
 def dataset_card(*, datasets: list[Dataset], files: dict[str, int], profile: Profile, revisions: int,
-                 runs: list[dict[str, Any]], selection: str, store_schema_version: int) -> str:
-    """The card's Markdown. ``files``: dataset file → rows; ``selection``: the filters in words."""
+                 runs: list[dict[str, Any]], selection: str, store_schema_version: int,
+                 flashes: dict[str, Any] | None = None) -> str:
+    """The card's Markdown. ``files``: dataset file → rows; ``selection``: the filters in words;
+    ``flashes``: the ``StoreSnapshot.flash_summary`` when the breaking files are written."""
     main = datasets[0]
+    revisions_note = ("with its earlier versions in the revisions files" if any(d.revisions for d in datasets)
+                      else "without earlier versions")
     lines = [
         "# Al Mayadeen English items",
         "",
@@ -71,24 +99,28 @@ def dataset_card(*, datasets: list[Dataset], files: dict[str, int], profile: Pro
         "(https://english.almayadeen.net), one record per item page, as extracted by the `mayadeen` "
         "Scrapy crawler and kept in its SQLite store: the current version of every item "
         "(an edited item appears once, as last seen), "
-        f"{'with its earlier versions in the revisions files' if len(datasets) > 1 else 'without earlier versions'}.",
+        f"{revisions_note}.",
         "",
         f"- Items: **{profile.items}** ({selection}), published {profile.date_range()} (UTC).",
         f"- Revisions: {revisions} earlier versions of these items are in the store.",
+        *([f"- Breaking news: {flashes['flashes']} flashes (below)."] if flashes is not None else []),
         f"- Store schema version {store_schema_version}; the record's JSON Schema: `{main.schema()['$id']}`.",
         "",
         "## Files",
         "",
         *_table(("file", "rows"), sorted(files.items())),
         "",
-        "- `*.jsonl`: one JSON record per line, UTF-8, ordered by `date_published`, then `url`.",
-        "- `*.csv`: RFC 4180, UTF-8, a header row; lists and objects as JSON text; an empty cell is null.",
-        "- `parquet*/year=YYYY/month=MM/part-N.parquet`: hive partitions by the UTC month of publication, "
-        "typed columns (below).",
+        "- `*.jsonl`: one JSON record per line, UTF-8, ordered by `date_published`, then `url` (flashes: by "
+        "`time`).",
+        "- `*.csv`: RFC 4180, UTF-8, a header row; lists, objects and booleans as JSON text; an empty cell is null.",
+        "- `parquet*/year=YYYY/month=MM/part-N.parquet`: hive partitions by the UTC month of publication (flashes: "
+        "of `time`), typed columns (below).",
         "- `report.html`: charts of the same data, one page that works offline. `manifest.json`: "
         "every file's rows, bytes and sha256.",
         "",
     ]
+    if flashes is not None:
+        lines += _breaking(flashes)
     for dataset in datasets:
         lines += [f"## Fields of `{dataset.name}`", "", *_table(("field", "Parquet type", "description"),
                                                                 _rows(dataset.schema())), ""]
@@ -124,10 +156,12 @@ def dataset_card(*, datasets: list[Dataset], files: dict[str, int], profile: Pro
         "",
         "from datasets import load_dataset                   # Hugging Face",
         'dataset = load_dataset("json", data_files="articles.jsonl", split="train")',
+        *(['flashes = ds.dataset("parquet_breaking", format="parquet", partitioning="hive").to_table()'
+           '  # breaking news'] if flashes is not None else []),
         "```",
         "",
         "`year` and `month` are the partition columns of the Parquet files. In the CSV, "
-        "`json.loads` a list or object cell to get the value back.",
+        "`json.loads` a list, object or boolean cell to get the value back.",
         "",
     ]
     return "\n".join(lines)

@@ -3,6 +3,10 @@
 A dataset is written as ``<name>.jsonl``, ``<name>.csv`` and hive-partitioned Parquet under its
 ``parquet_dir``, with the columns and types of its JSON Schema. Adding a table to the export is one
 more entry in ``DATASETS`` (a name, a schema and a reader of the snapshot).
+
+The datasets: ``articles`` (the current version of every item), ``revisions`` (their earlier
+versions, on request) and ``breaking`` (the breaking-news flashes; they have no section or kind, so
+a selection by section or kind leaves them out, and ``--since``/``--until`` apply to their ``time``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from mayadeen.breaking.item import flash_schema
 from mayadeen.record import schema as article_schema
 from mayadeen.store.read import Selection, StoreSnapshot
 
@@ -30,28 +35,56 @@ class Dataset:
     revisions: bool = False
     #: The UTC time whose year and month name the Parquet partition of a row.
     partition_field: str = "date_published"
+    #: Its rows have a section and a kind: ``--section``/``--kind`` select among them (else they leave
+    #: the dataset out).
+    has_sections: bool = True
 
     def columns(self) -> tuple[str, ...]:
         return tuple(self.schema()["properties"])
+
+    def wanted(self, selection: Selection, with_revisions: bool) -> bool:
+        """Whether an export with this selection writes the dataset."""
+        return (with_revisions or not self.revisions) and (self.has_sections or not selection.names_items)
+
+
+def _extended(base: dict[str, Any], title: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with more required properties after its own."""
+    out = copy.deepcopy(base)
+    out["title"] = title
+    out["properties"].update(properties)
+    out["required"] = [*out["required"], *properties]
+    return out
 
 
 @cache
 def revision_schema() -> dict[str, Any]:
     """The article record plus the revision number and when that version was last seen."""
-    out = copy.deepcopy(article_schema())
-    out["title"] = "Al Mayadeen English item record, an earlier version"
-    out["properties"]["revision"] = {
-        "description": "Version number of the item: 1 for the first version seen, then + 1 for each change.",
-        "type": "integer", "minimum": 1,
-    }  # fmt: skip
-    out["properties"]["seen_at"] = {
-        "description": "The last time this version was seen before a changed one replaced it, UTC.",
-        "$ref": "#/$defs/utcDateTime",
-    }
-    out["required"] = [*out["required"], "revision", "seen_at"]
-    return out
+    return _extended(article_schema(), "Al Mayadeen English item record, an earlier version", {
+        "revision": {
+            "description": "Version number of the item: 1 for the first version seen, then + 1 for each change.",
+            "type": "integer", "minimum": 1,
+        },
+        "seen_at": {
+            "description": "The last time this version was seen before a changed one replaced it, UTC.",
+            "$ref": "#/$defs/utcDateTime",
+        },
+    })  # fmt: skip
+
+
+@cache
+def stored_flash_schema() -> dict[str, Any]:
+    """The flash record plus its earlier texts."""
+    return _extended(flash_schema(), "Al Mayadeen English breaking-news flash, as stored", {
+        "edits": {
+            "description": "The earlier texts of the flash when the site edited it (a corrected word or number), "
+                           "oldest first; empty when it never changed.",
+            "type": "array", "items": {"$ref": "#/$defs/text"},
+        },
+    })  # fmt: skip
 
 
 ARTICLES = Dataset("articles", article_schema, StoreSnapshot.articles, "parquet")
 REVISIONS = Dataset("revisions", revision_schema, StoreSnapshot.revisions, "parquet_revisions", revisions=True)
-DATASETS = (ARTICLES, REVISIONS)
+BREAKING = Dataset("breaking", stored_flash_schema, StoreSnapshot.flashes, "parquet_breaking",
+                   partition_field="time", has_sections=False)
+DATASETS = (ARTICLES, REVISIONS, BREAKING)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mayadeen.export.card import dataset_card
-from mayadeen.export.datasets import ARTICLES, DATASETS, Dataset
+from mayadeen.export.datasets import ARTICLES, BREAKING, DATASETS, Dataset
 from mayadeen.export.profile import Profile
 from mayadeen.export.report import report_html
 from mayadeen.export.writers import (
@@ -53,6 +53,8 @@ class ExportResult:
     files: list[OutputFile]
     profile: Profile
     manifest: dict[str, Any]
+    #: ``StoreSnapshot.flash_summary`` of the exported flashes; None when the selection left them out.
+    flashes: dict[str, Any] | None = None
 
 
 def _output_name(dataset: Dataset, fmt: str) -> str:
@@ -112,7 +114,7 @@ def export(request: ExportRequest) -> ExportResult:
         snapshot = StoreSnapshot(request.store)
     except (OSError, sqlite3.Error) as exc:
         raise ExportError(f"cannot read the store {request.store}: {exc}") from exc
-    datasets = [d for d in DATASETS if request.with_revisions or not d.revisions]
+    datasets = [d for d in DATASETS if d.wanted(request.selection, request.with_revisions)]
     staging = None
     try:
         with snapshot:
@@ -126,11 +128,12 @@ def export(request: ExportRequest) -> ExportResult:
                 rows[dataset.name] = count
             by_day = snapshot.revisions_by_day(request.selection)
             runs = snapshot.runs()
+            flashes = snapshot.flash_summary(request.selection) if BREAKING in datasets else None
             selection = _describe_selection(request)
             documents = {
                 CARD: dataset_card(datasets=datasets, files={f.path: f.rows for f in files}, profile=profile,
                                    revisions=sum(n for _, n in by_day), runs=runs, selection=selection,
-                                   store_schema_version=snapshot.schema_version),
+                                   store_schema_version=snapshot.schema_version, flashes=flashes),
                 REPORT: report_html(profile=profile, revisions_by_day=by_day, runs=runs,
                                     title="Al Mayadeen English items: report",
                                     subtitle=f"{profile.items} items ({selection}), published {profile.date_range()}"
@@ -147,6 +150,7 @@ def export(request: ExportRequest) -> ExportResult:
                 "selection": selection,
                 "items": profile.items,
                 "date_published": {"first": profile.first, "last": profile.last},
+                **({} if flashes is None else {"breaking": {**flashes, "record_schema": BREAKING.schema()["$id"]}}),
                 "rows": rows,
                 "files": [f.as_dict() for f in sorted(files, key=lambda f: f.path)],
             }
@@ -165,7 +169,7 @@ def export(request: ExportRequest) -> ExportResult:
         if staging is not None:
             staging.abort()
         raise
-    return ExportResult(sorted(files, key=lambda f: f.path), profile, manifest)
+    return ExportResult(sorted(files, key=lambda f: f.path), profile, manifest, flashes)
 
 
 def _reason(exc: BaseException) -> str:

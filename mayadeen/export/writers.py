@@ -103,8 +103,8 @@ class JsonLinesWriter:
 
 
 class CsvWriter:
-    """RFC 4180 (CRLF, quoted when needed), UTF-8, a header of the keys; lists and objects as JSON
-    text, null as an empty cell."""
+    """RFC 4180 (CRLF, quoted when needed), UTF-8, a header of the keys; lists, objects and booleans as
+    JSON text (``true``, not Python's ``True``), null as an empty cell."""
 
     def __init__(self, root: Path, relative: str, columns: tuple[str, ...]):
         self.root, self.relative, self.columns = root, relative, columns
@@ -117,7 +117,7 @@ class CsvWriter:
     def _cell(value: Any) -> Any:
         if value is None:
             return ""
-        return _compact_json(value) if isinstance(value, (list, dict)) else value
+        return _compact_json(value) if isinstance(value, (list, dict, bool)) else value
 
     def write(self, record: dict[str, Any]) -> None:
         self.csv.writerow([self._cell(record.get(c)) for c in self.columns])

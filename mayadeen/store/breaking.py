@@ -25,7 +25,8 @@ stored articles) and when an article is stored (``link_article``, against the st
 Writers: ``BreakingStore`` opens its own connection (WAL, busy timeout) and writes in short
 transactions (one per page), without the crawl writer lock of ``mayadeen.store.sqlite``: a ticker
 job every minute, or a watch service, runs beside a long crawl of the same file. ``create_tables``
-is also part of the store's own migration, so every store file has the table.
+is also part of the store's own migration, so every store file has the table and its full-text
+index ``breaking_fts`` (``mayadeen.store.fts``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from typing import Any
 
 from mayadeen.breaking.similarity import EDIT_SIMILARITY, edit_likeness, headline_similarity, text_key
 from mayadeen.record import TIMESTAMP_FORMAT, utc_timestamp
+from mayadeen.store.fts import BREAKING_FTS, ensure_fts
 from mayadeen.urls import item_kind
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
@@ -70,13 +72,17 @@ DDL = (
 
 #: The record's keys, in contract order (``mayadeen.breaking.item.FlashItem``).
 RECORD_COLUMNS = ("text", "time", "time_estimated", "url", "first_seen", "last_seen", "article_url", "language")
+#: An exported flash: the record and ``edits``, its earlier texts (JSON in the table).
+STORED_COLUMNS = (*RECORD_COLUMNS, "edits")
 _SELECT = f"SELECT id, {', '.join(RECORD_COLUMNS)}, text_key, edits FROM breaking_news"
 
 
 def create_tables(conn: sqlite3.Connection) -> None:
-    """Creates the table and its indexes if missing (idempotent; run inside the caller's transaction)."""
+    """Creates the table, its indexes and its full-text index if missing (idempotent; run inside the
+    caller's transaction)."""
     for statement in DDL:
         conn.execute(statement)
+    ensure_fts(conn, BREAKING_FTS)
 
 
 def _shift(timestamp: str, seconds: float) -> str:
@@ -88,6 +94,11 @@ def _record(row: sqlite3.Row) -> dict[str, Any]:
     record = {c: row[c] for c in RECORD_COLUMNS}
     record["time_estimated"] = bool(record["time_estimated"])
     return record
+
+
+def stored_flash(row: sqlite3.Row) -> dict[str, Any]:
+    """A row (with the ``STORED_COLUMNS``) as the flash's record plus ``edits``, its earlier texts, oldest first."""
+    return {**_record(row), "edits": json.loads(row["edits"] or "[]")}
 
 
 class BreakingStore:
@@ -222,7 +233,7 @@ class BreakingStore:
     def flashes(self) -> list[dict[str, Any]]:
         """Every stored flash as a record (plus ``edits``, the earlier texts), oldest first."""
         rows = self.conn.execute(f"{_SELECT} ORDER BY time, id").fetchall()
-        return [{**_record(r), "edits": json.loads(r["edits"] or "[]")} for r in rows]
+        return [stored_flash(r) for r in rows]
 
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM breaking_news").fetchone()[0]

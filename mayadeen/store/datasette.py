@@ -1,9 +1,9 @@
 """Datasette metadata for the store: titles, table and column descriptions, search and facets.
 
-Column descriptions of ``articles`` come from the record's JSON Schema, so they are not written
-twice. ``datasette/metadata.json`` is this module's output (``python -m mayadeen.store.datasette``
-writes it; a test keeps the two equal). Datasette names the database after the file's stem: the
-metadata applies to a store named ``mayadeen.sqlite``.
+Column descriptions of ``articles`` and ``breaking_news`` come from the records' JSON Schemas, so
+they are not written twice. ``datasette/metadata.json`` is this module's output (``python -m
+mayadeen.store.datasette`` writes it; a test keeps the two equal). Datasette names the database
+after the file's stem: the metadata applies to a store named ``mayadeen.sqlite``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mayadeen.breaking.item import flash_schema
 from mayadeen.record import schema
-from mayadeen.store.fts import FTS_TABLE
+from mayadeen.store import breaking
+from mayadeen.store.fts import BREAKING_FTS, FTS_TABLE
 from mayadeen.store.sqlite import JSON_COLUMNS, RECORD_COLUMNS
 
 METADATA_PATH = Path(__file__).resolve().parents[2] / "datasette" / "metadata.json"
@@ -51,6 +53,18 @@ _RUN_COLUMNS = {
 }
 
 
+_FLASH_COLUMNS = {
+    "id": "Row number, in the order the flashes were first stored.",
+    "text_key": "The identity key of the text: case, punctuation, quotes, accents and spacing ignored.",
+    "edits": "The earlier texts of a flash the site edited, oldest first, as JSON; null when it never changed.",
+}
+
+
+def _flash_columns() -> dict[str, str]:
+    properties = flash_schema()["properties"]
+    return {column: properties[column]["description"] for column in breaking.RECORD_COLUMNS}
+
+
 def _record_columns() -> dict[str, str]:
     properties = schema()["properties"]
     out = {}
@@ -64,8 +78,8 @@ def metadata() -> dict[str, Any]:
     return {
         "title": "Al Mayadeen English items",
         "description": ("Articles, videos, infographs and picture galleries of english.almayadeen.net as stored "
-                        "by the mayadeen crawler: the current version of every item, its earlier versions and "
-                        "one row per crawl run."),
+                        "by the mayadeen crawler: the current version of every item, its earlier versions, "
+                        "one row per crawl run and every flash of the breaking-news ticker."),
         "source": "english.almayadeen.net",
         "source_url": "https://english.almayadeen.net",
         "databases": {DATABASE: {"tables": {
@@ -85,6 +99,17 @@ def metadata() -> dict[str, Any]:
                 "description": "Every earlier version of an item whose content changed.",
                 "sort_desc": "seen_at",
                 "columns": _REVISION_COLUMNS,
+            },
+            "breaking_news": {
+                "title": "Breaking news",
+                "description": "Every flash of the site's BREAKING ticker, once, with the article that covered "
+                               "it. Search covers the text.",
+                "fts_table": BREAKING_FTS.name,
+                "fts_pk": "id",
+                "label_column": "text",
+                "sort_desc": "time",
+                "facets": ["time_estimated", "language"],
+                "columns": {**_flash_columns(), **_FLASH_COLUMNS},
             },
             "crawl_runs": {
                 "title": "Crawl runs",
