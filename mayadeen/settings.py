@@ -17,8 +17,6 @@ MAYADEEN_PUBLIC_URL = "https://english.almayadeen.net"
 MAYADEEN_BASE_URL = ""
 # The SQLite store; an empty string turns it off.
 MAYADEEN_SQLITE_PATH = "data/mayadeen.sqlite"
-# Seconds a crawl waits for another crawl's writer lock on the store before closing with store_locked.
-MAYADEEN_SQLITE_LOCK_TIMEOUT = 0
 # Query parameters that never make a different page (besides every utm_* parameter).
 MAYADEEN_TRACKING_PARAMS = list(_urls.DEFAULT_TRACKING_PARAMS)
 
@@ -159,6 +157,16 @@ EXTENSIONS.update({
     # Field coverage report at the end of every run; fails a run below MAYADEEN_COVERAGE_MIN (after
     # RunOutcome, 500: when both fail an idle crawl, the last one's reason is the finish reason).
     "mayadeen.extensions.coverage.FieldCoverage": 520,
+})
+
+# --- months of scheduled runs: one identity per item, a store shared by crawls (issue 10) ----------
+# Crawls share the store: seconds one store write waits for another crawl's transaction on the file.
+MAYADEEN_SQLITE_BUSY_TIMEOUT = 60
+DOWNLOADER_MIDDLEWARES.update({
+    # Drops discovery requests the spider does not want and asks for monthly sitemaps read before
+    # conditionally (before the mirror, 950, so it sees the public URLs; before DownloaderStats, 850,
+    # so a dropped request is not counted as sent).
+    "mayadeen.middlewares.sitemap_requests.SitemapRequestsMiddleware": 840,
 })
 
 # Off: it opens a local HTTP port and writes job files we do not use.

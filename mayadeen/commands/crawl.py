@@ -6,8 +6,8 @@ Scrapy's own ``crawl`` exits 0 whatever happened. This one exits
 * 1 when it failed: the site could not be reached, errors and no items, too many records dropped
   (``MAYADEEN_MAX_DROPPED_SHARE``), it was interrupted (``shutdown``: resume it with the same
   command and JOBDIR), or it could not start at all;
-* 75 (``EX_TEMPFAIL``) when another run holds the store (``store_locked``) or the JOBDIR
-  (``jobdir_busy``): nothing was done, try again later.
+* 75 (``EX_TEMPFAIL``) when another run holds the JOBDIR (``jobdir_busy``): nothing was done, try
+  again later.
 
 Its last log line is the run's summary (``mayadeen.extensions.run_outcome.summary_line``).
 """
@@ -27,13 +27,13 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BUSY = 75  # sysexits.h EX_TEMPFAIL
 #: Problems that mean "another run is at it", not "this run went wrong".
-BUSY = frozenset({"store_locked", "jobdir_busy"})
+BUSY = frozenset({"jobdir_busy"})
 
 
 class Command(ScrapyCrawlCommand):
     def long_desc(self) -> str:
         return (super().long_desc().rstrip(".") + ". Exits 1 when the run failed (site unreachable, errors"
-                " and no items, too many dropped records, interrupted), 75 when another run holds the store or"
+                " and no items, too many dropped records, interrupted), 75 when another run holds"
                 " the JOBDIR, else 0; the last log line sums the run up.")
 
     def run(self, args, opts) -> None:

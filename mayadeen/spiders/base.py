@@ -5,8 +5,9 @@ from __future__ import annotations
 import scrapy
 from scrapy import signals
 
-from mayadeen.store.freshness import Freshness
+from mayadeen.identity import Origin, accepted_url, requested_url
 from mayadeen.pages.article import ArticlePage
+from mayadeen.store.freshness import Freshness
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_HOST, canonical_url, item_kind
 
 
@@ -38,6 +39,7 @@ class MayadeenSpider(scrapy.Spider):
         self.js = js is None or flag(js)
         self.full = flag(full)
         self._freshness: Freshness | None = None
+        self._origins: dict[str, Origin] = {}  # record url -> how it was found, until stored
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -88,10 +90,28 @@ class MayadeenSpider(scrapy.Spider):
             return
         item = page.to_item()
         if item is not None:
-            yield item
+            yield self.identified(item, response)
         if self.follow_related:
             for url in page.links():
                 if self.wants_item(url):
                     req = self.item_request(url)
                     if req is not None:
                         yield req
+
+    def identified(self, item, response):
+        """The item at its address (``mayadeen.identity``), with how it was found noted for the store."""
+        fetched = self.canonical(response.url) or response.url
+        url = accepted_url(item.get("url"), fetched)
+        if url != item.get("url"):
+            if canonical_url(item.get("url") or "") != url:
+                self.crawler.stats.inc_value("mayadeen/identity/canonical_rejected")
+                self.logger.debug("%s names %s as its address; kept %s", response.url, item.get("url"), url)
+            item["url"] = url
+            item["kind"] = item_kind(url) or item.get("kind")
+        requested = requested_url(response)
+        self._origins[url] = Origin(frozenset({requested, fetched}), self.freshness.listed_date(requested))
+        return item
+
+    def origin_of(self, url: str) -> Origin | None:
+        """How the item stored at ``url`` was found (its other URLs, the date discovery showed); once."""
+        return self._origins.pop(url, None)
