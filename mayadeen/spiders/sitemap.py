@@ -78,8 +78,9 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
     async def start(self):
         if not self.window.is_open:
             self.logger.info("Window: items last changed %s (Beirut days)", self.window)
-        # dont_filter: robots.txt names it too, and that request (for Scrapy's reader) is dropped.
-        yield self.request(self.NEWS_URL, self.parse_news_sitemap, dont_filter=True)
+        # First: robots.txt names it too, and the duplicate filter then drops that request (for
+        # Scrapy's reader, which leaves out the publication dates).
+        yield self.request(self.NEWS_URL, self.parse_news_sitemap)
         async for request in super().start():
             yield request
 
