@@ -162,6 +162,8 @@ EXTENSIONS.update({
 # --- months of scheduled runs: one identity per item, a store shared by crawls (issue 10) ----------
 # Crawls share the store: seconds one store write waits for another crawl's transaction on the file.
 MAYADEEN_SQLITE_BUSY_TIMEOUT = 60
+# The JOBDIR journal is rewritten with only the items in flight once it holds more lines than this.
+MAYADEEN_JOURNAL_MAX_LINES = 10_000
 DOWNLOADER_MIDDLEWARES.update({
     # Drops discovery requests the spider does not want and asks for monthly sitemaps read before
     # conditionally (before the mirror, 950, so it sees the public URLs; before DownloaderStats, 850,

@@ -16,8 +16,9 @@ This extension keeps a small journal of its own next to Scrapy's files:
     right after the record's line, and again after the item's signals. An item is noted under every
     URL it was requested and answered under and under its record's URL (``mayadeen.identity``). One
     unbuffered ``write`` per line, so a kill never loses a line written before it. The journal stays
-    bounded: past JOURNAL_MAX_LINES lines it is rewritten (atomically) with only the items fetched and
-    not yet done — the items done are in the store. Without a store their ``done`` lines are kept.
+    bounded: past ``MAYADEEN_JOURNAL_MAX_LINES`` lines (default 10,000) it is rewritten, atomically,
+    with only the items fetched and not yet done — the items done are in the store (without a store,
+    their ``done`` lines are kept).
 
 At start, when the job file says:
 
@@ -70,8 +71,8 @@ JOBDIR_BUSY = "jobdir_busy"
 JOURNAL_FILE = "mayadeen-journal.txt"
 #: Scrapy's own JOBDIR state (scheduler queue, duplicate filter).
 SCRAPY_STATE = ("requests.queue", "requests.seen")
-#: The journal is rewritten with only the unfinished items once it holds this many lines.
-JOURNAL_MAX_LINES = 10_000
+#: The journal is rewritten with only the unfinished items once it holds more lines than this.
+DEFAULT_JOURNAL_MAX_LINES = 10_000
 
 
 class JobDirBusy(RuntimeError):
@@ -104,6 +105,7 @@ class ResumeAfterKill:
         self._journal_fd: int | None = None
         self._out_of_work = False  # idle, and nothing scheduled since: the crawl has ended
         self.keep_done = not (crawler.settings.get("MAYADEEN_SQLITE_PATH") or "").strip()
+        self.max_lines = crawler.settings.getint("MAYADEEN_JOURNAL_MAX_LINES", DEFAULT_JOURNAL_MAX_LINES)
         # Runs before the scheduler opens the directory (extensions are built first).
         self._lock_fd = self._lock()
         self.job = self._begin()
@@ -213,7 +215,7 @@ class ResumeAfterKill:
                 self.done.add(url)
         os.write(self._journal_fd, f"{kind} {url}\n".encode())
         self._lines += 1
-        if self._lines > JOURNAL_MAX_LINES:
+        if self._lines > self.max_lines:
             self._compact()
 
     def _compact(self) -> None:
