@@ -133,6 +133,27 @@ def change_item(site: FixtureSite) -> None:
     bump_index(site, CHANGED_SITEMAP, CHANGED_MODIFIED)
 
 
+def move_modified(site: FixtureSite, path: str, old: str, new: str) -> None:
+    """The item page at ``path`` says it was modified at ``new`` instead of ``old`` (ISO with offset)
+    in every layer — JSON-LD, meta, tawsiyat — its text unchanged."""
+    html = current(site, path)
+    assert f'"dateModified": "{old}"' in html
+    html = html.replace(f'"dateModified": "{old}"', f'"dateModified": "{new}"')
+    html = re.sub(r'(<meta property="article:modified_time" content=")[^"]*(")', rf"\g<1>{new}\g<2>", html)
+    local = new[:19].replace("T", " ")  # tawsiyat: Beirut time without offset
+    html = re.sub(r'("last_updated"\s*:\s*")[^"]*(")', rf"\g<1>{local}\g<2>", html)
+    site.override(path, html)
+
+
+def set_lastmod(site: FixtureSite, sitemap_path: str, item_path: str, lastmod: str) -> None:
+    """The monthly sitemap gives ``item_path`` the ``<lastmod>`` ``lastmod``, and the index says so."""
+    sitemap = current(site, sitemap_path)
+    head, tail = sitemap.split(f"{PUBLIC_URL}{item_path}</loc>", 1)
+    tail = re.sub(r"<lastmod>[^<]*</lastmod>", f"<lastmod>{lastmod}</lastmod>", tail, count=1)
+    site.override(sitemap_path, f"{head}{PUBLIC_URL}{item_path}</loc>{tail}", content_type=XML)
+    bump_index(site, sitemap_path, lastmod)
+
+
 def current(site: FixtureSite, path: str) -> str:
     """What the site answers at ``path`` now (an override, else the fixture), as text."""
     return (site.overrides[path].body if path in site.overrides else site.body(path)).decode("utf-8")
