@@ -1,7 +1,7 @@
 """What a 5-minute feed run costs on a 200,000-item store, against a store of only the items it sees.
 
 Builds, in a temporary directory removed afterwards, a store of the fixture mirror's 14 items plus
-ROWS synthetic items (bodies of BODY_BYTES, about 1.35 GB for the defaults, like the archive the
+ROWS synthetic items (bodies of BODY_BYTES; about 1.4 GB for the defaults, like the archive the
 crawler is meant for), serves the fixtures on 127.0.0.1 and runs ``scrapy crawl feed`` against it:
 
 * on an empty store (it finds the 14 items new),
@@ -11,9 +11,9 @@ each REPEAT times, printing the median wall time and the peak RSS of the crawl p
 this process, the bytes SQLite reads (``rchar`` of ``/proc/self/io``: every ``read``/``pread``,
 from the page cache or not) when a spider opens: opening the store as the pipeline does, filing the
 run row, and looking up the URLs the feed lists; and, for comparison, what reading every stored
-item's dates at open (as before the lookups) reads.
+item's dates from the rows at open (as before the lookups) reads.
 
-    python bench/store_scale.py                 # defaults: 200,000 rows of 6,500-byte bodies, 3 runs each
+    python bench/store_scale.py                 # defaults: 200,000 rows of 5,000-byte bodies, 3 runs each
     python bench/store_scale.py --rows 20000    # a quicker look
 """
 
@@ -108,7 +108,9 @@ def bytes_read_at_open(sqlite: Path, urls: list[str]) -> tuple[int, int]:
     assert len(found) == 14, found
     before = rchar()
     with ArticleStore(sqlite, readonly=True) as store:
-        for _ in store.conn.execute("SELECT url, date_modified, date_published, content_hash FROM articles"):
+        # NOT INDEXED: from the rows, as before the covering index (the dates sit after the body)
+        rows = store.conn.execute("SELECT url, date_modified, date_published, content_hash FROM articles NOT INDEXED")
+        for _ in rows:
             pass
     return lookup, rchar() - before
 
@@ -131,7 +133,7 @@ def median_runs(label: str, server_url: str, sqlite: Path, template: Path | None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--body-bytes", type=int, default=6_500)
+    parser.add_argument("--body-bytes", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="mayadeen-bench-"))
@@ -158,7 +160,7 @@ def main() -> None:
         print(f"large vs 14-item store: wall x{big[0] / base[0]:.2f}, peak RSS {(big[1] - base[1]) / 2**20:+.1f} MB;"
               f" vs empty store: wall x{big[0] / empty[0]:.2f}, peak RSS {(big[1] - empty[1]) / 2**20:+.1f} MB")
         print(f"bytes SQLite reads at spider open (open, run row, {len(urls)} URLs looked up): {opened:,}")
-        print(f"  for comparison, reading every item's dates: {scanned:,}")
+        print(f"  for comparison, reading every item's dates from the rows: {scanned:,}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
