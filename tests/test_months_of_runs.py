@@ -66,7 +66,7 @@ def stored_count(sqlite) -> int:
         return 0
 
 
-# --- 1. a metadata-only edit is fetched once ------------------------------------------------------
+# --- 1. a metadata-only edit is fetched once (and 4. unchanged monthly sitemaps are not read) -------
 
 def test_a_metadata_only_edit_is_fetched_once_and_stored_in_place(tmp_path):
     site = FixtureSite()
@@ -83,6 +83,12 @@ def test_a_metadata_only_edit_is_fetched_once_and_stored_in_place(tmp_path):
         third, paths3 = runs_.crawl()
     assert sorted(item_paths(paths2)) == sorted([UN, OPEC])
     assert item_paths(paths3) == [] and third.records() == []
+    # 4. Only the month whose <lastmod> moved in the index is read again; then none.
+    assert [p for p in paths2 if p.startswith("/sitemaps/all/")] == [AUGUST]
+    assert sorted(paths3) == ["/robots.txt", "/robots.txt", "/sitemaps/all.xml", "/sitemaps/news.xml"]
+    assert third.stat("mayadeen/sitemap/unchanged") == 7
+    with sqlite3.connect(third.sqlite) as conn:
+        assert conn.execute("SELECT count(*) FROM sitemap_reads").fetchone() == (7,)
     rows = stored(third.sqlite)
     un, opec = rows[P + UN], rows[P + OPEC]
     assert un["date_modified"] == "2025-08-05T07:20:00Z"  # the new date, in place
@@ -161,23 +167,7 @@ def test_a_renamed_item_keeps_one_row_and_its_old_url(tmp_path):
     assert runs(third.sqlite)[1]["items_unchanged"] == 1  # same text: the address moved in place
 
 
-# --- 4. unchanged monthly sitemaps are not read again ------------------------------------------------
-
-def test_monthly_sitemaps_unchanged_in_the_index_are_not_requested(tmp_path):
-    site = FixtureSite()
-    with FixtureServer(site) as srv:
-        runs_ = Runs(tmp_path, site, srv)
-        first, paths1 = runs_.crawl()
-        second, paths2 = runs_.crawl()
-        set_lastmod(site, AUGUST, OPEC, "2025-08-05T12:00:00+03:00")
-        third, paths3 = runs_.crawl()
-    assert len([p for p in paths1 if p.startswith("/sitemaps/all/")]) == 7
-    assert sorted(paths2) == ["/robots.txt", "/robots.txt", "/sitemaps/all.xml", "/sitemaps/news.xml"]
-    assert second.stat("mayadeen/sitemap/unchanged") == 7
-    assert [p for p in paths3 if p.startswith("/sitemaps/all/")] == [AUGUST] and item_paths(paths3) == [OPEC]
-    with sqlite3.connect(third.sqlite) as conn:
-        assert conn.execute("SELECT count(*) FROM sitemap_reads").fetchone() == (7,)
-
+# --- 4. monthly sitemaps: skipped when unchanged in the index (above), else asked for conditionally ---
 
 class ConditionalServer(FixtureServer):
     """Gives monthly sitemaps an ETag and answers 304 to a request that names it."""
