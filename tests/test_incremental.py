@@ -175,7 +175,7 @@ def store_with(tmp_path, url: str, date_modified: str, date_published: str, **mo
 
 @pytest.fixture
 def stored_a(tmp_path):
-    with store_with(tmp_path, P + "/a", "2025-08-01T06:35:00Z", "2025-07-31T13:10:00Z") as store:
+    with store_with(tmp_path, P + "/a", "2025-08-01T06:35:00Z", "2025-07-31T13:10:00Z", run_id=7) as store:
         yield store
 
 
@@ -194,11 +194,10 @@ def test_verdicts(stored_a, seen, day_only, verdict):
 
 
 def test_verdicts_new_full_and_done(stored_a):
-    last_seen = stored_a.get(P + "/a")["last_seen"]
     assert Freshness(stored_a).verdict(P + "/b", "2020-01-01") is Verdict.NEW
     assert Freshness(stored_a, full=True).verdict(P + "/a") is Verdict.FULL
-    assert Freshness(stored_a, full=True, done_since=last_seen).verdict(P + "/a") is Verdict.DONE
-    assert Freshness(stored_a, done_since="2999-01-01T00:00:00Z").verdict(P + "/a") is Verdict.UNCHANGED
+    assert Freshness(stored_a, full=True, done_runs={7}).verdict(P + "/a") is Verdict.DONE
+    assert Freshness(stored_a, done_runs={8}).verdict(P + "/a") is Verdict.UNCHANGED
     assert Freshness(stored_a, unfinished={P + "/a"}).verdict(P + "/a") is Verdict.UNFINISHED
     assert Freshness(None, done={P + "/b"}).verdict(P + "/b", "2030-01-01") is Verdict.DONE
     assert not Verdict.DONE.fetch and Verdict.FULL.fetch and Verdict.NEW.fetch

@@ -59,7 +59,7 @@ def records() -> list[dict]:
     return [full_record(p) for p in EXPECTED]
 
 
-BOOKKEEPING = ("first_seen", "last_seen", "revision", "listed_date")
+BOOKKEEPING = ("first_seen", "last_seen", "revision", "listed_date", "last_run")
 
 
 def strip(stored: dict) -> dict:
@@ -223,12 +223,12 @@ def test_sql_and_json_metacharacters_round_trip_exactly(store, records, text):
 
 def test_lookup_answers_only_the_urls_asked_about(store, records):
     for record in records:
-        store.upsert(record, seen_at=T1, listed="2025-08-02T00:00:00Z")
+        store.upsert(record, seen_at=T1, listed="2025-08-02T00:00:00Z", run_id=3)
     asked = [records[0]["url"], records[3]["url"], "https://english.almayadeen.net/news/politics/unknown"]
     found = store.lookup(asked)
     assert found == {
         r["url"]: ItemState(r["article_id"], r["url"], r["date_modified"], r["date_published"],
-                            "2025-08-02T00:00:00Z", T1)
+                            "2025-08-02T00:00:00Z", T1, 3)
         for r in (records[0], records[3])
     }
     assert len(store.lookup(r["url"] for r in records * 80)) == 14  # chunked, repeats asked once
@@ -238,7 +238,7 @@ def test_lookups_and_upserts_never_read_the_row(store):
     """Both read the url table and the covering index only: a row's body is never walked."""
     plans = [
         store.conn.execute("EXPLAIN QUERY PLAN SELECT u.url, a.article_id, a.url, a.date_modified, a.date_published,"
-                           " a.listed_date, a.last_seen FROM article_urls u JOIN articles a INDEXED BY"
+                           " a.listed_date, a.last_seen, a.last_run FROM article_urls u JOIN articles a INDEXED BY"
                            " articles_state ON a.article_id = u.article_id WHERE u.url IN (?)", ("x",)).fetchall(),
         store.conn.execute("EXPLAIN QUERY PLAN SELECT content_hash, revision FROM articles INDEXED BY articles_state"
                            " WHERE article_id = ?", ("1",)).fetchall(),

@@ -9,7 +9,8 @@ cannot read back and filter out, for good, the pages that were being fetched.
 This extension keeps a small journal of its own next to Scrapy's files:
 
 ``mayadeen-job.json``
-    ``{"state": "running" | "paused", "started_at", "runs"}``, replaced atomically.
+    ``{"state": "running" | "paused", "started_at", "runs", "run_ids"}`` (``run_ids``: the job's
+    ``crawl_runs`` ids), replaced atomically.
 ``mayadeen-journal.txt``
     ``fetched <url>`` when an item page's response arrives, ``done <url>`` once its item has been
     stored and exported (or dropped): written by the JSON Lines storage (``mayadeen.feeds.storage``)
@@ -29,8 +30,9 @@ At start, when the job file says:
   starts again from discovery (robots.txt, sitemaps, feeds, listings: a few requests).
   ``mayadeen.store.freshness`` fetches again the items that were ``fetched`` but not ``done``
   (killed between the download and the end of the item's way through the pipelines and feed
-  exports: the store's upsert makes a second pass harmless), skips the items the store has seen
-  since the job started (they were finished), and decides the others from the store as usual. So
+  exports: the store's upsert makes a second pass harmless), skips the items that an earlier run of
+  the job stored (``articles.last_run``: they were finished), and decides the others from the store
+  as usual. So
   exactly the rest of the crawl is fetched, and nothing is stored or exported twice.
 
 When a crawl runs out of work (it went idle, whatever the finish reason: ``finished``, or a failure
@@ -115,8 +117,8 @@ class ResumeAfterKill:
         self.unfinished = frozenset(self.inflight)
         #: URLs done in this job, kept only when there is no store to tell.
         self.done: set[str] = set(journal.done) if self.keep_done else set()
-        #: Items the store saw since this instant were finished by this job (None: a new job).
-        self.done_since: str | None = self.job["started_at"] if self.job["resumed_after"] else None
+        #: The crawl runs of this job before this one: the items they stored were finished.
+        self.done_runs = frozenset(self.job.get("run_ids", ()))
         self._lines = 0
 
     @classmethod
@@ -202,6 +204,10 @@ class ResumeAfterKill:
         elif self.job["resumed_after"] == "pause":
             logger.info("JOBDIR %s: resuming the job started %s (run %d)", self.jobdir,
                         self.job["started_at"], self.job["runs"])
+        run_id = self.crawler.stats.get_value("mayadeen/run_id")
+        if run_id is not None:
+            self.job["run_ids"] = [*self.job.get("run_ids", ()), run_id]
+            self._write_job(self.job)
         self._compact()
 
     def _note(self, kind: str, url) -> None:

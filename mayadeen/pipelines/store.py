@@ -71,7 +71,7 @@ class SQLiteStorePipeline:
         origin_of = getattr(self.crawler.spider, "origin_of", None)
         origin = origin_of(record.get("url")) if origin_of else None
         outcome = self.store.upsert(record, aliases=origin.urls if origin else (),
-                                    listed=origin.listed if origin else None)
+                                    listed=origin.listed if origin else None, run_id=self.run_id)
         self.stats.inc_value(f"mayadeen/items/{outcome}")
         return item
 

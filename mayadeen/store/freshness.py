@@ -11,8 +11,8 @@ those; a day-only date is compared by Beirut-local day. A URL is known under eve
 fetched again. ``full`` (``-a full=1``) fetches every item regardless of the store.
 
 In a JOBDIR crawl resumed after a kill (``mayadeen.extensions.resume``), items whose page the job
-fetched but did not finish are fetched again whatever the store says, and items the store saw since
-the job started are not fetched again, in either mode; both count as news rather than as unchanged,
+fetched but did not finish are fetched again whatever the store says, and items an earlier run of the
+job stored are not fetched again, in either mode; both count as news rather than as unchanged,
 so the ``sections`` spider keeps paging past them.
 """
 
@@ -68,19 +68,19 @@ class Freshness:
     """Answers ``verdict(url, seen)`` from the store, looking up only the URLs asked about.
 
     ``store``: an open ``ArticleStore`` (None: nothing is stored). ``unfinished``: URLs this job fetched
-    but did not finish; ``done_since``: when the job started, if it was resumed after a kill (items
-    the store saw since then are done); ``done``: URLs finished in this job when there is no store;
+    but did not finish; ``done_runs``: the job's earlier runs (``crawl_runs`` ids: the items they
+    stored are done); ``done``: URLs finished in this job when there is no store;
     ``full``: fetch every item. Stats (when given): ``mayadeen/fresh/<verdict>``, the number of items
     judged so (``unchanged``: not fetched). ``listed_date(url)`` hands the pipeline the date discovery
     showed for an item it fetched.
     """
 
     def __init__(self, store: ArticleStore | None, *, full: bool = False, unfinished: Collection[str] = (),
-                 done_since: str | None = None, done: Collection[str] = (), stats=None):
+                 done_runs: Collection[int] = (), done: Collection[str] = (), stats=None):
         self.store = store
         self.full = full
         self.unfinished = frozenset(unfinished)
-        self.done_since = done_since
+        self.done_runs = frozenset(done_runs)
         self.done = frozenset(done)
         self.stats = stats
         self._known: dict[str, ItemState | None] = {}
@@ -95,7 +95,7 @@ class Freshness:
         store = open_store(crawler)
         resume = crawler.get_extension(ResumeAfterKill) if crawler.settings.get("JOBDIR") else None
         unfinished = resume.unfinished if resume else frozenset()
-        done_since = resume.done_since if resume else None
+        done_runs = resume.done_runs if resume else frozenset()
         if full:
             logger.info("Full crawl: every item is fetched again")
         elif store is not None:
@@ -103,9 +103,9 @@ class Freshness:
         else:
             logger.info("No store (MAYADEEN_SQLITE_PATH is empty): every item is fetched")
         if resume and resume.resumed_after_kill:
-            logger.info("Resumed job: items stored since %s are skipped, %d unfinished are fetched again",
-                        done_since, len(unfinished))
-        return cls(store, full=full, unfinished=unfinished, done_since=done_since,
+            logger.info("Resumed job: items stored by its runs %s are skipped, %d unfinished are fetched again",
+                        sorted(done_runs), len(unfinished))
+        return cls(store, full=full, unfinished=unfinished, done_runs=done_runs,
                    done=resume.done if resume and store is None else (), stats=crawler.stats)
 
     def prefetch(self, urls: Iterable[str]) -> None:
@@ -150,7 +150,7 @@ class Freshness:
         state = self.state(url)
         if url in self.unfinished or (state and state.url in self.unfinished):
             return Verdict.UNFINISHED
-        if url in self.done or (state and self.done_since and state.last_seen >= self.done_since):
+        if url in self.done or (state and state.last_run in self.done_runs):
             return Verdict.DONE
         if self.full:
             return Verdict.FULL

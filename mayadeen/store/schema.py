@@ -27,8 +27,9 @@ RECORD_COLUMNS = (
 #: Lists and objects, stored as JSON text (SQL NULL for null).
 JSON_COLUMNS = frozenset({"authors", "tags", "image", "images", "video", "related"})
 #: Kept per item besides the record: ``listed_date`` is the newest date discovery showed for it when
-#: it was last stored (UTC ISO), so a discovery date that moved without the page changing is seen once.
-BOOKKEEPING_COLUMNS = ("first_seen", "last_seen", "revision", "listed_date")
+#: it was last stored (UTC ISO), so a discovery date that moved without the page changing is seen once;
+#: ``last_run`` the ``crawl_runs`` id of the run that stored it last.
+BOOKKEEPING_COLUMNS = ("first_seen", "last_seen", "revision", "listed_date", "last_run")
 
 _ARTICLES = """CREATE TABLE IF NOT EXISTS articles (
         url TEXT PRIMARY KEY,
@@ -39,7 +40,7 @@ _ARTICLES = """CREATE TABLE IF NOT EXISTS articles (
         image TEXT, images TEXT, video TEXT, related TEXT, language TEXT,
         scraped_at TEXT, content_hash TEXT,
         first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, revision INTEGER NOT NULL DEFAULT 1,
-        listed_date TEXT
+        listed_date TEXT, last_run INTEGER
     )"""
 _REVISIONS = """CREATE TABLE IF NOT EXISTS {name} (
         article_id TEXT NOT NULL,
@@ -55,7 +56,7 @@ _INDEXES = (
     "CREATE UNIQUE INDEX IF NOT EXISTS articles_key ON articles (article_id)",
     # Covering: the upsert and freshness read only these, never the row (whose body comes first).
     "CREATE INDEX IF NOT EXISTS articles_state ON articles (article_id, content_hash, revision, last_seen,"
-    " date_modified, date_published, listed_date, url)",
+    " date_modified, date_published, listed_date, last_run, url)",
     "CREATE INDEX IF NOT EXISTS articles_date_published ON articles (date_published)",
     "CREATE TABLE IF NOT EXISTS article_urls (url TEXT PRIMARY KEY, article_id TEXT NOT NULL) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS article_urls_article_id ON article_urls (article_id)",
@@ -101,6 +102,7 @@ def migrate(conn: sqlite3.Connection, path) -> None:
 def _from_v1(conn: sqlite3.Connection) -> None:
     """Version 1 (keyed by url, revisions by url) to version 2, keeping every row and revision."""
     conn.execute("ALTER TABLE articles ADD COLUMN listed_date TEXT")
+    conn.execute("ALTER TABLE articles ADD COLUMN last_run INTEGER")
     conn.execute("DROP INDEX IF EXISTS articles_article_id")
     conn.execute(_REVISIONS.format(name="revisions_v2"))
     conn.execute("CREATE TABLE article_urls (url TEXT PRIMARY KEY, article_id TEXT NOT NULL) WITHOUT ROWID")

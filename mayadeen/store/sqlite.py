@@ -37,7 +37,7 @@ NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
 #: Columns a re-fetch with unchanged content updates in place (no revision): everything but the content.
 METADATA_COLUMNS = tuple(c for c in RECORD_COLUMNS if c not in HASHED_KEYS and c != "article_id")
 #: What ``lookup`` answers per URL, from the article_urls table and the covering index alone.
-_STATE = "a.article_id, a.url, a.date_modified, a.date_published, a.listed_date, a.last_seen"
+_STATE = "a.article_id, a.url, a.date_modified, a.date_published, a.listed_date, a.last_seen, a.last_run"
 #: SQLite's default limit on bound parameters is 999 in old builds.
 _CHUNK = 500
 
@@ -57,6 +57,7 @@ class ItemState(NamedTuple):
     date_published: str | None
     listed_date: str | None
     last_seen: str
+    last_run: int | None  # the crawl_runs id of the run that stored it last
 
 
 def _to_json(value: Any) -> str | None:
@@ -132,14 +133,15 @@ class ArticleStore:
     # --- articles -------------------------------------------------------------------------------
 
     def upsert(self, record: Mapping[str, Any], seen_at: str | None = None, *,
-               aliases: Iterable[str] = (), listed: str | None = None) -> str:
+               aliases: Iterable[str] = (), listed: str | None = None, run_id: int | None = None) -> str:
         """Store one record; returns ``"new"``, ``"updated"`` or ``"unchanged"``.
 
         Keyed by ``article_id``. A different ``content_hash`` replaces the row (revision + 1) and files
         the old version in ``article_revisions``. The same hash updates the other columns in place
         (METADATA_COLUMNS: dates, section, shares, related, url…) without a revision. A new ``url``
         becomes the item's address; the old one and ``aliases`` (other URLs it was reached under)
-        stay in ``article_urls``. ``listed``: the date discovery showed for it (UTC ISO), kept if newer.
+        stay in ``article_urls``. ``listed``: the date discovery showed for it (UTC ISO), kept if newer;
+        ``run_id``: the crawl run storing it (``last_run``).
         """
         seen_at = seen_at or utc_timestamp()
         article_id, url = record["article_id"], record["url"]
@@ -147,9 +149,9 @@ class ArticleStore:
             old = conn.execute("SELECT content_hash, revision FROM articles INDEXED BY articles_state"
                                " WHERE article_id = ?", (article_id,)).fetchone()
             if old is None:
-                names = (*RECORD_COLUMNS, "first_seen", "last_seen", "revision", "listed_date")
+                names = (*RECORD_COLUMNS, *BOOKKEEPING_COLUMNS)
                 conn.execute(f"INSERT INTO articles ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                             (*_column_values(record, RECORD_COLUMNS), seen_at, seen_at, 1, listed))
+                             (*_column_values(record, RECORD_COLUMNS), seen_at, seen_at, 1, listed, run_id))
                 outcome = NEW
             else:
                 old_hash, revision = old
@@ -160,10 +162,10 @@ class ArticleStore:
                     columns, outcome, revision = RECORD_COLUMNS, UPDATED, revision + 1
                 assignments = ", ".join(f"{c} = ?" for c in columns)
                 conn.execute(
-                    f"UPDATE articles SET {assignments}, last_seen = ?, revision = ?, listed_date ="
+                    f"UPDATE articles SET {assignments}, last_seen = ?, revision = ?, last_run = ?, listed_date ="
                     " CASE WHEN listed_date IS NULL OR ? > listed_date THEN coalesce(?, listed_date)"
                     " ELSE listed_date END WHERE article_id = ?",
-                    (*_column_values(record, columns), seen_at, revision, listed, listed, article_id))
+                    (*_column_values(record, columns), seen_at, revision, run_id, listed, listed, article_id))
             conn.execute("INSERT OR REPLACE INTO article_urls (url, article_id) VALUES (?, ?)", (url, article_id))
             conn.executemany("INSERT OR IGNORE INTO article_urls (url, article_id) VALUES (?, ?)",
                              [(alias, article_id) for alias in set(aliases) - {url}])
