@@ -17,8 +17,10 @@ MAYADEEN_PUBLIC_URL = "https://english.almayadeen.net"
 MAYADEEN_BASE_URL = ""
 # The SQLite store; an empty string turns it off.
 MAYADEEN_SQLITE_PATH = "data/mayadeen.sqlite"
-# Seconds a crawl waits for another crawl's writer lock on the store before closing with store_locked.
-MAYADEEN_SQLITE_LOCK_TIMEOUT = 0
+# Crawls share the store: seconds one store write waits for another crawl's transaction on the file.
+MAYADEEN_SQLITE_BUSY_TIMEOUT = 60
+# The JOBDIR journal is rewritten with only the items in flight once it holds more lines than this.
+MAYADEEN_JOURNAL_MAX_LINES = 10_000
 # Query parameters that never make a different page (besides every utm_* parameter).
 MAYADEEN_TRACKING_PARAMS = list(_urls.DEFAULT_TRACKING_PARAMS)
 
@@ -70,6 +72,9 @@ DOWNLOADER_MIDDLEWARES = {
     "mayadeen.middlewares.redirect_loop.RedirectLoopMiddleware": 610,
     "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": 700,
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": 750,
+    # Drops discovery requests the spider does not want and asks for monthly sitemaps read before
+    # conditionally (before DownloaderStats, 850, so a dropped request is not counted as sent).
+    "mayadeen.middlewares.sitemap_requests.SitemapRequestsMiddleware": 840,
     "scrapy.downloadermiddlewares.stats.DownloaderStats": 850,
     "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": 900,
     # Only http(s) on the site or the mirror: never another host, a private address, file: or data:

@@ -38,8 +38,11 @@ def _is_tracking(name: str, tracking: tuple[str, ...]) -> bool:
 def canonical_url(href: str, base: str = PUBLIC_URL, tracking=DEFAULT_TRACKING_PARAMS) -> str | None:
     """``href`` resolved against ``base``, with tracking parameters, fragment and trailing slash removed.
 
-    URLs on the site are forced to ``https`` and the bare public host. Returns None for what is not
-    an http(s) URL (``mailto:``, ``javascript:``, ``data:``…).
+    URLs on the site are forced to ``https`` and the bare public host. The path of a page of the site
+    (an item or a listing) is lowercased: the site writes every page URL in lowercase and its server
+    ignores case, so ``/News/Politics/Slug`` is ``/news/politics/slug``; other paths (images, scripts,
+    the listing API) keep their case. Returns None for what is not an http(s) URL (``mailto:``,
+    ``javascript:``, ``data:``…).
     """
     href = (href or "").strip()
     if not href:
@@ -56,6 +59,8 @@ def canonical_url(href: str, base: str = PUBLIC_URL, tracking=DEFAULT_TRACKING_P
     path = re.sub(r"/{2,}", "/", parts.path) or "/"
     if len(path) > 1:
         path = path.rstrip("/") or "/"
+    if netloc == PUBLIC_HOST and _is_page_path(path.lower()):
+        path = path.lower()
     query = parts.query
     if query:
         names = {kv.split("=", 1)[0] for kv in query.split("&") if kv}
@@ -63,6 +68,10 @@ def canonical_url(href: str, base: str = PUBLIC_URL, tracking=DEFAULT_TRACKING_P
         if drop:
             query = urlsplit(url_query_cleaner("?" + query, drop, remove=True)).query
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _is_page_path(path: str) -> bool:
+    return LISTING_PATTERN.match(path) is not None or any(p.match(path) for p in ITEM_PATTERNS.values())
 
 
 def is_on_site(url: str) -> bool:

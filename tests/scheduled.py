@@ -131,6 +131,42 @@ def change_item(site: FixtureSite) -> None:
     block = sitemap.split(f"{PUBLIC_URL}{CHANGED_PATH}</loc>", 1)
     block[1] = block[1].replace(f"<lastmod>{old_modified}</lastmod>", f"<lastmod>{CHANGED_MODIFIED}</lastmod>", 1)
     site.override(CHANGED_SITEMAP, f"{PUBLIC_URL}{CHANGED_PATH}</loc>".join(block), content_type=XML)
+    bump_index(site, CHANGED_SITEMAP, CHANGED_MODIFIED)
+
+
+def move_modified(site: FixtureSite, path: str, old: str, new: str) -> None:
+    """The item page at ``path`` says it was modified at ``new`` instead of ``old`` (ISO with offset)
+    in every layer — JSON-LD, meta, tawsiyat — its text unchanged."""
+    html = current(site, path)
+    assert f'"dateModified": "{old}"' in html
+    html = html.replace(f'"dateModified": "{old}"', f'"dateModified": "{new}"')
+    html = re.sub(r'(<meta property="article:modified_time" content=")[^"]*(")', rf"\g<1>{new}\g<2>", html)
+    local = new[:19].replace("T", " ")  # tawsiyat: Beirut time without offset
+    html = re.sub(r'("last_updated"\s*:\s*")[^"]*(")', rf"\g<1>{local}\g<2>", html)
+    site.override(path, html)
+
+
+def set_lastmod(site: FixtureSite, sitemap_path: str, item_path: str, lastmod: str) -> None:
+    """The monthly sitemap gives ``item_path`` the ``<lastmod>`` ``lastmod``, and the index says so."""
+    sitemap = current(site, sitemap_path)
+    head, tail = sitemap.split(f"{PUBLIC_URL}{item_path}</loc>", 1)
+    tail = re.sub(r"<lastmod>[^<]*</lastmod>", f"<lastmod>{lastmod}</lastmod>", tail, count=1)
+    site.override(sitemap_path, f"{head}{PUBLIC_URL}{item_path}</loc>{tail}", content_type=XML)
+    bump_index(site, sitemap_path, lastmod)
+
+
+def current(site: FixtureSite, path: str) -> str:
+    """What the site answers at ``path`` now (an override, else the fixture), as text."""
+    return (site.overrides[path].body if path in site.overrides else site.body(path)).decode("utf-8")
+
+
+def bump_index(site: FixtureSite, sitemap_path: str, lastmod: str) -> None:
+    """The sitemap index gives the monthly sitemap at ``sitemap_path`` the ``<lastmod>`` ``lastmod``,
+    as the site does when an item in it changes."""
+    index = current(site, "/sitemaps/all.xml")
+    head, tail = index.split(f"{PUBLIC_URL}{sitemap_path}</loc>", 1)
+    tail = re.sub(r"<lastmod>[^<]*</lastmod>", f"<lastmod>{lastmod}</lastmod>", tail, count=1)
+    site.override("/sitemaps/all.xml", f"{head}{PUBLIC_URL}{sitemap_path}</loc>{tail}", content_type=XML)
 
 
 def add_item(site: FixtureSite) -> None:
@@ -150,11 +186,11 @@ def add_item(site: FixtureSite) -> None:
     site.override("/news/politics", with_new_card(site.body("/news/politics")))
 
     url = f"{PUBLIC_URL}{NEW_PATH}"
-    sitemap = (site.overrides[CHANGED_SITEMAP].body.decode("utf-8") if CHANGED_SITEMAP in site.overrides
-               else site.body(CHANGED_SITEMAP).decode("utf-8"))
+    sitemap = current(site, CHANGED_SITEMAP)
     entry = f"  <url>\n    <loc>{url}</loc>\n    <lastmod>{NEW_PUBLISHED}</lastmod>\n  </url>\n"
     site.override(CHANGED_SITEMAP, sitemap.replace("<url>", entry.lstrip() + "  <url>", 1),
                   content_type=XML)
+    bump_index(site, CHANGED_SITEMAP, NEW_PUBLISHED)
     news = site.body("/sitemaps/news.xml").decode("utf-8")
     news_entry = (f"<url>\n    <loc>{url}</loc>\n    <news:news>\n      <news:publication>\n"
                   f"        <news:name>Al Mayadeen English</news:name>\n        <news:language>en</news:language>\n"

@@ -117,7 +117,7 @@ class Reader(threading.Thread):
             try:
                 with ArticleStore(self.path, readonly=True) as store:
                     store.count()
-                    store.stored_dates()
+                    list(store.iter_records())
                     for row in store.conn.execute("SELECT * FROM articles"):
                         assert row[0].startswith(PUBLIC_URL)
                 con = sqlite3.connect(self.path, timeout=10)

@@ -52,27 +52,20 @@ def test_errors_and_no_items_exit_nonzero(tmp_path):
     assert "result=FAILED (errors_no_items) finish_reason=errors_no_items" in last_line(result)
 
 
-def test_second_writer_exits_75_without_fetching(tmp_path):
+def test_a_crawl_waits_for_another_writers_transaction(tmp_path):
     sqlite = tmp_path / "mayadeen.sqlite"
-    with FixtureServer() as srv, ArticleStore(sqlite):  # another crawl holds the writer lock
-        result = run_crawl("feed", srv.url, tmp_path, check=False)
-        assert item_paths(srv.paths()) == [] and "/rss" not in srv.paths()
-    assert result.returncode == 75  # EX_TEMPFAIL: another run is at it, try later
-    assert f"another crawl is writing {sqlite}" in result.log
-    assert "result=FAILED (store_locked) finish_reason=store_locked" in last_line(result)
-
-
-def test_store_lock_timeout_waits_for_the_other_run(tmp_path):
-    sqlite = tmp_path / "mayadeen.sqlite"
-    holder = subprocess.Popen(  # another run that holds the writer lock for a second and a half
+    ArticleStore(sqlite).close()
+    holder = subprocess.Popen(  # another run in the middle of a write transaction for a second and a half
         [sys.executable, "-c", "import sys, time; from mayadeen.store.sqlite import ArticleStore;"
-         " s = ArticleStore(sys.argv[1]); print('locked', flush=True); time.sleep(1.5)", str(sqlite)],
+         " s = ArticleStore(sys.argv[1]); s.conn.execute('BEGIN IMMEDIATE'); print('writing', flush=True);"
+         " time.sleep(1.5); s.conn.execute('COMMIT')", str(sqlite)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "locked"
+    assert holder.stdout.readline().strip() == "writing"
     with FixtureServer() as srv:
-        result = run_crawl("feed", srv.url, tmp_path, settings={"MAYADEEN_SQLITE_LOCK_TIMEOUT": "30"})
-    holder.wait(timeout=30)
+        result = run_crawl("feed", srv.url, tmp_path)
+    assert holder.wait(timeout=30) == 0
     assert result.returncode == 0 and "items new=14" in last_line(result)
+    assert len(stored(sqlite)) == 14
 
 
 def test_second_run_of_the_same_job_exits_75_and_leaves_the_first_alone(tmp_path):
@@ -100,9 +93,9 @@ def test_second_run_of_the_same_job_exits_75_and_leaves_the_first_alone(tmp_path
     ({"finish_reason": "finished", "item_scraped_count": 1, "mayadeen/dropped/duplicate_url": 9}, True, None),
     ({"finish_reason": "closespider_timeout", "item_scraped_count": 1}, True, None),
     ({"finish_reason": "shutdown", "item_scraped_count": 1}, False, "shutdown"),
-    ({"finish_reason": "store_locked"}, False, "store_locked"),
+    ({"finish_reason": "jobdir_busy"}, False, "jobdir_busy"),
     ({"finish_reason": "too_many_dropped", "log_count/ERROR": 1}, False, "too_many_dropped"),
-    ({"finish_reason": "store_locked", "log_count/ERROR": 1}, False, "store_locked"),
+    ({"finish_reason": "jobdir_busy", "log_count/ERROR": 1}, False, "jobdir_busy"),
     ({"finish_reason": "closespider_timeout"}, True, None),
     ({"finish_reason": "closespider_timeout", "downloader/request_count": 2}, False, "site_unreachable"),
 ])

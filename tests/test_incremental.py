@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from mayadeen.store.freshness import Freshness, Verdict
-from mayadeen.store.sqlite import ArticleStore, StoredDates
+from mayadeen.store.sqlite import ArticleStore
 from tests.conftest import expected_records, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.scheduled import (
@@ -164,7 +164,19 @@ def test_second_run_fetches_exactly_the_changed_and_the_new_item(tmp_path, spide
 
 # --- the decision itself ---------------------------------------------------------------------------
 
-STORED = {P + "/a": StoredDates("2025-08-01T06:35:00Z", "2025-07-31T13:10:00Z", "h")}
+def store_with(tmp_path, url: str, date_modified: str, date_published: str, **more) -> ArticleStore:
+    """A real store holding one item at ``url`` with these dates (and ``more`` upsert arguments)."""
+    store = ArticleStore(tmp_path / "fresh.sqlite")
+    record = {**expected_records()[P + CHANGED_PATH], "url": url, "content_hash": "h",
+              "date_modified": date_modified, "date_published": date_published}
+    store.upsert(record, **more)
+    return store
+
+
+@pytest.fixture
+def stored_a(tmp_path):
+    with store_with(tmp_path, P + "/a", "2025-08-01T06:35:00Z", "2025-07-31T13:10:00Z", run_id=7) as store:
+        yield store
 
 
 @pytest.mark.parametrize("seen, day_only, verdict", [
@@ -177,21 +189,35 @@ STORED = {P + "/a": StoredDates("2025-08-01T06:35:00Z", "2025-07-31T13:10:00Z", 
     ("2025-08-02", None, Verdict.CHANGED),  # a day-only lastmod
     ("not a date", None, Verdict.UNCHANGED),
 ])
-def test_verdicts(seen, day_only, verdict):
-    assert Freshness(STORED).verdict(P + "/a", seen, day_only=day_only) is verdict
+def test_verdicts(stored_a, seen, day_only, verdict):
+    assert Freshness(stored_a).verdict(P + "/a", seen, day_only=day_only) is verdict
 
 
-def test_verdicts_new_full_and_done():
-    assert Freshness(STORED).verdict(P + "/b", "2020-01-01") is Verdict.NEW
-    assert Freshness(STORED, full=True).verdict(P + "/a") is Verdict.FULL
-    assert Freshness(STORED, full=True, done={P + "/a"}).verdict(P + "/a") is Verdict.DONE
-    assert Freshness({}, done={P + "/b"}).verdict(P + "/b", "2030-01-01") is Verdict.DONE
+def test_verdicts_new_full_and_done(stored_a):
+    assert Freshness(stored_a).verdict(P + "/b", "2020-01-01") is Verdict.NEW
+    assert Freshness(stored_a, full=True).verdict(P + "/a") is Verdict.FULL
+    assert Freshness(stored_a, full=True, done_runs={7}).verdict(P + "/a") is Verdict.DONE
+    assert Freshness(stored_a, done_runs={8}).verdict(P + "/a") is Verdict.UNCHANGED
+    assert Freshness(stored_a, unfinished={P + "/a"}).verdict(P + "/a") is Verdict.UNFINISHED
+    assert Freshness(None, done={P + "/b"}).verdict(P + "/b", "2030-01-01") is Verdict.DONE
     assert not Verdict.DONE.fetch and Verdict.FULL.fetch and Verdict.NEW.fetch
 
 
-def test_listing_day_compares_beirut_days():
+def test_the_listed_date_counts_and_aliases_are_known(tmp_path):
+    # Stored with a sitemap date later than the page's own dates (a site-wide <lastmod> bump).
+    with store_with(tmp_path, P + "/d", "2025-08-01T06:35:00Z", "2025-07-31T13:10:00Z",
+                    listed="2025-08-09T00:00:00Z", aliases=[P + "/old-d"]) as store:
+        fresh = Freshness(store)
+        assert fresh.verdict(P + "/d", "2025-08-09T03:00:00+03:00") is Verdict.UNCHANGED
+        assert fresh.verdict(P + "/old-d", "2025-08-09T03:00:00+03:00") is Verdict.UNCHANGED
+        assert fresh.verdict(P + "/old-d", "2025-08-09T03:00:01+03:00") is Verdict.CHANGED
+        assert fresh.listed_date(P + "/old-d") == "2025-08-09T00:00:01Z"
+        assert fresh.listed_date(P + "/old-d") is None  # handed over once
+
+
+def test_listing_day_compares_beirut_days(tmp_path):
     # Stored 2025-07-31T22:30Z is 1 Aug 01:30 in Beirut: a card dated 1 Aug is not newer.
-    fresh = Freshness({P + "/c": StoredDates("2025-07-31T22:30:00Z", "2025-07-31T22:30:00Z", "h")})
+    fresh = Freshness(store_with(tmp_path, P + "/c", "2025-07-31T22:30:00Z", "2025-07-31T22:30:00Z"))
     assert fresh.verdict(P + "/c", "1 Aug 2025", day_only=True) is Verdict.UNCHANGED
     assert fresh.verdict(P + "/c", date(2025, 8, 2)) is Verdict.CHANGED
     assert fresh.verdict(P + "/c", datetime(2025, 7, 31, 22, 30, 1, tzinfo=timezone.utc)) is Verdict.CHANGED

@@ -40,14 +40,17 @@ def kill_when(proc, srv, condition, sig=signal.SIGKILL) -> None:
         proc.wait(timeout=60)
 
 
-@pytest.mark.parametrize("spider, moment", [
-    ("sitemap", "discovery"),  # killed while the monthly sitemaps are being fetched
-    ("sitemap", 5),  # killed after 5 item pages were requested
-    ("feed", 11),
+@pytest.mark.parametrize("spider, moment, max_lines", [
+    ("sitemap", "discovery", None),  # killed while the monthly sitemaps are being fetched
+    ("sitemap", 5, None),  # killed after 5 item pages were requested
+    ("feed", 11, None),
+    ("sitemap", 9, 4),  # a journal kept to 4 lines (plus the one that made it rewrite itself)
 ])
-def test_sigkill_then_resume_finishes_the_same_crawl(tmp_path, spider, moment):
+def test_sigkill_then_resume_finishes_the_same_crawl(tmp_path, spider, moment, max_lines):
     jobdir = tmp_path / "job"
     settings = {**SLOW, "JOBDIR": str(jobdir)}
+    if max_lines:
+        settings["MAYADEEN_JOURNAL_MAX_LINES"] = str(max_lines)
     with SlowServer(delay=0.15) as srv:
         proc = start_crawl(spider, srv.url, tmp_path, settings=settings)
         if moment == "discovery":
@@ -59,6 +62,8 @@ def test_sigkill_then_resume_finishes_the_same_crawl(tmp_path, spider, moment):
         stored_at_kill = {u.removeprefix(P) for u in stored(tmp_path / "mayadeen.sqlite")}
         journal_at_kill = read_journal(jobdir)
         assert json.loads((jobdir / JOB_FILE).read_text())["state"] == "running"
+        if max_lines:
+            assert len((jobdir / JOURNAL_FILE).read_text().splitlines()) <= max_lines + 1
         assert len(stored_at_kill) < 14, "the crawl finished before the kill"
 
         result = run_crawl(spider, srv.url, tmp_path, settings=settings)
@@ -68,9 +73,10 @@ def test_sigkill_then_resume_finishes_the_same_crawl(tmp_path, spider, moment):
     check_complete(result)
     # Exactly the items not finished before the kill were fetched again: those in flight, and any
     # stored in the instant before the kill but not yet exported (the store keeps one row).
-    done = {u.removeprefix(P) for u in journal_at_kill.done}
+    unfinished = {u.removeprefix(P) for u in journal_at_kill.fetched - journal_at_kill.done}
+    done = stored_at_kill - unfinished
     assert sorted(item_paths(resumed)) == sorted(set(ALL_ITEMS) - done)
-    assert done <= stored_at_kill
+    assert {u.removeprefix(P) for u in journal_at_kill.done} <= stored_at_kill
     first, second = runs(result.sqlite)
     # The killed run never got to file its figures: the next run marked it.
     assert first["finish_reason"] == first["result"] == "killed" and first["finished_at"] is not None

@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -18,12 +17,11 @@ import pytest
 from mayadeen.items import ArticleItem
 from mayadeen.record import content_hash, record_keys
 from mayadeen.store.sqlite import (
+    METADATA_COLUMNS,
     RECORD_COLUMNS,
     SCHEMA_VERSION,
     ArticleStore,
-    StoredDates,
-    StoreLocked,
-    read_stored_dates,
+    ItemState,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +59,7 @@ def records() -> list[dict]:
     return [full_record(p) for p in EXPECTED]
 
 
-BOOKKEEPING = ("first_seen", "last_seen", "revision")
+BOOKKEEPING = ("first_seen", "last_seen", "revision", "listed_date", "last_run")
 
 
 def strip(stored: dict) -> dict:
@@ -77,8 +75,9 @@ def test_one_column_per_record_key(store):
     columns = [row[1] for row in store.conn.execute("PRAGMA table_info(articles)")]
     assert columns == [*RECORD_COLUMNS, *BOOKKEEPING]
     assert [row[1] for row in store.conn.execute("PRAGMA table_info(article_revisions)")] == [
-        "url", "revision", "content_hash", "date_modified", "record", "seen_at",
+        "article_id", "revision", "url", "content_hash", "date_modified", "record", "seen_at",
     ]  # fmt: skip
+    assert [row[1] for row in store.conn.execute("PRAGMA table_info(article_urls)")] == ["url", "article_id"]
     assert [row[1] for row in store.conn.execute("PRAGMA table_info(crawl_runs)")] == [
         "id", "spider", "arguments", "started_at", "finished_at", "items_new", "items_updated",
         "items_unchanged", "items_dropped", "requests", "responses_by_status", "errors", "finish_reason",
@@ -100,10 +99,8 @@ def test_a_newer_store_is_refused(db):
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(RuntimeError, match="schema version"):
         ArticleStore(db)
-    with ArticleStore(db, readonly=True):  # reading is still fine; and the lock was let go
+    with ArticleStore(db, readonly=True):  # reading is still fine
         pass
-    with pytest.raises(RuntimeError):
-        ArticleStore(db)  # not StoreLocked: the failed open released its lock
 
 
 # --- articles --------------------------------------------------------------------------------------
@@ -117,17 +114,38 @@ def test_insert_every_expected_record(store, records):
         stored = store.get(record["url"])
         assert strip(stored) == record
         assert (stored["first_seen"], stored["last_seen"], stored["revision"]) == (T1, T1, 1)
+        assert store.get(record["article_id"]) == stored and store.urls(record["url"]) == [record["url"]]
     assert store.get("https://english.almayadeen.net/news/politics/unknown") is None
 
 
-def test_unchanged_refetch_only_moves_last_seen(store, records):
-    store.upsert(records[0], seen_at=T1)
-    refetch = {**records[0], "shares": 250, "scraped_at": T2}  # same content_hash
-    assert store.upsert(refetch, seen_at=T2) == "unchanged"
+def test_unchanged_content_updates_the_metadata_in_place(store, records):
+    store.upsert(records[0], seen_at=T1, listed="2025-08-01T00:00:00Z")
+    refetch = {**records[0], "shares": 250, "scraped_at": T2, "date_modified": T2, "section": "Iraq",
+               "source": "Agencies", "related": []}  # same content_hash
+    assert store.upsert(refetch, seen_at=T2, listed="2025-07-01T00:00:00Z") == "unchanged"
     stored = store.get(records[0]["url"])
-    assert strip(stored) == records[0]  # shares and scraped_at of the first fetch: documented
+    assert strip(stored) == refetch
     assert (stored["first_seen"], stored["last_seen"], stored["revision"]) == (T1, T2, 1)
+    assert stored["listed_date"] == "2025-08-01T00:00:00Z"  # the newest discovery date is kept
     assert store.revisions(records[0]["url"]) == []
+    assert set(METADATA_COLUMNS) == set(RECORD_COLUMNS) - {
+        "article_id", "headline", "summary", "body", "authors", "tags", "images", "video"}
+
+
+def test_a_renamed_item_keeps_its_row_and_its_old_url(store, records):
+    old = records[0]
+    store.upsert(old, seen_at=T1)
+    renamed = {**old, "url": old["url"] + "-renamed", "scraped_at": T2}
+    assert store.upsert(renamed, seen_at=T2, aliases=[old["url"], renamed["url"]]) == "unchanged"
+    assert store.count() == 1
+    assert store.get(old["url"]) == store.get(renamed["url"]) == store.get(old["article_id"])
+    assert store.get(old["url"])["url"] == renamed["url"]
+    assert store.urls(old["article_id"]) == sorted([old["url"], renamed["url"]])
+    edited = rehashed(renamed, headline="Edited", url=old["url"] + "-again")
+    assert store.upsert(edited, seen_at=T3) == "updated"
+    (first,) = store.revisions(old["url"])
+    assert first["url"] == renamed["url"] and first["record"] == renamed
+    assert len(store.lookup([old["url"], renamed["url"], edited["url"]])) == 3
 
 
 def test_changed_content_makes_a_revision_and_keeps_the_old_version(store, records):
@@ -139,8 +157,8 @@ def test_changed_content_makes_a_revision_and_keeps_the_old_version(store, recor
     assert strip(stored) == second
     assert (stored["first_seen"], stored["last_seen"], stored["revision"]) == (T1, T2, 2)
     assert store.revisions(first["url"]) == [
-        {"revision": 1, "content_hash": first["content_hash"], "date_modified": first["date_modified"],
-         "seen_at": T1, "record": first},
+        {"revision": 1, "url": first["url"], "content_hash": first["content_hash"],
+         "date_modified": first["date_modified"], "seen_at": T1, "record": first},
     ]  # fmt: skip
 
     third = rehashed(second, body=second["body"] + "\n\nUpdate: a late paragraph.", scraped_at=T3)
@@ -198,24 +216,45 @@ def test_sql_and_json_metacharacters_round_trip_exactly(store, records, text):
     assert store.upsert(changed, seen_at=T2) == "updated"
     assert store.revisions(hostile["url"])[0]["record"] == hostile
     assert strip(store.get(hostile["url"])) == changed
-    assert store.stored_dates()[hostile["url"]].content_hash == changed["content_hash"]
+    assert store.lookup([hostile["url"]])[hostile["url"]].article_id == changed["article_id"]
     assert store.count() == 1
     assert store.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
-def test_stored_dates(store, records):
+def test_lookup_answers_only_the_urls_asked_about(store, records):
+    for record in records:
+        store.upsert(record, seen_at=T1, listed="2025-08-02T00:00:00Z", run_id=3)
+    asked = [records[0]["url"], records[3]["url"], "https://english.almayadeen.net/news/politics/unknown"]
+    found = store.lookup(asked)
+    assert found == {
+        r["url"]: ItemState(r["article_id"], r["url"], r["date_modified"], r["date_published"],
+                            "2025-08-02T00:00:00Z", T1, 3)
+        for r in (records[0], records[3])
+    }
+    assert len(store.lookup(r["url"] for r in records * 80)) == 14  # chunked, repeats asked once
+
+
+def test_lookups_and_upserts_never_read_the_row(store):
+    """Both read the url table and the covering index only: a row's body is never walked."""
+    plans = [
+        store.conn.execute("EXPLAIN QUERY PLAN SELECT u.url, a.article_id, a.url, a.date_modified, a.date_published,"
+                           " a.listed_date, a.last_seen, a.last_run FROM article_urls u JOIN articles a INDEXED BY"
+                           " articles_state ON a.article_id = u.article_id WHERE u.url IN (?)", ("x",)).fetchall(),
+        store.conn.execute("EXPLAIN QUERY PLAN SELECT content_hash, revision FROM articles INDEXED BY articles_state"
+                           " WHERE article_id = ?", ("1",)).fetchall(),
+    ]
+    details = [row[-1] for plan in plans for row in plan]
+    assert "SEARCH a USING COVERING INDEX articles_state (article_id=?)" in details
+    assert "SEARCH articles USING COVERING INDEX articles_state (article_id=?)" in details
+
+
+def test_iter_records_streams_every_current_record(store, records):
     for record in records:
         store.upsert(record, seen_at=T1)
-    dates = store.stored_dates()
-    assert dates == {
-        r["url"]: StoredDates(r["date_modified"], r["date_published"], r["content_hash"]) for r in records
-    }
-    assert dates[records[0]["url"]].date_modified == records[0]["date_modified"]
-
-
-def test_read_stored_dates_without_a_store(tmp_path):
-    assert read_stored_dates(tmp_path / "none.sqlite") == {}
-    assert not (tmp_path / "none.sqlite").exists()
+    streamed = store.iter_records()
+    first = next(streamed)
+    assert first == min(records, key=lambda r: r["article_id"])
+    assert [first, *streamed] == sorted(records, key=lambda r: r["article_id"])
 
 
 # --- crawl runs ------------------------------------------------------------------------------------
@@ -269,7 +308,8 @@ def test_readers_read_while_the_writer_is_open_and_mid_transaction(db, store, re
         store.conn.execute("BEGIN IMMEDIATE")  # a write in progress...
         store.conn.execute("UPDATE articles SET headline = 'half-written' WHERE url = ?", (records[0]["url"],))
         store.conn.execute(
-            "INSERT INTO articles (url, first_seen, last_seen) VALUES (?, ?, ?)", (records[1]["url"], T1, T1)
+            "INSERT INTO articles (url, article_id, first_seen, last_seen) VALUES (?, '1', ?, ?)",
+            (records[1]["url"], T1, T1),
         )
         # ...does not block readers, who see the last committed state only
         assert reader.count() == 1
@@ -277,7 +317,7 @@ def test_readers_read_while_the_writer_is_open_and_mid_transaction(db, store, re
         assert plain.execute("SELECT count(*) FROM articles").fetchone() == (1,)
         store.conn.execute("ROLLBACK")
         store.upsert(records[1], seen_at=T1)
-        assert reader.count() == 2 and len(reader.stored_dates()) == 2
+        assert reader.count() == 2 and len(reader.lookup([records[1]["url"]])) == 1
     finally:
         reader.close()
         plain.close()
@@ -306,87 +346,75 @@ def test_a_failed_write_leaves_nothing_behind(store, records):
 
 WRITER = textwrap.dedent(
     """
-    import json, sys, itertools
+    import itertools, json, os, sys
     from mayadeen.store.sqlite import ArticleStore
     from mayadeen.record import content_hash
-    db, records = sys.argv[1], json.loads(sys.stdin.read())
-    store = ArticleStore(db)
-    print("locked", flush=True)
-    for n in itertools.count():  # rewrite every article forever: revisions pile up until killed
-        for record in records:
-            record = dict(record, body=f"version {n}", headline=f"headline {n}")
-            record["content_hash"] = content_hash(record)
-            store.upsert(record)
+    db, mode, records = sys.argv[1], sys.argv[2], json.loads(sys.stdin.read())
+    with ArticleStore(db, busy_timeout=30) as store:
+        print("open", flush=True)
+        sys.stdin.close()
+        if mode == "once":  # every writer stores the same records
+            print(json.dumps([store.upsert(record) for record in records]), flush=True)
+        else:  # rewrite every article forever: revisions pile up until killed
+            for n in itertools.count():
+                for record in records:
+                    record = dict(record, body=f"version {os.getpid()}-{n}", headline=f"headline {os.getpid()}-{n}")
+                    record["content_hash"] = content_hash(record)
+                    store.upsert(record)
     """
 )
 
 
-def start_writer(db: Path, records: list[dict]) -> subprocess.Popen:
+def start_writer(db: Path, records: list[dict], mode: str) -> subprocess.Popen:
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(db)],
+        [sys.executable, "-c", WRITER, str(db), mode],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )  # fmt: skip
     writer.stdin.write(json.dumps(records))
     writer.stdin.close()
-    assert writer.stdout.readline() == "locked\n"
     return writer
 
 
-def test_second_writer_is_refused_and_sigkill_frees_the_lock(db, records):
-    writer = start_writer(db, records)
+def test_writers_at_once_store_each_item_once(db, records):
+    ArticleStore(db).close()
+    writers = [start_writer(db, records, "once") for _ in range(3)]
+    outcomes = []
+    for writer in writers:
+        assert writer.stdout.readline() == "open\n"
+        outcomes += json.loads(writer.stdout.readline())
+        assert writer.wait(60) == 0
+    assert sorted(outcomes) == ["new"] * 14 + ["unchanged"] * 28
+    with ArticleStore(db) as store:
+        assert store.count() == 14
+        assert store.conn.execute("SELECT count(*) FROM article_revisions").fetchone() == (0,)
+
+
+def test_writers_killed_mid_write_leave_a_sound_store(db, records):
+    ArticleStore(db).close()
+    writers = [start_writer(db, records, "forever") for _ in range(2)]
     try:
-        time.sleep(0.5)
-        with pytest.raises(StoreLocked) as refused:
-            ArticleStore(db, lock_timeout=0.2)
-        assert str(refused.value) == f"another crawl is writing {db} (pid {writer.pid})"
-        assert refused.value.pid == writer.pid
-        with ArticleStore(db, readonly=True) as reader:  # readers never wait for the writer
+        for writer in writers:
+            assert writer.stdout.readline() == "open\n"
+        time.sleep(0.7)
+        with ArticleStore(db, readonly=True) as reader:  # readers never wait for the writers
             assert reader.count() == len(records)
+        writers[0].send_signal(signal.SIGKILL)
+        time.sleep(0.3)  # the other one goes on alone
     finally:
-        writer.send_signal(signal.SIGKILL)
-        writer.wait(10)
-    # killed mid-write: the lock died with it, and every row is whole
+        for writer in writers:
+            writer.send_signal(signal.SIGKILL)
+            writer.wait(10)
     with ArticleStore(db) as store:
         assert store.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert store.count() == len(records)
         for record in records:
             current = store.get(record["url"])
-            n = current["body"].removeprefix("version ")
-            assert current["headline"] == f"headline {n}"  # both columns from the same write
+            version = current["body"].removeprefix("version ")
+            assert current["headline"] == f"headline {version}"  # both columns from the same write
             assert current["content_hash"] == content_hash(strip(current))
-            assert current["revision"] == len(store.revisions(record["url"])) + 1
-
-
-def test_second_writer_in_the_same_process_is_refused(db, store):
-    with pytest.raises(StoreLocked, match=f"another crawl is writing {db} \\(pid {os.getpid()}\\)"):
-        ArticleStore(db)
-    assert store.count() == 0  # the first writer is unaffected
-
-
-def test_second_writer_waits_for_the_lock_up_to_the_timeout(db):
-    locked, release = threading.Event(), threading.Event()
-
-    def first_writer():  # its own thread: SQLite connections stay in the thread that made them
-        with ArticleStore(db):
-            locked.set()
-            release.wait(5)
-
-    thread = threading.Thread(target=first_writer)
-    thread.start()
-    locked.wait(5)
-    threading.Timer(0.3, release.set).start()
-    started = time.monotonic()
-    with ArticleStore(db, lock_timeout=5):
-        assert 0.2 < time.monotonic() - started < 3
-    thread.join(5)
-
-
-def test_lock_file_names_the_holder_and_is_left_in_place(db):
-    with ArticleStore(db) as store:
-        assert store.lock_path == db.with_name("mayadeen.sqlite.lock")
-        assert store.lock_path.read_text() == f"{os.getpid()}\n"
-    assert store.lock_path.exists()  # harmless: a lock is the flock, not the file
-    ArticleStore(db).close()
+            revisions = store.revisions(record["url"])
+            assert [r["revision"] for r in revisions] == list(range(1, current["revision"]))  # none lost
+            assert len({r["content_hash"] for r in revisions} | {current["content_hash"]}) == current["revision"]
 
 
 def test_integrity_after_everything(db, records):

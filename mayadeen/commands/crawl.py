@@ -11,8 +11,8 @@ take it) a ``crawl_runs`` row, exit status 1. The exit status:
   could not start;
 * 2 usage error: a spider argument, setting, spider name, output or JOBDIR it cannot run with;
 * 3 paused: stopped by Ctrl-C / SIGTERM (or a second Ctrl-C) with a JOBDIR; the same command resumes;
-* 75 (``EX_TEMPFAIL``) when another run holds the store (``store_locked``) or the JOBDIR
-  (``jobdir_busy``): nothing was done, try again later.
+* 75 (``EX_TEMPFAIL``) when another run holds the JOBDIR (``jobdir_busy``): nothing was done, try
+  again later.
 
 Its last log line is the run's summary (``mayadeen.extensions.run_outcome.summary_line``), and the
 verdict goes to the run's ``crawl_runs.result``.
@@ -30,7 +30,7 @@ from scrapy.spiderloader import get_spider_loader
 from mayadeen import preflight
 from mayadeen.extensions.run_outcome import Outcome, Thresholds, outcome, summary_line
 from mayadeen.store import run_progress
-from mayadeen.store.sqlite import ArticleStore, StoreLocked
+from mayadeen.store.sqlite import ArticleStore
 from mayadeen.validation import UsageProblem, check_settings, closest
 
 logger = logging.getLogger("mayadeen.run")
@@ -41,7 +41,7 @@ EXIT_USAGE = 2
 EXIT_PAUSED = 3
 EXIT_BUSY = 75  # sysexits.h EX_TEMPFAIL
 #: Problems that mean "another run is at it", not "this run went wrong".
-BUSY = frozenset({"store_locked", "jobdir_busy"})
+BUSY = frozenset({"jobdir_busy"})
 #: Finish reasons of a crawl stopped by a signal (the second one: Scrapy stops at once).
 INTERRUPTED = frozenset({"shutdown", "forced_shutdown"})
 
@@ -60,7 +60,7 @@ class Command(ScrapyCrawlCommand):
     def long_desc(self) -> str:
         return (super().long_desc().rstrip(".") + ". Checks every argument and setting first (exit 2 on a"
                 " usage error); exits 1 when the run failed, 3 when it was paused (signal with JOBDIR), 75 when"
-                " another run holds the store or the JOBDIR, else 0; the last log line sums the run up.")
+                " another run holds the JOBDIR, else 0; the last log line sums the run up.")
 
     def process_options(self, args, opts) -> None:
         super().process_options(args, opts)
@@ -147,12 +147,9 @@ class Command(ScrapyCrawlCommand):
         result = outcome(stats, limits)
         path = self.settings.get("MAYADEEN_SQLITE_PATH") or ""
         if problem.store_usable and path.strip():
-            try:
-                with ArticleStore(path, lock_timeout=self.settings.getfloat("MAYADEEN_SQLITE_LOCK_TIMEOUT", 0)) as store:
-                    run_id = store.start_run(spider, dict(spargs))
-                    store.finish_run(run_id, finish_reason=problem.reason, errors=1)
-                run_progress.record_result(path, run_id, problem.reason)
-            except StoreLocked:
-                pass  # the other run's row is what matters there
+            with ArticleStore(path, busy_timeout=self.settings.getfloat("MAYADEEN_SQLITE_BUSY_TIMEOUT", 60)) as store:
+                run_id = store.start_run(spider, dict(spargs))
+                store.finish_run(run_id, finish_reason=problem.reason, errors=1)
+            run_progress.record_result(path, run_id, problem.reason)
         logger.error("%s", summary_line(spider, stats, result))
         self.exitcode = EXIT_FAILED

@@ -40,7 +40,7 @@ from scrapy.exceptions import NotConfigured
 
 from mayadeen.extensions.run_outcome import COVERAGE_BELOW_MINIMUM, RunOutcome
 from mayadeen.items import ArticleItem
-from mayadeen.store.sqlite import ArticleStore
+from mayadeen.pipelines.store import open_store
 from mayadeen.urls import PUBLIC_URL, canonical_url, item_kind, listing_key
 
 logger = logging.getLogger(__name__)
@@ -141,7 +141,6 @@ class FieldCoverage:
         if unknown:
             raise ValueError(f"MAYADEEN_COVERAGE_MIN names unknown fields: {sorted(unknown)}")
         self.min_pages = settings.getint("MAYADEEN_COVERAGE_MIN_PAGES", 10)
-        self.sqlite_path = settings.get("MAYADEEN_SQLITE_PATH") or ""
         self.tally = Tally()
         self.listing_pages = 0
         self.failing: list[str] = []  # why the run failed, once judged
@@ -155,7 +154,6 @@ class FieldCoverage:
         crawler.signals.connect(ext.item_dropped, signal=signals.item_dropped)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
-        crawler.signals.connect(ext.engine_stopped, signal=signals.engine_stopped)
         return ext
 
     # --- counting -------------------------------------------------------------------------------
@@ -229,14 +227,15 @@ class FieldCoverage:
         if report["pages"] or report["records"]:
             logger.info("Field coverage over %d records from %d item pages: %s", report["records"],
                         report["pages"], ", ".join(f"{f} {s:.0%}" for f, s in report["fields"].items()))
+        self.store_report(report)
 
-    def engine_stopped(self):
-        """Adds the report to this run's ``crawl_runs`` row, once the store pipeline has let go of it."""
+    def store_report(self, report: dict[str, Any]) -> None:
+        """Adds the report to this run's ``crawl_runs`` row, through the crawl's own store connection."""
         run_id = self.stats.get_value("mayadeen/run_id")
-        if not (self.final and self.sqlite_path and run_id):
+        store = open_store(self.crawler) if run_id else None
+        if store is None or store.readonly:
             return
         try:
-            with ArticleStore(self.sqlite_path, lock_timeout=10) as store:
-                store.finish_run(run_id, coverage=self.final)
+            store.finish_run(run_id, coverage=report)
         except Exception:
-            logger.exception("Could not store the field coverage of run %s in %s", run_id, self.sqlite_path)
+            logger.exception("Could not store the field coverage of run %s in %s", run_id, store.path)

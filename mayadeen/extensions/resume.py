@@ -9,13 +9,18 @@ cannot read back and filter out, for good, the pages that were being fetched.
 This extension keeps a small journal of its own next to Scrapy's files:
 
 ``mayadeen-job.json``
-    ``{"spider", "state": "running" | "paused", "started_at", "runs"}``, replaced atomically; the
-    ``crawl`` command refuses a JOBDIR whose job belongs to another spider (``mayadeen.preflight``).
+    ``{"spider", "state": "running" | "paused", "started_at", "runs", "run_ids"}`` (``run_ids``: the
+    job's ``crawl_runs`` ids), replaced atomically; the ``crawl`` command refuses a JOBDIR whose job
+    belongs to another spider (``mayadeen.preflight``).
 ``mayadeen-journal.txt``
     ``fetched <url>`` when an item page's response arrives, ``done <url>`` once its item has been
     stored and exported (or dropped): written by the JSON Lines storage (``mayadeen.feeds.storage``)
-    right after the record's line, and again after the item's signals. One unbuffered ``write`` per
-    line, so a kill never loses a line written before it.
+    right after the record's line, and again after the item's signals. An item is noted under every
+    URL it was requested and answered under and under its record's URL (``mayadeen.identity``). One
+    unbuffered ``write`` per line, so a kill never loses a line written before it. The journal stays
+    bounded: past ``MAYADEEN_JOURNAL_MAX_LINES`` lines (default 10,000) it is rewritten, atomically,
+    with only the items fetched and not yet done — the items done are in the store (without a store,
+    their ``done`` lines are kept).
 
 At start, when the job file says:
 
@@ -24,11 +29,12 @@ At start, when the job file says:
   resumes its queue as usual.
 * ``running``: the last run was killed. Scrapy's queue and fingerprints are discarded and the crawl
   starts again from discovery (robots.txt, sitemaps, feeds, listings: a few requests).
-  ``mayadeen.store.freshness`` skips the items that are ``done``, fetches again those that were
-  ``fetched`` but not ``done`` (killed between the download and the end of the item's way through
-  the pipelines and feed exports: the store's upsert makes a second pass harmless), and decides the
-  others from the store as usual. So exactly the rest of the crawl is fetched, and nothing is
-  stored or exported twice.
+  ``mayadeen.store.freshness`` fetches again the items that were ``fetched`` but not ``done``
+  (killed between the download and the end of the item's way through the pipelines and feed
+  exports: the store's upsert makes a second pass harmless), skips the items that an earlier run of
+  the job stored (``articles.last_run``: they were finished), and decides the others from the store
+  as usual. So
+  exactly the rest of the crawl is fetched, and nothing is stored or exported twice.
 
 When a crawl runs out of work (it went idle, whatever the finish reason: ``finished``, or a failure
 found at the end such as ``site_unreachable``, see ``mayadeen.extensions.run_outcome``) the job is
@@ -55,9 +61,10 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from mayadeen.extensions.run_outcome import ENDED_REASONS
+from mayadeen.identity import requested_url
 from mayadeen.preflight import JOB_FILE
 from mayadeen.record import utc_timestamp
-from mayadeen.urls import item_kind
+from mayadeen.urls import canonical_url, item_kind
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +74,8 @@ JOBDIR_BUSY = "jobdir_busy"
 JOURNAL_FILE = "mayadeen-journal.txt"
 #: Scrapy's own JOBDIR state (scheduler queue, duplicate filter).
 SCRAPY_STATE = ("requests.queue", "requests.seen")
+#: The journal is rewritten with only the unfinished items once it holds more lines than this.
+DEFAULT_JOURNAL_MAX_LINES = 10_000
 
 
 class JobDirBusy(RuntimeError):
@@ -98,9 +107,20 @@ class ResumeAfterKill:
         self.jobdir.mkdir(parents=True, exist_ok=True)
         self._journal_fd: int | None = None
         self._out_of_work = False  # idle, and nothing scheduled since: the crawl has ended
+        self.keep_done = not (crawler.settings.get("MAYADEEN_SQLITE_PATH") or "").strip()
+        self.max_lines = crawler.settings.getint("MAYADEEN_JOURNAL_MAX_LINES", DEFAULT_JOURNAL_MAX_LINES)
         # Runs before the scheduler opens the directory (extensions are built first).
         self._lock_fd = self._lock()
         self.job = self._begin()
+        journal = read_journal(self.jobdir)
+        #: Item URLs fetched and not done in this job: fetched again whatever the store says.
+        self.inflight: set[str] = set(journal.fetched - journal.done)
+        self.unfinished = frozenset(self.inflight)
+        #: URLs done in this job, kept only when there is no store to tell.
+        self.done: set[str] = set(journal.done) if self.keep_done else set()
+        #: The crawl runs of this job before this one: the items they stored were finished.
+        self.done_runs = frozenset(self.job.get("run_ids", ()))
+        self._lines = 0
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -172,6 +192,10 @@ class ResumeAfterKill:
 
     # --- signals --------------------------------------------------------------------------------
 
+    @property
+    def resumed_after_kill(self) -> bool:
+        return self.job["resumed_after"] == "kill"
+
     def spider_opened(self, spider) -> None:
         self.crawler.stats.set_value("mayadeen/job/runs", self.job["runs"])
         if self.job["resumed_after"] == "kill":
@@ -182,11 +206,36 @@ class ResumeAfterKill:
         elif self.job["resumed_after"] == "pause":
             logger.info("JOBDIR %s: resuming the job started %s (run %d)", self.jobdir,
                         self.job["started_at"], self.job["runs"])
-        self._journal_fd = os.open(Path(self.jobdir, JOURNAL_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        run_id = self.crawler.stats.get_value("mayadeen/run_id")
+        if run_id is not None:
+            self.job["run_ids"] = [*self.job.get("run_ids", ()), run_id]
+            self._write_job(self.job)
+        self._compact()
 
     def _note(self, kind: str, url) -> None:
-        if self._journal_fd is not None and isinstance(url, str) and url and not any(c.isspace() for c in url):
-            os.write(self._journal_fd, f"{kind} {url}\n".encode())
+        if self._journal_fd is None or not isinstance(url, str) or not url or any(c.isspace() for c in url):
+            return
+        if kind == "fetched":
+            self.inflight.add(url)
+        else:
+            self.inflight.discard(url)
+            if self.keep_done:
+                self.done.add(url)
+        os.write(self._journal_fd, f"{kind} {url}\n".encode())
+        self._lines += 1
+        if self._lines > self.max_lines:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Rewrites the journal with what it must tell a resumed run, and reopens it for appending."""
+        path, tmp = Path(self.jobdir, JOURNAL_FILE), Path(self.jobdir, JOURNAL_FILE + ".tmp")
+        lines = [f"fetched {u}\n" for u in sorted(self.inflight)] + [f"done {u}\n" for u in sorted(self.done)]
+        tmp.write_text("".join(lines), "utf-8")
+        os.replace(tmp, path)
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+        self._journal_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._lines = len(lines)
 
     def spider_idle(self, spider) -> None:
         self._out_of_work = True
@@ -196,14 +245,17 @@ class ResumeAfterKill:
 
     def response_received(self, response, request, spider) -> None:
         if item_kind(response.url):
-            self._note("fetched", response.url)
+            for url in _answered_urls(response):
+                self._note("fetched", url)
 
     def note_done(self, url: str) -> None:
         """Called by the JSON Lines storage right after it wrote the record of ``url``."""
         self._note("done", url)
 
-    def item_finished(self, item, **kwargs) -> None:
+    def item_finished(self, item, response=None, **kwargs) -> None:
         self._note("done", ItemAdapter(item).get("url"))
+        for url in _answered_urls(response) if response is not None else ():
+            self._note("done", url)
 
     def spider_closed(self, spider, reason: str) -> None:
         if self._journal_fd is not None:
@@ -217,3 +269,8 @@ class ResumeAfterKill:
             self._write_job(self.job)
             logger.info("JOBDIR %s: crawl paused (%s); run the same command again to resume", self.jobdir, reason)
         os.close(self._lock_fd)
+
+
+def _answered_urls(response) -> list[str]:
+    """The URLs an item page was requested and answered under (canonical, without repeats)."""
+    return list(dict.fromkeys((requested_url(response), canonical_url(response.url) or response.url)))

@@ -120,7 +120,7 @@ class Outcome:
 def outcome(stats: Mapping[str, Any], limits: Thresholds = Thresholds()) -> Outcome:
     """The verdict on a finished run: ok only for an OK finish reason and no failure in the stats."""
     reason = stats.get("finish_reason") or "unknown"
-    if reason not in OK_REASONS:  # judged at idle (FAILURES), or store_locked, shutdown, cancelled…
+    if reason not in OK_REASONS:  # judged at idle (FAILURES), or jobdir_busy, shutdown, cancelled…
         problem = reason
     else:
         problem = failure(stats, limits)

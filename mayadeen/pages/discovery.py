@@ -1,4 +1,4 @@
-"""Discovery files: robots.txt ``Sitemap:`` lines, sitemap indexes and urlsets (monthly and Google News), RSS.
+"""Discovery files: sitemap indexes and urlsets (monthly and Google News), RSS.
 
 Only reading lives here: which URLs a file lists and the dates it gives for them, as written. What to
 fetch is the spiders' decision (``mayadeen.spiders.sitemap``), whether a stored item is stale is
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 from scrapy.utils.gz import gunzip
-from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
+from scrapy.utils.sitemap import Sitemap
 
 from mayadeen.urls import canonical_url
 
@@ -45,16 +45,6 @@ class SitemapFile:
 
     kind: str
     entries: tuple[Entry, ...]
-
-
-def robots_sitemaps(body: bytes, base_url: str) -> list[str]:
-    """The ``Sitemap:`` URLs of a robots.txt, canonical, in file order, without repeats."""
-    out: list[str] = []
-    for href in sitemap_urls_from_robots(body, base_url=base_url):
-        url = canonical_url(href, base_url)
-        if url and url not in out:
-            out.append(url)
-    return out
 
 
 def sitemap_month(url: str) -> tuple[int, int] | None:

@@ -1,8 +1,11 @@
 """Writes every record that survived validation and dedupe to the SQLite store.
 
-A thin Scrapy wrapper around ``mayadeen.store.sqlite.ArticleStore``: it opens the store as the single
-writer when the spider opens, counts what each record did to it, and files a ``crawl_runs`` row from
-the crawl's stats when the spider closes.
+A thin Scrapy wrapper around ``mayadeen.store.sqlite.ArticleStore``: it opens the store when the
+spider opens, stores each record under its identity (with the URLs and the discovery date it was
+found with, from the spider), counts what each record did to it, and files a ``crawl_runs`` row from
+the crawl's stats when the spider closes. Its connection is the crawl's only one to the store: the
+spider's freshness checks, the field coverage and the sitemap reads go through it too
+(``open_store``).
 """
 
 from __future__ import annotations
@@ -15,15 +18,13 @@ from typing import Any
 
 from itemadapter import ItemAdapter
 from scrapy import signals
-from scrapy.exceptions import CloseSpider, NotConfigured
+from scrapy.exceptions import NotConfigured
 
 from mayadeen.store import run_progress
-from mayadeen.store.sqlite import ArticleStore, StoreLocked
+from mayadeen.store.sqlite import ArticleStore
 
 logger = logging.getLogger(__name__)
 
-#: finish_reason of a crawl that could not get the writer lock.
-STORE_LOCKED = "store_locked"
 _STATUS_PREFIX = "downloader/response_status_count/"
 #: Spider attributes that are Scrapy's, not crawl arguments.
 _NOT_ARGUMENTS = frozenset({"crawler", "settings", "name", "start_urls", "custom_settings"})
@@ -33,9 +34,7 @@ class SQLiteStorePipeline:
     """Upserts items into ``MAYADEEN_SQLITE_PATH``; off when that setting is empty.
 
     Settings: ``MAYADEEN_SQLITE_PATH`` (the file; its directory is created),
-    ``MAYADEEN_SQLITE_LOCK_TIMEOUT`` (seconds to wait for another crawl's writer lock, default 0).
-    If the lock stays taken, an ERROR is logged and the spider closes with finish_reason
-    ``store_locked`` before any request is sent.
+    ``MAYADEEN_SQLITE_BUSY_TIMEOUT`` (seconds a write waits for another crawl's transaction, default 60).
     A record the store could not take (a full disk, an I/O error) is logged, counted in
     ``mayadeen/lost/store`` (the run then fails with ``lost_records``) and passed on to the feeds.
     Runs that died without closing their ``crawl_runs`` row are marked ``killed``
@@ -47,14 +46,13 @@ class SQLiteStorePipeline:
     item's own transaction, so they are stored together with it or not at all.
     """
 
-    def __init__(self, crawler, path: str, lock_timeout: float):
+    def __init__(self, crawler, path: str, busy_timeout: float):
         self.crawler = crawler
         self.stats = crawler.stats
         self.path = path
-        self.lock_timeout = lock_timeout
+        self.busy_timeout = busy_timeout
         self.store: ArticleStore | None = None
         self.run_id: int | None = None
-        self.locked: StoreLocked | None = None
         self.item_writes: list[Callable[[Any, sqlite3.Connection], None]] = []
 
     @classmethod
@@ -62,20 +60,17 @@ class SQLiteStorePipeline:
         path = crawler.settings.get("MAYADEEN_SQLITE_PATH") or ""
         if not path.strip():
             raise NotConfigured("MAYADEEN_SQLITE_PATH is empty")
-        pipeline = cls(crawler, path, crawler.settings.getfloat("MAYADEEN_SQLITE_LOCK_TIMEOUT", 0.0))
-        crawler.signals.connect(pipeline.spider_opened, signal=signals.spider_opened)
+        pipeline = cls(crawler, path, crawler.settings.getfloat("MAYADEEN_SQLITE_BUSY_TIMEOUT", 60.0))
         # The run is filed on spider_closed, not in close_spider: only then are finish_reason and the
-        # final downloader stats known.
+        # final downloader stats known. The connection stays open until the engine stops, for what
+        # other components add to the run when the spider closes.
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(pipeline.engine_stopped, signal=signals.engine_stopped)
         return pipeline
 
     def open_spider(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.store = ArticleStore(self.path, lock_timeout=self.lock_timeout)
-        except StoreLocked as exc:
-            self.locked = exc  # reported in spider_opened, see there
-            return
+        self.store = ArticleStore(self.path, busy_timeout=self.busy_timeout)
         spider = self.crawler.spider
         self.run_id = self.store.start_run(spider.name, spider_arguments(spider))
         self.stats.set_value("mayadeen/run_id", self.run_id)  # for components adding to the run later
@@ -84,18 +79,6 @@ class SQLiteStorePipeline:
         run_progress.claim(self.store.conn, self.run_id)
         for run in run_progress.mark_killed(self.store.conn, self.run_id):
             logger.warning("Crawl run %d in %s never finished (its process died): marked killed", run, self.path)
-
-    def spider_opened(self, spider) -> None:
-        """Stops a crawl whose store is locked, before its first request.
-
-        Done here rather than in open_spider: Scrapy starts counting log lines (``log_count/ERROR``)
-        only from spider_opened on, and a refused crawl should count as one with an error. CloseSpider
-        raised from this signal closes the spider with that reason and the start requests are never
-        read.
-        """
-        if self.locked is not None:
-            logger.error("%s; this crawl stops before fetching anything", self.locked)
-            raise CloseSpider(STORE_LOCKED)
 
     def add_item_write(self, write: Callable[[Any, sqlite3.Connection], None]) -> None:
         """Have ``write(item, conn)`` run inside the transaction that stores each item."""
@@ -107,8 +90,12 @@ class SQLiteStorePipeline:
                 write(item, conn)
 
         record = ItemAdapter(item).asdict()
+        origin_of = getattr(self.crawler.spider, "origin_of", None)
+        origin = origin_of(record.get("url")) if origin_of else None
         try:
-            outcome = self.store.upsert(record, also=also if self.item_writes else None)
+            outcome = self.store.upsert(record, aliases=origin.urls if origin else (),
+                                        listed=origin.listed if origin else None, run_id=self.run_id,
+                                        also=also if self.item_writes else None)
         except sqlite3.Error as exc:
             self.stats.inc_value("mayadeen/lost/store")
             logger.error("Could not store %s in %s: %s", record.get("url"), self.path, exc)
@@ -117,13 +104,29 @@ class SQLiteStorePipeline:
         return item
 
     def spider_closed(self, spider, reason: str) -> None:
-        if self.store is None:  # never opened (e.g. store_locked) or already closed
-            return
-        try:
+        if self.store is not None and self.run_id is not None:
             self.store.finish_run(self.run_id, finish_reason=reason, **run_figures(self.stats.get_stats()))
-        finally:
+
+    def engine_stopped(self) -> None:
+        if self.store is not None:
             self.store.close()
             self.store = None
+
+
+def open_store(crawler) -> ArticleStore | None:
+    """The crawl's store: the pipeline's connection, or (pipeline off) the file opened read-only.
+
+    None when there is no store (``MAYADEEN_SQLITE_PATH`` empty, or no file to read).
+    """
+    pipeline = crawler.get_item_pipeline(SQLiteStorePipeline)
+    if pipeline is not None and pipeline.store is not None:
+        return pipeline.store
+    path = (crawler.settings.get("MAYADEEN_SQLITE_PATH") or "").strip()
+    if not path or not Path(path).exists():
+        return None
+    store = ArticleStore(path, readonly=True)
+    crawler.signals.connect(store.close, signal=signals.engine_stopped, weak=False)
+    return store
 
 
 def run_figures(stats: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,12 +7,13 @@ from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
 
-from mayadeen.extensions.failing_items import item_given_up
-from mayadeen.middlewares.retry import GaveUp
-from mayadeen.store.freshness import Freshness
-from mayadeen.pages.article import ArticlePage
-from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_HOST, canonical_url, item_kind
 from mayadeen.distributed.keys import parse_crawl_id
+from mayadeen.extensions.failing_items import item_given_up
+from mayadeen.identity import Origin, accepted_url, requested_url
+from mayadeen.middlewares.retry import GaveUp
+from mayadeen.pages.article import ArticlePage
+from mayadeen.store.freshness import Freshness
+from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_HOST, canonical_url, item_kind
 from mayadeen.validation import Argument, parse_arguments, parse_flag, parse_origin
 
 
@@ -48,6 +49,7 @@ class MayadeenSpider(scrapy.Spider):
         self.full = values.get("full", False)
         self.crawl_id = values.get("crawl_id")
         self._freshness: Freshness | None = None
+        self._origins: dict[str, Origin] = {}  # record url -> how it was found, until stored
 
     @classmethod
     def parse_arguments(cls, given) -> dict:
@@ -122,10 +124,28 @@ class MayadeenSpider(scrapy.Spider):
             return
         item = page.to_item()
         if item is not None:
-            yield item
+            yield self.identified(item, response)
         if self.follow_related:
             for url in page.links():
                 if self.wants_item(url):
                     req = self.item_request(url)
                     if req is not None:
                         yield req
+
+    def identified(self, item, response):
+        """The item at its address (``mayadeen.identity``), with how it was found noted for the store."""
+        fetched = self.canonical(response.url) or response.url
+        url = accepted_url(item.get("url"), fetched)
+        if url != item.get("url"):
+            if canonical_url(item.get("url") or "") != url:
+                self.crawler.stats.inc_value("mayadeen/identity/canonical_rejected")
+                self.logger.debug("%s names %s as its address; kept %s", response.url, item.get("url"), url)
+            item["url"] = url
+            item["kind"] = item_kind(url) or item.get("kind")
+        requested = requested_url(response)
+        self._origins[url] = Origin(frozenset({requested, fetched}), self.freshness.listed_date(requested))
+        return item
+
+    def origin_of(self, url: str) -> Origin | None:
+        """How the item stored at ``url`` was found (its other URLs, the date discovery showed); once."""
+        return self._origins.pop(url, None)

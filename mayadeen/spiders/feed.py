@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mayadeen.store.freshness import site_day
 from mayadeen.pages.discovery import read_rss
 from mayadeen.spiders.sitemap import SitemapSpider, window_arguments
+from mayadeen.store.freshness import site_day
 from mayadeen.urls import PUBLIC_URL
 
 
@@ -19,17 +19,20 @@ class FeedSpider(SitemapSpider):
     name = "feed"
     arguments = window_arguments("an item's publication (its RSS pubDate or news sitemap date)")
     RSS_URL = f"{PUBLIC_URL}/rss"
+    sitemap_urls = ()  # no robots.txt, no index: only the news sitemap, read by parse_news_sitemap
 
     async def start(self):
-        yield self.request(self.RSS_URL, self.parse_rss, errback=self.sitemap_failed)
-        yield self.request(self.NEWS_URL, self.parse_sitemap, errback=self.sitemap_failed)
+        yield self.request(self.RSS_URL, self.parse_rss)
+        async for request in super().start():
+            yield request
 
     def parse_rss(self, response):
         self.crawler.stats.inc_value("mayadeen/feed/files")
         entries = read_rss(response.body, response.url)
         if not entries:
             self.logger.warning("No items in the feed %s", response.url)
-        yield from self.item_requests(entries)
+        for entry in self.wanted_items(entries):
+            yield self.request(entry.url, self.parse_item, errback=self.item_failed)
 
     def item_in_window(self, entry) -> bool:
         """Feeds give publication dates: the window applies to those (there is no monthly sitemap to defer to)."""

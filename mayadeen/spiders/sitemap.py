@@ -2,46 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from collections.abc import Iterable, Iterator
+from datetime import date, timedelta
 
-from mayadeen.store.freshness import site_day
-from mayadeen.normalize import SITE_TZ
-from mayadeen.pages.discovery import Entry, read_sitemap, robots_sitemaps, sitemap_body, sitemap_month
+from scrapy import signals
+from scrapy.spiders import SitemapSpider as ScrapySitemapSpider
+
+from mayadeen.normalize.dates import to_utc_iso
+from mayadeen.pages.discovery import Entry, read_sitemap, sitemap_body, sitemap_month
+from mayadeen.pipelines.store import open_store
 from mayadeen.spiders.base import MayadeenSpider
+from mayadeen.spiders.window import DayWindow, today
+from mayadeen.store.freshness import site_day
+from mayadeen.store.sitemap_reads import SitemapLedger
 from mayadeen.urls import PUBLIC_URL, item_kind
 from mayadeen.validation import Argument, UsageProblem, parse_day
 
+__all__ = ["DayWindow", "SitemapSpider", "window_arguments"]
+
 #: How far back the Google News sitemap reaches (the site's: 7 days).
 NEWS_SITEMAP_DAYS = 7
-
-
-@dataclass(frozen=True)
-class DayWindow:
-    """Inclusive Beirut-local days ``since``..``until``; either end may be open (None)."""
-
-    since: date | None = None
-    until: date | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self.since is None and self.until is None
-
-    def contains(self, day: date) -> bool:
-        return (self.since is None or day >= self.since) and (self.until is None or day <= self.until)
-
-    def overlaps(self, first: date | None, last: date | None) -> bool:
-        """Whether days ``first``..``last`` (None: unbounded) share a day with the window."""
-        return not ((last is not None and self.since is not None and last < self.since)
-                    or (first is not None and self.until is not None and first > self.until))
-
-    def covers(self, first: date | None, last: date | None) -> bool:
-        """Whether every day ``first``..``last`` lies in the window."""
-        return ((self.since is None or (first is not None and first >= self.since))
-                and (self.until is None or (last is not None and last <= self.until)))
-
-    def __str__(self) -> str:
-        return f"{self.since or '…'}..{self.until or '…'}"
 
 
 def window_arguments(meaning: str) -> dict:
@@ -51,13 +31,13 @@ def window_arguments(meaning: str) -> dict:
             "until": Argument(parse_day, f"YYYY-MM-DD: last Beirut day of {meaning}")}
 
 
-def today() -> date:
-    return datetime.now(SITE_TZ).date()
+class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
+    """robots.txt ``Sitemap:`` lines and ``/sitemaps/all.xml`` → the sitemap index → monthly sitemaps,
+    plus the news sitemap → every item they list that is new or changed.
 
-
-class SitemapSpider(MayadeenSpider):
-    """robots.txt ``Sitemap:`` lines (else ``/sitemaps/all.xml``) → the sitemap index → monthly sitemaps,
-    plus the news sitemap → every item they list.
+    Scrapy's ``SitemapSpider`` reads robots.txt, gzip and the index; ``sitemap_filter`` decides which
+    monthly sitemaps and items are requested. The news sitemap is read here (``parse_news_sitemap``):
+    it gives publication dates, which Scrapy's reader leaves out.
 
     Arguments (``-a``), besides ``base_url`` and ``full``:
 
@@ -70,8 +50,14 @@ class SitemapSpider(MayadeenSpider):
         publication date for is taken from it when that date proves its last change is in the
         window; otherwise its monthly sitemap decides.
 
+    A monthly sitemap whose ``<lastmod>`` in the index is not newer than at the last complete read is
+    not requested, and the others are requested conditionally (``mayadeen.store.sitemap_reads``;
+    never with ``full``).
+
     Stats: ``mayadeen/sitemap/files``, ``mayadeen/sitemap/out_of_window`` (sitemaps and items not
-    requested), ``mayadeen/sitemap/not_item`` (URLs that are not item pages), ``mayadeen/sitemap/invalid``.
+    requested), ``mayadeen/sitemap/unchanged`` (monthly sitemaps not requested),
+    ``mayadeen/sitemap/not_modified`` (answered 304), ``mayadeen/sitemap/not_item`` (URLs that are not
+    item pages).
     """
 
     name = "sitemap"
@@ -79,11 +65,15 @@ class SitemapSpider(MayadeenSpider):
     ROBOTS_URL = f"{PUBLIC_URL}/robots.txt"
     INDEX_URL = f"{PUBLIC_URL}/sitemaps/all.xml"
     NEWS_URL = f"{PUBLIC_URL}/sitemaps/news.xml"
+    #: The index too, for a robots.txt that names no sitemap (the duplicate filter drops a second request).
+    sitemap_urls = (ROBOTS_URL, INDEX_URL)
+    sitemap_rules = [("", "parse_item")]  # sitemap_filter lets only wanted item URLs through
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         values = self.parse_arguments(kwargs)
         self.window = DayWindow(values.get("since"), values.get("until"))
+        self.sitemap_ledger = SitemapLedger(conditional=False)
 
     @classmethod
     def parse_arguments(cls, given) -> dict:
@@ -93,64 +83,87 @@ class SitemapSpider(MayadeenSpider):
             raise UsageProblem(f"-a since={since} is after -a until={until}: the window needs since <= until")
         return values
 
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._open_ledger, signal=signals.spider_opened)
+        return spider
+
+    def _open_ledger(self, spider) -> None:
+        store = open_store(self.crawler)
+        self.sitemap_ledger = SitemapLedger(store.sitemap_reads() if store else {}, conditional=not self.full)
+
     async def start(self):
         if not self.window.is_open:
             self.logger.info("Window: items last changed %s (Beirut days)", self.window)
-        yield self.request(self.ROBOTS_URL, self.parse_robots, errback=self.robots_failed)
+        # First: robots.txt names it too, and the duplicate filter then drops that request (for
+        # Scrapy's reader, which leaves out the publication dates).
+        yield self.request(self.NEWS_URL, self.parse_news_sitemap)
+        async for request in super().start():
+            yield request
+
+    def wants_sitemap(self, request) -> bool:
+        """Whether a discovery request is worth sending (asked by ``SitemapRequestsMiddleware``)."""
+        if self.canonical(request.url) != self.NEWS_URL:
+            return True
+        return (request.callback == self.parse_news_sitemap
+                and self.window.overlaps(today() - timedelta(days=NEWS_SITEMAP_DAYS), None))
+
+    def closed(self, reason: str) -> None:
+        """Keeps this run's sitemap reads when they are complete (see ``mayadeen.store.sitemap_reads``)."""
+        store = open_store(self.crawler)
+        reads = self.sitemap_ledger.pending()
+        errors = self.crawler.stats.get_value("log_count/ERROR", 0)
+        if reads and store is not None and not store.readonly and reason == "finished" and not errors \
+                and self.window.is_open:
+            store.keep_sitemap_reads(reads)
 
     # --- discovery ------------------------------------------------------------------------------
 
-    def parse_robots(self, response):
-        found = robots_sitemaps(response.body, response.url)
-        if not found:
-            self.logger.warning("robots.txt lists no sitemap; falling back to %s", self.INDEX_URL)
-        yield from self.sitemap_requests(found)
+    def sitemap_filter(self, entries: Iterable[dict]) -> Iterator[dict]:
+        """Scrapy's hook for every sitemap it reads: the monthly sitemaps and items worth requesting."""
+        self.crawler.stats.inc_value("mayadeen/sitemap/files")
+        if getattr(entries, "type", None) == "sitemapindex":
+            yield from self.monthly_sitemaps(entries)
+            return
+        listed = [Entry(url, raw.get("lastmod") or None) for raw in entries if (url := self.canonical(raw["loc"]))]
+        for entry in self.wanted_items(listed):
+            yield {"loc": entry.url}
 
-    def robots_failed(self, failure):
-        self.logger.warning("robots.txt failed (%s); falling back to %s", failure.value, self.INDEX_URL)
-        yield from self.sitemap_requests([])
-
-    def sitemap_requests(self, urls: list[str]):
-        """The sitemaps robots.txt names, else the index; and the news sitemap when it may matter."""
-        urls = list(urls) or [self.INDEX_URL]
-        if self.NEWS_URL not in urls:
-            urls.append(self.NEWS_URL)
-        for url in urls:
-            if url == self.NEWS_URL and not self.window.overlaps(today() - timedelta(days=NEWS_SITEMAP_DAYS), None):
-                self.crawler.stats.inc_value("mayadeen/sitemap/out_of_window")
+    def monthly_sitemaps(self, entries: Iterable[dict]) -> Iterator[dict]:
+        for raw in entries:
+            url = self.canonical(raw["loc"])
+            if url is None:
                 continue
-            yield self.request(url, self.parse_sitemap, errback=self.sitemap_failed)
+            entry = Entry(url, raw.get("lastmod") or None)
+            self.sitemap_ledger.listed(url, to_utc_iso(entry.modified) if entry.modified else None)
+            if not self.sitemap_in_window(entry):
+                self.crawler.stats.inc_value("mayadeen/sitemap/out_of_window")
+            elif self.sitemap_ledger.unchanged(url):
+                self.crawler.stats.inc_value("mayadeen/sitemap/unchanged")
+            else:
+                yield {"loc": url}
 
-    def sitemap_failed(self, failure):
-        self.logger.error("Sitemap %s failed: %s", failure.request.url, failure.value)
-
-    def parse_sitemap(self, response):
+    def parse_news_sitemap(self, response):
         body = sitemap_body(response.body, self.settings.getint("DOWNLOAD_MAXSIZE"))
         sitemap = read_sitemap(body, response.url)
         self.crawler.stats.inc_value("mayadeen/sitemap/files")
-        if sitemap.kind == "sitemapindex":
-            for entry in sitemap.entries:
-                if self.sitemap_in_window(entry):
-                    yield self.request(entry.url, self.parse_sitemap, errback=self.sitemap_failed)
-                else:
-                    self.crawler.stats.inc_value("mayadeen/sitemap/out_of_window")
-        elif sitemap.kind == "urlset":
-            yield from self.item_requests(sitemap.entries)
-        else:
-            self.crawler.stats.inc_value("mayadeen/sitemap/invalid")
+        if sitemap.kind != "urlset":
             self.logger.warning("Not a sitemap (%s): %s", sitemap.kind, response.url)
+        for entry in self.wanted_items(sitemap.entries):
+            yield self.request(entry.url, self.parse_item, errback=self.item_failed)
 
-    def item_requests(self, entries):
+    def wanted_items(self, entries: Iterable[Entry]) -> Iterator[Entry]:
+        """The listed items in the window that freshness says to fetch (looked up in one go)."""
+        entries = list(entries)
+        self.freshness.prefetch(e.url for e in entries)
         for entry in entries:
             if not item_kind(entry.url):
                 self.crawler.stats.inc_value("mayadeen/sitemap/not_item")
-                continue
-            if not self.item_in_window(entry):
+            elif not self.item_in_window(entry):
                 self.crawler.stats.inc_value("mayadeen/sitemap/out_of_window")
-                continue
-            req = self.item_request(entry.url, entry.modified or entry.published)
-            if req is not None:
-                yield req
+            elif self.freshness.needs_fetch(entry.url, entry.modified or entry.published):
+                yield entry
 
     # --- the window -----------------------------------------------------------------------------
 

@@ -2,30 +2,35 @@
 
 Discovery shows a date for most items: a sitemap ``<lastmod>``, a news sitemap's publication date, an
 RSS ``pubDate``, a listing card's day ("4 Aug 2025", a Beirut-local day without a time). The store
-holds the dates of every item it has (``ArticleStore.stored_dates()``, read once when the spider
-opens). An item is fetched when it is not stored yet, or when the date discovery shows is newer than
-the newest date the store holds for it (date_modified, else date_published); a day-only date is
-compared by Beirut-local day. A stored item seen without a date (a link between items) is not
+answers, for the URLs discovery finds (``ArticleStore.lookup``: by primary key and a covering index,
+whatever the size of the store), what it last saw of the item: its ``date_modified`` and
+``date_published``, and the newest date discovery showed when it was last stored (``listed_date``).
+An item is fetched when it is not stored yet, or when the date discovery shows is newer than all of
+those; a day-only date is compared by Beirut-local day. A URL is known under every alias of its item
+(an old slug that now redirects). A stored item seen without a date (a link between items) is not
 fetched again. ``full`` (``-a full=1``) fetches every item regardless of the store.
 
-In a JOBDIR crawl resumed after a kill (``mayadeen.extensions.resume``), items this job has already
-finished are not fetched again, in either mode, and items whose page it fetched but did not finish
-are fetched again whatever the store says; both count as news rather than as unchanged, so the
-``sections`` spider keeps paging past them.
+In a JOBDIR crawl resumed after a kill (``mayadeen.extensions.resume``), items whose page the job
+fetched but did not finish are fetched again whatever the store says, and items an earlier run of the
+job stored are not fetched again, in either mode; both count as news rather than as unchanged,
+so the ``sections`` spider keeps paging past them.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable
 from datetime import date, datetime
-from pathlib import Path
 
 from mayadeen.normalize.dates import SITE_TZ, to_utc_iso
-from mayadeen.store.sqlite import StoredDates, read_stored_dates
+from mayadeen.store.sqlite import ArticleStore, ItemState
 
 logger = logging.getLogger(__name__)
+
+#: Store answers kept for a second look at the same URL; dropped wholesale beyond this.
+CACHE_SIZE = 20_000
+
 
 class Verdict(enum.Enum):
     NEW = "new"  # not in the store: fetch
@@ -60,40 +65,63 @@ def is_day_only(value) -> bool:
 
 
 class Freshness:
-    """Answers ``verdict(url, seen)`` from a snapshot of the store's dates.
+    """Answers ``verdict(url, seen)`` from the store, looking up only the URLs asked about.
 
-    ``stored``: url -> ``StoredDates`` (``ArticleStore.stored_dates()``); ``done``/``fetched``: URLs
-    this job has already finished / fetched; ``full``: fetch every item. Stats (when given):
-    ``mayadeen/fresh/<verdict>``, the number of items judged so (``unchanged``: not fetched).
+    ``store``: an open ``ArticleStore`` (None: nothing is stored). ``unfinished``: URLs this job fetched
+    but did not finish; ``done_runs``: the job's earlier runs (``crawl_runs`` ids: the items they
+    stored are done); ``done``: URLs finished in this job when there is no store;
+    ``full``: fetch every item. Stats (when given): ``mayadeen/fresh/<verdict>``, the number of items
+    judged so (``unchanged``: not fetched). ``listed_date(url)`` hands the pipeline the date discovery
+    showed for an item it fetched.
     """
 
-    def __init__(self, stored: Mapping[str, StoredDates], *, full: bool = False,
-                 done: Collection[str] = (), fetched: Collection[str] = (), stats=None):
-        self.stored = stored
+    def __init__(self, store: ArticleStore | None, *, full: bool = False, unfinished: Collection[str] = (),
+                 done_runs: Collection[int] = (), done: Collection[str] = (), stats=None):
+        self.store = store
         self.full = full
+        self.unfinished = frozenset(unfinished)
+        self.done_runs = frozenset(done_runs)
         self.done = frozenset(done)
-        self.unfinished = frozenset(fetched) - self.done
         self.stats = stats
+        self._known: dict[str, ItemState | None] = {}
+        self._listed: dict[str, str] = {}
         self._counted: set[tuple[str, Verdict]] = set()
 
     @classmethod
     def from_crawler(cls, crawler, *, full: bool = False) -> Freshness:
-        from mayadeen.extensions.resume import Journal, read_journal  # the JOBDIR journal
+        from mayadeen.extensions.resume import ResumeAfterKill  # the JOBDIR journal
+        from mayadeen.pipelines.store import open_store
 
-        path = crawler.settings.get("MAYADEEN_SQLITE_PATH") or ""
-        stored = read_stored_dates(path) if path.strip() else {}
-        jobdir = crawler.settings.get("JOBDIR")
-        journal = read_journal(Path(jobdir)) if jobdir else Journal(frozenset(), frozenset())
+        store = open_store(crawler)
+        resume = crawler.get_extension(ResumeAfterKill) if crawler.settings.get("JOBDIR") else None
+        unfinished = resume.unfinished if resume else frozenset()
+        done_runs = resume.done_runs if resume else frozenset()
         if full:
             logger.info("Full crawl: every item is fetched again")
-        elif path.strip():
-            logger.info("Incremental crawl: %d items in %s are fetched again only if newer", len(stored), path)
+        elif store is not None:
+            logger.info("Incremental crawl: items in %s are fetched again only if newer", store.path)
         else:
             logger.info("No store (MAYADEEN_SQLITE_PATH is empty): every item is fetched")
-        if journal.fetched or journal.done:
-            logger.info("Resumed job: %d items finished earlier in this job are skipped, %d unfinished are"
-                        " fetched again", len(journal.done), len(journal.fetched - journal.done))
-        return cls(stored, full=full, done=journal.done, fetched=journal.fetched, stats=crawler.stats)
+        if resume and resume.resumed_after_kill:
+            logger.info("Resumed job: items stored by its runs %s are skipped, %d unfinished are fetched again",
+                        sorted(done_runs), len(unfinished))
+        return cls(store, full=full, unfinished=unfinished, done_runs=done_runs,
+                   done=resume.done if resume and store is None else (), stats=crawler.stats)
+
+    def prefetch(self, urls: Iterable[str]) -> None:
+        """Looks up ``urls`` in one go (a sitemap's worth), for the verdicts that follow."""
+        missing = [u for u in dict.fromkeys(urls) if u not in self._known]
+        if not missing or self.store is None:
+            return
+        if len(self._known) + len(missing) > CACHE_SIZE:
+            self._known.clear()
+        found = self.store.lookup(missing)
+        self._known.update((u, found.get(u)) for u in missing)
+
+    def state(self, url: str) -> ItemState | None:
+        if url not in self._known:
+            self.prefetch([url])
+        return self._known.get(url)
 
     def verdict(self, url: str, seen=None, *, day_only: bool | None = None, count: bool = True) -> Verdict:
         """What to do with the item at ``url`` (canonical) that discovery shows with date ``seen``.
@@ -102,6 +130,10 @@ class Freshness:
         ``count``: add the verdict to the stats (off for a second look at the same card).
         """
         verdict = self._verdict(url, seen, day_only)
+        if verdict.fetch:
+            listed = to_utc_iso(seen) if seen not in (None, "") else None
+            if listed:
+                self._listed[url] = listed
         if count and self.stats is not None and (url, verdict) not in self._counted:
             self._counted.add((url, verdict))  # an item listed by two sitemaps counts once
             self.stats.inc_value(f"mayadeen/fresh/{verdict.value}")
@@ -110,20 +142,24 @@ class Freshness:
     def needs_fetch(self, url: str, seen=None, *, day_only: bool | None = None) -> bool:
         return self.verdict(url, seen, day_only=day_only).fetch
 
+    def listed_date(self, url: str) -> str | None:
+        """The date (UTC ISO) discovery showed for ``url`` when it was judged worth fetching; once."""
+        return self._listed.pop(url, None)
+
     def _verdict(self, url: str, seen, day_only: bool | None) -> Verdict:
-        if url in self.done:
-            return Verdict.DONE
-        if url in self.unfinished:
+        state = self.state(url)
+        if url in self.unfinished or (state and state.url in self.unfinished):
             return Verdict.UNFINISHED
+        if url in self.done or (state and state.last_run in self.done_runs):
+            return Verdict.DONE
         if self.full:
             return Verdict.FULL
-        dates = self.stored.get(url)
-        if dates is None:
+        if state is None:
             return Verdict.NEW
         if seen is None or seen == "":
             return Verdict.UNCHANGED
-        newest = max((d for d in (parse_instant(dates.date_modified), parse_instant(dates.date_published)) if d),
-                     default=None)
+        known = (parse_instant(d) for d in (state.date_modified, state.date_published, state.listed_date))
+        newest = max((d for d in known if d), default=None)
         if newest is None:  # stored without any date (should not happen: validation requires one)
             return Verdict.CHANGED
         if day_only is None:

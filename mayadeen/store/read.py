@@ -3,7 +3,7 @@ flashes, one record at a time.
 
 Opens the SQLite file read-only (no writer lock: it works while a crawl writes) and reads in one
 transaction, so every pass of an export sees the same snapshot. Rows become records through the
-store's own conversions (``ArticleStore._record``, ``breaking.stored_flash``): the same keys and
+store's own conversions (``record_from_row``, ``breaking.stored_flash``): the same keys and
 values as the crawl produced. A store that only the ``breaking`` spider has written holds flashes and
 no articles: it reads as no items.
 """
@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from mayadeen.store import breaking
-from mayadeen.store.sqlite import RECORD_COLUMNS, ArticleStore
+from mayadeen.store.sqlite import RECORD_COLUMNS, record_from_row
 
 _ORDER = "date_published, url"
 
@@ -101,7 +101,7 @@ class StoreSnapshot:
             f"SELECT {', '.join(RECORD_COLUMNS)} FROM articles WHERE {where} ORDER BY {_ORDER}", params
         )
         for row in cursor:
-            yield ArticleStore._record(row)
+            yield record_from_row(row)
 
     def revisions(self, selection: Selection) -> Iterator[dict[str, Any]]:
         """Every earlier version of the selected items: its record plus ``revision`` and ``seen_at``
@@ -110,7 +110,7 @@ class StoreSnapshot:
             return
         where, params = selection.where("a")
         cursor = self.conn.execute(
-            "SELECT r.record, r.revision, r.seen_at FROM article_revisions r JOIN articles a ON a.url = r.url"
+            "SELECT r.record, r.revision, r.seen_at FROM article_revisions r JOIN articles a ON a.article_id = r.article_id"
             f" WHERE {where} ORDER BY json_extract(r.record, '$.date_published'), r.url, r.revision",
             params,
         )
@@ -125,7 +125,7 @@ class StoreSnapshot:
         where, params = selection.where("a")
         return self.conn.execute(
             "SELECT substr(r.seen_at, 1, 10) AS day, count(*) FROM article_revisions r"
-            f" JOIN articles a ON a.url = r.url WHERE {where} GROUP BY day ORDER BY day",
+            f" JOIN articles a ON a.article_id = r.article_id WHERE {where} GROUP BY day ORDER BY day",
             params,
         ).fetchall()
 

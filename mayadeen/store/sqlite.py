@@ -1,86 +1,45 @@
 """The SQLite store: current articles, their earlier revisions, and one row per crawl run.
 
-A plain class without Scrapy, so scripts, notebooks and spiders (read-only, for incremental crawls)
-use the same code as the pipeline.
+A plain class without Scrapy, so scripts, notebooks and spiders use the same code as the pipeline.
+Tables and upgrades: ``mayadeen.store.schema``.
 
-Durability choices:
+Durability and sharing:
 
-* WAL journal: readers (a spider checking dates, an analyst) query while a crawl writes.
+* WAL journal: readers (a spider checking dates, an analyst) query while crawls write.
 * ``synchronous=NORMAL``: in WAL mode a commit survives the crawler being killed (SIGKILL, OOM) —
   the WAL is in the OS page cache — and the file can never be corrupted. Only an OS crash or power
   cut can lose the last few commits, which the next crawl fetches again; ``FULL`` would add an fsync
   per item for that case alone.
-* One transaction per item (``BEGIN IMMEDIATE`` … ``COMMIT``): a killed crawl never leaves a row
-  half-written or an old revision without its replacement.
-* One writer: an exclusive ``flock`` on ``<db>.lock``, held for the writer's lifetime. The kernel
-  drops it when the process dies, however it dies, so there is no stale lock to clean up. (flock is
-  advisory and unreliable on NFS: keep the store on a local disk.)
+* Several writers: every write is one short transaction (``BEGIN IMMEDIATE`` … ``COMMIT``, one per
+  item or run row), and a writer finding another's transaction open waits for it up to
+  ``busy_timeout`` seconds. Each transaction reads the item's state and writes it in one go, so two
+  crawls storing the same item at once give one row and at most one revision; a killed crawl never
+  leaves a row half-written or an old revision without its replacement. (SQLite's locks need a
+  local disk: keep the store off NFS.)
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sqlite3
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from mayadeen.record import RECORD_KEYS, STRUCTURED_KEYS, utc_timestamp
-from mayadeen.store import breaking
-from mayadeen.store.captures import CAPTURES_DDL
-from mayadeen.store.fts import ensure_fts
-
-#: Bumped with every change to the tables below; ``_migrate`` upgrades older files step by step.
-SCHEMA_VERSION = 2  # 2: breaking_news (mayadeen.store.breaking), warc_captures (mayadeen.store.captures)
-
-#: The record's keys, one column each, in contract order (from the schema, like the item's fields).
-RECORD_COLUMNS = RECORD_KEYS
-#: Lists and objects, stored as JSON text (SQL NULL for null).
-JSON_COLUMNS = frozenset(STRUCTURED_KEYS)
+from mayadeen.record import HASHED_KEYS, utc_timestamp
+from mayadeen.store import schema, sitemap_reads
+from mayadeen.store.schema import BOOKKEEPING_COLUMNS, JSON_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
 
-_DDL = (
-    """CREATE TABLE IF NOT EXISTS articles (
-        url TEXT PRIMARY KEY,
-        article_id TEXT, kind TEXT, section_group TEXT, section TEXT,
-        headline TEXT, summary TEXT, body TEXT, authors TEXT, source TEXT,
-        date_published TEXT, date_modified TEXT, tags TEXT,
-        read_time_minutes INTEGER, shares INTEGER, word_count INTEGER,
-        image TEXT, images TEXT, video TEXT, related TEXT, language TEXT,
-        scraped_at TEXT, content_hash TEXT,
-        first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, revision INTEGER NOT NULL DEFAULT 1
-    )""",
-    "CREATE INDEX IF NOT EXISTS articles_article_id ON articles (article_id)",
-    "CREATE INDEX IF NOT EXISTS articles_date_published ON articles (date_published)",
-    """CREATE TABLE IF NOT EXISTS article_revisions (
-        url TEXT NOT NULL,
-        revision INTEGER NOT NULL,
-        content_hash TEXT,
-        date_modified TEXT,
-        record TEXT NOT NULL,
-        seen_at TEXT,
-        PRIMARY KEY (url, revision)
-    )""",
-    """CREATE TABLE IF NOT EXISTS crawl_runs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        spider TEXT NOT NULL,
-        arguments TEXT,
-        started_at TEXT NOT NULL,
-        finished_at TEXT,
-        items_new INTEGER, items_updated INTEGER, items_unchanged INTEGER, items_dropped INTEGER,
-        requests INTEGER,
-        responses_by_status TEXT,
-        errors INTEGER,
-        finish_reason TEXT,
-        coverage TEXT
-    )""",
-    *CAPTURES_DDL,
-)
+#: Columns a re-fetch with unchanged content updates in place (no revision): everything but the content.
+METADATA_COLUMNS = tuple(c for c in RECORD_COLUMNS if c not in HASHED_KEYS and c != "article_id")
+#: What ``lookup`` answers per URL, from the article_urls table and the covering index alone.
+_STATE = "a.article_id, a.url, a.date_modified, a.date_published, a.listed_date, a.last_seen, a.last_run"
+#: SQLite's default limit on bound parameters is 999 in old builds.
+_CHUNK = 500
 
 #: What ``finish_run`` may set (column names never come from the caller's strings).
 RUN_FIGURES = frozenset({
@@ -89,118 +48,78 @@ RUN_FIGURES = frozenset({
 })  # fmt: skip
 
 
-class StoreLocked(RuntimeError):
-    """Another process holds the writer lock of this store."""
+class ItemState(NamedTuple):
+    """What an incremental crawl needs to decide whether to fetch an item again."""
 
-    def __init__(self, path: str | os.PathLike, pid: int | None):
-        self.path, self.pid = str(path), pid
-        holder = f"pid {pid}" if pid else "pid unknown"
-        super().__init__(f"another crawl is writing {self.path} ({holder})")
-
-
-class StoredDates(NamedTuple):
-    """What an incremental crawl needs to decide whether to fetch a page again."""
-
+    article_id: str
+    url: str  # its current address
     date_modified: str | None
     date_published: str | None
-    content_hash: str | None
+    listed_date: str | None
+    last_seen: str
+    last_run: int | None  # the crawl_runs id of the run that stored it last
 
 
 def _to_json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-class ArticleStore:
-    """Articles by url, their revisions and the crawl runs, in one SQLite file.
+def _column_values(record: Mapping[str, Any], columns: Iterable[str]) -> list[Any]:
+    return [_to_json(record.get(c)) if c in JSON_COLUMNS else record.get(c) for c in columns]
 
-    ``ArticleStore(path)`` is the single writer: it takes the lock (waiting up to ``lock_timeout``
-    seconds, else ``StoreLocked``), turns on WAL and creates or upgrades the tables.
-    ``ArticleStore(path, readonly=True)`` opens an existing file for reading only, without the lock,
-    and works while a writer is busy.
+
+def record_from_row(row: Iterable[Any]) -> dict[str, Any]:
+    """The record of an ``articles`` row whose first columns are RECORD_COLUMNS, in order."""
+    return {
+        c: (json.loads(v) if c in JSON_COLUMNS and v is not None else v)
+        for c, v in zip(RECORD_COLUMNS, row, strict=False)
+    }
+
+
+class ArticleStore:
+    """Articles by ``article_id``, their revisions and the crawl runs, in one SQLite file.
+
+    ``ArticleStore(path)`` opens (creating or upgrading) the file for reading and writing; several may
+    be open on one file at once, in one process or many. ``ArticleStore(path, readonly=True)`` opens
+    an existing file for reading only.
     """
 
-    def __init__(self, path: str | os.PathLike, *, readonly: bool = False, lock_timeout: float = 0.0,
-                 busy_timeout: float = 10.0):
+    def __init__(self, path: str | os.PathLike, *, readonly: bool = False, busy_timeout: float = 60.0):
         self.path = Path(path)
         self.readonly = readonly
-        self._lock_fd: int | None = None
         if readonly:
             if not self.path.exists():
                 raise FileNotFoundError(f"no store at {self.path}")
             uri = f"{self.path.resolve().as_uri()}?mode=ro"
             self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout)
-        else:
-            self._lock(lock_timeout)
-            try:
-                # isolation_level=None: transactions are ours (BEGIN IMMEDIATE in _write), not implicit.
-                self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout)
-                mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                if mode.lower() != "wal":
-                    raise sqlite3.OperationalError(f"{self.path}: cannot switch to WAL (journal_mode={mode})")
-                self.conn.execute("PRAGMA synchronous=NORMAL")
-                self._migrate()
-            except BaseException:
-                self._unlock()
-                raise
+            return
+        # isolation_level=None: transactions are ours (BEGIN IMMEDIATE in _write), not implicit.
+        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout)
+        try:
+            mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise sqlite3.OperationalError(f"{self.path}: cannot switch to WAL (journal_mode={mode})")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            if self.conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                with self._write() as conn:
+                    schema.migrate(conn, self.path)
+        except BaseException:
+            self.close()
+            raise
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the connection, then let go of the writer lock (in that order: no write after it)."""
         conn = getattr(self, "conn", None)
         if conn is not None:
             conn.close()
             self.conn = None
-        self._unlock()
 
     def __enter__(self) -> ArticleStore:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    @property
-    def lock_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".lock")
-
-    def _lock(self, timeout: float) -> None:
-        # os.open makes a non-inheritable fd: a browser or other child process must not keep the
-        # lock alive after the crawler dies.
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + max(timeout, 0.0)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    pid = _read_pid(fd)
-                    os.close(fd)
-                    raise StoreLocked(self.path, pid) from None
-                time.sleep(min(0.1, remaining))
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._lock_fd = fd
-
-    def _unlock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # closing the only fd releases the flock
-            self._lock_fd = None
-
-    def _migrate(self) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{self.path} has store schema version {version}; this code knows up to {SCHEMA_VERSION}"
-            )
-        with self._write() as conn:
-            for statement in _DDL:
-                conn.execute(statement)
-            breaking.create_tables(conn)
-            ensure_fts(conn)
-            # Future: `if version < 2: ALTER TABLE …` steps go here, in order.
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
 
     @contextmanager
     def _write(self, also: Callable[[sqlite3.Connection], None] | None = None) -> Iterator[sqlite3.Connection]:
@@ -219,94 +138,126 @@ class ArticleStore:
     # --- articles -------------------------------------------------------------------------------
 
     def upsert(self, record: Mapping[str, Any], seen_at: str | None = None, *,
+               aliases: Iterable[str] = (), listed: str | None = None, run_id: int | None = None,
                also: Callable[[sqlite3.Connection], None] | None = None) -> str:
         """Store one record; returns ``"new"``, ``"updated"`` or ``"unchanged"``.
 
-        Keyed by url. A different ``content_hash`` replaces the row (revision + 1) and files the old
-        version in ``article_revisions``. The same hash only moves ``last_seen``: the row keeps the
-        values of the fetch that first saw this content (shares, scraped_at included) — simpler, and
-        a revision's row then says exactly what was seen when.
-
-        ``also(conn)``: the caller's own writes that belong with the item (e.g. its ``warc_captures``
-        row), made in the same transaction.
+        Keyed by ``article_id``. A different ``content_hash`` replaces the row (revision + 1) and files
+        the old version in ``article_revisions``. The same hash updates the other columns in place
+        (METADATA_COLUMNS: dates, section, shares, related, url…) without a revision. A new ``url``
+        becomes the item's address; the old one and ``aliases`` (other URLs it was reached under)
+        stay in ``article_urls``. ``listed``: the date discovery showed for it (UTC ISO), kept if newer;
+        ``run_id``: the crawl run storing it (``last_run``). ``also(conn)``: the caller's own writes
+        that belong with the item (e.g. its ``warc_captures`` row), made in the same transaction.
         """
         seen_at = seen_at or utc_timestamp()
-        url = record["url"]
-        values = [_to_json(record.get(c)) if c in JSON_COLUMNS else record.get(c) for c in RECORD_COLUMNS]
+        article_id, url = record["article_id"], record["url"]
         with self._write(also) as conn:
-            old = conn.execute(
-                f"SELECT {', '.join(RECORD_COLUMNS)}, revision, last_seen FROM articles WHERE url = ?", (url,)
-            ).fetchone()
+            old = conn.execute("SELECT content_hash, revision FROM articles INDEXED BY articles_state"
+                               " WHERE article_id = ?", (article_id,)).fetchone()
             if old is None:
+                names = (*RECORD_COLUMNS, *BOOKKEEPING_COLUMNS)
+                conn.execute(f"INSERT INTO articles ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                             (*_column_values(record, RECORD_COLUMNS), seen_at, seen_at, 1, listed, run_id))
+                outcome = NEW
+            else:
+                old_hash, revision = old
+                if old_hash == record.get("content_hash"):
+                    columns, outcome = METADATA_COLUMNS, UNCHANGED
+                else:
+                    self._file_revision(conn, article_id)
+                    columns, outcome, revision = RECORD_COLUMNS, UPDATED, revision + 1
+                assignments = ", ".join(f"{c} = ?" for c in columns)
                 conn.execute(
-                    f"INSERT INTO articles ({', '.join(RECORD_COLUMNS)}, first_seen, last_seen, revision)"
-                    f" VALUES ({', '.join('?' * len(RECORD_COLUMNS))}, ?, ?, 1)",
-                    (*values, seen_at, seen_at),
-                )
-                return NEW
-            old_record = self._record(old)
-            revision, last_seen = old[-2], old[-1]
-            if old_record["content_hash"] == record.get("content_hash"):
-                conn.execute("UPDATE articles SET last_seen = ? WHERE url = ?", (seen_at, url))
-                return UNCHANGED
-            conn.execute(
-                "INSERT INTO article_revisions (url, revision, content_hash, date_modified, record, seen_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (url, revision, old_record["content_hash"], old_record["date_modified"], _to_json(old_record),
-                 last_seen),
-            )
-            assignments = ", ".join(f"{c} = ?" for c in RECORD_COLUMNS)
-            conn.execute(
-                f"UPDATE articles SET {assignments}, last_seen = ?, revision = ? WHERE url = ?",
-                (*values, seen_at, revision + 1, url),
-            )
-            return UPDATED
+                    f"UPDATE articles SET {assignments}, last_seen = ?, revision = ?, last_run = ?, listed_date ="
+                    " CASE WHEN listed_date IS NULL OR ? > listed_date THEN coalesce(?, listed_date)"
+                    " ELSE listed_date END WHERE article_id = ?",
+                    (*_column_values(record, columns), seen_at, revision, run_id, listed, listed, article_id))
+            conn.execute("INSERT OR REPLACE INTO article_urls (url, article_id) VALUES (?, ?)", (url, article_id))
+            conn.executemany("INSERT OR IGNORE INTO article_urls (url, article_id) VALUES (?, ?)",
+                             [(alias, article_id) for alias in set(aliases) - {url}])
+            return outcome
 
-    def get(self, url: str) -> dict[str, Any] | None:
-        """The current record of ``url`` plus ``first_seen``, ``last_seen`` and ``revision``, or None."""
-        row = self.conn.execute(
-            f"SELECT {', '.join(RECORD_COLUMNS)}, first_seen, last_seen, revision FROM articles WHERE url = ?",
-            (url,),
-        ).fetchone()
+    @staticmethod
+    def _file_revision(conn: sqlite3.Connection, article_id: str) -> None:
+        """Copies the current version of ``article_id`` into article_revisions (its content changed)."""
+        row = conn.execute(f"SELECT {', '.join(RECORD_COLUMNS)}, revision, last_seen FROM articles"
+                           " WHERE article_id = ?", (article_id,)).fetchone()
+        old = record_from_row(row)
+        conn.execute(
+            "INSERT INTO article_revisions (article_id, revision, url, content_hash, date_modified, record, seen_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (article_id, row[-2], old["url"], old["content_hash"], old["date_modified"], _to_json(old), row[-1]))
+
+    def get(self, url_or_id: str) -> dict[str, Any] | None:
+        """The current record of an item (by ``article_id``, its url or an alias) plus the bookkeeping
+        columns, or None."""
+        article_id = self.article_id(url_or_id)
+        names = (*RECORD_COLUMNS, *BOOKKEEPING_COLUMNS)
+        row = self.conn.execute(f"SELECT {', '.join(names)} FROM articles WHERE article_id = ?",
+                                (article_id,)).fetchone()
         if row is None:
             return None
-        record = self._record(row)
-        record.update(first_seen=row[-3], last_seen=row[-2], revision=row[-1])
+        record = record_from_row(row)
+        record.update(zip(BOOKKEEPING_COLUMNS, row[len(RECORD_COLUMNS):], strict=True))
         return record
 
-    def revisions(self, url: str) -> list[dict[str, Any]]:
-        """Earlier versions of ``url``, oldest first: ``{revision, content_hash, date_modified, seen_at, record}``.
+    def article_id(self, url_or_id: str) -> str | None:
+        """The ``article_id`` of an item given its id, its url or one of its aliases."""
+        if url_or_id.isdigit():
+            return url_or_id
+        row = self.conn.execute("SELECT article_id FROM article_urls WHERE url = ?", (url_or_id,)).fetchone()
+        return row[0] if row else None
 
-        ``seen_at`` is the last time that version was seen before it was replaced.
+    def urls(self, url_or_id: str) -> list[str]:
+        """Every URL an item is known under (its address and aliases), sorted."""
+        rows = self.conn.execute("SELECT url FROM article_urls WHERE article_id = ? ORDER BY url",
+                                 (self.article_id(url_or_id),))
+        return [r[0] for r in rows]
+
+    def revisions(self, url_or_id: str) -> list[dict[str, Any]]:
+        """Earlier versions of an item, oldest first: ``{revision, url, content_hash, date_modified,
+        seen_at, record}``. ``seen_at`` is the last time that version was seen before it was replaced.
         """
         rows = self.conn.execute(
-            "SELECT revision, content_hash, date_modified, seen_at, record FROM article_revisions"
-            " WHERE url = ? ORDER BY revision",
-            (url,),
-        )
-        return [
-            {"revision": r, "content_hash": h, "date_modified": m, "seen_at": s, "record": json.loads(rec)}
-            for r, h, m, s, rec in rows
-        ]
+            "SELECT revision, url, content_hash, date_modified, seen_at, record FROM article_revisions"
+            " WHERE article_id = ? ORDER BY revision", (self.article_id(url_or_id),))
+        return [{"revision": r, "url": u, "content_hash": h, "date_modified": m, "seen_at": s,
+                 "record": json.loads(rec)} for r, u, h, m, s, rec in rows]
 
-    def stored_dates(self) -> dict[str, StoredDates]:
-        """url -> (date_modified, date_published, content_hash) of every stored article, in one query.
+    def lookup(self, urls: Iterable[str]) -> dict[str, ItemState]:
+        """url -> ItemState for those of ``urls`` the store knows (as an address or an alias).
 
-        For incremental crawls: a listing or sitemap date not newer than the stored one means the page
-        need not be fetched again.
+        Reads the article_urls table and the covering ``articles_state`` index only: the cost follows
+        the number of URLs asked about, not the size of the store.
         """
-        rows = self.conn.execute("SELECT url, date_modified, date_published, content_hash FROM articles")
-        return {url: StoredDates(modified, published, digest) for url, modified, published, digest in rows}
+        wanted = list(dict.fromkeys(urls))
+        out: dict[str, ItemState] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start:start + _CHUNK]
+            rows = self.conn.execute(
+                f"SELECT u.url, {_STATE} FROM article_urls u JOIN articles a INDEXED BY articles_state"
+                f" ON a.article_id = u.article_id WHERE u.url IN ({', '.join('?' * len(chunk))})", chunk)
+            out.update((row[0], ItemState(*row[1:])) for row in rows)
+        return out
+
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        """Every current record, one at a time, by ``article_id`` (memory does not grow with the store)."""
+        cursor = self.conn.execute(f"SELECT {', '.join(RECORD_COLUMNS)} FROM articles ORDER BY article_id")
+        for row in cursor:
+            yield record_from_row(row)
 
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM articles").fetchone()[0]
 
-    @staticmethod
-    def _record(row: tuple) -> dict[str, Any]:
-        return {
-            c: (json.loads(v) if c in JSON_COLUMNS and v is not None else v)
-            for c, v in zip(RECORD_COLUMNS, row, strict=False)
-        }
+    # --- sitemaps read --------------------------------------------------------------------------
+
+    def sitemap_reads(self) -> dict[str, sitemap_reads.SitemapRead]:
+        return sitemap_reads.load(self.conn)
+
+    def keep_sitemap_reads(self, reads: Iterable[sitemap_reads.SitemapRead], read_at: str | None = None) -> None:
+        with self._write() as conn:
+            sitemap_reads.save(conn, reads, read_at or utc_timestamp())
 
     # --- crawl runs -----------------------------------------------------------------------------
 
@@ -351,18 +302,3 @@ class ArticleStore:
                     run[key] = json.loads(run[key])
             out.append(run)
         return out
-
-
-def read_stored_dates(path: str | os.PathLike) -> dict[str, StoredDates]:
-    """``stored_dates()`` of the store at ``path`` read-only; empty when there is no store yet."""
-    if not Path(path).exists():
-        return {}
-    with ArticleStore(path, readonly=True) as store:
-        return store.stored_dates()
-
-
-def _read_pid(fd: int) -> int | None:
-    try:
-        return int(os.pread(fd, 32, 0).decode().strip() or 0) or None
-    except (OSError, ValueError):
-        return None

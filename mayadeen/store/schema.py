@@ -1,0 +1,155 @@
+"""The store's tables, and the upgrade of older files to them (``PRAGMA user_version``).
+
+Version 2 keys every item by its CMS ``article_id`` (unique); ``url`` is its current address, and
+``article_urls`` maps every URL the item was known under (address and aliases) to its id. Revisions
+belong to the id. The ``articles_state`` index holds what freshness and the upsert read, so neither
+walks a row's body. Upgrading a version 1 file keeps every row and every revision: rows that share an
+``article_id`` (a renamed item stored twice) become one item, the latest seen one current, the others'
+versions filed as its revisions and their URLs kept as aliases. The upgrade reads the whole file
+once (to build the index) in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from mayadeen.record import RECORD_KEYS, STRUCTURED_KEYS
+from mayadeen.store import breaking, sitemap_reads
+from mayadeen.store.captures import CAPTURES_DDL
+from mayadeen.store.fts import ensure_fts
+
+SCHEMA_VERSION = 2
+
+#: The record's keys, one column each, in contract order (from the schema, like the item's fields).
+RECORD_COLUMNS = RECORD_KEYS
+#: Lists and objects, stored as JSON text (SQL NULL for null).
+JSON_COLUMNS = frozenset(STRUCTURED_KEYS)
+#: Kept per item besides the record: ``listed_date`` is the newest date discovery showed for it when
+#: it was last stored (UTC ISO), so a discovery date that moved without the page changing is seen once;
+#: ``last_run`` the ``crawl_runs`` id of the run that stored it last.
+BOOKKEEPING_COLUMNS = ("first_seen", "last_seen", "revision", "listed_date", "last_run")
+
+_ARTICLES = """CREATE TABLE IF NOT EXISTS articles (
+        url TEXT PRIMARY KEY,
+        article_id TEXT, kind TEXT, section_group TEXT, section TEXT,
+        headline TEXT, summary TEXT, body TEXT, authors TEXT, source TEXT,
+        date_published TEXT, date_modified TEXT, tags TEXT,
+        read_time_minutes INTEGER, shares INTEGER, word_count INTEGER,
+        image TEXT, images TEXT, video TEXT, related TEXT, language TEXT,
+        scraped_at TEXT, content_hash TEXT,
+        first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, revision INTEGER NOT NULL DEFAULT 1,
+        listed_date TEXT, last_run INTEGER
+    )"""
+_REVISIONS = """CREATE TABLE IF NOT EXISTS {name} (
+        article_id TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        url TEXT NOT NULL,
+        content_hash TEXT,
+        date_modified TEXT,
+        record TEXT NOT NULL,
+        seen_at TEXT,
+        PRIMARY KEY (article_id, revision)
+    )"""
+_INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS articles_key ON articles (article_id)",
+    # Covering: the upsert and freshness read only these, never the row (whose body comes first).
+    "CREATE INDEX IF NOT EXISTS articles_state ON articles (article_id, content_hash, revision, last_seen,"
+    " date_modified, date_published, listed_date, last_run, url)",
+    "CREATE INDEX IF NOT EXISTS articles_date_published ON articles (date_published)",
+    "CREATE TABLE IF NOT EXISTS article_urls (url TEXT PRIMARY KEY, article_id TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS article_urls_article_id ON article_urls (article_id)",
+)
+_RUNS = """CREATE TABLE IF NOT EXISTS crawl_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        spider TEXT NOT NULL,
+        arguments TEXT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        items_new INTEGER, items_updated INTEGER, items_unchanged INTEGER, items_dropped INTEGER,
+        requests INTEGER,
+        responses_by_status TEXT,
+        errors INTEGER,
+        finish_reason TEXT,
+        coverage TEXT
+    )"""
+
+
+def create(conn: sqlite3.Connection) -> None:
+    """Every table and index of the current version (in an open write transaction)."""
+    conn.execute(_ARTICLES)
+    conn.execute(_REVISIONS.format(name="article_revisions"))
+    conn.execute(_RUNS)
+    for statement in (*_INDEXES, *sitemap_reads.DDL, *CAPTURES_DDL):
+        conn.execute(statement)
+    breaking.create_tables(conn)
+    ensure_fts(conn)
+
+
+def migrate(conn: sqlite3.Connection, path) -> None:
+    """Brings the file to SCHEMA_VERSION (in an open write transaction, so one process does it)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(f"{path} has store schema version {version}; this code knows up to {SCHEMA_VERSION}")
+    if version == SCHEMA_VERSION:
+        return
+    has_articles = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone()
+    if version == 1 and has_articles:
+        _from_v1(conn)
+    create(conn)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+
+
+def _from_v1(conn: sqlite3.Connection) -> None:
+    """Version 1 (keyed by url, revisions by url) to version 2, keeping every row and revision."""
+    conn.execute("ALTER TABLE articles ADD COLUMN listed_date TEXT")
+    conn.execute("ALTER TABLE articles ADD COLUMN last_run INTEGER")
+    conn.execute("DROP INDEX IF EXISTS articles_article_id")
+    conn.execute(_REVISIONS.format(name="revisions_v2"))
+    conn.execute("CREATE TABLE article_urls (url TEXT PRIMARY KEY, article_id TEXT NOT NULL) WITHOUT ROWID")
+    shared = [r[0] for r in conn.execute(
+        "SELECT article_id FROM articles WHERE article_id IS NOT NULL GROUP BY article_id HAVING count(*) > 1")]
+    conn.execute(
+        "INSERT INTO revisions_v2 SELECT coalesce(a.article_id, json_extract(r.record, '$.article_id')),"
+        " r.revision, lower(r.url), r.content_hash, r.date_modified, r.record, r.seen_at"
+        " FROM article_revisions r LEFT JOIN articles a ON a.url = r.url"
+        f" WHERE a.article_id IS NULL OR a.article_id NOT IN ({', '.join('?' * len(shared))})", shared)
+    for article_id in shared:
+        _merge(conn, article_id)
+    conn.execute("DROP TABLE article_revisions")
+    conn.execute("ALTER TABLE revisions_v2 RENAME TO article_revisions")
+    conn.execute("UPDATE OR IGNORE articles SET url = lower(url) WHERE url <> lower(url)")
+    conn.execute("INSERT OR IGNORE INTO article_urls SELECT url, article_id FROM articles WHERE article_id IS NOT NULL")
+
+
+def _merge(conn: sqlite3.Connection, article_id: str) -> None:
+    """The rows of one item stored under several URLs become one: the latest seen is current; every
+    other version (the other rows and all their revisions) becomes a revision, oldest first."""
+    columns = ", ".join(RECORD_COLUMNS)
+    rows = conn.execute(
+        f"SELECT {columns}, first_seen, last_seen FROM articles WHERE article_id = ? ORDER BY last_seen, revision",
+        (article_id,)).fetchall()
+    *others, current = rows
+    urls = [row[0] for row in rows]
+    versions = [
+        (seen, url, digest, modified, record)
+        for url in urls
+        for seen, digest, modified, record in conn.execute(
+            "SELECT seen_at, content_hash, date_modified, record FROM article_revisions WHERE url = ?", (url,))
+    ]
+    for row in others:
+        record = {c: (json.loads(v) if c in JSON_COLUMNS and v is not None else v)
+                  for c, v in zip(RECORD_COLUMNS, row, strict=False)}
+        versions.append((row[-1], row[0], record["content_hash"], record["date_modified"],
+                         json.dumps(record, ensure_ascii=False, separators=(",", ":"))))
+    versions.sort(key=lambda v: v[0] or "")
+    conn.executemany(
+        "INSERT INTO revisions_v2 (article_id, revision, url, content_hash, date_modified, record, seen_at)"
+        " VALUES (?, ?, lower(?), ?, ?, ?, ?)",
+        [(article_id, n, url, digest, modified, record, seen)
+         for n, (seen, url, digest, modified, record) in enumerate(versions, start=1)])
+    conn.executemany("DELETE FROM articles WHERE url = ?", [(row[0],) for row in others])
+    conn.execute("UPDATE articles SET revision = ?, first_seen = ? WHERE url = ?",
+                 (len(versions) + 1, min(row[-2] for row in rows), current[0]))
+    conn.executemany("INSERT OR IGNORE INTO article_urls (url, article_id) VALUES (lower(?), ?)",
+                     [(url, article_id) for url in urls])

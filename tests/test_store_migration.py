@@ -1,0 +1,110 @@
+"""A store written by the first version of the crawler (schema 1) opens as version 2 with nothing lost."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from mayadeen.record import content_hash
+from mayadeen.store.sqlite import RECORD_COLUMNS, SCHEMA_VERSION, ArticleStore
+
+ROOT = Path(__file__).resolve().parent.parent
+T1, T2, T3 = "2025-08-01T00:00:00Z", "2025-08-02T00:00:00Z", "2025-08-03T00:00:00Z"
+
+#: The tables of schema version 1, as that version created them.
+V1_DDL = (
+    """CREATE TABLE articles (
+        url TEXT PRIMARY KEY,
+        article_id TEXT, kind TEXT, section_group TEXT, section TEXT,
+        headline TEXT, summary TEXT, body TEXT, authors TEXT, source TEXT,
+        date_published TEXT, date_modified TEXT, tags TEXT,
+        read_time_minutes INTEGER, shares INTEGER, word_count INTEGER,
+        image TEXT, images TEXT, video TEXT, related TEXT, language TEXT,
+        scraped_at TEXT, content_hash TEXT,
+        first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, revision INTEGER NOT NULL DEFAULT 1
+    )""",
+    "CREATE INDEX articles_article_id ON articles (article_id)",
+    "CREATE INDEX articles_date_published ON articles (date_published)",
+    """CREATE TABLE article_revisions (
+        url TEXT NOT NULL, revision INTEGER NOT NULL, content_hash TEXT, date_modified TEXT,
+        record TEXT NOT NULL, seen_at TEXT, PRIMARY KEY (url, revision)
+    )""",
+    """CREATE TABLE crawl_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, spider TEXT NOT NULL, arguments TEXT, started_at TEXT NOT NULL,
+        finished_at TEXT, items_new INTEGER, items_updated INTEGER, items_unchanged INTEGER,
+        items_dropped INTEGER, requests INTEGER, responses_by_status TEXT, errors INTEGER,
+        finish_reason TEXT, coverage TEXT
+    )""",
+    "PRAGMA user_version = 1",
+)
+JSON = {"authors", "tags", "image", "images", "video", "related"}
+
+
+def record(path: Path, **changes) -> dict:
+    rec = {**json.loads(path.read_text("utf-8")), "scraped_at": T1, **changes}
+    rec["content_hash"] = content_hash(rec)
+    return rec
+
+
+def insert_v1(conn, rec: dict, first: str, last: str, revision: int) -> None:
+    values = [json.dumps(rec[c], ensure_ascii=False) if c in JSON and rec[c] is not None else rec[c]
+              for c in RECORD_COLUMNS]
+    conn.execute(f"INSERT INTO articles VALUES ({', '.join('?' * (len(RECORD_COLUMNS) + 3))})",
+                 (*values, first, last, revision))
+
+
+def revision_v1(conn, rec: dict, revision: int, seen: str) -> None:
+    conn.execute("INSERT INTO article_revisions VALUES (?, ?, ?, ?, ?, ?)",
+                 (rec["url"], revision, rec["content_hash"], rec["date_modified"], json.dumps(rec), seen))
+
+
+def test_a_version_1_store_is_upgraded_without_losing_rows_or_revisions(tmp_path):
+    db = tmp_path / "v1.sqlite"
+    paths = sorted((ROOT / "fixtures" / "expected").glob("*.json"))
+    records = [record(p) for p in paths]
+    renamed_old = record(paths[0], url=records[0]["url"].replace("seen-as-test", "a-test"), headline="Old")
+    renamed_first = record(paths[0], url=renamed_old["url"], headline="Older")
+    edited_before = record(paths[1], body="An earlier body.")
+    shouty = record(paths[2], url=records[2]["url"].replace("/news/", "/News/"))
+    conn = sqlite3.connect(db)
+    for statement in V1_DDL:
+        conn.execute(statement)
+    # Item 0 renamed: stored under its old URL (2 versions), then again under the new one.
+    insert_v1(conn, renamed_old, T1, T2, 2)
+    revision_v1(conn, renamed_first, 1, T1)
+    insert_v1(conn, records[0], T3, T3, 1)
+    # Item 1 edited once; item 2 stored under a URL spelled in capitals; the others plain.
+    insert_v1(conn, records[1], T1, T2, 2)
+    revision_v1(conn, edited_before, 1, T1)
+    insert_v1(conn, shouty, T1, T1, 1)
+    for rec in records[3:]:
+        insert_v1(conn, rec, T1, T1, 1)
+    conn.execute("INSERT INTO crawl_runs (spider, started_at, items_new) VALUES ('sitemap', ?, 15)", (T1,))
+    conn.commit()
+    conn.close()
+
+    with ArticleStore(db) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert store.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert store.count() == 14
+        for rec in records:
+            current = store.get(rec["url"])
+            assert {k: current[k] for k in RECORD_COLUMNS} == rec
+        # The renamed item: one row (the latest seen), every earlier version a revision, both URLs known.
+        merged = store.get(records[0]["article_id"])
+        assert (merged["revision"], merged["first_seen"], merged["last_seen"]) == (3, T1, T3)
+        assert [(r["revision"], r["url"], r["record"]["headline"], r["seen_at"])
+                for r in store.revisions(records[0]["url"])] == [
+            (1, renamed_old["url"], "Older", T1), (2, renamed_old["url"], "Old", T2)]
+        assert store.urls(records[0]["article_id"]) == sorted([records[0]["url"], renamed_old["url"]])
+        assert store.get(renamed_old["url"])["url"] == records[0]["url"]
+        (earlier,) = store.revisions(records[1]["article_id"])
+        assert earlier["record"] == edited_before and earlier["revision"] == 1
+        assert store.get(records[2]["article_id"])["url"] == records[2]["url"]  # lowercased
+        assert [r["items_new"] for r in store.runs()] == [15]
+        # It goes on working as version 2: a new version of the renamed item is revision 4.
+        assert store.upsert(record(paths[0], headline="Newest"), seen_at=T3) == "updated"
+        assert len(store.revisions(records[0]["article_id"])) == 3
+    with ArticleStore(db) as again:  # opening an upgraded file changes nothing
+        assert again.count() == 14
