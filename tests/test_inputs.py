@@ -50,7 +50,7 @@ USAGE_ERRORS = [
     (["feed", "-a", "since=2025-08-02", "-a", "until=2025-08-01"],
      "-a since=2025-08-02 is after -a until=2025-08-01: the window needs since <= until"),
     # unknown or misspelled arguments (used to be ignored)
-    (["sections", "-a", "foo=1"], "-a foo=1: spider sections has no argument foo; it takes base_url, full, js, sections"),
+    (["sections", "-a", "foo=1"], "-a foo=1: spider sections has no argument foo; it takes base_url, crawl_id, full, js, sections"),
     (["sections", "-a", "sectons=news"], "-a sectons=news: spider sections has no argument sectons (did you mean sections?)"),
     (["sections", "-a", "since=2025-07-01"], "-a since=2025-07-01: spider sections has no argument since"),
     (["feed", "-a", "sections=news"], "-a sections=news: spider feed has no argument sections"),

@@ -17,7 +17,7 @@ import sqlite3
 from mayadeen.record import RECORD_KEYS, STRUCTURED_KEYS
 from mayadeen.store import breaking, sitemap_reads
 from mayadeen.store.captures import CAPTURES_DDL
-from mayadeen.store.fts import ensure_fts
+from mayadeen.store.fts import ARTICLES_FTS, ensure_fts
 
 SCHEMA_VERSION = 2
 
@@ -86,12 +86,21 @@ def create(conn: sqlite3.Connection) -> None:
     ensure_fts(conn)
 
 
+def is_current(conn: sqlite3.Connection) -> bool:
+    """Whether the file is at SCHEMA_VERSION with its full-text index (one cheap read at open)."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+        return False
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        (ARTICLES_FTS.name,)).fetchone() is not None
+
+
 def migrate(conn: sqlite3.Connection, path) -> None:
     """Brings the file to SCHEMA_VERSION (in an open write transaction, so one process does it)."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise RuntimeError(f"{path} has store schema version {version}; this code knows up to {SCHEMA_VERSION}")
     if version == SCHEMA_VERSION:
+        ensure_fts(conn)  # an index dropped by hand is built again from the rows
         return
     has_articles = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone()
     if version == 1 and has_articles:

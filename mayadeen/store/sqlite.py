@@ -100,7 +100,7 @@ class ArticleStore:
             if mode.lower() != "wal":
                 raise sqlite3.OperationalError(f"{self.path}: cannot switch to WAL (journal_mode={mode})")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            if self.conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            if not schema.is_current(self.conn):
                 with self._write() as conn:
                     schema.migrate(conn, self.path)
         except BaseException:
