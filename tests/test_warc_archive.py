@@ -253,9 +253,10 @@ def test_index_rows_point_at_the_records_and_dates_match_the_records(archived):
             assert latest == latest_capture(store.conn, url=url)
             first_response = store.conn.execute(
                 "SELECT fetched_at FROM warc_captures WHERE url = ? AND warc_type = 'response'", (url,)).fetchone()
-            # The stored row is the first fetch's (unchanged content keeps its row): scraped_at is that
-            # capture's WARC-Date.
-            assert store.get(url)["scraped_at"] == first_response[0][:19] + "Z"
+            # Unchanged content updates the row's metadata in place: scraped_at is the latest capture's
+            # WARC-Date; the first capture stays the response the revisit refers to.
+            assert store.get(url)["scraped_at"] == latest["fetched_at"][:19] + "Z"
+            assert first_response[0] < latest["fetched_at"]
             with (work / "warc" / latest["warc_file"]).open("rb") as f:
                 f.seek(latest["warc_offset"])
                 record = next(iter(ArchiveIterator(f)))
