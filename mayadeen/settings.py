@@ -91,6 +91,9 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.referer.RefererMiddleware": 700,
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": 800,
     "scrapy.spidermiddlewares.depth.DepthMiddleware": 900,
+    # Item requests Scrapy's SitemapSpider makes get the spider's item_failed errback (given-up items
+    # are remembered); after Scrapy's own, so it sees every request a callback yields.
+    "mayadeen.middlewares.item_errback.ItemErrbackMiddleware": 940,
     # Archives the response an item came from and indexes it (warc_captures) in the item's
     # transaction; near the spider, so it sees the items exactly as the callback made them.
     "mayadeen.archive.middleware.ItemCaptureMiddleware": 950,

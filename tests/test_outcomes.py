@@ -8,6 +8,8 @@ import sqlite3
 import subprocess
 import time
 
+import pytest
+
 from tests.conftest import expected_records, run_crawl
 from tests.fault_server import FaultPlan, FaultServer
 from tests.scheduled import SlowServer, crawl_command, item_paths, runs, start_crawl, stored, wait_for
@@ -26,15 +28,16 @@ def test_a_rerun_with_nothing_new_and_no_browser_exits_0(tmp_path):
     assert again.stat("mayadeen/js/no_browser") == 7 and " ERROR: " not in again.log
 
 
-def test_one_item_that_keeps_failing_is_a_warning_remembered_and_retried_later(tmp_path):
+@pytest.mark.parametrize("spider", ["feed", "sitemap"])  # sitemap: item requests made by Scrapy's SitemapSpider
+def test_one_item_that_keeps_failing_is_a_warning_remembered_and_retried_later(tmp_path, spider):
     plan = FaultPlan(keep_failing={ALWAYS_500: "500"})
     with FaultServer(plan) as srv:
-        first = run_crawl("feed", srv.url, tmp_path, settings=FAST_RETRIES, check=False)
+        first = run_crawl(spider, srv.url, tmp_path, settings=FAST_RETRIES, check=False)
         n = len(srv.hits())
-        second = run_crawl("feed", srv.url, tmp_path, settings=FAST_RETRIES, check=False)
+        second = run_crawl(spider, srv.url, tmp_path, settings=FAST_RETRIES, check=False)
         second_paths = [h.path for h in srv.hits()[n:]]
         n = len(srv.hits())
-        full = run_crawl("feed", srv.url, tmp_path, args={"full": "1"}, settings=FAST_RETRIES, check=False)
+        full = run_crawl(spider, srv.url, tmp_path, args={"full": "1"}, settings=FAST_RETRIES, check=False)
         full_paths = [h.path for h in srv.hits()[n:]]
     assert first.returncode == 0, last_line(first)  # was 1 on every 5-minute run
     assert "given_up=1 failing=1" in last_line(first) and " ERROR: " not in first.log

@@ -32,7 +32,7 @@ class FeedSpider(SitemapSpider):
         if not entries:
             self.logger.warning("No items in the feed %s", response.url)
         for entry in self.wanted_items(entries):
-            yield self.request(entry.url, self.parse_item, errback=self.item_failed)
+            yield self.request(entry.url, self.parse_item)
 
     def item_in_window(self, entry) -> bool:
         """Feeds give publication dates: the window applies to those (there is no monthly sitemap to defer to)."""

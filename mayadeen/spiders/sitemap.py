@@ -110,11 +110,14 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
                 and self.window.overlaps(today() - timedelta(days=NEWS_SITEMAP_DAYS), None))
 
     def closed(self, reason: str) -> None:
-        """Keeps this run's sitemap reads when they are complete (see ``mayadeen.store.sitemap_reads``)."""
+        """Keeps this run's sitemap reads when they are complete: finished, no errors, no item given up, no
+        window (see ``mayadeen.store.sitemap_reads``)."""
         store = open_store(self.crawler)
         reads = self.sitemap_ledger.pending()
-        errors = self.crawler.stats.get_value("log_count/ERROR", 0)
-        if reads and store is not None and not store.readonly and reason == "finished" and not errors \
+        stats = self.crawler.stats
+        # Given-up items must be listed again by a later run, to be retried once they are due.
+        complete = not stats.get_value("log_count/ERROR", 0) and not stats.get_value("mayadeen/given_up", 0)
+        if reads and store is not None and not store.readonly and reason == "finished" and complete \
                 and self.window.is_open:
             store.keep_sitemap_reads(reads)
 
@@ -151,7 +154,7 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
         if sitemap.kind != "urlset":
             self.logger.warning("Not a sitemap (%s): %s", sitemap.kind, response.url)
         for entry in self.wanted_items(sitemap.entries):
-            yield self.request(entry.url, self.parse_item, errback=self.item_failed)
+            yield self.request(entry.url, self.parse_item)
 
     def wanted_items(self, entries: Iterable[Entry]) -> Iterator[Entry]:
         """The listed items in the window that freshness says to fetch (looked up in one go)."""
