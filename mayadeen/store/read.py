@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from mayadeen.store import breaking
-from mayadeen.store.sqlite import RECORD_COLUMNS, record_from_row
+from mayadeen.store.sqlite import RECORD_COLUMNS, ArticleStore, record_from_row
 
 _ORDER = "date_published, url"
 
