@@ -5,8 +5,8 @@ fields. Each record is compared with the row the store holds for its url, just b
 pipeline writes it, on every key but ``scraped_at`` and ``content_hash``.
 
 A record that differs only in keys outside the content hash (``shares``, dates, sections, links…)
-is reported but does not replace its row: the store keeps a row while its content hash is the same.
-Rebuild into a fresh store to take such changes (README, "Rebuild a store from the archive").
+updates its row in place, without a new revision (the store's rule for metadata); it is counted
+apart, since no revision records the change.
 """
 
 from __future__ import annotations
@@ -95,5 +95,5 @@ class ChangeReport:
         )
         outside = stats.get("mayadeen/reextract/changed_outside_hash", 0)
         if outside:
-            logger.warning("Records changed only outside the content hash: %d (their stored rows are kept;"
-                           " rebuild into a fresh store to take those changes)", outside)
+            logger.info("Records changed only outside the content hash: %d (updated in place, no new revision)",
+                        outside)
