@@ -26,7 +26,7 @@ class FeedSpider(SitemapSpider):
 
     def parse_rss(self, response):
         self.crawler.stats.inc_value("mayadeen/feed/files")
-        entries = read_rss(response.body, response.url)
+        entries = read_rss(response.body, response.url, self.tracking)
         if not entries:
             self.logger.warning("No items in the feed %s", response.url)
         yield from self.item_requests(entries)

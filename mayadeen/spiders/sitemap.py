@@ -101,7 +101,7 @@ class SitemapSpider(MayadeenSpider):
     # --- discovery ------------------------------------------------------------------------------
 
     def parse_robots(self, response):
-        found = robots_sitemaps(response.body, response.url)
+        found = robots_sitemaps(response.body, response.url, self.tracking)
         if not found:
             self.logger.warning("robots.txt lists no sitemap; falling back to %s", self.INDEX_URL)
         yield from self.sitemap_requests(found)
@@ -126,7 +126,7 @@ class SitemapSpider(MayadeenSpider):
 
     def parse_sitemap(self, response):
         body = sitemap_body(response.body, self.settings.getint("DOWNLOAD_MAXSIZE"))
-        sitemap = read_sitemap(body, response.url)
+        sitemap = read_sitemap(body, response.url, self.tracking)
         self.crawler.stats.inc_value("mayadeen/sitemap/files")
         if sitemap.kind == "sitemapindex":
             for entry in sitemap.entries:
