@@ -35,6 +35,8 @@ def _day(option: str, value: str | None) -> str:
 
 
 class Command(CrawlCommand):
+    lists_spider_arguments = False  # it runs its own spider, with the arguments below
+
     def syntax(self) -> str:
         return "[options]"
 

@@ -17,7 +17,7 @@ class FeedSpider(SitemapSpider):
     """
 
     name = "feed"
-    arguments = window_arguments("an item's publication (its RSS pubDate or news sitemap date)")
+    arguments = window_arguments("publication (RSS pubDate, news sitemap publication date)")
     RSS_URL = f"{PUBLIC_URL}/rss"
 
     async def start(self):

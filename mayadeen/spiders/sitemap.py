@@ -44,11 +44,11 @@ class DayWindow:
         return f"{self.since or '…'}..{self.until or '…'}"
 
 
-def window_arguments(meaning: str) -> dict:
-    """The spider arguments plus ``since``/``until``, whose help says which date they filter."""
+def window_arguments(date: str) -> dict:
+    """The spider arguments plus ``since``/``until``, whose help (``scrapy crawl -h``) says which date they filter."""
     return {**MayadeenSpider.arguments,
-            "since": Argument(parse_day, f"YYYY-MM-DD: first Beirut day of {meaning}"),
-            "until": Argument(parse_day, f"YYYY-MM-DD: last Beirut day of {meaning}")}
+            "since": Argument(parse_day, f"YYYY-MM-DD: only items whose {date} is on or after this Beirut day"),
+            "until": Argument(parse_day, f"YYYY-MM-DD: only items whose {date} is on or before this Beirut day")}
 
 
 def today() -> date:
@@ -75,7 +75,7 @@ class SitemapSpider(MayadeenSpider):
     """
 
     name = "sitemap"
-    arguments = window_arguments("the day an item last changed (its sitemap <lastmod>)")
+    arguments = window_arguments("last change (sitemap <lastmod>)")
     ROBOTS_URL = f"{PUBLIC_URL}/robots.txt"
     INDEX_URL = f"{PUBLIC_URL}/sitemaps/all.xml"
     NEWS_URL = f"{PUBLIC_URL}/sitemaps/news.xml"
