@@ -162,7 +162,8 @@ def test_a_usage_error_of_scrapy_crawl_fetches_and_writes_nothing(tmp_path, offl
 
 def test_each_spider_says_which_date_its_window_filters():
     assert "publication" in FeedSpider.arguments["since"].help and "pubDate" in FeedSpider.arguments["until"].help
-    assert "last change" in SitemapSpider.arguments["since"].help and "<lastmod>" in SitemapSpider.arguments["until"].help
+    assert "last change" in SitemapSpider.arguments["since"].help
+    assert "<lastmod>" in SitemapSpider.arguments["until"].help
     _, parser = crawl_command_line()
     parser.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=10_000)  # no line breaks in YYYY-MM-DD
     shown = parser.format_help()  # ``scrapy crawl -h``
