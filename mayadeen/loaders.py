@@ -21,7 +21,7 @@ from mayadeen.normalize.media import normalize_image
 from mayadeen.normalize.names import author_name
 from mayadeen.normalize.text import clean_text, count_words, drop_duplicates, strip_label
 from mayadeen.record import EXTRACTED_KEYS, LIST_KEYS
-from mayadeen.urls import PUBLIC_URL
+from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_URL
 
 # Defined on the body even when a page has none: ``word_count == len(body.split())`` must hold.
 DEFAULTS = {"body": "", "word_count": 0}
@@ -32,10 +32,15 @@ def _page_url(loader_context) -> str:
     return loader_context.get("base_url") or PUBLIC_URL
 
 
+def _tracking(loader_context) -> tuple[str, ...]:
+    """The query parameters dropped from every URL (loader context ``tracking``)."""
+    return loader_context.get("tracking") or DEFAULT_TRACKING_PARAMS
+
+
 def _against_page(normaliser):
-    """``normaliser(value, base)`` as a processor function that resolves against the page URL."""
+    """``normaliser(value, base, tracking)`` as a processor function that resolves against the page URL."""
     def resolve(value, loader_context):
-        return normaliser(value, _page_url(loader_context))
+        return normaliser(value, _page_url(loader_context), _tracking(loader_context))
     return resolve
 
 
@@ -48,7 +53,7 @@ def _video_facts(value, loader_context) -> dict | None:
     """A ``{url, duration_seconds}`` candidate with both facts normalised (either may be None)."""
     if not isinstance(value, dict):
         return None
-    return {"url": public_url(value.get("url"), _page_url(loader_context)),
+    return {"url": public_url(value.get("url"), _page_url(loader_context), _tracking(loader_context)),
             "duration_seconds": parse_duration(value.get("duration_seconds"))}
 
 
@@ -61,7 +66,8 @@ def _first_of_each_fact(candidates) -> dict | None:
 
 
 class ArticleLoader(ItemLoader):
-    """Builds an ``ArticleItem``; ``base_url`` (the page URL) goes in the loader context."""
+    """Builds an ``ArticleItem``; ``base_url`` (the page URL) and ``tracking`` (the query parameters
+    to drop, ``MAYADEEN_TRACKING_PARAMS``) go in the loader context."""
 
     default_item_class = ArticleItem
 

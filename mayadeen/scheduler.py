@@ -13,8 +13,8 @@ shutdown wait for it. Here a request that is not due yet never leaves the schedu
   site says "come back later": the next one is held here instead;
 * when the crawl stops (Ctrl-C, SIGTERM) nothing waits for a held request: with a JOBDIR they are
   saved in its queue with their deadlines and resumed by the next run. Deadlines are wall-clock, so
-  they mean the same after a reboot or on another machine; a deadline further away than
-  ``MAYADEEN_RETRY_BACKOFF_MAX`` / ``MAYADEEN_RETRY_AFTER_MAX`` (a clock moved back) is cut to that.
+  they mean the same after a reboot or on another machine; a deadline further away than the larger
+  of ``MAYADEEN_RETRY_BACKOFF_MAX`` and ``MAYADEEN_RETRY_AFTER_MAX`` (a clock moved back) is cut to that.
 
 Stats: ``mayadeen/scheduler/held`` (requests put aside), ``mayadeen/scheduler/saved`` (held
 requests saved in JOBDIR at the end of a run).

@@ -11,7 +11,8 @@ SPIDER_MODULES = ["mayadeen.spiders"]
 NEWSPIDER_MODULE = "mayadeen.spiders"
 
 # --- ours ---------------------------------------------------------------------------------------
-# The public origin: records always carry URLs on it, whatever host was actually fetched.
+# The site's identity, fixed (any other value is refused): every URL requested, stored and written is
+# on it, whatever host pages are fetched from (that is MAYADEEN_BASE_URL).
 MAYADEEN_PUBLIC_URL = "https://english.almayadeen.net"
 # Fetch from a mirror instead (e.g. http://127.0.0.1:8000); the spider argument base_url sets it too.
 MAYADEEN_BASE_URL = ""

@@ -35,6 +35,12 @@ def _is_tracking(name: str, tracking: tuple[str, ...]) -> bool:
     return name.lower().startswith("utm_") or name.lower() in tracking
 
 
+def tracking_params(settings) -> tuple[str, ...]:
+    """``MAYADEEN_TRACKING_PARAMS`` of ``settings`` (a list or comma-separated names), lower-cased."""
+    names = settings.getlist("MAYADEEN_TRACKING_PARAMS", list(DEFAULT_TRACKING_PARAMS))
+    return tuple(name.strip().lower() for name in names if name.strip())
+
+
 def canonical_url(href: str, base: str = PUBLIC_URL, tracking=DEFAULT_TRACKING_PARAMS) -> str | None:
     """``href`` resolved against ``base``, with tracking parameters, fragment and trailing slash removed.
 

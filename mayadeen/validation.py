@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
-from mayadeen.urls import PUBLIC_HOST, PUBLIC_URL
+from mayadeen.urls import PUBLIC_URL
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off", "")
@@ -123,10 +123,11 @@ def _origin_setting(settings, name: str) -> None:
 
 
 def _public_url(settings, name: str) -> None:
-    origin = parse_origin(f"-s {name}", settings.get(name))
-    if origin is None or urlsplit(origin).hostname not in (PUBLIC_HOST, "www." + PUBLIC_HOST):
-        raise UsageProblem(f"-s {name}={settings.get(name)}: records are always written with {PUBLIC_URL}"
-                           f" (their identity in the store); to fetch from another host use MAYADEEN_BASE_URL")
+    """The site's identity (every URL requested, stored and written is on it): only its own value."""
+    if parse_origin(f"-s {name}", settings.get(name)) != PUBLIC_URL:
+        raise UsageProblem(f"-s {name}={settings.get(name)}: the site's identity is always {PUBLIC_URL} (every"
+                           " URL requested, stored and written is on it); to fetch from another host use"
+                           " -a base_url or MAYADEEN_BASE_URL")
 
 
 def _flag_setting(settings, name: str) -> None:

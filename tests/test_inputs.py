@@ -7,21 +7,31 @@ sends anything, with one line naming the argument or setting and what it takes.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import hashlib
+import io
 import json
 import sqlite3
 import subprocess
 import sys
 
 import pytest
+from scrapy.settings import Settings
+
+from mayadeen import preflight
+from mayadeen.commands.crawl import Command
 
 from mayadeen.spiders.feed import FeedSpider
+from mayadeen.spiders.sections import MENU_LISTINGS
+from mayadeen.store.sqlite import ArticleStore
 from mayadeen.spiders.sitemap import SitemapSpider
-from tests.conftest import ROOT, run_crawl
+from tests.conftest import ROOT, expected_records, run_crawl
 from tests.fixture_server import FixtureServer
 from tests.scheduled import runs
 
 BASE = [sys.executable, "-m", "scrapy", "crawl"]
+PREFIX = "scrapy crawl {}: error: "
 
 
 def scrapy(*argv: str, cwd=ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -30,73 +40,138 @@ def scrapy(*argv: str, cwd=ROOT, timeout: float = 120) -> subprocess.CompletedPr
     return subprocess.run([*BASE, *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def crawl_command_line() -> tuple[Command, argparse.ArgumentParser]:
+    """The ``crawl`` command and its parser, built the way ``scrapy.cmdline`` builds them."""
+    settings = Settings()
+    settings.setmodule("mayadeen.settings", priority="project")
+    command = Command()
+    settings.setdict(command.default_settings, priority="command")
+    command.settings = settings
+    parser = argparse.ArgumentParser(conflict_handler="resolve")
+    command.add_options(parser)
+    return command, parser
+
+
+def checked(*argv: str) -> tuple[int | str | None, str]:
+    """``scrapy crawl ARGV`` in this process as far as its checks go: (exit status, stderr); the
+    status is None when the checks pass and the crawl would start. The crawler is never made, so
+    nothing can be fetched."""
+    command, parser = crawl_command_line()
+    opts, args = parser.parse_known_args(argv)
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            command.process_options(args, opts)
+    except SystemExit as stopped:
+        return stopped.code, stderr.getvalue()
+    return None, stderr.getvalue()
+
+
 @pytest.fixture
 def offline(tmp_path):
     """Outputs in tmp_path (a usage error must leave it empty)."""
     return ["-s", f"MAYADEEN_SQLITE_PATH={tmp_path / 'm.sqlite'}", "-s", f"MAYADEEN_JSONL_PATH={tmp_path / 'a.jsonl'}"]
 
 
+MIRROR = ["-a", "base_url=http://127.0.0.1:9"]
 USAGE_ERRORS = [
     # a malformed mirror used to be swallowed ("Disabled MirrorMiddleware") and the live site crawled
     (["sections", "-a", "base_url=127.0.0.1:8000"],
      "-a base_url=127.0.0.1:8000: takes an absolute http(s) origin such as http://127.0.0.1:8000"),
-    (["sections", "-a", "base_url=ftp://x"], "-a base_url=ftp://x: takes an absolute http(s) origin"),
-    (["sections", "-a", "base_url=not a url"], "-a base_url=not a url: takes an absolute http(s) origin"),
-    (["sections", "-s", "MAYADEEN_BASE_URL=ftp://x"], "-s MAYADEEN_BASE_URL=ftp://x: takes an absolute http(s) origin"),
-    (["sections", "-a", "base_url=http://127.0.0.1:8000/mirror"], "(no path, query or user name)"),
+    (["sections", "-a", "base_url=ftp://x"], "-a base_url=ftp://x: takes an absolute http(s) origin such as"
+     " http://127.0.0.1:8000"),
+    (["sections", "-a", "base_url=not a url"], "-a base_url=not a url: takes an absolute http(s) origin such as"
+     " http://127.0.0.1:8000"),
+    (["sections", "-s", "MAYADEEN_BASE_URL=ftp://x"], "-s MAYADEEN_BASE_URL=ftp://x: takes an absolute http(s) origin"
+     " such as http://127.0.0.1:8000"),
+    (["sections", "-a", "base_url=http://127.0.0.1:8000/mirror"], "-a base_url=http://127.0.0.1:8000/mirror: takes an"
+     " absolute http(s) origin such as http://127.0.0.1:8000 (no path, query or user name)"),
     # dates and windows (used to be ~50 lines, two tracebacks and a RuntimeError from the command)
-    (["sitemap", "-a", "since=2025-13-45"], "-a since=2025-13-45: takes a day as YYYY-MM-DD, e.g. 2025-07-31"),
-    (["sitemap", "-a", "since=tomorrow"], "-a since=tomorrow: takes a day as YYYY-MM-DD"),
-    (["feed", "-a", "since=2025-08-02", "-a", "until=2025-08-01"],
+    (["sitemap", *MIRROR, "-a", "since=2025-13-45"], "-a since=2025-13-45: takes a day as YYYY-MM-DD, e.g. 2025-07-31"),
+    (["sitemap", *MIRROR, "-a", "since=tomorrow"], "-a since=tomorrow: takes a day as YYYY-MM-DD, e.g. 2025-07-31"),
+    (["feed", *MIRROR, "-a", "since=2025-08-02", "-a", "until=2025-08-01"],
      "-a since=2025-08-02 is after -a until=2025-08-01: the window needs since <= until"),
     # unknown or misspelled arguments (used to be ignored)
-    (["sections", "-a", "foo=1"], "-a foo=1: spider sections has no argument foo; it takes base_url, crawl_id, full, js, sections"),
-    (["sections", "-a", "sectons=news"], "-a sectons=news: spider sections has no argument sectons (did you mean sections?)"),
-    (["sections", "-a", "since=2025-07-01"], "-a since=2025-07-01: spider sections has no argument since"),
-    (["feed", "-a", "sections=news"], "-a sections=news: spider feed has no argument sections"),
-    (["sections", "-a", "sections=doesnotexist"],
-     "-a sections=doesnotexist: doesnotexist is not a listing of the site's menu; it takes comma-separated keys of news,"),
+    (["sections", *MIRROR, "-a", "foo=1"],
+     "-a foo=1: spider sections has no argument foo; it takes base_url, crawl_id, full, js, sections"),
+    (["sections", *MIRROR, "-a", "sectons=news"], "-a sectons=news: spider sections has no argument sectons (did you"
+     " mean sections?); it takes base_url, crawl_id, full, js, sections"),
+    (["sections", *MIRROR, "-a", "since=2025-07-01"], "-a since=2025-07-01: spider sections has no argument since;"
+     " it takes base_url, crawl_id, full, js, sections"),
+    (["sections", *MIRROR, "-a", "until=2025-07-31"], "-a until=2025-07-31: spider sections has no argument until;"
+     " it takes base_url, crawl_id, full, js, sections"),
+    (["feed", *MIRROR, "-a", "sections=news"], "-a sections=news: spider feed has no argument sections; it takes"
+     " base_url, crawl_id, full, js, since, until"),
+    (["sections", *MIRROR, "-a", "sections=doesnotexist"], "-a sections=doesnotexist: doesnotexist is not a listing"
+     " of the site's menu; it takes comma-separated keys of " + ", ".join(MENU_LISTINGS)),
     # booleans that are not booleans (used to be taken as false)
-    (["sitemap", "-a", "full=maybe"], "-a full=maybe: takes 1 or 0 (also true/false, yes/no, on/off)"),
-    (["sections", "-a", "js=2"], "-a js=2: takes 1 or 0"),
+    (["sitemap", *MIRROR, "-a", "full=maybe"], "-a full=maybe: takes 1 or 0 (also true/false, yes/no, on/off)"),
+    (["sections", *MIRROR, "-a", "js=2"], "-a js=2: takes 1 or 0 (also true/false, yes/no, on/off)"),
     # settings
-    (["feed", "-s", "MAYADEEN_RETRY_BACKOF_MAX=5"], "-s MAYADEEN_RETRY_BACKOF_MAX: no such setting (did you mean MAYADEEN_RETRY_BACKOFF_MAX?)"),
-    (["feed", "-s", "MAYADEEN_MAX_DROPPED_SHARE=20%"], "-s MAYADEEN_MAX_DROPPED_SHARE=20%: takes a number from 0 to 1"),
-    (["feed", "-s", "MAYADEEN_INTEGRITY_ENABLED=maybe"], "-s MAYADEEN_INTEGRITY_ENABLED=maybe: takes 1 or 0"),
-    (["feed", "-s", "MAYADEEN_PUBLIC_URL=https://example.org"],
-     "-s MAYADEEN_PUBLIC_URL=https://example.org: records are always written with https://english.almayadeen.net"),
+    (["feed", *MIRROR, "-s", "MAYADEEN_RETRY_BACKOF_MAX=5"],
+     "-s MAYADEEN_RETRY_BACKOF_MAX: no such setting (did you mean MAYADEEN_RETRY_BACKOFF_MAX?)"),
+    (["feed", *MIRROR, "-s", "MAYADEEN_MAX_DROPPED_SHARE=20%"], "-s MAYADEEN_MAX_DROPPED_SHARE=20%: takes a number"
+     " from 0 to 1"),
+    (["feed", *MIRROR, "-s", "MAYADEEN_INTEGRITY_ENABLED=maybe"], "-s MAYADEEN_INTEGRITY_ENABLED=maybe: takes 1 or 0"
+     " (also true/false, yes/no, on/off)"),
+    # the site's identity is not a setting to play with: other hosts are fetched with base_url
+    *[(["feed", *MIRROR, "-s", f"MAYADEEN_PUBLIC_URL={url}"], f"-s MAYADEEN_PUBLIC_URL={url}: the site's identity is"
+       " always https://english.almayadeen.net (every URL requested, stored and written is on it); to fetch from"
+       " another host use -a base_url or MAYADEEN_BASE_URL")
+      for url in ("https://example.org", "https://www.english.almayadeen.net", "http://english.almayadeen.net")],
     # an unknown spider (used to be a traceback)
     (["sectons"], "no spider named sectons (did you mean sections?); the spiders are breaking, feed, sections, sitemap"),
+    # no output at all: every record would have been scraped to nowhere
+    (["feed", *MIRROR, "-s", "MAYADEEN_SQLITE_PATH=", "-s", "MAYADEEN_JSONL_PATH="], "no output: MAYADEEN_SQLITE_PATH"
+     " and MAYADEEN_JSONL_PATH are empty and no -o/-O is given; every record would be thrown away"),
 ]
 
 
 @pytest.mark.parametrize("argv, message", USAGE_ERRORS, ids=[" ".join(a) for a, _ in USAGE_ERRORS])
-def test_a_usage_error_is_one_line_exit_2_and_nothing_is_fetched_or_written(tmp_path, offline, argv, message):
-    with FixtureServer() as srv:
-        mirror = [] if any(a.startswith(("base_url", "MAYADEEN_BASE_URL")) for a in argv) else ["-a", f"base_url={srv.url}"]
-        if argv[0] == "sectons" or any(a.startswith("MAYADEEN_BASE_URL") for a in argv):
-            mirror = []
-        proc = scrapy(*argv, *mirror, *offline)
-        assert srv.paths() == []
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, proc.stderr  # no traceback, no log: one line
-    assert lines[0].startswith(f"scrapy crawl {argv[0]}: error: ") and message in lines[0], lines[0]
+def test_a_usage_error_is_one_line_and_exit_2(tmp_path, offline, argv, message):
+    outputs = [] if "MAYADEEN_SQLITE_PATH=" in argv else offline
+    status, stderr = checked(*argv, *outputs)
+    assert status == 2, stderr
+    assert stderr == PREFIX.format(argv[0]) + message + "\n"
     assert list(tmp_path.iterdir()) == []  # nothing written: no store, no JSON Lines
 
 
-def test_both_outputs_off_is_a_usage_error(tmp_path):
+def test_good_inputs_pass_the_checks(tmp_path, offline):
+    for value in ("https://english.almayadeen.net", "https://English.Almayadeen.net/"):
+        assert checked("feed", *MIRROR, "-s", f"MAYADEEN_PUBLIC_URL={value}", *offline) == (None, "")
+    assert checked("sitemap", *MIRROR, "-a", "since=2025-07-01", "-a", "until=2025-07-31", "-a", "full=yes",
+                   *offline) == (None, "")
+    assert checked("sections", *MIRROR, "-a", "sections=news/politics,articles", "-a", "js=0", *offline) == (None, "")
+    assert list(tmp_path.iterdir()) == []
+
+
+#: One of each kind through a real ``scrapy crawl`` (a bad mirror, an unknown argument, an unknown
+#: setting, an unknown spider): one line, exit 2, and nothing reaches the server.
+END_TO_END = [USAGE_ERRORS[0], USAGE_ERRORS[9], USAGE_ERRORS[16], USAGE_ERRORS[-2]]
+
+
+@pytest.mark.parametrize("argv, message", END_TO_END, ids=[" ".join(a) for a, _ in END_TO_END])
+def test_a_usage_error_of_scrapy_crawl_fetches_and_writes_nothing(tmp_path, offline, argv, message):
     with FixtureServer() as srv:
-        proc = scrapy("feed", "-a", f"base_url={srv.url}", "-s", "MAYADEEN_SQLITE_PATH=", "-s", "MAYADEEN_JSONL_PATH=")
+        proc = scrapy(*[f"base_url={srv.url}" if a == MIRROR[1] else a for a in argv], *offline)
         assert srv.paths() == []
-    assert proc.returncode == 2
-    assert proc.stderr.strip() == ("scrapy crawl feed: error: no output: MAYADEEN_SQLITE_PATH and MAYADEEN_JSONL_PATH"
-                                   " are empty and no -o/-O is given; every record would be thrown away")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == PREFIX.format(argv[0]) + message + "\n"  # no traceback, no log: one line
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_each_spider_says_which_date_its_window_filters():
-    assert "publication" in FeedSpider.arguments["since"].help
-    assert "last changed" in SitemapSpider.arguments["since"].help and "<lastmod>" in SitemapSpider.arguments["until"].help
+    assert "publication" in FeedSpider.arguments["since"].help and "pubDate" in FeedSpider.arguments["until"].help
+    assert "last change" in SitemapSpider.arguments["since"].help
+    assert "<lastmod>" in SitemapSpider.arguments["until"].help
+    _, parser = crawl_command_line()
+    parser.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=10_000)  # no line breaks in YYYY-MM-DD
+    shown = parser.format_help()  # ``scrapy crawl -h``
+    assert ("-a since: YYYY-MM-DD: only items whose last change (sitemap <lastmod>) is on or after this Beirut day"
+            in shown.split("Spider sitemap arguments", 1)[1])
+    assert ("-a until: YYYY-MM-DD: only items whose publication (RSS pubDate, news sitemap publication date) is on or"
+            " before this Beirut day" in shown.split("Spider feed arguments", 1)[1])
+    assert "since" not in shown.split("Spider sections arguments", 1)[1].split("Spider sitemap arguments", 1)[0]
 
 
 # --- environment errors: one ERROR line, the summary, a crawl_runs row where the store can take it ----
@@ -110,21 +185,19 @@ def environment_refusal(result, message: str, reason: str) -> None:
     assert "Traceback" not in result.log and "Spider opened" not in result.log
 
 
-@pytest.mark.parametrize("how", ["setting", "-o"])
-def test_an_unwritable_json_lines_path_stops_the_run_before_it_starts(tmp_path, how):
+def test_an_unwritable_json_lines_path_stops_the_run_before_it_starts(tmp_path):
     directory = tmp_path / "out.jsonl"
     directory.mkdir()  # a directory where the file should be
     with FixtureServer() as srv:
-        if how == "-o":
-            result = run_crawl("feed", srv.url, tmp_path, jsonl=directory, check=False)
-        else:
-            proc = scrapy("feed", "-a", f"base_url={srv.url}", "-s", f"MAYADEEN_SQLITE_PATH={tmp_path / 'mayadeen.sqlite'}",
-                          "-s", f"MAYADEEN_JSONL_PATH={directory}")
-            result = type("R", (), {"returncode": proc.returncode, "log": proc.stderr, "sqlite": tmp_path / "mayadeen.sqlite"})
+        result = run_crawl("feed", srv.url, tmp_path, jsonl=directory, check=False)
         assert srv.paths() == []
     environment_refusal(result, f"feed={directory}: is a directory, not a file", "feed_not_writable")
     (run,) = runs(result.sqlite)  # the store was usable: the refused run is on record
     assert run["finish_reason"] == run["result"] == "feed_not_writable" and run["items_new"] is None
+    # The default feed (no -o) is checked the same way.
+    settings = Settings({"MAYADEEN_JSONL_PATH": str(directory)})
+    assert preflight.feed_problem(settings) == preflight.EnvironmentProblem(
+        "feed_not_writable", f"feed={directory}: is a directory, not a file", True)
 
 
 def test_a_garbage_store_is_refused_and_left_alone(tmp_path):
@@ -141,8 +214,9 @@ def test_a_garbage_store_is_refused_and_left_alone(tmp_path):
 
 def test_a_store_with_damaged_pages_is_never_written_to(tmp_path):
     sqlite = tmp_path / "mayadeen.sqlite"
-    with FixtureServer() as srv:
-        run_crawl("feed", srv.url, tmp_path)  # a store with 14 articles
+    with ArticleStore(sqlite) as store:  # a store with the 14 articles
+        for record in expected_records().values():
+            store.upsert({**record, "content_hash": record["url"]})
     con = sqlite3.connect(sqlite)
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     page_size = con.execute("PRAGMA page_size").fetchone()[0]

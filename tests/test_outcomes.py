@@ -109,8 +109,8 @@ def test_records_that_could_not_be_written_fail_the_run(tmp_path):
 
 
 def test_progress_is_logged_and_the_run_row_follows_the_crawl(tmp_path):
-    with SlowServer(delay=0.3) as srv:
-        proc = start_crawl("sitemap", srv.url, tmp_path, settings={"MAYADEEN_PROGRESS_INTERVAL": "0.5",
+    with SlowServer(delay=0.15) as srv:  # one item at a time: about 2 s of items, a progress line every 0.25 s
+        proc = start_crawl("sitemap", srv.url, tmp_path, settings={"MAYADEEN_PROGRESS_INTERVAL": "0.25",
                                                                    "CONCURRENT_REQUESTS": "1"})
         seen = []
 

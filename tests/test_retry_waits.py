@@ -70,8 +70,9 @@ def test_sigterm_during_a_300s_retry_after_pauses_at_once_and_the_resume_finishe
         assert took < 10, f"the pause took {took:.1f}s"
         assert "request(s) waiting for a retry are saved in JOBDIR" in log
         assert log.strip().splitlines()[-1].count("finish_reason=shutdown") == 1
-        # Resumed: the saved deadline is still ~300 s away; a lower cap is what a resumed job waits at most.
-        result = run_crawl("feed", srv.url, tmp_path, settings={**settings, "MAYADEEN_RETRY_AFTER_MAX": "1"})
+        # Resumed: the saved deadline is still ~300 s away; a resumed job waits at most the larger cap.
+        caps = {"MAYADEEN_RETRY_AFTER_MAX": "1", "MAYADEEN_RETRY_BACKOFF_MAX": "1"}
+        result = run_crawl("feed", srv.url, tmp_path, settings={**settings, **caps})
         resumed = [h.path for h in srv.hits()[paused_paths:]]
     assert result.returncode == 0 and "resuming the job" in result.log
     assert sorted(stored(result.sqlite)) == sorted(expected_records())

@@ -19,6 +19,7 @@ from typing import Any
 from mayadeen.pages.ticker import TickerPage, TickerReading
 from mayadeen.record import utc_timestamp
 from mayadeen.store.breaking import DEFAULT_LINK_SIMILARITY, DEFAULT_LINK_WINDOW, NEW, BreakingStore
+from mayadeen.urls import tracking_params
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class TickerRecorder:
         self.path = (settings.get("MAYADEEN_SQLITE_PATH") or "").strip() or ":memory:"
         self.link_similarity = settings.getfloat("MAYADEEN_BREAKING_LINK_SIMILARITY", DEFAULT_LINK_SIMILARITY)
         self.link_window = settings.getfloat("MAYADEEN_BREAKING_LINK_WINDOW", DEFAULT_LINK_WINDOW)
+        self.tracking = tracking_params(settings)
         self.repeat_interval = repeat_interval
         self.store: BreakingStore | None = None
         self._last: tuple[tuple, float] | None = None
@@ -46,7 +48,7 @@ class TickerRecorder:
 
     def record(self, response) -> list[dict[str, Any]] | None:
         """The new flashes of the page's ticker (records); None when the page has no ticker."""
-        reading = TickerPage(response).read()
+        reading = TickerPage(response, self.tracking).read()
         if not reading.found:
             return None
         signature = tuple(reading.entries)

@@ -57,6 +57,18 @@ def exit_status(result: Outcome, paused: bool) -> int:
 
 
 class Command(ScrapyCrawlCommand):
+    #: Whether ``-h`` lists each spider's ``-a`` arguments (not for a command that runs its own spider).
+    lists_spider_arguments = True
+
+    def add_options(self, parser) -> None:
+        super().add_options(parser)
+        if self.lists_spider_arguments:
+            loader = get_spider_loader(self.settings)
+            for name in sorted(loader.list()):
+                accepted = getattr(loader.load(name), "arguments", {})
+                parser.add_argument_group(f"Spider {name} arguments",
+                                          "; ".join(f"-a {arg}: {argument.help}" for arg, argument in accepted.items()))
+
     def long_desc(self) -> str:
         return (super().long_desc().rstrip(".") + ". Checks every argument and setting first (exit 2 on a"
                 " usage error); exits 1 when the run failed, 3 when it was paused (signal with JOBDIR), 75 when"

@@ -17,7 +17,7 @@ from scrapy.exceptions import UsageError
 
 from mayadeen.archive.spider import ReextractSpider
 from mayadeen.commands.crawl import Command as CrawlCommand
-from mayadeen.urls import ITEM_PATTERNS, canonical_url, item_kind
+from mayadeen.urls import ITEM_PATTERNS, canonical_url, item_kind, tracking_params
 
 HANDLER = "mayadeen.archive.handler.WarcDownloadHandler"
 CHANGE_REPORT = "mayadeen.archive.changes.ChangeReport"
@@ -35,6 +35,8 @@ def _day(option: str, value: str | None) -> str:
 
 
 class Command(CrawlCommand):
+    lists_spider_arguments = False  # it runs its own spider, with the arguments below
+
     def syntax(self) -> str:
         return "[options]"
 
@@ -70,7 +72,7 @@ class Command(CrawlCommand):
             raise UsageError(f"--since {since} is after --until {until}", print_help=False)
         urls = []
         for url in opts.url:
-            canonical = canonical_url(url)
+            canonical = canonical_url(url, tracking=tracking_params(settings))
             if canonical is None or item_kind(canonical) is None:
                 raise UsageError(f"--url {url!r} is not an item page of the site", print_help=False)
             urls.append(canonical)

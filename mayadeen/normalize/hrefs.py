@@ -6,19 +6,20 @@ import re
 from functools import lru_cache
 
 from mayadeen.normalize.text import clean_text
-from mayadeen.urls import PUBLIC_URL, canonical_url, is_on_site
+from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_URL, canonical_url, is_on_site
 
 
 @lru_cache(maxsize=16384)
-def _canonical_or_none(href: str, base: str) -> str | None:
+def _canonical_or_none(href: str, base: str, tracking: tuple[str, ...]) -> str | None:
     try:
-        return canonical_url(href, base)
+        return canonical_url(href, base, tracking)
     except (ValueError, TypeError):  # e.g. "http://[::1" is rejected by urlsplit
         return None
 
 
-def public_url(value, base: str = PUBLIC_URL) -> str | None:
-    """An href made absolute against ``base`` and canonical (``mayadeen.urls.canonical_url``).
+def public_url(value, base: str = PUBLIC_URL, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS) -> str | None:
+    """An href made absolute against ``base`` and canonical (``mayadeen.urls.canonical_url``), without
+    the ``tracking`` query parameters (and ``utm_*``).
 
     Memoised: the same links (menus, read-next cards, related boxes) recur on every page. The
     cache key keeps only the part of ``base`` that can change the result.
@@ -31,12 +32,12 @@ def public_url(value, base: str = PUBLIC_URL) -> str | None:
         base = PUBLIC_URL
     elif text.startswith("/") and not text.startswith("//"):
         base = "/".join(base.split("/", 3)[:3]) + "/"  # a root-relative href only needs the origin
-    return _canonical_or_none(text, base)
+    return _canonical_or_none(text, base, tuple(tracking))
 
 
-def item_url(value, base: str = PUBLIC_URL) -> str | None:
+def item_url(value, base: str = PUBLIC_URL, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS) -> str | None:
     """The record URL: canonical, on the public site, and without any query (items have none)."""
-    url = public_url(value, base)
+    url = public_url(value, base, tracking)
     if not url or not is_on_site(url):
         return None
     return url.split("?", 1)[0]
@@ -45,7 +46,7 @@ def item_url(value, base: str = PUBLIC_URL) -> str | None:
 _SRCSET_DESCRIPTOR = re.compile(r"\s\d+(?:\.\d+)?[wx](?:\s*,|\s*$)")
 
 
-def image_url(value, base: str = PUBLIC_URL) -> str | None:
+def image_url(value, base: str = PUBLIC_URL, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS) -> str | None:
     """An image source made absolute; a ``srcset`` gives its first URL; lazy-loading placeholders
     (data: URIs, the site's placeholder files) are refused so the real ``data-src`` can win."""
     text = clean_text(value)
@@ -55,4 +56,4 @@ def image_url(value, base: str = PUBLIC_URL) -> str | None:
         text = text.split()[0]
     if "/placeholder" in text.lower().split("?", 1)[0]:
         return None
-    return public_url(text, base)
+    return public_url(text, base, tracking)

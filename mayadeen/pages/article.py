@@ -1,10 +1,12 @@
 """The site parser for item pages (article, video, infograph, gallery) of Al Mayadeen English.
 
-``ArticlePage(response)`` reads one ``TextResponse`` whose ``url`` is the public URL and offers
-``is_item()``, ``to_item()`` and ``links()``; no requests, no crawl state. Every fact is on the page
-several times (JSON-LD, meta tags, the CMS's tawsiyat script, the visible page): each layer is read
-once by a reader of ``mayadeen.extract``, and each ``_add_*`` method says which layers a field is
-read from, best first. The loader normalises; the first layer that gives a value wins.
+``ArticlePage(response, tracking)`` reads one ``TextResponse`` whose ``url`` is the public URL and
+offers ``is_item()``, ``to_item()`` and ``links()``; no requests, no crawl state. Every URL it gives
+(the record's, its links', images' and video's) is canonical, without the ``tracking`` query
+parameters. Every fact is on the page several times (JSON-LD, meta tags, the CMS's tawsiyat script,
+the visible page): each layer is read once by a reader of ``mayadeen.extract``, and each ``_add_*``
+method says which layers a field is read from, best first. The loader normalises; the first layer
+that gives a value wins.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from mayadeen.normalize.codes import title_from_key, to_kind, to_post_id
 from mayadeen.normalize.links import normalize_links
 from mayadeen.normalize.names import split_keywords, split_names
 from mayadeen.normalize.text import element_text
-from mayadeen.urls import PUBLIC_URL, item_kind
+from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_URL, item_kind
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +61,10 @@ class ArticlePage:
         skip_classes=frozenset({"ad-slot", "share-box", "gallery-slider", "author-box", "article-tags"}),
     )
 
-    def __init__(self, response):
+    def __init__(self, response, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS):
         self.response = response
         self.url = getattr(response, "url", None) or PUBLIC_URL
+        self.tracking = tuple(tracking)
 
     def is_item(self) -> bool:
         """True for an article/video/infograph/gallery page, judged by its structure and metadata."""
@@ -78,7 +81,7 @@ class ArticlePage:
         if not self.is_item():
             return None
         try:
-            loader = ArticleLoader(base_url=self.url)
+            loader = ArticleLoader(base_url=self.url, tracking=self.tracking)
             for add in (self._add_identity, self._add_sections, self._add_text, self._add_byline,
                         self._add_tags_and_counts, self._add_media):
                 add(loader)
@@ -91,7 +94,8 @@ class ArticlePage:
     def links(self) -> list[str]:
         """Canonical URLs of the related links (read more, related news, read next), deduplicated."""
         try:
-            return list(dict.fromkeys(link["url"] for link in normalize_links(self.related_links, self.url)))
+            links = normalize_links(self.related_links, self.url, self.tracking)
+            return list(dict.fromkeys(link["url"] for link in links))
         except Exception:
             logger.exception("links failed on %s", self.url)
             return []

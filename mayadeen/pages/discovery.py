@@ -1,7 +1,8 @@
 """Discovery files: sitemap indexes and urlsets (monthly and Google News), RSS.
 
-Only reading lives here: which URLs a file lists and the dates it gives for them, as written. What to
-fetch is the spiders' decision (``mayadeen.spiders.sitemap``), whether a stored item is stale is
+Only reading lives here: which URLs a file lists (canonical, without the ``tracking`` query
+parameters each reader is given) and the dates it gives for them, as written. What to fetch is the
+spiders' decision (``mayadeen.spiders.sitemap``), whether a stored item is stale is
 ``mayadeen.store.freshness``'s.
 
 XML is parsed without entity expansion, DTD loading or network access: sitemaps by Scrapy's ``Sitemap``
@@ -18,7 +19,7 @@ from lxml import etree
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
-from mayadeen.urls import canonical_url
+from mayadeen.urls import DEFAULT_TRACKING_PARAMS, canonical_url
 
 #: ``/sitemaps/all/sitemap-2025-8.xml``: a monthly sitemap, month not zero-padded.
 MONTHLY_SITEMAP = re.compile(r"sitemap-(\d{4})-(\d{1,2})\.xml(?:\.gz)?$")
@@ -63,7 +64,7 @@ def sitemap_body(body: bytes, max_size: int = 0) -> bytes:
     return body
 
 
-def read_sitemap(body: bytes, base_url: str) -> SitemapFile:
+def read_sitemap(body: bytes, base_url: str, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS) -> SitemapFile:
     """The entries of a sitemap index or urlset. Relative locs are resolved against ``base_url``."""
     try:
         sitemap = Sitemap(body)
@@ -71,10 +72,10 @@ def read_sitemap(body: bytes, base_url: str) -> SitemapFile:
         return SitemapFile("invalid", ())
     if sitemap.type not in ("sitemapindex", "urlset"):
         return SitemapFile(sitemap.type or "invalid", ())
-    published = _news_dates(body, base_url) if sitemap.type == "urlset" and _NEWS_NS in body[:4096] else {}
+    published = _news_dates(body, base_url, tracking) if sitemap.type == "urlset" and _NEWS_NS in body[:4096] else {}
     entries = []
     for raw in sitemap:
-        url = canonical_url(raw.get("loc", ""), base_url)
+        url = canonical_url(raw.get("loc", ""), base_url, tracking)
         if url:
             entries.append(Entry(url, raw.get("lastmod") or None, published.get(url)))
     return SitemapFile(sitemap.type, tuple(entries))
@@ -96,20 +97,20 @@ def _text(parent, tag: str) -> str:
     return (el.text or "").strip() if el is not None else ""
 
 
-def _news_dates(body: bytes, base_url: str) -> dict[str, str]:
+def _news_dates(body: bytes, base_url: str, tracking: tuple[str, ...]) -> dict[str, str]:
     """url -> ``news:publication_date`` of a Google News sitemap (at most 1,000 URLs by its rules)."""
     root = _xml_root(body)
     out = {}
     for url_el in root.iter("{*}url") if root is not None else ():
         news = url_el.find("{*}news")
-        url = canonical_url(_text(url_el, "loc"), base_url)
+        url = canonical_url(_text(url_el, "loc"), base_url, tracking)
         date = _text(news, "publication_date") if news is not None else ""
         if url and date:
             out[url] = date
     return out
 
 
-def read_rss(body: bytes, base_url: str) -> list[Entry]:
+def read_rss(body: bytes, base_url: str, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS) -> list[Entry]:
     """The items of an RSS 2.0 feed in feed order: ``link`` (else a permalink ``guid``) and ``pubDate``."""
     root = _xml_root(body)
     out: list[Entry] = []
@@ -118,7 +119,7 @@ def read_rss(body: bytes, base_url: str) -> list[Entry]:
         guid = item.find("{*}guid")
         if not href and guid is not None and guid.get("isPermaLink", "true") != "false":
             href = (guid.text or "").strip()
-        url = canonical_url(href, base_url)
+        url = canonical_url(href, base_url, tracking)
         if url:
             out.append(Entry(url, published=_text(item, "pubDate") or None))
     return out

@@ -1,7 +1,8 @@
 """Listing pages (home, group and section listings, tag and author pages): what they link to.
 
 Only discovery lives here: the item cards (URL and the day shown on the card), the next page, the
-menu's listings and, on client-side listings, the API endpoint their script reads.
+menu's listings and, on client-side listings, the API endpoint their script reads. Every URL is
+canonical, without the ``tracking`` query parameters the page object is given.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import urljoin
 
-from mayadeen.urls import PUBLIC_URL, canonical_url, item_kind, listing_key
+from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_URL, canonical_url, item_kind, listing_key
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,13 @@ class ListingPage:
     MENU = "//nav[contains(@class, 'main-nav')]//a/@href | //div[contains(@class, 'mega-menu')]//a/@href"
     GRID = "//div[@id='listing-grid']"
 
-    def __init__(self, response):
+    def __init__(self, response, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS):
         self.response = response
         self.base = response.url or PUBLIC_URL
+        self.tracking = tuple(tracking)
 
     def _abs(self, href: str) -> str | None:
-        return canonical_url(href, self.base)
+        return canonical_url(href, self.base, self.tracking)
 
     @cached_property
     def cards(self) -> list[Card]:
@@ -66,7 +68,7 @@ class ListingPage:
     def next_page(self) -> str | None:
         for href in self.response.xpath(self.NEXT).getall():
             url = self._abs(href)
-            if url and listing_key(url) and url != canonical_url(self.base):
+            if url and listing_key(url) and url != self._abs(self.base):
                 return url
         return None
 

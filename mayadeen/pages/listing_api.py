@@ -14,17 +14,17 @@ import json
 from functools import cached_property
 
 from mayadeen.pages.listing import Card, ListingPage
-from mayadeen.urls import PUBLIC_URL, canonical_url, item_kind
+from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_URL, canonical_url, item_kind
 
 GRID_PAGE = "//div[@id='listing-grid']/@data-page"
 # The client-side "Load More" is a button, shown (no `hidden`) while the API says has_more.
 LOAD_MORE_SHOWN = "//button[contains(concat(' ', normalize-space(@class), ' '), ' btn-load-more ') and not(@hidden)]"
 
 
-def api_page_url(endpoint: str, page: int) -> str | None:
+def api_page_url(endpoint: str, page: int, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS) -> str | None:
     """The API URL of ``page`` for ``endpoint`` (absolute or root-relative), canonical."""
     sep = "&" if "?" in endpoint else "?"
-    return canonical_url(f"{endpoint}{sep}page={page}", PUBLIC_URL)
+    return canonical_url(f"{endpoint}{sep}page={page}", PUBLIC_URL, tracking)
 
 
 def next_api_page(page: ListingPage) -> str | None:
@@ -36,15 +36,17 @@ def next_api_page(page: ListingPage) -> str | None:
         loaded = int(page.response.xpath(GRID_PAGE).get() or 1)
     except ValueError:
         loaded = 1
-    return api_page_url(endpoint, loaded + 1)
+    return api_page_url(endpoint, loaded + 1, page.tracking)
 
 
 class ListingApiPage:
-    """One JSON page of the listing API. ``endpoint`` is the URL without its ``page`` parameter."""
+    """One JSON page of the listing API. ``endpoint`` is the URL without its ``page`` parameter; URLs
+    are canonical, without the ``tracking`` query parameters."""
 
-    def __init__(self, response, endpoint: str):
+    def __init__(self, response, endpoint: str, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS):
         self.response = response
         self.endpoint = endpoint
+        self.tracking = tuple(tracking)
 
     @cached_property
     def data(self) -> dict | None:
@@ -64,7 +66,7 @@ class ListingApiPage:
         for entry in (self.data or {}).get("items") or []:
             if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
                 continue
-            url = canonical_url(entry["url"], PUBLIC_URL)
+            url = canonical_url(entry["url"], PUBLIC_URL, self.tracking)
             if url and item_kind(url) and url not in seen:
                 seen.add(url)
                 cards.append(Card(url, entry.get("date_display") or None))
@@ -93,4 +95,4 @@ class ListingApiPage:
             number = (self.page_number or 0) + 1
         if self.page_number is not None and number <= self.page_number:
             return None  # a feed pointing backwards would loop
-        return api_page_url(self.endpoint, number)
+        return api_page_url(self.endpoint, number, self.tracking)

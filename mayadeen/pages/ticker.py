@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from mayadeen.normalize import element_text, public_url, to_language, to_utc_iso
+from mayadeen.urls import DEFAULT_TRACKING_PARAMS
 
 #: What the site writes when it names no language: this is the English edition.
 DEFAULT_LANGUAGE = "en"
@@ -45,13 +46,15 @@ class TickerReading:
 
 
 class TickerPage:
-    """Reads the ticker of a response (any HTML page of the site)."""
+    """Reads the ticker of a response (any HTML page of the site); flash URLs lose the ``tracking``
+    query parameters."""
 
     TICKER = "ul#breaking-ticker"
     ITEMS = "ul#breaking-ticker > li"
 
-    def __init__(self, response):
+    def __init__(self, response, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS):
         self.response = response
+        self.tracking = tuple(tracking)
 
     @cached_property
     def language(self) -> str:
@@ -81,6 +84,6 @@ class TickerPage:
                 continue
             seen.add((time, text))
             href = item.css("a::attr(href)").get()
-            url = public_url(href, self.response.url) if href else None
+            url = public_url(href, self.response.url, self.tracking) if href else None
             reading.entries.append(TickerEntry(text, time, url, self.language))
         return reading

@@ -14,7 +14,7 @@ from typing import Any
 from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem
 
-from mayadeen.urls import DEFAULT_TRACKING_PARAMS, canonical_url
+from mayadeen.urls import canonical_url, tracking_params
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class DedupePipeline:
 
     def __init__(self, crawler):
         self.stats = crawler.stats
-        self.tracking = tuple(crawler.settings.getlist("MAYADEEN_TRACKING_PARAMS", list(DEFAULT_TRACKING_PARAMS)))
+        self.tracking = tracking_params(crawler.settings)
         self.urls: set[str] = set()
         self.article_ids: dict[str, str] = {}
 

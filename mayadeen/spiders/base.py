@@ -13,7 +13,7 @@ from mayadeen.identity import Origin, accepted_url, requested_url
 from mayadeen.middlewares.retry import GaveUp
 from mayadeen.pages.article import ArticlePage
 from mayadeen.store.freshness import Freshness
-from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_HOST, canonical_url, item_kind
+from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_HOST, canonical_url, item_kind, tracking_params
 from mayadeen.validation import Argument, parse_arguments, parse_flag, parse_origin
 
 
@@ -33,6 +33,8 @@ class MayadeenSpider(scrapy.Spider):
     allowed_domains = [PUBLIC_HOST]
     #: Follow an item's Read Next / Related News / Read more links.
     follow_related = False
+    #: The query parameters no URL keeps, in requests, records and what pages list (``MAYADEEN_TRACKING_PARAMS``).
+    tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS
     #: The ``-a`` arguments this spider takes (``mayadeen.validation`` refuses any other).
     arguments = {
         "base_url": Argument(parse_origin, "fetch from this mirror (an http(s) origin) instead of the site"),
@@ -60,7 +62,7 @@ class MayadeenSpider(scrapy.Spider):
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.crawl_arguments = dict(kwargs)  # what crawl_runs.arguments records
-        spider.tracking_params = tuple(crawler.settings.getlist("MAYADEEN_TRACKING_PARAMS", DEFAULT_TRACKING_PARAMS))
+        spider.tracking = tracking_params(crawler.settings)
         crawler.signals.connect(spider._open_freshness, signal=signals.spider_opened)
         return spider
 
@@ -76,7 +78,7 @@ class MayadeenSpider(scrapy.Spider):
 
     def canonical(self, url: str) -> str | None:
         """``url`` in canonical form, without the ``MAYADEEN_TRACKING_PARAMS`` query parameters."""
-        return canonical_url(url, tracking=getattr(self, "tracking_params", DEFAULT_TRACKING_PARAMS))
+        return canonical_url(url, tracking=self.tracking)
 
     def request(self, url: str, callback, **kwargs) -> scrapy.Request | None:
         """A request for the canonical form of ``url`` (None for what is not a URL of the site)."""
@@ -117,7 +119,7 @@ class MayadeenSpider(scrapy.Spider):
         return item_kind(url) is not None
 
     def parse_item(self, response):
-        page = ArticlePage(response)
+        page = ArticlePage(response, self.tracking)
         if not page.is_item():
             self.crawler.stats.inc_value("mayadeen/pages/not_item")
             self.logger.debug("Not an item page: %s", response.url)

@@ -17,7 +17,7 @@ class FeedSpider(SitemapSpider):
     """
 
     name = "feed"
-    arguments = window_arguments("an item's publication (its RSS pubDate or news sitemap date)")
+    arguments = window_arguments("publication (RSS pubDate, news sitemap publication date)")
     RSS_URL = f"{PUBLIC_URL}/rss"
     sitemap_urls = ()  # no robots.txt, no index: only the news sitemap, read by parse_news_sitemap
 
@@ -28,7 +28,7 @@ class FeedSpider(SitemapSpider):
 
     def parse_rss(self, response):
         self.crawler.stats.inc_value("mayadeen/feed/files")
-        entries = read_rss(response.body, response.url)
+        entries = read_rss(response.body, response.url, self.tracking)
         if not entries:
             self.logger.warning("No items in the feed %s", response.url)
         for entry in self.wanted_items(entries):

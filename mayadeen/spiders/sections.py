@@ -72,13 +72,13 @@ class SectionsSpider(MayadeenSpider):
         return super().wants_item(url) and self.in_scope(url)
 
     def parse_home(self, response):
-        page = ListingPage(response)
+        page = ListingPage(response, self.tracking)
         for url in page.menu_listings:
             yield self.request(url, self.parse_listing)
         yield from self.follow_cards(page)
 
     def parse_listing(self, response):
-        page = ListingPage(response)
+        page = ListingPage(response, self.tracking)
         if response.meta.get("mayadeen_rendered"):  # the DOM after the page's scripts ran
             yield from self.parse_rendered_listing(response, page)
             return
@@ -128,7 +128,7 @@ class SectionsSpider(MayadeenSpider):
 
     def parse_listing_api(self, response, endpoint: str):
         """One further page of a client-side listing, from the listing API."""
-        page = ListingApiPage(response, endpoint)
+        page = ListingApiPage(response, endpoint, self.tracking)
         if not page.valid:
             self.crawler.stats.inc_value("mayadeen/js/api_errors")
             self.logger.warning("Not a listing API page: %s", response.url)

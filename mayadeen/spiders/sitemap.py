@@ -24,11 +24,11 @@ __all__ = ["DayWindow", "SitemapSpider", "window_arguments"]
 NEWS_SITEMAP_DAYS = 7
 
 
-def window_arguments(meaning: str) -> dict:
+def window_arguments(changed: str) -> dict:
     """The spider arguments plus ``since``/``until``, whose help says which date they filter."""
     return {**MayadeenSpider.arguments,
-            "since": Argument(parse_day, f"YYYY-MM-DD: first Beirut day of {meaning}"),
-            "until": Argument(parse_day, f"YYYY-MM-DD: last Beirut day of {meaning}")}
+            "since": Argument(parse_day, f"YYYY-MM-DD: only items whose {changed} is on or after this Beirut day"),
+            "until": Argument(parse_day, f"YYYY-MM-DD: only items whose {changed} is on or before this Beirut day")}
 
 
 class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
@@ -61,7 +61,7 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
     """
 
     name = "sitemap"
-    arguments = window_arguments("the day an item last changed (its sitemap <lastmod>)")
+    arguments = window_arguments("last change (sitemap <lastmod>)")
     ROBOTS_URL = f"{PUBLIC_URL}/robots.txt"
     INDEX_URL = f"{PUBLIC_URL}/sitemaps/all.xml"
     NEWS_URL = f"{PUBLIC_URL}/sitemaps/news.xml"
@@ -149,7 +149,7 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
 
     def parse_news_sitemap(self, response):
         body = sitemap_body(response.body, self.settings.getint("DOWNLOAD_MAXSIZE"))
-        sitemap = read_sitemap(body, response.url)
+        sitemap = read_sitemap(body, response.url, self.tracking)
         self.crawler.stats.inc_value("mayadeen/sitemap/files")
         if sitemap.kind != "urlset":
             self.logger.warning("Not a sitemap (%s): %s", sitemap.kind, response.url)
