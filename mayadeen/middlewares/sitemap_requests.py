@@ -20,7 +20,7 @@ import re
 from scrapy.exceptions import IgnoreRequest
 
 from mayadeen.pages.discovery import sitemap_month
-from mayadeen.urls import canonical_url, is_on_site
+from mayadeen.urls import DEFAULT_TRACKING_PARAMS, canonical_url, is_on_site
 
 SITEMAP_LINE = re.compile(rb"^\s*sitemap\s*:\s*(\S*)", re.IGNORECASE)
 
@@ -70,13 +70,13 @@ class SitemapRequestsMiddleware:
             ledger.read(request.url, _text(header(b"ETag")), _text(header(b"Last-Modified")))
         return response
 
-
     def _site_sitemaps_only(self, body: bytes, base: str) -> bytes:
         lines = []
         for line in body.split(b"\n"):
             match = SITEMAP_LINE.match(line)
             if match:
-                url = canonical_url(match.group(1).decode("utf-8", "replace"), base)
+                url = canonical_url(match.group(1).decode("utf-8", "replace"), base,
+                                    tracking=getattr(self.crawler.spider, "tracking", DEFAULT_TRACKING_PARAMS))
                 if not (url and is_on_site(url)):
                     self.stats.inc_value("mayadeen/sitemap/robots_dropped")
                     continue
