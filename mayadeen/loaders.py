@@ -60,6 +60,18 @@ def _first_of_each_fact(candidates) -> dict | None:
     return {"url": url, "duration_seconds": duration} if url else None
 
 
+_PROCESSORS: dict[tuple, object] = {}  # (loader class, field, lookup) -> processor
+
+
+def _looked_up(loader_class, field_name: str, lookup):
+    """``lookup(field_name)``, remembered: a loader class's processors never change."""
+    key = (loader_class, field_name, lookup.__name__)
+    found = _PROCESSORS.get(key)
+    if found is None:
+        found = _PROCESSORS[key] = lookup(field_name)
+    return found
+
+
 class ArticleLoader(ItemLoader):
     """Builds an ``ArticleItem``; ``base_url`` (the page URL) goes in the loader context."""
 
@@ -90,6 +102,14 @@ class ArticleLoader(ItemLoader):
     related_in, related_out = MapCompose(_against_page(normalize_link)), Identity()
     # The video: its two facts from the first candidates that have them.
     video_in, video_out = MapCompose(_video_facts), _first_of_each_fact
+
+    def get_input_processor(self, field_name: str):
+        """The field's ``<field>_in`` processor, looked up once per loader class, not per value."""
+        return _looked_up(type(self), field_name, super().get_input_processor)
+
+    def get_output_processor(self, field_name: str):
+        """The field's ``<field>_out`` processor, looked up once per loader class."""
+        return _looked_up(type(self), field_name, super().get_output_processor)
 
     def add_first(self, field_name: str, *layer_values) -> bool:
         """Add the layers' values in priority order until the field has a value; whether it has one."""
