@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 
 from lxml import etree
 
@@ -106,10 +107,16 @@ def strip_label(value, *labels: str) -> str | None:
     if not text:
         return None
     for label in labels:
-        m = re.match(rf"{re.escape(label)}(?:\s*:\s*|\s+)", text, re.I)
+        m = _label_pattern(label).match(text)
         if m:
             return text[m.end():].strip() or None
     return text
+
+
+@lru_cache(maxsize=64)
+def _label_pattern(label: str) -> re.Pattern:
+    """A leading ``label`` followed by a colon or a space, any case."""
+    return re.compile(rf"{re.escape(label)}(?:\s*:\s*|\s+)", re.I)
 
 
 def join_blocks(blocks) -> str | None:
