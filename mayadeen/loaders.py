@@ -8,7 +8,7 @@ list fields take one layer's list, never a merge of several.
 
 from __future__ import annotations
 
-from itemloaders.processors import Identity, Join, MapCompose, TakeFirst
+from itemloaders.processors import Identity, Join, TakeFirst
 from scrapy.loader import ItemLoader
 
 from mayadeen.items import ArticleItem
@@ -27,16 +27,24 @@ from mayadeen.urls import PUBLIC_URL
 DEFAULTS = {"body": "", "word_count": 0}
 
 
-def _page_url(loader_context) -> str:
-    """The page URL that relative hrefs resolve against (loader context ``base_url``)."""
-    return loader_context.get("base_url") or PUBLIC_URL
+class Each:
+    """Input processor: each value a layer hands over through ``normalise``; refused values (None)
+    dropped. ``MapCompose(normalise)`` for one function, without its set-up on every call (a context
+    chain, every function wrapped anew): the loader calls an input processor for each value added.
+    With ``against_page``, ``normalise(value, page_url)`` resolves hrefs against the page URL (the
+    loader context's ``base_url``).
+    """
 
+    def __init__(self, normalise, *, against_page: bool = False):
+        self.normalise = normalise
+        self.against_page = against_page
 
-def _against_page(normaliser):
-    """``normaliser(value, base)`` as a processor function that resolves against the page URL."""
-    def resolve(value, loader_context):
-        return normaliser(value, _page_url(loader_context))
-    return resolve
+    def __call__(self, values, loader_context):
+        normalise = self.normalise
+        if self.against_page:
+            base = loader_context.get("base_url") or PUBLIC_URL
+            return [v for v in (normalise(value, base) for value in values) if v is not None]
+        return [v for v in map(normalise, values) if v is not None]
 
 
 def _source(value) -> str | None:
@@ -44,11 +52,11 @@ def _source(value) -> str | None:
     return strip_label(value, "Source")
 
 
-def _video_facts(value, loader_context) -> dict | None:
+def _video_facts(value, base: str) -> dict | None:
     """A ``{url, duration_seconds}`` candidate with both facts normalised (either may be None)."""
     if not isinstance(value, dict):
         return None
-    return {"url": public_url(value.get("url"), _page_url(loader_context)),
+    return {"url": public_url(value.get("url"), base),
             "duration_seconds": parse_duration(value.get("duration_seconds"))}
 
 
@@ -81,27 +89,27 @@ class ArticleLoader(ItemLoader):
     url_out = article_id_out = kind_out = section_group_out = section_out = headline_out = summary_out = \
         source_out = date_published_out = date_modified_out = read_time_minutes_out = shares_out = \
         word_count_out = image_out = language_out = TakeFirst()
-    url_in = MapCompose(_against_page(item_url))
-    article_id_in = MapCompose(to_post_id)
-    kind_in = MapCompose(to_kind)
-    section_group_in = MapCompose(to_section_group)
-    section_in = headline_in = summary_in = MapCompose(clean_text)
-    source_in = MapCompose(_source)
-    date_published_in = date_modified_in = MapCompose(to_utc_iso)
-    read_time_minutes_in = MapCompose(parse_read_time)
-    shares_in = MapCompose(parse_count)
-    word_count_in = MapCompose(count_words)
-    image_in = MapCompose(_against_page(normalize_image))
-    language_in = MapCompose(to_language)
+    url_in = Each(item_url, against_page=True)
+    article_id_in = Each(to_post_id)
+    kind_in = Each(to_kind)
+    section_group_in = Each(to_section_group)
+    section_in = headline_in = summary_in = Each(clean_text)
+    source_in = Each(_source)
+    date_published_in = date_modified_in = Each(to_utc_iso)
+    read_time_minutes_in = Each(parse_read_time)
+    shares_in = Each(parse_count)
+    word_count_in = Each(count_words)
+    image_in = Each(normalize_image, against_page=True)
+    language_in = Each(to_language)
     # The body: its blocks, cleaned, joined by a blank line.
-    body_in, body_out = MapCompose(clean_text), Join("\n\n")
+    body_in, body_out = Each(clean_text), Join("\n\n")
     # Lists: one layer's values, normalised, each once.
-    authors_in, authors_out = MapCompose(author_name), drop_duplicates
-    tags_in, tags_out = MapCompose(clean_text), drop_duplicates
-    images_in, images_out = MapCompose(_against_page(normalize_image)), Identity()
-    related_in, related_out = MapCompose(_against_page(normalize_link)), Identity()
+    authors_in, authors_out = Each(author_name), drop_duplicates
+    tags_in, tags_out = Each(clean_text), drop_duplicates
+    images_in, images_out = Each(normalize_image, against_page=True), Identity()
+    related_in, related_out = Each(normalize_link, against_page=True), Identity()
     # The video: its two facts from the first candidates that have them.
-    video_in, video_out = MapCompose(_video_facts), _first_of_each_fact
+    video_in, video_out = Each(_video_facts, against_page=True), _first_of_each_fact
 
     def get_input_processor(self, field_name: str):
         """The field's ``<field>_in`` processor, looked up once per loader class, not per value."""
