@@ -31,20 +31,22 @@ class Each:
     """Input processor: each value a layer hands over through ``normalise``; refused values (None)
     dropped. ``MapCompose(normalise)`` for one function, without its set-up on every call (a context
     chain, every function wrapped anew): the loader calls an input processor for each value added.
-    With ``against_page``, ``normalise(value, page_url)`` resolves hrefs against the page URL (the
-    loader context's ``base_url``).
     """
 
-    def __init__(self, normalise, *, against_page: bool = False):
+    def __init__(self, normalise):
         self.normalise = normalise
-        self.against_page = against_page
+
+    def __call__(self, values):
+        return [v for v in map(self.normalise, values) if v is not None]
+
+
+class EachAgainstPage(Each):
+    """``Each`` for a ``normalise(value, page_url)`` that resolves hrefs against the page URL (the
+    loader context's ``base_url``)."""
 
     def __call__(self, values, loader_context):
-        normalise = self.normalise
-        if self.against_page:
-            base = loader_context.get("base_url") or PUBLIC_URL
-            return [v for v in (normalise(value, base) for value in values) if v is not None]
-        return [v for v in map(normalise, values) if v is not None]
+        base = loader_context.get("base_url") or PUBLIC_URL
+        return [v for v in (self.normalise(value, base) for value in values) if v is not None]
 
 
 def _source(value) -> str | None:
@@ -68,15 +70,16 @@ def _first_of_each_fact(candidates) -> dict | None:
     return {"url": url, "duration_seconds": duration} if url else None
 
 
-_PROCESSORS: dict[tuple, object] = {}  # (loader class, field, lookup) -> processor
+_PROCESSORS: dict[tuple, object] = {}  # (loader class, "input"/"output", field) -> processor
 
 
-def _looked_up(loader_class, field_name: str, lookup):
-    """``lookup(field_name)``, remembered: a loader class's processors never change."""
-    key = (loader_class, field_name, lookup.__name__)
+def _remembered(loader, kind: str, field_name: str):
+    """``loader``'s ``get_<kind>_processor(field_name)`` of ItemLoader, looked up once per loader class:
+    a class's processors never change, and the loader asks for one with every value."""
+    key = (type(loader), kind, field_name)
     found = _PROCESSORS.get(key)
     if found is None:
-        found = _PROCESSORS[key] = lookup(field_name)
+        found = _PROCESSORS[key] = getattr(ItemLoader, f"get_{kind}_processor")(loader, field_name)
     return found
 
 
@@ -89,7 +92,7 @@ class ArticleLoader(ItemLoader):
     url_out = article_id_out = kind_out = section_group_out = section_out = headline_out = summary_out = \
         source_out = date_published_out = date_modified_out = read_time_minutes_out = shares_out = \
         word_count_out = image_out = language_out = TakeFirst()
-    url_in = Each(item_url, against_page=True)
+    url_in = EachAgainstPage(item_url)
     article_id_in = Each(to_post_id)
     kind_in = Each(to_kind)
     section_group_in = Each(to_section_group)
@@ -99,25 +102,23 @@ class ArticleLoader(ItemLoader):
     read_time_minutes_in = Each(parse_read_time)
     shares_in = Each(parse_count)
     word_count_in = Each(count_words)
-    image_in = Each(normalize_image, against_page=True)
+    image_in = EachAgainstPage(normalize_image)
     language_in = Each(to_language)
     # The body: its blocks, cleaned, joined by a blank line.
     body_in, body_out = Each(clean_text), Join("\n\n")
     # Lists: one layer's values, normalised, each once.
     authors_in, authors_out = Each(author_name), drop_duplicates
     tags_in, tags_out = Each(clean_text), drop_duplicates
-    images_in, images_out = Each(normalize_image, against_page=True), Identity()
-    related_in, related_out = Each(normalize_link, against_page=True), Identity()
+    images_in, images_out = EachAgainstPage(normalize_image), Identity()
+    related_in, related_out = EachAgainstPage(normalize_link), Identity()
     # The video: its two facts from the first candidates that have them.
-    video_in, video_out = Each(_video_facts, against_page=True), _first_of_each_fact
+    video_in, video_out = EachAgainstPage(_video_facts), _first_of_each_fact
 
     def get_input_processor(self, field_name: str):
-        """The field's ``<field>_in`` processor, looked up once per loader class, not per value."""
-        return _looked_up(type(self), field_name, super().get_input_processor)
+        return _remembered(self, "input", field_name)
 
     def get_output_processor(self, field_name: str):
-        """The field's ``<field>_out`` processor, looked up once per loader class."""
-        return _looked_up(type(self), field_name, super().get_output_processor)
+        return _remembered(self, "output", field_name)
 
     def add_first(self, field_name: str, *layer_values) -> bool:
         """Add the layers' values in priority order until the field has a value; whether it has one."""

@@ -28,7 +28,7 @@ def parse_response(response) -> etree._Element | None:
     body, encoding = getattr(response, "body", None), getattr(response, "encoding", None)
     clean_utf8 = encoding in _UTF8 and isinstance(body, bytes) and not body.startswith(codecs.BOM_UTF8)
     if clean_utf8 and b"\x00" not in body:
-        root, parser = _parse(body.strip())
+        root, parser = _parse(body)
         if parser is None or not any(e.type == _INVALID_ENCODING for e in parser.error_log):
             return root
     return parse_html(getattr(response, "text", None))
@@ -38,12 +38,12 @@ def parse_html(text) -> etree._Element | None:
     """The root element of an HTML document given as text, or None when there is no document."""
     if not isinstance(text, str):
         return None
-    return _parse(text.strip().replace("\x00", "").encode("utf-8"))[0]
+    return _parse(text.replace("\x00", "").encode("utf-8"))[0]
 
 
 def _parse(data: bytes) -> tuple[etree._Element | None, etree.HTMLParser | None]:
     """The root element (or None) and the parser, whose ``error_log`` tells about this parse."""
-    if not data:
+    if not data or data.isspace():
         return None, None
     parser = getattr(_THREAD, "parser", None)
     if parser is None:

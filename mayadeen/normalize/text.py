@@ -30,11 +30,14 @@ def clean_text(value) -> str | None:
     Values from JSON and meta tags may still carry entities or stray markup; DOM text is already
     decoded, and decoding twice is harmless for real text.
     """
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        value = str(value)
-    if not isinstance(value, str) or len(value) > _MAX_TEXT:
+    if type(value) is not str:  # noqa: E721 - the common case first; str subclasses below
+        if isinstance(value, bool) or value is None:
+            return None
+        if isinstance(value, (int, float)):
+            value = str(value)
+        if not isinstance(value, str):
+            return None
+    if len(value) > _MAX_TEXT:
         return None
     if "&" in value:
         value = html.unescape(value)
