@@ -133,7 +133,8 @@ class ArticleLoader(ItemLoader):
         """The item with every extracted field present: lists default to ``[]``, ``body`` to ``""``,
         ``word_count`` to 0, the rest to None."""
         item = super().load_item()
+        loaded = item.keys()  # a view: membership without the item's KeyError per missing key
         for key in EXTRACTED_KEYS:
-            if key not in item:
+            if key not in loaded:
                 item[key] = [] if key in LIST_KEYS else DEFAULTS.get(key)
         return item
