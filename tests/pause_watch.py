@@ -38,9 +38,9 @@ class PauseWatch:
     @classmethod
     def from_crawler(cls, crawler):
         watch = cls(crawler)
-        crawler.signals.connect(watch.reached, signal=signals.request_reached_downloader)
-        crawler.signals.connect(watch.downloaded, signal=signals.response_downloaded)
-        crawler.signals.connect(watch.closed, signal=signals.spider_closed)
+        for handler, signal in ((watch.reached, signals.request_reached_downloader),
+                                (watch.downloaded, signals.response_downloaded), (watch.closed, signals.spider_closed)):
+            crawler.signals.connect(handler, signal=signal)
         return watch
 
     def write(self, **event) -> None:
