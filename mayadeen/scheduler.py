@@ -34,6 +34,8 @@ import weakref
 
 from scrapy.core.scheduler import Scheduler
 
+from mayadeen.download_slots import delay_left, sends_at_once, slot_clock
+
 logger = logging.getLogger(__name__)
 
 #: Request meta: the wall-clock time (``time.time()``) before which the request is not sent.
@@ -54,7 +56,7 @@ class DueScheduler(Scheduler):
         self.order = itertools.count()
         self.slot_holds: dict[str, float] = {}  # slot key -> time.time() until which it is held
         self.waiting = None  # a due request whose slot was not ready, sent first when it is
-        self.handed: dict[str, float] = {}  # slot key -> time.monotonic() its last request was handed out
+        self.handed: dict[str, float] = {}  # slot key -> slot_clock() when its last request was handed out
         self.handed_out = weakref.WeakSet()  # requests handed out, until they are done with
         self.timer = None
         self.wake_timer = None
@@ -93,7 +95,7 @@ class DueScheduler(Scheduler):
                 if wait < math.inf:  # else a download of the slot ends first, and the engine asks again
                     self._wake_in(wait)
                 return None
-            self.handed[self._slot_key(request)] = time.monotonic()
+            self.handed[self._slot_key(request)] = slot_clock()
             self.handed_out.add(request)
             return request
         return None
@@ -106,7 +108,7 @@ class DueScheduler(Scheduler):
         if self.due(request) is not None:
             return False
         slot = self.crawler.engine.downloader.slots.get(self._slot_key(request))
-        return slot is None or (len(slot.active) < slot.concurrency and delay_left(slot, slot.lastseen) <= 0)
+        return slot is None or sends_at_once(slot)
 
     def has_pending_requests(self) -> bool:
         return super().has_pending_requests() or bool(self.held) or self.waiting is not None
@@ -198,9 +200,3 @@ class DueScheduler(Scheduler):
             request, self.waiting = self.waiting, None
             self.crawler.engine.crawl(request)
 
-
-def delay_left(slot, last_sent: float) -> float:
-    """Seconds until a downloader slot's delay after ``last_sent`` (``time.monotonic()``) is surely over."""
-    if not slot.delay:
-        return 0.0
-    return max(0.0, last_sent + slot.delay * (1 + slot.jitter) - time.monotonic())
