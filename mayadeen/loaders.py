@@ -8,7 +8,7 @@ list fields take one layer's list, never a merge of several.
 
 from __future__ import annotations
 
-from itemloaders.processors import Identity, Join, MapCompose, TakeFirst
+from itemloaders.processors import Identity, Join, TakeFirst
 from scrapy.loader import ItemLoader
 
 from mayadeen.items import ArticleItem
@@ -27,21 +27,27 @@ from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_URL
 DEFAULTS = {"body": "", "word_count": 0}
 
 
-def _page_url(loader_context) -> str:
-    """The page URL that relative hrefs resolve against (loader context ``base_url``)."""
-    return loader_context.get("base_url") or PUBLIC_URL
+class Each:
+    """Input processor: each value a layer hands over through ``normalise``; refused values (None)
+    dropped. ``MapCompose(normalise)`` for one function, without its set-up on every call (a context
+    chain, every function wrapped anew): the loader calls an input processor for each value added.
+    """
+
+    def __init__(self, normalise):
+        self.normalise = normalise
+
+    def __call__(self, values):
+        return [v for v in map(self.normalise, values) if v is not None]
 
 
-def _tracking(loader_context) -> tuple[str, ...]:
-    """The query parameters dropped from every URL (loader context ``tracking``)."""
-    return loader_context.get("tracking") or DEFAULT_TRACKING_PARAMS
+class EachAgainstPage(Each):
+    """``Each`` for a ``normalise(value, page_url, tracking)`` that resolves hrefs against the page URL
+    and drops the tracking parameters (the loader context's ``base_url`` and ``tracking``)."""
 
-
-def _against_page(normaliser):
-    """``normaliser(value, base, tracking)`` as a processor function that resolves against the page URL."""
-    def resolve(value, loader_context):
-        return normaliser(value, _page_url(loader_context), _tracking(loader_context))
-    return resolve
+    def __call__(self, values, loader_context):
+        base = loader_context.get("base_url") or PUBLIC_URL
+        tracking = loader_context.get("tracking") or DEFAULT_TRACKING_PARAMS
+        return [v for v in (self.normalise(value, base, tracking) for value in values) if v is not None]
 
 
 def _source(value) -> str | None:
@@ -49,11 +55,11 @@ def _source(value) -> str | None:
     return strip_label(value, "Source")
 
 
-def _video_facts(value, loader_context) -> dict | None:
+def _video_facts(value, base: str, tracking: tuple[str, ...]) -> dict | None:
     """A ``{url, duration_seconds}`` candidate with both facts normalised (either may be None)."""
     if not isinstance(value, dict):
         return None
-    return {"url": public_url(value.get("url"), _page_url(loader_context), _tracking(loader_context)),
+    return {"url": public_url(value.get("url"), base, tracking),
             "duration_seconds": parse_duration(value.get("duration_seconds"))}
 
 
@@ -63,6 +69,19 @@ def _first_of_each_fact(candidates) -> dict | None:
     url = next((c["url"] for c in candidates if c["url"]), None)
     duration = next((c["duration_seconds"] for c in candidates if c["duration_seconds"] is not None), None)
     return {"url": url, "duration_seconds": duration} if url else None
+
+
+_PROCESSORS: dict[tuple, object] = {}  # (loader class, "input"/"output", field) -> processor
+
+
+def _remembered(loader, kind: str, field_name: str):
+    """``loader``'s ``get_<kind>_processor(field_name)`` of ItemLoader, looked up once per loader class:
+    a class's processors never change, and the loader asks for one with every value."""
+    key = (type(loader), kind, field_name)
+    found = _PROCESSORS.get(key)
+    if found is None:
+        found = _PROCESSORS[key] = getattr(ItemLoader, f"get_{kind}_processor")(loader, field_name)
+    return found
 
 
 class ArticleLoader(ItemLoader):
@@ -75,27 +94,33 @@ class ArticleLoader(ItemLoader):
     url_out = article_id_out = kind_out = section_group_out = section_out = headline_out = summary_out = \
         source_out = date_published_out = date_modified_out = read_time_minutes_out = shares_out = \
         word_count_out = image_out = language_out = TakeFirst()
-    url_in = MapCompose(_against_page(item_url))
-    article_id_in = MapCompose(to_post_id)
-    kind_in = MapCompose(to_kind)
-    section_group_in = MapCompose(to_section_group)
-    section_in = headline_in = summary_in = MapCompose(clean_text)
-    source_in = MapCompose(_source)
-    date_published_in = date_modified_in = MapCompose(to_utc_iso)
-    read_time_minutes_in = MapCompose(parse_read_time)
-    shares_in = MapCompose(parse_count)
-    word_count_in = MapCompose(count_words)
-    image_in = MapCompose(_against_page(normalize_image))
-    language_in = MapCompose(to_language)
+    url_in = EachAgainstPage(item_url)
+    article_id_in = Each(to_post_id)
+    kind_in = Each(to_kind)
+    section_group_in = Each(to_section_group)
+    section_in = headline_in = summary_in = Each(clean_text)
+    source_in = Each(_source)
+    date_published_in = date_modified_in = Each(to_utc_iso)
+    read_time_minutes_in = Each(parse_read_time)
+    shares_in = Each(parse_count)
+    word_count_in = Each(count_words)
+    image_in = EachAgainstPage(normalize_image)
+    language_in = Each(to_language)
     # The body: its blocks, cleaned, joined by a blank line.
-    body_in, body_out = MapCompose(clean_text), Join("\n\n")
+    body_in, body_out = Each(clean_text), Join("\n\n")
     # Lists: one layer's values, normalised, each once.
-    authors_in, authors_out = MapCompose(author_name), drop_duplicates
-    tags_in, tags_out = MapCompose(clean_text), drop_duplicates
-    images_in, images_out = MapCompose(_against_page(normalize_image)), Identity()
-    related_in, related_out = MapCompose(_against_page(normalize_link)), Identity()
+    authors_in, authors_out = Each(author_name), drop_duplicates
+    tags_in, tags_out = Each(clean_text), drop_duplicates
+    images_in, images_out = EachAgainstPage(normalize_image), Identity()
+    related_in, related_out = EachAgainstPage(normalize_link), Identity()
     # The video: its two facts from the first candidates that have them.
-    video_in, video_out = MapCompose(_video_facts), _first_of_each_fact
+    video_in, video_out = EachAgainstPage(_video_facts), _first_of_each_fact
+
+    def get_input_processor(self, field_name: str):
+        return _remembered(self, "input", field_name)
+
+    def get_output_processor(self, field_name: str):
+        return _remembered(self, "output", field_name)
 
     def add_first(self, field_name: str, *layer_values) -> bool:
         """Add the layers' values in priority order until the field has a value; whether it has one."""
@@ -110,7 +135,8 @@ class ArticleLoader(ItemLoader):
         """The item with every extracted field present: lists default to ``[]``, ``body`` to ``""``,
         ``word_count`` to 0, the rest to None."""
         item = super().load_item()
+        loaded = item.keys()  # a view: membership without the item's KeyError per missing key
         for key in EXTRACTED_KEYS:
-            if key not in item:
+            if key not in loaded:
                 item[key] = [] if key in LIST_KEYS else DEFAULTS.get(key)
         return item

@@ -8,9 +8,12 @@ shutdown wait for it. Here a request that is not due yet never leaves the schedu
 * a request whose meta ``mayadeen_not_before`` (wall-clock ``time.time()``) is in the future, or
   whose download slot is held (``hold_slot``: a ``Retry-After``), is put aside in a heap; a timer
   hands it back to the engine (``engine.crawl``) when it is due, and other requests flow meanwhile;
-* at most the slot's concurrency (``CONCURRENT_REQUESTS_PER_DOMAIN``, ``DOWNLOAD_SLOTS``) of one
-  slot's requests are in the downloader at once, so none sits in the downloader's queue when the
-  site says "come back later": the next one is held here instead;
+* a slot gets its next request only when its downloader would send it at once: fewer than its
+  concurrency (``CONCURRENT_REQUESTS_PER_DOMAIN``, ``DOWNLOAD_SLOTS``) of its requests in the
+  downloader, and its download delay over — the longest the downloader may draw, ``delay × (1 +
+  jitter)``, as it draws each delay at random. So no request sits in the downloader's queue when
+  the site says "come back later"; the next one waits here instead (``DueGuardMiddleware`` sends
+  back one that was held up on its way, e.g. by robots.txt, or that a pause caught there);
 * when the crawl stops (Ctrl-C, SIGTERM) nothing waits for a held request: with a JOBDIR they are
   saved in its queue with their deadlines and resumed by the next run. Deadlines are wall-clock, so
   they mean the same after a reboot or on another machine; a deadline further away than the larger
@@ -25,9 +28,13 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import time
+import weakref
 
 from scrapy.core.scheduler import Scheduler
+
+from mayadeen.download_slots import delay_left, sends_at_once, slot_clock
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +55,11 @@ class DueScheduler(Scheduler):
         self.held: list[tuple[float, int, object]] = []  # (due, order, request)
         self.order = itertools.count()
         self.slot_holds: dict[str, float] = {}  # slot key -> time.time() until which it is held
-        self.waiting = None  # a due request whose slot was full, sent first when it has room
+        self.waiting = None  # a due request whose slot was not ready, sent first when it is
+        self.handed: dict[str, float] = {}  # slot key -> slot_clock() when its last request was handed out
+        self.handed_out = weakref.WeakSet()  # requests handed out, until they are done with
         self.timer = None
+        self.wake_timer = None
 
     # --- the public face ------------------------------------------------------------------------
 
@@ -58,7 +68,7 @@ class DueScheduler(Scheduler):
         self.slot_holds[key] = max(until, self.slot_holds.get(key, 0.0))
 
     def enqueue_request(self, request) -> bool:
-        due = self._due(request)
+        due = self.due(request)
         if due is None:
             return super().enqueue_request(request)
         if not request.dont_filter and self.df.request_seen(request):
@@ -73,17 +83,32 @@ class DueScheduler(Scheduler):
         else:
             request = super().next_request()
         while request is not None:
-            due = self._due(request)
+            due = self.due(request)
             if due is not None:
                 self._hold(request, due)
                 request = super().next_request()
                 continue
-            if not self._slot_has_room(request):
+            wait = self._slot_wait(request)
+            if wait > 0:
                 # Already through the duplicate filter: dont_filter, should it be saved in JOBDIR.
                 self.waiting = request if request.dont_filter else request.replace(dont_filter=True)
+                if wait < math.inf:  # else a download of the slot ends first, and the engine asks again
+                    self._wake_in(wait)
                 return None
+            self.handed[self._slot_key(request)] = slot_clock()
+            self.handed_out.add(request)
             return request
         return None
+
+    def may_send(self, request) -> bool:
+        """False for a request handed out here that must not go out now: its slot was paused since,
+        or the downloader would keep it waiting (it was held up on its way, e.g. by robots.txt)."""
+        if request not in self.handed_out:
+            return True
+        if self.due(request) is not None:
+            return False
+        slot = self.crawler.engine.downloader.slots.get(self._slot_key(request))
+        return slot is None or sends_at_once(slot)
 
     def has_pending_requests(self) -> bool:
         return super().has_pending_requests() or bool(self.held) or self.waiting is not None
@@ -92,8 +117,9 @@ class DueScheduler(Scheduler):
         return super().__len__() + len(self.held) + (self.waiting is not None)
 
     def close(self, reason: str):
-        if self.timer is not None and self.timer.active():
-            self.timer.cancel()
+        for timer in (self.timer, self.wake_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
         pending = [request for _, _, request in sorted(self.held)] + [r for r in [self.waiting] if r is not None]
         self.held, self.waiting = [], None
         if pending and self.dqdir:
@@ -111,7 +137,7 @@ class DueScheduler(Scheduler):
     def _slot_key(self, request) -> str:
         return self.crawler.engine.downloader.get_slot_key(request)
 
-    def _due(self, request) -> float | None:
+    def due(self, request) -> float | None:
         """When ``request`` may go (``time.time()``), or None when it may go now."""
         now = time.time()
         due = max(request.meta.get(NOT_BEFORE) or 0.0, self.slot_holds.get(self._slot_key(request), 0.0))
@@ -148,10 +174,29 @@ class DueScheduler(Scheduler):
             self.crawler.engine.crawl(request)
         self._arm()
 
-    def _slot_has_room(self, request) -> bool:
+    def _slot_wait(self, request) -> float:
+        """Seconds until ``request``'s slot is ready for it (inf: until one of its downloads ends)."""
         key = self._slot_key(request)
         limit = self.slot_settings.get(key, {}).get("concurrency", self.concurrency)
-        if not limit:
-            return True
         downloader = self.crawler.engine.downloader
-        return sum(1 for r in downloader.active if downloader.get_slot_key(r) == key) < limit
+        if limit and sum(1 for r in downloader.active if downloader.get_slot_key(r) == key) >= limit:
+            return math.inf
+        slot = downloader.slots.get(key)
+        if slot is None:
+            return 0.0
+        # handed: a request handed out a moment ago may not have reached the slot yet
+        return delay_left(slot, max(slot.lastseen, self.handed.get(key, 0.0)))
+
+    def _wake_in(self, seconds: float) -> None:
+        from twisted.internet import reactor
+
+        if self.wake_timer is None or not self.wake_timer.active():
+            self.wake_timer = reactor.callLater(seconds, self._wake)
+
+    def _wake(self) -> None:
+        """Hands the waiting request back to the engine, which then asks for the next one."""
+        self.wake_timer = None
+        if self.waiting is not None:
+            request, self.waiting = self.waiting, None
+            self.crawler.engine.crawl(request)
+

@@ -84,6 +84,9 @@ DOWNLOADER_MIDDLEWARES = {
     # Archives each response as received (still compressed) with its public URL: the mirror is a
     # download handler (MirrorAddon), so no middleware ever sees the mirror's host.
     "mayadeen.archive.middleware.WarcArchiveMiddleware": 945,
+    # Last before the downloader: a request that stopped being due on its way (a Retry-After came,
+    # robots.txt held it up past its download delay) goes back to the scheduler instead of out.
+    "mayadeen.middlewares.due_guard.DueGuardMiddleware": 990,
 }
 # Scrapy's spider middlewares at their default positions, and ours.
 SPIDER_MIDDLEWARES = {

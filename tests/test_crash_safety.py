@@ -2,7 +2,9 @@
 
 20 seeded rounds in 4 groups of 5, each group on a fresh store: every round starts
 `scrapy crawl sections` against a slowed fixture server and SIGKILLs it at a random moment of its
-write phase (drawn from the seed). Odd rounds re-fetch everything (``-a full=1``) from a server whose
+write phase, drawn from the seed and measured by the run's own progress: just after its k-th item
+request, k drawn among the items it has to fetch (all of them in a full round, those not stored yet
+in an incremental one; a round with nothing to fetch is not killed). Odd rounds re-fetch everything (``-a full=1``) from a server whose
 articles have changed, so kills also land in the middle of revisions (old version filed, row
 replaced). After every kill: ``PRAGMA integrity_check`` is ok, every row (and every filed revision)
 is a whole record that passes the schema and equals one of the two versions served, no URL or
@@ -37,14 +39,15 @@ from tests.fixture_server import Answer, FixtureSite
 
 SEED = 5150
 GROUPS, ROUNDS = 4, 5
-#: Seconds after the first item request within which the kill falls (about the write phase).
-KILL_WINDOW = 1.6
+#: Seconds after the chosen item request within which the kill falls (around that item's write).
+KILL_JITTER = 0.25
 #: A slow server and few requests at a time spread the writes out over the crawl.
 SLOW = {"CONCURRENT_REQUESTS": "3", "RETRY_TIMES": "2"}
 SERVER_DELAY = 0.03
 UPDATE = b'<p>Update: this report was revised after publication.</p>'
 
-FIGURES = {"kills": 0, "rows_checked": 0, "reader_queries": 0, "reader_errors": 0, "completed_before_kill": 0}
+FIGURES = {"kills": 0, "rows_checked": 0, "reader_queries": 0, "reader_errors": 0, "completed_before_kill": 0,
+           "rounds_with_work": 0}
 
 
 def _changed(body: bytes) -> bytes:
@@ -70,8 +73,8 @@ class RevisingSite(FaultServer):
             answer = Answer(answer.status, answer.content_type, _changed(answer.body), answer.headers)
         super().handle(handler, answer)
 
-    def item_requested(self) -> bool:
-        return any(item_kind(PUBLIC_URL + h.path.split("?")[0]) for h in self.hits())
+    def item_requests(self) -> int:
+        return sum(1 for h in self.hits() if item_kind(PUBLIC_URL + h.path.split("?")[0]))
 
 
 def _versions() -> dict[str, list[dict]]:
@@ -174,35 +177,53 @@ def check_store(path: Path, versions: dict[str, list[dict]]) -> int:
         con.close()
 
 
+def items_to_fetch(path: Path, full: bool) -> int:
+    """How many item pages a round has to fetch: all in a full round, else those not stored yet."""
+    expected = set(expected_records())
+    if full or not path.exists():
+        return len(expected)
+    con = sqlite3.connect(path, timeout=10)
+    try:
+        return len(expected - {url for (url,) in con.execute("SELECT url FROM articles")})
+    finally:
+        con.close()
+
+
 def run_group(group: int, tmp: Path, versions) -> dict:
     rng = random.Random(SEED + group)
     sqlite = tmp / f"group{group}" / "mayadeen.sqlite"
     sqlite.parent.mkdir(parents=True)
     reader = Reader(sqlite)
     reader.start()
-    figures = {"kills": 0, "rows_checked": 0, "completed_before_kill": 0}
+    figures = {"kills": 0, "rows_checked": 0, "completed_before_kill": 0, "rounds_with_work": 0}
     try:
         with RevisingSite() as site:
             for n in range(ROUNDS):
                 full = n % 2 == 1
                 site.changed = full and rng.random() < 0.7
+                todo = items_to_fetch(sqlite, full)
+                kill_after = rng.randint(1, todo) if todo else None  # the item request to kill after
+                kill_delay = rng.uniform(0, KILL_JITTER)
                 site.log.clear()
                 cmd, env = crawl_command(site.url, sqlite.parent / f"round{n}", sqlite, full)
                 (sqlite.parent / f"round{n}").mkdir()
                 proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, start_new_session=True)
                 try:
-                    deadline = time.monotonic() + 60
-                    while proc.poll() is None and not site.item_requested() and time.monotonic() < deadline:
-                        time.sleep(0.005)
-                    time.sleep(rng.uniform(0, KILL_WINDOW))
-                    if proc.poll() is None:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                        figures["kills"] += 1
-                    else:
-                        figures["completed_before_kill"] += 1
+                    if kill_after is not None:
+                        figures["rounds_with_work"] += 1
+                        deadline = time.monotonic() + 60
+                        while (proc.poll() is None and site.item_requests() < kill_after
+                               and time.monotonic() < deadline):
+                            time.sleep(0.005)
+                        time.sleep(kill_delay)
+                        if proc.poll() is None:
+                            os.killpg(proc.pid, signal.SIGKILL)
+                            figures["kills"] += 1
+                        else:
+                            figures["completed_before_kill"] += 1
                 finally:
-                    proc.wait(timeout=30)
+                    proc.wait(timeout=60)
                 figures["rows_checked"] += check_store(sqlite, versions)
             # A run left alone completes the set.
             site.changed = False
@@ -236,10 +257,13 @@ def test_sigkill_at_random_moments_never_corrupts_or_loses(tmp_path):
             record = {c: (json.loads(v) if c in JSON_COLUMNS and v is not None else v)
                       for c, v in zip(RECORD_COLUMNS, row, strict=False)}
             assert {k: record[k] for k in expected[url]} == expected[url], url
-        for key in ("kills", "rows_checked", "reader_queries", "completed_before_kill"):
+        for key in ("kills", "rows_checked", "reader_queries", "completed_before_kill", "rounds_with_work"):
             FIGURES[key] += figures[key]
-    assert FIGURES["kills"] >= GROUPS * ROUNDS * 0.75, FIGURES  # most rounds were killed mid-crawl
-    print(f"\ncrash safety: {FIGURES['kills']} SIGKILLs survived ({FIGURES['completed_before_kill']} runs ended"
-          f" before their kill), {FIGURES['rows_checked']} rows checked whole, integrity_check ok after every"
-          f" kill, {FIGURES['reader_queries']} reader polls without an error, items lost: 0"
+    # The first round and the full rounds always have work; most rounds with work were killed mid-crawl.
+    assert FIGURES["rounds_with_work"] >= GROUPS * (1 + ROUNDS // 2), FIGURES
+    assert FIGURES["kills"] >= FIGURES["rounds_with_work"] * 0.75, FIGURES
+    print(f"\ncrash safety: {FIGURES['kills']} SIGKILLs survived in {FIGURES['rounds_with_work']} rounds with work"
+          f" ({FIGURES['completed_before_kill']} runs ended before their kill), {FIGURES['rows_checked']} rows"
+          f" checked whole, integrity_check ok after every kill, {FIGURES['reader_queries']} reader polls"
+          f" without an error, items lost: 0"
           f" ({time.monotonic() - started:.0f}s)")

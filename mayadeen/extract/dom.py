@@ -14,23 +14,23 @@ from mayadeen.normalize.text import element_text
 # thread (lxml parsers must not be shared between threads).
 _THREAD = threading.local()
 _UTF8 = ("utf-8", "utf8")
+_INVALID_ENCODING = etree.ErrorTypes.ERR_INVALID_ENCODING
 
 
 def parse_response(response) -> etree._Element | None:
     """The root element of a response's HTML, or None when it has none.
 
-    A UTF-8 body that decodes cleanly and holds no NUL is parsed as it is; anything else goes
-    through the response's decoded text (its declared or sniffed encoding, bad bytes replaced).
+    A UTF-8 body without NULs is parsed as it is; when libxml2 finds bytes that are not UTF-8 in it
+    (checked by the parse itself, not by decoding the body once more), or the body is in another
+    encoding, it is parsed from the response's decoded text (declared or sniffed encoding, bad
+    bytes replaced).
     """
     body, encoding = getattr(response, "body", None), getattr(response, "encoding", None)
     clean_utf8 = encoding in _UTF8 and isinstance(body, bytes) and not body.startswith(codecs.BOM_UTF8)
     if clean_utf8 and b"\x00" not in body:
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-        else:
-            return _parse(body.strip())
+        root, parser = _parse(body)
+        if parser is None or not any(e.type == _INVALID_ENCODING for e in parser.error_log):
+            return root
     return parse_html(getattr(response, "text", None))
 
 
@@ -38,20 +38,21 @@ def parse_html(text) -> etree._Element | None:
     """The root element of an HTML document given as text, or None when there is no document."""
     if not isinstance(text, str):
         return None
-    return _parse(text.strip().replace("\x00", "").encode("utf-8"))
+    return _parse(text.replace("\x00", "").encode("utf-8"))[0]
 
 
-def _parse(data: bytes) -> etree._Element | None:
-    if not data:
-        return None
+def _parse(data: bytes) -> tuple[etree._Element | None, etree.HTMLParser | None]:
+    """The root element (or None) and the parser, whose ``error_log`` tells about this parse."""
+    if not data or data.isspace():
+        return None, None
     parser = getattr(_THREAD, "parser", None)
     if parser is None:
         parser = _THREAD.parser = etree.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
     try:
         root = etree.fromstring(data, parser)
     except (etree.XMLSyntaxError, ValueError):
-        return None
-    return root if root is not None and isinstance(root.tag, str) else None
+        return None, parser
+    return (root if root is not None and isinstance(root.tag, str) else None), parser
 
 
 def class_tokens(element) -> list[str]:

@@ -6,6 +6,11 @@ import re
 
 from mayadeen.normalize.text import clean_text
 
+_POST_ID = re.compile(r"[A-Za-z_-]*(\d{1,19})")
+_LANGUAGE_TAG = re.compile(r"([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*")
+_NOT_LETTER = re.compile(r"[^a-z]")
+_URL_KEY = re.compile(r"[a-z0-9-]+")
+
 
 def to_post_id(value) -> str | None:
     """CMS post id as a string of digits: ``1689403``, ``"1689403"`` or ``"article-1689403"``."""
@@ -16,7 +21,7 @@ def to_post_id(value) -> str | None:
     text = clean_text(value)
     if not text:
         return None
-    m = re.fullmatch(r"[A-Za-z_-]*(\d{1,19})", text)
+    m = _POST_ID.fullmatch(text)
     return m.group(1) if m else None
 
 
@@ -40,24 +45,24 @@ def to_language(value) -> str | None:
     text = clean_text(value)
     if not text:
         return None
-    m = re.fullmatch(r"([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*", text)
+    m = _LANGUAGE_TAG.fullmatch(text)
     return m.group(1).lower() if m else None
 
 
 #: The site's section groups, as records name them (the schema's enum).
 SECTION_GROUPS = ("News", "Articles", "Videos", "Infographs", "In Pictures")
-_GROUP_BY_KEY = {re.sub(r"[^a-z]", "", g.lower()): g for g in SECTION_GROUPS}
+_GROUP_BY_KEY = {_NOT_LETTER.sub("", g.lower()): g for g in SECTION_GROUPS}
 
 
 def to_section_group(value) -> str | None:
     """One of SECTION_GROUPS, matched regardless of case and spacing (``in-pictures`` too); else None."""
     text = clean_text(value)
-    return _GROUP_BY_KEY.get(re.sub(r"[^a-z]", "", text.lower())) if text else None
+    return _GROUP_BY_KEY.get(_NOT_LETTER.sub("", text.lower())) if text else None
 
 
 def title_from_key(value) -> str | None:
     """Last-resort display name from a URL key: ``in-pictures`` -> ``In Pictures``."""
     text = clean_text(value)
-    if not text or not re.fullmatch(r"[a-z0-9-]+", text):
+    if not text or not _URL_KEY.fullmatch(text):
         return None
     return " ".join(w.capitalize() for w in text.split("-") if w) or None

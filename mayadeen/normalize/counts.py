@@ -6,6 +6,11 @@ import re
 
 from mayadeen.normalize.text import clean_text
 
+_DIGITS = re.compile(r"\d{1,3}(?:,\d{3})+|\d{1,15}")
+_COUNT = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*([kKmM](?![a-zA-Z]))?")
+_MINUTES = re.compile(r"(\d{1,4})\s*(?:min\b|mins\b|minutes?\b)", re.I)
+_SECONDS = re.compile(r"\d{1,9}(?:\.\d+)?")
+
 
 def to_int(value) -> int | None:
     """A non-negative integer from an int or a string of digits (``"1,234"`` allowed)."""
@@ -16,7 +21,7 @@ def to_int(value) -> int | None:
     if isinstance(value, float):
         return int(value) if 0 <= value < 1e15 else None
     text = clean_text(value)
-    if not text or not re.fullmatch(r"\d{1,3}(?:,\d{3})+|\d{1,15}", text):
+    if not text or not _DIGITS.fullmatch(text):
         return None
     return int(text.replace(",", ""))
 
@@ -29,7 +34,7 @@ def parse_count(value) -> int | None:
     text = clean_text(value)
     if not text:
         return None
-    m = re.search(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*([kKmM](?![a-zA-Z]))?", text)
+    m = _COUNT.search(text)
     if not m:
         return None
     number, suffix = m.group(1).replace(",", ""), m.group(2)
@@ -44,7 +49,7 @@ def parse_read_time(value) -> int | None:
     if direct is not None or not isinstance(value, str):
         return direct
     text = clean_text(value)
-    m = re.search(r"(\d{1,4})\s*(?:min\b|mins\b|minutes?\b)", text or "", re.I)
+    m = _MINUTES.search(text or "")
     return int(m.group(1)) if m else None
 
 
@@ -73,6 +78,6 @@ def parse_duration(value) -> int | None:
         if mi < 60 and s < 60:
             return h * 3600 + mi * 60 + s
         return None
-    if re.fullmatch(r"\d{1,9}(?:\.\d+)?", text):
+    if _SECONDS.fullmatch(text):
         return int(float(text))
     return None

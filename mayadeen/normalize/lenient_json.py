@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+_WRAPPER = re.compile(r"^\s*(?:<!--|//\s*<!\[CDATA\[)|(?:-->|//\s*\]\]>)\s*$")
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _JSON_LINE = re.compile(r'^(\s*[{\[]?\s*"[^"\\]{1,200}"\s*:\s*")(.*)("\s*,?\s*)$')
 _UNESCAPED_QUOTE = re.compile(r'(?<!\\)"')
@@ -36,7 +37,7 @@ def parse_json_lenient(text) -> object | None:
     except (ValueError, RecursionError):
         pass
     try:
-        repaired = re.sub(r"^\s*(?:<!--|//\s*<!\[CDATA\[)|(?:-->|//\s*\]\]>)\s*$", "", text)
+        repaired = _WRAPPER.sub("", text)
         repaired = _TRAILING_COMMA.sub(r"\1", repaired.rstrip(";"))
         for attempt in (repaired, _escape_inner_quotes(repaired)):
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 
 from lxml import etree
 
@@ -29,11 +30,14 @@ def clean_text(value) -> str | None:
     Values from JSON and meta tags may still carry entities or stray markup; DOM text is already
     decoded, and decoding twice is harmless for real text.
     """
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        value = str(value)
-    if not isinstance(value, str) or len(value) > _MAX_TEXT:
+    if type(value) is not str:  # noqa: E721 - the common case first; str subclasses below
+        if isinstance(value, bool) or value is None:
+            return None
+        if isinstance(value, (int, float)):
+            value = str(value)
+        if not isinstance(value, str):
+            return None
+    if len(value) > _MAX_TEXT:
         return None
     if "&" in value:
         value = html.unescape(value)
@@ -106,10 +110,16 @@ def strip_label(value, *labels: str) -> str | None:
     if not text:
         return None
     for label in labels:
-        m = re.match(rf"{re.escape(label)}(?:\s*:\s*|\s+)", text, re.I)
+        m = _label_pattern(label).match(text)
         if m:
             return text[m.end():].strip() or None
     return text
+
+
+@lru_cache(maxsize=64)
+def _label_pattern(label: str) -> re.Pattern:
+    """A leading ``label`` followed by a colon or a space, any case."""
+    return re.compile(rf"{re.escape(label)}(?:\s*:\s*|\s+)", re.I)
 
 
 def join_blocks(blocks) -> str | None:
