@@ -23,8 +23,8 @@ to the earlier article. Linking runs when a flash is stored or its text or time 
 stored articles) and when an article is stored (``link_article``, against the stored flashes).
 
 Writers: ``BreakingStore`` opens its own connection (WAL, busy timeout) and writes in short
-transactions (one per page), without the crawl writer lock of ``mayadeen.store.sqlite``: a ticker
-job every minute, or a watch service, runs beside a long crawl of the same file. ``create_tables``
+transactions (one per page), like every writer of ``mayadeen.store.sqlite``: a ticker job every
+minute, or a watch service, runs beside a long crawl of the same file. ``create_tables``
 is also part of the store's own migration, so every store file has the table and its full-text
 index ``breaking_fts`` (``mayadeen.store.fts``).
 """
