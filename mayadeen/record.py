@@ -34,12 +34,16 @@ def utc_timestamp(moment: datetime | None = None) -> str:
 
 
 def content_hash(record: Mapping[str, Any]) -> str:
-    """sha256 hex of the canonical JSON of the HASHED_KEYS (a missing key counts as null).
+    """sha256 hex of the canonical JSON of the HASHED_KEYS (a missing key counts as null; the lists of
+    UNORDERED_KEYS sorted).
 
     Canonical = sorted keys, compact separators, UTF-8 without escapes, so the hash is stable across
     Python versions and dict orders and can be recomputed by any JSON library.
     """
     subset = {key: record.get(key) for key in HASHED_KEYS}
+    for key in UNORDERED_KEYS:
+        if isinstance(subset[key], list):
+            subset[key] = sorted(subset[key])
     text = json.dumps(subset, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -80,7 +84,10 @@ LIST_KEYS = _keys_where(lambda d: _value_types(d) == {"array"})
 STRUCTURED_KEYS = _keys_where(lambda d: bool(_value_types(d) & {"array", "object"}))
 #: The keys whose change makes a new revision of an article. Not url (the identity), not shares,
 #: scraped_at or dates (they move without the text changing); ``image`` is ``images[0]``.
-HASHED_KEYS = _keys_where(lambda d: d.get("x-hashed") is True)
+HASHED_KEYS = _keys_where(lambda d: bool(d.get("x-hashed")))
+#: Hashed keys whose order is no content (``"x-hashed": "as-set"``: tags): a new order alone is
+#: metadata, stored in place without a revision.
+UNORDERED_KEYS = _keys_where(lambda d: d.get("x-hashed") == "as-set")
 #: Keys the pipeline adds after extraction (``scraped_at``, ``content_hash``).
 PIPELINE_KEYS = _keys_where(lambda d: d.get("x-set-by") == "pipeline")
 #: Keys the page object fills.

@@ -129,7 +129,22 @@ def test_unchanged_content_updates_the_metadata_in_place(store, records):
     assert stored["listed_date"] == "2025-08-01T00:00:00Z"  # the newest discovery date is kept
     assert store.revisions(records[0]["url"]) == []
     assert set(METADATA_COLUMNS) == set(RECORD_COLUMNS) - {
-        "article_id", "headline", "summary", "body", "authors", "tags", "images", "video"}
+        "article_id", "headline", "summary", "body", "authors", "images", "video"}
+
+
+def test_tags_in_another_order_are_metadata_not_a_revision(store, records):
+    record = next(r for r in records if len(r["tags"]) > 1)
+    store.upsert(record, seen_at=T1)
+    reordered = {**record, "tags": record["tags"][::-1]}
+    reordered["content_hash"] = content_hash(reordered)
+    assert reordered["content_hash"] == record["content_hash"]
+    assert store.upsert(reordered, seen_at=T2) == "unchanged"
+    stored = store.get(record["url"])
+    assert stored["tags"] == record["tags"][::-1] and stored["revision"] == 1
+    assert store.revisions(record["url"]) == []
+    renamed = {**record, "tags": [*record["tags"][:-1], "Another tag"]}
+    renamed["content_hash"] = content_hash(renamed)
+    assert store.upsert(renamed, seen_at=T2) == "updated"  # a tag's name is content
 
 
 def test_a_renamed_item_keeps_its_row_and_its_old_url(store, records):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from pathlib import Path
 
-from mayadeen.record import content_hash
+from mayadeen.record import HASHED_KEYS, content_hash
 from mayadeen.store.sqlite import RECORD_COLUMNS, SCHEMA_VERSION, ArticleStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +48,12 @@ def record(path: Path, **changes) -> dict:
     return rec
 
 
+def v1_hash(rec: dict) -> str:
+    """The content hash as version 1 made it: tags in page order."""
+    subset = {key: rec.get(key) for key in HASHED_KEYS}
+    return hashlib.sha256(json.dumps(subset, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
 def insert_v1(conn, rec: dict, first: str, last: str, revision: int) -> None:
     values = [json.dumps(rec[c], ensure_ascii=False) if c in JSON and rec[c] is not None else rec[c]
               for c in RECORD_COLUMNS]
@@ -78,8 +85,11 @@ def test_a_version_1_store_is_upgraded_without_losing_rows_or_revisions(tmp_path
     insert_v1(conn, records[1], T1, T2, 2)
     revision_v1(conn, edited_before, 1, T1)
     insert_v1(conn, shouty, T1, T1, 1)
+    # Version 1 hashed tags in page order; version 2 as a set (a new order alone is no revision).
+    rehashed = [rec for rec in records[3:] if v1_hash(rec) != rec["content_hash"]]
+    assert rehashed, "no fixture record whose tags are out of order: the rehash would go untested"
     for rec in records[3:]:
-        insert_v1(conn, rec, T1, T1, 1)
+        insert_v1(conn, {**rec, "content_hash": v1_hash(rec)}, T1, T1, 1)
     conn.execute("INSERT INTO crawl_runs (spider, started_at, items_new) VALUES ('sitemap', ?, 15)", (T1,))
     conn.commit()
     conn.close()

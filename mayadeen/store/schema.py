@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from mayadeen.record import RECORD_KEYS, STRUCTURED_KEYS
+from mayadeen.record import HASHED_KEYS, RECORD_KEYS, STRUCTURED_KEYS, content_hash
 from mayadeen.store import breaking, sitemap_reads
 from mayadeen.store.captures import CAPTURES_DDL
 from mayadeen.store.fts import ARTICLES_FTS, ensure_fts
@@ -128,7 +128,19 @@ def _from_v1(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE article_revisions")
     conn.execute("ALTER TABLE revisions_v2 RENAME TO article_revisions")
     conn.execute("UPDATE OR IGNORE articles SET url = lower(url) WHERE url <> lower(url)")
+    _rehash(conn)
     conn.execute("INSERT OR IGNORE INTO article_urls SELECT url, article_id FROM articles WHERE article_id IS NOT NULL")
+
+
+def _rehash(conn: sqlite3.Connection) -> None:
+    """Version 2 hashes tags as a set: rows whose tags were stored in another order get the new hash,
+    so the first re-fetch after the upgrade is no spurious revision."""
+    columns = ", ".join(HASHED_KEYS)
+    for rowid, stored, *values in conn.execute(f"SELECT rowid, content_hash, {columns} FROM articles").fetchall():
+        record = {k: (json.loads(v) if k in JSON_COLUMNS and v is not None else v) for k, v in zip(HASHED_KEYS, values)}
+        digest = content_hash(record)
+        if digest != stored:
+            conn.execute("UPDATE articles SET content_hash = ? WHERE rowid = ?", (digest, rowid))
 
 
 def _merge(conn: sqlite3.Connection, article_id: str) -> None:

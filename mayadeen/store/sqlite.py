@@ -28,14 +28,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from mayadeen.record import HASHED_KEYS, utc_timestamp
+from mayadeen.record import HASHED_KEYS, UNORDERED_KEYS, utc_timestamp
 from mayadeen.store import schema, sitemap_reads
 from mayadeen.store.schema import BOOKKEEPING_COLUMNS, JSON_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
 
-#: Columns a re-fetch with unchanged content updates in place (no revision): everything but the content.
-METADATA_COLUMNS = tuple(c for c in RECORD_COLUMNS if c not in HASHED_KEYS and c != "article_id")
+#: Columns a re-fetch with unchanged content updates in place (no revision): everything but the content,
+#: and the content's unordered lists (tags: a new order alone is no new content).
+METADATA_COLUMNS = tuple(c for c in RECORD_COLUMNS
+                         if (c not in HASHED_KEYS or c in UNORDERED_KEYS) and c != "article_id")
 #: What ``lookup`` answers per URL, from the article_urls table and the covering index alone.
 _STATE = "a.article_id, a.url, a.date_modified, a.date_published, a.listed_date, a.last_seen, a.last_run"
 #: SQLite's default limit on bound parameters is 999 in old builds.
