@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import zlib
 
 import pytest
 
@@ -149,7 +150,9 @@ HEADLINE = "Trump says US wants to feed people in Gaza, not let them starve"
 
 
 def article(url: str, headline: str, published: str) -> dict:
-    return {"url": url, "headline": headline, "date_published": published, "content_hash": url}
+    """As much of a record as linking reads; the store keys items by article_id."""
+    return {"url": url, "article_id": str(zlib.crc32(url.encode())), "headline": headline,
+            "date_published": published, "content_hash": url}
 
 
 def stored_articles(path, *records) -> None:
