@@ -207,7 +207,8 @@ def test_redis_gone_worker_exits_1_and_a_new_start_continues(tmp_path):
 
 def test_a_new_crawl_starts_from_an_empty_queue_and_filter(tmp_path):
     """After a crawl ended, the same command starts a new one: discovery again, items decided by the
-    store (none fetched again) — not by a duplicate filter left in Redis."""
+    store (none fetched again) — not by a duplicate filter left in Redis; monthly sitemaps unchanged
+    since the last complete read are not requested (robots.txt, the index and the news sitemap are)."""
     workdir = tmp_path / "worker"
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
         assert run_workers("sitemap", srv, redis_srv, [workdir]) == [0]
@@ -220,8 +221,8 @@ def test_a_new_crawl_starts_from_an_empty_queue_and_filter(tmp_path):
     assert log_of(workdir).count("started crawl sitemap/sitemap") == 2
     lines = status.stdout.splitlines()
     assert lines[0].startswith("crawl sitemap/sitemap: ended, started 20") and lines[0].endswith(", seeded")
-    assert lines[1] == "queued 0, delayed 0, in flight 0, requests seen 10, leases expired 0"
-    assert len(lines) == 3 and ": finished, gone, in flight 0, taken 10," in lines[2]
+    assert lines[1] == "queued 0, delayed 0, in flight 0, requests seen 3, leases expired 0"
+    assert len(lines) == 3 and ": finished, gone, in flight 0, taken 3," in lines[2]
 
 
 @pytest.mark.parametrize("args, settings, message", [
