@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from mayadeen.record import HASHED_KEYS, utc_timestamp
-from mayadeen.store import schema, sitemap_reads
+from mayadeen.store import run_progress, schema, sitemap_reads
+from mayadeen.store.engines import SQLITE
 from mayadeen.store.schema import BOOKKEEPING_COLUMNS, JSON_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
@@ -84,8 +85,12 @@ class ArticleStore:
     an existing file for reading only.
     """
 
+    engine = SQLITE
+    errors = (sqlite3.Error,)
+
     def __init__(self, path: str | os.PathLike, *, readonly: bool = False, busy_timeout: float = 60.0):
         self.path = Path(path)
+        self.location = str(self.path)
         self.readonly = readonly
         if readonly:
             if not self.path.exists():
@@ -302,3 +307,18 @@ class ArticleStore:
                     run[key] = json.loads(run[key])
             out.append(run)
         return out
+
+    # --- a run while it goes on (``mayadeen.store.run_progress``) -----------------------------------
+
+    def claim_run(self, run_id: int) -> None:
+        run_progress.migrate(self.conn)
+        run_progress.claim(self.conn, run_id)
+
+    def mark_killed(self, current_run: int) -> list[int]:
+        return run_progress.mark_killed(self.conn, current_run)
+
+    def update_run(self, run_id: int, figures: Mapping[str, Any]) -> None:
+        run_progress.update(self.conn, run_id, figures)
+
+    def record_result(self, run_id: int, result: str, finish_reason: str | None = None) -> None:
+        run_progress.record_result(self.conn, run_id, result, finish_reason)
