@@ -167,7 +167,7 @@ class PostgresStore:
                 raise FileNotFoundError(f"no store at {self.location}")
             return None
         version = conn.execute("SELECT max(version) FROM store_schema").fetchone()[0]
-        if version is not None and version > SCHEMA_VERSION:
+        if version is not None and version > SCHEMA_VERSION and not self.readonly:  # reading is still fine
             raise RuntimeError(f"{self.location} has store schema version {version};"
                                f" this code knows up to {SCHEMA_VERSION}")
         return version
