@@ -15,6 +15,40 @@ from typing import Any, Protocol
 from mayadeen.store.sitemap_reads import SitemapRead
 
 
+class SharedStore:
+    """What both engines do the same way: closing their one connection (``conn``, also through the
+    ``with`` statement), and the URL lookups, in SQL both speak (``marker``: the driver's parameter)."""
+
+    conn: Any
+    marker = "?"
+
+    def close(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
+            self.conn = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def article_id(self, url_or_id: str) -> str | None:
+        """The ``article_id`` of an item given its id, its url or one of its aliases."""
+        if url_or_id.isdigit():
+            return url_or_id
+        row = self.conn.execute(f"SELECT article_id FROM article_urls WHERE url = {self.marker}",
+                                (url_or_id,)).fetchone()
+        return row[0] if row else None
+
+    def urls(self, url_or_id: str) -> list[str]:
+        """Every URL an item is known under (its address and aliases), sorted."""
+        rows = self.conn.execute(f"SELECT url FROM article_urls WHERE article_id = {self.marker} ORDER BY url",
+                                 (self.article_id(url_or_id),))
+        return [r[0] for r in rows]
+
+
 class Store(Protocol):
     engine: str  # "sqlite" or "postgresql"
     location: str  # for logs: the file, or the URL without its password

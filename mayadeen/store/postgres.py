@@ -31,6 +31,7 @@ from psycopg.types.json import Jsonb
 
 from mayadeen.record import schema, utc_timestamp
 from mayadeen.store.engines import POSTGRESQL, StoreTarget
+from mayadeen.store.interface import SharedStore
 from mayadeen.store.run_progress import FIGURES as PROGRESS_FIGURES
 from mayadeen.store.run_progress import KILLED, died
 from mayadeen.store.schema import BOOKKEEPING_COLUMNS, JSON_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
@@ -120,7 +121,7 @@ def _row(names: Iterable[str], row: Iterable[Any]) -> dict[str, Any]:
     return {n: _out(n, v) for n, v in zip(names, row, strict=True)}
 
 
-class PostgresStore:
+class PostgresStore(SharedStore):
     """Articles by ``article_id``, their revisions and the crawl runs, in one PostgreSQL database.
 
     ``PostgresStore(url)`` connects (creating or upgrading the tables); ``readonly=True`` connects for
@@ -130,6 +131,7 @@ class PostgresStore:
 
     engine = POSTGRESQL
     errors = (psycopg.Error,)
+    marker = "%s"
 
     def __init__(self, url: str, *, readonly: bool = False, lock_timeout: float = 60.0):
         self.location = str(StoreTarget(POSTGRESQL, url))
@@ -146,18 +148,6 @@ class PostgresStore:
         except BaseException:
             self.close()
             raise
-
-    def close(self) -> None:
-        conn = getattr(self, "conn", None)
-        if conn is not None:
-            conn.close()
-            self.conn = None
-
-    def __enter__(self) -> PostgresStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # --- tables ---------------------------------------------------------------------------------
 
@@ -249,17 +239,6 @@ class PostgresStore:
         row = self.conn.execute(f"SELECT {', '.join(names)} FROM articles WHERE article_id = %s",
                                 (self.article_id(url_or_id),)).fetchone()
         return None if row is None else _row(names, row)
-
-    def article_id(self, url_or_id: str) -> str | None:
-        if url_or_id.isdigit():
-            return url_or_id
-        row = self.conn.execute("SELECT article_id FROM article_urls WHERE url = %s", (url_or_id,)).fetchone()
-        return row[0] if row else None
-
-    def urls(self, url_or_id: str) -> list[str]:
-        rows = self.conn.execute("SELECT url FROM article_urls WHERE article_id = %s ORDER BY url",
-                                 (self.article_id(url_or_id),))
-        return [r[0] for r in rows]
 
     def revisions(self, url_or_id: str) -> list[dict[str, Any]]:
         """Earlier versions of an item, oldest first, as ``ArticleStore.revisions``."""

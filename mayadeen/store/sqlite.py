@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 from mayadeen.record import HASHED_KEYS, utc_timestamp
 from mayadeen.store import run_progress, schema, sitemap_reads
 from mayadeen.store.engines import SQLITE
+from mayadeen.store.interface import SharedStore
 from mayadeen.store.schema import BOOKKEEPING_COLUMNS, JSON_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
@@ -77,7 +78,7 @@ def record_from_row(row: Iterable[Any]) -> dict[str, Any]:
     }
 
 
-class ArticleStore:
+class ArticleStore(SharedStore):
     """Articles by ``article_id``, their revisions and the crawl runs, in one SQLite file.
 
     ``ArticleStore(path)`` opens (creating or upgrading) the file for reading and writing; several may
@@ -111,20 +112,6 @@ class ArticleStore:
         except BaseException:
             self.close()
             raise
-
-    # --- lifecycle ------------------------------------------------------------------------------
-
-    def close(self) -> None:
-        conn = getattr(self, "conn", None)
-        if conn is not None:
-            conn.close()
-            self.conn = None
-
-    def __enter__(self) -> ArticleStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @contextmanager
     def _write(self, also: Callable[[sqlite3.Connection], None] | None = None) -> Iterator[sqlite3.Connection]:
@@ -206,19 +193,6 @@ class ArticleStore:
         record = record_from_row(row)
         record.update(zip(BOOKKEEPING_COLUMNS, row[len(RECORD_COLUMNS):], strict=True))
         return record
-
-    def article_id(self, url_or_id: str) -> str | None:
-        """The ``article_id`` of an item given its id, its url or one of its aliases."""
-        if url_or_id.isdigit():
-            return url_or_id
-        row = self.conn.execute("SELECT article_id FROM article_urls WHERE url = ?", (url_or_id,)).fetchone()
-        return row[0] if row else None
-
-    def urls(self, url_or_id: str) -> list[str]:
-        """Every URL an item is known under (its address and aliases), sorted."""
-        rows = self.conn.execute("SELECT url FROM article_urls WHERE article_id = ? ORDER BY url",
-                                 (self.article_id(url_or_id),))
-        return [r[0] for r in rows]
 
     def revisions(self, url_or_id: str) -> list[dict[str, Any]]:
         """Earlier versions of an item, oldest first: ``{revision, url, content_hash, date_modified,
