@@ -63,6 +63,9 @@ USAGE_ERRORS = [
     (["feed", "-s", "MAYADEEN_RETRY_BACKOF_MAX=5"], "-s MAYADEEN_RETRY_BACKOF_MAX: no such setting (did you mean MAYADEEN_RETRY_BACKOFF_MAX?)"),
     (["feed", "-s", "MAYADEEN_MAX_DROPPED_SHARE=20%"], "-s MAYADEEN_MAX_DROPPED_SHARE=20%: takes a number from 0 to 1"),
     (["feed", "-s", "MAYADEEN_INTEGRITY_ENABLED=maybe"], "-s MAYADEEN_INTEGRITY_ENABLED=maybe: takes 1 or 0"),
+    (["feed", "-s", "MAYADEEN_STORE_URL=mysql://db/m"],
+     "-s MAYADEEN_STORE_URL: takes sqlite:///path/to/file.sqlite or postgresql://user@host:port/database"),
+    (["feed", "-s", "MAYADEEN_STORE_URL=postgresql://u:pw@db:port/m"], "(the port is not a number)"),
     (["feed", "-s", "MAYADEEN_PUBLIC_URL=https://example.org"],
      "-s MAYADEEN_PUBLIC_URL=https://example.org: records are always written with https://english.almayadeen.net"),
     # an unknown spider (used to be a traceback)
@@ -90,8 +93,8 @@ def test_both_outputs_off_is_a_usage_error(tmp_path):
         proc = scrapy("feed", "-a", f"base_url={srv.url}", "-s", "MAYADEEN_SQLITE_PATH=", "-s", "MAYADEEN_JSONL_PATH=")
         assert srv.paths() == []
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("scrapy crawl feed: error: no output: MAYADEEN_SQLITE_PATH and MAYADEEN_JSONL_PATH"
-                                   " are empty and no -o/-O is given; every record would be thrown away")
+    assert proc.stderr.strip() == ("scrapy crawl feed: error: no output: MAYADEEN_STORE_URL, MAYADEEN_SQLITE_PATH and"
+                                   " MAYADEEN_JSONL_PATH are empty and no -o/-O is given; every record would be thrown away")
 
 
 def test_each_spider_says_which_date_its_window_filters():
