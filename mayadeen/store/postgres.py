@@ -195,17 +195,18 @@ class PostgresStore(SharedStore):
 
     def _upsert(self, record, seen_at, aliases, listed, run_id) -> str:
         conn, article_id, url = self.conn, record["article_id"], record["url"]
-        names = (*RECORD_COLUMNS, *BOOKKEEPING_COLUMNS)
-        values = [_in(c, record.get(c)) for c in RECORD_COLUMNS] + [seen_at, seen_at, 1, listed, run_id]
-        inserted = conn.execute(
-            f"INSERT INTO articles ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})"
-            " ON CONFLICT (article_id) DO NOTHING RETURNING revision", values).fetchone()
-        if inserted:
+        old = self._locked_state(article_id)
+        if old is None:  # new, unless another writer inserts it first: then it waits for that one's commit
+            names = (*RECORD_COLUMNS, *BOOKKEEPING_COLUMNS)
+            values = [_in(c, record.get(c)) for c in RECORD_COLUMNS] + [seen_at, seen_at, 1, listed, run_id]
+            inserted = conn.execute(
+                f"INSERT INTO articles ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})"
+                " ON CONFLICT (article_id) DO NOTHING RETURNING revision", values).fetchone()
+            old = None if inserted else self._locked_state(article_id)
+        if old is None:
             outcome = NEW
         else:
-            old_hash, revision = conn.execute(
-                "SELECT content_hash, revision FROM articles WHERE article_id = %s FOR UPDATE",
-                (article_id,)).fetchone()
+            old_hash, revision = old
             if old_hash == record.get("content_hash"):
                 columns, outcome = METADATA_COLUMNS, UNCHANGED
             else:
@@ -222,6 +223,11 @@ class PostgresStore(SharedStore):
             conn.execute("INSERT INTO article_urls (url, article_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                          (alias, article_id))
         return outcome
+
+    def _locked_state(self, article_id: str) -> tuple[str, int] | None:
+        """The stored item's content_hash and revision, its row locked until the transaction ends."""
+        return self.conn.execute("SELECT content_hash, revision FROM articles WHERE article_id = %s FOR UPDATE",
+                                 (article_id,)).fetchone()
 
     def _file_revision(self, article_id: str) -> None:
         """Copies the current (locked) version of ``article_id`` into article_revisions."""
