@@ -193,6 +193,7 @@ SETTING_CHECKS: dict[str, Callable[[Any, str], None]] = {
     "MAYADEEN_PUBLIC_URL": _public_url,
     "MAYADEEN_SQLITE_PATH": _text,
     "MAYADEEN_STORE_URL": _store_url,
+    "MAYADEEN_STORE_RETRY_TIMEOUT": _number(),
     "MAYADEEN_JSONL_PATH": _text,
     "MAYADEEN_CHROMIUM_PATH": _text,
     "MAYADEEN_SQLITE_BUSY_TIMEOUT": _number(),

@@ -1,4 +1,5 @@
-"""A real PostgreSQL cluster for the tests: initdb in a temporary directory, on a free 127.0.0.1 port.
+"""A real PostgreSQL cluster for the tests: initdb in a temporary directory, on a free 127.0.0.1 port,
+fsync off (a killed server keeps what it acknowledged; only an OS crash would lose it).
 
 ``initdb`` and ``pg_ctl`` refuse to run as root: as root the cluster runs as the ``postgres`` user.
 One cluster serves a whole test session; each test gets a database of its own (``new_database``).
@@ -45,15 +46,22 @@ class PostgresCluster:
             shutil.chown(self.dir, "postgres")
         self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
                   "--locale=C.UTF-8", "-E", "UTF8")
+        self.start_server()
+        return self
+
+    def start_server(self) -> None:
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-l", str(self.dir / "server.log"),
                   "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-                        " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                        " -c full_page_writes=off -c max_connections=200",
                   "start")
-        return self
+
+    def stop_server(self) -> None:
+        """The server killed at once (``-m immediate``: no checkpoint, recovery at the next start)."""
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
 
     def stop(self) -> None:
         try:
-            self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+            self.stop_server()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
 

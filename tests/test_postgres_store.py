@@ -1,10 +1,13 @@
-"""Crawls into a real PostgreSQL store: exact records, incremental runs, and crawls storing at once.
+"""Crawls into a real PostgreSQL store: exact records, incremental runs, crawls storing at once, and
+the server restarted mid-crawl.
 
 The store's own semantics on both engines are in test_sqlite_store.py; here the whole crawl writes
 through ``MAYADEEN_STORE_URL`` to a database of the session's cluster (conftest ``postgres_cluster``).
 """
 
 from __future__ import annotations
+
+import time
 
 import psycopg
 import pytest
@@ -13,7 +16,7 @@ from mayadeen.record import content_hash
 from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect, parse_store_url, store_target
 from tests.conftest import expected_records, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
-from tests.scheduled import CHANGED_PATH, change_item, item_paths, start_crawl, wait_for
+from tests.scheduled import CHANGED_PATH, SlowServer, change_item, item_paths, start_crawl, wait_for
 
 P = "https://english.almayadeen.net"
 
@@ -156,3 +159,43 @@ def test_two_crawls_at_once_store_each_item_once_and_each_change_once(postgres_u
         current = store.get(changed_url)
         assert current["revision"] == 2 and current["content_hash"] != first[changed_url]["content_hash"]
         assert all(store.revisions(u) == [] for u in first if u != changed_url)
+
+
+# --- the server going away -------------------------------------------------------------------------
+
+
+def test_postgresql_restarted_mid_crawl_loses_nothing(tmp_path):
+    from tests.postgres_server import PostgresCluster
+
+    cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests
+    try:
+        url = cluster.new_database()
+        with SlowServer(delay=0.25) as srv:
+            crawl = start_crawl("sitemap", srv.url, tmp_path, settings={
+                "MAYADEEN_STORE_URL": url, "CONCURRENT_REQUESTS": "2", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"})
+            wait_for(lambda: count_or_none(url) >= 2, timeout=120, step=0.1)
+            cluster.stop_server()
+            time.sleep(1.5)  # the crawl goes on fetching; its writes wait for the server
+            cluster.start_server()
+            wait_for(lambda: crawl.poll() is not None, timeout=240, step=0.1)
+        log = (tmp_path / "killed.log").read_text()
+        assert crawl.returncode == 0, log[-3000:]
+        assert "unreachable" in log and "result=ok" in log.strip().splitlines()[-1]
+        rows = stored_records(url)
+        expected = expected_records()
+        assert sorted(rows) == sorted(expected)
+        for item_url, record in rows.items():
+            assert {k: record[k] for k in expected[item_url]} == expected[item_url], item_url
+        (run,) = runs(url)
+        assert (run["items_new"] + run["items_unchanged"], run["result"]) == (14, "ok")
+    finally:
+        cluster.stop()
+
+
+def count_or_none(url: str) -> int:
+    """Items stored so far (0 before the tables exist)."""
+    try:
+        with psycopg.connect(url) as conn:
+            return conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+    except psycopg.Error:
+        return 0

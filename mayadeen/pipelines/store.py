@@ -36,7 +36,8 @@ class SQLiteStorePipeline:
     Settings: ``MAYADEEN_STORE_URL`` (``sqlite:///path`` or ``postgresql://user@host:port/db``), else
     ``MAYADEEN_SQLITE_PATH`` (the SQLite file; its directory is created);
     ``MAYADEEN_SQLITE_BUSY_TIMEOUT`` (seconds a write waits for another crawl's transaction or row
-    lock, default 60). A record the store could not take (a full disk, an I/O error) is logged, counted in
+    lock, default 60); ``MAYADEEN_STORE_RETRY_TIMEOUT`` (seconds a PostgreSQL store that went away is
+    retried, default 60). A record the store could not take (a full disk, an I/O error) is logged, counted in
     ``mayadeen/lost/store`` (the run then fails with ``lost_records``) and passed on to the feeds.
     Runs that died without closing their ``crawl_runs`` row are marked ``killed``
     (``mayadeen.store.run_progress``).
@@ -47,11 +48,12 @@ class SQLiteStorePipeline:
     made in the item's own transaction, so they are stored together with it or not at all.
     """
 
-    def __init__(self, crawler, target: StoreTarget, busy_timeout: float):
+    def __init__(self, crawler, target: StoreTarget, busy_timeout: float, retry_timeout: float):
         self.crawler = crawler
         self.stats = crawler.stats
         self.target = target
         self.busy_timeout = busy_timeout
+        self.retry_timeout = retry_timeout
         self.store: Store | None = None
         self.run_id: int | None = None
         self.item_writes: list[Callable[[Any, sqlite3.Connection], None]] = []
@@ -61,7 +63,8 @@ class SQLiteStorePipeline:
         target = store_target(crawler.settings)
         if target is None:
             raise NotConfigured("MAYADEEN_STORE_URL and MAYADEEN_SQLITE_PATH are empty")
-        pipeline = cls(crawler, target, crawler.settings.getfloat("MAYADEEN_SQLITE_BUSY_TIMEOUT", 60.0))
+        pipeline = cls(crawler, target, crawler.settings.getfloat("MAYADEEN_SQLITE_BUSY_TIMEOUT", 60.0),
+                       crawler.settings.getfloat("MAYADEEN_STORE_RETRY_TIMEOUT", 60.0))
         # The run is filed on spider_closed, not in close_spider: only then are finish_reason and the
         # final downloader stats known. The connection stays open until the engine stops, for what
         # other components add to the run when the spider closes.
@@ -72,7 +75,7 @@ class SQLiteStorePipeline:
     def open_spider(self) -> None:
         if self.target.engine == SQLITE:
             Path(self.target.location).parent.mkdir(parents=True, exist_ok=True)
-        self.store = connect(self.target, busy_timeout=self.busy_timeout)
+        self.store = connect(self.target, busy_timeout=self.busy_timeout, retry_timeout=self.retry_timeout)
         spider = self.crawler.spider
         self.run_id = self.store.start_run(spider.name, spider_arguments(spider))
         self.stats.set_value("mayadeen/run_id", self.run_id)  # for components adding to the run later

@@ -70,12 +70,16 @@ def sqlite_path(settings) -> str:
     return target.location if target is not None and target.engine == SQLITE else ""
 
 
-def connect(target: StoreTarget, *, readonly: bool = False, busy_timeout: float = 60.0):
-    """The store at ``target``, opened (created or upgraded unless ``readonly``)."""
+def connect(target: StoreTarget, *, readonly: bool = False, busy_timeout: float = 60.0,
+            retry_timeout: float = 60.0):
+    """The store at ``target``, opened (created or upgraded unless ``readonly``). ``busy_timeout``:
+    seconds a write waits for another's lock; ``retry_timeout``: seconds a PostgreSQL store's
+    reads and writes retry a server that went away."""
     if target.engine == POSTGRESQL:
         from mayadeen.store.postgres import PostgresStore  # psycopg is only needed for PostgreSQL
 
-        return PostgresStore(target.location, readonly=readonly, lock_timeout=busy_timeout)
+        return PostgresStore(target.location, readonly=readonly, lock_timeout=busy_timeout,
+                             retry_timeout=retry_timeout)
     from mayadeen.store.sqlite import ArticleStore
 
     return ArticleStore(target.location, readonly=readonly, busy_timeout=busy_timeout)

@@ -20,9 +20,11 @@ breaking news, failing items, the export reader) have no tables here.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +39,8 @@ from mayadeen.store.run_progress import KILLED, died
 from mayadeen.store.schema import BOOKKEEPING_COLUMNS, JSON_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
 from mayadeen.store.sitemap_reads import SitemapRead
 from mayadeen.store.sqlite import METADATA_COLUMNS, NEW, RUN_FIGURES, UNCHANGED, UPDATED, ItemState
+
+logger = logging.getLogger(__name__)
 
 #: Record keys holding a UTC time (timestamptz columns).
 TIME_KEYS = frozenset(key for key, definition in schema()["properties"].items()
@@ -126,28 +130,74 @@ class PostgresStore(SharedStore):
 
     ``PostgresStore(url)`` connects (creating or upgrading the tables); ``readonly=True`` connects for
     reading only (every transaction read-only) and needs the tables to exist. ``lock_timeout``:
-    seconds a write waits for another's row lock before it fails.
+    seconds a write waits for another's row lock before it fails. ``retry_timeout``: seconds the
+    crawl's reads and writes (``upsert``, ``lookup``, the run rows) retry a server that went away
+    (restarted, network lost), connecting again with backoff, before they fail. A transaction cut
+    off by a lost connection is done again whole: it either never committed or committed in full,
+    and an upsert done again finds the item stored.
     """
 
     engine = POSTGRESQL
     errors = (psycopg.Error,)
     marker = "%s"
 
-    def __init__(self, url: str, *, readonly: bool = False, lock_timeout: float = 60.0):
+    def __init__(self, url: str, *, readonly: bool = False, lock_timeout: float = 60.0,
+                 retry_timeout: float = 60.0):
+        self.url = url
         self.location = str(StoreTarget(POSTGRESQL, url))
         self.readonly = readonly
-        self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        self.lock_timeout = lock_timeout
+        self.retry_timeout = retry_timeout
+        self.conn = self._connect()
         try:
-            self.conn.execute(f"SET lock_timeout = {int(lock_timeout * 1000):d}")
-            self.conn.execute("SET TIME ZONE 'UTC'")
             if readonly:
-                self.conn.execute("SET default_transaction_read_only = on")
                 self._check_version(self.conn)
             else:
                 self._create()
         except BaseException:
             self.close()
             raise
+
+    def _connect(self) -> psycopg.Connection:
+        conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        conn.execute(f"SET lock_timeout = {int(self.lock_timeout * 1000):d}")
+        conn.execute("SET TIME ZONE 'UTC'")
+        if self.readonly:
+            conn.execute("SET default_transaction_read_only = on")
+        return conn
+
+    def _transaction(self, work: Callable[[], Any], *, write: bool = False) -> Any:
+        """``work()`` in one transaction: done again after a lost deadlock, and after a lost
+        connection once connected again (with backoff, for up to ``retry_timeout`` seconds)."""
+        if write and self.readonly:
+            raise PermissionError(f"{self.location} is open read-only")
+        deadline, delay, deadlocks = None, 0.05, 0
+        while True:
+            try:
+                with self.conn.transaction():
+                    return work()
+            except psycopg.errors.DeadlockDetected:
+                deadlocks += 1
+                if deadlocks >= _DEADLOCK_RETRIES:
+                    raise
+            except psycopg.OperationalError as exc:
+                if not self.conn.closed:
+                    raise  # not the connection (a lock timeout, say): the caller's to handle
+                now = time.monotonic()
+                deadline = deadline or now + self.retry_timeout
+                if now >= deadline:
+                    raise
+                logger.warning("PostgreSQL store %s unreachable (%s); retrying for %.0fs more", self.location,
+                               " ".join(str(exc).split())[:200], deadline - now)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                try:
+                    self.conn = self._connect()
+                except psycopg.OperationalError:
+                    pass  # still away: the next round tries again
+
+    def _write(self, statement: str, params: Sequence[Any]) -> None:
+        self._transaction(lambda: self.conn.execute(statement, params), write=True)
 
     # --- tables ---------------------------------------------------------------------------------
 
@@ -173,25 +223,14 @@ class PostgresStore(SharedStore):
             self.conn.execute("DELETE FROM store_schema")
             self.conn.execute("INSERT INTO store_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
 
-    def _write(self):
-        if self.readonly:
-            raise PermissionError(f"{self.location} is open read-only")
-        return self.conn.transaction()
-
     # --- articles -------------------------------------------------------------------------------
 
     def upsert(self, record: Mapping[str, Any], seen_at: str | None = None, *,
                aliases: Iterable[str] = (), listed: str | None = None, run_id: int | None = None) -> str:
         """Store one record; returns ``"new"``, ``"updated"`` or ``"unchanged"``, as the SQLite store."""
         aliases = sorted(set(aliases) - {record["url"]})  # one order for every writer: fewer deadlocks
-        for attempt in range(_DEADLOCK_RETRIES):
-            try:
-                with self._write():
-                    return self._upsert(record, seen_at or utc_timestamp(), aliases, listed, run_id)
-            except psycopg.errors.DeadlockDetected:
-                if attempt == _DEADLOCK_RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+        seen_at = seen_at or utc_timestamp()
+        return self._transaction(lambda: self._upsert(record, seen_at, aliases, listed, run_id), write=True)
 
     def _upsert(self, record, seen_at, aliases, listed, run_id) -> str:
         conn, article_id, url = self.conn, record["article_id"], record["url"]
@@ -262,9 +301,9 @@ class PostgresStore(SharedStore):
         """url -> ItemState for those of ``urls`` the store knows (as an address or an alias)."""
         wanted = list(dict.fromkeys(urls))
         names = ItemState._fields
-        rows = self.conn.execute(
+        rows = self._transaction(lambda: self.conn.execute(
             f"SELECT u.url, {', '.join(f'a.{n}' for n in names)} FROM article_urls u"
-            " JOIN articles a ON a.article_id = u.article_id WHERE u.url = ANY(%s)", (wanted,))
+            " JOIN articles a ON a.article_id = u.article_id WHERE u.url = ANY(%s)", (wanted,)).fetchall())
         return {row[0]: ItemState(**_row(names, row[1:])) for row in rows}
 
     def iter_records(self) -> Iterator[dict[str, Any]]:
@@ -285,26 +324,26 @@ class PostgresStore(SharedStore):
     # --- sitemaps read --------------------------------------------------------------------------
 
     def sitemap_reads(self) -> dict[str, SitemapRead]:
-        rows = self.conn.execute("SELECT url, lastmod, etag, last_modified FROM sitemap_reads")
+        rows = self._transaction(
+            lambda: self.conn.execute("SELECT url, lastmod, etag, last_modified FROM sitemap_reads").fetchall())
         return {row[0]: SitemapRead(*row) for row in rows}
 
     def keep_sitemap_reads(self, reads: Iterable[SitemapRead], read_at: str | None = None) -> None:
-        with self._write(), self.conn.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO sitemap_reads (url, lastmod, etag, last_modified, read_at) VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT (url) DO UPDATE SET lastmod = excluded.lastmod, etag = excluded.etag,"
-                " last_modified = excluded.last_modified, read_at = excluded.read_at",
-                [(r.url, r.lastmod, r.etag, r.last_modified, read_at or utc_timestamp()) for r in reads])
+        rows = [(r.url, r.lastmod, r.etag, r.last_modified, read_at or utc_timestamp()) for r in reads]
+        self._transaction(lambda: self.conn.cursor().executemany(
+            "INSERT INTO sitemap_reads (url, lastmod, etag, last_modified, read_at) VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT (url) DO UPDATE SET lastmod = excluded.lastmod, etag = excluded.etag,"
+            " last_modified = excluded.last_modified, read_at = excluded.read_at", rows), write=True)
 
     # --- crawl runs -----------------------------------------------------------------------------
 
     def start_run(self, spider: str, arguments: Mapping[str, Any] | None = None,
                   started_at: str | None = None) -> int:
         args = json.loads(json.dumps(dict(arguments or {}), default=str))
-        with self._write():
-            return self.conn.execute("INSERT INTO crawl_runs (spider, arguments, started_at) VALUES (%s, %s, %s)"
-                                     " RETURNING id", (spider, Jsonb(args), started_at or utc_timestamp())
-                                     ).fetchone()[0]
+        values = (spider, Jsonb(args), started_at or utc_timestamp())
+        return self._transaction(lambda: self.conn.execute(
+            "INSERT INTO crawl_runs (spider, arguments, started_at) VALUES (%s, %s, %s) RETURNING id", values
+        ).fetchone()[0], write=True)
 
     def finish_run(self, run_id: int, **figures: Any) -> None:
         """Set a run's figures (names in RUN_FIGURES), as ``ArticleStore.finish_run``."""
@@ -317,8 +356,7 @@ class PostgresStore(SharedStore):
         if "finished_at" not in figures:
             assignments.append("finished_at = coalesce(finished_at, %s)")
             values.append(utc_timestamp())
-        with self._write():
-            self.conn.execute(f"UPDATE crawl_runs SET {', '.join(assignments)} WHERE id = %s", (*values, run_id))
+        self._write(f"UPDATE crawl_runs SET {', '.join(assignments)} WHERE id = %s", (*values, run_id))
 
     def runs(self) -> list[dict[str, Any]]:
         """All crawl runs, oldest first."""
@@ -327,30 +365,25 @@ class PostgresStore(SharedStore):
         return [_row(names, row) for row in cursor]
 
     def claim_run(self, run_id: int) -> None:
-        with self._write():
-            self.conn.execute("UPDATE crawl_runs SET pid = %s, host = %s, updated_at = %s WHERE id = %s",
-                              (os.getpid(), socket.gethostname(), utc_timestamp(), run_id))
+        self._write("UPDATE crawl_runs SET pid = %s, host = %s, updated_at = %s WHERE id = %s",
+                    (os.getpid(), socket.gethostname(), utc_timestamp(), run_id))
 
     def mark_killed(self, current_run: int) -> list[int]:
         """Closes the rows of runs whose process died (see ``mayadeen.store.run_progress``)."""
-        rows = self.conn.execute("SELECT id, pid, host FROM crawl_runs WHERE finished_at IS NULL AND id <> %s",
-                                 (current_run,)).fetchall()
+        rows = self._transaction(lambda: self.conn.execute(
+            "SELECT id, pid, host FROM crawl_runs WHERE finished_at IS NULL AND id <> %s", (current_run,)).fetchall())
         dead = [run for run, pid, host in rows if died(pid, host)]
         if dead:
-            with self._write():
-                self.conn.execute(
-                    "UPDATE crawl_runs SET finished_at = coalesce(updated_at, started_at), finish_reason = %s,"
-                    " result = %s WHERE id = ANY(%s) AND finished_at IS NULL", (KILLED, KILLED, dead))
+            self._write("UPDATE crawl_runs SET finished_at = coalesce(updated_at, started_at), finish_reason = %s,"
+                        " result = %s WHERE id = ANY(%s) AND finished_at IS NULL", (KILLED, KILLED, dead))
         return dead
 
     def update_run(self, run_id: int, figures: Mapping[str, Any]) -> None:
         names = sorted(set(figures) & PROGRESS_FIGURES)
-        with self._write():
-            self.conn.execute(f"UPDATE crawl_runs SET {''.join(f'{n} = %s, ' for n in names)}updated_at = %s"
-                              " WHERE id = %s", (*(figures[n] for n in names), utc_timestamp(), run_id))
+        self._write(f"UPDATE crawl_runs SET {''.join(f'{n} = %s, ' for n in names)}updated_at = %s WHERE id = %s",
+                    (*(figures[n] for n in names), utc_timestamp(), run_id))
 
     def record_result(self, run_id: int, result: str, finish_reason: str | None = None) -> None:
-        with self._write():
-            self.conn.execute("UPDATE crawl_runs SET result = %s, finish_reason = coalesce(finish_reason, %s),"
-                              " finished_at = coalesce(finished_at, %s) WHERE id = %s",
-                              (result, finish_reason, utc_timestamp(), run_id))
+        self._write("UPDATE crawl_runs SET result = %s, finish_reason = coalesce(finish_reason, %s),"
+                    " finished_at = coalesce(finished_at, %s) WHERE id = %s",
+                    (result, finish_reason, utc_timestamp(), run_id))
