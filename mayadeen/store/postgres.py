@@ -38,7 +38,7 @@ from mayadeen.store.run_progress import FIGURES as PROGRESS_FIGURES
 from mayadeen.store.run_progress import KILLED, died
 from mayadeen.store.schema import BOOKKEEPING_COLUMNS, JSON_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
 from mayadeen.store.sitemap_reads import SitemapRead
-from mayadeen.store.sqlite import METADATA_COLUMNS, NEW, RUN_FIGURES, UNCHANGED, UPDATED, ItemState
+from mayadeen.store.sqlite import NEW, RUN_FIGURES, UPDATED, ItemState, stored_change
 
 logger = logging.getLogger(__name__)
 
@@ -245,12 +245,9 @@ class PostgresStore(SharedStore):
         if old is None:
             outcome = NEW
         else:
-            old_hash, revision = old
-            if old_hash == record.get("content_hash"):
-                columns, outcome = METADATA_COLUMNS, UNCHANGED
-            else:
+            columns, outcome, revision = stored_change(record, *old)
+            if outcome == UPDATED:
                 self._file_revision(article_id)
-                columns, outcome, revision = RECORD_COLUMNS, UPDATED, revision + 1
             assignments = "".join(f"{c} = %s, " for c in columns)
             conn.execute(
                 f"UPDATE articles SET {assignments}last_seen = %s, revision = %s, last_run = %s,"

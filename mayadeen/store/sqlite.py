@@ -62,6 +62,14 @@ class ItemState(NamedTuple):
     last_run: int | None  # the crawl_runs id of the run that stored it last
 
 
+def stored_change(record: Mapping[str, Any], old_hash: str | None, revision: int) -> tuple[tuple[str, ...], str, int]:
+    """What storing ``record`` over a stored version (its content hash and revision) does: the
+    columns to set, the outcome and the new revision. A new content hash makes a revision."""
+    if old_hash == record.get("content_hash"):
+        return METADATA_COLUMNS, UNCHANGED, revision
+    return RECORD_COLUMNS, UPDATED, revision + 1
+
+
 def _to_json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -153,12 +161,9 @@ class ArticleStore(SharedStore):
                              (*_column_values(record, RECORD_COLUMNS), seen_at, seen_at, 1, listed, run_id))
                 outcome = NEW
             else:
-                old_hash, revision = old
-                if old_hash == record.get("content_hash"):
-                    columns, outcome = METADATA_COLUMNS, UNCHANGED
-                else:
+                columns, outcome, revision = stored_change(record, *old)
+                if outcome == UPDATED:
                     self._file_revision(conn, article_id)
-                    columns, outcome, revision = RECORD_COLUMNS, UPDATED, revision + 1
                 assignments = ", ".join(f"{c} = ?" for c in columns)
                 conn.execute(
                     f"UPDATE articles SET {assignments}, last_seen = ?, revision = ?, last_run = ?, listed_date ="
