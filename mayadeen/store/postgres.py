@@ -10,7 +10,8 @@ bookkeeping times, ``integer`` for counts. Every value reads back as the record 
 Several writers: each item is stored in one transaction. A new item is inserted with
 ``ON CONFLICT (article_id) DO NOTHING``; an existing one is read ``FOR UPDATE`` (its row lock), so
 two workers storing the same item at the same moment are serialised: one row, and one revision per
-content change. A transaction that loses a deadlock is retried. Readers never wait for writers.
+content change. A transaction that loses a deadlock, or its connection (the server restarted), is
+done again whole. Readers never wait for writers.
 
 The schema version is in ``store_schema``; creating or upgrading the tables takes an advisory lock,
 so workers starting at once do it once. SQLite-only features (full-text search, WARC captures,
