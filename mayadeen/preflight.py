@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_target
 from mayadeen.validation import UsageProblem
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -50,10 +51,10 @@ def feed_paths(settings) -> list[Path]:
 
 def outputs(settings) -> None:
     """UsageProblem when the crawl would write its records nowhere."""
-    if not (settings.get("MAYADEEN_SQLITE_PATH") or "").strip() and not settings.getdict("FEEDS") \
+    if store_target(settings) is None and not settings.getdict("FEEDS") \
             and not (settings.get("MAYADEEN_JSONL_PATH") or "").strip():
-        raise UsageProblem("no output: MAYADEEN_SQLITE_PATH and MAYADEEN_JSONL_PATH are empty and no -o/-O is"
-                           " given; every record would be thrown away")
+        raise UsageProblem("no output: MAYADEEN_STORE_URL, MAYADEEN_SQLITE_PATH and MAYADEEN_JSONL_PATH are empty"
+                           " and no -o/-O is given; every record would be thrown away")
 
 
 def jobdir_owner(jobdir: str | None) -> str | None:
@@ -94,6 +95,27 @@ def _writable_place(path: Path, what: str) -> str | None:
             return f"{what}={path}: {directory} is not a directory"
     if not os.access(directory, os.W_OK | os.X_OK):
         return f"{what}={path}: cannot write in {directory} (read-only or no permission)"
+    return None
+
+
+def target_problem(target: StoreTarget | None) -> EnvironmentProblem | None:
+    """Why the crawl's store cannot be used (None when it can, or when there is none)."""
+    if target is None:
+        return None
+    if target.engine == SQLITE:
+        return store_problem(target.location)
+    return database_problem(target)
+
+
+def database_problem(target: StoreTarget) -> EnvironmentProblem | None:
+    """Why the PostgreSQL store cannot be used: connecting (and creating its tables) failed."""
+    import psycopg
+
+    try:
+        connect(target).close()
+    except (psycopg.Error, RuntimeError) as exc:
+        reason = " ".join(str(exc).split())
+        return EnvironmentProblem("store_unusable", f"MAYADEEN_STORE_URL={target}: {reason[:300]}", False)
     return None
 
 

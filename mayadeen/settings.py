@@ -279,6 +279,14 @@ MAYADEEN_REDIS_POLL_INTERVAL = 0.2
 # Seconds a worker retries an unreachable Redis (with backoff) before it stops with exit status 1.
 MAYADEEN_REDIS_RETRY_TIMEOUT = 60.0
 
+# --- several machines: one store that many crawlers write and many readers query -------------------
+# sqlite:///path or postgresql://user@host:port/db; when set it replaces MAYADEEN_SQLITE_PATH (the
+# SQLite shorthand), so several machines can store into one PostgreSQL database.
+MAYADEEN_STORE_URL = ""
+# Seconds a crawl retries a PostgreSQL store that went away (restart, network), with backoff, before
+# the write fails (the item is then counted lost and the run fails).
+MAYADEEN_STORE_RETRY_TIMEOUT = 60.0
+
 # Off: it opens a local HTTP port and writes job files we do not use.
 REMOTE_CONTROL_ENABLED = False
 TELNETCONSOLE_ENABLED = False

@@ -147,6 +147,24 @@ def _text(settings, name: str) -> None:
         raise UsageProblem(f"-s {name}={settings.get(name)!r}: takes a path (or an empty value)")
 
 
+def _store_url(settings, name: str) -> None:
+    from mayadeen.store.engines import parse_store_url
+
+    value = settings.get(name) or ""
+    if not isinstance(value, str):
+        raise UsageProblem(f"-s {name}={value!r}: takes a store URL (or an empty value)")
+    if value.strip():
+        try:
+            target = parse_store_url(value)
+        except ValueError as exc:
+            raise UsageProblem(f"-s {name}: {exc}") from None
+        if target.engine == "postgresql":
+            try:
+                import psycopg  # noqa: F401 - the driver must be there before the crawl starts
+            except ImportError:
+                raise UsageProblem(f"-s {name}: a PostgreSQL store needs psycopg (pip install 'psycopg[binary]')") from None
+
+
 def _names(settings, name: str) -> None:
     try:
         names = settings.getlist(name)
@@ -175,6 +193,8 @@ SETTING_CHECKS: dict[str, Callable[[Any, str], None]] = {
     "MAYADEEN_BASE_URL": _origin_setting,
     "MAYADEEN_PUBLIC_URL": _public_url,
     "MAYADEEN_SQLITE_PATH": _text,
+    "MAYADEEN_STORE_URL": _store_url,
+    "MAYADEEN_STORE_RETRY_TIMEOUT": _number(),
     "MAYADEEN_JSONL_PATH": _text,
     "MAYADEEN_CHROMIUM_PATH": _text,
     "MAYADEEN_SQLITE_BUSY_TIMEOUT": _number(),

@@ -94,3 +94,21 @@ def bare_crawl(spider: str, server_url: str, cwd: Path, *extra: str, timeout: fl
         cmd += ["-s", f"{k}={v}"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """One real PostgreSQL cluster for the whole session (skipped without the server binaries)."""
+    from tests.postgres_server import PG_BIN, PostgresCluster
+
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"no PostgreSQL server in {PG_BIN} (apt-get install postgresql)")
+    cluster = PostgresCluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster) -> str:
+    """A new, empty database of the session's cluster."""
+    return postgres_cluster.new_database()

@@ -1,7 +1,8 @@
 """One crawl spread over worker processes through a real redis-server, against the fixture mirror.
 
 Every worker writes its own SQLite file (the SQLite store takes one writer per file); a record is
-"stored exactly once" when it is in exactly one worker's file.
+"stored exactly once" when it is in exactly one worker's file. With a PostgreSQL store
+(``MAYADEEN_STORE_URL``) all workers write one database: one row per item.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from mayadeen.distributed.crawl import crawl_status
 from mayadeen.distributed.keys import CrawlKeys
+from mayadeen.store.engines import POSTGRESQL, StoreTarget, connect
 from mayadeen.store.sqlite import ArticleStore
 from mayadeen.urls import PUBLIC_URL
 from tests.conftest import ROOT, expected_records
@@ -139,9 +141,12 @@ def test_sections_three_workers(tmp_path):
     assert set(paths.values()) == {1}, {p for p, n in paths.items() if n > 1}
 
 
-def test_sigkilled_worker_loses_nothing(tmp_path):
+def kill_one_of_three(tmp_path: Path, store: dict | None = None):
+    """Three sitemap workers, the first SIGKILLed once it holds item pages; ``store``: settings naming
+    a shared store. Returns the workers' dirs, the others' exit codes, the crawl's status at the end
+    and the item pages the victim held when it was killed."""
     dirs = worker_dirs(tmp_path, 3)
-    settings = {**BUDGET, "CONCURRENT_REQUESTS_PER_DOMAIN": "3", "MAYADEEN_REDIS_LEASE_TTL": "2"}
+    settings = {**BUDGET, "CONCURRENT_REQUESTS_PER_DOMAIN": "3", "MAYADEEN_REDIS_LEASE_TTL": "2", **(store or {})}
     keys = CrawlKeys("sitemap", "sitemap")
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=0.3) as srv:
         client = redis_srv.client()
@@ -161,11 +166,32 @@ def test_sigkilled_worker_loses_nothing(tmp_path):
         status = crawl_status(client, keys)
     assert held
     assert_all_ok(dirs[1:], codes)
-    # The killed worker's leases expired and went to the others: every item is stored, each once,
-    # except what the victim stored in its last moments (a shared store's upsert makes that one row).
+    # The killed worker's leases expired and went to the others.
     assert int(status["expired"]) >= len(held)
-    assert_exact_records(dirs, allow_twice=set(stores(dirs[:1])[0]))
     assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0)
+    return dirs
+
+
+def test_sigkilled_worker_loses_nothing(tmp_path):
+    dirs = kill_one_of_three(tmp_path)
+    # Every item is stored, each once, except what the victim stored in its last moments (a shared
+    # store's upsert makes that one row: see the PostgreSQL test below).
+    assert_exact_records(dirs, allow_twice=set(stores(dirs[:1])[0]))
+
+
+def test_sigkilled_worker_of_three_sharing_one_postgresql_store(tmp_path, postgres_url):
+    dirs = kill_one_of_three(tmp_path, {"MAYADEEN_STORE_URL": postgres_url})
+    assert not any((d / "mayadeen.sqlite").exists() for d in dirs)
+    expected = expected_records()
+    with connect(StoreTarget(POSTGRESQL, postgres_url), readonly=True) as store:
+        records = list(store.iter_records())
+        assert sorted(r["url"] for r in records) == sorted(expected)  # every item, one row each
+        for record in records:
+            assert {k: record[k] for k in expected[record["url"]]} == expected[record["url"]], record["url"]
+            assert store.get(record["url"])["revision"] == 1 and store.revisions(record["url"]) == []
+        victim, *others = store.runs()
+    assert [r["result"] for r in others] == ["ok", "ok"]
+    assert victim["result"] in (None, "killed")  # killed: another worker found its process gone
 
 
 def test_redis_restarted_mid_crawl(tmp_path):

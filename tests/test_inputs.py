@@ -119,11 +119,16 @@ USAGE_ERRORS = [
        " always https://english.almayadeen.net (every URL requested, stored and written is on it); to fetch from"
        " another host use -a base_url or MAYADEEN_BASE_URL")
       for url in ("https://example.org", "https://www.english.almayadeen.net", "http://english.almayadeen.net")],
+    # a store URL of another kind, or broken (its value may hold a password: not repeated)
+    (["feed", *MIRROR, "-s", "MAYADEEN_STORE_URL=mysql://db/m"],
+     "-s MAYADEEN_STORE_URL: takes sqlite:///path/to/file.sqlite or postgresql://user@host:port/database"),
+    (["feed", *MIRROR, "-s", "MAYADEEN_STORE_URL=postgresql://u:pw@db:port/m"], "-s MAYADEEN_STORE_URL: takes"
+     " sqlite:///path/to/file.sqlite or postgresql://user@host:port/database (the port is not a number)"),
     # an unknown spider (used to be a traceback)
     (["sectons"], "no spider named sectons (did you mean sections?); the spiders are breaking, feed, sections, sitemap"),
     # no output at all: every record would have been scraped to nowhere
-    (["feed", *MIRROR, "-s", "MAYADEEN_SQLITE_PATH=", "-s", "MAYADEEN_JSONL_PATH="], "no output: MAYADEEN_SQLITE_PATH"
-     " and MAYADEEN_JSONL_PATH are empty and no -o/-O is given; every record would be thrown away"),
+    (["feed", *MIRROR, "-s", "MAYADEEN_SQLITE_PATH=", "-s", "MAYADEEN_JSONL_PATH="], "no output: MAYADEEN_STORE_URL,"
+     " MAYADEEN_SQLITE_PATH and MAYADEEN_JSONL_PATH are empty and no -o/-O is given; every record would be thrown away"),
 ]
 
 

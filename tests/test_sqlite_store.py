@@ -1,4 +1,8 @@
-"""The SQLite store on real files: upserts and revisions, exact round-trips, WAL, the writer lock."""
+"""The store on both engines: upserts and revisions, exact round-trips, readers and concurrent writers.
+
+Engine-independent semantics run on a SQLite file and on a real PostgreSQL database (``store``,
+``target``); WAL, SQLite's query plans and column affinities are tested on SQLite only.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ import pytest
 
 from mayadeen.items import ArticleItem
 from mayadeen.record import content_hash, record_keys
+from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect
+from mayadeen.store.run_progress import COLUMNS as PROGRESS_COLUMNS
 from mayadeen.store.sqlite import (
     METADATA_COLUMNS,
     RECORD_COLUMNS,
@@ -48,10 +54,54 @@ def db(tmp_path) -> Path:
     return tmp_path / "mayadeen.sqlite"
 
 
+@pytest.fixture(params=[SQLITE, POSTGRESQL])
+def target(request, db) -> StoreTarget:
+    """The store's place, on each engine (PostgreSQL: a new database of the session's cluster)."""
+    if request.param == POSTGRESQL:
+        return StoreTarget(POSTGRESQL, request.getfixturevalue("postgres_url"))
+    return StoreTarget(SQLITE, str(db))
+
+
 @pytest.fixture
-def store(db):
+def store(target):
+    with connect(target) as store:
+        yield store
+
+
+@pytest.fixture
+def sqlite_store(db):
     with ArticleStore(db) as store:
         yield store
+
+
+def sql(store, statement: str, *params):
+    """A statement with ``?`` placeholders on either engine's connection."""
+    if store.engine == POSTGRESQL:
+        statement = statement.replace("?", "%s")
+    return store.conn.execute(statement, params)
+
+
+def schema_version(store) -> int:
+    if store.engine == POSTGRESQL:
+        return sql(store, "SELECT version FROM store_schema").fetchone()[0]
+    return sql(store, "PRAGMA user_version").fetchone()[0]
+
+
+def set_schema_version(target: StoreTarget, version: int) -> None:
+    if target.engine == POSTGRESQL:
+        import psycopg
+
+        with psycopg.connect(target.location, autocommit=True) as conn:
+            conn.execute("UPDATE store_schema SET version = %s", (version,))
+    else:
+        with sqlite3.connect(target.location) as conn:
+            conn.execute(f"PRAGMA user_version = {version:d}")
+
+
+def assert_sound(store) -> None:
+    """SQLite's own integrity check (PostgreSQL keeps its pages sound itself)."""
+    if store.engine == SQLITE:
+        assert sql(store, "PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 @pytest.fixture
@@ -69,7 +119,8 @@ def strip(stored: dict) -> dict:
 # --- tables ----------------------------------------------------------------------------------------
 
 
-def test_one_column_per_record_key(store):
+def test_one_column_per_record_key(sqlite_store):
+    store = sqlite_store
     assert RECORD_COLUMNS == record_keys()
     assert set(RECORD_COLUMNS) == set(ArticleItem.fields)
     columns = [row[1] for row in store.conn.execute("PRAGMA table_info(articles)")]
@@ -85,21 +136,20 @@ def test_one_column_per_record_key(store):
     ]  # fmt: skip
 
 
-def test_schema_version_and_reopening_keeps_data(db, records):
-    with ArticleStore(db) as store:
+def test_schema_version_and_reopening_keeps_data(target, records):
+    with connect(target) as store:
         store.upsert(records[0], seen_at=T1)
-        assert store.conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
-    with ArticleStore(db) as store:
-        assert store.count() == 1
+        assert schema_version(store) == SCHEMA_VERSION
+    with connect(target) as store:
+        assert store.count() == 1 and schema_version(store) == SCHEMA_VERSION
 
 
-def test_a_newer_store_is_refused(db):
-    ArticleStore(db).close()
-    with sqlite3.connect(db) as conn:
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+def test_a_newer_store_is_refused(target):
+    connect(target).close()
+    set_schema_version(target, SCHEMA_VERSION + 1)
     with pytest.raises(RuntimeError, match="schema version"):
-        ArticleStore(db)
-    with ArticleStore(db, readonly=True):  # reading is still fine
+        connect(target)
+    with connect(target, readonly=True):  # reading is still fine
         pass
 
 
@@ -183,7 +233,8 @@ def test_changed_content_makes_a_revision_and_keeps_the_old_version(store, recor
     assert store.count() == 1
 
 
-def test_lists_and_objects_are_json_text_ints_are_integers(store, records):
+def test_lists_and_objects_are_json_text_ints_are_integers(sqlite_store, records):
+    store = sqlite_store
     video = next(r for r in records if r["kind"] == "video")
     store.upsert(video, seen_at=T1)
     row = store.conn.execute(
@@ -202,8 +253,10 @@ def test_lists_and_objects_are_json_text_ints_are_integers(store, records):
 def test_non_ascii_is_stored_as_is(store, records):
     record = rehashed(records[0], tags=["Lebanon", "لبنان", "Beirut’s “port”"])
     store.upsert(record, seen_at=T1)
-    (tags,) = store.conn.execute("SELECT tags FROM articles").fetchone()
+    (tags,) = sql(store, "SELECT tags::text FROM articles" if store.engine == POSTGRESQL
+                  else "SELECT tags FROM articles").fetchone()
     assert "لبنان" in tags and "\\u" not in tags
+    assert store.get(record["url"])["tags"] == record["tags"]
 
 
 HOSTILE = [
@@ -233,7 +286,7 @@ def test_sql_and_json_metacharacters_round_trip_exactly(store, records, text):
     assert strip(store.get(hostile["url"])) == changed
     assert store.lookup([hostile["url"]])[hostile["url"]].article_id == changed["article_id"]
     assert store.count() == 1
-    assert store.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert_sound(store)
 
 
 def test_lookup_answers_only_the_urls_asked_about(store, records):
@@ -249,7 +302,8 @@ def test_lookup_answers_only_the_urls_asked_about(store, records):
     assert len(store.lookup(r["url"] for r in records * 80)) == 14  # chunked, repeats asked once
 
 
-def test_lookups_and_upserts_never_read_the_row(store):
+def test_lookups_and_upserts_never_read_the_row(sqlite_store):
+    store = sqlite_store
     """Both read the url table and the covering index only: a row's body is never walked."""
     plans = [
         store.conn.execute("EXPLAIN QUERY PLAN SELECT u.url, a.article_id, a.url, a.date_modified, a.date_published,"
@@ -286,6 +340,8 @@ def test_crawl_runs(store):
     store.finish_run(run, coverage={"headline": 1.0, "summary": 0.8})  # filled in later
     store.finish_run(other, finish_reason="shutdown")
     first, second = store.runs()
+    progress = {k: first.pop(k) for k in PROGRESS_COLUMNS if k in first}  # PostgreSQL has them from the start
+    assert progress in ({}, dict.fromkeys(PROGRESS_COLUMNS))
     assert first == {
         "id": run, "spider": "sections", "arguments": {"pages": 2, "section": "news/politics"},
         "started_at": T1, "finished_at": T2,
@@ -308,52 +364,65 @@ def test_finish_run_takes_only_known_figures(store):
 # --- WAL, readers, crash safety --------------------------------------------------------------------
 
 
-def test_wal_mode_and_synchronous_normal(db, store):
+def test_wal_mode_and_synchronous_normal(db, sqlite_store):
+    store = sqlite_store
     assert store.conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
     with sqlite3.connect(db) as other:
         assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
-def test_readers_read_while_the_writer_is_open_and_mid_transaction(db, store, records):
+def test_readers_read_while_the_writer_is_open_and_mid_transaction(target, store, records):
     store.upsert(records[0], seen_at=T1)
-    reader = ArticleStore(db, readonly=True)  # no writer lock needed
-    plain = sqlite3.connect(db, timeout=0.1)  # any SQLite client
+    reader = connect(target, readonly=True)  # no writer lock needed
     try:
-        assert reader.count() == 1 and plain.execute("SELECT count(*) FROM articles").fetchone() == (1,)
-        store.conn.execute("BEGIN IMMEDIATE")  # a write in progress...
-        store.conn.execute("UPDATE articles SET headline = 'half-written' WHERE url = ?", (records[0]["url"],))
-        store.conn.execute(
-            "INSERT INTO articles (url, article_id, first_seen, last_seen) VALUES (?, '1', ?, ?)",
-            (records[1]["url"], T1, T1),
-        )
+        assert reader.count() == 1
+        sql(store, "BEGIN")  # a write in progress...
+        sql(store, "UPDATE articles SET headline = 'half-written' WHERE url = ?", records[0]["url"])
+        sql(store, "INSERT INTO articles (url, article_id, first_seen, last_seen) VALUES (?, '1', ?, ?)",
+            records[1]["url"], T1, T1)
         # ...does not block readers, who see the last committed state only
         assert reader.count() == 1
         assert reader.get(records[0]["url"])["headline"] == records[0]["headline"]
-        assert plain.execute("SELECT count(*) FROM articles").fetchone() == (1,)
-        store.conn.execute("ROLLBACK")
+        sql(store, "ROLLBACK")
         store.upsert(records[1], seen_at=T1)
         assert reader.count() == 2 and len(reader.lookup([records[1]["url"]])) == 1
     finally:
         reader.close()
+
+
+def test_any_sqlite_client_reads_while_a_write_is_in_progress(db, sqlite_store, records):
+    sqlite_store.upsert(records[0], seen_at=T1)
+    plain = sqlite3.connect(db, timeout=0.1)
+    try:
+        sqlite_store.conn.execute("BEGIN IMMEDIATE")
+        sqlite_store.conn.execute("DELETE FROM articles")
+        assert plain.execute("SELECT count(*) FROM articles").fetchone() == (1,)
+        sqlite_store.conn.execute("ROLLBACK")
+    finally:
         plain.close()
 
 
-def test_readonly_store_cannot_write(db, records):
-    ArticleStore(db).close()
-    with ArticleStore(db, readonly=True) as reader:
+def test_readonly_store_cannot_write(target, records):
+    connect(target).close()
+    with connect(target, readonly=True) as reader:
         with pytest.raises(PermissionError, match="read-only"):
             reader.upsert(records[0])
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        with pytest.raises(reader.errors, match="readonly|read-only"):
             reader.conn.execute("DELETE FROM articles")
+
+
+def test_a_missing_store_is_not_created_for_reading(db, postgres_url):
     with pytest.raises(FileNotFoundError):
         ArticleStore(db.with_name("missing.sqlite"), readonly=True)
+    with pytest.raises(FileNotFoundError):
+        connect(StoreTarget(POSTGRESQL, postgres_url), readonly=True)  # an empty database
 
 
 def test_a_failed_write_leaves_nothing_behind(store, records):
     store.upsert(records[0], seen_at=T1)
     broken = rehashed(records[0], headline="new")
     broken["shares"] = object()  # not storable: fails after the revision row was inserted
-    with pytest.raises(sqlite3.Error):
+    with pytest.raises(store.errors):
         store.upsert(broken, seen_at=T2)
     assert strip(store.get(records[0]["url"])) == records[0]
     assert store.revisions(records[0]["url"]) == []
@@ -362,10 +431,10 @@ def test_a_failed_write_leaves_nothing_behind(store, records):
 WRITER = textwrap.dedent(
     """
     import itertools, json, os, sys
-    from mayadeen.store.sqlite import ArticleStore
+    from mayadeen.store.engines import StoreTarget, connect
     from mayadeen.record import content_hash
-    db, mode, records = sys.argv[1], sys.argv[2], json.loads(sys.stdin.read())
-    with ArticleStore(db, busy_timeout=30) as store:
+    engine, where, mode, records = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.stdin.read())
+    with connect(StoreTarget(engine, where), busy_timeout=30) as store:
         print("open", flush=True)
         sys.stdin.close()
         if mode == "once":  # every writer stores the same records
@@ -380,9 +449,9 @@ WRITER = textwrap.dedent(
 )
 
 
-def start_writer(db: Path, records: list[dict], mode: str) -> subprocess.Popen:
+def start_writer(target: StoreTarget, records: list[dict], mode: str) -> subprocess.Popen:
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(db), mode],
+        [sys.executable, "-c", WRITER, target.engine, target.location, mode],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )  # fmt: skip
     writer.stdin.write(json.dumps(records))
@@ -390,28 +459,28 @@ def start_writer(db: Path, records: list[dict], mode: str) -> subprocess.Popen:
     return writer
 
 
-def test_writers_at_once_store_each_item_once(db, records):
-    ArticleStore(db).close()
-    writers = [start_writer(db, records, "once") for _ in range(3)]
+def test_writers_at_once_store_each_item_once(target, records):
+    connect(target).close()
+    writers = [start_writer(target, records, "once") for _ in range(3)]
     outcomes = []
     for writer in writers:
         assert writer.stdout.readline() == "open\n"
         outcomes += json.loads(writer.stdout.readline())
         assert writer.wait(60) == 0
     assert sorted(outcomes) == ["new"] * 14 + ["unchanged"] * 28
-    with ArticleStore(db) as store:
+    with connect(target) as store:
         assert store.count() == 14
-        assert store.conn.execute("SELECT count(*) FROM article_revisions").fetchone() == (0,)
+        assert sql(store, "SELECT count(*) FROM article_revisions").fetchone() == (0,)
 
 
-def test_writers_killed_mid_write_leave_a_sound_store(db, records):
-    ArticleStore(db).close()
-    writers = [start_writer(db, records, "forever") for _ in range(2)]
+def test_writers_killed_mid_write_leave_a_sound_store(target, records):
+    connect(target).close()
+    writers = [start_writer(target, records, "forever") for _ in range(2)]
     try:
         for writer in writers:
             assert writer.stdout.readline() == "open\n"
         time.sleep(0.7)
-        with ArticleStore(db, readonly=True) as reader:  # readers never wait for the writers
+        with connect(target, readonly=True) as reader:  # readers never wait for the writers
             assert reader.count() == len(records)
         writers[0].send_signal(signal.SIGKILL)
         time.sleep(0.3)  # the other one goes on alone
@@ -419,8 +488,8 @@ def test_writers_killed_mid_write_leave_a_sound_store(db, records):
         for writer in writers:
             writer.send_signal(signal.SIGKILL)
             writer.wait(10)
-    with ArticleStore(db) as store:
-        assert store.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with connect(target) as store:
+        assert_sound(store)
         assert store.count() == len(records)
         for record in records:
             current = store.get(record["url"])
@@ -432,14 +501,14 @@ def test_writers_killed_mid_write_leave_a_sound_store(db, records):
             assert len({r["content_hash"] for r in revisions} | {current["content_hash"]}) == current["revision"]
 
 
-def test_integrity_after_everything(db, records):
-    with ArticleStore(db) as store:
+def test_integrity_after_everything(target, records):
+    with connect(target) as store:
         run = store.start_run("test")
         for seen_at in (T1, T2, T3):
             for record in records:
                 store.upsert(rehashed(record, body=record["body"] + seen_at), seen_at=seen_at)
         store.finish_run(run, items_new=14, items_updated=28, finish_reason="finished")
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        assert conn.execute("SELECT count(*) FROM article_revisions").fetchone() == (28,)
-        assert conn.execute("SELECT min(revision), max(revision) FROM articles").fetchone() == (3, 3)
+    with connect(target) as store:
+        assert_sound(store)
+        assert sql(store, "SELECT count(*) FROM article_revisions").fetchone() == (28,)
+        assert sql(store, "SELECT min(revision), max(revision) FROM articles").fetchone() == (3, 3)

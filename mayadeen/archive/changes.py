@@ -21,6 +21,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from mayadeen.record import HASHED_KEYS
+from mayadeen.store.engines import sqlite_path
 from mayadeen.store.sqlite import RECORD_COLUMNS, ArticleStore
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class ChangeReport:
 
     @classmethod
     def from_crawler(cls, crawler):
-        path = (crawler.settings.get("MAYADEEN_SQLITE_PATH") or "").strip()
+        path = sqlite_path(crawler.settings)
         if not path:
             raise NotConfigured("no store to compare with")
         report = cls(crawler, path)

@@ -33,6 +33,7 @@ from mayadeen.archive.warc import Capture, Fetched, WarcWriter, recover
 from mayadeen.items import ArticleItem
 from mayadeen.pipelines.store import SQLiteStorePipeline
 from mayadeen.store.captures import archived_payload, index_capture
+from mayadeen.store.engines import sqlite_path
 from mayadeen.store.sqlite import ArticleStore
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class WarcArchiveMiddleware:
         info = {"software": f"mayadeen/{__version__} (Scrapy {_installed('scrapy')}, warcio {_installed('warcio')})",
                 "operator-spider": spider.name,
                 **{f"setting-{name}": str(settings.get(name)) for name in WARCINFO_SETTINGS}}
-        store = (settings.get("MAYADEEN_SQLITE_PATH") or "").strip()
+        store = sqlite_path(settings)
         if store and Path(store).exists():  # the store pipeline, enabled, has created it by now
             self.store_reader = ArticleStore(store, readonly=True)
         archived = (lambda digest: archived_payload(self.store_reader.conn, digest)) if self.store_reader else None
@@ -158,7 +159,7 @@ class ItemCaptureMiddleware:
     def spider_opened(self, spider) -> None:
         self.archive = self.crawler.get_downloader_middleware(WarcArchiveMiddleware)
         store = self.crawler.get_item_pipeline(SQLiteStorePipeline)
-        if store is not None:
+        if store is not None and sqlite_path(self.crawler.settings):  # captures are indexed in SQLite stores only
             store.add_item_write(self.index)
 
     def _capture(self, response) -> Capture | None:

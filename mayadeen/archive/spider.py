@@ -16,6 +16,7 @@ from mayadeen.archive.reader import ARCHIVED_META, scan, select
 from mayadeen.archive.warc import recover
 from mayadeen.spiders.base import MayadeenSpider
 from mayadeen.store.captures import latest_fetches
+from mayadeen.store.engines import sqlite_path
 from mayadeen.store.sqlite import ArticleStore
 
 
@@ -66,7 +67,7 @@ class ReextractSpider(MayadeenSpider):
 
     def _stored_fetches(self) -> dict[str, str]:
         """url -> newest capture the store has indexed (empty without a store)."""
-        path = (self.settings.get("MAYADEEN_SQLITE_PATH") or "").strip()
+        path = sqlite_path(self.settings)
         if not path or not Path(path).exists():
             return {}
         with ArticleStore(path, readonly=True) as store:

@@ -3,7 +3,7 @@
 When an article has gone through the pipelines (so it is in the store), the flashes dated up to
 ``MAYADEEN_BREAKING_LINK_WINDOW`` seconds before its publication whose text is at least
 ``MAYADEEN_BREAKING_LINK_SIMILARITY`` alike its headline point at it, unless a better match already
-does (rule in ``mayadeen.store.breaking``). Off without a store (``MAYADEEN_SQLITE_PATH`` empty) or
+does (rule in ``mayadeen.store.breaking``). Off without a SQLite store (none, or PostgreSQL) or
 with a similarity of 0. Stats: ``mayadeen/breaking/linked`` (flash-article links made),
 ``mayadeen/breaking/store_errors``.
 """
@@ -18,6 +18,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from mayadeen.store.breaking import DEFAULT_LINK_SIMILARITY, DEFAULT_LINK_WINDOW, BreakingStore
+from mayadeen.store.engines import sqlite_path
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class ArticleLinker:
     @classmethod
     def from_crawler(cls, crawler):
         settings = crawler.settings
-        path = (settings.get("MAYADEEN_SQLITE_PATH") or "").strip()
+        path = sqlite_path(settings)
         similarity = settings.getfloat("MAYADEEN_BREAKING_LINK_SIMILARITY", DEFAULT_LINK_SIMILARITY)
         if not path or similarity <= 0:
             raise NotConfigured("no store, or linking turned off")

@@ -1,6 +1,6 @@
 """Reads the ticker of a page and stores its flashes: what the ``breaking`` spider and the harvest share.
 
-Settings: ``MAYADEEN_SQLITE_PATH`` (the store; when empty, flashes are only remembered for the run),
+Settings: ``MAYADEEN_SQLITE_PATH`` (the SQLite store; without one, flashes are only remembered for the run),
 ``MAYADEEN_BREAKING_LINK_SIMILARITY`` and ``MAYADEEN_BREAKING_LINK_WINDOW`` (linking, see
 ``mayadeen.store.breaking``).
 
@@ -19,6 +19,7 @@ from typing import Any
 from mayadeen.pages.ticker import TickerPage, TickerReading
 from mayadeen.record import utc_timestamp
 from mayadeen.store.breaking import DEFAULT_LINK_SIMILARITY, DEFAULT_LINK_WINDOW, NEW, BreakingStore
+from mayadeen.store.engines import sqlite_path
 from mayadeen.urls import tracking_params
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class TickerRecorder:
     def __init__(self, crawler, *, repeat_interval: float = 0.0):
         settings = crawler.settings
         self.crawler = crawler
-        self.path = (settings.get("MAYADEEN_SQLITE_PATH") or "").strip() or ":memory:"
+        self.path = sqlite_path(settings) or ":memory:"
         self.link_similarity = settings.getfloat("MAYADEEN_BREAKING_LINK_SIMILARITY", DEFAULT_LINK_SIMILARITY)
         self.link_window = settings.getfloat("MAYADEEN_BREAKING_LINK_WINDOW", DEFAULT_LINK_WINDOW)
         self.tracking = tracking_params(settings)

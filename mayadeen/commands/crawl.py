@@ -29,8 +29,7 @@ from scrapy.spiderloader import get_spider_loader
 
 from mayadeen import preflight
 from mayadeen.extensions.run_outcome import Outcome, Thresholds, outcome, summary_line
-from mayadeen.store import run_progress
-from mayadeen.store.sqlite import ArticleStore
+from mayadeen.store.engines import connect, store_target
 from mayadeen.validation import UsageProblem, check_settings, closest
 
 logger = logging.getLogger("mayadeen.run")
@@ -117,7 +116,7 @@ class Command(ScrapyCrawlCommand):
         name = spider if isinstance(spider, str) else spider.name
         settings = self.settings
         limits = Thresholds.from_settings(settings)
-        problem = preflight.store_problem(settings.get("MAYADEEN_SQLITE_PATH") or "") or preflight.feed_problem(settings)
+        problem = preflight.target_problem(store_target(settings)) or preflight.feed_problem(settings)
         if problem:
             self.refuse(name, spargs, problem, limits)
             return
@@ -145,23 +144,24 @@ class Command(ScrapyCrawlCommand):
 
     def record(self, stats, result: Outcome) -> None:
         """The verdict in this run's ``crawl_runs`` row (and its end, if the run never got to close it)."""
-        path, run_id = self.settings.get("MAYADEEN_SQLITE_PATH") or "", stats.get("mayadeen/run_id")
-        if path.strip() and run_id:
+        target, run_id = store_target(self.settings), stats.get("mayadeen/run_id")
+        if target is not None and run_id:
             try:
-                run_progress.record_result(path, run_id, "ok" if result.ok else result.problem, result.finish_reason)
+                with connect(target, busy_timeout=30) as store:
+                    store.record_result(run_id, "ok" if result.ok else result.problem, result.finish_reason)
             except Exception as exc:  # the verdict is in the summary line anyway
-                logger.warning("Could not record the result of run %s in %s: %s", run_id, path, exc)
+                logger.warning("Could not record the result of run %s in %s: %s", run_id, target, exc)
 
     def refuse(self, spider: str, spargs, problem: preflight.EnvironmentProblem, limits: Thresholds) -> None:
         """A run that cannot start: its one line, its summary, and its crawl_runs row where possible."""
         logger.error("%s", problem.message)
         stats = {"finish_reason": problem.reason, "log_count/ERROR": 1}
         result = outcome(stats, limits)
-        path = self.settings.get("MAYADEEN_SQLITE_PATH") or ""
-        if problem.store_usable and path.strip():
-            with ArticleStore(path, busy_timeout=self.settings.getfloat("MAYADEEN_SQLITE_BUSY_TIMEOUT", 60)) as store:
+        target = store_target(self.settings)
+        if problem.store_usable and target is not None:
+            with connect(target, busy_timeout=self.settings.getfloat("MAYADEEN_SQLITE_BUSY_TIMEOUT", 60)) as store:
                 run_id = store.start_run(spider, dict(spargs))
                 store.finish_run(run_id, finish_reason=problem.reason, errors=1)
-            run_progress.record_result(path, run_id, problem.reason)
+                store.record_result(run_id, problem.reason)
         logger.error("%s", summary_line(spider, stats, result))
         self.exitcode = EXIT_FAILED

@@ -16,6 +16,7 @@ from scrapy.commands import ScrapyCommand
 from mayadeen.export.card import flash_range
 from mayadeen.export.run import FORMATS, ExportError, ExportRequest, ExportResult, export
 from mayadeen.record import schema
+from mayadeen.store.engines import sqlite_path
 from mayadeen.store.read import Selection
 
 EXIT_FAILED = 1
@@ -67,7 +68,8 @@ def parse_request(opts: argparse.Namespace, args: list[str], default_store: str)
         raise BadOption(f"--since {since} is after --until {until}")
     store = opts.store or default_store
     if not store:
-        raise BadOption("no store: MAYADEEN_SQLITE_PATH is empty; give --store PATH")
+        raise BadOption("no SQLite store (MAYADEEN_SQLITE_PATH is empty, or MAYADEEN_STORE_URL is not sqlite:///;"
+                        " export reads SQLite stores only); give --store PATH")
     return ExportRequest(
         store=Path(store), out=Path(args[0]),
         formats=tuple(f for f in FORMATS if f in formats),
@@ -121,12 +123,12 @@ class Command(ScrapyCommand):
                            help="only these kinds: article, video, infograph, gallery (and no flashes)")
         group.add_argument("--with-revisions", action="store_true",
                            help="also every earlier version (revisions.jsonl, .csv, parquet_revisions/)")
-        group.add_argument("--store", metavar="PATH", help="the SQLite store (default: MAYADEEN_SQLITE_PATH)")
+        group.add_argument("--store", metavar="PATH", help="the SQLite store (default: the crawl's, if SQLite)")
         group.add_argument("--overwrite", action="store_true", help="replace an earlier export in DIR")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         try:
-            request = parse_request(opts, args, self.settings.get("MAYADEEN_SQLITE_PATH"))
+            request = parse_request(opts, args, sqlite_path(self.settings))
         except BadOption as exc:
             print(f"scrapy export: error: {exc}", file=sys.stderr)
             self.exitcode = EXIT_USAGE

@@ -238,4 +238,4 @@ class FieldCoverage:
         try:
             store.finish_run(run_id, coverage=report)
         except Exception:
-            logger.exception("Could not store the field coverage of run %s in %s", run_id, store.path)
+            logger.exception("Could not store the field coverage of run %s in %s", run_id, store.location)

@@ -25,6 +25,7 @@ from scrapy.exceptions import IgnoreRequest
 from mayadeen.pipelines.store import SQLiteStorePipeline
 from mayadeen.record import utc_timestamp
 from mayadeen.store import failing
+from mayadeen.store.engines import SQLITE
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ class FailingItems:
         store = pipeline.store if pipeline is not None else None
         if store is None:
             return  # no store (or a locked one): given-up items are only logged and counted
+        if store.engine != SQLITE:
+            logger.info("Failing items are kept in SQLite stores only: given-up items are only logged and counted")
+            return
         self.conn = store.conn
         failing.migrate(self.conn)
         self.next_attempts = failing.next_attempts(self.conn)

@@ -7,20 +7,18 @@ Replaces Scrapy's once-a-minute ``Crawled N pages`` (``LogStats``) with what an 
 
 (``waiting``: requests held for a retry or a ``Retry-After``; the rate is over the last interval) and
 writes the same figures into the run's ``crawl_runs`` row (``items_*``, ``requests``, ``errors``,
-``updated_at``), so a long crawl can be followed from the store (``sqlite3 -readonly``). 0 turns it off.
+``updated_at``), so a long crawl can be followed from the store (``sqlite3 -readonly``, ``psql``). 0 turns it off.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from twisted.internet.task import LoopingCall
 
 from mayadeen.pipelines.store import SQLiteStorePipeline, run_figures
-from mayadeen.store import run_progress
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +68,6 @@ class Progress:
         store, run_id = getattr(pipeline, "store", None), self.stats.get_value("mayadeen/run_id")
         if store is not None and run_id:
             try:
-                run_progress.update(store.conn, run_id, run_figures(self.stats.get_stats()))
-            except sqlite3.Error as exc:
+                store.update_run(run_id, run_figures(self.stats.get_stats()))
+            except store.errors as exc:
                 logger.warning("Could not update crawl run %s: %s", run_id, exc)

@@ -64,6 +64,7 @@ from mayadeen.extensions.run_outcome import ENDED_REASONS
 from mayadeen.identity import requested_url
 from mayadeen.preflight import JOB_FILE
 from mayadeen.record import utc_timestamp
+from mayadeen.store.engines import store_target
 from mayadeen.urls import canonical_url, item_kind
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class ResumeAfterKill:
         self.jobdir.mkdir(parents=True, exist_ok=True)
         self._journal_fd: int | None = None
         self._out_of_work = False  # idle, and nothing scheduled since: the crawl has ended
-        self.keep_done = not (crawler.settings.get("MAYADEEN_SQLITE_PATH") or "").strip()
+        self.keep_done = store_target(crawler.settings) is None
         self.max_lines = crawler.settings.getint("MAYADEEN_JOURNAL_MAX_LINES", DEFAULT_JOURNAL_MAX_LINES)
         # Runs before the scheduler opens the directory (extensions are built first).
         self._lock_fd = self._lock()

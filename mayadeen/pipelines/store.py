@@ -1,6 +1,6 @@
-"""Writes every record that survived validation and dedupe to the SQLite store.
+"""Writes every record that survived validation and dedupe to the store (SQLite or PostgreSQL).
 
-A thin Scrapy wrapper around ``mayadeen.store.sqlite.ArticleStore``: it opens the store when the
+A thin Scrapy wrapper around the store (``mayadeen.store.interface.Store``): it opens the store when the
 spider opens, stores each record under its identity (with the URLs and the discovery date it was
 found with, from the spider), counts what each record did to it, and files a ``crawl_runs`` row from
 the crawl's stats when the spider closes. Its connection is the crawl's only one to the store: the
@@ -20,8 +20,8 @@ from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
-from mayadeen.store import run_progress
-from mayadeen.store.sqlite import ArticleStore
+from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_target
+from mayadeen.store.interface import Store
 
 logger = logging.getLogger(__name__)
 
@@ -31,36 +31,40 @@ _NOT_ARGUMENTS = frozenset({"crawler", "settings", "name", "start_urls", "custom
 
 
 class SQLiteStorePipeline:
-    """Upserts items into ``MAYADEEN_SQLITE_PATH``; off when that setting is empty.
+    """Upserts items into the store; off when there is none.
 
-    Settings: ``MAYADEEN_SQLITE_PATH`` (the file; its directory is created),
-    ``MAYADEEN_SQLITE_BUSY_TIMEOUT`` (seconds a write waits for another crawl's transaction, default 60).
-    A record the store could not take (a full disk, an I/O error) is logged, counted in
+    Settings: ``MAYADEEN_STORE_URL`` (``sqlite:///path`` or ``postgresql://user@host:port/db``), else
+    ``MAYADEEN_SQLITE_PATH`` (the SQLite file; its directory is created);
+    ``MAYADEEN_SQLITE_BUSY_TIMEOUT`` (seconds a write waits for another crawl's transaction or row
+    lock, default 60); ``MAYADEEN_STORE_RETRY_TIMEOUT`` (seconds a PostgreSQL store that went away is
+    retried, default 60). A record the store could not take (a full disk, an I/O error) is logged, counted in
     ``mayadeen/lost/store`` (the run then fails with ``lost_records``) and passed on to the feeds.
     Runs that died without closing their ``crawl_runs`` row are marked ``killed``
     (``mayadeen.store.run_progress``).
     Stats: ``mayadeen/items/new``, ``mayadeen/items/updated``, ``mayadeen/items/unchanged``, and
     ``mayadeen/run_id`` (the ``crawl_runs`` id of this crawl).
 
-    Other components add writes that belong with an item (``add_item_write``): they are made in the
-    item's own transaction, so they are stored together with it or not at all.
+    Other components add writes that belong with an item (``add_item_write``, SQLite stores): they are
+    made in the item's own transaction, so they are stored together with it or not at all.
     """
 
-    def __init__(self, crawler, path: str, busy_timeout: float):
+    def __init__(self, crawler, target: StoreTarget, busy_timeout: float, retry_timeout: float):
         self.crawler = crawler
         self.stats = crawler.stats
-        self.path = path
+        self.target = target
         self.busy_timeout = busy_timeout
-        self.store: ArticleStore | None = None
+        self.retry_timeout = retry_timeout
+        self.store: Store | None = None
         self.run_id: int | None = None
         self.item_writes: list[Callable[[Any, sqlite3.Connection], None]] = []
 
     @classmethod
     def from_crawler(cls, crawler):
-        path = crawler.settings.get("MAYADEEN_SQLITE_PATH") or ""
-        if not path.strip():
-            raise NotConfigured("MAYADEEN_SQLITE_PATH is empty")
-        pipeline = cls(crawler, path, crawler.settings.getfloat("MAYADEEN_SQLITE_BUSY_TIMEOUT", 60.0))
+        target = store_target(crawler.settings)
+        if target is None:
+            raise NotConfigured("MAYADEEN_STORE_URL and MAYADEEN_SQLITE_PATH are empty")
+        pipeline = cls(crawler, target, crawler.settings.getfloat("MAYADEEN_SQLITE_BUSY_TIMEOUT", 60.0),
+                       crawler.settings.getfloat("MAYADEEN_STORE_RETRY_TIMEOUT", 60.0))
         # The run is filed on spider_closed, not in close_spider: only then are finish_reason and the
         # final downloader stats known. The connection stays open until the engine stops, for what
         # other components add to the run when the spider closes.
@@ -69,19 +73,21 @@ class SQLiteStorePipeline:
         return pipeline
 
     def open_spider(self) -> None:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.store = ArticleStore(self.path, busy_timeout=self.busy_timeout)
+        if self.target.engine == SQLITE:
+            Path(self.target.location).parent.mkdir(parents=True, exist_ok=True)
+        self.store = connect(self.target, busy_timeout=self.busy_timeout, retry_timeout=self.retry_timeout)
         spider = self.crawler.spider
         self.run_id = self.store.start_run(spider.name, spider_arguments(spider))
         self.stats.set_value("mayadeen/run_id", self.run_id)  # for components adding to the run later
-        logger.info("Storing items in %s (crawl run %d)", self.path, self.run_id)
-        run_progress.migrate(self.store.conn)
-        run_progress.claim(self.store.conn, self.run_id)
-        for run in run_progress.mark_killed(self.store.conn, self.run_id):
-            logger.warning("Crawl run %d in %s never finished (its process died): marked killed", run, self.path)
+        logger.info("Storing items in %s (crawl run %d)", self.target, self.run_id)
+        self.store.claim_run(self.run_id)
+        for run in self.store.mark_killed(self.run_id):
+            logger.warning("Crawl run %d in %s never finished (its process died): marked killed", run, self.target)
 
     def add_item_write(self, write: Callable[[Any, sqlite3.Connection], None]) -> None:
-        """Have ``write(item, conn)`` run inside the transaction that stores each item."""
+        """Have ``write(item, conn)`` run inside the transaction that stores each item (SQLite stores)."""
+        if self.target.engine != SQLITE:
+            raise ValueError(f"item writes need a SQLite store, not {self.target.engine}")
         self.item_writes.append(write)
 
     def process_item(self, item: Any) -> Any:
@@ -92,13 +98,14 @@ class SQLiteStorePipeline:
         record = ItemAdapter(item).asdict()
         origin_of = getattr(self.crawler.spider, "origin_of", None)
         origin = origin_of(record.get("url")) if origin_of else None
+        found = {"aliases": origin.urls, "listed": origin.listed} if origin else {}
+        if self.item_writes:
+            found["also"] = also
         try:
-            outcome = self.store.upsert(record, aliases=origin.urls if origin else (),
-                                        listed=origin.listed if origin else None, run_id=self.run_id,
-                                        also=also if self.item_writes else None)
-        except sqlite3.Error as exc:
+            outcome = self.store.upsert(record, run_id=self.run_id, **found)
+        except self.store.errors as exc:
             self.stats.inc_value("mayadeen/lost/store")
-            logger.error("Could not store %s in %s: %s", record.get("url"), self.path, exc)
+            logger.error("Could not store %s in %s: %s", record.get("url"), self.target, exc)
             return item
         self.stats.inc_value(f"mayadeen/items/{outcome}")
         return item
@@ -113,18 +120,21 @@ class SQLiteStorePipeline:
             self.store = None
 
 
-def open_store(crawler) -> ArticleStore | None:
-    """The crawl's store: the pipeline's connection, or (pipeline off) the file opened read-only.
+def open_store(crawler) -> Store | None:
+    """The crawl's store: the pipeline's connection, or (pipeline off) the store opened read-only.
 
-    None when there is no store (``MAYADEEN_SQLITE_PATH`` empty, or no file to read).
+    None when there is no store (no ``MAYADEEN_STORE_URL`` nor ``MAYADEEN_SQLITE_PATH``, or nothing to read).
     """
     pipeline = crawler.get_item_pipeline(SQLiteStorePipeline)
     if pipeline is not None and pipeline.store is not None:
         return pipeline.store
-    path = (crawler.settings.get("MAYADEEN_SQLITE_PATH") or "").strip()
-    if not path or not Path(path).exists():
+    target = store_target(crawler.settings)
+    if target is None or (target.engine == SQLITE and not Path(target.location).exists()):
         return None
-    store = ArticleStore(path, readonly=True)
+    try:
+        store = connect(target, readonly=True)
+    except FileNotFoundError:  # a database without the store's tables
+        return None
     crawler.signals.connect(store.close, signal=signals.engine_stopped, weak=False)
     return store
 

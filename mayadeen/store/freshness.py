@@ -24,7 +24,8 @@ from collections.abc import Collection, Iterable
 from datetime import date, datetime
 
 from mayadeen.normalize.dates import SITE_TZ, to_utc_iso
-from mayadeen.store.sqlite import ArticleStore, ItemState
+from mayadeen.store.interface import Store
+from mayadeen.store.sqlite import ItemState
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def is_day_only(value) -> bool:
 class Freshness:
     """Answers ``verdict(url, seen)`` from the store, looking up only the URLs asked about.
 
-    ``store``: an open ``ArticleStore`` (None: nothing is stored). ``unfinished``: URLs this job fetched
+    ``store``: an open store, either engine (None: nothing is stored). ``unfinished``: URLs this job fetched
     but did not finish; ``done_runs``: the job's earlier runs (``crawl_runs`` ids: the items they
     stored are done); ``done``: URLs finished in this job when there is no store;
     ``full``: fetch every item. Stats (when given): ``mayadeen/fresh/<verdict>``, the number of items
@@ -75,7 +76,7 @@ class Freshness:
     showed for an item it fetched.
     """
 
-    def __init__(self, store: ArticleStore | None, *, full: bool = False, unfinished: Collection[str] = (),
+    def __init__(self, store: Store | None, *, full: bool = False, unfinished: Collection[str] = (),
                  done_runs: Collection[int] = (), done: Collection[str] = (), stats=None):
         self.store = store
         self.full = full
@@ -99,9 +100,9 @@ class Freshness:
         if full:
             logger.info("Full crawl: every item is fetched again")
         elif store is not None:
-            logger.info("Incremental crawl: items in %s are fetched again only if newer", store.path)
+            logger.info("Incremental crawl: items in %s are fetched again only if newer", store.location)
         else:
-            logger.info("No store (MAYADEEN_SQLITE_PATH is empty): every item is fetched")
+            logger.info("No store (MAYADEEN_STORE_URL and MAYADEEN_SQLITE_PATH are empty): every item is fetched")
         if resume and resume.resumed_after_kill:
             logger.info("Resumed job: items stored by its runs %s are skipped, %d unfinished are fetched again",
                         sorted(done_runs), len(unfinished))

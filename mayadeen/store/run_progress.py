@@ -67,15 +67,19 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
+def died(pid: int | None, host: str | None) -> bool:
+    """Whether the process of an unfinished run is gone (unknown host: gone; another host: unknowable)."""
+    return host is None or (host == socket.gethostname() and not _alive(pid))
+
+
 def mark_killed(conn: sqlite3.Connection, current_run: int) -> list[int]:
     """Closes the rows of runs that died without finishing (on this host, or of unknown host).
 
     Their ``finished_at`` becomes the last time they were seen alive; finish reason and result
     ``killed``. Returns their ids.
     """
-    host = socket.gethostname()
     rows = conn.execute("SELECT id, pid, host FROM crawl_runs WHERE finished_at IS NULL AND id != ?", (current_run,))
-    dead = [run for run, pid, run_host in rows.fetchall() if run_host is None or (run_host == host and not _alive(pid))]
+    dead = [run for run, pid, run_host in rows.fetchall() if died(pid, run_host)]
     if dead:
         with _transaction(conn):
             conn.executemany(
@@ -93,14 +97,10 @@ def update(conn: sqlite3.Connection, run_id: int, figures: Mapping[str, Any]) ->
                      (*(figures[n] for n in names), utc_timestamp(), run_id))
 
 
-def record_result(path: str, run_id: int, result: str, finish_reason: str | None = None) -> None:
+def record_result(conn: sqlite3.Connection, run_id: int, result: str, finish_reason: str | None = None) -> None:
     """Sets a run's ``result`` (and ``finish_reason``/``finished_at`` when the run never closed its row)."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
-    try:
-        migrate(conn)
-        with _transaction(conn):
-            conn.execute("UPDATE crawl_runs SET result = ?, finish_reason = coalesce(finish_reason, ?),"
-                         " finished_at = coalesce(finished_at, ?) WHERE id = ?",
-                         (result, finish_reason, utc_timestamp(), run_id))
-    finally:
-        conn.close()
+    migrate(conn)
+    with _transaction(conn):
+        conn.execute("UPDATE crawl_runs SET result = ?, finish_reason = coalesce(finish_reason, ?),"
+                     " finished_at = coalesce(finished_at, ?) WHERE id = ?",
+                     (result, finish_reason, utc_timestamp(), run_id))

@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from mayadeen.record import HASHED_KEYS, UNORDERED_KEYS, utc_timestamp
-from mayadeen.store import schema, sitemap_reads
+from mayadeen.store import run_progress, schema, sitemap_reads
+from mayadeen.store.engines import SQLITE
+from mayadeen.store.interface import SharedStore
 from mayadeen.store.schema import BOOKKEEPING_COLUMNS, JSON_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
@@ -62,6 +64,14 @@ class ItemState(NamedTuple):
     last_run: int | None  # the crawl_runs id of the run that stored it last
 
 
+def stored_change(record: Mapping[str, Any], old_hash: str | None, revision: int) -> tuple[tuple[str, ...], str, int]:
+    """What storing ``record`` over a stored version (its content hash and revision) does: the
+    columns to set, the outcome and the new revision. A new content hash makes a revision."""
+    if old_hash == record.get("content_hash"):
+        return METADATA_COLUMNS, UNCHANGED, revision
+    return RECORD_COLUMNS, UPDATED, revision + 1
+
+
 def _to_json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -78,7 +88,7 @@ def record_from_row(row: Iterable[Any]) -> dict[str, Any]:
     }
 
 
-class ArticleStore:
+class ArticleStore(SharedStore):
     """Articles by ``article_id``, their revisions and the crawl runs, in one SQLite file.
 
     ``ArticleStore(path)`` opens (creating or upgrading) the file for reading and writing; several may
@@ -86,8 +96,12 @@ class ArticleStore:
     an existing file for reading only.
     """
 
+    engine = SQLITE
+    errors = (sqlite3.Error,)
+
     def __init__(self, path: str | os.PathLike, *, readonly: bool = False, busy_timeout: float = 60.0):
         self.path = Path(path)
+        self.location = str(self.path)
         self.readonly = readonly
         if readonly:
             if not self.path.exists():
@@ -108,20 +122,6 @@ class ArticleStore:
         except BaseException:
             self.close()
             raise
-
-    # --- lifecycle ------------------------------------------------------------------------------
-
-    def close(self) -> None:
-        conn = getattr(self, "conn", None)
-        if conn is not None:
-            conn.close()
-            self.conn = None
-
-    def __enter__(self) -> ArticleStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @contextmanager
     def _write(self, also: Callable[[sqlite3.Connection], None] | None = None) -> Iterator[sqlite3.Connection]:
@@ -163,12 +163,9 @@ class ArticleStore:
                              (*_column_values(record, RECORD_COLUMNS), seen_at, seen_at, 1, listed, run_id))
                 outcome = NEW
             else:
-                old_hash, revision = old
-                if old_hash == record.get("content_hash"):
-                    columns, outcome = METADATA_COLUMNS, UNCHANGED
-                else:
+                columns, outcome, revision = stored_change(record, *old)
+                if outcome == UPDATED:
                     self._file_revision(conn, article_id)
-                    columns, outcome, revision = RECORD_COLUMNS, UPDATED, revision + 1
                 assignments = ", ".join(f"{c} = ?" for c in columns)
                 conn.execute(
                     f"UPDATE articles SET {assignments}, last_seen = ?, revision = ?, last_run = ?, listed_date ="
@@ -203,19 +200,6 @@ class ArticleStore:
         record = record_from_row(row)
         record.update(zip(BOOKKEEPING_COLUMNS, row[len(RECORD_COLUMNS):], strict=True))
         return record
-
-    def article_id(self, url_or_id: str) -> str | None:
-        """The ``article_id`` of an item given its id, its url or one of its aliases."""
-        if url_or_id.isdigit():
-            return url_or_id
-        row = self.conn.execute("SELECT article_id FROM article_urls WHERE url = ?", (url_or_id,)).fetchone()
-        return row[0] if row else None
-
-    def urls(self, url_or_id: str) -> list[str]:
-        """Every URL an item is known under (its address and aliases), sorted."""
-        rows = self.conn.execute("SELECT url FROM article_urls WHERE article_id = ? ORDER BY url",
-                                 (self.article_id(url_or_id),))
-        return [r[0] for r in rows]
 
     def revisions(self, url_or_id: str) -> list[dict[str, Any]]:
         """Earlier versions of an item, oldest first: ``{revision, url, content_hash, date_modified,
@@ -304,3 +288,18 @@ class ArticleStore:
                     run[key] = json.loads(run[key])
             out.append(run)
         return out
+
+    # --- a run while it goes on (``mayadeen.store.run_progress``) -----------------------------------
+
+    def claim_run(self, run_id: int) -> None:
+        run_progress.migrate(self.conn)
+        run_progress.claim(self.conn, run_id)
+
+    def mark_killed(self, current_run: int) -> list[int]:
+        return run_progress.mark_killed(self.conn, current_run)
+
+    def update_run(self, run_id: int, figures: Mapping[str, Any]) -> None:
+        run_progress.update(self.conn, run_id, figures)
+
+    def record_result(self, run_id: int, result: str, finish_reason: str | None = None) -> None:
+        run_progress.record_result(self.conn, run_id, result, finish_reason)

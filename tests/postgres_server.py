@@ -1,0 +1,78 @@
+"""A real PostgreSQL cluster for the tests: initdb in a temporary directory, on a free 127.0.0.1 port,
+fsync off (a killed server keeps what it acknowledged; only an OS crash would lose it).
+
+``initdb`` and ``pg_ctl`` refuse to run as root: as root the cluster runs as the ``postgres`` user.
+One cluster serves a whole test session; each test gets a database of its own (``new_database``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from itertools import count
+from pathlib import Path
+
+import pytest
+
+PG_BIN = Path(os.environ.get("MAYADEEN_PG_BIN", "/usr/lib/postgresql/15/bin"))
+needs_postgres = pytest.mark.skipif(not (PG_BIN / "initdb").exists(),
+                                    reason=f"no PostgreSQL server in {PG_BIN} (apt-get install postgresql)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PostgresCluster:
+    """``initdb`` + ``pg_ctl start`` in a temporary directory (trust auth, fsync off); ``stop`` removes it."""
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="mayadeen-pg-"))
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self._names = count(1)
+
+    def _run(self, *argv: str, timeout: float = 60) -> None:
+        runner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*runner, *argv], check=True, capture_output=True, timeout=timeout)
+
+    def start(self) -> PostgresCluster:
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                  "--locale=C.UTF-8", "-E", "UTF8")
+        self.start_server()
+        return self
+
+    def start_server(self) -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-l", str(self.dir / "server.log"),
+                  "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+                        " -c full_page_writes=off -c max_connections=200",
+                  "start")
+
+    def stop_server(self) -> None:
+        """The server killed at once (``-m immediate``: no checkpoint, recovery at the next start)."""
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+
+    def stop(self) -> None:
+        try:
+            self.stop_server()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        """The URL of a new, empty database."""
+        import psycopg
+
+        name = f"test_{os.getpid()}_{next(self._names)}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
