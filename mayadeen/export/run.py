@@ -7,7 +7,6 @@ unreadable store, a full disk) leaves the export directory as it was.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from mayadeen.export.writers import (
     Staging,
     describe,
 )
+from mayadeen.processes import is_running
 from mayadeen.record import utc_timestamp
 from mayadeen.store.read import Selection, StoreSnapshot
 
@@ -184,15 +184,6 @@ def _remove_stale_staging(out: Path) -> None:
         return
     for path in out.glob(f"{STAGING_PREFIX}*"):
         pid = path.name.removeprefix(STAGING_PREFIX)
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not is_running(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

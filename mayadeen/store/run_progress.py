@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from mayadeen.processes import is_running
 from mayadeen.record import utc_timestamp
 
 COLUMNS = {"pid": "INTEGER", "host": "TEXT", "updated_at": "TEXT", "result": "TEXT"}
@@ -58,13 +59,7 @@ def claim(conn: sqlite3.Connection, run_id: int) -> None:
 def _alive(pid: int | None) -> bool:
     if not pid or pid == os.getpid():
         return False  # our pid on another run's row: that run's process is gone
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return is_running(pid)
 
 
 def died(pid: int | None, host: str | None) -> bool:
