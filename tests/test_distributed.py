@@ -125,13 +125,34 @@ def test_requests_refused_before_the_download_free_their_slot(tmp_path):
     assert not set(forbidden) & set(srv.paths())
 
 
-def test_sections_three_workers(tmp_path):
-    """The browser listings, the Load More pages, related links and a redirect, over three workers."""
+def assert_one_postgres_row_each(postgres_url: str) -> list[dict]:
+    """The shared PostgreSQL store holds exactly the expected records, one row each, never revised;
+    returns its run rows."""
+    expected = expected_records()
+    with connect(StoreTarget(POSTGRESQL, postgres_url), readonly=True) as store:
+        records = list(store.iter_records())
+        assert sorted(r["url"] for r in records) == sorted(expected)  # every item, one row each
+        for record in records:
+            assert {k: record[k] for k in expected[record["url"]]} == expected[record["url"]], record["url"]
+            assert store.get(record["url"])["revision"] == 1 and store.revisions(record["url"]) == []
+        return store.runs()
+
+
+@pytest.mark.parametrize("shared_store", [False, True], ids=["sqlite-each", "one-postgresql"])
+def test_sections_three_workers(tmp_path, request, shared_store):
+    """The browser listings, the Load More pages, related links and a redirect, over three workers:
+    each with its own SQLite file, or all writing one PostgreSQL store."""
     dirs = worker_dirs(tmp_path, 3)
+    postgres_url = request.getfixturevalue("postgres_url") if shared_store else None
+    settings = {"MAYADEEN_STORE_URL": postgres_url} if shared_store else {}
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
-        codes = run_workers("sections", srv, redis_srv, dirs, args={"js": "1"})
+        codes = run_workers("sections", srv, redis_srv, dirs, args={"js": "1"}, settings=settings)
     assert_all_ok(dirs, codes)
-    assert_exact_records(dirs)
+    if shared_store:
+        assert not any((d / "mayadeen.sqlite").exists() for d in dirs)
+        assert [r["result"] for r in assert_one_postgres_row_each(postgres_url)] == ["ok"] * 3
+    else:
+        assert_exact_records(dirs)
     urls = [url for d in dirs for url in jsonl_urls(d)]
     assert sorted(urls) == sorted(expected_records())
     # Every page requested once (the browser's own fetches of the listing API aside); robots.txt once
@@ -182,14 +203,7 @@ def test_sigkilled_worker_loses_nothing(tmp_path):
 def test_sigkilled_worker_of_three_sharing_one_postgresql_store(tmp_path, postgres_url):
     dirs = kill_one_of_three(tmp_path, {"MAYADEEN_STORE_URL": postgres_url})
     assert not any((d / "mayadeen.sqlite").exists() for d in dirs)
-    expected = expected_records()
-    with connect(StoreTarget(POSTGRESQL, postgres_url), readonly=True) as store:
-        records = list(store.iter_records())
-        assert sorted(r["url"] for r in records) == sorted(expected)  # every item, one row each
-        for record in records:
-            assert {k: record[k] for k in expected[record["url"]]} == expected[record["url"]], record["url"]
-            assert store.get(record["url"])["revision"] == 1 and store.revisions(record["url"]) == []
-        victim, *others = store.runs()
+    victim, *others = assert_one_postgres_row_each(postgres_url)
     assert [r["result"] for r in others] == ["ok", "ok"]
     assert victim["result"] in (None, "killed")  # killed: another worker found its process gone
 
