@@ -1,8 +1,7 @@
 """What the WARC archive costs, and how fast `scrapy reextract` rebuilds records from it.
 
-Builds, at run time and in memory, a 2,000-item mirror cloned from the fixtures' 14 item pages (each
-clone with its own post id, slug and publication day; nothing is written to the repository), serves
-it on 127.0.0.1 and measures:
+Builds, at run time and in memory, a 2,000-item mirror cloned from the fixtures' 14 item pages
+(``bench/mirror.py``: nothing is written to the repository), serves it on 127.0.0.1 and measures:
 
 * the `sitemap` crawl of every item without and with archiving (time per page; bytes per item);
 * a second archiving crawl of the same items (`-a full=1`): identical payloads, written as revisits;
@@ -25,58 +24,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.mirror import HTML, ClonedSite  # noqa: E402
 from mayadeen.archive.warc import Fetched, WarcWriter  # noqa: E402
 from mayadeen.urls import PUBLIC_URL  # noqa: E402
-from tests.conftest import expected_records  # noqa: E402
-from tests.fixture_server import Answer, FixtureServer, FixtureSite  # noqa: E402
+from tests.fixture_server import FixtureServer  # noqa: E402
 
 FAST = {"AUTOTHROTTLE_ENABLED": "0", "DOWNLOAD_DELAY": "0", "CONCURRENT_REQUESTS": "16",
         "CONCURRENT_REQUESTS_PER_DOMAIN": "16", "LOG_LEVEL": "INFO", "MAYADEEN_JSONL_PATH": ""}
-FIRST_DAY = date(2024, 1, 1)
-HTML = "text/html; charset=utf-8"
-XML = "application/xml; charset=utf-8"
-
-
-class ClonedSite(FixtureSite):
-    """``items`` item pages cloned from the fixtures, with robots.txt and sitemaps that list them all."""
-
-    def __init__(self, items: int):
-        super().__init__()
-        self.pages: dict[str, Answer] = {}
-        months: dict[str, list[tuple[str, str]]] = {}
-        templates = sorted(expected_records().items())
-        for n in range(items):
-            url, record = templates[n % len(templates)]
-            path = url.removeprefix(PUBLIC_URL)
-            day = FIRST_DAY + timedelta(days=n % 360)
-            new_path = f"{path}-c{n}"
-            body = self.body(path).decode("utf-8")
-            body = body.replace(path, new_path).replace(record["article_id"], str(5_000_000 + n))
-            body = body.replace(record["date_published"][:10], day.isoformat())
-            self.pages[new_path] = Answer(200, HTML, body.encode("utf-8"))
-            months.setdefault(f"{day.year}-{day.month}", []).append((PUBLIC_URL + new_path, f"{day}T12:00:00Z"))
-        index = "".join(f"<sitemap><loc>{PUBLIC_URL}/sitemaps/all/sitemap-{m}.xml</loc></sitemap>" for m in months)
-        self.pages["/sitemaps/all.xml"] = Answer(200, XML, _xml("sitemapindex", index))
-        for month, entries in months.items():
-            urls = "".join(f"<url><loc>{u}</loc><lastmod>{d}</lastmod></url>" for u, d in entries)
-            self.pages[f"/sitemaps/all/sitemap-{month}.xml"] = Answer(200, XML, _xml("urlset", urls))
-        self.pages["/sitemaps/news.xml"] = Answer(200, XML, _xml("urlset", ""))
-        robots = f"User-agent: *\nSitemap: {PUBLIC_URL}/sitemaps/all.xml\n"
-        self.pages["/robots.txt"] = Answer(200, "text/plain", robots.encode())
-
-    def answer(self, path_qs: str) -> Answer:
-        return self.pages.get(path_qs.split("?")[0]) or super().answer("/no-such-page")
-
-
-def _xml(root: str, content: str) -> bytes:
-    return (f'<?xml version="1.0" encoding="UTF-8"?><{root} xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-            f"{content}</{root}>").encode()
 
 
 def _env() -> dict:
@@ -108,7 +68,7 @@ def size(directory: Path) -> int:
 
 def writer_only(site: ClonedSite, directory: Path) -> float:
     """Seconds per page of ``WarcWriter.write`` alone, over every cloned item page."""
-    pages = [(p, a) for p, a in site.pages.items() if "/sitemaps/" not in p and p != "/robots.txt"]
+    pages = [(p, site.pages[p]) for p in site.item_paths()]
     writer = WarcWriter(directory, "bench-writer", max_size=10**9, info={"software": "bench"})
     now = datetime.now(timezone.utc)
     headers = [("Content-Type", HTML), ("Content-Length", "0")]
@@ -125,7 +85,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=2000)
     args = parser.parse_args()
     site = ClonedSite(args.items)
-    html_bytes = sum(len(a.body) for p, a in site.pages.items() if p.endswith(tuple("0123456789")))
+    html_bytes = sum(len(site.pages[p].body) for p in site.item_paths())
     with tempfile.TemporaryDirectory() as tmp, FixtureServer(site) as server:
         tmp = Path(tmp)
         off = crawl(server.url, tmp / "off.sqlite", "")
