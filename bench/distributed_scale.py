@@ -16,7 +16,7 @@ with its own SQLite file and JSON Lines output, in a temporary directory):
     python bench/distributed_scale.py                      # 2,000 items, 600 under the budget
     python bench/distributed_scale.py --items 500 --budget-items 200
 
-Needs ``redis-server`` (apt-get install redis-server). Takes about 4 minutes on 2 cores.
+Needs ``redis-server`` (apt-get install redis-server). Takes about 3 minutes on 2 cores.
 """
 
 from __future__ import annotations
