@@ -204,7 +204,6 @@ SETTING_CHECKS: dict[str, Callable[[Any, str], None]] = {
     "MAYADEEN_MAX_GIVEN_UP_SHARE": _number(most=1.0),
     "MAYADEEN_RENDER_TIMEOUT": _number(positive=True),
     "MAYADEEN_CHALLENGE_TIMEOUT": _number(positive=True),
-    "MAYADEEN_RENDER_RETRY_TIMES": _number(integer=True),
     "MAYADEEN_RETRY_BACKOFF_BASE": _number(),
     "MAYADEEN_RETRY_BACKOFF_MAX": _number(),
     "MAYADEEN_RETRY_BACKOFF_JITTER": _number(most=1.0),
