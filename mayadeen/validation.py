@@ -116,6 +116,22 @@ def parse_arguments(spider: str, accepted: Mapping[str, Argument], given: Mappin
     return values
 
 
+class SpiderArguments:
+    """Mixin for a spider that declares its ``-a`` arguments in ``arguments``: they are parsed when the
+    spider is made (``argument_values``) and the ``crawl`` command checks them before anything starts."""
+
+    arguments: Mapping[str, Argument] = {}
+
+    def __init__(self, *args, **kwargs):
+        self.argument_values = self.parse_arguments(kwargs)
+        super().__init__(*args, **{k: v for k, v in kwargs.items() if k.startswith("_")})
+
+    @classmethod
+    def parse_arguments(cls, given) -> dict[str, Any]:
+        """The ``-a`` values parsed, or ``UsageProblem`` naming the first one this spider cannot take."""
+        return parse_arguments(cls.name, cls.arguments, given)
+
+
 # --- settings -----------------------------------------------------------------------------------
 
 def _origin_setting(settings, name: str) -> None:

@@ -14,10 +14,10 @@ from mayadeen.middlewares.retry import GaveUp
 from mayadeen.pages.article import ArticlePage
 from mayadeen.store.freshness import Freshness
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_HOST, canonical_url, item_kind, tracking_params
-from mayadeen.validation import Argument, parse_arguments, parse_flag, parse_origin
+from mayadeen.validation import Argument, SpiderArguments, parse_flag, parse_origin
 
 
-class MayadeenSpider(scrapy.Spider):
+class MayadeenSpider(SpiderArguments, scrapy.Spider):
     """Base spider. Arguments (``-a``):
 
     ``base_url``
@@ -44,19 +44,14 @@ class MayadeenSpider(scrapy.Spider):
     }
 
     def __init__(self, *args, **kwargs):
-        values = self.parse_arguments(kwargs)
-        super().__init__(*args, **{k: v for k, v in kwargs.items() if k.startswith("_")})
+        super().__init__(*args, **kwargs)
+        values = self.argument_values
         self.base_url = values.get("base_url")
         self.js = values.get("js", True)
         self.full = values.get("full", False)
         self.crawl_id = values.get("crawl_id")
         self._freshness: Freshness | None = None
         self._origins: dict[str, Origin] = {}  # record url -> how it was found, until stored
-
-    @classmethod
-    def parse_arguments(cls, given) -> dict:
-        """The ``-a`` values parsed, or ``UsageProblem`` naming the first one this spider cannot take."""
-        return parse_arguments(cls.name, cls.arguments, given)
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):

@@ -18,7 +18,7 @@ from scrapy.exceptions import IgnoreRequest
 from mayadeen.breaking.item import FlashItem
 from mayadeen.breaking.recorder import TickerRecorder
 from mayadeen.urls import PUBLIC_HOST, PUBLIC_URL
-from mayadeen.validation import Argument, UsageProblem, parse_arguments, parse_flag, parse_origin
+from mayadeen.validation import Argument, SpiderArguments, UsageProblem, parse_flag, parse_origin
 
 DEFAULT_ROBOTS_REFRESH = 3600.0
 
@@ -36,7 +36,7 @@ def parse_watch(label: str, value) -> float | None:
     return seconds
 
 
-class BreakingSpider(scrapy.Spider):
+class BreakingSpider(SpiderArguments, scrapy.Spider):
     """Home page → its ticker → every flash stored once, the new ones yielded.
 
     Arguments (``-a``):
@@ -80,8 +80,8 @@ class BreakingSpider(scrapy.Spider):
     }
 
     def __init__(self, *args, **kwargs):
-        values = self.parse_arguments(kwargs)
-        super().__init__(*args, **{k: v for k, v in kwargs.items() if k.startswith("_")})
+        super().__init__(*args, **kwargs)
+        values = self.argument_values
         self.base_url = values.get("base_url")
         # The home page is plain HTML: no browser (and no idle Playwright driver) unless asked for.
         self.js = values.get("js", False)
@@ -89,11 +89,6 @@ class BreakingSpider(scrapy.Spider):
         self._in_flight = False
         self._robots_allow = True
         self._stopping: asyncio.Event | None = None
-
-    @classmethod
-    def parse_arguments(cls, given) -> dict:
-        """The ``-a`` values parsed, or ``UsageProblem`` naming the first one this spider cannot take."""
-        return parse_arguments(cls.name, cls.arguments, given)
 
     @classmethod
     def update_settings(cls, settings) -> None:

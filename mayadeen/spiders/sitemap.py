@@ -71,7 +71,7 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        values = self.parse_arguments(kwargs)
+        values = self.argument_values
         self.window = DayWindow(values.get("since"), values.get("until"))
         self.sitemap_ledger = SitemapLedger(conditional=False)
 
