@@ -112,3 +112,23 @@ def postgres_cluster():
 def postgres_url(postgres_cluster) -> str:
     """A new, empty database of the session's cluster."""
     return postgres_cluster.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request, tmp_path):
+    """A store's place on each engine: ``mayadeen.sqlite`` in the test's directory, or a new database
+    of the session's PostgreSQL cluster."""
+    from mayadeen.store.engines import StoreTarget
+
+    if request.param == "postgresql":
+        return StoreTarget("postgresql", request.getfixturevalue("postgres_url"))
+    return StoreTarget("sqlite", str(tmp_path / "mayadeen.sqlite"))
+
+
+@pytest.fixture
+def store(target):
+    """The store at ``target``, opened for writing (created), closed after the test."""
+    from mayadeen.store.engines import connect
+
+    with connect(target) as opened:
+        yield opened

@@ -54,20 +54,6 @@ def db(tmp_path) -> Path:
     return tmp_path / "mayadeen.sqlite"
 
 
-@pytest.fixture(params=[SQLITE, POSTGRESQL])
-def target(request, db) -> StoreTarget:
-    """The store's place, on each engine (PostgreSQL: a new database of the session's cluster)."""
-    if request.param == POSTGRESQL:
-        return StoreTarget(POSTGRESQL, request.getfixturevalue("postgres_url"))
-    return StoreTarget(SQLITE, str(db))
-
-
-@pytest.fixture
-def store(target):
-    with connect(target) as store:
-        yield store
-
-
 @pytest.fixture
 def sqlite_store(db):
     with ArticleStore(db) as store:

@@ -248,9 +248,9 @@ def test_index_rows_point_at_the_records_and_dates_match_the_records(archived):
         assert sorted((u, t) for u, _, t, _ in rows) == sorted(
             [(u, "response") for u in expected] + [(u, "revisit") for u in expected])
         for url, want in expected.items():
-            latest = latest_capture(store.conn, article_id=want["article_id"])
+            latest = latest_capture(store, article_id=want["article_id"])
             assert latest["url"] == url and latest["warc_type"] == "revisit" and latest["status"] == 200
-            assert latest == latest_capture(store.conn, url=url)
+            assert latest == latest_capture(store, url=url)
             first_response = store.conn.execute(
                 "SELECT fetched_at FROM warc_captures WHERE url = ? AND warc_type = 'response'", (url,)).fetchone()
             # Unchanged content updates the row's metadata in place: scraped_at is the latest capture's
@@ -292,8 +292,8 @@ def test_reextract_into_a_fresh_store_gives_every_record_exactly(archived):
             ("reextract", len(expected), "finished")]
         assert runs[0]["responses_by_status"] == {"200": len(expected)}
         for url, want in expected.items():
-            assert latest_capture(store.conn, url=url) == latest_capture(old.conn, url=url)
-            assert store.get(url)["scraped_at"] == latest_capture(old.conn, url=url)["fetched_at"][:19] + "Z"
+            assert latest_capture(store, url=url) == latest_capture(old, url=url)
+            assert store.get(url)["scraped_at"] == latest_capture(old, url=url)["fetched_at"][:19] + "Z"
     log = proc.stderr
     assert "Re-extraction report: 0 records changed, 0 unchanged, 14 new" in log
     assert "'downloader/exception_count'" not in log and "'log_count/ERROR'" not in log

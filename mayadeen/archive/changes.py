@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
+from mayadeen.pipelines.store import open_store
 from mayadeen.record import HASHED_KEYS
-from mayadeen.store.engines import sqlite_path
-from mayadeen.store.sqlite import RECORD_COLUMNS, ArticleStore
+from mayadeen.store.engines import store_target
+from mayadeen.store.interface import Store
+from mayadeen.store.schema import RECORD_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -42,27 +43,26 @@ class ChangeReport:
     ``…/unchanged``, ``…/changed_outside_hash`` and ``mayadeen/reextract/field/<key>`` (records in
     which that key changed)."""
 
-    def __init__(self, crawler, path: str):
+    def __init__(self, crawler):
+        self.crawler = crawler
         self.stats = crawler.stats
-        self.path = path
-        self.store: ArticleStore | None = None
+        self.store: Store | None = None
         self.fields: Counter[str] = Counter()
 
     @classmethod
     def from_crawler(cls, crawler):
-        path = sqlite_path(crawler.settings)
-        if not path:
+        if store_target(crawler.settings) is None:
             raise NotConfigured("no store to compare with")
-        report = cls(crawler, path)
+        report = cls(crawler)
+        crawler.signals.connect(report.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(report.spider_closed, signal=signals.spider_closed)
         return report
 
+    def spider_opened(self, spider) -> None:
+        self.store = open_store(self.crawler)  # the store pipeline's connection (or, without it, read-only)
+
     def _stored(self, url: str) -> dict[str, Any] | None:
-        if self.store is None:
-            if not Path(self.path).exists():
-                return None
-            self.store = ArticleStore(self.path, readonly=True)
-        return self.store.get(url)
+        return self.store.get(url) if self.store is not None else None
 
     def process_item(self, item: Any) -> Any:
         record = ItemAdapter(item).asdict()
@@ -84,9 +84,6 @@ class ChangeReport:
         return item
 
     def spider_closed(self, spider) -> None:
-        if self.store is not None:
-            self.store.close()
-            self.store = None
         stats = self.stats.get_stats()
         most = ", ".join(f"{key} {count}" for key, count in self.fields.most_common(REPORTED_FIELDS))
         logger.info(

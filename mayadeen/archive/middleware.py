@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import weakref
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -31,10 +30,9 @@ from mayadeen import __version__
 from mayadeen.archive.reader import ARCHIVED_META
 from mayadeen.archive.warc import Capture, Fetched, WarcWriter, recover
 from mayadeen.items import ArticleItem
-from mayadeen.pipelines.store import SQLiteStorePipeline
+from mayadeen.pipelines.store import SQLiteStorePipeline, open_store
 from mayadeen.store.captures import archived_payload, index_capture
-from mayadeen.store.engines import sqlite_path
-from mayadeen.store.sqlite import ArticleStore
+from mayadeen.store.interface import Store
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +63,7 @@ class WarcArchiveMiddleware:
         self.archive_all = archive_all
         self.max_size = max_size
         self.writer: WarcWriter | None = None
-        self.store_reader: ArticleStore | None = None  # read-only: which payloads earlier runs archived
+        self.store: Store | None = None  # which payloads earlier runs archived
         self.received: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # request -> Fetched
         self.captures: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # request -> Capture
 
@@ -92,10 +90,8 @@ class WarcArchiveMiddleware:
         info = {"software": f"mayadeen/{__version__} (Scrapy {_installed('scrapy')}, warcio {_installed('warcio')})",
                 "operator-spider": spider.name,
                 **{f"setting-{name}": str(settings.get(name)) for name in WARCINFO_SETTINGS}}
-        store = sqlite_path(settings)
-        if store and Path(store).exists():  # the store pipeline, enabled, has created it by now
-            self.store_reader = ArticleStore(store, readonly=True)
-        archived = (lambda digest: archived_payload(self.store_reader.conn, digest)) if self.store_reader else None
+        self.store = open_store(self.crawler)  # the store pipeline's, or the store read-only
+        archived = (lambda digest: archived_payload(self.store, digest)) if self.store is not None else None
         self.writer = WarcWriter(self.directory, run, max_size=self.max_size, info=info, archived=archived)
         logger.info("Archiving %s as WARC in %s", "every response" if self.archive_all else "item pages",
                     self.directory)
@@ -132,8 +128,6 @@ class WarcArchiveMiddleware:
         return capture
 
     def spider_closed(self, spider) -> None:
-        if self.store_reader is not None:
-            self.store_reader.close()
         if self.writer is not None:
             self.writer.close()
             if self.writer.files:
@@ -159,7 +153,7 @@ class ItemCaptureMiddleware:
     def spider_opened(self, spider) -> None:
         self.archive = self.crawler.get_downloader_middleware(WarcArchiveMiddleware)
         store = self.crawler.get_item_pipeline(SQLiteStorePipeline)
-        if store is not None and sqlite_path(self.crawler.settings):  # captures are indexed in SQLite stores only
+        if store is not None:
             store.add_item_write(self.index)
 
     def _capture(self, response) -> Capture | None:
@@ -189,11 +183,11 @@ class ItemCaptureMiddleware:
                 self._link(response, element)
             yield element
 
-    def index(self, item: Any, conn: sqlite3.Connection) -> None:
+    def index(self, item: Any, store: Store) -> None:
         """The store's item write: the item's ``warc_captures`` row."""
         capture = self.pending.get(id(item))
         if capture is not None:
-            index_capture(conn, capture, ItemAdapter(item).get("article_id"))
+            index_capture(store, capture, ItemAdapter(item).get("article_id"))
 
     def item_done(self, item, **kwargs) -> None:
         self.pending.pop(id(item), None)

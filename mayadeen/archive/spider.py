@@ -8,16 +8,13 @@ same item pipelines, so a re-extracted record is stored exactly as a crawl would
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import scrapy
 
 from mayadeen.archive.reader import ARCHIVED_META, scan, select
 from mayadeen.archive.warc import recover
 from mayadeen.spiders.base import MayadeenSpider
+from mayadeen.pipelines.store import open_store
 from mayadeen.store.captures import latest_fetches
-from mayadeen.store.engines import sqlite_path
-from mayadeen.store.sqlite import ArticleStore
 
 
 class ReextractSpider(MayadeenSpider):
@@ -67,8 +64,5 @@ class ReextractSpider(MayadeenSpider):
 
     def _stored_fetches(self) -> dict[str, str]:
         """url -> newest capture the store has indexed (empty without a store)."""
-        path = sqlite_path(self.settings)
-        if not path or not Path(path).exists():
-            return {}
-        with ArticleStore(path, readonly=True) as store:
-            return latest_fetches(store.conn)
+        store = open_store(self.crawler)
+        return latest_fetches(store) if store is not None else {}

@@ -16,7 +16,6 @@ Stats: ``mayadeen/given_up``, ``mayadeen/failing/deferred`` (items not requested
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 from itemadapter import ItemAdapter
 from scrapy import signals
@@ -25,7 +24,6 @@ from scrapy.exceptions import IgnoreRequest
 from mayadeen.pipelines.store import SQLiteStorePipeline
 from mayadeen.record import utc_timestamp
 from mayadeen.store import failing
-from mayadeen.store.engines import SQLITE
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +39,7 @@ class FailingItems:
         self.stats = crawler.stats
         self.interval = crawler.settings.getfloat("MAYADEEN_FAILING_RETRY_INTERVAL", 900.0)
         self.longest = crawler.settings.getfloat("MAYADEEN_FAILING_RETRY_INTERVAL_MAX", 86400.0)
-        self.conn = None
+        self.store = None
         self.next_attempts: dict[str, str] = {}
         self.deferred: set[str] = set()
 
@@ -60,12 +58,8 @@ class FailingItems:
         store = pipeline.store if pipeline is not None else None
         if store is None:
             return  # no store (or a locked one): given-up items are only logged and counted
-        if store.engine != SQLITE:
-            logger.info("Failing items are kept in SQLite stores only: given-up items are only logged and counted")
-            return
-        self.conn = store.conn
-        failing.migrate(self.conn)
-        self.next_attempts = failing.next_attempts(self.conn)
+        self.store = store
+        self.next_attempts = failing.next_attempts(store)
 
     def request_scheduled(self, request, spider) -> None:
         due = self.next_attempts.get(request.url)
@@ -78,28 +72,25 @@ class FailingItems:
 
     def given_up(self, url: str, reason: str) -> None:
         self.stats.inc_value("mayadeen/given_up")
-        if self.conn is None:
+        if self.store is None:
             logger.warning("Gave up on %s (%s)", url, reason)
             return
-        row = failing.record_failure(self.conn, url, reason, self.interval, self.longest)
+        row = failing.record_failure(self.store, url, reason, self.interval, self.longest)
         self.next_attempts[url] = row["next_attempt_at"]
         logger.warning("Gave up on %s (%s); failing in %d run(s) since %s, next attempt after %s", url, reason,
                        row["failures"], row["first_failed_at"], row["next_attempt_at"])
 
     def item_scraped(self, item, response, spider) -> None:
         url = ItemAdapter(item).get("url")
-        if self.conn is not None and url in self.next_attempts and failing.clear(self.conn, url):
+        if self.store is not None and url in self.next_attempts and failing.clear(self.store, url):
             del self.next_attempts[url]
             self.stats.inc_value("mayadeen/failing/recovered")
             logger.info("%s works again: no longer failing", url)
 
     def spider_closed(self, spider, reason: str) -> None:
-        if self.conn is None:
+        if self.store is None or self.store.conn is None:  # none, or the store pipeline closed it first
             return
-        try:
-            rows = failing.failing(self.conn)
-        except sqlite3.ProgrammingError:  # the store pipeline closed it first
-            return
+        rows = failing.failing(self.store)
         self.stats.set_value("mayadeen/failing/items", len(rows))
         if rows:
             listed = ", ".join(f"{url} ({n} runs, next after {at})" for url, n, at in rows[:LISTED])

@@ -11,7 +11,6 @@ spider's freshness checks, the field coverage and the sitemap reads go through i
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -44,8 +43,8 @@ class SQLiteStorePipeline:
     Stats: ``mayadeen/items/new``, ``mayadeen/items/updated``, ``mayadeen/items/unchanged``, and
     ``mayadeen/run_id`` (the ``crawl_runs`` id of this crawl).
 
-    Other components add writes that belong with an item (``add_item_write``, SQLite stores): they are
-    made in the item's own transaction, so they are stored together with it or not at all.
+    Other components add writes that belong with an item (``add_item_write``): they are made in the
+    item's own transaction, so they are stored together with it or not at all.
     """
 
     def __init__(self, crawler, target: StoreTarget, busy_timeout: float, retry_timeout: float):
@@ -56,7 +55,7 @@ class SQLiteStorePipeline:
         self.retry_timeout = retry_timeout
         self.store: Store | None = None
         self.run_id: int | None = None
-        self.item_writes: list[Callable[[Any, sqlite3.Connection], None]] = []
+        self.item_writes: list[Callable[[Any, Store], None]] = []
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -84,16 +83,14 @@ class SQLiteStorePipeline:
         for run in self.store.mark_killed(self.run_id):
             logger.warning("Crawl run %d in %s never finished (its process died): marked killed", run, self.target)
 
-    def add_item_write(self, write: Callable[[Any, sqlite3.Connection], None]) -> None:
-        """Have ``write(item, conn)`` run inside the transaction that stores each item (SQLite stores)."""
-        if self.target.engine != SQLITE:
-            raise ValueError(f"item writes need a SQLite store, not {self.target.engine}")
+    def add_item_write(self, write: Callable[[Any, Store], None]) -> None:
+        """Have ``write(item, store)`` run inside the transaction that stores each item."""
         self.item_writes.append(write)
 
     def process_item(self, item: Any) -> Any:
-        def also(conn: sqlite3.Connection) -> None:
+        def also() -> None:
             for write in self.item_writes:
-                write(item, conn)
+                write(item, self.store)
 
         record = ItemAdapter(item).asdict()
         origin_of = getattr(self.crawler.spider, "origin_of", None)

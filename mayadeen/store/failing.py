@@ -4,16 +4,17 @@ Table ``failing_items``: one row per item URL whose page was given up after its 
 timeouts, cut or empty answers, redirect loops), with the number of runs it failed in, the first
 and last failure, the last reason and ``next_attempt_at``: the first moment a later run fetches it
 again (``interval * 2**(failures-1)``, at most ``longest``). A run that stores the item removes its
-row. Functions take a connection in autocommit mode (``ArticleStore.conn``).
+row. The functions work on either engine (``mayadeen.store.interface.Store``); both create the table.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta, timezone
 
 from mayadeen.record import TIMESTAMP_FORMAT, utc_timestamp
+from mayadeen.store.interface import Store
 
+#: SQLite's table, created with the store's other tables (PostgreSQL's: ``mayadeen.store.postgres_schema``).
 DDL = """CREATE TABLE IF NOT EXISTS failing_items (
     url TEXT PRIMARY KEY,
     failures INTEGER NOT NULL,
@@ -24,41 +25,39 @@ DDL = """CREATE TABLE IF NOT EXISTS failing_items (
 )"""
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    conn.execute(DDL)
-
-
-def next_attempts(conn: sqlite3.Connection) -> dict[str, str]:
+def next_attempts(store: Store) -> dict[str, str]:
     """url -> ``next_attempt_at`` of every failing item."""
-    return dict(conn.execute("SELECT url, next_attempt_at FROM failing_items"))
+    rows = store.read(lambda: store.rows("SELECT url, next_attempt_at FROM failing_items"))
+    return {row["url"]: row["next_attempt_at"] for row in rows}
 
 
-def record_failure(conn: sqlite3.Connection, url: str, reason: str, interval: float, longest: float) -> dict:
+def record_failure(store: Store, url: str, reason: str, interval: float, longest: float) -> dict:
     """Counts one more failed run for ``url``; returns its row (``failures``, ``first_failed_at``,
     ``next_attempt_at``)."""
     now = datetime.now(timezone.utc)
-    with conn:
-        conn.execute("BEGIN IMMEDIATE")
-        row = conn.execute("SELECT failures, first_failed_at FROM failing_items WHERE url = ?", (url,)).fetchone()
-        failures, first = (row[0] + 1, row[1]) if row else (1, utc_timestamp(now))
+
+    def count() -> dict:
+        row = store.row("SELECT failures, first_failed_at FROM failing_items WHERE url = ?", (url,))
+        failures, first = (row["failures"] + 1, row["first_failed_at"]) if row else (1, utc_timestamp(now))
         wait = min(longest, interval * 2 ** (failures - 1))
         next_at = (now + timedelta(seconds=wait)).strftime(TIMESTAMP_FORMAT)
-        conn.execute(
+        store.run(
             "INSERT INTO failing_items (url, failures, first_failed_at, last_failed_at, last_reason, next_attempt_at)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET failures = excluded.failures,"
             " last_failed_at = excluded.last_failed_at, last_reason = excluded.last_reason,"
             " next_attempt_at = excluded.next_attempt_at",
             (url, failures, first, utc_timestamp(now), reason, next_at))
-    return {"failures": failures, "first_failed_at": first, "next_attempt_at": next_at}
+        return {"failures": failures, "first_failed_at": first, "next_attempt_at": next_at}
+    return store.write(count, serial=f"failing_items {url}")
 
 
-def clear(conn: sqlite3.Connection, url: str) -> bool:
+def clear(store: Store, url: str) -> bool:
     """Forgets ``url`` (its item was stored); whether it was failing."""
-    with conn:
-        conn.execute("BEGIN IMMEDIATE")
-        return conn.execute("DELETE FROM failing_items WHERE url = ?", (url,)).rowcount > 0
+    return store.write(lambda: store.run("DELETE FROM failing_items WHERE url = ?", (url,))) > 0
 
 
-def failing(conn: sqlite3.Connection) -> list[tuple[str, int, str]]:
+def failing(store: Store) -> list[tuple[str, int, str]]:
     """``(url, failures, next_attempt_at)`` of every failing item, most failures first."""
-    return list(conn.execute("SELECT url, failures, next_attempt_at FROM failing_items ORDER BY failures DESC, url"))
+    rows = store.read(lambda: store.rows(
+        "SELECT url, failures, next_attempt_at FROM failing_items ORDER BY failures DESC, url"))
+    return [(row["url"], row["failures"], row["next_attempt_at"]) for row in rows]

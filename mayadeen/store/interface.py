@@ -3,24 +3,80 @@
 Engines: ``mayadeen.store.sqlite.ArticleStore`` (one file) and ``mayadeen.store.postgres.PostgresStore``
 (one database for many machines); ``mayadeen.store.engines.connect`` opens either. Records go in and
 come back as the record contract has them (dates as ``YYYY-MM-DDThh:mm:ssZ`` strings, lists and
-objects as Python lists and dicts). Features beyond this interface (full-text search, WARC captures,
-breaking news, failing items, the export reader) use SQLite's connection and are SQLite-only.
+objects as Python lists and dicts).
+
+The store's later tables (breaking news, WARC captures, failing items, full-text search) and the
+export reader are written once, in SQL both engines speak, over ``SharedStore``'s few methods:
+``rows``/``row``/``run`` (statements with ``?`` placeholders; rows as dicts, times as the record's
+strings), ``read``/``write`` (one transaction; a write waits for other writers of the same
+``serial`` name, and PostgreSQL's is done again whole after a lost connection) and ``json`` (a list
+or object as a query parameter). Each engine creates every table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Protocol
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from mayadeen.store.sitemap_reads import SitemapRead
+
+T = TypeVar("T")
 
 
 class SharedStore:
     """What both engines do the same way: closing their one connection (``conn``, also through the
-    ``with`` statement), and the URL lookups, in SQL both speak (``marker``: the driver's parameter)."""
+    ``with`` statement), running SQL both speak (``marker``: the driver's parameter), and the URL
+    lookups. Engines implement ``read``, ``write``, ``json`` and ``_cursor``."""
 
     conn: Any
     marker = "?"
+
+    def sql(self, statement: str) -> str:
+        """``statement`` (``?`` placeholders) in the driver's parameter style."""
+        return statement if self.marker == "?" else statement.replace("%", "%%").replace("?", self.marker)
+
+    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Every row of a query, as column -> value (times as ``YYYY-MM-DDThh:mm:ssZ`` strings)."""
+        cursor = self._cursor()
+        cursor.execute(self.sql(statement), params)
+        return [self._row(r) for r in cursor.fetchall()]
+
+    def row(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        found = self.rows(statement, params)
+        return found[0] if found else None
+
+    def run(self, statement: str, params: Sequence[Any] = ()) -> int:
+        """Executes one statement; the number of rows it changed."""
+        return self.conn.execute(self.sql(statement), params).rowcount
+
+    def run_many(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.cursor().executemany(self.sql(statement), list(rows))
+
+    @staticmethod
+    def _row(row: Any) -> dict[str, Any]:
+        return dict(row)
+
+    def _cursor(self) -> Any:
+        raise NotImplementedError
+
+    def read(self, work: Callable[[], T]) -> T:
+        """``work()``, whose reads see one state of the store."""
+        raise NotImplementedError
+
+    def write(self, work: Callable[[], T], *, serial: str | None = None) -> T:
+        """``work()`` in one write transaction, committed when it returns and rolled back if it raises.
+        ``serial``: writers of the same name (on any machine) take turns, for read-then-write work."""
+        raise NotImplementedError
+
+    def json(self, value: Any) -> Any:
+        """A list or object (or None) as a query parameter for a JSON column."""
+        raise NotImplementedError
+
+    @staticmethod
+    def from_json(value: Any) -> Any:
+        """A JSON column's value as Python (SQLite hands back its text, PostgreSQL the value)."""
+        return json.loads(value) if isinstance(value, str) else value
 
     def close(self) -> None:
         conn = getattr(self, "conn", None)
@@ -60,7 +116,8 @@ class Store(Protocol):
 
     # articles
     def upsert(self, record: Mapping[str, Any], seen_at: str | None = None, *, aliases: Iterable[str] = (),
-               listed: str | None = None, run_id: int | None = None) -> str: ...
+               listed: str | None = None, run_id: int | None = None,
+               also: Callable[[], None] | None = None) -> str: ...
     def get(self, url_or_id: str) -> dict[str, Any] | None: ...
     def article_id(self, url_or_id: str) -> str | None: ...
     def urls(self, url_or_id: str) -> list[str]: ...
@@ -82,3 +139,13 @@ class Store(Protocol):
     def mark_killed(self, current_run: int) -> list[int]: ...
     def update_run(self, run_id: int, figures: Mapping[str, Any]) -> None: ...
     def record_result(self, run_id: int, result: str, finish_reason: str | None = None) -> None: ...
+
+    # SQL both engines speak (``SharedStore``), for the later tables
+    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
+    def row(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None: ...
+    def run(self, statement: str, params: Sequence[Any] = ()) -> int: ...
+    def run_many(self, statement: str, rows: Iterable[Sequence[Any]]) -> None: ...
+    def read(self, work: Callable[[], T]) -> T: ...
+    def write(self, work: Callable[[], T], *, serial: str | None = None) -> T: ...
+    def json(self, value: Any) -> Any: ...
+    def from_json(self, value: Any) -> Any: ...

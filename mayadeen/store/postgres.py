@@ -14,27 +14,30 @@ content change. A transaction that loses a deadlock, or its connection (the serv
 done again whole. Readers never wait for writers.
 
 The schema version is in ``store_schema``; creating or upgrading the tables takes an advisory lock,
-so workers starting at once do it once. SQLite-only features (full-text search, WARC captures,
-breaking news, failing items, the export reader) have no tables here.
+so workers starting at once do it once. The later tables (breaking news, WARC captures, failing
+items) and full-text search (``tsvector`` columns with GIN indexes) are in ``postgres_schema``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import socket
 import time
+from datetime import datetime
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from mayadeen.record import utc_timestamp
 from mayadeen.store.engines import POSTGRESQL, StoreTarget
 from mayadeen.store.interface import SharedStore
-from mayadeen.store.postgres_schema import DDL, SCHEMA_LOCK, row_of, to_column
+from mayadeen.store.postgres_schema import DDL, LATER_RELATIONS, SCHEMA_LOCK, row_of, to_column
 from mayadeen.store.run_progress import FIGURES as PROGRESS_FIGURES
 from mayadeen.store.run_progress import KILLED, died
 from mayadeen.store.schema import BOOKKEEPING_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
@@ -119,6 +122,45 @@ class PostgresStore(SharedStore):
     def _write(self, statement: str, params: Sequence[Any]) -> None:
         self._transaction(lambda: self.conn.execute(statement, params), write=True)
 
+    # --- SQL both engines speak (``SharedStore``) -------------------------------------------------
+
+    def _cursor(self) -> psycopg.Cursor:
+        return self.conn.cursor(row_factory=dict_row)
+
+    @staticmethod
+    def _row(row: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: utc_timestamp(v) if isinstance(v, datetime) else v for k, v in row.items()}
+
+    def _in_transaction(self) -> bool:
+        return self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+    def read(self, work):
+        """``work()`` in one repeatable-read transaction (one snapshot), retried like every read."""
+        if self._in_transaction():
+            return work()
+
+        def snapshot():
+            self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            return work()
+        return self._transaction(snapshot)
+
+    def write(self, work, *, serial: str | None = None):
+        """``work()`` in one transaction (or the one already open), done again whole after a lost
+        connection or deadlock. ``serial``: a transaction-scoped advisory lock on that name, so
+        read-then-write work of every machine takes turns."""
+        if self._in_transaction():
+            return work()
+
+        def serialised():
+            if serial is not None:
+                key = int.from_bytes(hashlib.blake2b(serial.encode(), digest_size=8).digest(), "big", signed=True)
+                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            return work()
+        return self._transaction(serialised, write=True)
+
+    def json(self, value: Any) -> Jsonb | None:
+        return None if value is None else Jsonb(value)
+
     # --- tables ---------------------------------------------------------------------------------
 
     def _check_version(self, conn) -> int | None:
@@ -132,10 +174,15 @@ class PostgresStore(SharedStore):
                                f" this code knows up to {SCHEMA_VERSION}")
         return version
 
+    def _has_later_tables(self) -> bool:
+        names = [f"'{name}'" for name in LATER_RELATIONS]
+        row = self.conn.execute(f"SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(ARRAY[{', '.join(names)}]) n")
+        return bool(row.fetchone()[0])
+
     def _create(self) -> None:
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-            if self._check_version(self.conn) == SCHEMA_VERSION:
+            if self._check_version(self.conn) == SCHEMA_VERSION and self._has_later_tables():
                 return
             for statement in DDL:
                 self.conn.execute(statement)
@@ -146,13 +193,15 @@ class PostgresStore(SharedStore):
     # --- articles -------------------------------------------------------------------------------
 
     def upsert(self, record: Mapping[str, Any], seen_at: str | None = None, *,
-               aliases: Iterable[str] = (), listed: str | None = None, run_id: int | None = None) -> str:
-        """Store one record; returns ``"new"``, ``"updated"`` or ``"unchanged"``, as the SQLite store."""
+               aliases: Iterable[str] = (), listed: str | None = None, run_id: int | None = None,
+               also: Callable[[], None] | None = None) -> str:
+        """Store one record; returns ``"new"``, ``"updated"`` or ``"unchanged"``, as the SQLite store
+        (``also()``: the caller's writes that belong with the item, in its transaction)."""
         aliases = sorted(set(aliases) - {record["url"]})  # one order for every writer: fewer deadlocks
         seen_at = seen_at or utc_timestamp()
-        return self._transaction(lambda: self._upsert(record, seen_at, aliases, listed, run_id), write=True)
+        return self._transaction(lambda: self._upsert(record, seen_at, aliases, listed, run_id, also), write=True)
 
-    def _upsert(self, record, seen_at, aliases, listed, run_id) -> str:
+    def _upsert(self, record, seen_at, aliases, listed, run_id, also) -> str:
         conn, article_id, url = self.conn, record["article_id"], record["url"]
         old = self._locked_state(article_id)
         if old is None:  # new, unless another writer inserts it first: then it waits for that one's commit
@@ -178,6 +227,8 @@ class PostgresStore(SharedStore):
         for alias in aliases:
             conn.execute("INSERT INTO article_urls (url, article_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                          (alias, article_id))
+        if also is not None:
+            also()
         return outcome
 
     def _locked_state(self, article_id: str) -> tuple[str, int] | None:

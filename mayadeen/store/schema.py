@@ -15,7 +15,7 @@ import json
 import sqlite3
 
 from mayadeen.record import HASHED_KEYS, RECORD_KEYS, STRUCTURED_KEYS, content_hash
-from mayadeen.store import breaking, sitemap_reads
+from mayadeen.store import breaking, failing, sitemap_reads
 from mayadeen.store.captures import CAPTURES_DDL
 from mayadeen.store.fts import ARTICLES_FTS, ensure_fts
 
@@ -80,18 +80,19 @@ def create(conn: sqlite3.Connection) -> None:
     conn.execute(_ARTICLES)
     conn.execute(_REVISIONS.format(name="article_revisions"))
     conn.execute(_RUNS)
-    for statement in (*_INDEXES, *sitemap_reads.DDL, *CAPTURES_DDL):
+    for statement in (*_INDEXES, *sitemap_reads.DDL, *CAPTURES_DDL, failing.DDL):
         conn.execute(statement)
     breaking.create_tables(conn)
     ensure_fts(conn)
 
 
 def is_current(conn: sqlite3.Connection) -> bool:
-    """Whether the file is at SCHEMA_VERSION with its full-text index (one cheap read at open)."""
+    """Whether the file is at SCHEMA_VERSION with its full-text index and later tables (one cheap read at open)."""
     if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
         return False
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                        (ARTICLES_FTS.name,)).fetchone() is not None
+    found = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
+                         (ARTICLES_FTS.name, "failing_items")).fetchone()[0]
+    return found == 2
 
 
 def migrate(conn: sqlite3.Connection, path) -> None:
@@ -100,6 +101,7 @@ def migrate(conn: sqlite3.Connection, path) -> None:
     if version > SCHEMA_VERSION:
         raise RuntimeError(f"{path} has store schema version {version}; this code knows up to {SCHEMA_VERSION}")
     if version == SCHEMA_VERSION:
+        conn.execute(failing.DDL)  # a file from before the table
         ensure_fts(conn)  # an index dropped by hand is built again from the rows
         return
     has_articles = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone()

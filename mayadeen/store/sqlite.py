@@ -124,10 +124,10 @@ class ArticleStore(SharedStore):
             raise
 
     @contextmanager
-    def _write(self, also: Callable[[sqlite3.Connection], None] | None = None) -> Iterator[sqlite3.Connection]:
+    def _write(self, also: Callable[[], None] | None = None) -> Iterator[sqlite3.Connection]:
         """One write transaction: committed on success, rolled back on any error.
 
-        ``also(conn)`` runs at the end of a successful body, inside the transaction.
+        ``also()`` runs at the end of a successful body, inside the transaction.
         """
         if self.readonly:
             raise PermissionError(f"{self.path} is open read-only")
@@ -135,13 +135,41 @@ class ArticleStore(SharedStore):
             self.conn.execute("BEGIN IMMEDIATE")
             yield self.conn
             if also is not None:
-                also(self.conn)
+                also()
+
+    # --- SQL both engines speak (``SharedStore``) -------------------------------------------------
+
+    def _cursor(self) -> sqlite3.Cursor:
+        cursor = self.conn.cursor()
+        cursor.row_factory = sqlite3.Row
+        return cursor
+
+    def read(self, work):
+        """``work()`` in one read transaction (a snapshot: WAL readers never wait for writers)."""
+        if self.conn.in_transaction:
+            return work()
+        self.conn.execute("BEGIN")
+        try:
+            return work()
+        finally:
+            self.conn.execute("ROLLBACK")
+
+    def write(self, work, *, serial: str | None = None):
+        """``work()`` in one ``BEGIN IMMEDIATE`` transaction (or the one already open). SQLite has one
+        writer at a time, so every ``serial`` name is already taken in turn."""
+        if self.conn.in_transaction:
+            return work()
+        with self._write():
+            return work()
+
+    def json(self, value: Any) -> str | None:
+        return _to_json(value)
 
     # --- articles -------------------------------------------------------------------------------
 
     def upsert(self, record: Mapping[str, Any], seen_at: str | None = None, *,
                aliases: Iterable[str] = (), listed: str | None = None, run_id: int | None = None,
-               also: Callable[[sqlite3.Connection], None] | None = None) -> str:
+               also: Callable[[], None] | None = None) -> str:
         """Store one record; returns ``"new"``, ``"updated"`` or ``"unchanged"``.
 
         Keyed by ``article_id``. A different ``content_hash`` replaces the row (revision + 1) and files
@@ -149,7 +177,7 @@ class ArticleStore(SharedStore):
         (METADATA_COLUMNS: dates, section, shares, related, url…) without a revision. A new ``url``
         becomes the item's address; the old one and ``aliases`` (other URLs it was reached under)
         stay in ``article_urls``. ``listed``: the date discovery showed for it (UTC ISO), kept if newer;
-        ``run_id``: the crawl run storing it (``last_run``). ``also(conn)``: the caller's own writes
+        ``run_id``: the crawl run storing it (``last_run``). ``also()``: the caller's own writes
         that belong with the item (e.g. its ``warc_captures`` row), made in the same transaction.
         """
         seen_at = seen_at or utc_timestamp()
