@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect
+from mayadeen.store.failing import failing
 from tests.conftest import expected_records, run_crawl
 from tests.fault_server import FaultPlan, FaultServer
 from tests.scheduled import SlowServer, crawl_command, item_paths, runs, start_crawl, stored, wait_for
@@ -28,16 +30,22 @@ def test_a_rerun_with_nothing_new_and_no_browser_exits_0(tmp_path):
     assert again.stat("mayadeen/js/no_browser") == 7 and " ERROR: " not in again.log
 
 
-@pytest.mark.parametrize("spider", ["feed", "sitemap"])  # sitemap: item requests made by Scrapy's SitemapSpider
-def test_one_item_that_keeps_failing_is_a_warning_remembered_and_retried_later(tmp_path, spider):
+@pytest.mark.parametrize(("spider", "engine"), [
+    ("feed", SQLITE), ("sitemap", SQLITE),  # sitemap: item requests made by Scrapy's SitemapSpider
+    ("feed", POSTGRESQL),
+])  # fmt: skip
+def test_one_item_that_keeps_failing_is_a_warning_remembered_and_retried_later(tmp_path, spider, engine, request):
     plan = FaultPlan(keep_failing={ALWAYS_500: "500"})
+    target = (StoreTarget(POSTGRESQL, request.getfixturevalue("postgres_url")) if engine == POSTGRESQL
+              else StoreTarget(SQLITE, str(tmp_path / "mayadeen.sqlite")))
+    settings = {**FAST_RETRIES, "MAYADEEN_STORE_URL": target.location if engine == POSTGRESQL else ""}
     with FaultServer(plan) as srv:
-        first = run_crawl(spider, srv.url, tmp_path, settings=FAST_RETRIES, check=False)
+        first = run_crawl(spider, srv.url, tmp_path, settings=settings, check=False)
         n = len(srv.hits())
-        second = run_crawl(spider, srv.url, tmp_path, settings=FAST_RETRIES, check=False)
+        second = run_crawl(spider, srv.url, tmp_path, settings=settings, check=False)
         second_paths = [h.path for h in srv.hits()[n:]]
         n = len(srv.hits())
-        full = run_crawl(spider, srv.url, tmp_path, args={"full": "1"}, settings=FAST_RETRIES, check=False)
+        full = run_crawl(spider, srv.url, tmp_path, args={"full": "1"}, settings=settings, check=False)
         full_paths = [h.path for h in srv.hits()[n:]]
     assert first.returncode == 0, last_line(first)  # was 1 on every 5-minute run
     assert "given_up=1 failing=1" in last_line(first) and " ERROR: " not in first.log
@@ -50,10 +58,8 @@ def test_one_item_that_keeps_failing_is_a_warning_remembered_and_retried_later(t
     assert second.stat("mayadeen/failing/deferred") == 1 and "failing=1" in last_line(second)
     # -a full=1 tries it anyway; a second failure doubles the interval.
     assert full_paths.count(ALWAYS_500) == 3 and full.returncode == 0
-    con = sqlite3.connect(first.sqlite)
-    (failures,) = con.execute("SELECT failures FROM failing_items WHERE url LIKE ?", (f"%{ALWAYS_500}",)).fetchone()
-    con.close()
-    assert failures == 2
+    with connect(target, readonly=True) as store:
+        assert [(url, n) for url, n, _ in failing(store)] == [("https://english.almayadeen.net" + ALWAYS_500, 2)]
 
 
 def test_a_second_ctrl_c_is_a_pause_under_jobdir_and_the_run_row_is_closed(tmp_path):

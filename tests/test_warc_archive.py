@@ -82,9 +82,11 @@ def assert_exact(rows: dict[str, dict], expected: dict[str, dict]) -> None:
             assert got == value, f"{url}: {key}"
 
 
-def reextract(workdir: Path, warc: Path, sqlite: Path, *extra: str, patch: str = "") -> subprocess.CompletedProcess:
-    """`scrapy reextract` in a subprocess; ``patch``: Python run first (a simulated parser change)."""
-    argv = ["scrapy", "reextract", "--warc-dir", str(warc), "-s", f"MAYADEEN_SQLITE_PATH={sqlite}", *extra]
+def reextract(workdir: Path, warc: Path, store: Path | str, *extra: str, patch: str = "") -> subprocess.CompletedProcess:
+    """`scrapy reextract` in a subprocess into ``store`` (a SQLite file, or a PostgreSQL URL);
+    ``patch``: Python run first (a simulated parser change)."""
+    setting = f"MAYADEEN_STORE_URL={store}" if str(store).startswith("postgresql://") else f"MAYADEEN_SQLITE_PATH={store}"
+    argv = ["scrapy", "reextract", "--warc-dir", str(warc), "-s", setting, *extra]
     boot = workdir / "boot.py"
     boot.write_text(patch + f"\nfrom scrapy.cmdline import execute\nexecute({argv!r})\n", "utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
@@ -300,43 +302,54 @@ def test_reextract_into_a_fresh_store_gives_every_record_exactly(archived):
     assert "mayadeen/warc/" not in log, "re-extraction archived again"
 
 
-def test_a_parser_change_becomes_a_new_revision_and_is_reported(archived):
-    work, _, _ = archived
-    store = work / "changed" / "store.sqlite"
-    store.parent.mkdir()
-    shutil.copy(work / "store.sqlite", store)
-    patch = textwrap.dedent(f"""
-        from mayadeen.pages.article import ArticlePage
-        extract = ArticlePage.to_item
-        def fixed(self):
-            item = extract(self)
-            if item is not None and item["url"] == {ARTICLE!r}:
-                item["headline"] = item["headline"] + " (fixed)"
-                item["tags"] = item["tags"] + ["Fixed"]
-            if item is not None and item["url"] == {VIDEO!r}:
-                item["shares"] = (item["shares"] or 0) + 1  # outside the content hash
-            return item
-        ArticlePage.to_item = fixed
-    """)
-    proc = reextract(work / "changed", work / "warc", store, patch=patch)
+#: A simulated parser change: one item's headline and tags, another's shares (outside the content hash).
+PARSER_CHANGE = textwrap.dedent(f"""
+    from mayadeen.pages.article import ArticlePage
+    extract = ArticlePage.to_item
+    def fixed(self):
+        item = extract(self)
+        if item is not None and item["url"] == {ARTICLE!r}:
+            item["headline"] = item["headline"] + " (fixed)"
+            item["tags"] = item["tags"] + ["Fixed"]
+        if item is not None and item["url"] == {VIDEO!r}:
+            item["shares"] = (item["shares"] or 0) + 1
+        return item
+    ArticlePage.to_item = fixed
+""")
+
+
+def assert_parser_change_reported(proc: subprocess.CompletedProcess) -> None:
     assert proc.returncode == 0, proc.stderr[-4000:]
     [report] = re.findall(r"Re-extraction report: (.*)", proc.stderr)
     counts, fields = report.split("; fields changed most: ")
     assert counts == "2 records changed, 12 unchanged, 0 new"
     assert sorted(fields.split(", ")) == ["headline 1", "shares 1", "tags 1"]
     assert "Records changed only outside the content hash: 1 (updated in place, no new revision)" in proc.stderr
+
+
+def assert_parser_change_stored(db) -> None:
+    """The changed item has revision 2 (its first version filed), the shares change none."""
     expected = expected_records()
+    row = db.get(ARTICLE)
+    assert row["revision"] == 2
+    assert row["headline"] == expected[ARTICLE]["headline"] + " (fixed)"
+    assert row["tags"] == expected[ARTICLE]["tags"] + ["Fixed"]
+    earlier = db.revisions(ARTICLE)
+    assert [r["revision"] for r in earlier] == [1]
+    assert earlier[0]["record"]["headline"] == expected[ARTICLE]["headline"]
+    assert db.get(VIDEO)["revision"] == 1 and db.get(VIDEO)["shares"] == expected[VIDEO]["shares"] + 1
+    assert all(db.get(u)["revision"] == 1 for u in expected if u != ARTICLE)
+
+
+def test_a_parser_change_becomes_a_new_revision_and_is_reported(archived):
+    work, _, _ = archived
+    store = work / "changed" / "store.sqlite"
+    store.parent.mkdir()
+    shutil.copy(work / "store.sqlite", store)
+    proc = reextract(work / "changed", work / "warc", store, patch=PARSER_CHANGE)
+    assert_parser_change_reported(proc)
     with ArticleStore(store, readonly=True) as db:
-        row = db.get(ARTICLE)
-        assert row["revision"] == 2
-        assert row["headline"] == expected[ARTICLE]["headline"] + " (fixed)"
-        assert row["tags"] == expected[ARTICLE]["tags"] + ["Fixed"]
-        earlier = db.revisions(ARTICLE)
-        assert [r["revision"] for r in earlier] == [1]
-        assert earlier[0]["record"]["headline"] == expected[ARTICLE]["headline"]
-        assert db.get(VIDEO)["revision"] == 1 and db.get(VIDEO)["shares"] == expected[VIDEO]["shares"] + 1
-        others = [u for u in expected if u != ARTICLE]
-        assert all(db.get(u)["revision"] == 1 for u in others)
+        assert_parser_change_stored(db)
         assert [r["spider"] for r in db.runs()] == ["sections", "sections", "reextract"]
         assert db.runs()[-1]["items_updated"] == 1 and db.runs()[-1]["items_unchanged"] == 13
 

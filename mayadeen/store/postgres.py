@@ -37,7 +37,7 @@ from psycopg.types.json import Jsonb
 from mayadeen.record import utc_timestamp
 from mayadeen.store.engines import POSTGRESQL, StoreTarget
 from mayadeen.store.interface import SharedStore
-from mayadeen.store.postgres_schema import DDL, LATER_RELATIONS, SCHEMA_LOCK, row_of, to_column
+from mayadeen.store.postgres_schema import DDL, LATER_RELATIONS, SCHEMA_LOCK, row_of, time_text, to_column
 from mayadeen.store.run_progress import FIGURES as PROGRESS_FIGURES
 from mayadeen.store.run_progress import KILLED, died
 from mayadeen.store.schema import BOOKKEEPING_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
@@ -129,7 +129,7 @@ class PostgresStore(SharedStore):
 
     @staticmethod
     def _row(row: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: utc_timestamp(v) if isinstance(v, datetime) else v for k, v in row.items()}
+        return {k: time_text(v) if isinstance(v, datetime) else v for k, v in row.items()}
 
     def _in_transaction(self) -> bool:
         return self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -138,9 +138,17 @@ def to_column(name: str, value: Any) -> Any:
     return Jsonb(value) if name in _JSON and value is not None else value
 
 
+def time_text(moment: datetime) -> str:
+    """A ``timestamptz`` as the text it was stored from: ``YYYY-MM-DDThh:mm:ssZ`` (the record's times),
+    with microseconds when it has them (a WARC-Date)."""
+    if not moment.microsecond:
+        return utc_timestamp(moment)
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+
+
 def from_column(name: str, value: Any) -> Any:
     """A column's value as the record has it."""
-    return utc_timestamp(value) if isinstance(value, datetime) and name in _TIMES else value
+    return time_text(value) if isinstance(value, datetime) and name in _TIMES else value
 
 
 def row_of(names: Iterable[str], row: Iterable[Any]) -> dict[str, Any]:
