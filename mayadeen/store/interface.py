@@ -16,12 +16,24 @@ or object as a query parameter). Each engine creates every table.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
+from mayadeen.record import utc_timestamp
+from mayadeen.store.run_progress import FIGURES as PROGRESS_FIGURES
+from mayadeen.store.run_progress import KILLED, died
 from mayadeen.store.sitemap_reads import SitemapRead
 
 T = TypeVar("T")
+#: What ``finish_run`` may set (column names never come from the caller's strings).
+RUN_FIGURES = frozenset({
+    "finished_at", "items_new", "items_updated", "items_unchanged", "items_dropped", "requests",
+    "responses_by_status", "errors", "finish_reason", "coverage",
+})  # fmt: skip
+#: crawl_runs' JSON columns.
+RUN_JSON = frozenset({"arguments", "responses_by_status", "coverage"})
 
 
 class SharedStore:
@@ -89,6 +101,88 @@ class SharedStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # --- sitemaps read (``mayadeen.store.sitemap_reads``) -------------------------------------------
+
+    def sitemap_reads(self) -> dict[str, SitemapRead]:
+        rows = self.read(lambda: self.rows("SELECT url, lastmod, etag, last_modified FROM sitemap_reads"))
+        return {row["url"]: SitemapRead(**row) for row in rows}
+
+    def keep_sitemap_reads(self, reads: Iterable[SitemapRead], read_at: str | None = None) -> None:
+        rows = [(r.url, r.lastmod, r.etag, r.last_modified, read_at or utc_timestamp()) for r in reads]
+        self.write(lambda: self.run_many(
+            "INSERT INTO sitemap_reads (url, lastmod, etag, last_modified, read_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (url) DO UPDATE SET lastmod = excluded.lastmod, etag = excluded.etag,"
+            " last_modified = excluded.last_modified, read_at = excluded.read_at", rows))
+
+    # --- crawl runs -----------------------------------------------------------------------------
+
+    def start_run(self, spider: str, arguments: Mapping[str, Any] | None = None,
+                  started_at: str | None = None) -> int:
+        """Record the start of a crawl; returns its run id for ``finish_run``."""
+        args = json.loads(json.dumps(dict(arguments or {}), sort_keys=True, default=str))
+        values = (spider, self.json(args), started_at or utc_timestamp())
+        return self.write(lambda: self.row(
+            "INSERT INTO crawl_runs (spider, arguments, started_at) VALUES (?, ?, ?) RETURNING id", values)["id"])
+
+    def finish_run(self, run_id: int, **figures: Any) -> None:
+        """Set a run's figures (names in RUN_FIGURES; dicts such as responses_by_status become JSON).
+
+        ``finished_at`` defaults to now on the first call; later calls (e.g. adding ``coverage``
+        after the crawl) keep it unless they pass it.
+        """
+        unknown = set(figures) - RUN_FIGURES
+        if unknown:
+            raise ValueError(f"unknown crawl run figures: {sorted(unknown)}")
+        names = sorted(figures)
+        assignments = [f"{n} = ?" for n in names]
+        values = [self.json(figures[n]) if isinstance(figures[n], (dict, list)) else figures[n] for n in names]
+        if "finished_at" not in figures:
+            assignments.append("finished_at = coalesce(finished_at, ?)")
+            values.append(utc_timestamp())
+        self.write(lambda: self.run(f"UPDATE crawl_runs SET {', '.join(assignments)} WHERE id = ?", (*values, run_id)))
+
+    def runs(self) -> list[dict[str, Any]]:
+        """All crawl runs, oldest first, JSON columns decoded."""
+        return [{k: self.from_json(v) if k in RUN_JSON else v for k, v in row.items()}
+                for row in self.rows("SELECT * FROM crawl_runs ORDER BY id")]
+
+    # --- a run while it goes on (``mayadeen.store.run_progress``) -----------------------------------
+
+    def claim_run(self, run_id: int) -> None:
+        """Marks ``run_id`` as this process's run."""
+        self.write(lambda: self.run("UPDATE crawl_runs SET pid = ?, host = ?, updated_at = ? WHERE id = ?",
+                                    (os.getpid(), socket.gethostname(), utc_timestamp(), run_id)))
+
+    def mark_killed(self, current_run: int) -> list[int]:
+        """Closes the rows of runs that died without finishing (on this host, or of unknown host).
+
+        Their ``finished_at`` becomes the last time they were seen alive; finish reason and result
+        ``killed``. Returns their ids.
+        """
+        rows = self.read(lambda: self.rows(
+            "SELECT id, pid, host FROM crawl_runs WHERE finished_at IS NULL AND id <> ?", (current_run,)))
+        dead = [row["id"] for row in rows if died(row["pid"], row["host"])]
+        if dead:
+            self.write(lambda: self.run_many(
+                "UPDATE crawl_runs SET finished_at = coalesce(updated_at, started_at), finish_reason = ?,"
+                " result = ? WHERE id = ? AND finished_at IS NULL", [(KILLED, KILLED, run) for run in dead]))
+        return dead
+
+    def update_run(self, run_id: int, figures: Mapping[str, Any]) -> None:
+        """The run's figures so far (names in ``run_progress.FIGURES``), and ``updated_at`` = now."""
+        names = sorted(set(figures) & PROGRESS_FIGURES)
+        self.write(lambda: self.run(
+            f"UPDATE crawl_runs SET {''.join(f'{n} = ?, ' for n in names)}updated_at = ? WHERE id = ?",
+            (*(figures[n] for n in names), utc_timestamp(), run_id)))
+
+    def record_result(self, run_id: int, result: str, finish_reason: str | None = None) -> None:
+        """Sets a run's ``result`` (and ``finish_reason``/``finished_at`` when the run never closed its row)."""
+        self.write(lambda: self.run(
+            "UPDATE crawl_runs SET result = ?, finish_reason = coalesce(finish_reason, ?),"
+            " finished_at = coalesce(finished_at, ?) WHERE id = ?", (result, finish_reason, utc_timestamp(), run_id)))
+
+    # --- URLs -------------------------------------------------------------------------------------
 
     def article_id(self, url_or_id: str) -> str | None:
         """The ``article_id`` of an item given its id, its url or one of its aliases."""

@@ -21,10 +21,7 @@ items) and full-text search (``tsvector`` columns with GIN indexes) are in ``pos
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
-import socket
 import time
 from datetime import datetime
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -38,11 +35,8 @@ from mayadeen.record import utc_timestamp
 from mayadeen.store.engines import POSTGRESQL, StoreTarget
 from mayadeen.store.interface import SharedStore
 from mayadeen.store.postgres_schema import DDL, LATER_RELATIONS, SCHEMA_LOCK, row_of, time_text, to_column
-from mayadeen.store.run_progress import FIGURES as PROGRESS_FIGURES
-from mayadeen.store.run_progress import KILLED, died
 from mayadeen.store.schema import BOOKKEEPING_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
-from mayadeen.store.sitemap_reads import SitemapRead
-from mayadeen.store.sqlite import NEW, RUN_FIGURES, UPDATED, ItemState, stored_change
+from mayadeen.store.sqlite import NEW, UPDATED, ItemState, stored_change
 
 logger = logging.getLogger(__name__)
 
@@ -288,70 +282,3 @@ class PostgresStore(SharedStore):
 
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM articles").fetchone()[0]
-
-    # --- sitemaps read --------------------------------------------------------------------------
-
-    def sitemap_reads(self) -> dict[str, SitemapRead]:
-        rows = self._transaction(
-            lambda: self.conn.execute("SELECT url, lastmod, etag, last_modified FROM sitemap_reads").fetchall())
-        return {row[0]: SitemapRead(*row) for row in rows}
-
-    def keep_sitemap_reads(self, reads: Iterable[SitemapRead], read_at: str | None = None) -> None:
-        rows = [(r.url, r.lastmod, r.etag, r.last_modified, read_at or utc_timestamp()) for r in reads]
-        self._transaction(lambda: self.conn.cursor().executemany(
-            "INSERT INTO sitemap_reads (url, lastmod, etag, last_modified, read_at) VALUES (%s, %s, %s, %s, %s)"
-            " ON CONFLICT (url) DO UPDATE SET lastmod = excluded.lastmod, etag = excluded.etag,"
-            " last_modified = excluded.last_modified, read_at = excluded.read_at", rows), write=True)
-
-    # --- crawl runs -----------------------------------------------------------------------------
-
-    def start_run(self, spider: str, arguments: Mapping[str, Any] | None = None,
-                  started_at: str | None = None) -> int:
-        args = json.loads(json.dumps(dict(arguments or {}), default=str))
-        values = (spider, Jsonb(args), started_at or utc_timestamp())
-        return self._transaction(lambda: self.conn.execute(
-            "INSERT INTO crawl_runs (spider, arguments, started_at) VALUES (%s, %s, %s) RETURNING id", values
-        ).fetchone()[0], write=True)
-
-    def finish_run(self, run_id: int, **figures: Any) -> None:
-        """Set a run's figures (names in RUN_FIGURES), as ``ArticleStore.finish_run``."""
-        unknown = set(figures) - RUN_FIGURES
-        if unknown:
-            raise ValueError(f"unknown crawl run figures: {sorted(unknown)}")
-        names = sorted(figures)
-        assignments = [f"{n} = %s" for n in names]
-        values = [to_column(n, figures[n]) for n in names]
-        if "finished_at" not in figures:
-            assignments.append("finished_at = coalesce(finished_at, %s)")
-            values.append(utc_timestamp())
-        self._write(f"UPDATE crawl_runs SET {', '.join(assignments)} WHERE id = %s", (*values, run_id))
-
-    def runs(self) -> list[dict[str, Any]]:
-        """All crawl runs, oldest first."""
-        cursor = self.conn.execute("SELECT * FROM crawl_runs ORDER BY id")
-        names = [d.name for d in cursor.description]
-        return [row_of(names, row) for row in cursor]
-
-    def claim_run(self, run_id: int) -> None:
-        self._write("UPDATE crawl_runs SET pid = %s, host = %s, updated_at = %s WHERE id = %s",
-                    (os.getpid(), socket.gethostname(), utc_timestamp(), run_id))
-
-    def mark_killed(self, current_run: int) -> list[int]:
-        """Closes the rows of runs whose process died (see ``mayadeen.store.run_progress``)."""
-        rows = self._transaction(lambda: self.conn.execute(
-            "SELECT id, pid, host FROM crawl_runs WHERE finished_at IS NULL AND id <> %s", (current_run,)).fetchall())
-        dead = [run for run, pid, host in rows if died(pid, host)]
-        if dead:
-            self._write("UPDATE crawl_runs SET finished_at = coalesce(updated_at, started_at), finish_reason = %s,"
-                        " result = %s WHERE id = ANY(%s) AND finished_at IS NULL", (KILLED, KILLED, dead))
-        return dead
-
-    def update_run(self, run_id: int, figures: Mapping[str, Any]) -> None:
-        names = sorted(set(figures) & PROGRESS_FIGURES)
-        self._write(f"UPDATE crawl_runs SET {''.join(f'{n} = %s, ' for n in names)}updated_at = %s WHERE id = %s",
-                    (*(figures[n] for n in names), utc_timestamp(), run_id))
-
-    def record_result(self, run_id: int, result: str, finish_reason: str | None = None) -> None:
-        self._write("UPDATE crawl_runs SET result = %s, finish_reason = coalesce(finish_reason, %s),"
-                    " finished_at = coalesce(finished_at, %s) WHERE id = %s",
-                    (result, finish_reason, utc_timestamp(), run_id))

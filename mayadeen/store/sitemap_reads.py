@@ -13,8 +13,7 @@ that failed leaves the old rows, so the next one reads those months again.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 DDL = (
@@ -36,20 +35,6 @@ class SitemapRead:
     lastmod: str | None = None
     etag: str | None = None
     last_modified: str | None = None
-
-
-def load(conn: sqlite3.Connection) -> dict[str, SitemapRead]:
-    rows = conn.execute("SELECT url, lastmod, etag, last_modified FROM sitemap_reads")
-    return {row[0]: SitemapRead(*row) for row in rows}
-
-
-def save(conn: sqlite3.Connection, reads: Iterable[SitemapRead], read_at: str) -> None:
-    conn.executemany(
-        "INSERT INTO sitemap_reads (url, lastmod, etag, last_modified, read_at) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (url) DO UPDATE SET lastmod = excluded.lastmod, etag = excluded.etag,"
-        " last_modified = excluded.last_modified, read_at = excluded.read_at",
-        [(r.url, r.lastmod, r.etag, r.last_modified, read_at) for r in reads],
-    )
 
 
 class SitemapLedger:

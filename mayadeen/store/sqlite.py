@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from mayadeen.record import HASHED_KEYS, UNORDERED_KEYS, utc_timestamp
-from mayadeen.store import run_progress, schema, sitemap_reads
+from mayadeen.store import run_progress, schema
 from mayadeen.store.engines import SQLITE
 from mayadeen.store.interface import SharedStore
 from mayadeen.store.schema import BOOKKEEPING_COLUMNS, JSON_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
@@ -44,12 +44,6 @@ METADATA_COLUMNS = tuple(c for c in RECORD_COLUMNS
 _STATE = "a.article_id, a.url, a.date_modified, a.date_published, a.listed_date, a.last_seen, a.last_run"
 #: SQLite's default limit on bound parameters is 999 in old builds.
 _CHUNK = 500
-
-#: What ``finish_run`` may set (column names never come from the caller's strings).
-RUN_FIGURES = frozenset({
-    "finished_at", "items_new", "items_updated", "items_unchanged", "items_dropped", "requests",
-    "responses_by_status", "errors", "finish_reason", "coverage",
-})  # fmt: skip
 
 
 class ItemState(NamedTuple):
@@ -264,70 +258,12 @@ class ArticleStore(SharedStore):
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM articles").fetchone()[0]
 
-    # --- sitemaps read --------------------------------------------------------------------------
-
-    def sitemap_reads(self) -> dict[str, sitemap_reads.SitemapRead]:
-        return sitemap_reads.load(self.conn)
-
-    def keep_sitemap_reads(self, reads: Iterable[sitemap_reads.SitemapRead], read_at: str | None = None) -> None:
-        with self._write() as conn:
-            sitemap_reads.save(conn, reads, read_at or utc_timestamp())
-
-    # --- crawl runs -----------------------------------------------------------------------------
-
-    def start_run(self, spider: str, arguments: Mapping[str, Any] | None = None,
-                  started_at: str | None = None) -> int:
-        """Record the start of a crawl; returns its run id for ``finish_run``."""
-        args = json.dumps(dict(arguments or {}), ensure_ascii=False, sort_keys=True, default=str)
-        with self._write() as conn:
-            cursor = conn.execute(
-                "INSERT INTO crawl_runs (spider, arguments, started_at) VALUES (?, ?, ?)",
-                (spider, args, started_at or utc_timestamp()),
-            )
-            return cursor.lastrowid
-
-    def finish_run(self, run_id: int, **figures: Any) -> None:
-        """Set a run's figures (names in RUN_FIGURES; dicts such as responses_by_status become JSON).
-
-        ``finished_at`` defaults to now on the first call; later calls (e.g. adding ``coverage``
-        after the crawl) keep it unless they pass it.
-        """
-        unknown = set(figures) - RUN_FIGURES
-        if unknown:
-            raise ValueError(f"unknown crawl run figures: {sorted(unknown)}")
-        names = sorted(figures)
-        assignments = [f"{n} = ?" for n in names]
-        values = [_to_json(figures[n]) if isinstance(figures[n], (dict, list)) else figures[n] for n in names]
-        if "finished_at" not in figures:
-            assignments.append("finished_at = coalesce(finished_at, ?)")
-            values.append(utc_timestamp())
-        with self._write() as conn:
-            conn.execute(f"UPDATE crawl_runs SET {', '.join(assignments)} WHERE id = ?", (*values, run_id))
-
-    def runs(self) -> list[dict[str, Any]]:
-        """All crawl runs, oldest first, JSON columns decoded."""
-        cursor = self.conn.execute("SELECT * FROM crawl_runs ORDER BY id")
-        names = [d[0] for d in cursor.description]
-        out = []
-        for row in cursor:
-            run = dict(zip(names, row, strict=True))
-            for key in ("arguments", "responses_by_status", "coverage"):
-                if run[key] is not None:
-                    run[key] = json.loads(run[key])
-            out.append(run)
-        return out
-
-    # --- a run while it goes on (``mayadeen.store.run_progress``) -----------------------------------
+    # --- a run while it goes on: files from before the progress columns get them first ---------------
 
     def claim_run(self, run_id: int) -> None:
         run_progress.migrate(self.conn)
-        run_progress.claim(self.conn, run_id)
-
-    def mark_killed(self, current_run: int) -> list[int]:
-        return run_progress.mark_killed(self.conn, current_run)
-
-    def update_run(self, run_id: int, figures: Mapping[str, Any]) -> None:
-        run_progress.update(self.conn, run_id, figures)
+        super().claim_run(run_id)
 
     def record_result(self, run_id: int, result: str, finish_reason: str | None = None) -> None:
-        run_progress.record_result(self.conn, run_id, result, finish_reason)
+        run_progress.migrate(self.conn)
+        super().record_result(run_id, result, finish_reason)
