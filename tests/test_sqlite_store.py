@@ -130,6 +130,32 @@ def test_schema_version_and_reopening_keeps_data(target, records):
         assert store.count() == 1 and schema_version(store) == SCHEMA_VERSION
 
 
+def test_a_store_from_before_the_later_tables_gets_them_at_open(target, records):
+    """A store written before failing items, captures, breaking news and search existed (dropped
+    here) is brought up to date by the next writer, its rows kept and searchable."""
+    with connect(target) as store:
+        store.upsert(records[0], seen_at=T1)
+        later = ("failing_items", "warc_captures", "breaking_news")
+        store.write(lambda: [store.run(f"DROP TABLE {table}") for table in later])
+        if target.engine == POSTGRESQL:
+            store.write(lambda: store.run("ALTER TABLE articles DROP COLUMN search"))
+        else:
+            fts = ["TABLE articles_fts", "TABLE breaking_fts",
+                   *(f"TRIGGER articles_fts_{event}" for event in ("insert", "delete", "update"))]
+            store.write(lambda: [store.run(f"DROP {name}") for name in fts])
+    with connect(target) as store:
+        for table in later:
+            assert store.row(f"SELECT count(*) AS n FROM {table}") == {"n": 0}
+        assert store.count() == 1
+        word = records[0]["headline"].split()[-1]
+        if target.engine == POSTGRESQL:
+            found = store.rows("SELECT url FROM articles WHERE search @@ plainto_tsquery('english', ?)", (word,))
+        else:
+            found = store.rows("SELECT a.url FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid"
+                               " WHERE articles_fts MATCH ?", (f'"{word}"',))
+        assert found == [{"url": records[0]["url"]}]
+
+
 def test_a_newer_store_is_refused(target):
     connect(target).close()
     set_schema_version(target, SCHEMA_VERSION + 1)

@@ -17,7 +17,7 @@ import sqlite3
 from mayadeen.record import HASHED_KEYS, RECORD_KEYS, STRUCTURED_KEYS, content_hash
 from mayadeen.store import breaking, failing, sitemap_reads
 from mayadeen.store.captures import CAPTURES_DDL
-from mayadeen.store.fts import ARTICLES_FTS, ensure_fts
+from mayadeen.store.fts import ARTICLES_FTS, BREAKING_FTS, ensure_fts
 
 SCHEMA_VERSION = 2
 
@@ -86,13 +86,17 @@ def create(conn: sqlite3.Connection) -> None:
     ensure_fts(conn)
 
 
+#: Tables added within version 2: a file without one of them gets it (``create``) at the next open.
+LATER_TABLES = ("failing_items", "warc_captures", "breaking_news", ARTICLES_FTS.name, BREAKING_FTS.name)
+
+
 def is_current(conn: sqlite3.Connection) -> bool:
-    """Whether the file is at SCHEMA_VERSION with its full-text index and later tables (one cheap read at open)."""
+    """Whether the file is at SCHEMA_VERSION with its later tables (one cheap read at open)."""
     if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
         return False
-    found = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
-                         (ARTICLES_FTS.name, "failing_items")).fetchone()[0]
-    return found == 2
+    found = conn.execute(f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
+                         f" ({', '.join('?' * len(LATER_TABLES))})", LATER_TABLES).fetchone()[0]
+    return found == len(LATER_TABLES)
 
 
 def migrate(conn: sqlite3.Connection, path) -> None:
@@ -101,8 +105,7 @@ def migrate(conn: sqlite3.Connection, path) -> None:
     if version > SCHEMA_VERSION:
         raise RuntimeError(f"{path} has store schema version {version}; this code knows up to {SCHEMA_VERSION}")
     if version == SCHEMA_VERSION:
-        conn.execute(failing.DDL)  # a file from before the table
-        ensure_fts(conn)  # an index dropped by hand is built again from the rows
+        create(conn)  # the later tables a file lacks; an index dropped by hand is built again from the rows
         return
     has_articles = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone()
     if version == 1 and has_articles:
