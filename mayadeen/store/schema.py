@@ -17,7 +17,7 @@ import sqlite3
 from mayadeen.record import HASHED_KEYS, RECORD_KEYS, STRUCTURED_KEYS, content_hash
 from mayadeen.store import breaking, failing, sitemap_reads
 from mayadeen.store.captures import CAPTURES_DDL
-from mayadeen.store.fts import ARTICLES_FTS, ensure_fts
+from mayadeen.store.fts import ARTICLES_FTS, BREAKING_FTS, ensure_fts
 
 SCHEMA_VERSION = 2
 
@@ -90,9 +90,9 @@ def is_current(conn: sqlite3.Connection) -> bool:
     """Whether the file is at SCHEMA_VERSION with its full-text index and later tables (one cheap read at open)."""
     if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
         return False
-    found = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
-                         (ARTICLES_FTS.name, "failing_items")).fetchone()[0]
-    return found == 2
+    found = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)",
+                         (ARTICLES_FTS.name, BREAKING_FTS.name, "failing_items")).fetchone()[0]
+    return found == 3
 
 
 def migrate(conn: sqlite3.Connection, path) -> None:
@@ -103,6 +103,7 @@ def migrate(conn: sqlite3.Connection, path) -> None:
     if version == SCHEMA_VERSION:
         conn.execute(failing.DDL)  # a file from before the table
         ensure_fts(conn)  # an index dropped by hand is built again from the rows
+        breaking.create_tables(conn)  # the flashes' too
         return
     has_articles = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone()
     if version == 1 and has_articles:
