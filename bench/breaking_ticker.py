@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from mayadeen.pages.ticker import TickerEntry, TickerPage  # noqa: E402
 from mayadeen.store.breaking import BreakingStore  # noqa: E402
+from mayadeen.store.sqlite import ArticleStore  # noqa: E402
 
 
 def main(reads: int = 3000) -> None:
@@ -34,7 +35,8 @@ def main(reads: int = 3000) -> None:
     print(f"ticker read (fresh response, page parsed): {read_ms:.2f} ms/page over {reads} reads of {len(bodies)} pages")
 
     tickers = 500
-    with tempfile.TemporaryDirectory() as tmp, BreakingStore(Path(tmp) / "bench.sqlite") as store:
+    with tempfile.TemporaryDirectory() as tmp, ArticleStore(Path(tmp) / "bench.sqlite") as articles:
+        store = BreakingStore(articles)
         batches = [[TickerEntry(f"Flash {t}-{i}: something happened in place {i}", f"2025-08-04T{t // 60 % 24:02d}:"
                                 f"{t % 60:02d}:{i:02d}Z", None, "en") for i in range(10)] for t in range(tickers)]
         started = time.perf_counter()
