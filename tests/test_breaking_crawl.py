@@ -1,7 +1,8 @@
 """`scrapy crawl breaking` against the fixture mirror: each flash once in the table and in the stream.
 
 Also the free harvest by another spider (no extra request) and the flash-article link through real
-crawls. Changed home pages are built at test time (tests/ticker_pages.py).
+crawls, on a SQLite file and on a PostgreSQL database (``MAYADEEN_STORE_URL``). Changed home pages
+are built at test time (tests/ticker_pages.py).
 """
 
 from __future__ import annotations
@@ -9,12 +10,17 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pytest
+
+from mayadeen.store.engines import POSTGRESQL, StoreTarget, connect
 from tests.conftest import bare_crawl, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.ticker_pages import (RECORD_KEYS, STORED_FLASHES, flashes, item, stored_items, with_ticker,
                                 without_ticker)
 
 PUBLIC = "https://english.almayadeen.net"
+
+
 def breaking(srv, workdir, **kwargs):
     return run_crawl("breaking", srv.url, workdir, jsonl=workdir / "breaking.jsonl", **kwargs)
 
@@ -145,23 +151,78 @@ LINK_FLASHES = [
 ]
 
 
-def linked(sqlite) -> dict[str, str | None]:
-    return {r["text"][:20]: r["article_url"] for r in flashes(sqlite) if r["time"].startswith(("2025-08-01", "2025-08-04T06:50"))}
+class CrawlStore:
+    """The store the crawls of ``workdir`` write: its SQLite file, or the PostgreSQL database ``url``."""
+
+    def __init__(self, workdir, url: str | None = None):
+        self.workdir, self.url = workdir, url
+
+    @property
+    def settings(self) -> dict[str, str]:
+        return {"MAYADEEN_STORE_URL": self.url} if self.url else {}
+
+    def flashes(self) -> list[dict]:
+        """The breaking_news rows (record keys, ``time_estimated`` as a bool), oldest first."""
+        if self.url is None:
+            return [{**r, "time_estimated": bool(r["time_estimated"])} for r in flashes(self.workdir / "mayadeen.sqlite")]
+        with connect(StoreTarget(POSTGRESQL, self.url), readonly=True) as store:
+            return store.rows(f"SELECT {', '.join(RECORD_KEYS)} FROM breaking_news ORDER BY id")
 
 
-def test_flash_and_article_are_linked_whichever_is_stored_first(tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def stores(request, tmp_path):
+    """``stores(name)``: a new store for the crawls of ``tmp_path / name``, on each engine."""
+    def new(name: str) -> CrawlStore:
+        if request.param == "sqlite":
+            return CrawlStore(tmp_path / name)
+        return CrawlStore(tmp_path / name, request.getfixturevalue("postgres_cluster").new_database())
+    return new
+
+
+def linked(rows: list[dict]) -> dict[str, str | None]:
+    return {r["text"][:20]: r["article_url"] for r in rows if r["time"].startswith(("2025-08-01", "2025-08-04T06:50"))}
+
+
+def test_flash_and_article_are_linked_whichever_is_stored_first(stores):
     expected = {"UN warns: Gaza faces": f"{PUBLIC}{UN_PATH}", "OPEC agrees to anoth": None, "Notorious Palantir l": None}
+    flash_first, article_first = stores("flash_first"), stores("article_first")
     site = FixtureSite()
     site.override("/", with_ticker(LINK_FLASHES))
     with FixtureServer(site) as srv:
         # the flash first, then the article
-        flash_first = breaking(srv, tmp_path / "flash_first")
-        assert linked(flash_first.sqlite) == dict.fromkeys(expected)
-        crawl = run_crawl("feed", srv.url, tmp_path / "flash_first", args={"js": "0"})
-        assert linked(crawl.sqlite) == expected
+        breaking(srv, flash_first.workdir, settings=flash_first.settings)
+        assert linked(flash_first.flashes()) == dict.fromkeys(expected)
+        crawl = run_crawl("feed", srv.url, flash_first.workdir, args={"js": "0"}, settings=flash_first.settings)
+        assert linked(flash_first.flashes()) == expected
         assert crawl.stat("mayadeen/breaking/linked") == 1
         # the article first, then the flash: the stream record carries the link
-        run_crawl("feed", srv.url, tmp_path / "article_first", args={"js": "0"})
-        then = breaking(srv, tmp_path / "article_first")
-    assert linked(then.sqlite) == expected
+        run_crawl("feed", srv.url, article_first.workdir, args={"js": "0"}, settings=article_first.settings)
+        then = breaking(srv, article_first.workdir, settings=article_first.settings)
+    assert linked(article_first.flashes()) == expected
     assert {r["text"][:20]: r["article_url"] for r in then.records()} == expected
+    # the feed crawls harvested the ticker of the item pages into the same store
+    assert {(r["time"], r["text"]) for r in flash_first.flashes()} >= set(STORED_FLASHES)
+
+
+def test_postgresql_holds_the_flashes_as_sqlite_does(postgres_url, tmp_path):
+    on_sqlite, on_postgresql = CrawlStore(tmp_path / "sqlite"), CrawlStore(tmp_path / "postgresql", postgres_url)
+    with FixtureServer() as srv:
+        breaking(srv, on_sqlite.workdir)
+        first = breaking(srv, on_postgresql.workdir, settings=on_postgresql.settings)
+        rows = on_postgresql.flashes()
+        second = breaking(srv, on_postgresql.workdir, settings=on_postgresql.settings)
+    assert not first.sqlite.exists()  # MAYADEEN_STORE_URL replaced the SQLite file
+    assert len(rows) == 10 and all(r["first_seen"] == r["last_seen"] for r in rows)
+    unseen = {"first_seen": None, "last_seen": None}  # when each run saw them
+    assert [{**r, **unseen} for r in rows] == [{**r, **unseen} for r in on_sqlite.flashes()]
+    assert first.records() == rows and first.stat("mayadeen/breaking/flashes/new") == 10
+    # a second run: the same flashes, seen again, none stored twice nor streamed again
+    again = on_postgresql.flashes()
+    assert [{**r, "last_seen": None} for r in again] == [{**r, "last_seen": None} for r in rows]
+    assert all(a["last_seen"] >= r["last_seen"] for a, r in zip(again, rows))
+    assert second.stat("mayadeen/breaking/flashes/unchanged") == 10 and second.stat("mayadeen/breaking/flashes/new") is None
+    assert second.records() == first.records()
+    with connect(StoreTarget(POSTGRESQL, postgres_url), readonly=True) as store:
+        types = store.row("SELECT pg_typeof(time)::text AS time, pg_typeof(time_estimated)::text AS estimated,"
+                          " pg_typeof(edits)::text AS edits, pg_typeof(search)::text AS search FROM breaking_news LIMIT 1")
+    assert types == {"time": "timestamp with time zone", "estimated": "boolean", "edits": "jsonb", "search": "tsvector"}

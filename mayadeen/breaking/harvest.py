@@ -6,7 +6,9 @@ unchanged ticker is stored again at most once a minute. Spiders that read the ti
 (``reads_ticker = True``: the ``breaking`` spider) are left alone.
 
 Settings: ``MAYADEEN_BREAKING_HARVEST`` (default True) turns it off; nothing is harvested without a
-SQLite store (``MAYADEEN_SQLITE_PATH`` empty, or a PostgreSQL store). Stats as ``mayadeen.breaking.recorder``.
+store (``MAYADEEN_STORE_URL`` and ``MAYADEEN_SQLITE_PATH`` empty); either engine. The flashes go
+through the crawl's own connection to the store (``mayadeen.breaking.table``). Stats as
+``mayadeen.breaking.recorder``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import HtmlResponse
 
 from mayadeen.breaking.recorder import TickerRecorder
-from mayadeen.store.engines import sqlite_path
+from mayadeen.store.engines import store_target
 
 #: Seconds before an unchanged ticker is stored again (moves its flashes' last_seen).
 REPEAT_INTERVAL = 60.0
@@ -31,7 +33,7 @@ class TickerHarvest:
         settings = crawler.settings
         if not settings.getbool("MAYADEEN_BREAKING_HARVEST", True):
             raise NotConfigured("MAYADEEN_BREAKING_HARVEST is off")
-        if not sqlite_path(settings):
+        if store_target(settings) is None:
             raise NotConfigured("no store to harvest into")
         ext = cls(crawler)
         crawler.signals.connect(ext.response_received, signal=signals.response_received)

@@ -1,8 +1,9 @@
 """Reads the ticker of a page and stores its flashes: what the ``breaking`` spider and the harvest share.
 
-Settings: ``MAYADEEN_SQLITE_PATH`` (the SQLite store; without one, flashes are only remembered for the run),
-``MAYADEEN_BREAKING_LINK_SIMILARITY`` and ``MAYADEEN_BREAKING_LINK_WINDOW`` (linking, see
-``mayadeen.store.breaking``).
+Flashes go to the crawl's ``breaking_news`` table on either engine (``mayadeen.breaking.table``:
+``MAYADEEN_STORE_URL`` or ``MAYADEEN_SQLITE_PATH``; without a store, flashes are only remembered for
+the run), linked as ``MAYADEEN_BREAKING_LINK_SIMILARITY`` and ``MAYADEEN_BREAKING_LINK_WINDOW`` say
+(see ``mayadeen.store.breaking``).
 
 Stats: ``mayadeen/breaking/pages`` (tickers read), ``mayadeen/breaking/flashes/new|updated|unchanged``,
 ``mayadeen/breaking/empty|duplicate|bad_time`` (items left out or kept without a time, each with a
@@ -12,14 +13,13 @@ WARNING), ``mayadeen/breaking/store_errors`` (an ERROR: the page's flashes were 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from typing import Any
 
+from mayadeen.breaking.table import BreakingTable
 from mayadeen.pages.ticker import TickerPage, TickerReading
 from mayadeen.record import utc_timestamp
-from mayadeen.store.breaking import DEFAULT_LINK_SIMILARITY, DEFAULT_LINK_WINDOW, NEW, BreakingStore
-from mayadeen.store.engines import sqlite_path
+from mayadeen.store.breaking import NEW
 from mayadeen.urls import tracking_params
 
 logger = logging.getLogger(__name__)
@@ -33,14 +33,10 @@ class TickerRecorder:
     """
 
     def __init__(self, crawler, *, repeat_interval: float = 0.0):
-        settings = crawler.settings
         self.crawler = crawler
-        self.path = sqlite_path(settings) or ":memory:"
-        self.link_similarity = settings.getfloat("MAYADEEN_BREAKING_LINK_SIMILARITY", DEFAULT_LINK_SIMILARITY)
-        self.link_window = settings.getfloat("MAYADEEN_BREAKING_LINK_WINDOW", DEFAULT_LINK_WINDOW)
-        self.tracking = tracking_params(settings)
+        self.table = BreakingTable(crawler)
+        self.tracking = tracking_params(crawler.settings)
         self.repeat_interval = repeat_interval
-        self.store: BreakingStore | None = None
         self._last: tuple[tuple, float] | None = None
 
     @property
@@ -58,14 +54,11 @@ class TickerRecorder:
             return []
         self._report(reading, response.url)
         try:
-            if self.store is None:
-                self.store = BreakingStore(self.path, link_similarity=self.link_similarity,
-                                           link_window=self.link_window)
-            results = self.store.record(reading.entries, utc_timestamp())
-        except sqlite3.Error as exc:
+            results = self.table.flashes().record(reading.entries, utc_timestamp())
+        except self.table.errors as exc:
             self.stats.inc_value("mayadeen/breaking/store_errors")
             logger.error("Could not store the %d flashes of %s in %s: %s", len(reading.entries), response.url,
-                         self.path, exc)
+                         self.table.location, exc)
             return []
         self._last = (signature, now)
         self.stats.inc_value("mayadeen/breaking/pages")
@@ -80,6 +73,4 @@ class TickerRecorder:
             logger.warning("Breaking ticker of %s: %s", url, "; ".join(reading.details))
 
     def close(self) -> None:
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        self.table.close()

@@ -35,6 +35,8 @@ from mayadeen.store.interface import SharedStore
 from mayadeen.store.schema import BOOKKEEPING_COLUMNS, JSON_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
+#: The path of a store kept in memory, gone when it is closed.
+MEMORY = ":memory:"
 
 #: Columns a re-fetch with unchanged content updates in place (no revision): everything but the content,
 #: and the content's unordered lists (tags: a new order alone is no new content).
@@ -87,7 +89,7 @@ class ArticleStore(SharedStore):
 
     ``ArticleStore(path)`` opens (creating or upgrading) the file for reading and writing; several may
     be open on one file at once, in one process or many. ``ArticleStore(path, readonly=True)`` opens
-    an existing file for reading only.
+    an existing file for reading only. ``ArticleStore(":memory:")``: a store for one run, in memory.
     """
 
     engine = SQLITE
@@ -107,7 +109,7 @@ class ArticleStore(SharedStore):
         self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout)
         try:
             mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if mode.lower() != "wal":
+            if mode.lower() != "wal" and self.location != MEMORY:  # a memory database has no WAL
                 raise sqlite3.OperationalError(f"{self.path}: cannot switch to WAL (journal_mode={mode})")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             if not schema.is_current(self.conn):
