@@ -43,6 +43,7 @@ from typing import Any
 from mayadeen.breaking.similarity import EDIT_SIMILARITY, edit_likeness, headline_similarity, text_key
 from mayadeen.record import TIMESTAMP_FORMAT, utc_timestamp
 from mayadeen.store.fts import BREAKING_FTS, ensure_fts
+from mayadeen.store.interface import SharedStore
 from mayadeen.urls import item_kind
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
@@ -97,8 +98,9 @@ def _record(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def stored_flash(row: sqlite3.Row) -> dict[str, Any]:
-    """A row (with the ``STORED_COLUMNS``) as the flash's record plus ``edits``, its earlier texts, oldest first."""
-    return {**_record(row), "edits": json.loads(row["edits"] or "[]")}
+    """A row (with the ``STORED_COLUMNS``; ``edits`` JSON text or a list) as the flash's record plus
+    ``edits``, its earlier texts, oldest first."""
+    return {**_record(row), "edits": SharedStore.from_json(row["edits"]) or []}
 
 
 class BreakingStore:
