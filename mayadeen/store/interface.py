@@ -7,8 +7,8 @@ objects as Python lists and dicts).
 
 The store's later tables (breaking news, WARC captures, failing items, full-text search) and the
 export reader are written once, in SQL both engines speak, over ``SharedStore``'s few methods:
-``rows``/``row``/``stream``/``run`` (statements with ``?`` placeholders; rows as dicts, times as the record's
-strings), ``read``/``write`` (one transaction; a write waits for other writers of the same
+``rows``/``row``/``stream``/``run`` (statements with ``?`` placeholders; rows as dicts, times as
+the record's strings), ``read``/``write`` (one transaction; a write waits for other writers of the same
 ``serial`` name, and PostgreSQL's is done again whole after a lost connection), ``snapshot`` (one
 read-only transaction for a long reader such as an export) and ``json`` (a list or object as a
 query parameter). Each engine creates every table.
@@ -183,14 +183,6 @@ class Store(Protocol):
     def rows(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
     def stream(self, statement: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]: ...
     def row(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None: ...
-    def stream(self, statement: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
-        """The rows of a query one at a time, as ``rows`` gives them; memory does not grow with the
-        result. Inside ``read`` or ``snapshot`` (PostgreSQL reads it through a server-side cursor)."""
-        with closing(self._stream_cursor()) as cursor:
-            cursor.execute(self.sql(statement), params)
-            for found in cursor:
-                yield self._row(found)
-
     def run(self, statement: str, params: Sequence[Any] = ()) -> int: ...
     def run_many(self, statement: str, rows: Iterable[Sequence[Any]]) -> None: ...
     def read(self, work: Callable[[], T]) -> T: ...
