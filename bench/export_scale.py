@@ -42,6 +42,7 @@ import resource, sys, time
 from pathlib import Path
 from mayadeen.commands.export import summary
 from mayadeen.export.run import ExportRequest, export
+from mayadeen.store.engines import StoreTarget
 from mayadeen.store.read import Selection
 import pyarrow.parquet, matplotlib.figure
 def rss_kb():
@@ -50,7 +51,7 @@ def rss_kb():
             return int(line.split()[1])
 before = rss_kb()
 started = time.perf_counter()
-result = export(ExportRequest(store=Path(sys.argv[1]), out=Path(sys.argv[2]), with_revisions=True))
+result = export(ExportRequest(store=StoreTarget("sqlite", sys.argv[1]), out=Path(sys.argv[2]), with_revisions=True))
 elapsed = time.perf_counter() - started
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(f"{before} {peak} {elapsed:.3f} {result.manifest['rows']['articles']} {result.manifest['rows']['revisions']}")

@@ -1,7 +1,9 @@
 """``scrapy export DIR``: a dataset snapshot of the store (JSON Lines, CSV, Parquet, card, report, manifest).
 
-Exits 0 when the export was written, 2 on bad options (one line), 1 when it could not be made (the
-store unreadable, DIR not empty without ``--overwrite``, the disk full: one line, DIR left as it was).
+The store: ``--store`` (a store URL or a SQLite file's path), else the crawl's (``MAYADEEN_STORE_URL``,
+else ``MAYADEEN_SQLITE_PATH``), SQLite or PostgreSQL. Exits 0 when the export was written, 2 on bad
+options (one line), 1 when it could not be made (the store unreadable or unreachable, DIR not empty
+without ``--overwrite``, the disk full: one line, DIR left as it was).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from scrapy.commands import ScrapyCommand
 from mayadeen.export.card import flash_range
 from mayadeen.export.run import FORMATS, ExportError, ExportRequest, ExportResult, export
 from mayadeen.record import schema
-from mayadeen.store.engines import sqlite_path
+from mayadeen.store.engines import StoreTarget, parse_store, store_target
 from mayadeen.store.read import Selection
 
 EXIT_FAILED = 1
@@ -42,8 +44,20 @@ def _list(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
 
-def parse_request(opts: argparse.Namespace, args: list[str], default_store: str) -> ExportRequest:
-    """The export the command line asks for; BadOption when it cannot be one."""
+def _store(option: str | None, settings) -> StoreTarget:
+    """The store ``--store`` names, else the crawl's; BadOption when there is none or it is not a store's name."""
+    try:
+        target = parse_store(option) if option is not None else store_target(settings)
+    except ValueError as exc:
+        raise BadOption(f"--store {exc}" if option is not None else f"MAYADEEN_STORE_URL {exc}") from None
+    if target is None:
+        raise BadOption("no store (MAYADEEN_STORE_URL and MAYADEEN_SQLITE_PATH are empty); give --store URL or PATH")
+    return target
+
+
+def parse_request(opts: argparse.Namespace, args: list[str], settings) -> ExportRequest:
+    """The export the command line asks for (``settings``: the crawl's, for its store); BadOption
+    when it cannot be one."""
     unknown_options = [a for a in args if a.startswith("-")]
     if unknown_options:
         raise BadOption(f"unknown option {unknown_options[0]} (see scrapy export -h)")
@@ -66,12 +80,8 @@ def parse_request(opts: argparse.Namespace, args: list[str], default_store: str)
     since, until = _day("--since", opts.since), _day("--until", opts.until)
     if since and until and since > until:
         raise BadOption(f"--since {since} is after --until {until}")
-    store = opts.store or default_store
-    if not store:
-        raise BadOption("no SQLite store (MAYADEEN_SQLITE_PATH is empty, or MAYADEEN_STORE_URL is not sqlite:///;"
-                        " export reads SQLite stores only); give --store PATH")
     return ExportRequest(
-        store=Path(store), out=Path(args[0]),
+        store=_store(opts.store, settings), out=Path(args[0]),
         formats=tuple(f for f in FORMATS if f in formats),
         selection=Selection(since=since, until=until, sections=_list(opts.section), kinds=kinds),
         with_revisions=opts.with_revisions, overwrite=opts.overwrite,
@@ -103,7 +113,7 @@ class Command(ScrapyCommand):
         return "Write a dataset snapshot of the store: JSON Lines, CSV, Parquet, a card, a report"
 
     def long_desc(self) -> str:
-        return ("Write the current version of every stored item (MAYADEEN_SQLITE_PATH or --store) to DIR as "
+        return ("Write the current version of every stored item (the crawl's store, or --store) to DIR as "
                 "articles.jsonl, articles.csv and hive-partitioned Parquet, and the breaking-news flashes as "
                 "breaking.jsonl, breaking.csv and parquet_breaking/, with a dataset card (README.md), a "
                 "report with charts (report.html) and manifest.json. Exits 2 on bad options, 1 when the export "
@@ -123,12 +133,14 @@ class Command(ScrapyCommand):
                            help="only these kinds: article, video, infograph, gallery (and no flashes)")
         group.add_argument("--with-revisions", action="store_true",
                            help="also every earlier version (revisions.jsonl, .csv, parquet_revisions/)")
-        group.add_argument("--store", metavar="PATH", help="the SQLite store (default: the crawl's, if SQLite)")
+        group.add_argument("--store", metavar="URL|PATH",
+                           help="the store: sqlite:///PATH, postgresql://user@host:port/database or a SQLite file"
+                                " (default: the crawl's, MAYADEEN_STORE_URL or MAYADEEN_SQLITE_PATH)")
         group.add_argument("--overwrite", action="store_true", help="replace an earlier export in DIR")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         try:
-            request = parse_request(opts, args, sqlite_path(self.settings))
+            request = parse_request(opts, args, self.settings)
         except BadOption as exc:
             print(f"scrapy export: error: {exc}", file=sys.stderr)
             self.exitcode = EXIT_USAGE

@@ -16,6 +16,7 @@ from mayadeen.export.datasets import Dataset
 from mayadeen.export.profile import Profile
 
 RECENT_RUNS = 10
+_ENGINE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 def _cell(text: Any) -> str:
@@ -85,7 +86,7 @@ def _breaking(flashes: dict[str, Any]) -> list[str]:
 
 
 def dataset_card(*, datasets: list[Dataset], files: dict[str, int], profile: Profile, revisions: int,
-                 runs: list[dict[str, Any]], selection: str, store_schema_version: int,
+                 runs: list[dict[str, Any]], selection: str, store_engine: str, store_schema_version: int,
                  flashes: dict[str, Any] | None = None) -> str:
     """The card's Markdown. ``files``: dataset file → rows; ``selection``: the filters in words;
     ``flashes``: the ``StoreSnapshot.flash_summary`` when the breaking files are written."""
@@ -97,7 +98,7 @@ def dataset_card(*, datasets: list[Dataset], files: dict[str, int], profile: Pro
         "",
         "Articles, videos, infographs and picture galleries of [Al Mayadeen English]"
         "(https://english.almayadeen.net), one record per item page, as extracted by the `mayadeen` "
-        "Scrapy crawler and kept in its SQLite store: the current version of every item "
+        f"Scrapy crawler and kept in its {_ENGINE_NAMES[store_engine]} store: the current version of every item "
         "(an edited item appears once, as last seen), "
         f"{revisions_note}.",
         "",

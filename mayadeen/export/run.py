@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from mayadeen.export.writers import (
 )
 from mayadeen.processes import is_running
 from mayadeen.record import utc_timestamp
+from mayadeen.store.engines import SQLITE, StoreTarget, store_errors
 from mayadeen.store.read import Selection, StoreSnapshot
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -40,7 +40,7 @@ class ExportError(Exception):
 
 @dataclass(frozen=True)
 class ExportRequest:
-    store: Path
+    store: StoreTarget
     out: Path
     formats: tuple[str, ...] = FORMATS
     selection: Selection = field(default_factory=Selection)
@@ -112,8 +112,8 @@ def export(request: ExportRequest) -> ExportResult:
     _remove_stale_staging(request.out)
     try:
         snapshot = StoreSnapshot(request.store)
-    except (OSError, sqlite3.Error) as exc:
-        raise ExportError(f"cannot read the store {request.store}: {exc}") from exc
+    except store_errors(request.store) as exc:
+        raise ExportError(f"cannot read the store {request.store}: {_reason(exc)}") from exc
     datasets = [d for d in DATASETS if d.wanted(request.selection, request.with_revisions)]
     staging = None
     try:
@@ -133,6 +133,7 @@ def export(request: ExportRequest) -> ExportResult:
             documents = {
                 CARD: dataset_card(datasets=datasets, files={f.path: f.rows for f in files}, profile=profile,
                                    revisions=sum(n for _, n in by_day), runs=runs, selection=selection,
+                                   store_engine=snapshot.store.engine,
                                    store_schema_version=snapshot.schema_version, flashes=flashes),
                 REPORT: report_html(profile=profile, revisions_by_day=by_day, runs=runs,
                                     title="Al Mayadeen English items: report",
@@ -144,7 +145,7 @@ def export(request: ExportRequest) -> ExportResult:
                 files.append(describe(staging.root, name, None))
             manifest = {
                 "exported_at": utc_timestamp(),
-                "store": str(request.store.resolve()),
+                "store": _store_name(request.store),
                 "store_schema_version": snapshot.schema_version,
                 "record_schema": ARTICLES.schema()["$id"],
                 "selection": selection,
@@ -161,7 +162,7 @@ def export(request: ExportRequest) -> ExportResult:
                                    | {MANIFEST})
             stale = sorted(n for n in owned_names() - set(written_names) if (request.out / n).exists())
             staging.commit(written_names, stale)
-    except (OSError, sqlite3.Error) as exc:
+    except store_errors(request.store) as exc:
         if staging is not None:
             staging.abort()
         raise ExportError(f"export to {request.out} failed: {_reason(exc)}") from exc
@@ -173,9 +174,15 @@ def export(request: ExportRequest) -> ExportResult:
 
 
 def _reason(exc: BaseException) -> str:
+    """The error in one line (PostgreSQL's messages have several)."""
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
-    return str(exc) or type(exc).__name__
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _store_name(target: StoreTarget) -> str:
+    """The store in the manifest: the SQLite file's absolute path, or the URL without its password."""
+    return str(Path(target.location).resolve()) if target.engine == SQLITE else str(target)
 
 
 def _remove_stale_staging(out: Path) -> None:

@@ -70,6 +70,26 @@ def sqlite_path(settings) -> str:
     return target.location if target is not None and target.engine == SQLITE else ""
 
 
+def parse_store(text: str) -> StoreTarget:
+    """A store named on a command line: a store URL, or a SQLite file's path; ValueError (one line) if neither."""
+    if "://" in text and text.split("://", 1)[0].isalpha():
+        return parse_store_url(text)
+    if not text.strip():
+        raise ValueError(TAKES + ", or a SQLite file's path")
+    return StoreTarget(SQLITE, text)
+
+
+def store_errors(target: StoreTarget) -> tuple[type[BaseException], ...]:
+    """What opening or reading the store at ``target`` raises when the store fails (with OSError)."""
+    if target.engine == POSTGRESQL:
+        from mayadeen.store.postgres import PostgresStore
+
+        return (OSError, *PostgresStore.errors)
+    from mayadeen.store.sqlite import ArticleStore
+
+    return (OSError, *ArticleStore.errors)
+
+
 def connect(target: StoreTarget, *, readonly: bool = False, busy_timeout: float = 60.0,
             retry_timeout: float = 60.0):
     """The store at ``target``, opened (created or upgraded unless ``readonly``). ``busy_timeout``:

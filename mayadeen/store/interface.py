@@ -7,10 +7,11 @@ objects as Python lists and dicts).
 
 The store's later tables (breaking news, WARC captures, failing items, full-text search) and the
 export reader are written once, in SQL both engines speak, over ``SharedStore``'s few methods:
-``rows``/``row``/``run`` (statements with ``?`` placeholders; rows as dicts, times as the record's
-strings), ``read``/``write`` (one transaction; a write waits for other writers of the same
-``serial`` name, and PostgreSQL's is done again whole after a lost connection) and ``json`` (a list
-or object as a query parameter). Each engine creates every table.
+``rows``/``row``/``stream``/``run`` (statements with ``?`` placeholders; rows as dicts, times as
+the record's strings), ``read``/``write`` (one transaction; a write waits for other writers of the same
+``serial`` name, and PostgreSQL's is done again whole after a lost connection), ``snapshot`` (one
+read-only transaction for a long reader such as an export) and ``json`` (a list or object as a
+query parameter). Each engine creates every table.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import json
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from contextlib import closing, contextmanager, suppress
+from typing import Any, ContextManager, Protocol, TypeVar
 
 from mayadeen.record import utc_timestamp
 from mayadeen.store.run_progress import FIGURES as PROGRESS_FIGURES
@@ -43,6 +45,9 @@ class SharedStore:
 
     conn: Any
     marker = "?"
+    errors: tuple[type[BaseException], ...]
+    #: Starts ``snapshot``'s transaction.
+    snapshot_begin = "BEGIN"
 
     def sql(self, statement: str) -> str:
         """``statement`` (``?`` placeholders) in the driver's parameter style."""
@@ -58,6 +63,14 @@ class SharedStore:
         found = self.rows(statement, params)
         return found[0] if found else None
 
+    def stream(self, statement: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
+        """The rows of a query one at a time, as ``rows`` gives them; memory does not grow with the
+        result. Inside ``read`` or ``snapshot`` (PostgreSQL reads it through a server-side cursor)."""
+        with closing(self._stream_cursor()) as cursor:
+            cursor.execute(self.sql(statement), params)
+            for found in cursor:
+                yield self._row(found)
+
     def run(self, statement: str, params: Sequence[Any] = ()) -> int:
         """Executes one statement; the number of rows it changed."""
         return self.conn.execute(self.sql(statement), params).rowcount
@@ -70,6 +83,32 @@ class SharedStore:
         return dict(row)
 
     def _cursor(self) -> Any:
+        raise NotImplementedError
+
+    def _stream_cursor(self) -> Any:
+        return self._cursor()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SharedStore]:
+        """One read-only transaction for the ``with`` block, held open however long it lasts: every
+        read in it (``read`` joins it) sees the same state of the store. Not retried: a lost
+        connection fails the block."""
+        self.conn.execute(self.snapshot_begin)
+        try:
+            yield self
+        except BaseException:
+            with suppress(*self.errors):
+                self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("ROLLBACK")
+
+    def schema_version(self) -> int | None:
+        """The version of the store's tables."""
+        raise NotImplementedError
+
+    def tables(self) -> set[str]:
+        """The names of the store's tables (a SQLite file written by an older version, or by the
+        ``breaking`` job alone, may lack some)."""
         raise NotImplementedError
 
     def read(self, work: Callable[[], T]) -> T:
@@ -236,6 +275,7 @@ class Store(Protocol):
 
     # SQL both engines speak (``SharedStore``), for the later tables
     def rows(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
+    def stream(self, statement: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]: ...
     def row(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None: ...
     def run(self, statement: str, params: Sequence[Any] = ()) -> int: ...
     def run_many(self, statement: str, rows: Iterable[Sequence[Any]]) -> None: ...
@@ -243,3 +283,6 @@ class Store(Protocol):
     def write(self, work: Callable[[], T], *, serial: str | None = None) -> T: ...
     def json(self, value: Any) -> Any: ...
     def from_json(self, value: Any) -> Any: ...
+    def snapshot(self) -> ContextManager[Store]: ...
+    def schema_version(self) -> int | None: ...
+    def tables(self) -> set[str]: ...

@@ -57,6 +57,8 @@ class PostgresStore(SharedStore):
     engine = POSTGRESQL
     errors = (psycopg.Error,)
     marker = "%s"
+    snapshot_begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    _streams = 0  # server-side cursors opened, for their names
 
     def __init__(self, url: str, *, readonly: bool = False, lock_timeout: float = 60.0,
                  retry_timeout: float = 60.0):
@@ -121,6 +123,13 @@ class PostgresStore(SharedStore):
     def _cursor(self) -> psycopg.Cursor:
         return self.conn.cursor(row_factory=dict_row)
 
+    def _stream_cursor(self) -> psycopg.ServerCursor:
+        """A server-side cursor (rows fetched a batch at a time), unique among the transaction's."""
+        self._streams += 1
+        cursor = self.conn.cursor(name=f"stream_{self._streams}", row_factory=dict_row)
+        cursor.itersize = 1000
+        return cursor
+
     @staticmethod
     def _row(row: Mapping[str, Any]) -> dict[str, Any]:
         return {k: time_text(v) if isinstance(v, datetime) else v for k, v in row.items()}
@@ -167,6 +176,13 @@ class PostgresStore(SharedStore):
             raise RuntimeError(f"{self.location} has store schema version {version};"
                                f" this code knows up to {SCHEMA_VERSION}")
         return version
+
+    def schema_version(self) -> int | None:
+        return self._check_version(self.conn)
+
+    def tables(self) -> set[str]:
+        rows = self.conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        return {name for (name,) in rows}
 
     def _has_later_tables(self) -> bool:
         names = [f"'{name}'" for name in LATER_RELATIONS]

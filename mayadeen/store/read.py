@@ -1,27 +1,32 @@
 """Streaming reads of a store for datasets: the selected articles, revisions and breaking-news
-flashes, one record at a time.
+flashes, one record at a time, from either engine (``mayadeen.store.interface.Store``).
 
-Opens the SQLite file read-only (no writer lock: it works while a crawl writes) and reads in one
-transaction, so every pass of an export sees the same snapshot. Rows become records through the
-store's own conversions (``record_from_row``, ``breaking.stored_flash``): the same keys and
-values as the crawl produced. A store that only the ``breaking`` spider has written holds flashes and
-no articles: it reads as no items.
+Opens the store read-only (a SQLite file without the writer lock, a PostgreSQL database through a
+read-only connection: it works while crawls write) and reads in one read-only transaction
+(``Store.snapshot``), so every pass of an export sees the same state. Rows become records with the
+same keys and values as the crawl produced, whichever engine holds them (objects' keys in the
+record schema's order: PostgreSQL's ``jsonb`` keeps its own). A SQLite store that only the
+``breaking`` spider has written holds flashes and no articles: it reads as no items.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sqlite3
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
+from mayadeen.export.arrow import resolve
+from mayadeen.record import schema
 from mayadeen.store import breaking
-from mayadeen.store.sqlite import RECORD_COLUMNS, ArticleStore, record_from_row
+from mayadeen.store.engines import StoreTarget, connect
+from mayadeen.store.schema import JSON_COLUMNS, RECORD_COLUMNS
 
-_ORDER = "date_published, url"
+#: The export's order: NULLs first on both engines (PostgreSQL's default puts them last).
+_ORDER = "date_published NULLS FIRST, url"
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class Selection:
     kinds: tuple[str, ...] = ()
 
     def where(self, alias: str = "") -> tuple[str, list[Any]]:
-        """The SQL condition (``1`` for everything) and its parameters, on ``alias``'s columns."""
+        """The SQL condition (``TRUE`` for everything) and its parameters, on ``alias``'s columns."""
         col = f"{alias}." if alias else ""
         terms, params = self._days(f"{col}date_published")
         if self.sections:
@@ -44,12 +49,12 @@ class Selection:
         if self.kinds:
             terms.append(f"{col}kind IN ({', '.join('?' * len(self.kinds))})")
             params += list(self.kinds)
-        return (" AND ".join(terms) or "1"), params
+        return (" AND ".join(terms) or "TRUE"), params
 
     def where_days(self, column: str) -> tuple[str, list[Any]]:
         """The condition on the days alone, for the UTC time ``column`` of rows without section or kind."""
         terms, params = self._days(column)
-        return (" AND ".join(terms) or "1"), params
+        return (" AND ".join(terms) or "TRUE"), params
 
     @property
     def names_items(self) -> bool:
@@ -67,41 +72,69 @@ class Selection:
         return terms, params
 
 
-class StoreSnapshot:
-    """One consistent, read-only view of the store at ``path`` (a context manager)."""
+@cache
+def _object_keys() -> dict[str, tuple[str, ...]]:
+    """Record key -> the key order of its object (or of its list's objects), from the record schema."""
+    root = schema()
+    orders = {}
+    for key, node in root["properties"].items():
+        node = resolve(node, root)
+        if node.get("type") == "array":
+            node = resolve(node["items"], root)
+        if "properties" in node:
+            orders[key] = tuple(node["properties"])
+    return orders
 
-    def __init__(self, path: str | os.PathLike):
-        self.store = ArticleStore(path, readonly=True)
-        self.conn = self.store.conn
+
+def _ordered(value: Any, keys: tuple[str, ...]) -> Any:
+    """An object (or a list's objects) with ``keys`` first, in that order, then any other keys."""
+    if isinstance(value, list):
+        return [_ordered(v, keys) for v in value]
+    if isinstance(value, dict):
+        return {**{k: value[k] for k in keys if k in value}, **value}
+    return value
+
+
+def _record(values: dict[str, Any], from_json) -> dict[str, Any]:
+    """The record of a row (or of a revision's stored record): RECORD_COLUMNS, JSON decoded, objects in order."""
+    orders = _object_keys()
+    return {c: (_ordered(from_json(values.get(c)), orders.get(c, ())) if c in JSON_COLUMNS else values.get(c))
+            for c in RECORD_COLUMNS}
+
+
+class StoreSnapshot:
+    """One consistent, read-only view of the store at ``target`` (a context manager). Raises what
+    ``engines.store_errors(target)`` names when the store cannot be opened or is not a store."""
+
+    def __init__(self, target: StoreTarget):
+        self._open = ExitStack()
         try:
-            self.conn.execute("BEGIN")
-            self.schema_version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = {name for (name,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            self.store = self._open.enter_context(connect(target, readonly=True))
+            self._open.enter_context(self.store.snapshot())
+            tables = self.store.tables()
             if not {"articles", "breaking_news"} & tables:  # fails early on a non-store
-                raise sqlite3.DatabaseError("no articles or breaking_news table: not a mayadeen store")
+                raise FileNotFoundError(f"no articles or breaking_news table in {target}: not a mayadeen store")
+            self.schema_version = self.store.schema_version()
             self.has_articles = "articles" in tables
             self.has_flashes = "breaking_news" in tables
         except BaseException:
-            self.store.close()
+            self._open.close()
             raise
 
     def __enter__(self) -> StoreSnapshot:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.conn.execute("ROLLBACK")
-        self.store.close()
+        self._open.__exit__(*exc_info)
 
     def articles(self, selection: Selection) -> Iterator[dict[str, Any]]:
         """The current record of every selected item, ordered by ``date_published``, then ``url``."""
         if not self.has_articles:
             return
         where, params = selection.where()
-        cursor = self.conn.execute(
-            f"SELECT {', '.join(RECORD_COLUMNS)} FROM articles WHERE {where} ORDER BY {_ORDER}", params
-        )
-        for row in cursor:
-            yield record_from_row(row)
+        for row in self.store.stream(
+                f"SELECT {', '.join(RECORD_COLUMNS)} FROM articles WHERE {where} ORDER BY {_ORDER}", params):
+            yield _record(row, self.store.from_json)
 
     def revisions(self, selection: Selection) -> Iterator[dict[str, Any]]:
         """Every earlier version of the selected items: its record plus ``revision`` and ``seen_at``
@@ -109,25 +142,22 @@ class StoreSnapshot:
         if not self.has_articles:
             return
         where, params = selection.where("a")
-        cursor = self.conn.execute(
-            "SELECT r.record, r.revision, r.seen_at FROM article_revisions r JOIN articles a ON a.article_id = r.article_id"
-            f" WHERE {where} ORDER BY json_extract(r.record, '$.date_published'), r.url, r.revision",
-            params,
-        )
-        for text, revision, seen_at in cursor:
-            stored = json.loads(text)
-            yield {**{c: stored.get(c) for c in RECORD_COLUMNS}, "revision": revision, "seen_at": seen_at}
+        for row in self.store.stream(
+                "SELECT r.record, r.revision, r.seen_at FROM article_revisions r JOIN articles a"
+                f" ON a.article_id = r.article_id WHERE {where}"
+                " ORDER BY r.record ->> 'date_published' NULLS FIRST, r.url, r.revision", params):
+            stored = self.store.from_json(row["record"])
+            yield {**_record(stored, lambda v: v), "revision": row["revision"], "seen_at": row["seen_at"]}
 
     def revisions_by_day(self, selection: Selection) -> list[tuple[str, int]]:
         """(UTC day the replaced version was last seen, revisions) of the selected items, by day."""
         if not self.has_articles:
             return []
         where, params = selection.where("a")
-        return self.conn.execute(
-            "SELECT substr(r.seen_at, 1, 10) AS day, count(*) FROM article_revisions r"
-            f" JOIN articles a ON a.article_id = r.article_id WHERE {where} GROUP BY day ORDER BY day",
-            params,
-        ).fetchall()
+        days = Counter(row["seen_at"][:10] for row in self.store.stream(
+            f"SELECT r.seen_at FROM article_revisions r JOIN articles a ON a.article_id = r.article_id WHERE {where}",
+            params))
+        return sorted(days.items())
 
     def runs(self) -> list[dict[str, Any]]:
         """Every crawl run, oldest first."""
@@ -139,11 +169,8 @@ class StoreSnapshot:
         if not self.has_flashes:
             return
         where, params = selection.where_days("time")
-        cursor = self.conn.cursor()
-        cursor.row_factory = sqlite3.Row
-        cursor.execute(f"SELECT {', '.join(breaking.STORED_COLUMNS)} FROM breaking_news WHERE {where}"
-                       " ORDER BY time, id", params)
-        for row in cursor:
+        for row in self.store.stream(f"SELECT {', '.join(breaking.STORED_COLUMNS)} FROM breaking_news"
+                                     f" WHERE {where} ORDER BY time, id", params):
             yield breaking.stored_flash(row)
 
     def flash_summary(self, selection: Selection) -> dict[str, Any]:
@@ -152,8 +179,7 @@ class StoreSnapshot:
         if not self.has_flashes:
             return {"flashes": 0, "linked": 0, "edited": 0, "estimated": 0, "first": None, "last": None}
         where, params = selection.where_days("time")
-        row = self.conn.execute(
-            "SELECT count(*), count(article_url), count(nullif(coalesce(edits, '[]'), '[]')),"
-            f" coalesce(sum(time_estimated), 0), min(time), max(time) FROM breaking_news WHERE {where}",
-            params).fetchone()
-        return dict(zip(("flashes", "linked", "edited", "estimated", "first", "last"), row, strict=True))
+        return self.store.row(
+            "SELECT count(*) AS flashes, count(article_url) AS linked, count(nullif(coalesce(edits, '[]'), '[]'))"
+            " AS edited, count(*) FILTER (WHERE time_estimated) AS estimated, min(time) AS first, max(time) AS last"
+            f" FROM breaking_news WHERE {where}", params)
