@@ -77,7 +77,51 @@ def _keys_where(test) -> tuple[str, ...]:
     return tuple(key for key, definition in schema()["properties"].items() if test(definition))
 
 
+def resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """``node`` with its ``$ref`` (``#/$defs/…``) followed and its null alternative dropped."""
+    while True:
+        if "$ref" in node:
+            target = root
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            node = {**{k: v for k, v in node.items() if k != "$ref"}, **target}
+        elif "anyOf" in node:
+            options = [o for o in node["anyOf"] if o.get("type") != "null"]
+            if len(options) != 1:
+                raise ValueError(f"no single Arrow type for anyOf {node['anyOf']}")
+            node = {**{k: v for k, v in node.items() if k != "anyOf"}, **options[0]}
+        else:
+            return node
+
+
+def _object_keys() -> dict[str, tuple[str, ...]]:
+    root = schema()
+    orders = {}
+    for key, node in root["properties"].items():
+        node = resolve(node, root)
+        if node.get("type") == "array":
+            node = resolve(node["items"], root)
+        if "properties" in node:
+            orders[key] = tuple(node["properties"])
+    return orders
+
+
+def in_contract_order(key: str, value: Any) -> Any:
+    """The value of record key ``key`` with its objects' keys in the contract's order (a JSON store that
+    keeps its own order, as PostgreSQL's ``jsonb``, gives them back in another)."""
+    order = OBJECT_KEYS.get(key)
+    if order is None:
+        return value
+    if isinstance(value, list):
+        return [in_contract_order(key, v) for v in value]
+    if isinstance(value, dict):
+        return {**{k: value[k] for k in order if k in value}, **value}
+    return value
+
+
 RECORD_KEYS = record_keys()
+#: Record key -> the key order of its object (or of its list's objects).
+OBJECT_KEYS = _object_keys()
 #: Keys holding a list; an item page without any gives ``[]``.
 LIST_KEYS = _keys_where(lambda d: _value_types(d) == {"array"})
 #: Keys holding a list or an object (JSON text in SQL).

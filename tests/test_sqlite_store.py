@@ -175,6 +175,9 @@ def test_insert_every_expected_record(store, records):
     for record in records:
         stored = store.get(record["url"])
         assert strip(stored) == record
+        # The same JSON text as the record: objects' keys in the contract order (jsonb keeps its own).
+        assert json.dumps(strip(stored), ensure_ascii=False) == json.dumps(record, ensure_ascii=False)
+        assert [json.dumps(r) for r in store.iter_records() if r["url"] == record["url"]] == [json.dumps(record)]
         assert (stored["first_seen"], stored["last_seen"], stored["revision"]) == (T1, T1, 1)
         assert store.get(record["article_id"]) == stored and store.urls(record["url"]) == [record["url"]]
     assert store.get("https://english.almayadeen.net/news/politics/unknown") is None

@@ -14,27 +14,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from mayadeen.record import resolve
+
 Convert = Callable[[Any], Any]
 
 _SCALARS = {"string": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
-
-
-def resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    """``node`` with its ``$ref`` (``#/$defs/…``) followed and its null alternative dropped."""
-    while True:
-        if "$ref" in node:
-            target = root
-            for part in node["$ref"].removeprefix("#/").split("/"):
-                target = target[part]
-            node = {**{k: v for k, v in node.items() if k != "$ref"}, **target}
-        elif "anyOf" in node:
-            options = [o for o in node["anyOf"] if o.get("type") != "null"]
-            if len(options) != 1:
-                raise ValueError(f"no single Arrow type for anyOf {node['anyOf']}")
-            node = {**{k: v for k, v in node.items() if k != "anyOf"}, **options[0]}
-        else:
-            return node
 
 
 def _json_type(node: dict[str, Any]) -> str:

@@ -11,7 +11,8 @@ from typing import Any
 import pyarrow as pa
 
 from mayadeen.breaking.item import flash_schema
-from mayadeen.export.arrow import arrow_field, resolve
+from mayadeen.export.arrow import arrow_field
+from mayadeen.record import resolve
 from mayadeen.export.datasets import Dataset
 from mayadeen.export.profile import Profile
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from datetime import datetime
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -34,7 +33,7 @@ from psycopg.types.json import Jsonb
 from mayadeen.record import utc_timestamp
 from mayadeen.store.engines import POSTGRESQL, StoreTarget
 from mayadeen.store.interface import SharedStore
-from mayadeen.store.postgres_schema import DDL, LATER_RELATIONS, SCHEMA_LOCK, row_of, time_text, to_column
+from mayadeen.store.postgres_schema import DDL, LATER_RELATIONS, SCHEMA_LOCK, row_of, to_column
 from mayadeen.store.schema import BOOKKEEPING_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
 from mayadeen.store.sqlite import NEW, UPDATED, ItemState, stored_change
 
@@ -132,7 +131,7 @@ class PostgresStore(SharedStore):
 
     @staticmethod
     def _row(row: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: time_text(v) if isinstance(v, datetime) else v for k, v in row.items()}
+        return row_of(row.keys(), row.values())
 
     def _in_transaction(self) -> bool:
         return self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE

@@ -10,14 +10,12 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from mayadeen.record import schema, utc_timestamp
+from mayadeen.record import in_contract_order, schema, utc_timestamp
 from mayadeen.store.schema import JSON_COLUMNS
 
 #: Record keys holding a UTC time (timestamptz columns).
 TIME_KEYS = frozenset(key for key, definition in schema()["properties"].items()
                       if "#/$defs/utcDateTime" in json.dumps(definition))
-_TIMES = TIME_KEYS | {"first_seen", "last_seen", "listed_date", "seen_at", "started_at", "finished_at",
-                      "updated_at", "read_at"}
 _JSON = JSON_COLUMNS | {"record", "arguments", "responses_by_status", "coverage"}
 #: Any 64-bit number: the advisory lock under which the tables are created or upgraded.
 SCHEMA_LOCK = 0x6D61_7961_6465_656E
@@ -147,8 +145,13 @@ def time_text(moment: datetime) -> str:
 
 
 def from_column(name: str, value: Any) -> Any:
-    """A column's value as the record has it."""
-    return time_text(value) if isinstance(value, datetime) and name in _TIMES else value
+    """A column's value as the record has it: times as text, objects' keys in the contract's order
+    (``jsonb`` keeps its own), also inside a revision's whole ``record``."""
+    if isinstance(value, datetime):
+        return time_text(value)
+    if name == "record" and isinstance(value, dict):
+        return {k: in_contract_order(k, v) for k, v in value.items()}
+    return in_contract_order(name, value) if name in JSON_COLUMNS else value
 
 
 def row_of(names: Iterable[str], row: Iterable[Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ Opens the store read-only (a SQLite file without the writer lock, a PostgreSQL d
 read-only connection: it works while crawls write) and reads in one read-only transaction
 (``Store.snapshot``), so every pass of an export sees the same state. Rows become records with the
 same keys and values as the crawl produced, whichever engine holds them (objects' keys in the
-record schema's order: PostgreSQL's ``jsonb`` keeps its own). A SQLite store that only the
+contract order, see ``postgres_schema.from_column``). A SQLite store that only the
 ``breaking`` spider has written holds flashes and no articles: it reads as no items.
 """
 
@@ -16,11 +16,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import cache
 from typing import Any
 
-from mayadeen.export.arrow import resolve
-from mayadeen.record import schema
 from mayadeen.store import breaking
 from mayadeen.store.engines import StoreTarget, connect
 from mayadeen.store.schema import JSON_COLUMNS, RECORD_COLUMNS
@@ -72,34 +69,9 @@ class Selection:
         return terms, params
 
 
-@cache
-def _object_keys() -> dict[str, tuple[str, ...]]:
-    """Record key -> the key order of its object (or of its list's objects), from the record schema."""
-    root = schema()
-    orders = {}
-    for key, node in root["properties"].items():
-        node = resolve(node, root)
-        if node.get("type") == "array":
-            node = resolve(node["items"], root)
-        if "properties" in node:
-            orders[key] = tuple(node["properties"])
-    return orders
-
-
-def _ordered(value: Any, keys: tuple[str, ...]) -> Any:
-    """An object (or a list's objects) with ``keys`` first, in that order, then any other keys."""
-    if isinstance(value, list):
-        return [_ordered(v, keys) for v in value]
-    if isinstance(value, dict):
-        return {**{k: value[k] for k in keys if k in value}, **value}
-    return value
-
-
 def _record(values: dict[str, Any], from_json) -> dict[str, Any]:
-    """The record of a row (or of a revision's stored record): RECORD_COLUMNS, JSON decoded, objects in order."""
-    orders = _object_keys()
-    return {c: (_ordered(from_json(values.get(c)), orders.get(c, ())) if c in JSON_COLUMNS else values.get(c))
-            for c in RECORD_COLUMNS}
+    """The record of a row (or of a revision's stored record): RECORD_COLUMNS, JSON decoded."""
+    return {c: (from_json(values.get(c)) if c in JSON_COLUMNS else values.get(c)) for c in RECORD_COLUMNS}
 
 
 class StoreSnapshot:
