@@ -18,7 +18,6 @@ from mayadeen.store.breaking import BreakingStore, create_tables
 from mayadeen.store.engines import connect
 from mayadeen.store.sqlite import MEMORY, ArticleStore
 from tests.conftest import ROOT
-from tests.ticker_writer import ticker_page
 
 T = "2025-08-04T12:18:00Z"
 SEEN = "2025-08-04T12:30:00Z"

@@ -8,7 +8,6 @@ edited on the site and crawled again ("after": one revision).
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import resource

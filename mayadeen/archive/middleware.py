@@ -19,7 +19,6 @@ import os
 import weakref
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
 from itemadapter import ItemAdapter
