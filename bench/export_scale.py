@@ -6,8 +6,14 @@ directory, then runs ``scrapy export`` on it in a child process and prints rows/
 growth of the export (peak resident memory minus the resident memory once everything was imported)
 and the sizes written. The generated data is deleted at the end (``--keep`` to look at it).
 
+``--engine postgresql`` copies the same generated rows (``COPY``, timed apart) into a database of a
+temporary PostgreSQL 15 cluster on a free 127.0.0.1 port (as ``bench/store_engines.py``) and exports
+from there; ``--engine both`` exports from each, prints them side by side and compares the files'
+sha256 (from each export's manifest; the card names the engine).
+
     python bench/export_scale.py                 # 200,000 rows, every format, revisions too
     python bench/export_scale.py --rows 20000
+    python bench/export_scale.py --engine both
 """
 
 from __future__ import annotations
@@ -22,19 +28,30 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mayadeen.export.run import CARD  # noqa: E402
 from mayadeen.record import content_hash, utc_timestamp  # noqa: E402
+from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect  # noqa: E402
+from mayadeen.store.schema import BOOKKEEPING_COLUMNS  # noqa: E402
 from mayadeen.store.sqlite import JSON_COLUMNS, RECORD_COLUMNS, ArticleStore  # noqa: E402
+from tests.postgres_server import PostgresCluster  # noqa: E402
 
 SEED = 12
 START = datetime(2016, 1, 1, tzinfo=timezone.utc)
 SPAN = timedelta(days=3653)  # ten years: 200,000 items are about 55 a day
 REVISED_SHARE = 0.02
+#: What the PostgreSQL load copies from the generated SQLite file (``articles.search`` is generated).
+COPIED = {
+    "articles": (*RECORD_COLUMNS, *BOOKKEEPING_COLUMNS),
+    "article_urls": ("url", "article_id"),
+    "article_revisions": ("article_id", "revision", "url", "content_hash", "date_modified", "record", "seen_at"),
+}
 
 # The child process: imports everything first, then measures the export alone.
 CHILD = """
@@ -42,16 +59,19 @@ import resource, sys, time
 from pathlib import Path
 from mayadeen.commands.export import summary
 from mayadeen.export.run import ExportRequest, export
-from mayadeen.store.engines import StoreTarget
+from mayadeen.store.engines import parse_store
 from mayadeen.store.read import Selection
 import pyarrow.parquet, matplotlib.figure
+target = parse_store(sys.argv[1])
+if target.engine == "postgresql":
+    import mayadeen.store.postgres  # psycopg, before the baseline
 def rss_kb():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
 before = rss_kb()
 started = time.perf_counter()
-result = export(ExportRequest(store=StoreTarget("sqlite", sys.argv[1]), out=Path(sys.argv[2]), with_revisions=True))
+result = export(ExportRequest(store=target, out=Path(sys.argv[2]), with_revisions=True))
 elapsed = time.perf_counter() - started
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(f"{before} {peak} {elapsed:.3f} {result.manifest['rows']['articles']} {result.manifest['rows']['revisions']}")
@@ -74,8 +94,9 @@ def generate(path: Path, rows: int) -> int:
     names = ", ".join(RECORD_COLUMNS)
     insert = (f"INSERT INTO articles ({names}, first_seen, last_seen, revision)"
               f" VALUES ({', '.join('?' * len(RECORD_COLUMNS))}, ?, ?, ?)")
-    insert_revision = ("INSERT INTO article_revisions (url, revision, content_hash, date_modified, record, seen_at)"
-                       " VALUES (?, ?, ?, ?, ?, ?)")
+    insert_revision = ("INSERT INTO article_revisions (article_id, url, revision, content_hash, date_modified,"
+                       " record, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+    insert_url = "INSERT INTO article_urls (url, article_id) VALUES (?, ?)"
     revisions = 0
     con.execute("BEGIN")
     for i in range(rows):
@@ -96,13 +117,14 @@ def generate(path: Path, rows: int) -> int:
         if rng.random() < REVISED_SHARE:
             old = {**record, "headline": record["headline"] + " (first version)"}
             old["content_hash"] = content_hash(old)
-            con.execute(insert_revision, (record["url"], 1, old["content_hash"], old["date_modified"],
-                                          json.dumps(old, ensure_ascii=False), seen))
+            con.execute(insert_revision, (record["article_id"], record["url"], 1, old["content_hash"],
+                                          old["date_modified"], json.dumps(old, ensure_ascii=False), seen))
             revisions += 1
             revision = 2
         values = [json.dumps(record[c], ensure_ascii=False) if c in JSON_COLUMNS and record[c] is not None
                   else record[c] for c in RECORD_COLUMNS]
         con.execute(insert, (*values, seen, seen, revision))
+        con.execute(insert_url, (record["url"], record["article_id"]))
         if i % 20_000 == 19_999:
             con.execute("COMMIT")
             con.execute("BEGIN")
@@ -112,35 +134,125 @@ def generate(path: Path, rows: int) -> int:
     return revisions
 
 
+def load_postgres(source: Path, url: str) -> int:
+    """The generated store's rows copied into the PostgreSQL database at ``url`` (tables made by the
+    store itself; the server turns JSON and time text into ``jsonb``/``timestamptz``); returns its bytes."""
+    import psycopg
+
+    connect(StoreTarget(POSTGRESQL, url)).close()
+    rows = sqlite3.connect(source)
+    try:
+        with psycopg.connect(url) as conn:
+            for table, columns in COPIED.items():
+                names = ", ".join(columns)
+                with conn.cursor().copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                    for row in rows.execute(f"SELECT {names} FROM {table}"):
+                        copy.write_row(row)
+            conn.commit()
+            conn.execute("ANALYZE")
+            return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    finally:
+        rows.close()
+
+
+@dataclass
+class Figures:
+    """One export's measurements."""
+
+    before_kb: int
+    peak_kb: int
+    seconds: float
+    items: int
+    revisions: int
+    sizes: dict[str, int]
+    sha256: dict[str, str]
+
+    @property
+    def rate(self) -> float:
+        return (self.items + self.revisions) / self.seconds
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak_kb - self.before_kb) / 1024
+
+
+def export_from(store: str, out: Path) -> Figures:
+    """``scrapy export`` (every format, revisions too) of ``store`` (a path or URL) into ``out``, in a child."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", CHILD, store, str(out)], env=env, cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    before_kb, peak_kb, elapsed, items, revision_rows = proc.stdout.split()
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    sizes: dict[str, int] = {}
+    for f in manifest["files"]:
+        top = f["path"].split("/", 1)[0]
+        sizes[top] = sizes.get(top, 0) + f["bytes"]
+    return Figures(int(before_kb), int(peak_kb), float(elapsed), int(items), int(revision_rows), sizes,
+                   {f["path"]: f["sha256"] for f in manifest["files"]})
+
+
+def print_figures(fig: Figures) -> None:
+    print(f"export: {fig.items:,} items + {fig.revisions:,} revisions in {fig.seconds:.1f} s = "
+          f"{fig.rate:,.0f} rows/s (every format, card and report)")
+    print(f"peak RSS growth: {fig.growth_mb:,.0f} MB "
+          f"(resident after imports {fig.before_kb / 1024:,.0f} MB, peak {fig.peak_kb / 1024:,.0f} MB)")
+    for name, size in sorted(fig.sizes.items()):
+        print(f"  {name:<20} {size / 1e6:>10,.1f} MB")
+
+
+def print_side_by_side(figures: dict[str, Figures]) -> None:
+    lines = {
+        "export, s": lambda f: f"{f.seconds:,.1f}",
+        "rows/s": lambda f: f"{f.rate:,.0f}",
+        "peak RSS growth, MB": lambda f: f"{f.growth_mb:,.0f}",
+        "resident after imports, MB": lambda f: f"{f.before_kb / 1024:,.0f}",
+    }
+    names = sorted({n for f in figures.values() for n in f.sizes})
+    lines.update({f"{n}, MB": (lambda f, n=n: f"{f.sizes.get(n, 0) / 1e6:,.1f}") for n in names})
+    print(f"{'':<28}" + "".join(f"{engine:>14}" for engine in figures))
+    for label, value in lines.items():
+        print(f"{label:<28}" + "".join(f"{value(f):>14}" for f in figures.values()))
+    first, second = figures.values()
+    differing = sorted(p for p in first.sha256.keys() | second.sha256.keys()
+                       if p != CARD and first.sha256.get(p) != second.sha256.get(p))
+    print("every file but the card (which names the engine), by the sha256 in each manifest: "
+          + ("identical" if not differing else "differ: " + ", ".join(differing)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--engine", choices=(SQLITE, POSTGRESQL, "both"), default=SQLITE)
     parser.add_argument("--keep", action="store_true", help="keep the generated store and export")
     args = parser.parse_args()
+    engines = (SQLITE, POSTGRESQL) if args.engine == "both" else (args.engine,)
     work = Path(tempfile.mkdtemp(prefix="mayadeen-export-bench-"))
+    cluster = None
     try:
-        store, out = work / "mayadeen.sqlite", work / "export"
+        store = work / "mayadeen.sqlite"
         started = time.perf_counter()
         revisions = generate(store, args.rows)
         print(f"generated {args.rows:,} items and {revisions:,} revisions in {time.perf_counter() - started:.0f} s;"
               f" store {store.stat().st_size / 1e6:,.0f} MB")
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        proc = subprocess.run([sys.executable, "-c", CHILD, str(store), str(out)], env=env, cwd=ROOT,
-                              capture_output=True, text=True, check=True)
-        before_kb, peak_kb, elapsed, items, revision_rows = proc.stdout.split()
-        elapsed, items, revision_rows = float(elapsed), int(items), int(revision_rows)
-        manifest = json.loads((out / "manifest.json").read_text("utf-8"))
-        sizes: dict[str, int] = {}
-        for f in manifest["files"]:
-            top = f["path"].split("/", 1)[0]
-            sizes[top] = sizes.get(top, 0) + f["bytes"]
-        print(f"export: {items:,} items + {revision_rows:,} revisions in {elapsed:.1f} s = "
-              f"{(items + revision_rows) / elapsed:,.0f} rows/s (every format, card and report)")
-        print(f"peak RSS growth: {(int(peak_kb) - int(before_kb)) / 1024:,.0f} MB "
-              f"(resident after imports {int(before_kb) / 1024:,.0f} MB, peak {int(peak_kb) / 1024:,.0f} MB)")
-        for name, size in sorted(sizes.items()):
-            print(f"  {name:<20} {size / 1e6:>10,.1f} MB")
+        figures: dict[str, Figures] = {}
+        for engine in engines:
+            where = str(store)
+            if engine == POSTGRESQL:
+                cluster = PostgresCluster().start()
+                where = cluster.new_database()
+                started = time.perf_counter()
+                size = load_postgres(store, where)
+                print(f"postgresql: loaded with COPY in {time.perf_counter() - started:.0f} s (not in the export"
+                      f" figures); database {size / 1e6:,.0f} MB")
+            figures[engine] = export_from(where, work / f"export-{engine}")
+            if len(engines) == 1:
+                print_figures(figures[engine])
+        if len(engines) > 1:
+            print_side_by_side(figures)
+        print("load average (1, 5, 15 min): " + ", ".join(f"{n:.1f}" for n in os.getloadavg()))
     finally:
+        if cluster is not None:
+            cluster.stop()
         if args.keep:
             print(f"kept in {work}")
         else:
