@@ -64,12 +64,6 @@ def store_target(settings) -> StoreTarget | None:
     return StoreTarget(SQLITE, path) if path else None
 
 
-def sqlite_path(settings) -> str:
-    """The store's SQLite file, for the features only SQLite stores have; empty for PostgreSQL or no store."""
-    target = store_target(settings)
-    return target.location if target is not None and target.engine == SQLITE else ""
-
-
 def parse_store(text: str) -> StoreTarget:
     """A store named on a command line: a store URL, or a SQLite file's path; ValueError (one line) if neither."""
     if "://" in text and text.split("://", 1)[0].isalpha():
