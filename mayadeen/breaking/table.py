@@ -14,12 +14,11 @@ Settings: ``MAYADEEN_BREAKING_LINK_SIMILARITY``, ``MAYADEEN_BREAKING_LINK_WINDOW
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from mayadeen.pipelines.store import SQLiteStorePipeline
 from mayadeen.store.breaking import DEFAULT_LINK_SIMILARITY, DEFAULT_LINK_WINDOW, BreakingStore
-from mayadeen.store.engines import POSTGRESQL, SQLITE, connect, store_target
+from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_errors, store_target
 from mayadeen.store.interface import Store
 from mayadeen.store.sqlite import MEMORY, ArticleStore
 
@@ -46,11 +45,7 @@ class BreakingTable:
     @property
     def errors(self) -> tuple[type[BaseException], ...]:
         """What a failed connection, read or write raises (the write was rolled back)."""
-        if self.target is not None and self.target.engine == POSTGRESQL:
-            import psycopg  # only needed for PostgreSQL
-
-            return (psycopg.Error,)
-        return (sqlite3.Error, OSError)
+        return store_errors(self.target or StoreTarget(SQLITE, MEMORY))
 
     def flashes(self) -> BreakingStore:
         if self._flashes is None:

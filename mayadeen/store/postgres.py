@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import psycopg
@@ -114,9 +114,6 @@ class PostgresStore(SharedStore):
                 except psycopg.OperationalError:
                     pass  # still away: the next round tries again
 
-    def _write(self, statement: str, params: Sequence[Any]) -> None:
-        self._transaction(lambda: self.conn.execute(statement, params), write=True)
-
     # --- SQL both engines speak (``SharedStore``) -------------------------------------------------
 
     def _cursor(self) -> psycopg.Cursor:
@@ -184,8 +181,8 @@ class PostgresStore(SharedStore):
         return {name for (name,) in rows}
 
     def _has_later_tables(self) -> bool:
-        names = [f"'{name}'" for name in LATER_RELATIONS]
-        row = self.conn.execute(f"SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(ARRAY[{', '.join(names)}]) n")
+        row = self.conn.execute("SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%s::text[]) n",
+                                (list(LATER_RELATIONS),))
         return bool(row.fetchone()[0])
 
     def _create(self) -> None:

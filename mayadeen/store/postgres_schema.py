@@ -16,7 +16,6 @@ from mayadeen.store.schema import JSON_COLUMNS
 #: Record keys holding a UTC time (timestamptz columns).
 TIME_KEYS = frozenset(key for key, definition in schema()["properties"].items()
                       if "#/$defs/utcDateTime" in json.dumps(definition))
-_JSON = JSON_COLUMNS | {"record", "arguments", "responses_by_status", "coverage"}
 #: Any 64-bit number: the advisory lock under which the tables are created or upgraded.
 SCHEMA_LOCK = 0x6D61_7961_6465_656E
 
@@ -133,7 +132,7 @@ LATER_RELATIONS = ("articles_search", "breaking_news", "breaking_news_search", "
 
 def to_column(name: str, value: Any) -> Any:
     """A value as a query parameter for column ``name``."""
-    return Jsonb(value) if name in _JSON and value is not None else value
+    return Jsonb(value) if name in JSON_COLUMNS and value is not None else value
 
 
 def time_text(moment: datetime) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from mayadeen.store import breaking
 from mayadeen.store.engines import StoreTarget, connect
+from mayadeen.store.interface import SharedStore
 from mayadeen.store.schema import JSON_COLUMNS, RECORD_COLUMNS
 
 #: The export's order: NULLs first on both engines (PostgreSQL's default puts them last).
@@ -69,9 +70,9 @@ class Selection:
         return terms, params
 
 
-def _record(values: dict[str, Any], from_json) -> dict[str, Any]:
+def _record(values: dict[str, Any]) -> dict[str, Any]:
     """The record of a row (or of a revision's stored record): RECORD_COLUMNS, JSON decoded."""
-    return {c: (from_json(values.get(c)) if c in JSON_COLUMNS else values.get(c)) for c in RECORD_COLUMNS}
+    return {c: (SharedStore.from_json(values.get(c)) if c in JSON_COLUMNS else values.get(c)) for c in RECORD_COLUMNS}
 
 
 class StoreSnapshot:
@@ -106,7 +107,7 @@ class StoreSnapshot:
         where, params = selection.where()
         for row in self.store.stream(
                 f"SELECT {', '.join(RECORD_COLUMNS)} FROM articles WHERE {where} ORDER BY {_ORDER}", params):
-            yield _record(row, self.store.from_json)
+            yield _record(row)
 
     def revisions(self, selection: Selection) -> Iterator[dict[str, Any]]:
         """Every earlier version of the selected items: its record plus ``revision`` and ``seen_at``
@@ -119,7 +120,7 @@ class StoreSnapshot:
                 f" ON a.article_id = r.article_id WHERE {where}"
                 " ORDER BY r.record ->> 'date_published' NULLS FIRST, r.url, r.revision", params):
             stored = self.store.from_json(row["record"])
-            yield {**_record(stored, lambda v: v), "revision": row["revision"], "seen_at": row["seen_at"]}
+            yield {**_record(stored), "revision": row["revision"], "seen_at": row["seen_at"]}
 
     def revisions_by_day(self, selection: Selection) -> list[tuple[str, int]]:
         """(UTC day the replaced version was last seen, revisions) of the selected items, by day."""
