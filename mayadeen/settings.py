@@ -25,6 +25,12 @@ MAYADEEN_JOURNAL_MAX_LINES = 10_000
 # Query parameters that never make a different page (besides every utm_* parameter).
 MAYADEEN_TRACKING_PARAMS = list(_urls.DEFAULT_TRACKING_PARAMS)
 
+# --- scrapy export ------------------------------------------------------------------------------
+# CSV text cells that start with =, +, -, @, a tab, a carriage return or ' get a leading ' so that a
+# spreadsheet shows them instead of running them as formulas (the card says so). Default True; False
+# writes cells as they are (for programs that read CSV, never a spreadsheet).
+MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS = True
+
 # --- politeness ---------------------------------------------------------------------------------
 USER_AGENT = "mayadeen/0.1 (+https://github.com/mayadeen/mayadeen; news archive crawler)"
 ROBOTSTXT_OBEY = True

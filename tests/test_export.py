@@ -94,7 +94,10 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict]]:
-    with path.open(encoding="utf-8", newline="") as f:
+    """Header and records of an export's CSV: UTF-8 with a byte-order mark, the ``'`` that escapes a
+    formula dropped."""
+    assert path.read_bytes()[:3] == b"\xef\xbb\xbf"
+    with path.open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.reader(f))
     header, records = rows[0], []
     for row in rows[1:]:
@@ -107,7 +110,7 @@ def read_csv(path: Path) -> tuple[list[str], list[dict]]:
             elif key in INTEGER_COLUMNS:
                 record[key] = int(cell)
             else:
-                record[key] = cell
+                record[key] = cell.removeprefix("'")
         records.append(record)
     return header, records
 

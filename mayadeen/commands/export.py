@@ -2,8 +2,10 @@
 
 The store: ``--store`` (a store URL or a SQLite file's path), else the crawl's (``MAYADEEN_STORE_URL``,
 else ``MAYADEEN_SQLITE_PATH``), SQLite or PostgreSQL. Exits 0 when the export was written, 2 on bad
-options (one line), 1 when it could not be made (the store unreadable or unreachable, DIR not empty
-without ``--overwrite``, the disk full: one line, DIR left as it was).
+options or a DIR it may not write over (a symbolic link; with ``--overwrite``, a DIR without an earlier
+export's manifest, or whose export files changed since: one line, nothing removed), 1 when it could
+not be made (the store unreadable or unreachable, DIR not empty without ``--overwrite``, the disk
+full: one line, DIR left as it was).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from pathlib import Path
 from scrapy.commands import ScrapyCommand
 
 from mayadeen.export.card import flash_range
+from mayadeen.export.overwrite import RefusedDirectory
 from mayadeen.export.run import FORMATS, ExportError, ExportRequest, ExportResult, export
 from mayadeen.record import schema
 from mayadeen.store.engines import StoreTarget, parse_store, store_target
 from mayadeen.store.read import Selection
+from mayadeen.validation import UsageProblem, parse_flag
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -77,6 +81,11 @@ def parse_request(opts: argparse.Namespace, args: list[str], settings) -> Export
         raise BadOption("--kind is empty")
     if opts.section is not None and not _list(opts.section):
         raise BadOption("--section is empty")
+    try:
+        escape_formulas = parse_flag("-s MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS",
+                                     settings.get("MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS", True))
+    except UsageProblem as exc:
+        raise BadOption(str(exc)) from None
     since, until = _day("--since", opts.since), _day("--until", opts.until)
     if since and until and since > until:
         raise BadOption(f"--since {since} is after --until {until}")
@@ -84,7 +93,7 @@ def parse_request(opts: argparse.Namespace, args: list[str], settings) -> Export
         store=_store(opts.store, settings), out=Path(args[0]),
         formats=tuple(f for f in FORMATS if f in formats),
         selection=Selection(since=since, until=until, sections=_list(opts.section), kinds=kinds),
-        with_revisions=opts.with_revisions, overwrite=opts.overwrite,
+        with_revisions=opts.with_revisions, overwrite=opts.overwrite, escape_csv_formulas=escape_formulas,
     )  # fmt: skip
 
 
@@ -136,7 +145,8 @@ class Command(ScrapyCommand):
         group.add_argument("--store", metavar="URL|PATH",
                            help="the store: sqlite:///PATH, postgresql://user@host:port/database or a SQLite file"
                                 " (default: the crawl's, MAYADEEN_STORE_URL or MAYADEEN_SQLITE_PATH)")
-        group.add_argument("--overwrite", action="store_true", help="replace an earlier export in DIR")
+        group.add_argument("--overwrite", action="store_true",
+                           help="replace an earlier export in DIR: only the files its manifest.json names")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         try:
@@ -147,6 +157,10 @@ class Command(ScrapyCommand):
             return
         try:
             result = export(request)
+        except RefusedDirectory as exc:
+            print(f"scrapy export: error: {exc}", file=sys.stderr)
+            self.exitcode = EXIT_USAGE
+            return
         except ExportError as exc:
             print(f"scrapy export: {exc}", file=sys.stderr)
             self.exitcode = EXIT_FAILED

@@ -1,7 +1,8 @@
 """The dataset card (``README.md`` of an export): what the data is, every field, what it holds, how to load it.
 
 The field table is generated from the datasets' JSON Schemas (descriptions and types), so the card
-never says something the schema does not.
+never says something the schema does not. Every other value in a table comes from the store, that
+is from the site: it is escaped for Markdown and HTML (``escape.markdown_text``).
 """
 
 from __future__ import annotations
@@ -14,13 +15,22 @@ from mayadeen.breaking.item import flash_schema
 from mayadeen.export.arrow import arrow_field
 from mayadeen.record import resolve
 from mayadeen.export.datasets import Dataset
+from mayadeen.export.escape import markdown_text
 from mayadeen.export.profile import Profile
 
 RECENT_RUNS = 10
+_FORMULAS = {
+    True: "A text cell that starts with `=`, `+`, `-`, `@`, a tab, a carriage return or `'` has a `'` put in "
+          "front, so that a spreadsheet shows it instead of running it as a formula: drop the first character "
+          "of a cell that starts with `'` to get the value back.",
+    False: "Cells are written as they are, formulas included (`MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS` was off): "
+           "do not open these files in a spreadsheet.",
+}
 _ENGINE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
-def _cell(text: Any) -> str:
+def _schema_cell(text: Any) -> str:
+    """The schema's own Markdown (code spans in descriptions) in a table cell."""
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
@@ -53,9 +63,9 @@ def _resolve_items(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]
     return node.get("properties")
 
 
-def _table(header: tuple[str, ...], rows: list[tuple]) -> list[str]:
+def _table(header: tuple[str, ...], rows: list[tuple], cell=markdown_text) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return lines
 
 
@@ -88,9 +98,10 @@ def _breaking(flashes: dict[str, Any]) -> list[str]:
 
 def dataset_card(*, datasets: list[Dataset], files: dict[str, int], profile: Profile, revisions: int,
                  runs: list[dict[str, Any]], selection: str, store_engine: str, store_schema_version: int,
-                 flashes: dict[str, Any] | None = None) -> str:
+                 flashes: dict[str, Any] | None = None, csv_formulas_escaped: bool = True) -> str:
     """The card's Markdown. ``files``: dataset file → rows; ``selection``: the filters in words;
-    ``flashes``: the ``StoreSnapshot.flash_summary`` when the breaking files are written."""
+    ``flashes``: the ``StoreSnapshot.flash_summary`` when the breaking files are written;
+    ``csv_formulas_escaped``: whether CSV cells that start a formula got a leading ``'``."""
     main = datasets[0]
     revisions_note = ("with its earlier versions in the revisions files" if any(d.revisions for d in datasets)
                       else "without earlier versions")
@@ -103,7 +114,7 @@ def dataset_card(*, datasets: list[Dataset], files: dict[str, int], profile: Pro
         "(an edited item appears once, as last seen), "
         f"{revisions_note}.",
         "",
-        f"- Items: **{profile.items}** ({selection}), published {profile.date_range()} (UTC).",
+        f"- Items: **{profile.items}** ({markdown_text(selection)}), published {profile.date_range()} (UTC).",
         f"- Revisions: {revisions} earlier versions of these items are in the store.",
         *([f"- Breaking news: {flashes['flashes']} flashes (below)."] if flashes is not None else []),
         f"- Store schema version {store_schema_version}; the record's JSON Schema: `{main.schema()['$id']}`.",
@@ -114,7 +125,8 @@ def dataset_card(*, datasets: list[Dataset], files: dict[str, int], profile: Pro
         "",
         "- `*.jsonl`: one JSON record per line, UTF-8, ordered by `date_published`, then `url` (flashes: by "
         "`time`).",
-        "- `*.csv`: RFC 4180, UTF-8, a header row; lists, objects and booleans as JSON text; an empty cell is null.",
+        "- `*.csv`: RFC 4180, UTF-8 with a byte-order mark, a header row; lists, objects and booleans as JSON text; "
+        "an empty cell is null. " + _FORMULAS[csv_formulas_escaped],
         "- `parquet*/year=YYYY/month=MM/part-N.parquet`: hive partitions by the UTC month of publication (flashes: "
         "of `time`), typed columns (below).",
         "- `report.html`: charts of the same data, one page that works offline. `manifest.json`: "
@@ -125,7 +137,7 @@ def dataset_card(*, datasets: list[Dataset], files: dict[str, int], profile: Pro
         lines += _breaking(flashes)
     for dataset in datasets:
         lines += [f"## Fields of `{dataset.name}`", "", *_table(("field", "Parquet type", "description"),
-                                                                _rows(dataset.schema())), ""]
+                                                                _rows(dataset.schema()), _schema_cell), ""]
     lines += [
         "## What it holds", "",
         *_counts(profile.kinds, "kind"), "",

@@ -2,14 +2,17 @@
 
 No scripts, fonts, styles or images from elsewhere: every glyph is an SVG path, so the page looks
 the same offline in any browser. The SVG carries no date and fixed ids, so an unchanged store gives
-the same bytes.
+the same bytes. Labels from the site are drawn as written, never parsed as maths (a tag ``$\\foo$``);
+a chart that cannot be drawn all the same is a WARNING and a note in its place, never a failed export.
 """
 
 from __future__ import annotations
 
 import html
 import io
+import logging
 import re
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -17,14 +20,20 @@ from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
+from mayadeen.export.escape import chart_label
 from mayadeen.export.profile import Profile, week_of
+
+logger = logging.getLogger(__name__)
 
 TOP = 15
 MAX_WEEKS = 104
 MAX_RUNS = 200
 _RC = {"svg.hashsalt": "mayadeen", "svg.fonttype": "path", "font.size": 9, "axes.spines.top": False,
-       "axes.spines.right": False}
+       "axes.spines.right": False, "text.parse_math": False, "text.usetex": False}
+#: Legends go above the axes, in a row, so they never cover a bar.
+_LEGEND = {"loc": "lower left", "bbox_to_anchor": (0, 1.02), "fontsize": 8, "frameon": False}
 _HEAD = re.compile(r"^.*?(?=<svg)", re.S)
 
 
@@ -42,6 +51,19 @@ def _figure(height: float = 3.2) -> tuple[Figure, Any]:
 def _empty(ax, what: str) -> None:
     ax.text(0.5, 0.5, f"no {what}", ha="center", va="center", transform=ax.transAxes)
     ax.set_axis_off()
+
+
+def _counts_on(axis) -> None:
+    """Whole numbers only on an axis of counts (no "0.5 items")."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _not_drawn(anchor: str, exc: Exception) -> Figure:
+    logger.warning("report.html: the %s chart could not be drawn (%s: %s); the export goes on without it",
+                   anchor, type(exc).__name__, exc)
+    fig, ax = _figure(1.0)
+    _empty(ax, "chart: it could not be drawn from this data")
+    return fig
 
 
 def _periods(first: str, last: str) -> tuple[str, list[str], Callable[[str], str]]:
@@ -65,11 +87,12 @@ def _time_bars(ax, series: dict[str, Counter], first: str, last: str, ylabel: st
         for day, count in days.items():
             per_period[period(day)] += count
         heights = [per_period[label] for label in labels]
-        ax.bar(range(len(labels)), heights, bottom=bottom, label=name, width=0.85)
+        ax.bar(range(len(labels)), heights, bottom=bottom, label=chart_label(name), width=0.85)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     step = max(1, len(labels) // 12)
     ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=30, ha="right")
     ax.set_ylabel(f"{ylabel} per {unit}")
+    _counts_on(ax.yaxis)
 
 
 def items_per_period(profile: Profile) -> Figure:
@@ -81,7 +104,7 @@ def items_per_period(profile: Profile) -> Figure:
     for (day, group), count in sorted(profile.days.items()):
         series.setdefault(group, Counter())[day] += count
     _time_bars(ax, dict(sorted(series.items())), profile.first, profile.last, "items published")
-    ax.legend(title="section group", fontsize=8, loc="upper left")
+    ax.legend(title="section group", ncols=len(series), **_LEGEND)
     return fig
 
 
@@ -93,8 +116,9 @@ def top_counts(counter: Counter, what: str) -> Figure:
         return fig
     names, counts = zip(*reversed(top), strict=True)
     ax.barh(range(len(top)), counts)
-    ax.set_yticks(range(len(top)), names)
+    ax.set_yticks(range(len(top)), [chart_label(n) for n in names])
     ax.set_xlabel("items")
+    _counts_on(ax.xaxis)
     return fig
 
 
@@ -107,6 +131,7 @@ def body_lengths(profile: Profile) -> Figure:
     ax.hist(values, bins=min(40, max(5, len(values))), weights=weights)
     ax.set_xlabel("words in the body")
     ax.set_ylabel("items")
+    _counts_on(ax.yaxis)
     return fig
 
 
@@ -120,11 +145,16 @@ def revisions_over_time(by_day: list[tuple[str, int]]) -> Figure:
 
 
 def _mean_coverage(run: dict[str, Any]) -> float | None:
+    """Mean field coverage of a run, in %; None when it stored no item (nothing to measure: not 0 %)."""
     shares = (run.get("coverage") or {}).get("fields") or {}
-    return 100 * sum(shares.values()) / len(shares) if shares else None
+    if not shares or not (run["items_new"] or run["items_updated"]):
+        return None
+    return 100 * sum(shares.values()) / len(shares)
 
 
 def crawl_health(runs: list[dict[str, Any]]) -> Figure:
+    """Stacked bars of new, updated and errors per run; a mark under a run that stored nothing; the
+    mean field coverage of the runs that stored items, on its own axis."""
     fig, ax = _figure()
     runs = runs[-MAX_RUNS:]
     if not runs:
@@ -138,19 +168,38 @@ def crawl_health(runs: list[dict[str, Any]]) -> Figure:
     ax.bar(x, updated, bottom=new, label="updated", width=0.8)
     ax.bar(x, errors, bottom=[a + b for a, b in zip(new, updated, strict=True)], label="errors", width=0.8,
            color="tab:red")
+    idle = [i for i in x if not new[i] and not updated[i]]
+    if idle:
+        ax.plot(idle, [0] * len(idle), linestyle="none", marker="^", markersize=7, color="tab:gray", clip_on=False,
+                label="nothing new stored")
     ax.set_ylabel("items / errors")
+    _counts_on(ax.yaxis)
+    ax.set_ylim(bottom=0)
     ax.set_xlim(-0.6, max(len(runs), 8) - 0.4)  # a few runs: narrow bars, not one wide block
     step = max(1, len(runs) // 12)
-    ax.set_xticks(list(x)[::step], [f"#{r['id']} {r['spider']}" for r in runs][::step], rotation=30, ha="right")
-    coverage = [_mean_coverage(r) for r in runs]
-    if any(c is not None for c in coverage):
+    ax.set_xticks(list(x)[::step], [chart_label(f"#{r['id']} {r['spider']}") for r in runs][::step], rotation=30,
+                  ha="right")
+    handles, labels = ax.get_legend_handles_labels()
+    measured = [(i, c) for i, c in zip(x, map(_mean_coverage, runs), strict=True) if c is not None]
+    if measured:
         twin = ax.twinx()
-        twin.plot(x, [c if c is not None else float("nan") for c in coverage], "k.-", label="field coverage")
+        twin.plot(*zip(*measured, strict=True), "k.-", label="mean field coverage (runs that stored items)")
         twin.set_ylim(0, 105)
         twin.set_ylabel("mean field coverage, %")
-        twin.legend(loc="upper right", fontsize=8)
-    ax.legend(loc="upper left", fontsize=8)
+        more = twin.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax.legend(handles, labels, ncols=len(labels), **_LEGEND)
     return fig
+
+
+def _chart_svg(anchor: str, draw: Callable[[], Figure]) -> str:
+    """The SVG of the chart ``draw`` makes, or of a note that it could not be made. Matplotlib's
+    failures on odd data have many types (fonts, layout, values), and one chart is not worth the
+    whole export."""
+    try:
+        return _svg(draw())
+    except Exception as exc:  # noqa: BLE001 - any failure of the renderer, see the docstring
+        return _svg(_not_drawn(anchor, exc))
 
 
 def report_html(*, profile: Profile, revisions_by_day: list[tuple[str, int]], runs: list[dict[str, Any]],
@@ -177,10 +226,12 @@ def report_html(*, profile: Profile, revisions_by_day: list[tuple[str, int]], ru
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{html.escape(subtitle)}</p>",
     ]
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_RC), warnings.catch_warnings():
+        # A glyph the font lacks (a CJK tag) is drawn as a box: a fact of the font, not a fault to report.
+        warnings.filterwarnings("ignore", r"Glyph \d+ .* missing from font", UserWarning)
         for anchor, caption, draw in charts:
             parts.append(f'<figure class="chart" id="{anchor}"><figcaption>{html.escape(caption)}</figcaption>')
-            parts.append(_svg(draw()))
+            parts.append(_chart_svg(anchor, draw))
             parts.append("</figure>")
     parts.append("</body></html>\n")
     return "\n".join(parts)

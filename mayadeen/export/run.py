@@ -15,6 +15,7 @@ from typing import Any
 from mayadeen.export.card import dataset_card
 from mayadeen.export.datasets import ARTICLES, BREAKING, DATASETS, Dataset
 from mayadeen.export.profile import Profile
+from mayadeen.export.overwrite import MANIFEST, check_not_linked, earlier_export, holds_anything
 from mayadeen.export.report import report_html
 from mayadeen.export.writers import (
     STAGING_PREFIX,
@@ -31,7 +32,7 @@ from mayadeen.store.engines import SQLITE, StoreTarget, store_errors
 from mayadeen.store.read import Selection, StoreSnapshot
 
 FORMATS = ("jsonl", "csv", "parquet")
-CARD, REPORT, MANIFEST = "README.md", "report.html", "manifest.json"
+CARD, REPORT = "README.md", "report.html"
 
 
 class ExportError(Exception):
@@ -46,6 +47,8 @@ class ExportRequest:
     selection: Selection = field(default_factory=Selection)
     with_revisions: bool = False
     overwrite: bool = False
+    #: CSV text cells a spreadsheet would run as a formula get a leading ``'``.
+    escape_csv_formulas: bool = True
 
 
 @dataclass
@@ -61,11 +64,13 @@ def _output_name(dataset: Dataset, fmt: str) -> str:
     return {"jsonl": f"{dataset.name}.jsonl", "csv": f"{dataset.name}.csv", "parquet": dataset.parquet_dir}[fmt]
 
 
-def _writer(dataset: Dataset, fmt: str, root: Path):
+def _writer(dataset: Dataset, fmt: str, root: Path, request: ExportRequest):
     relative = _output_name(dataset, fmt)
     if fmt == "parquet":
         return ParquetWriter(root, relative, dataset.schema(), dataset.partition_field)
-    return (JsonLinesWriter if fmt == "jsonl" else CsvWriter)(root, relative, dataset.columns())
+    if fmt == "csv":
+        return CsvWriter(root, relative, dataset.columns(), request.escape_csv_formulas)
+    return JsonLinesWriter(root, relative, dataset.columns())
 
 
 def owned_names() -> set[str]:
@@ -73,12 +78,16 @@ def owned_names() -> set[str]:
     return {_output_name(d, f) for d in DATASETS for f in FORMATS} | {CARD, REPORT, MANIFEST}
 
 
-def _check_directory(out: Path, overwrite: bool) -> None:
+def _check_directory(out: Path, overwrite: bool) -> list[str]:
+    """The files of the earlier export that ``overwrite`` replaces (``overwrite.earlier_export``)."""
+    check_not_linked(out)
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out} is not a directory")
-    if out.exists() and not overwrite:
-        if any(not p.name.startswith(STAGING_PREFIX) for p in out.iterdir()):
+    if not overwrite:
+        if holds_anything(out):
             raise ExportError(f"{out} is not empty; pass --overwrite to replace an earlier export there")
+        return []
+    return earlier_export(out, owned_names(), ARTICLES.schema()["$id"])
 
 
 def _describe_selection(request: ExportRequest) -> str:
@@ -95,7 +104,7 @@ def _describe_selection(request: ExportRequest) -> str:
 
 def _stream(snapshot: StoreSnapshot, dataset: Dataset, request: ExportRequest, root: Path,
             profile: Profile | None) -> tuple[list[OutputFile], int]:
-    writers = [_writer(dataset, fmt, root) for fmt in request.formats]
+    writers = [_writer(dataset, fmt, root, request) for fmt in request.formats]
     rows = 0
     for record in dataset.rows(snapshot, request.selection):
         for writer in writers:
@@ -108,7 +117,7 @@ def _stream(snapshot: StoreSnapshot, dataset: Dataset, request: ExportRequest, r
 
 def export(request: ExportRequest) -> ExportResult:
     """Write the export described by ``request``; raises ExportError with a one-line reason."""
-    _check_directory(request.out, request.overwrite)
+    earlier = _check_directory(request.out, request.overwrite)
     _remove_stale_staging(request.out)
     try:
         snapshot = StoreSnapshot(request.store)
@@ -134,7 +143,8 @@ def export(request: ExportRequest) -> ExportResult:
                 CARD: dataset_card(datasets=datasets, files={f.path: f.rows for f in files}, profile=profile,
                                    revisions=sum(n for _, n in by_day), runs=runs, selection=selection,
                                    store_engine=snapshot.store.engine,
-                                   store_schema_version=snapshot.schema_version, flashes=flashes),
+                                   store_schema_version=snapshot.schema_version, flashes=flashes,
+                                   csv_formulas_escaped=request.escape_csv_formulas),
                 REPORT: report_html(profile=profile, revisions_by_day=by_day, runs=runs,
                                     title="Al Mayadeen English items: report",
                                     subtitle=f"{profile.items} items ({selection}), published {profile.date_range()}"
@@ -157,11 +167,8 @@ def export(request: ExportRequest) -> ExportResult:
             }
             (staging.root / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                                  encoding="utf-8")
-            written_names = sorted({f.path.split("/", 1)[0] for f in files}
-                                   | {_output_name(d, "parquet") for d in datasets if "parquet" in request.formats}
-                                   | {MANIFEST})
-            stale = sorted(n for n in owned_names() - set(written_names) if (request.out / n).exists())
-            staging.commit(written_names, stale)
+            check_not_linked(request.out, staging.files())
+            staging.commit(earlier, last=MANIFEST)
     except store_errors(request.store) as exc:
         if staging is not None:
             staging.abort()

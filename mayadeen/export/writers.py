@@ -1,9 +1,8 @@
 """The files of an export, written under temporary names and put in place only when all are done.
 
 ``Staging`` is a hidden directory inside the export directory (same file system, so ``os.replace``
-is atomic): every writer writes there; ``commit`` renames each finished file or directory into
-place; ``abort`` (a full disk, a store error) removes the lot and leaves the directory as it was.
-The writers stream: at most one Parquet row group of rows is held in memory.
+is atomic): every writer writes there; ``commit`` renames each finished file into place; ``abort``
+(a full disk, a store error) removes the lot and leaves the directory as it was. The writers stream: at most one Parquet row group of rows is held in memory.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mayadeen.export.arrow import arrow_schema, row_converter
+from mayadeen.export.escape import csv_cell
 
 STAGING_PREFIX = ".export-tmp-"
 #: Rows per Parquet row group (and the most rows held in memory at once).
@@ -58,24 +58,29 @@ class Staging:
         shutil.rmtree(self.root, ignore_errors=True)
         self.root.mkdir(parents=True)
 
-    def commit(self, names: list[str], stale: list[str]) -> None:
-        """Move the top-level ``names`` into place (replacing older ones), then remove ``stale`` ones."""
-        for name in names:
-            target, new = self.out / name, self.root / name
-            if new.is_dir():
-                old = self.root / f"{name}.old"
-                if target.exists():
-                    os.replace(target, old)
-                os.replace(new, target)
-            else:
-                os.replace(new, target)
-        for name in stale:
-            target = self.out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+    def files(self) -> list[str]:
+        """Every staged file, as its path inside the export directory."""
+        return sorted(p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file())
+
+    def commit(self, earlier: list[str], last: str) -> None:
+        """Put the staged files in place, ``last`` at the end. Of ``earlier`` (the files of the export
+        this one replaces, as ``overwrite.earlier_export`` checked them), those not written again are
+        removed, and the directories that leaves empty; nothing else in the directory is touched."""
+        staged = self.files()
+        for relative in sorted(set(earlier) - set(staged)):
+            (self.out / relative).unlink(missing_ok=True)
+            self._prune((self.out / relative).parent)
+        for directory in sorted(p.relative_to(self.root) for p in self.root.rglob("*") if p.is_dir()):
+            (self.out / directory).mkdir(parents=True, exist_ok=True)  # empty ones too (no rows that month)
+        for relative in sorted(staged, key=lambda r: r == last):
+            os.replace(self.root / relative, self.out / relative)
         self.abort()
+
+    def _prune(self, directory: Path) -> None:
+        """Remove ``directory`` and its parents below the export directory while they are empty."""
+        while directory != self.out and directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
+            directory = directory.parent
 
     def abort(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -83,6 +88,11 @@ class Staging:
 
 def _compact_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+#: Characters JSON leaves as they are but that many readers take for the end of a line (Python's
+#: ``splitlines``, JavaScript before ES2019): written as JSON escapes, so one record stays one line.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 class JsonLinesWriter:
@@ -94,7 +104,7 @@ class JsonLinesWriter:
         self.rows = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        self.file.write(_compact_json({c: record.get(c) for c in self.columns}) + "\n")
+        self.file.write(_compact_json({c: record.get(c) for c in self.columns}).translate(_LINE_BREAKS) + "\n")
         self.rows += 1
 
     def close(self) -> list[OutputFile]:
@@ -103,20 +113,24 @@ class JsonLinesWriter:
 
 
 class CsvWriter:
-    """RFC 4180 (CRLF, quoted when needed), UTF-8, a header of the keys; lists, objects and booleans as
-    JSON text (``true``, not Python's ``True``), null as an empty cell."""
+    """RFC 4180 (CRLF, quoted when needed), UTF-8 with a byte-order mark (spreadsheets then read
+    non-ASCII text right), a header of the keys; lists, objects and booleans as JSON text (``true``,
+    not Python's ``True``), null as an empty cell. With ``escape_formulas``, a text cell a spreadsheet
+    would run as a formula gets a leading ``'`` (``escape.csv_cell``)."""
 
-    def __init__(self, root: Path, relative: str, columns: tuple[str, ...]):
+    def __init__(self, root: Path, relative: str, columns: tuple[str, ...], escape_formulas: bool = True):
         self.root, self.relative, self.columns = root, relative, columns
-        self.file = (root / relative).open("w", encoding="utf-8", newline="")
+        self.file = (root / relative).open("w", encoding="utf-8-sig", newline="")
         self.csv = csv.writer(self.file, lineterminator="\r\n")
         self.csv.writerow(columns)
+        self.text = csv_cell if escape_formulas else str
         self.rows = 0
 
-    @staticmethod
-    def _cell(value: Any) -> Any:
+    def _cell(self, value: Any) -> Any:
         if value is None:
             return ""
+        if isinstance(value, str):
+            return self.text(value)
         return _compact_json(value) if isinstance(value, (list, dict, bool)) else value
 
     def write(self, record: dict[str, Any]) -> None:

@@ -1,0 +1,341 @@
+"""``scrapy export`` of a store whose every text from the site is hostile: formulas for spreadsheets,
+maths for matplotlib, Markdown and HTML for renderers. The export must finish, every file must parse,
+and each output must show the text as text: no CSV cell a spreadsheet would run, no tag from the site
+in the card as a renderer makes it, every chart drawn. Then ``--overwrite``: only over an earlier
+export, only its files, never through a symbolic link.
+
+Stores are filled through the store interface with records from ``fixtures/expected`` whose text
+fields (found from the JSON Schema, so a new text field is covered too) carry the payloads.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import logging
+import re
+import shutil
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from markdown_it import MarkdownIt
+
+from mayadeen.breaking.item import flash_schema
+from mayadeen.export.escape import FORMULA_STARTS, one_line
+from mayadeen.export.overwrite import RefusedDirectory
+from mayadeen.export.run import ExportRequest, export
+from mayadeen.record import content_hash, resolve, schema, validation_errors
+from mayadeen.store.engines import StoreTarget, connect
+from tests.test_export import _files, scrapy_export
+
+EXPECTED = Path(__file__).resolve().parent.parent / "fixtures" / "expected"
+RECORDS = ("article-iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections",
+           "article-opec-agrees-to-another-large-oil-output-hike-for-september",
+           "gallery-in-pictures-europe-swelters-as-heatwave-grips-the-continent",
+           "video-firefighters-battle-wildfires-in-syrias-latakia-countryside")
+PAYLOADS = ('=HYPERLINK("http://x","Click")', "+1", "-1", "@SUM(1)", "\t=1", "\r=1", "'=1", r"$\foo$",
+            "a $5 and $6 b", "<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "| col |",
+            "[x](javascript:alert(1))", "**b**", "_i_ `c` ~~s~~ \\", "&amp; &lt;b&gt;", "<!-- x -->", "}{#!")
+T0, T1, T2 = "2025-08-04T12:00:00Z", "2025-08-04T12:30:00Z", "2025-08-05T06:00:00Z"
+#: What a CommonMark renderer may make of the card: its own structure, nothing from the site.
+#: The first characters of a cell that a spreadsheet runs as a formula (OWASP).
+ACTIVE = ("=", "+", "-", "@", "\t", "\r")
+CARD_TAGS = {"h1", "h2", "p", "ul", "li", "strong", "em", "code", "pre", "a", "table", "thead", "tbody", "tr",
+             "th", "td"}
+
+
+# --- hostile records ----------------------------------------------------------------------------
+
+def _is_text(node: dict, root: dict) -> bool:
+    """A node of free text from the site: a string with no enum, format or pattern beyond "not blank"."""
+    node = resolve(node, root)
+    return node.get("type") == "string" and not {"enum", "format"} & node.keys() and \
+        node.get("pattern", r"\S") == r"\S"
+
+
+def _hostile(value, node: dict, root: dict, texts):
+    """``value`` with every text leaf (nullable ones too, empty text lists get one) taken from ``texts``."""
+    if _is_text(node, root):
+        return next(texts)
+    node = resolve(node, root)
+    if node.get("type") == "array" and isinstance(value, list):
+        if not value and _is_text(node["items"], root):
+            return [next(texts)]
+        return [_hostile(v, node["items"], root, texts) for v in value]
+    if "properties" in node and isinstance(value, dict):
+        return {k: _hostile(v, node["properties"][k], root, texts) for k, v in value.items()}
+    return value
+
+
+def hostile_records(texts: list[str]) -> list[dict]:
+    cycle = itertools.cycle(texts)
+    root, out = schema(), []
+    for name in RECORDS:
+        record = json.loads((EXPECTED / f"{name}.json").read_text("utf-8"))
+        record = {k: _hostile(v, root["properties"][k], root, cycle) for k, v in record.items()}
+        if record["image"] is not None:
+            record["image"] = record["images"][0]
+        record.update(word_count=len(record["body"].split()), scraped_at=T1)
+        record["content_hash"] = content_hash(record)
+        assert validation_errors(record) == [], validation_errors(record)
+        out.append(record)
+    return out
+
+
+def _holds_text(node: dict, root: dict) -> bool:
+    node = resolve(node, root)
+    return _is_text(node, root) or (node.get("type") == "array" and _holds_text(node["items"], root)) or \
+        any(_holds_text(child, root) for child in node.get("properties", {}).values())
+
+
+def text_keys() -> list[str]:
+    """The record's keys that hold text from the site, at any depth (the payloads reach each)."""
+    root = schema()
+    return [key for key, node in root["properties"].items() if _holds_text(node, root)]
+
+
+def fill(target: StoreTarget, texts: list[str]) -> list[dict]:
+    """Hostile items (one of them revised), two runs (one that stored nothing) and hostile flashes."""
+    records = hostile_records(texts)
+    cycle = itertools.cycle(texts)
+    with connect(target) as store:
+        run = store.start_run("sitemap", {}, started_at=T0)
+        for record in records:
+            store.upsert(record, seen_at=T1, run_id=run)
+        revised = {**records[0], "headline": f"{records[0]['headline']} {next(cycle)}", "scraped_at": T2}
+        revised["content_hash"] = content_hash(revised)
+        store.upsert(revised, seen_at=T2, run_id=run)
+        store.finish_run(run, finished_at=T2, items_new=len(records), items_updated=1, errors=0,
+                         finish_reason="finished", coverage={"fields": {"headline": 1.0, "summary": 0.75}})
+        idle = store.start_run("feed", {}, started_at=T2)
+        store.finish_run(idle, finished_at=T2, items_new=0, items_updated=0, errors=0, finish_reason="finished",
+                         coverage={"fields": {"headline": 0.0, "summary": 0.0}})
+        for n in range(3):
+            text = next(cycle)
+            store.write(lambda text=text, n=n: store.run(
+                "INSERT INTO breaking_news (text, time, time_estimated, url, first_seen, last_seen, article_url,"
+                " language, text_key, edits) VALUES (?, ?, ?, NULL, ?, ?, NULL, 'en', ?, ?)",
+                (text, f"2025-08-04T1{n}:00:00Z", False, T1, T2, f"{n}:{text.lower()}", store.json([next(cycle)]))))
+    return [revised, *records[1:]]
+
+
+# --- reading the outputs ------------------------------------------------------------------------
+
+class Tags(HTMLParser):
+    """Every tag and attribute of an HTML text, and its text content."""
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def assert_card_is_inert(card: str, texts: list[str]) -> None:
+    rendered = Tags(MarkdownIt("commonmark", {"html": True}).enable("table").render(card))
+    for tag, attrs in rendered.tags:
+        assert tag in CARD_TAGS, (tag, attrs)
+        assert tag != "a" or attrs["href"] == "https://english.almayadeen.net", attrs
+        assert not [a for a in attrs if a.startswith("on")], (tag, attrs)
+    shown = " ".join("".join(rendered.text).split())
+    for text in map(one_line, texts):  # as written: the escapes undone by the renderer, nothing eaten
+        assert text in shown, text
+
+
+def assert_report_is_inert(page: str) -> None:
+    parsed = Tags(page)
+    names = {tag for tag, _ in parsed.tags}
+    assert not names & {"script", "iframe", "img", "foreignobject", "a", "object", "embed"}, names
+    assert not [a for _, attrs in parsed.tags for a in attrs if a.startswith("on")]
+    assert page.count('<figure class="chart"') == 6 and page.count("<svg") == 6
+    assert "could not be drawn" not in page
+
+
+def read_csv_cells(path: Path) -> list[list[str]]:
+    assert path.read_bytes()[:3] == b"\xef\xbb\xbf"
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.reader(f))
+
+
+def assert_export_is_sound(out: Path, records: list[dict], texts: list[str]) -> None:
+    for name in ("articles", "revisions", "breaking"):
+        lines = [json.loads(line) for line in (out / f"{name}.jsonl").read_text("utf-8").splitlines()]
+        rows = read_csv_cells(out / f"{name}.csv")
+        header, cells = rows[0], rows[1:]
+        assert len(cells) == len(lines) > 0
+        for cell in itertools.chain.from_iterable(cells):
+            assert not cell.startswith(ACTIVE), cell
+        for line, row in zip(lines, cells, strict=True):  # text cells read back to the JSON Lines values
+            for key, cell in zip(header, row, strict=True):
+                if isinstance(line[key], str):
+                    assert cell.removeprefix("'") == line[key] and (cell != line[key]) == line[key].startswith(
+                        FORMULA_STARTS), (key, cell)
+        parquet = {"articles": "parquet", "revisions": "parquet_revisions", "breaking": "parquet_breaking"}[name]
+        assert ds.dataset(out / parquet, format="parquet", partitioning="hive").count_rows() == len(lines)
+    by_url = {r["url"]: r for r in records}
+    for line in (out / "articles.jsonl").read_text("utf-8").splitlines():
+        record = json.loads(line)
+        assert record == by_url[record["url"]]
+    assert_card_is_inert((out / "README.md").read_text("utf-8"), [r["section"] for r in records])
+    assert_report_is_inert((out / "report.html").read_text("utf-8"))
+
+
+# --- the export of hostile text -----------------------------------------------------------------
+
+def test_the_payloads_reach_every_text_field():
+    keys = text_keys()
+    assert {"section", "headline", "summary", "body", "authors", "source", "tags", "image", "images",
+            "related"} <= set(keys)
+    records = hostile_records(list(PAYLOADS))
+    for key in keys:
+        assert all(json.dumps(r[key]) != json.dumps(json.loads((EXPECTED / f"{n}.json").read_text("utf-8"))[key])
+                   for r, n in zip(records, RECORDS, strict=True)), key
+    assert _is_text(flash_schema()["properties"]["text"], flash_schema())
+
+
+def test_every_payload_exported_inert(tmp_path, caplog):
+    target = StoreTarget("sqlite", str(tmp_path / "mayadeen.sqlite"))
+    records = fill(target, list(PAYLOADS))
+    with caplog.at_level(logging.WARNING):
+        export(ExportRequest(store=target, out=tmp_path / "out", with_revisions=True))
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert_export_is_sound(tmp_path / "out", records, list(PAYLOADS))
+    card = (tmp_path / "out" / "README.md").read_text("utf-8")
+    assert "has a `'` put in front" in card and "byte-order mark" in card
+    assert "<iframe" not in card.replace("`<iframe src>`", "")  # the schema's own words in code spans
+    cells = {c for name in ("articles", "revisions", "breaking")
+             for c in itertools.chain.from_iterable(read_csv_cells(tmp_path / "out" / f"{name}.csv"))}
+    assert {"'=HYPERLINK(\"http://x\",\"Click\")", "'+1", "'-1", "'@SUM(1)", "'\t=1", "'\r=1", "''=1"} <= cells
+    assert r"$\foo$" in cells and "a $5 and $6 b" in cells
+
+
+def test_escaping_off_writes_cells_as_they_are(tmp_path):
+    target = StoreTarget("sqlite", str(tmp_path / "mayadeen.sqlite"))
+    fill(target, list(PAYLOADS))
+    export(ExportRequest(store=target, out=tmp_path / "out", formats=("csv",), escape_csv_formulas=False))
+    cells = set(itertools.chain.from_iterable(read_csv_cells(tmp_path / "out" / "articles.csv")))
+    assert '=HYPERLINK("http://x","Click")' in cells and "'=1" in cells
+    assert "Cells are written as they are" in (tmp_path / "out" / "README.md").read_text("utf-8")
+
+
+_TEXT = st.one_of(
+    st.sampled_from(PAYLOADS),
+    st.builds(lambda a, b: a + b, st.sampled_from(PAYLOADS), st.text(max_size=12)),
+    st.builds(lambda a, b: a + b, st.text(max_size=12), st.sampled_from(PAYLOADS)),
+    st.text(min_size=1, max_size=24),
+).filter(lambda s: re.search(r"\S", s))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(_TEXT, min_size=1, max_size=12))
+def test_any_text_in_any_field_exports_inert(texts):
+    with tempfile.TemporaryDirectory() as work:
+        target = StoreTarget("sqlite", str(Path(work) / "mayadeen.sqlite"))
+        records = fill(target, texts)
+        export(ExportRequest(store=target, out=Path(work) / "out", with_revisions=True))
+        assert_export_is_sound(Path(work) / "out", records, texts)
+
+
+@pytest.fixture(scope="module")
+def hostile_store(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("hostile") / "mayadeen.sqlite"
+    fill(StoreTarget("sqlite", str(path)), list(PAYLOADS))
+    return path
+
+
+def test_a_maths_tag_does_not_fail_the_command(hostile_store, tmp_path):
+    proc = scrapy_export(tmp_path / "out", "--store", hostile_store, "--format", "jsonl", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "" and "4 items published" in proc.stdout
+    assert "could not be drawn" not in (tmp_path / "out" / "report.html").read_text("utf-8")
+
+
+def test_a_bad_escape_setting_is_one_line_exit_2(hostile_store, tmp_path):
+    proc = scrapy_export(tmp_path / "out", "--store", hostile_store, "-s", "MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS=maybe",
+                         check=False)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS" in proc.stderr and not (tmp_path / "out").exists()
+
+
+# --- --overwrite --------------------------------------------------------------------------------
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(root.rglob("*"))}
+
+
+def test_overwrite_refuses_a_directory_that_holds_no_export(hostile_store, tmp_path):
+    out = tmp_path / "mine"
+    (out / "parquet").mkdir(parents=True)
+    (out / "README.md").write_text("my project")
+    (out / "parquet" / "keep.txt").write_text("mine")
+    (out / "articles.jsonl").write_text("{}\n")
+    before = _tree(out)
+    proc = scrapy_export(out, "--store", hostile_store, "--overwrite", check=False)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "holds no manifest.json of an earlier export" in proc.stderr
+    assert _tree(out) == before
+    (out / "manifest.json").write_text('{"files": [{"path": "README.md"}]}')  # not this tool's
+    with pytest.raises(RefusedDirectory, match="not the manifest of an export of this tool"):
+        export(ExportRequest(store=StoreTarget("sqlite", str(hostile_store)), out=out, overwrite=True))
+    assert _tree(out) == {**before, "manifest.json": b'{"files": [{"path": "README.md"}]}'}
+
+
+def test_overwrite_refuses_a_symlinked_directory(hostile_store, tmp_path):
+    real = tmp_path / "real"
+    export(ExportRequest(store=StoreTarget("sqlite", str(hostile_store)), out=real))
+    before = _tree(real)
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    proc = scrapy_export(tmp_path / "link", "--store", hostile_store, "--overwrite", check=False)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "is a symbolic link" in proc.stderr
+    assert _tree(real) == before
+    # a directory of the export that links elsewhere: neither written through nor emptied
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(real / "parquet", elsewhere)
+    (real / "parquet").symlink_to(elsewhere, target_is_directory=True)
+    linked = _tree(elsewhere)
+    with pytest.raises(RefusedDirectory, match="parquet is a symbolic link"):
+        export(ExportRequest(store=StoreTarget("sqlite", str(hostile_store)), out=real, overwrite=True))
+    assert _tree(elsewhere) == linked and (real / "parquet").is_symlink()
+
+
+def test_overwrite_replaces_only_the_earlier_export(hostile_store, tmp_path):
+    target = StoreTarget("sqlite", str(hostile_store))
+    out = tmp_path / "out"
+    export(ExportRequest(store=target, out=out, with_revisions=True))
+    earlier = set(_tree(out))
+    (out / "notes").mkdir()
+    (out / "notes" / "README.md").write_text("my notes")
+    (out / "parquet" / "NOTES.md").write_text("about the parquet files")
+    (out / "notes.txt").write_text("mine")
+    export(ExportRequest(store=target, out=out, formats=("jsonl",), overwrite=True))
+    after = _tree(out)
+    assert after["notes/README.md"] == b"my notes" and after["notes.txt"] == b"mine"
+    assert after["parquet/NOTES.md"] == b"about the parquet files"
+    assert sorted(p for p in after if p.startswith("parquet")) == ["parquet", "parquet/NOTES.md"]  # emptied, kept
+    assert not [p for p in after if p.startswith(("parquet_", "revisions", "articles.csv"))]
+    assert {"README.md", "report.html", "manifest.json", "articles.jsonl", "breaking.jsonl"} <= set(after) < (
+        earlier | {"notes", "notes/README.md", "notes.txt", "parquet/NOTES.md"})
+    manifest = json.loads(after["manifest.json"])
+    assert sorted(f["path"] for f in manifest["files"]) == ["README.md", "articles.jsonl", "breaking.jsonl",
+                                                            "report.html"]
+    # an export file changed since (an edited card): the whole overwrite is refused, nothing removed
+    (out / "README.md").write_text("my own card")
+    before = _tree(out)
+    with pytest.raises(RefusedDirectory, match="README.md is not the file the earlier export wrote"):
+        export(ExportRequest(store=target, out=out, overwrite=True))
+    assert _tree(out) == before
+    assert _files(out)["notes.txt"] == b"mine"
