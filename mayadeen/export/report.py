@@ -164,14 +164,13 @@ def crawl_health(runs: list[dict[str, Any]]) -> Figure:
     new = [r["items_new"] or 0 for r in runs]
     updated = [r["items_updated"] or 0 for r in runs]
     errors = [r["errors"] or 0 for r in runs]
-    ax.bar(x, new, label="new", width=0.8)
-    ax.bar(x, updated, bottom=new, label="updated", width=0.8)
-    ax.bar(x, errors, bottom=[a + b for a, b in zip(new, updated, strict=True)], label="errors", width=0.8,
-           color="tab:red")
+    handles = [ax.bar(x, new, label="new", width=0.8), ax.bar(x, updated, bottom=new, label="updated", width=0.8),
+               ax.bar(x, errors, bottom=[a + b for a, b in zip(new, updated, strict=True)], label="errors",
+                      width=0.8, color="tab:red")]
     idle = [i for i in x if not new[i] and not updated[i]]
     if idle:
-        ax.plot(idle, [0] * len(idle), linestyle="none", marker="^", markersize=7, color="tab:gray", clip_on=False,
-                label="nothing new stored")
+        handles += ax.plot(idle, [0] * len(idle), linestyle="none", marker="^", markersize=7, color="tab:gray",
+                           clip_on=False, label="nothing new stored")
     ax.set_ylabel("items / errors")
     _counts_on(ax.yaxis)
     ax.set_ylim(bottom=0)
@@ -179,16 +178,13 @@ def crawl_health(runs: list[dict[str, Any]]) -> Figure:
     step = max(1, len(runs) // 12)
     ax.set_xticks(list(x)[::step], [chart_label(f"#{r['id']} {r['spider']}") for r in runs][::step], rotation=30,
                   ha="right")
-    handles, labels = ax.get_legend_handles_labels()
     measured = [(i, c) for i, c in zip(x, map(_mean_coverage, runs), strict=True) if c is not None]
     if measured:
         twin = ax.twinx()
-        twin.plot(*zip(*measured, strict=True), "k.-", label="mean field coverage (runs that stored items)")
+        handles += twin.plot(*zip(*measured, strict=True), "k.-", label="mean field coverage (runs that stored items)")
         twin.set_ylim(0, 105)
         twin.set_ylabel("mean field coverage, %")
-        more = twin.get_legend_handles_labels()
-        handles, labels = handles + more[0], labels + more[1]
-    ax.legend(handles, labels, ncols=len(labels), **_LEGEND)
+    ax.legend(handles=handles, ncols=len(handles), **_LEGEND)
     return fig
 
 
