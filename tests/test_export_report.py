@@ -86,8 +86,8 @@ def test_a_chart_that_cannot_be_drawn_is_a_warning(caplog):
     with caplog.at_level(logging.WARNING, logger="mayadeen.export.report"):
         page = report_html(profile=Broken(), revisions_by_day=[], runs=RUNS, title="t", subtitle="s")
     assert [r.getMessage() for r in caplog.records] == [
-        "report.html: the top-tags chart could not be drawn (TypeError: bad operand type for unary -: 'str'); "
-        "the export goes on without it"]
+        ("report.html: the top-tags chart could not be drawn (TypeError: bad operand type for unary -: 'str'); "
+         "the export goes on without it")]
     assert page.count('<figure class="chart"') == page.count("<svg") == 6
     assert page.count("could not be drawn from this data") == 1
 

@@ -9,12 +9,11 @@ followed through a symbolic link out of DIR.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mayadeen.export.writers import STAGING_PREFIX
+from mayadeen.export.writers import STAGING_PREFIX, describe
 
 MANIFEST = "manifest.json"
 
@@ -36,27 +35,28 @@ def check_not_linked(out: Path, relatives: list[str] | tuple[str, ...] = ()) -> 
                     raise RefusedDirectory(f"{out / parent} is a symbolic link; an export does not write through one")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _as_written(out: Path, relative: str, entry: dict[str, Any]) -> bool:
+    """Whether the file is still the one a manifest entry describes (a file, same size and sha256)."""
+    path = out / relative
+    if path.is_symlink() or not path.is_file():
+        return False
+    found = describe(out, relative, None)
+    return (found.bytes, found.sha256) == (entry.get("bytes"), entry.get("sha256"))
 
 
 def _read_manifest(out: Path, record_schema: str) -> list[dict[str, Any]]:
     """The file entries of DIR's manifest; RefusedDirectory when there is none of this tool's."""
     path = out / MANIFEST
-    refuse = f"{out} holds no manifest.json of an earlier export; --overwrite replaces only an export's files"
     if path.is_symlink() or not path.is_file():
-        raise RefusedDirectory(refuse)
+        raise RefusedDirectory(f"{out} holds no manifest.json of an earlier export; --overwrite replaces only an "
+                               "export's files")
     try:
         manifest = json.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         raise RefusedDirectory(f"{path} cannot be read as an export's manifest; --overwrite refused") from None
     files = manifest.get("files") if isinstance(manifest, dict) else None
-    if (manifest.get("record_schema") if isinstance(manifest, dict) else None) != record_schema or \
-            not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
+    if not isinstance(files, list) or not all(isinstance(f, dict) for f in files) \
+            or manifest.get("record_schema") != record_schema:
         raise RefusedDirectory(f"{path} is not the manifest of an export of this tool; --overwrite refused")
     return files
 
@@ -80,10 +80,7 @@ def earlier_export(out: Path, owned: set[str], record_schema: str) -> list[str]:
     check_not_linked(out, earlier)
     for entry, relative in zip(entries, earlier, strict=True):
         path = out / relative
-        if not path.exists() and not path.is_symlink():
-            continue  # removed since: nothing to replace
-        if path.is_symlink() or not path.is_file() or path.stat().st_size != entry.get("bytes") \
-                or _sha256(path) != entry.get("sha256"):
+        if (path.exists() or path.is_symlink()) and not _as_written(out, relative, entry):  # gone: nothing to do
             raise RefusedDirectory(f"{path} is not the file the earlier export wrote (changed since); move it away "
                                    "or choose another directory")
     return earlier
