@@ -41,7 +41,8 @@ RECORDS = ("article-iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections
            "video-firefighters-battle-wildfires-in-syrias-latakia-countryside")
 PAYLOADS = ('=HYPERLINK("http://x","Click")', "+1", "-1", "@SUM(1)", "\t=1", "\r=1", "'=1", r"$\foo$",
             "a $5 and $6 b", "<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "| col |",
-            "[x](javascript:alert(1))", "**b**", "_i_ `c` ~~s~~ \\", "&amp; &lt;b&gt;", "<!-- x -->", "}{#!")
+            "[x](javascript:alert(1))", "**b**", "_i_ `c` ~~s~~ \\", "&amp; &lt;b&gt;", "<!-- x -->", "}{#!",
+            "one\u2028line\x85only")
 T0, T1, T2 = "2025-08-04T12:00:00Z", "2025-08-04T12:30:00Z", "2025-08-05T06:00:00Z"
 #: What a CommonMark renderer may make of the card: its own structure, nothing from the site.
 #: The first characters of a cell that a spreadsheet runs as a formula (OWASP).
@@ -216,18 +217,29 @@ def test_every_payload_exported_inert(tmp_path, caplog):
     card = (tmp_path / "out" / "README.md").read_text("utf-8")
     assert "has a `'` put in front" in card and "byte-order mark" in card
     assert "<iframe" not in card.replace("`<iframe src>`", "")  # the schema's own words in code spans
-    cells = {c for name in ("articles", "revisions", "breaking")
-             for c in itertools.chain.from_iterable(read_csv_cells(tmp_path / "out" / f"{name}.csv"))}
-    assert {"'=HYPERLINK(\"http://x\",\"Click\")", "'+1", "'-1", "'@SUM(1)", "'\t=1", "'\r=1", "''=1"} <= cells
-    assert r"$\foo$" in cells and "a $5 and $6 b" in cells
+    cells, values = _cells_and_values(tmp_path / "out")
+    active = [p for p in PAYLOADS if p.startswith(FORMULA_STARTS) and p in values]
+    assert len(active) >= 5 and {"'" + p for p in active} <= cells and not set(active) & cells
+    inert = [p for p in PAYLOADS if not p.startswith(FORMULA_STARTS) and p in values]
+    assert len(inert) >= 5 and set(inert) <= cells  # maths, Markdown, HTML: as they are
+
+
+def _cells_and_values(out: Path) -> tuple[set[str], set[str]]:
+    """Every CSV cell, and every text value of the JSON Lines, of an export."""
+    names = [p.stem for p in out.glob("*.csv")]
+    cells = {c for name in names for c in itertools.chain.from_iterable(read_csv_cells(out / f"{name}.csv"))}
+    values = {v for name in names for line in (out / f"{name}.jsonl").read_text("utf-8").splitlines()
+              for v in json.loads(line).values() if isinstance(v, str)}
+    return cells, values
 
 
 def test_escaping_off_writes_cells_as_they_are(tmp_path):
     target = StoreTarget("sqlite", str(tmp_path / "mayadeen.sqlite"))
     fill(target, list(PAYLOADS))
-    export(ExportRequest(store=target, out=tmp_path / "out", formats=("csv",), escape_csv_formulas=False))
-    cells = set(itertools.chain.from_iterable(read_csv_cells(tmp_path / "out" / "articles.csv")))
-    assert '=HYPERLINK("http://x","Click")' in cells and "'=1" in cells
+    export(ExportRequest(store=target, out=tmp_path / "out", formats=("csv", "jsonl"), escape_csv_formulas=False))
+    cells, values = _cells_and_values(tmp_path / "out")
+    active = {p for p in PAYLOADS if p.startswith(FORMULA_STARTS) and p in values}
+    assert len(active) >= 5 and active <= cells
     assert "Cells are written as they are" in (tmp_path / "out" / "README.md").read_text("utf-8")
 
 

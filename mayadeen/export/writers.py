@@ -92,7 +92,17 @@ def _compact_json(value: Any) -> str:
 
 #: Characters JSON leaves as they are but that many readers take for the end of a line (Python's
 #: ``splitlines``, JavaScript before ES2019): written as JSON escapes, so one record stays one line.
-_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+_LINE_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+def _json_line(value: Any) -> str:
+    """``value`` as compact JSON on one line. Each character is searched for before it is replaced:
+    microseconds a line, where ``str.translate`` takes milliseconds on a long body."""
+    text = _compact_json(value)
+    for char, escaped in _LINE_BREAKS:
+        if char in text:
+            text = text.replace(char, escaped)
+    return text
 
 
 class JsonLinesWriter:
@@ -104,7 +114,7 @@ class JsonLinesWriter:
         self.rows = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        self.file.write(_compact_json({c: record.get(c) for c in self.columns}).translate(_LINE_BREAKS) + "\n")
+        self.file.write(_json_line({c: record.get(c) for c in self.columns}) + "\n")
         self.rows += 1
 
     def close(self) -> list[OutputFile]:
