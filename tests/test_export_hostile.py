@@ -43,6 +43,9 @@ PAYLOADS = ('=HYPERLINK("http://x","Click")', "+1", "-1", "@SUM(1)", "\t=1", "\r
             "a $5 and $6 b", "<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "| col |",
             "[x](javascript:alert(1))", "**b**", "_i_ `c` ~~s~~ \\", "&amp; &lt;b&gt;", "<!-- x -->", "}{#!",
             "one\u2028line\x85only")
+#: Sections as the card shows them: HTML, a script, a link, Markdown and maths.
+SECTIONS = ("<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "[x](javascript:alert(1))",
+            r"**b** | col | $\foo$ & _i_ `c`")
 T0, T1, T2 = "2025-08-04T12:00:00Z", "2025-08-04T12:30:00Z", "2025-08-05T06:00:00Z"
 #: What a CommonMark renderer may make of the card: its own structure, nothing from the site.
 #: The first characters of a cell that a spreadsheet runs as a formula (OWASP).
@@ -74,12 +77,16 @@ def _hostile(value, node: dict, root: dict, texts):
     return value
 
 
-def hostile_records(texts: list[str]) -> list[dict]:
+def hostile_records(texts: list[str], sections: tuple[str, ...] = ()) -> list[dict]:
+    """The RECORDS with ``texts`` in turn in every text field; ``sections``, when given, as their
+    sections (the card shows those)."""
     cycle = itertools.cycle(texts)
     root, out = schema(), []
-    for name in RECORDS:
+    for n, name in enumerate(RECORDS):
         record = json.loads((EXPECTED / f"{name}.json").read_text("utf-8"))
         record = {k: _hostile(v, root["properties"][k], root, cycle) for k, v in record.items()}
+        if sections:
+            record["section"] = sections[n % len(sections)]
         if record["image"] is not None:
             record["image"] = record["images"][0]
         record.update(word_count=len(record["body"].split()), scraped_at=T1)
@@ -101,9 +108,9 @@ def text_keys() -> list[str]:
     return [key for key, node in root["properties"].items() if _holds_text(node, root)]
 
 
-def fill(target: StoreTarget, texts: list[str]) -> list[dict]:
+def fill(target: StoreTarget, texts: list[str], sections: tuple[str, ...] = ()) -> list[dict]:
     """Hostile items (one of them revised), two runs (one that stored nothing) and hostile flashes."""
-    records = hostile_records(texts)
+    records = hostile_records(texts, sections)
     cycle = itertools.cycle(texts)
     with connect(target) as store:
         run = store.start_run("sitemap", {}, started_at=T0)
@@ -209,7 +216,7 @@ def test_the_payloads_reach_every_text_field():
 
 def test_every_payload_exported_inert(tmp_path, caplog):
     target = StoreTarget("sqlite", str(tmp_path / "mayadeen.sqlite"))
-    records = fill(target, list(PAYLOADS))
+    records = fill(target, list(PAYLOADS), SECTIONS)
     with caplog.at_level(logging.WARNING):
         export(ExportRequest(store=target, out=tmp_path / "out", with_revisions=True))
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
@@ -264,7 +271,7 @@ def test_any_text_in_any_field_exports_inert(texts):
 @pytest.fixture(scope="module")
 def hostile_store(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("hostile") / "mayadeen.sqlite"
-    fill(StoreTarget("sqlite", str(path)), list(PAYLOADS))
+    fill(StoreTarget("sqlite", str(path)), list(PAYLOADS), SECTIONS)
     return path
 
 
