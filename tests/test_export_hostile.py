@@ -42,7 +42,7 @@ RECORDS = ("article-iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections
 PAYLOADS = ('=HYPERLINK("http://x","Click")', "+1", "-1", "@SUM(1)", "\t=1", "\r=1", "'=1", r"$\foo$",
             "a $5 and $6 b", "<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "| col |",
             "[x](javascript:alert(1))", "**b**", "_i_ `c` ~~s~~ \\", "&amp; &lt;b&gt;", "<!-- x -->", "}{#!",
-            "one\u2028line\x85only")
+            "one\u2028line\x85only", "nul\x00byte")
 #: Sections as the card shows them: HTML, a script, a link, Markdown and maths.
 SECTIONS = ("<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "[x](javascript:alert(1))",
             r"**b** | col | $\foo$ & _i_ `c`")
