@@ -2,7 +2,8 @@
 
 ``Staging`` is a hidden directory inside the export directory (same file system, so ``os.replace``
 is atomic): every writer writes there; ``commit`` renames each finished file into place; ``abort``
-(a full disk, a store error) removes the lot and leaves the directory as it was. The writers stream: at most one Parquet row group of rows is held in memory.
+(a full disk, a store error) removes the lot and leaves the directory as it was. The writers
+stream: at most one Parquet row group of rows is held in memory.
 """
 
 from __future__ import annotations
