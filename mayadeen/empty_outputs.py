@@ -71,7 +71,7 @@ class NewOutputs:
                 directory.rmdir()
             except OSError:
                 continue
-        logger.info("Removed %s: this run created %s and wrote nothing to %s", " and ".join(map(str, removed)),
+        logger.debug("Removed %s: this run created %s and wrote nothing to %s", " and ".join(map(str, removed)),
                     *(("them", "them") if len(removed) > 1 else ("it", "it")))
 
     @staticmethod
