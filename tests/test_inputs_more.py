@@ -275,6 +275,9 @@ def test_reextract_from_a_missing_or_empty_archive_is_exit_1(tmp_path):
     proc = command("reextract", "--warc-dir", str(tmp_path / "warc"), "--since", "2025-13-01")
     assert proc.returncode == 2
     assert one_line(proc.stderr) == "scrapy reextract: error: --since takes a day as YYYY-MM-DD, got '2025-13-01'"
+    proc = command("reextract", "--warc-dir", str(tmp_path / "warc"), "-s", f"MAYADEN_SQLITE_PATH={store}")
+    assert proc.returncode == 2 and one_line(proc.stderr).startswith(
+        "scrapy reextract: error: -s MAYADEN_SQLITE_PATH: no such setting (did you mean MAYADEEN_SQLITE_PATH?)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["warc"]
 
 

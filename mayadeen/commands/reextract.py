@@ -27,6 +27,7 @@ from mayadeen.archive.warc import OPEN_SUFFIX, closed_files
 from mayadeen.commands.crawl import EXIT_FAILED, EXIT_USAGE
 from mayadeen.commands.crawl import Command as CrawlCommand
 from mayadeen.urls import ITEM_PATTERNS, canonical_url, item_kind, tracking_params
+from mayadeen.validation import UsageProblem, check_settings
 
 HANDLER = "mayadeen.archive.handler.WarcDownloadHandler"
 CHANGE_REPORT = "mayadeen.archive.changes.ChangeReport"
@@ -77,8 +78,9 @@ class Command(CrawlCommand):
     def process_options(self, args, opts) -> None:
         super().process_options(args, opts)
         try:
+            check_settings(self.settings)
             self.check_options(args, opts)
-        except UsageError as problem:
+        except (UsageError, UsageProblem) as problem:
             stop(EXIT_USAGE, str(problem))
         warc_dir = Path(opts.spargs["warc_dir"])
         if not warc_dir.is_dir():
