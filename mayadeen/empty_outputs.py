@@ -12,8 +12,10 @@ nothing else is in them:
   sitemap read or capture) and no other run has a row. What is lost is that one row; the summary
   line and the exit status still say what happened, and nothing else reads it: the next run starts
   a new store either way (and finds no run to mark ``killed``). The check and the removal happen in
-  a write transaction, so a crawl writing to the same new file at that moment keeps it. A
-  PostgreSQL database is the user's: never removed;
+  one write transaction, so another crawl that has filed its run in the new file keeps it (one that
+  opened the file in the same instant and has not yet written would write to the removed file: two
+  first runs started together on a site that cannot be reached). A PostgreSQL database is the
+  user's: never removed;
 * the default JSON Lines file (``mayadeen.feeds.default_feed``) when it is empty. A file named
   with ``-o``/``-O`` is the user's: kept, empty or not.
 """
