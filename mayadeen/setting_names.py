@@ -62,10 +62,12 @@ def known_names() -> frozenset[str]:
 
 
 def is_known(name: str) -> bool:
+    """Whether something defines ``name`` (an add-on prefix counts for every name under it)."""
     return name in known_names() or name.startswith(_addons()[0])
 
 
 def closest_name(name: str) -> str | None:
+    """The known name nearest to ``name`` (difflib, as Python's own "did you mean"), or None."""
     match = difflib.get_close_matches(name, sorted(known_names()), n=1, cutoff=0.6)
     return match[0] if match else None
 
@@ -109,7 +111,7 @@ def check_project_prefix(settings) -> None:
 def unknown_message(name: str) -> str:
     match = closest_name(name)
     hint = f"did you mean {match}?" if match else "no setting has a name close to it"
-    return (f"-s {name}: no such setting in Scrapy, its add-ons or this project ({hint}); it is ignored")
+    return f"-s {name}: no such setting in Scrapy, its add-ons or this project ({hint}); it is ignored"
 
 
 class SettingNamesAddon:

@@ -3,7 +3,9 @@
 A wrong value is a ``UsageProblem``: one line that names the argument or setting, what it was given
 and what it takes. The ``crawl`` command (``mayadeen.commands.crawl``) checks everything before the
 crawler is built and exits 2 on the first problem; the spiders parse their arguments with the same
-functions, so a crawl started another way (a script, Scrapyd) refuses the same values.
+functions, so a crawl started another way (a script, Scrapyd) refuses the same values. Setting names
+outside the ``MAYADEEN_`` prefix are judged by ``mayadeen.setting_names`` (a near miss of the prefix
+is a UsageProblem too).
 """
 
 from __future__ import annotations
