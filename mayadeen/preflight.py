@@ -3,10 +3,12 @@
 Checked by the ``crawl`` command before the crawler is built, so that a run that cannot work stops
 with one line instead of a traceback per item, before it fetches or writes anything:
 
-* ``outputs``: at least one of the SQLite store and a feed (``-o``/``-O`` or ``MAYADEEN_JSONL_PATH``)
-  — otherwise every record would be scraped to nowhere (a usage error);
-* ``jobdir_owner``: a JOBDIR holding another spider's paused crawl is refused (a usage error: it
-  would resume the other spider's queue with this spider's callbacks and lose that job);
+* ``outputs``: at least one of the SQLite store and a feed (``-o``/``-O`` or the spider's default
+  stream, ``mayadeen.feeds.default_feed``) — otherwise every record would be scraped to nowhere (a
+  usage error);
+* ``check_jobdir``: a JOBDIR that cannot be a directory (a file, under a file, read-only), or that
+  holds another spider's paused crawl, is refused (a usage error: it would resume the other spider's
+  queue with this spider's callbacks and lose that job);
 * ``store_problem``: the store is a writable SQLite database that passes ``PRAGMA quick_check``
   (read-only: a damaged store is never written to);
 * ``feed_problem``: every local feed file can be written (not a directory, not read-only).
@@ -22,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from mayadeen.feeds.default_feed import default_feed_path, stream_setting
 from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_target
 from mayadeen.validation import UsageProblem
 
@@ -37,9 +40,9 @@ class EnvironmentProblem:
     store_usable: bool  # whether the run can still be recorded in crawl_runs
 
 
-def feed_paths(settings) -> list[Path]:
-    """The local files of the feeds this crawl writes (``-o``/``-O``, else ``MAYADEEN_JSONL_PATH``)."""
-    uris = list(settings.getdict("FEEDS")) or [p for p in [settings.get("MAYADEEN_JSONL_PATH")] if p]
+def feed_paths(settings, spidercls=None) -> list[Path]:
+    """The local files of the feeds this crawl writes (``-o``/``-O``, else the spider's default stream)."""
+    uris = list(settings.getdict("FEEDS")) or [p for p in [default_feed_path(settings, spidercls)] if p]
     out = []
     for uri in map(str, uris):
         parts = urlsplit(uri)
@@ -49,12 +52,11 @@ def feed_paths(settings) -> list[Path]:
     return out
 
 
-def outputs(settings) -> None:
+def outputs(settings, spidercls=None) -> None:
     """UsageProblem when the crawl would write its records nowhere."""
-    if store_target(settings) is None and not settings.getdict("FEEDS") \
-            and not (settings.get("MAYADEEN_JSONL_PATH") or "").strip():
-        raise UsageProblem("no output: MAYADEEN_STORE_URL, MAYADEEN_SQLITE_PATH and MAYADEEN_JSONL_PATH are empty"
-                           " and no -o/-O is given; every record would be thrown away")
+    if store_target(settings) is None and not settings.getdict("FEEDS") and not default_feed_path(settings, spidercls):
+        raise UsageProblem(f"no output: MAYADEEN_STORE_URL, MAYADEEN_SQLITE_PATH and {stream_setting(spidercls)} are"
+                           " empty and no -o/-O is given; every record would be thrown away")
 
 
 def jobdir_owner(jobdir: str | None) -> str | None:
@@ -68,6 +70,15 @@ def jobdir_owner(jobdir: str | None) -> str | None:
 
 
 def check_jobdir(jobdir: str | None, spider: str) -> None:
+    """UsageProblem when the JOBDIR cannot be a directory of this crawl, or holds another spider's job."""
+    if jobdir:
+        place = Path(jobdir)
+        ancestor = place if place.exists() else _existing_ancestor(place)
+        if not ancestor.is_dir():
+            where = "is a file" if ancestor == place else f"{ancestor} is a file"
+            raise UsageProblem(f"-s JOBDIR={jobdir}: {where}, not a directory")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise UsageProblem(f"-s JOBDIR={jobdir}: cannot write in {ancestor} (read-only or no permission)")
     owner = jobdir_owner(jobdir)
     if owner and owner != spider:
         raise UsageProblem(f"-s JOBDIR={jobdir} holds a paused crawl of spider {owner}, not {spider}: resume it with"
@@ -150,8 +161,8 @@ def store_problem(path: str) -> EnvironmentProblem | None:
     return None
 
 
-def feed_problem(settings) -> EnvironmentProblem | None:
-    for path in feed_paths(settings):
+def feed_problem(settings, spidercls=None) -> EnvironmentProblem | None:
+    for path in feed_paths(settings, spidercls):
         problem = _writable_place(path, "feed")
         if problem:
             return EnvironmentProblem("feed_not_writable", problem, True)

@@ -155,6 +155,9 @@ ITEM_PIPELINES = {
     "mayadeen.pipelines.store.SQLiteStorePipeline": 800,
 }
 ADDONS = {
+    # A WARNING for each -s NAME that neither Scrapy, its add-ons nor this project defines (a typo
+    # such as DOWNLOAD_DELAI), with the closest name; the crawl goes on.
+    "mayadeen.setting_names.SettingNamesAddon": 0,
     # JSON Lines to MAYADEEN_JSONL_PATH when the command line names no feed.
     "mayadeen.feeds.default_feed.DefaultFeedAddon": 0,
     # Puts the MAYADEEN_CHROMIUM_PATH executable into PLAYWRIGHT_LAUNCH_OPTIONS, or, when there is

@@ -3,7 +3,9 @@
 A wrong value is a ``UsageProblem``: one line that names the argument or setting, what it was given
 and what it takes. The ``crawl`` command (``mayadeen.commands.crawl``) checks everything before the
 crawler is built and exits 2 on the first problem; the spiders parse their arguments with the same
-functions, so a crawl started another way (a script, Scrapyd) refuses the same values.
+functions, so a crawl started another way (a script, Scrapyd) refuses the same values. Setting names
+outside the ``MAYADEEN_`` prefix are judged by ``mayadeen.setting_names`` (a near miss of the prefix
+is a UsageProblem too).
 """
 
 from __future__ import annotations
@@ -212,6 +214,7 @@ SETTING_CHECKS: dict[str, Callable[[Any, str], None]] = {
     "MAYADEEN_STORE_URL": _store_url,
     "MAYADEEN_STORE_RETRY_TIMEOUT": _number(),
     "MAYADEEN_JSONL_PATH": _text,
+    "MAYADEEN_BREAKING_JSONL_PATH": _text,
     "MAYADEEN_CHROMIUM_PATH": _text,
     "MAYADEEN_SQLITE_BUSY_TIMEOUT": _number(),
     "MAYADEEN_JOURNAL_MAX_LINES": _number(least=1, integer=True),
@@ -244,7 +247,11 @@ def known_settings() -> set[str]:
 
 
 def check_settings(settings) -> None:
-    """UsageProblem for the first ``MAYADEEN_*`` setting that is unknown or has a value it cannot take."""
+    """UsageProblem for the first ``MAYADEEN_*`` setting that is unknown or has a value it cannot take,
+    a command-line name that misspells the ``MAYADEEN_`` prefix, or JOBDIR in distributed mode."""
+    from mayadeen.setting_names import check_project_prefix
+
+    check_project_prefix(settings)
     known = known_settings()
     for name in sorted(n for n in settings if n.startswith("MAYADEEN_")):
         if name not in known:
@@ -252,3 +259,12 @@ def check_settings(settings) -> None:
     for name, check in SETTING_CHECKS.items():
         if name in settings:
             check(settings, name)
+    check_jobdir_with_redis(settings)
+
+
+def check_jobdir_with_redis(settings) -> None:
+    """A JOBDIR would be a second, diverging copy of the state Redis holds in distributed mode."""
+    if settings.get("MAYADEEN_REDIS_URL") and settings.get("JOBDIR"):
+        raise UsageProblem(f"-s JOBDIR={settings.get('JOBDIR')} cannot be used with MAYADEEN_REDIS_URL: Redis holds"
+                           " the crawl's state (a stopped crawl is continued by starting its workers again);"
+                           " drop -s JOBDIR")

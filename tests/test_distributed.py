@@ -266,7 +266,7 @@ def test_a_new_crawl_starts_from_an_empty_queue_and_filter(tmp_path):
 
 
 @pytest.mark.parametrize("args, settings, message", [
-    ({}, {"JOBDIR": "state"}, "cannot be used with MAYADEEN_REDIS_URL"),
+    ({}, {"JOBDIR": "state"}, "scrapy crawl sitemap: error: -s JOBDIR=state cannot be used with MAYADEEN_REDIS_URL"),
     ({"crawl_id": "no spaces"}, {}, "scrapy crawl sitemap: error: -a crawl_id=no spaces: takes 1-64 letters"),
     ({}, {"MAYADEEN_REDIS_URL": "redis://127.0.0.1:1/0", "MAYADEEN_REDIS_RETRY_TIMEOUT": "0.5"},
      "Redis at redis://127.0.0.1:1/0 unreachable for 0.5s (crawl join: ConnectionError"),

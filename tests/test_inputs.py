@@ -193,6 +193,7 @@ def environment_refusal(result, message: str, reason: str) -> None:
 def test_an_unwritable_json_lines_path_stops_the_run_before_it_starts(tmp_path):
     directory = tmp_path / "out.jsonl"
     directory.mkdir()  # a directory where the file should be
+    ArticleStore(tmp_path / "mayadeen.sqlite").close()  # an earlier run's store (a new one is not kept empty)
     with FixtureServer() as srv:
         result = run_crawl("feed", srv.url, tmp_path, jsonl=directory, check=False)
         assert srv.paths() == []

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from mayadeen.extensions.coverage import FIELDS, Tally, present, shortfalls
+from mayadeen.store.sqlite import ArticleStore
 from mayadeen.urls import PUBLIC_URL, item_kind
 from tests.conftest import expected_records, run_crawl
 from tests.fixture_server import Answer, FixtureServer, write_answer
@@ -162,6 +163,7 @@ def test_redesigned_item_pages_fail_the_run_loudly(tmp_path):
 
 
 def test_a_redesign_of_every_page_fails_the_run_loudly(tmp_path):
+    ArticleStore(tmp_path / "mayadeen.sqlite").close()  # an earlier run's store (a new one is not kept empty)
     with RedesignServer(items_only=False) as srv:
         result = run_crawl("sections", srv.url, tmp_path, args=ARGS, settings=SETTINGS, check=False)
     assert result.returncode == 1, result.log[-3000:]

@@ -86,7 +86,7 @@ def reextract(workdir: Path, warc: Path, store: Path | str, *extra: str, patch: 
     """`scrapy reextract` in a subprocess into ``store`` (a SQLite file, or a PostgreSQL URL);
     ``patch``: Python run first (a simulated parser change)."""
     setting = f"MAYADEEN_STORE_URL={store}" if str(store).startswith("postgresql://") else f"MAYADEEN_SQLITE_PATH={store}"
-    argv = ["scrapy", "reextract", "--warc-dir", str(warc), "-s", setting, *extra]
+    argv = ["scrapy", "reextract", "--warc-dir", str(warc), "-s", setting, "-L", "INFO", *extra]  # the whole log
     boot = workdir / "boot.py"
     boot.write_text(patch + f"\nfrom scrapy.cmdline import execute\nexecute({argv!r})\n", "utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}

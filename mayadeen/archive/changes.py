@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 NOT_COMPARED = frozenset({"scraped_at", "content_hash"})
 #: How many fields the report names.
 REPORTED_FIELDS = 10
+#: Stat prefix: records in which the key that follows changed.
+FIELD_STAT = "mayadeen/reextract/field/"
 
 
 def changed_fields(record: dict[str, Any], stored: dict[str, Any]) -> list[str]:
@@ -47,16 +49,15 @@ class ChangeReport:
         self.crawler = crawler
         self.stats = crawler.stats
         self.store: Store | None = None
-        self.fields: Counter[str] = Counter()
 
     @classmethod
     def from_crawler(cls, crawler):
         if store_target(crawler.settings) is None:
             raise NotConfigured("no store to compare with")
-        report = cls(crawler)
-        crawler.signals.connect(report.spider_opened, signal=signals.spider_opened)
-        crawler.signals.connect(report.spider_closed, signal=signals.spider_closed)
-        return report
+        pipeline = cls(crawler)
+        crawler.signals.connect(pipeline.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        return pipeline
 
     def spider_opened(self, spider) -> None:
         self.store = open_store(self.crawler)  # the store pipeline's connection (or, without it, read-only)
@@ -78,20 +79,23 @@ class ChangeReport:
         if not set(fields) & set(HASHED_KEYS):
             self.stats.inc_value("mayadeen/reextract/changed_outside_hash")
         for key in fields:
-            self.fields[key] += 1
-            self.stats.inc_value(f"mayadeen/reextract/field/{key}")
+            self.stats.inc_value(f"{FIELD_STAT}{key}")
         logger.info("Changed by re-extraction: %s (%s)", record["url"], ", ".join(fields))
         return item
 
     def spider_closed(self, spider) -> None:
-        stats = self.stats.get_stats()
-        most = ", ".join(f"{key} {count}" for key, count in self.fields.most_common(REPORTED_FIELDS))
-        logger.info(
-            "Re-extraction report: %d records changed, %d unchanged, %d new; fields changed most: %s",
-            stats.get("mayadeen/reextract/changed", 0), stats.get("mayadeen/reextract/unchanged", 0),
-            stats.get("mayadeen/reextract/new", 0), most or "none",
-        )
-        outside = stats.get("mayadeen/reextract/changed_outside_hash", 0)
-        if outside:
-            logger.info("Records changed only outside the content hash: %d (updated in place, no new revision)",
-                        outside)
+        for line in report(self.stats.get_stats()):
+            logger.info("%s", line)
+
+
+def report(stats: dict[str, Any]) -> list[str]:
+    """The report's lines, from a re-extraction's stats: what ``scrapy reextract`` answers."""
+    fields = Counter({key[len(FIELD_STAT):]: count for key, count in stats.items() if key.startswith(FIELD_STAT)})
+    most = ", ".join(f"{key} {count}" for key, count in fields.most_common(REPORTED_FIELDS))
+    lines = [f"Re-extraction report: {stats.get('mayadeen/reextract/changed', 0)} records changed,"
+             f" {stats.get('mayadeen/reextract/unchanged', 0)} unchanged, {stats.get('mayadeen/reextract/new', 0)} new;"
+             f" fields changed most: {most or 'none'}"]
+    outside = stats.get("mayadeen/reextract/changed_outside_hash", 0)
+    if outside:
+        lines.append(f"Records changed only outside the content hash: {outside} (updated in place, no new revision)")
+    return lines

@@ -28,7 +28,9 @@ from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
 from mayadeen import preflight
+from mayadeen.empty_outputs import NewOutputs
 from mayadeen.extensions.run_outcome import Outcome, Thresholds, outcome, summary_line
+from mayadeen.feeds.default_feed import check_stream
 from mayadeen.store.engines import connect, store_target
 from mayadeen.validation import UsageProblem, check_settings, closest
 
@@ -58,6 +60,8 @@ def exit_status(result: Outcome, paused: bool) -> int:
 class Command(ScrapyCrawlCommand):
     #: Whether ``-h`` lists each spider's ``-a`` arguments (not for a command that runs its own spider).
     lists_spider_arguments = True
+    #: The stats of the run, once it has ended (empty if it never started).
+    stats: dict = {}
 
     def add_options(self, parser) -> None:
         super().add_options(parser)
@@ -93,7 +97,8 @@ class Command(ScrapyCrawlCommand):
         spider_cls = loader.load(spider)
         if hasattr(spider_cls, "parse_arguments"):
             spider_cls.parse_arguments(opts.spargs)
-        preflight.outputs(self.settings)
+        check_stream(self.settings, spider_cls)
+        preflight.outputs(self.settings, spider_cls)
         jobdir = self.settings.get("JOBDIR")
         preflight.check_jobdir(jobdir, spider)
         if preflight.jobdir_owner(jobdir):  # resuming: -O must not overwrite what the job exported so far
@@ -113,12 +118,14 @@ class Command(ScrapyCrawlCommand):
     def run_spider(self, spider, spargs: dict) -> None:
         """Run one spider (a name or a class) and set the exit status from how its run went."""
         assert self.crawler_process
-        name = spider if isinstance(spider, str) else spider.name
+        spidercls = get_spider_loader(self.settings).load(spider) if isinstance(spider, str) else spider
+        name = spidercls.name
         settings = self.settings
         limits = Thresholds.from_settings(settings)
-        problem = preflight.target_problem(store_target(settings)) or preflight.feed_problem(settings)
+        new_outputs = NewOutputs.before(settings, spidercls)  # removed at the end if this run leaves them empty
+        problem = preflight.target_problem(store_target(settings)) or preflight.feed_problem(settings, spidercls)
         if problem:
-            self.refuse(name, spargs, problem, limits)
+            new_outputs.discard_empty(self.refuse(name, spargs, problem, limits))
             return
         for uri in self.resumed_feeds:
             logger.info("Resuming the job in JOBDIR: %s is appended to, not overwritten (-O)", uri)
@@ -131,16 +138,19 @@ class Command(ScrapyCrawlCommand):
             stats = crawler.stats.get_stats()
         except (AttributeError, RuntimeError):  # the crawl never started: Scrapy had not set its stats yet
             stats = {}
+        self.stats = stats
         if "finish_reason" not in stats:
             if "start_time" not in stats:
                 logger.error("Run summary: spider=%s result=FAILED (could not start; see the errors above)", name)
                 self.exitcode = EXIT_FAILED
+                new_outputs.discard_empty(stats.get("mayadeen/run_id"))
                 return
             stats = {**stats, "finish_reason": "forced_shutdown"}  # a second Ctrl-C: stopped at once
         result = outcome(stats, limits)
         (logger.info if result.ok else logger.error)(summary_line(name, stats, result))
         self.exitcode = exit_status(result, paused=preflight.jobdir_owner(settings.get("JOBDIR")) is not None)
         self.record(stats, result)
+        new_outputs.discard_empty(stats.get("mayadeen/run_id"))
 
     def record(self, stats, result: Outcome) -> None:
         """The verdict in this run's ``crawl_runs`` row (and its end, if the run never got to close it)."""
@@ -152,12 +162,13 @@ class Command(ScrapyCrawlCommand):
             except Exception as exc:  # the verdict is in the summary line anyway
                 logger.warning("Could not record the result of run %s in %s: %s", run_id, target, exc)
 
-    def refuse(self, spider: str, spargs, problem: preflight.EnvironmentProblem, limits: Thresholds) -> None:
-        """A run that cannot start: its one line, its summary, and its crawl_runs row where possible."""
+    def refuse(self, spider: str, spargs, problem: preflight.EnvironmentProblem, limits: Thresholds) -> int | None:
+        """A run that cannot start: its one line, its summary, and its crawl_runs row where possible
+        (its id is returned)."""
         logger.error("%s", problem.message)
         stats = {"finish_reason": problem.reason, "log_count/ERROR": 1}
         result = outcome(stats, limits)
-        target = store_target(self.settings)
+        target, run_id = store_target(self.settings), None
         if problem.store_usable and target is not None:
             with connect(target, busy_timeout=self.settings.getfloat("MAYADEEN_SQLITE_BUSY_TIMEOUT", 60)) as store:
                 run_id = store.start_run(spider, dict(spargs))
@@ -165,3 +176,4 @@ class Command(ScrapyCrawlCommand):
                 store.record_result(run_id, problem.reason)
         logger.error("%s", summary_line(spider, stats, result))
         self.exitcode = EXIT_FAILED
+        return run_id

@@ -2,12 +2,15 @@
 
 Prints the crawl's state, its queue length, the requests in flight (leased by a worker) and each
 worker's counts and last heartbeat, from ``MAYADEEN_REDIS_URL`` (``-s`` or settings); ``--json``
-prints ``mayadeen.distributed.crawl.crawl_status`` as JSON.
+prints ``mayadeen.distributed.crawl.crawl_status`` as JSON. It prints only that answer: no crawler is
+made, so no Scrapy banner or log; a problem is one line on stderr (exit 2 for a usage error, 1 when
+Redis cannot be read).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime, timezone
 
 import redis
@@ -21,6 +24,8 @@ from mayadeen.distributed.link import redacted
 
 class Command(ScrapyCommand):
     requires_project = True
+    requires_crawler_process = False
+    default_settings = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
         return "<spider> [crawl_id]"
@@ -37,12 +42,15 @@ class Command(ScrapyCommand):
             raise UsageError
         url = self.settings.get("MAYADEEN_REDIS_URL")
         if not url:
-            raise UsageError("set MAYADEEN_REDIS_URL (e.g. -s MAYADEEN_REDIS_URL=redis://host:6379/0)")
+            print("scrapy crawlstatus: error: set MAYADEEN_REDIS_URL (e.g. -s MAYADEEN_REDIS_URL=redis://host:6379/0)",
+                  file=sys.stderr)
+            self.exitcode = 2
+            return
         keys = CrawlKeys(args[0], args[1] if len(args) > 1 else args[0])
         try:
             status = crawl_status(redis.Redis.from_url(url, socket_timeout=10), keys)
         except redis.exceptions.RedisError as exc:
-            print(f"Redis at {redacted(url)}: {exc}")
+            print(f"scrapy crawlstatus: Redis at {redacted(url)}: {exc}", file=sys.stderr)
             self.exitcode = 1
             return
         print(json.dumps(status, indent=2, sort_keys=True) if opts.json else describe(status))

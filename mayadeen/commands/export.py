@@ -2,10 +2,11 @@
 
 The store: ``--store`` (a store URL or a SQLite file's path), else the crawl's (``MAYADEEN_STORE_URL``,
 else ``MAYADEEN_SQLITE_PATH``), SQLite or PostgreSQL. Exits 0 when the export was written, 2 on bad
-options or a DIR it may not write over (a symbolic link; with ``--overwrite``, a DIR without an earlier
-export's manifest, or whose export files changed since: one line, nothing removed), 1 when it could
-not be made (the store unreadable or unreachable, DIR not empty without ``--overwrite``, the disk
-full: one line, DIR left as it was).
+options or a DIR it may not write over (one line, nothing removed: a symbolic link; with
+``--overwrite``, a DIR without an earlier export's manifest, or whose export files changed since;
+``--section`` must name a section the store holds, and ``-s`` names are checked as for a crawl), 1
+when it could not be made (the store missing, unreadable, unreachable or holding nothing, DIR not
+empty without ``--overwrite``, the disk full: one line, DIR left as it was).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from scrapy.commands import ScrapyCommand
 from mayadeen.export.card import flash_range
 from mayadeen.export.overwrite import RefusedDirectory
 from mayadeen.export.run import FORMATS, ExportError, ExportRequest, ExportResult, export
+from mayadeen.export.store_check import UnknownSection, check_request
 from mayadeen.record import schema
+from mayadeen.setting_names import unknown_message, unknown_names
 from mayadeen.store.engines import StoreTarget, parse_store, store_target
 from mayadeen.store.read import Selection
-from mayadeen.validation import UsageProblem, parse_flag
+from mayadeen.validation import UsageProblem, check_settings, parse_flag
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -150,11 +153,19 @@ class Command(ScrapyCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         try:
+            check_settings(self.settings)
             request = parse_request(opts, args, self.settings)
-        except BadOption as exc:
+            check_request(request)
+        except (BadOption, UsageProblem, UnknownSection) as exc:
             print(f"scrapy export: error: {exc}", file=sys.stderr)
             self.exitcode = EXIT_USAGE
             return
+        except ExportError as exc:
+            print(f"scrapy export: {exc}", file=sys.stderr)
+            self.exitcode = EXIT_FAILED
+            return
+        for name in unknown_names(self.settings):
+            print(f"scrapy export: warning: {unknown_message(name)}", file=sys.stderr)
         try:
             result = export(request)
         except RefusedDirectory as exc:

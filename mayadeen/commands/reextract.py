@@ -5,19 +5,29 @@ request from the archive (``mayadeen.archive.handler``): no request leaves the p
 go through the same downloader middlewares, item callback and item pipelines as in a crawl (enrich,
 validate, dedupe, store: new revisions, ``warc_captures``, a ``crawl_runs`` row with spider
 ``reextract``), plus a report of what changed (``mayadeen.archive.changes``). JSON Lines go only to
-``-o``/``-O``. Exit status as ``scrapy crawl``.
+``-o``/``-O``. Exit status as ``scrapy crawl``; a bad option is one line and exit 2, an archive that
+does not exist or holds no WARC file one line and exit 1.
+
+Its answer is the report, on stdout; the log shows warnings and errors only, unless a log level is
+asked for (``-L INFO``, ``-s LOG_LEVEL=…``, or ``--logfile``).
 """
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from pathlib import Path
 
 from scrapy.exceptions import UsageError
+from scrapy.settings import SETTINGS_PRIORITIES
 
+from mayadeen.archive.changes import report
 from mayadeen.archive.spider import ReextractSpider
+from mayadeen.archive.warc import OPEN_SUFFIX, closed_files
+from mayadeen.commands.crawl import EXIT_FAILED, EXIT_USAGE
 from mayadeen.commands.crawl import Command as CrawlCommand
 from mayadeen.urls import ITEM_PATTERNS, canonical_url, item_kind, tracking_params
+from mayadeen.validation import UsageProblem, check_settings
 
 HANDLER = "mayadeen.archive.handler.WarcDownloadHandler"
 CHANGE_REPORT = "mayadeen.archive.changes.ChangeReport"
@@ -32,6 +42,12 @@ def _day(option: str, value: str | None) -> str:
         return date.fromisoformat(value.strip()).isoformat()
     except ValueError:
         raise UsageError(f"{option} takes a day as YYYY-MM-DD, got {value!r}", print_help=False) from None
+
+
+def stop(status: int, message: str) -> None:
+    """One line on stderr, and the exit status: nothing was read or written."""
+    print(f"scrapy reextract: {'error: ' if status == EXIT_USAGE else ''}{message}", file=sys.stderr)
+    sys.exit(status)
 
 
 class Command(CrawlCommand):
@@ -61,12 +77,27 @@ class Command(CrawlCommand):
 
     def process_options(self, args, opts) -> None:
         super().process_options(args, opts)
+        try:
+            check_settings(self.settings)
+            self.check_options(args, opts)
+        except (UsageError, UsageProblem) as problem:
+            stop(EXIT_USAGE, str(problem))
+        warc_dir = Path(opts.spargs["warc_dir"])
+        if not warc_dir.is_dir():
+            stop(EXIT_FAILED, f"no WARC archive at {warc_dir}: nothing to re-extract")
+        if not closed_files(warc_dir) and not any(warc_dir.glob("*" + OPEN_SUFFIX)):
+            stop(EXIT_FAILED, f"the archive {warc_dir} holds no WARC file: nothing to re-extract")
+        if self.settings.getpriority("LOG_LEVEL") < SETTINGS_PRIORITIES["cmdline"] and not self.settings.get("LOG_FILE"):
+            self.settings.set("LOG_LEVEL", "WARNING", priority="project")  # the answer is the report, on stdout
+
+    def check_options(self, args, opts) -> None:
+        """The selection into ``opts.spargs`` and the crawl's settings; UsageError for an option it cannot take."""
         if args:
             raise UsageError("reextract takes no spider: it reads the archive")
         settings = self.settings
         warc_dir = (opts.warc_dir or settings.get("MAYADEEN_WARC_DIR") or "").strip()
-        if not warc_dir or not Path(warc_dir).is_dir():
-            raise UsageError(f"no WARC archive at {warc_dir or '(MAYADEEN_WARC_DIR is empty)'}", print_help=False)
+        if not warc_dir:
+            raise UsageError("no WARC archive: MAYADEEN_WARC_DIR is empty and no --warc-dir is given", print_help=False)
         since, until = _day("--since", opts.since), _day("--until", opts.until)
         if since and until and since > until:
             raise UsageError(f"--since {since} is after --until {until}", print_help=False)
@@ -95,3 +126,5 @@ class Command(CrawlCommand):
 
     def run(self, args, opts) -> None:
         self.run_spider(ReextractSpider, opts.spargs)
+        if "finish_reason" in self.stats:
+            print("\n".join(report(self.stats)))

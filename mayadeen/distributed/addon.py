@@ -18,12 +18,10 @@ from __future__ import annotations
 
 from scrapy.settings import SETTINGS_PRIORITIES
 
+from mayadeen.validation import check_jobdir_with_redis
+
 
 SCRAPY_ROBOTS = "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"
-
-
-class DistributedModeError(ValueError):
-    """Settings or arguments that cannot work in distributed mode."""
 
 
 class DistributedAddon:
@@ -37,10 +35,7 @@ class DistributedAddon:
     def update_settings(self, settings) -> None:
         if not settings.get("MAYADEEN_REDIS_URL"):
             return
-        if settings.get("JOBDIR"):
-            raise DistributedModeError(
-                f"JOBDIR={settings.get('JOBDIR')} cannot be used with MAYADEEN_REDIS_URL: Redis holds the"
-                " crawl's state (a stopped crawl is continued by starting its workers again); drop -s JOBDIR")
+        check_jobdir_with_redis(settings)  # the crawl command refuses it first, with exit status 2
         values = {
             "SCHEDULER": "mayadeen.distributed.scheduler.DistributedScheduler",
             "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",

@@ -65,6 +65,9 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
     ROBOTS_URL = f"{PUBLIC_URL}/robots.txt"
     #: The harvest of other crawls (``mayadeen.breaking.harvest``) leaves this spider's pages alone.
     reads_ticker = True
+    #: The flashes' own JSON Lines file when no ``-o``/``-O`` is given (``mayadeen.feeds.default_feed``),
+    #: never the articles' ``MAYADEEN_JSONL_PATH``.
+    stream_setting = "MAYADEEN_BREAKING_JSONL_PATH"
     custom_settings = {
         # Flashes are stored as they are read (TickerRecorder), not by the article pipelines.
         "ITEM_PIPELINES": {},
@@ -89,12 +92,6 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
         self._in_flight = False
         self._robots_allow = True
         self._stopping: asyncio.Event | None = None
-
-    @classmethod
-    def update_settings(cls, settings) -> None:
-        """The default stream (when no ``-o``/``-O`` is given) is ``MAYADEEN_BREAKING_JSONL_PATH``."""
-        super().update_settings(settings)
-        settings.set("MAYADEEN_JSONL_PATH", settings.get("MAYADEEN_BREAKING_JSONL_PATH"), priority="spider")
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
