@@ -82,10 +82,14 @@ def test_every_fixture_item_comes_out_of_a_ccnews_file_exactly_and_the_rest_is_c
             record = next(iter(ArchiveIterator(stream)))
             assert record.rec_headers.get_header("WARC-Target-URI") == row["url"]
 
-    # a second pass: the same captures, nothing changes
-    again = reextract_warc(str(warc), store)
+    # a second pass: the same captures, nothing changes; a progress line at every record
+    again = reextract_warc(str(warc), store, "-s", "MAYADEEN_WARC_PROGRESS_SECONDS=0")
     assert again.returncode == 0, again.stderr[-4000:]
     assert stat(again.stderr, "mayadeen/reextract/unchanged") == len(expected)
+    progress = re.findall(r"Read (\d+) records \([\d.]+/s\), file 1 of 1 \(CC-NEWS-[^)]+\): (\d+) item pages so far",
+                          again.stderr)
+    assert [int(n) for n, _ in progress] == list(range(1, sum(counts.values()) + 1))
+    assert int(progress[-1][1]) == len(expected)
 
 
 def test_warc_option_refuses_what_names_no_file_and_the_archive_at_once(tmp_path):

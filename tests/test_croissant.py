@@ -74,7 +74,7 @@ def test_every_file_the_export_wrote_is_in_the_distribution_with_its_sha256(expo
     assert any(name.startswith("parquet_revisions/") for name in objects)
     for name, digest in objects.items():
         assert digest == hashlib.sha256((exported / name).read_bytes()).hexdigest() == listed[name], name
-    assert document["version"] == __version__ and document["datePublished"] == manifest["exported_at"]
+    assert document["version"] == __version__ and document["datePublished"] == "2025-08-05T06:00:00Z"  # last crawled
 
 
 def test_fields_and_their_types_come_from_the_json_schema(exported):
@@ -104,6 +104,7 @@ def test_the_card_names_its_licence_terms_provenance_and_limitations(exported):
     assert "2025-08-04T12:30:00Z to 2025-08-05T06:00:00Z" in provenance, "first and last scraped_at exported"
     assert "| sitemap | 1 | 2025-08-04T12:00:00Z | 2025-08-05T06:00:00Z |" in provenance
     assert "ROBOTSTXT_OBEY" in provenance
+    assert "Al Mayadeen English items (https://english.almayadeen.net), crawled up to 2025-08-05T06:00:00Z" in terms
     licence = (ROOT / "LICENSE").read_text("utf-8")
     assert licence.startswith("MIT License") and "the mayadeen authors" in licence
 

@@ -63,8 +63,7 @@ def card_sections(*, store_engine: str, window: str, crawled: CrawlWindow, runs:
         "mining, indexing, statistics, quoting with attribution); before republishing it or training a model "
         "that others will use, check the publisher's terms of use and the law where you are.",
         f"- The crawler that made it: `mayadeen` {__version__}, {CODE_LICENCE}.",
-        f"- Cite as: *Al Mayadeen English items*, {SITE}, exported with mayadeen {__version__} on the day "
-        "`exported_at` in `manifest.json` names (the same words are `citeAs` in `croissant.json`).",
+        f"- Cite as: {md_text(cite_as(crawled))}",
         "",
         "## Provenance", "",
         f"- Crawler: mayadeen {__version__} (Scrapy); records read from its "
@@ -99,8 +98,15 @@ def card_sections(*, store_engine: str, window: str, crawled: CrawlWindow, runs:
     return lines
 
 
-def about(*, description: str, exported_at: str, window: str) -> dict[str, Any]:
-    """schema.org properties of the dataset for ``croissant.json``."""
+def cite_as(crawled: CrawlWindow) -> str:
+    """How to cite the export: what, where from, up to when it was crawled, by which crawler."""
+    until = f", crawled up to {crawled.last}" if crawled.last else ""
+    return f"Al Mayadeen English items ({SITE}){until}, with mayadeen {__version__}."
+
+
+def about(*, description: str, crawled: CrawlWindow, window: str) -> dict[str, Any]:
+    """schema.org properties of the dataset for ``croissant.json``: like the card, nothing in them
+    depends on the moment of the export (the same store gives the same file)."""
     return {
         "name": "Al Mayadeen English items",
         "description": description,
@@ -112,7 +118,7 @@ def about(*, description: str, exported_at: str, window: str) -> dict[str, Any]:
         "creator": {"@type": "sc:Organization", "name": "the mayadeen authors"},
         "publisher": {"@type": "sc:Organization", "name": PUBLISHER, "url": SITE},
         "version": __version__,
-        "datePublished": exported_at,
+        **({"datePublished": crawled.last} if crawled.last else {}),
         "temporalCoverage": window,
-        "citeAs": f"Al Mayadeen English items, {SITE}, exported with mayadeen {__version__} on {exported_at[:10]}.",
+        "citeAs": cite_as(crawled),
     }

@@ -133,7 +133,6 @@ def export(request: ExportRequest) -> ExportResult:
             runs = snapshot.runs()
             flashes = snapshot.flash_summary(request.selection) if BREAKING in datasets else None
             selection = _describe_selection(request)
-            exported_at = utc_timestamp()
             window = f"{selection}, published {profile.date_range()} (UTC)"
             trust = card_sections(store_engine=snapshot.store.engine, window=window, crawled=crawled, runs=runs)
             documents = {
@@ -152,12 +151,12 @@ def export(request: ExportRequest) -> ExportResult:
             description = (f"{profile.items} items of {selection} from english.almayadeen.net, published "
                            f"{profile.date_range()} (UTC), with their full text and metadata; see README.md.")
             document = croissant(datasets=datasets, files=files,
-                                 about=about(description=description, exported_at=exported_at, window=window))
+                                 about=about(description=description, crawled=crawled, window=window))
             (staging.root / CROISSANT).write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n",
                                                   encoding="utf-8")
             files.append(describe(staging.root, CROISSANT, None))
             manifest = {
-                "exported_at": exported_at,
+                "exported_at": utc_timestamp(),
                 "store": _store_name(request.store),
                 "store_schema_version": snapshot.schema_version,
                 "record_schema": ARTICLES.schema()["$id"],
