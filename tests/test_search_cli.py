@@ -85,8 +85,8 @@ def test_bad_options_exit_2_and_a_missing_store_exits_1(tmp_path):
     proc = scrapy_search("x", "--store", str(tmp_path / "none.sqlite"))
     assert proc.returncode == 1 and "cannot read the store" in proc.stderr
     helptext = " ".join(scrapy_search("-h").stdout.split())
-    assert "--since YYYY-MM-DD only items published (flashes: dated) on or after this UTC day" in helptext
-    assert "--until YYYY-MM-DD only items published (flashes: dated) on or before this UTC day" in helptext
+    assert "--since YYYY-MM-DD only items published (and flashes dated) on or after this UTC day" in helptext
+    assert "--until YYYY-MM-DD only items published (and flashes dated) on or before this UTC day" in helptext
 
 
 def _free_port() -> int:

@@ -70,9 +70,9 @@ class Command(ScrapyCommand):
         group.add_argument("--limit", type=int, default=DEFAULT_LIMIT, metavar="N",
                            help=f"at most N hits (default: {DEFAULT_LIMIT})")
         group.add_argument("--since", metavar="YYYY-MM-DD",
-                           help="only items published (flashes: dated) on or after this UTC day")
+                           help="only items published (and flashes dated) on or after this UTC day")
         group.add_argument("--until", metavar="YYYY-MM-DD",
-                           help="only items published (flashes: dated) on or before this UTC day")
+                           help="only items published (and flashes dated) on or before this UTC day")
         group.add_argument("--section", metavar="LIST",
                            help="only these sections or section groups, e.g. Politics,Videos")
         group.add_argument("--flashes", action="store_true", help="search the breaking-news flashes instead")
