@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.ccnews_warc import build  # noqa: E402
+from tests.ccnews_warc import build
 
 
 def stat(log: str, name: str) -> float:

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ import pytest
 from mayadeen.record import content_hash
 from mayadeen.store.datasette import METADATA_PATH
 from tests.conftest import ROOT, expected_records
+from tests.test_export import _free_port, _get_json
 
 PLUGINS = ROOT / "datasette" / "plugins"
 T1 = "2025-08-04T12:30:00Z"
@@ -32,7 +31,7 @@ WHO = "https://english.almayadeen.net/news/health/who-warns-of-rising-heat-relat
 @pytest.fixture
 def filled(store, target):
     """Every fixture record stored; the store's location for ``--store``."""
-    for url, rec in expected_records().items():
+    for rec in expected_records().values():
         rec = {**rec, "scraped_at": T1}
         rec["content_hash"] = content_hash(rec)
         store.upsert(rec, seen_at=T1)
@@ -71,7 +70,8 @@ def test_since_until_and_section_select_by_utc_day_and_section(filled):
     july = hits("water OR Arafat OR Gaza", "--store", filled, "--limit", "50", "--since", "2025-07-01",
                 "--until", "2025-07-31")
     assert july and len(july) < len(every)
-    assert {h["url"] for h in july} == {h["url"] for h in every if "2025-07-01" <= h["date_published"][:10] <= "2025-07-31"}
+    assert {h["url"] for h in july} == {
+        h["url"] for h in every if "2025-07-01" <= h["date_published"][:10] <= "2025-07-31"}
     politics = hits("water OR Arafat OR Gaza", "--store", filled, "--limit", "50", "--section", "politics")
     assert politics and {records[h["url"]]["section"] for h in politics} == {"Politics"}
     assert len(politics) < len(every)
@@ -87,17 +87,6 @@ def test_bad_options_exit_2_and_a_missing_store_exits_1(tmp_path):
     helptext = " ".join(scrapy_search("-h").stdout.split())
     assert "--since YYYY-MM-DD only items published (and flashes dated) on or after this UTC day" in helptext
     assert "--until YYYY-MM-DD only items published (and flashes dated) on or before this UTC day" in helptext
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get_json(url: str):
-    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=10) as response:
-        return json.loads(response.read())
 
 
 class Datasette:

@@ -12,7 +12,6 @@ Run it from the repository (or with it on ``PYTHONPATH``): it imports ``mayadeen
 """
 
 from datasette import hookimpl
-
 from mayadeen.store.search import fts5_query
 
 #: What a query with nothing searchable in it becomes: an empty phrase, which matches no row.

@@ -110,12 +110,12 @@ class ExternalScan:
         if "html" not in content_type:
             return self._skip("not_html")
         headers = record.rec_headers
-        return Capture(canonical, headers.get_header("WARC-Date") or "", headers.get_header("WARC-Payload-Digest") or "",
-                       int(status), "response", str(path), offset, length)
+        return Capture(canonical, headers.get_header("WARC-Date") or "",
+                       headers.get_header("WARC-Payload-Digest") or "", int(status), "response", str(path), offset,
+                       length)
 
     def _skip(self, reason: str) -> None:
         self.skipped[reason] += 1
-        return None
 
     def _progress(self, number: int, path: Path) -> None:
         now = time.monotonic()

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import scrapy
 
-from mayadeen.archive.reader import ARCHIVED_META, Archived, scan, select
 from mayadeen.archive.external import DEFAULT_PROGRESS_SECONDS, ExternalScan
+from mayadeen.archive.reader import ARCHIVED_META, Archived, scan, select
 from mayadeen.archive.warc import recover
-from mayadeen.spiders.base import MayadeenSpider
 from mayadeen.pipelines.store import open_store
+from mayadeen.spiders.base import MayadeenSpider
 from mayadeen.store.captures import latest_fetches
 
 

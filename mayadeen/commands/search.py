@@ -16,7 +16,16 @@ from dataclasses import asdict
 
 from scrapy.commands import ScrapyCommand
 
-from mayadeen.commands.export import EXIT_FAILED, EXIT_USAGE, BadOption, _day, _list, _store
+from mayadeen.commands.export import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    BadOption,
+    _day,
+    _list,
+    _store,
+    add_days_options,
+    add_store_option,
+)
 from mayadeen.store.engines import connect, store_errors
 from mayadeen.store.read import Selection
 from mayadeen.store.search import DEFAULT_LIMIT, search, search_flashes
@@ -69,17 +78,12 @@ class Command(ScrapyCommand):
         group = parser.add_argument_group(title="Search options")
         group.add_argument("--limit", type=int, default=DEFAULT_LIMIT, metavar="N",
                            help=f"at most N hits (default: {DEFAULT_LIMIT})")
-        group.add_argument("--since", metavar="YYYY-MM-DD",
-                           help="only items published (and flashes dated) on or after this UTC day")
-        group.add_argument("--until", metavar="YYYY-MM-DD",
-                           help="only items published (and flashes dated) on or before this UTC day")
+        add_days_options(group)
         group.add_argument("--section", metavar="LIST",
                            help="only these sections or section groups, e.g. Politics,Videos")
         group.add_argument("--flashes", action="store_true", help="search the breaking-news flashes instead")
         group.add_argument("--json", action="store_true", help="print the hits as a JSON array")
-        group.add_argument("--store", metavar="URL|PATH",
-                           help="the store: sqlite:///PATH, postgresql://user@host:port/database or a SQLite file"
-                                " (default: the crawl's, MAYADEEN_STORE_URL or MAYADEEN_SQLITE_PATH)")
+        add_store_option(group)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         try:

@@ -81,7 +81,8 @@ def card_sections(*, store_engine: str, window: str, crawled: CrawlWindow, runs:
     if spiders:
         lines += ["Runs per spider (UTC):", "", "| spider | runs | first started | last finished |",
                   "| --- | --- | --- | --- |",
-                  *(f"| {md_text(s)} | {n} | {md_text(first)} | {md_text(last)} |" for s, n, first, last in spiders), ""]
+                  *(f"| {md_text(spider)} | {n} | {md_text(first)} | {md_text(last)} |"
+                    for spider, n, first, last in spiders), ""]
     lines += [
         "## Known limitations", "",
         "- Only what the crawler reached: items no listing, sitemap or feed linked to while it ran are missing, "

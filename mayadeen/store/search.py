@@ -54,12 +54,14 @@ _SQL = {
     ("flashes", "sqlite"): (
         f"SELECT b.time, b.text, b.article_url, highlight({BREAKING_FTS.name}, 0, '{START}', '{STOP}') AS snippet"
         f" FROM {BREAKING_FTS.name} JOIN breaking_news b ON b.id = {BREAKING_FTS.name}.rowid"
-        f" WHERE {BREAKING_FTS.name} MATCH ? AND {{where}} ORDER BY bm25({BREAKING_FTS.name}), b.time DESC, b.id LIMIT ?"
+        f" WHERE {BREAKING_FTS.name} MATCH ? AND {{where}}"
+        f" ORDER BY bm25({BREAKING_FTS.name}), b.time DESC, b.id LIMIT ?"
     ),
     ("flashes", "postgresql"): (
         "WITH query AS (SELECT websearch_to_tsquery('english', ?) AS q),"
         " top AS (SELECT b.id, b.time, b.text, b.article_url, ts_rank(b.search, query.q) AS rank"
-        " FROM breaking_news b, query WHERE b.search @@ query.q AND {where} ORDER BY rank DESC, b.time DESC, b.id LIMIT ?)"
+        " FROM breaking_news b, query WHERE b.search @@ query.q AND {where}"
+        " ORDER BY rank DESC, b.time DESC, b.id LIMIT ?)"
         f" SELECT top.time, top.text, top.article_url, ts_headline('english', top.text, query.q,"
         f" 'StartSel={START}, StopSel={STOP}, HighlightAll=true') AS snippet"
         " FROM top, query ORDER BY top.rank DESC, top.time DESC, top.id"
@@ -120,14 +122,17 @@ def _search(store: Store, what: str, query: str, limit: int, where: tuple[str, l
     return store.read(lambda: store.rows(statement, (query, *params, limit)))
 
 
-def search(store: Store, query: str, limit: int = DEFAULT_LIMIT, selection: Selection = Selection()) -> list[ArticleHit]:
+def search(store: Store, query: str, limit: int = DEFAULT_LIMIT,
+           selection: Selection | None = None) -> list[ArticleHit]:
     """The stored articles matching ``query``, best first (a match in the headline ranks highest);
     ``selection``: only items published on those UTC days, of those sections or kinds."""
-    return [ArticleHit(**row) for row in _search(store, "articles", query, limit, selection.where("a"))]
+    where = (selection or Selection()).where("a")
+    return [ArticleHit(**row) for row in _search(store, "articles", query, limit, where)]
 
 
 def search_flashes(store: Store, query: str, limit: int = DEFAULT_LIMIT,
-                   selection: Selection = Selection()) -> list[FlashHit]:
+                   selection: Selection | None = None) -> list[FlashHit]:
     """The breaking-news flashes matching ``query``, best first, then newest first; ``selection``:
     only flashes dated on its UTC days (flashes have no section or kind)."""
-    return [FlashHit(**row) for row in _search(store, "flashes", query, limit, selection.where_days("b.time"))]
+    days = (selection or Selection()).where_days("b.time")
+    return [FlashHit(**row) for row in _search(store, "flashes", query, limit, days)]
