@@ -275,6 +275,8 @@ MAYADEEN_WARC_DIR = "data/warc"
 MAYADEEN_WARC_ALL = False
 # A WARC file is closed at this many bytes and the next one opened (1 GB, the WARC guidelines' size).
 MAYADEEN_WARC_MAX_SIZE = 1_000_000_000
+# `scrapy reextract --warc FILES` (CC-NEWS, others' WARC files) logs its progress this often (seconds; 10).
+MAYADEEN_WARC_PROGRESS_SECONDS = 10
 
 # --- several machines: one crawl spread over workers through Redis ---------------------------------
 # redis://host:port/db: every worker started with the same spider and -a crawl_id joins one crawl

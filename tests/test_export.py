@@ -221,8 +221,8 @@ def test_overwrite_with_fewer_formats_leaves_only_this_export(stores, full_expor
     shutil.copytree(full_export, out)
     (out / "notes.txt").write_text("mine")
     scrapy_export(out, "--store", stores.before, "--format", "jsonl", "--kind", "video", "--overwrite")
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "articles.jsonl", "manifest.json", "notes.txt",
-                                                     "report.html"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "articles.jsonl", "croissant.json", "manifest.json",
+                                                     "notes.txt", "report.html"]
     assert [r["kind"] for r in read_jsonl(out / "articles.jsonl")] == ["video", "video"]
 
 

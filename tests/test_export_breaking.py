@@ -161,7 +161,7 @@ def test_since_until_select_flashes_by_time_section_and_kind_leave_them_out(stor
 
     scrapy_export(tmp_path / "kind", "--store", store, "--format", "jsonl,parquet", "--kind", "article")
     assert sorted(p.name for p in (tmp_path / "kind").iterdir()) == [
-        "README.md", "articles.jsonl", "manifest.json", "parquet", "report.html"]
+        "README.md", "articles.jsonl", "croissant.json", "manifest.json", "parquet", "report.html"]
     assert "breaking" not in json.loads((tmp_path / "kind" / "manifest.json").read_text("utf-8"))
 
 

@@ -23,8 +23,9 @@ from tests.ticker_pages import STORED_FLASHES
 EXPECTED = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "expected").glob("*.json"))
 T0, T1, T2 = "2025-08-04T12:00:00Z", "2025-08-04T12:30:00Z", "2025-08-05T06:00:00Z"
 PASSWORD = "s3cret-word"
-#: Files that name the store: the card (its engine) and the manifest (the store, the time).
-NAMING = ("README.md", "manifest.json")
+#: Files that name the store: the card (its engine), the manifest (the store, the time) and
+#: croissant.json (the time, the card's digest).
+NAMING = ("README.md", "manifest.json", "croissant.json")
 
 
 def _records() -> list[dict]:

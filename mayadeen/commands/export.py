@@ -62,6 +62,20 @@ def _store(option: str | None, settings) -> StoreTarget:
     return target
 
 
+def add_days_options(group) -> None:
+    """``--since``/``--until``: UTC days of publication (flashes: of ``time``), inclusive."""
+    group.add_argument("--since", metavar="YYYY-MM-DD",
+                       help="only items published (and flashes dated) on or after this UTC day")
+    group.add_argument("--until", metavar="YYYY-MM-DD",
+                       help="only items published (and flashes dated) on or before this UTC day")
+
+
+def add_store_option(group) -> None:
+    group.add_argument("--store", metavar="URL|PATH",
+                       help="the store: sqlite:///PATH, postgresql://user@host:port/database or a SQLite file"
+                            " (default: the crawl's, MAYADEEN_STORE_URL or MAYADEEN_SQLITE_PATH)")
+
+
 def parse_request(opts: argparse.Namespace, args: list[str], settings) -> ExportRequest:
     """The export the command line asks for (``settings``: the crawl's, for its store); BadOption
     when it cannot be one."""
@@ -135,19 +149,14 @@ class Command(ScrapyCommand):
         super().add_options(parser)
         group = parser.add_argument_group(title="Export options")
         group.add_argument("--format", metavar="LIST", help=f"comma-separated, of {','.join(FORMATS)} (default: all)")
-        group.add_argument("--since", metavar="YYYY-MM-DD",
-                           help="only items published (and flashes dated) on or after this UTC day")
-        group.add_argument("--until", metavar="YYYY-MM-DD",
-                           help="only items published (and flashes dated) on or before this UTC day")
+        add_days_options(group)
         group.add_argument("--section", metavar="LIST",
                            help="only these sections or section groups, e.g. Politics,Videos (and no flashes)")
         group.add_argument("--kind", metavar="LIST",
                            help="only these kinds: article, video, infograph, gallery (and no flashes)")
         group.add_argument("--with-revisions", action="store_true",
                            help="also every earlier version (revisions.jsonl, .csv, parquet_revisions/)")
-        group.add_argument("--store", metavar="URL|PATH",
-                           help="the store: sqlite:///PATH, postgresql://user@host:port/database or a SQLite file"
-                                " (default: the crawl's, MAYADEEN_STORE_URL or MAYADEEN_SQLITE_PATH)")
+        add_store_option(group)
         group.add_argument("--overwrite", action="store_true",
                            help="replace an earlier export in DIR: only the files its manifest.json names")
 

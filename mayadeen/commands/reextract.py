@@ -14,6 +14,7 @@ asked for (``-L INFO``, ``-s LOG_LEVEL=…``, or ``--logfile``).
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -22,7 +23,8 @@ from scrapy.exceptions import UsageError
 from scrapy.settings import SETTINGS_PRIORITIES
 
 from mayadeen.archive.changes import report
-from mayadeen.archive.spider import ReextractSpider
+from mayadeen.archive.external import expand
+from mayadeen.archive.spider import ExternalReextractSpider, ReextractSpider
 from mayadeen.archive.warc import OPEN_SUFFIX, closed_files
 from mayadeen.commands.crawl import EXIT_FAILED, EXIT_USAGE
 from mayadeen.commands.crawl import Command as CrawlCommand
@@ -62,12 +64,15 @@ class Command(CrawlCommand):
     def long_desc(self) -> str:
         return (self.short_desc() + ". Re-extracts the latest capture of every archived item page (or of those"
                 " selected), stores the records as a crawl would and reports which fields changed. Exit status"
-                " as 'scrapy crawl'.")
+                " as 'scrapy crawl'. With --warc, reads WARC files someone else wrote (CC-NEWS) instead.")
 
     def add_options(self, parser) -> None:
         super().add_options(parser)
         group = parser.add_argument_group("Re-extraction")
         group.add_argument("--warc-dir", metavar="DIR", help="the archive (default: MAYADEEN_WARC_DIR)")
+        group.add_argument("--warc", metavar="PATH_OR_GLOB",
+                           help="instead of the archive, WARC files someone else wrote (CC-NEWS: quote the glob,"
+                                " 'CC-NEWS-*.warc.gz'); only this site's item pages in them are read")
         group.add_argument("--since", metavar="YYYY-MM-DD", help="captures fetched on or after this UTC day")
         group.add_argument("--until", metavar="YYYY-MM-DD", help="captures fetched on or before this UTC day")
         group.add_argument("--url", action="append", default=[], metavar="URL",
@@ -82,11 +87,12 @@ class Command(CrawlCommand):
             self.check_options(args, opts)
         except (UsageError, UsageProblem) as problem:
             stop(EXIT_USAGE, str(problem))
-        warc_dir = Path(opts.spargs["warc_dir"])
-        if not warc_dir.is_dir():
-            stop(EXIT_FAILED, f"no WARC archive at {warc_dir}: nothing to re-extract")
-        if not closed_files(warc_dir) and not any(warc_dir.glob("*" + OPEN_SUFFIX)):
-            stop(EXIT_FAILED, f"the archive {warc_dir} holds no WARC file: nothing to re-extract")
+        if not opts.spargs.get("warc_files"):  # --warc files were found by check_options
+            warc_dir = Path(opts.spargs["warc_dir"])
+            if not warc_dir.is_dir():
+                stop(EXIT_FAILED, f"no WARC archive at {warc_dir}: nothing to re-extract")
+            if not closed_files(warc_dir) and not any(warc_dir.glob("*" + OPEN_SUFFIX)):
+                stop(EXIT_FAILED, f"the archive {warc_dir} holds no WARC file: nothing to re-extract")
         if self.settings.getpriority("LOG_LEVEL") < SETTINGS_PRIORITIES["cmdline"] and not self.settings.get("LOG_FILE"):
             self.settings.set("LOG_LEVEL", "WARNING", priority="project")  # the answer is the report, on stdout
 
@@ -95,9 +101,22 @@ class Command(CrawlCommand):
         if args:
             raise UsageError("reextract takes no spider: it reads the archive")
         settings = self.settings
-        warc_dir = (opts.warc_dir or settings.get("MAYADEEN_WARC_DIR") or "").strip()
-        if not warc_dir:
-            raise UsageError("no WARC archive: MAYADEEN_WARC_DIR is empty and no --warc-dir is given", print_help=False)
+        self.spider = ReextractSpider
+        if opts.warc:
+            if opts.warc_dir:
+                raise UsageError("give --warc or --warc-dir, not both", print_help=False)
+            files = expand(opts.warc)
+            if not files:
+                raise UsageError(f"--warc {opts.warc!r} names no file", print_help=False)
+            self.spider = ExternalReextractSpider
+            opts.spargs["warc_files"] = os.pathsep.join(map(str, files))
+            warc_dir = ""
+        else:
+            warc_dir = (opts.warc_dir or settings.get("MAYADEEN_WARC_DIR") or "").strip()
+            if not warc_dir:
+                raise UsageError("no WARC archive: MAYADEEN_WARC_DIR is empty and no --warc-dir is given",
+                                 print_help=False)
+            warc_dir = str(Path(warc_dir).resolve())
         since, until = _day("--since", opts.since), _day("--until", opts.until)
         if since and until and since > until:
             raise UsageError(f"--since {since} is after --until {until}", print_help=False)
@@ -107,7 +126,7 @@ class Command(CrawlCommand):
             if canonical is None or item_kind(canonical) is None:
                 raise UsageError(f"--url {url!r} is not an item page of the site", print_help=False)
             urls.append(canonical)
-        opts.spargs.update(warc_dir=str(Path(warc_dir).resolve()), since=since, until=until, urls=",".join(urls),
+        opts.spargs.update(warc_dir=warc_dir, since=since, until=until, urls=",".join(urls),
                            kinds=",".join(opts.kind))
 
         # Nothing is fetched and nothing is archived again: the archive answers every request.
@@ -125,6 +144,6 @@ class Command(CrawlCommand):
         settings.set("ITEM_PIPELINES", pipelines, priority="cmdline")
 
     def run(self, args, opts) -> None:
-        self.run_spider(ReextractSpider, opts.spargs)
+        self.run_spider(self.spider, opts.spargs)
         if "finish_reason" in self.stats:
             print("\n".join(report(self.stats)))

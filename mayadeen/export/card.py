@@ -98,10 +98,12 @@ def _breaking(flashes: dict[str, Any]) -> list[str]:
 
 def dataset_card(*, datasets: list[Dataset], files: dict[str, int], profile: Profile, revisions: int,
                  runs: list[dict[str, Any]], selection: str, store_engine: str, store_schema_version: int,
-                 flashes: dict[str, Any] | None = None, csv_formulas_escaped: bool = True) -> str:
+                 flashes: dict[str, Any] | None = None, csv_formulas_escaped: bool = True,
+                 trust: list[str] = ()) -> str:
     """The card's Markdown. ``files``: dataset file → rows; ``selection``: the filters in words;
     ``flashes``: the ``StoreSnapshot.flash_summary`` when the breaking files are written;
-    ``csv_formulas_escaped``: whether CSV cells that start a formula got a leading ``'``."""
+    ``csv_formulas_escaped``: whether CSV cells that start a formula got a leading ``'``; ``trust``:
+    the licence, provenance and limitations sections (``mayadeen.export.provenance``)."""
     main = datasets[0]
     revisions_note = ("with its earlier versions in the revisions files" if any(d.revisions for d in datasets)
                       else "without earlier versions")
@@ -119,6 +121,7 @@ def dataset_card(*, datasets: list[Dataset], files: dict[str, int], profile: Pro
         *([f"- Breaking news: {flashes['flashes']} flashes (below)."] if flashes is not None else []),
         f"- Store schema version {store_schema_version}; the record's JSON Schema: `{main.schema()['$id']}`.",
         "",
+        *trust,
         "## Files",
         "",
         *_table(("file", "rows"), sorted(files.items())),
@@ -130,7 +133,8 @@ def dataset_card(*, datasets: list[Dataset], files: dict[str, int], profile: Pro
         "- `parquet*/year=YYYY/month=MM/part-N.parquet`: hive partitions by the UTC month of publication (flashes: "
         "of `time`), typed columns (below).",
         "- `report.html`: charts of the same data, one page that works offline. `manifest.json`: "
-        "every file's rows, bytes and sha256.",
+        "every file's rows, bytes and sha256. `croissant.json`: the same files and every field in Croissant 1.1 "
+        "(`mlcroissant.Dataset(jsonld=\"croissant.json\")` loads the records).",
         "",
     ]
     if flashes is not None:

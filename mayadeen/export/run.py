@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from mayadeen.export.card import dataset_card
+from mayadeen.export.croissant import croissant
 from mayadeen.export.datasets import ARTICLES, BREAKING, DATASETS, Dataset
 from mayadeen.export.profile import Profile
 from mayadeen.export.overwrite import MANIFEST, check_not_linked, earlier_export, holds_anything
+from mayadeen.export.provenance import CrawlWindow, about, card_sections
 from mayadeen.export.report import report_html
 from mayadeen.export.writers import (
     STAGING_PREFIX,
@@ -32,7 +34,7 @@ from mayadeen.store.engines import SQLITE, StoreTarget, store_errors
 from mayadeen.store.read import Selection, StoreSnapshot
 
 FORMATS = ("jsonl", "csv", "parquet")
-CARD, REPORT = "README.md", "report.html"
+CARD, REPORT, CROISSANT = "README.md", "report.html", "croissant.json"
 
 
 class ExportError(Exception):
@@ -75,7 +77,7 @@ def _writer(dataset: Dataset, fmt: str, root: Path, request: ExportRequest):
 
 def owned_names() -> set[str]:
     """Every top-level name an export may write (and ``--overwrite`` may replace)."""
-    return {_output_name(d, f) for d in DATASETS for f in FORMATS} | {CARD, REPORT, MANIFEST}
+    return {_output_name(d, f) for d in DATASETS for f in FORMATS} | {CARD, REPORT, MANIFEST, CROISSANT}
 
 
 def _check_directory(out: Path, overwrite: bool) -> list[str]:
@@ -103,7 +105,7 @@ def _describe_selection(request: ExportRequest) -> str:
 
 
 def _stream(snapshot: StoreSnapshot, dataset: Dataset, request: ExportRequest, root: Path,
-            profile: Profile | None) -> tuple[list[OutputFile], int]:
+            profile: Profile | None, crawled: CrawlWindow) -> tuple[list[OutputFile], int]:
     writers = [_writer(dataset, fmt, root, request) for fmt in request.formats]
     rows = 0
     for record in dataset.rows(snapshot, request.selection):
@@ -111,6 +113,7 @@ def _stream(snapshot: StoreSnapshot, dataset: Dataset, request: ExportRequest, r
             writer.write(record)
         if profile is not None:
             profile.add(record)
+            crawled.add(record)
         rows += 1
     return [f for writer in writers for f in writer.close()], rows
 
@@ -129,22 +132,24 @@ def export(request: ExportRequest) -> ExportResult:
         with snapshot:
             request.out.mkdir(parents=True, exist_ok=True)
             staging = Staging(request.out)
-            profile, files, rows = Profile(), [], {}
+            profile, crawled, files, rows = Profile(), CrawlWindow(), [], {}
             for dataset in datasets:
                 written, count = _stream(snapshot, dataset, request, staging.root,
-                                         profile if dataset is ARTICLES else None)
+                                         profile if dataset is ARTICLES else None, crawled)
                 files += written
                 rows[dataset.name] = count
             by_day = snapshot.revisions_by_day(request.selection)
             runs = snapshot.runs()
             flashes = snapshot.flash_summary(request.selection) if BREAKING in datasets else None
             selection = _describe_selection(request)
+            window = f"{selection}, published {profile.date_range()} (UTC)"
+            trust = card_sections(store_engine=snapshot.store.engine, window=window, crawled=crawled, runs=runs)
             documents = {
                 CARD: dataset_card(datasets=datasets, files={f.path: f.rows for f in files}, profile=profile,
                                    revisions=sum(n for _, n in by_day), runs=runs, selection=selection,
                                    store_engine=snapshot.store.engine,
                                    store_schema_version=snapshot.schema_version, flashes=flashes,
-                                   csv_formulas_escaped=request.escape_csv_formulas),
+                                   csv_formulas_escaped=request.escape_csv_formulas, trust=trust),
                 REPORT: report_html(profile=profile, revisions_by_day=by_day, runs=runs,
                                     title="Al Mayadeen English items: report",
                                     subtitle=f"{profile.items} items ({selection}), published {profile.date_range()}"
@@ -153,12 +158,20 @@ def export(request: ExportRequest) -> ExportResult:
             for name, text in documents.items():
                 (staging.root / name).write_text(text, encoding="utf-8")
                 files.append(describe(staging.root, name, None))
+            description = (f"{profile.items} items of {selection} from english.almayadeen.net, published "
+                           f"{profile.date_range()} (UTC), with their full text and metadata; see README.md.")
+            document = croissant(datasets=datasets, files=files,
+                                 about=about(description=description, crawled=crawled, window=window))
+            (staging.root / CROISSANT).write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n",
+                                                  encoding="utf-8")
+            files.append(describe(staging.root, CROISSANT, None))
             manifest = {
                 "exported_at": utc_timestamp(),
                 "store": _store_name(request.store),
                 "store_schema_version": snapshot.schema_version,
                 "record_schema": ARTICLES.schema()["$id"],
                 "selection": selection,
+                "croissant": CROISSANT,
                 "items": profile.items,
                 "date_published": {"first": profile.first, "last": profile.last},
                 **({} if flashes is None else {"breaking": {**flashes, "record_schema": BREAKING.schema()["$id"]}}),

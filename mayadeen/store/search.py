@@ -25,6 +25,7 @@ from typing import Any
 from mayadeen.store.engines import POSTGRESQL
 from mayadeen.store.fts import ARTICLES_FTS, BREAKING_FTS
 from mayadeen.store.interface import Store
+from mayadeen.store.read import Selection
 
 DEFAULT_LIMIT = 20
 START, STOP = "[", "]"
@@ -38,14 +39,14 @@ _SQL = {
         f"SELECT a.url, a.headline, a.date_published,"
         f" snippet({ARTICLES_FTS.name}, -1, '{START}', '{STOP}', '…', 24) AS snippet"
         f" FROM {ARTICLES_FTS.name} JOIN articles a ON a.rowid = {ARTICLES_FTS.name}.rowid"
-        f" WHERE {ARTICLES_FTS.name} MATCH ?"
+        f" WHERE {ARTICLES_FTS.name} MATCH ? AND {{where}}"
         f" ORDER BY bm25({ARTICLES_FTS.name}, {', '.join(str(_BM25_WEIGHTS[c]) for c in ARTICLES_FTS.columns)}),"
         " a.url LIMIT ?"
     ),
     ("articles", "postgresql"): (
         "WITH query AS (SELECT websearch_to_tsquery('english', ?) AS q),"
         " top AS (SELECT a.url, a.headline, a.date_published, concat_ws(' ', a.headline, a.summary, a.body) AS text,"
-        " ts_rank(a.search, query.q) AS rank FROM articles a, query WHERE a.search @@ query.q"
+        " ts_rank(a.search, query.q) AS rank FROM articles a, query WHERE a.search @@ query.q AND {where}"
         " ORDER BY rank DESC, a.url LIMIT ?)"
         f" SELECT top.url, top.headline, top.date_published, ts_headline('english', top.text, query.q,"
         f" '{_TS_HEADLINE}') AS snippet FROM top, query ORDER BY top.rank DESC, top.url"
@@ -53,12 +54,14 @@ _SQL = {
     ("flashes", "sqlite"): (
         f"SELECT b.time, b.text, b.article_url, highlight({BREAKING_FTS.name}, 0, '{START}', '{STOP}') AS snippet"
         f" FROM {BREAKING_FTS.name} JOIN breaking_news b ON b.id = {BREAKING_FTS.name}.rowid"
-        f" WHERE {BREAKING_FTS.name} MATCH ? ORDER BY bm25({BREAKING_FTS.name}), b.time DESC, b.id LIMIT ?"
+        f" WHERE {BREAKING_FTS.name} MATCH ? AND {{where}}"
+        f" ORDER BY bm25({BREAKING_FTS.name}), b.time DESC, b.id LIMIT ?"
     ),
     ("flashes", "postgresql"): (
         "WITH query AS (SELECT websearch_to_tsquery('english', ?) AS q),"
         " top AS (SELECT b.id, b.time, b.text, b.article_url, ts_rank(b.search, query.q) AS rank"
-        " FROM breaking_news b, query WHERE b.search @@ query.q ORDER BY rank DESC, b.time DESC, b.id LIMIT ?)"
+        " FROM breaking_news b, query WHERE b.search @@ query.q AND {where}"
+        " ORDER BY rank DESC, b.time DESC, b.id LIMIT ?)"
         f" SELECT top.time, top.text, top.article_url, ts_headline('english', top.text, query.q,"
         f" 'StartSel={START}, StopSel={STOP}, HighlightAll=true') AS snippet"
         " FROM top, query ORDER BY top.rank DESC, top.time DESC, top.id"
@@ -109,20 +112,27 @@ def fts5_query(query: str) -> str:
     return " ".join(parts)
 
 
-def _search(store: Store, what: str, query: str, limit: int) -> list[dict[str, Any]]:
+def _search(store: Store, what: str, query: str, limit: int, where: tuple[str, list[Any]]) -> list[dict[str, Any]]:
     if store.engine != POSTGRESQL:
         query = fts5_query(query)
         if not query:
             return []
-    statement = _SQL[what, store.engine]
-    return store.read(lambda: store.rows(statement, (query, limit)))
+    condition, params = where
+    statement = _SQL[what, store.engine].format(where=condition)
+    return store.read(lambda: store.rows(statement, (query, *params, limit)))
 
 
-def search(store: Store, query: str, limit: int = DEFAULT_LIMIT) -> list[ArticleHit]:
-    """The stored articles matching ``query``, best first (a match in the headline ranks highest)."""
-    return [ArticleHit(**row) for row in _search(store, "articles", query, limit)]
+def search(store: Store, query: str, limit: int = DEFAULT_LIMIT,
+           selection: Selection | None = None) -> list[ArticleHit]:
+    """The stored articles matching ``query``, best first (a match in the headline ranks highest);
+    ``selection``: only items published on those UTC days, of those sections or kinds."""
+    where = (selection or Selection()).where("a")
+    return [ArticleHit(**row) for row in _search(store, "articles", query, limit, where)]
 
 
-def search_flashes(store: Store, query: str, limit: int = DEFAULT_LIMIT) -> list[FlashHit]:
-    """The breaking-news flashes matching ``query``, best first, then newest first."""
-    return [FlashHit(**row) for row in _search(store, "flashes", query, limit)]
+def search_flashes(store: Store, query: str, limit: int = DEFAULT_LIMIT,
+                   selection: Selection | None = None) -> list[FlashHit]:
+    """The breaking-news flashes matching ``query``, best first, then newest first; ``selection``:
+    only flashes dated on its UTC days (flashes have no section or kind)."""
+    days = (selection or Selection()).where_days("b.time")
+    return [FlashHit(**row) for row in _search(store, "flashes", query, limit, days)]
