@@ -187,9 +187,11 @@ MAYADEEN_CHROMIUM_PATH = "auto"
 # Seconds a rendered listing may take to fill its grid, and a challenge to clear in the browser.
 MAYADEEN_RENDER_TIMEOUT = 15
 MAYADEEN_CHALLENGE_TIMEOUT = 20
+# scrapy-playwright's handler, accepting a render only when its page stayed on the origin it was sent
+# to (mayadeen.browser.confine); plain requests go through it as plain HTTP.
 DOWNLOAD_HANDLERS = {
-    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
-    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    "http": "mayadeen.browser.confine.ConfinedPlaywrightHandler",
+    "https": "mayadeen.browser.confine.ConfinedPlaywrightHandler",
 }
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_LAUNCH_OPTIONS = {
@@ -198,11 +200,17 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
     "args": ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--disable-default-apps",
              "--disable-extensions", "--disable-domain-reliability", "--metrics-recording-only",
-             "--mute-audio", "--no-default-browser-check"],
+             "--mute-audio", "--no-default-browser-check",
+             # No WebRTC over UDP (its traffic is seen by no route), no prefetching or preconnecting
+             # past the page's routes.
+             "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+             "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+             "--dns-prefetch-disable", "--disable-features=NetworkPrediction,Prerender2,SpeculationRulesPrefetchProxy"],
 }
-# Documents, scripts and XHR/fetch of the page's own host only: no images, fonts, media, stylesheets,
-# third-party requests.
-PLAYWRIGHT_ABORT_REQUEST = "mayadeen.browser.chromium.should_abort_request"
+# Documents, scripts and XHR/fetch of the exact origin (scheme, host, port) the page was sent to, and
+# nothing else: no images, fonts, media, stylesheets, third-party requests, navigation elsewhere
+# (mayadeen.browser.confine; the page init callback that confines each page is in browser_meta).
+PLAYWRIGHT_ABORT_REQUEST = "mayadeen.browser.confine.should_abort_request"
 # One context (shared cookies), at most 4 pages at once: more gives nothing on 2 cores. Pages are
 # closed by scrapy-playwright after each response (no request keeps its page).
 PLAYWRIGHT_MAX_CONTEXTS = 1
