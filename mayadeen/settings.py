@@ -201,11 +201,13 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
              "--disable-component-update", "--disable-sync", "--disable-default-apps",
              "--disable-extensions", "--disable-domain-reliability", "--metrics-recording-only",
              "--mute-audio", "--no-default-browser-check",
-             # No WebRTC over UDP (its traffic is seen by no route), no prefetching or preconnecting
-             # past the page's routes.
+             # No WebRTC over UDP (no route sees it: without the second flag a page's STUN request
+             # reaches any host; Chromium 156 ignores the first, kept for other builds) and no
+             # prerendering. BrowserAddon adds the flags that let Chromium connect to and resolve the
+             # site's origin only (a proxy that answers nothing for every other host and port), which
+             # stops the preconnects and DNS prefetches no route sees.
              "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
-             "--webrtc-ip-handling-policy=disable_non_proxied_udp",
-             "--dns-prefetch-disable", "--disable-features=NetworkPrediction,Prerender2,SpeculationRulesPrefetchProxy"],
+             "--webrtc-ip-handling-policy=disable_non_proxied_udp", "--disable-features=Prerender2"],
 }
 # Documents, scripts and XHR/fetch of the exact origin (scheme, host, port) the page was sent to, and
 # nothing else: no images, fonts, media, stylesheets, third-party requests, navigation elsewhere

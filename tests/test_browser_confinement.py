@@ -289,3 +289,17 @@ def test_a_listing_whose_api_fails_is_still_retried(tmp_path):
     assert "Rendering https://english.almayadeen.net/in-pictures failed (the page shows its error message)" in result.log
     assert result.stat("mayadeen/js/empty_listings") is None
     assert [h.path for h in srv.requests].count("/in-pictures") == 3
+
+
+def test_chromium_connects_to_and_resolves_the_sites_origin_only():
+    from scrapy.settings import Settings
+
+    from mayadeen.browser.chromium import direct_only
+
+    mirror = direct_only(Settings(), SimpleNamespace(base_url="http://127.0.0.1:8000"))
+    assert mirror == ["--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>;127.0.0.1:8000",
+                      "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+    live = direct_only(Settings())  # the challenge frame's host on the live site only
+    assert live[1] == "--proxy-bypass-list=<-loopback>;english.almayadeen.net:443;challenges.cloudflare.com:443"
+    assert live[2] == ("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE challenges.cloudflare.com,"
+                       " EXCLUDE english.almayadeen.net")

@@ -30,7 +30,8 @@ DEBIAN_CHROMIUM = "/usr/lib/chromium/chromium"
 PLAYWRIGHT_HANDLER = "mayadeen.browser.confine.ConfinedPlaywrightHandler"
 # A proxy nobody serves (the discard port): every connection Chromium opens outside the page's routes
 # (a preconnect, a popup's first requests, WebRTC over TCP) goes there and is refused.
-NOWHERE_PROXY = "http://127.0.0.1:9"
+NOWHERE_HOST = "127.0.0.1"
+NOWHERE_PROXY = f"http://{NOWHERE_HOST}:9"
 INSTALL_HINT = (
     "install one with `pip install playwright && playwright install chromium`, or install your "
     "distribution's Chromium (Debian/Ubuntu: `apt-get install chromium`) and set "
@@ -167,14 +168,20 @@ class BrowserAddon:
 
 
 def direct_only(settings, spider=None) -> list[str]:
-    """Chromium flags that send every connection to ``NOWHERE_PROXY`` but those to the site's origin
-    (the mirror's in mirror mode; Cloudflare's challenge frame too on the live site only): a second
-    wall behind the page's routes, for what Chromium connects to without a request they see."""
+    """Chromium flags that let it connect to the site's origin only (the mirror's in mirror mode;
+    Cloudflare's challenge frame too on the live site only): every other host and port goes to
+    ``NOWHERE_PROXY``, and no other host name is resolved. A second wall behind the page's routes, for
+    what Chromium connects to without a request they see (the preconnect it makes when a page starts
+    a navigation or names a host in a ``<link>``, a DNS prefetch)."""
     mirror = parse_origin("base_url", getattr(spider, "base_url", None) or settings.get("MAYADEEN_BASE_URL"))
     _, host, port = _origin(mirror or settings.get("MAYADEEN_PUBLIC_URL") or PUBLIC_URL)
+    host = f"[{host}]" if ":" in host else host
+    # The proxy's own address stays resolvable: a proxy that cannot be found is not to be bypassed.
+    hosts = sorted({host, NOWHERE_HOST} | (set() if mirror else CHALLENGE_HOSTS))
     direct = [f"{host}:{port}"] + ([] if mirror else [f"{h}:443" for h in sorted(CHALLENGE_HOSTS)])
     # <-loopback>: loopback addresses go through the proxy too, unless named (another local port).
-    return [f"--proxy-server={NOWHERE_PROXY}", f"--proxy-bypass-list=<-loopback>;{';'.join(direct)}"]
+    return [f"--proxy-server={NOWHERE_PROXY}", f"--proxy-bypass-list=<-loopback>;{';'.join(direct)}",
+            "--host-resolver-rules=MAP * ~NOTFOUND, " + ", ".join(f"EXCLUDE {h}" for h in hosts)]
 
 
 def browser_available(settings) -> bool:
