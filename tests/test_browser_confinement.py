@@ -248,9 +248,10 @@ def test_a_challenge_solved_off_the_origin_or_elsewhere_is_no_solution(hostile_s
 
 
 @needs_chromium
-def test_the_sitemap_spider_never_renders_a_200_page_with_the_marker(canaries, tmp_path):
+@pytest.mark.parametrize("spider", ["sitemap", "feed"])
+def test_other_spiders_never_render_a_200_page_with_the_marker(spider, canaries, tmp_path):
     with FixtureServer(hostile_site(canaries)) as srv:
-        result = run_crawl("sitemap", srv.url, tmp_path, check=False)
+        result = run_crawl(spider, srv.url, tmp_path, check=False)
     assert result.returncode == 0, result.log[-3000:]
     assert not any(is_browser(h.headers) for h in srv.requests if h.path == ARTICLE)
     assert PUBLIC_URL + ARTICLE in {r["url"] for r in result.records()}

@@ -25,8 +25,8 @@ challenge retry may reach it only on the live site (``ChallengeMiddleware`` asks
 
 Stats: ``mayadeen/browser/blocked/<reason>`` with reason ``origin`` (another origin), ``resource_type``
 (images, fonts, media, stylesheets, beacons...), ``navigation`` (the main frame sent elsewhere),
-``websocket``, ``popup``, ``no_frame`` (a request of no page of ours, e.g. a worker); a DEBUG line for
-each, an INFO summary when the crawl closes.
+``websocket``, ``popup`` (each popup once); a DEBUG line for each, an INFO summary when the crawl
+closes. Requests of no page of ours (a popup's, a worker's) are aborted with a DEBUG line only.
 """
 
 from __future__ import annotations
@@ -55,10 +55,11 @@ EVERY_SOCKET = re.compile(r".*")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _origin(url: str) -> tuple[str, str, int] | None:
+def url_origin(url: str) -> tuple[str, str, int] | None:
     """(scheme, host, port) of an http(s) URL, the default port made explicit; None for anything else.
 
-    A private helper until the project's one rule for "on the site" (``mayadeen.urls``) covers it.
+    The browser's own comparison until the project's one rule for "on the site" (``mayadeen.urls``)
+    covers scheme, host and port.
     """
     try:
         parts = urlsplit(url)
@@ -86,7 +87,7 @@ class Confinement:
 
     @property
     def origin(self) -> tuple[str, str, int] | None:
-        return _origin(self.asked)
+        return url_origin(self.asked)
 
     def is_asked(self, url: str) -> bool:
         """Whether ``url`` is the URL the page was opened at (fragments aside)."""
@@ -94,7 +95,7 @@ class Confinement:
 
     def decide(self, request) -> str | None:
         """Why the browser must not send this Playwright ``request``, or None to let it go."""
-        target = _origin(request.url)
+        target = url_origin(request.url)
         if request.is_navigation_request() and request.frame.parent_frame is None:
             if target == self.origin:
                 return None
@@ -130,7 +131,7 @@ def should_abort_request(request) -> bool:
     """``PLAYWRIGHT_ABORT_REQUEST``: True for every request the page must not send (see the module)."""
     confinement = _confinement_of(request)
     if confinement is None:
-        logger.debug("Browser request blocked (no_frame): %s", request.url)
+        logger.debug("Browser request blocked (not one of our pages): %s", request.url)
         return True
     reason = confinement.decide(request)
     if reason is not None:
@@ -200,7 +201,7 @@ class ConfinedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
             raise LeftOrigin(f"the page of {request.url} could not be confined to its origin")
         if confinement.left_for:
             raise LeftOrigin(f"the page of {request.url} tried to navigate to {confinement.left_for}")
-        if _origin(response.url) != confinement.origin:
+        if url_origin(response.url) != confinement.origin:
             raise LeftOrigin(f"the page of {request.url} ended on another origin: {response.url}")
         return response
 
