@@ -9,7 +9,8 @@ HTTP cache, JOBDIR and the records only ever see public URLs.
 ``MirrorAddon`` (``ADDONS``, after the browser add-on has chosen the handlers) wraps the ``http`` and
 ``https`` download handlers in ``MirrorDownloadHandler``; the handlers it wraps are kept in
 ``MAYADEEN_MIRROR_HANDLERS``. In mirror mode nothing else is fetched: a request for any other host
-is refused (and counted). A failed download names the mirror URL that failed, not the public one.
+is refused (and counted), and so is an answer that does not come from the mirror (a browser page
+that ended elsewhere), so nothing off the mirror is ever taken, or archived, as a public URL. A failed download names the mirror URL that failed, not the public one.
 A mirror in ``no_proxy`` (e.g. 127.0.0.1) is fetched without the environment's proxy.
 
 Stats: ``mayadeen/mirror/requests``, ``mayadeen/mirror/blocked``.
@@ -106,7 +107,11 @@ class MirrorDownloadHandler(BaseDownloadHandler):
             public = swap_origin(location.decode("latin-1"), self.base, self.public)
             if public:  # a mirror that redirects to itself means the public page
                 response.headers[b"Location"] = public.encode("latin-1")
-        return response.replace(url=swap_origin(response.url, self.base, self.public) or request.url, request=request)
+        public = swap_origin(response.url, self.base, self.public)
+        if public is None:  # a browser page that ended off the mirror is no answer for a public URL
+            self.stats.inc_value("mayadeen/mirror/blocked")
+            raise IgnoreRequest(f"mirror mode: {request.url} was answered from {response.url}, not the mirror")
+        return response.replace(url=public, request=request)
 
     async def _download(self, request):
         if inspect.iscoroutinefunction(self.inner.download_request):

@@ -196,9 +196,11 @@ MAYADEEN_CHROMIUM_PATH = "auto"
 # Seconds a rendered listing may take to fill its grid, and a challenge to clear in the browser.
 MAYADEEN_RENDER_TIMEOUT = 15
 MAYADEEN_CHALLENGE_TIMEOUT = 20
+# scrapy-playwright's handler, accepting a render only when its page stayed on the origin it was sent
+# to (mayadeen.browser.confine); plain requests go through it as plain HTTP.
 DOWNLOAD_HANDLERS = {
-    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
-    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    "http": "mayadeen.browser.confine.ConfinedPlaywrightHandler",
+    "https": "mayadeen.browser.confine.ConfinedPlaywrightHandler",
 }
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_LAUNCH_OPTIONS = {
@@ -207,11 +209,19 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
     "args": ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--disable-default-apps",
              "--disable-extensions", "--disable-domain-reliability", "--metrics-recording-only",
-             "--mute-audio", "--no-default-browser-check"],
+             "--mute-audio", "--no-default-browser-check",
+             # No WebRTC over UDP (no route sees it: without the second flag a page's STUN request
+             # reaches any host; Chromium 156 ignores the first, kept for other builds) and no
+             # prerendering. BrowserAddon adds the flags that let Chromium connect to and resolve the
+             # site's origin only (a proxy that answers nothing for every other host and port), which
+             # stops the preconnects and DNS prefetches no route sees.
+             "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+             "--webrtc-ip-handling-policy=disable_non_proxied_udp", "--disable-features=Prerender2"],
 }
-# Documents, scripts and XHR/fetch of the page's own host only: no images, fonts, media, stylesheets,
-# third-party requests.
-PLAYWRIGHT_ABORT_REQUEST = "mayadeen.browser.chromium.should_abort_request"
+# Documents, scripts and XHR/fetch of the exact origin (scheme, host, port) the page was sent to, and
+# nothing else: no images, fonts, media, stylesheets, third-party requests, navigation elsewhere
+# (mayadeen.browser.confine; the page init callback that confines each page is in browser_meta).
+PLAYWRIGHT_ABORT_REQUEST = "mayadeen.browser.confine.should_abort_request"
 # One context (shared cookies), at most 4 pages at once: more gives nothing on 2 cores. Pages are
 # closed by scrapy-playwright after each response (no request keeps its page).
 PLAYWRIGHT_MAX_CONTEXTS = 1

@@ -20,7 +20,8 @@ from scrapy.settings import Settings
 
 import mayadeen.browser.chromium as browser
 from mayadeen import settings as project_settings
-from mayadeen.browser.chromium import BrowserAddon, find_chromium, should_abort_request
+from mayadeen.browser.chromium import BrowserAddon, find_chromium
+from mayadeen.browser.confine import Confinement
 from mayadeen.pages.listing import ListingPage
 from mayadeen.pages.listing_api import ListingApiPage, api_page_url, next_api_page
 from mayadeen.urls import PUBLIC_URL, canonical_url, is_client_side_listing
@@ -140,41 +141,36 @@ def test_addon_without_browser_restores_plain_handlers(path, js):
     assert not browser.browser_available(settings)
 
 
-class FakeFrame:
-    def __init__(self, url, page=None):
-        self.url = url
-        self.page = page
-
-
 class FakeRequest:
-    def __init__(self, url, resource_type, page_url="http://127.0.0.1:8000/videos", navigation=False,
-                 main=True, redirected_from=None):
-        main_frame = FakeFrame(page_url)
-        main_frame.page = SimpleNamespace(main_frame=main_frame)
-        self.frame = main_frame if main else FakeFrame("about:blank", main_frame.page)
-        self.url, self.resource_type, self.redirected_from = url, resource_type, redirected_from
-        self._navigation = navigation
+    def __init__(self, url, resource_type, navigation=False, main=True):
+        self.frame = SimpleNamespace(parent_frame=None if main else object())
+        self.url, self.resource_type, self._navigation = url, resource_type, navigation
 
     def is_navigation_request(self):
         return self._navigation
 
 
 @pytest.mark.parametrize("request_, aborted", [
-    (FakeRequest("http://127.0.0.1:8000/videos", "document", "about:blank", navigation=True), False),
+    (FakeRequest("http://127.0.0.1:8000/videos", "document", navigation=True), False),
     (FakeRequest("http://127.0.0.1:8000/api/listing?section=videos&page=1", "fetch"), False),
     (FakeRequest("http://127.0.0.1:8000/Scripts/site.js", "script"), False),
     (FakeRequest("http://127.0.0.1:8000/Content/images/logo.svg", "image"), True),
     (FakeRequest("http://127.0.0.1:8000/Content/fonts/roboto.woff2", "font"), True),
     (FakeRequest("http://127.0.0.1:8000/video.mp4", "media"), True),
     (FakeRequest("http://127.0.0.1:8000/Content/css/main.min.css", "stylesheet"), True),
+    (FakeRequest("http://127.0.0.1:8001/api/listing?section=videos", "fetch"), True),  # another port
+    (FakeRequest("https://127.0.0.1:8000/api/listing?section=videos", "fetch"), True),  # another scheme
     (FakeRequest("https://www.googletagmanager.com/gtag/js?id=G-1", "script"), True),
+    (FakeRequest("https://challenges.cloudflare.com/turnstile/v0/api.js", "script"), True),  # not in mirror mode
     (FakeRequest("https://english.almayadeen.net/api/listing?section=videos", "fetch"), True),  # leaves the mirror
     (FakeRequest("https://www.youtube.com/embed/x", "document", navigation=True, main=False), True),
-    (FakeRequest("https://english.almayadeen.net/videos", "document", navigation=True,
-                 redirected_from=SimpleNamespace(url="http://127.0.0.1:8000/videos")), True),
+    (FakeRequest("https://english.almayadeen.net/videos", "document", navigation=True), True),
 ], ids=lambda v: f"{v.resource_type}:{v.url}" if isinstance(v, FakeRequest) else str(v))
 def test_browser_loads_only_the_pages_own_documents_scripts_and_fetches(request_, aborted):
-    assert should_abort_request(request_) is aborted
+    confinement = Confinement("http://127.0.0.1:8000/videos")
+    assert (confinement.decide(request_) is not None) is aborted
+    assert (confinement.left_for is not None) is (aborted and request_.frame.parent_frame is None
+                                                   and request_.is_navigation_request())
 
 
 def api_response(name: str, url: str) -> TextResponse:

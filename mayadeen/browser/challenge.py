@@ -1,13 +1,15 @@
 """Get past Cloudflare challenge pages: retry a challenged request once through the browser.
 
-A response is a challenge when it says so (``cf-mitigated: challenge``), when it is a 403/503 from
-Cloudflare carrying a challenge page, or when a 200 page is Cloudflare's interstitial instead of the
-page asked for. Such a response never reaches the spider. The request goes once more, through the
-browser, where the challenge script runs, sets its clearance cookie and reloads; what the browser then
-received from the server (status, headers, raw bytes; not its DOM) becomes the response, so the page
-is parsed exactly like a plain download. The browser's cookies are handed to Scrapy's cookie jar, so
-later plain requests carry the clearance too. A request still challenged after that, or challenged
-with no browser, is dropped.
+A response is a challenge only as Cloudflare sends one: a 403 or 503 from Cloudflare (``cf-mitigated:
+challenge``, ``server: cloudflare`` or a ``cf-ray``) whose document carries the challenge page's markers.
+A 200 page is never a challenge, whatever it contains, and never opened in the browser for it. A
+challenge never reaches the spider. The request goes once more, through the browser (confined to the
+request's origin, plus Cloudflare's challenge frame on the live site only: ``mayadeen.browser.confine``),
+where the challenge script runs, sets its clearance cookie and reloads; what the browser then received
+from the server at the URL asked for (status, headers, raw bytes; not its DOM) becomes the response,
+so the page is parsed exactly like a plain download. A page the browser ended on anywhere else is no
+solution. The browser's cookies are handed to Scrapy's cookie jar, so later plain requests carry the
+clearance too. A request still challenged after that, or challenged with no browser, is dropped.
 
 Stats: ``mayadeen/challenge/detected``, ``.../solved``, ``.../failed``.
 Meta: ``dont_challenge`` (True: leave this request's challenges alone), ``mayadeen_challenge`` (set on
@@ -26,15 +28,16 @@ from scrapy.responsetypes import responsetypes
 from scrapy_playwright.page import PageMethod
 
 from mayadeen.browser.chromium import browser_meta, why_no_browser
+from mayadeen.browser.confine import CHALLENGE_HOSTS, CONFINEMENT_KEY, PAGE_INIT_KEY
 from mayadeen.browser.page_actions import DOCUMENTS_KEY, clear_challenge
 from mayadeen.urls import is_on_site
 
 logger = logging.getLogger(__name__)
 
-# Only Cloudflare's challenge pages carry these; a normal page behind Cloudflare may load
-# /cdn-cgi/challenge-platform/ scripts, so that path alone marks a challenge only on an error status.
-CHALLENGE_MARKERS = (b"window._cf_chl_opt", b"_cf_chl_opt", b"cf-browser-verification", b"cf_chl_prog")
-ERROR_MARKERS = CHALLENGE_MARKERS + (b"/cdn-cgi/challenge-platform/", b"challenge-platform", b"cf-challenge")
+# What Cloudflare's challenge pages carry, looked for only in its 403/503 answers.
+CHALLENGE_MARKERS = (b"window._cf_chl_opt", b"_cf_chl_opt", b"cf-browser-verification", b"cf_chl_prog",
+                     b"/cdn-cgi/challenge-platform/", b"challenge-platform", b"cf-challenge")
+CHALLENGE_STATUSES = (403, 503)
 JUST_A_MOMENT = re.compile(rb"<title>\s*Just a moment\.\.\.\s*</title>", re.I)
 DROP_HEADERS = {b"content-encoding", b"content-length", b"transfer-encoding"}
 
@@ -48,17 +51,15 @@ def _header(headers, name: str) -> str:
 
 def challenge_reason(status: int, headers, body: bytes) -> str | None:
     """Why this answer is a Cloudflare challenge (a short text for the log), or None if it is not."""
+    if status not in CHALLENGE_STATUSES:
+        return None
+    head = body[:200_000]
+    if not (JUST_A_MOMENT.search(head) or any(m in head for m in CHALLENGE_MARKERS)):
+        return None
     if _header(headers, "cf-mitigated") == "challenge":
         return f"{status}, cf-mitigated: challenge"
-    head = body[:200_000]
-    if status in (403, 429, 503):
-        from_cloudflare = _header(headers, "server") == "cloudflare" or bool(_header(headers, "cf-ray"))
-        marked = JUST_A_MOMENT.search(head) or any(m in head for m in ERROR_MARKERS)
-        if from_cloudflare and marked:
-            return f"{status} from Cloudflare with a challenge page"
-        return None
-    if 200 <= status < 300 and (JUST_A_MOMENT.search(head) or any(m in head for m in CHALLENGE_MARKERS)):
-        return f"{status} with a challenge page instead of the content"
+    if _header(headers, "server") == "cloudflare" or _header(headers, "cf-ray"):
+        return f"{status} from Cloudflare with a challenge page"
     return None
 
 
@@ -68,6 +69,8 @@ class ChallengeMiddleware:
         self.stats = crawler.stats
         self.timeout_ms = crawler.settings.getfloat("MAYADEEN_CHALLENGE_TIMEOUT", 20) * 1000
         self.no_browser = why_no_browser(crawler.settings)
+        # Cloudflare's challenge frame is a third party: reachable on the live site only, never from a mirror.
+        self.third_party = frozenset() if crawler.settings.get("MAYADEEN_BASE_URL") else CHALLENGE_HOSTS
         self.pending_cookies: list[dict] = []
 
     @classmethod
@@ -118,9 +121,10 @@ class ChallengeMiddleware:
         if request.meta.get("playwright"):  # a rendered page: render it again once cleared
             methods += list(request.meta.get("playwright_page_methods") or [])
         meta = {k: v for k, v in request.meta.items() if not k.startswith("playwright")}
-        meta.update(browser_meta(self.settings, methods, mayadeen_challenge="browser",
-                                 mayadeen_challenge_rendered=bool(request.meta.get("playwright")),
-                                 playwright_page_init_callback="mayadeen.browser.page_actions.record_documents"))
+        page_init = (*request.meta.get(PAGE_INIT_KEY, ()), "mayadeen.browser.page_actions.record_documents")
+        meta.update(browser_meta(self.settings, methods, page_init=page_init, third_party=self.third_party,
+                                 mayadeen_challenge="browser",
+                                 mayadeen_challenge_rendered=bool(request.meta.get("playwright"))))
         meta[DOCUMENTS_KEY] = documents
         return request.replace(meta=meta, dont_filter=True)
 
@@ -130,6 +134,9 @@ class ChallengeMiddleware:
         document = methods[0].result if methods else None
         if document is None:
             return self._fail(request, "the browser got no page")
+        confinement = request.meta.get(CONFINEMENT_KEY)
+        if confinement is None or not confinement.is_asked(document.url):
+            return self._fail(request, f"the browser ended on {document.url}, not on the page asked for")
         reason = challenge_reason(document.status, Headers(document.headers), document.body)
         if reason is not None:
             return self._fail(request, f"still a challenge after the browser ({reason})")

@@ -6,10 +6,8 @@
 - ``BrowserAddon`` runs after the command-line settings are applied and before the download handlers are
   built: it hands the executable to scrapy-playwright, or, when there is none, puts the plain HTTP
   handlers back so that no Playwright driver starts for nothing.
-- ``should_abort_request`` (``PLAYWRIGHT_ABORT_REQUEST``) keeps the browser to documents, scripts and
-  XHR/fetch of the page's own host (and Cloudflare's challenge frame): no images, fonts, media,
-  stylesheets or third-party requests.
-- ``browser_meta`` is the request meta every browser request of ours carries.
+- ``browser_meta`` is the request meta every browser request of ours carries: among it the page init
+  callback that confines the page to its origin (``mayadeen.browser.confine``).
 """
 
 from __future__ import annotations
@@ -20,26 +18,29 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from scrapy.settings import SETTINGS_PRIORITIES
 
+from mayadeen.browser.confine import CHALLENGE_HOSTS, PAGE_INIT_KEY, THIRD_PARTY_KEY, url_origin
+from mayadeen.urls import PUBLIC_URL
+from mayadeen.validation import parse_origin
+
 DEBIAN_CHROMIUM = "/usr/lib/chromium/chromium"
-PLAYWRIGHT_HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+# scrapy-playwright's handler, accepting only renders that stayed on their origin.
+PLAYWRIGHT_HANDLER = "mayadeen.browser.confine.ConfinedPlaywrightHandler"
+# A proxy nobody serves (the discard port): every connection Chromium opens outside the page's routes
+# (a preconnect, a popup's first requests, WebRTC over TCP) goes there and is refused.
+NOWHERE_HOST = "127.0.0.1"
+NOWHERE_PROXY = f"http://{NOWHERE_HOST}:9"
 INSTALL_HINT = (
     "install one with `pip install playwright && playwright install chromium`, or install your "
     "distribution's Chromium (Debian/Ubuntu: `apt-get install chromium`) and set "
     "MAYADEEN_CHROMIUM_PATH=/usr/lib/chromium/chromium (or wherever its executable is)"
 )
-# What a page may load: its document, its scripts and what they fetch. Everything else (images, fonts,
-# media, stylesheets, beacons, manifests...) only costs time and, on the live site, requests.
-ALLOWED_RESOURCE_TYPES = frozenset({"document", "script", "xhr", "fetch"})
 # One browser context for every browser request, so listings and challenges share its cookies. It is
 # scrapy-playwright's default one: a request naming no context shares it too, and never waits forever
 # for a second context under PLAYWRIGHT_MAX_CONTEXTS = 1.
 CONTEXT = "default"
-# Third-party hosts a page may still use: Cloudflare's challenge runs in a frame from this host.
-CHALLENGE_HOSTS = frozenset({"challenges.cloudflare.com"})
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ class BrowserAddon:
         if self.chromium.available and getattr(spider, "js", True):
             options = dict(settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"))
             options["executable_path"] = self.chromium.path
+            options["args"] = [*options.get("args", ()), *direct_only(settings, spider)]
             _set(settings, "PLAYWRIGHT_LAUNCH_OPTIONS", options)
             return
         # No browser, or not wanted: the handlers would only start an idle Playwright driver.
@@ -163,6 +165,23 @@ class BrowserAddon:
         changed = {s: base[s] for s, path in handlers.items() if path == PLAYWRIGHT_HANDLER and s in base}
         if changed:
             _set(settings, "DOWNLOAD_HANDLERS", {**handlers, **changed})
+
+
+def direct_only(settings, spider=None) -> list[str]:
+    """Chromium flags that let it connect to the site's origin only (the mirror's in mirror mode;
+    Cloudflare's challenge frame too on the live site only): every other host and port goes to
+    ``NOWHERE_PROXY``, and no other host name is resolved. A second wall behind the page's routes, for
+    what Chromium connects to without a request they see (the preconnect it makes when a page starts
+    a navigation or names a host in a ``<link>``, a DNS prefetch)."""
+    mirror = parse_origin("base_url", getattr(spider, "base_url", None) or settings.get("MAYADEEN_BASE_URL"))
+    _, host, port = url_origin(mirror or settings.get("MAYADEEN_PUBLIC_URL") or PUBLIC_URL)
+    host = f"[{host}]" if ":" in host else host
+    # The proxy's own address stays resolvable: a proxy that cannot be found is not to be bypassed.
+    hosts = sorted({host, NOWHERE_HOST} | (set() if mirror else CHALLENGE_HOSTS))
+    direct = [f"{host}:{port}"] + ([] if mirror else [f"{h}:443" for h in sorted(CHALLENGE_HOSTS)])
+    # <-loopback>: loopback addresses go through the proxy too, unless named (another local port).
+    return [f"--proxy-server={NOWHERE_PROXY}", f"--proxy-bypass-list=<-loopback>;{';'.join(direct)}",
+            "--host-resolver-rules=MAP * ~NOTFOUND, " + ", ".join(f"EXCLUDE {h}" for h in hosts)]
 
 
 def browser_available(settings) -> bool:
@@ -184,9 +203,13 @@ def why_no_browser(settings, js: bool = True) -> str | None:
     return None
 
 
-def browser_meta(settings, page_methods: list, **extra) -> dict:
-    """Meta that sends a request through the browser, running ``page_methods`` after the page loaded."""
-    context_kwargs = {"service_workers": "block"}  # a service worker would bypass should_abort_request
+def browser_meta(settings, page_methods: list, *, page_init: tuple[str, ...] = (),
+                 third_party: frozenset[str] = frozenset(), **extra) -> dict:
+    """Meta that sends a request through the browser, confined to the request's origin (plus the
+    https hosts ``third_party``), running the init callbacks ``page_init`` before the first navigation
+    and ``page_methods`` after the page loaded."""
+    # Service workers would fetch past the page's routes; downloads are nothing we read.
+    context_kwargs = {"service_workers": "block", "accept_downloads": False}
     if settings.get("USER_AGENT"):
         # The same agent as the plain requests: a clearance cookie is bound to it.
         context_kwargs["user_agent"] = settings.get("USER_AGENT")
@@ -194,27 +217,9 @@ def browser_meta(settings, page_methods: list, **extra) -> dict:
         "playwright": True,
         "playwright_context": CONTEXT,
         "playwright_context_kwargs": context_kwargs,
+        "playwright_page_init_callback": "mayadeen.browser.confine.init_page",
         "playwright_page_methods": list(page_methods),
+        PAGE_INIT_KEY: list(page_init),
+        THIRD_PARTY_KEY: sorted(third_party),
         **extra,
     }
-
-
-def should_abort_request(request) -> bool:
-    """``PLAYWRIGHT_ABORT_REQUEST``: True for what the browser must not fetch.
-
-    Allowed: the main document (and its reloads and same-host redirects), and the documents (frames),
-    scripts, XHR and fetch requests of that document's own host or of ``CHALLENGE_HOSTS``. Everything
-    else is aborted, which in mirror mode also keeps the browser on the mirror.
-    """
-    try:
-        frame = request.frame
-        main = frame.page.main_frame
-    except Exception:  # service workers and the like have no frame: nothing we need
-        return True
-    host = urlsplit(request.url).hostname
-    if request.is_navigation_request() and frame == main:
-        previous = request.redirected_from
-        return previous is not None and urlsplit(previous.url).hostname != host
-    if request.resource_type not in ALLOWED_RESOURCE_TYPES:
-        return True
-    return host != urlsplit(main.url).hostname and host not in CHALLENGE_HOSTS

@@ -1,6 +1,7 @@
 """What we do inside a browser page, as scrapy-playwright page methods and page init callbacks.
 
-- ``wait_for_listing``: a client-side listing has filled its grid from the listing API (or given up).
+- ``watch_listing`` + ``wait_for_listing``: a client-side listing's script has filled its grid from the
+  listing API, found nothing to list, or failed; the verdict says which.
 - ``record_documents`` + ``clear_challenge``: a challenge page has run its script and the browser has
   loaded the real page; the result is that page as the server sent it (status, headers, raw bytes) and
   the cookies the browser holds, so the page is parsed exactly like a plain download.
@@ -25,18 +26,44 @@ LISTING_READY = """() => {
 }"""
 # Cloudflare's interstitial: `window._cf_chl_opt` and the "Just a moment..." title. The real page has
 # neither once the challenge script has set its cookie and reloaded.
+# The verdict on a grid once ready: listed, empty (the script ran, asked the API and listed nothing,
+# with no error line), or why the render failed.
+LISTED, EMPTY = "listed", "empty"
+LISTING_STATE = """() => {
+  const grid = document.getElementById('listing-grid');
+  if (!grid) return 'the page has no listing grid';
+  if (grid.querySelector('.listing-error')) return 'the page shows its error message';
+  if (grid.classList.contains('is-loading')) return 'the grid is still loading';
+  if (grid.children.length > 0) return 'listed';
+  return window.__mayadeenListingRan ? 'empty' : 'the listing script did not run';
+}"""
+# Before the page's scripts: notes when the listing script starts loading (marks the grid `is-loading`),
+# so an empty grid the script finished is told from one it never touched (a script error, a cut page).
+WATCH_LISTING = """new MutationObserver((records, observer) => {
+  if (records.some(r => r.target.id === 'listing-grid' && r.target.classList.contains('is-loading'))) {
+    window.__mayadeenListingRan = true;
+    observer.disconnect();
+  }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ['class']});"""
 CHALLENGE_GONE = """() => !window._cf_chl_opt && !/^\\s*just a moment/i.test(document.title || '')"""
 DOCUMENTS_KEY = "mayadeen_documents"
 
 
-async def wait_for_listing(page, timeout_ms: float) -> bool:
-    """Wait until the listing grid is filled; False when it was not within ``timeout_ms``."""
+async def watch_listing(page, request) -> None:
+    """Page init callback (``mayadeen_page_init``) of a listing render: see ``WATCH_LISTING``."""
+    await page.add_init_script(WATCH_LISTING)
+
+
+async def wait_for_listing(page, timeout_ms: float) -> str:
+    """Wait until the listing grid is final (at most ``timeout_ms``); ``LISTED``, ``EMPTY`` or why the
+    render failed."""
     try:
         await page.wait_for_function(LISTING_READY, timeout=timeout_ms, polling=50)
-        return True
+        return await page.evaluate(LISTING_STATE)
     except PlaywrightTimeoutError:
-        logger.warning("Listing grid of %s still loading after %.0f ms", page.url, timeout_ms)
-        return False
+        return f"the grid is still loading after {timeout_ms:.0f} ms"
+    except PlaywrightError as exc:  # e.g. the page navigated while being read
+        return f"the page could not be read: {str(exc).splitlines()[0]}"
 
 
 async def record_documents(page, request) -> None:

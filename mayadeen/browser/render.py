@@ -11,14 +11,18 @@ was found), ``mayadeen/js/skipped_listings`` counts them and the close of the cr
 A browser that fails to launch turns rendering off the same way. A missing browser fails the run
 only when it was required or every listing of the run needed it (``mayadeen.extensions.run_outcome``).
 
-A render that fails (a timeout, a navigation error) is retried with the usual backoff
-(``mayadeen.middlewares.retry.Backoff``), then given up with a warning.
+Empty is a fact: a listing whose script asked the API and listed nothing, with no error line, is
+recorded as empty (INFO, ``mayadeen/js/empty_listings``), not retried. A render that failed (a timeout,
+a navigation error, the page's error message, a grid its script never touched) is retried with the
+usual backoff (``mayadeen.middlewares.retry.Backoff``), then given up with a warning. A page that tried
+to leave its origin (``mayadeen.browser.confine.LeftOrigin``) is a failed render, not retried.
 
 Stats: ``mayadeen/js/rendered`` (requests sent to the browser), ``mayadeen/js/skipped_listings``,
 ``mayadeen/js/no_browser`` (listings skipped for want of a browser), ``mayadeen/js/errors`` (renders
-that failed), ``mayadeen/js/gave_up``.
+that failed), ``mayadeen/js/gave_up``, ``mayadeen/js/empty_listings``, ``mayadeen/js/left_origin``.
 Meta: ``mayadeen_render`` (True: render this request too), ``mayadeen_rendered`` (set on the requests
-this middleware sends to the browser; the spider reads the rendered DOM then), ``playwright`` (False:
+this middleware sends to the browser; the spider reads the rendered DOM then), ``mayadeen_empty_listing``
+(set on an empty listing's request: the coverage check does not take it for a broken listing), ``playwright`` (False:
 never render this request).
 """
 
@@ -32,11 +36,14 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy_playwright.page import PageMethod
 
 from mayadeen.browser.chromium import INSTALL_HINT, browser_meta, find_chromium, why_no_browser
-from mayadeen.browser.page_actions import wait_for_listing
+from mayadeen.browser.confine import LeftOrigin
+from mayadeen.browser.page_actions import EMPTY, LISTED, wait_for_listing
 from mayadeen.middlewares.retry import Backoff, GaveUp
 from mayadeen.urls import is_client_side_listing
 
 logger = logging.getLogger(__name__)
+
+EMPTY_LISTING = "mayadeen_empty_listing"  # meta: the listing's script listed nothing (not broken)
 
 
 class RenderMiddleware:
@@ -74,21 +81,45 @@ class RenderMiddleware:
             self._skip(request.url)
             raise IgnoreRequest(f"not rendered ({self.off}): {request.url}")
         request.meta.update(browser_meta(self.settings, [PageMethod(wait_for_listing, self.timeout_ms)],
+                                         page_init=("mayadeen.browser.page_actions.watch_listing",),
                                          mayadeen_rendered=True))
         self.stats.inc_value("mayadeen/js/rendered")
         return None
+
+    def process_response(self, request, response):
+        if not request.meta.get("mayadeen_rendered") or response.status != 200:
+            return response  # an HTTP error is the retry middleware's
+        methods = response.meta.get("playwright_page_methods") or ()
+        verdict = next((m.result for m in methods if getattr(m, "method", None) is wait_for_listing), LISTED)
+        if verdict == LISTED:
+            return response
+        if verdict == EMPTY:
+            self.stats.inc_value("mayadeen/js/empty_listings")
+            request.meta[EMPTY_LISTING] = True
+            logger.info("Client-side listing %s is empty: its script listed no items", response.url)
+            return response
+        self.stats.inc_value("mayadeen/js/errors")
+        return self._failed(request, verdict)
 
     def process_exception(self, request, exception):
         if not request.meta.get("mayadeen_rendered") or isinstance(exception, IgnoreRequest):
             return None
         self.stats.inc_value("mayadeen/js/errors")
         error = (str(exception) or type(exception).__name__).splitlines()[0]
+        if isinstance(exception, LeftOrigin):  # the page's doing: the same again on every attempt
+            self.stats.inc_value("mayadeen/js/left_origin")
+            logger.warning("Rendering %s failed: %s; not retried", request.url, error)
+            raise IgnoreRequest(f"render left its origin: {request.url}")
         if "launch" in error.lower() and not self.off:
             # The executable is there but does not start (missing libraries, wrong binary...).
             self.off, self.hint = f"the browser {self.chromium.path} failed to launch: {error}", INSTALL_HINT
         if self.off:
             self._skip(request.url)
             raise IgnoreRequest(f"not rendered ({self.off}): {request.url}")
+        return self._failed(request, error)
+
+    def _failed(self, request, error: str):
+        """The retry of a failed render, or GaveUp when its retries are used up."""
         retry = self.backoff.retry(request, "render_failed", self.crawler)
         if retry is not None:
             logger.info("Rendering %s failed (%s); trying again", request.url, error)

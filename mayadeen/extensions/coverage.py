@@ -38,6 +38,7 @@ from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
+from mayadeen.browser.render import EMPTY_LISTING
 from mayadeen.extensions.run_outcome import COVERAGE_BELOW_MINIMUM, RunOutcome
 from mayadeen.items import ArticleItem
 from mayadeen.pipelines.store import open_store
@@ -163,8 +164,8 @@ class FieldCoverage:
             kind = item_kind(url)
             if kind:
                 self.tally.add_page(kind)
-            elif url == HOME or listing_key(url):
-                self.listing_pages += 1
+            elif (url == HOME or listing_key(url)) and not request.meta.get(EMPTY_LISTING):
+                self.listing_pages += 1  # an empty client-side listing lists nothing: no sign of a redesign
 
     def item_scraped(self, item, response, spider):
         self._add(item, response)

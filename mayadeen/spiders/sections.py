@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from mayadeen.middlewares.retry import Backoff
 from mayadeen.store.freshness import Verdict
 from mayadeen.pages.listing import ListingPage
 from mayadeen.pages.listing_api import ListingApiPage, next_api_page
@@ -100,8 +99,8 @@ class SectionsSpider(MayadeenSpider):
     def parse_rendered_listing(self, response, page: ListingPage):
         """A client-side listing as the browser shows it: its cards, then the listing API's further pages.
 
-        A render without a single card is retried like a failed download (the page's script may have
-        met a failing API call), then counted (``mayadeen/js/empty_listings``) and reported.
+        A listing without cards is empty (said and counted by ``RenderMiddleware``, which also retries
+        renders that failed): it links to nothing.
 
         Further pages come from the JSON API the page's own script reads, not from clicking "Load More"
         in the browser: each page is then an ordinary request (retried, deduplicated, throttled and
@@ -111,15 +110,6 @@ class SectionsSpider(MayadeenSpider):
         are read from the rendered grid, paging follows the API's own has_more/next_page, and an
         item's URL is the href the script writes into its card.
         """
-        if not page.cards:  # the page's script failed (its API call, a script, the page cut short)
-            retry = Backoff.from_settings(self.settings).retry(response.request, "empty_render", self.crawler)
-            if retry is not None:
-                self.logger.info("Rendered listing %s shows no cards; rendering it again", response.url)
-                yield retry
-                return
-            self.crawler.stats.inc_value("mayadeen/js/empty_listings")
-            self.logger.warning("Rendered listing %s still shows no cards after %d attempts; its items are found"
-                                " only through other pages", response.url, response.meta.get("retry_times", 0) + 1)
         self.crawler.stats.inc_value("mayadeen/listing/pages")
         yield from self.follow_cards(page)
         url = next_api_page(page)

@@ -1,0 +1,220 @@
+"""The browser confined to the origin it was sent to: a hostile page reaches nothing else.
+
+A page of ours may reach only the exact origin (scheme, host and port) of the URL it was opened at,
+which in mirror mode is the mirror, and only for documents, scripts, XHR and fetch; every other
+request is aborted. Where each kind of traffic is stopped:
+
+- every HTTP(S) request of the page and of its frames (navigations included: ``location.href``, a
+  form, a meta refresh, a redirect; sub-resources, EventSource, beacons, prefetches): scrapy-playwright's
+  page route asks ``should_abort_request`` (``PLAYWRIGHT_ABORT_REQUEST``);
+- popups (``window.open``): the context route aborts every request of a page that is not one of ours,
+  and the popup is closed;
+- WebSockets: page and context ``route_web_socket`` close every socket before it connects;
+- service workers: the context option ``service_workers="block"`` (``browser_meta``); WebRTC and
+  prefetching: Chromium flags (``PLAYWRIGHT_LAUNCH_OPTIONS``).
+
+``init_page`` (scrapy-playwright's ``playwright_page_init_callback``, set by ``browser_meta``) installs
+this before the first navigation. A page it did not register gets nothing through, so a failure to
+confine fails the render instead of letting it run free. ``ConfinedPlaywrightHandler`` (the download
+handler) accepts a render only when its main frame never tried to leave the origin and ends on it: a
+page that navigates away is a failed render (``LeftOrigin``), never a result, never archived.
+
+Cloudflare's challenge runs in a frame from ``challenges.cloudflare.com``, a third party: the
+challenge retry may reach it only on the live site (``ChallengeMiddleware`` asks for it through meta
+``mayadeen_third_party``, never in mirror mode, where nothing but the mirror may be reached).
+
+Stats: ``mayadeen/browser/blocked/<reason>`` with reason ``origin`` (another origin), ``resource_type``
+(images, fonts, media, stylesheets, beacons...), ``navigation`` (the main frame sent elsewhere),
+``websocket``, ``popup`` (each popup once); a DEBUG line for each, an INFO summary when the crawl
+closes. Requests of no page of ours (a popup's, a worker's) are aborted with a DEBUG line only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import weakref
+from collections import Counter
+from dataclasses import dataclass, field
+from urllib.parse import urldefrag, urlsplit
+
+from playwright.async_api import Error as PlaywrightError
+from scrapy.utils.misc import load_object
+from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
+
+logger = logging.getLogger(__name__)
+
+# What a listing or a challenge needs: its document, its scripts and what they fetch.
+ALLOWED_RESOURCE_TYPES = frozenset({"document", "script", "xhr", "fetch"})
+# The only third party a page may use, and only on the live site: Cloudflare's challenge frame.
+CHALLENGE_HOSTS = frozenset({"challenges.cloudflare.com"})
+CONFINEMENT_KEY = "mayadeen_confinement"  # meta: this render's Confinement (set by init_page)
+PAGE_INIT_KEY = "mayadeen_page_init"  # meta: further init callbacks (dotted paths), run after ours
+THIRD_PARTY_KEY = "mayadeen_third_party"  # meta: https hosts whose frames/scripts/fetches are allowed
+EVERY_SOCKET = re.compile(r".*")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def url_origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL, the default port made explicit; None for anything else.
+
+    The browser's own comparison until the project's one rule for "on the site" (``mayadeen.urls``)
+    covers scheme, host and port.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
+
+
+class LeftOrigin(Exception):
+    """A render whose page tried to leave its origin, or could not be confined: never a result."""
+
+
+@dataclass
+class Confinement:
+    """What one page may reach, and what it tried."""
+
+    asked: str  # the URL the page was opened at (the mirror's, in mirror mode)
+    third_party: frozenset[str] = frozenset()
+    blocked: Counter = field(default_factory=Counter)  # reason -> requests aborted
+    left_for: str | None = None  # where the main frame first tried to go off the origin
+
+    @property
+    def origin(self) -> tuple[str, str, int] | None:
+        return url_origin(self.asked)
+
+    def is_asked(self, url: str) -> bool:
+        """Whether ``url`` is the URL the page was opened at (fragments aside)."""
+        return urldefrag(url)[0] == urldefrag(self.asked)[0]
+
+    def decide(self, request) -> str | None:
+        """Why the browser must not send this Playwright ``request``, or None to let it go."""
+        target = url_origin(request.url)
+        if request.is_navigation_request() and request.frame.parent_frame is None:
+            if target == self.origin:
+                return None
+            self.left_for = self.left_for or request.url
+            return "navigation"
+        if request.resource_type not in ALLOWED_RESOURCE_TYPES:
+            return "resource_type"
+        if target == self.origin:
+            return None
+        if target is not None and target[0] == "https" and target[1] in self.third_party:
+            return None
+        return "origin"
+
+    def block(self, reason: str, url: str) -> None:
+        self.blocked[reason] += 1
+        logger.debug("Browser request blocked (%s) on %s: %s", reason, self.asked, url)
+
+
+# Our pages and their confinement. PLAYWRIGHT_ABORT_REQUEST is called with the Playwright request
+# alone: its page leads here. Weak, so a closed page takes its entry with it.
+_PAGES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_GUARDED_CONTEXTS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _confinement_of(request) -> Confinement | None:
+    try:
+        return _PAGES.get(request.frame.page)
+    except PlaywrightError:  # a service worker's request has no frame
+        return None
+
+
+def should_abort_request(request) -> bool:
+    """``PLAYWRIGHT_ABORT_REQUEST``: True for every request the page must not send (see the module)."""
+    confinement = _confinement_of(request)
+    if confinement is None:
+        logger.debug("Browser request blocked (not one of our pages): %s", request.url)
+        return True
+    reason = confinement.decide(request)
+    if reason is not None:
+        confinement.block(reason, request.url)
+    return reason is not None
+
+
+async def _abort_stray(route, request) -> None:
+    """Context route: only pages without our page route get here (popups); nothing of theirs goes out."""
+    logger.debug("Browser request blocked (popup): %s", request.url)
+    await route.abort()
+
+
+async def _close_socket(socket, confinement: Confinement | None = None) -> None:
+    if confinement is not None:
+        confinement.block("websocket", socket.url)
+    else:
+        logger.debug("Browser request blocked (websocket): %s", socket.url)
+    await socket.close(code=1008, reason="blocked")  # never connected to the server
+
+
+async def init_page(page, request) -> None:
+    """``playwright_page_init_callback``: confine ``page`` to the origin of ``request``, then run the
+    init callbacks named in meta ``mayadeen_page_init``."""
+    confinement = Confinement(request.url, frozenset(request.meta.get(THIRD_PARTY_KEY) or ()))
+    context = page.context
+    if context not in _GUARDED_CONTEXTS:
+        await context.route("**/*", _abort_stray)
+        await context.route_web_socket(EVERY_SOCKET, _close_socket)
+        _GUARDED_CONTEXTS.add(context)
+    await page.route_web_socket(EVERY_SOCKET, lambda socket: _close_socket(socket, confinement))
+
+    async def close_popup(popup) -> None:
+        confinement.block("popup", popup.url)
+        await popup.close()
+
+    page.on("popup", close_popup)
+    request.meta[CONFINEMENT_KEY] = confinement
+    _PAGES[page] = confinement
+    for path in request.meta.get(PAGE_INIT_KEY) or ():
+        await load_object(path)(page, request)
+
+
+class ConfinedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
+    """scrapy-playwright's download handler, accepting only renders that stayed on their origin.
+
+    Counts what the browser blocked (``mayadeen/browser/blocked/<reason>``) and says it at the close.
+    """
+
+    def __init__(self, crawler) -> None:
+        super().__init__(crawler)
+        self.blocked: Counter = Counter()
+
+    async def download_request(self, request):
+        if not request.meta.get("playwright"):
+            return await super().download_request(request)
+        request.meta.pop(CONFINEMENT_KEY, None)  # a retry's copy of an earlier attempt's
+        try:
+            response = await super().download_request(request)
+        except Exception:
+            confinement = self._tally(request)
+            if confinement is not None and confinement.left_for:
+                raise LeftOrigin(f"the page of {request.url} tried to navigate to {confinement.left_for}") from None
+            raise
+        confinement = self._tally(request)
+        if confinement is None:
+            raise LeftOrigin(f"the page of {request.url} could not be confined to its origin")
+        if confinement.left_for:
+            raise LeftOrigin(f"the page of {request.url} tried to navigate to {confinement.left_for}")
+        if url_origin(response.url) != confinement.origin:
+            raise LeftOrigin(f"the page of {request.url} ended on another origin: {response.url}")
+        return response
+
+    def _tally(self, request) -> Confinement | None:
+        """The render's confinement, its blocked requests added to the stats."""
+        confinement = request.meta.get(CONFINEMENT_KEY)
+        for reason, count in (confinement.blocked.items() if confinement is not None else ()):
+            self.blocked[reason] += count
+            self.stats.inc_value(f"mayadeen/browser/blocked/{reason}", count)
+        return confinement
+
+    async def close(self) -> None:
+        if self.blocked:
+            logger.info("The browser blocked %d request(s) its pages tried: %s", sum(self.blocked.values()),
+                        ", ".join(f"{reason}={n}" for reason, n in sorted(self.blocked.items())))
+        await super().close()
