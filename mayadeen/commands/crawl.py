@@ -65,6 +65,9 @@ class Command(ScrapyCrawlCommand):
     lists_spider_arguments = True
 
     def add_options(self, parser) -> None:
+        # The first call Scrapy makes to the command it runs: from here on, a signal is a clean stop.
+        self.stop_signals = StopSignals()
+        self.stop_signals.install()
         super().add_options(parser)
         if self.lists_spider_arguments:
             loader = get_spider_loader(self.settings)
@@ -79,8 +82,6 @@ class Command(ScrapyCrawlCommand):
                 " another run holds the JOBDIR, else 0; the last log line sums the run up.")
 
     def process_options(self, args, opts) -> None:
-        self.stop_signals = StopSignals()
-        self.stop_signals.install()  # the earliest moment the command runs: a signal from now on is a clean stop
         super().process_options(args, opts)
         self.resumed_feeds: list[str] = []
         if len(args) != 1:
