@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 from datetime import datetime, timezone
 
 import pytest
@@ -14,8 +15,9 @@ from scrapy.utils.test import get_crawler
 
 from mayadeen.extensions.run_outcome import Thresholds, outcome
 from mayadeen.store.freshness import Freshness, Verdict
+from mayadeen.urls import PUBLIC_URL, item_kind
 from tests.conftest import ROOT, run_crawl
-from tests.fixture_server import FixtureServer, FixtureSite
+from tests.fixture_server import FixtureServer, FixtureSite, write_answer
 from tests.scheduled import SlowServer, crawl_command, item_paths, runs, start_crawl, stored, wait_for
 from tests.test_exit_status import last_line
 from tests.test_incremental import P, store_with
@@ -132,13 +134,30 @@ def test_a_paused_run_says_paused_at_info_and_in_crawl_runs(tmp_path):
     assert (run["result"], run["finish_reason"]) == ("paused", "shutdown")
 
 
+class HoldingServer(FixtureServer):
+    """Holds every item page until ``release`` is set: a crawl that stays busy as long as a test needs."""
+
+    def __init__(self):
+        super().__init__()
+        self.release = threading.Event()
+
+    def handle(self, handler, answer) -> None:
+        if item_kind(PUBLIC_URL + handler.path.split("?")[0]):
+            self.release.wait(timeout=600)
+        try:
+            write_answer(handler, answer)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
 def test_a_busy_jobdir_is_a_warning_without_traceback(tmp_path):
     jobdir = tmp_path / "job"
-    with SlowServer(delay=0.3) as srv:
+    with HoldingServer() as srv:
         first = start_crawl("sitemap", srv.url, tmp_path / "first",
                             settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "1"})
-        wait_for(lambda: item_paths(srv.paths()), timeout=120)
+        wait_for(lambda: item_paths(srv.paths()), timeout=300)
         second = run_crawl("sitemap", srv.url, tmp_path / "second", settings={"JOBDIR": str(jobdir)}, check=False)
+        srv.release.set()
         assert first.wait(timeout=300) == 0
     assert second.returncode == 75
     assert f"WARNING: JOBDIR {jobdir} is in use by another crawl (pid {first.pid})" in second.log
