@@ -34,8 +34,8 @@ def summary(log: str) -> str:
 def test_a_warc_folder_that_cannot_be_made_stops_the_run_before_any_request(tmp_path):
     (tmp_path / "file.txt").write_text("a file, not a folder")
     with FixtureServer() as srv:
-        result = run_crawl("feed", srv.url, tmp_path, settings={"MAYADEEN_WARC_DIR": str(tmp_path / "file.txt" / "warc")},
-                           check=False)
+        result = run_crawl("feed", srv.url, tmp_path, check=False,
+                           settings={"MAYADEEN_WARC_DIR": str(tmp_path / "file.txt" / "warc")})
         assert srv.paths() == []
     assert result.returncode == 1, result.log[-3000:]
     assert f"ERROR: MAYADEEN_WARC_DIR={tmp_path}/file.txt/warc: {tmp_path}/file.txt is not a directory" in result.log

@@ -63,8 +63,8 @@ TOO_MANY_GIVEN_UP = "too_many_given_up"
 COVERAGE_BELOW_MINIMUM = "coverage_below_minimum"
 BROWSER_MISSING = "browser_missing"
 #: Every way a crawl that ran out of work can fail, in the order they are judged.
-FAILURES = (SITE_UNREACHABLE, LOST_RECORDS, LOST_ARCHIVE, SOURCE_UNREADABLE, ERRORS_NO_ITEMS, TOO_MANY_DROPPED, TOO_MANY_GIVEN_UP,
-            COVERAGE_BELOW_MINIMUM, BROWSER_MISSING)
+FAILURES = (SITE_UNREACHABLE, LOST_RECORDS, LOST_ARCHIVE, SOURCE_UNREADABLE, ERRORS_NO_ITEMS, TOO_MANY_DROPPED,
+            TOO_MANY_GIVEN_UP, COVERAGE_BELOW_MINIMUM, BROWSER_MISSING)
 #: Finish reasons of a crawl that ran out of work: the crawl is over, whether it worked or not.
 ENDED_REASONS = frozenset({"finished", *FAILURES})
 #: The finish reason of a run refused because another run holds its JOBDIR.

@@ -18,7 +18,9 @@ an item. An empty source that parsed is not an error. A failed download or a bod
 document is not passed on (no traceback, no half-read source): the request is dropped
 (``IgnoreRequest``) once it has been said.
 
-Sits at 545: after the retry middleware (550) has given up, so only the final answer is judged.
+Sits at 545: after the retry middleware (550) has given up, so only the final answer is judged. An
+answer given up by the integrity or redirect-loop checks (``GaveUp``, raised on the way back) is said
+by them, not here.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from lxml import etree
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 
-from mayadeen.middlewares.retry import GaveUp
 from mayadeen.pages.discovery import GZIP_MAGIC
 from mayadeen.urls import is_on_site
 
@@ -118,9 +119,9 @@ class SourceHealthMiddleware:
     def process_exception(self, request, exception):
         source = self._source(request)
         if source_roots(source) is None:
-            return None
-        if isinstance(exception, IgnoreRequest) and not isinstance(exception, GaveUp):
+            return
+        if isinstance(exception, IgnoreRequest):
             self._left_site(request)  # refused by a URL guard
-            return None  # filtered on purpose (robots.txt, not wanted, not modified): said elsewhere
+            return  # else filtered on purpose (robots.txt, not wanted, not modified): said elsewhere
         self.unreadable(source, str(exception) or type(exception).__name__)
         raise IgnoreRequest(f"unreadable discovery source: {source}")

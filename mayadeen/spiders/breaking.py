@@ -66,8 +66,10 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
     #: The harvest of other crawls (``mayadeen.breaking.harvest``) leaves this spider's pages alone.
     reads_ticker = True
     #: The run summary counts flashes, not items: ``flashes new=… known=…`` (known: seen before, edited or not).
-    summary_counts = ("flashes", {"new": ("mayadeen/breaking/flashes/new",),
-                                  "known": ("mayadeen/breaking/flashes/updated", "mayadeen/breaking/flashes/unchanged")})
+    summary_counts = ("flashes", {
+        "new": ("mayadeen/breaking/flashes/new",),
+        "known": ("mayadeen/breaking/flashes/updated", "mayadeen/breaking/flashes/unchanged"),
+    })
     custom_settings = {
         # Flashes are stored as they are read (TickerRecorder), not by the article pipelines.
         "ITEM_PIPELINES": {},
