@@ -11,13 +11,16 @@ with one line instead of a traceback per item, before it fetches or writes anyth
   queue with this spider's callbacks and lose that job);
 * ``store_problem``: the store is a writable SQLite database that passes ``PRAGMA quick_check``
   (read-only: a damaged store is never written to);
-* ``feed_problem``: every local feed file can be written (not a directory, not read-only).
+* ``feed_problem``: every local feed file can be written (not a directory, not read-only);
+* ``archive_problem``: the WARC folder (``MAYADEEN_WARC_DIR``) exists or can be made, can be written
+  to, and its file system has more than ``MAYADEEN_MIN_FREE_SPACE_MB`` free.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,8 @@ from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_target
 from mayadeen.validation import UsageProblem
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+#: Free space the WARC folder's file system must have before a crawl starts (``MAYADEEN_MIN_FREE_SPACE_MB``).
+DEFAULT_MIN_FREE_SPACE_MB = 100
 #: The JOBDIR job file (``mayadeen.extensions.resume``), read for the spider that owns the job.
 JOB_FILE = "mayadeen-job.json"
 
@@ -166,4 +171,25 @@ def feed_problem(settings, spidercls=None) -> EnvironmentProblem | None:
         problem = _writable_place(path, "feed")
         if problem:
             return EnvironmentProblem("feed_not_writable", problem, True)
+    return None
+
+
+def archive_problem(settings) -> EnvironmentProblem | None:
+    """Why the WARC folder cannot take this crawl's archive (None when it can, or when archiving is off)."""
+    directory = (settings.get("MAYADEEN_WARC_DIR") or "").strip()
+    if not directory:
+        return None
+    path = Path(directory)
+    place = path if path.is_dir() else _existing_ancestor(path)
+    what = f"MAYADEEN_WARC_DIR={directory}"
+    if not place.is_dir():
+        return EnvironmentProblem("archive_not_writable", f"{what}: {place} is not a directory", True)
+    if not os.access(place, os.W_OK | os.X_OK):
+        return EnvironmentProblem("archive_not_writable",
+                                  f"{what}: cannot write in {place} (read-only or no permission)", True)
+    minimum = settings.getfloat("MAYADEEN_MIN_FREE_SPACE_MB", DEFAULT_MIN_FREE_SPACE_MB)
+    free = shutil.disk_usage(place).free / 1e6
+    if free < minimum:
+        return EnvironmentProblem("archive_not_writable", f"{what}: only {free:.0f} MB free on its file system,"
+                                  f" less than MAYADEEN_MIN_FREE_SPACE_MB={minimum:g}", True)
     return None

@@ -61,6 +61,8 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": 500,
     # Replaced by BackoffRetryMiddleware at its position.
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    # A sitemap or RSS that could not be read after its retries: one ERROR naming it, a stat.
+    "mayadeen.middlewares.sources.SourceHealthMiddleware": 545,
     # Scrapy's retries with exponential backoff between attempts; sees responses after every check below.
     "mayadeen.middlewares.retry.BackoffRetryMiddleware": 550,
     # Marks client-side listings for the browser, or drops them (said once) when there is none.
@@ -287,6 +289,10 @@ MAYADEEN_WARC_ALL = False
 MAYADEEN_WARC_MAX_SIZE = 1_000_000_000
 # `scrapy reextract --warc FILES` (CC-NEWS, others' WARC files) logs its progress this often (seconds; 10).
 MAYADEEN_WARC_PROGRESS_SECONDS = 10
+# A crawl does not start (exit 1, archive_not_writable) when the WARC folder's file system has less
+# free space than this, in MB; 0 turns the check off. A response that cannot be archived during the
+# crawl fails the run (lost_archive).
+MAYADEEN_MIN_FREE_SPACE_MB = 100
 
 # --- several machines: one crawl spread over workers through Redis ---------------------------------
 # redis://host:port/db: every worker started with the same spider and -a crawl_id joins one crawl

@@ -230,6 +230,7 @@ SETTING_CHECKS: dict[str, Callable[[Any, str], None]] = {
     "MAYADEEN_COVERAGE_MIN": _coverage,
     "MAYADEEN_COVERAGE_MIN_PAGES": _number(integer=True),
     "MAYADEEN_PROGRESS_INTERVAL": _number(),
+    "MAYADEEN_MIN_FREE_SPACE_MB": _number(),
     "MAYADEEN_FAILING_RETRY_INTERVAL": _number(positive=True),
     "MAYADEEN_FAILING_RETRY_INTERVAL_MAX": _number(positive=True),
     "MAYADEEN_INTEGRITY_ENABLED": _flag_setting,

@@ -49,8 +49,8 @@ def test_errors_and_no_items_exit_nonzero(tmp_path):
         site.override(path, "oops", status=500, content_type="text/plain")
     with FixtureServer(site) as srv:
         result = run_crawl("feed", srv.url, tmp_path, check=False)
-    assert result.returncode == 1
-    assert "result=FAILED (errors_no_items) finish_reason=errors_no_items" in last_line(result)
+    assert result.returncode == 1  # both sources failed: named, and the run fails for it (was errors_no_items)
+    assert "result=FAILED (source_unreadable) finish_reason=source_unreadable" in last_line(result)
 
 
 def test_a_crawl_waits_for_another_writers_transaction(tmp_path):
@@ -79,7 +79,8 @@ def test_second_run_of_the_same_job_exits_75_and_leaves_the_first_alone(tmp_path
         assert first.wait(timeout=120) == 0
     assert second.returncode == 75
     assert f"JOBDIR {jobdir} is in use by another crawl (pid {first.pid})" in second.log
-    assert "result=FAILED (jobdir_busy) finish_reason=jobdir_busy" in last_line(second)
+    assert "WARNING: Run summary: spider=sitemap result=skipped (jobdir busy) finish_reason=jobdir_busy" \
+        in last_line(second)
     assert len(stored(tmp_path / "first" / "mayadeen.sqlite")) == 14
 
 
@@ -94,9 +95,9 @@ def test_second_run_of_the_same_job_exits_75_and_leaves_the_first_alone(tmp_path
     ({"finish_reason": "finished", "item_scraped_count": 1, "mayadeen/dropped/duplicate_url": 9}, True, None),
     ({"finish_reason": "closespider_timeout", "item_scraped_count": 1}, True, None),
     ({"finish_reason": "shutdown", "item_scraped_count": 1}, False, "shutdown"),
-    ({"finish_reason": "jobdir_busy"}, False, "jobdir_busy"),
+    ({"finish_reason": "jobdir_busy"}, False, None),  # skipped: not a failure (tests/test_run_truth.py)
     ({"finish_reason": "too_many_dropped", "log_count/ERROR": 1}, False, "too_many_dropped"),
-    ({"finish_reason": "jobdir_busy", "log_count/ERROR": 1}, False, "jobdir_busy"),
+    ({"finish_reason": "jobdir_busy", "log_count/ERROR": 1}, False, None),
     ({"finish_reason": "closespider_timeout"}, True, None),
     ({"finish_reason": "closespider_timeout", "downloader/request_count": 2}, False, "site_unreachable"),
 ])

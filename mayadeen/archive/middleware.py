@@ -52,7 +52,8 @@ class WarcArchiveMiddleware:
 
     Stats: ``mayadeen/warc/responses``, ``mayadeen/warc/revisits``, ``mayadeen/warc/bytes`` (of those
     records, compressed), ``mayadeen/warc/recovered_files`` and ``mayadeen/warc/torn_bytes`` (cut from
-    files of killed runs), ``mayadeen/warc/errors`` (writes that failed, e.g. a full disk).
+    files of killed runs), ``mayadeen/warc/errors`` (writes that failed, e.g. a full disk: the run
+    fails, ``lost_archive``; the folder is checked before the crawl by ``mayadeen.preflight``).
     """
 
     def __init__(self, crawler, directory: str, archive_all: bool, max_size: int):
@@ -118,7 +119,7 @@ class WarcArchiveMiddleware:
             return None
         try:
             capture = self.writer.write(fetched)
-        except OSError as exc:  # a full disk must not stop the crawl: the items are still stored
+        except OSError as exc:  # the items are still stored; the run fails at its end (lost_archive)
             self.stats.inc_value("mayadeen/warc/errors")
             logger.error("Could not archive %s: %s", fetched.url, exc)
             return None

@@ -2,20 +2,22 @@
 
 Before anything is built, every spider argument and ``MAYADEEN_*`` setting is checked
 (``mayadeen.validation``) along with the outputs and the JOBDIR (``mayadeen.preflight``): a problem is
-one line on stderr and exit status 2, before anything is fetched or written. Then the store and the
-feed files are checked; a problem there is one ERROR line, the summary line and (when the store can
-take it) a ``crawl_runs`` row, exit status 1. The exit status:
+one line on stderr and exit status 2, before anything is fetched or written. Then the store, the
+feed files and the WARC folder are checked; a problem there is one ERROR line, the summary line and
+(when the store can take it) a ``crawl_runs`` row, exit status 1. The exit status:
 
 * 0 when the crawl worked (also when nothing was new, or it stopped at a ``CLOSESPIDER_*`` limit);
 * 1 when it failed (``mayadeen.extensions.run_outcome``), was interrupted without a JOBDIR, or
   could not start;
 * 2 usage error: a spider argument, setting, spider name, output or JOBDIR it cannot run with;
-* 3 paused: stopped by Ctrl-C / SIGTERM (or a second Ctrl-C) with a JOBDIR; the same command resumes;
+* 3 paused: stopped by Ctrl-C / SIGTERM (or a second Ctrl-C) with a JOBDIR, at any moment, start-up
+  included (``mayadeen.stop_signals``); the same command resumes;
 * 75 (``EX_TEMPFAIL``) when another run holds the JOBDIR (``jobdir_busy``): nothing was done, try
   again later.
 
-Its last log line is the run's summary (``mayadeen.extensions.run_outcome.summary_line``), and the
-verdict goes to the run's ``crawl_runs.result``.
+Its last log line is the run's summary (``mayadeen.extensions.run_outcome.summary_line``): an ERROR
+for a failure, a WARNING for a skipped run, else INFO; the verdict goes to the run's
+``crawl_runs.result`` (``ok``, ``paused``, ``skipped`` or the problem).
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ import sys
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
+from twisted.internet.defer import Deferred
 
 from mayadeen import preflight
 from mayadeen.empty_outputs import NewOutputs
-from mayadeen.extensions.run_outcome import Outcome, Thresholds, outcome, summary_line
+from mayadeen.extensions.resume import JobDirBusy
+from mayadeen.extensions.run_outcome import PAUSED, SKIPPED, Outcome, Thresholds, outcome, summary_line
 from mayadeen.feeds.default_feed import check_stream
+from mayadeen.stop_signals import StopSignals
 from mayadeen.store.engines import connect, store_target
 from mayadeen.validation import UsageProblem, check_settings, closest
 
@@ -41,20 +46,20 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_PAUSED = 3
 EXIT_BUSY = 75  # sysexits.h EX_TEMPFAIL
-#: Problems that mean "another run is at it", not "this run went wrong".
-BUSY = frozenset({"jobdir_busy"})
-#: Finish reasons of a crawl stopped by a signal (the second one: Scrapy stops at once).
-INTERRUPTED = frozenset({"shutdown", "forced_shutdown"})
+#: The exit status of a run that stopped without failing (``Outcome.halt``).
+HALTED = {PAUSED: EXIT_PAUSED, SKIPPED: EXIT_BUSY}
 
 
-def exit_status(result: Outcome, paused: bool) -> int:
+def exit_status(result: Outcome) -> int:
     if result.ok:
         return EXIT_OK
-    if result.problem in BUSY:
-        return EXIT_BUSY
-    if result.problem in INTERRUPTED and paused:
-        return EXIT_PAUSED
-    return EXIT_FAILED
+    return HALTED.get(result.halt, EXIT_FAILED)
+
+
+def log_summary(line: str, result: Outcome) -> None:
+    """Only a failure is an ERROR: a skipped run is a WARNING, a paused or good one INFO."""
+    level = logging.INFO if result.ok or result.halt == PAUSED else logging.WARNING if result.halt else logging.ERROR
+    logger.log(level, "%s", line)
 
 
 class Command(ScrapyCrawlCommand):
@@ -64,6 +69,9 @@ class Command(ScrapyCrawlCommand):
     stats: dict = {}
 
     def add_options(self, parser) -> None:
+        # The first call Scrapy makes to the command it runs: from here on, a signal is a clean stop.
+        self.stop_signals = StopSignals()
+        self.stop_signals.install()
         super().add_options(parser)
         if self.lists_spider_arguments:
             loader = get_spider_loader(self.settings)
@@ -123,7 +131,8 @@ class Command(ScrapyCrawlCommand):
         settings = self.settings
         limits = Thresholds.from_settings(settings)
         new_outputs = NewOutputs.before(settings, spidercls)  # removed at the end if this run leaves them empty
-        problem = preflight.target_problem(store_target(settings)) or preflight.feed_problem(settings, spidercls)
+        problem = (preflight.target_problem(store_target(settings)) or preflight.feed_problem(settings, spidercls)
+                   or preflight.archive_problem(settings))
         if problem:
             new_outputs.discard_empty(self.refuse(name, spargs, problem, limits))
             return
@@ -131,8 +140,12 @@ class Command(ScrapyCrawlCommand):
             logger.info("Resuming the job in JOBDIR: %s is appended to, not overwritten (-O)", uri)
 
         crawler = self._create_crawler(spider)
-        self.crawler_process.crawl(crawler, **spargs)
-        self.crawler_process.start()
+        self.stop_signals.watch(crawler)
+        errors = _startup_errors(self.crawler_process.crawl(crawler, **spargs))
+        self.crawler_process.start(install_signal_handlers=False)  # StopSignals handles them from start-up on
+        for exc in errors:
+            if not isinstance(exc, JobDirBusy):  # said by the JOBDIR lock, as a warning
+                logger.error("The crawl could not start: %s", exc, exc_info=exc)
 
         try:
             stats = crawler.stats.get_stats()
@@ -146,9 +159,9 @@ class Command(ScrapyCrawlCommand):
                 new_outputs.discard_empty(stats.get("mayadeen/run_id"))
                 return
             stats = {**stats, "finish_reason": "forced_shutdown"}  # a second Ctrl-C: stopped at once
-        result = outcome(stats, limits)
-        (logger.info if result.ok else logger.error)(summary_line(name, stats, result))
-        self.exitcode = exit_status(result, paused=preflight.jobdir_owner(settings.get("JOBDIR")) is not None)
+        result = outcome(stats, limits, paused=preflight.jobdir_owner(settings.get("JOBDIR")) is not None)
+        log_summary(summary_line(name, stats, result, getattr(crawler.spidercls, "summary_counts", None)), result)
+        self.exitcode = exit_status(result)
         self.record(stats, result)
         new_outputs.discard_empty(stats.get("mayadeen/run_id"))
 
@@ -158,7 +171,7 @@ class Command(ScrapyCrawlCommand):
         if target is not None and run_id:
             try:
                 with connect(target, busy_timeout=30) as store:
-                    store.record_result(run_id, "ok" if result.ok else result.problem, result.finish_reason)
+                    store.record_result(run_id, result.result, result.finish_reason)
             except Exception as exc:  # the verdict is in the summary line anyway
                 logger.warning("Could not record the result of run %s in %s: %s", run_id, target, exc)
 
@@ -177,3 +190,15 @@ class Command(ScrapyCrawlCommand):
         logger.error("%s", summary_line(spider, stats, result))
         self.exitcode = EXIT_FAILED
         return run_id
+
+
+def _startup_errors(started) -> list[BaseException]:
+    """The exceptions a crawl could not start with, once it is over: collected here (reported by the
+    command) rather than left to asyncio's "Task exception was never retrieved" traceback."""
+    errors: list[BaseException] = []
+    if isinstance(started, Deferred):
+        started.addErrback(lambda failure: errors.append(failure.value))
+    else:
+        started.add_done_callback(lambda task: task.cancelled() or not task.exception()
+                                  or errors.append(task.exception()))
+    return errors

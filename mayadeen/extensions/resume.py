@@ -60,7 +60,7 @@ from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
-from mayadeen.extensions.run_outcome import ENDED_REASONS
+from mayadeen.extensions.run_outcome import ENDED_REASONS, JOBDIR_BUSY
 from mayadeen.identity import requested_url
 from mayadeen.preflight import JOB_FILE
 from mayadeen.record import utc_timestamp
@@ -70,8 +70,6 @@ from mayadeen.urls import canonical_url, item_kind
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = "mayadeen-job.lock"
-#: The finish reason (in the stats) of a run refused because its JOBDIR is busy.
-JOBDIR_BUSY = "jobdir_busy"
 JOURNAL_FILE = "mayadeen-journal.txt"
 #: Scrapy's own JOBDIR state (scheduler queue, duplicate filter).
 SCRAPY_STATE = ("requests.queue", "requests.seen")
@@ -168,7 +166,7 @@ class ResumeAfterKill:
             pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             message = f"JOBDIR {self.jobdir} is in use by another crawl (pid {pid}); not starting a second run of it"
-            logger.error("%s", message)
+            logger.warning("%s", message)  # a normal state of a job started by cron: not a failure
             self.crawler.stats.set_value("finish_reason", JOBDIR_BUSY)  # for the crawl command's verdict
             raise JobDirBusy(message) from None
         os.ftruncate(fd, 0)

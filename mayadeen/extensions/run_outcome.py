@@ -11,6 +11,12 @@ A crawl failed when
     requests were sent and not one response came back;
 ``lost_records``
     a record could not be written to the store or a feed (``mayadeen/lost/*``);
+``lost_archive``
+    a response could not be written to the WARC archive (``mayadeen/warc/errors``: the archive is an
+    output like the store, and ``reextract`` could not rebuild those items);
+``source_unreadable``
+    a discovery source (sitemap, RSS) could not be read (``mayadeen/sources/unreadable``, see
+    ``mayadeen.middlewares.sources``) and no other source listed any item;
 ``errors_no_items``
     errors were logged and no item was scraped;
 ``too_many_dropped``
@@ -25,6 +31,10 @@ A crawl failed when
 ``browser_missing``
     client-side listings were skipped for want of a browser, and ``MAYADEEN_REQUIRE_BROWSER`` is on
     or no other listing was crawled (without a browser the run could do nothing it was asked).
+
+Two ends of a run are neither success nor failure: a run stopped by a signal with a JOBDIR is
+``paused`` (the same command resumes it), and a run that found its JOBDIR held by another run is
+``skipped``; ``outcome(stats, paused=…)`` says so in ``Outcome.halt``.
 
 The finish reason shows wherever Scrapy's does (the log, the stats, Scrapyd's job log,
 ``crawl_runs.finish_reason``). ``outcome()`` gives the verdict on a finished run (the ``crawl``
@@ -45,16 +55,25 @@ logger = logging.getLogger(__name__)
 
 SITE_UNREACHABLE = "site_unreachable"
 LOST_RECORDS = "lost_records"
+LOST_ARCHIVE = "lost_archive"
+SOURCE_UNREADABLE = "source_unreadable"
 ERRORS_NO_ITEMS = "errors_no_items"
 TOO_MANY_DROPPED = "too_many_dropped"
 TOO_MANY_GIVEN_UP = "too_many_given_up"
 COVERAGE_BELOW_MINIMUM = "coverage_below_minimum"
 BROWSER_MISSING = "browser_missing"
 #: Every way a crawl that ran out of work can fail, in the order they are judged.
-FAILURES = (SITE_UNREACHABLE, LOST_RECORDS, ERRORS_NO_ITEMS, TOO_MANY_DROPPED, TOO_MANY_GIVEN_UP,
-            COVERAGE_BELOW_MINIMUM, BROWSER_MISSING)
+FAILURES = (SITE_UNREACHABLE, LOST_RECORDS, LOST_ARCHIVE, SOURCE_UNREADABLE, ERRORS_NO_ITEMS, TOO_MANY_DROPPED,
+            TOO_MANY_GIVEN_UP, COVERAGE_BELOW_MINIMUM, BROWSER_MISSING)
 #: Finish reasons of a crawl that ran out of work: the crawl is over, whether it worked or not.
 ENDED_REASONS = frozenset({"finished", *FAILURES})
+#: The finish reason of a run refused because another run holds its JOBDIR.
+JOBDIR_BUSY = "jobdir_busy"
+#: Finish reasons of a run stopped by a signal (the second one: Scrapy stops at once).
+INTERRUPTED = frozenset({"shutdown", "forced_shutdown"})
+#: ``Outcome.halt`` of a run stopped by a signal with a JOBDIR, and of a run whose JOBDIR was busy.
+PAUSED = "paused"
+SKIPPED = "skipped"
 #: Finish reasons of a run that did what it was asked (CLOSESPIDER_* limits the user set included).
 OK_REASONS = frozenset({"finished", "closespider_timeout", "closespider_itemcount", "closespider_pagecount"})
 DEFAULT_MAX_DROPPED_SHARE = 0.2
@@ -64,6 +83,7 @@ GIVEN_UP_FLOOR = 2
 
 _DROPPED_PREFIX = "mayadeen/dropped/"
 _LOST_PREFIX = "mayadeen/lost/"
+_FOUND_PREFIX = "mayadeen/fresh/"
 
 
 def invalid_drops(stats: Mapping[str, Any]) -> int:
@@ -75,6 +95,11 @@ def invalid_drops(stats: Mapping[str, Any]) -> int:
 def lost_records(stats: Mapping[str, Any]) -> int:
     """Records that could not be written (``mayadeen/lost/<output>``)."""
     return sum(v for k, v in stats.items() if k.startswith(_LOST_PREFIX))
+
+
+def items_found(stats: Mapping[str, Any]) -> int:
+    """Items discovery listed, whatever the verdict on them (``mayadeen/fresh/<verdict>``)."""
+    return sum(v for k, v in stats.items() if k.startswith(_FOUND_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -96,6 +121,10 @@ def failure(stats: Mapping[str, Any], limits: Thresholds = Thresholds()) -> str 
         return SITE_UNREACHABLE
     if lost_records(stats):
         return LOST_RECORDS
+    if stats.get("mayadeen/warc/errors"):
+        return LOST_ARCHIVE
+    if stats.get("mayadeen/sources/unreadable") and not items_found(stats):
+        return SOURCE_UNREADABLE
     scraped = stats.get("item_scraped_count", 0)
     if stats.get("log_count/ERROR", 0) and not scraped:
         return ERRORS_NO_ITEMS
@@ -114,29 +143,64 @@ def failure(stats: Mapping[str, Any], limits: Thresholds = Thresholds()) -> str 
 class Outcome:
     ok: bool
     finish_reason: str
-    problem: str | None  # why the run counts as failed (None when ok)
+    problem: str | None  # why the run counts as failed (None when ok, paused or skipped)
+    halt: str | None = None  # PAUSED or SKIPPED: the run stopped without failing
+
+    @property
+    def result(self) -> str:
+        """``crawl_runs.result``: ``ok``, ``paused``, ``skipped`` or the problem."""
+        return "ok" if self.ok else self.halt or str(self.problem)
+
+    @property
+    def words(self) -> str:
+        """The summary's ``result=``: ``ok``, ``paused``, ``skipped (jobdir busy)``, ``FAILED (problem)``."""
+        if self.ok or self.halt == PAUSED:
+            return self.result
+        if self.halt == SKIPPED:
+            return f"{SKIPPED} ({self.finish_reason.replace('_', ' ')})"
+        return f"FAILED ({self.problem})"
 
 
-def outcome(stats: Mapping[str, Any], limits: Thresholds = Thresholds()) -> Outcome:
-    """The verdict on a finished run: ok only for an OK finish reason and no failure in the stats."""
+def outcome(stats: Mapping[str, Any], limits: Thresholds = Thresholds(), *, paused: bool = False) -> Outcome:
+    """The verdict on a finished run: ok only for an OK finish reason and no failure in the stats.
+
+    ``paused``: the run's JOBDIR keeps its job, so a run stopped by a signal can be resumed.
+    """
     reason = stats.get("finish_reason") or "unknown"
-    if reason not in OK_REASONS:  # judged at idle (FAILURES), or jobdir_busy, shutdown, cancelled…
+    if reason == JOBDIR_BUSY:
+        return Outcome(False, reason, None, SKIPPED)
+    if reason in INTERRUPTED and paused:
+        return Outcome(False, reason, None, PAUSED)
+    if reason not in OK_REASONS:  # judged at idle (FAILURES), or shutdown, cancelled…
         problem = reason
     else:
         problem = failure(stats, limits)
     return Outcome(problem is None, reason, problem)
 
 
-def summary_line(spider: str, stats: Mapping[str, Any], result: Outcome) -> str:
-    """``Run summary: spider=feed result=ok finish_reason=finished items new=1 updated=1 …``."""
+#: What a spider collects, in its words: ``(label, {name: (stat, …)})``, shown as ``label name=sum …``.
+Counts = tuple[str, Mapping[str, tuple[str, ...]]]
+
+
+def _collected(stats: Mapping[str, Any], counted: Counts | None) -> str:
+    if counted is not None:
+        label, names = counted
+        return label + "".join(f" {name}={sum(stats.get(k, 0) for k in keys)}" for name, keys in names.items())
+    return (f"items new={stats.get('mayadeen/items/new', 0)} updated={stats.get('mayadeen/items/updated', 0)}"
+            f" unchanged={stats.get('mayadeen/items/unchanged', 0)} dropped={stats.get('item_dropped_count', 0)}"
+            f" scraped={stats.get('item_scraped_count', 0)}"
+            f" skipped={stats.get('mayadeen/fresh/unchanged', 0) + stats.get('mayadeen/fresh/done', 0)}")
+
+
+def summary_line(spider: str, stats: Mapping[str, Any], result: Outcome, counted: Counts | None = None) -> str:
+    """``Run summary: spider=feed result=ok finish_reason=finished items new=1 updated=1 …``.
+
+    ``counted``: what the spider collects in its own words (its ``summary_counts``), else the items.
+    """
     duration = stats.get("elapsed_time_seconds")
     return (
-        f"Run summary: spider={spider} result={'ok' if result.ok else 'FAILED (' + str(result.problem) + ')'}"
-        f" finish_reason={result.finish_reason}"
-        f" items new={stats.get('mayadeen/items/new', 0)} updated={stats.get('mayadeen/items/updated', 0)}"
-        f" unchanged={stats.get('mayadeen/items/unchanged', 0)} dropped={stats.get('item_dropped_count', 0)}"
-        f" scraped={stats.get('item_scraped_count', 0)}"
-        f" skipped={stats.get('mayadeen/fresh/unchanged', 0) + stats.get('mayadeen/fresh/done', 0)}"
+        f"Run summary: spider={spider} result={result.words}"
+        f" finish_reason={result.finish_reason} {_collected(stats, counted)}"
         f" given_up={stats.get('mayadeen/given_up', 0)} failing={stats.get('mayadeen/failing/items', 0)}"
         f" lost={lost_records(stats)}"
         f" requests={stats.get('downloader/request_count', 0)} errors={stats.get('log_count/ERROR', 0)}"
@@ -191,4 +255,4 @@ class RunOutcome:
     def spider_closed(self, spider, reason: str) -> None:
         stats = {**self.crawler.stats.get_stats(), "finish_reason": reason}
         result = outcome(stats, self.limits)
-        self.crawler.stats.set_value("mayadeen/run/result", "ok" if result.ok else result.problem)
+        self.crawler.stats.set_value("mayadeen/run/result", result.result)

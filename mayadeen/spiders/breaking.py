@@ -51,7 +51,7 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
         one is still under way (retries, a ``Retry-After`` pause); robots.txt is read again every
         ``MAYADEEN_BREAKING_ROBOTS_REFRESH`` seconds and no home page is requested while it forbids
         it. SIGTERM or Ctrl-C stop the watch: the cycle under way ends, the spider closes as
-        ``finished`` (exit 0); a second signal is Scrapy's own shutdown.
+        ``finished`` (exit 0); a second signal is the crawl's shutdown (``mayadeen.stop_signals``).
 
     Stats: ``mayadeen/breaking/cycles`` (home page requests), ``mayadeen/breaking/cycles_skipped``,
     ``mayadeen/breaking/robots_disallowed``, ``mayadeen/breaking/no_ticker`` (an ERROR: the home page
@@ -68,6 +68,11 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
     #: The flashes' own JSON Lines file when no ``-o``/``-O`` is given (``mayadeen.feeds.default_feed``),
     #: never the articles' ``MAYADEEN_JSONL_PATH``.
     stream_setting = "MAYADEEN_BREAKING_JSONL_PATH"
+    #: The run summary counts flashes, not items: ``flashes new=… known=…`` (known: seen before, edited or not).
+    summary_counts = ("flashes", {
+        "new": ("mayadeen/breaking/flashes/new",),
+        "known": ("mayadeen/breaking/flashes/updated", "mayadeen/breaking/flashes/unchanged"),
+    })
     custom_settings = {
         # Flashes are stored as they are read (TickerRecorder), not by the article pipelines.
         "ITEM_PIPELINES": {},
@@ -144,8 +149,8 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
     def _catch_stop_signals(self, loop: asyncio.AbstractEventLoop) -> None:
         """SIGTERM/SIGINT end the watch loop instead of interrupting the crawl.
 
-        Installed after Scrapy's own handlers (``call_soon`` runs once the reactor is up); the first
-        signal gives the signal back to Scrapy's handler, so a second one is Scrapy's shutdown.
+        Installed after the crawl's own handlers (``mayadeen.stop_signals``; ``call_soon`` runs once the
+        reactor is up); the first signal gives the signal back to them, so a second one is the shutdown.
         """
         def install():
             for signum in (signal.SIGTERM, signal.SIGINT):

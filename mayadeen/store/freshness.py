@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Collection, Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from mayadeen.normalize.dates import SITE_TZ, to_utc_iso
 from mayadeen.store.interface import Store
@@ -29,6 +29,8 @@ from mayadeen.store.sqlite import ItemState
 
 logger = logging.getLogger(__name__)
 
+#: The stat (``mayadeen/fresh/…``) of an unchanged item this crawl stored itself: found, not skipped.
+STORED_THIS_CRAWL = "stored_this_crawl"
 #: Store answers kept for a second look at the same URL; dropped wholesale beyond this.
 CACHE_SIZE = 20_000
 
@@ -72,21 +74,26 @@ class Freshness:
     but did not finish; ``done_runs``: the job's earlier runs (``crawl_runs`` ids: the items they
     stored are done); ``done``: URLs finished in this job when there is no store;
     ``full``: fetch every item. Stats (when given): ``mayadeen/fresh/<verdict>``, the number of items
-    judged so (``unchanged``: not fetched). ``listed_date(url)`` hands the pipeline the date discovery
-    showed for an item it fetched.
+    judged so, each item once, by its first verdict (``unchanged``: not fetched, as an earlier crawl
+    stored it: the summary's ``skipped``); an unchanged item this crawl stored itself since
+    ``started`` (listed again by another source, or stored by another worker of a distributed crawl)
+    counts as ``mayadeen/fresh/stored_this_crawl``, as it was not skipped. ``listed_date(url)`` hands
+    the pipeline the date discovery showed for an item it fetched.
     """
 
     def __init__(self, store: Store | None, *, full: bool = False, unfinished: Collection[str] = (),
-                 done_runs: Collection[int] = (), done: Collection[str] = (), stats=None):
+                 done_runs: Collection[int] = (), done: Collection[str] = (), stats=None,
+                 started: datetime | None = None):
         self.store = store
         self.full = full
         self.unfinished = frozenset(unfinished)
         self.done_runs = frozenset(done_runs)
         self.done = frozenset(done)
         self.stats = stats
+        self.started = started
         self._known: dict[str, ItemState | None] = {}
         self._listed: dict[str, str] = {}
-        self._counted: set[tuple[str, Verdict]] = set()
+        self._counted: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler, *, full: bool = False) -> Freshness:
@@ -107,7 +114,8 @@ class Freshness:
             logger.info("Resumed job: items stored by its runs %s are skipped, %d unfinished are fetched again",
                         sorted(done_runs), len(unfinished))
         return cls(store, full=full, unfinished=unfinished, done_runs=done_runs,
-                   done=resume.done if resume and store is None else (), stats=crawler.stats)
+                   done=resume.done if resume and store is None else (), stats=crawler.stats,
+                   started=datetime.now(timezone.utc).replace(microsecond=0))
 
     def prefetch(self, urls: Iterable[str]) -> None:
         """Looks up ``urls`` in one go (a sitemap's worth), for the verdicts that follow."""
@@ -135,10 +143,18 @@ class Freshness:
             listed = to_utc_iso(seen) if seen not in (None, "") else None
             if listed:
                 self._listed[url] = listed
-        if count and self.stats is not None and (url, verdict) not in self._counted:
-            self._counted.add((url, verdict))  # an item listed by two sitemaps counts once
-            self.stats.inc_value(f"mayadeen/fresh/{verdict.value}")
+        if count and self.stats is not None and url not in self._counted:
+            self._counted.add(url)  # an item listed by two sources counts once
+            self.stats.inc_value(f"mayadeen/fresh/{self._counted_as(url, verdict)}")
         return verdict
+
+    def _counted_as(self, url: str, verdict: Verdict) -> str:
+        state = self.state(url) if verdict is Verdict.UNCHANGED and self.started is not None else None
+        if state is not None:
+            stored = state.last_seen if isinstance(state.last_seen, datetime) else parse_instant(state.last_seen)
+            if stored is not None and stored >= self.started:
+                return STORED_THIS_CRAWL
+        return verdict.value
 
     def needs_fetch(self, url: str, seen=None, *, day_only: bool | None = None) -> bool:
         return self.verdict(url, seen, day_only=day_only).fetch
