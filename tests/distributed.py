@@ -15,11 +15,14 @@ from pathlib import Path
 import pytest
 import redis
 
+from mayadeen.distributed.keys import CrawlKeys
 from tests.conftest import ROOT
 from tests.fixture_server import FixtureServer, FixtureSite, write_answer
 from tests.scheduled import crawl_command, stored
 
 REDIS_SERVER = shutil.which("redis-server")
+#: How long workers may take to start and join before the test gives up.
+GATE_TIMEOUT = 120
 needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed (apt-get install redis-server)")
 
 
@@ -80,7 +83,9 @@ class RedisServer:
 class MeteredServer(FixtureServer):
     """The fixture site, answering after ``latency`` seconds, and recording on its own clock when each
     request arrived and the most requests it had open at once (a request counts as open from its
-    arrival until its answer starts to be written: the client cannot have seen it end before)."""
+    arrival until its answer starts to be written: the client cannot have seen it end before).
+
+    ``gate``, while cleared, holds every request before it is metered (see ``start_together``)."""
 
     def __init__(self, site: FixtureSite | None = None, latency: float = 0.0):
         super().__init__(site)
@@ -89,8 +94,11 @@ class MeteredServer(FixtureServer):
         self.open_now = 0
         self.most_open = 0
         self._meter = threading.Lock()
+        self.gate = threading.Event()
+        self.gate.set()
 
     def handle(self, handler, answer) -> None:
+        self.gate.wait(GATE_TIMEOUT)
         with self._meter:
             self.arrivals.append(time.monotonic())
             self.open_now += 1
@@ -124,6 +132,25 @@ def start_worker(spider: str, server_url: str, workdir: Path, redis_url: str, *,
                                        **(settings or {})})
     log = (workdir / "worker.log").open("ab")
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def start_together(spider: str, server: MeteredServer, redis_srv: RedisServer, dirs: list[Path],
+                   **kwargs) -> list[subprocess.Popen]:
+    """One worker per dir, the server answering nothing until every one has joined the crawl: a worker
+    slower to start than the crawl is to end would otherwise find it ended (and start it again)."""
+    alive = CrawlKeys(spider, kwargs.get("args", {}).get("crawl_id", spider)).alive
+    server.gate.clear()
+    try:
+        workers = [start_worker(spider, server.url, d, redis_srv.url, **kwargs) for d in dirs]
+        client = redis_srv.client()
+        deadline = time.monotonic() + GATE_TIMEOUT
+        while client.zcard(alive) < len(dirs) and all(w.poll() is None for w in workers):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(dirs)} workers did not all join within {GATE_TIMEOUT}s")
+            time.sleep(0.05)
+    finally:
+        server.gate.set()
+    return workers
 
 
 def finish(workers: list[subprocess.Popen], timeout: float = 120) -> list[int]:

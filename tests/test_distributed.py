@@ -31,6 +31,7 @@ from tests.distributed import (
     jsonl_urls,
     log_of,
     needs_redis,
+    start_together,
     start_worker,
     stat,
     stores,
@@ -69,7 +70,7 @@ def worker_dirs(tmp_path: Path, n: int) -> list[Path]:
 
 
 def run_workers(spider: str, srv, redis_srv, dirs: list[Path], **kwargs) -> list[int]:
-    return finish([start_worker(spider, srv.url, d, redis_srv.url, **kwargs) for d in dirs])
+    return finish(start_together(spider, srv, redis_srv, dirs, **kwargs))
 
 
 def assert_all_ok(dirs: list[Path], codes: list[int]) -> None:
