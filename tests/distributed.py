@@ -41,6 +41,7 @@ class RedisServer:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+        self.bound = False  # started once: a restart keeps the port the workers know
 
     @property
     def url(self) -> str:
@@ -50,19 +51,35 @@ class RedisServer:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
 
     def start(self) -> RedisServer:
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-             "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--logfile", "redis.log"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        """Starts the server (again, on the same port after ``stop``). A free port found by another
+        process in the meantime (tests run in parallel) makes this one exit: the first start then
+        tries a new port."""
+        for attempt in range(5):
+            self.proc = subprocess.Popen(
+                [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+                 "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--logfile", "redis.log"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if self._answers():
+                self.bound = True
+                return self
+            if self.bound or attempt == 4:
+                raise RuntimeError(f"redis-server did not start on port {self.port} (see {self.dir}/redis.log)")
+            self.port = free_port()
+        return self
+
+    def _answers(self) -> bool:
+        """Waits (10 s at most) for this server (not another one on the port) to answer; False once its
+        process has exited."""
         deadline = time.monotonic() + 10
-        while True:
+        while self.proc.poll() is None:
             try:
-                if self.client().ping():
-                    return self
+                if self.client().info("server")["process_id"] == self.proc.pid:
+                    return True
             except redis.exceptions.RedisError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+        return False
 
     def stop(self) -> None:
         """SIGTERM: Redis flushes its append-only file and exits."""
