@@ -139,6 +139,7 @@ def assert_one_postgres_row_each(postgres_url: str) -> list[dict]:
         return store.runs()
 
 
+@pytest.mark.soak
 @pytest.mark.parametrize("shared_store", [False, True], ids=["sqlite-each", "one-postgresql"])
 def test_sections_three_workers(tmp_path, request, shared_store):
     """The browser listings, the Load More pages, related links and a redirect, over three workers:
@@ -194,6 +195,7 @@ def kill_one_of_three(tmp_path: Path, store: dict | None = None):
     return dirs
 
 
+@pytest.mark.soak
 def test_sigkilled_worker_loses_nothing(tmp_path):
     dirs = kill_one_of_three(tmp_path)
     # Every item is stored, each once, except what the victim stored in its last moments (a shared
@@ -201,6 +203,7 @@ def test_sigkilled_worker_loses_nothing(tmp_path):
     assert_exact_records(dirs, allow_twice=set(stores(dirs[:1])[0]))
 
 
+@pytest.mark.soak
 def test_sigkilled_worker_of_three_sharing_one_postgresql_store(tmp_path, postgres_url):
     dirs = kill_one_of_three(tmp_path, {"MAYADEEN_STORE_URL": postgres_url})
     assert not any((d / "mayadeen.sqlite").exists() for d in dirs)
@@ -209,13 +212,14 @@ def test_sigkilled_worker_of_three_sharing_one_postgresql_store(tmp_path, postgr
     assert victim["result"] in (None, "killed")  # killed: another worker found its process gone
 
 
+@pytest.mark.soak
 def test_redis_restarted_mid_crawl(tmp_path):
     dirs = worker_dirs(tmp_path, 3)
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=LATENCY) as srv:
         workers = [start_worker("sitemap", srv.url, d, redis_srv.url, settings=BUDGET) for d in dirs]
         wait_for(lambda: len(item_paths(srv.paths())) >= 4, timeout=60)
         redis_srv.stop()
-        time.sleep(0.5)
+        wait_for(lambda: any("retrying" in log_of(d) for d in dirs), timeout=60)  # a worker saw it gone
         redis_srv.start()
         codes = finish(workers)
         status = crawl_status(redis_srv.client(), CrawlKeys("sitemap", "sitemap"))

@@ -8,7 +8,8 @@ import sqlite3
 import time
 
 from mayadeen.store.sqlite import ArticleStore
-from tests.conftest import expected_records, run_crawl
+from tests.conftest import expected_records
+from tests.inprocess import crawl
 from tests.fixture_server import FixtureServer, FixtureSite, write_answer
 from tests.scheduled import (
     NEW_PATH,
@@ -47,7 +48,7 @@ class Runs:
     def crawl(self, spider: str = "sitemap", **kwargs):
         self.n += 1
         before = len(self.server.paths())
-        result = run_crawl(spider, self.server.url, self.tmp_path, jsonl=self.tmp_path / f"run{self.n}.jsonl",
+        result = crawl(spider, self.server.url, self.tmp_path, jsonl=self.tmp_path / f"run{self.n}.jsonl",
                            **kwargs)
         return result, self.server.paths()[before:]
 
@@ -214,7 +215,7 @@ def test_a_feed_run_while_a_slow_sections_crawl_writes_the_same_store(tmp_path):
             "CONCURRENT_REQUESTS": "2", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"})
         wait_for(lambda: stored_count(sqlite) >= 2, timeout=120, step=0.1)
         started = time.monotonic()
-        feed = run_crawl("feed", fast.url, feed_dir, sqlite=sqlite, check=False,
+        feed = crawl("feed", fast.url, feed_dir, sqlite=sqlite, check=False,
                          settings={"JOBDIR": str(feed_dir / "job")})
         assert sections.poll() is None, "the sections crawl ended before the feed run: no overlap"
         assert sections.wait(timeout=300) == 0

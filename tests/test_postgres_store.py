@@ -144,6 +144,7 @@ def crawl_twice_at_once(srv, url: str, workdir, name: str) -> list[dict]:
     return [(workdir / f"{name}-{n}" / "articles.jsonl").read_text("utf-8") for n in (1, 2)]
 
 
+@pytest.mark.soak
 def test_two_crawls_at_once_store_each_item_once_and_each_change_once(postgres_url, tmp_path):
     site = FixtureSite()
     with FixtureServer(site) as srv:
@@ -172,6 +173,7 @@ def test_two_crawls_at_once_store_each_item_once_and_each_change_once(postgres_u
 # --- the server going away -------------------------------------------------------------------------
 
 
+@pytest.mark.soak
 def test_postgresql_restarted_mid_crawl_loses_nothing(tmp_path):
     from tests.postgres_server import PostgresCluster
 

@@ -21,7 +21,8 @@ from mayadeen.pages.listing import ListingPage
 from mayadeen.pages.listing_api import ListingApiPage, next_api_page
 from mayadeen.pages.ticker import TickerPage
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_URL, tracking_params
-from tests.conftest import expected_records, run_crawl
+from tests.conftest import expected_records
+from tests.inprocess import crawl
 from tests.fixture_server import FixtureServer, FixtureSite
 
 PARAM = "cmpid"
@@ -155,7 +156,7 @@ def fetch_dest(hit) -> str | None:
 @pytest.mark.parametrize("spider", ["sections", "sitemap"])  # listings and links; robots, sitemaps
 def test_a_crawl_sends_and_writes_no_tracking_parameter(tmp_path, spider):
     with FixtureServer(SITE) as srv:
-        result = run_crawl(spider, srv.url, tmp_path, settings={"MAYADEEN_TRACKING_PARAMS": f"fbclid,{PARAM.upper()}"})
+        result = crawl(spider, srv.url, tmp_path, settings={"MAYADEEN_TRACKING_PARAMS": f"fbclid,{PARAM.upper()}"})
     # What the crawler sent: every request but the images Chromium fetches on its own while it renders
     # a page (the favicon's URL carries the parameter; which images a browser loads is not the crawler's
     # choice, and the confined browser aborts them).
