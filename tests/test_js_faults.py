@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import expected_records
-from tests.inprocess import crawl
+from tests.inprocess import crawl as crawl_in_process
 from tests.fault_server import FaultPlan, FaultServer
 from tests.test_faults import assert_all_items_exact
 from tests.test_js_listings import ONLY_CLIENT_SIDE, needs_chromium, path_of
@@ -27,7 +27,7 @@ def test_faults_on_client_side_listings_lose_no_item(tmp_path):
     plan = FaultPlan(seed=8, share=1.0, kinds=KINDS, only=("/videos", "/in-pictures", "/api/listing"),
                      stall_seconds=2.0)
     with FaultServer(plan) as srv:
-        result = crawl("sections", srv.url, tmp_path, settings=SETTINGS, check=False, timeout=300)
+        result = crawl_in_process("sections", srv.url, tmp_path, settings=SETTINGS, check=False, timeout=300)
         hits = srv.hits()
     faults = {h.fault for h in hits if h.fault}
     assert len(faults) >= 4, faults  # several kinds were served to the listings

@@ -22,7 +22,7 @@ from mayadeen.pages.listing_api import ListingApiPage, next_api_page
 from mayadeen.pages.ticker import TickerPage
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_URL, tracking_params
 from tests.conftest import expected_records
-from tests.inprocess import crawl
+from tests.inprocess import crawl as crawl_in_process
 from tests.fixture_server import FixtureServer, FixtureSite
 
 PARAM = "cmpid"
@@ -156,7 +156,7 @@ def fetch_dest(hit) -> str | None:
 @pytest.mark.parametrize("spider", ["sections", "sitemap"])  # listings and links; robots, sitemaps
 def test_a_crawl_sends_and_writes_no_tracking_parameter(tmp_path, spider):
     with FixtureServer(SITE) as srv:
-        result = crawl(spider, srv.url, tmp_path, settings={"MAYADEEN_TRACKING_PARAMS": f"fbclid,{PARAM.upper()}"})
+        result = crawl_in_process(spider, srv.url, tmp_path, settings={"MAYADEEN_TRACKING_PARAMS": f"fbclid,{PARAM.upper()}"})
     # What the crawler sent: every request but the images Chromium fetches on its own while it renders
     # a page (the favicon's URL carries the parameter; which images a browser loads is not the crawler's
     # choice, and the confined browser aborts them).
