@@ -204,14 +204,15 @@ def test_a_month_bumped_in_the_index_but_unchanged_is_asked_for_conditionally(tm
 # --- 5. crawls share the store --------------------------------------------------------------------
 
 class HoldingServer(FixtureServer):
-    """Answers the first ``answered`` item pages, then holds the others until ``release`` is set."""
+    """Answers the first ``answered`` item pages it has, then holds the others until ``release`` is set
+    (404s and redirects pass)."""
 
     def __init__(self, answered: int):
         super().__init__()
         self.answered, self.release, self.items = answered, threading.Event(), 0
 
     def handle(self, handler, answer) -> None:
-        if item_paths([handler.path]):
+        if answer.status == 200 and item_paths([handler.path]):
             with self._lock:
                 self.items += 1
                 held = self.items > self.answered
