@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -121,6 +122,7 @@ def crawl(spider: str, server_url: str, workdir: Path, *, args: dict | None = No
     jsonl = jsonl or workdir / "articles.jsonl"
     sqlite = sqlite or workdir / "mayadeen.sqlite"
     argv = crawl_argv(spider, server_url, jsonl, sqlite, workdir / "warc", args=args, settings=settings)
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "mayadeen.settings")  # as run_crawl's environment says
     project = get_project_settings()
     cmd = Command()
     project.setdict(cmd.default_settings, priority="command")
@@ -137,7 +139,7 @@ def crawl(spider: str, server_url: str, workdir: Path, *, args: dict | None = No
             returncode = cmd.exitcode
         except SystemExit as exc:  # a usage error: one line on stderr, exit status 2
             returncode, runner = exc.code, None
-    stats = runner.started[0][0].stats.get_stats() if runner and runner.started else {}
+    stats = dict(runner.started[0][0].stats.get_stats()) if runner and runner.started else {}
     text = stderr.getvalue() + "".join(line + "\n" for line in log.lines)
     result = CrawlResult(returncode, text, jsonl, sqlite, stats)
     if check and returncode != 0:
