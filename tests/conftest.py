@@ -32,15 +32,26 @@ def fixture_server():
         yield srv
 
 
+def pytest_configure(config):
+    """One asyncio reactor for the whole run (each xdist worker's), before anything imports one."""
+    from tests.inprocess import install_reactor
+
+    install_reactor()
+
+
 @dataclass
 class CrawlResult:
     returncode: int
     log: str
     jsonl: Path
     sqlite: Path
+    stats: dict | None = None  # the crawler's stats (in-process crawls)
 
     def stat(self, name: str) -> int | None:
-        """An integer from the stats Scrapy dumps at the end of the log (None when absent)."""
+        """An integer of the crawl's stats (None when absent)."""
+        if self.stats is not None:
+            value = self.stats.get(name)
+            return value if isinstance(value, int) else None
         found = re.findall(rf"'{re.escape(name)}': (\d+)", self.log)
         return int(found[-1]) if found else None
 
@@ -61,6 +72,18 @@ FAST = {
 }
 
 
+def crawl_argv(spider: str, server_url: str, jsonl: Path, sqlite: Path, warc: Path, *, args: dict | None = None,
+               settings: dict | None = None) -> list[str]:
+    """``crawl SPIDER ...``: the arguments of a test crawl (FAST settings, then ``settings``)."""
+    argv = ["crawl", spider, "-a", f"base_url={server_url}", "-o", f"{jsonl}:jsonlines",
+            "-s", f"MAYADEEN_SQLITE_PATH={sqlite}", "-s", f"MAYADEEN_WARC_DIR={warc}"]
+    for k, v in (args or {}).items():
+        argv += ["-a", f"{k}={v}"]
+    for k, v in {**FAST, **(settings or {})}.items():
+        argv += ["-s", f"{k}={v}"]
+    return argv
+
+
 def run_crawl(spider: str, server_url: str, workdir: Path, *, args: dict | None = None,
               settings: dict | None = None, jsonl: Path | None = None, sqlite: Path | None = None,
               timeout: float = 300, check: bool = True) -> CrawlResult:
@@ -72,13 +95,8 @@ def run_crawl(spider: str, server_url: str, workdir: Path, *, args: dict | None 
     workdir.mkdir(parents=True, exist_ok=True)
     jsonl = jsonl or workdir / "articles.jsonl"
     sqlite = sqlite or workdir / "mayadeen.sqlite"
-    cmd = [sys.executable, "-m", "scrapy", "crawl", spider, "-a", f"base_url={server_url}",
-           "-o", f"{jsonl}:jsonlines", "-s", f"MAYADEEN_SQLITE_PATH={sqlite}",
-           "-s", f"MAYADEEN_WARC_DIR={workdir / 'warc'}"]
-    for k, v in (args or {}).items():
-        cmd += ["-a", f"{k}={v}"]
-    for k, v in {**FAST, **(settings or {})}.items():
-        cmd += ["-s", f"{k}={v}"]
+    cmd = [sys.executable, "-m", "scrapy",
+           *crawl_argv(spider, server_url, jsonl, sqlite, workdir / "warc", args=args, settings=settings)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     result = CrawlResult(proc.returncode, proc.stderr + proc.stdout, jsonl, sqlite)

@@ -15,11 +15,14 @@ from pathlib import Path
 import pytest
 import redis
 
+from mayadeen.distributed.keys import CrawlKeys
 from tests.conftest import ROOT
 from tests.fixture_server import FixtureServer, FixtureSite, write_answer
 from tests.scheduled import crawl_command, stored
 
 REDIS_SERVER = shutil.which("redis-server")
+#: How long workers may take to start and join before the test gives up.
+GATE_TIMEOUT = 120
 needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed (apt-get install redis-server)")
 
 
@@ -38,6 +41,7 @@ class RedisServer:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+        self.bound = False  # started once: a restart keeps the port the workers know
 
     @property
     def url(self) -> str:
@@ -47,19 +51,35 @@ class RedisServer:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
 
     def start(self) -> RedisServer:
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-             "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--logfile", "redis.log"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        """Starts the server (again, on the same port after ``stop``). A free port found by another
+        process in the meantime (tests run in parallel) makes this one exit: the first start then
+        tries a new port."""
+        for attempt in range(5):
+            self.proc = subprocess.Popen(
+                [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+                 "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--logfile", "redis.log"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if self._answers():
+                self.bound = True
+                return self
+            if self.bound or attempt == 4:
+                raise RuntimeError(f"redis-server did not start on port {self.port} (see {self.dir}/redis.log)")
+            self.port = free_port()
+        return self
+
+    def _answers(self) -> bool:
+        """Waits (10 s at most) for this server (not another one on the port) to answer; False once its
+        process has exited."""
         deadline = time.monotonic() + 10
-        while True:
+        while self.proc.poll() is None:
             try:
-                if self.client().ping():
-                    return self
+                if self.client().info("server")["process_id"] == self.proc.pid:
+                    return True
             except redis.exceptions.RedisError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+        return False
 
     def stop(self) -> None:
         """SIGTERM: Redis flushes its append-only file and exits."""
@@ -80,7 +100,9 @@ class RedisServer:
 class MeteredServer(FixtureServer):
     """The fixture site, answering after ``latency`` seconds, and recording on its own clock when each
     request arrived and the most requests it had open at once (a request counts as open from its
-    arrival until its answer starts to be written: the client cannot have seen it end before)."""
+    arrival until its answer starts to be written: the client cannot have seen it end before).
+
+    ``gate``, while cleared, holds every request before it is metered (see ``start_together``)."""
 
     def __init__(self, site: FixtureSite | None = None, latency: float = 0.0):
         super().__init__(site)
@@ -89,8 +111,11 @@ class MeteredServer(FixtureServer):
         self.open_now = 0
         self.most_open = 0
         self._meter = threading.Lock()
+        self.gate = threading.Event()
+        self.gate.set()
 
     def handle(self, handler, answer) -> None:
+        self.gate.wait(GATE_TIMEOUT)
         with self._meter:
             self.arrivals.append(time.monotonic())
             self.open_now += 1
@@ -124,6 +149,25 @@ def start_worker(spider: str, server_url: str, workdir: Path, redis_url: str, *,
                                        **(settings or {})})
     log = (workdir / "worker.log").open("ab")
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def start_together(spider: str, server: MeteredServer, redis_srv: RedisServer, dirs: list[Path],
+                   **kwargs) -> list[subprocess.Popen]:
+    """One worker per dir, the server answering nothing until every one has joined the crawl: a worker
+    slower to start than the crawl is to end would otherwise find it ended (and start it again)."""
+    alive = CrawlKeys(spider, kwargs.get("args", {}).get("crawl_id", spider)).alive
+    server.gate.clear()
+    try:
+        workers = [start_worker(spider, server.url, d, redis_srv.url, **kwargs) for d in dirs]
+        client = redis_srv.client()
+        deadline = time.monotonic() + GATE_TIMEOUT
+        while client.zcard(alive) < len(dirs) and all(w.poll() is None for w in workers):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(dirs)} workers did not all join within {GATE_TIMEOUT}s")
+            time.sleep(0.05)
+    finally:
+        server.gate.set()
+    return workers
 
 
 def finish(workers: list[subprocess.Popen], timeout: float = 120) -> list[int]:

@@ -46,7 +46,14 @@ class PostgresCluster:
             shutil.chown(self.dir, "postgres")
         self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
                   "--locale=C.UTF-8", "-E", "UTF8")
-        self.start_server()
+        for attempt in range(5):  # another process (tests run in parallel) may take the free port first
+            try:
+                self.start_server()
+                return self
+            except subprocess.CalledProcessError:
+                if attempt == 4:
+                    raise
+                self.port = free_port()
         return self
 
     def start_server(self) -> None:

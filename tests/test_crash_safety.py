@@ -27,6 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from scrapy.http import HtmlResponse
 
 from mayadeen.pages.article import ArticlePage
@@ -242,6 +243,7 @@ def run_group(group: int, tmp: Path, versions) -> dict:
     return figures
 
 
+@pytest.mark.soak
 def test_sigkill_at_random_moments_never_corrupts_or_loses(tmp_path):
     versions = _versions()
     started = time.monotonic()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,6 +30,7 @@ from tests.distributed import (
     jsonl_urls,
     log_of,
     needs_redis,
+    start_together,
     start_worker,
     stat,
     stores,
@@ -69,7 +69,7 @@ def worker_dirs(tmp_path: Path, n: int) -> list[Path]:
 
 
 def run_workers(spider: str, srv, redis_srv, dirs: list[Path], **kwargs) -> list[int]:
-    return finish([start_worker(spider, srv.url, d, redis_srv.url, **kwargs) for d in dirs])
+    return finish(start_together(spider, srv, redis_srv, dirs, **kwargs))
 
 
 def assert_all_ok(dirs: list[Path], codes: list[int]) -> None:
@@ -138,6 +138,7 @@ def assert_one_postgres_row_each(postgres_url: str) -> list[dict]:
         return store.runs()
 
 
+@pytest.mark.soak
 @pytest.mark.parametrize("shared_store", [False, True], ids=["sqlite-each", "one-postgresql"])
 def test_sections_three_workers(tmp_path, request, shared_store):
     """The browser listings, the Load More pages, related links and a redirect, over three workers:
@@ -193,6 +194,7 @@ def kill_one_of_three(tmp_path: Path, store: dict | None = None):
     return dirs
 
 
+@pytest.mark.soak
 def test_sigkilled_worker_loses_nothing(tmp_path):
     dirs = kill_one_of_three(tmp_path)
     # Every item is stored, each once, except what the victim stored in its last moments (a shared
@@ -200,6 +202,7 @@ def test_sigkilled_worker_loses_nothing(tmp_path):
     assert_exact_records(dirs, allow_twice=set(stores(dirs[:1])[0]))
 
 
+@pytest.mark.soak
 def test_sigkilled_worker_of_three_sharing_one_postgresql_store(tmp_path, postgres_url):
     dirs = kill_one_of_three(tmp_path, {"MAYADEEN_STORE_URL": postgres_url})
     assert not any((d / "mayadeen.sqlite").exists() for d in dirs)
@@ -208,13 +211,14 @@ def test_sigkilled_worker_of_three_sharing_one_postgresql_store(tmp_path, postgr
     assert victim["result"] in (None, "killed")  # killed: another worker found its process gone
 
 
+@pytest.mark.soak
 def test_redis_restarted_mid_crawl(tmp_path):
     dirs = worker_dirs(tmp_path, 3)
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=LATENCY) as srv:
         workers = [start_worker("sitemap", srv.url, d, redis_srv.url, settings=BUDGET) for d in dirs]
         wait_for(lambda: len(item_paths(srv.paths())) >= 4, timeout=60)
         redis_srv.stop()
-        time.sleep(0.5)
+        wait_for(lambda: any("retrying" in log_of(d) for d in dirs), timeout=60)  # a worker saw it gone
         redis_srv.start()
         codes = finish(workers)
         status = crawl_status(redis_srv.client(), CrawlKeys("sitemap", "sitemap"))

@@ -325,6 +325,7 @@ def baseline(runs):
     return urls
 
 
+@pytest.mark.soak
 @pytest.mark.parametrize("group", FAULT_GROUPS)
 def test_each_fault_alone_loses_nothing(group, runs, baseline):
     result, srv, seconds = runs[group]
@@ -350,6 +351,7 @@ def test_each_fault_alone_loses_nothing(group, runs, baseline):
         assert stats_value(result.log, "mayadeen/sniff/charset_fixed") > 0
 
 
+@pytest.mark.soak
 def test_all_faults_together_lose_nothing(runs, baseline):
     result, srv, seconds = runs["all together"]
     faults = srv.faults()
@@ -364,6 +366,7 @@ def test_all_faults_together_lose_nothing(runs, baseline):
     assert not retry_after_violations_in_flight(srv, watched)
 
 
+@pytest.mark.soak
 def test_a_page_that_keeps_failing_is_given_up_and_the_crawl_goes_on(runs, baseline):
     result, srv, seconds = runs["keeps failing"]
     lost = frozenset(PUBLIC + p for p in KEEP_FAILING)
@@ -378,6 +381,7 @@ def test_a_page_that_keeps_failing_is_given_up_and_the_crawl_goes_on(runs, basel
     assert stats_value(result.log, "mayadeen/gave_up/incomplete_response") == 1
 
 
+@pytest.mark.soak
 def test_print_figures():
     """Prints what the crawls above survived (run with -s), for the README's Reliability section."""
     if not FIGURES:

@@ -7,7 +7,8 @@ import pytest
 
 from mayadeen.store.freshness import Freshness, Verdict
 from mayadeen.store.sqlite import ArticleStore
-from tests.conftest import expected_records, run_crawl
+from tests.conftest import expected_records
+from tests.inprocess import crawl as crawl_in_process
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.scheduled import (
     CHANGED_PARAGRAPH,
@@ -35,9 +36,9 @@ def served_items(site: FixtureSite, paths: list[str]) -> list[str]:
 @pytest.mark.parametrize("spider", ["sitemap", "feed"])
 def test_second_run_requests_no_item_page(tmp_path, spider):
     with FixtureServer() as srv:
-        run_crawl(spider, srv.url, tmp_path, jsonl=tmp_path / "run1.jsonl")
+        crawl_in_process(spider, srv.url, tmp_path, jsonl=tmp_path / "run1.jsonl")
         first = len(srv.paths())
-        second = run_crawl(spider, srv.url, tmp_path, jsonl=tmp_path / "run2.jsonl")
+        second = crawl_in_process(spider, srv.url, tmp_path, jsonl=tmp_path / "run2.jsonl")
         paths = srv.paths()[first:]
     assert paths and item_paths(paths) == []
     assert second.records() == []
@@ -52,19 +53,19 @@ def test_sections_second_run_fetches_no_stored_item_and_stops_paging(tmp_path):
     site = FixtureSite()
     args = {"sections": "news/politics"}
     with FixtureServer(site) as srv:
-        first = run_crawl("sections", srv.url, tmp_path, args=args, jsonl=tmp_path / "run1.jsonl")
+        first = crawl_in_process("sections", srv.url, tmp_path, args=args, jsonl=tmp_path / "run1.jsonl")
         paths1 = srv.paths()
         stored_urls = set(stored(first.sqlite))
         assert "/news/politics?page=2" in paths1 and len(stored_urls) >= 3
 
         # Again, unchanged: stored items are not fetched (only the sample's 404 links are tried again).
-        run_crawl("sections", srv.url, tmp_path, args=args, jsonl=tmp_path / "run2.jsonl")
+        crawl_in_process("sections", srv.url, tmp_path, args=args, jsonl=tmp_path / "run2.jsonl")
         paths2 = srv.paths()[len(paths1):]
         assert served_items(site, paths2) == []
 
         # A first page holding only stored, unchanged items: no page 2, no item at all.
         site.override("/news/politics", only_cards(site.body("/news/politics"), stored_urls))
-        third = run_crawl("sections", srv.url, tmp_path, args=args, jsonl=tmp_path / "run3.jsonl")
+        third = crawl_in_process("sections", srv.url, tmp_path, args=args, jsonl=tmp_path / "run3.jsonl")
         paths3 = srv.paths()[len(paths1) + len(paths2):]
     assert "/news/politics" in paths3 and "/news/politics?page=2" not in paths3
     assert served_items(site, paths3) == []  # (the sidebar's cards outside the sample answer 404)
@@ -75,9 +76,9 @@ def test_sections_second_run_fetches_no_stored_item_and_stops_paging(tmp_path):
 def test_full_refetches_every_item_and_keeps_paging(tmp_path):
     site = FixtureSite()
     with FixtureServer(site) as srv:
-        run_crawl("sitemap", srv.url, tmp_path, jsonl=tmp_path / "run1.jsonl")
+        crawl_in_process("sitemap", srv.url, tmp_path, jsonl=tmp_path / "run1.jsonl")
         n = len(srv.paths())
-        full = run_crawl("sitemap", srv.url, tmp_path, args={"full": "1"}, jsonl=tmp_path / "run2.jsonl")
+        full = crawl_in_process("sitemap", srv.url, tmp_path, args={"full": "1"}, jsonl=tmp_path / "run2.jsonl")
         paths = srv.paths()[n:]
     assert sorted(item_paths(paths)) == sorted(u.removeprefix(P) for u in expected_records())
     run = runs(full.sqlite)[-1]
@@ -117,13 +118,13 @@ def test_second_run_fetches_exactly_the_changed_and_the_new_item(tmp_path, spide
     site = FixtureSite()
     args = {"sections": "news/politics"} if spider == "sections" else {}
     with FixtureServer(site) as srv:
-        first = run_crawl(spider, srv.url, tmp_path, args=args, jsonl=tmp_path / "run1.jsonl")
+        first = crawl_in_process(spider, srv.url, tmp_path, args=args, jsonl=tmp_path / "run1.jsonl")
         n = len(srv.paths())
         before = stored(first.sqlite)
         assert P + CHANGED_PATH in before
         change_item(site)
         add_item(site)
-        second = run_crawl(spider, srv.url, tmp_path, args=args, jsonl=tmp_path / "run2.jsonl")
+        second = crawl_in_process(spider, srv.url, tmp_path, args=args, jsonl=tmp_path / "run2.jsonl")
         paths = srv.paths()[n:]
 
     assert served_items(site, paths) == sorted(fetched)

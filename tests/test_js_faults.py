@@ -8,7 +8,10 @@ on its first one or two requests (seeded); renders that fail (the page's error l
 
 from __future__ import annotations
 
-from tests.conftest import expected_records, run_crawl
+import pytest
+
+from tests.conftest import expected_records
+from tests.inprocess import crawl as crawl_in_process
 from tests.fault_server import FaultPlan, FaultServer
 from tests.test_faults import assert_all_items_exact
 from tests.test_js_listings import ONLY_CLIENT_SIDE, needs_chromium, path_of
@@ -19,11 +22,12 @@ SETTINGS = {"RETRY_TIMES": "5", "DOWNLOAD_TIMEOUT": "3", "MAYADEEN_RETRY_BACKOFF
 
 
 @needs_chromium
+@pytest.mark.soak
 def test_faults_on_client_side_listings_lose_no_item(tmp_path):
     plan = FaultPlan(seed=8, share=1.0, kinds=KINDS, only=("/videos", "/in-pictures", "/api/listing"),
                      stall_seconds=2.0)
     with FaultServer(plan) as srv:
-        result = run_crawl("sections", srv.url, tmp_path, settings=SETTINGS, check=False, timeout=300)
+        result = crawl_in_process("sections", srv.url, tmp_path, settings=SETTINGS, check=False, timeout=300)
         hits = srv.hits()
     faults = {h.fault for h in hits if h.fault}
     assert len(faults) >= 4, faults  # several kinds were served to the listings

@@ -19,7 +19,8 @@ import pytest
 from mayadeen.extensions.coverage import FIELDS, Tally, present, shortfalls
 from mayadeen.store.sqlite import ArticleStore
 from mayadeen.urls import PUBLIC_URL, item_kind
-from tests.conftest import expected_records, run_crawl
+from tests.conftest import expected_records
+from tests.inprocess import crawl as crawl_in_process
 from tests.fixture_server import Answer, FixtureServer, write_answer
 
 SETTINGS: dict = {}
@@ -136,7 +137,7 @@ def _last_run(sqlite_path) -> dict:
 
 def test_a_normal_run_stores_its_coverage_and_passes(tmp_path):
     with FixtureServer() as srv:
-        result = run_crawl("sections", srv.url, tmp_path, args=ARGS, settings=SETTINGS)
+        result = crawl_in_process("sections", srv.url, tmp_path, args=ARGS, settings=SETTINGS)
     assert re.search(r"Field coverage over 14 records from 14 item pages: url 100%, .*headline 100%", result.log)
     run = _last_run(result.sqlite)
     assert run["finish_reason"] == "finished"
@@ -148,7 +149,7 @@ def test_a_normal_run_stores_its_coverage_and_passes(tmp_path):
 
 def test_redesigned_item_pages_fail_the_run_loudly(tmp_path):
     with RedesignServer(items_only=True) as srv:
-        result = run_crawl("sections", srv.url, tmp_path, args=ARGS, settings=SETTINGS, check=False)
+        result = crawl_in_process("sections", srv.url, tmp_path, args=ARGS, settings=SETTINGS, check=False)
     assert result.returncode == 1, result.log[-3000:]
     match = re.search(r"ERROR: Field coverage below the minimum \(MAYADEEN_COVERAGE_MIN\): (.*?)\. Has the site",
                       result.log)
@@ -165,7 +166,7 @@ def test_redesigned_item_pages_fail_the_run_loudly(tmp_path):
 def test_a_redesign_of_every_page_fails_the_run_loudly(tmp_path):
     ArticleStore(tmp_path / "mayadeen.sqlite").close()  # an earlier run's store (a new one is not kept empty)
     with RedesignServer(items_only=False) as srv:
-        result = run_crawl("sections", srv.url, tmp_path, args=ARGS, settings=SETTINGS, check=False)
+        result = crawl_in_process("sections", srv.url, tmp_path, args=ARGS, settings=SETTINGS, check=False)
     assert result.returncode == 1, result.log[-3000:]
     assert re.search(r"ERROR: Field coverage below the minimum .*item links 0 \(\d+ home/listing pages fetched",
                      result.log)

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
+import threading
 
 from mayadeen.store.sqlite import ArticleStore
-from tests.conftest import expected_records, run_crawl
+from tests.conftest import expected_records
+from tests.inprocess import crawl as crawl_in_process
 from tests.fixture_server import FixtureServer, FixtureSite, write_answer
 from tests.scheduled import (
     NEW_PATH,
     XML,
-    SlowServer,
     add_item,
     bump_index,
     current,
@@ -34,6 +34,7 @@ ASIA = "/news/politics/why-increase-of-us-alliances-in-asia-does-not-mean-an-asi
 PMF = "/news/politics/iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections"
 PMF_OLD = "/news/politics/iraqs-pmf-law-a-test-of-sovereignty-amid-us-objections"
 AUGUST, JULY = "/sitemaps/all/sitemap-2025-8.xml", "/sitemaps/all/sitemap-2025-7.xml"
+NEWS = "/sitemaps/news.xml"
 
 
 class Runs:
@@ -46,8 +47,8 @@ class Runs:
     def crawl(self, spider: str = "sitemap", **kwargs):
         self.n += 1
         before = len(self.server.paths())
-        result = run_crawl(spider, self.server.url, self.tmp_path, jsonl=self.tmp_path / f"run{self.n}.jsonl",
-                           **kwargs)
+        result = crawl_in_process(spider, self.server.url, self.tmp_path,
+                                  jsonl=self.tmp_path / f"run{self.n}.jsonl", **kwargs)
         return result, self.server.paths()[before:]
 
 
@@ -140,15 +141,19 @@ def test_a_canonical_pointing_at_a_listing_does_not_merge_items(tmp_path):
 
 def test_a_renamed_item_keeps_one_row_and_its_old_url(tmp_path):
     site = FixtureSite()
-    # Run 1: the article still lives at its old URL, and the July sitemap lists that one.
+    # Run 1: the article lives at its old URL only: both sitemaps list that one and the new URL is not
+    # there yet (were it served and listed too, which of the two is stored would depend on which answer
+    # comes back first).
     site.override(PMF_OLD, current(site, PMF).replace(PMF, PMF_OLD))
-    site.override(JULY, current(site, JULY).replace(P + PMF, P + PMF_OLD), content_type=XML)
+    site.override(PMF, site.body("/no-such-page"), status=404)
+    for sitemap in (JULY, NEWS):
+        site.override(sitemap, current(site, sitemap).replace(P + PMF, P + PMF_OLD), content_type=XML)
     with FixtureServer(site) as srv:
         runs_ = Runs(tmp_path, site, srv)
         first, _ = runs_.crawl()
         (old_row,) = [r for r in stored(first.sqlite).values() if r["url"] == P + PMF_OLD]
         # Run 2: renamed; the old URL answers 301 to the new one, the sitemap lists the new one.
-        del site.overrides[PMF_OLD], site.overrides[JULY]
+        del site.overrides[PMF_OLD], site.overrides[PMF], site.overrides[JULY], site.overrides[NEWS]
         bump_index(site, JULY, "2025-08-04T12:00:00+03:00")
         second, paths2 = runs_.crawl()
         # Run 3: a sitemap lists the old URL again besides the new one, with no newer date.
@@ -198,24 +203,44 @@ def test_a_month_bumped_in_the_index_but_unchanged_is_asked_for_conditionally(tm
 
 # --- 5. crawls share the store --------------------------------------------------------------------
 
-def test_a_feed_run_while_a_slow_sections_crawl_writes_the_same_store(tmp_path):
+class HoldingServer(FixtureServer):
+    """Answers the first ``answered`` item pages it has, then holds the others until ``release`` is set
+    (404s and redirects pass)."""
+
+    def __init__(self, answered: int):
+        super().__init__()
+        self.answered, self.release, self.items = answered, threading.Event(), 0
+
+    def handle(self, handler, answer) -> None:
+        if answer.status == 200 and item_paths([handler.path]):
+            with self._lock:
+                self.items += 1
+                held = self.items > self.answered
+            if held:
+                self.release.wait(300)
+        write_answer(handler, answer)
+
+
+def test_a_feed_run_while_a_sections_crawl_writes_the_same_store(tmp_path):
     feed_site = FixtureSite()
     add_item(feed_site)  # the feed has something new
     sections_dir, feed_dir = tmp_path / "sections", tmp_path / "feed"
     sqlite = tmp_path / "mayadeen.sqlite"
-    with SlowServer(delay=0.25) as slow, FixtureServer(feed_site) as fast:
-        sections = start_crawl("sections", slow.url, sections_dir, args={"js": "0"}, settings={
+    with HoldingServer(answered=2) as held, FixtureServer(feed_site) as fast:
+        sections = start_crawl("sections", held.url, sections_dir, args={"js": "0"}, settings={
             "MAYADEEN_SQLITE_PATH": str(sqlite), "JOBDIR": str(sections_dir / "job"),
             "CONCURRENT_REQUESTS": "2", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"})
-        wait_for(lambda: stored_count(sqlite) >= 2, timeout=120, step=0.1)
-        started = time.monotonic()
-        feed = run_crawl("feed", fast.url, feed_dir, sqlite=sqlite, check=False,
-                         settings={"JOBDIR": str(feed_dir / "job")})
-        assert sections.poll() is None, "the sections crawl ended before the feed run: no overlap"
+        try:
+            wait_for(lambda: stored_count(sqlite) >= 2, timeout=120, step=0.1)
+            # The sections crawl is stored into and waits for its next item pages: the feed run overlaps it.
+            feed = crawl_in_process("feed", fast.url, feed_dir, sqlite=sqlite, check=False,
+                                    settings={"JOBDIR": str(feed_dir / "job")})
+            assert sections.poll() is None, "the sections crawl ended before the feed run: no overlap"
+        finally:
+            held.release.set()
         assert sections.wait(timeout=300) == 0
     assert feed.returncode == 0, feed.log[-3000:]
     assert "Run summary: spider=feed result=ok" in feed.log.strip().splitlines()[-1]
-    assert time.monotonic() - started < 120
     rows = stored(sqlite)
     assert sorted(rows) == sorted([*expected_records(), P + NEW_PATH])
     assert len({r["article_id"] for r in rows.values()}) == len(rows) == 15

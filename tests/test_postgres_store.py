@@ -17,7 +17,8 @@ from warcio.archiveiterator import ArchiveIterator
 from mayadeen.record import content_hash
 from mayadeen.store.captures import latest_capture
 from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect, parse_store_url, store_target
-from tests.conftest import expected_records, run_crawl
+from tests.conftest import expected_records
+from tests.inprocess import crawl as crawl_in_process
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.test_warc_archive import (
     PARSER_CHANGE,
@@ -53,7 +54,7 @@ def pg_crawl(postgres_cluster, site_and_server, tmp_path_factory):
     _, srv = site_and_server
     url = postgres_cluster.new_database()
     workdir = tmp_path_factory.mktemp("pg")
-    result = run_crawl("sitemap", srv.url, workdir, settings={"MAYADEEN_STORE_URL": url})
+    result = crawl_in_process("sitemap", srv.url, workdir, settings={"MAYADEEN_STORE_URL": url})
     return url, result, srv
 
 
@@ -124,7 +125,7 @@ def test_readers_get_postgresql_types(pg_crawl):
 def test_a_second_crawl_asks_postgresql_and_fetches_no_item_page(pg_crawl, tmp_path):
     url, _, srv = pg_crawl
     before = len(srv.paths())
-    second = run_crawl("sitemap", srv.url, tmp_path, settings={"MAYADEEN_STORE_URL": url})
+    second = crawl_in_process("sitemap", srv.url, tmp_path, settings={"MAYADEEN_STORE_URL": url})
     assert item_paths(srv.paths()[before:]) == [] and second.records() == []
     last = runs(url)[-1]
     assert (last["items_new"], last["items_unchanged"], last["result"]) == (0, 0, "ok")
@@ -144,6 +145,7 @@ def crawl_twice_at_once(srv, url: str, workdir, name: str) -> list[dict]:
     return [(workdir / f"{name}-{n}" / "articles.jsonl").read_text("utf-8") for n in (1, 2)]
 
 
+@pytest.mark.soak
 def test_two_crawls_at_once_store_each_item_once_and_each_change_once(postgres_url, tmp_path):
     site = FixtureSite()
     with FixtureServer(site) as srv:
@@ -172,6 +174,7 @@ def test_two_crawls_at_once_store_each_item_once_and_each_change_once(postgres_u
 # --- the server going away -------------------------------------------------------------------------
 
 
+@pytest.mark.soak
 def test_postgresql_restarted_mid_crawl_loses_nothing(tmp_path):
     from tests.postgres_server import PostgresCluster
 

@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from tests.conftest import expected_records, run_crawl
+from tests.conftest import expected_records
+from tests.inprocess import crawl as crawl_in_process
 from tests.fault_server import FaultPlan, FaultServer
 from tests.scheduled import crawl_command, item_paths, runs, stored, wait_for
 
@@ -42,7 +43,7 @@ def test_a_15s_backoff_on_one_page_does_not_stop_the_others(tmp_path):
     settings = {"CONCURRENT_REQUESTS": "1", "CONCURRENT_REQUESTS_PER_DOMAIN": "1", "RETRY_TIMES": "2",
                 "MAYADEEN_RETRY_BACKOFF_BASE": "15", "MAYADEEN_RETRY_BACKOFF_JITTER": "0"}
     with FaultServer(plan) as srv:
-        result = run_crawl("feed", srv.url, tmp_path, settings=settings, timeout=120)
+        result = crawl_in_process("feed", srv.url, tmp_path, settings=settings, timeout=120)
         failed, retried = hits_of(srv, FIRST_RSS_ITEM)
         during = [h.path for h in srv.hits() if failed.at < h.at < retried.at]
     assert failed.fault == "500" and retried.fault is None
@@ -72,7 +73,7 @@ def test_sigterm_during_a_300s_retry_after_pauses_at_once_and_the_resume_finishe
         assert log.strip().splitlines()[-1].count("finish_reason=shutdown") == 1
         # Resumed: the saved deadline is still ~300 s away; a resumed job waits at most the larger cap.
         caps = {"MAYADEEN_RETRY_AFTER_MAX": "1", "MAYADEEN_RETRY_BACKOFF_MAX": "1"}
-        result = run_crawl("feed", srv.url, tmp_path, settings={**settings, **caps})
+        result = crawl_in_process("feed", srv.url, tmp_path, settings={**settings, **caps})
         resumed = [h.path for h in srv.hits()[paused_paths:]]
     assert result.returncode == 0 and "resuming the job" in result.log
     assert sorted(stored(result.sqlite)) == sorted(expected_records())
@@ -100,7 +101,7 @@ def test_a_jobdir_resumed_after_a_reboot_finishes(tmp_path):
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=60) == 3
         started = time.monotonic()
-        result = run_crawl("feed", srv.url, tmp_path, settings=settings, timeout=60)
+        result = crawl_in_process("feed", srv.url, tmp_path, settings=settings, timeout=60)
         took = time.monotonic() - started
         retried = hits_of(srv, FIRST_RSS_ITEM)
     assert len(retried) == 2 and retried[1].fault is None

@@ -5,7 +5,8 @@ import sqlite3
 
 import pytest
 
-from tests.conftest import expected_records, run_crawl
+from tests.conftest import expected_records
+from tests.inprocess import crawl as crawl_in_process
 
 JSON_COLUMNS = {"authors", "tags", "image", "images", "video", "related"}
 
@@ -14,7 +15,7 @@ def crawl(tmp_path_factory):
     from tests.fixture_server import FixtureServer
 
     with FixtureServer() as srv:
-        result = run_crawl("sections", srv.url, tmp_path_factory.mktemp("sections"))
+        result = crawl_in_process("sections", srv.url, tmp_path_factory.mktemp("sections"))
         yield result, srv
 
 
@@ -81,7 +82,7 @@ def test_sections_argument_restricts_the_crawl(tmp_path):
     from tests.fixture_server import FixtureServer
 
     with FixtureServer() as srv:
-        result = run_crawl("sections", srv.url, tmp_path, args={"sections": "articles/opinion"})
+        result = crawl_in_process("sections", srv.url, tmp_path, args={"sections": "articles/opinion"})
         paths = srv.paths()
     assert "/" not in paths
     assert not any(p.startswith("/news") for p in paths)

@@ -8,7 +8,8 @@ import pytest
 from mayadeen.store.freshness import site_day
 from mayadeen.pages.discovery import read_rss, read_sitemap, sitemap_month
 from mayadeen.spiders.sitemap import DayWindow, SitemapSpider
-from tests.conftest import expected_records, run_crawl
+from tests.conftest import expected_records
+from tests.inprocess import crawl as crawl_in_process
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.scheduled import item_paths, runs, stored
 
@@ -38,7 +39,7 @@ def check_outputs(result, urls: set[str]) -> None:
 @pytest.fixture(scope="module")
 def sitemap_crawl(tmp_path_factory):
     with FixtureServer() as srv:
-        yield run_crawl("sitemap", srv.url, tmp_path_factory.mktemp("sitemap")), srv.paths()
+        yield crawl_in_process("sitemap", srv.url, tmp_path_factory.mktemp("sitemap")), srv.paths()
 
 
 def test_sitemap_spider_produces_every_listed_item(sitemap_crawl):
@@ -62,7 +63,7 @@ def test_sitemap_spider_requests(sitemap_crawl):
 
 def test_feed_spider_produces_every_item_of_the_feed(tmp_path):
     with FixtureServer() as srv:
-        result = run_crawl("feed", srv.url, tmp_path)
+        result = crawl_in_process("feed", srv.url, tmp_path)
         paths = srv.paths()
     check_outputs(result, set(expected_records()))
     assert set(paths) - set(item_paths(paths)) == {"/robots.txt", "/rss", "/sitemaps/news.xml"}
@@ -72,7 +73,7 @@ def test_feed_spider_produces_every_item_of_the_feed(tmp_path):
 
 def test_since_window_requests_only_sitemaps_and_items_changed_since(tmp_path):
     with FixtureServer() as srv:
-        result = run_crawl("sitemap", srv.url, tmp_path, args={"since": "2025-08-01"})
+        result = crawl_in_process("sitemap", srv.url, tmp_path, args={"since": "2025-08-01"})
         paths = srv.paths()
     # 2025-7 is requested: its lastmod in the index (1 Aug) says it holds an item changed since.
     assert {p for p in paths if p.startswith("/sitemaps/")} == {
@@ -88,7 +89,7 @@ def test_since_window_requests_only_sitemaps_and_items_changed_since(tmp_path):
 
 def test_since_until_window_requests_only_in_window_sitemaps_and_items(tmp_path):
     with FixtureServer() as srv:
-        result = run_crawl("sitemap", srv.url, tmp_path, args={"since": "2025-02-01", "until": "2025-06-30"})
+        result = crawl_in_process("sitemap", srv.url, tmp_path, args={"since": "2025-02-01", "until": "2025-06-30"})
         paths = srv.paths()
     # The news sitemap (last 7 days) cannot hold anything that old; 2024-12 ends before, 2025-7 starts after.
     assert {p for p in paths if p.startswith("/sitemaps/")} == {
@@ -103,7 +104,7 @@ def test_since_until_window_requests_only_in_window_sitemaps_and_items(tmp_path)
 
 def test_single_day_window_is_a_beirut_day(tmp_path):
     with FixtureServer() as srv:
-        result = run_crawl("sitemap", srv.url, tmp_path, args={"since": "2025-07-31", "until": "2025-07-31"})
+        result = crawl_in_process("sitemap", srv.url, tmp_path, args={"since": "2025-07-31", "until": "2025-07-31"})
         paths = srv.paths()
     # Palantir's lastmod 2025-07-31T21:15+03:00 is 31 Jul in Beirut; the PMF law's 1 Aug 09:35 is not.
     assert item_paths(paths) == ["/news/technology/notorious-palantir-lands-record-10bln-contract-with-the-us-army"]
@@ -114,7 +115,7 @@ def test_robots_without_sitemap_lines_falls_back_to_the_index(tmp_path):
     site = FixtureSite()
     site.override("/robots.txt", "User-agent: *\nDisallow: /search\n", content_type="text/plain")
     with FixtureServer(site) as srv:
-        result = run_crawl("sitemap", srv.url, tmp_path)
+        result = crawl_in_process("sitemap", srv.url, tmp_path)
         paths = srv.paths()
     assert "/sitemaps/all.xml" in paths and MONTHLY <= set(paths)
     check_outputs(result, set(expected_records()))
@@ -122,7 +123,7 @@ def test_robots_without_sitemap_lines_falls_back_to_the_index(tmp_path):
 
 def test_bad_window_argument_fails_the_run(tmp_path):
     with FixtureServer() as srv:
-        result = run_crawl("sitemap", srv.url, tmp_path, args={"since": "1 Aug 2025"}, check=False)
+        result = crawl_in_process("sitemap", srv.url, tmp_path, args={"since": "1 Aug 2025"}, check=False)
         assert srv.paths() == []
     assert result.returncode == 2
     assert "-a since=1 Aug 2025: takes a day as YYYY-MM-DD" in result.log

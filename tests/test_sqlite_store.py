@@ -13,7 +13,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from mayadeen.store.sqlite import (
     ArticleStore,
     ItemState,
 )
+from tests.scheduled import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = sorted((ROOT / "fixtures" / "expected").glob("*.json"))
@@ -488,17 +488,25 @@ def test_writers_at_once_store_each_item_once(target, records):
         assert sql(store, "SELECT count(*) FROM article_revisions").fetchone() == (0,)
 
 
+def revision_count(target: StoreTarget) -> int:
+    """Revisions in the store at ``target``, as a reader sees them."""
+    with connect(target, readonly=True) as reader:
+        return sql(reader, "SELECT count(*) FROM article_revisions").fetchone()[0]
+
+
 def test_writers_killed_mid_write_leave_a_sound_store(target, records):
     connect(target).close()
     writers = [start_writer(target, records, "forever") for _ in range(2)]
     try:
         for writer in writers:
             assert writer.stdout.readline() == "open\n"
-        time.sleep(0.7)
+        wait_for(lambda: revision_count(target) >= 2 * len(records), timeout=60, step=0.05)  # writes pile up
         with connect(target, readonly=True) as reader:  # readers never wait for the writers
             assert reader.count() == len(records)
         writers[0].send_signal(signal.SIGKILL)
-        time.sleep(0.3)  # the other one goes on alone
+        writers[0].wait(10)
+        after_kill = revision_count(target)
+        wait_for(lambda: revision_count(target) >= after_kill + len(records), timeout=60, step=0.05)  # one goes on
     finally:
         for writer in writers:
             writer.send_signal(signal.SIGKILL)

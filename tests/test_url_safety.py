@@ -21,7 +21,8 @@ from scrapy.utils.test import get_crawler
 
 from mayadeen.middlewares.url_guard import UrlGuardMiddleware
 from mayadeen.pages.discovery import read_rss, read_sitemap
-from tests.conftest import expected_records, run_crawl
+from tests.conftest import expected_records
+from tests.inprocess import crawl as crawl_in_process
 from tests.fault_server import FaultServer
 from tests.fixture_server import Answer, FixtureServer, write_answer
 from tests.test_faults import assert_all_items_exact
@@ -200,7 +201,7 @@ def _hostile_crawl(spider, evil, tmp_path):
                                        "file:///etc/passwd"), strict=True))
     with HostileSite(evil.url, redirects, BIG, BOMB) as site:
         started = time.monotonic()
-        result = run_crawl(spider, site.url, tmp_path, args={"js": "0"}, check=False, timeout=120,
+        result = crawl_in_process(spider, site.url, tmp_path, args={"js": "0"}, check=False, timeout=120,
                            settings={**SETTINGS, "DOWNLOAD_MAXSIZE": str(MAXSIZE)})
         seconds = time.monotonic() - started
     return result, site, seconds
@@ -278,7 +279,7 @@ def test_sql_and_json_metacharacters_round_trip_end_to_end(tmp_path):
     import sqlite3
 
     with NastySite() as site:
-        result = run_crawl("sections", site.url, tmp_path, args={"js": "0", "sections": "articles/opinion"},
+        result = crawl_in_process("sections", site.url, tmp_path, args={"js": "0", "sections": "articles/opinion"},
                            settings=SETTINGS)
     want = dict(expected_records()[PUBLIC + OPINION], headline=NASTY_HEADLINE)
     want["tags"] = [NASTY_TAG if t == want["tags"][2] else t for t in want["tags"]]
