@@ -1,155 +1,29 @@
-"""A real HTTP server on 127.0.0.1 that answers like the captured site.
+"""The bundled fixtures served by the project's site server (``mayadeen.site_server``), for the tests.
 
-Requests are answered by ``fixtures/manifest.json``: the exact path+query first, then the path alone,
-then the ``"*"`` entry (the 404 page). Tests may ``override(path, ...)`` single answers, e.g. to change
-an article between two runs, and read ``requests`` to see what the crawler asked for.
+``FixtureSite()`` is the folder ``fixtures/``; ``FixtureServer()`` serves it on a free 127.0.0.1 port.
+Tests may ``override(path, ...)`` single answers and read ``requests`` to see what the crawler asked for.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
+
+from mayadeen.site_server import Answer, Hit, SiteFolder, SiteServer, write_answer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
-
-@dataclass
-class Answer:
-    status: int
-    content_type: str
-    body: bytes
-    headers: dict = field(default_factory=dict)
+__all__ = ["FIXTURES", "Answer", "FixtureServer", "FixtureSite", "Hit", "write_answer"]
 
 
-@dataclass
-class Hit:
-    """One request as the server saw it."""
-
-    method: str
-    path: str  # path + query, as sent
-    host: str
-    headers: dict
-
-
-class FixtureSite:
-    """The manifest, loaded once, plus per-test overrides."""
+class FixtureSite(SiteFolder):
+    """The manifest of ``fixtures/`` (or of ``root``), plus per-test overrides."""
 
     def __init__(self, root: Path = FIXTURES):
-        self.root = Path(root)
-        self.entries = {e["path"]: e for e in json.loads((self.root / "manifest.json").read_text("utf-8"))}
-        self.overrides: dict[str, Answer] = {}
-
-    def override(self, path: str, body: bytes | str | None = None, status: int = 200,
-                 content_type: str = "text/html; charset=utf-8", headers: dict | None = None) -> None:
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        self.overrides[path] = Answer(status, content_type, body or b"", headers or {})
-
-    def body(self, path: str) -> bytes:
-        """The stored body that answers ``path`` (for tests that derive a changed page from it)."""
-        return (self.root / self.lookup(path)["file"]).read_bytes()
-
-    def lookup(self, path_qs: str) -> dict:
-        path = urlsplit(path_qs).path
-        return self.entries.get(path_qs) or self.entries.get(path) or self.entries["*"]
-
-    def answer(self, path_qs: str) -> Answer:
-        path = urlsplit(path_qs).path
-        for key in (path_qs, path):
-            if key in self.overrides:
-                return self.overrides[key]
-        e = self.lookup(path_qs)
-        return Answer(e["status"], e["content_type"], (self.root / e["file"]).read_bytes(), dict(e["headers"]))
+        super().__init__(root)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # The default backlog of 5 makes bursts of connections wait for a SYN retransmit (1 s).
-    request_queue_size = 128
+class FixtureServer(SiteServer):
+    """``with FixtureServer() as srv: srv.url`` — serves a FixtureSite on a free loopback port."""
 
-
-class FixtureServer:
-    """``with FixtureServer() as srv: srv.url`` — serves a FixtureSite on a free loopback port.
-
-    ``handle`` may be replaced (or subclassed) to inject behaviour such as faults or challenges; it
-    gets the handler and the Answer the manifest gives and writes the response.
-    """
-
-    def __init__(self, site: FixtureSite | None = None):
-        self.site = site or FixtureSite()
-        self.requests: list[Hit] = []
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                with server._lock:
-                    server.requests.append(Hit("GET", self.path, self.headers.get("Host", ""), dict(self.headers)))
-                server.handle(self, server.site.answer(self.path))
-
-            def do_HEAD(self):
-                self.do_GET()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def handle(self, handler: BaseHTTPRequestHandler, answer: Answer) -> None:
-        write_answer(handler, answer)
-
-    def paths(self) -> list[str]:
-        with self._lock:
-            return [h.path for h in self.requests]
-
-    def start(self) -> "FixtureServer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-
-def write_answer(handler: BaseHTTPRequestHandler, answer: Answer) -> None:
-    handler.send_response(answer.status)
-    handler.send_header("Content-Type", answer.content_type)
-    handler.send_header("Content-Length", str(len(answer.body)))
-    for name, value in answer.headers.items():
-        handler.send_header(name, value)
-    handler.end_headers()
-    if handler.command != "HEAD":
-        handler.wfile.write(answer.body)
-
-
-if __name__ == "__main__":  # python tests/fixture_server.py — serve the fixtures for a manual try
-    import sys
-    import time
-
-    srv = FixtureServer()
-    if len(sys.argv) > 1:
-        srv.httpd.server_close()
-        srv.httpd = _Server(("127.0.0.1", int(sys.argv[1])), srv.httpd.RequestHandlerClass)
-        srv._thread = threading.Thread(target=srv.httpd.serve_forever, daemon=True)
-    with srv:
-        print(f"serving fixtures on {srv.url}", flush=True)
-        while True:
-            time.sleep(3600)
+    def __init__(self, site: SiteFolder | None = None):
+        super().__init__(site or FixtureSite())
