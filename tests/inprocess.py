@@ -17,6 +17,7 @@ import contextlib
 import io
 import logging
 import os
+import signal
 import threading
 from pathlib import Path
 
@@ -128,6 +129,8 @@ def crawl(spider: str, server_url: str, workdir: Path, *, args: dict | None = No
     project.setdict(cmd.default_settings, priority="command")
     cmd.settings = project
     parser = ScrapyArgumentParser(conflict_handler="resolve")
+    # The command takes over Ctrl-C and SIGTERM for its run (mayadeen.stop_signals): give them back after.
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     cmd.add_options(parser)
     opts, rest = parser.parse_known_args(argv[1:])
     stderr = io.StringIO()
@@ -139,6 +142,9 @@ def crawl(spider: str, server_url: str, workdir: Path, *, args: dict | None = No
             returncode = cmd.exitcode
         except SystemExit as exc:  # a usage error: one line on stderr, exit status 2
             returncode, runner = exc.code, None
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
     stats = dict(runner.started[0][0].stats.get_stats()) if runner and runner.started else {}
     text = stderr.getvalue() + "".join(line + "\n" for line in log.lines)
     result = CrawlResult(returncode, text, jsonl, sqlite, stats)
