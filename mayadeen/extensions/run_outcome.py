@@ -24,7 +24,10 @@ A crawl failed when
     reported by ``mayadeen.extensions.coverage``;
 ``browser_missing``
     client-side listings were skipped for want of a browser, and ``MAYADEEN_REQUIRE_BROWSER`` is on
-    or no other listing was crawled (without a browser the run could do nothing it was asked).
+    or no other listing was crawled (without a browser the run could do nothing it was asked);
+``monitors_failed``
+    a monitor that judges the data (field coverage, records dropped as invalid) failed at spider
+    close (``mayadeen.monitors``, through ``RunOutcome.monitors_failed``), in a run not failed already.
 
 The finish reason shows wherever Scrapy's does (the log, the stats, Scrapyd's job log,
 ``crawl_runs.finish_reason``). ``outcome()`` gives the verdict on a finished run (the ``crawl``
@@ -50,9 +53,10 @@ TOO_MANY_DROPPED = "too_many_dropped"
 TOO_MANY_GIVEN_UP = "too_many_given_up"
 COVERAGE_BELOW_MINIMUM = "coverage_below_minimum"
 BROWSER_MISSING = "browser_missing"
+MONITORS_FAILED = "monitors_failed"
 #: Every way a crawl that ran out of work can fail, in the order they are judged.
 FAILURES = (SITE_UNREACHABLE, LOST_RECORDS, ERRORS_NO_ITEMS, TOO_MANY_DROPPED, TOO_MANY_GIVEN_UP,
-            COVERAGE_BELOW_MINIMUM, BROWSER_MISSING)
+            COVERAGE_BELOW_MINIMUM, BROWSER_MISSING, MONITORS_FAILED)
 #: Finish reasons of a crawl that ran out of work: the crawl is over, whether it worked or not.
 ENDED_REASONS = frozenset({"finished", *FAILURES})
 #: Finish reasons of a run that did what it was asked (CLOSESPIDER_* limits the user set included).
@@ -62,6 +66,8 @@ DEFAULT_MAX_GIVEN_UP_SHARE = 0.2
 #: A run never fails for this many given-up item pages or fewer (one page that keeps failing is a warning).
 GIVEN_UP_FLOOR = 2
 
+#: The monitors that failed the run (names, comma-separated), set at spider close.
+MONITORS_FAILED_STAT = "mayadeen/monitors/failed_run"
 _DROPPED_PREFIX = "mayadeen/dropped/"
 _LOST_PREFIX = "mayadeen/lost/"
 
@@ -107,6 +113,8 @@ def failure(stats: Mapping[str, Any], limits: Thresholds = Thresholds()) -> str 
         return TOO_MANY_GIVEN_UP
     if stats.get("mayadeen/js/no_browser") and (limits.require_browser or not stats.get("mayadeen/listing/pages")):
         return BROWSER_MISSING
+    if stats.get(MONITORS_FAILED_STAT):
+        return MONITORS_FAILED
     return None
 
 
@@ -192,3 +200,9 @@ class RunOutcome:
         stats = {**self.crawler.stats.get_stats(), "finish_reason": reason}
         result = outcome(stats, self.limits)
         self.crawler.stats.set_value("mayadeen/run/result", "ok" if result.ok else result.problem)
+
+    def monitors_failed(self, names: str) -> None:
+        """The monitors run after the spider closed found wrong data (``names``): the run failed."""
+        self.crawler.stats.set_value(MONITORS_FAILED_STAT, names)
+        if self.crawler.stats.get_value("mayadeen/run/result") == "ok":
+            self.crawler.stats.set_value("mayadeen/run/result", MONITORS_FAILED)

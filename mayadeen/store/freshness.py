@@ -20,14 +20,24 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
+from typing import Any
 
 from mayadeen.normalize.dates import SITE_TZ, to_utc_iso
 from mayadeen.store.interface import Store
 from mayadeen.store.sqlite import ItemState
 
 logger = logging.getLogger(__name__)
+
+_FRESH_PREFIX = "mayadeen/fresh/"
+
+
+def items_seen(stats: Mapping[str, Any]) -> int:
+    """The items discovery showed in a run (``mayadeen/fresh/<verdict>``), fetched or skipped: what a
+    quiet incremental run and a full one of the same spider have alike."""
+    return sum(v for k, v in stats.items() if k.startswith(_FRESH_PREFIX))
+
 
 #: Store answers kept for a second look at the same URL; dropped wholesale beyond this.
 CACHE_SIZE = 20_000
@@ -137,7 +147,7 @@ class Freshness:
                 self._listed[url] = listed
         if count and self.stats is not None and (url, verdict) not in self._counted:
             self._counted.add((url, verdict))  # an item listed by two sitemaps counts once
-            self.stats.inc_value(f"mayadeen/fresh/{verdict.value}")
+            self.stats.inc_value(f"{_FRESH_PREFIX}{verdict.value}")
         return verdict
 
     def needs_fetch(self, url: str, seen=None, *, day_only: bool | None = None) -> bool:
