@@ -18,7 +18,7 @@ from mayadeen.extensions.coverage import FieldCoverage
 from mayadeen.extensions.run_outcome import OK_REASONS, Thresholds, invalid_drops
 from mayadeen.monitors.history import usual_items_seen
 from mayadeen.pipelines.store import open_store, spider_arguments
-from mayadeen.store.freshness import items_seen
+from mayadeen.store.freshness import comparable_items_seen
 
 DEFAULT_HISTORY_RUNS = 7
 DEFAULT_HISTORY_MIN_RUNS = 3
@@ -83,7 +83,8 @@ class ValidationMonitor(MayadeenMonitor):
 @monitors.name("Item count")
 class ItemCountMonitor(MayadeenMonitor):
     """The items discovery showed (fetched or skipped as unchanged) against the median of the last
-    MAYADEEN_MONITOR_HISTORY_RUNS finished runs of the spider with the same arguments."""
+    MAYADEEN_MONITOR_HISTORY_RUNS finished runs of the spider with the same arguments. A run whose
+    discovery left unchanged sitemaps unread is not compared (nor stored as history)."""
 
     @monitors.name("items seen near the usual count")
     def test_items_seen(self):
@@ -97,7 +98,10 @@ class ItemCountMonitor(MayadeenMonitor):
                                  self.setting("MAYADEEN_MONITOR_HISTORY_RUNS", DEFAULT_HISTORY_RUNS, int))
         if len(usual) < self.setting("MAYADEEN_MONITOR_HISTORY_MIN_RUNS", DEFAULT_HISTORY_MIN_RUNS, int):
             self.skipTest("too few earlier runs to compare with")
-        seen, median = items_seen(self.stats), statistics.median(usual)
+        seen = comparable_items_seen(self.stats)
+        if seen is None:
+            self.skipTest("discovery left unchanged sitemaps unread: the count does not compare")
+        median = statistics.median(usual)
         ratio = self.setting("MAYADEEN_MONITOR_ITEM_COUNT_RATIO", DEFAULT_ITEM_COUNT_RATIO)
         self.judge(seen >= ratio * median,
                    f"{seen} items seen, the last {len(usual)} runs saw {median:g} (median); below {ratio:.0%} of it",

@@ -33,10 +33,21 @@ logger = logging.getLogger(__name__)
 _FRESH_PREFIX = "mayadeen/fresh/"
 
 
+#: Stats of a discovery that left whole parts of the site unread as unchanged (monthly sitemaps whose
+#: lastmod did not move, or that answered 304): the items in them were not seen.
+PARTS_UNREAD = ("mayadeen/sitemap/unchanged", "mayadeen/sitemap/not_modified")
+
+
 def items_seen(stats: Mapping[str, Any]) -> int:
     """The items discovery showed in a run (``mayadeen/fresh/<verdict>``), fetched or skipped: what a
     quiet incremental run and a full one of the same spider have alike."""
     return sum(v for k, v in stats.items() if k.startswith(_FRESH_PREFIX))
+
+
+def comparable_items_seen(stats: Mapping[str, Any]) -> int | None:
+    """``items_seen``, or None when discovery left parts of the site unread (the count says nothing
+    of the site's size then, and cannot be compared with other runs)."""
+    return None if any(stats.get(key) for key in PARTS_UNREAD) else items_seen(stats)
 
 
 #: Store answers kept for a second look at the same URL; dropped wholesale beyond this.

@@ -12,7 +12,8 @@ Columns added to ``crawl_runs`` (by ``migrate``, idempotent):
     ``killed`` for a run the next run found dead;
 ``items_seen``
     the items discovery showed, fetched or skipped as unchanged (``mayadeen/fresh/*``): what an
-    incremental run and a full one have alike, so runs can be compared (``mayadeen.monitors``);
+    incremental run and a full one have alike, so runs can be compared (``mayadeen.monitors``); NULL
+    when discovery left parts of the site unread (unchanged monthly sitemaps);
 ``monitors_failed``
     the monitors that failed (JSON list of ``{"monitor", "message", "figures", "fails_run"}``), ``[]``
     when every monitor passed at the end of the run (``mayadeen.monitors``).
