@@ -82,8 +82,12 @@ class PrometheusMetrics:
         self.last_success = self.stored_last_success(spider.name)
         self.publish()
         if self.port:
-            self.server, _ = start_http_server(self.port, addr=self.address, registry=self.registry)
-            logger.info("Serving metrics at http://%s:%d/metrics", self.address, self.server.server_address[1])
+            try:
+                self.server, _ = start_http_server(self.port, addr=self.address, registry=self.registry)
+            except OSError as exc:
+                logger.error("Could not serve metrics on %s:%d: %s", self.address, self.port, exc)
+            else:
+                logger.info("Serving metrics at http://%s:%d/metrics", self.address, self.port)
         if self.interval > 0:
             self.loop = LoopingCall(self.publish)
             self.loop.start(self.interval, now=False)
