@@ -17,8 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.alert_receivers import WebhookReceiver, free_port
 from tests.conftest import run_crawl
 from tests.fixture_server import Answer, FixtureServer, FixtureSite, write_answer
-from tests.scheduled import start_crawl, wait_for
-from tests.test_monitors import runs
+from tests.scheduled import runs, start_crawl, wait_for
 from tests.ticker_pages import stored_items, with_ticker, without_ticker
 
 HTML = "text/html; charset=utf-8"

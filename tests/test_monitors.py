@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from urllib.parse import urlsplit
 
 from mayadeen.store.engines import StoreTarget, connect
@@ -14,7 +13,7 @@ from mayadeen.urls import PUBLIC_URL, item_kind
 from tests.alert_receivers import MailReceiver, WebhookReceiver, free_port
 from tests.conftest import run_crawl
 from tests.fixture_server import Answer, FixtureServer, FixtureSite, write_answer
-from tests.scheduled import wait_for
+from tests.scheduled import runs, wait_for
 
 ARGS = {"js": "0"}
 _SHARES = re.compile(rb'<li class="article-info__shares">.*?</li>', re.S)
@@ -31,15 +30,6 @@ class NoShareCounters(FixtureServer):
 
 def alerting(hook: WebhookReceiver, smtp: MailReceiver, **more: str) -> dict[str, str]:
     return {"MAYADEEN_ALERT_WEBHOOK": hook.url, **smtp.settings(), **more}
-
-
-def runs(path) -> list[dict]:
-    con = sqlite3.connect(path)
-    con.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in con.execute("SELECT * FROM crawl_runs ORDER BY id")]
-    finally:
-        con.close()
 
 
 def test_the_variant_site_really_loses_the_share_counters():
