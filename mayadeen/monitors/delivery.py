@@ -7,8 +7,8 @@ sends under way, so the alert of a run's end is out before the process exits.
 
 It also remembers what was alerted: a periodic check alerts only on monitors that were passing at the
 previous check (a block by the site is said once, not every few minutes), the check at the end of the
-run on every failed monitor. And it logs Spidermon's own report of a failed monitor as a WARNING:
-an alert is no error of the run (``log_count/ERROR`` counts towards the run's verdict).
+run on every failed monitor. And it keeps Spidermon's own report of a failed monitor out of the
+ERROR lines: an alert is no error of the run (``log_count/ERROR`` counts towards the run's verdict).
 """
 
 from __future__ import annotations
@@ -32,10 +32,15 @@ _SPIDERMON_LINE = "[Spidermon]"
 
 
 class SpidermonReportAsWarning(logging.Filter):
-    """Spidermon's ERROR lines (a failed monitor's report) become WARNING lines."""
+    """Spidermon's ERROR blocks: the traceback of a failed monitor's assertion is left out (its failure
+    is logged in one line, ``mayadeen.monitors.actions.RecordMonitors``); that of a monitor that broke
+    is kept, as a WARNING."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno > logging.WARNING and str(record.msg).startswith(_SPIDERMON_LINE):
+        message = str(record.msg)
+        if record.levelno > logging.WARNING and message.startswith(_SPIDERMON_LINE):
+            if "\nFAIL: " in message:
+                return False
             record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
         return True
 
