@@ -110,3 +110,15 @@ def test_a_webhook_that_is_down_is_a_warning_not_a_failed_run(tmp_path):
     assert re.search(r"WARNING: Could not send the webhook alert: .*(refused|Connection)", result.log)
     assert result.stat("log_count/ERROR") is None and " ERROR: " not in result.log and "Traceback" not in result.log
     assert "result=ok" in result.log
+
+
+def test_a_run_stopped_at_a_limit_with_a_layer_gone_fails_through_the_monitors(tmp_path):
+    # Stopped by CLOSESPIDER_ITEMCOUNT, the crawl never runs out of work: its coverage is judged by the
+    # monitors at spider close, and the run fails all the same (monitors_failed).
+    with NoShareCounters(FixtureSite()) as srv:
+        result = run_crawl("sitemap", srv.url, tmp_path, args=ARGS, check=False,
+                           settings={"CLOSESPIDER_ITEMCOUNT": "11", "CONCURRENT_REQUESTS": "1"})
+    assert result.returncode == 1, result.log[-3000:]
+    summary = result.log.strip().splitlines()[-1]
+    assert "result=FAILED (monitors_failed) finish_reason=closespider_itemcount" in summary
+    assert runs(tmp_path / "mayadeen.sqlite")[-1]["result"] == "monitors_failed"
