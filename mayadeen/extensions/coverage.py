@@ -42,8 +42,8 @@ from scrapy.exceptions import NotConfigured
 
 from mayadeen.extensions.run_outcome import COVERAGE_BELOW_MINIMUM, RunOutcome
 from mayadeen.items import ArticleItem
-from mayadeen.record import NEVER_EMPTY_KEYS
 from mayadeen.pipelines.store import open_store
+from mayadeen.record import NEVER_EMPTY_KEYS
 from mayadeen.store.freshness import items_seen
 from mayadeen.urls import PUBLIC_URL, canonical_url, item_kind, listing_key
 

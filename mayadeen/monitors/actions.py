@@ -86,8 +86,8 @@ def alert(crawler, failures: list[dict[str, Any]], new: list[dict[str, Any]], cl
     ``text`` for chat tools (``&``, ``<``, ``>`` escaped as Slack wants them)."""
     spider, run_id = crawler.spider, crawler.stats.get_value("mayadeen/run_id")
     when = "at the end of the run" if closing else "during the run"
-    lines = [f"mayadeen: spider {spider.name}, run {run_id or '?'} on {socket.gethostname()}:"
-             f" {len(new)} monitor(s) failed {when}"]
+    lines = [(f"mayadeen: spider {spider.name}, run {run_id or '?'} on {socket.gethostname()}:"
+              f" {len(new)} monitor(s) failed {when}")]
     lines += [f"- {f['monitor']} ({'fails the run' if f['fails_run'] else 'alert'}): {f['message']}" for f in new]
     text = "\n".join(lines)
     return {
@@ -130,7 +130,7 @@ def post_json(url: str, payload: dict[str, Any], timeout: float) -> None:
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json; charset=utf-8"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the operator's URL
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # the operator's URL
         response.read()
 
 

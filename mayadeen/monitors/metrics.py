@@ -135,7 +135,7 @@ class PrometheusMetrics:
             family = GaugeMetricFamily(f"mayadeen_{name}", doc, labels=["spider", *labels])
             if value is not None:
                 family.add_metric([spider], value)
-            for label, values in labels.items():
+            for values in labels.values():
                 for key, number in values.items():
                     family.add_metric([spider, str(key)], number)
             out.append(family)

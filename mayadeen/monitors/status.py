@@ -35,8 +35,8 @@ def verdict(run: dict[str, Any]) -> str:
 def _seconds(start: str | None, end: str | None) -> float | None:
     if not start or not end:
         return None
-    parse = lambda t: datetime.strptime(t, TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc)  # noqa: E731
-    return (parse(end) - parse(start)).total_seconds()
+    started, ended = (datetime.strptime(t, TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc) for t in (start, end))
+    return (ended - started).total_seconds()
 
 
 def spider_status(runs: list[dict[str, Any]], trend: int) -> dict[str, Any]:
@@ -101,8 +101,8 @@ def store_status(store: Store, target: StoreTarget, trend: int = 5) -> dict[str,
 
 def describe(status: dict[str, Any]) -> str:
     """The status as lines of text."""
-    lines = [f"store {status['store']}: {status['articles']} articles, {status['store_bytes'] / 1e6:.1f} MB,"
-             f" {status['failing_items']} failing items"]
+    lines = [(f"store {status['store']}: {status['articles']} articles, {status['store_bytes'] / 1e6:.1f} MB,"
+              f" {status['failing_items']} failing items")]
     if not status["spiders"]:
         lines.append("no runs yet")
     for spider, s in status["spiders"].items():

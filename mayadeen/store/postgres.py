@@ -183,10 +183,12 @@ class PostgresStore(SharedStore):
     def _has_later_tables(self) -> bool:
         row = self.conn.execute("SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%s::text[]) n",
                                 (list(LATER_RELATIONS),))
+        if not row.fetchone()[0]:
+            return False
         columns = self.conn.execute(
             "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
             " AND table_name = 'crawl_runs' AND column_name = ANY(%s)", (list(LATER_RUN_COLUMNS),))
-        return bool(row.fetchone()[0]) and columns.fetchone()[0] == len(LATER_RUN_COLUMNS)
+        return columns.fetchone()[0] == len(LATER_RUN_COLUMNS)
 
     def _create(self) -> None:
         with self.conn.transaction():
