@@ -136,6 +136,10 @@ UNORDERED_KEYS = _keys_where(lambda d: d.get("x-hashed") == "as-set")
 PIPELINE_KEYS = _keys_where(lambda d: d.get("x-set-by") == "pipeline")
 #: Keys the page object fills.
 EXTRACTED_KEYS = tuple(key for key in RECORD_KEYS if key not in PIPELINE_KEYS)
+#: Keys every record has a value in: never null, and a list only with ``minItems`` (field coverage
+#: floors of 100 %, ``mayadeen.extensions.coverage``).
+NEVER_EMPTY_KEYS = _keys_where(lambda d: "null" not in _value_types(d)
+                               and (_value_types(d) != {"array"} or d.get("minItems", 0) > 0))
 
 
 def _format_checker() -> FormatChecker:

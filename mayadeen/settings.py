@@ -144,6 +144,13 @@ EXTENSIONS = {
     "mayadeen.breaking.harvest.TickerHarvest": 560,
     # Each stored article is linked to the flashes it covers.
     "mayadeen.breaking.linking.ArticleLinker": 570,
+    # Spidermon runs the monitors (mayadeen.monitors) at spider close and periodically; after the
+    # components above, so their stats, the coverage and the run's verdict are complete.
+    "spidermon.contrib.scrapy.extensions.Spidermon": 600,
+    # Sends the monitors' alerts off the reactor thread and waits for them at spider close (after Spidermon).
+    "mayadeen.monitors.delivery.AlertDelivery": 610,
+    # MAYADEEN_METRICS_FILE / MAYADEEN_METRICS_PORT: the run's figures for Prometheus (last: the verdict is known).
+    "mayadeen.monitors.metrics.PrometheusMetrics": 620,
 }
 # Scrapy has no pipelines of its own. Each record is completed, checked, deduplicated, then stored.
 ITEM_PIPELINES = {
@@ -266,6 +273,45 @@ MAYADEEN_FAILING_RETRY_INTERVAL = 900
 MAYADEEN_FAILING_RETRY_INTERVAL_MAX = 86400
 # Seconds between progress lines (and crawl_runs updates) during a run; 0: none.
 MAYADEEN_PROGRESS_INTERVAL = 60
+
+# --- monitors, alerts and metrics (mayadeen.monitors; see the README's "Monitoring") ----------------
+# Spidermon runs mayadeen.monitors.suites: CloseSuite when the spider closes, PeriodicSuite every
+# N seconds during the run (the keys are Spidermon's).
+SPIDERMON_ENABLED = True
+SPIDERMON_SPIDER_CLOSE_MONITORS = ["mayadeen.monitors.suites.CloseSuite"]
+SPIDERMON_PERIODIC_MONITORS = {"mayadeen.monitors.suites.PeriodicSuite": 300}
+# Item count: a run that ran out of work is compared with the median items seen (fetched or skipped as
+# unchanged) of the last _HISTORY_RUNS runs of the spider with the same arguments that worked, once
+# there are _HISTORY_MIN_RUNS of them; fewer than _ITEM_COUNT_RATIO of it is an alert.
+MAYADEEN_MONITOR_HISTORY_RUNS = 7
+MAYADEEN_MONITOR_HISTORY_MIN_RUNS = 3
+MAYADEEN_MONITOR_ITEM_COUNT_RATIO = 0.7
+# Responses with these statuses ("5xx": any 5..) above this share of all responses, and at least
+# _MIN_UNWANTED of them, are an alert (a block by the site).
+MAYADEEN_MONITOR_UNWANTED_STATUSES = ["403", "429", "5xx"]
+MAYADEEN_MONITOR_MAX_UNWANTED_SHARE = 0.1
+MAYADEEN_MONITOR_MIN_UNWANTED = 3
+# More ERROR log lines than this are an alert.
+MAYADEEN_MONITOR_MAX_ERRORS = 0
+# A spider that reads the breaking ticker and has not read it for this many seconds: an alert.
+MAYADEEN_MONITOR_TICKER_MAX_AGE = 1800
+# Alerts: a JSON POST to this URL (Slack-compatible "text"); "" = none.
+MAYADEEN_ALERT_WEBHOOK = ""
+# Alerts by e-mail through this SMTP server ("" = none); TLS: "starttls", "ssl" or "" (plain).
+MAYADEEN_ALERT_SMTP_HOST = ""
+MAYADEEN_ALERT_SMTP_PORT = 25
+MAYADEEN_ALERT_SMTP_TLS = ""
+MAYADEEN_ALERT_SMTP_USER = ""
+MAYADEEN_ALERT_SMTP_PASSWORD = ""
+MAYADEEN_ALERT_SMTP_FROM = ""
+MAYADEEN_ALERT_SMTP_TO = []
+# Seconds one alert may take to send.
+MAYADEEN_ALERT_TIMEOUT = 10
+# The Prometheus text file ("{spider}" = the spider's name; "" = none), written at every progress interval
+# and at the end; a port (0 = none) serving the same at /metrics, on this address.
+MAYADEEN_METRICS_FILE = ""
+MAYADEEN_METRICS_PORT = 0
+MAYADEEN_METRICS_ADDRESS = "127.0.0.1"
 
 # --- the breaking-news ticker ---------------------------------------------------------------------
 # `scrapy crawl breaking` appends the flashes it has never seen before here when no -o/-O is given.

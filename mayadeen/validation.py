@@ -237,6 +237,17 @@ SETTING_CHECKS: dict[str, Callable[[Any, str], None]] = {
     "MAYADEEN_RETRY_AFTER_ENABLED": _flag_setting,
     "MAYADEEN_COVERAGE_ENABLED": _flag_setting,
     "MAYADEEN_REQUIRE_BROWSER": _flag_setting,
+    "MAYADEEN_MONITOR_HISTORY_RUNS": _number(least=1, integer=True),
+    "MAYADEEN_MONITOR_HISTORY_MIN_RUNS": _number(least=1, integer=True),
+    "MAYADEEN_MONITOR_ITEM_COUNT_RATIO": _number(most=1.0),
+    "MAYADEEN_MONITOR_MAX_UNWANTED_SHARE": _number(most=1.0),
+    "MAYADEEN_MONITOR_MIN_UNWANTED": _number(integer=True),
+    "MAYADEEN_MONITOR_MAX_ERRORS": _number(integer=True),
+    "MAYADEEN_MONITOR_TICKER_MAX_AGE": _number(positive=True),
+    "MAYADEEN_ALERT_SMTP_PORT": _number(least=1, most=65535, integer=True),
+    "MAYADEEN_ALERT_TIMEOUT": _number(positive=True),
+    "MAYADEEN_METRICS_FILE": _text,
+    "MAYADEEN_METRICS_PORT": _number(most=65535, integer=True),
 }
 
 

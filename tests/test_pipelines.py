@@ -253,7 +253,7 @@ def test_store_pipeline_waits_for_other_writers_as_configured(tmp_path):
 
 def test_run_figures_default_to_zero():
     assert run_figures({}) == {
-        "items_new": 0, "items_updated": 0, "items_unchanged": 0, "items_dropped": 0,
+        "items_new": 0, "items_updated": 0, "items_unchanged": 0, "items_dropped": 0, "items_seen": 0,
         "requests": 0, "responses_by_status": {}, "errors": 0,
     }  # fmt: skip
 

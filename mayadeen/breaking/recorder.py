@@ -5,7 +5,7 @@ Flashes go to the crawl's ``breaking_news`` table on either engine (``mayadeen.b
 the run), linked as ``MAYADEEN_BREAKING_LINK_SIMILARITY`` and ``MAYADEEN_BREAKING_LINK_WINDOW`` say
 (see ``mayadeen.store.breaking``).
 
-Stats: ``mayadeen/breaking/pages`` (tickers read), ``mayadeen/breaking/flashes/new|updated|unchanged``,
+Stats: ``mayadeen/breaking/pages`` (tickers read), ``mayadeen/breaking/last_read`` (when, epoch seconds), ``mayadeen/breaking/flashes/new|updated|unchanged``,
 ``mayadeen/breaking/empty|duplicate|bad_time`` (items left out or kept without a time, each with a
 WARNING), ``mayadeen/breaking/store_errors`` (an ERROR: the page's flashes were not stored).
 """
@@ -62,6 +62,7 @@ class TickerRecorder:
             return []
         self._last = (signature, now)
         self.stats.inc_value("mayadeen/breaking/pages")
+        self.stats.set_value("mayadeen/breaking/last_read", time.time())  # for the ticker monitor
         for outcome, _ in results:
             self.stats.inc_value(f"mayadeen/breaking/flashes/{outcome}")
         return [record for outcome, record in results if outcome == NEW]

@@ -13,7 +13,9 @@ At the end of the run the report is logged (INFO), put in the stats (``mayadeen/
 stored in ``crawl_runs.coverage`` of the SQLite store.
 
 ``MAYADEEN_COVERAGE_MIN`` maps a field (or ``record``) to the least share a run must reach: a number
-for every item page, or ``{kind: share}`` for some kinds only. A share below 1 is only checked once
+for every item page, or ``{kind: share}`` for some kinds only. Fields the record schema says every
+record has (never null, a list with ``minItems``: ``mayadeen.record.NEVER_EMPTY_KEYS``) must reach
+100 % unless the setting names them. A share below 1 is only checked once
 ``MAYADEEN_COVERAGE_MIN_PAGES`` item pages (of that kind) were fetched, as a few pages say little;
 a required share of 1, "item pages fetched but no record at all" and "listing pages fetched but no
 item found" are checked from the first page. A run below a minimum fails: an ERROR names the fields,
@@ -42,6 +44,8 @@ from mayadeen.browser.render import EMPTY_LISTING
 from mayadeen.extensions.run_outcome import COVERAGE_BELOW_MINIMUM, RunOutcome
 from mayadeen.items import ArticleItem
 from mayadeen.pipelines.store import open_store
+from mayadeen.record import NEVER_EMPTY_KEYS
+from mayadeen.store.freshness import items_seen
 from mayadeen.urls import PUBLIC_URL, canonical_url, item_kind, listing_key
 
 logger = logging.getLogger(__name__)
@@ -49,6 +53,8 @@ logger = logging.getLogger(__name__)
 #: What the pipeline adds, not the extraction: always there, says nothing about the layout.
 NOT_EXTRACTED = frozenset({"scraped_at", "content_hash"})
 FIELDS = tuple(f for f in ArticleItem.fields if f not in NOT_EXTRACTED)
+#: Fields every record has, by the schema: a floor of 100 % unless MAYADEEN_COVERAGE_MIN says otherwise.
+REQUIRED = tuple(f for f in FIELDS if f in NEVER_EMPTY_KEYS)
 RECORD = "record"
 HOME = PUBLIC_URL + "/"
 UNKNOWN_KIND = "unknown"
@@ -137,7 +143,7 @@ class FieldCoverage:
             raise NotConfigured
         self.crawler = crawler
         self.stats = crawler.stats
-        self.minimum = settings.getdict("MAYADEEN_COVERAGE_MIN")
+        self.minimum = {**dict.fromkeys(REQUIRED, 1.0), **settings.getdict("MAYADEEN_COVERAGE_MIN")}
         unknown = set(self.minimum) - set(FIELDS) - {RECORD}
         if unknown:
             raise ValueError(f"MAYADEEN_COVERAGE_MIN names unknown fields: {sorted(unknown)}")
@@ -193,14 +199,19 @@ class FieldCoverage:
     # --- judging --------------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
         report = self.tally.report()
-        found = sum(v for k, v in self.stats.get_stats().items() if k.startswith("mayadeen/fresh/"))
-        report["discovery"] = {"listing_pages": self.listing_pages, "items_found": found}
+        report["discovery"] = {"listing_pages": self.listing_pages, "items_found": items_seen(self.stats.get_stats())}
         return report
 
     def spider_opened(self, spider):
         judge = self.crawler.get_extension(RunOutcome)
         if judge is not None:
             judge.add_check(self.check)
+
+    def shortfalls(self) -> list[str]:
+        """The floors the run misses: as judged at the end once the spider closed, else so far."""
+        if self.final is not None:
+            return self.final["below_minimum"]
+        return self.failing or shortfalls(self.report(), self.minimum, self.min_pages)
 
     def check(self) -> tuple[str, str] | None:
         """For RunOutcome, when the crawl ran out of work: ``coverage_below_minimum`` and why, or None."""

@@ -30,7 +30,10 @@ A crawl failed when
     reported by ``mayadeen.extensions.coverage``;
 ``browser_missing``
     client-side listings were skipped for want of a browser, and ``MAYADEEN_REQUIRE_BROWSER`` is on
-    or no other listing was crawled (without a browser the run could do nothing it was asked).
+    or no other listing was crawled (without a browser the run could do nothing it was asked);
+``monitors_failed``
+    a monitor that judges the data (field coverage, records dropped as invalid) failed at spider
+    close (``mayadeen.monitors``, through ``RunOutcome.monitors_failed``), in a run not failed already.
 
 Two ends of a run are neither success nor failure: a run stopped by a signal with a JOBDIR is
 ``paused`` (the same command resumes it), and a run that found its JOBDIR held by another run is
@@ -62,9 +65,10 @@ TOO_MANY_DROPPED = "too_many_dropped"
 TOO_MANY_GIVEN_UP = "too_many_given_up"
 COVERAGE_BELOW_MINIMUM = "coverage_below_minimum"
 BROWSER_MISSING = "browser_missing"
+MONITORS_FAILED = "monitors_failed"
 #: Every way a crawl that ran out of work can fail, in the order they are judged.
 FAILURES = (SITE_UNREACHABLE, LOST_RECORDS, LOST_ARCHIVE, SOURCE_UNREADABLE, ERRORS_NO_ITEMS, TOO_MANY_DROPPED,
-            TOO_MANY_GIVEN_UP, COVERAGE_BELOW_MINIMUM, BROWSER_MISSING)
+            TOO_MANY_GIVEN_UP, COVERAGE_BELOW_MINIMUM, BROWSER_MISSING, MONITORS_FAILED)
 #: Finish reasons of a crawl that ran out of work: the crawl is over, whether it worked or not.
 ENDED_REASONS = frozenset({"finished", *FAILURES})
 #: The finish reason of a run refused because another run holds its JOBDIR.
@@ -81,6 +85,8 @@ DEFAULT_MAX_GIVEN_UP_SHARE = 0.2
 #: A run never fails for this many given-up item pages or fewer (one page that keeps failing is a warning).
 GIVEN_UP_FLOOR = 2
 
+#: The monitors that failed the run (names, comma-separated), set at spider close.
+MONITORS_FAILED_STAT = "mayadeen/monitors/failed_run"
 _DROPPED_PREFIX = "mayadeen/dropped/"
 _LOST_PREFIX = "mayadeen/lost/"
 _FOUND_PREFIX = "mayadeen/fresh/"
@@ -136,6 +142,8 @@ def failure(stats: Mapping[str, Any], limits: Thresholds = Thresholds()) -> str 
         return TOO_MANY_GIVEN_UP
     if stats.get("mayadeen/js/no_browser") and (limits.require_browser or not stats.get("mayadeen/listing/pages")):
         return BROWSER_MISSING
+    if stats.get(MONITORS_FAILED_STAT):
+        return MONITORS_FAILED
     return None
 
 
@@ -256,3 +264,9 @@ class RunOutcome:
         stats = {**self.crawler.stats.get_stats(), "finish_reason": reason}
         result = outcome(stats, self.limits)
         self.crawler.stats.set_value("mayadeen/run/result", result.result)
+
+    def monitors_failed(self, names: str) -> None:
+        """The monitors run after the spider closed found wrong data (``names``): the run failed."""
+        self.crawler.stats.set_value(MONITORS_FAILED_STAT, names)
+        if self.crawler.stats.get_value("mayadeen/run/result") == "ok":
+            self.crawler.stats.set_value("mayadeen/run/result", MONITORS_FAILED)

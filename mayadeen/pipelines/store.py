@@ -20,6 +20,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_target
+from mayadeen.store.freshness import comparable_items_seen
 from mayadeen.store.interface import Store
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ def run_figures(stats: Mapping[str, Any]) -> dict[str, Any]:
         "items_updated": stats.get("mayadeen/items/updated", 0),
         "items_unchanged": stats.get("mayadeen/items/unchanged", 0),
         "items_dropped": stats.get("item_dropped_count", 0),
+        "items_seen": comparable_items_seen(stats),
         "requests": stats.get("downloader/request_count", 0),
         "responses_by_status": {
             key[len(_STATUS_PREFIX):]: value for key, value in sorted(stats.items()) if key.startswith(_STATUS_PREFIX)

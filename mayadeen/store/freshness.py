@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime, timezone
+from typing import Any
 
 from mayadeen.normalize.dates import SITE_TZ, to_utc_iso
 from mayadeen.store.interface import Store
@@ -31,6 +32,27 @@ logger = logging.getLogger(__name__)
 
 #: The stat (``mayadeen/fresh/…``) of an unchanged item this crawl stored itself: found, not skipped.
 STORED_THIS_CRAWL = "stored_this_crawl"
+
+_FRESH_PREFIX = "mayadeen/fresh/"
+
+
+#: Stats of a discovery that left whole parts of the site unread as unchanged (monthly sitemaps whose
+#: lastmod did not move, or that answered 304): the items in them were not seen.
+PARTS_UNREAD = ("mayadeen/sitemap/unchanged", "mayadeen/sitemap/not_modified")
+
+
+def items_seen(stats: Mapping[str, Any]) -> int:
+    """The items discovery showed in a run (``mayadeen/fresh/<verdict>``), fetched or skipped: what a
+    quiet incremental run and a full one of the same spider have alike."""
+    return sum(v for k, v in stats.items() if k.startswith(_FRESH_PREFIX))
+
+
+def comparable_items_seen(stats: Mapping[str, Any]) -> int | None:
+    """``items_seen``, or None when discovery left parts of the site unread (the count says nothing
+    of the site's size then, and cannot be compared with other runs)."""
+    return None if any(stats.get(key) for key in PARTS_UNREAD) else items_seen(stats)
+
+
 #: Store answers kept for a second look at the same URL; dropped wholesale beyond this.
 CACHE_SIZE = 20_000
 
@@ -145,7 +167,7 @@ class Freshness:
                 self._listed[url] = listed
         if count and self.stats is not None and url not in self._counted:
             self._counted.add(url)  # an item listed by two sources counts once
-            self.stats.inc_value(f"mayadeen/fresh/{self._counted_as(url, verdict)}")
+            self.stats.inc_value(f"{_FRESH_PREFIX}{self._counted_as(url, verdict)}")
         return verdict
 
     def _counted_as(self, url: str, verdict: Verdict) -> str:

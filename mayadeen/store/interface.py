@@ -32,10 +32,10 @@ T = TypeVar("T")
 #: What ``finish_run`` may set (column names never come from the caller's strings).
 RUN_FIGURES = frozenset({
     "finished_at", "items_new", "items_updated", "items_unchanged", "items_dropped", "requests",
-    "responses_by_status", "errors", "finish_reason", "coverage",
+    "responses_by_status", "errors", "finish_reason", "coverage", "items_seen", "monitors_failed",
 })  # fmt: skip
 #: crawl_runs' JSON columns.
-RUN_JSON = frozenset({"arguments", "responses_by_status", "coverage"})
+RUN_JSON = frozenset({"arguments", "responses_by_status", "coverage", "monitors_failed"})
 
 
 class SharedStore:

@@ -33,7 +33,7 @@ from psycopg.types.json import Jsonb
 from mayadeen.record import utc_timestamp
 from mayadeen.store.engines import POSTGRESQL, StoreTarget
 from mayadeen.store.interface import SharedStore
-from mayadeen.store.postgres_schema import DDL, LATER_RELATIONS, SCHEMA_LOCK, row_of, to_column
+from mayadeen.store.postgres_schema import DDL, LATER_RELATIONS, LATER_RUN_COLUMNS, SCHEMA_LOCK, row_of, to_column
 from mayadeen.store.schema import BOOKKEEPING_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
 from mayadeen.store.sqlite import NEW, UPDATED, ItemState, stored_change
 
@@ -183,7 +183,12 @@ class PostgresStore(SharedStore):
     def _has_later_tables(self) -> bool:
         row = self.conn.execute("SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%s::text[]) n",
                                 (list(LATER_RELATIONS),))
-        return bool(row.fetchone()[0])
+        if not row.fetchone()[0]:
+            return False
+        columns = self.conn.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND table_name = 'crawl_runs' AND column_name = ANY(%s)", (list(LATER_RUN_COLUMNS),))
+        return columns.fetchone()[0] == len(LATER_RUN_COLUMNS)
 
     def _create(self) -> None:
         with self.conn.transaction():

@@ -41,6 +41,9 @@ def _record_ddl() -> str:
     return ",\n        ".join(columns)
 
 
+#: crawl_runs columns added after its first version: a store without one of them gets it at open.
+LATER_RUN_COLUMNS = {"items_seen": "integer", "monitors_failed": "jsonb"}
+
 DDL = (
     f"""CREATE TABLE IF NOT EXISTS articles (
         {_record_ddl()},
@@ -79,6 +82,7 @@ DDL = (
         coverage jsonb,
         pid integer, host text, updated_at timestamptz, result text
     )""",
+    *(f"ALTER TABLE crawl_runs ADD COLUMN IF NOT EXISTS {name} {kind}" for name, kind in LATER_RUN_COLUMNS.items()),
     """CREATE TABLE IF NOT EXISTS sitemap_reads (
         url text PRIMARY KEY, lastmod text, etag text, last_modified text, read_at timestamptz NOT NULL)""",
     # Full-text search: a generated tsvector (headline weighs most) and its GIN index, SQLite's articles_fts.

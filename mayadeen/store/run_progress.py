@@ -9,7 +9,14 @@ Columns added to ``crawl_runs`` (by ``migrate``, idempotent):
     when the row's figures were last brought up to date (every ``MAYADEEN_PROGRESS_INTERVAL``);
 ``result``
     ``ok``, or why the run failed (the ``crawl`` command's verdict, the same as its summary line);
-    ``killed`` for a run the next run found dead.
+    ``killed`` for a run the next run found dead;
+``items_seen``
+    the items discovery showed, fetched or skipped as unchanged (``mayadeen/fresh/*``): what an
+    incremental run and a full one have alike, so runs can be compared (``mayadeen.monitors``); NULL
+    when discovery left parts of the site unread (unchanged monthly sitemaps);
+``monitors_failed``
+    the monitors that failed (JSON list of ``{"monitor", "message", "figures", "fails_run"}``), ``[]``
+    when every monitor passed at the end of the run (``mayadeen.monitors``).
 
 The store engines read and write the row (``mayadeen.store.interface.SharedStore``); ``migrate``
 adds the columns to a SQLite file from before them.
@@ -25,11 +32,13 @@ from contextlib import contextmanager
 
 from mayadeen.processes import is_running
 
-COLUMNS = {"pid": "INTEGER", "host": "TEXT", "updated_at": "TEXT", "result": "TEXT"}
+COLUMNS = {"pid": "INTEGER", "host": "TEXT", "updated_at": "TEXT", "result": "TEXT", "items_seen": "INTEGER",
+           "monitors_failed": "TEXT"}
 #: The result and finish reason of a run that died without closing its row.
 KILLED = "killed"
 #: The figures ``update_run`` may set (column names never come from the caller's strings).
-FIGURES = frozenset({"items_new", "items_updated", "items_unchanged", "items_dropped", "requests", "errors"})
+FIGURES = frozenset({"items_new", "items_updated", "items_unchanged", "items_dropped", "items_seen", "requests",
+                     "errors", "monitors_failed"})
 
 
 @contextmanager

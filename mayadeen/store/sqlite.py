@@ -272,6 +272,10 @@ class ArticleStore(SharedStore):
         run_progress.migrate(self.conn)
         super().claim_run(run_id)
 
+    def finish_run(self, run_id: int, **figures: Any) -> None:
+        run_progress.migrate(self.conn)
+        super().finish_run(run_id, **figures)
+
     def record_result(self, run_id: int, result: str, finish_reason: str | None = None) -> None:
         run_progress.migrate(self.conn)
         super().record_result(run_id, result, finish_reason)

@@ -1,0 +1,127 @@
+"""How each spider's runs went, from ``crawl_runs``: what ``scrapy status`` shows and a health check asks.
+
+A run's verdict is its ``result`` (the ``crawl`` command's: ``ok``, the problem, ``killed``); a row
+without one is ``running`` while unfinished, else judged by its finish reason. A spider is failing
+when its latest finished run did not work.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+from mayadeen.extensions.run_outcome import OK_REASONS
+from mayadeen.record import TIMESTAMP_FORMAT
+from mayadeen.store.engines import SQLITE, StoreTarget
+from mayadeen.store.interface import Store
+
+RUNNING = "running"
+#: Rows read per spider: enough to count a long series of failed runs.
+LOOK_BACK = 100
+#: A field whose coverage fell by more than this between the last two runs with records is named.
+COVERAGE_DROP = 0.05
+
+
+def verdict(run: dict[str, Any]) -> str:
+    if run.get("result"):
+        return run["result"]
+    if not run.get("finished_at"):
+        return RUNNING
+    reason = run.get("finish_reason") or "unknown"
+    return "ok" if reason in OK_REASONS else reason
+
+
+def _seconds(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    started, ended = (datetime.strptime(t, TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc) for t in (start, end))
+    return (ended - started).total_seconds()
+
+
+def spider_status(runs: list[dict[str, Any]], trend: int) -> dict[str, Any]:
+    """One spider's status from its runs, newest first."""
+    finished = [r for r in runs if verdict(r) != RUNNING]
+    last = finished[0] if finished else runs[0]
+    in_a_row = 0
+    for run in finished:
+        if verdict(run) == "ok":
+            break
+        in_a_row += 1
+    covered = [r for r in finished if isinstance(r.get("coverage"), dict) and r["coverage"].get("records")]
+    return {
+        "last_run": {
+            "id": last["id"], "result": verdict(last), "finish_reason": last.get("finish_reason"),
+            "started_at": last["started_at"], "finished_at": last.get("finished_at"),
+            "duration_seconds": _seconds(last["started_at"], last.get("finished_at")),
+            "items": {k: last.get(f"items_{k}") for k in ("new", "updated", "unchanged", "dropped", "seen")},
+            "errors": last.get("errors"),
+            "monitors_failed": [m["monitor"] for m in last.get("monitors_failed") or []],
+        },
+        "running": [r["id"] for r in runs if verdict(r) == RUNNING],
+        "failed": bool(finished) and verdict(last) != "ok",
+        "failed_in_a_row": in_a_row,
+        "coverage_trend": [{"run": r["id"], "records": r["coverage"]["records"],
+                            "below_minimum": r["coverage"].get("below_minimum") or []} for r in covered[:trend]],
+        "coverage_falling": _falling(covered),
+    }
+
+
+def _falling(covered: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Fields whose share fell between the last two runs with records: ``{field: [before, now]}``."""
+    if len(covered) < 2:
+        return {}
+    now, before = covered[0]["coverage"].get("fields", {}), covered[1]["coverage"].get("fields", {})
+    return {f: [before[f], share] for f, share in now.items() if f in before and before[f] - share > COVERAGE_DROP}
+
+
+def store_status(store: Store, target: StoreTarget, trend: int = 5) -> dict[str, Any]:
+    """Every spider's status, the failing items and the store's size."""
+    def read() -> dict[str, Any]:
+        tables = store.tables()
+        spiders = [r["spider"] for r in store.rows("SELECT DISTINCT spider FROM crawl_runs ORDER BY spider")]
+        by_spider = {}
+        for spider in spiders:
+            rows = store.rows("SELECT * FROM crawl_runs WHERE spider = ? ORDER BY id DESC LIMIT ?", (spider, LOOK_BACK))
+            runs = [{k: store.from_json(v) if k in ("coverage", "monitors_failed") else v for k, v in r.items()}
+                    for r in rows]
+            by_spider[spider] = spider_status(runs, trend)
+        failing = store.row("SELECT count(*) AS n FROM failing_items")["n"] if "failing_items" in tables else 0
+        return {"spiders": by_spider, "failing_items": failing, "articles": store.count(), "store_bytes": size()}
+
+    def size() -> int:
+        if target.engine == SQLITE:
+            return sum(os.path.getsize(p) for p in (target.location, target.location + "-wal") if os.path.exists(p))
+        return store.row("SELECT pg_database_size(current_database()) AS size")["size"]
+
+    status = store.read(read)
+    status["store"] = str(target)
+    return status
+
+
+def describe(status: dict[str, Any]) -> str:
+    """The status as lines of text."""
+    lines = [(f"store {status['store']}: {status['articles']} articles, {status['store_bytes'] / 1e6:.1f} MB,"
+              f" {status['failing_items']} failing items")]
+    if not status["spiders"]:
+        lines.append("no runs yet")
+    for spider, s in status["spiders"].items():
+        run = s["last_run"]
+        duration = run["duration_seconds"]
+        items = ", ".join(f"{k} {v}" for k, v in run["items"].items() if v is not None)
+        lines.append(f"{spider}: {run['result'].upper() if s['failed'] else run['result']} (run {run['id']},"
+                     f" finished {run['finished_at'] or '-'}, {'%.0f s' % duration if duration is not None else '?'};"
+                     f" items {items or '-'}; errors {run['errors'] if run['errors'] is not None else '-'})")
+        if s["failed_in_a_row"]:
+            lines.append(f"  failed runs in a row: {s['failed_in_a_row']}")
+        if run["monitors_failed"]:
+            lines.append(f"  monitors failed: {', '.join(run['monitors_failed'])}")
+        if s["running"]:
+            lines.append(f"  running: run {', '.join(map(str, s['running']))}")
+        if s["coverage_trend"]:
+            lines.append("  coverage: " + "; ".join(
+                f"run {c['run']} {c['records']} records " + (", ".join(c["below_minimum"]) or "ok")
+                for c in s["coverage_trend"]))
+        for field, (before, now) in s["coverage_falling"].items():
+            lines.append(f"  coverage of {field} fell from {before:.0%} to {now:.0%}")
+    return "\n".join(lines)
