@@ -64,6 +64,7 @@ GIVEN_UP_FLOOR = 2
 
 _DROPPED_PREFIX = "mayadeen/dropped/"
 _LOST_PREFIX = "mayadeen/lost/"
+_CAPPED_PREFIX = "mayadeen/capped/"
 
 
 def invalid_drops(stats: Mapping[str, Any]) -> int:
@@ -75,6 +76,14 @@ def invalid_drops(stats: Mapping[str, Any]) -> int:
 def lost_records(stats: Mapping[str, Any]) -> int:
     """Records that could not be written (``mayadeen/lost/<output>``)."""
     return sum(v for k, v in stats.items() if k.startswith(_LOST_PREFIX))
+
+
+def capped(stats: Mapping[str, Any]) -> list[str]:
+    """The bounds the run hit (``mayadeen/capped/<bound>``: queue, sitemap, ticker, warc_record), sorted.
+
+    A capped run is not a failed one: it stored what it fetched, and left the rest out on purpose.
+    """
+    return sorted(k[len(_CAPPED_PREFIX):] for k, v in stats.items() if k.startswith(_CAPPED_PREFIX) and v)
 
 
 @dataclass(frozen=True)
@@ -138,7 +147,7 @@ def summary_line(spider: str, stats: Mapping[str, Any], result: Outcome) -> str:
         f" scraped={stats.get('item_scraped_count', 0)}"
         f" skipped={stats.get('mayadeen/fresh/unchanged', 0) + stats.get('mayadeen/fresh/done', 0)}"
         f" given_up={stats.get('mayadeen/given_up', 0)} failing={stats.get('mayadeen/failing/items', 0)}"
-        f" lost={lost_records(stats)}"
+        f" lost={lost_records(stats)} capped={','.join(capped(stats)) or 'no'}"
         f" requests={stats.get('downloader/request_count', 0)} errors={stats.get('log_count/ERROR', 0)}"
         f" warnings={stats.get('log_count/WARNING', 0)}"
         f" duration={'%.1fs' % duration if duration is not None else '?'}"
