@@ -90,3 +90,17 @@ def test_a_canonical_on_another_port_is_not_the_records_address():
 def test_the_crawl_fetches_the_site_and_the_mirror_only(url, verdict):
     crawler = get_crawler(settings_dict={"MAYADEEN_BASE_URL": "http://127.0.0.1:8123"})
     assert UrlGuardMiddleware(crawler).verdict(url) == verdict
+
+
+def test_reextraction_selects_no_record_of_another_origin(tmp_path):
+    from mayadeen.archive.reader import scan, select
+    from mayadeen.archive.warc import WarcWriter
+    from tests.test_warc_archive import fetched
+
+    site = "https://english.almayadeen.net" + ITEM
+    writer = WarcWriter(tmp_path, "origins", max_size=10**9, info={"software": "test"})
+    for url in (site, "http://english.almayadeen.net:19999" + ITEM + "-x", "https://english.almayadeen.net:8443" + ITEM,
+                "https://user@english.almayadeen.net" + ITEM + "-y", "https://english.almayadeen.net.evil.example" + ITEM):
+        writer.write(fetched(url, url.encode()))
+    writer.close()
+    assert [a.capture.url for a in select(tmp_path, scan(tmp_path))] == [site]
