@@ -108,7 +108,7 @@ def _record(path: Path, offset: int, max_size: int = 0):
     with path.open("rb") as stream:
         stream.seek(offset)
         record = next(iter(ArchiveIterator(stream)))
-        body = record.raw_stream.read(max_size + 1 if max_size else -1)
+        body = record.raw_stream.read(max_size + 1) if max_size else record.raw_stream.read()
         if max_size and len(body) > max_size:
             raise TooLarge(f"{path.name} at {offset}: the body is larger than {max_size} bytes")
         return record.http_headers, body
