@@ -19,8 +19,15 @@ shutdown wait for it. Here a request that is not due yet never leaves the schedu
   they mean the same after a reboot or on another machine; a deadline further away than the larger
   of ``MAYADEEN_RETRY_BACKOFF_MAX`` and ``MAYADEEN_RETRY_AFTER_MAX`` (a clock moved back) is cut to that.
 
+The queue is bounded: while ``MAYADEEN_MAX_QUEUED_REQUESTS`` requests wait (``len()``: queued, held
+and waiting), a newly discovered request is dropped, so one huge sitemap or a page of endless links
+cannot fill the memory. Requests that were taken already and come back (retries, held requests,
+redirects: ``dont_filter`` or ``redirect_times``) are never dropped; the crawl goes on with what it
+has, and the run summary says it was capped.
+
 Stats: ``mayadeen/scheduler/held`` (requests put aside), ``mayadeen/scheduler/saved`` (held
-requests saved in JOBDIR at the end of a run).
+requests saved in JOBDIR at the end of a run), ``mayadeen/capped/queue`` (requests dropped as the
+queue was full; a WARNING the first time).
 """
 
 from __future__ import annotations
@@ -60,6 +67,8 @@ class DueScheduler(Scheduler):
         self.handed_out = weakref.WeakSet()  # requests handed out, until they are done with
         self.timer = None
         self.wake_timer = None
+        self.max_queued = settings.getint("MAYADEEN_MAX_QUEUED_REQUESTS")
+        self.capped = False
 
     # --- the public face ------------------------------------------------------------------------
 
@@ -68,6 +77,8 @@ class DueScheduler(Scheduler):
         self.slot_holds[key] = max(until, self.slot_holds.get(key, 0.0))
 
     def enqueue_request(self, request) -> bool:
+        if self.max_queued and len(self) >= self.max_queued and not self._comes_back(request):
+            return self._drop_over_cap(request)
         due = self.due(request)
         if due is None:
             return super().enqueue_request(request)
@@ -131,6 +142,26 @@ class DueScheduler(Scheduler):
         elif pending:
             logger.info("%d request(s) waiting for a retry are dropped with the crawl (no JOBDIR)", len(pending))
         return super().close(reason)
+
+    # --- the bound ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _comes_back(request) -> bool:
+        """A request taken already (a retry, a held or waiting request, a redirect): not a discovery."""
+        return request.dont_filter or bool(request.meta.get("redirect_times"))
+
+    def _drop_over_cap(self, request) -> bool:
+        """A discovery while the queue is full: not queued (a duplicate is still only a duplicate)."""
+        if self.df.request_seen(request):
+            self.df.log(request, self.crawler.spider)
+            return False
+        self.stats.inc_value("mayadeen/capped/queue")
+        if not self.capped:
+            self.capped = True
+            logger.warning("%d requests are queued (MAYADEEN_MAX_QUEUED_REQUESTS): new ones are dropped while it"
+                           " stays full; the crawl goes on with those it has (first dropped: %s)",
+                           self.max_queued, request.url[:200])
+        return False
 
     # --- holding --------------------------------------------------------------------------------
 

@@ -48,6 +48,18 @@ RETRY_ENABLED = True
 RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 
+# --- bounds on what one crawl takes in (a hostile or broken site must not exhaust the machine) ------
+# Each is counted (mayadeen/capped/<bound>), logged as a WARNING and named in the run summary
+# (capped=...); the run still ends normally with what it fetched. 0 turns a bound off.
+# URLs read from one sitemap (50,000: the sitemap protocol's own limit); the rest of it is ignored.
+MAYADEEN_MAX_SITEMAP_URLS = 50_000
+# Requests waiting in the scheduler (about 4 kB of memory each without JOBDIR): while this many wait,
+# newly discovered ones are dropped (retries and redirects of requests already taken are not).
+MAYADEEN_MAX_QUEUED_REQUESTS = 100_000
+# Flashes read from one ticker (the site shows about ten): a longer ticker is broken; its first ones are kept.
+MAYADEEN_MAX_TICKER_FLASHES = 200
+# `scrapy reextract` skips an archived response whose body is larger than DOWNLOAD_MAXSIZE.
+
 # --- components: every downloader middleware, extension and pipeline, in order -----------------
 # Scrapy's own are listed by name at their default positions (listing them changes nothing) so the
 # order can be read in one place. Requests pass from low to high numbers towards the downloader,

@@ -8,12 +8,14 @@ root-relative hrefs, tracking parameters, fragments and trailing slashes of the 
 from __future__ import annotations
 
 import re
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 from w3lib.url import url_query_cleaner
 
 PUBLIC_URL = "https://english.almayadeen.net"
 PUBLIC_HOST = urlsplit(PUBLIC_URL).hostname
+SITE_HOSTS = frozenset({PUBLIC_HOST, "www." + PUBLIC_HOST})
+DEFAULT_PORTS = {"http": 80, "https": 443}
 DEFAULT_TRACKING_PARAMS = ("fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "ref", "s_src")
 
 _SLUG = r"[a-z0-9][a-z0-9-]*"
@@ -44,7 +46,7 @@ def tracking_params(settings) -> tuple[str, ...]:
 def canonical_url(href: str, base: str = PUBLIC_URL, tracking=DEFAULT_TRACKING_PARAMS) -> str | None:
     """``href`` resolved against ``base``, with tracking parameters, fragment and trailing slash removed.
 
-    URLs on the site are forced to ``https`` and the bare public host. The path of a page of the site
+    URLs on the site (``is_on_site``) are forced to ``https`` and the bare public host. The path of a page of the site
     (an item or a listing) is lowercased: the site writes every page URL in lowercase and its server
     ignores case, so ``/News/Politics/Slug`` is ``/news/politics/slug``; other paths (images, scripts,
     the listing API) keep their case. Returns None for what is not an http(s) URL (``mailto:``,
@@ -57,8 +59,7 @@ def canonical_url(href: str, base: str = PUBLIC_URL, tracking=DEFAULT_TRACKING_P
     parts = urlsplit(absolute)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    host = parts.hostname.lower()
-    if host in (PUBLIC_HOST, "www." + PUBLIC_HOST):
+    if _is_site_origin(parts):
         scheme, netloc = "https", PUBLIC_HOST
     else:
         scheme, netloc = parts.scheme, parts.netloc.lower()
@@ -81,7 +82,28 @@ def _is_page_path(path: str) -> bool:
 
 
 def is_on_site(url: str) -> bool:
-    return urlsplit(url).hostname == PUBLIC_HOST
+    """Whether ``url`` is on the public site: its origin (scheme, host and port) is the site's.
+
+    The site is ``https://english.almayadeen.net`` and, as its pages link both ways, its ``http://``
+    twin and the ``www.`` host; always on the scheme's default port, never with credentials. The
+    same host on another port is another server (``http://english.almayadeen.net:19999/`` is not the
+    site). A mirror (``mayadeen.mirror``) answers under the public origin, so this holds there too.
+    """
+    try:
+        return _is_site_origin(urlsplit(url))
+    except (ValueError, TypeError):  # "http://[::1" is rejected by urlsplit
+        return False
+
+
+def _is_site_origin(parts: SplitResult) -> bool:
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or (parts.hostname or "") not in SITE_HOSTS or "@" in parts.netloc:
+        return False
+    try:
+        port = parts.port
+    except ValueError:  # a port out of range or not a number
+        return False
+    return port in (None, DEFAULT_PORTS[scheme])
 
 
 def item_kind(url: str) -> str | None:

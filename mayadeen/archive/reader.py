@@ -2,8 +2,10 @@
 
 ``scan`` lists every ``response`` and ``revisit`` record of the closed WARC files (a file that cannot
 be read to its end is reported and the rest of it skipped). ``select`` picks, for re-extraction, the
-latest capture of each item page, resolving a revisit to the response record holding its payload.
-``load`` returns a capture's status, headers and body as they were received.
+latest capture of each item page of the site (``mayadeen.urls.is_on_site``: a record of the site's host
+on another port is not the site's), resolving a revisit to the response record holding its payload.
+``load`` returns a capture's status, headers and body as they were received, reading at most
+``max_size`` bytes of the body: a larger one is ``TooLarge``, never read whole.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ class Archived(NamedTuple):
     capture: Capture
     payload_file: str
     payload_offset: int
+
+
+class TooLarge(ValueError):
+    """An archived body larger than the size allowed (``DOWNLOAD_MAXSIZE``): it was not read."""
 
 
 class Received(NamedTuple):
@@ -97,18 +103,22 @@ def select(directory: str | os.PathLike, captures: Iterable[Capture], *, since: 
     return sorted(chosen, key=lambda a: (a.capture.fetched_at, a.capture.url))
 
 
-def _record(path: Path, offset: int):
-    """The record at ``offset`` of ``path``: (http headers, raw payload bytes)."""
+def _record(path: Path, offset: int, max_size: int = 0):
+    """The record at ``offset`` of ``path``: (http headers, raw payload bytes of at most ``max_size``)."""
     with path.open("rb") as stream:
         stream.seek(offset)
         record = next(iter(ArchiveIterator(stream)))
-        return record.http_headers, record.raw_stream.read()
+        body = record.raw_stream.read(max_size + 1) if max_size else record.raw_stream.read()
+        if max_size and len(body) > max_size:
+            raise TooLarge(f"{path.name} at {offset}: the body is larger than {max_size} bytes")
+        return record.http_headers, body
 
 
-def load(archived: Archived) -> Received:
-    """The response of a capture as received (a revisit's headers with its original's body)."""
+def load(archived: Archived, max_size: int = 0) -> Received:
+    """The response of a capture as received (a revisit's headers with its original's body); a body of
+    more than ``max_size`` bytes (0: any size) raises ``TooLarge``."""
     directory = Path(archived.directory)
-    http, body = _record(directory / archived.capture.file, archived.capture.offset)
+    http, body = _record(directory / archived.capture.file, archived.capture.offset, max_size)
     if archived.capture.warc_type == "revisit":
-        _, body = _record(directory / archived.payload_file, archived.payload_offset)
+        _, body = _record(directory / archived.payload_file, archived.payload_offset, max_size)
     return Received(int(http.get_statuscode()), list(http.headers), body)

@@ -7,7 +7,8 @@ the run), linked as ``MAYADEEN_BREAKING_LINK_SIMILARITY`` and ``MAYADEEN_BREAKIN
 
 Stats: ``mayadeen/breaking/pages`` (tickers read), ``mayadeen/breaking/last_read`` (when, epoch seconds), ``mayadeen/breaking/flashes/new|updated|unchanged``,
 ``mayadeen/breaking/empty|duplicate|bad_time`` (items left out or kept without a time, each with a
-WARNING), ``mayadeen/breaking/store_errors`` (an ERROR: the page's flashes were not stored).
+WARNING), ``mayadeen/capped/ticker`` (items beyond ``MAYADEEN_MAX_TICKER_FLASHES`` of a broken ticker,
+not read; a WARNING), ``mayadeen/breaking/store_errors`` (an ERROR: the page's flashes were not stored).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from typing import Any
 
 from mayadeen.breaking.table import BreakingTable
-from mayadeen.pages.ticker import TickerPage, TickerReading
+from mayadeen.pages.ticker import DEFAULT_MAX_FLASHES, TickerPage, TickerReading
 from mayadeen.record import utc_timestamp
 from mayadeen.store.breaking import NEW
 from mayadeen.urls import tracking_params
@@ -36,6 +37,7 @@ class TickerRecorder:
         self.crawler = crawler
         self.table = BreakingTable(crawler)
         self.tracking = tracking_params(crawler.settings)
+        self.max_flashes = crawler.settings.getint("MAYADEEN_MAX_TICKER_FLASHES", DEFAULT_MAX_FLASHES)
         self.repeat_interval = repeat_interval
         self._last: tuple[tuple, float] | None = None
 
@@ -45,7 +47,7 @@ class TickerRecorder:
 
     def record(self, response) -> list[dict[str, Any]] | None:
         """The new flashes of the page's ticker (records); None when the page has no ticker."""
-        reading = TickerPage(response, self.tracking).read()
+        reading = TickerPage(response, self.tracking, self.max_flashes).read()
         if not reading.found:
             return None
         signature = tuple(reading.entries)
@@ -70,6 +72,8 @@ class TickerRecorder:
     def _report(self, reading: TickerReading, url: str) -> None:
         for problem, count in reading.problems.items():
             self.stats.inc_value(f"mayadeen/breaking/{problem}", count)
+        if reading.left_out:
+            self.stats.inc_value("mayadeen/capped/ticker", reading.left_out)
         if reading.details:
             logger.warning("Breaking ticker of %s: %s", url, "; ".join(reading.details))
 

@@ -90,6 +90,7 @@ MONITORS_FAILED_STAT = "mayadeen/monitors/failed_run"
 _DROPPED_PREFIX = "mayadeen/dropped/"
 _LOST_PREFIX = "mayadeen/lost/"
 _FOUND_PREFIX = "mayadeen/fresh/"
+_CAPPED_PREFIX = "mayadeen/capped/"
 
 
 def invalid_drops(stats: Mapping[str, Any]) -> int:
@@ -106,6 +107,14 @@ def lost_records(stats: Mapping[str, Any]) -> int:
 def items_found(stats: Mapping[str, Any]) -> int:
     """Items discovery listed, whatever the verdict on them (``mayadeen/fresh/<verdict>``)."""
     return sum(v for k, v in stats.items() if k.startswith(_FOUND_PREFIX))
+
+
+def capped(stats: Mapping[str, Any]) -> list[str]:
+    """The bounds the run hit (``mayadeen/capped/<bound>``: queue, sitemap, ticker, warc_record), sorted.
+
+    A capped run is not a failed one: it stored what it fetched, and left the rest out on purpose.
+    """
+    return sorted(k[len(_CAPPED_PREFIX):] for k, v in stats.items() if k.startswith(_CAPPED_PREFIX) and v)
 
 
 @dataclass(frozen=True)
@@ -210,7 +219,7 @@ def summary_line(spider: str, stats: Mapping[str, Any], result: Outcome, counted
         f"Run summary: spider={spider} result={result.words}"
         f" finish_reason={result.finish_reason} {_collected(stats, counted)}"
         f" given_up={stats.get('mayadeen/given_up', 0)} failing={stats.get('mayadeen/failing/items', 0)}"
-        f" lost={lost_records(stats)}"
+        f" lost={lost_records(stats)} capped={','.join(capped(stats)) or 'no'}"
         f" requests={stats.get('downloader/request_count', 0)} errors={stats.get('log_count/ERROR', 0)}"
         f" warnings={stats.get('log_count/WARNING', 0)}"
         f" duration={'%.1fs' % duration if duration is not None else '?'}"

@@ -5,9 +5,9 @@ for ``dont_filter`` requests (retries, robots.txt) nor for where a redirect of o
 and Scrapy has download handlers for ``file:``, ``data:``, ``ftp:`` and ``s3:`` too. A page, a
 sitemap or a redirect can name any of those, or a private address (``http://169.254.169.254/``,
 ``http://10.0.0.1/``, ``http://localhost:…``). This middleware sits just before the mirror
-middleware (940 < 950) and lets through only ``http``/``https`` requests whose host is the public
-host (``MAYADEEN_PUBLIC_URL``, with or without ``www.``) or the mirror's (``base_url``); anything
-else is ignored and counted.
+middleware (940 < 950) and lets through only ``http``/``https`` requests on the site
+(``mayadeen.urls.is_on_site``: its scheme, host and port) or on the mirror's origin (``base_url``);
+anything else is ignored and counted.
 
 Stats: ``mayadeen/url_guard/blocked/<scheme|host|private_address>``.
 """
@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
+
+from mayadeen.urls import is_on_site
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +39,7 @@ def _is_private(host: str) -> bool:
 class UrlGuardMiddleware:
     def __init__(self, crawler):
         self.stats = crawler.stats
-        public = urlsplit(crawler.settings.get("MAYADEEN_PUBLIC_URL") or "https://english.almayadeen.net")
-        host = (public.hostname or "").lower()
-        self.allowed = {host, "www." + host}
-        self.mirror: str | None = None
+        self.mirror: tuple[str, str] | None = None  # (scheme, netloc) of the mirror
         self._set_mirror(crawler.settings.get("MAYADEEN_BASE_URL"))
 
     @classmethod
@@ -52,7 +51,7 @@ class UrlGuardMiddleware:
     def _set_mirror(self, base_url: str | None) -> None:
         if base_url:
             parts = urlsplit(base_url)
-            self.mirror = parts.netloc.lower() or None
+            self.mirror = (parts.scheme.lower(), parts.netloc.lower()) if parts.netloc else None
 
     def spider_opened(self, spider):
         self._set_mirror(getattr(spider, "base_url", None))
@@ -67,9 +66,9 @@ class UrlGuardMiddleware:
             return "host"
         if parts.scheme not in ("http", "https"):
             return "scheme"
-        if host in self.allowed and "@" not in netloc:
+        if is_on_site(url):
             return None
-        if self.mirror and netloc == self.mirror:
+        if self.mirror and (parts.scheme, netloc) == self.mirror:
             return None
         return "private_address" if _is_private(host) else "host"
 

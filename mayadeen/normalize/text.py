@@ -8,13 +8,19 @@ from functools import lru_cache
 
 from lxml import etree
 
-_MAX_TEXT = 1_000_000  # longer values are junk, not text; refusing them keeps regexes cheap
+_MAX_TEXT = 1_000_000  # longer values are junk, not text
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-# Markup that reached a text value (escaped in the page, or from JSON): script/style blocks go with
-# their content, comments and tags without. Bounded repeats keep the scan linear on junk.
-_MARKUP = re.compile(r"<(script|style|noscript|template)\b[^>]{0,1000}>.{0,20000}?</\1\s*>"
-                     r"|<!--.{0,20000}?-->"
-                     r"|</?[a-zA-Z][a-zA-Z0-9:-]{0,50}(?:\s[^<>]{0,2000})?/?>", re.S | re.I)
+# What an HTML parser would take for the start of a tag, a comment or a declaration.
+_TAG_START = re.compile(r"<[a-zA-Z/!?]")
+# Markup that reached a text value (escaped in the page, or from JSON) is parsed as HTML, like a
+# browser would: elements whose content is code, not text, go with it; every other tag, comment and
+# attribute goes, its text stays.
+_MARKUP_PARSER = etree.HTMLParser(encoding="utf-8", recover=True, no_network=True, remove_comments=True,
+                                  remove_pis=True, default_doctype=False)
+_CODE_TAGS = frozenset({"script", "style", "noscript", "template", "xmp", "iframe", "noembed", "noframes"})
+# Title and textarea keep markup in their text (so does plaintext): it is parsed again, a few times at
+# most; a value still holding tags after that is junk, not text.
+_MAX_MARKUP_PASSES = 4
 
 
 def collapse_whitespace(value) -> str | None:
@@ -28,7 +34,9 @@ def clean_text(value) -> str | None:
     """Text as a reader sees it: entities decoded, no tags, no control characters, whitespace collapsed.
 
     Values from JSON and meta tags may still carry entities or stray markup; DOM text is already
-    decoded, and decoding twice is harmless for real text.
+    decoded, and decoding twice is harmless for real text. Markup is read by lxml's HTML parser (a
+    browser's rules): every tag and attribute is dropped, however it is spelled (``<img/src=x>``, a
+    ``<`` inside a quoted attribute, attributes of any length), ``< b`` and ``a<3`` stay text.
     """
     if type(value) is not str:  # noqa: E721 - the common case first; str subclasses below
         if isinstance(value, bool) or value is None:
@@ -41,12 +49,34 @@ def clean_text(value) -> str | None:
         return None
     if "&" in value:
         value = html.unescape(value)
-    if "<" in value:
-        value = _MARKUP.sub(" ", value)
     value = " ".join(value.split())
     if not value.isprintable():  # fast C check; true for nearly all text once whitespace is collapsed
         value = " ".join(_CONTROL.sub("", value).split())
+    if "<" in value:  # after the control characters: "<\x00img" is a tag once the NUL is gone
+        value = " ".join(_strip_markup(value).split())
     return value or None
+
+
+def _strip_markup(value: str) -> str:
+    """The text of ``value`` read as HTML: no tag, comment or attribute left ("" when it keeps some)."""
+    for _ in range(_MAX_MARKUP_PASSES):
+        if not _TAG_START.search(value):
+            return value
+        # Entities were decoded already: the parser must not decode them a second time. Bytes in the
+        # parser's encoding, so that no declaration or <meta charset> in the value can change it.
+        markup = value.replace("&", "&amp;").encode("utf-8", "ignore")  # "ignore": lone surrogates
+        root = etree.fromstring(markup, _MARKUP_PARSER)
+        if root is None:
+            return ""
+        value = " ".join(_texts(root))
+    return "" if _TAG_START.search(value) else value
+
+
+def _texts(root) -> list[str]:
+    """The text nodes of ``root`` in order, without those of ``_CODE_TAGS`` (each tag separates words)."""
+    for element in list(root.iter(*_CODE_TAGS)):
+        element.clear(keep_tail=True)
+    return list(root.itertext())
 
 
 # Elements whose content a reader never sees as text.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import islice
 
 from lxml import etree
 from scrapy.utils.gz import gunzip
@@ -46,6 +47,8 @@ class SitemapFile:
 
     kind: str
     entries: tuple[Entry, ...]
+    capped: bool = False
+    """Whether the file lists more URLs than the reader was allowed to take (the rest were not read)."""
 
 
 def sitemap_month(url: str) -> tuple[int, int] | None:
@@ -64,21 +67,28 @@ def sitemap_body(body: bytes, max_size: int = 0) -> bytes:
     return body
 
 
-def read_sitemap(body: bytes, base_url: str, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS) -> SitemapFile:
-    """The entries of a sitemap index or urlset. Relative locs are resolved against ``base_url``."""
+def read_sitemap(body: bytes, base_url: str, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS,
+                 limit: int = 0) -> SitemapFile:
+    """The entries of a sitemap index or urlset. Relative locs are resolved against ``base_url``.
+
+    ``limit``: at most this many entries are read (0: all); ``capped`` says when there were more.
+    """
     try:
         sitemap = Sitemap(body)
     except (etree.XMLSyntaxError, StopIteration, ValueError):
         return SitemapFile("invalid", ())
     if sitemap.type not in ("sitemapindex", "urlset"):
         return SitemapFile(sitemap.type or "invalid", ())
-    published = _news_dates(body, base_url, tracking) if sitemap.type == "urlset" and _NEWS_NS in body[:4096] else {}
+    news = sitemap.type == "urlset" and _NEWS_NS in body[:4096]
+    published = _news_dates(body, base_url, tracking, limit) if news else {}
+    raws = list(islice(sitemap, limit + 1 if limit else None))
+    capped = bool(limit) and len(raws) > limit
     entries = []
-    for raw in sitemap:
+    for raw in raws[:limit] if capped else raws:
         url = canonical_url(raw.get("loc", ""), base_url, tracking)
         if url:
             entries.append(Entry(url, raw.get("lastmod") or None, published.get(url)))
-    return SitemapFile(sitemap.type, tuple(entries))
+    return SitemapFile(sitemap.type, tuple(entries), capped)
 
 
 def _xml_root(body: bytes):
@@ -97,11 +107,12 @@ def _text(parent, tag: str) -> str:
     return (el.text or "").strip() if el is not None else ""
 
 
-def _news_dates(body: bytes, base_url: str, tracking: tuple[str, ...]) -> dict[str, str]:
-    """url -> ``news:publication_date`` of a Google News sitemap (at most 1,000 URLs by its rules)."""
+def _news_dates(body: bytes, base_url: str, tracking: tuple[str, ...], limit: int = 0) -> dict[str, str]:
+    """url -> ``news:publication_date`` of a Google News sitemap (at most 1,000 URLs by its rules), for
+    its first ``limit`` URLs (0: all)."""
     root = _xml_root(body)
     out = {}
-    for url_el in root.iter("{*}url") if root is not None else ():
+    for url_el in islice(root.iter("{*}url"), limit or None) if root is not None else ():
         news = url_el.find("{*}news")
         url = canonical_url(_text(url_el, "loc"), base_url, tracking)
         date = _text(news, "publication_date") if news is not None else ""

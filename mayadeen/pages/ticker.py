@@ -2,7 +2,9 @@
 
 ``ul#breaking-ticker > li.breaking-ticker__item[data-time]``: short text-only flashes, newest first,
 ``data-time`` in ISO 8601 with the Beirut offset. ``TickerPage(response).read()`` gives the usable
-flashes and counts what it had to leave out; it never raises on a broken ticker.
+flashes and counts what it had to leave out; it never raises on a broken ticker. The site shows
+about ten flashes: a ticker with more than ``max_flashes`` is broken (or hostile), and only its
+first ``max_flashes`` items, the newest, are read.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from mayadeen.urls import DEFAULT_TRACKING_PARAMS
 
 #: What the site writes when it names no language: this is the English edition.
 DEFAULT_LANGUAGE = "en"
+#: Flashes read from one ticker by default (``MAYADEEN_MAX_TICKER_FLASHES``).
+DEFAULT_MAX_FLASHES = 200
 
 
 @dataclass(frozen=True)
@@ -43,18 +47,22 @@ class TickerReading:
     ``bad_time`` (missing or broken ``data-time``: kept, without a time)."""
     details: list[str] = field(default_factory=list)
     """One short description per problem, for the log."""
+    left_out: int = 0
+    """Items beyond ``max_flashes``, not read."""
 
 
 class TickerPage:
     """Reads the ticker of a response (any HTML page of the site); flash URLs lose the ``tracking``
-    query parameters."""
+    query parameters; at most ``max_flashes`` items are read (0: all)."""
 
     TICKER = "ul#breaking-ticker"
-    ITEMS = "ul#breaking-ticker > li"
+    ITEMS = "//ul[@id='breaking-ticker']/li"
 
-    def __init__(self, response, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS):
+    def __init__(self, response, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS,
+                 max_flashes: int = DEFAULT_MAX_FLASHES):
         self.response = response
         self.tracking = tuple(tracking)
+        self.max_flashes = max_flashes
 
     @cached_property
     def language(self) -> str:
@@ -66,7 +74,7 @@ class TickerPage:
             return TickerReading(found=False)
         reading = TickerReading(found=True)
         seen: set[tuple[str | None, str]] = set()
-        for position, item in enumerate(self.response.css(self.ITEMS), start=1):
+        for position, item in enumerate(self._items(reading), start=1):
             text = element_text(item.root)
             if not text:
                 reading.problems["empty"] += 1
@@ -87,3 +95,14 @@ class TickerPage:
             url = public_url(href, self.response.url, self.tracking) if href else None
             reading.entries.append(TickerEntry(text, time, url, self.language))
         return reading
+
+    def _items(self, reading: TickerReading):
+        """The first ``max_flashes`` items (selected by XPath: the others are never made into selectors)."""
+        if not self.max_flashes:
+            return self.response.xpath(self.ITEMS)
+        total = int(float(self.response.xpath(f"count({self.ITEMS})").get()))
+        if total > self.max_flashes:
+            reading.left_out = total - self.max_flashes
+            reading.details.append(f"{total} items, a broken ticker: only the first {self.max_flashes} are read"
+                                   " (MAYADEEN_MAX_TICKER_FLASHES)")
+        return self.response.xpath(f"({self.ITEMS})[position() <= {self.max_flashes}]")

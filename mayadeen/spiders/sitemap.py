@@ -54,6 +54,9 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
     not requested, and the others are requested conditionally (``mayadeen.store.sitemap_reads``;
     never with ``full``).
 
+    One sitemap gives at most ``MAYADEEN_MAX_SITEMAP_URLS`` URLs (50,000, the protocol's limit): the
+    rest of a longer one is not read (``mayadeen/capped/sitemap``, a WARNING).
+
     Stats: ``mayadeen/sitemap/files``, ``mayadeen/sitemap/out_of_window`` (sitemaps and items not
     requested), ``mayadeen/sitemap/unchanged`` (monthly sitemaps not requested),
     ``mayadeen/sitemap/not_modified`` (answered 304), ``mayadeen/sitemap/not_item`` (URLs that are not
@@ -126,12 +129,30 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
     def sitemap_filter(self, entries: Iterable[dict]) -> Iterator[dict]:
         """Scrapy's hook for every sitemap it reads: the monthly sitemaps and items worth requesting."""
         self.crawler.stats.inc_value("mayadeen/sitemap/files")
-        if getattr(entries, "type", None) == "sitemapindex":
+        kind = getattr(entries, "type", None)
+        entries = self.bounded(entries)
+        if kind == "sitemapindex":
             yield from self.monthly_sitemaps(entries)
             return
         listed = [Entry(url, raw.get("lastmod") or None) for raw in entries if (url := self.canonical(raw["loc"]))]
         for entry in self.wanted_items(listed):
             yield {"loc": entry.url}
+
+    def bounded(self, entries: Iterable[dict]) -> Iterator[dict]:
+        """The first ``MAYADEEN_MAX_SITEMAP_URLS`` entries of one sitemap: the rest is not read."""
+        limit = self.settings.getint("MAYADEEN_MAX_SITEMAP_URLS")
+        first = None
+        for count, raw in enumerate(entries):
+            if limit and count == limit:
+                self.sitemap_capped(f"the one listing {first} first")
+                return
+            first = first or raw.get("loc")
+            yield raw
+
+    def sitemap_capped(self, which: str) -> None:
+        self.crawler.stats.inc_value("mayadeen/capped/sitemap")
+        self.logger.warning("A sitemap (%s) lists more than %d URLs (MAYADEEN_MAX_SITEMAP_URLS): the rest of it"
+                            " is ignored", which, self.settings.getint("MAYADEEN_MAX_SITEMAP_URLS"))
 
     def monthly_sitemaps(self, entries: Iterable[dict]) -> Iterator[dict]:
         for raw in entries:
@@ -149,10 +170,12 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
 
     def parse_news_sitemap(self, response):
         body = sitemap_body(response.body, self.settings.getint("DOWNLOAD_MAXSIZE"))
-        sitemap = read_sitemap(body, response.url, self.tracking)
+        sitemap = read_sitemap(body, response.url, self.tracking, self.settings.getint("MAYADEEN_MAX_SITEMAP_URLS"))
         self.crawler.stats.inc_value("mayadeen/sitemap/files")
         if sitemap.kind != "urlset":
             self.logger.warning("Not a sitemap (%s): %s", sitemap.kind, response.url)
+        if sitemap.capped:
+            self.sitemap_capped(response.url)
         for entry in self.wanted_items(sitemap.entries):
             yield self.request(entry.url, self.parse_item)
 

@@ -18,8 +18,9 @@ Identity (``BreakingStore.record``), for each item a page shows:
 
 Linking (``article_url``): a flash whose own link points at an item page of the site is linked to it.
 Otherwise the stored article whose headline is most alike (``headline_similarity`` at least
-``link_similarity``), published at the flash's time or up to ``link_window`` seconds after it; ties go
-to the earlier article. Linking runs when a flash is stored or its text or time changes (against the
+``link_similarity``), published at the flash's time or up to ``link_window`` seconds after it — only
+when it is the one best match: two articles alike to the same degree are a tie, and a tie is no link
+(a junk flash that matches everything links to nothing). Linking runs when a flash is stored or its text or time changes (against the
 stored articles) and when an article is stored (``link_article``, against the stored flashes).
 
 Writers: ``BreakingStore`` works on a store of either engine (``mayadeen.store.interface.Store``),
@@ -223,8 +224,9 @@ class BreakingStore:
             return None
         return (-score, published or "", url)
 
-    def _link_flash(self, flash_id: int) -> None:
-        """Sets the flash's ``article_url`` from its own link or the best stored article (inside a write)."""
+    def _link_flash(self, flash_id: int) -> str | None:
+        """Sets the flash's ``article_url`` from its own link or the one best stored article (inside a
+        write), and returns it."""
         flash = self.store.row("SELECT text, time, url FROM breaking_news WHERE id = ?", (flash_id,))
         if flash["url"] and item_kind(flash["url"]):
             best = flash["url"]
@@ -232,13 +234,16 @@ class BreakingStore:
             candidates = self.store.rows(
                 "SELECT url, headline, date_published FROM articles WHERE date_published >= ? AND date_published <= ?",
                 (flash["time"], _shift(flash["time"], self.link_window)))
-            ranked = [(rank, a["url"]) for a in candidates
-                      if (rank := self._rank(flash["text"], a["headline"], a["date_published"], a["url"])) is not None]
-            best = min(ranked)[1] if ranked else None
+            ranked = sorted(rank for a in candidates if (rank := self._rank(
+                flash["text"], a["headline"], a["date_published"], a["url"])) is not None)
+            unique = ranked and (len(ranked) == 1 or ranked[0][0] < ranked[1][0])  # a tie in score is no link
+            best = ranked[0][-1] if unique else None
         self.store.run("UPDATE breaking_news SET article_url = ? WHERE id = ?", (best, flash_id))
+        return best
 
     def link_article(self, url: str, headline: str | None, published: str | None) -> int:
-        """An article was stored: links it to the flashes it matches better than their current article.
+        """An article was stored: the flashes it matches are linked again, to it when it is their one best
+        match (it may also make a tie, and then the flash links to none).
 
         Returns the number of flashes it was linked to.
         """
@@ -254,17 +259,7 @@ class BreakingStore:
         for flash in flashes:
             if flash["url"] and item_kind(flash["url"]):
                 continue  # linked by its own link
-            mine = self._rank(flash["text"], headline, published, url)
-            if mine is None or flash["article_url"] == url:
+            if flash["article_url"] == url or self._rank(flash["text"], headline, published, url) is None:
                 continue
-            current = self._current_rank(flash["text"], flash["article_url"])
-            if current is None or mine < current:
-                self.store.run("UPDATE breaking_news SET article_url = ? WHERE id = ?", (url, flash["id"]))
-                linked += 1
+            linked += self._link_flash(flash["id"]) == url
         return linked
-
-    def _current_rank(self, text: str, article_url: str | None) -> tuple | None:
-        if not article_url:
-            return None
-        row = self.store.row("SELECT headline, date_published FROM articles WHERE url = ?", (article_url,))
-        return self._rank(text, row["headline"], row["date_published"], article_url) if row else None
