@@ -95,6 +95,22 @@ def is_on_site(url: str) -> bool:
         return False
 
 
+def origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL, its default port made explicit; None for anything else.
+
+    Two URLs are of one origin when these are equal: the browser keeps a page to its own that way.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except (ValueError, TypeError):
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
+
+
 def _is_site_origin(parts: SplitResult) -> bool:
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS or (parts.hostname or "") not in SITE_HOSTS or "@" in parts.netloc:

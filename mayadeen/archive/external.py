@@ -21,35 +21,17 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from mayadeen.archive.warc import Capture
-from mayadeen.urls import PUBLIC_URL, canonical_url, item_kind
+from mayadeen.urls import canonical_url, is_on_site, item_kind
 
 logger = logging.getLogger(__name__)
 
 #: Seconds between two progress lines of a scan (``MAYADEEN_WARC_PROGRESS_SECONDS``).
 DEFAULT_PROGRESS_SECONDS = 10.0
-_PUBLIC = urlsplit(PUBLIC_URL)
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def on_site(url: str) -> bool:
-    """Whether ``url`` is on the site: the public URL's scheme, host and port, nothing looser.
-
-    ``mayadeen.urls.is_on_site`` compares the host only; the same host on another port (a test
-    server, a proxy) is another site here.
-    """
-    try:
-        parts = urlsplit(url)
-        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
-    except ValueError:
-        return False
-    return (parts.scheme == _PUBLIC.scheme and parts.hostname == _PUBLIC.hostname
-            and port == (_PUBLIC.port or _DEFAULT_PORTS[_PUBLIC.scheme]))
 
 
 def expand(pattern: str) -> list[Path]:
@@ -98,7 +80,7 @@ class ExternalScan:
             return self._skip("truncated")
         if record.rec_type != "response":
             return self._skip(record.rec_type or "unknown")
-        if not on_site(url):
+        if not is_on_site(url):
             return self._skip("other_host")
         canonical = canonical_url(url)
         if canonical is None or item_kind(canonical) is None:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from scrapy.settings import SETTINGS_PRIORITIES
 
-from mayadeen.browser.confine import CHALLENGE_HOSTS, PAGE_INIT_KEY, THIRD_PARTY_KEY, url_origin
-from mayadeen.urls import PUBLIC_URL
+from mayadeen.browser.confine import CHALLENGE_HOSTS, PAGE_INIT_KEY, THIRD_PARTY_KEY
+from mayadeen.urls import PUBLIC_URL, origin
 from mayadeen.validation import parse_origin
 
 DEBIAN_CHROMIUM = "/usr/lib/chromium/chromium"
@@ -174,7 +174,7 @@ def direct_only(settings, spider=None) -> list[str]:
     what Chromium connects to without a request they see (the preconnect it makes when a page starts
     a navigation or names a host in a ``<link>``, a DNS prefetch)."""
     mirror = parse_origin("base_url", getattr(spider, "base_url", None) or settings.get("MAYADEEN_BASE_URL"))
-    _, host, port = url_origin(mirror or settings.get("MAYADEEN_PUBLIC_URL") or PUBLIC_URL)
+    _, host, port = origin(mirror or settings.get("MAYADEEN_PUBLIC_URL") or PUBLIC_URL)
     host = f"[{host}]" if ":" in host else host
     # The proxy's own address stays resolvable: a proxy that cannot be found is not to be bypassed.
     hosts = sorted({host, NOWHERE_HOST} | (set() if mirror else CHALLENGE_HOSTS))

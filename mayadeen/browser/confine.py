@@ -36,11 +36,13 @@ import re
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
-from urllib.parse import urldefrag, urlsplit
+from urllib.parse import urldefrag
 
 from playwright.async_api import Error as PlaywrightError
 from scrapy.utils.misc import load_object
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
+
+from mayadeen.urls import origin as url_origin
 
 logger = logging.getLogger(__name__)
 
@@ -52,26 +54,6 @@ CONFINEMENT_KEY = "mayadeen_confinement"  # meta: this render's Confinement (set
 PAGE_INIT_KEY = "mayadeen_page_init"  # meta: further init callbacks (dotted paths), run after ours
 THIRD_PARTY_KEY = "mayadeen_third_party"  # meta: https hosts whose frames/scripts/fetches are allowed
 EVERY_SOCKET = re.compile(r".*")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def url_origin(url: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of an http(s) URL, the default port made explicit; None for anything else.
-
-    The browser's own comparison until the project's one rule for "on the site" (``mayadeen.urls``)
-    covers scheme, host and port.
-    """
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
-
-
 class LeftOrigin(Exception):
     """A render whose page tried to leave its origin, or could not be confined: never a result."""
 
