@@ -24,6 +24,7 @@ from pathlib import Path
 from scrapy.cmdline import ScrapyArgumentParser
 from scrapy.crawler import CrawlerRunner
 from scrapy.utils.project import get_project_settings
+from twisted.internet.defer import Deferred
 
 from tests.conftest import CrawlResult, crawl_argv
 
@@ -68,22 +69,27 @@ class _RunnerOnSharedReactor(CrawlerRunner):
         self.started: list = []
 
     def crawl(self, crawler, *args, **kwargs):
-        self.started.append((crawler, args, kwargs))
+        """Notes the crawl; the Deferred returned fires as the real crawl's does (the command collects
+        its start-up errors from it)."""
+        done = Deferred()
+        self.started.append((crawler, args, kwargs, done))
+        return done
 
     def start(self, *args, **kwargs) -> None:
         ended = threading.Event()
         shared = reactor()
 
         def begin() -> None:
-            for crawler, a, kw in self.started:
+            for crawler, a, kw, done in self.started:
                 d = CrawlerRunner.crawl(self, crawler, *a, **kw)
-                d.addErrback(lambda failure: logging.getLogger("scrapy.crawler").error(
+                d.chainDeferred(done)
+                done.addErrback(lambda failure: logging.getLogger("scrapy.crawler").error(
                     "The crawl failed", exc_info=(failure.type, failure.value, failure.getTracebackObject())))
-                d.addBoth(lambda _: ended.set())
+                done.addBoth(lambda _: ended.set())
 
         shared.callFromThread(begin)
         if not ended.wait(self.timeout):
-            shared.callFromThread(lambda: [c.stop() for c, _, _ in self.started])
+            shared.callFromThread(lambda: [c.stop() for c, *_ in self.started])
             ended.wait(60)
             raise AssertionError(f"the crawl did not end within {self.timeout}s")
 
