@@ -350,7 +350,7 @@ def test_overwrite_replaces_only_the_earlier_export(hostile_store, tmp_path):
         earlier | {"notes", "notes/README.md", "notes.txt", "parquet/NOTES.md"})
     manifest = json.loads(after["manifest.json"])
     assert sorted(f["path"] for f in manifest["files"]) == ["README.md", "articles.jsonl", "breaking.jsonl",
-                                                            "report.html"]
+                                                            "croissant.json", "report.html"]
     # an export file changed since (an edited card): the whole overwrite is refused, nothing removed
     (out / "README.md").write_text("my own card")
     before = _tree(out)

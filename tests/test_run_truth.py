@@ -33,6 +33,7 @@ def summary(log: str) -> str:
 
 def test_a_warc_folder_that_cannot_be_made_stops_the_run_before_any_request(tmp_path):
     (tmp_path / "file.txt").write_text("a file, not a folder")
+    (tmp_path / "mayadeen.sqlite").touch()  # a store from before: a new one left empty would be removed
     with FixtureServer() as srv:
         result = run_crawl("feed", srv.url, tmp_path, check=False,
                            settings={"MAYADEEN_WARC_DIR": str(tmp_path / "file.txt" / "warc")})
@@ -171,6 +172,7 @@ def test_a_busy_jobdir_is_a_warning_without_traceback(tmp_path):
 @pytest.mark.parametrize(("jobdir", "status", "words"), [(True, 3, "paused"), (False, 1, "FAILED (shutdown)")])
 def test_sigterm_during_start_up_stops_the_run_cleanly(tmp_path, jobdir, status, words):
     settings = {"JOBDIR": str(tmp_path / "job")} if jobdir else {}
+    (tmp_path / "mayadeen.sqlite").touch()  # a store from before: a new one left empty would be removed
     with FixtureServer() as srv:
         cmd, env = crawl_command("feed", srv.url, tmp_path, settings=settings)
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
