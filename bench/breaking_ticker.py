@@ -31,8 +31,18 @@ TICKERS = 500
 
 
 def store_costs(target: StoreTarget) -> None:
-    batches = [[TickerEntry(f"Flash {t}-{i}: something happened in place {i}", f"2025-08-04T{t // 60 % 24:02d}:"
-                            f"{t % 60:02d}:{i:02d}Z", None, "en") for i in range(10)] for t in range(TICKERS)]
+    batches = [
+        [
+            TickerEntry(
+                f"Flash {t}-{i}: something happened in place {i}",
+                f"2025-08-04T{t // 60 % 24:02d}:{t % 60:02d}:{i:02d}Z",
+                None,
+                "en",
+            )
+            for i in range(10)
+        ]
+        for t in range(TICKERS)
+    ]
     with connect(target) as opened:
         store = BreakingStore(opened)
         started = time.perf_counter()
@@ -43,8 +53,10 @@ def store_costs(target: StoreTarget) -> None:
         for batch in batches:
             store.record(batch)
         seen_ms = (time.perf_counter() - started) / TICKERS * 1000
-        print(f"{target.engine}: store a ticker of 10 new flashes: {new_ms:.2f} ms; seen again: {seen_ms:.2f} ms"
-              f" ({store.count()} flashes stored)")
+        print(
+            f"{target.engine}: store a ticker of 10 new flashes: {new_ms:.2f} ms; seen again: {seen_ms:.2f} ms"
+            f" ({store.count()} flashes stored)"
+        )
 
 
 def main(reads: int = 3000) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.ccnews_warc import build
+from tests.ccnews_warc import build  # noqa: E402  (after the path is set)
 
 
 def stat(log: str, name: str) -> float:
@@ -39,8 +39,18 @@ def main() -> None:
         warc = Path(tmp) / "CC-NEWS-bench.warc.gz"
         counts = build(warc, others=args.others)
         records = sum(counts.values())
-        argv = [sys.executable, "-m", "scrapy", "reextract", "--warc", str(warc),
-                "-s", f"MAYADEEN_SQLITE_PATH={Path(tmp) / 'store.sqlite'}", "-s", "LOG_LEVEL=INFO"]
+        argv = [
+            sys.executable,
+            "-m",
+            "scrapy",
+            "reextract",
+            "--warc",
+            str(warc),
+            "-s",
+            f"MAYADEEN_SQLITE_PATH={Path(tmp) / 'store.sqlite'}",
+            "-s",
+            "LOG_LEVEL=INFO",
+        ]
         if shutil.which("taskset"):
             argv = ["taskset", "-c", "0", *argv]
         env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
@@ -50,8 +60,10 @@ def main() -> None:
         read = stat(proc.stderr, "mayadeen/reextract/records")
         elapsed = stat(proc.stderr, "elapsed_time_seconds")
         print(f"file: {warc.stat().st_size / 1e6:.1f} MB gzipped, {records} records ({counts['items']} item pages)")
-        print(f"read {read:.0f} records, stored {stat(proc.stderr, 'mayadeen/items/new'):.0f} items in {elapsed:.2f} s:"
-              f" {read / elapsed:,.0f} records/s on one core")
+        print(
+            f"read {read:.0f} records, stored {stat(proc.stderr, 'mayadeen/items/new'):.0f} items in {elapsed:.2f} s:"
+            f" {read / elapsed:,.0f} records/s on one core"
+        )
 
 
 if __name__ == "__main__":

@@ -50,22 +50,32 @@ def crawl(site: ClonedSite, workers: int, tmp: Path, settings: dict) -> dict[str
     dirs = [tmp / f"worker{i}" for i in range(1, workers + 1)]
     with RedisServer(tmp / "redis") as redis_srv, MeteredServer(site) as server:
         cpu, start = children_cpu(), time.monotonic()
-        codes = finish([start_worker("sitemap", server.url, d, redis_srv.url, settings=settings) for d in dirs],
-                       timeout=1200)
+        codes = finish(
+            [start_worker("sitemap", server.url, d, redis_srv.url, settings=settings) for d in dirs], timeout=1200
+        )
         wall, cpu = time.monotonic() - start, children_cpu() - cpu
         arrivals = sorted(server.arrivals)
-        figures = {"most_open": server.most_open, "excess_over_rate": round(server.excess_over_rate(DELAY), 2)
-                   if "DOWNLOAD_DELAY" in settings else None}
+        figures = {
+            "most_open": server.most_open,
+            "excess_over_rate": round(server.excess_over_rate(DELAY), 2) if "DOWNLOAD_DELAY" in settings else None,
+        }
     if codes != [0] * workers:
         raise SystemExit(f"{workers} worker(s) exited {codes}:\n{log_of(dirs[codes.index(max(codes))])[-3000:]}")
     items = sum(stat(log_of(d), "item_scraped_count") for d in dirs)
     if items != len(site.item_paths()):
         raise SystemExit(f"{workers} worker(s) stored {items} items of {len(site.item_paths())}")
     span = arrivals[-1] - arrivals[0]
-    return {"workers": workers, "items": items, "wall_s": round(wall, 1), "items_per_s": round(items / wall, 1),
-            "cpu_ms_per_item": round(1000 * cpu / items, 1), "requests": len(arrivals),
-            "server_rate_per_s": round((len(arrivals) - 1) / span, 1),
-            "items_per_worker": [stat(log_of(d), "item_scraped_count") for d in dirs], **figures}
+    return {
+        "workers": workers,
+        "items": items,
+        "wall_s": round(wall, 1),
+        "items_per_s": round(items / wall, 1),
+        "cpu_ms_per_item": round(1000 * cpu / items, 1),
+        "requests": len(arrivals),
+        "server_rate_per_s": round((len(arrivals) - 1) / span, 1),
+        "items_per_worker": [stat(log_of(d), "item_scraped_count") for d in dirs],
+        **figures,
+    }
 
 
 def main() -> None:

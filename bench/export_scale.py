@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ from mayadeen.store.sqlite import JSON_COLUMNS, RECORD_COLUMNS, ArticleStore  # 
 from tests.postgres_server import PostgresCluster  # noqa: E402
 
 SEED = 12
-START = datetime(2016, 1, 1, tzinfo=timezone.utc)
+START = datetime(2016, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=3653)  # ten years: 200,000 items are about 55 a day
 REVISED_SHARE = 0.02
 #: What the PostgreSQL load copies from the generated SQLite file (``articles.search`` is generated).
@@ -92,10 +92,14 @@ def generate(path: Path, rows: int) -> int:
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA synchronous=OFF")
     names = ", ".join(RECORD_COLUMNS)
-    insert = (f"INSERT INTO articles ({names}, first_seen, last_seen, revision)"
-              f" VALUES ({', '.join('?' * len(RECORD_COLUMNS))}, ?, ?, ?)")
-    insert_revision = ("INSERT INTO article_revisions (article_id, url, revision, content_hash, date_modified,"
-                       " record, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+    insert = (
+        f"INSERT INTO articles ({names}, first_seen, last_seen, revision)"
+        f" VALUES ({', '.join('?' * len(RECORD_COLUMNS))}, ?, ?, ?)"
+    )
+    insert_revision = (
+        "INSERT INTO article_revisions (article_id, url, revision, content_hash, date_modified,"
+        " record, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    )
     insert_url = "INSERT INTO article_urls (url, article_id) VALUES (?, ?)"
     revisions = 0
     con.execute("BEGIN")
@@ -104,8 +108,10 @@ def generate(path: Path, rows: int) -> int:
         published = START + timedelta(seconds=int(SPAN.total_seconds() * i / rows))
         record = dict(base)
         record.update(
-            url=f"{base['url']}-{i}", article_id=str(2_000_000 + i),
-            date_published=utc_timestamp(published), date_modified=utc_timestamp(published + timedelta(hours=1)),
+            url=f"{base['url']}-{i}",
+            article_id=str(2_000_000 + i),
+            date_published=utc_timestamp(published),
+            date_modified=utc_timestamp(published + timedelta(hours=1)),
             tags=rng.sample(vocabulary, rng.randint(0, 6)),
             body="\n\n".join(rng.choices(paragraphs, k=rng.randint(2, 12))),
             scraped_at=utc_timestamp(published + timedelta(hours=2)),
@@ -117,12 +123,24 @@ def generate(path: Path, rows: int) -> int:
         if rng.random() < REVISED_SHARE:
             old = {**record, "headline": record["headline"] + " (first version)"}
             old["content_hash"] = content_hash(old)
-            con.execute(insert_revision, (record["article_id"], record["url"], 1, old["content_hash"],
-                                          old["date_modified"], json.dumps(old, ensure_ascii=False), seen))
+            con.execute(
+                insert_revision,
+                (
+                    record["article_id"],
+                    record["url"],
+                    1,
+                    old["content_hash"],
+                    old["date_modified"],
+                    json.dumps(old, ensure_ascii=False),
+                    seen,
+                ),
+            )
             revisions += 1
             revision = 2
-        values = [json.dumps(record[c], ensure_ascii=False) if c in JSON_COLUMNS and record[c] is not None
-                  else record[c] for c in RECORD_COLUMNS]
+        values = [
+            json.dumps(record[c], ensure_ascii=False) if c in JSON_COLUMNS and record[c] is not None else record[c]
+            for c in RECORD_COLUMNS
+        ]
         con.execute(insert, (*values, seen, seen, revision))
         con.execute(insert_url, (record["url"], record["article_id"]))
         if i % 20_000 == 19_999:
@@ -179,23 +197,35 @@ class Figures:
 def export_from(store: str, out: Path) -> Figures:
     """``scrapy export`` (every format, revisions too) of ``store`` (a path or URL) into ``out``, in a child."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", CHILD, store, str(out)], env=env, cwd=ROOT,
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, store, str(out)], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    )
     before_kb, peak_kb, elapsed, items, revision_rows = proc.stdout.split()
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
     sizes: dict[str, int] = {}
     for f in manifest["files"]:
         top = f["path"].split("/", 1)[0]
         sizes[top] = sizes.get(top, 0) + f["bytes"]
-    return Figures(int(before_kb), int(peak_kb), float(elapsed), int(items), int(revision_rows), sizes,
-                   {f["path"]: f["sha256"] for f in manifest["files"]})
+    return Figures(
+        int(before_kb),
+        int(peak_kb),
+        float(elapsed),
+        int(items),
+        int(revision_rows),
+        sizes,
+        {f["path"]: f["sha256"] for f in manifest["files"]},
+    )
 
 
 def print_figures(fig: Figures) -> None:
-    print(f"export: {fig.items:,} items + {fig.revisions:,} revisions in {fig.seconds:.1f} s = "
-          f"{fig.rate:,.0f} rows/s (every format, card and report)")
-    print(f"peak RSS growth: {fig.growth_mb:,.0f} MB "
-          f"(resident after imports {fig.before_kb / 1024:,.0f} MB, peak {fig.peak_kb / 1024:,.0f} MB)")
+    print(
+        f"export: {fig.items:,} items + {fig.revisions:,} revisions in {fig.seconds:.1f} s = "
+        f"{fig.rate:,.0f} rows/s (every format, card and report)"
+    )
+    print(
+        f"peak RSS growth: {fig.growth_mb:,.0f} MB "
+        f"(resident after imports {fig.before_kb / 1024:,.0f} MB, peak {fig.peak_kb / 1024:,.0f} MB)"
+    )
     for name, size in sorted(fig.sizes.items()):
         print(f"  {name:<20} {size / 1e6:>10,.1f} MB")
 
@@ -213,10 +243,15 @@ def print_side_by_side(figures: dict[str, Figures]) -> None:
     for label, value in lines.items():
         print(f"{label:<28}" + "".join(f"{value(f):>14}" for f in figures.values()))
     first, second = figures.values()
-    differing = sorted(p for p in first.sha256.keys() | second.sha256.keys()
-                       if p != CARD and first.sha256.get(p) != second.sha256.get(p))
-    print("every file but the card (which names the engine), by the sha256 in each manifest: "
-          + ("identical" if not differing else "differ: " + ", ".join(differing)))
+    differing = sorted(
+        p
+        for p in first.sha256.keys() | second.sha256.keys()
+        if p != CARD and first.sha256.get(p) != second.sha256.get(p)
+    )
+    print(
+        "every file but the card (which names the engine), by the sha256 in each manifest: "
+        + ("identical" if not differing else "differ: " + ", ".join(differing))
+    )
 
 
 def main() -> None:
@@ -232,8 +267,10 @@ def main() -> None:
         store = work / "mayadeen.sqlite"
         started = time.perf_counter()
         revisions = generate(store, args.rows)
-        print(f"generated {args.rows:,} items and {revisions:,} revisions in {time.perf_counter() - started:.0f} s;"
-              f" store {store.stat().st_size / 1e6:,.0f} MB")
+        print(
+            f"generated {args.rows:,} items and {revisions:,} revisions in {time.perf_counter() - started:.0f} s;"
+            f" store {store.stat().st_size / 1e6:,.0f} MB"
+        )
         figures: dict[str, Figures] = {}
         for engine in engines:
             where = str(store)
@@ -242,8 +279,10 @@ def main() -> None:
                 where = cluster.new_database()
                 started = time.perf_counter()
                 size = load_postgres(store, where)
-                print(f"postgresql: loaded with COPY in {time.perf_counter() - started:.0f} s (not in the export"
-                      f" figures); database {size / 1e6:,.0f} MB")
+                print(
+                    f"postgresql: loaded with COPY in {time.perf_counter() - started:.0f} s (not in the export"
+                    f" figures); database {size / 1e6:,.0f} MB"
+                )
             figures[engine] = export_from(where, work / f"export-{engine}")
             if len(engines) == 1:
                 print_figures(figures[engine])

@@ -33,7 +33,7 @@ def item_pages() -> list[tuple[str, bytes]]:
     pages = []
     for path in sorted((FIXTURES / "expected").glob("*.json")):
         url = json.loads(path.read_text("utf-8"))["url"]
-        pages.append((url, (FIXTURES / files[url[len(PUBLIC):]]).read_bytes()))
+        pages.append((url, (FIXTURES / files[url[len(PUBLIC) :]]).read_bytes()))
     return pages
 
 
@@ -71,10 +71,17 @@ def main() -> None:
     pages = item_pages()
     extraction, parse = measure(pages, rounds)
     ratios = [e / p for e, p in zip(extraction, parse, strict=True)]
-    print(f"item pages: {len(pages)}, rounds: {rounds}, {sum(len(b) for _, b in pages) / len(pages) / 1024:.0f} KiB/page")
-    print(f"extraction (parse included): median {statistics.median(extraction):.3f} ms/page, best {min(extraction):.3f}")
+    print(
+        f"item pages: {len(pages)}, rounds: {rounds}, {sum(len(b) for _, b in pages) / len(pages) / 1024:.0f} KiB/page"
+    )
+    print(
+        f"extraction (parse included): median {statistics.median(extraction):.3f} ms/page, best {min(extraction):.3f}"
+    )
     print(f"bare lxml parse:             median {statistics.median(parse):.3f} ms/page, best {min(parse):.3f}")
-    print(f"extraction / bare parse:     median {statistics.median(ratios):.2f}x, best rounds {min(extraction) / min(parse):.2f}x")
+    print(
+        f"extraction / bare parse:     median {statistics.median(ratios):.2f}x,"
+        f" best rounds {min(extraction) / min(parse):.2f}x"
+    )
 
 
 if __name__ == "__main__":

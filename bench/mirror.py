@@ -47,14 +47,31 @@ class ClonedSite(FixtureSite):
             urls = "".join(f"<url><loc>{u}</loc><lastmod>{d}</lastmod></url>" for u, d in entries)
             self.pages[f"/sitemaps/all/sitemap-{month}.xml"] = Answer(200, XML, _xml("urlset", urls))
         latest = sorted(clones, key=lambda c: c[2], reverse=True)[:LATEST]
-        self.pages["/sitemaps/news.xml"] = Answer(200, XML, _xml("urlset", "".join(
-            f"<url><loc>{u}</loc><news:news><news:publication_date>{d}T12:00:00Z</news:publication_date>"
-            f"<news:title>{escape(t)}</news:title></news:news></url>" for u, t, d in latest)))
-        self.pages["/rss.xml"] = Answer(200, "application/rss+xml; charset=utf-8", (
-            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Al Mayadeen English</title>'
-            + "".join(f"<item><title>{escape(t)}</title><link>{u}</link><guid>{u}</guid>"
-                      f"<pubDate>{d:%a, %d %b %Y} 12:00:00 +0000</pubDate></item>" for u, t, d in latest)
-            + "</channel></rss>").encode())
+        self.pages["/sitemaps/news.xml"] = Answer(
+            200,
+            XML,
+            _xml(
+                "urlset",
+                "".join(
+                    f"<url><loc>{u}</loc><news:news><news:publication_date>{d}T12:00:00Z</news:publication_date>"
+                    f"<news:title>{escape(t)}</news:title></news:news></url>"
+                    for u, t, d in latest
+                ),
+            ),
+        )
+        self.pages["/rss.xml"] = Answer(
+            200,
+            "application/rss+xml; charset=utf-8",
+            (
+                '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Al Mayadeen English</title>'
+                + "".join(
+                    f"<item><title>{escape(t)}</title><link>{u}</link><guid>{u}</guid>"
+                    f"<pubDate>{d:%a, %d %b %Y} 12:00:00 +0000</pubDate></item>"
+                    for u, t, d in latest
+                )
+                + "</channel></rss>"
+            ).encode(),
+        )
         robots = f"User-agent: *\nSitemap: {PUBLIC_URL}/sitemaps/all.xml\n"
         self.pages["/robots.txt"] = Answer(200, "text/plain", robots.encode())
 
@@ -67,5 +84,7 @@ class ClonedSite(FixtureSite):
 
 
 def _xml(root: str, content: str) -> bytes:
-    return (f'<?xml version="1.0" encoding="UTF-8"?><{root} xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
-            f' xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">{content}</{root}>').encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><{root} xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+        f' xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">{content}</{root}>'
+    ).encode()

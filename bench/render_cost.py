@@ -39,17 +39,20 @@ def one(empty: bool) -> None:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     stat = result.stat
-    print(f"wall {wall:.1f} s, cpu {cpu:.1f} s, exit {result.returncode}, renders at the server "
-          f"{sum(1 for h in srv.requests if h.headers.get('Sec-Fetch-Mode') == 'navigate')}, browser requests "
-          f"{stat('playwright/request_count')}, aborted {stat('playwright/request_count/aborted')}, "
-          f"empty listings {stat('mayadeen/js/empty_listings') or 0}")
+    print(
+        f"wall {wall:.1f} s, cpu {cpu:.1f} s, exit {result.returncode}, renders at the server "
+        f"{sum(1 for h in srv.requests if h.headers.get('Sec-Fetch-Mode') == 'navigate')}, browser requests "
+        f"{stat('playwright/request_count')}, aborted {stat('playwright/request_count/aborted')}, "
+        f"empty listings {stat('mayadeen/js/empty_listings') or 0}"
+    )
 
 
 def crawl_in(repo: Path, empty: bool) -> str:
     """One crawl run by ``repo``'s own code and tests (a child process, so its CPU is counted)."""
     argv = [sys.executable, __file__, "--one", *(["--empty"] if empty else [])]
-    return subprocess.run(argv, cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True,
-                          text=True, check=True).stdout.strip()
+    return subprocess.run(
+        argv, cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def main(argv: list[str]) -> None:
@@ -62,8 +65,9 @@ def main(argv: list[str]) -> None:
     repos = [Path(a).resolve() for a in args[1:]] or [ROOT]
     for n in range(rounds):
         for repo in repos:
-            print(f"round {n + 1}, {repo.name}{' (empty listings)' if empty else ''}: {crawl_in(repo, empty)}",
-                  flush=True)
+            print(
+                f"round {n + 1}, {repo.name}{' (empty listings)' if empty else ''}: {crawl_in(repo, empty)}", flush=True
+            )
 
 
 if __name__ == "__main__":

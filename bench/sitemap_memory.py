@@ -3,7 +3,8 @@
 The fixture mirror serves a sitemap index naming one monthly sitemap of ``N`` item URLs (unknown to
 the site: each answers 404) and an empty news sitemap. The crawl runs with the default bounds
 (``MAYADEEN_MAX_SITEMAP_URLS``, ``MAYADEEN_MAX_QUEUED_REQUESTS``), with only a queue bound of 20,000,
-and with both off (0: as before the bounds), each until the sitemap has been read and its requests queued (``CLOSESPIDER_TIMEOUT``), and
+and with both off (0: as before the bounds), each until the sitemap has been read and its requests queued
+(``CLOSESPIDER_TIMEOUT``), and
 the peak RSS (``VmHWM``) of the crawl process is printed with the requests it queued.
 Run: ``python bench/sitemap_memory.py [N] [seconds]`` (default 100000 URLs, 60 s per run).
 """
@@ -32,11 +33,22 @@ MONTHLY = "/sitemaps/all/sitemap-2025-8.xml"
 
 def big_sitemap_site(urls: int) -> FixtureSite:
     site = FixtureSite()
-    site.override("/sitemaps/all.xml", f"<sitemapindex {NS}><sitemap><loc>{PUBLIC_URL}{MONTHLY}</loc></sitemap>"
-                  "</sitemapindex>", content_type=XML)
-    site.override(MONTHLY, f"<urlset {NS}>" + "".join(
-        f"<url><loc>{PUBLIC_URL}/news/politics/an-item-of-a-huge-sitemap-{i}</loc>"
-        "<lastmod>2025-08-04T10:00:00+03:00</lastmod></url>" for i in range(urls)) + "</urlset>", content_type=XML)
+    site.override(
+        "/sitemaps/all.xml",
+        f"<sitemapindex {NS}><sitemap><loc>{PUBLIC_URL}{MONTHLY}</loc></sitemap></sitemapindex>",
+        content_type=XML,
+    )
+    site.override(
+        MONTHLY,
+        f"<urlset {NS}>"
+        + "".join(
+            f"<url><loc>{PUBLIC_URL}/news/politics/an-item-of-a-huge-sitemap-{i}</loc>"
+            "<lastmod>2025-08-04T10:00:00+03:00</lastmod></url>"
+            for i in range(urls)
+        )
+        + "</urlset>",
+        content_type=XML,
+    )
     site.override("/sitemaps/news.xml", f"<urlset {NS}></urlset>", content_type=XML)
     return site
 
@@ -44,10 +56,31 @@ def big_sitemap_site(urls: int) -> FixtureSite:
 def peak_rss(url: str, seconds: int, bounds: dict[str, str]) -> tuple[int, str]:
     """(peak RSS in kB, the crawl's stats of interest) of one sitemap crawl."""
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "scrapy", "crawl", "sitemap", "-a", f"base_url={url}",
-               "-s", f"MAYADEEN_SQLITE_PATH={tmp}/s.sqlite", "-s", "MAYADEEN_WARC_DIR=", "-s", "MAYADEEN_JSONL_PATH=",
-               "-s", "AUTOTHROTTLE_ENABLED=0", "-s", "DOWNLOAD_DELAY=0", "-s", f"CLOSESPIDER_TIMEOUT={seconds}",
-               "-s", "RETRY_ENABLED=0", "-s", "LOG_LEVEL=INFO"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "scrapy",
+            "crawl",
+            "sitemap",
+            "-a",
+            f"base_url={url}",
+            "-s",
+            f"MAYADEEN_SQLITE_PATH={tmp}/s.sqlite",
+            "-s",
+            "MAYADEEN_WARC_DIR=",
+            "-s",
+            "MAYADEEN_JSONL_PATH=",
+            "-s",
+            "AUTOTHROTTLE_ENABLED=0",
+            "-s",
+            "DOWNLOAD_DELAY=0",
+            "-s",
+            f"CLOSESPIDER_TIMEOUT={seconds}",
+            "-s",
+            "RETRY_ENABLED=0",
+            "-s",
+            "LOG_LEVEL=INFO",
+        ]
         for name, value in bounds.items():
             cmd += ["-s", f"{name}={value}"]
         env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
@@ -65,8 +98,10 @@ def peak_rss(url: str, seconds: int, bounds: dict[str, str]) -> tuple[int, str]:
             time.sleep(0.1)
         reader.join()
         text = "".join(log)
-        stats = {k: re.findall(rf"'{re.escape(k)}': (\d+)", text)
-                 for k in ("scheduler/enqueued", "mayadeen/capped/queue", "mayadeen/capped/sitemap")}
+        stats = {
+            k: re.findall(rf"'{re.escape(k)}': (\d+)", text)
+            for k in ("scheduler/enqueued", "mayadeen/capped/queue", "mayadeen/capped/sitemap")
+        }
         return peak, " ".join(f"{k}={v[-1] if v else 0}" for k, v in stats.items())
 
 
@@ -75,9 +110,11 @@ def main() -> None:
     seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 60
     with FixtureServer(big_sitemap_site(urls)) as srv:
         print(f"one monthly sitemap of {urls} URLs, runs of {seconds} s")
-        for label, bounds in (("default bounds", {}),
-                              ("queue 20,000", {"MAYADEEN_MAX_SITEMAP_URLS": "0", "MAYADEEN_MAX_QUEUED_REQUESTS": "20000"}),
-                              ("bounds off", {"MAYADEEN_MAX_SITEMAP_URLS": "0", "MAYADEEN_MAX_QUEUED_REQUESTS": "0"})):
+        for label, bounds in (
+            ("default bounds", {}),
+            ("queue 20,000", {"MAYADEEN_MAX_SITEMAP_URLS": "0", "MAYADEEN_MAX_QUEUED_REQUESTS": "20000"}),
+            ("bounds off", {"MAYADEEN_MAX_SITEMAP_URLS": "0", "MAYADEEN_MAX_QUEUED_REQUESTS": "0"}),
+        ):
             peak, stats = peak_rss(srv.url, seconds, bounds)
             print(f"{label:15s}  peak RSS {peak / 1024:7.1f} MiB  {stats}")
 

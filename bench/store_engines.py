@@ -48,8 +48,12 @@ def generated(count: int) -> list[dict]:
     out = []
     for n in range(count):
         record = dict(base[n % len(base)])
-        record.update(article_id=str(9_000_000 + n), url=f"{record['url']}-{n}", headline=f"{record['headline']} #{n}",
-                      scraped_at="2025-08-04T12:30:00Z")
+        record.update(
+            article_id=str(9_000_000 + n),
+            url=f"{record['url']}-{n}",
+            headline=f"{record['headline']} #{n}",
+            scraped_at="2025-08-04T12:30:00Z",
+        )
         record["content_hash"] = content_hash(record)
         out.append(record)
     return out
@@ -77,7 +81,7 @@ def measure(target: StoreTarget, records: list[dict], writers: int, workdir: Pat
             print(f"  store, {label:10s} {per_item(time.perf_counter() - started, len(batch))}  {sorted(outcomes)}")
         started = time.perf_counter()
         for start in range(0, len(records), 500):
-            store.lookup(r["url"] for r in records[start:start + 500])
+            store.lookup(r["url"] for r in records[start : start + 500])
         print(f"  lookup             {per_item(time.perf_counter() - started, len(records))}")
         started = time.perf_counter()
         assert sum(1 for _ in store.iter_records()) == len(records)
@@ -85,12 +89,21 @@ def measure(target: StoreTarget, records: list[dict], writers: int, workdir: Pat
     batch = workdir / f"{target.engine}-batch.json"
     batch.write_text(json.dumps(changed(records, "edit 2")))
     started = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, target.engine, target.location, str(batch)],
-                              stdout=subprocess.PIPE, text=True, cwd=ROOT) for _ in range(writers)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, target.engine, target.location, str(batch)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for _ in range(writers)
+    ]
     outcomes = [o for p in procs for o in json.loads(p.communicate()[0])]
     elapsed = time.perf_counter() - started
-    print(f"  {writers} writers at once, the same {len(records)} changed items: {per_item(elapsed, len(outcomes))}"
-          f" (process start included); updated {outcomes.count('updated')}, unchanged {outcomes.count('unchanged')}")
+    print(
+        f"  {writers} writers at once, the same {len(records)} changed items: {per_item(elapsed, len(outcomes))}"
+        f" (process start included); updated {outcomes.count('updated')}, unchanged {outcomes.count('unchanged')}"
+    )
 
 
 def main() -> None:

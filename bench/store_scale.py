@@ -43,8 +43,19 @@ PUBLIC = "https://english.almayadeen.net"
 
 def feed_run(server_url: str, sqlite: Path, workdir: Path) -> tuple[float, int, str]:
     """Wall seconds, peak RSS (bytes) and last log line of one ``scrapy crawl feed``."""
-    cmd = [sys.executable, "-m", "scrapy", "crawl", "feed", "-a", f"base_url={server_url}",
-           "-s", f"MAYADEEN_SQLITE_PATH={sqlite}", "-s", f"MAYADEEN_JSONL_PATH={workdir / 'out.jsonl'}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "scrapy",
+        "crawl",
+        "feed",
+        "-a",
+        f"base_url={server_url}",
+        "-s",
+        f"MAYADEEN_SQLITE_PATH={sqlite}",
+        "-s",
+        f"MAYADEEN_JSONL_PATH={workdir / 'out.jsonl'}",
+    ]
     for name, value in FAST.items():
         cmd += ["-s", f"{name}={value}"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
@@ -71,12 +82,29 @@ def add_synthetic_rows(sqlite: Path, rows: int, body_bytes: int) -> None:
             url = f"{PUBLIC}/news/politics/synthetic-item-{n}"
             day = f"20{15 + n % 10}-{1 + n % 12:02d}-{1 + n % 28:02d}T{n % 24:02d}:00:00Z"
             record = {
-                "url": url, "article_id": str(3_000_000 + n), "kind": "article", "section_group": "News",
-                "section": "Politics", "headline": f"Synthetic item {n}", "summary": "A made-up standfirst.",
-                "body": f"{n} {filler}", "authors": '["Al Mayadeen English"]', "source": None,
-                "date_published": day, "date_modified": day, "tags": '["Synthetic"]', "read_time_minutes": 4,
-                "shares": n % 100, "word_count": body_bytes // 6, "image": None, "images": "[]", "video": None,
-                "related": "[]", "language": "en", "scraped_at": day, "content_hash": f"{n:064x}",
+                "url": url,
+                "article_id": str(3_000_000 + n),
+                "kind": "article",
+                "section_group": "News",
+                "section": "Politics",
+                "headline": f"Synthetic item {n}",
+                "summary": "A made-up standfirst.",
+                "body": f"{n} {filler}",
+                "authors": '["Al Mayadeen English"]',
+                "source": None,
+                "date_published": day,
+                "date_modified": day,
+                "tags": '["Synthetic"]',
+                "read_time_minutes": 4,
+                "shares": n % 100,
+                "word_count": body_bytes // 6,
+                "image": None,
+                "images": "[]",
+                "video": None,
+                "related": "[]",
+                "language": "en",
+                "scraped_at": day,
+                "content_hash": f"{n:064x}",
             }
             batch.append((*(record[c] for c in RECORD_COLUMNS), day, day, 1))
             if len(batch) == 5000:
@@ -85,8 +113,9 @@ def add_synthetic_rows(sqlite: Path, rows: int, body_bytes: int) -> None:
 
 
 def flush(store: ArticleStore, columns, batch: list) -> None:
-    store.conn.executemany(f"INSERT INTO articles ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                           batch)
+    store.conn.executemany(
+        f"INSERT INTO articles ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", batch
+    )
     store.conn.executemany("INSERT INTO article_urls (url, article_id) VALUES (?, ?)", [(b[0], b[1]) for b in batch])
     batch.clear()
 
@@ -146,19 +175,26 @@ def main() -> None:
             add_synthetic_rows(large, args.rows, args.body_bytes)
             with ArticleStore(large) as store:
                 store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            print(f"store: {args.rows + 14:,} items, {large.stat().st_size / 1e9:.2f} GB "
-                  f"(built in {time.perf_counter() - started:.0f} s)")
+            print(
+                f"store: {args.rows + 14:,} items, {large.stat().st_size / 1e9:.2f} GB "
+                f"(built in {time.perf_counter() - started:.0f} s)"
+            )
             empty = median_runs("feed, empty store (14 new)", server.url, run_db, None, workdir, args.repeat)
             base = median_runs("feed, 14-item store (nothing new)", server.url, run_db, small, workdir, args.repeat)
-            big = median_runs(f"feed, {args.rows + 14:,}-item store (nothing new)", server.url, run_db, large,
-                              workdir, args.repeat)
+            big = median_runs(
+                f"feed, {args.rows + 14:,}-item store (nothing new)", server.url, run_db, large, workdir, args.repeat
+            )
             site = FixtureSite()
-            urls = sorted({e.url for e in read_rss(site.body("/rss"), PUBLIC)}
-                          | {e.url for e in read_sitemap(site.body("/sitemaps/news.xml"), PUBLIC).entries})
+            urls = sorted(
+                {e.url for e in read_rss(site.body("/rss"), PUBLIC)}
+                | {e.url for e in read_sitemap(site.body("/sitemaps/news.xml"), PUBLIC).entries}
+            )
             shutil.copyfile(large, run_db)
             opened, scanned = bytes_read_at_open(run_db, urls)
-        print(f"large vs 14-item store: wall x{big[0] / base[0]:.2f}, peak RSS {(big[1] - base[1]) / 2**20:+.1f} MB;"
-              f" vs empty store: wall x{big[0] / empty[0]:.2f}, peak RSS {(big[1] - empty[1]) / 2**20:+.1f} MB")
+        print(
+            f"large vs 14-item store: wall x{big[0] / base[0]:.2f}, peak RSS {(big[1] - base[1]) / 2**20:+.1f} MB;"
+            f" vs empty store: wall x{big[0] / empty[0]:.2f}, peak RSS {(big[1] - empty[1]) / 2**20:+.1f} MB"
+        )
         print(f"bytes SQLite reads at spider open (open, run row, {len(urls)} URLs looked up): {opened:,}")
         print(f"  for comparison, reading every item's dates from the rows: {scanned:,}")
     finally:

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,8 +35,14 @@ from mayadeen.archive.warc import Fetched, WarcWriter  # noqa: E402
 from mayadeen.urls import PUBLIC_URL  # noqa: E402
 from tests.fixture_server import FixtureServer  # noqa: E402
 
-FAST = {"AUTOTHROTTLE_ENABLED": "0", "DOWNLOAD_DELAY": "0", "CONCURRENT_REQUESTS": "16",
-        "CONCURRENT_REQUESTS_PER_DOMAIN": "16", "LOG_LEVEL": "INFO", "MAYADEEN_JSONL_PATH": ""}
+FAST = {
+    "AUTOTHROTTLE_ENABLED": "0",
+    "DOWNLOAD_DELAY": "0",
+    "CONCURRENT_REQUESTS": "16",
+    "CONCURRENT_REQUESTS_PER_DOMAIN": "16",
+    "LOG_LEVEL": "INFO",
+    "MAYADEEN_JSONL_PATH": "",
+}
 
 
 def _env() -> dict:
@@ -70,12 +76,13 @@ def writer_only(site: ClonedSite, directory: Path) -> float:
     """Seconds per page of ``WarcWriter.write`` alone, over every cloned item page."""
     pages = [(p, site.pages[p]) for p in site.item_paths()]
     writer = WarcWriter(directory, "bench-writer", max_size=10**9, info={"software": "bench"})
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     headers = [("Content-Type", HTML), ("Content-Length", "0")]
     start = time.perf_counter()
     for path, answer in pages:
-        writer.write(Fetched(PUBLIC_URL + path, now, "GET", [("User-Agent", "bench")], 200, "HTTP/1.1", headers,
-                             answer.body))
+        writer.write(
+            Fetched(PUBLIC_URL + path, now, "GET", [("User-Agent", "bench")], 200, "HTTP/1.1", headers, answer.body)
+        )
     writer.close()
     return (time.perf_counter() - start) / len(pages)
 
@@ -104,7 +111,8 @@ def main() -> None:
         "crawl_off_pages_per_s": round(off.get("item_scraped_count", 0) / off["elapsed_time_seconds"], 1),
         "crawl_on_pages_per_s": round(items / on["elapsed_time_seconds"], 1),
         "archiving_ms_per_page_in_crawl": round(
-            1000 * (on["elapsed_time_seconds"] - off["elapsed_time_seconds"]) / items, 2),
+            1000 * (on["elapsed_time_seconds"] - off["elapsed_time_seconds"]) / items, 2
+        ),
         "warc_write_ms_per_page_alone": round(1000 * per_write, 2),
         "warc_bytes_per_item": round(first_bytes / items),
         "warc_bytes_per_revisit": round(revisit_bytes / max(1, again.get("mayadeen/warc/revisits", 0))),

@@ -9,8 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import reference  # noqa: E402  (docs/ is not a package)
 
-MARKERS = {"<!-- reference:settings -->": reference.settings_markdown,
-           "<!-- reference:cli -->": reference.cli_markdown}
+MARKERS = {"<!-- reference:settings -->": reference.settings_markdown, "<!-- reference:cli -->": reference.cli_markdown}
 
 
 def on_page_markdown(markdown: str, **kwargs) -> str:

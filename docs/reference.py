@@ -60,7 +60,13 @@ def settings_reference(path: Path = SETTINGS) -> list[Setting]:
         while line in comments and not SECTION.match(comments[line]):
             doc.insert(0, comments[line].lstrip("#").strip())
             line -= 1
-        if not doc and out and previous_end == node.lineno - 1 and PROJECT.match(target.id) and PROJECT.match(out[-1].name):
+        if (
+            not doc
+            and out
+            and previous_end == node.lineno - 1
+            and PROJECT.match(target.id)
+            and PROJECT.match(out[-1].name)
+        ):
             doc = [out[-1].doc]  # a setting of ours right below another shares its comment (a group)
         out.append(Setting(target.id, ast.get_source_segment(source, node.value), " ".join(doc), section))
         previous_end = node.end_lineno
@@ -76,7 +82,13 @@ def settings_markdown() -> str:
     for s in settings_reference():
         if s.section != section:
             section = s.section
-            rows += ["", f"### {section or 'Project'}", "", "| setting | default | what it does |", "| --- | --- | --- |"]
+            rows += [
+                "",
+                f"### {section or 'Project'}",
+                "",
+                "| setting | default | what it does |",
+                "| --- | --- | --- |",
+            ]
         default = f"`{_cell(s.default)}`" if len(s.default) <= LONG_DEFAULT else "see `mayadeen/settings.py`"
         rows.append(f"| `{s.name}` | {default} | {_cell(s.doc) or SCRAPY_DOC} |")
     return "\n".join(rows).strip() + "\n"
@@ -106,8 +118,12 @@ def parser_for(name: str, command):
     from scrapy.cmdline import ScrapyArgumentParser
     from scrapy.commands import ScrapyHelpFormatter
 
-    parser = ScrapyArgumentParser(formatter_class=ScrapyHelpFormatter, usage=f"scrapy {name} {command.syntax()}",
-                                  conflict_handler="resolve", description=command.long_desc())
+    parser = ScrapyArgumentParser(
+        formatter_class=ScrapyHelpFormatter,
+        usage=f"scrapy {name} {command.syntax()}",
+        conflict_handler="resolve",
+        description=command.long_desc(),
+    )
     command.add_options(parser)
     return parser
 

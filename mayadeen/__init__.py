@@ -1,3 +1,3 @@
 """The mayadeen crawler: Al Mayadeen English item pages as exact, normalised records."""
 
-__version__ = "0.1.0"
+__version__ = "0.10.0"

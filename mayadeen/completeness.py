@@ -35,7 +35,7 @@ def body_kind(body: bytes) -> str:
     head = body[:_HEAD]
     for bom in _BOMS:
         if head.startswith(bom):
-            head = head[len(bom):]
+            head = head[len(bom) :]
             break
     head = head.lstrip()
     lower = head.lower()

@@ -73,8 +73,11 @@ class NewOutputs:
                 directory.rmdir()
             except OSError:
                 continue
-        logger.debug("Removed %s: this run created %s and wrote nothing to %s", " and ".join(map(str, removed)),
-                    *(("them", "them") if len(removed) > 1 else ("it", "it")))
+        logger.debug(
+            "Removed %s: this run created %s and wrote nothing to %s",
+            " and ".join(map(str, removed)),
+            *(("them", "them") if len(removed) > 1 else ("it", "it")),
+        )
 
     @staticmethod
     def _discard_store(path: Path, run_id: int | None) -> bool:
@@ -102,8 +105,16 @@ def _holds_only_run(conn: sqlite3.Connection, run_id: int | None) -> bool:
     """Whether the store holds no row but run ``run_id``'s (full-text indexes derive from the tables)."""
     tables = {name: sql or "" for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")}
     virtual = [name for name, sql in tables.items() if sql.upper().startswith("CREATE VIRTUAL TABLE")]
-    data = [name for name in tables if not name.startswith("sqlite_") and name != RUNS
-            and not any(name == v or name.startswith(f"{v}_") for v in virtual)]
+    data = [
+        name
+        for name in tables
+        if not name.startswith("sqlite_")
+        and name != RUNS
+        and not any(name == v or name.startswith(f"{v}_") for v in virtual)
+    ]
     if any(conn.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone() for name in data):
         return False
-    return RUNS not in tables or conn.execute(f"SELECT 1 FROM {RUNS} WHERE id IS NOT ? LIMIT 1", (run_id,)).fetchone() is None
+    return (
+        RUNS not in tables
+        or conn.execute(f"SELECT 1 FROM {RUNS} WHERE id IS NOT ? LIMIT 1", (run_id,)).fetchone() is None
+    )

@@ -59,8 +59,10 @@ def _video_facts(value, base: str, tracking: tuple[str, ...]) -> dict | None:
     """A ``{url, duration_seconds}`` candidate with both facts normalised (either may be None)."""
     if not isinstance(value, dict):
         return None
-    return {"url": public_url(value.get("url"), base, tracking),
-            "duration_seconds": parse_duration(value.get("duration_seconds"))}
+    return {
+        "url": public_url(value.get("url"), base, tracking),
+        "duration_seconds": parse_duration(value.get("duration_seconds")),
+    }
 
 
 def _first_of_each_fact(candidates) -> dict | None:
@@ -91,9 +93,9 @@ class ArticleLoader(ItemLoader):
     default_item_class = ArticleItem
 
     # Scalars: each value normalised, the first usable one is the field.
-    url_out = article_id_out = kind_out = section_group_out = section_out = headline_out = summary_out = \
-        source_out = date_published_out = date_modified_out = read_time_minutes_out = shares_out = \
-        word_count_out = image_out = language_out = TakeFirst()
+    url_out = article_id_out = kind_out = section_group_out = section_out = headline_out = summary_out = source_out = (
+        date_published_out
+    ) = date_modified_out = read_time_minutes_out = shares_out = word_count_out = image_out = language_out = TakeFirst()
     url_in = EachAgainstPage(item_url)
     article_id_in = Each(to_post_id)
     kind_in = Each(to_kind)

@@ -10,7 +10,8 @@ HTTP cache, JOBDIR and the records only ever see public URLs.
 ``https`` download handlers in ``MirrorDownloadHandler``; the handlers it wraps are kept in
 ``MAYADEEN_MIRROR_HANDLERS``. In mirror mode nothing else is fetched: a request for any other host
 is refused (and counted), and so is an answer that does not come from the mirror (a browser page
-that ended elsewhere), so nothing off the mirror is ever taken, or archived, as a public URL. A failed download names the mirror URL that failed, not the public one.
+that ended elsewhere), so nothing off the mirror is ever taken, or archived, as a public URL. A failed download names
+the mirror URL that failed, not the public one.
 A mirror in ``no_proxy`` (e.g. 127.0.0.1) is fetched without the environment's proxy.
 
 Stats: ``mayadeen/mirror/requests``, ``mayadeen/mirror/blocked``.
@@ -66,8 +67,11 @@ class MirrorAddon:
         settings.set("MAYADEEN_BASE_URL", base, priority=max(settings.getpriority("MAYADEEN_BASE_URL") or 0, priority))
         handlers = settings.getwithbase("DOWNLOAD_HANDLERS")
         settings.set("MAYADEEN_MIRROR_HANDLERS", {s: handlers[s] for s in SCHEMES}, priority=priority)
-        settings.set("DOWNLOAD_HANDLERS", {**settings.getdict("DOWNLOAD_HANDLERS"), **dict.fromkeys(SCHEMES, HANDLER)},
-                     priority=priority)
+        settings.set(
+            "DOWNLOAD_HANDLERS",
+            {**settings.getdict("DOWNLOAD_HANDLERS"), **dict.fromkeys(SCHEMES, HANDLER)},
+            priority=priority,
+        )
 
 
 class MirrorDownloadHandler(BaseDownloadHandler):

@@ -60,8 +60,10 @@ def feed_paths(settings, spidercls=None) -> list[Path]:
 def outputs(settings, spidercls=None) -> None:
     """UsageProblem when the crawl would write its records nowhere."""
     if store_target(settings) is None and not settings.getdict("FEEDS") and not default_feed_path(settings, spidercls):
-        raise UsageProblem(f"no output: MAYADEEN_STORE_URL, MAYADEEN_SQLITE_PATH and {stream_setting(spidercls)} are"
-                           " empty and no -o/-O is given; every record would be thrown away")
+        raise UsageProblem(
+            f"no output: MAYADEEN_STORE_URL, MAYADEEN_SQLITE_PATH and {stream_setting(spidercls)} are"
+            " empty and no -o/-O is given; every record would be thrown away"
+        )
 
 
 def jobdir_owner(jobdir: str | None) -> str | None:
@@ -86,8 +88,10 @@ def check_jobdir(jobdir: str | None, spider: str) -> None:
             raise UsageProblem(f"-s JOBDIR={jobdir}: cannot write in {ancestor} (read-only or no permission)")
     owner = jobdir_owner(jobdir)
     if owner and owner != spider:
-        raise UsageProblem(f"-s JOBDIR={jobdir} holds a paused crawl of spider {owner}, not {spider}: resume it with"
-                           f" `scrapy crawl {owner} -s JOBDIR={jobdir}`, or give this crawl its own JOBDIR")
+        raise UsageProblem(
+            f"-s JOBDIR={jobdir} holds a paused crawl of spider {owner}, not {spider}: resume it with"
+            f" `scrapy crawl {owner} -s JOBDIR={jobdir}`, or give this crawl its own JOBDIR"
+        )
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -148,8 +152,11 @@ def store_problem(path: str) -> EnvironmentProblem | None:
     recover = f'if it is a damaged store, recover it with: sqlite3 {path} ".recover" | sqlite3 recovered.sqlite'
     with file.open("rb") as f:
         if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-            return EnvironmentProblem("store_unusable", f"MAYADEEN_SQLITE_PATH={path}: not a SQLite database"
-                                      f" (is it the right file? {recover})", False)
+            return EnvironmentProblem(
+                "store_unusable",
+                f"MAYADEEN_SQLITE_PATH={path}: not a SQLite database (is it the right file? {recover})",
+                False,
+            )
     try:
         conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
         try:
@@ -161,8 +168,12 @@ def store_problem(path: str) -> EnvironmentProblem | None:
     verdict = "; ".join(line.strip() for line in str(verdict).splitlines() if line.strip())
     if verdict != "ok":
         verdict = verdict if len(verdict) <= 160 else verdict[:159] + "…"
-        return EnvironmentProblem("store_damaged", f"MAYADEEN_SQLITE_PATH={path}: the store is damaged"
-                                  f" (quick_check: {verdict}); nothing was written to it; {recover}", False)
+        return EnvironmentProblem(
+            "store_damaged",
+            f"MAYADEEN_SQLITE_PATH={path}: the store is damaged"
+            f" (quick_check: {verdict}); nothing was written to it; {recover}",
+            False,
+        )
     return None
 
 
@@ -185,11 +196,15 @@ def archive_problem(settings) -> EnvironmentProblem | None:
     if not place.is_dir():
         return EnvironmentProblem("archive_not_writable", f"{what}: {place} is not a directory", True)
     if not os.access(place, os.W_OK | os.X_OK):
-        return EnvironmentProblem("archive_not_writable",
-                                  f"{what}: cannot write in {place} (read-only or no permission)", True)
+        return EnvironmentProblem(
+            "archive_not_writable", f"{what}: cannot write in {place} (read-only or no permission)", True
+        )
     minimum = settings.getfloat("MAYADEEN_MIN_FREE_SPACE_MB", DEFAULT_MIN_FREE_SPACE_MB)
     free = shutil.disk_usage(place).free / 1e6
     if free < minimum:
-        return EnvironmentProblem("archive_not_writable", f"{what}: only {free:.0f} MB free on its file system,"
-                                  f" less than MAYADEEN_MIN_FREE_SPACE_MB={minimum:g}", True)
+        return EnvironmentProblem(
+            "archive_not_writable",
+            f"{what}: only {free:.0f} MB free on its file system, less than MAYADEEN_MIN_FREE_SPACE_MB={minimum:g}",
+            True,
+        )
     return None

@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,8 +29,8 @@ _MAX_MESSAGE = 200
 
 def utc_timestamp(moment: datetime | None = None) -> str:
     """``moment`` (default: now) as the record's time form, UTC ``YYYY-MM-DDThh:mm:ssZ``."""
-    moment = moment or datetime.now(timezone.utc)
-    return moment.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
 
 
 def content_hash(record: Mapping[str, Any]) -> str:
@@ -138,8 +138,9 @@ PIPELINE_KEYS = _keys_where(lambda d: d.get("x-set-by") == "pipeline")
 EXTRACTED_KEYS = tuple(key for key in RECORD_KEYS if key not in PIPELINE_KEYS)
 #: Keys every record has a value in: never null, and a list only with ``minItems`` (field coverage
 #: floors of 100 %, ``mayadeen.extensions.coverage``).
-NEVER_EMPTY_KEYS = _keys_where(lambda d: "null" not in _value_types(d)
-                               and (_value_types(d) != {"array"} or d.get("minItems", 0) > 0))
+NEVER_EMPTY_KEYS = _keys_where(
+    lambda d: "null" not in _value_types(d) and (_value_types(d) != {"array"} or d.get("minItems", 0) > 0)
+)
 
 
 def _format_checker() -> FormatChecker:

@@ -54,11 +54,13 @@ class DueScheduler(Scheduler):
         super().__init__(*args, crawler=crawler, **kwargs)
         self.crawler = crawler
         settings = crawler.settings
-        self.longest_wait = max(settings.getfloat("MAYADEEN_RETRY_BACKOFF_MAX", 60.0),
-                                settings.getfloat("MAYADEEN_RETRY_AFTER_MAX", 300.0))
+        self.longest_wait = max(
+            settings.getfloat("MAYADEEN_RETRY_BACKOFF_MAX", 60.0), settings.getfloat("MAYADEEN_RETRY_AFTER_MAX", 300.0)
+        )
         self.slot_settings = settings.getdict("DOWNLOAD_SLOTS")
-        self.concurrency = (settings.getint("CONCURRENT_REQUESTS_PER_IP")
-                            or settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"))
+        self.concurrency = settings.getint("CONCURRENT_REQUESTS_PER_IP") or settings.getint(
+            "CONCURRENT_REQUESTS_PER_DOMAIN"
+        )
         self.held: list[tuple[float, int, object]] = []  # (due, order, request)
         self.order = itertools.count()
         self.slot_holds: dict[str, float] = {}  # slot key -> time.time() until which it is held
@@ -137,8 +139,9 @@ class DueScheduler(Scheduler):
             for request in pending:  # dont_filter: straight into the saved queue, deadline in its meta
                 super().enqueue_request(request)
             self.stats.inc_value("mayadeen/scheduler/saved", len(pending))
-            logger.info("%d request(s) waiting for a retry are saved in JOBDIR and resumed by the next run",
-                        len(pending))
+            logger.info(
+                "%d request(s) waiting for a retry are saved in JOBDIR and resumed by the next run", len(pending)
+            )
         elif pending:
             logger.info("%d request(s) waiting for a retry are dropped with the crawl (no JOBDIR)", len(pending))
         return super().close(reason)
@@ -158,9 +161,12 @@ class DueScheduler(Scheduler):
         self.stats.inc_value("mayadeen/capped/queue")
         if not self.capped:
             self.capped = True
-            logger.warning("%d requests are queued (MAYADEEN_MAX_QUEUED_REQUESTS): new ones are dropped while it"
-                           " stays full; the crawl goes on with those it has (first dropped: %s)",
-                           self.max_queued, request.url[:200])
+            logger.warning(
+                "%d requests are queued (MAYADEEN_MAX_QUEUED_REQUESTS): new ones are dropped while it"
+                " stays full; the crawl goes on with those it has (first dropped: %s)",
+                self.max_queued,
+                request.url[:200],
+            )
         return False
 
     # --- holding --------------------------------------------------------------------------------
@@ -230,4 +236,3 @@ class DueScheduler(Scheduler):
         if self.waiting is not None:
             request, self.waiting = self.waiting, None
             self.crawler.engine.crawl(request)
-

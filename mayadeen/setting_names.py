@@ -33,11 +33,24 @@ NEAR_PREFIX = 0.8
 #: Installed add-ons' settings: module -> (prefixes all of whose names are its, names outside them).
 ADDON_SETTINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "scrapy_playwright": (("PLAYWRIGHT_",), ()),
-    "scrapy_redis": (("REDIS_",), (
-        "SCHEDULER_PERSIST", "SCHEDULER_QUEUE_CLASS", "SCHEDULER_QUEUE_KEY", "SCHEDULER_DUPEFILTER_CLASS",
-        "SCHEDULER_DUPEFILTER_KEY", "SCHEDULER_SERIALIZER", "SCHEDULER_IDLE_BEFORE_CLOSE",
-        "SCHEDULER_FLUSH_ON_START", "DUPEFILTER_KEY", "START_URLS_KEY", "START_URLS_AS_SET",
-        "START_URLS_AS_ZSET", "MAX_IDLE_TIME_BEFORE_CLOSE")),
+    "scrapy_redis": (
+        ("REDIS_",),
+        (
+            "SCHEDULER_PERSIST",
+            "SCHEDULER_QUEUE_CLASS",
+            "SCHEDULER_QUEUE_KEY",
+            "SCHEDULER_DUPEFILTER_CLASS",
+            "SCHEDULER_DUPEFILTER_KEY",
+            "SCHEDULER_SERIALIZER",
+            "SCHEDULER_IDLE_BEFORE_CLOSE",
+            "SCHEDULER_FLUSH_ON_START",
+            "DUPEFILTER_KEY",
+            "START_URLS_KEY",
+            "START_URLS_AS_SET",
+            "START_URLS_AS_ZSET",
+            "MAX_IDLE_TIME_BEFORE_CLOSE",
+        ),
+    ),
     "spidermon": (("SPIDERMON_",), ()),
 }
 #: Least likeness for naming the project's setting a near miss meant.
@@ -49,7 +62,9 @@ STAT_UNKNOWN = "mayadeen/settings/unknown"
 def _addons() -> tuple[tuple[str, ...], frozenset[str]]:
     """The prefixes and names of the add-ons that are installed."""
     installed = [spec for module, spec in ADDON_SETTINGS.items() if find_spec(module) is not None]
-    return tuple(p for prefixes, _ in installed for p in prefixes), frozenset(n for _, names in installed for n in names)
+    return tuple(p for prefixes, _ in installed for p in prefixes), frozenset(
+        n for _, names in installed for n in names
+    )
 
 
 @cache
@@ -88,8 +103,11 @@ def near_project_prefix(name: str) -> bool:
 def meant_setting(name: str) -> str | None:
     """The project's setting nearest to ``name`` as written or with its first word read as ``MAYADEEN``."""
     spelled = [name, PROJECT_PREFIX + name.split("_", 1)[1]] if "_" in name else [name]
-    scored = [(max(difflib.SequenceMatcher(None, s, ours).ratio() for s in spelled), ours)
-              for ours in sorted(known_names()) if ours.startswith(PROJECT_PREFIX)]
+    scored = [
+        (max(difflib.SequenceMatcher(None, s, ours).ratio() for s in spelled), ours)
+        for ours in sorted(known_names())
+        if ours.startswith(PROJECT_PREFIX)
+    ]
     best = max(scored, default=(0.0, None))
     return best[1] if best[0] >= MEANT else None
 
@@ -129,6 +147,7 @@ class SettingNamesAddon:
         for name in unknown:
             logger.warning("%s", unknown_message(name))
         if unknown:
+
             def count(spider) -> None:
                 self.crawler.stats.set_value(STAT_UNKNOWN, len(unknown))
 

@@ -227,17 +227,28 @@ PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_LAUNCH_OPTIONS = {
     "headless": True,
     # No background traffic of the browser's own (updates, sync, field trials, safe browsing...).
-    "args": ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--disable-default-apps",
-             "--disable-extensions", "--disable-domain-reliability", "--metrics-recording-only",
-             "--mute-audio", "--no-default-browser-check",
-             # No WebRTC over UDP (no route sees it: without the second flag a page's STUN request
-             # reaches any host; Chromium 156 ignores the first, kept for other builds) and no
-             # prerendering. BrowserAddon adds the flags that let Chromium connect to and resolve the
-             # site's origin only (a proxy that answers nothing for every other host and port), which
-             # stops the preconnects and DNS prefetches no route sees.
-             "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
-             "--webrtc-ip-handling-policy=disable_non_proxied_udp", "--disable-features=Prerender2"],
+    "args": [
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps",
+        "--disable-extensions",
+        "--disable-domain-reliability",
+        "--metrics-recording-only",
+        "--mute-audio",
+        "--no-default-browser-check",
+        # No WebRTC over UDP (no route sees it: without the second flag a page's STUN request
+        # reaches any host; Chromium 156 ignores the first, kept for other builds) and no
+        # prerendering. BrowserAddon adds the flags that let Chromium connect to and resolve the
+        # site's origin only (a proxy that answers nothing for every other host and port), which
+        # stops the preconnects and DNS prefetches no route sees.
+        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+        "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+        "--disable-features=Prerender2",
+    ],
 }
 # Documents, scripts and XHR/fetch of the exact origin (scheme, host, port) the page was sent to, and
 # nothing else: no images, fonts, media, stylesheets, third-party requests, navigation elsewhere
@@ -261,10 +272,26 @@ MAYADEEN_RETRY_AFTER_MAX = 300.0
 # a run below fails with finish reason coverage_below_minimum. "record" = item pages that gave a record.
 # Derived from the fixtures (every item has the 1.0 fields; summary/read time are articles only).
 MAYADEEN_COVERAGE_MIN = {
-    "record": 0.9, "url": 1.0, "article_id": 1.0, "kind": 1.0, "section_group": 1.0, "section": 1.0,
-    "headline": 1.0, "body": 1.0, "authors": 1.0, "date_published": 1.0, "language": 1.0,
-    "date_modified": 0.8, "tags": 0.8, "shares": 0.8, "image": 0.8, "images": 0.8, "related": 0.5,
-    "summary": {"article": 0.8}, "read_time_minutes": {"article": 0.8}, "video": {"video": 0.8},
+    "record": 0.9,
+    "url": 1.0,
+    "article_id": 1.0,
+    "kind": 1.0,
+    "section_group": 1.0,
+    "section": 1.0,
+    "headline": 1.0,
+    "body": 1.0,
+    "authors": 1.0,
+    "date_published": 1.0,
+    "language": 1.0,
+    "date_modified": 0.8,
+    "tags": 0.8,
+    "shares": 0.8,
+    "image": 0.8,
+    "images": 0.8,
+    "related": 0.5,
+    "summary": {"article": 0.8},
+    "read_time_minutes": {"article": 0.8},
+    "video": {"video": 0.8},
 }
 # Shares below 1.0 are judged only from this many item pages (of the kind) on: a few pages say little.
 MAYADEEN_COVERAGE_MIN_PAGES = 10

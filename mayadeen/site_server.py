@@ -49,11 +49,17 @@ class SiteFolder:
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{manifest}: not a manifest of captured pages ({exc})") from exc
         if "*" not in self.entries:
-            raise ValueError(f"{manifest}: no \"*\" entry (the answer to an unknown path)")
+            raise ValueError(f'{manifest}: no "*" entry (the answer to an unknown path)')
         self.overrides: dict[str, Answer] = {}
 
-    def override(self, path: str, body: bytes | str | None = None, status: int = 200,
-                 content_type: str = "text/html; charset=utf-8", headers: dict | None = None) -> None:
+    def override(
+        self,
+        path: str,
+        body: bytes | str | None = None,
+        status: int = 200,
+        content_type: str = "text/html; charset=utf-8",
+        headers: dict | None = None,
+    ) -> None:
         if isinstance(body, str):
             body = body.encode("utf-8")
         self.overrides[path] = Answer(status, content_type, body or b"", headers or {})
@@ -123,7 +129,7 @@ class SiteServer:
         with self._lock:
             return [h.path for h in self.requests]
 
-    def start(self) -> "SiteServer":
+    def start(self) -> SiteServer:
         self._thread.start()
         return self
 

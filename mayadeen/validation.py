@@ -36,6 +36,7 @@ def closest(name: str, names) -> str:
 
 # --- values -------------------------------------------------------------------------------------
 
+
 def parse_flag(label: str, value: Any) -> bool:
     """A boolean: ``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off`` (any case)."""
     if isinstance(value, bool):
@@ -78,8 +79,9 @@ def parse_day(label: str, value: Any) -> date | None:
         raise UsageProblem(f"{label}={value}: takes a day as YYYY-MM-DD, e.g. 2025-07-31") from None
 
 
-def parse_number(label: str, value: Any, *, least: float = 0.0, most: float | None = None,
-                 integer: bool = False) -> float:
+def parse_number(
+    label: str, value: Any, *, least: float = 0.0, most: float | None = None, integer: bool = False
+) -> float:
     try:
         number = int(str(value).strip()) if integer else float(value)
     except (TypeError, ValueError):
@@ -92,6 +94,7 @@ def parse_number(label: str, value: Any, *, least: float = 0.0, most: float | No
 
 
 # --- spider arguments ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Argument:
@@ -112,8 +115,10 @@ def parse_arguments(spider: str, accepted: Mapping[str, Argument], given: Mappin
             continue
         argument = accepted.get(name)
         if argument is None:
-            raise UsageProblem(f"-a {name}={raw}: spider {spider} has no argument {name}{closest(name, accepted)};"
-                               f" it takes {', '.join(sorted(accepted))}")
+            raise UsageProblem(
+                f"-a {name}={raw}: spider {spider} has no argument {name}{closest(name, accepted)};"
+                f" it takes {', '.join(sorted(accepted))}"
+            )
         values[name] = argument.parse(f"-a {name}", raw)
     return values
 
@@ -136,6 +141,7 @@ class SpiderArguments:
 
 # --- settings -----------------------------------------------------------------------------------
 
+
 def _origin_setting(settings, name: str) -> None:
     parse_origin(f"-s {name}", settings.get(name))
 
@@ -143,9 +149,11 @@ def _origin_setting(settings, name: str) -> None:
 def _public_url(settings, name: str) -> None:
     """The site's identity (every URL requested, stored and written is on it): only its own value."""
     if parse_origin(f"-s {name}", settings.get(name)) != PUBLIC_URL:
-        raise UsageProblem(f"-s {name}={settings.get(name)}: the site's identity is always {PUBLIC_URL} (every"
-                           " URL requested, stored and written is on it); to fetch from another host use"
-                           " -a base_url or MAYADEEN_BASE_URL")
+        raise UsageProblem(
+            f"-s {name}={settings.get(name)}: the site's identity is always {PUBLIC_URL} (every"
+            " URL requested, stored and written is on it); to fetch from another host use"
+            " -a base_url or MAYADEEN_BASE_URL"
+        )
 
 
 def _flag_setting(settings, name: str) -> None:
@@ -157,6 +165,7 @@ def _number(least: float = 0.0, most: float | None = None, integer: bool = False
         value = parse_number(f"-s {name}", settings.get(name), least=least, most=most, integer=integer)
         if positive and value <= 0:
             raise UsageProblem(f"-s {name}={settings.get(name)}: takes a number above 0")
+
     return check
 
 
@@ -180,7 +189,9 @@ def _store_url(settings, name: str) -> None:
             try:
                 import psycopg  # noqa: F401 - the driver must be there before the crawl starts
             except ImportError:
-                raise UsageProblem(f"-s {name}: a PostgreSQL store needs psycopg (pip install 'psycopg[binary]')") from None
+                raise UsageProblem(
+                    f"-s {name}: a PostgreSQL store needs psycopg (pip install 'psycopg[binary]')"
+                ) from None
 
 
 def _names(settings, name: str) -> None:
@@ -202,7 +213,7 @@ def _coverage(settings, name: str) -> None:
     for field, want in minimum.items():
         if field not in FIELDS and field != RECORD:
             raise UsageProblem(f"-s {name}: {field} is not a record field{closest(field, FIELDS)}")
-        for share in (want.values() if isinstance(want, Mapping) else [want]):
+        for share in want.values() if isinstance(want, Mapping) else [want]:
             parse_number(f"-s {name} {field}", share, most=1.0)
 
 
@@ -280,6 +291,8 @@ def check_settings(settings) -> None:
 def check_jobdir_with_redis(settings) -> None:
     """A JOBDIR would be a second, diverging copy of the state Redis holds in distributed mode."""
     if settings.get("MAYADEEN_REDIS_URL") and settings.get("JOBDIR"):
-        raise UsageProblem(f"-s JOBDIR={settings.get('JOBDIR')} cannot be used with MAYADEEN_REDIS_URL: Redis holds"
-                           " the crawl's state (a stopped crawl is continued by starting its workers again);"
-                           " drop -s JOBDIR")
+        raise UsageProblem(
+            f"-s JOBDIR={settings.get('JOBDIR')} cannot be used with MAYADEEN_REDIS_URL: Redis holds"
+            " the crawl's state (a stopped crawl is continued by starting its workers again);"
+            " drop -s JOBDIR"
+        )

@@ -67,8 +67,12 @@ class MailReceiver:
 
     def settings(self) -> dict[str, str]:
         """The crawl settings that send alerts here."""
-        return {"MAYADEEN_ALERT_SMTP_HOST": "127.0.0.1", "MAYADEEN_ALERT_SMTP_PORT": str(self.port),
-                "MAYADEEN_ALERT_SMTP_FROM": "crawler@example.org", "MAYADEEN_ALERT_SMTP_TO": "ops@example.org"}
+        return {
+            "MAYADEEN_ALERT_SMTP_HOST": "127.0.0.1",
+            "MAYADEEN_ALERT_SMTP_PORT": str(self.port),
+            "MAYADEEN_ALERT_SMTP_FROM": "crawler@example.org",
+            "MAYADEEN_ALERT_SMTP_TO": "ops@example.org",
+        }
 
     def __enter__(self) -> MailReceiver:
         self.controller.start()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -72,11 +72,29 @@ FAST = {
 }
 
 
-def crawl_argv(spider: str, server_url: str, jsonl: Path, sqlite: Path, warc: Path, *, args: dict | None = None,
-               settings: dict | None = None) -> list[str]:
+def crawl_argv(
+    spider: str,
+    server_url: str,
+    jsonl: Path,
+    sqlite: Path,
+    warc: Path,
+    *,
+    args: dict | None = None,
+    settings: dict | None = None,
+) -> list[str]:
     """``crawl SPIDER ...``: the arguments of a test crawl (FAST settings, then ``settings``)."""
-    argv = ["crawl", spider, "-a", f"base_url={server_url}", "-o", f"{jsonl}:jsonlines",
-            "-s", f"MAYADEEN_SQLITE_PATH={sqlite}", "-s", f"MAYADEEN_WARC_DIR={warc}"]
+    argv = [
+        "crawl",
+        spider,
+        "-a",
+        f"base_url={server_url}",
+        "-o",
+        f"{jsonl}:jsonlines",
+        "-s",
+        f"MAYADEEN_SQLITE_PATH={sqlite}",
+        "-s",
+        f"MAYADEEN_WARC_DIR={warc}",
+    ]
     for k, v in (args or {}).items():
         argv += ["-a", f"{k}={v}"]
     for k, v in {**FAST, **(settings or {})}.items():
@@ -84,9 +102,18 @@ def crawl_argv(spider: str, server_url: str, jsonl: Path, sqlite: Path, warc: Pa
     return argv
 
 
-def run_crawl(spider: str, server_url: str, workdir: Path, *, args: dict | None = None,
-              settings: dict | None = None, jsonl: Path | None = None, sqlite: Path | None = None,
-              timeout: float = 300, check: bool = True) -> CrawlResult:
+def run_crawl(
+    spider: str,
+    server_url: str,
+    workdir: Path,
+    *,
+    args: dict | None = None,
+    settings: dict | None = None,
+    jsonl: Path | None = None,
+    sqlite: Path | None = None,
+    timeout: float = 300,
+    check: bool = True,
+) -> CrawlResult:
     """Run ``scrapy crawl`` in a subprocess against ``server_url``, output in ``workdir``.
 
     Outbound traffic stays on loopback: in mirror mode the crawler refuses every other host (the
@@ -95,8 +122,12 @@ def run_crawl(spider: str, server_url: str, workdir: Path, *, args: dict | None 
     workdir.mkdir(parents=True, exist_ok=True)
     jsonl = jsonl or workdir / "articles.jsonl"
     sqlite = sqlite or workdir / "mayadeen.sqlite"
-    cmd = [sys.executable, "-m", "scrapy",
-           *crawl_argv(spider, server_url, jsonl, sqlite, workdir / "warc", args=args, settings=settings)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "scrapy",
+        *crawl_argv(spider, server_url, jsonl, sqlite, workdir / "warc", args=args, settings=settings),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     result = CrawlResult(proc.returncode, proc.stderr + proc.stdout, jsonl, sqlite)
@@ -105,7 +136,9 @@ def run_crawl(spider: str, server_url: str, workdir: Path, *, args: dict | None 
     return result
 
 
-def bare_crawl(spider: str, server_url: str, cwd: Path, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def bare_crawl(
+    spider: str, server_url: str, cwd: Path, *extra: str, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """``scrapy crawl`` run in ``cwd`` with no output options of ours: the embedded defaults apply."""
     cmd = [sys.executable, "-m", "scrapy", "crawl", spider, "-a", f"base_url={server_url}", *extra]
     for k, v in FAST.items():

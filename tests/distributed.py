@@ -23,7 +23,9 @@ from tests.scheduled import crawl_command, stored
 REDIS_SERVER = shutil.which("redis-server")
 #: How long workers may take to start and join before the test gives up.
 GATE_TIMEOUT = 120
-needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed (apt-get install redis-server)")
+needs_redis = pytest.mark.skipif(
+    REDIS_SERVER is None, reason="redis-server is not installed (apt-get install redis-server)"
+)
 
 
 def free_port() -> int:
@@ -56,9 +58,26 @@ class RedisServer:
         tries a new port."""
         for attempt in range(5):
             self.proc = subprocess.Popen(
-                [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-                 "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--logfile", "redis.log"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [
+                    REDIS_SERVER,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    str(self.dir),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                    "--logfile",
+                    "redis.log",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             if self._answers():
                 self.bound = True
                 return self
@@ -135,24 +154,38 @@ class MeteredServer(FixtureServer):
         consecutive arrivals: max over i<j of ``(j - i) - (t_j - t_i) / delay``. A crawl at the rate
         scores about 1; N uncoordinated workers at the rate score about (N-1)/N of the requests."""
         times = sorted(self.arrivals)
-        return max(((j - i) - (times[j] - times[i]) / delay for i in range(len(times)) for j in range(i + 1, len(times))),
-                   default=0.0)
+        return max(
+            ((j - i) - (times[j] - times[i]) / delay for i in range(len(times)) for j in range(i + 1, len(times))),
+            default=0.0,
+        )
 
 
-def start_worker(spider: str, server_url: str, workdir: Path, redis_url: str, *, args: dict | None = None,
-                 settings: dict | None = None) -> subprocess.Popen:
+def start_worker(
+    spider: str,
+    server_url: str,
+    workdir: Path,
+    redis_url: str,
+    *,
+    args: dict | None = None,
+    settings: dict | None = None,
+) -> subprocess.Popen:
     """``scrapy crawl`` as one worker of the crawl in ``redis_url``; its own JSON Lines and SQLite file
     in ``workdir`` (the SQLite store takes one writer per file)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    cmd, env = crawl_command(spider, server_url, workdir, args={"js": "0", **(args or {})},
-                             settings={"MAYADEEN_REDIS_URL": redis_url, "MAYADEEN_REDIS_POLL_INTERVAL": "0.05",
-                                       **(settings or {})})
+    cmd, env = crawl_command(
+        spider,
+        server_url,
+        workdir,
+        args={"js": "0", **(args or {})},
+        settings={"MAYADEEN_REDIS_URL": redis_url, "MAYADEEN_REDIS_POLL_INTERVAL": "0.05", **(settings or {})},
+    )
     log = (workdir / "worker.log").open("ab")
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def start_together(spider: str, server: MeteredServer, redis_srv: RedisServer, dirs: list[Path],
-                   **kwargs) -> list[subprocess.Popen]:
+def start_together(
+    spider: str, server: MeteredServer, redis_srv: RedisServer, dirs: list[Path], **kwargs
+) -> list[subprocess.Popen]:
     """One worker per dir, the server answering nothing until every one has joined the crawl: a worker
     slower to start than the crawl is to end would otherwise find it ended (and start it again)."""
     alive = CrawlKeys(spider, kwargs.get("args", {}).get("crawl_id", spider)).alive

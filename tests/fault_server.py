@@ -31,23 +31,31 @@ PUBLIC_URL = "https://english.almayadeen.net"
 
 #: Every kind of fault the server can inject.
 FAULT_KINDS = (
-    "500", "502", "503",  # server errors
-    "429_seconds",        # 429 Too Many Requests, Retry-After: <delta-seconds>
-    "429_date",           # 429 Too Many Requests, Retry-After: <HTTP-date>
-    "stall",              # no answer until well past the client's download timeout
-    "cut_body",           # Content-Length announced, connection closed halfway through the body
-    "cut_body_unsized",   # no Content-Length, "Connection: close", half the body, then close
-    "truncated_gzip",     # Content-Encoding: gzip, the gzip stream cut off (a sized, "complete" reply)
-    "redirect_loop",      # a redirect to itself, or to a twin URL that redirects back
-    "wrong_content_type", # the right body under a wrong Content-Type
-    "wrong_charset",      # a UTF-8 body declared as another charset
-    "empty_200",          # 200 OK with an empty body
+    "500",
+    "502",
+    "503",  # server errors
+    "429_seconds",  # 429 Too Many Requests, Retry-After: <delta-seconds>
+    "429_date",  # 429 Too Many Requests, Retry-After: <HTTP-date>
+    "stall",  # no answer until well past the client's download timeout
+    "cut_body",  # Content-Length announced, connection closed halfway through the body
+    "cut_body_unsized",  # no Content-Length, "Connection: close", half the body, then close
+    "truncated_gzip",  # Content-Encoding: gzip, the gzip stream cut off (a sized, "complete" reply)
+    "redirect_loop",  # a redirect to itself, or to a twin URL that redirects back
+    "wrong_content_type",  # the right body under a wrong Content-Type
+    "wrong_charset",  # a UTF-8 body declared as another charset
+    "empty_200",  # 200 OK with an empty body
 )
 #: Faults that are served on every request of their URL unless the plan says otherwise.
 PERSISTENT_KINDS = frozenset({"wrong_content_type", "wrong_charset"})
 
-WRONG_CONTENT_TYPES = ("text/plain; charset=utf-8", "application/octet-stream", "application/xml",
-                       "application/json", "image/jpeg", "")
+WRONG_CONTENT_TYPES = (
+    "text/plain; charset=utf-8",
+    "application/octet-stream",
+    "application/xml",
+    "application/json",
+    "image/jpeg",
+    "",
+)
 WRONG_CHARSETS = ("iso-8859-1", "windows-1252", "windows-1251", "utf-16", "ascii", "shift_jis")
 LOOP_PARAM = "_loop"
 
@@ -106,12 +114,12 @@ class FaultPlan:
 class FaultHit:
     """One request as the fault server saw it."""
 
-    at: float            # time.time() when the request arrived
-    path: str            # path + query
-    attempt: int         # 1 for the first request of this path
-    fault: str | None    # the fault served, or None for a normal answer
+    at: float  # time.time() when the request arrived
+    path: str  # path + query
+    attempt: int  # 1 for the first request of this path
+    fault: str | None  # the fault served, or None for a normal answer
     until: float | None = None  # for a 429: the time Retry-After points at
-    sent: float | None = None   # when the fault's answer was written (429s)
+    sent: float | None = None  # when the fault's answer was written (429s)
 
 
 class FaultServer(FixtureServer):
@@ -181,8 +189,12 @@ class FaultServer(FixtureServer):
             until = math.ceil(time.time()) + self.plan.retry_after
             value = formatdate(until, usegmt=True)
         hit.until = until
-        write_answer(handler, Answer(429, "text/html; charset=utf-8", b"<html><body>Too Many Requests</body></html>",
-                                     {"Retry-After": value}))
+        write_answer(
+            handler,
+            Answer(
+                429, "text/html; charset=utf-8", b"<html><body>Too Many Requests</body></html>", {"Retry-After": value}
+            ),
+        )
         hit.sent = time.time()
 
     def _fault_stall(self, handler, answer, hit):
@@ -208,8 +220,9 @@ class FaultServer(FixtureServer):
         packed = gzip.compress(answer.body)
         # Cut inside the deflate data (past the 10-byte header), so some of the page decodes.
         cut = packed[: max(12, int(len(packed) * random.Random(f"{self.plan.seed}|{hit.path}|cut").uniform(0.3, 0.9)))]
-        write_answer(handler, Answer(answer.status, answer.content_type, cut,
-                                     {**answer.headers, "Content-Encoding": "gzip"}))
+        write_answer(
+            handler, Answer(answer.status, answer.content_type, cut, {**answer.headers, "Content-Encoding": "gzip"})
+        )
 
     def _fault_redirect_loop(self, handler, answer, hit):
         path = hit.path
@@ -220,8 +233,10 @@ class FaultServer(FixtureServer):
         else:
             target = path + ("&" if "?" in path else "?") + f"{LOOP_PARAM}=1"
         location = PUBLIC_URL + target
-        write_answer(handler, Answer(302, "text/html; charset=utf-8",
-                                     b"<html><body>Object moved</body></html>", {"Location": location}))
+        write_answer(
+            handler,
+            Answer(302, "text/html; charset=utf-8", b"<html><body>Object moved</body></html>", {"Location": location}),
+        )
 
     def _fault_wrong_type(self, handler, answer, hit):
         if hit.fault == "wrong_content_type":
@@ -235,13 +250,18 @@ class FaultServer(FixtureServer):
         write_answer(handler, Answer(200, answer.content_type, b"", {}))
 
     _SERVE = {
-        "500": _fault_status, "502": _fault_status, "503": _fault_status,
-        "429_seconds": _fault_too_many, "429_date": _fault_too_many,
+        "500": _fault_status,
+        "502": _fault_status,
+        "503": _fault_status,
+        "429_seconds": _fault_too_many,
+        "429_date": _fault_too_many,
         "stall": _fault_stall,
-        "cut_body": _fault_cut, "cut_body_unsized": _fault_cut,
+        "cut_body": _fault_cut,
+        "cut_body_unsized": _fault_cut,
         "truncated_gzip": _fault_truncated_gzip,
         "redirect_loop": _fault_redirect_loop,
-        "wrong_content_type": _fault_wrong_type, "wrong_charset": _fault_wrong_type,
+        "wrong_content_type": _fault_wrong_type,
+        "wrong_charset": _fault_wrong_type,
         "empty_200": _fault_empty,
     }
 

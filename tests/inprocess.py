@@ -50,6 +50,7 @@ def reactor():
 
     with _lock:
         if _thread is None:
+
             def run() -> None:
                 asyncio.set_event_loop(_loop)
                 installed.run(installSignalHandlers=False)
@@ -83,8 +84,11 @@ class _RunnerOnSharedReactor(CrawlerRunner):
             for crawler, a, kw, done in self.started:
                 d = CrawlerRunner.crawl(self, crawler, *a, **kw)
                 d.chainDeferred(done)
-                done.addErrback(lambda failure: logging.getLogger("scrapy.crawler").error(
-                    "The crawl failed", exc_info=(failure.type, failure.value, failure.getTracebackObject())))
+                done.addErrback(
+                    lambda failure: logging.getLogger("scrapy.crawler").error(
+                        "The crawl failed", exc_info=(failure.type, failure.value, failure.getTracebackObject())
+                    )
+                )
                 done.addBoth(lambda _: ended.set())
 
         shared.callFromThread(begin)
@@ -119,9 +123,18 @@ def _capture(settings):
         root.setLevel(level)
 
 
-def crawl(spider: str, server_url: str, workdir: Path, *, args: dict | None = None,
-          settings: dict | None = None, jsonl: Path | None = None, sqlite: Path | None = None,
-          timeout: float = 300, check: bool = True) -> CrawlResult:
+def crawl(
+    spider: str,
+    server_url: str,
+    workdir: Path,
+    *,
+    args: dict | None = None,
+    settings: dict | None = None,
+    jsonl: Path | None = None,
+    sqlite: Path | None = None,
+    timeout: float = 300,
+    check: bool = True,
+) -> CrawlResult:
     """``conftest.run_crawl`` in this process (same arguments, same result, plus ``stats``)."""
     from mayadeen.commands.crawl import Command
 

@@ -38,8 +38,11 @@ class PauseWatch:
     @classmethod
     def from_crawler(cls, crawler):
         watch = cls(crawler)
-        for handler, signal in ((watch.reached, signals.request_reached_downloader),
-                                (watch.downloaded, signals.response_downloaded), (watch.closed, signals.spider_closed)):
+        for handler, signal in (
+            (watch.reached, signals.request_reached_downloader),
+            (watch.downloaded, signals.response_downloaded),
+            (watch.closed, signals.spider_closed),
+        ):
             crawler.signals.connect(handler, signal=signal)
         return watch
 

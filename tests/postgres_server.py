@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 PG_BIN = Path(os.environ.get("MAYADEEN_PG_BIN", "/usr/lib/postgresql/15/bin"))
-needs_postgres = pytest.mark.skipif(not (PG_BIN / "initdb").exists(),
-                                    reason=f"no PostgreSQL server in {PG_BIN} (apt-get install postgresql)")
+needs_postgres = pytest.mark.skipif(
+    not (PG_BIN / "initdb").exists(), reason=f"no PostgreSQL server in {PG_BIN} (apt-get install postgresql)"
+)
 
 
 def free_port() -> int:
@@ -44,8 +45,18 @@ class PostgresCluster:
     def start(self) -> PostgresCluster:
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres")
-        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                  "--locale=C.UTF-8", "-E", "UTF8")
+        self._run(
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--locale=C.UTF-8",
+            "-E",
+            "UTF8",
+        )
         for attempt in range(5):  # another process (tests run in parallel) may take the free port first
             try:
                 self.start_server()
@@ -57,10 +68,18 @@ class PostgresCluster:
         return self
 
     def start_server(self) -> None:
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-l", str(self.dir / "server.log"),
-                  "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-                        " -c full_page_writes=off -c max_connections=200",
-                  "start")
+        self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-w",
+            "-l",
+            str(self.dir / "server.log"),
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+            " -c full_page_writes=off -c max_connections=200",
+            "start",
+        )
 
     def stop_server(self) -> None:
         """The server killed at once (``-m immediate``: no checkpoint, recovery at the next start)."""

@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from mayadeen.urls import PUBLIC_URL, item_kind
 from tests.conftest import FAST, ROOT
 from tests.fixture_server import FixtureServer, FixtureSite, write_answer
-
-from mayadeen.urls import PUBLIC_URL, item_kind
 
 
 def item_paths(paths: list[str]) -> list[str]:
@@ -26,12 +25,25 @@ def item_paths(paths: list[str]) -> list[str]:
     return [p for p in paths if item_kind(PUBLIC_URL + urlsplit(p).path)]
 
 
-def crawl_command(spider: str, server_url: str, workdir: Path, *, args: dict | None = None,
-                  settings: dict | None = None) -> tuple[list[str], dict]:
+def crawl_command(
+    spider: str, server_url: str, workdir: Path, *, args: dict | None = None, settings: dict | None = None
+) -> tuple[list[str], dict]:
     """The command line and environment ``conftest.run_crawl`` uses (same outputs in ``workdir``)."""
-    cmd = [sys.executable, "-m", "scrapy", "crawl", spider, "-a", f"base_url={server_url}",
-           "-o", f"{workdir / 'articles.jsonl'}:jsonlines", "-s", f"MAYADEEN_SQLITE_PATH={workdir / 'mayadeen.sqlite'}",
-           "-s", f"MAYADEEN_WARC_DIR={workdir / 'warc'}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "scrapy",
+        "crawl",
+        spider,
+        "-a",
+        f"base_url={server_url}",
+        "-o",
+        f"{workdir / 'articles.jsonl'}:jsonlines",
+        "-s",
+        f"MAYADEEN_SQLITE_PATH={workdir / 'mayadeen.sqlite'}",
+        "-s",
+        f"MAYADEEN_WARC_DIR={workdir / 'warc'}",
+    ]
     for k, v in (args or {}).items():
         cmd += ["-a", f"{k}={v}"]
     for k, v in {**FAST, **(settings or {})}.items():
@@ -122,8 +134,10 @@ def change_item(site: FixtureSite) -> None:
     html = re.sub(r'("last_updated"\s*:\s*")[^"]*(")', r"\g<1>2025-08-04 18:05:00\g<2>", html)
     marker = re.search(r'<div[^>]*id="article-content"[^>]*>', html).group(0)
     html = html.replace(marker, f"{marker}\n<p>{CHANGED_PARAGRAPH}</p>", 1)
-    updated = ('<li class="article-info__updated">Updated: <time class="article-info__time article-info__time--updated"'
-               ' datetime="2025-08-04T18:05:00+03:00">4 Aug 2025 18:05</time></li>')
+    updated = (
+        '<li class="article-info__updated">Updated: <time class="article-info__time article-info__time--updated"'
+        ' datetime="2025-08-04T18:05:00+03:00">4 Aug 2025 18:05</time></li>'
+    )
     date_li = re.search(r'<li class="article-info__date">.*?</li>', html).group(0)
     html = html.replace(date_li, date_li + "\n    " + updated, 1)
     site.override(CHANGED_PATH, html)
@@ -188,20 +202,23 @@ def add_item(site: FixtureSite) -> None:
     url = f"{PUBLIC_URL}{NEW_PATH}"
     sitemap = current(site, CHANGED_SITEMAP)
     entry = f"  <url>\n    <loc>{url}</loc>\n    <lastmod>{NEW_PUBLISHED}</lastmod>\n  </url>\n"
-    site.override(CHANGED_SITEMAP, sitemap.replace("<url>", entry.lstrip() + "  <url>", 1),
-                  content_type=XML)
+    site.override(CHANGED_SITEMAP, sitemap.replace("<url>", entry.lstrip() + "  <url>", 1), content_type=XML)
     bump_index(site, CHANGED_SITEMAP, NEW_PUBLISHED)
     news = site.body("/sitemaps/news.xml").decode("utf-8")
-    news_entry = (f"<url>\n    <loc>{url}</loc>\n    <news:news>\n      <news:publication>\n"
-                  f"        <news:name>Al Mayadeen English</news:name>\n        <news:language>en</news:language>\n"
-                  f"      </news:publication>\n      <news:publication_date>{NEW_PUBLISHED}</news:publication_date>\n"
-                  f"      <news:title>{NEW_HEADLINE}</news:title>\n    </news:news>\n  </url>\n  <url>")
+    news_entry = (
+        f"<url>\n    <loc>{url}</loc>\n    <news:news>\n      <news:publication>\n"
+        f"        <news:name>Al Mayadeen English</news:name>\n        <news:language>en</news:language>\n"
+        f"      </news:publication>\n      <news:publication_date>{NEW_PUBLISHED}</news:publication_date>\n"
+        f"      <news:title>{NEW_HEADLINE}</news:title>\n    </news:news>\n  </url>\n  <url>"
+    )
     site.override("/sitemaps/news.xml", news.replace("<url>", news_entry, 1), content_type=XML)
     rss = site.body("/rss").decode("utf-8")
-    rss_item = (f"<item>\n      <title>{NEW_HEADLINE}</title>\n      <link>{url}</link>\n"
-                f"      <pubDate>Tue, 05 Aug 2025 09:10:00 +0300</pubDate>\n"
-                f"      <guid isPermaLink=\"true\">{url}</guid>\n"
-                f"    </item>\n    <item>")
+    rss_item = (
+        f"<item>\n      <title>{NEW_HEADLINE}</title>\n      <link>{url}</link>\n"
+        f"      <pubDate>Tue, 05 Aug 2025 09:10:00 +0300</pubDate>\n"
+        f'      <guid isPermaLink="true">{url}</guid>\n'
+        f"    </item>\n    <item>"
+    )
     site.override("/rss", rss.replace("<item>", rss_item, 1), content_type="application/rss+xml; charset=utf-8")
 
 

@@ -10,27 +10,25 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from scrapy.http import HtmlResponse, TextResponse
 
-from mayadeen.record import PIPELINE_KEYS
 from mayadeen.normalize import parse_json_lenient
 from mayadeen.pages.article import ArticlePage
+from mayadeen.record import PIPELINE_KEYS
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PUBLIC = "https://english.almayadeen.net"
 MANIFEST = {e["path"]: e["file"] for e in json.loads((FIXTURES / "manifest.json").read_text("utf-8"))}
-EXPECTED = {
-    path.stem: json.loads(path.read_text("utf-8")) for path in sorted((FIXTURES / "expected").glob("*.json"))
-}
+EXPECTED = {path.stem: json.loads(path.read_text("utf-8")) for path in sorted((FIXTURES / "expected").glob("*.json"))}
 RECORD_KEYS = list(next(iter(EXPECTED.values())))
 
 
 def stored_bytes(url: str) -> bytes:
-    path = url[len(PUBLIC):] or "/"
+    path = url[len(PUBLIC) :] or "/"
     return (FIXTURES / MANIFEST.get(path, MANIFEST["*"])).read_bytes()
 
 
@@ -49,7 +47,8 @@ def assert_record(item, expected: dict) -> None:
     record = dict(item)
     problems = [
         f"{key}:\n    expected {expected[key]!r}\n    got      {record.get(key, '<missing>')!r}"
-        for key in expected if record.get(key, "<missing>") != expected[key]
+        for key in expected
+        if record.get(key, "<missing>") != expected[key]
     ]
     extra = sorted(set(record) - set(expected))
     assert not problems, "wrong fields:\n" + "\n".join(problems)
@@ -73,7 +72,8 @@ def _with_jsonld(html: str, blocks: list) -> str:
     html = LD_SCRIPT.sub("", html)
     scripts = "".join(
         '\n<script type="application/ld+json">\n%s\n</script>' % (b if isinstance(b, str) else json.dumps(b, indent=4))
-        for b in blocks)
+        for b in blocks
+    )
     return html.replace("</head>", scripts + "\n</head>", 1)
 
 
@@ -110,9 +110,10 @@ def jsonld_trailing_commas(html):
     def edit(block):
         text = json.dumps(block, indent=4)
         if _is(block, "NewsArticle"):
-            text = re.sub(r'("\s*)(\n\s*\])', r'\1,\2', text)  # a comma before every list end
-            text = text[:text.rindex("}")] + ",\n}"
+            text = re.sub(r'("\s*)(\n\s*\])', r"\1,\2", text)  # a comma before every list end
+            text = text[: text.rindex("}")] + ",\n}"
         return text
+
     return _edit_jsonld(html, edit)
 
 
@@ -122,6 +123,7 @@ def jsonld_unescaped_quote(html):
         if _is(block, "NewsArticle"):
             text = text.replace('"headline": "', '"headline": "Exclusive "report": ', 1)
         return text
+
     return _edit_jsonld(html, edit)
 
 
@@ -138,9 +140,10 @@ def jsonld_dates_utc(html):
     def edit(block):
         for key in ("datePublished", "dateModified", "uploadDate"):
             if key in block:
-                moment = datetime.fromisoformat(block[key]).astimezone(timezone.utc)
+                moment = datetime.fromisoformat(block[key]).astimezone(UTC)
                 block[key] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
         return block
+
     return _edit_jsonld(html, edit)
 
 
@@ -150,6 +153,7 @@ def jsonld_author_string(html):
             authors = block["author"] if isinstance(block["author"], list) else [block["author"]]
             block["author"] = ", ".join(a["name"] for a in authors)
         return block
+
     return _edit_jsonld(html, edit)
 
 
@@ -190,8 +194,10 @@ def time_without_datetime(html):
 
 
 def paragraphs_in_divs(html):
-    return _edit_content(html, lambda inner: re.sub(
-        r"(<p\b[^>]*>.*?</p>)", r'<div class="paragraph"><div>\1</div></div>', inner, flags=re.S))
+    return _edit_content(
+        html,
+        lambda inner: re.sub(r"(<p\b[^>]*>.*?</p>)", r'<div class="paragraph"><div>\1</div></div>', inner, flags=re.S),
+    )
 
 
 def paragraphs_merged_with_br(html):
@@ -203,8 +209,9 @@ def subheadings_as_strong_paragraphs(html):
 
 
 def noscript_image_fallbacks(html):
-    return re.sub(r'(<img class="lazy[^"]*"[^>]*?data-src="([^"]+)"[^>]*>)',
-                  r'\1<noscript><img src="\2" alt=""></noscript>', html)
+    return re.sub(
+        r'(<img class="lazy[^"]*"[^>]*?data-src="([^"]+)"[^>]*>)', r'\1<noscript><img src="\2" alt=""></noscript>', html
+    )
 
 
 def both(*mutations):
@@ -212,27 +219,50 @@ def both(*mutations):
         for mutation in mutations:
             html = mutation(html)
         return html
+
     mutate.__name__ = "+".join(m.__name__ for m in mutations)
     return mutate
 
 
 MUTATIONS = [
-    no_jsonld, jsonld_trailing_commas, jsonld_unescaped_quote, jsonld_graph, jsonld_array,
-    jsonld_dates_utc, jsonld_author_string, no_breadcrumb, no_tawsiyat, tawsiyat_invalid, no_meta,
-    no_canonical, canonical_root_relative, canonical_with_utm, og_url_trailing_slash,
-    time_without_datetime, paragraphs_in_divs, paragraphs_merged_with_br,
-    subheadings_as_strong_paragraphs, noscript_image_fallbacks,
+    no_jsonld,
+    jsonld_trailing_commas,
+    jsonld_unescaped_quote,
+    jsonld_graph,
+    jsonld_array,
+    jsonld_dates_utc,
+    jsonld_author_string,
+    no_breadcrumb,
+    no_tawsiyat,
+    tawsiyat_invalid,
+    no_meta,
+    no_canonical,
+    canonical_root_relative,
+    canonical_with_utm,
+    og_url_trailing_slash,
+    time_without_datetime,
+    paragraphs_in_divs,
+    paragraphs_merged_with_br,
+    subheadings_as_strong_paragraphs,
+    noscript_image_fallbacks,
     # two or more layers gone at once, the rest still carrying every fact
-    both(no_jsonld, no_tawsiyat), both(no_jsonld, no_meta), both(no_meta, no_tawsiyat),
-    both(jsonld_trailing_commas, tawsiyat_invalid), both(jsonld_unescaped_quote, no_meta),
-    both(no_breadcrumb, no_tawsiyat), both(jsonld_graph, no_meta), both(jsonld_array, no_tawsiyat),
-    both(no_canonical, no_meta, no_jsonld), both(no_jsonld, no_tawsiyat, time_without_datetime),
+    both(no_jsonld, no_tawsiyat),
+    both(no_jsonld, no_meta),
+    both(no_meta, no_tawsiyat),
+    both(jsonld_trailing_commas, tawsiyat_invalid),
+    both(jsonld_unescaped_quote, no_meta),
+    both(no_breadcrumb, no_tawsiyat),
+    both(jsonld_graph, no_meta),
+    both(jsonld_array, no_tawsiyat),
+    both(no_canonical, no_meta, no_jsonld),
+    both(no_jsonld, no_tawsiyat, time_without_datetime),
     both(paragraphs_in_divs, noscript_image_fallbacks, subheadings_as_strong_paragraphs),
     both(paragraphs_merged_with_br, subheadings_as_strong_paragraphs, no_jsonld),
 ]
 
 
 # --- the stored pages -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", EXPECTED)
 def test_stored_page_gives_the_expected_record(name):
@@ -318,8 +348,13 @@ def _expected(url: str) -> dict:
 def test_main_image_without_credit():
     html = stored_html(NATO)
     html = html.replace("on May 2022. (AP)</figcaption>", "on May 2022.</figcaption>")
-    html = _edit_jsonld(html, lambda b: {k: v for k, v in b.items() if k != "image"} | (
-        {"image": {k: v for k, v in b["image"].items() if k != "creditText"}} if "image" in b else {}))
+    html = _edit_jsonld(
+        html,
+        lambda b: (
+            {k: v for k, v in b.items() if k != "image"}
+            | ({"image": {k: v for k, v in b["image"].items() if k != "creditText"}} if "image" in b else {})
+        ),
+    )
     expected = _expected(NATO)
     image = dict(expected["image"], credit=None)
     assert_record(page(NATO, html).to_item(), dict(expected, image=image, images=[image]))
@@ -353,7 +388,8 @@ def test_several_writers_give_several_authors():
     html = stored_html(OPINION).replace(
         '<a class="author-name" href="/authors/karim-haddad" rel="author">Karim Haddad</a>',
         '<a class="author-name" href="/authors/karim-haddad" rel="author">Karim Haddad</a>, '
-        '<a class="author-name" href="/authors/leila-mansour" rel="author">Leila Mansour</a>')
+        '<a class="author-name" href="/authors/leila-mansour" rel="author">Leila Mansour</a>',
+    )
     item = page(OPINION, html).to_item()
     assert item["authors"] == ["Karim Haddad", "Leila Mansour"]
 
@@ -368,7 +404,8 @@ def test_text_fields_carry_no_markup_or_script():
     html = stored_html(NATO).replace(
         "<p>Washington has been working to revive",
         "<p>Injected<script>evil()</script><style>p{}</style> &lt;b&gt;tag&lt;/b&gt;"
-        " &lt;script&gt;alert(1)&lt;/script&gt; Washington has been working to revive")
+        " &lt;script&gt;alert(1)&lt;/script&gt; Washington has been working to revive",
+    )
     body = page(NATO, html).to_item()["body"]
     assert "evil()" not in body and "p{}" not in body and "alert" not in body and "<" not in body
     assert "Injected tag Washington has been working to revive" in body
@@ -378,7 +415,8 @@ def test_figure_without_image_keeps_its_text_and_aside_text_is_read():
     html = stored_html(NATO).replace(
         "<p>Along these lines,",
         '<figure class="quote-card"><blockquote><p>Quoted words</p></blockquote></figure>'
-        "<aside><p>An aside the reader sees</p></aside><p>Along these lines,")
+        "<aside><p>An aside the reader sees</p></aside><p>Along these lines,",
+    )
     body = page(NATO, html).to_item()["body"]
     assert "interests.\n\nQuoted words\n\nAn aside the reader sees\n\nAlong these lines," in body
 
@@ -387,8 +425,11 @@ def test_body_figure_image_with_noscript_only():
     """A body image whose lazy ``<img>`` lost its ``data-src`` still has its ``<noscript>`` copy."""
     url = f"{PUBLIC}/news/economy/opec-agrees-to-another-large-oil-output-hike-for-september"
     html = stored_html(url)
-    html = re.sub(r'(<img class="lazy article-inline-image__img"[^>]*?) data-src="([^"]+)"([^>]*>)',
-                  r'\1\3<noscript><img src="\2"></noscript>', html)
+    html = re.sub(
+        r'(<img class="lazy article-inline-image__img"[^>]*?) data-src="([^"]+)"([^>]*>)',
+        r'\1\3<noscript><img src="\2"></noscript>',
+        html,
+    )
     assert 'data-src="/Content/uploadsimages/2025/08/03/01ea7771' not in html
     assert_record(page(url, html).to_item(), _expected(url))
 
@@ -401,9 +442,21 @@ def test_related_link_without_visible_text_keeps_its_url():
 
 # --- not items ------------------------------------------------------------------------------------
 
-NOT_ITEMS = ["/", "/news", "/news/politics", "/news/politics?page=2", "/videos", "/in-pictures", "/infographs",
-             "/tags/asia", "/authors", "/authors/karim-haddad", "/live",
-             "/news/politics/an-article-that-was-never-captured", "/no/such/page"]
+NOT_ITEMS = [
+    "/",
+    "/news",
+    "/news/politics",
+    "/news/politics?page=2",
+    "/videos",
+    "/in-pictures",
+    "/infographs",
+    "/tags/asia",
+    "/authors",
+    "/authors/karim-haddad",
+    "/live",
+    "/news/politics/an-article-that-was-never-captured",
+    "/no/such/page",
+]
 
 
 @pytest.mark.parametrize("path", NOT_ITEMS)
@@ -415,8 +468,17 @@ def test_non_item_pages(path):
     assert p.to_item() is None
 
 
-@pytest.mark.parametrize("body", [b"", b"\x00\xff\xfe garbage", b"<html><body><article class='article-details'>",
-                                  b'{"json": true}', b"<" * 50_000, "<p>caf\xe9</p>".encode("latin-1")])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"\x00\xff\xfe garbage",
+        b"<html><body><article class='article-details'>",
+        b'{"json": true}',
+        b"<" * 50_000,
+        "<p>caf\xe9</p>".encode("latin-1"),
+    ],
+)
 def test_junk_never_raises(body):
     p = ArticlePage(HtmlResponse(url=PUBLIC + "/news/politics/x", body=body, encoding="utf-8"))
     p.is_item()
@@ -425,5 +487,7 @@ def test_junk_never_raises(body):
 
 
 def test_plain_text_response_is_no_item():
-    p = ArticlePage(TextResponse(url=PUBLIC + "/robots.txt", body=b"User-agent: *\nDisallow: /search", encoding="utf-8"))
+    p = ArticlePage(
+        TextResponse(url=PUBLIC + "/robots.txt", body=b"User-agent: *\nDisallow: /search", encoding="utf-8")
+    )
     assert p.is_item() is False and p.to_item() is None and p.links() == []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mayadeen.archive.warc import WarcWriter
@@ -35,18 +35,31 @@ SITEMAP_NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
 
 def urlset(paths: list[str], news: bool = False) -> str:
     extra = ' xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"' if news else ""
-    entry = ("<url><loc>{}</loc><news:news><news:publication_date>2025-08-04T10:00:00+03:00"
-             "</news:publication_date></news:news></url>") if news else "<url><loc>{}</loc></url>"
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset {SITEMAP_NS}{extra}>'
-            + "".join(entry.format(PUBLIC_URL + p) for p in paths) + "</urlset>")
+    entry = (
+        (
+            "<url><loc>{}</loc><news:news><news:publication_date>2025-08-04T10:00:00+03:00"
+            "</news:publication_date></news:news></url>"
+        )
+        if news
+        else "<url><loc>{}</loc></url>"
+    )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset {SITEMAP_NS}{extra}>'
+        + "".join(entry.format(PUBLIC_URL + p) for p in paths)
+        + "</urlset>"
+    )
 
 
 def one_big_sitemap(news: list[str]) -> FixtureSite:
     """The site with one monthly sitemap: its 14 items first, then 300 URLs that are not items."""
     site = FixtureSite()
     items = [url.removeprefix(PUBLIC_URL) for url in expected_records()]
-    site.override("/sitemaps/all.xml", f'<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex {SITEMAP_NS}>'
-                  f"<sitemap><loc>{PUBLIC_URL}{MONTHLY}</loc></sitemap></sitemapindex>", content_type="application/xml")
+    site.override(
+        "/sitemaps/all.xml",
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex {SITEMAP_NS}>'
+        f"<sitemap><loc>{PUBLIC_URL}{MONTHLY}</loc></sitemap></sitemapindex>",
+        content_type="application/xml",
+    )
     site.override(MONTHLY, urlset(items + JUNK), content_type="application/xml")
     site.override("/sitemaps/news.xml", urlset(news, news=True), content_type="application/xml")
     return site
@@ -93,8 +106,13 @@ def test_a_ticker_of_thousands_of_flashes_is_broken_and_only_its_first_are_read(
     texts = [f"Flash number {i}: something happened somewhere" for i in range(3000)]
     site.override("/", with_ticker([item(t, x) for t, x in zip(minutes, texts)]))
     with FixtureServer(site) as srv:
-        result = run_crawl("breaking", srv.url, tmp_path, jsonl=tmp_path / "breaking.jsonl",
-                           settings={"MAYADEEN_MAX_TICKER_FLASHES": "50"})
+        result = run_crawl(
+            "breaking",
+            srv.url,
+            tmp_path,
+            jsonl=tmp_path / "breaking.jsonl",
+            settings={"MAYADEEN_MAX_TICKER_FLASHES": "50"},
+        )
     assert result.returncode == 0
     assert [row["text"] for row in flashes(result.sqlite)] == texts[:50]
     assert result.stat("mayadeen/capped/ticker") == 2950
@@ -123,7 +141,7 @@ def test_a_flash_links_only_to_its_unique_best_match():
         breaking = BreakingStore(store)
         twin = article(ARTICLE + "-twin", HEADLINE, "2025-08-04T14:00:00Z")  # as alike as the first
         store.upsert(article(ARTICLE, HEADLINE, "2025-08-04T13:00:00Z"))
-        (_, record), = breaking.record([flash(FEED)], "2025-08-04T12:30:00Z")
+        ((_, record),) = breaking.record([flash(FEED)], "2025-08-04T12:30:00Z")
         assert record["article_url"] == ARTICLE  # alone: the best match
         store.upsert(twin)
         assert breaking.link_article(twin["url"], HEADLINE, twin["date_published"]) == 0
@@ -136,16 +154,17 @@ def test_a_flash_links_only_to_its_unique_best_match():
         store.upsert(exact)
         assert breaking.link_article(exact["url"], FEED, exact["date_published"]) == 1
         assert breaking.flashes()[0]["article_url"] == exact["url"]  # a better one is unique again
-        (_, again), = BreakingStore(store).record([flash(FEED, "2025-08-04T12:19:00Z")], "2025-08-04T12:30:00Z")
+        ((_, again),) = BreakingStore(store).record([flash(FEED, "2025-08-04T12:19:00Z")], "2025-08-04T12:30:00Z")
         assert again["article_url"] == exact["url"]
 
 
 # --- re-extraction: the record size, and only the site's origin ------------------------------------
 
+
 def test_reextract_skips_a_record_larger_than_download_maxsize_and_another_port(tmp_path):
     site, expected = FixtureSite(), expected_records()
     good = sorted(expected)[:2]
-    when = datetime(2025, 8, 4, 12, tzinfo=timezone.utc)
+    when = datetime(2025, 8, 4, 12, tzinfo=UTC)
     big = PUBLIC_URL + "/news/politics/a-page-of-three-megabytes"
     other_port = "http://english.almayadeen.net:19999/news/politics/from-another-server"
     writer = WarcWriter(tmp_path / "warc", "crafted", max_size=10**9, info={"software": "test"})
@@ -155,8 +174,15 @@ def test_reextract_skips_a_record_larger_than_download_maxsize_and_another_port(
     writer.write(fetched(other_port, site.body(good[1].removeprefix(PUBLIC_URL)), when))
     writer.close()
     out = tmp_path / "out.jsonl"
-    proc = reextract(tmp_path, tmp_path / "warc", tmp_path / "fresh.sqlite", "-O", f"{out}:jsonlines",
-                     "-s", "DOWNLOAD_MAXSIZE=1000000")
+    proc = reextract(
+        tmp_path,
+        tmp_path / "warc",
+        tmp_path / "fresh.sqlite",
+        "-O",
+        f"{out}:jsonlines",
+        "-s",
+        "DOWNLOAD_MAXSIZE=1000000",
+    )
     log = proc.stderr
     assert proc.returncode == 0, log[-4000:]
     assert re.search(r"'mayadeen/capped/warc_record': 1\b", log)
@@ -171,8 +197,9 @@ def test_reextract_skips_a_record_larger_than_download_maxsize_and_another_port(
 
 
 def test_capped_names_the_bounds_hit():
-    assert capped({"mayadeen/capped/queue": 3, "mayadeen/capped/sitemap": 1, "mayadeen/capped/ticker": 0,
-                   "mayadeen/given_up": 2}) == ["queue", "sitemap"]
+    assert capped(
+        {"mayadeen/capped/queue": 3, "mayadeen/capped/sitemap": 1, "mayadeen/capped/ticker": 0, "mayadeen/given_up": 2}
+    ) == ["queue", "sitemap"]
     assert capped({}) == []
 
 
@@ -180,7 +207,10 @@ def test_settings_have_their_documented_defaults():
     from mayadeen import settings
 
     text = Path(settings.__file__).read_text("utf-8")
-    for name, default in (("MAYADEEN_MAX_SITEMAP_URLS", 50_000), ("MAYADEEN_MAX_QUEUED_REQUESTS", 100_000),
-                          ("MAYADEEN_MAX_TICKER_FLASHES", 200)):
+    for name, default in (
+        ("MAYADEEN_MAX_SITEMAP_URLS", 50_000),
+        ("MAYADEEN_MAX_QUEUED_REQUESTS", 100_000),
+        ("MAYADEEN_MAX_TICKER_FLASHES", 200),
+    ):
         assert getattr(settings, name) == default
         assert re.search(rf"\n# [^\n]+\n{name} = ", text), f"{name} has no comment"

@@ -15,8 +15,7 @@ import pytest
 from mayadeen.store.engines import POSTGRESQL, StoreTarget, connect
 from tests.conftest import bare_crawl, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
-from tests.ticker_pages import (RECORD_KEYS, STORED_FLASHES, flashes, item, stored_items, with_ticker,
-                                without_ticker)
+from tests.ticker_pages import RECORD_KEYS, STORED_FLASHES, flashes, item, stored_items, with_ticker, without_ticker
 
 PUBLIC = "https://english.almayadeen.net"
 
@@ -47,7 +46,8 @@ def test_home_page_flashes_once_then_only_what_is_new(tmp_path):
         assert second.stat("item_scraped_count") is None
         again = flashes(second.sqlite)
         assert [(r["time"], r["text"], r["first_seen"]) for r in again] == [
-            (r["time"], r["text"], r["first_seen"]) for r in rows]
+            (r["time"], r["text"], r["first_seen"]) for r in rows
+        ]
         assert all(a["last_seen"] >= r["last_seen"] for a, r in zip(again, rows))
 
         newest = ("2025-08-04T15:26:00+03:00", "Lebanese Army: Israeli drone strikes a car in south Lebanon.")
@@ -77,25 +77,43 @@ def test_default_stream_is_data_breaking_jsonl(tmp_path):
 def test_broken_items_are_logged_counted_and_no_flash_is_lost(tmp_path):
     site = FixtureSite()
     good = stored_items()
-    site.override("/", with_ticker([
-        good[0],
-        item("not a date", "Flash with a broken time."),
-        item(None, "Flash without a time."),
-        item("2025-08-04T15:20:00+03:00", " "),
-        good[1], good[1],
-        item("2025-08-04T15:21:00+03:00", "Israeli <b>media</b>: a <i>strike</i> on Gaza", raw=True),
-    ]))
+    site.override(
+        "/",
+        with_ticker(
+            [
+                good[0],
+                item("not a date", "Flash with a broken time."),
+                item(None, "Flash without a time."),
+                item("2025-08-04T15:20:00+03:00", " "),
+                good[1],
+                good[1],
+                item("2025-08-04T15:21:00+03:00", "Israeli <b>media</b>: a <i>strike</i> on Gaza", raw=True),
+            ]
+        ),
+    )
     with FixtureServer(site) as srv:
         result = breaking(srv, tmp_path)
     assert result.returncode == 0
     assert "Traceback" not in result.log
-    assert ("WARNING: Breaking ticker of https://english.almayadeen.net/: item 2: data-time 'not a date' is not a"
-            " time; item 3: data-time None is not a time; item 4: no text; item 6: repeats an earlier item") in result.log
-    assert (result.stat("mayadeen/breaking/bad_time"), result.stat("mayadeen/breaking/empty"),
-            result.stat("mayadeen/breaking/duplicate")) == (2, 1, 1)
+    assert (
+        "WARNING: Breaking ticker of https://english.almayadeen.net/: item 2: data-time 'not a date' is not a"
+        " time; item 3: data-time None is not a time; item 4: no text; item 6: repeats an earlier item"
+    ) in result.log
+    assert (
+        result.stat("mayadeen/breaking/bad_time"),
+        result.stat("mayadeen/breaking/empty"),
+        result.stat("mayadeen/breaking/duplicate"),
+    ) == (2, 1, 1)
     rows = {r["text"]: r for r in flashes(result.sqlite)}
-    assert sorted(rows) == sorted([STORED_FLASHES[0][1], STORED_FLASHES[1][1], "Flash with a broken time.",
-                                   "Flash without a time.", "Israeli media: a strike on Gaza"])
+    assert sorted(rows) == sorted(
+        [
+            STORED_FLASHES[0][1],
+            STORED_FLASHES[1][1],
+            "Flash with a broken time.",
+            "Flash without a time.",
+            "Israeli media: a strike on Gaza",
+        ]
+    )
     for text in ("Flash with a broken time.", "Flash without a time."):
         assert rows[text]["time_estimated"] == 1 and rows[text]["time"] == rows[text]["first_seen"]
     assert rows["Israeli media: a strike on Gaza"]["time"] == "2025-08-04T12:21:00Z"
@@ -127,8 +145,13 @@ def test_other_spiders_harvest_the_ticker_at_no_extra_request(tmp_path):
     paths = {}
     for harvest in ("1", "0"):
         with FixtureServer() as srv:
-            result = run_crawl("sections", srv.url, tmp_path / harvest, args={"sections": "news/politics", "js": "0"},
-                               settings={"MAYADEEN_BREAKING_HARVEST": harvest})
+            result = run_crawl(
+                "sections",
+                srv.url,
+                tmp_path / harvest,
+                args={"sections": "news/politics", "js": "0"},
+                settings={"MAYADEEN_BREAKING_HARVEST": harvest},
+            )
             paths[harvest] = Counter(srv.paths())
         stored = flashes(result.sqlite)
         if harvest == "1":
@@ -164,7 +187,9 @@ class CrawlStore:
     def flashes(self) -> list[dict]:
         """The breaking_news rows (record keys, ``time_estimated`` as a bool), oldest first."""
         if self.url is None:
-            return [{**r, "time_estimated": bool(r["time_estimated"])} for r in flashes(self.workdir / "mayadeen.sqlite")]
+            return [
+                {**r, "time_estimated": bool(r["time_estimated"])} for r in flashes(self.workdir / "mayadeen.sqlite")
+            ]
         with connect(StoreTarget(POSTGRESQL, self.url), readonly=True) as store:
             return store.rows(f"SELECT {', '.join(RECORD_KEYS)} FROM breaking_news ORDER BY id")
 
@@ -172,10 +197,12 @@ class CrawlStore:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def stores(request, tmp_path):
     """``stores(name)``: a new store for the crawls of ``tmp_path / name``, on each engine."""
+
     def new(name: str) -> CrawlStore:
         if request.param == "sqlite":
             return CrawlStore(tmp_path / name)
         return CrawlStore(tmp_path / name, request.getfixturevalue("postgres_cluster").new_database())
+
     return new
 
 
@@ -184,7 +211,11 @@ def linked(rows: list[dict]) -> dict[str, str | None]:
 
 
 def test_flash_and_article_are_linked_whichever_is_stored_first(stores):
-    expected = {"UN warns: Gaza faces": f"{PUBLIC}{UN_PATH}", "OPEC agrees to anoth": None, "Notorious Palantir l": None}
+    expected = {
+        "UN warns: Gaza faces": f"{PUBLIC}{UN_PATH}",
+        "OPEC agrees to anoth": None,
+        "Notorious Palantir l": None,
+    }
     flash_first, article_first = stores("flash_first"), stores("article_first")
     site = FixtureSite()
     site.override("/", with_ticker(LINK_FLASHES))
@@ -220,9 +251,14 @@ def test_postgresql_holds_the_flashes_as_sqlite_does(postgres_url, tmp_path):
     again = on_postgresql.flashes()
     assert [{**r, "last_seen": None} for r in again] == [{**r, "last_seen": None} for r in rows]
     assert all(a["last_seen"] >= r["last_seen"] for a, r in zip(again, rows))
-    assert second.stat("mayadeen/breaking/flashes/unchanged") == 10 and second.stat("mayadeen/breaking/flashes/new") is None
+    assert (
+        second.stat("mayadeen/breaking/flashes/unchanged") == 10
+        and second.stat("mayadeen/breaking/flashes/new") is None
+    )
     assert second.records() == first.records()
     with connect(StoreTarget(POSTGRESQL, postgres_url), readonly=True) as store:
-        types = store.row("SELECT pg_typeof(time)::text AS time, pg_typeof(time_estimated)::text AS estimated,"
-                          " pg_typeof(edits)::text AS edits, pg_typeof(search)::text AS search FROM breaking_news LIMIT 1")
+        types = store.row(
+            "SELECT pg_typeof(time)::text AS time, pg_typeof(time_estimated)::text AS estimated,"
+            " pg_typeof(edits)::text AS edits, pg_typeof(search)::text AS search FROM breaking_news LIMIT 1"
+        )
     assert types == {"time": "timestamp with time zone", "estimated": "boolean", "edits": "jsonb", "search": "tsvector"}

@@ -37,9 +37,10 @@ def breaking(store):
 
 # --- the text rules -------------------------------------------------------------------------------
 
+
 def test_text_key_ignores_case_punctuation_quotes_accents_and_spacing():
     assert text_key("Trump:  We want \u201cpeace\u201d, NOW") == "trump we want peace now"
-    assert text_key("\"Israel's\" war") == text_key("\u201cIsrael\u2019s\u201d war") == "israels war"
+    assert text_key('"Israel\'s" war') == text_key("\u201cIsrael\u2019s\u201d war") == "israels war"
     assert text_key("Caf\u00e9 in Sa\u00efda") == "cafe in saida"
     assert text_key("") == ""
 
@@ -47,7 +48,9 @@ def test_text_key_ignores_case_punctuation_quotes_accents_and_spacing():
 def test_edit_rule():
     before = text_key("The Ministry of Health in Gaza: the toll rises to 175, including 93 children")
     assert is_edit(before, text_key("The Ministry of Health in Gaza: the toll rises to 176, including 93 children"))
-    assert is_edit(before, text_key("The Ministry of Health in Gaza: the death toll rises to 175, including 93 children"))
+    assert is_edit(
+        before, text_key("The Ministry of Health in Gaza: the death toll rises to 175, including 93 children")
+    )
     other = text_key("The Ministry of Health in Gaza: hospitals recorded six deaths due to starvation")
     assert not is_edit(before, other)
     assert not is_edit(before, "")
@@ -62,12 +65,21 @@ def test_headline_similarity():
 
 # --- identity -------------------------------------------------------------------------------------
 
+
 def test_same_text_at_same_time_is_one_flash_whatever_the_run(breaking):
     assert [o for o, _ in breaking.record([flash(FEED)], SEEN)] == ["new"]
-    (outcome, record), = breaking.record([flash(FEED.upper().replace(",", " ,"))], LATER)
+    ((outcome, record),) = breaking.record([flash(FEED.upper().replace(",", " ,"))], LATER)
     assert outcome == "unchanged"
-    assert record == {"text": FEED, "time": T, "time_estimated": False, "url": None, "first_seen": SEEN,
-                      "last_seen": LATER, "article_url": None, "language": "en"}
+    assert record == {
+        "text": FEED,
+        "time": T,
+        "time_estimated": False,
+        "url": None,
+        "first_seen": SEEN,
+        "last_seen": LATER,
+        "article_url": None,
+        "language": "en",
+    }
     assert breaking.count() == 1
 
 
@@ -79,13 +91,16 @@ def test_same_text_at_another_time_is_another_flash(breaking):
 
 def test_small_edit_at_the_same_time_updates_the_flash(breaking):
     breaking.record([flash("Gaza: the toll rises to 175, including 93 children")], SEEN)
-    (outcome, record), = breaking.record([flash("Gaza: the toll rises to 176, including 93 children")], LATER)
+    ((outcome, record),) = breaking.record([flash("Gaza: the toll rises to 176, including 93 children")], LATER)
     assert outcome == "updated"
     assert (record["text"], record["first_seen"], record["last_seen"]) == (
-        "Gaza: the toll rises to 176, including 93 children", SEEN, LATER)
+        "Gaza: the toll rises to 176, including 93 children",
+        SEEN,
+        LATER,
+    )
     assert breaking.flashes()[0]["edits"] == ["Gaza: the toll rises to 175, including 93 children"]
     # the old text seen again (a stale copy of a page) changes nothing
-    (outcome, record), = breaking.record([flash("Gaza: the toll rises to 175, including 93 children")], LATER)
+    ((outcome, record),) = breaking.record([flash("Gaza: the toll rises to 175, including 93 children")], LATER)
     assert (outcome, record["text"]) == ("unchanged", "Gaza: the toll rises to 176, including 93 children")
     assert breaking.count() == 1
 
@@ -106,22 +121,24 @@ def test_items_alike_but_for_case_on_one_page_are_one_flash(breaking):
 def test_an_edit_goes_to_the_most_alike_flash(breaking):
     a, b = "Gaza: the death toll in Rafah rises to 175 today", "Gaza: the death toll in Rafah rises to 178 today"
     breaking.record([flash(a), flash(b)], SEEN)  # two flashes, both alike the edit below (94 % and 96 %)
-    (outcome, record), = breaking.record([flash("Gaza: the death toll in Rafah now rises to 178 today")], LATER)
+    ((outcome, record),) = breaking.record([flash("Gaza: the death toll in Rafah now rises to 178 today")], LATER)
     assert outcome == "updated" and [f["edits"] for f in breaking.flashes()] == [[], [b]]
 
 
 def test_different_flash_at_the_same_time_is_new(breaking):
     breaking.record([flash("The Ministry of Health in Gaza: This brings the total to 175")], SEEN)
-    assert breaking.record([flash("The Ministry of Health in Gaza: six deaths due to starvation")], LATER)[0][0] == "new"
+    assert (
+        breaking.record([flash("The Ministry of Health in Gaza: six deaths due to starvation")], LATER)[0][0] == "new"
+    )
 
 
 def test_flash_without_time_gets_its_first_seen_time_flagged_and_keeps_it(breaking):
-    (outcome, record), = breaking.record([flash(FEED, None)], SEEN)
+    ((outcome, record),) = breaking.record([flash(FEED, None)], SEEN)
     assert outcome == "new" and record["time"] == SEEN and record["time_estimated"] is True
-    (outcome, record), = breaking.record([flash(FEED, None)], LATER)
+    ((outcome, record),) = breaking.record([flash(FEED, None)], LATER)
     assert outcome == "unchanged" and (record["time"], record["last_seen"]) == (SEEN, LATER)
     # its real time shows up later: the same flash, time repaired
-    (outcome, record), = breaking.record([flash(FEED, T)], "2025-08-04T12:40:00Z")
+    ((outcome, record),) = breaking.record([flash(FEED, T)], "2025-08-04T12:40:00Z")
     assert outcome == "updated" and (record["time"], record["time_estimated"]) == (T, False)
     assert breaking.count() == 1
 
@@ -139,7 +156,7 @@ def test_untimed_match_only_within_a_day(breaking):
 
 def test_link_is_kept_and_filled_in(breaking):
     breaking.record([flash(FEED)], SEEN)
-    (_, record), = breaking.record([flash(FEED, url="https://english.almayadeen.net/news/politics/x")], LATER)
+    ((_, record),) = breaking.record([flash(FEED, url="https://english.almayadeen.net/news/politics/x")], LATER)
     assert record["url"] == record["article_url"] == "https://english.almayadeen.net/news/politics/x"
 
 
@@ -158,17 +175,24 @@ HEADLINE = "Trump says US wants to feed people in Gaza, not let them starve"
 
 def article(url: str, headline: str, published: str) -> dict:
     """As much of a record as linking reads; the store keys items by article_id."""
-    return {"url": url, "article_id": str(zlib.crc32(url.encode())), "headline": headline,
-            "date_published": published, "content_hash": url}
+    return {
+        "url": url,
+        "article_id": str(zlib.crc32(url.encode())),
+        "headline": headline,
+        "date_published": published,
+        "content_hash": url,
+    }
 
 
 def test_flash_links_to_a_stored_article_published_within_the_window(store, breaking):
-    for record in (article(ARTICLE, HEADLINE, "2025-08-04T14:00:00Z"),
-                   article(ARTICLE + "-before", HEADLINE, "2025-08-04T12:00:00Z"),  # before the flash
-                   article(ARTICLE + "-late", HEADLINE, "2025-08-05T12:18:01Z"),  # 24 h + 1 s after it
-                   article(ARTICLE + "-other", "Russia sanctions loom as talks stall", "2025-08-04T13:00:00Z")):
+    for record in (
+        article(ARTICLE, HEADLINE, "2025-08-04T14:00:00Z"),
+        article(ARTICLE + "-before", HEADLINE, "2025-08-04T12:00:00Z"),  # before the flash
+        article(ARTICLE + "-late", HEADLINE, "2025-08-05T12:18:01Z"),  # 24 h + 1 s after it
+        article(ARTICLE + "-other", "Russia sanctions loom as talks stall", "2025-08-04T13:00:00Z"),
+    ):
         store.upsert(record)
-    (_, record), = breaking.record([flash(FEED)], SEEN)
+    ((_, record),) = breaking.record([flash(FEED)], SEEN)
     assert record["article_url"] == ARTICLE
 
 
@@ -181,8 +205,10 @@ def test_stored_article_links_to_earlier_flashes_best_match_wins(store, breaking
     assert breaking.link_article(ARTICLE, HEADLINE, "2025-08-04T15:00:00Z") == 1  # a better match wins
     assert breaking.link_article(weak["url"], weak["headline"], weak["date_published"]) == 0  # and keeps its flash
     assert breaking.link_article(ARTICLE + "-old", HEADLINE, "2025-08-04T12:00:00Z") == 0  # before the flash
-    assert {f["text"]: f["article_url"] for f in breaking.flashes()} == {FEED: ARTICLE,
-                                                                         "Trump: sanctions on Russia": None}
+    assert {f["text"]: f["article_url"] for f in breaking.flashes()} == {
+        FEED: ARTICLE,
+        "Trump: sanctions on Russia": None,
+    }
 
 
 def test_a_flash_that_links_to_an_item_keeps_that_article(store, breaking):
@@ -203,6 +229,7 @@ def test_threshold_and_window_are_settings(store):
 
 # --- the store ------------------------------------------------------------------------------------
 
+
 def test_the_ticker_job_writes_while_a_crawl_holds_the_store(target, store, breaking):
     breaking.record([flash(FEED)], SEEN)
     with connect(target) as job:  # a second connection, as a ticker job beside a crawl
@@ -215,14 +242,27 @@ def test_a_file_with_the_flashes_alone_is_migrated_keeping_them(tmp_path):
     path = tmp_path / "s.sqlite"
     con = sqlite3.connect(path)  # what the ticker job alone used to leave: the table and nothing else
     create_tables(con)
-    con.execute("INSERT INTO breaking_news (text, time, time_estimated, first_seen, last_seen, language, text_key,"
-                " edits) VALUES (?, ?, 0, ?, ?, 'en', ?, ?)", (FEED, T, SEEN, SEEN, text_key(FEED), '["Old text"]'))
+    con.execute(
+        "INSERT INTO breaking_news (text, time, time_estimated, first_seen, last_seen, language, text_key,"
+        " edits) VALUES (?, ?, 0, ?, ?, 'en', ?, ?)",
+        (FEED, T, SEEN, SEEN, text_key(FEED), '["Old text"]'),
+    )
     con.commit()
     con.close()
     with ArticleStore(path) as store:  # then opened by a crawl: migrated, flashes kept
-        assert BreakingStore(store).flashes() == [{
-            "text": FEED, "time": T, "time_estimated": False, "url": None, "first_seen": SEEN, "last_seen": SEEN,
-            "article_url": None, "language": "en", "edits": ["Old text"]}]
+        assert BreakingStore(store).flashes() == [
+            {
+                "text": FEED,
+                "time": T,
+                "time_estimated": False,
+                "url": None,
+                "first_seen": SEEN,
+                "last_seen": SEEN,
+                "article_url": None,
+                "language": "en",
+                "edits": ["Old text"],
+            }
+        ]
         assert BreakingStore(store).record([flash(FEED)], LATER)[0][0] == "unchanged"
     con = sqlite3.connect(path)
     assert con.execute("SELECT count(*) FROM articles").fetchone() == (0,)
@@ -245,9 +285,16 @@ PAGES = 40
 def test_two_processes_recording_the_same_pages_at_once_store_each_flash_once(target, store, tmp_path):
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    jobs = [subprocess.Popen([sys.executable, "-m", "tests.ticker_writer", target.engine, target.location, str(go),
-                              str(PAGES), variant], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-            for variant in ("175", "176")]
+    jobs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.ticker_writer", target.engine, target.location, str(go), str(PAGES), variant],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for variant in ("175", "176")
+    ]
     assert [job.stdout.readline() for job in jobs] == ["ready\n"] * 2  # both connected, waiting for the start
     go.touch()
     outcomes = []

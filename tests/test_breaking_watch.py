@@ -70,8 +70,13 @@ def test_watch_stores_every_flash_once_and_stops_cleanly_on_sigterm(tmp_path):
         with_ticker([item(*NEW_B), item(*EDITED_A)] + stored[:8]),  # another new one
     ]
     with ChangingHome(homes, throttle_at=3) as srv:
-        proc = start_crawl("breaking", srv.url, tmp_path, args={"watch": "0.3"},
-                           settings={"MAYADEEN_RETRY_BACKOFF_BASE": "0.1", "MAYADEEN_RETRY_BACKOFF_JITTER": "0"})
+        proc = start_crawl(
+            "breaking",
+            srv.url,
+            tmp_path,
+            args={"watch": "0.3"},
+            settings={"MAYADEEN_RETRY_BACKOFF_BASE": "0.1", "MAYADEEN_RETRY_BACKOFF_JITTER": "0"},
+        )
         try:
             wait_for(lambda: len(srv.times("/", 200)) >= len(homes) + 2, timeout=90)
         finally:
@@ -98,8 +103,9 @@ def test_watch_stops_requesting_when_robots_txt_forbids_the_home_page(tmp_path):
     allow = "User-agent: *\nDisallow: /search\n"
     forbid = "User-agent: *\nDisallow: /\n"
     with ChangingHome([with_ticker(stored_items())], robots=[allow, forbid]) as srv:
-        proc = start_crawl("breaking", srv.url, tmp_path, args={"watch": "0.4"},
-                           settings={"MAYADEEN_BREAKING_ROBOTS_REFRESH": "1"})
+        proc = start_crawl(
+            "breaking", srv.url, tmp_path, args={"watch": "0.4"}, settings={"MAYADEEN_BREAKING_ROBOTS_REFRESH": "1"}
+        )
         try:
             wait_for(lambda: len(srv.times("/robots.txt")) >= 2, timeout=90)
             forbidden_at = srv.times("/robots.txt")[1]

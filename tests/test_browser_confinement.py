@@ -118,16 +118,21 @@ def escapes(targets: list[str], udp: Canary) -> str:
 
 def static_escapes(targets: list[str]) -> str:
     """The same from the markup: tags the parser fetches before any script runs."""
-    return "".join(f'<link rel="prefetch" href="{t}/static-prefetch"><link rel="preconnect" href="{t}">'
-                   f'<img src="{t}/static-img"><iframe src="{t}/static-frame"></iframe>' for t in targets)
+    return "".join(
+        f'<link rel="prefetch" href="{t}/static-prefetch"><link rel="preconnect" href="{t}">'
+        f'<img src="{t}/static-img"><iframe src="{t}/static-frame"></iframe>'
+        for t in targets
+    )
 
 
 def navigation(kind: str, target: str) -> str:
     if kind == "location":
         return f"<script>setTimeout(function () {{ location.href = '{target}/location'; }}, 0);</script>"
     if kind == "form":
-        return (f'<form id="out" method="post" action="{target}/post"><input name="q" value="x"></form>'
-                "<script>document.getElementById('out').submit();</script>")
+        return (
+            f'<form id="out" method="post" action="{target}/post"><input name="q" value="x"></form>'
+            "<script>document.getElementById('out').submit();</script>"
+        )
     return f'<meta http-equiv="refresh" content="0;url={target}/refresh">'
 
 
@@ -142,14 +147,23 @@ def hostile_site(canaries) -> FixtureSite:
     for path in QUIET_ESCAPES:
         site.override(path, inject(site.body(path), static_escapes(targets) + escapes(targets, canaries.udp)))
     for path, kind in NAVIGATING.items():
-        site.override(path, inject(site.body(path), navigation(kind, canaries.far.url) + escapes(targets, canaries.udp)))
+        site.override(
+            path, inject(site.body(path), navigation(kind, canaries.far.url) + escapes(targets, canaries.udp))
+        )
     # A 200 page with the challenge's marker and a script that leaves: never opened in a browser.
-    site.override(ARTICLE, inject(site.body(ARTICLE), "<script>window._cf_chl_opt={cType:'managed'};"
-                                  f"location.href='{canaries.far.url}/from-200';</script>"))
+    site.override(
+        ARTICLE,
+        inject(
+            site.body(ARTICLE),
+            f"<script>window._cf_chl_opt={{cType:'managed'}};location.href='{canaries.far.url}/from-200';</script>",
+        ),
+    )
     # Challenges whose "solution" lands off the origin, or on another page of it.
     leave = f"setTimeout(function () {{ location.href = '{canaries.near.url}/solved'; }}, 50);"
-    elsewhere = ("setTimeout(function () { document.cookie = 'cf_clearance=x; path=/'; location.href = '/'; }, 50);"
-                 + escapes(targets, canaries.udp).removeprefix("<script>").removesuffix("</script>"))
+    elsewhere = (
+        "setTimeout(function () { document.cookie = 'cf_clearance=x; path=/'; location.href = '/'; }, 50);"
+        + escapes(targets, canaries.udp).removeprefix("<script>").removesuffix("</script>")
+    )
     for path, solve in ((CHALLENGED, leave), (SOLVED_ELSEWHERE, elsewhere)):
         site.override(path, CHALLENGE_PAGE % {"path": path, "solve": solve}, status=403, headers=CLOUDFLARE_HEADERS)
     return site
@@ -175,11 +189,14 @@ def hostile_sections(canaries, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("hostile")
     with FixtureServer(hostile_site(canaries)) as srv:
         started = time.monotonic()
-        result = run_crawl("sections", srv.url, workdir, settings={"MAYADEEN_WARC_ALL": "1", "LOG_LEVEL": "DEBUG"},
-                           check=False)
+        result = run_crawl(
+            "sections", srv.url, workdir, settings={"MAYADEEN_WARC_ALL": "1", "LOG_LEVEL": "DEBUG"}, check=False
+        )
         elapsed = time.monotonic() - started
-    print(f"\nhostile sections crawl: {elapsed:.1f} s, "
-          f"aborted in the browser: {result.stat('playwright/request_count/aborted')}")
+    print(
+        f"\nhostile sections crawl: {elapsed:.1f} s, "
+        f"aborted in the browser: {result.stat('playwright/request_count/aborted')}"
+    )
     return SimpleNamespace(result=result, srv=srv, stat=result.stat, warc=warc_responses(workdir / "warc"))
 
 
@@ -194,15 +211,17 @@ def test_no_hostile_page_reaches_any_canary(hostile_sections, canaries):
     assert "INFO: The browser blocked" in hostile_sections.result.log
     # From the browser the mirror saw documents and the listing API only, and Chromium's own favicon
     # fetch (made by the browser process, outside the page's routes; same origin only).
-    others = {h.path for h in hostile_sections.srv.requests
-              if is_browser(h.headers) and h.headers.get("Sec-Fetch-Dest") not in ("document", "iframe", "empty")}
+    others = {
+        h.path
+        for h in hostile_sections.srv.requests
+        if is_browser(h.headers) and h.headers.get("Sec-Fetch-Dest") not in ("document", "iframe", "empty")
+    }
     assert all("favicon" in p for p in others), others
     assert "/sw.js" not in {h.path for h in hostile_sections.srv.requests}
 
 
 @needs_chromium
 def test_the_quiet_hostile_listings_still_give_exact_records(hostile_sections):
-    stat = hostile_sections.stat
     records = {r["url"]: r for r in hostile_sections.result.records()}
     expected = expected_records()
     videos = {u for u, rec in expected.items() if rec["kind"] == "video"}
@@ -284,10 +303,18 @@ def test_a_listing_whose_api_fails_is_still_retried(tmp_path):
     site = FixtureSite()
     site.override("/api/listing?section=in-pictures&page=1", b"{}", status=500, content_type="application/json")
     with FixtureServer(site) as srv:
-        result = run_crawl("sections", srv.url, tmp_path, args={"sections": "in-pictures"}, check=False,
-                           settings={"RETRY_TIMES": "2", "MAYADEEN_RETRY_BACKOFF_BASE": "0.1"})
+        result = run_crawl(
+            "sections",
+            srv.url,
+            tmp_path,
+            args={"sections": "in-pictures"},
+            check=False,
+            settings={"RETRY_TIMES": "2", "MAYADEEN_RETRY_BACKOFF_BASE": "0.1"},
+        )
     assert result.stat("retry/reason_count/render_failed") == 2
-    assert "Rendering https://english.almayadeen.net/in-pictures failed (the page shows its error message)" in result.log
+    assert (
+        "Rendering https://english.almayadeen.net/in-pictures failed (the page shows its error message)" in result.log
+    )
     assert result.stat("mayadeen/js/empty_listings") is None
     assert [h.path for h in srv.requests].count("/in-pictures") == 3
 
@@ -298,9 +325,14 @@ def test_chromium_connects_to_and_resolves_the_sites_origin_only():
     from mayadeen.browser.chromium import direct_only
 
     mirror = direct_only(Settings(), SimpleNamespace(base_url="http://127.0.0.1:8000"))
-    assert mirror == ["--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>;127.0.0.1:8000",
-                      "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+    assert mirror == [
+        "--proxy-server=http://127.0.0.1:9",
+        "--proxy-bypass-list=<-loopback>;127.0.0.1:8000",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ]
     live = direct_only(Settings())  # the challenge frame's host on the live site only
     assert live[1] == "--proxy-bypass-list=<-loopback>;english.almayadeen.net:443;challenges.cloudflare.com:443"
-    assert live[2] == ("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE challenges.cloudflare.com,"
-                       " EXCLUDE english.almayadeen.net")
+    assert live[2] == (
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE challenges.cloudflare.com,"
+        " EXCLUDE english.almayadeen.net"
+    )

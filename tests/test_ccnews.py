@@ -26,8 +26,19 @@ from tests.test_warc_archive import assert_exact
 
 
 def reextract_warc(pattern: str, store: Path, *extra: str) -> subprocess.CompletedProcess:
-    argv = [sys.executable, "-m", "scrapy", "reextract", "--warc", pattern, "-s", f"MAYADEEN_SQLITE_PATH={store}",
-            "-s", "LOG_LEVEL=INFO", *extra]
+    argv = [
+        sys.executable,
+        "-m",
+        "scrapy",
+        "reextract",
+        "--warc",
+        pattern,
+        "-s",
+        f"MAYADEEN_SQLITE_PATH={store}",
+        "-s",
+        "LOG_LEVEL=INFO",
+        *extra,
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
@@ -51,15 +62,27 @@ def test_every_fixture_item_comes_out_of_a_ccnews_file_exactly_and_the_rest_is_c
     assert_exact(stored(store), expected)
 
     # skipped and counted, by reason; nothing was requested but the archived captures
-    for reason in ("warcinfo", "request", "metadata", "revisit", "other_host", "not_item", "status", "not_html",
-                   "truncated"):
+    for reason in (
+        "warcinfo",
+        "request",
+        "metadata",
+        "revisit",
+        "other_host",
+        "not_item",
+        "status",
+        "not_html",
+        "truncated",
+    ):
         assert stat(log, f"mayadeen/reextract/skipped/{reason}") == counts[reason], reason
     assert stat(log, "mayadeen/reextract/records") == sum(counts.values())
     assert stat(log, "downloader/request_count") == len(expected)
     assert stat(log, "mayadeen/reextract/not_archived") is None
     assert re.search(r"WARNING: .*the record at offset \d+ \(https://english\.almayadeen\.net/.*\) is truncated", log)
-    assert re.search(rf"Read {sum(counts.values())} records from 1 WARC files: {len(expected)} responses of item"
-                     r" pages; skipped: .*other_host .*; items new 14, updated 0, unchanged 0", log)
+    assert re.search(
+        rf"Read {sum(counts.values())} records from 1 WARC files: {len(expected)} responses of item"
+        r" pages; skipped: .*other_host .*; items new 14, updated 0, unchanged 0",
+        log,
+    )
 
     # the capture index points at the user's file, at the records of the items
     with ArticleStore(store, readonly=True) as db:
@@ -76,8 +99,9 @@ def test_every_fixture_item_comes_out_of_a_ccnews_file_exactly_and_the_rest_is_c
     again = reextract_warc(str(warc), store, "-s", "MAYADEEN_WARC_PROGRESS_SECONDS=0")
     assert again.returncode == 0, again.stderr[-4000:]
     assert stat(again.stderr, "mayadeen/reextract/unchanged") == len(expected)
-    progress = re.findall(r"Read (\d+) records \([\d.]+/s\), file 1 of 1 \(CC-NEWS-[^)]+\): (\d+) item pages so far",
-                          again.stderr)
+    progress = re.findall(
+        r"Read (\d+) records \([\d.]+/s\), file 1 of 1 \(CC-NEWS-[^)]+\): (\d+) item pages so far", again.stderr
+    )
     assert [int(n) for n, _ in progress] == list(range(1, sum(counts.values()) + 1))
     assert int(progress[-1][1]) == len(expected)
 

@@ -20,8 +20,15 @@ from mayadeen import settings as project_settings
 from mayadeen.browser.challenge import ChallengeMiddleware, challenge_reason
 from mayadeen.browser.confine import CONFINEMENT_KEY, PAGE_INIT_KEY, THIRD_PARTY_KEY, Confinement
 from mayadeen.browser.page_actions import DOCUMENTS_KEY, Document, clear_challenge, record_documents
-from tests.challenge_server import (CLEARANCE_COOKIE, CLEARANCE_TOKEN, CLOUDFLARE_HEADERS, ChallengeServer,
-                                    challenge_answer, has_clearance, is_browser)
+from tests.challenge_server import (
+    CLEARANCE_COOKIE,
+    CLEARANCE_TOKEN,
+    CLOUDFLARE_HEADERS,
+    ChallengeServer,
+    challenge_answer,
+    has_clearance,
+    is_browser,
+)
 from tests.conftest import expected_records, run_crawl
 from tests.fixture_server import FixtureSite
 from tests.test_js_listings import needs_chromium
@@ -34,27 +41,49 @@ SITE = FixtureSite()
 
 # -- detection ---------------------------------------------------------------------------------------
 
+
 def answer(path, mode):
     a = challenge_answer(path, mode)
     return a.status, a.headers, a.body
 
 
-@pytest.mark.parametrize("status, headers, body, challenge", [
-    (*answer(HEALTH, "403"), True),
-    (*answer(HEALTH, "200"), False),  # a 200 is never a challenge, whatever it holds
-    (503, {"Server": "cloudflare", "CF-RAY": "1-BEY"}, answer(HEALTH, "200")[2], True),
-    (403, {"cf-mitigated": "challenge"}, answer(HEALTH, "403")[2], True),
-    (403, {"cf-mitigated": "challenge"}, b"", False),  # the header alone: no challenge page to run
-    (200, {"Server": "cloudflare"}, SITE.body(HEALTH), False),
-    # A normal page behind Cloudflare loads /cdn-cgi/challenge-platform/ scripts: not a challenge.
-    (200, {"Server": "cloudflare"}, SITE.body(HEALTH).replace(
-        b"</body>", b"<script>a.src='/cdn-cgi/challenge-platform/scripts/jsd/main.js'</script></body>"), False),
-    (403, {"Server": "nginx"}, b"<html><title>403 Forbidden</title>Just a moment...</html>", False),
-    (403, {"Server": "cloudflare"}, b"<html><title>403 Forbidden</title></html>", False),
-    (404, {}, SITE.body("/no/such/page"), False),
-    (503, {}, b"Service Unavailable", False),
-], ids=["403-cf", "200-interstitial", "503-cf-page", "cf-mitigated", "cf-mitigated-no-page", "article", "article-with-cf-script",
-        "403-nginx", "403-cf-no-page", "404", "503-plain"])
+@pytest.mark.parametrize(
+    "status, headers, body, challenge",
+    [
+        (*answer(HEALTH, "403"), True),
+        (*answer(HEALTH, "200"), False),  # a 200 is never a challenge, whatever it holds
+        (503, {"Server": "cloudflare", "CF-RAY": "1-BEY"}, answer(HEALTH, "200")[2], True),
+        (403, {"cf-mitigated": "challenge"}, answer(HEALTH, "403")[2], True),
+        (403, {"cf-mitigated": "challenge"}, b"", False),  # the header alone: no challenge page to run
+        (200, {"Server": "cloudflare"}, SITE.body(HEALTH), False),
+        # A normal page behind Cloudflare loads /cdn-cgi/challenge-platform/ scripts: not a challenge.
+        (
+            200,
+            {"Server": "cloudflare"},
+            SITE.body(HEALTH).replace(
+                b"</body>", b"<script>a.src='/cdn-cgi/challenge-platform/scripts/jsd/main.js'</script></body>"
+            ),
+            False,
+        ),
+        (403, {"Server": "nginx"}, b"<html><title>403 Forbidden</title>Just a moment...</html>", False),
+        (403, {"Server": "cloudflare"}, b"<html><title>403 Forbidden</title></html>", False),
+        (404, {}, SITE.body("/no/such/page"), False),
+        (503, {}, b"Service Unavailable", False),
+    ],
+    ids=[
+        "403-cf",
+        "200-interstitial",
+        "503-cf-page",
+        "cf-mitigated",
+        "cf-mitigated-no-page",
+        "article",
+        "article-with-cf-script",
+        "403-nginx",
+        "403-cf-no-page",
+        "404",
+        "503-plain",
+    ],
+)
 def test_challenge_reason(status, headers, body, challenge):
     from scrapy.http import Headers
 
@@ -62,6 +91,7 @@ def test_challenge_reason(status, headers, body, challenge):
 
 
 # -- the middleware on its own -----------------------------------------------------------------------
+
 
 def middleware(tmp_path, chromium: str | None, spider_js: bool = True):
     settings = {k: getattr(project_settings, k) for k in dir(project_settings) if k.isupper()}
@@ -114,9 +144,13 @@ def test_a_challenge_is_retried_once_in_the_browser(tmp_path):
 
     # The browser came back with the real page as the server sent it, and the clearance cookie.
     raw = SITE.body(HEALTH)
-    method.result = Document("http://127.0.0.1:1" + HEALTH, 200, {"Content-Type": ["text/html; charset=utf-8"],
-                                                                 "Content-Encoding": ["gzip"]}, raw,
-                             [{"name": CLEARANCE_COOKIE, "value": CLEARANCE_TOKEN, "path": "/", "secure": False}])
+    method.result = Document(
+        "http://127.0.0.1:1" + HEALTH,
+        200,
+        {"Content-Type": ["text/html; charset=utf-8"], "Content-Encoding": ["gzip"]},
+        raw,
+        [{"name": CLEARANCE_COOKIE, "value": CLEARANCE_TOKEN, "path": "/", "secure": False}],
+    )
     retry.meta[CONFINEMENT_KEY] = Confinement("http://127.0.0.1:1" + HEALTH)  # as init_page sets it
     dom = HtmlResponse(url=request.url, status=403, body=b"<html>rendered DOM</html>", request=retry)
     page = mw.process_response(retry, dom)
@@ -143,7 +177,8 @@ def test_a_challenge_that_survives_the_browser_is_dropped(tmp_path):
     retry = mw.process_response(Request(PUBLIC + SPORTS), challenged(PUBLIC + SPORTS))
     status, headers, body = answer(SPORTS, "never")
     retry.meta["playwright_page_methods"][0].result = Document(
-        retry.url, status, {k: [v] for k, v in headers.items()}, body)
+        retry.url, status, {k: [v] for k, v in headers.items()}, body
+    )
     with pytest.raises(IgnoreRequest):
         mw.process_response(retry, Response(retry.url, status=403, request=retry))
     nothing = mw.process_response(Request(PUBLIC + HEALTH), challenged())
@@ -166,6 +201,7 @@ def test_challenge_server_modes():
 
 
 # -- crawls ------------------------------------------------------------------------------------------
+
 
 def crawl(tmp_path, challenges: dict[str, str], sections: str, check: bool = True, **settings):
     with ChallengeServer(challenges=challenges) as srv:
@@ -199,13 +235,16 @@ def test_challenged_listing_is_solved_and_the_cookie_clears_later_plain_requests
     assert stat("mayadeen/challenge/solved") == 1
     assert stat("mayadeen/challenge/failed") is None
     assert stat("playwright/page_count") == stat("playwright/page_count/closed") == 1
-    hits = [(h.path, is_browser(h.headers), has_clearance(h.headers)) for h in srv.requests
-            if h.path in ("/news/health", HEALTH)]
+    hits = [
+        (h.path, is_browser(h.headers), has_clearance(h.headers))
+        for h in srv.requests
+        if h.path in ("/news/health", HEALTH)
+    ]
     assert hits == [
         ("/news/health", False, False),  # plain: challenged
-        ("/news/health", True, False),   # the browser: challenged, its script sets the cookie
-        ("/news/health", True, True),    # the browser's reload: the real listing
-        (HEALTH, False, True),           # plain again, the browser's cookie in Scrapy's jar
+        ("/news/health", True, False),  # the browser: challenged, its script sets the cookie
+        ("/news/health", True, True),  # the browser's reload: the real listing
+        (HEALTH, False, True),  # plain again, the browser's cookie in Scrapy's jar
     ]
     assert srv.challenged == ["/news/health", "/news/health"]
     assert_stored_once_as_expected(result, HEALTH)
@@ -218,8 +257,13 @@ def test_a_200_interstitial_is_not_rendered_and_an_unsolvable_challenge_dropped(
     # A 200 is never a challenge: the page goes to the spider as it is, and is never opened in the
     # browser for a challenge it might carry. It is no article: an item page without a record, which
     # the coverage check reports (the run fails, as for a changed layout).
-    result, srv, stat = crawl(tmp_path, {HEALTH: "200", SPORTS: "never"}, "news/health,news/sports", check=False,
-                               MAYADEEN_CHALLENGE_TIMEOUT="2")
+    result, srv, stat = crawl(
+        tmp_path,
+        {HEALTH: "200", SPORTS: "never"},
+        "news/health,news/sports",
+        check=False,
+        MAYADEEN_CHALLENGE_TIMEOUT="2",
+    )
     assert result.returncode == 1 and "result=FAILED (coverage_below_minimum)" in result.log
     assert stat("mayadeen/challenge/detected") == 1
     assert stat("mayadeen/challenge/solved") is None
@@ -231,5 +275,6 @@ def test_a_200_interstitial_is_not_rendered_and_an_unsolvable_challenge_dropped(
     assert_no_challenge_stored(result)
     sports = [is_browser(h.headers) for h in srv.requests if h.path == SPORTS]
     assert sports == [False, True]  # retried exactly once, in the browser
-    assert re.search(rf"WARNING: Challenge for \S+{SPORTS}: still a challenge after the browser .*; dropped",
-                     result.log)
+    assert re.search(
+        rf"WARNING: Challenge for \S+{SPORTS}: still a challenge after the browser .*; dropped", result.log
+    )

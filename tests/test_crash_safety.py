@@ -4,7 +4,8 @@
 `scrapy crawl sections` against a slowed fixture server and SIGKILLs it at a random moment of its
 write phase, drawn from the seed and measured by the run's own progress: just after its k-th item
 request, k drawn among the items it has to fetch (all of them in a full round, those not stored yet
-in an incremental one; a round with nothing to fetch is not killed). Odd rounds re-fetch everything (``-a full=1``) from a server whose
+in an incremental one; a round with nothing to fetch is not killed). Odd rounds re-fetch everything (``-a full=1``)
+from a server whose
 articles have changed, so kills also land in the middle of revisions (old version filed, row
 replaced). After every kill: ``PRAGMA integrity_check`` is ok, every row (and every filed revision)
 is a whole record that passes the schema and equals one of the two versions served, no URL or
@@ -45,10 +46,16 @@ KILL_JITTER = 0.25
 #: A slow server and few requests at a time spread the writes out over the crawl.
 SLOW = {"CONCURRENT_REQUESTS": "3", "RETRY_TIMES": "2"}
 SERVER_DELAY = 0.03
-UPDATE = b'<p>Update: this report was revised after publication.</p>'
+UPDATE = b"<p>Update: this report was revised after publication.</p>"
 
-FIGURES = {"kills": 0, "rows_checked": 0, "reader_queries": 0, "reader_errors": 0, "completed_before_kill": 0,
-           "rounds_with_work": 0}
+FIGURES = {
+    "kills": 0,
+    "rows_checked": 0,
+    "reader_queries": 0,
+    "reader_errors": 0,
+    "completed_before_kill": 0,
+    "rounds_with_work": 0,
+}
 
 
 def _changed(body: bytes) -> bytes:
@@ -92,9 +99,23 @@ def _versions() -> dict[str, list[dict]]:
 
 def crawl_command(server_url: str, workdir: Path, sqlite: Path, full: bool) -> tuple[list[str], dict]:
     """What ``tests.conftest.run_crawl`` runs, as a command to start (and kill) ourselves."""
-    cmd = [sys.executable, "-m", "scrapy", "crawl", "sections", "-a", f"base_url={server_url}", "-a", "js=0",
-           "-o", f"{workdir / 'articles.jsonl'}:jsonlines", "-s", f"MAYADEEN_SQLITE_PATH={sqlite}",
-           "-s", f"MAYADEEN_WARC_DIR={workdir / 'warc'}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "scrapy",
+        "crawl",
+        "sections",
+        "-a",
+        f"base_url={server_url}",
+        "-a",
+        "js=0",
+        "-o",
+        f"{workdir / 'articles.jsonl'}:jsonlines",
+        "-s",
+        f"MAYADEEN_SQLITE_PATH={sqlite}",
+        "-s",
+        f"MAYADEEN_WARC_DIR={workdir / 'warc'}",
+    ]
     if full:
         cmd += ["-a", "full=1"]
     for k, v in {**FAST, **SLOW}.items():
@@ -161,8 +182,10 @@ def check_store(path: Path, versions: dict[str, list[dict]]) -> int:
         ids = [r[1] for r in rows]
         assert len(ids) == len(set(ids)), "an article stored under two URLs"
         for row in rows:
-            record = {c: (json.loads(v) if c in JSON_COLUMNS and v is not None else v)
-                      for c, v in zip(RECORD_COLUMNS, row, strict=False)}
+            record = {
+                c: (json.loads(v) if c in JSON_COLUMNS and v is not None else v)
+                for c, v in zip(RECORD_COLUMNS, row, strict=False)
+            }
             assert validation_errors(record) == [], (record["url"], validation_errors(record))
             served = versions[record["url"]]
             assert {k: record[k] for k in served[0]} in served, f"{record['url']}: a row that was never served"
@@ -170,8 +193,10 @@ def check_store(path: Path, versions: dict[str, list[dict]]) -> int:
             old = json.loads(blob)
             assert validation_errors(old) == [], (url, revision)
             assert {k: old[k] for k in versions[url][0]} in versions[url]
-        (orphans,) = con.execute("SELECT count(*) FROM article_revisions r LEFT JOIN articles a USING (url)"
-                                 " WHERE a.url IS NULL OR r.revision >= a.revision").fetchone()
+        (orphans,) = con.execute(
+            "SELECT count(*) FROM article_revisions r LEFT JOIN articles a USING (url)"
+            " WHERE a.url IS NULL OR r.revision >= a.revision"
+        ).fetchone()
         assert orphans == 0, "a filed revision without its newer row"
         return len(rows)
     finally:
@@ -208,14 +233,14 @@ def run_group(group: int, tmp: Path, versions) -> dict:
                 site.log.clear()
                 cmd, env = crawl_command(site.url, sqlite.parent / f"round{n}", sqlite, full)
                 (sqlite.parent / f"round{n}").mkdir()
-                proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
+                proc = subprocess.Popen(
+                    cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+                )
                 try:
                     if kill_after is not None:
                         figures["rounds_with_work"] += 1
                         deadline = time.monotonic() + 60
-                        while (proc.poll() is None and site.item_requests() < kill_after
-                               and time.monotonic() < deadline):
+                        while proc.poll() is None and site.item_requests() < kill_after and time.monotonic() < deadline:
                             time.sleep(0.005)
                         time.sleep(kill_delay)
                         if proc.poll() is None:
@@ -256,16 +281,20 @@ def test_sigkill_at_random_moments_never_corrupts_or_loses(tmp_path):
         final = figures["final"]
         assert set(final) == set(expected), f"lost: {set(expected) - set(final)}"
         for url, row in final.items():
-            record = {c: (json.loads(v) if c in JSON_COLUMNS and v is not None else v)
-                      for c, v in zip(RECORD_COLUMNS, row, strict=False)}
+            record = {
+                c: (json.loads(v) if c in JSON_COLUMNS and v is not None else v)
+                for c, v in zip(RECORD_COLUMNS, row, strict=False)
+            }
             assert {k: record[k] for k in expected[url]} == expected[url], url
         for key in ("kills", "rows_checked", "reader_queries", "completed_before_kill", "rounds_with_work"):
             FIGURES[key] += figures[key]
     # The first round and the full rounds always have work; most rounds with work were killed mid-crawl.
     assert FIGURES["rounds_with_work"] >= GROUPS * (1 + ROUNDS // 2), FIGURES
     assert FIGURES["kills"] >= FIGURES["rounds_with_work"] * 0.75, FIGURES
-    print(f"\ncrash safety: {FIGURES['kills']} SIGKILLs survived in {FIGURES['rounds_with_work']} rounds with work"
-          f" ({FIGURES['completed_before_kill']} runs ended before their kill), {FIGURES['rows_checked']} rows"
-          f" checked whole, integrity_check ok after every kill, {FIGURES['reader_queries']} reader polls"
-          f" without an error, items lost: 0"
-          f" ({time.monotonic() - started:.0f}s)")
+    print(
+        f"\ncrash safety: {FIGURES['kills']} SIGKILLs survived in {FIGURES['rounds_with_work']} rounds with work"
+        f" ({FIGURES['completed_before_kill']} runs ended before their kill), {FIGURES['rows_checked']} rows"
+        f" checked whole, integrity_check ok after every kill, {FIGURES['reader_queries']} reader polls"
+        f" without an error, items lost: 0"
+        f" ({time.monotonic() - started:.0f}s)"
+    )

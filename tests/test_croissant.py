@@ -55,8 +55,10 @@ def test_mlcroissant_validates_the_file_and_loads_every_record_as_the_json_lines
     assert not issues.errors and not issues.warnings, issues.report()
     for name in ("articles", "revisions", "breaking"):
         want = read_jsonl(exported / f"{name}.jsonl")
-        got = [{key.split("/", 1)[1]: plain(value) for key, value in record.items()}
-               for record in dataset.records(record_set=name)]
+        got = [
+            {key.split("/", 1)[1]: plain(value) for key, value in record.items()}
+            for record in dataset.records(record_set=name)
+        ]
         assert len(got) == len(want) > 0, name
         assert got == want, name
 
@@ -111,5 +113,7 @@ def test_the_card_names_its_licence_terms_provenance_and_limitations(exported):
 
 def test_store_values_in_the_card_cannot_make_markup():
     hostile = "<script>alert(1)</script> *bold* [link](http://x) | cell\n# title & `code` _u_ ~s~"
-    assert markdown_text(hostile) == ("&lt;script&gt;alert(1)&lt;/script&gt; \\*bold\\* \\[link\\](http://x) \\| cell"
-                                      " # title &amp; \\`code\\` \\_u\\_ \\~s\\~")
+    assert markdown_text(hostile) == (
+        "&lt;script&gt;alert(1)&lt;/script&gt; \\*bold\\* \\[link\\](http://x) \\| cell"
+        " # title &amp; \\`code\\` \\_u\\_ \\~s\\~"
+    )

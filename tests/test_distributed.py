@@ -22,7 +22,6 @@ from mayadeen.store.engines import POSTGRESQL, StoreTarget, connect
 from mayadeen.store.sqlite import ArticleStore
 from mayadeen.urls import PUBLIC_URL
 from tests.conftest import ROOT, expected_records
-from tests.fixture_server import FixtureSite
 from tests.distributed import (
     MeteredServer,
     RedisServer,
@@ -35,6 +34,7 @@ from tests.distributed import (
     stat,
     stores,
 )
+from tests.fixture_server import FixtureSite
 from tests.scheduled import item_paths, wait_for
 
 pytestmark = [needs_redis, pytest.mark.timeout(300)]
@@ -95,8 +95,10 @@ def test_sitemap_workers_share_one_crawl_and_one_budget(tmp_path, workers):
     assert len(item_paths(list(paths))) == 14
     # One budget for the site, on the server's clock: never more than CONCURRENT_REQUESTS_PER_DOMAIN
     # requests open at once, and on average no more than one per DOWNLOAD_DELAY.
-    print(f"budget: {workers} worker(s), {len(srv.arrivals)} requests in {srv.arrivals[-1] - srv.arrivals[0]:.2f}s,"
-          f" at most {srv.most_open} open, excess over the rate {srv.excess_over_rate(0.05):.2f}")
+    print(
+        f"budget: {workers} worker(s), {len(srv.arrivals)} requests in {srv.arrivals[-1] - srv.arrivals[0]:.2f}s,"
+        f" at most {srv.most_open} open, excess over the rate {srv.excess_over_rate(0.05):.2f}"
+    )
     assert srv.most_open <= 2
     assert srv.excess_over_rate(0.05) <= 3.0  # scheduling jitter; three workers each at the rate: ~17
     # The crawl ended for everyone, and work was shared out.
@@ -117,8 +119,18 @@ def test_requests_refused_before_the_download_free_their_slot(tmp_path):
     site.override("/robots.txt", robots, content_type="text/plain")
     workdir = tmp_path / "worker"
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(site) as srv:
-        codes = finish([start_worker("sitemap", srv.url, workdir, redis_srv.url,
-                                     settings={**BUDGET, "CONCURRENT_REQUESTS_PER_DOMAIN": "1"})], timeout=60)
+        codes = finish(
+            [
+                start_worker(
+                    "sitemap",
+                    srv.url,
+                    workdir,
+                    redis_srv.url,
+                    settings={**BUDGET, "CONCURRENT_REQUESTS_PER_DOMAIN": "1"},
+                )
+            ],
+            timeout=60,
+        )
     assert_all_ok([workdir], codes)
     assert set(stores([workdir])[0]) == set(expected_records()) - {PUBLIC_URL + p for p in forbidden}
     assert stat(log_of(workdir), "robotstxt/forbidden") == 2
@@ -259,8 +271,12 @@ def test_a_new_crawl_starts_from_an_empty_queue_and_filter(tmp_path):
         first = len(srv.paths())
         assert run_workers("sitemap", srv, redis_srv, [workdir]) == [0]
         second = srv.paths()[first:]
-        status = subprocess.run([sys.executable, "-m", "scrapy", "crawlstatus", "sitemap", "-s",
-                                 f"MAYADEEN_REDIS_URL={redis_srv.url}"], cwd=ROOT, capture_output=True, text=True)
+        status = subprocess.run(
+            [sys.executable, "-m", "scrapy", "crawlstatus", "sitemap", "-s", f"MAYADEEN_REDIS_URL={redis_srv.url}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
     assert "/sitemaps/all.xml" in second and not item_paths(second)
     assert log_of(workdir).count("started crawl sitemap/sitemap") == 2
     lines = status.stdout.splitlines()
@@ -269,12 +285,22 @@ def test_a_new_crawl_starts_from_an_empty_queue_and_filter(tmp_path):
     assert len(lines) == 3 and ": finished, gone, in flight 0, taken 3," in lines[2]
 
 
-@pytest.mark.parametrize("args, settings, message", [
-    ({}, {"JOBDIR": "state"}, "scrapy crawl sitemap: error: -s JOBDIR=state cannot be used with MAYADEEN_REDIS_URL"),
-    ({"crawl_id": "no spaces"}, {}, "scrapy crawl sitemap: error: -a crawl_id=no spaces: takes 1-64 letters"),
-    ({}, {"MAYADEEN_REDIS_URL": "redis://127.0.0.1:1/0", "MAYADEEN_REDIS_RETRY_TIMEOUT": "0.5"},
-     "Redis at redis://127.0.0.1:1/0 unreachable for 0.5s (crawl join: ConnectionError"),
-])
+@pytest.mark.parametrize(
+    "args, settings, message",
+    [
+        (
+            {},
+            {"JOBDIR": "state"},
+            "scrapy crawl sitemap: error: -s JOBDIR=state cannot be used with MAYADEEN_REDIS_URL",
+        ),
+        ({"crawl_id": "no spaces"}, {}, "scrapy crawl sitemap: error: -a crawl_id=no spaces: takes 1-64 letters"),
+        (
+            {},
+            {"MAYADEEN_REDIS_URL": "redis://127.0.0.1:1/0", "MAYADEEN_REDIS_RETRY_TIMEOUT": "0.5"},
+            "Redis at redis://127.0.0.1:1/0 unreachable for 0.5s (crawl join: ConnectionError",
+        ),
+    ],
+)
 def test_refused_before_any_request(tmp_path, args, settings, message):
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
         code = finish([start_worker("sitemap", srv.url, tmp_path, redis_srv.url, args=args, settings=settings)])[0]

@@ -34,8 +34,7 @@ def link(redis_srv):
 
 
 def budget(link, *, delay=0.0, concurrency=0, slot_ttl=30.0) -> Budget:
-    return Budget(get_crawler(), link, BudgetKeys("site.test"), delay=delay, concurrency=concurrency,
-                  slot_ttl=slot_ttl)
+    return Budget(get_crawler(), link, BudgetKeys("site.test"), delay=delay, concurrency=concurrency, slot_ttl=slot_ttl)
 
 
 def test_grants_are_at_least_the_delay_apart_on_redis_clock(link):
@@ -69,15 +68,17 @@ def test_retry_after_seen_by_one_worker_pauses_all(link):
     seen_by, other = budget(link), budget(link)
     seen_by.crawler.stats.open_spider()
     request = scrapy.Request("https://site.test/x")
-    seen_by.response_downloaded(Response(request.url, status=429, headers={"Retry-After": "2"}, request=request),
-                                request, None)
+    seen_by.response_downloaded(
+        Response(request.url, status=429, headers={"Retry-After": "2"}, request=request), request, None
+    )
     assert 1.8 < other.grant("x") <= 2.0
     assert seen_by.crawler.stats.get_value("mayadeen/budget/pauses") == 1
 
 
 def queue_of(link, worker: str, epoch: str, ttl: float = 30.0) -> LeasedQueue:
-    return LeasedQueue(link.client, scrapy.Spider(name="t"), CrawlKeys("t", "t"), link, worker=worker,
-                       epoch=epoch, lease_ttl=ttl)
+    return LeasedQueue(
+        link.client, scrapy.Spider(name="t"), CrawlKeys("t", "t"), link, worker=worker, epoch=epoch, lease_ttl=ttl
+    )
 
 
 def started_crawl(link, worker="w1") -> Crawl:

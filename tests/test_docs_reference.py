@@ -34,8 +34,10 @@ def test_every_setting_the_code_reads_is_in_the_reference_with_words():
 
 def test_the_settings_page_shows_a_default_and_its_comment():
     page = reference.settings_markdown()
-    assert ('| `MAYADEEN_SQLITE_PATH` | `"data/mayadeen.sqlite"` | The SQLite store; an empty string turns it off. |'
-            in page.splitlines())
+    assert (
+        '| `MAYADEEN_SQLITE_PATH` | `"data/mayadeen.sqlite"` | The SQLite store; an empty string turns it off. |'
+        in page.splitlines()
+    )
     # A setting under a group comment gets the group's words.
     row = next(line for line in page.splitlines() if line.startswith("| `MAYADEEN_RETRY_BACKOFF_MAX`"))
     assert "MAYADEEN_RETRY_BACKOFF_BASE * 2**(n-1)" in row

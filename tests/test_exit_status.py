@@ -57,10 +57,18 @@ def test_a_crawl_waits_for_another_writers_transaction(tmp_path):
     sqlite = tmp_path / "mayadeen.sqlite"
     ArticleStore(sqlite).close()
     holder = subprocess.Popen(  # another run in the middle of a write transaction for a second and a half
-        [sys.executable, "-c", "import sys, time; from mayadeen.store.sqlite import ArticleStore;"
-         " s = ArticleStore(sys.argv[1]); s.conn.execute('BEGIN IMMEDIATE'); print('writing', flush=True);"
-         " time.sleep(1.5); s.conn.execute('COMMIT')", str(sqlite)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from mayadeen.store.sqlite import ArticleStore;"
+            " s = ArticleStore(sys.argv[1]); s.conn.execute('BEGIN IMMEDIATE'); print('writing', flush=True);"
+            " time.sleep(1.5); s.conn.execute('COMMIT')",
+            str(sqlite),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "writing"
     with FixtureServer() as srv:
         result = run_crawl("feed", srv.url, tmp_path)
@@ -72,35 +80,52 @@ def test_a_crawl_waits_for_another_writers_transaction(tmp_path):
 def test_second_run_of_the_same_job_exits_75_and_leaves_the_first_alone(tmp_path):
     jobdir = tmp_path / "job"
     with SlowServer(delay=0.3) as srv:  # one request at a time: the first run lasts 4-5 s
-        first = start_crawl("sitemap", srv.url, tmp_path / "first",
-                            settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "1"})
+        first = start_crawl(
+            "sitemap", srv.url, tmp_path / "first", settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "1"}
+        )
         wait_for(lambda: item_paths(srv.paths()))
         second = run_crawl("sitemap", srv.url, tmp_path / "second", settings={"JOBDIR": str(jobdir)}, check=False)
         assert first.wait(timeout=120) == 0
     assert second.returncode == 75
     assert f"JOBDIR {jobdir} is in use by another crawl (pid {first.pid})" in second.log
-    assert "WARNING: Run summary: spider=sitemap result=skipped (jobdir busy) finish_reason=jobdir_busy" \
-        in last_line(second)
+    assert "WARNING: Run summary: spider=sitemap result=skipped (jobdir busy) finish_reason=jobdir_busy" in last_line(
+        second
+    )
     assert len(stored(tmp_path / "first" / "mayadeen.sqlite")) == 14
 
 
-@pytest.mark.parametrize("stats, ok, problem", [
-    ({"finish_reason": "finished"}, True, None),  # nothing new: fine
-    ({"finish_reason": "finished", "downloader/request_count": 3}, False, "site_unreachable"),
-    ({"finish_reason": "finished", "downloader/request_count": 3, "downloader/response_count": 3,
-      "log_count/ERROR": 1}, False, "errors_no_items"),
-    ({"finish_reason": "finished", "log_count/ERROR": 2, "item_scraped_count": 5}, True, None),
-    ({"finish_reason": "finished", "item_scraped_count": 7, "mayadeen/dropped/schema": 3}, False, "too_many_dropped"),
-    ({"finish_reason": "finished", "item_scraped_count": 9, "mayadeen/dropped/missing_headline": 1}, True, None),
-    ({"finish_reason": "finished", "item_scraped_count": 1, "mayadeen/dropped/duplicate_url": 9}, True, None),
-    ({"finish_reason": "closespider_timeout", "item_scraped_count": 1}, True, None),
-    ({"finish_reason": "shutdown", "item_scraped_count": 1}, False, "shutdown"),
-    ({"finish_reason": "jobdir_busy"}, False, None),  # skipped: not a failure (tests/test_run_truth.py)
-    ({"finish_reason": "too_many_dropped", "log_count/ERROR": 1}, False, "too_many_dropped"),
-    ({"finish_reason": "jobdir_busy", "log_count/ERROR": 1}, False, None),
-    ({"finish_reason": "closespider_timeout"}, True, None),
-    ({"finish_reason": "closespider_timeout", "downloader/request_count": 2}, False, "site_unreachable"),
-])
+@pytest.mark.parametrize(
+    "stats, ok, problem",
+    [
+        ({"finish_reason": "finished"}, True, None),  # nothing new: fine
+        ({"finish_reason": "finished", "downloader/request_count": 3}, False, "site_unreachable"),
+        (
+            {
+                "finish_reason": "finished",
+                "downloader/request_count": 3,
+                "downloader/response_count": 3,
+                "log_count/ERROR": 1,
+            },
+            False,
+            "errors_no_items",
+        ),
+        ({"finish_reason": "finished", "log_count/ERROR": 2, "item_scraped_count": 5}, True, None),
+        (
+            {"finish_reason": "finished", "item_scraped_count": 7, "mayadeen/dropped/schema": 3},
+            False,
+            "too_many_dropped",
+        ),
+        ({"finish_reason": "finished", "item_scraped_count": 9, "mayadeen/dropped/missing_headline": 1}, True, None),
+        ({"finish_reason": "finished", "item_scraped_count": 1, "mayadeen/dropped/duplicate_url": 9}, True, None),
+        ({"finish_reason": "closespider_timeout", "item_scraped_count": 1}, True, None),
+        ({"finish_reason": "shutdown", "item_scraped_count": 1}, False, "shutdown"),
+        ({"finish_reason": "jobdir_busy"}, False, None),  # skipped: not a failure (tests/test_run_truth.py)
+        ({"finish_reason": "too_many_dropped", "log_count/ERROR": 1}, False, "too_many_dropped"),
+        ({"finish_reason": "jobdir_busy", "log_count/ERROR": 1}, False, None),
+        ({"finish_reason": "closespider_timeout"}, True, None),
+        ({"finish_reason": "closespider_timeout", "downloader/request_count": 2}, False, "site_unreachable"),
+    ],
+)
 def test_outcome(stats, ok, problem):
     result = outcome(stats, Thresholds(max_dropped_share=0.2))
     assert (result.ok, result.problem) == (ok, problem)

@@ -89,6 +89,7 @@ def full_export(stores, tmp_path_factory) -> Path:
 
 # --- reading the files back ---------------------------------------------------------------------
 
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
 
@@ -142,11 +143,14 @@ def assert_matches_expected(records: list[dict]) -> None:
 
 # --- the data files -----------------------------------------------------------------------------
 
+
 def test_jsonl_is_the_crawled_records_in_order(stores, full_export):
     records = read_jsonl(full_export / "articles.jsonl")
     assert_matches_expected(records)
     assert records == [stores.crawled[r["url"]] for r in records]  # same keys, same values as the crawl
-    assert [(r["date_published"], r["url"]) for r in records] == sorted((r["date_published"], r["url"]) for r in records)
+    assert [(r["date_published"], r["url"]) for r in records] == sorted(
+        (r["date_published"], r["url"]) for r in records
+    )
 
 
 def test_csv_reads_back_to_the_same_records(full_export):
@@ -171,7 +175,9 @@ def test_parquet_is_typed_and_reads_back_to_the_same_records(full_export):
     # Parquet has no seconds unit: whole seconds as milliseconds
     assert schema.field("date_published").type == pa.timestamp("ms", tz="UTC")
     assert schema.field("word_count").type == pa.int64() and schema.field("shares").type == pa.int64()
-    months = sorted(p.relative_to(full_export / "parquet").parts[:2] for p in (full_export / "parquet").rglob("*.parquet"))
+    months = sorted(
+        p.relative_to(full_export / "parquet").parts[:2] for p in (full_export / "parquet").rglob("*.parquet")
+    )
     assert months == sorted({(f"year={r['date_published'][:4]}", f"month={r['date_published'][5:7]}") for r in records})
 
 
@@ -209,8 +215,9 @@ def test_second_export_is_byte_identical(stores, full_export, tmp_path):
 
     # --overwrite into the same directory: the same bytes again, no staging left behind
     scrapy_export(again, "--store", stores.before, "--overwrite")
-    assert {k: v for k, v in _files(again).items() if k != "manifest.json"} == \
-           {k: v for k, v in first.items() if k != "manifest.json"}
+    assert {k: v for k, v in _files(again).items() if k != "manifest.json"} == {
+        k: v for k, v in first.items() if k != "manifest.json"
+    }
     assert [p.name for p in again.iterdir() if p.name.startswith(".")] == []
 
 
@@ -221,25 +228,38 @@ def test_overwrite_with_fewer_formats_leaves_only_this_export(stores, full_expor
     shutil.copytree(full_export, out)
     (out / "notes.txt").write_text("mine")
     scrapy_export(out, "--store", stores.before, "--format", "jsonl", "--kind", "video", "--overwrite")
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "articles.jsonl", "croissant.json", "manifest.json",
-                                                     "notes.txt", "report.html"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md",
+        "articles.jsonl",
+        "croissant.json",
+        "manifest.json",
+        "notes.txt",
+        "report.html",
+    ]
     assert [r["kind"] for r in read_jsonl(out / "articles.jsonl")] == ["video", "video"]
 
 
 # --- selections ---------------------------------------------------------------------------------
+
 
 def _published_day(record: dict) -> date:
     return date.fromisoformat(record["date_published"][:10])
 
 
 SELECTIONS = {
-    "since-until": (["--since", "2025-07-01", "--until", "2025-07-31"],
-                    lambda r: date(2025, 7, 1) <= _published_day(r) <= date(2025, 7, 31)),
-    "sections-and-a-group": (["--section", "Politics,opinion,Videos"],
-                             lambda r: r["section"] in {"Politics", "Opinion"} or r["section_group"] == "Videos"),
+    "since-until": (
+        ["--since", "2025-07-01", "--until", "2025-07-31"],
+        lambda r: date(2025, 7, 1) <= _published_day(r) <= date(2025, 7, 31),
+    ),
+    "sections-and-a-group": (
+        ["--section", "Politics,opinion,Videos"],
+        lambda r: r["section"] in {"Politics", "Opinion"} or r["section_group"] == "Videos",
+    ),
     "kind": (["--kind", "video,gallery"], lambda r: r["kind"] in {"video", "gallery"}),
-    "kind-and-since": (["--kind", "article", "--since", "2025-07-31"],
-                       lambda r: r["kind"] == "article" and _published_day(r) >= date(2025, 7, 31)),
+    "kind-and-since": (
+        ["--kind", "article", "--since", "2025-07-31"],
+        lambda r: r["kind"] == "article" and _published_day(r) >= date(2025, 7, 31),
+    ),
 }
 
 
@@ -255,6 +275,7 @@ def test_selection_exports_exactly_the_right_items(stores, tmp_path, name):
 
 
 # --- errors -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("args, message", [
     (["--format", "jsonl,xml"], "--format"),
@@ -306,6 +327,7 @@ def test_full_disk_leaves_the_earlier_export_in_place(stores, full_export, tmp_p
 
 # --- revisions and search -----------------------------------------------------------------------
 
+
 def test_with_revisions_exports_the_earlier_version(stores, tmp_path):
     out = tmp_path / "rev"
     scrapy_export(out, "--store", stores.after, "--with-revisions", "--format", "jsonl,parquet")
@@ -326,9 +348,14 @@ def test_with_revisions_exports_the_earlier_version(stores, tmp_path):
 def _search(store: Path, query: str) -> list[str]:
     con = sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True)
     try:
-        return [u for (u,) in con.execute(
-            "SELECT a.url FROM articles_fts f JOIN articles a ON a.rowid = f.rowid WHERE articles_fts MATCH ?"
-            " ORDER BY bm25(articles_fts)", (query,))]
+        return [
+            u
+            for (u,) in con.execute(
+                "SELECT a.url FROM articles_fts f JOIN articles a ON a.rowid = f.rowid WHERE articles_fts MATCH ?"
+                " ORDER BY bm25(articles_fts)",
+                (query,),
+            )
+        ]
     finally:
         con.close()
 
@@ -338,7 +365,7 @@ def _phrase(text: str) -> str:
     words = ["".join(ch for ch in w if ch.isalnum()) for w in text.split()]
     words = [w for w in words if w]
     middle = len(words) // 2
-    return '"' + " ".join(words[middle:middle + 8]) + '"'
+    return '"' + " ".join(words[middle : middle + 8]) + '"'
 
 
 def test_fts_phrase_finds_exactly_the_item(stores):
@@ -346,7 +373,8 @@ def test_fts_phrase_finds_exactly_the_item(stores):
         assert _search(stores.before, _phrase(record["body"])) == [url]
     assert _search(stores.before, f'"{OLD_TEXT}"') == [CHANGED_URL]
     assert _search(stores.before, 'tags:"Popular Mobilization Forces"') == [
-        P + "/news/politics/iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections"]
+        P + "/news/politics/iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections"
+    ]
 
 
 def test_fts_after_a_revision_finds_the_new_text_not_the_old(stores):
@@ -361,6 +389,7 @@ def test_fts_after_a_revision_finds_the_new_text_not_the_old(stores):
 
 
 # --- the report ---------------------------------------------------------------------------------
+
 
 def test_report_renders_offline_with_every_chart(full_export, tmp_path):
     from playwright.sync_api import sync_playwright
@@ -393,6 +422,7 @@ def test_report_renders_offline_with_every_chart(full_export, tmp_path):
 
 # --- Datasette ----------------------------------------------------------------------------------
 
+
 def test_shipped_datasette_metadata_is_generated_from_the_schema():
     assert METADATA_PATH.read_text("utf-8") == metadata_text()
 
@@ -413,8 +443,23 @@ def test_datasette_answers_search_with_the_right_row(stores, tmp_path):
     _copy(stores.after, store)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "datasette", "serve", str(store), "--metadata", str(METADATA_PATH),
-                             "-h", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "datasette",
+            "serve",
+            str(store),
+            "--metadata",
+            str(METADATA_PATH),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -21,8 +21,8 @@ from jsonschema import Draft202012Validator
 from mayadeen.breaking.item import flash_schema
 from mayadeen.store.fts import BREAKING_FTS
 from tests.conftest import run_crawl
-from tests.test_export import read_csv, read_jsonl, read_parquet, scrapy_export
 from tests.fixture_server import FixtureServer, FixtureSite
+from tests.test_export import read_csv, read_jsonl, read_parquet, scrapy_export
 from tests.ticker_pages import RECORD_KEYS, STORED_FLASHES, item, stored_items, with_ticker
 
 P = "https://english.almayadeen.net"
@@ -52,12 +52,17 @@ def store(tmp_path_factory) -> Path:
     site = FixtureSite()
     with FixtureServer(site) as srv:
         run_crawl("breaking", srv.url, work, jsonl=work / "breaking.jsonl")
-        site.override("/", with_ticker([
-            item("2025-08-04T15:18:00+03:00", EDITED),
-            item(None, UNDATED),
-            item(LINKED[0], f'<a href="{LINKED_PATH}">{LINKED[1]}</a>', raw=True),
-            *stored_items()[1:],
-        ]))
+        site.override(
+            "/",
+            with_ticker(
+                [
+                    item("2025-08-04T15:18:00+03:00", EDITED),
+                    item(None, UNDATED),
+                    item(LINKED[0], f'<a href="{LINKED_PATH}">{LINKED[1]}</a>', raw=True),
+                    *stored_items()[1:],
+                ]
+            ),
+        )
         second = run_crawl("breaking", srv.url, work, jsonl=work / "breaking.jsonl")
     assert second.stat("mayadeen/breaking/flashes/new") == 2 and second.stat("mayadeen/breaking/flashes/updated") == 1
     return second.sqlite
@@ -71,8 +76,14 @@ def stored_flashes(db: Path) -> list[dict]:
         rows = con.execute(f"SELECT {', '.join(COLUMNS)} FROM breaking_news ORDER BY time, id").fetchall()
     finally:
         con.close()
-    return [{**{k: r[k] for k in RECORD_KEYS}, "time_estimated": bool(r["time_estimated"]),
-             "edits": json.loads(r["edits"] or "[]")} for r in rows]
+    return [
+        {
+            **{k: r[k] for k in RECORD_KEYS},
+            "time_estimated": bool(r["time_estimated"]),
+            "edits": json.loads(r["edits"] or "[]"),
+        }
+        for r in rows
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +149,12 @@ def test_manifest_and_card_describe_the_flashes(full_export):
     assert sum(n for p, n in listed.items() if p.startswith("parquet_breaking/")) == 12
     summary = manifest["breaking"]
     assert {k: summary[k] for k in ("flashes", "linked", "edited", "estimated", "first")} == {
-        "flashes": 12, "linked": 1, "edited": 1, "estimated": 1, "first": "2025-08-04T07:05:00Z"}
+        "flashes": 12,
+        "linked": 1,
+        "edited": 1,
+        "estimated": 1,
+        "first": "2025-08-04T07:05:00Z",
+    }
     assert summary["record_schema"] == flash_schema()["$id"]
 
     card = (full_export / "README.md").read_text("utf-8")
@@ -154,23 +170,35 @@ def test_manifest_and_card_describe_the_flashes(full_export):
 
 
 def test_since_until_select_flashes_by_time_section_and_kind_leave_them_out(store, full_export, tmp_path):
-    scrapy_export(tmp_path / "day", "--store", store, "--format", "jsonl", "--since", "2025-08-04",
-                  "--until", "2025-08-04")
+    scrapy_export(
+        tmp_path / "day", "--store", store, "--format", "jsonl", "--since", "2025-08-04", "--until", "2025-08-04"
+    )
     dated = [r for r in read_jsonl(full_export / "breaking.jsonl") if r["text"] != UNDATED]
     assert read_jsonl(tmp_path / "day" / "breaking.jsonl") == dated and len(dated) == 11
 
     scrapy_export(tmp_path / "kind", "--store", store, "--format", "jsonl,parquet", "--kind", "article")
     assert sorted(p.name for p in (tmp_path / "kind").iterdir()) == [
-        "README.md", "articles.jsonl", "croissant.json", "manifest.json", "parquet", "report.html"]
+        "README.md",
+        "articles.jsonl",
+        "croissant.json",
+        "manifest.json",
+        "parquet",
+        "report.html",
+    ]
     assert "breaking" not in json.loads((tmp_path / "kind" / "manifest.json").read_text("utf-8"))
 
 
 def _search(db: Path, query: str) -> list[str]:
     con = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
     try:
-        return [t for (t,) in con.execute(
-            f"SELECT b.text FROM {BREAKING_FTS.name} f JOIN breaking_news b ON b.id = f.rowid"
-            f" WHERE {BREAKING_FTS.name} MATCH ? ORDER BY bm25({BREAKING_FTS.name})", (query,))]
+        return [
+            t
+            for (t,) in con.execute(
+                f"SELECT b.text FROM {BREAKING_FTS.name} f JOIN breaking_news b ON b.id = f.rowid"
+                f" WHERE {BREAKING_FTS.name} MATCH ? ORDER BY bm25({BREAKING_FTS.name})",
+                (query,),
+            )
+        ]
     finally:
         con.close()
 

@@ -35,32 +35,72 @@ from mayadeen.store.engines import StoreTarget, connect
 from tests.test_export import _files, scrapy_export
 
 EXPECTED = Path(__file__).resolve().parent.parent / "fixtures" / "expected"
-RECORDS = ("article-iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections",
-           "article-opec-agrees-to-another-large-oil-output-hike-for-september",
-           "gallery-in-pictures-europe-swelters-as-heatwave-grips-the-continent",
-           "video-firefighters-battle-wildfires-in-syrias-latakia-countryside")
-PAYLOADS = ('=HYPERLINK("http://x","Click")', "+1", "-1", "@SUM(1)", "\t=1", "\r=1", "'=1", r"$\foo$",
-            "a $5 and $6 b", "<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "| col |",
-            "[x](javascript:alert(1))", "**b**", "_i_ `c` ~~s~~ \\", "&amp; &lt;b&gt;", "<!-- x -->", "}{#!",
-            "one\u2028line\x85only", "nul\x00byte")
+RECORDS = (
+    "article-iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections",
+    "article-opec-agrees-to-another-large-oil-output-hike-for-september",
+    "gallery-in-pictures-europe-swelters-as-heatwave-grips-the-continent",
+    "video-firefighters-battle-wildfires-in-syrias-latakia-countryside",
+)
+PAYLOADS = (
+    '=HYPERLINK("http://x","Click")',
+    "+1",
+    "-1",
+    "@SUM(1)",
+    "\t=1",
+    "\r=1",
+    "'=1",
+    r"$\foo$",
+    "a $5 and $6 b",
+    "<img src=x onerror=alert(1)>",
+    "<script>alert(1)</script>",
+    "| col |",
+    "[x](javascript:alert(1))",
+    "**b**",
+    "_i_ `c` ~~s~~ \\",
+    "&amp; &lt;b&gt;",
+    "<!-- x -->",
+    "}{#!",
+    "one\u2028line\x85only",
+    "nul\x00byte",
+)
 #: Sections as the card shows them: HTML, a script, a link, Markdown and maths.
-SECTIONS = ("<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "[x](javascript:alert(1))",
-            r"**b** | col | $\foo$ & _i_ `c`")
+SECTIONS = (
+    "<img src=x onerror=alert(1)>",
+    "<script>alert(1)</script>",
+    "[x](javascript:alert(1))",
+    r"**b** | col | $\foo$ & _i_ `c`",
+)
 T0, T1, T2 = "2025-08-04T12:00:00Z", "2025-08-04T12:30:00Z", "2025-08-05T06:00:00Z"
 #: What a CommonMark renderer may make of the card: its own structure, nothing from the site.
 #: The first characters of a cell that a spreadsheet runs as a formula (OWASP).
 ACTIVE = ("=", "+", "-", "@", "\t", "\r")
-CARD_TAGS = {"h1", "h2", "p", "ul", "li", "strong", "em", "code", "pre", "a", "table", "thead", "tbody", "tr",
-             "th", "td"}
+CARD_TAGS = {
+    "h1",
+    "h2",
+    "p",
+    "ul",
+    "li",
+    "strong",
+    "em",
+    "code",
+    "pre",
+    "a",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+}
 
 
 # --- hostile records ----------------------------------------------------------------------------
 
+
 def _is_text(node: dict, root: dict) -> bool:
     """A node of free text from the site: a string with no enum, format or pattern beyond "not blank"."""
     node = resolve(node, root)
-    return node.get("type") == "string" and not {"enum", "format"} & node.keys() and \
-        node.get("pattern", r"\S") == r"\S"
+    return node.get("type") == "string" and not {"enum", "format"} & node.keys() and node.get("pattern", r"\S") == r"\S"
 
 
 def _hostile(value, node: dict, root: dict, texts):
@@ -98,8 +138,11 @@ def hostile_records(texts: list[str], sections: tuple[str, ...] = ()) -> list[di
 
 def _holds_text(node: dict, root: dict) -> bool:
     node = resolve(node, root)
-    return _is_text(node, root) or (node.get("type") == "array" and _holds_text(node["items"], root)) or \
-        any(_holds_text(child, root) for child in node.get("properties", {}).values())
+    return (
+        _is_text(node, root)
+        or (node.get("type") == "array" and _holds_text(node["items"], root))
+        or any(_holds_text(child, root) for child in node.get("properties", {}).values())
+    )
 
 
 def text_keys() -> list[str]:
@@ -119,21 +162,39 @@ def fill(target: StoreTarget, texts: list[str], sections: tuple[str, ...] = ()) 
         revised = {**records[0], "headline": f"{records[0]['headline']} {next(cycle)}", "scraped_at": T2}
         revised["content_hash"] = content_hash(revised)
         store.upsert(revised, seen_at=T2, run_id=run)
-        store.finish_run(run, finished_at=T2, items_new=len(records), items_updated=1, errors=0,
-                         finish_reason="finished", coverage={"fields": {"headline": 1.0, "summary": 0.75}})
+        store.finish_run(
+            run,
+            finished_at=T2,
+            items_new=len(records),
+            items_updated=1,
+            errors=0,
+            finish_reason="finished",
+            coverage={"fields": {"headline": 1.0, "summary": 0.75}},
+        )
         idle = store.start_run("feed", {}, started_at=T2)
-        store.finish_run(idle, finished_at=T2, items_new=0, items_updated=0, errors=0, finish_reason="finished",
-                         coverage={"fields": {"headline": 0.0, "summary": 0.0}})
+        store.finish_run(
+            idle,
+            finished_at=T2,
+            items_new=0,
+            items_updated=0,
+            errors=0,
+            finish_reason="finished",
+            coverage={"fields": {"headline": 0.0, "summary": 0.0}},
+        )
         for n in range(3):
             text = next(cycle)
-            store.write(lambda text=text, n=n: store.run(
-                "INSERT INTO breaking_news (text, time, time_estimated, url, first_seen, last_seen, article_url,"
-                " language, text_key, edits) VALUES (?, ?, ?, NULL, ?, ?, NULL, 'en', ?, ?)",
-                (text, f"2025-08-04T1{n}:00:00Z", False, T1, T2, f"{n}:{text.lower()}", store.json([next(cycle)]))))
+            store.write(
+                lambda text=text, n=n: store.run(
+                    "INSERT INTO breaking_news (text, time, time_estimated, url, first_seen, last_seen, article_url,"
+                    " language, text_key, edits) VALUES (?, ?, ?, NULL, ?, ?, NULL, 'en', ?, ?)",
+                    (text, f"2025-08-04T1{n}:00:00Z", False, T1, T2, f"{n}:{text.lower()}", store.json([next(cycle)])),
+                )
+            )
     return [revised, *records[1:]]
 
 
 # --- reading the outputs ------------------------------------------------------------------------
+
 
 class Tags(HTMLParser):
     """Every tag and attribute of an HTML text, and its text content."""
@@ -190,7 +251,8 @@ def assert_export_is_sound(out: Path, records: list[dict], texts: list[str]) -> 
             for key, cell in zip(header, row, strict=True):
                 if isinstance(line[key], str):
                     assert cell.removeprefix("'") == line[key] and (cell != line[key]) == line[key].startswith(
-                        FORMULA_STARTS), (key, cell)
+                        FORMULA_STARTS
+                    ), (key, cell)
         parquet = {"articles": "parquet", "revisions": "parquet_revisions", "breaking": "parquet_breaking"}[name]
         assert ds.dataset(out / parquet, format="parquet", partitioning="hive").count_rows() == len(lines)
     by_url = {r["url"]: r for r in records}
@@ -203,14 +265,18 @@ def assert_export_is_sound(out: Path, records: list[dict], texts: list[str]) -> 
 
 # --- the export of hostile text -----------------------------------------------------------------
 
+
 def test_the_payloads_reach_every_text_field():
     keys = text_keys()
-    assert {"section", "headline", "summary", "body", "authors", "source", "tags", "image", "images",
-            "related"} <= set(keys)
+    assert {"section", "headline", "summary", "body", "authors", "source", "tags", "image", "images", "related"} <= set(
+        keys
+    )
     records = hostile_records(list(PAYLOADS))
     for key in keys:
-        assert all(json.dumps(r[key]) != json.dumps(json.loads((EXPECTED / f"{n}.json").read_text("utf-8"))[key])
-                   for r, n in zip(records, RECORDS, strict=True)), key
+        assert all(
+            json.dumps(r[key]) != json.dumps(json.loads((EXPECTED / f"{n}.json").read_text("utf-8"))[key])
+            for r, n in zip(records, RECORDS, strict=True)
+        ), key
     assert _is_text(flash_schema()["properties"]["text"], flash_schema())
 
 
@@ -235,8 +301,13 @@ def _cells_and_values(out: Path) -> tuple[set[str], set[str]]:
     """Every CSV cell, and every text value of the JSON Lines, of an export."""
     names = [p.stem for p in out.glob("*.csv")]
     cells = {c for name in names for c in itertools.chain.from_iterable(read_csv_cells(out / f"{name}.csv"))}
-    values = {v for name in names for line in (out / f"{name}.jsonl").read_text("utf-8").splitlines()
-              for v in json.loads(line).values() if isinstance(v, str)}
+    values = {
+        v
+        for name in names
+        for line in (out / f"{name}.jsonl").read_text("utf-8").splitlines()
+        for v in json.loads(line).values()
+        if isinstance(v, str)
+    }
     return cells, values
 
 
@@ -283,13 +354,15 @@ def test_a_maths_tag_does_not_fail_the_command(hostile_store, tmp_path):
 
 
 def test_a_bad_escape_setting_is_one_line_exit_2(hostile_store, tmp_path):
-    proc = scrapy_export(tmp_path / "out", "--store", hostile_store, "-s", "MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS=maybe",
-                         check=False)
+    proc = scrapy_export(
+        tmp_path / "out", "--store", hostile_store, "-s", "MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS=maybe", check=False
+    )
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS" in proc.stderr and not (tmp_path / "out").exists()
 
 
 # --- --overwrite --------------------------------------------------------------------------------
+
 
 def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(root.rglob("*"))}
@@ -346,11 +419,19 @@ def test_overwrite_replaces_only_the_earlier_export(hostile_store, tmp_path):
     assert after["parquet/NOTES.md"] == b"about the parquet files"
     assert sorted(p for p in after if p.startswith("parquet")) == ["parquet", "parquet/NOTES.md"]  # emptied, kept
     assert not [p for p in after if p.startswith(("parquet_", "revisions", "articles.csv"))]
-    assert {"README.md", "report.html", "manifest.json", "articles.jsonl", "breaking.jsonl"} <= set(after) < (
-        earlier | {"notes", "notes/README.md", "notes.txt", "parquet/NOTES.md"})
+    assert (
+        {"README.md", "report.html", "manifest.json", "articles.jsonl", "breaking.jsonl"}
+        <= set(after)
+        < (earlier | {"notes", "notes/README.md", "notes.txt", "parquet/NOTES.md"})
+    )
     manifest = json.loads(after["manifest.json"])
-    assert sorted(f["path"] for f in manifest["files"]) == ["README.md", "articles.jsonl", "breaking.jsonl",
-                                                            "croissant.json", "report.html"]
+    assert sorted(f["path"] for f in manifest["files"]) == [
+        "README.md",
+        "articles.jsonl",
+        "breaking.jsonl",
+        "croissant.json",
+        "report.html",
+    ]
     # an export file changed since (an edited card): the whole overwrite is refused, nothing removed
     (out / "README.md").write_text("my own card")
     before = _tree(out)

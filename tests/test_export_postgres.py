@@ -52,17 +52,36 @@ def fill(store) -> None:
     store.upsert(_revised(records[0], 1), seen_at=T2, run_id=run)
     store.upsert(_revised(records[0], 2), seen_at=T2.replace("06:", "07:"), run_id=run)
     store.upsert(_revised(records[5], 1), seen_at=T2, run_id=run)
-    store.finish_run(run, finished_at=T2, items_new=14, items_updated=3, requests=20, errors=0,
-                     responses_by_status={"200": 19, "404": 1}, finish_reason="finished")
+    store.finish_run(
+        run,
+        finished_at=T2,
+        items_new=14,
+        items_updated=3,
+        requests=20,
+        errors=0,
+        responses_by_status={"200": 19, "404": 1},
+        finish_reason="finished",
+    )
     flashes = [(time, text, False, None, None) for time, text in reversed(STORED_FLASHES)]
-    flashes += [("2025-08-05T09:00:00Z", "Estimated: a flash without a usable time", True, None, None),
-                ("2025-08-05T10:00:00Z", "Edited: the people of Gaza", False, records[3]["url"],
-                 ["Edited: the people in Gaza", "Edited: the ppl in Gaza"])]
+    flashes += [
+        ("2025-08-05T09:00:00Z", "Estimated: a flash without a usable time", True, None, None),
+        (
+            "2025-08-05T10:00:00Z",
+            "Edited: the people of Gaza",
+            False,
+            records[3]["url"],
+            ["Edited: the people in Gaza", "Edited: the ppl in Gaza"],
+        ),
+    ]
     for time, text, estimated, article_url, edits in flashes:
-        store.write(lambda: store.run(
-            "INSERT INTO breaking_news (text, time, time_estimated, url, first_seen, last_seen, article_url, language,"
-            " text_key, edits) VALUES (?, ?, ?, NULL, ?, ?, ?, 'en', ?, ?)",
-            (text, time, estimated, time, T2, article_url, text.lower(), store.json(edits))))
+        store.write(
+            lambda: store.run(
+                "INSERT INTO breaking_news (text, time, time_estimated, url, first_seen, last_seen, article_url,"
+                " language,"
+                " text_key, edits) VALUES (?, ?, ?, NULL, ?, ?, ?, 'en', ?, ?)",
+                (text, time, estimated, time, T2, article_url, text.lower(), store.json(edits)),
+            )
+        )
 
 
 @dataclass
@@ -74,8 +93,10 @@ class Stores:
 @pytest.fixture(scope="module")
 def stores(postgres_cluster, tmp_path_factory) -> Stores:
     url = postgres_cluster.new_database()
-    both = Stores(StoreTarget("sqlite", str(tmp_path_factory.mktemp("sqlite") / "mayadeen.sqlite")),
-                  StoreTarget("postgresql", url.replace("postgres@", f"postgres:{PASSWORD}@", 1)))
+    both = Stores(
+        StoreTarget("sqlite", str(tmp_path_factory.mktemp("sqlite") / "mayadeen.sqlite")),
+        StoreTarget("postgresql", url.replace("postgres@", f"postgres:{PASSWORD}@", 1)),
+    )
     assert PASSWORD in both.postgresql.location
     for target in (both.sqlite, both.postgresql):
         with connect(target) as store:
@@ -90,10 +111,13 @@ def exports(stores, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("exports")
     out = {"sqlite": root / "sqlite", "postgresql": root / "postgresql"}
     from_sqlite = scrapy_export(out["sqlite"], "--store", f"sqlite:///{stores.sqlite.location}", "--with-revisions")
-    from_postgres = scrapy_export(out["postgresql"], "-s", f"MAYADEEN_STORE_URL={stores.postgresql.location}",
-                                  "--with-revisions")
-    summaries = [[line for line in proc.stdout.replace(str(dir), "DIR").splitlines() if not line.startswith(NAMING)]
-                 for proc, dir in ((from_sqlite, out["sqlite"]), (from_postgres, out["postgresql"]))]
+    from_postgres = scrapy_export(
+        out["postgresql"], "-s", f"MAYADEEN_STORE_URL={stores.postgresql.location}", "--with-revisions"
+    )
+    summaries = [
+        [line for line in proc.stdout.replace(str(dir), "DIR").splitlines() if not line.startswith(NAMING)]
+        for proc, dir in ((from_sqlite, out["sqlite"]), (from_postgres, out["postgresql"]))
+    ]
     assert summaries[0] == summaries[1] and "14 items published" in summaries[0][-1]
     assert PASSWORD not in from_postgres.stdout + from_postgres.stderr
     return out
@@ -102,8 +126,15 @@ def exports(stores, tmp_path_factory) -> dict[str, Path]:
 def test_postgresql_export_is_byte_identical_to_the_sqlite_export(exports):
     sqlite, postgresql = _files(exports["sqlite"]), _files(exports["postgresql"])
     assert set(sqlite) == set(postgresql)
-    assert {"articles.jsonl", "articles.csv", "revisions.jsonl", "revisions.csv", "breaking.jsonl", "breaking.csv",
-            "report.html"} <= set(sqlite)
+    assert {
+        "articles.jsonl",
+        "articles.csv",
+        "revisions.jsonl",
+        "revisions.csv",
+        "breaking.jsonl",
+        "breaking.csv",
+        "report.html",
+    } <= set(sqlite)
     assert any(name.startswith("parquet_revisions/") for name in sqlite)
     for name in sorted(set(sqlite) - set(NAMING)):
         assert sqlite[name] == postgresql[name], name
@@ -123,7 +154,8 @@ def test_the_records_are_the_stored_ones_in_the_schema_order(exports):
             assert list(image) == ["url", "caption", "credit"]
     revisions = read_jsonl(exports["postgresql"] / "revisions.jsonl")
     assert sorted((r["url"], r["revision"]) for r in revisions) == sorted(
-        [(records[0]["url"], 1), (records[0]["url"], 2), (records[5]["url"], 1)])
+        [(records[0]["url"], 1), (records[0]["url"], 2), (records[5]["url"], 1)]
+    )
     first = next(r for r in revisions if r["revision"] == 1 and r["url"] == records[0]["url"])
     assert {k: first[k] for k in records[0]} == records[0] and first["seen_at"] == T1
     flashes = read_jsonl(exports["postgresql"] / "breaking.jsonl")
@@ -138,8 +170,11 @@ def test_the_manifest_names_the_store_without_its_password(stores, exports):
     assert manifests["postgresql"]["store"] == str(stores.postgresql)
     assert ":***@" in manifests["postgresql"]["store"] and PASSWORD not in json.dumps(manifests["postgresql"])
     assert manifests["postgresql"]["rows"] == {"articles": 14, "revisions": 3, "breaking": 12}
-    assert manifests["postgresql"]["breaking"] == {**manifests["sqlite"]["breaking"]} == {
-        **manifests["sqlite"]["breaking"], "flashes": 12, "linked": 1, "edited": 1, "estimated": 1}
+    assert (
+        manifests["postgresql"]["breaking"]
+        == {**manifests["sqlite"]["breaking"]}
+        == {**manifests["sqlite"]["breaking"], "flashes": 12, "linked": 1, "edited": 1, "estimated": 1}
+    )
     unnamed = [{k: v for k, v in m.items() if k not in ("exported_at", "store", "files")} for m in manifests.values()]
     assert unnamed[0] == unnamed[1]
 
@@ -152,8 +187,13 @@ def test_the_manifest_names_the_store_without_its_password(stores, exports):
 def test_selections_give_the_same_files_on_both_engines(stores, tmp_path, selection):
     files = {}
     for engine in ("sqlite", "postgresql"):
-        request = ExportRequest(store=getattr(stores, engine), out=tmp_path / engine, formats=("jsonl", "csv"),
-                                selection=selection, with_revisions=True)
+        request = ExportRequest(
+            store=getattr(stores, engine),
+            out=tmp_path / engine,
+            formats=("jsonl", "csv"),
+            selection=selection,
+            with_revisions=True,
+        )
         export(request)
         files[engine] = {k: v for k, v in _files(request.out).items() if k not in NAMING}
     assert files["sqlite"] == files["postgresql"]

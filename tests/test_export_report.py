@@ -18,15 +18,27 @@ CHROMIUM = "/usr/lib/chromium/chromium"
 
 
 def _run(number: int, spider: str, new: int, updated: int, errors: int, coverage: float) -> dict:
-    return {"id": number, "spider": spider, "items_new": new, "items_updated": updated, "errors": errors,
-            "coverage": {"fields": {"headline": coverage, "summary": coverage, "tags": coverage}}}
+    return {
+        "id": number,
+        "spider": spider,
+        "items_new": new,
+        "items_updated": updated,
+        "errors": errors,
+        "coverage": {"fields": {"headline": coverage, "summary": coverage, "tags": coverage}},
+    }
 
 
 #: A first full crawl, then nightly feed runs: most find nothing new (their coverage measured
 #: nothing: 0.0), one stores an edit, one fails twice.
-RUNS = [_run(1, "sitemap", 14, 0, 0, 0.92), _run(2, "feed", 0, 0, 0, 0.0), _run(3, "feed", 0, 0, 0, 0.0),
-        _run(4, "feed", 1, 0, 0, 0.9), _run(5, "feed", 0, 1, 0, 0.88), _run(6, "feed", 0, 0, 2, 0.0),
-        _run(7, "feed", 0, 0, 0, 0.0)]
+RUNS = [
+    _run(1, "sitemap", 14, 0, 0, 0.92),
+    _run(2, "feed", 0, 0, 0, 0.0),
+    _run(3, "feed", 0, 0, 0, 0.0),
+    _run(4, "feed", 1, 0, 0, 0.9),
+    _run(5, "feed", 0, 1, 0, 0.88),
+    _run(6, "feed", 0, 0, 2, 0.0),
+    _run(7, "feed", 0, 0, 0, 0.0),
+]
 STORED = [0, 3, 4]  # the runs (by position) that stored items
 IDLE = [1, 2, 5, 6]
 
@@ -34,9 +46,17 @@ IDLE = [1, 2, 5, 6]
 def _profile() -> Profile:
     profile = Profile()
     for n, day in enumerate(["2025-07-01", "2025-07-08", "2025-07-08", "2025-07-15", "2025-08-04"]):
-        profile.add({"date_published": f"{day}T10:00:00Z", "kind": "article", "section": "Politics",
-                     "section_group": "News" if n % 2 else "Articles", "tags": ["Gaza"], "authors": ["A"],
-                     "word_count": 300 + n})
+        profile.add(
+            {
+                "date_published": f"{day}T10:00:00Z",
+                "kind": "article",
+                "section": "Politics",
+                "section_group": "News" if n % 2 else "Articles",
+                "tags": ["Gaza"],
+                "authors": ["A"],
+                "word_count": 300 + n,
+            }
+        )
     return profile
 
 
@@ -60,8 +80,11 @@ def test_coverage_only_over_runs_that_stored_items():
 
 
 def test_count_axes_have_whole_numbers_and_legends_leave_the_data_alone():
-    for fig, axis in [(crawl_health(RUNS[1:4]), "y"), (items_per_period(_profile()), "y"),
-                      (top_counts(Counter({"Gaza": 1, "Iran": 2}), "tags"), "x")]:
+    for fig, axis in [
+        (crawl_health(RUNS[1:4]), "y"),
+        (items_per_period(_profile()), "y"),
+        (top_counts(Counter({"Gaza": 1, "Iran": 2}), "tags"), "x"),
+    ]:
         renderer = _drawn(fig)
         ax = fig.axes[0]
         ticks = ax.get_yticks() if axis == "y" else ax.get_xticks()
@@ -86,8 +109,11 @@ def test_a_chart_that_cannot_be_drawn_is_a_warning(caplog):
     with caplog.at_level(logging.WARNING, logger="mayadeen.export.report"):
         page = report_html(profile=Broken(), revisions_by_day=[], runs=RUNS, title="t", subtitle="s")
     assert [r.getMessage() for r in caplog.records] == [
-        ("report.html: the top-tags chart could not be drawn (TypeError: bad operand type for unary -: 'str'); "
-         "the export goes on without it")]
+        (
+            "report.html: the top-tags chart could not be drawn (TypeError: bad operand type for unary -: 'str'); "
+            "the export goes on without it"
+        )
+    ]
     assert page.count('<figure class="chart"') == page.count("<svg") == 6
     assert page.count("could not be drawn from this data") == 1
 
@@ -96,8 +122,9 @@ def test_a_chart_that_cannot_be_drawn_is_a_warning(caplog):
 def test_the_crawl_health_chart_as_a_reader_sees_it(tmp_path):
     from playwright.sync_api import sync_playwright
 
-    page_html = report_html(profile=_profile(), revisions_by_day=[("2025-08-04", 1)], runs=RUNS, title="Report",
-                            subtitle="5 items")
+    page_html = report_html(
+        profile=_profile(), revisions_by_day=[("2025-08-04", 1)], runs=RUNS, title="Report", subtitle="5 items"
+    )
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:

@@ -11,8 +11,15 @@ from mayadeen.extract.body import BodyRules, read_body
 from mayadeen.extract.breadcrumbs import breadcrumb_names
 from mayadeen.extract.cards import card_links
 from mayadeen.extract.dom import (
-    class_tokens, descendants_with_class, elements_by_class, elements_by_tag, has_class, nearest_ancestor_with_class,
-    parse_html, parse_response, time_values,
+    class_tokens,
+    descendants_with_class,
+    elements_by_class,
+    elements_by_tag,
+    has_class,
+    nearest_ancestor_with_class,
+    parse_html,
+    parse_response,
+    time_values,
 )
 from mayadeen.extract.jsonld import find_article, find_video, first, image_candidates, node_types, read_jsonld
 from mayadeen.extract.media import figure_image, image_sources, player_poster, player_video
@@ -31,11 +38,13 @@ def scripts(head: str) -> list:
 
 
 def ld(*blocks) -> str:
-    return "".join(f'<script type="application/ld+json">{b if isinstance(b, str) else json.dumps(b)}</script>'
-                   for b in blocks)
+    return "".join(
+        f'<script type="application/ld+json">{b if isinstance(b, str) else json.dumps(b)}</script>' for b in blocks
+    )
 
 
 # --- dom ------------------------------------------------------------------------------------------
+
 
 def test_parse_html_gives_plain_elements_or_none():
     root = parse_html("  <p>a\x00b</p>  ")
@@ -45,11 +54,14 @@ def test_parse_html_gives_plain_elements_or_none():
         assert parse_html(nothing) is None
 
 
-@pytest.mark.parametrize("body, encoding", [
-    ("<p>caf\u00e9 \u2014 ok</p>".encode("utf-8"), "utf-8"),  # parsed as it is
-    (b"\xef\xbb\xbf<p>caf\xc3\xa9 \xe2\x80\x94 ok</p>", "utf-8"),  # a BOM: through the text
-    ("<p>caf\u00e9 \u2014 ok</p>".encode("cp1252"), "cp1252"),  # another encoding: through the text
-])
+@pytest.mark.parametrize(
+    "body, encoding",
+    [
+        ("<p>caf\u00e9 \u2014 ok</p>".encode("utf-8"), "utf-8"),  # parsed as it is
+        (b"\xef\xbb\xbf<p>caf\xc3\xa9 \xe2\x80\x94 ok</p>", "utf-8"),  # a BOM: through the text
+        ("<p>caf\u00e9 \u2014 ok</p>".encode("cp1252"), "cp1252"),  # another encoding: through the text
+    ],
+)
 def test_parse_response_reads_the_declared_encoding(body, encoding):
     root = parse_response(HtmlResponse(url=SITE, body=body, encoding=encoding))
     assert root.findtext(".//p") == "caf\u00e9 \u2014 ok"
@@ -97,18 +109,25 @@ def test_time_values_best_first():
 
 # --- meta -----------------------------------------------------------------------------------------
 
+
 def test_read_meta_by_name_property_and_itemprop_in_order():
-    root = page("", '<meta property="OG:Title" content="T"><meta name="keywords" content="a, b">'
-                    '<meta property="article:tag" content="x"><meta property="article:tag" content="y">'
-                    '<meta itemprop="author" content="A"><meta charset="utf-8"><meta name="empty">')
+    root = page(
+        "",
+        '<meta property="OG:Title" content="T"><meta name="keywords" content="a, b">'
+        '<meta property="article:tag" content="x"><meta property="article:tag" content="y">'
+        '<meta itemprop="author" content="A"><meta charset="utf-8"><meta name="empty">',
+    )
     meta = read_meta(elements_by_tag(root, ("meta",))["meta"])
     assert meta == {"og:title": ["T"], "keywords": ["a, b"], "article:tag": ["x", "y"], "author": ["A"]}
     assert meta.first("article:tag") == "x" and meta.first("missing") is None
 
 
 def test_canonical_href():
-    root = page("", '<link rel="stylesheet" href="/s.css"><link rel="Canonical" href="/news/x">'
-                    '<link rel="canonical" href="/other">')
+    root = page(
+        "",
+        '<link rel="stylesheet" href="/s.css"><link rel="Canonical" href="/news/x">'
+        '<link rel="canonical" href="/other">',
+    )
     assert canonical_href(elements_by_tag(root, ("link",))["link"]) == "/news/x"
     assert canonical_href([]) is None
 
@@ -119,12 +138,16 @@ ARTICLE = {"@type": "NewsArticle", "headline": "H", "video": {"@type": "VideoObj
 CRUMBS = {"@type": "BreadcrumbList", "itemListElement": []}
 
 
-@pytest.mark.parametrize("head", [
-    ld(ARTICLE, CRUMBS),
-    ld([ARTICLE, CRUMBS]),
-    ld({"@context": "https://schema.org", "@graph": [ARTICLE, CRUMBS]}),
-    ld(json.dumps(ARTICLE)[:-1] + ",}", CRUMBS),  # a trailing comma, repaired
-], ids=["objects", "array", "graph", "repaired"])
+@pytest.mark.parametrize(
+    "head",
+    [
+        ld(ARTICLE, CRUMBS),
+        ld([ARTICLE, CRUMBS]),
+        ld({"@context": "https://schema.org", "@graph": [ARTICLE, CRUMBS]}),
+        ld(json.dumps(ARTICLE)[:-1] + ",}", CRUMBS),  # a trailing comma, repaired
+    ],
+    ids=["objects", "array", "graph", "repaired"],
+)
 def test_read_jsonld_finds_nodes_in_every_shape(head):
     nodes = read_jsonld(scripts(head))
     assert [node_types(n) for n in nodes] == [{"newsarticle"}, {"breadcrumblist"}]
@@ -132,8 +155,12 @@ def test_read_jsonld_finds_nodes_in_every_shape(head):
 
 
 def test_read_jsonld_skips_broken_scripts_and_other_types():
-    nodes = read_jsonld(scripts(ld("{broken", {"@type": "https://schema.org/BlogPosting", "headline": "B"})
-                                + '<script type="text/javascript">{"@type": "NewsArticle"}</script>'))
+    nodes = read_jsonld(
+        scripts(
+            ld("{broken", {"@type": "https://schema.org/BlogPosting", "headline": "B"})
+            + '<script type="text/javascript">{"@type": "NewsArticle"}</script>'
+        )
+    )
     assert find_article(nodes)["headline"] == "B"
     assert find_article([]) == {} and find_video([], {}) == {}
 
@@ -147,16 +174,27 @@ def test_find_video_prefers_a_node_over_the_nested_object():
 def test_first_and_image_candidates():
     assert first([1, 2]) == 1 and first([]) is None and first("x") == "x"
     images = [{"url": "/a.jpg", "caption": "C", "creditText": "AP"}, "/b.jpg", None, {"contentUrl": "/c.jpg"}]
-    assert image_candidates(images) == [{"url": "/a.jpg", "caption": "C", "credit": "AP"}, "/b.jpg",
-                                        {"url": "/c.jpg", "caption": None, "credit": None}]
+    assert image_candidates(images) == [
+        {"url": "/a.jpg", "caption": "C", "credit": "AP"},
+        "/b.jpg",
+        {"url": "/c.jpg", "caption": None, "credit": None},
+    ]
     assert image_candidates(None) == []
 
 
 # --- tawsiyat -------------------------------------------------------------------------------------
 
+
 def test_read_tawsiyat_and_its_classes():
-    data = {"postid": 5, "classes": [{"key": "writer", "value": "A"}, {"key": "tag", "value": "T"},
-                                     {"key": "writer", "value": "B"}, "junk"]}
+    data = {
+        "postid": 5,
+        "classes": [
+            {"key": "writer", "value": "A"},
+            {"key": "tag", "value": "T"},
+            {"key": "writer", "value": "B"},
+            "junk",
+        ],
+    }
     found = read_tawsiyat(scripts(f'<script type="text/tawsiyat">{json.dumps(data)}</script>'))
     assert found["postid"] == 5
     assert tawsiyat_classes(found, "writer") == ["A", "B"] and tawsiyat_classes(found, "section") == []
@@ -168,15 +206,23 @@ def test_read_tawsiyat_and_its_classes():
 
 # --- breadcrumbs ----------------------------------------------------------------------------------
 
+
 def _trail(*entries):
-    return [{"@type": "BreadcrumbList", "itemListElement": [
-        {"@type": "ListItem", "position": i, **entry} for i, entry in entries]}]
+    return [
+        {
+            "@type": "BreadcrumbList",
+            "itemListElement": [{"@type": "ListItem", "position": i, **entry} for i, entry in entries],
+        }
+    ]
 
 
 def test_breadcrumb_names_drop_home_and_the_item():
     item = SITE + "/news/politics/x"
-    nodes = _trail((3, {"name": "X", "item": item}), (1, {"name": "Home", "item": SITE + "/"}),
-                   (2, {"name": "News", "item": {"@id": "/news", "name": "News"}}))
+    nodes = _trail(
+        (3, {"name": "X", "item": item}),
+        (1, {"name": "Home", "item": SITE + "/"}),
+        (2, {"name": "News", "item": {"@id": "/news", "name": "News"}}),
+    )
     assert breadcrumb_names(nodes, item, item) == ["News"]
 
 
@@ -188,21 +234,26 @@ def test_breadcrumb_names_without_urls_take_first_as_home_last_as_item():
 
 # --- media ----------------------------------------------------------------------------------------
 
+
 def _one(html: str, cls: str):
     return elements_by_class(page(html))[cls][0]
 
 
 def test_image_sources_lazy_first_noscript_last():
-    figure = _one('<figure class="f"><noscript><img src="/n.jpg"></noscript>'
-                  '<img src="/ph.gif" data-src="/a.jpg" srcset="/a.webp 1x"></figure>', "f")
+    figure = _one(
+        '<figure class="f"><noscript><img src="/n.jpg"></noscript>'
+        '<img src="/ph.gif" data-src="/a.jpg" srcset="/a.webp 1x"></figure>',
+        "f",
+    )
     assert image_sources(figure) == ["/a.jpg", "/ph.gif", "/a.webp 1x", "/n.jpg"]
 
 
 def test_figure_image_caption_and_credit():
     figure = _one('<figure class="f"><img data-src="/a.jpg"><figcaption>2/6 Pilgrims (AP)</figcaption></figure>', "f")
     assert figure_image(figure) == {"url": ["/a.jpg"], "caption": "Pilgrims (AP)", "credit": None}
-    slide = _one('<div class="s"><img src="/b.jpg"><p class="slide-caption">Cap</p>'
-                 '<span class="credit">AP</span></div>', "s")
+    slide = _one(
+        '<div class="s"><img src="/b.jpg"><p class="slide-caption">Cap</p><span class="credit">AP</span></div>', "s"
+    )
     assert figure_image(slide) == {"url": ["/b.jpg"], "caption": "Cap", "credit": "AP"}
 
 
@@ -216,8 +267,9 @@ def test_player_video_and_poster():
 
 # --- body -----------------------------------------------------------------------------------------
 
-RULES = BodyRules(related_box_class="rel", related_title_class="rel__t", tweet_class="tweet",
-                  skip_classes=frozenset({"ad"}))
+RULES = BodyRules(
+    related_box_class="rel", related_title_class="rel__t", tweet_class="tweet", skip_classes=frozenset({"ad"})
+)
 
 
 def _body(inner: str):
@@ -230,18 +282,24 @@ def test_body_blocks_follow_block_elements_and_double_breaks():
 
 
 def test_body_skips_what_is_no_text():
-    body = _body('<p>kept</p><div class="ad">ad</div><script>x()</script><p hidden>h</p><!-- c -->'
-                 '<figure><img src="/a.jpg"><figcaption>cap</figcaption></figure><p>end</p>')
+    body = _body(
+        '<p>kept</p><div class="ad">ad</div><script>x()</script><p hidden>h</p><!-- c -->'
+        '<figure><img src="/a.jpg"><figcaption>cap</figcaption></figure><p>end</p>'
+    )
     assert body.blocks == ["kept", "end"]
     assert body.figures == [{"url": ["/a.jpg"], "caption": "cap", "credit": None}]
 
 
 def test_body_links_from_read_more_lines_and_the_related_box():
-    body = _body('<p>Read more: <a href="/x">X title</a></p><p>See <a href="/y">y</a> here</p>'
-                 '<div class="rel"><a href="/z"><span class="rel__t">Z</span><img src="/z.jpg"></a></div>'
-                 '<blockquote class="tweet"><p>tweet text</p>— someone</blockquote>')
-    assert body.links == [{"url": "/x", "title": "X title", "relation": "read_more"},
-                          {"url": "/z", "title": "Z", "relation": "related_news"}]
+    body = _body(
+        '<p>Read more: <a href="/x">X title</a></p><p>See <a href="/y">y</a> here</p>'
+        '<div class="rel"><a href="/z"><span class="rel__t">Z</span><img src="/z.jpg"></a></div>'
+        '<blockquote class="tweet"><p>tweet text</p>— someone</blockquote>'
+    )
+    assert body.links == [
+        {"url": "/x", "title": "X title", "relation": "read_more"},
+        {"url": "/z", "title": "Z", "relation": "related_news"},
+    ]
     assert [" ".join(b.split()) for b in body.blocks] == ["See y here", "tweet text"]
 
 
@@ -253,11 +311,15 @@ def test_body_of_nothing_and_of_deep_nesting():
 
 # --- cards ----------------------------------------------------------------------------------------
 
+
 def test_card_links_skip_the_heading_and_repeats():
-    block = _one('<section class="rn"><div class="head"><a href="/all">All</a></div>'
-                 '<div class="card"><a href="/a"><img src="/a.jpg"></a><h3 class="card__title">A</h3></div>'
-                 '<div class="card"><a href="/b"><span class="card__title">B</span></a><a href="/b">again</a></div>'
-                 '<a href="/c">C link</a></section>', "rn")
+    block = _one(
+        '<section class="rn"><div class="head"><a href="/all">All</a></div>'
+        '<div class="card"><a href="/a"><img src="/a.jpg"></a><h3 class="card__title">A</h3></div>'
+        '<div class="card"><a href="/b"><span class="card__title">B</span></a><a href="/b">again</a></div>'
+        '<a href="/c">C link</a></section>',
+        "rn",
+    )
     assert card_links(block, "read_next", "card", "card__title", "head") == [
         {"url": "/a", "title": "A", "relation": "read_next"},
         {"url": "/b", "title": "B", "relation": "read_next"},

@@ -5,7 +5,8 @@ their first one or two requests (wrong type/charset: on every request). For each
 all kinds together, `scrapy crawl sections` must store exactly the records of a fault-free crawl,
 each once, field for field; Retry-After must hold off every request to the site until it expires
 (checked on the server's clock; with many requests at a time, only those the crawler had handed to
-its downloader before it read the 429 may still arrive: they were in flight); 5xx and timeouts are retried with growing waits; a page that keeps
+its downloader before it read the 429 may still arrive: they were in flight); 5xx and timeouts are retried with
+growing waits; a page that keeps
 failing is given up with a log line and a stats counter while the crawl goes on.
 
 Unit tests of the components come first; the crawls run in parallel (most of their time is waiting
@@ -28,8 +29,8 @@ from scrapy.http import HtmlResponse, Request, Response, TextResponse, XmlRespon
 from scrapy.utils.test import get_crawler
 
 from mayadeen.completeness import decode_content, incomplete_reason
-from mayadeen.middlewares.retry import Backoff
 from mayadeen.extensions.retry_after import retry_after_seconds
+from mayadeen.middlewares.retry import Backoff
 from mayadeen.middlewares.sniff import ContentSniffMiddleware
 from mayadeen.pages.article import ArticlePage
 from tests.conftest import expected_records, run_crawl
@@ -109,9 +110,17 @@ def _retry_after_ext(max_wait: float):
     return RetryAfter(crawler), holds
 
 
-@pytest.mark.parametrize(("status", "header", "paused"), [
-    (429, b"2", 2.0), (503, b"3", 3.0), (429, b"3600", 5.0), (429, b"soon", None), (500, b"2", None), (429, None, None),
-])
+@pytest.mark.parametrize(
+    ("status", "header", "paused"),
+    [
+        (429, b"2", 2.0),
+        (503, b"3", 3.0),
+        (429, b"3600", 5.0),
+        (429, b"soon", None),
+        (500, b"2", None),
+        (429, None, None),
+    ],
+)
 def test_retry_after_holds_the_slot_in_the_scheduler_within_the_maximum(status, header, paused):
     ext, holds = _retry_after_ext(max_wait=5.0)
     request = Request(PUBLIC + "/")
@@ -132,11 +141,21 @@ def test_backoff_grows_and_is_capped():
     assert all(0.75 <= jittered.delay(1) <= 1.25 for _ in range(100))
 
 
-@pytest.mark.parametrize("content_type", [
-    "text/plain; charset=utf-8", "application/octet-stream", "application/xml", "application/json",
-    "image/jpeg", "", "text/html; charset=iso-8859-1", "text/html; charset=windows-1251",
-    "text/html; charset=utf-16", "application/xml; charset=ascii",
-])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain; charset=utf-8",
+        "application/octet-stream",
+        "application/xml",
+        "application/json",
+        "image/jpeg",
+        "",
+        "text/html; charset=iso-8859-1",
+        "text/html; charset=windows-1251",
+        "text/html; charset=utf-16",
+        "application/xml; charset=ascii",
+    ],
+)
 def test_wrong_content_type_or_charset_still_extracts_right(content_type):
     from scrapy.responsetypes import responsetypes
 
@@ -154,11 +173,13 @@ def test_wrong_content_type_or_charset_still_extracts_right(content_type):
 
 def test_sniff_leaves_right_answers_alone():
     sniff = ContentSniffMiddleware(get_crawler().stats)
-    html = HtmlResponse(PUBLIC + "/", body=b"<html><body>x</body></html>",
-                        headers={"Content-Type": "text/html; charset=utf-8"})
+    html = HtmlResponse(
+        PUBLIC + "/", body=b"<html><body>x</body></html>", headers={"Content-Type": "text/html; charset=utf-8"}
+    )
     assert sniff.process_response(Request(html.url), html) is html
-    xml = XmlResponse(PUBLIC + "/rss", body=b"<?xml version='1.0'?><rss></rss>",
-                      headers={"Content-Type": "application/rss+xml"})
+    xml = XmlResponse(
+        PUBLIC + "/rss", body=b"<?xml version='1.0'?><rss></rss>", headers={"Content-Type": "application/rss+xml"}
+    )
     assert sniff.process_response(Request(xml.url), xml) is xml
     text = TextResponse(PUBLIC + "/robots.txt", body=b"User-agent: *", headers={"Content-Type": "text/plain"})
     assert sniff.process_response(Request(text.url), text) is text
@@ -173,8 +194,15 @@ def test_sniff_leaves_right_answers_alone():
 def fault_crawl(tmp_path, plan: FaultPlan, settings: dict | None = None, name: str = "crawl"):
     with FaultServer(plan) as srv:
         started = time.monotonic()
-        result = run_crawl("sections", srv.url, tmp_path / name, args={"js": "0"},
-                           settings={**COMMON, **(settings or {})}, check=False, timeout=240)
+        result = run_crawl(
+            "sections",
+            srv.url,
+            tmp_path / name,
+            args={"js": "0"},
+            settings={**COMMON, **(settings or {})},
+            check=False,
+            timeout=240,
+        )
         seconds = time.monotonic() - started
     return result, srv, seconds
 
@@ -219,8 +247,10 @@ def retry_after_violations(srv) -> list[str]:
     out = []
     for refusal in (h for h in hits if h.until is not None):
         for hit in sorted((h for h in hits if refusal.sent < h.at < refusal.until - 0.01), key=lambda h: h.at):
-            out.append(f"{hit.path} at +{hit.at - refusal.sent:.3f}s, before {refusal.path}'s "
-                       f"Retry-After ran out (+{refusal.until - refusal.sent:.3f}s)")
+            out.append(
+                f"{hit.path} at +{hit.at - refusal.sent:.3f}s, before {refusal.path}'s "
+                f"Retry-After ran out (+{refusal.until - refusal.sent:.3f}s)"
+            )
     return out
 
 
@@ -245,9 +275,11 @@ def retry_after_violations_in_flight(srv, watched: Watched) -> list[str]:
         for hit in (h for h in hits if refusal.sent < h.at < refusal.until - 0.01):
             reached, read_at = watched.reached_at(PUBLIC + hit.path, hit.attempt), read["at"]
             if reached is None or reached >= read["at"]:
-                out.append(f"{hit.path} (attempt {hit.attempt}) handed to the downloader "
-                           f"{'never' if reached is None else f'+{reached - read_at:.3f}s'} "
-                           f"after {refusal.path}'s Retry-After was read")
+                out.append(
+                    f"{hit.path} (attempt {hit.attempt}) handed to the downloader "
+                    f"{'never' if reached is None else f'+{reached - read_at:.3f}s'} "
+                    f"after {refusal.path}'s Retry-After was read"
+                )
     return out
 
 
@@ -281,8 +313,10 @@ FAULT_GROUPS = {
     "empty 200": ("empty_200",),
 }
 assert {k for kinds in FAULT_GROUPS.values() for k in kinds} == set(FAULT_KINDS)
-KEEP_FAILING = {ARTICLE: "503",
-                "/news/economy/opec-agrees-to-another-large-oil-output-hike-for-september": "cut_body_unsized"}
+KEEP_FAILING = {
+    ARTICLE: "503",
+    "/news/economy/opec-agrees-to-another-large-oil-output-hike-for-september": "cut_body_unsized",
+}
 
 
 def _group_run(name: str, tmp):
@@ -293,8 +327,11 @@ def _group_run(name: str, tmp):
     # before a pause ends, and the check on the server's clock is exact. (Scrapy 2.19 on asyncio
     # enforces CONCURRENT_REQUESTS_PER_DOMAIN only with a download delay: without one, a slot sends
     # its whole queue at once.)
-    settings = {"CONCURRENT_REQUESTS_PER_DOMAIN": "1", "DOWNLOAD_DELAY": "0.001",
-                "DOWNLOAD_DELAY_JITTER": "0"} if name.startswith("429") else {}
+    settings = (
+        {"CONCURRENT_REQUESTS_PER_DOMAIN": "1", "DOWNLOAD_DELAY": "0.001", "DOWNLOAD_DELAY_JITTER": "0"}
+        if name.startswith("429")
+        else {}
+    )
     return fault_crawl(tmp, plan, settings, name=re.sub(r"\W+", "_", name))
 
 
@@ -304,11 +341,20 @@ def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("faults")
     jobs = {name: (_group_run, name, tmp) for name in FAULT_GROUPS}
     jobs["baseline"] = (fault_crawl, tmp, FaultPlan(seed=SEED, share=0.0), None, "baseline")
-    jobs["all together"] = (fault_crawl, tmp, FaultPlan(seed=SEED + 1, share=0.4, kinds=FAULT_KINDS,
-                                                        stall_seconds=STALL_SECONDS),
-                            {**ALL_TOGETHER, **pause_watch_settings(tmp / "all" / "pause_watch.jsonl")}, "all")
-    jobs["keeps failing"] = (fault_crawl, tmp, FaultPlan(seed=SEED, share=0.0, keep_failing=KEEP_FAILING),
-                             {"RETRY_TIMES": "2"}, "keeps_failing")
+    jobs["all together"] = (
+        fault_crawl,
+        tmp,
+        FaultPlan(seed=SEED + 1, share=0.4, kinds=FAULT_KINDS, stall_seconds=STALL_SECONDS),
+        {**ALL_TOGETHER, **pause_watch_settings(tmp / "all" / "pause_watch.jsonl")},
+        "all",
+    )
+    jobs["keeps failing"] = (
+        fault_crawl,
+        tmp,
+        FaultPlan(seed=SEED, share=0.0, keep_failing=KEEP_FAILING),
+        {"RETRY_TIMES": "2"},
+        "keeps_failing",
+    )
     order = ["429 Retry-After", "all together", "stall", "baseline", *FAULT_GROUPS, "keeps failing"]
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {name: pool.submit(*jobs[name]) for name in dict.fromkeys(order)}
@@ -355,8 +401,12 @@ def test_each_fault_alone_loses_nothing(group, runs, baseline):
 def test_all_faults_together_lose_nothing(runs, baseline):
     result, srv, seconds = runs["all together"]
     faults = srv.faults()
-    FIGURES["all together"] = {"injected": sum(faults.values()), "requests": len(srv.hits()),
-                               "seconds": round(seconds, 1), "kinds": len(faults)}
+    FIGURES["all together"] = {
+        "injected": sum(faults.values()),
+        "requests": len(srv.hits()),
+        "seconds": round(seconds, 1),
+        "kinds": len(faults),
+    }
     assert set(faults) == set(FAULT_KINDS), f"kinds not served: {set(FAULT_KINDS) - set(faults)}"
     assert result.returncode == 0, result.log[-3000:]
     assert_all_items_exact(result, baseline)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mayadeen.record import content_hash
 from mayadeen.pages.ticker import TickerEntry
+from mayadeen.record import content_hash
 from mayadeen.store.breaking import BreakingStore
 from mayadeen.store.fts import ARTICLES_FTS, BREAKING_FTS, FTS_TABLE, FtsIndex
 from mayadeen.store.sqlite import ArticleStore
@@ -28,9 +28,14 @@ def search(db: Path, query: str, index: FtsIndex = ARTICLES_FTS, column: str = "
     """``column`` of the rows of ``index``'s table that match ``query``, sorted."""
     con = sqlite3.connect(db)
     try:
-        return sorted(u for (u,) in con.execute(
-            f"SELECT t.{column} FROM {index.name} JOIN {index.table} t ON t.rowid = {index.name}.rowid"
-            f" WHERE {index.name} MATCH ?", (query,)))
+        return sorted(
+            u
+            for (u,) in con.execute(
+                f"SELECT t.{column} FROM {index.name} JOIN {index.table} t ON t.rowid = {index.name}.rowid"
+                f" WHERE {index.name} MATCH ?",
+                (query,),
+            )
+        )
     finally:
         con.close()
 
@@ -67,11 +72,15 @@ def test_a_store_without_the_index_gets_it_filled_from_its_rows(db):
         search(db, "Gaza")
 
     ArticleStore(db).close()
-    gaza = sorted(r["url"] for r in map(record, EXPECTED)
-                  if "gaza" in " ".join([r["headline"], r["summary"] or "", r["body"], *r["tags"]]).lower())
+    gaza = sorted(
+        r["url"]
+        for r in map(record, EXPECTED)
+        if "gaza" in " ".join([r["headline"], r["summary"] or "", r["body"], *r["tags"]]).lower()
+    )
     assert gaza and search(db, "gaza") == gaza
     assert search(db, 'tags:"Popular Mobilization Forces"') == [
-        "https://english.almayadeen.net/news/politics/iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections"]
+        "https://english.almayadeen.net/news/politics/iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections"
+    ]
     integrity_ok(db)
 
 

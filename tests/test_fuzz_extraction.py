@@ -201,8 +201,16 @@ def script_in_text(doc, data):
     el.insert(0, injected)
 
 
-TREE_MUTATIONS = [drop_element, duplicate_element, reorder_children, mess_attributes, break_json,
-                  deep_nesting, control_characters, script_in_text]
+TREE_MUTATIONS = [
+    drop_element,
+    duplicate_element,
+    reorder_children,
+    mess_attributes,
+    break_json,
+    deep_nesting,
+    control_characters,
+    script_in_text,
+]
 
 
 def non_utf8_bytes(body: bytes, data) -> bytes:
@@ -296,8 +304,14 @@ def check_extraction(url: str, body: bytes) -> None:
         FIGURES["valid"] += 1
 
 
-@settings(max_examples=EXAMPLES, deadline=5000, derandomize=True, database=None, print_blob=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=5000,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
 @given(data=st.data(), url=st.sampled_from(URLS))
 def test_mutated_item_pages_never_break_extraction(url, data):
     check_extraction(url, mutate(url, data))
@@ -347,12 +361,19 @@ def test_section_groups_are_the_schemas():
     from mayadeen.normalize import to_section_group
 
     assert [to_section_group(v) for v in ("News", "in-pictures", " VIDEOS ", "Infographs", "articles")] == [
-        "News", "In Pictures", "Videos", "Infographs", "Articles"]
+        "News",
+        "In Pictures",
+        "Videos",
+        "Infographs",
+        "Articles",
+    ]
     assert [to_section_group(v) for v in ("Health", "Video Features", "", None, 3)] == [None] * 5
 
 
 def test_print_figures():
     if FIGURES["pages"]:
-        print(f"\nfuzz: {FIGURES['pages']} mutated pages extracted, {FIGURES['records']} records "
-              f"({FIGURES['valid']} valid, {FIGURES['dropped']} dropped by validation for missing data), "
-              f"{FIGURES['not_item']} no longer item pages; 0 crashes, 0 malformed")
+        print(
+            f"\nfuzz: {FIGURES['pages']} mutated pages extracted, {FIGURES['records']} records "
+            f"({FIGURES['valid']} valid, {FIGURES['dropped']} dropped by validation for missing data), "
+            f"{FIGURES['not_item']} no longer item pages; 0 crashes, 0 malformed"
+        )

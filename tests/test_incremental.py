@@ -1,15 +1,15 @@
 """Incremental runs: a second run fetches only what is new or changed, for every spider."""
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
 from mayadeen.store.freshness import Freshness, Verdict
 from mayadeen.store.sqlite import ArticleStore
 from tests.conftest import expected_records
-from tests.inprocess import crawl as crawl_in_process
 from tests.fixture_server import FixtureServer, FixtureSite
+from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import (
     CHANGED_PARAGRAPH,
     CHANGED_PATH,
@@ -60,13 +60,13 @@ def test_sections_second_run_fetches_no_stored_item_and_stops_paging(tmp_path):
 
         # Again, unchanged: stored items are not fetched (only the sample's 404 links are tried again).
         crawl_in_process("sections", srv.url, tmp_path, args=args, jsonl=tmp_path / "run2.jsonl")
-        paths2 = srv.paths()[len(paths1):]
+        paths2 = srv.paths()[len(paths1) :]
         assert served_items(site, paths2) == []
 
         # A first page holding only stored, unchanged items: no page 2, no item at all.
         site.override("/news/politics", only_cards(site.body("/news/politics"), stored_urls))
         third = crawl_in_process("sections", srv.url, tmp_path, args=args, jsonl=tmp_path / "run3.jsonl")
-        paths3 = srv.paths()[len(paths1) + len(paths2):]
+        paths3 = srv.paths()[len(paths1) + len(paths2) :]
     assert "/news/politics" in paths3 and "/news/politics?page=2" not in paths3
     assert served_items(site, paths3) == []  # (the sidebar's cards outside the sample answer 404)
     assert third.records() == []
@@ -97,8 +97,13 @@ def expected_changed() -> dict:
 
 def expected_new() -> dict:
     rec = dict(expected_records()[P + CHANGED_PATH])
-    rec.update(url=P + NEW_PATH, article_id=NEW_POSTID, headline=NEW_HEADLINE,
-               date_published="2025-08-05T06:10:00Z", date_modified="2025-08-05T06:10:00Z")
+    rec.update(
+        url=P + NEW_PATH,
+        article_id=NEW_POSTID,
+        headline=NEW_HEADLINE,
+        date_published="2025-08-05T06:10:00Z",
+        date_modified="2025-08-05T06:10:00Z",
+    )
     return rec
 
 
@@ -108,12 +113,15 @@ def check_row(row: dict, want: dict) -> None:
         assert got == value, f"{want['url']}: {key}"
 
 
-@pytest.mark.parametrize("spider, fetched", [
-    ("sitemap", {CHANGED_PATH, NEW_PATH}),
-    # Feeds and listings give publication dates: they find the new item; the edit waits for the sitemap.
-    ("feed", {NEW_PATH}),
-    ("sections", {NEW_PATH}),
-])
+@pytest.mark.parametrize(
+    "spider, fetched",
+    [
+        ("sitemap", {CHANGED_PATH, NEW_PATH}),
+        # Feeds and listings give publication dates: they find the new item; the edit waits for the sitemap.
+        ("feed", {NEW_PATH}),
+        ("sections", {NEW_PATH}),
+    ],
+)
 def test_second_run_fetches_exactly_the_changed_and_the_new_item(tmp_path, spider, fetched):
     site = FixtureSite()
     args = {"sections": "news/politics"} if spider == "sections" else {}
@@ -165,11 +173,17 @@ def test_second_run_fetches_exactly_the_changed_and_the_new_item(tmp_path, spide
 
 # --- the decision itself ---------------------------------------------------------------------------
 
+
 def store_with(tmp_path, url: str, date_modified: str, date_published: str, **more) -> ArticleStore:
     """A real store holding one item at ``url`` with these dates (and ``more`` upsert arguments)."""
     store = ArticleStore(tmp_path / "fresh.sqlite")
-    record = {**expected_records()[P + CHANGED_PATH], "url": url, "content_hash": "h",
-              "date_modified": date_modified, "date_published": date_published}
+    record = {
+        **expected_records()[P + CHANGED_PATH],
+        "url": url,
+        "content_hash": "h",
+        "date_modified": date_modified,
+        "date_published": date_published,
+    }
     store.upsert(record, **more)
     return store
 
@@ -180,16 +194,19 @@ def stored_a(tmp_path):
         yield store
 
 
-@pytest.mark.parametrize("seen, day_only, verdict", [
-    (None, None, Verdict.UNCHANGED),  # a link without a date
-    ("2025-08-01T09:35:00+03:00", None, Verdict.UNCHANGED),  # the same instant
-    ("2025-08-01T09:35:01+03:00", None, Verdict.CHANGED),
-    ("Thu, 31 Jul 2025 16:10:00 +0300", None, Verdict.UNCHANGED),  # RSS pubDate = publication
-    ("1 Aug 2025", True, Verdict.UNCHANGED),  # listing day = the stored Beirut day
-    ("2 Aug 2025", True, Verdict.CHANGED),
-    ("2025-08-02", None, Verdict.CHANGED),  # a day-only lastmod
-    ("not a date", None, Verdict.UNCHANGED),
-])
+@pytest.mark.parametrize(
+    "seen, day_only, verdict",
+    [
+        (None, None, Verdict.UNCHANGED),  # a link without a date
+        ("2025-08-01T09:35:00+03:00", None, Verdict.UNCHANGED),  # the same instant
+        ("2025-08-01T09:35:01+03:00", None, Verdict.CHANGED),
+        ("Thu, 31 Jul 2025 16:10:00 +0300", None, Verdict.UNCHANGED),  # RSS pubDate = publication
+        ("1 Aug 2025", True, Verdict.UNCHANGED),  # listing day = the stored Beirut day
+        ("2 Aug 2025", True, Verdict.CHANGED),
+        ("2025-08-02", None, Verdict.CHANGED),  # a day-only lastmod
+        ("not a date", None, Verdict.UNCHANGED),
+    ],
+)
 def test_verdicts(stored_a, seen, day_only, verdict):
     assert Freshness(stored_a).verdict(P + "/a", seen, day_only=day_only) is verdict
 
@@ -206,8 +223,14 @@ def test_verdicts_new_full_and_done(stored_a):
 
 def test_the_listed_date_counts_and_aliases_are_known(tmp_path):
     # Stored with a sitemap date later than the page's own dates (a site-wide <lastmod> bump).
-    with store_with(tmp_path, P + "/d", "2025-08-01T06:35:00Z", "2025-07-31T13:10:00Z",
-                    listed="2025-08-09T00:00:00Z", aliases=[P + "/old-d"]) as store:
+    with store_with(
+        tmp_path,
+        P + "/d",
+        "2025-08-01T06:35:00Z",
+        "2025-07-31T13:10:00Z",
+        listed="2025-08-09T00:00:00Z",
+        aliases=[P + "/old-d"],
+    ) as store:
         fresh = Freshness(store)
         assert fresh.verdict(P + "/d", "2025-08-09T03:00:00+03:00") is Verdict.UNCHANGED
         assert fresh.verdict(P + "/old-d", "2025-08-09T03:00:00+03:00") is Verdict.UNCHANGED
@@ -221,4 +244,4 @@ def test_listing_day_compares_beirut_days(tmp_path):
     fresh = Freshness(store_with(tmp_path, P + "/c", "2025-07-31T22:30:00Z", "2025-07-31T22:30:00Z"))
     assert fresh.verdict(P + "/c", "1 Aug 2025", day_only=True) is Verdict.UNCHANGED
     assert fresh.verdict(P + "/c", date(2025, 8, 2)) is Verdict.CHANGED
-    assert fresh.verdict(P + "/c", datetime(2025, 7, 31, 22, 30, 1, tzinfo=timezone.utc)) is Verdict.CHANGED
+    assert fresh.verdict(P + "/c", datetime(2025, 7, 31, 22, 30, 1, tzinfo=UTC)) is Verdict.CHANGED

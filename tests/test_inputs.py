@@ -21,11 +21,10 @@ from scrapy.settings import Settings
 
 from mayadeen import preflight
 from mayadeen.commands.crawl import Command
-
 from mayadeen.spiders.feed import FeedSpider
 from mayadeen.spiders.sections import MENU_LISTINGS
-from mayadeen.store.sqlite import ArticleStore
 from mayadeen.spiders.sitemap import SitemapSpider
+from mayadeen.store.sqlite import ArticleStore
 from tests.conftest import ROOT, expected_records, run_crawl
 from tests.fixture_server import FixtureServer
 from tests.scheduled import runs
@@ -76,59 +75,109 @@ def offline(tmp_path):
 MIRROR = ["-a", "base_url=http://127.0.0.1:9"]
 USAGE_ERRORS = [
     # a malformed mirror used to be swallowed ("Disabled MirrorMiddleware") and the live site crawled
-    (["sections", "-a", "base_url=127.0.0.1:8000"],
-     "-a base_url=127.0.0.1:8000: takes an absolute http(s) origin such as http://127.0.0.1:8000"),
-    (["sections", "-a", "base_url=ftp://x"], "-a base_url=ftp://x: takes an absolute http(s) origin such as"
-     " http://127.0.0.1:8000"),
-    (["sections", "-a", "base_url=not a url"], "-a base_url=not a url: takes an absolute http(s) origin such as"
-     " http://127.0.0.1:8000"),
-    (["sections", "-s", "MAYADEEN_BASE_URL=ftp://x"], "-s MAYADEEN_BASE_URL=ftp://x: takes an absolute http(s) origin"
-     " such as http://127.0.0.1:8000"),
-    (["sections", "-a", "base_url=http://127.0.0.1:8000/mirror"], "-a base_url=http://127.0.0.1:8000/mirror: takes an"
-     " absolute http(s) origin such as http://127.0.0.1:8000 (no path, query or user name)"),
+    (
+        ["sections", "-a", "base_url=127.0.0.1:8000"],
+        "-a base_url=127.0.0.1:8000: takes an absolute http(s) origin such as http://127.0.0.1:8000",
+    ),
+    (
+        ["sections", "-a", "base_url=ftp://x"],
+        "-a base_url=ftp://x: takes an absolute http(s) origin such as http://127.0.0.1:8000",
+    ),
+    (
+        ["sections", "-a", "base_url=not a url"],
+        "-a base_url=not a url: takes an absolute http(s) origin such as http://127.0.0.1:8000",
+    ),
+    (
+        ["sections", "-s", "MAYADEEN_BASE_URL=ftp://x"],
+        "-s MAYADEEN_BASE_URL=ftp://x: takes an absolute http(s) origin such as http://127.0.0.1:8000",
+    ),
+    (
+        ["sections", "-a", "base_url=http://127.0.0.1:8000/mirror"],
+        "-a base_url=http://127.0.0.1:8000/mirror: takes an"
+        " absolute http(s) origin such as http://127.0.0.1:8000 (no path, query or user name)",
+    ),
     # dates and windows (used to be ~50 lines, two tracebacks and a RuntimeError from the command)
     (["sitemap", *MIRROR, "-a", "since=2025-13-45"], "-a since=2025-13-45: takes a day as YYYY-MM-DD, e.g. 2025-07-31"),
     (["sitemap", *MIRROR, "-a", "since=tomorrow"], "-a since=tomorrow: takes a day as YYYY-MM-DD, e.g. 2025-07-31"),
-    (["feed", *MIRROR, "-a", "since=2025-08-02", "-a", "until=2025-08-01"],
-     "-a since=2025-08-02 is after -a until=2025-08-01: the window needs since <= until"),
+    (
+        ["feed", *MIRROR, "-a", "since=2025-08-02", "-a", "until=2025-08-01"],
+        "-a since=2025-08-02 is after -a until=2025-08-01: the window needs since <= until",
+    ),
     # unknown or misspelled arguments (used to be ignored)
-    (["sections", *MIRROR, "-a", "foo=1"],
-     "-a foo=1: spider sections has no argument foo; it takes base_url, crawl_id, full, js, sections"),
-    (["sections", *MIRROR, "-a", "sectons=news"], "-a sectons=news: spider sections has no argument sectons (did you"
-     " mean sections?); it takes base_url, crawl_id, full, js, sections"),
-    (["sections", *MIRROR, "-a", "since=2025-07-01"], "-a since=2025-07-01: spider sections has no argument since;"
-     " it takes base_url, crawl_id, full, js, sections"),
-    (["sections", *MIRROR, "-a", "until=2025-07-31"], "-a until=2025-07-31: spider sections has no argument until;"
-     " it takes base_url, crawl_id, full, js, sections"),
-    (["feed", *MIRROR, "-a", "sections=news"], "-a sections=news: spider feed has no argument sections; it takes"
-     " base_url, crawl_id, full, js, since, until"),
-    (["sections", *MIRROR, "-a", "sections=doesnotexist"], "-a sections=doesnotexist: doesnotexist is not a listing"
-     " of the site's menu; it takes comma-separated keys of " + ", ".join(MENU_LISTINGS)),
+    (
+        ["sections", *MIRROR, "-a", "foo=1"],
+        "-a foo=1: spider sections has no argument foo; it takes base_url, crawl_id, full, js, sections",
+    ),
+    (
+        ["sections", *MIRROR, "-a", "sectons=news"],
+        "-a sectons=news: spider sections has no argument sectons (did you"
+        " mean sections?); it takes base_url, crawl_id, full, js, sections",
+    ),
+    (
+        ["sections", *MIRROR, "-a", "since=2025-07-01"],
+        "-a since=2025-07-01: spider sections has no argument since; it takes base_url, crawl_id, full, js, sections",
+    ),
+    (
+        ["sections", *MIRROR, "-a", "until=2025-07-31"],
+        "-a until=2025-07-31: spider sections has no argument until; it takes base_url, crawl_id, full, js, sections",
+    ),
+    (
+        ["feed", *MIRROR, "-a", "sections=news"],
+        "-a sections=news: spider feed has no argument sections; it takes base_url, crawl_id, full, js, since, until",
+    ),
+    (
+        ["sections", *MIRROR, "-a", "sections=doesnotexist"],
+        "-a sections=doesnotexist: doesnotexist is not a listing"
+        " of the site's menu; it takes comma-separated keys of " + ", ".join(MENU_LISTINGS),
+    ),
     # booleans that are not booleans (used to be taken as false)
     (["sitemap", *MIRROR, "-a", "full=maybe"], "-a full=maybe: takes 1 or 0 (also true/false, yes/no, on/off)"),
     (["sections", *MIRROR, "-a", "js=2"], "-a js=2: takes 1 or 0 (also true/false, yes/no, on/off)"),
     # settings
-    (["feed", *MIRROR, "-s", "MAYADEEN_RETRY_BACKOF_MAX=5"],
-     "-s MAYADEEN_RETRY_BACKOF_MAX: no such setting (did you mean MAYADEEN_RETRY_BACKOFF_MAX?)"),
-    (["feed", *MIRROR, "-s", "MAYADEEN_MAX_DROPPED_SHARE=20%"], "-s MAYADEEN_MAX_DROPPED_SHARE=20%: takes a number"
-     " from 0 to 1"),
-    (["feed", *MIRROR, "-s", "MAYADEEN_INTEGRITY_ENABLED=maybe"], "-s MAYADEEN_INTEGRITY_ENABLED=maybe: takes 1 or 0"
-     " (also true/false, yes/no, on/off)"),
+    (
+        ["feed", *MIRROR, "-s", "MAYADEEN_RETRY_BACKOF_MAX=5"],
+        "-s MAYADEEN_RETRY_BACKOF_MAX: no such setting (did you mean MAYADEEN_RETRY_BACKOFF_MAX?)",
+    ),
+    (
+        ["feed", *MIRROR, "-s", "MAYADEEN_MAX_DROPPED_SHARE=20%"],
+        "-s MAYADEEN_MAX_DROPPED_SHARE=20%: takes a number from 0 to 1",
+    ),
+    (
+        ["feed", *MIRROR, "-s", "MAYADEEN_INTEGRITY_ENABLED=maybe"],
+        "-s MAYADEEN_INTEGRITY_ENABLED=maybe: takes 1 or 0 (also true/false, yes/no, on/off)",
+    ),
     # the site's identity is not a setting to play with: other hosts are fetched with base_url
-    *[(["feed", *MIRROR, "-s", f"MAYADEEN_PUBLIC_URL={url}"], f"-s MAYADEEN_PUBLIC_URL={url}: the site's identity is"
-       " always https://english.almayadeen.net (every URL requested, stored and written is on it); to fetch from"
-       " another host use -a base_url or MAYADEEN_BASE_URL")
-      for url in ("https://example.org", "https://www.english.almayadeen.net", "http://english.almayadeen.net")],
+    *[
+        (
+            ["feed", *MIRROR, "-s", f"MAYADEEN_PUBLIC_URL={url}"],
+            f"-s MAYADEEN_PUBLIC_URL={url}: the site's identity is"
+            " always https://english.almayadeen.net (every URL requested, stored and written is on it); to fetch from"
+            " another host use -a base_url or MAYADEEN_BASE_URL",
+        )
+        for url in ("https://example.org", "https://www.english.almayadeen.net", "http://english.almayadeen.net")
+    ],
     # a store URL of another kind, or broken (its value may hold a password: not repeated)
-    (["feed", *MIRROR, "-s", "MAYADEEN_STORE_URL=mysql://db/m"],
-     "-s MAYADEEN_STORE_URL: takes sqlite:///path/to/file.sqlite or postgresql://user@host:port/database"),
-    (["feed", *MIRROR, "-s", "MAYADEEN_STORE_URL=postgresql://u:pw@db:port/m"], "-s MAYADEEN_STORE_URL: takes"
-     " sqlite:///path/to/file.sqlite or postgresql://user@host:port/database (the port is not a number)"),
+    (
+        ["feed", *MIRROR, "-s", "MAYADEEN_STORE_URL=mysql://db/m"],
+        "-s MAYADEEN_STORE_URL: takes sqlite:///path/to/file.sqlite or postgresql://user@host:port/database",
+    ),
+    (
+        ["feed", *MIRROR, "-s", "MAYADEEN_STORE_URL=postgresql://u:pw@db:port/m"],
+        "-s MAYADEEN_STORE_URL: takes"
+        " sqlite:///path/to/file.sqlite or postgresql://user@host:port/database (the port is not a number)",
+    ),
     # an unknown spider (used to be a traceback)
-    (["sectons"], "no spider named sectons (did you mean sections?); the spiders are breaking, feed, sections, sitemap"),
+    (
+        ["sectons"],
+        "no spider named sectons (did you mean sections?); the spiders are breaking, feed, sections, sitemap",
+    ),
     # no output at all: every record would have been scraped to nowhere
-    (["feed", *MIRROR, "-s", "MAYADEEN_SQLITE_PATH=", "-s", "MAYADEEN_JSONL_PATH="], "no output: MAYADEEN_STORE_URL,"
-     " MAYADEEN_SQLITE_PATH and MAYADEEN_JSONL_PATH are empty and no -o/-O is given; every record would be thrown away"),
+    (
+        ["feed", *MIRROR, "-s", "MAYADEEN_SQLITE_PATH=", "-s", "MAYADEEN_JSONL_PATH="],
+        "no output: MAYADEEN_STORE_URL,"
+        " MAYADEEN_SQLITE_PATH and MAYADEEN_JSONL_PATH are empty and no -o/-O is given;"
+        " every record would be thrown away",
+    ),
 ]
 
 
@@ -144,8 +193,9 @@ def test_a_usage_error_is_one_line_and_exit_2(tmp_path, offline, argv, message):
 def test_good_inputs_pass_the_checks(tmp_path, offline):
     for value in ("https://english.almayadeen.net", "https://English.Almayadeen.net/"):
         assert checked("feed", *MIRROR, "-s", f"MAYADEEN_PUBLIC_URL={value}", *offline) == (None, "")
-    assert checked("sitemap", *MIRROR, "-a", "since=2025-07-01", "-a", "until=2025-07-31", "-a", "full=yes",
-                   *offline) == (None, "")
+    assert checked(
+        "sitemap", *MIRROR, "-a", "since=2025-07-01", "-a", "until=2025-07-31", "-a", "full=yes", *offline
+    ) == (None, "")
     assert checked("sections", *MIRROR, "-a", "sections=news/politics,articles", "-a", "js=0", *offline) == (None, "")
     assert list(tmp_path.iterdir()) == []
 
@@ -172,14 +222,19 @@ def test_each_spider_says_which_date_its_window_filters():
     _, parser = crawl_command_line()
     parser.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=10_000)  # no line breaks in YYYY-MM-DD
     shown = parser.format_help()  # ``scrapy crawl -h``
-    assert ("-a since: YYYY-MM-DD: only items whose last change (sitemap <lastmod>) is on or after this Beirut day"
-            in shown.split("Spider sitemap arguments", 1)[1])
-    assert ("-a until: YYYY-MM-DD: only items whose publication (RSS pubDate, news sitemap publication date) is on or"
-            " before this Beirut day" in shown.split("Spider feed arguments", 1)[1])
+    assert (
+        "-a since: YYYY-MM-DD: only items whose last change (sitemap <lastmod>) is on or after this Beirut day"
+        in shown.split("Spider sitemap arguments", 1)[1]
+    )
+    assert (
+        "-a until: YYYY-MM-DD: only items whose publication (RSS pubDate, news sitemap publication date) is on or"
+        " before this Beirut day" in shown.split("Spider feed arguments", 1)[1]
+    )
     assert "since" not in shown.split("Spider sections arguments", 1)[1].split("Spider sitemap arguments", 1)[0]
 
 
 # --- environment errors: one ERROR line, the summary, a crawl_runs row where the store can take it ----
+
 
 def environment_refusal(result, message: str, reason: str) -> None:
     assert result.returncode == 1
@@ -203,7 +258,8 @@ def test_an_unwritable_json_lines_path_stops_the_run_before_it_starts(tmp_path):
     # The default feed (no -o) is checked the same way.
     settings = Settings({"MAYADEEN_JSONL_PATH": str(directory)})
     assert preflight.feed_problem(settings) == preflight.EnvironmentProblem(
-        "feed_not_writable", f"feed={directory}: is a directory, not a file", True)
+        "feed_not_writable", f"feed={directory}: is a directory, not a file", True
+    )
 
 
 def test_a_garbage_store_is_refused_and_left_alone(tmp_path):
@@ -212,9 +268,12 @@ def test_a_garbage_store_is_refused_and_left_alone(tmp_path):
     with FixtureServer() as srv:
         result = run_crawl("feed", srv.url, tmp_path, check=False)
         assert srv.paths() == []
-    environment_refusal(result, f'MAYADEEN_SQLITE_PATH={sqlite}: not a SQLite database (is it the right file? if it is'
-                        f' a damaged store, recover it with: sqlite3 {sqlite} ".recover" | sqlite3 recovered.sqlite)',
-                        "store_unusable")
+    environment_refusal(
+        result,
+        f"MAYADEEN_SQLITE_PATH={sqlite}: not a SQLite database (is it the right file? if it is"
+        f' a damaged store, recover it with: sqlite3 {sqlite} ".recover" | sqlite3 recovered.sqlite)',
+        "store_unusable",
+    )
     assert sqlite.read_bytes() == b"this is not a database\n" * 100
 
 
@@ -228,13 +287,15 @@ def test_a_store_with_damaged_pages_is_never_written_to(tmp_path):
     page_size = con.execute("PRAGMA page_size").fetchone()[0]
     con.close()
     data = bytearray(sqlite.read_bytes())
-    data[3 * page_size: 5 * page_size] = b"\xa5" * (2 * page_size)  # two pages of the articles' b-tree
+    data[3 * page_size : 5 * page_size] = b"\xa5" * (2 * page_size)  # two pages of the articles' b-tree
     sqlite.write_bytes(bytes(data))
     before = hashlib.sha256(sqlite.read_bytes()).hexdigest()
     with FixtureServer() as srv:
         result = run_crawl("feed", srv.url, tmp_path, check=False)
         assert srv.paths() == []
-    environment_refusal(result, f'recover it with: sqlite3 {sqlite} ".recover" | sqlite3 recovered.sqlite', "store_damaged")
+    environment_refusal(
+        result, f'recover it with: sqlite3 {sqlite} ".recover" | sqlite3 recovered.sqlite', "store_damaged"
+    )
     assert "the store is damaged (quick_check: " in result.log
     assert hashlib.sha256(sqlite.read_bytes()).hexdigest() == before  # not one byte written
 
@@ -243,18 +304,42 @@ def test_a_read_only_data_directory_is_one_line(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     with FixtureServer() as srv:
-        cmd = " ".join([*BASE, "feed", "-a", f"base_url={srv.url}", "-s", f"MAYADEEN_SQLITE_PATH={data}/m.sqlite",
-                        "-s", f"MAYADEEN_JSONL_PATH={data}/a.jsonl"])
+        cmd = " ".join(
+            [
+                *BASE,
+                "feed",
+                "-a",
+                f"base_url={srv.url}",
+                "-s",
+                f"MAYADEEN_SQLITE_PATH={data}/m.sqlite",
+                "-s",
+                f"MAYADEEN_JSONL_PATH={data}/a.jsonl",
+            ]
+        )
         # A read-only bind mount: root ignores permission bits, not a read-only file system.
-        proc = subprocess.run(["unshare", "-m", "sh", "-c", f"mount --bind {data} {data} && mount -o remount,bind,ro"
-                               f" {data} {data} && exec {cmd}"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                              env={"PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings", "PATH": "/usr/bin:/bin"})
+        proc = subprocess.run(
+            [
+                "unshare",
+                "-m",
+                "sh",
+                "-c",
+                f"mount --bind {data} {data} && mount -o remount,bind,ro {data} {data} && exec {cmd}",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings", "PATH": "/usr/bin:/bin"},
+        )
         if "mount" in proc.stderr and proc.returncode == 32:
             pytest.skip("no mount namespace here")
         assert srv.paths() == []
     result = type("R", (), {"returncode": proc.returncode, "log": proc.stderr})
-    environment_refusal(result, f"MAYADEEN_SQLITE_PATH={data}/m.sqlite: cannot write in {data} (read-only or no"
-                        " permission)", "store_unusable")
+    environment_refusal(
+        result,
+        f"MAYADEEN_SQLITE_PATH={data}/m.sqlite: cannot write in {data} (read-only or no permission)",
+        "store_unusable",
+    )
 
 
 def test_a_jobdir_of_another_spider_is_refused_and_kept(tmp_path):
@@ -264,13 +349,22 @@ def test_a_jobdir_of_another_spider_is_refused_and_kept(tmp_path):
     (jobdir / "mayadeen-job.json").write_text(json.dumps(job))
     (jobdir / "requests.queue").mkdir()
     with FixtureServer() as srv:
-        proc = scrapy("feed", "-a", f"base_url={srv.url}", "-s", f"JOBDIR={jobdir}",
-                      "-s", f"MAYADEEN_SQLITE_PATH={tmp_path / 'm.sqlite'}")
+        proc = scrapy(
+            "feed",
+            "-a",
+            f"base_url={srv.url}",
+            "-s",
+            f"JOBDIR={jobdir}",
+            "-s",
+            f"MAYADEEN_SQLITE_PATH={tmp_path / 'm.sqlite'}",
+        )
         assert srv.paths() == []
     assert proc.returncode == 2
-    assert proc.stderr.strip() == (f"scrapy crawl feed: error: -s JOBDIR={jobdir} holds a paused crawl of spider"
-                                   f" sections, not feed: resume it with `scrapy crawl sections -s JOBDIR={jobdir}`,"
-                                   " or give this crawl its own JOBDIR")
+    assert proc.stderr.strip() == (
+        f"scrapy crawl feed: error: -s JOBDIR={jobdir} holds a paused crawl of spider"
+        f" sections, not feed: resume it with `scrapy crawl sections -s JOBDIR={jobdir}`,"
+        " or give this crawl its own JOBDIR"
+    )
     assert json.loads((jobdir / "mayadeen-job.json").read_text()) == job and (jobdir / "requests.queue").is_dir()
 
 

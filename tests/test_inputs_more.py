@@ -37,13 +37,20 @@ BANNER = ("[scrapy.utils.log] INFO", "Scrapy 2.19", "Overridden settings", "Enab
 def command(*argv: str, cwd=ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
     """``scrapy ARGV`` (any command) with only the project's settings."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
-    return subprocess.run([sys.executable, "-m", "scrapy", *argv], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "scrapy", *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def outputs(tmp_path: Path) -> list[str]:
-    return ["-s", f"MAYADEEN_SQLITE_PATH={tmp_path / 'data' / 'm.sqlite'}",
-            "-s", f"MAYADEEN_JSONL_PATH={tmp_path / 'data' / 'a.jsonl'}", "-s", f"MAYADEEN_WARC_DIR={tmp_path / 'warc'}"]
+    return [
+        "-s",
+        f"MAYADEEN_SQLITE_PATH={tmp_path / 'data' / 'm.sqlite'}",
+        "-s",
+        f"MAYADEEN_JSONL_PATH={tmp_path / 'data' / 'a.jsonl'}",
+        "-s",
+        f"MAYADEEN_WARC_DIR={tmp_path / 'warc'}",
+    ]
 
 
 def one_line(stderr: str) -> str:
@@ -54,6 +61,7 @@ def one_line(stderr: str) -> str:
 
 # --- JOBDIR ---------------------------------------------------------------------------------------
 
+
 def test_a_jobdir_that_is_a_file_is_one_line_and_exit_2(tmp_path):
     jobfile = tmp_path / "job"
     jobfile.write_text("not a directory\n")
@@ -63,20 +71,33 @@ def test_a_jobdir_that_is_a_file_is_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2
     assert one_line(proc.stderr) == PREFIX.format("feed") + f"-s JOBDIR={jobfile}: is a file, not a directory"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job"] and jobfile.read_text() == "not a directory\n"
-    status, stderr = checked("feed", "-a", "base_url=http://127.0.0.1:9", "-s", f"JOBDIR={jobfile}/state",
-                             *outputs(tmp_path))
-    assert status == 2 and stderr == PREFIX.format("feed") + f"-s JOBDIR={jobfile}/state: {jobfile} is a file, not a directory\n"
+    status, stderr = checked(
+        "feed", "-a", "base_url=http://127.0.0.1:9", "-s", f"JOBDIR={jobfile}/state", *outputs(tmp_path)
+    )
+    assert (
+        status == 2
+        and stderr == PREFIX.format("feed") + f"-s JOBDIR={jobfile}/state: {jobfile} is a file, not a directory\n"
+    )
 
 
 def test_jobdir_with_redis_is_one_line_and_exit_2(tmp_path):
     with FixtureServer() as srv:
-        proc = scrapy("sitemap", "-a", f"base_url={srv.url}", "-s", f"JOBDIR={tmp_path / 'state'}",
-                      "-s", "MAYADEEN_REDIS_URL=redis://127.0.0.1:9/0", *outputs(tmp_path))
+        proc = scrapy(
+            "sitemap",
+            "-a",
+            f"base_url={srv.url}",
+            "-s",
+            f"JOBDIR={tmp_path / 'state'}",
+            "-s",
+            "MAYADEEN_REDIS_URL=redis://127.0.0.1:9/0",
+            *outputs(tmp_path),
+        )
         assert srv.paths() == []
     assert proc.returncode == 2
     assert one_line(proc.stderr) == PREFIX.format("sitemap") + (
         f"-s JOBDIR={tmp_path / 'state'} cannot be used with MAYADEEN_REDIS_URL: Redis holds the crawl's state"
-        " (a stopped crawl is continued by starting its workers again); drop -s JOBDIR")
+        " (a stopped crawl is continued by starting its workers again); drop -s JOBDIR"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -93,28 +114,50 @@ NEAR_MISSES = [
 
 @pytest.mark.parametrize("name, hint", NEAR_MISSES, ids=[n for n, _ in NEAR_MISSES])
 def test_a_near_miss_of_the_project_prefix_is_exit_2(tmp_path, name, hint):
-    status, stderr = checked("feed", "-a", "base_url=http://127.0.0.1:9", "-s", f"{name}={tmp_path / 'x'}",
-                             *outputs(tmp_path))
+    status, stderr = checked(
+        "feed", "-a", "base_url=http://127.0.0.1:9", "-s", f"{name}={tmp_path / 'x'}", *outputs(tmp_path)
+    )
     assert status == 2
-    assert stderr == PREFIX.format("feed") + f"-s {name}: no such setting{hint}; the project's settings start with MAYADEEN_\n"
+    assert (
+        stderr
+        == PREFIX.format("feed") + f"-s {name}: no such setting{hint}; the project's settings start with MAYADEEN_\n"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_near_miss_of_the_prefix_reaches_nothing(tmp_path):
     with FixtureServer() as srv:
-        proc = scrapy("feed", "-a", f"base_url={srv.url}", "-s", f"MAYADEN_SQLITE_PATH={tmp_path / 'x.sqlite'}",
-                      *outputs(tmp_path))
+        proc = scrapy(
+            "feed",
+            "-a",
+            f"base_url={srv.url}",
+            "-s",
+            f"MAYADEN_SQLITE_PATH={tmp_path / 'x.sqlite'}",
+            *outputs(tmp_path),
+        )
         assert srv.paths() == []
     assert proc.returncode == 2
-    assert one_line(proc.stderr).endswith("-s MAYADEN_SQLITE_PATH: no such setting (did you mean MAYADEEN_SQLITE_PATH?);"
-                                          " the project's settings start with MAYADEEN_")
+    assert one_line(proc.stderr).endswith(
+        "-s MAYADEN_SQLITE_PATH: no such setting (did you mean MAYADEEN_SQLITE_PATH?);"
+        " the project's settings start with MAYADEEN_"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_names_of_scrapy_the_project_and_installed_add_ons_are_known():
     settings = Settings()
-    for name in ("DOWNLOAD_DELAY", "LOG_LEVEL", "JOBDIR", "LOG_FILE", "MAYADEEN_WARC_DIR", "PLAYWRIGHT_MAX_CONTEXTS",
-                 "SCHEDULER_PERSIST", "REDIS_URL", "SPIDERMON_ENABLED", "CLOSESPIDER_ITEMCOUNT"):
+    for name in (
+        "DOWNLOAD_DELAY",
+        "LOG_LEVEL",
+        "JOBDIR",
+        "LOG_FILE",
+        "MAYADEEN_WARC_DIR",
+        "PLAYWRIGHT_MAX_CONTEXTS",
+        "SCHEDULER_PERSIST",
+        "REDIS_URL",
+        "SPIDERMON_ENABLED",
+        "CLOSESPIDER_ITEMCOUNT",
+    ):
         settings.set(name, "1", priority="cmdline")
     settings.set("DOWNLOAD_DELAI", "1", priority="project")  # not from the command line: not ours to judge
     assert unknown_names(settings) == []
@@ -130,7 +173,8 @@ def test_a_setting_typo_is_a_warning_with_the_closest_name_and_the_crawl_goes_on
         "-s CONCURENT_REQUESTS: no such setting in Scrapy, its add-ons or this project (did you mean"
         " CONCURRENT_REQUESTS?); it is ignored",
         "-s DOWNLOAD_DELAI: no such setting in Scrapy, its add-ons or this project (did you mean DOWNLOAD_DELAY?);"
-        " it is ignored"]
+        " it is ignored",
+    ]
     assert result.returncode == 0 and "result=ok" in result.log.strip().splitlines()[-1]
     assert result.stat("mayadeen/settings/unknown") == 2
     assert sorted(r["url"] for r in result.records()) == sorted(expected_records())
@@ -138,27 +182,57 @@ def test_a_setting_typo_is_a_warning_with_the_closest_name_and_the_crawl_goes_on
 
 # --- each spider its own stream -------------------------------------------------------------------
 
+
 def test_the_articles_stream_setting_on_a_breaking_run_is_exit_2(tmp_path):
     with FixtureServer() as srv:
-        proc = scrapy("breaking", "-a", f"base_url={srv.url}", "-s", f"MAYADEEN_JSONL_PATH={tmp_path / 'a.jsonl'}",
-                      "-s", f"MAYADEEN_SQLITE_PATH={tmp_path / 'm.sqlite'}")
+        proc = scrapy(
+            "breaking",
+            "-a",
+            f"base_url={srv.url}",
+            "-s",
+            f"MAYADEEN_JSONL_PATH={tmp_path / 'a.jsonl'}",
+            "-s",
+            f"MAYADEEN_SQLITE_PATH={tmp_path / 'm.sqlite'}",
+        )
         assert srv.paths() == []
     assert proc.returncode == 2
     assert one_line(proc.stderr) == PREFIX.format("breaking") + (
         f"-s MAYADEEN_JSONL_PATH={tmp_path / 'a.jsonl'}: that file is for the articles' records; spider breaking"
-        " writes the breaking-news flashes to MAYADEEN_BREAKING_JSONL_PATH (or to -o/-O)")
+        " writes the breaking-news flashes to MAYADEEN_BREAKING_JSONL_PATH (or to -o/-O)"
+    )
     assert list(tmp_path.iterdir()) == []
-    status, stderr = checked("feed", "-a", "base_url=http://127.0.0.1:9", "-s",
-                             f"MAYADEEN_BREAKING_JSONL_PATH={tmp_path / 'b.jsonl'}", *outputs(tmp_path))
-    assert status == 2 and "that file is for the breaking-news flashes; spider feed writes the articles' records" \
-        " to MAYADEEN_JSONL_PATH (or to -o/-O)" in stderr
+    status, stderr = checked(
+        "feed",
+        "-a",
+        "base_url=http://127.0.0.1:9",
+        "-s",
+        f"MAYADEEN_BREAKING_JSONL_PATH={tmp_path / 'b.jsonl'}",
+        *outputs(tmp_path),
+    )
+    assert (
+        status == 2
+        and "that file is for the breaking-news flashes; spider feed writes the articles' records"
+        " to MAYADEEN_JSONL_PATH (or to -o/-O)"
+        in stderr
+    )
 
 
 def test_breaking_flashes_go_to_their_own_file_never_the_articles_one(tmp_path):
     flashes = tmp_path / "flashes.jsonl"
     with FixtureServer() as srv:
-        proc = command("crawl", "breaking", "-a", f"base_url={srv.url}", "-s", f"MAYADEEN_BREAKING_JSONL_PATH={flashes}",
-                       "-s", f"MAYADEEN_SQLITE_PATH={tmp_path / 'm.sqlite'}", "-s", "LOG_LEVEL=INFO", cwd=tmp_path)
+        proc = command(
+            "crawl",
+            "breaking",
+            "-a",
+            f"base_url={srv.url}",
+            "-s",
+            f"MAYADEEN_BREAKING_JSONL_PATH={flashes}",
+            "-s",
+            f"MAYADEEN_SQLITE_PATH={tmp_path / 'm.sqlite'}",
+            "-s",
+            "LOG_LEVEL=INFO",
+            cwd=tmp_path,
+        )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [json.loads(line) for line in flashes.read_text("utf-8").splitlines()]
     assert len(lines) == 10 and all(set(line) >= {"time", "text"} for line in lines)
@@ -168,15 +242,26 @@ def test_breaking_flashes_go_to_their_own_file_never_the_articles_one(tmp_path):
     directory.mkdir()
     settings = Settings({"MAYADEEN_JSONL_PATH": "data/articles.jsonl", "MAYADEEN_BREAKING_JSONL_PATH": str(directory)})
     assert preflight.feed_problem(settings, BreakingSpider) == preflight.EnvironmentProblem(
-        "feed_not_writable", f"feed={directory}: is a directory, not a file", True)
+        "feed_not_writable", f"feed={directory}: is a directory, not a file", True
+    )
     assert preflight.feed_problem(settings) is None
 
 
 # --- a run that wrote nothing leaves nothing --------------------------------------------------------
 
+
 def test_a_first_run_that_cannot_reach_the_site_leaves_no_empty_store(tmp_path):
-    proc = command("crawl", "sitemap", "-a", f"base_url={closed_port_url()}", "-s", "RETRY_TIMES=0",
-                   "-s", "MAYADEEN_RETRY_BACKOFF_BASE=0", cwd=tmp_path)
+    proc = command(
+        "crawl",
+        "sitemap",
+        "-a",
+        f"base_url={closed_port_url()}",
+        "-s",
+        "RETRY_TIMES=0",
+        "-s",
+        "MAYADEEN_RETRY_BACKOFF_BASE=0",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1
     assert "result=FAILED (site_unreachable)" in proc.stderr.strip().splitlines()[-1]  # still the last line
     assert list(tmp_path.iterdir()) == []  # no data/mayadeen.sqlite, data/articles.jsonl, data/
@@ -198,9 +283,14 @@ def test_a_store_that_holds_anything_else_is_kept(tmp_path):
     outputs, path, run = new_store("other-run", lambda store: store.start_run("sitemap"))
     outputs.discard_empty(run)
     assert path.exists()
-    outputs, path, run = new_store("flash", lambda store: store.run(
-        "INSERT INTO breaking_news (time, text, text_key, first_seen, last_seen) VALUES ('2025-08-04T12:00:00Z', 'A flash', 'a flash',"
-        " '2025-08-04T12:00:00Z', '2025-08-04T12:00:00Z')"))
+    outputs, path, run = new_store(
+        "flash",
+        lambda store: store.run(
+            "INSERT INTO breaking_news (time, text, text_key, first_seen, last_seen)"
+            " VALUES ('2025-08-04T12:00:00Z', 'A flash', 'a flash',"
+            " '2025-08-04T12:00:00Z', '2025-08-04T12:00:00Z')"
+        ),
+    )
     outputs.discard_empty(run)
     assert path.exists()
     existing = NewOutputs.before(Settings({"MAYADEEN_SQLITE_PATH": str(path)}), None)
@@ -210,6 +300,7 @@ def test_a_store_that_holds_anything_else_is_kept(tmp_path):
 
 
 # --- export and reextract: checked against what exists ----------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory):
@@ -225,8 +316,10 @@ def test_export_of_a_section_the_store_does_not_hold_lists_the_ones_it_does(craw
     proc = command("export", str(out), "--store", str(crawled / "mayadeen.sqlite"), "--section", "Politcs")
     assert proc.returncode == 2 and proc.stdout == ""
     line = one_line(proc.stderr)
-    assert line.startswith("scrapy export: error: --section Politcs: the store holds no section or section group of"
-                           " that name; it holds Politics, ")
+    assert line.startswith(
+        "scrapy export: error: --section Politcs: the store holds no section or section group of"
+        " that name; it holds Politics, "
+    )
     assert line.endswith(" (closest first)")
     with ArticleStore(crawled / "mayadeen.sqlite", readonly=True) as store:
         held = {n for r in store.rows("SELECT section, section_group FROM articles") for n in r.values()}
@@ -236,8 +329,16 @@ def test_export_of_a_section_the_store_does_not_hold_lists_the_ones_it_does(craw
     listed[-1] = listed[-1].removesuffix(f" and {more} more")
     assert len(listed) == LISTED and set(listed) <= held
     assert not out.exists()
-    ok = command("export", str(out), "--store", str(crawled / "mayadeen.sqlite"), "--section", "POLITICS,news",
-                 "--format", "jsonl")
+    ok = command(
+        "export",
+        str(out),
+        "--store",
+        str(crawled / "mayadeen.sqlite"),
+        "--section",
+        "POLITICS,news",
+        "--format",
+        "jsonl",
+    )
     assert ok.returncode == 0 and ok.stderr == ""  # any letter case, as the filter; and no banner
     assert len((out / "articles.jsonl").read_text("utf-8").splitlines()) > 0
 
@@ -246,13 +347,15 @@ def test_export_of_a_missing_or_empty_store_is_exit_1(tmp_path):
     out = tmp_path / "out"
     proc = command("export", str(out), "--store", str(tmp_path / "nothing.sqlite"))
     assert proc.returncode == 1
-    assert one_line(proc.stderr) == (f"scrapy export: cannot read the store {tmp_path / 'nothing.sqlite'}: no store"
-                                     f" at {tmp_path / 'nothing.sqlite'}")
+    assert one_line(proc.stderr) == (
+        f"scrapy export: cannot read the store {tmp_path / 'nothing.sqlite'}: no store at {tmp_path / 'nothing.sqlite'}"
+    )
     ArticleStore(tmp_path / "empty.sqlite").close()
     proc = command("export", str(out), "--store", str(tmp_path / "empty.sqlite"))
     assert proc.returncode == 1
-    assert one_line(proc.stderr) == (f"scrapy export: the store {tmp_path / 'empty.sqlite'} holds no items and no"
-                                     " flashes: nothing to export")
+    assert one_line(proc.stderr) == (
+        f"scrapy export: the store {tmp_path / 'empty.sqlite'} holds no items and no flashes: nothing to export"
+    )
     assert not out.exists() and not (tmp_path / "nothing.sqlite").exists()
 
 
@@ -270,28 +373,40 @@ def test_reextract_from_a_missing_or_empty_archive_is_exit_1(tmp_path):
     (tmp_path / "warc").mkdir()
     proc = command("reextract", "--warc-dir", str(tmp_path / "warc"), "-s", f"MAYADEEN_SQLITE_PATH={store}")
     assert proc.returncode == 1
-    assert one_line(proc.stderr) == (f"scrapy reextract: the archive {tmp_path / 'warc'} holds no WARC file: nothing"
-                                     " to re-extract")
+    assert one_line(proc.stderr) == (
+        f"scrapy reextract: the archive {tmp_path / 'warc'} holds no WARC file: nothing to re-extract"
+    )
     proc = command("reextract", "--warc-dir", str(tmp_path / "warc"), "--since", "2025-13-01")
     assert proc.returncode == 2
     assert one_line(proc.stderr) == "scrapy reextract: error: --since takes a day as YYYY-MM-DD, got '2025-13-01'"
     proc = command("reextract", "--warc-dir", str(tmp_path / "warc"), "-s", f"MAYADEN_SQLITE_PATH={store}")
     assert proc.returncode == 2 and one_line(proc.stderr).startswith(
-        "scrapy reextract: error: -s MAYADEN_SQLITE_PATH: no such setting (did you mean MAYADEEN_SQLITE_PATH?)")
+        "scrapy reextract: error: -s MAYADEN_SQLITE_PATH: no such setting (did you mean MAYADEEN_SQLITE_PATH?)"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["warc"]
 
 
 # --- commands print only their answer ----------------------------------------------------------------
 
+
 def test_reextract_prints_its_report_and_no_banner(crawled, tmp_path):
-    proc = command("reextract", "--warc-dir", str(crawled / "warc"), "-s", f"MAYADEEN_SQLITE_PATH={tmp_path / 'm.sqlite'}")
+    proc = command(
+        "reextract", "--warc-dir", str(crawled / "warc"), "-s", f"MAYADEEN_SQLITE_PATH={tmp_path / 'm.sqlite'}"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout == "Re-extraction report: 0 records changed, 0 unchanged, 14 new; fields changed most: none\n"
     assert not any(mark in proc.stderr for mark in BANNER) and " INFO: " not in proc.stderr, proc.stderr[-3000:]
     with ArticleStore(tmp_path / "m.sqlite", readonly=True) as store:
         assert store.count() == len(expected_records())
-    asked = command("reextract", "--warc-dir", str(crawled / "warc"), "-L", "INFO",
-                    "-s", f"MAYADEEN_SQLITE_PATH={tmp_path / 'm.sqlite'}")
+    asked = command(
+        "reextract",
+        "--warc-dir",
+        str(crawled / "warc"),
+        "-L",
+        "INFO",
+        "-s",
+        f"MAYADEEN_SQLITE_PATH={tmp_path / 'm.sqlite'}",
+    )
     assert asked.returncode == 0 and "[scrapy.utils.log] INFO: Scrapy 2.19" in asked.stderr  # asked for: the log
     assert "Re-extraction report: 0 records changed, 14 unchanged, 0 new" in asked.stdout
 
@@ -308,4 +423,5 @@ def test_crawlstatus_prints_only_its_answer(tmp_path):
     assert one_line(proc.stderr).startswith("scrapy crawlstatus: Redis at redis://127.0.0.1:9/0: ")
     proc = command("crawlstatus", "sitemap")
     assert proc.returncode == 2 and one_line(proc.stderr) == (
-        "scrapy crawlstatus: error: set MAYADEEN_REDIS_URL (e.g. -s MAYADEEN_REDIS_URL=redis://host:6379/0)")
+        "scrapy crawlstatus: error: set MAYADEEN_REDIS_URL (e.g. -s MAYADEEN_REDIS_URL=redis://host:6379/0)"
+    )

@@ -11,21 +11,27 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import expected_records
-from tests.inprocess import crawl as crawl_in_process
 from tests.fault_server import FaultPlan, FaultServer
+from tests.inprocess import crawl as crawl_in_process
 from tests.test_faults import assert_all_items_exact
 from tests.test_js_listings import ONLY_CLIENT_SIDE, needs_chromium, path_of
 
 KINDS = ("500", "502", "503", "cut_body", "cut_body_unsized", "truncated_gzip", "stall", "empty_200")
-SETTINGS = {"RETRY_TIMES": "5", "DOWNLOAD_TIMEOUT": "3", "MAYADEEN_RETRY_BACKOFF_BASE": "0.1",
-            "MAYADEEN_RENDER_TIMEOUT": "4", "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": "4000"}
+SETTINGS = {
+    "RETRY_TIMES": "5",
+    "DOWNLOAD_TIMEOUT": "3",
+    "MAYADEEN_RETRY_BACKOFF_BASE": "0.1",
+    "MAYADEEN_RENDER_TIMEOUT": "4",
+    "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": "4000",
+}
 
 
 @needs_chromium
 @pytest.mark.soak
 def test_faults_on_client_side_listings_lose_no_item(tmp_path):
-    plan = FaultPlan(seed=8, share=1.0, kinds=KINDS, only=("/videos", "/in-pictures", "/api/listing"),
-                     stall_seconds=2.0)
+    plan = FaultPlan(
+        seed=8, share=1.0, kinds=KINDS, only=("/videos", "/in-pictures", "/api/listing"), stall_seconds=2.0
+    )
     with FaultServer(plan) as srv:
         result = crawl_in_process("sections", srv.url, tmp_path, settings=SETTINGS, check=False, timeout=300)
         hits = srv.hits()

@@ -25,17 +25,25 @@ from mayadeen.browser.confine import Confinement
 from mayadeen.pages.listing import ListingPage
 from mayadeen.pages.listing_api import ListingApiPage, api_page_url, next_api_page
 from mayadeen.urls import PUBLIC_URL, canonical_url, is_client_side_listing
+from tests.challenge_server import is_browser
 from tests.conftest import expected_records, run_crawl
 from tests.fixture_server import FIXTURES, FixtureServer
-from tests.challenge_server import is_browser
 
 CHROMIUM = find_chromium("auto")
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.available and not os.environ.get("CI"),
-    reason=f"{CHROMIUM.origin}; apt-get install chromium (CI installs it and fails instead of skipping)")
+    reason=f"{CHROMIUM.origin}; apt-get install chromium (CI installs it and fails instead of skipping)",
+)
 
-CLIENT_SIDE_LISTINGS = {"/videos", "/videos/newsfeed", "/videos/video-features", "/videos/explainers",
-                        "/videos/tv", "/videos/digital-series", "/in-pictures"}
+CLIENT_SIDE_LISTINGS = {
+    "/videos",
+    "/videos/newsfeed",
+    "/videos/video-features",
+    "/videos/explainers",
+    "/videos/tv",
+    "/videos/digital-series",
+    "/in-pictures",
+}
 API_FILES = sorted((FIXTURES / "www" / "api" / "listing").glob("*.json"))
 
 
@@ -66,6 +74,7 @@ def path_of(url: str) -> str:
 
 
 # -- units -------------------------------------------------------------------------------------------
+
 
 def test_fixture_facts_the_crawl_tests_rely_on():
     assert len(ONLY_CLIENT_SIDE) == 7
@@ -150,44 +159,56 @@ class FakeRequest:
         return self._navigation
 
 
-@pytest.mark.parametrize("request_, aborted", [
-    (FakeRequest("http://127.0.0.1:8000/videos", "document", navigation=True), False),
-    (FakeRequest("http://127.0.0.1:8000/api/listing?section=videos&page=1", "fetch"), False),
-    (FakeRequest("http://127.0.0.1:8000/Scripts/site.js", "script"), False),
-    (FakeRequest("http://127.0.0.1:8000/Content/images/logo.svg", "image"), True),
-    (FakeRequest("http://127.0.0.1:8000/Content/fonts/roboto.woff2", "font"), True),
-    (FakeRequest("http://127.0.0.1:8000/video.mp4", "media"), True),
-    (FakeRequest("http://127.0.0.1:8000/Content/css/main.min.css", "stylesheet"), True),
-    (FakeRequest("http://127.0.0.1:8001/api/listing?section=videos", "fetch"), True),  # another port
-    (FakeRequest("https://127.0.0.1:8000/api/listing?section=videos", "fetch"), True),  # another scheme
-    (FakeRequest("https://www.googletagmanager.com/gtag/js?id=G-1", "script"), True),
-    (FakeRequest("https://challenges.cloudflare.com/turnstile/v0/api.js", "script"), True),  # not in mirror mode
-    (FakeRequest("https://english.almayadeen.net/api/listing?section=videos", "fetch"), True),  # leaves the mirror
-    (FakeRequest("https://www.youtube.com/embed/x", "document", navigation=True, main=False), True),
-    (FakeRequest("https://english.almayadeen.net/videos", "document", navigation=True), True),
-], ids=lambda v: f"{v.resource_type}:{v.url}" if isinstance(v, FakeRequest) else str(v))
+@pytest.mark.parametrize(
+    "request_, aborted",
+    [
+        (FakeRequest("http://127.0.0.1:8000/videos", "document", navigation=True), False),
+        (FakeRequest("http://127.0.0.1:8000/api/listing?section=videos&page=1", "fetch"), False),
+        (FakeRequest("http://127.0.0.1:8000/Scripts/site.js", "script"), False),
+        (FakeRequest("http://127.0.0.1:8000/Content/images/logo.svg", "image"), True),
+        (FakeRequest("http://127.0.0.1:8000/Content/fonts/roboto.woff2", "font"), True),
+        (FakeRequest("http://127.0.0.1:8000/video.mp4", "media"), True),
+        (FakeRequest("http://127.0.0.1:8000/Content/css/main.min.css", "stylesheet"), True),
+        (FakeRequest("http://127.0.0.1:8001/api/listing?section=videos", "fetch"), True),  # another port
+        (FakeRequest("https://127.0.0.1:8000/api/listing?section=videos", "fetch"), True),  # another scheme
+        (FakeRequest("https://www.googletagmanager.com/gtag/js?id=G-1", "script"), True),
+        (FakeRequest("https://challenges.cloudflare.com/turnstile/v0/api.js", "script"), True),  # not in mirror mode
+        (FakeRequest("https://english.almayadeen.net/api/listing?section=videos", "fetch"), True),  # leaves the mirror
+        (FakeRequest("https://www.youtube.com/embed/x", "document", navigation=True, main=False), True),
+        (FakeRequest("https://english.almayadeen.net/videos", "document", navigation=True), True),
+    ],
+    ids=lambda v: f"{v.resource_type}:{v.url}" if isinstance(v, FakeRequest) else str(v),
+)
 def test_browser_loads_only_the_pages_own_documents_scripts_and_fetches(request_, aborted):
     confinement = Confinement("http://127.0.0.1:8000/videos")
     assert (confinement.decide(request_) is not None) is aborted
-    assert (confinement.left_for is not None) is (aborted and request_.frame.parent_frame is None
-                                                   and request_.is_navigation_request())
+    assert (confinement.left_for is not None) is (
+        aborted and request_.frame.parent_frame is None and request_.is_navigation_request()
+    )
 
 
 def api_response(name: str, url: str) -> TextResponse:
-    return TextResponse(url=url, body=(FIXTURES / "www/api/listing" / name).read_bytes(),
-                        headers={"Content-Type": "application/json; charset=utf-8"})
+    return TextResponse(
+        url=url,
+        body=(FIXTURES / "www/api/listing" / name).read_bytes(),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
 
 
 def test_listing_api_pages():
     endpoint = f"{PUBLIC_URL}/api/listing?section=videos"
     assert api_page_url(endpoint, 2) == f"{PUBLIC_URL}/api/listing?section=videos&page=2"
-    assert api_page_url("/api/listing?section=videos/newsfeed", 3) == \
-        f"{PUBLIC_URL}/api/listing?section=videos/newsfeed&page=3"  # the slash stays as the script sends it
+    assert (
+        api_page_url("/api/listing?section=videos/newsfeed", 3)
+        == f"{PUBLIC_URL}/api/listing?section=videos/newsfeed&page=3"
+    )  # the slash stays as the script sends it
 
     first = ListingApiPage(api_response("videos.page-1.json", api_page_url(endpoint, 1)), endpoint)
     assert first.valid and len(first.cards) == 12 and first.cards[0].day == "4 Aug 2025"
-    assert first.cards[0].url == \
-        f"{PUBLIC_URL}/videos/newsfeed/residents-of-gaza-city-queue-for-water-at-distribution-point"
+    assert (
+        first.cards[0].url
+        == f"{PUBLIC_URL}/videos/newsfeed/residents-of-gaza-city-queue-for-water-at-distribution-point"
+    )
     assert first.next_page == api_page_url(endpoint, 2)
     last = ListingApiPage(api_response("videos.page-2.json", api_page_url(endpoint, 2)), endpoint)
     assert len(last.cards) == 2 and last.next_page is None
@@ -208,11 +229,14 @@ def test_next_api_page_follows_the_rendered_load_more_button():
     assert next_api_page(rendered(raw)) is None  # the button is hidden until the script loaded page 1
     shown = raw.replace('type="button" hidden>', 'type="button">')
     assert next_api_page(rendered(shown)) == f"{PUBLIC_URL}/api/listing?section=videos&page=2"
-    assert next_api_page(rendered(shown.replace('data-page="1"', 'data-page="3"'))) == \
-        f"{PUBLIC_URL}/api/listing?section=videos&page=4"
+    assert (
+        next_api_page(rendered(shown.replace('data-page="1"', 'data-page="3"')))
+        == f"{PUBLIC_URL}/api/listing?section=videos&page=4"
+    )
 
 
 # -- crawls ------------------------------------------------------------------------------------------
+
 
 def crawl(tmp_path_factory, name: str, **kw):
     with FixtureServer() as srv:
@@ -312,8 +336,13 @@ def test_without_a_browser_the_crawl_goes_on_with_one_install_hint(tmp_path_fact
 def test_a_browser_that_does_not_launch_is_one_warning_too(tmp_path_factory):
     # Only the two client-side listings: without a browser the run could do nothing it was asked,
     # so it fails (browser_missing, exit 1).
-    run = crawl(tmp_path_factory, "nolaunch", args={"sections": "videos,in-pictures"},
-                settings={"MAYADEEN_CHROMIUM_PATH": "/bin/false"}, check=False)
+    run = crawl(
+        tmp_path_factory,
+        "nolaunch",
+        args={"sections": "videos,in-pictures"},
+        settings={"MAYADEEN_CHROMIUM_PATH": "/bin/false"},
+        check=False,
+    )
     hints = [line for line in run.result.log.splitlines() if " WARNING: Client-side listings" in line]
     assert len(hints) == 1, hints
     assert "the browser /bin/false failed to launch" in hints[0] and "playwright install chromium" in hints[0]

@@ -20,8 +20,8 @@ from mayadeen.extensions.coverage import FIELDS, Tally, present, shortfalls
 from mayadeen.store.sqlite import ArticleStore
 from mayadeen.urls import PUBLIC_URL, item_kind
 from tests.conftest import expected_records
-from tests.inprocess import crawl as crawl_in_process
 from tests.fixture_server import Answer, FixtureServer, write_answer
+from tests.inprocess import crawl as crawl_in_process
 
 SETTINGS: dict = {}
 ARGS = {"js": "0"}
@@ -97,8 +97,9 @@ def _hashed(token: bytes) -> bytes:
 def redesign(body: bytes) -> bytes:
     """The page as a new front end would serve it: hashed class names and ids, no JSON-LD."""
     body = _LD_JSON.sub(b"", body)
-    return _CLASS_OR_ID.sub(lambda m: m.group(1) + b'="' + b" ".join(_hashed(t) for t in m.group(2).split()) + b'"',
-                            body)
+    return _CLASS_OR_ID.sub(
+        lambda m: m.group(1) + b'="' + b" ".join(_hashed(t) for t in m.group(2).split()) + b'"', body
+    )
 
 
 class RedesignServer(FixtureServer):
@@ -110,8 +111,11 @@ class RedesignServer(FixtureServer):
 
     def handle(self, handler, answer: Answer) -> None:
         path = urlsplit(handler.path).path
-        if answer.status == 200 and "html" in answer.content_type and (
-                not self.items_only or item_kind(PUBLIC_URL + path)):
+        if (
+            answer.status == 200
+            and "html" in answer.content_type
+            and (not self.items_only or item_kind(PUBLIC_URL + path))
+        ):
             answer = Answer(answer.status, answer.content_type, redesign(answer.body), answer.headers)
         write_answer(handler, answer)
 
@@ -151,8 +155,9 @@ def test_redesigned_item_pages_fail_the_run_loudly(tmp_path):
     with RedesignServer(items_only=True) as srv:
         result = crawl_in_process("sections", srv.url, tmp_path, args=ARGS, settings=SETTINGS, check=False)
     assert result.returncode == 1, result.log[-3000:]
-    match = re.search(r"ERROR: Field coverage below the minimum \(MAYADEEN_COVERAGE_MIN\): (.*?)\. Has the site",
-                      result.log)
+    match = re.search(
+        r"ERROR: Field coverage below the minimum \(MAYADEEN_COVERAGE_MIN\): (.*?)\. Has the site", result.log
+    )
     assert match, result.log[-3000:]
     failing = match.group(1)
     assert re.search(r"\bbody \d+% < 100%", failing), failing
@@ -168,6 +173,7 @@ def test_a_redesign_of_every_page_fails_the_run_loudly(tmp_path):
     with RedesignServer(items_only=False) as srv:
         result = crawl_in_process("sections", srv.url, tmp_path, args=ARGS, settings=SETTINGS, check=False)
     assert result.returncode == 1, result.log[-3000:]
-    assert re.search(r"ERROR: Field coverage below the minimum .*item links 0 \(\d+ home/listing pages fetched",
-                     result.log)
+    assert re.search(
+        r"ERROR: Field coverage below the minimum .*item links 0 \(\d+ home/listing pages fetched", result.log
+    )
     assert _last_run(result.sqlite)["finish_reason"] == "coverage_below_minimum"

@@ -36,8 +36,13 @@ def test_the_metrics_file_holds_the_runs_figures(tmp_path):
     metrics = tmp_path / "textfile" / "mayadeen_{spider}.prom"
     started = time.time()
     with FixtureServer(FixtureSite()) as srv:
-        result = run_crawl("sitemap", srv.url, tmp_path, args={"js": "0"},
-                           settings={"MAYADEEN_METRICS_FILE": str(metrics), "MAYADEEN_PROGRESS_INTERVAL": "0.2"})
+        result = run_crawl(
+            "sitemap",
+            srv.url,
+            tmp_path,
+            args={"js": "0"},
+            settings={"MAYADEEN_METRICS_FILE": str(metrics), "MAYADEEN_PROGRESS_INTERVAL": "0.2"},
+        )
     path = tmp_path / "textfile" / "mayadeen_sitemap.prom"
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
     got = samples(path.read_text("utf-8"))
@@ -48,7 +53,8 @@ def test_the_metrics_file_holds_the_runs_figures(tmp_path):
     assert got[("mayadeen_run_items", ("outcome", "given_up"), spider)] == 0
     assert got[("mayadeen_run_requests", spider)] == run["requests"] == result.stat("downloader/request_count")
     assert {dict(k[1:])["status"]: v for k, v in got.items() if k[0] == "mayadeen_run_responses"} == json.loads(
-        run["responses_by_status"])
+        run["responses_by_status"]
+    )
     assert got[("mayadeen_run_errors", spider)] == 0 and got[("mayadeen_queue_size", spider)] == 0
     coverage = {k[1][1]: v for k, v in got.items() if k[0] == "mayadeen_field_coverage"}
     assert coverage["headline"] == 1.0 and coverage["video"] == json.loads(run["coverage"])["fields"]["video"]
@@ -86,9 +92,13 @@ def test_metrics_are_served_during_the_watch_and_a_ticker_gone_is_alerted_once(t
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
     with TickerGoesAway() as srv, WebhookReceiver() as hook:
-        settings = {"MAYADEEN_METRICS_PORT": str(port), "MAYADEEN_PROGRESS_INTERVAL": "0.3",
-                    "SPIDERMON_PERIODIC_MONITORS": json.dumps({"mayadeen.monitors.suites.PeriodicSuite": 0.5}),
-                    "MAYADEEN_MONITOR_TICKER_MAX_AGE": "2", "MAYADEEN_ALERT_WEBHOOK": hook.url}
+        settings = {
+            "MAYADEEN_METRICS_PORT": str(port),
+            "MAYADEEN_PROGRESS_INTERVAL": "0.3",
+            "SPIDERMON_PERIODIC_MONITORS": json.dumps({"mayadeen.monitors.suites.PeriodicSuite": 0.5}),
+            "MAYADEEN_MONITOR_TICKER_MAX_AGE": "2",
+            "MAYADEEN_ALERT_WEBHOOK": hook.url,
+        }
         proc = start_crawl("breaking", srv.url, tmp_path, args={"watch": "0.3"}, settings=settings)
         log = tmp_path / "killed.log"
         try:

@@ -46,8 +46,9 @@ class Wire:
 @pytest.fixture
 def handler():
     Wire.seen, Wire.fail = [], None
-    crawler = get_crawler(settings_dict={"MAYADEEN_BASE_URL": MIRROR,
-                                         "MAYADEEN_MIRROR_HANDLERS": {"http": f"{__name__}.Wire"}})
+    crawler = get_crawler(
+        settings_dict={"MAYADEEN_BASE_URL": MIRROR, "MAYADEEN_MIRROR_HANDLERS": {"http": f"{__name__}.Wire"}}
+    )
     crawler.stats.open_spider()
     return MirrorDownloadHandler(crawler)
 
@@ -86,8 +87,9 @@ def test_a_failed_download_names_the_mirror(handler):
 def test_environment_proxy_is_not_used_for_a_loopback_mirror(monkeypatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     Wire.seen, Wire.fail = [], None
-    crawler = get_crawler(settings_dict={"MAYADEEN_BASE_URL": MIRROR,
-                                         "MAYADEEN_MIRROR_HANDLERS": {"http": f"{__name__}.Wire"}})
+    crawler = get_crawler(
+        settings_dict={"MAYADEEN_BASE_URL": MIRROR, "MAYADEEN_MIRROR_HANDLERS": {"http": f"{__name__}.Wire"}}
+    )
     crawler.stats.open_spider()
     request = Request(PUBLIC + "/news", meta={"proxy": "http://proxy.invalid:3128"})
     asyncio.run(MirrorDownloadHandler(crawler).download_request(request))

@@ -55,7 +55,9 @@ def test_a_layer_gone_from_every_page_fails_the_run_and_alerts(tmp_path):
         result = run_crawl("sitemap", srv.url, tmp_path, args=ARGS, settings=alerting(hook, smtp), check=False)
         wait_for(lambda: hook.posts and smtp.messages, timeout=30)
     assert result.returncode == 1, result.log[-3000:]
-    assert "Monitor Field coverage failed (the run fails): field coverage below the floor: shares 0% < 80%" in result.log
+    assert (
+        "Monitor Field coverage failed (the run fails): field coverage below the floor: shares 0% < 80%" in result.log
+    )
     (post,) = hook.posts
     run = runs(tmp_path / "mayadeen.sqlite")[-1]
     assert post["spider"] == "sitemap" and post["run_id"] == run["id"] and post["run_ended"] is True
@@ -102,8 +104,11 @@ def test_a_run_that_sees_half_the_usual_items_alerts_but_does_not_fail(tmp_path)
 def test_a_webhook_that_is_down_is_a_warning_not_a_failed_run(tmp_path):
     dead = f"http://127.0.0.1:{free_port()}/hook"
     # Every 200 counted as unwanted: an alert on every run.
-    settings = {"MAYADEEN_ALERT_WEBHOOK": dead, "MAYADEEN_MONITOR_UNWANTED_STATUSES": "200",
-                "MAYADEEN_ALERT_TIMEOUT": "5"}
+    settings = {
+        "MAYADEEN_ALERT_WEBHOOK": dead,
+        "MAYADEEN_MONITOR_UNWANTED_STATUSES": "200",
+        "MAYADEEN_ALERT_TIMEOUT": "5",
+    }
     with FixtureServer(FixtureSite()) as srv:
         result = run_crawl("sitemap", srv.url, tmp_path, args=ARGS, settings=settings, check=False)
     assert result.returncode == 0, result.log[-3000:]
@@ -116,8 +121,14 @@ def test_a_run_stopped_at_a_limit_with_a_layer_gone_fails_through_the_monitors(t
     # Stopped by CLOSESPIDER_ITEMCOUNT, the crawl never runs out of work: its coverage is judged by the
     # monitors at spider close, and the run fails all the same (monitors_failed).
     with NoShareCounters(FixtureSite()) as srv:
-        result = run_crawl("sitemap", srv.url, tmp_path, args=ARGS, check=False,
-                           settings={"CLOSESPIDER_ITEMCOUNT": "11", "CONCURRENT_REQUESTS": "1"})
+        result = run_crawl(
+            "sitemap",
+            srv.url,
+            tmp_path,
+            args=ARGS,
+            check=False,
+            settings={"CLOSESPIDER_ITEMCOUNT": "11", "CONCURRENT_REQUESTS": "1"},
+        )
     assert result.returncode == 1, result.log[-3000:]
     summary = result.log.strip().splitlines()[-1]
     assert "result=FAILED (monitors_failed) finish_reason=closespider_itemcount" in summary

@@ -9,8 +9,8 @@ import threading
 
 from mayadeen.store.sqlite import ArticleStore
 from tests.conftest import expected_records
-from tests.inprocess import crawl as crawl_in_process
 from tests.fixture_server import FixtureServer, FixtureSite, write_answer
+from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import (
     NEW_PATH,
     XML,
@@ -47,8 +47,9 @@ class Runs:
     def crawl(self, spider: str = "sitemap", **kwargs):
         self.n += 1
         before = len(self.server.paths())
-        result = crawl_in_process(spider, self.server.url, self.tmp_path,
-                                  jsonl=self.tmp_path / f"run{self.n}.jsonl", **kwargs)
+        result = crawl_in_process(
+            spider, self.server.url, self.tmp_path, jsonl=self.tmp_path / f"run{self.n}.jsonl", **kwargs
+        )
         return result, self.server.paths()[before:]
 
 
@@ -68,6 +69,7 @@ def stored_count(sqlite) -> int:
 
 
 # --- 1. a metadata-only edit is fetched once (and 4. unchanged monthly sitemaps are not read) -------
+
 
 def test_a_metadata_only_edit_is_fetched_once_and_stored_in_place(tmp_path):
     site = FixtureSite()
@@ -94,17 +96,24 @@ def test_a_metadata_only_edit_is_fetched_once_and_stored_in_place(tmp_path):
     un, opec = rows[P + UN], rows[P + OPEC]
     assert un["date_modified"] == "2025-08-05T07:20:00Z"  # the new date, in place
     assert (un["body"], un["content_hash"], un["revision"]) == (
-        before[P + UN]["body"], before[P + UN]["content_hash"], 1)
+        before[P + UN]["body"],
+        before[P + UN]["content_hash"],
+        1,
+    )
     assert opec["date_modified"] == before[P + OPEC]["date_modified"] and opec["revision"] == 1
     assert opec["listed_date"] == "2025-08-05T09:00:00Z"  # what discovery showed, so run 3 skips it
     with ArticleStore(third.sqlite, readonly=True) as store:
         assert store.revisions(P + UN) == [] and store.revisions(P + OPEC) == []
     assert [(r["items_new"], r["items_updated"], r["items_unchanged"]) for r in runs(third.sqlite)] == [
-        (14, 0, 0), (0, 0, 2), (0, 0, 0)]
+        (14, 0, 0),
+        (0, 0, 2),
+        (0, 0, 0),
+    ]
     assert sorted(r["url"] for r in second.records()) == sorted([P + UN, P + OPEC])
 
 
 # --- 2. one identity per item ---------------------------------------------------------------------
+
 
 def test_a_canonical_in_other_letter_case_is_the_same_item(tmp_path):
     site = FixtureSite()
@@ -133,8 +142,7 @@ def test_a_canonical_pointing_at_a_listing_does_not_merge_items(tmp_path):
     expected = expected_records()
     assert sorted(rows) == sorted(expected)  # each item at the URL it was fetched from
     for path in (UN, ASIA):
-        assert (rows[P + path]["article_id"], rows[P + path]["kind"]) == (
-            expected[P + path]["article_id"], "article")
+        assert (rows[P + path]["article_id"], rows[P + path]["kind"]) == (expected[P + path]["article_id"], "article")
     assert item_paths(paths2) == []
     assert first.stat("mayadeen/identity/canonical_rejected") == 2
 
@@ -174,6 +182,7 @@ def test_a_renamed_item_keeps_one_row_and_its_old_url(tmp_path):
 
 # --- 4. monthly sitemaps: skipped when unchanged in the index (above), else asked for conditionally ---
 
+
 class ConditionalServer(FixtureServer):
     """Gives monthly sitemaps an ETag and answers 304 to a request that names it."""
 
@@ -203,6 +212,7 @@ def test_a_month_bumped_in_the_index_but_unchanged_is_asked_for_conditionally(tm
 
 # --- 5. crawls share the store --------------------------------------------------------------------
 
+
 class HoldingServer(FixtureServer):
     """Answers the first ``answered`` item pages it has, then holds the others until ``release`` is set
     (404s and redirects pass)."""
@@ -227,14 +237,24 @@ def test_a_feed_run_while_a_sections_crawl_writes_the_same_store(tmp_path):
     sections_dir, feed_dir = tmp_path / "sections", tmp_path / "feed"
     sqlite = tmp_path / "mayadeen.sqlite"
     with HoldingServer(answered=2) as held, FixtureServer(feed_site) as fast:
-        sections = start_crawl("sections", held.url, sections_dir, args={"js": "0"}, settings={
-            "MAYADEEN_SQLITE_PATH": str(sqlite), "JOBDIR": str(sections_dir / "job"),
-            "CONCURRENT_REQUESTS": "2", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"})
+        sections = start_crawl(
+            "sections",
+            held.url,
+            sections_dir,
+            args={"js": "0"},
+            settings={
+                "MAYADEEN_SQLITE_PATH": str(sqlite),
+                "JOBDIR": str(sections_dir / "job"),
+                "CONCURRENT_REQUESTS": "2",
+                "CONCURRENT_REQUESTS_PER_DOMAIN": "2",
+            },
+        )
         try:
             wait_for(lambda: stored_count(sqlite) >= 2, timeout=120, step=0.1)
             # The sections crawl is stored into and waits for its next item pages: the feed run overlaps it.
-            feed = crawl_in_process("feed", fast.url, feed_dir, sqlite=sqlite, check=False,
-                                    settings={"JOBDIR": str(feed_dir / "job")})
+            feed = crawl_in_process(
+                "feed", fast.url, feed_dir, sqlite=sqlite, check=False, settings={"JOBDIR": str(feed_dir / "job")}
+            )
             assert sections.poll() is None, "the sections crawl ended before the feed run: no overlap"
         finally:
             held.release.set()

@@ -14,7 +14,7 @@ from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect
 from mayadeen.store.failing import failing
 from tests.conftest import expected_records, run_crawl
 from tests.fault_server import FaultPlan, FaultServer
-from tests.scheduled import SlowServer, crawl_command, item_paths, runs, start_crawl, stored, wait_for
+from tests.scheduled import SlowServer, crawl_command, item_paths, runs, start_crawl, wait_for
 from tests.test_exit_status import closed_port_url, last_line
 
 ALWAYS_500 = "/news/economy/opec-agrees-to-another-large-oil-output-hike-for-september"
@@ -24,7 +24,9 @@ FAST_RETRIES = {"RETRY_TIMES": "2", "MAYADEEN_RETRY_BACKOFF_BASE": "0.1"}
 def test_a_rerun_with_nothing_new_and_no_browser_exits_0(tmp_path):
     with FaultServer() as srv:
         run_crawl("sections", srv.url, tmp_path, args={"js": "0"})
-        again = run_crawl("sections", srv.url, tmp_path, settings={"MAYADEEN_CHROMIUM_PATH": "/nonexistent"}, check=False)
+        again = run_crawl(
+            "sections", srv.url, tmp_path, settings={"MAYADEEN_CHROMIUM_PATH": "/nonexistent"}, check=False
+        )
     assert again.returncode == 0, last_line(again)  # was 1 (errors_no_items): the hint counted as an error
     assert "result=ok" in last_line(again) and "items new=0" in last_line(again)
     assert again.stat("mayadeen/js/no_browser") == 7 and " ERROR: " not in again.log
@@ -36,8 +38,11 @@ def test_a_rerun_with_nothing_new_and_no_browser_exits_0(tmp_path):
 ])  # fmt: skip
 def test_one_item_that_keeps_failing_is_a_warning_remembered_and_retried_later(tmp_path, spider, engine, request):
     plan = FaultPlan(keep_failing={ALWAYS_500: "500"})
-    target = (StoreTarget(POSTGRESQL, request.getfixturevalue("postgres_url")) if engine == POSTGRESQL
-              else StoreTarget(SQLITE, str(tmp_path / "mayadeen.sqlite")))
+    target = (
+        StoreTarget(POSTGRESQL, request.getfixturevalue("postgres_url"))
+        if engine == POSTGRESQL
+        else StoreTarget(SQLITE, str(tmp_path / "mayadeen.sqlite"))
+    )
     settings = {**FAST_RETRIES, "MAYADEEN_STORE_URL": target.location if engine == POSTGRESQL else ""}
     with FaultServer(plan) as srv:
         first = run_crawl(spider, srv.url, tmp_path, settings=settings, check=False)
@@ -49,10 +54,13 @@ def test_one_item_that_keeps_failing_is_a_warning_remembered_and_retried_later(t
         full_paths = [h.path for h in srv.hits()[n:]]
     assert first.returncode == 0, last_line(first)  # was 1 on every 5-minute run
     assert "given_up=1 failing=1" in last_line(first) and " ERROR: " not in first.log
-    assert "WARNING: Gave up on https://english.almayadeen.net" + ALWAYS_500 + " (HTTP 500); failing in 1 run(s)" \
+    assert (
+        "WARNING: Gave up on https://english.almayadeen.net" + ALWAYS_500 + " (HTTP 500); failing in 1 run(s)"
         in first.log
-    assert "1 item(s) keep failing and are retried by later runs: https://english.almayadeen.net" + ALWAYS_500 \
-        in first.log
+    )
+    assert (
+        "1 item(s) keep failing and are retried by later runs: https://english.almayadeen.net" + ALWAYS_500 in first.log
+    )
     # The next run does not spend its retries on it before its next attempt is due.
     assert second.returncode == 0 and ALWAYS_500 not in second_paths
     assert second.stat("mayadeen/failing/deferred") == 1 and "failing=1" in last_line(second)
@@ -82,7 +90,9 @@ def test_a_second_ctrl_c_is_a_pause_under_jobdir_and_the_run_row_is_closed(tmp_p
 def test_overwrite_output_with_jobdir_appends_when_resuming(tmp_path):
     jobdir, out = tmp_path / "job", tmp_path / "out.jsonl"
     with SlowServer(delay=0.15) as srv:
-        cmd, env = crawl_command("sitemap", srv.url, tmp_path, settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "2"})
+        cmd, env = crawl_command(
+            "sitemap", srv.url, tmp_path, settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "2"}
+        )
         cmd[cmd.index("-o")] = "-O"
         cmd[cmd.index("-O") + 1] = f"{out}:jsonlines"
         proc = subprocess.Popen(cmd, cwd=env["PYTHONPATH"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -105,8 +115,14 @@ def test_records_that_could_not_be_written_fail_the_run(tmp_path):
         cmd[cmd.index("-o") + 1] = f"{full}/out.jsonl:jsonlines"
         # A file system with room for a few records only (a full disk).
         shell = f"mount -t tmpfs -o size=24k tmpfs {full} && exec " + " ".join(f"'{c}'" for c in cmd)
-        proc = subprocess.run(["unshare", "-m", "sh", "-c", shell], cwd=env["PYTHONPATH"], env=env,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            ["unshare", "-m", "sh", "-c", shell],
+            cwd=env["PYTHONPATH"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     line = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1, line
     assert "result=FAILED (lost_records)" in line and " lost=0 " not in line
@@ -117,8 +133,9 @@ def test_records_that_could_not_be_written_fail_the_run(tmp_path):
 
 def test_progress_is_logged_and_the_run_row_follows_the_crawl(tmp_path):
     with SlowServer(delay=0.15) as srv:  # one item at a time: about 2 s of items, a progress line every 0.25 s
-        proc = start_crawl("sitemap", srv.url, tmp_path, settings={"MAYADEEN_PROGRESS_INTERVAL": "0.25",
-                                                                   "CONCURRENT_REQUESTS": "1"})
+        proc = start_crawl(
+            "sitemap", srv.url, tmp_path, settings={"MAYADEEN_PROGRESS_INTERVAL": "0.25", "CONCURRENT_REQUESTS": "1"}
+        )
         seen = []
 
         def row_moves():

@@ -14,7 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -82,10 +82,10 @@ def test_enrich_completes_every_expected_record(crawler, path):
 
 
 def test_enrich_stamps_now_in_utc():
-    before = datetime.now(timezone.utc).replace(microsecond=0)
+    before = datetime.now(UTC).replace(microsecond=0)
     record = EnrichPipeline().process_item(scraped(EXPECTED[0]))
-    stamped = datetime.strptime(record["scraped_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    assert before <= stamped <= datetime.now(timezone.utc) + timedelta(seconds=1)
+    stamped = datetime.strptime(record["scraped_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert before <= stamped <= datetime.now(UTC) + timedelta(seconds=1)
 
 
 def test_enrich_keeps_the_spiders_scraped_at_but_never_its_hash():

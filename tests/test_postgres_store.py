@@ -11,22 +11,21 @@ import time
 
 import psycopg
 import pytest
-
 from warcio.archiveiterator import ArchiveIterator
 
 from mayadeen.record import content_hash
 from mayadeen.store.captures import latest_capture
 from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect, parse_store_url, store_target
 from tests.conftest import expected_records
-from tests.inprocess import crawl as crawl_in_process
 from tests.fixture_server import FixtureServer, FixtureSite
+from tests.inprocess import crawl as crawl_in_process
+from tests.scheduled import CHANGED_PATH, SlowServer, change_item, item_paths, start_crawl, wait_for
 from tests.test_warc_archive import (
     PARSER_CHANGE,
     assert_parser_change_reported,
     assert_parser_change_stored,
     reextract,
 )
-from tests.scheduled import CHANGED_PATH, SlowServer, change_item, item_paths, start_crawl, wait_for
 
 P = "https://english.almayadeen.net"
 
@@ -71,8 +70,19 @@ def test_store_urls(url, engine, location):
     assert parse_store_url(url) == StoreTarget(engine, location)
 
 
-@pytest.mark.parametrize("url", ["mysql://db/m", "sqlite://", "sqlite:///", "postgresql://db", "postgresql://db/",
-                                 "postgresql://db:port/m", "postgresql:///m", "data/m.sqlite"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://db/m",
+        "sqlite://",
+        "sqlite:///",
+        "postgresql://db",
+        "postgresql://db/",
+        "postgresql://db:port/m",
+        "postgresql:///m",
+        "data/m.sqlite",
+    ],
+)
 def test_bad_store_urls_are_refused(url):
     with pytest.raises(ValueError, match="takes sqlite:///"):
         parse_store_url(url)
@@ -109,15 +119,20 @@ def test_a_crawl_stores_exactly_the_expected_records(pg_crawl):
 def test_readers_get_postgresql_types(pg_crawl):
     url, _, _ = pg_crawl
     with psycopg.connect(url) as conn:
-        types = dict(conn.execute("SELECT column_name, data_type FROM information_schema.columns"
-                                  " WHERE table_name = 'articles'").fetchall())
+        types = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'articles'"
+            ).fetchall()
+        )
         assert {types[c] for c in ("tags", "authors", "images", "related", "video", "image")} == {"jsonb"}
         assert {types[c] for c in ("date_published", "date_modified", "scraped_at", "first_seen")} == {
-            "timestamp with time zone"}
+            "timestamp with time zone"
+        }
         assert types["word_count"] == "integer" and types["body"] == "text"
         # SQL users reach into the JSON and compare dates as dates
-        videos = conn.execute("SELECT count(*) FROM articles WHERE (video ->> 'duration_seconds')::int > 0"
-                              " AND date_published < now()").fetchone()[0]
+        videos = conn.execute(
+            "SELECT count(*) FROM articles WHERE (video ->> 'duration_seconds')::int > 0 AND date_published < now()"
+        ).fetchone()[0]
     assert videos == sum(1 for r in expected_records().values() if (r["video"] or {}).get("duration_seconds"))
     assert videos > 0
 
@@ -137,8 +152,12 @@ def test_a_second_crawl_asks_postgresql_and_fetches_no_item_page(pg_crawl, tmp_p
 
 def crawl_twice_at_once(srv, url: str, workdir, name: str) -> list[dict]:
     """Two ``sitemap -a full=1`` crawls started together into ``url``; their JSON Lines records."""
-    crawls = [start_crawl("sitemap", srv.url, workdir / f"{name}-{n}", args={"full": "1"},
-                          settings={"MAYADEEN_STORE_URL": url}) for n in (1, 2)]
+    crawls = [
+        start_crawl(
+            "sitemap", srv.url, workdir / f"{name}-{n}", args={"full": "1"}, settings={"MAYADEEN_STORE_URL": url}
+        )
+        for n in (1, 2)
+    ]
     for crawl in crawls:
         wait_for(lambda c=crawl: c.poll() is not None, timeout=240, step=0.1)
         assert crawl.returncode == 0, (workdir / f"{name}-1" / "killed.log").read_text()[-3000:]
@@ -182,8 +201,12 @@ def test_postgresql_restarted_mid_crawl_loses_nothing(tmp_path):
     try:
         url = cluster.new_database()
         with SlowServer(delay=0.25) as srv:
-            crawl = start_crawl("sitemap", srv.url, tmp_path, settings={
-                "MAYADEEN_STORE_URL": url, "CONCURRENT_REQUESTS": "2", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"})
+            crawl = start_crawl(
+                "sitemap",
+                srv.url,
+                tmp_path,
+                settings={"MAYADEEN_STORE_URL": url, "CONCURRENT_REQUESTS": "2", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"},
+            )
             wait_for(lambda: count_or_none(url) >= 2, timeout=120, step=0.1)
             cluster.stop_server()
             time.sleep(1.5)  # the crawl goes on fetching; its writes wait for the server
@@ -233,8 +256,7 @@ def test_each_items_capture_is_indexed_in_its_transaction(pg_crawl):
             assert record.rec_headers.get_header("WARC-Payload-Digest") == latest["digest"]
 
 
-def test_reextract_into_postgresql_gives_every_record_then_files_a_parser_change(pg_crawl, postgres_cluster,
-                                                                                 tmp_path):
+def test_reextract_into_postgresql_gives_every_record_then_files_a_parser_change(pg_crawl, postgres_cluster, tmp_path):
     url, result, _ = pg_crawl
     warc, fresh = result.jsonl.parent / "warc", postgres_cluster.new_database()
     proc = reextract(tmp_path, warc, fresh)
@@ -243,8 +265,10 @@ def test_reextract_into_postgresql_gives_every_record_then_files_a_parser_change
     expected = expected_records()
     rebuilt = stored_records(fresh)
     assert {u: {k: r[k] for k in expected[u]} for u, r in rebuilt.items()} == expected
-    with connect(StoreTarget(POSTGRESQL, fresh), readonly=True) as store, \
-            connect(StoreTarget(POSTGRESQL, url), readonly=True) as crawled:
+    with (
+        connect(StoreTarget(POSTGRESQL, fresh), readonly=True) as store,
+        connect(StoreTarget(POSTGRESQL, url), readonly=True) as crawled,
+    ):
         assert all(latest_capture(store, url=u) == latest_capture(crawled, url=u) for u in expected)
     changed = reextract(tmp_path, warc, fresh, patch=PARSER_CHANGE)
     assert_parser_change_reported(changed)

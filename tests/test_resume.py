@@ -40,12 +40,15 @@ def kill_when(proc, srv, condition, sig=signal.SIGKILL) -> None:
         proc.wait(timeout=60)
 
 
-@pytest.mark.parametrize("spider, moment, max_lines", [
-    ("sitemap", "discovery", None),  # killed while the monthly sitemaps are being fetched
-    ("sitemap", 5, None),  # killed after 5 item pages were requested
-    ("feed", 11, None),
-    ("sitemap", 9, 4),  # a journal kept to 4 lines (plus the one that made it rewrite itself)
-])
+@pytest.mark.parametrize(
+    "spider, moment, max_lines",
+    [
+        ("sitemap", "discovery", None),  # killed while the monthly sitemaps are being fetched
+        ("sitemap", 5, None),  # killed after 5 item pages were requested
+        ("feed", 11, None),
+        ("sitemap", 9, 4),  # a journal kept to 4 lines (plus the one that made it rewrite itself)
+    ],
+)
 def test_sigkill_then_resume_finishes_the_same_crawl(tmp_path, spider, moment, max_lines):
     jobdir = tmp_path / "job"
     settings = {**SLOW, "JOBDIR": str(jobdir)}
@@ -67,7 +70,7 @@ def test_sigkill_then_resume_finishes_the_same_crawl(tmp_path, spider, moment, m
         assert len(stored_at_kill) < 14, "the crawl finished before the kill"
 
         result = run_crawl(spider, srv.url, tmp_path, settings=settings)
-        resumed = srv.paths()[len(killed):]
+        resumed = srv.paths()[len(killed) :]
 
     assert "was killed" in result.log
     check_complete(result)
@@ -98,7 +101,7 @@ def test_full_crawl_resumed_after_sigkill_skips_what_it_already_did(tmp_path):
         assert done and len(done) < 14
 
         result = run_crawl("sitemap", srv.url, tmp_path, args={"full": "1"}, settings=settings)
-        resumed = srv.paths()[n + len(killed):]
+        resumed = srv.paths()[n + len(killed) :]
     assert sorted(item_paths(resumed)) == sorted(set(ALL_ITEMS) - done)
     check_complete(result)
     assert runs(result.sqlite)[-1]["items_unchanged"] == 14 - len(done)
@@ -119,7 +122,7 @@ def test_sigterm_pauses_and_the_same_command_resumes(tmp_path):
         assert {u.removeprefix(P) for u in read_journal(jobdir).done} == stored_at_pause
 
         result = run_crawl("sitemap", srv.url, tmp_path, settings=settings)
-        resumed = srv.paths()[len(paused):]
+        resumed = srv.paths()[len(paused) :]
     assert "resuming the job" in result.log
     check_complete(result)
     # Scrapy's own queue carried on: no sitemap fetched twice, only the items left.

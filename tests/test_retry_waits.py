@@ -8,16 +8,16 @@ stopped every download; Ctrl-C waited out a 300 s Retry-After), and the deadline
 from __future__ import annotations
 
 import os
-import signal
 import shutil
+import signal
 import subprocess
 import time
 
 import pytest
 
 from tests.conftest import expected_records
-from tests.inprocess import crawl as crawl_in_process
 from tests.fault_server import FaultPlan, FaultServer
+from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import crawl_command, item_paths, runs, stored, wait_for
 
 #: The item a feed crawl fetches first (the scheduler's queue is last in, first out).
@@ -40,8 +40,13 @@ def test_a_15s_backoff_on_one_page_does_not_stop_the_others(tmp_path):
     # One request at a time in the whole crawler: a retry sleeping in the downloader would hold the
     # only slot for 15 s and nothing else could be fetched.
     plan = FaultPlan(once={FIRST_RSS_ITEM: "500"})
-    settings = {"CONCURRENT_REQUESTS": "1", "CONCURRENT_REQUESTS_PER_DOMAIN": "1", "RETRY_TIMES": "2",
-                "MAYADEEN_RETRY_BACKOFF_BASE": "15", "MAYADEEN_RETRY_BACKOFF_JITTER": "0"}
+    settings = {
+        "CONCURRENT_REQUESTS": "1",
+        "CONCURRENT_REQUESTS_PER_DOMAIN": "1",
+        "RETRY_TIMES": "2",
+        "MAYADEEN_RETRY_BACKOFF_BASE": "15",
+        "MAYADEEN_RETRY_BACKOFF_JITTER": "0",
+    }
     with FaultServer(plan) as srv:
         result = crawl_in_process("feed", srv.url, tmp_path, settings=settings, timeout=120)
         failed, retried = hits_of(srv, FIRST_RSS_ITEM)
@@ -93,8 +98,12 @@ def test_a_jobdir_resumed_after_a_reboot_finishes(tmp_path):
         pytest.skip(f"no time namespaces here: {probe.stderr.decode().strip()}")
     jobdir = tmp_path / "job"
     plan = FaultPlan(once={FIRST_RSS_ITEM: "503"})
-    settings = {"JOBDIR": str(jobdir), "RETRY_TIMES": "2", "MAYADEEN_RETRY_BACKOFF_BASE": "4",
-                "MAYADEEN_RETRY_BACKOFF_JITTER": "0"}
+    settings = {
+        "JOBDIR": str(jobdir),
+        "RETRY_TIMES": "2",
+        "MAYADEEN_RETRY_BACKOFF_BASE": "4",
+        "MAYADEEN_RETRY_BACKOFF_JITTER": "0",
+    }
     with FaultServer(plan) as srv:
         proc = start("feed", srv, tmp_path, settings, prefix=("unshare", "--time", "--monotonic", "100000"))
         wait_for(lambda: len(item_paths([h.path for h in srv.hits()])) >= 14, timeout=60)  # all but the retry

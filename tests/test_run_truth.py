@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from scrapy.utils.test import get_crawler
@@ -31,12 +31,14 @@ def summary(log: str) -> str:
 
 # --- 1. every output checked before the first request; a lost archive record fails the run ---------
 
+
 def test_a_warc_folder_that_cannot_be_made_stops_the_run_before_any_request(tmp_path):
     (tmp_path / "file.txt").write_text("a file, not a folder")
     (tmp_path / "mayadeen.sqlite").touch()  # a store from before: a new one left empty would be removed
     with FixtureServer() as srv:
-        result = run_crawl("feed", srv.url, tmp_path, check=False,
-                           settings={"MAYADEEN_WARC_DIR": str(tmp_path / "file.txt" / "warc")})
+        result = run_crawl(
+            "feed", srv.url, tmp_path, check=False, settings={"MAYADEEN_WARC_DIR": str(tmp_path / "file.txt" / "warc")}
+        )
         assert srv.paths() == []
     assert result.returncode == 1, result.log[-3000:]
     assert f"ERROR: MAYADEEN_WARC_DIR={tmp_path}/file.txt/warc: {tmp_path}/file.txt is not a directory" in result.log
@@ -61,8 +63,9 @@ def test_archive_records_that_could_not_be_written_fail_the_run(tmp_path):
         cmd, env = crawl_command("feed", srv.url, tmp_path, settings={"MAYADEEN_MIN_FREE_SPACE_MB": "0"})
         # A file system with room for a few responses only (a disk filling up during the crawl).
         shell = f"mount -t tmpfs -o size=48k tmpfs {warc} && exec " + " ".join(f"'{c}'" for c in cmd)
-        proc = subprocess.run(["unshare", "-m", "sh", "-c", shell], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            ["unshare", "-m", "sh", "-c", shell], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
     line = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1, line
     assert "ERROR: Run summary: spider=feed result=FAILED (lost_archive) finish_reason=lost_archive" in line
@@ -73,6 +76,7 @@ def test_archive_records_that_could_not_be_written_fail_the_run(tmp_path):
 
 # --- 2. a discovery source that could not be read -------------------------------------------------
 
+
 def broken_rss(site: FixtureSite) -> bytes:
     """The feed with a DTD whose parameter entity declares a broken markup declaration: no parser reads it."""
     return site.body("/rss").replace(b"<rss", b"<!DOCTYPE rss [<!ENTITY % p \"<!ENTITY b 'x'\"> %p;]>\n<rss", 1)
@@ -81,15 +85,20 @@ def broken_rss(site: FixtureSite) -> bytes:
 def test_unreadable_sources_are_named_and_fail_a_run_that_found_nothing(tmp_path):
     site = FixtureSite()
     site.override("/rss", broken_rss(site), content_type="application/rss+xml")
-    site.override("/sitemaps/news.xml", site.body("/sitemaps/news.xml") + b"<!--" + b"x" * 3_000_000 + b"-->",
-                  content_type=XML)
+    site.override(
+        "/sitemaps/news.xml", site.body("/sitemaps/news.xml") + b"<!--" + b"x" * 3_000_000 + b"-->", content_type=XML
+    )
     with FixtureServer(site) as srv:
         result = run_crawl("feed", srv.url, tmp_path, settings={"DOWNLOAD_MAXSIZE": "2000000"}, check=False)
     assert result.returncode == 1, result.log[-3000:]
-    assert "ERROR: Could not read the discovery source https://english.almayadeen.net/rss: not a feed (not XML)" \
+    assert (
+        "ERROR: Could not read the discovery source https://english.almayadeen.net/rss: not a feed (not XML)"
         in result.log
-    assert "ERROR: Could not read the discovery source https://english.almayadeen.net/sitemaps/news.xml: " \
-           "Expected to receive" in result.log
+    )
+    assert (
+        "ERROR: Could not read the discovery source https://english.almayadeen.net/sitemaps/news.xml: "
+        "Expected to receive" in result.log
+    )
     assert "result=FAILED (source_unreadable) finish_reason=source_unreadable" in last_line(result)
     assert result.stat("mayadeen/sources/unreadable") == 2 and "Traceback" not in result.log
 
@@ -100,18 +109,26 @@ def test_an_rss_redirected_off_the_site_is_named_and_the_other_source_still_coun
     with FixtureServer(site) as srv:
         result = run_crawl("feed", srv.url, tmp_path, check=False)
         assert not any(p.startswith("http://127.0.0.2") for p in srv.paths())
-    assert "ERROR: Could not read the discovery source https://english.almayadeen.net/rss: redirected off the site" \
-           " to http://127.0.0.2:9/rss" in result.log
+    assert (
+        "ERROR: Could not read the discovery source https://english.almayadeen.net/rss: redirected off the site"
+        " to http://127.0.0.2:9/rss" in result.log
+    )
     # The news sitemap listed items: the run did its work, the lost source is said.
     assert result.returncode == 0 and "result=ok" in last_line(result) and len(stored(result.sqlite)) > 0
 
 
 def test_empty_sources_that_parse_are_no_error(tmp_path):
     site = FixtureSite()
-    site.override("/rss", '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>',
-                  content_type="application/rss+xml")
-    site.override("/sitemaps/news.xml", '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/'
-                  'sitemap/0.9"></urlset>', content_type=XML)
+    site.override(
+        "/rss",
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>',
+        content_type="application/rss+xml",
+    )
+    site.override(
+        "/sitemaps/news.xml",
+        '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"></urlset>',
+        content_type=XML,
+    )
     with FixtureServer(site) as srv:
         result = run_crawl("feed", srv.url, tmp_path, check=False)
     assert result.returncode == 0 and " ERROR: " not in result.log
@@ -120,10 +137,12 @@ def test_empty_sources_that_parse_are_no_error(tmp_path):
 
 # --- 3. paused and busy are said as such --------------------------------------------------------
 
+
 def test_a_paused_run_says_paused_at_info_and_in_crawl_runs(tmp_path):
     with SlowServer(delay=0.3) as srv:
-        proc = start_crawl("sitemap", srv.url, tmp_path, settings={"JOBDIR": str(tmp_path / "job"),
-                                                                   "CONCURRENT_REQUESTS": "1"})
+        proc = start_crawl(
+            "sitemap", srv.url, tmp_path, settings={"JOBDIR": str(tmp_path / "job"), "CONCURRENT_REQUESTS": "1"}
+        )
         wait_for(lambda: len(item_paths(srv.paths())) >= 2, timeout=120)
         os.kill(proc.pid, signal.SIGTERM)
         code = proc.wait(timeout=120)
@@ -154,20 +173,23 @@ class HoldingServer(FixtureServer):
 def test_a_busy_jobdir_is_a_warning_without_traceback(tmp_path):
     jobdir = tmp_path / "job"
     with HoldingServer() as srv:
-        first = start_crawl("sitemap", srv.url, tmp_path / "first",
-                            settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "1"})
+        first = start_crawl(
+            "sitemap", srv.url, tmp_path / "first", settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "1"}
+        )
         wait_for(lambda: item_paths(srv.paths()), timeout=300)
         second = run_crawl("sitemap", srv.url, tmp_path / "second", settings={"JOBDIR": str(jobdir)}, check=False)
         srv.release.set()
         assert first.wait(timeout=300) == 0
     assert second.returncode == 75
     assert f"WARNING: JOBDIR {jobdir} is in use by another crawl (pid {first.pid})" in second.log
-    assert "WARNING: Run summary: spider=sitemap result=skipped (jobdir busy) finish_reason=jobdir_busy" \
-        in last_line(second)
+    assert "WARNING: Run summary: spider=sitemap result=skipped (jobdir busy) finish_reason=jobdir_busy" in last_line(
+        second
+    )
     assert "Traceback" not in second.log and "never retrieved" not in second.log and " ERROR: " not in second.log
 
 
 # --- 4. a signal at start-up ends the run cleanly ------------------------------------------------
+
 
 @pytest.mark.parametrize(("jobdir", "status", "words"), [(True, 3, "paused"), (False, 1, "FAILED (shutdown)")])
 def test_sigterm_during_start_up_stops_the_run_cleanly(tmp_path, jobdir, status, words):
@@ -195,6 +217,7 @@ def test_sigterm_during_start_up_stops_the_run_cleanly(tmp_path, jobdir, status,
 
 # --- 5. counters in the words of each spider ------------------------------------------------------
 
+
 def test_the_breaking_summary_counts_flashes(tmp_path):
     with FixtureServer() as srv:
         first = run_crawl("breaking", srv.url, tmp_path, jsonl=tmp_path / "breaking.jsonl")
@@ -204,7 +227,7 @@ def test_the_breaking_summary_counts_flashes(tmp_path):
 
 
 def test_an_item_this_crawl_stored_is_not_counted_as_skipped(tmp_path):
-    started = datetime.now(timezone.utc).replace(microsecond=0)
+    started = datetime.now(UTC).replace(microsecond=0)
     crawler = get_crawler()
     crawler.stats.open_spider()
     # Stored during this crawl (by another worker, or listed first by another source).
@@ -213,27 +236,60 @@ def test_an_item_this_crawl_stored_is_not_counted_as_skipped(tmp_path):
         assert fresh.verdict(P + "/a", "2025-08-01T06:35:00Z") is Verdict.UNCHANGED
         assert fresh.verdict(P + "/a", "2025-08-01T06:35:00Z") is Verdict.UNCHANGED  # listed twice: counted once
         assert fresh.verdict(P + "/b", "2025-08-01T06:35:00Z") is Verdict.NEW
-        earlier = Freshness(store, stats=crawler.stats, started=datetime(2030, 1, 1, tzinfo=timezone.utc))
+        earlier = Freshness(store, stats=crawler.stats, started=datetime(2030, 1, 1, tzinfo=UTC))
         assert earlier.verdict(P + "/a", "2025-08-01T06:35:00Z") is Verdict.UNCHANGED  # stored before the crawl
     stats = crawler.stats.get_stats()
-    assert (stats.get("mayadeen/fresh/stored_this_crawl"), stats.get("mayadeen/fresh/new"),
-            stats.get("mayadeen/fresh/unchanged")) == (1, 1, 1)
+    assert (
+        stats.get("mayadeen/fresh/stored_this_crawl"),
+        stats.get("mayadeen/fresh/new"),
+        stats.get("mayadeen/fresh/unchanged"),
+    ) == (1, 1, 1)
 
 
-@pytest.mark.parametrize(("stats", "paused", "result", "words"), [
-    ({"finish_reason": "shutdown", "item_scraped_count": 1}, True, "paused", "paused"),
-    ({"finish_reason": "forced_shutdown"}, True, "paused", "paused"),
-    ({"finish_reason": "shutdown"}, False, "shutdown", "FAILED (shutdown)"),
-    ({"finish_reason": "jobdir_busy", "log_count/WARNING": 1}, False, "skipped", "skipped (jobdir busy)"),
-    ({"finish_reason": "finished", "item_scraped_count": 3, "mayadeen/warc/errors": 1}, False, "lost_archive",
-     "FAILED (lost_archive)"),
-    ({"finish_reason": "finished", "mayadeen/sources/unreadable": 1, "log_count/ERROR": 1}, False,
-     "source_unreadable", "FAILED (source_unreadable)"),
-    ({"finish_reason": "finished", "mayadeen/sources/unreadable": 1, "log_count/ERROR": 1,
-      "mayadeen/fresh/unchanged": 4}, False, "errors_no_items", "FAILED (errors_no_items)"),
-    ({"finish_reason": "finished", "mayadeen/sources/unreadable": 1, "log_count/ERROR": 1,
-      "mayadeen/fresh/new": 4, "item_scraped_count": 4}, False, "ok", "ok"),
-])
+@pytest.mark.parametrize(
+    ("stats", "paused", "result", "words"),
+    [
+        ({"finish_reason": "shutdown", "item_scraped_count": 1}, True, "paused", "paused"),
+        ({"finish_reason": "forced_shutdown"}, True, "paused", "paused"),
+        ({"finish_reason": "shutdown"}, False, "shutdown", "FAILED (shutdown)"),
+        ({"finish_reason": "jobdir_busy", "log_count/WARNING": 1}, False, "skipped", "skipped (jobdir busy)"),
+        (
+            {"finish_reason": "finished", "item_scraped_count": 3, "mayadeen/warc/errors": 1},
+            False,
+            "lost_archive",
+            "FAILED (lost_archive)",
+        ),
+        (
+            {"finish_reason": "finished", "mayadeen/sources/unreadable": 1, "log_count/ERROR": 1},
+            False,
+            "source_unreadable",
+            "FAILED (source_unreadable)",
+        ),
+        (
+            {
+                "finish_reason": "finished",
+                "mayadeen/sources/unreadable": 1,
+                "log_count/ERROR": 1,
+                "mayadeen/fresh/unchanged": 4,
+            },
+            False,
+            "errors_no_items",
+            "FAILED (errors_no_items)",
+        ),
+        (
+            {
+                "finish_reason": "finished",
+                "mayadeen/sources/unreadable": 1,
+                "log_count/ERROR": 1,
+                "mayadeen/fresh/new": 4,
+                "item_scraped_count": 4,
+            },
+            False,
+            "ok",
+            "ok",
+        ),
+    ],
+)
 def test_outcome_words(stats, paused, result, words):
     verdict = outcome(stats, Thresholds(), paused=paused)
     assert (verdict.result, verdict.words) == (result, words)

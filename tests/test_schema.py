@@ -12,8 +12,18 @@ from jsonschema import Draft202012Validator
 from mayadeen.items import ArticleItem
 from mayadeen.loaders import ArticleLoader
 from mayadeen.record import (
-    EXTRACTED_KEYS, HASHED_KEYS, LIST_KEYS, PIPELINE_KEYS, RECORD_KEYS, SCHEMA_PATH, STRUCTURED_KEYS, content_hash,
-    UNORDERED_KEYS, record_keys, schema, validation_errors,
+    EXTRACTED_KEYS,
+    HASHED_KEYS,
+    LIST_KEYS,
+    PIPELINE_KEYS,
+    RECORD_KEYS,
+    SCHEMA_PATH,
+    STRUCTURED_KEYS,
+    UNORDERED_KEYS,
+    content_hash,
+    record_keys,
+    schema,
+    validation_errors,
 )
 from mayadeen.store.sqlite import JSON_COLUMNS
 
@@ -44,9 +54,31 @@ def test_schema_is_valid_draft_2020_12():
 
 
 #: The record's keys, in their order: the contract, written out (not read from the schema).
-KEYS = ("url", "article_id", "kind", "section_group", "section", "headline", "summary", "body", "authors", "source",
-        "date_published", "date_modified", "tags", "read_time_minutes", "shares", "word_count", "image", "images",
-        "video", "related", "language", "scraped_at", "content_hash")
+KEYS = (
+    "url",
+    "article_id",
+    "kind",
+    "section_group",
+    "section",
+    "headline",
+    "summary",
+    "body",
+    "authors",
+    "source",
+    "date_published",
+    "date_modified",
+    "tags",
+    "read_time_minutes",
+    "shares",
+    "word_count",
+    "image",
+    "images",
+    "video",
+    "related",
+    "language",
+    "scraped_at",
+    "content_hash",
+)
 
 
 def test_schema_keys_are_the_item_fields_all_required_no_others():
@@ -209,8 +241,13 @@ def test_content_hash_is_a_pinned_digest(record):
 def test_content_hash_ignores_key_order_and_volatile_fields(record):
     digest = content_hash(record)
     shuffled = dict(reversed(list(record.items())))
-    shuffled.update(shares=999, scraped_at="2030-01-01T00:00:00Z", date_modified="2030-01-01T00:00:00Z",
-                    related=[], content_hash="0" * 64)
+    shuffled.update(
+        shares=999,
+        scraped_at="2030-01-01T00:00:00Z",
+        date_modified="2030-01-01T00:00:00Z",
+        related=[],
+        content_hash="0" * 64,
+    )
     assert content_hash(shuffled) == digest
 
 

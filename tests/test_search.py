@@ -82,21 +82,26 @@ def test_headline_matches_rank_first(store, records):
     elsewhere = [u for u, r in records.items() if mentions(r, word) and u not in in_headline]
     assert in_headline and elsewhere  # the fixtures have both
     found = urls(search(store, word))
-    assert sorted(found[:len(in_headline)]) == sorted(in_headline)
-    assert sorted(found[len(in_headline):]) == sorted(elsewhere)
+    assert sorted(found[: len(in_headline)]) == sorted(in_headline)
+    assert sorted(found[len(in_headline) :]) == sorted(elsewhere)
     assert len(search(store, word, limit=1)) == 1
 
 
 def test_flashes_are_searched_and_an_edit_reindexes(store):
-    insert = ("INSERT INTO breaking_news (text, time, time_estimated, first_seen, last_seen, text_key)"
-              " VALUES (?, ?, ?, ?, ?, ?)")
+    insert = (
+        "INSERT INTO breaking_news (text, time, time_estimated, first_seen, last_seen, text_key)"
+        " VALUES (?, ?, ?, ?, ?, ?)"
+    )
     store.write(lambda: store.run(insert, ("Trump: We want to feed the people in Gaza", T1, False, T1, T1, "k1")))
     store.write(lambda: store.run(insert, ("Sanctions on Russia if the war goes on", T2, False, T2, T2, "k2")))
     (hit,) = search_flashes(store, '"feed the people"')
     assert (hit.time, hit.article_url) == (T1, None)
     assert "[feed" in hit.snippet  # FTS5 marks the phrase, PostgreSQL each word
-    store.write(lambda: store.run("UPDATE breaking_news SET text = ? WHERE text_key = ?",
-                                  ("Trump: We want to feed the hungry of Gaza", "k1")))
+    store.write(
+        lambda: store.run(
+            "UPDATE breaking_news SET text = ? WHERE text_key = ?", ("Trump: We want to feed the hungry of Gaza", "k1")
+        )
+    )
     assert search_flashes(store, "people") == []
     assert [h.text for h in search_flashes(store, "hungry")] == ["Trump: We want to feed the hungry of Gaza"]
     assert [h.time for h in search_flashes(store, "Gaza OR Russia")] == [T2, T1]  # equal rank: newest first

@@ -41,8 +41,14 @@ def filled(store, target):
 
 def scrapy_search(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
-    return subprocess.run([sys.executable, "-m", "scrapy", "search", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "scrapy", "search", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def hits(*args: str) -> list[dict]:
@@ -67,19 +73,26 @@ def test_search_answers_the_web_search_language_on_both_engines(filled):
 def test_since_until_and_section_select_by_utc_day_and_section(filled):
     records = expected_records()
     every = hits("water OR Arafat OR Gaza", "--store", filled, "--limit", "50")
-    july = hits("water OR Arafat OR Gaza", "--store", filled, "--limit", "50", "--since", "2025-07-01",
-                "--until", "2025-07-31")
+    july = hits(
+        "water OR Arafat OR Gaza", "--store", filled, "--limit", "50", "--since", "2025-07-01", "--until", "2025-07-31"
+    )
     assert july and len(july) < len(every)
     assert {h["url"] for h in july} == {
-        h["url"] for h in every if "2025-07-01" <= h["date_published"][:10] <= "2025-07-31"}
+        h["url"] for h in every if "2025-07-01" <= h["date_published"][:10] <= "2025-07-31"
+    }
     politics = hits("water OR Arafat OR Gaza", "--store", filled, "--limit", "50", "--section", "politics")
     assert politics and {records[h["url"]]["section"] for h in politics} == {"Politics"}
     assert len(politics) < len(every)
 
 
 def test_bad_options_exit_2_and_a_missing_store_exits_1(tmp_path):
-    for bad in (["x", "--since", "2025-13-01"], ["x", "--since", "2025-08-02", "--until", "2025-08-01"],
-                ["x", "--limit", "0"], ["x", "--flashes", "--section", "Politics"], []):
+    for bad in (
+        ["x", "--since", "2025-13-01"],
+        ["x", "--since", "2025-08-02", "--until", "2025-08-01"],
+        ["x", "--limit", "0"],
+        ["x", "--flashes", "--section", "Politics"],
+        [],
+    ):
         proc = scrapy_search(*bad, "--store", str(tmp_path / "s.sqlite"))
         assert proc.returncode == 2 and "scrapy search: error" in proc.stderr, bad
     proc = scrapy_search("x", "--store", str(tmp_path / "none.sqlite"))
@@ -94,8 +107,19 @@ class Datasette:
 
     def __init__(self, store: Path, plugins: bool):
         self.base = f"http://127.0.0.1:{_free_port()}"
-        argv = [sys.executable, "-m", "datasette", "serve", str(store), "--metadata", str(METADATA_PATH),
-                "-h", "127.0.0.1", "-p", self.base.rsplit(":", 1)[1]]
+        argv = [
+            sys.executable,
+            "-m",
+            "datasette",
+            "serve",
+            str(store),
+            "--metadata",
+            str(METADATA_PATH),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            self.base.rsplit(":", 1)[1],
+        ]
         if plugins:
             argv += ["--plugins-dir", str(PLUGINS)]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}

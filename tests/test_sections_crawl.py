@@ -10,6 +10,7 @@ from tests.inprocess import crawl as crawl_in_process
 
 JSON_COLUMNS = {"authors", "tags", "image", "images", "video", "related"}
 
+
 @pytest.fixture(scope="module")
 def crawl(tmp_path_factory):
     from tests.fixture_server import FixtureServer
@@ -65,7 +66,12 @@ def test_redirected_article_is_one_record(crawl):
     old = "/news/politics/iraqs-pmf-law-a-test-of-sovereignty-amid-us-objections"
     assert old in srv.paths()
     urls = [r["url"] for r in result.records()]
-    assert urls.count("https://english.almayadeen.net/news/politics/iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections") == 1
+    assert (
+        urls.count(
+            "https://english.almayadeen.net/news/politics/iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections"
+        )
+        == 1
+    )
 
 
 def test_each_page_requested_once_and_robots_obeyed(crawl):

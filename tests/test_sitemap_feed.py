@@ -5,18 +5,19 @@ from datetime import date
 
 import pytest
 
-from mayadeen.store.freshness import site_day
 from mayadeen.pages.discovery import read_rss, read_sitemap, sitemap_month
 from mayadeen.spiders.sitemap import DayWindow, SitemapSpider
+from mayadeen.store.freshness import site_day
 from tests.conftest import expected_records
-from tests.inprocess import crawl as crawl_in_process
 from tests.fixture_server import FixtureServer, FixtureSite
+from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import item_paths, runs, stored
 
 JSON_COLUMNS = {"authors", "tags", "image", "images", "video", "related"}
 P = "https://english.almayadeen.net"
-MONTHLY = {f"/sitemaps/all/sitemap-{m}.xml"
-           for m in ("2025-8", "2025-7", "2025-6", "2025-4", "2025-2", "2024-12", "2023-8")}
+MONTHLY = {
+    f"/sitemaps/all/sitemap-{m}.xml" for m in ("2025-8", "2025-7", "2025-6", "2025-4", "2025-2", "2024-12", "2023-8")
+}
 
 
 def check_outputs(result, urls: set[str]) -> None:
@@ -77,11 +78,16 @@ def test_since_window_requests_only_sitemaps_and_items_changed_since(tmp_path):
         paths = srv.paths()
     # 2025-7 is requested: its lastmod in the index (1 Aug) says it holds an item changed since.
     assert {p for p in paths if p.startswith("/sitemaps/")} == {
-        "/sitemaps/all.xml", "/sitemaps/news.xml",
-        "/sitemaps/all/sitemap-2025-8.xml", "/sitemaps/all/sitemap-2025-7.xml"}
-    want = {P + "/news/politics/un-warns-gaza-faces-water-crisis-looming-famine-under-israeli-siege",
-            P + "/news/economy/opec-agrees-to-another-large-oil-output-hike-for-september",
-            P + "/news/politics/iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections"}  # lastmod 1 Aug
+        "/sitemaps/all.xml",
+        "/sitemaps/news.xml",
+        "/sitemaps/all/sitemap-2025-8.xml",
+        "/sitemaps/all/sitemap-2025-7.xml",
+    }
+    want = {
+        P + "/news/politics/un-warns-gaza-faces-water-crisis-looming-famine-under-israeli-siege",
+        P + "/news/economy/opec-agrees-to-another-large-oil-output-hike-for-september",
+        P + "/news/politics/iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections",
+    }  # lastmod 1 Aug
     assert sorted(item_paths(paths)) == sorted(u.removeprefix(P) for u in want)
     check_outputs(result, want)
     assert json.loads(runs(result.sqlite)[0]["arguments"])["since"] == "2025-08-01"
@@ -93,18 +99,23 @@ def test_since_until_window_requests_only_in_window_sitemaps_and_items(tmp_path)
         paths = srv.paths()
     # The news sitemap (last 7 days) cannot hold anything that old; 2024-12 ends before, 2025-7 starts after.
     assert {p for p in paths if p.startswith("/sitemaps/")} == {
-        "/sitemaps/all.xml", "/sitemaps/all/sitemap-2025-6.xml", "/sitemaps/all/sitemap-2025-4.xml",
-        "/sitemaps/all/sitemap-2025-2.xml"}
-    want = {P + "/in-pictures/in-pictures-hajj-pilgrims-gather-at-mount-arafat",
-            P + "/infographs/global-military-spending-hits-record-2-7-trillion-in-2024",
-            P + "/articles/opinion/trading-in-local-currencies-is-quietly-redrawing-the-map-of-global-finance"}
+        "/sitemaps/all.xml",
+        "/sitemaps/all/sitemap-2025-6.xml",
+        "/sitemaps/all/sitemap-2025-4.xml",
+        "/sitemaps/all/sitemap-2025-2.xml",
+    }
+    want = {
+        P + "/in-pictures/in-pictures-hajj-pilgrims-gather-at-mount-arafat",
+        P + "/infographs/global-military-spending-hits-record-2-7-trillion-in-2024",
+        P + "/articles/opinion/trading-in-local-currencies-is-quietly-redrawing-the-map-of-global-finance",
+    }
     assert sorted(item_paths(paths)) == sorted(u.removeprefix(P) for u in want)
     check_outputs(result, want)
 
 
 def test_single_day_window_is_a_beirut_day(tmp_path):
     with FixtureServer() as srv:
-        result = crawl_in_process("sitemap", srv.url, tmp_path, args={"since": "2025-07-31", "until": "2025-07-31"})
+        crawl_in_process("sitemap", srv.url, tmp_path, args={"since": "2025-07-31", "until": "2025-07-31"})
         paths = srv.paths()
     # Palantir's lastmod 2025-07-31T21:15+03:00 is 31 Jul in Beirut; the PMF law's 1 Aug 09:35 is not.
     assert item_paths(paths) == ["/news/technology/notorious-palantir-lands-record-10bln-contract-with-the-us-army"]
@@ -131,6 +142,7 @@ def test_bad_window_argument_fails_the_run(tmp_path):
 
 # --- units ----------------------------------------------------------------------------------------
 
+
 def test_day_window():
     w = DayWindow(date(2025, 2, 1), date(2025, 6, 30))
     assert w.contains(date(2025, 2, 1)) and w.contains(date(2025, 6, 30)) and not w.contains(date(2025, 7, 1))
@@ -151,15 +163,20 @@ def test_site_day_is_the_beirut_day():
 
 
 def test_readers_do_not_expand_entities():
-    bomb = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
-            b'<!ENTITY c SYSTEM "file:///etc/passwd">]>'
-            b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-            b"<url><loc>https://english.almayadeen.net/news/x/&b;&c;</loc>"
-            b"</url></urlset>")
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+        b'<!ENTITY c SYSTEM "file:///etc/passwd">]>'
+        b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        b"<url><loc>https://english.almayadeen.net/news/x/&b;&c;</loc>"
+        b"</url></urlset>"
+    )
     entries = read_sitemap(bomb, P).entries
     assert all("aaaa" not in e.url and "root" not in e.url for e in entries)
-    rss = bomb.replace(b"urlset", b"rss").replace(b"<url><loc>", b"<channel><item><link>").replace(
-        b"</loc></url>", b"</link></item></channel>")
+    rss = (
+        bomb.replace(b"urlset", b"rss")
+        .replace(b"<url><loc>", b"<channel><item><link>")
+        .replace(b"</loc></url>", b"</link></item></channel>")
+    )
     assert all("aaaa" not in e.url and "root" not in e.url for e in read_rss(rss, P))
     assert sitemap_month(P + "/sitemaps/all/sitemap-2025-8.xml") == (2025, 8)
     assert sitemap_month(P + "/sitemaps/news.xml") is None

@@ -17,8 +17,10 @@ def test_request_is_canonical():
 
 def test_tracking_params_come_from_the_setting():
     s = spider(MAYADEEN_TRACKING_PARAMS=["campaign"])
-    assert s.request("https://english.almayadeen.net/news?campaign=1&fbclid=2", callback=None).url == \
-        "https://english.almayadeen.net/news?fbclid=2"
+    assert (
+        s.request("https://english.almayadeen.net/news?campaign=1&fbclid=2", callback=None).url
+        == "https://english.almayadeen.net/news?fbclid=2"
+    )
 
 
 def test_links_off_the_site_or_not_http_give_no_request():

@@ -140,8 +140,11 @@ def test_a_store_from_before_the_later_tables_gets_them_at_open(target, records)
         if target.engine == POSTGRESQL:
             store.write(lambda: store.run("ALTER TABLE articles DROP COLUMN search"))
         else:
-            fts = ["TABLE articles_fts", "TABLE breaking_fts",
-                   *(f"TRIGGER articles_fts_{event}" for event in ("insert", "delete", "update"))]
+            fts = [
+                "TABLE articles_fts",
+                "TABLE breaking_fts",
+                *(f"TRIGGER articles_fts_{event}" for event in ("insert", "delete", "update")),
+            ]
             store.write(lambda: [store.run(f"DROP {name}") for name in fts])
     with connect(target) as store:
         for table in later:
@@ -151,8 +154,11 @@ def test_a_store_from_before_the_later_tables_gets_them_at_open(target, records)
         if target.engine == POSTGRESQL:
             found = store.rows("SELECT url FROM articles WHERE search @@ plainto_tsquery('english', ?)", (word,))
         else:
-            found = store.rows("SELECT a.url FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid"
-                               " WHERE articles_fts MATCH ?", (f'"{word}"',))
+            found = store.rows(
+                "SELECT a.url FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid"
+                " WHERE articles_fts MATCH ?",
+                (f'"{word}"',),
+            )
         assert found == [{"url": records[0]["url"]}]
 
 
@@ -185,8 +191,15 @@ def test_insert_every_expected_record(store, records):
 
 def test_unchanged_content_updates_the_metadata_in_place(store, records):
     store.upsert(records[0], seen_at=T1, listed="2025-08-01T00:00:00Z")
-    refetch = {**records[0], "shares": 250, "scraped_at": T2, "date_modified": T2, "section": "Iraq",
-               "source": "Agencies", "related": []}  # same content_hash
+    refetch = {
+        **records[0],
+        "shares": 250,
+        "scraped_at": T2,
+        "date_modified": T2,
+        "section": "Iraq",
+        "source": "Agencies",
+        "related": [],
+    }  # same content_hash
     assert store.upsert(refetch, seen_at=T2, listed="2025-07-01T00:00:00Z") == "unchanged"
     stored = store.get(records[0]["url"])
     assert strip(stored) == refetch
@@ -194,7 +207,14 @@ def test_unchanged_content_updates_the_metadata_in_place(store, records):
     assert stored["listed_date"] == "2025-08-01T00:00:00Z"  # the newest discovery date is kept
     assert store.revisions(records[0]["url"]) == []
     assert set(METADATA_COLUMNS) == set(RECORD_COLUMNS) - {
-        "article_id", "headline", "summary", "body", "authors", "images", "video"}
+        "article_id",
+        "headline",
+        "summary",
+        "body",
+        "authors",
+        "images",
+        "video",
+    }
 
 
 def test_tags_in_another_order_are_metadata_not_a_revision(store, records):
@@ -268,8 +288,9 @@ def test_lists_and_objects_are_json_text_ints_are_integers(sqlite_store, records
 def test_non_ascii_is_stored_as_is(store, records):
     record = rehashed(records[0], tags=["Lebanon", "لبنان", "Beirut’s “port”"])
     store.upsert(record, seen_at=T1)
-    (tags,) = sql(store, "SELECT tags::text FROM articles" if store.engine == POSTGRESQL
-                  else "SELECT tags FROM articles").fetchone()
+    (tags,) = sql(
+        store, "SELECT tags::text FROM articles" if store.engine == POSTGRESQL else "SELECT tags FROM articles"
+    ).fetchone()
     assert "لبنان" in tags and "\\u" not in tags
     assert store.get(record["url"])["tags"] == record["tags"]
 
@@ -310,8 +331,9 @@ def test_lookup_answers_only_the_urls_asked_about(store, records):
     asked = [records[0]["url"], records[3]["url"], "https://english.almayadeen.net/news/politics/unknown"]
     found = store.lookup(asked)
     assert found == {
-        r["url"]: ItemState(r["article_id"], r["url"], r["date_modified"], r["date_published"],
-                            "2025-08-02T00:00:00Z", T1, 3)
+        r["url"]: ItemState(
+            r["article_id"], r["url"], r["date_modified"], r["date_published"], "2025-08-02T00:00:00Z", T1, 3
+        )
         for r in (records[0], records[3])
     }
     assert len(store.lookup(r["url"] for r in records * 80)) == 14  # chunked, repeats asked once
@@ -321,11 +343,17 @@ def test_lookups_and_upserts_never_read_the_row(sqlite_store):
     store = sqlite_store
     """Both read the url table and the covering index only: a row's body is never walked."""
     plans = [
-        store.conn.execute("EXPLAIN QUERY PLAN SELECT u.url, a.article_id, a.url, a.date_modified, a.date_published,"
-                           " a.listed_date, a.last_seen, a.last_run FROM article_urls u JOIN articles a INDEXED BY"
-                           " articles_state ON a.article_id = u.article_id WHERE u.url IN (?)", ("x",)).fetchall(),
-        store.conn.execute("EXPLAIN QUERY PLAN SELECT content_hash, revision FROM articles INDEXED BY articles_state"
-                           " WHERE article_id = ?", ("1",)).fetchall(),
+        store.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT u.url, a.article_id, a.url, a.date_modified, a.date_published,"
+            " a.listed_date, a.last_seen, a.last_run FROM article_urls u JOIN articles a INDEXED BY"
+            " articles_state ON a.article_id = u.article_id WHERE u.url IN (?)",
+            ("x",),
+        ).fetchall(),
+        store.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT content_hash, revision FROM articles INDEXED BY articles_state"
+            " WHERE article_id = ?",
+            ("1",),
+        ).fetchall(),
     ]
     details = [row[-1] for plan in plans for row in plan]
     assert "SEARCH a USING COVERING INDEX articles_state (article_id=?)" in details
@@ -393,8 +421,13 @@ def test_readers_read_while_the_writer_is_open_and_mid_transaction(target, store
         assert reader.count() == 1
         sql(store, "BEGIN")  # a write in progress...
         sql(store, "UPDATE articles SET headline = 'half-written' WHERE url = ?", records[0]["url"])
-        sql(store, "INSERT INTO articles (url, article_id, first_seen, last_seen) VALUES (?, '1', ?, ?)",
-            records[1]["url"], T1, T1)
+        sql(
+            store,
+            "INSERT INTO articles (url, article_id, first_seen, last_seen) VALUES (?, '1', ?, ?)",
+            records[1]["url"],
+            T1,
+            T1,
+        )
         # ...does not block readers, who see the last committed state only
         assert reader.count() == 1
         assert reader.get(records[0]["url"])["headline"] == records[0]["headline"]

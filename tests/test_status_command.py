@@ -20,22 +20,37 @@ BELOW = ["shares 0% < 80%"]
 
 def status(store_arg: str, *options: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
-    return subprocess.run([sys.executable, "-m", "scrapy", "status", "--store", store_arg, *options],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "scrapy", "status", "--store", store_arg, *options],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def seed(store, *, feed_fails: bool) -> None:
     """``feed``: a good run, then two runs whose coverage fell (failed) or a good one; ``sitemap``: good."""
+
     def run(spider, result, started, finished, **figures):
         run_id = store.start_run(spider, {"js": False}, started_at=started)
         store.finish_run(run_id, finished_at=finished, **figures)
         store.record_result(run_id, result)
 
-    good = {"finish_reason": "finished", "items_new": 14, "items_seen": 14, "errors": 0,
-            "coverage": {"records": 14, "below_minimum": [], "fields": {"shares": 1.0, "headline": 1.0}}}
-    bad = {**good, "finish_reason": "coverage_below_minimum",
-           "coverage": {"records": 14, "below_minimum": BELOW, "fields": {"shares": 0.0, "headline": 1.0}},
-           "monitors_failed": [{"monitor": "Field coverage", "message": "below", "figures": {}, "fails_run": True}]}
+    good = {
+        "finish_reason": "finished",
+        "items_new": 14,
+        "items_seen": 14,
+        "errors": 0,
+        "coverage": {"records": 14, "below_minimum": [], "fields": {"shares": 1.0, "headline": 1.0}},
+    }
+    bad = {
+        **good,
+        "finish_reason": "coverage_below_minimum",
+        "coverage": {"records": 14, "below_minimum": BELOW, "fields": {"shares": 0.0, "headline": 1.0}},
+        "monitors_failed": [{"monitor": "Field coverage", "message": "below", "figures": {}, "fails_run": True}],
+    }
     run("feed", "ok", T0, T1, **good)
     run("sitemap", "ok", T0, T1, **good)
     if feed_fails:
@@ -58,12 +73,16 @@ def test_status_of_a_sqlite_store(tmp_path, fails):
     assert lines[0].startswith(f"store {path}: 0 articles, ") and lines[0].endswith(" 0 failing items")
     assert any(line.startswith("sitemap: ok (run 2, finished 2026-01-01T00:01:40Z, 100 s;") for line in lines)
     if fails:
-        assert "feed: COVERAGE_BELOW_MINIMUM (run 4, finished 2026-01-02T00:00:30Z, 30 s; items new 14, seen 14;" \
-               " errors 0)" in lines
+        assert (
+            "feed: COVERAGE_BELOW_MINIMUM (run 4, finished 2026-01-02T00:00:30Z, 30 s; items new 14, seen 14;"
+            " errors 0)" in lines
+        )
         assert "  failed runs in a row: 2" in lines and "  monitors failed: Field coverage" in lines
         assert "  coverage of shares fell from 100% to 0%" not in lines  # the last two runs are alike
-        assert "  coverage: run 4 14 records shares 0% < 80%; run 3 14 records shares 0% < 80%; run 1 14 records ok" \
-               in lines
+        assert (
+            "  coverage: run 4 14 records shares 0% < 80%; run 3 14 records shares 0% < 80%; run 1 14 records ok"
+            in lines
+        )
     else:
         assert any(line.startswith("feed: ok (run 3,") for line in lines)
     assert f"  running: run {5 if fails else 4}" in lines
@@ -72,8 +91,12 @@ def test_status_of_a_sqlite_store(tmp_path, fails):
 def test_status_as_json_on_postgresql(postgres_url):
     with connect(StoreTarget("postgresql", postgres_url)) as store:
         seed(store, feed_fails=True)
-        store.finish_run(store.start_run("feed", {}, started_at=T3), finished_at=T3, finish_reason="finished",
-                         coverage={"records": 3, "below_minimum": [], "fields": {"shares": 0.5, "headline": 1.0}})
+        store.finish_run(
+            store.start_run("feed", {}, started_at=T3),
+            finished_at=T3,
+            finish_reason="finished",
+            coverage={"records": 3, "below_minimum": [], "fields": {"shares": 0.5, "headline": 1.0}},
+        )
     answer = status(postgres_url, "--json")
     assert answer.returncode == 0, answer.stderr  # the latest feed run worked (it has no result: its reason says)
     report = json.loads(answer.stdout)
@@ -96,7 +119,9 @@ def test_stores_from_before_the_monitors_get_their_run_columns(target):
     with connect(target) as store:
         run_id = store.start_run("feed", {})
         store.claim_run(run_id)
-        store.write(lambda: [store.run(f"ALTER TABLE crawl_runs DROP COLUMN {c}") for c in ("items_seen", "monitors_failed")])
+        store.write(
+            lambda: [store.run(f"ALTER TABLE crawl_runs DROP COLUMN {c}") for c in ("items_seen", "monitors_failed")]
+        )
     with connect(target) as store:  # PostgreSQL adds them at open, SQLite when a run is claimed or filed
         store.finish_run(run_id, items_seen=3, monitors_failed=[{"monitor": "Errors"}])
         row = store.runs()[0]

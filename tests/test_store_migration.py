@@ -51,19 +51,25 @@ def record(path: Path, **changes) -> dict:
 def v1_hash(rec: dict) -> str:
     """The content hash as version 1 made it: tags in page order."""
     subset = {key: rec.get(key) for key in HASHED_KEYS}
-    return hashlib.sha256(json.dumps(subset, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(subset, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 def insert_v1(conn, rec: dict, first: str, last: str, revision: int) -> None:
-    values = [json.dumps(rec[c], ensure_ascii=False) if c in JSON and rec[c] is not None else rec[c]
-              for c in RECORD_COLUMNS]
-    conn.execute(f"INSERT INTO articles VALUES ({', '.join('?' * (len(RECORD_COLUMNS) + 3))})",
-                 (*values, first, last, revision))
+    values = [
+        json.dumps(rec[c], ensure_ascii=False) if c in JSON and rec[c] is not None else rec[c] for c in RECORD_COLUMNS
+    ]
+    conn.execute(
+        f"INSERT INTO articles VALUES ({', '.join('?' * (len(RECORD_COLUMNS) + 3))})", (*values, first, last, revision)
+    )
 
 
 def revision_v1(conn, rec: dict, revision: int, seen: str) -> None:
-    conn.execute("INSERT INTO article_revisions VALUES (?, ?, ?, ?, ?, ?)",
-                 (rec["url"], revision, rec["content_hash"], rec["date_modified"], json.dumps(rec), seen))
+    conn.execute(
+        "INSERT INTO article_revisions VALUES (?, ?, ?, ?, ?, ?)",
+        (rec["url"], revision, rec["content_hash"], rec["date_modified"], json.dumps(rec), seen),
+    )
 
 
 def test_a_version_1_store_is_upgraded_without_losing_rows_or_revisions(tmp_path):
@@ -104,9 +110,9 @@ def test_a_version_1_store_is_upgraded_without_losing_rows_or_revisions(tmp_path
         # The renamed item: one row (the latest seen), every earlier version a revision, both URLs known.
         merged = store.get(records[0]["article_id"])
         assert (merged["revision"], merged["first_seen"], merged["last_seen"]) == (3, T1, T3)
-        assert [(r["revision"], r["url"], r["record"]["headline"], r["seen_at"])
-                for r in store.revisions(records[0]["url"])] == [
-            (1, renamed_old["url"], "Older", T1), (2, renamed_old["url"], "Old", T2)]
+        assert [
+            (r["revision"], r["url"], r["record"]["headline"], r["seen_at"]) for r in store.revisions(records[0]["url"])
+        ] == [(1, renamed_old["url"], "Older", T1), (2, renamed_old["url"], "Old", T2)]
         assert store.urls(records[0]["article_id"]) == sorted([records[0]["url"], renamed_old["url"]])
         assert store.get(renamed_old["url"])["url"] == records[0]["url"]
         (earlier,) = store.revisions(records[1]["article_id"])

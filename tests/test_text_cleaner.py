@@ -26,33 +26,36 @@ HANDLER = re.compile(r"\bon[a-z]+\s*=", re.I)
 LONG = "x" * 5000
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ('<img src=x alt="<" onerror=alert(1)>Headline', "Headline"),
-    ("<img src=x alt='<' onerror=alert(1)>Headline", "Headline"),
-    ("a <img/src=x/onerror=alert(1)> b", "a b"),
-    ("a <img/src=x onerror=alert(1)>b", "a b"),
-    (f'a <img src="{LONG}" onerror=alert(1)> b', "a b"),
-    (f"a <b title={LONG} onclick=alert(1)>bold</b> b", "a bold b"),
-    ('<a href="javascript:alert(1)" onmouseover="alert(2)">link</a> text', "link text"),
-    ("<svg onload=alert(1)><style>p{}</style>x</svg>y", "x y"),
-    ("<iframe src=//evil.example></iframe>after", "after"),
-    ("x<script>alert('<b>')</script>y", "x y"),
-    ("<noscript><img src=x onerror=alert(1)></noscript>z", "z"),
-    ("<title><img src=x onerror=alert(1)>T</title>z", "T z"),  # markup in a title's text: read again
-    ("<textarea><img src=x onerror=alert(1)></textarea>t", "t"),
-    ("<scr<script>ipt>alert(1)</script>x", "ipt>alert(1)x"),  # a tag named "scr<script", then text
-    ("a <!-- <img src=x onerror=alert(1)> --> b", "a b"),
-    ("<![CDATA[<img src=x onerror=alert(1)>]]>z", "]]>z"),  # no CDATA in HTML: a bogus comment
-    ("<?php evil() ?>t", "t"),
-    ("\x00<\x00img src=x onerror=alert(1)>a", "a"),  # a NUL does not hide a tag
-    ("&lt;img src=x onerror=alert(1)&gt;escaped", "escaped"),  # escaped markup is markup too
-    ("<meta charset=utf-16>caf\u00e9", "caf\u00e9"),  # the value's markup does not choose its encoding
-    ("<plaintext>" * 8 + "<img src=x onerror=alert(1)>", None),  # still markup after four readings
-    ("&amp;lt;b&amp;gt; AT&amp;T", "&lt;b&gt; AT&T"),  # entities are decoded once, as before
-    ("keep a < b and c > d", "keep a < b and c > d"),
-    ("x <3 y", "x <3 y"),
-    ("<>", "<>"),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ('<img src=x alt="<" onerror=alert(1)>Headline', "Headline"),
+        ("<img src=x alt='<' onerror=alert(1)>Headline", "Headline"),
+        ("a <img/src=x/onerror=alert(1)> b", "a b"),
+        ("a <img/src=x onerror=alert(1)>b", "a b"),
+        (f'a <img src="{LONG}" onerror=alert(1)> b', "a b"),
+        (f"a <b title={LONG} onclick=alert(1)>bold</b> b", "a bold b"),
+        ('<a href="javascript:alert(1)" onmouseover="alert(2)">link</a> text', "link text"),
+        ("<svg onload=alert(1)><style>p{}</style>x</svg>y", "x y"),
+        ("<iframe src=//evil.example></iframe>after", "after"),
+        ("x<script>alert('<b>')</script>y", "x y"),
+        ("<noscript><img src=x onerror=alert(1)></noscript>z", "z"),
+        ("<title><img src=x onerror=alert(1)>T</title>z", "T z"),  # markup in a title's text: read again
+        ("<textarea><img src=x onerror=alert(1)></textarea>t", "t"),
+        ("<scr<script>ipt>alert(1)</script>x", "ipt>alert(1)x"),  # a tag named "scr<script", then text
+        ("a <!-- <img src=x onerror=alert(1)> --> b", "a b"),
+        ("<![CDATA[<img src=x onerror=alert(1)>]]>z", "]]>z"),  # no CDATA in HTML: a bogus comment
+        ("<?php evil() ?>t", "t"),
+        ("\x00<\x00img src=x onerror=alert(1)>a", "a"),  # a NUL does not hide a tag
+        ("&lt;img src=x onerror=alert(1)&gt;escaped", "escaped"),  # escaped markup is markup too
+        ("<meta charset=utf-16>caf\u00e9", "caf\u00e9"),  # the value's markup does not choose its encoding
+        ("<plaintext>" * 8 + "<img src=x onerror=alert(1)>", None),  # still markup after four readings
+        ("&amp;lt;b&amp;gt; AT&amp;T", "&lt;b&gt; AT&T"),  # entities are decoded once, as before
+        ("keep a < b and c > d", "keep a < b and c > d"),
+        ("x <3 y", "x <3 y"),
+        ("<>", "<>"),
+    ],
+)
 def test_hostile_markup_leaves_only_text(raw, expected):
     assert clean_text(raw) == expected
 
@@ -70,8 +73,9 @@ def test_a_hostile_headline_and_summary_are_stored_as_text():
 
 
 # --- the property ------------------------------------------------------------------------------------
-NAMES = st.sampled_from(["img", "a", "b", "svg", "iframe", "script", "style", "p", "div", "body", "title",
-                         "textarea", "x-y", "IMG", "Svg"])
+NAMES = st.sampled_from(
+    ["img", "a", "b", "svg", "iframe", "script", "style", "p", "div", "body", "title", "textarea", "x-y", "IMG", "Svg"]
+)
 ATTRIBUTE_NAMES = st.sampled_from(["onerror", "onload", "OnClick", "onmouseover", "src", "href", "alt", "style"])
 VALUES = st.one_of(st.text(max_size=30), st.sampled_from(["<", ">", '"', "'", "x" * 3000, "<img src=x onerror=y>"]))
 SEPARATORS = st.sampled_from([" ", "/", "\t", "\n", "  ", "\x00", "/ "])
@@ -103,4 +107,6 @@ def test_no_tag_or_handler_survives(pieces, escaped):
     raw = "".join(pieces)
     text = clean_text(html.escape(raw, quote=False) if escaped else raw)
     assert text is None or not TAG.search(text)
-    assert text is None or not HANDLER.search(text) or HANDLER.search("".join(p for p in pieces if not p.startswith("<")))
+    assert (
+        text is None or not HANDLER.search(text) or HANDLER.search("".join(p for p in pieces if not p.startswith("<")))
+    )

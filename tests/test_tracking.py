@@ -22,8 +22,8 @@ from mayadeen.pages.listing_api import ListingApiPage, next_api_page
 from mayadeen.pages.ticker import TickerPage
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_URL, tracking_params
 from tests.conftest import expected_records
-from tests.inprocess import crawl as crawl_in_process
 from tests.fixture_server import FixtureServer, FixtureSite
+from tests.inprocess import crawl as crawl_in_process
 
 PARAM = "cmpid"
 TRACKING = (PARAM,)
@@ -59,8 +59,13 @@ def tagged_site() -> FixtureSite:
     site = FixtureSite()
     for path, entry in site.entries.items():
         if path != "*":
-            site.override(path, tag_body(path, entry["content_type"], site.body(path)), entry["status"],
-                          entry["content_type"], entry["headers"])
+            site.override(
+                path,
+                tag_body(path, entry["content_type"], site.body(path)),
+                entry["status"],
+                entry["content_type"],
+                entry["headers"],
+            )
     return site
 
 
@@ -74,8 +79,9 @@ def response(path: str, cls=HtmlResponse):
 def urls_in(value) -> list[str]:
     """Every string under a ``url`` key of ``value`` (records, links, images, the video)."""
     if isinstance(value, dict):
-        return [v for k, v in value.items() if k == "url" and isinstance(v, str)] + \
-            [u for v in value.values() for u in urls_in(v)]
+        return [v for k, v in value.items() if k == "url" and isinstance(v, str)] + [
+            u for v in value.values() for u in urls_in(v)
+        ]
     if isinstance(value, list):
         return [u for v in value for u in urls_in(v)]
     return []
@@ -100,13 +106,21 @@ def test_listing_pages_give_clean_urls():
 
 
 def test_the_listing_api_gives_clean_urls():
-    page = ListingApiPage(response("/api/listing?section=videos&page=1", TextResponse),
-                          PUBLIC_URL + "/api/listing?section=videos", TRACKING)
+    page = ListingApiPage(
+        response("/api/listing?section=videos&page=1", TextResponse),
+        PUBLIC_URL + "/api/listing?section=videos",
+        TRACKING,
+    )
     assert page.cards and all(PARAM not in c.url for c in page.cards)
     assert page.next_page == PUBLIC_URL + "/api/listing?section=videos&page=2"
-    rendered = HtmlResponse(url=PUBLIC_URL + "/videos", encoding="utf-8", body=(
-        '<div id="listing-grid" data-page="1" data-endpoint="/api/listing?section=videos&amp;cmpid=spring"></div>'
-        '<button class="btn-load-more">Load More</button>').encode())
+    rendered = HtmlResponse(
+        url=PUBLIC_URL + "/videos",
+        encoding="utf-8",
+        body=(
+            b'<div id="listing-grid" data-page="1" data-endpoint="/api/listing?section=videos&amp;cmpid=spring"></div>'
+            b'<button class="btn-load-more">Load More</button>'
+        ),
+    )
     assert next_api_page(ListingPage(rendered, TRACKING)) == PUBLIC_URL + "/api/listing?section=videos&page=2"
 
 
@@ -135,8 +149,10 @@ def test_record_urls_are_clean():
 
 
 def test_flash_urls_are_clean():
-    body = ('<ul class="breaking-ticker" id="breaking-ticker"><li class="breaking-ticker__item"'
-            ' data-time="2025-08-04T15:41:00+03:00"><a href="/news/politics/x?cmpid=spring">A flash</a></li></ul>')
+    body = (
+        '<ul class="breaking-ticker" id="breaking-ticker"><li class="breaking-ticker__item"'
+        ' data-time="2025-08-04T15:41:00+03:00"><a href="/news/politics/x?cmpid=spring">A flash</a></li></ul>'
+    )
     page = HtmlResponse(url=PUBLIC_URL + "/", body=body.encode(), encoding="utf-8")
     (entry,) = TickerPage(page, TRACKING).read().entries
     assert entry.url == PUBLIC_URL + "/news/politics/x"
@@ -156,7 +172,9 @@ def fetch_dest(hit) -> str | None:
 @pytest.mark.parametrize("spider", ["sections", "sitemap"])  # listings and links; robots, sitemaps
 def test_a_crawl_sends_and_writes_no_tracking_parameter(tmp_path, spider):
     with FixtureServer(SITE) as srv:
-        result = crawl_in_process(spider, srv.url, tmp_path, settings={"MAYADEEN_TRACKING_PARAMS": f"fbclid,{PARAM.upper()}"})
+        result = crawl_in_process(
+            spider, srv.url, tmp_path, settings={"MAYADEEN_TRACKING_PARAMS": f"fbclid,{PARAM.upper()}"}
+        )
     # What the crawler sent: every request but the images Chromium fetches on its own while it renders
     # a page (the favicon's URL carries the parameter; which images a browser loads is not the crawler's
     # choice, and the confined browser aborts them).

@@ -10,13 +10,32 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC
 
 import pytest
 
 from tests.test_article_page import (
-    EXPECTED, PUBLIC, TAWSIYAT, _edit_content, _edit_jsonld, _is, assert_record, both, jsonld_array,
-    jsonld_dates_utc, jsonld_graph, jsonld_trailing_commas, no_breadcrumb, no_canonical, no_jsonld,
-    no_meta, no_tawsiyat, page, paragraphs_in_divs, stored_html, tawsiyat_invalid, time_without_datetime,
+    EXPECTED,
+    PUBLIC,
+    TAWSIYAT,
+    _edit_jsonld,
+    _is,
+    assert_record,
+    both,
+    jsonld_array,
+    jsonld_dates_utc,
+    jsonld_graph,
+    jsonld_trailing_commas,
+    no_breadcrumb,
+    no_canonical,
+    no_jsonld,
+    no_meta,
+    no_tawsiyat,
+    page,
+    paragraphs_in_divs,
+    stored_html,
+    tawsiyat_invalid,
+    time_without_datetime,
 )
 
 NATO = f"{PUBLIC}/news/politics/why-increase-of-us-alliances-in-asia-does-not-mean-an-asian-nato-time"
@@ -34,11 +53,13 @@ def expected_of(url: str) -> dict:
 
 # --- layer editors --------------------------------------------------------------------------------
 
+
 def edit_tawsiyat(html: str, edit) -> str:
     def sub(m):
         data = json.loads(m.group(2))
         edit(data)
         return m.group(1) + json.dumps(data) + m.group(3)
+
     return TAWSIYAT.sub(sub, html)
 
 
@@ -47,6 +68,7 @@ def edit_article_ld(html: str, edit) -> str:
         if isinstance(block, dict) and str(block.get("@type", "")).endswith("Article"):
             edit(block)
         return block
+
     return _edit_jsonld(html, each)
 
 
@@ -64,7 +86,7 @@ def drop_element(html: str, open_pattern: str, tag: str) -> str:
     for t in re.compile(rf"<(/?){tag}\b[^>]*>").finditer(html, m.end()):
         depth += -1 if t.group(1) else 1
         if depth == 0:
-            return html[:m.start()] + html[t.end():]
+            return html[: m.start()] + html[t.end() :]
     raise AssertionError(f"unclosed {tag}")
 
 
@@ -74,6 +96,7 @@ def set_body(expected: dict, blocks: list[str]) -> None:
 
 
 # --- derived pages: (url, html, expected) ---------------------------------------------------------
+
 
 def new_headline():
     old = "Trading in local currencies is quietly redrawing the map of global finance"
@@ -85,12 +108,11 @@ def new_headline():
 
 def _move_section(url, old_key, old_name, new_key, new_name):
     new_url = url.replace(f"/{old_key}/", f"/{new_key}/")
-    html = stored_html(url).replace(url, new_url).replace(url[len(PUBLIC):], new_url[len(PUBLIC):])
+    html = stored_html(url).replace(url, new_url).replace(url[len(PUBLIC) :], new_url[len(PUBLIC) :])
     html = html.replace(f'content="{old_name}"', f'content="{new_name}"')
     html = html.replace(f'"section": "{old_name}"', f'"section": "{new_name}"')
     html = html.replace(f"section-{old_key.replace('/', '-')}", f"section-{new_key.replace('/', '-')}")
-    html = edit_tawsiyat(html, lambda d: [c.update(value=new_name) for c in d["classes"]
-                                          if c["key"] == "category"])
+    html = edit_tawsiyat(html, lambda d: [c.update(value=new_name) for c in d["classes"] if c["key"] == "category"])
 
     def ld(block):
         if block.get("articleSection") == old_name:
@@ -100,6 +122,7 @@ def _move_section(url, old_key, old_name, new_key, new_name):
                 if entry["name"] == old_name:
                     entry.update(name=new_name, item=f"{PUBLIC}/{new_key}")
         return block
+
     html = _edit_jsonld(html, ld)
     expected = dict(expected_of(url), url=new_url, section=new_name)
     return new_url, html, expected
@@ -127,23 +150,39 @@ SPORTS_DATE = {"iso": "2024-12-11T19:30:00+02:00", "local": "2024-12-11 19:30:00
 
 
 def date_spring_forward():  # first summer hours: 02:30 on the last Sunday of March is UTC+3
-    return _move_date(NATO, NATO_DATE, {"iso": "2024-03-31T02:30:00+03:00", "local": "2024-03-31 02:30:00",
-                                        "visible": "31 Mar 2024 02:30"}, "2024-03-30T23:30:00Z")
+    return _move_date(
+        NATO,
+        NATO_DATE,
+        {"iso": "2024-03-31T02:30:00+03:00", "local": "2024-03-31 02:30:00", "visible": "31 Mar 2024 02:30"},
+        "2024-03-30T23:30:00Z",
+    )
 
 
 def date_last_winter_day():  # the Saturday before: still UTC+2
-    return _move_date(NATO, NATO_DATE, {"iso": "2024-03-30T23:30:00+02:00", "local": "2024-03-30 23:30:00",
-                                        "visible": "30 Mar 2024 23:30"}, "2024-03-30T21:30:00Z")
+    return _move_date(
+        NATO,
+        NATO_DATE,
+        {"iso": "2024-03-30T23:30:00+02:00", "local": "2024-03-30 23:30:00", "visible": "30 Mar 2024 23:30"},
+        "2024-03-30T21:30:00Z",
+    )
 
 
 def date_fall_back():  # 00:30 on the last Sunday of October is already winter time, UTC+2
-    return _move_date(NATO, NATO_DATE, {"iso": "2024-10-27T00:30:00+02:00", "local": "2024-10-27 00:30:00",
-                                        "visible": "27 Oct 2024 00:30"}, "2024-10-26T22:30:00Z")
+    return _move_date(
+        NATO,
+        NATO_DATE,
+        {"iso": "2024-10-27T00:30:00+02:00", "local": "2024-10-27 00:30:00", "visible": "27 Oct 2024 00:30"},
+        "2024-10-26T22:30:00Z",
+    )
 
 
 def date_winter_to_summer():
-    return _move_date(SPORTS, SPORTS_DATE, {"iso": "2024-06-11T19:30:00+03:00", "local": "2024-06-11 19:30:00",
-                                            "visible": "11 Jun 2024 19:30"}, "2024-06-11T16:30:00Z")
+    return _move_date(
+        SPORTS,
+        SPORTS_DATE,
+        {"iso": "2024-06-11T19:30:00+03:00", "local": "2024-06-11 19:30:00", "visible": "11 Jun 2024 19:30"},
+        "2024-06-11T16:30:00Z",
+    )
 
 
 def _without_main_image(url):
@@ -174,18 +213,29 @@ WRITERS = ["Karim Haddad", "Leila Mansour", "Omar Nasser"]
 
 def several_writers():
     html = stored_html(OPINION)
-    byline = ", ".join(f'<a class="author-name" href="/authors/{n.lower().replace(" ", "-")}" rel="author">{n}</a>'
-                       for n in WRITERS)
+    byline = ", ".join(
+        f'<a class="author-name" href="/authors/{n.lower().replace(" ", "-")}" rel="author">{n}</a>' for n in WRITERS
+    )
     html = html.replace('<a class="author-name" href="/authors/karim-haddad" rel="author">Karim Haddad</a>', byline)
-    html = html.replace('<meta name="author" content="Karim Haddad">',
-                        f'<meta name="author" content="{", ".join(WRITERS)}">')
-    html = edit_article_ld(html, lambda b: b.update(author=[
-        {"@type": "Person", "name": n, "url": f"{PUBLIC}/authors/{n.lower().replace(' ', '-')}"} for n in WRITERS]))
+    html = html.replace(
+        '<meta name="author" content="Karim Haddad">', f'<meta name="author" content="{", ".join(WRITERS)}">'
+    )
+    html = edit_article_ld(
+        html,
+        lambda b: b.update(
+            author=[
+                {"@type": "Person", "name": n, "url": f"{PUBLIC}/authors/{n.lower().replace(' ', '-')}"}
+                for n in WRITERS
+            ]
+        ),
+    )
 
     def tw(d):
         d["author"] = ", ".join(WRITERS)
         d["classes"] = [c for c in d["classes"] if c["key"] != "writer"] + [
-            {"key": "writer", "value": n} for n in WRITERS]
+            {"key": "writer", "value": n} for n in WRITERS
+        ]
+
     html = edit_tawsiyat(html, tw)
     return OPINION, html, dict(expected_of(OPINION), authors=WRITERS)
 
@@ -201,8 +251,11 @@ def several_writers_plain_string_author_only():
 def several_writers_text_byline():
     """A byline written as plain text ("By A, B and C"), no ``.author-name`` (read before the other layers)."""
     url, html, expected = several_writers()
-    html = re.sub(r'(<li class="article-info__author">).*?(</li>)',
-                  lambda m: m.group(1) + "By " + ", ".join(WRITERS[:-1]) + " and " + WRITERS[-1] + m.group(2), html)
+    html = re.sub(
+        r'(<li class="article-info__author">).*?(</li>)',
+        lambda m: m.group(1) + "By " + ", ".join(WRITERS[:-1]) + " and " + WRITERS[-1] + m.group(2),
+        html,
+    )
     return url, html, expected
 
 
@@ -222,6 +275,7 @@ def _without_tags(url):
     def tw(d):
         d["keywords"] = ""
         d["classes"] = [c for c in d["classes"] if c["key"] != "tag"]
+
     html = edit_tawsiyat(html, tw)
     html = re.sub(r', "tags": \[[^\]]*\]', ', "tags": []', html)
     return url, html, dict(expected_of(url), tags=[])
@@ -262,13 +316,18 @@ def video_mp4_to_youtube():
     mp4, poster = exp["video"]["url"], exp["image"]["url"]
     html = re.sub(
         r'<video class="video-player__video".*?</video>',
-        f'<img class="lazy video-player__poster" src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7" '
+        f'<img class="lazy video-player__poster" '
+        f'src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7" '
         f'data-src="{poster}" alt="poster" width="1280" height="720">\n'
         f'    <iframe class="video-player__iframe" src="{YT}" title="t" allowfullscreen loading="lazy"></iframe>',
-        html, count=1, flags=re.S)
+        html,
+        count=1,
+        flags=re.S,
+    )
     html = html.replace(f'<meta property="og:video" content="{mp4}">', f'<meta property="og:video:url" content="{YT}">')
-    html = html.replace('<meta property="og:video:type" content="video/mp4">',
-                        '<meta property="og:video:type" content="text/html">')
+    html = html.replace(
+        '<meta property="og:video:type" content="video/mp4">', '<meta property="og:video:type" content="text/html">'
+    )
     html = html.replace(f'"contentUrl": "{mp4}"', f'"embedUrl": "{YT}"')
     assert mp4 not in html
     exp["video"] = {"url": YT, "duration_seconds": exp["video"]["duration_seconds"]}
@@ -278,7 +337,11 @@ def video_mp4_to_youtube():
 def video_longer_duration():
     url = MP4
     html = stored_html(url).replace('data-duration="108"', 'data-duration="3725"')
-    html = html.replace('"PT1M48S"', '"PT1H2M5S"').replace("00:01:48", "01:02:05").replace('content="108"', 'content="3725"')
+    html = (
+        html.replace('"PT1M48S"', '"PT1H2M5S"')
+        .replace("00:01:48", "01:02:05")
+        .replace('content="108"', 'content="3725"')
+    )
     html = html.replace(">01:48<", ">1:02:05<")
     exp = expected_of(url)
     exp["video"]["duration_seconds"] = 3725
@@ -291,8 +354,12 @@ def gallery_one_image_fewer():
     exp = expected_of(url)
     gone = exp["images"][3]["url"]
     html = drop_element(html, r'<div class="gallery-slider__item" data-index="3">', "div")
-    html = edit_article_ld(html, lambda b: b.update(image=[i for i in b["image"] if i["url"] != gone])
-                           if isinstance(b.get("image"), list) else None)
+    html = edit_article_ld(
+        html,
+        lambda b: (
+            b.update(image=[i for i in b["image"] if i["url"] != gone]) if isinstance(b.get("image"), list) else None
+        ),
+    )
     assert gone not in html.split("<aside", 1)[0].split("</head>", 1)[1]
     exp["images"] = [i for i in exp["images"] if i["url"] != gone]
     return url, html, exp
@@ -300,14 +367,15 @@ def gallery_one_image_fewer():
 
 EXTRA_BLOCKS = [
     ("<h2>A second-level heading</h2>", "A second-level heading"),
-    ("<ol>\n<li>First numbered point,&nbsp;with a space.</li>\n<li>Second <em>numbered</em> point.</li>\n</ol>",
-     None),
+    ("<ol>\n<li>First numbered point,&nbsp;with a space.</li>\n<li>Second <em>numbered</em> point.</li>\n</ol>", None),
     ("<h4>A fourth-level heading</h4>", "A fourth-level heading"),
-    ("<blockquote><p>A quoted statement from an official that is not a pull quote.</p></blockquote>",
-     "A quoted statement from an official that is not a pull quote."),
+    (
+        "<blockquote><p>A quoted statement from an official that is not a pull quote.</p></blockquote>",
+        "A quoted statement from an official that is not a pull quote.",
+    ),
     ("<blockquote>Unwrapped quoted text in a blockquote.</blockquote>", "Unwrapped quoted text in a blockquote."),
     ("<p><strong>A bold sub-heading</strong></p>", "A bold sub-heading"),
-    ("<ul><li><a href=\"/tags/trade\">Trade</a> flows</li></ul>", "Trade flows"),
+    ('<ul><li><a href="/tags/trade">Trade</a> flows</li></ul>', "Trade flows"),
 ]
 
 
@@ -328,8 +396,10 @@ def body_with_richer_markup():
 
 def big_numbers():
     url = OPINION
-    html = stored_html(url).replace('<span class="share-count" data-count="31">31</span> Shares',
-                                    '<span class="share-count" data-count="1234">1,234</span> Shares')
+    html = stored_html(url).replace(
+        '<span class="share-count" data-count="31">31</span> Shares',
+        '<span class="share-count" data-count="1234">1,234</span> Shares',
+    )
     html = html.replace(">2 Min Read<", ">12 Min Read<")
     return url, html, dict(expected_of(url), shares=1234, read_time_minutes=12)
 
@@ -350,19 +420,49 @@ def infograph_new_headline_and_section_group():
 
 
 DERIVED = [
-    new_headline, section_economy, section_blog, date_spring_forward, date_last_winter_day,
-    date_fall_back, date_winter_to_summer, no_image, no_main_image_but_body_image, several_writers,
-    several_writers_plain_string_author_only, several_writers_text_byline, staff_author_plain_string_only, no_tags, video_no_tags,
-    no_read_next, no_read_next_at_all, video_mp4_to_youtube, video_longer_duration,
-    gallery_one_image_fewer, body_with_richer_markup, big_numbers, big_numbers_text_only,
+    new_headline,
+    section_economy,
+    section_blog,
+    date_spring_forward,
+    date_last_winter_day,
+    date_fall_back,
+    date_winter_to_summer,
+    no_image,
+    no_main_image_but_body_image,
+    several_writers,
+    several_writers_plain_string_author_only,
+    several_writers_text_byline,
+    staff_author_plain_string_only,
+    no_tags,
+    video_no_tags,
+    no_read_next,
+    no_read_next_at_all,
+    video_mp4_to_youtube,
+    video_longer_duration,
+    gallery_one_image_fewer,
+    body_with_richer_markup,
+    big_numbers,
+    big_numbers_text_only,
     infograph_new_headline_and_section_group,
 ]
 
 # One metadata layer missing or broken (and a few pairs), applied on top of each derived page.
 DAMAGE = [
-    no_jsonld, jsonld_trailing_commas, jsonld_graph, jsonld_array, jsonld_dates_utc, no_breadcrumb,
-    no_tawsiyat, tawsiyat_invalid, no_meta, no_canonical, time_without_datetime, paragraphs_in_divs,
-    both(no_jsonld, no_tawsiyat), both(no_meta, no_tawsiyat), both(no_jsonld, no_meta),
+    no_jsonld,
+    jsonld_trailing_commas,
+    jsonld_graph,
+    jsonld_array,
+    jsonld_dates_utc,
+    no_breadcrumb,
+    no_tawsiyat,
+    tawsiyat_invalid,
+    no_meta,
+    no_canonical,
+    time_without_datetime,
+    paragraphs_in_divs,
+    both(no_jsonld, no_tawsiyat),
+    both(no_meta, no_tawsiyat),
+    both(no_jsonld, no_meta),
 ]
 
 
@@ -393,26 +493,28 @@ def test_derived_page_with_only_the_visible_page(derive):
         expected = dict(expected, authors=[])
     html = both(no_jsonld, no_meta, no_tawsiyat, no_canonical, time_without_datetime)(html)
     shows_update = "article-info__updated" in html
-    assert_record(page(url, html).to_item(),
-                  dict(expected, date_modified=expected["date_modified"] if shows_update else None))
+    assert_record(
+        page(url, html).to_item(), dict(expected, date_modified=expected["date_modified"] if shows_update else None)
+    )
 
 
-@pytest.mark.parametrize("derive", [date_spring_forward, date_fall_back, date_winter_to_summer],
-                         ids=lambda d: d.__name__)
+@pytest.mark.parametrize(
+    "derive", [date_spring_forward, date_fall_back, date_winter_to_summer], ids=lambda d: d.__name__
+)
 def test_derived_date_only_visible_day_is_midnight_beirut(derive):
     url, html, expected = derive()
     html = both(no_jsonld, no_meta, no_tawsiyat, time_without_datetime)(html)
-    html = re.sub(r'(<time[^>]*>\d{1,2} \w{3} \d{4}) \d{2}:\d{2}</time>', r"\1</time>", html)
-    day = re.search(r'<time[^>]*>(\d{1,2} \w{3} \d{4})</time>', html).group(1)
-    from datetime import datetime, timezone
+    html = re.sub(r"(<time[^>]*>\d{1,2} \w{3} \d{4}) \d{2}:\d{2}</time>", r"\1</time>", html)
+    day = re.search(r"<time[^>]*>(\d{1,2} \w{3} \d{4})</time>", html).group(1)
+    from datetime import datetime
     from zoneinfo import ZoneInfo
+
     local = datetime.strptime(day, "%d %b %Y").replace(tzinfo=ZoneInfo("Asia/Beirut"))
-    want = local.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    want = local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert page(url, html).to_item()["date_published"] == want
 
 
-@pytest.mark.parametrize("derive", [several_writers, no_tags, no_image, section_economy],
-                         ids=lambda d: d.__name__)
+@pytest.mark.parametrize("derive", [several_writers, no_tags, no_image, section_economy], ids=lambda d: d.__name__)
 def test_derived_tawsiyat_alone_carries_the_metadata(derive):
     """Visible byline, tags, dates and meta gone, no JSON-LD: tawsiyat still gives the facts."""
     url, html, expected = derive()
@@ -424,12 +526,16 @@ def test_derived_tawsiyat_alone_carries_the_metadata(derive):
     assert_record(page(url, html).to_item(), expected)
 
 
-@pytest.mark.parametrize("raw, names", [
-    ("Karim Haddad and Leila Mansour", ["Karim Haddad", "Leila Mansour"]),
-    ("By Karim Haddad, Leila Mansour & Omar Nasser", ["Karim Haddad", "Leila Mansour", "Omar Nasser"]),
-    ("Alexander Anderson", ["Alexander Anderson"]),
-    ("Al Mayadeen English", ["Al Mayadeen English"]),
-])
+@pytest.mark.parametrize(
+    "raw, names",
+    [
+        ("Karim Haddad and Leila Mansour", ["Karim Haddad", "Leila Mansour"]),
+        ("By Karim Haddad, Leila Mansour & Omar Nasser", ["Karim Haddad", "Leila Mansour", "Omar Nasser"]),
+        ("Alexander Anderson", ["Alexander Anderson"]),
+        ("Al Mayadeen English", ["Al Mayadeen English"]),
+    ],
+)
 def test_author_strings_split_on_and(raw, names):
     from mayadeen.normalize import split_names
+
     assert split_names(raw) == names

@@ -22,17 +22,16 @@ from scrapy.utils.test import get_crawler
 from mayadeen.middlewares.url_guard import UrlGuardMiddleware
 from mayadeen.pages.discovery import read_rss, read_sitemap
 from tests.conftest import expected_records
-from tests.inprocess import crawl as crawl_in_process
 from tests.fault_server import FaultServer
 from tests.fixture_server import Answer, FixtureServer, write_answer
+from tests.inprocess import crawl as crawl_in_process
 from tests.test_faults import assert_all_items_exact
 
 PUBLIC = "https://english.almayadeen.net"
 SETTINGS = {"RETRY_TIMES": "2", "MAYADEEN_RETRY_BACKOFF_BASE": "0.05"}
 MAXSIZE = 2 * 1024 * 1024
 
-LOL = b"".join(
-    b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1)) * 10 if i else b"lol") for i in range(10))
+LOL = b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1)) * 10 if i else b"lol") for i in range(10))
 BILLION_LAUGHS = b'<?xml version="1.0"?>\n<!DOCTYPE bomb [' + LOL + b"]>\n"
 
 
@@ -62,29 +61,32 @@ def guard():
     return UrlGuardMiddleware(crawler)
 
 
-@pytest.mark.parametrize(("url", "verdict"), [
-    (PUBLIC + "/news/politics/x", None),
-    ("http://english.almayadeen.net/news", None),
-    ("https://www.english.almayadeen.net/", None),
-    ("https://ENGLISH.almayadeen.net/", None),
-    ("http://127.0.0.1:8123/news", None),  # the mirror
-    ("http://127.0.0.1:8124/news", "private_address"),
-    ("http://169.254.169.254/latest/meta-data/", "private_address"),
-    ("http://10.0.0.1/", "private_address"),
-    ("http://192.168.1.1/", "private_address"),
-    ("http://[::1]/", "private_address"),
-    ("http://localhost:8123/", "private_address"),
-    ("https://evil.example/", "host"),
-    ("https://english.almayadeen.net.evil.example/", "host"),
-    ("https://english.almayadeen.net@evil.example/", "host"),
-    ("https://user@english.almayadeen.net/", "host"),
-    ("https://almayadeen.net/", "host"),
-    ("https://arabic.almayadeen.net/", "host"),
-    ("file:///etc/passwd", "scheme"),
-    ("data:text/html,x", "scheme"),
-    ("ftp://english.almayadeen.net/", "scheme"),
-    ("s3://bucket/key", "scheme"),
-])
+@pytest.mark.parametrize(
+    ("url", "verdict"),
+    [
+        (PUBLIC + "/news/politics/x", None),
+        ("http://english.almayadeen.net/news", None),
+        ("https://www.english.almayadeen.net/", None),
+        ("https://ENGLISH.almayadeen.net/", None),
+        ("http://127.0.0.1:8123/news", None),  # the mirror
+        ("http://127.0.0.1:8124/news", "private_address"),
+        ("http://169.254.169.254/latest/meta-data/", "private_address"),
+        ("http://10.0.0.1/", "private_address"),
+        ("http://192.168.1.1/", "private_address"),
+        ("http://[::1]/", "private_address"),
+        ("http://localhost:8123/", "private_address"),
+        ("https://evil.example/", "host"),
+        ("https://english.almayadeen.net.evil.example/", "host"),
+        ("https://english.almayadeen.net@evil.example/", "host"),
+        ("https://user@english.almayadeen.net/", "host"),
+        ("https://almayadeen.net/", "host"),
+        ("https://arabic.almayadeen.net/", "host"),
+        ("file:///etc/passwd", "scheme"),
+        ("data:text/html,x", "scheme"),
+        ("ftp://english.almayadeen.net/", "scheme"),
+        ("s3://bucket/key", "scheme"),
+    ],
+)
 def test_url_guard_verdicts(guard, url, verdict):
     assert guard.verdict(url) == verdict
 
@@ -104,7 +106,8 @@ def test_sitemaps_and_feeds_are_parsed_without_entity_expansion():
         b'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
         b"<sitemap><loc>&lol9;</loc></sitemap>"
         b"<sitemap><loc>https://english.almayadeen.net/sitemaps/all/sitemap-2025-8.xml</loc></sitemap>"
-        b"</sitemapindex>")
+        b"</sitemapindex>"
+    )
     parsed = read_sitemap(index, PUBLIC + "/sitemaps/all.xml")  # lxml gives up on it: no entries
     assert not any("lol" in e.url for e in parsed.entries)
     rss = BILLION_LAUGHS + b"<rss><channel><item><title>&lol9;</title><link>&lol9;</link></item></channel></rss>"
@@ -131,8 +134,10 @@ class EvilServer(FixtureServer):
 
 
 def _links_block(urls) -> bytes:
-    cards = "".join(f'<div class="card"><h3 class="card__title"><a href="{u}">Hostile {i}</a></h3></div>'
-                    for i, u in enumerate(urls))
+    cards = "".join(
+        f'<div class="card"><h3 class="card__title"><a href="{u}">Hostile {i}</a></h3></div>'
+        for i, u in enumerate(urls)
+    )
     menu = "".join(f'<li><a href="{u}">M{i}</a></li>' for i, u in enumerate(urls))
     return f'<nav class="main-nav"><ul class="main-menu">{menu}</ul></nav>{cards}'.encode()
 
@@ -157,8 +162,10 @@ class HostileSite(FaultServer):
                 return write_answer(handler, Answer(503, "text/html", b"<html><body>busy</body></html>"))
             return write_answer(handler, Answer(302, "text/html", b"", {"Location": self.redirects[path]}))
         if path == self.big:
-            return write_answer(handler, Answer(200, "text/html; charset=utf-8",
-                                                b"<html><body>" + b"x" * (MAXSIZE + 1) + b"</body></html>"))
+            return write_answer(
+                handler,
+                Answer(200, "text/html; charset=utf-8", b"<html><body>" + b"x" * (MAXSIZE + 1) + b"</body></html>"),
+            )
         if path == self.bomb:
             body = gzip.compress(b"<html><body>" + b"\0" * (32 * MAXSIZE) + b"</body></html>", 9)
             return write_answer(handler, Answer(200, "text/html; charset=utf-8", body, {"Content-Encoding": "gzip"}))
@@ -168,12 +175,15 @@ class HostileSite(FaultServer):
         elif path == "/robots.txt":
             body += b"".join(b"\nSitemap: " + u.encode() for u in [*self.urls, f"{PUBLIC}{BOMB_SITEMAP}"])
         elif path == BOMB_SITEMAP:
-            body = BILLION_LAUGHS + (b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-                                     b"<url><loc>&lol9;</loc><lastmod>&lol9;</lastmod></url></urlset>")
+            body = BILLION_LAUGHS + (
+                b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                b"<url><loc>&lol9;</loc><lastmod>&lol9;</lastmod></url></urlset>"
+            )
             return write_answer(handler, Answer(200, "application/xml", body))
         elif path == "/sitemaps/all.xml":
-            locs = b"".join(b"<sitemap><loc>" + u.replace("&", "&amp;").encode() + b"</loc></sitemap>"
-                            for u in self.urls)
+            locs = b"".join(
+                b"<sitemap><loc>" + u.replace("&", "&amp;").encode() + b"</loc></sitemap>" for u in self.urls
+            )
             body = body.replace(b"</sitemapindex>", locs + b"</sitemapindex>")
         elif path.startswith("/sitemaps/all/sitemap-2025-8.xml"):
             locs = b"".join(b"<url><loc>" + u.replace("&", "&amp;").encode() + b"</loc></url>" for u in self.urls)
@@ -182,9 +192,11 @@ class HostileSite(FaultServer):
 
 
 # Pages of the site (404s linked from the home page) that this test makes misbehave.
-REDIRECTING = ("/news/politics/uae-lodges-complaint-against-israeli-ambassador-over-misbehavior",
-               "/news/politics/al-qassam-strikes-israeli-vehicles-in-gaza-inflicts-casualties",
-               "/infographs/brics-at-a-glance-members-and-partners")
+REDIRECTING = (
+    "/news/politics/uae-lodges-complaint-against-israeli-ambassador-over-misbehavior",
+    "/news/politics/al-qassam-strikes-israeli-vehicles-in-gaza-inflicts-casualties",
+    "/infographs/brics-at-a-glance-members-and-partners",
+)
 BIG = "/news/politics/yemen-navy-reveals-fate-of-targeted-eternity-c-ship-crew"
 BOMB = "/in-pictures/in-pictures-tobacco-harvest-season-in-south-lebanon"
 BOMB_SITEMAP = "/sitemaps/laughs.xml"
@@ -197,12 +209,24 @@ def evil():
 
 
 def _hostile_crawl(spider, evil, tmp_path):
-    redirects = dict(zip(REDIRECTING, (f"{evil.url}/stolen", "http://169.254.169.254/latest/meta-data/",
-                                       "file:///etc/passwd"), strict=True))
+    redirects = dict(
+        zip(
+            REDIRECTING,
+            (f"{evil.url}/stolen", "http://169.254.169.254/latest/meta-data/", "file:///etc/passwd"),
+            strict=True,
+        )
+    )
     with HostileSite(evil.url, redirects, BIG, BOMB) as site:
         started = time.monotonic()
-        result = crawl_in_process(spider, site.url, tmp_path, args={"js": "0"}, check=False, timeout=120,
-                           settings={**SETTINGS, "DOWNLOAD_MAXSIZE": str(MAXSIZE)})
+        result = crawl_in_process(
+            spider,
+            site.url,
+            tmp_path,
+            args={"js": "0"},
+            check=False,
+            timeout=120,
+            settings={**SETTINGS, "DOWNLOAD_MAXSIZE": str(MAXSIZE)},
+        )
         seconds = time.monotonic() - started
     return result, site, seconds
 
@@ -224,10 +248,14 @@ def test_sections_crawl_of_a_hostile_site_never_leaves_it(evil, tmp_path):
     assert _stat(result.log, "mayadeen/url_guard/blocked/private_address") == 2
     assert "mayadeen/mirror/blocked" not in result.log
     # Oversized bodies are refused, and the crawl goes on without them.
-    assert re.search(r"Expected to receive \d+ bytes which is larger than download max size \(\d+\) in request "
-                     r"<GET \S+" + re.escape(BIG) + ">", result.log), result.log[-3000:]
-    assert re.search(r"Ignored response <200 \S+" + re.escape(BOMB) + r"> because its body .* exceeded DOWNLOAD_MAXSIZE",
-                     result.log), result.log[-3000:]
+    assert re.search(
+        r"Expected to receive \d+ bytes which is larger than download max size \(\d+\) in request "
+        r"<GET \S+" + re.escape(BIG) + ">",
+        result.log,
+    ), result.log[-3000:]
+    assert re.search(
+        r"Ignored response <200 \S+" + re.escape(BOMB) + r"> because its body .* exceeded DOWNLOAD_MAXSIZE", result.log
+    ), result.log[-3000:]
     assert_all_items_exact(result, set(expected_records()))
 
 
@@ -257,7 +285,7 @@ def _replace_everywhere(page: str, old: str, new: str) -> str:
     as_json = json_lib.dumps(new)[1:-1]
     parts, last = [], 0
     for m in _JSON_SCRIPT.finditer(page):
-        parts.append(page[last:m.start()].replace(old, html_lib.escape(new)))
+        parts.append(page[last : m.start()].replace(old, html_lib.escape(new)))
         parts.append(m.group(1) + m.group(2).replace(old, as_json) + m.group(3))
         last = m.end()
     parts.append(page[last:].replace(old, html_lib.escape(new)))
@@ -279,8 +307,9 @@ def test_sql_and_json_metacharacters_round_trip_end_to_end(tmp_path):
     import sqlite3
 
     with NastySite() as site:
-        result = crawl_in_process("sections", site.url, tmp_path, args={"js": "0", "sections": "articles/opinion"},
-                           settings=SETTINGS)
+        result = crawl_in_process(
+            "sections", site.url, tmp_path, args={"js": "0", "sections": "articles/opinion"}, settings=SETTINGS
+        )
     want = dict(expected_records()[PUBLIC + OPINION], headline=NASTY_HEADLINE)
     want["tags"] = [NASTY_TAG if t == want["tags"][2] else t for t in want["tags"]]
     (record,) = [r for r in result.records() if r["url"] == PUBLIC + OPINION]
@@ -289,5 +318,8 @@ def test_sql_and_json_metacharacters_round_trip_end_to_end(tmp_path):
     row = con.execute("SELECT headline, tags, content_hash FROM articles WHERE url = ?", (PUBLIC + OPINION,)).fetchone()
     assert row[0] == NASTY_HEADLINE and json_lib.loads(row[1]) == want["tags"] and row[2] == record["content_hash"]
     assert {t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")} >= {
-        "articles", "article_revisions", "crawl_runs"}
+        "articles",
+        "article_revisions",
+        "crawl_runs",
+    }
     assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)

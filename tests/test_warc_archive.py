@@ -20,7 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -43,8 +43,16 @@ NO_JS = {"js": "0"}  # every item is also reached without the browser (Read Next
 
 
 def fetched(url: str, body: bytes, when: datetime | None = None) -> Fetched:
-    return Fetched(url, when or datetime.now(timezone.utc), "GET", [("User-Agent", "test")], 200, "HTTP/1.1",
-                   [("Content-Type", "text/html; charset=utf-8"), ("Transfer-Encoding", "chunked")], body)
+    return Fetched(
+        url,
+        when or datetime.now(UTC),
+        "GET",
+        [("User-Agent", "test")],
+        200,
+        "HTTP/1.1",
+        [("Content-Type", "text/html; charset=utf-8"), ("Transfer-Encoding", "chunked")],
+        body,
+    )
 
 
 def records_of(path: Path) -> list:
@@ -52,8 +60,14 @@ def records_of(path: Path) -> list:
     out = []
     with path.open("rb") as stream:
         for record in ArchiveIterator(stream):
-            out.append((record.rec_type, record.rec_headers.get_header("WARC-Target-URI"), record.rec_headers,
-                        record.content_stream().read()))
+            out.append(
+                (
+                    record.rec_type,
+                    record.rec_headers.get_header("WARC-Target-URI"),
+                    record.rec_headers,
+                    record.content_stream().read(),
+                )
+            )
     return out
 
 
@@ -82,19 +96,23 @@ def assert_exact(rows: dict[str, dict], expected: dict[str, dict]) -> None:
             assert got == value, f"{url}: {key}"
 
 
-def reextract(workdir: Path, warc: Path, store: Path | str, *extra: str, patch: str = "") -> subprocess.CompletedProcess:
+def reextract(
+    workdir: Path, warc: Path, store: Path | str, *extra: str, patch: str = ""
+) -> subprocess.CompletedProcess:
     """`scrapy reextract` in a subprocess into ``store`` (a SQLite file, or a PostgreSQL URL);
     ``patch``: Python run first (a simulated parser change)."""
-    setting = f"MAYADEEN_STORE_URL={store}" if str(store).startswith("postgresql://") else f"MAYADEEN_SQLITE_PATH={store}"
+    setting = (
+        f"MAYADEEN_STORE_URL={store}" if str(store).startswith("postgresql://") else f"MAYADEEN_SQLITE_PATH={store}"
+    )
     argv = ["scrapy", "reextract", "--warc-dir", str(warc), "-s", setting, "-L", "INFO", *extra]  # the whole log
     boot = workdir / "boot.py"
     boot.write_text(patch + f"\nfrom scrapy.cmdline import execute\nexecute({argv!r})\n", "utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
-    return subprocess.run([sys.executable, str(boot)], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([sys.executable, str(boot)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
 # --- units --------------------------------------------------------------------------------------
+
 
 def test_writer_rotates_with_a_warcinfo_per_file_and_writes_revisits(tmp_path):
     writer = WarcWriter(tmp_path, "mayadeen-20250804000000-test-1", max_size=4000, info={"software": "mayadeen/t"})
@@ -177,14 +195,15 @@ def test_a_killed_runs_torn_file_is_cut_to_its_last_whole_record_and_closed(tmp_
     assert (tmp_path / (live._name + ".open")).exists(), "a file a live run holds was touched"
     live.close()
     urls = [c.url for c in scan(tmp_path)]
-    assert sorted(urls) == sorted([f"{PUBLIC_URL}/news/politics/p-{i}" for i in range(3)]
-                                  + [f"{PUBLIC_URL}/news/politics/p-live"])
+    assert sorted(urls) == sorted(
+        [f"{PUBLIC_URL}/news/politics/p-{i}" for i in range(3)] + [f"{PUBLIC_URL}/news/politics/p-live"]
+    )
     check_archive(tmp_path)
 
 
 def test_selection_takes_the_latest_capture_per_page_and_resolves_revisits(tmp_path):
     writer = WarcWriter(tmp_path, "sel", max_size=10**9, info={"software": "t"})
-    day1, day2 = datetime(2025, 8, 1, 10, tzinfo=timezone.utc), datetime(2025, 8, 2, 10, tzinfo=timezone.utc)
+    day1, day2 = datetime(2025, 8, 1, 10, tzinfo=UTC), datetime(2025, 8, 2, 10, tzinfo=UTC)
     writer.write(fetched(ARTICLE, b"v1", day1))
     writer.write(fetched(GALLERY, b"g", day1))
     writer.write(fetched(ARTICLE, b"v2", day2))
@@ -205,15 +224,28 @@ def test_selection_takes_the_latest_capture_per_page_and_resolves_revisits(tmp_p
 
 # --- end to end ---------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def archived(tmp_path_factory):
     """Two crawls into one store and one archive: the second fetches everything again (full=1)."""
     work = tmp_path_factory.mktemp("archived")
     with FixtureServer() as srv:
-        first = run_crawl("sections", srv.url, work / "first", args=NO_JS, sqlite=work / "store.sqlite",
-                          settings={"MAYADEEN_WARC_DIR": str(work / "warc")})
-        second = run_crawl("sections", srv.url, work / "second", args={**NO_JS, "full": "1"},
-                           sqlite=work / "store.sqlite", settings={"MAYADEEN_WARC_DIR": str(work / "warc")})
+        first = run_crawl(
+            "sections",
+            srv.url,
+            work / "first",
+            args=NO_JS,
+            sqlite=work / "store.sqlite",
+            settings={"MAYADEEN_WARC_DIR": str(work / "warc")},
+        )
+        second = run_crawl(
+            "sections",
+            srv.url,
+            work / "second",
+            args={**NO_JS, "full": "1"},
+            sqlite=work / "store.sqlite",
+            settings={"MAYADEEN_WARC_DIR": str(work / "warc")},
+        )
     # The server is stopped: from here on nothing can be fetched.
     return work, first, second
 
@@ -248,13 +280,15 @@ def test_index_rows_point_at_the_records_and_dates_match_the_records(archived):
     with ArticleStore(work / "store.sqlite", readonly=True) as store:
         rows = store.conn.execute("SELECT url, article_id, warc_type, fetched_at FROM warc_captures").fetchall()
         assert sorted((u, t) for u, _, t, _ in rows) == sorted(
-            [(u, "response") for u in expected] + [(u, "revisit") for u in expected])
+            [(u, "response") for u in expected] + [(u, "revisit") for u in expected]
+        )
         for url, want in expected.items():
             latest = latest_capture(store, article_id=want["article_id"])
             assert latest["url"] == url and latest["warc_type"] == "revisit" and latest["status"] == 200
             assert latest == latest_capture(store, url=url)
             first_response = store.conn.execute(
-                "SELECT fetched_at FROM warc_captures WHERE url = ? AND warc_type = 'response'", (url,)).fetchone()
+                "SELECT fetched_at FROM warc_captures WHERE url = ? AND warc_type = 'response'", (url,)
+            ).fetchone()
             # Unchanged content updates the row's metadata in place: scraped_at is the latest capture's
             # WARC-Date; the first capture stays the response the revisit refers to.
             assert store.get(url)["scraped_at"] == latest["fetched_at"][:19] + "Z"
@@ -287,11 +321,13 @@ def test_reextract_into_a_fresh_store_gives_every_record_exactly(archived):
     crawled = stored(work / "store.sqlite")
     for url, row in stored(fresh).items():
         assert {k: row[k] for k in RECORD_COLUMNS if k != "scraped_at"} == {
-            k: crawled[url][k] for k in RECORD_COLUMNS if k != "scraped_at"}
+            k: crawled[url][k] for k in RECORD_COLUMNS if k != "scraped_at"
+        }
     with ArticleStore(fresh, readonly=True) as store, ArticleStore(work / "store.sqlite", readonly=True) as old:
         runs = store.runs()
         assert [(r["spider"], r["items_new"], r["finish_reason"]) for r in runs] == [
-            ("reextract", len(expected), "finished")]
+            ("reextract", len(expected), "finished")
+        ]
         assert runs[0]["responses_by_status"] == {"200": len(expected)}
         for url, want in expected.items():
             assert latest_capture(store, url=url) == latest_capture(old, url=url)
@@ -365,8 +401,11 @@ def test_reextract_selects_by_url_and_kind_and_refuses_bad_options(archived):
     assert set(stored(only)) == {GALLERY} | {u for u, r in expected_records().items() if r["kind"] == "video"}
     proc = reextract(work / "only", work / "warc", only, "--url", GALLERY, "--kind", "video")  # both apply
     assert proc.returncode == 0 and "No archived item page matches the selection" in proc.stderr
-    bad_options = (["--since", "2025-13-01"], ["--url", PUBLIC_URL + "/news"],
-                   ["--since", "2025-08-02", "--until", "2025-08-01"])
+    bad_options = (
+        ["--since", "2025-13-01"],
+        ["--url", PUBLIC_URL + "/news"],
+        ["--since", "2025-08-02", "--until", "2025-08-01"],
+    )
     for bad in bad_options:
         proc = reextract(work / "only", work / "warc", only, *bad)
         assert proc.returncode != 0 and "Re-extracting" not in proc.stderr, bad
@@ -377,16 +416,23 @@ def test_reextract_selects_by_url_and_kind_and_refuses_bad_options(archived):
 def test_archiving_every_response_keeps_discovery_pages_and_still_reextracts_exactly(tmp_path):
     warc = tmp_path / "warc"
     with FixtureServer() as srv:
-        crawl = run_crawl("sections", srv.url, tmp_path, args=NO_JS,
-                          settings={"MAYADEEN_WARC_DIR": str(warc), "MAYADEEN_WARC_ALL": "1"})
+        crawl = run_crawl(
+            "sections",
+            srv.url,
+            tmp_path,
+            args=NO_JS,
+            settings={"MAYADEEN_WARC_DIR": str(warc), "MAYADEEN_WARC_ALL": "1"},
+        )
     index = check_archive(warc)
     responses = [e for e in index if e["warc-type"] in ("response", "revisit")]
     assert len(responses) == crawl.stat("downloader/response_count")
     by_url = {e["warc-target-uri"]: e for e in responses}
     assert by_url[PUBLIC_URL + "/robots.txt"]["http:status"] == "200"
     assert by_url[PUBLIC_URL + "/news/politics"]["http:status"] == "200"
-    assert by_url[PUBLIC_URL + "/news/politics/iraqs-pmf-law-a-test-of-sovereignty-amid-us-objections"][
-        "http:status"] == "301"
+    assert (
+        by_url[PUBLIC_URL + "/news/politics/iraqs-pmf-law-a-test-of-sovereignty-amid-us-objections"]["http:status"]
+        == "301"
+    )
     assert any(e["http:status"] == "404" for e in responses)
     assert all(u.startswith(PUBLIC_URL + "/") for u in by_url)
     with ArticleStore(crawl.sqlite, readonly=True) as db:
@@ -399,6 +445,7 @@ def test_archiving_every_response_keeps_discovery_pages_and_still_reextracts_exa
 
 # --- SIGKILL ------------------------------------------------------------------------------------
 
+
 def test_sigkill_during_an_archiving_crawl_leaves_an_archive_that_reads_and_reextracts_exactly(tmp_path):
     work = tmp_path / "killed"
     warc, store = work / "warc", work / "mayadeen.sqlite"
@@ -406,12 +453,14 @@ def test_sigkill_during_an_archiving_crawl_leaves_an_archive_that_reads_and_reex
     with FaultServer(delay=0.05) as srv:
         proc = start_crawl("sections", srv.url, work, args=NO_JS, settings=settings)
         try:
+
             def some_stored() -> bool:
                 try:
                     with ArticleStore(store, readonly=True) as db:
                         return db.count() >= 3
                 except (FileNotFoundError, sqlite3.Error):  # not created yet
                     return False
+
             wait_for(some_stored, timeout=120)
         finally:
             proc.send_signal(signal.SIGKILL)

@@ -50,8 +50,9 @@ def item(data_time: str | None, text: str, *, raw: bool = False) -> str:
 
 def with_ticker(items: list[str]) -> str:
     """The home page with these ``<li>`` items in its ticker."""
-    page, count = _TICKER.subn(lambda m: m.group(1) + "".join("\n      " + i for i in items) + m.group(3),
-                               home_html(), count=1)
+    page, count = _TICKER.subn(
+        lambda m: m.group(1) + "".join("\n      " + i for i in items) + m.group(3), home_html(), count=1
+    )
     assert count == 1
     return page
 

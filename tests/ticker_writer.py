@@ -23,10 +23,16 @@ def ticker_page(page: int, variant: int) -> list[TickerEntry]:
     """Four flashes, one whose toll is ``variant`` (alike enough to be an edit) and one without a time."""
     at = f"2025-08-04T{page // 60:02d}:{page % 60:02d}"
     return [
-        *(TickerEntry(f"Flash {page}-{i}: the same text in every process, place {i}", f"{at}:{i:02d}Z", None, "en")
-          for i in range(4)),
-        TickerEntry(f"The Ministry of Health in Gaza: the toll of page {page} rises to {variant}, including 93 children",
-                    f"{at}:30Z", None, "en"),
+        *(
+            TickerEntry(f"Flash {page}-{i}: the same text in every process, place {i}", f"{at}:{i:02d}Z", None, "en")
+            for i in range(4)
+        ),
+        TickerEntry(
+            f"The Ministry of Health in Gaza: the toll of page {page} rises to {variant}, including 93 children",
+            f"{at}:30Z",
+            None,
+            "en",
+        ),
         TickerEntry(f"Undated flash of page {page}: a strike on Gaza", None, None, "en"),
     ]
 

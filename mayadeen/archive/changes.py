@@ -90,11 +90,13 @@ class ChangeReport:
 
 def report(stats: dict[str, Any]) -> list[str]:
     """The report's lines, from a re-extraction's stats: what ``scrapy reextract`` answers."""
-    fields = Counter({key[len(FIELD_STAT):]: count for key, count in stats.items() if key.startswith(FIELD_STAT)})
+    fields = Counter({key[len(FIELD_STAT) :]: count for key, count in stats.items() if key.startswith(FIELD_STAT)})
     most = ", ".join(f"{key} {count}" for key, count in fields.most_common(REPORTED_FIELDS))
-    lines = [f"Re-extraction report: {stats.get('mayadeen/reextract/changed', 0)} records changed,"
-             f" {stats.get('mayadeen/reextract/unchanged', 0)} unchanged, {stats.get('mayadeen/reextract/new', 0)} new;"
-             f" fields changed most: {most or 'none'}"]
+    lines = [
+        f"Re-extraction report: {stats.get('mayadeen/reextract/changed', 0)} records changed,"
+        f" {stats.get('mayadeen/reextract/unchanged', 0)} unchanged, {stats.get('mayadeen/reextract/new', 0)} new;"
+        f" fields changed most: {most or 'none'}"
+    ]
     outside = stats.get("mayadeen/reextract/changed_outside_hash", 0)
     if outside:
         lines.append(f"Records changed only outside the content hash: {outside} (updated in place, no new revision)")

@@ -67,8 +67,9 @@ class ExternalScan:
                         self._progress(number, path)
                 except ArchiveLoadFailed as exc:
                     self.skipped["unreadable"] += 1
-                    logger.warning("%s: unreadable after %d records (%s); the rest of the file is skipped",
-                                   path, self.records, exc)
+                    logger.warning(
+                        "%s: unreadable after %d records (%s); the rest of the file is skipped", path, self.records, exc
+                    )
 
     def _read(self, record, records: ArchiveIterator, path: Path) -> Capture | None:
         """The capture ``record`` is, or None (counted in ``skipped``)."""
@@ -92,9 +93,16 @@ class ExternalScan:
         if "html" not in content_type:
             return self._skip("not_html")
         headers = record.rec_headers
-        return Capture(canonical, headers.get_header("WARC-Date") or "",
-                       headers.get_header("WARC-Payload-Digest") or "", int(status), "response", str(path), offset,
-                       length)
+        return Capture(
+            canonical,
+            headers.get_header("WARC-Date") or "",
+            headers.get_header("WARC-Payload-Digest") or "",
+            int(status),
+            "response",
+            str(path),
+            offset,
+            length,
+        )
 
     def _skip(self, reason: str) -> None:
         self.skipped[reason] += 1
@@ -104,11 +112,20 @@ class ExternalScan:
         if now - self._logged < self.progress_seconds:
             return
         self._logged = now
-        logger.info("Read %d records (%.0f/s), file %d of %d (%s): %d item pages so far", self.records,
-                    self.records / max(now - self._started, 1e-9), number, len(self.paths), path.name, self.items)
+        logger.info(
+            "Read %d records (%.0f/s), file %d of %d (%s): %d item pages so far",
+            self.records,
+            self.records / max(now - self._started, 1e-9),
+            number,
+            len(self.paths),
+            path.name,
+            self.items,
+        )
 
     def summary(self) -> str:
         """What the scan read, in one line."""
         skipped = ", ".join(f"{reason} {count}" for reason, count in sorted(self.skipped.items())) or "none"
-        return (f"Read {self.records} records from {len(self.paths)} WARC files: {self.items} responses of item pages;"
-                f" skipped: {skipped}")
+        return (
+            f"Read {self.records} records from {len(self.paths)} WARC files: {self.items} responses of item pages;"
+            f" skipped: {skipped}"
+        )

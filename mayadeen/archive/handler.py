@@ -35,12 +35,22 @@ class WarcDownloadHandler(BaseDownloadHandler):
             received = load(archived, self.crawler.settings.getint("DOWNLOAD_MAXSIZE"))
         except TooLarge as exc:
             self.crawler.stats.inc_value("mayadeen/capped/warc_record")
-            logger.warning("Skipped the capture of %s of %s (DOWNLOAD_MAXSIZE): %s", request.url[:200],
-                           archived.capture.fetched_at, exc)
+            logger.warning(
+                "Skipped the capture of %s of %s (DOWNLOAD_MAXSIZE): %s",
+                request.url[:200],
+                archived.capture.fetched_at,
+                exc,
+            )
             raise IgnoreRequest(f"archived body too large: {request.url}") from None
         headers = Headers()
         for name, value in received.headers:
             headers.appendlist(name, value)
         cls = responsetypes.from_args(headers=headers, url=request.url, body=received.body)
-        return cls(url=request.url, status=received.status, headers=headers, body=received.body,
-                   request=request, protocol="HTTP/1.1")
+        return cls(
+            url=request.url,
+            status=received.status,
+            headers=headers,
+            body=received.body,
+            request=request,
+            protocol="HTTP/1.1",
+        )

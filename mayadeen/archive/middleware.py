@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import weakref
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -38,13 +38,18 @@ logger = logging.getLogger(__name__)
 #: 1 GB, as Heritrix and the WARC guidelines suggest.
 DEFAULT_MAX_SIZE = 1_000_000_000
 #: Settings worth knowing when reading an archive, written into every file's warcinfo record.
-WARCINFO_SETTINGS = ("USER_AGENT", "ROBOTSTXT_OBEY", "MAYADEEN_PUBLIC_URL", "MAYADEEN_WARC_ALL",
-                     "MAYADEEN_TRACKING_PARAMS", "DOWNLOAD_MAXSIZE")
+WARCINFO_SETTINGS = (
+    "USER_AGENT",
+    "ROBOTSTXT_OBEY",
+    "MAYADEEN_PUBLIC_URL",
+    "MAYADEEN_WARC_ALL",
+    "MAYADEEN_TRACKING_PARAMS",
+    "DOWNLOAD_MAXSIZE",
+)
 
 
 def _header_pairs(headers) -> list[tuple[str, str]]:
-    return [(name.decode("latin-1"), value.decode("latin-1"))
-            for name, values in headers.items() for value in values]
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, values in headers.items() for value in values]
 
 
 class WarcArchiveMiddleware:
@@ -72,8 +77,12 @@ class WarcArchiveMiddleware:
         directory = (crawler.settings.get("MAYADEEN_WARC_DIR") or "").strip()
         if not directory:
             raise NotConfigured  # silently off: archiving was turned off on purpose
-        mw = cls(crawler, directory, crawler.settings.getbool("MAYADEEN_WARC_ALL"),
-                 crawler.settings.getint("MAYADEEN_WARC_MAX_SIZE", DEFAULT_MAX_SIZE))
+        mw = cls(
+            crawler,
+            directory,
+            crawler.settings.getbool("MAYADEEN_WARC_ALL"),
+            crawler.settings.getint("MAYADEEN_WARC_MAX_SIZE", DEFAULT_MAX_SIZE),
+        )
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
         return mw
@@ -82,24 +91,36 @@ class WarcArchiveMiddleware:
         for name, cut in recover(self.directory):
             self.stats.inc_value("mayadeen/warc/recovered_files")
             self.stats.inc_value("mayadeen/warc/torn_bytes", cut)
-            logger.warning("%s was left open by a killed run; closed it%s", name,
-                           f" after cutting its torn last record ({cut} bytes)" if cut else "")
-        started = datetime.now(timezone.utc)
+            logger.warning(
+                "%s was left open by a killed run; closed it%s",
+                name,
+                f" after cutting its torn last record ({cut} bytes)" if cut else "",
+            )
+        started = datetime.now(UTC)
         run = f"mayadeen-{started:%Y%m%d%H%M%S}-{spider.name}-{os.getpid()}"
         settings = self.crawler.settings
-        info = {"software": f"mayadeen/{__version__} (Scrapy {_installed('scrapy')}, warcio {_installed('warcio')})",
-                "operator-spider": spider.name,
-                **{f"setting-{name}": str(settings.get(name)) for name in WARCINFO_SETTINGS}}
+        info = {
+            "software": f"mayadeen/{__version__} (Scrapy {_installed('scrapy')}, warcio {_installed('warcio')})",
+            "operator-spider": spider.name,
+            **{f"setting-{name}": str(settings.get(name)) for name in WARCINFO_SETTINGS},
+        }
         self.store = open_store(self.crawler)  # the store pipeline's, or the store read-only
         archived = (lambda digest: archived_payload(self.store, digest)) if self.store is not None else None
         self.writer = WarcWriter(self.directory, run, max_size=self.max_size, info=info, archived=archived)
-        logger.info("Archiving %s as WARC in %s", "every response" if self.archive_all else "item pages",
-                    self.directory)
+        logger.info(
+            "Archiving %s as WARC in %s", "every response" if self.archive_all else "item pages", self.directory
+        )
 
     def process_response(self, request, response):
         fetched = Fetched(
-            response.url, datetime.now(timezone.utc), request.method, _header_pairs(request.headers),
-            response.status, response.protocol or "HTTP/1.1", _header_pairs(response.headers), response.body,
+            response.url,
+            datetime.now(UTC),
+            request.method,
+            _header_pairs(request.headers),
+            response.status,
+            response.protocol or "HTTP/1.1",
+            _header_pairs(response.headers),
+            response.body,
         )
         if self.archive_all:
             self.captures[request] = self._write(fetched)
@@ -191,7 +212,6 @@ class ItemCaptureMiddleware:
 
     def item_done(self, item, **kwargs) -> None:
         self.pending.pop(id(item), None)
-
 
 
 def _installed(package: str) -> str:

@@ -63,9 +63,14 @@ def scan(directory: str | os.PathLike, unreadable: list[str] | None = None) -> I
                     headers = record.rec_headers
                     status = record.http_headers.get_statuscode() if record.http_headers else None
                     yield Capture(
-                        headers.get_header("WARC-Target-URI"), headers.get_header("WARC-Date"),
-                        headers.get_header("WARC-Payload-Digest") or "", int(status) if status else 0,
-                        record.rec_type, path.name, records.get_record_offset(), records.get_record_length(),
+                        headers.get_header("WARC-Target-URI"),
+                        headers.get_header("WARC-Date"),
+                        headers.get_header("WARC-Payload-Digest") or "",
+                        int(status) if status else 0,
+                        record.rec_type,
+                        path.name,
+                        records.get_record_offset(),
+                        records.get_record_length(),
                     )
             except ArchiveLoadFailed as exc:
                 logger.error("%s: unreadable after the records listed so far (%s)", path, exc)
@@ -73,8 +78,15 @@ def scan(directory: str | os.PathLike, unreadable: list[str] | None = None) -> I
                     unreadable.append(path.name)
 
 
-def select(directory: str | os.PathLike, captures: Iterable[Capture], *, since: str | None = None,
-           until: str | None = None, urls: Collection[str] = (), kinds: Collection[str] = ()) -> list[Archived]:
+def select(
+    directory: str | os.PathLike,
+    captures: Iterable[Capture],
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    urls: Collection[str] = (),
+    kinds: Collection[str] = (),
+) -> list[Archived]:
     """The latest successful capture of each item page fetched between ``since`` and ``until``.
 
     ``since``/``until``: ``YYYY-MM-DD`` UTC fetch days, inclusive; ``urls``/``kinds``: only these
@@ -88,8 +100,14 @@ def select(directory: str | os.PathLike, captures: Iterable[Capture], *, since: 
             originals.setdefault(capture.digest, capture)
         kind = item_kind(capture.url)
         day = capture.fetched_at[:10]
-        if (kind is None or not 200 <= capture.status < 300 or (kinds and kind not in kinds)
-                or (urls and capture.url not in urls) or (since and day < since) or (until and day > until)):
+        if (
+            kind is None
+            or not 200 <= capture.status < 300
+            or (kinds and kind not in kinds)
+            or (urls and capture.url not in urls)
+            or (since and day < since)
+            or (until and day > until)
+        ):
             continue
         candidates.setdefault(capture.url, []).append(capture)
     chosen = []

@@ -34,8 +34,9 @@ class ReextractSpider(MayadeenSpider):
 
     name = "reextract"
 
-    def __init__(self, *args, warc_dir: str = "", since: str = "", until: str = "", urls: str = "",
-                 kinds: str = "", **kwargs):
+    def __init__(
+        self, *args, warc_dir: str = "", since: str = "", until: str = "", urls: str = "", kinds: str = "", **kwargs
+    ):
         kwargs["js"] = "0"  # no browser: nothing is fetched
         super().__init__(*args, **kwargs)
         self.warc_dir = warc_dir
@@ -55,12 +56,12 @@ class ReextractSpider(MayadeenSpider):
             capture = archived.capture
             if newer.get(capture.url, "") > capture.fetched_at:
                 stats.inc_value("mayadeen/reextract/skipped_older")
-                self.logger.info("Skipped %s: the store holds a newer capture than %s", capture.url,
-                                 capture.fetched_at)
+                self.logger.info("Skipped %s: the store holds a newer capture than %s", capture.url, capture.fetched_at)
                 continue
             stats.inc_value("mayadeen/reextract/captures")
-            yield scrapy.Request(capture.url, callback=self.parse_item, meta={ARCHIVED_META: archived},
-                                 dont_filter=True)
+            yield scrapy.Request(
+                capture.url, callback=self.parse_item, meta={ARCHIVED_META: archived}, dont_filter=True
+            )
 
     @property
     def source(self) -> str:
@@ -71,8 +72,14 @@ class ReextractSpider(MayadeenSpider):
         for name, cut in recover(self.warc_dir):
             self.logger.warning("%s was left open by a killed run; closed it (%d torn bytes cut)", name, cut)
         unreadable: list[str] = []
-        chosen = select(self.warc_dir, scan(self.warc_dir, unreadable), since=self.since, until=self.until,
-                        urls=self.urls, kinds=self.kinds)
+        chosen = select(
+            self.warc_dir,
+            scan(self.warc_dir, unreadable),
+            since=self.since,
+            until=self.until,
+            urls=self.urls,
+            kinds=self.kinds,
+        )
         self.crawler.stats.set_value("mayadeen/reextract/unreadable_files", len(unreadable))
         return chosen
 
@@ -100,8 +107,9 @@ class ExternalReextractSpider(ReextractSpider):
         return f"{len(self.warc_files)} WARC files"
 
     async def archived(self) -> list[Archived]:
-        self.scan = ExternalScan(self.warc_files, self.settings.getfloat("MAYADEEN_WARC_PROGRESS_SECONDS",
-                                                                         DEFAULT_PROGRESS_SECONDS))
+        self.scan = ExternalScan(
+            self.warc_files, self.settings.getfloat("MAYADEEN_WARC_PROGRESS_SECONDS", DEFAULT_PROGRESS_SECONDS)
+        )
         captures = await asyncio.to_thread(lambda: list(self.scan.captures()))
         stats = self.crawler.stats
         stats.set_value("mayadeen/reextract/records", self.scan.records)
@@ -114,6 +122,10 @@ class ExternalReextractSpider(ReextractSpider):
         if self.scan is None:
             return
         stats = self.crawler.stats
-        self.logger.info("%s; items new %d, updated %d, unchanged %d", self.scan.summary(),
-                         stats.get_value("mayadeen/reextract/new", 0), stats.get_value("mayadeen/reextract/changed", 0),
-                         stats.get_value("mayadeen/reextract/unchanged", 0))
+        self.logger.info(
+            "%s; items new %d, updated %d, unchanged %d",
+            self.scan.summary(),
+            stats.get_value("mayadeen/reextract/new", 0),
+            stats.get_value("mayadeen/reextract/changed", 0),
+            stats.get_value("mayadeen/reextract/unchanged", 0),
+        )

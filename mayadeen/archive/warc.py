@@ -23,7 +23,7 @@ import logging
 import os
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import NamedTuple
@@ -74,7 +74,7 @@ class Capture(NamedTuple):
 
 def warc_date(moment: datetime) -> str:
     """``moment`` as a WARC 1.1 date (UTC, microseconds)."""
-    return datetime_to_iso_date(moment.astimezone(timezone.utc).replace(tzinfo=None), use_micros=True)
+    return datetime_to_iso_date(moment.astimezone(UTC).replace(tzinfo=None), use_micros=True)
 
 
 def payload_digest(body: bytes) -> str:
@@ -105,8 +105,9 @@ def _request_headers(fetched: Fetched) -> StatusAndHeaders:
     parts = urlsplit(fetched.url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     headers = [("Host", parts.netloc), *((k, v) for k, v in fetched.request_headers if k.lower() != "host")]
-    return StatusAndHeaders(f"{fetched.method} {target} {fetched.protocol or 'HTTP/1.1'}", headers,
-                            is_http_request=True)
+    return StatusAndHeaders(
+        f"{fetched.method} {target} {fetched.protocol or 'HTTP/1.1'}", headers, is_http_request=True
+    )
 
 
 class WarcWriter:
@@ -118,15 +119,24 @@ class WarcWriter:
     (``mayadeen.store.captures.archived_payload``): one still on disk becomes a revisit target.
     """
 
-    def __init__(self, directory: str | os.PathLike, run: str, *, max_size: int, info: Mapping[str, str],
-                 archived: Callable[[str], tuple[str, str, str] | None] | None = None):
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        run: str,
+        *,
+        max_size: int,
+        info: Mapping[str, str],
+        archived: Callable[[str], tuple[str, str, str] | None] | None = None,
+    ):
         self.directory = Path(directory)
         self.run = run
         self.max_size = max_size
         self.warcinfo = {
-            "software": "mayadeen", "format": "WARC File Format 1.1",
+            "software": "mayadeen",
+            "format": "WARC File Format 1.1",
             "conformsTo": "http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
-            "isPartOf": run, **info,
+            "isPartOf": run,
+            **info,
         }
         self.archived = archived
         self.payloads: dict[str, tuple[str, str]] = {}  # digest -> (url, WARC-Date) archived by this run
@@ -205,20 +215,30 @@ class WarcWriter:
         http = _response_headers(fetched)
         earlier = self._earlier(digest)
         if earlier is not None:
-            record = builder.create_revisit_record(fetched.url, digest, earlier[0], earlier[1], http_headers=http,
-                                                  warc_headers_dict={"WARC-Date": date})
+            record = builder.create_revisit_record(
+                fetched.url, digest, earlier[0], earlier[1], http_headers=http, warc_headers_dict={"WARC-Date": date}
+            )
         else:
-            record = builder.create_warc_record(fetched.url, "response", payload=io.BytesIO(fetched.body),
-                                               length=len(fetched.body), http_headers=http,
-                                               warc_headers_dict={"WARC-Date": date})
+            record = builder.create_warc_record(
+                fetched.url,
+                "response",
+                payload=io.BytesIO(fetched.body),
+                length=len(fetched.body),
+                http_headers=http,
+                warc_headers_dict={"WARC-Date": date},
+            )
         response = _member(record)
-        request = builder.create_warc_record(fetched.url, "request", payload=io.BytesIO(b""), length=0,
-                                            http_headers=_request_headers(fetched),
-                                            warc_headers_dict={"WARC-Date": date})
+        request = builder.create_warc_record(
+            fetched.url,
+            "request",
+            payload=io.BytesIO(b""),
+            length=0,
+            http_headers=_request_headers(fetched),
+            warc_headers_dict={"WARC-Date": date},
+        )
         request.rec_headers.add_header("WARC-Concurrent-To", record.rec_headers.get_header("WARC-Record-ID"))
         offset = self._append(response + _member(request))
-        capture = Capture(fetched.url, date, digest, fetched.status, record.rec_type, self._name, offset,
-                          len(response))
+        capture = Capture(fetched.url, date, digest, fetched.status, record.rec_type, self._name, offset, len(response))
         if earlier is None:
             self.payloads[digest] = (fetched.url, date)
         if self._size >= self.max_size:
@@ -227,6 +247,7 @@ class WarcWriter:
 
 
 # --- recovery ------------------------------------------------------------------------------------
+
 
 def whole_members_end(stream) -> int:
     """Where the last complete gzip member of ``stream`` ends (0 when there is none)."""

@@ -41,12 +41,14 @@ class ArticleLinker:
         if "headline" not in adapter.field_names() or not adapter.get("date_published"):
             return  # not an article (a flash, for one)
         try:
-            linked = self.table.flashes().link_article(adapter.get("url"), adapter.get("headline"),
-                                                       adapter.get("date_published"))
+            linked = self.table.flashes().link_article(
+                adapter.get("url"), adapter.get("headline"), adapter.get("date_published")
+            )
         except self.table.errors as exc:
             self.stats.inc_value("mayadeen/breaking/store_errors")
-            logger.error("Could not link %s to the breaking news in %s: %s", adapter.get("url"),
-                         self.table.location, exc)
+            logger.error(
+                "Could not link %s to the breaking news in %s: %s", adapter.get("url"), self.table.location, exc
+            )
             return
         if linked:
             self.stats.inc_value("mayadeen/breaking/linked", linked)

@@ -5,7 +5,8 @@ Flashes go to the crawl's ``breaking_news`` table on either engine (``mayadeen.b
 the run), linked as ``MAYADEEN_BREAKING_LINK_SIMILARITY`` and ``MAYADEEN_BREAKING_LINK_WINDOW`` say
 (see ``mayadeen.store.breaking``).
 
-Stats: ``mayadeen/breaking/pages`` (tickers read), ``mayadeen/breaking/last_read`` (when, epoch seconds), ``mayadeen/breaking/flashes/new|updated|unchanged``,
+Stats: ``mayadeen/breaking/pages`` (tickers read), ``mayadeen/breaking/last_read`` (when, epoch seconds),
+``mayadeen/breaking/flashes/new|updated|unchanged``,
 ``mayadeen/breaking/empty|duplicate|bad_time`` (items left out or kept without a time, each with a
 WARNING), ``mayadeen/capped/ticker`` (items beyond ``MAYADEEN_MAX_TICKER_FLASHES`` of a broken ticker,
 not read; a WARNING), ``mayadeen/breaking/store_errors`` (an ERROR: the page's flashes were not stored).
@@ -59,8 +60,13 @@ class TickerRecorder:
             results = self.table.flashes().record(reading.entries, utc_timestamp())
         except self.table.errors as exc:
             self.stats.inc_value("mayadeen/breaking/store_errors")
-            logger.error("Could not store the %d flashes of %s in %s: %s", len(reading.entries), response.url,
-                         self.table.location, exc)
+            logger.error(
+                "Could not store the %d flashes of %s in %s: %s",
+                len(reading.entries),
+                response.url,
+                self.table.location,
+                exc,
+            )
             return []
         self._last = (signature, now)
         self.stats.inc_value("mayadeen/breaking/pages")

@@ -23,13 +23,15 @@ EDIT_SIMILARITY = 0.85
 _APOSTROPHES = re.compile(r"['\u2019\u2018`\u00b4]")
 _NOT_WORD = re.compile(r"[^0-9a-z]+")
 
-STOP_WORDS = frozenset("""
+STOP_WORDS = frozenset(
+    """
 a an the and or but nor of in on at to for from by with without into onto over under about after
 before since until as than then that this these those there here is are was were be been being am
 has have had do does did will would shall should can could may might must it its he she they them
 their his her him we our us you your i me my not no so if while who whom whose which what when
 where why how all any some more most other such only own same very also just up out off again
-""".split())
+""".split()
+)
 
 
 def text_key(text: str) -> str:

@@ -49,8 +49,9 @@ class BreakingTable:
 
     def flashes(self) -> BreakingStore:
         if self._flashes is None:
-            self._flashes = BreakingStore(self._store(), link_similarity=self.link_similarity,
-                                          link_window=self.link_window)
+            self._flashes = BreakingStore(
+                self._store(), link_similarity=self.link_similarity, link_window=self.link_window
+            )
         return self._flashes
 
     def _store(self) -> Store:

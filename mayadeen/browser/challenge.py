@@ -35,8 +35,15 @@ from mayadeen.urls import is_on_site
 logger = logging.getLogger(__name__)
 
 # What Cloudflare's challenge pages carry, looked for only in its 403/503 answers.
-CHALLENGE_MARKERS = (b"window._cf_chl_opt", b"_cf_chl_opt", b"cf-browser-verification", b"cf_chl_prog",
-                     b"/cdn-cgi/challenge-platform/", b"challenge-platform", b"cf-challenge")
+CHALLENGE_MARKERS = (
+    b"window._cf_chl_opt",
+    b"_cf_chl_opt",
+    b"cf-browser-verification",
+    b"cf_chl_prog",
+    b"/cdn-cgi/challenge-platform/",
+    b"challenge-platform",
+    b"cf-challenge",
+)
 CHALLENGE_STATUSES = (403, 503)
 JUST_A_MOMENT = re.compile(rb"<title>\s*Just a moment\.\.\.\s*</title>", re.I)
 DROP_HEADERS = {b"content-encoding", b"content-length", b"transfer-encoding"}
@@ -122,9 +129,16 @@ class ChallengeMiddleware:
             methods += list(request.meta.get("playwright_page_methods") or [])
         meta = {k: v for k, v in request.meta.items() if not k.startswith("playwright")}
         page_init = (*request.meta.get(PAGE_INIT_KEY, ()), "mayadeen.browser.page_actions.record_documents")
-        meta.update(browser_meta(self.settings, methods, page_init=page_init, third_party=self.third_party,
-                                 mayadeen_challenge="browser",
-                                 mayadeen_challenge_rendered=bool(request.meta.get("playwright"))))
+        meta.update(
+            browser_meta(
+                self.settings,
+                methods,
+                page_init=page_init,
+                third_party=self.third_party,
+                mayadeen_challenge="browser",
+                mayadeen_challenge_rendered=bool(request.meta.get("playwright")),
+            )
+        )
         meta[DOCUMENTS_KEY] = documents
         return request.replace(meta=meta, dont_filter=True)
 
@@ -147,8 +161,14 @@ class ChallengeMiddleware:
             return response.replace(status=document.status)  # the rendered DOM is what was asked for
         headers = Headers({k: v for k, v in document.headers.items() if k.lower().encode() not in DROP_HEADERS})
         cls = responsetypes.from_args(headers=headers, url=response.url, body=document.body)
-        return cls(url=response.url, status=document.status, headers=headers, body=document.body,
-                   request=request, flags=["challenge-solved"])
+        return cls(
+            url=response.url,
+            status=document.status,
+            headers=headers,
+            body=document.body,
+            request=request,
+            flags=["challenge-solved"],
+        )
 
     def _fail(self, request, why: str):
         self.stats.inc_value("mayadeen/challenge/failed")

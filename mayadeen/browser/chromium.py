@@ -96,12 +96,17 @@ def playwright_chromium() -> str | None:
     patterns = []
     if "chromium-headless-shell" in revisions:
         rev = revisions["chromium-headless-shell"]
-        patterns += [f"chromium_headless_shell-{rev}/chrome-headless-shell-*/chrome-headless-shell",
-                     f"chromium_headless_shell-{rev}/chrome-headless-shell-*/chrome-headless-shell.exe"]
+        patterns += [
+            f"chromium_headless_shell-{rev}/chrome-headless-shell-*/chrome-headless-shell",
+            f"chromium_headless_shell-{rev}/chrome-headless-shell-*/chrome-headless-shell.exe",
+        ]
     if "chromium" in revisions:
         rev = revisions["chromium"]
-        patterns += [f"chromium-{rev}/chrome-*/chrome", f"chromium-{rev}/chrome-*/chrome.exe",
-                     f"chromium-{rev}/chrome-mac*/*.app/Contents/MacOS/*"]
+        patterns += [
+            f"chromium-{rev}/chrome-*/chrome",
+            f"chromium-{rev}/chrome-*/chrome.exe",
+            f"chromium-{rev}/chrome-mac*/*.app/Contents/MacOS/*",
+        ]
     for pattern in patterns:
         for path in sorted(root.glob(pattern)):
             if _is_executable(path):
@@ -180,8 +185,11 @@ def direct_only(settings, spider=None) -> list[str]:
     hosts = sorted({host, NOWHERE_HOST} | (set() if mirror else CHALLENGE_HOSTS))
     direct = [f"{host}:{port}"] + ([] if mirror else [f"{h}:443" for h in sorted(CHALLENGE_HOSTS)])
     # <-loopback>: loopback addresses go through the proxy too, unless named (another local port).
-    return [f"--proxy-server={NOWHERE_PROXY}", f"--proxy-bypass-list=<-loopback>;{';'.join(direct)}",
-            "--host-resolver-rules=MAP * ~NOTFOUND, " + ", ".join(f"EXCLUDE {h}" for h in hosts)]
+    return [
+        f"--proxy-server={NOWHERE_PROXY}",
+        f"--proxy-bypass-list=<-loopback>;{';'.join(direct)}",
+        "--host-resolver-rules=MAP * ~NOTFOUND, " + ", ".join(f"EXCLUDE {h}" for h in hosts),
+    ]
 
 
 def browser_available(settings) -> bool:
@@ -203,8 +211,9 @@ def why_no_browser(settings, js: bool = True) -> str | None:
     return None
 
 
-def browser_meta(settings, page_methods: list, *, page_init: tuple[str, ...] = (),
-                 third_party: frozenset[str] = frozenset(), **extra) -> dict:
+def browser_meta(
+    settings, page_methods: list, *, page_init: tuple[str, ...] = (), third_party: frozenset[str] = frozenset(), **extra
+) -> dict:
     """Meta that sends a request through the browser, confined to the request's origin (plus the
     https hosts ``third_party``), running the init callbacks ``page_init`` before the first navigation
     and ``page_methods`` after the page loaded."""

@@ -54,6 +54,8 @@ CONFINEMENT_KEY = "mayadeen_confinement"  # meta: this render's Confinement (set
 PAGE_INIT_KEY = "mayadeen_page_init"  # meta: further init callbacks (dotted paths), run after ours
 THIRD_PARTY_KEY = "mayadeen_third_party"  # meta: https hosts whose frames/scripts/fetches are allowed
 EVERY_SOCKET = re.compile(r".*")
+
+
 class LeftOrigin(Exception):
     """A render whose page tried to leave its origin, or could not be confined: never a result."""
 
@@ -190,13 +192,16 @@ class ConfinedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
     def _tally(self, request) -> Confinement | None:
         """The render's confinement, its blocked requests added to the stats."""
         confinement = request.meta.get(CONFINEMENT_KEY)
-        for reason, count in (confinement.blocked.items() if confinement is not None else ()):
+        for reason, count in confinement.blocked.items() if confinement is not None else ():
             self.blocked[reason] += count
             self.stats.inc_value(f"mayadeen/browser/blocked/{reason}", count)
         return confinement
 
     async def close(self) -> None:
         if self.blocked:
-            logger.info("The browser blocked %d request(s) its pages tried: %s", sum(self.blocked.values()),
-                        ", ".join(f"{reason}={n}" for reason, n in sorted(self.blocked.items())))
+            logger.info(
+                "The browser blocked %d request(s) its pages tried: %s",
+                sum(self.blocked.values()),
+                ", ".join(f"{reason}={n}" for reason, n in sorted(self.blocked.items())),
+            )
         await super().close()

@@ -80,9 +80,14 @@ class RenderMiddleware:
         if self.off:
             self._skip(request.url)
             raise IgnoreRequest(f"not rendered ({self.off}): {request.url}")
-        request.meta.update(browser_meta(self.settings, [PageMethod(wait_for_listing, self.timeout_ms)],
-                                         page_init=("mayadeen.browser.page_actions.watch_listing",),
-                                         mayadeen_rendered=True))
+        request.meta.update(
+            browser_meta(
+                self.settings,
+                [PageMethod(wait_for_listing, self.timeout_ms)],
+                page_init=("mayadeen.browser.page_actions.watch_listing",),
+                mayadeen_rendered=True,
+            )
+        )
         self.stats.inc_value("mayadeen/js/rendered")
         return None
 
@@ -125,8 +130,9 @@ class RenderMiddleware:
             logger.info("Rendering %s failed (%s); trying again", request.url, error)
             return retry
         self.stats.inc_value("mayadeen/js/gave_up")
-        logger.warning("Rendering %s failed %d times; giving up: %s", request.url,
-                       request.meta.get("retry_times", 0) + 1, error)
+        logger.warning(
+            "Rendering %s failed %d times; giving up: %s", request.url, request.meta.get("retry_times", 0) + 1, error
+        )
         raise GaveUp(f"render failed: {request.url}")
 
     def _skip(self, url: str) -> None:
@@ -137,13 +143,21 @@ class RenderMiddleware:
         if not self.said:
             self.said = True
             if self.hint:
-                logger.warning("Client-side listings (/videos, /videos/<section>, /in-pictures) are skipped, "
-                             "%s. To crawl them, %s.", self.off, self.hint)
+                logger.warning(
+                    "Client-side listings (/videos, /videos/<section>, /in-pictures) are skipped, "
+                    "%s. To crawl them, %s.",
+                    self.off,
+                    self.hint,
+                )
             else:
-                logger.info("Client-side listings (/videos, /videos/<section>, /in-pictures) are skipped: %s",
-                            self.off)
+                logger.info("Client-side listings (/videos, /videos/<section>, /in-pictures) are skipped: %s", self.off)
 
     def spider_closed(self, spider):
         if self.skipped:  # a warning unless the browser was turned off on purpose
-            logger.log(logging.WARNING if self.hint else logging.INFO, "Skipped %d client-side listing(s) (%s): %s",
-                       len(self.skipped), self.off, ", ".join(urlsplit(u).path for u in self.skipped))
+            logger.log(
+                logging.WARNING if self.hint else logging.INFO,
+                "Skipped %d client-side listing(s) (%s): %s",
+                len(self.skipped),
+                self.off,
+                ", ".join(urlsplit(u).path for u in self.skipped),
+            )

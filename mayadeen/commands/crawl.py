@@ -77,13 +77,17 @@ class Command(ScrapyCrawlCommand):
             loader = get_spider_loader(self.settings)
             for name in sorted(loader.list()):
                 accepted = getattr(loader.load(name), "arguments", {})
-                parser.add_argument_group(f"Spider {name} arguments",
-                                          "; ".join(f"-a {arg}: {argument.help}" for arg, argument in accepted.items()))
+                parser.add_argument_group(
+                    f"Spider {name} arguments",
+                    "; ".join(f"-a {arg}: {argument.help}" for arg, argument in accepted.items()),
+                )
 
     def long_desc(self) -> str:
-        return (super().long_desc().rstrip(".") + ". Checks every argument and setting first (exit 2 on a"
-                " usage error); exits 1 when the run failed, 3 when it was paused (signal with JOBDIR), 75 when"
-                " another run holds the JOBDIR, else 0; the last log line sums the run up.")
+        return (
+            super().long_desc().rstrip(".") + ". Checks every argument and setting first (exit 2 on a"
+            " usage error); exits 1 when the run failed, 3 when it was paused (signal with JOBDIR), 75 when"
+            " another run holds the JOBDIR, else 0; the last log line sums the run up."
+        )
 
     def process_options(self, args, opts) -> None:
         super().process_options(args, opts)
@@ -100,7 +104,9 @@ class Command(ScrapyCrawlCommand):
         loader = get_spider_loader(self.settings)
         names = loader.list()
         if spider not in names:
-            raise UsageProblem(f"no spider named {spider}{closest(spider, names)}; the spiders are {', '.join(sorted(names))}")
+            raise UsageProblem(
+                f"no spider named {spider}{closest(spider, names)}; the spiders are {', '.join(sorted(names))}"
+            )
         check_settings(self.settings)
         spider_cls = loader.load(spider)
         if hasattr(spider_cls, "parse_arguments"):
@@ -113,8 +119,11 @@ class Command(ScrapyCrawlCommand):
             feeds = self.settings.getdict("FEEDS")
             self.resumed_feeds = [uri for uri, options in feeds.items() if options.get("overwrite")]
             if self.resumed_feeds:
-                self.settings.set("FEEDS", {uri: {**options, "overwrite": False} for uri, options in feeds.items()},
-                                  priority="cmdline")
+                self.settings.set(
+                    "FEEDS",
+                    {uri: {**options, "overwrite": False} for uri, options in feeds.items()},
+                    priority="cmdline",
+                )
 
     def run(self, args, opts) -> None:
         if len(args) < 1:
@@ -131,8 +140,11 @@ class Command(ScrapyCrawlCommand):
         settings = self.settings
         limits = Thresholds.from_settings(settings)
         new_outputs = NewOutputs.before(settings, spidercls)  # removed at the end if this run leaves them empty
-        problem = (preflight.target_problem(store_target(settings)) or preflight.feed_problem(settings, spidercls)
-                   or preflight.archive_problem(settings))
+        problem = (
+            preflight.target_problem(store_target(settings))
+            or preflight.feed_problem(settings, spidercls)
+            or preflight.archive_problem(settings)
+        )
         if problem:
             new_outputs.discard_empty(self.refuse(name, spargs, problem, limits))
             return
@@ -199,6 +211,7 @@ def _startup_errors(started) -> list[BaseException]:
     if isinstance(started, Deferred):
         started.addErrback(lambda failure: errors.append(failure.value))
     else:
-        started.add_done_callback(lambda task: task.cancelled() or not task.exception()
-                                  or errors.append(task.exception()))
+        started.add_done_callback(
+            lambda task: task.cancelled() or not task.exception() or errors.append(task.exception())
+        )
     return errors

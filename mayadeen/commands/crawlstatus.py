@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import redis
 from scrapy.commands import ScrapyCommand
@@ -42,8 +42,10 @@ class Command(ScrapyCommand):
             raise UsageError
         url = self.settings.get("MAYADEEN_REDIS_URL")
         if not url:
-            print("scrapy crawlstatus: error: set MAYADEEN_REDIS_URL (e.g. -s MAYADEEN_REDIS_URL=redis://host:6379/0)",
-                  file=sys.stderr)
+            print(
+                "scrapy crawlstatus: error: set MAYADEEN_REDIS_URL (e.g. -s MAYADEEN_REDIS_URL=redis://host:6379/0)",
+                file=sys.stderr,
+            )
             self.exitcode = 2
             return
         keys = CrawlKeys(args[0], args[1] if len(args) > 1 else args[0])
@@ -70,7 +72,8 @@ def describe(status: dict) -> str:
         lines.append(
             f"worker {worker}: {info.get('state')}, {'heartbeat %ss ago' % age if age is not None else 'gone'},"
             f" in flight {info['in_flight']}, taken {info.get('taken')}, requests {info.get('requests')},"
-            f" items {info.get('items')}")
+            f" items {info.get('items')}"
+        )
     return "\n".join(lines)
 
 
@@ -78,4 +81,4 @@ def _utc(redis_time: str | None) -> str:
     """A Redis time (seconds since the epoch, as the crawl's scripts store it) as ``YYYY-MM-DDThh:mm:ssZ``."""
     if not redis_time:
         return "?"
-    return datetime.fromtimestamp(float(redis_time), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(float(redis_time), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -64,16 +64,21 @@ def _store(option: str | None, settings) -> StoreTarget:
 
 def add_days_options(group) -> None:
     """``--since``/``--until``: UTC days of publication (flashes: of ``time``), inclusive."""
-    group.add_argument("--since", metavar="YYYY-MM-DD",
-                       help="only items published (and flashes dated) on or after this UTC day")
-    group.add_argument("--until", metavar="YYYY-MM-DD",
-                       help="only items published (and flashes dated) on or before this UTC day")
+    group.add_argument(
+        "--since", metavar="YYYY-MM-DD", help="only items published (and flashes dated) on or after this UTC day"
+    )
+    group.add_argument(
+        "--until", metavar="YYYY-MM-DD", help="only items published (and flashes dated) on or before this UTC day"
+    )
 
 
 def add_store_option(group) -> None:
-    group.add_argument("--store", metavar="URL|PATH",
-                       help="the store: sqlite:///PATH, postgresql://user@host:port/database or a SQLite file"
-                            " (default: the crawl's, MAYADEEN_STORE_URL or MAYADEEN_SQLITE_PATH)")
+    group.add_argument(
+        "--store",
+        metavar="URL|PATH",
+        help="the store: sqlite:///PATH, postgresql://user@host:port/database or a SQLite file"
+        " (default: the crawl's, MAYADEEN_STORE_URL or MAYADEEN_SQLITE_PATH)",
+    )
 
 
 def parse_request(opts: argparse.Namespace, args: list[str], settings) -> ExportRequest:
@@ -87,8 +92,10 @@ def parse_request(opts: argparse.Namespace, args: list[str], settings) -> Export
     formats = _list(opts.format) if opts.format is not None else FORMATS
     unknown = [f for f in formats if f not in FORMATS]
     if not formats or unknown:
-        raise BadOption(f"--format takes a comma-separated list of {', '.join(FORMATS)}"
-                        + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+        raise BadOption(
+            f"--format takes a comma-separated list of {', '.join(FORMATS)}"
+            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+        )
     kinds = _list(opts.kind)
     known_kinds = schema()["properties"]["kind"]["enum"]
     bad_kinds = [k for k in kinds if k not in known_kinds]
@@ -99,8 +106,9 @@ def parse_request(opts: argparse.Namespace, args: list[str], settings) -> Export
     if opts.section is not None and not _list(opts.section):
         raise BadOption("--section is empty")
     try:
-        escape_formulas = parse_flag("-s MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS",
-                                     settings.get("MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS", True))
+        escape_formulas = parse_flag(
+            "-s MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS", settings.get("MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS", True)
+        )
     except UsageProblem as exc:
         raise BadOption(str(exc)) from None
     since, until = _day("--since", opts.since), _day("--until", opts.until)
@@ -139,26 +147,38 @@ class Command(ScrapyCommand):
         return "Write a dataset snapshot of the store: JSON Lines, CSV, Parquet, a card, a report"
 
     def long_desc(self) -> str:
-        return ("Write the current version of every stored item (the crawl's store, or --store) to DIR as "
-                "articles.jsonl, articles.csv and hive-partitioned Parquet, and the breaking-news flashes as "
-                "breaking.jsonl, breaking.csv and parquet_breaking/, with a dataset card (README.md), a "
-                "report with charts (report.html) and manifest.json. Exits 2 on bad options, 1 when the export "
-                "could not be made (DIR is then left as it was), else 0.")
+        return (
+            "Write the current version of every stored item (the crawl's store, or --store) to DIR as "
+            "articles.jsonl, articles.csv and hive-partitioned Parquet, and the breaking-news flashes as "
+            "breaking.jsonl, breaking.csv and parquet_breaking/, with a dataset card (README.md), a "
+            "report with charts (report.html) and manifest.json. Exits 2 on bad options, 1 when the export "
+            "could not be made (DIR is then left as it was), else 0."
+        )
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         group = parser.add_argument_group(title="Export options")
         group.add_argument("--format", metavar="LIST", help=f"comma-separated, of {','.join(FORMATS)} (default: all)")
         add_days_options(group)
-        group.add_argument("--section", metavar="LIST",
-                           help="only these sections or section groups, e.g. Politics,Videos (and no flashes)")
-        group.add_argument("--kind", metavar="LIST",
-                           help="only these kinds: article, video, infograph, gallery (and no flashes)")
-        group.add_argument("--with-revisions", action="store_true",
-                           help="also every earlier version (revisions.jsonl, .csv, parquet_revisions/)")
+        group.add_argument(
+            "--section",
+            metavar="LIST",
+            help="only these sections or section groups, e.g. Politics,Videos (and no flashes)",
+        )
+        group.add_argument(
+            "--kind", metavar="LIST", help="only these kinds: article, video, infograph, gallery (and no flashes)"
+        )
+        group.add_argument(
+            "--with-revisions",
+            action="store_true",
+            help="also every earlier version (revisions.jsonl, .csv, parquet_revisions/)",
+        )
         add_store_option(group)
-        group.add_argument("--overwrite", action="store_true",
-                           help="replace an earlier export in DIR: only the files its manifest.json names")
+        group.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="replace an earlier export in DIR: only the files its manifest.json names",
+        )
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         try:

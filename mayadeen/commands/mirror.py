@@ -36,10 +36,19 @@ class Command(ScrapyCommand):
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         group = parser.add_argument_group(title="Mirror options")
-        group.add_argument("--port", type=int, default=8000, metavar="N",
-                           help="the port to listen on (default: 8000; 0 takes a free one)")
-        group.add_argument("--host", default="127.0.0.1", metavar="ADDRESS",
-                           help="the address to listen on (default: 127.0.0.1, this machine only)")
+        group.add_argument(
+            "--port",
+            type=int,
+            default=8000,
+            metavar="N",
+            help="the port to listen on (default: 8000; 0 takes a free one)",
+        )
+        group.add_argument(
+            "--host",
+            default="127.0.0.1",
+            metavar="ADDRESS",
+            help="the address to listen on (default: 127.0.0.1, this machine only)",
+        )
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) > 1:
@@ -55,8 +64,9 @@ class Command(ScrapyCommand):
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         with server:
-            print(f"serving {folder} on {server.url} (crawl it with -a base_url={server.url}; Ctrl-C stops)",
-                  flush=True)
+            print(
+                f"serving {folder} on {server.url} (crawl it with -a base_url={server.url}; Ctrl-C stops)", flush=True
+            )
             stop.wait()
 
     def _usage(self, message: str) -> None:

@@ -62,23 +62,34 @@ class Command(CrawlCommand):
         return "Rebuild records from the WARC archive with the current extraction, without a request"
 
     def long_desc(self) -> str:
-        return (self.short_desc() + ". Re-extracts the latest capture of every archived item page (or of those"
-                " selected), stores the records as a crawl would and reports which fields changed. Exit status"
-                " as 'scrapy crawl'. With --warc, reads WARC files someone else wrote (CC-NEWS) instead.")
+        return (
+            self.short_desc() + ". Re-extracts the latest capture of every archived item page (or of those"
+            " selected), stores the records as a crawl would and reports which fields changed. Exit status"
+            " as 'scrapy crawl'. With --warc, reads WARC files someone else wrote (CC-NEWS) instead."
+        )
 
     def add_options(self, parser) -> None:
         super().add_options(parser)
         group = parser.add_argument_group("Re-extraction")
         group.add_argument("--warc-dir", metavar="DIR", help="the archive (default: MAYADEEN_WARC_DIR)")
-        group.add_argument("--warc", metavar="PATH_OR_GLOB",
-                           help="instead of the archive, WARC files someone else wrote (CC-NEWS: quote the glob,"
-                                " 'CC-NEWS-*.warc.gz'); only this site's item pages in them are read")
+        group.add_argument(
+            "--warc",
+            metavar="PATH_OR_GLOB",
+            help="instead of the archive, WARC files someone else wrote (CC-NEWS: quote the glob,"
+            " 'CC-NEWS-*.warc.gz'); only this site's item pages in them are read",
+        )
         group.add_argument("--since", metavar="YYYY-MM-DD", help="captures fetched on or after this UTC day")
         group.add_argument("--until", metavar="YYYY-MM-DD", help="captures fetched on or before this UTC day")
-        group.add_argument("--url", action="append", default=[], metavar="URL",
-                           help="only this item page (may be repeated)")
-        group.add_argument("--kind", action="append", default=[], choices=sorted(ITEM_PATTERNS),
-                           help="only items of this kind (may be repeated)")
+        group.add_argument(
+            "--url", action="append", default=[], metavar="URL", help="only this item page (may be repeated)"
+        )
+        group.add_argument(
+            "--kind",
+            action="append",
+            default=[],
+            choices=sorted(ITEM_PATTERNS),
+            help="only items of this kind (may be repeated)",
+        )
 
     def process_options(self, args, opts) -> None:
         super().process_options(args, opts)
@@ -93,7 +104,9 @@ class Command(CrawlCommand):
                 stop(EXIT_FAILED, f"no WARC archive at {warc_dir}: nothing to re-extract")
             if not closed_files(warc_dir) and not any(warc_dir.glob("*" + OPEN_SUFFIX)):
                 stop(EXIT_FAILED, f"the archive {warc_dir} holds no WARC file: nothing to re-extract")
-        if self.settings.getpriority("LOG_LEVEL") < SETTINGS_PRIORITIES["cmdline"] and not self.settings.get("LOG_FILE"):
+        if self.settings.getpriority("LOG_LEVEL") < SETTINGS_PRIORITIES["cmdline"] and not self.settings.get(
+            "LOG_FILE"
+        ):
             self.settings.set("LOG_LEVEL", "WARNING", priority="project")  # the answer is the report, on stdout
 
     def check_options(self, args, opts) -> None:
@@ -114,8 +127,9 @@ class Command(CrawlCommand):
         else:
             warc_dir = (opts.warc_dir or settings.get("MAYADEEN_WARC_DIR") or "").strip()
             if not warc_dir:
-                raise UsageError("no WARC archive: MAYADEEN_WARC_DIR is empty and no --warc-dir is given",
-                                 print_help=False)
+                raise UsageError(
+                    "no WARC archive: MAYADEEN_WARC_DIR is empty and no --warc-dir is given", print_help=False
+                )
             warc_dir = str(Path(warc_dir).resolve())
         since, until = _day("--since", opts.since), _day("--until", opts.until)
         if since and until and since > until:
@@ -126,12 +140,14 @@ class Command(CrawlCommand):
             if canonical is None or item_kind(canonical) is None:
                 raise UsageError(f"--url {url!r} is not an item page of the site", print_help=False)
             urls.append(canonical)
-        opts.spargs.update(warc_dir=warc_dir, since=since, until=until, urls=",".join(urls),
-                           kinds=",".join(opts.kind))
+        opts.spargs.update(warc_dir=warc_dir, since=since, until=until, urls=",".join(urls), kinds=",".join(opts.kind))
 
         # Nothing is fetched and nothing is archived again: the archive answers every request.
-        settings.set("DOWNLOAD_HANDLERS", {"http": HANDLER, "https": HANDLER, "ftp": None, "s3": None,
-                                           "file": None, "data": None}, priority="cmdline")
+        settings.set(
+            "DOWNLOAD_HANDLERS",
+            {"http": HANDLER, "https": HANDLER, "ftp": None, "s3": None, "file": None, "data": None},
+            priority="cmdline",
+        )
         settings.set("MAYADEEN_WARC_DIR", "", priority="cmdline")
         settings.set("MAYADEEN_CHROMIUM_PATH", "", priority="cmdline")
         settings.set("ROBOTSTXT_OBEY", False, priority="cmdline")

@@ -52,8 +52,11 @@ def _text(hits: list, flashes: bool) -> str:
         if flashes:
             lines += [f"{hit.time}  {hit.snippet}", *([f"  {hit.article_url}"] if hit.article_url else [])]
         else:
-            lines += [f"{hit.date_published or '(no date)'}  {hit.headline or '(no headline)'}", f"  {hit.url}",
-                      f"  {hit.snippet}"]
+            lines += [
+                f"{hit.date_published or '(no date)'}  {hit.headline or '(no headline)'}",
+                f"  {hit.url}",
+                f"  {hit.snippet}",
+            ]
     return "\n".join(lines)
 
 
@@ -69,18 +72,22 @@ class Command(ScrapyCommand):
         return "Search the stored items (or breaking-news flashes) by their words"
 
     def long_desc(self) -> str:
-        return (self.short_desc() + ". QUERY is web-search style, as in Datasette's search box: words (every one "
-                'must match), "a phrase", OR between alternatives, -word to exclude. Best matches first. Exits 2 '
-                "on bad options, 1 when the store cannot be read, else 0.")
+        return (
+            self.short_desc() + ". QUERY is web-search style, as in Datasette's search box: words (every one "
+            'must match), "a phrase", OR between alternatives, -word to exclude. Best matches first. Exits 2 '
+            "on bad options, 1 when the store cannot be read, else 0."
+        )
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         group = parser.add_argument_group(title="Search options")
-        group.add_argument("--limit", type=int, default=DEFAULT_LIMIT, metavar="N",
-                           help=f"at most N hits (default: {DEFAULT_LIMIT})")
+        group.add_argument(
+            "--limit", type=int, default=DEFAULT_LIMIT, metavar="N", help=f"at most N hits (default: {DEFAULT_LIMIT})"
+        )
         add_days_options(group)
-        group.add_argument("--section", metavar="LIST",
-                           help="only these sections or section groups, e.g. Politics,Videos")
+        group.add_argument(
+            "--section", metavar="LIST", help="only these sections or section groups, e.g. Politics,Videos"
+        )
         group.add_argument("--flashes", action="store_true", help="search the breaking-news flashes instead")
         group.add_argument("--json", action="store_true", help="print the hits as a JSON array")
         add_store_option(group)

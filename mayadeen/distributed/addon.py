@@ -20,7 +20,6 @@ from scrapy.settings import SETTINGS_PRIORITIES
 
 from mayadeen.validation import check_jobdir_with_redis
 
-
 SCRAPY_ROBOTS = "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"
 
 

@@ -59,24 +59,34 @@ end
 """
 
 # KEYS: slots, next, paused. ARGV: delay, concurrency, slot, slot_ttl. Returns the wait as a string.
-_GRANT = PRELUDE + BUDGET_LUA + """
+_GRANT = (
+    PRELUDE
+    + BUDGET_LUA
+    + """
 return fmt(budget_grant(now(), KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3],
                         tonumber(ARGV[4])))
 """
+)
 
 # KEYS: paused. ARGV: seconds. The pause only ever grows.
-_PAUSE = PRELUDE + """
+_PAUSE = (
+    PRELUDE
+    + """
 local until_t = now() + tonumber(ARGV[1])
 if until_t > tonumber(redis.call('GET', KEYS[1]) or '0') then redis.call('SET', KEYS[1], fmt(until_t)) end
 return fmt(until_t)
 """
+)
 
 # KEYS: slots. ARGV: ttl, slot... Renews the slots still held (XX: a freed or expired one stays gone).
-_RENEW = PRELUDE + """
+_RENEW = (
+    PRELUDE
+    + """
 local expiry = fmt(now() + tonumber(ARGV[1]))
 for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[i]) end
 return 0
 """
+)
 
 
 class Budget:
@@ -107,8 +117,9 @@ class Budget:
     def grant(self, slot: str) -> float:
         """Take a slot for a request that is not in the queue (robots.txt): 0 when granted, else the wait."""
         delay, concurrency, ttl = self.args
-        wait = float(self.link.call("budget grant", self._grant, keys=list(self.keys),
-                                    args=[delay, concurrency, slot, ttl]))
+        wait = float(
+            self.link.call("budget grant", self._grant, keys=list(self.keys), args=[delay, concurrency, slot, ttl])
+        )
         if wait == 0:
             self.held.add(slot)
         return wait
@@ -136,13 +147,18 @@ class Budget:
         wait = min(wait, self.retry_after_max)
         self.link.call_quietly("budget pause", self._pause, keys=[self.keys.paused], args=[f"{wait:.3f}"])
         self.crawler.stats.inc_value("mayadeen/budget/pauses")
-        logger.info("%s answered %d: every worker pauses requests to the site for %.1fs (Retry-After)",
-                    response.url, response.status, wait)
+        logger.info(
+            "%s answered %d: every worker pauses requests to the site for %.1fs (Retry-After)",
+            response.url,
+            response.status,
+            wait,
+        )
 
     def renew(self) -> None:
         if self.held:
-            self.link.call("budget renew", self._renew, keys=[self.keys.slots],
-                           args=[f"{self.slot_ttl:.3f}", *sorted(self.held)])
+            self.link.call(
+                "budget renew", self._renew, keys=[self.keys.slots], args=[f"{self.slot_ttl:.3f}", *sorted(self.held)]
+            )
 
     def release_all(self) -> None:
         if self.held:

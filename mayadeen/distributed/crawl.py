@@ -37,7 +37,9 @@ from mayadeen.distributed.keys import CrawlKeys
 from mayadeen.distributed.lua import PRELUDE
 
 # KEYS: state alive <every other key of the crawl>. ARGV: new_epoch worker
-_JOIN = PRELUDE + """
+_JOIN = (
+    PRELUDE
+    + """
 local t = now()
 local result = 'joined'
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then
@@ -49,9 +51,12 @@ end
 redis.call('ZADD', KEYS[2], fmt(t), ARGV[2])
 return {result, redis.call('HGET', KEYS[1], 'epoch')}
 """
+)
 
 # KEYS: state alive. ARGV: epoch worker ttl
-_SEED = PRELUDE + """
+_SEED = (
+    PRELUDE
+    + """
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'status') ~= 'running' then
   return 'ended'
 end
@@ -64,6 +69,7 @@ end
 redis.call('HSET', KEYS[1], 'seeder', ARGV[2])
 return 'seed'
 """
+)
 
 # KEYS: state. ARGV: epoch worker
 _SEEDED = """
@@ -75,11 +81,14 @@ return 0
 """
 
 # KEYS: alive workers. ARGV: worker info_json alive(1/0)
-_BEAT = PRELUDE + """
+_BEAT = (
+    PRELUDE
+    + """
 if ARGV[3] == '1' then redis.call('ZADD', KEYS[1], fmt(now()), ARGV[1]) else redis.call('ZREM', KEYS[1], ARGV[1]) end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 0
 """
+)
 
 SEED, WAIT, SEEDED, ENDED = "seed", "wait", "seeded", "ended"
 
@@ -112,23 +121,32 @@ class Crawl:
     def join(self) -> Joined:
         k = self.keys
         others = [key for key in k.crawl_state() if key != k.alive]
-        result, epoch = self.link.call("crawl join", self._join, keys=[k.state, k.alive, *others],
-                                       args=[secrets.token_hex(8), self.worker])
+        result, epoch = self.link.call(
+            "crawl join", self._join, keys=[k.state, k.alive, *others], args=[secrets.token_hex(8), self.worker]
+        )
         self.epoch = epoch.decode()
         return Joined(result == b"started", self.epoch)
 
     def claim_seeding(self) -> str:
         """``SEED`` (this worker makes the start requests), ``WAIT`` (another one is), ``SEEDED`` or ``ENDED``."""
-        reply = self.link.call("crawl seed", self._seed, keys=[self.keys.state, self.keys.alive],
-                               args=[self.epoch, self.worker, f"{self.lease_ttl:.3f}"])
+        reply = self.link.call(
+            "crawl seed",
+            self._seed,
+            keys=[self.keys.state, self.keys.alive],
+            args=[self.epoch, self.worker, f"{self.lease_ttl:.3f}"],
+        )
         return reply.decode()
 
     def mark_seeded(self) -> None:
         self.link.call("crawl seeded", self._seeded, keys=[self.keys.state], args=[self.epoch, self.worker])
 
     def heartbeat(self, info: dict, *, alive: bool = True) -> None:
-        self.link.call("heartbeat", self._beat, keys=[self.keys.alive, self.keys.workers],
-                       args=[self.worker, json.dumps(info, sort_keys=True), "1" if alive else "0"])
+        self.link.call(
+            "heartbeat",
+            self._beat,
+            keys=[self.keys.alive, self.keys.workers],
+            args=[self.worker, json.dumps(info, sort_keys=True), "1" if alive else "0"],
+        )
 
 
 def crawl_status(client, keys: CrawlKeys) -> dict:
@@ -145,11 +163,16 @@ def crawl_status(client, keys: CrawlKeys) -> dict:
     return {
         "crawl": f"{keys.spider}/{keys.crawl_id}",
         **{k.decode(): v.decode() for k, v in state.items()},
-        "queued": queued, "delayed": delayed, "in_flight": leased, "seen": seen,
+        "queued": queued,
+        "delayed": delayed,
+        "in_flight": leased,
+        "seen": seen,
         "workers": {
-            worker.decode(): {**json.loads(info), "in_flight": in_flight.get(worker.decode(), 0),
-                              "heartbeat_age": round(now - beats[worker.decode()], 1)
-                              if worker.decode() in beats else None}
+            worker.decode(): {
+                **json.loads(info),
+                "in_flight": in_flight.get(worker.decode(), 0),
+                "heartbeat_age": round(now - beats[worker.decode()], 1) if worker.decode() in beats else None,
+            }
             for worker, info in sorted(workers.items())
         },
     }

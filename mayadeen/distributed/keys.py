@@ -49,8 +49,18 @@ class CrawlKeys:
 
     def crawl_state(self) -> list[str]:
         """Every key a new crawl starts without (all but ``state``)."""
-        return [self.queue, self.data, self.prio, self.delayed, self.leases, self.owner, self.seq,
-                self.dupefilter, self.alive, self.workers]
+        return [
+            self.queue,
+            self.data,
+            self.prio,
+            self.delayed,
+            self.leases,
+            self.owner,
+            self.seq,
+            self.dupefilter,
+            self.alive,
+            self.workers,
+        ]
 
 
 class BudgetKeys:

@@ -69,8 +69,13 @@ class RedisLink:
                 now = time.monotonic()
                 if deadline is None:
                     deadline = now + self.retry_timeout
-                    logger.warning("Redis at %s: %s (%s); retrying for up to %gs", redacted(self.url),
-                                   type(exc).__name__, exc, self.retry_timeout)
+                    logger.warning(
+                        "Redis at %s: %s (%s); retrying for up to %gs",
+                        redacted(self.url),
+                        type(exc).__name__,
+                        exc,
+                        self.retry_timeout,
+                    )
                 if now >= deadline:
                     self._give_up(what, exc)
                 time.sleep(min(pause, max(deadline - now, 0.0)))
@@ -85,8 +90,10 @@ class RedisLink:
             return None
 
     def _give_up(self, what: str, exc: Exception):
-        self.failure = (f"Redis at {redacted(self.url)} unreachable for {self.retry_timeout:g}s"
-                        f" ({what}: {type(exc).__name__}: {exc})")
+        self.failure = (
+            f"Redis at {redacted(self.url)} unreachable for {self.retry_timeout:g}s"
+            f" ({what}: {type(exc).__name__}: {exc})"
+        )
         logger.error("%s; the crawl stays in Redis: start the workers again to continue it", self.failure)
         if self.on_give_up is not None:
             self.on_give_up(self.failure)

@@ -50,7 +50,11 @@ end
 
 # KEYS: state queue data prio delayed leases owner slots next paused
 # ARGV: epoch worker lease_ttl delay concurrency slot_ttl slot_prefix
-_TAKE = PRELUDE + BUDGET_LUA + _RUNNING + """
+_TAKE = (
+    PRELUDE
+    + BUDGET_LUA
+    + _RUNNING
+    + """
 local t = now()
 if not running(KEYS[1], ARGV[1]) then return {'ended'} end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', fmt(t))) do
@@ -84,10 +88,14 @@ redis.call('ZADD', KEYS[6], fmt(t + tonumber(ARGV[3])), id)
 redis.call('HSET', KEYS[7], id, ARGV[2])
 return {'granted', id, redis.call('HGET', KEYS[3], id), slot}
 """
+)
 
 # KEYS: state queue data prio delayed dupefilter seq leases owner
 # ARGV: epoch fingerprint ('' = unfiltered) data score delay replaces ('' = none) worker
-_PUSH = PRELUDE + _RUNNING + """
+_PUSH = (
+    PRELUDE
+    + _RUNNING
+    + """
 if not running(KEYS[1], ARGV[1]) then return 'ended' end
 local result = 'filtered'
 if ARGV[2] == '' or redis.call('SADD', KEYS[6], ARGV[2]) == 1 then
@@ -105,22 +113,30 @@ end
 if ARGV[6] ~= '' then ack(KEYS[8], KEYS[9], KEYS[3], KEYS[4], ARGV[6], ARGV[7]) end
 return result
 """
+)
 
 # KEYS: leases owner data prio. ARGV: worker id...
-_ACK = PRELUDE + _RUNNING + """
+_ACK = (
+    PRELUDE
+    + _RUNNING
+    + """
 local n = 0
 for i = 2, #ARGV do n = n + ack(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[i], ARGV[1]) end
 return n
 """
+)
 
 # KEYS: leases owner. ARGV: worker ttl id...  Renews this worker's leases (an expired one is not revived).
-_RENEW = PRELUDE + """
+_RENEW = (
+    PRELUDE
+    + """
 local expiry = fmt(now() + tonumber(ARGV[2]))
 for i = 3, #ARGV do
   if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[1] then redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[i]) end
 end
 return 0
 """
+)
 
 # KEYS: queue prio leases owner. ARGV: worker id...  Puts this worker's leased requests back in the queue.
 _RELEASE = """
@@ -164,8 +180,9 @@ class LeasedQueue(Base):
     and ``take`` say so instead of touching the next crawl's queue.
     """
 
-    def __init__(self, server, spider, keys: CrawlKeys, link, *, worker: str, epoch: str, lease_ttl: float,
-                 serializer=None):
+    def __init__(
+        self, server, spider, keys: CrawlKeys, link, *, worker: str, epoch: str, lease_ttl: float, serializer=None
+    ):
         super().__init__(server, spider, keys.queue, serializer)
         self.keys = keys
         self.link = link
@@ -189,10 +206,19 @@ class LeasedQueue(Base):
         k = self.keys
         data = self._encode_request(request)
         result = self.link.call(
-            "queue push", self._push,
+            "queue push",
+            self._push,
             keys=[k.state, k.queue, k.data, k.prio, k.delayed, k.dupefilter, k.seq, k.leases, k.owner],
-            args=[self.epoch, fingerprint, data, -request.priority, f"{max(delay, 0.0):.6f}", replaces or "",
-                  self.worker])
+            args=[
+                self.epoch,
+                fingerprint,
+                data,
+                -request.priority,
+                f"{max(delay, 0.0):.6f}",
+                replaces or "",
+                self.worker,
+            ],
+        )
         return _text(result)
 
     def take(self, budget) -> Take:
@@ -200,10 +226,11 @@ class LeasedQueue(Base):
         k, b = self.keys, budget.keys
         delay, concurrency, slot_ttl = budget.args
         reply = self.link.call(
-            "queue take", self._take,
+            "queue take",
+            self._take,
             keys=[k.state, k.queue, k.data, k.prio, k.delayed, k.leases, k.owner, b.slots, b.next, b.paused],
-            args=[self.epoch, self.worker, f"{self.lease_ttl:.3f}", delay, concurrency, slot_ttl,
-                  self.slot_prefix])
+            args=[self.epoch, self.worker, f"{self.lease_ttl:.3f}", delay, concurrency, slot_ttl, self.slot_prefix],
+        )
         kind = _text(reply[0])
         if kind == GRANTED:
             return Take(GRANTED, self._decode_request(reply[2]), _text(reply[1]), _text(reply[3]))
@@ -219,21 +246,30 @@ class LeasedQueue(Base):
         if not leases:
             return 0
         k = self.keys
-        return self.link.call("lease ack", self._ack, keys=[k.leases, k.owner, k.data, k.prio],
-                              args=[self.worker, *leases])
+        return self.link.call(
+            "lease ack", self._ack, keys=[k.leases, k.owner, k.data, k.prio], args=[self.worker, *leases]
+        )
 
     def renew(self, leases) -> None:
         if leases:
-            self.link.call("lease renew", self._renew, keys=[self.keys.leases, self.keys.owner],
-                           args=[self.worker, f"{self.lease_ttl:.3f}", *sorted(leases)])
+            self.link.call(
+                "lease renew",
+                self._renew,
+                keys=[self.keys.leases, self.keys.owner],
+                args=[self.worker, f"{self.lease_ttl:.3f}", *sorted(leases)],
+            )
 
     def release(self, leases) -> int:
         """Put unfinished requests back in the queue for other workers (a worker closing early)."""
         if not leases:
             return 0
         k = self.keys
-        return self.link.call("lease release", self._release, keys=[k.queue, k.prio, k.leases, k.owner],
-                              args=[self.worker, *sorted(leases)])
+        return self.link.call(
+            "lease release",
+            self._release,
+            keys=[k.queue, k.prio, k.leases, k.owner],
+            args=[self.worker, *sorted(leases)],
+        )
 
     def clear(self) -> None:
         self.link.call("queue clear", self.server.delete, *self.keys.crawl_state())

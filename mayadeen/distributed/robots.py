@@ -54,9 +54,19 @@ class RobotsPrefetch:
         if wait != 0:
             return wait
         self.state = FETCHING
-        request = Request(self.url, callback=self.parsed, errback=self.failed, dont_filter=True, priority=1000,
-                          meta={"dont_obey_robotstxt": True, "handle_httpstatus_all": True, "dont_retry": True,
-                                "dont_redirect": True})
+        request = Request(
+            self.url,
+            callback=self.parsed,
+            errback=self.failed,
+            dont_filter=True,
+            priority=1000,
+            meta={
+                "dont_obey_robotstxt": True,
+                "handle_httpstatus_all": True,
+                "dont_retry": True,
+                "dont_redirect": True,
+            },
+        )
         self.budget.taken(request, self.slot)
         return request
 

@@ -84,10 +84,16 @@ class DistributedScheduler(Scheduler):
     @classmethod
     def from_crawler(cls, crawler):
         settings = crawler.settings
-        link = RedisLink(settings.get("MAYADEEN_REDIS_URL"),
-                         retry_timeout=settings.getfloat("MAYADEEN_REDIS_RETRY_TIMEOUT", DEFAULT_RETRY_TIMEOUT))
-        scheduler = cls(crawler, link, lease_ttl=settings.getfloat("MAYADEEN_REDIS_LEASE_TTL", DEFAULT_LEASE_TTL),
-                        poll_interval=settings.getfloat("MAYADEEN_REDIS_POLL_INTERVAL", DEFAULT_POLL_INTERVAL))
+        link = RedisLink(
+            settings.get("MAYADEEN_REDIS_URL"),
+            retry_timeout=settings.getfloat("MAYADEEN_REDIS_RETRY_TIMEOUT", DEFAULT_RETRY_TIMEOUT),
+        )
+        scheduler = cls(
+            crawler,
+            link,
+            lease_ttl=settings.getfloat("MAYADEEN_REDIS_LEASE_TTL", DEFAULT_LEASE_TTL),
+            poll_interval=settings.getfloat("MAYADEEN_REDIS_POLL_INTERVAL", DEFAULT_POLL_INTERVAL),
+        )
         crawler.signals.connect(scheduler.spider_opened, signal=signals.spider_opened)
         return scheduler
 
@@ -103,18 +109,31 @@ class DistributedScheduler(Scheduler):
         except RedisUnavailable:
             return  # reported by the link; spider_opened closes the crawl before any request
         self.df = RFPDupeFilter(self.server, key=keys.dupefilter, debug=settings.getbool("DUPEFILTER_DEBUG"))
-        self.queue = LeasedQueue(self.server, spider, keys, self.link, worker=self.worker, epoch=joined.epoch,
-                                 lease_ttl=self.lease_ttl)
+        self.queue = LeasedQueue(
+            self.server, spider, keys, self.link, worker=self.worker, epoch=joined.epoch, lease_ttl=self.lease_ttl
+        )
         public = settings.get("MAYADEEN_PUBLIC_URL") or PUBLIC_URL
         site = urlsplit(getattr(spider, "base_url", None) or settings.get("MAYADEEN_BASE_URL") or public).netloc
-        self.budget = Budget(self.crawler, self.link, BudgetKeys(site),
-                             delay=settings.getfloat("MAYADEEN_BUDGET_DELAY"),
-                             concurrency=settings.getint("MAYADEEN_BUDGET_CONCURRENCY"), slot_ttl=self.lease_ttl)
+        self.budget = Budget(
+            self.crawler,
+            self.link,
+            BudgetKeys(site),
+            delay=settings.getfloat("MAYADEEN_BUDGET_DELAY"),
+            concurrency=settings.getint("MAYADEEN_BUDGET_CONCURRENCY"),
+            slot_ttl=self.lease_ttl,
+        )
         self.robots = RobotsPrefetch(self.crawler, self.budget, public, slot=f"robots:{self.worker}")
-        logger.info("Worker %s %s crawl %s/%s (Redis %s); budget for %s: one request per %.3gs, at most %s at once",
-                    self.worker, "started" if joined.started else "joined", keys.spider, keys.crawl_id,
-                    redacted(self.link.url), site,
-                    self.budget.delay, self.budget.concurrency or "unlimited")
+        logger.info(
+            "Worker %s %s crawl %s/%s (Redis %s); budget for %s: one request per %.3gs, at most %s at once",
+            self.worker,
+            "started" if joined.started else "joined",
+            keys.spider,
+            keys.crawl_id,
+            redacted(self.link.url),
+            site,
+            self.budget.delay,
+            self.budget.concurrency or "unlimited",
+        )
         self._heartbeat.start(self.heartbeat_interval, now=True)
         self.opened = True
 
@@ -214,8 +233,9 @@ class DistributedScheduler(Scheduler):
     def acks(self) -> AckWhenDone:
         """The spider middleware that tells when a request is finished."""
         if self._acks is None:
-            self._acks = next(mw for mw in self.crawler.engine.scraper.spidermw.middlewares
-                              if isinstance(mw, AckWhenDone))
+            self._acks = next(
+                mw for mw in self.crawler.engine.scraper.spidermw.middlewares if isinstance(mw, AckWhenDone)
+            )
         return self._acks
 
     # --- timers ---------------------------------------------------------------------------------
@@ -245,9 +265,14 @@ class DistributedScheduler(Scheduler):
     def _info(self, state: str) -> dict:
         stats = self.stats.get_stats()
         return {
-            "host": socket.gethostname(), "pid": os.getpid(), "state": state, "updated_at": utc_timestamp(),
-            "requests": stats.get("downloader/request_count", 0), "items": stats.get("item_scraped_count", 0),
-            "taken": stats.get("mayadeen/redis/taken", 0), "in_flight": len(self.held),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "state": state,
+            "updated_at": utc_timestamp(),
+            "requests": stats.get("downloader/request_count", 0),
+            "items": stats.get("item_scraped_count", 0),
+            "taken": stats.get("mayadeen/redis/taken", 0),
+            "in_flight": len(self.held),
         }
 
     def _give_up(self, message: str) -> None:

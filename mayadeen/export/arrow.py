@@ -35,7 +35,8 @@ def _nullable(node: dict[str, Any], root: dict[str, Any]) -> bool:
         return _nullable(resolve(node, root), root)
     kinds = node.get("type")
     return ("null" in kinds if isinstance(kinds, list) else kinds == "null") or any(
-        o.get("type") == "null" for o in node.get("anyOf", ()))
+        o.get("type") == "null" for o in node.get("anyOf", ())
+    )
 
 
 def arrow_field(name: str, node: dict[str, Any], root: dict[str, Any]) -> pa.Field:

@@ -13,18 +13,18 @@ import pyarrow as pa
 
 from mayadeen.breaking.item import flash_schema
 from mayadeen.export.arrow import arrow_field
-from mayadeen.record import resolve
 from mayadeen.export.datasets import Dataset
 from mayadeen.export.escape import markdown_text
 from mayadeen.export.profile import Profile
+from mayadeen.record import resolve
 
 RECENT_RUNS = 10
 _FORMULAS = {
     True: "A text cell that starts with `=`, `+`, `-`, `@`, a tab, a carriage return or `'` has a `'` put in "
-          "front, so that a spreadsheet shows it instead of running it as a formula: drop the first character "
-          "of a cell that starts with `'` to get the value back.",
+    "front, so that a spreadsheet shows it instead of running it as a formula: drop the first character "
+    "of a cell that starts with `'` to get the value back.",
     False: "Cells are written as they are, formulas included (`MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS` was off): "
-           "do not open these files in a spreadsheet.",
+    "do not open these files in a spreadsheet.",
 }
 _ENGINE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
@@ -81,7 +81,8 @@ def flash_range(flashes: dict[str, Any]) -> str:
 def _breaking(flashes: dict[str, Any]) -> list[str]:
     """What the ``breaking`` files are, and how many flashes they hold."""
     return [
-        "## Breaking news", "",
+        "## Breaking news",
+        "",
         "The `breaking` files hold every flash of the site's BREAKING ticker the crawler saw (`scrapy crawl "
         "breaking`, and the pages any crawl fetched), once each: the same text at the same time is one flash "
         "whichever page or run showed it, and a flash the site edited (a corrected word or number) is one "
@@ -96,17 +97,30 @@ def _breaking(flashes: dict[str, Any]) -> list[str]:
     ]
 
 
-def dataset_card(*, datasets: list[Dataset], files: dict[str, int], profile: Profile, revisions: int,
-                 runs: list[dict[str, Any]], selection: str, store_engine: str, store_schema_version: int,
-                 flashes: dict[str, Any] | None = None, csv_formulas_escaped: bool = True,
-                 trust: list[str] = ()) -> str:
+def dataset_card(
+    *,
+    datasets: list[Dataset],
+    files: dict[str, int],
+    profile: Profile,
+    revisions: int,
+    runs: list[dict[str, Any]],
+    selection: str,
+    store_engine: str,
+    store_schema_version: int,
+    flashes: dict[str, Any] | None = None,
+    csv_formulas_escaped: bool = True,
+    trust: list[str] = (),
+) -> str:
     """The card's Markdown. ``files``: dataset file → rows; ``selection``: the filters in words;
     ``flashes``: the ``StoreSnapshot.flash_summary`` when the breaking files are written;
     ``csv_formulas_escaped``: whether CSV cells that start a formula got a leading ``'``; ``trust``:
     the licence, provenance and limitations sections (``mayadeen.export.provenance``)."""
     main = datasets[0]
-    revisions_note = ("with its earlier versions in the revisions files" if any(d.revisions for d in datasets)
-                      else "without earlier versions")
+    revisions_note = (
+        "with its earlier versions in the revisions files"
+        if any(d.revisions for d in datasets)
+        else "without earlier versions"
+    )
     lines = [
         "# Al Mayadeen English items",
         "",
@@ -126,41 +140,70 @@ def dataset_card(*, datasets: list[Dataset], files: dict[str, int], profile: Pro
         "",
         *_table(("file", "rows"), sorted(files.items())),
         "",
-        "- `*.jsonl`: one JSON record per line, UTF-8, ordered by `date_published`, then `url` (flashes: by "
-        "`time`).",
+        "- `*.jsonl`: one JSON record per line, UTF-8, ordered by `date_published`, then `url` (flashes: by `time`).",
         "- `*.csv`: RFC 4180, UTF-8 with a byte-order mark, a header row; lists, objects and booleans as JSON text; "
         "an empty cell is null. " + _FORMULAS[csv_formulas_escaped],
         "- `parquet*/year=YYYY/month=MM/part-N.parquet`: hive partitions by the UTC month of publication (flashes: "
         "of `time`), typed columns (below).",
         "- `report.html`: charts of the same data, one page that works offline. `manifest.json`: "
         "every file's rows, bytes and sha256. `croissant.json`: the same files and every field in Croissant 1.1 "
-        "(`mlcroissant.Dataset(jsonld=\"croissant.json\")` loads the records).",
+        '(`mlcroissant.Dataset(jsonld="croissant.json")` loads the records).',
         "",
     ]
     if flashes is not None:
         lines += _breaking(flashes)
     for dataset in datasets:
-        lines += [f"## Fields of `{dataset.name}`", "", *_table(("field", "Parquet type", "description"),
-                                                                _rows(dataset.schema()), _schema_cell), ""]
+        lines += [
+            f"## Fields of `{dataset.name}`",
+            "",
+            *_table(("field", "Parquet type", "description"), _rows(dataset.schema()), _schema_cell),
+            "",
+        ]
     lines += [
-        "## What it holds", "",
-        *_counts(profile.kinds, "kind"), "",
+        "## What it holds",
+        "",
+        *_counts(profile.kinds, "kind"),
+        "",
         *_table(("section group", "section", "items"), [(g, s, n) for (g, s), n in sorted(profile.sections.items())]),
         "",
-        *_counts(profile.months, "month (UTC)"), "",
-        "## Where it comes from", "",
+        *_counts(profile.months, "month (UTC)"),
+        "",
+        "## Where it comes from",
+        "",
         f"Crawl runs in the store: {len(runs)}"
-        + (f", from {runs[0]['started_at']} to {runs[-1].get('finished_at') or runs[-1]['started_at']}." if runs else "."),
+        + (
+            f", from {runs[0]['started_at']} to {runs[-1].get('finished_at') or runs[-1]['started_at']}."
+            if runs
+            else "."
+        ),
         "",
     ]
     if runs:
         recent = runs[-RECENT_RUNS:]
-        lines += [f"The last {len(recent)}:", "", *_table(
-            ("run", "spider", "started", "finished", "new", "updated", "errors", "finish reason"),
-            [(r["id"], r["spider"], r["started_at"], r["finished_at"], r["items_new"], r["items_updated"],
-              r["errors"], r["finish_reason"]) for r in recent]), ""]
+        lines += [
+            f"The last {len(recent)}:",
+            "",
+            *_table(
+                ("run", "spider", "started", "finished", "new", "updated", "errors", "finish reason"),
+                [
+                    (
+                        r["id"],
+                        r["spider"],
+                        r["started_at"],
+                        r["finished_at"],
+                        r["items_new"],
+                        r["items_updated"],
+                        r["errors"],
+                        r["finish_reason"],
+                    )
+                    for r in recent
+                ],
+            ),
+            "",
+        ]
     lines += [
-        "## How to load it", "",
+        "## How to load it",
+        "",
         "```python",
         "import pyarrow.dataset as ds",
         'table = ds.dataset("parquet", format="parquet", partitioning="hive").to_table()',
@@ -174,8 +217,14 @@ def dataset_card(*, datasets: list[Dataset], files: dict[str, int], profile: Pro
         "",
         "from datasets import load_dataset                   # Hugging Face",
         'dataset = load_dataset("json", data_files="articles.jsonl", split="train")',
-        *(['flashes = ds.dataset("parquet_breaking", format="parquet", partitioning="hive").to_table()'
-           '  # breaking news'] if flashes is not None else []),
+        *(
+            [
+                'flashes = ds.dataset("parquet_breaking", format="parquet", partitioning="hive").to_table()'
+                "  # breaking news"
+            ]
+            if flashes is not None
+            else []
+        ),
         "```",
         "",
         "`year` and `month` are the partition columns of the Parquet files. In the CSV, "

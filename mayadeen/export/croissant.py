@@ -34,8 +34,14 @@ CONTEXT = {
     "samplingRate": "cr:samplingRate", "sc": "https://schema.org/", "separator": "cr:separator", "source": "cr:source",
     "subField": "cr:subField", "transform": "cr:transform",
 }  # fmt: skip
-ENCODINGS = {".jsonl": "application/jsonlines", ".csv": "text/csv", ".parquet": "application/x-parquet",
-             ".md": "text/markdown", ".html": "text/html", ".json": "application/json"}
+ENCODINGS = {
+    ".jsonl": "application/jsonlines",
+    ".csv": "text/csv",
+    ".parquet": "application/x-parquet",
+    ".md": "text/markdown",
+    ".html": "text/html",
+    ".json": "application/json",
+}
 _TYPES = {"integer": "sc:Integer", "number": "sc:Float", "boolean": "sc:Boolean"}
 _FORMATS = {"date-time": "sc:DateTime", "uri": "sc:URL"}
 
@@ -49,8 +55,9 @@ def data_type(node: dict[str, Any]) -> str:
     return _TYPES[kind]
 
 
-def _field(record_set: str, name: str, node: dict[str, Any], root: dict[str, Any], source: dict[str, Any],
-           path: str = "") -> dict[str, Any]:
+def _field(
+    record_set: str, name: str, node: dict[str, Any], root: dict[str, Any], source: dict[str, Any], path: str = ""
+) -> dict[str, Any]:
     """The field of property ``name``; ``path``: its ``jsonPath`` inside its parent's column."""
     field_id = f"{record_set}/{name}"
     node = resolve(node, root)
@@ -63,8 +70,9 @@ def _field(record_set: str, name: str, node: dict[str, Any], root: dict[str, Any
         node = resolve(node["items"], root)
     if node.get("type") == "object":
         del out["source"]
-        out["subField"] = [_field(record_set, f"{name}/{key}", child, root, source, key)
-                           for key, child in node["properties"].items()]
+        out["subField"] = [
+            _field(record_set, f"{name}/{key}", child, root, source, key) for key, child in node["properties"].items()
+        ]
     else:
         out["dataType"] = data_type(node)
     return out
@@ -73,17 +81,30 @@ def _field(record_set: str, name: str, node: dict[str, Any], root: dict[str, Any
 def record_set(dataset: Dataset, jsonl: str) -> dict[str, Any]:
     """The RecordSet of ``dataset`` read from its JSON Lines file ``jsonl``."""
     schema = dataset.schema()
-    fields = [_field(dataset.name, key, node, schema, {"fileObject": {"@id": jsonl}, "extract": {"column": key}})
-              for key, node in schema["properties"].items()]
-    return {"@type": "cr:RecordSet", "@id": dataset.name, "name": dataset.name,
-            "description": schema.get("title", dataset.name), "field": fields}
+    fields = [
+        _field(dataset.name, key, node, schema, {"fileObject": {"@id": jsonl}, "extract": {"column": key}})
+        for key, node in schema["properties"].items()
+    ]
+    return {
+        "@type": "cr:RecordSet",
+        "@id": dataset.name,
+        "name": dataset.name,
+        "description": schema.get("title", dataset.name),
+        "field": fields,
+    }
 
 
 def file_object(file: OutputFile) -> dict[str, Any]:
     suffix = PurePosixPath(file.path).suffix
-    return {"@type": "cr:FileObject", "@id": file.path, "name": file.path, "contentUrl": file.path,
-            "contentSize": f"{file.bytes} B", "encodingFormat": ENCODINGS.get(suffix, "application/octet-stream"),
-            "sha256": file.sha256}
+    return {
+        "@type": "cr:FileObject",
+        "@id": file.path,
+        "name": file.path,
+        "contentUrl": file.path,
+        "contentSize": f"{file.bytes} B",
+        "encodingFormat": ENCODINGS.get(suffix, "application/octet-stream"),
+        "sha256": file.sha256,
+    }
 
 
 def croissant(*, datasets: list[Dataset], files: list[OutputFile], about: dict[str, Any]) -> dict[str, Any]:

@@ -85,6 +85,12 @@ def stored_flash_schema() -> dict[str, Any]:
 
 ARTICLES = Dataset("articles", article_schema, StoreSnapshot.articles, "parquet")
 REVISIONS = Dataset("revisions", revision_schema, StoreSnapshot.revisions, "parquet_revisions", revisions=True)
-BREAKING = Dataset("breaking", stored_flash_schema, StoreSnapshot.flashes, "parquet_breaking",
-                   partition_field="time", has_sections=False)
+BREAKING = Dataset(
+    "breaking",
+    stored_flash_schema,
+    StoreSnapshot.flashes,
+    "parquet_breaking",
+    partition_field="time",
+    has_sections=False,
+)
 DATASETS = (ARTICLES, REVISIONS, BREAKING)

@@ -47,4 +47,4 @@ def chart_label(value: Any) -> str:
     """``value`` as a chart label: one line, at most LABEL_CHARS characters. Drawn with maths
     parsing off (``text.parse_math``), so ``$`` needs no escape."""
     text = one_line(value)
-    return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 1] + "…"
+    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"

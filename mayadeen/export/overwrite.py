@@ -48,15 +48,19 @@ def _read_manifest(out: Path, record_schema: str) -> list[dict[str, Any]]:
     """The file entries of DIR's manifest; RefusedDirectory when there is none of this tool's."""
     path = out / MANIFEST
     if path.is_symlink() or not path.is_file():
-        raise RefusedDirectory(f"{out} holds no manifest.json of an earlier export; --overwrite replaces only an "
-                               "export's files")
+        raise RefusedDirectory(
+            f"{out} holds no manifest.json of an earlier export; --overwrite replaces only an export's files"
+        )
     try:
         manifest = json.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         raise RefusedDirectory(f"{path} cannot be read as an export's manifest; --overwrite refused") from None
     files = manifest.get("files") if isinstance(manifest, dict) else None
-    if not isinstance(files, list) or not all(isinstance(f, dict) for f in files) \
-            or manifest.get("record_schema") != record_schema:
+    if (
+        not isinstance(files, list)
+        or not all(isinstance(f, dict) for f in files)
+        or manifest.get("record_schema") != record_schema
+    ):
         raise RefusedDirectory(f"{path} is not the manifest of an export of this tool; --overwrite refused")
     return files
 
@@ -74,15 +78,18 @@ def earlier_export(out: Path, owned: set[str], record_schema: str) -> list[str]:
         relative = entry.get("path")
         parts = PurePosixPath(relative).parts if isinstance(relative, str) else ()
         if not parts or parts[0] not in owned or ".." in parts or PurePosixPath(relative).is_absolute():
-            raise RefusedDirectory(f"{out / MANIFEST} names {relative!r}, not a file an export writes; --overwrite "
-                                   "refused")
+            raise RefusedDirectory(
+                f"{out / MANIFEST} names {relative!r}, not a file an export writes; --overwrite refused"
+            )
         earlier.append(relative)
     check_not_linked(out, earlier)
     for entry, relative in zip(entries, earlier, strict=True):
         path = out / relative
         if (path.exists() or path.is_symlink()) and not _as_written(out, relative, entry):  # gone: nothing to do
-            raise RefusedDirectory(f"{path} is not the file the earlier export wrote (changed since); move it away "
-                                   "or choose another directory")
+            raise RefusedDirectory(
+                f"{path} is not the file the earlier export wrote (changed since); move it away "
+                "or choose another directory"
+            )
     return earlier
 
 

@@ -50,7 +50,8 @@ def card_sections(*, store_engine: str, window: str, crawled: CrawlWindow, runs:
     Nothing in them depends on the moment of the export (that is in ``manifest.json``): the same
     store gives the same card."""
     lines = [
-        "## Licence and terms", "",
+        "## Licence and terms",
+        "",
         f"- The content (headlines, text, images' captions, links) is {PUBLISHER}'s, the publisher of "
         f"<{SITE}>; it is not licensed by this export. Use it for research, search and analysis (text and data "
         "mining, indexing, statistics, quoting with attribution); before republishing it or training a model "
@@ -58,7 +59,8 @@ def card_sections(*, store_engine: str, window: str, crawled: CrawlWindow, runs:
         f"- The crawler that made it: `mayadeen` {__version__}, {CODE_LICENCE}.",
         f"- Cite as: {markdown_text(cite_as(crawled))}",
         "",
-        "## Provenance", "",
+        "## Provenance",
+        "",
         f"- Crawler: mayadeen {__version__} (Scrapy); records read from its "
         f"{_ENGINE_NAMES.get(store_engine, markdown_text(store_engine))} store.",
         f"- Window: {markdown_text(window)}.",
@@ -72,12 +74,20 @@ def card_sections(*, store_engine: str, window: str, crawled: CrawlWindow, runs:
     ]
     spiders = runs_by_spider(runs)
     if spiders:
-        lines += ["Runs per spider (UTC):", "", "| spider | runs | first started | last finished |",
-                  "| --- | --- | --- | --- |",
-                  *(f"| {markdown_text(spider)} | {n} | {markdown_text(first)} | {markdown_text(last)} |"
-                    for spider, n, first, last in spiders), ""]
+        lines += [
+            "Runs per spider (UTC):",
+            "",
+            "| spider | runs | first started | last finished |",
+            "| --- | --- | --- | --- |",
+            *(
+                f"| {markdown_text(spider)} | {n} | {markdown_text(first)} | {markdown_text(last)} |"
+                for spider, n, first, last in spiders
+            ),
+            "",
+        ]
     lines += [
-        "## Known limitations", "",
+        "## Known limitations",
+        "",
         "- Only what the crawler reached: items no listing, sitemap or feed linked to while it ran are missing, "
         "and the site's older archive is only as complete as its sitemaps.",
         "- One version per item (the last seen) unless the revisions files are exported; an edit between two "
@@ -105,10 +115,14 @@ def about(*, description: str, crawled: CrawlWindow, window: str) -> dict[str, A
         "name": "Al Mayadeen English items",
         "description": description,
         "url": SITE,
-        "license": {"@type": "sc:CreativeWork", "name": f"Content: {PUBLISHER}'s, the publisher's terms apply; "
-                                                        f"{CODE_LICENCE}"},
-        "usageInfo": (f"The crawler's code: MIT. The content is {PUBLISHER}'s ({SITE}), not licensed by this "
-                      "export: check the publisher's terms before reuse beyond research."),
+        "license": {
+            "@type": "sc:CreativeWork",
+            "name": f"Content: {PUBLISHER}'s, the publisher's terms apply; {CODE_LICENCE}",
+        },
+        "usageInfo": (
+            f"The crawler's code: MIT. The content is {PUBLISHER}'s ({SITE}), not licensed by this "
+            "export: check the publisher's terms before reuse beyond research."
+        ),
         "creator": {"@type": "sc:Organization", "name": "the mayadeen authors"},
         "publisher": {"@type": "sc:Organization", "name": PUBLISHER, "url": SITE},
         "version": __version__,

@@ -30,8 +30,15 @@ logger = logging.getLogger(__name__)
 TOP = 15
 MAX_WEEKS = 104
 MAX_RUNS = 200
-_RC = {"svg.hashsalt": "mayadeen", "svg.fonttype": "path", "font.size": 9, "axes.spines.top": False,
-       "axes.spines.right": False, "text.parse_math": False, "text.usetex": False}
+_RC = {
+    "svg.hashsalt": "mayadeen",
+    "svg.fonttype": "path",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "text.parse_math": False,
+    "text.usetex": False,
+}
 #: Legends go above the axes, in a row, so they never cover a bar.
 _LEGEND = {"loc": "lower left", "bbox_to_anchor": (0, 1.02), "fontsize": 8, "frameon": False}
 _HEAD = re.compile(r"^.*?(?=<svg)", re.S)
@@ -59,8 +66,12 @@ def _counts_on(axis) -> None:
 
 
 def _not_drawn(anchor: str, exc: Exception) -> Figure:
-    logger.warning("report.html: the %s chart could not be drawn (%s: %s); the export goes on without it",
-                   anchor, type(exc).__name__, exc)
+    logger.warning(
+        "report.html: the %s chart could not be drawn (%s: %s); the export goes on without it",
+        anchor,
+        type(exc).__name__,
+        exc,
+    )
     fig, ax = _figure(1.0)
     _empty(ax, "chart: it could not be drawn from this data")
     return fig
@@ -164,20 +175,38 @@ def crawl_health(runs: list[dict[str, Any]]) -> Figure:
     new = [r["items_new"] or 0 for r in runs]
     updated = [r["items_updated"] or 0 for r in runs]
     errors = [r["errors"] or 0 for r in runs]
-    handles = [ax.bar(x, new, label="new", width=0.8), ax.bar(x, updated, bottom=new, label="updated", width=0.8),
-               ax.bar(x, errors, bottom=[a + b for a, b in zip(new, updated, strict=True)], label="errors",
-                      width=0.8, color="tab:red")]
+    handles = [
+        ax.bar(x, new, label="new", width=0.8),
+        ax.bar(x, updated, bottom=new, label="updated", width=0.8),
+        ax.bar(
+            x,
+            errors,
+            bottom=[a + b for a, b in zip(new, updated, strict=True)],
+            label="errors",
+            width=0.8,
+            color="tab:red",
+        ),
+    ]
     idle = [i for i in x if not new[i] and not updated[i]]
     if idle:
-        handles += ax.plot(idle, [0] * len(idle), linestyle="none", marker="^", markersize=7, color="tab:gray",
-                           clip_on=False, label="nothing new stored")
+        handles += ax.plot(
+            idle,
+            [0] * len(idle),
+            linestyle="none",
+            marker="^",
+            markersize=7,
+            color="tab:gray",
+            clip_on=False,
+            label="nothing new stored",
+        )
     ax.set_ylabel("items / errors")
     _counts_on(ax.yaxis)
     ax.set_ylim(bottom=0)
     ax.set_xlim(-0.6, max(len(runs), 8) - 0.4)  # a few runs: narrow bars, not one wide block
     step = max(1, len(runs) // 12)
-    ax.set_xticks(list(x)[::step], [chart_label(f"#{r['id']} {r['spider']}") for r in runs][::step], rotation=30,
-                  ha="right")
+    ax.set_xticks(
+        list(x)[::step], [chart_label(f"#{r['id']} {r['spider']}") for r in runs][::step], rotation=30, ha="right"
+    )
     measured = [(i, c) for i, c in zip(x, map(_mean_coverage, runs), strict=True) if c is not None]
     if measured:
         twin = ax.twinx()
@@ -198,19 +227,29 @@ def _chart_svg(anchor: str, draw: Callable[[], Figure]) -> str:
         return _svg(_not_drawn(anchor, exc))
 
 
-def report_html(*, profile: Profile, revisions_by_day: list[tuple[str, int]], runs: list[dict[str, Any]],
-                title: str, subtitle: str) -> str:
+def report_html(
+    *, profile: Profile, revisions_by_day: list[tuple[str, int]], runs: list[dict[str, Any]], title: str, subtitle: str
+) -> str:
     """The page: a heading, then one ``<figure class="chart">`` per chart."""
     charts = [
-        ("items-over-time", "Items published per week (per month over more than two years), by section "
-                            "group", lambda: items_per_period(profile)),
+        (
+            "items-over-time",
+            "Items published per week (per month over more than two years), by section group",
+            lambda: items_per_period(profile),
+        ),
         ("top-tags", f"Top {TOP} tags", lambda: top_counts(profile.tags, "tags")),
         ("top-authors", f"Top {TOP} authors", lambda: top_counts(profile.authors, "authors")),
         ("body-length", "Body length", lambda: body_lengths(profile)),
-        ("revisions", "Edits after publication: items found changed (counted when their old version was "
-                      "last seen)", lambda: revisions_over_time(revisions_by_day)),
-        ("crawl-health", f"Crawl health over the last {MAX_RUNS} runs at most: new, updated, errors; "
-                         "field coverage", lambda: crawl_health(runs)),
+        (
+            "revisions",
+            "Edits after publication: items found changed (counted when their old version was last seen)",
+            lambda: revisions_over_time(revisions_by_day),
+        ),
+        (
+            "crawl-health",
+            f"Crawl health over the last {MAX_RUNS} runs at most: new, updated, errors; field coverage",
+            lambda: crawl_health(runs),
+        ),
     ]
     parts = [
         "<!DOCTYPE html>",

@@ -15,8 +15,8 @@ from typing import Any
 from mayadeen.export.card import dataset_card
 from mayadeen.export.croissant import croissant
 from mayadeen.export.datasets import ARTICLES, BREAKING, DATASETS, Dataset
-from mayadeen.export.profile import Profile
 from mayadeen.export.overwrite import MANIFEST, check_not_linked, earlier_export, holds_anything
+from mayadeen.export.profile import Profile
 from mayadeen.export.provenance import CrawlWindow, about, card_sections
 from mayadeen.export.report import report_html
 from mayadeen.export.writers import (
@@ -104,8 +104,14 @@ def _describe_selection(request: ExportRequest) -> str:
     return "; ".join(words) or "every stored item"
 
 
-def _stream(snapshot: StoreSnapshot, dataset: Dataset, request: ExportRequest, root: Path,
-            profile: Profile | None, crawled: CrawlWindow) -> tuple[list[OutputFile], int]:
+def _stream(
+    snapshot: StoreSnapshot,
+    dataset: Dataset,
+    request: ExportRequest,
+    root: Path,
+    profile: Profile | None,
+    crawled: CrawlWindow,
+) -> tuple[list[OutputFile], int]:
     writers = [_writer(dataset, fmt, root, request) for fmt in request.formats]
     rows = 0
     for record in dataset.rows(snapshot, request.selection):
@@ -134,8 +140,9 @@ def export(request: ExportRequest) -> ExportResult:
             staging = Staging(request.out)
             profile, crawled, files, rows = Profile(), CrawlWindow(), [], {}
             for dataset in datasets:
-                written, count = _stream(snapshot, dataset, request, staging.root,
-                                         profile if dataset is ARTICLES else None, crawled)
+                written, count = _stream(
+                    snapshot, dataset, request, staging.root, profile if dataset is ARTICLES else None, crawled
+                )
                 files += written
                 rows[dataset.name] = count
             by_day = snapshot.revisions_by_day(request.selection)
@@ -145,25 +152,40 @@ def export(request: ExportRequest) -> ExportResult:
             window = f"{selection}, published {profile.date_range()} (UTC)"
             trust = card_sections(store_engine=snapshot.store.engine, window=window, crawled=crawled, runs=runs)
             documents = {
-                CARD: dataset_card(datasets=datasets, files={f.path: f.rows for f in files}, profile=profile,
-                                   revisions=sum(n for _, n in by_day), runs=runs, selection=selection,
-                                   store_engine=snapshot.store.engine,
-                                   store_schema_version=snapshot.schema_version, flashes=flashes,
-                                   csv_formulas_escaped=request.escape_csv_formulas, trust=trust),
-                REPORT: report_html(profile=profile, revisions_by_day=by_day, runs=runs,
-                                    title="Al Mayadeen English items: report",
-                                    subtitle=f"{profile.items} items ({selection}), published {profile.date_range()}"
-                                             " (UTC)."),
+                CARD: dataset_card(
+                    datasets=datasets,
+                    files={f.path: f.rows for f in files},
+                    profile=profile,
+                    revisions=sum(n for _, n in by_day),
+                    runs=runs,
+                    selection=selection,
+                    store_engine=snapshot.store.engine,
+                    store_schema_version=snapshot.schema_version,
+                    flashes=flashes,
+                    csv_formulas_escaped=request.escape_csv_formulas,
+                    trust=trust,
+                ),
+                REPORT: report_html(
+                    profile=profile,
+                    revisions_by_day=by_day,
+                    runs=runs,
+                    title="Al Mayadeen English items: report",
+                    subtitle=f"{profile.items} items ({selection}), published {profile.date_range()} (UTC).",
+                ),
             }
             for name, text in documents.items():
                 (staging.root / name).write_text(text, encoding="utf-8")
                 files.append(describe(staging.root, name, None))
-            description = (f"{profile.items} items of {selection} from english.almayadeen.net, published "
-                           f"{profile.date_range()} (UTC), with their full text and metadata; see README.md.")
-            document = croissant(datasets=datasets, files=files,
-                                 about=about(description=description, crawled=crawled, window=window))
-            (staging.root / CROISSANT).write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n",
-                                                  encoding="utf-8")
+            description = (
+                f"{profile.items} items of {selection} from english.almayadeen.net, published "
+                f"{profile.date_range()} (UTC), with their full text and metadata; see README.md."
+            )
+            document = croissant(
+                datasets=datasets, files=files, about=about(description=description, crawled=crawled, window=window)
+            )
+            (staging.root / CROISSANT).write_text(
+                json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
             files.append(describe(staging.root, CROISSANT, None))
             manifest = {
                 "exported_at": utc_timestamp(),
@@ -178,8 +200,9 @@ def export(request: ExportRequest) -> ExportResult:
                 "rows": rows,
                 "files": [f.as_dict() for f in sorted(files, key=lambda f: f.path)],
             }
-            (staging.root / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
-                                                 encoding="utf-8")
+            (staging.root / MANIFEST).write_text(
+                json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
             check_not_linked(request.out, staging.files())
             staging.commit(earlier, last=MANIFEST)
     except store_errors(request.store) as exc:
@@ -213,4 +236,3 @@ def _remove_stale_staging(out: Path) -> None:
         pid = path.name.removeprefix(STAGING_PREFIX)
         if pid.isdigit() and not is_running(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-

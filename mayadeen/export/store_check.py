@@ -45,8 +45,10 @@ def check_request(request: ExportRequest) -> None:
     known = {name.lower() for name in held}
     for section in wanted:
         if section.lower() not in known:
-            raise UnknownSection(f"--section {section}: the store holds no section or section group of that name;"
-                                 f" it holds {_listed(section, held)}")
+            raise UnknownSection(
+                f"--section {section}: the store holds no section or section group of that name;"
+                f" it holds {_listed(section, held)}"
+            )
 
 
 def _sections(store) -> list[str]:

@@ -163,8 +163,14 @@ class ParquetWriter:
     ``row_group_rows``. Rows come ordered by that field, so one partition file is open at a time; a
     partition met again later gets a further ``part-N`` file."""
 
-    def __init__(self, root: Path, relative: str, json_schema: dict[str, Any], partition_field: str,
-                 row_group_rows: int = ROW_GROUP_ROWS):
+    def __init__(
+        self,
+        root: Path,
+        relative: str,
+        json_schema: dict[str, Any],
+        partition_field: str,
+        row_group_rows: int = ROW_GROUP_ROWS,
+    ):
         self.root, self.relative = root, relative
         self.schema = arrow_schema(json_schema)
         self.convert = row_converter(self.schema)

@@ -94,9 +94,11 @@ class Tally:
 
         Shares are rounded to 4 places; ``record`` is the share of item pages that gave a record.
         """
+
         def block(pages: int, records: int, counts: Mapping[str, int]) -> dict[str, Any]:
             return {
-                "pages": pages, "records": records,
+                "pages": pages,
+                "records": records,
                 RECORD: round(min(records, pages) / pages, 4) if pages else None,
                 "fields": {f: round(counts.get(f, 0) / records, 4) if records else 0.0 for f in FIELDS},
             }
@@ -220,8 +222,10 @@ class FieldCoverage:
             return None
         message = ", ".join(self.failing)
         self.stats.set_value("mayadeen/failed/coverage", message)
-        return COVERAGE_BELOW_MINIMUM, (f"Field coverage below the minimum (MAYADEEN_COVERAGE_MIN): {message}. Has the"
-                                        " site's layout changed? Records are stored, but this run counts as failed.")
+        return COVERAGE_BELOW_MINIMUM, (
+            f"Field coverage below the minimum (MAYADEEN_COVERAGE_MIN): {message}. Has the"
+            " site's layout changed? Records are stored, but this run counts as failed."
+        )
 
     def spider_closed(self, spider, reason):
         report = self.report()
@@ -237,8 +241,12 @@ class FieldCoverage:
         if below:
             self.stats.set_value("mayadeen/coverage/below_minimum", ", ".join(below))
         if report["pages"] or report["records"]:
-            logger.info("Field coverage over %d records from %d item pages: %s", report["records"],
-                        report["pages"], ", ".join(f"{f} {s:.0%}" for f, s in report["fields"].items()))
+            logger.info(
+                "Field coverage over %d records from %d item pages: %s",
+                report["records"],
+                report["pages"],
+                ", ".join(f"{f} {s:.0%}" for f, s in report["fields"].items()),
+            )
         self.store_report(report)
 
     def store_report(self, report: dict[str, Any]) -> None:

@@ -77,8 +77,14 @@ class FailingItems:
             return
         row = failing.record_failure(self.store, url, reason, self.interval, self.longest)
         self.next_attempts[url] = row["next_attempt_at"]
-        logger.warning("Gave up on %s (%s); failing in %d run(s) since %s, next attempt after %s", url, reason,
-                       row["failures"], row["first_failed_at"], row["next_attempt_at"])
+        logger.warning(
+            "Gave up on %s (%s); failing in %d run(s) since %s, next attempt after %s",
+            url,
+            reason,
+            row["failures"],
+            row["first_failed_at"],
+            row["next_attempt_at"],
+        )
 
     def item_scraped(self, item, response, spider) -> None:
         url = ItemAdapter(item).get("url")

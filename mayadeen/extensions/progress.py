@@ -56,11 +56,13 @@ class Progress:
         held = len(getattr(scheduler, "held", ()))
         done = stats.get("downloader/response_count", 0)
         rate, self.last_done = (done - self.last_done) * 60.0 / self.interval, done
-        return (f"Progress: requests queued={len(scheduler) - held if scheduler is not None else 0}"
-                f" waiting={held} in flight={len(engine.downloader.active)} done={done},"
-                f" items new={stats.get('mayadeen/items/new', 0)} updated={stats.get('mayadeen/items/updated', 0)}"
-                f" unchanged={stats.get('mayadeen/items/unchanged', 0)} given up={stats.get('mayadeen/given_up', 0)},"
-                f" errors={stats.get('log_count/ERROR', 0)}, {rate:.0f} pages/min")
+        return (
+            f"Progress: requests queued={len(scheduler) - held if scheduler is not None else 0}"
+            f" waiting={held} in flight={len(engine.downloader.active)} done={done},"
+            f" items new={stats.get('mayadeen/items/new', 0)} updated={stats.get('mayadeen/items/updated', 0)}"
+            f" unchanged={stats.get('mayadeen/items/unchanged', 0)} given up={stats.get('mayadeen/given_up', 0)},"
+            f" errors={stats.get('log_count/ERROR', 0)}, {rate:.0f} pages/min"
+        )
 
     def tick(self) -> None:
         logger.info("%s", self.line())

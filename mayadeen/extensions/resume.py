@@ -93,8 +93,9 @@ def read_journal(jobdir: Path) -> Journal:
         return Journal(frozenset(), frozenset())
     lines = path.read_text("utf-8", errors="replace").split("\n")[:-1]  # after the last newline: torn
     pairs = [line.split(" ", 1) for line in lines if " " in line]
-    return Journal(frozenset(u for kind, u in pairs if kind == "fetched"),
-                   frozenset(u for kind, u in pairs if kind == "done"))
+    return Journal(
+        frozenset(u for kind, u in pairs if kind == "fetched"), frozenset(u for kind, u in pairs if kind == "done")
+    )
 
 
 class ResumeAfterKill:
@@ -177,8 +178,12 @@ class ResumeAfterKill:
         job = self._read_job()
         if job is None:
             self._remove(SCRAPY_STATE + (JOURNAL_FILE,))
-            job = {"spider": self.crawler.spidercls.name, "started_at": utc_timestamp(), "runs": 0,
-                   "resumed_after": None}
+            job = {
+                "spider": self.crawler.spidercls.name,
+                "started_at": utc_timestamp(),
+                "runs": 0,
+                "resumed_after": None,
+            }
         elif job.get("state") == "running":
             self._remove(SCRAPY_STATE)
             job["resumed_after"] = "kill"
@@ -201,10 +206,14 @@ class ResumeAfterKill:
             logger.warning(
                 "JOBDIR %s: the previous run of this job (started %s) was killed; its request queue "
                 "cannot be trusted and is discarded. Discovery starts again; items already finished "
-                "are skipped.", self.jobdir, self.job["started_at"])
+                "are skipped.",
+                self.jobdir,
+                self.job["started_at"],
+            )
         elif self.job["resumed_after"] == "pause":
-            logger.info("JOBDIR %s: resuming the job started %s (run %d)", self.jobdir,
-                        self.job["started_at"], self.job["runs"])
+            logger.info(
+                "JOBDIR %s: resuming the job started %s (run %d)", self.jobdir, self.job["started_at"], self.job["runs"]
+            )
         run_id = self.crawler.stats.get_value("mayadeen/run_id")
         if run_id is not None:
             self.job["run_ids"] = [*self.job.get("run_ids", ()), run_id]

@@ -75,8 +75,12 @@ class RetryAfter:
             return
         if wait > self.max_wait:
             self.stats.inc_value("mayadeen/retry_after/capped")
-            logger.warning("%s asks to wait %.0fs (Retry-After); waiting MAYADEEN_RETRY_AFTER_MAX=%.0fs",
-                           response.url, wait, self.max_wait)
+            logger.warning(
+                "%s asks to wait %.0fs (Retry-After); waiting MAYADEEN_RETRY_AFTER_MAX=%.0fs",
+                response.url,
+                wait,
+                self.max_wait,
+            )
             wait = self.max_wait
         engine = self.crawler.engine
         key = engine.downloader.get_slot_key(request)
@@ -86,11 +90,17 @@ class RetryAfter:
         self.paused_until[key] = until
         self.stats.inc_value("mayadeen/retry_after/pauses")
         self.stats.max_value("mayadeen/retry_after/longest_seconds", round(wait, 3))
-        logger.info("%s answered %d: pausing every request to %s for %.1fs (Retry-After)",
-                    response.url, response.status, key, wait)
+        logger.info(
+            "%s answered %d: pausing every request to %s for %.1fs (Retry-After)",
+            response.url,
+            response.status,
+            key,
+            wait,
+        )
         hold = getattr(engine.scheduler, "hold_slot", None)
         if hold is None:
-            logger.warning("SCHEDULER %s cannot hold requests: only the refused request waits",
-                           type(engine.scheduler).__name__)
+            logger.warning(
+                "SCHEDULER %s cannot hold requests: only the refused request waits", type(engine.scheduler).__name__
+            )
             return
         hold(key, until)

@@ -67,8 +67,18 @@ COVERAGE_BELOW_MINIMUM = "coverage_below_minimum"
 BROWSER_MISSING = "browser_missing"
 MONITORS_FAILED = "monitors_failed"
 #: Every way a crawl that ran out of work can fail, in the order they are judged.
-FAILURES = (SITE_UNREACHABLE, LOST_RECORDS, LOST_ARCHIVE, SOURCE_UNREADABLE, ERRORS_NO_ITEMS, TOO_MANY_DROPPED,
-            TOO_MANY_GIVEN_UP, COVERAGE_BELOW_MINIMUM, BROWSER_MISSING, MONITORS_FAILED)
+FAILURES = (
+    SITE_UNREACHABLE,
+    LOST_RECORDS,
+    LOST_ARCHIVE,
+    SOURCE_UNREADABLE,
+    ERRORS_NO_ITEMS,
+    TOO_MANY_DROPPED,
+    TOO_MANY_GIVEN_UP,
+    COVERAGE_BELOW_MINIMUM,
+    BROWSER_MISSING,
+    MONITORS_FAILED,
+)
 #: Finish reasons of a crawl that ran out of work: the crawl is over, whether it worked or not.
 ENDED_REASONS = frozenset({"finished", *FAILURES})
 #: The finish reason of a run refused because another run holds its JOBDIR.
@@ -95,8 +105,11 @@ _CAPPED_PREFIX = "mayadeen/capped/"
 
 def invalid_drops(stats: Mapping[str, Any]) -> int:
     """Records dropped by validation (``mayadeen/dropped/<reason>``), duplicates left out."""
-    return sum(v for k, v in stats.items()
-               if k.startswith(_DROPPED_PREFIX) and not k[len(_DROPPED_PREFIX):].startswith("duplicate"))
+    return sum(
+        v
+        for k, v in stats.items()
+        if k.startswith(_DROPPED_PREFIX) and not k[len(_DROPPED_PREFIX) :].startswith("duplicate")
+    )
 
 
 def lost_records(stats: Mapping[str, Any]) -> int:
@@ -114,7 +127,7 @@ def capped(stats: Mapping[str, Any]) -> list[str]:
 
     A capped run is not a failed one: it stored what it fetched, and left the rest out on purpose.
     """
-    return sorted(k[len(_CAPPED_PREFIX):] for k, v in stats.items() if k.startswith(_CAPPED_PREFIX) and v)
+    return sorted(k[len(_CAPPED_PREFIX) :] for k, v in stats.items() if k.startswith(_CAPPED_PREFIX) and v)
 
 
 @dataclass(frozen=True)
@@ -125,9 +138,11 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls, settings) -> Thresholds:
-        return cls(settings.getfloat("MAYADEEN_MAX_DROPPED_SHARE", DEFAULT_MAX_DROPPED_SHARE),
-                   settings.getfloat("MAYADEEN_MAX_GIVEN_UP_SHARE", DEFAULT_MAX_GIVEN_UP_SHARE),
-                   settings.getbool("MAYADEEN_REQUIRE_BROWSER", False))
+        return cls(
+            settings.getfloat("MAYADEEN_MAX_DROPPED_SHARE", DEFAULT_MAX_DROPPED_SHARE),
+            settings.getfloat("MAYADEEN_MAX_GIVEN_UP_SHARE", DEFAULT_MAX_GIVEN_UP_SHARE),
+            settings.getbool("MAYADEEN_REQUIRE_BROWSER", False),
+        )
 
 
 def failure(stats: Mapping[str, Any], limits: Thresholds = Thresholds()) -> str | None:
@@ -203,10 +218,12 @@ def _collected(stats: Mapping[str, Any], counted: Counts | None) -> str:
     if counted is not None:
         label, names = counted
         return label + "".join(f" {name}={sum(stats.get(k, 0) for k in keys)}" for name, keys in names.items())
-    return (f"items new={stats.get('mayadeen/items/new', 0)} updated={stats.get('mayadeen/items/updated', 0)}"
-            f" unchanged={stats.get('mayadeen/items/unchanged', 0)} dropped={stats.get('item_dropped_count', 0)}"
-            f" scraped={stats.get('item_scraped_count', 0)}"
-            f" skipped={stats.get('mayadeen/fresh/unchanged', 0) + stats.get('mayadeen/fresh/done', 0)}")
+    return (
+        f"items new={stats.get('mayadeen/items/new', 0)} updated={stats.get('mayadeen/items/updated', 0)}"
+        f" unchanged={stats.get('mayadeen/items/unchanged', 0)} dropped={stats.get('item_dropped_count', 0)}"
+        f" scraped={stats.get('item_scraped_count', 0)}"
+        f" skipped={stats.get('mayadeen/fresh/unchanged', 0) + stats.get('mayadeen/fresh/done', 0)}"
+    )
 
 
 def summary_line(spider: str, stats: Mapping[str, Any], result: Outcome, counted: Counts | None = None) -> str:

@@ -87,8 +87,7 @@ class _BodyWalk:
                 self._end_block()
                 self.body.figures.append(figure_image(el))
                 walker.skip_subtree()
-            elif (tag in rules.skip_tags or rules.skip_classes.intersection(tokens)
-                  or el.get("hidden") is not None):
+            elif tag in rules.skip_tags or rules.skip_classes.intersection(tokens) or el.get("hidden") is not None:
                 walker.skip_subtree()
             else:
                 if tag in BLOCK_TAGS:
@@ -96,8 +95,7 @@ class _BodyWalk:
                 else:
                     self._apply_breaks()
                 if tag == "a" and el.get("href"):
-                    self._line_links.append({"url": el.get("href"), "title": element_text(el),
-                                             "relation": "read_more"})
+                    self._line_links.append({"url": el.get("href"), "title": element_text(el), "relation": "read_more"})
                 self._text(el.text)
         self._end_block()
         return self.body
@@ -105,10 +103,15 @@ class _BodyWalk:
     def _related_box(self, box) -> None:
         for a in box.iter("a"):
             if a.get("href"):
-                title = next((el for el in a.iter() if isinstance(el.tag, str)
-                              and has_class(el, self.rules.related_title_class)), a)
-                self.body.links.append({"url": a.get("href"), "title": element_text(title),
-                                        "relation": "related_news"})
+                title = next(
+                    (
+                        el
+                        for el in a.iter()
+                        if isinstance(el.tag, str) and has_class(el, self.rules.related_title_class)
+                    ),
+                    a,
+                )
+                self.body.links.append({"url": a.get("href"), "title": element_text(title), "relation": "related_news"})
 
     def _apply_breaks(self) -> None:
         if self._breaks >= 2:

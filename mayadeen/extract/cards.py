@@ -16,8 +16,9 @@ def card_links(block, relation: str, card_class: str, title_class: str, heading_
         if not href or href in seen or in_heading:
             continue
         seen.add(href)
-        links.append({"url": href, "title": element_text(_card_title(anchor, card_class, title_class)),
-                      "relation": relation})
+        links.append(
+            {"url": href, "title": element_text(_card_title(anchor, card_class, title_class)), "relation": relation}
+        )
     return links
 
 
@@ -25,8 +26,7 @@ def _card_title(anchor, card_class: str, title_class: str):
     """The card's title element (inside the link or elsewhere in its card), else the link itself."""
     for scope in (anchor, nearest_ancestor_with_class(anchor, card_class)):
         if scope is not None:
-            title = next((el for el in scope.iter()
-                          if isinstance(el.tag, str) and has_class(el, title_class)), None)
+            title = next((el for el in scope.iter() if isinstance(el.tag, str) and has_class(el, title_class)), None)
             if title is not None:
                 return title
     return anchor

@@ -110,8 +110,7 @@ def elements_by_class(scope) -> ClassIndex:
 
 def descendants_with_class(element, name: str | None) -> list:
     """``element`` and its descendants that carry class ``name`` (every element when ``name`` is None)."""
-    return [el for el in element.iter()
-            if isinstance(el.tag, str) and (name is None or has_class(el, name))]
+    return [el for el in element.iter() if isinstance(el.tag, str) and (name is None or has_class(el, name))]
 
 
 def nearest_ancestor_with_class(element, name: str, stop=None):

@@ -74,9 +74,13 @@ def image_candidates(value) -> list:
     candidates = []
     for image in value if isinstance(value, list) else [value]:
         if isinstance(image, dict):
-            candidates.append({"url": image.get("url") or image.get("contentUrl"),
-                               "caption": image.get("caption"),
-                               "credit": image.get("creditText") or image.get("credit")})
+            candidates.append(
+                {
+                    "url": image.get("url") or image.get("contentUrl"),
+                    "caption": image.get("caption"),
+                    "credit": image.get("creditText") or image.get("credit"),
+                }
+            )
         elif image:
             candidates.append(image)
     return candidates

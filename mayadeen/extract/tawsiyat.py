@@ -11,8 +11,11 @@ def read_tawsiyat(script_elements) -> dict:
     """The first tawsiyat script's object; ``{}`` when there is none or it is no JSON object."""
     for element in script_elements:
         script_type = (element.get("type") or "").lower()
-        if "ld+json" not in script_type and (script_type == SCRIPT_TYPE or element.get("id") == SCRIPT_ID) \
-                and element.text:
+        if (
+            "ld+json" not in script_type
+            and (script_type == SCRIPT_TYPE or element.get("id") == SCRIPT_ID)
+            and element.text
+        ):
             data = parse_json_lenient(element.text)
             return data if isinstance(data, dict) else {}
     return {}

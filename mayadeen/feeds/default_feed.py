@@ -37,8 +37,10 @@ def check_stream(settings, spidercls) -> None:
     own = stream_setting(spidercls)
     for name, holds in STREAMS.items():
         if name != own and settings.getpriority(name) == SETTINGS_PRIORITIES["cmdline"]:
-            raise UsageProblem(f"-s {name}={settings.get(name)}: that file is for {holds}; spider {spidercls.name}"
-                               f" writes {STREAMS[own]} to {own} (or to -o/-O)")
+            raise UsageProblem(
+                f"-s {name}={settings.get(name)}: that file is for {holds}; spider {spidercls.name}"
+                f" writes {STREAMS[own]} to {own} (or to -o/-O)"
+            )
 
 
 class DefaultFeedAddon:

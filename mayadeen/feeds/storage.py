@@ -75,8 +75,9 @@ class RecordFile:
         except OSError as exc:
             lost = self.stats.get_value("mayadeen/lost/feed", 0) + 1
             self.stats.set_value("mayadeen/lost/feed", lost)
-            (logger.error if lost == 1 else logger.debug)("Could not write the record of %s to %s: %s", url,
-                                                          self.file.name, exc)
+            (logger.error if lost == 1 else logger.debug)(
+                "Could not write the record of %s to %s: %s", url, self.file.name, exc
+            )
             return 0
         if url and self.on_record is not None:
             self.on_record(url)
@@ -109,8 +110,9 @@ class KillSafeFileFeedStorage(FileFeedStorage):
         if self.write_mode == "ab" and path.exists():
             removed = cut_torn_line(path)
             if removed:
-                logger.warning("%s ended in a torn record (%d bytes, left by a killed crawl); removed it",
-                               path, removed)
+                logger.warning(
+                    "%s ended in a torn record (%d bytes, left by a killed crawl); removed it", path, removed
+                )
         file = path.open(self.write_mode, buffering=0)
         journal = self._journal()
         return RecordFile(file, self.crawler.stats, journal.note_done if journal is not None else None)

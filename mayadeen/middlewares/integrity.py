@@ -47,8 +47,10 @@ class ResponseIntegrityMiddleware:
     def process_response(self, request, response):
         if response.status != 200 or request.method == "HEAD" or request.meta.get("dont_check_integrity"):
             return response
-        framed = (b"Content-Length" in response.headers
-                  or b"chunked" in response.headers.get(b"Transfer-Encoding", b"").lower())
+        framed = (
+            b"Content-Length" in response.headers
+            or b"chunked" in response.headers.get(b"Transfer-Encoding", b"").lower()
+        )
         reason = self.check(response.body, response.headers.getlist(b"Content-Encoding"), framed)
         if reason is None:
             return response
@@ -59,8 +61,12 @@ class ResponseIntegrityMiddleware:
         if retry is not None:
             return retry
         self.stats.inc_value("mayadeen/gave_up/incomplete_response")
-        logger.warning("Dropped %s: the response stayed incomplete (%s) after %d attempts",
-                       request.url, reason, request.meta.get("retry_times", 0) + 1)
+        logger.warning(
+            "Dropped %s: the response stayed incomplete (%s) after %d attempts",
+            request.url,
+            reason,
+            request.meta.get("retry_times", 0) + 1,
+        )
         raise GaveUp(f"incomplete response ({reason}): {request.url}")
 
     def check(self, body: bytes, content_encoding: list[bytes], framed: bool = False) -> str | None:

@@ -22,8 +22,12 @@ class ItemErrbackMiddleware:
     def _with_errback(self, element):
         spider = self.crawler.spider
         item_failed = getattr(spider, "item_failed", None)
-        if (isinstance(element, Request) and element.errback is None and item_failed is not None
-                and element.callback == getattr(spider, "parse_item", None)):
+        if (
+            isinstance(element, Request)
+            and element.errback is None
+            and item_failed is not None
+            and element.callback == getattr(spider, "parse_item", None)
+        ):
             return element.replace(errback=item_failed)
         return element
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 
-
 from mayadeen.middlewares.retry import Backoff, GaveUp
 from mayadeen.urls import canonical_url
 

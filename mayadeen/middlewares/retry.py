@@ -47,9 +47,11 @@ class Backoff:
 
     @classmethod
     def from_settings(cls, settings) -> Backoff:
-        return cls(settings.getfloat("MAYADEEN_RETRY_BACKOFF_BASE", 2.0),
-                   settings.getfloat("MAYADEEN_RETRY_BACKOFF_MAX", 60.0),
-                   min(max(settings.getfloat("MAYADEEN_RETRY_BACKOFF_JITTER", 0.25), 0.0), 1.0))
+        return cls(
+            settings.getfloat("MAYADEEN_RETRY_BACKOFF_BASE", 2.0),
+            settings.getfloat("MAYADEEN_RETRY_BACKOFF_MAX", 60.0),
+            min(max(settings.getfloat("MAYADEEN_RETRY_BACKOFF_JITTER", 0.25), 0.0), 1.0),
+        )
 
     def delay(self, retry_times: int) -> float:
         """Seconds before the ``retry_times``-th retry (1 for the first)."""
@@ -76,7 +78,9 @@ class BackoffRetryMiddleware(RetryMiddleware):
     def _retry(self, request, reason):
         give_up_level = logging.WARNING if item_kind(request.url) else self.give_up_log_level
         return self.backoff.retry(
-            request, reason, self.crawler,
+            request,
+            reason,
+            self.crawler,
             max_retry_times=request.meta.get("max_retry_times", self.max_retry_times),
             priority_adjust=request.meta.get("priority_adjust", self.priority_adjust),
             give_up_log_level=request.meta.get("give_up_log_level", give_up_level),

@@ -75,8 +75,11 @@ class SitemapRequestsMiddleware:
         for line in body.split(b"\n"):
             match = SITEMAP_LINE.match(line)
             if match:
-                url = canonical_url(match.group(1).decode("utf-8", "replace"), base,
-                                    tracking=getattr(self.crawler.spider, "tracking", DEFAULT_TRACKING_PARAMS))
+                url = canonical_url(
+                    match.group(1).decode("utf-8", "replace"),
+                    base,
+                    tracking=getattr(self.crawler.spider, "tracking", DEFAULT_TRACKING_PARAMS),
+                )
                 if not (url and is_on_site(url)):
                     self.stats.inc_value("mayadeen/sitemap/robots_dropped")
                     continue

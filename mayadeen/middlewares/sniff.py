@@ -72,6 +72,10 @@ class ContentSniffMiddleware:
             self.stats.inc_value("mayadeen/sniff/content_type_fixed")
         if "encoding" in changes:
             self.stats.inc_value("mayadeen/sniff/charset_fixed")
-        logger.debug("%s: read as %s (headers said %r)", response.url,
-                     ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in changes.items()), content_type)
+        logger.debug(
+            "%s: read as %s (headers said %r)",
+            response.url,
+            ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in changes.items()),
+            content_type,
+        )
         return response.replace(**changes)

@@ -58,8 +58,14 @@ def source_roots(url: str) -> frozenset[str] | None:
 def root_name(body: bytes) -> str | None:
     """The local name of the document's root element, or None when it is not XML up to there."""
     try:
-        for _event, element in etree.iterparse(io.BytesIO(body), events=("start",), resolve_entities=False,
-                                               no_network=True, load_dtd=False, huge_tree=False):
+        for _event, element in etree.iterparse(
+            io.BytesIO(body),
+            events=("start",),
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+        ):
             return etree.QName(element).localname
     except etree.XMLSyntaxError:
         return None
@@ -111,8 +117,10 @@ class SourceHealthMiddleware:
         elif not response.body.startswith(GZIP_MAGIC):
             root = root_name(response.body)
             if root not in roots:  # not handed on: what a lenient parser would make of it is not the source
-                self.unreadable(source, f"not a {'feed' if roots is FEED_ROOTS else 'sitemap'}"
-                                        f" ({f'<{root}>' if root else 'not XML'})")
+                self.unreadable(
+                    source,
+                    f"not a {'feed' if roots is FEED_ROOTS else 'sitemap'} ({f'<{root}>' if root else 'not XML'})",
+                )
                 raise IgnoreRequest(f"unreadable discovery source: {source}")
         return response
 

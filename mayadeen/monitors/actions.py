@@ -45,8 +45,12 @@ def failure_of(result) -> dict[str, Any]:
     """A failed monitor's result as stored and sent: its name, message, figures, whether it fails the run."""
     monitor = result.item
     message = getattr(monitor, "message", None) or (result.error or "").strip().splitlines()[-1]
-    return {"monitor": monitor.monitor_name, "message": message, "figures": getattr(monitor, "figures", {}),
-            "fails_run": bool(getattr(monitor, "fails_run", False))}
+    return {
+        "monitor": monitor.monitor_name,
+        "message": message,
+        "figures": getattr(monitor, "figures", {}),
+        "fails_run": bool(getattr(monitor, "fails_run", False)),
+    }
 
 
 class RecordMonitors(CrawlerAction):
@@ -56,7 +60,8 @@ class RecordMonitors(CrawlerAction):
         stats = self.crawler.stats
         for f in failures:
             (logger.error if f["fails_run"] else logger.warning)(
-                "Monitor %s failed (%s): %s", f["monitor"], "the run fails" if f["fails_run"] else "alert", f["message"])
+                "Monitor %s failed (%s): %s", f["monitor"], "the run fails" if f["fails_run"] else "alert", f["message"]
+            )
         stats.set_value("mayadeen/monitors/failed", ", ".join(f["monitor"] for f in failures))
         failing_run = [f["monitor"] for f in failures if f["fails_run"]]
         judge = self.crawler.get_extension(RunOutcome)
@@ -86,15 +91,25 @@ def alert(crawler, failures: list[dict[str, Any]], new: list[dict[str, Any]], cl
     ``text`` for chat tools (``&``, ``<``, ``>`` escaped as Slack wants them)."""
     spider, run_id = crawler.spider, crawler.stats.get_value("mayadeen/run_id")
     when = "at the end of the run" if closing else "during the run"
-    lines = [(f"mayadeen: spider {spider.name}, run {run_id or '?'} on {socket.gethostname()}:"
-              f" {len(new)} monitor(s) failed {when}")]
+    lines = [
+        (
+            f"mayadeen: spider {spider.name}, run {run_id or '?'} on {socket.gethostname()}:"
+            f" {len(new)} monitor(s) failed {when}"
+        )
+    ]
     lines += [f"- {f['monitor']} ({'fails the run' if f['fails_run'] else 'alert'}): {f['message']}" for f in new]
     text = "\n".join(lines)
     return {
         "text": text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
-        "plain_text": text, "spider": spider.name, "run_id": run_id, "arguments": spider_arguments(spider),
-        "host": socket.gethostname(), "run_ended": closing, "finish_reason": crawler.stats.get_value("finish_reason"),
-        "monitors": new, "failing": [f["monitor"] for f in failures],
+        "plain_text": text,
+        "spider": spider.name,
+        "run_id": run_id,
+        "arguments": spider_arguments(spider),
+        "host": socket.gethostname(),
+        "run_ended": closing,
+        "finish_reason": crawler.stats.get_value("finish_reason"),
+        "monitors": new,
+        "failing": [f["monitor"] for f in failures],
     }
 
 
@@ -128,8 +143,9 @@ class WebhookAlert(_Alert):
 
 def post_json(url: str, payload: dict[str, Any], timeout: float) -> None:
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json; charset=utf-8"})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:  # the operator's URL
         response.read()
 
@@ -142,12 +158,18 @@ class EmailAlert(_Alert):
 
     def deliver(self, delivery, payload):
         s = self.crawler.settings
-        server = {"host": s.get("MAYADEEN_ALERT_SMTP_HOST"), "port": s.getint("MAYADEEN_ALERT_SMTP_PORT", 25),
-                  "tls": (s.get("MAYADEEN_ALERT_SMTP_TLS") or "").lower(), "user": s.get("MAYADEEN_ALERT_SMTP_USER"),
-                  "password": s.get("MAYADEEN_ALERT_SMTP_PASSWORD")}
+        server = {
+            "host": s.get("MAYADEEN_ALERT_SMTP_HOST"),
+            "port": s.getint("MAYADEEN_ALERT_SMTP_PORT", 25),
+            "tls": (s.get("MAYADEEN_ALERT_SMTP_TLS") or "").lower(),
+            "user": s.get("MAYADEEN_ALERT_SMTP_USER"),
+            "password": s.get("MAYADEEN_ALERT_SMTP_PASSWORD"),
+        }
         message = EmailMessage()
-        message["Subject"] = (f"[mayadeen] {payload['spider']} run {payload['run_id']}:"
-                              f" {', '.join(f['monitor'] for f in payload['monitors'])} failed")
+        message["Subject"] = (
+            f"[mayadeen] {payload['spider']} run {payload['run_id']}:"
+            f" {', '.join(f['monitor'] for f in payload['monitors'])} failed"
+        )
         message["From"] = s.get("MAYADEEN_ALERT_SMTP_FROM") or f"mayadeen@{socket.gethostname()}"
         message["To"] = ", ".join(s.getlist("MAYADEEN_ALERT_SMTP_TO"))
         message.set_content(payload["plain_text"] + "\n\n" + json.dumps(payload["monitors"], indent=2) + "\n")

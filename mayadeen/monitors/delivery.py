@@ -77,8 +77,10 @@ class AlertDelivery:
         """Runs ``work(*args, timeout)`` in a thread; a failure is logged as a WARNING."""
         sending = deferToThread(work, *args, self.timeout)
         self.pending.add(sending)
-        sending.addCallbacks(lambda _: logger.info("Sent the %s alert", what),
-                             lambda failure: logger.warning("Could not send the %s alert: %s", what, failure.value))
+        sending.addCallbacks(
+            lambda _: logger.info("Sent the %s alert", what),
+            lambda failure: logger.warning("Could not send the %s alert: %s", what, failure.value),
+        )
         sending.addBoth(lambda _: self.pending.discard(sending))
 
     def spider_closed(self, spider) -> Deferred | None:

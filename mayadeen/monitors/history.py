@@ -16,8 +16,11 @@ def usual_items_seen(store: Store, spider: str, arguments: Mapping[str, Any], ru
     """``items_seen`` of the last ``count`` runs before ``run_id`` of ``spider`` with the same
     ``arguments`` that ran out of work and did not fail (newest first)."""
     wanted = json.loads(json.dumps(dict(arguments), sort_keys=True, default=str))  # as start_run stores them
-    rows = store.read(lambda: store.rows(
-        "SELECT arguments, items_seen FROM crawl_runs WHERE spider = ? AND id < ? AND finish_reason = 'finished'"
-        " AND (result IS NULL OR result = 'ok') AND items_seen IS NOT NULL ORDER BY id DESC LIMIT ?",
-        (spider, run_id, _LOOK_BACK)))
+    rows = store.read(
+        lambda: store.rows(
+            "SELECT arguments, items_seen FROM crawl_runs WHERE spider = ? AND id < ? AND finish_reason = 'finished'"
+            " AND (result IS NULL OR result = 'ok') AND items_seen IS NOT NULL ORDER BY id DESC LIMIT ?",
+            (spider, run_id, _LOOK_BACK),
+        )
+    )
     return [row["items_seen"] for row in rows if store.from_json(row["arguments"]) == wanted][:count]

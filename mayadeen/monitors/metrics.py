@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server, write_to_textfile
@@ -40,8 +40,13 @@ from mayadeen.store.freshness import items_seen
 logger = logging.getLogger(__name__)
 
 _STATUS_PREFIX = "downloader/response_status_count/"
-_ITEMS = {"new": "mayadeen/items/new", "updated": "mayadeen/items/updated", "unchanged": "mayadeen/items/unchanged",
-          "given_up": "mayadeen/given_up", "dropped": "item_dropped_count"}
+_ITEMS = {
+    "new": "mayadeen/items/new",
+    "updated": "mayadeen/items/updated",
+    "unchanged": "mayadeen/items/unchanged",
+    "given_up": "mayadeen/given_up",
+    "dropped": "item_dropped_count",
+}
 
 
 class Snapshot(Collector):
@@ -71,8 +76,13 @@ class PrometheusMetrics:
         path, port = (s.get("MAYADEEN_METRICS_FILE") or "").strip(), s.getint("MAYADEEN_METRICS_PORT", 0)
         if not path and not port:
             raise NotConfigured
-        ext = cls(crawler, path, port, s.get("MAYADEEN_METRICS_ADDRESS") or "127.0.0.1",
-                  s.getfloat("MAYADEEN_PROGRESS_INTERVAL", 60.0))
+        ext = cls(
+            crawler,
+            path,
+            port,
+            s.get("MAYADEEN_METRICS_ADDRESS") or "127.0.0.1",
+            s.getfloat("MAYADEEN_PROGRESS_INTERVAL", 60.0),
+        )
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
@@ -107,15 +117,19 @@ class PrometheusMetrics:
         if store is None:
             return None
         try:
-            row = store.read(lambda: store.row(
-                "SELECT finished_at FROM crawl_runs WHERE spider = ? AND result = 'ok' AND finished_at IS NOT NULL"
-                " ORDER BY id DESC LIMIT 1", (spider,)))
+            row = store.read(
+                lambda: store.row(
+                    "SELECT finished_at FROM crawl_runs WHERE spider = ? AND result = 'ok' AND finished_at IS NOT NULL"
+                    " ORDER BY id DESC LIMIT 1",
+                    (spider,),
+                )
+            )
         except store.errors as exc:
             logger.warning("Could not read the last successful run from %s: %s", store.location, exc)
             return None
         if not row:
             return None
-        return datetime.strptime(row["finished_at"], TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc).timestamp()
+        return datetime.strptime(row["finished_at"], TIMESTAMP_FORMAT).replace(tzinfo=UTC).timestamp()
 
     def publish(self, ended: bool = False) -> None:
         """Takes the figures now; writes the file."""
@@ -145,14 +159,21 @@ class PrometheusMetrics:
         items = {outcome: stats.get(key, 0) for outcome, key in _ITEMS.items()}
         gauge("run_items", "Items of this run by outcome.", outcome={**items, "seen": items_seen(stats)})
         gauge("run_requests", "Requests sent.", stats.get("downloader/request_count", 0))
-        gauge("run_responses", "Responses by HTTP status.",
-              status={k[len(_STATUS_PREFIX):]: v for k, v in stats.items() if k.startswith(_STATUS_PREFIX)})
+        gauge(
+            "run_responses",
+            "Responses by HTTP status.",
+            status={k[len(_STATUS_PREFIX) :]: v for k, v in stats.items() if k.startswith(_STATUS_PREFIX)},
+        )
         gauge("run_errors", "ERROR log lines.", stats.get("log_count/ERROR", 0))
         if started is not None:
             gauge("run_start_timestamp_seconds", "When the run started.", started.timestamp())
-            gauge("run_duration_seconds", "How long the run has lasted.",
-                  stats.get("elapsed_time_seconds") if ended and "elapsed_time_seconds" in stats
-                  else time.time() - started.timestamp())
+            gauge(
+                "run_duration_seconds",
+                "How long the run has lasted.",
+                stats.get("elapsed_time_seconds")
+                if ended and "elapsed_time_seconds" in stats
+                else time.time() - started.timestamp(),
+            )
         scheduler = getattr(self.crawler.engine, "scheduler", None)
         gauge("queue_size", "Requests waiting in the scheduler.", 0 if ended or scheduler is None else len(scheduler))
         coverage = self.crawler.get_extension(FieldCoverage)

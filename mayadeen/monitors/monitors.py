@@ -59,8 +59,13 @@ class FieldCoverageMonitor(MayadeenMonitor):
             self.skipTest("field coverage is off")
         below = coverage.shortfalls()
         report = coverage.final or coverage.report()
-        self.judge(not below, f"field coverage below the floor: {', '.join(below)}", below=below,
-                   records=report["records"], item_pages=report["pages"])
+        self.judge(
+            not below,
+            f"field coverage below the floor: {', '.join(below)}",
+            below=below,
+            records=report["records"],
+            item_pages=report["pages"],
+        )
 
 
 @monitors.name("Record validation")
@@ -75,9 +80,14 @@ class ValidationMonitor(MayadeenMonitor):
         records = self.stats.get("item_scraped_count", 0) + invalid
         limit = Thresholds.from_settings(self.crawler.settings).max_dropped_share
         share = invalid / records if records else 0.0
-        self.judge(not invalid or share <= limit,
-                   f"{invalid} of {records} records dropped as invalid ({share:.0%} > {limit:.0%})",
-                   invalid=invalid, records=records, share=round(share, 4), limit=limit)
+        self.judge(
+            not invalid or share <= limit,
+            f"{invalid} of {records} records dropped as invalid ({share:.0%} > {limit:.0%})",
+            invalid=invalid,
+            records=records,
+            share=round(share, 4),
+            limit=limit,
+        )
 
 
 @monitors.name("Item count")
@@ -94,8 +104,13 @@ class ItemCountMonitor(MayadeenMonitor):
         run_id = self.stats.get("mayadeen/run_id")
         if store is None or not run_id:
             self.skipTest("no store, no history")
-        usual = usual_items_seen(store, self.spider.name, spider_arguments(self.spider), run_id,
-                                 self.setting("MAYADEEN_MONITOR_HISTORY_RUNS", DEFAULT_HISTORY_RUNS, int))
+        usual = usual_items_seen(
+            store,
+            self.spider.name,
+            spider_arguments(self.spider),
+            run_id,
+            self.setting("MAYADEEN_MONITOR_HISTORY_RUNS", DEFAULT_HISTORY_RUNS, int),
+        )
         if len(usual) < self.setting("MAYADEEN_MONITOR_HISTORY_MIN_RUNS", DEFAULT_HISTORY_MIN_RUNS, int):
             self.skipTest("too few earlier runs to compare with")
         seen = comparable_items_seen(self.stats)
@@ -103,9 +118,14 @@ class ItemCountMonitor(MayadeenMonitor):
             self.skipTest("discovery left unchanged sitemaps unread: the count does not compare")
         median = statistics.median(usual)
         ratio = self.setting("MAYADEEN_MONITOR_ITEM_COUNT_RATIO", DEFAULT_ITEM_COUNT_RATIO)
-        self.judge(seen >= ratio * median,
-                   f"{seen} items seen, the last {len(usual)} runs saw {median:g} (median); below {ratio:.0%} of it",
-                   items_seen=seen, median=median, runs=len(usual), ratio=ratio)
+        self.judge(
+            seen >= ratio * median,
+            f"{seen} items seen, the last {len(usual)} runs saw {median:g} (median); below {ratio:.0%} of it",
+            items_seen=seen,
+            median=median,
+            runs=len(usual),
+            ratio=ratio,
+        )
 
 
 @monitors.name("Unwanted HTTP statuses")
@@ -116,16 +136,21 @@ class UnwantedStatusMonitor(MayadeenMonitor):
     @monitors.name("unwanted statuses within the share")
     def test_unwanted_statuses(self):
         wanted = self.crawler.settings.getlist("MAYADEEN_MONITOR_UNWANTED_STATUSES", list(DEFAULT_UNWANTED_STATUSES))
-        counts = {key[len(_STATUS_PREFIX):]: n for key, n in self.stats.items() if key.startswith(_STATUS_PREFIX)}
+        counts = {key[len(_STATUS_PREFIX) :]: n for key, n in self.stats.items() if key.startswith(_STATUS_PREFIX)}
         unwanted = {code: n for code, n in counts.items() if any(matches(code, str(p)) for p in wanted)}
         total, bad = sum(counts.values()), sum(unwanted.values())
         limit = self.setting("MAYADEEN_MONITOR_MAX_UNWANTED_SHARE", DEFAULT_MAX_UNWANTED_SHARE)
         least = self.setting("MAYADEEN_MONITOR_MIN_UNWANTED", DEFAULT_MIN_UNWANTED, int)
         share = bad / total if total else 0.0
-        self.judge(bad < least or share <= limit,
-                   f"{bad} of {total} responses had an unwanted status ({share:.0%} > {limit:.0%}):"
-                   f" {', '.join(f'{c}: {n}' for c, n in sorted(unwanted.items()))}",
-                   unwanted=unwanted, responses=total, share=round(share, 4), limit=limit)
+        self.judge(
+            bad < least or share <= limit,
+            f"{bad} of {total} responses had an unwanted status ({share:.0%} > {limit:.0%}):"
+            f" {', '.join(f'{c}: {n}' for c, n in sorted(unwanted.items()))}",
+            unwanted=unwanted,
+            responses=total,
+            share=round(share, 4),
+            limit=limit,
+        )
 
 
 def matches(code: str, pattern: str) -> bool:
@@ -166,5 +191,9 @@ class TickerMonitor(MayadeenMonitor):
             self.skipTest("this spider does not read the ticker")
         last = self.stats.get("mayadeen/breaking/last_read") or self.stats["start_time"].timestamp()
         age, limit = time.time() - last, self.setting("MAYADEEN_MONITOR_TICKER_MAX_AGE", DEFAULT_TICKER_MAX_AGE)
-        self.judge(age <= limit, f"no ticker read for {age:.0f} s (more than {limit:g} s)",
-                   seconds_since_read=round(age), limit=limit)
+        self.judge(
+            age <= limit,
+            f"no ticker read for {age:.0f} s (more than {limit:g} s)",
+            seconds_since_read=round(age),
+            limit=limit,
+        )

@@ -8,7 +8,7 @@ when its latest finished run did not work.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from mayadeen.extensions.run_outcome import OK_REASONS
@@ -35,7 +35,7 @@ def verdict(run: dict[str, Any]) -> str:
 def _seconds(start: str | None, end: str | None) -> float | None:
     if not start or not end:
         return None
-    started, ended = (datetime.strptime(t, TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc) for t in (start, end))
+    started, ended = (datetime.strptime(t, TIMESTAMP_FORMAT).replace(tzinfo=UTC) for t in (start, end))
     return (ended - started).total_seconds()
 
 
@@ -51,8 +51,11 @@ def spider_status(runs: list[dict[str, Any]], trend: int) -> dict[str, Any]:
     covered = [r for r in finished if isinstance(r.get("coverage"), dict) and r["coverage"].get("records")]
     return {
         "last_run": {
-            "id": last["id"], "result": verdict(last), "finish_reason": last.get("finish_reason"),
-            "started_at": last["started_at"], "finished_at": last.get("finished_at"),
+            "id": last["id"],
+            "result": verdict(last),
+            "finish_reason": last.get("finish_reason"),
+            "started_at": last["started_at"],
+            "finished_at": last.get("finished_at"),
             "duration_seconds": _seconds(last["started_at"], last.get("finished_at")),
             "items": {k: last.get(f"items_{k}") for k in ("new", "updated", "unchanged", "dropped", "seen")},
             "errors": last.get("errors"),
@@ -61,8 +64,14 @@ def spider_status(runs: list[dict[str, Any]], trend: int) -> dict[str, Any]:
         "running": [r["id"] for r in runs if verdict(r) == RUNNING],
         "failed": bool(finished) and verdict(last) != "ok",
         "failed_in_a_row": in_a_row,
-        "coverage_trend": [{"run": r["id"], "records": r["coverage"]["records"],
-                            "below_minimum": r["coverage"].get("below_minimum") or []} for r in covered[:trend]],
+        "coverage_trend": [
+            {
+                "run": r["id"],
+                "records": r["coverage"]["records"],
+                "below_minimum": r["coverage"].get("below_minimum") or [],
+            }
+            for r in covered[:trend]
+        ],
         "coverage_falling": _falling(covered),
     }
 
@@ -77,14 +86,17 @@ def _falling(covered: list[dict[str, Any]]) -> dict[str, list[float]]:
 
 def store_status(store: Store, target: StoreTarget, trend: int = 5) -> dict[str, Any]:
     """Every spider's status, the failing items and the store's size."""
+
     def read() -> dict[str, Any]:
         tables = store.tables()
         spiders = [r["spider"] for r in store.rows("SELECT DISTINCT spider FROM crawl_runs ORDER BY spider")]
         by_spider = {}
         for spider in spiders:
             rows = store.rows("SELECT * FROM crawl_runs WHERE spider = ? ORDER BY id DESC LIMIT ?", (spider, LOOK_BACK))
-            runs = [{k: store.from_json(v) if k in ("coverage", "monitors_failed") else v for k, v in r.items()}
-                    for r in rows]
+            runs = [
+                {k: store.from_json(v) if k in ("coverage", "monitors_failed") else v for k, v in r.items()}
+                for r in rows
+            ]
             by_spider[spider] = spider_status(runs, trend)
         failing = store.row("SELECT count(*) AS n FROM failing_items")["n"] if "failing_items" in tables else 0
         return {"spiders": by_spider, "failing_items": failing, "articles": store.count(), "store_bytes": size()}
@@ -101,17 +113,23 @@ def store_status(store: Store, target: StoreTarget, trend: int = 5) -> dict[str,
 
 def describe(status: dict[str, Any]) -> str:
     """The status as lines of text."""
-    lines = [(f"store {status['store']}: {status['articles']} articles, {status['store_bytes'] / 1e6:.1f} MB,"
-              f" {status['failing_items']} failing items")]
+    lines = [
+        (
+            f"store {status['store']}: {status['articles']} articles, {status['store_bytes'] / 1e6:.1f} MB,"
+            f" {status['failing_items']} failing items"
+        )
+    ]
     if not status["spiders"]:
         lines.append("no runs yet")
     for spider, s in status["spiders"].items():
         run = s["last_run"]
         duration = run["duration_seconds"]
         items = ", ".join(f"{k} {v}" for k, v in run["items"].items() if v is not None)
-        lines.append(f"{spider}: {run['result'].upper() if s['failed'] else run['result']} (run {run['id']},"
-                     f" finished {run['finished_at'] or '-'}, {'%.0f s' % duration if duration is not None else '?'};"
-                     f" items {items or '-'}; errors {run['errors'] if run['errors'] is not None else '-'})")
+        lines.append(
+            f"{spider}: {run['result'].upper() if s['failed'] else run['result']} (run {run['id']},"
+            f" finished {run['finished_at'] or '-'}, {'%.0f s' % duration if duration is not None else '?'};"
+            f" items {items or '-'}; errors {run['errors'] if run['errors'] is not None else '-'})"
+        )
         if s["failed_in_a_row"]:
             lines.append(f"  failed runs in a row: {s['failed_in_a_row']}")
         if run["monitors_failed"]:
@@ -119,9 +137,13 @@ def describe(status: dict[str, Any]) -> str:
         if s["running"]:
             lines.append(f"  running: run {', '.join(map(str, s['running']))}")
         if s["coverage_trend"]:
-            lines.append("  coverage: " + "; ".join(
-                f"run {c['run']} {c['records']} records " + (", ".join(c["below_minimum"]) or "ok")
-                for c in s["coverage_trend"]))
+            lines.append(
+                "  coverage: "
+                + "; ".join(
+                    f"run {c['run']} {c['records']} records " + (", ".join(c["below_minimum"]) or "ok")
+                    for c in s["coverage_trend"]
+                )
+            )
         for field, (before, now) in s["coverage_falling"].items():
             lines.append(f"  coverage of {field} fell from {before:.0%} to {now:.0%}")
     return "\n".join(lines)

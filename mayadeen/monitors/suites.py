@@ -20,8 +20,15 @@ from mayadeen.monitors.monitors import (
 class CloseSuite(MonitorSuite):
     """At the end of every run: the data (fails the run), then the trends and the run's end (alerts)."""
 
-    monitors = [FieldCoverageMonitor, ValidationMonitor, ItemCountMonitor, UnwantedStatusMonitor,
-                ErrorCountMonitor, FinishReasonMonitor, TickerMonitor]
+    monitors = [
+        FieldCoverageMonitor,
+        ValidationMonitor,
+        ItemCountMonitor,
+        UnwantedStatusMonitor,
+        ErrorCountMonitor,
+        FinishReasonMonitor,
+        TickerMonitor,
+    ]
     monitors_finished_actions = [RecordMonitors]
     monitors_failed_actions = [WebhookAlert, EmailAlert]
 

@@ -26,8 +26,14 @@ def to_post_id(value) -> str | None:
 
 
 KINDS = ("article", "video", "infograph", "gallery")
-_KIND_ALIASES = {"video.other": "video", "video.movie": "video", "infographic": "infograph",
-                 "newsarticle": "article", "photogallery": "gallery", "in-pictures": "gallery"}
+_KIND_ALIASES = {
+    "video.other": "video",
+    "video.movie": "video",
+    "infographic": "infograph",
+    "newsarticle": "article",
+    "photogallery": "gallery",
+    "in-pictures": "gallery",
+}
 
 
 def to_kind(value) -> str | None:

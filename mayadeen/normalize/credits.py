@@ -30,5 +30,5 @@ def split_credit(caption, credit=None) -> tuple[str | None, str | None]:
         m = _TRAILING_CREDIT.search(cap)
         if m and (cred is None or clean_credit(m.group(1)) == cred):
             cred = cred or clean_credit(m.group(1))
-            cap = cap[:m.start()].strip() or None
+            cap = cap[: m.start()].strip() or None
     return cap, cred

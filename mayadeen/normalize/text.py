@@ -15,8 +15,9 @@ _TAG_START = re.compile(r"<[a-zA-Z/!?]")
 # Markup that reached a text value (escaped in the page, or from JSON) is parsed as HTML, like a
 # browser would: elements whose content is code, not text, go with it; every other tag, comment and
 # attribute goes, its text stays.
-_MARKUP_PARSER = etree.HTMLParser(encoding="utf-8", recover=True, no_network=True, remove_comments=True,
-                                  remove_pis=True, default_doctype=False)
+_MARKUP_PARSER = etree.HTMLParser(
+    encoding="utf-8", recover=True, no_network=True, remove_comments=True, remove_pis=True, default_doctype=False
+)
 _CODE_TAGS = frozenset({"script", "style", "noscript", "template", "xmp", "iframe", "noembed", "noframes"})
 # Title and textarea keep markup in their text (so does plaintext): it is parsed again, a few times at
 # most; a value still holding tags after that is junk, not text.
@@ -80,18 +81,79 @@ def _texts(root) -> list[str]:
 
 
 # Elements whose content a reader never sees as text.
-INVISIBLE_TAGS = frozenset({
-    "script", "style", "noscript", "template", "svg", "math", "head", "title", "meta", "link",
-    "iframe", "object", "embed", "canvas", "video", "audio", "img", "picture", "source", "button",
-    "select", "textarea", "input",
-})
+INVISIBLE_TAGS = frozenset(
+    {
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "svg",
+        "math",
+        "head",
+        "title",
+        "meta",
+        "link",
+        "iframe",
+        "object",
+        "embed",
+        "canvas",
+        "video",
+        "audio",
+        "img",
+        "picture",
+        "source",
+        "button",
+        "select",
+        "textarea",
+        "input",
+    }
+)
 # Elements that separate words visually even without whitespace in the markup.
-BLOCK_TAGS = frozenset({
-    "p", "div", "section", "article", "aside", "header", "footer", "main", "nav", "h1", "h2", "h3",
-    "h4", "h5", "h6", "ul", "ol", "li", "dl", "dt", "dd", "blockquote", "figure", "figcaption",
-    "table", "thead", "tbody", "tfoot", "tr", "td", "th", "caption", "pre", "hr", "address",
-    "center", "details", "summary", "form", "fieldset", "br",
-})
+BLOCK_TAGS = frozenset(
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "aside",
+        "header",
+        "footer",
+        "main",
+        "nav",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "ul",
+        "ol",
+        "li",
+        "dl",
+        "dt",
+        "dd",
+        "blockquote",
+        "figure",
+        "figcaption",
+        "table",
+        "thead",
+        "tbody",
+        "tfoot",
+        "tr",
+        "td",
+        "th",
+        "caption",
+        "pre",
+        "hr",
+        "address",
+        "center",
+        "details",
+        "summary",
+        "form",
+        "fieldset",
+        "br",
+    }
+)
 
 
 def element_text(element) -> str | None:
@@ -142,7 +204,7 @@ def strip_label(value, *labels: str) -> str | None:
     for label in labels:
         m = _label_pattern(label).match(text)
         if m:
-            return text[m.end():].strip() or None
+            return text[m.end() :].strip() or None
     return text
 
 

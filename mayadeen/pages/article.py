@@ -44,8 +44,9 @@ class ArticlePage:
     ITEM_CLASS, CONTENT_ID, CONTENT_CLASS = "article-details", "article-content", "article-content"
     CONTENT_BY_ID = etree.XPath("descendant::*[@id='article-content'][1]")
     READ_NEXT_ID = READ_NEXT_CLASS = "read-next"
-    READ_NEXT_ANY = etree.XPath("descendant::*[@id='read-next' or contains(concat(' ', "
-                                "normalize-space(@class), ' '), ' read-next ')][1]")
+    READ_NEXT_ANY = etree.XPath(
+        "descendant::*[@id='read-next' or contains(concat(' ', normalize-space(@class), ' '), ' read-next ')][1]"
+    )
     MENU_LINK = etree.XPath("descendant::header//a[@href=$absolute or @href=$relative]")
     TITLE, BRIEF, READ_TIME, SOURCE = "article-title", "article-brief", "read-time", "article-info__source"
     AUTHOR, AUTHOR_NAME = "article-info__author", "author-name"
@@ -56,7 +57,8 @@ class ArticlePage:
     GALLERY_SLIDE, TAG_LINK, TAG_BOX = "gallery-slider__item", "tags-list__link", "article-tags"
     CARD, CARD_TITLE, SECTION_HEAD = "card", "card__title", "section-head"
     BODY_RULES = BodyRules(
-        related_box_class="related-news-box", related_title_class="related-news-box__text",
+        related_box_class="related-news-box",
+        related_title_class="related-news-box__text",
         tweet_class="twitter-tweet",
         skip_classes=frozenset({"ad-slot", "share-box", "gallery-slider", "author-box", "article-tags"}),
     )
@@ -82,8 +84,14 @@ class ArticlePage:
             return None
         try:
             loader = ArticleLoader(base_url=self.url, tracking=self.tracking)
-            for add in (self._add_identity, self._add_sections, self._add_text, self._add_byline,
-                        self._add_tags_and_counts, self._add_media):
+            for add in (
+                self._add_identity,
+                self._add_sections,
+                self._add_text,
+                self._add_byline,
+                self._add_tags_and_counts,
+                self._add_media,
+            ):
                 add(loader)
             loader.add_value("related", self.related_links)
             return loader.load_item()
@@ -105,37 +113,64 @@ class ArticlePage:
     def _add_identity(self, loader: ArticleLoader) -> None:
         ld, tw, meta, item = self.ld_article, self.tawsiyat, self.meta, self.item_container
         entity = ld.get("mainEntityOfPage")
-        loader.add_first("url", canonical_href(self.by_tag["link"]), meta.first("og:url"), ld.get("url"),
-                         entity.get("@id") if isinstance(entity, dict) else entity, tw.get("url"), self.url)
+        loader.add_first(
+            "url",
+            canonical_href(self.by_tag["link"]),
+            meta.first("og:url"),
+            ld.get("url"),
+            entity.get("@id") if isinstance(entity, dict) else entity,
+            tw.get("url"),
+            self.url,
+        )
         attribute = item.get if item is not None else dict().get
-        loader.add_first("article_id", meta.first("postid"), tw.get("postid"), attribute("data-postid"),
-                         ld.get("identifier"), attribute("id"))
-        loader.add_first("kind", item_kind(loader.get_output_value("url") or self.url), tw.get("type"),
-                         attribute("data-type"), meta.first("og:type"))
+        loader.add_first(
+            "article_id",
+            meta.first("postid"),
+            tw.get("postid"),
+            attribute("data-postid"),
+            ld.get("identifier"),
+            attribute("id"),
+        )
+        loader.add_first(
+            "kind",
+            item_kind(loader.get_output_value("url") or self.url),
+            tw.get("type"),
+            attribute("data-type"),
+            meta.first("og:type"),
+        )
         lang = self.root.get("lang") if self.root is not None else None
-        loader.add_first("language", lang, ld.get("inLanguage"), tw.get("lang"), meta.first("og:locale"),
-                         meta.first("language"))
+        loader.add_first(
+            "language", lang, ld.get("inLanguage"), tw.get("lang"), meta.first("og:locale"), meta.first("language")
+        )
 
     def _add_sections(self, loader: ArticleLoader) -> None:
         """Metadata, the breadcrumb; only when all fail, the menu's label, a title from the URL."""
         url = loader.get_output_value("url") or self.url
         crumbs = breadcrumb_names(self.jsonld, self.url, url)
         path = urlsplit(url).path.strip("/").split("/") if item_kind(url) else []
-        if not loader.add_first("section", self.meta.first("article:section"),
-                                first(self.ld_article.get("articleSection")),
-                                first(tawsiyat_classes(self.tawsiyat, "category")),
-                                crumbs[-1] if crumbs else None):
-            loader.add_first("section", self.menu_label(path[:-1]),
-                             title_from_key(path[-2] if len(path) > 1 else None))
-        if not loader.add_first("section_group", crumbs[0] if crumbs else None,
-                                first(tawsiyat_classes(self.tawsiyat, "section"))):
-            loader.add_first("section_group", self.menu_label(path[:1]),
-                             title_from_key(path[0] if path else None))
+        if not loader.add_first(
+            "section",
+            self.meta.first("article:section"),
+            first(self.ld_article.get("articleSection")),
+            first(tawsiyat_classes(self.tawsiyat, "category")),
+            crumbs[-1] if crumbs else None,
+        ):
+            loader.add_first("section", self.menu_label(path[:-1]), title_from_key(path[-2] if len(path) > 1 else None))
+        if not loader.add_first(
+            "section_group", crumbs[0] if crumbs else None, first(tawsiyat_classes(self.tawsiyat, "section"))
+        ):
+            loader.add_first("section_group", self.menu_label(path[:1]), title_from_key(path[0] if path else None))
 
     def _add_text(self, loader: ArticleLoader) -> None:
         ld, tw, meta, by_class = self.ld_article, self.tawsiyat, self.meta, self.by_class
-        loader.add_first("headline", by_class.text(self.TITLE), meta.first("og:title"), ld.get("headline"),
-                         tw.get("title"), meta.first("twitter:title"))
+        loader.add_first(
+            "headline",
+            by_class.text(self.TITLE),
+            meta.first("og:title"),
+            ld.get("headline"),
+            tw.get("title"),
+            meta.first("twitter:title"),
+        )
         loader.add_value("summary", by_class.text(self.BRIEF))
         loader.add_value("body", self.body.blocks)
         loader.add_value("word_count", loader.get_output_value("body"))
@@ -145,15 +180,23 @@ class ArticlePage:
         ld, tw, meta, by_class = self.ld_article, self.tawsiyat, self.meta, self.by_class
         names = [element_text(el) for el in by_class.inside_first(self.AUTHOR, self.AUTHOR_NAME)]
         if not loader.add_first("authors", names, split_names(by_class.text(self.AUTHOR))):
-            loader.add_first("authors", split_names(ld.get("author")), tawsiyat_classes(tw, "writer"),
-                             split_names(meta.first("author")), split_names(tw.get("author")))
+            loader.add_first(
+                "authors",
+                split_names(ld.get("author")),
+                tawsiyat_classes(tw, "writer"),
+                split_names(meta.first("author")),
+                split_names(tw.get("author")),
+            )
         loader.add_value("source", by_class.text(self.SOURCE))
-        if not loader.add_first("date_published", ld.get("datePublished"),
-                                meta.first("article:published_time"), tw.get("published_time")):
-            loader.add_first("date_published", time_values(by_class.first(self.PUBLISHED)),
-                             self.ld_video.get("uploadDate"))
-        if not loader.add_first("date_modified", ld.get("dateModified"), meta.first("article:modified_time"),
-                                tw.get("last_updated")):
+        if not loader.add_first(
+            "date_published", ld.get("datePublished"), meta.first("article:published_time"), tw.get("published_time")
+        ):
+            loader.add_first(
+                "date_published", time_values(by_class.first(self.PUBLISHED)), self.ld_video.get("uploadDate")
+            )
+        if not loader.add_first(
+            "date_modified", ld.get("dateModified"), meta.first("article:modified_time"), tw.get("last_updated")
+        ):
             loader.add_first("date_modified", time_values(by_class.first(self.UPDATED)))
 
     def _add_tags_and_counts(self, loader: ArticleLoader) -> None:
@@ -161,9 +204,13 @@ class ArticlePage:
         tag_box = by_class.first(self.TAG_BOX)
         tag_links = by_class.get(self.TAG_LINK) or (list(tag_box.iter("a")) if tag_box is not None else [])
         if not loader.add_first("tags", [element_text(a) for a in tag_links], meta.get("article:tag")):
-            loader.add_first("tags", split_keywords(self.ld_article.get("keywords")),
-                             tawsiyat_classes(tw, "tag"), split_keywords(meta.first("keywords")),
-                             split_keywords(tw.get("keywords")))
+            loader.add_first(
+                "tags",
+                split_keywords(self.ld_article.get("keywords")),
+                tawsiyat_classes(tw, "tag"),
+                split_keywords(meta.first("keywords")),
+                split_keywords(tw.get("keywords")),
+            )
         counts = [el.get("data-count") for el in by_class.inside_first(self.SHARES, None)]
         loader.add_first("shares", [count for count in counts if count], by_class.text(self.SHARES))
 
@@ -171,20 +218,23 @@ class ArticlePage:
         """Main image from the page (figure or video poster), else JSON-LD, og:image, tawsiyat; then
         ``images`` = the main image and the body's or gallery's images in page order; the video."""
         ld_images = image_candidates(self.ld_article.get("image"))
-        loader.add_first("image", self.main_image, *ld_images[:1], self.meta.first("og:image"),
-                         self.tawsiyat.get("thumbnail"))
+        loader.add_first(
+            "image", self.main_image, *ld_images[:1], self.meta.first("og:image"), self.tawsiyat.get("thumbnail")
+        )
         lead = [main] if (main := loader.get_output_value("image")) else []
         rest = self.body.figures + [figure_image(el) for el in self.by_class.get(self.GALLERY_SLIDE, [])]
-        loader.add_first("images", lead + rest if rest else None,
-                         ld_images if len(ld_images) > 1 else None, lead)
+        loader.add_first("images", lead + rest if rest else None, ld_images if len(ld_images) > 1 else None, lead)
         if loader.get_output_value("kind") == "video":  # all layers: URL and duration may live apart
             ld, meta, by_class = self.ld_video, self.meta, self.by_class
             player, span = by_class.first(self.VIDEO_PLAYER), by_class.first(self.VIDEO_DURATION)
             loader.add_value("video", player_video(player) if player is not None else None)
-            loader.add_value("video", {"duration_seconds": span.get("data-duration") or element_text(span)}
-                             if span is not None else None)
-            loader.add_value("video", {"url": ld.get("contentUrl") or ld.get("embedUrl"),
-                                       "duration_seconds": ld.get("duration")})
+            loader.add_value(
+                "video",
+                {"duration_seconds": span.get("data-duration") or element_text(span)} if span is not None else None,
+            )
+            loader.add_value(
+                "video", {"url": ld.get("contentUrl") or ld.get("embedUrl"), "duration_seconds": ld.get("duration")}
+            )
             og_video = next(filter(None, map(meta.first, self.OG_VIDEO)), None)
             loader.add_value("video", {"url": og_video, "duration_seconds": meta.first("video:duration")})
             loader.add_value("video", {"duration_seconds": self.tawsiyat.get("video_duration")})
@@ -209,8 +259,11 @@ class ArticlePage:
         """The item's element; without one, the page's ``<article data-postid>``/``<main>``/``<body>``."""
         if self.item_element is not None or self.root is None:
             return self.item_element
-        for found in (next((el for el in self.by_tag["article"] if el.get("data-postid")), None),
-                      next(self.root.iter("main"), None), self.root.find("body")):
+        for found in (
+            next((el for el in self.by_tag["article"] if el.get("data-postid")), None),
+            next(self.root.iter("main"), None),
+            self.root.find("body"),
+        ):
             if found is not None:
                 return found
         return self.root
@@ -236,8 +289,14 @@ class ArticlePage:
     @cached_property
     def related_links(self) -> list[dict]:
         """Inline read-more lines and the Related News box (body order), then the Read Next cards."""
-        block = next((el for el in self.by_tag["section"]
-                      if el.get("id") == self.READ_NEXT_ID or has_class(el, self.READ_NEXT_CLASS)), None)
+        block = next(
+            (
+                el
+                for el in self.by_tag["section"]
+                if el.get("id") == self.READ_NEXT_ID or has_class(el, self.READ_NEXT_CLASS)
+            ),
+            None,
+        )
         if block is None and self.root is not None:
             block = next(iter(self.READ_NEXT_ANY(self.root)), None)
         if block is None:

@@ -67,8 +67,9 @@ def sitemap_body(body: bytes, max_size: int = 0) -> bytes:
     return body
 
 
-def read_sitemap(body: bytes, base_url: str, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS,
-                 limit: int = 0) -> SitemapFile:
+def read_sitemap(
+    body: bytes, base_url: str, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS, limit: int = 0
+) -> SitemapFile:
     """The entries of a sitemap index or urlset. Relative locs are resolved against ``base_url``.
 
     ``limit``: at most this many entries are read (0: all); ``capped`` says when there were more.
@@ -93,8 +94,15 @@ def read_sitemap(body: bytes, base_url: str, tracking: tuple[str, ...] = DEFAULT
 
 def _xml_root(body: bytes):
     """The root element, parsed without entity expansion, DTD loading or network access (None if not XML)."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                             recover=True, remove_comments=True, remove_pis=True)
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        recover=True,
+        remove_comments=True,
+        remove_pis=True,
+    )
     try:
         return etree.fromstring(body, parser)
     except (etree.XMLSyntaxError, ValueError):

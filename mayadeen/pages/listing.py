@@ -24,7 +24,10 @@ class ListingPage:
     # Title links of the cards: listing, home and author/tag cards all use .card__title; the image
     # link is a fallback for cards whose title is not a link.
     CARDS = "//div[contains(concat(' ', normalize-space(@class), ' '), ' card ')]"
-    CARD_LINK = ".//*[contains(@class, 'card__title')]//a/@href | .//a[contains(@class, 'card__link') or contains(@class, 'card__img-link')]/@href"
+    CARD_LINK = (
+        ".//*[contains(@class, 'card__title')]//a/@href"
+        " | .//a[contains(@class, 'card__link') or contains(@class, 'card__img-link')]/@href"
+    )
     CARD_DATE = "normalize-space(.//*[contains(@class, 'card__date')])"
     NEXT = "//a[contains(@class, 'btn-load-more')]/@href | //link[@rel='next']/@href"
     MENU = "//nav[contains(@class, 'main-nav')]//a/@href | //div[contains(@class, 'mega-menu')]//a/@href"

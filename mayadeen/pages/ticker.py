@@ -58,8 +58,9 @@ class TickerPage:
     TICKER = "ul#breaking-ticker"
     ITEMS = "//ul[@id='breaking-ticker']/li"
 
-    def __init__(self, response, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS,
-                 max_flashes: int = DEFAULT_MAX_FLASHES):
+    def __init__(
+        self, response, tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS, max_flashes: int = DEFAULT_MAX_FLASHES
+    ):
         self.response = response
         self.tracking = tuple(tracking)
         self.max_flashes = max_flashes
@@ -103,6 +104,8 @@ class TickerPage:
         total = int(float(self.response.xpath(f"count({self.ITEMS})").get()))
         if total > self.max_flashes:
             reading.left_out = total - self.max_flashes
-            reading.details.append(f"{total} items, a broken ticker: only the first {self.max_flashes} are read"
-                                   " (MAYADEEN_MAX_TICKER_FLASHES)")
+            reading.details.append(
+                f"{total} items, a broken ticker: only the first {self.max_flashes} are read"
+                " (MAYADEEN_MAX_TICKER_FLASHES)"
+            )
         return self.response.xpath(f"({self.ITEMS})[position() <= {self.max_flashes}]")

@@ -63,8 +63,12 @@ class SQLiteStorePipeline:
         target = store_target(crawler.settings)
         if target is None:
             raise NotConfigured("MAYADEEN_STORE_URL and MAYADEEN_SQLITE_PATH are empty")
-        pipeline = cls(crawler, target, crawler.settings.getfloat("MAYADEEN_SQLITE_BUSY_TIMEOUT", 60.0),
-                       crawler.settings.getfloat("MAYADEEN_STORE_RETRY_TIMEOUT", 60.0))
+        pipeline = cls(
+            crawler,
+            target,
+            crawler.settings.getfloat("MAYADEEN_SQLITE_BUSY_TIMEOUT", 60.0),
+            crawler.settings.getfloat("MAYADEEN_STORE_RETRY_TIMEOUT", 60.0),
+        )
         # The run is filed on spider_closed, not in close_spider: only then are finish_reason and the
         # final downloader stats known. The connection stays open until the engine stops, for what
         # other components add to the run when the spider closes.
@@ -147,7 +151,7 @@ def run_figures(stats: Mapping[str, Any]) -> dict[str, Any]:
         "items_seen": comparable_items_seen(stats),
         "requests": stats.get("downloader/request_count", 0),
         "responses_by_status": {
-            key[len(_STATUS_PREFIX):]: value for key, value in sorted(stats.items()) if key.startswith(_STATUS_PREFIX)
+            key[len(_STATUS_PREFIX) :]: value for key, value in sorted(stats.items()) if key.startswith(_STATUS_PREFIX)
         },
         "errors": stats.get("log_count/ERROR", 0),
     }

@@ -40,7 +40,9 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         "base_url": Argument(parse_origin, "fetch from this mirror (an http(s) origin) instead of the site"),
         "full": Argument(parse_flag, "1: fetch every item again"),
         "js": Argument(parse_flag, "0: no browser (client-side listings are skipped)"),
-        "crawl_id": Argument(parse_crawl_id, "with MAYADEEN_REDIS_URL: the crawl this worker joins (default: the spider's name)"),
+        "crawl_id": Argument(
+            parse_crawl_id, "with MAYADEEN_REDIS_URL: the crawl this worker joins (default: the spider's name)"
+        ),
     }
 
     def __init__(self, *args, **kwargs):

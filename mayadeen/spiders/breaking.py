@@ -69,10 +69,13 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
     #: never the articles' ``MAYADEEN_JSONL_PATH``.
     stream_setting = "MAYADEEN_BREAKING_JSONL_PATH"
     #: The run summary counts flashes, not items: ``flashes new=… known=…`` (known: seen before, edited or not).
-    summary_counts = ("flashes", {
-        "new": ("mayadeen/breaking/flashes/new",),
-        "known": ("mayadeen/breaking/flashes/updated", "mayadeen/breaking/flashes/unchanged"),
-    })
+    summary_counts = (
+        "flashes",
+        {
+            "new": ("mayadeen/breaking/flashes/new",),
+            "known": ("mayadeen/breaking/flashes/updated", "mayadeen/breaking/flashes/unchanged"),
+        },
+    )
     custom_settings = {
         # Flashes are stored as they are read (TickerRecorder), not by the article pipelines.
         "ITEM_PIPELINES": {},
@@ -122,8 +125,9 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
         while not await self._stopped_within(self.watch):
             if self.obey_robots and time.monotonic() >= robots_due:
                 robots_due = time.monotonic() + self.robots_refresh
-                yield scrapy.Request(self.ROBOTS_URL, callback=self.parse_robots, errback=self.robots_failed,
-                                     dont_filter=True)
+                yield scrapy.Request(
+                    self.ROBOTS_URL, callback=self.parse_robots, errback=self.robots_failed, dont_filter=True
+                )
             if self._in_flight:
                 self.crawler.stats.inc_value("mayadeen/breaking/cycles_skipped")
                 self.logger.debug("The last home page request is still under way: this cycle is skipped")
@@ -142,7 +146,7 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
         """Waits ``seconds``; True as soon as a stop signal came (at once if it already had)."""
         try:
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 
@@ -152,6 +156,7 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
         Installed after the crawl's own handlers (``mayadeen.stop_signals``; ``call_soon`` runs once the
         reactor is up); the first signal gives the signal back to them, so a second one is the shutdown.
         """
+
         def install():
             for signum in (signal.SIGTERM, signal.SIGINT):
                 previous = signal.getsignal(signum)
@@ -165,8 +170,7 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
         loop.call_soon(install)
 
     def _stop_watching(self, signum: int) -> None:
-        self.logger.info("Received %s: stopping the watch after the cycle under way",
-                         signal.Signals(signum).name)
+        self.logger.info("Received %s: stopping the watch after the cycle under way", signal.Signals(signum).name)
         self._stopping.set()
 
     # --- responses --------------------------------------------------------------------------------
@@ -176,11 +180,13 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
         new = self.recorder.record(response)
         if new is None:
             self.crawler.stats.inc_value("mayadeen/breaking/no_ticker")
-            self.logger.error("No breaking ticker (ul#breaking-ticker) on %s: the layout may have changed",
-                              response.url)
+            self.logger.error(
+                "No breaking ticker (ul#breaking-ticker) on %s: the layout may have changed", response.url
+            )
             return
-        (self.logger.info if new else self.logger.debug)("Breaking ticker of %s: %d new flash(es)",
-                                                         response.url, len(new))
+        (self.logger.info if new else self.logger.debug)(
+            "Breaking ticker of %s: %d new flash(es)", response.url, len(new)
+        )
         for record in new:
             yield FlashItem(**record)
 
@@ -196,7 +202,8 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
         allow = Protego.parse(response.text).can_fetch(self.HOME_URL, self.robots_agent)
         if allow != self._robots_allow:
             (self.logger.info if allow else self.logger.warning)(
-                "robots.txt now %s the home page", "allows" if allow else "forbids")
+                "robots.txt now %s the home page", "allows" if allow else "forbids"
+            )
         self._robots_allow = allow
 
     def robots_failed(self, failure) -> None:

@@ -4,20 +4,37 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from mayadeen.store.freshness import Verdict
 from mayadeen.pages.listing import ListingPage
 from mayadeen.pages.listing_api import ListingApiPage, next_api_page
 from mayadeen.spiders.base import MayadeenSpider
+from mayadeen.store.freshness import Verdict
 from mayadeen.urls import PUBLIC_URL, is_client_side_listing, listing_key
 from mayadeen.validation import Argument, UsageProblem
 
 #: The listings of the site's menu (home page, main and mega menus): what ``-a sections=`` may name.
 MENU_LISTINGS = (
-    "news", "news/politics", "news/economy", "news/sports", "news/arts-culture", "news/health",
-    "news/miscellaneous", "news/technology", "news/environment",
-    "articles", "articles/opinion", "articles/analysis", "articles/blog", "articles/features",
-    "videos", "videos/newsfeed", "videos/video-features", "videos/explainers", "videos/tv",
-    "videos/digital-series", "infographs", "in-pictures",
+    "news",
+    "news/politics",
+    "news/economy",
+    "news/sports",
+    "news/arts-culture",
+    "news/health",
+    "news/miscellaneous",
+    "news/technology",
+    "news/environment",
+    "articles",
+    "articles/opinion",
+    "articles/analysis",
+    "articles/blog",
+    "articles/features",
+    "videos",
+    "videos/newsfeed",
+    "videos/video-features",
+    "videos/explainers",
+    "videos/tv",
+    "videos/digital-series",
+    "infographs",
+    "in-pictures",
 )
 
 
@@ -26,8 +43,10 @@ def parse_sections(label: str, value) -> list[str]:
     keys = list(dict.fromkeys(s.strip().strip("/").lower() for s in str(value or "").split(",") if s.strip()))
     for key in keys:
         if key not in MENU_LISTINGS:
-            raise UsageProblem(f"{label}={value}: {key} is not a listing of the site's menu; it takes"
-                               f" comma-separated keys of {', '.join(MENU_LISTINGS)}")
+            raise UsageProblem(
+                f"{label}={value}: {key} is not a listing of the site's menu; it takes"
+                f" comma-separated keys of {', '.join(MENU_LISTINGS)}"
+            )
     return keys
 
 
@@ -47,8 +66,10 @@ class SectionsSpider(MayadeenSpider):
 
     name = "sections"
     follow_related = True
-    arguments = {**MayadeenSpider.arguments,
-                 "sections": Argument(parse_sections, "comma-separated listing keys of the menu")}
+    arguments = {
+        **MayadeenSpider.arguments,
+        "sections": Argument(parse_sections, "comma-separated listing keys of the menu"),
+    }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -145,4 +166,5 @@ class SectionsSpider(MayadeenSpider):
         """Whether every card of the listing grid is an item stored and unchanged (never in full mode)."""
         cards = [c for c in page.listing_cards if self.wants_item(c.url)]
         return bool(cards) and all(
-            self.freshness.verdict(c.url, c.day, day_only=True, count=False) is Verdict.UNCHANGED for c in cards)
+            self.freshness.verdict(c.url, c.day, day_only=True, count=False) is Verdict.UNCHANGED for c in cards
+        )

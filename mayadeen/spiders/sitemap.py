@@ -26,9 +26,11 @@ NEWS_SITEMAP_DAYS = 7
 
 def window_arguments(changed: str) -> dict:
     """The spider arguments plus ``since``/``until``, whose help says which date they filter."""
-    return {**MayadeenSpider.arguments,
-            "since": Argument(parse_day, f"YYYY-MM-DD: only items whose {changed} is on or after this Beirut day"),
-            "until": Argument(parse_day, f"YYYY-MM-DD: only items whose {changed} is on or before this Beirut day")}
+    return {
+        **MayadeenSpider.arguments,
+        "since": Argument(parse_day, f"YYYY-MM-DD: only items whose {changed} is on or after this Beirut day"),
+        "until": Argument(parse_day, f"YYYY-MM-DD: only items whose {changed} is on or before this Beirut day"),
+    }
 
 
 class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
@@ -109,8 +111,9 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
         """Whether a discovery request is worth sending (asked by ``SitemapRequestsMiddleware``)."""
         if self.canonical(request.url) != self.NEWS_URL:
             return True
-        return (request.callback == self.parse_news_sitemap
-                and self.window.overlaps(today() - timedelta(days=NEWS_SITEMAP_DAYS), None))
+        return request.callback == self.parse_news_sitemap and self.window.overlaps(
+            today() - timedelta(days=NEWS_SITEMAP_DAYS), None
+        )
 
     def closed(self, reason: str) -> None:
         """Keeps this run's sitemap reads when they are complete: finished, no errors, no item given up, no
@@ -120,8 +123,14 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
         stats = self.crawler.stats
         # Given-up items must be listed again by a later run, to be retried once they are due.
         complete = not stats.get_value("log_count/ERROR", 0) and not stats.get_value("mayadeen/given_up", 0)
-        if reads and store is not None and not store.readonly and reason == "finished" and complete \
-                and self.window.is_open:
+        if (
+            reads
+            and store is not None
+            and not store.readonly
+            and reason == "finished"
+            and complete
+            and self.window.is_open
+        ):
             store.keep_sitemap_reads(reads)
 
     # --- discovery ------------------------------------------------------------------------------
@@ -151,8 +160,11 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
 
     def sitemap_capped(self, which: str) -> None:
         self.crawler.stats.inc_value("mayadeen/capped/sitemap")
-        self.logger.warning("A sitemap (%s) lists more than %d URLs (MAYADEEN_MAX_SITEMAP_URLS): the rest of it"
-                            " is ignored", which, self.settings.getint("MAYADEEN_MAX_SITEMAP_URLS"))
+        self.logger.warning(
+            "A sitemap (%s) lists more than %d URLs (MAYADEEN_MAX_SITEMAP_URLS): the rest of it is ignored",
+            which,
+            self.settings.getint("MAYADEEN_MAX_SITEMAP_URLS"),
+        )
 
     def monthly_sitemaps(self, entries: Iterable[dict]) -> Iterator[dict]:
         for raw in entries:

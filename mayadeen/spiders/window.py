@@ -25,13 +25,16 @@ class DayWindow:
 
     def overlaps(self, first: date | None, last: date | None) -> bool:
         """Whether days ``first``..``last`` (None: unbounded) share a day with the window."""
-        return not ((last is not None and self.since is not None and last < self.since)
-                    or (first is not None and self.until is not None and first > self.until))
+        return not (
+            (last is not None and self.since is not None and last < self.since)
+            or (first is not None and self.until is not None and first > self.until)
+        )
 
     def covers(self, first: date | None, last: date | None) -> bool:
         """Whether every day ``first``..``last`` lies in the window."""
-        return ((self.since is None or (first is not None and first >= self.since))
-                and (self.until is None or (last is not None and last <= self.until)))
+        return (self.since is None or (first is not None and first >= self.since)) and (
+            self.until is None or (last is not None and last <= self.until)
+        )
 
     def __str__(self) -> str:
         return f"{self.since or '…'}..{self.until or '…'}"

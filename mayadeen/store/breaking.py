@@ -20,7 +20,8 @@ Linking (``article_url``): a flash whose own link points at an item page of the 
 Otherwise the stored article whose headline is most alike (``headline_similarity`` at least
 ``link_similarity``), published at the flash's time or up to ``link_window`` seconds after it — only
 when it is the one best match: two articles alike to the same degree are a tie, and a tie is no link
-(a junk flash that matches everything links to nothing). Linking runs when a flash is stored or its text or time changes (against the
+(a junk flash that matches everything links to nothing). Linking runs when a flash is stored or its text or time
+changes (against the
 stored articles) and when an article is stored (``link_article``, against the stored flashes).
 
 Writers: ``BreakingStore`` works on a store of either engine (``mayadeen.store.interface.Store``),
@@ -113,8 +114,13 @@ def stored_flash(row: Mapping[str, Any]) -> dict[str, Any]:
 class BreakingStore:
     """Flashes in the ``breaking_news`` table of ``store`` (either engine; opened and closed by the caller)."""
 
-    def __init__(self, store: Store, *, link_similarity: float = DEFAULT_LINK_SIMILARITY,
-                 link_window: float = DEFAULT_LINK_WINDOW):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        link_similarity: float = DEFAULT_LINK_SIMILARITY,
+        link_window: float = DEFAULT_LINK_WINDOW,
+    ):
         self.store = store
         self.link_similarity = link_similarity
         self.link_window = link_window
@@ -145,8 +151,11 @@ class BreakingStore:
             if results[i] is None:
                 # Looked up again: an item of this page may have just stored the same flash.
                 row = self._same(entry, seen_at)
-                results[i] = ((UNCHANGED, self._touch(row, entry, seen_at)) if row is not None
-                              else self._edit_or_insert(entry, seen_at, claimed))
+                results[i] = (
+                    (UNCHANGED, self._touch(row, entry, seen_at))
+                    if row is not None
+                    else self._edit_or_insert(entry, seen_at, claimed)
+                )
         return results  # type: ignore[return-value]
 
     def _same(self, entry, seen_at: str) -> dict[str, Any] | None:
@@ -159,13 +168,16 @@ class BreakingStore:
         since = _shift(seen_at, -UNTIMED_MATCH_HOURS * 3600)
         flag = " AND time_estimated" if estimated_only else ""
         return self.store.row(
-            f"{_SELECT} WHERE text_key = ? AND last_seen >= ?{flag} ORDER BY last_seen DESC LIMIT 1", (key, since))
+            f"{_SELECT} WHERE text_key = ? AND last_seen >= ?{flag} ORDER BY last_seen DESC LIMIT 1", (key, since)
+        )
 
     def _touch(self, row: Mapping[str, Any], entry, seen_at: str) -> dict[str, Any]:
         """The same flash seen again: ``last_seen`` moves; a link or language it lacked is filled in."""
         url = row["url"] or entry.url
-        self.store.run("UPDATE breaking_news SET last_seen = ?, url = ?, language = coalesce(language, ?)"
-                       " WHERE id = ?", (max(row["last_seen"], seen_at), url, entry.language, row["id"]))
+        self.store.run(
+            "UPDATE breaking_news SET last_seen = ?, url = ?, language = coalesce(language, ?) WHERE id = ?",
+            (max(row["last_seen"], seen_at), url, entry.language, row["id"]),
+        )
         if url != row["url"]:
             self._link_flash(row["id"])
         return self._get(row["id"])
@@ -184,22 +196,32 @@ class BreakingStore:
                     return UNCHANGED, self._touch(row, entry, seen_at)
                 self.store.run(
                     "UPDATE breaking_news SET text = ?, text_key = ?, edits = ?, last_seen = ?, url = coalesce(?, url)"
-                    " WHERE id = ?", (entry.text, key, self.store.json([*edits, row["text"]]),
-                                      max(row["last_seen"], seen_at), entry.url, row["id"]))
+                    " WHERE id = ?",
+                    (
+                        entry.text,
+                        key,
+                        self.store.json([*edits, row["text"]]),
+                        max(row["last_seen"], seen_at),
+                        entry.url,
+                        row["id"],
+                    ),
+                )
                 self._link_flash(row["id"])
                 return UPDATED, self._get(row["id"])
             untimed = self._recent_with_key(key, seen_at, estimated_only=True)
             if untimed is not None and untimed["id"] not in claimed:
                 claimed.add(untimed["id"])
-                self.store.run("UPDATE breaking_news SET time = ?, time_estimated = ?, last_seen = ? WHERE id = ?",
-                               (entry.time, False, max(untimed["last_seen"], seen_at), untimed["id"]))
+                self.store.run(
+                    "UPDATE breaking_news SET time = ?, time_estimated = ?, last_seen = ? WHERE id = ?",
+                    (entry.time, False, max(untimed["last_seen"], seen_at), untimed["id"]),
+                )
                 self._link_flash(untimed["id"])
                 return UPDATED, self._get(untimed["id"])
         flash_id = self.store.row(
             "INSERT INTO breaking_news (text, time, time_estimated, url, first_seen, last_seen, language, text_key)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (entry.text, entry.time or seen_at, entry.time is None, entry.url, seen_at, seen_at, entry.language,
-             key))["id"]
+            (entry.text, entry.time or seen_at, entry.time is None, entry.url, seen_at, seen_at, entry.language, key),
+        )["id"]
         claimed.add(flash_id)
         self._link_flash(flash_id)
         return NEW, self._get(flash_id)
@@ -233,9 +255,13 @@ class BreakingStore:
         else:
             candidates = self.store.rows(
                 "SELECT url, headline, date_published FROM articles WHERE date_published >= ? AND date_published <= ?",
-                (flash["time"], _shift(flash["time"], self.link_window)))
-            ranked = sorted(rank for a in candidates if (rank := self._rank(
-                flash["text"], a["headline"], a["date_published"], a["url"])) is not None)
+                (flash["time"], _shift(flash["time"], self.link_window)),
+            )
+            ranked = sorted(
+                rank
+                for a in candidates
+                if (rank := self._rank(flash["text"], a["headline"], a["date_published"], a["url"])) is not None
+            )
             unique = ranked and (len(ranked) == 1 or ranked[0][0] < ranked[1][0])  # a tie in score is no link
             best = ranked[0][-1] if unique else None
         self.store.run("UPDATE breaking_news SET article_url = ? WHERE id = ?", (best, flash_id))
@@ -254,8 +280,10 @@ class BreakingStore:
     def _link_article(self, url: str, headline: str, published: str) -> int:
         """``link_article``'s transaction."""
         linked = 0
-        flashes = self.store.rows("SELECT id, text, url, article_url FROM breaking_news WHERE time <= ? AND time >= ?",
-                                  (published, _shift(published, -self.link_window)))
+        flashes = self.store.rows(
+            "SELECT id, text, url, article_url FROM breaking_news WHERE time <= ? AND time >= ?",
+            (published, _shift(published, -self.link_window)),
+        )
         for flash in flashes:
             if flash["url"] and item_kind(flash["url"]):
                 continue  # linked by its own link

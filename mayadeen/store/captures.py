@@ -32,8 +32,17 @@ CAPTURES_DDL = (
     "CREATE INDEX IF NOT EXISTS warc_captures_digest ON warc_captures (digest)",
 )
 
-_COLUMNS = ("url", "article_id", "fetched_at", "digest", "warc_file", "warc_offset", "warc_length", "status",
-            "warc_type")
+_COLUMNS = (
+    "url",
+    "article_id",
+    "fetched_at",
+    "digest",
+    "warc_file",
+    "warc_offset",
+    "warc_length",
+    "status",
+    "warc_type",
+)
 
 
 def index_capture(store: Store, capture, article_id: str | None) -> None:
@@ -41,8 +50,17 @@ def index_capture(store: Store, capture, article_id: str | None) -> None:
     store.run(
         f"INSERT INTO warc_captures ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
         " ON CONFLICT DO NOTHING",
-        (capture.url, article_id, capture.fetched_at, capture.digest, capture.file, capture.offset,
-         capture.length, capture.status, capture.warc_type),
+        (
+            capture.url,
+            article_id,
+            capture.fetched_at,
+            capture.digest,
+            capture.file,
+            capture.offset,
+            capture.length,
+            capture.status,
+            capture.warc_type,
+        ),
     )
 
 
@@ -51,8 +69,9 @@ def latest_capture(store: Store, *, article_id: str | None = None, url: str | No
     if (article_id is None) == (url is None):
         raise ValueError("give exactly one of article_id and url")
     key, value = ("article_id", article_id) if article_id is not None else ("url", url)
-    return store.row(f"SELECT {', '.join(_COLUMNS)} FROM warc_captures WHERE {key} = ?"
-                     " ORDER BY fetched_at DESC LIMIT 1", (value,))
+    return store.row(
+        f"SELECT {', '.join(_COLUMNS)} FROM warc_captures WHERE {key} = ? ORDER BY fetched_at DESC LIMIT 1", (value,)
+    )
 
 
 def archived_payload(store: Store, digest: str) -> tuple[str, str, str] | None:
@@ -60,9 +79,13 @@ def archived_payload(store: Store, digest: str) -> tuple[str, str, str] | None:
 
     Lets a run write an identical payload as a ``revisit`` of the capture an earlier run archived.
     """
-    row = store.read(lambda: store.row(
-        "SELECT url, fetched_at, warc_file FROM warc_captures WHERE digest = ? AND warc_type = 'response'"
-        " ORDER BY fetched_at LIMIT 1", (digest,)))
+    row = store.read(
+        lambda: store.row(
+            "SELECT url, fetched_at, warc_file FROM warc_captures WHERE digest = ? AND warc_type = 'response'"
+            " ORDER BY fetched_at LIMIT 1",
+            (digest,),
+        )
+    )
     return (row["url"], row["fetched_at"], row["warc_file"]) if row else None
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
-TAKES = ("takes sqlite:///path/to/file.sqlite or postgresql://user@host:port/database")
+TAKES = "takes sqlite:///path/to/file.sqlite or postgresql://user@host:port/database"
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def parse_store_url(url: str) -> StoreTarget:
     text = url.strip()
     scheme = text.split(":", 1)[0].lower() if ":" in text else ""
     if scheme == SQLITE:
-        path = text[len("sqlite:///"):] if text[:len("sqlite:///")].lower() == "sqlite:///" else ""
+        path = text[len("sqlite:///") :] if text[: len("sqlite:///")].lower() == "sqlite:///" else ""
         if not path.strip() or "?" in path:
             raise ValueError(f"{TAKES} (a sqlite URL needs a file path after sqlite:///, nothing after it)")
         return StoreTarget(SQLITE, path)
@@ -84,16 +84,14 @@ def store_errors(target: StoreTarget) -> tuple[type[BaseException], ...]:
     return (OSError, *ArticleStore.errors)
 
 
-def connect(target: StoreTarget, *, readonly: bool = False, busy_timeout: float = 60.0,
-            retry_timeout: float = 60.0):
+def connect(target: StoreTarget, *, readonly: bool = False, busy_timeout: float = 60.0, retry_timeout: float = 60.0):
     """The store at ``target``, opened (created or upgraded unless ``readonly``). ``busy_timeout``:
     seconds a write waits for another's lock; ``retry_timeout``: seconds a PostgreSQL store's
     reads and writes retry a server that went away."""
     if target.engine == POSTGRESQL:
         from mayadeen.store.postgres import PostgresStore  # psycopg is only needed for PostgreSQL
 
-        return PostgresStore(target.location, readonly=readonly, lock_timeout=busy_timeout,
-                             retry_timeout=retry_timeout)
+        return PostgresStore(target.location, readonly=readonly, lock_timeout=busy_timeout, retry_timeout=retry_timeout)
     from mayadeen.store.sqlite import ArticleStore
 
     return ArticleStore(target.location, readonly=readonly, busy_timeout=busy_timeout)

@@ -9,7 +9,7 @@ row. The functions work on either engine (``mayadeen.store.interface.Store``); b
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from mayadeen.record import TIMESTAMP_FORMAT, utc_timestamp
 from mayadeen.store.interface import Store
@@ -34,7 +34,7 @@ def next_attempts(store: Store) -> dict[str, str]:
 def record_failure(store: Store, url: str, reason: str, interval: float, longest: float) -> dict:
     """Counts one more failed run for ``url``; returns its row (``failures``, ``first_failed_at``,
     ``next_attempt_at``)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def count() -> dict:
         row = store.row("SELECT failures, first_failed_at FROM failing_items WHERE url = ?", (url,))
@@ -46,8 +46,10 @@ def record_failure(store: Store, url: str, reason: str, interval: float, longest
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET failures = excluded.failures,"
             " last_failed_at = excluded.last_failed_at, last_reason = excluded.last_reason,"
             " next_attempt_at = excluded.next_attempt_at",
-            (url, failures, first, utc_timestamp(now), reason, next_at))
+            (url, failures, first, utc_timestamp(now), reason, next_at),
+        )
         return {"failures": failures, "first_failed_at": first, "next_attempt_at": next_at}
+
     return store.write(count, serial=f"failing_items {url}")
 
 
@@ -58,6 +60,7 @@ def clear(store: Store, url: str) -> bool:
 
 def failing(store: Store) -> list[tuple[str, int, str]]:
     """``(url, failures, next_attempt_at)`` of every failing item, most failures first."""
-    rows = store.read(lambda: store.rows(
-        "SELECT url, failures, next_attempt_at FROM failing_items ORDER BY failures DESC, url"))
+    rows = store.read(
+        lambda: store.rows("SELECT url, failures, next_attempt_at FROM failing_items ORDER BY failures DESC, url")
+    )
     return [(row["url"], row["failures"], row["next_attempt_at"]) for row in rows]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Collection, Iterable, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from mayadeen.normalize.dates import SITE_TZ, to_utc_iso
@@ -103,9 +103,17 @@ class Freshness:
     the pipeline the date discovery showed for an item it fetched.
     """
 
-    def __init__(self, store: Store | None, *, full: bool = False, unfinished: Collection[str] = (),
-                 done_runs: Collection[int] = (), done: Collection[str] = (), stats=None,
-                 started: datetime | None = None):
+    def __init__(
+        self,
+        store: Store | None,
+        *,
+        full: bool = False,
+        unfinished: Collection[str] = (),
+        done_runs: Collection[int] = (),
+        done: Collection[str] = (),
+        stats=None,
+        started: datetime | None = None,
+    ):
         self.store = store
         self.full = full
         self.unfinished = frozenset(unfinished)
@@ -133,11 +141,20 @@ class Freshness:
         else:
             logger.info("No store (MAYADEEN_STORE_URL and MAYADEEN_SQLITE_PATH are empty): every item is fetched")
         if resume and resume.resumed_after_kill:
-            logger.info("Resumed job: items stored by its runs %s are skipped, %d unfinished are fetched again",
-                        sorted(done_runs), len(unfinished))
-        return cls(store, full=full, unfinished=unfinished, done_runs=done_runs,
-                   done=resume.done if resume and store is None else (), stats=crawler.stats,
-                   started=datetime.now(timezone.utc).replace(microsecond=0))
+            logger.info(
+                "Resumed job: items stored by its runs %s are skipped, %d unfinished are fetched again",
+                sorted(done_runs),
+                len(unfinished),
+            )
+        return cls(
+            store,
+            full=full,
+            unfinished=unfinished,
+            done_runs=done_runs,
+            done=resume.done if resume and store is None else (),
+            stats=crawler.stats,
+            started=datetime.now(UTC).replace(microsecond=0),
+        )
 
     def prefetch(self, urls: Iterable[str]) -> None:
         """Looks up ``urls`` in one go (a sitemap's worth), for the verdicts that follow."""

@@ -20,8 +20,8 @@ import json
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager, suppress
-from typing import Any, ContextManager, Protocol, TypeVar
+from contextlib import AbstractContextManager, closing, contextmanager, suppress
+from typing import Any, Protocol, TypeVar
 
 from mayadeen.record import utc_timestamp
 from mayadeen.store.run_progress import FIGURES as PROGRESS_FIGURES
@@ -149,20 +149,26 @@ class SharedStore:
 
     def keep_sitemap_reads(self, reads: Iterable[SitemapRead], read_at: str | None = None) -> None:
         rows = [(r.url, r.lastmod, r.etag, r.last_modified, read_at or utc_timestamp()) for r in reads]
-        self.write(lambda: self.run_many(
-            "INSERT INTO sitemap_reads (url, lastmod, etag, last_modified, read_at) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (url) DO UPDATE SET lastmod = excluded.lastmod, etag = excluded.etag,"
-            " last_modified = excluded.last_modified, read_at = excluded.read_at", rows))
+        self.write(
+            lambda: self.run_many(
+                "INSERT INTO sitemap_reads (url, lastmod, etag, last_modified, read_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (url) DO UPDATE SET lastmod = excluded.lastmod, etag = excluded.etag,"
+                " last_modified = excluded.last_modified, read_at = excluded.read_at",
+                rows,
+            )
+        )
 
     # --- crawl runs -----------------------------------------------------------------------------
 
-    def start_run(self, spider: str, arguments: Mapping[str, Any] | None = None,
-                  started_at: str | None = None) -> int:
+    def start_run(self, spider: str, arguments: Mapping[str, Any] | None = None, started_at: str | None = None) -> int:
         """Record the start of a crawl; returns its run id for ``finish_run``."""
         args = json.loads(json.dumps(dict(arguments or {}), sort_keys=True, default=str))
         values = (spider, self.json(args), started_at or utc_timestamp())
-        return self.write(lambda: self.row(
-            "INSERT INTO crawl_runs (spider, arguments, started_at) VALUES (?, ?, ?) RETURNING id", values)["id"])
+        return self.write(
+            lambda: self.row(
+                "INSERT INTO crawl_runs (spider, arguments, started_at) VALUES (?, ?, ?) RETURNING id", values
+            )["id"]
+        )
 
     def finish_run(self, run_id: int, **figures: Any) -> None:
         """Set a run's figures (names in RUN_FIGURES; dicts such as responses_by_status become JSON).
@@ -183,15 +189,21 @@ class SharedStore:
 
     def runs(self) -> list[dict[str, Any]]:
         """All crawl runs, oldest first, JSON columns decoded."""
-        return [{k: self.from_json(v) if k in RUN_JSON else v for k, v in row.items()}
-                for row in self.rows("SELECT * FROM crawl_runs ORDER BY id")]
+        return [
+            {k: self.from_json(v) if k in RUN_JSON else v for k, v in row.items()}
+            for row in self.rows("SELECT * FROM crawl_runs ORDER BY id")
+        ]
 
     # --- a run while it goes on (``mayadeen.store.run_progress``) -----------------------------------
 
     def claim_run(self, run_id: int) -> None:
         """Marks ``run_id`` as this process's run."""
-        self.write(lambda: self.run("UPDATE crawl_runs SET pid = ?, host = ?, updated_at = ? WHERE id = ?",
-                                    (os.getpid(), socket.gethostname(), utc_timestamp(), run_id)))
+        self.write(
+            lambda: self.run(
+                "UPDATE crawl_runs SET pid = ?, host = ?, updated_at = ? WHERE id = ?",
+                (os.getpid(), socket.gethostname(), utc_timestamp(), run_id),
+            )
+        )
 
     def mark_killed(self, current_run: int) -> list[int]:
         """Closes the rows of runs that died without finishing (on this host, or of unknown host).
@@ -199,27 +211,41 @@ class SharedStore:
         Their ``finished_at`` becomes the last time they were seen alive; finish reason and result
         ``killed``. Returns their ids.
         """
-        rows = self.read(lambda: self.rows(
-            "SELECT id, pid, host FROM crawl_runs WHERE finished_at IS NULL AND id <> ?", (current_run,)))
+        rows = self.read(
+            lambda: self.rows(
+                "SELECT id, pid, host FROM crawl_runs WHERE finished_at IS NULL AND id <> ?", (current_run,)
+            )
+        )
         dead = [row["id"] for row in rows if died(row["pid"], row["host"])]
         if dead:
-            self.write(lambda: self.run_many(
-                "UPDATE crawl_runs SET finished_at = coalesce(updated_at, started_at), finish_reason = ?,"
-                " result = ? WHERE id = ? AND finished_at IS NULL", [(KILLED, KILLED, run) for run in dead]))
+            self.write(
+                lambda: self.run_many(
+                    "UPDATE crawl_runs SET finished_at = coalesce(updated_at, started_at), finish_reason = ?,"
+                    " result = ? WHERE id = ? AND finished_at IS NULL",
+                    [(KILLED, KILLED, run) for run in dead],
+                )
+            )
         return dead
 
     def update_run(self, run_id: int, figures: Mapping[str, Any]) -> None:
         """The run's figures so far (names in ``run_progress.FIGURES``), and ``updated_at`` = now."""
         names = sorted(set(figures) & PROGRESS_FIGURES)
-        self.write(lambda: self.run(
-            f"UPDATE crawl_runs SET {''.join(f'{n} = ?, ' for n in names)}updated_at = ? WHERE id = ?",
-            (*(figures[n] for n in names), utc_timestamp(), run_id)))
+        self.write(
+            lambda: self.run(
+                f"UPDATE crawl_runs SET {''.join(f'{n} = ?, ' for n in names)}updated_at = ? WHERE id = ?",
+                (*(figures[n] for n in names), utc_timestamp(), run_id),
+            )
+        )
 
     def record_result(self, run_id: int, result: str, finish_reason: str | None = None) -> None:
         """Sets a run's ``result`` (and ``finish_reason``/``finished_at`` when the run never closed its row)."""
-        self.write(lambda: self.run(
-            "UPDATE crawl_runs SET result = ?, finish_reason = coalesce(finish_reason, ?),"
-            " finished_at = coalesce(finished_at, ?) WHERE id = ?", (result, finish_reason, utc_timestamp(), run_id)))
+        self.write(
+            lambda: self.run(
+                "UPDATE crawl_runs SET result = ?, finish_reason = coalesce(finish_reason, ?),"
+                " finished_at = coalesce(finished_at, ?) WHERE id = ?",
+                (result, finish_reason, utc_timestamp(), run_id),
+            )
+        )
 
     # --- URLs -------------------------------------------------------------------------------------
 
@@ -227,14 +253,16 @@ class SharedStore:
         """The ``article_id`` of an item given its id, its url or one of its aliases."""
         if url_or_id.isdigit():
             return url_or_id
-        row = self.conn.execute(f"SELECT article_id FROM article_urls WHERE url = {self.marker}",
-                                (url_or_id,)).fetchone()
+        row = self.conn.execute(
+            f"SELECT article_id FROM article_urls WHERE url = {self.marker}", (url_or_id,)
+        ).fetchone()
         return row[0] if row else None
 
     def urls(self, url_or_id: str) -> list[str]:
         """Every URL an item is known under (its address and aliases), sorted."""
-        rows = self.conn.execute(f"SELECT url FROM article_urls WHERE article_id = {self.marker} ORDER BY url",
-                                 (self.article_id(url_or_id),))
+        rows = self.conn.execute(
+            f"SELECT url FROM article_urls WHERE article_id = {self.marker} ORDER BY url", (self.article_id(url_or_id),)
+        )
         return [r[0] for r in rows]
 
 
@@ -248,9 +276,16 @@ class Store(Protocol):
     def close(self) -> None: ...
 
     # articles
-    def upsert(self, record: Mapping[str, Any], seen_at: str | None = None, *, aliases: Iterable[str] = (),
-               listed: str | None = None, run_id: int | None = None,
-               also: Callable[[], None] | None = None) -> str: ...
+    def upsert(
+        self,
+        record: Mapping[str, Any],
+        seen_at: str | None = None,
+        *,
+        aliases: Iterable[str] = (),
+        listed: str | None = None,
+        run_id: int | None = None,
+        also: Callable[[], None] | None = None,
+    ) -> str: ...
     def get(self, url_or_id: str) -> dict[str, Any] | None: ...
     def article_id(self, url_or_id: str) -> str | None: ...
     def urls(self, url_or_id: str) -> list[str]: ...
@@ -264,8 +299,9 @@ class Store(Protocol):
     def keep_sitemap_reads(self, reads: Iterable[SitemapRead], read_at: str | None = None) -> None: ...
 
     # crawl runs
-    def start_run(self, spider: str, arguments: Mapping[str, Any] | None = None,
-                  started_at: str | None = None) -> int: ...
+    def start_run(
+        self, spider: str, arguments: Mapping[str, Any] | None = None, started_at: str | None = None
+    ) -> int: ...
     def finish_run(self, run_id: int, **figures: Any) -> None: ...
     def runs(self) -> list[dict[str, Any]]: ...
     def claim_run(self, run_id: int) -> None: ...
@@ -283,6 +319,6 @@ class Store(Protocol):
     def write(self, work: Callable[[], T], *, serial: str | None = None) -> T: ...
     def json(self, value: Any) -> Any: ...
     def from_json(self, value: Any) -> Any: ...
-    def snapshot(self) -> ContextManager[Store]: ...
+    def snapshot(self) -> AbstractContextManager[Store]: ...
     def schema_version(self) -> int | None: ...
     def tables(self) -> set[str]: ...

@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 _DEADLOCK_RETRIES = 5
 
+
 class PostgresStore(SharedStore):
     """Articles by ``article_id``, their revisions and the crawl runs, in one PostgreSQL database.
 
@@ -59,8 +60,7 @@ class PostgresStore(SharedStore):
     snapshot_begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
     _streams = 0  # server-side cursors opened, for their names
 
-    def __init__(self, url: str, *, readonly: bool = False, lock_timeout: float = 60.0,
-                 retry_timeout: float = 60.0):
+    def __init__(self, url: str, *, readonly: bool = False, lock_timeout: float = 60.0, retry_timeout: float = 60.0):
         self.url = url
         self.location = str(StoreTarget(POSTGRESQL, url))
         self.readonly = readonly
@@ -105,8 +105,12 @@ class PostgresStore(SharedStore):
                 deadline = deadline or now + self.retry_timeout
                 if now >= deadline:
                     raise
-                logger.warning("PostgreSQL store %s unreachable (%s); retrying for %.0fs more", self.location,
-                               " ".join(str(exc).split())[:200], deadline - now)
+                logger.warning(
+                    "PostgreSQL store %s unreachable (%s); retrying for %.0fs more",
+                    self.location,
+                    " ".join(str(exc).split())[:200],
+                    deadline - now,
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 try:
@@ -141,6 +145,7 @@ class PostgresStore(SharedStore):
         def snapshot():
             self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             return work()
+
         return self._transaction(snapshot)
 
     def write(self, work, *, serial: str | None = None):
@@ -155,6 +160,7 @@ class PostgresStore(SharedStore):
                 key = int.from_bytes(hashlib.blake2b(serial.encode(), digest_size=8).digest(), "big", signed=True)
                 self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
             return work()
+
         return self._transaction(serialised, write=True)
 
     def json(self, value: Any) -> Jsonb | None:
@@ -169,8 +175,9 @@ class PostgresStore(SharedStore):
             return None
         version = conn.execute("SELECT max(version) FROM store_schema").fetchone()[0]
         if version is not None and version > SCHEMA_VERSION and not self.readonly:  # reading is still fine
-            raise RuntimeError(f"{self.location} has store schema version {version};"
-                               f" this code knows up to {SCHEMA_VERSION}")
+            raise RuntimeError(
+                f"{self.location} has store schema version {version}; this code knows up to {SCHEMA_VERSION}"
+            )
         return version
 
     def schema_version(self) -> int | None:
@@ -181,13 +188,16 @@ class PostgresStore(SharedStore):
         return {name for (name,) in rows}
 
     def _has_later_tables(self) -> bool:
-        row = self.conn.execute("SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%s::text[]) n",
-                                (list(LATER_RELATIONS),))
+        row = self.conn.execute(
+            "SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%s::text[]) n", (list(LATER_RELATIONS),)
+        )
         if not row.fetchone()[0]:
             return False
         columns = self.conn.execute(
             "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
-            " AND table_name = 'crawl_runs' AND column_name = ANY(%s)", (list(LATER_RUN_COLUMNS),))
+            " AND table_name = 'crawl_runs' AND column_name = ANY(%s)",
+            (list(LATER_RUN_COLUMNS),),
+        )
         return columns.fetchone()[0] == len(LATER_RUN_COLUMNS)
 
     def _create(self) -> None:
@@ -203,9 +213,16 @@ class PostgresStore(SharedStore):
 
     # --- articles -------------------------------------------------------------------------------
 
-    def upsert(self, record: Mapping[str, Any], seen_at: str | None = None, *,
-               aliases: Iterable[str] = (), listed: str | None = None, run_id: int | None = None,
-               also: Callable[[], None] | None = None) -> str:
+    def upsert(
+        self,
+        record: Mapping[str, Any],
+        seen_at: str | None = None,
+        *,
+        aliases: Iterable[str] = (),
+        listed: str | None = None,
+        run_id: int | None = None,
+        also: Callable[[], None] | None = None,
+    ) -> str:
         """Store one record; returns ``"new"``, ``"updated"`` or ``"unchanged"``, as the SQLite store
         (``also()``: the caller's writes that belong with the item, in its transaction)."""
         aliases = sorted(set(aliases) - {record["url"]})  # one order for every writer: fewer deadlocks
@@ -220,7 +237,9 @@ class PostgresStore(SharedStore):
             values = [to_column(c, record.get(c)) for c in RECORD_COLUMNS] + [seen_at, seen_at, 1, listed, run_id]
             inserted = conn.execute(
                 f"INSERT INTO articles ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})"
-                " ON CONFLICT (article_id) DO NOTHING RETURNING revision", values).fetchone()
+                " ON CONFLICT (article_id) DO NOTHING RETURNING revision",
+                values,
+            ).fetchone()
             old = None if inserted else self._locked_state(article_id)
         if old is None:
             outcome = NEW
@@ -232,43 +251,55 @@ class PostgresStore(SharedStore):
             conn.execute(
                 f"UPDATE articles SET {assignments}last_seen = %s, revision = %s, last_run = %s,"
                 " listed_date = greatest(listed_date, %s::timestamptz) WHERE article_id = %s",
-                (*(to_column(c, record.get(c)) for c in columns), seen_at, revision, run_id, listed, article_id))
-        conn.execute("INSERT INTO article_urls (url, article_id) VALUES (%s, %s)"
-                     " ON CONFLICT (url) DO UPDATE SET article_id = excluded.article_id", (url, article_id))
+                (*(to_column(c, record.get(c)) for c in columns), seen_at, revision, run_id, listed, article_id),
+            )
+        conn.execute(
+            "INSERT INTO article_urls (url, article_id) VALUES (%s, %s)"
+            " ON CONFLICT (url) DO UPDATE SET article_id = excluded.article_id",
+            (url, article_id),
+        )
         for alias in aliases:
-            conn.execute("INSERT INTO article_urls (url, article_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                         (alias, article_id))
+            conn.execute(
+                "INSERT INTO article_urls (url, article_id) VALUES (%s, %s) ON CONFLICT DO NOTHING", (alias, article_id)
+            )
         if also is not None:
             also()
         return outcome
 
     def _locked_state(self, article_id: str) -> tuple[str, int] | None:
         """The stored item's content_hash and revision, its row locked until the transaction ends."""
-        return self.conn.execute("SELECT content_hash, revision FROM articles WHERE article_id = %s FOR UPDATE",
-                                 (article_id,)).fetchone()
+        return self.conn.execute(
+            "SELECT content_hash, revision FROM articles WHERE article_id = %s FOR UPDATE", (article_id,)
+        ).fetchone()
 
     def _file_revision(self, article_id: str) -> None:
         """Copies the current (locked) version of ``article_id`` into article_revisions."""
-        row = self.conn.execute(f"SELECT {', '.join(RECORD_COLUMNS)}, revision, last_seen FROM articles"
-                                " WHERE article_id = %s", (article_id,)).fetchone()
-        old = row_of(RECORD_COLUMNS, row[:len(RECORD_COLUMNS)])
+        row = self.conn.execute(
+            f"SELECT {', '.join(RECORD_COLUMNS)}, revision, last_seen FROM articles WHERE article_id = %s",
+            (article_id,),
+        ).fetchone()
+        old = row_of(RECORD_COLUMNS, row[: len(RECORD_COLUMNS)])
         self.conn.execute(
             "INSERT INTO article_revisions (article_id, revision, url, content_hash, date_modified, record, seen_at)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (article_id, row[-2], old["url"], old["content_hash"], old["date_modified"], Jsonb(old), row[-1]))
+            (article_id, row[-2], old["url"], old["content_hash"], old["date_modified"], Jsonb(old), row[-1]),
+        )
 
     def get(self, url_or_id: str) -> dict[str, Any] | None:
         """The current record of an item (by id, url or alias) plus the bookkeeping columns, or None."""
         names = (*RECORD_COLUMNS, *BOOKKEEPING_COLUMNS)
-        row = self.conn.execute(f"SELECT {', '.join(names)} FROM articles WHERE article_id = %s",
-                                (self.article_id(url_or_id),)).fetchone()
+        row = self.conn.execute(
+            f"SELECT {', '.join(names)} FROM articles WHERE article_id = %s", (self.article_id(url_or_id),)
+        ).fetchone()
         return None if row is None else row_of(names, row)
 
     def revisions(self, url_or_id: str) -> list[dict[str, Any]]:
         """Earlier versions of an item, oldest first, as ``ArticleStore.revisions``."""
         names = ("revision", "url", "content_hash", "date_modified", "seen_at", "record")
-        rows = self.conn.execute(f"SELECT {', '.join(names)} FROM article_revisions WHERE article_id = %s"
-                                 " ORDER BY revision", (self.article_id(url_or_id),))
+        rows = self.conn.execute(
+            f"SELECT {', '.join(names)} FROM article_revisions WHERE article_id = %s ORDER BY revision",
+            (self.article_id(url_or_id),),
+        )
         out = []
         for row in rows:
             revision = row_of(names, row)
@@ -280,17 +311,23 @@ class PostgresStore(SharedStore):
         """url -> ItemState for those of ``urls`` the store knows (as an address or an alias)."""
         wanted = list(dict.fromkeys(urls))
         names = ItemState._fields
-        rows = self._transaction(lambda: self.conn.execute(
-            f"SELECT u.url, {', '.join(f'a.{n}' for n in names)} FROM article_urls u"
-            " JOIN articles a ON a.article_id = u.article_id WHERE u.url = ANY(%s)", (wanted,)).fetchall())
+        rows = self._transaction(
+            lambda: self.conn.execute(
+                f"SELECT u.url, {', '.join(f'a.{n}' for n in names)} FROM article_urls u"
+                " JOIN articles a ON a.article_id = u.article_id WHERE u.url = ANY(%s)",
+                (wanted,),
+            ).fetchall()
+        )
         return {row[0]: ItemState(**row_of(names, row[1:])) for row in rows}
 
     def iter_records(self) -> Iterator[dict[str, Any]]:
         """Every current record by ``article_id``, a page at a time (no transaction held open)."""
         after = ""
         while True:
-            rows = self.conn.execute(f"SELECT {', '.join(RECORD_COLUMNS)} FROM articles WHERE article_id > %s"
-                                     " ORDER BY article_id LIMIT 500", (after,)).fetchall()
+            rows = self.conn.execute(
+                f"SELECT {', '.join(RECORD_COLUMNS)} FROM articles WHERE article_id > %s ORDER BY article_id LIMIT 500",
+                (after,),
+            ).fetchall()
             for row in rows:
                 yield row_of(RECORD_COLUMNS, row)
             if len(rows) < 500:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -14,8 +14,9 @@ from mayadeen.record import in_contract_order, schema, utc_timestamp
 from mayadeen.store.schema import JSON_COLUMNS
 
 #: Record keys holding a UTC time (timestamptz columns).
-TIME_KEYS = frozenset(key for key, definition in schema()["properties"].items()
-                      if "#/$defs/utcDateTime" in json.dumps(definition))
+TIME_KEYS = frozenset(
+    key for key, definition in schema()["properties"].items() if "#/$defs/utcDateTime" in json.dumps(definition)
+)
 #: Any 64-bit number: the advisory lock under which the tables are created or upgraded.
 SCHEMA_LOCK = 0x6D61_7961_6465_656E
 
@@ -23,7 +24,8 @@ SCHEMA_LOCK = 0x6D61_7961_6465_656E
 #: The text ``articles.search`` indexes, weighted: headline (A), summary and tags (B), body (D).
 ARTICLES_SEARCH = " || ".join(
     f"setweight(to_tsvector('english', coalesce({column}, '')), '{weight}')"
-    for column, weight in (("headline", "A"), ("summary", "B"), ("tags::text", "B"), ("body", "D")))
+    for column, weight in (("headline", "A"), ("summary", "B"), ("tags::text", "B"), ("body", "D"))
+)
 
 
 def _column_type(key: str, definition: Mapping[str, Any]) -> str:
@@ -144,7 +146,7 @@ def time_text(moment: datetime) -> str:
     with microseconds when it has them (a WARC-Date)."""
     if not moment.microsecond:
         return utc_timestamp(moment)
-    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
 def from_column(name: str, value: Any) -> Any:

@@ -106,7 +106,8 @@ class StoreSnapshot:
             return
         where, params = selection.where()
         for row in self.store.stream(
-                f"SELECT {', '.join(RECORD_COLUMNS)} FROM articles WHERE {where} ORDER BY {_ORDER}", params):
+            f"SELECT {', '.join(RECORD_COLUMNS)} FROM articles WHERE {where} ORDER BY {_ORDER}", params
+        ):
             yield _record(row)
 
     def revisions(self, selection: Selection) -> Iterator[dict[str, Any]]:
@@ -116,9 +117,11 @@ class StoreSnapshot:
             return
         where, params = selection.where("a")
         for row in self.store.stream(
-                "SELECT r.record, r.revision, r.seen_at FROM article_revisions r JOIN articles a"
-                f" ON a.article_id = r.article_id WHERE {where}"
-                " ORDER BY r.record ->> 'date_published' NULLS FIRST, r.url, r.revision", params):
+            "SELECT r.record, r.revision, r.seen_at FROM article_revisions r JOIN articles a"
+            f" ON a.article_id = r.article_id WHERE {where}"
+            " ORDER BY r.record ->> 'date_published' NULLS FIRST, r.url, r.revision",
+            params,
+        ):
             stored = self.store.from_json(row["record"])
             yield {**_record(stored), "revision": row["revision"], "seen_at": row["seen_at"]}
 
@@ -127,9 +130,14 @@ class StoreSnapshot:
         if not self.has_articles:
             return []
         where, params = selection.where("a")
-        days = Counter(row["seen_at"][:10] for row in self.store.stream(
-            f"SELECT r.seen_at FROM article_revisions r JOIN articles a ON a.article_id = r.article_id WHERE {where}",
-            params))
+        days = Counter(
+            row["seen_at"][:10]
+            for row in self.store.stream(
+                "SELECT r.seen_at FROM article_revisions r JOIN articles a ON a.article_id = r.article_id"
+                f" WHERE {where}",
+                params,
+            )
+        )
         return sorted(days.items())
 
     def runs(self) -> list[dict[str, Any]]:
@@ -142,8 +150,9 @@ class StoreSnapshot:
         if not self.has_flashes:
             return
         where, params = selection.where_days("time")
-        for row in self.store.stream(f"SELECT {', '.join(breaking.STORED_COLUMNS)} FROM breaking_news"
-                                     f" WHERE {where} ORDER BY time, id", params):
+        for row in self.store.stream(
+            f"SELECT {', '.join(breaking.STORED_COLUMNS)} FROM breaking_news WHERE {where} ORDER BY time, id", params
+        ):
             yield breaking.stored_flash(row)
 
     def flash_summary(self, selection: Selection) -> dict[str, Any]:
@@ -155,4 +164,6 @@ class StoreSnapshot:
         return self.store.row(
             "SELECT count(*) AS flashes, count(article_url) AS linked, count(nullif(coalesce(edits, '[]'), '[]'))"
             " AS edited, count(*) FILTER (WHERE time_estimated) AS estimated, min(time) AS first, max(time) AS last"
-            f" FROM breaking_news WHERE {where}", params)
+            f" FROM breaking_news WHERE {where}",
+            params,
+        )

@@ -32,13 +32,29 @@ from contextlib import contextmanager
 
 from mayadeen.processes import is_running
 
-COLUMNS = {"pid": "INTEGER", "host": "TEXT", "updated_at": "TEXT", "result": "TEXT", "items_seen": "INTEGER",
-           "monitors_failed": "TEXT"}
+COLUMNS = {
+    "pid": "INTEGER",
+    "host": "TEXT",
+    "updated_at": "TEXT",
+    "result": "TEXT",
+    "items_seen": "INTEGER",
+    "monitors_failed": "TEXT",
+}
 #: The result and finish reason of a run that died without closing its row.
 KILLED = "killed"
 #: The figures ``update_run`` may set (column names never come from the caller's strings).
-FIGURES = frozenset({"items_new", "items_updated", "items_unchanged", "items_dropped", "items_seen", "requests",
-                     "errors", "monitors_failed"})
+FIGURES = frozenset(
+    {
+        "items_new",
+        "items_updated",
+        "items_unchanged",
+        "items_dropped",
+        "items_seen",
+        "requests",
+        "errors",
+        "monitors_failed",
+    }
+)
 
 
 @contextmanager

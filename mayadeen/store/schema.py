@@ -94,8 +94,10 @@ def is_current(conn: sqlite3.Connection) -> bool:
     """Whether the file is at SCHEMA_VERSION with its later tables (one cheap read at open)."""
     if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
         return False
-    found = conn.execute(f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
-                         f" ({', '.join('?' * len(LATER_TABLES))})", LATER_TABLES).fetchone()[0]
+    found = conn.execute(
+        f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({', '.join('?' * len(LATER_TABLES))})",
+        LATER_TABLES,
+    ).fetchone()[0]
     return found == len(LATER_TABLES)
 
 
@@ -121,13 +123,19 @@ def _from_v1(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS articles_article_id")
     conn.execute(_REVISIONS.format(name="revisions_v2"))
     conn.execute("CREATE TABLE article_urls (url TEXT PRIMARY KEY, article_id TEXT NOT NULL) WITHOUT ROWID")
-    shared = [r[0] for r in conn.execute(
-        "SELECT article_id FROM articles WHERE article_id IS NOT NULL GROUP BY article_id HAVING count(*) > 1")]
+    shared = [
+        r[0]
+        for r in conn.execute(
+            "SELECT article_id FROM articles WHERE article_id IS NOT NULL GROUP BY article_id HAVING count(*) > 1"
+        )
+    ]
     conn.execute(
         "INSERT INTO revisions_v2 SELECT coalesce(a.article_id, json_extract(r.record, '$.article_id')),"
         " r.revision, lower(r.url), r.content_hash, r.date_modified, r.record, r.seen_at"
         " FROM article_revisions r LEFT JOIN articles a ON a.url = r.url"
-        f" WHERE a.article_id IS NULL OR a.article_id NOT IN ({', '.join('?' * len(shared))})", shared)
+        f" WHERE a.article_id IS NULL OR a.article_id NOT IN ({', '.join('?' * len(shared))})",
+        shared,
+    )
     for article_id in shared:
         _merge(conn, article_id)
     conn.execute("DROP TABLE article_revisions")
@@ -154,28 +162,45 @@ def _merge(conn: sqlite3.Connection, article_id: str) -> None:
     columns = ", ".join(RECORD_COLUMNS)
     rows = conn.execute(
         f"SELECT {columns}, first_seen, last_seen FROM articles WHERE article_id = ? ORDER BY last_seen, revision",
-        (article_id,)).fetchall()
+        (article_id,),
+    ).fetchall()
     *others, current = rows
     urls = [row[0] for row in rows]
     versions = [
         (seen, url, digest, modified, record)
         for url in urls
         for seen, digest, modified, record in conn.execute(
-            "SELECT seen_at, content_hash, date_modified, record FROM article_revisions WHERE url = ?", (url,))
+            "SELECT seen_at, content_hash, date_modified, record FROM article_revisions WHERE url = ?", (url,)
+        )
     ]
     for row in others:
-        record = {c: (json.loads(v) if c in JSON_COLUMNS and v is not None else v)
-                  for c, v in zip(RECORD_COLUMNS, row, strict=False)}
-        versions.append((row[-1], row[0], record["content_hash"], record["date_modified"],
-                         json.dumps(record, ensure_ascii=False, separators=(",", ":"))))
+        record = {
+            c: (json.loads(v) if c in JSON_COLUMNS and v is not None else v)
+            for c, v in zip(RECORD_COLUMNS, row, strict=False)
+        }
+        versions.append(
+            (
+                row[-1],
+                row[0],
+                record["content_hash"],
+                record["date_modified"],
+                json.dumps(record, ensure_ascii=False, separators=(",", ":")),
+            )
+        )
     versions.sort(key=lambda v: v[0] or "")
     conn.executemany(
         "INSERT INTO revisions_v2 (article_id, revision, url, content_hash, date_modified, record, seen_at)"
         " VALUES (?, ?, lower(?), ?, ?, ?, ?)",
-        [(article_id, n, url, digest, modified, record, seen)
-         for n, (seen, url, digest, modified, record) in enumerate(versions, start=1)])
+        [
+            (article_id, n, url, digest, modified, record, seen)
+            for n, (seen, url, digest, modified, record) in enumerate(versions, start=1)
+        ],
+    )
     conn.executemany("DELETE FROM articles WHERE url = ?", [(row[0],) for row in others])
-    conn.execute("UPDATE articles SET revision = ?, first_seen = ? WHERE url = ?",
-                 (len(versions) + 1, min(row[-2] for row in rows), current[0]))
-    conn.executemany("INSERT OR IGNORE INTO article_urls (url, article_id) VALUES (lower(?), ?)",
-                     [(url, article_id) for url in urls])
+    conn.execute(
+        "UPDATE articles SET revision = ?, first_seen = ? WHERE url = ?",
+        (len(versions) + 1, min(row[-2] for row in rows), current[0]),
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO article_urls (url, article_id) VALUES (lower(?), ?)", [(url, article_id) for url in urls]
+    )

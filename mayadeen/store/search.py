@@ -122,16 +122,18 @@ def _search(store: Store, what: str, query: str, limit: int, where: tuple[str, l
     return store.read(lambda: store.rows(statement, (query, *params, limit)))
 
 
-def search(store: Store, query: str, limit: int = DEFAULT_LIMIT,
-           selection: Selection | None = None) -> list[ArticleHit]:
+def search(
+    store: Store, query: str, limit: int = DEFAULT_LIMIT, selection: Selection | None = None
+) -> list[ArticleHit]:
     """The stored articles matching ``query``, best first (a match in the headline ranks highest);
     ``selection``: only items published on those UTC days, of those sections or kinds."""
     where = (selection or Selection()).where("a")
     return [ArticleHit(**row) for row in _search(store, "articles", query, limit, where)]
 
 
-def search_flashes(store: Store, query: str, limit: int = DEFAULT_LIMIT,
-                   selection: Selection | None = None) -> list[FlashHit]:
+def search_flashes(
+    store: Store, query: str, limit: int = DEFAULT_LIMIT, selection: Selection | None = None
+) -> list[FlashHit]:
     """The breaking-news flashes matching ``query``, best first, then newest first; ``selection``:
     only flashes dated on its UTC days (flashes have no section or kind)."""
     days = (selection or Selection()).where_days("b.time")

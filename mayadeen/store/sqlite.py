@@ -32,7 +32,7 @@ from mayadeen.record import HASHED_KEYS, UNORDERED_KEYS, utc_timestamp
 from mayadeen.store import run_progress, schema
 from mayadeen.store.engines import SQLITE
 from mayadeen.store.interface import SharedStore
-from mayadeen.store.schema import BOOKKEEPING_COLUMNS, JSON_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
+from mayadeen.store.schema import BOOKKEEPING_COLUMNS, JSON_COLUMNS, RECORD_COLUMNS
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
 #: The path of a store kept in memory, gone when it is closed.
@@ -40,8 +40,9 @@ MEMORY = ":memory:"
 
 #: Columns a re-fetch with unchanged content updates in place (no revision): everything but the content,
 #: and the content's unordered lists (tags: a new order alone is no new content).
-METADATA_COLUMNS = tuple(c for c in RECORD_COLUMNS
-                         if (c not in HASHED_KEYS or c in UNORDERED_KEYS) and c != "article_id")
+METADATA_COLUMNS = tuple(
+    c for c in RECORD_COLUMNS if (c not in HASHED_KEYS or c in UNORDERED_KEYS) and c != "article_id"
+)
 #: What ``lookup`` answers per URL, from the article_urls table and the covering index alone.
 _STATE = "a.article_id, a.url, a.date_modified, a.date_published, a.listed_date, a.last_seen, a.last_run"
 #: SQLite's default limit on bound parameters is 999 in old builds.
@@ -169,9 +170,16 @@ class ArticleStore(SharedStore):
 
     # --- articles -------------------------------------------------------------------------------
 
-    def upsert(self, record: Mapping[str, Any], seen_at: str | None = None, *,
-               aliases: Iterable[str] = (), listed: str | None = None, run_id: int | None = None,
-               also: Callable[[], None] | None = None) -> str:
+    def upsert(
+        self,
+        record: Mapping[str, Any],
+        seen_at: str | None = None,
+        *,
+        aliases: Iterable[str] = (),
+        listed: str | None = None,
+        run_id: int | None = None,
+        also: Callable[[], None] | None = None,
+    ) -> str:
         """Store one record; returns ``"new"``, ``"updated"`` or ``"unchanged"``.
 
         Keyed by ``article_id``. A different ``content_hash`` replaces the row (revision + 1) and files
@@ -185,12 +193,16 @@ class ArticleStore(SharedStore):
         seen_at = seen_at or utc_timestamp()
         article_id, url = record["article_id"], record["url"]
         with self._write(also) as conn:
-            old = conn.execute("SELECT content_hash, revision FROM articles INDEXED BY articles_state"
-                               " WHERE article_id = ?", (article_id,)).fetchone()
+            old = conn.execute(
+                "SELECT content_hash, revision FROM articles INDEXED BY articles_state WHERE article_id = ?",
+                (article_id,),
+            ).fetchone()
             if old is None:
                 names = (*RECORD_COLUMNS, *BOOKKEEPING_COLUMNS)
-                conn.execute(f"INSERT INTO articles ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                             (*_column_values(record, RECORD_COLUMNS), seen_at, seen_at, 1, listed, run_id))
+                conn.execute(
+                    f"INSERT INTO articles ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                    (*_column_values(record, RECORD_COLUMNS), seen_at, seen_at, 1, listed, run_id),
+                )
                 outcome = NEW
             else:
                 columns, outcome, revision = stored_change(record, *old)
@@ -201,34 +213,40 @@ class ArticleStore(SharedStore):
                     f"UPDATE articles SET {assignments}, last_seen = ?, revision = ?, last_run = ?, listed_date ="
                     " CASE WHEN listed_date IS NULL OR ? > listed_date THEN coalesce(?, listed_date)"
                     " ELSE listed_date END WHERE article_id = ?",
-                    (*_column_values(record, columns), seen_at, revision, run_id, listed, listed, article_id))
+                    (*_column_values(record, columns), seen_at, revision, run_id, listed, listed, article_id),
+                )
             conn.execute("INSERT OR REPLACE INTO article_urls (url, article_id) VALUES (?, ?)", (url, article_id))
-            conn.executemany("INSERT OR IGNORE INTO article_urls (url, article_id) VALUES (?, ?)",
-                             [(alias, article_id) for alias in set(aliases) - {url}])
+            conn.executemany(
+                "INSERT OR IGNORE INTO article_urls (url, article_id) VALUES (?, ?)",
+                [(alias, article_id) for alias in set(aliases) - {url}],
+            )
             return outcome
 
     @staticmethod
     def _file_revision(conn: sqlite3.Connection, article_id: str) -> None:
         """Copies the current version of ``article_id`` into article_revisions (its content changed)."""
-        row = conn.execute(f"SELECT {', '.join(RECORD_COLUMNS)}, revision, last_seen FROM articles"
-                           " WHERE article_id = ?", (article_id,)).fetchone()
+        row = conn.execute(
+            f"SELECT {', '.join(RECORD_COLUMNS)}, revision, last_seen FROM articles WHERE article_id = ?", (article_id,)
+        ).fetchone()
         old = record_from_row(row)
         conn.execute(
             "INSERT INTO article_revisions (article_id, revision, url, content_hash, date_modified, record, seen_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (article_id, row[-2], old["url"], old["content_hash"], old["date_modified"], _to_json(old), row[-1]))
+            (article_id, row[-2], old["url"], old["content_hash"], old["date_modified"], _to_json(old), row[-1]),
+        )
 
     def get(self, url_or_id: str) -> dict[str, Any] | None:
         """The current record of an item (by ``article_id``, its url or an alias) plus the bookkeeping
         columns, or None."""
         article_id = self.article_id(url_or_id)
         names = (*RECORD_COLUMNS, *BOOKKEEPING_COLUMNS)
-        row = self.conn.execute(f"SELECT {', '.join(names)} FROM articles WHERE article_id = ?",
-                                (article_id,)).fetchone()
+        row = self.conn.execute(
+            f"SELECT {', '.join(names)} FROM articles WHERE article_id = ?", (article_id,)
+        ).fetchone()
         if row is None:
             return None
         record = record_from_row(row)
-        record.update(zip(BOOKKEEPING_COLUMNS, row[len(RECORD_COLUMNS):], strict=True))
+        record.update(zip(BOOKKEEPING_COLUMNS, row[len(RECORD_COLUMNS) :], strict=True))
         return record
 
     def revisions(self, url_or_id: str) -> list[dict[str, Any]]:
@@ -237,9 +255,13 @@ class ArticleStore(SharedStore):
         """
         rows = self.conn.execute(
             "SELECT revision, url, content_hash, date_modified, seen_at, record FROM article_revisions"
-            " WHERE article_id = ? ORDER BY revision", (self.article_id(url_or_id),))
-        return [{"revision": r, "url": u, "content_hash": h, "date_modified": m, "seen_at": s,
-                 "record": json.loads(rec)} for r, u, h, m, s, rec in rows]
+            " WHERE article_id = ? ORDER BY revision",
+            (self.article_id(url_or_id),),
+        )
+        return [
+            {"revision": r, "url": u, "content_hash": h, "date_modified": m, "seen_at": s, "record": json.loads(rec)}
+            for r, u, h, m, s, rec in rows
+        ]
 
     def lookup(self, urls: Iterable[str]) -> dict[str, ItemState]:
         """url -> ItemState for those of ``urls`` the store knows (as an address or an alias).
@@ -250,10 +272,12 @@ class ArticleStore(SharedStore):
         wanted = list(dict.fromkeys(urls))
         out: dict[str, ItemState] = {}
         for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start:start + _CHUNK]
+            chunk = wanted[start : start + _CHUNK]
             rows = self.conn.execute(
                 f"SELECT u.url, {_STATE} FROM article_urls u JOIN articles a INDEXED BY articles_state"
-                f" ON a.article_id = u.article_id WHERE u.url IN ({', '.join('?' * len(chunk))})", chunk)
+                f" ON a.article_id = u.article_id WHERE u.url IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
             out.update((row[0], ItemState(*row[1:])) for row in rows)
         return out
 
