@@ -4,7 +4,8 @@ Every knob is a setting; the ``MAYADEEN_*`` ones are ours and documented in the 
 polite to the live site; tests and benchmarks override them with ``-s``.
 """
 
-from mayadeen import urls as _urls  # lowercase: not read as a setting
+from mayadeen import __version__ as _version  # lowercase: not read as settings
+from mayadeen import urls as _urls
 
 BOT_NAME = "mayadeen"
 SPIDER_MODULES = ["mayadeen.spiders"]
@@ -32,7 +33,7 @@ MAYADEEN_TRACKING_PARAMS = list(_urls.DEFAULT_TRACKING_PARAMS)
 MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS = True
 
 # --- politeness ---------------------------------------------------------------------------------
-USER_AGENT = "mayadeen/0.1 (+https://github.com/mayadeen/mayadeen; news archive crawler)"
+USER_AGENT = f"mayadeen/{_version} (+https://github.com/mayadeen/mayadeen; news archive crawler)"
 ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 8
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
