@@ -79,7 +79,7 @@ class Command(ScrapyCrawlCommand):
                 accepted = getattr(loader.load(name), "arguments", {})
                 parser.add_argument_group(
                     f"Spider {name} arguments",
-                    "; ".join(f"-a {arg}: {argument.help}" for arg, argument in accepted.items()),
+                    "; ".join(_argument_help(arg, argument.help) for arg, argument in accepted.items()),
                 )
 
     def long_desc(self) -> str:
@@ -202,6 +202,14 @@ class Command(ScrapyCrawlCommand):
         logger.error("%s", summary_line(spider, stats, result))
         self.exitcode = EXIT_FAILED
         return run_id
+
+
+def _argument_help(name: str, text: str) -> str:
+    """``-a full=1: fetch every item again`` from the help ``1: fetch every item again``."""
+    value, sep, rest = text.partition(": ")
+    if sep and " " not in value:
+        return f"-a {name}={value}: {rest}"
+    return f"-a {name}=…: {text}"
 
 
 def _startup_errors(started) -> list[BaseException]:
