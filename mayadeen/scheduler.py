@@ -154,8 +154,10 @@ class DueScheduler(Scheduler):
         return request.dont_filter or bool(request.meta.get("redirect_times"))
 
     def _drop_over_cap(self, request) -> bool:
-        """A discovery while the queue is full: not queued (a duplicate is still only a duplicate)."""
-        if self.df.request_seen(request):
+        """A discovery while the queue is full: not queued, and not marked as seen either (found again
+        once the queue has room, or by a resumed JOBDIR, it is fetched). A duplicate is only a duplicate."""
+        seen = getattr(self.df, "fingerprints", None)  # RFPDupeFilter's: asked without adding to it
+        if seen is not None and self.df.request_fingerprint(request) in seen:
             self.df.log(request, self.crawler.spider)
             return False
         self.stats.inc_value("mayadeen/capped/queue")

@@ -310,3 +310,13 @@ def test_two_processes_recording_the_same_pages_at_once_store_each_flash_once(ta
     edited = [r for r in rows if r["edits"]]
     assert len(edited) == PAGES and all(len(r["edits"]) == 1 and r["edits"][0] != r["text"] for r in edited)
     assert sum(r["time_estimated"] for r in rows) == PAGES  # the undated flash of each page, once
+
+
+def test_the_likeness_of_two_long_keys_is_judged_on_their_first_characters():
+    # A page of 80 kB "flashes" would cost a comparison the product of their lengths: only the first
+    # LIKENESS_CHARS count (a flash is a line).
+    from mayadeen.breaking.similarity import LIKENESS_CHARS, edit_likeness
+
+    assert LIKENESS_CHARS == 500
+    assert edit_likeness("x" * 500 + "a" * 20_000, "x" * 500 + "b" * 20_000) == 1.0
+    assert edit_likeness("x" * 499 + "a", "x" * 499 + "b") < 1.0

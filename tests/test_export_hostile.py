@@ -439,3 +439,14 @@ def test_overwrite_replaces_only_the_earlier_export(hostile_store, tmp_path):
         export(ExportRequest(store=target, out=out, overwrite=True))
     assert _tree(out) == before
     assert _files(out)["notes.txt"] == b"mine"
+
+
+def test_overwrite_refuses_a_file_the_earlier_export_did_not_write(hostile_store, tmp_path):
+    target = StoreTarget("sqlite", str(hostile_store))
+    out = tmp_path / "out"
+    export(ExportRequest(store=target, out=out, formats=("jsonl",)))
+    (out / "articles.csv").write_text("MY OWN SPREADSHEET")
+    before = _tree(out)
+    with pytest.raises(RefusedDirectory, match="articles.csv was not written by the earlier export"):
+        export(ExportRequest(store=target, out=out, overwrite=True))
+    assert _tree(out) == before

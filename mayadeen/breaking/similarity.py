@@ -41,11 +41,17 @@ def text_key(text: str) -> str:
     return " ".join(_NOT_WORD.sub(" ", _APOSTROPHES.sub("", folded)).split())
 
 
+#: Characters of a key compared for likeness: a flash is a line (the site's run to about 300); the
+#: comparison costs the product of the two lengths, so a page of 80 kB "flashes" must not set it.
+LIKENESS_CHARS = 500
+
+
 def edit_likeness(key: str, other_key: str) -> float:
-    """Character-level likeness of two identity keys, 0..1 (``difflib`` ratio; 0 when one is empty)."""
+    """Character-level likeness of two identity keys, 0..1 (``difflib`` ratio over their first
+    ``LIKENESS_CHARS``; 0 when one is empty)."""
     if not key or not other_key:
         return 0.0
-    return SequenceMatcher(None, key, other_key, autojunk=False).ratio()
+    return SequenceMatcher(None, key[:LIKENESS_CHARS], other_key[:LIKENESS_CHARS], autojunk=False).ratio()
 
 
 def is_edit(key: str, other_key: str) -> bool:

@@ -160,9 +160,10 @@ class ChallengeMiddleware:
         if request.meta.get("mayadeen_challenge_rendered"):
             return response.replace(status=document.status)  # the rendered DOM is what was asked for
         headers = Headers({k: v for k, v in document.headers.items() if k.lower().encode() not in DROP_HEADERS})
-        cls = responsetypes.from_args(headers=headers, url=response.url, body=document.body)
+        # The URL asked for (is_asked above), never the address the page's script may have set.
+        cls = responsetypes.from_args(headers=headers, url=request.url, body=document.body)
         return cls(
-            url=response.url,
+            url=request.url,
             status=document.status,
             headers=headers,
             body=document.body,

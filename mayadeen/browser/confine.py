@@ -187,6 +187,10 @@ class ConfinedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
             raise LeftOrigin(f"the page of {request.url} tried to navigate to {confinement.left_for}")
         if url_origin(response.url) != confinement.origin:
             raise LeftOrigin(f"the page of {request.url} ended on another origin: {response.url}")
+        if not confinement.is_asked(response.url):
+            # The address a page shows is its script's to set (history.replaceState): a render is kept
+            # only under the URL it was asked for, never under one the page chose.
+            raise LeftOrigin(f"the page of {request.url} ended on another address: {response.url}")
         return response
 
     def _tally(self, request) -> Confinement | None:

@@ -90,6 +90,12 @@ def earlier_export(out: Path, owned: set[str], record_schema: str) -> list[str]:
                 f"{path} is not the file the earlier export wrote (changed since); move it away "
                 "or choose another directory"
             )
+    # A file under a name an export writes that the earlier one did not write is someone else's.
+    for name in sorted(owned - {MANIFEST} - set(earlier)):
+        if (out / name).is_file() or (out / name).is_symlink():
+            raise RefusedDirectory(
+                f"{out / name} was not written by the earlier export; move it away or choose another directory"
+            )
     return earlier
 
 
