@@ -249,6 +249,9 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
         "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
         "--webrtc-ip-handling-policy=disable_non_proxied_udp",
         "--disable-features=Prerender2",
+        # No image is loaded at all, not even one Chromium fetched before a page's routes saw it
+        # (seen under load: a lazy image's placeholder); a listing needs none.
+        "--blink-settings=imagesEnabled=false",
     ],
 }
 # Documents, scripts and XHR/fetch of the exact origin (scheme, host, port) the page was sent to, and

@@ -21,10 +21,10 @@ from mayadeen.items import ArticleItem
 from mayadeen.record import content_hash, record_keys
 from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect
 from mayadeen.store.run_progress import COLUMNS as PROGRESS_COLUMNS
+from mayadeen.store.schema import SCHEMA_VERSION
 from mayadeen.store.sqlite import (
     METADATA_COLUMNS,
     RECORD_COLUMNS,
-    SCHEMA_VERSION,
     ArticleStore,
     ItemState,
 )

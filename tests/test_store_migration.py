@@ -8,7 +8,8 @@ import sqlite3
 from pathlib import Path
 
 from mayadeen.record import HASHED_KEYS, content_hash
-from mayadeen.store.sqlite import RECORD_COLUMNS, SCHEMA_VERSION, ArticleStore
+from mayadeen.store.schema import SCHEMA_VERSION
+from mayadeen.store.sqlite import RECORD_COLUMNS, ArticleStore
 
 ROOT = Path(__file__).resolve().parent.parent
 T1, T2, T3 = "2025-08-01T00:00:00Z", "2025-08-02T00:00:00Z", "2025-08-03T00:00:00Z"
