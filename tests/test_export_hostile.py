@@ -450,3 +450,11 @@ def test_overwrite_refuses_a_file_the_earlier_export_did_not_write(hostile_store
     with pytest.raises(RefusedDirectory, match="articles.csv was not written by the earlier export"):
         export(ExportRequest(store=target, out=out, overwrite=True))
     assert _tree(out) == before
+
+
+@pytest.mark.parametrize("cell", ["＝HYPERLINK(1)", "＋1", "－1", "＠SUM(1)", "\u200b=1", "\ufeff+1", "\u202e@x"])
+def test_a_formula_behind_a_full_width_sign_or_an_invisible_character_is_escaped(cell):
+    from mayadeen.export.escape import csv_cell
+
+    assert csv_cell(cell) == "'" + cell
+    assert csv_cell("plain =1") == "plain =1"

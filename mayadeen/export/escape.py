@@ -13,7 +13,9 @@ from typing import Any
 
 #: A CSV cell starting with one of these is run as a formula by spreadsheets (OWASP's list), or is
 #: already an escaped cell (the quote), so that dropping one leading quote always gives the value back.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'", "＝", "＋", "－", "＠")  # and their full-width forms
+#: Invisible characters a cell may start with before its formula (zero-width, byte-order, direction marks).
+INVISIBLE_STARTS = "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u202a\u202b\u202c\u202d\u202e"
 #: Characters that make inline Markdown (emphasis, code, links, tables, maths) or HTML. Values are
 #: only ever put inside a line (a table cell, a sentence), never at its start, so line-start
 #: constructs (``#``, ``-``, ``1.``) cannot arise.
@@ -33,7 +35,7 @@ def one_line(value: Any) -> str:
 
 def csv_cell(text: str) -> str:
     """``text`` with a ``'`` in front when a spreadsheet would read it as a formula."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if text.lstrip(INVISIBLE_STARTS).startswith(FORMULA_STARTS) else text
 
 
 def markdown_text(value: Any) -> str:
