@@ -54,6 +54,8 @@ from typing import Any
 from scrapy import signals
 from scrapy.exceptions import CloseSpider
 
+from mayadeen.store.freshness import items_seen
+
 logger = logging.getLogger(__name__)
 
 SITE_UNREACHABLE = "site_unreachable"
@@ -99,7 +101,6 @@ GIVEN_UP_FLOOR = 2
 MONITORS_FAILED_STAT = "mayadeen/monitors/failed_run"
 _DROPPED_PREFIX = "mayadeen/dropped/"
 _LOST_PREFIX = "mayadeen/lost/"
-_FOUND_PREFIX = "mayadeen/fresh/"
 _CAPPED_PREFIX = "mayadeen/capped/"
 
 
@@ -115,11 +116,6 @@ def invalid_drops(stats: Mapping[str, Any]) -> int:
 def lost_records(stats: Mapping[str, Any]) -> int:
     """Records that could not be written (``mayadeen/lost/<output>``)."""
     return sum(v for k, v in stats.items() if k.startswith(_LOST_PREFIX))
-
-
-def items_found(stats: Mapping[str, Any]) -> int:
-    """Items discovery listed, whatever the verdict on them (``mayadeen/fresh/<verdict>``)."""
-    return sum(v for k, v in stats.items() if k.startswith(_FOUND_PREFIX))
 
 
 def capped(stats: Mapping[str, Any]) -> list[str]:
@@ -153,7 +149,7 @@ def failure(stats: Mapping[str, Any], limits: Thresholds = Thresholds()) -> str 
         return LOST_RECORDS
     if stats.get("mayadeen/warc/errors"):
         return LOST_ARCHIVE
-    if stats.get("mayadeen/sources/unreadable") and not items_found(stats):
+    if stats.get("mayadeen/sources/unreadable") and not items_seen(stats):
         return SOURCE_UNREADABLE
     scraped = stats.get("item_scraped_count", 0)
     if stats.get("log_count/ERROR", 0) and not scraped:
