@@ -2,7 +2,7 @@
 
 Scrapy keeps any name it is given, so ``-s DOWNLOAD_DELAI=0`` is silently ignored and the crawl runs
 with the polite default. A name is known when Scrapy's default settings, the project's settings
-module, or an installed add-on (scrapy-playwright, scrapy-redis, Spidermon: ``ADDON_SETTINGS``)
+module, or an installed add-on (scrapy-playwright, Spidermon: ``ADDON_SETTINGS``)
 defines it. An unknown name
 
 * that is a near miss of the project's prefix (``MAYADEN_…``, ``MAYDEEN_…``) or whose closest known
@@ -33,24 +33,6 @@ NEAR_PREFIX = 0.8
 #: Installed add-ons' settings: module -> (prefixes all of whose names are its, names outside them).
 ADDON_SETTINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "scrapy_playwright": (("PLAYWRIGHT_",), ()),
-    "scrapy_redis": (
-        ("REDIS_",),
-        (
-            "SCHEDULER_PERSIST",
-            "SCHEDULER_QUEUE_CLASS",
-            "SCHEDULER_QUEUE_KEY",
-            "SCHEDULER_DUPEFILTER_CLASS",
-            "SCHEDULER_DUPEFILTER_KEY",
-            "SCHEDULER_SERIALIZER",
-            "SCHEDULER_IDLE_BEFORE_CLOSE",
-            "SCHEDULER_FLUSH_ON_START",
-            "DUPEFILTER_KEY",
-            "START_URLS_KEY",
-            "START_URLS_AS_SET",
-            "START_URLS_AS_ZSET",
-            "MAX_IDLE_TIME_BEFORE_CLOSE",
-        ),
-    ),
     "spidermon": (("SPIDERMON_",), ()),
 }
 #: Least likeness for naming the project's setting a near miss meant.

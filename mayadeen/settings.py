@@ -385,7 +385,8 @@ MAYADEEN_MIN_FREE_SPACE_MB = 100
 
 # --- several machines: one crawl spread over workers through Redis ---------------------------------
 # redis://host:port/db: every worker started with the same spider and -a crawl_id joins one crawl
-# (scrapy-redis scheduler and duplicate filter, leased queue, one politeness budget for the site).
+# (a leased queue and duplicate filter in Redis, one politeness budget for the site). A crawl that has
+# ended stays ended: a worker started later does nothing, unless given -a restart=1.
 MAYADEEN_REDIS_URL = ""
 # Seconds a worker's leases and budget slots live without its heartbeat (every 1/5 of this): a killed
 # worker's requests go back to the queue after this long.

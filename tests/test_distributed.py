@@ -261,28 +261,45 @@ def test_redis_gone_worker_exits_1_and_a_new_start_continues(tmp_path):
     assert_exact_records([first, second], allow_twice=set(stores([first])[0]))
 
 
-def test_a_new_crawl_starts_from_an_empty_queue_and_filter(tmp_path):
-    """After a crawl ended, the same command starts a new one: discovery again, items decided by the
-    store (none fetched again) — not by a duplicate filter left in Redis; monthly sitemaps unchanged
-    since the last complete read are not requested (robots.txt, the index and the news sitemap are)."""
-    workdir = tmp_path / "worker"
+def crawlstatus(redis_srv) -> list[str]:
+    status = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawlstatus", "sitemap", "-s", f"MAYADEEN_REDIS_URL={redis_srv.url}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    return status.stdout.splitlines()
+
+
+def test_an_ended_crawl_stays_ended_until_restarted_on_purpose(tmp_path):
+    """Two workers finish a crawl; a third started afterwards (a late machine, a restarted container)
+    makes no request and exits 0; ``-a restart=1`` crawls again, from an empty queue and filter."""
+    first, second, late, again = (tmp_path / name for name in ("first", "second", "late", "again"))
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
-        assert run_workers("sitemap", srv, redis_srv, [workdir]) == [0]
-        first = len(srv.paths())
-        assert run_workers("sitemap", srv, redis_srv, [workdir]) == [0]
-        second = srv.paths()[first:]
-        status = subprocess.run(
-            [sys.executable, "-m", "scrapy", "crawlstatus", "sitemap", "-s", f"MAYADEEN_REDIS_URL={redis_srv.url}"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-    assert "/sitemaps/all.xml" in second and not item_paths(second)
-    assert log_of(workdir).count("started crawl sitemap/sitemap") == 2
-    lines = status.stdout.splitlines()
-    assert lines[0].startswith("crawl sitemap/sitemap: ended, started 20") and lines[0].endswith(", seeded")
-    assert lines[1] == "queued 0, delayed 0, in flight 0, requests seen 3, leases expired 0"
-    assert len(lines) == 3 and ": finished, gone, in flight 0, taken 3," in lines[2]
+        assert run_workers("sitemap", srv, redis_srv, [first, second]) == [0, 0]
+        crawled = len(srv.paths())
+        assert finish([start_worker("sitemap", srv.url, late, redis_srv.url)]) == [0], log_of(late)[-3000:]
+        late_paths = srv.paths()[crawled:]
+        ended = crawlstatus(redis_srv)
+        assert finish([start_worker("sitemap", srv.url, again, redis_srv.url, args={"restart": "1"})]) == [0]
+        restarted = srv.paths()[crawled:]
+        status = crawl_status(redis_srv.client(), CrawlKeys("sitemap", "sitemap"))
+    assert late_paths == []  # not even robots.txt
+    log = log_of(late)
+    assert stat(log, "downloader/request_count") == 0
+    assert [line for line in log.splitlines() if " ERROR: " in line or " WARNING: " in line] == []
+    assert "Crawl sitemap/sitemap has ended: this worker has nothing to do" in log
+    assert "result=ok" in log.strip().splitlines()[-1]
+    assert not stores([late])[0]
+    # crawlstatus shows the ended crawl, the late worker left no mark in it.
+    assert ended[0].startswith("crawl sitemap/sitemap: ended at 20") and ended[0].endswith(", seeded")
+    assert "(workers started now do nothing; -a restart=1 crawls again), started 20" in ended[0]
+    assert ended[1] == "queued 0, delayed 0, in flight 0, requests seen 24, leases expired 0"
+    assert len(ended) == 4 and all(": finished, gone, in flight 0, taken " in line for line in ended[2:])
+    # Restarted on purpose: discovery again and every item fetched again by a worker with an empty store.
+    assert "started crawl sitemap/sitemap" in log_of(again)
+    assert "/sitemaps/all.xml" in restarted and len(item_paths(restarted)) == 14
+    assert status["status"] == "ended" and len(status["workers"]) == 1
 
 
 @pytest.mark.parametrize(

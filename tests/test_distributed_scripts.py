@@ -12,7 +12,7 @@ from scrapy.http import Response
 from scrapy.utils.test import get_crawler
 
 from mayadeen.distributed.budget import SLOT, Budget
-from mayadeen.distributed.crawl import SEED, SEEDED, WAIT, Crawl
+from mayadeen.distributed.crawl import JOINED, SEED, SEEDED, WAIT, Crawl
 from mayadeen.distributed.keys import BudgetKeys, CrawlKeys
 from mayadeen.distributed.link import RedisLink
 from mayadeen.distributed.queue import EMPTY, ENDED, FILTERED, GRANTED, QUEUED, LeasedQueue
@@ -76,9 +76,7 @@ def test_retry_after_seen_by_one_worker_pauses_all(link):
 
 
 def queue_of(link, worker: str, epoch: str, ttl: float = 30.0) -> LeasedQueue:
-    return LeasedQueue(
-        link.client, scrapy.Spider(name="t"), CrawlKeys("t", "t"), link, worker=worker, epoch=epoch, lease_ttl=ttl
-    )
+    return LeasedQueue(scrapy.Spider(name="t"), CrawlKeys("t", "t"), link, worker=worker, epoch=epoch, lease_ttl=ttl)
 
 
 def started_crawl(link, worker="w1") -> Crawl:
@@ -107,6 +105,8 @@ def test_queue_filters_leases_hands_over_and_ends(link):
     assert queue.ack(a.lease) == 1 and queue.ack(b.lease) == 1
     assert queue.take(site).kind == ENDED
     assert queue.push(scrapy.Request("https://site.test/c"), fingerprint="fc") == ENDED
+    # An ended crawl keeps its count of requests seen, not its duplicate filter.
+    assert link.client.hget(crawl.keys.state, "seen") == b"2" and not link.client.exists(crawl.keys.dupefilter)
 
 
 def test_an_expired_lease_goes_to_another_worker(link):
@@ -144,10 +144,17 @@ def test_join_start_and_seeding(link):
     assert second.claim_seeding() == SEED
     second.mark_seeded()
     assert first.claim_seeding() == SEEDED
-    # Once ended, the next worker starts a new crawl: a new epoch, no queue, no filter.
     queue = queue_of(link, "w2", second.epoch)
     queue.push(scrapy.Request("https://site.test/a"), fingerprint="fa")
     link.client.hset(first.keys.state, "status", "ended")
-    third = Crawl(link, CrawlKeys("t", "t"), "w3", lease_ttl=30)
-    assert third.join().started and third.epoch != first.epoch
+    # Once ended, a worker that comes later finds it ended: it neither joins nor touches it.
+    late = Crawl(link, CrawlKeys("t", "t"), "w3", lease_ttl=30)
+    assert late.join().ended and late.epoch == first.epoch
+    assert link.client.exists(first.keys.queue, first.keys.dupefilter) == 2
+    assert link.client.zscore(first.keys.alive, "w3") is None
+    # Started again on purpose: a new epoch, no queue, no filter.
+    again = Crawl(link, CrawlKeys("t", "t"), "w4", lease_ttl=30)
+    assert again.join(restart=True).started and again.epoch != first.epoch
     assert link.client.exists(first.keys.queue, first.keys.dupefilter, first.keys.data) == 0
+    # restart=1 never touches a running crawl: it joins it.
+    assert Crawl(link, CrawlKeys("t", "t"), "w5", lease_ttl=30).join(restart=True).how == JOINED

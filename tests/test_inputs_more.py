@@ -153,16 +153,14 @@ def test_names_of_scrapy_the_project_and_installed_add_ons_are_known():
         "LOG_FILE",
         "MAYADEEN_WARC_DIR",
         "PLAYWRIGHT_MAX_CONTEXTS",
-        "SCHEDULER_PERSIST",
-        "REDIS_URL",
         "SPIDERMON_ENABLED",
         "CLOSESPIDER_ITEMCOUNT",
     ):
         settings.set(name, "1", priority="cmdline")
     settings.set("DOWNLOAD_DELAI", "1", priority="project")  # not from the command line: not ours to judge
     assert unknown_names(settings) == []
-    settings.set("SCHEDULER_PERSISTS", "1", priority="cmdline")
-    assert unknown_names(settings) == ["SCHEDULER_PERSISTS"]
+    settings.set("SCHEDULER_PERSIST", "1", priority="cmdline")  # scrapy-redis's: not a dependency
+    assert unknown_names(settings) == ["SCHEDULER_PERSIST"]
 
 
 def test_a_setting_typo_is_a_warning_with_the_closest_name_and_the_crawl_goes_on(tmp_path):

@@ -1,6 +1,7 @@
 """``scrapy crawlstatus <spider> [crawl_id]``: a distributed crawl as Redis sees it.
 
-Prints the crawl's state, its queue length, the requests in flight (leased by a worker) and each
+Prints the crawl's state (an ended crawl with the time it ended: workers started later do nothing
+until one is given ``-a restart=1``), its queue length, the requests in flight (leased by a worker) and each
 worker's counts and last heartbeat, from ``MAYADEEN_REDIS_URL`` (``-s`` or settings); ``--json``
 prints ``mayadeen.distributed.crawl.crawl_status`` as JSON. It prints only that answer: no crawler is
 made, so no Scrapy banner or log; a problem is one line on stderr (exit 2 for a usage error, 1 when
@@ -61,8 +62,11 @@ class Command(ScrapyCommand):
 def describe(status: dict) -> str:
     if "status" not in status:
         return f"crawl {status['crawl']}: not in Redis"
+    state = status["status"]
+    if state == "ended":
+        state = f"ended at {_utc(status.get('ended_at'))} (workers started now do nothing; -a restart=1 crawls again)"
     lines = [
-        f"crawl {status['crawl']}: {status['status']}, started {_utc(status.get('started_at'))},"
+        f"crawl {status['crawl']}: {state}, started {_utc(status.get('started_at'))},"
         f" {'seeded' if status.get('seeded') == '1' else 'not seeded yet'}",
         f"queued {status['queued']}, delayed {status['delayed']}, in flight {status['in_flight']},"
         f" requests seen {status['seen']}, leases expired {status.get('expired', 0)}",

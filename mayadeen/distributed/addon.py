@@ -5,8 +5,8 @@ component is built. With ``MAYADEEN_REDIS_URL`` set this one
 
 * refuses ``JOBDIR`` (Redis holds the crawl's state; a JOBDIR would be a second, diverging copy)
   before anything is fetched (``-a crawl_id=`` is checked with the other spider arguments);
-* installs the distributed scheduler (``mayadeen.distributed.scheduler``) with scrapy-redis's duplicate
-  filter and ``SCHEDULER_PERSIST = True``, the spider middlewares that seed the crawl once and tell
+* installs the distributed scheduler (``mayadeen.distributed.scheduler``: its duplicate filter is in
+  Redis, so ``DUPEFILTER_CLASS`` is not used), the spider middlewares that seed the crawl once and tell
   when a request is finished, and the robots.txt middleware that reads the prefetched robots.txt;
 * moves ``DOWNLOAD_DELAY`` and ``CONCURRENT_REQUESTS_PER_DOMAIN`` into the shared budget
   (``MAYADEEN_BUDGET_DELAY``, ``MAYADEEN_BUDGET_CONCURRENCY``) and runs the local downloader with no
@@ -37,9 +37,6 @@ class DistributedAddon:
         check_jobdir_with_redis(settings)  # the crawl command refuses it first, with exit status 2
         values = {
             "SCHEDULER": "mayadeen.distributed.scheduler.DistributedScheduler",
-            "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
-            "SCHEDULER_PERSIST": True,
-            "REDIS_URL": settings.get("MAYADEEN_REDIS_URL"),
             "MAYADEEN_BUDGET_DELAY": settings.getfloat("DOWNLOAD_DELAY"),
             "MAYADEEN_BUDGET_CONCURRENCY": settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"),
             "DOWNLOAD_DELAY": 0,

@@ -34,6 +34,7 @@ import logging
 from scrapy import signals
 
 from mayadeen.distributed.keys import BudgetKeys
+from mayadeen.distributed.link import RedisAway
 from mayadeen.distributed.lua import PRELUDE
 from mayadeen.extensions.retry_after import STATUSES, retry_after_seconds
 
@@ -100,6 +101,7 @@ class Budget:
         self.concurrency = concurrency
         self.slot_ttl = slot_ttl
         self.held: set[str] = set()
+        self.unreleased: set[str] = set()  # freed while Redis was away: removed at the next heartbeat
         settings = crawler.settings
         self.retry_after = settings.getbool("MAYADEEN_RETRY_AFTER_ENABLED", True)
         self.retry_after_max = settings.getfloat("MAYADEEN_RETRY_AFTER_MAX", 300.0)
@@ -133,7 +135,14 @@ class Budget:
         """Free ``slot`` if this worker still holds it (again is harmless)."""
         if slot in self.held:
             self.held.discard(slot)
-            self.link.call_quietly("budget release", self.link.client.zrem, self.keys.slots, slot)
+            self._free([slot])
+
+    def _free(self, slots) -> None:
+        try:
+            self.link.call("budget release", self.link.client.zrem, self.keys.slots, *slots)
+            self.unreleased.difference_update(slots)
+        except RedisAway:
+            self.unreleased.update(slots)
 
     def request_left_downloader(self, request, spider) -> None:
         self.release(request.meta.get(SLOT))
@@ -155,12 +164,15 @@ class Budget:
         )
 
     def renew(self) -> None:
+        if self.unreleased:
+            self._free(sorted(self.unreleased))
         if self.held:
             self.link.call(
                 "budget renew", self._renew, keys=[self.keys.slots], args=[f"{self.slot_ttl:.3f}", *sorted(self.held)]
             )
 
     def release_all(self) -> None:
-        if self.held:
-            self.link.call_quietly("budget release", self.link.client.zrem, self.keys.slots, *self.held)
-            self.held.clear()
+        slots = self.held | self.unreleased
+        self.held.clear()
+        if slots:
+            self._free(sorted(slots))

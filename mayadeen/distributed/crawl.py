@@ -3,11 +3,16 @@
 The crawl's ``state`` hash says ``status`` (``running`` or ``ended``) and ``epoch`` (a random id of this
 run of the crawl). A worker opening:
 
-* finds no crawl, or an ended one: it starts a new crawl — every key of the previous one (queue,
-  leases, duplicate filter, workers) is deleted in the same step, so a new crawl never inherits a
-  filter or a queue; incremental decisions come from the store.
+* finds no crawl: it starts one.
 * finds a running crawl: it joins it. A crawl whose workers were all stopped (Redis went away, a
   machine rebooted) is still running: starting workers again continues it.
+* finds an ended crawl: it does nothing (one INFO line; the spider closes with ``finished`` before
+  any request, exit status 0). A worker restarted after the end (``restart: on-failure``, a late
+  machine) must not crawl the site again. A crawl id is crawled again only on purpose: the spider
+  argument ``-a restart=1`` starts a new run of an ended crawl (every key of the previous one — queue,
+  leases, duplicate filter, workers — deleted in the same step, so it never inherits a filter or a
+  queue; incremental decisions come from the store), or a new ``-a crawl_id``. ``restart=1`` never
+  touches a running crawl: it joins it.
 
 **Seeding.** The spider's start requests (robots.txt, the home page, the feeds: discovery) are made
 once per crawl, by one worker, the seeder: the first to ask. The others wait (their start iterator
@@ -16,7 +21,9 @@ queued the crawl is ``seeded``. If the seeder dies first (no heartbeat for ``MAY
 the next worker to ask seeds instead; the duplicate filter drops what the first one already queued.
 
 **The end.** A crawl ends when it is seeded and nothing is queued, delayed or leased: that is checked
-atomically by the queue's take script (``mayadeen.distributed.queue``), which sets ``status=ended``.
+atomically by the queue's take script (``mayadeen.distributed.queue``), which sets ``status=ended``,
+keeps the count of requests seen in ``state`` and drops the duplicate filter (an ended crawl keeps
+only its ``state`` and its workers' last counts, for ``scrapy crawlstatus``).
 Every worker then finishes what it is doing (nothing: it held no lease) and closes with ``finished``.
 There is no idle timeout to guess: a worker with nothing to do keeps asking the queue every
 ``MAYADEEN_REDIS_POLL_INTERVAL`` seconds until the end is certain.
@@ -36,13 +43,16 @@ from dataclasses import dataclass
 from mayadeen.distributed.keys import CrawlKeys
 from mayadeen.distributed.lua import PRELUDE
 
-# KEYS: state alive <every other key of the crawl>. ARGV: new_epoch worker
+# KEYS: state alive <every other key of the crawl>. ARGV: new_epoch worker restart(1/0)
+# Returns {'started'|'joined'|'ended', epoch}.
 _JOIN = (
     PRELUDE
     + """
 local t = now()
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'ended' and ARGV[3] ~= '1' then return {'ended', redis.call('HGET', KEYS[1], 'epoch')} end
 local result = 'joined'
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' then
+if status ~= 'running' then
   for i = 1, #KEYS do redis.call('DEL', KEYS[i]) end
   redis.call('HSET', KEYS[1], 'status', 'running', 'epoch', ARGV[1], 'started_at', fmt(t), 'seeded', '0',
              'seeder', '', 'expired', '0')
@@ -91,6 +101,7 @@ return 0
 )
 
 SEED, WAIT, SEEDED, ENDED = "seed", "wait", "seeded", "ended"
+STARTED, JOINED = "started", "joined"
 
 
 def new_worker_id() -> str:
@@ -100,8 +111,16 @@ def new_worker_id() -> str:
 
 @dataclass(frozen=True)
 class Joined:
-    started: bool  # this worker started a new crawl (else it joined a running one)
+    how: str  # STARTED (a new crawl or a new run of an ended one), JOINED (a running one) or ENDED
     epoch: str
+
+    @property
+    def started(self) -> bool:
+        return self.how == STARTED
+
+    @property
+    def ended(self) -> bool:
+        return self.how == ENDED
 
 
 class Crawl:
@@ -118,14 +137,19 @@ class Crawl:
         self._seeded = link.script(_SEEDED)
         self._beat = link.script(_BEAT)
 
-    def join(self) -> Joined:
+    def join(self, *, restart: bool = False) -> Joined:
+        """Join the running crawl, start it if there is none, or find it ended (``restart``: start a new
+        run of it instead)."""
         k = self.keys
         others = [key for key in k.crawl_state() if key != k.alive]
         result, epoch = self.link.call(
-            "crawl join", self._join, keys=[k.state, k.alive, *others], args=[secrets.token_hex(8), self.worker]
+            "crawl join",
+            self._join,
+            keys=[k.state, k.alive, *others],
+            args=[secrets.token_hex(8), self.worker, "1" if restart else "0"],
         )
         self.epoch = epoch.decode()
-        return Joined(result == b"started", self.epoch)
+        return Joined(result.decode(), self.epoch)
 
     def claim_seeding(self) -> str:
         """``SEED`` (this worker makes the start requests), ``WAIT`` (another one is), ``SEEDED`` or ``ENDED``."""
@@ -155,6 +179,7 @@ def crawl_status(client, keys: CrawlKeys) -> dict:
     pipe.hgetall(keys.state).zcard(keys.queue).zcard(keys.delayed).zcard(keys.leases).scard(keys.dupefilter)
     pipe.hgetall(keys.workers).zrange(keys.alive, 0, -1, withscores=True).hvals(keys.owner).time()
     state, queued, delayed, leased, seen, workers, alive, owners, (sec, usec) = pipe.execute()
+    state = {k.decode(): v.decode() for k, v in state.items()}
     now = sec + usec / 1e6
     beats = {w.decode(): score for w, score in alive}
     in_flight: dict[str, int] = {}
@@ -162,11 +187,11 @@ def crawl_status(client, keys: CrawlKeys) -> dict:
         in_flight[owner.decode()] = in_flight.get(owner.decode(), 0) + 1
     return {
         "crawl": f"{keys.spider}/{keys.crawl_id}",
-        **{k.decode(): v.decode() for k, v in state.items()},
+        **state,
         "queued": queued,
         "delayed": delayed,
         "in_flight": leased,
-        "seen": seen,
+        "seen": int(state.get("seen", seen)),  # an ended crawl keeps the count, not the filter
         "workers": {
             worker.decode(): {
                 **json.loads(info),

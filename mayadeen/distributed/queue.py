@@ -1,7 +1,9 @@
 """The crawl's shared request queue, where a request taken is leased, not removed.
 
-A request lives in Redis under an id (``data``: the request as scrapy-redis serialises it, ``prio``: its
-queue score) and is, at any moment, in exactly one of
+A request lives in Redis under an id (``data``: the request as Scrapy's own
+``Request.to_dict`` gives it — callbacks by name; read back with ``scrapy.utils.request.request_from_dict``
+— pickled as Scrapy's disk queues
+do; ``prio``: its queue score) and is, at any moment, in exactly one of
 
 ``queue``
     waiting; taken highest priority first, oldest first among equals;
@@ -17,8 +19,8 @@ time any worker takes a request, and another worker fetches it in the same crawl
 by url makes a second fetch of an item already stored harmless.
 
 The scripts are atomic, so no request can be lost between two steps: ``push`` adds a request only if
-its fingerprint is new to the crawl's duplicate filter (scrapy-redis's fingerprint and set, tested and
-added in the same script as the push, so a crash cannot leave a request "seen" but never queued), and
+its fingerprint is new to the crawl's duplicate filter (the crawler's ``REQUEST_FINGERPRINTER``, the
+same fingerprint as a local run, in a Redis set tested and added in the same script as the push, so a crash cannot leave a request "seen" but never queued), and
 can acknowledge the request it replaces (a retry or a redirect) in the same step; ``take`` checks the
 politeness budget (``mayadeen.distributed.budget``) and leases the head of the queue in one step, or
 says how long to wait, or that the crawl has ended: seeded, and nothing queued, delayed or leased.
@@ -26,9 +28,10 @@ says how long to wait, or that the crawl has ended: seeded, and nothing queued, 
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 
-from scrapy_redis.queue import Base
+from scrapy.utils.request import request_from_dict
 
 from mayadeen.distributed.budget import BUDGET_LUA
 from mayadeen.distributed.keys import CrawlKeys
@@ -48,7 +51,7 @@ local function ack(leases, owner, data, prio, id, worker)
 end
 """
 
-# KEYS: state queue data prio delayed leases owner slots next paused
+# KEYS: state queue data prio delayed leases owner slots next paused dupefilter seq
 # ARGV: epoch worker lease_ttl delay concurrency slot_ttl slot_prefix
 _TAKE = (
     PRELUDE
@@ -71,7 +74,8 @@ local head = redis.call('ZRANGE', KEYS[2], 0, 0)
 if #head == 0 then
   if redis.call('HGET', KEYS[1], 'seeded') == '1' and redis.call('ZCARD', KEYS[6]) == 0
      and redis.call('ZCARD', KEYS[5]) == 0 then
-    redis.call('HSET', KEYS[1], 'status', 'ended', 'ended_at', fmt(t))
+    redis.call('HSET', KEYS[1], 'status', 'ended', 'ended_at', fmt(t), 'seen', redis.call('SCARD', KEYS[11]))
+    redis.call('DEL', KEYS[11], KEYS[12])
     return {'ended'}
   end
   local soonest = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
@@ -173,17 +177,15 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class LeasedQueue(Base):
-    """scrapy-redis's queue interface (``push``, ``pop``, ``__len__``, ``clear``) over leases.
+class LeasedQueue:
+    """The crawl's queue as this worker sees it: push, take (with the budget), ack, renew, release.
 
     ``epoch`` is the crawl this worker joined: once it has ended (or a new crawl replaced it) ``push``
     and ``take`` say so instead of touching the next crawl's queue.
     """
 
-    def __init__(
-        self, server, spider, keys: CrawlKeys, link, *, worker: str, epoch: str, lease_ttl: float, serializer=None
-    ):
-        super().__init__(server, spider, keys.queue, serializer)
+    def __init__(self, spider, keys: CrawlKeys, link, *, worker: str, epoch: str, lease_ttl: float):
+        self.spider = spider
         self.keys = keys
         self.link = link
         self.worker = worker
@@ -197,7 +199,14 @@ class LeasedQueue(Base):
         self._release = link.script(_RELEASE)
 
     def __len__(self) -> int:
-        return self.link.call("queue length", self.server.zcard, self.keys.queue)
+        return self.link.call("queue length", self.link.client.zcard, self.keys.queue)
+
+    def _encode_request(self, request) -> bytes:
+        return pickle.dumps(request.to_dict(spider=self.spider), protocol=4)
+
+    def _decode_request(self, data: bytes):
+        # Redis is the crawl's own store, written only by its workers (as JOBDIR's disk queues are).
+        return request_from_dict(pickle.loads(data), spider=self.spider)  # noqa: S301
 
     def push(self, request, *, fingerprint: str = "", delay: float = 0.0, replaces: str | None = None) -> str:
         """Queue ``request`` (``QUEUED``), unless ``fingerprint`` was seen in this crawl (``FILTERED``) or
@@ -228,7 +237,11 @@ class LeasedQueue(Base):
         reply = self.link.call(
             "queue take",
             self._take,
-            keys=[k.state, k.queue, k.data, k.prio, k.delayed, k.leases, k.owner, b.slots, b.next, b.paused],
+            keys=[
+                *(k.state, k.queue, k.data, k.prio, k.delayed, k.leases, k.owner),
+                *(b.slots, b.next, b.paused),
+                *(k.dupefilter, k.seq),
+            ],
             args=[self.epoch, self.worker, f"{self.lease_ttl:.3f}", delay, concurrency, slot_ttl, self.slot_prefix],
         )
         kind = _text(reply[0])
@@ -237,9 +250,6 @@ class LeasedQueue(Base):
         if kind == WAIT:
             return Take(WAIT, wait=float(reply[1]))
         return Take(kind)
-
-    def pop(self, timeout=0):
-        raise NotImplementedError("a leased queue is read with take(), which needs the budget")
 
     def ack(self, *leases: str) -> int:
         """Forget finished requests (only those this worker still holds); returns how many."""
@@ -270,6 +280,3 @@ class LeasedQueue(Base):
             keys=[k.queue, k.prio, k.leases, k.owner],
             args=[self.worker, *sorted(leases)],
         )
-
-    def clear(self) -> None:
-        self.link.call("queue clear", self.server.delete, *self.keys.crawl_state())

@@ -12,7 +12,7 @@ import asyncio
 import logging
 
 from mayadeen.distributed.crawl import SEED, WAIT
-from mayadeen.distributed.link import RedisUnavailable
+from mayadeen.distributed.link import RedisAway, RedisUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -27,17 +27,29 @@ class SeedOnce:
 
     async def process_start(self, start):
         scheduler = self.crawler.engine.scheduler
+        if scheduler.over:  # the crawl had ended before this worker came (or Redis is gone)
+            return
         try:
-            role = scheduler.crawl.claim_seeding()
+            role = self._claim(scheduler)
             while role == WAIT:
                 await asyncio.sleep(scheduler.heartbeat_interval)
-                role = scheduler.crawl.claim_seeding()
+                role = self._claim(scheduler)
             if role != SEED:
                 logger.info("The crawl is seeded by another worker: this one takes its work from the queue")
                 return
             async for element in start:
                 yield element
-            scheduler.crawl.mark_seeded()
+            scheduler.mark_seeded()  # after the start requests' pushes, in order
             logger.info("Start requests queued for the whole crawl")
         except RedisUnavailable:
             return  # reported by the link; the crawl is closing
+
+    @staticmethod
+    def _claim(scheduler) -> str:
+        """The seeding role; ``WAIT`` while Redis is away (the link gives up after its retry timeout)."""
+        try:
+            return scheduler.crawl.claim_seeding()
+        except RedisUnavailable:
+            raise
+        except RedisAway:
+            return WAIT

@@ -43,6 +43,7 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         "crawl_id": Argument(
             parse_crawl_id, "with MAYADEEN_REDIS_URL: the crawl this worker joins (default: the spider's name)"
         ),
+        "restart": Argument(parse_flag, "with MAYADEEN_REDIS_URL: 1 crawls an ended crawl_id again"),
     }
 
     def __init__(self, *args, **kwargs):
@@ -52,6 +53,7 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         self.js = values.get("js", True)
         self.full = values.get("full", False)
         self.crawl_id = values.get("crawl_id")
+        self.restart = values.get("restart", False)
         self._freshness: Freshness | None = None
         self._origins: dict[str, Origin] = {}  # record url -> how it was found, until stored
 
