@@ -240,6 +240,32 @@ def test_redis_restarted_mid_crawl(tmp_path):
     assert any("Redis at redis://127.0.0.1" in log_of(d) and "retrying" in log_of(d) for d in dirs)
 
 
+def test_redis_hanging_blocks_no_download(tmp_path):
+    """Redis stopped with SIGSTOP (it hangs: calls time out rather than being refused) for longer than
+    the lease TTL: the worker does not wait for it — a response that arrives meanwhile is parsed and
+    its item stored, what it leads to waits in order for Redis — and once Redis answers again the
+    crawl completes with exact records."""
+    workdir = tmp_path / "worker"
+    settings = {**BUDGET, "MAYADEEN_REDIS_LEASE_TTL": "2"}
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=LATENCY) as srv:
+        worker = start_worker("sitemap", srv.url, workdir, redis_srv.url, settings=settings)
+        wait_for(lambda: len(item_paths(srv.paths())) >= 2, timeout=60)
+        srv.gate.clear()  # from now on the server holds every request it gets
+        wait_for(lambda: item_paths(srv.paths()[len(srv.arrivals) :]), timeout=60)
+        held = PUBLIC_URL + item_paths(srv.paths()[len(srv.arrivals) :])[0]
+        redis_srv.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: "retrying" in log_of(workdir), timeout=60)  # the worker found Redis away
+            srv.gate.set()
+            wait_for(lambda: held in stores([workdir])[0], timeout=30)  # while Redis is still away
+        finally:
+            redis_srv.proc.send_signal(signal.SIGCONT)
+        codes = finish([worker])
+    assert_all_ok([workdir], codes)
+    assert_exact_records([workdir])
+    assert "Redis at redis://127.0.0.1" in log_of(workdir) and " answers again, after " in log_of(workdir)
+
+
 def test_redis_gone_worker_exits_1_and_a_new_start_continues(tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     settings = {**BUDGET, "MAYADEEN_REDIS_RETRY_TIMEOUT": "2", "MAYADEEN_REDIS_LEASE_TTL": "2"}

@@ -5,7 +5,8 @@ has finished with it, and only then is it acknowledged — so a worker killed at
 leaves the request to another worker. Finished means:
 
 * **a response**: the callback's output has been consumed — every request it yielded is in the queue
-  (``engine.crawl`` pushes synchronously) — and every item it yielded has left the item pipelines
+  (``engine.crawl`` pushes synchronously; while Redis is away, it waits in the scheduler's outbox, which
+  sends the acknowledgement after it) — and every item it yielded has left the item pipelines
   (``item_scraped``, ``item_dropped`` or ``item_error``: stored, or dropped). ``AckWhenDone`` is the
   spider middleware nearest the engine, so it sees the final output, also the output of an errback
   Scrapy calls for an error status (``HttpError``).

@@ -94,7 +94,9 @@ class RedisLink:
         except RETRYABLE as exc:
             self._away(what, exc)
         if self.away_since is not None:
-            logger.info("Redis at %s answers again, after %.1fs", redacted(self.url), time.monotonic() - self.away_since)
+            logger.info(
+                "Redis at %s answers again, after %.1fs", redacted(self.url), time.monotonic() - self.away_since
+            )
             self.away_since = None
         return result
 

@@ -1,9 +1,8 @@
 """The crawl's shared request queue, where a request taken is leased, not removed.
 
-A request lives in Redis under an id (``data``: the request as Scrapy's own
-``Request.to_dict`` gives it — callbacks by name; read back with ``scrapy.utils.request.request_from_dict``
-— pickled as Scrapy's disk queues
-do; ``prio``: its queue score) and is, at any moment, in exactly one of
+A request lives in Redis under an id (``data``: the request as Scrapy's ``Request.to_dict`` gives it,
+callbacks by name, pickled as Scrapy's disk queues do, read back with ``request_from_dict``; ``prio``:
+its queue score) and is, at any moment, in exactly one of
 
 ``queue``
     waiting; taken highest priority first, oldest first among equals;
@@ -19,11 +18,12 @@ time any worker takes a request, and another worker fetches it in the same crawl
 by url makes a second fetch of an item already stored harmless.
 
 The scripts are atomic, so no request can be lost between two steps: ``push`` adds a request only if
-its fingerprint is new to the crawl's duplicate filter (the crawler's ``REQUEST_FINGERPRINTER``, the
-same fingerprint as a local run, in a Redis set tested and added in the same script as the push, so a crash cannot leave a request "seen" but never queued), and
-can acknowledge the request it replaces (a retry or a redirect) in the same step; ``take`` checks the
-politeness budget (``mayadeen.distributed.budget``) and leases the head of the queue in one step, or
-says how long to wait, or that the crawl has ended: seeded, and nothing queued, delayed or leased.
+its fingerprint is new to the crawl's duplicate filter (the crawler's ``REQUEST_FINGERPRINTER``, as in
+a local run, in a Redis set tested and added in the same script as the push, so a crash cannot leave a
+request "seen" but never queued), and can acknowledge the request it replaces (a retry or a redirect)
+in the same step; ``take`` checks the politeness budget (``mayadeen.distributed.budget``) and leases
+the head of the queue in one step, or says how long to wait, or that the crawl has ended: seeded, and
+nothing queued, delayed or leased.
 """
 
 from __future__ import annotations
