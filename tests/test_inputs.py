@@ -106,24 +106,27 @@ USAGE_ERRORS = [
     # unknown or misspelled arguments (used to be ignored)
     (
         ["sections", *MIRROR, "-a", "foo=1"],
-        "-a foo=1: spider sections has no argument foo; it takes base_url, crawl_id, full, js, sections",
+        "-a foo=1: spider sections has no argument foo; it takes base_url, crawl_id, full, js, restart, sections",
     ),
     (
         ["sections", *MIRROR, "-a", "sectons=news"],
         "-a sectons=news: spider sections has no argument sectons (did you"
-        " mean sections?); it takes base_url, crawl_id, full, js, sections",
+        " mean sections?); it takes base_url, crawl_id, full, js, restart, sections",
     ),
     (
         ["sections", *MIRROR, "-a", "since=2025-07-01"],
-        "-a since=2025-07-01: spider sections has no argument since; it takes base_url, crawl_id, full, js, sections",
+        "-a since=2025-07-01: spider sections has no argument since;"
+        " it takes base_url, crawl_id, full, js, restart, sections",
     ),
     (
         ["sections", *MIRROR, "-a", "until=2025-07-31"],
-        "-a until=2025-07-31: spider sections has no argument until; it takes base_url, crawl_id, full, js, sections",
+        "-a until=2025-07-31: spider sections has no argument until;"
+        " it takes base_url, crawl_id, full, js, restart, sections",
     ),
     (
         ["feed", *MIRROR, "-a", "sections=news"],
-        "-a sections=news: spider feed has no argument sections; it takes base_url, crawl_id, full, js, since, until",
+        "-a sections=news: spider feed has no argument sections;"
+        " it takes base_url, crawl_id, full, js, restart, since, until",
     ),
     (
         ["sections", *MIRROR, "-a", "sections=doesnotexist"],
