@@ -15,6 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from scrapy import Request
+from scrapy.utils.request import fingerprint
 
 from mayadeen.distributed.crawl import crawl_status
 from mayadeen.distributed.keys import CrawlKeys
@@ -253,6 +255,9 @@ def test_redis_hanging_blocks_no_download(tmp_path):
         srv.gate.clear()  # from now on the server holds every request it gets
         wait_for(lambda: item_paths(srv.paths()[len(srv.arrivals) :]), timeout=60)
         held = PUBLIC_URL + item_paths(srv.paths()[len(srv.arrivals) :])[0]
+        # The duplicate filter holds Scrapy's own fingerprint, as a local run's would.
+        seen = redis_srv.client().smembers(CrawlKeys("sitemap", "sitemap").dupefilter)
+        assert fingerprint(Request(held)).hex().encode() in seen
         redis_srv.proc.send_signal(signal.SIGSTOP)
         try:
             wait_for(lambda: "retrying" in log_of(workdir), timeout=60)  # the worker found Redis away

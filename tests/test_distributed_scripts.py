@@ -158,3 +158,28 @@ def test_join_start_and_seeding(link):
     assert link.client.exists(first.keys.queue, first.keys.dupefilter, first.keys.data) == 0
     # restart=1 never touches a running crawl: it joins it.
     assert Crawl(link, CrawlKeys("t", "t"), "w5", lease_ttl=30).join(restart=True).how == JOINED
+
+
+class Spider(scrapy.Spider):
+    name = "t"
+
+    def parse_item(self, response, section):
+        pass
+
+
+def test_a_request_comes_back_as_scrapy_serialised_it(link):
+    crawl = started_crawl(link)
+    spider = Spider()
+    queue = LeasedQueue(spider, CrawlKeys("t", "t"), link, worker="w1", epoch=crawl.epoch, lease_ttl=30)
+    sent = scrapy.Request(
+        "https://site.test/a",
+        callback=spider.parse_item,
+        cb_kwargs={"section": "news"},
+        meta={"origin": ["sitemap", 3]},
+        headers={"Referer": "https://site.test/"},
+        priority=4,
+    )
+    queue.push(sent, fingerprint="fa")
+    taken = queue.take(budget(link)).request
+    assert taken.to_dict(spider=spider) == sent.to_dict(spider=spider)
+    assert taken.callback == spider.parse_item
