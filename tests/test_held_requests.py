@@ -2,7 +2,8 @@
 the held slot's next request, it does not pull the queue into memory.
 
 Measured before: one 429 with ``Retry-After: 3`` pulled 5,642 requests out of the JOBDIR disk queue
-into the scheduler's memory, and each was announced again with ``request_scheduled`` when released.
+into the scheduler's memory, and each was announced again with ``request_scheduled`` when released
+(here, on main: 3,638 requests queued for 2,506 to fetch).
 """
 
 from __future__ import annotations
@@ -35,4 +36,5 @@ def test_a_retry_after_with_thousands_queued_holds_only_what_the_downloader_can_
     assert result.stats["mayadeen/scheduler/held/max"] <= CONCURRENCY + SMALL_CONSTANT
     # Each request is queued once: none comes back through the engine to be announced again.
     assert result.stats["scheduler/enqueued/disk"] <= ITEMS + 10, result.stats
-    print(result.stats.get("mayadeen/due_guard/sent_back"))
+    # and none is sent back from the downloader's door (announced again) for want of room there
+    assert not result.stats.get("mayadeen/due_guard/sent_back")
