@@ -23,8 +23,8 @@ shutdown wait for it. Here a request that is not due yet never leaves the schedu
   further away than the larger of ``MAYADEEN_RETRY_BACKOFF_MAX`` and ``MAYADEEN_RETRY_AFTER_MAX`` (a
   clock moved back) is cut to that.
 
-The downloader's traffic per slot comes from its signals (``mayadeen.download_slots``), a slot's
-delay from ``mayadeen.scrapy_contact``.
+When a slot last got a request comes from the downloader's signals (``mayadeen.download_slots``);
+the requests the downloader has, and a slot's delay, from ``mayadeen.scrapy_contact``.
 
 The queue is bounded: while ``MAYADEEN_MAX_QUEUED_REQUESTS`` requests wait (``len()``: queued, held
 and waiting), a newly discovered request is dropped, so one huge sitemap or a page of endless links
@@ -49,8 +49,8 @@ import weakref
 
 from scrapy.core.scheduler import Scheduler
 
-from mayadeen.download_slots import DownloaderTraffic, slot_clock
-from mayadeen.scrapy_contact import longest_delay, wake_engine
+from mayadeen.download_slots import SlotArrivals, slot_clock
+from mayadeen.scrapy_contact import in_downloader, longest_delay, wake_engine
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class DueScheduler(Scheduler):
         self.waiting = None  # a due request whose slot was not ready, sent first when it is
         self.handed: dict[str, float] = {}  # slot key -> slot_clock() when its last request was handed out
         self.handed_out = weakref.WeakSet()  # requests handed out, until they are done with
-        self.traffic = DownloaderTraffic.from_crawler(crawler)
+        self.arrivals = SlotArrivals.from_crawler(crawler)
         self.timer = None
         self.wake_timer = None
         self.max_queued = settings.getint("MAYADEEN_MAX_QUEUED_REQUESTS")
@@ -119,7 +119,6 @@ class DueScheduler(Scheduler):
             key = self._slot_key(request)
             self.handed[key] = slot_clock()
             self.handed_out.add(request)
-            self.traffic.handed_out(key, request)
             return request
         return None
 
@@ -249,9 +248,10 @@ class DueScheduler(Scheduler):
         if held_for > 0:
             return held_for
         limit = self.slot_settings.get(key, {}).get("concurrency", self.concurrency)
-        if limit and self.traffic.taken(key, besides=None if handing else request) >= limit:
+        others = (r for r in in_downloader(self.crawler) if r is not request)  # request: at the door
+        if limit and sum(1 for r in others if self._slot_key(r) == key) >= limit:
             return math.inf
-        last = self.traffic.last_arrival.get(key, -math.inf)
+        last = self.arrivals.last.get(key, -math.inf)
         if handing:
             last = max(last, self.handed.get(key, -math.inf))
         return max(0.0, last + longest_delay(self.crawler, key) - slot_clock())

@@ -3,6 +3,8 @@ changes it fails here, not in a crawl.
 
 * ``wake_engine``: with the engine's heartbeat out of the way and nothing else going on, the engine
   asks the scheduler for requests again after a wake-up, and after nothing else;
+* ``in_downloader``: a request is among the downloader's from the moment the engine hands it over
+  (its first downloader middleware sees it there) until its download has ended (not in its callback);
 * ``longest_delay``: the downloader draws a slot's delays within ``delay × (1 ± jitter)`` (so never
   above what ``longest_delay`` says, and up to it), and a slot it does not have yet has no delay.
 """
@@ -19,7 +21,7 @@ from scrapy.crawler import CrawlerRunner
 from scrapy.exceptions import DontCloseSpider
 from scrapy.utils.defer import deferred_from_coro
 
-from mayadeen.scrapy_contact import longest_delay, wake_engine
+from mayadeen.scrapy_contact import in_downloader, longest_delay, wake_engine
 from tests.fixture_server import FixtureServer
 from tests.inprocess import reactor
 
@@ -38,6 +40,20 @@ class CountingScheduler(Scheduler):
             CountingScheduler.asked += 1
             CountingScheduler.changed.notify_all()
         return super().next_request()
+
+
+class FirstMiddleware:
+    """Downloader middleware, first of all: notes whether the request is among the downloader's."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def process_request(self, request):
+        OnePageThenIdle.seen["in_downloader_at_first_middleware"] = request in in_downloader(self.crawler)
 
 
 class OnePageThenIdle(Spider):
@@ -60,6 +76,7 @@ class OnePageThenIdle(Spider):
     def parse(self, response):
         slot = self.crawler.engine.downloader.slots[SLOT]
         self.seen.update(
+            in_downloader_in_callback=response.request in in_downloader(self.crawler),
             longest=longest_delay(self.crawler, SLOT),
             unknown=longest_delay(self.crawler, "a-slot-never-used"),
             draws=[slot.download_delay() for _ in range(5000)],
@@ -79,6 +96,7 @@ def idle_crawl():
         "SCHEDULER": f"{__name__}.CountingScheduler",
         "DOWNLOAD_SLOTS": {SLOT: {"delay": DELAY, "jitter": JITTER}},
         "ROBOTSTXT_OBEY": False,
+        "DOWNLOADER_MIDDLEWARES": {f"{__name__}.FirstMiddleware": 1},
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": "WARNING",
     }
@@ -117,3 +135,8 @@ def test_the_longest_delay_is_the_longest_the_downloader_draws(idle_crawl):
     assert max(seen["draws"]) <= seen["longest"]
     assert max(seen["draws"]) > DELAY * (1 + 0.9 * JITTER)  # up to it, not a smaller spread
     assert seen["unknown"] == 0.0
+
+
+def test_a_request_is_the_downloaders_from_its_first_middleware_until_its_download_ended(idle_crawl):
+    assert OnePageThenIdle.seen["in_downloader_at_first_middleware"] is True
+    assert OnePageThenIdle.seen["in_downloader_in_callback"] is False
