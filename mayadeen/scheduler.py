@@ -116,8 +116,7 @@ class DueScheduler(Scheduler):
                 if wait < math.inf:  # else a download of the slot ends first, and the engine asks again
                     self._wake_in(wait)
                 return None
-            key = self._slot_key(request)
-            self.handed[key] = slot_clock()
+            self.handed[self._slot_key(request)] = slot_clock()
             self.handed_out.add(request)
             return request
         return None
