@@ -23,34 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mayadeen.urls import PUBLIC_URL  # noqa: E402
-from tests.fixture_server import FixtureServer, FixtureSite  # noqa: E402
-
-XML = "application/xml"
-NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
-MONTHLY = "/sitemaps/all/sitemap-2025-8.xml"
-
-
-def big_sitemap_site(urls: int) -> FixtureSite:
-    site = FixtureSite()
-    site.override(
-        "/sitemaps/all.xml",
-        f"<sitemapindex {NS}><sitemap><loc>{PUBLIC_URL}{MONTHLY}</loc></sitemap></sitemapindex>",
-        content_type=XML,
-    )
-    site.override(
-        MONTHLY,
-        f"<urlset {NS}>"
-        + "".join(
-            f"<url><loc>{PUBLIC_URL}/news/politics/an-item-of-a-huge-sitemap-{i}</loc>"
-            "<lastmod>2025-08-04T10:00:00+03:00</lastmod></url>"
-            for i in range(urls)
-        )
-        + "</urlset>",
-        content_type=XML,
-    )
-    site.override("/sitemaps/news.xml", f"<urlset {NS}></urlset>", content_type=XML)
-    return site
+from tests.fixture_server import FixtureServer, big_sitemap_site  # noqa: E402
 
 
 def peak_rss(url: str, seconds: int, bounds: dict[str, str]) -> tuple[int, str]:

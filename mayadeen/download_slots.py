@@ -1,29 +1,32 @@
-"""When a slot of Scrapy's downloader would send a request at once: below its concurrency, its delay over.
+"""When a request last reached each download slot of Scrapy's downloader, from its signals.
 
-The downloader spaces a slot's requests by its delay (``DOWNLOAD_DELAY``, AutoThrottle's, or
-``DOWNLOAD_SLOTS``), drawn anew for each request within ``delay × (1 ± jitter)``, and keeps the time
-of the slot's last request on ``time.monotonic()``; so do these helpers. Nothing here is saved: the
-deadlines a crawl keeps in JOBDIR are wall-clock (``mayadeen.scheduler``).
+The scheduler hands a slot a request only when the downloader would send it at once, so a request
+reaches its slot (``request_reached_downloader``) when it is sent; the moment is kept on
+``time.monotonic()``, the clock the downloader spaces a slot's requests on. Nothing here is saved:
+the deadlines a crawl keeps in JOBDIR are wall-clock (``mayadeen.scheduler``).
 """
 
 from __future__ import annotations
 
 import time
 
+from scrapy import signals
+
 
 def slot_clock() -> float:
-    """Now, on the clock the downloader keeps a slot's last request on."""
+    """Now, on the clock the downloader spaces a slot's requests on."""
     return time.monotonic()
 
 
-def delay_left(slot, last_sent: float) -> float:
-    """Seconds until the slot's delay after ``last_sent`` (``slot_clock()``) is over whatever the
-    downloader draws: its longest, ``delay × (1 + jitter)``."""
-    if not slot.delay:
-        return 0.0
-    return max(0.0, last_sent + slot.delay * (1 + slot.jitter) - slot_clock())
+class SlotArrivals:
+    def __init__(self):
+        self.last: dict[str, float] = {}  # slot key -> slot_clock() when a request last reached it
 
+    @classmethod
+    def from_crawler(cls, crawler) -> SlotArrivals:
+        arrivals = cls()
+        crawler.signals.connect(arrivals.reached, signal=signals.request_reached_downloader)
+        return arrivals
 
-def sends_at_once(slot) -> bool:
-    """Whether the slot would send one more request the moment it gets it."""
-    return len(slot.active) < slot.concurrency and delay_left(slot, slot.lastseen) <= 0
+    def reached(self, request) -> None:
+        self.last[request.meta["download_slot"]] = slot_clock()  # set by the downloader before the signal

@@ -5,19 +5,26 @@ whole site (``mayadeen.extensions.retry_after``). Waiting inside the downloader 
 and a concurrency token for the whole wait, stop every other download, and make a graceful
 shutdown wait for it. Here a request that is not due yet never leaves the scheduler:
 
-* a request whose meta ``mayadeen_not_before`` (wall-clock ``time.time()``) is in the future, or
-  whose download slot is held (``hold_slot``: a ``Retry-After``), is put aside in a heap; a timer
-  hands it back to the engine (``engine.crawl``) when it is due, and other requests flow meanwhile;
-* a slot gets its next request only when its downloader would send it at once: fewer than its
-  concurrency (``CONCURRENT_REQUESTS_PER_DOMAIN``, ``DOWNLOAD_SLOTS``) of its requests in the
-  downloader, and its download delay over — the longest the downloader may draw, ``delay × (1 +
-  jitter)``, as it draws each delay at random. So no request sits in the downloader's queue when
-  the site says "come back later"; the next one waits here instead (``DueGuardMiddleware`` sends
-  back one that was held up on its way, e.g. by robots.txt, or that a pause caught there);
+* a request whose meta ``mayadeen_not_before`` (wall-clock ``time.time()``) is in the future (a
+  retry) is put aside in a heap until then; other requests flow meanwhile;
+* the head of the queue goes to its download slot only when the downloader would send it at once:
+  the slot is not held (``hold_slot``: a ``Retry-After``), fewer than its concurrency
+  (``CONCURRENT_REQUESTS_PER_DOMAIN``, ``DOWNLOAD_SLOTS``) of its requests are in the downloader, and
+  its download delay is over — the longest the downloader may draw, ``delay × (1 + jitter)``, as it
+  draws each delay at random. Until then that one request waits here and the rest of the queue stays
+  where it is (on disk with a JOBDIR): a held slot is looked at, never drained into memory. So no
+  request sits in the downloader's queue when the site says "come back later" (``DueGuardMiddleware``
+  sends back one that was held up on its way, e.g. by robots.txt, or that a pause caught there);
+* when a request becomes due, a timer makes the engine ask again (``mayadeen.scrapy_contact``): the
+  request is not scheduled a second time, so ``request_scheduled`` announces each request once;
 * when the crawl stops (Ctrl-C, SIGTERM) nothing waits for a held request: with a JOBDIR they are
-  saved in its queue with their deadlines and resumed by the next run. Deadlines are wall-clock, so
-  they mean the same after a reboot or on another machine; a deadline further away than the larger
-  of ``MAYADEEN_RETRY_BACKOFF_MAX`` and ``MAYADEEN_RETRY_AFTER_MAX`` (a clock moved back) is cut to that.
+  saved in its queue with their deadlines (the slot's hold included) and resumed by the next run.
+  Deadlines are wall-clock, so they mean the same after a reboot or on another machine; a deadline
+  further away than the larger of ``MAYADEEN_RETRY_BACKOFF_MAX`` and ``MAYADEEN_RETRY_AFTER_MAX`` (a
+  clock moved back) is cut to that.
+
+When a slot last got a request comes from the downloader's signals (``mayadeen.download_slots``);
+the requests the downloader has, and a slot's delay, from ``mayadeen.scrapy_contact``.
 
 The queue is bounded: while ``MAYADEEN_MAX_QUEUED_REQUESTS`` requests wait (``len()``: queued, held
 and waiting), a newly discovered request is dropped, so one huge sitemap or a page of endless links
@@ -25,9 +32,10 @@ cannot fill the memory. Requests that were taken already and come back (retries,
 redirects: ``dont_filter`` or ``redirect_times``) are never dropped; the crawl goes on with what it
 has, and the run summary says it was capped.
 
-Stats: ``mayadeen/scheduler/held`` (requests put aside), ``mayadeen/scheduler/saved`` (held
-requests saved in JOBDIR at the end of a run), ``mayadeen/capped/queue`` (requests dropped as the
-queue was full; a WARNING the first time).
+Stats: ``mayadeen/scheduler/held`` (requests put aside until their deadline),
+``mayadeen/scheduler/held/max`` (the most requests ever kept in memory here: put aside or waiting
+for their slot), ``mayadeen/scheduler/saved`` (held requests saved in JOBDIR at the end of a run),
+``mayadeen/capped/queue`` (requests dropped as the queue was full; a WARNING the first time).
 """
 
 from __future__ import annotations
@@ -41,7 +49,8 @@ import weakref
 
 from scrapy.core.scheduler import Scheduler
 
-from mayadeen.download_slots import delay_left, sends_at_once, slot_clock
+from mayadeen.download_slots import SlotArrivals, slot_clock
+from mayadeen.scrapy_contact import in_downloader, longest_delay, wake_engine
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +76,7 @@ class DueScheduler(Scheduler):
         self.waiting = None  # a due request whose slot was not ready, sent first when it is
         self.handed: dict[str, float] = {}  # slot key -> slot_clock() when its last request was handed out
         self.handed_out = weakref.WeakSet()  # requests handed out, until they are done with
+        self.arrivals = SlotArrivals.from_crawler(crawler)
         self.timer = None
         self.wake_timer = None
         self.max_queued = settings.getint("MAYADEEN_MAX_QUEUED_REQUESTS")
@@ -81,8 +91,8 @@ class DueScheduler(Scheduler):
     def enqueue_request(self, request) -> bool:
         if self.max_queued and len(self) >= self.max_queued and not self._comes_back(request):
             return self._drop_over_cap(request)
-        due = self.due(request)
-        if due is None:
+        due = self.own_due(request)
+        if due is None:  # due, or only its slot is held: queued like any other
             return super().enqueue_request(request)
         if not request.dont_filter and self.df.request_seen(request):
             self.df.log(request, self.crawler.spider)
@@ -91,20 +101,18 @@ class DueScheduler(Scheduler):
         return True
 
     def next_request(self):
-        if self.waiting is not None:
-            request, self.waiting = self.waiting, None
-        else:
-            request = super().next_request()
+        request = self._take()
         while request is not None:
-            due = self.due(request)
+            due = self.own_due(request)
             if due is not None:
                 self._hold(request, due)
-                request = super().next_request()
+                request = self._take()
                 continue
-            wait = self._slot_wait(request)
+            wait = self._slot_wait(request, handing=True)
             if wait > 0:
                 # Already through the duplicate filter: dont_filter, should it be saved in JOBDIR.
                 self.waiting = request if request.dont_filter else request.replace(dont_filter=True)
+                self._note_held()
                 if wait < math.inf:  # else a download of the slot ends first, and the engine asks again
                     self._wake_in(wait)
                 return None
@@ -118,10 +126,7 @@ class DueScheduler(Scheduler):
         or the downloader would keep it waiting (it was held up on its way, e.g. by robots.txt)."""
         if request not in self.handed_out:
             return True
-        if self.due(request) is not None:
-            return False
-        slot = self.crawler.engine.downloader.slots.get(self._slot_key(request))
-        return slot is None or sends_at_once(slot)
+        return self.due(request) is None and self._slot_wait(request, handing=False) <= 0
 
     def has_pending_requests(self) -> bool:
         return super().has_pending_requests() or bool(self.held) or self.waiting is not None
@@ -137,6 +142,9 @@ class DueScheduler(Scheduler):
         self.held, self.waiting = [], None
         if pending and self.dqdir:
             for request in pending:  # dont_filter: straight into the saved queue, deadline in its meta
+                due = self.due(request)
+                if due is not None:  # a slot's hold is kept by the request that waited for it
+                    request.meta[NOT_BEFORE] = due
                 super().enqueue_request(request)
             self.stats.inc_value("mayadeen/scheduler/saved", len(pending))
             logger.info(
@@ -176,13 +184,29 @@ class DueScheduler(Scheduler):
     def _slot_key(self, request) -> str:
         return self.crawler.engine.downloader.get_slot_key(request)
 
+    def own_due(self, request) -> float | None:
+        """When ``request`` may go by its own deadline (``time.time()``), or None when it may go now."""
+        return self._cut(request.meta.get(NOT_BEFORE) or 0.0)
+
     def due(self, request) -> float | None:
-        """When ``request`` may go (``time.time()``), or None when it may go now."""
+        """When ``request`` may go by its deadline and its slot's hold, or None when it may go now."""
+        return self._cut(max(request.meta.get(NOT_BEFORE) or 0.0, self.slot_holds.get(self._slot_key(request), 0.0)))
+
+    def _cut(self, due: float) -> float | None:
         now = time.time()
-        due = max(request.meta.get(NOT_BEFORE) or 0.0, self.slot_holds.get(self._slot_key(request), 0.0))
         if due <= now:
             return None
         return min(due, now + self.longest_wait)
+
+    def _take(self):
+        """The request to look at next: the one waiting for its slot, else a held one now due, else
+        the head of the queue."""
+        if self.waiting is not None:
+            request, self.waiting = self.waiting, None
+            return request
+        if self.held and self.held[0][0] <= time.time():
+            return heapq.heappop(self.held)[2]
+        return super().next_request()
 
     def _hold(self, request, due: float) -> None:
         if not request.dont_filter:  # it has passed the duplicate filter; it must pass it again
@@ -190,7 +214,11 @@ class DueScheduler(Scheduler):
         request.meta[NOT_BEFORE] = due  # kept in JOBDIR with the request
         heapq.heappush(self.held, (due, next(self.order), request))
         self.stats.inc_value("mayadeen/scheduler/held")
+        self._note_held()
         self._arm()
+
+    def _note_held(self) -> None:
+        self.stats.max_value("mayadeen/scheduler/held/max", len(self.held) + (self.waiting is not None))
 
     def _arm(self) -> None:
         from twisted.internet import reactor  # the one the crawl installed (importing it earlier installs one)
@@ -205,26 +233,27 @@ class DueScheduler(Scheduler):
         self.timer = reactor.callLater(delay, self._release)
 
     def _release(self) -> None:
-        """Hands every request that is due back to the engine."""
+        """A held request is due: the engine asks for it (``_take``)."""
         self.timer = None
-        now = time.time()
-        while self.held and self.held[0][0] <= now:
-            _, _, request = heapq.heappop(self.held)
-            self.crawler.engine.crawl(request)
+        wake_engine(self.crawler)
         self._arm()
 
-    def _slot_wait(self, request) -> float:
-        """Seconds until ``request``'s slot is ready for it (inf: until one of its downloads ends)."""
+    def _slot_wait(self, request, handing: bool) -> float:
+        """Seconds until ``request``'s slot is ready for it (inf: until one of its downloads ends).
+        ``handing``: it is about to be handed out (else it was, and is at the downloader's door); a
+        request handed out a moment ago may not have reached the slot yet."""
         key = self._slot_key(request)
+        held_for = self.slot_holds.get(key, 0.0) - time.time()
+        if held_for > 0:
+            return held_for
         limit = self.slot_settings.get(key, {}).get("concurrency", self.concurrency)
-        downloader = self.crawler.engine.downloader
-        if limit and sum(1 for r in downloader.active if downloader.get_slot_key(r) == key) >= limit:
+        others = (r for r in in_downloader(self.crawler) if r is not request)  # request: at the door
+        if limit and sum(1 for r in others if self._slot_key(r) == key) >= limit:
             return math.inf
-        slot = downloader.slots.get(key)
-        if slot is None:
-            return 0.0
-        # handed: a request handed out a moment ago may not have reached the slot yet
-        return delay_left(slot, max(slot.lastseen, self.handed.get(key, 0.0)))
+        last = self.arrivals.last.get(key, -math.inf)
+        if handing:
+            last = max(last, self.handed.get(key, -math.inf))
+        return max(0.0, last + longest_delay(self.crawler, key) - slot_clock())
 
     def _wake_in(self, seconds: float) -> None:
         from twisted.internet import reactor
@@ -233,8 +262,7 @@ class DueScheduler(Scheduler):
             self.wake_timer = reactor.callLater(seconds, self._wake)
 
     def _wake(self) -> None:
-        """Hands the waiting request back to the engine, which then asks for the next one."""
+        """The waiting request's slot is ready: the engine asks for it (``_take``)."""
         self.wake_timer = None
         if self.waiting is not None:
-            request, self.waiting = self.waiting, None
-            self.crawler.engine.crawl(request)
+            wake_engine(self.crawler)

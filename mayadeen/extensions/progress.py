@@ -19,6 +19,7 @@ from scrapy.exceptions import NotConfigured
 from twisted.internet.task import LoopingCall
 
 from mayadeen.pipelines.store import SQLiteStorePipeline, run_figures
+from mayadeen.scrapy_contact import in_downloader
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class Progress:
         rate, self.last_done = (done - self.last_done) * 60.0 / self.interval, done
         return (
             f"Progress: requests queued={len(scheduler) - held if scheduler is not None else 0}"
-            f" waiting={held} in flight={len(engine.downloader.active)} done={done},"
+            f" waiting={held} in flight={len(in_downloader(self.crawler))} done={done},"
             f" items new={stats.get('mayadeen/items/new', 0)} updated={stats.get('mayadeen/items/updated', 0)}"
             f" unchanged={stats.get('mayadeen/items/unchanged', 0)} given up={stats.get('mayadeen/given_up', 0)},"
             f" errors={stats.get('log_count/ERROR', 0)}, {rate:.0f} pages/min"

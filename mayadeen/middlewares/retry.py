@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
 from scrapy.exceptions import IgnoreRequest
+from scrapy.utils.response import response_status_message
 
 from mayadeen.scheduler import NOT_BEFORE
 from mayadeen.urls import item_kind
@@ -69,13 +70,24 @@ class Backoff:
 
 
 class BackoffRetryMiddleware(RetryMiddleware):
-    """Drop-in for ``scrapy.downloadermiddlewares.retry.RetryMiddleware`` (disable that one)."""
+    """Drop-in for ``scrapy.downloadermiddlewares.retry.RetryMiddleware`` (disable that one): its
+    settings, its answers to retry, and ``get_retry_request`` through ``Backoff.retry``."""
 
     def __init__(self, settings):
         super().__init__(settings)
         self.backoff = Backoff.from_settings(settings)
 
-    def _retry(self, request, reason):
+    def process_response(self, request, response):
+        if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
+            return response
+        return self.backoff_retry(request, response_status_message(response.status)) or response
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, self.exceptions_to_retry) and not request.meta.get("dont_retry", False):
+            return self.backoff_retry(request, exception)
+        return None
+
+    def backoff_retry(self, request, reason):
         give_up_level = logging.WARNING if item_kind(request.url) else self.give_up_log_level
         return self.backoff.retry(
             request,
