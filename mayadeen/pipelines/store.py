@@ -3,9 +3,9 @@
 A thin Scrapy wrapper around the store (``mayadeen.store.interface.Store``): it opens the store when the
 spider opens, stores each record under its identity (with the URLs and the discovery date it was
 found with, which the item carries from the spider), counts what each record did to it, and files a
-``crawl_runs`` row from the crawl's stats when the spider closes. Its connection is the crawl's only one to the store: the
-spider's freshness checks, the field coverage and the sitemap reads go through it too
-(``open_store``).
+``crawl_runs`` row from the crawl's stats when the spider closes. Its connection is the crawl's only
+one to the store: the spider's freshness checks, the field coverage and the sitemap reads go through
+it too (``open_store``).
 """
 
 from __future__ import annotations
