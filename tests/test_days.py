@@ -1,5 +1,6 @@
 """One meaning of a day (``mayadeen.days``): a Beirut day, for the crawl window, the export and the
-re-extraction (whose own boundary test is in test_warc_archive.py).
+re-extraction (whose own boundary test is in test_warc_archive.py; the crawl's ``-h`` is checked in
+test_inputs.py).
 
 The boundaries are written out by hand: 23:30 UTC on 4 August is 02:30 on 5 August in Beirut (UTC+3
 in summer); 22:30 UTC on 31 January is 00:30 on 1 February (UTC+2 in winter).
@@ -10,6 +11,8 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import pytest
+
 from mayadeen.days import DayWindow, day_start, site_day
 from mayadeen.pages.ticker import TickerEntry
 from mayadeen.record import content_hash
@@ -17,6 +20,7 @@ from mayadeen.store.breaking import BreakingStore
 from mayadeen.store.engines import connect
 from mayadeen.store.read import Selection, StoreSnapshot
 from tests.conftest import FIXTURES
+from tests.test_inputs_more import command
 
 AUG4, AUG5 = date(2025, 8, 4), date(2025, 8, 5)
 LATE = "2025-08-04T23:30:00Z"  # 02:30 on 5 August in Beirut
@@ -60,3 +64,17 @@ def test_export_selects_items_and_flashes_by_their_beirut_day(target):
         assert published(AUG5, AUG5) == [LATE] and flashes(AUG5, AUG5) == [LATE]
         assert published(AUG4, AUG4) == [EVENING] and flashes(AUG4, AUG4) == [EVENING]
         assert published(None, AUG4) == [EVENING] and published(AUG5, None) == [LATE]
+
+
+@pytest.mark.parametrize(
+    "name, since",
+    [
+        ("export", "--since YYYY-MM-DD only items published (and flashes dated) on or after this day"),
+        ("reextract", "--since YYYY-MM-DD captures fetched on or after this day"),
+    ],
+)
+def test_each_command_help_names_the_zone_and_the_date(name, since):
+    proc = command(name, "-h")
+    shown = " ".join(proc.stdout.split())
+    assert proc.returncode == 0 and f"{since} (Beirut time, Asia/Beirut)" in shown
+    assert "on or before this day (Beirut time, Asia/Beirut)" in shown and "UTC day" not in shown
