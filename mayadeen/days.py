@@ -53,8 +53,10 @@ class DayWindow:
 
     def holds(self, moment) -> bool:
         """Whether the instant ``moment`` (a UTC timestamp, any date the site writes) is on a day of the window."""
+        if self.is_open:
+            return True
         day = site_day(moment)
-        return self.is_open or (day is not None and self.contains(day))
+        return day is not None and self.contains(day)
 
     def bounds(self) -> tuple[str | None, str | None]:
         """The window as UTC instants: its first (inclusive), and the first after it (exclusive)."""
