@@ -14,3 +14,6 @@ class ArticleItem(scrapy.Item):
     """One record; see the schema for what each field holds."""
 
     fields = {key: scrapy.Field(description=schema()["properties"][key]["description"]) for key in RECORD_KEYS}
+    #: How the spider found the item (``mayadeen.identity.Origin``), for the store. An attribute, not a
+    #: field: it is in no record, and it lives and dies with the item (dropped items take it along).
+    _origin = None

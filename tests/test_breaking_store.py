@@ -269,6 +269,30 @@ def test_a_file_with_the_flashes_alone_is_migrated_keeping_them(tmp_path):
     assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
+def test_a_flash_is_unstreamed_until_marked(breaking):
+    breaking.record([flash(FEED), flash("Second flash", LATER)], SEEN)
+    first, second = breaking.unstreamed(after=0, limit=10)
+    assert [first[1]["text"], second[1]["text"]] == [FEED, "Second flash"] and first[0] < second[0]
+    assert breaking.unstreamed(after=0, limit=1) == [first]
+    assert breaking.unstreamed(after=first[0], limit=10) == [second]
+    breaking.mark_streamed(first[0])
+    assert breaking.unstreamed(after=0, limit=10) == [second]
+    breaking.record([flash(FEED), flash("Second flash", LATER)], LATER)  # seen again: no change to the mark
+    assert [flash_id for flash_id, _ in breaking.unstreamed(after=0, limit=10)] == [second[0]]
+
+
+def test_flashes_stored_before_the_streamed_mark_count_as_streamed(target):
+    with connect(target) as store:  # a store from before the column: its flashes were streamed when stored
+        BreakingStore(store).record([flash(FEED)], SEEN)
+        store.write(lambda: store.run("DROP INDEX breaking_news_unstreamed"))
+        store.write(lambda: store.run("ALTER TABLE breaking_news DROP COLUMN streamed"))
+    with connect(target) as store:  # opened again: the column is added, the flash counts as streamed
+        breaking = BreakingStore(store)
+        assert breaking.unstreamed(after=0, limit=10) == []
+        breaking.record([flash("A new flash", LATER)], LATER)
+        assert [r["text"] for _, r in breaking.unstreamed(after=0, limit=10)] == ["A new flash"]
+
+
 def test_memory_store_for_runs_without_a_file():
     with ArticleStore(MEMORY) as store:
         breaking = BreakingStore(store)

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
+from mayadeen.days import site_day
 from mayadeen.record import content_hash, record_keys, utc_timestamp, validation_errors
 from mayadeen.store.datasette import METADATA_PATH, metadata_text
 from mayadeen.store.sqlite import JSON_COLUMNS
@@ -243,7 +244,7 @@ def test_overwrite_with_fewer_formats_leaves_only_this_export(stores, full_expor
 
 
 def _published_day(record: dict) -> date:
-    return date.fromisoformat(record["date_published"][:10])
+    return site_day(record["date_published"])  # the day --since/--until mean: Beirut's
 
 
 SELECTIONS = {

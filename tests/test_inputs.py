@@ -226,12 +226,12 @@ def test_each_spider_says_which_date_its_window_filters():
     parser.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=10_000)  # no line breaks in YYYY-MM-DD
     shown = parser.format_help()  # ``scrapy crawl -h``
     assert (
-        "-a since=YYYY-MM-DD: only items whose last change (sitemap <lastmod>) is on or after this Beirut day"
-        in shown.split("Spider sitemap arguments", 1)[1]
+        "-a since=YYYY-MM-DD: only items whose last change (sitemap <lastmod>) is on or after this day"
+        " (Beirut time, Asia/Beirut)" in shown.split("Spider sitemap arguments", 1)[1]
     )
     assert (
         "-a until=YYYY-MM-DD: only items whose publication (RSS pubDate, news sitemap publication date) is on or"
-        " before this Beirut day" in shown.split("Spider feed arguments", 1)[1]
+        " before this day (Beirut time, Asia/Beirut)" in shown.split("Spider feed arguments", 1)[1]
     )
     assert "since" not in shown.split("Spider sections arguments", 1)[1].split("Spider sitemap arguments", 1)[0]
 

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pytest
 import scrapy
+from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.test import get_crawler
 
+from mayadeen.identity import Origin, note_origin, origin_of
 from mayadeen.items import ArticleItem
 from mayadeen.pipelines.dedupe import DedupePipeline
 from mayadeen.pipelines.enrich import EnrichPipeline
@@ -244,6 +246,23 @@ def test_store_pipeline_stores_counts_and_files_the_run(tmp_path):
     assert (run["items_new"], run["items_updated"], run["items_unchanged"], run["items_dropped"]) == (14, 1, 1, 2)
     assert (run["requests"], run["responses_by_status"], run["errors"]) == (20, {"200": 17, "404": 3}, 1)
     assert run["finish_reason"] == "finished" and run["coverage"] is None
+
+
+def test_the_origin_travels_in_the_item_and_in_no_record(tmp_path, crawler):
+    """How an item was found reaches the store with the item itself (no table keyed by url or id() that
+    a dropped item would leave behind), and is no key of the record."""
+    record = enriched(EXPECTED[0])
+    alias = record["url"] + "-old-address"
+    item = ArticleItem(**record)
+    note_origin(item, Origin(frozenset({alias}), "2025-08-09T00:00:00Z"))
+    assert ItemAdapter(item).asdict() == record
+    assert ValidatePipeline.from_crawler(crawler).process_item(item) is item
+    assert origin_of(ArticleItem(**record)) is None and origin_of(record) is None
+    pipeline = SQLiteStorePipeline.from_crawler(store_crawler(tmp_path / "s.sqlite"))
+    pipeline.open_spider()
+    pipeline.process_item(item)
+    pipeline.process_item(ArticleItem(**enriched(EXPECTED[1])))  # noted with no origin: none stored
+    assert pipeline.store.get(alias)["url"] == record["url"]
 
 
 def test_store_pipeline_waits_for_other_writers_as_configured(tmp_path):

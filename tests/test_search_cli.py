@@ -10,10 +10,12 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from mayadeen.days import site_day
 from mayadeen.record import content_hash
 from mayadeen.store.datasette import METADATA_PATH
 from tests.conftest import ROOT, expected_records
@@ -70,7 +72,7 @@ def test_search_answers_the_web_search_language_on_both_engines(filled):
     assert UN in text.stdout and "[famine]" in text.stdout.lower()
 
 
-def test_since_until_and_section_select_by_utc_day_and_section(filled):
+def test_since_until_and_section_select_by_beirut_day_and_section(filled):
     records = expected_records()
     every = hits("water OR Arafat OR Gaza", "--store", filled, "--limit", "50")
     july = hits(
@@ -78,7 +80,7 @@ def test_since_until_and_section_select_by_utc_day_and_section(filled):
     )
     assert july and len(july) < len(every)
     assert {h["url"] for h in july} == {
-        h["url"] for h in every if "2025-07-01" <= h["date_published"][:10] <= "2025-07-31"
+        h["url"] for h in every if date(2025, 7, 1) <= site_day(h["date_published"]) <= date(2025, 7, 31)
     }
     politics = hits("water OR Arafat OR Gaza", "--store", filled, "--limit", "50", "--section", "politics")
     assert politics and {records[h["url"]]["section"] for h in politics} == {"Politics"}
@@ -98,8 +100,9 @@ def test_bad_options_exit_2_and_a_missing_store_exits_1(tmp_path):
     proc = scrapy_search("x", "--store", str(tmp_path / "none.sqlite"))
     assert proc.returncode == 1 and "cannot read the store" in proc.stderr
     helptext = " ".join(scrapy_search("-h").stdout.split())
-    assert "--since YYYY-MM-DD only items published (and flashes dated) on or after this UTC day" in helptext
-    assert "--until YYYY-MM-DD only items published (and flashes dated) on or before this UTC day" in helptext
+    zone = "(Beirut time, Asia/Beirut)"
+    assert f"--since YYYY-MM-DD only items published (and flashes dated) on or after this day {zone}" in helptext
+    assert f"--until YYYY-MM-DD only items published (and flashes dated) on or before this day {zone}" in helptext
 
 
 class Datasette:

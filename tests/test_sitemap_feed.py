@@ -5,9 +5,9 @@ from datetime import date
 
 import pytest
 
+from mayadeen.days import DayWindow, site_day
 from mayadeen.pages.discovery import read_rss, read_sitemap, sitemap_month
-from mayadeen.spiders.sitemap import DayWindow, SitemapSpider
-from mayadeen.store.freshness import site_day
+from mayadeen.spiders.sitemap import SitemapSpider
 from tests.conftest import expected_records
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.inprocess import crawl as crawl_in_process

@@ -20,7 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -28,6 +28,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from mayadeen.archive.reader import load, scan, select
 from mayadeen.archive.warc import OPEN_SUFFIX, Fetched, WarcWriter, recover
+from mayadeen.days import DayWindow
 from mayadeen.store.captures import latest_capture
 from mayadeen.store.sqlite import JSON_COLUMNS, RECORD_COLUMNS, ArticleStore
 from mayadeen.urls import PUBLIC_URL
@@ -215,11 +216,28 @@ def test_selection_takes_the_latest_capture_per_page_and_resolves_revisits(tmp_p
     assert set(chosen) == {ARTICLE, GALLERY}
     assert load(chosen[ARTICLE]).body == b"v2"
     assert chosen[GALLERY].capture.warc_type == "revisit" and load(chosen[GALLERY]).body == b"g"
-    first_day = {a.capture.url: a for a in select(tmp_path, captures, until="2025-08-01")}
+    first_day = {a.capture.url: a for a in select(tmp_path, captures, window=DayWindow(until=date(2025, 8, 1)))}
     assert load(first_day[ARTICLE]).body == b"v1" and first_day[GALLERY].capture.warc_type == "response"
-    assert [a.capture.url for a in select(tmp_path, captures, since="2025-08-03")] == []
+    assert [a.capture.url for a in select(tmp_path, captures, window=DayWindow(date(2025, 8, 3)))] == []
     assert [a.capture.url for a in select(tmp_path, captures, kinds={"gallery"})] == [GALLERY]
     assert [a.capture.url for a in select(tmp_path, captures, urls={ARTICLE})] == [ARTICLE]
+
+
+def test_the_fetch_day_is_the_beirut_day(tmp_path):
+    """A capture fetched at 23:30 UTC on 1 August was fetched at 02:30 on 2 August in Beirut."""
+    writer = WarcWriter(tmp_path, "day", max_size=10**9, info={"software": "t"})
+    writer.write(fetched(ARTICLE, b"late", datetime(2025, 8, 1, 23, 30, tzinfo=UTC)))
+    writer.write(fetched(GALLERY, b"early", datetime(2025, 8, 1, 20, 59, tzinfo=UTC)))  # 23:59 in Beirut
+    writer.close()
+    captures = list(scan(tmp_path))
+
+    def chosen(since=None, until=None) -> list[str]:
+        return sorted(a.capture.url for a in select(tmp_path, captures, window=DayWindow(since, until)))
+
+    aug1, aug2 = date(2025, 8, 1), date(2025, 8, 2)
+    assert chosen(aug2, aug2) == [ARTICLE]
+    assert chosen(aug1, aug1) == [GALLERY]
+    assert chosen(until=aug1) == [GALLERY] and chosen(since=aug2) == [ARTICLE]
 
 
 # --- end to end ---------------------------------------------------------------------------------

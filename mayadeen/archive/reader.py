@@ -20,6 +20,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from mayadeen.archive.warc import Capture, closed_files
+from mayadeen.days import DayWindow
 from mayadeen.urls import item_kind
 
 logger = logging.getLogger(__name__)
@@ -82,14 +83,13 @@ def select(
     directory: str | os.PathLike,
     captures: Iterable[Capture],
     *,
-    since: str | None = None,
-    until: str | None = None,
+    window: DayWindow = DayWindow(),
     urls: Collection[str] = (),
     kinds: Collection[str] = (),
 ) -> list[Archived]:
-    """The latest successful capture of each item page fetched between ``since`` and ``until``.
+    """The latest successful capture of each item page fetched on a day of ``window``.
 
-    ``since``/``until``: ``YYYY-MM-DD`` UTC fetch days, inclusive; ``urls``/``kinds``: only these
+    ``window``: Beirut days of the fetch (``mayadeen.days``); ``urls``/``kinds``: only these
     pages / item kinds (empty: all). A revisit whose original is not in the archive is passed over
     for the page's latest capture that can be read.
     """
@@ -99,14 +99,12 @@ def select(
         if capture.warc_type == "response":
             originals.setdefault(capture.digest, capture)
         kind = item_kind(capture.url)
-        day = capture.fetched_at[:10]
         if (
             kind is None
             or not 200 <= capture.status < 300
             or (kinds and kind not in kinds)
             or (urls and capture.url not in urls)
-            or (since and day < since)
-            or (until and day > until)
+            or not window.holds(capture.fetched_at)
         ):
             continue
         candidates.setdefault(capture.url, []).append(capture)

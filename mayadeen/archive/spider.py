@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import date
 from pathlib import Path
 
 import scrapy
@@ -17,14 +18,15 @@ import scrapy
 from mayadeen.archive.external import DEFAULT_PROGRESS_SECONDS, ExternalScan
 from mayadeen.archive.reader import ARCHIVED_META, Archived, scan, select
 from mayadeen.archive.warc import recover
+from mayadeen.days import DayWindow
 from mayadeen.pipelines.store import open_store
 from mayadeen.spiders.base import MayadeenSpider
 from mayadeen.store.captures import latest_fetches
 
 
 class ReextractSpider(MayadeenSpider):
-    """Arguments: ``warc_dir`` (the archive), ``since``/``until`` (``YYYY-MM-DD`` UTC fetch days,
-    inclusive), ``urls``/``kinds`` (comma-separated; empty: all).
+    """Arguments: ``warc_dir`` (the archive), ``since``/``until`` (``YYYY-MM-DD`` Beirut days of the
+    fetch, inclusive: ``mayadeen.days``), ``urls``/``kinds`` (comma-separated; empty: all).
 
     For each item page, the latest capture in the selection is re-extracted. A page whose store row
     came from a newer capture than that one is skipped (``mayadeen/reextract/skipped_older``): an old
@@ -40,7 +42,7 @@ class ReextractSpider(MayadeenSpider):
         kwargs["js"] = "0"  # no browser: nothing is fetched
         super().__init__(*args, **kwargs)
         self.warc_dir = warc_dir
-        self.since, self.until = since or None, until or None
+        self.window = DayWindow(*(date.fromisoformat(day) if day else None for day in (since, until)))
         self.urls = frozenset(u for u in urls.split(",") if u)
         self.kinds = frozenset(k for k in kinds.split(",") if k)
 
@@ -75,8 +77,7 @@ class ReextractSpider(MayadeenSpider):
         chosen = select(
             self.warc_dir,
             scan(self.warc_dir, unreadable),
-            since=self.since,
-            until=self.until,
+            window=self.window,
             urls=self.urls,
             kinds=self.kinds,
         )
@@ -116,7 +117,7 @@ class ExternalReextractSpider(ReextractSpider):
         for reason, count in self.scan.skipped.items():
             stats.set_value(f"mayadeen/reextract/skipped/{reason}", count)
         self.logger.info(self.scan.summary())
-        return select("", captures, since=self.since, until=self.until, urls=self.urls, kinds=self.kinds)
+        return select("", captures, window=self.window, urls=self.urls, kinds=self.kinds)
 
     def closed(self, reason: str) -> None:
         if self.scan is None:

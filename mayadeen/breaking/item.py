@@ -20,6 +20,10 @@ def flash_schema() -> dict[str, Any]:
 
 
 class FlashItem(scrapy.Item):
+    #: The flash's id in the store, for ``mayadeen.breaking.stream`` to mark it written. An attribute, not a
+    #: field: it is in no record.
+    _flash_id = None
+
     text = scrapy.Field()
     """The flash as a reader sees it, whitespace collapsed (the latest text when it was edited)."""
 

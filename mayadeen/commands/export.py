@@ -18,6 +18,7 @@ from pathlib import Path
 
 from scrapy.commands import ScrapyCommand
 
+from mayadeen.days import DAY_ZONE
 from mayadeen.export.card import flash_range
 from mayadeen.export.overwrite import RefusedDirectory
 from mayadeen.export.run import FORMATS, ExportError, ExportRequest, ExportResult, export
@@ -63,12 +64,16 @@ def _store(option: str | None, settings) -> StoreTarget:
 
 
 def add_days_options(group) -> None:
-    """``--since``/``--until``: UTC days of publication (flashes: of ``time``), inclusive."""
+    """``--since``/``--until``: days of publication (flashes: of ``time``), inclusive, in Beirut (``mayadeen.days``)."""
     group.add_argument(
-        "--since", metavar="YYYY-MM-DD", help="only items published (and flashes dated) on or after this UTC day"
+        "--since",
+        metavar="YYYY-MM-DD",
+        help=f"only items published (and flashes dated) on or after this day ({DAY_ZONE})",
     )
     group.add_argument(
-        "--until", metavar="YYYY-MM-DD", help="only items published (and flashes dated) on or before this UTC day"
+        "--until",
+        metavar="YYYY-MM-DD",
+        help=f"only items published (and flashes dated) on or before this day ({DAY_ZONE})",
     )
 
 

@@ -28,6 +28,7 @@ from mayadeen.archive.spider import ExternalReextractSpider, ReextractSpider
 from mayadeen.archive.warc import OPEN_SUFFIX, closed_files
 from mayadeen.commands.crawl import EXIT_FAILED, EXIT_USAGE
 from mayadeen.commands.crawl import Command as CrawlCommand
+from mayadeen.days import DAY_ZONE
 from mayadeen.urls import ITEM_PATTERNS, canonical_url, item_kind, tracking_params
 from mayadeen.validation import UsageProblem, check_settings
 
@@ -78,8 +79,8 @@ class Command(CrawlCommand):
             help="instead of the archive, WARC files someone else wrote (CC-NEWS: quote the glob,"
             " 'CC-NEWS-*.warc.gz'); only this site's item pages in them are read",
         )
-        group.add_argument("--since", metavar="YYYY-MM-DD", help="captures fetched on or after this UTC day")
-        group.add_argument("--until", metavar="YYYY-MM-DD", help="captures fetched on or before this UTC day")
+        group.add_argument("--since", metavar="YYYY-MM-DD", help=f"captures fetched on or after this day ({DAY_ZONE})")
+        group.add_argument("--until", metavar="YYYY-MM-DD", help=f"captures fetched on or before this day ({DAY_ZONE})")
         group.add_argument(
             "--url", action="append", default=[], metavar="URL", help="only this item page (may be repeated)"
         )

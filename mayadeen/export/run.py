@@ -96,7 +96,7 @@ def _describe_selection(request: ExportRequest) -> str:
     s = request.selection
     words = []
     if s.since or s.until:
-        words.append(f"published {s.since or '…'} to {s.until or '…'} (UTC days)")
+        words.append(f"published {s.since or '…'} to {s.until or '…'} (Beirut days)")
     if s.sections:
         words.append("section " + ", ".join(s.sections))
     if s.kinds:

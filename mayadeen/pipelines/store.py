@@ -2,10 +2,10 @@
 
 A thin Scrapy wrapper around the store (``mayadeen.store.interface.Store``): it opens the store when the
 spider opens, stores each record under its identity (with the URLs and the discovery date it was
-found with, from the spider), counts what each record did to it, and files a ``crawl_runs`` row from
-the crawl's stats when the spider closes. Its connection is the crawl's only one to the store: the
-spider's freshness checks, the field coverage and the sitemap reads go through it too
-(``open_store``).
+found with, which the item carries from the spider), counts what each record did to it, and files a
+``crawl_runs`` row from the crawl's stats when the spider closes. Its connection is the crawl's only
+one to the store: the spider's freshness checks, the field coverage and the sitemap reads go through
+it too (``open_store``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
+from mayadeen.identity import origin_of
 from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_target
 from mayadeen.store.freshness import comparable_items_seen
 from mayadeen.store.interface import Store
@@ -98,8 +99,7 @@ class SQLiteStorePipeline:
                 write(item, self.store)
 
         record = ItemAdapter(item).asdict()
-        origin_of = getattr(self.crawler.spider, "origin_of", None)
-        origin = origin_of(record.get("url")) if origin_of else None
+        origin = origin_of(item)
         found = {"aliases": origin.urls, "listed": origin.listed} if origin else {}
         if self.item_writes:
             found["also"] = also

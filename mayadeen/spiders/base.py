@@ -9,7 +9,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from mayadeen.distributed.keys import parse_crawl_id
 from mayadeen.extensions.failing_items import item_given_up
-from mayadeen.identity import Origin, accepted_url, requested_url
+from mayadeen.identity import Origin, accepted_url, note_origin, requested_url
 from mayadeen.middlewares.retry import GaveUp
 from mayadeen.pages.article import ArticlePage
 from mayadeen.store.freshness import Freshness
@@ -55,7 +55,6 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         self.crawl_id = values.get("crawl_id")
         self.restart = values.get("restart", False)
         self._freshness: Freshness | None = None
-        self._origins: dict[str, Origin] = {}  # record url -> how it was found, until stored
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -134,7 +133,7 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
                         yield req
 
     def identified(self, item, response):
-        """The item at its address (``mayadeen.identity``), with how it was found noted for the store."""
+        """The item at its address (``mayadeen.identity``), carrying how it was found for the store."""
         fetched = self.canonical(response.url) or response.url
         url = accepted_url(item.get("url"), fetched)
         if url != item.get("url"):
@@ -144,9 +143,5 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
             item["url"] = url
             item["kind"] = item_kind(url) or item.get("kind")
         requested = requested_url(response)
-        self._origins[url] = Origin(frozenset({requested, fetched}), self.freshness.listed_date(requested))
+        note_origin(item, Origin(frozenset({requested, fetched}), self.freshness.listed_date(requested)))
         return item
-
-    def origin_of(self, url: str) -> Origin | None:
-        """How the item stored at ``url`` was found (its other URLs, the date discovery showed); once."""
-        return self._origins.pop(url, None)

@@ -1,8 +1,9 @@
 """``scrapy crawl breaking``: the BREAKING ticker of the home page, each flash once.
 
-One request (plus robots.txt). Every flash goes to the ``breaking_news`` table of the store; the flashes
-never seen before are the items, so the JSON Lines stream (``MAYADEEN_BREAKING_JSONL_PATH``, or
-``-o``/``-O``) of a job run every minute receives only what is new.
+One request (plus robots.txt). Every flash goes to the ``breaking_news`` table of the store; the items
+are the stored flashes no run has written yet (``mayadeen.breaking.stream``), so the JSON Lines stream
+(``MAYADEEN_BREAKING_JSONL_PATH``, or ``-o``/``-O``) of a job run every minute receives each flash once:
+the new ones, those a killed run stored and did not write, and those another crawl's harvest stored.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import scrapy
 from protego import Protego
 from scrapy.exceptions import IgnoreRequest
 
-from mayadeen.breaking.item import FlashItem
 from mayadeen.breaking.recorder import TickerRecorder
+from mayadeen.breaking.stream import FlashStream
 from mayadeen.urls import PUBLIC_HOST, PUBLIC_URL
 from mayadeen.validation import Argument, SpiderArguments, UsageProblem, parse_flag, parse_origin
 
@@ -37,7 +38,7 @@ def parse_watch(label: str, value) -> float | None:
 
 
 class BreakingSpider(SpiderArguments, scrapy.Spider):
-    """Home page → its ticker → every flash stored once, the new ones yielded.
+    """Home page → its ticker → every flash stored once, those not yet written to a stream yielded.
 
     Arguments (``-a``):
 
@@ -56,7 +57,7 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
     Stats: ``mayadeen/breaking/cycles`` (home page requests), ``mayadeen/breaking/cycles_skipped``,
     ``mayadeen/breaking/robots_disallowed``, ``mayadeen/breaking/no_ticker`` (an ERROR: the home page
     has no ticker, the layout may have changed), ``mayadeen/breaking/home_failed``, and those of
-    ``mayadeen.breaking.recorder``.
+    ``mayadeen.breaking.recorder`` and ``mayadeen.breaking.stream``.
     """
 
     name = "breaking"
@@ -106,6 +107,7 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.crawl_arguments = dict(kwargs)
         spider.recorder = TickerRecorder(crawler)
+        spider.stream = FlashStream(crawler, spider.recorder.table)
         settings = crawler.settings
         spider.robots_refresh = settings.getfloat("MAYADEEN_BREAKING_ROBOTS_REFRESH", DEFAULT_ROBOTS_REFRESH)
         spider.obey_robots = settings.getbool("ROBOTSTXT_OBEY")
@@ -187,8 +189,7 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
         (self.logger.info if new else self.logger.debug)(
             "Breaking ticker of %s: %d new flash(es)", response.url, len(new)
         )
-        for record in new:
-            yield FlashItem(**record)
+        yield from self.stream.items()
 
     def home_failed(self, failure) -> None:
         self._in_flight = False

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from mayadeen.days import site_day
 from mayadeen.pages.discovery import read_rss
 from mayadeen.spiders.sitemap import SitemapSpider, window_arguments
-from mayadeen.store.freshness import site_day
 from mayadeen.urls import PUBLIC_URL
 
 

@@ -8,17 +8,16 @@ from datetime import date, timedelta
 from scrapy import signals
 from scrapy.spiders import SitemapSpider as ScrapySitemapSpider
 
+from mayadeen.days import DAY_ZONE, DayWindow, site_day, today
 from mayadeen.normalize.dates import to_utc_iso
 from mayadeen.pages.discovery import Entry, read_sitemap, sitemap_body, sitemap_month
 from mayadeen.pipelines.store import open_store
 from mayadeen.spiders.base import MayadeenSpider
-from mayadeen.spiders.window import DayWindow, today
-from mayadeen.store.freshness import site_day
 from mayadeen.store.sitemap_reads import SitemapLedger
 from mayadeen.urls import PUBLIC_URL, item_kind
 from mayadeen.validation import Argument, UsageProblem, parse_day
 
-__all__ = ["DayWindow", "SitemapSpider", "window_arguments"]
+__all__ = ["SitemapSpider", "window_arguments"]
 
 #: How far back the Google News sitemap reaches (the site's: 7 days).
 NEWS_SITEMAP_DAYS = 7
@@ -28,8 +27,8 @@ def window_arguments(changed: str) -> dict:
     """The spider arguments plus ``since``/``until``, whose help says which date they filter."""
     return {
         **MayadeenSpider.arguments,
-        "since": Argument(parse_day, f"YYYY-MM-DD: only items whose {changed} is on or after this Beirut day"),
-        "until": Argument(parse_day, f"YYYY-MM-DD: only items whose {changed} is on or before this Beirut day"),
+        "since": Argument(parse_day, f"YYYY-MM-DD: only items whose {changed} is on or after this day ({DAY_ZONE})"),
+        "until": Argument(parse_day, f"YYYY-MM-DD: only items whose {changed} is on or before this day ({DAY_ZONE})"),
     }
 
 
@@ -44,7 +43,7 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
     Arguments (``-a``), besides ``base_url`` and ``full``:
 
     ``since``, ``until``
-        ``YYYY-MM-DD``, each optional, inclusive, Beirut-local days: only items whose sitemap
+        ``YYYY-MM-DD``, each optional, inclusive, Beirut days (``mayadeen.days``): only items whose sitemap
         ``<lastmod>`` falls in the window. Applied before fetching: a monthly sitemap that cannot hold
         such an item (its month starts after ``until``, or its ``<lastmod>`` in the index is before
         ``since``) is not requested, nor is an item whose ``<lastmod>`` is outside, nor the news

@@ -24,6 +24,11 @@ when it is the one best match: two articles alike to the same degree are a tie, 
 changes (against the
 stored articles) and when an article is stored (``link_article``, against the stored flashes).
 
+Streaming (``streamed``): a flash is stored with ``streamed`` false and marked (``mark_streamed``) only
+once the ``breaking`` spider's feed has written it; a run streams every flash not marked
+(``unstreamed``), so after a kill the next run writes what the killed one stored and did not write.
+The column came after the table: rows from before it count as streamed (they were, when stored).
+
 Writers: ``BreakingStore`` works on a store of either engine (``mayadeen.store.interface.Store``),
 with the same SQL on both. Each page's flashes (``record``) and each article's links
 (``link_article``) are one write transaction that takes turns with every other writer of the
@@ -73,6 +78,11 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS breaking_news_text_key ON breaking_news (text_key)",
     "CREATE INDEX IF NOT EXISTS breaking_news_article_url ON breaking_news (article_url)",
 )
+#: Added after the table (SQLite's ``ALTER TABLE``, PostgreSQL's in ``postgres_schema``): rows from before
+#: it were streamed when stored; every insert says false.
+STREAMED_DDL = "streamed INTEGER NOT NULL DEFAULT 1"
+#: What ``unstreamed`` reads (partial: the flashes not yet in a stream are few).
+UNSTREAMED_INDEX = "breaking_news_unstreamed"
 
 #: The record's keys, in contract order (``mayadeen.breaking.item.FlashItem``).
 RECORD_COLUMNS = ("text", "time", "time_estimated", "url", "first_seen", "last_seen", "article_url", "language")
@@ -86,6 +96,9 @@ def create_tables(conn: sqlite3.Connection) -> None:
     the caller's transaction)."""
     for statement in DDL:
         conn.execute(statement)
+    if "streamed" not in {row[1] for row in conn.execute("PRAGMA table_info(breaking_news)")}:
+        conn.execute(f"ALTER TABLE breaking_news ADD COLUMN {STREAMED_DDL}")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {UNSTREAMED_INDEX} ON breaking_news (id) WHERE NOT streamed")
     ensure_fts(conn, BREAKING_FTS)
 
 
@@ -218,9 +231,13 @@ class BreakingStore:
                 self._link_flash(untimed["id"])
                 return UPDATED, self._get(untimed["id"])
         flash_id = self.store.row(
-            "INSERT INTO breaking_news (text, time, time_estimated, url, first_seen, last_seen, language, text_key)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (entry.text, entry.time or seen_at, entry.time is None, entry.url, seen_at, seen_at, entry.language, key),
+            "INSERT INTO breaking_news"
+            " (text, time, time_estimated, url, first_seen, last_seen, language, text_key, streamed)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                *(entry.text, entry.time or seen_at, entry.time is None, entry.url, seen_at, seen_at),
+                *(entry.language, key, False),
+            ),
         )["id"]
         claimed.add(flash_id)
         self._link_flash(flash_id)
@@ -233,6 +250,17 @@ class BreakingStore:
         """Every stored flash as a record (plus ``edits``, the earlier texts), oldest first."""
         rows = self.store.read(lambda: self.store.rows(f"{_SELECT} ORDER BY time, id"))
         return [stored_flash(r) for r in rows]
+
+    def unstreamed(self, *, after: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """``(id, record)`` of the first ``limit`` flashes after id ``after`` that no stream has written
+        yet, in the order stored."""
+        query = f"{_SELECT} WHERE NOT streamed AND id > ? ORDER BY id LIMIT ?"
+        rows = self.store.read(lambda: self.store.rows(query, (after, limit)))
+        return [(r["id"], _record(r)) for r in rows]
+
+    def mark_streamed(self, flash_id: int) -> None:
+        """A stream has written the flash: no later run writes it again."""
+        self.store.write(lambda: self.store.run("UPDATE breaking_news SET streamed = ? WHERE id = ?", (True, flash_id)))
 
     def count(self) -> int:
         return self.store.read(lambda: self.store.row("SELECT count(*) AS n FROM breaking_news"))["n"]

@@ -24,6 +24,7 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+from mayadeen.days import site_day
 from mayadeen.normalize.dates import SITE_TZ, to_utc_iso
 from mayadeen.store.interface import Store
 from mayadeen.store.sqlite import ItemState
@@ -74,12 +75,6 @@ def parse_instant(value) -> datetime | None:
     """Any date the site writes (ISO 8601 with or without offset, RFC 822, "4 Aug 2025") as aware UTC."""
     utc = to_utc_iso(value)
     return datetime.fromisoformat(utc) if utc else None
-
-
-def site_day(value) -> date | None:
-    """The Beirut-local day of any date the site writes (a bare day is that day)."""
-    moment = parse_instant(value)
-    return moment.astimezone(SITE_TZ).date() if moment else None
 
 
 def is_day_only(value) -> bool:

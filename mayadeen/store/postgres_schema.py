@@ -108,6 +108,9 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS breaking_news_text_key ON breaking_news (text_key)",
     "CREATE INDEX IF NOT EXISTS breaking_news_article_url ON breaking_news (article_url)",
     "CREATE INDEX IF NOT EXISTS breaking_news_search ON breaking_news USING gin (search)",
+    # Added after the table: rows from before it were streamed when stored (mayadeen.store.breaking).
+    "ALTER TABLE breaking_news ADD COLUMN IF NOT EXISTS streamed boolean NOT NULL DEFAULT true",
+    "CREATE INDEX IF NOT EXISTS breaking_news_unstreamed ON breaking_news (id) WHERE NOT streamed",
     """CREATE TABLE IF NOT EXISTS warc_captures (
         url text COLLATE "C" NOT NULL,
         article_id text COLLATE "C",
@@ -133,7 +136,14 @@ DDL = (
     )""",
 )
 #: Made by the DDL after the first tables: a store without them is brought up to date at open.
-LATER_RELATIONS = ("articles_search", "breaking_news", "breaking_news_search", "warc_captures", "failing_items")
+LATER_RELATIONS = (
+    "articles_search",
+    "breaking_news",
+    "breaking_news_search",
+    "breaking_news_unstreamed",
+    "warc_captures",
+    "failing_items",
+)
 
 
 def to_column(name: str, value: Any) -> Any:

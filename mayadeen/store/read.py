@@ -15,9 +15,10 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
+from mayadeen.days import DayWindow
 from mayadeen.store import breaking
 from mayadeen.store.engines import StoreTarget, connect
 from mayadeen.store.interface import SharedStore
@@ -29,7 +30,8 @@ _ORDER = "date_published NULLS FIRST, url"
 
 @dataclass(frozen=True)
 class Selection:
-    """Which items: publication days (UTC, inclusive), sections or section groups, kinds; empty = all."""
+    """Which items: publication days (Beirut, inclusive: ``mayadeen.days``), sections or section groups,
+    kinds; empty = all."""
 
     since: date | None = None
     until: date | None = None
@@ -50,7 +52,7 @@ class Selection:
         return (" AND ".join(terms) or "TRUE"), params
 
     def where_days(self, column: str) -> tuple[str, list[Any]]:
-        """The condition on the days alone, for the UTC time ``column`` of rows without section or kind."""
+        """The condition on the days alone, on the time ``column`` of rows without section or kind."""
         terms, params = self._days(column)
         return (" AND ".join(terms) or "TRUE"), params
 
@@ -61,12 +63,13 @@ class Selection:
 
     def _days(self, column: str) -> tuple[list[str], list[Any]]:
         terms, params = [], []
-        if self.since:
+        first, after = DayWindow(self.since, self.until).bounds()
+        if first:
             terms.append(f"{column} >= ?")
-            params.append(f"{self.since.isoformat()}T00:00:00Z")
-        if self.until:
+            params.append(first)
+        if after:
             terms.append(f"{column} < ?")
-            params.append(f"{(self.until + timedelta(days=1)).isoformat()}T00:00:00Z")
+            params.append(after)
         return terms, params
 
 

@@ -86,8 +86,16 @@ def create(conn: sqlite3.Connection) -> None:
     ensure_fts(conn)
 
 
-#: Tables added within version 2: a file without one of them gets it (``create``) at the next open.
-LATER_TABLES = ("failing_items", "warc_captures", "breaking_news", ARTICLES_FTS.name, BREAKING_FTS.name)
+#: Tables (and an index that comes with a column) added within version 2: a file without one of them
+#: gets it (``create``) at the next open.
+LATER_TABLES = (
+    "failing_items",
+    "warc_captures",
+    "breaking_news",
+    breaking.UNSTREAMED_INDEX,
+    ARTICLES_FTS.name,
+    BREAKING_FTS.name,
+)
 
 
 def is_current(conn: sqlite3.Connection) -> bool:
@@ -95,7 +103,7 @@ def is_current(conn: sqlite3.Connection) -> bool:
     if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
         return False
     found = conn.execute(
-        f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({', '.join('?' * len(LATER_TABLES))})",
+        f"SELECT count(*) FROM sqlite_master WHERE name IN ({', '.join('?' * len(LATER_TABLES))})",
         LATER_TABLES,
     ).fetchone()[0]
     return found == len(LATER_TABLES)

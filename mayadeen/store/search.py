@@ -126,7 +126,7 @@ def search(
     store: Store, query: str, limit: int = DEFAULT_LIMIT, selection: Selection | None = None
 ) -> list[ArticleHit]:
     """The stored articles matching ``query``, best first (a match in the headline ranks highest);
-    ``selection``: only items published on those UTC days, of those sections or kinds."""
+    ``selection``: only items published on those Beirut days, of those sections or kinds."""
     where = (selection or Selection()).where("a")
     return [ArticleHit(**row) for row in _search(store, "articles", query, limit, where)]
 
@@ -135,6 +135,6 @@ def search_flashes(
     store: Store, query: str, limit: int = DEFAULT_LIMIT, selection: Selection | None = None
 ) -> list[FlashHit]:
     """The breaking-news flashes matching ``query``, best first, then newest first; ``selection``:
-    only flashes dated on its UTC days (flashes have no section or kind)."""
+    only flashes dated on its Beirut days (flashes have no section or kind)."""
     days = (selection or Selection()).where_days("b.time")
     return [FlashHit(**row) for row in _search(store, "flashes", query, limit, days)]

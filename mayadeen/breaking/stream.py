@@ -1,0 +1,72 @@
+"""The flashes a ``breaking`` run writes to its feeds: every flash the store holds that no run has written yet.
+
+A flash is stored first (``mayadeen.breaking.recorder``) and marked ``streamed`` in the store only once
+the feeds have written it: the mark is set on ``item_scraped`` by a handler connected after Scrapy's
+feed exporter's, which writes the item in its own handler of that signal (to the unbuffered JSON Lines
+file of ``mayadeen.feeds.storage``). A run killed between the two leaves flashes stored and not
+marked, and the next run writes them: after any kill, the stream and the store hold the same flashes
+(a flash written in the instant before the kill may be written twice, never lost).
+
+The flashes are read in pages of ``PAGE`` by ascending id, after the last one handed out: the
+table's writers take turns (``mayadeen.store.breaking.SERIAL``), so ids are committed in order and
+none is passed over. Stats: ``mayadeen/breaking/streamed``, ``mayadeen/breaking/stream_errors`` (an
+ERROR: a flash written but not marked, written again by the next run).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from scrapy import signals
+
+from mayadeen.breaking.item import FlashItem
+from mayadeen.breaking.table import BreakingTable
+
+logger = logging.getLogger(__name__)
+
+#: Flashes read from the store at a time.
+PAGE = 500
+
+
+class FlashStream:
+    """``items()``: the flashes not yet written, as items carrying their store id; marks each one
+    streamed once the feeds wrote it."""
+
+    def __init__(self, crawler, table: BreakingTable):
+        self.crawler = crawler
+        self.table = table
+        self.after = 0  # the last id handed out by this run
+        # After the feed exporter's handler, which is connected when the crawler's extensions are made
+        # (after the spider, before it opens).
+        crawler.signals.connect(self._follow_feeds, signal=signals.spider_opened)
+
+    def _follow_feeds(self, spider) -> None:
+        self.crawler.signals.connect(self.written, signal=signals.item_scraped)
+
+    def items(self) -> Iterator[FlashItem]:
+        while True:
+            try:
+                page = self.table.flashes().unstreamed(after=self.after, limit=PAGE)
+            except self.table.errors as exc:
+                logger.error("Could not read the flashes to write from %s: %s", self.table.location, exc)
+                return
+            for flash_id, record in page:
+                self.after = flash_id
+                item = FlashItem(**record)
+                item._flash_id = flash_id
+                yield item
+            if len(page) < PAGE:
+                return
+
+    def written(self, item, spider) -> None:
+        flash_id = getattr(item, "_flash_id", None)
+        if flash_id is None:
+            return
+        try:
+            self.table.flashes().mark_streamed(flash_id)
+        except self.table.errors as exc:
+            self.crawler.stats.inc_value("mayadeen/breaking/stream_errors")
+            logger.error("Could not mark flash %d written in %s: %s", flash_id, self.table.location, exc)
+            return
+        self.crawler.stats.inc_value("mayadeen/breaking/streamed")
