@@ -23,16 +23,6 @@ class Origin:
     listed: str | None = None
 
 
-def note_origin(item, origin: Origin) -> None:
-    """Has ``item`` (an ``ArticleItem``) carry how it was found, for the store."""
-    item._origin = origin
-
-
-def origin_of(item) -> Origin | None:
-    """How ``item`` was found, as ``note_origin`` noted it (None for another item, or none noted)."""
-    return getattr(item, "_origin", None)
-
-
 def accepted_url(record_url: str | None, fetched_url: str) -> str:
     """The address of the item fetched at ``fetched_url`` whose page names ``record_url``."""
     fetched = canonical_url(fetched_url) or fetched_url

@@ -17,3 +17,11 @@ class ArticleItem(scrapy.Item):
     #: How the spider found the item (``mayadeen.identity.Origin``), for the store. An attribute, not a
     #: field: it is in no record, and it lives and dies with the item (dropped items take it along).
     _origin = None
+
+    def note_origin(self, origin) -> None:
+        """Has the item carry how it was found, for the store."""
+        self._origin = origin
+
+    def origin(self):
+        """How the item was found, as ``note_origin`` noted it (None when none was noted)."""
+        return self._origin

@@ -23,7 +23,7 @@ from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.test import get_crawler
 
-from mayadeen.identity import Origin, note_origin, origin_of
+from mayadeen.identity import Origin
 from mayadeen.items import ArticleItem
 from mayadeen.pipelines.dedupe import DedupePipeline
 from mayadeen.pipelines.enrich import EnrichPipeline
@@ -254,10 +254,10 @@ def test_the_origin_travels_in_the_item_and_in_no_record(tmp_path, crawler):
     record = enriched(EXPECTED[0])
     alias = record["url"] + "-old-address"
     item = ArticleItem(**record)
-    note_origin(item, Origin(frozenset({alias}), "2025-08-09T00:00:00Z"))
+    item.note_origin(Origin(frozenset({alias}), "2025-08-09T00:00:00Z"))
     assert ItemAdapter(item).asdict() == record
     assert ValidatePipeline.from_crawler(crawler).process_item(item) is item
-    assert origin_of(ArticleItem(**record)) is None and origin_of(record) is None
+    assert ArticleItem(**record).origin() is None
     pipeline = SQLiteStorePipeline.from_crawler(store_crawler(tmp_path / "s.sqlite"))
     pipeline.open_spider()
     pipeline.process_item(item)

@@ -24,6 +24,14 @@ class FlashItem(scrapy.Item):
     #: field: it is in no record.
     _flash_id = None
 
+    def note_flash_id(self, flash_id: int) -> None:
+        """Has the item carry its id in the store."""
+        self._flash_id = flash_id
+
+    def flash_id(self) -> int | None:
+        """The flash's id in the store, as ``note_flash_id`` noted it (None when none was noted)."""
+        return self._flash_id
+
     text = scrapy.Field()
     """The flash as a reader sees it, whitespace collapsed (the latest text when it was edited)."""
 

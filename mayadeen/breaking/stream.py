@@ -54,13 +54,13 @@ class FlashStream:
             for flash_id, record in page:
                 self.after = flash_id
                 item = FlashItem(**record)
-                item._flash_id = flash_id
+                item.note_flash_id(flash_id)
                 yield item
             if len(page) < PAGE:
                 return
 
     def written(self, item, spider) -> None:
-        flash_id = getattr(item, "_flash_id", None)
+        flash_id = item.flash_id() if isinstance(item, FlashItem) else None
         if flash_id is None:
             return
         try:

@@ -19,7 +19,7 @@ from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
-from mayadeen.identity import origin_of
+from mayadeen.items import ArticleItem
 from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_target
 from mayadeen.store.freshness import comparable_items_seen
 from mayadeen.store.interface import Store
@@ -99,7 +99,7 @@ class SQLiteStorePipeline:
                 write(item, self.store)
 
         record = ItemAdapter(item).asdict()
-        origin = origin_of(item)
+        origin = item.origin() if isinstance(item, ArticleItem) else None
         found = {"aliases": origin.urls, "listed": origin.listed} if origin else {}
         if self.item_writes:
             found["also"] = also

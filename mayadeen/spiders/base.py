@@ -9,7 +9,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from mayadeen.distributed.keys import parse_crawl_id
 from mayadeen.extensions.failing_items import item_given_up
-from mayadeen.identity import Origin, accepted_url, note_origin, requested_url
+from mayadeen.identity import Origin, accepted_url, requested_url
 from mayadeen.middlewares.retry import GaveUp
 from mayadeen.pages.article import ArticlePage
 from mayadeen.store.freshness import Freshness
@@ -143,5 +143,5 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
             item["url"] = url
             item["kind"] = item_kind(url) or item.get("kind")
         requested = requested_url(response)
-        note_origin(item, Origin(frozenset({requested, fetched}), self.freshness.listed_date(requested)))
+        item.note_origin(Origin(frozenset({requested, fetched}), self.freshness.listed_date(requested)))
         return item
