@@ -174,7 +174,7 @@ ITEM_PIPELINES = {
     # One record per url and per article_id in a run.
     "mayadeen.pipelines.dedupe.DedupePipeline": 300,
     # Last: only whole, valid, new records reach SQLite.
-    "mayadeen.pipelines.store.SQLiteStorePipeline": 800,
+    "mayadeen.pipelines.store.StorePipeline": 800,
 }
 ADDONS = {
     # A WARNING for each -s NAME that neither Scrapy, its add-ons nor this project defines (a typo

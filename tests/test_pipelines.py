@@ -25,7 +25,7 @@ from scrapy.utils.test import get_crawler
 from mayadeen.items import ArticleItem
 from mayadeen.pipelines.dedupe import DedupePipeline
 from mayadeen.pipelines.enrich import EnrichPipeline
-from mayadeen.pipelines.store import SQLiteStorePipeline, run_figures
+from mayadeen.pipelines.store import StorePipeline, run_figures
 from mayadeen.pipelines.validate import ValidatePipeline
 from mayadeen.record import content_hash, validation_errors
 from mayadeen.store.sqlite import ArticleStore
@@ -36,7 +36,7 @@ PIPELINES = {
     "mayadeen.pipelines.enrich.EnrichPipeline": 100,
     "mayadeen.pipelines.validate.ValidatePipeline": 200,
     "mayadeen.pipelines.dedupe.DedupePipeline": 300,
-    "mayadeen.pipelines.store.SQLiteStorePipeline": 800,
+    "mayadeen.pipelines.store.StorePipeline": 800,
 }
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
@@ -207,13 +207,13 @@ def store_crawler(path, **settings):
 @pytest.mark.parametrize("value", ["", "  ", None])
 def test_store_pipeline_is_off_without_a_path(value):
     with pytest.raises(NotConfigured):
-        SQLiteStorePipeline.from_crawler(get_crawler(ExampleSpider, {"MAYADEEN_SQLITE_PATH": value}))
+        StorePipeline.from_crawler(get_crawler(ExampleSpider, {"MAYADEEN_SQLITE_PATH": value}))
 
 
 def test_store_pipeline_stores_counts_and_files_the_run(tmp_path):
     path = tmp_path / "data" / "sub" / "mayadeen.sqlite"
     crawler = store_crawler(path)
-    pipeline = SQLiteStorePipeline.from_crawler(crawler)
+    pipeline = StorePipeline.from_crawler(crawler)
     pipeline.open_spider()
     assert path.parent.is_dir()
     assert stat(crawler, "mayadeen/run_id") == 1
@@ -248,7 +248,7 @@ def test_store_pipeline_stores_counts_and_files_the_run(tmp_path):
 
 def test_store_pipeline_waits_for_other_writers_as_configured(tmp_path):
     crawler = store_crawler(tmp_path / "s.sqlite", MAYADEEN_SQLITE_BUSY_TIMEOUT="0.3")
-    assert SQLiteStorePipeline.from_crawler(crawler).busy_timeout == 0.3
+    assert StorePipeline.from_crawler(crawler).busy_timeout == 0.3
 
 
 def test_run_figures_default_to_zero():

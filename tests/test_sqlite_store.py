@@ -20,14 +20,10 @@ import pytest
 from mayadeen.items import ArticleItem
 from mayadeen.record import content_hash, record_keys
 from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect
+from mayadeen.store.model import METADATA_COLUMNS, RECORD_COLUMNS, ItemState
 from mayadeen.store.run_progress import COLUMNS as PROGRESS_COLUMNS
 from mayadeen.store.schema import SCHEMA_VERSION
-from mayadeen.store.sqlite import (
-    METADATA_COLUMNS,
-    RECORD_COLUMNS,
-    ArticleStore,
-    ItemState,
-)
+from mayadeen.store.sqlite import ArticleStore
 from tests.scheduled import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

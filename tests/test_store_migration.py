@@ -8,8 +8,9 @@ import sqlite3
 from pathlib import Path
 
 from mayadeen.record import HASHED_KEYS, content_hash
+from mayadeen.store.model import RECORD_COLUMNS
 from mayadeen.store.schema import SCHEMA_VERSION
-from mayadeen.store.sqlite import RECORD_COLUMNS, ArticleStore
+from mayadeen.store.sqlite import ArticleStore
 
 ROOT = Path(__file__).resolve().parent.parent
 T1, T2, T3 = "2025-08-01T00:00:00Z", "2025-08-02T00:00:00Z", "2025-08-03T00:00:00Z"

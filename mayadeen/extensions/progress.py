@@ -18,7 +18,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from twisted.internet.task import LoopingCall
 
-from mayadeen.pipelines.store import SQLiteStorePipeline, run_figures
+from mayadeen.pipelines.store import StorePipeline, run_figures
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class Progress:
 
     def tick(self) -> None:
         logger.info("%s", self.line())
-        pipeline = self.crawler.get_item_pipeline(SQLiteStorePipeline)
+        pipeline = self.crawler.get_item_pipeline(StorePipeline)
         store, run_id = getattr(pipeline, "store", None), self.stats.get_value("mayadeen/run_id")
         if store is not None and run_id:
             try:

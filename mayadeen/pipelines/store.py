@@ -11,13 +11,14 @@ spider's freshness checks, the field coverage and the sitemap reads go through i
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from itemadapter import ItemAdapter
 from scrapy import signals
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import NotConfigured, ScrapyDeprecationWarning
 
 from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_target
 from mayadeen.store.freshness import comparable_items_seen
@@ -30,7 +31,7 @@ _STATUS_PREFIX = "downloader/response_status_count/"
 _NOT_ARGUMENTS = frozenset({"crawler", "settings", "name", "start_urls", "custom_settings"})
 
 
-class SQLiteStorePipeline:
+class StorePipeline:
     """Upserts items into the store; off when there is none.
 
     Settings: ``MAYADEEN_STORE_URL`` (``sqlite:///path`` or ``postgresql://user@host:port/db``), else
@@ -122,12 +123,27 @@ class SQLiteStorePipeline:
             self.store = None
 
 
+class SQLiteStorePipeline(StorePipeline):
+    """The name ``StorePipeline`` had before it stored into PostgreSQL too: an ``ITEM_PIPELINES``
+    entry in a project's settings may still name it. Deprecated."""
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        warnings.warn(
+            "mayadeen.pipelines.store.SQLiteStorePipeline is deprecated: name"
+            " mayadeen.pipelines.store.StorePipeline in ITEM_PIPELINES",
+            ScrapyDeprecationWarning,
+            stacklevel=2,
+        )
+        return super().from_crawler(crawler)
+
+
 def open_store(crawler) -> Store | None:
     """The crawl's store: the pipeline's connection, or (pipeline off) the store opened read-only.
 
     None when there is no store (no ``MAYADEEN_STORE_URL`` nor ``MAYADEEN_SQLITE_PATH``, or nothing to read).
     """
-    pipeline = crawler.get_item_pipeline(SQLiteStorePipeline)
+    pipeline = crawler.get_item_pipeline(StorePipeline)
     if pipeline is not None and pipeline.store is not None:
         return pipeline.store
     target = store_target(crawler.settings)

@@ -31,18 +31,26 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from mayadeen.record import utc_timestamp
-from mayadeen.store.engines import POSTGRESQL, StoreTarget
-from mayadeen.store.interface import SharedStore
+from mayadeen.store.interface import Store
+from mayadeen.store.model import (
+    BOOKKEEPING_COLUMNS,
+    NEW,
+    POSTGRESQL,
+    RECORD_COLUMNS,
+    UPDATED,
+    ItemState,
+    StoreTarget,
+    stored_change,
+)
 from mayadeen.store.postgres_schema import DDL, LATER_RELATIONS, LATER_RUN_COLUMNS, SCHEMA_LOCK, row_of, to_column
-from mayadeen.store.schema import BOOKKEEPING_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
-from mayadeen.store.sqlite import NEW, UPDATED, ItemState, stored_change
+from mayadeen.store.schema import SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
 
 _DEADLOCK_RETRIES = 5
 
 
-class PostgresStore(SharedStore):
+class PostgresStore(Store):
     """Articles by ``article_id``, their revisions and the crawl runs, in one PostgreSQL database.
 
     ``PostgresStore(url)`` connects (creating or upgrading the tables); ``readonly=True`` connects for

@@ -11,7 +11,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from mayadeen.record import in_contract_order, schema, utc_timestamp
-from mayadeen.store.schema import JSON_COLUMNS
+from mayadeen.store.model import JSON_COLUMNS
 
 #: Record keys holding a UTC time (timestamptz columns).
 TIME_KEYS = frozenset(

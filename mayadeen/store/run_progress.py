@@ -18,7 +18,7 @@ Columns added to ``crawl_runs`` (by ``migrate``, idempotent):
     the monitors that failed (JSON list of ``{"monitor", "message", "figures", "fails_run"}``), ``[]``
     when every monitor passed at the end of the run (``mayadeen.monitors``).
 
-The store engines read and write the row (``mayadeen.store.interface.SharedStore``); ``migrate``
+The store engines read and write the row (``mayadeen.store.interface.Store``); ``migrate``
 adds the columns to a SQLite file from before them.
 """
 

@@ -14,21 +14,13 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from mayadeen.record import HASHED_KEYS, RECORD_KEYS, STRUCTURED_KEYS, content_hash
+from mayadeen.record import HASHED_KEYS, content_hash
 from mayadeen.store import breaking, failing, sitemap_reads
 from mayadeen.store.captures import CAPTURES_DDL
 from mayadeen.store.fts import ARTICLES_FTS, BREAKING_FTS, ensure_fts
+from mayadeen.store.model import JSON_COLUMNS, RECORD_COLUMNS
 
 SCHEMA_VERSION = 2
-
-#: The record's keys, one column each, in contract order (from the schema, like the item's fields).
-RECORD_COLUMNS = RECORD_KEYS
-#: Lists and objects, stored as JSON text (SQL NULL for null).
-JSON_COLUMNS = frozenset(STRUCTURED_KEYS)
-#: Kept per item besides the record: ``listed_date`` is the newest date discovery showed for it when
-#: it was last stored (UTC ISO), so a discovery date that moved without the page changing is seen once;
-#: ``last_run`` the ``crawl_runs`` id of the run that stored it last.
-BOOKKEEPING_COLUMNS = ("first_seen", "last_seen", "revision", "listed_date", "last_run")
 
 _ARTICLES = """CREATE TABLE IF NOT EXISTS articles (
         url TEXT PRIMARY KEY,
