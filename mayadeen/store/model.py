@@ -32,6 +32,13 @@ METADATA_COLUMNS = tuple(
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
 
+#: Each engine's record of the migrations applied to a store: one row per migration, in order.
+MIGRATIONS_TABLE = "store_migrations"
+MIGRATIONS_TABLE_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+    " applied_at TEXT NOT NULL)"
+)
+
 
 @dataclass(frozen=True)
 class StoreTarget:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mayadeen.record import utc_timestamp
-from mayadeen.store import run_progress, schema
+from mayadeen.store import schema
 from mayadeen.store.interface import Store
 from mayadeen.store.model import (
     BOOKKEEPING_COLUMNS,
@@ -95,7 +95,7 @@ class ArticleStore(Store):
             if mode.lower() != "wal" and self.location != MEMORY:  # a memory database has no WAL
                 raise sqlite3.OperationalError(f"{self.path}: cannot switch to WAL (journal_mode={mode})")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            if not schema.is_current(self.conn):
+            if schema.applied(self.conn) != schema.SCHEMA_VERSION:
                 with self._write() as conn:
                     schema.migrate(conn, self.path)
         except BaseException:
@@ -145,7 +145,7 @@ class ArticleStore(Store):
         return _to_json(value)
 
     def schema_version(self) -> int:
-        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+        return schema.applied(self.conn)
 
     def tables(self) -> set[str]:
         return {name for (name,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -271,17 +271,3 @@ class ArticleStore(Store):
 
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM articles").fetchone()[0]
-
-    # --- a run while it goes on: files from before the progress columns get them first ---------------
-
-    def claim_run(self, run_id: int) -> None:
-        run_progress.migrate(self.conn)
-        super().claim_run(run_id)
-
-    def finish_run(self, run_id: int, **figures: Any) -> None:
-        run_progress.migrate(self.conn)
-        super().finish_run(run_id, **figures)
-
-    def record_result(self, run_id: int, result: str, finish_reason: str | None = None) -> None:
-        run_progress.migrate(self.conn)
-        super().record_result(run_id, result, finish_reason)
