@@ -402,6 +402,11 @@ MAYADEEN_STORE_URL = ""
 # Seconds a crawl retries a PostgreSQL store that went away (restart, network), with backoff, before
 # the write fails (the item is then counted lost and the run fails).
 MAYADEEN_STORE_RETRY_TIMEOUT = 60.0
+# Seconds a store read or write made on the reactor thread (freshness lookups, sitemap reads, failing
+# items) may wait for a lock; it does not wait for a server that went away. Item and run writes are
+# made off the reactor (MAYADEEN_SQLITE_BUSY_TIMEOUT, MAYADEEN_STORE_RETRY_TIMEOUT). A distributed
+# crawl refuses to start when this is not below MAYADEEN_REDIS_LEASE_TTL.
+MAYADEEN_STORE_REACTOR_TIMEOUT = 10.0
 
 # Off: it opens a local HTTP port and writes job files we do not use.
 REMOTE_CONTROL_ENABLED = False

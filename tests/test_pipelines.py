@@ -14,21 +14,25 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import scrapy
-from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.exceptions import DropItem, NotConfigured, ScrapyDeprecationWarning
 from scrapy.utils.test import get_crawler
+from twisted.internet.defer import gatherResults, maybeDeferred
+from twisted.python.failure import Failure
 
 from mayadeen.items import ArticleItem
 from mayadeen.pipelines.dedupe import DedupePipeline
 from mayadeen.pipelines.enrich import EnrichPipeline
-from mayadeen.pipelines.store import StorePipeline, run_figures
+from mayadeen.pipelines.store import SQLiteStorePipeline, StorePipeline, run_figures
 from mayadeen.pipelines.validate import ValidatePipeline
 from mayadeen.record import content_hash, validation_errors
 from mayadeen.store.sqlite import ArticleStore
+from tests import inprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = sorted((ROOT / "fixtures" / "expected").glob("*.json"))
@@ -210,19 +214,33 @@ def test_store_pipeline_is_off_without_a_path(value):
         StorePipeline.from_crawler(get_crawler(ExampleSpider, {"MAYADEEN_SQLITE_PATH": value}))
 
 
+def on_reactor(call, *args, **kwargs):
+    """``call(*args, **kwargs)`` on the tests' running reactor; its result, once its Deferred (if any) has fired."""
+    done, out = threading.Event(), []
+
+    def start() -> None:
+        maybeDeferred(call, *args, **kwargs).addBoth(lambda result: (out.append(result), done.set()))
+
+    inprocess.reactor().callFromThread(start)
+    assert done.wait(60), f"{call} did not finish"
+    if isinstance(out[0], Failure):
+        out[0].raiseException()
+    return out[0]
+
+
 def test_store_pipeline_stores_counts_and_files_the_run(tmp_path):
     path = tmp_path / "data" / "sub" / "mayadeen.sqlite"
     crawler = store_crawler(path)
     pipeline = StorePipeline.from_crawler(crawler)
-    pipeline.open_spider()
+    on_reactor(pipeline.open_spider)
     assert path.parent.is_dir()
     assert stat(crawler, "mayadeen/run_id") == 1
     records = [enriched(p) for p in EXPECTED]
-    for record in records:
-        pipeline.process_item(ArticleItem(**record))
-    pipeline.process_item(records[0])
+    items = [ArticleItem(**record) for record in records]
     changed = records[1] | {"headline": "A new headline"}
-    pipeline.process_item(changed | {"content_hash": content_hash(changed)})
+    items += [records[0], changed | {"content_hash": content_hash(changed)}]
+    # Written off the reactor, in order: the Deferreds fire with the items once stored.
+    assert on_reactor(lambda: gatherResults([pipeline.process_item(item) for item in items])) == items
     assert stat(crawler, "mayadeen/items/new") == 14
     assert stat(crawler, "mayadeen/items/unchanged") == 1
     assert stat(crawler, "mayadeen/items/updated") == 1
@@ -232,10 +250,11 @@ def test_store_pipeline_stores_counts_and_files_the_run(tmp_path):
     crawler.stats.set_value("log_count/ERROR", 1)
     crawler.stats.set_value("item_dropped_count", 2)
 
-    crawler.signals.send_catch_log(signal=scrapy.signals.spider_closed, spider=crawler.spider, reason="finished")
+    signals = crawler.signals
+    on_reactor(signals.send_catch_log_deferred, scrapy.signals.spider_closed, spider=crawler.spider, reason="finished")
     assert pipeline.store is not None  # others may still add to the run
-    crawler.signals.send_catch_log(signal=scrapy.signals.engine_stopped)
-    assert pipeline.store is None
+    on_reactor(signals.send_catch_log_deferred, scrapy.signals.engine_stopped)
+    assert pipeline.store is None and pipeline.writer is None
     with ArticleStore(path) as store:
         assert store.count() == 14
         (run,) = store.runs()
@@ -244,6 +263,13 @@ def test_store_pipeline_stores_counts_and_files_the_run(tmp_path):
     assert (run["items_new"], run["items_updated"], run["items_unchanged"], run["items_dropped"]) == (14, 1, 1, 2)
     assert (run["requests"], run["responses_by_status"], run["errors"]) == (20, {"200": 17, "404": 3}, 1)
     assert run["finish_reason"] == "finished" and run["coverage"] is None
+
+
+def test_the_old_pipeline_name_still_stores_and_warns(tmp_path):
+    crawler = store_crawler(tmp_path / "s.sqlite")
+    with pytest.warns(ScrapyDeprecationWarning, match="StorePipeline"):
+        pipeline = SQLiteStorePipeline.from_crawler(crawler)
+    assert isinstance(pipeline, StorePipeline)
 
 
 def test_store_pipeline_waits_for_other_writers_as_configured(tmp_path):

@@ -97,6 +97,8 @@ class PostgresStore(Store):
         connection once connected again (with backoff, for up to ``retry_timeout`` seconds)."""
         if write and self.readonly:
             raise PermissionError(f"{self.location} is open read-only")
+        if self.conn.closed:  # lost earlier, and not retried then (``retry_timeout`` 0): connect again, or fail
+            self.conn = self._connect()
         deadline, delay, deadlocks = None, 0.05, 0
         while True:
             try:
