@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import scrapy
 from scrapy.exceptions import DropItem, NotConfigured, ScrapyDeprecationWarning
+from scrapy.settings import Settings
+from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.test import get_crawler
 from twisted.internet.defer import gatherResults, maybeDeferred
 from twisted.python.failure import Failure
@@ -30,9 +32,11 @@ from mayadeen.pipelines.dedupe import DedupePipeline
 from mayadeen.pipelines.enrich import EnrichPipeline
 from mayadeen.pipelines.store import SQLiteStorePipeline, StorePipeline, run_figures
 from mayadeen.pipelines.validate import ValidatePipeline
+from mayadeen.preflight import waits_within_lease
 from mayadeen.record import content_hash, validation_errors
 from mayadeen.store.sqlite import ArticleStore
 from tests import inprocess
+from tests.fixture_server import FixtureServer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = sorted((ROOT / "fixtures" / "expected").glob("*.json"))
@@ -240,7 +244,8 @@ def test_store_pipeline_stores_counts_and_files_the_run(tmp_path):
     changed = records[1] | {"headline": "A new headline"}
     items += [records[0], changed | {"content_hash": content_hash(changed)}]
     # Written off the reactor, in order: the Deferreds fire with the items once stored.
-    assert on_reactor(lambda: gatherResults([pipeline.process_item(item) for item in items])) == items
+    stored = on_reactor(lambda: gatherResults([deferred_from_coro(pipeline.process_item(item)) for item in items]))
+    assert stored == items
     assert stat(crawler, "mayadeen/items/new") == 14
     assert stat(crawler, "mayadeen/items/unchanged") == 1
     assert stat(crawler, "mayadeen/items/updated") == 1
@@ -359,3 +364,22 @@ def test_a_crawl_stores_while_another_writer_has_the_store_open(tmp_path):
         assert result.returncode == 0, result.stderr
         assert other.count() == 14 and [r["spider"] for r in other.runs()] == ["another", "records"]
     assert "'mayadeen/items/new': 14" in result.stderr
+
+
+@pytest.mark.parametrize("wait", ["30", "45"])
+def test_a_distributed_crawl_whose_store_wait_on_the_reactor_could_outlast_its_leases_is_refused(tmp_path, wait):
+    settings = {
+        "MAYADEEN_REDIS_URL": "redis://127.0.0.1:1/0",  # never reached: refused before
+        "MAYADEEN_REDIS_LEASE_TTL": "30",
+        "MAYADEEN_STORE_REACTOR_TIMEOUT": wait,
+    }
+    with FixtureServer() as srv:
+        result = inprocess.crawl("sitemap", srv.url, tmp_path, settings=settings, check=False, timeout=60)
+        assert srv.paths() == []
+    assert result.returncode == 2 and len(result.log.strip().splitlines()) == 1
+    assert f"-s MAYADEEN_STORE_REACTOR_TIMEOUT={wait} is not below MAYADEEN_REDIS_LEASE_TTL=30" in result.log
+
+
+def test_a_shorter_store_wait_or_no_leases_is_accepted():
+    waits_within_lease(Settings({"MAYADEEN_REDIS_URL": "redis://db", "MAYADEEN_STORE_REACTOR_TIMEOUT": "29.5"}))
+    waits_within_lease(Settings({"MAYADEEN_STORE_REACTOR_TIMEOUT": "300"}))  # not distributed: no lease

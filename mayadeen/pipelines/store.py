@@ -21,6 +21,7 @@ from typing import Any
 from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import NotConfigured, ScrapyDeprecationWarning
+from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 
 from mayadeen.pipelines.store_writer import StoreWriter
@@ -109,7 +110,7 @@ class StorePipeline:
         """Have ``write(item, store)`` run inside the transaction that stores each item."""
         self.item_writes.append(write)
 
-    def process_item(self, item: Any) -> Deferred:
+    async def process_item(self, item: Any) -> Any:
         record = ItemAdapter(item).asdict()
         origin_of = getattr(self.crawler.spider, "origin_of", None)
         origin = origin_of(record.get("url")) if origin_of else None
@@ -120,17 +121,14 @@ class StorePipeline:
             also = (lambda: [write(item, store) for write in writes]) if writes else None
             return store.upsert(record, run_id=self.run_id, also=also, **found)
 
-        def stored(outcome: str) -> Any:
-            self.stats.inc_value(f"mayadeen/items/{outcome}")
-            return item
-
-        def lost(failure) -> Any:
-            failure.trap(*errors)
+        try:
+            outcome = await maybe_deferred_to_future(self.write(upsert))
+        except errors as exc:
             self.stats.inc_value("mayadeen/lost/store")
-            logger.error("Could not store %s in %s: %s", record.get("url"), self.target, failure.value)
+            logger.error("Could not store %s in %s: %s", record.get("url"), self.target, exc)
             return item
-
-        return self.write(upsert).addCallbacks(stored, lost)
+        self.stats.inc_value(f"mayadeen/items/{outcome}")
+        return item
 
     def spider_closed(self, spider, reason: str) -> Deferred | None:
         if self.writer is None or self.run_id is None:

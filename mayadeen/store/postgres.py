@@ -97,8 +97,7 @@ class PostgresStore(Store):
         connection once connected again (with backoff, for up to ``retry_timeout`` seconds)."""
         if write and self.readonly:
             raise PermissionError(f"{self.location} is open read-only")
-        if self.conn.closed:  # lost earlier, and not retried then (``retry_timeout`` 0): connect again, or fail
-            self.conn = self._connect()
+        self._reconnect()
         deadline, delay, deadlocks = None, 0.05, 0
         while True:
             try:
@@ -128,13 +127,21 @@ class PostgresStore(Store):
                 except psycopg.OperationalError:
                     pass  # still away: the next round tries again
 
-    # --- SQL both engines speak (``SharedStore``) -------------------------------------------------
+    def _reconnect(self) -> None:
+        """A connection lost earlier and not retried then (``retry_timeout`` 0, the reactor's):
+        connected again, or OperationalError while the server is still away."""
+        if self.conn.closed:
+            self.conn = self._connect()
+
+    # --- SQL both engines speak (``Store``) -------------------------------------------------
 
     def _cursor(self) -> psycopg.Cursor:
+        self._reconnect()
         return self.conn.cursor(row_factory=dict_row)
 
     def _stream_cursor(self) -> psycopg.ServerCursor:
         """A server-side cursor (rows fetched a batch at a time), unique among the transaction's."""
+        self._reconnect()
         self._streams += 1
         cursor = self.conn.cursor(name=f"stream_{self._streams}", row_factory=dict_row)
         cursor.itersize = 1000

@@ -116,7 +116,7 @@ class ArticleStore(Store):
             if also is not None:
                 also()
 
-    # --- SQL both engines speak (``SharedStore``) -------------------------------------------------
+    # --- SQL both engines speak (``Store``) -------------------------------------------------
 
     def _cursor(self) -> sqlite3.Cursor:
         cursor = self.conn.cursor()
