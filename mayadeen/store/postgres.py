@@ -191,7 +191,7 @@ class PostgresStore(Store):
         if conn.execute("SELECT to_regclass(%s)", (MIGRATIONS_TABLE,)).fetchone()[0] is not None:
             return conn.execute(f"SELECT coalesce(max(version), 0) FROM {MIGRATIONS_TABLE}").fetchone()[0]
         if conn.execute("SELECT to_regclass('store_schema')").fetchone()[0] is not None:
-            return 1  # from before the migrations table: the first tables
+            return 2  # from before the migrations table: its version, the first tables
         return None
 
     def _check_version(self) -> int:
@@ -219,7 +219,7 @@ class PostgresStore(Store):
             if done == SCHEMA_VERSION:
                 return
             self.conn.execute(MIGRATIONS_TABLE_DDL)
-            for version, (name, statements) in enumerate(MIGRATIONS, start=1):
+            for version, name, statements in MIGRATIONS:
                 if version > done:
                     for statement in statements:
                         self.conn.execute(statement)

@@ -3,7 +3,7 @@ and how a value goes into a column and comes back as the record has it.
 
 ``MIGRATIONS`` is one ordered list, applied at open in one transaction under an advisory lock and
 recorded in ``store_migrations`` (``model.MIGRATIONS_TABLE``). A database from before that table has
-``store_schema`` instead (its first tables): the second migration adds whatever later table or
+``store_schema`` instead (version 2, its first tables): the next migration adds whatever later table or
 column it lacks, and drops ``store_schema``."""
 
 from __future__ import annotations
@@ -141,15 +141,17 @@ LATER_TABLES = (
         next_attempt_at timestamptz NOT NULL
     )""",
 )
-#: The migrations, in order: (what it does, its statements).
+#: The migrations, in order: (version, what it does, its statements). PostgreSQL stores began at the
+#: SQLite store's version 2 (items keyed by article_id), so the numbers are the same on both engines.
 MIGRATIONS = (
-    ("articles, URLs, revisions, crawl runs and sitemap reads", FIRST_TABLES),
+    (2, "articles, URLs, revisions, crawl runs and sitemap reads", FIRST_TABLES),
     (
+        3,
         "run figures, full-text search, breaking news, WARC captures, failing items",
         (*LATER_TABLES, "DROP TABLE IF EXISTS store_schema"),
     ),
 )
-SCHEMA_VERSION = len(MIGRATIONS)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 def to_column(name: str, value: Any) -> Any:

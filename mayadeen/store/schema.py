@@ -196,13 +196,13 @@ def _merge(conn: sqlite3.Connection, article_id: str) -> None:
     )
 
 
-#: The migrations, in order: (what it does, the function doing it in the open transaction).
-MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
-    ("articles, revisions and crawl runs keyed by url", _version_1),
-    ("items keyed by article_id, with URL aliases", _from_v1),
-    ("run progress, sitemap reads, WARC captures, failing items, breaking news, full-text search", _up_to_date),
+#: The migrations, in order: (version, what it does, the function doing it in the open transaction).
+MIGRATIONS: tuple[tuple[int, str, Callable[[sqlite3.Connection], None]], ...] = (
+    (1, "articles, revisions and crawl runs keyed by url", _version_1),
+    (2, "items keyed by article_id, with URL aliases", _from_v1),
+    (3, "run progress, sitemap reads, WARC captures, failing items, breaking news, full-text search", _up_to_date),
 )
-SCHEMA_VERSION = len(MIGRATIONS)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 def applied(conn: sqlite3.Connection) -> int:
@@ -218,7 +218,7 @@ def migrate(conn: sqlite3.Connection, path) -> None:
     if done > SCHEMA_VERSION:
         raise RuntimeError(f"{path} has store schema version {done}; this code knows up to {SCHEMA_VERSION}")
     conn.execute(MIGRATIONS_TABLE_DDL)
-    for version, (name, step) in enumerate(MIGRATIONS, start=1):
+    for version, name, step in MIGRATIONS:
         if version > done:
             step(conn)
         conn.execute(
