@@ -403,7 +403,7 @@ MAYADEEN_STORE_URL = ""
 # the write fails (the item is then counted lost and the run fails).
 MAYADEEN_STORE_RETRY_TIMEOUT = 60.0
 # Seconds a store read or write made on the reactor thread (freshness lookups, sitemap reads, failing
-# items) may wait for a lock; it does not wait for a server that went away. Item and run writes are
+# items) may wait for a lock or retry a server that went away. Item and run writes are
 # made off the reactor (MAYADEEN_SQLITE_BUSY_TIMEOUT, MAYADEEN_STORE_RETRY_TIMEOUT). A distributed
 # crawl refuses to start when this is not below MAYADEEN_REDIS_LEASE_TTL.
 MAYADEEN_STORE_REACTOR_TIMEOUT = 10.0

@@ -276,8 +276,8 @@ def test_the_reactor_keeps_going_while_postgresql_is_down(tmp_path):
                 "CONCURRENT_REQUESTS_PER_DOMAIN": "2",
             }
             crawl = start_crawl("sitemap", srv.url, tmp_path, settings=settings)
-            # Down once discovery is done: freshness and the other reads made on the reactor do not
-            # wait for the server (MAYADEEN_STORE_REACTOR_TIMEOUT), only the writes do.
+            # Down once discovery is done: freshness and the other reads made on the reactor wait for
+            # the server only MAYADEEN_STORE_REACTOR_TIMEOUT seconds (less than a lease), the writes longer.
             wait_for(lambda: srv.discovery_done() and count_or_none(url) >= 2, timeout=120, step=0.1)
             cluster.stop_server()
             stopped = time.monotonic()

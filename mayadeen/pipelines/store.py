@@ -7,7 +7,7 @@ the crawl's stats when the spider closes. The writes (items, run figures) are ma
 order, by a ``StoreWriter`` with its own connection, so waiting for a lock or for a server that went
 away stops no download and no heartbeat. The pipeline's other connection, on the reactor thread, is
 the one the spider's freshness checks, the field coverage and the sitemap reads use (``open_store``):
-its waits are bounded by ``MAYADEEN_STORE_REACTOR_TIMEOUT`` and it does not retry a lost server.
+its waits for a lock or a lost server are bounded by ``MAYADEEN_STORE_REACTOR_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -151,10 +151,10 @@ class StorePipeline:
 
 
 def connect_on_reactor(settings, target: StoreTarget, *, readonly: bool = False) -> Store:
-    """A connection for reads and writes made on the reactor thread: its waits for a lock end after
-    ``MAYADEEN_STORE_REACTOR_TIMEOUT`` seconds and it does not wait for a server that went away."""
+    """A connection for reads and writes made on the reactor thread: it waits for a lock, or retries a
+    server that went away, for at most ``MAYADEEN_STORE_REACTOR_TIMEOUT`` seconds (less than a lease)."""
     timeout = settings.getfloat("MAYADEEN_STORE_REACTOR_TIMEOUT", 10.0)
-    return connect(target, readonly=readonly, busy_timeout=timeout, retry_timeout=0)
+    return connect(target, readonly=readonly, busy_timeout=timeout, retry_timeout=timeout)
 
 
 class SQLiteStorePipeline(StorePipeline):

@@ -11,7 +11,7 @@ export reader are written once, in SQL both engines speak, over ``Store``'s few 
 the record's strings), ``read``/``write`` (one transaction; a write waits for other writers of the same
 ``serial`` name, and PostgreSQL's is done again whole after a lost connection), ``snapshot`` (one
 read-only transaction for a long reader such as an export) and ``json`` (a list or object as a
-query parameter). Each engine creates every table.
+query parameter). Each engine creates its tables through its own migrations.
 """
 
 from __future__ import annotations

@@ -128,7 +128,7 @@ class PostgresStore(Store):
                     pass  # still away: the next round tries again
 
     def _reconnect(self) -> None:
-        """A connection lost earlier and not retried then (``retry_timeout`` 0, the reactor's):
+        """A connection lost earlier (a read outside ``_transaction``, or retries that ran out):
         connected again, or OperationalError while the server is still away."""
         if self.conn.closed:
             self.conn = self._connect()
