@@ -271,6 +271,7 @@ def test_the_reactor_keeps_going_while_postgresql_is_down(tmp_path):
                 "MAYADEEN_WARC_DIR": "",  # no archive: its digest lookups are reads on the reactor
                 "MAYADEEN_PROGRESS_INTERVAL": "0.5",
                 "MAYADEEN_REDIS_LEASE_TTL": "5",
+                "MAYADEEN_STORE_REACTOR_TIMEOUT": "4",  # below the TTL, as a distributed crawl requires
                 "MAYADEEN_STORE_RETRY_TIMEOUT": "120",
                 "CONCURRENT_REQUESTS": "2",
                 "CONCURRENT_REQUESTS_PER_DOMAIN": "2",
