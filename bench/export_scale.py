@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 from mayadeen.export.run import CARD  # noqa: E402
 from mayadeen.record import content_hash, utc_timestamp  # noqa: E402
 from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect  # noqa: E402
-from mayadeen.store.schema import BOOKKEEPING_COLUMNS  # noqa: E402
-from mayadeen.store.sqlite import JSON_COLUMNS, RECORD_COLUMNS, ArticleStore  # noqa: E402
+from mayadeen.store.model import BOOKKEEPING_COLUMNS, JSON_COLUMNS, RECORD_COLUMNS  # noqa: E402
+from mayadeen.store.sqlite import ArticleStore  # noqa: E402
 from tests.postgres_server import PostgresCluster  # noqa: E402
 
 SEED = 12

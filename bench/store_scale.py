@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mayadeen.pages.discovery import read_rss, read_sitemap  # noqa: E402
-from mayadeen.store.schema import RECORD_COLUMNS  # noqa: E402
+from mayadeen.store.model import RECORD_COLUMNS  # noqa: E402
 from mayadeen.store.sqlite import ArticleStore  # noqa: E402
 from tests.conftest import FAST  # noqa: E402
 from tests.fixture_server import FixtureServer, FixtureSite  # noqa: E402

@@ -6,6 +6,10 @@ with one line instead of a traceback per item, before it fetches or writes anyth
 * ``outputs``: at least one of the SQLite store and a feed (``-o``/``-O`` or the spider's default
   stream, ``mayadeen.feeds.default_feed``) — otherwise every record would be scraped to nowhere (a
   usage error);
+* ``waits_within_lease``: in a distributed crawl, a store wait on the reactor thread
+  (``MAYADEEN_STORE_REACTOR_TIMEOUT``) that could outlast the request leases
+  (``MAYADEEN_REDIS_LEASE_TTL``) is refused (a usage error: the heartbeat that renews them runs on the
+  same thread, so other workers would fetch the same pages);
 * ``check_jobdir``: a JOBDIR that cannot be a directory (a file, under a file, read-only), or that
   holds another spider's paused crawl, is refused (a usage error: it would resume the other spider's
   queue with this spider's callbacks and lose that job);
@@ -63,6 +67,19 @@ def outputs(settings, spidercls=None) -> None:
         raise UsageProblem(
             f"no output: MAYADEEN_STORE_URL, MAYADEEN_SQLITE_PATH and {stream_setting(spidercls)} are"
             " empty and no -o/-O is given; every record would be thrown away"
+        )
+
+
+def waits_within_lease(settings) -> None:
+    """UsageProblem when a distributed crawl's store waits on the reactor could outlast its leases."""
+    if not (settings.get("MAYADEEN_REDIS_URL") or "").strip():
+        return
+    wait = settings.getfloat("MAYADEEN_STORE_REACTOR_TIMEOUT", 10.0)
+    ttl = settings.getfloat("MAYADEEN_REDIS_LEASE_TTL", 30.0)
+    if wait >= ttl:
+        raise UsageProblem(
+            f"-s MAYADEEN_STORE_REACTOR_TIMEOUT={wait:g} is not below MAYADEEN_REDIS_LEASE_TTL={ttl:g}: a store"
+            " wait on the reactor would stop the heartbeat that keeps this worker's leases"
         )
 
 

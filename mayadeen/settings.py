@@ -174,7 +174,7 @@ ITEM_PIPELINES = {
     # One record per url and per article_id in a run.
     "mayadeen.pipelines.dedupe.DedupePipeline": 300,
     # Last: only whole, valid, new records reach SQLite.
-    "mayadeen.pipelines.store.SQLiteStorePipeline": 800,
+    "mayadeen.pipelines.store.StorePipeline": 800,
 }
 ADDONS = {
     # A WARNING for each -s NAME that neither Scrapy, its add-ons nor this project defines (a typo
@@ -403,6 +403,11 @@ MAYADEEN_STORE_URL = ""
 # Seconds a crawl retries a PostgreSQL store that went away (restart, network), with backoff, before
 # the write fails (the item is then counted lost and the run fails).
 MAYADEEN_STORE_RETRY_TIMEOUT = 60.0
+# Seconds a store read or write made on the reactor thread (freshness lookups, sitemap reads, failing
+# items) may wait for a lock or retry a server that went away. Item and run writes are
+# made off the reactor (MAYADEEN_SQLITE_BUSY_TIMEOUT, MAYADEEN_STORE_RETRY_TIMEOUT). A distributed
+# crawl refuses to start when this is not below MAYADEEN_REDIS_LEASE_TTL.
+MAYADEEN_STORE_REACTOR_TIMEOUT = 10.0
 
 # Off: it opens a local HTTP port and writes job files we do not use.
 REMOTE_CONTROL_ENABLED = False

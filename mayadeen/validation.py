@@ -224,6 +224,7 @@ SETTING_CHECKS: dict[str, Callable[[Any, str], None]] = {
     "MAYADEEN_SQLITE_PATH": _text,
     "MAYADEEN_STORE_URL": _store_url,
     "MAYADEEN_STORE_RETRY_TIMEOUT": _number(),
+    "MAYADEEN_STORE_REACTOR_TIMEOUT": _number(),
     "MAYADEEN_JSONL_PATH": _text,
     "MAYADEEN_BREAKING_JSONL_PATH": _text,
     "MAYADEEN_CHROMIUM_PATH": _text,

@@ -33,7 +33,8 @@ from scrapy.http import HtmlResponse
 
 from mayadeen.pages.article import ArticlePage
 from mayadeen.record import validation_errors
-from mayadeen.store.sqlite import JSON_COLUMNS, RECORD_COLUMNS, ArticleStore
+from mayadeen.store.model import JSON_COLUMNS, RECORD_COLUMNS
+from mayadeen.store.sqlite import ArticleStore
 from mayadeen.urls import PUBLIC_URL, item_kind
 from tests.conftest import FAST, ROOT, expected_records
 from tests.fault_server import FaultServer

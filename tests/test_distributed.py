@@ -182,7 +182,13 @@ def kill_one_of_three(tmp_path: Path, store: dict | None = None):
     a shared store. Returns the workers' dirs, the others' exit codes, the crawl's status at the end
     and the item pages the victim held when it was killed."""
     dirs = worker_dirs(tmp_path, 3)
-    settings = {**BUDGET, "CONCURRENT_REQUESTS_PER_DOMAIN": "3", "MAYADEEN_REDIS_LEASE_TTL": "2", **(store or {})}
+    settings = {
+        **BUDGET,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": "3",
+        "MAYADEEN_REDIS_LEASE_TTL": "2",
+        "MAYADEEN_STORE_REACTOR_TIMEOUT": "1",
+        **(store or {}),
+    }
     keys = CrawlKeys("sitemap", "sitemap")
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=0.3) as srv:
         client = redis_srv.client()
@@ -273,7 +279,12 @@ def test_redis_hanging_blocks_no_download(tmp_path):
 
 def test_redis_gone_worker_exits_1_and_a_new_start_continues(tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
-    settings = {**BUDGET, "MAYADEEN_REDIS_RETRY_TIMEOUT": "2", "MAYADEEN_REDIS_LEASE_TTL": "2"}
+    settings = {
+        **BUDGET,
+        "MAYADEEN_REDIS_RETRY_TIMEOUT": "2",
+        "MAYADEEN_REDIS_LEASE_TTL": "2",
+        "MAYADEEN_STORE_REACTOR_TIMEOUT": "1",
+    }
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=LATENCY) as srv:
         worker = start_worker("sitemap", srv.url, first, redis_srv.url, settings=settings)
         wait_for(lambda: len(item_paths(srv.paths())) >= 4, timeout=60)

@@ -28,7 +28,7 @@ import pytest
 from mayadeen.days import site_day
 from mayadeen.record import content_hash, record_keys, utc_timestamp, validation_errors
 from mayadeen.store.datasette import METADATA_PATH, metadata_text
-from mayadeen.store.sqlite import JSON_COLUMNS
+from mayadeen.store.model import JSON_COLUMNS
 from tests.conftest import ROOT, expected_records, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.scheduled import CHANGED_PARAGRAPH, CHANGED_PATH, change_item

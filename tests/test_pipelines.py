@@ -14,23 +14,31 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import scrapy
 from itemadapter import ItemAdapter
-from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.exceptions import DropItem, NotConfigured, ScrapyDeprecationWarning
+from scrapy.settings import Settings
+from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.test import get_crawler
+from twisted.internet.defer import gatherResults, maybeDeferred
+from twisted.python.failure import Failure
 
 from mayadeen.identity import Origin
 from mayadeen.items import ArticleItem
 from mayadeen.pipelines.dedupe import DedupePipeline
 from mayadeen.pipelines.enrich import EnrichPipeline
-from mayadeen.pipelines.store import SQLiteStorePipeline, run_figures
+from mayadeen.pipelines.store import SQLiteStorePipeline, StorePipeline, run_figures
 from mayadeen.pipelines.validate import ValidatePipeline
+from mayadeen.preflight import waits_within_lease
 from mayadeen.record import content_hash, validation_errors
 from mayadeen.store.sqlite import ArticleStore
+from tests import inprocess
+from tests.fixture_server import FixtureServer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = sorted((ROOT / "fixtures" / "expected").glob("*.json"))
@@ -38,7 +46,7 @@ PIPELINES = {
     "mayadeen.pipelines.enrich.EnrichPipeline": 100,
     "mayadeen.pipelines.validate.ValidatePipeline": 200,
     "mayadeen.pipelines.dedupe.DedupePipeline": 300,
-    "mayadeen.pipelines.store.SQLiteStorePipeline": 800,
+    "mayadeen.pipelines.store.StorePipeline": 800,
 }
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
@@ -209,22 +217,37 @@ def store_crawler(path, **settings):
 @pytest.mark.parametrize("value", ["", "  ", None])
 def test_store_pipeline_is_off_without_a_path(value):
     with pytest.raises(NotConfigured):
-        SQLiteStorePipeline.from_crawler(get_crawler(ExampleSpider, {"MAYADEEN_SQLITE_PATH": value}))
+        StorePipeline.from_crawler(get_crawler(ExampleSpider, {"MAYADEEN_SQLITE_PATH": value}))
+
+
+def on_reactor(call, *args, **kwargs):
+    """``call(*args, **kwargs)`` on the tests' running reactor; its result, once its Deferred (if any) has fired."""
+    done, out = threading.Event(), []
+
+    def start() -> None:
+        maybeDeferred(call, *args, **kwargs).addBoth(lambda result: (out.append(result), done.set()))
+
+    inprocess.reactor().callFromThread(start)
+    assert done.wait(60), f"{call} did not finish"
+    if isinstance(out[0], Failure):
+        out[0].raiseException()
+    return out[0]
 
 
 def test_store_pipeline_stores_counts_and_files_the_run(tmp_path):
     path = tmp_path / "data" / "sub" / "mayadeen.sqlite"
     crawler = store_crawler(path)
-    pipeline = SQLiteStorePipeline.from_crawler(crawler)
-    pipeline.open_spider()
+    pipeline = StorePipeline.from_crawler(crawler)
+    on_reactor(pipeline.open_spider)
     assert path.parent.is_dir()
     assert stat(crawler, "mayadeen/run_id") == 1
     records = [enriched(p) for p in EXPECTED]
-    for record in records:
-        pipeline.process_item(ArticleItem(**record))
-    pipeline.process_item(records[0])
+    items = [ArticleItem(**record) for record in records]
     changed = records[1] | {"headline": "A new headline"}
-    pipeline.process_item(changed | {"content_hash": content_hash(changed)})
+    items += [records[0], changed | {"content_hash": content_hash(changed)}]
+    # Written off the reactor, in order: the Deferreds fire with the items once stored.
+    stored = on_reactor(lambda: gatherResults([deferred_from_coro(pipeline.process_item(item)) for item in items]))
+    assert stored == items
     assert stat(crawler, "mayadeen/items/new") == 14
     assert stat(crawler, "mayadeen/items/unchanged") == 1
     assert stat(crawler, "mayadeen/items/updated") == 1
@@ -234,10 +257,11 @@ def test_store_pipeline_stores_counts_and_files_the_run(tmp_path):
     crawler.stats.set_value("log_count/ERROR", 1)
     crawler.stats.set_value("item_dropped_count", 2)
 
-    crawler.signals.send_catch_log(signal=scrapy.signals.spider_closed, spider=crawler.spider, reason="finished")
+    signals = crawler.signals
+    on_reactor(signals.send_catch_log_deferred, scrapy.signals.spider_closed, spider=crawler.spider, reason="finished")
     assert pipeline.store is not None  # others may still add to the run
-    crawler.signals.send_catch_log(signal=scrapy.signals.engine_stopped)
-    assert pipeline.store is None
+    on_reactor(signals.send_catch_log_deferred, scrapy.signals.engine_stopped)
+    assert pipeline.store is None and pipeline.writer is None
     with ArticleStore(path) as store:
         assert store.count() == 14
         (run,) = store.runs()
@@ -258,16 +282,23 @@ def test_the_origin_travels_in_the_item_and_in_no_record(tmp_path, crawler):
     assert ItemAdapter(item).asdict() == record
     assert ValidatePipeline.from_crawler(crawler).process_item(item) is item
     assert ArticleItem(**record).origin() is None
-    pipeline = SQLiteStorePipeline.from_crawler(store_crawler(tmp_path / "s.sqlite"))
-    pipeline.open_spider()
-    pipeline.process_item(item)
-    pipeline.process_item(ArticleItem(**enriched(EXPECTED[1])))  # noted with no origin: none stored
-    assert pipeline.store.get(alias)["url"] == record["url"]
+    pipeline = StorePipeline.from_crawler(store_crawler(tmp_path / "s.sqlite"))
+    on_reactor(pipeline.open_spider)
+    unnoted = ArticleItem(**enriched(EXPECTED[1]))  # noted with no origin: none stored
+    on_reactor(lambda: gatherResults([deferred_from_coro(pipeline.process_item(i)) for i in (item, unnoted)]))
+    assert on_reactor(pipeline.store.get, alias)["url"] == record["url"]
+
+
+def test_the_old_pipeline_name_still_stores_and_warns(tmp_path):
+    crawler = store_crawler(tmp_path / "s.sqlite")
+    with pytest.warns(ScrapyDeprecationWarning, match="StorePipeline"):
+        pipeline = SQLiteStorePipeline.from_crawler(crawler)
+    assert isinstance(pipeline, StorePipeline)
 
 
 def test_store_pipeline_waits_for_other_writers_as_configured(tmp_path):
     crawler = store_crawler(tmp_path / "s.sqlite", MAYADEEN_SQLITE_BUSY_TIMEOUT="0.3")
-    assert SQLiteStorePipeline.from_crawler(crawler).busy_timeout == 0.3
+    assert StorePipeline.from_crawler(crawler).busy_timeout == 0.3
 
 
 def test_run_figures_default_to_zero():
@@ -352,3 +383,22 @@ def test_a_crawl_stores_while_another_writer_has_the_store_open(tmp_path):
         assert result.returncode == 0, result.stderr
         assert other.count() == 14 and [r["spider"] for r in other.runs()] == ["another", "records"]
     assert "'mayadeen/items/new': 14" in result.stderr
+
+
+@pytest.mark.parametrize("wait", ["30", "45"])
+def test_a_distributed_crawl_whose_store_wait_on_the_reactor_could_outlast_its_leases_is_refused(tmp_path, wait):
+    settings = {
+        "MAYADEEN_REDIS_URL": "redis://127.0.0.1:1/0",  # never reached: refused before
+        "MAYADEEN_REDIS_LEASE_TTL": "30",
+        "MAYADEEN_STORE_REACTOR_TIMEOUT": wait,
+    }
+    with FixtureServer() as srv:
+        result = inprocess.crawl("sitemap", srv.url, tmp_path, settings=settings, check=False, timeout=60)
+        assert srv.paths() == []
+    assert result.returncode == 2 and len(result.log.strip().splitlines()) == 1
+    assert f"-s MAYADEEN_STORE_REACTOR_TIMEOUT={wait} is not below MAYADEEN_REDIS_LEASE_TTL=30" in result.log
+
+
+def test_a_shorter_store_wait_or_no_leases_is_accepted():
+    waits_within_lease(Settings({"MAYADEEN_REDIS_URL": "redis://db", "MAYADEEN_STORE_REACTOR_TIMEOUT": "29.5"}))
+    waits_within_lease(Settings({"MAYADEEN_STORE_REACTOR_TIMEOUT": "300"}))  # not distributed: no lease

@@ -25,7 +25,7 @@ from mayadeen.record import (
     schema,
     validation_errors,
 )
-from mayadeen.store.sqlite import JSON_COLUMNS
+from mayadeen.store.model import JSON_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = sorted((ROOT / "fixtures" / "expected").glob("*.json"))

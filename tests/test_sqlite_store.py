@@ -20,14 +20,11 @@ import pytest
 from mayadeen.items import ArticleItem
 from mayadeen.record import content_hash, record_keys
 from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect
+from mayadeen.store.model import METADATA_COLUMNS, RECORD_COLUMNS, ItemState
+from mayadeen.store.postgres_schema import SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION
 from mayadeen.store.run_progress import COLUMNS as PROGRESS_COLUMNS
 from mayadeen.store.schema import SCHEMA_VERSION
-from mayadeen.store.sqlite import (
-    METADATA_COLUMNS,
-    RECORD_COLUMNS,
-    ArticleStore,
-    ItemState,
-)
+from mayadeen.store.sqlite import ArticleStore
 from tests.scheduled import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,20 +65,32 @@ def sql(store, statement: str, *params):
 
 
 def schema_version(store) -> int:
+    return sql(store, "SELECT max(version) FROM store_migrations").fetchone()[0]
+
+
+def known_version(engine: str) -> int:
+    return POSTGRES_SCHEMA_VERSION if engine == POSTGRESQL else SCHEMA_VERSION
+
+
+def add_migration_row(target: StoreTarget, version: int) -> None:
+    """Records a migration this code does not know, as a newer version of the code would."""
+    with connect(target) as store:
+        store.write(
+            lambda: store.run(
+                "INSERT INTO store_migrations (version, name, applied_at) VALUES (?, 'newer', ?)", (version, T1)
+            )
+        )
+
+
+def as_before_the_migrations_table(store) -> None:
+    """The store as the code before ``store_migrations`` left it: its version in ``user_version``
+    (SQLite) or ``store_schema`` (PostgreSQL)."""
+    store.write(lambda: store.run("DROP TABLE store_migrations"))
     if store.engine == POSTGRESQL:
-        return sql(store, "SELECT version FROM store_schema").fetchone()[0]
-    return sql(store, "PRAGMA user_version").fetchone()[0]
-
-
-def set_schema_version(target: StoreTarget, version: int) -> None:
-    if target.engine == POSTGRESQL:
-        import psycopg
-
-        with psycopg.connect(target.location, autocommit=True) as conn:
-            conn.execute("UPDATE store_schema SET version = %s", (version,))
+        store.write(lambda: store.run("CREATE TABLE store_schema (version integer NOT NULL)"))
+        store.write(lambda: store.run("INSERT INTO store_schema (version) VALUES (2)"))
     else:
-        with sqlite3.connect(target.location) as conn:
-            conn.execute(f"PRAGMA user_version = {version:d}")
+        sql(store, "PRAGMA user_version = 2")
 
 
 def assert_sound(store) -> None:
@@ -118,16 +127,16 @@ def test_one_column_per_record_key(sqlite_store):
     assert [row[1] for row in store.conn.execute("PRAGMA table_info(crawl_runs)")] == [
         "id", "spider", "arguments", "started_at", "finished_at", "items_new", "items_updated",
         "items_unchanged", "items_dropped", "requests", "responses_by_status", "errors", "finish_reason",
-        "coverage",
+        "coverage", *PROGRESS_COLUMNS,
     ]  # fmt: skip
 
 
 def test_schema_version_and_reopening_keeps_data(target, records):
     with connect(target) as store:
         store.upsert(records[0], seen_at=T1)
-        assert schema_version(store) == SCHEMA_VERSION
+        assert schema_version(store) == store.schema_version() == known_version(target.engine)
     with connect(target) as store:
-        assert store.count() == 1 and schema_version(store) == SCHEMA_VERSION
+        assert store.count() == 1 and schema_version(store) == known_version(target.engine)
 
 
 def test_a_store_from_before_the_later_tables_gets_them_at_open(target, records):
@@ -146,7 +155,9 @@ def test_a_store_from_before_the_later_tables_gets_them_at_open(target, records)
                 *(f"TRIGGER articles_fts_{event}" for event in ("insert", "delete", "update")),
             ]
             store.write(lambda: [store.run(f"DROP {name}") for name in fts])
+        as_before_the_migrations_table(store)
     with connect(target) as store:
+        assert store.schema_version() == known_version(target.engine)
         for table in later:
             assert store.row(f"SELECT count(*) AS n FROM {table}") == {"n": 0}
         assert store.count() == 1
@@ -163,8 +174,7 @@ def test_a_store_from_before_the_later_tables_gets_them_at_open(target, records)
 
 
 def test_a_newer_store_is_refused(target):
-    connect(target).close()
-    set_schema_version(target, SCHEMA_VERSION + 1)
+    add_migration_row(target, known_version(target.engine) + 1)
     with pytest.raises(RuntimeError, match="schema version"):
         connect(target)
     with connect(target, readonly=True):  # reading is still fine

@@ -1,4 +1,6 @@
-"""A store written by the first version of the crawler (schema 1) opens as version 2 with nothing lost."""
+"""A store written by any earlier version of the crawler opens up to date with nothing lost: SQLite
+files of schema 1 and of schema 2 before its later tables, PostgreSQL databases of the first version;
+each engine records its migrations in ``store_migrations``."""
 
 from __future__ import annotations
 
@@ -7,9 +9,14 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from mayadeen.record import HASHED_KEYS, content_hash
+from mayadeen.store.engines import StoreTarget, connect
+from mayadeen.store.model import RECORD_COLUMNS
+from mayadeen.store.postgres_schema import SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION
 from mayadeen.store.schema import SCHEMA_VERSION
-from mayadeen.store.sqlite import RECORD_COLUMNS, ArticleStore
+from mayadeen.store.sqlite import ArticleStore
 
 ROOT = Path(__file__).resolve().parent.parent
 T1, T2, T3 = "2025-08-01T00:00:00Z", "2025-08-02T00:00:00Z", "2025-08-03T00:00:00Z"
@@ -102,7 +109,7 @@ def test_a_version_1_store_is_upgraded_without_losing_rows_or_revisions(tmp_path
     conn.close()
 
     with ArticleStore(db) as store:
-        assert store.conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert store.schema_version() == SCHEMA_VERSION
         assert store.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert store.count() == 14
         for rec in records:
@@ -125,3 +132,153 @@ def test_a_version_1_store_is_upgraded_without_losing_rows_or_revisions(tmp_path
         assert len(store.revisions(records[0]["article_id"])) == 3
     with ArticleStore(db) as again:  # opening an upgraded file changes nothing
         assert again.count() == 14
+
+
+def migrations(store) -> list[int]:
+    return [row["version"] for row in store.rows("SELECT version FROM store_migrations ORDER BY version")]
+
+
+#: Schema 2 as its first release created it (commit 946d06c): no ``articles.last_run``, no run
+#: progress columns, none of the later tables (failing items, WARC captures, breaking news, search).
+V2_FIRST_DDL = (
+    """CREATE TABLE articles (
+        url TEXT PRIMARY KEY,
+        article_id TEXT, kind TEXT, section_group TEXT, section TEXT,
+        headline TEXT, summary TEXT, body TEXT, authors TEXT, source TEXT,
+        date_published TEXT, date_modified TEXT, tags TEXT,
+        read_time_minutes INTEGER, shares INTEGER, word_count INTEGER,
+        image TEXT, images TEXT, video TEXT, related TEXT, language TEXT,
+        scraped_at TEXT, content_hash TEXT,
+        first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, revision INTEGER NOT NULL DEFAULT 1,
+        listed_date TEXT
+    )""",
+    """CREATE TABLE article_revisions (
+        article_id TEXT NOT NULL, revision INTEGER NOT NULL, url TEXT NOT NULL, content_hash TEXT,
+        date_modified TEXT, record TEXT NOT NULL, seen_at TEXT, PRIMARY KEY (article_id, revision)
+    )""",
+    """CREATE TABLE crawl_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, spider TEXT NOT NULL, arguments TEXT, started_at TEXT NOT NULL,
+        finished_at TEXT, items_new INTEGER, items_updated INTEGER, items_unchanged INTEGER,
+        items_dropped INTEGER, requests INTEGER, responses_by_status TEXT, errors INTEGER,
+        finish_reason TEXT, coverage TEXT
+    )""",
+    "CREATE UNIQUE INDEX articles_key ON articles (article_id)",
+    "CREATE INDEX articles_state ON articles (article_id, content_hash, revision, last_seen,"
+    " date_modified, date_published, listed_date, url)",
+    "CREATE INDEX articles_date_published ON articles (date_published)",
+    "CREATE TABLE article_urls (url TEXT PRIMARY KEY, article_id TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX article_urls_article_id ON article_urls (article_id)",
+    """CREATE TABLE sitemap_reads (
+        url TEXT PRIMARY KEY, lastmod TEXT, etag TEXT, last_modified TEXT, read_at TEXT NOT NULL)""",
+    "PRAGMA user_version = 2",
+)
+
+
+def test_a_first_version_2_store_gets_every_later_table_and_column(tmp_path):
+    db = tmp_path / "v2.sqlite"
+    paths = sorted((ROOT / "fixtures" / "expected").glob("*.json"))
+    rec = record(paths[0])
+    conn = sqlite3.connect(db)
+    for statement in V2_FIRST_DDL:
+        conn.execute(statement)
+    values = [json.dumps(rec[c]) if c in JSON and rec[c] is not None else rec[c] for c in RECORD_COLUMNS]
+    conn.execute(
+        f"INSERT INTO articles VALUES ({', '.join('?' * (len(RECORD_COLUMNS) + 4))})", (*values, T1, T1, 1, T1)
+    )
+    conn.execute("INSERT INTO article_urls VALUES (?, ?)", (rec["url"], rec["article_id"]))
+    conn.execute("INSERT INTO crawl_runs (spider, started_at, items_new) VALUES ('sitemap', ?, 1)", (T1,))
+    conn.commit()
+    conn.close()
+
+    with ArticleStore(db) as store:
+        assert migrations(store) == list(range(1, SCHEMA_VERSION + 1)) and store.schema_version() == SCHEMA_VERSION
+        assert store.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert {k: store.get(rec["url"])[k] for k in RECORD_COLUMNS} == rec
+        assert {"failing_items", "warc_captures", "breaking_news", "articles_fts"} <= store.tables()
+        # The covering index was built again with last_run: the lookup reads it.
+        assert store.lookup([rec["url"]])[rec["url"]].last_run is None
+        assert store.upsert(record(paths[0], headline="Newer"), seen_at=T2, run_id=1) == "updated"
+        assert store.lookup([rec["url"]])[rec["url"]].last_run == 1
+        store.claim_run(1)  # the run progress columns are there from the open
+        store.update_run(1, {"items_seen": 3})
+        assert [(r["items_new"], r["items_seen"]) for r in store.runs()] == [(1, 3)]
+        word = "Newer"
+        assert store.rows("SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?", (word,))
+
+
+#: The PostgreSQL store's tables as its first version created them (commit 0e1b42d), with its
+#: version in ``store_schema``; the record's columns as the record has them.
+def pg_first_ddl() -> tuple[str, ...]:
+    from mayadeen.store.postgres_schema import _record_ddl
+
+    return (
+        f"""CREATE TABLE articles (
+        {_record_ddl()},
+        first_seen timestamptz NOT NULL, last_seen timestamptz NOT NULL, revision integer NOT NULL DEFAULT 1,
+        listed_date timestamptz, last_run bigint,
+        PRIMARY KEY (article_id), UNIQUE (url)
+    )""",
+        "CREATE INDEX articles_state ON articles (article_id) INCLUDE (content_hash, revision,"
+        " last_seen, date_modified, date_published, listed_date, last_run, url)",
+        "CREATE INDEX articles_date_published ON articles (date_published)",
+        """CREATE TABLE article_urls (url text COLLATE "C" PRIMARY KEY, article_id text COLLATE "C" NOT NULL)""",
+        "CREATE INDEX article_urls_article_id ON article_urls (article_id)",
+        """CREATE TABLE article_revisions (
+        article_id text COLLATE "C" NOT NULL, revision integer NOT NULL, url text COLLATE "C" NOT NULL,
+        content_hash text, date_modified timestamptz, record jsonb NOT NULL, seen_at timestamptz,
+        PRIMARY KEY (article_id, revision))""",
+        """CREATE TABLE crawl_runs (
+        id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, spider text NOT NULL, arguments jsonb,
+        started_at timestamptz NOT NULL, finished_at timestamptz,
+        items_new integer, items_updated integer, items_unchanged integer, items_dropped integer,
+        requests integer, responses_by_status jsonb, errors integer, finish_reason text, coverage jsonb,
+        pid integer, host text, updated_at timestamptz, result text)""",
+        """CREATE TABLE sitemap_reads (
+        url text PRIMARY KEY, lastmod text, etag text, last_modified text, read_at timestamptz NOT NULL)""",
+        "CREATE TABLE store_schema (version integer NOT NULL)",
+        "INSERT INTO store_schema (version) VALUES (2)",
+    )
+
+
+def test_a_first_version_postgresql_store_is_brought_up_to_date(postgres_url):
+    import psycopg
+
+    paths = sorted((ROOT / "fixtures" / "expected").glob("*.json"))
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        for statement in pg_first_ddl():
+            conn.execute(statement)
+        conn.execute("INSERT INTO crawl_runs (spider, started_at, items_new) VALUES ('sitemap', %s, 1)", (T1,))
+    target = StoreTarget("postgresql", postgres_url)
+    with connect(target, readonly=True) as reader:  # readable before any writer migrated it
+        assert reader.schema_version() == 2 and reader.runs()[0]["items_new"] == 1
+    with connect(target) as store:
+        assert migrations(store) == [2, 3] and store.schema_version() == POSTGRES_SCHEMA_VERSION == SCHEMA_VERSION
+        assert "store_schema" not in store.tables()
+        assert {"failing_items", "warc_captures", "breaking_news"} <= store.tables()
+        rec = record(paths[0])
+        assert store.upsert(rec, seen_at=T2, run_id=1) == "new"
+        word = rec["headline"].split()[-1]
+        found = store.rows("SELECT url FROM articles WHERE search @@ plainto_tsquery('english', ?)", (word,))
+        assert found == [{"url": rec["url"]}]
+        store.update_run(1, {"items_seen": 3})
+        assert [(r["items_new"], r["items_seen"]) for r in store.runs()] == [(1, 3)]
+    with connect(target) as again:  # opening it again applies nothing
+        assert migrations(again) == [2, 3]
+
+
+def test_migrations_are_one_transaction(tmp_path):
+    """A migration that fails leaves the file as it was: no table of an earlier step, no record."""
+    db = tmp_path / "v1.sqlite"
+    conn = sqlite3.connect(db)
+    for statement in V1_DDL:
+        conn.execute(statement)
+    conn.execute("CREATE TABLE article_urls (taken TEXT)")  # the second step's CREATE TABLE fails on it
+    conn.commit()
+    conn.close()
+    with pytest.raises(sqlite3.OperationalError):
+        ArticleStore(db)
+    conn = sqlite3.connect(db)
+    names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "store_migrations" not in names and "revisions_v2" not in names
+    assert conn.execute("PRAGMA table_info(articles)").fetchall()[-1][1] == "revision"  # no column added
+    conn.close()

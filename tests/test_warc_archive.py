@@ -30,7 +30,8 @@ from mayadeen.archive.reader import load, scan, select
 from mayadeen.archive.warc import OPEN_SUFFIX, Fetched, WarcWriter, recover
 from mayadeen.days import DayWindow
 from mayadeen.store.captures import latest_capture
-from mayadeen.store.sqlite import JSON_COLUMNS, RECORD_COLUMNS, ArticleStore
+from mayadeen.store.model import JSON_COLUMNS, RECORD_COLUMNS
+from mayadeen.store.sqlite import ArticleStore
 from mayadeen.urls import PUBLIC_URL
 from tests.conftest import ROOT, expected_records, run_crawl
 from tests.fault_server import FaultServer

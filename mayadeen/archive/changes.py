@@ -23,7 +23,7 @@ from mayadeen.pipelines.store import open_store
 from mayadeen.record import HASHED_KEYS
 from mayadeen.store.engines import store_target
 from mayadeen.store.interface import Store
-from mayadeen.store.schema import RECORD_COLUMNS
+from mayadeen.store.model import RECORD_COLUMNS
 
 logger = logging.getLogger(__name__)
 

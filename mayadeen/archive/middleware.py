@@ -29,7 +29,7 @@ from mayadeen import __version__
 from mayadeen.archive.reader import ARCHIVED_META
 from mayadeen.archive.warc import Capture, Fetched, WarcWriter, recover
 from mayadeen.items import ArticleItem
-from mayadeen.pipelines.store import SQLiteStorePipeline, open_store
+from mayadeen.pipelines.store import StorePipeline, open_store
 from mayadeen.store.captures import archived_payload, index_capture
 from mayadeen.store.interface import Store
 
@@ -173,7 +173,7 @@ class ItemCaptureMiddleware:
 
     def spider_opened(self, spider) -> None:
         self.archive = self.crawler.get_downloader_middleware(WarcArchiveMiddleware)
-        store = self.crawler.get_item_pipeline(SQLiteStorePipeline)
+        store = self.crawler.get_item_pipeline(StorePipeline)
         if store is not None:
             store.add_item_write(self.index)
 

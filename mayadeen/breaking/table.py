@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mayadeen.pipelines.store import SQLiteStorePipeline
+from mayadeen.pipelines.store import StorePipeline
 from mayadeen.store.breaking import DEFAULT_LINK_SIMILARITY, DEFAULT_LINK_WINDOW, BreakingStore
 from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_errors, store_target
 from mayadeen.store.interface import Store
@@ -55,7 +55,7 @@ class BreakingTable:
         return self._flashes
 
     def _store(self) -> Store:
-        pipeline = self.crawler.get_item_pipeline(SQLiteStorePipeline)
+        pipeline = self.crawler.get_item_pipeline(StorePipeline)
         if pipeline is not None and pipeline.store is not None:
             return pipeline.store
         if self.target is None:

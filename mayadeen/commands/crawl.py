@@ -113,6 +113,7 @@ class Command(ScrapyCrawlCommand):
             spider_cls.parse_arguments(opts.spargs)
         check_stream(self.settings, spider_cls)
         preflight.outputs(self.settings, spider_cls)
+        preflight.waits_within_lease(self.settings)
         jobdir = self.settings.get("JOBDIR")
         preflight.check_jobdir(jobdir, spider)
         if preflight.jobdir_owner(jobdir):  # resuming: -O must not overwrite what the job exported so far

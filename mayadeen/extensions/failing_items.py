@@ -21,7 +21,7 @@ from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 
-from mayadeen.pipelines.store import SQLiteStorePipeline
+from mayadeen.pipelines.store import StorePipeline
 from mayadeen.record import utc_timestamp
 from mayadeen.store import failing
 
@@ -54,7 +54,7 @@ class FailingItems:
         return ext
 
     def spider_opened(self, spider) -> None:
-        pipeline = self.crawler.get_item_pipeline(SQLiteStorePipeline)
+        pipeline = self.crawler.get_item_pipeline(StorePipeline)
         store = pipeline.store if pipeline is not None else None
         if store is None:
             return  # no store (or a locked one): given-up items are only logged and counted

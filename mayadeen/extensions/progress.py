@@ -18,7 +18,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from twisted.internet.task import LoopingCall
 
-from mayadeen.pipelines.store import SQLiteStorePipeline, run_figures
+from mayadeen.pipelines.store import StorePipeline, run_figures
 from mayadeen.scrapy_contact import in_downloader
 
 logger = logging.getLogger(__name__)
@@ -67,10 +67,11 @@ class Progress:
 
     def tick(self) -> None:
         logger.info("%s", self.line())
-        pipeline = self.crawler.get_item_pipeline(SQLiteStorePipeline)
-        store, run_id = getattr(pipeline, "store", None), self.stats.get_value("mayadeen/run_id")
-        if store is not None and run_id:
-            try:
-                store.update_run(run_id, run_figures(self.stats.get_stats()))
-            except store.errors as exc:
-                logger.warning("Could not update crawl run %s: %s", run_id, exc)
+        pipeline = self.crawler.get_item_pipeline(StorePipeline)
+        run_id = self.stats.get_value("mayadeen/run_id")
+        if pipeline is not None and pipeline.writer is not None and run_id:
+            figures = run_figures(self.stats.get_stats())
+            written = pipeline.write(lambda store: store.update_run(run_id, figures))  # off the reactor
+            written.addErrback(
+                lambda failure: logger.warning("Could not update crawl run %s: %s", run_id, failure.value)
+            )

@@ -1,25 +1,32 @@
 """Writes every record that survived validation and dedupe to the store (SQLite or PostgreSQL).
 
-A thin Scrapy wrapper around the store (``mayadeen.store.interface.Store``): it opens the store when the
-spider opens, stores each record under its identity (with the URLs and the discovery date it was
+A thin Scrapy wrapper around the store (``mayadeen.store.interface.Store``): it opens the store when
+the spider opens, stores each record under its identity (with the URLs and the discovery date it was
 found with, which the item carries from the spider), counts what each record did to it, and files a
-``crawl_runs`` row from the crawl's stats when the spider closes. Its connection is the crawl's only
-one to the store: the spider's freshness checks, the field coverage and the sitemap reads go through
-it too (``open_store``).
+``crawl_runs`` row from the crawl's stats when the spider closes. The writes (items, run figures) are
+made off the reactor, in order, by a ``StoreWriter`` with its own connection, so waiting for a lock or
+for a server that went away stops no download and no heartbeat. The pipeline's other connection, on the
+reactor thread, is the one the spider's freshness checks, the field coverage and the sitemap reads use
+(``open_store``): its waits for a lock or a lost server are bounded by
+``MAYADEEN_STORE_REACTOR_TIMEOUT``.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from itemadapter import ItemAdapter
 from scrapy import signals
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import NotConfigured, ScrapyDeprecationWarning
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import Deferred
 
 from mayadeen.items import ArticleItem
+from mayadeen.pipelines.store_writer import StoreWriter
 from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_target
 from mayadeen.store.freshness import comparable_items_seen
 from mayadeen.store.interface import Store
@@ -31,14 +38,16 @@ _STATUS_PREFIX = "downloader/response_status_count/"
 _NOT_ARGUMENTS = frozenset({"crawler", "settings", "name", "start_urls", "custom_settings"})
 
 
-class SQLiteStorePipeline:
+class StorePipeline:
     """Upserts items into the store; off when there is none.
 
     Settings: ``MAYADEEN_STORE_URL`` (``sqlite:///path`` or ``postgresql://user@host:port/db``), else
     ``MAYADEEN_SQLITE_PATH`` (the SQLite file; its directory is created);
     ``MAYADEEN_SQLITE_BUSY_TIMEOUT`` (seconds a write waits for another crawl's transaction or row
     lock, default 60); ``MAYADEEN_STORE_RETRY_TIMEOUT`` (seconds a PostgreSQL store that went away is
-    retried, default 60). A record the store could not take (a full disk, an I/O error) is logged, counted in
+    retried, default 60) — both off the reactor; ``MAYADEEN_STORE_REACTOR_TIMEOUT`` (seconds a read or
+    write on the reactor thread may wait, default 10). A record the store could not take (a full
+    disk, an I/O error) is logged, counted in
     ``mayadeen/lost/store`` (the run then fails with ``lost_records``) and passed on to the feeds.
     Runs that died without closing their ``crawl_runs`` row are marked ``killed``
     (``mayadeen.store.run_progress``).
@@ -55,7 +64,8 @@ class SQLiteStorePipeline:
         self.target = target
         self.busy_timeout = busy_timeout
         self.retry_timeout = retry_timeout
-        self.store: Store | None = None
+        self.store: Store | None = None  # the reactor thread's connection
+        self.writer: StoreWriter | None = None
         self.run_id: int | None = None
         self.item_writes: list[Callable[[Any, Store], None]] = []
 
@@ -80,7 +90,7 @@ class SQLiteStorePipeline:
     def open_spider(self) -> None:
         if self.target.engine == SQLITE:
             Path(self.target.location).parent.mkdir(parents=True, exist_ok=True)
-        self.store = connect(self.target, busy_timeout=self.busy_timeout, retry_timeout=self.retry_timeout)
+        self.store = connect_on_reactor(self.crawler.settings, self.target)
         spider = self.crawler.spider
         self.run_id = self.store.start_run(spider.name, spider_arguments(spider))
         self.stats.set_value("mayadeen/run_id", self.run_id)  # for components adding to the run later
@@ -88,38 +98,79 @@ class SQLiteStorePipeline:
         self.store.claim_run(self.run_id)
         for run in self.store.mark_killed(self.run_id):
             logger.warning("Crawl run %d in %s never finished (its process died): marked killed", run, self.target)
+        from twisted.internet import reactor
+
+        self.writer = StoreWriter(
+            reactor, lambda: connect(self.target, busy_timeout=self.busy_timeout, retry_timeout=self.retry_timeout)
+        )
+
+    def write(self, work: Callable[[Store], Any]) -> Deferred:
+        """``work(store)`` in the writer's thread, after the writes submitted before; a Deferred of its result."""
+        return self.writer.submit(work)
 
     def add_item_write(self, write: Callable[[Any, Store], None]) -> None:
         """Have ``write(item, store)`` run inside the transaction that stores each item."""
         self.item_writes.append(write)
 
-    def process_item(self, item: Any) -> Any:
-        def also() -> None:
-            for write in self.item_writes:
-                write(item, self.store)
-
+    async def process_item(self, item: Any) -> Any:
         record = ItemAdapter(item).asdict()
         origin = item.origin() if isinstance(item, ArticleItem) else None
         found = {"aliases": origin.urls, "listed": origin.listed} if origin else {}
-        if self.item_writes:
-            found["also"] = also
+        writes, errors = list(self.item_writes), self.store.errors
+
+        def upsert(store: Store) -> str:
+            also = (lambda: [write(item, store) for write in writes]) if writes else None
+            return store.upsert(record, run_id=self.run_id, also=also, **found)
+
         try:
-            outcome = self.store.upsert(record, run_id=self.run_id, **found)
-        except self.store.errors as exc:
+            outcome = await maybe_deferred_to_future(self.write(upsert))
+        except errors as exc:
             self.stats.inc_value("mayadeen/lost/store")
             logger.error("Could not store %s in %s: %s", record.get("url"), self.target, exc)
             return item
         self.stats.inc_value(f"mayadeen/items/{outcome}")
         return item
 
-    def spider_closed(self, spider, reason: str) -> None:
-        if self.store is not None and self.run_id is not None:
-            self.store.finish_run(self.run_id, finish_reason=reason, **run_figures(self.stats.get_stats()))
+    def spider_closed(self, spider, reason: str) -> Deferred | None:
+        if self.writer is None or self.run_id is None:
+            return None
+        figures = run_figures(self.stats.get_stats())
+        return self.write(lambda store: store.finish_run(self.run_id, finish_reason=reason, **figures))
 
-    def engine_stopped(self) -> None:
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+    def engine_stopped(self) -> Deferred | None:
+        if self.writer is None:
+            return None
+
+        def close_reactor_connection(result: Any) -> Any:
+            if self.store is not None:
+                self.store.close()
+                self.store = None
+            return result
+
+        writer, self.writer = self.writer, None
+        return writer.close().addBoth(close_reactor_connection)
+
+
+def connect_on_reactor(settings, target: StoreTarget, *, readonly: bool = False) -> Store:
+    """A connection for reads and writes made on the reactor thread: it waits for a lock, or retries a
+    server that went away, for at most ``MAYADEEN_STORE_REACTOR_TIMEOUT`` seconds (less than a lease)."""
+    timeout = settings.getfloat("MAYADEEN_STORE_REACTOR_TIMEOUT", 10.0)
+    return connect(target, readonly=readonly, busy_timeout=timeout, retry_timeout=timeout)
+
+
+class SQLiteStorePipeline(StorePipeline):
+    """The name ``StorePipeline`` had before it stored into PostgreSQL too: an ``ITEM_PIPELINES``
+    entry in a project's settings may still name it. Deprecated."""
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        warnings.warn(
+            "mayadeen.pipelines.store.SQLiteStorePipeline is deprecated: name"
+            " mayadeen.pipelines.store.StorePipeline in ITEM_PIPELINES",
+            ScrapyDeprecationWarning,
+            stacklevel=2,
+        )
+        return super().from_crawler(crawler)
 
 
 def open_store(crawler) -> Store | None:
@@ -127,14 +178,14 @@ def open_store(crawler) -> Store | None:
 
     None when there is no store (no ``MAYADEEN_STORE_URL`` nor ``MAYADEEN_SQLITE_PATH``, or nothing to read).
     """
-    pipeline = crawler.get_item_pipeline(SQLiteStorePipeline)
+    pipeline = crawler.get_item_pipeline(StorePipeline)
     if pipeline is not None and pipeline.store is not None:
         return pipeline.store
     target = store_target(crawler.settings)
     if target is None or (target.engine == SQLITE and not Path(target.location).exists()):
         return None
     try:
-        store = connect(target, readonly=True)
+        store = connect_on_reactor(crawler.settings, target, readonly=True)
     except FileNotFoundError:  # a database without the store's tables
         return None
     crawler.signals.connect(store.close, signal=signals.engine_stopped, weak=False)

@@ -12,6 +12,7 @@ from mayadeen.extensions.failing_items import item_given_up
 from mayadeen.identity import Origin, accepted_url, requested_url
 from mayadeen.middlewares.retry import GaveUp
 from mayadeen.pages.article import ArticlePage
+from mayadeen.spiders.freshness import open_freshness
 from mayadeen.store.freshness import Freshness
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_HOST, canonical_url, item_kind, tracking_params
 from mayadeen.validation import Argument, SpiderArguments, parse_flag, parse_origin
@@ -65,7 +66,7 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         return spider
 
     def _open_freshness(self, spider) -> None:
-        self._freshness = Freshness.from_crawler(self.crawler, full=self.full)
+        self._freshness = open_freshness(self.crawler, full=self.full)
 
     @property
     def freshness(self) -> Freshness:

@@ -48,7 +48,7 @@ from typing import Any
 from mayadeen.breaking.similarity import EDIT_SIMILARITY, edit_likeness, headline_similarity, text_key
 from mayadeen.record import TIMESTAMP_FORMAT, utc_timestamp
 from mayadeen.store.fts import BREAKING_FTS, ensure_fts
-from mayadeen.store.interface import SharedStore, Store
+from mayadeen.store.interface import Store
 from mayadeen.urls import item_kind
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
@@ -114,7 +114,7 @@ def _record(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _edits(row: Mapping[str, Any]) -> list[str]:
-    return SharedStore.from_json(row["edits"]) or []
+    return Store.from_json(row["edits"]) or []
 
 
 def stored_flash(row: Mapping[str, Any]) -> dict[str, Any]:

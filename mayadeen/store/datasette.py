@@ -17,7 +17,7 @@ from mayadeen.breaking.item import flash_schema
 from mayadeen.record import schema
 from mayadeen.store import breaking
 from mayadeen.store.fts import BREAKING_FTS, FTS_TABLE
-from mayadeen.store.sqlite import JSON_COLUMNS, RECORD_COLUMNS
+from mayadeen.store.model import JSON_COLUMNS, RECORD_COLUMNS
 
 METADATA_PATH = Path(__file__).resolve().parents[2] / "datasette" / "metadata.json"
 DATABASE = "mayadeen"

@@ -9,29 +9,21 @@ implement ``mayadeen.store.interface.Store``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-SQLITE, POSTGRESQL = "sqlite", "postgresql"
+from mayadeen.store.model import POSTGRESQL, SQLITE, StoreTarget
+
+__all__ = [
+    "POSTGRESQL",
+    "SQLITE",
+    "StoreTarget",
+    "connect",
+    "parse_store",
+    "parse_store_url",
+    "store_errors",
+    "store_target",
+]
 TAKES = "takes sqlite:///path/to/file.sqlite or postgresql://user@host:port/database"
-
-
-@dataclass(frozen=True)
-class StoreTarget:
-    """An engine and where its store is: a SQLite file path, or a PostgreSQL connection URL."""
-
-    engine: str
-    location: str
-
-    def __str__(self) -> str:
-        """For logs: the path, or the URL without its password."""
-        if self.engine != POSTGRESQL:
-            return self.location
-        parts = urlsplit(self.location)
-        if parts.password is None:
-            return self.location
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return urlunsplit(parts._replace(netloc=netloc))
 
 
 def parse_store_url(url: str) -> StoreTarget:

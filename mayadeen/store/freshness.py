@@ -10,7 +10,8 @@ those; a day-only date is compared by Beirut-local day. A URL is known under eve
 (an old slug that now redirects). A stored item seen without a date (a link between items) is not
 fetched again. ``full`` (``-a full=1``) fetches every item regardless of the store.
 
-In a JOBDIR crawl resumed after a kill (``mayadeen.extensions.resume``), items whose page the job
+In a JOBDIR crawl resumed after a kill (``mayadeen.extensions.resume``; the crawl builds its
+``Freshness`` in ``mayadeen.spiders.freshness``), items whose page the job
 fetched but did not finish are fetched again whatever the store says, and items an earlier run of the
 job stored are not fetched again, in either mode; both count as news rather than as unchanged,
 so the ``sections`` spider keeps paging past them.
@@ -19,17 +20,14 @@ so the ``sections`` spider keeps paging past them.
 from __future__ import annotations
 
 import enum
-import logging
 from collections.abc import Collection, Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from mayadeen.days import site_day
 from mayadeen.normalize.dates import SITE_TZ, to_utc_iso
 from mayadeen.store.interface import Store
-from mayadeen.store.sqlite import ItemState
-
-logger = logging.getLogger(__name__)
+from mayadeen.store.model import ItemState
 
 #: The stat (``mayadeen/fresh/…``) of an unchanged item this crawl stored itself: found, not skipped.
 STORED_THIS_CRAWL = "stored_this_crawl"
@@ -119,37 +117,6 @@ class Freshness:
         self._known: dict[str, ItemState | None] = {}
         self._listed: dict[str, str] = {}
         self._counted: set[str] = set()
-
-    @classmethod
-    def from_crawler(cls, crawler, *, full: bool = False) -> Freshness:
-        from mayadeen.extensions.resume import ResumeAfterKill  # the JOBDIR journal
-        from mayadeen.pipelines.store import open_store
-
-        store = open_store(crawler)
-        resume = crawler.get_extension(ResumeAfterKill) if crawler.settings.get("JOBDIR") else None
-        unfinished = resume.unfinished if resume else frozenset()
-        done_runs = resume.done_runs if resume else frozenset()
-        if full:
-            logger.info("Full crawl: every item is fetched again")
-        elif store is not None:
-            logger.info("Incremental crawl: items in %s are fetched again only if newer", store.location)
-        else:
-            logger.info("No store (MAYADEEN_STORE_URL and MAYADEEN_SQLITE_PATH are empty): every item is fetched")
-        if resume and resume.resumed_after_kill:
-            logger.info(
-                "Resumed job: items stored by its runs %s are skipped, %d unfinished are fetched again",
-                sorted(done_runs),
-                len(unfinished),
-            )
-        return cls(
-            store,
-            full=full,
-            unfinished=unfinished,
-            done_runs=done_runs,
-            done=resume.done if resume and store is None else (),
-            stats=crawler.stats,
-            started=datetime.now(UTC).replace(microsecond=0),
-        )
 
     def prefetch(self, urls: Iterable[str]) -> None:
         """Looks up ``urls`` in one go (a sitemap's worth), for the verdicts that follow."""

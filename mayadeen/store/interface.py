@@ -6,12 +6,12 @@ come back as the record contract has them (dates as ``YYYY-MM-DDThh:mm:ssZ`` str
 objects as Python lists and dicts).
 
 The store's later tables (breaking news, WARC captures, failing items, full-text search) and the
-export reader are written once, in SQL both engines speak, over ``SharedStore``'s few methods:
+export reader are written once, in SQL both engines speak, over ``Store``'s few methods:
 ``rows``/``row``/``stream``/``run`` (statements with ``?`` placeholders; rows as dicts, times as
 the record's strings), ``read``/``write`` (one transaction; a write waits for other writers of the same
 ``serial`` name, and PostgreSQL's is done again whole after a lost connection), ``snapshot`` (one
 read-only transaction for a long reader such as an export) and ``json`` (a list or object as a
-query parameter). Each engine creates every table.
+query parameter). Each engine creates its tables through its own migrations.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ import json
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, closing, contextmanager, suppress
-from typing import Any, Protocol, TypeVar
+from contextlib import closing, contextmanager, suppress
+from typing import Any, TypeVar
 
 from mayadeen.record import utc_timestamp
+from mayadeen.store.model import ItemState
 from mayadeen.store.run_progress import FIGURES as PROGRESS_FIGURES
 from mayadeen.store.run_progress import KILLED, died
 from mayadeen.store.sitemap_reads import SitemapRead
@@ -38,14 +39,18 @@ RUN_FIGURES = frozenset({
 RUN_JSON = frozenset({"arguments", "responses_by_status", "coverage", "monitors_failed"})
 
 
-class SharedStore:
-    """What both engines do the same way: closing their one connection (``conn``, also through the
-    ``with`` statement), running SQL both speak (``marker``: the driver's parameter), and the URL
-    lookups. Engines implement ``read``, ``write``, ``json`` and ``_cursor``."""
+class Store:
+    """The one interface of a store, and what both engines do the same way: closing their one
+    connection (``conn``, also through the ``with`` statement), running SQL both speak, the run rows
+    and the URL lookups. Each engine implements the methods here that raise NotImplementedError."""
 
+    engine: str  # "sqlite" or "postgresql"
+    location: str  # for logs: the file, or the URL without its password
+    readonly: bool
+    #: The exceptions a failed read or write raises (the write was rolled back).
+    errors: tuple[type[BaseException], ...]
     conn: Any
     marker = "?"
-    errors: tuple[type[BaseException], ...]
     #: Starts ``snapshot``'s transaction.
     snapshot_begin = "BEGIN"
 
@@ -89,7 +94,7 @@ class SharedStore:
         return self._cursor()
 
     @contextmanager
-    def snapshot(self) -> Iterator[SharedStore]:
+    def snapshot(self) -> Iterator[Store]:
         """One read-only transaction for the ``with`` block, held open however long it lasts: every
         read in it (``read`` joins it) sees the same state of the store. Not retried: a lost
         connection fails the block."""
@@ -140,6 +145,41 @@ class SharedStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # --- articles (each engine's own SQL) -----------------------------------------------------------
+
+    def upsert(
+        self,
+        record: Mapping[str, Any],
+        seen_at: str | None = None,
+        *,
+        aliases: Iterable[str] = (),
+        listed: str | None = None,
+        run_id: int | None = None,
+        also: Callable[[], None] | None = None,
+    ) -> str:
+        """Store one record; returns ``"new"``, ``"updated"`` or ``"unchanged"`` (``also()``: the
+        caller's writes that belong with the item, in its transaction)."""
+        raise NotImplementedError
+
+    def get(self, url_or_id: str) -> dict[str, Any] | None:
+        """The current record of an item (by id, url or alias) plus the bookkeeping columns, or None."""
+        raise NotImplementedError
+
+    def revisions(self, url_or_id: str) -> list[dict[str, Any]]:
+        """Earlier versions of an item, oldest first."""
+        raise NotImplementedError
+
+    def lookup(self, urls: Iterable[str]) -> dict[str, ItemState]:
+        """url -> ItemState for those of ``urls`` the store knows (as an address or an alias)."""
+        raise NotImplementedError
+
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        """Every current record by ``article_id``, one at a time."""
+        raise NotImplementedError
+
+    def count(self) -> int:
+        raise NotImplementedError
 
     # --- sitemaps read (``mayadeen.store.sitemap_reads``) -------------------------------------------
 
@@ -264,61 +304,3 @@ class SharedStore:
             f"SELECT url FROM article_urls WHERE article_id = {self.marker} ORDER BY url", (self.article_id(url_or_id),)
         )
         return [r[0] for r in rows]
-
-
-class Store(Protocol):
-    engine: str  # "sqlite" or "postgresql"
-    location: str  # for logs: the file, or the URL without its password
-    readonly: bool
-    #: The exceptions a failed read or write raises (the write was rolled back).
-    errors: tuple[type[BaseException], ...]
-
-    def close(self) -> None: ...
-
-    # articles
-    def upsert(
-        self,
-        record: Mapping[str, Any],
-        seen_at: str | None = None,
-        *,
-        aliases: Iterable[str] = (),
-        listed: str | None = None,
-        run_id: int | None = None,
-        also: Callable[[], None] | None = None,
-    ) -> str: ...
-    def get(self, url_or_id: str) -> dict[str, Any] | None: ...
-    def article_id(self, url_or_id: str) -> str | None: ...
-    def urls(self, url_or_id: str) -> list[str]: ...
-    def revisions(self, url_or_id: str) -> list[dict[str, Any]]: ...
-    def lookup(self, urls: Iterable[str]) -> dict[str, Any]: ...
-    def iter_records(self) -> Iterator[dict[str, Any]]: ...
-    def count(self) -> int: ...
-
-    # sitemaps read
-    def sitemap_reads(self) -> dict[str, SitemapRead]: ...
-    def keep_sitemap_reads(self, reads: Iterable[SitemapRead], read_at: str | None = None) -> None: ...
-
-    # crawl runs
-    def start_run(
-        self, spider: str, arguments: Mapping[str, Any] | None = None, started_at: str | None = None
-    ) -> int: ...
-    def finish_run(self, run_id: int, **figures: Any) -> None: ...
-    def runs(self) -> list[dict[str, Any]]: ...
-    def claim_run(self, run_id: int) -> None: ...
-    def mark_killed(self, current_run: int) -> list[int]: ...
-    def update_run(self, run_id: int, figures: Mapping[str, Any]) -> None: ...
-    def record_result(self, run_id: int, result: str, finish_reason: str | None = None) -> None: ...
-
-    # SQL both engines speak (``SharedStore``), for the later tables
-    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
-    def stream(self, statement: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]: ...
-    def row(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None: ...
-    def run(self, statement: str, params: Sequence[Any] = ()) -> int: ...
-    def run_many(self, statement: str, rows: Iterable[Sequence[Any]]) -> None: ...
-    def read(self, work: Callable[[], T]) -> T: ...
-    def write(self, work: Callable[[], T], *, serial: str | None = None) -> T: ...
-    def json(self, value: Any) -> Any: ...
-    def from_json(self, value: Any) -> Any: ...
-    def snapshot(self) -> AbstractContextManager[Store]: ...
-    def schema_version(self) -> int | None: ...
-    def tables(self) -> set[str]: ...

@@ -13,9 +13,8 @@ two workers storing the same item at the same moment are serialised: one row, an
 content change. A transaction that loses a deadlock, or its connection (the server restarted), is
 done again whole. Readers never wait for writers.
 
-The schema version is in ``store_schema``; creating or upgrading the tables takes an advisory lock,
-so workers starting at once do it once. The later tables (breaking news, WARC captures, failing
-items) and full-text search (``tsvector`` columns with GIN indexes) are in ``postgres_schema``.
+The tables and their migrations are in ``postgres_schema``; migrating takes an advisory lock, so
+workers starting at once do it once.
 """
 
 from __future__ import annotations
@@ -31,18 +30,27 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from mayadeen.record import utc_timestamp
-from mayadeen.store.engines import POSTGRESQL, StoreTarget
-from mayadeen.store.interface import SharedStore
-from mayadeen.store.postgres_schema import DDL, LATER_RELATIONS, LATER_RUN_COLUMNS, SCHEMA_LOCK, row_of, to_column
-from mayadeen.store.schema import BOOKKEEPING_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
-from mayadeen.store.sqlite import NEW, UPDATED, ItemState, stored_change
+from mayadeen.store.interface import Store
+from mayadeen.store.model import (
+    BOOKKEEPING_COLUMNS,
+    MIGRATIONS_TABLE,
+    MIGRATIONS_TABLE_DDL,
+    NEW,
+    POSTGRESQL,
+    RECORD_COLUMNS,
+    UPDATED,
+    ItemState,
+    StoreTarget,
+    stored_change,
+)
+from mayadeen.store.postgres_schema import MIGRATIONS, SCHEMA_LOCK, SCHEMA_VERSION, row_of, to_column
 
 logger = logging.getLogger(__name__)
 
 _DEADLOCK_RETRIES = 5
 
 
-class PostgresStore(SharedStore):
+class PostgresStore(Store):
     """Articles by ``article_id``, their revisions and the crawl runs, in one PostgreSQL database.
 
     ``PostgresStore(url)`` connects (creating or upgrading the tables); ``readonly=True`` connects for
@@ -69,7 +77,7 @@ class PostgresStore(SharedStore):
         self.conn = self._connect()
         try:
             if readonly:
-                self._check_version(self.conn)
+                self._check_version()
             else:
                 self._create()
         except BaseException:
@@ -89,6 +97,7 @@ class PostgresStore(SharedStore):
         connection once connected again (with backoff, for up to ``retry_timeout`` seconds)."""
         if write and self.readonly:
             raise PermissionError(f"{self.location} is open read-only")
+        self._reconnect()
         deadline, delay, deadlocks = None, 0.05, 0
         while True:
             try:
@@ -118,13 +127,21 @@ class PostgresStore(SharedStore):
                 except psycopg.OperationalError:
                     pass  # still away: the next round tries again
 
-    # --- SQL both engines speak (``SharedStore``) -------------------------------------------------
+    def _reconnect(self) -> None:
+        """A connection lost earlier (a read outside ``_transaction``, or retries that ran out):
+        connected again, or OperationalError while the server is still away."""
+        if self.conn.closed:
+            self.conn = self._connect()
+
+    # --- SQL both engines speak (``Store``) -------------------------------------------------
 
     def _cursor(self) -> psycopg.Cursor:
+        self._reconnect()
         return self.conn.cursor(row_factory=dict_row)
 
     def _stream_cursor(self) -> psycopg.ServerCursor:
         """A server-side cursor (rows fetched a batch at a time), unique among the transaction's."""
+        self._reconnect()
         self._streams += 1
         cursor = self.conn.cursor(name=f"stream_{self._streams}", row_factory=dict_row)
         cursor.itersize = 1000
@@ -168,48 +185,49 @@ class PostgresStore(SharedStore):
 
     # --- tables ---------------------------------------------------------------------------------
 
-    def _check_version(self, conn) -> int | None:
-        if conn.execute("SELECT to_regclass('store_schema')").fetchone()[0] is None:
-            if self.readonly:
-                raise FileNotFoundError(f"no store at {self.location}")
-            return None
-        version = conn.execute("SELECT max(version) FROM store_schema").fetchone()[0]
+    def _applied(self) -> int | None:
+        """How many of MIGRATIONS the database has had; None when it has no store."""
+        conn = self.conn
+        if conn.execute("SELECT to_regclass(%s)", (MIGRATIONS_TABLE,)).fetchone()[0] is not None:
+            return conn.execute(f"SELECT coalesce(max(version), 0) FROM {MIGRATIONS_TABLE}").fetchone()[0]
+        if conn.execute("SELECT to_regclass('store_schema')").fetchone()[0] is not None:
+            return 2  # from before the migrations table: its version, the first tables
+        return None
+
+    def _check_version(self) -> int:
+        version = self._applied()
+        if version is None and self.readonly:
+            raise FileNotFoundError(f"no store at {self.location}")
         if version is not None and version > SCHEMA_VERSION and not self.readonly:  # reading is still fine
             raise RuntimeError(
                 f"{self.location} has store schema version {version}; this code knows up to {SCHEMA_VERSION}"
             )
-        return version
+        return version or 0
 
-    def schema_version(self) -> int | None:
-        return self._check_version(self.conn)
+    def schema_version(self) -> int:
+        return self._check_version()
 
     def tables(self) -> set[str]:
         rows = self.conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
         return {name for (name,) in rows}
 
-    def _has_later_tables(self) -> bool:
-        row = self.conn.execute(
-            "SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%s::text[]) n", (list(LATER_RELATIONS),)
-        )
-        if not row.fetchone()[0]:
-            return False
-        columns = self.conn.execute(
-            "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
-            " AND table_name = 'crawl_runs' AND column_name = ANY(%s)",
-            (list(LATER_RUN_COLUMNS),),
-        )
-        return columns.fetchone()[0] == len(LATER_RUN_COLUMNS)
-
     def _create(self) -> None:
+        """Applies the migrations the database has not had, in one transaction."""
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-            if self._check_version(self.conn) == SCHEMA_VERSION and self._has_later_tables():
+            done = self._check_version()
+            if done == SCHEMA_VERSION:
                 return
-            for statement in DDL:
-                self.conn.execute(statement)
-            self.conn.execute("CREATE TABLE IF NOT EXISTS store_schema (version integer NOT NULL)")
-            self.conn.execute("DELETE FROM store_schema")
-            self.conn.execute("INSERT INTO store_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+            self.conn.execute(MIGRATIONS_TABLE_DDL)
+            for version, name, statements in MIGRATIONS:
+                if version > done:
+                    for statement in statements:
+                        self.conn.execute(statement)
+                self.conn.execute(
+                    f"INSERT INTO {MIGRATIONS_TABLE} (version, name, applied_at) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (version) DO NOTHING",
+                    (version, name, utc_timestamp()),
+                )
 
     # --- articles -------------------------------------------------------------------------------
 

@@ -1,5 +1,10 @@
-"""The PostgreSQL store's tables (``mayadeen.store.schema``'s, with PostgreSQL types) and how a
-value goes into a column and comes back as the record has it."""
+"""The PostgreSQL store's tables (``mayadeen.store.schema``'s, with PostgreSQL types), its migrations,
+and how a value goes into a column and comes back as the record has it.
+
+``MIGRATIONS`` is one ordered list, applied at open in one transaction under an advisory lock and
+recorded in ``store_migrations`` (``model.MIGRATIONS_TABLE``). A database from before that table has
+``store_schema`` instead (version 2, its first tables): the next migration adds whatever later table or
+column it lacks, and drops ``store_schema``."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from mayadeen.record import in_contract_order, schema, utc_timestamp
-from mayadeen.store.schema import JSON_COLUMNS
+from mayadeen.store.model import JSON_COLUMNS
 
 #: Record keys holding a UTC time (timestamptz columns).
 TIME_KEYS = frozenset(
@@ -43,10 +48,11 @@ def _record_ddl() -> str:
     return ",\n        ".join(columns)
 
 
-#: crawl_runs columns added after its first version: a store without one of them gets it at open.
+#: crawl_runs columns added after its first version.
 LATER_RUN_COLUMNS = {"items_seen": "integer", "monitors_failed": "jsonb"}
 
-DDL = (
+#: The first version's tables.
+FIRST_TABLES = (
     f"""CREATE TABLE IF NOT EXISTS articles (
         {_record_ddl()},
         first_seen timestamptz NOT NULL, last_seen timestamptz NOT NULL, revision integer NOT NULL DEFAULT 1,
@@ -84,9 +90,12 @@ DDL = (
         coverage jsonb,
         pid integer, host text, updated_at timestamptz, result text
     )""",
-    *(f"ALTER TABLE crawl_runs ADD COLUMN IF NOT EXISTS {name} {kind}" for name, kind in LATER_RUN_COLUMNS.items()),
     """CREATE TABLE IF NOT EXISTS sitemap_reads (
         url text PRIMARY KEY, lastmod text, etag text, last_modified text, read_at timestamptz NOT NULL)""",
+)
+#: Added after the first version, before the migrations table: each only if missing.
+LATER_TABLES = (
+    *(f"ALTER TABLE crawl_runs ADD COLUMN IF NOT EXISTS {name} {kind}" for name, kind in LATER_RUN_COLUMNS.items()),
     # Full-text search: a generated tsvector (headline weighs most) and its GIN index, SQLite's articles_fts.
     f"ALTER TABLE articles ADD COLUMN IF NOT EXISTS search tsvector GENERATED ALWAYS AS ({ARTICLES_SEARCH}) STORED",
     "CREATE INDEX IF NOT EXISTS articles_search ON articles USING gin (search)",
@@ -135,15 +144,17 @@ DDL = (
         next_attempt_at timestamptz NOT NULL
     )""",
 )
-#: Made by the DDL after the first tables: a store without them is brought up to date at open.
-LATER_RELATIONS = (
-    "articles_search",
-    "breaking_news",
-    "breaking_news_search",
-    "breaking_news_unstreamed",
-    "warc_captures",
-    "failing_items",
+#: The migrations, in order: (version, what it does, its statements). PostgreSQL stores began at the
+#: SQLite store's version 2 (items keyed by article_id), so the numbers are the same on both engines.
+MIGRATIONS = (
+    (2, "articles, URLs, revisions, crawl runs and sitemap reads", FIRST_TABLES),
+    (
+        3,
+        "run figures, full-text search, breaking news, WARC captures, failing items",
+        (*LATER_TABLES, "DROP TABLE IF EXISTS store_schema"),
+    ),
 )
+SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 def to_column(name: str, value: Any) -> Any:

@@ -21,8 +21,8 @@ from typing import Any
 from mayadeen.days import DayWindow
 from mayadeen.store import breaking
 from mayadeen.store.engines import StoreTarget, connect
-from mayadeen.store.interface import SharedStore
-from mayadeen.store.schema import JSON_COLUMNS, RECORD_COLUMNS
+from mayadeen.store.interface import Store
+from mayadeen.store.model import JSON_COLUMNS, RECORD_COLUMNS
 
 #: The export's order: NULLs first on both engines (PostgreSQL's default puts them last).
 _ORDER = "date_published NULLS FIRST, url"
@@ -75,7 +75,7 @@ class Selection:
 
 def _record(values: dict[str, Any]) -> dict[str, Any]:
     """The record of a row (or of a revision's stored record): RECORD_COLUMNS, JSON decoded."""
-    return {c: (SharedStore.from_json(values.get(c)) if c in JSON_COLUMNS else values.get(c)) for c in RECORD_COLUMNS}
+    return {c: (Store.from_json(values.get(c)) if c in JSON_COLUMNS else values.get(c)) for c in RECORD_COLUMNS}
 
 
 class StoreSnapshot:

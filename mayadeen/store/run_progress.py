@@ -1,6 +1,6 @@
 """A run's ``crawl_runs`` row while the run goes on: who runs it, its figures so far, how it ended.
 
-Columns added to ``crawl_runs`` (by ``migrate``, idempotent):
+Columns added to ``crawl_runs`` after its first version:
 
 ``pid``, ``host``
     the process that runs the crawl, so that the next run can tell a crawl that is still running
@@ -18,17 +18,14 @@ Columns added to ``crawl_runs`` (by ``migrate``, idempotent):
     the monitors that failed (JSON list of ``{"monitor", "message", "figures", "fails_run"}``), ``[]``
     when every monitor passed at the end of the run (``mayadeen.monitors``).
 
-The store engines read and write the row (``mayadeen.store.interface.SharedStore``); ``migrate``
-adds the columns to a SQLite file from before them.
+The store engines read and write the row (``mayadeen.store.interface.Store``); a store from
+before these columns gets them from its migrations (``mayadeen.store.schema``).
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from mayadeen.processes import is_running
 
@@ -55,21 +52,6 @@ FIGURES = frozenset(
         "monitors_failed",
     }
 )
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    with conn:
-        conn.execute("BEGIN IMMEDIATE")
-        yield conn
-
-
-def migrate(conn: sqlite3.Connection) -> None:
-    with _transaction(conn):
-        present = {row[1] for row in conn.execute("PRAGMA table_info(crawl_runs)")}
-        for name, kind in COLUMNS.items():
-            if name not in present:
-                conn.execute(f"ALTER TABLE crawl_runs ADD COLUMN {name} {kind}")
 
 
 def _alive(pid: int | None) -> bool:

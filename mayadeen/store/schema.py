@@ -1,4 +1,8 @@
-"""The store's tables, and the upgrade of older files to them (``PRAGMA user_version``).
+"""The SQLite store's tables, and its migrations: one ordered list (``MIGRATIONS``), applied at open
+in one write transaction, each recorded in the ``store_migrations`` table (``model.MIGRATIONS_TABLE``).
+A file from before that table counts the migrations it had in ``PRAGMA user_version`` (1: version 1's
+tables, 2: keyed by ``article_id``); the third brings any such file up to date, whatever later table
+or column it lacks.
 
 Version 2 keys every item by its CMS ``article_id`` (unique); ``url`` is its current address, and
 ``article_urls`` maps every URL the item was known under (address and aliases) to its id. Revisions
@@ -13,34 +17,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 
-from mayadeen.record import HASHED_KEYS, RECORD_KEYS, STRUCTURED_KEYS, content_hash
-from mayadeen.store import breaking, failing, sitemap_reads
+from mayadeen.record import HASHED_KEYS, content_hash, utc_timestamp
+from mayadeen.store import breaking, failing, run_progress, sitemap_reads
 from mayadeen.store.captures import CAPTURES_DDL
-from mayadeen.store.fts import ARTICLES_FTS, BREAKING_FTS, ensure_fts
+from mayadeen.store.fts import ensure_fts
+from mayadeen.store.model import JSON_COLUMNS, MIGRATIONS_TABLE, MIGRATIONS_TABLE_DDL, RECORD_COLUMNS
 
-SCHEMA_VERSION = 2
-
-#: The record's keys, one column each, in contract order (from the schema, like the item's fields).
-RECORD_COLUMNS = RECORD_KEYS
-#: Lists and objects, stored as JSON text (SQL NULL for null).
-JSON_COLUMNS = frozenset(STRUCTURED_KEYS)
-#: Kept per item besides the record: ``listed_date`` is the newest date discovery showed for it when
-#: it was last stored (UTC ISO), so a discovery date that moved without the page changing is seen once;
-#: ``last_run`` the ``crawl_runs`` id of the run that stored it last.
-BOOKKEEPING_COLUMNS = ("first_seen", "last_seen", "revision", "listed_date", "last_run")
-
-_ARTICLES = """CREATE TABLE IF NOT EXISTS articles (
-        url TEXT PRIMARY KEY,
-        article_id TEXT, kind TEXT, section_group TEXT, section TEXT,
-        headline TEXT, summary TEXT, body TEXT, authors TEXT, source TEXT,
-        date_published TEXT, date_modified TEXT, tags TEXT,
-        read_time_minutes INTEGER, shares INTEGER, word_count INTEGER,
-        image TEXT, images TEXT, video TEXT, related TEXT, language TEXT,
-        scraped_at TEXT, content_hash TEXT,
-        first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, revision INTEGER NOT NULL DEFAULT 1,
-        listed_date TEXT, last_run INTEGER
-    )"""
 _REVISIONS = """CREATE TABLE IF NOT EXISTS {name} (
         article_id TEXT NOT NULL,
         revision INTEGER NOT NULL,
@@ -75,53 +59,51 @@ _RUNS = """CREATE TABLE IF NOT EXISTS crawl_runs (
     )"""
 
 
-def create(conn: sqlite3.Connection) -> None:
-    """Every table and index of the current version (in an open write transaction)."""
-    conn.execute(_ARTICLES)
-    conn.execute(_REVISIONS.format(name="article_revisions"))
-    conn.execute(_RUNS)
+#: Version 1's tables: articles and revisions keyed by url (the first migration, as that version made them).
+_V1 = (
+    """CREATE TABLE IF NOT EXISTS articles (
+        url TEXT PRIMARY KEY,
+        article_id TEXT, kind TEXT, section_group TEXT, section TEXT,
+        headline TEXT, summary TEXT, body TEXT, authors TEXT, source TEXT,
+        date_published TEXT, date_modified TEXT, tags TEXT,
+        read_time_minutes INTEGER, shares INTEGER, word_count INTEGER,
+        image TEXT, images TEXT, video TEXT, related TEXT, language TEXT,
+        scraped_at TEXT, content_hash TEXT,
+        first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, revision INTEGER NOT NULL DEFAULT 1
+    )""",
+    "CREATE INDEX IF NOT EXISTS articles_article_id ON articles (article_id)",
+    "CREATE INDEX IF NOT EXISTS articles_date_published ON articles (date_published)",
+    """CREATE TABLE IF NOT EXISTS article_revisions (
+        url TEXT NOT NULL, revision INTEGER NOT NULL, content_hash TEXT, date_modified TEXT,
+        record TEXT NOT NULL, seen_at TEXT, PRIMARY KEY (url, revision)
+    )""",
+    _RUNS,
+)
+
+
+def _version_1(conn: sqlite3.Connection) -> None:
+    for statement in _V1:
+        conn.execute(statement)
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _up_to_date(conn: sqlite3.Connection) -> None:
+    """Every later table, index and column a version 2 file may lack (added before the migrations
+    table existed, so each is added only if missing)."""
+    if "last_run" not in _columns(conn, "articles"):  # a file from before articles.last_run
+        conn.execute("ALTER TABLE articles ADD COLUMN last_run INTEGER")
+        conn.execute("DROP INDEX IF EXISTS articles_state")  # built again below, covering last_run
+    present = _columns(conn, "crawl_runs")
+    for name, kind in run_progress.COLUMNS.items():
+        if name not in present:
+            conn.execute(f"ALTER TABLE crawl_runs ADD COLUMN {name} {kind}")
     for statement in (*_INDEXES, *sitemap_reads.DDL, *CAPTURES_DDL, failing.DDL):
         conn.execute(statement)
     breaking.create_tables(conn)
     ensure_fts(conn)
-
-
-#: Tables (and an index that comes with a column) added within version 2: a file without one of them
-#: gets it (``create``) at the next open.
-LATER_TABLES = (
-    "failing_items",
-    "warc_captures",
-    "breaking_news",
-    breaking.UNSTREAMED_INDEX,
-    ARTICLES_FTS.name,
-    BREAKING_FTS.name,
-)
-
-
-def is_current(conn: sqlite3.Connection) -> bool:
-    """Whether the file is at SCHEMA_VERSION with its later tables (one cheap read at open)."""
-    if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-        return False
-    found = conn.execute(
-        f"SELECT count(*) FROM sqlite_master WHERE name IN ({', '.join('?' * len(LATER_TABLES))})",
-        LATER_TABLES,
-    ).fetchone()[0]
-    return found == len(LATER_TABLES)
-
-
-def migrate(conn: sqlite3.Connection, path) -> None:
-    """Brings the file to SCHEMA_VERSION (in an open write transaction, so one process does it)."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise RuntimeError(f"{path} has store schema version {version}; this code knows up to {SCHEMA_VERSION}")
-    if version == SCHEMA_VERSION:
-        create(conn)  # the later tables a file lacks; an index dropped by hand is built again from the rows
-        return
-    has_articles = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone()
-    if version == 1 and has_articles:
-        _from_v1(conn)
-    create(conn)
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
 
 
 def _from_v1(conn: sqlite3.Connection) -> None:
@@ -212,3 +194,34 @@ def _merge(conn: sqlite3.Connection, article_id: str) -> None:
     conn.executemany(
         "INSERT OR IGNORE INTO article_urls (url, article_id) VALUES (lower(?), ?)", [(url, article_id) for url in urls]
     )
+
+
+#: The migrations, in order: (version, what it does, the function doing it in the open transaction).
+MIGRATIONS: tuple[tuple[int, str, Callable[[sqlite3.Connection], None]], ...] = (
+    (1, "articles, revisions and crawl runs keyed by url", _version_1),
+    (2, "items keyed by article_id, with URL aliases", _from_v1),
+    (3, "run progress, sitemap reads, WARC captures, failing items, breaking news, full-text search", _up_to_date),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def applied(conn: sqlite3.Connection) -> int:
+    """How many of MIGRATIONS the file has had (a file from before the migrations table: its user_version)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (MIGRATIONS_TABLE,)).fetchone():
+        return conn.execute(f"SELECT coalesce(max(version), 0) FROM {MIGRATIONS_TABLE}").fetchone()[0]
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, path) -> None:
+    """Applies the migrations the file has not had (in an open write transaction, so one process does it)."""
+    done = applied(conn)
+    if done > SCHEMA_VERSION:
+        raise RuntimeError(f"{path} has store schema version {done}; this code knows up to {SCHEMA_VERSION}")
+    conn.execute(MIGRATIONS_TABLE_DDL)
+    for version, name, step in MIGRATIONS:
+        if version > done:
+            step(conn)
+        conn.execute(
+            f"INSERT OR IGNORE INTO {MIGRATIONS_TABLE} (version, name, applied_at) VALUES (?, ?, ?)",
+            (version, name, utc_timestamp()),
+        )

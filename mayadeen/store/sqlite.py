@@ -26,47 +26,29 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from mayadeen.record import HASHED_KEYS, UNORDERED_KEYS, utc_timestamp
-from mayadeen.store import run_progress, schema
-from mayadeen.store.engines import SQLITE
-from mayadeen.store.interface import SharedStore
-from mayadeen.store.schema import BOOKKEEPING_COLUMNS, JSON_COLUMNS, RECORD_COLUMNS
+from mayadeen.record import utc_timestamp
+from mayadeen.store import schema
+from mayadeen.store.interface import Store
+from mayadeen.store.model import (
+    BOOKKEEPING_COLUMNS,
+    JSON_COLUMNS,
+    NEW,
+    RECORD_COLUMNS,
+    SQLITE,
+    UPDATED,
+    ItemState,
+    stored_change,
+)
 
-NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
 #: The path of a store kept in memory, gone when it is closed.
 MEMORY = ":memory:"
 
-#: Columns a re-fetch with unchanged content updates in place (no revision): everything but the content,
-#: and the content's unordered lists (tags: a new order alone is no new content).
-METADATA_COLUMNS = tuple(
-    c for c in RECORD_COLUMNS if (c not in HASHED_KEYS or c in UNORDERED_KEYS) and c != "article_id"
-)
 #: What ``lookup`` answers per URL, from the article_urls table and the covering index alone.
 _STATE = "a.article_id, a.url, a.date_modified, a.date_published, a.listed_date, a.last_seen, a.last_run"
 #: SQLite's default limit on bound parameters is 999 in old builds.
 _CHUNK = 500
-
-
-class ItemState(NamedTuple):
-    """What an incremental crawl needs to decide whether to fetch an item again."""
-
-    article_id: str
-    url: str  # its current address
-    date_modified: str | None
-    date_published: str | None
-    listed_date: str | None
-    last_seen: str
-    last_run: int | None  # the crawl_runs id of the run that stored it last
-
-
-def stored_change(record: Mapping[str, Any], old_hash: str | None, revision: int) -> tuple[tuple[str, ...], str, int]:
-    """What storing ``record`` over a stored version (its content hash and revision) does: the
-    columns to set, the outcome and the new revision. A new content hash makes a revision."""
-    if old_hash == record.get("content_hash"):
-        return METADATA_COLUMNS, UNCHANGED, revision
-    return RECORD_COLUMNS, UPDATED, revision + 1
 
 
 def _to_json(value: Any) -> str | None:
@@ -85,7 +67,7 @@ def record_from_row(row: Iterable[Any]) -> dict[str, Any]:
     }
 
 
-class ArticleStore(SharedStore):
+class ArticleStore(Store):
     """Articles by ``article_id``, their revisions and the crawl runs, in one SQLite file.
 
     ``ArticleStore(path)`` opens (creating or upgrading) the file for reading and writing; several may
@@ -113,7 +95,7 @@ class ArticleStore(SharedStore):
             if mode.lower() != "wal" and self.location != MEMORY:  # a memory database has no WAL
                 raise sqlite3.OperationalError(f"{self.path}: cannot switch to WAL (journal_mode={mode})")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            if not schema.is_current(self.conn):
+            if schema.applied(self.conn) != schema.SCHEMA_VERSION:
                 with self._write() as conn:
                     schema.migrate(conn, self.path)
         except BaseException:
@@ -134,7 +116,7 @@ class ArticleStore(SharedStore):
             if also is not None:
                 also()
 
-    # --- SQL both engines speak (``SharedStore``) -------------------------------------------------
+    # --- SQL both engines speak (``Store``) -------------------------------------------------
 
     def _cursor(self) -> sqlite3.Cursor:
         cursor = self.conn.cursor()
@@ -163,7 +145,7 @@ class ArticleStore(SharedStore):
         return _to_json(value)
 
     def schema_version(self) -> int:
-        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+        return schema.applied(self.conn)
 
     def tables(self) -> set[str]:
         return {name for (name,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -289,17 +271,3 @@ class ArticleStore(SharedStore):
 
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM articles").fetchone()[0]
-
-    # --- a run while it goes on: files from before the progress columns get them first ---------------
-
-    def claim_run(self, run_id: int) -> None:
-        run_progress.migrate(self.conn)
-        super().claim_run(run_id)
-
-    def finish_run(self, run_id: int, **figures: Any) -> None:
-        run_progress.migrate(self.conn)
-        super().finish_run(run_id, **figures)
-
-    def record_result(self, run_id: int, result: str, finish_reason: str | None = None) -> None:
-        run_progress.migrate(self.conn)
-        super().record_result(run_id, result, finish_reason)

@@ -1,0 +1,60 @@
+"""The crawl's store writes, off the reactor: one thread, its own connection, the writes in order.
+
+A write to the store can wait: for another crawl's transaction on a SQLite file
+(``MAYADEEN_SQLITE_BUSY_TIMEOUT``), for a row lock, or for a PostgreSQL server that went away
+(``MAYADEEN_STORE_RETRY_TIMEOUT``, retried with backoff). On the reactor thread such a wait would stop
+every download and every ``LoopingCall`` (a distributed worker's lease heartbeat among them), so the
+store pipeline hands its writes to a ``StoreWriter``: ``submit(work)`` runs ``work(store)`` in the
+writer's one thread, on a connection that thread opened and alone uses, and returns a Deferred that
+fires on the reactor with the result. One thread makes the writes in the order they were submitted.
+The pending writes are bounded by Scrapy itself: each item waits for its Deferred, so the scraper
+takes no more responses than ``CONCURRENT_ITEMS`` and ``SCRAPER_SLOT_MAX_ACTIVE_SIZE`` allow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+
+from mayadeen.store.interface import Store
+
+T = TypeVar("T")
+
+
+class StoreWriter:
+    """``submit(work)``: ``work(store)`` in the writer's thread, in order. ``open_store()`` is called
+    in that thread for its connection, at the first write. ``close()`` closes it and ends the thread."""
+
+    def __init__(self, reactor, open_store: Callable[[], Store]):
+        self.reactor = reactor
+        self.open_store = open_store
+        self.store: Store | None = None
+        self.pool = ThreadPool(minthreads=1, maxthreads=1, name="mayadeen-store-writer")
+        self.pool.start()
+
+    def _run(self, work: Callable[[Store], T]) -> T:
+        if self.store is None:
+            self.store = self.open_store()
+        return work(self.store)
+
+    def submit(self, work: Callable[[Store], T]) -> Deferred:
+        """A Deferred that fires on the reactor with ``work(store)``, or fails with what it raised."""
+        return deferToThreadPool(self.reactor, self.pool, self._run, work)
+
+    def _close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def close(self) -> Deferred:
+        """Closes the connection once the writes before have been made, then ends the thread."""
+
+        def stop(result: Any) -> Any:
+            self.pool.stop()  # its thread is idle now: this returns at once
+            return result
+
+        return deferToThreadPool(self.reactor, self.pool, self._close).addBoth(stop)

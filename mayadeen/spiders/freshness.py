@@ -1,0 +1,42 @@
+"""The crawl's ``Freshness`` (``mayadeen.store.freshness``): built from the crawl's store connection
+and, in a JOBDIR crawl, from the journal of the job's earlier runs (``mayadeen.extensions.resume``)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from mayadeen.extensions.resume import ResumeAfterKill
+from mayadeen.pipelines.store import open_store
+from mayadeen.store.freshness import Freshness
+
+logger = logging.getLogger(__name__)
+
+
+def open_freshness(crawler, *, full: bool = False) -> Freshness:
+    """The freshness of ``crawler``'s crawl (``full``: every item is fetched again)."""
+    store = open_store(crawler)
+    resume = crawler.get_extension(ResumeAfterKill) if crawler.settings.get("JOBDIR") else None
+    unfinished = resume.unfinished if resume else frozenset()
+    done_runs = resume.done_runs if resume else frozenset()
+    if full:
+        logger.info("Full crawl: every item is fetched again")
+    elif store is not None:
+        logger.info("Incremental crawl: items in %s are fetched again only if newer", store.location)
+    else:
+        logger.info("No store (MAYADEEN_STORE_URL and MAYADEEN_SQLITE_PATH are empty): every item is fetched")
+    if resume and resume.resumed_after_kill:
+        logger.info(
+            "Resumed job: items stored by its runs %s are skipped, %d unfinished are fetched again",
+            sorted(done_runs),
+            len(unfinished),
+        )
+    return Freshness(
+        store,
+        full=full,
+        unfinished=unfinished,
+        done_runs=done_runs,
+        done=resume.done if resume and store is None else (),
+        stats=crawler.stats,
+        started=datetime.now(UTC).replace(microsecond=0),
+    )

@@ -1,0 +1,78 @@
+"""What every store engine shares, whatever its SQL: the engines' names and where a store is, the
+record's columns, an item's state as freshness reads it, and what storing a record does to it.
+
+Imports nothing of the engines, so each engine (``sqlite``, ``postgres``) and ``engines`` (which opens
+either) import this module and never one another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit, urlunsplit
+
+from mayadeen.record import HASHED_KEYS, RECORD_KEYS, STRUCTURED_KEYS, UNORDERED_KEYS
+
+SQLITE, POSTGRESQL = "sqlite", "postgresql"
+
+#: The record's keys, one column each, in contract order (from the schema, like the item's fields).
+RECORD_COLUMNS = RECORD_KEYS
+#: Lists and objects, stored as JSON (SQL NULL for null).
+JSON_COLUMNS = frozenset(STRUCTURED_KEYS)
+#: Kept per item besides the record: ``listed_date`` is the newest date discovery showed for it when
+#: it was last stored (UTC ISO), so a discovery date that moved without the page changing is seen once;
+#: ``last_run`` the ``crawl_runs`` id of the run that stored it last.
+BOOKKEEPING_COLUMNS = ("first_seen", "last_seen", "revision", "listed_date", "last_run")
+#: Columns a re-fetch with unchanged content updates in place (no revision): everything but the content,
+#: and the content's unordered lists (tags: a new order alone is no new content).
+METADATA_COLUMNS = tuple(
+    c for c in RECORD_COLUMNS if (c not in HASHED_KEYS or c in UNORDERED_KEYS) and c != "article_id"
+)
+
+NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
+
+#: Each engine's record of the migrations applied to a store: one row per migration, in order.
+MIGRATIONS_TABLE = "store_migrations"
+MIGRATIONS_TABLE_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+    " applied_at TEXT NOT NULL)"
+)
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """An engine and where its store is: a SQLite file path, or a PostgreSQL connection URL."""
+
+    engine: str
+    location: str
+
+    def __str__(self) -> str:
+        """For logs: the path, or the URL without its password."""
+        if self.engine != POSTGRESQL:
+            return self.location
+        parts = urlsplit(self.location)
+        if parts.password is None:
+            return self.location
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+
+
+class ItemState(NamedTuple):
+    """What an incremental crawl needs to decide whether to fetch an item again."""
+
+    article_id: str
+    url: str  # its current address
+    date_modified: str | None
+    date_published: str | None
+    listed_date: str | None
+    last_seen: str
+    last_run: int | None  # the crawl_runs id of the run that stored it last
+
+
+def stored_change(record: Mapping[str, Any], old_hash: str | None, revision: int) -> tuple[tuple[str, ...], str, int]:
+    """What storing ``record`` over a stored version (its content hash and revision) does: the
+    columns to set, the outcome and the new revision. A new content hash makes a revision."""
+    if old_hash == record.get("content_hash"):
+        return METADATA_COLUMNS, UNCHANGED, revision
+    return RECORD_COLUMNS, UPDATED, revision + 1
