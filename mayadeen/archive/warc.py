@@ -72,6 +72,14 @@ class Capture(NamedTuple):
     length: int  # of the record's gzip member
 
 
+class Planned(NamedTuple):
+    """An exchange ready to be written: its payload digest and the (url, WARC-Date) it revisits, or None."""
+
+    fetched: Fetched
+    digest: str
+    earlier: tuple[str, str] | None
+
+
 def warc_date(moment: datetime) -> str:
     """``moment`` as a WARC 1.1 date (UTC, microseconds)."""
     return datetime_to_iso_date(moment.astimezone(UTC).replace(tzinfo=None), use_micros=True)
@@ -205,15 +213,28 @@ class WarcWriter:
 
     # --- records -------------------------------------------------------------------------------
 
+    def plan(self, fetched: Fetched) -> Planned:
+        """The cheap half of ``write``, on the caller's thread: the payload digest and the record it
+        revisits (a lookup in the store). Planned exchanges must then be written in the order planned:
+        a revisit points at a record planned before it."""
+        digest = payload_digest(fetched.body)
+        earlier = self._earlier(digest)
+        if earlier is None:
+            self.payloads[digest] = (fetched.url, warc_date(fetched.fetched_at))
+        return Planned(fetched, digest, earlier)
+
     def write(self, fetched: Fetched) -> Capture:
         """Archive one exchange; returns where its response (or revisit) record is."""
+        return self.write_planned(self.plan(fetched))
+
+    def write_planned(self, planned: Planned) -> Capture:
+        """The costly half of ``write`` (records built, compressed and written): no store, any thread."""
+        fetched, digest, earlier = planned
         if self._fd is None:
             self._open()
         date = warc_date(fetched.fetched_at)
-        digest = payload_digest(fetched.body)
         builder = RecordBuilder(warc_version=WARC_VERSION)
         http = _response_headers(fetched)
-        earlier = self._earlier(digest)
         if earlier is not None:
             record = builder.create_revisit_record(
                 fetched.url, digest, earlier[0], earlier[1], http_headers=http, warc_headers_dict={"WARC-Date": date}
@@ -239,8 +260,6 @@ class WarcWriter:
         request.rec_headers.add_header("WARC-Concurrent-To", record.rec_headers.get_header("WARC-Record-ID"))
         offset = self._append(response + _member(request))
         capture = Capture(fetched.url, date, digest, fetched.status, record.rec_type, self._name, offset, len(response))
-        if earlier is None:
-            self.payloads[digest] = (fetched.url, date)
         if self._size >= self.max_size:
             self._close_file()
         return capture
