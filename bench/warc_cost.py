@@ -5,7 +5,8 @@ Builds, at run time and in memory, a 2,000-item mirror cloned from the fixtures'
 
 * the `sitemap` crawl of every item without and with archiving (time per page; bytes per item);
 * a second archiving crawl of the same items (`-a full=1`): identical payloads, written as revisits;
-* `WarcWriter.write` alone over the same 2,000 responses (the archiving work without the crawl's noise);
+* `WarcWriter.write` alone over the same 2,000 responses (the archiving work without the crawl's noise),
+  at gzip levels 1, 3, 6 (the project's) and 9: time per page against bytes per item;
 * `scrapy reextract` of the archive into a fresh store: records/s against the crawl's pages/s.
 
     python bench/warc_cost.py [--items 2000]
@@ -31,10 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.mirror import HTML, ClonedSite  # noqa: E402
-from mayadeen.archive.warc import Fetched, WarcWriter  # noqa: E402
+from mayadeen.archive.warc import GZIP_LEVEL, Fetched, WarcWriter  # noqa: E402
 from mayadeen.urls import PUBLIC_URL  # noqa: E402
 from tests.fixture_server import FixtureServer  # noqa: E402
 
+#: The gzip levels compared by ``WarcWriter.write`` alone.
+LEVELS = (1, 3, 6, 9)
 FAST = {
     "AUTOTHROTTLE_ENABLED": "0",
     "DOWNLOAD_DELAY": "0",
@@ -72,10 +75,10 @@ def size(directory: Path) -> int:
     return sum(p.stat().st_size for p in directory.glob("*.warc.gz"))
 
 
-def writer_only(site: ClonedSite, directory: Path) -> float:
+def writer_only(site: ClonedSite, directory: Path, level: int = GZIP_LEVEL) -> float:
     """Seconds per page of ``WarcWriter.write`` alone, over every cloned item page."""
     pages = [(p, site.pages[p]) for p in site.item_paths()]
-    writer = WarcWriter(directory, "bench-writer", max_size=10**9, info={"software": "bench"})
+    writer = WarcWriter(directory, "bench-writer", max_size=10**9, info={"software": "bench"}, gzip_level=level)
     now = datetime.now(UTC)
     headers = [("Content-Type", HTML), ("Content-Length", "0")]
     start = time.perf_counter()
@@ -102,6 +105,9 @@ def main() -> None:
         revisit_bytes = size(tmp / "warc") - first_bytes
         re_stats = run(["reextract", "--warc-dir", str(tmp / "warc")], {"MAYADEEN_SQLITE_PATH": tmp / "re.sqlite"})
         per_write = writer_only(site, tmp / "writer")
+        by_level = {
+            level: (writer_only(site, tmp / f"level{level}", level), size(tmp / f"level{level}")) for level in LEVELS
+        }
     items = int(on.get("item_scraped_count", 0))
     figures = {
         "items": items,
@@ -121,6 +127,9 @@ def main() -> None:
         "reextract_records": int(re_stats.get("item_scraped_count", 0)),
         "reextract_records_per_s": round(re_stats.get("item_scraped_count", 0) / re_stats["elapsed_time_seconds"], 1),
     }
+    for level, (seconds, written) in by_level.items():
+        figures[f"gzip_level_{level}_ms_per_page"] = round(1000 * seconds, 2)
+        figures[f"gzip_level_{level}_bytes_per_item"] = round(written / len(site.item_paths()))
     figures["reextract_vs_crawl"] = round(figures["reextract_records_per_s"] / figures["crawl_off_pages_per_s"], 2)
     for key, value in figures.items():
         print(f"{key:34} {value}")

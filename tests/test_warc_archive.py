@@ -10,6 +10,7 @@ middle of an archiving crawl the next run's archive must read cleanly and re-ext
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import os
@@ -26,6 +27,7 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from mayadeen.archive.background import BackgroundWriter
 from mayadeen.archive.reader import load, scan, select
 from mayadeen.archive.warc import OPEN_SUFFIX, Fetched, WarcWriter, recover
 from mayadeen.days import DayWindow
@@ -144,6 +146,33 @@ def test_writer_rotates_with_a_warcinfo_per_file_and_writes_revisits(tmp_path):
             member = f.read(capture.length)
         assert gzip.decompress(member).startswith(b"WARC/1.1\r\n")
         assert f"WARC-Type: {capture.warc_type}".encode() in gzip.decompress(member)
+
+
+def test_the_background_writer_keeps_the_order_waits_for_room_and_loses_nothing_on_close(tmp_path):
+    writer = WarcWriter(tmp_path, "mayadeen-20250804000000-bg-1", max_size=10**9, info={"software": "mayadeen/t"})
+    pages = [(f"{PUBLIC_URL}/news/politics/page-{i}", os.urandom(20_000)) for i in range(12)]
+    pages.append((f"{PUBLIC_URL}/news/politics/again", pages[0][1]))  # planned after its original
+
+    async def crawl():
+        background = BackgroundWriter(writer, limit=2)
+        written, room_found_with = [], []
+        for url, body in pages:
+            future = await background.submit(fetched(url, body))
+            # room for a third fetch only once one of the two before it is written
+            room_found_with.append(len(written) < 2 or any(f.done() for f in written[-2:]))
+            written.append(future)
+        await background.close()  # no write awaited before: close must write them all
+        return [f.result() for f in written], room_found_with
+
+    captures, room_found_with = asyncio.run(crawl())
+    assert all(room_found_with)
+    assert [c.url for c in captures] == [url for url, _ in pages]
+    assert [c.offset for c in captures] == sorted(c.offset for c in captures)  # in the file, in order
+    assert captures[-1].warc_type == "revisit" and captures[-1].digest == captures[0].digest
+    (path,) = tmp_path.glob("*.warc.gz")  # closed: renamed from .open
+    records = records_of(path)
+    assert [r[1] for r in records if r[0] in ("response", "revisit")] == [url for url, _ in pages]
+    check_archive(tmp_path)
 
 
 def test_a_payload_an_earlier_run_archived_is_a_revisit_only_while_its_file_exists(tmp_path):

@@ -1,19 +1,23 @@
 """Archives the responses a crawl uses, and indexes each stored item's capture.
 
 ``WarcArchiveMiddleware`` (downloader, between the mirror at 950, which has put the public URL back,
-and decompression at 590, so it sees each response as received) owns the run's ``WarcWriter``. It
+and decompression at 590, so it sees each response as received) owns the run's ``WarcWriter``, run
+in a worker thread (``mayadeen.archive.background``: gzip off the reactor thread, records in order, at
+most ``QUEUE_LIMIT`` exchanges waiting; all written and the file closed when the spider closes). It
 remembers every response until its request is gone and archives it when asked; with
 ``MAYADEEN_WARC_ALL`` it archives every response (listings, sitemaps, feeds, errors) at once.
 
 ``ItemCaptureMiddleware`` (spider) gets, for every item a callback produces, the capture of the
 response it came from: archived now if it was not yet (so only the responses that produced an item
-are kept), or, in a re-extraction, the archived capture the request was made from. It stamps the
-item's ``scraped_at`` with the fetch time and has the store write the capture's ``warc_captures``
-row in the item's own transaction.
+are kept; the item waits for its record), or, in a re-extraction, the archived capture the request was
+made from. It stamps the item's ``scraped_at`` with the fetch time and puts the capture in the item
+(an attribute, in no record), from which the store writes its ``warc_captures`` row in the item's own
+transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import weakref
@@ -26,6 +30,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from mayadeen import __version__
+from mayadeen.archive.background import BackgroundWriter
 from mayadeen.archive.reader import ARCHIVED_META
 from mayadeen.archive.warc import Capture, Fetched, WarcWriter, recover
 from mayadeen.items import ArticleItem
@@ -37,6 +42,10 @@ logger = logging.getLogger(__name__)
 
 #: 1 GB, as Heritrix and the WARC guidelines suggest.
 DEFAULT_MAX_SIZE = 1_000_000_000
+#: Exchanges waiting for the writer thread before the crawl waits (each holds a response body).
+QUEUE_LIMIT = 64
+#: The item attribute (not a field: in no record) that carries its ``Capture`` to the store.
+CAPTURE_ATTRIBUTE = "_warc_capture"
 #: Settings worth knowing when reading an archive, written into every file's warcinfo record.
 WARCINFO_SETTINGS = (
     "USER_AGENT",
@@ -67,10 +76,12 @@ class WarcArchiveMiddleware:
         self.directory = directory
         self.archive_all = archive_all
         self.max_size = max_size
-        self.writer: WarcWriter | None = None
+        self.writer: BackgroundWriter | None = None
         self.store: Store | None = None  # which payloads earlier runs archived
         self.received: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # request -> Fetched
-        self.captures: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # request -> Capture
+        # request -> its write (an asyncio task giving the Capture, or None when the write failed)
+        self.captures: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.writes: set[asyncio.Task] = set()  # under way, awaited when the spider closes
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -106,12 +117,13 @@ class WarcArchiveMiddleware:
         }
         self.store = open_store(self.crawler)  # the store pipeline's, or the store read-only
         archived = (lambda digest: archived_payload(self.store, digest)) if self.store is not None else None
-        self.writer = WarcWriter(self.directory, run, max_size=self.max_size, info=info, archived=archived)
+        writer = WarcWriter(self.directory, run, max_size=self.max_size, info=info, archived=archived)
+        self.writer = BackgroundWriter(writer, QUEUE_LIMIT)
         logger.info(
             "Archiving %s as WARC in %s", "every response" if self.archive_all else "item pages", self.directory
         )
 
-    def process_response(self, request, response):
+    async def process_response(self, request, response):
         fetched = Fetched(
             response.url,
             datetime.now(UTC),
@@ -123,36 +135,44 @@ class WarcArchiveMiddleware:
             response.body,
         )
         if self.archive_all:
-            self.captures[request] = self._write(fetched)
+            self.captures[request] = await self._write(fetched)
         else:
             self.received[request] = fetched
         return response
 
-    def capture_of(self, request) -> Capture | None:
+    async def capture_of(self, request) -> Capture | None:
         """The capture of the response to ``request``, archived now if it was not yet."""
-        capture = self.captures.get(request)
-        if capture is None and request in self.received:
-            capture = self.captures[request] = self._write(self.received.pop(request))
-        return capture
+        written = self.captures.get(request)
+        if written is None and request in self.received:
+            written = self.captures[request] = await self._write(self.received.pop(request))
+        return await written if written is not None else None
 
-    def _write(self, fetched: Fetched) -> Capture | None:
+    async def _write(self, fetched: Fetched) -> asyncio.Task | None:
+        """Queues ``fetched`` (waiting for room); the task gives its capture once written."""
         if self.writer is None:
             return None
+        task = asyncio.ensure_future(self._written(fetched.url, await self.writer.submit(fetched)))
+        self.writes.add(task)
+        task.add_done_callback(self.writes.discard)
+        return task
+
+    async def _written(self, url: str, written: asyncio.Future[Capture]) -> Capture | None:
         try:
-            capture = self.writer.write(fetched)
+            capture = await written
         except OSError as exc:  # the items are still stored; the run fails at its end (lost_archive)
             self.stats.inc_value("mayadeen/warc/errors")
-            logger.error("Could not archive %s: %s", fetched.url, exc)
+            logger.error("Could not archive %s: %s", url, exc)
             return None
         self.stats.inc_value(f"mayadeen/warc/{capture.warc_type}s")
         self.stats.inc_value("mayadeen/warc/bytes", capture.length)
         return capture
 
-    def spider_closed(self, spider) -> None:
+    async def spider_closed(self, spider) -> None:
         if self.writer is not None:
-            self.writer.close()
-            if self.writer.files:
-                logger.info("WARC files of this run: %s", ", ".join(self.writer.files))
+            await asyncio.gather(*self.writes)
+            await self.writer.close()
+            if self.writer.writer.files:
+                logger.info("WARC files of this run: %s", ", ".join(self.writer.writer.files))
 
 
 class ItemCaptureMiddleware:
@@ -160,15 +180,12 @@ class ItemCaptureMiddleware:
 
     def __init__(self, crawler):
         self.crawler = crawler
-        self.pending: dict[int, Capture] = {}  # id(item) -> its capture, until the item is done
         self.archive: WarcArchiveMiddleware | None = None
 
     @classmethod
     def from_crawler(cls, crawler):
         mw = cls(crawler)
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
-        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
-            crawler.signals.connect(mw.item_done, signal=signal)
         return mw
 
     def spider_opened(self, spider) -> None:
@@ -177,41 +194,28 @@ class ItemCaptureMiddleware:
         if store is not None:
             store.add_item_write(self.index)
 
-    def _capture(self, response) -> Capture | None:
+    async def _capture(self, response) -> Capture | None:
         archived = response.meta.get(ARCHIVED_META)
         if archived is not None:
             return archived.capture
-        return self.archive.capture_of(response.request) if self.archive is not None else None
+        return await self.archive.capture_of(response.request) if self.archive is not None else None
 
-    def _link(self, response, item: Any) -> None:
-        capture = self._capture(response)
-        if capture is None:
-            return
-        self.pending[id(item)] = capture
-        adapter = ItemAdapter(item)
-        if not adapter.get("scraped_at"):
-            adapter["scraped_at"] = capture.fetched_at[:19] + "Z"  # the record's form: whole seconds
-
-    def process_spider_output(self, response, result):
-        for element in result:
-            if isinstance(element, ArticleItem):  # item pages only: flashes are no capture of theirs
-                self._link(response, element)
-            yield element
-
-    async def process_spider_output_async(self, response, result):
+    async def process_spider_output(self, response, result):
         async for element in result:
             if isinstance(element, ArticleItem):  # item pages only: flashes are no capture of theirs
-                self._link(response, element)
+                capture = await self._capture(response)
+                if capture is not None:
+                    setattr(element, CAPTURE_ATTRIBUTE, capture)
+                    adapter = ItemAdapter(element)
+                    if not adapter.get("scraped_at"):
+                        adapter["scraped_at"] = capture.fetched_at[:19] + "Z"  # the record's form: whole seconds
             yield element
 
     def index(self, item: Any, store: Store) -> None:
         """The store's item write: the item's ``warc_captures`` row."""
-        capture = self.pending.get(id(item))
+        capture = getattr(item, CAPTURE_ATTRIBUTE, None)
         if capture is not None:
             index_capture(store, capture, ItemAdapter(item).get("article_id"))
-
-    def item_done(self, item, **kwargs) -> None:
-        self.pending.pop(id(item), None)
 
 
 def _installed(package: str) -> str:

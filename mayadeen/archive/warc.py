@@ -40,8 +40,11 @@ logger = logging.getLogger(__name__)
 WARC_VERSION = "1.1"
 SUFFIX = ".warc.gz"
 OPEN_SUFFIX = SUFFIX + ".open"
-#: gzip's own default: level 9 (warcio's) costs a quarter more time for 0.2% fewer bytes on item pages.
-GZIP_LEVEL = 6
+#: Measured on the 2,000 cloned item pages (98 kB of HTML each; ``bench/warc_cost.py``), CPU per page
+#: and bytes per page: level 1 0.9-1.0 ms, 26.3 kB; 3 1.1-1.2 ms, 24.2 kB; 6 (gzip's default) 2.3-2.5 ms,
+#: 22.2 kB; 9 (warcio's) 3.0-3.1 ms, 22.2 kB. Level 3 halves level 6's time for 9% more bytes; level 1
+#: saves little more time for 8% more bytes again.
+GZIP_LEVEL = 3
 #: Headers that describe the transfer, not the payload: Scrapy has already undone them.
 _TRANSFER_HEADERS = frozenset({"transfer-encoding", "content-length"})
 
@@ -72,6 +75,14 @@ class Capture(NamedTuple):
     length: int  # of the record's gzip member
 
 
+class Planned(NamedTuple):
+    """An exchange ready to be written: its payload digest and the (url, WARC-Date) it revisits, or None."""
+
+    fetched: Fetched
+    digest: str
+    earlier: tuple[str, str] | None
+
+
 def warc_date(moment: datetime) -> str:
     """``moment`` as a WARC 1.1 date (UTC, microseconds)."""
     return datetime_to_iso_date(moment.astimezone(UTC).replace(tzinfo=None), use_micros=True)
@@ -93,11 +104,11 @@ def _response_headers(fetched: Fetched) -> StatusAndHeaders:
     return StatusAndHeaders(f"{fetched.status} {reason}".strip(), headers, protocol=fetched.protocol or "HTTP/1.1")
 
 
-def _member(record) -> bytes:
+def _member(record, level: int) -> bytes:
     """One record as one gzip member (digests and lengths computed by warcio)."""
     raw = io.BytesIO()
     WARCWriter(raw, gzip=False, warc_version=WARC_VERSION).write_record(record)
-    packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    packer = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     return packer.compress(raw.getvalue()) + packer.flush()
 
 
@@ -116,7 +127,8 @@ class WarcWriter:
     ``run``: the files' name stem (it should start with the run's start time, so that names sort by
     run); ``info``: ``warcinfo`` fields of every file besides the format's (``software`` at least);
     ``archived``: digest -> (url, WARC-Date, file) of a payload archived by an earlier run, or None
-    (``mayadeen.store.captures.archived_payload``): one still on disk becomes a revisit target.
+    (``mayadeen.store.captures.archived_payload``): one still on disk becomes a revisit target;
+    ``gzip_level``: of every record (``GZIP_LEVEL``; other levels are for ``bench/warc_cost.py``).
     """
 
     def __init__(
@@ -127,6 +139,7 @@ class WarcWriter:
         max_size: int,
         info: Mapping[str, str],
         archived: Callable[[str], tuple[str, str, str] | None] | None = None,
+        gzip_level: int = GZIP_LEVEL,
     ):
         self.directory = Path(directory)
         self.run = run
@@ -139,6 +152,7 @@ class WarcWriter:
             **info,
         }
         self.archived = archived
+        self.gzip_level = gzip_level
         self.payloads: dict[str, tuple[str, str]] = {}  # digest -> (url, WARC-Date) archived by this run
         self.serial = 0
         self.files: list[str] = []  # closed files of this run
@@ -164,7 +178,7 @@ class WarcWriter:
         fcntl.flock(fd, fcntl.LOCK_EX)
         self._fd, self._name, self._size = fd, name, 0
         builder = RecordBuilder(warc_version=WARC_VERSION)
-        self._append(_member(builder.create_warcinfo_record(name, self.warcinfo)))
+        self._append(_member(builder.create_warcinfo_record(name, self.warcinfo), self.gzip_level))
 
     def _append(self, data: bytes) -> int:
         """Hands ``data`` to the OS in one write (a kill cannot split it); returns its offset.
@@ -205,15 +219,28 @@ class WarcWriter:
 
     # --- records -------------------------------------------------------------------------------
 
+    def plan(self, fetched: Fetched) -> Planned:
+        """The cheap half of ``write``, on the caller's thread: the payload digest and the record it
+        revisits (a lookup in the store). Planned exchanges must then be written in the order planned:
+        a revisit points at a record planned before it."""
+        digest = payload_digest(fetched.body)
+        earlier = self._earlier(digest)
+        if earlier is None:
+            self.payloads[digest] = (fetched.url, warc_date(fetched.fetched_at))
+        return Planned(fetched, digest, earlier)
+
     def write(self, fetched: Fetched) -> Capture:
         """Archive one exchange; returns where its response (or revisit) record is."""
+        return self.write_planned(self.plan(fetched))
+
+    def write_planned(self, planned: Planned) -> Capture:
+        """The costly half of ``write`` (records built, compressed and written): no store, any thread."""
+        fetched, digest, earlier = planned
         if self._fd is None:
             self._open()
         date = warc_date(fetched.fetched_at)
-        digest = payload_digest(fetched.body)
         builder = RecordBuilder(warc_version=WARC_VERSION)
         http = _response_headers(fetched)
-        earlier = self._earlier(digest)
         if earlier is not None:
             record = builder.create_revisit_record(
                 fetched.url, digest, earlier[0], earlier[1], http_headers=http, warc_headers_dict={"WARC-Date": date}
@@ -227,7 +254,7 @@ class WarcWriter:
                 http_headers=http,
                 warc_headers_dict={"WARC-Date": date},
             )
-        response = _member(record)
+        response = _member(record, self.gzip_level)
         request = builder.create_warc_record(
             fetched.url,
             "request",
@@ -237,10 +264,8 @@ class WarcWriter:
             warc_headers_dict={"WARC-Date": date},
         )
         request.rec_headers.add_header("WARC-Concurrent-To", record.rec_headers.get_header("WARC-Record-ID"))
-        offset = self._append(response + _member(request))
+        offset = self._append(response + _member(request, self.gzip_level))
         capture = Capture(fetched.url, date, digest, fetched.status, record.rec_type, self._name, offset, len(response))
-        if earlier is None:
-            self.payloads[digest] = (fetched.url, date)
         if self._size >= self.max_size:
             self._close_file()
         return capture

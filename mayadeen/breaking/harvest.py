@@ -1,9 +1,11 @@
 """Free harvest: the flashes on the pages any crawl fetches go to the ``breaking_news`` table too.
 
 Every HTML page of the site carries the ticker, so a ``sections``, ``sitemap`` or ``feed`` crawl sees
-it many times a minute at no extra request. Each successful HTML response is read as it arrives; an
-unchanged ticker is stored again at most once a minute. Spiders that read the ticker themselves
-(``reads_ticker = True``: the ``breaking`` spider) are left alone.
+it many times a minute at no extra request. The ticker is read at most once a minute: the clock decides
+before the response is touched, so the pages in between cost nothing; when due, the next successful
+HTML response with a ticker is read and its flashes stored (a flash lives on the ticker for far longer
+than a minute). Spiders that read the ticker themselves (``reads_ticker = True``: the ``breaking``
+spider) are left alone.
 
 Settings: ``MAYADEEN_BREAKING_HARVEST`` (default True) turns it off; nothing is harvested without a
 store (``MAYADEEN_STORE_URL`` and ``MAYADEEN_SQLITE_PATH`` empty); either engine. The flashes go
@@ -13,6 +15,8 @@ through the crawl's own connection to the store (``mayadeen.breaking.table``). S
 
 from __future__ import annotations
 
+import time
+
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.http import HtmlResponse
@@ -20,13 +24,14 @@ from scrapy.http import HtmlResponse
 from mayadeen.breaking.recorder import TickerRecorder
 from mayadeen.store.engines import store_target
 
-#: Seconds before an unchanged ticker is stored again (moves its flashes' last_seen).
+#: Seconds between two readings of the ticker (each moves its flashes' last_seen).
 REPEAT_INTERVAL = 60.0
 
 
 class TickerHarvest:
     def __init__(self, crawler):
-        self.recorder = TickerRecorder(crawler, repeat_interval=REPEAT_INTERVAL)
+        self.recorder = TickerRecorder(crawler)
+        self.next_read = 0.0  # time.monotonic() from which the next page's ticker is read
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -41,10 +46,11 @@ class TickerHarvest:
         return ext
 
     def response_received(self, response, request, spider) -> None:
-        if getattr(spider, "reads_ticker", False) or response.status != 200:
+        now = time.monotonic()
+        if now < self.next_read or getattr(spider, "reads_ticker", False) or response.status != 200:
             return
-        if isinstance(response, HtmlResponse):
-            self.recorder.record(response)
+        if isinstance(response, HtmlResponse) and self.recorder.record(response) is not None:
+            self.next_read = now + REPEAT_INTERVAL  # a page without a ticker leaves it due
 
     def spider_closed(self, spider) -> None:
         self.recorder.close()

@@ -28,19 +28,13 @@ logger = logging.getLogger(__name__)
 
 
 class TickerRecorder:
-    """``record(response)`` stores the flashes of the page's ticker and returns the new ones as records.
+    """``record(response)`` stores the flashes of the page's ticker and returns the new ones as records."""
 
-    ``repeat_interval``: a ticker identical to the one recorded last is recorded again only after
-    this many seconds (a crawl fetches many pages a minute, all with the same ticker).
-    """
-
-    def __init__(self, crawler, *, repeat_interval: float = 0.0):
+    def __init__(self, crawler):
         self.crawler = crawler
         self.table = BreakingTable(crawler)
         self.tracking = tracking_params(crawler.settings)
         self.max_flashes = crawler.settings.getint("MAYADEEN_MAX_TICKER_FLASHES", DEFAULT_MAX_FLASHES)
-        self.repeat_interval = repeat_interval
-        self._last: tuple[tuple, float] | None = None
 
     @property
     def stats(self):
@@ -51,10 +45,6 @@ class TickerRecorder:
         reading = TickerPage(response, self.tracking, self.max_flashes).read()
         if not reading.found:
             return None
-        signature = tuple(reading.entries)
-        now = time.monotonic()
-        if self._last and self._last[0] == signature and now - self._last[1] < self.repeat_interval:
-            return []
         self._report(reading, response.url)
         try:
             results = self.table.flashes().record(reading.entries, utc_timestamp())
@@ -68,7 +58,6 @@ class TickerRecorder:
                 exc,
             )
             return []
-        self._last = (signature, now)
         self.stats.inc_value("mayadeen/breaking/pages")
         self.stats.set_value("mayadeen/breaking/last_read", time.time())  # for the ticker monitor
         for outcome, _ in results:
