@@ -25,3 +25,15 @@ class ArticleItem(scrapy.Item):
     def origin(self):
         """How the item was found, as ``note_origin`` noted it (None when none was noted)."""
         return self._origin
+
+    #: The item's WARC capture (``mayadeen.archive.warc.Capture``), for the store's capture index. An
+    #: attribute like ``_origin``.
+    _capture = None
+
+    def note_capture(self, capture) -> None:
+        """Has the item carry the WARC capture of its page, for the store."""
+        self._capture = capture
+
+    def capture(self):
+        """The item's WARC capture, as ``note_capture`` noted it (None when none was noted)."""
+        return self._capture

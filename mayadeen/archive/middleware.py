@@ -44,8 +44,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_SIZE = 1_000_000_000
 #: Exchanges waiting for the writer thread before the crawl waits (each holds a response body).
 QUEUE_LIMIT = 64
-#: The item attribute (not a field: in no record) that carries its ``Capture`` to the store.
-CAPTURE_ATTRIBUTE = "_warc_capture"
 #: Settings worth knowing when reading an archive, written into every file's warcinfo record.
 WARCINFO_SETTINGS = (
     "USER_AGENT",
@@ -205,7 +203,7 @@ class ItemCaptureMiddleware:
             if isinstance(element, ArticleItem):  # item pages only: flashes are no capture of theirs
                 capture = await self._capture(response)
                 if capture is not None:
-                    setattr(element, CAPTURE_ATTRIBUTE, capture)
+                    element.note_capture(capture)
                     adapter = ItemAdapter(element)
                     if not adapter.get("scraped_at"):
                         adapter["scraped_at"] = capture.fetched_at[:19] + "Z"  # the record's form: whole seconds
@@ -213,7 +211,7 @@ class ItemCaptureMiddleware:
 
     def index(self, item: Any, store: Store) -> None:
         """The store's item write: the item's ``warc_captures`` row."""
-        capture = getattr(item, CAPTURE_ATTRIBUTE, None)
+        capture = item.capture() if isinstance(item, ArticleItem) else None
         if capture is not None:
             index_capture(store, capture, ItemAdapter(item).get("article_id"))
 
