@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mayadeen.export.arrow import arrow_schema, row_converter
+from mayadeen.export.arrow import arrow_schema, table_maker
 from mayadeen.export.escape import csv_cell
 
 STAGING_PREFIX = ".export-tmp-"
@@ -161,7 +160,8 @@ def partition(timestamp: str) -> str:
 class ParquetWriter:
     """Hive partitions ``year=YYYY/month=MM`` by ``partition_field``, typed columns, row groups of
     ``row_group_rows``. Rows come ordered by that field, so one partition file is open at a time; a
-    partition met again later gets a further ``part-N`` file."""
+    partition met again later gets a further ``part-N`` file. The rows of a partition in ``kept``
+    (``year=YYYY/month=MM``: the earlier export's files of it stay) are passed over."""
 
     def __init__(
         self,
@@ -170,11 +170,12 @@ class ParquetWriter:
         json_schema: dict[str, Any],
         partition_field: str,
         row_group_rows: int = ROW_GROUP_ROWS,
+        kept: frozenset[str] = frozenset(),
     ):
         self.root, self.relative = root, relative
         self.schema = arrow_schema(json_schema)
-        self.convert = row_converter(self.schema)
-        self.partition_field, self.row_group_rows = partition_field, row_group_rows
+        self.table = table_maker(self.schema)
+        self.partition_field, self.row_group_rows, self.kept = partition_field, row_group_rows, kept
         self.parts: dict[str, int] = {}
         self.key: str | None = None
         self.writer: pq.ParquetWriter | None = None
@@ -188,8 +189,12 @@ class ParquetWriter:
         key = partition(record[self.partition_field])
         if key != self.key:
             self._close_file()
-            self._open_file(key)
-        self.buffer.append(self.convert(record))
+            self.key = key
+            if key not in self.kept:
+                self._open_file(key)
+        if self.writer is None:
+            return
+        self.buffer.append(record)
         self.file_rows += 1
         if len(self.buffer) >= self.row_group_rows:
             self._flush()
@@ -197,14 +202,13 @@ class ParquetWriter:
     def _open_file(self, key: str) -> None:
         number = self.parts.get(key, 0)
         self.parts[key] = number + 1
-        self.key, self.file, self.file_rows = key, f"{self.relative}/{key}/part-{number}.parquet", 0
+        self.file, self.file_rows = f"{self.relative}/{key}/part-{number}.parquet", 0
         (self.root / self.file).parent.mkdir(parents=True, exist_ok=True)
         self.writer = pq.ParquetWriter(self.root / self.file, self.schema, compression="zstd")
 
     def _flush(self) -> None:
         if self.buffer:
-            table = pa.Table.from_pylist(self.buffer, schema=self.schema)
-            self.writer.write_table(table, row_group_size=self.row_group_rows)
+            self.writer.write_table(self.table(self.buffer), row_group_size=self.row_group_rows)
             self.buffer = []
 
     def _close_file(self) -> None:
