@@ -101,6 +101,18 @@ def _listed(manifest: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     return {f["path"]: f for f in (manifest or {}).get("files", ())}
 
 
+def _unchanged(request: ExportRequest, earlier: dict[str, Any] | None, key: str, partitions: dict[str, str]) -> bool:
+    """Whether the earlier export has the same rows, shaped the same way, and its data files are all there."""
+    return bool(
+        earlier
+        and not request.full
+        and earlier.get("export_key") == key
+        and earlier.get("partitions") == partitions
+        and {"profile", "crawled", "rows"} <= earlier.keys()
+        and all((request.out / p).is_file() for p in _listed(earlier) if p not in (CARD, REPORT, CROISSANT))
+    )
+
+
 def _kept_files(out: Path, earlier: dict[str, Any] | None, kept: set[str]) -> dict[str, dict[str, Any]]:
     """The earlier export's files of the ``kept`` partitions (none of a partition missing a file)."""
     files = {p: f for p, f in _listed(earlier).items() if p.rsplit("/", 1)[0] in kept}
@@ -159,13 +171,17 @@ def export(request: ExportRequest) -> ExportResult:
                 selection=selection,
                 csv_formulas_escaped=request.escape_csv_formulas,
                 store=_store_name(request.store),
+                formats=request.formats,
             )
             partitions = {}
-            if "parquet" in request.formats:
-                for dataset in datasets:
-                    partitions.update(digests(dataset.parquet_dir, dataset.versions(snapshot, request.selection)))
-            kept = set() if request.full else kept_partitions(earlier_manifest, key, partitions)
-            kept_files = _kept_files(request.out, earlier_manifest, kept)
+            for dataset in datasets:
+                partitions.update(digests(dataset.parquet_dir, dataset.versions(snapshot, request.selection)))
+            unchanged = _unchanged(request, earlier_manifest, key, partitions)
+            if unchanged:
+                kept_files = {p: f for p, f in _listed(earlier_manifest).items() if p not in (CARD, REPORT, CROISSANT)}
+            else:
+                kept = set() if request.full else kept_partitions(earlier_manifest, key, partitions)
+                kept_files = _kept_files(request.out, earlier_manifest, kept)
             kept = frozenset(p.rsplit("/", 1)[0] for p in kept_files)
             earlier = [
                 p
@@ -174,14 +190,24 @@ def export(request: ExportRequest) -> ExportResult:
             ] if request.overwrite else []  # fmt: skip
             request.out.mkdir(parents=True, exist_ok=True)
             staging = Staging(request.out)
-            profile, crawled, rows = Profile(), CrawlWindow(), {}
             files = [OutputFile(f["path"], f["rows"], f["bytes"], f["sha256"]) for f in kept_files.values()]
-            for dataset in datasets:
-                written, count = _stream(
-                    snapshot, dataset, request, staging.root, profile if dataset is ARTICLES else None, crawled, kept
-                )
-                files += written
-                rows[dataset.name] = count
+            if unchanged:  # the same rows as the earlier export: its files and figures stand
+                profile = Profile.from_state(earlier_manifest["profile"])
+                crawled, rows = CrawlWindow(**earlier_manifest["crawled"]), earlier_manifest["rows"]
+            else:
+                profile, crawled, rows = Profile(), CrawlWindow(), {}
+                for dataset in datasets:
+                    written, count = _stream(
+                        snapshot,
+                        dataset,
+                        request,
+                        staging.root,
+                        profile if dataset is ARTICLES else None,
+                        crawled,
+                        kept,
+                    )
+                    files += written
+                    rows[dataset.name] = count
             by_day = snapshot.revisions_by_day(request.selection)
             runs = snapshot.runs()
             flashes = snapshot.flash_summary(request.selection) if BREAKING in datasets else None
@@ -237,6 +263,8 @@ def export(request: ExportRequest) -> ExportResult:
                 "files": [f.as_dict() for f in sorted(files, key=lambda f: f.path)],
                 "export_key": key,
                 "partitions": partitions,
+                "crawled": crawled.state(),
+                "profile": profile.state(),
             }
             (staging.root / MANIFEST).write_text(
                 json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
