@@ -36,6 +36,7 @@ from mayadeen.store.read import Selection, StoreSnapshot
 
 FORMATS = ("jsonl", "csv", "parquet")
 CARD, REPORT, CROISSANT = "README.md", "report.html", "croissant.json"
+DOCUMENTS = (CARD, REPORT, CROISSANT)
 
 
 class ExportError(Exception):
@@ -109,7 +110,7 @@ def _unchanged(request: ExportRequest, earlier: dict[str, Any] | None, key: str,
         and earlier.get("export_key") == key
         and earlier.get("partitions") == partitions
         and {"profile", "crawled", "rows"} <= earlier.keys()
-        and all((request.out / p).is_file() for p in _listed(earlier) if p not in (CARD, REPORT, CROISSANT))
+        and all((request.out / p).is_file() for p in _listed(earlier) if p not in DOCUMENTS)
     )
 
 
@@ -153,6 +154,61 @@ def _stream(
     return [f for writer in writers for f in writer.close()], rows
 
 
+def _documents(
+    root: Path,
+    request: ExportRequest,
+    snapshot: StoreSnapshot,
+    datasets: list[Dataset],
+    files: list[OutputFile],
+    profile: Profile,
+    crawled: CrawlWindow,
+    facts: dict[str, Any],
+) -> list[OutputFile]:
+    """The card, the report and croissant.json, written in ``root`` (``files``: the data files;
+    ``facts``: the store's revisions by day, runs and flash summary)."""
+    by_day, runs, flashes = facts["by_day"], facts["runs"], facts["flashes"]
+    selection = _describe_selection(request)
+    window = f"{selection}, published {profile.date_range()} (UTC)"
+    trust = card_sections(store_engine=snapshot.store.engine, window=window, crawled=crawled, runs=runs)
+    documents = {
+        CARD: dataset_card(
+            datasets=datasets,
+            files={f.path: f.rows for f in files},
+            profile=profile,
+            revisions=sum(n for _, n in by_day),
+            runs=runs,
+            selection=selection,
+            store_engine=snapshot.store.engine,
+            store_schema_version=snapshot.schema_version,
+            flashes=flashes,
+            csv_formulas_escaped=request.escape_csv_formulas,
+            trust=trust,
+        ),
+        REPORT: report_html(
+            profile=profile,
+            revisions_by_day=by_day,
+            runs=runs,
+            title="Al Mayadeen English items: report",
+            subtitle=f"{profile.items} items ({selection}), published {profile.date_range()} (UTC).",
+        ),
+    }
+    written = []
+    for name, text in documents.items():
+        (root / name).write_text(text, encoding="utf-8")
+        written.append(describe(root, name, None))
+    description = (
+        f"{profile.items} items of {selection} from english.almayadeen.net, published "
+        f"{profile.date_range()} (UTC), with their full text and metadata; see README.md."
+    )
+    document = croissant(
+        datasets=datasets,
+        files=files + written,
+        about=about(description=description, crawled=crawled, window=window),
+    )
+    (root / CROISSANT).write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return [*written, describe(root, CROISSANT, None)]
+
+
 def export(request: ExportRequest) -> ExportResult:
     """Write the export described by ``request``; raises ExportError with a one-line reason."""
     earlier_manifest = _check_directory(request.out, request.overwrite)
@@ -176,9 +232,19 @@ def export(request: ExportRequest) -> ExportResult:
             partitions = {}
             for dataset in datasets:
                 partitions.update(digests(dataset.parquet_dir, dataset.versions(snapshot, request.selection)))
+            facts = {
+                "by_day": snapshot.revisions_by_day(request.selection),
+                "runs": snapshot.runs(),
+                "flashes": snapshot.flash_summary(request.selection) if BREAKING in datasets else None,
+            }
+            # What the card, the report and croissant.json are made of besides the rows.
+            documents_key = export_key(**facts, engine=snapshot.store.engine, schema=snapshot.schema_version)
             unchanged = _unchanged(request, earlier_manifest, key, partitions)
+            same_documents = unchanged and earlier_manifest.get("documents_key") == documents_key
             if unchanged:
-                kept_files = {p: f for p, f in _listed(earlier_manifest).items() if p not in (CARD, REPORT, CROISSANT)}
+                kept_files = {
+                    p: f for p, f in _listed(earlier_manifest).items() if same_documents or p not in DOCUMENTS
+                }
             else:
                 kept = set() if request.full else kept_partitions(earlier_manifest, key, partitions)
                 kept_files = _kept_files(request.out, earlier_manifest, kept)
@@ -208,47 +274,9 @@ def export(request: ExportRequest) -> ExportResult:
                     )
                     files += written
                     rows[dataset.name] = count
-            by_day = snapshot.revisions_by_day(request.selection)
-            runs = snapshot.runs()
-            flashes = snapshot.flash_summary(request.selection) if BREAKING in datasets else None
-            window = f"{selection}, published {profile.date_range()} (UTC)"
-            trust = card_sections(store_engine=snapshot.store.engine, window=window, crawled=crawled, runs=runs)
-            documents = {
-                CARD: dataset_card(
-                    datasets=datasets,
-                    files={f.path: f.rows for f in files},
-                    profile=profile,
-                    revisions=sum(n for _, n in by_day),
-                    runs=runs,
-                    selection=selection,
-                    store_engine=snapshot.store.engine,
-                    store_schema_version=snapshot.schema_version,
-                    flashes=flashes,
-                    csv_formulas_escaped=request.escape_csv_formulas,
-                    trust=trust,
-                ),
-                REPORT: report_html(
-                    profile=profile,
-                    revisions_by_day=by_day,
-                    runs=runs,
-                    title="Al Mayadeen English items: report",
-                    subtitle=f"{profile.items} items ({selection}), published {profile.date_range()} (UTC).",
-                ),
-            }
-            for name, text in documents.items():
-                (staging.root / name).write_text(text, encoding="utf-8")
-                files.append(describe(staging.root, name, None))
-            description = (
-                f"{profile.items} items of {selection} from english.almayadeen.net, published "
-                f"{profile.date_range()} (UTC), with their full text and metadata; see README.md."
-            )
-            document = croissant(
-                datasets=datasets, files=files, about=about(description=description, crawled=crawled, window=window)
-            )
-            (staging.root / CROISSANT).write_text(
-                json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-            )
-            files.append(describe(staging.root, CROISSANT, None))
+            if not same_documents:
+                files += _documents(staging.root, request, snapshot, datasets, files, profile, crawled, facts)
+            flashes = facts["flashes"]
             manifest = {
                 "exported_at": utc_timestamp(),
                 "store": _store_name(request.store),
@@ -263,6 +291,7 @@ def export(request: ExportRequest) -> ExportResult:
                 "files": [f.as_dict() for f in sorted(files, key=lambda f: f.path)],
                 "export_key": key,
                 "partitions": partitions,
+                "documents_key": documents_key,
                 "crawled": crawled.state(),
                 "profile": profile.state(),
             }
