@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,9 @@ class JsonLinesWriter:
         self.rows = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        self.file.write(_json_line({c: record.get(c) for c in self.columns}) + "\n")
+        if tuple(record) != self.columns:  # a record's own keys, in order, need no copy
+            record = {c: record.get(c) for c in self.columns}
+        self.file.write(_json_line(record) + "\n")
         self.rows += 1
 
     def close(self) -> list[OutputFile]:
@@ -161,7 +164,11 @@ class ParquetWriter:
     """Hive partitions ``year=YYYY/month=MM`` by ``partition_field``, typed columns, row groups of
     ``row_group_rows``. Rows come ordered by that field, so one partition file is open at a time; a
     partition met again later gets a further ``part-N`` file. The rows of a partition in ``kept``
-    (``year=YYYY/month=MM``: the earlier export's files of it stay) are passed over."""
+    (``year=YYYY/month=MM``: the earlier export's files of it stay) are passed over.
+
+    Encoding and compressing a row group (Arrow releases the GIL) and closing and hashing a file run
+    in one worker thread, in order, on the second core while the rows go on streaming; at most one
+    row group waits for it (back-pressure, so memory stays at two row groups)."""
 
     def __init__(
         self,
@@ -183,7 +190,15 @@ class ParquetWriter:
         self.buffer: list[dict[str, Any]] = []
         self.file_rows = 0
         self.written: list[OutputFile] = []
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="parquet")
+        self.pending: Future | None = None
         (root / relative).mkdir(parents=True, exist_ok=True)
+
+    def _submit(self, work, *args) -> None:
+        """``work(*args)`` in the worker, once the work before it is done (its error raised here)."""
+        if self.pending is not None:
+            self.pending.result()
+        self.pending = self.worker.submit(work, *args)
 
     def write(self, record: dict[str, Any]) -> None:
         key = partition(record[self.partition_field])
@@ -208,16 +223,24 @@ class ParquetWriter:
 
     def _flush(self) -> None:
         if self.buffer:
-            self.writer.write_table(self.table(self.buffer), row_group_size=self.row_group_rows)
+            self._submit(self.writer.write_table, self.table(self.buffer), self.row_group_rows)
             self.buffer = []
 
     def _close_file(self) -> None:
         if self.writer is not None:
             self._flush()
-            self.writer.close()
-            self.written.append(describe(self.root, self.file, self.file_rows))
+            self._submit(self._finish, self.writer, self.file, self.file_rows)
             self.writer = None
 
+    def _finish(self, writer: pq.ParquetWriter, file: str, rows: int) -> None:
+        writer.close()
+        self.written.append(describe(self.root, file, rows))
+
     def close(self) -> list[OutputFile]:
-        self._close_file()
+        try:
+            self._close_file()
+            if self.pending is not None:
+                self.pending.result()
+        finally:
+            self.worker.shutdown(wait=True)
         return sorted(self.written, key=lambda f: f.path)
