@@ -11,6 +11,7 @@ contract order, see ``postgres_schema.from_column``). A SQLite store that only t
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -150,14 +151,14 @@ class StoreSnapshot:
             yield tuple(row.values())
 
     def flash_versions(self, selection: Selection) -> Iterator[tuple[Any, ...]]:
-        """(time, then every stored column) of each flash ``flashes`` yields (flashes are few, and edited in place)."""
+        """(time, the stored flash as JSON) of each flash ``flashes`` yields (flashes are few, and edited in place)."""
         if not self.has_flashes:
             return
         where, params = selection.where_days("time")
         for row in self.store.stream(
             f"SELECT {', '.join(breaking.STORED_COLUMNS)} FROM breaking_news WHERE {where}", params
         ):
-            yield (row["time"], *map(str, row.values()))
+            yield row["time"], json.dumps(breaking.stored_flash(row), sort_keys=True)  # alike on both engines
 
     def revisions_by_day(self, selection: Selection) -> list[tuple[str, int]]:
         """(UTC day the replaced version was last seen, revisions) of the selected items, by day."""
