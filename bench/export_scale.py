@@ -71,7 +71,8 @@ def rss_kb():
             return int(line.split()[1])
 before = rss_kb()
 started = time.perf_counter()
-result = export(ExportRequest(store=target, out=Path(sys.argv[2]), with_revisions=True))
+overwrite = sys.argv[3:] == ["--overwrite"]
+result = export(ExportRequest(store=target, out=Path(sys.argv[2]), with_revisions=True, overwrite=overwrite))
 elapsed = time.perf_counter() - started
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(f"{before} {peak} {elapsed:.3f} {result.manifest['rows']['articles']} {result.manifest['rows']['revisions']}")
@@ -194,11 +195,17 @@ class Figures:
         return (self.peak_kb - self.before_kb) / 1024
 
 
-def export_from(store: str, out: Path) -> Figures:
-    """``scrapy export`` (every format, revisions too) of ``store`` (a path or URL) into ``out``, in a child."""
+def export_from(store: str, out: Path, *options: str) -> Figures:
+    """``scrapy export`` (every format, revisions too) of ``store`` (a path or URL) into ``out``, in a
+    child; ``--overwrite``: over the export already there."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, store, str(out)], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", CHILD, store, str(out), *options],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     before_kb, peak_kb, elapsed, items, revision_rows = proc.stdout.split()
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
@@ -254,6 +261,62 @@ def print_side_by_side(figures: dict[str, Figures]) -> None:
     )
 
 
+def print_duckdb(store: Path, parquet: Path, work: Path) -> None:
+    """DuckDB against pyarrow: can DuckDB read the SQLite store itself, and how fast and byte-stable
+    its ``COPY … TO … (FORMAT parquet, PARTITION_BY …)`` writes the same rows as pyarrow does."""
+    try:
+        import duckdb
+    except ImportError:
+        print("duckdb: not installed (pip install duckdb to measure it)")
+        return
+    import hashlib
+
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    con = duckdb.connect()
+    try:
+        con.execute("LOAD sqlite")
+        con.execute(f"ATTACH '{store}' AS s (TYPE sqlite, READ_ONLY)")
+        print("duckdb: reads the SQLite store directly")
+    except duckdb.Error as exc:
+        print(f"duckdb {duckdb.__version__}: cannot read SQLite directly here ({str(exc).splitlines()[0][:110]})")
+    table = ds.dataset(parquet, format="parquet", partitioning="hive").to_table()
+    table = table.drop_columns([c for c in ("year", "month") if c in table.column_names])
+    keys = [(t.year, t.month) for t in table["date_published"].to_pylist()]
+    table = table.append_column("year", [[y for y, _ in keys]]).append_column("month", [[m for _, m in keys]])
+
+    def digest(root: Path) -> str:
+        found = hashlib.sha256()
+        for path in sorted(root.rglob("*.parquet")):
+            found.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
+        return found.hexdigest()
+
+    work.mkdir(parents=True, exist_ok=True)
+    con.register("items", table)
+    timings: dict[str, list[float]] = {"duckdb": [], "pyarrow": []}
+    digests: dict[str, set[str]] = {"duckdb": set(), "pyarrow": set()}
+    for round_ in range(2):  # alternated, so the machine's load weighs on both alike
+        for name in ("duckdb", "pyarrow"):
+            out = work / f"{name}-{round_}"
+            started = time.perf_counter()
+            if name == "duckdb":
+                con.execute(
+                    f"COPY items TO '{out}' (FORMAT parquet, PARTITION_BY (year, month), COMPRESSION zstd,"
+                    " ROW_GROUP_SIZE 5000)"
+                )
+            else:
+                pq.write_to_dataset(table, out, partition_cols=["year", "month"], compression="zstd",
+                                    row_group_size=5000, basename_template="part-{i}.parquet")  # fmt: skip
+            timings[name].append(time.perf_counter() - started)
+            digests[name].add(digest(out))
+    for name, seconds in timings.items():
+        print(
+            f"  {name:<8} writes {table.num_rows:,} items as partitioned Parquet: {min(seconds):.2f} s"
+            f" (best of 2); same bytes both times: {len(digests[name]) == 1}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
@@ -286,6 +349,14 @@ def main() -> None:
             figures[engine] = export_from(where, work / f"export-{engine}")
             if len(engines) == 1:
                 print_figures(figures[engine])
+                again = export_from(where, work / f"export-{engine}", "--overwrite")
+                print(
+                    f"unchanged re-export (--overwrite into the same directory): {again.seconds:.2f} s ="
+                    f" {again.seconds / figures[engine].seconds:.1%} of the full export,"
+                    f" files identical: {again.sha256 == figures[engine].sha256}"
+                )
+                if engine == SQLITE:
+                    print_duckdb(store, work / f"export-{engine}" / "parquet", work / "duckdb")
         if len(engines) > 1:
             print_side_by_side(figures)
         print("load average (1, 5, 15 min): " + ", ".join(f"{n:.1f}" for n in os.getloadavg()))

@@ -7,7 +7,7 @@ crawler is meant for), serves the fixtures on 127.0.0.1 and runs ``scrapy crawl 
 * on an empty store (it finds the 14 items new),
 * on a store holding only those 14 items, and on the large store (it finds nothing new),
 
-each REPEAT times, printing the median wall time and the peak RSS of the crawl process. Then, in
+alternated REPEAT rounds, printing the median wall time and the peak RSS of the crawl process. Then, in
 this process, the bytes SQLite reads (``rchar`` of ``/proc/self/io``: every ``read``/``pread``,
 from the page cache or not) when a spider opens: opening the store as the pipeline does, filing the
 run row, and looking up the URLs the feed lists; and, for comparison, what reading every stored
@@ -144,19 +144,24 @@ def bytes_read_at_open(sqlite: Path, urls: list[str]) -> tuple[int, int]:
     return lookup, rchar() - before
 
 
-def median_runs(label: str, server_url: str, sqlite: Path, template: Path | None, workdir: Path, repeat: int):
-    walls, peaks = [], []
-    for n in range(repeat):
-        if template is None:
-            sqlite.unlink(missing_ok=True)
-        else:
-            shutil.copyfile(template, sqlite)
-        wall, peak, last = feed_run(server_url, sqlite, workdir)
-        walls.append(wall)
-        peaks.append(peak)
-    wall, peak = statistics.median(walls), statistics.median(peaks)
-    print(f"{label:<42} wall {wall:5.2f} s   peak RSS {peak / 2**20:6.1f} MB   ({last.split('items ')[1][:40]}…)")
-    return wall, peak
+def alternated_runs(server_url: str, run_db: Path, stores: dict[str, Path | None], workdir: Path, repeat: int):
+    """Each store's feed runs, alternated round by round (the machine's load weighs on all alike):
+    label -> (median wall, median peak RSS); a store of None is an empty one."""
+    figures: dict[str, tuple[list[float], list[int]]] = {label: ([], []) for label in stores}
+    for _ in range(repeat):
+        for label, template in stores.items():
+            if template is None:
+                run_db.unlink(missing_ok=True)
+            else:
+                shutil.copyfile(template, run_db)
+            wall, peak, last = feed_run(server_url, run_db, workdir)
+            figures[label][0].append(wall)
+            figures[label][1].append(peak)
+    out = {}
+    for label, (walls, peaks) in figures.items():
+        out[label] = statistics.median(walls), statistics.median(peaks)
+        print(f"{label:<42} wall {out[label][0]:5.2f} s   peak RSS {out[label][1] / 2**20:6.1f} MB")
+    return out
 
 
 def main() -> None:
@@ -164,26 +169,31 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--body-bytes", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--large", type=Path, help="a large store an earlier run of this bench built (not built again; read only)"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="mayadeen-bench-"))
     try:
         with FixtureServer(FixtureSite()) as server:
             small, large, run_db = workdir / "small.sqlite", workdir / "large.sqlite", workdir / "run.sqlite"
             feed_run(server.url, small, workdir)  # the 14 items the feed lists
-            shutil.copyfile(small, large)
             started = time.perf_counter()
-            add_synthetic_rows(large, args.rows, args.body_bytes)
-            with ArticleStore(large) as store:
-                store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if args.large:
+                large = args.large
+            else:
+                shutil.copyfile(small, large)
+                add_synthetic_rows(large, args.rows, args.body_bytes)
+                with ArticleStore(large) as store:
+                    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             print(
                 f"store: {args.rows + 14:,} items, {large.stat().st_size / 1e9:.2f} GB "
                 f"(built in {time.perf_counter() - started:.0f} s)"
             )
-            empty = median_runs("feed, empty store (14 new)", server.url, run_db, None, workdir, args.repeat)
-            base = median_runs("feed, 14-item store (nothing new)", server.url, run_db, small, workdir, args.repeat)
-            big = median_runs(
-                f"feed, {args.rows + 14:,}-item store (nothing new)", server.url, run_db, large, workdir, args.repeat
-            )
+            labels = ("feed, empty store (14 new)", "feed, 14-item store (nothing new)")
+            labels += (f"feed, {args.rows + 14:,}-item store (nothing new)",)
+            found = alternated_runs(server.url, run_db, dict(zip(labels, (None, small, large))), workdir, args.repeat)
+            empty, base, big = (found[label] for label in labels)
             site = FixtureSite()
             urls = sorted(
                 {e.url for e in read_rss(site.body("/rss"), PUBLIC)}

@@ -13,8 +13,9 @@ with one line instead of a traceback per item, before it fetches or writes anyth
 * ``check_jobdir``: a JOBDIR that cannot be a directory (a file, under a file, read-only), or that
   holds another spider's paused crawl, is refused (a usage error: it would resume the other spider's
   queue with this spider's callbacks and lose that job);
-* ``store_problem``: the store is a writable SQLite database that passes ``PRAGMA quick_check``
-  (read-only: a damaged store is never written to);
+* ``store_problem``: the store is a writable SQLite database whose header, schema and last run
+  read well, and that passes ``PRAGMA integrity_check`` when the last run did not close cleanly
+  (``mayadeen.store.soundness``; read-only: a damaged store is never written to);
 * ``feed_problem``: every local feed file can be written (not a directory, not read-only);
 * ``archive_problem``: the WARC folder (``MAYADEEN_WARC_DIR``) exists or can be made, can be written
   to, and its file system has more than ``MAYADEEN_MIN_FREE_SPACE_MB`` free.
@@ -32,10 +33,10 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from mayadeen.feeds.default_feed import default_feed_path, stream_setting
+from mayadeen.store import soundness
 from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_target
 from mayadeen.validation import UsageProblem
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 #: Free space the WARC folder's file system must have before a crawl starts (``MAYADEEN_MIN_FREE_SPACE_MB``).
 DEFAULT_MIN_FREE_SPACE_MB = 100
 #: The JOBDIR job file (``mayadeen.extensions.resume``), read for the spider that owns the job.
@@ -167,28 +168,24 @@ def store_problem(path: str) -> EnvironmentProblem | None:
     if not file.exists() or file.stat().st_size == 0:
         return None
     recover = f'if it is a damaged store, recover it with: sqlite3 {path} ".recover" | sqlite3 recovered.sqlite'
-    with file.open("rb") as f:
-        if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-            return EnvironmentProblem(
-                "store_unusable",
-                f"MAYADEEN_SQLITE_PATH={path}: not a SQLite database (is it the right file? {recover})",
-                False,
-            )
     try:
-        conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
-        try:
-            verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-        finally:
-            conn.close()
+        due = soundness.look(file).full_check_due
+        problems = soundness.integrity_check(file) if due else []
+    except soundness.NotSqlite:
+        return EnvironmentProblem(
+            "store_unusable",
+            f"MAYADEEN_SQLITE_PATH={path}: not a SQLite database (is it the right file? {recover})",
+            False,
+        )
     except sqlite3.DatabaseError as exc:
-        verdict = str(exc)
-    verdict = "; ".join(line.strip() for line in str(verdict).splitlines() if line.strip())
-    if verdict != "ok":
+        due, problems = "its header or schema cannot be read", [str(exc)]
+    if problems:
+        verdict = "; ".join(problems)
         verdict = verdict if len(verdict) <= 160 else verdict[:159] + "…"
         return EnvironmentProblem(
             "store_damaged",
-            f"MAYADEEN_SQLITE_PATH={path}: the store is damaged"
-            f" (quick_check: {verdict}); nothing was written to it; {recover}",
+            f"MAYADEEN_SQLITE_PATH={path}: the store is damaged ({due}; integrity_check: {verdict});"
+            f" nothing was written to it; {recover}",
             False,
         )
     return None

@@ -299,7 +299,7 @@ def test_a_store_with_damaged_pages_is_never_written_to(tmp_path):
     environment_refusal(
         result, f'recover it with: sqlite3 {sqlite} ".recover" | sqlite3 recovered.sqlite', "store_damaged"
     )
-    assert "the store is damaged (quick_check: " in result.log
+    assert "the store is damaged (no crawl run on record; integrity_check: " in result.log
     assert hashlib.sha256(sqlite.read_bytes()).hexdigest() == before  # not one byte written
 
 

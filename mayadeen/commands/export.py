@@ -124,6 +124,7 @@ def parse_request(opts: argparse.Namespace, args: list[str], settings) -> Export
         formats=tuple(f for f in FORMATS if f in formats),
         selection=Selection(since=since, until=until, sections=_list(opts.section), kinds=kinds),
         with_revisions=opts.with_revisions, overwrite=opts.overwrite, escape_csv_formulas=escape_formulas,
+        full=opts.full,
     )  # fmt: skip
 
 
@@ -182,8 +183,10 @@ class Command(ScrapyCommand):
         group.add_argument(
             "--overwrite",
             action="store_true",
-            help="replace an earlier export in DIR: only the files its manifest.json names",
+            help="replace an earlier export in DIR: only the files its manifest.json names; Parquet partitions"
+            " whose rows did not change since are kept as they are",
         )
+        group.add_argument("--full", action="store_true", help="with --overwrite: write every Parquet partition again")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         try:

@@ -79,7 +79,19 @@ def converter(kind: pa.DataType) -> Convert | None:
     return None
 
 
-def row_converter(schema: pa.Schema) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A record → a row ``pa.Table.from_pylist`` takes for ``schema`` (times parsed, keys kept)."""
-    converters = [(f.name, converter(f.type)) for f in schema]
-    return lambda record: {name: (c(record.get(name)) if c else record.get(name)) for name, c in converters}
+def table_maker(schema: pa.Schema) -> Callable[[list[dict[str, Any]]], pa.Table]:
+    """Records → a ``pa.Table`` of ``schema``, column by column: top-level times parsed by Arrow
+    (a cast of the ``YYYY-MM-DDThh:mm:ssZ`` text), nested ones by ``converter``."""
+    plan = [(f.name, f.type, None if f.type == TIMESTAMP else converter(f.type)) for f in schema]
+
+    def table(records: list[dict[str, Any]]) -> pa.Table:
+        arrays = []
+        for name, kind, convert in plan:
+            values = [r.get(name) for r in records]
+            if kind == TIMESTAMP:
+                arrays.append(pa.array(values, pa.string()).cast(kind))
+            else:
+                arrays.append(pa.array(values if convert is None else [convert(v) for v in values], kind))
+        return pa.Table.from_arrays(arrays, schema=schema)
+
+    return table

@@ -22,6 +22,7 @@ from mayadeen.record import schema as article_schema
 from mayadeen.store.read import Selection, StoreSnapshot
 
 Rows = Callable[[StoreSnapshot, Selection], Iterator[dict[str, Any]]]
+Versions = Callable[[StoreSnapshot, Selection], Iterator[tuple[Any, ...]]]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Dataset:
     schema: Callable[[], dict[str, Any]]
     rows: Rows
     parquet_dir: str
+    #: What changes when a row does, first the time that names its partition (``export.partitions``).
+    versions: Versions
     #: Written only with ``--with-revisions``.
     revisions: bool = False
     #: The UTC time whose year and month name the Parquet partition of a row.
@@ -83,13 +86,21 @@ def stored_flash_schema() -> dict[str, Any]:
     })  # fmt: skip
 
 
-ARTICLES = Dataset("articles", article_schema, StoreSnapshot.articles, "parquet")
-REVISIONS = Dataset("revisions", revision_schema, StoreSnapshot.revisions, "parquet_revisions", revisions=True)
+ARTICLES = Dataset("articles", article_schema, StoreSnapshot.articles, "parquet", StoreSnapshot.article_versions)
+REVISIONS = Dataset(
+    "revisions",
+    revision_schema,
+    StoreSnapshot.revisions,
+    "parquet_revisions",
+    StoreSnapshot.revision_versions,
+    revisions=True,
+)
 BREAKING = Dataset(
     "breaking",
     stored_flash_schema,
     StoreSnapshot.flashes,
     "parquet_breaking",
+    StoreSnapshot.flash_versions,
     partition_field="time",
     has_sections=False,
 )

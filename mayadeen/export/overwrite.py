@@ -44,8 +44,8 @@ def _as_written(out: Path, relative: str, entry: dict[str, Any]) -> bool:
     return (found.bytes, found.sha256) == (entry.get("bytes"), entry.get("sha256"))
 
 
-def _read_manifest(out: Path, record_schema: str) -> list[dict[str, Any]]:
-    """The file entries of DIR's manifest; RefusedDirectory when there is none of this tool's."""
+def read_manifest(out: Path, record_schema: str) -> dict[str, Any]:
+    """DIR's manifest; RefusedDirectory when there is none of this tool's."""
     path = out / MANIFEST
     if path.is_symlink() or not path.is_file():
         raise RefusedDirectory(
@@ -62,17 +62,28 @@ def _read_manifest(out: Path, record_schema: str) -> list[dict[str, Any]]:
         or manifest.get("record_schema") != record_schema
     ):
         raise RefusedDirectory(f"{path} is not the manifest of an export of this tool; --overwrite refused")
-    return files
+    return manifest
 
 
-def earlier_export(out: Path, owned: set[str], record_schema: str) -> list[str]:
+def _kept_as_written(out: Path, relative: str, entry: dict[str, Any]) -> bool:
+    """Whether a file the new export keeps is the one the manifest describes, without reading it:
+    a file of that size, not modified after the manifest was written (the last file of an export)."""
+    path = out / relative
+    if path.is_symlink() or not path.is_file():
+        return False
+    found = path.stat()
+    return found.st_size == entry.get("bytes") and found.st_mtime_ns <= (out / MANIFEST).stat().st_mtime_ns
+
+
+def earlier_export(out: Path, owned: set[str], record_schema: str, kept: frozenset[str] = frozenset()) -> list[str]:
     """The files (paths inside DIR) of the earlier export in DIR, each checked to be as that export
     left it; an empty list when DIR is missing or empty. ``owned``: the top-level names an export
-    writes; ``record_schema``: the ``$id`` its manifests carry."""
+    writes; ``record_schema``: the ``$id`` its manifests carry; ``kept``: files the new export keeps
+    as they are (checked by size and time, not read: a kept partition is not rewritten)."""
     check_not_linked(out)
     if not holds_anything(out):
         return []
-    entries = _read_manifest(out, record_schema)
+    entries = read_manifest(out, record_schema)["files"]
     earlier = []
     for entry in entries:
         relative = entry.get("path")
@@ -85,7 +96,8 @@ def earlier_export(out: Path, owned: set[str], record_schema: str) -> list[str]:
     check_not_linked(out, earlier)
     for entry, relative in zip(entries, earlier, strict=True):
         path = out / relative
-        if (path.exists() or path.is_symlink()) and not _as_written(out, relative, entry):  # gone: nothing to do
+        as_written = _kept_as_written if relative in kept else _as_written
+        if (path.exists() or path.is_symlink()) and not as_written(out, relative, entry):  # gone: nothing to do
             raise RefusedDirectory(
                 f"{path} is not the file the earlier export wrote (changed since); move it away "
                 "or choose another directory"

@@ -43,5 +43,36 @@ class Profile:
         self.authors.update(record.get("authors") or ())
         self.word_counts[record.get("word_count") or 0] += 1
 
+    def state(self) -> dict[str, Any]:
+        """The figures as JSON values (kept in the manifest: an export over an unchanged one reads
+        them instead of the rows)."""
+        return {
+            "items": self.items,
+            "first": self.first,
+            "last": self.last,
+            # in the order met: the report breaks ties between equal counts by it
+            **{name: [[*_key(k), n] for k, n in getattr(self, name).items()] for name in _COUNTERS},
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Profile:
+        profile = cls()
+        profile.items, profile.first, profile.last = state["items"], state["first"], state["last"]
+        for name in _COUNTERS:
+            getattr(profile, name).update({_unkey(entry[:-1]): entry[-1] for entry in state[name]})
+        return profile
+
     def date_range(self) -> str:
         return f"{self.first} – {self.last}" if self.items else "no items"
+
+
+#: The counters of ``Profile``, by attribute name.
+_COUNTERS = ("kinds", "sections", "months", "days", "tags", "authors", "word_counts")
+
+
+def _key(key: Any) -> list[Any]:
+    return list(key) if isinstance(key, tuple) else [key]
+
+
+def _unkey(parts: list[Any]) -> Any:
+    return tuple(parts) if len(parts) > 1 else parts[0]

@@ -26,6 +26,9 @@ class CrawlWindow:
     first: str | None = None
     last: str | None = None
 
+    def state(self) -> dict[str, Any]:
+        return {"first": self.first, "last": self.last}
+
     def add(self, record: dict[str, Any]) -> None:
         seen = record.get("scraped_at")
         if seen:

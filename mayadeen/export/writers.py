@@ -13,14 +13,14 @@ import hashlib
 import json
 import os
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mayadeen.export.arrow import arrow_schema, row_converter
+from mayadeen.export.arrow import arrow_schema, table_maker
 from mayadeen.export.escape import csv_cell
 
 STAGING_PREFIX = ".export-tmp-"
@@ -115,7 +115,9 @@ class JsonLinesWriter:
         self.rows = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        self.file.write(_json_line({c: record.get(c) for c in self.columns}) + "\n")
+        if tuple(record) != self.columns:  # a record's own keys, in order, need no copy
+            record = {c: record.get(c) for c in self.columns}
+        self.file.write(_json_line(record) + "\n")
         self.rows += 1
 
     def close(self) -> list[OutputFile]:
@@ -161,7 +163,12 @@ def partition(timestamp: str) -> str:
 class ParquetWriter:
     """Hive partitions ``year=YYYY/month=MM`` by ``partition_field``, typed columns, row groups of
     ``row_group_rows``. Rows come ordered by that field, so one partition file is open at a time; a
-    partition met again later gets a further ``part-N`` file."""
+    partition met again later gets a further ``part-N`` file. The rows of a partition in ``kept``
+    (``year=YYYY/month=MM``: the earlier export's files of it stay) are passed over.
+
+    Encoding and compressing a row group (Arrow releases the GIL) and closing and hashing a file run
+    in one worker thread, in order, on the second core while the rows go on streaming; at most one
+    row group waits for it (back-pressure, so memory stays at two row groups)."""
 
     def __init__(
         self,
@@ -170,11 +177,12 @@ class ParquetWriter:
         json_schema: dict[str, Any],
         partition_field: str,
         row_group_rows: int = ROW_GROUP_ROWS,
+        kept: frozenset[str] = frozenset(),
     ):
         self.root, self.relative = root, relative
         self.schema = arrow_schema(json_schema)
-        self.convert = row_converter(self.schema)
-        self.partition_field, self.row_group_rows = partition_field, row_group_rows
+        self.table = table_maker(self.schema)
+        self.partition_field, self.row_group_rows, self.kept = partition_field, row_group_rows, kept
         self.parts: dict[str, int] = {}
         self.key: str | None = None
         self.writer: pq.ParquetWriter | None = None
@@ -182,14 +190,26 @@ class ParquetWriter:
         self.buffer: list[dict[str, Any]] = []
         self.file_rows = 0
         self.written: list[OutputFile] = []
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="parquet")
+        self.pending: Future | None = None
         (root / relative).mkdir(parents=True, exist_ok=True)
+
+    def _submit(self, work, *args) -> None:
+        """``work(*args)`` in the worker, once the work before it is done (its error raised here)."""
+        if self.pending is not None:
+            self.pending.result()
+        self.pending = self.worker.submit(work, *args)
 
     def write(self, record: dict[str, Any]) -> None:
         key = partition(record[self.partition_field])
         if key != self.key:
             self._close_file()
-            self._open_file(key)
-        self.buffer.append(self.convert(record))
+            self.key = key
+            if key not in self.kept:
+                self._open_file(key)
+        if self.writer is None:
+            return
+        self.buffer.append(record)
         self.file_rows += 1
         if len(self.buffer) >= self.row_group_rows:
             self._flush()
@@ -197,23 +217,30 @@ class ParquetWriter:
     def _open_file(self, key: str) -> None:
         number = self.parts.get(key, 0)
         self.parts[key] = number + 1
-        self.key, self.file, self.file_rows = key, f"{self.relative}/{key}/part-{number}.parquet", 0
+        self.file, self.file_rows = f"{self.relative}/{key}/part-{number}.parquet", 0
         (self.root / self.file).parent.mkdir(parents=True, exist_ok=True)
         self.writer = pq.ParquetWriter(self.root / self.file, self.schema, compression="zstd")
 
     def _flush(self) -> None:
         if self.buffer:
-            table = pa.Table.from_pylist(self.buffer, schema=self.schema)
-            self.writer.write_table(table, row_group_size=self.row_group_rows)
+            self._submit(self.writer.write_table, self.table(self.buffer), self.row_group_rows)
             self.buffer = []
 
     def _close_file(self) -> None:
         if self.writer is not None:
             self._flush()
-            self.writer.close()
-            self.written.append(describe(self.root, self.file, self.file_rows))
+            self._submit(self._finish, self.writer, self.file, self.file_rows)
             self.writer = None
 
+    def _finish(self, writer: pq.ParquetWriter, file: str, rows: int) -> None:
+        writer.close()
+        self.written.append(describe(self.root, file, rows))
+
     def close(self) -> list[OutputFile]:
-        self._close_file()
+        try:
+            self._close_file()
+            if self.pending is not None:
+                self.pending.result()
+        finally:
+            self.worker.shutdown(wait=True)
         return sorted(self.written, key=lambda f: f.path)

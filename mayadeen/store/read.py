@@ -11,6 +11,7 @@ contract order, see ``postgres_schema.from_column``). A SQLite store that only t
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -127,6 +128,40 @@ class StoreSnapshot:
         ):
             stored = self.store.from_json(row["record"])
             yield {**_record(stored), "revision": row["revision"], "seen_at": row["seen_at"]}
+
+    def article_versions(self, selection: Selection) -> Iterator[tuple[Any, ...]]:
+        """(date_published, url, content_hash, last_seen, revision) of every selected item: what
+        changes whenever its exported row does (every store of an item sets ``last_seen``). Read from
+        the covering index, never the body, when the selection names no section or kind."""
+        if not self.has_articles:
+            return
+        where, params = selection.where()
+        for row in self.store.stream(
+            f"SELECT date_published, url, content_hash, last_seen, revision FROM articles WHERE {where}", params
+        ):
+            yield tuple(row.values())
+
+    def revision_versions(self, selection: Selection) -> Iterator[tuple[Any, ...]]:
+        """(its own date_published, article_id, revision, seen_at) of every earlier version ``revisions`` yields."""
+        if not self.has_articles:
+            return
+        where, params = selection.where("a")
+        for row in self.store.stream(
+            "SELECT r.record ->> 'date_published' AS published, r.article_id, r.revision, r.seen_at"
+            f" FROM article_revisions r JOIN articles a ON a.article_id = r.article_id WHERE {where}",
+            params,
+        ):
+            yield tuple(row.values())
+
+    def flash_versions(self, selection: Selection) -> Iterator[tuple[Any, ...]]:
+        """(time, the stored flash as JSON) of each flash ``flashes`` yields (flashes are few, and edited in place)."""
+        if not self.has_flashes:
+            return
+        where, params = selection.where_days("time")
+        for row in self.store.stream(
+            f"SELECT {', '.join(breaking.STORED_COLUMNS)} FROM breaking_news WHERE {where}", params
+        ):
+            yield row["time"], json.dumps(breaking.stored_flash(row), sort_keys=True)  # alike on both engines
 
     def revisions_by_day(self, selection: Selection) -> list[tuple[str, int]]:
         """(UTC day the replaced version was last seen, revisions) of the selected items, by day."""
