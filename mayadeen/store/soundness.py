@@ -4,7 +4,7 @@
 the archive. A store written by this crawler is damaged only by something outside it (a disk, a
 copy, an edit) or by a run that died mid-write, so before each run only what is cheap is read:
 
-* ``look``: the header, the schema (page 1 and ``sqlite_master``), ``user_version`` and the last
+* ``look``: the header, the schema (page 1 and ``sqlite_master``), the migrations applied and the last
   ``crawl_runs`` row; it says whether the full check is due: when the last run did not close its row
   (its process is gone), or when no run is on record (a file this crawler did not write);
 * ``integrity_check``: ``PRAGMA integrity_check``, every page and index, read-only; run then, and on
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mayadeen.store.run_progress import died
+from mayadeen.store.schema import applied
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -60,7 +61,7 @@ def look(path: Path) -> Look:
             raise NotSqlite(f"{path} is not a SQLite database")
     conn = _open(path)
     try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        version = applied(conn)
         return Look(version, _last_run_unclosed(conn))
     finally:
         conn.close()
