@@ -16,7 +16,7 @@ from scrapy.utils.test import get_crawler
 from mayadeen.extensions.run_outcome import Thresholds, outcome
 from mayadeen.store.freshness import Freshness, Verdict
 from mayadeen.urls import PUBLIC_URL, item_kind
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite, write_answer
 from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import SlowServer, crawl_command, item_paths, runs, start_crawl, stored, wait_for
@@ -180,9 +180,8 @@ def test_a_busy_jobdir_is_a_warning_without_traceback(tmp_path):
             "sitemap", srv.url, tmp_path / "first", settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "1"}
         )
         wait_for(lambda: item_paths(srv.paths()), timeout=300)
-        second = crawl_in_process(
-            "sitemap", srv.url, tmp_path / "second", settings={"JOBDIR": str(jobdir)}, check=False
-        )
+        # A subprocess: the one test of exit status 75.
+        second = run_crawl("sitemap", srv.url, tmp_path / "second", settings={"JOBDIR": str(jobdir)}, check=False)
         srv.release.set()
         assert first.wait(timeout=300) == 0
     assert second.returncode == 75
@@ -191,6 +190,7 @@ def test_a_busy_jobdir_is_a_warning_without_traceback(tmp_path):
         second
     )
     assert "Traceback" not in second.log and "never retrieved" not in second.log and " ERROR: " not in second.log
+    assert len(stored(tmp_path / "first" / "mayadeen.sqlite")) == 14  # the first run was left alone
 
 
 # --- 4. a signal at start-up ends the run cleanly ------------------------------------------------
