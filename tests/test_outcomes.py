@@ -34,8 +34,9 @@ def test_a_rerun_with_nothing_new_and_no_browser_exits_0(tmp_path):
 
 
 @pytest.mark.parametrize(("spider", "engine"), [
-    ("feed", SQLITE), ("sitemap", SQLITE),  # sitemap: item requests made by Scrapy's SitemapSpider
-    ("feed", POSTGRESQL),
+    ("feed", SQLITE),
+    # The matrix (soak): sitemap's item requests are made by Scrapy's SitemapSpider; the other engine.
+    pytest.param("sitemap", SQLITE, marks=pytest.mark.soak), pytest.param("feed", POSTGRESQL, marks=pytest.mark.soak),
 ])  # fmt: skip
 def test_one_item_that_keeps_failing_is_a_warning_remembered_and_retried_later(tmp_path, spider, engine, request):
     plan = FaultPlan(keep_failing={ALWAYS_500: "500"})
