@@ -18,6 +18,7 @@ import io
 import logging
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -110,6 +111,21 @@ class _Captured(logging.Handler):
         self.lines.append(self.format(record))
 
 
+class _ThisThreadsStderr(io.TextIOBase):
+    """``sys.stderr`` for the crawl: what the calling thread writes (the command's usage errors) is kept,
+    other threads' writes (a test server's handler tracebacks) go on to the real stderr, not into the
+    crawl's output."""
+
+    def __init__(self, real):
+        self.real, self.kept, self.thread = real, io.StringIO(), threading.get_ident()
+
+    def write(self, text: str) -> int:
+        return (self.kept if threading.get_ident() == self.thread else self.real).write(text)
+
+    def flush(self) -> None:
+        self.real.flush()
+
+
 @contextlib.contextmanager
 def _capture(settings):
     handler, root = _Captured(settings), logging.getLogger()
@@ -152,7 +168,7 @@ def crawl(
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     cmd.add_options(parser)
     opts, rest = parser.parse_known_args(argv[1:])
-    stderr = io.StringIO()
+    stderr = _ThisThreadsStderr(sys.stderr)
     with _capture(project) as log, contextlib.redirect_stderr(stderr):
         try:
             cmd.process_options(rest, opts)
@@ -165,7 +181,7 @@ def crawl(
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
     stats = dict(runner.started[0][0].stats.get_stats()) if runner and runner.started else {}
-    text = stderr.getvalue() + "".join(line + "\n" for line in log.lines)
+    text = stderr.kept.getvalue() + "".join(line + "\n" for line in log.lines)
     result = CrawlResult(returncode, text, jsonl, sqlite, stats)
     if check and returncode != 0:
         raise AssertionError(f"crawl failed ({returncode}):\n{text[-5000:]}")

@@ -20,8 +20,9 @@ from mayadeen.pages.ticker import TickerPage
 from mayadeen.store.breaking import BreakingStore
 from mayadeen.store.sqlite import MEMORY, ArticleStore
 from mayadeen.urls import PUBLIC_URL
-from tests.conftest import expected_records, run_crawl
+from tests.conftest import expected_records
 from tests.fixture_server import FixtureServer, FixtureSite
+from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import stored
 from tests.test_breaking_store import FEED, HEADLINE, article, flash
 from tests.test_faults import assert_all_items_exact
@@ -77,7 +78,7 @@ def test_one_sitemap_gives_at_most_max_sitemap_urls(tmp_path):
     items = [url.removeprefix(PUBLIC_URL) for url in expected_records()]
     site = one_big_sitemap(news=items + JUNK[:40])  # the news sitemap (read by our own reader) too
     with FixtureServer(site) as srv:
-        result = run_crawl("sitemap", srv.url, tmp_path, settings={"MAYADEEN_MAX_SITEMAP_URLS": "14"})
+        result = crawl_in_process("sitemap", srv.url, tmp_path, settings={"MAYADEEN_MAX_SITEMAP_URLS": "14"})
         requested = set(srv.paths())
     assert result.returncode == 0
     assert not requested & set(JUNK), "a URL past the bound was requested"
@@ -90,7 +91,7 @@ def test_one_sitemap_gives_at_most_max_sitemap_urls(tmp_path):
 
 def test_a_full_queue_drops_new_requests_and_the_crawl_ends_with_what_it_has(tmp_path):
     with FixtureServer(one_big_sitemap(news=[])) as srv:
-        result = run_crawl("sitemap", srv.url, tmp_path, settings={"MAYADEEN_MAX_QUEUED_REQUESTS": "20"})
+        result = crawl_in_process("sitemap", srv.url, tmp_path, settings={"MAYADEEN_MAX_QUEUED_REQUESTS": "20"})
         junk_requested = set(srv.paths()) & set(JUNK)
     assert result.returncode == 0
     dropped = result.stat("mayadeen/capped/queue")
@@ -106,7 +107,7 @@ def test_a_ticker_of_thousands_of_flashes_is_broken_and_only_its_first_are_read(
     texts = [f"Flash number {i}: something happened somewhere" for i in range(3000)]
     site.override("/", with_ticker([item(t, x) for t, x in zip(minutes, texts)]))
     with FixtureServer(site) as srv:
-        result = run_crawl(
+        result = crawl_in_process(
             "breaking",
             srv.url,
             tmp_path,

@@ -29,8 +29,9 @@ from tests.challenge_server import (
     has_clearance,
     is_browser,
 )
-from tests.conftest import expected_records, run_crawl
+from tests.conftest import expected_records
 from tests.fixture_server import FixtureSite
+from tests.inprocess import crawl as crawl_in_process
 from tests.test_js_listings import needs_chromium
 
 PUBLIC = "https://english.almayadeen.net"
@@ -206,7 +207,9 @@ def test_challenge_server_modes():
 def crawl(tmp_path, challenges: dict[str, str], sections: str, check: bool = True, **settings):
     with ChallengeServer(challenges=challenges) as srv:
         started = time.monotonic()
-        result = run_crawl("sections", srv.url, tmp_path, args={"sections": sections}, settings=settings, check=check)
+        result = crawl_in_process(
+            "sections", srv.url, tmp_path, args={"sections": sections}, settings=settings, check=check
+        )
         print(f"\nchallenge crawl: {time.monotonic() - started:.1f} s")
     return result, srv, result.stat
 

@@ -10,7 +10,8 @@ from mayadeen.extensions.run_outcome import Thresholds, outcome
 from mayadeen.store.sqlite import ArticleStore
 from tests.conftest import ROOT, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
-from tests.scheduled import SlowServer, item_paths, runs, start_crawl, stored, wait_for
+from tests.inprocess import crawl as crawl_in_process
+from tests.scheduled import runs, stored
 
 
 def last_line(result) -> str:
@@ -48,7 +49,7 @@ def test_errors_and_no_items_exit_nonzero(tmp_path):
     for path in ("/rss", "/sitemaps/news.xml"):
         site.override(path, "oops", status=500, content_type="text/plain")
     with FixtureServer(site) as srv:
-        result = run_crawl("feed", srv.url, tmp_path, check=False)
+        result = crawl_in_process("feed", srv.url, tmp_path, check=False)
     assert result.returncode == 1  # both sources failed: named, and the run fails for it (was errors_no_items)
     assert "result=FAILED (source_unreadable) finish_reason=source_unreadable" in last_line(result)
 
@@ -71,27 +72,10 @@ def test_a_crawl_waits_for_another_writers_transaction(tmp_path):
     )
     assert holder.stdout.readline().strip() == "writing"
     with FixtureServer() as srv:
-        result = run_crawl("feed", srv.url, tmp_path)
+        result = crawl_in_process("feed", srv.url, tmp_path)
     assert holder.wait(timeout=30) == 0
     assert result.returncode == 0 and "items new=14" in last_line(result)
     assert len(stored(sqlite)) == 14
-
-
-def test_second_run_of_the_same_job_exits_75_and_leaves_the_first_alone(tmp_path):
-    jobdir = tmp_path / "job"
-    with SlowServer(delay=0.3) as srv:  # one request at a time: the first run lasts 4-5 s
-        first = start_crawl(
-            "sitemap", srv.url, tmp_path / "first", settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "1"}
-        )
-        wait_for(lambda: item_paths(srv.paths()))
-        second = run_crawl("sitemap", srv.url, tmp_path / "second", settings={"JOBDIR": str(jobdir)}, check=False)
-        assert first.wait(timeout=120) == 0
-    assert second.returncode == 75
-    assert f"JOBDIR {jobdir} is in use by another crawl (pid {first.pid})" in second.log
-    assert "WARNING: Run summary: spider=sitemap result=skipped (jobdir busy) finish_reason=jobdir_busy" in last_line(
-        second
-    )
-    assert len(stored(tmp_path / "first" / "mayadeen.sqlite")) == 14
 
 
 @pytest.mark.parametrize(

@@ -29,8 +29,9 @@ from mayadeen.days import site_day
 from mayadeen.record import content_hash, record_keys, utc_timestamp, validation_errors
 from mayadeen.store.datasette import METADATA_PATH, metadata_text
 from mayadeen.store.model import JSON_COLUMNS
-from tests.conftest import ROOT, expected_records, run_crawl
+from tests.conftest import ROOT, expected_records
 from tests.fixture_server import FixtureServer, FixtureSite
+from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import CHANGED_PARAGRAPH, CHANGED_PATH, change_item
 from tests.ticker_pages import STORED_FLASHES
 
@@ -60,13 +61,13 @@ def stores(tmp_path_factory) -> Stores:
     work = tmp_path_factory.mktemp("export")
     site = FixtureSite()
     with FixtureServer(site) as srv:
-        first = run_crawl("sitemap", srv.url, work / "crawl")
+        first = crawl_in_process("sitemap", srv.url, work / "crawl")
         _copy(first.sqlite, work / "before" / "mayadeen.sqlite")
         change_item(site)
         html = site.overrides[CHANGED_PATH].body.decode("utf-8")
         assert OLD_TEXT in html
         site.override(CHANGED_PATH, html.replace(OLD_TEXT, NEW_TEXT))
-        run_crawl("sitemap", srv.url, work / "crawl", jsonl=work / "crawl" / "run2.jsonl")
+        crawl_in_process("sitemap", srv.url, work / "crawl", jsonl=work / "crawl" / "run2.jsonl")
     return Stores(work / "before" / "mayadeen.sqlite", first.sqlite, {r["url"]: r for r in first.records()})
 
 

@@ -25,8 +25,9 @@ from mayadeen.spiders.feed import FeedSpider
 from mayadeen.spiders.sections import MENU_LISTINGS
 from mayadeen.spiders.sitemap import SitemapSpider
 from mayadeen.store.sqlite import ArticleStore
-from tests.conftest import ROOT, expected_records, run_crawl
+from tests.conftest import ROOT, expected_records
 from tests.fixture_server import FixtureServer
+from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import runs
 
 BASE = [sys.executable, "-m", "scrapy", "crawl"]
@@ -253,7 +254,7 @@ def test_an_unwritable_json_lines_path_stops_the_run_before_it_starts(tmp_path):
     directory.mkdir()  # a directory where the file should be
     ArticleStore(tmp_path / "mayadeen.sqlite").close()  # an earlier run's store (a new one is not kept empty)
     with FixtureServer() as srv:
-        result = run_crawl("feed", srv.url, tmp_path, jsonl=directory, check=False)
+        result = crawl_in_process("feed", srv.url, tmp_path, jsonl=directory, check=False)
         assert srv.paths() == []
     environment_refusal(result, f"feed={directory}: is a directory, not a file", "feed_not_writable")
     (run,) = runs(result.sqlite)  # the store was usable: the refused run is on record
@@ -269,7 +270,7 @@ def test_a_garbage_store_is_refused_and_left_alone(tmp_path):
     sqlite = tmp_path / "mayadeen.sqlite"
     sqlite.write_bytes(b"this is not a database\n" * 100)
     with FixtureServer() as srv:
-        result = run_crawl("feed", srv.url, tmp_path, check=False)
+        result = crawl_in_process("feed", srv.url, tmp_path, check=False)
         assert srv.paths() == []
     environment_refusal(
         result,
@@ -294,7 +295,7 @@ def test_a_store_with_damaged_pages_is_never_written_to(tmp_path):
     sqlite.write_bytes(bytes(data))
     before = hashlib.sha256(sqlite.read_bytes()).hexdigest()
     with FixtureServer() as srv:
-        result = run_crawl("feed", srv.url, tmp_path, check=False)
+        result = crawl_in_process("feed", srv.url, tmp_path, check=False)
         assert srv.paths() == []
     environment_refusal(
         result, f'recover it with: sqlite3 {sqlite} ".recover" | sqlite3 recovered.sqlite', "store_damaged"

@@ -26,8 +26,9 @@ from mayadeen.setting_names import unknown_names
 from mayadeen.spiders.breaking import BreakingSpider
 from mayadeen.store.engines import StoreTarget
 from mayadeen.store.sqlite import ArticleStore
-from tests.conftest import ROOT, expected_records, run_crawl
+from tests.conftest import ROOT, expected_records
 from tests.fixture_server import FixtureServer
+from tests.inprocess import crawl as crawl_in_process
 from tests.test_exit_status import closed_port_url
 from tests.test_inputs import PREFIX, checked, scrapy
 
@@ -165,7 +166,9 @@ def test_names_of_scrapy_the_project_and_installed_add_ons_are_known():
 
 def test_a_setting_typo_is_a_warning_with_the_closest_name_and_the_crawl_goes_on(tmp_path):
     with FixtureServer() as srv:
-        result = run_crawl("feed", srv.url, tmp_path, settings={"DOWNLOAD_DELAI": "0", "CONCURENT_REQUESTS": "4"})
+        result = crawl_in_process(
+            "feed", srv.url, tmp_path, settings={"DOWNLOAD_DELAI": "0", "CONCURENT_REQUESTS": "4"}
+        )
     warnings = [line for line in result.log.splitlines() if " WARNING: " in line]
     assert [w.split(" WARNING: ", 1)[1] for w in warnings] == [
         "-s CONCURENT_REQUESTS: no such setting in Scrapy, its add-ons or this project (did you mean"
@@ -305,7 +308,7 @@ def crawled(tmp_path_factory):
     """A real feed crawl of the fixtures: its store and its WARC archive."""
     work = tmp_path_factory.mktemp("crawled")
     with FixtureServer() as srv:
-        run_crawl("feed", srv.url, work)
+        crawl_in_process("feed", srv.url, work)
     return work
 
 

@@ -26,8 +26,9 @@ from mayadeen.pages.listing import ListingPage
 from mayadeen.pages.listing_api import ListingApiPage, api_page_url, next_api_page
 from mayadeen.urls import PUBLIC_URL, canonical_url, is_client_side_listing
 from tests.challenge_server import is_browser
-from tests.conftest import expected_records, run_crawl
+from tests.conftest import expected_records
 from tests.fixture_server import FIXTURES, FixtureServer
+from tests.inprocess import crawl as crawl_in_process
 
 CHROMIUM = find_chromium("auto")
 needs_chromium = pytest.mark.skipif(
@@ -241,7 +242,7 @@ def test_next_api_page_follows_the_rendered_load_more_button():
 def crawl(tmp_path_factory, name: str, **kw):
     with FixtureServer() as srv:
         started = time.monotonic()
-        result = run_crawl("sections", srv.url, tmp_path_factory.mktemp(name), **kw)
+        result = crawl_in_process("sections", srv.url, tmp_path_factory.mktemp(name), **kw)
         elapsed = time.monotonic() - started
     print(f"\nsections crawl of the fixtures ({name}): {elapsed:.1f} s")
     return SimpleNamespace(result=result, srv=srv, stat=result.stat, elapsed=elapsed)

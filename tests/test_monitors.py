@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 from mayadeen.store.engines import StoreTarget, connect
 from mayadeen.urls import PUBLIC_URL, item_kind
 from tests.alert_receivers import MailReceiver, WebhookReceiver, free_port
-from tests.conftest import run_crawl
 from tests.fixture_server import Answer, FixtureServer, FixtureSite, write_answer
+from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import runs, wait_for
 
 ARGS = {"js": "0"}
@@ -40,8 +40,8 @@ def test_the_variant_site_really_loses_the_share_counters():
 def test_normal_runs_alert_nobody_and_record_no_failed_monitor(tmp_path):
     with FixtureServer(FixtureSite()) as srv, WebhookReceiver() as hook, MailReceiver() as smtp:
         settings = alerting(hook, smtp, MAYADEEN_MONITOR_HISTORY_MIN_RUNS="1")
-        first = run_crawl("feed", srv.url, tmp_path, args=ARGS, settings=settings)
-        quiet = run_crawl("feed", srv.url, tmp_path, args=ARGS, settings=settings)  # nothing new: normal
+        first = crawl_in_process("feed", srv.url, tmp_path, args=ARGS, settings=settings)
+        quiet = crawl_in_process("feed", srv.url, tmp_path, args=ARGS, settings=settings)  # nothing new: normal
     assert first.returncode == quiet.returncode == 0
     assert "Item count/items seen near the usual count... OK" in quiet.log  # compared with run 1: 14 seen each
     assert hook.posts == [] and smtp.messages == []
@@ -52,7 +52,7 @@ def test_normal_runs_alert_nobody_and_record_no_failed_monitor(tmp_path):
 
 def test_a_layer_gone_from_every_page_fails_the_run_and_alerts(tmp_path):
     with NoShareCounters(FixtureSite()) as srv, WebhookReceiver() as hook, MailReceiver() as smtp:
-        result = run_crawl("sitemap", srv.url, tmp_path, args=ARGS, settings=alerting(hook, smtp), check=False)
+        result = crawl_in_process("sitemap", srv.url, tmp_path, args=ARGS, settings=alerting(hook, smtp), check=False)
         wait_for(lambda: hook.posts and smtp.messages, timeout=30)
     assert result.returncode == 1, result.log[-3000:]
     assert (
@@ -84,10 +84,10 @@ def _seed_history(sqlite_path, items_seen: int, count: int) -> None:
 
 def test_a_run_that_sees_half_the_usual_items_alerts_but_does_not_fail(tmp_path):
     with FixtureServer(FixtureSite()) as srv, WebhookReceiver() as hook, MailReceiver() as smtp:
-        run_crawl("feed", srv.url, tmp_path, args=ARGS)
+        crawl_in_process("feed", srv.url, tmp_path, args=ARGS)
         _seed_history(tmp_path / "mayadeen.sqlite", items_seen=28, count=3)
         # The feed lists the 14 items it always listed (all unchanged now); earlier runs saw 28.
-        result = run_crawl("feed", srv.url, tmp_path, args=ARGS, settings=alerting(hook, smtp))
+        result = crawl_in_process("feed", srv.url, tmp_path, args=ARGS, settings=alerting(hook, smtp))
         wait_for(lambda: hook.posts and smtp.messages, timeout=30)
     assert result.returncode == 0, result.log[-3000:]
     (post,) = hook.posts
@@ -110,7 +110,7 @@ def test_a_webhook_that_is_down_is_a_warning_not_a_failed_run(tmp_path):
         "MAYADEEN_ALERT_TIMEOUT": "5",
     }
     with FixtureServer(FixtureSite()) as srv:
-        result = run_crawl("sitemap", srv.url, tmp_path, args=ARGS, settings=settings, check=False)
+        result = crawl_in_process("sitemap", srv.url, tmp_path, args=ARGS, settings=settings, check=False)
     assert result.returncode == 0, result.log[-3000:]
     assert re.search(r"WARNING: Could not send the webhook alert: .*(refused|Connection)", result.log)
     assert result.stat("log_count/ERROR") is None and " ERROR: " not in result.log and "Traceback" not in result.log
@@ -121,7 +121,7 @@ def test_a_run_stopped_at_a_limit_with_a_layer_gone_fails_through_the_monitors(t
     # Stopped by CLOSESPIDER_ITEMCOUNT, the crawl never runs out of work: its coverage is judged by the
     # monitors at spider close, and the run fails all the same (monitors_failed).
     with NoShareCounters(FixtureSite()) as srv:
-        result = run_crawl(
+        result = crawl_in_process(
             "sitemap",
             srv.url,
             tmp_path,

@@ -12,8 +12,9 @@ import pytest
 
 from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect
 from mayadeen.store.failing import failing
-from tests.conftest import expected_records, run_crawl
+from tests.conftest import expected_records
 from tests.fault_server import FaultPlan, FaultServer
+from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import SlowServer, crawl_command, item_paths, runs, start_crawl, wait_for
 from tests.test_exit_status import closed_port_url, last_line
 
@@ -23,8 +24,8 @@ FAST_RETRIES = {"RETRY_TIMES": "2", "MAYADEEN_RETRY_BACKOFF_BASE": "0.1"}
 
 def test_a_rerun_with_nothing_new_and_no_browser_exits_0(tmp_path):
     with FaultServer() as srv:
-        run_crawl("sections", srv.url, tmp_path, args={"js": "0"})
-        again = run_crawl(
+        crawl_in_process("sections", srv.url, tmp_path, args={"js": "0"})
+        again = crawl_in_process(
             "sections", srv.url, tmp_path, settings={"MAYADEEN_CHROMIUM_PATH": "/nonexistent"}, check=False
         )
     assert again.returncode == 0, last_line(again)  # was 1 (errors_no_items): the hint counted as an error
@@ -33,8 +34,9 @@ def test_a_rerun_with_nothing_new_and_no_browser_exits_0(tmp_path):
 
 
 @pytest.mark.parametrize(("spider", "engine"), [
-    ("feed", SQLITE), ("sitemap", SQLITE),  # sitemap: item requests made by Scrapy's SitemapSpider
-    ("feed", POSTGRESQL),
+    ("feed", SQLITE),
+    # The matrix (soak): sitemap's item requests are made by Scrapy's SitemapSpider; the other engine.
+    pytest.param("sitemap", SQLITE, marks=pytest.mark.soak), pytest.param("feed", POSTGRESQL, marks=pytest.mark.soak),
 ])  # fmt: skip
 def test_one_item_that_keeps_failing_is_a_warning_remembered_and_retried_later(tmp_path, spider, engine, request):
     plan = FaultPlan(keep_failing={ALWAYS_500: "500"})
@@ -45,12 +47,12 @@ def test_one_item_that_keeps_failing_is_a_warning_remembered_and_retried_later(t
     )
     settings = {**FAST_RETRIES, "MAYADEEN_STORE_URL": target.location if engine == POSTGRESQL else ""}
     with FaultServer(plan) as srv:
-        first = run_crawl(spider, srv.url, tmp_path, settings=settings, check=False)
+        first = crawl_in_process(spider, srv.url, tmp_path, settings=settings, check=False)
         n = len(srv.hits())
-        second = run_crawl(spider, srv.url, tmp_path, settings=settings, check=False)
+        second = crawl_in_process(spider, srv.url, tmp_path, settings=settings, check=False)
         second_paths = [h.path for h in srv.hits()[n:]]
         n = len(srv.hits())
-        full = run_crawl(spider, srv.url, tmp_path, args={"full": "1"}, settings=settings, check=False)
+        full = crawl_in_process(spider, srv.url, tmp_path, args={"full": "1"}, settings=settings, check=False)
         full_paths = [h.path for h in srv.hits()[n:]]
     assert first.returncode == 0, last_line(first)  # was 1 on every 5-minute run
     assert "given_up=1 failing=1" in last_line(first) and " ERROR: " not in first.log
@@ -159,7 +161,7 @@ def test_progress_is_logged_and_the_run_row_follows_the_crawl(tmp_path):
 
 def test_errors_name_the_mirror_that_refused(tmp_path):
     mirror = closed_port_url()
-    result = run_crawl("feed", mirror, tmp_path, settings={"RETRY_TIMES": "0"}, check=False)
+    result = crawl_in_process("feed", mirror, tmp_path, settings={"RETRY_TIMES": "0"}, check=False)
     refused = [line for line in result.log.splitlines() if "Connection was refused" in line]
     assert refused and all(f"(fetching {mirror}/" in line for line in refused)
     assert result.returncode == 1 and not result.sqlite.exists()  # nothing stored: the new store is not left empty

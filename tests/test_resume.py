@@ -8,7 +8,8 @@ import pytest
 
 from mayadeen.extensions.resume import JOURNAL_FILE, read_journal
 from mayadeen.preflight import JOB_FILE
-from tests.conftest import expected_records, run_crawl
+from tests.conftest import expected_records
+from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import SlowServer, integrity, item_paths, runs, start_crawl, stored, wait_for
 
 P = "https://english.almayadeen.net"
@@ -43,9 +44,10 @@ def kill_when(proc, srv, condition, sig=signal.SIGKILL) -> None:
 @pytest.mark.parametrize(
     "spider, moment, max_lines",
     [
-        ("sitemap", "discovery", None),  # killed while the monthly sitemaps are being fetched
-        ("sitemap", 5, None),  # killed after 5 item pages were requested
-        ("feed", 11, None),
+        # The quick set keeps one kill (with the journal's rewrite); the other moments are soak.
+        pytest.param("sitemap", "discovery", None, marks=pytest.mark.soak),  # while the sitemaps are fetched
+        pytest.param("sitemap", 5, None, marks=pytest.mark.soak),  # after 5 item pages were requested
+        pytest.param("feed", 11, None, marks=pytest.mark.soak),
         ("sitemap", 9, 4),  # a journal kept to 4 lines (plus the one that made it rewrite itself)
     ],
 )
@@ -69,7 +71,7 @@ def test_sigkill_then_resume_finishes_the_same_crawl(tmp_path, spider, moment, m
             assert len((jobdir / JOURNAL_FILE).read_text().splitlines()) <= max_lines + 1
         assert len(stored_at_kill) < 14, "the crawl finished before the kill"
 
-        result = run_crawl(spider, srv.url, tmp_path, settings=settings)
+        result = crawl_in_process(spider, srv.url, tmp_path, settings=settings)
         resumed = srv.paths()[len(killed) :]
 
     assert "was killed" in result.log
@@ -92,7 +94,9 @@ def test_full_crawl_resumed_after_sigkill_skips_what_it_already_did(tmp_path):
     jobdir = tmp_path / "job"
     settings = {**SLOW, "JOBDIR": str(jobdir)}
     with SlowServer(delay=0.15) as srv:
-        run_crawl("sitemap", srv.url, tmp_path, settings=SLOW, jsonl=tmp_path / "before.jsonl")  # the store has it all
+        crawl_in_process(
+            "sitemap", srv.url, tmp_path, settings=SLOW, jsonl=tmp_path / "before.jsonl"
+        )  # the store has it all
         n = len(srv.paths())
         proc = start_crawl("sitemap", srv.url, tmp_path, args={"full": "1"}, settings=settings)
         kill_when(proc, srv, lambda paths: len(item_paths(paths[n:])) >= 6)
@@ -100,7 +104,7 @@ def test_full_crawl_resumed_after_sigkill_skips_what_it_already_did(tmp_path):
         done = {u.removeprefix(P) for u in read_journal(jobdir).done}
         assert done and len(done) < 14
 
-        result = run_crawl("sitemap", srv.url, tmp_path, args={"full": "1"}, settings=settings)
+        result = crawl_in_process("sitemap", srv.url, tmp_path, args={"full": "1"}, settings=settings)
         resumed = srv.paths()[n + len(killed) :]
     assert sorted(item_paths(resumed)) == sorted(set(ALL_ITEMS) - done)
     check_complete(result)
@@ -121,7 +125,7 @@ def test_sigterm_pauses_and_the_same_command_resumes(tmp_path):
         stored_at_pause = {u.removeprefix(P) for u in stored(tmp_path / "mayadeen.sqlite")}
         assert {u.removeprefix(P) for u in read_journal(jobdir).done} == stored_at_pause
 
-        result = run_crawl("sitemap", srv.url, tmp_path, settings=settings)
+        result = crawl_in_process("sitemap", srv.url, tmp_path, settings=settings)
         resumed = srv.paths()[len(paused) :]
     assert "resuming the job" in result.log
     check_complete(result)
@@ -135,9 +139,9 @@ def test_a_finished_job_does_not_stop_the_next_run(tmp_path):
     jobdir = tmp_path / "job"
     settings = {"JOBDIR": str(jobdir)}
     with SlowServer(delay=0) as srv:
-        run_crawl("feed", srv.url, tmp_path, settings=settings)
+        crawl_in_process("feed", srv.url, tmp_path, settings=settings)
         n = len(srv.paths())
-        again = run_crawl("feed", srv.url, tmp_path, settings=settings)
+        again = crawl_in_process("feed", srv.url, tmp_path, settings=settings)
         paths = srv.paths()[n:]
     # Scrapy alone would filter every request of the second run as already seen in the JOBDIR.
     assert {"/rss", "/sitemaps/news.xml"} <= set(paths) and item_paths(paths) == []

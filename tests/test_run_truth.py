@@ -18,6 +18,7 @@ from mayadeen.store.freshness import Freshness, Verdict
 from mayadeen.urls import PUBLIC_URL, item_kind
 from tests.conftest import ROOT, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite, write_answer
+from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import SlowServer, crawl_command, item_paths, runs, start_crawl, stored, wait_for
 from tests.test_exit_status import last_line
 from tests.test_incremental import P, store_with
@@ -36,7 +37,7 @@ def test_a_warc_folder_that_cannot_be_made_stops_the_run_before_any_request(tmp_
     (tmp_path / "file.txt").write_text("a file, not a folder")
     (tmp_path / "mayadeen.sqlite").touch()  # a store from before: a new one left empty would be removed
     with FixtureServer() as srv:
-        result = run_crawl(
+        result = crawl_in_process(
             "feed", srv.url, tmp_path, check=False, settings={"MAYADEEN_WARC_DIR": str(tmp_path / "file.txt" / "warc")}
         )
         assert srv.paths() == []
@@ -49,7 +50,9 @@ def test_a_warc_folder_that_cannot_be_made_stops_the_run_before_any_request(tmp_
 
 def test_a_warc_folder_short_of_space_stops_the_run_before_any_request(tmp_path):
     with FixtureServer() as srv:
-        result = run_crawl("feed", srv.url, tmp_path, settings={"MAYADEEN_MIN_FREE_SPACE_MB": str(10**12)}, check=False)
+        result = crawl_in_process(
+            "feed", srv.url, tmp_path, settings={"MAYADEEN_MIN_FREE_SPACE_MB": str(10**12)}, check=False
+        )
         assert srv.paths() == []
     assert result.returncode == 1
     assert "MB free on its file system, less than MAYADEEN_MIN_FREE_SPACE_MB=1e+12" in result.log
@@ -89,7 +92,7 @@ def test_unreadable_sources_are_named_and_fail_a_run_that_found_nothing(tmp_path
         "/sitemaps/news.xml", site.body("/sitemaps/news.xml") + b"<!--" + b"x" * 3_000_000 + b"-->", content_type=XML
     )
     with FixtureServer(site) as srv:
-        result = run_crawl("feed", srv.url, tmp_path, settings={"DOWNLOAD_MAXSIZE": "2000000"}, check=False)
+        result = crawl_in_process("feed", srv.url, tmp_path, settings={"DOWNLOAD_MAXSIZE": "2000000"}, check=False)
     assert result.returncode == 1, result.log[-3000:]
     assert (
         "ERROR: Could not read the discovery source https://english.almayadeen.net/rss: not a feed (not XML)"
@@ -107,7 +110,7 @@ def test_an_rss_redirected_off_the_site_is_named_and_the_other_source_still_coun
     site = FixtureSite()
     site.override("/rss", "", status=301, headers={"Location": "http://127.0.0.2:9/rss"})
     with FixtureServer(site) as srv:
-        result = run_crawl("feed", srv.url, tmp_path, check=False)
+        result = crawl_in_process("feed", srv.url, tmp_path, check=False)
         assert not any(p.startswith("http://127.0.0.2") for p in srv.paths())
     assert (
         "ERROR: Could not read the discovery source https://english.almayadeen.net/rss: redirected off the site"
@@ -130,7 +133,7 @@ def test_empty_sources_that_parse_are_no_error(tmp_path):
         content_type=XML,
     )
     with FixtureServer(site) as srv:
-        result = run_crawl("feed", srv.url, tmp_path, check=False)
+        result = crawl_in_process("feed", srv.url, tmp_path, check=False)
     assert result.returncode == 0 and " ERROR: " not in result.log
     assert "result=ok" in last_line(result) and result.stat("mayadeen/sources/unreadable") is None
 
@@ -177,6 +180,7 @@ def test_a_busy_jobdir_is_a_warning_without_traceback(tmp_path):
             "sitemap", srv.url, tmp_path / "first", settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "1"}
         )
         wait_for(lambda: item_paths(srv.paths()), timeout=300)
+        # A subprocess: the one test of exit status 75.
         second = run_crawl("sitemap", srv.url, tmp_path / "second", settings={"JOBDIR": str(jobdir)}, check=False)
         srv.release.set()
         assert first.wait(timeout=300) == 0
@@ -186,6 +190,7 @@ def test_a_busy_jobdir_is_a_warning_without_traceback(tmp_path):
         second
     )
     assert "Traceback" not in second.log and "never retrieved" not in second.log and " ERROR: " not in second.log
+    assert len(stored(tmp_path / "first" / "mayadeen.sqlite")) == 14  # the first run was left alone
 
 
 # --- 4. a signal at start-up ends the run cleanly ------------------------------------------------
@@ -220,8 +225,8 @@ def test_sigterm_during_start_up_stops_the_run_cleanly(tmp_path, jobdir, status,
 
 def test_the_breaking_summary_counts_flashes(tmp_path):
     with FixtureServer() as srv:
-        first = run_crawl("breaking", srv.url, tmp_path, jsonl=tmp_path / "breaking.jsonl")
-        second = run_crawl("breaking", srv.url, tmp_path, jsonl=tmp_path / "breaking.jsonl")
+        first = crawl_in_process("breaking", srv.url, tmp_path, jsonl=tmp_path / "breaking.jsonl")
+        second = crawl_in_process("breaking", srv.url, tmp_path, jsonl=tmp_path / "breaking.jsonl")
     assert "result=ok finish_reason=finished flashes new=10 known=0 given_up=" in last_line(first)
     assert "flashes new=0 known=10 " in last_line(second) and "items new" not in last_line(second)
 
