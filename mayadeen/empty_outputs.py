@@ -8,14 +8,14 @@ those this run created and left empty (``discard_empty``), then the directories 
 nothing else is in them:
 
 * the SQLite store (with its ``-wal``/``-shm`` files) when it holds nothing but this run's
-  ``crawl_runs`` row: no table other than ``crawl_runs`` has a row (no item, flash, failing item,
-  sitemap read or capture) and no other run has a row. What is lost is that one row; the summary
-  line and the exit status still say what happened, and nothing else reads it: the next run starts
-  a new store either way (and finds no run to mark ``killed``). The check and the removal happen in
-  one write transaction, so another crawl that has filed its run in the new file keeps it (one that
-  opened the file in the same instant and has not yet written would write to the removed file: two
-  first runs started together on a site that cannot be reached). A PostgreSQL database is the
-  user's: never removed;
+  ``crawl_runs`` row: no table other than ``crawl_runs`` (and the record of its migrations) has a
+  row (no item, flash, failing item, sitemap read or capture) and no other run has a row. What is
+  lost is that one row; the summary line and the exit status still say what happened, and nothing
+  else reads it: the next run starts a new store either way (and finds no run to mark ``killed``).
+  The check and the removal happen in one write transaction, so another crawl that has filed its run
+  in the new file keeps it (one that opened the file in the same instant and has not yet written
+  would write to the removed file: two first runs started together on a site that cannot be
+  reached). A PostgreSQL database is the user's: never removed;
 * the default JSON Lines file (``mayadeen.feeds.default_feed``) when it is empty. A file named
   with ``-o``/``-O`` is the user's: kept, empty or not.
 """
@@ -28,6 +28,7 @@ from pathlib import Path
 
 from mayadeen.feeds.default_feed import default_feed_path
 from mayadeen.store.engines import SQLITE, store_target
+from mayadeen.store.model import MIGRATIONS_TABLE
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def _holds_only_run(conn: sqlite3.Connection, run_id: int | None) -> bool:
         name
         for name in tables
         if not name.startswith("sqlite_")
-        and name != RUNS
+        and name not in (RUNS, MIGRATIONS_TABLE)
         and not any(name == v or name.startswith(f"{v}_") for v in virtual)
     ]
     if any(conn.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone() for name in data):

@@ -20,6 +20,7 @@ from typing import Any
 
 from scrapy import signals
 from scrapy.exceptions import ScrapyDeprecationWarning
+from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.threads import deferToThread
 
@@ -83,9 +84,8 @@ class AlertDelivery:
         )
         sending.addBoth(lambda _: self.pending.discard(sending))
 
-    def spider_closed(self, spider) -> Deferred | None:
+    async def spider_closed(self, spider) -> None:
         if self.spider_logger is not None:
             self.spider_logger.removeFilter(self.report_filter)
         if self.pending:
-            return DeferredList(list(self.pending))
-        return None
+            await maybe_deferred_to_future(DeferredList(list(self.pending)))

@@ -131,24 +131,24 @@ class StorePipeline:
         self.stats.inc_value(f"mayadeen/items/{outcome}")
         return item
 
-    def spider_closed(self, spider, reason: str) -> Deferred | None:
+    async def spider_closed(self, spider, reason: str) -> None:
         if self.writer is None or self.run_id is None:
-            return None
+            return
         figures = run_figures(self.stats.get_stats())
-        return self.write(lambda store: store.finish_run(self.run_id, finish_reason=reason, **figures))
+        await maybe_deferred_to_future(
+            self.write(lambda store: store.finish_run(self.run_id, finish_reason=reason, **figures))
+        )
 
-    def engine_stopped(self) -> Deferred | None:
+    async def engine_stopped(self) -> None:
         if self.writer is None:
-            return None
-
-        def close_reactor_connection(result: Any) -> Any:
+            return
+        writer, self.writer = self.writer, None
+        try:
+            await maybe_deferred_to_future(writer.close())
+        finally:
             if self.store is not None:
                 self.store.close()
                 self.store = None
-            return result
-
-        writer, self.writer = self.writer, None
-        return writer.close().addBoth(close_reactor_connection)
 
 
 def connect_on_reactor(settings, target: StoreTarget, *, readonly: bool = False) -> Store:

@@ -35,6 +35,9 @@ class StoreWriter:
         self.store: Store | None = None
         self.pool = ThreadPool(minthreads=1, maxthreads=1, name="mayadeen-store-writer")
         self.pool.start()
+        # A crawl that fails while opening may never send engine_stopped: the reactor's shutdown still
+        # ends the thread (after the writes submitted), or the process would not exit.
+        self.shutdown_trigger = reactor.addSystemEventTrigger("during", "shutdown", self.pool.stop)
 
     def _run(self, work: Callable[[Store], T]) -> T:
         if self.store is None:
@@ -54,6 +57,7 @@ class StoreWriter:
         """Closes the connection once the writes before have been made, then ends the thread."""
 
         def stop(result: Any) -> Any:
+            self.reactor.removeSystemEventTrigger(self.shutdown_trigger)
             self.pool.stop()  # its thread is idle now: this returns at once
             return result
 
