@@ -10,7 +10,8 @@ export reader are written once, in SQL both engines speak, over ``Store``'s few 
 ``rows``/``row``/``stream``/``run`` (rows as dicts, times as the record's strings), ``read``/``write``
 (one transaction; a write waits for other writers of the same ``serial`` name, and PostgreSQL's is
 done again whole after a lost connection), ``snapshot`` (one read-only transaction for a long reader
-such as an export) and ``json`` (a list or object as a query parameter). Each engine creates its tables through its own migrations.
+such as an export) and ``json`` (a list or object as a query parameter). Each engine creates its
+tables through its own migrations.
 
 Parameters are numbered, ``$1, $2, …`` (``placeholders`` writes a list of them), a style both
 drivers take as it is, so no SQL text is rewritten and a ``?`` or ``%`` in a literal, or jsonb's ``?``
@@ -40,6 +41,7 @@ T = TypeVar("T")
 def placeholders(count: int, start: int = 1) -> str:
     """``count`` numbered placeholders from ``$start``, for an IN list or a VALUES row."""
     return ", ".join(f"${n}" for n in range(start, start + count))
+
 
 #: What ``finish_run`` may set (column names never come from the caller's strings).
 RUN_FIGURES = frozenset({
@@ -316,5 +318,7 @@ class Store:
 
     def urls(self, url_or_id: str) -> list[str]:
         """Every URL an item is known under (its address and aliases), sorted."""
-        rows = self.rows("SELECT url FROM article_urls WHERE article_id = $1 ORDER BY url", (self.article_id(url_or_id),))
+        rows = self.rows(
+            "SELECT url FROM article_urls WHERE article_id = $1 ORDER BY url", (self.article_id(url_or_id),)
+        )
         return [r["url"] for r in rows]
