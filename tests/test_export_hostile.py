@@ -186,7 +186,7 @@ def fill(target: StoreTarget, texts: list[str], sections: tuple[str, ...] = ()) 
             store.write(
                 lambda text=text, n=n: store.run(
                     "INSERT INTO breaking_news (text, time, time_estimated, url, first_seen, last_seen, article_url,"
-                    " language, text_key, edits) VALUES (?, ?, ?, NULL, ?, ?, NULL, 'en', ?, ?)",
+                    " language, text_key, edits) VALUES ($1, $2, $3, NULL, $4, $5, NULL, 'en', $6, $7)",
                     (text, f"2025-08-04T1{n}:00:00Z", False, T1, T2, f"{n}:{text.lower()}", store.json([next(cycle)])),
                 )
             )

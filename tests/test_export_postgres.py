@@ -78,7 +78,7 @@ def fill(store) -> None:
             lambda: store.run(
                 "INSERT INTO breaking_news (text, time, time_estimated, url, first_seen, last_seen, article_url,"
                 " language,"
-                " text_key, edits) VALUES (?, ?, ?, NULL, ?, ?, ?, 'en', ?, ?)",
+                " text_key, edits) VALUES ($1, $2, $3, NULL, $4, $5, $6, 'en', $7, $8)",
                 (text, time, estimated, time, T2, article_url, text.lower(), store.json(edits)),
             )
         )

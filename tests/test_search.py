@@ -90,7 +90,7 @@ def test_headline_matches_rank_first(store, records):
 def test_flashes_are_searched_and_an_edit_reindexes(store):
     insert = (
         "INSERT INTO breaking_news (text, time, time_estimated, first_seen, last_seen, text_key)"
-        " VALUES (?, ?, ?, ?, ?, ?)"
+        " VALUES ($1, $2, $3, $4, $5, $6)"
     )
     store.write(lambda: store.run(insert, ("Trump: We want to feed the people in Gaza", T1, False, T1, T1, "k1")))
     store.write(lambda: store.run(insert, ("Sanctions on Russia if the war goes on", T2, False, T2, T2, "k2")))
@@ -99,7 +99,8 @@ def test_flashes_are_searched_and_an_edit_reindexes(store):
     assert "[feed" in hit.snippet  # FTS5 marks the phrase, PostgreSQL each word
     store.write(
         lambda: store.run(
-            "UPDATE breaking_news SET text = ? WHERE text_key = ?", ("Trump: We want to feed the hungry of Gaza", "k1")
+            "UPDATE breaking_news SET text = $1 WHERE text_key = $2",
+            ("Trump: We want to feed the hungry of Gaza", "k1"),
         )
     )
     assert search_flashes(store, "people") == []

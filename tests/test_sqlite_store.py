@@ -57,11 +57,9 @@ def sqlite_store(db):
         yield store
 
 
-def sql(store, statement: str, *params):
-    """A statement with ``?`` placeholders on either engine's connection."""
-    if store.engine == POSTGRESQL:
-        statement = statement.replace("?", "%s")
-    return store.conn.execute(statement, params)
+def sql(store, statement: str):
+    """A statement without parameters on either engine's connection."""
+    return store.conn.execute(statement)
 
 
 def schema_version(store) -> int:
@@ -77,7 +75,7 @@ def add_migration_row(target: StoreTarget, version: int) -> None:
     with connect(target) as store:
         store.write(
             lambda: store.run(
-                "INSERT INTO store_migrations (version, name, applied_at) VALUES (?, 'newer', ?)", (version, T1)
+                "INSERT INTO store_migrations (version, name, applied_at) VALUES ($1, 'newer', $2)", (version, T1)
             )
         )
 
@@ -163,11 +161,11 @@ def test_a_store_from_before_the_later_tables_gets_them_at_open(target, records)
         assert store.count() == 1
         word = records[0]["headline"].split()[-1]
         if target.engine == POSTGRESQL:
-            found = store.rows("SELECT url FROM articles WHERE search @@ plainto_tsquery('english', ?)", (word,))
+            found = store.rows("SELECT url FROM articles WHERE search @@ plainto_tsquery('english', $1)", (word,))
         else:
             found = store.rows(
                 "SELECT a.url FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid"
-                " WHERE articles_fts MATCH ?",
+                " WHERE articles_fts MATCH $1",
                 (f'"{word}"',),
             )
         assert found == [{"url": records[0]["url"]}]
@@ -382,6 +380,40 @@ def test_iter_records_streams_every_current_record(store, records):
 # --- crawl runs ------------------------------------------------------------------------------------
 
 
+def test_shared_sql_reaches_the_engine_as_written(store):
+    """Numbered parameters, no rewriting: a ``?`` or ``%`` in a literal is text, and a number may
+    come twice, in every one of ``Store``'s statement methods."""
+    statement = "SELECT '?%' AS x, $1 AS y, $2 AS z, $1 AS again"
+    want = [{"x": "?%", "y": "a?b", "z": "%s", "again": "a?b"}]
+    assert store.rows(statement, ("a?b", "%s")) == want
+    assert store.read(lambda: list(store.stream(statement, ("a?b", "%s")))) == want
+    store.write(
+        lambda: store.run_many(
+            "INSERT INTO failing_items (url, failures, first_failed_at, last_failed_at, last_reason, next_attempt_at)"
+            " VALUES ($1, $3, $2, $2, '?%', $2)",
+            [("https://example.com/a?b=1%", T1, 1), ("https://example.com/c", T2, 2)],
+        )
+    )
+    assert (
+        store.run("UPDATE failing_items SET last_reason = $1 WHERE last_reason = '?%' AND failures = $2", ("%?", 2))
+        == 1
+    )
+    assert store.rows("SELECT url, first_failed_at, last_reason FROM failing_items ORDER BY url") == [
+        {"url": "https://example.com/a?b=1%", "first_failed_at": T1, "last_reason": "?%"},
+        {"url": "https://example.com/c", "first_failed_at": T2, "last_reason": "%?"},
+    ]
+
+
+def test_jsonb_question_mark_operators_in_shared_sql(store):
+    if store.engine != POSTGRESQL:
+        pytest.skip("jsonb is PostgreSQL's")
+    run = store.start_run("sections", {"section": "news", "pages": 2})
+    store.start_run("sitemap", {"since": "2025-08-01"})
+    assert store.rows("SELECT id FROM crawl_runs WHERE arguments ? $1", ("section",)) == [{"id": run}]
+    assert store.rows("SELECT count(*) AS n FROM crawl_runs WHERE arguments ?| $1", (["since", "pages"],)) == [{"n": 2}]
+    assert store.row("SELECT $1::jsonb ?& array['a', 'b'] AS has", (store.json({"a": 1, "b": "?"}),)) == {"has": True}
+
+
 def test_crawl_runs(store):
     run = store.start_run("sections", {"section": "news/politics", "pages": 2}, started_at=T1)
     other = store.start_run("sitemap")
@@ -430,13 +462,10 @@ def test_readers_read_while_the_writer_is_open_and_mid_transaction(target, store
     try:
         assert reader.count() == 1
         sql(store, "BEGIN")  # a write in progress...
-        sql(store, "UPDATE articles SET headline = 'half-written' WHERE url = ?", records[0]["url"])
-        sql(
-            store,
-            "INSERT INTO articles (url, article_id, first_seen, last_seen) VALUES (?, '1', ?, ?)",
-            records[1]["url"],
-            T1,
-            T1,
+        store.run("UPDATE articles SET headline = 'half-written' WHERE url = $1", (records[0]["url"],))
+        store.run(
+            "INSERT INTO articles (url, article_id, first_seen, last_seen) VALUES ($1, '1', $2, $2)",
+            (records[1]["url"], T1),
         )
         # ...does not block readers, who see the last committed state only
         assert reader.count() == 1

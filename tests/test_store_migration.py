@@ -203,7 +203,7 @@ def test_a_first_version_2_store_gets_every_later_table_and_column(tmp_path):
         store.update_run(1, {"items_seen": 3})
         assert [(r["items_new"], r["items_seen"]) for r in store.runs()] == [(1, 3)]
         word = "Newer"
-        assert store.rows("SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?", (word,))
+        assert store.rows("SELECT rowid FROM articles_fts WHERE articles_fts MATCH $1", (word,))
 
 
 #: The PostgreSQL store's tables as its first version created them (commit 0e1b42d), with its
@@ -258,7 +258,7 @@ def test_a_first_version_postgresql_store_is_brought_up_to_date(postgres_url):
         rec = record(paths[0])
         assert store.upsert(rec, seen_at=T2, run_id=1) == "new"
         word = rec["headline"].split()[-1]
-        found = store.rows("SELECT url FROM articles WHERE search @@ plainto_tsquery('english', ?)", (word,))
+        found = store.rows("SELECT url FROM articles WHERE search @@ plainto_tsquery('english', $1)", (word,))
         assert found == [{"url": rec["url"]}]
         store.update_run(1, {"items_seen": 3})
         assert [(r["items_new"], r["items_seen"]) for r in store.runs()] == [(1, 3)]

@@ -18,8 +18,8 @@ def usual_items_seen(store: Store, spider: str, arguments: Mapping[str, Any], ru
     wanted = json.loads(json.dumps(dict(arguments), sort_keys=True, default=str))  # as start_run stores them
     rows = store.read(
         lambda: store.rows(
-            "SELECT arguments, items_seen FROM crawl_runs WHERE spider = ? AND id < ? AND finish_reason = 'finished'"
-            " AND (result IS NULL OR result = 'ok') AND items_seen IS NOT NULL ORDER BY id DESC LIMIT ?",
+            "SELECT arguments, items_seen FROM crawl_runs WHERE spider = $1 AND id < $2 AND finish_reason = 'finished'"
+            " AND (result IS NULL OR result = 'ok') AND items_seen IS NOT NULL ORDER BY id DESC LIMIT $3",
             (spider, run_id, _LOOK_BACK),
         )
     )

@@ -119,7 +119,7 @@ class PrometheusMetrics:
         try:
             row = store.read(
                 lambda: store.row(
-                    "SELECT finished_at FROM crawl_runs WHERE spider = ? AND result = 'ok' AND finished_at IS NOT NULL"
+                    "SELECT finished_at FROM crawl_runs WHERE spider = $1 AND result = 'ok' AND finished_at IS NOT NULL"
                     " ORDER BY id DESC LIMIT 1",
                     (spider,),
                 )

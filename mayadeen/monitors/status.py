@@ -92,7 +92,9 @@ def store_status(store: Store, target: StoreTarget, trend: int = 5) -> dict[str,
         spiders = [r["spider"] for r in store.rows("SELECT DISTINCT spider FROM crawl_runs ORDER BY spider")]
         by_spider = {}
         for spider in spiders:
-            rows = store.rows("SELECT * FROM crawl_runs WHERE spider = ? ORDER BY id DESC LIMIT ?", (spider, LOOK_BACK))
+            rows = store.rows(
+                "SELECT * FROM crawl_runs WHERE spider = $1 ORDER BY id DESC LIMIT $2", (spider, LOOK_BACK)
+            )
             runs = [
                 {k: store.from_json(v) if k in ("coverage", "monitors_failed") else v for k, v in r.items()}
                 for r in rows

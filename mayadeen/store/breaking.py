@@ -174,21 +174,21 @@ class BreakingStore:
     def _same(self, entry, seen_at: str) -> dict[str, Any] | None:
         key = text_key(entry.text)
         if entry.time is not None:
-            return self.store.row(f"{_SELECT} WHERE time = ? AND text_key = ?", (entry.time, key))
+            return self.store.row(f"{_SELECT} WHERE time = $1 AND text_key = $2", (entry.time, key))
         return self._recent_with_key(key, seen_at, estimated_only=False)
 
     def _recent_with_key(self, key: str, seen_at: str, *, estimated_only: bool) -> dict[str, Any] | None:
         since = _shift(seen_at, -UNTIMED_MATCH_HOURS * 3600)
         flag = " AND time_estimated" if estimated_only else ""
         return self.store.row(
-            f"{_SELECT} WHERE text_key = ? AND last_seen >= ?{flag} ORDER BY last_seen DESC LIMIT 1", (key, since)
+            f"{_SELECT} WHERE text_key = $1 AND last_seen >= $2{flag} ORDER BY last_seen DESC LIMIT 1", (key, since)
         )
 
     def _touch(self, row: Mapping[str, Any], entry, seen_at: str) -> dict[str, Any]:
         """The same flash seen again: ``last_seen`` moves; a link or language it lacked is filled in."""
         url = row["url"] or entry.url
         self.store.run(
-            "UPDATE breaking_news SET last_seen = ?, url = ?, language = coalesce(language, ?) WHERE id = ?",
+            "UPDATE breaking_news SET last_seen = $1, url = $2, language = coalesce(language, $3) WHERE id = $4",
             (max(row["last_seen"], seen_at), url, entry.language, row["id"]),
         )
         if url != row["url"]:
@@ -198,7 +198,7 @@ class BreakingStore:
     def _edit_or_insert(self, entry, seen_at: str, claimed: set[int]) -> tuple[str, dict[str, Any]]:
         key = text_key(entry.text)
         if entry.time is not None:
-            candidates = self.store.rows(f"{_SELECT} WHERE time = ?", (entry.time,))
+            candidates = self.store.rows(f"{_SELECT} WHERE time = $1", (entry.time,))
             likeness = {r["id"]: edit_likeness(key, r["text_key"]) for r in candidates if r["id"] not in claimed}
             edited = [r for r in candidates if likeness.get(r["id"], 0.0) >= EDIT_SIMILARITY]
             if edited:
@@ -208,8 +208,8 @@ class BreakingStore:
                 if key in {text_key(t) for t in edits}:  # an earlier text, from a stale copy of a page
                     return UNCHANGED, self._touch(row, entry, seen_at)
                 self.store.run(
-                    "UPDATE breaking_news SET text = ?, text_key = ?, edits = ?, last_seen = ?, url = coalesce(?, url)"
-                    " WHERE id = ?",
+                    "UPDATE breaking_news SET text = $1, text_key = $2, edits = $3, last_seen = $4,"
+                    " url = coalesce($5, url) WHERE id = $6",
                     (
                         entry.text,
                         key,
@@ -225,7 +225,7 @@ class BreakingStore:
             if untimed is not None and untimed["id"] not in claimed:
                 claimed.add(untimed["id"])
                 self.store.run(
-                    "UPDATE breaking_news SET time = ?, time_estimated = ?, last_seen = ? WHERE id = ?",
+                    "UPDATE breaking_news SET time = $1, time_estimated = $2, last_seen = $3 WHERE id = $4",
                     (entry.time, False, max(untimed["last_seen"], seen_at), untimed["id"]),
                 )
                 self._link_flash(untimed["id"])
@@ -233,7 +233,7 @@ class BreakingStore:
         flash_id = self.store.row(
             "INSERT INTO breaking_news"
             " (text, time, time_estimated, url, first_seen, last_seen, language, text_key, streamed)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
             (
                 *(entry.text, entry.time or seen_at, entry.time is None, entry.url, seen_at, seen_at),
                 *(entry.language, key, False),
@@ -244,7 +244,7 @@ class BreakingStore:
         return NEW, self._get(flash_id)
 
     def _get(self, flash_id: int) -> dict[str, Any]:
-        return _record(self.store.row(f"{_SELECT} WHERE id = ?", (flash_id,)))
+        return _record(self.store.row(f"{_SELECT} WHERE id = $1", (flash_id,)))
 
     def flashes(self) -> list[dict[str, Any]]:
         """Every stored flash as a record (plus ``edits``, the earlier texts), oldest first."""
@@ -254,13 +254,15 @@ class BreakingStore:
     def unstreamed(self, *, after: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
         """``(id, record)`` of the first ``limit`` flashes after id ``after`` that no stream has written
         yet, in the order stored."""
-        query = f"{_SELECT} WHERE NOT streamed AND id > ? ORDER BY id LIMIT ?"
+        query = f"{_SELECT} WHERE NOT streamed AND id > $1 ORDER BY id LIMIT $2"
         rows = self.store.read(lambda: self.store.rows(query, (after, limit)))
         return [(r["id"], _record(r)) for r in rows]
 
     def mark_streamed(self, flash_id: int) -> None:
         """A stream has written the flash: no later run writes it again."""
-        self.store.write(lambda: self.store.run("UPDATE breaking_news SET streamed = ? WHERE id = ?", (True, flash_id)))
+        self.store.write(
+            lambda: self.store.run("UPDATE breaking_news SET streamed = $1 WHERE id = $2", (True, flash_id))
+        )
 
     def count(self) -> int:
         return self.store.read(lambda: self.store.row("SELECT count(*) AS n FROM breaking_news"))["n"]
@@ -277,12 +279,13 @@ class BreakingStore:
     def _link_flash(self, flash_id: int) -> str | None:
         """Sets the flash's ``article_url`` from its own link or the one best stored article (inside a
         write), and returns it."""
-        flash = self.store.row("SELECT text, time, url FROM breaking_news WHERE id = ?", (flash_id,))
+        flash = self.store.row("SELECT text, time, url FROM breaking_news WHERE id = $1", (flash_id,))
         if flash["url"] and item_kind(flash["url"]):
             best = flash["url"]
         else:
             candidates = self.store.rows(
-                "SELECT url, headline, date_published FROM articles WHERE date_published >= ? AND date_published <= ?",
+                "SELECT url, headline, date_published FROM articles"
+                " WHERE date_published >= $1 AND date_published <= $2",
                 (flash["time"], _shift(flash["time"], self.link_window)),
             )
             ranked = sorted(
@@ -292,7 +295,7 @@ class BreakingStore:
             )
             unique = ranked and (len(ranked) == 1 or ranked[0][0] < ranked[1][0])  # a tie in score is no link
             best = ranked[0][-1] if unique else None
-        self.store.run("UPDATE breaking_news SET article_url = ? WHERE id = ?", (best, flash_id))
+        self.store.run("UPDATE breaking_news SET article_url = $1 WHERE id = $2", (best, flash_id))
         return best
 
     def link_article(self, url: str, headline: str | None, published: str | None) -> int:
@@ -309,7 +312,7 @@ class BreakingStore:
         """``link_article``'s transaction."""
         linked = 0
         flashes = self.store.rows(
-            "SELECT id, text, url, article_url FROM breaking_news WHERE time <= ? AND time >= ?",
+            "SELECT id, text, url, article_url FROM breaking_news WHERE time <= $1 AND time >= $2",
             (published, _shift(published, -self.link_window)),
         )
         for flash in flashes:

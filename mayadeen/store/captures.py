@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mayadeen.store.interface import Store
+from mayadeen.store.interface import Store, placeholders
 
 #: SQLite's, created with the store's other tables (``mayadeen.store.schema``).
 CAPTURES_DDL = (
@@ -48,7 +48,7 @@ _COLUMNS = (
 def index_capture(store: Store, capture, article_id: str | None) -> None:
     """Add one capture (a ``mayadeen.archive.warc.Capture``); the same record indexed again is a no-op."""
     store.run(
-        f"INSERT INTO warc_captures ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+        f"INSERT INTO warc_captures ({', '.join(_COLUMNS)}) VALUES ({placeholders(len(_COLUMNS))})"
         " ON CONFLICT DO NOTHING",
         (
             capture.url,
@@ -70,7 +70,7 @@ def latest_capture(store: Store, *, article_id: str | None = None, url: str | No
         raise ValueError("give exactly one of article_id and url")
     key, value = ("article_id", article_id) if article_id is not None else ("url", url)
     return store.row(
-        f"SELECT {', '.join(_COLUMNS)} FROM warc_captures WHERE {key} = ? ORDER BY fetched_at DESC LIMIT 1", (value,)
+        f"SELECT {', '.join(_COLUMNS)} FROM warc_captures WHERE {key} = $1 ORDER BY fetched_at DESC LIMIT 1", (value,)
     )
 
 
@@ -81,7 +81,7 @@ def archived_payload(store: Store, digest: str) -> tuple[str, str, str] | None:
     """
     row = store.read(
         lambda: store.row(
-            "SELECT url, fetched_at, warc_file FROM warc_captures WHERE digest = ? AND warc_type = 'response'"
+            "SELECT url, fetched_at, warc_file FROM warc_captures WHERE digest = $1 AND warc_type = 'response'"
             " ORDER BY fetched_at LIMIT 1",
             (digest,),
         )

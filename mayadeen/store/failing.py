@@ -37,13 +37,13 @@ def record_failure(store: Store, url: str, reason: str, interval: float, longest
     now = datetime.now(UTC)
 
     def count() -> dict:
-        row = store.row("SELECT failures, first_failed_at FROM failing_items WHERE url = ?", (url,))
+        row = store.row("SELECT failures, first_failed_at FROM failing_items WHERE url = $1", (url,))
         failures, first = (row["failures"] + 1, row["first_failed_at"]) if row else (1, utc_timestamp(now))
         wait = min(longest, interval * 2 ** (failures - 1))
         next_at = (now + timedelta(seconds=wait)).strftime(TIMESTAMP_FORMAT)
         store.run(
             "INSERT INTO failing_items (url, failures, first_failed_at, last_failed_at, last_reason, next_attempt_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET failures = excluded.failures,"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (url) DO UPDATE SET failures = excluded.failures,"
             " last_failed_at = excluded.last_failed_at, last_reason = excluded.last_reason,"
             " next_attempt_at = excluded.next_attempt_at",
             (url, failures, first, utc_timestamp(now), reason, next_at),
@@ -55,7 +55,7 @@ def record_failure(store: Store, url: str, reason: str, interval: float, longest
 
 def clear(store: Store, url: str) -> bool:
     """Forgets ``url`` (its item was stored); whether it was failing."""
-    return store.write(lambda: store.run("DELETE FROM failing_items WHERE url = ?", (url,))) > 0
+    return store.write(lambda: store.run("DELETE FROM failing_items WHERE url = $1", (url,))) > 0
 
 
 def failing(store: Store) -> list[tuple[str, int, str]]:

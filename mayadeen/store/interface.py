@@ -7,11 +7,17 @@ objects as Python lists and dicts).
 
 The store's later tables (breaking news, WARC captures, failing items, full-text search) and the
 export reader are written once, in SQL both engines speak, over ``Store``'s few methods:
-``rows``/``row``/``stream``/``run`` (statements with ``?`` placeholders; rows as dicts, times as
-the record's strings), ``read``/``write`` (one transaction; a write waits for other writers of the same
-``serial`` name, and PostgreSQL's is done again whole after a lost connection), ``snapshot`` (one
-read-only transaction for a long reader such as an export) and ``json`` (a list or object as a
-query parameter). Each engine creates its tables through its own migrations.
+``rows``/``row``/``stream``/``run`` (rows as dicts, times as the record's strings), ``read``/``write``
+(one transaction; a write waits for other writers of the same ``serial`` name, and PostgreSQL's is
+done again whole after a lost connection), ``snapshot`` (one read-only transaction for a long reader
+such as an export) and ``json`` (a list or object as a query parameter). Each engine creates its
+tables through its own migrations.
+
+Parameters are numbered, ``$1, $2, …`` (``placeholders`` writes a list of them), a style both
+drivers take as it is, so no SQL text is rewritten and a ``?`` or ``%`` in a literal, or jsonb's ``?``
+operators, mean what they say: PostgreSQL gets them as server-side parameters (psycopg's raw
+cursors), SQLite as named parameters ``$1`` bound from ``{"1": …}``. A number may appear twice.
+Each engine's own SQL keeps its driver's style (``?`` in SQLite's, ``%s`` in PostgreSQL's).
 """
 
 from __future__ import annotations
@@ -30,6 +36,13 @@ from mayadeen.store.run_progress import KILLED, died
 from mayadeen.store.sitemap_reads import SitemapRead
 
 T = TypeVar("T")
+
+
+def placeholders(count: int, start: int = 1) -> str:
+    """``count`` numbered placeholders from ``$start``, for an IN list or a VALUES row."""
+    return ", ".join(f"${n}" for n in range(start, start + count))
+
+
 #: What ``finish_run`` may set (column names never come from the caller's strings).
 RUN_FIGURES = frozenset({
     "finished_at", "items_new", "items_updated", "items_unchanged", "items_dropped", "requests",
@@ -50,18 +63,13 @@ class Store:
     #: The exceptions a failed read or write raises (the write was rolled back).
     errors: tuple[type[BaseException], ...]
     conn: Any
-    marker = "?"
     #: Starts ``snapshot``'s transaction.
     snapshot_begin = "BEGIN"
-
-    def sql(self, statement: str) -> str:
-        """``statement`` (``?`` placeholders) in the driver's parameter style."""
-        return statement if self.marker == "?" else statement.replace("%", "%%").replace("?", self.marker)
 
     def rows(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Every row of a query, as column -> value (times as ``YYYY-MM-DDThh:mm:ssZ`` strings)."""
         cursor = self._cursor()
-        cursor.execute(self.sql(statement), params)
+        cursor.execute(statement, self._params(params))
         return [self._row(r) for r in cursor.fetchall()]
 
     def row(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
@@ -72,16 +80,23 @@ class Store:
         """The rows of a query one at a time, as ``rows`` gives them; memory does not grow with the
         result. Inside ``read`` or ``snapshot`` (PostgreSQL reads it through a server-side cursor)."""
         with closing(self._stream_cursor()) as cursor:
-            cursor.execute(self.sql(statement), params)
+            cursor.execute(statement, self._params(params))
             for found in cursor:
                 yield self._row(found)
 
     def run(self, statement: str, params: Sequence[Any] = ()) -> int:
         """Executes one statement; the number of rows it changed."""
-        return self.conn.execute(self.sql(statement), params).rowcount
+        cursor = self._bare_cursor()
+        cursor.execute(statement, self._params(params))
+        return cursor.rowcount
 
     def run_many(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
-        self.conn.cursor().executemany(self.sql(statement), list(rows))
+        self._bare_cursor().executemany(statement, [self._params(r) for r in rows])
+
+    @staticmethod
+    def _params(params: Sequence[Any]) -> Any:
+        """``params`` as the driver binds ``$1, $2, …`` (PostgreSQL: the sequence as it is)."""
+        return params
 
     @staticmethod
     def _row(row: Any) -> dict[str, Any]:
@@ -92,6 +107,10 @@ class Store:
 
     def _stream_cursor(self) -> Any:
         return self._cursor()
+
+    def _bare_cursor(self) -> Any:
+        """A cursor on the connection as it is (inside a transaction, never a new connection)."""
+        raise NotImplementedError
 
     @contextmanager
     def snapshot(self) -> Iterator[Store]:
@@ -191,7 +210,7 @@ class Store:
         rows = [(r.url, r.lastmod, r.etag, r.last_modified, read_at or utc_timestamp()) for r in reads]
         self.write(
             lambda: self.run_many(
-                "INSERT INTO sitemap_reads (url, lastmod, etag, last_modified, read_at) VALUES (?, ?, ?, ?, ?)"
+                "INSERT INTO sitemap_reads (url, lastmod, etag, last_modified, read_at) VALUES ($1, $2, $3, $4, $5)"
                 " ON CONFLICT (url) DO UPDATE SET lastmod = excluded.lastmod, etag = excluded.etag,"
                 " last_modified = excluded.last_modified, read_at = excluded.read_at",
                 rows,
@@ -206,7 +225,7 @@ class Store:
         values = (spider, self.json(args), started_at or utc_timestamp())
         return self.write(
             lambda: self.row(
-                "INSERT INTO crawl_runs (spider, arguments, started_at) VALUES (?, ?, ?) RETURNING id", values
+                "INSERT INTO crawl_runs (spider, arguments, started_at) VALUES ($1, $2, $3) RETURNING id", values
             )["id"]
         )
 
@@ -220,12 +239,12 @@ class Store:
         if unknown:
             raise ValueError(f"unknown crawl run figures: {sorted(unknown)}")
         names = sorted(figures)
-        assignments = [f"{n} = ?" for n in names]
+        assignments = [f"{n} = ${i}" for i, n in enumerate(names, 2)]
         values = [self.json(figures[n]) if isinstance(figures[n], (dict, list)) else figures[n] for n in names]
         if "finished_at" not in figures:
-            assignments.append("finished_at = coalesce(finished_at, ?)")
+            assignments.append(f"finished_at = coalesce(finished_at, ${len(values) + 2})")
             values.append(utc_timestamp())
-        self.write(lambda: self.run(f"UPDATE crawl_runs SET {', '.join(assignments)} WHERE id = ?", (*values, run_id)))
+        self.write(lambda: self.run(f"UPDATE crawl_runs SET {', '.join(assignments)} WHERE id = $1", (run_id, *values)))
 
     def runs(self) -> list[dict[str, Any]]:
         """All crawl runs, oldest first, JSON columns decoded."""
@@ -240,7 +259,7 @@ class Store:
         """Marks ``run_id`` as this process's run."""
         self.write(
             lambda: self.run(
-                "UPDATE crawl_runs SET pid = ?, host = ?, updated_at = ? WHERE id = ?",
+                "UPDATE crawl_runs SET pid = $1, host = $2, updated_at = $3 WHERE id = $4",
                 (os.getpid(), socket.gethostname(), utc_timestamp(), run_id),
             )
         )
@@ -253,16 +272,16 @@ class Store:
         """
         rows = self.read(
             lambda: self.rows(
-                "SELECT id, pid, host FROM crawl_runs WHERE finished_at IS NULL AND id <> ?", (current_run,)
+                "SELECT id, pid, host FROM crawl_runs WHERE finished_at IS NULL AND id <> $1", (current_run,)
             )
         )
         dead = [row["id"] for row in rows if died(row["pid"], row["host"])]
         if dead:
             self.write(
                 lambda: self.run_many(
-                    "UPDATE crawl_runs SET finished_at = coalesce(updated_at, started_at), finish_reason = ?,"
-                    " result = ? WHERE id = ? AND finished_at IS NULL",
-                    [(KILLED, KILLED, run) for run in dead],
+                    "UPDATE crawl_runs SET finished_at = coalesce(updated_at, started_at), finish_reason = $1,"
+                    " result = $1 WHERE id = $2 AND finished_at IS NULL",
+                    [(KILLED, run) for run in dead],
                 )
             )
         return dead
@@ -272,8 +291,9 @@ class Store:
         names = sorted(set(figures) & PROGRESS_FIGURES)
         self.write(
             lambda: self.run(
-                f"UPDATE crawl_runs SET {''.join(f'{n} = ?, ' for n in names)}updated_at = ? WHERE id = ?",
-                (*(figures[n] for n in names), utc_timestamp(), run_id),
+                f"UPDATE crawl_runs SET {''.join(f'{n} = ${i}, ' for i, n in enumerate(names, 3))}updated_at = $2"
+                " WHERE id = $1",
+                (run_id, utc_timestamp(), *(figures[n] for n in names)),
             )
         )
 
@@ -281,8 +301,8 @@ class Store:
         """Sets a run's ``result`` (and ``finish_reason``/``finished_at`` when the run never closed its row)."""
         self.write(
             lambda: self.run(
-                "UPDATE crawl_runs SET result = ?, finish_reason = coalesce(finish_reason, ?),"
-                " finished_at = coalesce(finished_at, ?) WHERE id = ?",
+                "UPDATE crawl_runs SET result = $1, finish_reason = coalesce(finish_reason, $2),"
+                " finished_at = coalesce(finished_at, $3) WHERE id = $4",
                 (result, finish_reason, utc_timestamp(), run_id),
             )
         )
@@ -293,14 +313,12 @@ class Store:
         """The ``article_id`` of an item given its id, its url or one of its aliases."""
         if url_or_id.isdigit():
             return url_or_id
-        row = self.conn.execute(
-            f"SELECT article_id FROM article_urls WHERE url = {self.marker}", (url_or_id,)
-        ).fetchone()
-        return row[0] if row else None
+        row = self.row("SELECT article_id FROM article_urls WHERE url = $1", (url_or_id,))
+        return row["article_id"] if row else None
 
     def urls(self, url_or_id: str) -> list[str]:
         """Every URL an item is known under (its address and aliases), sorted."""
-        rows = self.conn.execute(
-            f"SELECT url FROM article_urls WHERE article_id = {self.marker} ORDER BY url", (self.article_id(url_or_id),)
+        rows = self.rows(
+            "SELECT url FROM article_urls WHERE article_id = $1 ORDER BY url", (self.article_id(url_or_id),)
         )
-        return [r[0] for r in rows]
+        return [r["url"] for r in rows]

@@ -64,7 +64,6 @@ class PostgresStore(Store):
 
     engine = POSTGRESQL
     errors = (psycopg.Error,)
-    marker = "%s"
     snapshot_begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
     _streams = 0  # server-side cursors opened, for their names
 
@@ -135,17 +134,22 @@ class PostgresStore(Store):
 
     # --- SQL both engines speak (``Store``) -------------------------------------------------
 
-    def _cursor(self) -> psycopg.Cursor:
-        self._reconnect()
-        return self.conn.cursor(row_factory=dict_row)
+    # Raw cursors: the statement goes to the server as written, its ``$n`` bound there.
 
-    def _stream_cursor(self) -> psycopg.ServerCursor:
+    def _cursor(self) -> psycopg.RawCursor:
+        self._reconnect()
+        return psycopg.RawCursor(self.conn, row_factory=dict_row)
+
+    def _stream_cursor(self) -> psycopg.RawServerCursor:
         """A server-side cursor (rows fetched a batch at a time), unique among the transaction's."""
         self._reconnect()
         self._streams += 1
-        cursor = self.conn.cursor(name=f"stream_{self._streams}", row_factory=dict_row)
+        cursor = psycopg.RawServerCursor(self.conn, f"stream_{self._streams}", row_factory=dict_row)
         cursor.itersize = 1000
         return cursor
+
+    def _bare_cursor(self) -> psycopg.RawCursor:
+        return psycopg.RawCursor(self.conn)
 
     @staticmethod
     def _row(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 from mayadeen.days import DayWindow
 from mayadeen.store import breaking
 from mayadeen.store.engines import StoreTarget, connect
-from mayadeen.store.interface import Store
+from mayadeen.store.interface import Store, placeholders
 from mayadeen.store.model import JSON_COLUMNS, RECORD_COLUMNS
 
 #: The export's order: NULLs first on both engines (PostgreSQL's default puts them last).
@@ -39,22 +39,23 @@ class Selection:
     sections: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
 
-    def where(self, alias: str = "") -> tuple[str, list[Any]]:
-        """The SQL condition (``TRUE`` for everything) and its parameters, on ``alias``'s columns."""
+    def where(self, alias: str = "", start: int = 1) -> tuple[str, list[Any]]:
+        """The SQL condition (``TRUE`` for everything) and its parameters, on ``alias``'s columns;
+        its placeholders are numbered from ``$start``."""
         col = f"{alias}." if alias else ""
-        terms, params = self._days(f"{col}date_published")
+        terms, params = self._days(f"{col}date_published", start)
         if self.sections:
-            marks = ", ".join("?" * len(self.sections))
+            marks = placeholders(len(self.sections), start + len(params))
             terms.append(f"(lower({col}section) IN ({marks}) OR lower({col}section_group) IN ({marks}))")
-            params += [s.lower() for s in self.sections] * 2
+            params += [s.lower() for s in self.sections]
         if self.kinds:
-            terms.append(f"{col}kind IN ({', '.join('?' * len(self.kinds))})")
+            terms.append(f"{col}kind IN ({placeholders(len(self.kinds), start + len(params))})")
             params += list(self.kinds)
         return (" AND ".join(terms) or "TRUE"), params
 
-    def where_days(self, column: str) -> tuple[str, list[Any]]:
+    def where_days(self, column: str, start: int = 1) -> tuple[str, list[Any]]:
         """The condition on the days alone, on the time ``column`` of rows without section or kind."""
-        terms, params = self._days(column)
+        terms, params = self._days(column, start)
         return (" AND ".join(terms) or "TRUE"), params
 
     @property
@@ -62,14 +63,14 @@ class Selection:
         """True when it selects by section or kind, which only items have."""
         return bool(self.sections or self.kinds)
 
-    def _days(self, column: str) -> tuple[list[str], list[Any]]:
+    def _days(self, column: str, start: int) -> tuple[list[str], list[Any]]:
         terms, params = [], []
         first, after = DayWindow(self.since, self.until).bounds()
         if first:
-            terms.append(f"{column} >= ?")
+            terms.append(f"{column} >= ${start + len(params)}")
             params.append(first)
         if after:
-            terms.append(f"{column} < ?")
+            terms.append(f"{column} < ${start + len(params)}")
             params.append(after)
         return terms, params
 

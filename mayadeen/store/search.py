@@ -39,29 +39,29 @@ _SQL = {
         f"SELECT a.url, a.headline, a.date_published,"
         f" snippet({ARTICLES_FTS.name}, -1, '{START}', '{STOP}', '…', 24) AS snippet"
         f" FROM {ARTICLES_FTS.name} JOIN articles a ON a.rowid = {ARTICLES_FTS.name}.rowid"
-        f" WHERE {ARTICLES_FTS.name} MATCH ? AND {{where}}"
+        f" WHERE {ARTICLES_FTS.name} MATCH $1 AND {{where}}"
         f" ORDER BY bm25({ARTICLES_FTS.name}, {', '.join(str(_BM25_WEIGHTS[c]) for c in ARTICLES_FTS.columns)}),"
-        " a.url LIMIT ?"
+        " a.url LIMIT ${limit}"
     ),
     ("articles", "postgresql"): (
-        "WITH query AS (SELECT websearch_to_tsquery('english', ?) AS q),"
+        "WITH query AS (SELECT websearch_to_tsquery('english', $1) AS q),"
         " top AS (SELECT a.url, a.headline, a.date_published, concat_ws(' ', a.headline, a.summary, a.body) AS text,"
         " ts_rank(a.search, query.q) AS rank FROM articles a, query WHERE a.search @@ query.q AND {where}"
-        " ORDER BY rank DESC, a.url LIMIT ?)"
+        " ORDER BY rank DESC, a.url LIMIT ${limit})"
         f" SELECT top.url, top.headline, top.date_published, ts_headline('english', top.text, query.q,"
         f" '{_TS_HEADLINE}') AS snippet FROM top, query ORDER BY top.rank DESC, top.url"
     ),
     ("flashes", "sqlite"): (
         f"SELECT b.time, b.text, b.article_url, highlight({BREAKING_FTS.name}, 0, '{START}', '{STOP}') AS snippet"
         f" FROM {BREAKING_FTS.name} JOIN breaking_news b ON b.id = {BREAKING_FTS.name}.rowid"
-        f" WHERE {BREAKING_FTS.name} MATCH ? AND {{where}}"
-        f" ORDER BY bm25({BREAKING_FTS.name}), b.time DESC, b.id LIMIT ?"
+        f" WHERE {BREAKING_FTS.name} MATCH $1 AND {{where}}"
+        f" ORDER BY bm25({BREAKING_FTS.name}), b.time DESC, b.id LIMIT ${{limit}}"
     ),
     ("flashes", "postgresql"): (
-        "WITH query AS (SELECT websearch_to_tsquery('english', ?) AS q),"
+        "WITH query AS (SELECT websearch_to_tsquery('english', $1) AS q),"
         " top AS (SELECT b.id, b.time, b.text, b.article_url, ts_rank(b.search, query.q) AS rank"
         " FROM breaking_news b, query WHERE b.search @@ query.q AND {where}"
-        " ORDER BY rank DESC, b.time DESC, b.id LIMIT ?)"
+        " ORDER BY rank DESC, b.time DESC, b.id LIMIT ${limit})"
         f" SELECT top.time, top.text, top.article_url, ts_headline('english', top.text, query.q,"
         f" 'StartSel={START}, StopSel={STOP}, HighlightAll=true') AS snippet"
         " FROM top, query ORDER BY top.rank DESC, top.time DESC, top.id"
@@ -117,8 +117,8 @@ def _search(store: Store, what: str, query: str, limit: int, where: tuple[str, l
         query = fts5_query(query)
         if not query:
             return []
-    condition, params = where
-    statement = _SQL[what, store.engine].format(where=condition)
+    condition, params = where  # numbered from $2: the query is $1, the limit after them
+    statement = _SQL[what, store.engine].format(where=condition, limit=2 + len(params))
     return store.read(lambda: store.rows(statement, (query, *params, limit)))
 
 
@@ -127,7 +127,7 @@ def search(
 ) -> list[ArticleHit]:
     """The stored articles matching ``query``, best first (a match in the headline ranks highest);
     ``selection``: only items published on those Beirut days, of those sections or kinds."""
-    where = (selection or Selection()).where("a")
+    where = (selection or Selection()).where("a", start=2)
     return [ArticleHit(**row) for row in _search(store, "articles", query, limit, where)]
 
 
@@ -136,5 +136,5 @@ def search_flashes(
 ) -> list[FlashHit]:
     """The breaking-news flashes matching ``query``, best first, then newest first; ``selection``:
     only flashes dated on its Beirut days (flashes have no section or kind)."""
-    days = (selection or Selection()).where_days("b.time")
+    days = (selection or Selection()).where_days("b.time", start=2)
     return [FlashHit(**row) for row in _search(store, "flashes", query, limit, days)]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -122,6 +122,14 @@ class ArticleStore(Store):
         cursor = self.conn.cursor()
         cursor.row_factory = sqlite3.Row
         return cursor
+
+    def _bare_cursor(self) -> sqlite3.Cursor:
+        return self.conn.cursor()
+
+    @staticmethod
+    def _params(params: Sequence[Any]) -> dict[str, Any]:
+        """SQLite reads ``$1`` as the parameter named ``1``."""
+        return {str(n): value for n, value in enumerate(params, 1)}
 
     def read(self, work):
         """``work()`` in one read transaction (a snapshot: WAL readers never wait for writers)."""
