@@ -7,7 +7,8 @@ its verdict and ``crawl_runs`` row); only its crawler process is replaced by a `
 one asyncio reactor that serves the whole test run from a thread of its own (installed by
 ``install_reactor`` when the tests start; Scrapy's own tests run crawls the same way). Use it where
 the process is not the point; signals, kills, exit after a crash and several workers stay in
-subprocesses.
+subprocesses. ``command`` runs another Scrapy command the same way (``scrapy reextract``,
+``scrapy runspider``).
 """
 
 from __future__ import annotations
@@ -189,6 +190,12 @@ def command(cmd: ScrapyCommand, argv: list[str], settings: Settings, *, timeout:
     return CommandResult(returncode, stdout.kept.getvalue(), text, stats)
 
 
+def project_settings() -> Settings:
+    """The project's settings, as a command run in its environment gets them."""
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "mayadeen.settings")  # as run_crawl's environment says
+    return get_project_settings()
+
+
 def crawl(
     spider: str,
     server_url: str,
@@ -208,8 +215,7 @@ def crawl(
     jsonl = jsonl or workdir / "articles.jsonl"
     sqlite = sqlite or workdir / "mayadeen.sqlite"
     argv = crawl_argv(spider, server_url, jsonl, sqlite, workdir / "warc", args=args, settings=settings)
-    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "mayadeen.settings")  # as run_crawl's environment says
-    ran = command(Command(), argv, get_project_settings(), timeout=timeout)
+    ran = command(Command(), argv, project_settings(), timeout=timeout)
     result = CrawlResult(ran.returncode, ran.log, jsonl, sqlite, ran.stats)
     if check and ran.returncode != 0:
         raise AssertionError(f"crawl failed ({ran.returncode}):\n{ran.log[-5000:]}")
