@@ -113,10 +113,12 @@ class _Captured(logging.Handler):
 
     def follow(self, settings) -> None:
         """The level and format of the command's settings, once its options have set them."""
-        self.setLevel(settings.get("LOG_LEVEL"))
+        # LOG_ENABLED=False: Scrapy logs nowhere (a search prints only its answer).
+        self.setLevel(settings.get("LOG_LEVEL") if settings.getbool("LOG_ENABLED") else logging.CRITICAL + 1)
         self.setFormatter(logging.Formatter(settings.get("LOG_FORMAT"), settings.get("LOG_DATEFORMAT")))
         root = logging.getLogger()
-        root.setLevel(min(root.level, self.level) if root.level else self.level)
+        if root.level and self.level < root.level:  # NOTSET passes everything already
+            root.setLevel(self.level)
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(self.format(record))
@@ -175,7 +177,8 @@ def command(cmd: ScrapyCommand, argv: list[str], settings: Settings, *, timeout:
             try:
                 cmd.process_options(rest, opts)
                 log.follow(settings)
-                cmd.crawler_process = runner = _RunnerOnSharedReactor(settings, timeout)
+                if cmd.requires_crawler_process:  # as scrapy.cmdline
+                    cmd.crawler_process = runner = _RunnerOnSharedReactor(settings, timeout)
                 cmd.run(rest, opts)
             except UsageError as problem:  # as scrapy.cmdline: the message on stderr, exit status 2
                 parser.error(str(problem))
