@@ -73,12 +73,15 @@ def stores(tmp_path_factory) -> Stores:
     return Stores(work / "before" / "mayadeen.sqlite", first.sqlite, {r["url"]: r for r in first.records()})
 
 
-def scrapy_export(*args: str | Path, limit_bytes: int | None = None) -> subprocess.CompletedProcess:
+def scrapy_export(*args: str | Path, check: bool = True, limit_bytes: int | None = None) -> subprocess.CompletedProcess:
     """``scrapy export ARGS`` in a subprocess: its exit status and stderr (``limit_bytes``: a full disk)."""
     cmd = [sys.executable, "-m", "scrapy", "export", *map(str, args)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
     limit = None if limit_bytes is None else (lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes,) * 2))
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, preexec_fn=limit)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, preexec_fn=limit)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"export failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
 
 
 def export_in_process(*args: str | Path) -> inprocess.CommandResult:
@@ -297,16 +300,16 @@ def test_selection_exports_exactly_the_right_items(stores, tmp_path, name):
     (["second-dir"], "exactly one export directory"),
 ])  # fmt: skip
 def test_bad_options_one_line_exit_2(stores, tmp_path, args, message):
-    proc = scrapy_export(tmp_path / "out", "--store", stores.before, *args)
+    proc = scrapy_export(tmp_path / "out", "--store", stores.before, *args, check=False)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr
     assert not (tmp_path / "out").exists()
 
 
 def test_unreadable_store_one_line_exit_1(tmp_path):
-    missing = scrapy_export(tmp_path / "out", "--store", tmp_path / "none.sqlite")
+    missing = scrapy_export(tmp_path / "out", "--store", tmp_path / "none.sqlite", check=False)
     (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
-    junk = scrapy_export(tmp_path / "out", "--store", tmp_path / "junk.sqlite")
+    junk = scrapy_export(tmp_path / "out", "--store", tmp_path / "junk.sqlite", check=False)
     for proc in (missing, junk):
         assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert "cannot read the store" in proc.stderr
@@ -317,7 +320,7 @@ def test_non_empty_directory_needs_overwrite(stores, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    proc = scrapy_export(out, "--store", stores.before)
+    proc = scrapy_export(out, "--store", stores.before, check=False)
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1 and "--overwrite" in proc.stderr
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
@@ -328,7 +331,7 @@ def test_full_disk_leaves_the_earlier_export_in_place(stores, full_export, tmp_p
     before = _files(out)
     # The file-size limit makes a write fail as a full disk does (EFBIG instead of ENOSPC); above the
     # 32 KiB of the store's -shm file, below the 60 KB of articles.jsonl.
-    proc = scrapy_export(out, "--store", stores.before, "--overwrite", limit_bytes=40_000)
+    proc = scrapy_export(out, "--store", stores.before, "--overwrite", limit_bytes=40_000, check=False)
     assert proc.returncode == 1, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "failed: File too large" in proc.stderr
     assert _files(out) == before
