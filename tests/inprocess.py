@@ -161,8 +161,9 @@ class CommandResult:
 
 
 def command(cmd: ScrapyCommand, argv: list[str], settings: Settings, *, timeout: float = 300) -> CommandResult:
-    """``scrapy ARGV`` run by ``cmd`` (the command's class, as ``scrapy.cmdline`` would pick it) in this
-    process, with ``settings`` as the project's; a crawl it starts runs on the shared reactor."""
+    """``scrapy ARGV`` in this process: ``cmd`` is a new instance of the command's class (as
+    ``scrapy.cmdline`` would make it), ``settings`` the project's; a crawl it starts runs on the shared
+    reactor. Its stdout, stderr then log lines, exit status and the crawl's stats."""
     settings.setdict(cmd.default_settings, priority="command")
     cmd.settings = settings
     parser = ScrapyArgumentParser(conflict_handler="resolve")
