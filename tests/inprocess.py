@@ -7,7 +7,8 @@ its verdict and ``crawl_runs`` row); only its crawler process is replaced by a `
 one asyncio reactor that serves the whole test run from a thread of its own (installed by
 ``install_reactor`` when the tests start; Scrapy's own tests run crawls the same way). Use it where
 the process is not the point; signals, kills, exit after a crash and several workers stay in
-subprocesses.
+subprocesses. ``command`` runs another Scrapy command the same way (``scrapy reextract``,
+``scrapy runspider``).
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from scrapy.cmdline import ScrapyArgumentParser
+from scrapy.commands import ScrapyCommand
 from scrapy.crawler import CrawlerRunner
+from scrapy.exceptions import UsageError
+from scrapy.settings import Settings
 from scrapy.utils.project import get_project_settings
 from twisted.internet.defer import Deferred
 
@@ -100,21 +105,29 @@ class _RunnerOnSharedReactor(CrawlerRunner):
 
 
 class _Captured(logging.Handler):
-    """Log lines formatted as ``scrapy crawl`` writes them, at the crawl's LOG_LEVEL."""
+    """Log lines formatted as ``scrapy crawl`` writes them, at the command's LOG_LEVEL."""
 
-    def __init__(self, settings):
-        super().__init__(settings.get("LOG_LEVEL"))
-        self.setFormatter(logging.Formatter(settings.get("LOG_FORMAT"), settings.get("LOG_DATEFORMAT")))
+    def __init__(self):
+        super().__init__()
         self.lines: list[str] = []
+
+    def follow(self, settings) -> None:
+        """The level and format of the command's settings, once its options have set them."""
+        # LOG_ENABLED=False: Scrapy logs nowhere (a search prints only its answer).
+        self.setLevel(settings.get("LOG_LEVEL") if settings.getbool("LOG_ENABLED") else logging.CRITICAL + 1)
+        self.setFormatter(logging.Formatter(settings.get("LOG_FORMAT"), settings.get("LOG_DATEFORMAT")))
+        root = logging.getLogger()
+        if root.level and self.level < root.level:  # NOTSET passes everything already
+            root.setLevel(self.level)
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(self.format(record))
 
 
-class _ThisThreadsStderr(io.TextIOBase):
-    """``sys.stderr`` for the crawl: what the calling thread writes (the command's usage errors) is kept,
-    other threads' writes (a test server's handler tracebacks) go on to the real stderr, not into the
-    crawl's output."""
+class _ThisThreads(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` for the command: what the calling thread writes (the command's usage
+    errors, its report) is kept, other threads' writes (a test server's handler tracebacks) go on to the
+    real stream, not into the command's output."""
 
     def __init__(self, real):
         self.real, self.kept, self.thread = real, io.StringIO(), threading.get_ident()
@@ -128,15 +141,63 @@ class _ThisThreadsStderr(io.TextIOBase):
 
 @contextlib.contextmanager
 def _capture(settings):
-    handler, root = _Captured(settings), logging.getLogger()
+    handler, root = _Captured(), logging.getLogger()
     level = root.level
+    handler.follow(settings)
     root.addHandler(handler)
-    root.setLevel(min(level, handler.level) if level else handler.level)
     try:
         yield handler
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
+
+
+@dataclass
+class CommandResult:
+    returncode: int
+    stdout: str
+    log: str  # stderr: the usage errors, then the log lines
+    stats: dict
+
+
+def command(cmd: ScrapyCommand, argv: list[str], settings: Settings, *, timeout: float = 300) -> CommandResult:
+    """``scrapy ARGV`` in this process: ``cmd`` is a new instance of the command's class (as
+    ``scrapy.cmdline`` would make it), ``settings`` the project's; a crawl it starts runs on the shared
+    reactor. Its stdout, stderr then log lines, exit status and the crawl's stats."""
+    settings.setdict(cmd.default_settings, priority="command")
+    cmd.settings = settings
+    parser = ScrapyArgumentParser(conflict_handler="resolve")
+    # mayadeen's commands take over Ctrl-C and SIGTERM for their run (mayadeen.stop_signals): give them back after.
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    cmd.add_options(parser)
+    opts, rest = parser.parse_known_args(argv[1:])
+    stdout, stderr = _ThisThreads(sys.stdout), _ThisThreads(sys.stderr)
+    runner = None
+    with _capture(settings) as log, contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            try:
+                cmd.process_options(rest, opts)
+                log.follow(settings)
+                if cmd.requires_crawler_process:  # as scrapy.cmdline
+                    cmd.crawler_process = runner = _RunnerOnSharedReactor(settings, timeout)
+                cmd.run(rest, opts)
+            except UsageError as problem:  # as scrapy.cmdline: the message on stderr, exit status 2
+                parser.error(str(problem))
+            returncode = cmd.exitcode
+        except SystemExit as exc:  # a usage error: one line on stderr, exit status 2
+            returncode = exc.code
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+    stats = dict(runner.started[0][0].stats.get_stats()) if runner and runner.started else {}
+    text = stderr.kept.getvalue() + "".join(line + "\n" for line in log.lines)
+    return CommandResult(returncode, stdout.kept.getvalue(), text, stats)
+
+
+def project_settings() -> Settings:
+    """The project's settings, as a command run in its environment gets them."""
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "mayadeen.settings")  # as run_crawl's environment says
+    return get_project_settings()
 
 
 def crawl(
@@ -158,31 +219,8 @@ def crawl(
     jsonl = jsonl or workdir / "articles.jsonl"
     sqlite = sqlite or workdir / "mayadeen.sqlite"
     argv = crawl_argv(spider, server_url, jsonl, sqlite, workdir / "warc", args=args, settings=settings)
-    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "mayadeen.settings")  # as run_crawl's environment says
-    project = get_project_settings()
-    cmd = Command()
-    project.setdict(cmd.default_settings, priority="command")
-    cmd.settings = project
-    parser = ScrapyArgumentParser(conflict_handler="resolve")
-    # The command takes over Ctrl-C and SIGTERM for its run (mayadeen.stop_signals): give them back after.
-    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    cmd.add_options(parser)
-    opts, rest = parser.parse_known_args(argv[1:])
-    stderr = _ThisThreadsStderr(sys.stderr)
-    with _capture(project) as log, contextlib.redirect_stderr(stderr):
-        try:
-            cmd.process_options(rest, opts)
-            cmd.crawler_process = runner = _RunnerOnSharedReactor(project, timeout)
-            cmd.run(rest, opts)
-            returncode = cmd.exitcode
-        except SystemExit as exc:  # a usage error: one line on stderr, exit status 2
-            returncode, runner = exc.code, None
-        finally:
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
-    stats = dict(runner.started[0][0].stats.get_stats()) if runner and runner.started else {}
-    text = stderr.kept.getvalue() + "".join(line + "\n" for line in log.lines)
-    result = CrawlResult(returncode, text, jsonl, sqlite, stats)
-    if check and returncode != 0:
-        raise AssertionError(f"crawl failed ({returncode}):\n{text[-5000:]}")
+    ran = command(Command(), argv, project_settings(), timeout=timeout)
+    result = CrawlResult(ran.returncode, ran.log, jsonl, sqlite, ran.stats)
+    if check and ran.returncode != 0:
+        raise AssertionError(f"crawl failed ({ran.returncode}):\n{ran.log[-5000:]}")
     return result

@@ -176,7 +176,6 @@ def test_reextract_skips_a_record_larger_than_download_maxsize_and_another_port(
     writer.close()
     out = tmp_path / "out.jsonl"
     proc = reextract(
-        tmp_path,
         tmp_path / "warc",
         tmp_path / "fresh.sqlite",
         "-O",
@@ -184,7 +183,7 @@ def test_reextract_skips_a_record_larger_than_download_maxsize_and_another_port(
         "-s",
         "DOWNLOAD_MAXSIZE=1000000",
     )
-    log = proc.stderr
+    log = proc.log
     assert proc.returncode == 0, log[-4000:]
     assert re.search(r"'mayadeen/capped/warc_record': 1\b", log)
     assert [line for line in log.splitlines() if " WARNING: " in line and big in line and "DOWNLOAD_MAXSIZE" in line]

@@ -2,7 +2,8 @@
 
 Also the free harvest by another spider (no extra request) and the flash-article link through real
 crawls, on a SQLite file and on a PostgreSQL database (``MAYADEEN_STORE_URL``). Changed home pages
-are built at test time (tests/ticker_pages.py).
+are built at test time (tests/ticker_pages.py). Crawls run in process (``tests.inprocess``), but for
+the default stream's, whose relative default paths need a working directory of their own.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections import Counter
 import pytest
 
 from mayadeen.store.engines import POSTGRESQL, StoreTarget, connect
-from tests.conftest import bare_crawl, run_crawl
+from tests import inprocess
+from tests.conftest import bare_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.ticker_pages import RECORD_KEYS, STORED_FLASHES, flashes, item, stored_items, with_ticker, without_ticker
 
@@ -21,7 +23,7 @@ PUBLIC = "https://english.almayadeen.net"
 
 
 def breaking(srv, workdir, **kwargs):
-    return run_crawl("breaking", srv.url, workdir, jsonl=workdir / "breaking.jsonl", **kwargs)
+    return inprocess.crawl("breaking", srv.url, workdir, jsonl=workdir / "breaking.jsonl", **kwargs)
 
 
 def test_home_page_flashes_once_then_only_what_is_new(tmp_path):
@@ -145,7 +147,7 @@ def test_other_spiders_harvest_the_ticker_at_no_extra_request(tmp_path):
     paths = {}
     for harvest in ("1", "0"):
         with FixtureServer() as srv:
-            result = run_crawl(
+            result = inprocess.crawl(
                 "sections",
                 srv.url,
                 tmp_path / harvest,
@@ -223,11 +225,11 @@ def test_flash_and_article_are_linked_whichever_is_stored_first(stores):
         # the flash first, then the article
         breaking(srv, flash_first.workdir, settings=flash_first.settings)
         assert linked(flash_first.flashes()) == dict.fromkeys(expected)
-        crawl = run_crawl("feed", srv.url, flash_first.workdir, args={"js": "0"}, settings=flash_first.settings)
+        crawl = inprocess.crawl("feed", srv.url, flash_first.workdir, args={"js": "0"}, settings=flash_first.settings)
         assert linked(flash_first.flashes()) == expected
         assert crawl.stat("mayadeen/breaking/linked") == 1
         # the article first, then the flash: the stream record carries the link
-        run_crawl("feed", srv.url, article_first.workdir, args={"js": "0"}, settings=article_first.settings)
+        inprocess.crawl("feed", srv.url, article_first.workdir, args={"js": "0"}, settings=article_first.settings)
         then = breaking(srv, article_first.workdir, settings=article_first.settings)
     assert linked(article_first.flashes()) == expected
     assert linked(then.records()) == expected

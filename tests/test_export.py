@@ -25,10 +25,12 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
+from mayadeen.commands.export import Command as Export
 from mayadeen.days import site_day
 from mayadeen.record import content_hash, record_keys, utc_timestamp, validation_errors
 from mayadeen.store.datasette import METADATA_PATH, metadata_text
 from mayadeen.store.model import JSON_COLUMNS
+from tests import inprocess
 from tests.conftest import ROOT, expected_records
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.inprocess import crawl as crawl_in_process
@@ -72,6 +74,7 @@ def stores(tmp_path_factory) -> Stores:
 
 
 def scrapy_export(*args: str | Path, check: bool = True, limit_bytes: int | None = None) -> subprocess.CompletedProcess:
+    """``scrapy export ARGS`` in a subprocess: its exit status and stderr (``limit_bytes``: a full disk)."""
     cmd = [sys.executable, "-m", "scrapy", "export", *map(str, args)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
     limit = None if limit_bytes is None else (lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes,) * 2))
@@ -81,10 +84,18 @@ def scrapy_export(*args: str | Path, check: bool = True, limit_bytes: int | None
     return proc
 
 
+def export_in_process(*args: str | Path) -> inprocess.CommandResult:
+    """``scrapy export ARGS`` in process (``tests.inprocess``), for what it writes and prints; its exit
+    statuses, stderr and a full disk are checked in a subprocess (``scrapy_export``)."""
+    proc = inprocess.command(Export(), ["export", *map(str, args)], inprocess.project_settings())
+    assert proc.returncode == 0, f"export failed ({proc.returncode}):\n{proc.log[-3000:]}"
+    return proc
+
+
 @pytest.fixture(scope="module")
 def full_export(stores, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("full") / "dataset"
-    proc = scrapy_export(out, "--store", stores.before)
+    proc = export_in_process(out, "--store", stores.before)
     assert "articles.jsonl" in proc.stdout and "14 items published" in proc.stdout
     return out
 
@@ -206,7 +217,7 @@ def _files(root: Path) -> dict[str, bytes]:
 
 def test_second_export_is_byte_identical(stores, full_export, tmp_path):
     again = tmp_path / "again"
-    scrapy_export(again, "--store", stores.before)
+    export_in_process(again, "--store", stores.before)
     first, second = _files(full_export), _files(again)
     assert set(first) == set(second)
     for name in first:
@@ -216,7 +227,7 @@ def test_second_export_is_byte_identical(stores, full_export, tmp_path):
     assert {**m1, "exported_at": None, "store": None} == {**m2, "exported_at": None, "store": None}
 
     # --overwrite into the same directory: the same bytes again, no staging left behind
-    scrapy_export(again, "--store", stores.before, "--overwrite")
+    export_in_process(again, "--store", stores.before, "--overwrite")
     assert {k: v for k, v in _files(again).items() if k != "manifest.json"} == {
         k: v for k, v in first.items() if k != "manifest.json"
     }
@@ -229,7 +240,7 @@ def test_overwrite_with_fewer_formats_leaves_only_this_export(stores, full_expor
     out = tmp_path / "out"
     shutil.copytree(full_export, out)
     (out / "notes.txt").write_text("mine")
-    scrapy_export(out, "--store", stores.before, "--format", "jsonl", "--kind", "video", "--overwrite")
+    export_in_process(out, "--store", stores.before, "--format", "jsonl", "--kind", "video", "--overwrite")
     assert sorted(p.name for p in out.iterdir()) == [
         "README.md",
         "articles.jsonl",
@@ -268,7 +279,7 @@ SELECTIONS = {
 @pytest.mark.parametrize("name", SELECTIONS)
 def test_selection_exports_exactly_the_right_items(stores, tmp_path, name):
     args, wanted = SELECTIONS[name]
-    scrapy_export(tmp_path / "sel", "--store", stores.before, "--format", "jsonl,parquet", *args)
+    export_in_process(tmp_path / "sel", "--store", stores.before, "--format", "jsonl,parquet", *args)
     want = sorted(u for u, r in expected_records().items() if wanted(r))
     assert 0 < len(want) < 14
     assert sorted(r["url"] for r in read_jsonl(tmp_path / "sel" / "articles.jsonl")) == want
@@ -316,7 +327,7 @@ def test_non_empty_directory_needs_overwrite(stores, tmp_path):
 
 def test_full_disk_leaves_the_earlier_export_in_place(stores, full_export, tmp_path):
     out = tmp_path / "out"
-    scrapy_export(out, "--store", stores.before, "--format", "jsonl")
+    export_in_process(out, "--store", stores.before, "--format", "jsonl")
     before = _files(out)
     # The file-size limit makes a write fail as a full disk does (EFBIG instead of ENOSPC); above the
     # 32 KiB of the store's -shm file, below the 60 KB of articles.jsonl.
@@ -332,7 +343,7 @@ def test_full_disk_leaves_the_earlier_export_in_place(stores, full_export, tmp_p
 
 def test_with_revisions_exports_the_earlier_version(stores, tmp_path):
     out = tmp_path / "rev"
-    scrapy_export(out, "--store", stores.after, "--with-revisions", "--format", "jsonl,parquet")
+    export_in_process(out, "--store", stores.after, "--with-revisions", "--format", "jsonl,parquet")
     articles = {r["url"]: r for r in read_jsonl(out / "articles.jsonl")}
     revisions = read_jsonl(out / "revisions.jsonl")
     assert [(r["url"], r["revision"]) for r in revisions] == [(CHANGED_URL, 1)]

@@ -20,9 +20,9 @@ from jsonschema import Draft202012Validator
 
 from mayadeen.breaking.item import flash_schema
 from mayadeen.store.fts import BREAKING_FTS
-from tests.conftest import run_crawl
+from tests import inprocess
 from tests.fixture_server import FixtureServer, FixtureSite
-from tests.test_export import read_csv, read_jsonl, read_parquet, scrapy_export
+from tests.test_export import export_in_process, read_csv, read_jsonl, read_parquet
 from tests.ticker_pages import RECORD_KEYS, STORED_FLASHES, item, stored_items, with_ticker
 
 P = "https://english.almayadeen.net"
@@ -51,7 +51,7 @@ def store(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("breaking_export")
     site = FixtureSite()
     with FixtureServer(site) as srv:
-        run_crawl("breaking", srv.url, work, jsonl=work / "breaking.jsonl")
+        inprocess.crawl("breaking", srv.url, work, jsonl=work / "breaking.jsonl")
         site.override(
             "/",
             with_ticker(
@@ -63,7 +63,7 @@ def store(tmp_path_factory) -> Path:
                 ]
             ),
         )
-        second = run_crawl("breaking", srv.url, work, jsonl=work / "breaking.jsonl")
+        second = inprocess.crawl("breaking", srv.url, work, jsonl=work / "breaking.jsonl")
     assert second.stat("mayadeen/breaking/flashes/new") == 2 and second.stat("mayadeen/breaking/flashes/updated") == 1
     return second.sqlite
 
@@ -89,7 +89,7 @@ def stored_flashes(db: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def full_export(store, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("full") / "dataset"
-    proc = scrapy_export(out, "--store", store)
+    proc = export_in_process(out, "--store", store)
     assert "breaking.jsonl" in proc.stdout and "12 breaking-news flashes, 2025-08-04T07:05:00Z – " in proc.stdout
     return out
 
@@ -170,13 +170,13 @@ def test_manifest_and_card_describe_the_flashes(full_export):
 
 
 def test_since_until_select_flashes_by_time_section_and_kind_leave_them_out(store, full_export, tmp_path):
-    scrapy_export(
+    export_in_process(
         tmp_path / "day", "--store", store, "--format", "jsonl", "--since", "2025-08-04", "--until", "2025-08-04"
     )
     dated = [r for r in read_jsonl(full_export / "breaking.jsonl") if r["text"] != UNDATED]
     assert read_jsonl(tmp_path / "day" / "breaking.jsonl") == dated and len(dated) == 11
 
-    scrapy_export(tmp_path / "kind", "--store", store, "--format", "jsonl,parquet", "--kind", "article")
+    export_in_process(tmp_path / "kind", "--store", store, "--format", "jsonl,parquet", "--kind", "article")
     assert sorted(p.name for p in (tmp_path / "kind").iterdir()) == [
         "README.md",
         "articles.jsonl",

@@ -1,6 +1,8 @@
 """Metrics for Prometheus: the run's figures in a text file written atomically, and ``/metrics``
 answering during the ``breaking`` watch, whose periodic monitors alert (once) when the ticker
-is no longer read."""
+is no longer read. The run's figures come from a crawl in process (``tests.inprocess``: each crawl has
+a ``CollectorRegistry`` of its own, nothing carries over); the watch runs in a subprocess, stopped by
+SIGTERM."""
 
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from urllib.parse import urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests import inprocess
 from tests.alert_receivers import WebhookReceiver, free_port
-from tests.conftest import run_crawl
 from tests.fixture_server import Answer, FixtureServer, FixtureSite, write_answer
 from tests.scheduled import runs, start_crawl, wait_for
 from tests.ticker_pages import stored_items, with_ticker, without_ticker
@@ -36,7 +38,7 @@ def test_the_metrics_file_holds_the_runs_figures(tmp_path):
     metrics = tmp_path / "textfile" / "mayadeen_{spider}.prom"
     started = time.time()
     with FixtureServer(FixtureSite()) as srv:
-        result = run_crawl(
+        result = inprocess.crawl(
             "sitemap",
             srv.url,
             tmp_path,

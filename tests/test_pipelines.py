@@ -1,18 +1,15 @@
 """Item pipelines with real Scrapy crawler objects: enrich, validate, dedupe, SQLite store.
 
-The last tests run real crawls (``scrapy runspider`` in a subprocess, no network: the spider yields
-the expected records itself) through all four pipelines in their intended order.
+The last tests run real crawls (``scrapy runspider`` in process, ``tests.inprocess``, no network: the
+spider yields the expected records itself) through all four pipelines in their intended order.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 import textwrap
 import threading
 from datetime import UTC, datetime, timedelta
@@ -21,6 +18,7 @@ from pathlib import Path
 import pytest
 import scrapy
 from itemadapter import ItemAdapter
+from scrapy.commands.runspider import Command as RunSpider
 from scrapy.exceptions import DropItem, NotConfigured, ScrapyDeprecationWarning
 from scrapy.settings import Settings
 from scrapy.utils.defer import deferred_from_coro
@@ -327,7 +325,7 @@ SPIDER = textwrap.dedent(
 )
 
 
-def crawl(tmp_path: Path, db: Path, records: list[dict], *extra: str) -> subprocess.CompletedProcess:
+def crawl(tmp_path: Path, db: Path, records: list[dict]) -> inprocess.CommandResult:
     (tmp_path / "records_spider.py").write_text(SPIDER, encoding="utf-8")
     records_file = tmp_path / "records.json"
     records_file.write_text(json.dumps(records), encoding="utf-8")
@@ -338,12 +336,11 @@ def crawl(tmp_path: Path, db: Path, records: list[dict], *extra: str) -> subproc
         "TELNETCONSOLE_ENABLED": "False",
         "LOG_LEVEL": "INFO",
     }
-    command = [sys.executable, "-m", "scrapy", "runspider", "records_spider.py", "-a", f"records={records_file}"]
+    argv = ["runspider", str(tmp_path / "records_spider.py"), "-a", f"records={records_file}"]
     for name, value in settings.items():
-        command += ["-s", f"{name}={value}"]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    # cwd without scrapy.cfg: the project's FEEDS must not write into the repository.
-    return subprocess.run(command + list(extra), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        argv += ["-s", f"{name}={value}"]
+    # Scrapy's defaults, not the project's (as runspider outside a project): its FEEDS must not write here.
+    return inprocess.command(RunSpider(), argv, Settings(), timeout=60)
 
 
 def test_crawls_through_all_pipelines_into_the_store(tmp_path):
@@ -352,13 +349,13 @@ def test_crawls_through_all_pipelines_into_the_store(tmp_path):
     invalid = scraped(EXPECTED[1]) | {"url": None}
     duplicate = scraped(EXPECTED[2])
     result = crawl(tmp_path, db, [*records, invalid, duplicate])
-    assert result.returncode == 0, result.stderr
-    assert "'finish_reason': 'finished'" in result.stderr
-    assert "WARNING: Dropped record of <no url; article_id=" in result.stderr
+    assert result.returncode == 0, result.log
+    assert "'finish_reason': 'finished'" in result.log
+    assert "WARNING: Dropped record of <no url; article_id=" in result.log
 
     changed = records[3] | {"body": records[3]["body"] + "\n\nA correction was added."}
     result = crawl(tmp_path, db, [*records[:3], changed, *records[4:]])
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.log
 
     with ArticleStore(db, readonly=True) as store:
         assert store.count() == 14
@@ -380,9 +377,9 @@ def test_a_crawl_stores_while_another_writer_has_the_store_open(tmp_path):
     with ArticleStore(db) as other:
         other.start_run("another")
         result = crawl(tmp_path, db, [scraped(p) for p in EXPECTED])
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 0, result.log
         assert other.count() == 14 and [r["spider"] for r in other.runs()] == ["another", "records"]
-    assert "'mayadeen/items/new': 14" in result.stderr
+    assert "'mayadeen/items/new': 14" in result.log
 
 
 @pytest.mark.parametrize("wait", ["30", "45"])

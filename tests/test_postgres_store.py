@@ -26,9 +26,9 @@ from tests.fixture_server import FixtureServer, FixtureSite
 from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import CHANGED_PATH, SlowServer, change_item, item_paths, start_crawl, wait_for
 from tests.test_warc_archive import (
-    PARSER_CHANGE,
     assert_parser_change_reported,
     assert_parser_change_stored,
+    change_the_parser,
     reextract,
 )
 
@@ -336,12 +336,14 @@ def test_each_items_capture_is_indexed_in_its_transaction(pg_crawl):
             assert record.rec_headers.get_header("WARC-Payload-Digest") == latest["digest"]
 
 
-def test_reextract_into_postgresql_gives_every_record_then_files_a_parser_change(pg_crawl, postgres_cluster, tmp_path):
+def test_reextract_into_postgresql_gives_every_record_then_files_a_parser_change(
+    pg_crawl, postgres_cluster, monkeypatch
+):
     url, result, _ = pg_crawl
     warc, fresh = result.jsonl.parent / "warc", postgres_cluster.new_database()
-    proc = reextract(tmp_path, warc, fresh)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "Re-extraction report: 0 records changed, 0 unchanged, 14 new" in proc.stderr
+    proc = reextract(warc, fresh)
+    assert proc.returncode == 0, proc.log[-4000:]
+    assert "Re-extraction report: 0 records changed, 0 unchanged, 14 new" in proc.log
     expected = expected_records()
     rebuilt = stored_records(fresh)
     assert {u: {k: r[k] for k in expected[u]} for u, r in rebuilt.items()} == expected
@@ -350,7 +352,8 @@ def test_reextract_into_postgresql_gives_every_record_then_files_a_parser_change
         connect(StoreTarget(POSTGRESQL, url), readonly=True) as crawled,
     ):
         assert all(latest_capture(store, url=u) == latest_capture(crawled, url=u) for u in expected)
-    changed = reextract(tmp_path, warc, fresh, patch=PARSER_CHANGE)
+    change_the_parser(monkeypatch)
+    changed = reextract(warc, fresh)
     assert_parser_change_reported(changed)
     with connect(StoreTarget(POSTGRESQL, fresh), readonly=True) as store:
         assert_parser_change_stored(store)

@@ -1,6 +1,7 @@
 """`scrapy search` on both engines, and Datasette's search box with the web-search plugin: one query
-language, the same answers. The fixture records are stored through the store interface; the command
-runs in a subprocess, Datasette as a real server on a free loopback port, queried over HTTP."""
+language, the same answers. The fixture records are stored through the store interface; the hits come
+from the command in process (``tests.inprocess``), its exit statuses and its output with nothing else on
+stderr from a subprocess; Datasette is a real server on a free loopback port, queried over HTTP."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from mayadeen.commands.search import Command as Search
 from mayadeen.days import site_day
 from mayadeen.record import content_hash
 from mayadeen.store.datasette import METADATA_PATH
+from tests import inprocess
 from tests.conftest import ROOT, expected_records
 from tests.test_export import _free_port, _get_json
 
@@ -54,9 +57,10 @@ def scrapy_search(*args: str) -> subprocess.CompletedProcess:
 
 
 def hits(*args: str) -> list[dict]:
-    proc = scrapy_search(*args, "--json")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == "", "only the answer: no banner, no log"
+    """``scrapy search ARGS --json`` in process (``tests.inprocess``): its hits."""
+    proc = inprocess.command(Search(), ["search", *args, "--json"], inprocess.project_settings())
+    assert proc.returncode == 0, proc.log
+    assert proc.log == "", "only the answer: no log"
     return json.loads(proc.stdout)
 
 

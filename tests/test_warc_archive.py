@@ -20,7 +20,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -30,12 +29,15 @@ from warcio.archiveiterator import ArchiveIterator
 from mayadeen.archive.background import BackgroundWriter
 from mayadeen.archive.reader import load, scan, select
 from mayadeen.archive.warc import OPEN_SUFFIX, Fetched, WarcWriter, recover
+from mayadeen.commands.reextract import Command as Reextract
 from mayadeen.days import DayWindow
+from mayadeen.pages.article import ArticlePage
 from mayadeen.store.captures import latest_capture
 from mayadeen.store.model import JSON_COLUMNS, RECORD_COLUMNS
 from mayadeen.store.sqlite import ArticleStore
 from mayadeen.urls import PUBLIC_URL
-from tests.conftest import ROOT, expected_records, run_crawl
+from tests import inprocess
+from tests.conftest import expected_records
 from tests.fault_server import FaultServer
 from tests.fixture_server import FixtureServer
 from tests.scheduled import start_crawl, stored, wait_for
@@ -100,19 +102,13 @@ def assert_exact(rows: dict[str, dict], expected: dict[str, dict]) -> None:
             assert got == value, f"{url}: {key}"
 
 
-def reextract(
-    workdir: Path, warc: Path, store: Path | str, *extra: str, patch: str = ""
-) -> subprocess.CompletedProcess:
-    """`scrapy reextract` in a subprocess into ``store`` (a SQLite file, or a PostgreSQL URL);
-    ``patch``: Python run first (a simulated parser change)."""
+def reextract(warc: Path, store: Path | str, *extra: str) -> inprocess.CommandResult:
+    """`scrapy reextract` in process (``tests.inprocess``) into ``store`` (a SQLite file, or a PostgreSQL URL)."""
     setting = (
         f"MAYADEEN_STORE_URL={store}" if str(store).startswith("postgresql://") else f"MAYADEEN_SQLITE_PATH={store}"
     )
-    argv = ["scrapy", "reextract", "--warc-dir", str(warc), "-s", setting, "-L", "INFO", *extra]  # the whole log
-    boot = workdir / "boot.py"
-    boot.write_text(patch + f"\nfrom scrapy.cmdline import execute\nexecute({argv!r})\n", "utf-8")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
-    return subprocess.run([sys.executable, str(boot)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    argv = ["reextract", "--warc-dir", str(warc), "-s", setting, "-L", "INFO", *extra]  # the whole log
+    return inprocess.command(Reextract(), argv, inprocess.project_settings())
 
 
 # --- units --------------------------------------------------------------------------------------
@@ -278,7 +274,7 @@ def archived(tmp_path_factory):
     """Two crawls into one store and one archive: the second fetches everything again (full=1)."""
     work = tmp_path_factory.mktemp("archived")
     with FixtureServer() as srv:
-        first = run_crawl(
+        first = inprocess.crawl(
             "sections",
             srv.url,
             work / "first",
@@ -286,7 +282,7 @@ def archived(tmp_path_factory):
             sqlite=work / "store.sqlite",
             settings={"MAYADEEN_WARC_DIR": str(work / "warc")},
         )
-        second = run_crawl(
+        second = inprocess.crawl(
             "sections",
             srv.url,
             work / "second",
@@ -354,8 +350,8 @@ def test_reextract_into_a_fresh_store_gives_every_record_exactly(archived):
     out, fresh = work / "re" / "out.jsonl", work / "re" / "fresh.sqlite"
     out.parent.mkdir()
     out.write_text('{"stale": "line"}\n')
-    proc = reextract(work / "re", work / "warc", fresh, "-O", f"{out}:jsonlines")
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    proc = reextract(work / "warc", fresh, "-O", f"{out}:jsonlines")
+    assert proc.returncode == 0, proc.log[-4000:]
     expected = expected_records()
     records = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
     assert sorted(r["url"] for r in records) == sorted(expected)
@@ -380,35 +376,35 @@ def test_reextract_into_a_fresh_store_gives_every_record_exactly(archived):
         for url, want in expected.items():
             assert latest_capture(store, url=url) == latest_capture(old, url=url)
             assert store.get(url)["scraped_at"] == latest_capture(old, url=url)["fetched_at"][:19] + "Z"
-    log = proc.stderr
+    log = proc.log
     assert "Re-extraction report: 0 records changed, 0 unchanged, 14 new" in log
     assert "'downloader/exception_count'" not in log and "'log_count/ERROR'" not in log
     assert "mayadeen/warc/" not in log, "re-extraction archived again"
 
 
-#: A simulated parser change: one item's headline and tags, another's shares (outside the content hash).
-PARSER_CHANGE = textwrap.dedent(f"""
-    from mayadeen.pages.article import ArticlePage
+def change_the_parser(monkeypatch) -> None:
+    """A simulated parser change: one item's headline and tags, another's shares (outside the content hash)."""
     extract = ArticlePage.to_item
+
     def fixed(self):
         item = extract(self)
-        if item is not None and item["url"] == {ARTICLE!r}:
+        if item is not None and item["url"] == ARTICLE:
             item["headline"] = item["headline"] + " (fixed)"
             item["tags"] = item["tags"] + ["Fixed"]
-        if item is not None and item["url"] == {VIDEO!r}:
+        if item is not None and item["url"] == VIDEO:
             item["shares"] = (item["shares"] or 0) + 1
         return item
-    ArticlePage.to_item = fixed
-""")
+
+    monkeypatch.setattr(ArticlePage, "to_item", fixed)
 
 
-def assert_parser_change_reported(proc: subprocess.CompletedProcess) -> None:
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    [report] = re.findall(r"Re-extraction report: (.*)", proc.stderr)
+def assert_parser_change_reported(proc: inprocess.CommandResult) -> None:
+    assert proc.returncode == 0, proc.log[-4000:]
+    [report] = re.findall(r"Re-extraction report: (.*)", proc.log)
     counts, fields = report.split("; fields changed most: ")
     assert counts == "2 records changed, 12 unchanged, 0 new"
     assert sorted(fields.split(", ")) == ["headline 1", "shares 1", "tags 1"]
-    assert "Records changed only outside the content hash: 1 (updated in place, no new revision)" in proc.stderr
+    assert "Records changed only outside the content hash: 1 (updated in place, no new revision)" in proc.log
 
 
 def assert_parser_change_stored(db) -> None:
@@ -425,12 +421,13 @@ def assert_parser_change_stored(db) -> None:
     assert all(db.get(u)["revision"] == 1 for u in expected if u != ARTICLE)
 
 
-def test_a_parser_change_becomes_a_new_revision_and_is_reported(archived):
+def test_a_parser_change_becomes_a_new_revision_and_is_reported(archived, monkeypatch):
     work, _, _ = archived
     store = work / "changed" / "store.sqlite"
     store.parent.mkdir()
     shutil.copy(work / "store.sqlite", store)
-    proc = reextract(work / "changed", work / "warc", store, patch=PARSER_CHANGE)
+    change_the_parser(monkeypatch)
+    proc = reextract(work / "warc", store)
     assert_parser_change_reported(proc)
     with ArticleStore(store, readonly=True) as db:
         assert_parser_change_stored(db)
@@ -442,29 +439,29 @@ def test_reextract_selects_by_url_and_kind_and_refuses_bad_options(archived):
     work, _, _ = archived
     only = work / "only" / "store.sqlite"
     only.parent.mkdir()
-    proc = reextract(work / "only", work / "warc", only, "--url", GALLERY + "?utm_source=x")
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    proc = reextract(work / "warc", only, "--url", GALLERY + "?utm_source=x")
+    assert proc.returncode == 0, proc.log[-4000:]
     assert set(stored(only)) == {GALLERY}
-    proc = reextract(work / "only", work / "warc", only, "--kind", "video")
+    proc = reextract(work / "warc", only, "--kind", "video")
     assert set(stored(only)) == {GALLERY} | {u for u, r in expected_records().items() if r["kind"] == "video"}
-    proc = reextract(work / "only", work / "warc", only, "--url", GALLERY, "--kind", "video")  # both apply
-    assert proc.returncode == 0 and "No archived item page matches the selection" in proc.stderr
+    proc = reextract(work / "warc", only, "--url", GALLERY, "--kind", "video")  # both apply
+    assert proc.returncode == 0 and "No archived item page matches the selection" in proc.log
     bad_options = (
         ["--since", "2025-13-01"],
         ["--url", PUBLIC_URL + "/news"],
         ["--since", "2025-08-02", "--until", "2025-08-01"],
     )
     for bad in bad_options:
-        proc = reextract(work / "only", work / "warc", only, *bad)
-        assert proc.returncode != 0 and "Re-extracting" not in proc.stderr, bad
-    proc = reextract(work / "only", work / "none", only)
-    assert proc.returncode != 0 and "no WARC archive" in proc.stderr
+        proc = reextract(work / "warc", only, *bad)
+        assert proc.returncode != 0 and "Re-extracting" not in proc.log, bad
+    proc = reextract(work / "none", only)
+    assert proc.returncode != 0 and "no WARC archive" in proc.log
 
 
 def test_archiving_every_response_keeps_discovery_pages_and_still_reextracts_exactly(tmp_path):
     warc = tmp_path / "warc"
     with FixtureServer() as srv:
-        crawl = run_crawl(
+        crawl = inprocess.crawl(
             "sections",
             srv.url,
             tmp_path,
@@ -486,8 +483,8 @@ def test_archiving_every_response_keeps_discovery_pages_and_still_reextracts_exa
     with ArticleStore(crawl.sqlite, readonly=True) as db:
         indexed = db.conn.execute("SELECT url FROM warc_captures").fetchall()
     assert sorted(u for (u,) in indexed) == sorted(expected_records()), "only items are indexed, each once"
-    proc = reextract(tmp_path, warc, tmp_path / "fresh.sqlite")
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    proc = reextract(warc, tmp_path / "fresh.sqlite")
+    assert proc.returncode == 0, proc.log[-4000:]
     assert_exact(stored(tmp_path / "fresh.sqlite"), expected_records())
 
 
@@ -520,7 +517,7 @@ def test_sigkill_during_an_archiving_crawl_leaves_an_archive_that_reads_and_reex
         with ArticleStore(store, readonly=True) as db:
             killed_count = db.count()
         assert 3 <= killed_count < len(expected_records())
-        after = run_crawl("sections", srv.url, work, args=NO_JS, sqlite=store, settings=settings)
+        after = inprocess.crawl("sections", srv.url, work, args=NO_JS, sqlite=store, settings=settings)
     assert after.stat("mayadeen/warc/recovered_files") == 1 and after.stat("mayadeen/warc/torn_bytes") >= 700
     assert "left open by a killed run" in after.log
     index = check_archive(warc)
@@ -529,8 +526,8 @@ def test_sigkill_during_an_archiving_crawl_leaves_an_archive_that_reads_and_reex
     assert set(rows) == set(expected_records()) and set(rows) <= archived_urls
 
     fresh = work / "fresh.sqlite"
-    proc = reextract(work, warc, fresh, "-O", f"{work / 're.jsonl'}:jsonlines")
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    proc = reextract(warc, fresh, "-O", f"{work / 're.jsonl'}:jsonlines")
+    assert proc.returncode == 0, proc.log[-4000:]
     assert_exact(stored(fresh), expected_records())
     rebuilt = stored(fresh)
     for url, row in rows.items():
