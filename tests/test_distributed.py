@@ -52,7 +52,8 @@ def assert_exact_records(workdirs: list[Path], *, allow_twice: set[str] = frozen
     urls in ``allow_twice``, in two: a worker killed after storing an item and before finishing it)."""
     expected = expected_records()
     found = Counter(url for rows in stores(workdirs) for url in rows)
-    assert set(found) == set(expected)
+    logs = "\n".join(f"--- {d.name}:\n" + "\n".join(log_of(d).splitlines()[-15:]) for d in workdirs)
+    assert set(found) == set(expected), logs  # the logs' ends say why a worker stored nothing
     twice = {url for url, n in found.items() if n > 1}
     assert twice <= allow_twice and max(found.values()) <= 2, f"stored more than once: {twice}"
     for workdir in workdirs:
@@ -254,7 +255,7 @@ def test_redis_hanging_blocks_no_download(tmp_path):
     its item stored, what it leads to waits in order for Redis — and once Redis answers again the
     crawl completes with exact records."""
     workdir = tmp_path / "worker"
-    settings = {**BUDGET, "MAYADEEN_REDIS_LEASE_TTL": "2"}
+    settings = {**BUDGET, "MAYADEEN_REDIS_LEASE_TTL": "2", "MAYADEEN_STORE_REACTOR_TIMEOUT": "1"}
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=LATENCY) as srv:
         worker = start_worker("sitemap", srv.url, workdir, redis_srv.url, settings=settings)
         wait_for(lambda: len(item_paths(srv.paths())) >= 2, timeout=60)
