@@ -119,6 +119,9 @@ SPIDER_MIDDLEWARES = {
     # Item requests Scrapy's SitemapSpider makes get the spider's item_failed errback (given-up items
     # are remembered); after Scrapy's own, so it sees every request a callback yields.
     "mayadeen.middlewares.item_errback.ItemErrbackMiddleware": 940,
+    # The item requests Scrapy's SitemapSpider makes of a sitemap are judged by freshness (a store
+    # lookup, off the reactor) before they go on.
+    "mayadeen.middlewares.sitemap_freshness.SitemapFreshnessMiddleware": 930,
     # Archives the response an item came from and indexes it (warc_captures) in the item's
     # transaction; near the spider, so it sees the items exactly as the callback made them.
     "mayadeen.archive.middleware.ItemCaptureMiddleware": 950,

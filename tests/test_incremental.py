@@ -1,5 +1,6 @@
 """Incremental runs: a second run fetches only what is new or changed, for every spider."""
 
+import asyncio
 import json
 from datetime import UTC, date, datetime
 
@@ -174,6 +175,17 @@ def test_second_run_fetches_exactly_the_changed_and_the_new_item(tmp_path, spide
 # --- the decision itself ---------------------------------------------------------------------------
 
 
+def looked_up(store: ArticleStore, *urls: str, **options) -> Freshness:
+    """A ``Freshness`` reading ``store`` on the test's thread, with ``urls`` looked up already."""
+
+    async def lookup(missing: list[str]):
+        return store.lookup(missing)
+
+    fresh = Freshness(lookup, **options)
+    asyncio.run(fresh.prefetch(urls))
+    return fresh
+
+
 def store_with(tmp_path, url: str, date_modified: str, date_published: str, **more) -> ArticleStore:
     """A real store holding one item at ``url`` with these dates (and ``more`` upsert arguments)."""
     store = ArticleStore(tmp_path / "fresh.sqlite")
@@ -208,16 +220,24 @@ def stored_a(tmp_path):
     ],
 )
 def test_verdicts(stored_a, seen, day_only, verdict):
-    assert Freshness(stored_a).verdict(P + "/a", seen, day_only=day_only) is verdict
+    assert looked_up(stored_a, P + "/a").verdict(P + "/a", seen, day_only=day_only) is verdict
 
 
 def test_verdicts_new_full_and_done(stored_a):
-    assert Freshness(stored_a).verdict(P + "/b", "2020-01-01") is Verdict.NEW
-    assert Freshness(stored_a, full=True).verdict(P + "/a") is Verdict.FULL
-    assert Freshness(stored_a, full=True, done_runs={7}).verdict(P + "/a") is Verdict.DONE
-    assert Freshness(stored_a, done_runs={8}).verdict(P + "/a") is Verdict.UNCHANGED
-    assert Freshness(stored_a, unfinished={P + "/a"}).verdict(P + "/a") is Verdict.UNFINISHED
+    assert looked_up(stored_a, P + "/b").verdict(P + "/b", "2020-01-01") is Verdict.NEW
+    assert looked_up(stored_a, P + "/a", full=True).verdict(P + "/a") is Verdict.FULL
+    assert looked_up(stored_a, P + "/a", full=True, done_runs={7}).verdict(P + "/a") is Verdict.DONE
+    assert looked_up(stored_a, P + "/a", done_runs={8}).verdict(P + "/a") is Verdict.UNCHANGED
+    assert looked_up(stored_a, P + "/a", unfinished={P + "/a"}).verdict(P + "/a") is Verdict.UNFINISHED
     assert Freshness(None, done={P + "/b"}).verdict(P + "/b", "2030-01-01") is Verdict.DONE
+
+
+def test_a_verdict_needs_its_url_looked_up_first(stored_a):
+    """The crawl's lookups are awaited (off the reactor): a verdict never makes one itself."""
+    fresh = looked_up(stored_a, P + "/a")
+    with pytest.raises(LookupError, match="not looked up"):
+        fresh.verdict(P + "/b", "2020-01-01")
+    assert fresh.verdict(P + "/a") is Verdict.UNCHANGED
     assert not Verdict.DONE.fetch and Verdict.FULL.fetch and Verdict.NEW.fetch
 
 
@@ -231,7 +251,7 @@ def test_the_listed_date_counts_and_aliases_are_known(tmp_path):
         listed="2025-08-09T00:00:00Z",
         aliases=[P + "/old-d"],
     ) as store:
-        fresh = Freshness(store)
+        fresh = looked_up(store, P + "/d", P + "/old-d")
         assert fresh.verdict(P + "/d", "2025-08-09T03:00:00+03:00") is Verdict.UNCHANGED
         assert fresh.verdict(P + "/old-d", "2025-08-09T03:00:00+03:00") is Verdict.UNCHANGED
         assert fresh.verdict(P + "/old-d", "2025-08-09T03:00:01+03:00") is Verdict.CHANGED
@@ -241,7 +261,7 @@ def test_the_listed_date_counts_and_aliases_are_known(tmp_path):
 
 def test_listing_day_compares_beirut_days(tmp_path):
     # Stored 2025-07-31T22:30Z is 1 Aug 01:30 in Beirut: a card dated 1 Aug is not newer.
-    fresh = Freshness(store_with(tmp_path, P + "/c", "2025-07-31T22:30:00Z", "2025-07-31T22:30:00Z"))
+    fresh = looked_up(store_with(tmp_path, P + "/c", "2025-07-31T22:30:00Z", "2025-07-31T22:30:00Z"), P + "/c")
     assert fresh.verdict(P + "/c", "1 Aug 2025", day_only=True) is Verdict.UNCHANGED
     assert fresh.verdict(P + "/c", date(2025, 8, 2)) is Verdict.CHANGED
     assert fresh.verdict(P + "/c", datetime(2025, 7, 31, 22, 30, 1, tzinfo=UTC)) is Verdict.CHANGED

@@ -236,7 +236,7 @@ def test_store_pipeline_stores_counts_and_files_the_run(tmp_path):
     path = tmp_path / "data" / "sub" / "mayadeen.sqlite"
     crawler = store_crawler(path)
     pipeline = StorePipeline.from_crawler(crawler)
-    on_reactor(pipeline.open_spider)
+    on_reactor(lambda: deferred_from_coro(pipeline.open_spider()))
     assert path.parent.is_dir()
     assert stat(crawler, "mayadeen/run_id") == 1
     records = [enriched(p) for p in EXPECTED]
@@ -257,9 +257,9 @@ def test_store_pipeline_stores_counts_and_files_the_run(tmp_path):
 
     signals = crawler.signals
     on_reactor(signals.send_catch_log_deferred, scrapy.signals.spider_closed, spider=crawler.spider, reason="finished")
-    assert pipeline.store is not None  # others may still add to the run
+    assert pipeline.writer is not None  # others may still add to the run
     on_reactor(signals.send_catch_log_deferred, scrapy.signals.engine_stopped)
-    assert pipeline.store is None and pipeline.writer is None
+    assert pipeline.reader is None and pipeline.writer is None
     with ArticleStore(path) as store:
         assert store.count() == 14
         (run,) = store.runs()
@@ -281,10 +281,10 @@ def test_the_origin_travels_in_the_item_and_in_no_record(tmp_path, crawler):
     assert ValidatePipeline.from_crawler(crawler).process_item(item) is item
     assert ArticleItem(**record).origin() is None
     pipeline = StorePipeline.from_crawler(store_crawler(tmp_path / "s.sqlite"))
-    on_reactor(pipeline.open_spider)
+    on_reactor(lambda: deferred_from_coro(pipeline.open_spider()))
     unnoted = ArticleItem(**enriched(EXPECTED[1]))  # noted with no origin: none stored
     on_reactor(lambda: gatherResults([deferred_from_coro(pipeline.process_item(i)) for i in (item, unnoted)]))
-    assert on_reactor(pipeline.store.get, alias)["url"] == record["url"]
+    assert on_reactor(pipeline.reader.submit, lambda store: store.get(alias))["url"] == record["url"]
 
 
 def test_the_old_pipeline_name_still_stores_and_warns(tmp_path):

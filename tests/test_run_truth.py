@@ -14,14 +14,14 @@ import pytest
 from scrapy.utils.test import get_crawler
 
 from mayadeen.extensions.run_outcome import Thresholds, outcome
-from mayadeen.store.freshness import Freshness, Verdict
+from mayadeen.store.freshness import Verdict
 from mayadeen.urls import PUBLIC_URL, item_kind
 from tests.conftest import ROOT, run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite, write_answer
 from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import SlowServer, crawl_command, item_paths, runs, start_crawl, stored, wait_for
 from tests.test_exit_status import last_line
-from tests.test_incremental import P, store_with
+from tests.test_incremental import P, looked_up, store_with
 
 XML = "application/xml; charset=utf-8"
 
@@ -237,11 +237,11 @@ def test_an_item_this_crawl_stored_is_not_counted_as_skipped(tmp_path):
     crawler.stats.open_spider()
     # Stored during this crawl (by another worker, or listed first by another source).
     with store_with(tmp_path, P + "/a", "2025-08-01T06:35:00Z", "2025-07-31T13:10:00Z") as store:
-        fresh = Freshness(store, stats=crawler.stats, started=started)
+        fresh = looked_up(store, P + "/a", P + "/b", stats=crawler.stats, started=started)
         assert fresh.verdict(P + "/a", "2025-08-01T06:35:00Z") is Verdict.UNCHANGED
         assert fresh.verdict(P + "/a", "2025-08-01T06:35:00Z") is Verdict.UNCHANGED  # listed twice: counted once
         assert fresh.verdict(P + "/b", "2025-08-01T06:35:00Z") is Verdict.NEW
-        earlier = Freshness(store, stats=crawler.stats, started=datetime(2030, 1, 1, tzinfo=UTC))
+        earlier = looked_up(store, P + "/a", stats=crawler.stats, started=datetime(2030, 1, 1, tzinfo=UTC))
         assert earlier.verdict(P + "/a", "2025-08-01T06:35:00Z") is Verdict.UNCHANGED  # stored before the crawl
     stats = crawler.stats.get_stats()
     assert (

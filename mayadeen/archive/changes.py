@@ -2,7 +2,9 @@
 
 The developer's question after a parser fix: how many records come out different now, and in which
 fields. Each record is compared with the row the store holds for its url, just before the store
-pipeline writes it, on every key but ``scraped_at`` and ``content_hash``.
+pipeline writes it, on every key but ``scraped_at`` and ``content_hash``. The row is read off the
+reactor, by the store pipeline's writer after the writes before it (or, pipeline off, by a thread
+reading the store).
 
 A record that differs only in keys outside the content hash (``shares``, dates, sections, links…)
 updates its row in place, without a new revision (the store's rule for metadata); it is counted
@@ -19,10 +21,10 @@ from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
-from mayadeen.pipelines.store import open_store
+from mayadeen.pipelines.store import StorePipeline, open_store
+from mayadeen.pipelines.store_thread import StoreThread
 from mayadeen.record import HASHED_KEYS
 from mayadeen.store.engines import store_target
-from mayadeen.store.interface import Store
 from mayadeen.store.model import RECORD_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ class ChangeReport:
     def __init__(self, crawler):
         self.crawler = crawler
         self.stats = crawler.stats
-        self.store: Store | None = None
+        self.reads: StoreThread | None = None
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -59,15 +61,16 @@ class ChangeReport:
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         return pipeline
 
-    def spider_opened(self, spider) -> None:
-        self.store = open_store(self.crawler)  # the store pipeline's connection (or, without it, read-only)
+    async def spider_opened(self, spider) -> None:
+        pipeline = self.crawler.get_item_pipeline(StorePipeline)
+        self.reads = pipeline.writer if pipeline is not None else await open_store(self.crawler)
 
-    def _stored(self, url: str) -> dict[str, Any] | None:
-        return self.store.get(url) if self.store is not None else None
+    async def _stored(self, url: str) -> dict[str, Any] | None:
+        return await self.reads.run(lambda store: store.get(url)) if self.reads is not None else None
 
-    def process_item(self, item: Any) -> Any:
+    async def process_item(self, item: Any) -> Any:
         record = ItemAdapter(item).asdict()
-        stored = self._stored(record["url"])
+        stored = await self._stored(record["url"])
         if stored is None:
             self.stats.inc_value("mayadeen/reextract/new")
             return item

@@ -2,8 +2,9 @@
 
 ``WarcArchiveMiddleware`` (downloader, between the mirror at 950, which has put the public URL back,
 and decompression at 590, so it sees each response as received) owns the run's ``WarcWriter``, run
-in a worker thread (``mayadeen.archive.background``: gzip off the reactor thread, records in order, at
-most ``QUEUE_LIMIT`` exchanges waiting; all written and the file closed when the spider closes). It
+in a worker thread (``mayadeen.archive.background``: gzip and the store's revisit lookups off the
+reactor thread, records in order, at most ``QUEUE_LIMIT`` exchanges waiting; all written and the file
+closed when the spider closes). It
 remembers every response until its request is gone and archives it when asked; with
 ``MAYADEEN_WARC_ALL`` it archives every response (listings, sitemaps, feeds, errors) at once.
 
@@ -75,7 +76,6 @@ class WarcArchiveMiddleware:
         self.archive_all = archive_all
         self.max_size = max_size
         self.writer: BackgroundWriter | None = None
-        self.store: Store | None = None  # which payloads earlier runs archived
         self.received: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # request -> Fetched
         # request -> its write (an asyncio task giving the Capture, or None when the write failed)
         self.captures: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -96,7 +96,7 @@ class WarcArchiveMiddleware:
         crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
         return mw
 
-    def spider_opened(self, spider) -> None:
+    async def spider_opened(self, spider) -> None:
         for name, cut in recover(self.directory):
             self.stats.inc_value("mayadeen/warc/recovered_files")
             self.stats.inc_value("mayadeen/warc/torn_bytes", cut)
@@ -113,10 +113,12 @@ class WarcArchiveMiddleware:
             "operator-spider": spider.name,
             **{f"setting-{name}": str(settings.get(name)) for name in WARCINFO_SETTINGS},
         }
-        self.store = open_store(self.crawler)  # the store pipeline's, or the store read-only
-        archived = (lambda digest: archived_payload(self.store, digest)) if self.store is not None else None
+        # Which payloads earlier runs archived: asked in the thread of the store's reads, which plans
+        # each record (``archived`` is called there, with that thread's connection).
+        reads = await open_store(self.crawler)
+        archived = (lambda digest: archived_payload(reads.store, digest)) if reads is not None else None
         writer = WarcWriter(self.directory, run, max_size=self.max_size, info=info, archived=archived)
-        self.writer = BackgroundWriter(writer, QUEUE_LIMIT)
+        self.writer = BackgroundWriter(writer, QUEUE_LIMIT, planner=reads)
         logger.info(
             "Archiving %s as WARC in %s", "every response" if self.archive_all else "item pages", self.directory
         )

@@ -49,7 +49,7 @@ class ReextractSpider(MayadeenSpider):
     async def start(self):
         stats = self.crawler.stats
         chosen = await self.archived()
-        newer = self._stored_fetches()
+        newer = await self._stored_fetches()
         if chosen:
             self.logger.info("Re-extracting %d archived item pages from %s", len(chosen), self.source)
         else:
@@ -84,10 +84,10 @@ class ReextractSpider(MayadeenSpider):
         self.crawler.stats.set_value("mayadeen/reextract/unreadable_files", len(unreadable))
         return chosen
 
-    def _stored_fetches(self) -> dict[str, str]:
-        """url -> newest capture the store has indexed (empty without a store)."""
-        store = open_store(self.crawler)
-        return latest_fetches(store) if store is not None else {}
+    async def _stored_fetches(self) -> dict[str, str]:
+        """url -> newest capture the store has indexed (empty without a store); read off the reactor."""
+        reads = await open_store(self.crawler)
+        return await reads.run(latest_fetches) if reads is not None else {}
 
 
 class ExternalReextractSpider(ReextractSpider):

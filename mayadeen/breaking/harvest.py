@@ -9,12 +9,13 @@ spider) are left alone.
 
 Settings: ``MAYADEEN_BREAKING_HARVEST`` (default True) turns it off; nothing is harvested without a
 store (``MAYADEEN_STORE_URL`` and ``MAYADEEN_SQLITE_PATH`` empty); either engine. The flashes go
-through the crawl's own connection to the store (``mayadeen.breaking.table``). Stats as
-``mayadeen.breaking.recorder``.
+through the crawl's own connection to the store, off the reactor (``mayadeen.breaking.table``); the
+crawl does not wait for them, except at its end. Stats as ``mayadeen.breaking.recorder``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from scrapy import signals
@@ -32,6 +33,7 @@ class TickerHarvest:
     def __init__(self, crawler):
         self.recorder = TickerRecorder(crawler)
         self.next_read = 0.0  # time.monotonic() from which the next page's ticker is read
+        self.storing: set[asyncio.Task] = set()  # awaited when the spider closes
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -49,8 +51,13 @@ class TickerHarvest:
         now = time.monotonic()
         if now < self.next_read or getattr(spider, "reads_ticker", False) or response.status != 200:
             return
-        if isinstance(response, HtmlResponse) and self.recorder.record(response) is not None:
+        reading = self.recorder.read(response) if isinstance(response, HtmlResponse) else None
+        if reading is not None:
             self.next_read = now + REPEAT_INTERVAL  # a page without a ticker leaves it due
+            task = asyncio.ensure_future(self.recorder.record(reading, response.url))
+            self.storing.add(task)
+            task.add_done_callback(self.storing.discard)
 
-    def spider_closed(self, spider) -> None:
-        self.recorder.close()
+    async def spider_closed(self, spider) -> None:
+        await asyncio.gather(*self.storing)
+        await self.recorder.close()

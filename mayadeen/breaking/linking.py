@@ -36,14 +36,13 @@ class ArticleLinker:
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 
-    def item_scraped(self, item, response, spider) -> None:
+    async def item_scraped(self, item, response, spider) -> None:
         adapter = ItemAdapter(item)
         if "headline" not in adapter.field_names() or not adapter.get("date_published"):
             return  # not an article (a flash, for one)
         try:
-            linked = self.table.flashes().link_article(
-                adapter.get("url"), adapter.get("headline"), adapter.get("date_published")
-            )
+            url, headline, published = adapter.get("url"), adapter.get("headline"), adapter.get("date_published")
+            linked = await self.table.run(lambda flashes: flashes.link_article(url, headline, published))
         except self.table.errors as exc:
             self.stats.inc_value("mayadeen/breaking/store_errors")
             logger.error(
@@ -54,5 +53,5 @@ class ArticleLinker:
             self.stats.inc_value("mayadeen/breaking/linked", linked)
             logger.info("Linked %s to %d breaking news flash(es)", adapter.get("url"), linked)
 
-    def spider_closed(self, spider) -> None:
-        self.table.close()
+    async def spider_closed(self, spider) -> None:
+        await self.table.close()

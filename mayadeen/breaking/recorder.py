@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 
 class TickerRecorder:
-    """``record(response)`` stores the flashes of the page's ticker and returns the new ones as records."""
+    """``read(response)`` reads the page's ticker; ``await record(reading, url)`` stores its flashes
+    (off the reactor) and returns the new ones as records."""
 
     def __init__(self, crawler):
         self.crawler = crawler
@@ -40,20 +41,25 @@ class TickerRecorder:
     def stats(self):
         return self.crawler.stats  # set once the crawl starts, after the spider is made
 
-    def record(self, response) -> list[dict[str, Any]] | None:
-        """The new flashes of the page's ticker (records); None when the page has no ticker."""
+    def read(self, response) -> TickerReading | None:
+        """The page's ticker; None when the page has none."""
         reading = TickerPage(response, self.tracking, self.max_flashes).read()
         if not reading.found:
             return None
         self._report(reading, response.url)
+        return reading
+
+    async def record(self, reading: TickerReading, url: str) -> list[dict[str, Any]]:
+        """The new flashes of the ticker read on the page at ``url`` (records), once stored."""
+        seen_at = utc_timestamp()
         try:
-            results = self.table.flashes().record(reading.entries, utc_timestamp())
+            results = await self.table.run(lambda flashes: flashes.record(reading.entries, seen_at))
         except self.table.errors as exc:
             self.stats.inc_value("mayadeen/breaking/store_errors")
             logger.error(
                 "Could not store the %d flashes of %s in %s: %s",
                 len(reading.entries),
-                response.url,
+                url,
                 self.table.location,
                 exc,
             )
@@ -72,5 +78,5 @@ class TickerRecorder:
         if reading.details:
             logger.warning("Breaking ticker of %s: %s", url, "; ".join(reading.details))
 
-    def close(self) -> None:
-        self.table.close()
+    async def close(self) -> None:
+        await self.table.close()

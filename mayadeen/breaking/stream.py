@@ -1,5 +1,7 @@
 """The flashes a ``breaking`` run writes to its feeds: every flash the store holds that no run has written yet.
 
+Read and marked off the reactor (``mayadeen.breaking.table``).
+
 A flash is stored first (``mayadeen.breaking.recorder``) and marked ``streamed`` in the store only once
 the feeds have written it: the mark is set on ``item_scraped`` by a handler connected after Scrapy's
 feed exporter's, which writes the item in its own handler of that signal (to the unbuffered JSON Lines
@@ -16,7 +18,7 @@ ERROR: a flash written but not marked, written again by the next run).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 from scrapy import signals
 
@@ -44,10 +46,11 @@ class FlashStream:
     def _follow_feeds(self, spider) -> None:
         self.crawler.signals.connect(self.written, signal=signals.item_scraped)
 
-    def items(self) -> Iterator[FlashItem]:
+    async def items(self) -> AsyncIterator[FlashItem]:
         while True:
+            after = self.after
             try:
-                page = self.table.flashes().unstreamed(after=self.after, limit=PAGE)
+                page = await self.table.run(lambda flashes: flashes.unstreamed(after=after, limit=PAGE))
             except self.table.errors as exc:
                 logger.error("Could not read the flashes to write from %s: %s", self.table.location, exc)
                 return
@@ -59,12 +62,12 @@ class FlashStream:
             if len(page) < PAGE:
                 return
 
-    def written(self, item, spider) -> None:
+    async def written(self, item, spider) -> None:
         flash_id = item.flash_id() if isinstance(item, FlashItem) else None
         if flash_id is None:
             return
         try:
-            self.table.flashes().mark_streamed(flash_id)
+            await self.table.run(lambda flashes: flashes.mark_streamed(flash_id))
         except self.table.errors as exc:
             self.crawler.stats.inc_value("mayadeen/breaking/stream_errors")
             logger.error("Could not mark flash %d written in %s: %s", flash_id, self.table.location, exc)

@@ -39,11 +39,12 @@ from typing import Any
 from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
+from scrapy.utils.defer import maybe_deferred_to_future
 
 from mayadeen.browser.render import EMPTY_LISTING
 from mayadeen.extensions.run_outcome import COVERAGE_BELOW_MINIMUM, RunOutcome
 from mayadeen.items import ArticleItem
-from mayadeen.pipelines.store import open_store
+from mayadeen.pipelines.store import StorePipeline
 from mayadeen.record import NEVER_EMPTY_KEYS
 from mayadeen.store.freshness import items_seen
 from mayadeen.urls import PUBLIC_URL, canonical_url, item_kind, listing_key
@@ -227,7 +228,7 @@ class FieldCoverage:
             " site's layout changed? Records are stored, but this run counts as failed."
         )
 
-    def spider_closed(self, spider, reason):
+    async def spider_closed(self, spider, reason):
         report = self.report()
         below = self.failing
         if not below and (report["pages"] or report["discovery"]["listing_pages"]):
@@ -247,15 +248,15 @@ class FieldCoverage:
                 report["pages"],
                 ", ".join(f"{f} {s:.0%}" for f, s in report["fields"].items()),
             )
-        self.store_report(report)
+        await self.store_report(report)
 
-    def store_report(self, report: dict[str, Any]) -> None:
-        """Adds the report to this run's ``crawl_runs`` row, through the crawl's own store connection."""
+    async def store_report(self, report: dict[str, Any]) -> None:
+        """Adds the report to this run's ``crawl_runs`` row, through the store pipeline's writer (off the reactor)."""
         run_id = self.stats.get_value("mayadeen/run_id")
-        store = open_store(self.crawler) if run_id else None
-        if store is None or store.readonly:
+        pipeline = self.crawler.get_item_pipeline(StorePipeline) if run_id else None
+        if pipeline is None or pipeline.writer is None:
             return
         try:
-            store.finish_run(run_id, coverage=report)
+            await maybe_deferred_to_future(pipeline.write(lambda store: store.finish_run(run_id, coverage=report)))
         except Exception:
-            logger.exception("Could not store the field coverage of run %s in %s", run_id, store.location)
+            logger.exception("Could not store the field coverage of run %s in %s", run_id, pipeline.target)

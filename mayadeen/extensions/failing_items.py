@@ -7,7 +7,8 @@ too many are given up) and remembers it in the store's ``failing_items`` table
 (``mayadeen.store.failing``). Later runs do not request it before its ``next_attempt_at``
 (``MAYADEEN_FAILING_RETRY_INTERVAL`` seconds after the first failure, doubled with each further
 failed run, at most ``MAYADEEN_FAILING_RETRY_INTERVAL_MAX``; ``-a full=1`` requests it anyway); a
-run that stores it forgets it. The items still failing are listed at the end of every run.
+run that stores it forgets it. The items still failing are listed at the end of every run. The
+table is read and written by the store pipeline's writer, off the reactor, in order with the items.
 
 Stats: ``mayadeen/given_up``, ``mayadeen/failing/deferred`` (items not requested: not due yet),
 ``mayadeen/failing/recovered``, ``mayadeen/failing/items`` (failing items in the store at the end).
@@ -39,7 +40,7 @@ class FailingItems:
         self.stats = crawler.stats
         self.interval = crawler.settings.getfloat("MAYADEEN_FAILING_RETRY_INTERVAL", 900.0)
         self.longest = crawler.settings.getfloat("MAYADEEN_FAILING_RETRY_INTERVAL_MAX", 86400.0)
-        self.store = None
+        self.pipeline: StorePipeline | None = None  # its writer reads and writes the table
         self.next_attempts: dict[str, str] = {}
         self.deferred: set[str] = set()
 
@@ -53,13 +54,12 @@ class FailingItems:
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 
-    def spider_opened(self, spider) -> None:
+    async def spider_opened(self, spider) -> None:
         pipeline = self.crawler.get_item_pipeline(StorePipeline)
-        store = pipeline.store if pipeline is not None else None
-        if store is None:
-            return  # no store (or a locked one): given-up items are only logged and counted
-        self.store = store
-        self.next_attempts = failing.next_attempts(store)
+        if pipeline is None or pipeline.writer is None:
+            return  # no store (or one that did not open): given-up items are only logged and counted
+        self.pipeline = pipeline
+        self.next_attempts = await pipeline.writer.run(failing.next_attempts)
 
     def request_scheduled(self, request, spider) -> None:
         due = self.next_attempts.get(request.url)
@@ -72,10 +72,16 @@ class FailingItems:
 
     def given_up(self, url: str, reason: str) -> None:
         self.stats.inc_value("mayadeen/given_up")
-        if self.store is None:
+        if self.pipeline is None or self.pipeline.writer is None:
             logger.warning("Gave up on %s (%s)", url, reason)
             return
-        row = failing.record_failure(self.store, url, reason, self.interval, self.longest)
+        recorded = self.pipeline.write(
+            lambda store: failing.record_failure(store, url, reason, self.interval, self.longest)
+        )
+        recorded.addCallback(self._remembered, url, reason)
+        recorded.addErrback(lambda failure: logger.error("Could not remember %s as failing: %s", url, failure.value))
+
+    def _remembered(self, row: dict, url: str, reason: str) -> None:
         self.next_attempts[url] = row["next_attempt_at"]
         logger.warning(
             "Gave up on %s (%s); failing in %d run(s) since %s, next attempt after %s",
@@ -86,17 +92,22 @@ class FailingItems:
             row["next_attempt_at"],
         )
 
-    def item_scraped(self, item, response, spider) -> None:
+    async def item_scraped(self, item, response, spider) -> None:
         url = ItemAdapter(item).get("url")
-        if self.store is not None and url in self.next_attempts and failing.clear(self.store, url):
-            del self.next_attempts[url]
+        if (
+            self.pipeline is not None
+            and self.pipeline.writer is not None
+            and url in self.next_attempts
+            and await self.pipeline.writer.run(lambda store: failing.clear(store, url))
+        ):
+            self.next_attempts.pop(url, None)
             self.stats.inc_value("mayadeen/failing/recovered")
             logger.info("%s works again: no longer failing", url)
 
-    def spider_closed(self, spider, reason: str) -> None:
-        if self.store is None or self.store.conn is None:  # none, or the store pipeline closed it first
+    async def spider_closed(self, spider, reason: str) -> None:
+        if self.pipeline is None or self.pipeline.writer is None:  # none, or the store pipeline closed it first
             return
-        rows = failing.failing(self.store)
+        rows = await self.pipeline.writer.run(failing.failing)
         self.stats.set_value("mayadeen/failing/items", len(rows))
         if rows:
             listed = ", ".join(f"{url} ({n} runs, next after {at})" for url, n, at in rows[:LISTED])

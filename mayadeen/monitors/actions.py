@@ -24,7 +24,7 @@ from spidermon.exceptions import SkipAction
 
 from mayadeen.extensions.run_outcome import RunOutcome
 from mayadeen.monitors.delivery import AlertDelivery
-from mayadeen.pipelines.store import open_store, spider_arguments
+from mayadeen.pipelines.store import StorePipeline, spider_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +74,15 @@ class RecordMonitors(CrawlerAction):
         self.alert = alert(self.crawler, failures, new, closing) if new else None
 
     def store(self, failures: list[dict[str, Any]]) -> None:
-        run_id, store = self.crawler.stats.get_value("mayadeen/run_id"), open_store(self.crawler)
-        if not run_id or store is None or store.readonly:
+        """Into the run's row, by the store pipeline's writer (off the reactor, after the run's figures)."""
+        run_id = self.crawler.stats.get_value("mayadeen/run_id")
+        pipeline = self.crawler.get_item_pipeline(StorePipeline)
+        if not run_id or pipeline is None or pipeline.writer is None:
             return
-        try:
-            store.update_run(run_id, {"monitors_failed": store.json(failures)})
-        except store.errors as exc:
-            logger.warning("Could not store the failed monitors of run %s: %s", run_id, exc)
+        written = pipeline.write(lambda store: store.update_run(run_id, {"monitors_failed": store.json(failures)}))
+        written.addErrback(
+            lambda failure: logger.warning("Could not store the failed monitors of run %s: %s", run_id, failure.value)
+        )
 
     def get_meta(self):
         return {ALERT: getattr(self, "alert", None)}

@@ -87,9 +87,9 @@ class PrometheusMetrics:
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 
-    def spider_opened(self, spider) -> None:
+    async def spider_opened(self, spider) -> None:
         self.path = self.path.replace("{spider}", spider.name)
-        self.last_success = self.stored_last_success(spider.name)
+        self.last_success = await self.stored_last_success(spider.name)
         self.publish()
         if self.port:
             try:
@@ -112,20 +112,18 @@ class PrometheusMetrics:
             self.server.shutdown()
             self.server.server_close()
 
-    def stored_last_success(self, spider: str) -> float | None:
-        store = open_store(self.crawler)
-        if store is None:
+    async def stored_last_success(self, spider: str) -> float | None:
+        reads = await open_store(self.crawler)
+        if reads is None:
             return None
+        query = (
+            "SELECT finished_at FROM crawl_runs WHERE spider = $1 AND result = 'ok' AND finished_at IS NOT NULL"
+            " ORDER BY id DESC LIMIT 1"
+        )
         try:
-            row = store.read(
-                lambda: store.row(
-                    "SELECT finished_at FROM crawl_runs WHERE spider = $1 AND result = 'ok' AND finished_at IS NOT NULL"
-                    " ORDER BY id DESC LIMIT 1",
-                    (spider,),
-                )
-            )
-        except store.errors as exc:
-            logger.warning("Could not read the last successful run from %s: %s", store.location, exc)
+            row = await reads.run(lambda store: store.read(lambda: store.row(query, (spider,))))
+        except reads.errors as exc:
+            logger.warning("Could not read the last successful run from %s: %s", reads.location, exc)
             return None
         if not row:
             return None

@@ -17,7 +17,7 @@ from spidermon.contrib.scrapy.monitors.base import BaseScrapyMonitor
 from mayadeen.extensions.coverage import FieldCoverage
 from mayadeen.extensions.run_outcome import OK_REASONS, Thresholds, invalid_drops
 from mayadeen.monitors.history import usual_items_seen
-from mayadeen.pipelines.store import open_store, spider_arguments
+from mayadeen.pipelines.store import spider_arguments, store_on_reactor
 from mayadeen.store.freshness import comparable_items_seen
 
 DEFAULT_HISTORY_RUNS = 7
@@ -100,17 +100,18 @@ class ItemCountMonitor(MayadeenMonitor):
     def test_items_seen(self):
         if self.stats.get("finish_reason") != "finished":
             self.skipTest("only a run that ran out of work is comparable")
-        store = open_store(self.crawler)
+        store = store_on_reactor(self.crawler)
         run_id = self.stats.get("mayadeen/run_id")
         if store is None or not run_id:
             self.skipTest("no store, no history")
-        usual = usual_items_seen(
-            store,
-            self.spider.name,
-            spider_arguments(self.spider),
-            run_id,
-            self.setting("MAYADEEN_MONITOR_HISTORY_RUNS", DEFAULT_HISTORY_RUNS, int),
-        )
+        with store:
+            usual = usual_items_seen(
+                store,
+                self.spider.name,
+                spider_arguments(self.spider),
+                run_id,
+                self.setting("MAYADEEN_MONITOR_HISTORY_RUNS", DEFAULT_HISTORY_RUNS, int),
+            )
         if len(usual) < self.setting("MAYADEEN_MONITOR_HISTORY_MIN_RUNS", DEFAULT_HISTORY_MIN_RUNS, int):
             self.skipTest("too few earlier runs to compare with")
         seen = comparable_items_seen(self.stats)

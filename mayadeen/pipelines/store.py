@@ -3,12 +3,12 @@
 A thin Scrapy wrapper around the store (``mayadeen.store.interface.Store``): it opens the store when
 the spider opens, stores each record under its identity (with the URLs and the discovery date it was
 found with, which the item carries from the spider), counts what each record did to it, and files a
-``crawl_runs`` row from the crawl's stats when the spider closes. The writes (items, run figures) are
-made off the reactor, in order, by a ``StoreWriter`` with its own connection, so waiting for a lock or
-for a server that went away stops no download and no heartbeat. The pipeline's other connection, on the
-reactor thread, is the one the spider's freshness checks, the field coverage and the sitemap reads use
-(``open_store``): its waits for a lock or a lost server are bounded by
-``MAYADEEN_STORE_REACTOR_TIMEOUT``.
+``crawl_runs`` row from the crawl's stats when the spider closes. Nothing of it runs on the reactor
+thread (``mayadeen.pipelines.store_thread``): the writes (the run's row, items, run figures) are made
+in order by one thread with its own connection, and the reads other components make (``open_store``:
+freshness lookups, sitemap reads, WARC revisit lookups, field coverage) by another, so waiting for a
+lock or for a server that went away stops no download and no heartbeat. A read waits for a lock or a
+lost server at most ``MAYADEEN_STORE_REACTOR_TIMEOUT`` seconds.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 
 from mayadeen.items import ArticleItem
-from mayadeen.pipelines.store_writer import StoreWriter
-from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_target
+from mayadeen.pipelines.store_thread import StoreThread
+from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_errors, store_target
 from mayadeen.store.freshness import comparable_items_seen
 from mayadeen.store.interface import Store
 
@@ -45,8 +45,8 @@ class StorePipeline:
     ``MAYADEEN_SQLITE_PATH`` (the SQLite file; its directory is created);
     ``MAYADEEN_SQLITE_BUSY_TIMEOUT`` (seconds a write waits for another crawl's transaction or row
     lock, default 60); ``MAYADEEN_STORE_RETRY_TIMEOUT`` (seconds a PostgreSQL store that went away is
-    retried, default 60) — both off the reactor; ``MAYADEEN_STORE_REACTOR_TIMEOUT`` (seconds a read or
-    write on the reactor thread may wait, default 10). A record the store could not take (a full
+    retried, default 60); ``MAYADEEN_STORE_REACTOR_TIMEOUT`` (seconds a read may wait, default 10) —
+    all off the reactor. A record the store could not take (a full
     disk, an I/O error) is logged, counted in
     ``mayadeen/lost/store`` (the run then fails with ``lost_records``) and passed on to the feeds.
     Runs that died without closing their ``crawl_runs`` row are marked ``killed``
@@ -64,8 +64,9 @@ class StorePipeline:
         self.target = target
         self.busy_timeout = busy_timeout
         self.retry_timeout = retry_timeout
-        self.store: Store | None = None  # the reactor thread's connection
-        self.writer: StoreWriter | None = None
+        self.writer: StoreThread | None = None
+        self.reader: StoreThread | None = None
+        self.errors: tuple[type[BaseException], ...] = ()  # what the engine raises when a write fails
         self.run_id: int | None = None
         self.item_writes: list[Callable[[Any, Store], None]] = []
 
@@ -87,22 +88,34 @@ class StorePipeline:
         crawler.signals.connect(pipeline.engine_stopped, signal=signals.engine_stopped)
         return pipeline
 
-    def open_spider(self) -> None:
+    async def open_spider(self) -> None:
         if self.target.engine == SQLITE:
             Path(self.target.location).parent.mkdir(parents=True, exist_ok=True)
-        self.store = connect_on_reactor(self.crawler.settings, self.target)
-        spider = self.crawler.spider
-        self.run_id = self.store.start_run(spider.name, spider_arguments(spider))
-        self.stats.set_value("mayadeen/run_id", self.run_id)  # for components adding to the run later
-        logger.info("Storing items in %s (crawl run %d)", self.target, self.run_id)
-        self.store.claim_run(self.run_id)
-        for run in self.store.mark_killed(self.run_id):
-            logger.warning("Crawl run %d in %s never finished (its process died): marked killed", run, self.target)
         from twisted.internet import reactor
 
-        self.writer = StoreWriter(
-            reactor, lambda: connect(self.target, busy_timeout=self.busy_timeout, retry_timeout=self.retry_timeout)
+        self.writer = StoreThread(
+            reactor,
+            lambda: connect(self.target, busy_timeout=self.busy_timeout, retry_timeout=self.retry_timeout),
+            name="mayadeen-store-writer",
+            location=str(self.target),
+            errors=store_errors(self.target),
         )
+        spider = self.crawler.spider
+        arguments = spider_arguments(spider)
+
+        def start_run(store: Store) -> tuple[int, list[int]]:
+            self.errors = store.errors
+            run_id = store.start_run(spider.name, arguments)
+            store.claim_run(run_id)
+            return run_id, store.mark_killed(run_id)
+
+        self.run_id, killed = await self.writer.run(start_run)
+        self.stats.set_value("mayadeen/run_id", self.run_id)  # for components adding to the run later
+        logger.info("Storing items in %s (crawl run %d)", self.target, self.run_id)
+        for run in killed:
+            logger.warning("Crawl run %d in %s never finished (its process died): marked killed", run, self.target)
+        # Opened once the writer has made (or upgraded) the tables.
+        self.reader = reads_thread(reactor, self.crawler.settings, self.target)
 
     def write(self, work: Callable[[Store], Any]) -> Deferred:
         """``work(store)`` in the writer's thread, after the writes submitted before; a Deferred of its result."""
@@ -116,7 +129,7 @@ class StorePipeline:
         record = ItemAdapter(item).asdict()
         origin = item.origin() if isinstance(item, ArticleItem) else None
         found = {"aliases": origin.urls, "listed": origin.listed} if origin else {}
-        writes, errors = list(self.item_writes), self.store.errors
+        writes, errors = list(self.item_writes), self.errors
 
         def upsert(store: Store) -> str:
             also = (lambda: [write(item, store) for write in writes]) if writes else None
@@ -140,22 +153,23 @@ class StorePipeline:
         )
 
     async def engine_stopped(self) -> None:
-        if self.writer is None:
-            return
-        writer, self.writer = self.writer, None
-        try:
-            await maybe_deferred_to_future(writer.close())
-        finally:
-            if self.store is not None:
-                self.store.close()
-                self.store = None
+        threads = [thread for thread in (self.reader, self.writer) if thread is not None]
+        self.reader = self.writer = None
+        for thread in threads:
+            await maybe_deferred_to_future(thread.close())
 
 
-def connect_on_reactor(settings, target: StoreTarget, *, readonly: bool = False) -> Store:
-    """A connection for reads and writes made on the reactor thread: it waits for a lock, or retries a
-    server that went away, for at most ``MAYADEEN_STORE_REACTOR_TIMEOUT`` seconds (less than a lease)."""
+def reads_thread(reactor, settings, target: StoreTarget) -> StoreThread:
+    """The thread for the crawl's reads of the store, read-only: each waits for a lock, or retries a
+    server that went away, for at most ``MAYADEEN_STORE_REACTOR_TIMEOUT`` seconds."""
     timeout = settings.getfloat("MAYADEEN_STORE_REACTOR_TIMEOUT", 10.0)
-    return connect(target, readonly=readonly, busy_timeout=timeout, retry_timeout=timeout)
+    return StoreThread(
+        reactor,
+        lambda: connect(target, readonly=True, busy_timeout=timeout, retry_timeout=timeout),
+        name="mayadeen-store-reads",
+        location=str(target),
+        errors=store_errors(target),
+    )
 
 
 class SQLiteStorePipeline(StorePipeline):
@@ -173,23 +187,42 @@ class SQLiteStorePipeline(StorePipeline):
         return super().from_crawler(crawler)
 
 
-def open_store(crawler) -> Store | None:
-    """The crawl's store: the pipeline's connection, or (pipeline off) the store opened read-only.
+async def open_store(crawler) -> StoreThread | None:
+    """The thread for reads of the crawl's store: the store pipeline's, or (pipeline off) one reading
+    the store read-only. Reads made through it (``await reads.run(work)``) wait off the reactor.
 
     None when there is no store (no ``MAYADEEN_STORE_URL`` nor ``MAYADEEN_SQLITE_PATH``, or nothing to read).
     """
     pipeline = crawler.get_item_pipeline(StorePipeline)
-    if pipeline is not None and pipeline.store is not None:
-        return pipeline.store
+    if pipeline is not None and pipeline.reader is not None:
+        return pipeline.reader
     target = store_target(crawler.settings)
     if target is None or (target.engine == SQLITE and not Path(target.location).exists()):
         return None
+    from twisted.internet import reactor
+
+    reads = reads_thread(reactor, crawler.settings, target)
     try:
-        store = connect_on_reactor(crawler.settings, target, readonly=True)
+        await reads.run(lambda store: None)  # connects
+    except FileNotFoundError:  # a database without the store's tables
+        await maybe_deferred_to_future(reads.close())
+        return None
+    crawler.signals.connect(reads.close, signal=signals.engine_stopped, weak=False)
+    return reads
+
+
+def store_on_reactor(crawler) -> Store | None:
+    """A read-only connection for a read that must be made on the reactor thread (a monitor's, at the
+    end of a run; the caller closes it): it waits for a lock, or retries a server that went away, for
+    at most ``MAYADEEN_STORE_REACTOR_TIMEOUT`` seconds. None when there is no store to read."""
+    target = store_target(crawler.settings)
+    if target is None or (target.engine == SQLITE and not Path(target.location).exists()):
+        return None
+    timeout = crawler.settings.getfloat("MAYADEEN_STORE_REACTOR_TIMEOUT", 10.0)
+    try:
+        return connect(target, readonly=True, busy_timeout=timeout, retry_timeout=timeout)
     except FileNotFoundError:  # a database without the store's tables
         return None
-    crawler.signals.connect(store.close, signal=signals.engine_stopped, weak=False)
-    return store
 
 
 def run_figures(stats: Mapping[str, Any]) -> dict[str, Any]:

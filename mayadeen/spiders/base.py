@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import scrapy
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
@@ -65,14 +68,14 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         crawler.signals.connect(spider._open_freshness, signal=signals.spider_opened)
         return spider
 
-    def _open_freshness(self, spider) -> None:
-        self._freshness = open_freshness(self.crawler, full=self.full)
+    async def _open_freshness(self, spider) -> None:
+        self._freshness = await open_freshness(self.crawler, full=self.full)
 
     @property
     def freshness(self) -> Freshness:
-        """Whether an item needs fetching; the store's dates are read once, when the spider opens."""
+        """Whether an item needs fetching (known once the spider is open)."""
         if self._freshness is None:
-            self._open_freshness(self)
+            raise RuntimeError("freshness is known once the spider is open")
         return self._freshness
 
     def canonical(self, url: str) -> str | None:
@@ -86,13 +89,17 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
             return None
         return scrapy.Request(url, callback=callback, **kwargs)
 
-    def item_request(self, url: str, seen=None, *, day_only: bool | None = None) -> scrapy.Request | None:
-        """A request for the item at ``url``, or None when it is not a URL of the site or need not be
-        fetched: stored, and ``seen`` (the date discovery shows for it, if any) is not newer."""
-        url = self.canonical(url)
-        if url is None or not self.freshness.needs_fetch(url, seen, day_only=day_only):
-            return None
-        return self.request(url, self.parse_item, errback=self.item_failed)
+    async def item_requests(self, listed: Iterable[tuple[str, Any]], *, day_only: bool | None = None) -> list:
+        """Requests for the items listed as ``(url, seen)`` (``seen``: the date discovery shows, or
+        None) that are URLs of the site and need fetching: not stored, or ``seen`` is newer. The store
+        is asked about them all in one go, off the reactor."""
+        canonical = [(url, seen) for raw, seen in listed if (url := self.canonical(raw)) is not None]
+        await self.freshness.prefetch(url for url, _ in canonical)
+        return [
+            self.request(url, self.parse_item, errback=self.item_failed)
+            for url, seen in canonical
+            if self.freshness.needs_fetch(url, seen, day_only=day_only)
+        ]
 
     def item_failed(self, failure):
         """An item page that could not be had: given up after its retries (``item_given_up``: a
@@ -117,7 +124,7 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         """Whether an item URL found in a link is in this crawl's scope."""
         return item_kind(url) is not None
 
-    def parse_item(self, response):
+    async def parse_item(self, response):
         page = ArticlePage(response, self.tracking)
         if not page.is_item():
             self.crawler.stats.inc_value("mayadeen/pages/not_item")
@@ -127,11 +134,8 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         if item is not None:
             yield self.identified(item, response)
         if self.follow_related:
-            for url in page.links():
-                if self.wants_item(url):
-                    req = self.item_request(url)
-                    if req is not None:
-                        yield req
+            for request in await self.item_requests((url, None) for url in page.links() if self.wants_item(url)):
+                yield request
 
     def identified(self, item, response):
         """The item at its address (``mayadeen.identity``), carrying how it was found for the store."""

@@ -177,19 +177,21 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
 
     # --- responses --------------------------------------------------------------------------------
 
-    def parse_home(self, response):
+    async def parse_home(self, response):
         self._in_flight = False
-        new = self.recorder.record(response)
-        if new is None:
+        reading = self.recorder.read(response)
+        if reading is None:
             self.crawler.stats.inc_value("mayadeen/breaking/no_ticker")
             self.logger.error(
                 "No breaking ticker (ul#breaking-ticker) on %s: the layout may have changed", response.url
             )
             return
+        new = await self.recorder.record(reading, response.url)
         (self.logger.info if new else self.logger.debug)(
             "Breaking ticker of %s: %d new flash(es)", response.url, len(new)
         )
-        yield from self.stream.items()
+        async for item in self.stream.items():
+            yield item
 
     def home_failed(self, failure) -> None:
         self._in_flight = False
@@ -210,5 +212,5 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
     def robots_failed(self, failure) -> None:
         self.logger.info("robots.txt could not be read again (%s); keeping what it said before", failure.value)
 
-    def closed(self, reason) -> None:
-        self.recorder.close()
+    async def closed(self, reason) -> None:
+        await self.recorder.close()

@@ -26,12 +26,12 @@ class FeedSpider(SitemapSpider):
         async for request in super().start():
             yield request
 
-    def parse_rss(self, response):
+    async def parse_rss(self, response):
         self.crawler.stats.inc_value("mayadeen/feed/files")
         entries = read_rss(response.body, response.url, self.tracking)
         if not entries:
             self.logger.warning("No items in the feed %s", response.url)
-        for entry in self.wanted_items(entries):
+        for entry in await self.wanted_items(entries):
             yield self.request(entry.url, self.parse_item)
 
     def item_in_window(self, entry) -> bool:

@@ -1,5 +1,6 @@
-"""The crawl's ``Freshness`` (``mayadeen.store.freshness``): built from the crawl's store connection
-and, in a JOBDIR crawl, from the journal of the job's earlier runs (``mayadeen.extensions.resume``)."""
+"""The crawl's ``Freshness`` (``mayadeen.store.freshness``): looking up the crawl's store off the reactor
+thread (``mayadeen.pipelines.store.open_store``) and, in a JOBDIR crawl, built from the journal of the
+job's earlier runs (``mayadeen.extensions.resume``)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,16 @@ from mayadeen.store.freshness import Freshness
 logger = logging.getLogger(__name__)
 
 
-def open_freshness(crawler, *, full: bool = False) -> Freshness:
+async def open_freshness(crawler, *, full: bool = False) -> Freshness:
     """The freshness of ``crawler``'s crawl (``full``: every item is fetched again)."""
-    store = open_store(crawler)
+    reads = await open_store(crawler)
     resume = crawler.get_extension(ResumeAfterKill) if crawler.settings.get("JOBDIR") else None
     unfinished = resume.unfinished if resume else frozenset()
     done_runs = resume.done_runs if resume else frozenset()
     if full:
         logger.info("Full crawl: every item is fetched again")
-    elif store is not None:
-        logger.info("Incremental crawl: items in %s are fetched again only if newer", store.location)
+    elif reads is not None:
+        logger.info("Incremental crawl: items in %s are fetched again only if newer", reads.location)
     else:
         logger.info("No store (MAYADEEN_STORE_URL and MAYADEEN_SQLITE_PATH are empty): every item is fetched")
     if resume and resume.resumed_after_kill:
@@ -32,11 +33,11 @@ def open_freshness(crawler, *, full: bool = False) -> Freshness:
             len(unfinished),
         )
     return Freshness(
-        store,
+        (lambda urls: reads.run(lambda store: store.lookup(urls))) if reads is not None else None,
         full=full,
         unfinished=unfinished,
         done_runs=done_runs,
-        done=resume.done if resume and store is None else (),
+        done=resume.done if resume and reads is None else (),
         stats=crawler.stats,
         started=datetime.now(UTC).replace(microsecond=0),
     )

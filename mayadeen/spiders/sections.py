@@ -91,16 +91,18 @@ class SectionsSpider(MayadeenSpider):
     def wants_item(self, url: str) -> bool:
         return super().wants_item(url) and self.in_scope(url)
 
-    def parse_home(self, response):
+    async def parse_home(self, response):
         page = ListingPage(response, self.tracking)
         for url in page.menu_listings:
             yield self.request(url, self.parse_listing)
-        yield from self.follow_cards(page)
+        for request in await self.follow_cards(page):
+            yield request
 
-    def parse_listing(self, response):
+    async def parse_listing(self, response):
         page = ListingPage(response, self.tracking)
         if response.meta.get("mayadeen_rendered"):  # the DOM after the page's scripts ran
-            yield from self.parse_rendered_listing(response, page)
+            async for request in self.parse_rendered_listing(response, page):
+                yield request
             return
         if page.api_endpoint or is_client_side_listing(response.url):
             # A grid a script fills: nothing to read here. Rendered, unless the browser is off
@@ -109,15 +111,16 @@ class SectionsSpider(MayadeenSpider):
                 yield response.request.replace(meta={"mayadeen_render": True}, dont_filter=True)
             return
         self.crawler.stats.inc_value("mayadeen/listing/pages")
-        yield from self.follow_cards(page)
+        for request in await self.follow_cards(page):
+            yield request
         if page.next_page and listing_key(page.next_page):
-            if self.listing_is_unchanged(page):  # incremental: older pages hold only older items
+            if await self.listing_is_unchanged(page):  # incremental: older pages hold only older items
                 self.crawler.stats.inc_value("mayadeen/listing/stopped_unchanged")
                 self.logger.debug("Every item on %s is stored and unchanged; not paging further", response.url)
             else:
                 yield self.request(page.next_page, self.parse_listing)
 
-    def parse_rendered_listing(self, response, page: ListingPage):
+    async def parse_rendered_listing(self, response, page: ListingPage):
         """A client-side listing as the browser shows it: its cards, then the listing API's further pages.
 
         A listing without cards is empty (said and counted by ``RenderMiddleware``, which also retries
@@ -132,12 +135,13 @@ class SectionsSpider(MayadeenSpider):
         item's URL is the href the script writes into its card.
         """
         self.crawler.stats.inc_value("mayadeen/listing/pages")
-        yield from self.follow_cards(page)
+        for request in await self.follow_cards(page):
+            yield request
         url = next_api_page(page)
-        if url and not self._paging_stops(page):
+        if url and not await self._paging_stops(page):
             yield self.request(url, self.parse_listing_api, cb_kwargs={"endpoint": page.api_endpoint})
 
-    def parse_listing_api(self, response, endpoint: str):
+    async def parse_listing_api(self, response, endpoint: str):
         """One further page of a client-side listing, from the listing API."""
         page = ListingApiPage(response, endpoint, self.tracking)
         if not page.valid:
@@ -145,26 +149,25 @@ class SectionsSpider(MayadeenSpider):
             self.logger.warning("Not a listing API page: %s", response.url)
             return
         self.crawler.stats.inc_value("mayadeen/js/api_pages")
-        yield from self.follow_cards(page)
-        if page.next_page and not self._paging_stops(page):
+        for request in await self.follow_cards(page):
+            yield request
+        if page.next_page and not await self._paging_stops(page):
             yield self.request(page.next_page, self.parse_listing_api, cb_kwargs={"endpoint": endpoint})
 
-    def _paging_stops(self, page) -> bool:
-        if self.listing_is_unchanged(page):  # incremental, as for server-rendered listings
+    async def _paging_stops(self, page) -> bool:
+        if await self.listing_is_unchanged(page):  # incremental, as for server-rendered listings
             self.crawler.stats.inc_value("mayadeen/listing/stopped_unchanged")
             return True
         return False
 
-    def follow_cards(self, page: ListingPage):
-        for card in page.cards:
-            if self.wants_item(card.url):
-                req = self.item_request(card.url, card.day, day_only=True)  # card dates are Beirut days
-                if req is not None:
-                    yield req
+    async def follow_cards(self, page: ListingPage) -> list:
+        # Card dates are Beirut days.
+        return await self.item_requests(((c.url, c.day) for c in page.cards if self.wants_item(c.url)), day_only=True)
 
-    def listing_is_unchanged(self, page: ListingPage) -> bool:
+    async def listing_is_unchanged(self, page: ListingPage) -> bool:
         """Whether every card of the listing grid is an item stored and unchanged (never in full mode)."""
         cards = [c for c in page.listing_cards if self.wants_item(c.url)]
+        await self.freshness.prefetch(c.url for c in cards)
         return bool(cards) and all(
             self.freshness.verdict(c.url, c.day, day_only=True, count=False) is Verdict.UNCHANGED for c in cards
         )

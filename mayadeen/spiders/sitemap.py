@@ -7,11 +7,13 @@ from datetime import date, timedelta
 
 from scrapy import signals
 from scrapy.spiders import SitemapSpider as ScrapySitemapSpider
+from scrapy.utils.defer import maybe_deferred_to_future
+from w3lib.url import safe_url_string
 
 from mayadeen.days import DAY_ZONE, DayWindow, site_day, today
 from mayadeen.normalize.dates import to_utc_iso
 from mayadeen.pages.discovery import Entry, read_sitemap, sitemap_body, sitemap_month
-from mayadeen.pipelines.store import open_store
+from mayadeen.pipelines.store import StorePipeline, open_store
 from mayadeen.spiders.base import MayadeenSpider
 from mayadeen.store.sitemap_reads import SitemapLedger
 from mayadeen.urls import PUBLIC_URL, item_kind
@@ -78,6 +80,9 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
         values = self.argument_values
         self.window = DayWindow(values.get("since"), values.get("until"))
         self.sitemap_ledger = SitemapLedger(conditional=False)
+        #: request URL -> the entries ``sitemap_filter`` let through for it, each waiting for the freshness
+        #: verdict on the request Scrapy makes of it (``mayadeen.middlewares.sitemap_freshness``).
+        self.awaiting_freshness: dict[str, list[Entry]] = {}
 
     @classmethod
     def parse_arguments(cls, given) -> dict:
@@ -93,9 +98,10 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
         crawler.signals.connect(spider._open_ledger, signal=signals.spider_opened)
         return spider
 
-    def _open_ledger(self, spider) -> None:
-        store = open_store(self.crawler)
-        self.sitemap_ledger = SitemapLedger(store.sitemap_reads() if store else {}, conditional=not self.full)
+    async def _open_ledger(self, spider) -> None:
+        reads = await open_store(self.crawler)
+        kept = await reads.run(lambda store: store.sitemap_reads()) if reads else {}
+        self.sitemap_ledger = SitemapLedger(kept, conditional=not self.full)
 
     async def start(self):
         if not self.window.is_open:
@@ -114,23 +120,16 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
             today() - timedelta(days=NEWS_SITEMAP_DAYS), None
         )
 
-    def closed(self, reason: str) -> None:
+    async def closed(self, reason: str) -> None:
         """Keeps this run's sitemap reads when they are complete: finished, no errors, no item given up, no
         window (see ``mayadeen.store.sitemap_reads``)."""
-        store = open_store(self.crawler)
+        pipeline = self.crawler.get_item_pipeline(StorePipeline)  # none: the store is only read
         reads = self.sitemap_ledger.pending()
         stats = self.crawler.stats
         # Given-up items must be listed again by a later run, to be retried once they are due.
         complete = not stats.get_value("log_count/ERROR", 0) and not stats.get_value("mayadeen/given_up", 0)
-        if (
-            reads
-            and store is not None
-            and not store.readonly
-            and reason == "finished"
-            and complete
-            and self.window.is_open
-        ):
-            store.keep_sitemap_reads(reads)
+        if reads and pipeline is not None and reason == "finished" and complete and self.window.is_open:
+            await maybe_deferred_to_future(pipeline.write(lambda store: store.keep_sitemap_reads(reads)))
 
     # --- discovery ------------------------------------------------------------------------------
 
@@ -143,7 +142,8 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
             yield from self.monthly_sitemaps(entries)
             return
         listed = [Entry(url, raw.get("lastmod") or None) for raw in entries if (url := self.canonical(raw["loc"]))]
-        for entry in self.wanted_items(listed):
+        for entry in self.items_in_window(listed):  # freshness decides on Scrapy's requests for them
+            self.awaiting_freshness.setdefault(safe_url_string(entry.url), []).append(entry)  # as the request's
             yield {"loc": entry.url}
 
     def bounded(self, entries: Iterable[dict]) -> Iterator[dict]:
@@ -179,7 +179,7 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
             else:
                 yield {"loc": url}
 
-    def parse_news_sitemap(self, response):
+    async def parse_news_sitemap(self, response):
         body = sitemap_body(response.body, self.settings.getint("DOWNLOAD_MAXSIZE"))
         sitemap = read_sitemap(body, response.url, self.tracking, self.settings.getint("MAYADEEN_MAX_SITEMAP_URLS"))
         self.crawler.stats.inc_value("mayadeen/sitemap/files")
@@ -187,20 +187,42 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
             self.logger.warning("Not a sitemap (%s): %s", sitemap.kind, response.url)
         if sitemap.capped:
             self.sitemap_capped(response.url)
-        for entry in self.wanted_items(sitemap.entries):
+        for entry in await self.wanted_items(sitemap.entries):
             yield self.request(entry.url, self.parse_item)
 
-    def wanted_items(self, entries: Iterable[Entry]) -> Iterator[Entry]:
+    async def wanted_items(self, entries: Iterable[Entry]) -> list[Entry]:
         """The listed items in the window that freshness says to fetch (looked up in one go)."""
-        entries = list(entries)
-        self.freshness.prefetch(e.url for e in entries)
+        return await self.fresh(list(self.items_in_window(entries)))
+
+    def items_in_window(self, entries: Iterable[Entry]) -> Iterator[Entry]:
+        """The listed item pages in the window."""
         for entry in entries:
             if not item_kind(entry.url):
                 self.crawler.stats.inc_value("mayadeen/sitemap/not_item")
             elif not self.item_in_window(entry):
                 self.crawler.stats.inc_value("mayadeen/sitemap/out_of_window")
-            elif self.freshness.needs_fetch(entry.url, entry.modified or entry.published):
+            else:
                 yield entry
+
+    async def fresh(self, entries: list[Entry]) -> list[Entry]:
+        """The entries freshness says to fetch, the store asked about them all in one go, off the reactor."""
+        await self.freshness.prefetch(e.url for e in entries)
+        return [e for e in entries if self.needs_fetch(e)]
+
+    def needs_fetch(self, entry: Entry) -> bool:
+        return self.freshness.needs_fetch(entry.url, entry.modified or entry.published)
+
+    async def fresh_requests(self, requests: list) -> list:
+        """Of the requests Scrapy made of the entries ``sitemap_filter`` let through, those freshness
+        says to fetch (each judged by the date of one listing of its URL)."""
+        pairs = []
+        for request in requests:
+            listed = self.awaiting_freshness[request.url]
+            pairs.append((request, listed.pop(0)))
+            if not listed:
+                del self.awaiting_freshness[request.url]
+        await self.freshness.prefetch(entry.url for _, entry in pairs)
+        return [request for request, entry in pairs if self.needs_fetch(entry)]
 
     # --- the window -----------------------------------------------------------------------------
 

@@ -20,13 +20,12 @@ so the ``sections`` spider keeps paging past them.
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
 from mayadeen.days import site_day
 from mayadeen.normalize.dates import SITE_TZ, to_utc_iso
-from mayadeen.store.interface import Store
 from mayadeen.store.model import ItemState
 
 #: The stat (``mayadeen/fresh/…``) of an unchanged item this crawl stored itself: found, not skipped.
@@ -54,6 +53,10 @@ def comparable_items_seen(stats: Mapping[str, Any]) -> int | None:
 
 #: Store answers kept for a second look at the same URL; dropped wholesale beyond this.
 CACHE_SIZE = 20_000
+
+#: What the store says of the URLs asked about (``Store.lookup``), awaited: the crawl's lookups are
+#: made off the reactor thread.
+Lookup = Callable[[list[str]], Awaitable[Mapping[str, ItemState]]]
 
 
 class Verdict(enum.Enum):
@@ -85,10 +88,11 @@ def is_day_only(value) -> bool:
 class Freshness:
     """Answers ``verdict(url, seen)`` from the store, looking up only the URLs asked about.
 
-    ``store``: an open store, either engine (None: nothing is stored). ``unfinished``: URLs this job fetched
-    but did not finish; ``done_runs``: the job's earlier runs (``crawl_runs`` ids: the items they
-    stored are done); ``done``: URLs finished in this job when there is no store;
-    ``full``: fetch every item. Stats (when given): ``mayadeen/fresh/<verdict>``, the number of items
+    ``lookup``: the store's answers for a list of URLs (``Store.lookup``), awaited; None: nothing is
+    stored. ``await prefetch(urls)`` looks URLs up; ``verdict`` then answers for them without waiting.
+    ``unfinished``: URLs this job fetched but did not finish; ``done_runs``: the job's earlier runs
+    (``crawl_runs`` ids: the items they stored are done); ``done``: URLs finished in this job when
+    there is no store; ``full``: fetch every item. Stats (when given): ``mayadeen/fresh/<verdict>``, the number of items
     judged so, each item once, by its first verdict (``unchanged``: not fetched, as an earlier crawl
     stored it: the summary's ``skipped``); an unchanged item this crawl stored itself since
     ``started`` (listed again by another source, or stored by another worker of a distributed crawl)
@@ -98,7 +102,7 @@ class Freshness:
 
     def __init__(
         self,
-        store: Store | None,
+        lookup: Lookup | None,
         *,
         full: bool = False,
         unfinished: Collection[str] = (),
@@ -107,7 +111,7 @@ class Freshness:
         stats=None,
         started: datetime | None = None,
     ):
-        self.store = store
+        self.lookup = lookup
         self.full = full
         self.unfinished = frozenset(unfinished)
         self.done_runs = frozenset(done_runs)
@@ -118,23 +122,25 @@ class Freshness:
         self._listed: dict[str, str] = {}
         self._counted: set[str] = set()
 
-    def prefetch(self, urls: Iterable[str]) -> None:
-        """Looks up ``urls`` in one go (a sitemap's worth), for the verdicts that follow."""
+    async def prefetch(self, urls: Iterable[str]) -> None:
+        """Looks up ``urls`` in one go (a sitemap's worth), for the verdicts that follow. Ask for the
+        verdicts before awaiting anything else: a later ``prefetch`` may drop these answers."""
         missing = [u for u in dict.fromkeys(urls) if u not in self._known]
-        if not missing or self.store is None:
+        if not missing or self.lookup is None:
             return
+        found = await self.lookup(missing)
         if len(self._known) + len(missing) > CACHE_SIZE:
             self._known.clear()
-        found = self.store.lookup(missing)
         self._known.update((u, found.get(u)) for u in missing)
 
     def state(self, url: str) -> ItemState | None:
-        if url not in self._known:
-            self.prefetch([url])
+        if url not in self._known and self.lookup is not None:
+            raise LookupError(f"{url} was not looked up in the store (await prefetch first)")
         return self._known.get(url)
 
     def verdict(self, url: str, seen=None, *, day_only: bool | None = None, count: bool = True) -> Verdict:
-        """What to do with the item at ``url`` (canonical) that discovery shows with date ``seen``.
+        """What to do with the item at ``url`` (canonical, looked up by ``prefetch``) that discovery
+        shows with date ``seen``.
 
         ``day_only``: ``seen`` is a day, not an instant (listing cards); guessed from ``seen`` if None.
         ``count``: add the verdict to the stats (off for a second look at the same card).

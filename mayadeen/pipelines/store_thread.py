@@ -1,0 +1,82 @@
+"""The crawl's store work, off the reactor: one thread, its own connection, the work in order.
+
+A store call can wait: for another crawl's transaction on a SQLite file
+(``MAYADEEN_SQLITE_BUSY_TIMEOUT``), for a row lock, or for a PostgreSQL server that went away
+(``MAYADEEN_STORE_RETRY_TIMEOUT``, retried with backoff). On the reactor thread such a wait would stop
+every download and every ``LoopingCall`` (a distributed worker's lease heartbeat among them), so the
+crawl hands its store work to a ``StoreThread``: ``submit(work)`` runs ``work(store)`` in the thread,
+on a connection that thread opened and alone uses, and returns a Deferred that fires on the reactor
+with the result. One thread does the work in the order it was submitted. The store pipeline has two:
+one for its writes (each item waits for its Deferred, so the scraper takes no more responses than
+``CONCURRENT_ITEMS`` and ``SCRAPER_SLOT_MAX_ACTIVE_SIZE`` allow), one for the reads other components
+make (freshness lookups, sitemap reads, WARC revisit lookups, field coverage), so a read never waits
+behind writes and the reactor never waits for either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+
+from mayadeen.store.interface import Store
+
+T = TypeVar("T")
+
+
+class StoreThread:
+    """``submit(work)``: ``work(store)`` in the thread, in order. ``open_store()`` is called in that
+    thread for its connection, at the first work. ``close()`` closes it and ends the thread.
+    ``location``: the store's, for messages; ``errors``: what its connection raises when the store fails."""
+
+    def __init__(
+        self,
+        reactor,
+        open_store: Callable[[], Store],
+        *,
+        name: str,
+        location: str,
+        errors: tuple[type[BaseException], ...],
+    ):
+        self.reactor = reactor
+        self.open_store = open_store
+        self.location = location
+        self.errors = errors
+        self.store: Store | None = None
+        self.pool = ThreadPool(minthreads=1, maxthreads=1, name=name)
+        self.pool.start()
+        # A crawl that fails while opening may never send engine_stopped: the reactor's shutdown still
+        # ends the thread (after the work submitted), or the process would not exit.
+        self.shutdown_trigger = reactor.addSystemEventTrigger("during", "shutdown", self.pool.stop)
+
+    def _run(self, work: Callable[[Store], T]) -> T:
+        if self.store is None:
+            self.store = self.open_store()
+        return work(self.store)
+
+    def submit(self, work: Callable[[Store], T]) -> Deferred:
+        """A Deferred that fires on the reactor with ``work(store)``, or fails with what it raised."""
+        return deferToThreadPool(self.reactor, self.pool, self._run, work)
+
+    async def run(self, work: Callable[[Store], T]) -> T:
+        """``work(store)`` in the thread, awaited."""
+        return await maybe_deferred_to_future(self.submit(work))
+
+    def _close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def close(self) -> Deferred:
+        """Closes the connection once the work before is done, then ends the thread."""
+
+        def stop(result: Any) -> Any:
+            self.reactor.removeSystemEventTrigger(self.shutdown_trigger)
+            self.pool.stop()  # its thread is idle now: this returns at once
+            return result
+
+        return deferToThreadPool(self.reactor, self.pool, self._close).addBoth(stop)
