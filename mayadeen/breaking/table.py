@@ -19,8 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from scrapy.utils.defer import maybe_deferred_to_future
-
 from mayadeen.pipelines.store import StorePipeline
 from mayadeen.pipelines.store_thread import StoreThread
 from mayadeen.store.breaking import DEFAULT_LINK_SIMILARITY, DEFAULT_LINK_WINDOW, BreakingStore
@@ -86,4 +84,4 @@ class BreakingTable:
     async def close(self) -> None:
         own, self._own = self._own, None
         if own is not None:
-            await maybe_deferred_to_future(own.close())
+            await own.close()

@@ -156,7 +156,7 @@ class StorePipeline:
         threads = [thread for thread in (self.reader, self.writer) if thread is not None]
         self.reader = self.writer = None
         for thread in threads:
-            await maybe_deferred_to_future(thread.close())
+            await thread.close()
 
 
 def reads_thread(reactor, settings, target: StoreTarget) -> StoreThread:
@@ -205,7 +205,7 @@ async def open_store(crawler) -> StoreThread | None:
     try:
         await reads.run(lambda store: None)  # connects
     except FileNotFoundError:  # a database without the store's tables
-        await maybe_deferred_to_future(reads.close())
+        await reads.close()
         return None
     crawler.signals.connect(reads.close, signal=signals.engine_stopped, weak=False)
     return reads

@@ -16,7 +16,7 @@ behind writes and the reactor never waits for either.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
@@ -71,12 +71,10 @@ class StoreThread:
             self.store.close()
             self.store = None
 
-    def close(self) -> Deferred:
+    async def close(self) -> None:
         """Closes the connection once the work before is done, then ends the thread."""
-
-        def stop(result: Any) -> Any:
+        try:
+            await maybe_deferred_to_future(deferToThreadPool(self.reactor, self.pool, self._close))
+        finally:
             self.reactor.removeSystemEventTrigger(self.shutdown_trigger)
             self.pool.stop()  # its thread is idle now: this returns at once
-            return result
-
-        return deferToThreadPool(self.reactor, self.pool, self._close).addBoth(stop)

@@ -1,0 +1,161 @@
+"""A store that waits (a SQLite file locked by another writer, a PostgreSQL server that is down) stops
+no download: every store call of a crawl runs off the reactor thread (``mayadeen.pipelines.store_thread``).
+
+In-process crawls against the fixture server; while the store waits, the test shows the crawl going
+on: requests keep reaching the server (a crawl sends its next request only from a running reactor, two
+at a time here) and a call put on the reactor runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections import Counter
+from urllib.parse import urlsplit
+
+from mayadeen.site_server import write_answer
+from mayadeen.store.engines import POSTGRESQL, StoreTarget, connect
+from mayadeen.urls import PUBLIC_URL, item_kind
+from tests import inprocess
+from tests.conftest import expected_records
+from tests.fixture_server import FixtureServer
+from tests.inprocess import crawl as crawl_in_process
+from tests.scheduled import stored, wait_for
+
+P = PUBLIC_URL
+#: Two requests at a time, one try: the next request needs the reactor; a 500 is given up at once.
+SETTINGS = {"CONCURRENT_REQUESTS": "2", "CONCURRENT_REQUESTS_PER_DOMAIN": "2", "RETRY_TIMES": "0"}
+#: Longer than any deadline of these tests: a store wait made on the reactor would show as a stall.
+LONG_WAIT = "120"
+
+
+class GatedServer(FixtureServer):
+    """Holds the sitemaps until ``gate`` is set (``held`` is set once one waits); answers the first
+    item page requested with a 500 (``failing``: its path)."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate, self.held = threading.Event(), threading.Event()
+        self.failing: str | None = None
+
+    def handle(self, handler, answer) -> None:
+        path = urlsplit(handler.path).path
+        if path.startswith("/sitemaps/"):
+            self.held.set()
+            self.gate.wait(120)
+        elif item_kind(P + path):
+            with self._lock:
+                self.failing = self.failing or path
+                first = self.failing == path
+            if first:
+                answer = type(answer)(500, "text/plain", b"failing")
+        write_answer(handler, answer)
+
+    def item_requests(self) -> Counter:
+        return Counter(path for path in (urlsplit(p).path for p in self.paths()) if item_kind(P + path))
+
+
+class Crawl(threading.Thread):
+    """An in-process crawl in a thread of the test (the reactor runs in its own)."""
+
+    def __init__(self, server_url: str, workdir, settings: dict):
+        super().__init__(daemon=True)
+        self.args = ("sitemap", server_url, workdir)
+        self.settings = settings
+        self.result = None
+
+    def run(self) -> None:
+        self.result = crawl_in_process(*self.args, settings=self.settings, check=False, timeout=240)
+
+
+def reactor_runs(timeout: float = 10.0) -> bool:
+    """Whether a call put on the crawl's reactor runs within ``timeout`` seconds."""
+    ran = threading.Event()
+    inprocess.reactor().callFromThread(ran.set)
+    return ran.wait(timeout)
+
+
+def test_downloads_go_on_while_the_sqlite_store_is_locked(tmp_path):
+    """Another writer holds the store (``BEGIN EXCLUSIVE``) while the crawl reads the sitemaps and fetches
+    every item: freshness lookups and WARC revisit lookups read (WAL readers do not wait for a writer),
+    the items' writes and the given-up item's ``failing_items`` row wait for the lock in the store
+    threads, and the reactor goes on. Once the lock is released, every item is stored."""
+    settings = {**SETTINGS, "MAYADEEN_SQLITE_BUSY_TIMEOUT": LONG_WAIT, "MAYADEEN_STORE_REACTOR_TIMEOUT": LONG_WAIT}
+    with GatedServer() as srv:
+        crawl = Crawl(srv.url, tmp_path, settings)
+        crawl.start()
+        assert srv.held.wait(60), "no sitemap requested"  # the store pipeline has opened the store
+        locker = sqlite3.connect(tmp_path / "mayadeen.sqlite", isolation_level=None, timeout=30)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")
+            srv.gate.set()
+            # Every item page requested while the lock is held, the failing one given up early on.
+            wait_for(lambda: len(srv.item_requests()) == len(expected_records()), timeout=60)
+            assert reactor_runs()
+            assert locker.in_transaction and stored(tmp_path / "mayadeen.sqlite") == {}  # nothing got past it
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        crawl.join(240)
+    assert crawl.result is not None, "the crawl did not end"
+    failing = P + srv.failing
+    assert set(stored(tmp_path / "mayadeen.sqlite")) == set(expected_records()) - {failing}, crawl.result.log[-3000:]
+    with sqlite3.connect(tmp_path / "mayadeen.sqlite") as con:
+        assert [url for (url,) in con.execute("SELECT url FROM failing_items")] == [failing]
+    assert set(srv.item_requests().values()) == {1}  # each item page fetched once
+
+
+class Unreachable(logging.Handler):
+    """Set once a store call finds the PostgreSQL server gone (``mayadeen.store.postgres`` says so)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "unreachable" in record.getMessage():
+            self.seen.set()
+
+
+def test_downloads_go_on_while_postgresql_is_down(tmp_path):
+    """PostgreSQL stops once the crawl has opened the store, before it reads a sitemap: the freshness
+    lookups of the sitemaps' items wait for the server off the reactor, so every sitemap is still read
+    (each monthly one is requested only once the index has been read, on the reactor). Once the server
+    is back, the crawl stores every item, each fetched once."""
+    from tests.postgres_server import PostgresCluster
+
+    cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests
+    watch = Unreachable()
+    logging.getLogger("mayadeen.store.postgres").addHandler(watch)
+    try:
+        url = cluster.new_database()
+        settings = {
+            **SETTINGS,
+            "MAYADEEN_STORE_URL": url,
+            "MAYADEEN_STORE_RETRY_TIMEOUT": LONG_WAIT,
+            "MAYADEEN_STORE_REACTOR_TIMEOUT": LONG_WAIT,
+        }
+        with GatedServer() as srv:
+            sitemaps = {path for path in srv.site.entries if path.startswith("/sitemaps/")}
+            crawl = Crawl(srv.url, tmp_path, settings)
+            crawl.start()
+            assert srv.held.wait(60), "no sitemap requested"  # the store pipeline has opened the store
+            cluster.stop_server()
+            try:
+                srv.gate.set()
+                assert watch.seen.wait(60), "no store call met the stopped server"
+                wait_for(lambda: sitemaps <= {urlsplit(p).path for p in srv.paths()}, timeout=60)
+                assert reactor_runs()
+            finally:
+                cluster.start_server()
+            crawl.join(240)
+        assert crawl.result is not None, "the crawl did not end"
+        log = crawl.result.log
+        assert crawl.result.returncode == 0 and "result=ok" in log.strip().splitlines()[-1], log[-3000:]
+        with connect(StoreTarget(POSTGRESQL, url), readonly=True) as store:
+            assert {record["url"] for record in store.iter_records()} == set(expected_records())
+        assert set(srv.item_requests().values()) == {1} and len(srv.item_requests()) == len(expected_records())
+    finally:
+        logging.getLogger("mayadeen.store.postgres").removeHandler(watch)
+        cluster.stop()
