@@ -31,12 +31,13 @@ LONG_WAIT = "120"
 
 
 class GatedServer(FixtureServer):
-    """Holds the sitemaps until ``gate`` is set (``held`` is set once one waits); answers the first
-    item page requested with a 500 (``failing``: its path)."""
+    """Holds the sitemaps until ``gate`` is set (``held`` is set once one waits); with ``fail_first``,
+    answers the first item page requested with a 500 (``failing``: its path)."""
 
-    def __init__(self):
+    def __init__(self, *, fail_first: bool = False):
         super().__init__()
         self.gate, self.held = threading.Event(), threading.Event()
+        self.fail_first = fail_first
         self.failing: str | None = None
 
     def handle(self, handler, answer) -> None:
@@ -44,7 +45,7 @@ class GatedServer(FixtureServer):
         if path.startswith("/sitemaps/"):
             self.held.set()
             self.gate.wait(120)
-        elif item_kind(P + path):
+        elif self.fail_first and item_kind(P + path):
             with self._lock:
                 self.failing = self.failing or path
                 first = self.failing == path
@@ -56,17 +57,26 @@ class GatedServer(FixtureServer):
         return Counter(path for path in (urlsplit(p).path for p in self.paths()) if item_kind(P + path))
 
 
-class Crawl(threading.Thread):
-    """An in-process crawl in a thread of the test (the reactor runs in its own)."""
+class Meanwhile(threading.Thread):
+    """``steps()`` in a thread of the test while the crawl runs in the main one (its command installs
+    signal handlers); ``check()`` raises what the steps raised."""
 
-    def __init__(self, server_url: str, workdir, settings: dict):
+    def __init__(self, steps):
         super().__init__(daemon=True)
-        self.args = ("sitemap", server_url, workdir)
-        self.settings = settings
-        self.result = None
+        self.steps = steps
+        self.error: BaseException | None = None
 
     def run(self) -> None:
-        self.result = crawl_in_process(*self.args, settings=self.settings, check=False, timeout=240)
+        try:
+            self.steps()
+        except BaseException as exc:  # re-raised in the test's thread
+            self.error = exc
+
+    def check(self) -> None:
+        self.join(60)
+        assert not self.is_alive(), "the steps did not end"
+        if self.error is not None:
+            raise self.error
 
 
 def reactor_runs(timeout: float = 10.0) -> bool:
@@ -82,26 +92,31 @@ def test_downloads_go_on_while_the_sqlite_store_is_locked(tmp_path):
     the items' writes and the given-up item's ``failing_items`` row wait for the lock in the store
     threads, and the reactor goes on. Once the lock is released, every item is stored."""
     settings = {**SETTINGS, "MAYADEEN_SQLITE_BUSY_TIMEOUT": LONG_WAIT, "MAYADEEN_STORE_REACTOR_TIMEOUT": LONG_WAIT}
-    with GatedServer() as srv:
-        crawl = Crawl(srv.url, tmp_path, settings)
-        crawl.start()
+    store = tmp_path / "mayadeen.sqlite"
+
+    def steps() -> None:
         assert srv.held.wait(60), "no sitemap requested"  # the store pipeline has opened the store
-        locker = sqlite3.connect(tmp_path / "mayadeen.sqlite", isolation_level=None, timeout=30)
+        locker = sqlite3.connect(store, isolation_level=None, timeout=30)
         try:
             locker.execute("BEGIN EXCLUSIVE")
             srv.gate.set()
             # Every item page requested while the lock is held, the failing one given up early on.
             wait_for(lambda: len(srv.item_requests()) == len(expected_records()), timeout=60)
             assert reactor_runs()
-            assert locker.in_transaction and stored(tmp_path / "mayadeen.sqlite") == {}  # nothing got past it
+            assert locker.in_transaction and stored(store) == {}  # nothing got past the lock
         finally:
+            srv.gate.set()
             locker.execute("ROLLBACK")
             locker.close()
-        crawl.join(240)
-    assert crawl.result is not None, "the crawl did not end"
+
+    with GatedServer(fail_first=True) as srv:
+        meanwhile = Meanwhile(steps)
+        meanwhile.start()
+        result = crawl_in_process("sitemap", srv.url, tmp_path, settings=settings, check=False, timeout=240)
+        meanwhile.check()
     failing = P + srv.failing
-    assert set(stored(tmp_path / "mayadeen.sqlite")) == set(expected_records()) - {failing}, crawl.result.log[-3000:]
-    with sqlite3.connect(tmp_path / "mayadeen.sqlite") as con:
+    assert set(stored(store)) == set(expected_records()) - {failing}, result.log[-3000:]
+    with sqlite3.connect(store) as con:
         assert [url for (url,) in con.execute("SELECT url FROM failing_items")] == [failing]
     assert set(srv.item_requests().values()) == {1}  # each item page fetched once
 
@@ -136,10 +151,8 @@ def test_downloads_go_on_while_postgresql_is_down(tmp_path):
             "MAYADEEN_STORE_RETRY_TIMEOUT": LONG_WAIT,
             "MAYADEEN_STORE_REACTOR_TIMEOUT": LONG_WAIT,
         }
-        with GatedServer() as srv:
-            sitemaps = {path for path in srv.site.entries if path.startswith("/sitemaps/")}
-            crawl = Crawl(srv.url, tmp_path, settings)
-            crawl.start()
+
+        def steps() -> None:
             assert srv.held.wait(60), "no sitemap requested"  # the store pipeline has opened the store
             cluster.stop_server()
             try:
@@ -148,11 +161,17 @@ def test_downloads_go_on_while_postgresql_is_down(tmp_path):
                 wait_for(lambda: sitemaps <= {urlsplit(p).path for p in srv.paths()}, timeout=60)
                 assert reactor_runs()
             finally:
+                srv.gate.set()
                 cluster.start_server()
-            crawl.join(240)
-        assert crawl.result is not None, "the crawl did not end"
-        log = crawl.result.log
-        assert crawl.result.returncode == 0 and "result=ok" in log.strip().splitlines()[-1], log[-3000:]
+
+        with GatedServer() as srv:
+            sitemaps = {path for path in srv.site.entries if path.startswith("/sitemaps/")}
+            meanwhile = Meanwhile(steps)
+            meanwhile.start()
+            result = crawl_in_process("sitemap", srv.url, tmp_path, settings=settings, check=False, timeout=240)
+            meanwhile.check()
+        log = result.log
+        assert result.returncode == 0 and "result=ok" in log.strip().splitlines()[-1], log[-3000:]
         with connect(StoreTarget(POSTGRESQL, url), readonly=True) as store:
             assert {record["url"] for record in store.iter_records()} == set(expected_records())
         assert set(srv.item_requests().values()) == {1} and len(srv.item_requests()) == len(expected_records())
