@@ -81,6 +81,9 @@ class DueScheduler(Scheduler):
         self.wake_timer = None
         self.max_queued = settings.getint("MAYADEEN_MAX_QUEUED_REQUESTS")
         self.capped = False
+        # Fingerprints of the requests handed to the duplicate filter: its only public question
+        # (request_seen) marks the request seen, and a request dropped over the cap must not be.
+        self.filtered: set[bytes] = set()
 
     # --- the public face ------------------------------------------------------------------------
 
@@ -91,6 +94,8 @@ class DueScheduler(Scheduler):
     def enqueue_request(self, request) -> bool:
         if self.max_queued and len(self) >= self.max_queued and not self._comes_back(request):
             return self._drop_over_cap(request)
+        if self.max_queued and not request.dont_filter:
+            self.filtered.add(self.crawler.request_fingerprinter.fingerprint(request))
         due = self.own_due(request)
         if due is None:  # due, or only its slot is held: queued like any other
             return super().enqueue_request(request)
@@ -164,8 +169,7 @@ class DueScheduler(Scheduler):
     def _drop_over_cap(self, request) -> bool:
         """A discovery while the queue is full: not queued, and not marked as seen either (found again
         once the queue has room, or by a resumed JOBDIR, it is fetched). A duplicate is only a duplicate."""
-        seen = getattr(self.df, "fingerprints", None)  # RFPDupeFilter's: asked without adding to it
-        if seen is not None and self.df.request_fingerprint(request) in seen:
+        if self.crawler.request_fingerprinter.fingerprint(request) in self.filtered:
             self.df.log(request, self.crawler.spider)
             return False
         self.stats.inc_value("mayadeen/capped/queue")

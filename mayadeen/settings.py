@@ -406,10 +406,10 @@ MAYADEEN_STORE_URL = ""
 # Seconds a crawl retries a PostgreSQL store that went away (restart, network), with backoff, before
 # the write fails (the item is then counted lost and the run fails).
 MAYADEEN_STORE_RETRY_TIMEOUT = 60.0
-# Seconds a store read or write made on the reactor thread (freshness lookups, sitemap reads, failing
-# items) may wait for a lock or retry a server that went away. Item and run writes are
-# made off the reactor (MAYADEEN_SQLITE_BUSY_TIMEOUT, MAYADEEN_STORE_RETRY_TIMEOUT). A distributed
-# crawl refuses to start when this is not below MAYADEEN_REDIS_LEASE_TTL.
+# Seconds a store read (freshness lookups, sitemap reads, WARC revisit lookups; made off the reactor
+# thread, as every write is) may wait for a lock or retry a server that went away; also the bound of
+# the one read left on the reactor, the item-count monitor's at the end of a run. A distributed crawl
+# refuses to start when this is not below MAYADEEN_REDIS_LEASE_TTL.
 MAYADEEN_STORE_REACTOR_TIMEOUT = 10.0
 
 # Off: it opens a local HTTP port and writes job files we do not use.
