@@ -31,7 +31,8 @@ serialised with Scrapy's ``Request.to_dict`` and ``request_from_dict`` (Scrapy 2
 * a heartbeat renews this worker's leases and budget slots and publishes its counts.
 * while Redis is away (``mayadeen.distributed.link``: no call blocks for long) the writes that must
   reach it — requests to queue, leases to acknowledge, the end of seeding — wait in order in an
-  outbox, sent at the next look at the queue or heartbeat once Redis answers.
+  outbox (``mayadeen.distributed.outbox``), sent at the next look at the queue or heartbeat once
+  Redis answers.
 * ``close`` puts the requests this worker did not finish back in the queue (a stop with SIGTERM or
   Ctrl-C), so the others carry on at once instead of after the lease timeout.
 
@@ -50,7 +51,6 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from scrapy import signals
@@ -74,6 +74,7 @@ from mayadeen.distributed.link import (
     RedisUnavailable,
     redacted,
 )
+from mayadeen.distributed.outbox import Outbox
 from mayadeen.distributed.queue import ENDED, FILTERED, GRANTED, WAIT, LeasedQueue
 from mayadeen.distributed.robots import RobotsPrefetch
 from mayadeen.record import utc_timestamp
@@ -104,7 +105,7 @@ class DistributedScheduler(BaseScheduler):
         self.spider = None
         self.opened = False  # joined a running crawl; until then, giving up on Redis fails the start
         self.ready: deque = deque()  # taken by the timer, handed in through engine.crawl
-        self.outbox: deque[tuple[str, Callable[[], None]]] = deque()  # writes waiting for Redis, in order
+        self.outbox = Outbox()  # writes waiting for Redis, in order
         self._handing = None
         self._timer = None
         self._heartbeat = LoopingCall(self._beat)
@@ -197,7 +198,7 @@ class DistributedScheduler(BaseScheduler):
         if not self.opened or self.link.failure:
             return
         try:
-            self._flush()
+            self.outbox.flush()
             if self.held and not self.over:
                 released = self.queue.release(self.held)
                 self.stats.set_value("mayadeen/redis/released", released)
@@ -241,7 +242,7 @@ class DistributedScheduler(BaseScheduler):
                 self._log_duplicate(request)
             return result
 
-        result = self._send("queue push", push)
+        result = self.outbox.send("queue push", push)
         if result in (FILTERED, ENDED):
             return False
         self.stats.inc_value("scheduler/enqueued/redis")
@@ -265,18 +266,18 @@ class DistributedScheduler(BaseScheduler):
                 if self.queue.ack(lease):
                     self.stats.inc_value("mayadeen/redis/acked")
 
-            self._send("lease ack", ack)
+            self.outbox.send("lease ack", ack)
 
     def mark_seeded(self) -> None:
         """The start requests are all queued (sent after them, in order)."""
-        self._send("crawl seeded", self.crawl.mark_seeded)
+        self.outbox.send("crawl seeded", self.crawl.mark_seeded)
 
     def _take(self):
         """A request the budget grants now, or None (and a timer set for when to ask again)."""
         if self.over or self.link.failure:
             return None
         try:
-            self._flush()
+            self.outbox.flush()
             if self.robots.pending:
                 return self._robots_request()
             take = self.queue.take(self.budget)
@@ -319,27 +320,6 @@ class DistributedScheduler(BaseScheduler):
                 "" if self.debug_duplicates else " - no more duplicates will be shown (see DUPEFILTER_DEBUG)",
             )
 
-    # --- writes that must reach Redis, in order -------------------------------------------------
-
-    def _send(self, what: str, write: Callable[[], object]):
-        """``write()``'s result when sent now; None when it waits in the outbox behind earlier writes
-        or for Redis to answer (sent at the next look at the queue or heartbeat)."""
-        self.outbox.append((what, write))
-        try:
-            if len(self.outbox) == 1:
-                result = write()
-                self.outbox.popleft()
-                return result
-            self._flush()
-        except RedisAway:
-            pass
-        return None
-
-    def _flush(self) -> None:
-        while self.outbox:
-            self.outbox[0][1]()
-            self.outbox.popleft()
-
     # --- timers ---------------------------------------------------------------------------------
 
     def _ask_again_in(self, seconds: float) -> None:
@@ -376,7 +356,7 @@ class DistributedScheduler(BaseScheduler):
 
     def _beat(self) -> None:
         try:
-            self._flush()
+            self.outbox.flush()
             self.queue.renew(self.held)
             self.budget.renew()
             self.crawl.heartbeat(self._info("running"))
