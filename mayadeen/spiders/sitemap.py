@@ -214,15 +214,19 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
 
     async def fresh_requests(self, requests: list) -> list:
         """Of the requests Scrapy made of the entries ``sitemap_filter`` let through, those freshness
-        says to fetch (each judged by the date of one listing of its URL)."""
-        pairs = []
+        says to fetch (each judged by the date of one listing of its URL; one whose listing another
+        request of the same URL took was judged with it, and goes on to the duplicate filter)."""
+        judged, passed = [], []
         for request in requests:
-            listed = self.awaiting_freshness[request.url]
-            pairs.append((request, listed.pop(0)))
+            listed = self.awaiting_freshness.get(request.url)
+            if not listed:
+                passed.append(request)
+                continue
+            judged.append((request, listed.pop(0)))
             if not listed:
                 del self.awaiting_freshness[request.url]
-        await self.freshness.prefetch(entry.url for _, entry in pairs)
-        return [request for request, entry in pairs if self.needs_fetch(entry)]
+        await self.freshness.prefetch(entry.url for _, entry in judged)
+        return passed + [request for request, entry in judged if self.needs_fetch(entry)]
 
     # --- the window -----------------------------------------------------------------------------
 
