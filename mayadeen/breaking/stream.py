@@ -38,7 +38,7 @@ class FlashStream:
     def __init__(self, crawler, table: BreakingTable):
         self.crawler = crawler
         self.table = table
-        self.after = 0  # the last id handed out by this run
+        self.after = 0  # the last id handed out by this run (read and set in the table's thread)
         # After the feed exporter's handler, which is connected when the crawler's extensions are made
         # (after the spider, before it opens).
         crawler.signals.connect(self._follow_feeds, signal=signals.spider_opened)
@@ -48,19 +48,25 @@ class FlashStream:
 
     async def items(self) -> AsyncIterator[FlashItem]:
         while True:
-            after = self.after
             try:
-                page = await self.table.run(lambda flashes: flashes.unstreamed(after=after, limit=PAGE))
+                page = await self.table.run(self._next_page)
             except self.table.errors as exc:
                 logger.error("Could not read the flashes to write from %s: %s", self.table.location, exc)
                 return
             for flash_id, record in page:
-                self.after = flash_id
                 item = FlashItem(**record)
                 item.note_flash_id(flash_id)
                 yield item
             if len(page) < PAGE:
                 return
+
+    def _next_page(self, flashes) -> list:
+        """The next flashes not yet written, after the last handed out. In the table's one thread, so
+        two ticker reads under way at once never hand out the same flash."""
+        page = flashes.unstreamed(after=self.after, limit=PAGE)
+        if page:
+            self.after = page[-1][0]
+        return page
 
     async def written(self, item, spider) -> None:
         flash_id = item.flash_id() if isinstance(item, FlashItem) else None
