@@ -256,9 +256,13 @@ def test_store_pipeline_stores_counts_and_files_the_run(tmp_path):
     crawler.stats.set_value("item_dropped_count", 2)
 
     signals = crawler.signals
-    on_reactor(signals.send_catch_log_deferred, scrapy.signals.spider_closed, spider=crawler.spider, reason="finished")
+    on_reactor(
+        lambda: deferred_from_coro(
+            signals.send_catch_log_async(scrapy.signals.spider_closed, spider=crawler.spider, reason="finished")
+        )
+    )
     assert pipeline.writer is not None  # others may still add to the run
-    on_reactor(signals.send_catch_log_deferred, scrapy.signals.engine_stopped)
+    on_reactor(lambda: deferred_from_coro(signals.send_catch_log_async(scrapy.signals.engine_stopped)))
     assert pipeline.reader is None and pipeline.writer is None
     with ArticleStore(path) as store:
         assert store.count() == 14
