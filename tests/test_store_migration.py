@@ -1,8 +1,9 @@
 """A store written by any earlier version of the crawler opens up to date with nothing lost: SQLite
 files of schema 1, of schema 2 before its later tables and with later tables of the time before the
 migrations table (full-text search, WARC captures, breaking news before its ``streamed`` column);
-PostgreSQL databases of the first version and with such later tables. Each earlier schema is written out here as that version created it (not made by the
-code under test); each engine records its migrations in ``store_migrations``."""
+PostgreSQL databases of the first version and with such later tables. Each earlier schema is written
+out here as that version created it (not made by the code under test); each engine records its
+migrations in ``store_migrations``."""
 
 from __future__ import annotations
 
@@ -208,8 +209,9 @@ def test_a_first_version_2_store_gets_every_later_table_and_column(tmp_path):
         assert store.rows("SELECT rowid FROM articles_fts WHERE articles_fts MATCH $1", (word,))
 
 
-#: Schema 2 with the later tables of commit 0e1b42d (user_version still 2): ``articles.last_run``, WARC captures, breaking news (before its ``streamed`` column) and
-#: both full-text indexes with their triggers; no failing items, no run progress columns.
+#: Schema 2 with the later tables of commit 0e1b42d (user_version still 2): ``articles.last_run``,
+#: WARC captures, breaking news (before its ``streamed`` column) and both full-text indexes with their
+#: triggers; no failing items, no run progress columns.
 V2_LATER_DDL = (
     """CREATE TABLE articles (
         url TEXT PRIMARY KEY,
