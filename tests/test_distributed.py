@@ -7,6 +7,7 @@ Every worker writes its own SQLite file (the SQLite store takes one writer per f
 
 from __future__ import annotations
 
+import pickle
 import signal
 import subprocess
 import sys
@@ -178,15 +179,17 @@ def test_sections_three_workers(tmp_path, request, shared_store):
     assert set(paths.values()) == {1}, {p for p, n in paths.items() if n > 1}
 
 
-def kill_one_of_three(tmp_path: Path, store: dict | None = None):
+def kill_one_of_three(tmp_path: Path, store: dict | None = None) -> list[Path]:
     """Three sitemap workers, the first SIGKILLed once it holds item pages; ``store``: settings naming
-    a shared store. Returns the workers' dirs, the others' exit codes, the crawl's status at the end
-    and the item pages the victim held when it was killed."""
+    a shared store. Checks that the others finish the crawl, and that at-least-once costs no more than
+    the bound: only pages the victim held leases on when it died are fetched twice, at most twice the
+    site's concurrency of them, none more than twice. Returns the workers' dirs."""
     dirs = worker_dirs(tmp_path, 3)
+    concurrency = 3
     settings = {
         **BUDGET,
-        "CONCURRENT_REQUESTS_PER_DOMAIN": "3",
-        "MAYADEEN_REDIS_LEASE_TTL": "2",
+        "CONCURRENT_REQUESTS_PER_DOMAIN": str(concurrency),
+        "MAYADEEN_REDIS_LEASE_TTL": "3",  # a live worker's heartbeat late by 2.4 s on a loaded machine loses a lease
         "MAYADEEN_STORE_REACTOR_TIMEOUT": "1",
         **(store or {}),
     }
@@ -195,23 +198,32 @@ def kill_one_of_three(tmp_path: Path, store: dict | None = None):
         client = redis_srv.client()
         victim = start_worker("sitemap", srv.url, dirs[0], redis_srv.url, settings=settings)
 
-        def victims_items() -> list[bytes]:
-            """Item pages the victim holds leases on (their serialised requests name their urls)."""
+        def victims_requests() -> list[str]:
+            """The urls of the requests the victim holds leases on."""
             ids = [i for i, w in client.hgetall(keys.owner).items() if f":{victim.pid}:".encode() in w]
-            return [i for i in ids if b"/sitemaps/" not in (client.hget(keys.data, i) or b"/sitemaps/")]
+            requests = client.hmget(keys.data, ids) if ids else []
+            return [pickle.loads(data)["url"] for data in requests if data]  # noqa: S301
 
-        wait_for(victims_items, timeout=60)
+        wait_for(lambda: item_paths(victims_requests()), timeout=60)
         others = [start_worker("sitemap", srv.url, d, redis_srv.url, settings=settings) for d in dirs[1:]]
         victim.send_signal(signal.SIGKILL)
         victim.wait()
-        held = victims_items()
+        held = {urlsplit(url).path for url in victims_requests()}
         codes = finish(others)
         status = crawl_status(client, keys)
-    assert held
+    assert item_paths(list(held))
     assert_all_ok(dirs[1:], codes)
     # The killed worker's leases expired and went to the others.
     assert int(status["expired"]) >= len(held)
     assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0)
+    # Every page fetched; twice only if the victim held it (robots.txt aside: once per worker).
+    paths = Counter(urlsplit(p).path for p in srv.paths())
+    paths.pop("/robots.txt")
+    twice = {path for path, n in paths.items() if n > 1}
+    print(f"killed worker held {len(held)} requests; {len(twice)} pages fetched twice")
+    assert len(item_paths(list(paths))) == 14
+    assert twice <= held and max(paths.values()) <= 2, (twice, held)
+    assert len(twice) <= 2 * concurrency
     return dirs
 
 
@@ -230,6 +242,155 @@ def test_sigkilled_worker_of_three_sharing_one_postgresql_store(tmp_path, postgr
     victim, *others = assert_one_postgres_row_each(postgres_url)
     assert [r["result"] for r in others] == ["ok", "ok"]
     assert victim["result"] in (None, "killed")  # killed: another worker found its process gone
+
+
+def test_a_callback_that_raises_gives_up_its_lease(tmp_path, postgres_url):
+    """Scrapy's sitemap callback is no generator: when it raises (here its freshness read, on the
+    reactor, gives up on a table locked by another session after MAYADEEN_STORE_REACTOR_TIMEOUT) the
+    request is finished with the error logged, its lease acknowledged: the crawl ends. (A lease kept by
+    a live worker is renewed at every heartbeat: the crawl would never end.)"""
+    import psycopg
+
+    workdir = tmp_path / "worker"
+    settings = {
+        **BUDGET,
+        "MAYADEEN_STORE_URL": postgres_url,
+        "MAYADEEN_WARC_DIR": "",
+        "MAYADEEN_REDIS_LEASE_TTL": "2",
+        "MAYADEEN_STORE_REACTOR_TIMEOUT": "0.5",
+    }
+    keys = CrawlKeys("sitemap", "sitemap")
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
+        srv.gate.clear()
+        worker = start_worker("sitemap", srv.url, workdir, redis_srv.url, settings=settings)
+        try:
+            wait_for(lambda: "Start requests queued" in log_of(workdir) or worker.poll() is not None, timeout=60)
+            with psycopg.connect(postgres_url) as locker:  # one transaction, rolled back at the end
+                locker.execute("LOCK TABLE articles, article_urls IN ACCESS EXCLUSIVE MODE")
+                srv.gate.set()
+                wait_for(
+                    lambda: (
+                        "Spider error processing <GET https://english.almayadeen.net/sitemaps/all/" in log_of(workdir)
+                    ),
+                    timeout=60,
+                )
+                locker.rollback()
+        finally:
+            srv.gate.set()
+        code = finish([worker], timeout=60)[0]
+        status = crawl_status(redis_srv.client(), keys)
+    log = log_of(workdir)
+    assert code in (0, 1) and "Run summary: spider=" in log.strip().splitlines()[-1], log[-3000:]
+    assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0)
+    assert stat(log, "mayadeen/redis/acked") == stat(log, "mayadeen/redis/taken") > 0
+
+
+class Heartbeats:
+    """Each worker's heartbeats as the crawl's ``alive`` set shows them (Redis time of the last beat),
+    seen by polling: ``poll`` notes every new beat."""
+
+    def __init__(self, client, keys: CrawlKeys):
+        self.client = client
+        self.keys = keys
+        self.beats: dict[str, list[float]] = {}
+
+    def poll(self) -> dict[str, list[float]]:
+        for worker, score in self.client.zrange(self.keys.alive, 0, -1, withscores=True):
+            beats = self.beats.setdefault(worker.decode(), [])
+            if not beats or score > beats[-1]:
+                beats.append(score)
+        return self.beats
+
+    def longest_gap(self, since: float) -> float:
+        """The longest time between two beats of a worker (or ``since`` and its first) from ``since`` on."""
+        return max(
+            b - a
+            for beats in self.beats.values()
+            for a, b in zip([since, *(t for t in beats if t > since)], [t for t in beats if t > since], strict=False)
+        )
+
+
+def redis_time(client) -> float:
+    sec, usec = client.time()
+    return sec + usec / 1e6
+
+
+def test_postgresql_down_longer_than_a_lease_under_two_workers(tmp_path):
+    """Two workers share one PostgreSQL store, which stops mid-crawl for longer than the lease TTL:
+    items cannot be stored, so no lease is acknowledged, yet both workers keep beating and keep
+    fetching; no lease expires, so no page is fetched twice (no worker was killed: the at-least-once
+    bound is zero) and the site's budget holds at the server. Once PostgreSQL is back the crawl ends
+    with exactly the expected records, one row each."""
+    from tests.postgres_server import PostgresCluster
+
+    ttl = 3.0  # a live worker's heartbeat late by 2.4 s on a loaded machine loses a lease: not this test's fault
+    dirs = worker_dirs(tmp_path, 2)
+    keys = CrawlKeys("sitemap", "sitemap")
+    cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests
+    try:
+        postgres_url = cluster.new_database()
+        settings = {
+            **BUDGET,
+            "MAYADEEN_STORE_URL": postgres_url,
+            "MAYADEEN_WARC_DIR": "",  # no archive: its digest lookups are reads on the reactor
+            "MAYADEEN_REDIS_LEASE_TTL": f"{ttl:g}",
+            "MAYADEEN_STORE_REACTOR_TIMEOUT": "1",  # below the TTL, as a distributed crawl requires
+            "MAYADEEN_STORE_RETRY_TIMEOUT": "120",  # the writes wait out the outage
+        }
+        with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=0.5) as srv:
+            client = redis_srv.client()
+            workers = start_together("sitemap", srv, redis_srv, dirs, settings=settings)
+            # Down once discovery is done: the sitemaps' freshness reads are made on the reactor, and
+            # fail once MAYADEEN_STORE_REACTOR_TIMEOUT (less than a lease) has passed.
+            wait_for(lambda: discovered(srv, client, keys) and stored_count(postgres_url) >= 2, timeout=120, step=0.05)
+            beats = Heartbeats(client, keys)
+            cluster.stop_server()
+            try:
+                stopped, fetched = redis_time(client), len(srv.paths())
+                # Down until each worker has beaten for longer than a lease since the stop.
+                wait_for(lambda: min(b[-1] for b in beats.poll().values()) > stopped + 1.5 * ttl, timeout=60, step=0.05)
+                during = item_paths(srv.paths()[fetched:])
+            finally:
+                cluster.start_server()
+            codes = finish(workers)
+            status = crawl_status(client, keys)
+        assert_all_ok(dirs, codes)
+        assert [r["result"] for r in assert_one_postgres_row_each(postgres_url)] == ["ok", "ok"]
+    finally:
+        cluster.stop()
+    logs = "\n".join(log_of(d) for d in dirs)
+    assert "unreachable" in logs  # the store writes found PostgreSQL gone, and waited
+    # Both workers beat all along (never a lease's length apart) and fetched meanwhile; no lease expired.
+    assert len(beats.beats) == 2 and beats.longest_gap(stopped) < ttl, beats.beats
+    assert during, "no item page was fetched while PostgreSQL was down"
+    assert (status["status"], status["expired"]) == ("ended", "0")
+    # Each page once; robots.txt once per worker plus discovery's own request.
+    paths = Counter(urlsplit(p).path for p in srv.paths())
+    assert paths.pop("/robots.txt") == 3
+    assert set(paths.values()) == {1}, {p for p, n in paths.items() if n > 1}
+    assert len(item_paths(list(paths))) == 14
+    # The site's budget, on the server's clock.
+    assert srv.most_open <= int(BUDGET["CONCURRENT_REQUESTS_PER_DOMAIN"])
+
+
+def discovered(srv: MeteredServer, client, keys: CrawlKeys) -> bool:
+    """Every sitemap of the site requested and finished (its request gone from the crawl's requests:
+    acknowledged, every item request it led to queued)."""
+    sitemaps = {path for path in srv.site.entries if path.startswith("/sitemaps/")}
+    if not sitemaps <= {urlsplit(p).path for p in srv.paths()}:
+        return False
+    return not any("/sitemaps/" in pickle.loads(data)["url"] for data in client.hvals(keys.data))  # noqa: S301
+
+
+def stored_count(postgres_url: str) -> int:
+    """Items in the PostgreSQL store so far (0 before its tables exist)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(postgres_url) as conn:
+            return conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+    except psycopg.Error:
+        return 0
 
 
 @pytest.mark.soak

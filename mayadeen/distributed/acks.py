@@ -10,6 +10,10 @@ leaves the request to another worker. Finished means:
   (``item_scraped``, ``item_dropped`` or ``item_error``: stored, or dropped). ``AckWhenDone`` is the
   spider middleware nearest the engine, so it sees the final output, also the output of an errback
   Scrapy calls for an error status (``HttpError``).
+* **a callback that raised** before giving any output (a callback that is no generator, such as
+  Scrapy's ``SitemapSpider._parse_sitemap``, or whose store read failed): finished as it is, the error
+  logged as usual (``process_spider_exception``). Without this the lease would stay held by a live
+  worker, renewed at every heartbeat, and the crawl would never end.
 * **a failure** (download error, ``IgnoreRequest`` from robots.txt or the URL guard, ...): the errback,
   if any, has run and its output has been consumed. ``watch_errback`` wraps the request's errback when
   the request is taken; ``unwatch_errback`` puts the original back before a copy of the request
@@ -59,6 +63,14 @@ class AckWhenDone:
         output = result if lease is None else _async_then_done(result, self, lease)
         async for element in output:
             yield element
+
+    def process_spider_exception(self, response, exception) -> None:
+        """The callback (or a middleware nearer the spider) raised and nobody turned the error into
+        output: the request is finished. An error raised while its output was iterated has been
+        counted by the iteration already; finishing again is harmless."""
+        lease = lease_of(response)
+        if lease is not None:
+            self.finished_output(lease)
 
     def count(self, lease: str, element) -> None:
         """One element of the output of ``lease``: an item is pending until it leaves the pipelines."""

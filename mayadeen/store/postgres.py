@@ -96,10 +96,12 @@ class PostgresStore(Store):
         connection once connected again (with backoff, for up to ``retry_timeout`` seconds)."""
         if write and self.readonly:
             raise PermissionError(f"{self.location} is open read-only")
-        self._reconnect()
         deadline, delay, deadlocks = None, 0.05, 0
         while True:
             try:
+                # Inside the retries: a connection lost by an earlier transaction (still away, or retries
+                # that ran out) gets this one's whole window too, not a refusal at once.
+                self._reconnect()
                 with self.conn.transaction():
                     return work()
             except psycopg.errors.DeadlockDetected:
@@ -121,10 +123,6 @@ class PostgresStore(Store):
                 )
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
-                try:
-                    self.conn = self._connect()
-                except psycopg.OperationalError:
-                    pass  # still away: the next round tries again
 
     def _reconnect(self) -> None:
         """A connection lost earlier (a read outside ``_transaction``, or retries that ran out):
