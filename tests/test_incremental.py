@@ -2,9 +2,12 @@
 
 import asyncio
 import json
+import sqlite3
 from datetime import UTC, date, datetime
 
 import pytest
+from scrapy.statscollectors import StatsCollector
+from scrapy.utils.test import get_crawler
 
 from mayadeen.store.freshness import Freshness, Verdict
 from mayadeen.store.sqlite import ArticleStore
@@ -265,3 +268,26 @@ def test_listing_day_compares_beirut_days(tmp_path):
     assert fresh.verdict(P + "/c", "1 Aug 2025", day_only=True) is Verdict.UNCHANGED
     assert fresh.verdict(P + "/c", date(2025, 8, 2)) is Verdict.CHANGED
     assert fresh.verdict(P + "/c", datetime(2025, 7, 31, 22, 30, 1, tzinfo=UTC)) is Verdict.CHANGED
+
+
+def test_a_lookup_the_store_cannot_answer_fetches_those_items(caplog):
+    """A store that is locked or down past its wait cannot say what it holds: the items asked about are
+    fetched (a stored one costs a request; skipping would lose a new one), and the run says so."""
+
+    async def locked(urls):
+        raise sqlite3.OperationalError("database is locked")
+
+    stats = StatsCollector(get_crawler())
+    fresh = Freshness(locked, lookup_errors=(sqlite3.OperationalError,), stats=stats)
+    asyncio.run(fresh.prefetch([P + "/a", P + "/b"]))
+    assert fresh.verdict(P + "/a", "2025-08-01T09:35:00+03:00") is Verdict.NEW
+    assert stats.get_value("mayadeen/freshness/lookup_errors") == 1
+    assert "could not say whether 2 items are stored" in caplog.text
+
+
+def test_any_other_lookup_failure_is_not_taken_for_an_answer():
+    async def broken(urls):
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError):
+        asyncio.run(Freshness(broken, lookup_errors=(sqlite3.OperationalError,)).prefetch([P + "/a"]))

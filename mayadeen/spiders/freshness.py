@@ -34,6 +34,7 @@ async def open_freshness(crawler, *, full: bool = False) -> Freshness:
         )
     return Freshness(
         (lambda urls: reads.run(lambda store: store.lookup(urls))) if reads is not None else None,
+        lookup_errors=reads.errors if reads is not None else (),
         full=full,
         unfinished=unfinished,
         done_runs=done_runs,

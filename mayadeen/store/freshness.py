@@ -20,6 +20,7 @@ so the ``sections`` spider keeps paging past them.
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -27,6 +28,8 @@ from typing import Any
 from mayadeen.days import site_day
 from mayadeen.normalize.dates import SITE_TZ, to_utc_iso
 from mayadeen.store.model import ItemState
+
+logger = logging.getLogger(__name__)
 
 #: The stat (``mayadeen/fresh/…``) of an unchanged item this crawl stored itself: found, not skipped.
 STORED_THIS_CRAWL = "stored_this_crawl"
@@ -90,6 +93,9 @@ class Freshness:
 
     ``lookup``: the store's answers for a list of URLs (``Store.lookup``), awaited; None: nothing is
     stored. ``await prefetch(urls)`` looks URLs up; ``verdict`` then answers for them without waiting.
+    ``lookup_errors``: what ``lookup`` raises when the store cannot answer; the URLs it was asked about
+    are then fetched (a WARNING and ``mayadeen/freshness/lookup_errors``): refetching a stored item
+    costs a request, skipping an unknown one would lose it.
     ``unfinished``: URLs this job fetched but did not finish; ``done_runs``: the job's earlier runs
     (``crawl_runs`` ids: the items they stored are done); ``done``: URLs finished in this job when
     there is no store; ``full``: fetch every item. Stats (when given): ``mayadeen/fresh/<verdict>``, the number of items
@@ -104,6 +110,7 @@ class Freshness:
         self,
         lookup: Lookup | None,
         *,
+        lookup_errors: tuple[type[BaseException], ...] = (),
         full: bool = False,
         unfinished: Collection[str] = (),
         done_runs: Collection[int] = (),
@@ -112,6 +119,7 @@ class Freshness:
         started: datetime | None = None,
     ):
         self.lookup = lookup
+        self.lookup_errors = lookup_errors
         self.full = full
         self.unfinished = frozenset(unfinished)
         self.done_runs = frozenset(done_runs)
@@ -128,7 +136,15 @@ class Freshness:
         missing = [u for u in dict.fromkeys(urls) if u not in self._known]
         if not missing or self.lookup is None:
             return
-        found = await self.lookup(missing)
+        try:
+            found = await self.lookup(missing)
+        except self.lookup_errors as exc:
+            logger.warning(
+                "The store could not say whether %d items are stored (%s): they are fetched", len(missing), exc
+            )
+            if self.stats is not None:
+                self.stats.inc_value("mayadeen/freshness/lookup_errors")
+            found = {}
         if len(self._known) + len(missing) > CACHE_SIZE:
             self._known.clear()
         self._known.update((u, found.get(u)) for u in missing)
