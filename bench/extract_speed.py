@@ -4,6 +4,10 @@ Reads the item pages named in ``fixtures/expected`` (their stored bytes), and fo
 fresh ``HtmlResponse`` so the parse is included, exactly as in a crawl. The bare parse is
 ``lxml.html`` on the same bytes. Figures are CPU time per page: the median over rounds and the best
 round, and the median of the per-round ratio. Run: ``python bench/extract_speed.py [rounds]``.
+
+``python bench/extract_speed.py --layers [rounds]`` says where the time goes instead: each layer of
+``ArticlePage`` read in turn (then the loader in ``to_item``, then freeing the page), as a share of
+the bare parse of the same round.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import statistics
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import lxml.html
@@ -66,9 +71,52 @@ def measure(pages, rounds: int) -> tuple[list[float], list[float]]:
     return extraction, parse
 
 
+# Layers in the order extraction first reads them; each is a cached property of ArticlePage.
+LAYERS = ("root", "by_tag", "item_element", "meta", "jsonld", "ld_article", "tawsiyat", "item_container")
+LAYERS += ("by_class", "body", "main_image", "related_links", "ld_video")
+
+
+def layer_costs(pages, rounds: int) -> dict[str, float]:
+    """Median CPU time of each step of an extraction, as a share of the same round's bare parse."""
+    shares = defaultdict(list)
+    clock = time.process_time
+    for _ in range(rounds):
+        gc.collect()
+        start = clock()
+        bare_parse(pages)
+        bare = clock() - start
+        spent = defaultdict(float)
+        for url, body in pages:
+            start = clock()
+            page = ArticlePage(HtmlResponse(url=url, body=body, encoding="utf-8"))
+            spent["response"] += clock() - start
+            for name in LAYERS:
+                start = clock()
+                getattr(page, name)
+                spent[name] += clock() - start
+            start = clock()
+            page.to_item()
+            spent["to_item (loader)"] += clock() - start
+            start = clock()
+            del page
+            spent["free the page"] += clock() - start
+        for name, seconds in spent.items():
+            shares[name].append(seconds / bare)
+    return {name: statistics.median(values) for name, values in shares.items()}
+
+
 def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    args = sys.argv[1:]
+    layers = "--layers" in args
+    args = [a for a in args if a != "--layers"]
+    rounds = int(args[0]) if args else 200
     pages = item_pages()
+    if layers:
+        costs = layer_costs(pages, rounds)
+        for name, share in costs.items():
+            print(f"{name:18s} {share:.3f}x the bare parse")
+        print(f"{'sum':18s} {sum(costs.values()):.2f}x")
+        return
     extraction, parse = measure(pages, rounds)
     ratios = [e / p for e, p in zip(extraction, parse, strict=True)]
     print(
