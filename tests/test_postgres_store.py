@@ -7,11 +7,7 @@ through ``MAYADEEN_STORE_URL`` to a database of the session's cluster (conftest 
 
 from __future__ import annotations
 
-import re
 import time
-from collections import Counter
-from datetime import datetime
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -20,7 +16,6 @@ from warcio.archiveiterator import ArchiveIterator
 from mayadeen.record import content_hash
 from mayadeen.store.captures import latest_capture
 from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect, parse_store_url, store_target
-from mayadeen.urls import item_kind
 from tests.conftest import expected_records
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.inprocess import crawl as crawl_in_process
@@ -270,81 +265,6 @@ def test_a_transaction_on_a_connection_lost_earlier_waits_for_the_server_too():
                 starter.join()
     finally:
         logging.getLogger("mayadeen.store.postgres").removeHandler(handler)
-        cluster.stop()
-
-
-class CountingServer(SlowServer):
-    """A SlowServer that keeps the paths requested, in order."""
-
-    def __init__(self, delay: float):
-        super().__init__(delay=delay)
-        self.order: list[str] = []
-
-    def handle(self, handler, answer) -> None:
-        self.order.append(urlsplit(handler.path).path)
-        super().handle(handler, answer)
-
-    def discovery_done(self) -> bool:
-        """Every sitemap requested, then 3 more pages (2 at a time: the last sitemap was answered)."""
-        sitemaps = {path for path in self.site.entries if path.startswith("/sitemaps/")}
-        if not sitemaps <= set(self.order):
-            return False
-        last = max(i for i, path in enumerate(self.order) if path in sitemaps)
-        return len(self.order) - last > 3
-
-
-#: The crawl's progress lines (a LoopingCall on the reactor), with their log time.
-PROGRESS = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \[mayadeen\.extensions\.progress\] INFO: Progress:", re.M)
-
-
-def test_the_reactor_keeps_going_while_postgresql_is_down(tmp_path):
-    """PostgreSQL stopped for longer than a lease TTL mid-crawl: the store writes wait off the
-    reactor, so its LoopingCalls (here the progress line every 0.5 s) keep running; once the server
-    is back the crawl finishes with the exact records, each page fetched once."""
-    from tests.postgres_server import PostgresCluster
-
-    cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests
-    outage = 8.0  # seconds; longer than the lease TTL the test's crawl is given
-    try:
-        url = cluster.new_database()
-        with CountingServer(delay=0.5) as srv:
-            settings = {
-                "MAYADEEN_STORE_URL": url,
-                "MAYADEEN_WARC_DIR": "",  # no archive: its digest lookups are reads on the reactor
-                "MAYADEEN_PROGRESS_INTERVAL": "0.5",
-                "MAYADEEN_REDIS_LEASE_TTL": "5",
-                "MAYADEEN_STORE_REACTOR_TIMEOUT": "4",  # below the TTL, as a distributed crawl requires
-                "MAYADEEN_STORE_RETRY_TIMEOUT": "120",
-                "CONCURRENT_REQUESTS": "2",
-                "CONCURRENT_REQUESTS_PER_DOMAIN": "2",
-            }
-            crawl = start_crawl("sitemap", srv.url, tmp_path, settings=settings)
-            # Down once discovery is done: freshness and the other reads made on the reactor wait for
-            # the server only MAYADEEN_STORE_REACTOR_TIMEOUT seconds (less than a lease), the writes longer.
-            wait_for(lambda: srv.discovery_done() and count_or_none(url) >= 2, timeout=120, step=0.1)
-            cluster.stop_server()
-            stopped = time.monotonic()
-            wait_for(lambda: time.monotonic() - stopped >= outage, timeout=outage + 5, step=0.1)
-            cluster.start_server()
-            wait_for(lambda: crawl.poll() is not None, timeout=240, step=0.1)
-        log = (tmp_path / "killed.log").read_text()
-        assert crawl.returncode == 0, log[-3000:]
-        assert "unreachable" in log and "result=ok" in log.strip().splitlines()[-1]
-        # While the writes waited for the server, the reactor ran: no gap between progress lines
-        # near the length of the outage (a write retried on the reactor made one of the whole outage).
-        ticks = [datetime.strptime(t, "%Y-%m-%d %H:%M:%S") for t in PROGRESS.findall(log)]
-        gaps = [(b - a).total_seconds() for a, b in zip(ticks, ticks[1:], strict=False)]
-        assert len(ticks) >= outage and max(gaps) <= outage / 2, gaps
-        rows = stored_records(url)
-        expected = expected_records()
-        assert sorted(rows) == sorted(expected)
-        for item_url, record in rows.items():
-            assert {k: record[k] for k in expected[item_url]} == expected[item_url], item_url
-        items = Counter(path for path in srv.order if item_kind(P + path))
-        assert len(items) == 14 and set(items.values()) == {1}, items
-        (run,) = runs(url)
-        assert (run["items_new"], run["result"]) == (14, "ok")
-    finally:
         cluster.stop()
 
 
