@@ -294,14 +294,14 @@ def test_redis_gone_worker_exits_1_and_a_new_start_continues(tmp_path):
         redis_srv.stop()
         code = finish([worker])[0]
         redis_srv.start()
-        again = finish([start_worker("sitemap", srv.url, second, redis_srv.url, settings=settings)])[0]
+        again = worker_in_process(srv, redis_srv, second, settings=settings)  # alone: in process
     log = log_of(first).strip().splitlines()
     assert code == 1
     errors = [line for line in log if " ERROR: " in line and "Run summary:" not in line]
     assert len(errors) == 1 and f"Redis at {redis_srv.url} unreachable for 2s" in errors[0], errors
     assert "result=FAILED (redis_unavailable)" in log[-1]
-    assert again == 0, log_of(second)[-3000:]
-    assert "joined crawl sitemap/sitemap" in log_of(second)
+    assert again.returncode == 0, again.log[-3000:]
+    assert "joined crawl sitemap/sitemap" in again.log
     # The second start continued the crawl: together the two runs stored every item.
     assert_exact_records([first, second], allow_twice=set(stores([first])[0]))
 
@@ -312,10 +312,15 @@ def crawlstatus(redis_srv) -> list[str]:
     return inprocess.command(CrawlStatus(), argv, inprocess.project_settings()).stdout.splitlines()
 
 
-def worker_in_process(srv, redis_srv, workdir: Path, args: dict | None = None):
-    """One worker alone, as ``start_worker`` starts it, crawling in this process (``tests.inprocess``)."""
-    settings = {"MAYADEEN_REDIS_URL": redis_srv.url, "MAYADEEN_REDIS_POLL_INTERVAL": "0.05"}
-    return inprocess.crawl("sitemap", srv.url, workdir, args={"js": "0", **(args or {})}, settings=settings)
+def worker_in_process(srv, redis_srv, workdir: Path, args: dict | None = None, settings: dict | None = None):
+    """One worker alone, as ``start_worker`` starts it, crawling in this process (``tests.inprocess``); its
+    log also in ``worker.log``, as a started worker's."""
+    settings = {"MAYADEEN_REDIS_URL": redis_srv.url, "MAYADEEN_REDIS_POLL_INTERVAL": "0.05", **(settings or {})}
+    result = inprocess.crawl(
+        "sitemap", srv.url, workdir, args={"js": "0", **(args or {})}, settings=settings, check=False
+    )
+    (workdir / "worker.log").write_text(result.log, "utf-8")
+    return result
 
 
 def test_an_ended_crawl_stays_ended_until_restarted_on_purpose(tmp_path):
@@ -345,7 +350,7 @@ def test_an_ended_crawl_stays_ended_until_restarted_on_purpose(tmp_path):
     assert ended[1] == "queued 0, delayed 0, in flight 0, requests seen 24, leases expired 0"
     assert len(ended) == 4 and all(": finished, gone, in flight 0, taken " in line for line in ended[2:])
     # Restarted on purpose: discovery again and every item fetched again by a worker with an empty store.
-    assert "started crawl sitemap/sitemap" in restart.log
+    assert restart.returncode == 0 and "started crawl sitemap/sitemap" in restart.log
     assert "/sitemaps/all.xml" in restarted and len(item_paths(restarted)) == 14
     assert status["status"] == "ended" and len(status["workers"]) == 1
 
