@@ -5,7 +5,8 @@ client-side listings and a challenge page carry scripts that try every way out (
 POST, ``window.open``, fetch/XHR/img/script/iframe, WebSocket, EventSource, ``sendBeacon``, prefetch
 and preconnect, WebRTC with a STUN and a TURN server, a service worker, a meta refresh) towards canary
 listeners on 127.0.0.2 and on a second port of 127.0.0.1, which count every TCP connection and UDP
-datagram. Real Debian Chromium, the real ``sections`` and ``sitemap`` spiders.
+datagram. Real Debian Chromium, the real ``sections`` and ``sitemap`` spiders, crawling in process
+(``tests.inprocess``).
 
 Also: a listing whose API reports no items is empty, not broken (one render, INFO, a stat, exit 0).
 """
@@ -23,8 +24,9 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from mayadeen.urls import PUBLIC_URL
+from tests import inprocess
 from tests.challenge_server import CHALLENGE_PAGE, CLOUDFLARE_HEADERS, is_browser
-from tests.conftest import expected_records, run_crawl
+from tests.conftest import expected_records
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.test_js_listings import needs_chromium
 
@@ -198,7 +200,7 @@ def hostile_sections(canaries, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("hostile")
     with FixtureServer(hostile_site(canaries)) as srv:
         started = time.monotonic()
-        result = run_crawl(
+        result = inprocess.crawl(
             "sections", srv.url, workdir, settings={"MAYADEEN_WARC_ALL": "1", "LOG_LEVEL": "DEBUG"}, check=False
         )
         elapsed = time.monotonic() - started
@@ -283,7 +285,7 @@ def test_a_challenge_solved_off_the_origin_or_elsewhere_is_no_solution(hostile_s
 @pytest.mark.parametrize("spider", ["sitemap", "feed"])
 def test_other_spiders_never_render_a_200_page_with_the_marker(spider, canaries, tmp_path):
     with FixtureServer(hostile_site(canaries)) as srv:
-        result = run_crawl(spider, srv.url, tmp_path, check=False)
+        result = inprocess.crawl(spider, srv.url, tmp_path, check=False)
     assert result.returncode == 0, result.log[-3000:]
     assert not any(is_browser(h.headers) for h in srv.requests if h.path == ARTICLE)
     assert PUBLIC_URL + ARTICLE in {r["url"] for r in result.records()}
@@ -300,7 +302,7 @@ def test_a_listing_whose_api_lists_nothing_is_empty_not_broken(tmp_path):
     site = FixtureSite()
     site.override("/api/listing?section=in-pictures&page=1", EMPTY_PAGE, content_type="application/json")
     with FixtureServer(site) as srv:
-        result = run_crawl("sections", srv.url, tmp_path, args={"sections": "in-pictures"}, check=False)
+        result = inprocess.crawl("sections", srv.url, tmp_path, args={"sections": "in-pictures"}, check=False)
     log = result.log
     assert result.returncode == 0, log[-3000:]
     assert f"INFO: Client-side listing {PUBLIC_URL}/in-pictures is empty" in log
@@ -316,7 +318,7 @@ def test_a_listing_whose_api_fails_is_still_retried(tmp_path):
     site = FixtureSite()
     site.override("/api/listing?section=in-pictures&page=1", b"{}", status=500, content_type="application/json")
     with FixtureServer(site) as srv:
-        result = run_crawl(
+        result = inprocess.crawl(
             "sections",
             srv.url,
             tmp_path,

@@ -4,43 +4,30 @@ The file is built by the test (``tests/ccnews_warc.py``): the fixture item pages
 pages, the site's host on another port, request, metadata, revisit and warcinfo records, a listing, a
 redirect, non-HTML responses and a truncated last record; gzipped and plain, WARC/1.0 and 1.1. Every
 fixture record must come out exact in the store, its capture indexed at the user's file and offset,
-and everything else skipped and counted by reason.
+and everything else skipped and counted by reason. The command runs in process (``tests.inprocess``).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from mayadeen.commands.reextract import Command as Reextract
 from mayadeen.store.sqlite import ArticleStore
+from tests import inprocess
 from tests.ccnews_warc import build
-from tests.conftest import ROOT, expected_records
+from tests.conftest import expected_records
 from tests.scheduled import stored
 from tests.test_warc_archive import assert_exact
 
 
-def reextract_warc(pattern: str, store: Path, *extra: str) -> subprocess.CompletedProcess:
-    argv = [
-        sys.executable,
-        "-m",
-        "scrapy",
-        "reextract",
-        "--warc",
-        pattern,
-        "-s",
-        f"MAYADEEN_SQLITE_PATH={store}",
-        "-s",
-        "LOG_LEVEL=INFO",
-        *extra,
-    ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
-    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+def reextract_warc(pattern: str, store: Path, *extra: str) -> inprocess.CommandResult:
+    """``scrapy reextract --warc PATTERN`` in process (``tests.inprocess``): its exit status and log."""
+    argv = ["reextract", "--warc", pattern, "-s", f"MAYADEEN_SQLITE_PATH={store}", "-s", "LOG_LEVEL=INFO", *extra]
+    return inprocess.command(Reextract(), argv, inprocess.project_settings())
 
 
 def stat(log: str, name: str) -> int | None:
@@ -55,7 +42,7 @@ def test_every_fixture_item_comes_out_of_a_ccnews_file_exactly_and_the_rest_is_c
     assert (warc.read_bytes()[:2] == b"\x1f\x8b") == gzipped
     store = tmp_path / "mayadeen.sqlite"
     proc = reextract_warc(str(tmp_path / "CC-NEWS-*.warc*"), store)
-    log = proc.stderr
+    log = proc.log
     assert proc.returncode == 0, log[-4000:]
     expected = expected_records()
     assert counts["items"] == len(expected)
@@ -97,10 +84,10 @@ def test_every_fixture_item_comes_out_of_a_ccnews_file_exactly_and_the_rest_is_c
 
     # a second pass: the same captures, nothing changes; a progress line at every record
     again = reextract_warc(str(warc), store, "-s", "MAYADEEN_WARC_PROGRESS_SECONDS=0")
-    assert again.returncode == 0, again.stderr[-4000:]
-    assert stat(again.stderr, "mayadeen/reextract/unchanged") == len(expected)
+    assert again.returncode == 0, again.log[-4000:]
+    assert stat(again.log, "mayadeen/reextract/unchanged") == len(expected)
     progress = re.findall(
-        r"Read (\d+) records \([\d.]+/s\), file 1 of 1 \(CC-NEWS-[^)]+\): (\d+) item pages so far", again.stderr
+        r"Read (\d+) records \([\d.]+/s\), file 1 of 1 \(CC-NEWS-[^)]+\): (\d+) item pages so far", again.log
     )
     assert [int(n) for n, _ in progress] == list(range(1, sum(counts.values()) + 1))
     assert int(progress[-1][1]) == len(expected)
@@ -108,7 +95,7 @@ def test_every_fixture_item_comes_out_of_a_ccnews_file_exactly_and_the_rest_is_c
 
 def test_warc_option_refuses_what_names_no_file_and_the_archive_at_once(tmp_path):
     proc = reextract_warc(str(tmp_path / "none-*.warc.gz"), tmp_path / "s.sqlite")
-    assert proc.returncode == 2 and "names no file" in proc.stderr
+    assert proc.returncode == 2 and "names no file" in proc.log
     build(tmp_path / "a.warc.gz", others=0)
     proc = reextract_warc(str(tmp_path / "a.warc.gz"), tmp_path / "s.sqlite", "--warc-dir", str(tmp_path))
-    assert proc.returncode == 2 and "not both" in proc.stderr
+    assert proc.returncode == 2 and "not both" in proc.log

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import pickle
 import signal
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,12 +17,14 @@ import pytest
 from scrapy import Request
 from scrapy.utils.request import fingerprint
 
+from mayadeen.commands.crawlstatus import Command as CrawlStatus
 from mayadeen.distributed.crawl import crawl_status
 from mayadeen.distributed.keys import CrawlKeys
 from mayadeen.store.engines import POSTGRESQL, StoreTarget, connect
 from mayadeen.store.sqlite import ArticleStore
 from mayadeen.urls import PUBLIC_URL
-from tests.conftest import ROOT, expected_records
+from tests import inprocess
+from tests.conftest import expected_records
 from tests.distributed import (
     MeteredServer,
     RedisServer,
@@ -83,7 +83,8 @@ def assert_all_ok(dirs: list[Path], codes: list[int]) -> None:
         assert "Run summary: spider=" in log.strip().splitlines()[-1] and "result=ok" in log.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("workers", [3, 1])
+# Three workers is soak (several processes); one worker keeps the shared crawl and budget in the quick set.
+@pytest.mark.parametrize("workers", [pytest.param(3, marks=pytest.mark.soak), 1])
 def test_sitemap_workers_share_one_crawl_and_one_budget(tmp_path, workers):
     dirs = worker_dirs(tmp_path, workers)
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=LATENCY) as srv:
@@ -401,6 +402,7 @@ def test_redis_restarted_mid_crawl(tmp_path):
     assert any("Redis at redis://127.0.0.1" in log_of(d) and "retrying" in log_of(d) for d in dirs)
 
 
+@pytest.mark.soak  # a fault held for longer than the lease; test_redis_gone_… keeps a Redis fault quick
 def test_redis_hanging_blocks_no_download(tmp_path):
     """Redis stopped with SIGSTOP (it hangs: calls time out rather than being refused) for longer than
     the lease TTL: the worker does not wait for it — a response that arrives meanwhile is parsed and
@@ -444,44 +446,52 @@ def test_redis_gone_worker_exits_1_and_a_new_start_continues(tmp_path):
         redis_srv.stop()
         code = finish([worker])[0]
         redis_srv.start()
-        again = finish([start_worker("sitemap", srv.url, second, redis_srv.url, settings=settings)])[0]
+        again = worker_in_process(srv, redis_srv, second, settings=settings)  # alone: in process
     log = log_of(first).strip().splitlines()
     assert code == 1
     errors = [line for line in log if " ERROR: " in line and "Run summary:" not in line]
     assert len(errors) == 1 and f"Redis at {redis_srv.url} unreachable for 2s" in errors[0], errors
     assert "result=FAILED (redis_unavailable)" in log[-1]
-    assert again == 0, log_of(second)[-3000:]
-    assert "joined crawl sitemap/sitemap" in log_of(second)
+    assert again.returncode == 0, again.log[-3000:]
+    assert "joined crawl sitemap/sitemap" in again.log
     # The second start continued the crawl: together the two runs stored every item.
     assert_exact_records([first, second], allow_twice=set(stores([first])[0]))
 
 
 def crawlstatus(redis_srv) -> list[str]:
-    status = subprocess.run(
-        [sys.executable, "-m", "scrapy", "crawlstatus", "sitemap", "-s", f"MAYADEEN_REDIS_URL={redis_srv.url}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    """``scrapy crawlstatus sitemap`` (in process): its lines."""
+    argv = ["crawlstatus", "sitemap", "-s", f"MAYADEEN_REDIS_URL={redis_srv.url}"]
+    return inprocess.command(CrawlStatus(), argv, inprocess.project_settings()).stdout.splitlines()
+
+
+def worker_in_process(srv, redis_srv, workdir: Path, args: dict | None = None, settings: dict | None = None):
+    """One worker alone, as ``start_worker`` starts it, crawling in this process (``tests.inprocess``); its
+    log also in ``worker.log``, as a started worker's."""
+    settings = {"MAYADEEN_REDIS_URL": redis_srv.url, "MAYADEEN_REDIS_POLL_INTERVAL": "0.05", **(settings or {})}
+    result = inprocess.crawl(
+        "sitemap", srv.url, workdir, args={"js": "0", **(args or {})}, settings=settings, check=False
     )
-    return status.stdout.splitlines()
+    (workdir / "worker.log").write_text(result.log, "utf-8")
+    return result
 
 
 def test_an_ended_crawl_stays_ended_until_restarted_on_purpose(tmp_path):
     """Two workers finish a crawl; a third started afterwards (a late machine, a restarted container)
-    makes no request and exits 0; ``-a restart=1`` crawls again, from an empty queue and filter."""
+    makes no request and exits 0; ``-a restart=1`` crawls again, from an empty queue and filter. (The
+    late and the restarting worker run alone: in process.)"""
     first, second, late, again = (tmp_path / name for name in ("first", "second", "late", "again"))
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
         assert run_workers("sitemap", srv, redis_srv, [first, second]) == [0, 0]
         crawled = len(srv.paths())
-        assert finish([start_worker("sitemap", srv.url, late, redis_srv.url)]) == [0], log_of(late)[-3000:]
+        late_run = worker_in_process(srv, redis_srv, late)
         late_paths = srv.paths()[crawled:]
         ended = crawlstatus(redis_srv)
-        assert finish([start_worker("sitemap", srv.url, again, redis_srv.url, args={"restart": "1"})]) == [0]
+        restart = worker_in_process(srv, redis_srv, again, args={"restart": "1"})
         restarted = srv.paths()[crawled:]
         status = crawl_status(redis_srv.client(), CrawlKeys("sitemap", "sitemap"))
     assert late_paths == []  # not even robots.txt
-    log = log_of(late)
-    assert stat(log, "downloader/request_count") == 0
+    log = late_run.log
+    assert late_run.returncode == 0 and late_run.stat("downloader/request_count") is None  # none made
     assert [line for line in log.splitlines() if " ERROR: " in line or " WARNING: " in line] == []
     assert "Crawl sitemap/sitemap has ended: this worker has nothing to do" in log
     assert "result=ok" in log.strip().splitlines()[-1]
@@ -492,7 +502,7 @@ def test_an_ended_crawl_stays_ended_until_restarted_on_purpose(tmp_path):
     assert ended[1] == "queued 0, delayed 0, in flight 0, requests seen 24, leases expired 0"
     assert len(ended) == 4 and all(": finished, gone, in flight 0, taken " in line for line in ended[2:])
     # Restarted on purpose: discovery again and every item fetched again by a worker with an empty store.
-    assert "started crawl sitemap/sitemap" in log_of(again)
+    assert restart.returncode == 0 and "started crawl sitemap/sitemap" in restart.log
     assert "/sitemaps/all.xml" in restarted and len(item_paths(restarted)) == 14
     assert status["status"] == "ended" and len(status["workers"]) == 1
 

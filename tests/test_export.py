@@ -84,11 +84,13 @@ def scrapy_export(*args: str | Path, check: bool = True, limit_bytes: int | None
     return proc
 
 
-def export_in_process(*args: str | Path) -> inprocess.CommandResult:
-    """``scrapy export ARGS`` in process (``tests.inprocess``), for what it writes and prints; its exit
-    statuses, stderr and a full disk are checked in a subprocess (``scrapy_export``)."""
+def export_in_process(*args: str | Path, check: bool = True) -> inprocess.CommandResult:
+    """``scrapy export ARGS`` in process (``tests.inprocess``): what it writes and prints, its exit status
+    and stderr (``log``); the process's own exit statuses and a full disk are checked in a subprocess
+    (``scrapy_export``)."""
     proc = inprocess.command(Export(), ["export", *map(str, args)], inprocess.project_settings())
-    assert proc.returncode == 0, f"export failed ({proc.returncode}):\n{proc.log[-3000:]}"
+    if check:
+        assert proc.returncode == 0, f"export failed ({proc.returncode}):\n{proc.log[-3000:]}"
     return proc
 
 
@@ -300,19 +302,29 @@ def test_selection_exports_exactly_the_right_items(stores, tmp_path, name):
     (["second-dir"], "exactly one export directory"),
 ])  # fmt: skip
 def test_bad_options_one_line_exit_2(stores, tmp_path, args, message):
-    proc = scrapy_export(tmp_path / "out", "--store", stores.before, *args, check=False)
+    proc = export_in_process(tmp_path / "out", "--store", stores.before, *args, check=False)
     assert proc.returncode == 2
-    assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr
+    assert len(proc.log.strip().splitlines()) == 1 and message in proc.log
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_option_and_an_unreadable_store_end_the_process_with_one_line(stores, tmp_path):
+    """The exit statuses of the process itself, once each (the cases above and below run in process)."""
+    usage = scrapy_export(tmp_path / "out", "--store", stores.before, "--kind", "podcast", check=False)
+    assert usage.returncode == 2 and len(usage.stderr.strip().splitlines()) == 1 and "--kind" in usage.stderr
+    missing = scrapy_export(tmp_path / "out", "--store", tmp_path / "none.sqlite", check=False)
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1, missing.stderr
+    assert "cannot read the store" in missing.stderr
     assert not (tmp_path / "out").exists()
 
 
 def test_unreadable_store_one_line_exit_1(tmp_path):
-    missing = scrapy_export(tmp_path / "out", "--store", tmp_path / "none.sqlite", check=False)
+    missing = export_in_process(tmp_path / "out", "--store", tmp_path / "none.sqlite", check=False)
     (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
-    junk = scrapy_export(tmp_path / "out", "--store", tmp_path / "junk.sqlite", check=False)
+    junk = export_in_process(tmp_path / "out", "--store", tmp_path / "junk.sqlite", check=False)
     for proc in (missing, junk):
-        assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-        assert "cannot read the store" in proc.stderr
+        assert proc.returncode == 1 and len(proc.log.strip().splitlines()) == 1, proc.log
+        assert "cannot read the store" in proc.log
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
@@ -320,8 +332,8 @@ def test_non_empty_directory_needs_overwrite(stores, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    proc = scrapy_export(out, "--store", stores.before, check=False)
-    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1 and "--overwrite" in proc.stderr
+    proc = export_in_process(out, "--store", stores.before, check=False)
+    assert proc.returncode == 1 and len(proc.log.strip().splitlines()) == 1 and "--overwrite" in proc.log
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 

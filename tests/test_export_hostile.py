@@ -32,7 +32,7 @@ from mayadeen.export.overwrite import RefusedDirectory
 from mayadeen.export.run import ExportRequest, export
 from mayadeen.record import content_hash, resolve, schema, validation_errors
 from mayadeen.store.engines import StoreTarget, connect
-from tests.test_export import _files, scrapy_export
+from tests.test_export import _files, export_in_process
 
 EXPECTED = Path(__file__).resolve().parent.parent / "fixtures" / "expected"
 RECORDS = (
@@ -329,7 +329,9 @@ _TEXT = st.one_of(
 ).filter(lambda s: re.search(r"\S", s))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Each example is a whole export (every format, the report); every payload is exported whole by the
+# tests above, so a few random mixes suffice here.
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=st.lists(_TEXT, min_size=1, max_size=12))
 def test_any_text_in_any_field_exports_inert(texts):
     with tempfile.TemporaryDirectory() as work:
@@ -347,18 +349,18 @@ def hostile_store(tmp_path_factory) -> Path:
 
 
 def test_a_maths_tag_does_not_fail_the_command(hostile_store, tmp_path):
-    proc = scrapy_export(tmp_path / "out", "--store", hostile_store, "--format", "jsonl", check=False)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == "" and "4 items published" in proc.stdout
+    proc = export_in_process(tmp_path / "out", "--store", hostile_store, "--format", "jsonl", check=False)
+    assert proc.returncode == 0, proc.log
+    assert proc.log == "" and "4 items published" in proc.stdout
     assert "could not be drawn" not in (tmp_path / "out" / "report.html").read_text("utf-8")
 
 
 def test_a_bad_escape_setting_is_one_line_exit_2(hostile_store, tmp_path):
-    proc = scrapy_export(
+    proc = export_in_process(
         tmp_path / "out", "--store", hostile_store, "-s", "MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS=maybe", check=False
     )
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert "MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS" in proc.stderr and not (tmp_path / "out").exists()
+    assert proc.returncode == 2 and len(proc.log.strip().splitlines()) == 1, proc.log
+    assert "MAYADEEN_EXPORT_CSV_ESCAPE_FORMULAS" in proc.log and not (tmp_path / "out").exists()
 
 
 # --- --overwrite --------------------------------------------------------------------------------
@@ -375,9 +377,9 @@ def test_overwrite_refuses_a_directory_that_holds_no_export(hostile_store, tmp_p
     (out / "parquet" / "keep.txt").write_text("mine")
     (out / "articles.jsonl").write_text("{}\n")
     before = _tree(out)
-    proc = scrapy_export(out, "--store", hostile_store, "--overwrite", check=False)
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert "holds no manifest.json of an earlier export" in proc.stderr
+    proc = export_in_process(out, "--store", hostile_store, "--overwrite", check=False)
+    assert proc.returncode == 2 and len(proc.log.strip().splitlines()) == 1, proc.log
+    assert "holds no manifest.json of an earlier export" in proc.log
     assert _tree(out) == before
     (out / "manifest.json").write_text('{"files": [{"path": "README.md"}]}')  # not this tool's
     with pytest.raises(RefusedDirectory, match="not the manifest of an export of this tool"):
@@ -390,9 +392,9 @@ def test_overwrite_refuses_a_symlinked_directory(hostile_store, tmp_path):
     export(ExportRequest(store=StoreTarget("sqlite", str(hostile_store)), out=real))
     before = _tree(real)
     (tmp_path / "link").symlink_to(real, target_is_directory=True)
-    proc = scrapy_export(tmp_path / "link", "--store", hostile_store, "--overwrite", check=False)
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert "is a symbolic link" in proc.stderr
+    proc = export_in_process(tmp_path / "link", "--store", hostile_store, "--overwrite", check=False)
+    assert proc.returncode == 2 and len(proc.log.strip().splitlines()) == 1, proc.log
+    assert "is a symbolic link" in proc.log
     assert _tree(real) == before
     # a directory of the export that links elsewhere: neither written through nor emptied
     elsewhere = tmp_path / "elsewhere"

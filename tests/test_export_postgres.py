@@ -17,7 +17,7 @@ from mayadeen.record import content_hash
 from mayadeen.store.engines import StoreTarget, connect
 from mayadeen.store.read import Selection, StoreSnapshot
 from tests.postgres_server import free_port
-from tests.test_export import _files, read_jsonl, scrapy_export
+from tests.test_export import _files, export_in_process, read_jsonl
 from tests.ticker_pages import STORED_FLASHES
 
 EXPECTED = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "expected").glob("*.json"))
@@ -110,8 +110,8 @@ def exports(stores, tmp_path_factory) -> dict[str, Path]:
     crawl's store (MAYADEEN_STORE_URL)."""
     root = tmp_path_factory.mktemp("exports")
     out = {"sqlite": root / "sqlite", "postgresql": root / "postgresql"}
-    from_sqlite = scrapy_export(out["sqlite"], "--store", f"sqlite:///{stores.sqlite.location}", "--with-revisions")
-    from_postgres = scrapy_export(
+    from_sqlite = export_in_process(out["sqlite"], "--store", f"sqlite:///{stores.sqlite.location}", "--with-revisions")
+    from_postgres = export_in_process(
         out["postgresql"], "-s", f"MAYADEEN_STORE_URL={stores.postgresql.location}", "--with-revisions"
     )
     summaries = [
@@ -119,7 +119,7 @@ def exports(stores, tmp_path_factory) -> dict[str, Path]:
         for proc, dir in ((from_sqlite, out["sqlite"]), (from_postgres, out["postgresql"]))
     ]
     assert summaries[0] == summaries[1] and "14 items published" in summaries[0][-1]
-    assert PASSWORD not in from_postgres.stdout + from_postgres.stderr
+    assert PASSWORD not in from_postgres.stdout + from_postgres.log
     return out
 
 
@@ -231,7 +231,7 @@ def test_store_urls_and_their_errors_are_one_line(postgres_cluster, tmp_path):
         ("mysql://db.internal/mayadeen", 2, "--store takes sqlite:///"),
         ("postgresql://127.0.0.1:5432", 2, "needs a host and a database name"),
     ]:
-        proc = scrapy_export(tmp_path / "out", "--store", store, check=False)
-        assert proc.returncode == status, proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
-        assert PASSWORD not in proc.stderr and not (tmp_path / "out").exists()
+        proc = export_in_process(tmp_path / "out", "--store", store, check=False)  # stderr: its log
+        assert proc.returncode == status, proc.log
+        assert len(proc.log.strip().splitlines()) == 1 and message in proc.log, proc.log
+        assert PASSWORD not in proc.log and not (tmp_path / "out").exists()

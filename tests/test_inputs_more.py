@@ -4,8 +4,9 @@ Each case is a mistake seen on the old crawler: a JOBDIR that is a file (a trace
 with Redis (a traceback), `export --section Politcs` (exit 0, empty), an export of an empty store
 (exit 0, "0 items"), `-s DOWNLOAD_DELAI=0` and `-s MAYADEN_SQLITE_PATH=…` (ignored), flashes written
 into the articles' file, an empty store left behind by a run that could not reach the site, and
-Scrapy's banner before `crawlstatus`'s answer. Real `scrapy` subprocesses, a real HTTP server that
-counts what it is asked, real SQLite, a real redis-server.
+Scrapy's banner before `crawlstatus`'s answer. Real `scrapy` subprocesses where the process is the point
+(its exit status and stderr, no banner), the commands in process (``tests.inprocess``) for their other
+answers; a real HTTP server that counts what it is asked, real SQLite, a real redis-server.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from mayadeen.setting_names import unknown_names
 from mayadeen.spiders.breaking import BreakingSpider
 from mayadeen.store.engines import StoreTarget
 from mayadeen.store.sqlite import ArticleStore
+from tests import inprocess
 from tests.conftest import ROOT, expected_records
 from tests.fixture_server import FixtureServer
 from tests.inprocess import crawl as crawl_in_process
@@ -41,6 +43,15 @@ def command(*argv: str, cwd=ROOT, timeout: float = 300) -> subprocess.CompletedP
     return subprocess.run(
         [sys.executable, "-m", "scrapy", *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def in_process(*argv: str) -> inprocess.CommandResult:
+    """``scrapy ARGV`` (export, reextract, crawlstatus) in this process: its exit status, stdout and stderr
+    (``log``). Where the process is the point (no banner, nothing else on stderr), ``command``."""
+    from mayadeen.commands import crawlstatus, export, reextract
+
+    cmd = {"export": export, "reextract": reextract, "crawlstatus": crawlstatus}[argv[0]].Command()
+    return inprocess.command(cmd, list(argv), inprocess.project_settings())
 
 
 def outputs(tmp_path: Path) -> list[str]:
@@ -314,9 +325,9 @@ def crawled(tmp_path_factory):
 
 def test_export_of_a_section_the_store_does_not_hold_lists_the_ones_it_does(crawled, tmp_path):
     out = tmp_path / "out"
-    proc = command("export", str(out), "--store", str(crawled / "mayadeen.sqlite"), "--section", "Politcs")
+    proc = in_process("export", str(out), "--store", str(crawled / "mayadeen.sqlite"), "--section", "Politcs")
     assert proc.returncode == 2 and proc.stdout == ""
-    line = one_line(proc.stderr)
+    line = one_line(proc.log)
     assert line.startswith(
         "scrapy export: error: --section Politcs: the store holds no section or section group of"
         " that name; it holds Politics, "
@@ -346,42 +357,42 @@ def test_export_of_a_section_the_store_does_not_hold_lists_the_ones_it_does(craw
 
 def test_export_of_a_missing_or_empty_store_is_exit_1(tmp_path):
     out = tmp_path / "out"
-    proc = command("export", str(out), "--store", str(tmp_path / "nothing.sqlite"))
+    proc = in_process("export", str(out), "--store", str(tmp_path / "nothing.sqlite"))
     assert proc.returncode == 1
-    assert one_line(proc.stderr) == (
+    assert one_line(proc.log) == (
         f"scrapy export: cannot read the store {tmp_path / 'nothing.sqlite'}: no store at {tmp_path / 'nothing.sqlite'}"
     )
     ArticleStore(tmp_path / "empty.sqlite").close()
-    proc = command("export", str(out), "--store", str(tmp_path / "empty.sqlite"))
+    proc = in_process("export", str(out), "--store", str(tmp_path / "empty.sqlite"))
     assert proc.returncode == 1
-    assert one_line(proc.stderr) == (
+    assert one_line(proc.log) == (
         f"scrapy export: the store {tmp_path / 'empty.sqlite'} holds no items and no flashes: nothing to export"
     )
     assert not out.exists() and not (tmp_path / "nothing.sqlite").exists()
 
 
 def test_export_checks_setting_names_as_a_crawl_does(crawled, tmp_path):
-    proc = command("export", str(tmp_path / "out"), "-s", f"MAYADEN_SQLITE_PATH={crawled / 'mayadeen.sqlite'}")
+    proc = in_process("export", str(tmp_path / "out"), "-s", f"MAYADEN_SQLITE_PATH={crawled / 'mayadeen.sqlite'}")
     assert proc.returncode == 2 and not (tmp_path / "out").exists()
-    assert one_line(proc.stderr).startswith("scrapy export: error: -s MAYADEN_SQLITE_PATH: no such setting")
+    assert one_line(proc.log).startswith("scrapy export: error: -s MAYADEN_SQLITE_PATH: no such setting")
 
 
 def test_reextract_from_a_missing_or_empty_archive_is_exit_1(tmp_path):
     store = tmp_path / "m.sqlite"
-    proc = command("reextract", "--warc-dir", str(tmp_path / "none"), "-s", f"MAYADEEN_SQLITE_PATH={store}")
+    proc = in_process("reextract", "--warc-dir", str(tmp_path / "none"), "-s", f"MAYADEEN_SQLITE_PATH={store}")
     assert proc.returncode == 1
-    assert one_line(proc.stderr) == f"scrapy reextract: no WARC archive at {tmp_path / 'none'}: nothing to re-extract"
+    assert one_line(proc.log) == f"scrapy reextract: no WARC archive at {tmp_path / 'none'}: nothing to re-extract"
     (tmp_path / "warc").mkdir()
-    proc = command("reextract", "--warc-dir", str(tmp_path / "warc"), "-s", f"MAYADEEN_SQLITE_PATH={store}")
+    proc = in_process("reextract", "--warc-dir", str(tmp_path / "warc"), "-s", f"MAYADEEN_SQLITE_PATH={store}")
     assert proc.returncode == 1
-    assert one_line(proc.stderr) == (
+    assert one_line(proc.log) == (
         f"scrapy reextract: the archive {tmp_path / 'warc'} holds no WARC file: nothing to re-extract"
     )
-    proc = command("reextract", "--warc-dir", str(tmp_path / "warc"), "--since", "2025-13-01")
+    proc = in_process("reextract", "--warc-dir", str(tmp_path / "warc"), "--since", "2025-13-01")
     assert proc.returncode == 2
-    assert one_line(proc.stderr) == "scrapy reextract: error: --since takes a day as YYYY-MM-DD, got '2025-13-01'"
-    proc = command("reextract", "--warc-dir", str(tmp_path / "warc"), "-s", f"MAYADEN_SQLITE_PATH={store}")
-    assert proc.returncode == 2 and one_line(proc.stderr).startswith(
+    assert one_line(proc.log) == "scrapy reextract: error: --since takes a day as YYYY-MM-DD, got '2025-13-01'"
+    proc = in_process("reextract", "--warc-dir", str(tmp_path / "warc"), "-s", f"MAYADEN_SQLITE_PATH={store}")
+    assert proc.returncode == 2 and one_line(proc.log).startswith(
         "scrapy reextract: error: -s MAYADEN_SQLITE_PATH: no such setting (did you mean MAYADEEN_SQLITE_PATH?)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["warc"]
@@ -419,10 +430,10 @@ def test_crawlstatus_prints_only_its_answer(tmp_path):
         proc = command("crawlstatus", "sitemap", "-s", f"MAYADEEN_REDIS_URL={redis_srv.url}")
     assert proc.returncode == 0
     assert proc.stdout == "crawl sitemap/sitemap: not in Redis\n" and proc.stderr == ""
-    proc = command("crawlstatus", "sitemap", "-s", "MAYADEEN_REDIS_URL=redis://127.0.0.1:9/0")
+    proc = in_process("crawlstatus", "sitemap", "-s", "MAYADEEN_REDIS_URL=redis://127.0.0.1:9/0")
     assert proc.returncode == 1 and proc.stdout == ""
-    assert one_line(proc.stderr).startswith("scrapy crawlstatus: Redis at redis://127.0.0.1:9/0: ")
-    proc = command("crawlstatus", "sitemap")
-    assert proc.returncode == 2 and one_line(proc.stderr) == (
+    assert one_line(proc.log).startswith("scrapy crawlstatus: Redis at redis://127.0.0.1:9/0: ")
+    proc = in_process("crawlstatus", "sitemap")
+    assert proc.returncode == 2 and one_line(proc.log) == (
         "scrapy crawlstatus: error: set MAYADEEN_REDIS_URL (e.g. -s MAYADEEN_REDIS_URL=redis://host:6379/0)"
     )

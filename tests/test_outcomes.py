@@ -10,8 +10,10 @@ import time
 
 import pytest
 
+from mayadeen.commands.crawl import Command as Crawl
 from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect
 from mayadeen.store.failing import failing
+from tests import inprocess
 from tests.conftest import expected_records
 from tests.fault_server import FaultPlan, FaultServer
 from tests.inprocess import crawl as crawl_in_process
@@ -102,9 +104,10 @@ def test_overwrite_output_with_jobdir_appends_when_resuming(tmp_path):
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=60) == 3
         before = len(out.read_text().splitlines())
-        resumed = subprocess.run(cmd, cwd=env["PYTHONPATH"], env=env, capture_output=True, text=True, timeout=120)
-    assert resumed.returncode == 0
-    assert f"{out} is appended to, not overwritten (-O)" in resumed.stderr
+        # The same command again, resumed in process (``tests.inprocess``): the SIGTERM needed the process.
+        resumed = inprocess.command(Crawl(), cmd[3:], inprocess.project_settings(), timeout=120)
+    assert resumed.returncode == 0, resumed.log[-3000:]
+    assert f"{out} is appended to, not overwritten (-O)" in resumed.log
     urls = [line.split('"url": "', 1)[1].split('"', 1)[0] for line in out.read_text().splitlines()]
     assert 0 < before < 14 and sorted(urls) == sorted(expected_records())  # was 10 of 14: the resume overwrote
 

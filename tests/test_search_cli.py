@@ -56,9 +56,14 @@ def scrapy_search(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def search(*args: str) -> inprocess.CommandResult:
+    """``scrapy search ARGS`` in process: its exit status, stdout and stderr."""
+    return inprocess.command(Search(), ["search", *args], inprocess.project_settings())
+
+
 def hits(*args: str) -> list[dict]:
     """``scrapy search ARGS --json`` in process (``tests.inprocess``): its hits."""
-    proc = inprocess.command(Search(), ["search", *args, "--json"], inprocess.project_settings())
+    proc = search(*args, "--json")
     assert proc.returncode == 0, proc.log
     assert proc.log == "", "only the answer: no log"
     return json.loads(proc.stdout)
@@ -71,8 +76,8 @@ def test_search_answers_the_web_search_language_on_both_engines(filled):
     assert WHO in [h["url"] for h in hits("water", "--store", filled, "--limit", "50")]
     assert [h["url"] for h in hits(QUERY, "--store", filled, "--limit", "1")] == found[:1]
     assert hits("xylophonist", "--store", filled) == []
-    text = scrapy_search("famine", "--store", filled)
-    assert text.returncode == 0 and text.stderr == ""
+    text = search("famine", "--store", filled)
+    assert text.returncode == 0 and text.log == ""
     assert UN in text.stdout and "[famine]" in text.stdout.lower()
 
 
@@ -99,11 +104,14 @@ def test_bad_options_exit_2_and_a_missing_store_exits_1(tmp_path):
         ["x", "--flashes", "--section", "Politics"],
         [],
     ):
-        proc = scrapy_search(*bad, "--store", str(tmp_path / "s.sqlite"))
-        assert proc.returncode == 2 and "scrapy search: error" in proc.stderr, bad
-    proc = scrapy_search("x", "--store", str(tmp_path / "none.sqlite"))
-    assert proc.returncode == 1 and "cannot read the store" in proc.stderr
-    helptext = " ".join(scrapy_search("-h").stdout.split())
+        proc = search(*bad, "--store", str(tmp_path / "s.sqlite"))
+        assert proc.returncode == 2 and "scrapy search: error" in proc.log, bad
+    proc = search("x", "--store", str(tmp_path / "none.sqlite"))
+    assert proc.returncode == 1 and "cannot read the store" in proc.log
+    assert search("x", "--limit", "0").log == "scrapy search: error: --limit must be 1 or more, not 0\n"  # one line
+    shown = scrapy_search("-h")  # the process: its exit status, nothing else on stderr
+    assert (shown.returncode, shown.stderr) == (0, "")
+    helptext = " ".join(shown.stdout.split())
     zone = "(Beirut time, Asia/Beirut)"
     assert f"--since YYYY-MM-DD only items published (and flashes dated) on or after this day {zone}" in helptext
     assert f"--until YYYY-MM-DD only items published (and flashes dated) on or before this day {zone}" in helptext
@@ -157,10 +165,10 @@ def test_datasette_search_box_answers_as_scrapy_search(filled):
     store = Path(filled)  # mayadeen.sqlite: the metadata's database name
     assert store.name == "mayadeen.sqlite"
     queries = (QUERY, "famine", '"looming famine"', "Gaza -siege", "water OR Arafat OR Gaza", "-", '"" OR')
-    with Datasette(store, plugins=True) as served:
+    both = Datasette(store, plugins=True), Datasette(store, plugins=False)  # they start at once
+    with both[0] as served, both[1] as plain:
         assert "web_search" in {p["name"].removesuffix(".py") for p in _get_json(f"{served.base}/-/plugins.json")}
         for query in queries:
             want = {h["url"] for h in hits(query, "--store", str(store), "--limit", "1000")}
             assert {r["url"] for r in served.search("articles", query)} == want, query
-    with Datasette(store, plugins=False) as plain:  # what the plugin changes: without it, nothing is found
-        assert plain.search("articles", QUERY) == []
+        assert plain.search("articles", QUERY) == []  # what the plugin changes: without it, nothing is found

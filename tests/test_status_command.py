@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from mayadeen.store.engines import StoreTarget, connect
+from tests import inprocess
 from tests.conftest import ROOT
 
 T0, T1, T2, T3 = "2026-01-01T00:00:00Z", "2026-01-01T00:01:40Z", "2026-01-02T00:00:00Z", "2026-01-02T00:00:30Z"
@@ -28,6 +29,15 @@ def status(store_arg: str, *options: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
+
+
+def status_in_process(store_arg: str, *options: str) -> inprocess.CommandResult:
+    """``scrapy status`` in this process (``tests.inprocess``); its stderr is ``log``. The process itself
+    (nothing on stderr but the answer) is ``status``'s."""
+    from mayadeen.commands.status import Command
+
+    argv = ["status", "--store", store_arg, *options]
+    return inprocess.command(Command(), argv, inprocess.project_settings())
 
 
 def seed(store, *, feed_fails: bool) -> None:
@@ -97,8 +107,8 @@ def test_status_as_json_on_postgresql(postgres_url):
             finish_reason="finished",
             coverage={"records": 3, "below_minimum": [], "fields": {"shares": 0.5, "headline": 1.0}},
         )
-    answer = status(postgres_url, "--json")
-    assert answer.returncode == 0, answer.stderr  # the latest feed run worked (it has no result: its reason says)
+    answer = status_in_process(postgres_url, "--json")
+    assert answer.returncode == 0, answer.log  # the latest feed run worked (it has no result: its reason says)
     report = json.loads(answer.stdout)
     feed = report["spiders"]["feed"]
     assert feed["failed"] is False and feed["failed_in_a_row"] == 0 and feed["last_run"]["result"] == "ok"
@@ -107,12 +117,12 @@ def test_status_as_json_on_postgresql(postgres_url):
     assert report["store_bytes"] > 0 and report["articles"] == 0 and report["failing_items"] == 0
     with connect(StoreTarget("postgresql", postgres_url)) as store:
         store.record_result(6, "monitors_failed")
-    assert status(postgres_url).returncode == 1
+    assert status_in_process(postgres_url).returncode == 1
 
 
 def test_status_of_a_store_that_is_not_there_exits_1(tmp_path):
-    answer = status(str(tmp_path / "none.sqlite"))
-    assert answer.returncode == 1 and "no store at" in answer.stderr and answer.stdout == ""
+    answer = status_in_process(str(tmp_path / "none.sqlite"))
+    assert answer.returncode == 1 and "no store at" in answer.log and answer.stdout == ""
 
 
 def test_stores_from_before_the_monitors_get_their_run_columns(target):

@@ -14,6 +14,7 @@ import pytest
 from mayadeen import preflight
 from mayadeen.store import soundness
 from mayadeen.store.sqlite import ArticleStore
+from tests import inprocess
 from tests.conftest import ROOT, expected_records
 
 
@@ -57,6 +58,13 @@ def storecheck(*options: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
+
+
+def storecheck_in_process(*options: str) -> inprocess.CommandResult:
+    """``scrapy storecheck`` in this process (``tests.inprocess``); its stderr is ``log``."""
+    from mayadeen.commands.storecheck import Command
+
+    return inprocess.command(Command(), ["storecheck", *options], inprocess.project_settings())
 
 
 @pytest.mark.parametrize(
@@ -112,7 +120,7 @@ def test_storecheck_lists_the_problems_of_a_damaged_store(tmp_path):
     filled_store(path, closed_run=True)
     damage_articles(path)
     before = path.read_bytes()
-    result = storecheck("--store", str(path), "--max-problems", "3")
+    result = storecheck_in_process("--store", str(path), "--max-problems", "3")
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"{path}: damaged (") and len(lines) >= 3
@@ -129,14 +137,14 @@ def test_storecheck_lists_the_problems_of_a_damaged_store(tmp_path):
     ],
 )
 def test_storecheck_bad_options_exit_2(options, message):
-    result = storecheck(*options)
+    result = storecheck_in_process(*options)
     assert result.returncode == 2
-    assert message in result.stderr
+    assert message in result.log
 
 
 def test_storecheck_of_a_file_that_is_no_store_exits_1(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("not a database\n" * 50)
-    result = storecheck("--store", str(path))
+    result = storecheck_in_process("--store", str(path))
     assert result.returncode == 1
-    assert "not a SQLite database" in result.stderr
+    assert "not a SQLite database" in result.log

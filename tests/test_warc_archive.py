@@ -491,6 +491,7 @@ def test_archiving_every_response_keeps_discovery_pages_and_still_reextracts_exa
 # --- SIGKILL ------------------------------------------------------------------------------------
 
 
+@pytest.mark.soak  # the quick set keeps the recovery: test_a_killed_runs_torn_file_is_cut_…
 def test_sigkill_during_an_archiving_crawl_leaves_an_archive_that_reads_and_reextracts_exactly(tmp_path):
     work = tmp_path / "killed"
     warc, store = work / "warc", work / "mayadeen.sqlite"
