@@ -32,6 +32,12 @@ def check_complete(result, killed_jsonl_lines: int | None = None) -> None:
     assert sorted(urls) == sorted(expected), "a record is missing or was written twice"
 
 
+def exported(feed) -> set[str]:
+    """The urls of the whole records in a JSON Lines feed (a kill can leave a torn last line)."""
+    lines = feed.read_bytes().splitlines(True) if feed.exists() else []
+    return {json.loads(line)["url"] for line in lines if line.endswith(b"\n")}
+
+
 def kill_when(proc, srv, condition, sig=signal.SIGKILL) -> None:
     try:
         wait_for(lambda: condition(srv.paths()) or proc.poll() is not None, timeout=60)
@@ -66,6 +72,7 @@ def test_sigkill_then_resume_finishes_the_same_crawl(tmp_path, spider, moment, m
         killed = srv.paths()
         stored_at_kill = {u.removeprefix(P) for u in stored(tmp_path / "mayadeen.sqlite")}
         journal_at_kill = read_journal(jobdir)
+        exported_at_kill = exported(tmp_path / "articles.jsonl")
         assert json.loads((jobdir / JOB_FILE).read_text())["state"] == "running"
         if max_lines:
             assert len((jobdir / JOURNAL_FILE).read_text().splitlines()) <= max_lines + 1
@@ -77,8 +84,9 @@ def test_sigkill_then_resume_finishes_the_same_crawl(tmp_path, spider, moment, m
     assert "was killed" in result.log
     check_complete(result)
     # Exactly the items not finished before the kill were fetched again: those in flight, and any
-    # stored in the instant before the kill but not yet exported (the store keeps one row).
-    unfinished = {u.removeprefix(P) for u in journal_at_kill.fetched - journal_at_kill.done}
+    # stored in the instant before the kill but not yet exported (the store keeps one row); not one
+    # exported in the instant before its journal's done mark.
+    unfinished = {u.removeprefix(P) for u in journal_at_kill.fetched - journal_at_kill.done - exported_at_kill}
     done = stored_at_kill - unfinished
     assert sorted(item_paths(resumed)) == sorted(set(ALL_ITEMS) - done)
     assert {u.removeprefix(P) for u in journal_at_kill.done} <= stored_at_kill
@@ -88,6 +96,52 @@ def test_sigkill_then_resume_finishes_the_same_crawl(tmp_path, spider, moment, m
     assert second["items_new"] == 14 - len(stored_at_kill) and second["finish_reason"] == "finished"
     assert second["items_unchanged"] == len(stored_at_kill - done)
     assert not (jobdir / JOB_FILE).exists() and not (jobdir / JOURNAL_FILE).exists()  # the job is over
+
+
+def test_a_kill_between_a_record_and_its_done_mark_exports_it_once(tmp_path):
+    """The state a SIGKILL leaves right after the JSON Lines storage wrote an item's record and before
+    the journal noted it done (built from a paused run): the resumed run neither fetches nor exports
+    that item again."""
+    jobdir, feed = tmp_path / "job", tmp_path / "articles.jsonl"
+    settings = {"JOBDIR": str(jobdir)}
+    with SlowServer(delay=0) as srv:
+        paused = crawl_in_process(
+            "feed", srv.url, tmp_path, settings={**settings, "CLOSESPIDER_ITEMCOUNT": "3"}, check=False
+        )
+        assert json.loads((jobdir / JOB_FILE).read_text())["state"] == "paused", paused.log[-3000:]
+        last = json.loads(feed.read_bytes().splitlines()[-1])["url"]
+        journal = jobdir / JOURNAL_FILE
+        journal.write_text("".join(line for line in journal.read_text().splitlines(True) if line != f"done {last}\n"))
+        job = json.loads((jobdir / JOB_FILE).read_text())
+        (jobdir / JOB_FILE).write_text(json.dumps({**job, "state": "running"}))
+        assert last in read_journal(jobdir).fetched - read_journal(jobdir).done
+        n = len(srv.paths())
+
+        result = crawl_in_process("feed", srv.url, tmp_path, settings=settings)
+        resumed = srv.paths()[n:]
+    assert "was killed" in result.log
+    assert last.removeprefix(P) not in item_paths(resumed)
+    check_complete(result)
+
+
+def test_a_record_written_before_the_killed_run_does_not_mark_its_item_done(tmp_path):
+    """The feed's last record is an earlier job's; the killed run had fetched that item again and not
+    written it yet: the resumed run fetches it again."""
+    jobdir, feed = tmp_path / "job", tmp_path / "articles.jsonl"
+    with SlowServer(delay=0) as srv:
+        crawl_in_process("feed", srv.url, tmp_path)
+        last = json.loads(feed.read_bytes().splitlines()[-1])["url"]
+        # A run of a new job, killed once it had opened the feed and received that item's page.
+        jobdir.mkdir()
+        job = {"spider": "feed", "state": "running", "started_at": "2026-12-07T00:00:00Z", "runs": 1}
+        (jobdir / JOB_FILE).write_text(json.dumps({**job, "feeds": {str(feed): feed.stat().st_size}}))
+        (jobdir / JOURNAL_FILE).write_text(f"fetched {last}\n")
+        n = len(srv.paths())
+
+        result = crawl_in_process("feed", srv.url, tmp_path, settings={"JOBDIR": str(jobdir)})
+        resumed = srv.paths()[n:]
+    assert item_paths(resumed) == [last.removeprefix(P)]
+    assert [r["url"] for r in result.records()].count(last) == 2  # its record again, as fetched again
 
 
 def test_full_crawl_resumed_after_sigkill_skips_what_it_already_did(tmp_path):
