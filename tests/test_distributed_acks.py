@@ -56,6 +56,7 @@ def idle_gaps(commands: list[dict], keys: CrawlKeys) -> list[int]:
 
 
 def test_a_lease_outlives_the_requests_its_page_yielded(tmp_path):
+    """One worker: the home page is the only request seeded, and all of its output is requests."""
     keys = CrawlKeys("sections", "sections")
     commands: list[dict] = []
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
@@ -64,6 +65,7 @@ def test_a_lease_outlives_the_requests_its_page_yielded(tmp_path):
         (code,) = finish([start_worker("sections", srv.url, tmp_path / "worker", redis_srv.url)])
         client.echo(END)
         watcher.join(30)
+    assert not watcher.is_alive(), "MONITOR did not see the end of the watch"
     assert code == 0, log_of(tmp_path / "worker")[-3000:]
     assert len(srv.paths()) > 20  # the home page led to listings and items
     assert idle_gaps(commands, keys) == []
