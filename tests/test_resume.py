@@ -8,11 +8,13 @@ import pytest
 
 from mayadeen.extensions.resume import JOURNAL_FILE, read_journal
 from mayadeen.preflight import JOB_FILE
+from mayadeen.store.sqlite import ArticleStore
 from tests.conftest import expected_records
 from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import SlowServer, integrity, item_paths, runs, start_crawl, stored, wait_for
 
 P = "https://english.almayadeen.net"
+PMF_NEW = "/news/politics/iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections"
 ALL_ITEMS = sorted(u.removeprefix(P) for u in expected_records())
 # Two requests at a time against item pages that take 0.15 s: a crawl of the 14 items lasts about
 # a second, and a kill always finds requests in flight.
@@ -142,6 +144,37 @@ def test_a_record_written_before_the_killed_run_does_not_mark_its_item_done(tmp_
         resumed = srv.paths()[n:]
     assert item_paths(resumed) == [last.removeprefix(P)]
     assert [r["url"] for r in result.records()].count(last) == 2  # its record again, as fetched again
+
+
+def test_a_record_exported_before_a_kill_is_done_under_its_old_url_too(tmp_path):
+    """The window between a record and its done marks, for an item reached through its old URL (a
+    redirect): the killed run had fetched the related article that links to the old URL, and the item
+    through it; the item's record (under its new URL) was the last line written. The resumed run
+    fetches the related article again, and not the item under its old URL: the store knows it is the
+    same item."""
+    old, new = P + "/news/politics/iraqs-pmf-law-a-test-of-sovereignty-amid-us-objections", P + PMF_NEW
+    linking = P + "/news/technology/notorious-palantir-lands-record-10bln-contract-with-the-us-army"
+    jobdir, feed = tmp_path / "job", tmp_path / "articles.jsonl"
+    with SlowServer(delay=0) as srv:
+        crawl_in_process("sections", srv.url, tmp_path, args={"js": "0"})
+        lines = feed.read_bytes().splitlines(True)
+        (last,) = [line for line in lines if json.loads(line)["url"] == new]
+        feed.write_bytes(b"".join(line for line in lines if line is not last) + last)
+        # That run came to the item first through its listing: as the killed run did, through the old URL.
+        with ArticleStore(tmp_path / "mayadeen.sqlite") as store:
+            assert store.upsert(json.loads(last), run_id=1, aliases=[old]) == "unchanged"
+        jobdir.mkdir()
+        job = {"spider": "sections", "state": "running", "started_at": "2026-12-07T00:00:00Z", "runs": 1}
+        job |= {"run_ids": [1], "feeds": {str(feed): feed.stat().st_size - len(last)}}
+        (jobdir / JOB_FILE).write_text(json.dumps(job))
+        (jobdir / JOURNAL_FILE).write_text(f"fetched {linking}\nfetched {old}\nfetched {new}\n")
+        n = len(srv.paths())
+
+        result = crawl_in_process("sections", srv.url, tmp_path, args={"js": "0"}, settings={"JOBDIR": str(jobdir)})
+        resumed = srv.paths()[n:]
+    assert old.removeprefix(P) not in resumed  # (the links to pages the site lacks are fetched every run)
+    assert set(item_paths(resumed)) & set(ALL_ITEMS) == {linking.removeprefix(P)}
+    assert [r["url"] for r in result.records()].count(new) == 1
 
 
 def test_full_crawl_resumed_after_sigkill_skips_what_it_already_did(tmp_path):
