@@ -13,8 +13,8 @@ leaves the request to another worker. Finished means:
   acknowledgement sent then could leave, for a moment, nothing queued and nothing leased — and another
   worker would find the crawl over and end it, dropping the requests still to come. So a yielded
   request is pending until it is scheduled (``request_scheduled``; ``engine.crawl`` pushes it in the
-  same call, or puts it in the scheduler's outbox while Redis is away), and the acknowledgement goes
-  out one turn of the event loop later, after that push.
+  same call, or puts it in the scheduler's outbox while Redis is away): an acknowledgement its
+  scheduling allows goes out one turn of the event loop later, after that push.
 * **a failure** (download error, ``IgnoreRequest`` from robots.txt or the URL guard, ...): the errback,
   if any, has run and its output has been consumed. ``watch_errback`` wraps the request's errback when
   the request is taken; ``unwatch_errback`` puts the original back before a copy of the request
@@ -83,17 +83,15 @@ class AckWhenDone:
     def item_finished(self, item, response=None, **kwargs) -> None:
         lease = lease_of(response)
         if lease is not None:
-            self._done_one(lease)
+            self.pending[lease] -= 1
+            self._maybe_ack(lease)
 
     def request_scheduled(self, request, spider) -> None:
         # Popped before the scheduler serialises the request: another worker must not count it.
         lease = request.meta.pop(YIELDED_UNDER, None)
         if lease is not None:
-            self._done_one(lease)
-
-    def _done_one(self, lease: str) -> None:
-        self.pending[lease] -= 1
-        self._maybe_ack(lease)
+            self.pending[lease] -= 1
+            call_later(0, self._maybe_ack, lease)  # after the push that follows this signal
 
     def finished_output(self, lease: str) -> None:
         """The callback or errback output of ``lease`` has been consumed."""
@@ -104,8 +102,7 @@ class AckWhenDone:
         if lease in self.output_done and self.pending[lease] <= 0:
             self.output_done.discard(lease)
             del self.pending[lease]
-            # After the push of a request being scheduled now (see the module docstring).
-            call_later(0, self.crawler.engine.scheduler.ack, lease)
+            self.crawler.engine.scheduler.ack(lease)
 
 
 def watch_errback(request: Request, acks: AckWhenDone) -> None:
