@@ -8,11 +8,13 @@ import pytest
 
 from mayadeen.extensions.resume import JOURNAL_FILE, read_journal
 from mayadeen.preflight import JOB_FILE
+from mayadeen.store.sqlite import ArticleStore
 from tests.conftest import expected_records
 from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import SlowServer, integrity, item_paths, runs, start_crawl, stored, wait_for
 
 P = "https://english.almayadeen.net"
+PMF_NEW = "/news/politics/iraqs-pmf-law-seen-as-test-of-sovereignty-amid-us-objections"
 ALL_ITEMS = sorted(u.removeprefix(P) for u in expected_records())
 # Two requests at a time against item pages that take 0.15 s: a crawl of the 14 items lasts about
 # a second, and a kill always finds requests in flight.
@@ -30,6 +32,12 @@ def check_complete(result, killed_jsonl_lines: int | None = None) -> None:
     records = result.records()  # both runs appended to the same file: every line parses
     urls = [r["url"] for r in records]
     assert sorted(urls) == sorted(expected), "a record is missing or was written twice"
+
+
+def exported(feed) -> set[str]:
+    """The urls of the whole records in a JSON Lines feed (a kill can leave a torn last line)."""
+    lines = feed.read_bytes().splitlines(True) if feed.exists() else []
+    return {json.loads(line)["url"] for line in lines if line.endswith(b"\n")}
 
 
 def kill_when(proc, srv, condition, sig=signal.SIGKILL) -> None:
@@ -66,6 +74,7 @@ def test_sigkill_then_resume_finishes_the_same_crawl(tmp_path, spider, moment, m
         killed = srv.paths()
         stored_at_kill = {u.removeprefix(P) for u in stored(tmp_path / "mayadeen.sqlite")}
         journal_at_kill = read_journal(jobdir)
+        exported_at_kill = exported(tmp_path / "articles.jsonl")
         assert json.loads((jobdir / JOB_FILE).read_text())["state"] == "running"
         if max_lines:
             assert len((jobdir / JOURNAL_FILE).read_text().splitlines()) <= max_lines + 1
@@ -77,8 +86,9 @@ def test_sigkill_then_resume_finishes_the_same_crawl(tmp_path, spider, moment, m
     assert "was killed" in result.log
     check_complete(result)
     # Exactly the items not finished before the kill were fetched again: those in flight, and any
-    # stored in the instant before the kill but not yet exported (the store keeps one row).
-    unfinished = {u.removeprefix(P) for u in journal_at_kill.fetched - journal_at_kill.done}
+    # stored in the instant before the kill but not yet exported (the store keeps one row); not one
+    # exported in the instant before its journal's done mark.
+    unfinished = {u.removeprefix(P) for u in journal_at_kill.fetched - journal_at_kill.done - exported_at_kill}
     done = stored_at_kill - unfinished
     assert sorted(item_paths(resumed)) == sorted(set(ALL_ITEMS) - done)
     assert {u.removeprefix(P) for u in journal_at_kill.done} <= stored_at_kill
@@ -88,6 +98,83 @@ def test_sigkill_then_resume_finishes_the_same_crawl(tmp_path, spider, moment, m
     assert second["items_new"] == 14 - len(stored_at_kill) and second["finish_reason"] == "finished"
     assert second["items_unchanged"] == len(stored_at_kill - done)
     assert not (jobdir / JOB_FILE).exists() and not (jobdir / JOURNAL_FILE).exists()  # the job is over
+
+
+def test_a_kill_between_a_record_and_its_done_mark_exports_it_once(tmp_path):
+    """The state a SIGKILL leaves right after the JSON Lines storage wrote an item's record and before
+    the journal noted it done (built from a paused run): the resumed run neither fetches nor exports
+    that item again."""
+    jobdir, feed = tmp_path / "job", tmp_path / "articles.jsonl"
+    settings = {"JOBDIR": str(jobdir)}
+    with SlowServer(delay=0) as srv:
+        paused = crawl_in_process(
+            "feed", srv.url, tmp_path, settings={**settings, "CLOSESPIDER_ITEMCOUNT": "3"}, check=False
+        )
+        assert json.loads((jobdir / JOB_FILE).read_text())["state"] == "paused", paused.log[-3000:]
+        last = json.loads(feed.read_bytes().splitlines()[-1])["url"]
+        journal = jobdir / JOURNAL_FILE
+        journal.write_text("".join(line for line in journal.read_text().splitlines(True) if line != f"done {last}\n"))
+        job = json.loads((jobdir / JOB_FILE).read_text())
+        (jobdir / JOB_FILE).write_text(json.dumps({**job, "state": "running"}))
+        assert last in read_journal(jobdir).fetched - read_journal(jobdir).done
+        n = len(srv.paths())
+
+        result = crawl_in_process("feed", srv.url, tmp_path, settings=settings)
+        resumed = srv.paths()[n:]
+    assert "was killed" in result.log
+    assert last.removeprefix(P) not in item_paths(resumed)
+    check_complete(result)
+
+
+def test_a_record_written_before_the_killed_run_does_not_mark_its_item_done(tmp_path):
+    """The feed's last record is an earlier job's; the killed run had fetched that item again and not
+    written it yet: the resumed run fetches it again."""
+    jobdir, feed = tmp_path / "job", tmp_path / "articles.jsonl"
+    with SlowServer(delay=0) as srv:
+        crawl_in_process("feed", srv.url, tmp_path)
+        last = json.loads(feed.read_bytes().splitlines()[-1])["url"]
+        # A run of a new job, killed once it had opened the feed and received that item's page.
+        jobdir.mkdir()
+        job = {"spider": "feed", "state": "running", "started_at": "2026-12-07T00:00:00Z", "runs": 1}
+        (jobdir / JOB_FILE).write_text(json.dumps({**job, "feeds": {str(feed): feed.stat().st_size}}))
+        (jobdir / JOURNAL_FILE).write_text(f"fetched {last}\n")
+        n = len(srv.paths())
+
+        result = crawl_in_process("feed", srv.url, tmp_path, settings={"JOBDIR": str(jobdir)})
+        resumed = srv.paths()[n:]
+    assert item_paths(resumed) == [last.removeprefix(P)]
+    assert [r["url"] for r in result.records()].count(last) == 2  # its record again, as fetched again
+
+
+def test_a_record_exported_before_a_kill_is_done_under_its_old_url_too(tmp_path):
+    """The window between a record and its done marks, for an item reached through its old URL (a
+    redirect): the killed run had fetched the related article that links to the old URL, and the item
+    through it; the item's record (under its new URL) was the last line written. The resumed run
+    fetches the related article again, and not the item under its old URL: the store knows it is the
+    same item."""
+    old, new = P + "/news/politics/iraqs-pmf-law-a-test-of-sovereignty-amid-us-objections", P + PMF_NEW
+    linking = P + "/news/technology/notorious-palantir-lands-record-10bln-contract-with-the-us-army"
+    jobdir, feed = tmp_path / "job", tmp_path / "articles.jsonl"
+    with SlowServer(delay=0) as srv:
+        crawl_in_process("sections", srv.url, tmp_path, args={"js": "0"})
+        lines = feed.read_bytes().splitlines(True)
+        (last,) = [line for line in lines if json.loads(line)["url"] == new]
+        feed.write_bytes(b"".join(line for line in lines if line is not last) + last)
+        # That run came to the item first through its listing: as the killed run did, through the old URL.
+        with ArticleStore(tmp_path / "mayadeen.sqlite") as store:
+            assert store.upsert(json.loads(last), run_id=1, aliases=[old]) == "unchanged"
+        jobdir.mkdir()
+        job = {"spider": "sections", "state": "running", "started_at": "2026-12-07T00:00:00Z", "runs": 1}
+        job |= {"run_ids": [1], "feeds": {str(feed): feed.stat().st_size - len(last)}}
+        (jobdir / JOB_FILE).write_text(json.dumps(job))
+        (jobdir / JOURNAL_FILE).write_text(f"fetched {linking}\nfetched {old}\nfetched {new}\n")
+        n = len(srv.paths())
+
+        result = crawl_in_process("sections", srv.url, tmp_path, args={"js": "0"}, settings={"JOBDIR": str(jobdir)})
+        resumed = srv.paths()[n:]
+    assert old.removeprefix(P) not in resumed  # (the links to pages the site lacks are fetched every run)
+    assert set(item_paths(resumed)) & set(ALL_ITEMS) == {linking.removeprefix(P)}
+    assert [r["url"] for r in result.records()].count(new) == 1
 
 
 def test_full_crawl_resumed_after_sigkill_skips_what_it_already_did(tmp_path):

@@ -4,16 +4,21 @@ A request taken from the crawl's queue (``mayadeen.distributed.queue``) stays le
 has finished with it, and only then is it acknowledged — so a worker killed at any moment before that
 leaves the request to another worker. Finished means:
 
-* **a response**: the callback's output has been consumed — every request it yielded is in the queue
-  (``engine.crawl`` pushes synchronously; while Redis is away, it waits in the scheduler's outbox, which
-  sends the acknowledgement after it) — and every item it yielded has left the item pipelines
-  (``item_scraped``, ``item_dropped`` or ``item_error``: stored, or dropped). ``AckWhenDone`` is the
-  spider middleware nearest the engine, so it sees the final output, also the output of an errback
-  Scrapy calls for an error status (``HttpError``).
+* **a response**: the callback's output has been consumed, every request it yielded is in the queue,
+  and every item it yielded has left the item pipelines (``item_scraped``, ``item_dropped`` or
+  ``item_error``: stored, or dropped). ``AckWhenDone`` is the spider middleware nearest the engine, so
+  it sees the final output, also the output of an errback Scrapy calls for an error status
+  (``HttpError``). The end of the output is not the end of its pushes: Scrapy reads a callback's
+  output ahead of handing its requests to the engine (``CONCURRENT_ITEMS`` at a time), so an
+  acknowledgement sent then could leave, for a moment, nothing queued and nothing leased — and another
+  worker would find the crawl over and end it, dropping the requests still to come. So a yielded
+  request is pending until it is scheduled (``request_scheduled``; ``engine.crawl`` pushes it in the
+  same call, or puts it in the scheduler's outbox while Redis is away): an acknowledgement its
+  scheduling allows goes out one turn of the event loop later, after that push.
 * **a callback that raised** before giving any output (a callback that is no generator, such as
-  Scrapy's ``SitemapSpider._parse_sitemap``, or whose store read failed): finished as it is, the error
-  logged as usual (``process_spider_exception``). Without this the lease would stay held by a live
-  worker, renewed at every heartbeat, and the crawl would never end.
+  Scrapy's ``SitemapSpider._parse_sitemap``): finished as it is, the error logged as usual
+  (``process_spider_exception``). Without this the lease would stay held by a live worker, renewed at
+  every heartbeat, and the crawl would never end.
 * **a failure** (download error, ``IgnoreRequest`` from robots.txt or the URL guard, ...): the errback,
   if any, has run and its output has been consumed. ``watch_errback`` wraps the request's errback when
   the request is taken; ``unwatch_errback`` puts the original back before a copy of the request
@@ -28,9 +33,12 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 
 from scrapy import Request, signals
+from scrapy.utils.asyncio import call_later
 
 #: Request meta key: the id of the lease under which this worker holds the request.
 LEASE = "mayadeen_lease"
+#: Request meta key, until the request is scheduled: the lease of the response whose callback yielded it.
+YIELDED_UNDER = "mayadeen_yielded_under"
 
 
 def lease_of(response_or_failure) -> str | None:
@@ -44,7 +52,7 @@ class AckWhenDone:
 
     def __init__(self, crawler):
         self.crawler = crawler
-        self.items_pending: Counter[str] = Counter()
+        self.pending: Counter[str] = Counter()  # items in the pipelines and requests not yet scheduled
         self.output_done: set[str] = set()
 
     @classmethod
@@ -52,6 +60,7 @@ class AckWhenDone:
         mw = cls(crawler)
         for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
             crawler.signals.connect(mw.item_finished, signal=signal)
+        crawler.signals.connect(mw.request_scheduled, signal=signals.request_scheduled)
         return mw
 
     def process_spider_output(self, response, result: Iterable):
@@ -73,15 +82,28 @@ class AckWhenDone:
             self.finished_output(lease)
 
     def count(self, lease: str, element) -> None:
-        """One element of the output of ``lease``: an item is pending until it leaves the pipelines."""
-        if element is not None and not isinstance(element, Request):
-            self.items_pending[lease] += 1
+        """One element of the output of ``lease``: an item is pending until it leaves the pipelines, a
+        request until it is scheduled."""
+        if isinstance(element, Request):
+            if element.meta.get(YIELDED_UNDER) is not None:
+                return  # the same request yielded twice: scheduled once
+            element.meta[YIELDED_UNDER] = lease
+        elif element is None:
+            return
+        self.pending[lease] += 1
 
     def item_finished(self, item, response=None, **kwargs) -> None:
         lease = lease_of(response)
         if lease is not None:
-            self.items_pending[lease] -= 1
+            self.pending[lease] -= 1
             self._maybe_ack(lease)
+
+    def request_scheduled(self, request, spider) -> None:
+        # Popped before the scheduler serialises the request: another worker must not count it.
+        lease = request.meta.pop(YIELDED_UNDER, None)
+        if lease is not None:
+            self.pending[lease] -= 1
+            call_later(0, self._maybe_ack, lease)  # after the push that follows this signal
 
     def finished_output(self, lease: str) -> None:
         """The callback or errback output of ``lease`` has been consumed."""
@@ -89,9 +111,9 @@ class AckWhenDone:
         self._maybe_ack(lease)
 
     def _maybe_ack(self, lease: str) -> None:
-        if lease in self.output_done and self.items_pending[lease] <= 0:
+        if lease in self.output_done and self.pending[lease] <= 0:
             self.output_done.discard(lease)
-            del self.items_pending[lease]
+            del self.pending[lease]
             self.crawler.engine.scheduler.ack(lease)
 
 

@@ -9,9 +9,10 @@ cannot read back and filter out, for good, the pages that were being fetched.
 This extension keeps a small journal of its own next to Scrapy's files:
 
 ``mayadeen-job.json``
-    ``{"spider", "state": "running" | "paused", "started_at", "runs", "run_ids"}`` (``run_ids``: the
-    job's ``crawl_runs`` ids), replaced atomically; the ``crawl`` command refuses a JOBDIR whose job
-    belongs to another spider (``mayadeen.preflight``).
+    ``{"spider", "state": "running" | "paused", "started_at", "runs", "run_ids", "feeds"}`` (``run_ids``:
+    the job's ``crawl_runs`` ids; ``feeds``: JSON Lines file -> byte where this run's records start),
+    replaced atomically; the ``crawl`` command refuses a JOBDIR whose job belongs to another spider
+    (``mayadeen.preflight``).
 ``mayadeen-journal.txt``
     ``fetched <url>`` when an item page's response arrives, ``done <url>`` once its item has been
     stored and exported (or dropped): written by the JSON Lines storage (``mayadeen.feeds.storage``)
@@ -33,8 +34,11 @@ At start, when the job file says:
   (killed between the download and the end of the item's way through the pipelines and feed
   exports: the store's upsert makes a second pass harmless), skips the items that an earlier run of
   the job stored (``articles.last_run``: they were finished), and decides the others from the store
-  as usual. So
-  exactly the rest of the crawl is fetched, and nothing is stored or exported twice.
+  as usual. A kill can also fall between a record's line and its ``done`` line: the last record the
+  killed run wrote to each JSON Lines feed (its tail, read from where the run started) counts as
+  done, under every URL the store knows its item by. So exactly the rest of the crawl is fetched,
+  and nothing is stored or exported twice (without a store, an item is known only by its record's
+  URL).
 
 When a crawl runs out of work (it went idle, whatever the finish reason: ``finished``, or a failure
 found at the end such as ``site_unreachable``, see ``mayadeen.extensions.run_outcome``) the job is
@@ -61,6 +65,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from mayadeen.extensions.run_outcome import ENDED_REASONS, JOBDIR_BUSY
+from mayadeen.feeds.storage import last_record_url
 from mayadeen.identity import requested_url
 from mayadeen.preflight import JOB_FILE
 from mayadeen.record import utc_timestamp
@@ -113,14 +118,17 @@ class ResumeAfterKill:
         self._lock_fd = self._lock()
         self.job = self._begin()
         journal = read_journal(self.jobdir)
+        #: URLs done in this job as far as the journal and the feeds tell (see ``_exported_unnoted``).
+        self.finished = journal.done | self._exported_unnoted()
         #: Item URLs fetched and not done in this job: fetched again whatever the store says.
-        self.inflight: set[str] = set(journal.fetched - journal.done)
+        self.inflight: set[str] = set(journal.fetched - self.finished)
         self.unfinished = frozenset(self.inflight)
         #: URLs done in this job, kept only when there is no store to tell.
-        self.done: set[str] = set(journal.done) if self.keep_done else set()
+        self.done: set[str] = set(self.finished) if self.keep_done else set()
         #: The crawl runs of this job before this one: the items they stored were finished.
         self.done_runs = frozenset(self.job.get("run_ids", ()))
         self._lines = 0
+        self._compact()  # what was learnt above is kept before anything else is written
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -218,7 +226,6 @@ class ResumeAfterKill:
         if run_id is not None:
             self.job["run_ids"] = [*self.job.get("run_ids", ()), run_id]
             self._write_job(self.job)
-        self._compact()
 
     def _note(self, kind: str, url) -> None:
         if self._journal_fd is None or not isinstance(url, str) or not url or any(c.isspace() for c in url):
@@ -233,6 +240,30 @@ class ResumeAfterKill:
         self._lines += 1
         if self._lines > self.max_lines:
             self._compact()
+
+    def _exported_unnoted(self) -> frozenset[str]:
+        """After a kill: the record each JSON Lines feed wrote last, if the killed run wrote it.
+
+        The storage notes ``done`` right after writing a record; a kill between the two leaves the
+        record in the feed and its item fetched and not done. Records are written one at a time, so
+        only a feed's last record can lack its note: the tail is read, never the whole file.
+        """
+        feeds = self.job.pop("feeds", {})  # where the killed run's records start in each file
+        if self.job["resumed_after"] != "kill":
+            return frozenset()
+        return frozenset(filter(None, (last_record_url(Path(path), start) for path, start in feeds.items())))
+
+    def feed_opened(self, path: Path, start: int) -> None:
+        """Called by the JSON Lines storage when it opens ``path`` to write this run's records from byte
+        ``start``."""
+        self.job.setdefault("feeds", {})[str(path)] = start
+        self._write_job(self.job)
+
+    def settle(self, urls) -> None:
+        """``urls``, unfinished, turn out to be done (their item's record was exported under its address)."""
+        for url in urls:
+            self._note("done", url)
+        self.unfinished = self.unfinished.difference(urls)
 
     def _compact(self) -> None:
         """Rewrites the journal with what it must tell a resumed run, and reopens it for appending."""

@@ -9,7 +9,9 @@ cannot split) and, before appending, cuts a torn last line left by an earlier cr
 cannot write (a full disk) is counted as lost and fails the run, with one ERROR line, not a
 traceback per record. In a JOBDIR
 crawl it also tells the job's journal (``mayadeen.extensions.resume``) each record it has written,
-right after writing it, so that a crawl resumed after a kill neither loses nor repeats a record.
+right after writing it, and where this run's records start in the file: a kill can fall between a
+record and its note, and the crawl resumed after it reads the last record written since
+(``last_record_url``), so that it neither loses nor repeats a record.
 Other formats are written as Scrapy writes them.
 """
 
@@ -26,29 +28,45 @@ from scrapy.extensions.feedexport import FileFeedStorage
 logger = logging.getLogger(__name__)
 
 
+def _newline_before(f: IO[bytes], end: int) -> int:
+    """The position of the last newline before ``end`` in ``f`` (-1: none); reads backwards, in chunks."""
+    pos, chunk = end, 64 * 1024
+    while pos > 0:
+        start = max(0, pos - chunk)
+        f.seek(start)
+        nl = f.read(pos - start).rfind(b"\n")
+        if nl >= 0:
+            return start + nl
+        pos = start
+    return -1
+
+
 def cut_torn_line(path: Path) -> int:
     """Truncate ``path`` after its last newline; returns the number of bytes removed."""
     size = path.stat().st_size
     if not size:
         return 0
     with path.open("rb+") as f:
-        f.seek(-1, os.SEEK_END)
-        if f.read(1) == b"\n":
-            return 0
-        pos, chunk = size, 64 * 1024
-        while pos > 0:
-            start = max(0, pos - chunk)
-            f.seek(start)
-            block = f.read(pos - start)
-            nl = block.rfind(b"\n")
-            if nl >= 0:
-                keep = start + nl + 1
-                break
-            pos = start
-        else:
-            keep = 0
-        f.truncate(keep)
+        keep = _newline_before(f, size) + 1
+        if keep < size:
+            f.truncate(keep)
         return size - keep
+
+
+def last_record_url(path: Path, since: int) -> str | None:
+    """The url of the last whole record of ``path`` that starts at or after byte ``since`` (None: no such
+    record). Reads the file's tail only; a torn last line (killed mid-write) is no record."""
+    try:
+        f = path.open("rb")
+    except OSError:
+        return None
+    with f:
+        end = _newline_before(f, f.seek(0, os.SEEK_END))
+        start = _newline_before(f, end) + 1 if end >= 0 else -1
+        if start < since:
+            return None  # nothing whole written since (or the file was replaced by a shorter one)
+        f.seek(start)
+        return record_url(f.read(end - start))
 
 
 def record_url(line: bytes) -> str | None:
@@ -115,4 +133,6 @@ class KillSafeFileFeedStorage(FileFeedStorage):
                 )
         file = path.open(self.write_mode, buffering=0)
         journal = self._journal()
+        if journal is not None:
+            journal.feed_opened(path, file.tell())
         return RecordFile(file, self.crawler.stats, journal.note_done if journal is not None else None)

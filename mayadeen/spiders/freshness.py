@@ -18,6 +18,16 @@ async def open_freshness(crawler, *, full: bool = False) -> Freshness:
     """The freshness of ``crawler``'s crawl (``full``: every item is fetched again)."""
     reads = await open_store(crawler)
     resume = crawler.get_extension(ResumeAfterKill) if crawler.settings.get("JOBDIR") else None
+    if resume and reads is not None and resume.unfinished and resume.finished:
+        # An item exported under its address just before a kill can still be unfinished under the
+        # other URLs it was fetched under (its aliases): the store knows them. Unanswered, they are
+        # fetched again (at least once).
+        try:
+            found = await reads.run(lambda store: store.lookup(list(resume.unfinished)))
+        except reads.errors as exc:
+            logger.warning("The store could not say which unfinished items were exported (%s)", exc)
+        else:
+            resume.settle([url for url, state in found.items() if state.url in resume.finished])
     unfinished = resume.unfinished if resume else frozenset()
     done_runs = resume.done_runs if resume else frozenset()
     if full:
