@@ -38,6 +38,7 @@ from scrapy_playwright.page import PageMethod
 from mayadeen.browser.chromium import INSTALL_HINT, browser_meta, find_chromium, why_no_browser
 from mayadeen.browser.confine import LeftOrigin
 from mayadeen.browser.page_actions import EMPTY, LISTED, wait_for_listing
+from mayadeen.browser.pages import REUSE_KEY
 from mayadeen.middlewares.retry import Backoff, GaveUp
 from mayadeen.urls import is_client_side_listing
 
@@ -86,6 +87,7 @@ class RenderMiddleware:
                 [PageMethod(wait_for_listing, self.timeout_ms)],
                 page_init=("mayadeen.browser.page_actions.watch_listing",),
                 mayadeen_rendered=True,
+                **{REUSE_KEY: True},
             )
         )
         self.stats.inc_value("mayadeen/js/rendered")
