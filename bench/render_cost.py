@@ -31,6 +31,7 @@ import scrapy
 from scrapy import signals
 
 ROOT = Path(__file__).resolve().parent.parent
+
 EMPTY = '{"page": 1, "total": 0, "has_more": false, "next_page": null, "items": []}'
 LISTING = "/videos"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -101,6 +102,8 @@ class RenderLoop(scrapy.Spider):
 
 def render_loop(repo: Path, server_url: str, renders: int) -> dict:
     """One ``RenderLoop`` crawl run by ``repo``'s code: its figures, with wall and total CPU."""
+    from process_cpu import run_counted  # beside this script (the crawl's own path is ``repo``'s)
+
     with tempfile.TemporaryDirectory() as work:
         argv = [sys.executable, "-m", "scrapy", "runspider", __file__, "-a", f"renders={renders}"]
         settings = {
@@ -113,15 +116,10 @@ def render_loop(repo: Path, server_url: str, renders: int) -> dict:
         argv += [arg for k, v in settings.items() for arg in ("-s", f"{k}={v}")]
         argv += [] if renders else ["-a", "js=0"]
         env = {**os.environ, "PYTHONPATH": str(repo), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.monotonic()
-        proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=900)
-        wall = time.monotonic() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc, wall, cpu = run_counted(argv, cwd=work, env=env, timeout=900)
     if proc.returncode != 0 or not proc.stdout.strip():
         raise SystemExit(f"render loop failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     return {**figures, "wall": wall, "cpu": cpu}
 
 
@@ -162,6 +160,8 @@ def per_render(repos: list[Path], renders: int, rounds: int, empty: bool) -> Non
 
 def one(empty: bool) -> None:
     """One crawl, by the repository on PYTHONPATH (its code and its fixture server)."""
+    from process_cpu import adopt_orphans, reap_orphans  # beside this script
+
     from tests.conftest import run_crawl
     from tests.fixture_server import FixtureServer, FixtureSite
 
@@ -170,10 +170,12 @@ def one(empty: bool) -> None:
         for path in [p for p in site.entries if p.startswith("/api/listing?")]:
             site.override(path, EMPTY, content_type="application/json")
     with FixtureServer(site) as srv, tempfile.TemporaryDirectory() as d:
+        adopt_orphans()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         result = run_crawl("sections", srv.url, Path(d), check=False, settings={"RETRY_TIMES": "3"})
         wall = time.monotonic() - started
+        reap_orphans()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     stat = result.stat
