@@ -8,7 +8,8 @@ over a `sections` crawl of the fixture mirror.
 project's settings, middlewares and confined handler), against one that renders it once; their
 difference over N - 1 is the cost of a render once the browser runs, the one-render crawl against a
 crawl of nothing (``-a js=0``) the cost of starting it. CPU is split between the crawler's process and
-the browser's (the Playwright driver, Chromium and its children, read from /proc when the crawl is idle).
+the browser's (the Playwright driver, Chromium and its children, read from /proc when the crawl is idle,
+by kind of process).
 Without it: ``scrapy crawl sections`` (``RETRY_TIMES=3``, the project's default) against the fixture
 server. ``rounds`` (default 2) alternate the repositories given (default: this one; give an older
 checkout too to compare); each runs its own code and fixture server. ``--empty``: every client-side
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -37,8 +39,21 @@ LISTING = "/videos"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def descendants_cpu(root: int) -> float:
-    """CPU seconds of the live descendants of process ``root``, with the children they have reaped."""
+def process_kind(pid: int) -> str:
+    """``node`` (the Playwright driver), ``chromium`` (its browser process) or Chromium's ``--type``."""
+    try:  # Chromium's children show their arguments as one string
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return "gone"
+    found = re.search(rb"--type=(\S+)", cmdline)
+    if found:
+        return found.group(1).decode()
+    return "node" if cmdline.split(b" ", 1)[0].endswith(b"/node") else "chromium"
+
+
+def descendants_cpu(root: int) -> dict[str, float]:
+    """CPU seconds of the live descendants of process ``root`` by kind (``process_kind``), each with the
+    children it has reaped (a zygote's: the renderers of closed pages)."""
     parent, cpu = {}, {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -49,13 +64,14 @@ def descendants_cpu(root: int) -> float:
             continue
         parent[int(entry)] = int(fields[1])
         cpu[int(entry)] = sum(int(f) for f in fields[11:15]) / TICK  # utime stime cutime cstime
-    total, stack = 0.0, [root]
+    kinds: dict[str, float] = {}
+    stack = [root]
     while stack:
         pid = stack.pop()
         for child in (p for p, pp in parent.items() if pp == pid):
-            total += cpu[child]
+            kinds[process_kind(child)] = kinds.get(process_kind(child), 0.0) + cpu[child]
             stack.append(child)
-    return total
+    return kinds
 
 
 class RenderLoop(scrapy.Spider):
@@ -86,7 +102,8 @@ class RenderLoop(scrapy.Spider):
 
     def spider_idle(self):  # the browser still runs: its processes are there to read
         own = resource.getrusage(resource.RUSAGE_SELF)
-        self.idle = {"crawler_cpu": own.ru_utime + own.ru_stime, "browser_cpu": descendants_cpu(os.getpid())}
+        kinds = descendants_cpu(os.getpid())
+        self.idle = {"crawler_cpu": own.ru_utime + own.ru_stime, "browser_cpu": sum(kinds.values()), "kinds": kinds}
 
     def closed(self, reason):
         stat = self.crawler.stats.get_value
@@ -141,7 +158,8 @@ def per_render(repos: list[Path], renders: int, rounds: int, empty: bool) -> Non
                     runs.setdefault((repo.name, count), []).append(got)
                     print(
                         f"round {n}, {repo.name}, {count} renders: wall {got['wall']:.2f} s, CPU {got['cpu']:.2f} s"
-                        f" (crawler {got['crawler_cpu']:.2f}, browser {got['browser_cpu']:.2f}), rendered"
+                        f" (crawler {got['crawler_cpu']:.2f}, browser {got['browser_cpu']:.2f}:"
+                        f" {', '.join(f'{k} {v:.2f}' for k, v in sorted(got.get('kinds', {}).items()))}), rendered"
                         f" {got['rendered']}, pages opened {got['pages']}, requests aborted {got['aborted']}"
                         f" | load {os.getloadavg()[0]:.1f}",
                         flush=True,
