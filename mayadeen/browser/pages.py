@@ -1,12 +1,13 @@
 """Browser pages kept open between renders: a render in a page that is already there, not a new one.
 
-A new page costs Chromium a new tab (and often a renderer process) and costs the Playwright driver its
-set-up; a listing render is otherwise a navigation, a script and one API call. ``PagePool`` lends a
-render (meta ``mayadeen_reuse_page``, set by ``RenderMiddleware``) an idle page of the context when
-there is one, through scrapy-playwright's ``playwright_page`` meta; scrapy-playwright opens one when
-there is none. At most ``PLAYWRIGHT_MAX_PAGES_PER_CONTEXT`` pages exist, busy or idle: every browser
-request waits for one of that many slots first, and a request that takes a page of its own (a challenge)
-makes room by closing an idle one, so scrapy-playwright's own limit never waits for a page nobody closes.
+A new page costs Chromium a new renderer process and its set-up, most of a render's CPU time
+(``bench/render_cost.py --renders``); a listing render is otherwise a navigation, a script and one API
+call. ``PagePool`` lends a render (meta ``mayadeen_reuse_page``, set by ``RenderMiddleware``) an idle
+page of the context when there is one, through scrapy-playwright's ``playwright_page`` meta;
+scrapy-playwright opens one when there is none. At most ``PLAYWRIGHT_MAX_PAGES_PER_CONTEXT`` pages
+exist, busy or idle: every browser request waits for one of that many slots first, and a request that
+takes a page of its own (a challenge) makes room by closing an idle one, so scrapy-playwright's own
+limit never waits for a page nobody closes.
 
 Why a page that rendered a hostile document can render the next one:
 

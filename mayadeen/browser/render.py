@@ -21,7 +21,8 @@ Stats: ``mayadeen/js/rendered`` (requests sent to the browser), ``mayadeen/js/sk
 ``mayadeen/js/no_browser`` (listings skipped for want of a browser), ``mayadeen/js/errors`` (renders
 that failed), ``mayadeen/js/gave_up``, ``mayadeen/js/empty_listings``, ``mayadeen/js/left_origin``.
 Meta: ``mayadeen_render`` (True: render this request too), ``mayadeen_rendered`` (set on the requests
-this middleware sends to the browser; the spider reads the rendered DOM then), ``mayadeen_empty_listing``
+this middleware sends to the browser; the spider reads the rendered DOM then; with ``mayadeen_reuse_page``:
+rendered in a page kept from an earlier render, ``mayadeen.browser.pages``), ``mayadeen_empty_listing``
 (set on an empty listing's request: the coverage check does not take it for a broken listing), ``playwright`` (False:
 never render this request).
 """
