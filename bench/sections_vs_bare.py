@@ -6,9 +6,10 @@ bare Scrapy link follower (``bench/bare_follower.py``), on a 2,000-item mirror, 
 The mirror is built in memory at run time (``bench/mirror.py``'s clones; nothing is written to the
 repository): the fixtures' site, whose Miscellaneous listing pages through every clone ("Load More",
 20 cards a page), and whose client-side listings are empty (their API lists nothing). Both crawls get
-the same concurrency (16, no delay, no AutoThrottle). CPU is the crawl's and its browser's (children of
-this process). Prints each round, then the median ratio sections/bare of wall and CPU time, and the
-machine's load average (the machine may be shared: compare ratios of alternated rounds, not times).
+the same concurrency (16, no delay, no AutoThrottle). CPU is the crawl's and its browser's (every
+process it started, ``bench/process_cpu.py``). Prints each round, then the median ratio sections/bare
+of wall and CPU time, and the machine's load average (the machine may be shared: compare ratios of
+alternated rounds, not times).
 """
 
 from __future__ import annotations
@@ -16,18 +17,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.mirror import HTML, ClonedSite  # noqa: E402
+from bench.process_cpu import run_counted  # noqa: E402
 from mayadeen.site_server import Answer  # noqa: E402
 from mayadeen.urls import PUBLIC_URL  # noqa: E402
 from tests.fixture_server import FixtureServer  # noqa: E402
@@ -76,15 +75,11 @@ class ListedClones(ClonedSite):
 
 
 def timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, float, str]:
-    """(wall s, CPU s, stderr) of one crawl process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
-    wall = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """(wall s, CPU s, stderr) of one crawl process (and of its browser: ``bench.process_cpu``)."""
+    proc, wall, cpu = run_counted(cmd, cwd=cwd, env=env, timeout=1800)
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[3]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, proc.stderr
+    return wall, cpu, proc.stderr
 
 
 def stat(log: str, name: str) -> str:

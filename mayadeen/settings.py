@@ -261,8 +261,8 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
 # nothing else: no images, fonts, media, stylesheets, third-party requests, navigation elsewhere
 # (mayadeen.browser.confine; the page init callback that confines each page is in browser_meta).
 PLAYWRIGHT_ABORT_REQUEST = "mayadeen.browser.confine.should_abort_request"
-# One context (shared cookies), at most 4 pages at once: more gives nothing on 2 cores. Pages are
-# closed by scrapy-playwright after each response (no request keeps its page).
+# One context (shared cookies), at most 4 pages at once: more gives nothing on 2 cores. A listing
+# render leaves its page on about:blank for the next one (mayadeen.browser.pages); a failed one closes it.
 PLAYWRIGHT_MAX_CONTEXTS = 1
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000

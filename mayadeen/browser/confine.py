@@ -42,6 +42,7 @@ from playwright.async_api import Error as PlaywrightError
 from scrapy.utils.misc import load_object
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
+from mayadeen.browser.pages import PagePool
 from mayadeen.urls import origin as url_origin
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class Confinement:
 # alone: its page leads here. Weak, so a closed page takes its entry with it.
 _PAGES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _GUARDED_CONTEXTS: weakref.WeakSet = weakref.WeakSet()
+_GUARDED_PAGES: weakref.WeakSet = weakref.WeakSet()  # a reused page keeps its guards: installed once
 
 
 def _confinement_of(request) -> Confinement | None:
@@ -109,6 +111,11 @@ def _confinement_of(request) -> Confinement | None:
         return _PAGES.get(request.frame.page)
     except PlaywrightError:  # a service worker's request has no frame
         return None
+
+
+def release(page) -> None:
+    """``page`` is no longer one of a render's (idle or closing): every request of it is aborted."""
+    _PAGES.pop(page, None)
 
 
 def should_abort_request(request) -> bool:
@@ -137,22 +144,27 @@ async def _close_socket(socket, confinement: Confinement | None = None) -> None:
     await socket.close(code=1008, reason="blocked")  # never connected to the server
 
 
+async def _close_popup(opener, popup) -> None:
+    confinement = _PAGES.get(opener)
+    if confinement is not None:
+        confinement.block("popup", popup.url)
+    await popup.close()
+
+
 async def init_page(page, request) -> None:
     """``playwright_page_init_callback``: confine ``page`` to the origin of ``request``, then run the
-    init callbacks named in meta ``mayadeen_page_init``."""
+    init callbacks named in meta ``mayadeen_page_init``. The guards of a page (its sockets, its popups)
+    are installed once and act for whichever render it holds (``mayadeen.browser.pages``)."""
     confinement = Confinement(request.url, frozenset(request.meta.get(THIRD_PARTY_KEY) or ()))
     context = page.context
     if context not in _GUARDED_CONTEXTS:
         await context.route("**/*", _abort_stray)
         await context.route_web_socket(EVERY_SOCKET, _close_socket)
         _GUARDED_CONTEXTS.add(context)
-    await page.route_web_socket(EVERY_SOCKET, lambda socket: _close_socket(socket, confinement))
-
-    async def close_popup(popup) -> None:
-        confinement.block("popup", popup.url)
-        await popup.close()
-
-    page.on("popup", close_popup)
+    if page not in _GUARDED_PAGES:
+        await page.route_web_socket(EVERY_SOCKET, lambda socket: _close_socket(socket, _PAGES.get(page)))
+        page.on("popup", lambda popup: _close_popup(page, popup))
+        _GUARDED_PAGES.add(page)
     request.meta[CONFINEMENT_KEY] = confinement
     _PAGES[page] = confinement
     for path in request.meta.get(PAGE_INIT_KEY) or ():
@@ -168,11 +180,23 @@ class ConfinedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
     def __init__(self, crawler) -> None:
         super().__init__(crawler)
         self.blocked: Counter = Counter()
+        self.pages = PagePool(self.config.max_pages_per_context, self.stats, forget=release)
 
     async def download_request(self, request):
         if not request.meta.get("playwright"):
             return await super().download_request(request)
         request.meta.pop(CONFINEMENT_KEY, None)  # a retry's copy of an earlier attempt's
+        await self.pages.acquire(request)
+        confined = False
+        try:
+            response = await self._confined_download(request)
+            confined = True
+            return response
+        finally:  # a page that failed or tried to leave is closed, never lent again
+            await self.pages.release(request, keep=confined)
+
+    async def _confined_download(self, request):
+        """The render of ``request``, or LeftOrigin."""
         try:
             response = await super().download_request(request)
         except Exception:

@@ -12,6 +12,7 @@ Page methods never raise on a timeout: they return what the page has, and the ca
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass, field
 
 from playwright.async_api import Error as PlaywrightError
@@ -48,11 +49,15 @@ WATCH_LISTING = """new MutationObserver((records, observer) => {
 }).observe(document, {subtree: true, attributes: true, attributeFilter: ['class']});"""
 CHALLENGE_GONE = """() => !window._cf_chl_opt && !/^\\s*just a moment/i.test(document.title || '')"""
 DOCUMENTS_KEY = "mayadeen_documents"
+_WATCHED: weakref.WeakSet = weakref.WeakSet()  # pages running WATCH_LISTING
 
 
 async def watch_listing(page, request) -> None:
-    """Page init callback (``mayadeen_page_init``) of a listing render: see ``WATCH_LISTING``."""
-    await page.add_init_script(WATCH_LISTING)
+    """Page init callback (``mayadeen_page_init``) of a listing render: see ``WATCH_LISTING``. Once a
+    page: a page kept for the next render (``mayadeen.browser.pages``) runs it in every document."""
+    if page not in _WATCHED:
+        await page.add_init_script(WATCH_LISTING)
+        _WATCHED.add(page)
 
 
 async def wait_for_listing(page, timeout_ms: float) -> str:

@@ -21,7 +21,8 @@ Stats: ``mayadeen/js/rendered`` (requests sent to the browser), ``mayadeen/js/sk
 ``mayadeen/js/no_browser`` (listings skipped for want of a browser), ``mayadeen/js/errors`` (renders
 that failed), ``mayadeen/js/gave_up``, ``mayadeen/js/empty_listings``, ``mayadeen/js/left_origin``.
 Meta: ``mayadeen_render`` (True: render this request too), ``mayadeen_rendered`` (set on the requests
-this middleware sends to the browser; the spider reads the rendered DOM then), ``mayadeen_empty_listing``
+this middleware sends to the browser; the spider reads the rendered DOM then; with ``mayadeen_reuse_page``:
+rendered in a page kept from an earlier render, ``mayadeen.browser.pages``), ``mayadeen_empty_listing``
 (set on an empty listing's request: the coverage check does not take it for a broken listing), ``playwright`` (False:
 never render this request).
 """
@@ -38,6 +39,7 @@ from scrapy_playwright.page import PageMethod
 from mayadeen.browser.chromium import INSTALL_HINT, browser_meta, find_chromium, why_no_browser
 from mayadeen.browser.confine import LeftOrigin
 from mayadeen.browser.page_actions import EMPTY, LISTED, wait_for_listing
+from mayadeen.browser.pages import REUSE_KEY
 from mayadeen.middlewares.retry import Backoff, GaveUp
 from mayadeen.urls import is_client_side_listing
 
@@ -86,6 +88,7 @@ class RenderMiddleware:
                 [PageMethod(wait_for_listing, self.timeout_ms)],
                 page_init=("mayadeen.browser.page_actions.watch_listing",),
                 mayadeen_rendered=True,
+                **{REUSE_KEY: True},
             )
         )
         self.stats.inc_value("mayadeen/js/rendered")

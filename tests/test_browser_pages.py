@@ -1,0 +1,81 @@
+"""Browser pages reused between renders carry nothing from one render to the next (mayadeen.browser.pages).
+
+One page for the whole crawl (``PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 1``): every listing after the first
+is rendered in the page the one before it used. Each listing's script writes into the page the
+``window.name`` it found, then names the window itself. Real Debian Chromium, the real ``sections``
+spider.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from mayadeen.urls import PUBLIC_URL
+from tests.conftest import run_crawl
+from tests.fixture_server import FixtureServer, FixtureSite
+from tests.test_browser_confinement import inject
+from tests.test_js_listings import needs_chromium
+
+LISTINGS = ["/videos", "/videos/digital-series", "/videos/explainers", "/videos/newsfeed", "/videos/tv"]
+LISTINGS += ["/videos/video-features"]
+# Same-origin navigations keep window.name: without the reset, each render would show its predecessor's.
+CARRIER = """<script>
+window.addEventListener('load', function () {
+  var seen = document.createElement('p');
+  seen.id = 'carried';
+  seen.textContent = 'carried:[' + window.name + ']';
+  document.body.appendChild(seen);
+  window.name = 'left by ' + location.pathname;
+});
+</script>"""
+
+
+def rendered_bodies(directory) -> dict[str, str]:
+    out = {}
+    for path in sorted(directory.glob("*.warc.gz")):
+        with path.open("rb") as stream:
+            for record in ArchiveIterator(stream):
+                if record.rec_type == "response":
+                    out[record.rec_headers.get_header("WARC-Target-URI")] = record.content_stream().read().decode()
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_page(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("one_page")
+    site = FixtureSite()
+    for path in LISTINGS:
+        site.override(path, inject(site.body(path), CARRIER))
+    with FixtureServer(site) as srv:
+        result = run_crawl(
+            "sections",
+            srv.url,
+            workdir,
+            args={"sections": ",".join(path.lstrip("/") for path in LISTINGS)},
+            settings={"PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": "1", "MAYADEEN_WARC_ALL": "1"},
+            check=False,
+        )
+    return result, srv, rendered_bodies(workdir / "warc")
+
+
+@needs_chromium
+def test_every_render_after_the_first_reuses_the_one_page(one_page):
+    result, _, _ = one_page
+    assert result.returncode == 0, result.log[-3000:]
+    assert result.stat("mayadeen/js/rendered") == len(LISTINGS)
+    assert result.stat("playwright/page_count") == 1
+    assert result.stat("mayadeen/browser/pages_reused") == len(LISTINGS) - 1
+    assert result.stat("mayadeen/browser/pages_closed") is None
+    assert result.stat("mayadeen/js/errors") is None and result.stat("mayadeen/js/left_origin") is None
+
+
+@needs_chromium
+def test_a_reused_page_carries_no_name_of_the_render_before(one_page):
+    _, srv, bodies = one_page
+    for path in LISTINGS:
+        body = bodies[PUBLIC_URL + path]
+        assert re.search(r"<p id=\"carried\">(carried:[^<]*)</p>", body).group(1) == "carried:[]", path
+    assert sorted(h.path for h in srv.requests if h.path in LISTINGS) == sorted(LISTINGS)  # each rendered once
