@@ -46,6 +46,8 @@ pytestmark = [needs_redis, pytest.mark.timeout(300)]
 #: three workers without a shared budget would have 6 requests open and three times the rate.
 BUDGET = {"DOWNLOAD_DELAY": "0.05", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"}
 LATENCY = 0.1
+#: A monthly sitemap the site answers with an XML declaration and nothing else (refused: not a sitemap).
+BROKEN_SITEMAP = "/sitemaps/all/sitemap-2025-2.xml"
 
 
 def assert_exact_records(workdirs: list[Path], *, allow_twice: set[str] = frozenset()) -> None:
@@ -245,42 +247,25 @@ def test_sigkilled_worker_of_three_sharing_one_postgresql_store(tmp_path, postgr
     assert victim["result"] in (None, "killed")  # killed: another worker found its process gone
 
 
-def test_a_callback_that_raises_gives_up_its_lease(tmp_path, postgres_url):
-    """Scrapy's sitemap callback is no generator: when it raises (here its freshness read, on the
-    reactor, gives up on a table locked by another session after MAYADEEN_STORE_REACTOR_TIMEOUT) the
-    request is finished with the error logged, its lease acknowledged: the crawl ends. (A lease kept by
-    a live worker is renewed at every heartbeat: the crawl would never end.)"""
-    import psycopg
-
+def test_a_page_refused_on_the_spider_side_gives_up_its_lease(tmp_path):
+    """When a response is refused on its way to the callback (here the discovery-source check raises
+    ``IgnoreRequest`` on a monthly sitemap that is an XML declaration and nothing else; Scrapy hands it
+    to the request's errback, which ``watch_errback`` wraps) the request is finished with the error
+    logged, its lease acknowledged: the crawl ends. (A lease kept by a live worker is renewed at every
+    heartbeat: the crawl would never end.) This test used to make the sitemap callback raise through a
+    locked store, which now fetches the items instead (``mayadeen.store.freshness``)."""
     workdir = tmp_path / "worker"
-    settings = {
-        **BUDGET,
-        "MAYADEEN_STORE_URL": postgres_url,
-        "MAYADEEN_WARC_DIR": "",
-        "MAYADEEN_REDIS_LEASE_TTL": "2",
-        "MAYADEEN_STORE_REACTOR_TIMEOUT": "0.5",
-    }
+    settings = {**BUDGET, "MAYADEEN_WARC_DIR": "", "MAYADEEN_REDIS_LEASE_TTL": "2"}
+    settings["MAYADEEN_STORE_REACTOR_TIMEOUT"] = "1"  # below the lease TTL, or the worker is refused
     keys = CrawlKeys("sitemap", "sitemap")
-    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
-        srv.gate.clear()
+    site = FixtureSite()
+    site.override(BROKEN_SITEMAP, b'<?xml version="1.0"?>', content_type="application/xml")
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(site) as srv:
         worker = start_worker("sitemap", srv.url, workdir, redis_srv.url, settings=settings)
-        try:
-            wait_for(lambda: "Start requests queued" in log_of(workdir) or worker.poll() is not None, timeout=60)
-            with psycopg.connect(postgres_url) as locker:  # one transaction, rolled back at the end
-                locker.execute("LOCK TABLE articles, article_urls IN ACCESS EXCLUSIVE MODE")
-                srv.gate.set()
-                wait_for(
-                    lambda: (
-                        "Spider error processing <GET https://english.almayadeen.net/sitemaps/all/" in log_of(workdir)
-                    ),
-                    timeout=60,
-                )
-                locker.rollback()
-        finally:
-            srv.gate.set()
-        code = finish([worker], timeout=60)[0]
+        code = finish([worker], timeout=120)[0]
         status = crawl_status(redis_srv.client(), keys)
     log = log_of(workdir)
+    assert f"Could not read the discovery source {PUBLIC_URL}{BROKEN_SITEMAP}: not a sitemap" in log, log[-3000:]
     assert code in (0, 1) and "Run summary: spider=" in log.strip().splitlines()[-1], log[-3000:]
     assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0)
     assert stat(log, "mayadeen/redis/acked") == stat(log, "mayadeen/redis/taken") > 0
