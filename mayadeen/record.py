@@ -58,6 +58,12 @@ def schema() -> dict[str, Any]:
     return json.loads(resources.files("mayadeen").joinpath("schema/article.schema.json").read_text("utf-8"))
 
 
+@cache
+def flash_schema() -> dict[str, Any]:
+    """The flash record's JSON Schema (draft 2020-12; ``mayadeen.breaking.item.FlashItem``), read the same way."""
+    return json.loads(resources.files("mayadeen").joinpath("schema/flash.schema.json").read_text("utf-8"))
+
+
 def record_keys() -> tuple[str, ...]:
     """The record's keys in contract order."""
     return tuple(schema()["properties"])

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,20 @@ def test_after_a_kill_the_next_run_streams_what_was_stored_and_not_written(tmp_p
     assert set(lines) == stored(sqlite) and len(stored(sqlite)) == FLASHES
     assert len(lines) - FLASHES <= 1  # at most the flash written in the instant of the kill, twice
     assert again.stat("mayadeen/breaking/streamed") == len(lines) - killed_with  # the second run wrote the rest
+
+
+def test_a_flash_the_feed_could_not_write_is_not_marked_written(tmp_path):
+    """A write the JSON Lines feed lost (here /dev/full: ENOSPC, as a full disk) leaves the flash unmarked,
+    so the next run writes it: the store records only what reached the stream."""
+    sqlite = tmp_path / "mayadeen.sqlite"
+    with FixtureServer() as srv:
+        full = inprocess.crawl("breaking", srv.url, tmp_path, jsonl=Path("/dev/full"), sqlite=sqlite, check=False)
+        assert full.stat("mayadeen/lost/feed") == 10, full.log[-3000:]
+        con = sqlite3.connect(sqlite)
+        marked = con.execute("SELECT count(*) FROM breaking_news WHERE streamed").fetchone()[0]
+        con.close()
+        jsonl = tmp_path / "breaking.jsonl"
+        again = inprocess.crawl("breaking", srv.url, tmp_path, jsonl=jsonl, sqlite=sqlite)
+    assert marked == 0
+    assert again.stat("mayadeen/breaking/streamed") == 10
+    assert set(streamed(jsonl)) == stored(sqlite)

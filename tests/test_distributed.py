@@ -284,6 +284,33 @@ def test_sitemaps_read_while_the_store_cannot_answer_lose_no_item(tmp_path, post
     assert_one_postgres_row_each(postgres_url)
 
 
+BROKEN_SITEMAP = "/sitemaps/all/sitemap-2025-2.xml"
+
+
+def test_a_page_refused_on_the_spider_side_gives_up_its_lease(tmp_path):
+    """When a response is refused on its way to the callback (here the discovery-source check raises
+    ``IgnoreRequest`` on a monthly sitemap that is an XML declaration and nothing else; Scrapy hands it
+    to the request's errback, which ``watch_errback`` wraps) the request is finished with the error
+    logged, its lease acknowledged: the crawl ends. (A lease kept by a live worker is renewed at every
+    heartbeat: the crawl would never end.) This test used to make the sitemap callback raise through a
+    locked store, which now fetches the items instead (``mayadeen.store.freshness``)."""
+    workdir = tmp_path / "worker"
+    settings = {**BUDGET, "MAYADEEN_WARC_DIR": "", "MAYADEEN_REDIS_LEASE_TTL": "2"}
+    settings["MAYADEEN_STORE_REACTOR_TIMEOUT"] = "1"  # below the lease TTL, or the worker is refused
+    keys = CrawlKeys("sitemap", "sitemap")
+    site = FixtureSite()
+    site.override(BROKEN_SITEMAP, b'<?xml version="1.0"?>', content_type="application/xml")
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(site) as srv:
+        worker = start_worker("sitemap", srv.url, workdir, redis_srv.url, settings=settings)
+        code = finish([worker], timeout=120)[0]
+        status = crawl_status(redis_srv.client(), keys)
+    log = log_of(workdir)
+    assert f"Could not read the discovery source {PUBLIC_URL}{BROKEN_SITEMAP}: not a sitemap" in log, log[-3000:]
+    assert code in (0, 1) and "Run summary: spider=" in log.strip().splitlines()[-1], log[-3000:]
+    assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0)
+    assert stat(log, "mayadeen/redis/acked") == stat(log, "mayadeen/redis/taken") > 0
+
+
 class Heartbeats:
     """Each worker's heartbeats as the crawl's ``alive`` set shows them (Redis time of the last beat),
     seen by polling: ``poll`` notes every new beat."""

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pytest
 from jsonschema import Draft202012Validator
 
-from mayadeen.breaking.item import flash_schema
+from mayadeen.record import flash_schema
 from mayadeen.store.fts import BREAKING_FTS
 from tests import inprocess
 from tests.fixture_server import FixtureServer, FixtureSite

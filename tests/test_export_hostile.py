@@ -26,11 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from mayadeen.breaking.item import flash_schema
 from mayadeen.export.escape import FORMULA_STARTS, one_line
 from mayadeen.export.overwrite import RefusedDirectory
 from mayadeen.export.run import ExportRequest, export
-from mayadeen.record import content_hash, resolve, schema, validation_errors
+from mayadeen.record import content_hash, flash_schema, resolve, schema, validation_errors
 from mayadeen.store.engines import StoreTarget, connect
 from tests.test_export import _files, export_in_process
 

@@ -80,6 +80,18 @@ def overrides(tree: ast.AST) -> list[tuple[int, str]]:
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and private(item.name):
                 if any(hasattr(base, item.name) for base in bases):
                     found.append((item.lineno, f"{node.name}.{item.name} overrides a private method"))
+        # ``self._name`` inherited from the library class: its private part, reached through ``self``
+        defined = {item.name for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        for sub in ast.walk(node):
+            if (
+                isinstance(sub, ast.Attribute)
+                and isinstance(sub.value, ast.Name)
+                and sub.value.id == "self"
+                and private(sub.attr)
+                and sub.attr not in defined
+                and any(hasattr(base, sub.attr) for base in bases)
+            ):
+                found.append((sub.lineno, f"{node.name}: {ast.unparse(sub)} is the library class's private part"))
     return found
 
 
@@ -116,11 +128,17 @@ from scrapy.utils.misc import _load_objects
 from twisted.internet._sslverify import ClientTLSOptions
 import scrapy.core._private
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.commands.crawl import Command
 class Retry(RetryMiddleware):
     def _retry(self, request, reason):
         pass
     def _mine(self):
         pass
+    def process_response(self, request, response):
+        return self._mine(), self._retry(request, "x")
+class Crawl(Command):
+    def run(self, args, opts):
+        return self._create_crawler(args[0])
 class Thing:
     def __init__(self, crawler):
         self._mine = crawler.engine._slot
@@ -140,6 +158,7 @@ class Thing:
             "engine.downloader.active",
             "getattr(response, '_cached_benc')",
             "Retry._retry overrides a private method",
+            "Crawl: self._create_crawler is the library class's private part",
         ]
     )
 

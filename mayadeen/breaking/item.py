@@ -1,22 +1,11 @@
 """The flash record: one item per flash of the BREAKING ticker (``scrapy crawl breaking``).
 
 The same keys are the columns of the ``breaking_news`` table (``mayadeen.store.breaking``) and the
-properties of its JSON Schema, ``mayadeen/schema/flash.schema.json`` (whose descriptions are the
-docstrings below).
+properties of its JSON Schema, ``mayadeen/schema/flash.schema.json`` (read by
+``mayadeen.record.flash_schema``; its descriptions are the docstrings below).
 """
 
-import json
-from functools import cache
-from importlib import resources
-from typing import Any
-
 import scrapy
-
-
-@cache
-def flash_schema() -> dict[str, Any]:
-    """The flash record's JSON Schema (draft 2020-12), read as package data like the article's."""
-    return json.loads(resources.files("mayadeen").joinpath("schema/flash.schema.json").read_text("utf-8"))
 
 
 class FlashItem(scrapy.Item):

@@ -7,7 +7,8 @@ the feeds have written it: the mark is set on ``item_scraped`` by a handler conn
 feed exporter's, which writes the item in its own handler of that signal (to the unbuffered JSON Lines
 file of ``mayadeen.feeds.storage``). A run killed between the two leaves flashes stored and not
 marked, and the next run writes them: after any kill, the stream and the store hold the same flashes
-(a flash written in the instant before the kill may be written twice, never lost).
+(a flash written in the instant before the kill may be written twice, never lost). A flash whose write
+the feed lost (a full disk: ``mayadeen/lost/feed``) is not marked either.
 
 The flashes are read in pages of ``PAGE`` by ascending id, after the last one handed out: the
 table's writers take turns (``mayadeen.store.breaking.SERIAL``), so ids are committed in order and
@@ -39,6 +40,7 @@ class FlashStream:
         self.crawler = crawler
         self.table = table
         self.after = 0  # the last id handed out by this run (read and set in the table's thread)
+        self.lost = 0  # records the feeds could not write (``mayadeen/lost/feed``) as of the last flash
         # After the feed exporter's handler, which is connected when the crawler's extensions are made
         # (after the spider, before it opens).
         crawler.signals.connect(self._follow_feeds, signal=signals.spider_opened)
@@ -71,6 +73,11 @@ class FlashStream:
     async def written(self, item, spider) -> None:
         flash_id = item.flash_id() if isinstance(item, FlashItem) else None
         if flash_id is None:
+            return
+        # The feeds wrote this item in their handler of this signal, just before: a write they lost
+        # (a full disk; ``mayadeen.feeds.storage``) leaves the flash unmarked, for the next run to write.
+        lost, self.lost = self.lost, self.crawler.stats.get_value("mayadeen/lost/feed", 0)
+        if self.lost > lost:
             return
         try:
             await self.table.run(lambda flashes: flashes.mark_streamed(flash_id))

@@ -152,7 +152,7 @@ class Command(ScrapyCrawlCommand):
         for uri in self.resumed_feeds:
             logger.info("Resuming the job in JOBDIR: %s is appended to, not overwritten (-O)", uri)
 
-        crawler = self._create_crawler(spider)
+        crawler = self.crawler_process.create_crawler(spider)
         self.stop_signals.watch(crawler)
         errors = _startup_errors(self.crawler_process.crawl(crawler, **spargs))
         self.crawler_process.start(install_signal_handlers=False)  # StopSignals handles them from start-up on

@@ -11,12 +11,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from mayadeen.breaking.item import flash_schema
 from mayadeen.export.arrow import arrow_field
 from mayadeen.export.datasets import Dataset
 from mayadeen.export.escape import markdown_text
 from mayadeen.export.profile import Profile
-from mayadeen.record import resolve
+from mayadeen.record import flash_schema, resolve
 
 RECENT_RUNS = 10
 _FORMULAS = {

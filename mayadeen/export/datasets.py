@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from mayadeen.breaking.item import flash_schema
+from mayadeen.record import flash_schema
 from mayadeen.record import schema as article_schema
 from mayadeen.store.read import Selection, StoreSnapshot
 

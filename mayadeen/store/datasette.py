@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mayadeen.breaking.item import flash_schema
-from mayadeen.record import schema
+from mayadeen.record import flash_schema, schema
 from mayadeen.store import breaking
 from mayadeen.store.fts import BREAKING_FTS, FTS_TABLE
 from mayadeen.store.model import JSON_COLUMNS, RECORD_COLUMNS
