@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ from mayadeen.store.read import Selection, StoreSnapshot
 FORMATS = ("jsonl", "csv", "parquet")
 CARD, REPORT, CROISSANT = "README.md", "report.html", "croissant.json"
 DOCUMENTS = (CARD, REPORT, CROISSANT)
+#: Records handed to the writers at once: each encodes a batch in one go (memory: a few MB).
+BATCH_ROWS = 1_000
 
 
 class ExportError(Exception):
@@ -144,13 +147,15 @@ def _stream(
 ) -> tuple[list[OutputFile], int]:
     writers = [_writer(dataset, fmt, root, request, kept) for fmt in request.formats]
     rows = 0
-    for record in dataset.rows(snapshot, request.selection):
+    records = dataset.rows(snapshot, request.selection)
+    while batch := list(islice(records, BATCH_ROWS)):
         for writer in writers:
-            writer.write(record)
+            writer.write(batch)
         if profile is not None:
-            profile.add(record)
-            crawled.add(record)
-        rows += 1
+            for record in batch:
+                profile.add(record)
+                crawled.add(record)
+        rows += len(batch)
     return [f for writer in writers for f in writer.close()], rows
 
 
