@@ -12,6 +12,7 @@ import codecs
 import hashlib
 import os
 import shutil
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,23 +89,25 @@ class Staging:
 
 
 class InOrder:
-    """Work done in one worker thread, in the order submitted, while the caller goes on: at most one
-    piece waits (back-pressure, so memory stays at two pieces); a piece's error is raised in the
-    caller at the next ``submit`` or at ``finish``."""
+    """Work done in one worker thread, in the order submitted, while the caller goes on. At most
+    ``depth`` pieces wait (back-pressure: memory stays at that many pieces; more than one, so that
+    the caller does not stall on each short piece, such as closing a file); a piece's error is raised
+    in the caller at a later ``submit`` or at ``finish``."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, depth: int = 3):
         self.worker = ThreadPoolExecutor(1, thread_name_prefix=name)
-        self.pending: Future | None = None
+        self.depth = depth
+        self.pending: deque[Future] = deque()
 
     def submit(self, work, *args) -> None:
-        if self.pending is not None:
-            self.pending.result()
-        self.pending = self.worker.submit(work, *args)
+        while self.pending and (len(self.pending) >= self.depth or self.pending[0].done()):
+            self.pending.popleft().result()
+        self.pending.append(self.worker.submit(work, *args))
 
     def finish(self) -> None:
         try:
-            if self.pending is not None:
-                self.pending.result()
+            while self.pending:
+                self.pending.popleft().result()
         finally:
             self.worker.shutdown(wait=True)
 
@@ -233,8 +236,8 @@ class ParquetWriter:
     (``year=YYYY/month=MM``: the earlier export's files of it stay) are passed over.
 
     Encoding and compressing a row group (Arrow releases the GIL) and closing and hashing a file run
-    in one worker thread, in order, on the second core while the rows go on streaming; at most one
-    row group waits for it (back-pressure, so memory stays at two row groups)."""
+    in one worker thread, in order, on the second core while the rows go on streaming; at most
+    ``InOrder.depth`` row groups wait for it (back-pressure, so memory stays bounded)."""
 
     def __init__(
         self,
