@@ -29,6 +29,7 @@ from mayadeen.export.writers import (
     ParquetWriter,
     Staging,
     describe,
+    json_lines,
 )
 from mayadeen.processes import is_running
 from mayadeen.record import utc_timestamp
@@ -80,7 +81,7 @@ def _writer(dataset: Dataset, fmt: str, root: Path, request: ExportRequest, kept
         return ParquetWriter(root, relative, dataset.schema(), dataset.partition_field, kept=own)
     if fmt == "csv":
         return CsvWriter(root, relative, dataset.columns(), request.escape_csv_formulas)
-    return JsonLinesWriter(root, relative, dataset.columns())
+    return JsonLinesWriter(root, relative)
 
 
 def owned_names() -> set[str]:
@@ -147,10 +148,11 @@ def _stream(
 ) -> tuple[list[OutputFile], int]:
     writers = [_writer(dataset, fmt, root, request, kept) for fmt in request.formats]
     rows = 0
-    records = dataset.rows(snapshot, request.selection)
+    records, columns = dataset.rows(snapshot, request.selection), dataset.columns()
     while batch := list(islice(records, BATCH_ROWS)):
+        lines = json_lines(batch, columns)  # once, for JSON Lines and Parquet
         for writer in writers:
-            writer.write(batch)
+            writer.write(batch, lines)
         if profile is not None:
             for record in batch:
                 profile.add(record)

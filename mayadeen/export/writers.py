@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from mayadeen.export.arrow import arrow_schema, table_maker
+from mayadeen.export.arrow import arrow_schema, table_reader
 from mayadeen.export.escape import csv_cell
 from mayadeen.jsontext import compact
 
@@ -147,23 +147,24 @@ _LINE_BREAKS = tuple((char.encode(), escaped) for char, escaped in (
 ))  # fmt: skip
 
 
-class JsonLinesWriter:
-    """One record per line, UTF-8, keys in schema order: compact JSON as ``json.dumps`` writes it
-    (``jsontext.compact``)."""
+def json_lines(records: list[dict[str, Any]], columns: tuple[str, ...]) -> list[bytes]:
+    """Each record as compact JSON as ``json.dumps`` writes it (``jsontext.compact``), keys in
+    ``columns`` order: what the JSON Lines and the Parquet writers are given with the records."""
+    return [
+        compact(r if tuple(r) == columns else {c: r.get(c) for c in columns})  # own keys in order: no copy
+        for r in records
+    ]
 
-    def __init__(self, root: Path, relative: str, columns: tuple[str, ...]):
-        self.columns = columns
+
+class JsonLinesWriter:
+    """One record per line, UTF-8, keys in schema order (``json_lines``)."""
+
+    def __init__(self, root: Path, relative: str):
         self.file = HashedFile(root, relative)
         self.rows = 0
 
-    def write(self, records: list[dict[str, Any]]) -> None:
-        columns = self.columns
-        data = b"\n".join(
-            [
-                compact(r if tuple(r) == columns else {c: r.get(c) for c in columns})  # own keys in order: no copy
-                for r in records
-            ]
-        )
+    def write(self, records: list[dict[str, Any]], lines: list[bytes]) -> None:
+        data = b"\n".join(lines)
         for char, escaped in _LINE_BREAKS:
             if char in data:
                 data = data.replace(char, escaped)
@@ -214,7 +215,7 @@ class CsvWriter:
         self.cell = _cell_maker(escape_formulas)
         self.rows = 0
 
-    def write(self, records: list[dict[str, Any]]) -> None:
+    def write(self, records: list[dict[str, Any]], lines: list[bytes]) -> None:
         cell, columns = self.cell, self.columns
         lines = [",".join([cell(r.get(c)) for c in columns]) for r in records]
         self.file.write(("\r\n".join(lines) + "\r\n").encode())
@@ -235,9 +236,10 @@ class ParquetWriter:
     partition met again later gets a further ``part-N`` file. The rows of a partition in ``kept``
     (``year=YYYY/month=MM``: the earlier export's files of it stay) are passed over.
 
-    Encoding and compressing a row group (Arrow releases the GIL) and closing and hashing a file run
-    in one worker thread, in order, on the second core while the rows go on streaming; at most
-    ``InOrder.depth`` row groups wait for it (back-pressure, so memory stays bounded)."""
+    A row group is kept as its rows' JSON lines (``json_lines``); reading them into Arrow, encoding
+    and compressing the group (Arrow releases the GIL), closing and hashing a file run in one worker
+    thread, in order, on the second core while the rows go on streaming; at most ``InOrder.depth``
+    row groups wait for it (back-pressure, so memory stays bounded)."""
 
     def __init__(
         self,
@@ -250,20 +252,20 @@ class ParquetWriter:
     ):
         self.root, self.relative = root, relative
         self.schema = arrow_schema(json_schema)
-        self.table = table_maker(self.schema)
+        self.table = table_reader(self.schema)
         self.partition_field, self.row_group_rows, self.kept = partition_field, row_group_rows, kept
         self.parts: dict[str, int] = {}
         self.key: str | None = None
         self.writer: pq.ParquetWriter | None = None
         self.file: str | None = None
-        self.buffer: list[dict[str, Any]] = []
+        self.buffer: list[bytes] = []
         self.file_rows = 0
         self.written: list[OutputFile] = []
         self.worker = InOrder("parquet")
         (root / relative).mkdir(parents=True, exist_ok=True)
 
-    def write(self, records: list[dict[str, Any]]) -> None:
-        for record in records:
+    def write(self, records: list[dict[str, Any]], lines: list[bytes]) -> None:
+        for record, line in zip(records, lines):
             key = partition(record[self.partition_field])
             if key != self.key:
                 self._close_file()
@@ -272,7 +274,7 @@ class ParquetWriter:
                     self._open_file(key)
             if self.writer is None:
                 continue
-            self.buffer.append(record)
+            self.buffer.append(line)
             self.file_rows += 1
             if len(self.buffer) >= self.row_group_rows:
                 self._flush()
@@ -286,8 +288,11 @@ class ParquetWriter:
 
     def _flush(self) -> None:
         if self.buffer:
-            self.worker.submit(self.writer.write_table, self.table(self.buffer), self.row_group_rows)
+            self.worker.submit(self._write_group, self.writer, b"\n".join(self.buffer))
             self.buffer = []
+
+    def _write_group(self, writer: pq.ParquetWriter, lines: bytes) -> None:
+        writer.write_table(self.table(lines), self.row_group_rows)
 
     def _close_file(self) -> None:
         if self.writer is not None:
