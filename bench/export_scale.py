@@ -359,6 +359,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--engine", choices=(SQLITE, POSTGRESQL, "both"), default=SQLITE)
     parser.add_argument("--keep", action="store_true", help="keep the generated store and export")
+    parser.add_argument("--store", type=Path, help="a store an earlier run kept (--keep) instead of a new one")
     parser.add_argument("--against", type=Path, help="also export with the crawler in this directory, alternated")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of --against (default 2)")
     args = parser.parse_args()
@@ -366,13 +367,14 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mayadeen-export-bench-"))
     cluster = None
     try:
-        store = work / "mayadeen.sqlite"
-        started = time.perf_counter()
-        revisions = generate(store, args.rows)
-        print(
-            f"generated {args.rows:,} items and {revisions:,} revisions in {time.perf_counter() - started:.0f} s;"
-            f" store {store.stat().st_size / 1e6:,.0f} MB"
-        )
+        store = args.store or work / "mayadeen.sqlite"
+        if not args.store:
+            started = time.perf_counter()
+            revisions = generate(store, args.rows)
+            print(
+                f"generated {args.rows:,} items and {revisions:,} revisions in {time.perf_counter() - started:.0f} s;"
+                f" store {store.stat().st_size / 1e6:,.0f} MB"
+            )
         figures: dict[str, Figures] = {}
         for engine in engines:
             where = str(store)
