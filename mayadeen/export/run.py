@@ -39,8 +39,8 @@ from mayadeen.store.read import Selection, StoreSnapshot
 FORMATS = ("jsonl", "csv", "parquet")
 CARD, REPORT, CROISSANT = "README.md", "report.html", "croissant.json"
 DOCUMENTS = (CARD, REPORT, CROISSANT)
-#: Records handed to the writers at once: each encodes a batch in one go (memory: about 20 MB).
-BATCH_ROWS = 500
+#: Records handed to the writers at once: each encodes a batch in one go (memory: a few MB).
+BATCH_ROWS = 200
 
 
 class ExportError(Exception):

@@ -94,7 +94,7 @@ class InOrder:
     the caller does not stall on each short piece, such as closing a file); a piece's error is raised
     in the caller at a later ``submit`` or at ``finish``."""
 
-    def __init__(self, name: str, depth: int = 3):
+    def __init__(self, name: str, depth: int = 2):
         self.worker = ThreadPoolExecutor(1, thread_name_prefix=name)
         self.depth = depth
         self.pending: deque[Future] = deque()
