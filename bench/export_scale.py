@@ -9,11 +9,13 @@ and the sizes written. The generated data is deleted at the end (``--keep`` to l
 ``--engine postgresql`` copies the same generated rows (``COPY``, timed apart) into a database of a
 temporary PostgreSQL 15 cluster on a free 127.0.0.1 port (as ``bench/store_engines.py``) and exports
 from there; ``--engine both`` exports from each, prints them side by side and compares the files'
-sha256 (from each export's manifest; the card names the engine).
+sha256 (from each export's manifest; the card names the engine). ``--against DIR`` also exports
+the same store with the crawler's code in DIR, alternated with this one's, and prints the ratios.
 
     python bench/export_scale.py                 # 200,000 rows, every format, revisions too
     python bench/export_scale.py --rows 20000
     python bench/export_scale.py --engine both
+    git archive main | tar -x -C /tmp/main && python bench/export_scale.py --against /tmp/main  # before/after
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import os
 import random
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,7 +58,7 @@ COPIED = {
 
 # The child process: imports everything first, then measures the export alone.
 CHILD = """
-import resource, sys, time
+import sys, time
 from pathlib import Path
 from mayadeen.commands.export import summary
 from mayadeen.export.run import ExportRequest, export
@@ -65,17 +68,19 @@ import pyarrow.parquet, matplotlib.figure
 target = parse_store(sys.argv[1])
 if target.engine == "postgresql":
     import mayadeen.store.postgres  # psycopg, before the baseline
-def rss_kb():
+def status_kb(field):
     for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
-before = rss_kb()
-started = time.perf_counter()
+before = status_kb("VmRSS")
+started, cpu = time.perf_counter(), time.process_time()
 overwrite = sys.argv[3:] == ["--overwrite"]
 result = export(ExportRequest(store=target, out=Path(sys.argv[2]), with_revisions=True, overwrite=overwrite))
-elapsed = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(f"{before} {peak} {elapsed:.3f} {result.manifest['rows']['articles']} {result.manifest['rows']['revisions']}")
+elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+# not ru_maxrss: a child starts with its parent's (the DuckDB figures made this one's 2.5 GB)
+peak = status_kb("VmHWM")
+rows = result.manifest["rows"]
+print(f"{before} {peak} {elapsed:.3f} {cpu:.3f} {rows['articles']} {rows['revisions']}")
 """
 
 
@@ -181,6 +186,8 @@ class Figures:
     before_kb: int
     peak_kb: int
     seconds: float
+    #: CPU time of the export (user + system, every thread): less swayed by a loaded machine than ``seconds``.
+    cpu_seconds: float
     items: int
     revisions: int
     sizes: dict[str, int]
@@ -191,23 +198,27 @@ class Figures:
         return (self.items + self.revisions) / self.seconds
 
     @property
+    def cpu_rate(self) -> float:
+        return (self.items + self.revisions) / self.cpu_seconds
+
+    @property
     def growth_mb(self) -> float:
         return (self.peak_kb - self.before_kb) / 1024
 
 
-def export_from(store: str, out: Path, *options: str) -> Figures:
+def export_from(store: str, out: Path, *options: str, code: Path = ROOT) -> Figures:
     """``scrapy export`` (every format, revisions too) of ``store`` (a path or URL) into ``out``, in a
-    child; ``--overwrite``: over the export already there."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child running the crawler in ``code``; ``--overwrite``: over the export already there."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, store, str(out), *options],
         env=env,
-        cwd=ROOT,
+        cwd=code,
         capture_output=True,
         text=True,
         check=True,
     )
-    before_kb, peak_kb, elapsed, items, revision_rows = proc.stdout.split()
+    before_kb, peak_kb, elapsed, cpu, items, revision_rows = proc.stdout.split()
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
     sizes: dict[str, int] = {}
     for f in manifest["files"]:
@@ -217,6 +228,7 @@ def export_from(store: str, out: Path, *options: str) -> Figures:
         int(before_kb),
         int(peak_kb),
         float(elapsed),
+        float(cpu),
         int(items),
         int(revision_rows),
         sizes,
@@ -227,7 +239,8 @@ def export_from(store: str, out: Path, *options: str) -> Figures:
 def print_figures(fig: Figures) -> None:
     print(
         f"export: {fig.items:,} items + {fig.revisions:,} revisions in {fig.seconds:.1f} s = "
-        f"{fig.rate:,.0f} rows/s (every format, card and report)"
+        f"{fig.rate:,.0f} rows/s (every format, card and report); CPU {fig.cpu_seconds:.1f} s ="
+        f" {fig.cpu_rate:,.0f} rows per CPU second"
     )
     print(
         f"peak RSS growth: {fig.growth_mb:,.0f} MB "
@@ -241,6 +254,7 @@ def print_side_by_side(figures: dict[str, Figures]) -> None:
     lines = {
         "export, s": lambda f: f"{f.seconds:,.1f}",
         "rows/s": lambda f: f"{f.rate:,.0f}",
+        "CPU, s": lambda f: f"{f.cpu_seconds:,.1f}",
         "peak RSS growth, MB": lambda f: f"{f.growth_mb:,.0f}",
         "resident after imports, MB": lambda f: f"{f.before_kb / 1024:,.0f}",
     }
@@ -317,23 +331,51 @@ def print_duckdb(store: Path, parquet: Path, work: Path) -> None:
         )
 
 
+def print_against(store: Path, against: Path, rounds: int, work: Path) -> None:
+    """This checkout's export against the one of the crawler in ``against`` (say ``git archive main``
+    unpacked), alternated ``rounds`` times on the same store, so the machine's load weighs on both."""
+    figures: dict[str, list[Figures]] = {"this": [], "against": []}
+    for round_ in range(rounds):
+        for name, code in (("this", ROOT), ("against", against.resolve())):
+            out = work / f"against-{name}"
+            figures[name].append(export_from(str(store), out, code=code))
+            shutil.rmtree(out)
+            f = figures[name][-1]
+            print(
+                f"  round {round_ + 1} {name:<8} {f.seconds:7.1f} s {f.rate:7,.0f} rows/s  CPU {f.cpu_seconds:6.1f} s"
+                f" {f.cpu_rate:7,.0f} rows/CPU s  peak RSS {f.peak_kb / 1024:,.0f} MB"
+            )
+    this, other = ([statistics.median(getattr(f, a) for f in figures[n]) for a in ("seconds", "cpu_seconds")]
+                   for n in ("this", "against"))  # fmt: skip
+    differing = {p for t, o in zip(figures["this"], figures["against"]) for p in t.sha256.keys() | o.sha256.keys()
+                 if p != CARD and t.sha256.get(p) != o.sha256.get(p)}  # fmt: skip
+    print(
+        f"against {against}: wall {other[0] / this[0]:.2f}x, CPU {other[1] / this[1]:.2f}x as long (medians);"
+        " files by sha256: " + ("identical" if not differing else "differ: " + ", ".join(sorted(differing)))
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--engine", choices=(SQLITE, POSTGRESQL, "both"), default=SQLITE)
     parser.add_argument("--keep", action="store_true", help="keep the generated store and export")
+    parser.add_argument("--store", type=Path, help="a store an earlier run kept (--keep) instead of a new one")
+    parser.add_argument("--against", type=Path, help="also export with the crawler in this directory, alternated")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --against (default 2)")
     args = parser.parse_args()
     engines = (SQLITE, POSTGRESQL) if args.engine == "both" else (args.engine,)
     work = Path(tempfile.mkdtemp(prefix="mayadeen-export-bench-"))
     cluster = None
     try:
-        store = work / "mayadeen.sqlite"
-        started = time.perf_counter()
-        revisions = generate(store, args.rows)
-        print(
-            f"generated {args.rows:,} items and {revisions:,} revisions in {time.perf_counter() - started:.0f} s;"
-            f" store {store.stat().st_size / 1e6:,.0f} MB"
-        )
+        store = args.store or work / "mayadeen.sqlite"
+        if not args.store:
+            started = time.perf_counter()
+            revisions = generate(store, args.rows)
+            print(
+                f"generated {args.rows:,} items and {revisions:,} revisions in {time.perf_counter() - started:.0f} s;"
+                f" store {store.stat().st_size / 1e6:,.0f} MB"
+            )
         figures: dict[str, Figures] = {}
         for engine in engines:
             where = str(store)
@@ -352,13 +394,16 @@ def main() -> None:
                 again = export_from(where, work / f"export-{engine}", "--overwrite")
                 print(
                     f"unchanged re-export (--overwrite into the same directory): {again.seconds:.2f} s ="
-                    f" {again.seconds / figures[engine].seconds:.1%} of the full export,"
+                    f" {again.seconds / figures[engine].seconds:.1%} of the full export (CPU"
+                    f" {again.cpu_seconds:.2f} s = {again.cpu_seconds / figures[engine].cpu_seconds:.1%}),"
                     f" files identical: {again.sha256 == figures[engine].sha256}"
                 )
                 if engine == SQLITE:
                     print_duckdb(store, work / f"export-{engine}" / "parquet", work / "duckdb")
         if len(engines) > 1:
             print_side_by_side(figures)
+        if args.against:
+            print_against(store, args.against, args.rounds, work)
         print("load average (1, 5, 15 min): " + ", ".join(f"{n:.1f}" for n in os.getloadavg()))
     finally:
         if cluster is not None:

@@ -1,4 +1,4 @@
-"""Arrow types from a JSON Schema, and records turned into values of those types.
+"""Arrow types from a JSON Schema, and records (as JSON Lines) read into a table of those types.
 
 ``string`` → string, ``integer`` → int64, ``format: date-time`` → ``timestamp[ms, UTC]`` (whole
 seconds; Parquet has no seconds unit, so ``[s]`` would be stored as ``[ms]`` anyway), arrays →
@@ -8,15 +8,15 @@ schema allows ``null`` (in its type or an ``anyOf``). So the Parquet columns fol
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 
 from mayadeen.record import resolve
-
-Convert = Callable[[Any], Any]
 
 _SCALARS = {"string": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
@@ -60,38 +60,55 @@ def arrow_schema(json_schema: dict[str, Any]) -> pa.Schema:
     return pa.schema([arrow_field(k, v, json_schema) for k, v in json_schema["properties"].items()])
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
+def _zero(kind: pa.DataType) -> pa.Scalar:
+    """What pyarrow puts under a null object in a non-nullable field of it (a value nobody reads)."""
+    return pa.scalar("" if kind == pa.string() else False if kind == pa.bool_() else 0, kind)
 
 
-def converter(kind: pa.DataType) -> Convert | None:
-    """What turns a record value into the Arrow value of ``kind``; None when it already is one."""
-    if kind == TIMESTAMP:
-        return _parse_time
-    if pa.types.is_list(kind):
-        item = converter(kind.value_type)
-        return None if item is None else (lambda v: None if v is None else [item(x) for x in v])
+def _typed(array: pa.Array, kind: pa.DataType) -> pa.Array:
+    """``array`` (as the JSON reader made it, every field nullable) as the same values of ``kind``."""
     if pa.types.is_struct(kind):
-        parts = {f.name: converter(f.type) for f in kind}
-        if not any(parts.values()):
-            return None
-        return lambda v: None if v is None else {k: (c(v.get(k)) if c else v.get(k)) for k, c in parts.items()}
-    return None
+        own, children = 1, []
+        for i, field in enumerate(kind):
+            child = _typed(array.field(i), field.type)
+            if not field.nullable and child.null_count:  # nulls only under null objects, else the write fails
+                child = pc.if_else(array.is_null(), _zero(field.type), child)
+            children.append(child)
+    elif pa.types.is_list(kind):
+        own, children = 2, [_typed(array.values, kind.value_type)]
+    else:
+        own, children = len(array.buffers()), None
+    return pa.Array.from_buffers(kind, len(array), array.buffers()[:own], array.null_count, array.offset, children)
 
 
-def table_maker(schema: pa.Schema) -> Callable[[list[dict[str, Any]]], pa.Table]:
-    """Records → a ``pa.Table`` of ``schema``, column by column: top-level times parsed by Arrow
-    (a cast of the ``YYYY-MM-DDThh:mm:ssZ`` text), nested ones by ``converter``."""
-    plan = [(f.name, f.type, None if f.type == TIMESTAMP else converter(f.type)) for f in schema]
+def _loose(kind: pa.DataType) -> pa.DataType:
+    """``kind`` with every nested field nullable."""
+    if pa.types.is_struct(kind):
+        return pa.struct([pa.field(f.name, _loose(f.type)) for f in kind])
+    if pa.types.is_list(kind):
+        return pa.list_(_loose(kind.value_type))
+    return kind
 
-    def table(records: list[dict[str, Any]]) -> pa.Table:
-        arrays = []
-        for name, kind, convert in plan:
-            values = [r.get(name) for r in records]
-            if kind == TIMESTAMP:
-                arrays.append(pa.array(values, pa.string()).cast(kind))
-            else:
-                arrays.append(pa.array(values if convert is None else [convert(v) for v in values], kind))
+
+def table_reader(schema: pa.Schema) -> Callable[[bytes], pa.Table]:
+    """JSON Lines of records (``jsontext.compact``, keys in schema order) → a ``pa.Table`` of ``schema``,
+    by Arrow's JSON reader: C++ without the GIL, so it runs in a worker thread alongside the rows,
+    and the same table as pyarrow builds from the records (``YYYY-MM-DDThh:mm:ssZ`` times read as
+    timestamps). The reader gets the schema with every field nullable (it refuses a null in a
+    non-nullable field of a null object); ``_typed`` then gives the arrays the schema's types, so a
+    null in a non-nullable column still fails the Parquet write."""
+    options = pa_json.ParseOptions(
+        explicit_schema=pa.schema([pa.field(f.name, _loose(f.type)) for f in schema]),
+        unexpected_field_behavior="ignore",  # as pyarrow ignores keys its struct lacks,
+    )
+
+    def table(lines: bytes) -> pa.Table:
+        found = pa_json.read_json(
+            io.BytesIO(lines),
+            read_options=pa_json.ReadOptions(use_threads=False, block_size=len(lines) + 1),
+            parse_options=options,
+        )
+        arrays = [_typed(found.column(f.name).combine_chunks(), f.type) for f in schema]
         return pa.Table.from_arrays(arrays, schema=schema)
 
     return table

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from mayadeen.export.writers import (
     ParquetWriter,
     Staging,
     describe,
+    json_lines,
 )
 from mayadeen.processes import is_running
 from mayadeen.record import utc_timestamp
@@ -37,6 +39,8 @@ from mayadeen.store.read import Selection, StoreSnapshot
 FORMATS = ("jsonl", "csv", "parquet")
 CARD, REPORT, CROISSANT = "README.md", "report.html", "croissant.json"
 DOCUMENTS = (CARD, REPORT, CROISSANT)
+#: Records handed to the writers at once: each encodes a batch in one go (memory: a few MB).
+BATCH_ROWS = 200
 
 
 class ExportError(Exception):
@@ -77,7 +81,7 @@ def _writer(dataset: Dataset, fmt: str, root: Path, request: ExportRequest, kept
         return ParquetWriter(root, relative, dataset.schema(), dataset.partition_field, kept=own)
     if fmt == "csv":
         return CsvWriter(root, relative, dataset.columns(), request.escape_csv_formulas)
-    return JsonLinesWriter(root, relative, dataset.columns())
+    return JsonLinesWriter(root, relative)
 
 
 def owned_names() -> set[str]:
@@ -144,13 +148,16 @@ def _stream(
 ) -> tuple[list[OutputFile], int]:
     writers = [_writer(dataset, fmt, root, request, kept) for fmt in request.formats]
     rows = 0
-    for record in dataset.rows(snapshot, request.selection):
+    records, columns = dataset.rows(snapshot, request.selection), dataset.columns()
+    while batch := list(islice(records, BATCH_ROWS)):
+        lines = json_lines(batch, columns)  # once, for JSON Lines and Parquet
         for writer in writers:
-            writer.write(record)
+            writer.write(batch, lines)
         if profile is not None:
-            profile.add(record)
-            crawled.add(record)
-        rows += 1
+            for record in batch:
+                profile.add(record)
+                crawled.add(record)
+        rows += len(batch)
     return [f for writer in writers for f in writer.close()], rows
 
 

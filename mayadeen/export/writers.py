@@ -8,11 +8,11 @@ stream: at most one Parquet row group of rows is held in memory.
 
 from __future__ import annotations
 
-import csv
+import codecs
 import hashlib
-import json
 import os
 import shutil
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +20,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from mayadeen.export.arrow import arrow_schema, table_maker
+from mayadeen.export.arrow import arrow_schema, table_reader
 from mayadeen.export.escape import csv_cell
+from mayadeen.jsontext import compact
 
 STAGING_PREFIX = ".export-tmp-"
 #: Rows per Parquet row group (and the most rows held in memory at once).
@@ -87,72 +88,141 @@ class Staging:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _compact_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+class InOrder:
+    """Work done in one worker thread, in the order submitted, while the caller goes on. At most
+    ``depth`` pieces wait (back-pressure: memory stays at that many pieces; more than one, so that
+    the caller does not stall on each short piece, such as closing a file); a piece's error is raised
+    in the caller at a later ``submit`` or at ``finish``."""
+
+    def __init__(self, name: str, depth: int = 2):
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix=name)
+        self.depth = depth
+        self.pending: deque[Future] = deque()
+
+    def submit(self, work, *args) -> None:
+        while self.pending and (len(self.pending) >= self.depth or self.pending[0].done()):
+            self.pending.popleft().result()
+        self.pending.append(self.worker.submit(work, *args))
+
+    def finish(self) -> None:
+        try:
+            while self.pending:
+                self.pending.popleft().result()
+        finally:
+            self.worker.shutdown(wait=True)
+
+
+class HashedFile:
+    """A data file written and hashed in a worker thread as its bytes come (writing and sha256
+    release the GIL; no second read of the file to hash it)."""
+
+    def __init__(self, root: Path, relative: str):
+        self.relative = relative
+        self.file = (root / relative).open("wb")
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.worker = InOrder("export-file")
+
+    def write(self, data: bytes) -> None:
+        self.worker.submit(self._write, data)
+
+    def _write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.digest.update(data)
+        self.size += len(data)
+
+    def close(self, rows: int) -> OutputFile:
+        try:
+            self.worker.finish()
+        finally:
+            self.file.close()
+        return OutputFile(self.relative, rows, self.size, self.digest.hexdigest())
 
 
 #: Characters JSON leaves as they are but that many readers take for the end of a line (Python's
 #: ``splitlines``, JavaScript before ES2019): written as JSON escapes, so one record stays one line.
-_LINE_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+#: Searched for in the UTF-8 of a whole batch (UTF-8 never makes these bytes from other characters).
+_LINE_BREAKS = tuple((char.encode(), escaped) for char, escaped in (
+    ("\x85", b"\\u0085"), ("\u2028", b"\\u2028"), ("\u2029", b"\\u2029"),
+))  # fmt: skip
 
 
-def _json_line(value: Any) -> str:
-    """``value`` as compact JSON on one line. Each character is searched for before it is replaced:
-    microseconds a line, where ``str.translate`` takes milliseconds on a long body."""
-    text = _compact_json(value)
-    for char, escaped in _LINE_BREAKS:
-        if char in text:
-            text = text.replace(char, escaped)
-    return text
+def json_lines(records: list[dict[str, Any]], columns: tuple[str, ...]) -> list[bytes]:
+    """Each record as compact JSON as ``json.dumps`` writes it (``jsontext.compact``), keys in
+    ``columns`` order: what the JSON Lines and the Parquet writers are given with the records."""
+    return [
+        compact(r if tuple(r) == columns else {c: r.get(c) for c in columns})  # own keys in order: no copy
+        for r in records
+    ]
 
 
 class JsonLinesWriter:
-    """One record per line, UTF-8, keys in schema order."""
+    """One record per line, UTF-8, keys in schema order (``json_lines``)."""
 
-    def __init__(self, root: Path, relative: str, columns: tuple[str, ...]):
-        self.root, self.relative, self.columns = root, relative, columns
-        self.file = (root / relative).open("w", encoding="utf-8", newline="\n")
+    def __init__(self, root: Path, relative: str):
+        self.file = HashedFile(root, relative)
         self.rows = 0
 
-    def write(self, record: dict[str, Any]) -> None:
-        if tuple(record) != self.columns:  # a record's own keys, in order, need no copy
-            record = {c: record.get(c) for c in self.columns}
-        self.file.write(_json_line(record) + "\n")
-        self.rows += 1
+    def write(self, records: list[dict[str, Any]], lines: list[bytes]) -> None:
+        data = b"\n".join(lines)
+        for char, escaped in _LINE_BREAKS:
+            if char in data:
+                data = data.replace(char, escaped)
+        self.file.write(data + b"\n")
+        self.rows += len(records)
 
     def close(self) -> list[OutputFile]:
-        self.file.close()
-        return [describe(self.root, self.relative, self.rows)]
+        return [self.file.close(self.rows)]
+
+
+def _quoted(text: str) -> str:
+    """A CSV cell as Python's ``csv`` writes it (minimal quoting, quotes doubled)."""
+    if '"' in text:
+        return '"' + text.replace('"', '""') + '"'
+    if "," in text or "\n" in text or "\r" in text:
+        return '"' + text + '"'
+    return text
+
+
+def _cell_maker(escape_formulas: bool):
+    """A record value → its CSV cell: null as empty, lists, objects and booleans as compact JSON,
+    text escaped with ``escape.csv_cell`` when ``escape_formulas``, numbers as ``str``."""
+    text = csv_cell if escape_formulas else str
+
+    def cell(value: Any) -> str:
+        if isinstance(value, str):
+            return _quoted(text(value))
+        if value is None:
+            return ""
+        if isinstance(value, (list, dict, bool)):
+            return _quoted(compact(value).decode())
+        return _quoted(str(value))
+
+    return cell
 
 
 class CsvWriter:
     """RFC 4180 (CRLF, quoted when needed), UTF-8 with a byte-order mark (spreadsheets then read
     non-ASCII text right), a header of the keys; lists, objects and booleans as JSON text (``true``,
     not Python's ``True``), null as an empty cell. With ``escape_formulas``, a text cell a spreadsheet
-    would run as a formula gets a leading ``'`` (``escape.csv_cell``)."""
+    would run as a formula gets a leading ``'`` (``escape.csv_cell``). The bytes Python's ``csv``
+    writer wrote (``_quoted``), built a batch of lines at a time."""
 
     def __init__(self, root: Path, relative: str, columns: tuple[str, ...], escape_formulas: bool = True):
-        self.root, self.relative, self.columns = root, relative, columns
-        self.file = (root / relative).open("w", encoding="utf-8-sig", newline="")
-        self.csv = csv.writer(self.file, lineterminator="\r\n")
-        self.csv.writerow(columns)
-        self.text = csv_cell if escape_formulas else str
+        self.columns = columns
+        self.file = HashedFile(root, relative)
+        self.file.write(codecs.BOM_UTF8 + (",".join(map(_quoted, columns)) + "\r\n").encode())
+        self.cell = _cell_maker(escape_formulas)
         self.rows = 0
 
-    def _cell(self, value: Any) -> Any:
-        if value is None:
-            return ""
-        if isinstance(value, str):
-            return self.text(value)
-        return _compact_json(value) if isinstance(value, (list, dict, bool)) else value
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.csv.writerow([self._cell(record.get(c)) for c in self.columns])
-        self.rows += 1
+    def write(self, records: list[dict[str, Any]], lines: list[bytes]) -> None:
+        cell, columns = self.cell, self.columns
+        lines = [",".join([cell(r.get(c)) for c in columns]) for r in records]
+        self.file.write(("\r\n".join(lines) + "\r\n").encode())
+        self.rows += len(records)
 
     def close(self) -> list[OutputFile]:
-        self.file.close()
-        return [describe(self.root, self.relative, self.rows)]
+        return [self.file.close(self.rows)]
 
 
 def partition(timestamp: str) -> str:
@@ -166,9 +236,10 @@ class ParquetWriter:
     partition met again later gets a further ``part-N`` file. The rows of a partition in ``kept``
     (``year=YYYY/month=MM``: the earlier export's files of it stay) are passed over.
 
-    Encoding and compressing a row group (Arrow releases the GIL) and closing and hashing a file run
-    in one worker thread, in order, on the second core while the rows go on streaming; at most one
-    row group waits for it (back-pressure, so memory stays at two row groups)."""
+    A row group is kept as its rows' JSON lines (``json_lines``); reading them into Arrow, encoding
+    and compressing the group (Arrow releases the GIL), closing and hashing a file run in one worker
+    thread, in order, on the second core while the rows go on streaming; at most ``InOrder.depth``
+    row groups wait for it (back-pressure, so memory stays bounded)."""
 
     def __init__(
         self,
@@ -181,38 +252,32 @@ class ParquetWriter:
     ):
         self.root, self.relative = root, relative
         self.schema = arrow_schema(json_schema)
-        self.table = table_maker(self.schema)
+        self.table = table_reader(self.schema)
         self.partition_field, self.row_group_rows, self.kept = partition_field, row_group_rows, kept
         self.parts: dict[str, int] = {}
         self.key: str | None = None
         self.writer: pq.ParquetWriter | None = None
         self.file: str | None = None
-        self.buffer: list[dict[str, Any]] = []
+        self.buffer: list[bytes] = []
         self.file_rows = 0
         self.written: list[OutputFile] = []
-        self.worker = ThreadPoolExecutor(1, thread_name_prefix="parquet")
-        self.pending: Future | None = None
+        self.worker = InOrder("parquet")
         (root / relative).mkdir(parents=True, exist_ok=True)
 
-    def _submit(self, work, *args) -> None:
-        """``work(*args)`` in the worker, once the work before it is done (its error raised here)."""
-        if self.pending is not None:
-            self.pending.result()
-        self.pending = self.worker.submit(work, *args)
-
-    def write(self, record: dict[str, Any]) -> None:
-        key = partition(record[self.partition_field])
-        if key != self.key:
-            self._close_file()
-            self.key = key
-            if key not in self.kept:
-                self._open_file(key)
-        if self.writer is None:
-            return
-        self.buffer.append(record)
-        self.file_rows += 1
-        if len(self.buffer) >= self.row_group_rows:
-            self._flush()
+    def write(self, records: list[dict[str, Any]], lines: list[bytes]) -> None:
+        for record, line in zip(records, lines):
+            key = partition(record[self.partition_field])
+            if key != self.key:
+                self._close_file()
+                self.key = key
+                if key not in self.kept:
+                    self._open_file(key)
+            if self.writer is None:
+                continue
+            self.buffer.append(line)
+            self.file_rows += 1
+            if len(self.buffer) >= self.row_group_rows:
+                self._flush()
 
     def _open_file(self, key: str) -> None:
         number = self.parts.get(key, 0)
@@ -223,13 +288,16 @@ class ParquetWriter:
 
     def _flush(self) -> None:
         if self.buffer:
-            self._submit(self.writer.write_table, self.table(self.buffer), self.row_group_rows)
+            self.worker.submit(self._write_group, self.writer, b"\n".join(self.buffer))
             self.buffer = []
+
+    def _write_group(self, writer: pq.ParquetWriter, lines: bytes) -> None:
+        writer.write_table(self.table(lines), self.row_group_rows)
 
     def _close_file(self) -> None:
         if self.writer is not None:
             self._flush()
-            self._submit(self._finish, self.writer, self.file, self.file_rows)
+            self.worker.submit(self._finish, self.writer, self.file, self.file_rows)
             self.writer = None
 
     def _finish(self, writer: pq.ParquetWriter, file: str, rows: int) -> None:
@@ -239,8 +307,6 @@ class ParquetWriter:
     def close(self) -> list[OutputFile]:
         try:
             self._close_file()
-            if self.pending is not None:
-                self.pending.result()
         finally:
-            self.worker.shutdown(wait=True)
+            self.worker.finish()
         return sorted(self.written, key=lambda f: f.path)

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager, suppress
 from typing import Any, TypeVar
 
+from mayadeen.jsontext import loads
 from mayadeen.record import utc_timestamp
 from mayadeen.store.model import ItemState
 from mayadeen.store.run_progress import FIGURES as PROGRESS_FIGURES
@@ -151,7 +152,7 @@ class Store:
     @staticmethod
     def from_json(value: Any) -> Any:
         """A JSON column's value as Python (SQLite hands back its text, PostgreSQL the value)."""
-        return json.loads(value) if isinstance(value, str) else value
+        return loads(value) if isinstance(value, str) else value
 
     def close(self) -> None:
         conn = getattr(self, "conn", None)

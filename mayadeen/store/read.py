@@ -75,9 +75,14 @@ class Selection:
         return terms, params
 
 
+#: (column, whether it holds JSON) in record order.
+_COLUMNS = tuple((c, c in JSON_COLUMNS) for c in RECORD_COLUMNS)
+
+
 def _record(values: dict[str, Any]) -> dict[str, Any]:
     """The record of a row (or of a revision's stored record): RECORD_COLUMNS, JSON decoded."""
-    return {c: (Store.from_json(values.get(c)) if c in JSON_COLUMNS else values.get(c)) for c in RECORD_COLUMNS}
+    from_json = Store.from_json
+    return {c: (from_json(values.get(c)) if is_json else values.get(c)) for c, is_json in _COLUMNS}
 
 
 class StoreSnapshot:
