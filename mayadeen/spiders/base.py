@@ -58,7 +58,10 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         self.full = values.get("full", False)
         self.crawl_id = values.get("crawl_id")
         self.restart = values.get("restart", False)
-        self._freshness: Freshness | None = None
+        # Whether an item needs fetching: set once the spider is open (its store lookups are async). A
+        # plain attribute, not a property that raises: Scrapy's feed exports read every attribute of the
+        # spider (``%(name)s`` URI parameters) when the spider opens, before it is set.
+        self.freshness: Freshness | None = None
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -69,14 +72,7 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         return spider
 
     async def _open_freshness(self, spider) -> None:
-        self._freshness = await open_freshness(self.crawler, full=self.full)
-
-    @property
-    def freshness(self) -> Freshness:
-        """Whether an item needs fetching (known once the spider is open)."""
-        if self._freshness is None:
-            raise RuntimeError("freshness is known once the spider is open")
-        return self._freshness
+        self.freshness = await open_freshness(self.crawler, full=self.full)
 
     def canonical(self, url: str) -> str | None:
         """``url`` in canonical form, without the ``MAYADEEN_TRACKING_PARAMS`` query parameters."""
