@@ -7,7 +7,8 @@ the feeds have written it: the mark is set on ``item_scraped`` by a handler conn
 feed exporter's, which writes the item in its own handler of that signal (to the unbuffered JSON Lines
 file of ``mayadeen.feeds.storage``). A run killed between the two leaves flashes stored and not
 marked, and the next run writes them: after any kill, the stream and the store hold the same flashes
-(a flash written in the instant before the kill may be written twice, never lost). A flash whose write
+(a flash written in the instant before the kill may be written twice, never lost: the ``breaking``
+spider passes one item at a time, ``CONCURRENT_ITEMS = 1``, so one mark at most is under way). A flash whose write
 the feed lost (a full disk: ``mayadeen/lost/feed``) is not marked either.
 
 The flashes are read in pages of ``PAGE`` by ascending id, after the last one handed out: the
