@@ -92,7 +92,7 @@ class PostgresStore(Store):
         return conn
 
     def _transaction(self, work: Callable[[], Any], *, write: bool = False) -> Any:
-        """``work()`` in one transaction: done again after a lost deadlock, and after a lost
+        """``work()`` in one transaction: done again after a lost deadlock or unique-key race, and after a lost
         connection once connected again (with backoff, for up to ``retry_timeout`` seconds)."""
         if write and self.readonly:
             raise PermissionError(f"{self.location} is open read-only")
@@ -104,7 +104,10 @@ class PostgresStore(Store):
                 self._reconnect()
                 with self.conn.transaction():
                     return work()
-            except psycopg.errors.DeadlockDetected:
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.UniqueViolation):
+                # Lost to a concurrent writer: a deadlock, or an insert of the same item that reached a
+                # unique index other than ``ON CONFLICT``'s first (its url). Done again, it finds the
+                # other writer's committed row.
                 deadlocks += 1
                 if deadlocks >= _DEADLOCK_RETRIES:
                     raise
