@@ -3,7 +3,8 @@ over, and an output processor that picks (the first usable value) or combines (l
 
 The page object adds a field's layers in priority order with ``add_first``, which stops at the
 first layer that gives the field a value: a missing or broken layer falls through to the next, and
-list fields take one layer's list, never a merge of several.
+list fields take one layer's list, never a merge of several. Layers after the first are given as
+callables where reading them costs, so a page whose first layer answers never reads the rest.
 """
 
 from __future__ import annotations
@@ -125,8 +126,11 @@ class ArticleLoader(ItemLoader):
         return _remembered(self, "output", field_name)
 
     def add_first(self, field_name: str, *layer_values) -> bool:
-        """Add the layers' values in priority order until the field has a value; whether it has one."""
+        """Add the layers' values in priority order until the field has a value; whether it has one.
+        A callable is a layer read (called) only when the layers before it gave nothing."""
         for value in layer_values:
+            if callable(value):
+                value = value()
             if value is not None:
                 self.add_value(field_name, value)
                 if self.get_collected_values(field_name):  # normalised values: never None or empty

@@ -111,7 +111,7 @@ class ArticlePage:
     # --- fields, each from its layers in priority order -----------------------------------------------
 
     def _add_identity(self, loader: ArticleLoader) -> None:
-        ld, tw, meta, item = self.ld_article, self.tawsiyat, self.meta, self.item_container
+        ld, meta, item = self.ld_article, self.meta, self.item_container
         entity = ld.get("mainEntityOfPage")
         loader.add_first(
             "url",
@@ -119,14 +119,14 @@ class ArticlePage:
             meta.first("og:url"),
             ld.get("url"),
             entity.get("@id") if isinstance(entity, dict) else entity,
-            tw.get("url"),
+            lambda: self.tawsiyat.get("url"),
             self.url,
         )
         attribute = item.get if item is not None else dict().get
         loader.add_first(
             "article_id",
             meta.first("postid"),
-            tw.get("postid"),
+            lambda: self.tawsiyat.get("postid"),
             attribute("data-postid"),
             ld.get("identifier"),
             attribute("id"),
@@ -134,13 +134,18 @@ class ArticlePage:
         loader.add_first(
             "kind",
             item_kind(loader.get_output_value("url") or self.url),
-            tw.get("type"),
+            lambda: self.tawsiyat.get("type"),
             attribute("data-type"),
             meta.first("og:type"),
         )
         lang = self.root.get("lang") if self.root is not None else None
         loader.add_first(
-            "language", lang, ld.get("inLanguage"), tw.get("lang"), meta.first("og:locale"), meta.first("language")
+            "language",
+            lang,
+            ld.get("inLanguage"),
+            lambda: self.tawsiyat.get("lang"),
+            meta.first("og:locale"),
+            meta.first("language"),
         )
 
     def _add_sections(self, loader: ArticleLoader) -> None:
@@ -152,23 +157,23 @@ class ArticlePage:
             "section",
             self.meta.first("article:section"),
             first(self.ld_article.get("articleSection")),
-            first(tawsiyat_classes(self.tawsiyat, "category")),
+            lambda: first(tawsiyat_classes(self.tawsiyat, "category")),
             crumbs[-1] if crumbs else None,
         ):
             loader.add_first("section", self.menu_label(path[:-1]), title_from_key(path[-2] if len(path) > 1 else None))
         if not loader.add_first(
-            "section_group", crumbs[0] if crumbs else None, first(tawsiyat_classes(self.tawsiyat, "section"))
+            "section_group", crumbs[0] if crumbs else None, lambda: first(tawsiyat_classes(self.tawsiyat, "section"))
         ):
             loader.add_first("section_group", self.menu_label(path[:1]), title_from_key(path[0] if path else None))
 
     def _add_text(self, loader: ArticleLoader) -> None:
-        ld, tw, meta, by_class = self.ld_article, self.tawsiyat, self.meta, self.by_class
+        ld, meta, by_class = self.ld_article, self.meta, self.by_class
         loader.add_first(
             "headline",
             by_class.text(self.TITLE),
             meta.first("og:title"),
             ld.get("headline"),
-            tw.get("title"),
+            lambda: self.tawsiyat.get("title"),
             meta.first("twitter:title"),
         )
         loader.add_value("summary", by_class.text(self.BRIEF))
@@ -177,9 +182,10 @@ class ArticlePage:
         loader.add_value("read_time_minutes", by_class.text(self.READ_TIME))
 
     def _add_byline(self, loader: ArticleLoader) -> None:
-        ld, tw, meta, by_class = self.ld_article, self.tawsiyat, self.meta, self.by_class
+        ld, meta, by_class = self.ld_article, self.meta, self.by_class
         names = [element_text(el) for el in by_class.inside_first(self.AUTHOR, self.AUTHOR_NAME)]
-        if not loader.add_first("authors", names, split_names(by_class.text(self.AUTHOR))):
+        if not loader.add_first("authors", names, lambda: split_names(by_class.text(self.AUTHOR))):
+            tw = self.tawsiyat
             loader.add_first(
                 "authors",
                 split_names(ld.get("author")),
@@ -189,21 +195,28 @@ class ArticlePage:
             )
         loader.add_value("source", by_class.text(self.SOURCE))
         if not loader.add_first(
-            "date_published", ld.get("datePublished"), meta.first("article:published_time"), tw.get("published_time")
+            "date_published",
+            ld.get("datePublished"),
+            meta.first("article:published_time"),
+            lambda: self.tawsiyat.get("published_time"),
         ):
             loader.add_first(
-                "date_published", time_values(by_class.first(self.PUBLISHED)), self.ld_video.get("uploadDate")
+                "date_published", time_values(by_class.first(self.PUBLISHED)), lambda: self.ld_video.get("uploadDate")
             )
         if not loader.add_first(
-            "date_modified", ld.get("dateModified"), meta.first("article:modified_time"), tw.get("last_updated")
+            "date_modified",
+            ld.get("dateModified"),
+            meta.first("article:modified_time"),
+            lambda: self.tawsiyat.get("last_updated"),
         ):
             loader.add_first("date_modified", time_values(by_class.first(self.UPDATED)))
 
     def _add_tags_and_counts(self, loader: ArticleLoader) -> None:
-        tw, meta, by_class = self.tawsiyat, self.meta, self.by_class
+        meta, by_class = self.meta, self.by_class
         tag_box = by_class.first(self.TAG_BOX)
         tag_links = by_class.get(self.TAG_LINK) or (list(tag_box.iter("a")) if tag_box is not None else [])
         if not loader.add_first("tags", [element_text(a) for a in tag_links], meta.get("article:tag")):
+            tw = self.tawsiyat
             loader.add_first(
                 "tags",
                 split_keywords(self.ld_article.get("keywords")),
@@ -212,14 +225,18 @@ class ArticlePage:
                 split_keywords(tw.get("keywords")),
             )
         counts = [el.get("data-count") for el in by_class.inside_first(self.SHARES, None)]
-        loader.add_first("shares", [count for count in counts if count], by_class.text(self.SHARES))
+        loader.add_first("shares", [count for count in counts if count], lambda: by_class.text(self.SHARES))
 
     def _add_media(self, loader: ArticleLoader) -> None:
         """Main image from the page (figure or video poster), else JSON-LD, og:image, tawsiyat; then
         ``images`` = the main image and the body's or gallery's images in page order; the video."""
         ld_images = image_candidates(self.ld_article.get("image"))
         loader.add_first(
-            "image", self.main_image, *ld_images[:1], self.meta.first("og:image"), self.tawsiyat.get("thumbnail")
+            "image",
+            self.main_image,
+            *ld_images[:1],
+            self.meta.first("og:image"),
+            lambda: self.tawsiyat.get("thumbnail"),
         )
         lead = [main] if (main := loader.get_output_value("image")) else []
         rest = self.body.figures + [figure_image(el) for el in self.by_class.get(self.GALLERY_SLIDE, [])]
