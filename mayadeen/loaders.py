@@ -20,7 +20,7 @@ from mayadeen.normalize.hrefs import item_url, public_url
 from mayadeen.normalize.links import normalize_link
 from mayadeen.normalize.media import normalize_image
 from mayadeen.normalize.names import author_name
-from mayadeen.normalize.text import clean_text, count_words, drop_duplicates, strip_label
+from mayadeen.normalize.text import clean_text, count_clean_words, drop_duplicates, strip_label
 from mayadeen.record import EXTRACTED_KEYS, LIST_KEYS
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_URL
 
@@ -96,7 +96,7 @@ class ArticleLoader(ItemLoader):
     # Scalars: each value normalised, the first usable one is the field.
     url_out = article_id_out = kind_out = section_group_out = section_out = headline_out = summary_out = source_out = (
         date_published_out
-    ) = date_modified_out = read_time_minutes_out = shares_out = word_count_out = image_out = language_out = TakeFirst()
+    ) = date_modified_out = read_time_minutes_out = shares_out = image_out = language_out = TakeFirst()
     url_in = EachAgainstPage(item_url)
     article_id_in = Each(to_post_id)
     kind_in = Each(to_kind)
@@ -106,11 +106,12 @@ class ArticleLoader(ItemLoader):
     date_published_in = date_modified_in = Each(to_utc_iso)
     read_time_minutes_in = Each(parse_read_time)
     shares_in = Each(parse_count)
-    word_count_in = Each(count_words)
     image_in = EachAgainstPage(normalize_image)
     language_in = Each(to_language)
     # The body: its blocks, cleaned, joined by a blank line.
     body_in, body_out = Each(clean_text), Join("\n\n")
+    # Its word count, ``len(body.split())``, from the cleaned blocks: counted, not split again.
+    word_count_in, word_count_out = Each(count_clean_words), sum
     # Lists: one layer's values, normalised, each once.
     authors_in, authors_out = Each(author_name), drop_duplicates
     tags_in, tags_out = Each(clean_text), drop_duplicates

@@ -14,7 +14,15 @@ from mayadeen.normalize.lenient_json import parse_json_lenient
 from mayadeen.normalize.links import normalize_link, normalize_links
 from mayadeen.normalize.media import normalize_image, normalize_images
 from mayadeen.normalize.names import split_keywords, split_names
-from mayadeen.normalize.text import clean_text, collapse_whitespace, count_words, element_text, join_blocks, strip_label
+from mayadeen.normalize.text import (
+    clean_text,
+    collapse_whitespace,
+    count_clean_words,
+    count_words,
+    element_text,
+    join_blocks,
+    strip_label,
+)
 
 BASE = "https://english.almayadeen.net/news/politics/some-article"
 
@@ -119,6 +127,28 @@ def test_join_blocks_and_count_words():
     assert join_blocks(7) is None
     assert count_words(None) is None
     assert count_words("") == 0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "one",
+        " two  words ",
+        "tab\tand\u00a0nbsp\u2003em",
+        "a\x1cb\x85c\u3000d",
+        "<p>tag</p> &amp; x",
+        "\x00 a \x7f b",
+        "x" * 50,
+    ],
+)
+def test_count_clean_words_counts_a_cleaned_text_like_a_split(raw):
+    text = clean_text(raw)
+    assert count_clean_words(text) == count_words(text)
+
+
+def test_count_clean_words_refuses_what_is_no_text():
+    assert count_clean_words(None) is None
+    assert count_clean_words("") is None
 
 
 @pytest.mark.parametrize(

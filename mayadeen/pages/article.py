@@ -178,7 +178,7 @@ class ArticlePage:
         )
         loader.add_value("summary", by_class.text(self.BRIEF))
         loader.add_value("body", self.body.blocks)
-        loader.add_value("word_count", loader.get_output_value("body"))
+        loader.add_value("word_count", loader.get_collected_values("body"))
         loader.add_value("read_time_minutes", by_class.text(self.READ_TIME))
 
     def _add_byline(self, loader: ArticleLoader) -> None:
