@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from lxml import etree
 
-from mayadeen.extract.dom import class_tokens, has_class
+from mayadeen.extract.dom import class_tokens, first_with_class
 from mayadeen.extract.media import figure_image
 from mayadeen.normalize.text import BLOCK_TAGS, INVISIBLE_TAGS, element_text
 
@@ -103,14 +103,9 @@ class _BodyWalk:
     def _related_box(self, box) -> None:
         for a in box.iter("a"):
             if a.get("href"):
-                title = next(
-                    (
-                        el
-                        for el in a.iter()
-                        if isinstance(el.tag, str) and has_class(el, self.rules.related_title_class)
-                    ),
-                    a,
-                )
+                title = first_with_class(a, self.rules.related_title_class)
+                if title is None:
+                    title = a
                 self.body.links.append({"url": a.get("href"), "title": element_text(title), "relation": "related_news"})
 
     def _apply_breaks(self) -> None:

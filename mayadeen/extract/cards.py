@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mayadeen.extract.dom import has_class, nearest_ancestor_with_class
+from mayadeen.extract.dom import first_with_class, nearest_ancestor_with_class
 from mayadeen.normalize.text import element_text
 
 
@@ -12,8 +12,7 @@ def card_links(block, relation: str, card_class: str, title_class: str, heading_
     links, seen = [], set()
     for anchor in block.iter("a"):
         href = anchor.get("href")
-        in_heading = nearest_ancestor_with_class(anchor, heading_class, stop=block) is not None
-        if not href or href in seen or in_heading:
+        if not href or href in seen or nearest_ancestor_with_class(anchor, heading_class, stop=block) is not None:
             continue
         seen.add(href)
         links.append(
@@ -26,7 +25,7 @@ def _card_title(anchor, card_class: str, title_class: str):
     """The card's title element (inside the link or elsewhere in its card), else the link itself."""
     for scope in (anchor, nearest_ancestor_with_class(anchor, card_class)):
         if scope is not None:
-            title = next((el for el in scope.iter() if isinstance(el.tag, str) and has_class(el, title_class)), None)
+            title = first_with_class(scope, title_class)
             if title is not None:
                 return title
     return anchor

@@ -63,8 +63,7 @@ def class_tokens(element) -> list[str]:
 
 def has_class(element, name: str) -> bool:
     """Whether the element carries class ``name`` (most elements are ruled out without a split)."""
-    value = element.get("class")
-    return bool(value) and name in value and name in value.split()
+    return _carries(element.get("class"), name)
 
 
 def elements_by_tag(root, tags: tuple[str, ...]) -> dict[str, list]:
@@ -110,7 +109,21 @@ def elements_by_class(scope) -> ClassIndex:
 
 def descendants_with_class(element, name: str | None) -> list:
     """``element`` and its descendants that carry class ``name`` (every element when ``name`` is None)."""
-    return [el for el in element.iter() if isinstance(el.tag, str) and (name is None or has_class(el, name))]
+    elements = element.iter(etree.Element)  # elements only, filtered in C (no comments, PIs, entities)
+    return list(elements) if name is None else [el for el in elements if _carries(el.get("class"), name)]
+
+
+def first_with_class(element, name: str):
+    """``element`` or its first descendant that carries class ``name``; else None."""
+    for el in element.iter(etree.Element):
+        if _carries(el.get("class"), name):
+            return el
+    return None
+
+
+def _carries(value: str | None, name: str) -> bool:
+    """Whether a class attribute's ``value`` holds class ``name`` (most are ruled out without a split)."""
+    return bool(value) and name in value and name in value.split()
 
 
 def nearest_ancestor_with_class(element, name: str, stop=None):
@@ -118,7 +131,7 @@ def nearest_ancestor_with_class(element, name: str, stop=None):
     for ancestor in element.iterancestors():
         if ancestor is stop:
             return None
-        if has_class(ancestor, name):
+        if _carries(ancestor.get("class"), name):
             return ancestor
     return None
 
