@@ -71,10 +71,10 @@ class _BodyWalk:
                 if el is not content:
                     self._text(el.tail)
                 continue
-            tokens = class_tokens(el)
             if tag == "br":
                 self._breaks += 1
                 continue
+            tokens = class_tokens(el)
             if rules.related_box_class in tokens:
                 self._end_block()
                 self._related_box(el)
@@ -87,7 +87,7 @@ class _BodyWalk:
                 self._end_block()
                 self.body.figures.append(figure_image(el))
                 walker.skip_subtree()
-            elif tag in rules.skip_tags or rules.skip_classes.intersection(tokens) or el.get("hidden") is not None:
+            elif tag in rules.skip_tags or not rules.skip_classes.isdisjoint(tokens) or el.get("hidden") is not None:
                 walker.skip_subtree()
             else:
                 if tag in BLOCK_TAGS:

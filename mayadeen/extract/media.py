@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from lxml import etree
+
 from mayadeen.normalize.text import element_text
 
 # Lazy-loading attributes first; ``src`` is often a placeholder (the normaliser refuses those).
@@ -29,9 +31,7 @@ def figure_image(container) -> dict:
     ``<figcaption>`` without a slide counter.
     """
     caption = credit = figcaption = None
-    for el in container.iter():
-        if not isinstance(el.tag, str):
-            continue
+    for el in container.iter(etree.Element):  # elements only, filtered in C
         cls = el.get("class") or ""
         if caption is None and "caption" in cls and el.tag not in ("img", "figure"):
             caption = element_text(el)
