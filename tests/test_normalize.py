@@ -146,6 +146,20 @@ def test_count_clean_words_counts_a_cleaned_text_like_a_split(raw):
     assert count_clean_words(text) == count_words(text)
 
 
+# Every character str.split() takes for whitespace, the space among them.
+_WHITESPACE = [chr(c) for c in range(0x3001) if len(("a" + chr(c) + "b").split()) == 2]
+
+
+@pytest.mark.parametrize("space", _WHITESPACE)
+@pytest.mark.parametrize("shape", ["{s}a", "a{s}", "a{s}b", "a {s}b", "a{s}{s}b", "a\x01{s}b", "&amp;{s}a<b>c</b>"])
+def test_clean_text_skips_no_whitespace_when_a_text_looks_clean(shape, space):
+    # A text already clean is returned without splitting it again; any other whitespace is collapsed.
+    raw = shape.format(s=space)
+    assert clean_text(raw) == clean_text(" ".join(raw.split()))
+    assert clean_text(raw) == " ".join(clean_text(raw).split())
+    assert clean_text(clean_text(raw)) == clean_text(raw)
+
+
 def test_count_clean_words_refuses_what_is_no_text():
     assert count_clean_words(None) is None
     assert count_clean_words("") is None
