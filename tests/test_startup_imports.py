@@ -2,7 +2,8 @@
 
 Scrapy imports every command module of the project for every command, so a module-level import of
 the export's pyarrow and matplotlib, or of Redis for ``crawlstatus``, would cost every cron job's
-``scrapy crawl`` its time. A fresh interpreter runs the real command (its module graph: the command
+``scrapy crawl`` its time; the browser's middlewares are loaded by every crawl, Playwright only with a
+browser. A fresh interpreter runs the real command (its module graph: the command
 modules, the add-ons, every component of a crawl and the spiders) and reports what it imported.
 """
 
@@ -18,8 +19,8 @@ import pytest
 from tests.conftest import ROOT, crawl_argv
 
 #: Modules only ``scrapy export`` (pyarrow, matplotlib), ``crawlstatus`` and a distributed crawl
-#: (redis) or a PostgreSQL store (psycopg) need.
-NOT_FOR_A_CRAWL = ("matplotlib", "numpy", "pyarrow", "psycopg", "redis")
+#: (redis), a PostgreSQL store (psycopg) or a crawl with a browser (playwright) need.
+NOT_FOR_A_CRAWL = ("matplotlib", "numpy", "pyarrow", "psycopg", "redis", "playwright")
 
 #: Runs ``scrapy`` as ``python -m scrapy`` does, and prints at exit which of NOT_FOR_A_CRAWL it imported.
 REPORTER = f"""
@@ -45,7 +46,8 @@ def imported_by(*argv: str) -> tuple[int, list[str], str]:
     [
         (["list"], 0),
         (["crawl", "nosuchspider"], 2),
-        # A whole crawl, to its verdict: the site (a closed port) unreachable, every component loaded.
+        # A whole crawl without a browser, to its verdict: the site (a closed port) unreachable, every
+        # component loaded.
         (["crawl", "feed"], 1),
     ],
     ids=["list", "crawl-usage-error", "crawl"],
@@ -54,7 +56,7 @@ def test_a_scrapy_command_imports_nothing_only_the_export_or_redis_needs(argv, e
     if argv == ["crawl", "feed"]:
         argv = crawl_argv(
             "feed", "http://127.0.0.1:9", tmp_path / "a.jsonl", tmp_path / "s.sqlite", tmp_path / "warc",
-            settings={"RETRY_TIMES": "0"},
+            settings={"RETRY_TIMES": "0", "MAYADEEN_CHROMIUM_PATH": ""},
         )  # fmt: skip
     returncode, imported, log = imported_by(*argv)
     assert returncode == exit_status, log[-3000:]
