@@ -44,13 +44,12 @@ def imported_by(*argv: str) -> tuple[int, list[str], str]:
 @pytest.mark.parametrize(
     "argv, exit_status",
     [
-        (["list"], 0),
         (["crawl", "nosuchspider"], 2),
         # A whole crawl without a browser, to its verdict: the site (a closed port) unreachable, every
         # component loaded.
         (["crawl", "feed"], 1),
     ],
-    ids=["list", "crawl-usage-error", "crawl"],
+    ids=["crawl-usage-error", "crawl"],
 )
 def test_a_scrapy_command_imports_nothing_only_the_export_or_redis_needs(argv, exit_status, tmp_path):
     if argv == ["crawl", "feed"]:
