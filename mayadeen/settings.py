@@ -266,6 +266,9 @@ PLAYWRIGHT_ABORT_REQUEST = "mayadeen.browser.confine.should_abort_request"
 PLAYWRIGHT_MAX_CONTEXTS = 1
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
+# Playwright's driver starts with the first render, not with every crawl (which waited a second or
+# more for it, rendering nothing in most runs).
+PLAYWRIGHT_BROWSER_PROVIDER = "mayadeen.browser.provider.OnDemandPlaywright"
 
 # --- faults, bad input and layout drift -----------------------------------------------------------
 # Retries wait MAYADEEN_RETRY_BACKOFF_BASE * 2**(n-1) seconds before the n-th retry (at most

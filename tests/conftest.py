@@ -136,17 +136,6 @@ def run_crawl(
     return result
 
 
-def bare_crawl(
-    spider: str, server_url: str, cwd: Path, *extra: str, timeout: float = 300
-) -> subprocess.CompletedProcess:
-    """``scrapy crawl`` run in ``cwd`` with no output options of ours: the embedded defaults apply."""
-    cmd = [sys.executable, "-m", "scrapy", "crawl", spider, "-a", f"base_url={server_url}", *extra]
-    for k, v in FAST.items():
-        cmd += ["-s", f"{k}={v}"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.fixture(scope="session")
 def postgres_cluster():
     """One real PostgreSQL cluster for the whole session (skipped without the server binaries)."""

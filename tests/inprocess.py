@@ -32,7 +32,7 @@ from scrapy.settings import Settings
 from scrapy.utils.project import get_project_settings
 from twisted.internet.defer import Deferred
 
-from tests.conftest import CrawlResult, crawl_argv
+from tests.conftest import FAST, CrawlResult, crawl_argv
 
 _loop: asyncio.AbstractEventLoop | None = None
 _thread: threading.Thread | None = None
@@ -224,3 +224,15 @@ def crawl(
     if check and ran.returncode != 0:
         raise AssertionError(f"crawl failed ({ran.returncode}):\n{ran.log[-5000:]}")
     return result
+
+
+def bare_crawl(spider: str, server_url: str, cwd: Path, *extra: str, timeout: float = 300) -> CommandResult:
+    """``scrapy crawl`` run in ``cwd`` with no output options of ours: the embedded defaults (relative
+    paths) apply."""
+    from mayadeen.commands.crawl import Command
+
+    argv = ["crawl", spider, "-a", f"base_url={server_url}", *extra]
+    for k, v in FAST.items():
+        argv += ["-s", f"{k}={v}"]
+    with contextlib.chdir(cwd):
+        return command(Command(), argv, project_settings(), timeout=timeout)

@@ -15,8 +15,8 @@ import pytest
 
 from mayadeen.store.engines import POSTGRESQL, StoreTarget, connect
 from tests import inprocess
-from tests.conftest import bare_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
+from tests.inprocess import bare_crawl
 from tests.ticker_pages import RECORD_KEYS, STORED_FLASHES, flashes, item, stored_items, with_ticker, without_ticker
 
 PUBLIC = "https://english.almayadeen.net"
@@ -66,9 +66,9 @@ def test_home_page_flashes_once_then_only_what_is_new(tmp_path):
 def test_default_stream_is_data_breaking_jsonl(tmp_path):
     with FixtureServer() as srv:
         proc = bare_crawl("breaking", srv.url, tmp_path)
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.returncode == 0, proc.log[-3000:]
         overwrite = bare_crawl("breaking", srv.url, tmp_path, "-O", "out.jsonl")
-        assert overwrite.returncode == 0, overwrite.stderr[-3000:]
+        assert overwrite.returncode == 0, overwrite.log[-3000:]
     lines = (tmp_path / "data" / "breaking.jsonl").read_text("utf-8").splitlines()
     assert [(json.loads(line)["time"], json.loads(line)["text"]) for line in lines] == STORED_FLASHES
     assert not (tmp_path / "data" / "articles.jsonl").exists()

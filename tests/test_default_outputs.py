@@ -6,8 +6,9 @@ import sqlite3
 from scrapy.settings import Settings
 
 from mayadeen.feeds.default_feed import DefaultFeedAddon
-from tests.conftest import bare_crawl, expected_records
+from tests.conftest import expected_records
 from tests.fixture_server import FixtureServer
+from tests.inprocess import bare_crawl
 
 
 def test_default_feed_only_without_command_line_feeds():
@@ -28,7 +29,7 @@ def test_default_feed_only_without_command_line_feeds():
 def test_plain_crawl_writes_both_outputs_under_data(tmp_path):
     with FixtureServer() as srv:
         proc = bare_crawl("sections", srv.url, tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.log[-3000:]
     lines = (tmp_path / "data" / "articles.jsonl").read_text("utf-8").splitlines()
     assert sorted(json.loads(line)["url"] for line in lines) == sorted(expected_records())
     con = sqlite3.connect(tmp_path / "data" / "mayadeen.sqlite")

@@ -272,6 +272,10 @@ def test_a_first_run_that_cannot_reach_the_site_leaves_no_empty_store(tmp_path):
         "RETRY_TIMES=0",
         "-s",
         "MAYADEEN_RETRY_BACKOFF_BASE=0",
+        "-s",
+        "DOWNLOAD_DELAY=0",
+        "-s",
+        "AUTOTHROTTLE_ENABLED=0",
         cwd=tmp_path,
     )
     assert proc.returncode == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from mayadeen.commands.crawl import Command as Crawl
+from mayadeen.preflight import JOB_FILE
 from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect
 from mayadeen.store.failing import failing
 from tests import inprocess
@@ -74,6 +76,7 @@ def test_one_item_that_keeps_failing_is_a_warning_remembered_and_retried_later(t
         assert [(url, n) for url, n, _ in failing(store)] == [("https://english.almayadeen.net" + ALWAYS_500, 2)]
 
 
+@pytest.mark.soak  # the signals are the point (the second one stops the reactor: no in-process twin)
 def test_a_second_ctrl_c_is_a_pause_under_jobdir_and_the_run_row_is_closed(tmp_path):
     jobdir = tmp_path / "job"
     with SlowServer(delay=0.3) as srv:
@@ -93,18 +96,16 @@ def test_a_second_ctrl_c_is_a_pause_under_jobdir_and_the_run_row_is_closed(tmp_p
 
 def test_overwrite_output_with_jobdir_appends_when_resuming(tmp_path):
     jobdir, out = tmp_path / "job", tmp_path / "out.jsonl"
-    with SlowServer(delay=0.15) as srv:
-        cmd, env = crawl_command(
+    with SlowServer(delay=0) as srv:
+        cmd, _ = crawl_command(
             "sitemap", srv.url, tmp_path, settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "2"}
         )
         cmd[cmd.index("-o")] = "-O"
         cmd[cmd.index("-O") + 1] = f"{out}:jsonlines"
-        proc = subprocess.Popen(cmd, cwd=env["PYTHONPATH"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_for(lambda: len(item_paths(srv.paths())) >= 5, timeout=60)
-        os.kill(proc.pid, signal.SIGTERM)
-        assert proc.wait(timeout=60) == 3
+        # Paused part-way (a CLOSESPIDER_* limit, as a SIGTERM pauses it), then the same command again.
+        paused = inprocess.command(Crawl(), [*cmd[3:], "-s", "CLOSESPIDER_ITEMCOUNT=5"], inprocess.project_settings())
+        assert json.loads((jobdir / JOB_FILE).read_text())["state"] == "paused", paused.log[-3000:]
         before = len(out.read_text().splitlines())
-        # The same command again, resumed in process (``tests.inprocess``): the SIGTERM needed the process.
         resumed = inprocess.command(Crawl(), cmd[3:], inprocess.project_settings(), timeout=120)
     assert resumed.returncode == 0, resumed.log[-3000:]
     assert f"{out} is appended to, not overwritten (-O)" in resumed.log

@@ -52,11 +52,13 @@ def kill_when(proc, srv, condition, sig=signal.SIGKILL) -> None:
 @pytest.mark.parametrize(
     "spider, moment, max_lines",
     [
-        # The quick set keeps one kill (with the journal's rewrite); the other moments are soak.
+        # Soak: the process is the point. The quick set resumes the states a kill leaves, built in
+        # process (the tests below), and keeps the journal's rewrite (test_a_paused_job_…).
         pytest.param("sitemap", "discovery", None, marks=pytest.mark.soak),  # while the sitemaps are fetched
         pytest.param("sitemap", 5, None, marks=pytest.mark.soak),  # after 5 item pages were requested
         pytest.param("feed", 11, None, marks=pytest.mark.soak),
-        ("sitemap", 9, 4),  # a journal kept to 4 lines (plus the one that made it rewrite itself)
+        # a journal kept to 4 lines (plus the one that made it rewrite itself)
+        pytest.param("sitemap", 9, 4, marks=pytest.mark.soak),
     ],
 )
 def test_sigkill_then_resume_finishes_the_same_crawl(tmp_path, spider, moment, max_lines):
@@ -177,6 +179,7 @@ def test_a_record_exported_before_a_kill_is_done_under_its_old_url_too(tmp_path)
     assert [r["url"] for r in result.records()].count(new) == 1
 
 
+@pytest.mark.soak  # the process is the point; in the quick set: test_a_full_crawl_resumed_skips_what_…
 def test_full_crawl_resumed_after_sigkill_skips_what_it_already_did(tmp_path):
     jobdir = tmp_path / "job"
     settings = {**SLOW, "JOBDIR": str(jobdir)}
@@ -198,6 +201,57 @@ def test_full_crawl_resumed_after_sigkill_skips_what_it_already_did(tmp_path):
     assert runs(result.sqlite)[-1]["items_unchanged"] == 14 - len(done)
 
 
+def test_a_full_crawl_resumed_skips_what_the_killed_run_did(tmp_path):
+    """The state a SIGKILL leaves in a ``-a full=1`` job, built in process: its run had stored 6 items
+    (they are done: the store says so) and was fetching a seventh. The resumed run fetches every item
+    again but those 6."""
+    jobdir, before = tmp_path / "job", tmp_path / "before.jsonl"
+    with SlowServer(delay=0) as srv:
+        crawl_in_process("sitemap", srv.url, tmp_path, jsonl=before)  # the store has it all
+        records = [json.loads(line) for line in before.read_text().splitlines()]
+        with ArticleStore(tmp_path / "mayadeen.sqlite") as store:
+            killed_run = store.start_run("sitemap", {"full": "1"})
+            for record in records[:6]:
+                assert store.upsert(record, run_id=killed_run) == "unchanged"
+        done = {r["url"].removeprefix(P) for r in records[:6]}
+        jobdir.mkdir()
+        job = {"spider": "sitemap", "state": "running", "started_at": "2026-12-07T00:00:00Z", "runs": 1}
+        (jobdir / JOB_FILE).write_text(json.dumps({**job, "run_ids": [killed_run]}))
+        (jobdir / JOURNAL_FILE).write_text(f"fetched {records[6]['url']}\n")
+        n = len(srv.paths())
+
+        result = crawl_in_process("sitemap", srv.url, tmp_path, args={"full": "1"}, settings={"JOBDIR": str(jobdir)})
+        resumed = srv.paths()[n:]
+    assert "was killed" in result.log
+    assert sorted(item_paths(resumed)) == sorted(set(ALL_ITEMS) - done)
+    assert runs(result.sqlite)[-1]["items_unchanged"] == 14 - len(done)
+
+
+def test_a_paused_job_keeps_its_journal_short_and_the_same_command_resumes(tmp_path):
+    """A JOBDIR run stopped part-way (CLOSESPIDER_ITEMCOUNT, as a first SIGTERM stops it): paused, its
+    journal rewritten past MAYADEEN_JOURNAL_MAX_LINES, and the same command finishes the crawl."""
+    jobdir = tmp_path / "job"
+    settings = {**SLOW, "JOBDIR": str(jobdir), "MAYADEEN_JOURNAL_MAX_LINES": "4"}
+    with SlowServer(delay=0) as srv:
+        paused = crawl_in_process("sitemap", srv.url, tmp_path, settings={**settings, "CLOSESPIDER_ITEMCOUNT": "5"})
+        assert json.loads((jobdir / JOB_FILE).read_text())["state"] == "paused", paused.log[-3000:]
+        assert len((jobdir / JOURNAL_FILE).read_text().splitlines()) <= 4 + 1
+        before = srv.paths()
+        stored_at_pause = {u.removeprefix(P) for u in stored(tmp_path / "mayadeen.sqlite")}
+        assert 5 <= len(stored_at_pause) < 14
+
+        result = crawl_in_process("sitemap", srv.url, tmp_path, settings=settings)
+        resumed = srv.paths()[len(before) :]
+    assert "resuming the job" in result.log
+    check_complete(result)
+    # Scrapy's own queue carried on: no sitemap fetched twice, only the items left.
+    sitemaps = [p for p in before + resumed if p.startswith("/sitemaps/")]
+    assert len(sitemaps) == len(set(sitemaps)) == 9
+    assert sorted(item_paths(resumed)) == sorted(set(ALL_ITEMS) - stored_at_pause)
+    assert not (jobdir / JOB_FILE).exists() and not (jobdir / JOURNAL_FILE).exists()  # the job is over
+
+
+@pytest.mark.soak  # the signal is the point; in the quick set: test_a_paused_job_keeps_its_journal_short_…
 def test_sigterm_pauses_and_the_same_command_resumes(tmp_path):
     jobdir = tmp_path / "job"
     settings = {**SLOW, "JOBDIR": str(jobdir)}

@@ -59,6 +59,7 @@ def test_a_5s_backoff_on_one_page_does_not_stop_the_others(tmp_path):
     assert result.stat("mayadeen/scheduler/held") == 1
 
 
+@pytest.mark.soak  # the signal is the point
 def test_sigterm_during_a_300s_retry_after_pauses_at_once_and_the_resume_finishes(tmp_path):
     jobdir = tmp_path / "job"
     plan = FaultPlan(once={FIRST_RSS_ITEM: "429_seconds"}, retry_after=300)
@@ -88,6 +89,7 @@ def test_sigterm_during_a_300s_retry_after_pauses_at_once_and_the_resume_finishe
     assert len(records) == len(set(records)) == 14  # nothing lost, nothing exported twice
 
 
+@pytest.mark.soak  # a process in a time namespace, stopped by a signal
 @pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare (util-linux)")
 def test_a_jobdir_resumed_after_a_reboot_finishes(tmp_path):
     """The first run sees a machine up for 100,000 s (a time namespace shifts CLOCK_MONOTONIC); the

@@ -141,6 +141,7 @@ def test_empty_sources_that_parse_are_no_error(tmp_path):
 # --- 3. paused and busy are said as such --------------------------------------------------------
 
 
+@pytest.mark.soak  # the signal is the point; a pause resumed in process: test_resume.test_a_paused_job_…
 def test_a_paused_run_says_paused_at_info_and_in_crawl_runs(tmp_path):
     with SlowServer(delay=0.3) as srv:
         proc = start_crawl(
@@ -196,6 +197,7 @@ def test_a_busy_jobdir_is_a_warning_without_traceback(tmp_path):
 # --- 4. a signal at start-up ends the run cleanly ------------------------------------------------
 
 
+@pytest.mark.soak  # the signal is the point
 @pytest.mark.parametrize(("jobdir", "status", "words"), [(True, 3, "paused"), (False, 1, "FAILED (shutdown)")])
 def test_sigterm_during_start_up_stops_the_run_cleanly(tmp_path, jobdir, status, words):
     settings = {"JOBDIR": str(tmp_path / "job")} if jobdir else {}

@@ -28,7 +28,7 @@ from scrapy.responsetypes import responsetypes
 from scrapy_playwright.page import PageMethod
 
 from mayadeen.browser.chromium import browser_meta, why_no_browser
-from mayadeen.browser.confine import CHALLENGE_HOSTS, CONFINEMENT_KEY, PAGE_INIT_KEY
+from mayadeen.browser.contract import CHALLENGE_HOSTS, CONFINEMENT_KEY, PAGE_INIT_KEY
 from mayadeen.browser.page_actions import DOCUMENTS_KEY, clear_challenge
 from mayadeen.urls import is_on_site
 

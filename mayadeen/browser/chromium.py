@@ -21,7 +21,7 @@ from pathlib import Path
 
 from scrapy.settings import SETTINGS_PRIORITIES
 
-from mayadeen.browser.confine import CHALLENGE_HOSTS, PAGE_INIT_KEY, THIRD_PARTY_KEY
+from mayadeen.browser.contract import CHALLENGE_HOSTS, PAGE_INIT_KEY, THIRD_PARTY_KEY
 from mayadeen.urls import PUBLIC_URL, origin
 from mayadeen.validation import parse_origin
 

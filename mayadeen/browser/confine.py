@@ -42,6 +42,7 @@ from playwright.async_api import Error as PlaywrightError
 from scrapy.utils.misc import load_object
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
+from mayadeen.browser.contract import CONFINEMENT_KEY, PAGE_INIT_KEY, THIRD_PARTY_KEY, LeftOrigin
 from mayadeen.browser.pages import PagePool
 from mayadeen.urls import origin as url_origin
 
@@ -49,16 +50,7 @@ logger = logging.getLogger(__name__)
 
 # What a listing or a challenge needs: its document, its scripts and what they fetch.
 ALLOWED_RESOURCE_TYPES = frozenset({"document", "script", "xhr", "fetch"})
-# The only third party a page may use, and only on the live site: Cloudflare's challenge frame.
-CHALLENGE_HOSTS = frozenset({"challenges.cloudflare.com"})
-CONFINEMENT_KEY = "mayadeen_confinement"  # meta: this render's Confinement (set by init_page)
-PAGE_INIT_KEY = "mayadeen_page_init"  # meta: further init callbacks (dotted paths), run after ours
-THIRD_PARTY_KEY = "mayadeen_third_party"  # meta: https hosts whose frames/scripts/fetches are allowed
 EVERY_SOCKET = re.compile(r".*")
-
-
-class LeftOrigin(Exception):
-    """A render whose page tried to leave its origin, or could not be confined: never a result."""
 
 
 @dataclass

@@ -15,10 +15,16 @@ import logging
 import weakref
 from dataclasses import dataclass, field
 
-from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import TimeoutError as PlaywrightTimeoutError
-
 logger = logging.getLogger(__name__)
+
+
+def _playwright_errors() -> tuple[type[Exception], type[Exception]]:
+    """Playwright's Error and TimeoutError, imported when a page runs: the middlewares that name these
+    methods are loaded by every crawl, Playwright only by a crawl with a browser."""
+    from playwright.async_api import Error, TimeoutError
+
+    return Error, TimeoutError
+
 
 # The listing script (see the site README) marks the grid `is-loading` while it fetches and appends
 # cards (or an error line) when done. Any child, or the end of loading, means the grid is final.
@@ -63,6 +69,7 @@ async def watch_listing(page, request) -> None:
 async def wait_for_listing(page, timeout_ms: float) -> str:
     """Wait until the listing grid is final (at most ``timeout_ms``); ``LISTED``, ``EMPTY`` or why the
     render failed."""
+    PlaywrightError, PlaywrightTimeoutError = _playwright_errors()
     try:
         await page.wait_for_function(LISTING_READY, timeout=timeout_ms, polling=50)
         return await page.evaluate(LISTING_STATE)
@@ -78,6 +85,7 @@ async def record_documents(page, request) -> None:
     Attached before the first navigation, so the reload a challenge script triggers is seen too.
     """
     documents = request.meta.setdefault(DOCUMENTS_KEY, [])
+    PlaywrightError, _ = _playwright_errors()
 
     def on_response(response) -> None:
         try:
@@ -106,6 +114,7 @@ async def clear_challenge(page, timeout_ms: float, documents: list) -> Document 
     Returns the last main-frame document the browser received (still the challenge if it never
     cleared within ``timeout_ms``), with the browser's cookies for that URL.
     """
+    PlaywrightError, PlaywrightTimeoutError = _playwright_errors()
     try:
         await page.wait_for_function(CHALLENGE_GONE, timeout=timeout_ms, polling=100)
         await page.wait_for_load_state("domcontentloaded")

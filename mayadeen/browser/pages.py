@@ -35,9 +35,10 @@ from collections.abc import Callable
 
 from playwright.async_api import Error as PlaywrightError
 
+from mayadeen.browser.contract import REUSE_KEY
+
 logger = logging.getLogger(__name__)
 
-REUSE_KEY = "mayadeen_reuse_page"  # meta: this render may take an idle page, and leave its page idle
 BLANK = "about:blank"
 RESET_TIMEOUT_MS = 5_000
 

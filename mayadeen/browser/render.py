@@ -37,9 +37,8 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy_playwright.page import PageMethod
 
 from mayadeen.browser.chromium import INSTALL_HINT, browser_meta, find_chromium, why_no_browser
-from mayadeen.browser.confine import LeftOrigin
+from mayadeen.browser.contract import REUSE_KEY, LeftOrigin
 from mayadeen.browser.page_actions import EMPTY, LISTED, wait_for_listing
-from mayadeen.browser.pages import REUSE_KEY
 from mayadeen.middlewares.retry import Backoff, GaveUp
 from mayadeen.urls import is_client_side_listing
 

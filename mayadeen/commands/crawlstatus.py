@@ -14,13 +14,11 @@ import json
 import sys
 from datetime import UTC, datetime
 
-import redis
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from mayadeen.distributed.crawl import crawl_status
 from mayadeen.distributed.keys import CrawlKeys
-from mayadeen.distributed.link import redacted
 
 
 class Command(ScrapyCommand):
@@ -49,6 +47,11 @@ class Command(ScrapyCommand):
             )
             self.exitcode = 2
             return
+        # Imported here, not at the top: Scrapy imports every command module for every command.
+        import redis
+
+        from mayadeen.distributed.link import redacted
+
         keys = CrawlKeys(args[0], args[1] if len(args) > 1 else args[0])
         try:
             status = crawl_status(redis.Redis.from_url(url, socket_timeout=10), keys)

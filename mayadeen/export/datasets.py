@@ -21,6 +21,9 @@ from mayadeen.record import flash_schema
 from mayadeen.record import schema as article_schema
 from mayadeen.store.read import Selection, StoreSnapshot
 
+#: The file formats of every dataset, in the order they are written.
+FORMATS = ("jsonl", "csv", "parquet")
+
 Rows = Callable[[StoreSnapshot, Selection], Iterator[dict[str, Any]]]
 Versions = Callable[[StoreSnapshot, Selection], Iterator[tuple[Any, ...]]]
 

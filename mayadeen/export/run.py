@@ -15,7 +15,7 @@ from typing import Any
 
 from mayadeen.export.card import dataset_card
 from mayadeen.export.croissant import croissant
-from mayadeen.export.datasets import ARTICLES, BREAKING, DATASETS, Dataset
+from mayadeen.export.datasets import ARTICLES, BREAKING, DATASETS, FORMATS, Dataset
 from mayadeen.export.overwrite import MANIFEST, check_not_linked, earlier_export, holds_anything, read_manifest
 from mayadeen.export.partitions import digests, export_key, kept_partitions
 from mayadeen.export.profile import Profile
@@ -36,7 +36,6 @@ from mayadeen.record import utc_timestamp
 from mayadeen.store.engines import SQLITE, StoreTarget, store_errors
 from mayadeen.store.read import Selection, StoreSnapshot
 
-FORMATS = ("jsonl", "csv", "parquet")
 CARD, REPORT, CROISSANT = "README.md", "report.html", "croissant.json"
 DOCUMENTS = (CARD, REPORT, CROISSANT)
 #: Records handed to the writers at once: each encodes a batch in one go (memory: a few MB).
