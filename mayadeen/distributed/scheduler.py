@@ -31,8 +31,8 @@ in the order it was sent, and its answer comes back on the reactor.
   the end of the crawl makes ``has_pending_requests`` false.
 * ``has_pending_requests`` is true until the crawl has ended: a worker with nothing to do does not go
   idle (and close) while other workers may still queue work.
-* a heartbeat renews this worker's leases and budget slots, publishes its counts and reads the queue's
-  length (``__len__``, for the progress line); one still waiting for Redis is not stacked.
+* a heartbeat (``mayadeen.distributed.heartbeat``) renews this worker's leases and budget slots,
+  publishes its counts and reads the queue's length (``__len__``, for the progress line).
 * ``close`` sends this worker's last words after everything sent before: the requests it did not finish
   go back in the queue (a stop with SIGTERM or Ctrl-C), so the others carry on at once instead of after
   the lease timeout, and its budget slots are freed. With Redis away they expire instead.
@@ -48,8 +48,6 @@ Settings: ``MAYADEEN_REDIS_URL``, ``MAYADEEN_REDIS_LEASE_TTL``, ``MAYADEEN_REDIS
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from collections import deque
 from functools import partial
@@ -60,16 +58,15 @@ from scrapy.core.scheduler import BaseScheduler
 from scrapy.exceptions import CloseSpider
 from scrapy.utils.asyncio import call_later
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
-from twisted.internet.task import LoopingCall
 
 from mayadeen.distributed.acks import LEASE, AckWhenDone, unwatch_errback, watch_errback
 from mayadeen.distributed.budget import SLOT, Budget
 from mayadeen.distributed.crawl import Crawl, new_worker_id
+from mayadeen.distributed.heartbeat import Heartbeat, worker_info
 from mayadeen.distributed.keys import BudgetKeys, CrawlKeys, crawl_id_of
 from mayadeen.distributed.link import DEFAULT_RETRY_TIMEOUT, RedisAway, RedisLink, redacted
 from mayadeen.distributed.queue import ENDED, FILTERED, GRANTED, QUEUED, WAIT, LeasedQueue, Take
 from mayadeen.distributed.robots import RobotsPrefetch
-from mayadeen.record import utc_timestamp
 from mayadeen.scheduler import NOT_BEFORE
 from mayadeen.scrapy_contact import wake_engine
 from mayadeen.urls import PUBLIC_URL
@@ -99,10 +96,8 @@ class DistributedScheduler(BaseScheduler):
         self.opened = False  # joined a running crawl; until then, giving up on Redis fails the start
         self.ready: deque = deque()  # the request taken last, until the engine asks for it (one at most)
         self.asking = False  # a take (or robots.txt's grant) is in the link's thread
-        self.beating = False  # a heartbeat is in the link's thread
-        self.queued = 0  # the queue's length at the last heartbeat
+        self.heartbeat = Heartbeat(self)
         self._timer = None
-        self._heartbeat = LoopingCall(self._beat)
         self._duplicate_logged = False
 
     @classmethod
@@ -172,7 +167,7 @@ class DistributedScheduler(BaseScheduler):
             self.budget.delay,
             self.budget.concurrency or "unlimited",
         )
-        self._heartbeat.start(self.heartbeat_interval, now=True)
+        self.heartbeat.start()
         self.opened = True
 
     def spider_opened(self, spider):
@@ -181,13 +176,13 @@ class DistributedScheduler(BaseScheduler):
 
     def close(self, reason):
         """A Deferred fired once this worker's last words reached Redis (or could not: Redis away)."""
-        if self._heartbeat.running:
-            self._heartbeat.stop()
+        self.heartbeat.stop()
         self._cancel_timer()
         if not self.opened or self.link.failure:
             return self.link.close()
         leases = [] if self.over else sorted(self.leases)
-        last_words = partial(self._last_words, leases, self.budget.give_back(), self._info(reason))
+        info = worker_info(self.stats, reason, len(self.leases))
+        last_words = partial(self._last_words, leases, self.budget.give_back(), info)
         self.leases.clear()
         done = self.link.close(last_words)
         done.addCallback(self._released, leases)
@@ -211,7 +206,7 @@ class DistributedScheduler(BaseScheduler):
 
     def __len__(self) -> int:
         """Requests waiting in the crawl's queue at the last heartbeat (for the progress line)."""
-        return self.queued if self.opened and not self.over else 0
+        return self.heartbeat.queued if self.opened and not self.over else 0
 
     def enqueue_request(self, request) -> bool:
         if self.over:
@@ -343,43 +338,6 @@ class DistributedScheduler(BaseScheduler):
         engine = self.crawler.engine
         if not self.over and engine.spider is not None and not engine.needs_backout():
             self._ask()
-
-    def _beat(self) -> None:
-        if self.beating:
-            return  # the last one still waits for Redis
-        self.beating = True
-        beat = self.link.submit(
-            self._beat_in_thread, sorted(self.leases), sorted(self.budget.held), self._info("running")
-        )
-        beat.addCallback(self._beaten)
-        beat.addErrback(self._unbeaten)
-
-    def _beat_in_thread(self, leases: list[str], slots: list[str], info: dict) -> int:
-        self.queue.renew(leases)
-        self.budget.renew(slots)
-        self.crawl.heartbeat(info)
-        return len(self.queue)
-
-    def _beaten(self, queued: int) -> None:
-        self.beating = False
-        self.queued = queued
-
-    def _unbeaten(self, failure) -> None:
-        self.beating = False
-        self.link.dropped(failure, "heartbeat")
-
-    def _info(self, state: str) -> dict:
-        stats = self.stats.get_stats()
-        return {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "state": state,
-            "updated_at": utc_timestamp(),
-            "requests": stats.get("downloader/request_count", 0),
-            "items": stats.get("item_scraped_count", 0),
-            "taken": stats.get("mayadeen/redis/taken", 0),
-            "in_flight": len(self.leases),
-        }
 
     def _give_up(self, message: str) -> None:
         self.over = True
