@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import pickle
 import signal
+import threading
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 from scrapy import Request
 from scrapy.utils.request import fingerprint
+from twisted.internet.threads import blockingCallFromThread
 
 from mayadeen.commands.crawlstatus import Command as CrawlStatus
 from mayadeen.distributed.crawl import crawl_status
@@ -429,14 +432,14 @@ def test_redis_restarted_mid_crawl(tmp_path):
 
 @pytest.mark.soak  # a fault held for longer than the lease; test_redis_gone_… keeps a Redis fault quick
 def test_redis_hanging_blocks_no_download(tmp_path):
-    """Redis stopped with SIGSTOP (it hangs: calls time out rather than being refused) for longer than
-    the lease TTL: the worker does not wait for it — a response that arrives meanwhile is parsed and
-    its item stored, what it leads to waits in order for Redis — and once Redis answers again the
-    crawl completes with exact records."""
+    """Redis stopped with SIGSTOP (it hangs: calls time out rather than being refused), with the default
+    lease TTL (socket timeouts of 3 s): the worker does not wait for it — a response that arrives
+    meanwhile is parsed and its item stored, what it leads to waits in order in the link's thread — and
+    once Redis answers again the crawl completes with exact records. (Before, each Redis call blocked
+    the reactor for 6 s, and the scheduler asked again every poll interval.)"""
     workdir = tmp_path / "worker"
-    settings = {**BUDGET, "MAYADEEN_REDIS_LEASE_TTL": "2", "MAYADEEN_STORE_REACTOR_TIMEOUT": "1"}
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=LATENCY) as srv:
-        worker = start_worker("sitemap", srv.url, workdir, redis_srv.url, settings=settings)
+        worker = start_worker("sitemap", srv.url, workdir, redis_srv.url, settings=BUDGET)
         wait_for(lambda: len(item_paths(srv.paths())) >= 2, timeout=60)
         srv.gate.clear()  # from now on the server holds every request it gets
         wait_for(lambda: item_paths(srv.paths()[len(srv.arrivals) :]), timeout=60)
@@ -447,14 +450,41 @@ def test_redis_hanging_blocks_no_download(tmp_path):
         redis_srv.proc.send_signal(signal.SIGSTOP)
         try:
             wait_for(lambda: "retrying" in log_of(workdir), timeout=60)  # the worker found Redis away
+            arrived = len(srv.arrivals)
             srv.gate.set()
-            wait_for(lambda: held in stores([workdir])[0], timeout=30)  # while Redis is still away
+            wait_for(lambda: held in stores([workdir])[0], timeout=60)  # while Redis is still away
+            assert "answers again" not in log_of(workdir)
+            during = len(srv.arrivals) - arrived
         finally:
             redis_srv.proc.send_signal(signal.SIGCONT)
         codes = finish([worker])
     assert_all_ok([workdir], codes)
     assert_exact_records([workdir])
     assert "Redis at redis://127.0.0.1" in log_of(workdir) and " answers again, after " in log_of(workdir)
+    print(f"requests answered while Redis hung: {during}")
+
+
+def test_no_redis_command_leaves_from_the_reactor_thread(tmp_path, monkeypatch):
+    """Every Redis command of a distributed crawl (in process: the reactor runs in a thread of its own)
+    is sent from another thread than the reactor's, where a Redis that hangs would stop every download
+    and every heartbeat. The thread of each command is read where redis-py writes it to its socket."""
+    senders: list[int] = []
+    send = redis.connection.Connection.send_packed_command
+
+    def recorded(self, command, check_health=True):
+        senders.append(threading.get_ident())
+        return send(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", recorded)
+    reactor_thread = blockingCallFromThread(inprocess.reactor(), threading.get_ident)
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
+        sent_before = len(senders)  # the test's own commands, starting Redis
+        run = worker_in_process(srv, redis_srv, tmp_path / "worker")
+        sent = senders[sent_before:]
+    assert run.returncode == 0, run.log[-3000:]
+    assert len(item_paths(srv.paths())) == 14 and len(sent) > 30  # the crawl's commands were seen
+    on_reactor = sent.count(reactor_thread)
+    assert on_reactor == 0, f"{on_reactor} of {len(sent)} Redis commands were sent from the reactor thread"
 
 
 def test_redis_gone_worker_exits_1_and_a_new_start_continues(tmp_path):

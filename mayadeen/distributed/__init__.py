@@ -2,6 +2,7 @@
 
 ``addon`` turns it on; ``scheduler`` is what Scrapy talks to; ``crawl`` (start, join, seed, end),
 ``queue`` (leased requests), ``budget`` (one politeness budget for the site), ``acks`` (when a request
-is finished), ``robots`` and ``seeding`` are its parts; ``link`` is the connection that survives
-Redis restarts; ``keys`` names every Redis key.
+is finished), ``robots``, ``seeding`` and ``heartbeat`` are its parts; ``link`` is the connection,
+every Redis call in a thread of its own (never on the reactor), which waits out Redis restarts;
+``keys`` names every Redis key.
 """

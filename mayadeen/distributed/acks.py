@@ -12,9 +12,9 @@ leaves the request to another worker. Finished means:
   output ahead of handing its requests to the engine (``CONCURRENT_ITEMS`` at a time), so an
   acknowledgement sent then could leave, for a moment, nothing queued and nothing leased — and another
   worker would find the crawl over and end it, dropping the requests still to come. So a yielded
-  request is pending until it is scheduled (``request_scheduled``; ``engine.crawl`` pushes it in the
-  same call, or puts it in the scheduler's outbox while Redis is away): an acknowledgement its
-  scheduling allows goes out one turn of the event loop later, after that push.
+  request is pending until it is scheduled (``request_scheduled``; ``engine.crawl`` sends its push to
+  the link's thread in the same call): an acknowledgement its scheduling allows is sent one turn of
+  the event loop later, after that push (the link's one thread makes them in that order).
 * **a callback that raised** before giving any output (a callback that is no generator, such as
   Scrapy's ``SitemapSpider._parse_sitemap``): finished as it is, the error logged as usual
   (``process_spider_exception``). Without this the lease would stay held by a live worker, renewed at

@@ -34,7 +34,6 @@ import logging
 from scrapy import signals
 
 from mayadeen.distributed.keys import BudgetKeys
-from mayadeen.distributed.link import RedisAway
 from mayadeen.distributed.lua import PRELUDE
 from mayadeen.extensions.retry_after import STATUSES, retry_after_seconds
 
@@ -91,7 +90,10 @@ return 0
 
 
 class Budget:
-    """This worker's side of the site's budget: the slots it holds, Retry-After pauses it sets."""
+    """This worker's side of the site's budget: the slots it holds, Retry-After pauses it sets.
+
+    ``grant``, ``free``, ``pause`` and ``renew`` talk to Redis: they run in the link's thread
+    (``mayadeen.distributed.link``). The rest runs on the reactor and sends its Redis work there."""
 
     def __init__(self, crawler, link, keys: BudgetKeys, *, delay: float, concurrency: int, slot_ttl: float):
         self.crawler = crawler
@@ -101,7 +103,6 @@ class Budget:
         self.concurrency = concurrency
         self.slot_ttl = slot_ttl
         self.held: set[str] = set()
-        self.unreleased: set[str] = set()  # freed while Redis was away: removed at the next heartbeat
         settings = crawler.settings
         self.retry_after = settings.getbool("MAYADEEN_RETRY_AFTER_ENABLED", True)
         self.retry_after_max = settings.getfloat("MAYADEEN_RETRY_AFTER_MAX", 300.0)
@@ -116,18 +117,30 @@ class Budget:
         """The budget's part of a granting script's arguments: delay, concurrency, slot_ttl."""
         return [f"{self.delay:.6f}", self.concurrency, f"{self.slot_ttl:.3f}"]
 
+    # --- in the link's thread -------------------------------------------------------------------
+
     def grant(self, slot: str) -> float:
         """Take a slot for a request that is not in the queue (robots.txt): 0 when granted, else the wait."""
         delay, concurrency, ttl = self.args
-        wait = float(
+        return float(
             self.link.call("budget grant", self._grant, keys=list(self.keys), args=[delay, concurrency, slot, ttl])
         )
-        if wait == 0:
-            self.held.add(slot)
-        return wait
+
+    def free(self, slots: list[str]) -> None:
+        self.link.call("budget release", self.link.client.zrem, self.keys.slots, *slots)
+
+    def pause(self, seconds: float) -> None:
+        """Nothing is granted to any worker for ``seconds`` (a pause already longer stays)."""
+        self.link.call("budget pause", self._pause, keys=[self.keys.paused], args=[f"{seconds:.3f}"])
+
+    def renew(self, slots: list[str]) -> None:
+        if slots:
+            self.link.call("budget renew", self._renew, keys=[self.keys.slots], args=[f"{self.slot_ttl:.3f}", *slots])
+
+    # --- on the reactor -------------------------------------------------------------------------
 
     def taken(self, request, slot: str) -> None:
-        """A request was granted ``slot`` (by the queue's take script)."""
+        """A request was granted ``slot`` (by the queue's take script, or ``grant``)."""
         request.meta[SLOT] = slot
         self.held.add(slot)
 
@@ -135,14 +148,13 @@ class Budget:
         """Free ``slot`` if this worker still holds it (again is harmless)."""
         if slot in self.held:
             self.held.discard(slot)
-            self._free([slot])
+            self.link.send("budget release", self.free, [slot])
 
-    def _free(self, slots) -> None:
-        try:
-            self.link.call("budget release", self.link.client.zrem, self.keys.slots, *slots)
-            self.unreleased.difference_update(slots)
-        except RedisAway:
-            self.unreleased.update(slots)
+    def give_back(self) -> list[str]:
+        """Every slot this worker holds, no longer held (to free at close)."""
+        slots = sorted(self.held)
+        self.held.clear()
+        return slots
 
     def request_left_downloader(self, request, spider) -> None:
         self.release(request.meta.get(SLOT))
@@ -154,7 +166,7 @@ class Budget:
         if wait is None or wait <= 0:
             return
         wait = min(wait, self.retry_after_max)
-        self.link.call_quietly("budget pause", self._pause, keys=[self.keys.paused], args=[f"{wait:.3f}"])
+        self.link.send("budget pause", self.pause, wait)
         self.crawler.stats.inc_value("mayadeen/budget/pauses")
         logger.info(
             "%s answered %d: every worker pauses requests to the site for %.1fs (Retry-After)",
@@ -162,17 +174,3 @@ class Budget:
             response.status,
             wait,
         )
-
-    def renew(self) -> None:
-        if self.unreleased:
-            self._free(sorted(self.unreleased))
-        if self.held:
-            self.link.call(
-                "budget renew", self._renew, keys=[self.keys.slots], args=[f"{self.slot_ttl:.3f}", *sorted(self.held)]
-            )
-
-    def release_all(self) -> None:
-        slots = self.held | self.unreleased
-        self.held.clear()
-        if slots:
-            self._free(sorted(slots))

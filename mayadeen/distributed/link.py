@@ -1,20 +1,35 @@
-"""The worker's connection to Redis: short, bounded calls; an outage is waited out without blocking.
+"""The worker's connection to Redis, in a thread of its own: no Redis call runs on the reactor thread.
 
-Every Redis call of the package goes through ``RedisLink.call``. A call blocks the reactor for a
-bounded time only: socket timeouts of ``MAYADEEN_REDIS_LEASE_TTL`` / 10 (0.25 s to 3 s) and one retry
-after 0.05 s, by redis-py's own ``Retry`` — at most about 0.4 of the lease TTL, so the heartbeat that
-renews this worker's leases and budget slots (a ``LoopingCall`` on the same reactor) keeps beating.
-A call that still fails raises ``RedisAway`` at once, and the caller waits without blocking: the
-scheduler takes nothing and asks again later, writes that must reach Redis (a request to queue, a
-lease to acknowledge, the end of seeding) wait in order in the scheduler's outbox, a heartbeat is
-skipped. The first failure logs one WARNING (``Redis at redis://…: …; retrying for up to Ns``), the
-first answer after it one INFO line.
+The reactor side ``submit``s (or ``send``s, when nobody waits for the answer) a function; it runs in
+the link's one thread (``mayadeen.ordered_thread``) and its result comes back as a Deferred fired on the
+reactor. Inside that thread the package's Redis code (``queue``, ``budget``, ``crawl``: plain
+synchronous functions) makes each Redis call through ``call``. One thread runs the functions in the
+order they were submitted, so writes reach Redis in order by construction: a lease is acknowledged
+only after the retry that replaced it was queued, the crawl is marked seeded after its start requests.
+
+Why a thread rather than ``redis.asyncio``: Scrapy's scheduler interface (``enqueue_request``,
+``next_request``, ``__len__``) is synchronous, so the scheduler would keep a local buffer and an ordered
+queue of writes either way; with the thread the ordered queue is the thread's own, and the Lua scripts'
+code stays synchronous, tested as such (``tests/test_distributed_scripts.py``).
+
+**An outage is waited out in the thread.** A call that fails with a connection error or a timeout is
+tried again, after 0.05 s doubling to 2 s, until Redis answers: the reactor meanwhile keeps
+downloading, parsing and storing, and what it submits waits in order behind that call. One socket
+operation blocks the thread for ``MAYADEEN_REDIS_LEASE_TTL`` / 10 at most (0.25 s to 3 s), and
+redis-py's own ``Retry`` reconnects once after 0.05 s (a connection dropped by a Redis restart); the
+waiting out of an outage is the link's, as redis-py's ``Retry`` counts tries where the bound here is a
+time. The first failure logs one WARNING (``Redis at redis://…: …; retrying for up to Ns``), the first
+answer after it one INFO line.
 
 Once Redis has been away for ``MAYADEEN_REDIS_RETRY_TIMEOUT`` seconds (default 60) the link gives up
 for good: one ERROR line names Redis, its address (without password) and the last error, the
 ``on_give_up`` callback closes the crawl (``redis_unavailable``, exit status 1), and every later call
-raises ``RedisUnavailable`` at once. The crawl's state stays in Redis: starting the workers again
-continues it.
+fails with ``RedisUnavailable`` at once. The crawl's state stays in Redis: starting the workers again
+continues it. Logging and ``on_give_up`` run on the reactor (``callFromThread``), never in the thread.
+
+``close`` runs a last function after everything submitted before, refuses what comes later, and ends
+the thread. While closing, a call that fails is not tried again, nor is any call after it: what did not
+reach Redis expires with this worker's leases.
 
 A script call that Redis ran but whose answer was lost is tried again; every script of the package
 is written so that doing so loses nothing (at worst a request is fetched twice).
@@ -23,6 +38,7 @@ is written so that doing so loses nothing (at worst a request is fetched twice).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
@@ -30,13 +46,16 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+from twisted.internet.defer import Deferred, fail, succeed
+
+from mayadeen.ordered_thread import OrderedThread
 
 logger = logging.getLogger(__name__)
 
 #: Errors after which a call is tried again (BusyLoadingError, "Redis is loading", is a ConnectionError).
 RETRYABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 DEFAULT_RETRY_TIMEOUT = 60.0
-#: Pauses between two tries of joining a crawl while Redis is away (the scheduler's ``open``).
+#: Pauses between two tries of a call while Redis is away (in the link's thread).
 FIRST_PAUSE, LONGEST_PAUSE = 0.05, 2.0
 #: redis-py's own retries of one call, and the pause before them (the outage is waited out above it).
 CALL_RETRIES, CALL_BACKOFF = 1, 0.05
@@ -48,7 +67,7 @@ def socket_timeout(lease_ttl: float) -> float:
 
 
 class RedisAway(RuntimeError):
-    """Redis did not answer this call; the link keeps trying until the retry timeout."""
+    """Redis did not answer and the link is closing: the call is not tried again."""
 
 
 class RedisUnavailable(RedisAway):
@@ -76,56 +95,119 @@ class RedisLink:
             socket_connect_timeout=timeout,
             retry=Retry(ExponentialBackoff(cap=CALL_BACKOFF, base=CALL_BACKOFF), CALL_RETRIES),
         )
-        self.failure: str | None = None
-        self.away_since: float | None = None  # monotonic time of the first failure of this outage
-        self.on_give_up: Callable[[str], None] | None = None
+        self.failure: str | None = None  # set in the thread when the link gives up
+        self.away_since: float | None = None  # thread only: monotonic time of this outage's first failure
+        self.on_give_up: Callable[[str], None] | None = None  # called on the reactor
+        self.closing = threading.Event()
+        self.thread: OrderedThread | None = None  # started by the first submit
 
     def script(self, source: str):
         """A Lua script (redis-py loads it again by itself after a Redis restart)."""
         return self.client.register_script(source)
 
+    # --- the reactor side -----------------------------------------------------------------------
+
+    def submit(self, fn: Callable, *args, **kwargs) -> Deferred:
+        """``fn(*args, **kwargs)`` in the link's thread, after what was submitted before: a Deferred
+        fired on the reactor with its result, or failed with ``RedisAway``/``RedisUnavailable``."""
+        if self.closing.is_set():
+            return fail(RedisAway("the link to Redis is closed"))
+        if self.thread is None:
+            from twisted.internet import reactor
+
+            self.thread = OrderedThread(reactor, "mayadeen-redis")
+        return self.thread.submit(fn, *args, **kwargs)
+
+    def send(self, what: str, fn: Callable, *args, then: Callable | None = None) -> None:
+        """``submit``, nobody waiting: ``then(result)`` on the reactor once it is done. A write the
+        link could not make is dropped silently (the outage is reported; leases and budget slots
+        expire by themselves); any other error is logged."""
+        done = self.submit(fn, *args)
+        if then is not None:
+            done.addCallback(then)
+        done.addErrback(self.dropped, what)
+
+    @staticmethod
+    def dropped(failure, what: str) -> None:
+        """Errback: ``RedisAway`` is expected (already reported), anything else is logged."""
+        if not failure.check(RedisAway):
+            logger.error("Redis %s failed", what, exc_info=(failure.type, failure.value, failure.getTracebackObject()))
+
+    def close(self, last: Callable | None = None) -> Deferred:
+        """``last()`` in the thread once everything submitted before is done (calls submitted later are
+        refused); then the thread ends. A Deferred fired with ``last``'s result (None without it)."""
+        if self.thread is None and last is None:
+            self.closing.set()
+            return succeed(None)
+        done = self.submit(last or (lambda: None))
+        self.closing.set()
+
+        def stop(result):
+            if self.thread is not None:
+                self.thread.stop()  # idle: the last call is done
+            return result
+
+        return done.addBoth(stop)
+
+    # --- the thread side ------------------------------------------------------------------------
+
     def call(self, what: str, fn: Callable, *args, **kwargs):
-        """``fn(*args, **kwargs)``; ``RedisAway`` while Redis does not answer, ``RedisUnavailable``
-        once the link has given up."""
-        if self.failure:
-            raise RedisUnavailable(self.failure)
-        try:
-            result = fn(*args, **kwargs)
-        except RETRYABLE as exc:
-            self._away(what, exc)
-        if self.away_since is not None:
-            logger.info(
-                "Redis at %s answers again, after %.1fs", redacted(self.url), time.monotonic() - self.away_since
-            )
-            self.away_since = None
-        return result
+        """``fn(*args, **kwargs)``, tried again while Redis does not answer; in the link's thread (or in
+        a test), never on the reactor. ``RedisUnavailable`` once the link has given up; ``RedisAway``
+        when Redis does not answer while the link closes."""
+        pause = FIRST_PAUSE
+        while True:
+            if self.failure:
+                raise RedisUnavailable(self.failure)
+            if self.closing.is_set() and self.away_since is not None:
+                raise RedisAway(f"{what}: not tried, Redis is away and the link is closing")
+            try:
+                result = fn(*args, **kwargs)
+            except RETRYABLE as exc:
+                self._away(what, exc)
+                self.closing.wait(pause)  # the thread's own wait; close() ends it early
+                pause = min(pause * 2, LONGEST_PAUSE)
+                continue
+            if self.away_since is not None:
+                self._on_reactor(
+                    logger.info,
+                    "Redis at %s answers again, after %.1fs",
+                    redacted(self.url),
+                    time.monotonic() - self.away_since,
+                )
+                self.away_since = None
+            return result
 
-    def call_quietly(self, what: str, fn: Callable, *args, **kwargs):
-        """``call``, but None instead of raising (for what may be lost: an expired budget slot or lease
-        frees itself; the outage is already reported)."""
-        try:
-            return self.call(what, fn, *args, **kwargs)
-        except RedisAway:
-            return None
-
-    def _away(self, what: str, exc: Exception):
+    def _away(self, what: str, exc: Exception) -> None:
         now = time.monotonic()
         if self.away_since is None:
             self.away_since = now
-            logger.warning(
+            self._on_reactor(
+                logger.warning,
                 "Redis at %s: %s (%s); retrying for up to %gs",
                 redacted(self.url),
                 type(exc).__name__,
                 exc,
                 self.retry_timeout,
             )
-        if now - self.away_since < self.retry_timeout:
+        if self.closing.is_set():
             raise RedisAway(f"{what}: {type(exc).__name__}: {exc}") from exc
+        if now - self.away_since < self.retry_timeout:
+            return
         self.failure = (
             f"Redis at {redacted(self.url)} unreachable for {self.retry_timeout:g}s"
             f" ({what}: {type(exc).__name__}: {exc})"
         )
-        logger.error("%s; the crawl stays in Redis: start the workers again to continue it", self.failure)
-        if self.on_give_up is not None:
-            self.on_give_up(self.failure)
+        self._on_reactor(self._gave_up, self.failure)
         raise RedisUnavailable(self.failure) from exc
+
+    def _gave_up(self, failure: str) -> None:
+        logger.error("%s; the crawl stays in Redis: start the workers again to continue it", failure)
+        if self.on_give_up is not None:
+            self.on_give_up(failure)
+
+    @staticmethod
+    def _on_reactor(fn: Callable, *args) -> None:
+        from twisted.internet import reactor
+
+        reactor.callFromThread(fn, *args)

@@ -45,14 +45,13 @@ class RobotsPrefetch:
     def covers(self, request: Request) -> bool:
         return self.state == DONE and urlparse_cached(request).netloc == self.netloc
 
-    def next_request(self) -> Request | float | None:
-        """The robots.txt request once the budget grants it; else the seconds to wait (-1: until a slot
-        is freed), or None while it is on its way."""
-        if self.state != NEEDED:
-            return None
-        wait = self.budget.grant(self.slot)
-        if wait != 0:
-            return wait
+    @property
+    def needed(self) -> bool:
+        """robots.txt is still to be asked for (its slot granted by ``Budget.grant``)."""
+        return self.state == NEEDED
+
+    def granted(self) -> Request:
+        """The robots.txt request, now that the budget granted its slot."""
         self.state = FETCHING
         request = Request(
             self.url,

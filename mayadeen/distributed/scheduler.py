@@ -9,32 +9,33 @@ queue and duplicate filter would only be overridden method by method (they were)
 nothing, and its own request fingerprint would make a distributed run deduplicate differently from a
 local one. So this is Scrapy's scheduler interface implemented directly: requests are fingerprinted by
 the crawler's ``REQUEST_FINGERPRINTER`` (``crawler.request_fingerprinter``, as in a local run) and
-serialised with Scrapy's ``Request.to_dict`` and ``request_from_dict`` (Scrapy 2.19's successors of
-``request_to_dict``; ``mayadeen.distributed.queue``).
+serialised with Scrapy's ``Request.to_dict`` and ``request_from_dict`` (``mayadeen.distributed.queue``).
+
+No method here waits for Redis: every Redis call runs in the link's thread (``mayadeen.distributed.link``),
+in the order it was sent, and its answer comes back on the reactor.
 
 * ``open`` joins the crawl ``<spider>/<crawl_id>``, starts it if there is none, or finds it ended
   (``mayadeen.distributed.crawl``): then the worker logs so and closes with ``finished`` before any
-  request, unless it was started with ``-a restart=1``. While Redis is away at the start it tries
-  again without blocking, until ``MAYADEEN_REDIS_RETRY_TIMEOUT``.
-* ``enqueue_request`` pushes through the duplicate filter in one step (``mayadeen.distributed.queue``);
-  a retry or redirect of a leased request takes its lease's place, and a retry's backoff
-  (``mayadeen_not_before``, wall-clock) becomes a delay in Redis rather than a wait in a middleware.
-* ``next_request`` first has robots.txt fetched (``mayadeen.distributed.robots``), then takes a request
-  only when the site's budget grants one. Otherwise it returns nothing and sets a timer for when to
-  ask again. The engine asks its scheduler again when a download ends, or every 5 s; when the timer
-  fires first, the scheduler takes the request itself and hands it to the engine with the public
-  ``ExecutionEngine.crawl`` — a real request, taken from the queue, which ``enqueue_request`` keeps for
-  the next ``next_request`` instead of pushing it back (on this worker it is then announced by
-  ``request_scheduled``; a handler that drops it ends its lease).
+  request, unless it was started with ``-a restart=1``. While Redis is away the link waits it out,
+  until ``MAYADEEN_REDIS_RETRY_TIMEOUT``.
+* ``enqueue_request`` sends the push through the duplicate filter (``mayadeen.distributed.queue``) and
+  returns True: a request Redis then finds a duplicate is counted (``dupefilter/filtered``) and logged
+  when the answer comes (every ``request_scheduled`` handler has run by then either way, and nothing
+  listens to ``request_dropped``). A retry or redirect of a leased request takes its lease's place; a
+  retry's backoff (``mayadeen_not_before``, wall-clock) becomes a delay in Redis.
+* ``next_request`` returns the request taken last, if any; else it asks for one — robots.txt first
+  (``mayadeen.distributed.robots``), then the head of the queue when the site's budget grants it — and
+  returns None. At most one ask is in the link's thread and at most one request waits here, so the
+  scheduler never holds more than the downloader asked for. A granted request wakes the engine
+  (``mayadeen.scrapy_contact.wake_engine``), which asks again; a wait sets a timer to ask again then;
+  the end of the crawl makes ``has_pending_requests`` false.
 * ``has_pending_requests`` is true until the crawl has ended: a worker with nothing to do does not go
   idle (and close) while other workers may still queue work.
-* a heartbeat renews this worker's leases and budget slots and publishes its counts.
-* while Redis is away (``mayadeen.distributed.link``: no call blocks for long) the writes that must
-  reach it — requests to queue, leases to acknowledge, the end of seeding — wait in order in an
-  outbox (``mayadeen.distributed.outbox``), sent at the next look at the queue or heartbeat once
-  Redis answers.
-* ``close`` puts the requests this worker did not finish back in the queue (a stop with SIGTERM or
-  Ctrl-C), so the others carry on at once instead of after the lease timeout.
+* a heartbeat (``mayadeen.distributed.heartbeat``) renews this worker's leases and budget slots,
+  publishes its counts and reads the queue's length (``__len__``, for the progress line).
+* ``close`` sends this worker's last words after everything sent before: the requests it did not finish
+  go back in the queue (a stop with SIGTERM or Ctrl-C), so the others carry on at once instead of after
+  the lease timeout, and its budget slots are freed. With Redis away they expire instead.
 
 Settings: ``MAYADEEN_REDIS_URL``, ``MAYADEEN_REDIS_LEASE_TTL``, ``MAYADEEN_REDIS_POLL_INTERVAL``,
 ``MAYADEEN_REDIS_RETRY_TIMEOUT``, ``DUPEFILTER_DEBUG``; the budget takes ``DOWNLOAD_DELAY`` and
@@ -47,38 +48,27 @@ Settings: ``MAYADEEN_REDIS_URL``, ``MAYADEEN_REDIS_LEASE_TTL``, ``MAYADEEN_REDIS
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from collections import deque
+from functools import partial
 from urllib.parse import urlsplit
 
 from scrapy import signals
 from scrapy.core.scheduler import BaseScheduler
-from scrapy.exceptions import CloseSpider, IgnoreRequest
-from scrapy.utils.asyncio import call_later, sleep
-from scrapy.utils.defer import deferred_from_coro
-from twisted.internet.task import LoopingCall
-from twisted.python.failure import Failure
+from scrapy.exceptions import CloseSpider
+from scrapy.utils.asyncio import call_later
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 
 from mayadeen.distributed.acks import LEASE, AckWhenDone, unwatch_errback, watch_errback
 from mayadeen.distributed.budget import SLOT, Budget
 from mayadeen.distributed.crawl import Crawl, new_worker_id
+from mayadeen.distributed.heartbeat import Heartbeat, worker_info
 from mayadeen.distributed.keys import BudgetKeys, CrawlKeys, crawl_id_of
-from mayadeen.distributed.link import (
-    DEFAULT_RETRY_TIMEOUT,
-    FIRST_PAUSE,
-    LONGEST_PAUSE,
-    RedisAway,
-    RedisLink,
-    RedisUnavailable,
-    redacted,
-)
-from mayadeen.distributed.outbox import Outbox
-from mayadeen.distributed.queue import ENDED, FILTERED, GRANTED, WAIT, LeasedQueue
+from mayadeen.distributed.link import DEFAULT_RETRY_TIMEOUT, RedisAway, RedisLink, redacted
+from mayadeen.distributed.queue import ENDED, FILTERED, GRANTED, QUEUED, WAIT, LeasedQueue, Take
 from mayadeen.distributed.robots import RobotsPrefetch
-from mayadeen.record import utc_timestamp
 from mayadeen.scheduler import NOT_BEFORE
+from mayadeen.scrapy_contact import wake_engine
 from mayadeen.urls import PUBLIC_URL
 
 logger = logging.getLogger(__name__)
@@ -100,15 +90,14 @@ class DistributedScheduler(BaseScheduler):
         self.heartbeat_interval = lease_ttl / 5
         self.poll_interval = poll_interval
         self.debug_duplicates = crawler.settings.getbool("DUPEFILTER_DEBUG")
-        self.held: set[str] = set()  # leases of requests this worker has not finished
+        self.leases: set[str] = set()  # of the requests this worker has not finished
         self.over = False  # the crawl has ended (or this worker gave up)
         self.spider = None
         self.opened = False  # joined a running crawl; until then, giving up on Redis fails the start
-        self.ready: deque = deque()  # taken by the timer, handed in through engine.crawl
-        self.outbox = Outbox()  # writes waiting for Redis, in order
-        self._handing = None
+        self.ready: deque = deque()  # the request taken last, until the engine asks for it (one at most)
+        self.asking = False  # a take (or robots.txt's grant) is in the link's thread
+        self.heartbeat = Heartbeat(self)
         self._timer = None
-        self._heartbeat = LoopingCall(self._beat)
         self._duplicate_logged = False
 
     @classmethod
@@ -139,16 +128,10 @@ class DistributedScheduler(BaseScheduler):
         keys = CrawlKeys(spider.name, crawl_id_of(spider))
         self.crawl = Crawl(self.link, keys, self.worker, lease_ttl=self.lease_ttl)
         restart = bool(getattr(spider, "restart", False))
-        pause = FIRST_PAUSE
-        while True:
-            try:
-                joined = self.crawl.join(restart=restart)
-                break
-            except RedisUnavailable:
-                return  # reported by the link; spider_opened closes the crawl before any request
-            except RedisAway:
-                await sleep(pause)
-                pause = min(pause * 2, LONGEST_PAUSE)
+        try:
+            joined = await maybe_deferred_to_future(self.link.submit(self.crawl.join, restart=restart))
+        except RedisAway:
+            return  # the link gave up (reported); spider_opened closes the crawl before any request
         if joined.ended:
             self.over = True
             logger.info(
@@ -184,7 +167,7 @@ class DistributedScheduler(BaseScheduler):
             self.budget.delay,
             self.budget.concurrency or "unlimited",
         )
-        self._heartbeat.start(self.heartbeat_interval, now=True)
+        self.heartbeat.start()
         self.opened = True
 
     def spider_opened(self, spider):
@@ -192,39 +175,40 @@ class DistributedScheduler(BaseScheduler):
             raise CloseSpider(REDIS_UNAVAILABLE)
 
     def close(self, reason):
-        if self._heartbeat.running:
-            self._heartbeat.stop()
+        """A Deferred fired once this worker's last words reached Redis (or could not: Redis away)."""
+        self.heartbeat.stop()
         self._cancel_timer()
         if not self.opened or self.link.failure:
-            return
-        try:
-            self.outbox.flush()
-            if self.held and not self.over:
-                released = self.queue.release(self.held)
-                self.stats.set_value("mayadeen/redis/released", released)
-                logger.info("Put %d unfinished requests back in the crawl's queue", released)
-            self.held.clear()
-            self.budget.release_all()
-            self.crawl.heartbeat(self._info(reason), alive=False)
-        except RedisAway:
-            pass  # what this worker held expires with its leases
+            return self.link.close()
+        leases = [] if self.over else sorted(self.leases)
+        info = worker_info(self.stats, reason, len(self.leases))
+        last_words = partial(self._last_words, leases, self.budget.give_back(), info)
+        self.leases.clear()
+        done = self.link.close(last_words)
+        done.addCallback(self._released, leases)
+        done.addErrback(self.link.dropped, "close")  # what this worker held expires with its leases
+        return done
+
+    def _last_words(self, leases: list[str], slots: list[str], info: dict) -> int:
+        """In the link's thread, after every write sent before: put ``leases`` back, free ``slots``."""
+        released = self.queue.release(leases)
+        if slots:
+            self.budget.free(slots)
+        self.crawl.heartbeat(info, alive=False)
+        return released
+
+    def _released(self, released: int, leases: list[str]) -> None:
+        if leases:
+            self.stats.set_value("mayadeen/redis/released", released)
+            logger.info("Put %d unfinished requests back in the crawl's queue", released)
 
     # --- the queue ------------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        """Requests waiting in the crawl's queue (for the progress line)."""
-        if not self.opened or self.over:
-            return 0
-        try:
-            return len(self.queue)
-        except RedisAway:
-            return 0
+        """Requests waiting in the crawl's queue at the last heartbeat (for the progress line)."""
+        return self.heartbeat.queued if self.opened and not self.over else 0
 
     def enqueue_request(self, request) -> bool:
-        if request is self._handing:  # taken by the timer (_wake): kept for next_request
-            self._handing = None
-            self.ready.append(request)
-            return True
         if self.over:
             return False
         unwatch_errback(request)
@@ -234,24 +218,22 @@ class DistributedScheduler(BaseScheduler):
         delay = max(0.0, not_before - time.time()) if not_before is not None else 0.0
         fingerprint = "" if request.dont_filter else self.crawler.request_fingerprinter.fingerprint(request).hex()
         if replaces:
-            self.held.discard(replaces)
+            self.leases.discard(replaces)
+        push = partial(self.queue.push, request, fingerprint=fingerprint, delay=delay, replaces=replaces)
+        self.link.send("queue push", push, then=partial(self._pushed, request))
+        return True  # sent, in order; Redis's duplicate filter answers in _pushed
 
-        def push() -> str:
-            result = self.queue.push(request, fingerprint=fingerprint, delay=delay, replaces=replaces)
-            if result == FILTERED:
-                self._log_duplicate(request)
-            return result
-
-        result = self.outbox.send("queue push", push)
-        if result in (FILTERED, ENDED):
-            return False
-        self.stats.inc_value("scheduler/enqueued/redis")
-        return True  # queued, or waiting in the outbox for Redis
+    def _pushed(self, request, result: str) -> None:
+        if result == QUEUED:
+            self.stats.inc_value("scheduler/enqueued/redis")
+        elif result == FILTERED:
+            self._log_duplicate(request)
 
     def next_request(self):
         if self.ready:
             return self.ready.popleft()
-        return self._take()
+        self._ask()
+        return None
 
     def has_pending_requests(self) -> bool:
         return not self.over and not self.link.failure
@@ -259,56 +241,74 @@ class DistributedScheduler(BaseScheduler):
     def ack(self, lease: str) -> None:
         """``lease``'s request is finished (``mayadeen.distributed.acks``)."""
         self.budget.release(self.queue.slot_prefix + lease)  # if refused before the downloader
-        if lease in self.held:
-            self.held.discard(lease)
+        if lease in self.leases:
+            self.leases.discard(lease)
+            self.link.send("lease ack", self.queue.ack, lease, then=self._acked)
 
-            def ack() -> None:
-                if self.queue.ack(lease):
-                    self.stats.inc_value("mayadeen/redis/acked")
-
-            self.outbox.send("lease ack", ack)
+    def _acked(self, acked: int) -> None:
+        if acked:
+            self.stats.inc_value("mayadeen/redis/acked")
 
     def mark_seeded(self) -> None:
         """The start requests are all queued (sent after them, in order)."""
-        self.outbox.send("crawl seeded", self.crawl.mark_seeded)
+        self.link.send("crawl seeded", self.crawl.mark_seeded)
 
-    def _take(self):
-        """A request the budget grants now, or None (and a timer set for when to ask again)."""
-        if self.over or self.link.failure:
-            return None
-        try:
-            self.outbox.flush()
-            if self.robots.pending:
-                return self._robots_request()
-            take = self.queue.take(self.budget)
-        except RedisAway:
-            self._ask_again_in(self.poll_interval)
-            return None
+    # --- asking for a request -------------------------------------------------------------------
+
+    def _ask(self) -> None:
+        """Ask Redis for a request, unless one is asked for or waiting here already (see the module
+        docstring); the answer comes back to ``_granted_robots`` or ``_answered``."""
+        if self.asking or self.ready or self.over or self.link.failure:
+            return
+        if self.robots.needed:
+            asked = self.link.submit(self.budget.grant, self.robots.slot).addCallback(self._granted_robots)
+        elif self.robots.pending:
+            return  # robots.txt is on its way: the engine asks again when its download ends
+        else:
+            asked = self.link.submit(self.queue.take, self.budget).addCallback(self._answered)
+        self.asking = True
+        asked.addErrback(self._unanswered)
+
+    def _granted_robots(self, wait: float) -> None:
+        self.asking = False
+        if wait == 0:
+            self._hand(self.robots.granted())
+        else:
+            self._ask_again_in(wait if wait > 0 else self.poll_interval)
+
+    def _answered(self, take: Take) -> None:
+        self.asking = False
         if take.kind == GRANTED:
-            return self._taken(take)
-        if take.kind == ENDED:
+            self._hand(self._taken(take))
+        elif take.kind == ENDED:
             self.over = True
             logger.info("The crawl has ended: nothing queued and no request in flight on any worker")
-            return None
-        self._ask_again_in(take.wait if take.kind == WAIT and take.wait > 0 else self.poll_interval)
-        return None
+            if self.crawler.engine.spider is not None:
+                wake_engine(self.crawler)  # it finds itself idle, and closes
+        else:
+            self._ask_again_in(take.wait if take.kind == WAIT and take.wait > 0 else self.poll_interval)
 
-    def _taken(self, take):
+    def _unanswered(self, failure) -> None:
+        """The link gave up or is closing (reported), or an error, logged: the engine asks again later."""
+        self.asking = False
+        self.link.dropped(failure, "queue take")
+
+    def _taken(self, take: Take):
         request = take.request
         request.meta[LEASE] = take.lease
         self.budget.taken(request, take.slot)
-        self.held.add(take.lease)
+        self.leases.add(take.lease)
         watch_errback(request, self.crawler.get_spider_middleware(AckWhenDone))
         self.stats.inc_value("scheduler/dequeued/redis")
         self.stats.inc_value("mayadeen/redis/taken")
         return request
 
-    def _robots_request(self):
-        outcome = self.robots.next_request()
-        if isinstance(outcome, float):
-            self._ask_again_in(outcome if outcome > 0 else self.poll_interval)
-            return None
-        return outcome
+    def _hand(self, request) -> None:
+        """Keep ``request`` for the engine's next ask, and make it ask (a request still here at the
+        close goes back to the queue with the leases)."""
+        self.ready.append(request)
+        if self.crawler.engine.spider is not None:
+            wake_engine(self.crawler)
 
     def _log_duplicate(self, request) -> None:
         self.stats.inc_value("dupefilter/filtered")
@@ -332,49 +332,12 @@ class DistributedScheduler(BaseScheduler):
             self._timer = None
 
     def _wake(self) -> None:
-        """The time to ask again has come: take a request and hand it to the engine (see the module
-        docstring). While the downloader is full the engine asks by itself when a download ends."""
+        """The time to ask again has come. While the downloader is full the engine asks by itself
+        when a download ends."""
         self._timer = None
         engine = self.crawler.engine
-        if self.over or engine.spider is None or engine.needs_backout():
-            return
-        request = self._take()
-        if request is None:
-            return
-        self._handing = request
-        engine.crawl(request)
-        if self._handing is request:  # a request_scheduled handler dropped it
-            self._handing = None
-            self._dropped(request)
-
-    def _dropped(self, request) -> None:
-        lease = request.meta.get(LEASE)
-        if lease is not None:
-            self.ack(lease)
-        else:  # robots.txt
-            self.robots.failed(Failure(IgnoreRequest("dropped as it was scheduled")))
-
-    def _beat(self) -> None:
-        try:
-            self.outbox.flush()
-            self.queue.renew(self.held)
-            self.budget.renew()
-            self.crawl.heartbeat(self._info("running"))
-        except RedisAway:
-            pass  # the next beat tries again; leases live MAYADEEN_REDIS_LEASE_TTL
-
-    def _info(self, state: str) -> dict:
-        stats = self.stats.get_stats()
-        return {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "state": state,
-            "updated_at": utc_timestamp(),
-            "requests": stats.get("downloader/request_count", 0),
-            "items": stats.get("item_scraped_count", 0),
-            "taken": stats.get("mayadeen/redis/taken", 0),
-            "in_flight": len(self.held),
-        }
+        if not self.over and engine.spider is not None and not engine.needs_backout():
+            self._ask()
 
     def _give_up(self, message: str) -> None:
         self.over = True

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from scrapy.utils.defer import maybe_deferred_to_future
+
 from mayadeen.distributed.crawl import SEED, WAIT
-from mayadeen.distributed.link import RedisAway, RedisUnavailable
+from mayadeen.distributed.link import RedisAway
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +32,10 @@ class SeedOnce:
         if scheduler.over:  # the crawl had ended before this worker came (or Redis is gone)
             return
         try:
-            role = self._claim(scheduler)
+            role = await self._claim(scheduler)
             while role == WAIT:
                 await asyncio.sleep(scheduler.heartbeat_interval)
-                role = self._claim(scheduler)
+                role = await self._claim(scheduler)
             if role != SEED:
                 logger.info("The crawl is seeded by another worker: this one takes its work from the queue")
                 return
@@ -41,15 +43,10 @@ class SeedOnce:
                 yield element
             scheduler.mark_seeded()  # after the start requests' pushes, in order
             logger.info("Start requests queued for the whole crawl")
-        except RedisUnavailable:
-            return  # reported by the link; the crawl is closing
+        except RedisAway:
+            return  # the link gave up (reported) or is closing: the crawl is closing
 
     @staticmethod
-    def _claim(scheduler) -> str:
-        """The seeding role; ``WAIT`` while Redis is away (the link gives up after its retry timeout)."""
-        try:
-            return scheduler.crawl.claim_seeding()
-        except RedisUnavailable:
-            raise
-        except RedisAway:
-            return WAIT
+    async def _claim(scheduler) -> str:
+        """The seeding role, asked in the link's thread (which waits out an outage)."""
+        return await maybe_deferred_to_future(scheduler.link.submit(scheduler.crawl.claim_seeding))

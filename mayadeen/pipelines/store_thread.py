@@ -20,9 +20,8 @@ from typing import TypeVar
 
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
-from twisted.internet.threads import deferToThreadPool
-from twisted.python.threadpool import ThreadPool
 
+from mayadeen.ordered_thread import OrderedThread
 from mayadeen.store.interface import Store
 
 T = TypeVar("T")
@@ -42,16 +41,11 @@ class StoreThread:
         location: str,
         errors: tuple[type[BaseException], ...],
     ):
-        self.reactor = reactor
         self.open_store = open_store
         self.location = location
         self.errors = errors
         self.store: Store | None = None
-        self.pool = ThreadPool(minthreads=1, maxthreads=1, name=name)
-        self.pool.start()
-        # A crawl that fails while opening may never send engine_stopped: the reactor's shutdown still
-        # ends the thread (after the work submitted), or the process would not exit.
-        self.shutdown_trigger = reactor.addSystemEventTrigger("during", "shutdown", self.pool.stop)
+        self.thread = OrderedThread(reactor, name)
 
     def _run(self, work: Callable[[Store], T]) -> T:
         if self.store is None:
@@ -60,7 +54,7 @@ class StoreThread:
 
     def submit(self, work: Callable[[Store], T]) -> Deferred:
         """A Deferred that fires on the reactor with ``work(store)``, or fails with what it raised."""
-        return deferToThreadPool(self.reactor, self.pool, self._run, work)
+        return self.thread.submit(self._run, work)
 
     async def run(self, work: Callable[[Store], T]) -> T:
         """``work(store)`` in the thread, awaited."""
@@ -74,7 +68,6 @@ class StoreThread:
     async def close(self) -> None:
         """Closes the connection once the work before is done, then ends the thread."""
         try:
-            await maybe_deferred_to_future(deferToThreadPool(self.reactor, self.pool, self._close))
+            await maybe_deferred_to_future(self.thread.submit(self._close))
         finally:
-            self.reactor.removeSystemEventTrigger(self.shutdown_trigger)
-            self.pool.stop()  # its thread is idle now: this returns at once
+            self.thread.stop()  # its thread is idle now: this returns at once
