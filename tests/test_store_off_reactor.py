@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -177,4 +178,77 @@ def test_downloads_go_on_while_postgresql_is_down(tmp_path):
         assert set(srv.item_requests().values()) == {1} and len(srv.item_requests()) == len(expected_records())
     finally:
         logging.getLogger("mayadeen.store.postgres").removeHandler(watch)
+        cluster.stop()
+
+
+class StopStoreAtClose(logging.Handler):
+    """Stops the PostgreSQL server when the engine says it closes the spider, on the reactor thread,
+    before the close's reads; ``told`` is set once the item-count monitor's read of the earlier runs
+    has given up."""
+
+    ENGINE, HISTORY = "scrapy.core.engine", "mayadeen.monitors.history"
+
+    def __init__(self, cluster):
+        super().__init__()
+        self.cluster = cluster
+        self.stopped, self.told = threading.Event(), threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Closing spider (") and not self.stopped.is_set():
+            self.cluster.stop_server()
+            self.stopped.set()
+        elif "could not read the earlier runs" in message:
+            self.told.set()
+
+    def __enter__(self) -> StopStoreAtClose:
+        for name in (self.ENGINE, self.HISTORY):
+            logging.getLogger(name).addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for name in (self.ENGINE, self.HISTORY):
+            logging.getLogger(name).removeHandler(self)
+
+
+def test_the_item_count_monitor_reads_off_the_reactor_while_the_store_is_down(tmp_path):
+    """PostgreSQL stops as the spider closes: the item-count monitor's read of the earlier runs retries
+    off the reactor (a call put on it keeps running), gives up after ``MAYADEEN_STORE_REACTOR_TIMEOUT``
+    with a WARNING, and the monitor says it could not read; once the server is back, the close files
+    the run (its write retried meanwhile)."""
+    from tests.postgres_server import PostgresCluster
+
+    cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests
+    try:
+        url = cluster.new_database()
+        settings = {
+            **SETTINGS,
+            "MAYADEEN_STORE_URL": url,
+            "MAYADEEN_STORE_RETRY_TIMEOUT": LONG_WAIT,
+            "MAYADEEN_STORE_REACTOR_TIMEOUT": "10",  # a read made on the reactor would stall it 10 s
+        }
+
+        def steps() -> None:
+            try:
+                assert stop.stopped.wait(120), "the spider did not close"
+                deadline = time.monotonic() + 60
+                while not stop.told.is_set():
+                    assert reactor_runs(timeout=3), "the reactor stopped while the store was down"
+                    assert time.monotonic() < deadline, "the monitor's read did not give up"
+            finally:
+                cluster.start_server()
+
+        with FixtureServer() as srv, StopStoreAtClose(cluster) as stop:
+            meanwhile = Meanwhile(steps)
+            meanwhile.start()
+            result = crawl_in_process("sitemap", srv.url, tmp_path, settings=settings, check=False, timeout=240)
+            meanwhile.check()
+        log = result.log
+        assert result.returncode == 0 and "result=ok" in log.strip().splitlines()[-1], log[-3000:]
+        assert "WARNING: The item-count monitor could not read the earlier runs from postgresql://" in log
+        assert "Item count/items seen near the usual count... SKIPPED (could not read the earlier runs" in log
+        with connect(StoreTarget(POSTGRESQL, url), readonly=True) as store:  # the run filed once the server was back
+            assert [run["finish_reason"] for run in store.rows("SELECT finish_reason FROM crawl_runs")] == ["finished"]
+            assert {record["url"] for record in store.iter_records()} == set(expected_records())
+    finally:
         cluster.stop()
