@@ -59,6 +59,25 @@ def streamed(jsonl) -> list[tuple[str, str]]:
     return [(r["time"], r["text"]) for r in map(json.loads, lines) if r]
 
 
+def kill_when(argv: list[str], ready, not_ready: str) -> None:
+    """``scrapy ARGV`` in a subprocess, SIGKILLed as soon as ``ready()`` (polled; ``not_ready``: the
+    failure when it never is)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scrapy", *argv], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not ready() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, f"the crawl ended before it was killed:\n{proc.stderr.read()[-3000:]}"
+        assert ready(), not_ready
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
 def test_the_next_run_streams_what_was_stored_and_not_written(tmp_path):
     jsonl, sqlite = tmp_path / "breaking.jsonl", tmp_path / "mayadeen.sqlite"
     with FixtureServer() as srv:
@@ -85,24 +104,7 @@ def test_after_a_kill_the_next_run_streams_what_was_stored_and_not_written(tmp_p
     site.override("/", ticker())
     with FixtureServer(site) as srv:
         argv = crawl_argv("breaking", srv.url, jsonl, sqlite, tmp_path / "warc", settings=SETTINGS)
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "scrapy", *argv],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            deadline = time.monotonic() + 240
-            while not stored(sqlite) and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert proc.poll() is None, f"the crawl ended before it was killed:\n{proc.stderr.read()[-3000:]}"
-            assert stored(sqlite), "the store got no flash in time"
-            proc.send_signal(signal.SIGKILL)
-        finally:
-            proc.kill()
-            proc.communicate()
+        kill_when(argv, lambda: bool(stored(sqlite)), "the store got no flash in time")
         killed_with = len(streamed(jsonl))
         assert len(stored(sqlite)) == FLASHES and killed_with < FLASHES  # killed between store and stream
         again = run_crawl("breaking", srv.url, tmp_path, jsonl=jsonl, sqlite=sqlite, settings=SETTINGS)
@@ -211,24 +213,7 @@ def test_after_a_kill_every_stored_flash_is_in_a_stored_csv_batch(tmp_path):
     site.override("/", ticker())
     with FixtureServer(site) as srv:
         argv = feed_argv(srv.url, tmp_path, f"{first}/%(batch_id)d.csv:csv", settings)
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "scrapy", *argv],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            deadline = time.monotonic() + 240
-            while not (first / "4.csv").exists() and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert proc.poll() is None, f"the crawl ended before it was killed:\n{proc.stderr.read()[-3000:]}"
-            assert (first / "4.csv").exists(), "the fourth file was not started in time"
-            proc.send_signal(signal.SIGKILL)
-        finally:
-            proc.kill()
-            proc.communicate()
+        kill_when(argv, (first / "4.csv").exists, "the fourth file was not started in time")
         stored_files = [p for p in first.glob("*.csv") if len(csv_flashes_of(p)) == batch]
         assert len(stored(sqlite)) == FLASHES and len(csv_flashes(first)) < FLASHES  # killed mid-stream
         result = crawl_to(srv.url, tmp_path, f"{again}/%(batch_id)d.csv:csv", settings)

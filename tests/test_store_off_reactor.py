@@ -83,6 +83,15 @@ class Meanwhile(threading.Thread):
             raise self.error
 
 
+def sitemap_crawl_while(steps, srv, tmp_path, settings: dict):
+    """A sitemap crawl in process against ``srv`` while ``steps()`` run in a thread of the test."""
+    meanwhile = Meanwhile(steps)
+    meanwhile.start()
+    result = crawl_in_process("sitemap", srv.url, tmp_path, settings=settings, check=False, timeout=240)
+    meanwhile.check()
+    return result
+
+
 def reactor_runs(timeout: float = 10.0) -> bool:
     """Whether a call put on the crawl's reactor runs within ``timeout`` seconds."""
     ran = threading.Event()
@@ -114,10 +123,7 @@ def test_downloads_go_on_while_the_sqlite_store_is_locked(tmp_path):
             locker.close()
 
     with GatedServer(fail_first=True) as srv:
-        meanwhile = Meanwhile(steps)
-        meanwhile.start()
-        result = crawl_in_process("sitemap", srv.url, tmp_path, settings=settings, check=False, timeout=240)
-        meanwhile.check()
+        result = sitemap_crawl_while(steps, srv, tmp_path, settings)
     failing = P + srv.failing
     assert set(stored(store)) == set(expected_records()) - {failing}, result.log[-3000:]
     with sqlite3.connect(store) as con:
@@ -170,10 +176,7 @@ def test_downloads_go_on_while_postgresql_is_down(tmp_path):
 
         with GatedServer() as srv:
             sitemaps = {path for path in srv.site.entries if path.startswith("/sitemaps/")}
-            meanwhile = Meanwhile(steps)
-            meanwhile.start()
-            result = crawl_in_process("sitemap", srv.url, tmp_path, settings=settings, check=False, timeout=240)
-            meanwhile.check()
+            result = sitemap_crawl_while(steps, srv, tmp_path, settings)
         log = result.log
         assert result.returncode == 0 and "result=ok" in log.strip().splitlines()[-1], log[-3000:]
         with connect(StoreTarget(POSTGRESQL, url), readonly=True) as store:
@@ -261,10 +264,7 @@ def test_the_item_count_monitor_reads_off_the_reactor_while_the_store_hangs(tmp_
                 freeze.thaw()
 
         with FixtureServer() as srv, FreezeStoreAtClose(cluster) as freeze:
-            meanwhile = Meanwhile(steps)
-            meanwhile.start()
-            result = crawl_in_process("sitemap", srv.url, tmp_path, settings=settings, check=False, timeout=240)
-            meanwhile.check()
+            result = sitemap_crawl_while(steps, srv, tmp_path, settings)
         log = result.log
         assert result.returncode == 0 and "result=ok" in log.strip().splitlines()[-1], log[-3000:]
         assert "WARNING: The item-count monitor could not read the earlier runs from postgresql://" in log
