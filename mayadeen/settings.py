@@ -160,6 +160,8 @@ EXTENSIONS = {
     "mayadeen.breaking.harvest.TickerHarvest": 560,
     # Each stored article is linked to the flashes it covers.
     "mayadeen.breaking.linking.ArticleLinker": 570,
+    # The item-count monitor's earlier runs, read off the reactor as the spider closes.
+    "mayadeen.monitors.history.EarlierRuns": 590,
     # Spidermon runs the monitors (mayadeen.monitors) at spider close and periodically; after the
     # components above, so their stats, the coverage and the run's verdict are complete.
     "spidermon.contrib.scrapy.extensions.Spidermon": 600,
@@ -409,10 +411,10 @@ MAYADEEN_STORE_URL = ""
 # Seconds a crawl retries a PostgreSQL store that went away (restart, network), with backoff, before
 # the write fails (the item is then counted lost and the run fails).
 MAYADEEN_STORE_RETRY_TIMEOUT = 60.0
-# Seconds a store read (freshness lookups, sitemap reads, WARC revisit lookups; made off the reactor
-# thread, as every write is) may wait for a lock or retry a server that went away; also the bound of
-# the one read left on the reactor, the item-count monitor's at the end of a run. A distributed crawl
-# refuses to start when this is not below MAYADEEN_REDIS_LEASE_TTL.
+# Seconds a store read (freshness lookups, sitemap reads, WARC revisit lookups, the item-count
+# monitor's earlier runs at the end of a run; made off the reactor thread, as every write is) may wait
+# for a lock or retry a server that went away. A distributed crawl refuses to start when this is not
+# below MAYADEEN_REDIS_LEASE_TTL.
 MAYADEEN_STORE_REACTOR_TIMEOUT = 10.0
 
 # Off: it opens a local HTTP port and writes job files we do not use.

@@ -275,7 +275,7 @@ def test_a_flash_is_unstreamed_until_marked(breaking):
     assert [first[1]["text"], second[1]["text"]] == [FEED, "Second flash"] and first[0] < second[0]
     assert breaking.unstreamed(after=0, limit=1) == [first]
     assert breaking.unstreamed(after=first[0], limit=10) == [second]
-    breaking.mark_streamed(first[0])
+    breaking.mark_streamed([first[0]])
     assert breaking.unstreamed(after=0, limit=10) == [second]
     breaking.record([flash(FEED), flash("Second flash", LATER)], LATER)  # seen again: no change to the mark
     assert [flash_id for flash_id, _ in breaking.unstreamed(after=0, limit=10)] == [second[0]]

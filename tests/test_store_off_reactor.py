@@ -9,9 +9,13 @@ at a time here) and a call put on the reactor runs.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sqlite3
 import threading
+import time
 from collections import Counter
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from mayadeen.site_server import write_answer
@@ -79,6 +83,15 @@ class Meanwhile(threading.Thread):
             raise self.error
 
 
+def sitemap_crawl_while(steps, srv, tmp_path, settings: dict):
+    """A sitemap crawl in process against ``srv`` while ``steps()`` run in a thread of the test."""
+    meanwhile = Meanwhile(steps)
+    meanwhile.start()
+    result = crawl_in_process("sitemap", srv.url, tmp_path, settings=settings, check=False, timeout=240)
+    meanwhile.check()
+    return result
+
+
 def reactor_runs(timeout: float = 10.0) -> bool:
     """Whether a call put on the crawl's reactor runs within ``timeout`` seconds."""
     ran = threading.Event()
@@ -110,10 +123,7 @@ def test_downloads_go_on_while_the_sqlite_store_is_locked(tmp_path):
             locker.close()
 
     with GatedServer(fail_first=True) as srv:
-        meanwhile = Meanwhile(steps)
-        meanwhile.start()
-        result = crawl_in_process("sitemap", srv.url, tmp_path, settings=settings, check=False, timeout=240)
-        meanwhile.check()
+        result = sitemap_crawl_while(steps, srv, tmp_path, settings)
     failing = P + srv.failing
     assert set(stored(store)) == set(expected_records()) - {failing}, result.log[-3000:]
     with sqlite3.connect(store) as con:
@@ -166,10 +176,7 @@ def test_downloads_go_on_while_postgresql_is_down(tmp_path):
 
         with GatedServer() as srv:
             sitemaps = {path for path in srv.site.entries if path.startswith("/sitemaps/")}
-            meanwhile = Meanwhile(steps)
-            meanwhile.start()
-            result = crawl_in_process("sitemap", srv.url, tmp_path, settings=settings, check=False, timeout=240)
-            meanwhile.check()
+            result = sitemap_crawl_while(steps, srv, tmp_path, settings)
         log = result.log
         assert result.returncode == 0 and "result=ok" in log.strip().splitlines()[-1], log[-3000:]
         with connect(StoreTarget(POSTGRESQL, url), readonly=True) as store:
@@ -177,4 +184,93 @@ def test_downloads_go_on_while_postgresql_is_down(tmp_path):
         assert set(srv.item_requests().values()) == {1} and len(srv.item_requests()) == len(expected_records())
     finally:
         logging.getLogger("mayadeen.store.postgres").removeHandler(watch)
+        cluster.stop()
+
+
+def server_processes(cluster) -> list[int]:
+    """The PostgreSQL server's processes: the postmaster and its children (one backend per connection)."""
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[1]) == postmaster:  # ppid
+            children.append(int(stat.parent.name))
+    return [postmaster, *children]
+
+
+class FreezeStoreAtClose(logging.Handler):
+    """Freezes the PostgreSQL server (SIGSTOP: connections hang, as on a lost network) when the engine
+    says it closes the spider, on the reactor thread, before the close's reads; ``told`` is set once
+    the item-count monitor's read of the earlier runs has given up. ``thaw()`` lets the server go on."""
+
+    ENGINE, HISTORY = "scrapy.core.engine", "mayadeen.monitors.history"
+
+    def __init__(self, cluster):
+        super().__init__()
+        self.cluster = cluster
+        self.frozen: list[int] = []
+        self.stopped, self.told = threading.Event(), threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Closing spider (") and not self.stopped.is_set():
+            self.frozen = server_processes(self.cluster)
+            for pid in self.frozen:
+                os.kill(pid, signal.SIGSTOP)
+            self.stopped.set()
+        elif "could not read the earlier runs" in message:
+            self.told.set()
+
+    def thaw(self) -> None:
+        frozen, self.frozen = self.frozen, []
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+
+    def __enter__(self) -> FreezeStoreAtClose:
+        for name in (self.ENGINE, self.HISTORY):
+            logging.getLogger(name).addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for name in (self.ENGINE, self.HISTORY):
+            logging.getLogger(name).removeHandler(self)
+        self.thaw()
+
+
+def test_the_item_count_monitor_reads_off_the_reactor_while_the_store_hangs(tmp_path):
+    """PostgreSQL hangs (every process stopped) as the spider closes: the item-count monitor's read of
+    the earlier runs waits off the reactor (a call put on it keeps running; PostgreSQL has no
+    statement timeout here, a new connection waits 10 s), gives up after
+    ``MAYADEEN_STORE_REACTOR_TIMEOUT`` with a WARNING, and the monitor says it could not read; once the
+    server goes on, the close files the run."""
+    from tests.postgres_server import PostgresCluster
+
+    cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests
+    try:
+        url = cluster.new_database()
+        settings = {**SETTINGS, "MAYADEEN_STORE_URL": url, "MAYADEEN_STORE_REACTOR_TIMEOUT": "10"}
+
+        def steps() -> None:
+            try:
+                assert freeze.stopped.wait(120), "the spider did not close"
+                deadline = time.monotonic() + 60
+                while not freeze.told.is_set():
+                    assert reactor_runs(timeout=3), "the reactor stopped while the store hung"
+                    assert time.monotonic() < deadline, "the monitor's read did not give up"
+            finally:
+                freeze.thaw()
+
+        with FixtureServer() as srv, FreezeStoreAtClose(cluster) as freeze:
+            result = sitemap_crawl_while(steps, srv, tmp_path, settings)
+        log = result.log
+        assert result.returncode == 0 and "result=ok" in log.strip().splitlines()[-1], log[-3000:]
+        assert "WARNING: The item-count monitor could not read the earlier runs from postgresql://" in log
+        assert "Item count/items seen near the usual count... SKIPPED (could not read the earlier runs" in log
+        with connect(StoreTarget(POSTGRESQL, url), readonly=True) as store:  # the run filed once the server went on
+            assert [run["finish_reason"] for run in store.rows("SELECT finish_reason FROM crawl_runs")] == ["finished"]
+            assert {record["url"] for record in store.iter_records()} == set(expected_records())
+    finally:
         cluster.stop()

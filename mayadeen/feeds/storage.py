@@ -106,6 +106,11 @@ class RecordFile:
 
 
 class KillSafeFileFeedStorage(FileFeedStorage):
+    @staticmethod
+    def writes_through(feed_options: dict[str, Any]) -> bool:
+        """Whether a feed with these options holds each record once written (no compressor's buffer)."""
+        return feed_options.get("format") == "jsonlines" and not feed_options.get("postprocessing")
+
     def __init__(self, uri: str, *, feed_options: dict[str, Any] | None = None, crawler=None):
         super().__init__(uri, feed_options=feed_options)
         self.line_format = (feed_options or {}).get("format") == "jsonlines"

@@ -16,11 +16,9 @@ from spidermon.contrib.scrapy.monitors.base import BaseScrapyMonitor
 
 from mayadeen.extensions.coverage import FieldCoverage
 from mayadeen.extensions.run_outcome import OK_REASONS, Thresholds, invalid_drops
-from mayadeen.monitors.history import usual_items_seen
-from mayadeen.pipelines.store import spider_arguments, store_on_reactor
+from mayadeen.monitors.history import EarlierRuns
 from mayadeen.store.freshness import comparable_items_seen
 
-DEFAULT_HISTORY_RUNS = 7
 DEFAULT_HISTORY_MIN_RUNS = 3
 DEFAULT_ITEM_COUNT_RATIO = 0.7
 DEFAULT_UNWANTED_STATUSES = ("403", "429", "5xx")
@@ -100,18 +98,10 @@ class ItemCountMonitor(MayadeenMonitor):
     def test_items_seen(self):
         if self.stats.get("finish_reason") != "finished":
             self.skipTest("only a run that ran out of work is comparable")
-        store = store_on_reactor(self.crawler)
-        run_id = self.stats.get("mayadeen/run_id")
-        if store is None or not run_id:
-            self.skipTest("no store, no history")
-        with store:
-            usual = usual_items_seen(
-                store,
-                self.spider.name,
-                spider_arguments(self.spider),
-                run_id,
-                self.setting("MAYADEEN_MONITOR_HISTORY_RUNS", DEFAULT_HISTORY_RUNS, int),
-            )
+        history = self.crawler.get_extension(EarlierRuns)
+        if history is None or history.items_seen is None:
+            self.skipTest(history.problem if history is not None else "no store, no history")
+        usual = history.items_seen
         if len(usual) < self.setting("MAYADEEN_MONITOR_HISTORY_MIN_RUNS", DEFAULT_HISTORY_MIN_RUNS, int):
             self.skipTest("too few earlier runs to compare with")
         seen = comparable_items_seen(self.stats)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,9 @@ class StorePipeline:
     ``mayadeen/run_id`` (the ``crawl_runs`` id of this crawl).
 
     Other components add writes that belong with an item (``add_item_write``): they are made in the
-    item's own transaction, so they are stored together with it or not at all.
+    item's own transaction, so they are stored together with it or not at all; and reads to make as
+    the spider closes (``add_close_read``): the last point Scrapy awaits before ``spider_closed``,
+    whose handlers (Spidermon's close monitors) cannot wait for the store.
     """
 
     def __init__(self, crawler, target: StoreTarget, busy_timeout: float, retry_timeout: float):
@@ -69,6 +71,7 @@ class StorePipeline:
         self.errors: tuple[type[BaseException], ...] = ()  # what the engine raises when a write fails
         self.run_id: int | None = None
         self.item_writes: list[Callable[[Any, Store], None]] = []
+        self.close_reads: list[Callable[[StoreThread], Awaitable[None]]] = []
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -124,6 +127,16 @@ class StorePipeline:
     def add_item_write(self, write: Callable[[Any, Store], None]) -> None:
         """Have ``write(item, store)`` run inside the transaction that stores each item."""
         self.item_writes.append(write)
+
+    def add_close_read(self, read: Callable[[StoreThread], Awaitable[None]]) -> None:
+        """Have ``await read(reader)`` made with the reader's thread in ``close_spider``, after the
+        items and before ``spider_closed``; ``read`` bounds its own wait and handles its errors."""
+        self.close_reads.append(read)
+
+    async def close_spider(self) -> None:
+        if self.reader is not None:
+            for read in self.close_reads:
+                await read(self.reader)
 
     async def process_item(self, item: Any) -> Any:
         record = ItemAdapter(item).asdict()
@@ -209,20 +222,6 @@ async def open_store(crawler) -> StoreThread | None:
         return None
     crawler.signals.connect(reads.close, signal=signals.engine_stopped, weak=False)
     return reads
-
-
-def store_on_reactor(crawler) -> Store | None:
-    """A read-only connection for a read that must be made on the reactor thread (a monitor's, at the
-    end of a run; the caller closes it): it waits for a lock, or retries a server that went away, for
-    at most ``MAYADEEN_STORE_REACTOR_TIMEOUT`` seconds. None when there is no store to read."""
-    target = store_target(crawler.settings)
-    if target is None or (target.engine == SQLITE and not Path(target.location).exists()):
-        return None
-    timeout = crawler.settings.getfloat("MAYADEEN_STORE_REACTOR_TIMEOUT", 10.0)
-    try:
-        return connect(target, readonly=True, busy_timeout=timeout, retry_timeout=timeout)
-    except FileNotFoundError:  # a database without the store's tables
-        return None
 
 
 def run_figures(stats: Mapping[str, Any]) -> dict[str, Any]:

@@ -83,9 +83,9 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
         # Article field coverage says nothing about a ticker.
         "MAYADEEN_COVERAGE_ENABLED": False,
         # One flash at a time through the feeds and the mark that it was written (awaited off the
-        # reactor in ``item_scraped``, mayadeen.breaking.stream): a kill then leaves at most one flash
-        # written and not marked, which the next run writes again. With Scrapy's 100 items at once,
-        # up to 100 were (18 seen).
+        # reactor in ``item_scraped`` for a JSON Lines feed, mayadeen.breaking.stream): a kill then
+        # leaves at most one flash written and not marked, which the next run writes again. With
+        # Scrapy's 100 items at once, up to 100 were (18 seen).
         "CONCURRENT_ITEMS": 1,
     }
 
@@ -218,4 +218,5 @@ class BreakingSpider(SpiderArguments, scrapy.Spider):
         self.logger.info("robots.txt could not be read again (%s); keeping what it said before", failure.value)
 
     async def closed(self, reason) -> None:
+        await self.stream.settled()  # the feeds' last stored files marked, then the store closes
         await self.recorder.close()

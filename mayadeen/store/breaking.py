@@ -25,7 +25,7 @@ changes (against the
 stored articles) and when an article is stored (``link_article``, against the stored flashes).
 
 Streaming (``streamed``): a flash is stored with ``streamed`` false and marked (``mark_streamed``) only
-once the ``breaking`` spider's feed has written it; a run streams every flash not marked
+once the ``breaking`` spider's feeds hold it (``mayadeen.feeds.durable``); a run streams every flash not marked
 (``unstreamed``), so after a kill the next run writes what the killed one stored and did not write.
 The column came after the table: rows from before it count as streamed (they were, when stored).
 
@@ -258,11 +258,15 @@ class BreakingStore:
         rows = self.store.read(lambda: self.store.rows(query, (after, limit)))
         return [(r["id"], _record(r)) for r in rows]
 
-    def mark_streamed(self, flash_id: int) -> None:
-        """A stream has written the flash: no later run writes it again."""
-        self.store.write(
-            lambda: self.store.run("UPDATE breaking_news SET streamed = $1 WHERE id = $2", (True, flash_id))
-        )
+    def mark_streamed(self, flash_ids: Iterable[int]) -> None:
+        """The streams hold these flashes: no later run writes them again (one transaction)."""
+        flash_ids = list(flash_ids)  # a retried transaction reads them again
+
+        def mark():
+            for flash_id in flash_ids:
+                self.store.run("UPDATE breaking_news SET streamed = $1 WHERE id = $2", (True, flash_id))
+
+        self.store.write(mark)
 
     def count(self) -> int:
         return self.store.read(lambda: self.store.row("SELECT count(*) AS n FROM breaking_news"))["n"]
