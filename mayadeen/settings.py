@@ -168,6 +168,10 @@ EXTENSIONS = {
     # MAYADEEN_METRICS_FILE / MAYADEEN_METRICS_PORT: the run's figures for Prometheus (last: the verdict is known).
     "mayadeen.monitors.metrics.PrometheusMetrics": 620,
 }
+# Outputs of one callback processed at once. Scrapy starts this many tasks for every response,
+# whatever it yields (an item page yields one record; its writes queue in one store thread anyway):
+# 100, Scrapy's default, cost about 0.5 ms a page (bench/sections_vs_bare.py).
+CONCURRENT_ITEMS = 16
 # Scrapy has no pipelines of its own. Each record is completed, checked, deduplicated, then stored.
 ITEM_PIPELINES = {
     # scraped_at and content_hash.

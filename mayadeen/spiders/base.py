@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import scrapy
@@ -76,7 +77,7 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
 
     def canonical(self, url: str) -> str | None:
         """``url`` in canonical form, without the ``MAYADEEN_TRACKING_PARAMS`` query parameters."""
-        return canonical_url(url, tracking=self.tracking)
+        return _canonical(url, tuple(self.tracking))
 
     def request(self, url: str, callback, **kwargs) -> scrapy.Request | None:
         """A request for the canonical form of ``url`` (None for what is not a URL of the site)."""
@@ -91,8 +92,8 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         is asked about them all in one go, off the reactor."""
         canonical = [(url, seen) for raw, seen in listed if (url := self.canonical(raw)) is not None]
         await self.freshness.prefetch(url for url, _ in canonical)
-        return [
-            self.request(url, self.parse_item, errback=self.item_failed)
+        return [  # the URLs are canonical already: not through self.request, which would do it again
+            scrapy.Request(url, callback=self.parse_item, errback=self.item_failed)
             for url, seen in canonical
             if self.freshness.needs_fetch(url, seen, day_only=day_only)
         ]
@@ -146,3 +147,9 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         requested = requested_url(response)
         item.note_origin(Origin(frozenset({requested, fetched}), self.freshness.listed_date(requested)))
         return item
+
+
+@lru_cache(maxsize=8192)
+def _canonical(url: str, tracking: tuple[str, ...]) -> str | None:
+    # The same links come back on page after page (menus, related items): canonicalised once.
+    return canonical_url(url, tracking=tracking)
