@@ -255,7 +255,14 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
         # stops the preconnects and DNS prefetches no route sees.
         "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
         "--webrtc-ip-handling-policy=disable_non_proxied_udp",
-        "--disable-features=Prerender2",
+        # Chromium keeps only the last --disable-features: Playwright's (1.65) own list first, which
+        # ours would otherwise replace (media router discovery, optimization hints, network time
+        # queries... back on), then ours.
+        "--disable-features=AvoidUnnecessaryBeforeUnloadCheckSync,DestroyProfileOnBrowserClose,HttpsUpgrades,"
+        "HttpsFirstBalancedModeAutoEnable,LensOverlay,MediaRouter,PaintHolding,ThirdPartyStoragePartitioning,"
+        "AvoidCorsURLLoaderRestartOnRedirect,TcpPortRandomizationWin,OptimizationHints,NetworkTimeServiceQuerying,"
+        "AimEnabled,PreconnectToSearch,msForceBrowserSignIn,msEdgeUpdateLaunchServicesPreferredVersion,"
+        "Prerender2",
         # No image is loaded at all, not even one Chromium fetched before a page's routes saw it
         # (seen under load: a lazy image's placeholder); a listing needs none.
         "--blink-settings=imagesEnabled=false",
