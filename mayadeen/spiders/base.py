@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Any
 
 import scrapy
@@ -77,7 +76,7 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
 
     def canonical(self, url: str) -> str | None:
         """``url`` in canonical form, without the ``MAYADEEN_TRACKING_PARAMS`` query parameters."""
-        return _canonical(url, tuple(self.tracking))
+        return canonical_url(url, tracking=self.tracking)
 
     def request(self, url: str, callback, **kwargs) -> scrapy.Request | None:
         """A request for the canonical form of ``url`` (None for what is not a URL of the site)."""
@@ -147,9 +146,3 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         requested = requested_url(response)
         item.note_origin(Origin(frozenset({requested, fetched}), self.freshness.listed_date(requested)))
         return item
-
-
-@lru_cache(maxsize=8192)
-def _canonical(url: str, tracking: tuple[str, ...]) -> str | None:
-    # The same links come back on page after page (menus, related items): canonicalised once.
-    return canonical_url(url, tracking=tracking)
