@@ -15,19 +15,22 @@ import argparse
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scrapy.commands import ScrapyCommand
 
 from mayadeen.days import DAY_ZONE
-from mayadeen.export.card import flash_range
-from mayadeen.export.overwrite import RefusedDirectory
-from mayadeen.export.run import FORMATS, ExportError, ExportRequest, ExportResult, export
-from mayadeen.export.store_check import UnknownSection, check_request
 from mayadeen.record import schema
 from mayadeen.setting_names import unknown_message, unknown_names
 from mayadeen.store.engines import StoreTarget, parse_store, store_target
 from mayadeen.store.read import Selection
 from mayadeen.validation import UsageProblem, check_settings, parse_flag
+
+if TYPE_CHECKING:
+    from mayadeen.export.run import ExportRequest, ExportResult
+
+# mayadeen.export (pyarrow, matplotlib: about half a second of CPU) is imported when a command uses it:
+# Scrapy imports every command's module for any command, `scrapy crawl` too.
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -89,6 +92,8 @@ def add_store_option(group) -> None:
 def parse_request(opts: argparse.Namespace, args: list[str], settings) -> ExportRequest:
     """The export the command line asks for (``settings``: the crawl's, for its store); BadOption
     when it cannot be one."""
+    from mayadeen.export.run import FORMATS, ExportRequest
+
     unknown_options = [a for a in args if a.startswith("-")]
     if unknown_options:
         raise BadOption(f"unknown option {unknown_options[0]} (see scrapy export -h)")
@@ -130,6 +135,8 @@ def parse_request(opts: argparse.Namespace, args: list[str], settings) -> Export
 
 def summary(result: ExportResult, out: Path) -> str:
     """The table printed at the end: rows and bytes per file, and the date range."""
+    from mayadeen.export.card import flash_range
+
     width = max(len(f.path) for f in result.files)
     lines = [f"{'file':<{width}}  {'rows':>9}  {'bytes':>13}"]
     for f in result.files:
@@ -162,6 +169,8 @@ class Command(ScrapyCommand):
         )
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
+        from mayadeen.export.run import FORMATS
+
         super().add_options(parser)
         group = parser.add_argument_group(title="Export options")
         group.add_argument("--format", metavar="LIST", help=f"comma-separated, of {','.join(FORMATS)} (default: all)")
@@ -189,6 +198,10 @@ class Command(ScrapyCommand):
         group.add_argument("--full", action="store_true", help="with --overwrite: write every Parquet partition again")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        from mayadeen.export.overwrite import RefusedDirectory
+        from mayadeen.export.run import ExportError, export
+        from mayadeen.export.store_check import UnknownSection, check_request
+
         try:
             check_settings(self.settings)
             request = parse_request(opts, args, self.settings)
