@@ -272,10 +272,13 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
 # nothing else: no images, fonts, media, stylesheets, third-party requests, navigation elsewhere
 # (mayadeen.browser.confine; the page init callback that confines each page is in browser_meta).
 PLAYWRIGHT_ABORT_REQUEST = "mayadeen.browser.confine.should_abort_request"
-# One context (shared cookies), at most 4 pages at once: more gives nothing on 2 cores. A listing
-# render leaves its page on about:blank for the next one (mayadeen.browser.pages); a failed one closes it.
+# One context (shared cookies), at most 2 pages at once: each page is a renderer process of its own
+# (about 0.5 s of CPU to start), and a crawl renders few pages (one per client-side listing, a
+# challenge's retry); 7 renders took 4.5 s of CPU in 2 pages against 5.5 s in 4, in no more time. A
+# listing render leaves its page on about:blank for the next one (mayadeen.browser.pages); a failed
+# one closes it.
 PLAYWRIGHT_MAX_CONTEXTS = 1
-PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 2
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 
 # --- faults, bad input and layout drift -----------------------------------------------------------
