@@ -1,7 +1,7 @@
 """The `sections` crawl with every default feature on (WARC archive, ticker harvest, browser) against a
 bare Scrapy link follower (``bench/bare_follower.py``), on a 2,000-item mirror, rounds alternated.
 
-    python bench/sections_vs_bare.py [--items 2000] [--rounds 3] [-a js=0 ...] [-s NAME=VALUE ...]
+    python bench/sections_vs_bare.py [--items 2000] [--rounds 3] [-a js=0 ...] [-s NAME=VALUE ...] [repo ...]
 
 The mirror is built in memory at run time (``bench/mirror.py``'s clones; nothing is written to the
 repository): the fixtures' site, whose Miscellaneous listing pages through every clone ("Load More",
@@ -9,7 +9,9 @@ repository): the fixtures' site, whose Miscellaneous listing pages through every
 the same concurrency (16, no delay, no AutoThrottle). CPU is the crawl's and its browser's (every
 process it started, ``bench/process_cpu.py``). Prints each round, then the median ratio sections/bare
 of wall and CPU time, and the machine's load average (the machine may be shared: compare ratios of
-alternated rounds, not times).
+alternated rounds, not times). ``repo ...``: the checkouts whose `sections` to run (default: this one;
+give an older one too, e.g. ``git archive main | tar -x -C DIR``, to compare changes in the same rounds:
+each round runs the bare follower, then each checkout's crawl against the same mirror).
 """
 
 from __future__ import annotations
@@ -93,45 +95,57 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("-a", dest="args", action="append", default=[], help="spider argument of `sections`")
     parser.add_argument("-s", dest="settings", action="append", default=[], help="setting of `sections`")
+    parser.add_argument("repos", nargs="*", type=Path, default=[ROOT], help="checkouts to run `sections` of")
     options = parser.parse_args()
-    ratios: list[tuple[float, float]] = []
+    ratios: dict[Path, list[tuple[float, float]]] = {repo: [] for repo in options.repos}
     with tempfile.TemporaryDirectory() as tmp, FixtureServer(ListedClones(options.items)) as server:
         tmp = Path(tmp)
         same = [arg for k, v in SAME.items() for arg in ("-s", f"{k}={v}")]
         bare = [sys.executable, "-m", "scrapy", "runspider", str(ROOT / "bench" / "bare_follower.py")]
         bare += ["-a", f"base_url={server.url}", *same]
         bare_env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}
-        project_env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
         for n in range(1, options.rounds + 1):
-            work = tmp / f"round{n}"
-            work.mkdir()
-            sections = [sys.executable, "-m", "scrapy", "crawl", "sections", "-a", f"base_url={server.url}", *same]
-            sections += [arg for a in options.args for arg in ("-a", a)]
-            sections += [
-                "-s",
-                f"MAYADEEN_SQLITE_PATH={work / 'mayadeen.sqlite'}",
-                "-s",
-                f"MAYADEEN_WARC_DIR={work / 'warc'}",
-            ]
-            sections += ["-s", f"MAYADEEN_JSONL_PATH={work / 'articles.jsonl'}"]
-            sections += [arg for s in options.settings for arg in ("-s", s)]
-            b_wall, b_cpu, b_log = timed(bare, work, bare_env)
-            s_wall, s_cpu, s_log = timed(sections, ROOT, project_env)
-            ratios.append((s_wall / b_wall, s_cpu / b_cpu))
-            pages = stat(b_log, "response_received_count")
+            b_wall, b_cpu, b_log = timed(bare, tmp, bare_env)
             print(
-                f"round {n}: bare {b_wall:.1f} s wall {b_cpu:.1f} s CPU ({pages} pages)"
-                f" | sections {s_wall:.1f} s wall {s_cpu:.1f} s CPU ({stat(s_log, 'response_received_count')} pages,"
-                f" {stat(s_log, 'item_scraped_count')} items, {stat(s_log, 'mayadeen/js/rendered')} renders,"
-                f" {stat(s_log, 'mayadeen/warc/responses')} WARC responses, {stat(s_log, 'mayadeen/breaking/pages')}"
-                f" tickers read) | ratio wall {s_wall / b_wall:.2f} CPU {s_cpu / b_cpu:.2f}"
-                f" | load {os.getloadavg()[0]:.1f}",
+                f"round {n}: bare {b_wall:.1f} s wall {b_cpu:.1f} s CPU"
+                f" ({stat(b_log, 'response_received_count')} pages) | load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
-    print(
-        f"median ratio sections/bare: wall {statistics.median(r[0] for r in ratios):.2f},"
-        f" CPU {statistics.median(r[1] for r in ratios):.2f} ({options.rounds} alternated rounds)"
-    )
+            # The checkouts in turn, each round in the other order: none always runs right after the bare one.
+            for number, repo in enumerate(options.repos if n % 2 else options.repos[::-1]):
+                work = tmp / f"round{n}-{number}"
+                work.mkdir()
+                s_wall, s_cpu, s_log = timed(sections_command(options, server.url, work), repo, project_env(repo))
+                ratios[repo].append((s_wall / b_wall, s_cpu / b_cpu))
+                print(
+                    f"  {repo}: sections {s_wall:.1f} s wall {s_cpu:.1f} s CPU"
+                    f" ({stat(s_log, 'response_received_count')} pages, {stat(s_log, 'item_scraped_count')} items,"
+                    f" {stat(s_log, 'mayadeen/js/rendered')} renders,"
+                    f" {stat(s_log, 'mayadeen/warc/responses')} WARC responses,"
+                    f" {stat(s_log, 'mayadeen/breaking/pages')} tickers read)"
+                    f" | ratio wall {s_wall / b_wall:.2f} CPU {s_cpu / b_cpu:.2f} | load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+    for repo, figures in ratios.items():
+        print(
+            f"median ratio sections/bare ({repo}): wall {statistics.median(r[0] for r in figures):.2f},"
+            f" CPU {statistics.median(r[1] for r in figures):.2f} ({options.rounds} alternated rounds)"
+        )
+
+
+def project_env(repo: Path) -> dict:
+    return {**os.environ, "PYTHONPATH": str(repo), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
+
+
+def sections_command(options, url: str, work: Path) -> list[str]:
+    """``scrapy crawl sections`` against the mirror at ``url``, with ``SAME`` and the options' ``-a``/``-s``,
+    its outputs in ``work``."""
+    command = [sys.executable, "-m", "scrapy", "crawl", "sections", "-a", f"base_url={url}"]
+    command += [arg for k, v in SAME.items() for arg in ("-s", f"{k}={v}")]
+    command += [arg for a in options.args for arg in ("-a", a)]
+    outputs = {"MAYADEEN_SQLITE_PATH": "mayadeen.sqlite", "MAYADEEN_WARC_DIR": "warc", "MAYADEEN_JSONL_PATH": "a.jsonl"}
+    command += [arg for name, path in outputs.items() for arg in ("-s", f"{name}={work / path}")]
+    return command + [arg for s in options.settings for arg in ("-s", s)]
 
 
 if __name__ == "__main__":

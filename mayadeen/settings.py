@@ -170,6 +170,10 @@ EXTENSIONS = {
     # MAYADEEN_METRICS_FILE / MAYADEEN_METRICS_PORT: the run's figures for Prometheus (last: the verdict is known).
     "mayadeen.monitors.metrics.PrometheusMetrics": 620,
 }
+# Outputs of one callback processed at once. Scrapy starts this many tasks for every response,
+# whatever it yields (an item page yields one record; its writes queue in one store thread anyway):
+# 100, Scrapy's default, cost about 0.5 ms a page (bench/sections_vs_bare.py).
+CONCURRENT_ITEMS = 16
 # Scrapy has no pipelines of its own. Each record is completed, checked, deduplicated, then stored.
 ITEM_PIPELINES = {
     # scraped_at and content_hash.
@@ -253,7 +257,14 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
         # stops the preconnects and DNS prefetches no route sees.
         "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
         "--webrtc-ip-handling-policy=disable_non_proxied_udp",
-        "--disable-features=Prerender2",
+        # Chromium keeps only the last --disable-features: Playwright's (1.65) own list first, which
+        # ours would otherwise replace (media router discovery, optimization hints, network time
+        # queries... back on), then ours.
+        "--disable-features=AvoidUnnecessaryBeforeUnloadCheckSync,DestroyProfileOnBrowserClose,HttpsUpgrades,"
+        "HttpsFirstBalancedModeAutoEnable,LensOverlay,MediaRouter,PaintHolding,ThirdPartyStoragePartitioning,"
+        "AvoidCorsURLLoaderRestartOnRedirect,TcpPortRandomizationWin,OptimizationHints,NetworkTimeServiceQuerying,"
+        "AimEnabled,PreconnectToSearch,msForceBrowserSignIn,msEdgeUpdateLaunchServicesPreferredVersion,"
+        "Prerender2",
         # No image is loaded at all, not even one Chromium fetched before a page's routes saw it
         # (seen under load: a lazy image's placeholder); a listing needs none.
         "--blink-settings=imagesEnabled=false",
@@ -263,10 +274,13 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
 # nothing else: no images, fonts, media, stylesheets, third-party requests, navigation elsewhere
 # (mayadeen.browser.confine; the page init callback that confines each page is in browser_meta).
 PLAYWRIGHT_ABORT_REQUEST = "mayadeen.browser.confine.should_abort_request"
-# One context (shared cookies), at most 4 pages at once: more gives nothing on 2 cores. A listing
-# render leaves its page on about:blank for the next one (mayadeen.browser.pages); a failed one closes it.
+# One context (shared cookies), at most 2 pages at once: each page is a renderer process of its own
+# (about 0.5 s of CPU to start), and a crawl renders few pages (one per client-side listing, a
+# challenge's retry); 7 renders took 4.5 s of CPU in 2 pages against 5.5 s in 4, in no more time. A
+# listing render leaves its page on about:blank for the next one (mayadeen.browser.pages); a failed
+# one closes it.
 PLAYWRIGHT_MAX_CONTEXTS = 1
-PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 2
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 # Playwright's driver starts with the first render, not with every crawl (which waited a second or
 # more for it, rendering nothing in most runs).

@@ -8,6 +8,7 @@ root-relative hrefs, tracking parameters, fragments and trailing slashes of the 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 from w3lib.url import url_query_cleaner
@@ -52,6 +53,13 @@ def canonical_url(href: str, base: str = PUBLIC_URL, tracking=DEFAULT_TRACKING_P
     the listing API) keep their case. Returns None for what is not an http(s) URL (``mailto:``,
     ``javascript:``, ``data:``…).
     """
+    return _canonical_url(href, base, tuple(tracking))
+
+
+# A crawl canonicalises the same URLs again and again: the menus and related links of every page, each
+# item's own URL at every step from its listing to its record.
+@lru_cache(maxsize=8192)
+def _canonical_url(href: str, base: str, tracking: tuple[str, ...]) -> str | None:
     href = (href or "").strip()
     if not href:
         return None

@@ -351,3 +351,50 @@ def test_chromium_connects_to_and_resolves_the_sites_origin_only():
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE challenges.cloudflare.com,"
         " EXCLUDE english.almayadeen.net"
     )
+
+
+# Launches Chromium as the crawl does and prints the browser process's own command line.
+LAUNCHED_ARGV = """
+import asyncio, json, pathlib
+from playwright.async_api import async_playwright
+from mayadeen import settings
+from mayadeen.browser.chromium import find_chromium
+
+PROBE = "--mayadeen-argv-probe"  # an unknown switch: Chromium ignores it, /proc shows it
+
+async def main():
+    options = dict(settings.PLAYWRIGHT_LAUNCH_OPTIONS)
+    options["args"] = [*options["args"], PROBE]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=find_chromium("auto").path, **options)
+        for proc in pathlib.Path("/proc").iterdir():
+            try:
+                argv = [a.decode() for a in (proc / "cmdline").read_bytes().split(b"\\0") if a]
+            except OSError:
+                continue
+            if PROBE in argv and not any(a.startswith("--type=") for a in argv):
+                print(json.dumps(argv))
+        await browser.close()
+
+asyncio.run(main())
+"""
+
+
+@needs_chromium
+def test_chromium_gets_every_feature_switch_playwright_and_we_pass():
+    # Chromium keeps only the last --disable-features (and --enable-features): ours, passed after
+    # Playwright's, must repeat Playwright's names (MediaRouter, OptimizationHints, ... background work).
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-c", LAUNCHED_ARGV], cwd=root, capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    (argv,) = [json.loads(line) for line in out.splitlines()]
+    for switch in ("--disable-features=", "--enable-features="):
+        given = [set(a[len(switch) :].split(",")) for a in argv if a.startswith(switch)]
+        if given:
+            assert set().union(*given) <= given[-1], (switch, set().union(*given) - given[-1])
+    disabled = [a for a in argv if a.startswith("--disable-features=")][-1]
+    assert {"Prerender2", "MediaRouter", "OptimizationHints"} <= set(disabled.split("=", 1)[1].split(","))

@@ -31,6 +31,7 @@ from tests.fixture_server import FIXTURES, FixtureServer
 from tests.inprocess import crawl as crawl_in_process
 
 CHROMIUM = find_chromium("auto")
+MAX_PAGES = project_settings.PLAYWRIGHT_MAX_PAGES_PER_CONTEXT
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.available and not os.environ.get("CI"),
     reason=f"{CHROMIUM.origin}; apt-get install chromium (CI installs it and fails instead of skipping)",
@@ -288,12 +289,12 @@ def test_only_client_side_listings_are_rendered(with_js):
     stat = with_js.stat
     navigations = [h.path for h in with_js.srv.requests if h.headers.get("Sec-Fetch-Mode") == "navigate"]
     assert sorted(navigations) == sorted(CLIENT_SIDE_LISTINGS)
-    # Pages are kept for the next render: 7 renders in at most 4 pages, none closed (none failed).
+    # Pages are kept for the next render: 7 renders in at most MAX_PAGES pages, none closed (none failed).
     rendered, reused = stat("mayadeen/js/rendered"), stat("mayadeen/browser/pages_reused") or 0
     assert rendered == len(CLIENT_SIDE_LISTINGS) == stat("playwright/page_count") + reused
-    assert stat("playwright/page_count") <= 4 and reused >= rendered - 4
+    assert stat("playwright/page_count") <= MAX_PAGES and reused >= rendered - MAX_PAGES
     assert stat("mayadeen/browser/pages_closed") is None
-    assert stat("playwright/page_count/max_concurrent") <= 4
+    assert stat("playwright/page_count/max_concurrent") <= MAX_PAGES
     assert stat("playwright/context_count") == 1
     # Inside the browser only the documents and the listing API reached the server.
     browser_paths = {h.path for h in with_js.srv.requests if is_browser(h.headers)}

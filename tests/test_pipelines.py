@@ -33,7 +33,7 @@ from mayadeen.pipelines.enrich import EnrichPipeline
 from mayadeen.pipelines.store import SQLiteStorePipeline, StorePipeline, run_figures
 from mayadeen.pipelines.validate import ValidatePipeline
 from mayadeen.preflight import waits_within_lease
-from mayadeen.record import content_hash, validation_errors
+from mayadeen.record import content_hash, plain_record, validation_errors
 from mayadeen.store.sqlite import ArticleStore
 from tests import inprocess
 from tests.fixture_server import FixtureServer
@@ -74,6 +74,28 @@ def crawler():
 
 def stat(crawler, key):
     return crawler.stats.get_value(key)
+
+
+# --- the record the pipelines read ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", EXPECTED, ids=lambda p: p.stem)
+def test_plain_record_is_the_item_adapters_dict_with_copied_containers(path):
+    item = ArticleItem(**scraped(path))
+    item["tags"] = ("a", "b")  # a tuple stays a tuple, as ItemAdapter.asdict keeps it
+    record = plain_record(item)
+    assert record == ItemAdapter(item).asdict()
+    assert type(record) is dict and type(record["tags"]) is tuple
+    for key, value in record.items():
+        if isinstance(value, (list, dict)):
+            assert value is not item[key]  # a later change of the record leaves the item alone
+
+
+def test_plain_record_turns_nested_items_into_dicts():
+    inner = ArticleItem(url="https://english.almayadeen.net/news/x", headline="X")
+    record = plain_record({"related": [inner], "image": {"nested": inner}})
+    assert record == {"related": [dict(inner)], "image": {"nested": dict(inner)}}
+    assert type(record["related"][0]) is dict and type(record["image"]["nested"]) is dict
 
 
 # --- enrich ----------------------------------------------------------------------------------------

@@ -17,13 +17,12 @@ import logging
 from collections import Counter
 from typing import Any
 
-from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from mayadeen.pipelines.store import StorePipeline, open_store
 from mayadeen.pipelines.store_thread import StoreThread
-from mayadeen.record import HASHED_KEYS
+from mayadeen.record import HASHED_KEYS, plain_record
 from mayadeen.store.engines import store_target
 from mayadeen.store.model import RECORD_COLUMNS
 
@@ -69,7 +68,7 @@ class ChangeReport:
         return await self.reads.run(lambda store: store.get(url)) if self.reads is not None else None
 
     async def process_item(self, item: Any) -> Any:
-        record = ItemAdapter(item).asdict()
+        record = plain_record(item)
         stored = await self._stored(record["url"])
         if stored is None:
             self.stats.inc_value("mayadeen/reextract/new")

@@ -10,7 +10,7 @@ from typing import Any
 
 from itemadapter import ItemAdapter
 
-from mayadeen.record import content_hash, utc_timestamp
+from mayadeen.record import content_hash, plain_record, utc_timestamp
 
 
 class EnrichPipeline:
@@ -24,5 +24,5 @@ class EnrichPipeline:
         adapter = ItemAdapter(item)
         if not adapter.get("scraped_at"):
             adapter["scraped_at"] = utc_timestamp()
-        adapter["content_hash"] = content_hash(adapter.asdict())
+        adapter["content_hash"] = content_hash(plain_record(item))
         return item

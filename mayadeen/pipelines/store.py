@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import NotConfigured, ScrapyDeprecationWarning
 from scrapy.utils.defer import maybe_deferred_to_future
@@ -27,6 +26,7 @@ from twisted.internet.defer import Deferred
 
 from mayadeen.items import ArticleItem
 from mayadeen.pipelines.store_thread import StoreThread
+from mayadeen.record import plain_record
 from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_errors, store_target
 from mayadeen.store.freshness import comparable_items_seen
 from mayadeen.store.interface import Store
@@ -139,7 +139,7 @@ class StorePipeline:
                 await read(self.reader)
 
     async def process_item(self, item: Any) -> Any:
-        record = ItemAdapter(item).asdict()
+        record = plain_record(item)
         origin = item.origin() if isinstance(item, ArticleItem) else None
         found = {"aliases": origin.urls, "listed": origin.listed} if origin else {}
         writes, errors = list(self.item_writes), self.errors

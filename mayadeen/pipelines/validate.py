@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem
 
-from mayadeen.record import validation_errors
+from mayadeen.record import plain_record, validation_errors
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ class ValidatePipeline:
         return cls(crawler)
 
     def process_item(self, item: Any) -> Any:
-        record = ItemAdapter(item).asdict()
+        record = plain_record(item)
         for key in ESSENTIAL_KEYS:
             if _blank(record.get(key)):
                 self._drop(record, f"missing_{key}", f"no {key}")

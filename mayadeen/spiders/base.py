@@ -91,8 +91,8 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         is asked about them all in one go, off the reactor."""
         canonical = [(url, seen) for raw, seen in listed if (url := self.canonical(raw)) is not None]
         await self.freshness.prefetch(url for url, _ in canonical)
-        return [
-            self.request(url, self.parse_item, errback=self.item_failed)
+        return [  # the URLs are canonical already: not through self.request, which would do it again
+            scrapy.Request(url, callback=self.parse_item, errback=self.item_failed)
             for url, seen in canonical
             if self.freshness.needs_fetch(url, seen, day_only=day_only)
         ]
