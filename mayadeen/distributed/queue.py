@@ -24,6 +24,10 @@ request "seen" but never queued), and can acknowledge the request it replaces (a
 in the same step; ``take`` checks the politeness budget (``mayadeen.distributed.budget``) and leases
 the head of the queue in one step, or says how long to wait, or that the crawl has ended: seeded, and
 nothing queued, delayed or leased.
+
+Each ``push`` and ``take`` carries a nonce, and ``replies`` keeps, per worker, the nonce of its last
+push or grant with the answer: the same call run again after its answer was lost
+(``mayadeen.distributed.link``) gets that answer, not a second request queued or leased.
 """
 
 from __future__ import annotations
