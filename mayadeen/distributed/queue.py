@@ -65,13 +65,6 @@ _TAKE = (
     + """
 local t = now()
 if not running(KEYS[1], ARGV[1]) then return {'ended'} end
-local last = redis.call('HGET', KEYS[13], ARGV[2])
-if last then
-  last = cjson.decode(last)
-  if last[1] == ARGV[8] and redis.call('HGET', KEYS[7], last[2]) == ARGV[2] then
-    return {'granted', last[2], redis.call('HGET', KEYS[3], last[2]), last[3]}
-  end
-end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', fmt(t))) do
   redis.call('ZREM', KEYS[6], id)
   redis.call('HDEL', KEYS[7], id)
@@ -81,6 +74,14 @@ end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', fmt(t))) do
   redis.call('ZREM', KEYS[5], id)
   redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[4], id), id)
+end
+-- Run again (same nonce) while its lease is held, not expired above: the same grant.
+local last = redis.call('HGET', KEYS[13], ARGV[2])
+if last then
+  last = cjson.decode(last)
+  if last[1] == ARGV[8] and redis.call('HGET', KEYS[7], last[2]) == ARGV[2] then
+    return {'granted', last[2], redis.call('HGET', KEYS[3], last[2]), last[3]}
+  end
 end
 local head = redis.call('ZRANGE', KEYS[2], 0, 0)
 if #head == 0 then
