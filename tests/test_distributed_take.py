@@ -9,14 +9,11 @@ import threading
 
 import pytest
 import scrapy
-from scrapy.utils.test import get_crawler
 
-from mayadeen.distributed.budget import Budget
-from mayadeen.distributed.crawl import Crawl
-from mayadeen.distributed.keys import BudgetKeys, CrawlKeys
 from mayadeen.distributed.link import RedisLink
 from mayadeen.distributed.queue import EMPTY, GRANTED, QUEUED, LeasedQueue
-from tests.distributed import RedisServer, needs_redis
+from tests.distributed import needs_redis
+from tests.test_distributed_scripts import budget, queue_of, redis_srv, started_crawl  # noqa: F401 (a fixture)
 
 pytestmark = needs_redis
 
@@ -59,14 +56,8 @@ class ReplyDropper:
         self.listener.close()
 
 
-@pytest.fixture(scope="module")
-def redis_srv(tmp_path_factory):
-    with RedisServer(tmp_path_factory.mktemp("redis")) as srv:
-        yield srv
-
-
 @pytest.fixture
-def dropper(redis_srv):
+def dropper(redis_srv):  # noqa: F811 (the fixture imported above)
     redis_srv.client().flushall()
     relay = ReplyDropper(redis_srv.port)
     yield relay
@@ -81,14 +72,8 @@ def link(dropper):
         link.thread.stop()
 
 
-def budget(link, *, concurrency=0) -> Budget:
-    return Budget(get_crawler(), link, BudgetKeys("site.test"), delay=0.0, concurrency=concurrency, slot_ttl=30.0)
-
-
-def queue_of(link, worker="w1") -> LeasedQueue:
-    crawl = Crawl(link, CrawlKeys("t", "t"), worker, lease_ttl=30)
-    assert crawl.join().started
-    return LeasedQueue(scrapy.Spider(name="t"), crawl.keys, link, worker=worker, epoch=crawl.epoch, lease_ttl=30)
+def joined(link) -> LeasedQueue:
+    return queue_of(link, "w1", started_crawl(link).epoch)
 
 
 def queued(queue, *paths) -> None:
@@ -97,7 +82,7 @@ def queued(queue, *paths) -> None:
 
 
 def test_a_take_run_again_with_its_nonce_grants_the_same_lease(link):
-    queue, site = queue_of(link), budget(link)
+    queue, site = joined(link), budget(link)
     queued(queue, "a", "b")
     first, again = queue.take(site, nonce="n1"), queue.take(site, nonce="n1")
     assert first.kind == again.kind == GRANTED
@@ -110,7 +95,7 @@ def test_a_take_run_again_with_its_nonce_grants_the_same_lease(link):
 
 
 def test_a_nonce_whose_lease_is_gone_takes_anew(link):
-    queue, site = queue_of(link), budget(link)
+    queue, site = joined(link), budget(link)
     queued(queue, "a", "b")
     first = queue.take(site, nonce="n1")
     assert queue.ack(first.lease) == 1
@@ -120,7 +105,7 @@ def test_a_nonce_whose_lease_is_gone_takes_anew(link):
 
 
 def test_a_take_whose_reply_was_lost_leases_one_request(link, dropper):
-    queue, site = queue_of(link), budget(link)
+    queue, site = joined(link), budget(link)
     assert queue.take(site).kind == EMPTY  # loads the script before the relay drops a reply
     queued(queue, "a", "b")
     dropper.armed.set()
@@ -132,7 +117,7 @@ def test_a_take_whose_reply_was_lost_leases_one_request(link, dropper):
 
 
 def test_a_push_whose_reply_was_lost_queues_once(link, dropper):
-    queue, site = queue_of(link), budget(link)
+    queue, site = joined(link), budget(link)
     queued(queue, "a")
     lease = queue.take(site).lease
     dropper.armed.set()
