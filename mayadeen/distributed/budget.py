@@ -59,16 +59,21 @@ end
 """
 
 # KEYS: slots, next, paused. ARGV: delay, concurrency, slot, slot_ttl. Returns the wait as a string.
+# A slot still held was granted already: run again (its reply lost), the script grants it again as is,
+# neither moving ``next`` on nor counting the slot against itself.
 _GRANT = (
     PRELUDE
     + BUDGET_LUA
     + """
-return fmt(budget_grant(now(), KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3],
+local t = now()
+local held = redis.call('ZSCORE', KEYS[1], ARGV[3])
+if held and tonumber(held) > t then return fmt(0) end
+return fmt(budget_grant(t, KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3],
                         tonumber(ARGV[4])))
 """
 )
 
-# KEYS: paused. ARGV: seconds. The pause only ever grows.
+# KEYS: paused. ARGV: seconds. The pause only ever grows (run again, it ends a few ms later at most).
 _PAUSE = (
     PRELUDE
     + """
@@ -120,7 +125,9 @@ class Budget:
     # --- in the link's thread -------------------------------------------------------------------
 
     def grant(self, slot: str) -> float:
-        """Take a slot for a request that is not in the queue (robots.txt): 0 when granted, else the wait."""
+        """Take a slot for a request that is not in the queue (robots.txt): 0 when granted, else the wait.
+        ``slot`` names one request: granted already and still held, it is granted again unchanged (so
+        a try again after a lost reply)."""
         delay, concurrency, ttl = self.args
         return float(
             self.link.call("budget grant", self._grant, keys=list(self.keys), args=[delay, concurrency, slot, ttl])

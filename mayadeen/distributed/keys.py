@@ -46,6 +46,7 @@ class CrawlKeys:
         self.dupefilter = f"{base}:dupefilter"  # set: fingerprints of every request queued in this crawl
         self.alive = f"{base}:alive"  # zset: worker -> Redis time of its last heartbeat
         self.workers = f"{base}:workers"  # hash: worker -> JSON of its host, pid and counts
+        self.replies = f"{base}:replies"  # hash: worker -> JSON of its last push or grant: nonce, reply
 
     def crawl_state(self) -> list[str]:
         """Every key a new crawl starts without (all but ``state``)."""
@@ -60,6 +61,7 @@ class CrawlKeys:
             self.dupefilter,
             self.alive,
             self.workers,
+            self.replies,
         ]
 
 

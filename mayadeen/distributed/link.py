@@ -31,8 +31,15 @@ continues it. Logging and ``on_give_up`` run on the reactor (``callFromThread``)
 the thread. While closing, a call that fails is not tried again, nor is any call after it: what did not
 reach Redis expires with this worker's leases.
 
-A script call that Redis ran but whose answer was lost is tried again; every script of the package
-is written so that doing so loses nothing (at worst a request is fetched twice).
+A call that Redis ran but whose answer was lost (the socket timed out, the connection dropped) is
+tried again, by redis-py's ``Retry`` or by the link; every script of the package answers a second run
+as it did the first, doing nothing twice. ``take`` and ``push`` send a nonce made once per call: the
+script remembers this worker's last one with its answer and, run again with it, answers the same lease
+(still held by this worker) or the same push result, instead of leasing a second request this worker
+would never renew or queueing an unfiltered request twice (``mayadeen.distributed.queue``). A budget
+grant names its slot, and a slot still held is granted again unchanged. Acknowledging, renewing and
+releasing leases, freeing slots and a pause are idempotent by themselves (run again, an ack or release
+counts 0).
 """
 
 from __future__ import annotations

@@ -24,11 +24,16 @@ request "seen" but never queued), and can acknowledge the request it replaces (a
 in the same step; ``take`` checks the politeness budget (``mayadeen.distributed.budget``) and leases
 the head of the queue in one step, or says how long to wait, or that the crawl has ended: seeded, and
 nothing queued, delayed or leased.
+
+Each ``push`` and ``take`` carries a nonce, and ``replies`` keeps, per worker, the nonce of its last
+push or grant with the answer: the same call run again after its answer was lost
+(``mayadeen.distributed.link``) gets that answer, not a second request queued or leased.
 """
 
 from __future__ import annotations
 
 import pickle
+import uuid
 from dataclasses import dataclass
 
 from scrapy.utils.request import request_from_dict
@@ -51,8 +56,8 @@ local function ack(leases, owner, data, prio, id, worker)
 end
 """
 
-# KEYS: state queue data prio delayed leases owner slots next paused dupefilter seq
-# ARGV: epoch worker lease_ttl delay concurrency slot_ttl slot_prefix
+# KEYS: state queue data prio delayed leases owner slots next paused dupefilter seq replies
+# ARGV: epoch worker lease_ttl delay concurrency slot_ttl slot_prefix nonce
 _TAKE = (
     PRELUDE
     + BUDGET_LUA
@@ -70,12 +75,20 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', fmt(t))) do
   redis.call('ZREM', KEYS[5], id)
   redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[4], id), id)
 end
+-- Run again (same nonce) while its lease is held, not expired above: the same grant.
+local last = redis.call('HGET', KEYS[13], ARGV[2])
+if last then
+  last = cjson.decode(last)
+  if last[1] == ARGV[8] and redis.call('HGET', KEYS[7], last[2]) == ARGV[2] then
+    return {'granted', last[2], redis.call('HGET', KEYS[3], last[2]), last[3]}
+  end
+end
 local head = redis.call('ZRANGE', KEYS[2], 0, 0)
 if #head == 0 then
   if redis.call('HGET', KEYS[1], 'seeded') == '1' and redis.call('ZCARD', KEYS[6]) == 0
      and redis.call('ZCARD', KEYS[5]) == 0 then
     redis.call('HSET', KEYS[1], 'status', 'ended', 'ended_at', fmt(t), 'seen', redis.call('SCARD', KEYS[11]))
-    redis.call('DEL', KEYS[11], KEYS[12])
+    redis.call('DEL', KEYS[11], KEYS[12], KEYS[13])
     return {'ended'}
   end
   local soonest = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
@@ -90,17 +103,23 @@ if wait ~= 0 then return {'wait', fmt(wait)} end
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZADD', KEYS[6], fmt(t + tonumber(ARGV[3])), id)
 redis.call('HSET', KEYS[7], id, ARGV[2])
+redis.call('HSET', KEYS[13], ARGV[2], cjson.encode({ARGV[8], id, slot}))
 return {'granted', id, redis.call('HGET', KEYS[3], id), slot}
 """
 )
 
-# KEYS: state queue data prio delayed dupefilter seq leases owner
-# ARGV: epoch fingerprint ('' = unfiltered) data score delay replaces ('' = none) worker
+# KEYS: state queue data prio delayed dupefilter seq leases owner replies
+# ARGV: epoch fingerprint ('' = unfiltered) data score delay replaces ('' = none) worker nonce
 _PUSH = (
     PRELUDE
     + _RUNNING
     + """
 if not running(KEYS[1], ARGV[1]) then return 'ended' end
+local last = redis.call('HGET', KEYS[10], ARGV[7])
+if last then
+  last = cjson.decode(last)
+  if last[1] == ARGV[8] then return last[2] end
+end
 local result = 'filtered'
 if ARGV[2] == '' or redis.call('SADD', KEYS[6], ARGV[2]) == 1 then
   local id = string.format('%012d', redis.call('INCR', KEYS[7]))
@@ -115,11 +134,12 @@ if ARGV[2] == '' or redis.call('SADD', KEYS[6], ARGV[2]) == 1 then
   result = 'queued'
 end
 if ARGV[6] ~= '' then ack(KEYS[8], KEYS[9], KEYS[3], KEYS[4], ARGV[6], ARGV[7]) end
+redis.call('HSET', KEYS[10], ARGV[7], cjson.encode({ARGV[8], result}))
 return result
 """
 )
 
-# KEYS: leases owner data prio. ARGV: worker id...
+# KEYS: leases owner data prio. ARGV: worker id...  Again: acknowledges nothing more (counts 0).
 _ACK = (
     PRELUDE
     + _RUNNING
@@ -142,7 +162,8 @@ return 0
 """
 )
 
-# KEYS: queue prio leases owner. ARGV: worker id...  Puts this worker's leased requests back in the queue.
+# KEYS: queue prio leases owner. ARGV: worker id...  Puts this worker's leased requests back in the queue
+# (again: releases nothing more, counts 0).
 _RELEASE = """
 local n = 0
 for i = 2, #ARGV do
@@ -171,6 +192,11 @@ class Take:
     lease: str | None = None
     slot: str | None = None
     wait: float = 0.0
+
+
+def _nonce() -> str:
+    """Names one push or take, made before the link's call so that every try of it sends the same."""
+    return uuid.uuid4().hex
 
 
 def _text(value) -> str:
@@ -208,16 +234,25 @@ class LeasedQueue:
         # Redis is the crawl's own store, written only by its workers (as JOBDIR's disk queues are).
         return request_from_dict(pickle.loads(data), spider=self.spider)  # noqa: S301
 
-    def push(self, request, *, fingerprint: str = "", delay: float = 0.0, replaces: str | None = None) -> str:
+    def push(
+        self,
+        request,
+        *,
+        fingerprint: str = "",
+        delay: float = 0.0,
+        replaces: str | None = None,
+        nonce: str | None = None,
+    ) -> str:
         """Queue ``request`` (``QUEUED``), unless ``fingerprint`` was seen in this crawl (``FILTERED``) or
         the crawl has ended (``ENDED``). ``delay``: seconds before it may be taken. ``replaces``: the
-        lease id of the request it takes the place of, acknowledged in the same step."""
+        lease id of the request it takes the place of, acknowledged in the same step. ``nonce``: see
+        ``take`` (an unfiltered request pushed again would be queued twice)."""
         k = self.keys
         data = self._encode_request(request)
         result = self.link.call(
             "queue push",
             self._push,
-            keys=[k.state, k.queue, k.data, k.prio, k.delayed, k.dupefilter, k.seq, k.leases, k.owner],
+            keys=[k.state, k.queue, k.data, k.prio, k.delayed, k.dupefilter, k.seq, k.leases, k.owner, k.replies],
             args=[
                 self.epoch,
                 fingerprint,
@@ -226,12 +261,20 @@ class LeasedQueue:
                 f"{max(delay, 0.0):.6f}",
                 replaces or "",
                 self.worker,
+                nonce or _nonce(),
             ],
         )
         return _text(result)
 
-    def take(self, budget) -> Take:
-        """Lease the head of the queue if the site's budget allows a request now."""
+    def take(self, budget, *, nonce: str | None = None) -> Take:
+        """Lease the head of the queue if the site's budget allows a request now.
+
+        ``nonce`` (new for each call by default) names this take: the link tries a call again when its
+        answer was lost, and the script, run again with the same nonce while this worker still holds
+        the lease it granted, answers the same grant instead of leasing a second request that this
+        worker would never know of (never renewed, it would expire and hold a budget slot meanwhile).
+        The script remembers only this worker's last grant: the link's thread makes one call at a time,
+        so only the last one can be tried again."""
         k, b = self.keys, budget.keys
         delay, concurrency, slot_ttl = budget.args
         reply = self.link.call(
@@ -240,9 +283,13 @@ class LeasedQueue:
             keys=[
                 *(k.state, k.queue, k.data, k.prio, k.delayed, k.leases, k.owner),
                 *(b.slots, b.next, b.paused),
-                *(k.dupefilter, k.seq),
+                *(k.dupefilter, k.seq, k.replies),
             ],
-            args=[self.epoch, self.worker, f"{self.lease_ttl:.3f}", delay, concurrency, slot_ttl, self.slot_prefix],
+            args=[
+                *(self.epoch, self.worker, f"{self.lease_ttl:.3f}"),
+                *(delay, concurrency, slot_ttl, self.slot_prefix),
+                nonce or _nonce(),
+            ],
         )
         kind = _text(reply[0])
         if kind == GRANTED:
