@@ -1,5 +1,7 @@
-"""Helpers for the distributed-crawl tests: a real redis-server, a fixture server that measures what it
-sees (arrival times, requests open at once, on its own clock), and workers as ``scrapy crawl`` processes.
+"""Helpers for the distributed-crawl tests (``tests/test_distributed*.py``): a real redis-server, a
+fixture server that measures what it sees (arrival times, requests open at once, on its own clock),
+workers as ``scrapy crawl`` processes (or, alone, in the test process), and the checks of what they
+stored.
 """
 
 from __future__ import annotations
@@ -10,13 +12,17 @@ import socket
 import subprocess
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import redis
 
 from mayadeen.distributed.keys import CrawlKeys
-from tests.conftest import ROOT
+from mayadeen.store.engines import POSTGRESQL, StoreTarget, connect
+from mayadeen.store.sqlite import ArticleStore
+from tests import inprocess
+from tests.conftest import ROOT, CrawlResult, expected_records
 from tests.fixture_server import FixtureServer, FixtureSite, write_answer
 from tests.scheduled import crawl_command, stored
 
@@ -26,6 +32,12 @@ GATE_TIMEOUT = 120
 needs_redis = pytest.mark.skipif(
     REDIS_SERVER is None, reason="redis-server is not installed (apt-get install redis-server)"
 )
+#: The budget the site gets in these tests, and how long the server takes per answer: slow enough that
+#: three workers without a shared budget would have 6 requests open and three times the rate.
+BUDGET = {"DOWNLOAD_DELAY": "0.05", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"}
+LATENCY = 0.1
+#: How often a worker asks Redis again when it has nothing to do (the default is for production).
+POLL = {"MAYADEEN_REDIS_POLL_INTERVAL": "0.05"}
 
 
 def free_port() -> int:
@@ -177,10 +189,34 @@ def start_worker(
         server_url,
         workdir,
         args={"js": "0", **(args or {})},
-        settings={"MAYADEEN_REDIS_URL": redis_url, "MAYADEEN_REDIS_POLL_INTERVAL": "0.05", **(settings or {})},
+        settings={"MAYADEEN_REDIS_URL": redis_url, **POLL, **(settings or {})},
     )
     log = (workdir / "worker.log").open("ab")
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def worker_in_process(
+    server_url: str,
+    redis_url: str,
+    workdir: Path,
+    *,
+    spider: str = "sitemap",
+    args: dict | None = None,
+    settings: dict | None = None,
+) -> CrawlResult:
+    """One worker alone, as ``start_worker`` starts it, crawling in this process (``tests.inprocess``):
+    the worker's process is not the point when it runs alone. Its log also in ``worker.log``, as a
+    started worker's."""
+    result = inprocess.crawl(
+        spider,
+        server_url,
+        workdir,
+        args={"js": "0", **(args or {})},
+        settings={"MAYADEEN_REDIS_URL": redis_url, **POLL, **(settings or {})},
+        check=False,
+    )
+    (workdir / "worker.log").write_text(result.log, "utf-8")
+    return result
 
 
 def start_together(
@@ -201,6 +237,14 @@ def start_together(
     finally:
         server.gate.set()
     return workers
+
+
+def worker_dirs(tmp_path: Path, n: int) -> list[Path]:
+    return [tmp_path / f"worker{i}" for i in range(1, n + 1)]
+
+
+def run_workers(spider: str, srv, redis_srv, dirs: list[Path], **kwargs) -> list[int]:
+    return finish(start_together(spider, srv, redis_srv, dirs, **kwargs))
 
 
 def finish(workers: list[subprocess.Popen], timeout: float = 120) -> list[int]:
@@ -236,3 +280,43 @@ def jsonl_urls(workdir: Path) -> list[str]:
     if not path.exists():
         return []
     return [json.loads(line)["url"] for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def assert_all_ok(dirs: list[Path], codes: list[int]) -> None:
+    for workdir, code in zip(dirs, codes, strict=True):
+        log = log_of(workdir)
+        assert code == 0, log[-3000:]
+        assert "Run summary: spider=" in log.strip().splitlines()[-1] and "result=ok" in log.strip().splitlines()[-1]
+
+
+def assert_exact_records(workdirs: list[Path], *, allow_twice: set[str] = frozenset()) -> None:
+    """The workers' stores together hold exactly the expected records, each in one store (or, for the
+    urls in ``allow_twice``, in two: a worker killed after storing an item and before finishing it)."""
+    expected = expected_records()
+    found = Counter(url for rows in stores(workdirs) for url in rows)
+    logs = "\n".join(f"--- {d.name}:\n" + "\n".join(log_of(d).splitlines()[-15:]) for d in workdirs)
+    assert set(found) == set(expected), logs  # the logs' ends say why a worker stored nothing
+    twice = {url for url, n in found.items() if n > 1}
+    assert twice <= allow_twice and max(found.values()) <= 2, f"stored more than once: {twice}"
+    for workdir in workdirs:
+        path = workdir / "mayadeen.sqlite"
+        if not path.exists():
+            continue
+        with ArticleStore(path, readonly=True) as store:
+            for url in stores([workdir])[0]:
+                record = store.get(url)
+                for key, value in expected[url].items():
+                    assert record[key] == value, f"{url}: {key}"
+
+
+def assert_one_postgres_row_each(postgres_url: str) -> list[dict]:
+    """The shared PostgreSQL store holds exactly the expected records, one row each, never revised;
+    returns its run rows."""
+    expected = expected_records()
+    with connect(StoreTarget(POSTGRESQL, postgres_url), readonly=True) as store:
+        records = list(store.iter_records())
+        assert sorted(r["url"] for r in records) == sorted(expected)  # every item, one row each
+        for record in records:
+            assert {k: record[k] for k in expected[record["url"]]} == expected[record["url"]], record["url"]
+            assert store.get(record["url"])["revision"] == 1 and store.revisions(record["url"]) == []
+        return store.runs()

@@ -16,6 +16,7 @@ error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -36,6 +37,7 @@ from mayadeen.record import validation_errors
 from mayadeen.store.model import JSON_COLUMNS, RECORD_COLUMNS
 from mayadeen.store.sqlite import ArticleStore
 from mayadeen.urls import PUBLIC_URL, item_kind
+from tests import inprocess
 from tests.conftest import FAST, ROOT, expected_records
 from tests.fault_server import FaultServer
 from tests.fixture_server import Answer, FixtureSite
@@ -217,65 +219,89 @@ def items_to_fetch(path: Path, full: bool) -> int:
         con.close()
 
 
-def run_group(group: int, tmp: Path, versions) -> dict:
-    rng = random.Random(SEED + group)
-    sqlite = tmp / f"group{group}" / "mayadeen.sqlite"
-    sqlite.parent.mkdir(parents=True)
-    reader = Reader(sqlite)
-    reader.start()
-    figures = {"kills": 0, "rows_checked": 0, "completed_before_kill": 0, "rounds_with_work": 0}
-    try:
-        with RevisingSite() as site:
-            for n in range(ROUNDS):
-                full = n % 2 == 1
-                site.changed = full and rng.random() < 0.7
-                todo = items_to_fetch(sqlite, full)
-                kill_after = rng.randint(1, todo) if todo else None  # the item request to kill after
-                kill_delay = rng.uniform(0, KILL_JITTER)
-                site.log.clear()
-                cmd, env = crawl_command(site.url, sqlite.parent / f"round{n}", sqlite, full)
-                (sqlite.parent / f"round{n}").mkdir()
-                proc = subprocess.Popen(
-                    cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-                )
-                try:
-                    if kill_after is not None:
-                        figures["rounds_with_work"] += 1
-                        deadline = time.monotonic() + 60
-                        while proc.poll() is None and site.item_requests() < kill_after and time.monotonic() < deadline:
-                            time.sleep(0.005)
-                        time.sleep(kill_delay)
-                        if proc.poll() is None:
-                            os.killpg(proc.pid, signal.SIGKILL)
-                            figures["kills"] += 1
-                        else:
-                            figures["completed_before_kill"] += 1
-                finally:
-                    proc.wait(timeout=60)
-                figures["rows_checked"] += check_store(sqlite, versions)
-            # A run left alone completes the set.
-            site.changed = False
-            cmd, env = crawl_command(site.url, sqlite.parent / "final", sqlite, full=True)
-            (sqlite.parent / "final").mkdir()
-            done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-            assert done.returncode == 0, done.stderr[-3000:]
+class Group:
+    """One group of rounds on a fresh store, its server and its reader (started and stopped with ``with``)."""
+
+    def __init__(self, group: int, tmp: Path):
+        self.rng = random.Random(SEED + group)
+        self.sqlite = tmp / f"group{group}" / "mayadeen.sqlite"
+        self.sqlite.parent.mkdir(parents=True)
+        self.reader = Reader(self.sqlite)
+        self.site = RevisingSite()
+        self.figures = {"kills": 0, "rows_checked": 0, "completed_before_kill": 0, "rounds_with_work": 0}
+
+    def __enter__(self) -> Group:
+        self.site.__enter__()
+        self.reader.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.reader.stop.set()
+        self.reader.join(timeout=10)
+        self.site.__exit__(*exc)
+
+    def kill_rounds(self, versions) -> None:
+        """The ROUNDS crawls, each SIGKILLed at its drawn moment (the process is the point: subprocesses)."""
+        rng, site, sqlite, figures = self.rng, self.site, self.sqlite, self.figures
+        for n in range(ROUNDS):
+            full = n % 2 == 1
+            site.changed = full and rng.random() < 0.7
+            todo = items_to_fetch(sqlite, full)
+            kill_after = rng.randint(1, todo) if todo else None  # the item request to kill after
+            kill_delay = rng.uniform(0, KILL_JITTER)
+            site.log.clear()
+            cmd, env = crawl_command(site.url, sqlite.parent / f"round{n}", sqlite, full)
+            (sqlite.parent / f"round{n}").mkdir()
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            )
+            try:
+                if kill_after is not None:
+                    figures["rounds_with_work"] += 1
+                    deadline = time.monotonic() + 60
+                    while proc.poll() is None and site.item_requests() < kill_after and time.monotonic() < deadline:
+                        time.sleep(0.005)
+                    time.sleep(kill_delay)
+                    if proc.poll() is None:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        figures["kills"] += 1
+                    else:
+                        figures["completed_before_kill"] += 1
+            finally:
+                proc.wait(timeout=60)
             figures["rows_checked"] += check_store(sqlite, versions)
-    finally:
-        reader.stop.set()
-        reader.join(timeout=10)
-    con = sqlite3.connect(sqlite)
-    final = {r[0]: r for r in con.execute(f"SELECT {', '.join(RECORD_COLUMNS)} FROM articles")}
-    con.close()
-    figures.update(reader_queries=reader.queries, reader_errors=reader.errors, final=final)
-    return figures
+
+    def complete(self, versions) -> dict:
+        """A run left alone completes the set (in this process: it is not killed; the reader still reads)."""
+        self.site.changed = False
+        workdir = self.sqlite.parent / "final"
+        inprocess.crawl(
+            "sections", self.site.url, workdir, args={"js": "0", "full": "1"}, settings=SLOW, sqlite=self.sqlite
+        )
+        self.reader.stop.set()
+        self.reader.join(timeout=10)
+        self.figures["rows_checked"] += check_store(self.sqlite, versions)
+        con = sqlite3.connect(self.sqlite)
+        final = {r[0]: r for r in con.execute(f"SELECT {', '.join(RECORD_COLUMNS)} FROM articles")}
+        con.close()
+        return {
+            **self.figures,
+            "reader_queries": self.reader.queries,
+            "reader_errors": self.reader.errors,
+            "final": final,
+        }
 
 
 @pytest.mark.soak
 def test_sigkill_at_random_moments_never_corrupts_or_loses(tmp_path):
     versions = _versions()
     started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda g: run_group(g, tmp_path, versions), range(GROUPS)))
+    with contextlib.ExitStack() as stack:
+        groups = [stack.enter_context(Group(g, tmp_path)) for g in range(GROUPS)]
+        with ThreadPoolExecutor(max_workers=GROUPS) as pool:
+            list(pool.map(lambda group: group.kill_rounds(versions), groups))
+        # One at a time: an in-process crawl is the main thread's (its signal handlers, its log capture).
+        results = [group.complete(versions) for group in groups]
     expected = expected_records()
     for figures in results:
         assert figures["reader_errors"] == [], figures["reader_errors"][:5]

@@ -3,7 +3,8 @@
 Read with Redis's MONITOR, the crawl's queue, delays and leases (``mayadeen.distributed.queue``) must
 never be all empty between two scripts before the crawl's end: at such a moment any other worker's
 take finds the crawl seeded with nothing to do and ends it for everyone, and the requests still to
-come are dropped (three workers exiting ok with no record between them).
+come are dropped (three workers exiting ok with no record between them). A request refused on its way
+to its callback is finished and its lease acknowledged too. (One worker: in process.)
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import threading
 
 import redis
 
+from mayadeen.distributed.crawl import crawl_status
 from mayadeen.distributed.keys import CrawlKeys
-from tests.distributed import MeteredServer, RedisServer, finish, log_of, needs_redis, start_worker
+from mayadeen.urls import PUBLIC_URL
+from tests.distributed import BUDGET, MeteredServer, RedisServer, needs_redis, worker_in_process
+from tests.fixture_server import FixtureSite
 
 pytestmark = needs_redis
 
@@ -62,10 +66,35 @@ def test_a_lease_outlives_the_requests_its_page_yielded(tmp_path):
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
         client = redis_srv.client()
         watcher = watch(redis.Redis(host="127.0.0.1", port=redis_srv.port, socket_timeout=300), commands)
-        (code,) = finish([start_worker("sections", srv.url, tmp_path / "worker", redis_srv.url)])
+        worker = worker_in_process(srv.url, redis_srv.url, tmp_path / "worker", spider="sections")
         client.echo(END)
         watcher.join(30)
     assert not watcher.is_alive(), "MONITOR did not see the end of the watch"
-    assert code == 0, log_of(tmp_path / "worker")[-3000:]
+    assert worker.returncode == 0, worker.log[-3000:]
     assert len(srv.paths()) > 20  # the home page led to listings and items
     assert idle_gaps(commands, keys) == []
+
+
+BROKEN_SITEMAP = "/sitemaps/all/sitemap-2025-2.xml"
+
+
+def test_a_page_refused_on_the_spider_side_gives_up_its_lease(tmp_path):
+    """When a response is refused on its way to the callback (here the discovery-source check raises
+    ``IgnoreRequest`` on a monthly sitemap that is an XML declaration and nothing else; Scrapy hands it
+    to the request's errback, which ``watch_errback`` wraps) the request is finished with the error
+    logged, its lease acknowledged: the crawl ends. (A lease kept by a live worker is renewed at every
+    heartbeat: the crawl would never end.) This test used to make the sitemap callback raise through a
+    locked store, which now fetches the items instead (``mayadeen.store.freshness``)."""
+    settings = {**BUDGET, "MAYADEEN_WARC_DIR": "", "MAYADEEN_REDIS_LEASE_TTL": "2"}
+    settings["MAYADEEN_STORE_REACTOR_TIMEOUT"] = "1"  # below the lease TTL, or the worker is refused
+    keys = CrawlKeys("sitemap", "sitemap")
+    site = FixtureSite()
+    site.override(BROKEN_SITEMAP, b'<?xml version="1.0"?>', content_type="application/xml")
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(site) as srv:
+        worker = worker_in_process(srv.url, redis_srv.url, tmp_path / "worker", settings=settings)
+        status = crawl_status(redis_srv.client(), keys)
+    log = worker.log
+    assert f"Could not read the discovery source {PUBLIC_URL}{BROKEN_SITEMAP}: not a sitemap" in log, log[-3000:]
+    assert worker.returncode in (0, 1) and "Run summary: spider=" in log.strip().splitlines()[-1], log[-3000:]
+    assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0)
+    assert worker.stat("mayadeen/redis/acked") == worker.stat("mayadeen/redis/taken") > 0

@@ -7,8 +7,6 @@ through ``MAYADEEN_STORE_URL`` to a database of the session's cluster (conftest 
 
 from __future__ import annotations
 
-import time
-
 import psycopg
 import pytest
 from warcio.archiveiterator import ArchiveIterator
@@ -209,7 +207,8 @@ def test_postgresql_restarted_mid_crawl_loses_nothing(tmp_path):
             )
             wait_for(lambda: count_or_none(url) >= 2, timeout=120, step=0.1)
             cluster.stop_server()
-            time.sleep(1.5)  # the crawl goes on fetching; its writes wait for the server
+            # the crawl goes on fetching; its writes wait for the server, as its log says
+            wait_for(lambda: "unreachable" in (tmp_path / "killed.log").read_text(), timeout=60, step=0.05)
             cluster.start_server()
             wait_for(lambda: crawl.poll() is not None, timeout=240, step=0.1)
         log = (tmp_path / "killed.log").read_text()
