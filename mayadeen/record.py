@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import fastjsonschema
-from itemadapter import ItemAdapter
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "article.schema.json"
@@ -33,27 +32,6 @@ def utc_timestamp(moment: datetime | None = None) -> str:
     """``moment`` (default: now) as the record's time form, UTC ``YYYY-MM-DDThh:mm:ssZ``."""
     moment = moment or datetime.now(UTC)
     return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
-
-
-# The values a record's JSON holds: kept as they are by ``plain_record``.
-_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
-
-
-def plain_record(item: Any) -> dict[str, Any]:
-    """``ItemAdapter(item).asdict()``: the record as a dict, nested containers copied, in a fraction of
-    its time (it asks every item adapter about every leaf; a record is made of JSON values)."""
-    return {key: _plain(value) for key, value in ItemAdapter(item).items()}
-
-
-def _plain(value: Any) -> Any:
-    kind = type(value)
-    if kind in _JSON_LEAVES:
-        return value
-    if isinstance(value, dict):
-        return {key: _plain(inner) for key, inner in value.items()}
-    if isinstance(value, (list, set, tuple)):
-        return kind(_plain(inner) for inner in value)
-    return plain_record(value) if ItemAdapter.is_item(value) else value
 
 
 def content_hash(record: Mapping[str, Any]) -> str:

@@ -172,7 +172,7 @@ def test_no_redis_command_leaves_from_the_reactor_thread(tmp_path, monkeypatch):
     reactor_thread = blockingCallFromThread(inprocess.reactor(), threading.get_ident)
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
         sent_before = len(senders)  # the test's own commands, starting Redis
-        run = worker_in_process(srv, redis_srv, tmp_path / "worker")
+        run = worker_in_process(srv.url, redis_srv.url, tmp_path / "worker")
         sent = senders[sent_before:]
     assert run.returncode == 0, run.log[-3000:]
     assert len(item_paths(srv.paths())) == 14 and len(sent) > 30  # the crawl's commands were seen

@@ -32,8 +32,9 @@ from mayadeen.pipelines.dedupe import DedupePipeline
 from mayadeen.pipelines.enrich import EnrichPipeline
 from mayadeen.pipelines.store import SQLiteStorePipeline, StorePipeline, run_figures
 from mayadeen.pipelines.validate import ValidatePipeline
+from mayadeen.plain_record import plain_record
 from mayadeen.preflight import waits_within_lease
-from mayadeen.record import content_hash, plain_record, validation_errors
+from mayadeen.record import content_hash, validation_errors
 from mayadeen.store.sqlite import ArticleStore
 from tests import inprocess
 from tests.fixture_server import FixtureServer

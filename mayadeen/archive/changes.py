@@ -22,7 +22,8 @@ from scrapy.exceptions import NotConfigured
 
 from mayadeen.pipelines.store import StorePipeline, open_store
 from mayadeen.pipelines.store_thread import StoreThread
-from mayadeen.record import HASHED_KEYS, plain_record
+from mayadeen.plain_record import plain_record
+from mayadeen.record import HASHED_KEYS
 from mayadeen.store.engines import store_target
 from mayadeen.store.model import RECORD_COLUMNS
 

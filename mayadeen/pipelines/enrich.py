@@ -10,7 +10,8 @@ from typing import Any
 
 from itemadapter import ItemAdapter
 
-from mayadeen.record import content_hash, plain_record, utc_timestamp
+from mayadeen.plain_record import plain_record
+from mayadeen.record import content_hash, utc_timestamp
 
 
 class EnrichPipeline:

@@ -26,7 +26,7 @@ from twisted.internet.defer import Deferred
 
 from mayadeen.items import ArticleItem
 from mayadeen.pipelines.store_thread import StoreThread
-from mayadeen.record import plain_record
+from mayadeen.plain_record import plain_record
 from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_errors, store_target
 from mayadeen.store.freshness import comparable_items_seen
 from mayadeen.store.interface import Store

@@ -12,7 +12,8 @@ from typing import Any
 
 from scrapy.exceptions import DropItem
 
-from mayadeen.record import plain_record, validation_errors
+from mayadeen.plain_record import plain_record
+from mayadeen.record import validation_errors
 
 logger = logging.getLogger(__name__)
 
