@@ -251,7 +251,7 @@ def test_the_item_count_monitor_reads_off_the_reactor_while_the_store_hangs(tmp_
     cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests
     try:
         url = cluster.new_database()
-        settings = {**SETTINGS, "MAYADEEN_STORE_URL": url, "MAYADEEN_STORE_REACTOR_TIMEOUT": "10"}
+        settings = {**SETTINGS, "MAYADEEN_STORE_URL": url, "MAYADEEN_STORE_REACTOR_TIMEOUT": "5"}
 
         def steps() -> None:
             try:
