@@ -46,8 +46,8 @@ Settings: ``MAYADEEN_REDIS_URL``, ``MAYADEEN_REDIS_LEASE_TTL``, ``MAYADEEN_REDIS
 ``MAYADEEN_REDIS_RETRY_TIMEOUT``, ``DUPEFILTER_DEBUG``; the budget takes ``DOWNLOAD_DELAY`` and
 ``CONCURRENT_REQUESTS_PER_DOMAIN`` as the addon saved them (``MAYADEEN_BUDGET_DELAY``,
 ``MAYADEEN_BUDGET_CONCURRENCY``). Stats: ``mayadeen/redis/taken``, ``mayadeen/redis/acked``,
-``mayadeen/redis/released`` (put back at close), ``mayadeen/redis/leases/max`` (most leases held at once), ``scheduler/enqueued/redis``, ``scheduler/dequeued/redis``,
-``dupefilter/filtered``.
+``mayadeen/redis/released`` (put back at close), ``mayadeen/redis/leases/max`` (most leases held at
+once), ``scheduler/enqueued/redis``, ``scheduler/dequeued/redis``, ``dupefilter/filtered``.
 """
 
 from __future__ import annotations
