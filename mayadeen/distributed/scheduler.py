@@ -29,6 +29,11 @@ in the order it was sent, and its answer comes back on the reactor.
   scheduler never holds more than the downloader asked for. A granted request wakes the engine
   (``mayadeen.scrapy_contact.wake_engine``), which asks again; a wait sets a timer to ask again then;
   the end of the crawl makes ``has_pending_requests`` false.
+* a worker holds at most ``2 × MAYADEEN_BUDGET_CONCURRENCY`` leases (``CONCURRENT_REQUESTS_PER_DOMAIN``
+  as the addon saved it; ``2 × CONCURRENT_REQUESTS`` when that is 0, unlimited): a lease is acknowledged
+  only once its items are stored, so a store that waits would otherwise let the worker take (and the
+  heartbeat renew) ever more leases, all of them fetched again if it is killed. At the cap it takes
+  nothing; the acknowledgement (or retry) that brings it below wakes the engine, which asks again.
 * ``has_pending_requests`` is true until the crawl has ended: a worker with nothing to do does not go
   idle (and close) while other workers may still queue work.
 * a heartbeat (``mayadeen.distributed.heartbeat``) renews this worker's leases and budget slots,
@@ -41,8 +46,8 @@ Settings: ``MAYADEEN_REDIS_URL``, ``MAYADEEN_REDIS_LEASE_TTL``, ``MAYADEEN_REDIS
 ``MAYADEEN_REDIS_RETRY_TIMEOUT``, ``DUPEFILTER_DEBUG``; the budget takes ``DOWNLOAD_DELAY`` and
 ``CONCURRENT_REQUESTS_PER_DOMAIN`` as the addon saved them (``MAYADEEN_BUDGET_DELAY``,
 ``MAYADEEN_BUDGET_CONCURRENCY``). Stats: ``mayadeen/redis/taken``, ``mayadeen/redis/acked``,
-``mayadeen/redis/released`` (put back at close), ``scheduler/enqueued/redis``, ``scheduler/dequeued/redis``,
-``dupefilter/filtered``.
+``mayadeen/redis/released`` (put back at close), ``mayadeen/redis/leases/max`` (most leases held at
+once), ``scheduler/enqueued/redis``, ``scheduler/dequeued/redis``, ``dupefilter/filtered``.
 """
 
 from __future__ import annotations
@@ -96,6 +101,8 @@ class DistributedScheduler(BaseScheduler):
         self.opened = False  # joined a running crawl; until then, giving up on Redis fails the start
         self.ready: deque = deque()  # the request taken last, until the engine asks for it (one at most)
         self.asking = False  # a take (or robots.txt's grant) is in the link's thread
+        self.lease_cap = 0  # most leases held at once (set at the open)
+        self.at_cap = False  # a take was skipped at the cap: the lease finished next wakes the engine
         self.heartbeat = Heartbeat(self)
         self._timer = None
         self._duplicate_logged = False
@@ -155,6 +162,7 @@ class DistributedScheduler(BaseScheduler):
             concurrency=settings.getint("MAYADEEN_BUDGET_CONCURRENCY"),
             slot_ttl=self.lease_ttl,
         )
+        self.lease_cap = 2 * (self.budget.concurrency or settings.getint("CONCURRENT_REQUESTS"))
         self.robots = RobotsPrefetch(self.crawler, self.budget, public, slot=f"robots:{self.worker}")
         logger.info(
             "Worker %s %s crawl %s/%s (Redis %s); budget for %s: one request per %.3gs, at most %s at once",
@@ -218,7 +226,7 @@ class DistributedScheduler(BaseScheduler):
         delay = max(0.0, not_before - time.time()) if not_before is not None else 0.0
         fingerprint = "" if request.dont_filter else self.crawler.request_fingerprinter.fingerprint(request).hex()
         if replaces:
-            self.leases.discard(replaces)
+            self._finished(replaces)
         push = partial(self.queue.push, request, fingerprint=fingerprint, delay=delay, replaces=replaces)
         self.link.send("queue push", push, then=partial(self._pushed, request))
         return True  # sent, in order; Redis's duplicate filter answers in _pushed
@@ -242,8 +250,16 @@ class DistributedScheduler(BaseScheduler):
         """``lease``'s request is finished (``mayadeen.distributed.acks``)."""
         self.budget.release(self.queue.slot_prefix + lease)  # if refused before the downloader
         if lease in self.leases:
-            self.leases.discard(lease)
+            self._finished(lease)
             self.link.send("lease ack", self.queue.ack, lease, then=self._acked)
+
+    def _finished(self, lease: str) -> None:
+        """``lease`` is no longer this worker's: below the cap again, the engine asks for more."""
+        self.leases.discard(lease)
+        if self.at_cap and len(self.leases) < self.lease_cap:
+            self.at_cap = False
+            if self.crawler.engine.spider is not None:
+                wake_engine(self.crawler)
 
     def _acked(self, acked: int) -> None:
         if acked:
@@ -264,6 +280,9 @@ class DistributedScheduler(BaseScheduler):
             asked = self.link.submit(self.budget.grant, self.robots.slot).addCallback(self._granted_robots)
         elif self.robots.pending:
             return  # robots.txt is on its way: the engine asks again when its download ends
+        elif len(self.leases) >= self.lease_cap:
+            self.at_cap = True  # _finished wakes the engine
+            return
         else:
             asked = self.link.submit(self.queue.take, self.budget).addCallback(self._answered)
         self.asking = True
@@ -298,6 +317,7 @@ class DistributedScheduler(BaseScheduler):
         request.meta[LEASE] = take.lease
         self.budget.taken(request, take.slot)
         self.leases.add(take.lease)
+        self.stats.max_value("mayadeen/redis/leases/max", len(self.leases))
         watch_errback(request, self.crawler.get_spider_middleware(AckWhenDone))
         self.stats.inc_value("scheduler/dequeued/redis")
         self.stats.inc_value("mayadeen/redis/taken")
