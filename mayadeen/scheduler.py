@@ -11,7 +11,8 @@ shutdown wait for it. Here a request that is not due yet never leaves the schedu
   the slot is not held (``hold_slot``: a ``Retry-After``), fewer than its concurrency
   (``CONCURRENT_REQUESTS_PER_DOMAIN``, ``DOWNLOAD_SLOTS``) of its requests are in the downloader, and
   its download delay is over — the longest the downloader may draw, ``delay × (1 + jitter)``, as it
-  draws each delay at random. Until then that one request waits here and the rest of the queue stays
+  draws each delay at random — and the slot's delay timer has run (under load it runs late, and the
+  downloader sends nothing before it). Until then that one request waits here and the rest of the queue stays
   where it is (on disk with a JOBDIR): a held slot is looked at, never drained into memory. So no
   request sits in the downloader's queue when the site says "come back later" (``DueGuardMiddleware``
   sends back one that was held up on its way, e.g. by robots.txt, or that a pause caught there);
@@ -50,12 +51,15 @@ import weakref
 from scrapy.core.scheduler import Scheduler
 
 from mayadeen.download_slots import SlotArrivals, slot_clock
-from mayadeen.scrapy_contact import in_downloader, longest_delay, wake_engine
+from mayadeen.scrapy_contact import delay_timer_pending, in_downloader, longest_delay, wake_engine
 
 logger = logging.getLogger(__name__)
 
 #: Request meta: the wall-clock time (``time.time()``) before which the request is not sent.
 NOT_BEFORE = "mayadeen_not_before"
+#: Seconds to look again at a slot whose delay is over by the clock but whose delay timer has not run:
+#: the wake-up timer then comes after it in the event loop.
+TIMER_TURN = 0.001
 
 
 class DueScheduler(Scheduler):
@@ -257,7 +261,10 @@ class DueScheduler(Scheduler):
         last = self.arrivals.last.get(key, -math.inf)
         if handing:
             last = max(last, self.handed.get(key, -math.inf))
-        return max(0.0, last + longest_delay(self.crawler, key) - slot_clock())
+        wait = max(0.0, last + longest_delay(self.crawler, key) - slot_clock())
+        if wait <= 0 and delay_timer_pending(self.crawler, key):  # late under load: it would queue the request
+            return TIMER_TURN
+        return wait
 
     def _wake_in(self, seconds: float) -> None:
         from twisted.internet import reactor

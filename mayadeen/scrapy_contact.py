@@ -1,4 +1,4 @@
-"""The whole of mayadeen's contact with Scrapy beyond its public API: three needs it has no API for.
+"""The whole of mayadeen's contact with Scrapy beyond its public API: four needs it has no API for.
 
 * Waking the engine. The engine asks the scheduler for requests when a download ends, when a request
   is scheduled, and on its heartbeat (every 5 s). A scheduler that holds a request until a moment (a
@@ -10,6 +10,10 @@
   ``request_left_downloader``), and a request a middleware answers or drops never reaches one.
 * A download slot's delay. AutoThrottle changes it as the crawl goes, ``DOWNLOAD_SLOTS`` sets it per
   slot, and the downloader draws each wait within ``delay × (1 ± jitter)``; nothing public reads them.
+* Whether a download slot's delay timer is still pending. After each request it sends, a slot arms a
+  timer (drawn again until a draw falls within the time gone by) and sends nothing before it has run,
+  even once its delay is over by the clock: under load the timer runs turns of the event loop late,
+  and a request handed over meanwhile waits in the slot's queue.
 
 ``tests/test_scrapy_contact.py`` pins the behaviour relied on here: a Scrapy upgrade that changes it
 fails there, not in a crawl.
@@ -37,3 +41,10 @@ def longest_delay(crawler, key: str) -> float:
     if slot is None:
         return 0.0
     return slot.delay * (1 + slot.jitter)
+
+
+def delay_timer_pending(crawler, key: str) -> bool:
+    """Whether slot ``key``'s delay timer has not run yet: until it does, the downloader queues every
+    request of the slot instead of sending it, whatever the clock says."""
+    slot = crawler.engine.downloader.slots.get(key)
+    return slot is not None and slot.latercall is not None
