@@ -1,0 +1,64 @@
+"""A PostgreSQL server that hangs mid-crawl (every process stopped: a server stuck, or a network that
+drops packets, where the socket stays open and nothing answers) is a server gone: the crawl's store
+calls give up after ``MAYADEEN_STORE_RETRY_TIMEOUT``, the items are counted lost, and the crawl ends
+and its process exits, while PostgreSQL still hangs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+from tests.distributed import MeteredServer
+from tests.scheduled import crawl_command, item_paths, wait_for
+from tests.test_distributed_store import stored_count
+from tests.test_store_off_reactor import server_processes
+
+#: Small windows, so the lost items add up to seconds; a slow site, so the freeze comes mid-crawl.
+SETTINGS = {
+    "MAYADEEN_SQLITE_BUSY_TIMEOUT": "1",
+    "MAYADEEN_STORE_RETRY_TIMEOUT": "3",
+    "MAYADEEN_STORE_REACTOR_TIMEOUT": "2",
+    "MAYADEEN_WARC_DIR": "",
+    "CONCURRENT_REQUESTS_PER_DOMAIN": "1",
+}
+
+
+def test_a_crawl_ends_while_postgresql_hangs(tmp_path):
+    from tests.postgres_server import PostgresCluster
+
+    cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests
+    frozen: list[int] = []
+    proc = None
+    try:
+        url = cluster.new_database()
+        with MeteredServer(latency=0.3) as srv:
+            cmd, env = crawl_command(
+                "sitemap", srv.url, tmp_path, args={"js": "0"}, settings={**SETTINGS, "MAYADEEN_STORE_URL": url}
+            )
+            with (tmp_path / "crawl.log").open("wb") as log:
+                proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            wait_for(lambda: stored_count(url) >= 1 or proc.poll() is not None, timeout=120)
+            assert proc.poll() is None, "the crawl ended before anything was frozen"
+            fetched = len(item_paths(srv.paths()))
+            frozen = server_processes(cluster)
+            for pid in frozen:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                proc.wait(240)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("the crawl did not end while PostgreSQL hung") from None
+        log = (tmp_path / "crawl.log").read_text()
+        assert "WARNING: PostgreSQL store postgresql://" in log and "unreachable" in log, log[-3000:]
+        assert "ERROR: Could not store" in log, log[-3000:]
+        lost = int(log.split("'mayadeen/lost/store': ", 1)[1].split(",", 1)[0])
+        assert lost >= 1, log[-3000:]
+        assert len(item_paths(srv.paths())) > fetched  # the crawl went on after the freeze
+        assert proc.returncode != 0 or "lost_records" in log, log[-3000:]
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        cluster.stop()
