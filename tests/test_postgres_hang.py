@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 
+from tests.conftest import ROOT
 from tests.distributed import MeteredServer
 from tests.scheduled import crawl_command, item_paths, wait_for
 from tests.test_distributed_store import stored_count
@@ -62,3 +64,30 @@ def test_a_crawl_ends_while_postgresql_hangs(tmp_path):
             proc.kill()
             proc.wait()
         cluster.stop()
+
+
+HUNG_CALL_AT_SHUTDOWN = """
+import threading
+from twisted.internet import reactor
+from mayadeen.ordered_thread import OrderedThread
+
+thread = OrderedThread(reactor, "hung")
+thread.submit(threading.Event().wait)  # a call that never returns, as on a server that stopped answering
+reactor.callLater(0.2, reactor.stop)  # an unclean shutdown: the thread is never closed
+reactor.run()
+print("reactor stopped", flush=True)
+"""
+
+
+def test_the_process_exits_with_a_call_hung_in_its_ordered_thread():
+    """The reactor's shutdown waits a bounded time for a thread whose call hangs, and the process exits."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HUNG_CALL_AT_SHUTDOWN], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError("the process did not exit with a call hung in its thread") from None
+    assert proc.returncode == 0 and b"reactor stopped" in out, out
