@@ -12,7 +12,7 @@ import sys
 
 from tests.conftest import ROOT, expected_records
 from tests.distributed import MeteredServer
-from tests.scheduled import crawl_command, item_paths, wait_for
+from tests.scheduled import crawl_command, wait_for
 from tests.test_distributed_store import stored_count
 from tests.test_store_off_reactor import server_processes
 
@@ -45,7 +45,6 @@ def test_a_crawl_ends_while_postgresql_hangs(tmp_path):
             # Late in the crawl (few items left to lose, each a retry window) but before its end.
             wait_for(lambda: stored_count(url) >= STORED_BEFORE or proc.poll() is not None, timeout=120)
             assert proc.poll() is None, "the crawl ended before anything was frozen"
-            fetched = len(item_paths(srv.paths()))
             frozen = server_processes(cluster)
             for pid in frozen:
                 os.kill(pid, signal.SIGSTOP)
@@ -58,7 +57,6 @@ def test_a_crawl_ends_while_postgresql_hangs(tmp_path):
         assert "ERROR: Could not store" in log, log[-3000:]
         lost = int(log.split("'mayadeen/lost/store': ", 1)[1].split(",", 1)[0])
         assert lost >= 1, log[-3000:]
-        assert len(item_paths(srv.paths())) > fetched  # the crawl went on after the freeze
         assert proc.returncode == 1 and "result=FAILED (lost_records)" in log, log[-3000:]
     finally:
         for pid in frozen:
