@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -48,6 +51,24 @@ from mayadeen.store.postgres_schema import MIGRATIONS, SCHEMA_LOCK, SCHEMA_VERSI
 logger = logging.getLogger(__name__)
 
 _DEADLOCK_RETRIES = 5
+#: TCP keepalive probes on an idle connection (seconds before the first, between two, how many): a
+#: network that drops packets ends the connection instead of leaving it open forever.
+_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+
+
+def cut_connection(conn: psycopg.Connection) -> None:
+    """Shuts ``conn``'s socket down (on a duplicate of its descriptor: psycopg still owns and closes its
+    own), so a read blocked on it returns and psycopg raises ``OperationalError``, the connection lost."""
+    try:
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+    except (OSError, psycopg.Error):  # closed meanwhile: nothing to cut
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already shut down, or never connected: as good as cut
+    finally:
+        sock.close()
 
 
 class PostgresStore(Store):
@@ -60,6 +81,11 @@ class PostgresStore(Store):
     (restarted, network lost), connecting again with backoff, before they fail. A transaction cut
     off by a lost connection is done again whole: it either never committed or committed in full,
     and an upsert done again finds the item stored.
+
+    A server that stops answering (hung, or a network that drops packets: the socket stays open and
+    a read waits forever) counts as gone too: a transaction with no end after ``answer_timeout``
+    seconds (``lock_timeout + retry_timeout``: longer than any lock wait it may make) has its
+    connection cut, and is retried as after a lost connection.
     """
 
     engine = POSTGRESQL
@@ -73,6 +99,7 @@ class PostgresStore(Store):
         self.readonly = readonly
         self.lock_timeout = lock_timeout
         self.retry_timeout = retry_timeout
+        self.answer_timeout = lock_timeout + retry_timeout
         self.conn = self._connect()
         try:
             if readonly:
@@ -84,7 +111,14 @@ class PostgresStore(Store):
             raise
 
     def _connect(self) -> psycopg.Connection:
-        conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        conn = psycopg.connect(
+            self.url,
+            autocommit=True,
+            # A connection attempt gets no more than the retry window (libpq's least is 2 s).
+            connect_timeout=max(2, min(10, round(self.retry_timeout))),
+            tcp_user_timeout=round(self.answer_timeout * 1000),  # data unacknowledged this long: lost
+            **_KEEPALIVES,
+        )
         conn.execute(f"SET lock_timeout = {int(self.lock_timeout * 1000):d}")
         conn.execute("SET TIME ZONE 'UTC'")
         if self.readonly:
@@ -102,8 +136,7 @@ class PostgresStore(Store):
                 # Inside the retries: a connection lost by an earlier transaction (still away, or retries
                 # that ran out) gets this one's whole window too, not a refusal at once.
                 self._reconnect()
-                with self.conn.transaction():
-                    return work()
+                return self._answered(work)
             except (psycopg.errors.DeadlockDetected, psycopg.errors.UniqueViolation):
                 # Lost to a concurrent writer: a deadlock, or an insert of the same item that reached a
                 # unique index other than ``ON CONFLICT``'s first (its url). Done again, it finds the
@@ -126,6 +159,17 @@ class PostgresStore(Store):
                 )
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+    def _answered(self, work: Callable[[], Any]) -> Any:
+        """``work()`` in one transaction, its connection cut when it has not ended after ``answer_timeout``."""
+        watchdog = threading.Timer(self.answer_timeout, cut_connection, (self.conn,))
+        watchdog.daemon = True  # a hung call never keeps the process from exiting
+        watchdog.start()
+        try:
+            with self.conn.transaction():
+                return work()
+        finally:
+            watchdog.cancel()
 
     def _reconnect(self) -> None:
         """A connection lost earlier (a read outside ``_transaction``, or retries that ran out):

@@ -1,0 +1,94 @@
+"""A PostgreSQL server that hangs mid-crawl (every process stopped: a server stuck, or a network that
+drops packets, where the socket stays open and nothing answers) is a server gone: the crawl's store
+calls give up after ``MAYADEEN_STORE_RETRY_TIMEOUT``, the items are counted lost, and the crawl ends
+and its process exits, while PostgreSQL still hangs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from tests.conftest import ROOT, expected_records
+from tests.distributed import MeteredServer
+from tests.scheduled import crawl_command, wait_for
+from tests.test_distributed_store import stored_count
+from tests.test_store_off_reactor import server_processes
+
+#: Small windows, so the lost items add up to seconds; a slow site, so the freeze comes mid-crawl.
+SETTINGS = {
+    "MAYADEEN_SQLITE_BUSY_TIMEOUT": "1",
+    "MAYADEEN_STORE_RETRY_TIMEOUT": "2",
+    "MAYADEEN_STORE_REACTOR_TIMEOUT": "2",
+    "MAYADEEN_WARC_DIR": "",
+    "CONCURRENT_REQUESTS_PER_DOMAIN": "1",
+}
+STORED_BEFORE = len(expected_records()) // 2
+
+
+def test_a_crawl_ends_while_postgresql_hangs(tmp_path):
+    """Every PostgreSQL process stopped mid-crawl: the crawl warns, counts the items lost, fails and exits."""
+    from tests.postgres_server import PostgresCluster
+
+    cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests
+    frozen: list[int] = []
+    proc = None
+    try:
+        url = cluster.new_database()
+        with MeteredServer(latency=0.3) as srv:
+            cmd, env = crawl_command(
+                "sitemap", srv.url, tmp_path, args={"js": "0"}, settings={**SETTINGS, "MAYADEEN_STORE_URL": url}
+            )
+            with (tmp_path / "crawl.log").open("wb") as log:
+                proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            # Late in the crawl (few items left to lose, each a retry window) but before its end.
+            wait_for(lambda: stored_count(url) >= STORED_BEFORE or proc.poll() is not None, timeout=120)
+            assert proc.poll() is None, "the crawl ended before anything was frozen"
+            frozen = server_processes(cluster)
+            for pid in frozen:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                proc.wait(240)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("the crawl did not end while PostgreSQL hung") from None
+        log = (tmp_path / "crawl.log").read_text()
+        assert "WARNING: PostgreSQL store postgresql://" in log and "unreachable" in log, log[-3000:]
+        assert "ERROR: Could not store" in log, log[-3000:]
+        lost = int(log.split("'mayadeen/lost/store': ", 1)[1].split(",", 1)[0])
+        assert lost >= 1, log[-3000:]
+        assert proc.returncode == 1 and "result=FAILED (lost_records)" in log, log[-3000:]
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        cluster.stop()
+
+
+HUNG_CALL_AT_SHUTDOWN = """
+import threading
+from twisted.internet import reactor
+from mayadeen.ordered_thread import OrderedThread
+
+thread = OrderedThread(reactor, "hung")
+thread.submit(threading.Event().wait)  # a call that never returns, as on a server that stopped answering
+reactor.callLater(0.2, reactor.stop)  # an unclean shutdown: the thread is never closed
+reactor.run()
+print("reactor stopped", flush=True)
+"""
+
+
+def test_the_process_exits_with_a_call_hung_in_its_ordered_thread():
+    """The reactor's shutdown waits a bounded time for a thread whose call hangs, and the process exits."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HUNG_CALL_AT_SHUTDOWN], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError("the process did not exit with a call hung in its thread") from None
+    assert proc.returncode == 0 and b"reactor stopped" in out, out
