@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -46,29 +43,12 @@ from mayadeen.store.model import (
     StoreTarget,
     stored_change,
 )
+from mayadeen.store.postgres_connection import connect, cut_after
 from mayadeen.store.postgres_schema import MIGRATIONS, SCHEMA_LOCK, SCHEMA_VERSION, row_of, to_column
 
 logger = logging.getLogger(__name__)
 
 _DEADLOCK_RETRIES = 5
-#: TCP keepalive probes on an idle connection (seconds before the first, between two, how many): a
-#: network that drops packets ends the connection instead of leaving it open forever.
-_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
-
-
-def cut_connection(conn: psycopg.Connection) -> None:
-    """Shuts ``conn``'s socket down (on a duplicate of its descriptor: psycopg still owns and closes its
-    own), so a read blocked on it returns and psycopg raises ``OperationalError``, the connection lost."""
-    try:
-        sock = socket.socket(fileno=os.dup(conn.fileno()))
-    except (OSError, psycopg.Error):  # closed meanwhile: nothing to cut
-        return
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already shut down, or never connected: as good as cut
-    finally:
-        sock.close()
 
 
 class PostgresStore(Store):
@@ -111,19 +91,13 @@ class PostgresStore(Store):
             raise
 
     def _connect(self) -> psycopg.Connection:
-        conn = psycopg.connect(
+        return connect(
             self.url,
-            autocommit=True,
-            # A connection attempt gets no more than the retry window (libpq's least is 2 s).
-            connect_timeout=max(2, min(10, round(self.retry_timeout))),
-            tcp_user_timeout=round(self.answer_timeout * 1000),  # data unacknowledged this long: lost
-            **_KEEPALIVES,
+            lock_timeout=self.lock_timeout,
+            retry_timeout=self.retry_timeout,
+            answer_timeout=self.answer_timeout,
+            readonly=self.readonly,
         )
-        conn.execute(f"SET lock_timeout = {int(self.lock_timeout * 1000):d}")
-        conn.execute("SET TIME ZONE 'UTC'")
-        if self.readonly:
-            conn.execute("SET default_transaction_read_only = on")
-        return conn
 
     def _transaction(self, work: Callable[[], Any], *, write: bool = False) -> Any:
         """``work()`` in one transaction: done again after a lost deadlock or unique-key race, and after a lost
@@ -162,14 +136,8 @@ class PostgresStore(Store):
 
     def _answered(self, work: Callable[[], Any]) -> Any:
         """``work()`` in one transaction, its connection cut when it has not ended after ``answer_timeout``."""
-        watchdog = threading.Timer(self.answer_timeout, cut_connection, (self.conn,))
-        watchdog.daemon = True  # a hung call never keeps the process from exiting
-        watchdog.start()
-        try:
-            with self.conn.transaction():
-                return work()
-        finally:
-            watchdog.cancel()
+        with cut_after(self.conn, self.answer_timeout), self.conn.transaction():
+            return work()
 
     def _reconnect(self) -> None:
         """A connection lost earlier (a read outside ``_transaction``, or retries that ran out):
