@@ -6,10 +6,16 @@ with one line instead of a traceback per item, before it fetches or writes anyth
 * ``outputs``: at least one of the SQLite store and a feed (``-o``/``-O`` or the spider's default
   stream, ``mayadeen.feeds.default_feed``) — otherwise every record would be scraped to nowhere (a
   usage error);
-* ``waits_within_lease``: in a distributed crawl, a store wait on the reactor thread
-  (``MAYADEEN_STORE_REACTOR_TIMEOUT``) that could outlast the request leases
-  (``MAYADEEN_REDIS_LEASE_TTL``) is refused (a usage error: the heartbeat that renews them runs on the
-  same thread, so other workers would fetch the same pages);
+* ``waits_within_lease``: in a distributed crawl, a wait that could outlast the request leases
+  (``MAYADEEN_REDIS_LEASE_TTL``) is refused (a usage error). The heartbeat that renews them runs in the
+  Redis link's thread (``mayadeen.distributed.heartbeat``), so nothing renews them while Redis is
+  away: ``MAYADEEN_REDIS_RETRY_TIMEOUT`` must end before the heartbeat's backstop, which stops the
+  worker before its leases can expire (``mayadeen.distributed.timing``: a retry window plus one
+  heartbeat interval and one failed call, within the TTL less one heartbeat interval); else the
+  setting would promise a wait the worker cannot make without other workers fetching its pages beyond
+  the politeness budget. A store read (``MAYADEEN_STORE_REACTOR_TIMEOUT``) waits in a reader thread,
+  not on the reactor, and holds its request — and lease, renewed meanwhile — that long; it must be
+  below the TTL too, so that one stalled read does not hold a lease for longer than a killed worker's;
 * ``check_jobdir``: a JOBDIR that cannot be a directory (a file, under a file, read-only), or that
   holds another spider's paused crawl, is refused (a usage error: it would resume the other spider's
   queue with this spider's callbacks and lose that job);
@@ -32,6 +38,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from mayadeen.distributed import timing
 from mayadeen.feeds.default_feed import default_feed_path, stream_setting
 from mayadeen.store import soundness
 from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_target
@@ -72,15 +79,22 @@ def outputs(settings, spidercls=None) -> None:
 
 
 def waits_within_lease(settings) -> None:
-    """UsageProblem when a distributed crawl's store waits on the reactor could outlast its leases."""
+    """UsageProblem when a distributed crawl's Redis or store waits could outlast its leases."""
     if not (settings.get("MAYADEEN_REDIS_URL") or "").strip():
         return
     wait = settings.getfloat("MAYADEEN_STORE_REACTOR_TIMEOUT", 10.0)
-    ttl = settings.getfloat("MAYADEEN_REDIS_LEASE_TTL", 30.0)
+    ttl = settings.getfloat("MAYADEEN_REDIS_LEASE_TTL", timing.DEFAULT_LEASE_TTL)
     if wait >= ttl:
         raise UsageProblem(
             f"-s MAYADEEN_STORE_REACTOR_TIMEOUT={wait:g} is not below MAYADEEN_REDIS_LEASE_TTL={ttl:g}: a store"
-            " wait on the reactor would stop the heartbeat that keeps this worker's leases"
+            " read would hold a request's lease longer than a killed worker's"
+        )
+    redis_wait, longest = timing.retry_timeout(settings), timing.longest_retry_timeout(ttl)
+    if redis_wait > longest:
+        raise UsageProblem(
+            f"-s MAYADEEN_REDIS_RETRY_TIMEOUT={redis_wait:g} is more than MAYADEEN_REDIS_LEASE_TTL={ttl:g}"
+            f" allows ({longest:.3g}s): nothing renews the leases while Redis is away, so other workers would"
+            " fetch this worker's pages while it waits; shorten it or lengthen the TTL"
         )
 
 

@@ -416,7 +416,9 @@ MAYADEEN_REDIS_LEASE_TTL = 30.0
 # Seconds between two looks at the queue of a worker that has nothing to do (or waits for a free slot).
 MAYADEEN_REDIS_POLL_INTERVAL = 0.2
 # Seconds a worker retries an unreachable Redis (with backoff) before it stops with exit status 1.
-MAYADEEN_REDIS_RETRY_TIMEOUT = 60.0
+# None: the longest the lease TTL allows (TTL - 2 heartbeat intervals - 2 socket timeouts: 15 s at
+# the default TTL); a longer value is refused at start, as nothing renews the leases meanwhile.
+MAYADEEN_REDIS_RETRY_TIMEOUT = None
 
 # --- several machines: one store that many crawlers write and many readers query -------------------
 # sqlite:///path or postgresql://user@host:port/db; when set it replaces MAYADEEN_SQLITE_PATH (the

@@ -4,5 +4,5 @@
 ``queue`` (leased requests), ``budget`` (one politeness budget for the site), ``acks`` (when a request
 is finished), ``robots``, ``seeding`` and ``heartbeat`` are its parts; ``link`` is the connection,
 every Redis call in a thread of its own (never on the reactor), which waits out Redis restarts;
-``keys`` names every Redis key.
+``keys`` names every Redis key; ``timing`` bounds every wait for Redis within the lease TTL.
 """

@@ -15,17 +15,21 @@ code stays synchronous, tested as such (``tests/test_distributed_scripts.py``).
 **An outage is waited out in the thread.** A call that fails with a connection error or a timeout is
 tried again, after 0.05 s doubling to 2 s, until Redis answers: the reactor meanwhile keeps
 downloading, parsing and storing, and what it submits waits in order behind that call. One socket
-operation blocks the thread for ``MAYADEEN_REDIS_LEASE_TTL`` / 10 at most (0.25 s to 3 s), and
-redis-py's own ``Retry`` reconnects once after 0.05 s (a connection dropped by a Redis restart); the
-waiting out of an outage is the link's, as redis-py's ``Retry`` counts tries where the bound here is a
-time. The first failure logs one WARNING (``Redis at redis://…: …; retrying for up to Ns``), the first
-answer after it one INFO line.
+operation blocks the thread for ``MAYADEEN_REDIS_LEASE_TTL`` / 20 at most (0.25 s to 3 s,
+``mayadeen.distributed.timing``) and redis-py does not retry by itself (a connection dropped by a
+Redis restart is tried again here, after 0.05 s): so one failed call takes at most a connect and a
+read, the bound the lease arithmetic counts on. The first failure logs one WARNING (``Redis at
+redis://…: …; retrying for up to Ns``), the first answer after it one INFO line.
 
-Once Redis has been away for ``MAYADEEN_REDIS_RETRY_TIMEOUT`` seconds (default 60) the link gives up
-for good: one ERROR line names Redis, its address (without password) and the last error, the
-``on_give_up`` callback closes the crawl (``redis_unavailable``, exit status 1), and every later call
-fails with ``RedisUnavailable`` at once. The crawl's state stays in Redis: starting the workers again
-continues it. Logging and ``on_give_up`` run on the reactor (``callFromThread``), never in the thread.
+The link gives up for good before a try could end more than ``MAYADEEN_REDIS_RETRY_TIMEOUT`` seconds
+after the outage's first failure (by default, and at most, what the lease TTL allows: see
+``mayadeen.distributed.timing``): one ERROR line names Redis, its address (without password) and the
+last error, the ``on_give_up`` callback closes the crawl (``redis_unavailable``, exit status 1), and
+every later call fails with ``RedisUnavailable`` at once. The crawl's state stays in Redis: starting
+the workers again continues it; what this worker held expires with its leases (at-least-once, as for
+a killed worker). Logging and ``on_give_up`` run on the reactor (``callFromThread``), never in the
+thread. ``away`` tells the reactor side that Redis does not answer: the scheduler then hands no request
+to the downloader, as it could not renew its grant.
 
 ``close`` runs a last function after everything submitted before, refuses what comes later, and ends
 the thread. While closing, a call that fails is not tried again, nor is any call after it: what did not
@@ -51,26 +55,19 @@ from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
-from redis.backoff import ExponentialBackoff
+from redis.backoff import NoBackoff
 from redis.retry import Retry
 from twisted.internet.defer import Deferred, fail, succeed
 
+from mayadeen.distributed.timing import DEFAULT_LEASE_TTL, call_bound, longest_retry_timeout, socket_timeout
 from mayadeen.ordered_thread import OrderedThread
 
 logger = logging.getLogger(__name__)
 
 #: Errors after which a call is tried again (BusyLoadingError, "Redis is loading", is a ConnectionError).
 RETRYABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-DEFAULT_RETRY_TIMEOUT = 60.0
 #: Pauses between two tries of a call while Redis is away (in the link's thread).
 FIRST_PAUSE, LONGEST_PAUSE = 0.05, 2.0
-#: redis-py's own retries of one call, and the pause before them (the outage is waited out above it).
-CALL_RETRIES, CALL_BACKOFF = 1, 0.05
-
-
-def socket_timeout(lease_ttl: float) -> float:
-    """The longest one socket operation may block: a tenth of the lease TTL, within 0.25 s and 3 s."""
-    return max(0.25, min(3.0, lease_ttl / 10))
 
 
 class RedisAway(RuntimeError):
@@ -92,21 +89,27 @@ def redacted(url: str) -> str:
 
 
 class RedisLink:
-    def __init__(self, url: str, *, retry_timeout: float = DEFAULT_RETRY_TIMEOUT, lease_ttl: float = 30.0):
+    def __init__(self, url: str, *, retry_timeout: float | None = None, lease_ttl: float = DEFAULT_LEASE_TTL):
         self.url = url
-        self.retry_timeout = retry_timeout
+        self.retry_timeout = longest_retry_timeout(lease_ttl) if retry_timeout is None else retry_timeout
+        self.call_bound = call_bound(lease_ttl)
         timeout = socket_timeout(lease_ttl)
         self.client = redis.Redis.from_url(
             url,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            retry=Retry(ExponentialBackoff(cap=CALL_BACKOFF, base=CALL_BACKOFF), CALL_RETRIES),
+            retry=Retry(NoBackoff(), 0),  # the link tries again itself, within its bound
         )
         self.failure: str | None = None  # set in the thread when the link gives up
         self.away_since: float | None = None  # thread only: monotonic time of this outage's first failure
         self.on_give_up: Callable[[str], None] | None = None  # called on the reactor
         self.closing = threading.Event()
         self.thread: OrderedThread | None = None  # started by the first submit
+
+    @property
+    def away(self) -> bool:
+        """Redis did not answer the last try (or the link gave up); read on the reactor."""
+        return self.away_since is not None or self.failure is not None
 
     def script(self, source: str):
         """A Lua script (redis-py loads it again by itself after a Redis restart)."""
@@ -171,7 +174,7 @@ class RedisLink:
             try:
                 result = fn(*args, **kwargs)
             except RETRYABLE as exc:
-                self._away(what, exc)
+                self._away(what, exc, pause)
                 self.closing.wait(pause)  # the thread's own wait; close() ends it early
                 pause = min(pause * 2, LONGEST_PAUSE)
                 continue
@@ -185,7 +188,9 @@ class RedisLink:
                 self.away_since = None
             return result
 
-    def _away(self, what: str, exc: Exception) -> None:
+    def _away(self, what: str, exc: Exception, pause: float) -> None:
+        """Notes a failed try; gives up (``RedisUnavailable``) when the next one, after ``pause``, could
+        end after the retry window."""
         now = time.monotonic()
         if self.away_since is None:
             self.away_since = now
@@ -199,10 +204,10 @@ class RedisLink:
             )
         if self.closing.is_set():
             raise RedisAway(f"{what}: {type(exc).__name__}: {exc}") from exc
-        if now - self.away_since < self.retry_timeout:
+        if now + pause + self.call_bound - self.away_since <= self.retry_timeout:
             return
         self.failure = (
-            f"Redis at {redacted(self.url)} unreachable for {self.retry_timeout:g}s"
+            f"Redis at {redacted(self.url)} unreachable within MAYADEEN_REDIS_RETRY_TIMEOUT={self.retry_timeout:.3g}s"
             f" ({what}: {type(exc).__name__}: {exc})"
         )
         self._on_reactor(self._gave_up, self.failure)

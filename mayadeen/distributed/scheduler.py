@@ -23,7 +23,9 @@ in the order it was sent, and its answer comes back on the reactor.
   when the answer comes (every ``request_scheduled`` handler has run by then either way, and nothing
   listens to ``request_dropped``). A retry or redirect of a leased request takes its lease's place; a
   retry's backoff (``mayadeen_not_before``, wall-clock) becomes a delay in Redis.
-* ``next_request`` returns the request taken last, if any; else it asks for one — robots.txt first
+* ``next_request`` returns nothing while Redis does not answer (``link.away``): a request sent to the
+  site then holds a lease and a budget slot nobody can renew; the first heartbeat Redis answers wakes
+  the engine. Otherwise it returns the request taken last, if any; else it asks for one — robots.txt first
   (``mayadeen.distributed.robots``), then the head of the queue when the site's budget grants it — and
   returns None. At most one ask is in the link's thread and at most one request waits here, so the
   scheduler never holds more than the downloader asked for. A granted request wakes the engine
@@ -37,7 +39,9 @@ in the order it was sent, and its answer comes back on the reactor.
 * ``has_pending_requests`` is true until the crawl has ended: a worker with nothing to do does not go
   idle (and close) while other workers may still queue work.
 * a heartbeat (``mayadeen.distributed.heartbeat``) renews this worker's leases and budget slots,
-  publishes its counts and reads the queue's length (``__len__``, for the progress line).
+  publishes its counts and reads the queue's length (``__len__``, for the progress line); when no
+  renewal has reached Redis for the lease TTL less one beat, it ends the process (exit 1), as a killed
+  worker, before another worker can be granted its pages or its budget slots.
 * ``close`` sends this worker's last words after everything sent before: the requests it did not finish
   go back in the queue (a stop with SIGTERM or Ctrl-C), so the others carry on at once instead of after
   the lease timeout, and its budget slots are freed. With Redis away they expire instead.
@@ -69,9 +73,10 @@ from mayadeen.distributed.budget import SLOT, Budget
 from mayadeen.distributed.crawl import Crawl, new_worker_id
 from mayadeen.distributed.heartbeat import Heartbeat, worker_info
 from mayadeen.distributed.keys import BudgetKeys, CrawlKeys, crawl_id_of
-from mayadeen.distributed.link import DEFAULT_RETRY_TIMEOUT, RedisAway, RedisLink, redacted
+from mayadeen.distributed.link import RedisAway, RedisLink, redacted
 from mayadeen.distributed.queue import ENDED, FILTERED, GRANTED, QUEUED, WAIT, LeasedQueue, Take
 from mayadeen.distributed.robots import RobotsPrefetch
+from mayadeen.distributed.timing import DEFAULT_LEASE_TTL, heartbeat_interval, retry_timeout
 from mayadeen.scheduler import NOT_BEFORE
 from mayadeen.scrapy_contact import wake_engine
 from mayadeen.urls import PUBLIC_URL
@@ -80,7 +85,6 @@ logger = logging.getLogger(__name__)
 
 #: finish_reason of a worker that gave up on Redis.
 REDIS_UNAVAILABLE = "redis_unavailable"
-DEFAULT_LEASE_TTL = 30.0
 DEFAULT_POLL_INTERVAL = 0.2
 
 
@@ -92,7 +96,7 @@ class DistributedScheduler(BaseScheduler):
         link.on_give_up = self._give_up
         self.worker = new_worker_id()
         self.lease_ttl = lease_ttl
-        self.heartbeat_interval = lease_ttl / 5
+        self.heartbeat_interval = heartbeat_interval(lease_ttl)
         self.poll_interval = poll_interval
         self.debug_duplicates = crawler.settings.getbool("DUPEFILTER_DEBUG")
         self.leases: set[str] = set()  # of the requests this worker has not finished
@@ -113,7 +117,7 @@ class DistributedScheduler(BaseScheduler):
         lease_ttl = settings.getfloat("MAYADEEN_REDIS_LEASE_TTL", DEFAULT_LEASE_TTL)
         link = RedisLink(
             settings.get("MAYADEEN_REDIS_URL"),
-            retry_timeout=settings.getfloat("MAYADEEN_REDIS_RETRY_TIMEOUT", DEFAULT_RETRY_TIMEOUT),
+            retry_timeout=retry_timeout(settings),
             lease_ttl=lease_ttl,
         )
         scheduler = cls(
@@ -238,6 +242,8 @@ class DistributedScheduler(BaseScheduler):
             self._log_duplicate(request)
 
     def next_request(self):
+        if self.link.away:
+            return None  # its grant could not be renewed: it waits here (the heartbeat wakes the engine)
         if self.ready:
             return self.ready.popleft()
         self._ask()

@@ -1,0 +1,128 @@
+"""A wait for Redis never outlasts the leases (issue 20, F2): the settings that would let it are refused
+at start, and a worker that cannot reach Redis gives up before its leases and budget slots expire, as a
+killed worker does (``mayadeen.distributed.timing``, ``link``, ``heartbeat``)."""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from urllib.parse import urlsplit
+
+import pytest
+from scrapy.settings import Settings
+
+from mayadeen.distributed import timing
+from mayadeen.distributed.crawl import crawl_status
+from mayadeen.distributed.keys import CrawlKeys
+from mayadeen.preflight import waits_within_lease
+from tests.distributed import (
+    MeteredServer,
+    RedisServer,
+    assert_exact_records,
+    finish,
+    log_of,
+    needs_redis,
+    start_together,
+    stores,
+    worker_dirs,
+)
+from tests.fixture_server import FixtureServer
+from tests.inprocess import crawl
+from tests.scheduled import item_paths, wait_for
+
+
+@pytest.mark.parametrize(
+    "ttl, wait, allowed",
+    [("30", "60", "15"), ("30", "15.5", "15"), ("3", "2", "1.3"), ("10", "5.01", "5")],
+)
+def test_a_redis_wait_longer_than_the_lease_allows_is_refused(tmp_path, ttl, wait, allowed):
+    """One line, exit 2, before any request."""
+    settings = {
+        "MAYADEEN_REDIS_URL": "redis://127.0.0.1:1/0",  # never reached: refused before
+        "MAYADEEN_REDIS_LEASE_TTL": ttl,
+        "MAYADEEN_REDIS_RETRY_TIMEOUT": wait,
+        "MAYADEEN_STORE_REACTOR_TIMEOUT": "1",
+    }
+    with FixtureServer() as srv:
+        result = crawl("sitemap", srv.url, tmp_path, settings=settings, check=False, timeout=60)
+        assert srv.paths() == []
+    assert result.returncode == 2 and len(result.log.strip().splitlines()) == 1, result.log
+    assert (
+        f"-s MAYADEEN_REDIS_RETRY_TIMEOUT={wait} is more than MAYADEEN_REDIS_LEASE_TTL={ttl} allows ({allowed}s)"
+        in result.log
+    )
+
+
+@pytest.mark.parametrize("ttl, wait", [("30", None), ("30", "15"), ("2", None), ("10", "5"), ("0.5", None)])
+def test_a_redis_wait_within_the_lease_is_accepted(ttl, wait):
+    settings = {
+        "MAYADEEN_REDIS_URL": "redis://db",
+        "MAYADEEN_REDIS_LEASE_TTL": ttl,
+        "MAYADEEN_STORE_REACTOR_TIMEOUT": "0.1",
+    }
+    if wait is not None:
+        settings["MAYADEEN_REDIS_RETRY_TIMEOUT"] = wait
+    waits_within_lease(Settings(settings))
+
+
+@pytest.mark.parametrize("ttl", [0.5, 2, 3, 10, 30, 60, 600])
+def test_the_default_wait_ends_a_beat_before_the_leases_expire(ttl):
+    """From a renewal that reached Redis: a beat, a failed call and the retry window end one beat
+    before the TTL (where the heartbeat's backstop stops the worker); the default takes all of it."""
+    interval, wait = timing.heartbeat_interval(ttl), timing.retry_timeout(Settings({"MAYADEEN_REDIS_LEASE_TTL": ttl}))
+    assert wait == timing.longest_retry_timeout(ttl) >= 0
+    assert interval + timing.call_bound(ttl) + wait <= ttl - interval + 1e-9 or wait == 0
+
+
+@needs_redis
+@pytest.mark.soak
+@pytest.mark.timeout(300)
+def test_redis_frozen_longer_than_the_lease_under_two_workers(tmp_path):
+    """Redis SIGSTOPped while two workers hold leases, until both have given up (longer than the TTL of
+    3 s): each exits 1 with its one line, no page is fetched twice but those the two held when they gave
+    up, the site never has more requests open than its budget, and a restart finishes the crawl with
+    exact records. (On main, with a retry window of 60 s, the workers waited on past their leases.)"""
+    concurrency = 2
+    settings = {
+        "DOWNLOAD_DELAY": "0.05",
+        "CONCURRENT_REQUESTS_PER_DOMAIN": str(concurrency),
+        "MAYADEEN_REDIS_LEASE_TTL": "3",  # the default retry window: 1.3 s
+        "MAYADEEN_STORE_REACTOR_TIMEOUT": "1",
+        "MAYADEEN_WARC_DIR": "",
+    }
+    dirs = worker_dirs(tmp_path, 3)
+    keys = CrawlKeys("sitemap", "sitemap")
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=0.3) as srv:
+        client = redis_srv.client()
+        workers = start_together("sitemap", srv, redis_srv, dirs[:2], settings=settings)
+        wait_for(lambda: len(item_paths(srv.paths())) >= 3 and client.hlen(keys.owner) > 0, timeout=120)
+        redis_srv.proc.send_signal(signal.SIGSTOP)
+        try:
+            codes = finish(workers, timeout=60)  # each gives up in a few seconds
+        finally:
+            redis_srv.proc.send_signal(signal.SIGCONT)
+        # What the two fetched: a page fetched again must be one of these. (Which leases they held when
+        # they gave up cannot be read afterwards: the takes they sent before giving up run once Redis
+        # wakes, reclaiming expired leases.)
+        first_round = {urlsplit(p).path for p in srv.paths()}
+        [restart] = start_together("sitemap", srv, redis_srv, dirs[2:], settings=settings)
+        [code] = finish([restart])
+        status = crawl_status(client, keys)
+    for workdir, exit_code in zip(dirs[:2], codes, strict=True):
+        log = log_of(workdir)
+        assert exit_code == 1, log[-3000:]
+        errors = [line for line in log.splitlines() if " ERROR: " in line and "Run summary:" not in line]
+        assert len(errors) == 1 and "unreachable within MAYADEEN_REDIS_RETRY_TIMEOUT=1.3s" in errors[0], errors
+    assert code == 0, log_of(dirs[2])[-3000:]
+    assert status["status"] == "ended"
+    paths = Counter(urlsplit(p).path for p in srv.paths())
+    paths.pop("/robots.txt")
+    twice = {path for path, n in paths.items() if n > 1}
+    print(f"{len(twice)} pages fetched twice; most requests open at once {srv.most_open}")
+    assert len(item_paths(list(paths))) == 14
+    # At-least-once within its bound: twice at most, and only what the two could hold (their lease caps).
+    assert twice <= first_round and max(paths.values()) <= 2, twice
+    assert len(twice) <= 2 * (2 * concurrency)
+    assert srv.most_open <= concurrency
+    # Exact records: an item stored by a worker that gave up before acknowledging it is stored again.
+    assert_exact_records(dirs, allow_twice={u for rows in stores(dirs[:2]) for u in rows})
