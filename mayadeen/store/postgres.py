@@ -43,7 +43,7 @@ from mayadeen.store.model import (
     StoreTarget,
     stored_change,
 )
-from mayadeen.store.postgres_connection import connect, cut_after
+from mayadeen.store.postgres_connection import connect
 from mayadeen.store.postgres_schema import MIGRATIONS, SCHEMA_LOCK, SCHEMA_VERSION, row_of, to_column
 
 logger = logging.getLogger(__name__)
@@ -63,9 +63,12 @@ class PostgresStore(Store):
     and an upsert done again finds the item stored.
 
     A server that stops answering (hung, or a network that drops packets: the socket stays open and
-    a read waits forever) counts as gone too: a transaction with no end after ``answer_timeout``
-    seconds (``lock_timeout + retry_timeout``: longer than any lock wait it may make) has its
-    connection cut, and is retried as after a lost connection.
+    a read waits forever) counts as gone too: every round trip of the connection is watched
+    (``postgres_connection``): a server that answers neither it nor a new connection within a few
+    seconds, or a round trip with no answer after ``answer_timeout`` seconds (``lock_timeout +
+    retry_timeout``: longer than any lock wait it may make), has its connection cut. A transaction is
+    then retried as after a lost connection; any other call (``get``, ``count``, ``iter_records``,
+    a snapshot's reads, the migrations at open) fails with ``NoAnswer``, which says so.
     """
 
     engine = POSTGRESQL
@@ -93,6 +96,7 @@ class PostgresStore(Store):
     def _connect(self) -> psycopg.Connection:
         return connect(
             self.url,
+            location=self.location,
             lock_timeout=self.lock_timeout,
             retry_timeout=self.retry_timeout,
             answer_timeout=self.answer_timeout,
@@ -110,7 +114,8 @@ class PostgresStore(Store):
                 # Inside the retries: a connection lost by an earlier transaction (still away, or retries
                 # that ran out) gets this one's whole window too, not a refusal at once.
                 self._reconnect()
-                return self._answered(work)
+                with self.conn.transaction():
+                    return work()
             except (psycopg.errors.DeadlockDetected, psycopg.errors.UniqueViolation):
                 # Lost to a concurrent writer: a deadlock, or an insert of the same item that reached a
                 # unique index other than ``ON CONFLICT``'s first (its url). Done again, it finds the
@@ -133,11 +138,6 @@ class PostgresStore(Store):
                 )
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
-
-    def _answered(self, work: Callable[[], Any]) -> Any:
-        """``work()`` in one transaction, its connection cut when it has not ended after ``answer_timeout``."""
-        with cut_after(self.conn, self.answer_timeout), self.conn.transaction():
-            return work()
 
     def _reconnect(self) -> None:
         """A connection lost earlier (a read outside ``_transaction``, or retries that ran out):
