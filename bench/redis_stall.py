@@ -2,14 +2,15 @@
 
 Starts a ``redis-server`` on a free port and the fixture site on 127.0.0.1 (answers after 0.1 s), runs
 one ``sitemap`` worker in this process (``tests/inprocess.py``: the reactor in a thread of its own) with
-the default ``MAYADEEN_REDIS_LEASE_TTL`` (30 s: socket timeouts of 3 s), and ticks a ``LoopingCall``
+the default ``MAYADEEN_REDIS_LEASE_TTL`` (30 s: socket timeouts of 1.5 s, a retry window of 15 s, so a
+``--hold`` longer than about 15 s ends the worker, as it should), and ticks a ``LoopingCall``
 every 10 ms on that reactor. Once the worker has requested ``--after`` item pages, Redis is stopped
 for ``--hold`` seconds, then continued. Prints, per round, the longest gap between two ticks while
 Redis was stopped (the longest stall of the event loop: every download, parse and heartbeat waits that
 long), the requests the site answered meanwhile, and whether the crawl ended with every item.
 
     python bench/redis_stall.py                  # 3 rounds, Redis stopped 10 s in each
-    python bench/redis_stall.py --rounds 1 --hold 20
+    python bench/redis_stall.py --rounds 1 --hold 12
 
 Needs ``redis-server`` (apt-get install redis-server). Run it from another checkout (e.g. a copy of an
 older commit) to compare: the figures are of the code next to this script.
