@@ -169,6 +169,12 @@ def _number(least: float = 0.0, most: float | None = None, integer: bool = False
     return check
 
 
+def _number_or_default(settings, name: str) -> None:
+    """A number, or None/empty for the setting's computed default."""
+    if settings.get(name) not in (None, ""):
+        _number()(settings, name)
+
+
 def _text(settings, name: str) -> None:
     if not isinstance(settings.get(name) or "", str):
         raise UsageProblem(f"-s {name}={settings.get(name)!r}: takes a path (or an empty value)")
@@ -225,6 +231,8 @@ SETTING_CHECKS: dict[str, Callable[[Any, str], None]] = {
     "MAYADEEN_STORE_URL": _store_url,
     "MAYADEEN_STORE_RETRY_TIMEOUT": _number(),
     "MAYADEEN_STORE_REACTOR_TIMEOUT": _number(),
+    "MAYADEEN_REDIS_LEASE_TTL": _number(positive=True),
+    "MAYADEEN_REDIS_RETRY_TIMEOUT": _number_or_default,
     "MAYADEEN_JSONL_PATH": _text,
     "MAYADEEN_BREAKING_JSONL_PATH": _text,
     "MAYADEEN_CHROMIUM_PATH": _text,

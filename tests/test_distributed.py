@@ -126,10 +126,10 @@ def test_redis_restarted_mid_crawl(tmp_path):
 @pytest.mark.soak  # a fault held for longer than the lease; test_redis_gone_… keeps a Redis fault quick
 def test_redis_hanging_blocks_no_download(tmp_path):
     """Redis stopped with SIGSTOP (it hangs: calls time out rather than being refused), with the default
-    lease TTL (socket timeouts of 1.5 s, a retry window of 15 s): the worker does not wait for it — a response that arrives
-    meanwhile is parsed and its item stored, what it leads to waits in order in the link's thread — and
-    once Redis answers again the crawl completes with exact records. (Before, each Redis call blocked
-    the reactor for 6 s, and the scheduler asked again every poll interval.)"""
+    lease TTL (socket timeouts of 1.5 s, a retry window of 15 s): the worker does not wait for it — a
+    response that arrives meanwhile is parsed and its item stored, what it leads to waits in order in
+    the link's thread — and once Redis answers again the crawl completes with exact records. (Before,
+    each Redis call blocked the reactor for 6 s, and the scheduler asked again every poll interval.)"""
     workdir = tmp_path / "worker"
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=LATENCY) as srv:
         worker = start_worker("sitemap", srv.url, workdir, redis_srv.url, settings=BUDGET)

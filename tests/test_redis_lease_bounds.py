@@ -53,6 +53,17 @@ def test_a_redis_wait_longer_than_the_lease_allows_is_refused(tmp_path, ttl, wai
     )
 
 
+@pytest.mark.parametrize("ttl, wait", [("30", "soon"), ("30", "-1"), ("0", None)])
+def test_a_redis_wait_or_lease_that_is_no_number_is_refused(tmp_path, ttl, wait):
+    settings = {"MAYADEEN_REDIS_URL": "redis://127.0.0.1:1/0", "MAYADEEN_REDIS_LEASE_TTL": ttl}
+    if wait is not None:
+        settings["MAYADEEN_REDIS_RETRY_TIMEOUT"] = wait
+    result = crawl("sitemap", "http://127.0.0.1:1", tmp_path, settings=settings, check=False, timeout=60)
+    assert result.returncode == 2 and len(result.log.strip().splitlines()) == 1, result.log
+    name = "MAYADEEN_REDIS_RETRY_TIMEOUT" if wait is not None else "MAYADEEN_REDIS_LEASE_TTL"
+    assert f"-s {name}=" in result.log, result.log
+
+
 @pytest.mark.parametrize("ttl, wait", [("30", None), ("30", "15"), ("2", None), ("10", "5"), ("0.5", None)])
 def test_a_redis_wait_within_the_lease_is_accepted(ttl, wait):
     settings = {
