@@ -156,8 +156,9 @@ class DueScheduler(Scheduler):
         waiting, self.waiting = [r for r in [self.waiting] if r is not None], None
         pending = len(self.held) + len(waiting)
         if pending and self.dqdir:
-            for request in itertools.chain(self.held.drain(), waiting):  # dont_filter: straight into the
-                due = self.due(request)  # saved queue, deadline in its meta
+            # One at a time, dont_filter: straight into the saved queue, the deadline in the request's meta.
+            for request in itertools.chain(self.held.drain(), waiting):
+                due = self.due(request)
                 if due is not None:  # a slot's hold is kept by the request that waited for it
                     request.meta[NOT_BEFORE] = due
                 super().enqueue_request(request)

@@ -40,9 +40,9 @@ def filled(queue: DueQueue) -> DueQueue:
     return queue
 
 
-def take_all(queue: DueQueue, tick: float = 0.1) -> list[tuple[float, Request]]:
-    """(time taken, request) for every request, asking every ``tick`` seconds from NOW on."""
-    taken, now = [], NOW
+def take_all(queue: DueQueue, tick: float = 0.1, start: float = NOW) -> list[tuple[float, Request]]:
+    """(time taken, request) for every request, asking every ``tick`` seconds from ``start`` on."""
+    taken, now = [], start
     while len(queue):
         now += tick
         while (request := queue.pop_due(now)) is not None:
@@ -64,6 +64,34 @@ def test_requests_are_taken_by_deadline_never_before_it_and_wait_on_disk(tmp_pat
     for at, request in taken:  # the deadline survived the disk (request_to_dict)
         assert request.meta[NOT_BEFORE] <= at < request.meta[NOT_BEFORE] + DUE_STEP + 0.1 + 1e-6
     assert queue.next_due is None and files(tmp_path) == []  # a step's file goes once it is empty
+
+
+def test_requests_pushed_between_takes_keep_their_turn(tmp_path):
+    # As in a crawl: retries arrive while others are taken (a file read then written must stay whole).
+    queue, taken, now = due_queue(tmp_path), [], NOW
+    for n in range(40):
+        queue.push(retry(n, now + 1.0 + (n * 7 % 5)))  # deadlines 1 to 5 s ahead, out of order
+        queue.push(retry(100 + n, now + 0.6, unpicklable=lambda: None) if n % 10 == 0 else retry(100 + n, now + 0.6))
+        now += 0.25
+        while (request := queue.pop_due(now)) is not None:
+            taken.append((now, request))
+    taken += take_all(queue, start=now)
+    assert len(taken) == 80 and len({r.url for _, r in taken}) == 80
+    for at, request in taken:
+        assert request.meta[NOT_BEFORE] <= at < request.meta[NOT_BEFORE] + DUE_STEP + 0.25 + 1e-6
+    assert files(tmp_path) == []
+
+
+def test_a_push_into_the_step_being_taken_keeps_its_file_whole(tmp_path):
+    # queuelib's LifoDiskQueue.peek leaves its file position mid-file, and a push after it wrote there.
+    queue = due_queue(tmp_path)
+    for n, seconds in enumerate((0.1, 0.2, 0.6)):
+        queue.push(retry(n, NOW + seconds))
+    first = queue.pop_due(NOW + 0.5)
+    queue.push(retry(3, NOW + 0.3))  # the step just taken from
+    rest = [r for _, r in take_all(queue, start=NOW + 0.5)]
+    assert sorted(r.url[-1] for r in [first, *rest]) == ["0", "1", "2", "3"]
+    assert rest[-1].url[-1] == "2"
 
 
 def test_a_request_that_cannot_be_serialised_waits_in_memory_in_its_turn(tmp_path):
