@@ -6,7 +6,9 @@ and a concurrency token for the whole wait, stop every other download, and make 
 shutdown wait for it. Here a request that is not due yet never leaves the scheduler:
 
 * a request whose meta ``mayadeen_not_before`` (wall-clock ``time.time()``) is in the future (a
-  retry) is put aside in a heap until then; other requests flow meanwhile;
+  retry waiting out its backoff) is put aside until then in a queue by deadline
+  (``mayadeen.due_queue``): on disk with a JOBDIR (``requests.held``), so however many retries wait
+  at once, none of them takes memory; other requests flow meanwhile;
 * the head of the queue goes to its download slot only when the downloader would send it at once:
   the slot is not held (``hold_slot``: a ``Retry-After``), fewer than its concurrency
   (``CONCURRENT_REQUESTS_PER_DOMAIN``, ``DOWNLOAD_SLOTS``) of its requests are in the downloader, and
@@ -19,7 +21,9 @@ shutdown wait for it. Here a request that is not due yet never leaves the schedu
 * when a request becomes due, a timer makes the engine ask again (``mayadeen.scrapy_contact``): the
   request is not scheduled a second time, so ``request_scheduled`` announces each request once;
 * when the crawl stops (Ctrl-C, SIGTERM) nothing waits for a held request: with a JOBDIR they are
-  saved in its queue with their deadlines (the slot's hold included) and resumed by the next run.
+  moved, one at a time, into its queue with their deadlines (the slot's hold included) and resumed
+  by the next run; after a kill, ``mayadeen.extensions.resume`` discards them with Scrapy's queue
+  and the next run fetches those pages again.
   Deadlines are wall-clock, so they mean the same after a reboot or on another machine; a deadline
   further away than the larger of ``MAYADEEN_RETRY_BACKOFF_MAX`` and ``MAYADEEN_RETRY_AFTER_MAX`` (a
   clock moved back) is cut to that.
@@ -34,14 +38,14 @@ redirects: ``dont_filter`` or ``redirect_times``) are never dropped; the crawl g
 has, and the run summary says it was capped.
 
 Stats: ``mayadeen/scheduler/held`` (requests put aside until their deadline),
-``mayadeen/scheduler/held/max`` (the most requests ever kept in memory here: put aside or waiting
-for their slot), ``mayadeen/scheduler/saved`` (held requests saved in JOBDIR at the end of a run),
+``mayadeen/scheduler/held/max`` (the most requests ever kept in memory here: the one waiting for its
+slot, and those put aside in memory — all of them without a JOBDIR, none that can be serialised with
+one), ``mayadeen/scheduler/saved`` (held requests saved in JOBDIR at the end of a run),
 ``mayadeen/capped/queue`` (requests dropped as the queue was full; a WARNING the first time).
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import logging
 import math
@@ -51,12 +55,11 @@ import weakref
 from scrapy.core.scheduler import Scheduler
 
 from mayadeen.download_slots import SlotArrivals, slot_clock
+from mayadeen.due_queue import NOT_BEFORE, DueQueue
 from mayadeen.scrapy_contact import delay_timer_pending, in_downloader, longest_delay, wake_engine
 
 logger = logging.getLogger(__name__)
 
-#: Request meta: the wall-clock time (``time.time()``) before which the request is not sent.
-NOT_BEFORE = "mayadeen_not_before"
 #: Seconds to look again at a slot whose delay is over by the clock but whose delay timer has not run:
 #: the wake-up timer then comes after it in the event loop.
 TIMER_TURN = 0.001
@@ -74,8 +77,7 @@ class DueScheduler(Scheduler):
         self.concurrency = settings.getint("CONCURRENT_REQUESTS_PER_IP") or settings.getint(
             "CONCURRENT_REQUESTS_PER_DOMAIN"
         )
-        self.held: list[tuple[float, int, object]] = []  # (due, order, request)
-        self.order = itertools.count()
+        self.held: DueQueue | None = None  # requests put aside until their deadline (made at open)
         self.slot_holds: dict[str, float] = {}  # slot key -> time.time() until which it is held
         self.waiting = None  # a due request whose slot was not ready, sent first when it is
         self.handed: dict[str, float] = {}  # slot key -> slot_clock() when its last request was handed out
@@ -90,6 +92,10 @@ class DueScheduler(Scheduler):
         self.filtered: set[bytes] = set()
 
     # --- the public face ------------------------------------------------------------------------
+
+    def open(self, spider):
+        self.held = DueQueue(self.crawler, self.crawler.settings.get("JOBDIR"), self.dqclass, self.mqclass)
+        return super().open(spider)
 
     def hold_slot(self, key: str, until: float) -> None:
         """Sends no request of download slot ``key`` before ``until`` (``time.time()``)."""
@@ -147,20 +153,20 @@ class DueScheduler(Scheduler):
         for timer in (self.timer, self.wake_timer):
             if timer is not None and timer.active():
                 timer.cancel()
-        pending = [request for _, _, request in sorted(self.held)] + [r for r in [self.waiting] if r is not None]
-        self.held, self.waiting = [], None
+        waiting, self.waiting = [r for r in [self.waiting] if r is not None], None
+        pending = len(self.held) + len(waiting)
         if pending and self.dqdir:
-            for request in pending:  # dont_filter: straight into the saved queue, deadline in its meta
+            # One at a time, dont_filter: straight into the saved queue, the deadline in the request's meta.
+            for request in itertools.chain(self.held.drain(), waiting):
                 due = self.due(request)
                 if due is not None:  # a slot's hold is kept by the request that waited for it
                     request.meta[NOT_BEFORE] = due
                 super().enqueue_request(request)
-            self.stats.inc_value("mayadeen/scheduler/saved", len(pending))
-            logger.info(
-                "%d request(s) waiting for a retry are saved in JOBDIR and resumed by the next run", len(pending)
-            )
+            self.stats.inc_value("mayadeen/scheduler/saved", pending)
+            logger.info("%d request(s) waiting for a retry are saved in JOBDIR and resumed by the next run", pending)
         elif pending:
-            logger.info("%d request(s) waiting for a retry are dropped with the crawl (no JOBDIR)", len(pending))
+            logger.info("%d request(s) waiting for a retry are dropped with the crawl (no JOBDIR)", pending)
+        self.held.close()
         return super().close(reason)
 
     # --- the bound ------------------------------------------------------------------------------
@@ -212,28 +218,32 @@ class DueScheduler(Scheduler):
         if self.waiting is not None:
             request, self.waiting = self.waiting, None
             return request
-        if self.held and self.held[0][0] <= time.time():
-            return heapq.heappop(self.held)[2]
+        request = self.held.pop_due(time.time())
+        if request is not None:
+            self._arm()  # for the next one
+            return request
         return super().next_request()
 
     def _hold(self, request, due: float) -> None:
         if not request.dont_filter:  # it has passed the duplicate filter; it must pass it again
             request = request.replace(dont_filter=True)
         request.meta[NOT_BEFORE] = due  # kept in JOBDIR with the request
-        heapq.heappush(self.held, (due, next(self.order), request))
+        self.held.push(request)
         self.stats.inc_value("mayadeen/scheduler/held")
         self._note_held()
         self._arm()
 
     def _note_held(self) -> None:
-        self.stats.max_value("mayadeen/scheduler/held/max", len(self.held) + (self.waiting is not None))
+        self.stats.max_value("mayadeen/scheduler/held/max", self.held.in_memory() + (self.waiting is not None))
 
     def _arm(self) -> None:
         from twisted.internet import reactor  # the one the crawl installed (importing it earlier installs one)
 
-        if not self.held:
+        if self.held.next_due is None:
             return
-        delay = max(0.0, self.held[0][0] - time.time())
+        delay = self.held.next_due - time.time()
+        if delay <= 0:  # due already: the engine was woken for it (``_release``) or asks at its next turn
+            return
         if self.timer is not None and self.timer.active():
             if self.timer.getTime() - reactor.seconds() <= delay:
                 return

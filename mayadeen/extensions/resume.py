@@ -64,6 +64,7 @@ from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
+from mayadeen.due_queue import HELD_QUEUE_DIR
 from mayadeen.extensions.run_outcome import ENDED_REASONS, JOBDIR_BUSY
 from mayadeen.feeds.storage import last_record_url
 from mayadeen.identity import requested_url
@@ -76,8 +77,9 @@ logger = logging.getLogger(__name__)
 
 LOCK_FILE = "mayadeen-job.lock"
 JOURNAL_FILE = "mayadeen-journal.txt"
-#: Scrapy's own JOBDIR state (scheduler queue, duplicate filter).
-SCRAPY_STATE = ("requests.queue", "requests.seen")
+#: The scheduler's JOBDIR state: Scrapy's queue and duplicate filter, and the requests waiting for
+#: their deadline (``mayadeen.due_queue``).
+SCHEDULER_STATE = ("requests.queue", "requests.seen", HELD_QUEUE_DIR)
 #: The journal is rewritten with only the unfinished items once it holds more lines than this.
 DEFAULT_JOURNAL_MAX_LINES = 10_000
 
@@ -185,7 +187,7 @@ class ResumeAfterKill:
     def _begin(self) -> dict:
         job = self._read_job()
         if job is None:
-            self._remove(SCRAPY_STATE + (JOURNAL_FILE,))
+            self._remove(SCHEDULER_STATE + (JOURNAL_FILE,))
             job = {
                 "spider": self.crawler.spidercls.name,
                 "started_at": utc_timestamp(),
@@ -193,7 +195,7 @@ class ResumeAfterKill:
                 "resumed_after": None,
             }
         elif job.get("state") == "running":
-            self._remove(SCRAPY_STATE)
+            self._remove(SCHEDULER_STATE)
             job["resumed_after"] = "kill"
         else:
             job["resumed_after"] = "pause"
@@ -301,7 +303,7 @@ class ResumeAfterKill:
             os.close(self._journal_fd)
             self._journal_fd = None
         if self._out_of_work or reason in ENDED_REASONS:
-            self._remove(SCRAPY_STATE + (JOURNAL_FILE, JOB_FILE))
+            self._remove(SCHEDULER_STATE + (JOURNAL_FILE, JOB_FILE))
             logger.info("JOBDIR %s: the crawl ended (%s); the next run starts a new one", self.jobdir, reason)
         else:
             self.job["state"] = "paused"

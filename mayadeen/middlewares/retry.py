@@ -8,9 +8,9 @@ Everything else is Scrapy's: ``RETRY_TIMES``, ``RETRY_HTTP_CODES``, ``RETRY_EXCE
 line (at ``RETRY_GIVE_UP_LOG_LEVEL``) when a page keeps failing — the crawl goes on without it.
 
 The retried request carries its wall-clock deadline (meta ``mayadeen_not_before``, ``time.time()``)
-and waits for it in the scheduler (``mayadeen.scheduler.DueScheduler``), not in the downloader: it
-holds no download slot meanwhile, other requests keep flowing, and a paused crawl saves it in JOBDIR
-with its deadline. Other components that retry (the integrity and redirect-loop middlewares, the
+and waits for it in the scheduler (``mayadeen.scheduler.DueScheduler``; on disk with a JOBDIR), not in
+the downloader: it holds no download slot meanwhile, other requests keep flowing, and a paused crawl
+saves it in JOBDIR with its deadline. Other components that retry (the integrity and redirect-loop middlewares, the
 rendered listings) go through ``Backoff.retry`` to get the same waits.
 
 A page that keeps failing is given up: an item page with a WARNING (the run goes on, the item is
