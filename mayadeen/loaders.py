@@ -127,10 +127,11 @@ class ArticleLoader(ItemLoader):
                 self.add_value(name, inner)
             return self
         normalise, takes_context = _processors(type(self))[0][field_name]
-        values = arg_to_iter(value)
+        values = value if type(value) is list else arg_to_iter(value)  # lists, the common case, as they are
         normalised = normalise(values, loader_context=self.context) if takes_context else normalise(values)
         if normalised:
-            self._collected.setdefault(field_name, []).extend(arg_to_iter(normalised))
+            collected = normalised if type(normalised) is list else arg_to_iter(normalised)
+            self._collected.setdefault(field_name, []).extend(collected)
         return self
 
     def replace_value(self, field_name, value, *processors, re=None, **kw):
