@@ -107,7 +107,10 @@ def elements_by_class(scope) -> ClassIndex:
         names = element.get("class")
         if names:
             for name in names.split():
-                index.setdefault(name, []).append(element)
+                if name in index:  # not setdefault: it builds a list for every class name
+                    index[name].append(element)
+                else:
+                    index[name] = [element]
     return index
 
 

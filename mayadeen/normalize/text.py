@@ -178,20 +178,25 @@ def element_text(element) -> str | None:
                 if el.tail:
                     parts.append(el.tail)
                 continue
-            tag = el.tag if isinstance(el.tag, str) else ""
+            tag = el.tag  # one read: each builds a new string
+            if not isinstance(tag, str):
+                tag = ""
             if event == "start":
                 if tag in INVISIBLE_TAGS or el.get("hidden") is not None:
                     walker.skip_subtree()
                     continue
                 if tag in BLOCK_TAGS:
                     parts.append(" ")
-                if el.text:
-                    parts.append(el.text)
+                text = el.text
+                if text:
+                    parts.append(text)
             else:
                 if tag in BLOCK_TAGS:
                     parts.append(" ")
-                if el is not element and el.tail:
-                    parts.append(el.tail)
+                if el is not element:
+                    tail = el.tail
+                    if tail:
+                        parts.append(tail)
     except Exception:  # a broken tree gives no text rather than an error
         return None
     return clean_text("".join(parts))
