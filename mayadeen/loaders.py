@@ -9,7 +9,10 @@ callables where reading them costs, so a page whose first layer answers never re
 
 from __future__ import annotations
 
+from functools import cache
+
 from itemloaders.processors import Identity, Join, TakeFirst
+from itemloaders.utils import arg_to_iter, get_func_args
 from scrapy.loader import ItemLoader
 
 from mayadeen.items import ArticleItem
@@ -74,19 +77,6 @@ def _first_of_each_fact(candidates) -> dict | None:
     return {"url": url, "duration_seconds": duration} if url else None
 
 
-_PROCESSORS: dict[tuple, object] = {}  # (loader class, "input"/"output", field) -> processor
-
-
-def _remembered(loader, kind: str, field_name: str):
-    """``loader``'s ``get_<kind>_processor(field_name)`` of ItemLoader, looked up once per loader class:
-    a class's processors never change, and the loader asks for one with every value."""
-    key = (type(loader), kind, field_name)
-    found = _PROCESSORS.get(key)
-    if found is None:
-        found = _PROCESSORS[key] = getattr(ItemLoader, f"get_{kind}_processor")(loader, field_name)
-    return found
-
-
 class ArticleLoader(ItemLoader):
     """Builds an ``ArticleItem``; ``base_url`` (the page URL) and ``tracking`` (the query parameters
     to drop, ``MAYADEEN_TRACKING_PARAMS``) go in the loader context."""
@@ -120,11 +110,44 @@ class ArticleLoader(ItemLoader):
     # The video: its two facts from the first candidates that have them.
     video_in, video_out = EachAgainstPage(_video_facts), _first_of_each_fact
 
-    def get_input_processor(self, field_name: str):
-        return _remembered(self, "input", field_name)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._collected: dict[str, list] = {}
 
-    def get_output_processor(self, field_name: str):
-        return _remembered(self, "output", field_name)
+    def add_value(self, field_name, value, *processors, re=None, **kw):
+        """``ItemLoader.add_value``: the value through ``processors``, then the field's input processor,
+        collected; without itemloaders' per-value set-up (each field's processors are looked up once per
+        loader class, the loader context bound only for those that take it)."""
+        if processors or re:
+            value = self.get_value(value, *processors, re=re, **kw)
+        if value is None:
+            return self
+        if not field_name:
+            for name, inner in value.items():
+                self.add_value(name, inner)
+            return self
+        normalise, takes_context = _processors(type(self))[0][field_name]
+        values = value if type(value) is list else arg_to_iter(value)  # lists, the common case, as they are
+        normalised = normalise(values, loader_context=self.context) if takes_context else normalise(values)
+        if normalised:
+            collected = normalised if type(normalised) is list else arg_to_iter(normalised)
+            self._collected.setdefault(field_name, []).extend(collected)
+        return self
+
+    def replace_value(self, field_name, value, *processors, re=None, **kw):
+        for name in value if not field_name and isinstance(value, dict) else [field_name]:
+            self._collected.pop(name, None)
+        return self.add_value(field_name, value, *processors, re=re, **kw)
+
+    def get_collected_values(self, field_name: str) -> list:
+        return self._collected.get(field_name, [])
+
+    def get_output_value(self, field_name: str):
+        return self._output(field_name, self._collected.get(field_name, []))
+
+    def _output(self, field_name: str, values: list):
+        pick, takes_context = _processors(type(self))[1][field_name]
+        return pick(values, loader_context=self.context) if takes_context else pick(values)
 
     def add_first(self, field_name: str, *layer_values) -> bool:
         """Add the layers' values in priority order until the field has a value; whether it has one.
@@ -140,10 +163,29 @@ class ArticleLoader(ItemLoader):
 
     def load_item(self):
         """The item with every extracted field present: lists default to ``[]``, ``body`` to ``""``,
-        ``word_count`` to 0, the rest to None."""
-        item = super().load_item()
+        ``word_count`` to 0, the rest to None. Collected fields first, in the order they were added."""
+        item = self.item
+        for key, values in self._collected.items():
+            value = self._output(key, values)
+            if value is not None:
+                item[key] = value
         loaded = item.keys()  # a view: membership without the item's KeyError per missing key
         for key in EXTRACTED_KEYS:
             if key not in loaded:
                 item[key] = [] if key in LIST_KEYS else DEFAULTS.get(key)
         return item
+
+
+@cache
+def _processors(loader_class) -> tuple[dict, dict]:
+    """Input and output processors by field of the loader's item, each with whether it takes the loader
+    context, looked up once: a class's processors never change, and the loader needs one per value."""
+    loader = loader_class()
+    inputs, outputs = {}, {}
+    for name in loader_class.default_item_class.fields:
+        for found, processor in (
+            (inputs, loader.get_input_processor(name)),
+            (outputs, loader.get_output_processor(name)),
+        ):
+            found[name] = (processor, "loader_context" in get_func_args(processor))
+    return inputs, outputs

@@ -64,7 +64,9 @@ class _BodyWalk:
             if event in ("comment", "pi"):
                 self._text(el.tail)
                 continue
-            tag = el.tag if isinstance(el.tag, str) else ""
+            tag = el.tag  # one read: each builds a new string
+            if not isinstance(tag, str):
+                tag = ""
             if event == "end":
                 if tag in BLOCK_TAGS and tag != "br":
                     self._end_block()

@@ -19,7 +19,11 @@ def read_meta(meta_elements) -> MetaTags:
         if content is not None:
             key = element.get("property") or element.get("name") or element.get("itemprop")
             if key:
-                meta.setdefault(key.strip().lower(), []).append(content)
+                key = key.strip().lower()
+                if key in meta:  # not setdefault: it builds a list for every tag
+                    meta[key].append(content)
+                else:
+                    meta[key] = [content]
     return meta
 
 

@@ -50,20 +50,16 @@ def clean_text(value) -> str | None:
         return None
     if "&" in value:
         value = html.unescape(value)
-    if not _is_collapsed(value):
+    # Already collapsed when printable with its words one space apart (every whitespace character but
+    # the space is unprintable): two C scans tell, without splitting a text that is already clean
+    # (values cleaned a second time, URLs). Inline: this runs for every value of every page.
+    if not (value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " "):
         value = " ".join(value.split())
         if not value.isprintable():  # fast C check; true for nearly all text once whitespace is collapsed
             value = " ".join(_CONTROL.sub("", value).split())
     if "<" in value:  # after the control characters: "<\x00img" is a tag once the NUL is gone
         value = " ".join(_strip_markup(value).split())
     return value or None
-
-
-def _is_collapsed(value: str) -> bool:
-    """Whether ``value`` is printable with its words one space apart (``" ".join(value.split())`` is
-    ``value``): every whitespace character but the space is unprintable, so two C scans tell, without
-    splitting a text that is already clean (values cleaned a second time, URLs)."""
-    return value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " "
 
 
 def _strip_markup(value: str) -> str:
@@ -182,20 +178,25 @@ def element_text(element) -> str | None:
                 if el.tail:
                     parts.append(el.tail)
                 continue
-            tag = el.tag if isinstance(el.tag, str) else ""
+            tag = el.tag  # one read: each builds a new string
+            if not isinstance(tag, str):
+                tag = ""
             if event == "start":
                 if tag in INVISIBLE_TAGS or el.get("hidden") is not None:
                     walker.skip_subtree()
                     continue
                 if tag in BLOCK_TAGS:
                     parts.append(" ")
-                if el.text:
-                    parts.append(el.text)
+                text = el.text
+                if text:
+                    parts.append(text)
             else:
                 if tag in BLOCK_TAGS:
                     parts.append(" ")
-                if el is not element and el.tail:
-                    parts.append(el.tail)
+                if el is not element:
+                    tail = el.tail
+                    if tail:
+                        parts.append(tail)
     except Exception:  # a broken tree gives no text rather than an error
         return None
     return clean_text("".join(parts))

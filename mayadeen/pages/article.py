@@ -12,7 +12,6 @@ that gives a value wins.
 from __future__ import annotations
 
 import logging
-from functools import cached_property
 from urllib.parse import urlsplit
 
 from lxml import etree
@@ -34,6 +33,23 @@ from mayadeen.normalize.text import element_text
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_URL, item_kind
 
 logger = logging.getLogger(__name__)
+
+
+class layer:  # noqa: N801 - used like the decorator it stands for
+    """``functools.cached_property`` without its lock (Python 3.11 takes one per first read): a page
+    object is read by one thread, and each of its dozen layers is read once per page."""
+
+    def __init__(self, read):
+        self.read, self.name = read, read.__name__
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, page, owner=None):
+        if page is None:
+            return self
+        value = page.__dict__[self.name] = self.read(page)
+        return value
 
 
 class ArticlePage:
@@ -257,21 +273,21 @@ class ArticlePage:
             loader.add_value("video", {"duration_seconds": self.tawsiyat.get("video_duration")})
 
     # --- layers, each read once -------------------------------------------------------------------------
-    root = cached_property(lambda self: parse_response(self.response))
-    by_tag = cached_property(lambda self: elements_by_tag(self.root, self.PAGE_TAGS))
-    meta = cached_property(lambda self: read_meta(self.by_tag["meta"]))
-    jsonld = cached_property(lambda self: read_jsonld(self.by_tag["script"]))
-    ld_article = cached_property(lambda self: find_article(self.jsonld))
-    ld_video = cached_property(lambda self: find_video(self.jsonld, self.ld_article))
-    tawsiyat = cached_property(lambda self: read_tawsiyat(self.by_tag["script"]))
-    by_class = cached_property(lambda self: elements_by_class(self.item_container))
+    root = layer(lambda self: parse_response(self.response))
+    by_tag = layer(lambda self: elements_by_tag(self.root, self.PAGE_TAGS))
+    meta = layer(lambda self: read_meta(self.by_tag["meta"]))
+    jsonld = layer(lambda self: read_jsonld(self.by_tag["script"]))
+    ld_article = layer(lambda self: find_article(self.jsonld))
+    ld_video = layer(lambda self: find_video(self.jsonld, self.ld_article))
+    tawsiyat = layer(lambda self: read_tawsiyat(self.by_tag["script"]))
+    by_class = layer(lambda self: elements_by_class(self.item_container))
 
-    @cached_property
+    @layer
     def item_element(self):
         """``article.article-details``: the item template's own container."""
         return next((el for el in self.by_tag["article"] if has_class(el, self.ITEM_CLASS)), None)
 
-    @cached_property
+    @layer
     def item_container(self):
         """The item's element; without one, the page's ``<article data-postid>``/``<main>``/``<body>``."""
         if self.item_element is not None or self.root is None:
@@ -285,7 +301,7 @@ class ArticlePage:
                 return found
         return self.root
 
-    @cached_property
+    @layer
     def body(self) -> Body:
         """``div#article-content`` (by class, checked by id; by id alone; by class alone), walked once."""
         by_class = self.by_class.get(self.CONTENT_CLASS, [])
@@ -294,7 +310,7 @@ class ArticlePage:
             content = next(iter(self.CONTENT_BY_ID(self.item_container)), None)
         return read_body(content if content is not None else next(iter(by_class), None), self.BODY_RULES)
 
-    @cached_property
+    @layer
     def main_image(self) -> dict | None:
         """The first main figure or media box; else the video player's poster."""
         container = next((el for el in map(self.by_class.first, self.MAIN_IMAGE) if el is not None), None)
@@ -303,7 +319,7 @@ class ArticlePage:
         player = self.by_class.first(self.VIDEO_PLAYER)
         return player_poster(player) if player is not None else None
 
-    @cached_property
+    @layer
     def related_links(self) -> list[dict]:
         """Inline read-more lines and the Related News box (body order), then the Read Next cards."""
         block = next(
