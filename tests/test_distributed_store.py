@@ -128,6 +128,9 @@ def redis_time(client) -> float:
     return sec + usec / 1e6
 
 
+# Several workers and an outage (soak); in the quick set the store's outage is test_store_off_reactor's
+# test_downloads_go_on_while_postgresql_is_down and the store wait under leases test_distributed_lease_cap.
+@pytest.mark.soak
 def test_postgresql_down_longer_than_a_lease_under_two_workers(tmp_path):
     """Two workers share one PostgreSQL store, which stops mid-crawl for longer than the lease TTL:
     items cannot be stored, so no lease is acknowledged, yet both workers keep beating and keep
