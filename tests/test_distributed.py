@@ -47,6 +47,7 @@ from tests.distributed import (
 )
 from tests.fixture_server import FixtureSite
 from tests.scheduled import item_paths, wait_for
+from tests.test_store_off_reactor import Meanwhile
 
 pytestmark = [needs_redis, pytest.mark.timeout(300)]
 
@@ -189,12 +190,18 @@ def test_redis_gone_worker_exits_1_and_a_new_start_continues(tmp_path):
         "MAYADEEN_STORE_REACTOR_TIMEOUT": "1",
     }
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=LATENCY) as srv:
-        worker = start_worker("sitemap", srv.url, first, redis_srv.url, settings=settings)
-        wait_for(lambda: len(item_paths(srv.paths())) >= 4, timeout=60)
-        redis_srv.stop()
-        code = finish([worker])[0]
+
+        def stop_redis() -> None:
+            wait_for(lambda: len(item_paths(srv.paths())) >= 4, timeout=60)
+            redis_srv.stop()
+
+        # Each worker alone, in process: the command's exit status is the process's.
+        meanwhile = Meanwhile(stop_redis)
+        meanwhile.start()
+        code = worker_in_process(srv.url, redis_srv.url, first, settings=settings).returncode
+        meanwhile.check()
         redis_srv.start()
-        again = worker_in_process(srv.url, redis_srv.url, second, settings=settings)  # alone: in process
+        again = worker_in_process(srv.url, redis_srv.url, second, settings=settings)
     log = log_of(first).strip().splitlines()
     assert code == 1
     errors = [line for line in log if " ERROR: " in line and "Run summary:" not in line]
