@@ -110,13 +110,13 @@ def test_watch_stops_requesting_when_robots_txt_forbids_the_home_page(tmp_path):
     forbid = "User-agent: *\nDisallow: /\n"
     with ChangingHome([with_ticker(stored_items())], robots=[allow, forbid]) as srv:
         proc = start_crawl(
-            "breaking", srv.url, tmp_path, args={"watch": "0.2"}, settings={"MAYADEEN_BREAKING_ROBOTS_REFRESH": "0.5"}
+            "breaking", srv.url, tmp_path, args={"watch": "0.4"}, settings={"MAYADEEN_BREAKING_ROBOTS_REFRESH": "0.5"}
         )
         try:
             wait_for(lambda: len(srv.times("/robots.txt")) >= 2, timeout=90)
             forbidden_at = srv.times("/robots.txt")[1]
-            # Two more reads of robots.txt: a second at least, several cycles of the watch.
-            wait_for(lambda: len(srv.times("/robots.txt")) >= 4, timeout=90)
+            # Three more reads of robots.txt: 1.5 s at least, several cycles of the watch.
+            wait_for(lambda: len(srv.times("/robots.txt")) >= 5, timeout=90)
         finally:
             returncode = stop(proc)
         later = [t for t in srv.times("/") if t > forbidden_at]
