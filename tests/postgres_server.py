@@ -3,10 +3,13 @@ fsync off (a killed server keeps what it acknowledged; only an OS crash would lo
 
 ``initdb`` and ``pg_ctl`` refuse to run as root: as root the cluster runs as the ``postgres`` user.
 One cluster serves a whole test session; each test gets a database of its own (``new_database``).
+``initdb`` runs once per process: a test that needs a cluster of its own (to stop or freeze it) gets a
+copy of that first one's files.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -29,8 +32,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _run(*argv: str, timeout: float = 60) -> None:
+    runner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run([*runner, *argv], check=True, capture_output=True, timeout=timeout)
+
+
+def _owned(directory: Path) -> None:
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres")
+
+
+_template: Path | None = None
+
+
+def _initialised() -> Path:
+    """A data directory ``initdb`` made, once per process (removed at its exit), for clusters to copy."""
+    global _template
+    if _template is None:
+        directory = Path(tempfile.mkdtemp(prefix="mayadeen-pg-template-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        _owned(directory)
+        data = directory / "data"
+        _run(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--locale=C.UTF-8", "-E", "UTF8")
+        _template = data
+    return _template
+
+
 class PostgresCluster:
-    """``initdb`` + ``pg_ctl start`` in a temporary directory (trust auth, fsync off); ``stop`` removes it."""
+    """A copy of the process's ``initdb`` + ``pg_ctl start`` in a temporary directory (trust auth, fsync off);
+    ``stop`` removes it."""
 
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="mayadeen-pg-"))
@@ -38,25 +68,9 @@ class PostgresCluster:
         self.port = free_port()
         self._names = count(1)
 
-    def _run(self, *argv: str, timeout: float = 60) -> None:
-        runner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run([*runner, *argv], check=True, capture_output=True, timeout=timeout)
-
     def start(self) -> PostgresCluster:
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres")
-        self._run(
-            str(PG_BIN / "initdb"),
-            "-D",
-            str(self.data),
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "--locale=C.UTF-8",
-            "-E",
-            "UTF8",
-        )
+        _owned(self.dir)
+        _run("cp", "-a", str(_initialised()), str(self.data))
         for attempt in range(5):  # another process (tests run in parallel) may take the free port first
             try:
                 self.start_server()
@@ -68,7 +82,7 @@ class PostgresCluster:
         return self
 
     def start_server(self) -> None:
-        self._run(
+        _run(
             str(PG_BIN / "pg_ctl"),
             "-D",
             str(self.data),
@@ -83,7 +97,7 @@ class PostgresCluster:
 
     def stop_server(self) -> None:
         """The server killed at once (``-m immediate``: no checkpoint, recovery at the next start)."""
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        _run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
 
     def stop(self) -> None:
         try:

@@ -10,6 +10,8 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.fixture_server import Answer, FixtureServer, FixtureSite, write_answer
 from tests.scheduled import start_crawl, wait_for
 from tests.ticker_pages import STORED_FLASHES, flashes, item, stored_items, with_ticker
@@ -61,6 +63,10 @@ def stop(proc: subprocess.Popen) -> int:
             proc.kill()
 
 
+# SIGTERM of a real crawl and a real Retry-After wait (soak); in the quick set the watch is
+# test_watch_stops_requesting_when_robots_txt_forbids_the_home_page and flashes stored once across runs
+# test_breaking_crawl.test_home_page_flashes_once_then_only_what_is_new.
+@pytest.mark.soak
 def test_watch_stores_every_flash_once_and_stops_cleanly_on_sigterm(tmp_path):
     stored = stored_items()
     homes = [
@@ -104,12 +110,13 @@ def test_watch_stops_requesting_when_robots_txt_forbids_the_home_page(tmp_path):
     forbid = "User-agent: *\nDisallow: /\n"
     with ChangingHome([with_ticker(stored_items())], robots=[allow, forbid]) as srv:
         proc = start_crawl(
-            "breaking", srv.url, tmp_path, args={"watch": "0.4"}, settings={"MAYADEEN_BREAKING_ROBOTS_REFRESH": "1"}
+            "breaking", srv.url, tmp_path, args={"watch": "0.4"}, settings={"MAYADEEN_BREAKING_ROBOTS_REFRESH": "0.5"}
         )
         try:
             wait_for(lambda: len(srv.times("/robots.txt")) >= 2, timeout=90)
             forbidden_at = srv.times("/robots.txt")[1]
-            time.sleep(2.5)  # several cycles
+            # Three more reads of robots.txt: 1.5 s at least, several cycles of the watch.
+            wait_for(lambda: len(srv.times("/robots.txt")) >= 5, timeout=90)
         finally:
             returncode = stop(proc)
         later = [t for t in srv.times("/") if t > forbidden_at]

@@ -25,11 +25,12 @@ from tests.distributed import (
     needs_redis,
     run_workers,
     start_together,
-    start_worker,
     stat,
     worker_dirs,
+    worker_in_process,
 )
 from tests.scheduled import item_paths, wait_for
+from tests.test_store_off_reactor import Meanwhile, Said
 
 pytestmark = [needs_redis, pytest.mark.timeout(300)]
 
@@ -75,22 +76,33 @@ def test_sitemaps_read_while_the_store_cannot_answer_lose_no_item(tmp_path, post
         "MAYADEEN_STORE_REACTOR_TIMEOUT": "0.5",
     }
     keys = CrawlKeys("sitemap", "sitemap")
-    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
-        srv.gate.clear()
-        worker = start_worker("sitemap", srv.url, workdir, redis_srv.url, settings=settings)
+
+    def steps() -> None:
         try:
-            wait_for(lambda: "Start requests queued" in log_of(workdir) or worker.poll() is not None, timeout=60)
+            assert seeded.seen.wait(60), "the start requests were not queued"  # the store is open
             with psycopg.connect(postgres_url) as locker:  # one transaction, rolled back at the end
                 locker.execute("LOCK TABLE articles, article_urls IN ACCESS EXCLUSIVE MODE")
                 srv.gate.set()
-                wait_for(lambda: "items are stored (" in log_of(workdir) or worker.poll() is not None, timeout=60)
+                assert gave_up.seen.wait(60), "no freshness lookup gave up"
                 locker.rollback()
         finally:
             srv.gate.set()
-        code = finish([worker], timeout=120)[0]
+
+    with (
+        RedisServer(tmp_path / "redis") as redis_srv,
+        MeteredServer() as srv,
+        Said("mayadeen.distributed.seeding", "Start requests queued") as seeded,
+        Said("mayadeen.store.freshness", "items are stored (") as gave_up,
+    ):
+        srv.gate.clear()
+        # The worker alone, in process; the lock is taken and released from a thread of the test.
+        meanwhile = Meanwhile(steps)
+        meanwhile.start()
+        result = worker_in_process(srv.url, redis_srv.url, workdir, settings=settings)
+        meanwhile.check()
         status = crawl_status(redis_srv.client(), keys)
     log = log_of(workdir)
-    assert code == 0 and "result=ok" in log.strip().splitlines()[-1], log[-3000:]
+    assert result.returncode == 0 and "result=ok" in log.strip().splitlines()[-1], log[-3000:]
     assert "could not say whether" in log and stat(log, "mayadeen/freshness/lookup_errors") > 0
     assert "Spider error processing" not in log
     assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0)
@@ -128,6 +140,9 @@ def redis_time(client) -> float:
     return sec + usec / 1e6
 
 
+# Several workers and an outage (soak); in the quick set the store's outage is test_store_off_reactor's
+# test_downloads_go_on_while_postgresql_is_down and the store wait under leases test_distributed_lease_cap.
+@pytest.mark.soak
 def test_postgresql_down_longer_than_a_lease_under_two_workers(tmp_path):
     """Two workers share one PostgreSQL store, which stops mid-crawl for longer than the lease TTL:
     items cannot be stored, so no lease is acknowledged, yet both workers keep beating and keep

@@ -4,6 +4,7 @@ nobody renews, an unfiltered request queued twice, a budget slot counted against
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -50,6 +51,10 @@ class ReplyDropper:
         except OSError:
             pass  # the other direction closed both
         for sock in (src, dst):
+            # shutdown, not close alone: the client hears of it at once (a close leaves the socket open
+            # while the other relay thread waits in recv on it, and the client waits its socket timeout)
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
     def close(self) -> None:

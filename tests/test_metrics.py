@@ -97,8 +97,8 @@ def test_metrics_are_served_during_the_watch_and_a_ticker_gone_is_alerted_once(t
         settings = {
             "MAYADEEN_METRICS_PORT": str(port),
             "MAYADEEN_PROGRESS_INTERVAL": "0.3",
-            "SPIDERMON_PERIODIC_MONITORS": json.dumps({"mayadeen.monitors.suites.PeriodicSuite": 0.5}),
-            "MAYADEEN_MONITOR_TICKER_MAX_AGE": "2",
+            "SPIDERMON_PERIODIC_MONITORS": json.dumps({"mayadeen.monitors.suites.PeriodicSuite": 0.3}),
+            "MAYADEEN_MONITOR_TICKER_MAX_AGE": "1",
             "MAYADEEN_ALERT_WEBHOOK": hook.url,
         }
         proc = start_crawl("breaking", srv.url, tmp_path, args={"watch": "0.3"}, settings=settings)
@@ -123,7 +123,7 @@ def test_metrics_are_served_during_the_watch_and_a_ticker_gone_is_alerted_once(t
     assert live[("mayadeen_run_finished", ("spider", "breaking"))] == 0
     assert live[requests] >= 1 and live[("mayadeen_run_items", ("outcome", "new"), ("spider", "breaking"))] == 0
     ticker_alerts = [m for p in during for m in p["monitors"] if m["monitor"] == "Ticker read"]
-    assert len(ticker_alerts) == 1 and ticker_alerts[0]["figures"]["limit"] == 2
+    assert len(ticker_alerts) == 1 and ticker_alerts[0]["figures"]["limit"] == 1
     assert all(p["run_ended"] is False for p in during)
     assert f"Serving metrics at http://127.0.0.1:{port}/metrics" in text
     assert scrape(url) is None  # the server stopped with the spider

@@ -21,6 +21,7 @@ from tests.fault_server import FaultPlan, FaultServer
 from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import SlowServer, crawl_command, item_paths, runs, start_crawl, wait_for
 from tests.test_exit_status import closed_port_url, last_line
+from tests.test_store_off_reactor import Meanwhile
 
 ALWAYS_500 = "/news/economy/opec-agrees-to-another-large-oil-output-hike-for-september"
 FAST_RETRIES = {"RETRY_TIMES": "2", "MAYADEEN_RETRY_BACKOFF_BASE": "0.1"}
@@ -138,26 +139,27 @@ def test_records_that_could_not_be_written_fail_the_run(tmp_path):
 
 
 def test_progress_is_logged_and_the_run_row_follows_the_crawl(tmp_path):
+    seen = []
+
+    def row_moves():
+        try:
+            con = sqlite3.connect(f"file:{tmp_path / 'mayadeen.sqlite'}?mode=ro", uri=True)
+            row = con.execute("SELECT items_new, updated_at, finished_at FROM crawl_runs").fetchone()
+            con.close()
+        except sqlite3.Error:
+            return False
+        if row and row[2] is None and row[0]:
+            seen.append(row)
+        return len({r[0] for r in seen}) >= 2
+
     with SlowServer(delay=0.15) as srv:  # one item at a time: about 2 s of items, a progress line every 0.25 s
-        proc = start_crawl(
+        meanwhile = Meanwhile(lambda: wait_for(row_moves, timeout=60, step=0.1))  # the row, read during the crawl
+        meanwhile.start()
+        result = crawl_in_process(
             "sitemap", srv.url, tmp_path, settings={"MAYADEEN_PROGRESS_INTERVAL": "0.25", "CONCURRENT_REQUESTS": "1"}
         )
-        seen = []
-
-        def row_moves():
-            try:
-                con = sqlite3.connect(f"file:{tmp_path / 'mayadeen.sqlite'}?mode=ro", uri=True)
-                row = con.execute("SELECT items_new, updated_at, finished_at FROM crawl_runs").fetchone()
-                con.close()
-            except sqlite3.Error:
-                return False
-            if row and row[2] is None and row[0]:
-                seen.append(row)
-            return len({r[0] for r in seen}) >= 2
-
-        wait_for(row_moves, timeout=60, step=0.1)
-        assert proc.wait(timeout=120) == 0
-    log = (tmp_path / "killed.log").read_text()
+        meanwhile.check()
+    log = result.log
     assert "INFO: Progress: requests queued=" in log and " pages/min" in log
     assert "Crawled " not in log  # Scrapy's own line is replaced
     assert all(r[2] is None for r in seen) and seen[0][0] < seen[-1][0]  # figures while the run went on

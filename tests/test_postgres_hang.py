@@ -9,9 +9,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
+from twisted.internet.threads import blockingCallFromThread
 
+from mayadeen.ordered_thread import OrderedThread
+from tests import inprocess
 from tests.conftest import ROOT, expected_records
 from tests.distributed import MeteredServer
 from tests.scheduled import crawl_command, wait_for
@@ -83,6 +87,7 @@ print("reactor stopped", flush=True)
 """
 
 
+@pytest.mark.soak  # the process is the point, and a real 5 s wait (SHUTDOWN_WAIT); quick twin below
 def test_the_process_exits_with_a_call_hung_in_its_ordered_thread():
     """The reactor's shutdown waits a bounded time for a thread whose call hangs, and the process exits."""
     proc = subprocess.Popen(
@@ -95,3 +100,19 @@ def test_the_process_exits_with_a_call_hung_in_its_ordered_thread():
         proc.wait()
         raise AssertionError("the process did not exit with a call hung in its thread") from None
     assert proc.returncode == 0 and b"reactor stopped" in out, out
+
+
+def test_a_call_hung_in_an_ordered_thread_never_holds_the_process():
+    """The thread of a call that hangs is a daemon: the interpreter exits without it (the quick twin of
+    the test above, in process)."""
+    shared = inprocess.reactor()
+    thread = blockingCallFromThread(shared, OrderedThread, shared, "hung-call")
+    started, release = threading.Event(), threading.Event()
+    thread.submit(lambda: (started.set(), release.wait(60)))
+    try:
+        assert started.wait(30), "the call did not start"
+        hung = [t for t in threading.enumerate() if "hung-call" in t.name and t.is_alive()]
+        assert hung and all(t.daemon for t in hung), [(t.name, t.daemon) for t in hung]
+    finally:
+        release.set()
+        blockingCallFromThread(shared, thread.stop)

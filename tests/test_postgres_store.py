@@ -229,28 +229,23 @@ def test_a_transaction_on_a_connection_lost_earlier_waits_for_the_server_too():
     """A read that found the server gone leaves the connection closed; the next transaction (here a
     freshness lookup) gets its whole retry window to connect again, as the first did, instead of
     failing at once with "connection refused"."""
-    import logging
     import threading
 
     from tests.postgres_server import PostgresCluster
+    from tests.test_store_off_reactor import Said
 
     cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests
-    retrying = threading.Event()
-
-    class Retries(logging.Handler):
-        def emit(self, record):
-            if "unreachable" in record.getMessage():
-                retrying.set()
 
     def start_when_retrying():
-        if retrying.wait(60):
+        if retrying.seen.wait(60):
             cluster.start_server()
 
-    handler = Retries()
-    logging.getLogger("mayadeen.store.postgres").addHandler(handler)
     try:
         url = cluster.new_database()
-        with connect(StoreTarget(POSTGRESQL, url), retry_timeout=60) as store:
+        with (
+            Said("mayadeen.store.postgres", "unreachable") as retrying,
+            connect(StoreTarget(POSTGRESQL, url), retry_timeout=60) as store,
+        ):
             cluster.stop_server()
             with pytest.raises(psycopg.OperationalError):
                 store.count()  # a read outside any transaction: not retried, the connection is closed
@@ -260,10 +255,9 @@ def test_a_transaction_on_a_connection_lost_earlier_waits_for_the_server_too():
             try:
                 assert store.lookup([P + "/news/politics/x"]) == {}  # waited for the server, then answered
             finally:
-                retrying.set()
+                retrying.seen.set()
                 starter.join()
     finally:
-        logging.getLogger("mayadeen.store.postgres").removeHandler(handler)
         cluster.stop()
 
 

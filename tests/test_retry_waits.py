@@ -36,6 +36,9 @@ def hits_of(srv, path):
     return [h for h in srv.hits() if h.path == path]
 
 
+# A real wait of seconds (soak); in the quick set a waiting retry holding no download slot is
+# test_held_requests (a Retry-After with hundreds queued).
+@pytest.mark.soak
 def test_a_5s_backoff_on_one_page_does_not_stop_the_others(tmp_path):
     # One request at a time in the whole crawler: a retry sleeping in the downloader would hold the
     # only slot for 5 s and nothing else could be fetched (5 s: time enough for the 13 others even on a

@@ -22,6 +22,7 @@ from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import SlowServer, crawl_command, item_paths, runs, start_crawl, stored, wait_for
 from tests.test_exit_status import last_line
 from tests.test_incremental import P, looked_up, store_with
+from tests.test_store_off_reactor import Meanwhile
 
 XML = "application/xml; charset=utf-8"
 
@@ -176,17 +177,29 @@ class HoldingServer(FixtureServer):
 
 def test_a_busy_jobdir_is_a_warning_without_traceback(tmp_path):
     jobdir = tmp_path / "job"
+    second = []
+
+    def second_run() -> None:
+        try:
+            wait_for(lambda: item_paths(srv.paths()), timeout=300)
+            # A subprocess: the one test of exit status 75.
+            second.append(
+                run_crawl("sitemap", srv.url, tmp_path / "second", settings={"JOBDIR": str(jobdir)}, check=False)
+            )
+        finally:
+            srv.release.set()
+
     with HoldingServer() as srv:
-        first = start_crawl(
+        # The first run in process (it holds the JOBDIR while the second starts, from a thread of the test).
+        meanwhile = Meanwhile(second_run)
+        meanwhile.start()
+        first = crawl_in_process(
             "sitemap", srv.url, tmp_path / "first", settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "1"}
         )
-        wait_for(lambda: item_paths(srv.paths()), timeout=300)
-        # A subprocess: the one test of exit status 75.
-        second = run_crawl("sitemap", srv.url, tmp_path / "second", settings={"JOBDIR": str(jobdir)}, check=False)
-        srv.release.set()
-        assert first.wait(timeout=300) == 0
-    assert second.returncode == 75
-    assert f"WARNING: JOBDIR {jobdir} is in use by another crawl (pid {first.pid})" in second.log
+        meanwhile.check()
+    (second,) = second
+    assert first.returncode == 0 and second.returncode == 75
+    assert f"WARNING: JOBDIR {jobdir} is in use by another crawl (pid {os.getpid()})" in second.log
     assert "WARNING: Run summary: spider=sitemap result=skipped (jobdir busy) finish_reason=jobdir_busy" in last_line(
         second
     )

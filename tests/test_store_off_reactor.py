@@ -131,16 +131,24 @@ def test_downloads_go_on_while_the_sqlite_store_is_locked(tmp_path):
     assert set(srv.item_requests().values()) == {1}  # each item page fetched once
 
 
-class Unreachable(logging.Handler):
-    """Set once a store call finds the PostgreSQL server gone (``mayadeen.store.postgres`` says so)."""
+class Said(logging.Handler):
+    """``seen`` is set once logger ``name`` logs a message with ``words`` in it (while entered)."""
 
-    def __init__(self):
+    def __init__(self, name: str, words: str):
         super().__init__()
+        self.logger, self.words = logging.getLogger(name), words
         self.seen = threading.Event()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if "unreachable" in record.getMessage():
+        if self.words in record.getMessage():
             self.seen.set()
+
+    def __enter__(self) -> Said:
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.logger.removeHandler(self)
 
 
 def test_downloads_go_on_while_postgresql_is_down(tmp_path):
@@ -151,8 +159,6 @@ def test_downloads_go_on_while_postgresql_is_down(tmp_path):
     from tests.postgres_server import PostgresCluster
 
     cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests
-    watch = Unreachable()
-    logging.getLogger("mayadeen.store.postgres").addHandler(watch)
     try:
         url = cluster.new_database()
         settings = {
@@ -174,7 +180,8 @@ def test_downloads_go_on_while_postgresql_is_down(tmp_path):
                 srv.gate.set()
                 cluster.start_server()
 
-        with GatedServer() as srv:
+        # mayadeen.store.postgres says when a store call finds the server gone
+        with GatedServer() as srv, Said("mayadeen.store.postgres", "unreachable") as watch:
             sitemaps = {path for path in srv.site.entries if path.startswith("/sitemaps/")}
             result = sitemap_crawl_while(steps, srv, tmp_path, settings)
         log = result.log
@@ -183,7 +190,6 @@ def test_downloads_go_on_while_postgresql_is_down(tmp_path):
             assert {record["url"] for record in store.iter_records()} == set(expected_records())
         assert set(srv.item_requests().values()) == {1} and len(srv.item_requests()) == len(expected_records())
     finally:
-        logging.getLogger("mayadeen.store.postgres").removeHandler(watch)
         cluster.stop()
 
 
@@ -251,14 +257,16 @@ def test_the_item_count_monitor_reads_off_the_reactor_while_the_store_hangs(tmp_
     cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests
     try:
         url = cluster.new_database()
-        settings = {**SETTINGS, "MAYADEEN_STORE_URL": url, "MAYADEEN_STORE_REACTOR_TIMEOUT": "5"}
+        settings = {**SETTINGS, "MAYADEEN_STORE_URL": url, "MAYADEEN_STORE_REACTOR_TIMEOUT": "2"}
 
         def steps() -> None:
             try:
                 assert freeze.stopped.wait(120), "the spider did not close"
                 deadline = time.monotonic() + 60
-                while not freeze.told.is_set():
+                while True:  # the reactor checked at least once while the server is frozen
                     assert reactor_runs(timeout=3), "the reactor stopped while the store hung"
+                    if freeze.told.is_set():
+                        break
                     assert time.monotonic() < deadline, "the monitor's read did not give up"
             finally:
                 freeze.thaw()
