@@ -85,6 +85,15 @@ class Store:
             for found in cursor:
                 yield self._row(found)
 
+    def stream_values(self, statement: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """``stream``'s rows as tuples of their values in the statement's column order: no dict
+        per row, for a reader of many rows (an export)."""
+        with closing(self._stream_cursor(tuples=True)) as cursor:
+            cursor.execute(statement, self._params(params))
+            names = [d[0] for d in cursor.description]
+            for found in cursor:
+                yield self._values(names, found)
+
     def run(self, statement: str, params: Sequence[Any] = ()) -> int:
         """Executes one statement; the number of rows it changed."""
         cursor = self._bare_cursor()
@@ -103,11 +112,17 @@ class Store:
     def _row(row: Any) -> dict[str, Any]:
         return dict(row)
 
+    @staticmethod
+    def _values(names: list[str], row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A row of ``stream_values`` (``names``: its columns) with the values ``_row`` gives."""
+        return row
+
     def _cursor(self) -> Any:
         raise NotImplementedError
 
-    def _stream_cursor(self) -> Any:
-        return self._cursor()
+    def _stream_cursor(self, tuples: bool = False) -> Any:
+        """A cursor for ``stream`` (rows as ``_row`` reads them) or, with ``tuples``, ``stream_values``."""
+        return self._bare_cursor() if tuples else self._cursor()
 
     def _bare_cursor(self) -> Any:
         """A cursor on the connection as it is (inside a transaction, never a new connection)."""
