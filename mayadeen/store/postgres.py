@@ -44,14 +44,7 @@ from mayadeen.store.model import (
     stored_change,
 )
 from mayadeen.store.postgres_connection import connect, cut_after
-from mayadeen.store.postgres_schema import (
-    MIGRATIONS,
-    SCHEMA_LOCK,
-    SCHEMA_VERSION,
-    from_column,
-    row_of,
-    to_column,
-)
+from mayadeen.store.postgres_schema import MIGRATIONS, SCHEMA_LOCK, SCHEMA_VERSION, row_of, to_column
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +171,7 @@ class PostgresStore(Store):
 
     @staticmethod
     def _values(names: list[str], row: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(from_column(n, v) for n, v in zip(names, row, strict=True))
+        return tuple(row_of(names, row).values())
 
     def _in_transaction(self) -> bool:
         return self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
