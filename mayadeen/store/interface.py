@@ -7,7 +7,8 @@ objects as Python lists and dicts).
 
 The store's later tables (breaking news, WARC captures, failing items, full-text search) and the
 export reader are written once, in SQL both engines speak, over ``Store``'s few methods:
-``rows``/``row``/``stream``/``run`` (rows as dicts, times as the record's strings), ``read``/``write``
+``rows``/``row``/``stream``/``run`` (rows as dicts, times as the record's strings; ``stream_values``
+the same values as tuples, for many rows), ``read``/``write``
 (one transaction; a write waits for other writers of the same ``serial`` name, and PostgreSQL's is
 done again whole after a lost connection), ``snapshot`` (one read-only transaction for a long reader
 such as an export) and ``json`` (a list or object as a query parameter). Each engine creates its
