@@ -29,6 +29,7 @@ from markdown_it import MarkdownIt
 from mayadeen.export.escape import FORMULA_STARTS, one_line
 from mayadeen.export.overwrite import RefusedDirectory
 from mayadeen.export.run import ExportRequest, export
+from mayadeen.export.writers import JsonLinesWriter, json_lines
 from mayadeen.record import content_hash, flash_schema, resolve, schema, validation_errors
 from mayadeen.store.engines import StoreTarget, connect
 from tests.test_export import _files, export_in_process
@@ -459,3 +460,24 @@ def test_a_formula_behind_a_full_width_sign_or_an_invisible_character_is_escaped
 
     assert csv_cell(cell) == "'" + cell
     assert csv_cell("plain =1") == "plain =1"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "one\u2028line",
+        "one\u2029line",
+        "one\x85line",
+        "café © Zoë\u2029line",  # bytes A9 and 85 elsewhere in the batch, then the sequence
+        "é\u2028",
+    ],
+)
+def test_a_line_break_character_stays_inside_its_json_line(tmp_path, text):
+    """A batch holding the last byte of a line-break character's UTF-8 elsewhere (é is C3 A9, © C2 A9)
+    still gets the character itself escaped: one record, one line, the text back as it was."""
+    records = [{"a": "café ©"}, {"a": text}, {"a": "Zoë"}]
+    writer = JsonLinesWriter(tmp_path, "x.jsonl")
+    writer.write(records, json_lines(records, ("a",)))
+    writer.close()
+    lines = (tmp_path / "x.jsonl").read_text("utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == records

@@ -166,7 +166,9 @@ class JsonLinesWriter:
     def write(self, records: list[dict[str, Any]], lines: list[bytes]) -> None:
         data = b"\n".join(lines)
         for char, escaped in _LINE_BREAKS:
-            if char in data:
+            # its last byte alone first: a one-byte search runs at memory speed, the whole
+            # sequence's about 50 times slower (seconds on a large export), and text rarely has that byte
+            if char[-1:] in data and char in data:
                 data = data.replace(char, escaped)
         self.file.write(data + b"\n")
         self.rows += len(records)

@@ -7,7 +7,8 @@ objects as Python lists and dicts).
 
 The store's later tables (breaking news, WARC captures, failing items, full-text search) and the
 export reader are written once, in SQL both engines speak, over ``Store``'s few methods:
-``rows``/``row``/``stream``/``run`` (rows as dicts, times as the record's strings), ``read``/``write``
+``rows``/``row``/``stream``/``run`` (rows as dicts, times as the record's strings; ``stream_values``
+the same values as tuples, for many rows), ``read``/``write``
 (one transaction; a write waits for other writers of the same ``serial`` name, and PostgreSQL's is
 done again whole after a lost connection), ``snapshot`` (one read-only transaction for a long reader
 such as an export) and ``json`` (a list or object as a query parameter). Each engine creates its
@@ -85,6 +86,15 @@ class Store:
             for found in cursor:
                 yield self._row(found)
 
+    def stream_values(self, statement: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """``stream``'s rows as tuples of their values in the statement's column order: no dict
+        per row, for a reader of many rows (an export)."""
+        with closing(self._stream_cursor(tuples=True)) as cursor:
+            cursor.execute(statement, self._params(params))
+            names = [d[0] for d in cursor.description]
+            for found in cursor:
+                yield self._values(names, found)
+
     def run(self, statement: str, params: Sequence[Any] = ()) -> int:
         """Executes one statement; the number of rows it changed."""
         cursor = self._bare_cursor()
@@ -103,11 +113,17 @@ class Store:
     def _row(row: Any) -> dict[str, Any]:
         return dict(row)
 
+    @staticmethod
+    def _values(names: list[str], row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A row of ``stream_values`` (``names``: its columns) with the values ``_row`` gives."""
+        return row
+
     def _cursor(self) -> Any:
         raise NotImplementedError
 
-    def _stream_cursor(self) -> Any:
-        return self._cursor()
+    def _stream_cursor(self, tuples: bool = False) -> Any:
+        """A cursor for ``stream`` (rows as ``_row`` reads them) or, with ``tuples``, ``stream_values``."""
+        return self._bare_cursor() if tuples else self._cursor()
 
     def _bare_cursor(self) -> Any:
         """A cursor on the connection as it is (inside a transaction, never a new connection)."""

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from mayadeen.record import utc_timestamp
@@ -153,11 +153,12 @@ class PostgresStore(Store):
         self._reconnect()
         return psycopg.RawCursor(self.conn, row_factory=dict_row)
 
-    def _stream_cursor(self) -> psycopg.RawServerCursor:
+    def _stream_cursor(self, tuples: bool = False) -> psycopg.RawServerCursor:
         """A server-side cursor (rows fetched a batch at a time), unique among the transaction's."""
         self._reconnect()
         self._streams += 1
-        cursor = psycopg.RawServerCursor(self.conn, f"stream_{self._streams}", row_factory=dict_row)
+        factory = tuple_row if tuples else dict_row
+        cursor = psycopg.RawServerCursor(self.conn, f"stream_{self._streams}", row_factory=factory)
         cursor.itersize = 1000
         return cursor
 
@@ -167,6 +168,10 @@ class PostgresStore(Store):
     @staticmethod
     def _row(row: Mapping[str, Any]) -> dict[str, Any]:
         return row_of(row.keys(), row.values())
+
+    @staticmethod
+    def _values(names: list[str], row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(row_of(names, row).values())
 
     def _in_transaction(self) -> bool:
         return self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE

@@ -75,14 +75,22 @@ class Selection:
         return terms, params
 
 
-#: (column, whether it holds JSON) in record order.
-_COLUMNS = tuple((c, c in JSON_COLUMNS) for c in RECORD_COLUMNS)
+#: Where the JSON columns are in a row of RECORD_COLUMNS.
+_JSON_AT = tuple(i for i, c in enumerate(RECORD_COLUMNS) if c in JSON_COLUMNS)
+
+
+def _row_record(row: tuple[Any, ...]) -> dict[str, Any]:
+    """The record of a row of RECORD_COLUMNS (``stream_values``), JSON decoded; no dict per row
+    until the record's own (one per exported item)."""
+    values = list(row)
+    for i in _JSON_AT:
+        values[i] = Store.from_json(values[i])
+    return dict(zip(RECORD_COLUMNS, values, strict=True))
 
 
 def _record(values: dict[str, Any]) -> dict[str, Any]:
-    """The record of a row (or of a revision's stored record): RECORD_COLUMNS, JSON decoded."""
-    from_json = Store.from_json
-    return {c: (from_json(values.get(c)) if is_json else values.get(c)) for c, is_json in _COLUMNS}
+    """The record of a revision's stored record: RECORD_COLUMNS, JSON decoded."""
+    return _row_record(tuple(map(values.get, RECORD_COLUMNS)))
 
 
 class StoreSnapshot:
@@ -115,10 +123,10 @@ class StoreSnapshot:
         if not self.has_articles:
             return
         where, params = selection.where()
-        for row in self.store.stream(
+        for row in self.store.stream_values(
             f"SELECT {', '.join(RECORD_COLUMNS)} FROM articles WHERE {where} ORDER BY {_ORDER}", params
         ):
-            yield _record(row)
+            yield _row_record(row)
 
     def revisions(self, selection: Selection) -> Iterator[dict[str, Any]]:
         """Every earlier version of the selected items: its record plus ``revision`` and ``seen_at``
