@@ -84,6 +84,8 @@ def waits_within_lease(settings) -> None:
         return
     wait = settings.getfloat("MAYADEEN_STORE_REACTOR_TIMEOUT", 10.0)
     ttl = settings.getfloat("MAYADEEN_REDIS_LEASE_TTL", timing.DEFAULT_LEASE_TTL)
+    if problem := timing.lease_ttl_problem(ttl):
+        raise UsageProblem(f"-s MAYADEEN_REDIS_LEASE_TTL={ttl:g} {problem}")
     if wait >= ttl:
         raise UsageProblem(
             f"-s MAYADEEN_STORE_REACTOR_TIMEOUT={wait:g} is not below MAYADEEN_REDIS_LEASE_TTL={ttl:g}: a store"

@@ -64,7 +64,31 @@ def test_a_redis_wait_or_lease_that_is_no_number_is_refused(tmp_path, ttl, wait)
     assert f"-s {name}=" in result.log, result.log
 
 
-@pytest.mark.parametrize("ttl, wait", [("30", None), ("30", "15"), ("2", None), ("10", "5"), ("0.5", None)])
+@pytest.mark.parametrize(
+    "ttl, problem",
+    [
+        ("0.3", "leaves no room for one Redis call (0.5s)"),
+        ("0.8", "leaves no room for one Redis call (0.5s)"),
+        ("3601", "is more than 3600s"),
+        ("inf", "is more than 3600s"),
+        ("1e12", "is more than 3600s"),
+        ("nan", "takes a number"),  # the settings' own check, before
+    ],
+)
+def test_a_lease_ttl_that_cannot_bound_the_waits_is_refused(tmp_path, ttl, problem):
+    """Too short for one failed Redis call between a beat and the backstop, or so long that a killed
+    worker's pages wait for hours (inf: never fetched again): one line, exit 2, no request."""
+    settings = {
+        "MAYADEEN_REDIS_URL": "redis://127.0.0.1:1/0",
+        "MAYADEEN_REDIS_LEASE_TTL": ttl,
+        "MAYADEEN_STORE_REACTOR_TIMEOUT": "0.1",
+    }
+    result = crawl("sitemap", "http://127.0.0.1:1", tmp_path, settings=settings, check=False, timeout=60)
+    assert result.returncode == 2 and len(result.log.strip().splitlines()) == 1, result.log
+    assert "-s MAYADEEN_REDIS_LEASE_TTL=" in result.log and problem in result.log, result.log
+
+
+@pytest.mark.parametrize("ttl, wait", [("30", None), ("30", "15"), ("2", None), ("10", "5"), ("0.85", None)])
 def test_a_redis_wait_within_the_lease_is_accepted(ttl, wait):
     settings = {
         "MAYADEEN_REDIS_URL": "redis://db",
@@ -76,13 +100,13 @@ def test_a_redis_wait_within_the_lease_is_accepted(ttl, wait):
     waits_within_lease(Settings(settings))
 
 
-@pytest.mark.parametrize("ttl", [0.5, 2, 3, 10, 30, 60, 600])
+@pytest.mark.parametrize("ttl", [0.85, 1, 2, 3, 10, 30, 60, 600, 3600])
 def test_the_default_wait_ends_a_beat_before_the_leases_expire(ttl):
     """From a renewal that reached Redis: a beat, a failed call and the retry window end one beat
     before the TTL (where the heartbeat's backstop stops the worker); the default takes all of it."""
     interval, wait = timing.heartbeat_interval(ttl), timing.retry_timeout(Settings({"MAYADEEN_REDIS_LEASE_TTL": ttl}))
     assert wait == timing.longest_retry_timeout(ttl) >= 0
-    assert interval + timing.call_bound(ttl) + wait <= ttl - interval + 1e-9 or wait == 0
+    assert interval + timing.call_bound(ttl) + wait <= ttl - interval + 1e-9
 
 
 @needs_redis

@@ -459,3 +459,24 @@ def test_migrations_are_one_transaction(tmp_path):
     assert "store_migrations" not in names and "revisions_v2" not in names
     assert conn.execute("PRAGMA table_info(articles)").fetchall()[-1][1] == "revision"  # no column added
     conn.close()
+
+
+def test_a_migration_longer_than_a_round_trip_may_wait_is_not_cut_on_a_live_server(postgres_url):
+    """Migrating a big first-version store rewrites its articles table (the generated search column):
+    minutes on a big archive. The server answers probes meanwhile, so the watchdog's ceiling on a round
+    trip (``lock_timeout + retry_timeout``, here 0.4 s) does not cut it, or no big store could be upgraded."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        for statement in PG_FIRST_DDL:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO articles (url, article_id, headline, body, first_seen, last_seen)"
+            " SELECT 'https://english.almayadeen.net/news/politics/a-' || n, 'a-' || n, 'headline ' || n,"
+            " repeat('word' || n || ' ', 200), %s, %s FROM generate_series(1, 8000) AS n",
+            (T1, T1),
+        )
+    with connect(StoreTarget("postgresql", postgres_url), busy_timeout=0.2, retry_timeout=0.2) as store:
+        assert migrations(store) == [2, 3] and store.count() == 8000
+        found = store.rows("SELECT url FROM articles WHERE search @@ plainto_tsquery('english', $1)", ("word7999",))
+        assert found == [{"url": "https://english.almayadeen.net/news/politics/a-7999"}]

@@ -28,6 +28,8 @@ from __future__ import annotations
 DEFAULT_LEASE_TTL = 30.0
 #: Heartbeats per lease TTL.
 BEATS_PER_TTL = 5
+#: The longest lease TTL accepted: a killed worker's pages wait that long for another worker.
+LONGEST_LEASE_TTL = 3600.0
 
 
 def heartbeat_interval(lease_ttl: float) -> float:
@@ -49,6 +51,20 @@ def longest_retry_timeout(lease_ttl: float) -> float:
     TTL leaves no room for a wait: the link then gives up at the first failure)."""
     interval = heartbeat_interval(lease_ttl)
     return max(0.0, lease_ttl - 2 * interval - call_bound(lease_ttl))
+
+
+def lease_ttl_problem(lease_ttl: float) -> str | None:
+    """Why ``lease_ttl`` cannot bound the waits (too short for one failed Redis call between two
+    beats, or so long that a killed worker's pages wait for hours), or None."""
+    if lease_ttl > LONGEST_LEASE_TTL:
+        return f"is more than {LONGEST_LEASE_TTL:g}s: a killed worker's pages would wait that long for another worker"
+    room = lease_ttl - 2 * heartbeat_interval(lease_ttl) - call_bound(lease_ttl)
+    if room < 0:
+        return (
+            f"leaves no room for one Redis call ({call_bound(lease_ttl):g}s) between a heartbeat and the"
+            " backstop: the leases could expire while a worker still works; at least 1s"
+        )
+    return None
 
 
 def retry_timeout(settings) -> float:

@@ -235,7 +235,8 @@ class PostgresStore(Store):
 
     def _create(self) -> None:
         """Applies the migrations the database has not had, in one transaction."""
-        with self.conn.transaction():
+        # A migration may rewrite a big table for minutes: only a server that answers no probe is cut.
+        with self.conn.long_statements(), self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             done = self._check_version()
             if done == SCHEMA_VERSION:

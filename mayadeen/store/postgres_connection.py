@@ -17,7 +17,8 @@ very server that does not answer. So the bound is the client's: every round trip
   seconds (4 to 6), not after the longest lock wait;
 * cuts the connection anyway once a round trip has had no answer for ``answer_timeout`` seconds
   (the store's ``lock_timeout + retry_timeout``: longer than any lock wait it may make), a server
-  that answers probes but not this connection (its backend stopped alone).
+  that answers probes but not this connection (its backend stopped alone) — except inside
+  ``long_statements`` (the migrations at open: rewriting a big table takes minutes on a live server).
 
 Cutting shuts the socket down on a duplicate of its descriptor (psycopg still owns and closes its
 own), so the blocked read returns and the call raises ``NoAnswer`` (an ``OperationalError``, the
@@ -28,6 +29,7 @@ at open) fails with that sentence.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
@@ -154,6 +156,20 @@ class WatchedConnection(psycopg.Connection):
             raise
         finally:
             watchdog.since = None
+
+    @contextmanager
+    def long_statements(self) -> Iterator[None]:
+        """Round trips that may take long on a live server (a migration rewriting a big table): no
+        ceiling on their wait, only a server that answers no probe has the connection cut."""
+        watchdog = self.watchdog
+        if watchdog is None:
+            yield
+            return
+        ceiling, watchdog.answer_timeout = watchdog.answer_timeout, math.inf
+        try:
+            yield
+        finally:
+            watchdog.answer_timeout = ceiling
 
     def close(self) -> None:
         if self.watchdog is not None:
