@@ -3,10 +3,14 @@ with a JOBDIR, so that thousands of retries waiting out their backoff take no me
 
 A request's deadline is in its meta (``NOT_BEFORE``, ``time.time()``), so it is saved with it. The
 requests are kept in Scrapy's priority queues (``scrapy.pqueues.ScrapyPriorityQueue``) whose priority
-is the step of ``DUE_STEP`` seconds the deadline falls in: the lowest step comes out first, and a
-whole step is due once it has ended, so a request is taken at most ``DUE_STEP`` after its deadline,
-never before. Which queue holds the earliest step is counted here (one number per step), so no
-request is read before it is taken.
+is the end of the step its deadline falls in (in units of ``DUE_STEP``): the earliest end comes out
+first, and a whole step is due once it has ended, so a request is never taken before its deadline.
+A step is ``DUE_STEP`` seconds for a wait of up to ``FINE_STEPS`` steps and doubles with the wait
+beyond (at most an eighth of it, within the backoff's own ±25 % jitter): the ends of the steps
+within 2**k seconds of now are multiples of 2**k/8, so at most about 9 per doubling of the wait are
+open at once (about 110 for the 300 s longest wait, 9 more per doubling) instead of one per half
+second. Which queue holds the earliest step is counted here (one number per step), so no request is
+read before it is taken.
 
 The steps' queues are those of the scheduler (``SCHEDULER_DISK_QUEUE`` in ``JOBDIR/requests.held``,
 ``SCHEDULER_MEMORY_QUEUE``): a request that cannot be serialised, or any request without a JOBDIR,
@@ -18,30 +22,42 @@ stop (``DueScheduler.close`` moves what waits into Scrapy's queue); after a kill
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from pathlib import Path
 
 from scrapy.pqueues import ScrapyPriorityQueue
 
+logger = logging.getLogger(__name__)
+
 #: Request meta: the wall-clock time (``time.time()``) before which the request is not sent.
 NOT_BEFORE = "mayadeen_not_before"
-#: Seconds of one step of deadlines (a power of two: the steps' ends are exact floats).
+#: Seconds of the finest step of deadlines (a power of two: the steps' ends are exact floats).
 DUE_STEP = 0.5
+#: A wait of up to this many finest steps keeps them; a longer one's step is at most 1/FINE_STEPS of it.
+FINE_STEPS = 8
+#: Request meta: the end of the request's step (in DUE_STEP units), set when it is pushed.
+DUE_END = "mayadeen_due_end"
 #: The directory in JOBDIR of the requests waiting for their deadline.
 HELD_QUEUE_DIR = "requests.held"
 
 
-def deadline_step(request) -> int:
-    """The step ``request``'s deadline falls in; it is taken once the step has ended."""
-    return math.ceil(request.meta[NOT_BEFORE] / DUE_STEP)
+def step_end(deadline: float, now: float) -> int:
+    """The end (in ``DUE_STEP`` units) of the step ``deadline`` falls in, seen from ``now``: steps of
+    ``DUE_STEP`` for a wait of up to ``FINE_STEPS`` of them, else the largest power of two of them
+    within 1/``FINE_STEPS`` of the wait."""
+    units = 1
+    while units * 2 * FINE_STEPS * DUE_STEP <= deadline - now:
+        units *= 2
+    return math.ceil(deadline / (DUE_STEP * units)) * units
 
 
 class ByDeadline(ScrapyPriorityQueue):
-    """Scrapy's priority queue, by deadline: the lowest priority comes out first."""
+    """Scrapy's priority queue, by the end of the deadline's step: the lowest comes out first."""
 
     def priority(self, request) -> int:
-        return deadline_step(request)
+        return request.meta[DUE_END]
 
 
 class DueQueue:
@@ -61,12 +77,13 @@ class DueQueue:
     def in_memory(self) -> int:
         return len(self.queues[0])
 
-    def push(self, request) -> None:
-        """Keeps ``request`` until its ``NOT_BEFORE``."""
+    def push(self, request, now: float) -> None:
+        """Keeps ``request`` until its ``NOT_BEFORE`` (``now``: ``time.time()``, its step's length)."""
+        request.meta[DUE_END] = step_end(request.meta[NOT_BEFORE], now)
         on_disk = len(self.queues) > 1 and self._pushed_to_disk(request)
         if not on_disk:
             self.queues[0].push(request)
-        self.steps[deadline_step(request), int(on_disk)] += 1
+        self.steps[request.meta[DUE_END], int(on_disk)] += 1
         self._note_next()
 
     def pop_due(self, now: float):
@@ -101,5 +118,10 @@ class DueQueue:
             self.queues[1].push(request)
         except ValueError:  # not serialisable (as Scrapy's scheduler counts it): it waits in memory
             self.stats.inc_value("scheduler/unserializable")
+            return False
+        except OSError as exc:  # no file for its step (too many open, disk full): it waits in memory
+            self.stats.inc_value("mayadeen/scheduler/held/disk_errors")
+            if self.stats.get_value("mayadeen/scheduler/held/disk_errors") == 1:
+                logger.warning("a retry waits in memory: its queue file in JOBDIR could not be written (%s)", exc)
             return False
         return True

@@ -40,7 +40,9 @@ has, and the run summary says it was capped.
 Stats: ``mayadeen/scheduler/held`` (requests put aside until their deadline),
 ``mayadeen/scheduler/held/max`` (the most requests ever kept in memory here: the one waiting for its
 slot, and those put aside in memory — all of them without a JOBDIR, none that can be serialised with
-one), ``mayadeen/scheduler/saved`` (held requests saved in JOBDIR at the end of a run),
+one), ``mayadeen/scheduler/held/disk_errors`` (held requests kept in memory because their file in
+JOBDIR could not be written; a WARNING the first time), ``mayadeen/scheduler/saved`` (held requests
+saved in JOBDIR at the end of a run),
 ``mayadeen/capped/queue`` (requests dropped as the queue was full; a WARNING the first time).
 """
 
@@ -228,7 +230,7 @@ class DueScheduler(Scheduler):
         if not request.dont_filter:  # it has passed the duplicate filter; it must pass it again
             request = request.replace(dont_filter=True)
         request.meta[NOT_BEFORE] = due  # kept in JOBDIR with the request
-        self.held.push(request)
+        self.held.push(request, time.time())
         self.stats.inc_value("mayadeen/scheduler/held")
         self._note_held()
         self._arm()
