@@ -51,7 +51,10 @@ def test_errors_and_no_items_exit_nonzero(tmp_path):
     for path in ("/rss", "/sitemaps/news.xml"):
         site.override(path, "oops", status=500, content_type="text/plain")
     with FixtureServer(site) as srv:
-        result = crawl_in_process("feed", srv.url, tmp_path, check=False)
+        # The failed sources are retried once: after a short backoff, not the default 2 s.
+        result = crawl_in_process(
+            "feed", srv.url, tmp_path, check=False, settings={"MAYADEEN_RETRY_BACKOFF_BASE": "0.05"}
+        )
     assert result.returncode == 1  # both sources failed: named, and the run fails for it (was errors_no_items)
     assert "result=FAILED (source_unreadable) finish_reason=source_unreadable" in last_line(result)
 
