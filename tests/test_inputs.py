@@ -354,19 +354,11 @@ def test_a_jobdir_of_another_spider_is_refused_and_kept(tmp_path):
     job = {"spider": "sections", "state": "paused", "started_at": "2025-08-04T10:00:00Z", "runs": 1}
     (jobdir / "mayadeen-job.json").write_text(json.dumps(job))
     (jobdir / "requests.queue").mkdir()
-    with FixtureServer() as srv:
-        proc = scrapy(
-            "feed",
-            "-a",
-            f"base_url={srv.url}",
-            "-s",
-            f"JOBDIR={jobdir}",
-            "-s",
-            f"MAYADEEN_SQLITE_PATH={tmp_path / 'm.sqlite'}",
-        )
-        assert srv.paths() == []
-    assert proc.returncode == 2
-    assert proc.stderr.strip() == (
+    status, stderr = checked(
+        "feed", *MIRROR, "-s", f"JOBDIR={jobdir}", "-s", f"MAYADEEN_SQLITE_PATH={tmp_path / 'm.sqlite'}"
+    )
+    assert status == 2
+    assert stderr.strip() == (
         f"scrapy crawl feed: error: -s JOBDIR={jobdir} holds a paused crawl of spider"
         f" sections, not feed: resume it with `scrapy crawl sections -s JOBDIR={jobdir}`,"
         " or give this crawl its own JOBDIR"
