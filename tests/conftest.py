@@ -32,11 +32,25 @@ def fixture_server():
         yield srv
 
 
+# Property tests (Hypothesis) try this share of their examples in the quick set (`-m "not soak"`), all
+# of them in the whole suite (CI): the property keeps its test, the long search runs in CI.
+QUICK_SHARE = 0.25
+_quick_set = False
+
+
+def examples(full: int) -> int:
+    """A property test's ``max_examples``: ``full`` in the whole suite, ``QUICK_SHARE`` of it in the quick set."""
+    return max(1, round(full * QUICK_SHARE)) if _quick_set else full
+
+
 def pytest_configure(config):
-    """One asyncio reactor for the whole run (each xdist worker's), before anything imports one."""
+    """One asyncio reactor for the whole run (each xdist worker's), before anything imports one; and
+    whether this run is the quick set (read by ``examples`` when the test modules are imported)."""
+    global _quick_set
     from tests.inprocess import install_reactor
 
     install_reactor()
+    _quick_set = "not soak" in " ".join((config.option.markexpr or "").split())
 
 
 @dataclass

@@ -152,16 +152,9 @@ def inject(body: bytes, html: str) -> bytes:
     return head + html.encode() + sep + tail
 
 
-def hostile_site(canaries) -> FixtureSite:
-    site = FixtureSite()
-    targets = [canaries.far.url, canaries.near.url]
-    for path in QUIET_ESCAPES:
-        site.override(path, inject(site.body(path), static_escapes(targets) + escapes(targets, canaries.udp)))
-    for path, kind in NAVIGATING.items():
-        site.override(
-            path, inject(site.body(path), navigation(kind, canaries.far.url) + escapes(targets, canaries.udp))
-        )
-    # A 200 page with the challenge's marker and a script that leaves: never opened in a browser.
+def with_marked_article(site: FixtureSite, canaries) -> FixtureSite:
+    """``site`` with a 200 page that has the challenge's marker and a script that leaves: never to be
+    opened in a browser."""
     site.override(
         ARTICLE,
         inject(
@@ -169,6 +162,18 @@ def hostile_site(canaries) -> FixtureSite:
             f"<script>window._cf_chl_opt={{cType:'managed'}};location.href='{canaries.far.url}/from-200';</script>",
         ),
     )
+    return site
+
+
+def hostile_site(canaries) -> FixtureSite:
+    site = with_marked_article(FixtureSite(), canaries)
+    targets = [canaries.far.url, canaries.near.url]
+    for path in QUIET_ESCAPES:
+        site.override(path, inject(site.body(path), static_escapes(targets) + escapes(targets, canaries.udp)))
+    for path, kind in NAVIGATING.items():
+        site.override(
+            path, inject(site.body(path), navigation(kind, canaries.far.url) + escapes(targets, canaries.udp))
+        )
     # Challenges whose "solution" lands off the origin, or on another page of it.
     leave = f"setTimeout(function () {{ location.href = '{canaries.near.url}/solved'; }}, 50);"
     elsewhere = (
@@ -284,7 +289,10 @@ def test_a_challenge_solved_off_the_origin_or_elsewhere_is_no_solution(hostile_s
 @needs_chromium
 @pytest.mark.parametrize("spider", ["sitemap", "feed"])
 def test_other_spiders_never_render_a_200_page_with_the_marker(spider, canaries, tmp_path):
-    with FixtureServer(hostile_site(canaries)) as srv:
+    # Only the marked page: the hostile challenges and listings are the sections crawl's (the same
+    # middlewares for every spider), and without them this crawl starts no browser unless it wrongly
+    # sends the marked page to one.
+    with FixtureServer(with_marked_article(FixtureSite(), canaries)) as srv:
         result = inprocess.crawl(spider, srv.url, tmp_path, check=False)
     assert result.returncode == 0, result.log[-3000:]
     assert not any(is_browser(h.headers) for h in srv.requests if h.path == ARTICLE)

@@ -3,7 +3,7 @@
 One page for the whole crawl (``PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 1``): every listing after the first
 is rendered in the page the one before it used. Each listing's script writes into the page the
 ``window.name`` it found, then names the window itself. Real Debian Chromium, the real ``sections``
-spider.
+spider, crawling in process (``tests.inprocess``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from mayadeen.urls import PUBLIC_URL
-from tests.conftest import run_crawl
 from tests.fixture_server import FixtureServer, FixtureSite
+from tests.inprocess import crawl as crawl_in_process
 from tests.test_browser_confinement import inject
 from tests.test_js_listings import needs_chromium
 
@@ -50,7 +50,7 @@ def one_page(tmp_path_factory):
     for path in LISTINGS:
         site.override(path, inject(site.body(path), CARRIER))
     with FixtureServer(site) as srv:
-        result = run_crawl(
+        result = crawl_in_process(
             "sections",
             srv.url,
             workdir,

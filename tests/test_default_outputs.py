@@ -1,4 +1,5 @@
-"""The main job's embedded default: `scrapy crawl sections` alone writes data/ (SQLite + JSON Lines)."""
+"""The embedded default: `scrapy crawl SPIDER` alone writes data/ (SQLite + JSON Lines), for each articles'
+spider alike (``DefaultFeedAddon``); the feed spider here, which gets every item without a browser."""
 
 import json
 import sqlite3
@@ -28,7 +29,7 @@ def test_default_feed_only_without_command_line_feeds():
 
 def test_plain_crawl_writes_both_outputs_under_data(tmp_path):
     with FixtureServer() as srv:
-        proc = bare_crawl("sections", srv.url, tmp_path)
+        proc = bare_crawl("feed", srv.url, tmp_path)
     assert proc.returncode == 0, proc.log[-3000:]
     lines = (tmp_path / "data" / "articles.jsonl").read_text("utf-8").splitlines()
     assert sorted(json.loads(line)["url"] for line in lines) == sorted(expected_records())

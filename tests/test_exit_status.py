@@ -37,8 +37,9 @@ def test_good_run_exits_zero(tmp_path):
 @pytest.mark.parametrize("spider", ["sitemap", "sections"])
 def test_unreachable_site_exits_nonzero(tmp_path, spider):
     ArticleStore(tmp_path / "mayadeen.sqlite").close()  # an earlier run's store (a new one is not kept empty)
-    run = run_crawl if spider == "sitemap" else crawl_in_process  # the process's own exit status once
-    result = run(spider, closed_port_url(), tmp_path, settings={"RETRY_TIMES": "0"}, check=False)
+    # In process: the exit status 1 of a real process that could not reach the site is
+    # test_inputs_more's test_a_first_run_that_cannot_reach_the_site_leaves_no_empty_store.
+    result = crawl_in_process(spider, closed_port_url(), tmp_path, settings={"RETRY_TIMES": "0"}, check=False)
     assert result.returncode == 1
     assert "result=FAILED (site_unreachable) finish_reason=site_unreachable" in last_line(result)
     (run,) = runs(result.sqlite)
@@ -50,7 +51,10 @@ def test_errors_and_no_items_exit_nonzero(tmp_path):
     for path in ("/rss", "/sitemaps/news.xml"):
         site.override(path, "oops", status=500, content_type="text/plain")
     with FixtureServer(site) as srv:
-        result = crawl_in_process("feed", srv.url, tmp_path, check=False)
+        # The failed sources are retried once: after a short backoff, not the default 2 s.
+        result = crawl_in_process(
+            "feed", srv.url, tmp_path, check=False, settings={"MAYADEEN_RETRY_BACKOFF_BASE": "0.05"}
+        )
     assert result.returncode == 1  # both sources failed: named, and the run fails for it (was errors_no_items)
     assert "result=FAILED (source_unreadable) finish_reason=source_unreadable" in last_line(result)
 

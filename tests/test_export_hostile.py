@@ -32,6 +32,7 @@ from mayadeen.export.run import ExportRequest, export
 from mayadeen.export.writers import JsonLinesWriter, json_lines
 from mayadeen.record import content_hash, flash_schema, resolve, schema, validation_errors
 from mayadeen.store.engines import StoreTarget, connect
+from tests.conftest import examples
 from tests.test_export import _files, export_in_process
 
 EXPECTED = Path(__file__).resolve().parent.parent / "fixtures" / "expected"
@@ -331,7 +332,7 @@ _TEXT = st.one_of(
 
 # Each example is a whole export (every format, the report); every payload is exported whole by the
 # tests above, so a few random mixes suffice here.
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(6), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=st.lists(_TEXT, min_size=1, max_size=12))
 def test_any_text_in_any_field_exports_inert(texts):
     with tempfile.TemporaryDirectory() as work:

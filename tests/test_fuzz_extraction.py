@@ -12,8 +12,9 @@ elements and huge attribute values in; splice non-UTF-8 bytes into the raw page.
   carries — and then the validate pipeline drops it with a reason; it never stores it;
 * never put markup, or the text of a script or style, into a text field.
 
-Seeded and derandomized, bounded in examples and time, so it fits CI; ``FUZZ_EXAMPLES=2000`` runs
-more. The figures (pages tried, records checked) print with ``-s``.
+Seeded and derandomized, bounded in examples and time, so it fits CI: 250 examples in the whole suite, a
+quarter of them in the quick set (``tests.conftest.examples``); ``FUZZ_EXAMPLES=2000`` runs more. The
+figures (pages tried, records checked) print with ``-s``.
 """
 
 from __future__ import annotations
@@ -37,11 +38,11 @@ from mayadeen.pages.article import ArticlePage
 from mayadeen.pipelines.enrich import EnrichPipeline
 from mayadeen.pipelines.validate import ValidatePipeline
 from mayadeen.record import validator
-from tests.conftest import expected_records
+from tests.conftest import examples, expected_records
 from tests.fixture_server import FixtureSite
 
 PUBLIC = "https://english.almayadeen.net"
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "250"))
+EXAMPLES = int(os.environ["FUZZ_EXAMPLES"]) if "FUZZ_EXAMPLES" in os.environ else examples(250)
 SCRIPT_MARK, STYLE_MARK = "zzscriptmarkzz", "zzstylemarkzz"
 CONTROL = "".join(map(chr, [*range(0, 9), 11, 12, *range(14, 32), 127, 0x85, 0x2028, 0xFEFF]))
 NON_UTF8 = (b"\xff", b"\xfe\xff", b"\x80\x81", b"\xc3(", b"\xe2\x82", b"\xed\xa0\x80", b"\x93smart\x94")

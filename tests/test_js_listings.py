@@ -1,8 +1,9 @@
 """Client-side listings rendered in real headless Chromium (scrapy-playwright), and what happens without it.
 
 Unit tests for the browser discovery, the request filter inside the browser and the listing API page;
-then `scrapy crawl sections` against the fixture server three times: with the browser, with
-``-a js=0``, and with ``MAYADEEN_CHROMIUM_PATH=/nonexistent``.
+then `scrapy crawl sections` against the fixture server without a browser: ``-a js=0``,
+``MAYADEEN_CHROMIUM_PATH=/nonexistent`` and a browser that does not launch. The crawl with the browser
+is test_sections_crawl's (one rendering crawl of the fixtures for both modules' checks).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -242,16 +242,8 @@ def test_next_api_page_follows_the_rendered_load_more_button():
 
 def crawl(tmp_path_factory, name: str, **kw):
     with FixtureServer() as srv:
-        started = time.monotonic()
         result = crawl_in_process("sections", srv.url, tmp_path_factory.mktemp(name), **kw)
-        elapsed = time.monotonic() - started
-    print(f"\nsections crawl of the fixtures ({name}): {elapsed:.1f} s")
-    return SimpleNamespace(result=result, srv=srv, stat=result.stat, elapsed=elapsed)
-
-
-@pytest.fixture(scope="module")
-def with_js(tmp_path_factory):
-    return crawl(tmp_path_factory, "js")
+    return SimpleNamespace(result=result, srv=srv, stat=result.stat)
 
 
 @pytest.fixture(scope="module")
@@ -261,48 +253,6 @@ def without_js(tmp_path_factory):
 
 def requested(srv) -> set[str]:
     return {h.path for h in srv.requests}
-
-
-@needs_chromium
-def test_rendered_crawl_finds_every_video_and_gallery(with_js):
-    expected = expected_records()
-    records = {r["url"]: r for r in with_js.result.records()}
-    assert len(records) == len(with_js.result.records()), "a page was stored twice"
-    js_items = {u for u, rec in expected.items() if rec["kind"] in ("video", "gallery")}
-    assert len(js_items) == 4 and js_items <= set(records)
-    for url, rec in records.items():
-        for key, value in expected[url].items():
-            assert rec[key] == value, f"{url}: {key}"
-
-
-@needs_chromium
-def test_rendered_crawl_reaches_every_api_page_and_card(with_js):
-    paths = requested(with_js.srv)
-    assert {path_of(u) for u in ONLY_CLIENT_SIDE} <= paths
-    page2 = [h for h in with_js.srv.requests if h.path == "/api/listing?section=videos&page=2"]
-    assert len(page2) == 1 and not is_browser(page2[0].headers)  # further pages: plain requests
-    assert with_js.stat("mayadeen/js/api_pages") == 1
-
-
-@needs_chromium
-def test_only_client_side_listings_are_rendered(with_js):
-    stat = with_js.stat
-    navigations = [h.path for h in with_js.srv.requests if h.headers.get("Sec-Fetch-Mode") == "navigate"]
-    assert sorted(navigations) == sorted(CLIENT_SIDE_LISTINGS)
-    # Pages are kept for the next render: 7 renders in at most MAX_PAGES pages, none closed (none failed).
-    rendered, reused = stat("mayadeen/js/rendered"), stat("mayadeen/browser/pages_reused") or 0
-    assert rendered == len(CLIENT_SIDE_LISTINGS) == stat("playwright/page_count") + reused
-    assert stat("playwright/page_count") <= MAX_PAGES and reused >= rendered - MAX_PAGES
-    assert stat("mayadeen/browser/pages_closed") is None
-    assert stat("playwright/page_count/max_concurrent") <= MAX_PAGES
-    assert stat("playwright/context_count") == 1
-    # Inside the browser only the documents and the listing API reached the server.
-    browser_paths = {h.path for h in with_js.srv.requests if is_browser(h.headers)}
-    assert all(p in CLIENT_SIDE_LISTINGS or p.startswith("/api/listing?") for p in browser_paths)
-    assert stat("playwright/request_count/aborted") > 0
-    assert stat("mayadeen/js/skipped_listings") is None and stat("mayadeen/js/errors") is None
-    paths = [h.path for h in with_js.srv.requests]
-    assert not {p for p in paths if paths.count(p) > 1}, "a page was requested twice"
 
 
 def test_without_js_client_side_listings_are_skipped_and_said_so(without_js):
@@ -354,9 +304,3 @@ def test_a_browser_that_does_not_launch_is_one_warning_too(tmp_path_factory):
     assert run.result.returncode == 1 and "result=FAILED (browser_missing)" in run.result.log
     assert run.stat("mayadeen/js/skipped_listings") == 2
     assert "Traceback" not in run.result.log
-
-
-@needs_chromium
-def test_rendering_costs(with_js, without_js):
-    """Not a check: the figures for the README (run with -s to see them)."""
-    print(f"\nsections crawl of the fixtures: with js {with_js.elapsed:.1f} s, js=0 {without_js.elapsed:.1f} s")

@@ -1,12 +1,16 @@
-"""End to end: `scrapy crawl sections` against the fixture server, both outputs checked record by record."""
+"""End to end: `scrapy crawl sections` against the fixture server, both outputs checked record by record,
+and its client-side listings rendered in real headless Chromium (one crawl for all: the browser's
+unit tests and the crawls without a browser are test_js_listings's)."""
 
 import json
 import sqlite3
 
 import pytest
 
+from tests.challenge_server import is_browser
 from tests.conftest import expected_records
 from tests.inprocess import crawl as crawl_in_process
+from tests.test_js_listings import CLIENT_SIDE_LISTINGS, MAX_PAGES, ONLY_CLIENT_SIDE, needs_chromium, path_of
 
 JSON_COLUMNS = {"authors", "tags", "image", "images", "video", "related"}
 
@@ -94,3 +98,44 @@ def test_sections_argument_restricts_the_crawl(tmp_path):
     assert not any(p.startswith("/news") for p in paths)
     urls = {r["url"] for r in result.records()}
     assert urls == {u for u in expected_records() if "/articles/opinion/" in u}
+
+
+# -- the client-side listings, rendered ----------------------------------------------------------------
+
+
+@needs_chromium
+def test_rendered_crawl_finds_every_video_and_gallery(crawl):
+    result, _ = crawl
+    records = {r["url"] for r in result.records()}
+    js_items = {u for u, rec in expected_records().items() if rec["kind"] in ("video", "gallery")}
+    assert len(js_items) == 4 and js_items <= records
+
+
+@needs_chromium
+def test_rendered_crawl_reaches_every_api_page_and_card(crawl):
+    result, srv = crawl
+    paths = set(srv.paths())
+    assert {path_of(u) for u in ONLY_CLIENT_SIDE} <= paths
+    page2 = [h for h in srv.requests if h.path == "/api/listing?section=videos&page=2"]
+    assert len(page2) == 1 and not is_browser(page2[0].headers)  # further pages: plain requests
+    assert result.stat("mayadeen/js/api_pages") == 1
+
+
+@needs_chromium
+def test_only_client_side_listings_are_rendered(crawl):
+    result, srv = crawl
+    stat = result.stat
+    navigations = [h.path for h in srv.requests if h.headers.get("Sec-Fetch-Mode") == "navigate"]
+    assert sorted(navigations) == sorted(CLIENT_SIDE_LISTINGS)
+    # Pages are kept for the next render: 7 renders in at most MAX_PAGES pages, none closed (none failed).
+    rendered, reused = stat("mayadeen/js/rendered"), stat("mayadeen/browser/pages_reused") or 0
+    assert rendered == len(CLIENT_SIDE_LISTINGS) == stat("playwright/page_count") + reused
+    assert stat("playwright/page_count") <= MAX_PAGES and reused >= rendered - MAX_PAGES
+    assert stat("mayadeen/browser/pages_closed") is None
+    assert stat("playwright/page_count/max_concurrent") <= MAX_PAGES
+    assert stat("playwright/context_count") == 1
+    # Inside the browser only the documents and the listing API reached the server.
+    browser_paths = {h.path for h in srv.requests if is_browser(h.headers)}
+    assert all(p in CLIENT_SIDE_LISTINGS or p.startswith("/api/listing?") for p in browser_paths)
+    assert stat("playwright/request_count/aborted") > 0
+    assert stat("mayadeen/js/skipped_listings") is None and stat("mayadeen/js/errors") is None

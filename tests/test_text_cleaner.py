@@ -18,7 +18,7 @@ from scrapy.http import HtmlResponse
 
 from mayadeen.normalize.text import clean_text
 from mayadeen.pages.article import ArticlePage
-from tests.conftest import expected_records
+from tests.conftest import examples, expected_records
 from tests.fixture_server import FixtureSite
 
 PUBLIC = "https://english.almayadeen.net"
@@ -102,7 +102,7 @@ TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=
 
 
 # too_slow is a timing check: generation slows with the machine's load, not with the cleaner.
-@settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(TEXT, tags()), min_size=1, max_size=8), st.booleans())
 def test_no_tag_or_handler_survives(pieces, escaped):
     raw = "".join(pieces)
