@@ -39,6 +39,53 @@ def pytest_configure(config):
     install_reactor()
 
 
+#: The test modules that take a worker longest, longest first: the 30 longest of a whole-suite run (sums
+#: of their tests' times, 2 workers). `--dist loadfile` hands modules out in collection order
+#: (`--no-loadscope-reorder`, pyproject.toml): the long ones first, so the many short ones even out the
+#: two workers' ends. A long module handed out last keeps one worker busy while the other has nothing
+#: left to do (xdist's own order, by number of tests, hands out the one- and two-test process modules last).
+LONGEST_MODULES = (
+    "test_export.py",
+    "test_inputs.py",
+    "test_resume.py",
+    "test_faults.py",
+    "test_distributed.py",
+    "test_held_requests.py",
+    "test_inputs_more.py",
+    "test_distributed_store.py",
+    "test_breaking_kill.py",
+    "test_run_truth.py",
+    "test_postgres_store.py",
+    "test_postgres_hang.py",
+    "test_outcomes.py",
+    "test_js_faults.py",
+    "test_distributed_kill.py",
+    "test_browser_confinement.py",
+    "test_breaking_store.py",
+    "test_crash_safety.py",
+    "test_sqlite_store.py",
+    "test_export_postgres.py",
+    "test_export_incremental.py",
+    "test_distributed_lease_cap.py",
+    "test_store_off_reactor.py",
+    "test_warc_archive.py",
+    "test_js_listings.py",
+    "test_export_hostile.py",
+    "test_exit_status.py",
+    "test_unseen_pages.py",
+    "test_text_cleaner.py",
+    "test_article_page.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests of ``LONGEST_MODULES`` first, in that order; the others after, in collection order."""
+    if stale := [name for name in LONGEST_MODULES if not (ROOT / "tests" / name).exists()]:
+        raise pytest.UsageError(f"tests/conftest.py: LONGEST_MODULES names modules that are gone: {stale}")
+    rank = {name: n for n, name in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a module's tests stay in order
+
+
 @dataclass
 class CrawlResult:
     returncode: int
