@@ -207,9 +207,11 @@ def postgres_cluster():
 
 
 @pytest.fixture
-def postgres_url(postgres_cluster) -> str:
-    """A new, empty database of the session's cluster."""
-    return postgres_cluster.new_database()
+def postgres_url(postgres_cluster):
+    """A new, empty database of the session's cluster, dropped after the test (the cluster is in memory)."""
+    url = postgres_cluster.new_database()
+    yield url
+    postgres_cluster.drop_database(url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
