@@ -2,9 +2,11 @@
 fsync off (a killed server keeps what it acknowledged; only an OS crash would lose it).
 
 ``initdb`` and ``pg_ctl`` refuse to run as root: as root the cluster runs as the ``postgres`` user.
-One cluster serves a whole test session; each test gets a database of its own (``new_database``).
-``initdb`` runs once per process: a test that needs a cluster of its own (to stop or freeze it) gets a
-copy of that first one's files.
+One cluster serves a whole test session; each test gets a database of its own (``new_database``,
+dropped after the test). ``initdb`` runs once per process: a test that needs a cluster of its own (to
+stop or freeze it) gets a copy of that first one's files. The clusters' files are in memory where
+there is a tmpfs (``/dev/shm``): a new database writes ~10 MB, and on a disk shared with other work
+that was most of a test's set-up.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import pytest
 
 PG_BIN = Path(os.environ.get("MAYADEEN_PG_BIN", "/usr/lib/postgresql/15/bin"))
+IN_MEMORY = Path("/dev/shm")
 needs_postgres = pytest.mark.skipif(
     not (PG_BIN / "initdb").exists(), reason=f"no PostgreSQL server in {PG_BIN} (apt-get install postgresql)"
 )
@@ -63,7 +66,7 @@ class PostgresCluster:
     ``stop`` removes it."""
 
     def __init__(self):
-        self.dir = Path(tempfile.mkdtemp(prefix="mayadeen-pg-"))
+        self.dir = Path(tempfile.mkdtemp(prefix="mayadeen-pg-", dir=IN_MEMORY if IN_MEMORY.is_dir() else None))
         self.data = self.dir / "data"
         self.port = free_port()
         self._names = count(1)
@@ -116,3 +119,11 @@ class PostgresCluster:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+    def drop_database(self, url: str) -> None:
+        """Drops the database at ``url`` (of this cluster), its sessions ended first."""
+        import psycopg
+
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

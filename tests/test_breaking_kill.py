@@ -22,7 +22,7 @@ import pytest
 
 from mayadeen.commands.crawl import Command
 from tests import inprocess
-from tests.conftest import ROOT, CrawlResult, crawl_argv, run_crawl
+from tests.conftest import ROOT, CrawlResult, crawl_argv
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.ticker_pages import item, with_ticker
 
@@ -107,7 +107,8 @@ def test_after_a_kill_the_next_run_streams_what_was_stored_and_not_written(tmp_p
         kill_when(argv, lambda: bool(stored(sqlite)), "the store got no flash in time")
         killed_with = len(streamed(jsonl))
         assert len(stored(sqlite)) == FLASHES and killed_with < FLASHES  # killed between store and stream
-        again = run_crawl("breaking", srv.url, tmp_path, jsonl=jsonl, sqlite=sqlite, settings=SETTINGS)
+        # The next run in process: the kill is what needs a process.
+        again = inprocess.crawl("breaking", srv.url, tmp_path, jsonl=jsonl, sqlite=sqlite, settings=SETTINGS)
     lines = streamed(jsonl)
     assert set(lines) == stored(sqlite) and len(stored(sqlite)) == FLASHES
     assert len(lines) - FLASHES <= 1  # at most the flash written in the instant of the kill, twice

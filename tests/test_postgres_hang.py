@@ -22,11 +22,12 @@ from tests.scheduled import crawl_command, wait_for
 from tests.test_distributed_store import stored_count
 from tests.test_store_off_reactor import server_processes
 
-#: Small windows, so the lost items add up to seconds; a slow site, so the freeze comes mid-crawl.
+#: Small windows, so the lost items add up to seconds (each costs a connection attempt, libpq's least: 2 s,
+#: and the watchdog fires after busy + retry: 2 s); a slow site, so the freeze comes mid-crawl.
 SETTINGS = {
     "MAYADEEN_SQLITE_BUSY_TIMEOUT": "1",
-    "MAYADEEN_STORE_RETRY_TIMEOUT": "2",
-    "MAYADEEN_STORE_REACTOR_TIMEOUT": "2",
+    "MAYADEEN_STORE_RETRY_TIMEOUT": "1",
+    "MAYADEEN_STORE_REACTOR_TIMEOUT": "1",
     "MAYADEEN_WARC_DIR": "",
     "CONCURRENT_REQUESTS_PER_DOMAIN": "1",
 }

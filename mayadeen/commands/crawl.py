@@ -183,7 +183,9 @@ class Command(ScrapyCrawlCommand):
         target, run_id = store_target(self.settings), stats.get("mayadeen/run_id")
         if target is not None and run_id:
             try:
-                with connect(target, busy_timeout=30) as store:
+                # The run's retry window: a server gone during the run does not hold its exit longer.
+                retry = self.settings.getfloat("MAYADEEN_STORE_RETRY_TIMEOUT", 60.0)
+                with connect(target, busy_timeout=30, retry_timeout=retry) as store:
                     store.record_result(run_id, result.result, result.finish_reason)
             except Exception as exc:  # the verdict is in the summary line anyway
                 logger.warning("Could not record the result of run %s in %s: %s", run_id, target, exc)
