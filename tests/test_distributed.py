@@ -185,8 +185,9 @@ def test_redis_gone_worker_exits_1_and_a_new_start_continues(tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     settings = {
         **BUDGET,
-        "MAYADEEN_REDIS_RETRY_TIMEOUT": "2",
-        "MAYADEEN_REDIS_LEASE_TTL": "10",  # allows a retry window of 5 s at most
+        "MAYADEEN_REDIS_RETRY_TIMEOUT": "1.5",
+        # allows a retry window of 1.9 s at most; the second start takes the first's leases once expired
+        "MAYADEEN_REDIS_LEASE_TTL": "4",
         "MAYADEEN_STORE_REACTOR_TIMEOUT": "1",
     }
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer(latency=LATENCY) as srv:
@@ -206,7 +207,8 @@ def test_redis_gone_worker_exits_1_and_a_new_start_continues(tmp_path):
     assert code == 1
     errors = [line for line in log if " ERROR: " in line and "Run summary:" not in line]
     assert (
-        len(errors) == 1 and f"Redis at {redis_srv.url} unreachable within MAYADEEN_REDIS_RETRY_TIMEOUT=2s" in errors[0]
+        len(errors) == 1
+        and f"Redis at {redis_srv.url} unreachable within MAYADEEN_REDIS_RETRY_TIMEOUT=1.5s" in errors[0]
     ), errors
     assert "result=FAILED (redis_unavailable)" in log[-1]
     assert again.returncode == 0, again.log[-3000:]

@@ -76,19 +76,40 @@ CALLS = {
 }
 
 
-@pytest.mark.parametrize("readonly", [True, False], ids=["reader", "writer"])
-@pytest.mark.parametrize("call", sorted(CALLS))
-def test_a_call_on_a_frozen_server_ends_with_a_clear_error(cluster, filled, call, readonly):
-    """Each call made directly on the connection (outside the retried transactions), with the default
-    windows (a lock wait of 60 s, retries for 60 s): the server is found silent by a probe on a new
-    connection, and the call fails saying so."""
-    with PostgresStore(filled, readonly=readonly) as store:
-        CALLS[call](store)  # answers while the server runs
-        with frozen(cluster), pytest.raises(NoAnswer) as failed:
-            CALLS[call](store)
-    message = str(failed.value)
-    assert message.startswith("PostgreSQL at postgresql://postgres@127.0.0.1:") and "does not answer" in message
-    assert "nor to a new connection" in message and message.endswith("connection cut"), message
+def test_every_call_on_a_frozen_server_ends_with_a_clear_error(cluster, filled):
+    """Each call made directly on the connection (outside the retried transactions), by a reader and by
+    a writer, with the default windows (a lock wait of 60 s, retries for 60 s): the server is found
+    silent by a probe on a new connection, and the call fails saying so. One freeze for all of them:
+    each call waits in a thread of its own, as the store's callers do."""
+    cases = [(call, readonly) for call in sorted(CALLS) for readonly in (True, False)]
+    stores = {case: PostgresStore(filled, readonly=case[1]) for case in cases}
+    outcomes: dict[tuple[str, bool], BaseException | None] = {}
+
+    def frozen_call(case):
+        try:
+            CALLS[case[0]](stores[case])
+            outcomes[case] = None
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcomes[case] = exc
+
+    try:
+        for case in cases:
+            CALLS[case[0]](stores[case])  # answers while the server runs
+        with frozen(cluster):
+            threads = [threading.Thread(target=frozen_call, args=(case,), daemon=True) for case in cases]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+    finally:
+        for store in stores.values():
+            store.close()
+    for case in cases:
+        failure = outcomes.get(case)
+        assert isinstance(failure, NoAnswer), (case, failure)
+        message = str(failure)
+        assert message.startswith("PostgreSQL at postgresql://postgres@127.0.0.1:") and "does not answer" in message
+        assert "nor to a new connection" in message and message.endswith("connection cut"), message
 
 
 def test_opening_a_store_on_a_frozen_server_ends(cluster, filled):
