@@ -5,7 +5,6 @@ while a lock wait on a working server is left to the server's own ``lock_timeout
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from mayadeen.store.postgres_schema import SCHEMA_LOCK
 from tests.conftest import expected_records
 from tests.postgres_server import needs_postgres
 from tests.scheduled import wait_for
-from tests.test_store_off_reactor import server_processes
+from tests.test_store_off_reactor import server_processes, signal_if_alive
 
 pytestmark = [needs_postgres, pytest.mark.timeout(120)]
 
@@ -51,12 +50,12 @@ def frozen(cluster):
     """Every process of the server stopped for the block."""
     pids = server_processes(cluster)
     for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
+        signal_if_alive(pid, signal.SIGSTOP)
     try:
         yield
     finally:
         for pid in pids:
-            os.kill(pid, signal.SIGCONT)
+            signal_if_alive(pid, signal.SIGCONT)
 
 
 def snapshot_stream(store):

@@ -5,7 +5,6 @@ and its process exits, while PostgreSQL still hangs."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from tests.conftest import ROOT, expected_records
 from tests.distributed import MeteredServer
 from tests.scheduled import crawl_command, wait_for
 from tests.test_distributed_store import stored_count
-from tests.test_store_off_reactor import server_processes
+from tests.test_store_off_reactor import server_processes, signal_if_alive
 
 #: Small windows, so the lost items add up to seconds (each costs a connection attempt, libpq's least: 2 s,
 #: and the watchdog fires after busy + retry: 2 s); a slow site, so the freeze comes mid-crawl.
@@ -55,7 +54,7 @@ def test_a_crawl_ends_while_postgresql_hangs(tmp_path):
             assert proc.poll() is None, "the crawl ended before anything was frozen"
             frozen = server_processes(cluster)
             for pid in frozen:
-                os.kill(pid, signal.SIGSTOP)
+                signal_if_alive(pid, signal.SIGSTOP)
             try:
                 proc.wait(240)
             except subprocess.TimeoutExpired:
@@ -68,7 +67,7 @@ def test_a_crawl_ends_while_postgresql_hangs(tmp_path):
         assert proc.returncode == 1 and "result=FAILED (lost_records)" in log, log[-3000:]
     finally:
         for pid in frozen:
-            os.kill(pid, signal.SIGCONT)
+            signal_if_alive(pid, signal.SIGCONT)
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()

@@ -207,6 +207,14 @@ def server_processes(cluster) -> list[int]:
     return [postmaster, *children]
 
 
+def signal_if_alive(pid: int, signum: int) -> None:
+    """A backend of a connection closed just before may exit meanwhile: it needs no freezing."""
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
 class FreezeStoreAtClose(logging.Handler):
     """Freezes the PostgreSQL server (SIGSTOP: connections hang, as on a lost network) when the engine
     says it closes the spider, on the reactor thread, before the close's reads; ``told`` is set once
@@ -225,7 +233,7 @@ class FreezeStoreAtClose(logging.Handler):
         if message.startswith("Closing spider (") and not self.stopped.is_set():
             self.frozen = server_processes(self.cluster)
             for pid in self.frozen:
-                os.kill(pid, signal.SIGSTOP)
+                signal_if_alive(pid, signal.SIGSTOP)
             self.stopped.set()
         elif "could not read the earlier runs" in message:
             self.told.set()
@@ -233,7 +241,7 @@ class FreezeStoreAtClose(logging.Handler):
     def thaw(self) -> None:
         frozen, self.frozen = self.frozen, []
         for pid in frozen:
-            os.kill(pid, signal.SIGCONT)
+            signal_if_alive(pid, signal.SIGCONT)
 
     def __enter__(self) -> FreezeStoreAtClose:
         for name in (self.ENGINE, self.HISTORY):
