@@ -46,11 +46,16 @@ def call_bound(lease_ttl: float) -> float:
     return 2 * socket_timeout(lease_ttl)
 
 
+def _room(lease_ttl: float) -> float:
+    """What a TTL leaves for the retry window after a beat, a failed call and the backstop's interval
+    (below 0: not even one failed call fits)."""
+    return lease_ttl - 2 * heartbeat_interval(lease_ttl) - call_bound(lease_ttl)
+
+
 def longest_retry_timeout(lease_ttl: float) -> float:
     """The longest ``MAYADEEN_REDIS_RETRY_TIMEOUT`` that ends before the heartbeat's backstop (0 when the
     TTL leaves no room for a wait: the link then gives up at the first failure)."""
-    interval = heartbeat_interval(lease_ttl)
-    return max(0.0, lease_ttl - 2 * interval - call_bound(lease_ttl))
+    return max(0.0, _room(lease_ttl))
 
 
 def lease_ttl_problem(lease_ttl: float) -> str | None:
@@ -58,8 +63,7 @@ def lease_ttl_problem(lease_ttl: float) -> str | None:
     beats, or so long that a killed worker's pages wait for hours), or None."""
     if lease_ttl > LONGEST_LEASE_TTL:
         return f"is more than {LONGEST_LEASE_TTL:g}s: a killed worker's pages would wait that long for another worker"
-    room = lease_ttl - 2 * heartbeat_interval(lease_ttl) - call_bound(lease_ttl)
-    if room < 0:
+    if _room(lease_ttl) < 0:
         return (
             f"leaves no room for one Redis call ({call_bound(lease_ttl):g}s) between a heartbeat and the"
             " backstop: the leases could expire while a worker still works; at least 1s"
