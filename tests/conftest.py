@@ -53,6 +53,17 @@ def pytest_configure(config):
     _quick_set = "not soak" in " ".join((config.option.markexpr or "").split())
 
 
+#: xdist workers per core for ``-n auto``. Most of a test's time is spent waiting (on a server, a
+#: timer, a process, Chromium), not computing: two workers a core kept both cores busy where one left
+#: them idle (the quick set: 204 s with 2 workers, 163 s with 4, same idle machine; docs/development.md).
+WORKERS_PER_CORE = 2
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: ``WORKERS_PER_CORE`` workers for each core this process may run on."""
+    return WORKERS_PER_CORE * len(os.sched_getaffinity(0))
+
+
 #: The test modules that take a worker longest, longest first: the 40 longest of a whole-suite run
 #: (sums of their tests' times, 2 workers; each of the others took under 15 s). `--dist loadfile` hands
 #: modules out in collection order (`--no-loadscope-reorder`, pyproject.toml): the long ones first, so
