@@ -20,6 +20,7 @@ import pytest
 from scrapy.settings import Settings
 
 from mayadeen import preflight
+from mayadeen import settings as project_settings
 from mayadeen.commands.crawl import Command
 from mayadeen.spiders.feed import FeedSpider
 from mayadeen.spiders.sections import MENU_LISTINGS
@@ -224,6 +225,17 @@ def test_a_number_setting_says_the_same_range_for_any_value_it_refuses(name):
             assert given == f"-s {name}={value}"
             refusals.add(takes)
     assert len(refusals) == 1 and next(iter(refusals)).startswith("takes a "), refusals
+
+
+def test_crawl_help_lists_every_redis_setting_with_its_words():
+    """As the docs' settings reference does (both read settings.py), and as it lists each spider's arguments."""
+    _, parser = crawl_command_line()
+    text = " ".join(parser.format_help().split())
+    names = sorted(name for name in vars(project_settings) if name.startswith("MAYADEEN_REDIS_"))
+    assert len(names) >= 4
+    for name in names:
+        assert f"-s {name} (default " in text, name
+    assert "-s MAYADEEN_REDIS_LEASE_TTL (default 30.0): Seconds a worker's leases and budget slots live" in text
 
 
 def test_good_inputs_pass_the_checks(tmp_path, offline):
