@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import signal
+import time
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -130,6 +131,30 @@ def test_following_each_refusal_gives_a_crawl_that_starts(tmp_path):
     assert "MAYADEEN_STORE_REACTOR_TIMEOUT=10 (its default) is not below" in refusals[1]
     assert result.returncode == 1 and "finish_reason=redis_unavailable" in result.log, result.log[-2000:]
     assert settings["MAYADEEN_REDIS_LEASE_TTL"] == "0.84" and settings["MAYADEEN_STORE_REACTOR_TIMEOUT"] == "0.42"
+
+
+def test_a_worker_that_never_reached_redis_says_so_in_its_summary(tmp_path):
+    """Its wait and its lines came before Scrapy starts the run's clock and counts log lines: the
+    summary still counts the ERROR and the WARNING, and its duration is the retries' (the link gives up
+    once the next try could end after the 1.3 s window: 0.8 s seen), not duration=0.0s errors=0."""
+    settings = {
+        "MAYADEEN_REDIS_URL": "redis://127.0.0.1:1/0",  # nothing listens there
+        "MAYADEEN_REDIS_LEASE_TTL": "3",
+        "MAYADEEN_STORE_REACTOR_TIMEOUT": "1",
+    }
+    began = time.monotonic()
+    result = crawl("sitemap", "http://127.0.0.1:1", tmp_path, settings=settings, check=False, timeout=60)
+    took = time.monotonic() - began
+    assert result.returncode == 1, result.log[-2000:]
+    errors = [line for line in result.log.splitlines() if " ERROR: " in line and "Run summary:" not in line]
+    assert len(errors) == 1 and "unreachable within MAYADEEN_REDIS_RETRY_TIMEOUT=1.3s" in errors[0], errors
+    summary = re.search(
+        r"Run summary: .*result=FAILED \(redis_unavailable\).* errors=(\d+) warnings=(\d+) duration=([\d.]+)s",
+        result.log,
+    )
+    assert summary, result.log[-2000:]
+    assert int(summary.group(1)) == 1 and int(summary.group(2)) >= 1
+    assert 0.5 <= float(summary.group(3)) <= took
 
 
 @pytest.mark.parametrize("ttl, wait", [("30", None), ("30", "15"), ("2", None), ("10", "5"), ("0.85", None)])
