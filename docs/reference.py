@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:  # MkDocs loads its hooks with a sys.path of its o
 from mayadeen.setting_docs import settings_reference  # noqa: E402
 
 SCRAPY_DOC = "Scrapy's setting, with the project's value (see Scrapy's settings documentation)"
-LONG_DEFAULT = 70  # characters; longer defaults (the component tables) point at settings.py
+LONG_DEFAULT = 70  # characters; longer defaults (the component tables) point at their module
 
 
 def _cell(text: str) -> str:
@@ -42,7 +42,7 @@ def settings_markdown() -> str:
                 "| setting | default | what it does |",
                 "| --- | --- | --- |",
             ]
-        default = f"`{_cell(s.default)}`" if len(s.default) <= LONG_DEFAULT else "see `mayadeen/settings.py`"
+        default = f"`{_cell(s.default)}`" if len(s.default) <= LONG_DEFAULT else f"see `{s.source}`"
         rows.append(f"| `{s.name}` | {default} | {_cell(s.doc) or SCRAPY_DOC} |")
     return "\n".join(rows).strip() + "\n"
 

@@ -23,10 +23,12 @@ class Setting:
     default: str  # as written in settings.py
     doc: str  # the comment lines above it, joined
     section: str  # the "# --- name ---" heading it stands under
+    source: str = "mayadeen/settings.py"  # the module that assigns it
 
 
 def settings_reference(path: Path = SETTINGS) -> list[Setting]:
-    """Every top-level assignment of settings.py with the comment block right above it."""
+    """Every top-level assignment of settings.py with the comment block right above it, and those of
+    the project's modules it imports settings from (``from mayadeen.components import ADDONS``)."""
     source = path.read_text("utf-8")
     comments: dict[int, str] = {}
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
@@ -40,6 +42,11 @@ def settings_reference(path: Path = SETTINGS) -> list[Setting]:
             if match:
                 section = match.group(1)
         lines_done = node.end_lineno
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mayadeen."):
+            names = {alias.name for alias in node.names}
+            module = path.parent.parent.joinpath(*node.module.split(".")).with_suffix(".py")
+            out += [s for s in settings_reference(module) if s.name in names]
+            continue
         if not isinstance(node, ast.Assign) or len(node.targets) != 1:
             continue
         target = node.targets[0]
@@ -57,7 +64,8 @@ def settings_reference(path: Path = SETTINGS) -> list[Setting]:
             and PROJECT.match(out[-1].name)
         ):
             doc = [out[-1].doc]  # a setting of ours right below another shares its comment (a group)
-        out.append(Setting(target.id, ast.get_source_segment(source, node.value), " ".join(doc), section))
+        where = f"{path.parent.name}/{path.name}"
+        out.append(Setting(target.id, ast.get_source_segment(source, node.value), " ".join(doc), section, where))
         previous_end = node.end_lineno
     return out
 
