@@ -1,8 +1,9 @@
 """The settings and CLI references of the docs, generated from the code so that they cannot drift.
 
-``settings_markdown()`` reads ``mayadeen/settings.py``: every setting it assigns, its default as
-written, and the comment lines right above it. ``cli_markdown()`` builds each of the project's
-commands' argument parsers the way ``scrapy`` does and prints their ``-h``. The MkDocs hook
+``settings_markdown()`` tables what ``mayadeen.setting_docs`` reads of ``mayadeen/settings.py``:
+every setting it assigns, its default as written, and the comment lines right above it.
+``cli_markdown()`` builds each of the project's commands' argument parsers the way ``scrapy`` does
+and prints their ``-h``. The MkDocs hook
 (``docs/hooks.py``) puts them where a page says ``<!-- reference:settings -->`` or
 ``<!-- reference:cli -->``; ``tests/test_docs_reference.py`` fails when a setting or an option has no
 words.
@@ -10,67 +11,19 @@ words.
 
 from __future__ import annotations
 
-import ast
 import importlib
-import io
 import pkgutil
-import re
 import sys
-import tokenize
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SETTINGS = ROOT / "mayadeen" / "settings.py"
-PROJECT = re.compile(r"^MAYADEEN_")
-SECTION = re.compile(r"^#\s*---\s*(.*?)\s*-*\s*$")
+if str(ROOT) not in sys.path:  # MkDocs loads its hooks with a sys.path of its own
+    sys.path.insert(0, str(ROOT))
+
+from mayadeen.setting_docs import settings_reference  # noqa: E402
+
 SCRAPY_DOC = "Scrapy's setting, with the project's value (see Scrapy's settings documentation)"
-LONG_DEFAULT = 70  # characters; longer defaults (the component tables) point at settings.py
-
-
-@dataclass
-class Setting:
-    name: str
-    default: str  # as written in settings.py
-    doc: str  # the comment lines above it, joined
-    section: str  # the "# --- name ---" heading it stands under
-
-
-def settings_reference(path: Path = SETTINGS) -> list[Setting]:
-    """Every top-level assignment of settings.py with the comment block right above it."""
-    source = path.read_text("utf-8")
-    comments: dict[int, str] = {}
-    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type == tokenize.COMMENT and tok.line.lstrip().startswith("#"):
-            comments[tok.start[0]] = tok.string
-    out, section = [], ""
-    lines_done, previous_end = 0, -1
-    for node in ast.parse(source).body:
-        for lineno in range(lines_done + 1, node.lineno):
-            match = SECTION.match(comments.get(lineno, ""))
-            if match:
-                section = match.group(1)
-        lines_done = node.end_lineno
-        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
-            continue
-        target = node.targets[0]
-        if not isinstance(target, ast.Name) or not target.id.isupper():
-            continue
-        doc, line = [], node.lineno - 1
-        while line in comments and not SECTION.match(comments[line]):
-            doc.insert(0, comments[line].lstrip("#").strip())
-            line -= 1
-        if (
-            not doc
-            and out
-            and previous_end == node.lineno - 1
-            and PROJECT.match(target.id)
-            and PROJECT.match(out[-1].name)
-        ):
-            doc = [out[-1].doc]  # a setting of ours right below another shares its comment (a group)
-        out.append(Setting(target.id, ast.get_source_segment(source, node.value), " ".join(doc), section))
-        previous_end = node.end_lineno
-    return out
+LONG_DEFAULT = 70  # characters; longer defaults (the component tables) point at their module
 
 
 def _cell(text: str) -> str:
@@ -89,7 +42,7 @@ def settings_markdown() -> str:
                 "| setting | default | what it does |",
                 "| --- | --- | --- |",
             ]
-        default = f"`{_cell(s.default)}`" if len(s.default) <= LONG_DEFAULT else "see `mayadeen/settings.py`"
+        default = f"`{_cell(s.default)}`" if len(s.default) <= LONG_DEFAULT else f"see `{s.source}`"
         rows.append(f"| `{s.name}` | {default} | {_cell(s.doc) or SCRAPY_DOC} |")
     return "\n".join(rows).strip() + "\n"
 
@@ -98,8 +51,6 @@ def commands() -> dict[str, object]:
     """The project's ``scrapy`` commands by name, each an instance with its settings attached."""
     from scrapy.utils.project import get_project_settings
 
-    if str(ROOT) not in sys.path:  # MkDocs loads its hooks with a sys.path of its own
-        sys.path.insert(0, str(ROOT))
     import mayadeen.commands as package
 
     out = {}

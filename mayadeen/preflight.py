@@ -38,6 +38,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from scrapy.settings import SETTINGS_PRIORITIES
+
 from mayadeen.distributed import timing
 from mayadeen.feeds.default_feed import default_feed_path, stream_setting
 from mayadeen.store import soundness
@@ -79,25 +81,36 @@ def outputs(settings, spidercls=None) -> None:
 
 
 def waits_within_lease(settings) -> None:
-    """UsageProblem when a distributed crawl's Redis or store waits could outlast its leases."""
+    """UsageProblem when a distributed crawl's Redis or store waits could outlast its leases; each
+    names what the user gave (``-s NAME=VALUE``) or the default in force, and a change that starts."""
     if not (settings.get("MAYADEEN_REDIS_URL") or "").strip():
         return
     wait = settings.getfloat("MAYADEEN_STORE_REACTOR_TIMEOUT", 10.0)
     ttl = settings.getfloat("MAYADEEN_REDIS_LEASE_TTL", timing.DEFAULT_LEASE_TTL)
     if problem := timing.lease_ttl_problem(ttl):
-        raise UsageProblem(f"-s MAYADEEN_REDIS_LEASE_TTL={ttl:g} {problem}")
+        raise UsageProblem(f"{_named(settings, 'MAYADEEN_REDIS_LEASE_TTL', ttl)} {problem}")
     if wait >= ttl:
         raise UsageProblem(
-            f"-s MAYADEEN_STORE_REACTOR_TIMEOUT={wait:g} is not below MAYADEEN_REDIS_LEASE_TTL={ttl:g}: a store"
-            " read would hold a request's lease longer than a killed worker's"
+            f"{_named(settings, 'MAYADEEN_STORE_REACTOR_TIMEOUT', wait)} is not below"
+            f" {_named(settings, 'MAYADEEN_REDIS_LEASE_TTL', ttl)}: a store read would hold a request's lease"
+            f" longer than a killed worker's; lower it (-s MAYADEEN_STORE_REACTOR_TIMEOUT={ttl / 2:g}) or"
+            f" lengthen the TTL beyond {wait:g}s"
         )
     redis_wait, longest = timing.retry_timeout(settings), timing.longest_retry_timeout(ttl)
     if redis_wait > longest:
         raise UsageProblem(
-            f"-s MAYADEEN_REDIS_RETRY_TIMEOUT={redis_wait:g} is more than MAYADEEN_REDIS_LEASE_TTL={ttl:g}"
-            f" allows ({longest:.3g}s): nothing renews the leases while Redis is away, so other workers would"
-            " fetch this worker's pages while it waits; shorten it or lengthen the TTL"
+            f"{_named(settings, 'MAYADEEN_REDIS_RETRY_TIMEOUT', redis_wait)} is more than"
+            f" {_named(settings, 'MAYADEEN_REDIS_LEASE_TTL', ttl)} allows ({longest:.3g}s): nothing renews the"
+            " leases while Redis is away, so other workers would fetch this worker's pages while it waits;"
+            " shorten it (its default is the longest the TTL allows) or lengthen the TTL"
         )
+
+
+def _named(settings, name: str, value: float) -> str:
+    """``-s NAME=VALUE`` when the user set it (above the project's own settings), else ``NAME=VALUE
+    (its default)``: a refusal never asks to lower a value the user did not give as if they had."""
+    given = (settings.getpriority(name) or 0) > SETTINGS_PRIORITIES["project"]
+    return f"-s {name}={value:g}" if given else f"{name}={value:g} (its default)"
 
 
 def jobdir_owner(jobdir: str | None) -> str | None:

@@ -80,17 +80,32 @@ def parse_day(label: str, value: Any) -> date | None:
 
 
 def parse_number(
-    label: str, value: Any, *, least: float = 0.0, most: float | None = None, integer: bool = False
+    label: str,
+    value: Any,
+    *,
+    least: float = 0.0,
+    most: float | None = None,
+    integer: bool = False,
+    above: bool = False,
 ) -> float:
+    """A number within its range (``above``: greater than ``least``, not equal); else UsageProblem
+    naming the value given and the range, worded the same whatever was wrong with the value."""
     try:
         number = int(str(value).strip()) if integer else float(value)
     except (TypeError, ValueError):
         number = None
-    if number is None or number != number or number < least or (most is not None and number > most):
-        kind = "a whole number" if integer else "a number"
-        bounds = f"from {least:g} to {most:g}" if most is not None else f"of at least {least:g}"
-        raise UsageProblem(f"{label}={value}: takes {kind} {bounds}")
+    low_ok = number is not None and (number > least if above else number >= least)
+    if not low_ok or number != number or (most is not None and number > most):
+        raise UsageProblem(f"{label}={value}: takes {number_range(least, most, integer=integer, above=above)}")
     return number
+
+
+def number_range(least: float, most: float | None = None, *, integer: bool = False, above: bool = False) -> str:
+    """``a number from 0 to 1``, ``a whole number of at least 1``, ``a number above 0``: one wording per range."""
+    kind = "a whole number" if integer else "a number"
+    if above:
+        return f"{kind} above {least:g}" + (f" and at most {most:g}" if most is not None else "")
+    return f"{kind} from {least:g} to {most:g}" if most is not None else f"{kind} of at least {least:g}"
 
 
 # --- spider arguments ---------------------------------------------------------------------------
@@ -161,10 +176,10 @@ def _flag_setting(settings, name: str) -> None:
 
 
 def _number(least: float = 0.0, most: float | None = None, integer: bool = False, positive: bool = False):
+    """``positive``: above 0 (0 itself refused)."""
+
     def check(settings, name: str) -> None:
-        value = parse_number(f"-s {name}", settings.get(name), least=least, most=most, integer=integer)
-        if positive and value <= 0:
-            raise UsageProblem(f"-s {name}={settings.get(name)}: takes a number above 0")
+        parse_number(f"-s {name}", settings.get(name), least=least, most=most, integer=integer, above=positive)
 
     return check
 

@@ -13,7 +13,9 @@ from collections import Counter
 
 import pytest
 
+from mayadeen.spiders.breaking import parse_watch
 from mayadeen.store.engines import POSTGRESQL, StoreTarget, connect
+from mayadeen.validation import UsageProblem
 from tests import inprocess
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.inprocess import bare_crawl
@@ -139,8 +141,15 @@ def test_watch_argument_is_validated_before_any_request(tmp_path):
         result = breaking(srv, tmp_path, args={"watch": "soon"}, check=False)
         assert srv.paths() == []
     assert result.returncode == 2  # a usage error: one line, nothing fetched
-    assert result.log.strip() == "scrapy crawl breaking: error: -a watch=soon: takes a number of seconds greater than 0"
+    assert result.log.strip() == "scrapy crawl breaking: error: -a watch=soon: takes a number above 0"
     assert not result.sqlite.exists()
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1"])
+def test_a_watch_that_is_no_positive_number_is_refused_in_one_wording(value):
+    with pytest.raises(UsageProblem) as refused:
+        parse_watch("-a watch", value)
+    assert str(refused.value) == f"-a watch={value}: takes a number above 0"
 
 
 def test_other_spiders_harvest_the_ticker_at_no_extra_request(tmp_path):

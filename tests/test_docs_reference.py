@@ -43,6 +43,16 @@ def test_the_settings_page_shows_a_default_and_its_comment():
     assert "MAYADEEN_RETRY_BACKOFF_BASE * 2**(n-1)" in row
 
 
+def test_every_setting_of_the_settings_module_is_in_the_reference_whichever_module_assigns_it():
+    """settings.py imports the component tables from mayadeen/components.py: none is lost to the docs."""
+    from mayadeen import settings
+
+    documented = {s.name: s for s in reference.settings_reference()}
+    assert sorted({name for name in vars(settings) if name.isupper()} - documented.keys()) == []
+    assert documented["DOWNLOADER_MIDDLEWARES"].source == "mayadeen/components.py"
+    assert "see `mayadeen/components.py`" in reference.settings_markdown()
+
+
 def test_a_setting_without_a_comment_is_found(tmp_path):
     settings = tmp_path / "settings.py"
     settings.write_text("# --- ours ---\n# Documented.\nMAYADEEN_A = 1\n\nMAYADEEN_B = 2\n", "utf-8")

@@ -7,6 +7,7 @@ edited on the site and crawled again ("after": one revision).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -30,6 +31,7 @@ from mayadeen.days import site_day
 from mayadeen.record import content_hash, record_keys, utc_timestamp, validation_errors
 from mayadeen.store.datasette import METADATA_PATH, metadata_text
 from mayadeen.store.model import JSON_COLUMNS
+from mayadeen.store.sqlite import ArticleStore
 from tests import inprocess
 from tests.conftest import ROOT, expected_records
 from tests.fixture_server import FixtureServer, FixtureSite
@@ -234,6 +236,54 @@ def test_second_export_is_byte_identical(stores, full_export, tmp_path):
         k: v for k, v in first.items() if k != "manifest.json"
     }
     assert [p.name for p in again.iterdir() if p.name.startswith(".")] == []
+
+
+def _beside(store: Path) -> list[str]:
+    """The store's own file and whatever SQLite keeps beside it (-wal, -shm, -journal)."""
+    return sorted(p.name for p in store.parent.iterdir() if p.name.startswith(store.name))
+
+
+def _headlines(out: Path) -> dict[str, str]:
+    return {r["url"]: r["headline"] for r in read_jsonl(out / "articles.jsonl")}
+
+
+def test_export_leaves_nothing_beside_a_store_it_only_read(stores, tmp_path):
+    """No empty -wal/-shm left behind (a mode=ro connection made them and could not remove them), and
+    not a byte of the store changed."""
+    store = tmp_path / "store" / "mayadeen.sqlite"
+    _copy(stores.before, store)
+    before = store.read_bytes()
+    assert _beside(store) == ["mayadeen.sqlite"]
+    export_in_process(tmp_path / "out", "--store", store, "--format", "jsonl")
+    assert _beside(store) == ["mayadeen.sqlite"]
+    assert store.read_bytes() == before
+    assert len(_headlines(tmp_path / "out")) == 14
+
+
+def test_export_while_a_crawl_writes_reads_what_is_committed_and_holds_nothing_up(stores, tmp_path):
+    """A crawl's connection is open, has committed a change SQLite keeps in the -wal, and holds a
+    write transaction all through the export: the export neither waits for it nor sees its
+    uncommitted write, the crawl then commits, and SQLite removes the -wal/-shm once the last
+    connection (the crawl's) closes."""
+    store = tmp_path / "store" / "mayadeen.sqlite"
+    _copy(stores.before, store)
+    first, second = sorted(_headlines_of(store))[:2]
+    with ArticleStore(store) as crawl:
+        crawl.conn.execute("UPDATE articles SET headline = 'committed' WHERE url = ?", (first,))
+        assert _beside(store) == ["mayadeen.sqlite", "mayadeen.sqlite-shm", "mayadeen.sqlite-wal"]
+        crawl.conn.execute("BEGIN IMMEDIATE")
+        crawl.conn.execute("UPDATE articles SET headline = 'uncommitted' WHERE url = ?", (second,))
+        export_in_process(tmp_path / "out", "--store", store, "--format", "jsonl")
+        crawl.conn.execute("COMMIT")
+    headlines = _headlines(tmp_path / "out")
+    assert headlines[first] == "committed" and headlines[second] not in ("committed", "uncommitted")
+    assert _beside(store) == ["mayadeen.sqlite"]
+    assert _headlines_of(store)[second] == "uncommitted"
+
+
+def _headlines_of(store: Path) -> dict[str, str]:
+    with contextlib.closing(sqlite3.connect(store)) as conn:
+        return dict(conn.execute("SELECT url, headline FROM articles"))
 
 
 def test_overwrite_with_fewer_formats_leaves_only_this_export(stores, full_export, tmp_path):

@@ -20,11 +20,13 @@ import pytest
 from scrapy.settings import Settings
 
 from mayadeen import preflight
+from mayadeen import settings as project_settings
 from mayadeen.commands.crawl import Command
 from mayadeen.spiders.feed import FeedSpider
 from mayadeen.spiders.sections import MENU_LISTINGS
 from mayadeen.spiders.sitemap import SitemapSpider
 from mayadeen.store.sqlite import ArticleStore
+from mayadeen.validation import SETTING_CHECKS, UsageProblem
 from tests.conftest import ROOT, expected_records
 from tests.fixture_server import FixtureServer
 from tests.inprocess import crawl as crawl_in_process
@@ -146,6 +148,21 @@ USAGE_ERRORS = [
         ["feed", *MIRROR, "-s", "MAYADEEN_MAX_DROPPED_SHARE=20%"],
         "-s MAYADEEN_MAX_DROPPED_SHARE=20%: takes a number from 0 to 1",
     ),
+    # one wording per range, whatever the value given (used to be "at least 0" for abc, "above 0" for 0)
+    *[
+        (
+            ["feed", *MIRROR, "-s", f"MAYADEEN_RENDER_TIMEOUT={value}"],
+            f"-s MAYADEEN_RENDER_TIMEOUT={value}: takes a number above 0",
+        )
+        for value in ("abc", "0", "-2")
+    ],
+    *[
+        (
+            ["feed", *MIRROR, "-s", f"MAYADEEN_JOURNAL_MAX_LINES={value}"],
+            f"-s MAYADEEN_JOURNAL_MAX_LINES={value}: takes a whole number of at least 1",
+        )
+        for value in ("many", "0", "1.5")
+    ],
     (
         ["feed", *MIRROR, "-s", "MAYADEEN_INTEGRITY_ENABLED=maybe"],
         "-s MAYADEEN_INTEGRITY_ENABLED=maybe: takes 1 or 0 (also true/false, yes/no, on/off)",
@@ -192,6 +209,33 @@ def test_a_usage_error_is_one_line_and_exit_2(tmp_path, offline, argv, message):
     assert status == 2, stderr
     assert stderr == PREFIX.format(argv[0]) + message + "\n"
     assert list(tmp_path.iterdir()) == []  # nothing written: no store, no JSON Lines
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, check in SETTING_CHECKS.items() if check.__qualname__.startswith("_number"))
+)
+def test_a_number_setting_says_the_same_range_for_any_value_it_refuses(name):
+    """Not a number, below the range, above it: one sentence naming the value given and the range."""
+    refusals = set()
+    for value in ("abc", "-1e9", "1e9", "0", "-0.5"):
+        try:
+            SETTING_CHECKS[name](Settings({name: value}), name)
+        except UsageProblem as problem:
+            given, _, takes = str(problem).partition(": ")
+            assert given == f"-s {name}={value}"
+            refusals.add(takes)
+    assert len(refusals) == 1 and next(iter(refusals)).startswith("takes a "), refusals
+
+
+def test_crawl_help_lists_every_redis_setting_with_its_words():
+    """As the docs' settings reference does (both read settings.py), and as it lists each spider's arguments."""
+    _, parser = crawl_command_line()
+    text = " ".join(parser.format_help().split())
+    names = sorted(name for name in vars(project_settings) if name.startswith("MAYADEEN_REDIS_"))
+    assert len(names) >= 4
+    for name in names:
+        assert f"-s {name} (default " in text, name
+    assert "-s MAYADEEN_REDIS_LEASE_TTL (default 30.0): Seconds a worker's leases and budget slots live" in text
 
 
 def test_good_inputs_pass_the_checks(tmp_path, offline):

@@ -425,7 +425,7 @@ def test_a_distributed_crawl_whose_store_wait_on_the_reactor_could_outlast_its_l
         result = inprocess.crawl("sitemap", srv.url, tmp_path, settings=settings, check=False, timeout=60)
         assert srv.paths() == []
     assert result.returncode == 2 and len(result.log.strip().splitlines()) == 1
-    assert f"-s MAYADEEN_STORE_REACTOR_TIMEOUT={wait} is not below MAYADEEN_REDIS_LEASE_TTL=30" in result.log
+    assert f"-s MAYADEEN_STORE_REACTOR_TIMEOUT={wait} is not below -s MAYADEEN_REDIS_LEASE_TTL=30" in result.log
 
 
 def test_a_shorter_store_wait_or_no_leases_is_accepted():

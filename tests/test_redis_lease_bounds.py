@@ -4,7 +4,9 @@ killed worker does (``mayadeen.distributed.timing``, ``link``, ``heartbeat``).""
 
 from __future__ import annotations
 
+import re
 import signal
+import time
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -15,6 +17,7 @@ from mayadeen.distributed import timing
 from mayadeen.distributed.crawl import crawl_status
 from mayadeen.distributed.keys import CrawlKeys
 from mayadeen.preflight import waits_within_lease
+from mayadeen.validation import UsageProblem
 from tests.distributed import (
     MeteredServer,
     RedisServer,
@@ -48,7 +51,7 @@ def test_a_redis_wait_longer_than_the_lease_allows_is_refused(tmp_path, ttl, wai
         assert srv.paths() == []
     assert result.returncode == 2 and len(result.log.strip().splitlines()) == 1, result.log
     assert (
-        f"-s MAYADEEN_REDIS_RETRY_TIMEOUT={wait} is more than MAYADEEN_REDIS_LEASE_TTL={ttl} allows ({allowed}s)"
+        f"-s MAYADEEN_REDIS_RETRY_TIMEOUT={wait} is more than -s MAYADEEN_REDIS_LEASE_TTL={ttl} allows ({allowed}s)"
         in result.log
     )
 
@@ -86,6 +89,72 @@ def test_a_lease_ttl_that_cannot_bound_the_waits_is_refused(tmp_path, ttl, probl
     result = crawl("sitemap", "http://127.0.0.1:1", tmp_path, settings=settings, check=False, timeout=60)
     assert result.returncode == 2 and len(result.log.strip().splitlines()) == 1, result.log
     assert "-s MAYADEEN_REDIS_LEASE_TTL=" in result.log and problem in result.log, result.log
+
+
+@pytest.mark.parametrize(
+    "given, named",
+    [
+        ({}, "MAYADEEN_STORE_REACTOR_TIMEOUT=10 (its default) is not below -s MAYADEEN_REDIS_LEASE_TTL=8"),
+        (
+            {"MAYADEEN_STORE_REACTOR_TIMEOUT": "9"},
+            "-s MAYADEEN_STORE_REACTOR_TIMEOUT=9 is not below -s MAYADEEN_REDIS_LEASE_TTL=8",
+        ),
+    ],
+)
+def test_a_store_wait_not_below_the_lease_names_what_the_user_gave(given, named):
+    """The default in force is called the default, not a ``-s`` the user never typed."""
+    settings = Settings({"MAYADEEN_REDIS_URL": "redis://db"}, priority="project")
+    settings.setmodule("mayadeen.settings", priority="project")
+    settings.setdict({"MAYADEEN_REDIS_URL": "redis://db", "MAYADEEN_REDIS_LEASE_TTL": "8", **given}, priority="cmdline")
+    with pytest.raises(UsageProblem) as refused:
+        waits_within_lease(settings)
+    assert str(refused.value).startswith(named + ":"), refused.value
+    assert "lower it (-s MAYADEEN_STORE_REACTOR_TIMEOUT=4)" in str(refused.value)
+
+
+def test_following_each_refusal_gives_a_crawl_that_starts(tmp_path):
+    """From a TTL too short, each refusal's suggestion taken as written: the crawl passes its checks
+    (it then fails only because nothing answers at the Redis address)."""
+    settings = {"MAYADEEN_REDIS_URL": "redis://127.0.0.1:1/0", "MAYADEEN_REDIS_LEASE_TTL": "0.3"}
+    refusals = []
+    for _ in range(3):
+        result = crawl("sitemap", "http://127.0.0.1:1", tmp_path, settings=settings, check=False, timeout=60)
+        if result.returncode != 2:
+            break
+        refusals.append(result.log.strip())
+        if least := re.search(r"MAYADEEN_REDIS_LEASE_TTL=[\d.]+ .* it takes at least ([\d.]+)s$", refusals[-1]):
+            settings["MAYADEEN_REDIS_LEASE_TTL"] = least.group(1)
+        else:
+            name, value = re.search(r"\(-s (MAYADEEN_\w+)=([\d.]+)\)", refusals[-1]).groups()
+            settings[name] = value
+    assert len(refusals) == 2, refusals
+    assert "MAYADEEN_STORE_REACTOR_TIMEOUT=10 (its default) is not below" in refusals[1]
+    assert result.returncode == 1 and "finish_reason=redis_unavailable" in result.log, result.log[-2000:]
+    assert settings["MAYADEEN_REDIS_LEASE_TTL"] == "0.84" and settings["MAYADEEN_STORE_REACTOR_TIMEOUT"] == "0.42"
+
+
+def test_a_worker_that_never_reached_redis_says_so_in_its_summary(tmp_path):
+    """Its wait and its lines came before Scrapy starts the run's clock and counts log lines: the
+    summary still counts the ERROR and the WARNING, and its duration is the retries' (the link gives up
+    once the next try could end after the 1.3 s window: 0.8 s seen), not duration=0.0s errors=0."""
+    settings = {
+        "MAYADEEN_REDIS_URL": "redis://127.0.0.1:1/0",  # nothing listens there
+        "MAYADEEN_REDIS_LEASE_TTL": "3",
+        "MAYADEEN_STORE_REACTOR_TIMEOUT": "1",
+    }
+    began = time.monotonic()
+    result = crawl("sitemap", "http://127.0.0.1:1", tmp_path, settings=settings, check=False, timeout=60)
+    took = time.monotonic() - began
+    assert result.returncode == 1, result.log[-2000:]
+    errors = [line for line in result.log.splitlines() if " ERROR: " in line and "Run summary:" not in line]
+    assert len(errors) == 1 and "unreachable within MAYADEEN_REDIS_RETRY_TIMEOUT=1.3s" in errors[0], errors
+    summary = re.search(
+        r"Run summary: .*result=FAILED \(redis_unavailable\).* errors=(\d+) warnings=(\d+) duration=([\d.]+)s",
+        result.log,
+    )
+    assert summary, result.log[-2000:]
+    assert int(summary.group(1)) == 1 and int(summary.group(2)) >= 1
+    assert 0.5 <= float(summary.group(3)) <= took
 
 
 @pytest.mark.parametrize("ttl, wait", [("30", None), ("30", "15"), ("2", None), ("10", "5"), ("0.85", None)])

@@ -35,6 +35,7 @@ from mayadeen.empty_outputs import NewOutputs
 from mayadeen.extensions.resume import JobDirBusy
 from mayadeen.extensions.run_outcome import PAUSED, SKIPPED, Outcome, Thresholds, outcome, summary_line
 from mayadeen.feeds.default_feed import check_stream
+from mayadeen.setting_docs import setting_help, settings_reference
 from mayadeen.stop_signals import StopSignals
 from mayadeen.store.engines import connect, store_target
 from mayadeen.validation import UsageProblem, check_settings, closest
@@ -81,6 +82,11 @@ class Command(ScrapyCrawlCommand):
                     f"Spider {name} arguments",
                     "; ".join(_argument_help(arg, argument.help) for arg, argument in accepted.items()),
                 )
+            # The settings of MAYADEEN_REDIS_URL's section, which -a crawl_id and -a restart name.
+            settings = settings_reference()
+            section = next(s.section for s in settings if s.name == "MAYADEEN_REDIS_URL")
+            redis = [s for s in settings if s.section == section]
+            parser.add_argument_group("Distributed crawl settings", "; ".join(map(setting_help, redis)))
 
     def long_desc(self) -> str:
         return (

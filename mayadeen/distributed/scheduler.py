@@ -67,6 +67,7 @@ from scrapy.core.scheduler import BaseScheduler
 from scrapy.exceptions import CloseSpider
 from scrapy.utils.asyncio import call_later
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from scrapy.utils.log import LogCounterHandler
 
 from mayadeen.distributed.acks import LEASE, AckWhenDone, unwatch_errback, watch_errback
 from mayadeen.distributed.budget import SLOT, Budget
@@ -77,6 +78,7 @@ from mayadeen.distributed.link import RedisAway, RedisLink, redacted
 from mayadeen.distributed.queue import ENDED, FILTERED, GRANTED, QUEUED, WAIT, LeasedQueue, Take
 from mayadeen.distributed.robots import RobotsPrefetch
 from mayadeen.distributed.timing import DEFAULT_LEASE_TTL, heartbeat_interval, retry_timeout
+from mayadeen.extensions.run_outcome import OPENING_SECONDS
 from mayadeen.scheduler import NOT_BEFORE
 from mayadeen.scrapy_contact import wake_engine
 from mayadeen.urls import PUBLIC_URL
@@ -139,10 +141,18 @@ class DistributedScheduler(BaseScheduler):
         keys = CrawlKeys(spider.name, crawl_id_of(spider))
         self.crawl = Crawl(self.link, keys, self.worker, lease_ttl=self.lease_ttl)
         restart = bool(getattr(spider, "restart", False))
+        # Scrapy counts log lines and starts the run's clock once the spider is open, after this join:
+        # what the join logs (Redis away: a WARNING, then an ERROR) and how long it waits count here.
+        counter = LogCounterHandler(self.crawler, level=self.crawler.settings.get("LOG_LEVEL"))
+        logging.root.addHandler(counter)
+        opening = time.monotonic()
         try:
             joined = await maybe_deferred_to_future(self.link.submit(self.crawl.join, restart=restart))
         except RedisAway:
             return  # the link gave up (reported); spider_opened closes the crawl before any request
+        finally:
+            logging.root.removeHandler(counter)
+            self.stats.set_value(OPENING_SECONDS, time.monotonic() - opening)
         if joined.ended:
             self.over = True
             logger.info(

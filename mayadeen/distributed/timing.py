@@ -25,11 +25,18 @@ before its leases expire.
 
 from __future__ import annotations
 
+import math
+
 DEFAULT_LEASE_TTL = 30.0
 #: Heartbeats per lease TTL.
 BEATS_PER_TTL = 5
 #: The longest lease TTL accepted: a killed worker's pages wait that long for another worker.
 LONGEST_LEASE_TTL = 3600.0
+#: The shortest socket timeout (``socket_timeout``).
+SHORTEST_SOCKET_TIMEOUT = 0.25
+#: The shortest lease TTL accepted (0.84 s, rounded up to the hundredth): one failed call, two socket
+#: timeouts at their floor, fits between a beat and the backstop (``_room`` is not below 0).
+SHORTEST_LEASE_TTL = math.ceil(100 * 2 * SHORTEST_SOCKET_TIMEOUT / (1 - 2 / BEATS_PER_TTL)) / 100
 
 
 def heartbeat_interval(lease_ttl: float) -> float:
@@ -38,7 +45,7 @@ def heartbeat_interval(lease_ttl: float) -> float:
 
 def socket_timeout(lease_ttl: float) -> float:
     """The longest one socket operation may block: a twentieth of the lease TTL, within 0.25 s and 3 s."""
-    return max(0.25, min(3.0, lease_ttl / 20))
+    return max(SHORTEST_SOCKET_TIMEOUT, min(3.0, lease_ttl / 20))
 
 
 def call_bound(lease_ttl: float) -> float:
@@ -63,10 +70,10 @@ def lease_ttl_problem(lease_ttl: float) -> str | None:
     beats, or so long that a killed worker's pages wait for hours), or None."""
     if lease_ttl > LONGEST_LEASE_TTL:
         return f"is more than {LONGEST_LEASE_TTL:g}s: a killed worker's pages would wait that long for another worker"
-    if _room(lease_ttl) < 0:
+    if not lease_ttl >= SHORTEST_LEASE_TTL:
         return (
             f"leaves no room for one Redis call ({call_bound(lease_ttl):g}s) between a heartbeat and the"
-            " backstop: the leases could expire while a worker still works; at least 1s"
+            f" backstop: the leases could expire while a worker still works; it takes at least {SHORTEST_LEASE_TTL:g}s"
         )
     return None
 

@@ -99,6 +99,9 @@ GIVEN_UP_FLOOR = 2
 
 #: The monitors that failed the run (names, comma-separated), set at spider close.
 MONITORS_FAILED_STAT = "mayadeen/monitors/failed_run"
+#: Seconds the run spent opening before Scrapy's clock (``elapsed_time_seconds``) started: a distributed
+#: worker's join of its crawl, Redis retries included; the summary's duration counts them.
+OPENING_SECONDS = "mayadeen/run/opening_seconds"
 _DROPPED_PREFIX = "mayadeen/dropped/"
 _LOST_PREFIX = "mayadeen/lost/"
 _CAPPED_PREFIX = "mayadeen/capped/"
@@ -228,6 +231,8 @@ def summary_line(spider: str, stats: Mapping[str, Any], result: Outcome, counted
     ``counted``: what the spider collects in its own words (its ``summary_counts``), else the items.
     """
     duration = stats.get("elapsed_time_seconds")
+    if duration is not None:
+        duration += stats.get(OPENING_SECONDS, 0)
     return (
         f"Run summary: spider={spider} result={result.words}"
         f" finish_reason={result.finish_reason} {_collected(stats, counted)}"

@@ -19,7 +19,15 @@ from scrapy.exceptions import IgnoreRequest
 from mayadeen.breaking.recorder import TickerRecorder
 from mayadeen.breaking.stream import FlashStream
 from mayadeen.urls import PUBLIC_HOST, PUBLIC_URL
-from mayadeen.validation import Argument, SpiderArguments, UsageProblem, parse_flag, parse_origin
+from mayadeen.validation import (
+    Argument,
+    SpiderArguments,
+    UsageProblem,
+    number_range,
+    parse_flag,
+    parse_number,
+    parse_origin,
+)
 
 DEFAULT_ROBOTS_REFRESH = 3600.0
 
@@ -28,12 +36,9 @@ def parse_watch(label: str, value) -> float | None:
     """``-a watch=SECONDS``: a positive number of seconds, or None (one pass) when not given."""
     if value in (None, ""):
         return None
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = 0.0
-    if not 0 < seconds < float("inf"):
-        raise UsageProblem(f"{label}={value}: takes a number of seconds greater than 0")
+    seconds = parse_number(label, value, above=True)
+    if seconds == float("inf"):
+        raise UsageProblem(f"{label}={value}: takes {number_range(0, above=True)}, not infinity")
     return seconds
 
 

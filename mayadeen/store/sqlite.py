@@ -67,6 +67,27 @@ def record_from_row(row: Iterable[Any]) -> dict[str, Any]:
     }
 
 
+def read_connection(path: Path, timeout: float) -> sqlite3.Connection:
+    """A connection that only reads the store at ``path`` and leaves nothing beside it.
+
+    A ``mode=ro`` connection to a WAL store makes its ``-wal`` and ``-shm`` and cannot remove them
+    (only a connection that may write does, as the last one to close). So when no ``-wal`` exists (no
+    other connection is open) and the file may be written, the connection may write but is
+    ``query_only``: SQLite removes the files it made as it closes, or leaves them to a crawl that
+    opened the store meanwhile, which removes them itself. ``immutable`` would make no files, but
+    would read pages a crawl that starts meanwhile rewrites. Otherwise (a crawl has it open, a
+    killed crawl's WAL waits for recovery, a read-only file) ``mode=ro``: nothing is added then.
+    """
+    if not path.exists():
+        raise FileNotFoundError(f"no store at {path}")
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() or not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)):
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=timeout)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+    conn.execute("PRAGMA query_only = 1")
+    return conn
+
+
 class ArticleStore(Store):
     """Articles by ``article_id``, their revisions and the crawl runs, in one SQLite file.
 
@@ -83,10 +104,7 @@ class ArticleStore(Store):
         self.location = str(self.path)
         self.readonly = readonly
         if readonly:
-            if not self.path.exists():
-                raise FileNotFoundError(f"no store at {self.path}")
-            uri = f"{self.path.resolve().as_uri()}?mode=ro"
-            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout)
+            self.conn = read_connection(self.path, busy_timeout)
             return
         # isolation_level=None: transactions are ours (BEGIN IMMEDIATE in _write), not implicit.
         self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout)
