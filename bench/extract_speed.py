@@ -74,7 +74,7 @@ def measure(pages, rounds: int) -> tuple[list[float], list[float]]:
 # Layers every item page reads, in the order extraction first reads them; each is a cached property of
 # ArticlePage. Fallback layers (the tawsiyat script, the JSON-LD video) are read by ``to_item`` only
 # when the layers before them give nothing, and counted there.
-LAYERS = ("root", "by_tag", "item_element", "meta", "jsonld", "ld_article", "item_container")
+LAYERS = ("root", "page_tags", "by_tag", "item_element", "meta", "jsonld", "ld_article", "item_container")
 LAYERS += ("by_class", "body", "main_image", "related_links")
 
 

@@ -113,6 +113,7 @@ class ArticleLoader(ItemLoader):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._collected: dict[str, list] = {}
+        self._inputs, self._outputs = _processors(type(self))
 
     def add_value(self, field_name, value, *processors, re=None, **kw):
         """``ItemLoader.add_value``: the value through ``processors``, then the field's input processor,
@@ -126,12 +127,18 @@ class ArticleLoader(ItemLoader):
             for name, inner in value.items():
                 self.add_value(name, inner)
             return self
-        normalise, takes_context = _processors(type(self))[0][field_name]
-        values = value if type(value) is list else arg_to_iter(value)  # lists, the common case, as they are
+        normalise, takes_context = self._inputs[field_name]
+        kind = type(value)  # a list or a string, the common cases, without arg_to_iter's class checks
+        values = value if kind is list else [value] if kind is str else arg_to_iter(value)
         normalised = normalise(values, loader_context=self.context) if takes_context else normalise(values)
         if normalised:
-            collected = normalised if type(normalised) is list else arg_to_iter(normalised)
-            self._collected.setdefault(field_name, []).extend(collected)
+            collected = self._collected
+            if type(normalised) is not list:
+                normalised = arg_to_iter(normalised)
+            if field_name in collected:
+                collected[field_name].extend(normalised)
+            else:
+                collected[field_name] = list(normalised)
         return self
 
     def replace_value(self, field_name, value, *processors, re=None, **kw):
@@ -146,20 +153,21 @@ class ArticleLoader(ItemLoader):
         return self._output(field_name, self._collected.get(field_name, []))
 
     def _output(self, field_name: str, values: list):
-        pick, takes_context = _processors(type(self))[1][field_name]
+        pick, takes_context = self._outputs[field_name]
         return pick(values, loader_context=self.context) if takes_context else pick(values)
 
     def add_first(self, field_name: str, *layer_values) -> bool:
         """Add the layers' values in priority order until the field has a value; whether it has one.
         A callable is a layer read (called) only when the layers before it gave nothing."""
+        collected = self._collected  # a field is in it only with values (normalised: never None or empty)
         for value in layer_values:
             if callable(value):
                 value = value()
             if value is not None:
                 self.add_value(field_name, value)
-                if self.get_collected_values(field_name):  # normalised values: never None or empty
+                if field_name in collected:
                     return True
-        return bool(self.get_collected_values(field_name))
+        return field_name in collected
 
     def load_item(self):
         """The item with every extracted field present: lists default to ``[]``, ``body`` to ``""``,
@@ -180,7 +188,8 @@ class ArticleLoader(ItemLoader):
 def _processors(loader_class) -> tuple[dict, dict]:
     """Input and output processors by field of the loader's item, each with whether it takes the loader
     context, looked up once: a class's processors never change, and the loader needs one per value."""
-    loader = loader_class()
+    loader = loader_class.__new__(loader_class)
+    ItemLoader.__init__(loader)  # without the subclass's __init__, which asks for these processors
     inputs, outputs = {}, {}
     for name in loader_class.default_item_class.fields:
         for found, processor in (

@@ -14,7 +14,6 @@ from mayadeen.extract.dom import (
     class_tokens,
     descendants_with_class,
     elements_by_class,
-    elements_by_tag,
     has_class,
     nearest_ancestor_with_class,
     parse_html,
@@ -23,7 +22,7 @@ from mayadeen.extract.dom import (
 )
 from mayadeen.extract.jsonld import find_article, find_video, first, image_candidates, node_types, read_jsonld
 from mayadeen.extract.media import figure_image, image_sources, player_poster, player_video
-from mayadeen.extract.meta import canonical_href, read_meta
+from mayadeen.extract.meta import read_page_tags
 from mayadeen.extract.tawsiyat import read_tawsiyat, tawsiyat_classes
 
 SITE = "https://english.almayadeen.net"
@@ -34,7 +33,7 @@ def page(body: str, head: str = "") -> object:
 
 
 def scripts(head: str) -> list:
-    return elements_by_tag(page("", head), ("script",))["script"]
+    return read_page_tags(page("", head), ("script",)).by_tag["script"]
 
 
 def ld(*blocks) -> str:
@@ -75,12 +74,12 @@ def test_parse_response_of_bad_bytes_and_of_no_html():
 
 
 def test_indexes_by_tag_and_by_class_keep_page_order():
-    root = page('<div class="a b"><span class="b">1</span></div><p class=" b ">2</p>', "<meta name='x'>")
-    by_tag = elements_by_tag(root, ("meta", "p", "section"))
-    assert [el.tag for el in by_tag["meta"] + by_tag["p"]] == ["meta", "p"] and by_tag["section"] == []
+    root = page('<div class="a b"><span class="b">1</span></div><p class=" b ">2</p><p>3</p>', "<meta name='x'>")
+    by_tag = read_page_tags(root, ("p", "section")).by_tag
+    assert [el.text for el in by_tag["p"]] == ["2", "3"] and by_tag["section"] == []
     by_class = elements_by_class(root)
     assert [el.tag for el in by_class["b"]] == ["div", "span", "p"] and [el.tag for el in by_class["a"]] == ["div"]
-    assert elements_by_class(None) == {} and elements_by_tag(None, ("p",)) == {"p": []}
+    assert elements_by_class(None) == {} and read_page_tags(None, ("p",)) == ({}, None, {"p": []})
     assert by_class.first("a").tag == "div" and by_class.first("zz") is None
     assert by_class.text("b") == "1" and by_class.text("zz") is None
     assert [el.tag for el in by_class.inside_first("a", "b")] == ["div", "span"]
@@ -117,7 +116,7 @@ def test_read_meta_by_name_property_and_itemprop_in_order():
         '<meta property="article:tag" content="x"><meta property="article:tag" content="y">'
         '<meta itemprop="author" content="A"><meta charset="utf-8"><meta name="empty">',
     )
-    meta = read_meta(elements_by_tag(root, ("meta",))["meta"])
+    meta = read_page_tags(root, ()).meta
     assert meta == {"og:title": ["T"], "keywords": ["a, b"], "article:tag": ["x", "y"], "author": ["A"]}
     assert meta.first("article:tag") == "x" and meta.first("missing") is None
 
@@ -128,8 +127,10 @@ def test_canonical_href():
         '<link rel="stylesheet" href="/s.css"><link rel="Canonical" href="/news/x">'
         '<link rel="canonical" href="/other">',
     )
-    assert canonical_href(elements_by_tag(root, ("link",))["link"]) == "/news/x"
-    assert canonical_href([]) is None
+    assert read_page_tags(root, ()).canonical == "/news/x"
+    assert read_page_tags(page("", '<link rel="stylesheet" href="/s.css">'), ()).canonical is None
+    # the first canonical link counts, even without an href
+    assert read_page_tags(page("", '<link rel="canonical"><link rel="canonical" href="/x">'), ()).canonical is None
 
 
 # --- JSON-LD --------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The parsed page and the indexes extraction walks: by tag once, by class once."""
+"""The parsed page and the index extraction walks by class (``meta.read_page_tags`` walks it by tag)."""
 
 from __future__ import annotations
 
@@ -70,15 +70,6 @@ def has_class(element, name: str) -> bool:
     return _carries(element.get("class"), name)
 
 
-def elements_by_tag(root, tags: tuple[str, ...]) -> dict[str, list]:
-    """The elements with these tag names, by tag, in page order, from one walk in C."""
-    found: dict[str, list] = {tag: [] for tag in tags}
-    if root is not None:
-        for element in root.iter(*tags):
-            found[element.tag].append(element)
-    return found
-
-
 class ClassIndex(dict):
     """Elements by class name, in page order, with the lookups a site parser makes."""
 
@@ -123,7 +114,8 @@ def descendants_with_class(element, name: str | None) -> list:
 def first_with_class(element, name: str):
     """``element`` or its first descendant that carries class ``name``; else None."""
     for el in element.iter(etree.Element):
-        if _carries(el.get("class"), name):
+        value = el.get("class")
+        if value and name in value and name in value.split():  # _carries inline: it runs for every element
             return el
     return None
 
@@ -138,7 +130,8 @@ def nearest_ancestor_with_class(element, name: str, stop=None):
     for ancestor in element.iterancestors():
         if ancestor is stop:
             return None
-        if _carries(ancestor.get("class"), name):
+        value = ancestor.get("class")
+        if value and name in value and name in value.split():  # _carries inline
             return ancestor
     return None
 

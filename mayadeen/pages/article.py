@@ -19,10 +19,10 @@ from lxml import etree
 from mayadeen.extract.body import Body, BodyRules, read_body
 from mayadeen.extract.breadcrumbs import breadcrumb_names
 from mayadeen.extract.cards import card_links
-from mayadeen.extract.dom import elements_by_class, elements_by_tag, has_class, parse_response, time_values
+from mayadeen.extract.dom import elements_by_class, has_class, parse_response, time_values
 from mayadeen.extract.jsonld import find_article, find_video, first, image_candidates, read_jsonld
 from mayadeen.extract.media import figure_image, player_poster, player_video
-from mayadeen.extract.meta import canonical_href, read_meta
+from mayadeen.extract.meta import read_page_tags
 from mayadeen.extract.tawsiyat import read_tawsiyat, tawsiyat_classes
 from mayadeen.items import ArticleItem
 from mayadeen.loaders import ArticleLoader
@@ -55,8 +55,9 @@ class layer:  # noqa: N801 - used like the decorator it stands for
 class ArticlePage:
     """One item page of the current layout. Build it from a ``TextResponse``; safe on any input."""
 
-    # Whole-page lookups go by tag in one walk; the item's own elements are indexed by class.
-    PAGE_TAGS = ("meta", "link", "script", "article", "section")
+    # Whole-page lookups go by tag in one walk (with the meta tags and the canonical link); the item's own
+    # elements are indexed by class.
+    PAGE_TAGS = ("script", "article", "section")
     ITEM_CLASS, CONTENT_ID, CONTENT_CLASS = "article-details", "article-content", "article-content"
     CONTENT_BY_ID = etree.XPath("descendant::*[@id='article-content'][1]")
     READ_NEXT_ID = READ_NEXT_CLASS = "read-next"
@@ -131,7 +132,7 @@ class ArticlePage:
         entity = ld.get("mainEntityOfPage")
         loader.add_first(
             "url",
-            canonical_href(self.by_tag["link"]),
+            self.page_tags.canonical,
             meta.first("og:url"),
             ld.get("url"),
             entity.get("@id") if isinstance(entity, dict) else entity,
@@ -274,8 +275,9 @@ class ArticlePage:
 
     # --- layers, each read once -------------------------------------------------------------------------
     root = layer(lambda self: parse_response(self.response))
-    by_tag = layer(lambda self: elements_by_tag(self.root, self.PAGE_TAGS))
-    meta = layer(lambda self: read_meta(self.by_tag["meta"]))
+    page_tags = layer(lambda self: read_page_tags(self.root, self.PAGE_TAGS))
+    by_tag = layer(lambda self: self.page_tags.by_tag)
+    meta = layer(lambda self: self.page_tags.meta)
     jsonld = layer(lambda self: read_jsonld(self.by_tag["script"]))
     ld_article = layer(lambda self: find_article(self.jsonld))
     ld_video = layer(lambda self: find_video(self.jsonld, self.ld_article))
