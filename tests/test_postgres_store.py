@@ -225,8 +225,7 @@ def test_postgresql_restarted_mid_crawl_loses_nothing(tmp_path):
         cluster.stop()
 
 
-@pytest.mark.parametrize("call", ["lookup", "read", "write"])
-def test_a_transaction_on_a_connection_lost_earlier_waits_for_the_server_too(call):
+def test_a_transaction_on_a_connection_lost_earlier_waits_for_the_server_too():
     """A read that found the server gone leaves the connection closed; the next transaction (a
     freshness lookup, or any ``read``/``write``: a closed connection is no transaction open) gets its
     whole retry window to connect again, as the first did, instead of failing at once with "connection
@@ -237,32 +236,34 @@ def test_a_transaction_on_a_connection_lost_earlier_waits_for_the_server_too(cal
     from tests.test_store_off_reactor import Said
 
     cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests
-
-    def start_when_retrying():
-        if retrying.seen.wait(60):
-            cluster.start_server()
-
+    calls = {
+        "lookup": lambda store: store.lookup([P + "/news/politics/x"]) == {},
+        "read": lambda store: store.read(store.count) == 0,
+        "write": lambda store: store.write(store.count) == 0,
+    }
     try:
         url = cluster.new_database()
-        with (
-            Said("mayadeen.store.postgres", "unreachable") as retrying,
-            connect(StoreTarget(POSTGRESQL, url), retry_timeout=60) as store,
-        ):
-            cluster.stop_server()
-            with pytest.raises(psycopg.OperationalError):
-                store.count()  # a read outside any transaction: not retried, the connection is closed
-            assert store.conn.closed
-            starter = threading.Thread(target=start_when_retrying)
-            starter.start()
-            try:
-                # Each waited for the server, then answered.
-                if call == "lookup":
-                    assert store.lookup([P + "/news/politics/x"]) == {}
-                else:
-                    assert getattr(store, call)(store.count) == 0
-            finally:
-                retrying.seen.set()
-                starter.join()
+        for name, call in calls.items():
+            with (
+                Said("mayadeen.store.postgres", "unreachable") as retrying,
+                connect(StoreTarget(POSTGRESQL, url), retry_timeout=60) as store,
+            ):
+                cluster.stop_server()
+                with pytest.raises(psycopg.OperationalError):
+                    store.count()  # a read outside any transaction: not retried, the connection is closed
+                assert store.conn.closed
+
+                def start_when_retrying(retrying=retrying):
+                    if retrying.seen.wait(60):
+                        cluster.start_server()
+
+                starter = threading.Thread(target=start_when_retrying)
+                starter.start()
+                try:
+                    assert call(store), name  # waited for the server, then answered
+                finally:
+                    retrying.seen.set()
+                    starter.join()
     finally:
         cluster.stop()
 
