@@ -149,7 +149,7 @@ class PostgresStore(Store):
                     if self._tried_at < self._away_since + self.retry_timeout:  # the window has just run out
                         logger.warning(
                             "PostgreSQL store %s unreachable for %.0fs, longer than its retry window: until it"
-                            " answers, it is tried again at most every %.0fs and the writes in between fail",
+                            " answers, it is tried again at most every %.0fs and the transactions in between fail",
                             self.location,
                             now - self._away_since,
                             TRY_AGAIN_EVERY,
