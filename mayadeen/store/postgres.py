@@ -175,8 +175,9 @@ class PostgresStore(Store):
                 return result
 
     def _refuse_if_still_away(self) -> None:
-        """StillAway when the outage outlasted the retry window and the server was tried just now."""
-        if self._away_since is None:
+        """StillAway when the outage outlasted the retry window and the server was tried just now (not
+        when a call outside a transaction has connected again since)."""
+        if self._away_since is None or not self.conn.closed:
             return
         now = time.monotonic()
         if now - self._away_since >= self.retry_timeout and now - self._tried_at < TRY_AGAIN_EVERY:
