@@ -60,6 +60,7 @@ def kill_one_of_three(tmp_path: Path, store: dict | None = None) -> list[Path]:
         others = [start_worker("sitemap", srv.url, d, redis_srv.url, settings=settings) for d in dirs[1:]]
         victim.send_signal(signal.SIGKILL)
         victim.wait()
+        srv.latency = 0.0  # slow only so that the victim held requests in flight when killed
         held = {urlsplit(url).path for url in victims_requests()}
         codes = finish(others)
         status = crawl_status(client, keys)

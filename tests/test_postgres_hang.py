@@ -16,13 +16,13 @@ from twisted.internet.threads import blockingCallFromThread
 from mayadeen.ordered_thread import OrderedThread
 from tests import inprocess
 from tests.conftest import ROOT, expected_records
-from tests.distributed import MeteredServer
 from tests.scheduled import crawl_command, wait_for
 from tests.test_distributed_store import stored_count
+from tests.test_months_of_runs import HoldingServer
 from tests.test_store_off_reactor import server_processes, signal_if_alive
 
-#: Small windows, so the lost items add up to seconds (each costs a connection attempt, libpq's least: 2 s,
-#: and the watchdog fires after busy + retry: 2 s); a slow site, so the freeze comes mid-crawl.
+#: Small windows: the item the freeze catches costs the watchdog's probe (2 s) and the retry window (a
+#: connection attempt: libpq's least, 2 s); the next ones are refused at once (the window is the outage's).
 SETTINGS = {
     "MAYADEEN_SQLITE_BUSY_TIMEOUT": "1",
     "MAYADEEN_STORE_RETRY_TIMEOUT": "1",
@@ -30,12 +30,13 @@ SETTINGS = {
     "MAYADEEN_WARC_DIR": "",
     "CONCURRENT_REQUESTS_PER_DOMAIN": "1",
 }
-STORED_BEFORE = len(expected_records()) - 4  # a few left to lose: each costs a retry window
+ANSWERED = 3  # item pages answered before the freeze; the others are held until it is done
 
 
 @pytest.mark.soak
 def test_a_crawl_ends_while_postgresql_hangs(tmp_path):
-    """Every PostgreSQL process stopped mid-crawl: the crawl warns, counts the items lost, fails and exits."""
+    """Every PostgreSQL process stopped mid-crawl: the crawl warns, counts the items lost (every item
+    stored or counted), fails and exits, each item after the retry window refused at once."""
     from tests.postgres_server import PostgresCluster
 
     cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests
@@ -43,27 +44,36 @@ def test_a_crawl_ends_while_postgresql_hangs(tmp_path):
     proc = None
     try:
         url = cluster.new_database()
-        with MeteredServer(latency=0.3) as srv:
+        with HoldingServer(answered=ANSWERED) as srv:
             cmd, env = crawl_command(
                 "sitemap", srv.url, tmp_path, args={"js": "0"}, settings={**SETTINGS, "MAYADEEN_STORE_URL": url}
             )
             with (tmp_path / "crawl.log").open("wb") as log:
                 proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-            # Late in the crawl (few items left to lose, each a retry window) but before its end.
-            wait_for(lambda: stored_count(url) >= STORED_BEFORE or proc.poll() is not None, timeout=120)
-            assert proc.poll() is None, "the crawl ended before anything was frozen"
-            frozen = server_processes(cluster)
-            for pid in frozen:
-                signal_if_alive(pid, signal.SIGSTOP)
+            try:
+                # Mid-crawl by construction: an item stored, and an item page held (the crawl cannot end).
+                wait_for(
+                    lambda: (stored_count(url) >= 1 and srv.items > ANSWERED) or proc.poll() is not None, timeout=120
+                )
+                assert proc.poll() is None, "the crawl ended before anything was frozen"
+                frozen = server_processes(cluster)
+                for pid in frozen:
+                    signal_if_alive(pid, signal.SIGSTOP)
+            finally:
+                srv.release.set()
             try:
                 proc.wait(240)
             except subprocess.TimeoutExpired:
                 raise AssertionError("the crawl did not end while PostgreSQL hung") from None
+        for pid in frozen:
+            signal_if_alive(pid, signal.SIGCONT)
+        stored = stored_count(url)
         log = (tmp_path / "crawl.log").read_text()
         assert "WARNING: PostgreSQL store postgresql://" in log and "unreachable" in log, log[-3000:]
+        assert "longer than its retry window" in log, log[-3000:]
         assert "ERROR: Could not store" in log, log[-3000:]
         lost = int(log.split("'mayadeen/lost/store': ", 1)[1].split(",", 1)[0])
-        assert lost >= 1, log[-3000:]
+        assert lost >= 1 and stored + lost >= len(expected_records()), (stored, lost, log[-3000:])
         assert proc.returncode == 1 and "result=FAILED (lost_records)" in log, log[-3000:]
     finally:
         for pid in frozen:

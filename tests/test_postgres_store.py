@@ -226,39 +226,88 @@ def test_postgresql_restarted_mid_crawl_loses_nothing(tmp_path):
 
 
 def test_a_transaction_on_a_connection_lost_earlier_waits_for_the_server_too():
-    """A read that found the server gone leaves the connection closed; the next transaction (here a
-    freshness lookup) gets its whole retry window to connect again, as the first did, instead of
-    failing at once with "connection refused"."""
+    """A read that found the server gone leaves the connection closed; the next transaction (a
+    freshness lookup, or any ``read``/``write``: a closed connection is no transaction open) gets its
+    whole retry window to connect again, as the first did, instead of failing at once with "connection
+    refused"."""
     import threading
 
     from tests.postgres_server import PostgresCluster
     from tests.test_store_off_reactor import Said
 
     cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests
-
-    def start_when_retrying():
-        if retrying.seen.wait(60):
-            cluster.start_server()
-
+    calls = {
+        "lookup": lambda store: store.lookup([P + "/news/politics/x"]) == {},
+        "read": lambda store: store.read(store.count) == 0,
+        "write": lambda store: store.write(store.count) == 0,
+    }
     try:
         url = cluster.new_database()
-        with (
-            Said("mayadeen.store.postgres", "unreachable") as retrying,
-            connect(StoreTarget(POSTGRESQL, url), retry_timeout=60) as store,
-        ):
-            cluster.stop_server()
-            with pytest.raises(psycopg.OperationalError):
-                store.count()  # a read outside any transaction: not retried, the connection is closed
-            assert store.conn.closed
-            starter = threading.Thread(target=start_when_retrying)
-            starter.start()
-            try:
-                assert store.lookup([P + "/news/politics/x"]) == {}  # waited for the server, then answered
-            finally:
-                retrying.seen.set()
-                starter.join()
+        for name, call in calls.items():
+            with (
+                Said("mayadeen.store.postgres", "unreachable") as retrying,
+                connect(StoreTarget(POSTGRESQL, url), retry_timeout=60) as store,
+            ):
+                cluster.stop_server()
+                with pytest.raises(psycopg.OperationalError):
+                    store.count()  # a read outside any transaction: not retried, the connection is closed
+                assert store.conn.closed
+
+                def start_when_retrying(retrying=retrying):
+                    if retrying.seen.wait(60):
+                        cluster.start_server()
+
+                starter = threading.Thread(target=start_when_retrying)
+                starter.start()
+                try:
+                    assert call(store), name  # waited for the server, then answered
+                finally:
+                    retrying.seen.set()
+                    starter.join()
     finally:
         cluster.stop()
+
+
+def test_an_outage_longer_than_the_retry_window_is_waited_out_once(monkeypatch, caplog):
+    """The retry window is the outage's: the transaction that ran it out fails, and the next ones fail at
+    once (``StillAway``) instead of each waiting out a window of its own (a crawl's items would each
+    hold it up that long); once the server is back, a transaction stores again."""
+    from mayadeen.store import postgres
+    from tests.postgres_server import PostgresCluster
+    from tests.test_store_off_reactor import Said
+
+    cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests
+    try:
+        url = cluster.new_database()
+        with connect(StoreTarget(POSTGRESQL, url), retry_timeout=0.5) as store:
+            cluster.stop_server()
+            # Not tried again meanwhile, however slow the machine between two calls.
+            monkeypatch.setattr(postgres, "TRY_AGAIN_EVERY", 600.0)
+            with Said("mayadeen.store.postgres", "longer than its retry window") as ran_out:
+                with pytest.raises(psycopg.OperationalError) as first:
+                    store.lookup([P + "/news/politics/x"])
+            assert ran_out.seen.is_set() and not isinstance(first.value, postgres.StillAway), first.value
+            with pytest.raises(postgres.StillAway, match="longer than its retry window"):
+                store.lookup([P + "/news/politics/x"])
+            with pytest.raises(postgres.StillAway):
+                store.write(store.count)
+            monkeypatch.undo()
+            cluster.start_server()
+            caplog.set_level("INFO", logger="mayadeen.store.postgres")
+            with Said("mayadeen.store.postgres", "answers again") as back:
+                wait_for(lambda: answers(store), timeout=60)  # tried again within TRY_AGAIN_EVERY of its return
+            assert back.seen.is_set()
+    finally:
+        cluster.stop()
+
+
+def answers(store) -> bool:
+    """Whether a transaction on ``store`` went through (False while it is refused or fails)."""
+    try:
+        store.write(store.count)
+    except psycopg.OperationalError:
+        return False
+    return True
 
 
 def count_or_none(url: str) -> int:

@@ -209,6 +209,7 @@ def test_redis_frozen_longer_than_the_lease_under_two_workers(tmp_path):
         # they gave up cannot be read afterwards: the takes they sent before giving up run once Redis
         # wakes, reclaiming expired leases.)
         first_round = {urlsplit(p).path for p in srv.paths()}
+        srv.latency = 0.0  # slow only so that the freeze came mid-crawl
         [restart] = start_together("sitemap", srv, redis_srv, dirs[2:], settings=settings)
         [code] = finish([restart])
         status = crawl_status(client, keys)

@@ -49,6 +49,14 @@ from mayadeen.store.postgres_schema import MIGRATIONS, SCHEMA_LOCK, SCHEMA_VERSI
 logger = logging.getLogger(__name__)
 
 _DEADLOCK_RETRIES = 5
+#: Seconds between two tries of a server whose outage outlasted the retry window (the backoff's longest
+#: pause): a transaction in between fails at once.
+TRY_AGAIN_EVERY = 2.0
+
+
+class StillAway(psycopg.OperationalError):
+    """The server has been away longer than the retry window and was tried less than
+    ``TRY_AGAIN_EVERY`` seconds ago: not tried again."""
 
 
 class PostgresStore(Store):
@@ -58,9 +66,13 @@ class PostgresStore(Store):
     reading only (every transaction read-only) and needs the tables to exist. ``lock_timeout``:
     seconds a write waits for another's row lock before it fails. ``retry_timeout``: seconds the
     crawl's reads and writes (``upsert``, ``lookup``, the run rows) retry a server that went away
-    (restarted, network lost), connecting again with backoff, before they fail. A transaction cut
-    off by a lost connection is done again whole: it either never committed or committed in full,
-    and an upsert done again finds the item stored.
+    (restarted, network lost), connecting again with backoff, before they fail. The window is the
+    outage's, not each transaction's: once it has run out with the server still away, a transaction
+    tries the server once, at most every ``TRY_AGAIN_EVERY`` seconds, and otherwise fails at once
+    (``StillAway``), so the items of a long outage are counted lost at the crawl's pace instead of
+    each waiting out a window of its own, and the first transaction after the server is back stores.
+    A transaction cut off by a lost connection is done again whole: it either never committed or
+    committed in full, and an upsert done again finds the item stored.
 
     A server that stops answering (hung, or a network that drops packets: the socket stays open and
     a read waits forever) counts as gone too: every round trip of the connection is watched
@@ -83,6 +95,8 @@ class PostgresStore(Store):
         self.lock_timeout = lock_timeout
         self.retry_timeout = retry_timeout
         self.answer_timeout = lock_timeout + retry_timeout
+        self._away_since: float | None = None  # when a transaction first found the server away
+        self._tried_at = 0.0  # when the server, away longer than the window, was last tried
         self.conn = self._connect()
         try:
             if readonly:
@@ -105,17 +119,18 @@ class PostgresStore(Store):
 
     def _transaction(self, work: Callable[[], Any], *, write: bool = False) -> Any:
         """``work()`` in one transaction: done again after a lost deadlock or unique-key race, and after a lost
-        connection once connected again (with backoff, for up to ``retry_timeout`` seconds)."""
+        connection once connected again (with backoff, until the outage's ``retry_timeout`` has run out)."""
         if write and self.readonly:
             raise PermissionError(f"{self.location} is open read-only")
-        deadline, delay, deadlocks = None, 0.05, 0
+        self._refuse_if_still_away()
+        delay, deadlocks = 0.05, 0
         while True:
             try:
-                # Inside the retries: a connection lost by an earlier transaction (still away, or retries
-                # that ran out) gets this one's whole window too, not a refusal at once.
+                # Inside the retries: a connection lost by an earlier read outside a transaction gets
+                # the outage's window, not a refusal at once.
                 self._reconnect()
                 with self.conn.transaction():
-                    return work()
+                    result = work()
             except (psycopg.errors.DeadlockDetected, psycopg.errors.UniqueViolation):
                 # Lost to a concurrent writer: a deadlock, or an insert of the same item that reached a
                 # unique index other than ``ON CONFLICT``'s first (its url). Done again, it finds the
@@ -127,17 +142,49 @@ class PostgresStore(Store):
                 if not self.conn.closed:
                     raise  # not the connection (a lock timeout, say): the caller's to handle
                 now = time.monotonic()
-                deadline = deadline or now + self.retry_timeout
-                if now >= deadline:
+                if self._away_since is None:
+                    self._away_since = now
+                left = self._away_since + self.retry_timeout - now
+                if left <= 0:
+                    if self._tried_at < self._away_since + self.retry_timeout:  # the window has just run out
+                        logger.warning(
+                            "PostgreSQL store %s unreachable for %.0fs, longer than its retry window: until it"
+                            " answers, it is tried again at most every %.0fs and the transactions in between fail",
+                            self.location,
+                            now - self._away_since,
+                            TRY_AGAIN_EVERY,
+                        )
+                    self._tried_at = now
                     raise
                 logger.warning(
                     "PostgreSQL store %s unreachable (%s); retrying for %.0fs more",
                     self.location,
                     " ".join(str(exc).split())[:200],
-                    deadline - now,
+                    left,
                 )
                 time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                delay = min(delay * 2, TRY_AGAIN_EVERY)
+            else:
+                if self._away_since is not None:
+                    logger.info(
+                        "PostgreSQL store %s answers again, after %.0fs",
+                        self.location,
+                        time.monotonic() - self._away_since,
+                    )
+                    self._away_since = None
+                return result
+
+    def _refuse_if_still_away(self) -> None:
+        """StillAway when the outage outlasted the retry window and the server was tried just now (not
+        when a call outside a transaction has connected again since)."""
+        if self._away_since is None or not self.conn.closed:
+            return
+        now = time.monotonic()
+        if now - self._away_since >= self.retry_timeout and now - self._tried_at < TRY_AGAIN_EVERY:
+            raise StillAway(
+                f"PostgreSQL store {self.location} unreachable for {now - self._away_since:.0f}s, longer than"
+                f" its retry window ({self.retry_timeout:g}s); tried again at most every {TRY_AGAIN_EVERY:g}s"
+            )
 
     def _reconnect(self) -> None:
         """A connection lost earlier (a read outside ``_transaction``, or retries that ran out):
@@ -174,7 +221,11 @@ class PostgresStore(Store):
         return tuple(row_of(names, row).values())
 
     def _in_transaction(self) -> bool:
-        return self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+        # UNKNOWN is a connection lost: no transaction open, and the work gets the retries.
+        return self.conn.info.transaction_status not in (
+            psycopg.pq.TransactionStatus.IDLE,
+            psycopg.pq.TransactionStatus.UNKNOWN,
+        )
 
     def read(self, work):
         """``work()`` in one repeatable-read transaction (one snapshot), retried like every read."""
