@@ -341,9 +341,10 @@ def _group_run(name: str, tmp, in_process=False):
     return fault_crawl(tmp, plan, settings, name=re.sub(r"\W+", "_", name), in_process=in_process)
 
 
-#: Crawls run one after the other in this process (its log capture is global) while the others run in
-#: subprocesses, three at a time (they mostly wait out timeouts and pauses; more gives nothing on 2 cores).
-IN_PROCESS = ("keeps failing", "redirect loop, wrong type/charset", "incomplete body")
+#: Crawls run one after the other in this process (its log capture is global) while the three others,
+#: which mostly wait out pauses and timeouts, run in subprocesses beside them (each pays ~2 s of CPU to
+#: start: no more of them than the waits need).
+IN_PROCESS = ("keeps failing", "redirect loop, wrong type/charset", "incomplete body", "5xx")
 
 
 @pytest.fixture(scope="module")
