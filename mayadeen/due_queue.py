@@ -8,9 +8,11 @@ first, and a whole step is due once it has ended, so a request is never taken be
 A step is ``DUE_STEP`` seconds for a wait of up to ``FINE_STEPS`` steps and doubles with the wait
 beyond (at most an eighth of it, within the backoff's own ±25 % jitter): the ends of the steps
 within 2**k seconds of now are multiples of 2**k/8, so at most about 9 per doubling of the wait are
-open at once (about 110 for the 300 s longest wait, 9 more per doubling) instead of one per half
-second. Which queue holds the earliest step is counted here (one number per step), so no request is
-read before it is taken.
+open at once (about 100 for the 300 s longest wait, 9 more per doubling) instead of one per
+``DUE_STEP``. The finest step is short (1/64 s), so that a short wait (a 0.1 s backoff) is not
+stretched to a coarse step's end (a half-second step made such a retry wait up to 0.6 s). Which
+queue holds the earliest step is counted here (one number per step), so no request is read before
+it is taken.
 
 The steps' queues are those of the scheduler (``SCHEDULER_DISK_QUEUE`` in ``JOBDIR/requests.held``,
 ``SCHEDULER_MEMORY_QUEUE``): a request that cannot be serialised, or any request without a JOBDIR,
@@ -34,7 +36,7 @@ logger = logging.getLogger(__name__)
 #: Request meta: the wall-clock time (``time.time()``) before which the request is not sent.
 NOT_BEFORE = "mayadeen_not_before"
 #: Seconds of the finest step of deadlines (a power of two: the steps' ends are exact floats).
-DUE_STEP = 0.5
+DUE_STEP = 1 / 64
 #: A wait of up to this many finest steps keeps them; a longer one's step is at most 1/FINE_STEPS of it.
 FINE_STEPS = 8
 #: Request meta: the end of the request's step (in DUE_STEP units), set when it is pushed.
@@ -58,6 +60,19 @@ class ByDeadline(ScrapyPriorityQueue):
 
     def priority(self, request) -> int:
         return request.meta[DUE_END]
+
+    def push(self, request) -> None:
+        """Scrapy's push, less the empty queue (an open file) it leaves for a step whose first request
+        could not be written: no pop would ever close it."""
+        try:
+            super().push(request)
+        except (ValueError, OSError):
+            step = self.priority(request)
+            queue = self.queues.get(step)
+            if queue is not None and not len(queue):
+                del self.queues[step]
+                queue.close()
+            raise
 
 
 class DueQueue:

@@ -1,6 +1,6 @@
 """The queue of requests by deadline (``mayadeen.due_queue``) on Scrapy's own disk and memory queues:
-taken in deadline order, never before the deadline, at most one step after it (half a second, or an
-eighth of a longer wait); kept on disk with a JOBDIR (none in memory but what cannot be serialised),
+taken in deadline order, never before the deadline, at most one step after it (1/64 s, or an eighth
+of a longer wait); kept on disk with a JOBDIR (none in memory but what cannot be serialised),
 no file left once empty. A Scrapy upgrade that stops ordering its priority queue by ``priority()``
 fails here."""
 
@@ -52,6 +52,11 @@ def take_all(queue: DueQueue, tick: float = 0.1, start: float = NOW) -> list[tup
     return taken
 
 
+def step(wait: float) -> float:
+    """The longest a request pushed ``wait`` seconds before its deadline may be taken after it."""
+    return max(DUE_STEP, wait / FINE_STEPS)
+
+
 def files(jobdir: Path) -> list[Path]:
     return [p for p in (jobdir / HELD_QUEUE_DIR).rglob("*") if p.is_file()]
 
@@ -64,15 +69,26 @@ def test_requests_are_taken_by_deadline_never_before_it_and_wait_on_disk(tmp_pat
     taken = take_all(queue)
     assert [r.url for _, r in taken] == BY_DEADLINE
     for at, request in taken:  # the deadline survived the disk (request_to_dict)
-        assert request.meta[NOT_BEFORE] <= at < request.meta[NOT_BEFORE] + DUE_STEP + 0.1 + 1e-6
+        due = request.meta[NOT_BEFORE]
+        assert due <= at < due + step(due - NOW) + 0.1 + 1e-6
     assert queue.next_due is None and files(tmp_path) == []  # a step's file goes once it is empty
+
+
+def test_a_short_wait_goes_out_within_an_eighth_of_it():
+    # A 0.1 s backoff (as in fast tests, or a short Retry-After) is not stretched to a coarse step's end.
+    for n, wait in enumerate((0.1, 0.3, 1.0, 2.5)):
+        queue = due_queue(None)
+        queue.push(retry(n, NOW + wait), NOW)
+        assert queue.pop_due(NOW + wait - 1e-3) is None
+        assert queue.pop_due(NOW + wait + max(1 / 64, wait / FINE_STEPS)) is not None, wait
 
 
 def test_requests_pushed_between_takes_keep_their_turn(tmp_path):
     # As in a crawl: retries arrive while others are taken (a file read then written must stay whole).
-    queue, taken, now = due_queue(tmp_path), [], NOW
+    queue, taken, now, pushed = due_queue(tmp_path), [], NOW, {}
     for n in range(40):
         queue.push(retry(n, now + 1.0 + (n * 7 % 5)), now)  # deadlines 1 to 5 s ahead, out of order
+        pushed[n] = pushed[100 + n] = now
         queue.push(
             retry(100 + n, now + 0.6, unpicklable=lambda: None) if n % 10 == 0 else retry(100 + n, now + 0.6), now
         )
@@ -82,7 +98,8 @@ def test_requests_pushed_between_takes_keep_their_turn(tmp_path):
     taken += take_all(queue, start=now)
     assert len(taken) == 80 and len({r.url for _, r in taken}) == 80
     for at, request in taken:
-        assert request.meta[NOT_BEFORE] <= at < request.meta[NOT_BEFORE] + DUE_STEP + 0.25 + 1e-6
+        due = request.meta[NOT_BEFORE]
+        assert due <= at < due + step(due - pushed[int(request.url.rsplit("/", 1)[1])]) + 0.25 + 1e-6
     assert files(tmp_path) == []
 
 
@@ -134,7 +151,7 @@ def test_thousands_of_retries_over_ten_minutes_keep_few_files_open_and_go_late_b
     assert len(taken) == 2000 and [at for at, _ in taken] == sorted(at for at, _ in taken)
     for at, request in taken:
         late = at - request.meta[NOT_BEFORE]
-        assert 0 <= late < max(DUE_STEP, pushed[request.url] / FINE_STEPS) + 0.25 + 1e-6, (request.url, late)
+        assert 0 <= late < step(pushed[request.url]) + 0.25 + 1e-6, (request.url, late)
     assert files(tmp_path) == []
 
 

@@ -24,13 +24,16 @@ SETTINGS = {
     "MAYADEEN_RENDER_TIMEOUT": "4",
     "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": "4000",
 }
+#: Seconds a stalled answer hangs before the server drops it: within every timeout above, so the drop,
+#: not a timeout, ends it (each stall is on a chain of retries: a longer one only adds its length).
+STALL = 1.0
 
 
 @needs_chromium
 @pytest.mark.soak
 def test_faults_on_client_side_listings_lose_no_item(tmp_path):
     plan = FaultPlan(
-        seed=8, share=1.0, kinds=KINDS, only=("/videos", "/in-pictures", "/api/listing"), stall_seconds=2.0
+        seed=8, share=1.0, kinds=KINDS, only=("/videos", "/in-pictures", "/api/listing"), stall_seconds=STALL
     )
     with FaultServer(plan) as srv:
         result = crawl_in_process("sections", srv.url, tmp_path, settings=SETTINGS, check=False, timeout=300)
