@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import cpu_meter
 from tests.fixture_server import FIXTURES, FixtureServer, FixtureSite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,13 +44,19 @@ def examples(full: int) -> int:
     return max(1, round(full * QUICK_SHARE)) if _quick_set else full
 
 
+def pytest_addoption(parser):
+    cpu_meter.add_option(parser)
+
+
 def pytest_configure(config):
-    """One asyncio reactor for the whole run (each xdist worker's), before anything imports one; and
-    whether this run is the quick set (read by ``examples`` when the test modules are imported)."""
+    """One asyncio reactor for the whole run (each xdist worker's), before anything imports one; the CPU
+    meter when asked for; and whether this run is the quick set (read by ``examples`` when the test
+    modules are imported)."""
     global _quick_set
     from tests.inprocess import install_reactor
 
     install_reactor()
+    cpu_meter.register(config)
     _quick_set = "not soak" in " ".join((config.option.markexpr or "").split())
 
 
