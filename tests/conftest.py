@@ -7,15 +7,27 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests import cpu_meter
-from tests.fixture_server import FIXTURES, FixtureServer, FixtureSite
-
 ROOT = Path(__file__).resolve().parent.parent
+
+# With PYTHONDONTWRITEBYTECODE set (as on some machines), every xdist worker would compile the project's
+# and the tests' modules again and rewrite every test module's asserts again (about 4 s of CPU per worker),
+# and every `scrapy` subprocess would compile the project again: their bytecode goes to a cache outside
+# the source tree instead, which the tree is kept free of all the same. Python checks each cached file
+# against its source's size and time.
+if sys.dont_write_bytecode and not sys.pycache_prefix:
+    sys.pycache_prefix = os.path.join(tempfile.gettempdir(), "mayadeen-pycache")
+    sys.dont_write_bytecode = False
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = sys.pycache_prefix
+
+from tests import cpu_meter  # noqa: E402 (compiled into the cache above)
+from tests.fixture_server import FIXTURES, FixtureServer, FixtureSite  # noqa: E402
 
 
 def expected_records() -> dict[str, dict]:

@@ -89,6 +89,13 @@ class CpuMeter:
         write(f"{'cpu':>7} {'own':>7} {'child':>7} {'wall':>7}  test")
         for own, children, wall, nodeid in sorted(self.tests, key=lambda t: -(t[0] + t[1]))[:top]:
             write(f"{own + children:7.2f} {own:7.2f} {children:7.2f} {wall:7.2f}  {nodeid}")
+        modules: dict[str, list[float]] = {}  # module -> [cpu, wall]: what LONGEST_MODULES orders
+        for own, children, wall, nodeid in self.tests:
+            sums = modules.setdefault(nodeid.split("::", 1)[0], [0.0, 0.0])
+            sums[0], sums[1] = sums[0] + own + children, sums[1] + wall
+        write(f"=== CPU per module: top {top} ===")
+        for module, (module_cpu, module_wall) in sorted(modules.items(), key=lambda m: -m[1][0])[:top]:
+            write(f"{module_cpu:7.2f} {'':15} {module_wall:7.2f}  {module}")
         for worker, figures in sorted(self.workers.items()):
             write(
                 f"worker {worker}: {figures['before_first_test']:.1f} s CPU before its first test "
