@@ -72,7 +72,7 @@ def pytest_configure(config):
     _quick_set = "not soak" in " ".join((config.option.markexpr or "").split())
 
 
-#: The test modules that take a worker longest, longest first: the 40 longest of a whole-suite run
+#: The test modules that take a worker longest, longest first: the longest of a whole-suite run
 #: (sums of their tests' times, 2 workers; each of the others took under 15 s). `--dist loadfile` hands
 #: modules out in collection order (`--no-loadscope-reorder`, pyproject.toml): the long ones first, so
 #: the many short ones even out the two workers' ends. A long module handed out last keeps one worker
@@ -108,7 +108,6 @@ LONGEST_MODULES = (
     "test_exit_status.py",
     "test_unseen_pages.py",
     "test_text_cleaner.py",
-    "test_article_page.py",
     "test_breaking_watch.py",
     "test_url_safety.py",
     "test_retry_waits.py",
