@@ -18,8 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # With PYTHONDONTWRITEBYTECODE set (as on some machines), every xdist worker would compile the project's
 # and the tests' modules again and rewrite every test module's asserts again (about 4 s of CPU per worker),
 # and every `scrapy` subprocess would compile the project again: their bytecode goes to a cache outside
-# the source tree instead, which the tree is kept free of all the same. Python checks each cached file
-# against its source's size and time.
+# the source tree instead. Python checks each cached file against its source's size and time.
 if sys.dont_write_bytecode and not sys.pycache_prefix:
     sys.pycache_prefix = os.path.join(tempfile.gettempdir(), "mayadeen-pycache")
     sys.dont_write_bytecode = False
