@@ -7,14 +7,26 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.fixture_server import FIXTURES, FixtureServer, FixtureSite
-
 ROOT = Path(__file__).resolve().parent.parent
+
+# With PYTHONDONTWRITEBYTECODE set (as on some machines), every xdist worker would compile the project's
+# and the tests' modules again and rewrite every test module's asserts again (about 4 s of CPU per worker),
+# and every `scrapy` subprocess would compile the project again: their bytecode goes to a cache outside
+# the source tree instead. Python checks each cached file against its source's size and time.
+if sys.dont_write_bytecode and not sys.pycache_prefix:
+    sys.pycache_prefix = os.path.join(tempfile.gettempdir(), "mayadeen-pycache")
+    sys.dont_write_bytecode = False
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = sys.pycache_prefix
+
+from tests import cpu_meter  # noqa: E402 (compiled into the cache above)
+from tests.fixture_server import FIXTURES, FixtureServer, FixtureSite  # noqa: E402
 
 
 def expected_records() -> dict[str, dict]:
@@ -43,13 +55,19 @@ def examples(full: int) -> int:
     return max(1, round(full * QUICK_SHARE)) if _quick_set else full
 
 
+def pytest_addoption(parser):
+    cpu_meter.add_option(parser)
+
+
 def pytest_configure(config):
-    """One asyncio reactor for the whole run (each xdist worker's), before anything imports one; and
-    whether this run is the quick set (read by ``examples`` when the test modules are imported)."""
+    """One asyncio reactor for the whole run (each xdist worker's), before anything imports one; the CPU
+    meter when asked for; and whether this run is the quick set (read by ``examples`` when the test
+    modules are imported)."""
     global _quick_set
     from tests.inprocess import install_reactor
 
     install_reactor()
+    cpu_meter.register(config)
     _quick_set = "not soak" in " ".join((config.option.markexpr or "").split())
 
 
@@ -64,7 +82,7 @@ def pytest_xdist_auto_num_workers(config):
     return WORKERS_PER_CORE * len(os.sched_getaffinity(0))
 
 
-#: The test modules that take a worker longest, longest first: the 40 longest of a whole-suite run
+#: The test modules that take a worker longest, longest first: the longest of a whole-suite run
 #: (sums of their tests' times, 2 workers; each of the others took under 15 s). `--dist loadfile` hands
 #: modules out in collection order (`--no-loadscope-reorder`, pyproject.toml): the long ones first, so
 #: the many short ones even out the two workers' ends. A long module handed out last keeps one worker
@@ -100,7 +118,6 @@ LONGEST_MODULES = (
     "test_exit_status.py",
     "test_unseen_pages.py",
     "test_text_cleaner.py",
-    "test_article_page.py",
     "test_breaking_watch.py",
     "test_url_safety.py",
     "test_retry_waits.py",

@@ -7,9 +7,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import mlcroissant
-import numpy as np
-import pandas as pd
 import pytest
 
 from mayadeen import __version__
@@ -35,6 +32,9 @@ def exported(tmp_path_factory) -> Path:
 
 def plain(value):
     """An mlcroissant value as the JSON Lines file has it."""
+    import numpy as np
+    import pandas as pd
+
     if isinstance(value, bytes):
         return value.decode("utf-8")
     if isinstance(value, pd.Timestamp):
@@ -50,6 +50,10 @@ def plain(value):
 
 
 def test_mlcroissant_validates_the_file_and_loads_every_record_as_the_json_lines_have_it(exported):
+    # Imported here, not at the top: every xdist worker imports every test module to collect it, and
+    # mlcroissant with pandas costs about 1.2 s of CPU; one worker runs this test.
+    import mlcroissant
+
     dataset = mlcroissant.Dataset(jsonld=exported / "croissant.json")
     issues = dataset.metadata.ctx.issues
     assert not issues.errors and not issues.warnings, issues.report()
