@@ -74,7 +74,7 @@ def test_slots_cap_concurrency_and_expire(link):
     dying = budget(link, concurrency=2, slot_ttl=0.3)
     assert dying.grant("x") == 0 and dying.grant("y") == 0
     wait_for(lambda: other.grant("d") == 0)
-    assert other.grant("e") == 0
+    wait_for(lambda: other.grant("e") == 0)  # "y" may have been granted (so expire) a moment after "x"
 
 
 def test_retry_after_seen_by_one_worker_pauses_all(link):
