@@ -297,8 +297,8 @@ MAYADEEN_REDIS_RETRY_TIMEOUT = None
 # SQLite shorthand), so several machines can store into one PostgreSQL database.
 MAYADEEN_STORE_URL = ""
 # Seconds a crawl retries a PostgreSQL store that went away (restart, network), with backoff, before
-# the write fails (the item is then counted lost and the run fails); once per outage: after it, the
-# server is tried again at most every 2 s and the writes in between fail at once. A server that stops
+# the write fails (the item is then counted lost and the run fails); once per outage: after it, each
+# write tries the server once (one connection attempt) and fails if it does not answer. A server that stops
 # answering (hung, packets dropped) counts as gone once it answers neither a call nor a new connection
 # (about 4-6 s), or a call has had no answer for this plus MAYADEEN_SQLITE_BUSY_TIMEOUT (its longest
 # lock wait) seconds: its connection is cut, then retried.

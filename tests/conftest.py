@@ -89,6 +89,7 @@ def pytest_xdist_auto_num_workers(config):
 #: busy while the other has nothing left to do (xdist's own order, by number of tests, hands out the
 #: one- and two-test process modules last).
 LONGEST_MODULES = (
+    "test_postgres_hang.py",  # one crawl of ~100 s: each transaction once the server froze, a 2 s connect
     "test_export.py",
     "test_inputs.py",
     "test_resume.py",
@@ -106,7 +107,6 @@ LONGEST_MODULES = (
     "test_breaking_store.py",
     "test_crash_safety.py",
     "test_sqlite_store.py",
-    "test_postgres_hang.py",
     "test_export_postgres.py",
     "test_export_incremental.py",
     "test_distributed_lease_cap.py",

@@ -22,7 +22,7 @@ from tests.test_months_of_runs import HoldingServer
 from tests.test_store_off_reactor import server_processes, signal_if_alive
 
 #: Small windows: the item the freeze catches costs the watchdog's probe (2 s) and the retry window (a
-#: connection attempt: libpq's least, 2 s); the next ones are refused at once (the window is the outage's).
+#: connection attempt: libpq's least, 2 s); each next transaction one attempt (the window is the outage's).
 SETTINGS = {
     "MAYADEEN_SQLITE_BUSY_TIMEOUT": "1",
     "MAYADEEN_STORE_RETRY_TIMEOUT": "1",
@@ -36,7 +36,7 @@ ANSWERED = 3  # item pages answered before the freeze; the others are held until
 @pytest.mark.soak
 def test_a_crawl_ends_while_postgresql_hangs(tmp_path):
     """Every PostgreSQL process stopped mid-crawl: the crawl warns, counts the items lost (every item
-    stored or counted), fails and exits, each item after the retry window refused at once."""
+    stored or counted), fails and exits, each transaction after the retry window trying the server once."""
     from tests.postgres_server import PostgresCluster
 
     cluster = PostgresCluster().start()  # its own: the session's cluster stays up for the other tests

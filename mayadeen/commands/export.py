@@ -164,8 +164,8 @@ class Command(ScrapyCommand):
             "Write the current version of every stored item (the crawl's store, or --store) to DIR as "
             "articles.jsonl, articles.csv and hive-partitioned Parquet, and the breaking-news flashes as "
             "breaking.jsonl, breaking.csv and parquet_breaking/, with a dataset card (README.md), a "
-            "report with charts (report.html) and manifest.json. Exits 2 on bad options, 1 when the export "
-            "could not be made (DIR is then left as it was), else 0."
+            "report with charts (report.html), Croissant metadata (croissant.json) and manifest.json. "
+            "Exits 2 on bad options, 1 when the export could not be made (DIR is then left as it was), else 0."
         )
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:

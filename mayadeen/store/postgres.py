@@ -49,14 +49,8 @@ from mayadeen.store.postgres_schema import MIGRATIONS, SCHEMA_LOCK, SCHEMA_VERSI
 logger = logging.getLogger(__name__)
 
 _DEADLOCK_RETRIES = 5
-#: Seconds between two tries of a server whose outage outlasted the retry window (the backoff's longest
-#: pause): a transaction in between fails at once.
-TRY_AGAIN_EVERY = 2.0
-
-
-class StillAway(psycopg.OperationalError):
-    """The server has been away longer than the retry window and was tried less than
-    ``TRY_AGAIN_EVERY`` seconds ago: not tried again."""
+#: The longest pause between two tries of a server that went away (the backoff doubles up to it).
+_LONGEST_PAUSE = 2.0
 
 
 class PostgresStore(Store):
@@ -67,10 +61,10 @@ class PostgresStore(Store):
     seconds a write waits for another's row lock before it fails. ``retry_timeout``: seconds the
     crawl's reads and writes (``upsert``, ``lookup``, the run rows) retry a server that went away
     (restarted, network lost), connecting again with backoff, before they fail. The window is the
-    outage's, not each transaction's: once it has run out with the server still away, a transaction
-    tries the server once, at most every ``TRY_AGAIN_EVERY`` seconds, and otherwise fails at once
-    (``StillAway``), so the items of a long outage are counted lost at the crawl's pace instead of
-    each waiting out a window of its own, and the first transaction after the server is back stores.
+    outage's, not each transaction's: once it has run out with the server still away, each transaction
+    tries the server once (one connection attempt) and fails if it does not answer, so the items of a
+    long outage are counted lost at the pace of one attempt each instead of each waiting out a window
+    of its own, and every transaction after the server is back (the run's closing writes too) stores.
     A transaction cut off by a lost connection is done again whole: it either never committed or
     committed in full, and an upsert done again finds the item stored.
 
@@ -96,7 +90,7 @@ class PostgresStore(Store):
         self.retry_timeout = retry_timeout
         self.answer_timeout = lock_timeout + retry_timeout
         self._away_since: float | None = None  # when a transaction first found the server away
-        self._tried_at = 0.0  # when the server, away longer than the window, was last tried
+        self._window_spent = False  # whether that outage has outlasted the retry window (said once)
         self.conn = self._connect()
         try:
             if readonly:
@@ -122,12 +116,11 @@ class PostgresStore(Store):
         connection once connected again (with backoff, until the outage's ``retry_timeout`` has run out)."""
         if write and self.readonly:
             raise PermissionError(f"{self.location} is open read-only")
-        self._refuse_if_still_away()
         delay, deadlocks = 0.05, 0
         while True:
             try:
-                # Inside the retries: a connection lost by an earlier read outside a transaction gets
-                # the outage's window, not a refusal at once.
+                # Inside the retries: a connection lost by an earlier transaction or read is tried again
+                # here, within what is left of the outage's window (at least once).
                 self._reconnect()
                 with self.conn.transaction():
                     result = work()
@@ -146,15 +139,14 @@ class PostgresStore(Store):
                     self._away_since = now
                 left = self._away_since + self.retry_timeout - now
                 if left <= 0:
-                    if self._tried_at < self._away_since + self.retry_timeout:  # the window has just run out
+                    if not self._window_spent:
+                        self._window_spent = True
                         logger.warning(
                             "PostgreSQL store %s unreachable for %.0fs, longer than its retry window: until it"
-                            " answers, it is tried again at most every %.0fs and the transactions in between fail",
+                            " answers, each transaction tries it once and fails if it does not answer",
                             self.location,
                             now - self._away_since,
-                            TRY_AGAIN_EVERY,
                         )
-                    self._tried_at = now
                     raise
                 logger.warning(
                     "PostgreSQL store %s unreachable (%s); retrying for %.0fs more",
@@ -163,7 +155,7 @@ class PostgresStore(Store):
                     left,
                 )
                 time.sleep(delay)
-                delay = min(delay * 2, TRY_AGAIN_EVERY)
+                delay = min(delay * 2, _LONGEST_PAUSE)
             else:
                 if self._away_since is not None:
                     logger.info(
@@ -171,20 +163,8 @@ class PostgresStore(Store):
                         self.location,
                         time.monotonic() - self._away_since,
                     )
-                    self._away_since = None
+                    self._away_since, self._window_spent = None, False
                 return result
-
-    def _refuse_if_still_away(self) -> None:
-        """StillAway when the outage outlasted the retry window and the server was tried just now (not
-        when a call outside a transaction has connected again since)."""
-        if self._away_since is None or not self.conn.closed:
-            return
-        now = time.monotonic()
-        if now - self._away_since >= self.retry_timeout and now - self._tried_at < TRY_AGAIN_EVERY:
-            raise StillAway(
-                f"PostgreSQL store {self.location} unreachable for {now - self._away_since:.0f}s, longer than"
-                f" its retry window ({self.retry_timeout:g}s); tried again at most every {TRY_AGAIN_EVERY:g}s"
-            )
 
     def _reconnect(self) -> None:
         """A connection lost earlier (a read outside ``_transaction``, or retries that ran out):
