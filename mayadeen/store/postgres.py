@@ -33,8 +33,6 @@ from mayadeen.record import utc_timestamp
 from mayadeen.store.interface import Store
 from mayadeen.store.model import (
     BOOKKEEPING_COLUMNS,
-    MIGRATIONS_TABLE,
-    MIGRATIONS_TABLE_DDL,
     NEW,
     POSTGRESQL,
     RECORD_COLUMNS,
@@ -44,7 +42,8 @@ from mayadeen.store.model import (
     stored_change,
 )
 from mayadeen.store.postgres_connection import connect
-from mayadeen.store.postgres_schema import MIGRATIONS, SCHEMA_LOCK, SCHEMA_VERSION, row_of, to_column
+from mayadeen.store.postgres_outage import Outage
+from mayadeen.store.postgres_schema import known_version, migrate, row_of, to_column
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +59,8 @@ class PostgresStore(Store):
     reading only (every transaction read-only) and needs the tables to exist. ``lock_timeout``:
     seconds a write waits for another's row lock before it fails. ``retry_timeout``: seconds the
     crawl's reads and writes (``upsert``, ``lookup``, the run rows) retry a server that went away
-    (restarted, network lost), connecting again with backoff, before they fail. The window is the
-    outage's, not each transaction's: once it has run out with the server still away, each transaction
-    tries the server once (one connection attempt) and fails if it does not answer, so the items of a
-    long outage are counted lost at the pace of one attempt each instead of each waiting out a window
-    of its own, and every transaction after the server is back (the run's closing writes too) stores.
+    (restarted, network lost), connecting again with backoff, before they fail; the window is the
+    outage's, not each transaction's (``postgres_outage``).
     A transaction cut off by a lost connection is done again whole: it either never committed or
     committed in full, and an upsert done again finds the item stored.
 
@@ -89,14 +85,13 @@ class PostgresStore(Store):
         self.lock_timeout = lock_timeout
         self.retry_timeout = retry_timeout
         self.answer_timeout = lock_timeout + retry_timeout
-        self._away_since: float | None = None  # when a transaction first found the server away
-        self._window_spent = False  # whether that outage has outlasted the retry window (said once)
+        self.outage = Outage(self.location, retry_timeout, logger)
         self.conn = self._connect()
         try:
             if readonly:
-                self._check_version()
+                self.schema_version()
             else:
-                self._create()
+                migrate(self.conn, self.location)
         except BaseException:
             self.close()
             raise
@@ -134,36 +129,12 @@ class PostgresStore(Store):
             except psycopg.OperationalError as exc:
                 if not self.conn.closed:
                     raise  # not the connection (a lock timeout, say): the caller's to handle
-                now = time.monotonic()
-                if self._away_since is None:
-                    self._away_since = now
-                left = self._away_since + self.retry_timeout - now
-                if left <= 0:
-                    if not self._window_spent:
-                        self._window_spent = True
-                        logger.warning(
-                            "PostgreSQL store %s unreachable for %.0fs, longer than its retry window: until it"
-                            " answers, each transaction tries it once and fails if it does not answer",
-                            self.location,
-                            now - self._away_since,
-                        )
+                if self.outage.seconds_left(exc) <= 0:
                     raise
-                logger.warning(
-                    "PostgreSQL store %s unreachable (%s); retrying for %.0fs more",
-                    self.location,
-                    " ".join(str(exc).split())[:200],
-                    left,
-                )
                 time.sleep(delay)
                 delay = min(delay * 2, _LONGEST_PAUSE)
             else:
-                if self._away_since is not None:
-                    logger.info(
-                        "PostgreSQL store %s answers again, after %.0fs",
-                        self.location,
-                        time.monotonic() - self._away_since,
-                    )
-                    self._away_since, self._window_spent = None, False
+                self.outage.ended()
                 return result
 
     def _reconnect(self) -> None:
@@ -238,50 +209,12 @@ class PostgresStore(Store):
 
     # --- tables ---------------------------------------------------------------------------------
 
-    def _applied(self) -> int | None:
-        """How many of MIGRATIONS the database has had; None when it has no store."""
-        conn = self.conn
-        if conn.execute("SELECT to_regclass(%s)", (MIGRATIONS_TABLE,)).fetchone()[0] is not None:
-            return conn.execute(f"SELECT coalesce(max(version), 0) FROM {MIGRATIONS_TABLE}").fetchone()[0]
-        if conn.execute("SELECT to_regclass('store_schema')").fetchone()[0] is not None:
-            return 2  # from before the migrations table: its version, the first tables
-        return None
-
-    def _check_version(self) -> int:
-        version = self._applied()
-        if version is None and self.readonly:
-            raise FileNotFoundError(f"no store at {self.location}")
-        if version is not None and version > SCHEMA_VERSION and not self.readonly:  # reading is still fine
-            raise RuntimeError(
-                f"{self.location} has store schema version {version}; this code knows up to {SCHEMA_VERSION}"
-            )
-        return version or 0
-
     def schema_version(self) -> int:
-        return self._check_version()
+        return known_version(self.conn, self.location, readonly=self.readonly)
 
     def tables(self) -> set[str]:
         rows = self.conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
         return {name for (name,) in rows}
-
-    def _create(self) -> None:
-        """Applies the migrations the database has not had, in one transaction."""
-        # A migration may rewrite a big table for minutes: only a server that answers no probe is cut.
-        with self.conn.long_statements(), self.conn.transaction():
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-            done = self._check_version()
-            if done == SCHEMA_VERSION:
-                return
-            self.conn.execute(MIGRATIONS_TABLE_DDL)
-            for version, name, statements in MIGRATIONS:
-                if version > done:
-                    for statement in statements:
-                        self.conn.execute(statement)
-                self.conn.execute(
-                    f"INSERT INTO {MIGRATIONS_TABLE} (version, name, applied_at) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (version) DO NOTHING",
-                    (version, name, utc_timestamp()),
-                )
 
     # --- articles -------------------------------------------------------------------------------
 

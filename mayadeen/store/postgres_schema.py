@@ -16,7 +16,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from mayadeen.record import in_contract_order, schema, utc_timestamp
-from mayadeen.store.model import JSON_COLUMNS
+from mayadeen.store.model import JSON_COLUMNS, MIGRATIONS_TABLE, MIGRATIONS_TABLE_DDL
 
 #: Record keys holding a UTC time (timestamptz columns).
 TIME_KEYS = frozenset(
@@ -182,3 +182,43 @@ def from_column(name: str, value: Any) -> Any:
 
 def row_of(names: Iterable[str], row: Iterable[Any]) -> dict[str, Any]:
     return {n: from_column(n, v) for n, v in zip(names, row, strict=True)}
+
+
+def applied_version(conn) -> int | None:
+    """How many of MIGRATIONS the database has had; None when it has no store."""
+    if conn.execute("SELECT to_regclass(%s)", (MIGRATIONS_TABLE,)).fetchone()[0] is not None:
+        return conn.execute(f"SELECT coalesce(max(version), 0) FROM {MIGRATIONS_TABLE}").fetchone()[0]
+    if conn.execute("SELECT to_regclass('store_schema')").fetchone()[0] is not None:
+        return 2  # from before the migrations table: its version, the first tables
+    return None
+
+
+def known_version(conn, location: str, *, readonly: bool) -> int:
+    """The database's schema version (0: none yet), refused when there is no store to read, or when it
+    is newer than this code knows and would be written (reading it is still fine)."""
+    version = applied_version(conn)
+    if version is None and readonly:
+        raise FileNotFoundError(f"no store at {location}")
+    if version is not None and version > SCHEMA_VERSION and not readonly:
+        raise RuntimeError(f"{location} has store schema version {version}; this code knows up to {SCHEMA_VERSION}")
+    return version or 0
+
+
+def migrate(conn, location: str) -> None:
+    """Applies the migrations the database has not had, in one transaction under ``SCHEMA_LOCK``."""
+    # A migration may rewrite a big table for minutes: only a server that answers no probe is cut.
+    with conn.long_statements(), conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+        done = known_version(conn, location, readonly=False)
+        if done == SCHEMA_VERSION:
+            return
+        conn.execute(MIGRATIONS_TABLE_DDL)
+        for version, name, statements in MIGRATIONS:
+            if version > done:
+                for statement in statements:
+                    conn.execute(statement)
+            conn.execute(
+                f"INSERT INTO {MIGRATIONS_TABLE} (version, name, applied_at) VALUES (%s, %s, %s)"
+                " ON CONFLICT (version) DO NOTHING",
+                (version, name, utc_timestamp()),
+            )
