@@ -68,6 +68,7 @@ MANY_WAITING = 5 * CONCURRENCY
 BACKOFF = 2
 
 
+@pytest.mark.soak  # injected 503s and a real 2 s backoff; quick twin: the Retry-After test's [hundreds]
 def test_retries_waiting_out_a_backoff_wait_on_disk_not_in_memory(tmp_path, size=120, queued=80):
     # Every item page answers 503 once; a 2 s backoff keeps many retries waiting at once (before: all
     # of them in the scheduler's memory, 166 at once with 2,100 items, 88 with these 120). The queue of
@@ -105,6 +106,7 @@ def test_retries_waiting_out_a_backoff_wait_on_disk_not_in_memory(tmp_path, size
 PAUSE_BACKOFF = 6
 
 
+@pytest.mark.soak  # injected 503s, a pause and a resume that waits out a real 6 s backoff
 def test_a_pause_saves_the_waiting_retries_and_the_resume_keeps_their_deadlines(tmp_path):
     site = ClonedSite(100)
     items = set(site.item_paths())

@@ -117,6 +117,7 @@ def test_opening_a_store_on_a_frozen_server_ends(cluster, filled):
         PostgresStore(filled, retry_timeout=2)
 
 
+@pytest.mark.soak  # a server frozen during a lock wait; quick: a frozen server's calls and open end
 def test_a_lock_wait_is_left_to_the_server_and_a_freeze_during_it_is_noticed(cluster):
     """The migrations at open wait for another opener's schema lock: the server answers probes, so the
     wait goes on past the probes; frozen meanwhile, the open fails within seconds, not after the lock

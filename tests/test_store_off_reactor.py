@@ -18,6 +18,8 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
 from mayadeen.site_server import write_answer
 from mayadeen.store.engines import POSTGRESQL, StoreTarget, connect
 from mayadeen.urls import PUBLIC_URL, item_kind
@@ -254,6 +256,7 @@ class FreezeStoreAtClose(logging.Handler):
         self.thaw()
 
 
+@pytest.mark.soak  # PostgreSQL hung at close; quick: the downloads go on while it is down
 def test_the_item_count_monitor_reads_off_the_reactor_while_the_store_hangs(tmp_path):
     """PostgreSQL hangs (every process stopped) as the spider closes: the item-count monitor's read of
     the earlier runs waits off the reactor (a call put on it keeps running; PostgreSQL has no
