@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 _STATUS_PREFIX = "downloader/response_status_count/"
 #: Spider attributes that are Scrapy's, not crawl arguments.
 _NOT_ARGUMENTS = frozenset({"crawler", "settings", "name", "start_urls", "custom_settings"})
+#: Signal: the store could not write ``item`` (arguments ``item``, ``reason``: the exception). A receiver
+#: that will have the item's page fetched again returns True (``mayadeen.distributed.acks``).
+item_not_stored = object()
 
 
 class StorePipeline:
@@ -48,7 +51,9 @@ class StorePipeline:
     retried, default 60); ``MAYADEEN_STORE_REACTOR_TIMEOUT`` (seconds a read may wait, default 10) —
     all off the reactor. A record the store could not take (a full
     disk, an I/O error) is logged, counted in
-    ``mayadeen/lost/store`` (the run then fails with ``lost_records``) and passed on to the feeds.
+    ``mayadeen/lost/store`` (the run then fails with ``lost_records``) and passed on to the feeds —
+    unless its page is to be fetched again (``item_not_stored``: a distributed crawl's page keeps its
+    lease, ``mayadeen.distributed.acks``), then it is a WARNING counted in ``mayadeen/store/refused``.
     Runs that died without closing their ``crawl_runs`` row are marked ``killed``
     (``mayadeen.store.run_progress``).
     Stats: ``mayadeen/items/new``, ``mayadeen/items/updated``, ``mayadeen/items/unchanged``, and
@@ -151,8 +156,15 @@ class StorePipeline:
         try:
             outcome = await maybe_deferred_to_future(self.write(upsert))
         except errors as exc:
-            self.stats.inc_value("mayadeen/lost/store")
-            logger.error("Could not store %s in %s: %s", record.get("url"), self.target, exc)
+            answers = self.crawler.signals.send_catch_log(item_not_stored, item=item, reason=exc)
+            if any(answer is True for _, answer in answers):
+                self.stats.inc_value("mayadeen/store/refused")
+                logger.warning(
+                    "Could not store %s in %s: %s; its page will be fetched again", record.get("url"), self.target, exc
+                )
+            else:
+                self.stats.inc_value("mayadeen/lost/store")
+                logger.error("Could not store %s in %s: %s", record.get("url"), self.target, exc)
             return item
         self.stats.inc_value(f"mayadeen/items/{outcome}")
         return item
