@@ -107,7 +107,11 @@ class FailingItems:
     async def spider_closed(self, spider, reason: str) -> None:
         if self.pipeline is None or self.pipeline.writer is None:  # none, or the store pipeline closed it first
             return
-        rows = await self.pipeline.writer.run(failing.failing)
+        try:
+            rows = await self.pipeline.writer.run(failing.failing)
+        except self.pipeline.writer.errors as exc:  # one line, not a signal handler's traceback
+            logger.error("Could not list the failing items in %s: %s", self.pipeline.target, exc)
+            return
         self.stats.set_value("mayadeen/failing/items", len(rows))
         if rows:
             listed = ", ".join(f"{url} ({n} runs, next after {at})" for url, n, at in rows[:LISTED])

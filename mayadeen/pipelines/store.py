@@ -56,8 +56,9 @@ class StorePipeline:
     lease, ``mayadeen.distributed.acks``), then it is a WARNING counted in ``mayadeen/store/refused``.
     Runs that died without closing their ``crawl_runs`` row are marked ``killed``
     (``mayadeen.store.run_progress``).
-    Stats: ``mayadeen/items/new``, ``mayadeen/items/updated``, ``mayadeen/items/unchanged``, and
-    ``mayadeen/run_id`` (the ``crawl_runs`` id of this crawl).
+    Stats: ``mayadeen/items/new``, ``mayadeen/items/updated``, ``mayadeen/items/unchanged``,
+    ``mayadeen/run_id`` (the ``crawl_runs`` id of this crawl), and ``mayadeen/lost/run_figures`` when the
+    store could not take the run's figures at the close (logged; the run fails with ``lost_records``).
 
     Other components add writes that belong with an item (``add_item_write``): they are made in the
     item's own transaction, so they are stored together with it or not at all; and reads to make as
@@ -173,9 +174,13 @@ class StorePipeline:
         if self.writer is None or self.run_id is None:
             return
         figures = run_figures(self.stats.get_stats())
-        await maybe_deferred_to_future(
-            self.write(lambda store: store.finish_run(self.run_id, finish_reason=reason, **figures))
-        )
+        try:
+            await maybe_deferred_to_future(
+                self.write(lambda store: store.finish_run(self.run_id, finish_reason=reason, **figures))
+            )
+        except self.writer.errors as exc:  # one line, and a failed run, rather than a signal handler's traceback
+            self.stats.inc_value("mayadeen/lost/run_figures")
+            logger.error("Could not file the figures of crawl run %d in %s: %s", self.run_id, self.target, exc)
 
     async def engine_stopped(self) -> None:
         threads = [thread for thread in (self.reader, self.writer) if thread is not None]
