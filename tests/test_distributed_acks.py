@@ -10,6 +10,7 @@ not: it is fetched again, a bounded number of times. (One worker: in process.)
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections import Counter
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 
 import redis
 
+from mayadeen.components import ITEM_PIPELINES
 from mayadeen.distributed.crawl import crawl_status
 from mayadeen.distributed.keys import CrawlKeys
 from mayadeen.urls import PUBLIC_URL
@@ -203,3 +205,33 @@ def test_a_page_whose_item_the_store_always_refuses_is_given_up(tmp_path):
     assert set(records) == set(expected_records()) - {REFUSED}
     assert worker.stat("mayadeen/store/refused") == worker.stat("mayadeen/redis/unstored/count") == 2
     assert worker.stat("mayadeen/lost/store") == worker.stat("mayadeen/redis/unstored/max_reached") == 1
+
+
+class FailsOnce:
+    """An item pipeline (before the store) that raises on ``REFUSED`` the first time it sees it."""
+
+    failed = False
+
+    def process_item(self, item):
+        if item["url"] == REFUSED and not FailsOnce.failed:
+            FailsOnce.failed = True
+            raise RuntimeError("a pipeline failed on the item")
+        return item
+
+
+def test_a_page_whose_item_a_pipeline_failed_on_is_fetched_again(tmp_path):
+    """A pipeline raises on one item (``item_error``): its page is not acknowledged but fetched again,
+    and its item stored."""
+    FailsOnce.failed = False
+    pipelines = {**ITEM_PIPELINES, f"{__name__}.FailsOnce": 700}
+    settings = {**BUDGET, "MAYADEEN_WARC_DIR": "", "ITEM_PIPELINES": json.dumps(pipelines)}
+    workdir = tmp_path / "worker"
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
+        worker = worker_in_process(srv.url, redis_srv.url, workdir, settings=settings)
+        status = crawl_status(redis_srv.client(), CrawlKeys("sitemap", "sitemap"))
+    log = worker.log
+    assert FailsOnce.failed and "a pipeline failed on the item" in log, log[-3000:]
+    assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0), log[-3000:]
+    assert Counter(urlsplit(p).path for p in srv.paths())[REFUSED_PATH] == 2
+    assert set(stored(workdir / "mayadeen.sqlite")) == set(expected_records())
+    assert worker.stat("mayadeen/redis/unstored/count") == 1
