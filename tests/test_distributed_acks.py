@@ -4,20 +4,29 @@ Read with Redis's MONITOR, the crawl's queue, delays and leases (``mayadeen.dist
 never be all empty between two scripts before the crawl's end: at such a moment any other worker's
 take finds the crawl seeded with nothing to do and ends it for everyone, and the requests still to
 come are dropped (three workers exiting ok with no record between them). A request refused on its way
-to its callback is finished and its lease acknowledged too. (One worker: in process.)
+to its callback is finished and its lease acknowledged too; a page whose item the store refused is
+not: it is fetched again, a bounded number of times. (One worker: in process.)
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import threading
+from collections import Counter
+from urllib.parse import urlsplit
 
 import redis
 
+from mayadeen.components import ITEM_PIPELINES
 from mayadeen.distributed.crawl import crawl_status
 from mayadeen.distributed.keys import CrawlKeys
 from mayadeen.urls import PUBLIC_URL
-from tests.distributed import BUDGET, MeteredServer, RedisServer, needs_redis, worker_in_process
+from tests.conftest import expected_records
+from tests.distributed import BUDGET, GATE_TIMEOUT, MeteredServer, RedisServer, needs_redis, worker_in_process
 from tests.fixture_server import FixtureSite
+from tests.scheduled import stored
+from tests.test_store_off_reactor import Meanwhile, Said
 
 pytestmark = needs_redis
 
@@ -98,3 +107,131 @@ def test_a_page_refused_on_the_spider_side_gives_up_its_lease(tmp_path):
     assert worker.returncode in (0, 1) and "Run summary: spider=" in log.strip().splitlines()[-1], log[-3000:]
     assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0)
     assert worker.stat("mayadeen/redis/acked") == worker.stat("mayadeen/redis/taken") > 0
+
+
+#: The item whose write the store refuses, and the page it is on.
+REFUSED = sorted(expected_records())[0]
+REFUSED_PATH = urlsplit(REFUSED).path
+
+
+class HoldsRefetch(MeteredServer):
+    """The fixture site; a second request for ``REFUSED_PATH`` waits until ``release`` is set."""
+
+    def __init__(self):
+        super().__init__()
+        self.release = threading.Event()
+        self._fetches = 0
+        self._count = threading.Lock()
+
+    def handle(self, handler, answer) -> None:
+        if urlsplit(handler.path).path == REFUSED_PATH:
+            with self._count:
+                self._fetches += 1
+                again = self._fetches > 1
+            if again:
+                self.release.wait(GATE_TIMEOUT)
+        super().handle(handler, answer)
+
+
+def refuse_while(steps_after_refusal, tmp_path, settings: dict):
+    """One worker crawls ``sitemap`` while its SQLite store refuses to write ``REFUSED`` (a trigger,
+    made once the store is open and before any page is fetched); ``steps_after_refusal(store, srv)``
+    runs in a thread of the test once the worker has logged the first refusal."""
+    workdir = tmp_path / "worker"
+    store = workdir / "mayadeen.sqlite"
+
+    def steps() -> None:
+        try:
+            assert seeded.seen.wait(60), "the start requests were not queued"  # the store is open
+            with sqlite3.connect(store) as con:
+                con.execute(
+                    f"CREATE TRIGGER refuse BEFORE INSERT ON articles WHEN NEW.url = '{REFUSED}'"
+                    " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+                )
+            srv.gate.set()
+            assert refused.seen.wait(60), "the store did not refuse the item"
+            steps_after_refusal(store, srv)
+        finally:
+            srv.gate.set()
+            srv.release.set()
+
+    with (
+        RedisServer(tmp_path / "redis") as redis_srv,
+        HoldsRefetch() as srv,
+        Said("mayadeen.distributed.seeding", "Start requests queued") as seeded,
+        Said("mayadeen.pipelines.store", f"Could not store {REFUSED}") as refused,
+    ):
+        srv.gate.clear()
+        meanwhile = Meanwhile(steps)
+        meanwhile.start()
+        worker = worker_in_process(
+            srv.url, redis_srv.url, workdir, settings={**BUDGET, "MAYADEEN_WARC_DIR": "", **settings}
+        )
+        meanwhile.check()
+        status = crawl_status(redis_srv.client(), CrawlKeys("sitemap", "sitemap"))
+    assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0), worker.log[-3000:]
+    return worker, Counter(urlsplit(p).path for p in srv.paths()), stored(store)
+
+
+def test_a_page_whose_item_the_store_refused_is_fetched_again(tmp_path):
+    """The store refuses one item's write once (then the trigger is dropped): its page is not
+    acknowledged but retried, fetched again, and its item stored, once; nothing is lost."""
+
+    def accept(store, srv) -> None:
+        with sqlite3.connect(store) as con:
+            con.execute("DROP TRIGGER refuse")
+        srv.release.set()  # the page's second fetch, held until the store accepts
+
+    worker, fetched, records = refuse_while(accept, tmp_path, {})
+    log = worker.log
+    assert worker.returncode == 0 and "result=ok" in log.strip().splitlines()[-1], log[-3000:]
+    assert f"Could not store {REFUSED} in " in log and "its page will be fetched again" in log
+    assert fetched[REFUSED_PATH] == 2
+    assert set(records) == set(expected_records())  # every item, the refused one too
+    assert worker.stat("mayadeen/store/refused") == worker.stat("mayadeen/redis/unstored/count") == 1
+    assert worker.stat("mayadeen/lost/store") is None
+    assert worker.stat("mayadeen/redis/acked") == worker.stat("mayadeen/redis/taken") - 1  # the retry replaced one
+
+
+def test_a_page_whose_item_the_store_always_refuses_is_given_up(tmp_path):
+    """The store never takes the item: its page is fetched 1 + RETRY_TIMES times, then given up with
+    one clear line and counted lost (the run fails); the crawl still ends."""
+    settings = {"RETRY_TIMES": "2", "MAYADEEN_RETRY_BACKOFF_BASE": "0.1"}
+    worker, fetched, records = refuse_while(lambda store, srv: srv.release.set(), tmp_path, settings)
+    log = worker.log
+    assert worker.returncode == 1 and "result=FAILED (lost_records)" in log.strip().splitlines()[-1], log[-3000:]
+    assert fetched[REFUSED_PATH] == 3
+    assert f"Gave up retrying <GET {REFUSED}> (failed 3 times): item not stored" in log
+    assert set(records) == set(expected_records()) - {REFUSED}
+    assert worker.stat("mayadeen/store/refused") == worker.stat("mayadeen/redis/unstored/count") == 2
+    assert worker.stat("mayadeen/lost/store") == worker.stat("mayadeen/redis/unstored/max_reached") == 1
+
+
+class FailsOnce:
+    """An item pipeline (before the store) that raises on ``REFUSED`` the first time it sees it."""
+
+    failed = False
+
+    def process_item(self, item):
+        if item["url"] == REFUSED and not FailsOnce.failed:
+            FailsOnce.failed = True
+            raise RuntimeError("a pipeline failed on the item")
+        return item
+
+
+def test_a_page_whose_item_a_pipeline_failed_on_is_fetched_again(tmp_path):
+    """A pipeline raises on one item (``item_error``): its page is not acknowledged but fetched again,
+    and its item stored."""
+    FailsOnce.failed = False
+    pipelines = {**ITEM_PIPELINES, f"{__name__}.FailsOnce": 700}
+    settings = {**BUDGET, "MAYADEEN_WARC_DIR": "", "ITEM_PIPELINES": json.dumps(pipelines)}
+    workdir = tmp_path / "worker"
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
+        worker = worker_in_process(srv.url, redis_srv.url, workdir, settings=settings)
+        status = crawl_status(redis_srv.client(), CrawlKeys("sitemap", "sitemap"))
+    log = worker.log
+    assert FailsOnce.failed and "a pipeline failed on the item" in log, log[-3000:]
+    assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0), log[-3000:]
+    assert Counter(urlsplit(p).path for p in srv.paths())[REFUSED_PATH] == 2
+    assert set(stored(workdir / "mayadeen.sqlite")) == set(expected_records())
+    assert worker.stat("mayadeen/redis/unstored/count") == 1

@@ -5,8 +5,8 @@ has finished with it, and only then is it acknowledged — so a worker killed at
 leaves the request to another worker. Finished means:
 
 * **a response**: the callback's output has been consumed, every request it yielded is in the queue,
-  and every item it yielded has left the item pipelines (``item_scraped``, ``item_dropped`` or
-  ``item_error``: stored, or dropped). ``AckWhenDone`` is the spider middleware nearest the engine, so
+  and every item it yielded has left the item pipelines stored or dropped (``item_scraped``,
+  ``item_dropped``). ``AckWhenDone`` is the spider middleware nearest the engine, so
   it sees the final output, also the output of an errback Scrapy calls for an error status
   (``HttpError``). The end of the output is not the end of its pushes: Scrapy reads a callback's
   output ahead of handing its requests to the engine (``CONCURRENT_ITEMS`` at a time), so an
@@ -25,6 +25,18 @@ leaves the request to another worker. Finished means:
   (a retry) is serialised into the queue.
 * **a retry or a redirect**: the new request takes the lease's place in the same Redis step
   (``DistributedScheduler.enqueue_request``), nothing to do here.
+
+A page with an item that was **not stored** — the store refused its write (``item_not_stored``, sent by
+the store pipeline: PostgreSQL away past its retry window, a full disk) or a pipeline raised
+(``item_error``) — is not finished: acknowledged, it would never be fetched again in this crawl (its
+url is in the duplicate filter) and the item would be lost. Once its output is done it is retried as
+a download error is, through Scrapy's ``get_retry_request`` with the project's backoff
+(``RETRY_TIMES``, ``retry_times`` in its meta, ``MAYADEEN_RETRY_BACKOFF_*``): the retry takes the
+lease's place in the queue, and this or another worker fetches it again once its backoff is over. A
+page whose retries are used up is acknowledged (``Gave up retrying <GET url> (failed N times): item
+not stored``, ERROR) and the store pipeline counts its item lost (``mayadeen/lost/store``: the run
+fails), so a store that never takes an item cannot hold the crawl forever. Stats:
+``mayadeen/redis/unstored/count`` (pages put back), ``mayadeen/redis/unstored/max_reached`` (given up).
 """
 
 from __future__ import annotations
@@ -35,10 +47,15 @@ from collections.abc import AsyncIterator, Iterable
 from scrapy import Request, signals
 from scrapy.utils.asyncio import call_later
 
+from mayadeen.middlewares.retry import Backoff
+from mayadeen.pipelines.store import item_not_stored
+
 #: Request meta key: the id of the lease under which this worker holds the request.
 LEASE = "mayadeen_lease"
 #: Request meta key, until the request is scheduled: the lease of the response whose callback yielded it.
 YIELDED_UNDER = "mayadeen_yielded_under"
+#: Why a page is fetched again when one of its items was not stored (a retry reason, in the stats' keys).
+NOT_STORED = "item not stored"
 
 
 def lease_of(response_or_failure) -> str | None:
@@ -54,22 +71,27 @@ class AckWhenDone:
         self.crawler = crawler
         self.pending: Counter[str] = Counter()  # items in the pipelines and requests not yet scheduled
         self.output_done: set[str] = set()
+        self.item_pages: dict[int, Request] = {}  # id of an item in the pipelines -> its leased request
+        self.retries: dict[str, Request | None] = {}  # lease with an item not stored -> its retry (None: given up)
+        self.backoff = Backoff.from_settings(crawler.settings)
 
     @classmethod
     def from_crawler(cls, crawler):
         mw = cls(crawler)
-        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
+        for signal in (signals.item_scraped, signals.item_dropped):
             crawler.signals.connect(mw.item_finished, signal=signal)
+        crawler.signals.connect(mw.item_failed, signal=signals.item_error)
+        crawler.signals.connect(mw.item_not_stored, signal=item_not_stored)
         crawler.signals.connect(mw.request_scheduled, signal=signals.request_scheduled)
         return mw
 
     def process_spider_output(self, response, result: Iterable):
         lease = lease_of(response)
-        return result if lease is None else _sync_then_done(result, self, lease)
+        return result if lease is None else _sync_then_done(result, self, response.request)
 
     async def process_spider_output_async(self, response, result: AsyncIterator):
         lease = lease_of(response)
-        output = result if lease is None else _async_then_done(result, self, lease)
+        output = result if lease is None else _async_then_done(result, self, response.request)
         async for element in output:
             yield element
 
@@ -81,18 +103,43 @@ class AckWhenDone:
         if lease is not None:
             self.finished_output(lease)
 
-    def count(self, lease: str, element) -> None:
-        """One element of the output of ``lease``: an item is pending until it leaves the pipelines, a
-        request until it is scheduled."""
+    def count(self, page: Request, element) -> None:
+        """One element of the output of the leased request ``page``: an item is pending until it leaves
+        the pipelines, a request until it is scheduled."""
+        lease = page.meta[LEASE]
         if isinstance(element, Request):
             if element.meta.get(YIELDED_UNDER) is not None:
                 return  # the same request yielded twice: scheduled once
             element.meta[YIELDED_UNDER] = lease
         elif element is None:
             return
+        else:
+            self.item_pages[id(element)] = page
         self.pending[lease] += 1
 
+    def item_not_stored(self, item, reason) -> bool:
+        """The store could not write ``item``: True when its page will be fetched again (the store
+        pipeline then counts nothing lost), False when it is given up or not a leased page's."""
+        page = self.item_pages.get(id(item))
+        return page is not None and self._retry(page)
+
+    def item_failed(self, item, response=None, **kwargs) -> None:
+        """A pipeline raised (``item_error``): the item is not stored, its page is fetched again."""
+        page = self.item_pages.get(id(item))
+        if page is not None:
+            self._retry(page)
+        self.item_finished(item, response)
+
+    def _retry(self, page: Request) -> bool:
+        """Decides, once per page, its retry (see the module docstring); True when there is one."""
+        lease = page.meta[LEASE]
+        if lease not in self.retries:
+            retry = self.backoff.retry(page, NOT_STORED, self.crawler, stats_base_key="mayadeen/redis/unstored")
+            self.retries[lease] = retry
+        return self.retries[lease] is not None
+
     def item_finished(self, item, response=None, **kwargs) -> None:
+        self.item_pages.pop(id(item), None)
         lease = lease_of(response)
         if lease is not None:
             self.pending[lease] -= 1
@@ -114,7 +161,11 @@ class AckWhenDone:
         if lease in self.output_done and self.pending[lease] <= 0:
             self.output_done.discard(lease)
             del self.pending[lease]
-            self.crawler.engine.scheduler.ack(lease)
+            retry = self.retries.pop(lease, None)
+            if retry is not None:
+                self.crawler.engine.crawl(retry)  # takes the lease's place in the queue
+            else:
+                self.crawler.engine.scheduler.ack(lease)
 
 
 def watch_errback(request: Request, acks: AckWhenDone) -> None:
@@ -126,7 +177,7 @@ def watch_errback(request: Request, acks: AckWhenDone) -> None:
         if original is None:  # as Scrapy does without an errback: the failure is logged as usual
             acks.finished_output(lease)
             failure.raiseException()
-        return _then_done(original(failure), acks, lease)
+        return _then_done(original(failure), acks, request)
 
     errback.mayadeen_original = original
     request.errback = errback
@@ -138,28 +189,30 @@ def unwatch_errback(request: Request) -> None:
         request.errback = request.errback.mayadeen_original
 
 
-def _then_done(output, acks: AckWhenDone, lease: str):
+def _then_done(output, acks: AckWhenDone, page: Request):
     if output is None or not (hasattr(output, "__iter__") or hasattr(output, "__aiter__")):
-        acks.finished_output(lease)
+        acks.finished_output(page.meta[LEASE])
         return output
     if hasattr(output, "__aiter__"):
-        return _async_then_done(output, acks, lease)
-    return _sync_then_done(output, acks, lease)
+        return _async_then_done(output, acks, page)
+    return _sync_then_done(output, acks, page)
 
 
-def _sync_then_done(output, acks, lease):
+def _sync_then_done(output, acks, page):
+    lease = page.meta[LEASE]
     try:
         for element in output:
-            acks.count(lease, element)
+            acks.count(page, element)
             yield element
     finally:
         acks.finished_output(lease)
 
 
-async def _async_then_done(output, acks, lease):
+async def _async_then_done(output, acks, page):
+    lease = page.meta[LEASE]
     try:
         async for element in output:
-            acks.count(lease, element)
+            acks.count(page, element)
             yield element
     finally:
         acks.finished_output(lease)

@@ -94,12 +94,14 @@ class FailingItems:
 
     async def item_scraped(self, item, response, spider) -> None:
         url = ItemAdapter(item).get("url")
-        if (
-            self.pipeline is not None
-            and self.pipeline.writer is not None
-            and url in self.next_attempts
-            and await self.pipeline.writer.run(lambda store: failing.clear(store, url))
-        ):
+        if self.pipeline is None or self.pipeline.writer is None or url not in self.next_attempts:
+            return
+        try:
+            cleared = await self.pipeline.writer.run(lambda store: failing.clear(store, url))
+        except self.pipeline.writer.errors as exc:  # the store is failing: the item stays listed as failing
+            logger.warning("Could not forget %s as failing in %s: %s", url, self.pipeline.target, exc)
+            return
+        if cleared:
             self.next_attempts.pop(url, None)
             self.stats.inc_value("mayadeen/failing/recovered")
             logger.info("%s works again: no longer failing", url)
@@ -107,7 +109,11 @@ class FailingItems:
     async def spider_closed(self, spider, reason: str) -> None:
         if self.pipeline is None or self.pipeline.writer is None:  # none, or the store pipeline closed it first
             return
-        rows = await self.pipeline.writer.run(failing.failing)
+        try:
+            rows = await self.pipeline.writer.run(failing.failing)
+        except self.pipeline.writer.errors as exc:  # one line, not a signal handler's traceback
+            logger.error("Could not list the failing items in %s: %s", self.pipeline.target, exc)
+            return
         self.stats.set_value("mayadeen/failing/items", len(rows))
         if rows:
             listed = ", ".join(f"{url} ({n} runs, next after {at})" for url, n, at in rows[:LISTED])

@@ -3,7 +3,9 @@
 The same article is reached from listings, tags, sitemaps, feeds and cross-links; Scrapy's request
 filter catches most repeats, but not an article under two URLs (a renamed slug whose old URL still
 answers, tracking parameters a spider forgot) or a URL requested twice with ``dont_filter``. The
-first record wins. Duplicates are normal, so they are logged quietly and only counted.
+first record wins. Duplicates are normal, so they are logged quietly and only counted. A record that
+was not stored after all (the store refused it, or a later pipeline raised) is forgotten: its page
+may be fetched again (``mayadeen.distributed.acks``), and its next copy is then the first.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import logging
 from typing import Any
 
 from itemadapter import ItemAdapter
+from scrapy import signals
 from scrapy.exceptions import DropItem
 
+from mayadeen.pipelines.store import item_not_stored
 from mayadeen.urls import canonical_url, tracking_params
 
 logger = logging.getLogger(__name__)
@@ -34,13 +38,26 @@ class DedupePipeline:
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler)
+        pipeline = cls(crawler)
+        crawler.signals.connect(pipeline.forget, signal=item_not_stored)
+        crawler.signals.connect(pipeline.forget, signal=signals.item_error)
+        return pipeline
 
-    def process_item(self, item: Any) -> Any:
+    def _identity(self, item: Any) -> tuple[str | None, str | None]:
         adapter = ItemAdapter(item)
         raw_url = adapter.get("url")
         url = (canonical_url(raw_url, tracking=self.tracking) or raw_url) if raw_url else None
-        article_id = adapter.get("article_id")
+        return url, adapter.get("article_id")
+
+    def forget(self, item: Any, **kwargs) -> None:
+        """``item`` was not stored: a later copy of it is not a duplicate."""
+        url, article_id = self._identity(item)
+        self.urls.discard(url)
+        if article_id and self.article_ids.get(article_id) == (url or "<no url>"):
+            del self.article_ids[article_id]
+
+    def process_item(self, item: Any) -> Any:
+        url, article_id = self._identity(item)
         if url and url in self.urls:
             self.stats.inc_value("mayadeen/dropped/duplicate_url")
             logger.debug("Dropped duplicate of %s", url)

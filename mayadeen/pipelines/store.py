@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 _STATUS_PREFIX = "downloader/response_status_count/"
 #: Spider attributes that are Scrapy's, not crawl arguments.
 _NOT_ARGUMENTS = frozenset({"crawler", "settings", "name", "start_urls", "custom_settings"})
+#: Signal: the store could not write ``item`` (arguments ``item``, ``reason``: the exception). A receiver
+#: that will have the item's page fetched again returns True (``mayadeen.distributed.acks``).
+item_not_stored = object()
 
 
 class StorePipeline:
@@ -48,11 +51,14 @@ class StorePipeline:
     retried, default 60); ``MAYADEEN_STORE_REACTOR_TIMEOUT`` (seconds a read may wait, default 10) —
     all off the reactor. A record the store could not take (a full
     disk, an I/O error) is logged, counted in
-    ``mayadeen/lost/store`` (the run then fails with ``lost_records``) and passed on to the feeds.
+    ``mayadeen/lost/store`` (the run then fails with ``lost_records``) and passed on to the feeds —
+    unless its page is to be fetched again (``item_not_stored``: a distributed crawl's page keeps its
+    lease, ``mayadeen.distributed.acks``), then it is a WARNING counted in ``mayadeen/store/refused``.
     Runs that died without closing their ``crawl_runs`` row are marked ``killed``
     (``mayadeen.store.run_progress``).
-    Stats: ``mayadeen/items/new``, ``mayadeen/items/updated``, ``mayadeen/items/unchanged``, and
-    ``mayadeen/run_id`` (the ``crawl_runs`` id of this crawl).
+    Stats: ``mayadeen/items/new``, ``mayadeen/items/updated``, ``mayadeen/items/unchanged``,
+    ``mayadeen/run_id`` (the ``crawl_runs`` id of this crawl), and ``mayadeen/lost/run_figures`` when the
+    store could not take the run's figures at the close (logged; the run fails with ``lost_records``).
 
     Other components add writes that belong with an item (``add_item_write``): they are made in the
     item's own transaction, so they are stored together with it or not at all; and reads to make as
@@ -151,8 +157,15 @@ class StorePipeline:
         try:
             outcome = await maybe_deferred_to_future(self.write(upsert))
         except errors as exc:
-            self.stats.inc_value("mayadeen/lost/store")
-            logger.error("Could not store %s in %s: %s", record.get("url"), self.target, exc)
+            answers = self.crawler.signals.send_catch_log(item_not_stored, item=item, reason=exc)
+            if any(answer is True for _, answer in answers):
+                self.stats.inc_value("mayadeen/store/refused")
+                logger.warning(
+                    "Could not store %s in %s: %s; its page will be fetched again", record.get("url"), self.target, exc
+                )
+            else:
+                self.stats.inc_value("mayadeen/lost/store")
+                logger.error("Could not store %s in %s: %s", record.get("url"), self.target, exc)
             return item
         self.stats.inc_value(f"mayadeen/items/{outcome}")
         return item
@@ -161,9 +174,13 @@ class StorePipeline:
         if self.writer is None or self.run_id is None:
             return
         figures = run_figures(self.stats.get_stats())
-        await maybe_deferred_to_future(
-            self.write(lambda store: store.finish_run(self.run_id, finish_reason=reason, **figures))
-        )
+        try:
+            await maybe_deferred_to_future(
+                self.write(lambda store: store.finish_run(self.run_id, finish_reason=reason, **figures))
+            )
+        except self.writer.errors as exc:  # one line, and a failed run, rather than a signal handler's traceback
+            self.stats.inc_value("mayadeen/lost/run_figures")
+            logger.error("Could not file the figures of crawl run %d in %s: %s", self.run_id, self.target, exc)
 
     async def engine_stopped(self) -> None:
         threads = [thread for thread in (self.reader, self.writer) if thread is not None]
