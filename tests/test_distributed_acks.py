@@ -182,7 +182,7 @@ def test_a_page_whose_item_the_store_refused_is_fetched_again(tmp_path):
             con.execute("DROP TRIGGER refuse")
         srv.release.set()  # the page's second fetch, held until the store accepts
 
-    worker, fetched, records = refuse_while(accept, tmp_path, {})
+    worker, fetched, records = refuse_while(accept, tmp_path, {"MAYADEEN_RETRY_BACKOFF_BASE": "0.1"})
     log = worker.log
     assert worker.returncode == 0 and "result=ok" in log.strip().splitlines()[-1], log[-3000:]
     assert f"Could not store {REFUSED} in " in log and "its page will be fetched again" in log
@@ -224,7 +224,8 @@ def test_a_page_whose_item_a_pipeline_failed_on_is_fetched_again(tmp_path):
     and its item stored."""
     FailsOnce.failed = False
     pipelines = {**ITEM_PIPELINES, f"{__name__}.FailsOnce": 700}
-    settings = {**BUDGET, "MAYADEEN_WARC_DIR": "", "ITEM_PIPELINES": json.dumps(pipelines)}
+    settings = {**BUDGET, "MAYADEEN_WARC_DIR": "", "MAYADEEN_RETRY_BACKOFF_BASE": "0.1"}
+    settings["ITEM_PIPELINES"] = json.dumps(pipelines)
     workdir = tmp_path / "worker"
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
         worker = worker_in_process(srv.url, redis_srv.url, workdir, settings=settings)
