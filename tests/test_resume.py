@@ -284,6 +284,11 @@ def test_a_finished_job_does_not_stop_the_next_run(tmp_path):
         n = len(srv.paths())
         again = crawl_in_process("feed", srv.url, tmp_path, settings=settings)
         paths = srv.paths()[n:]
+        # The second run found nothing new (its feed opened only at the close): its job ended too.
+        assert not (jobdir / JOB_FILE).exists(), (jobdir / JOB_FILE).read_text()
+        third = crawl_in_process("feed", srv.url, tmp_path, settings=settings)
     # Scrapy alone would filter every request of the second run as already seen in the JOBDIR.
     assert {"/rss", "/sitemaps/news.xml"} <= set(paths) and item_paths(paths) == []
     assert "Run summary: spider=feed result=ok" in again.log.strip().splitlines()[-1]
+    assert "was killed" not in third.log and third.stat("mayadeen/job/runs") == 1, third.log[-3000:]
+    assert "result=ok" in third.log.strip().splitlines()[-1] and "warnings=0" in third.log.strip().splitlines()[-1]

@@ -114,6 +114,7 @@ class ResumeAfterKill:
         self.jobdir.mkdir(parents=True, exist_ok=True)
         self._journal_fd: int | None = None
         self._out_of_work = False  # idle, and nothing scheduled since: the crawl has ended
+        self._ended = False  # spider_closed removed the job's state: nothing is written to it again
         self.keep_done = store_target(crawler.settings) is None
         self.max_lines = crawler.settings.getint("MAYADEEN_JOURNAL_MAX_LINES", DEFAULT_JOURNAL_MAX_LINES)
         # Runs before the scheduler opens the directory (extensions are built first).
@@ -257,7 +258,10 @@ class ResumeAfterKill:
 
     def feed_opened(self, path: Path, start: int) -> None:
         """Called by the JSON Lines storage when it opens ``path`` to write this run's records from byte
-        ``start``."""
+        ``start``. A feed that wrote nothing is opened only as the spider closes (Scrapy's
+        ``FEED_STORE_EMPTY``), maybe after the job ended: its state is gone and stays gone."""
+        if self._ended:
+            return
         self.job.setdefault("feeds", {})[str(path)] = start
         self._write_job(self.job)
 
@@ -303,6 +307,7 @@ class ResumeAfterKill:
             os.close(self._journal_fd)
             self._journal_fd = None
         if self._out_of_work or reason in ENDED_REASONS:
+            self._ended = True
             self._remove(SCHEDULER_STATE + (JOURNAL_FILE, JOB_FILE))
             logger.info("JOBDIR %s: the crawl ended (%s); the next run starts a new one", self.jobdir, reason)
         else:
