@@ -32,6 +32,12 @@ class Command(ScrapyCommand):
     def short_desc(self) -> str:
         return "Show a distributed crawl: queue length, requests in flight, each worker's counts"
 
+    def long_desc(self) -> str:
+        return (
+            f"{self.short_desc()}, read from the Redis of -s MAYADEEN_REDIS_URL=redis://host:6379/0 (required)."
+            " Exit status 0 when Redis answered, 1 when it could not be read, 2 for a usage error."
+        )
+
     def add_options(self, parser) -> None:
         super().add_options(parser)
         parser.add_argument("--json", action="store_true", help="print the status as JSON")

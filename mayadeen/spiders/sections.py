@@ -68,7 +68,10 @@ class SectionsSpider(MayadeenSpider):
     follow_related = True
     arguments = {
         **MayadeenSpider.arguments,
-        "sections": Argument(parse_sections, "comma-separated listing keys of the menu"),
+        "sections": Argument(
+            parse_sections,
+            "comma-separated listing keys of the menu, e.g. news/politics,articles/opinion, or a group such as news",
+        ),
     }
 
     def __init__(self, *args, **kwargs):
