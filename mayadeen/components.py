@@ -73,7 +73,9 @@ SPIDER_MIDDLEWARES = {
 SCHEDULER = "mayadeen.scheduler.DueScheduler"
 EXTENSIONS = {
     "scrapy.extensions.corestats.CoreStats": 0,
-    "scrapy.extensions.logcount.LogCount": 0,
+    # Counts log lines until the engine stops: lines logged as the spider closes count too.
+    "scrapy.extensions.logcount.LogCount": None,
+    "mayadeen.extensions.log_count.LogCountToTheEnd": 0,
     "scrapy.extensions.telnet.TelnetConsole": 0,
     "scrapy.extensions.memusage.MemoryUsage": 0,
     "scrapy.extensions.memdebug.MemoryDebugger": 0,

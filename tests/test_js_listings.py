@@ -283,6 +283,11 @@ def test_without_a_browser_the_crawl_goes_on_with_one_install_hint(tmp_path_fact
     assert stat("mayadeen/js/no_browser") == len(CLIENT_SIDE_LISTINGS)
     assert stat("mayadeen/js/skipped_listings") == len(CLIENT_SIDE_LISTINGS)
     assert "WARNING: Skipped 7 client-side listing(s) (no browser:" in log
+    # Both warnings are counted, the one logged as the spider closes too (Scrapy's LogCount stops at
+    # spider_closed): the summary says what the log holds.
+    warnings = [line for line in log.splitlines()[:-1] if " WARNING: " in line]
+    assert stat("log_count/WARNING") == len(warnings) >= 2, warnings
+    assert f" warnings={len(warnings)} " in log.strip().splitlines()[-1]
     assert stat("item_scraped_count") >= 1
     assert "Spider closed (finished)" in log
     assert not {path_of(u) for u in ONLY_CLIENT_SIDE} & requested(run.srv)
