@@ -37,3 +37,15 @@ class ArticleItem(scrapy.Item):
     def capture(self):
         """The item's WARC capture, as ``note_capture`` noted it (None when none was noted)."""
         return self._capture
+
+    #: The leased request whose callback yielded the item (a distributed crawl,
+    #: ``mayadeen.distributed.acks``): an item the store could not write has its page fetched again.
+    _leased_page = None
+
+    def note_leased_page(self, request) -> None:
+        """Has the item carry the leased request it came from."""
+        self._leased_page = request
+
+    def leased_page(self):
+        """The leased request the item came from, as ``note_leased_page`` noted it (None otherwise)."""
+        return self._leased_page

@@ -71,7 +71,6 @@ class AckWhenDone:
         self.crawler = crawler
         self.pending: Counter[str] = Counter()  # items in the pipelines and requests not yet scheduled
         self.output_done: set[str] = set()
-        self.item_pages: dict[int, Request] = {}  # id of an item in the pipelines -> its leased request
         self.retries: dict[str, Request | None] = {}  # lease with an item not stored -> its retry (None: given up)
         self.backoff = Backoff.from_settings(crawler.settings)
 
@@ -113,19 +112,19 @@ class AckWhenDone:
             element.meta[YIELDED_UNDER] = lease
         elif element is None:
             return
-        else:
-            self.item_pages[id(element)] = page
+        elif hasattr(element, "note_leased_page"):  # what travels with an item travels in it
+            element.note_leased_page(page)
         self.pending[lease] += 1
 
     def item_not_stored(self, item, reason) -> bool:
         """The store could not write ``item``: True when its page will be fetched again (the store
         pipeline then counts nothing lost), False when it is given up or not a leased page's."""
-        page = self.item_pages.get(id(item))
+        page = _leased_page(item)
         return page is not None and self._retry(page)
 
     def item_failed(self, item, response=None, **kwargs) -> None:
         """A pipeline raised (``item_error``): the item is not stored, its page is fetched again."""
-        page = self.item_pages.get(id(item))
+        page = _leased_page(item)
         if page is not None:
             self._retry(page)
         self.item_finished(item, response)
@@ -139,7 +138,6 @@ class AckWhenDone:
         return self.retries[lease] is not None
 
     def item_finished(self, item, response=None, **kwargs) -> None:
-        self.item_pages.pop(id(item), None)
         lease = lease_of(response)
         if lease is not None:
             self.pending[lease] -= 1
@@ -166,6 +164,11 @@ class AckWhenDone:
                 self.crawler.engine.crawl(retry)  # takes the lease's place in the queue
             else:
                 self.crawler.engine.scheduler.ack(lease)
+
+
+def _leased_page(item) -> Request | None:
+    """The leased request ``item`` came from (items without the attribute: None, never retried)."""
+    return item.leased_page() if hasattr(item, "leased_page") else None
 
 
 def watch_errback(request: Request, acks: AckWhenDone) -> None:
