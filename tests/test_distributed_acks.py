@@ -188,6 +188,8 @@ def test_a_page_whose_item_the_store_refused_is_fetched_again(tmp_path):
     assert f"Could not store {REFUSED} in " in log and "its page will be fetched again" in log
     assert fetched[REFUSED_PATH] == 2
     assert set(records) == set(expected_records())  # every item, the refused one too
+    lines = [json.loads(line)["url"] for line in (tmp_path / "worker" / "articles.jsonl").open(encoding="utf-8")]
+    assert sorted(lines) == sorted(expected_records())  # the feed has the stored copy only
     assert worker.stat("mayadeen/store/refused") == worker.stat("mayadeen/redis/unstored/count") == 1
     assert worker.stat("mayadeen/lost/store") is None
     assert worker.stat("mayadeen/redis/acked") == worker.stat("mayadeen/redis/taken") - 1  # the retry replaced one
@@ -208,13 +210,14 @@ def test_a_page_whose_item_the_store_always_refuses_is_given_up(tmp_path):
 
 
 class FailsOnce:
-    """An item pipeline (before the store) that raises on ``REFUSED`` the first time it sees it."""
+    """An item pipeline (before the store) that raises on ``REFUSED`` the first ``times`` times."""
 
-    failed = False
+    failed = 0
+    times = 1
 
     def process_item(self, item):
-        if item["url"] == REFUSED and not FailsOnce.failed:
-            FailsOnce.failed = True
+        if item["url"] == REFUSED and FailsOnce.failed < FailsOnce.times:
+            FailsOnce.failed += 1
             raise RuntimeError("a pipeline failed on the item")
         return item
 
@@ -222,7 +225,7 @@ class FailsOnce:
 def test_a_page_whose_item_a_pipeline_failed_on_is_fetched_again(tmp_path):
     """A pipeline raises on one item (``item_error``): its page is not acknowledged but fetched again,
     and its item stored."""
-    FailsOnce.failed = False
+    FailsOnce.failed, FailsOnce.times = 0, 1
     pipelines = {**ITEM_PIPELINES, f"{__name__}.FailsOnce": 700}
     settings = {**BUDGET, "MAYADEEN_WARC_DIR": "", "MAYADEEN_RETRY_BACKOFF_BASE": "0.1"}
     settings["ITEM_PIPELINES"] = json.dumps(pipelines)
@@ -231,8 +234,27 @@ def test_a_page_whose_item_a_pipeline_failed_on_is_fetched_again(tmp_path):
         worker = worker_in_process(srv.url, redis_srv.url, workdir, settings=settings)
         status = crawl_status(redis_srv.client(), CrawlKeys("sitemap", "sitemap"))
     log = worker.log
-    assert FailsOnce.failed and "a pipeline failed on the item" in log, log[-3000:]
+    assert FailsOnce.failed == 1 and "a pipeline failed on the item" in log, log[-3000:]
     assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0), log[-3000:]
     assert Counter(urlsplit(p).path for p in srv.paths())[REFUSED_PATH] == 2
     assert set(stored(workdir / "mayadeen.sqlite")) == set(expected_records())
     assert worker.stat("mayadeen/redis/unstored/count") == 1
+
+
+def test_an_item_a_pipeline_always_fails_on_is_lost_and_without_retries_given_up_at_once(tmp_path):
+    """The pipeline raises every time and retries are off: the page is fetched once, acknowledged, and
+    the item counted lost; the run fails ``lost_records``."""
+    FailsOnce.failed, FailsOnce.times = 0, 99
+    pipelines = {**ITEM_PIPELINES, f"{__name__}.FailsOnce": 700}
+    settings = {**BUDGET, "MAYADEEN_WARC_DIR": "", "RETRY_ENABLED": "False"}
+    settings["ITEM_PIPELINES"] = json.dumps(pipelines)
+    workdir = tmp_path / "worker"
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
+        worker = worker_in_process(srv.url, redis_srv.url, workdir, settings=settings)
+        status = crawl_status(redis_srv.client(), CrawlKeys("sitemap", "sitemap"))
+    log = worker.log
+    assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0), log[-3000:]
+    assert Counter(urlsplit(p).path for p in srv.paths())[REFUSED_PATH] == 1
+    assert worker.stat("mayadeen/lost/pipeline") == 1 and worker.stat("mayadeen/redis/unstored/count") is None
+    assert worker.returncode == 1 and "result=FAILED (lost_records)" in log.strip().splitlines()[-1], log[-3000:]
+    assert set(stored(workdir / "mayadeen.sqlite")) == set(expected_records()) - {REFUSED}

@@ -433,16 +433,23 @@ def test_a_shorter_store_wait_or_no_leases_is_accepted():
     waits_within_lease(Settings({"MAYADEEN_STORE_REACTOR_TIMEOUT": "300"}))  # not distributed: no lease
 
 
-def test_a_store_that_refuses_the_runs_figures_at_the_close_fails_the_run_in_one_line(tmp_path):
-    """The store takes the items but refuses the run's figures when the spider closes (a trigger on
-    ``crawl_runs``, made before the crawl): one ERROR line, a counter, the run failed (exit 1), and no
-    traceback from the ``spider_closed`` handler."""
+@pytest.mark.parametrize(
+    "column, said, lost",
+    [
+        ("finished_at", "Could not file the figures of crawl run 1 in ", "run_figures"),
+        ("coverage", "Could not store the field coverage of run 1 in ", "coverage"),
+    ],
+)
+def test_a_store_that_refuses_the_runs_figures_at_the_close_fails_the_run_in_one_line(tmp_path, column, said, lost):
+    """The store takes the items but refuses the run's figures, or its field coverage, when the spider
+    closes (a trigger on ``crawl_runs``, made before the crawl): one ERROR line, a counter, the run
+    failed (exit 1), and no traceback from the ``spider_closed`` handler."""
     db = tmp_path / "mayadeen.sqlite"
     with ArticleStore(db):
         pass  # the store's tables, for the trigger
     with sqlite3.connect(db) as con:
         con.execute(
-            "CREATE TRIGGER refuse BEFORE UPDATE OF finished_at ON crawl_runs"
+            f"CREATE TRIGGER refuse BEFORE UPDATE OF {column} ON crawl_runs"
             " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
         )
     with FixtureServer() as srv:
@@ -450,8 +457,8 @@ def test_a_store_that_refuses_the_runs_figures_at_the_close_fails_the_run_in_one
     log = result.log
     summary = next(line for line in log.splitlines() if "Run summary: " in line)
     assert result.returncode == 1 and "result=FAILED (lost_records)" in summary, log[-3000:]
-    assert "Could not file the figures of crawl run 1 in " in log and "refused by the test" in log
+    assert said in log and "refused by the test" in log
     assert "Error caught on signal handler" not in log and "Traceback" not in log, log[-3000:]
-    assert result.stat("mayadeen/lost/run_figures") == 1
+    assert result.stat(f"mayadeen/lost/{lost}") == 1
     with ArticleStore(db, readonly=True) as store:
         assert store.count() == 14

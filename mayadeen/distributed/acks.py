@@ -34,8 +34,11 @@ a download error is, through Scrapy's ``get_retry_request`` with the project's b
 (``RETRY_TIMES``, ``retry_times`` in its meta, ``MAYADEEN_RETRY_BACKOFF_*``): the retry takes the
 lease's place in the queue, and this or another worker fetches it again once its backoff is over. A
 page whose retries are used up is acknowledged (``Gave up retrying <GET url> (failed N times): item
-not stored``, ERROR) and the store pipeline counts its item lost (``mayadeen/lost/store``: the run
-fails), so a store that never takes an item cannot hold the crawl forever. Stats:
+not stored``, ERROR) and its item is counted lost (``mayadeen/lost/store`` by the store pipeline,
+``mayadeen/lost/pipeline`` for a pipeline's error: the run fails), so a store that never takes an item
+cannot hold the crawl forever; with ``RETRY_ENABLED`` off or ``dont_retry`` in the page's meta it is
+given up at once. The refused copy is dropped quietly (``not_stored``), so only the stored copy
+reaches the feeds. Stats:
 ``mayadeen/redis/unstored/count`` (pages put back), ``mayadeen/redis/unstored/max_reached`` (given up).
 """
 
@@ -73,6 +76,8 @@ class AckWhenDone:
         self.output_done: set[str] = set()
         self.retries: dict[str, Request | None] = {}  # lease with an item not stored -> its retry (None: given up)
         self.backoff = Backoff.from_settings(crawler.settings)
+        self.retry_enabled = crawler.settings.getbool("RETRY_ENABLED")
+        self.max_retry_times = crawler.settings.getint("RETRY_TIMES")
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -123,17 +128,26 @@ class AckWhenDone:
         return page is not None and self._retry(page)
 
     def item_failed(self, item, response=None, **kwargs) -> None:
-        """A pipeline raised (``item_error``): the item is not stored, its page is fetched again."""
+        """A pipeline raised (``item_error``): the item is not stored, its page is fetched again; once
+        its retries are used up the item is counted lost (``mayadeen/lost/pipeline``: the run fails)."""
         page = _leased_page(item)
-        if page is not None:
-            self._retry(page)
+        if page is not None and not self._retry(page):
+            self.crawler.stats.inc_value("mayadeen/lost/pipeline")
         self.item_finished(item, response)
 
     def _retry(self, page: Request) -> bool:
         """Decides, once per page, its retry (see the module docstring); True when there is one."""
         lease = page.meta[LEASE]
         if lease not in self.retries:
-            retry = self.backoff.retry(page, NOT_STORED, self.crawler, stats_base_key="mayadeen/redis/unstored")
+            retry = None
+            if self.retry_enabled and not page.meta.get("dont_retry", False):  # as the retry middleware
+                retry = self.backoff.retry(
+                    page,
+                    NOT_STORED,
+                    self.crawler,
+                    stats_base_key="mayadeen/redis/unstored",
+                    max_retry_times=page.meta.get("max_retry_times", self.max_retry_times),
+                )
             self.retries[lease] = retry
         return self.retries[lease] is not None
 

@@ -258,7 +258,8 @@ class FieldCoverage:
             return
         try:
             await maybe_deferred_to_future(pipeline.write(lambda store: store.finish_run(run_id, coverage=report)))
-        except pipeline.writer.errors as exc:  # the store failed: one line (the pipeline fails the run)
+        except pipeline.writer.errors as exc:  # the store failed: one line, and a failed run
+            self.stats.inc_value("mayadeen/lost/coverage")
             logger.error("Could not store the field coverage of run %s in %s: %s", run_id, pipeline.target, exc)
         except Exception:
             logger.exception("Could not store the field coverage of run %s in %s", run_id, pipeline.target)

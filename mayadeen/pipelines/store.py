@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from scrapy import signals
-from scrapy.exceptions import NotConfigured, ScrapyDeprecationWarning
+from scrapy.exceptions import DropItem, NotConfigured, ScrapyDeprecationWarning
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 
@@ -53,7 +53,8 @@ class StorePipeline:
     disk, an I/O error) is logged, counted in
     ``mayadeen/lost/store`` (the run then fails with ``lost_records``) and passed on to the feeds —
     unless its page is to be fetched again (``item_not_stored``: a distributed crawl's page keeps its
-    lease, ``mayadeen.distributed.acks``), then it is a WARNING counted in ``mayadeen/store/refused``.
+    lease, ``mayadeen.distributed.acks``), then it is a WARNING counted in ``mayadeen/store/refused`` and
+    the item is dropped quietly (``not_stored``): only the copy that is stored reaches the feeds.
     Runs that died without closing their ``crawl_runs`` row are marked ``killed``
     (``mayadeen.store.run_progress``).
     Stats: ``mayadeen/items/new``, ``mayadeen/items/updated``, ``mayadeen/items/unchanged``,
@@ -163,6 +164,8 @@ class StorePipeline:
                 logger.warning(
                     "Could not store %s in %s: %s; its page will be fetched again", record.get("url"), self.target, exc
                 )
+                # Not passed on: the feeds, the linker and the counts get the copy that is stored.
+                raise DropItem(f"not_stored: {record.get('url')} (its page will be fetched again)", log_level="DEBUG")
             else:
                 self.stats.inc_value("mayadeen/lost/store")
                 logger.error("Could not store %s in %s: %s", record.get("url"), self.target, exc)
