@@ -7,6 +7,8 @@ import json
 import sqlite3
 import threading
 
+import pytest
+
 from mayadeen.store.sqlite import ArticleStore
 from tests.conftest import expected_records
 from tests.fixture_server import FixtureServer, FixtureSite, write_answer
@@ -231,6 +233,7 @@ class HoldingServer(FixtureServer):
         write_answer(handler, answer)
 
 
+@pytest.mark.soak  # two processes on one store; quick: test_exit_status's crawl waiting for another writer
 def test_a_feed_run_while_a_sections_crawl_writes_the_same_store(tmp_path):
     feed_site = FixtureSite()
     add_item(feed_site)  # the feed has something new

@@ -75,6 +75,7 @@ CALLS = {
 }
 
 
+@pytest.mark.soak  # a hung server, every call; quick: opening a store on a frozen server ends
 def test_every_call_on_a_frozen_server_ends_with_a_clear_error(cluster, filled):
     """Each call made directly on the connection (outside the retried transactions), by a reader and by
     a writer, with the default windows (a lock wait of 60 s, retries for 60 s): the server is found
