@@ -185,6 +185,7 @@ def test_a_page_whose_item_the_store_refused_is_fetched_again(tmp_path):
     worker, fetched, records = refuse_while(accept, tmp_path, {"MAYADEEN_RETRY_BACKOFF_BASE": "0.1"})
     log = worker.log
     assert worker.returncode == 0 and "result=ok" in log.strip().splitlines()[-1], log[-3000:]
+    assert " dropped=0 " in log.strip().splitlines()[-1]  # the refused copy is no drop: its page came again
     assert f"Could not store {REFUSED} in " in log and "its page will be fetched again" in log
     assert fetched[REFUSED_PATH] == 2
     assert set(records) == set(expected_records())  # every item, the refused one too

@@ -17,12 +17,25 @@ from scrapy.extensions.logcount import LogCount
 class LogCountToTheEnd(LogCount):
     """Scrapy's ``LogCount`` (same stats, same ``LOG_LEVEL``), its handler removed when the engine stops."""
 
+    started = False
+
     @classmethod
     def from_crawler(cls, crawler):
         ext = cls(crawler)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.engine_started, signal=signals.engine_started)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(ext.engine_stopped, signal=signals.engine_stopped)
         return ext
 
+    def engine_started(self) -> None:
+        self.started = True
+
+    def spider_closed(self, spider, reason: str) -> None:
+        # A spider closed before the engine started (CloseSpider from a spider_opened receiver, e.g. a
+        # distributed worker that cannot reach Redis) gets no engine_stopped: remove the handler now.
+        if not self.started:
+            super().spider_closed(spider, reason)
+
     def engine_stopped(self) -> None:
-        self.spider_closed(self.crawler.spider, "engine_stopped")
+        LogCount.spider_closed(self, self.crawler.spider, "engine_stopped")

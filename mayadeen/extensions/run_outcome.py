@@ -116,6 +116,17 @@ def invalid_drops(stats: Mapping[str, Any]) -> int:
     )
 
 
+#: Items the store refused whose page is fetched again (a distributed crawl): dropped by Scrapy's count,
+#: not by the run's (``items_dropped``).
+REFUSED_STAT = "mayadeen/store/refused"
+
+
+def items_dropped(stats: Mapping[str, Any]) -> int:
+    """Items dropped (invalid, duplicate): Scrapy's ``item_dropped_count`` without the refused copies
+    whose page is fetched again, which are neither."""
+    return stats.get("item_dropped_count", 0) - stats.get(REFUSED_STAT, 0)
+
+
 def lost_records(stats: Mapping[str, Any]) -> int:
     """Records that could not be written (``mayadeen/lost/<output>``)."""
     return sum(v for k, v in stats.items() if k.startswith(_LOST_PREFIX))
@@ -219,7 +230,7 @@ def _collected(stats: Mapping[str, Any], counted: Counts | None) -> str:
         return label + "".join(f" {name}={sum(stats.get(k, 0) for k in keys)}" for name, keys in names.items())
     return (
         f"items new={stats.get('mayadeen/items/new', 0)} updated={stats.get('mayadeen/items/updated', 0)}"
-        f" unchanged={stats.get('mayadeen/items/unchanged', 0)} dropped={stats.get('item_dropped_count', 0)}"
+        f" unchanged={stats.get('mayadeen/items/unchanged', 0)} dropped={items_dropped(stats)}"
         f" scraped={stats.get('item_scraped_count', 0)}"
         f" skipped={stats.get('mayadeen/fresh/unchanged', 0) + stats.get('mayadeen/fresh/done', 0)}"
     )

@@ -33,6 +33,7 @@ from scrapy.exceptions import NotConfigured
 from twisted.internet.task import LoopingCall
 
 from mayadeen.extensions.coverage import FieldCoverage
+from mayadeen.extensions.run_outcome import items_dropped
 from mayadeen.pipelines.store import open_store
 from mayadeen.record import TIMESTAMP_FORMAT
 from mayadeen.store.freshness import items_seen
@@ -45,7 +46,6 @@ _ITEMS = {
     "updated": "mayadeen/items/updated",
     "unchanged": "mayadeen/items/unchanged",
     "given_up": "mayadeen/given_up",
-    "dropped": "item_dropped_count",
 }
 
 
@@ -155,7 +155,8 @@ class PrometheusMetrics:
         out: list[GaugeMetricFamily] = []
         started = stats.get("start_time")
         items = {outcome: stats.get(key, 0) for outcome, key in _ITEMS.items()}
-        gauge("run_items", "Items of this run by outcome.", outcome={**items, "seen": items_seen(stats)})
+        items.update(dropped=items_dropped(stats), seen=items_seen(stats))
+        gauge("run_items", "Items of this run by outcome.", outcome=items)
         gauge("run_requests", "Requests sent.", stats.get("downloader/request_count", 0))
         gauge(
             "run_responses",

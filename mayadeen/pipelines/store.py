@@ -24,6 +24,7 @@ from scrapy.exceptions import DropItem, NotConfigured, ScrapyDeprecationWarning
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 
+from mayadeen.extensions.run_outcome import REFUSED_STAT, items_dropped
 from mayadeen.items import ArticleItem
 from mayadeen.pipelines.store_thread import StoreThread
 from mayadeen.plain_record import plain_record
@@ -160,7 +161,7 @@ class StorePipeline:
         except errors as exc:
             answers = self.crawler.signals.send_catch_log(item_not_stored, item=item, reason=exc)
             if any(answer is True for _, answer in answers):
-                self.stats.inc_value("mayadeen/store/refused")
+                self.stats.inc_value(REFUSED_STAT)
                 logger.warning(
                     "Could not store %s in %s: %s; its page will be fetched again", record.get("url"), self.target, exc
                 )
@@ -250,7 +251,7 @@ def run_figures(stats: Mapping[str, Any]) -> dict[str, Any]:
         "items_new": stats.get("mayadeen/items/new", 0),
         "items_updated": stats.get("mayadeen/items/updated", 0),
         "items_unchanged": stats.get("mayadeen/items/unchanged", 0),
-        "items_dropped": stats.get("item_dropped_count", 0),
+        "items_dropped": items_dropped(stats),
         "items_seen": comparable_items_seen(stats),
         "requests": stats.get("downloader/request_count", 0),
         "responses_by_status": {
