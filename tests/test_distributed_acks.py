@@ -223,39 +223,35 @@ class FailsOnce:
         return item
 
 
-def test_a_page_whose_item_a_pipeline_failed_on_is_fetched_again(tmp_path):
-    """A pipeline raises on one item (``item_error``): its page is not acknowledged but fetched again,
-    and its item stored."""
-    FailsOnce.failed, FailsOnce.times = 0, 1
+def crawl_failing(tmp_path, times: int, settings: dict):
+    """One worker crawls ``sitemap`` with ``FailsOnce`` raising on ``REFUSED`` ``times`` times: the
+    worker, how often ``REFUSED``'s page was fetched, and the stored URLs (the crawl has ended)."""
+    FailsOnce.failed, FailsOnce.times = 0, times
     pipelines = {**ITEM_PIPELINES, f"{__name__}.FailsOnce": 700}
-    settings = {**BUDGET, "MAYADEEN_WARC_DIR": "", "MAYADEEN_RETRY_BACKOFF_BASE": "0.1"}
-    settings["ITEM_PIPELINES"] = json.dumps(pipelines)
+    settings = {**BUDGET, "MAYADEEN_WARC_DIR": "", **settings, "ITEM_PIPELINES": json.dumps(pipelines)}
     workdir = tmp_path / "worker"
     with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
         worker = worker_in_process(srv.url, redis_srv.url, workdir, settings=settings)
         status = crawl_status(redis_srv.client(), CrawlKeys("sitemap", "sitemap"))
-    log = worker.log
-    assert FailsOnce.failed == 1 and "a pipeline failed on the item" in log, log[-3000:]
-    assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0), log[-3000:]
-    assert Counter(urlsplit(p).path for p in srv.paths())[REFUSED_PATH] == 2
-    assert set(stored(workdir / "mayadeen.sqlite")) == set(expected_records())
+    assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0), worker.log[-3000:]
+    fetched = Counter(urlsplit(p).path for p in srv.paths())[REFUSED_PATH]
+    return worker, fetched, set(stored(workdir / "mayadeen.sqlite"))
+
+
+def test_a_page_whose_item_a_pipeline_failed_on_is_fetched_again(tmp_path):
+    """A pipeline raises on one item (``item_error``): its page is not acknowledged but fetched again,
+    and its item stored."""
+    worker, fetched, records = crawl_failing(tmp_path, 1, {"MAYADEEN_RETRY_BACKOFF_BASE": "0.1"})
+    assert FailsOnce.failed == 1 and "a pipeline failed on the item" in worker.log, worker.log[-3000:]
+    assert fetched == 2 and records == set(expected_records())
     assert worker.stat("mayadeen/redis/unstored/count") == 1
 
 
 def test_an_item_a_pipeline_always_fails_on_is_lost_and_without_retries_given_up_at_once(tmp_path):
     """The pipeline raises every time and retries are off: the page is fetched once, acknowledged, and
     the item counted lost; the run fails ``lost_records``."""
-    FailsOnce.failed, FailsOnce.times = 0, 99
-    pipelines = {**ITEM_PIPELINES, f"{__name__}.FailsOnce": 700}
-    settings = {**BUDGET, "MAYADEEN_WARC_DIR": "", "RETRY_ENABLED": "False"}
-    settings["ITEM_PIPELINES"] = json.dumps(pipelines)
-    workdir = tmp_path / "worker"
-    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
-        worker = worker_in_process(srv.url, redis_srv.url, workdir, settings=settings)
-        status = crawl_status(redis_srv.client(), CrawlKeys("sitemap", "sitemap"))
+    worker, fetched, records = crawl_failing(tmp_path, 99, {"RETRY_ENABLED": "False"})
     log = worker.log
-    assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0), log[-3000:]
-    assert Counter(urlsplit(p).path for p in srv.paths())[REFUSED_PATH] == 1
+    assert fetched == 1 and records == set(expected_records()) - {REFUSED}
     assert worker.stat("mayadeen/lost/pipeline") == 1 and worker.stat("mayadeen/redis/unstored/count") is None
     assert worker.returncode == 1 and "result=FAILED (lost_records)" in log.strip().splitlines()[-1], log[-3000:]
-    assert set(stored(workdir / "mayadeen.sqlite")) == set(expected_records()) - {REFUSED}
