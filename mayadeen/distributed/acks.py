@@ -125,17 +125,17 @@ class AckWhenDone:
         """The store could not write ``item``: True when its page will be fetched again (the store
         pipeline then counts nothing lost), False when it is given up or not a leased page's."""
         page = _leased_page(item)
-        return page is not None and self._retry(page)
+        return page is not None and self._refetch(page)
 
     def item_failed(self, item, response=None, **kwargs) -> None:
         """A pipeline raised (``item_error``): the item is not stored, its page is fetched again; once
         its retries are used up the item is counted lost (``mayadeen/lost/pipeline``: the run fails)."""
         page = _leased_page(item)
-        if page is not None and not self._retry(page):
+        if page is not None and not self._refetch(page):
             self.crawler.stats.inc_value("mayadeen/lost/pipeline")
         self.item_finished(item, response)
 
-    def _retry(self, page: Request) -> bool:
+    def _refetch(self, page: Request) -> bool:
         """Decides, once per page, its retry (see the module docstring); True when there is one."""
         lease = page.meta[LEASE]
         if lease not in self.retries:
