@@ -167,9 +167,8 @@ class StorePipeline:
                 )
                 # Not passed on: the feeds, the linker and the counts get the copy that is stored.
                 raise DropItem(f"not_stored: {record.get('url')} (its page will be fetched again)", log_level="DEBUG")
-            else:
-                self.stats.inc_value("mayadeen/lost/store")
-                logger.error("Could not store %s in %s: %s", record.get("url"), self.target, exc)
+            self.stats.inc_value("mayadeen/lost/store")
+            logger.error("Could not store %s in %s: %s", record.get("url"), self.target, exc)
             return item
         self.stats.inc_value(f"mayadeen/items/{outcome}")
         return item
