@@ -8,7 +8,8 @@ listeners on 127.0.0.2 and on a second port of 127.0.0.1, which count every TCP 
 datagram. Real Debian Chromium, the real ``sections`` and ``sitemap`` spiders, crawling in process
 (``tests.inprocess``).
 
-Also: a listing whose API reports no items is empty, not broken (one render, INFO, a stat, exit 0).
+Also: a listing whose API fails is retried, and the switches that crawl's Chromium was started with
+(an empty listing is test_browser_pages's: not broken, and its page lent again).
 """
 
 from __future__ import annotations
@@ -300,46 +301,47 @@ def test_other_spiders_never_render_a_200_page_with_the_marker(spider, canaries,
     assert_no_canary_hit(canaries)
 
 
-# -- empty is a fact -----------------------------------------------------------------------------------
-
-EMPTY_PAGE = json.dumps({"page": 1, "total": 0, "has_more": False, "next_page": None, "items": []})
+# -- a broken listing is retried ---------------------------------------------------------------------
 
 
-@needs_chromium
-def test_a_listing_whose_api_lists_nothing_is_empty_not_broken(tmp_path):
-    site = FixtureSite()
-    site.override("/api/listing?section=in-pictures&page=1", EMPTY_PAGE, content_type="application/json")
-    with FixtureServer(site) as srv:
-        result = inprocess.crawl("sections", srv.url, tmp_path, args={"sections": "in-pictures"}, check=False)
-    log = result.log
-    assert result.returncode == 0, log[-3000:]
-    assert f"INFO: Client-side listing {PUBLIC_URL}/in-pictures is empty" in log
-    assert result.stat("mayadeen/js/empty_listings") == 1
-    assert result.stat("mayadeen/js/errors") is None and result.stat("retry/count") is None
-    assert " ERROR: " not in log and "result=ok" in log
-    assert [h.path for h in srv.requests].count("/in-pictures") == 1  # rendered once, not retried
-    assert [h.path for h in srv.requests].count("/api/listing?section=in-pictures&page=1") == 1
+@pytest.fixture(scope="module")
+def broken_listing(tmp_path_factory):
+    """A crawl of a client-side listing whose API fails, its Chromium started through a launcher that
+    writes down the switches it was given (one browser for both tests)."""
+    from tests.test_js_listings import CHROMIUM
 
-
-@needs_chromium
-def test_a_listing_whose_api_fails_is_still_retried(tmp_path):
+    workdir = tmp_path_factory.mktemp("broken_listing")
+    switches, launcher = workdir / "chromium-switches", workdir / "chromium"
+    launcher.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{switches}"\nexec "{CHROMIUM.path}" "$@"\n')
+    launcher.chmod(0o755)
     site = FixtureSite()
     site.override("/api/listing?section=in-pictures&page=1", b"{}", status=500, content_type="application/json")
     with FixtureServer(site) as srv:
         result = inprocess.crawl(
             "sections",
             srv.url,
-            tmp_path,
+            workdir,
             args={"sections": "in-pictures"},
             check=False,
-            settings={"RETRY_TIMES": "2", "MAYADEEN_RETRY_BACKOFF_BASE": "0.1"},
+            settings={
+                "RETRY_TIMES": "2",
+                "MAYADEEN_RETRY_BACKOFF_BASE": "0.1",
+                "MAYADEEN_CHROMIUM_PATH": str(launcher),
+            },
         )
+    argv = switches.read_text("utf-8").splitlines() if switches.exists() else []
+    return SimpleNamespace(result=result, paths=[h.path for h in srv.requests], argv=argv)
+
+
+@needs_chromium
+def test_a_listing_whose_api_fails_is_still_retried(broken_listing):
+    result = broken_listing.result
     assert result.stat("retry/reason_count/render_failed") == 2
     assert (
         "Rendering https://english.almayadeen.net/in-pictures failed (the page shows its error message)" in result.log
     )
     assert result.stat("mayadeen/js/empty_listings") is None
-    assert [h.path for h in srv.requests].count("/in-pictures") == 3
+    assert broken_listing.paths.count("/in-pictures") == 3
 
 
 def test_chromium_connects_to_and_resolves_the_sites_origin_only():
@@ -361,46 +363,12 @@ def test_chromium_connects_to_and_resolves_the_sites_origin_only():
     )
 
 
-# Launches Chromium as the crawl does and prints the browser process's own command line.
-LAUNCHED_ARGV = """
-import asyncio, json, pathlib
-from playwright.async_api import async_playwright
-from mayadeen import settings
-from mayadeen.browser.chromium import find_chromium
-
-PROBE = "--mayadeen-argv-probe"  # an unknown switch: Chromium ignores it, /proc shows it
-
-async def main():
-    options = dict(settings.PLAYWRIGHT_LAUNCH_OPTIONS)
-    options["args"] = [*options["args"], PROBE]
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=find_chromium("auto").path, **options)
-        for proc in pathlib.Path("/proc").iterdir():
-            try:
-                argv = [a.decode() for a in (proc / "cmdline").read_bytes().split(b"\\0") if a]
-            except OSError:
-                continue
-            if PROBE in argv and not any(a.startswith("--type=") for a in argv):
-                print(json.dumps(argv))
-        await browser.close()
-
-asyncio.run(main())
-"""
-
-
 @needs_chromium
-def test_chromium_gets_every_feature_switch_playwright_and_we_pass():
+def test_chromium_gets_every_feature_switch_playwright_and_we_pass(broken_listing):
     # Chromium keeps only the last --disable-features (and --enable-features): ours, passed after
     # Playwright's, must repeat Playwright's names (MediaRouter, OptimizationHints, ... background work).
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parent.parent
-    out = subprocess.run(
-        [sys.executable, "-c", LAUNCHED_ARGV], cwd=root, capture_output=True, text=True, timeout=120, check=True
-    ).stdout
-    # One browser process; a child it has forked but not yet exec'd shows the same argv (set of lines).
-    (argv,) = [json.loads(line) for line in set(out.splitlines())]
+    argv = broken_listing.argv  # the switches the crawl's Chromium was started with
+    assert "--headless" in argv or any(a.startswith("--headless=") for a in argv), argv
     for switch in ("--disable-features=", "--enable-features="):
         given = [set(a[len(switch) :].split(",")) for a in argv if a.startswith(switch)]
         if given:
