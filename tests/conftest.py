@@ -24,7 +24,7 @@ if sys.dont_write_bytecode:
     sys.dont_write_bytecode = False
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
-from tests import cpu_meter  # noqa: E402 (its bytecode written, above)
+from tests import cpu_meter, postgres_server  # noqa: E402 (their bytecode written, above)
 from tests.fixture_server import FIXTURES, FixtureServer, FixtureSite  # noqa: E402
 
 
@@ -60,14 +60,19 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     """One asyncio reactor for the whole run (each xdist worker's), before anything imports one; the CPU
-    meter when asked for; and whether this run is the quick set (read by ``examples`` when the test
-    modules are imported)."""
+    meter when asked for; whether this run is the quick set (read by ``examples`` when the test
+    modules are imported); and one PostgreSQL template for the whole run (its workers share one ``initdb``)."""
     global _quick_set
     from tests.inprocess import install_reactor
 
     install_reactor()
     cpu_meter.register(config)
     _quick_set = "not soak" in " ".join((config.option.markexpr or "").split())
+    postgres_server.share_template()
+
+
+def pytest_unconfigure(config):
+    postgres_server.unshare_template()
 
 
 #: xdist workers per core for ``-n auto``. Most of a test's time is spent waiting (on a server, a

@@ -3,15 +3,17 @@ fsync off (a killed server keeps what it acknowledged; only an OS crash would lo
 
 ``initdb`` and ``pg_ctl`` refuse to run as root: as root the cluster runs as the ``postgres`` user.
 One cluster serves a whole test session; each test gets a database of its own (``new_database``,
-dropped after the test). ``initdb`` runs once per process: a test that needs a cluster of its own (to
-stop or freeze it) gets a copy of that first one's files. The clusters' files are in memory where
-there is a tmpfs (``/dev/shm``): a new database writes ~10 MB, and on a disk shared with other work
-that was most of a test's set-up.
+dropped after the test). ``initdb`` runs once per test run (``share_template``: the xdist workers copy
+one template; about 1 s of CPU and 3 s of wall time each) or, outside one, once per process: each
+cluster, the session's and those a test stops or freezes, is a copy of that template. The clusters'
+files are in memory where there is a tmpfs (``/dev/shm``): a new database writes ~10 MB, and on a
+disk shared with other work that was most of a test's set-up.
 """
 
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import shutil
 import socket
@@ -45,19 +47,53 @@ def _owned(directory: Path) -> None:
         shutil.chown(directory, "postgres")
 
 
+#: The environment variable naming a test run's template directory (``share_template``).
+SHARED_TEMPLATE_ENV = "MAYADEEN_TEST_PG_TEMPLATE"
 _template: Path | None = None
+_shared_by_me: Path | None = None
+
+
+def share_template() -> None:
+    """One ``initdb`` for a test run: a directory for the template, named in the environment the xdist
+    workers inherit (the first cluster to start makes the template; ``unshare_template`` removes it).
+    A process that inherited one (a worker) keeps it."""
+    global _shared_by_me
+    if SHARED_TEMPLATE_ENV not in os.environ:
+        _shared_by_me = Path(tempfile.mkdtemp(prefix="mayadeen-pg-template-"))
+        _owned(_shared_by_me)
+        os.environ[SHARED_TEMPLATE_ENV] = str(_shared_by_me)
+
+
+def unshare_template() -> None:
+    """Removes the run's template, in the process that made its directory."""
+    if _shared_by_me is not None:
+        shutil.rmtree(_shared_by_me, ignore_errors=True)
+        os.environ.pop(SHARED_TEMPLATE_ENV, None)
+
+
+def _initdb(data: Path) -> None:
+    _run(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--locale=C.UTF-8", "-E", "UTF8")
 
 
 def _initialised() -> Path:
-    """A data directory ``initdb`` made, once per process (removed at its exit), for clusters to copy."""
+    """A data directory ``initdb`` made, for clusters to copy: the test run's (made by the first process
+    to need it, the others waiting on its lock), else this process's (removed at its exit)."""
     global _template
     if _template is None:
-        directory = Path(tempfile.mkdtemp(prefix="mayadeen-pg-template-"))
-        atexit.register(shutil.rmtree, directory, ignore_errors=True)
-        _owned(directory)
-        data = directory / "data"
-        _run(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--locale=C.UTF-8", "-E", "UTF8")
-        _template = data
+        if shared := os.environ.get(SHARED_TEMPLATE_ENV):
+            directory = Path(shared)
+            with open(directory / "lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not (directory / "data").is_dir():
+                    shutil.rmtree(directory / "initdb", ignore_errors=True)  # a killed process's half
+                    _initdb(directory / "initdb")
+                    (directory / "initdb").rename(directory / "data")  # whole, or absent: never half made
+        else:
+            directory = Path(tempfile.mkdtemp(prefix="mayadeen-pg-template-"))
+            atexit.register(shutil.rmtree, directory, ignore_errors=True)
+            _owned(directory)
+            _initdb(directory / "data")
+        _template = directory / "data"
     return _template
 
 

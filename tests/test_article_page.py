@@ -58,7 +58,9 @@ def assert_record(item, expected: dict) -> None:
 
 # --- in-memory page damage ------------------------------------------------------------------------
 
-LD_SCRIPT = re.compile(r'\s*<script type="application/ld\+json">(.*?)</script>', re.S)
+#: No leading ``\s*``: a pattern that starts with a literal is searched for fast (30 times faster on these
+#: pages); ``no_jsonld`` drops the whitespace before each script.
+LD_SCRIPT = re.compile(r'<script type="application/ld\+json">(.*?)</script>', re.S)
 TAWSIYAT = re.compile(r'(<script type="text/tawsiyat" id="tawsiyat-metadata">)(.*?)(</script>)', re.S)
 CONTENT_OPEN = re.compile(r'<div class="article-content[^"]*" id="article-content"[^>]*>')
 
@@ -69,7 +71,7 @@ def _jsonld(html: str) -> list:
 
 def _with_jsonld(html: str, blocks: list) -> str:
     """The page with its JSON-LD scripts replaced by ``blocks`` (objects or ready-made texts)."""
-    html = LD_SCRIPT.sub("", html)
+    html = no_jsonld(html)
     scripts = "".join(
         '\n<script type="application/ld+json">\n%s\n</script>' % (b if isinstance(b, str) else json.dumps(b, indent=4))
         for b in blocks
@@ -103,7 +105,12 @@ def _edit_content(html: str, edit) -> str:
 
 
 def no_jsonld(html):
-    return LD_SCRIPT.sub("", html)
+    """The page without its JSON-LD scripts and the whitespace before each."""
+    kept, end = [], 0
+    for script in LD_SCRIPT.finditer(html):
+        kept.append(html[end : script.start()].rstrip())
+        end = script.end()
+    return "".join(kept) + html[end:]
 
 
 def jsonld_trailing_commas(html):

@@ -8,7 +8,9 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -18,6 +20,7 @@ from mayadeen.store.breaking import BreakingStore, create_tables
 from mayadeen.store.engines import connect
 from mayadeen.store.sqlite import MEMORY, ArticleStore
 from tests.conftest import ROOT
+from tests.ticker_writer import record_pages
 
 T = "2025-08-04T12:18:00Z"
 SEEN = "2025-08-04T12:30:00Z"
@@ -307,6 +310,7 @@ def test_memory_store_for_runs_without_a_file():
 PAGES = 40
 
 
+@pytest.mark.soak  # several processes; the quick set's twin: test_two_threads_recording_the_same_pages_…
 def test_two_processes_recording_the_same_pages_at_once_store_each_flash_once(target, store, tmp_path):
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -327,7 +331,27 @@ def test_two_processes_recording_the_same_pages_at_once_store_each_flash_once(ta
         out, _ = job.communicate(timeout=120)
         assert job.returncode == 0
         outcomes.append(json.loads(out))
-    for page in range(PAGES):  # each flash new in one process, then seen (or edited) by the other
+    assert_each_flash_stored_once(outcomes, store)
+
+
+def test_two_threads_recording_the_same_pages_at_once_store_each_flash_once(target, store):
+    """Two connections of this process, one a thread, record the same pages at once (released together)."""
+    together = threading.Barrier(2)
+
+    def job(variant: int) -> list[list[str]]:
+        with connect(target) as own:
+            together.wait(timeout=60)
+            return record_pages(BreakingStore(own), PAGES, variant)
+
+    with ThreadPoolExecutor(2) as pool:
+        jobs = [pool.submit(job, variant) for variant in (175, 176)]
+        outcomes = [job.result(timeout=120) for job in jobs]
+    assert_each_flash_stored_once(outcomes, store)
+
+
+def assert_each_flash_stored_once(outcomes: list[list[list[str]]], store) -> None:
+    """Two jobs' outcomes of ``record_pages`` (variants 175 and 176), and what ``store`` holds after them."""
+    for page in range(PAGES):  # each flash new in one job, then seen (or edited) by the other
         assert sorted(outcomes[0][page] + outcomes[1][page]) == ["new"] * 6 + ["unchanged"] * 5 + ["updated"], page
     rows = BreakingStore(store).flashes()
     assert len(rows) == PAGES * 6

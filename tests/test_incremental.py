@@ -2,8 +2,10 @@
 
 import asyncio
 import json
+import shutil
 import sqlite3
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from scrapy.statscollectors import StatsCollector
@@ -37,13 +39,29 @@ def served_items(site: FixtureSite, paths: list[str]) -> list[str]:
     return sorted(p for p in item_paths(paths) if site.answer(p).status == 200)
 
 
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """``first_run(spider, workdir, args)``: the store a first crawl of the unchanged fixture site left,
+    copied into ``workdir``; each crawl made once for the module (a second run is what these tests check)."""
+    made: dict[tuple, Path] = {}
+
+    def copied(spider: str, workdir: Path, args: dict | None = None) -> Path:
+        key = (spider, *sorted((args or {}).items()))
+        if key not in made:
+            where = tmp_path_factory.mktemp(f"first-{spider}")
+            with FixtureServer() as srv:
+                made[key] = crawl_in_process(spider, srv.url, where, args=args, jsonl=where / "run1.jsonl").sqlite
+        return Path(shutil.copy(made[key], workdir / "mayadeen.sqlite"))
+
+    return copied
+
+
 @pytest.mark.parametrize("spider", ["sitemap", "feed"])
-def test_second_run_requests_no_item_page(tmp_path, spider):
+def test_second_run_requests_no_item_page(tmp_path, spider, first_run):
+    first_run(spider, tmp_path)
     with FixtureServer() as srv:
-        crawl_in_process(spider, srv.url, tmp_path, jsonl=tmp_path / "run1.jsonl")
-        first = len(srv.paths())
         second = crawl_in_process(spider, srv.url, tmp_path, jsonl=tmp_path / "run2.jsonl")
-        paths = srv.paths()[first:]
+        paths = srv.paths()
     assert paths and item_paths(paths) == []
     assert second.records() == []
     assert len(stored(second.sqlite)) == 14
@@ -77,13 +95,11 @@ def test_sections_second_run_fetches_no_stored_item_and_stops_paging(tmp_path):
     assert "'mayadeen/listing/stopped_unchanged': 1" in third.log
 
 
-def test_full_refetches_every_item_and_keeps_paging(tmp_path):
-    site = FixtureSite()
-    with FixtureServer(site) as srv:
-        crawl_in_process("sitemap", srv.url, tmp_path, jsonl=tmp_path / "run1.jsonl")
-        n = len(srv.paths())
+def test_full_refetches_every_item_and_keeps_paging(tmp_path, first_run):
+    first_run("sitemap", tmp_path)
+    with FixtureServer() as srv:
         full = crawl_in_process("sitemap", srv.url, tmp_path, args={"full": "1"}, jsonl=tmp_path / "run2.jsonl")
-        paths = srv.paths()[n:]
+        paths = srv.paths()
     assert sorted(item_paths(paths)) == sorted(u.removeprefix(P) for u in expected_records())
     run = runs(full.sqlite)[-1]
     assert (run["items_new"], run["items_updated"], run["items_unchanged"]) == (0, 0, 14)
@@ -126,18 +142,16 @@ def check_row(row: dict, want: dict) -> None:
         ("sections", {NEW_PATH}),
     ],
 )
-def test_second_run_fetches_exactly_the_changed_and_the_new_item(tmp_path, spider, fetched):
+def test_second_run_fetches_exactly_the_changed_and_the_new_item(tmp_path, spider, fetched, first_run):
     site = FixtureSite()
     args = {"sections": "news/politics"} if spider == "sections" else {}
+    before = stored(first_run(spider, tmp_path, args))
+    assert P + CHANGED_PATH in before
+    change_item(site)
+    add_item(site)
     with FixtureServer(site) as srv:
-        first = crawl_in_process(spider, srv.url, tmp_path, args=args, jsonl=tmp_path / "run1.jsonl")
-        n = len(srv.paths())
-        before = stored(first.sqlite)
-        assert P + CHANGED_PATH in before
-        change_item(site)
-        add_item(site)
         second = crawl_in_process(spider, srv.url, tmp_path, args=args, jsonl=tmp_path / "run2.jsonl")
-        paths = srv.paths()[n:]
+        paths = srv.paths()
 
     assert served_items(site, paths) == sorted(fetched)
     assert len(item_paths(paths)) == len(set(item_paths(paths)))

@@ -13,6 +13,8 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -544,6 +546,7 @@ def start_writer(target: StoreTarget, records: list[dict], mode: str) -> subproc
     return writer
 
 
+@pytest.mark.soak  # several processes; the quick set's twin: test_writers_in_threads_at_once_store_each_item_once
 def test_writers_at_once_store_each_item_once(target, records):
     connect(target).close()
     writers = [start_writer(target, records, "once") for _ in range(3)]
@@ -558,12 +561,32 @@ def test_writers_at_once_store_each_item_once(target, records):
         assert sql(store, "SELECT count(*) FROM article_revisions").fetchone() == (0,)
 
 
+def test_writers_in_threads_at_once_store_each_item_once(target, records):
+    """Three connections of this process, one a thread, store the same records at once (released together)."""
+    connect(target).close()
+    together = threading.Barrier(3)
+
+    def write() -> list[str]:
+        with connect(target, busy_timeout=30) as store:
+            together.wait(timeout=60)
+            return [store.upsert(record) for record in records]
+
+    with ThreadPoolExecutor(3) as pool:
+        writers = [pool.submit(write) for _ in range(3)]
+        outcomes = [outcome for writer in writers for outcome in writer.result(timeout=120)]
+    assert sorted(outcomes) == ["new"] * 14 + ["unchanged"] * 28
+    with connect(target) as store:
+        assert store.count() == 14
+        assert sql(store, "SELECT count(*) FROM article_revisions").fetchone() == (0,)
+
+
 def revision_count(target: StoreTarget) -> int:
     """Revisions in the store at ``target``, as a reader sees them."""
     with connect(target, readonly=True) as reader:
         return sql(reader, "SELECT count(*) FROM article_revisions").fetchone()[0]
 
 
+@pytest.mark.soak  # SIGKILL of writer processes; in the quick set: test_a_failed_write_leaves_nothing_behind
 def test_writers_killed_mid_write_leave_a_sound_store(target, records):
     connect(target).close()
     writers = [start_writer(target, records, "forever") for _ in range(2)]

@@ -37,13 +37,18 @@ def ticker_page(page: int, variant: int) -> list[TickerEntry]:
     ]
 
 
+def record_pages(breaking: BreakingStore, pages: int, variant: int) -> list[list[str]]:
+    """The outcomes of recording the ``pages`` pages of ``ticker_page``, one list per page."""
+    return [[o for o, _ in breaking.record(ticker_page(page, variant))] for page in range(pages)]
+
+
 def main(engine: str, location: str, go: str, pages: str, variant: str) -> None:
     with connect(StoreTarget(engine, location)) as store:
         breaking = BreakingStore(store)
         print("ready", flush=True)
         while not Path(go).exists():
             time.sleep(0.001)
-        outcomes = [[o for o, _ in breaking.record(ticker_page(page, int(variant)))] for page in range(int(pages))]
+        outcomes = record_pages(breaking, int(pages), int(variant))
     print(json.dumps(outcomes))
 
 
