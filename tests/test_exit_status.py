@@ -38,7 +38,7 @@ def test_good_run_exits_zero(tmp_path):
 def test_unreachable_site_exits_nonzero(tmp_path, spider):
     ArticleStore(tmp_path / "mayadeen.sqlite").close()  # an earlier run's store (a new one is not kept empty)
     # In process: the exit status 1 of a real process that could not reach the site is
-    # test_inputs_more's test_a_first_run_that_cannot_reach_the_site_leaves_no_empty_store.
+    # test_startup_imports's test_a_crawl_that_cannot_reach_the_site_imports_nothing_and_leaves_nothing.
     result = crawl_in_process(spider, closed_port_url(), tmp_path, settings={"RETRY_TIMES": "0"}, check=False)
     assert result.returncode == 1
     assert "result=FAILED (site_unreachable) finish_reason=site_unreachable" in last_line(result)

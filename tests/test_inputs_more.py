@@ -33,7 +33,6 @@ from tests import inprocess
 from tests.conftest import ROOT, expected_records
 from tests.fixture_server import FixtureServer
 from tests.inprocess import crawl as crawl_in_process
-from tests.test_exit_status import closed_port_url
 from tests.test_inputs import PREFIX, checked
 
 BANNER = ("[scrapy.utils.log] INFO", "Scrapy 2.19", "Overridden settings", "Enabled extensions")
@@ -233,27 +232,7 @@ def test_breaking_flashes_go_to_their_own_file_never_the_articles_one(tmp_path):
 
 
 # --- a run that wrote nothing leaves nothing --------------------------------------------------------
-
-
-def test_a_first_run_that_cannot_reach_the_site_leaves_no_empty_store(tmp_path):
-    proc = command(
-        "crawl",
-        "sitemap",
-        "-a",
-        f"base_url={closed_port_url()}",
-        "-s",
-        "RETRY_TIMES=0",
-        "-s",
-        "MAYADEEN_RETRY_BACKOFF_BASE=0",
-        "-s",
-        "DOWNLOAD_DELAY=0",
-        "-s",
-        "AUTOTHROTTLE_ENABLED=0",
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 1
-    assert "result=FAILED (site_unreachable)" in proc.stderr.strip().splitlines()[-1]  # still the last line
-    assert list(tmp_path.iterdir()) == []  # no data/mayadeen.sqlite, data/articles.jsonl, data/
+# (A first run of a user's command line that cannot reach the site, in a real process: test_startup_imports.)
 
 
 def test_a_store_that_holds_anything_else_is_kept(tmp_path):
