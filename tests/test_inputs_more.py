@@ -33,6 +33,7 @@ from tests import inprocess
 from tests.conftest import ROOT, CrawlResult, expected_records
 from tests.fixture_server import FixtureServer
 from tests.inprocess import crawl as crawl_in_process
+from tests.test_exit_status import closed_port_url
 from tests.test_inputs import PREFIX, checked
 
 BANNER = ("[scrapy.utils.log] INFO", "Scrapy 2.19", "Overridden settings", "Enabled extensions")
@@ -238,7 +239,15 @@ def test_breaking_flashes_go_to_their_own_file_never_the_articles_one(tmp_path):
 
 
 # --- a run that wrote nothing leaves nothing --------------------------------------------------------
-# (A first run of a user's command line that cannot reach the site, in a real process: test_startup_imports.)
+
+
+def test_a_first_run_that_cannot_reach_the_site_leaves_no_empty_store(tmp_path):
+    proc = inprocess.bare_crawl(  # the user's command line: default outputs, in its working directory
+        "sitemap", closed_port_url(), tmp_path, "-s", "MAYADEEN_RETRY_BACKOFF_BASE=0"
+    )
+    assert proc.returncode == 1
+    assert "result=FAILED (site_unreachable)" in proc.log.strip().splitlines()[-1]  # still the last line
+    assert list(tmp_path.iterdir()) == []  # no data/mayadeen.sqlite, data/articles.jsonl, data/
 
 
 def test_a_store_that_holds_anything_else_is_kept(tmp_path):

@@ -6,7 +6,7 @@ the export's pyarrow and matplotlib, or of Redis for ``crawlstatus``, would cost
 browser. A fresh interpreter runs the real command (its module graph: the command
 modules, the add-ons, every component of a crawl and the spiders) and reports what it imported.
 Its two runs are also the real-process runs of test_inputs (a spider that does not exist) and
-test_inputs_more (a first run that cannot reach the site): one interpreter each, not two.
+test_exit_status (a good run): one interpreter each, not two.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT
-from tests.test_exit_status import closed_port_url
+from tests.conftest import ROOT, crawl_argv
+from tests.fixture_server import FixtureServer
 from tests.test_inputs import PREFIX, USAGE_ERRORS
 
 #: Modules only ``scrapy export`` (pyarrow, matplotlib), ``crawlstatus`` and a distributed crawl
@@ -34,12 +34,12 @@ runpy.run_module("scrapy", run_name="__main__", alter_sys=True)
 """
 
 
-def imported_by(*argv: str, cwd=ROOT) -> tuple[int, list[str], str]:
+def imported_by(*argv: str) -> tuple[int, list[str], str]:
     """Runs ``scrapy ARGV``: its exit status, what it imported of NOT_FOR_A_CRAWL, and its stderr without
     the reporter's line."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRAPY_SETTINGS_MODULE": "mayadeen.settings"}
     proc = subprocess.run(
-        [sys.executable, "-c", REPORTER, *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", REPORTER, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     lines = proc.stderr.splitlines(keepends=True)
     reported = next(line for line in lines if line.startswith("IMPORTED "))
@@ -57,17 +57,18 @@ def test_a_usage_error_imports_nothing_and_is_one_line():
     assert imported == []
 
 
-def test_a_crawl_that_cannot_reach_the_site_imports_nothing_and_leaves_nothing(tmp_path):
-    """A whole crawl without a browser, to its verdict, every component loaded; the first run of a user's
-    own command line (default outputs, in its working directory) against a site it cannot reach: exit 1,
-    the verdict still the last line, and no empty store, JSON Lines file or data directory left behind."""
-    returncode, imported, log = imported_by(
-        "crawl", "sitemap", "-a", f"base_url={closed_port_url()}",
-        "-s", "RETRY_TIMES=0", "-s", "MAYADEEN_RETRY_BACKOFF_BASE=0", "-s", "DOWNLOAD_DELAY=0",
-        "-s", "AUTOTHROTTLE_ENABLED=0", "-s", "MAYADEEN_CHROMIUM_PATH=",
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert returncode == 1, log[-3000:]
-    assert "result=FAILED (site_unreachable)" in log.strip().splitlines()[-1]
-    assert list(tmp_path.iterdir()) == []  # no data/mayadeen.sqlite, data/articles.jsonl, data/
+def test_a_whole_crawl_exits_0_and_imports_nothing_only_the_export_or_redis_needs(tmp_path):
+    """A whole crawl without a browser, every component loaded, every page parsed and stored; also
+    test_exit_status's good run as cron sees it: exit 0, its verdict the last line."""
+    with FixtureServer() as srv:
+        returncode, imported, log = imported_by(
+            *crawl_argv(
+                "feed", srv.url, tmp_path / "a.jsonl", tmp_path / "s.sqlite", tmp_path / "warc",
+                settings={"MAYADEEN_CHROMIUM_PATH": ""},
+            )
+        )  # fmt: skip
+    assert returncode == 0, log[-3000:]
+    line = log.strip().splitlines()[-1]
+    assert "Run summary: spider=feed result=ok finish_reason=finished" in line
+    assert "items new=14 updated=0 unchanged=0 dropped=0" in line and "requests=17 errors=0" in line
     assert imported == [], log[-3000:]
