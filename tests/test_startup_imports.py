@@ -43,7 +43,7 @@ def imported_by(*argv: str) -> tuple[int, list[str], str]:
     )
     lines = proc.stderr.splitlines(keepends=True)
     reported = next(line for line in lines if line.startswith("IMPORTED "))
-    log = "".join(line for line in lines if line is not reported)
+    log = "".join(line for line in lines if not line.startswith("IMPORTED "))
     return proc.returncode, json.loads(reported.removeprefix("IMPORTED ")), log
 
 
