@@ -8,7 +8,7 @@ import pytest
 
 from mayadeen.extensions.run_outcome import Thresholds, outcome
 from mayadeen.store.sqlite import ArticleStore
-from tests.conftest import ROOT, run_crawl
+from tests.conftest import ROOT
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import runs, stored
@@ -25,20 +25,14 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"  # nothing listens there any more
 
 
-def test_good_run_exits_zero(tmp_path):
-    with FixtureServer() as srv:
-        result = run_crawl("feed", srv.url, tmp_path)
-    assert result.returncode == 0
-    line = last_line(result)
-    assert "Run summary: spider=feed result=ok finish_reason=finished" in line
-    assert "items new=14 updated=0 unchanged=0 dropped=0" in line and "requests=17 errors=0" in line
+# A good run through a real process (exit 0, its verdict the last line): test_startup_imports's whole crawl.
 
 
 @pytest.mark.parametrize("spider", ["sitemap", "sections"])
 def test_unreachable_site_exits_nonzero(tmp_path, spider):
     ArticleStore(tmp_path / "mayadeen.sqlite").close()  # an earlier run's store (a new one is not kept empty)
-    # In process: the exit status 1 of a real process that could not reach the site is
-    # test_inputs_more's test_a_first_run_that_cannot_reach_the_site_leaves_no_empty_store.
+    # In process: a real process's exit status 1 and last line are those of the full disks (test_outcomes,
+    # test_run_truth).
     result = crawl_in_process(spider, closed_port_url(), tmp_path, settings={"RETRY_TIMES": "0"}, check=False)
     assert result.returncode == 1
     assert "result=FAILED (site_unreachable) finish_reason=site_unreachable" in last_line(result)

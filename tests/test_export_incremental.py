@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
 
 from mayadeen.export.overwrite import RefusedDirectory
-from mayadeen.export.run import ExportRequest, export
+from mayadeen.export.run import ExportRequest, ExportResult, export
 from mayadeen.export.writers import partition
 from mayadeen.record import content_hash
 from mayadeen.store.engines import StoreTarget
@@ -26,9 +29,7 @@ def _records():
     ]
 
 
-@pytest.fixture
-def store(tmp_path):
-    path = tmp_path / "mayadeen.sqlite"
+def _fill(path):
     with ArticleStore(path) as s:
         for record in _records():
             s.upsert(record, seen_at="2025-09-01T00:00:00Z")
@@ -37,6 +38,25 @@ def store(tmp_path):
 
 def _export(store, out, **options):
     return export(ExportRequest(store=StoreTarget("sqlite", str(store)), out=out, **options))
+
+
+@dataclass
+class Earlier:
+    store: Path  # left as it is (the store's path is part of what an export's files are made of)
+    result: ExportResult  # of its export, in ``out``
+    out: Path
+
+
+@pytest.fixture(scope="module")
+def earlier(tmp_path_factory) -> Earlier:
+    work = tmp_path_factory.mktemp("earlier")
+    store = _fill(work / "mayadeen.sqlite")
+    return Earlier(store, _export(store, work / "out"), work / "out")
+
+
+def _copy(earlier: Earlier, out: Path) -> None:
+    """The earlier export, its files' times kept (an export over it compares them with its manifest's)."""
+    shutil.copytree(earlier.out, out)
 
 
 def _stamps(out):
@@ -52,11 +72,12 @@ def _manifest(out):
     return json.loads((out / "manifest.json").read_text("utf-8"))
 
 
-def test_an_unchanged_export_keeps_every_data_file(store, tmp_path):
+def test_an_unchanged_export_keeps_every_data_file(earlier, tmp_path):
     out = tmp_path / "out"
-    first = _export(store, out)
+    _copy(earlier, out)
+    first = earlier.result
     before = _stamps(out)
-    second = _export(store, out, overwrite=True)
+    second = _export(earlier.store, out, overwrite=True)
     after = _stamps(out)
     data = [p for p in before if p not in ("README.md", "report.html", "croissant.json")]
     assert data and all(after[p] == before[p] for p in data)
@@ -65,8 +86,8 @@ def test_an_unchanged_export_keeps_every_data_file(store, tmp_path):
     assert _manifest(out)["partitions"] == first.manifest["partitions"]
 
 
-def test_a_changed_item_rewrites_its_partition_only(store, tmp_path):
-    out = tmp_path / "out"
+def test_a_changed_item_rewrites_its_partition_only(tmp_path):
+    out, store = tmp_path / "out", _fill(tmp_path / "mayadeen.sqlite")  # its own: the item changes
     _export(store, out)
     before = _stamps(out)
     record = _records()[0]
@@ -89,20 +110,20 @@ def test_a_changed_item_rewrites_its_partition_only(store, tmp_path):
     assert table.num_rows == len(expected_records())
 
 
-def test_full_writes_every_partition_again(store, tmp_path):
+def test_full_writes_every_partition_again(earlier, tmp_path):
     out = tmp_path / "out"
-    _export(store, out)
+    _copy(earlier, out)
     before = _stamps(out)
-    _export(store, out, overwrite=True, full=True)
+    _export(earlier.store, out, overwrite=True, full=True)
     after = _stamps(out)
     assert all(after[p] != before[p] for p in before if p.startswith("parquet/"))
 
 
-def test_a_kept_file_changed_since_is_refused(store, tmp_path):
+def test_a_kept_file_changed_since_is_refused(earlier, tmp_path):
     out = tmp_path / "out"
-    _export(store, out)
+    _copy(earlier, out)
     kept = next(p for p in sorted(out.rglob("*.parquet")))
     kept.write_bytes(kept.read_bytes() + b"x")  # appended to after the export
     os.utime(kept)
     with pytest.raises(RefusedDirectory, match="changed since"):
-        _export(store, out, overwrite=True)
+        _export(earlier.store, out, overwrite=True)

@@ -1,20 +1,18 @@
 """``report.html``'s charts say what happened: coverage only where a run stored items (a run with
 nothing new is marked, not drawn as 0 %), whole numbers on count axes, legends off the bars; a chart
-that cannot be drawn is a WARNING and a note, never a failed export. The page is looked at in
-headless Chromium, as a reader sees it."""
+that cannot be drawn is a WARNING and a note, never a failed export. The page as a reader sees it, in
+headless Chromium, is test_export's ``test_report_renders_offline_with_every_chart`` (a real export's
+report, every chart)."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
 
-import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from mayadeen.export.profile import Profile
 from mayadeen.export.report import crawl_health, items_per_period, report_html, top_counts
-
-CHROMIUM = "/usr/lib/chromium/chromium"
 
 
 def _run(number: int, spider: str, new: int, updated: int, errors: int, coverage: float) -> dict:
@@ -116,27 +114,3 @@ def test_a_chart_that_cannot_be_drawn_is_a_warning(caplog):
     ]
     assert page.count('<figure class="chart"') == page.count("<svg") == 6
     assert page.count("could not be drawn from this data") == 1
-
-
-@pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason="Debian's chromium is not installed")
-def test_the_crawl_health_chart_as_a_reader_sees_it(tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    page_html = report_html(
-        profile=_profile(), revisions_by_day=[("2025-08-04", 1)], runs=RUNS, title="Report", subtitle="5 items"
-    )
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            page = browser.new_context(offline=True, viewport={"width": 1100, "height": 900}).new_page()
-            page.set_content(page_html, wait_until="load")
-            for anchor in ("crawl-health", "items-over-time"):
-                figure = page.locator(f"#{anchor}")
-                box = figure.locator("svg").bounding_box()
-                assert box["width"] > 500 and box["height"] > 200
-                figure.screenshot(path=tmp_path / f"{anchor}.png")
-        finally:
-            browser.close()
-    for anchor in ("crawl-health", "items-over-time"):
-        shot = (tmp_path / f"{anchor}.png").read_bytes()
-        assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 10_000

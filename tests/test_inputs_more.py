@@ -30,7 +30,7 @@ from mayadeen.spiders.breaking import BreakingSpider
 from mayadeen.store.engines import StoreTarget
 from mayadeen.store.sqlite import ArticleStore
 from tests import inprocess
-from tests.conftest import ROOT, expected_records
+from tests.conftest import ROOT, CrawlResult, expected_records
 from tests.fixture_server import FixtureServer
 from tests.inprocess import crawl as crawl_in_process
 from tests.test_exit_status import closed_port_url
@@ -154,21 +154,27 @@ def test_names_of_scrapy_the_project_and_installed_add_ons_are_known():
     assert unknown_names(settings) == ["SCHEDULER_PERSIST"]
 
 
-def test_a_setting_typo_is_a_warning_with_the_closest_name_and_the_crawl_goes_on(tmp_path):
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory) -> CrawlResult:
+    """A real feed crawl of the fixtures given two misspelt settings (each a warning, then ignored): its
+    log and records, its store and its WARC archive (``crawled.sqlite.parent / "warc"``), read by the
+    export and reextract tests below too."""
+    work = tmp_path_factory.mktemp("crawled")
     with FixtureServer() as srv:
-        result = crawl_in_process(
-            "feed", srv.url, tmp_path, settings={"DOWNLOAD_DELAI": "0", "CONCURENT_REQUESTS": "4"}
-        )
-    warnings = [line for line in result.log.splitlines() if " WARNING: " in line]
+        return crawl_in_process("feed", srv.url, work, settings={"DOWNLOAD_DELAI": "0", "CONCURENT_REQUESTS": "4"})
+
+
+def test_a_setting_typo_is_a_warning_with_the_closest_name_and_the_crawl_goes_on(crawled):
+    warnings = [line for line in crawled.log.splitlines() if " WARNING: " in line]
     assert [w.split(" WARNING: ", 1)[1] for w in warnings] == [
         "-s CONCURENT_REQUESTS: no such setting in Scrapy, its add-ons or this project (did you mean"
         " CONCURRENT_REQUESTS?); it is ignored",
         "-s DOWNLOAD_DELAI: no such setting in Scrapy, its add-ons or this project (did you mean DOWNLOAD_DELAY?);"
         " it is ignored",
     ]
-    assert result.returncode == 0 and "result=ok" in result.log.strip().splitlines()[-1]
-    assert result.stat("mayadeen/settings/unknown") == 2
-    assert sorted(r["url"] for r in result.records()) == sorted(expected_records())
+    assert crawled.returncode == 0 and "result=ok" in crawled.log.strip().splitlines()[-1]
+    assert crawled.stat("mayadeen/settings/unknown") == 2
+    assert sorted(r["url"] for r in crawled.records()) == sorted(expected_records())
 
 
 # --- each spider its own stream -------------------------------------------------------------------
@@ -236,23 +242,11 @@ def test_breaking_flashes_go_to_their_own_file_never_the_articles_one(tmp_path):
 
 
 def test_a_first_run_that_cannot_reach_the_site_leaves_no_empty_store(tmp_path):
-    proc = command(
-        "crawl",
-        "sitemap",
-        "-a",
-        f"base_url={closed_port_url()}",
-        "-s",
-        "RETRY_TIMES=0",
-        "-s",
-        "MAYADEEN_RETRY_BACKOFF_BASE=0",
-        "-s",
-        "DOWNLOAD_DELAY=0",
-        "-s",
-        "AUTOTHROTTLE_ENABLED=0",
-        cwd=tmp_path,
+    proc = inprocess.bare_crawl(  # the user's command line: default outputs, in its working directory
+        "sitemap", closed_port_url(), tmp_path, "-s", "MAYADEEN_RETRY_BACKOFF_BASE=0"
     )
     assert proc.returncode == 1
-    assert "result=FAILED (site_unreachable)" in proc.stderr.strip().splitlines()[-1]  # still the last line
+    assert "result=FAILED (site_unreachable)" in proc.log.strip().splitlines()[-1]  # still the last line
     assert list(tmp_path.iterdir()) == []  # no data/mayadeen.sqlite, data/articles.jsonl, data/
 
 
@@ -291,18 +285,9 @@ def test_a_store_that_holds_anything_else_is_kept(tmp_path):
 # --- export and reextract: checked against what exists ----------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def crawled(tmp_path_factory):
-    """A real feed crawl of the fixtures: its store and its WARC archive."""
-    work = tmp_path_factory.mktemp("crawled")
-    with FixtureServer() as srv:
-        crawl_in_process("feed", srv.url, work)
-    return work
-
-
 def test_export_of_a_section_the_store_does_not_hold_lists_the_ones_it_does(crawled, tmp_path):
     out = tmp_path / "out"
-    proc = in_process("export", str(out), "--store", str(crawled / "mayadeen.sqlite"), "--section", "Politcs")
+    proc = in_process("export", str(out), "--store", str(crawled.sqlite), "--section", "Politcs")
     assert proc.returncode == 2 and proc.stdout == ""
     line = one_line(proc.log)
     assert line.startswith(
@@ -310,7 +295,7 @@ def test_export_of_a_section_the_store_does_not_hold_lists_the_ones_it_does(craw
         " that name; it holds Politics, "
     )
     assert line.endswith(" (closest first)")
-    with ArticleStore(crawled / "mayadeen.sqlite", readonly=True) as store:
+    with ArticleStore(crawled.sqlite, readonly=True) as store:
         held = {n for r in store.rows("SELECT section, section_group FROM articles") for n in r.values()}
     listed = line.split("it holds ", 1)[1].removesuffix(" (closest first)").split(", ")
     more = len(held) - LISTED
@@ -322,7 +307,7 @@ def test_export_of_a_section_the_store_does_not_hold_lists_the_ones_it_does(craw
         "export",
         str(out),
         "--store",
-        str(crawled / "mayadeen.sqlite"),
+        str(crawled.sqlite),
         "--section",
         "POLITICS,news",
         "--format",
@@ -349,7 +334,7 @@ def test_export_of_a_missing_or_empty_store_is_exit_1(tmp_path):
 
 
 def test_export_checks_setting_names_as_a_crawl_does(crawled, tmp_path):
-    proc = in_process("export", str(tmp_path / "out"), "-s", f"MAYADEN_SQLITE_PATH={crawled / 'mayadeen.sqlite'}")
+    proc = in_process("export", str(tmp_path / "out"), "-s", f"MAYADEN_SQLITE_PATH={crawled.sqlite}")
     assert proc.returncode == 2 and not (tmp_path / "out").exists()
     assert one_line(proc.log).startswith("scrapy export: error: -s MAYADEN_SQLITE_PATH: no such setting")
 
@@ -380,7 +365,11 @@ def test_reextract_from_a_missing_or_empty_archive_is_exit_1(tmp_path):
 
 def test_reextract_prints_its_report_and_no_banner(crawled, tmp_path):
     proc = command(
-        "reextract", "--warc-dir", str(crawled / "warc"), "-s", f"MAYADEEN_SQLITE_PATH={tmp_path / 'm.sqlite'}"
+        "reextract",
+        "--warc-dir",
+        str(crawled.sqlite.parent / "warc"),
+        "-s",
+        f"MAYADEEN_SQLITE_PATH={tmp_path / 'm.sqlite'}",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout == "Re-extraction report: 0 records changed, 0 unchanged, 14 new; fields changed most: none\n"
@@ -391,7 +380,7 @@ def test_reextract_prints_its_report_and_no_banner(crawled, tmp_path):
     asked = in_process(
         "reextract",
         "--warc-dir",
-        str(crawled / "warc"),
+        str(crawled.sqlite.parent / "warc"),
         "-L",
         "INFO",
         "-s",
