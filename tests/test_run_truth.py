@@ -313,3 +313,16 @@ def test_an_item_this_crawl_stored_is_not_counted_as_skipped(tmp_path):
 def test_outcome_words(stats, paused, result, words):
     verdict = outcome(stats, Thresholds(), paused=paused)
     assert (verdict.result, verdict.words) == (result, words)
+
+
+def test_the_warning_that_an_earlier_run_was_killed_is_counted(tmp_path, fixture_server):
+    # The store pipeline warns as it opens, before `spider_opened`, where Scrapy's LogCount starts counting.
+    from mayadeen.store.sqlite import ArticleStore
+
+    with ArticleStore(tmp_path / "mayadeen.sqlite") as store:
+        killed = store.start_run("feed")  # a run row never finished: its process died
+    run = crawl_in_process("feed", fixture_server.url, tmp_path)
+    warnings = [line for line in run.log.splitlines()[:-1] if " WARNING: " in line]
+    assert any(f"Crawl run {killed} " in line and "never finished" in line for line in warnings), warnings
+    assert run.stat("log_count/WARNING") == len(warnings)
+    assert f" warnings={len(warnings)} " in last_line(run)

@@ -67,7 +67,6 @@ from scrapy.core.scheduler import BaseScheduler
 from scrapy.exceptions import CloseSpider
 from scrapy.utils.asyncio import call_later
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
-from scrapy.utils.log import LogCounterHandler
 
 from mayadeen.distributed.acks import LEASE, AckWhenDone, unwatch_errback, watch_errback
 from mayadeen.distributed.budget import SLOT, Budget
@@ -141,17 +140,14 @@ class DistributedScheduler(BaseScheduler):
         keys = CrawlKeys(spider.name, crawl_id_of(spider))
         self.crawl = Crawl(self.link, keys, self.worker, lease_ttl=self.lease_ttl)
         restart = bool(getattr(spider, "restart", False))
-        # Scrapy counts log lines and starts the run's clock once the spider is open, after this join:
-        # what the join logs (Redis away: a WARNING, then an ERROR) and how long it waits count here.
-        counter = LogCounterHandler(self.crawler, level=self.crawler.settings.get("LOG_LEVEL"))
-        logging.root.addHandler(counter)
+        # Scrapy starts the run's clock once the spider is open, after this join: how long the join waits
+        # counts here (what it logs, LogCountToTheEnd counts: it counts from the crawl's start).
         opening = time.monotonic()
         try:
             joined = await maybe_deferred_to_future(self.link.submit(self.crawl.join, restart=restart))
         except RedisAway:
             return  # the link gave up (reported); spider_opened closes the crawl before any request
         finally:
-            logging.root.removeHandler(counter)
             self.stats.set_value(OPENING_SECONDS, time.monotonic() - opening)
         if joined.ended:
             self.over = True

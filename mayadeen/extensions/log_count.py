@@ -5,28 +5,51 @@ receivers connected after it have run: the warnings and errors that components l
 closes (skipped client-side listings, a run row the store refused, a coverage report) were printed
 but missing from ``log_count/*``, so the run summary's ``warnings=``/``errors=`` said fewer than the
 log held. This one counts until ``engine_stopped``, after every ``spider_closed`` receiver and the
-stats dump; the summary, logged after the crawl, reads the final counts.
+stats dump; the summary, logged after the crawl, reads the final counts. And it counts from the
+moment the crawl builds its extensions, before the item pipelines open (they open before
+``spider_opened``: the store's warning that an earlier run was killed went uncounted).
 """
 
 from __future__ import annotations
 
+import logging
+
 from scrapy import signals
 from scrapy.extensions.logcount import LogCount
+from scrapy.utils.log import LogCounterHandler
+
+
+class _CrawlLogCounter(LogCounterHandler):
+    """Counts until removed, unless its crawl ended before its spider opened: a crawl that fails while
+    building its components sends no signal that would remove the handler, so it stays on the root
+    logger but counts nothing more (a stopped crawl is not crawling either, but its spider opened)."""
+
+    opened = False
+
+    def filter(self, record):
+        return (self.opened or self.crawler.crawling) and super().filter(record)
 
 
 class LogCountToTheEnd(LogCount):
-    """Scrapy's ``LogCount`` (same stats, same ``LOG_LEVEL``), its handler removed when the engine stops."""
+    """Scrapy's ``LogCount`` (same stats, same ``LOG_LEVEL``), its handler added when the crawl builds
+    its extensions and removed when the engine stops."""
 
     started = False
 
     @classmethod
     def from_crawler(cls, crawler):
         ext = cls(crawler)
+        ext.handler = _CrawlLogCounter(crawler, level=crawler.settings.get("LOG_LEVEL"))
+        logging.root.addHandler(ext.handler)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.engine_started, signal=signals.engine_started)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(ext.engine_stopped, signal=signals.engine_stopped)
         return ext
+
+    def spider_opened(self, spider) -> None:
+        if self.handler is not None:
+            self.handler.opened = True
 
     def engine_started(self) -> None:
         self.started = True
