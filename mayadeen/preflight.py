@@ -16,6 +16,8 @@ with one line instead of a traceback per item, before it fetches or writes anyth
   the politeness budget. A store read (``MAYADEEN_STORE_REACTOR_TIMEOUT``) waits in a reader thread,
   not on the reactor, and holds its request — and lease, renewed meanwhile — that long; it must be
   below the TTL too, so that one stalled read does not hold a lease for longer than a killed worker's;
+* ``make_log_directory``: ``LOG_FILE``'s directory is made when missing; a place the file cannot be
+  written to is refused (a usage error);
 * ``check_jobdir``: a JOBDIR that cannot be a directory (a file, under a file, read-only), or that
   holds another spider's paused crawl, is refused (a usage error: it would resume the other spider's
   queue with this spider's callbacks and lose that job);
@@ -139,6 +141,20 @@ def check_jobdir(jobdir: str | None, spider: str) -> None:
             f"-s JOBDIR={jobdir} holds a paused crawl of spider {owner}, not {spider}: resume it with"
             f" `scrapy crawl {owner} -s JOBDIR={jobdir}`, or give this crawl its own JOBDIR"
         )
+
+
+def make_log_directory(log_file: str | None) -> None:
+    """Makes ``LOG_FILE``'s directory, as the store's and the feeds' are made (Scrapy would end the
+    process with a traceback when it opens the file); UsageProblem when the file cannot be written there."""
+    if not log_file:
+        return
+    path = Path(log_file)
+    if problem := _writable_place(path, "-s LOG_FILE"):
+        raise UsageProblem(problem)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageProblem(f"-s LOG_FILE={log_file}: {exc.strerror or exc}") from exc
 
 
 def _existing_ancestor(path: Path) -> Path:

@@ -99,6 +99,11 @@ USAGE_ERRORS = [
         "-a base_url=http://127.0.0.1:8000/mirror: takes an"
         " absolute http(s) origin such as http://127.0.0.1:8000 (no path, query or user name)",
     ),
+    # a log file that cannot be opened (used to be a traceback from Scrapy's logging set-up)
+    (
+        ["feed", *MIRROR, "-s", "LOG_FILE=/dev/null/feed.log"],
+        "-s LOG_FILE=/dev/null/feed.log: /dev/null is not a directory",
+    ),
     # dates and windows (used to be ~50 lines, two tracebacks and a RuntimeError from the command)
     (["sitemap", *MIRROR, "-a", "since=2025-13-45"], "-a since=2025-13-45: takes a day as YYYY-MM-DD, e.g. 2025-07-31"),
     (["sitemap", *MIRROR, "-a", "since=tomorrow"], "-a since=tomorrow: takes a day as YYYY-MM-DD, e.g. 2025-07-31"),

@@ -59,15 +59,18 @@ def test_a_usage_error_imports_nothing_and_is_one_line():
 
 def test_a_whole_crawl_exits_0_and_imports_nothing_only_the_export_or_redis_needs(tmp_path):
     """A whole crawl without a browser, every component loaded, every page parsed and stored; also
-    test_exit_status's good run as cron sees it: exit 0, its verdict the last line."""
+    test_exit_status's good run as cron sees it (docs/scheduling.md): exit 0, nothing on stderr, the
+    log in LOG_FILE (its directory made: it did not exist), its verdict the last line."""
+    log_file = tmp_path / "logs" / "feed.log"
     with FixtureServer() as srv:
-        returncode, imported, log = imported_by(
+        returncode, imported, stderr = imported_by(
             *crawl_argv(
                 "feed", srv.url, tmp_path / "a.jsonl", tmp_path / "s.sqlite", tmp_path / "warc",
-                settings={"MAYADEEN_CHROMIUM_PATH": ""},
+                settings={"MAYADEEN_CHROMIUM_PATH": "", "LOG_FILE": str(log_file)},
             )
         )  # fmt: skip
-    assert returncode == 0, log[-3000:]
+    assert returncode == 0 and stderr == "", stderr[-3000:]
+    log = log_file.read_text("utf-8")
     line = log.strip().splitlines()[-1]
     assert "Run summary: spider=feed result=ok finish_reason=finished" in line
     assert "items new=14 updated=0 unchanged=0 dropped=0" in line and "requests=17 errors=0" in line

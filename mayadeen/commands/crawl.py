@@ -122,6 +122,7 @@ class Command(ScrapyCrawlCommand):
                 f"no spider named {spider}{closest(spider, names)}; the spiders are {', '.join(sorted(names))}"
             )
         check_settings(self.settings)
+        preflight.make_log_directory(self.settings.get("LOG_FILE"))
         spider_cls = loader.load(spider)
         if hasattr(spider_cls, "parse_arguments"):
             spider_cls.parse_arguments(opts.spargs)
