@@ -21,13 +21,18 @@ from scrapy.utils.log import LogCounterHandler
 
 class _CrawlLogCounter(LogCounterHandler):
     """Counts until removed, unless its crawl ended before its spider opened: a crawl that fails while
-    building its components sends no signal that would remove the handler, so it stays on the root
-    logger but counts nothing more (a stopped crawl is not crawling either, but its spider opened)."""
+    building its components sends no signal that would remove the handler, so it counts nothing more
+    and the next crawl's ``LogCountToTheEnd`` removes it (a stopped crawl is not crawling either, but
+    its spider opened)."""
 
     opened = False
 
+    def ended(self) -> bool:
+        """Whether its crawl ended before its spider opened (the handler counts nothing more)."""
+        return not (self.opened or self.crawler.crawling)
+
     def filter(self, record):
-        return (self.opened or self.crawler.crawling) and super().filter(record)
+        return not self.ended() and super().filter(record)
 
 
 class LogCountToTheEnd(LogCount):
@@ -39,6 +44,9 @@ class LogCountToTheEnd(LogCount):
     @classmethod
     def from_crawler(cls, crawler):
         ext = cls(crawler)
+        for handler in list(logging.root.handlers):  # those of crawls that ended before their spider opened
+            if isinstance(handler, _CrawlLogCounter) and handler.ended():
+                logging.root.removeHandler(handler)
         ext.handler = _CrawlLogCounter(crawler, level=crawler.settings.get("LOG_LEVEL"))
         logging.root.addHandler(ext.handler)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
