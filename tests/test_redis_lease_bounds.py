@@ -138,7 +138,8 @@ def test_following_each_refusal_gives_a_crawl_that_starts(tmp_path):
 def test_a_worker_that_never_reached_redis_says_so_in_its_summary(tmp_path):
     """Its wait and its lines came before Scrapy starts the run's clock and counts log lines: the
     summary still counts the ERROR and the WARNING, and its duration is the retries' (the link gives up
-    once the next try could end after the 1.3 s window: 0.8 s seen), not duration=0.0s errors=0."""
+    once the next try could end after the 1.3 s window, after pauses of 0.05, 0.1 and 0.2 s at least:
+    0.4-0.8 s seen), not duration=0.0s errors=0."""
     settings = {
         "MAYADEEN_REDIS_URL": "redis://127.0.0.1:1/0",  # nothing listens there
         "MAYADEEN_REDIS_LEASE_TTL": "3",
@@ -157,7 +158,7 @@ def test_a_worker_that_never_reached_redis_says_so_in_its_summary(tmp_path):
     )
     assert summary, result.log[-2000:]
     assert int(summary.group(1)) == 1 and int(summary.group(2)) >= 1
-    assert 0.5 <= float(summary.group(3)) <= took
+    assert 0.3 <= float(summary.group(3)) <= took
     # Closed before its engine started (no engine_stopped): its log counter is gone all the same, or
     # the finished crawler would count every later line of this process.
     assert not [h for h in logging.root.handlers if isinstance(h, LogCounterHandler) and h not in counters]
