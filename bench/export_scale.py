@@ -42,7 +42,7 @@ from mayadeen.export.run import CARD  # noqa: E402
 from mayadeen.record import content_hash, utc_timestamp  # noqa: E402
 from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect  # noqa: E402
 from mayadeen.store.model import BOOKKEEPING_COLUMNS, JSON_COLUMNS, RECORD_COLUMNS  # noqa: E402
-from mayadeen.store.sqlite import ArticleStore  # noqa: E402
+from mayadeen.store.sqlite import ArticleStore, stored_json  # noqa: E402
 from tests.postgres_server import PostgresCluster  # noqa: E402
 
 SEED = 12
@@ -137,16 +137,13 @@ def generate(path: Path, rows: int) -> int:
                     1,
                     old["content_hash"],
                     old["date_modified"],
-                    json.dumps(old, ensure_ascii=False),
+                    stored_json(old),
                     seen,
                 ),
             )
             revisions += 1
             revision = 2
-        values = [
-            json.dumps(record[c], ensure_ascii=False) if c in JSON_COLUMNS and record[c] is not None else record[c]
-            for c in RECORD_COLUMNS
-        ]
+        values = [stored_json(record[c]) if c in JSON_COLUMNS else record[c] for c in RECORD_COLUMNS]
         con.execute(insert, (*values, seen, seen, revision))
         con.execute(insert_url, (record["url"], record["article_id"]))
         if i % 20_000 == 19_999:

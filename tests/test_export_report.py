@@ -6,8 +6,10 @@ report, every chart)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
+from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -37,6 +39,7 @@ RUNS = [
     _run(6, "feed", 0, 0, 2, 0.0),
     _run(7, "feed", 0, 0, 0, 0.0),
 ]
+ROOT = Path(__file__).resolve().parent.parent
 STORED = [0, 3, 4]  # the runs (by position) that stored items
 IDLE = [1, 2, 5, 6]
 
@@ -114,3 +117,22 @@ def test_a_chart_that_cannot_be_drawn_is_a_warning(caplog):
     ]
     assert page.count('<figure class="chart"') == page.count("<svg") == 6
     assert page.count("could not be drawn from this data") == 1
+
+
+def test_the_profile_reads_only_the_keys_it_names():
+    """The export leaves every JSON column the profile does not name as JSON text
+    (``datasets.ARTICLES.encoded``): a key read but not named would be counted as text."""
+    read = set()
+
+    class Watched(dict):
+        def __getitem__(self, key):
+            read.add(key)
+            return super().__getitem__(key)
+
+        def get(self, key, default=None):
+            read.add(key)
+            return super().get(key, default)
+
+    record = json.loads(next((ROOT / "fixtures" / "expected").glob("*.json")).read_text("utf-8"))
+    Profile().add(Watched(record))
+    assert read == Profile.READS

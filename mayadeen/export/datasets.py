@@ -14,11 +14,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
+from mayadeen.export.profile import Profile
 from mayadeen.record import flash_schema
 from mayadeen.record import schema as article_schema
+from mayadeen.store.model import JSON_COLUMNS
 from mayadeen.store.read import Selection, StoreSnapshot
 
 #: The file formats of every dataset, in the order they are written.
@@ -44,6 +46,9 @@ class Dataset:
     #: Its rows have a section and a kind: ``--section``/``--kind`` select among them (else they leave
     #: the dataset out).
     has_sections: bool = True
+    #: The JSON columns ``rows`` hands over as their compact JSON text, not decoded (the writers put
+    #: the text in place as it is).
+    encoded: frozenset[str] = frozenset()
 
     def columns(self) -> tuple[str, ...]:
         return tuple(self.schema()["properties"])
@@ -89,7 +94,16 @@ def stored_flash_schema() -> dict[str, Any]:
     })  # fmt: skip
 
 
-ARTICLES = Dataset("articles", article_schema, StoreSnapshot.articles, "parquet", StoreSnapshot.article_versions)
+#: The article columns nothing reads before they are written: left as JSON text (the profile reads its own).
+_ARTICLE_TEXT = JSON_COLUMNS - Profile.READS
+ARTICLES = Dataset(
+    "articles",
+    article_schema,
+    partial(StoreSnapshot.articles, encoded=_ARTICLE_TEXT),
+    "parquet",
+    StoreSnapshot.article_versions,
+    encoded=_ARTICLE_TEXT,
+)
 REVISIONS = Dataset(
     "revisions",
     revision_schema,

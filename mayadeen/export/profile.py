@@ -18,6 +18,9 @@ def week_of(day: str) -> str:
 
 
 class Profile:
+    #: The record keys ``add`` reads (the export decodes no other JSON column: ``datasets.ARTICLES``).
+    READS = frozenset({"date_published", "kind", "section_group", "section", "tags", "authors", "word_count"})
+
     def __init__(self) -> None:
         self.items = 0
         self.first: str | None = None

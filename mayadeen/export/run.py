@@ -79,7 +79,7 @@ def _writer(dataset: Dataset, fmt: str, root: Path, request: ExportRequest, kept
         own = frozenset(k.removeprefix(f"{relative}/") for k in kept if k.startswith(f"{relative}/"))
         return ParquetWriter(root, relative, dataset.schema(), dataset.partition_field, kept=own)
     if fmt == "csv":
-        return CsvWriter(root, relative, dataset.columns(), request.escape_csv_formulas)
+        return CsvWriter(root, relative, dataset.columns(), request.escape_csv_formulas, dataset.encoded)
     return JsonLinesWriter(root, relative)
 
 
@@ -149,7 +149,7 @@ def _stream(
     rows = 0
     records, columns = dataset.rows(snapshot, request.selection), dataset.columns()
     while batch := list(islice(records, BATCH_ROWS)):
-        lines = json_lines(batch, columns)  # once, for JSON Lines and Parquet
+        lines = json_lines(batch, columns, dataset.encoded)  # once, for JSON Lines and Parquet
         for writer in writers:
             writer.write(batch, lines)
         if profile is not None:

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow.parquet as pq
 
 from mayadeen.export.arrow import arrow_schema, table_reader
 from mayadeen.export.escape import csv_cell
-from mayadeen.jsontext import compact
+from mayadeen.jsontext import compact, loads
 
 STAGING_PREFIX = ".export-tmp-"
 #: Rows per Parquet row group (and the most rows held in memory at once).
@@ -147,13 +148,33 @@ _LINE_BREAKS = tuple((char.encode(), escaped) for char, escaped in (
 ))  # fmt: skip
 
 
-def json_lines(records: list[dict[str, Any]], columns: tuple[str, ...]) -> list[bytes]:
+def json_lines(
+    records: list[dict[str, Any]], columns: tuple[str, ...], encoded: frozenset[str] = frozenset()
+) -> list[bytes]:
     """Each record as compact JSON as ``json.dumps`` writes it (``jsontext.compact``), keys in
-    ``columns`` order: what the JSON Lines and the Parquet writers are given with the records."""
-    return [
-        compact(r if tuple(r) == columns else {c: r.get(c) for c in columns})  # own keys in order: no copy
-        for r in records
-    ]
+    ``columns`` order: what the JSON Lines and the Parquet writers are given with the records. The
+    values of the ``encoded`` keys are compact JSON text already (``Dataset.encoded``): put in as
+    they are."""
+    lines = []
+    for r in records:
+        if tuple(r) != columns:  # own keys in order: no copy
+            r = {c: r.get(c) for c in columns}
+        if encoded:
+            lines.append(_with_encoded(r, encoded))
+        else:
+            lines.append(compact(r))
+    return lines
+
+
+def _with_encoded(record: dict[str, Any], encoded: frozenset[str]) -> bytes:
+    as_text = dict(record)
+    for key in encoded:
+        if (text := as_text[key]) is not None:
+            as_text[key] = orjson.Fragment(text)
+    try:
+        return orjson.dumps(as_text)
+    except orjson.JSONEncodeError:  # what ``compact`` hands to the standard library: the values decoded
+        return compact({k: loads(v) if k in encoded and v is not None else v for k, v in record.items()})
 
 
 class JsonLinesWriter:
@@ -186,6 +207,11 @@ def _quoted(text: str) -> str:
     return text
 
 
+def _json_cell(text: str | None) -> str:
+    """The CSV cell of a value given as its compact JSON text (``Dataset.encoded``); null as empty."""
+    return "" if text is None else _quoted(text)
+
+
 def _cell_maker(escape_formulas: bool):
     """A record value → its CSV cell: null as empty, lists, objects and booleans as compact JSON,
     text escaped with ``escape.csv_cell`` when ``escape_formulas``, numbers as ``str``."""
@@ -210,16 +236,24 @@ class CsvWriter:
     would run as a formula gets a leading ``'`` (``escape.csv_cell``). The bytes Python's ``csv``
     writer wrote (``_quoted``), built a batch of lines at a time."""
 
-    def __init__(self, root: Path, relative: str, columns: tuple[str, ...], escape_formulas: bool = True):
-        self.columns = columns
+    def __init__(
+        self,
+        root: Path,
+        relative: str,
+        columns: tuple[str, ...],
+        escape_formulas: bool = True,
+        encoded: frozenset[str] = frozenset(),
+    ):
         self.file = HashedFile(root, relative)
         self.file.write(codecs.BOM_UTF8 + (",".join(map(_quoted, columns)) + "\r\n").encode())
-        self.cell = _cell_maker(escape_formulas)
+        cell = _cell_maker(escape_formulas)
+        #: (column, its cell maker): the values of ``encoded`` columns are compact JSON text already.
+        self.cells = [(c, _json_cell if c in encoded else cell) for c in columns]
         self.rows = 0
 
     def write(self, records: list[dict[str, Any]], lines: list[bytes]) -> None:
-        cell, columns = self.cell, self.columns
-        lines = [",".join([cell(r.get(c)) for c in columns]) for r in records]
+        cells = self.cells
+        lines = [",".join([cell(r.get(c)) for c, cell in cells]) for r in records]
         self.file.write(("\r\n".join(lines) + "\r\n").encode())
         self.rows += len(records)
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager, suppress
 from typing import Any, TypeVar
 
-from mayadeen.jsontext import loads
+from mayadeen.jsontext import compact, loads
 from mayadeen.record import utc_timestamp
 from mayadeen.store.model import ItemState
 from mayadeen.store.run_progress import FIGURES as PROGRESS_FIGURES
@@ -169,6 +169,15 @@ class Store:
     def from_json(value: Any) -> Any:
         """A JSON column's value as Python (SQLite hands back its text, PostgreSQL the value)."""
         return loads(value) if isinstance(value, str) else value
+
+    #: A JSON column's value in a row is its compact JSON text already (``json_text`` returns it as it is).
+    keeps_json_text = False
+
+    @staticmethod
+    def json_text(value: Any) -> str | None:
+        """A JSON column's value, as a row holds it, as compact JSON text (``jsontext.compact``; None
+        for null): PostgreSQL hands back the value, encoded here (SQLite keeps that text: as it is)."""
+        return None if value is None else compact(value).decode()
 
     def close(self) -> None:
         conn = getattr(self, "conn", None)

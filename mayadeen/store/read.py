@@ -79,12 +79,17 @@ class Selection:
 _JSON_AT = tuple(i for i, c in enumerate(RECORD_COLUMNS) if c in JSON_COLUMNS)
 
 
-def _row_record(row: tuple[Any, ...]) -> dict[str, Any]:
-    """The record of a row of RECORD_COLUMNS (``stream_values``), JSON decoded; no dict per row
-    until the record's own (one per exported item)."""
+def _row_record(row: tuple[Any, ...], decoded: tuple[int, ...] = _JSON_AT, as_text=None) -> dict[str, Any]:
+    """The record of a row of RECORD_COLUMNS (``stream_values``), the JSON columns at ``decoded``
+    decoded; no dict per row until the record's own (one per exported item). ``as_text``: the other
+    JSON columns' values through it (``Store.json_text``), or as they are when None."""
     values = list(row)
-    for i in _JSON_AT:
+    for i in decoded:
         values[i] = Store.from_json(values[i])
+    if as_text is not None:
+        for i in _JSON_AT:
+            if i not in decoded:
+                values[i] = as_text(values[i])
     return dict(zip(RECORD_COLUMNS, values, strict=True))
 
 
@@ -118,15 +123,21 @@ class StoreSnapshot:
     def __exit__(self, *exc_info: object) -> None:
         self._open.__exit__(*exc_info)
 
-    def articles(self, selection: Selection) -> Iterator[dict[str, Any]]:
-        """The current record of every selected item, ordered by ``date_published``, then ``url``."""
+    def articles(self, selection: Selection, encoded: frozenset[str] = frozenset()) -> Iterator[dict[str, Any]]:
+        """The current record of every selected item, ordered by ``date_published``, then ``url``.
+
+        The JSON columns named in ``encoded`` come as their compact JSON text (``Store.json_text``),
+        not decoded: a writer of JSON text needs no more, and decoding a row's lists of objects costs
+        more than the rest of its reading (SQLite hands over the text it keeps, as it is)."""
         if not self.has_articles:
             return
         where, params = selection.where()
+        decoded = tuple(i for i in _JSON_AT if RECORD_COLUMNS[i] not in encoded)
+        as_text = None if self.store.keeps_json_text else self.store.json_text
         for row in self.store.stream_values(
             f"SELECT {', '.join(RECORD_COLUMNS)} FROM articles WHERE {where} ORDER BY {_ORDER}", params
         ):
-            yield _row_record(row)
+            yield _row_record(row, decoded, as_text)
 
     def revisions(self, selection: Selection) -> Iterator[dict[str, Any]]:
         """Every earlier version of the selected items: its record plus ``revision`` and ``seen_at``
@@ -150,22 +161,20 @@ class StoreSnapshot:
         if not self.has_articles:
             return
         where, params = selection.where()
-        for row in self.store.stream(
+        yield from self.store.stream_values(
             f"SELECT date_published, url, content_hash, last_seen, revision FROM articles WHERE {where}", params
-        ):
-            yield tuple(row.values())
+        )
 
     def revision_versions(self, selection: Selection) -> Iterator[tuple[Any, ...]]:
         """(its own date_published, article_id, revision, seen_at) of every earlier version ``revisions`` yields."""
         if not self.has_articles:
             return
         where, params = selection.where("a")
-        for row in self.store.stream(
+        yield from self.store.stream_values(
             "SELECT r.record ->> 'date_published' AS published, r.article_id, r.revision, r.seen_at"
             f" FROM article_revisions r JOIN articles a ON a.article_id = r.article_id WHERE {where}",
             params,
-        ):
-            yield tuple(row.values())
+        )
 
     def flash_versions(self, selection: Selection) -> Iterator[tuple[Any, ...]]:
         """(time, the stored flash as JSON) of each flash ``flashes`` yields (flashes are few, and edited in place)."""

@@ -51,12 +51,14 @@ _STATE = "a.article_id, a.url, a.date_modified, a.date_published, a.listed_date,
 _CHUNK = 500
 
 
-def _to_json(value: Any) -> str | None:
+def stored_json(value: Any) -> str | None:
+    """The text a JSON column keeps: compact, as ``jsontext.compact`` writes it (the export hands it
+    over as it is, ``StoreSnapshot.articles``' ``encoded``); SQL NULL for None."""
     return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _column_values(record: Mapping[str, Any], columns: Iterable[str]) -> list[Any]:
-    return [_to_json(record.get(c)) if c in JSON_COLUMNS else record.get(c) for c in columns]
+    return [stored_json(record.get(c)) if c in JSON_COLUMNS else record.get(c) for c in columns]
 
 
 def record_from_row(row: Iterable[Any]) -> dict[str, Any]:
@@ -168,7 +170,14 @@ class ArticleStore(Store):
             return work()
 
     def json(self, value: Any) -> str | None:
-        return _to_json(value)
+        return stored_json(value)
+
+    keeps_json_text = True
+
+    @staticmethod
+    def json_text(value: Any) -> str | None:
+        """The column's own text, as ``stored_json`` wrote it (the store has never written it otherwise)."""
+        return value
 
     def schema_version(self) -> int:
         return schema.applied(self.conn)
@@ -240,7 +249,7 @@ class ArticleStore(Store):
         conn.execute(
             "INSERT INTO article_revisions (article_id, revision, url, content_hash, date_modified, record, seen_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (article_id, row[-2], old["url"], old["content_hash"], old["date_modified"], _to_json(old), row[-1]),
+            (article_id, row[-2], old["url"], old["content_hash"], old["date_modified"], stored_json(old), row[-1]),
         )
 
     def get(self, url_or_id: str) -> dict[str, Any] | None:
