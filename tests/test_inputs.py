@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import io
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -297,6 +298,7 @@ def environment_refusal(result, message: str, reason: str) -> None:
     assert len(errors) == 2, errors  # the problem, then the summary
     assert errors[0].endswith(message), errors[0]
     assert f"result=FAILED ({reason}) finish_reason={reason}" in errors[1] and "Run summary:" in errors[1]
+    assert re.search(r" duration=\d+\.\ds$", errors[1]), errors[1]  # timed by the command
     assert "Traceback" not in result.log and "Spider opened" not in result.log
 
 

@@ -5,6 +5,7 @@ stop cleanly, and each spider counts in its own words."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -203,6 +204,7 @@ def test_a_busy_jobdir_is_a_warning_without_traceback(tmp_path):
     assert "WARNING: Run summary: spider=sitemap result=skipped (jobdir busy) finish_reason=jobdir_busy" in last_line(
         second
     )
+    assert re.search(r" duration=\d+\.\ds$", last_line(second)), last_line(second)  # timed by the command
     assert "Traceback" not in second.log and "never retrieved" not in second.log and " ERROR: " not in second.log
     assert len(stored(tmp_path / "first" / "mayadeen.sqlite")) == 14  # the first run was left alone
 

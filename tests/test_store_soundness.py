@@ -148,3 +148,11 @@ def test_storecheck_of_a_file_that_is_no_store_exits_1(tmp_path):
     result = storecheck_in_process("--store", str(path))
     assert result.returncode == 1
     assert "not a SQLite database" in result.log
+
+
+def test_storecheck_of_a_missing_store_says_so_and_exits_1(tmp_path):
+    path = tmp_path / "nowhere" / "mayadeen.sqlite"
+    result = storecheck_in_process("--store", str(path))
+    assert result.returncode == 1
+    assert result.log.strip() == f"scrapy storecheck: {path}: no store there (no such file)"
+    assert not path.parent.exists()  # nothing made

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
@@ -151,6 +152,7 @@ class Command(ScrapyCrawlCommand):
     def run_spider(self, spider, spargs: dict) -> None:
         """Run one spider (a name or a class) and set the exit status from how its run went."""
         assert self.crawler_process
+        started = time.monotonic()
         spidercls = self.spider_loader().load(spider) if isinstance(spider, str) else spider
         name = spidercls.name
         settings = self.settings
@@ -162,7 +164,7 @@ class Command(ScrapyCrawlCommand):
             or preflight.archive_problem(settings)
         )
         if problem:
-            new_outputs.discard_empty(self.refuse(name, spargs, problem, limits))
+            new_outputs.discard_empty(self.refuse(name, spargs, problem, limits, time.monotonic() - started))
             return
         for uri in self.resumed_feeds:
             logger.info("Resuming the job in JOBDIR: %s is appended to, not overwritten (-O)", uri)
@@ -188,7 +190,8 @@ class Command(ScrapyCrawlCommand):
                 return
             stats = {**stats, "finish_reason": "forced_shutdown"}  # a second Ctrl-C: stopped at once
         result = outcome(stats, limits, paused=preflight.jobdir_owner(settings.get("JOBDIR")) is not None)
-        log_summary(summary_line(name, stats, result, getattr(crawler.spidercls, "summary_counts", None)), result)
+        counted = getattr(crawler.spidercls, "summary_counts", None)
+        log_summary(summary_line(name, stats, result, counted, time.monotonic() - started), result)
         self.exitcode = exit_status(result)
         self.record(stats, result)
         new_outputs.discard_empty(stats.get("mayadeen/run_id"))
@@ -205,9 +208,11 @@ class Command(ScrapyCrawlCommand):
             except Exception as exc:  # the verdict is in the summary line anyway
                 logger.warning("Could not record the result of run %s in %s: %s", run_id, target, exc)
 
-    def refuse(self, spider: str, spargs, problem: preflight.EnvironmentProblem, limits: Thresholds) -> int | None:
-        """A run that cannot start: its one line, its summary, and its crawl_runs row where possible
-        (its id is returned)."""
+    def refuse(
+        self, spider: str, spargs, problem: preflight.EnvironmentProblem, limits: Thresholds, took: float
+    ) -> int | None:
+        """A run that cannot start: its one line, its summary (``took``: its seconds so far), and its
+        crawl_runs row where possible (its id is returned)."""
         logger.error("%s", problem.message)
         stats = {"finish_reason": problem.reason, "log_count/ERROR": 1}
         result = outcome(stats, limits)
@@ -217,7 +222,7 @@ class Command(ScrapyCrawlCommand):
                 run_id = store.start_run(spider, dict(spargs))
                 store.finish_run(run_id, finish_reason=problem.reason, errors=1)
                 store.record_result(run_id, problem.reason)
-        logger.error("%s", summary_line(spider, stats, result))
+        logger.error("%s", summary_line(spider, stats, result, measured=took))
         self.exitcode = EXIT_FAILED
         return run_id
 

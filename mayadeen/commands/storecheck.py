@@ -4,7 +4,7 @@ A crawl reads only the store's header, schema and last run before it starts, and
 ``PRAGMA integrity_check`` itself only after a run that did not close cleanly
 (``mayadeen.store.soundness``); this command runs it whenever asked, read-only (crawls may write
 meanwhile). Schedule it weekly. Exits 0 when the store is sound, 1 when it is damaged (the problems
-found, at most ``--max-problems``, one a line) or cannot be read, 2 on bad options.
+found, at most ``--max-problems``, one a line), cannot be read or is not there, 2 on bad options.
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ class Command(ScrapyCommand):
             self.exitcode = EXIT_USAGE
             return
         path = Path(target.location)
+        if not path.exists():
+            print(f"scrapy storecheck: {path}: no store there (no such file)", file=sys.stderr)
+            self.exitcode = EXIT_FAILED
+            return
         started = time.monotonic()
         try:
             version = soundness.look(path).schema_version

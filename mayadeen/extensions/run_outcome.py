@@ -236,14 +236,24 @@ def _collected(stats: Mapping[str, Any], counted: Counts | None) -> str:
     )
 
 
-def summary_line(spider: str, stats: Mapping[str, Any], result: Outcome, counted: Counts | None = None) -> str:
+def summary_line(
+    spider: str,
+    stats: Mapping[str, Any],
+    result: Outcome,
+    counted: Counts | None = None,
+    measured: float | None = None,
+) -> str:
     """``Run summary: spider=feed result=ok finish_reason=finished items new=1 updated=1 …``.
 
     ``counted``: what the spider collects in its own words (its ``summary_counts``), else the items.
+    ``measured``: the run's seconds as its command measured them, for a run Scrapy's clock never
+    timed (refused before it started, skipped for a busy JOBDIR).
     """
     duration = stats.get("elapsed_time_seconds")
     if duration is not None:
         duration += stats.get(OPENING_SECONDS, 0)
+    else:
+        duration = measured
     return (
         f"Run summary: spider={spider} result={result.words}"
         f" finish_reason={result.finish_reason} {_collected(stats, counted)}"
