@@ -203,7 +203,7 @@ def test_dedupe_drops_the_same_url_again(crawler, caplog, variant):
     assert dropped.value.log_level == "DEBUG"
     assert stat(crawler, "mayadeen/dropped/duplicate_url") == 1
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
-        (logging.DEBUG, f"Dropped duplicate of {first['url']}")
+        (logging.INFO, f"Dropped a second copy of {first['url']}: already scraped in this run")
     ]
 
 

@@ -60,7 +60,8 @@ class DedupePipeline:
         url, article_id = self._identity(item)
         if url and url in self.urls:
             self.stats.inc_value("mayadeen/dropped/duplicate_url")
-            logger.debug("Dropped duplicate of %s", url)
+            # INFO: the run summary counts it in dropped=, so the log says which.
+            logger.info("Dropped a second copy of %s: already scraped in this run", url)
             raise DropItem(f"duplicate_url: {url}", log_level="DEBUG")
         if article_id and article_id in self.article_ids:
             first = self.article_ids[article_id]
