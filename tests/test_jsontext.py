@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import example, given
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mayadeen.export.writers import CsvWriter, json_lines
 from mayadeen.jsontext import compact, loads
 from mayadeen.store.sqlite import stored_json
+from tests.conftest import examples
 
 
 @pytest.mark.parametrize(
@@ -52,8 +53,12 @@ _VALUES = st.recursive(
     max_leaves=12,
 )
 _STRUCTURED = st.lists(_VALUES, max_size=3) | st.dictionaries(_TEXT, _VALUES, max_size=3) | st.none()
+_PROPERTY = settings(
+    max_examples=examples(300), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
+@_PROPERTY
 @given(_STRUCTURED)
 @example([{"caption": '"\\\n\x00\x1f\x7f\u2028😀', "n": 2**70}])
 def test_the_store_keeps_json_as_compact_writes_it(value):
@@ -64,6 +69,7 @@ def test_the_store_keeps_json_as_compact_writes_it(value):
     assert stored is None or compact(loads(stored)).decode() == stored  # what the export wrote before
 
 
+@_PROPERTY
 @given(_VALUES, _STRUCTURED, _VALUES)
 @example(2**70, ["a"], None)  # orjson refuses the record: the standard library writes it
 @example("x", None, 2**63)
