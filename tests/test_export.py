@@ -554,3 +554,21 @@ def test_datasette_answers_search_with_the_right_row(stores, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("formats", "loaded"),
+    [
+        ("jsonl,csv", 'load_dataset("json", data_files="articles.jsonl"'),
+        ("csv", 'pd.read_csv("articles.csv", encoding="utf-8-sig")'),
+    ],
+)
+def test_the_card_describes_and_loads_only_the_formats_written(stores, tmp_path, formats, loaded):
+    export_in_process(tmp_path / "out", "--store", stores.before, "--format", formats)
+    card = (tmp_path / "out" / "README.md").read_text("utf-8")
+    assert not any(p.name.startswith("parquet") for p in (tmp_path / "out").iterdir())
+    for parquet in ("part-N.parquet", "read_parquet", 'ds.dataset("parquet"', "partition columns"):
+        assert parquet not in card, parquet
+    assert loaded in card
+    assert ("`*.jsonl`: one JSON record per line" in card) == ("jsonl" in formats)
+    assert "`*.csv`: RFC 4180" in card

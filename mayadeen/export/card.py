@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from mayadeen.export.arrow import arrow_field
-from mayadeen.export.datasets import Dataset
+from mayadeen.export.datasets import FORMATS, Dataset
 from mayadeen.export.escape import markdown_text
 from mayadeen.export.profile import Profile
 from mayadeen.record import flash_schema, resolve
@@ -109,11 +109,13 @@ def dataset_card(
     flashes: dict[str, Any] | None = None,
     csv_formulas_escaped: bool = True,
     trust: list[str] = (),
+    formats: tuple[str, ...] = FORMATS,
 ) -> str:
     """The card's Markdown. ``files``: dataset file → rows; ``selection``: the filters in words;
     ``flashes``: the ``StoreSnapshot.flash_summary`` when the breaking files are written;
     ``csv_formulas_escaped``: whether CSV cells that start a formula got a leading ``'``; ``trust``:
-    the licence, provenance and limitations sections (``mayadeen.export.provenance``)."""
+    the licence, provenance and limitations sections (``mayadeen.export.provenance``); ``formats``:
+    the formats written (only those are described and loaded)."""
     main = datasets[0]
     revisions_note = (
         "with its earlier versions in the revisions files"
@@ -139,11 +141,7 @@ def dataset_card(
         "",
         *_table(("file", "rows"), sorted(files.items())),
         "",
-        "- `*.jsonl`: one JSON record per line, UTF-8, ordered by `date_published`, then `url` (flashes: by `time`).",
-        "- `*.csv`: RFC 4180, UTF-8 with a byte-order mark, a header row; lists, objects and booleans as JSON text; "
-        "an empty cell is null. " + _FORMULAS[csv_formulas_escaped],
-        "- `parquet*/year=YYYY/month=MM/part-N.parquet`: hive partitions by the UTC month of publication (flashes: "
-        "of `time`), typed columns (below).",
+        *_file_notes(formats, csv_formulas_escaped),
         "- `report.html`: charts of the same data, one page that works offline. `manifest.json`: "
         "every file's rows, bytes and sha256. `croissant.json`: the same files and every field in Croissant 1.1 "
         '(`mlcroissant.Dataset(jsonld="croissant.json")` loads the records).',
@@ -200,34 +198,64 @@ def dataset_card(
             ),
             "",
         ]
-    lines += [
-        "## How to load it",
-        "",
-        "```python",
-        "import pyarrow.dataset as ds",
-        'table = ds.dataset("parquet", format="parquet", partitioning="hive").to_table()',
-        "",
-        "import pandas as pd",
-        'df = pd.read_parquet("parquet")                    # or pd.read_json("articles.jsonl", lines=True)',
-        "",
-        "import duckdb",
-        "duckdb.sql(\"SELECT section, count(*) FROM read_parquet('parquet/**/*.parquet', hive_partitioning=true)"
-        ' GROUP BY 1 ORDER BY 2 DESC").show()',
-        "",
-        "from datasets import load_dataset                   # Hugging Face",
-        'dataset = load_dataset("json", data_files="articles.jsonl", split="train")',
-        *(
-            [
-                'flashes = ds.dataset("parquet_breaking", format="parquet", partitioning="hive").to_table()'
-                "  # breaking news"
-            ]
-            if flashes is not None
-            else []
-        ),
-        "```",
-        "",
-        "`year` and `month` are the partition columns of the Parquet files. In the CSV, "
-        "`json.loads` a list, object or boolean cell to get the value back.",
-        "",
-    ]
+    lines += ["## How to load it", "", "```python", *_loading(formats, flashes is not None), "```", ""]
+    notes = {
+        "parquet": "`year` and `month` are the partition columns of the Parquet files.",
+        "csv": "In the CSV, `json.loads` a list, object or boolean cell to get the value back.",
+    }
+    if notes := [text for fmt, text in notes.items() if fmt in formats]:
+        lines += [" ".join(notes), ""]
     return "\n".join(lines)
+
+
+def _file_notes(formats: tuple[str, ...], csv_formulas_escaped: bool) -> list[str]:
+    """The card's line on each format written, in ``FORMATS`` order."""
+    notes = {
+        "jsonl": "- `*.jsonl`: one JSON record per line, UTF-8, ordered by `date_published`, then `url` (flashes: "
+        "by `time`).",
+        "csv": "- `*.csv`: RFC 4180, UTF-8 with a byte-order mark, a header row; lists, objects and booleans as JSON "
+        "text; an empty cell is null. " + _FORMULAS[csv_formulas_escaped],
+        "parquet": "- `parquet*/year=YYYY/month=MM/part-N.parquet`: hive partitions by the UTC month of publication "
+        "(flashes: of `time`), typed columns (below).",
+    }
+    return [notes[fmt] for fmt in FORMATS if fmt in formats]
+
+
+def _loading(formats: tuple[str, ...], flashes: bool) -> list[str]:
+    """Python that loads the files written in ``formats``."""
+    code = []
+    if "parquet" in formats:
+        code += [
+            "import pyarrow.dataset as ds",
+            'table = ds.dataset("parquet", format="parquet", partitioning="hive").to_table()',
+            "",
+            "import pandas as pd",
+            'df = pd.read_parquet("parquet")'
+            + ('                    # or pd.read_json("articles.jsonl", lines=True)' if "jsonl" in formats else ""),
+            "",
+            "import duckdb",
+            "duckdb.sql(\"SELECT section, count(*) FROM read_parquet('parquet/**/*.parquet', hive_partitioning=true)"
+            ' GROUP BY 1 ORDER BY 2 DESC").show()',
+            "",
+        ]
+    elif "jsonl" in formats:
+        code += ["import pandas as pd", 'df = pd.read_json("articles.jsonl", lines=True)', ""]
+    else:
+        code += ["import pandas as pd", 'df = pd.read_csv("articles.csv", encoding="utf-8-sig")', ""]
+    builder, files = (
+        ("json", "articles.jsonl")
+        if "jsonl" in formats
+        else ("parquet", "parquet/**/*.parquet")
+        if "parquet" in formats
+        else ("csv", "articles.csv")
+    )
+    code += [
+        "from datasets import load_dataset                   # Hugging Face",
+        f'dataset = load_dataset("{builder}", data_files="{files}", split="train")',
+    ]
+    if flashes and "parquet" in formats:
+        code += [
+            'flashes = ds.dataset("parquet_breaking", format="parquet", partitioning="hive").to_table()'
+            "  # breaking news"
+        ]
+    return code

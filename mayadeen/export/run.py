@@ -194,6 +194,7 @@ def _documents(
             flashes=flashes,
             csv_formulas_escaped=request.escape_csv_formulas,
             trust=trust,
+            formats=request.formats,
         ),
         REPORT: report_html(
             profile=profile,
