@@ -572,3 +572,15 @@ def test_the_card_describes_and_loads_only_the_formats_written(stores, tmp_path,
     assert loaded in card
     assert ("`*.jsonl`: one JSON record per line" in card) == ("jsonl" in formats)
     assert "`*.csv`: RFC 4180" in card
+
+
+def test_an_export_over_an_unchanged_one_says_it_kept_its_files(stores, tmp_path):
+    first = export_in_process(tmp_path / "out", "--store", stores.before, "--format", "jsonl,parquet")
+    again = export_in_process(tmp_path / "out", "--store", stores.before, "--format", "jsonl,parquet", "--overwrite")
+    assert "kept from the earlier export" not in first.stdout
+    files = len([line for line in first.stdout.splitlines() if line.startswith(("articles", "breaking", "parquet"))])
+    assert files > 3
+    assert (
+        again.stdout.splitlines()[-1]
+        == f"{files + 3} of these files kept from the earlier export there (their rows did not change)"
+    )

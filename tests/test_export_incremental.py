@@ -81,6 +81,7 @@ def test_an_unchanged_export_keeps_every_data_file(earlier, tmp_path):
     after = _stamps(out)
     data = [p for p in before if p not in ("README.md", "report.html", "croissant.json")]
     assert data and all(after[p] == before[p] for p in data)
+    assert second.kept == len(first.files) and first.kept == 0  # the documents too: nothing they show changed
     assert {f.path: f.sha256 for f in second.files} == {f.path: f.sha256 for f in first.files}
     assert second.profile.state() == first.profile.state()
     assert _manifest(out)["partitions"] == first.manifest["partitions"]
@@ -97,10 +98,11 @@ def test_a_changed_item_rewrites_its_partition_only(tmp_path):
             {**record, "scraped_at": "2025-09-02T00:00:00Z", "shares": (record.get("shares") or 0) + 7},
             seen_at="2025-09-02T00:00:00Z",
         )
-    _export(store, out, overwrite=True)
+    result = _export(store, out, overwrite=True)
     after = _stamps(out)
     parquet = [p for p in before if p.startswith("parquet/")]
     rewritten = {p for p in parquet if after.get(p) != before[p]}
+    assert result.kept == len(parquet) - len(rewritten)
     assert rewritten and all(p.startswith(changed + "/") for p in rewritten)
     assert len(rewritten) < len(parquet)
     assert after["articles.jsonl"] != before["articles.jsonl"]  # one file of every row: written again

@@ -145,6 +145,8 @@ def summary(result: ExportResult, out: Path) -> str:
     if result.flashes is not None:
         lines.append(f"{result.flashes['flashes']:,} breaking-news flashes, {flash_range(result.flashes)} (UTC)")
     lines.append(f"{result.profile.items:,} items published {result.profile.date_range()} (UTC) in {out}")
+    if result.kept:
+        lines.append(f"{result.kept:,} of these files kept from the earlier export there (their rows did not change)")
     return "\n".join(lines)
 
 

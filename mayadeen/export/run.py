@@ -70,6 +70,8 @@ class ExportResult:
     manifest: dict[str, Any]
     #: ``StoreSnapshot.flash_summary`` of the exported flashes; None when the selection left them out.
     flashes: dict[str, Any] | None = None
+    #: Of ``files``, those of the earlier export that this one kept (their rows did not change).
+    kept: int = 0
 
 
 def _output_name(dataset: Dataset, fmt: str) -> str:
@@ -327,7 +329,7 @@ def export(request: ExportRequest) -> ExportResult:
         if staging is not None:
             staging.abort()
         raise
-    return ExportResult(sorted(files, key=lambda f: f.path), profile, manifest, flashes)
+    return ExportResult(sorted(files, key=lambda f: f.path), profile, manifest, flashes, len(kept_files))
 
 
 def _reason(exc: BaseException) -> str:
