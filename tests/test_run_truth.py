@@ -156,6 +156,7 @@ def test_a_paused_run_says_paused_at_info_and_in_crawl_runs(tmp_path):
     assert code == 3, log[-3000:]
     assert "INFO: Run summary: spider=sitemap result=paused finish_reason=shutdown" in summary(log)
     assert " ERROR: " not in log and "Traceback" not in log
+    assert "Monitor Finish reason" not in log and " warnings=0 " in summary(log)  # a pause is no alert
     (run,) = runs(tmp_path / "mayadeen.sqlite")
     assert (run["result"], run["finish_reason"]) == ("paused", "shutdown")
 

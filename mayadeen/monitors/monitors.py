@@ -15,8 +15,9 @@ from spidermon import monitors
 from spidermon.contrib.scrapy.monitors.base import BaseScrapyMonitor
 
 from mayadeen.extensions.coverage import FieldCoverage
-from mayadeen.extensions.run_outcome import OK_REASONS, Thresholds, invalid_drops
+from mayadeen.extensions.run_outcome import INTERRUPTED, OK_REASONS, Thresholds, invalid_drops
 from mayadeen.monitors.history import EarlierRuns
+from mayadeen.preflight import jobdir_owner
 from mayadeen.store.freshness import comparable_items_seen
 
 DEFAULT_HISTORY_MIN_RUNS = 3
@@ -163,11 +164,15 @@ class ErrorCountMonitor(MayadeenMonitor):
 
 @monitors.name("Finish reason")
 class FinishReasonMonitor(MayadeenMonitor):
-    """The run ended as a run that did its work ends (finished, or a CLOSESPIDER_* limit)."""
+    """The run ended as a run that did its work ends (finished, or a CLOSESPIDER_* limit); a run
+    paused by a signal with a JOBDIR is not judged (exit 3: a normal stop, resumed by the next run)."""
 
     @monitors.name("finished as expected")
     def test_finish_reason(self):
         reason = self.stats.get("finish_reason")
+        if reason in INTERRUPTED and jobdir_owner(self.crawler.settings.get("JOBDIR")) is not None:
+            # as the run's verdict says (run_outcome.outcome): a pause, which the same command resumes
+            self.skipTest("paused: its JOBDIR keeps the job")
         self.judge(reason in OK_REASONS, f"the run ended with finish reason {reason}", finish_reason=reason)
 
 
