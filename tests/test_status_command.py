@@ -146,3 +146,28 @@ def test_stores_from_before_the_monitors_get_their_run_columns(target):
     if target.engine == "sqlite":
         columns = [r[1] for r in sqlite3.connect(target.location).execute("PRAGMA table_info(crawl_runs)")]
         assert columns[-2:] == ["items_seen", "monitors_failed"]
+
+
+def _run(n: int, result: str, shares: float, records: int = 14) -> dict:
+    return {
+        "id": n,
+        "result": result,
+        "finish_reason": "shutdown" if result == "paused" else "finished",
+        "started_at": T0,
+        "finished_at": T1,
+        "coverage": {"records": records, "below_minimum": [], "fields": {"shares": shares}},
+    }
+
+
+def test_a_paused_run_is_no_failure_and_its_coverage_is_not_compared():
+    """A run paused by SIGTERM (systemctl stop) is resumed by the next one: ``scrapy status`` exits 0
+    for it, counts no failure for it, and compares coverage between whole runs only."""
+    from mayadeen.monitors.status import spider_status
+
+    paused_last = spider_status([_run(3, "paused", 0.1, 3), _run(2, "ok", 0.9), _run(1, "ok", 0.9)], 5)
+    assert not paused_last["failed"] and paused_last["failed_in_a_row"] == 0
+    assert paused_last["coverage_falling"] == {}  # 3 records of a paused run against a whole run
+    resumed = spider_status([_run(4, "ok", 0.2), _run(3, "paused", 0.5, 3), _run(2, "ok", 0.9)], 5)
+    assert resumed["coverage_falling"] == {"shares": [0.9, 0.2]}  # against run 2, not the paused run 3
+    failing = spider_status([_run(3, "lost_records", 0.9), _run(2, "paused", 0.9), _run(1, "lost_records", 0.9)], 5)
+    assert failing["failed"] and failing["failed_in_a_row"] == 2

@@ -11,7 +11,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from mayadeen.extensions.run_outcome import OK_REASONS
+from mayadeen.extensions.run_outcome import OK_REASONS, PAUSED
 from mayadeen.record import TIMESTAMP_FORMAT
 from mayadeen.store.engines import SQLITE, StoreTarget
 from mayadeen.store.interface import Store
@@ -40,15 +40,21 @@ def _seconds(start: str | None, end: str | None) -> float | None:
 
 
 def spider_status(runs: list[dict[str, Any]], trend: int) -> dict[str, Any]:
-    """One spider's status from its runs, newest first."""
+    """One spider's status from its runs, newest first. A paused run (stopped by a signal with a
+    JOBDIR; the next run resumes it) is no failure, and its coverage, of part of a crawl, is not
+    compared with a whole run's."""
     finished = [r for r in runs if verdict(r) != RUNNING]
     last = finished[0] if finished else runs[0]
     in_a_row = 0
     for run in finished:
         if verdict(run) == "ok":
             break
-        in_a_row += 1
-    covered = [r for r in finished if isinstance(r.get("coverage"), dict) and r["coverage"].get("records")]
+        in_a_row += verdict(run) != PAUSED
+    covered = [
+        r
+        for r in finished
+        if verdict(r) != PAUSED and isinstance(r.get("coverage"), dict) and r["coverage"].get("records")
+    ]
     return {
         "last_run": {
             "id": last["id"],
@@ -62,7 +68,7 @@ def spider_status(runs: list[dict[str, Any]], trend: int) -> dict[str, Any]:
             "monitors_failed": [m["monitor"] for m in last.get("monitors_failed") or []],
         },
         "running": [r["id"] for r in runs if verdict(r) == RUNNING],
-        "failed": bool(finished) and verdict(last) != "ok",
+        "failed": bool(finished) and verdict(last) not in ("ok", PAUSED),
         "failed_in_a_row": in_a_row,
         "coverage_trend": [
             {
