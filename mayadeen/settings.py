@@ -23,6 +23,9 @@ MAYADEEN_SQLITE_PATH = "data/mayadeen.sqlite"
 MAYADEEN_SQLITE_BUSY_TIMEOUT = 60
 # The JOBDIR journal is rewritten with only the items in flight once it holds more lines than this.
 MAYADEEN_JOURNAL_MAX_LINES = 10_000
+# A run whose JOBDIR another run has held longer than this many seconds fails (jobdir_stuck, exit 1)
+# instead of being skipped (exit 75): that run may be hung. 0: never.
+MAYADEEN_JOBDIR_STUCK_AFTER = 0
 # Query parameters that never make a different page (besides every utm_* parameter).
 MAYADEEN_TRACKING_PARAMS = list(_urls.DEFAULT_TRACKING_PARAMS)
 

@@ -4,16 +4,19 @@ stop cleanly, and each spider counts in its own words."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import signal
 import subprocess
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
 from scrapy.utils.test import get_crawler
 
+from mayadeen.extensions.resume import LOCK_FILE
 from mayadeen.extensions.run_outcome import Thresholds, outcome
 from mayadeen.store.freshness import Verdict
 from mayadeen.urls import PUBLIC_URL, item_kind
@@ -201,13 +204,47 @@ def test_a_busy_jobdir_is_a_warning_without_traceback(tmp_path):
         meanwhile.check()
     (second,) = second
     assert first.returncode == 0 and second.returncode == 75
-    assert f"WARNING: JOBDIR {jobdir} is in use by another crawl (pid {os.getpid()})" in second.log
+    assert f"WARNING: JOBDIR {jobdir} is in use by another crawl (pid {os.getpid()}, for " in second.log
     assert "WARNING: Run summary: spider=sitemap result=skipped (jobdir busy) finish_reason=jobdir_busy" in last_line(
         second
     )
     assert re.search(r" duration=\d+\.\ds$", last_line(second)), last_line(second)  # timed by the command
     assert "Traceback" not in second.log and "never retrieved" not in second.log and " ERROR: " not in second.log
     assert len(stored(tmp_path / "first" / "mayadeen.sqlite")) == 14  # the first run was left alone
+
+
+@pytest.mark.parametrize("stuck_after", [None, "600"])
+def test_a_jobdir_held_for_an_hour_is_said_and_fails_past_its_limit(tmp_path, stuck_after):
+    """A JOBDIR whose lock another run took an hour ago: skipped (exit 75, a WARNING that says for how
+    long), or with MAYADEEN_JOBDIR_STUCK_AFTER below that, a failure (the holder may be hung: exit 1, an
+    ERROR, FAILED (jobdir_stuck)) so that a cron job that mails only failures says so."""
+    jobdir = tmp_path / "job"
+    jobdir.mkdir()
+    lock = jobdir / LOCK_FILE
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)  # held as another run holds it: its own open file
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.pwrite(fd, b"4242\n", 0)
+        hour_ago = time.time() - 3600
+        os.utime(lock, (hour_ago, hour_ago))
+        settings = {"JOBDIR": str(jobdir), **({"MAYADEEN_JOBDIR_STUCK_AFTER": stuck_after} if stuck_after else {})}
+        with FixtureServer() as srv:
+            result = crawl_in_process("feed", srv.url, tmp_path, settings=settings, check=False)
+            assert srv.paths() == []  # nothing fetched
+    finally:
+        os.close(fd)
+    said = f"JOBDIR {jobdir} is in use by another crawl (pid 4242, for 1.0 h"
+    if stuck_after is None:
+        assert result.returncode == 75 and f"WARNING: {said}); not starting a second run of it" in result.log
+        assert " ERROR: " not in result.log and "result=skipped (jobdir busy)" in last_line(result)
+    else:
+        assert result.returncode == 1
+        assert (
+            f"ERROR: {said}), longer than MAYADEEN_JOBDIR_STUCK_AFTER=600 s: it may be hung; not starting a second"
+            " run of it" in result.log
+        )
+        assert "result=FAILED (jobdir_stuck) finish_reason=jobdir_stuck" in last_line(result)
+    assert not (tmp_path / "mayadeen.sqlite").exists() or not runs(tmp_path / "mayadeen.sqlite")
 
 
 # --- 4. a signal at start-up ends the run cleanly ------------------------------------------------

@@ -47,7 +47,9 @@ crawl next time instead of resuming a finished one.
 
 One run at a time per JOBDIR: a second run started while the first still runs stops before it
 touches the directory (``JobDirBusy``, finish reason ``jobdir_busy``) instead of taking the first
-one's queue for a killed run's.
+one's queue for a killed run's. When the first has held the directory longer than
+``MAYADEEN_JOBDIR_STUCK_AFTER`` seconds (0, the default: never), it may be hung, and the second run
+fails (``jobdir_stuck``, an ERROR, exit 1) instead of being skipped quietly every time.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -65,7 +68,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from mayadeen.due_queue import HELD_QUEUE_DIR
-from mayadeen.extensions.run_outcome import ENDED_REASONS, JOBDIR_BUSY
+from mayadeen.extensions.run_outcome import ENDED_REASONS, JOBDIR_BUSY, JOBDIR_STUCK
 from mayadeen.feeds.storage import last_record_url
 from mayadeen.identity import requested_url
 from mayadeen.preflight import JOB_FILE
@@ -103,6 +106,13 @@ def read_journal(jobdir: Path) -> Journal:
     return Journal(
         frozenset(u for kind, u in pairs if kind == "fetched"), frozenset(u for kind, u in pairs if kind == "done")
     )
+
+
+def _span(seconds: float) -> str:
+    """``42 s``, ``17 min``, ``3.2 h``."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
 class ResumeAfterKill:
@@ -176,10 +186,17 @@ class ResumeAfterKill:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            held = max(time.time() - os.fstat(fd).st_mtime, 0.0)  # the holder wrote its pid as it locked
             os.close(fd)
-            message = f"JOBDIR {self.jobdir} is in use by another crawl (pid {pid}); not starting a second run of it"
-            logger.warning("%s", message)  # a normal state of a job started by cron: not a failure
-            self.crawler.stats.set_value("finish_reason", JOBDIR_BUSY)  # for the crawl command's verdict
+            message = f"JOBDIR {self.jobdir} is in use by another crawl (pid {pid}, for {_span(held)})"
+            stuck_after = self.crawler.settings.getfloat("MAYADEEN_JOBDIR_STUCK_AFTER", 0)
+            if stuck_after and held > stuck_after:
+                message += f", longer than MAYADEEN_JOBDIR_STUCK_AFTER={stuck_after:g} s: it may be hung"
+                logger.error("%s; not starting a second run of it", message)
+                self.crawler.stats.set_value("finish_reason", JOBDIR_STUCK)
+            else:
+                logger.warning("%s; not starting a second run of it", message)  # a normal state under cron
+                self.crawler.stats.set_value("finish_reason", JOBDIR_BUSY)  # for the crawl command's verdict
             raise JobDirBusy(message) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

@@ -85,6 +85,8 @@ FAILURES = (
 ENDED_REASONS = frozenset({"finished", *FAILURES})
 #: The finish reason of a run refused because another run holds its JOBDIR.
 JOBDIR_BUSY = "jobdir_busy"
+#: The same, when that run has held it longer than ``MAYADEEN_JOBDIR_STUCK_AFTER``: a failure.
+JOBDIR_STUCK = "jobdir_stuck"
 #: Finish reasons of a run stopped by a signal (the second one: Scrapy stops at once).
 INTERRUPTED = frozenset({"shutdown", "forced_shutdown"})
 #: ``Outcome.halt`` of a run stopped by a signal with a JOBDIR, and of a run whose JOBDIR was busy.
