@@ -7,7 +7,7 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
+import threading
 
 import pytest
 
@@ -15,12 +15,15 @@ from mayadeen.commands.crawl import Command as Crawl
 from mayadeen.preflight import JOB_FILE
 from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect
 from mayadeen.store.failing import failing
+from mayadeen.urls import PUBLIC_URL, item_kind
 from tests import inprocess
 from tests.conftest import expected_records
 from tests.fault_server import FaultPlan, FaultServer
+from tests.fixture_server import write_answer
 from tests.inprocess import crawl as crawl_in_process
-from tests.scheduled import SlowServer, crawl_command, item_paths, runs, start_crawl, wait_for
+from tests.scheduled import SlowServer, crawl_command, item_paths, runs, start_crawl, stored, wait_for
 from tests.test_exit_status import closed_port_url, last_line
+from tests.test_run_truth import HoldingServer
 from tests.test_store_off_reactor import Meanwhile
 
 ALWAYS_500 = "/news/economy/opec-agrees-to-another-large-oil-output-hike-for-september"
@@ -77,17 +80,50 @@ def test_one_item_that_keeps_failing_is_a_warning_remembered_and_retried_later(t
         assert [(url, n) for url, n, _ in failing(store)] == [("https://english.almayadeen.net" + ALWAYS_500, 2)]
 
 
+class HoldAfter(HoldingServer):
+    """Answers the first ``free`` item pages at once and holds the others until ``release``."""
+
+    def __init__(self, free: int):
+        super().__init__()
+        self.free = free
+        self.lock = threading.Lock()
+
+    def handle(self, handler, answer) -> None:
+        with self.lock:
+            answer_now = self.free > 0 and bool(item_kind(PUBLIC_URL + handler.path.split("?")[0]))
+            self.free -= answer_now
+        if answer_now:
+            write_answer(handler, answer)
+        else:
+            super().handle(handler, answer)
+
+
+def _stored(path) -> int:
+    """Items in the store at ``path`` (0 before the crawl has made it: not made here)."""
+    try:
+        return len(stored(path)) if path.exists() else 0
+    except sqlite3.OperationalError:  # its tables not made yet
+        return 0
+
+
 @pytest.mark.soak  # the signals are the point (the second one stops the reactor: no in-process twin)
 def test_a_second_ctrl_c_is_a_pause_under_jobdir_and_the_run_row_is_closed(tmp_path):
-    jobdir = tmp_path / "job"
-    with SlowServer(delay=0.3) as srv:
-        proc = start_crawl("sitemap", srv.url, tmp_path, settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "1"})
-        wait_for(lambda: len(item_paths(srv.paths())) >= 2, timeout=60)
-        os.kill(proc.pid, signal.SIGINT)
-        time.sleep(0.2)
-        os.kill(proc.pid, signal.SIGINT)  # forced: Scrapy stops the reactor at once
-        code = proc.wait(timeout=60)
-    line = (tmp_path / "killed.log").read_text().strip().splitlines()[-1]
+    jobdir, log = tmp_path / "job", tmp_path / "killed.log"
+    with HoldAfter(free=2) as srv:
+        try:
+            proc = start_crawl(
+                "sitemap", srv.url, tmp_path, settings={"JOBDIR": str(jobdir), "CONCURRENT_REQUESTS": "1"}
+            )
+            # Two items stored (a store holding none is removed as an empty output), the third held: the
+            # graceful stop waits for it, so the second SIGINT always comes during that stop.
+            wait_for(lambda: _stored(tmp_path / "mayadeen.sqlite") >= 2 and len(item_paths(srv.paths())) >= 3)
+            os.kill(proc.pid, signal.SIGINT)
+            wait_for(lambda: "shutting down gracefully" in log.read_text(), timeout=60)
+            os.kill(proc.pid, signal.SIGINT)  # forced: Scrapy stops the reactor at once
+            code = proc.wait(timeout=60)
+        finally:
+            srv.release.set()
+    line = log.read_text().strip().splitlines()[-1]
     assert code == 3, line
     assert "could not start" not in line
     assert "INFO: Run summary: spider=sitemap result=paused finish_reason=forced_shutdown" in line
