@@ -80,12 +80,15 @@ def add_days_options(group) -> None:
     )
 
 
-def add_store_option(group) -> None:
+#: What ``--store`` may name, in its help.
+ANY_STORE = "sqlite:///PATH, postgresql://user@host:port/database or a SQLite file"
+
+
+def add_store_option(group, engines: str = ANY_STORE) -> None:
     group.add_argument(
         "--store",
         metavar="URL|PATH",
-        help="the store: sqlite:///PATH, postgresql://user@host:port/database or a SQLite file"
-        " (default: the crawl's, MAYADEEN_STORE_URL or MAYADEEN_SQLITE_PATH)",
+        help=f"the store: {engines} (default: the crawl's, MAYADEEN_STORE_URL or MAYADEEN_SQLITE_PATH)",
     )
 
 

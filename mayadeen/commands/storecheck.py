@@ -43,7 +43,7 @@ class Command(ScrapyCommand):
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         group = parser.add_argument_group(title="Store check options")
-        add_store_option(group)
+        add_store_option(group, engines="a SQLite file or sqlite:///PATH")
         group.add_argument(
             "--max-problems", type=int, default=20, metavar="N", help="list at most N problems (default 20)"
         )
