@@ -13,8 +13,8 @@ import pyarrow.dataset as ds
 import pytest
 
 from mayadeen.export.overwrite import RefusedDirectory
+from mayadeen.export.parquet import partition
 from mayadeen.export.run import ExportRequest, ExportResult, export
-from mayadeen.export.writers import partition
 from mayadeen.record import content_hash
 from mayadeen.store.engines import StoreTarget
 from mayadeen.store.sqlite import ArticleStore

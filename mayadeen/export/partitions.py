@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from mayadeen import __version__
-from mayadeen.export.writers import ROW_GROUP_ROWS, partition
+from mayadeen.export.parquet import ROW_GROUP_ROWS, partition
 
 _MODULUS = 1 << 256
 

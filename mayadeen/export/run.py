@@ -7,7 +7,6 @@ unreadable store, a full disk) leaves the export directory as it was.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -19,22 +18,20 @@ from mayadeen.export.card import dataset_card
 from mayadeen.export.croissant import croissant
 from mayadeen.export.datasets import ARTICLES, BREAKING, DATASETS, FORMATS, Dataset
 from mayadeen.export.overwrite import MANIFEST, check_not_linked, earlier_export, holds_anything, read_manifest
+from mayadeen.export.parquet import JsonCheck, ParquetWriter
 from mayadeen.export.partitions import digests, export_key, kept_partitions
 from mayadeen.export.profile import Profile
 from mayadeen.export.provenance import CrawlWindow, about, card_sections
 from mayadeen.export.report import report_html
 from mayadeen.export.writers import (
-    STAGING_PREFIX,
     CsvWriter,
-    JsonCheck,
     JsonLinesWriter,
     OutputFile,
-    ParquetWriter,
     Staging,
     describe,
     json_lines,
+    remove_stale_staging,
 )
-from mayadeen.processes import is_running
 from mayadeen.record import utc_timestamp
 from mayadeen.store.engines import SQLITE, StoreTarget, store_errors
 from mayadeen.store.read import Selection, StoreSnapshot
@@ -226,7 +223,7 @@ def _documents(
 def export(request: ExportRequest) -> ExportResult:
     """Write the export described by ``request``; raises ExportError with a one-line reason."""
     earlier_manifest = _check_directory(request.out, request.overwrite)
-    _remove_stale_staging(request.out)
+    remove_stale_staging(request.out)
     try:
         snapshot = StoreSnapshot(request.store)
     except store_errors(request.store) as exc:
@@ -342,13 +339,3 @@ def _reason(exc: BaseException) -> str:
 def _store_name(target: StoreTarget) -> str:
     """The store in the manifest: the SQLite file's absolute path, or the URL without its password."""
     return str(Path(target.location).resolve()) if target.engine == SQLITE else str(target)
-
-
-def _remove_stale_staging(out: Path) -> None:
-    """Staging directories of exports that were killed (their process is gone)."""
-    if not out.is_dir():
-        return
-    for path in out.glob(f"{STAGING_PREFIX}*"):
-        pid = path.name.removeprefix(STAGING_PREFIX)
-        if pid.isdigit() and not is_running(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
