@@ -170,13 +170,13 @@ class Store:
         """A JSON column's value as Python (SQLite hands back its text, PostgreSQL the value)."""
         return loads(value) if isinstance(value, str) else value
 
-    #: A JSON column's value in a row is its compact JSON text already (``json_text`` returns it as it is).
+    #: A JSON column's value in a row is its compact JSON text already: no ``json_text`` needed (SQLite).
     keeps_json_text = False
 
     @staticmethod
     def json_text(value: Any) -> str | None:
         """A JSON column's value, as a row holds it, as compact JSON text (``jsontext.compact``; None
-        for null): PostgreSQL hands back the value, encoded here (SQLite keeps that text: as it is)."""
+        for null): PostgreSQL hands back the value, encoded here."""
         return None if value is None else compact(value).decode()
 
     def close(self) -> None:

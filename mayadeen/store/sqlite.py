@@ -172,12 +172,8 @@ class ArticleStore(Store):
     def json(self, value: Any) -> str | None:
         return stored_json(value)
 
+    #: Written by ``stored_json`` (the store has never written a JSON column otherwise).
     keeps_json_text = True
-
-    @staticmethod
-    def json_text(value: Any) -> str | None:
-        """The column's own text, as ``stored_json`` wrote it (the store has never written it otherwise)."""
-        return value
 
     def schema_version(self) -> int:
         return schema.applied(self.conn)
