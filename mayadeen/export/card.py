@@ -199,12 +199,12 @@ def dataset_card(
             "",
         ]
     lines += ["## How to load it", "", "```python", *_loading(formats, flashes is not None), "```", ""]
-    notes = {
+    hints = {
         "parquet": "`year` and `month` are the partition columns of the Parquet files.",
         "csv": "In the CSV, `json.loads` a list, object or boolean cell to get the value back.",
     }
-    if notes := [text for fmt, text in notes.items() if fmt in formats]:
-        lines += [" ".join(notes), ""]
+    if written := [text for fmt, text in hints.items() if fmt in formats]:
+        lines += [" ".join(written), ""]
     return "\n".join(lines)
 
 

@@ -79,17 +79,17 @@ class Selection:
 _JSON_AT = tuple(i for i, c in enumerate(RECORD_COLUMNS) if c in JSON_COLUMNS)
 
 
-def _row_record(row: tuple[Any, ...], decoded: tuple[int, ...] = _JSON_AT, as_text=None) -> dict[str, Any]:
+def _row_record(
+    row: tuple[Any, ...], decoded: tuple[int, ...] = _JSON_AT, as_text: tuple[int, ...] = (), to_text=None
+) -> dict[str, Any]:
     """The record of a row of RECORD_COLUMNS (``stream_values``), the JSON columns at ``decoded``
-    decoded; no dict per row until the record's own (one per exported item). ``as_text``: the other
-    JSON columns' values through it (``Store.json_text``), or as they are when None."""
+    decoded and those at ``as_text`` through ``to_text`` (``Store.json_text``); no dict per row until
+    the record's own (one per exported item)."""
     values = list(row)
     for i in decoded:
         values[i] = Store.from_json(values[i])
-    if as_text is not None:
-        for i in _JSON_AT:
-            if i not in decoded:
-                values[i] = as_text(values[i])
+    for i in as_text:
+        values[i] = to_text(values[i])
     return dict(zip(RECORD_COLUMNS, values, strict=True))
 
 
@@ -133,11 +133,11 @@ class StoreSnapshot:
             return
         where, params = selection.where()
         decoded = tuple(i for i in _JSON_AT if RECORD_COLUMNS[i] not in encoded)
-        as_text = None if self.store.keeps_json_text else self.store.json_text
+        as_text = () if self.store.keeps_json_text else tuple(i for i in _JSON_AT if i not in decoded)
         for row in self.store.stream_values(
             f"SELECT {', '.join(RECORD_COLUMNS)} FROM articles WHERE {where} ORDER BY {_ORDER}", params
         ):
-            yield _row_record(row, decoded, as_text)
+            yield _row_record(row, decoded, as_text, self.store.json_text)
 
     def revisions(self, selection: Selection) -> Iterator[dict[str, Any]]:
         """Every earlier version of the selected items: its record plus ``revision`` and ``seen_at``
