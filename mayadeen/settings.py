@@ -294,6 +294,10 @@ MAYADEEN_REDIS_POLL_INTERVAL = 0.2
 # None: the longest the lease TTL allows (TTL - 2 heartbeat intervals - 2 socket timeouts: 15 s at
 # the default TTL); a longer value is refused at start, as nothing renews the leases meanwhile.
 MAYADEEN_REDIS_RETRY_TIMEOUT = None
+# Times a request's lease may expire (each worker that held it killed or lost) before the crawl gives
+# it up instead of queuing it again: a page that kills its worker would take the workers down one after
+# another. An item page given up is remembered as failing and retried by later runs; 0: never give up.
+MAYADEEN_REDIS_MAX_LEASE_EXPIRIES = 3
 
 # --- several machines: one store that many crawlers write and many readers query -------------------
 # sqlite:///path or postgresql://user@host:port/db; when set it replaces MAYADEEN_SQLITE_PATH (the

@@ -248,6 +248,7 @@ SETTING_CHECKS: dict[str, Callable[[Any, str], None]] = {
     "MAYADEEN_STORE_REACTOR_TIMEOUT": _number(),
     "MAYADEEN_REDIS_LEASE_TTL": _number(positive=True),
     "MAYADEEN_REDIS_RETRY_TIMEOUT": _number_or_default,
+    "MAYADEEN_REDIS_MAX_LEASE_EXPIRIES": _number(least=0, integer=True),
     "MAYADEEN_JSONL_PATH": _text,
     "MAYADEEN_BREAKING_JSONL_PATH": _text,
     "MAYADEEN_CHROMIUM_PATH": _text,

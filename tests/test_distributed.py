@@ -247,7 +247,7 @@ def test_an_ended_crawl_stays_ended_until_restarted_on_purpose(tmp_path):
     # crawlstatus shows the ended crawl, the late worker left no mark in it.
     assert ended[0].startswith("crawl sitemap/sitemap: ended at 20") and ended[0].endswith(", seeded")
     assert "(workers started now do nothing; -a restart=1 crawls again), started 20" in ended[0]
-    assert ended[1] == "queued 0, delayed 0, in flight 0, requests seen 24, leases expired 0"
+    assert ended[1] == "queued 0, delayed 0, in flight 0, requests seen 24, leases expired 0, given up 0"
     assert len(ended) == 3 and ": finished, gone, in flight 0, taken " in ended[2]
     # Restarted on purpose: discovery again and every item fetched again by a worker with an empty store.
     assert restart.returncode == 0 and "started crawl sitemap/sitemap" in restart.log

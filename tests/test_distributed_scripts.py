@@ -11,8 +11,9 @@ import scrapy
 from scrapy.http import Response
 from scrapy.utils.test import get_crawler
 
+from mayadeen.commands.crawlstatus import describe
 from mayadeen.distributed.budget import SLOT, Budget
-from mayadeen.distributed.crawl import JOINED, SEED, SEEDED, WAIT, Crawl
+from mayadeen.distributed.crawl import JOINED, SEED, SEEDED, WAIT, Crawl, crawl_status
 from mayadeen.distributed.keys import BudgetKeys, CrawlKeys
 from mayadeen.distributed.link import RedisLink
 from mayadeen.distributed.queue import EMPTY, ENDED, FILTERED, GRANTED, QUEUED, LeasedQueue
@@ -136,6 +137,52 @@ def test_an_expired_lease_goes_to_another_worker(link):
     assert (again.kind, again.request.url, again.lease) == (GRANTED, "https://site.test/a", taken.lease)
     assert dead.ack(taken.lease) == 0  # too late: the lease is another worker's now
     assert alive.ack(again.lease) == 1
+
+
+def take_when_expired(queue: LeasedQueue, site: Budget):
+    """``queue``'s take once the lease in flight has expired, on Redis's clock (until then: nothing to take)."""
+    taken = []
+    wait_for(lambda: taken.append(queue.take(site)) or taken[-1].kind != EMPTY, timeout=30)
+    return taken[-1]
+
+
+@pytest.mark.parametrize("most", [2, 0])
+def test_a_request_whose_lease_expires_too_often_is_given_up(link, most):
+    """Workers that die holding the same request, one after the other (its page kills them): its second
+    expiry gives it up (``MAYADEEN_REDIS_MAX_LEASE_EXPIRIES=2``), and the crawl ends; with 0, never."""
+    crawl = started_crawl(link)
+    assert crawl.claim_seeding() == SEED
+    url = "https://site.test/kills-its-worker"
+    # Leases of 0.3 s: each dying worker's expires while the next one polls.
+    dying = [
+        LeasedQueue(
+            scrapy.Spider(name="t"),
+            crawl.keys,
+            link,
+            worker=f"d{n}",
+            epoch=crawl.epoch,
+            lease_ttl=0.3,
+            max_expiries=most,
+        )
+        for n in range(3)
+    ]
+    assert dying[0].push(scrapy.Request(url), fingerprint="fk") == QUEUED
+    crawl.mark_seeded()
+    first = dying[0].take(budget(link))
+    assert (first.kind, first.request.url, first.given_up) == (GRANTED, url, ())
+    again = take_when_expired(dying[1], budget(link))  # expired once: queued again, for another worker
+    assert (again.kind, again.request.url, again.given_up) == (GRANTED, url, ())
+    last = take_when_expired(dying[2], budget(link))
+    status = crawl_status(link.client, crawl.keys)
+    assert int(status["expired"]) == 2
+    if most:
+        assert (last.kind, last.given_up) == (ENDED, (url,))
+        assert [entry["url"] for entry in status["given_up"]] == [url]
+        assert status["status"] == "ended" and status["queued"] == status["in_flight"] == 0
+        assert "given up at " in describe(status) and url in describe(status)
+    else:
+        assert (last.kind, last.request.url, last.given_up) == (GRANTED, url, ())
+        assert status["given_up"] == [] and status["status"] == "running"
 
 
 def test_delayed_retry_waits_in_redis(link):

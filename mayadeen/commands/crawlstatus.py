@@ -1,8 +1,9 @@
 """``scrapy crawlstatus <spider> [crawl_id]``: a distributed crawl as Redis sees it.
 
 Prints the crawl's state (an ended crawl with the time it ended: workers started later do nothing
-until one is given ``-a restart=1``), its queue length, the requests in flight (leased by a worker) and each
-worker's counts and last heartbeat, from ``MAYADEEN_REDIS_URL`` (``-s`` or settings); ``--json``
+until one is given ``-a restart=1``), its queue length, the requests in flight (leased by a worker),
+those given up (``MAYADEEN_REDIS_MAX_LEASE_EXPIRIES``) and each worker's counts and last heartbeat,
+from ``MAYADEEN_REDIS_URL`` (``-s`` or settings); ``--json``
 prints ``mayadeen.distributed.crawl.crawl_status`` as JSON. It prints only that answer: no crawler is
 made, so no Scrapy banner or log; a problem is one line on stderr (exit 2 for a usage error, 1 when
 Redis cannot be read).
@@ -78,7 +79,12 @@ def describe(status: dict) -> str:
         f"crawl {status['crawl']}: {state}, started {_utc(status.get('started_at'))},"
         f" {'seeded' if status.get('seeded') == '1' else 'not seeded yet'}",
         f"queued {status['queued']}, delayed {status['delayed']}, in flight {status['in_flight']},"
-        f" requests seen {status['seen']}, leases expired {status.get('expired', 0)}",
+        f" requests seen {status['seen']}, leases expired {status.get('expired', 0)},"
+        f" given up {len(status['given_up'])}",
+    ]
+    lines += [
+        f"given up at {_utc(entry['at'])}: {entry['url']} (its lease expired too often: a page that kills its worker?)"
+        for entry in status["given_up"]
     ]
     for worker, info in status["workers"].items():
         age = info.get("heartbeat_age")

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 from mayadeen.distributed.keys import CrawlKeys
 from mayadeen.distributed.lua import PRELUDE
+from mayadeen.distributed.queue import request_url
 
 # KEYS: state alive <every other key of the crawl>. ARGV: new_epoch worker restart(1/0)
 # Returns {'started'|'joined'|'ended', epoch}.
@@ -178,7 +179,9 @@ def crawl_status(client, keys: CrawlKeys) -> dict:
     pipe = client.pipeline(transaction=True)
     pipe.hgetall(keys.state).zcard(keys.queue).zcard(keys.delayed).zcard(keys.leases).scard(keys.dupefilter)
     pipe.hgetall(keys.workers).zrange(keys.alive, 0, -1, withscores=True).hvals(keys.owner).time()
-    state, queued, delayed, leased, seen, workers, alive, owners, (sec, usec) = pipe.execute()
+    pipe.zrange(keys.given_up, 0, -1, withscores=True)
+    state, queued, delayed, leased, seen, workers, alive, owners, (sec, usec), given_up = pipe.execute()
+    data = client.hmget(keys.data, [request_id for request_id, _ in given_up]) if given_up else []
     state = {k.decode(): v.decode() for k, v in state.items()}
     now = sec + usec / 1e6
     beats = {w.decode(): score for w, score in alive}
@@ -192,6 +195,9 @@ def crawl_status(client, keys: CrawlKeys) -> dict:
         "delayed": delayed,
         "in_flight": leased,
         "seen": int(state.get("seen", seen)),  # an ended crawl keeps the count, not the filter
+        "given_up": [  # requests whose lease expired MAYADEEN_REDIS_MAX_LEASE_EXPIRIES times
+            {"url": request_url(request), "at": at} for (_, at), request in zip(given_up, data, strict=True) if request
+        ],
         "workers": {
             worker.decode(): {
                 **json.loads(info),

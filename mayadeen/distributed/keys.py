@@ -47,6 +47,8 @@ class CrawlKeys:
         self.alive = f"{base}:alive"  # zset: worker -> Redis time of its last heartbeat
         self.workers = f"{base}:workers"  # hash: worker -> JSON of its host, pid and counts
         self.replies = f"{base}:replies"  # hash: worker -> JSON of its last push or grant: nonce, reply
+        self.expiries = f"{base}:expiries"  # hash: request id -> times its lease expired (until the end)
+        self.given_up = f"{base}:given_up"  # zset: request id -> Redis time it was given up (data kept)
 
     def crawl_state(self) -> list[str]:
         """Every key a new crawl starts without (all but ``state``)."""
@@ -62,6 +64,8 @@ class CrawlKeys:
             self.alive,
             self.workers,
             self.replies,
+            self.expiries,
+            self.given_up,
         ]
 
 

@@ -15,7 +15,10 @@ its queue score) and is, at any moment, in exactly one of
 
 A lease that expires — its worker was SIGKILLed, its machine lost — goes back to the queue the next
 time any worker takes a request, and another worker fetches it in the same crawl. The store's upsert
-by url makes a second fetch of an item already stored harmless.
+by url makes a second fetch of an item already stored harmless. A request whose lease has expired
+``MAYADEEN_REDIS_MAX_LEASE_EXPIRIES`` times (``expiries`` counts them) is not queued again but given
+up (``given_up``: its data stays, for ``scrapy crawlstatus``): a page that kills every worker that
+fetches it would otherwise take them down one after the other for as long as the crawl runs.
 
 The scripts are atomic, so no request can be lost between two steps: ``push`` adds a request only if
 its fingerprint is new to the crawl's duplicate filter (the crawler's ``REQUEST_FINGERPRINTER``, as in
@@ -56,20 +59,28 @@ local function ack(leases, owner, data, prio, id, worker)
 end
 """
 
-# KEYS: state queue data prio delayed leases owner slots next paused dupefilter seq replies
-# ARGV: epoch worker lease_ttl delay concurrency slot_ttl slot_prefix nonce
+# KEYS: state queue data prio delayed leases owner slots next paused dupefilter seq replies expiries given_up
+# ARGV: epoch worker lease_ttl delay concurrency slot_ttl slot_prefix nonce max_expiries (0: no limit)
+# Every reply ends with the data of the requests this take gave up (usually none).
 _TAKE = (
     PRELUDE
     + BUDGET_LUA
     + _RUNNING
     + """
 local t = now()
-if not running(KEYS[1], ARGV[1]) then return {'ended'} end
+local gave_up = {}
+if not running(KEYS[1], ARGV[1]) then return {'ended', gave_up} end
+local most = tonumber(ARGV[9])
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', fmt(t))) do
   redis.call('ZREM', KEYS[6], id)
   redis.call('HDEL', KEYS[7], id)
-  redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[4], id), id)
   redis.call('HINCRBY', KEYS[1], 'expired', 1)
+  if most > 0 and redis.call('HINCRBY', KEYS[14], id, 1) >= most then
+    redis.call('ZADD', KEYS[15], fmt(t), id)
+    gave_up[#gave_up + 1] = redis.call('HGET', KEYS[3], id)
+  else
+    redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[4], id), id)
+  end
 end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', fmt(t))) do
   redis.call('ZREM', KEYS[5], id)
@@ -80,7 +91,7 @@ local last = redis.call('HGET', KEYS[13], ARGV[2])
 if last then
   last = cjson.decode(last)
   if last[1] == ARGV[8] and redis.call('HGET', KEYS[7], last[2]) == ARGV[2] then
-    return {'granted', last[2], redis.call('HGET', KEYS[3], last[2]), last[3]}
+    return {'granted', last[2], redis.call('HGET', KEYS[3], last[2]), last[3], gave_up}
   end
 end
 local head = redis.call('ZRANGE', KEYS[2], 0, 0)
@@ -88,23 +99,23 @@ if #head == 0 then
   if redis.call('HGET', KEYS[1], 'seeded') == '1' and redis.call('ZCARD', KEYS[6]) == 0
      and redis.call('ZCARD', KEYS[5]) == 0 then
     redis.call('HSET', KEYS[1], 'status', 'ended', 'ended_at', fmt(t), 'seen', redis.call('SCARD', KEYS[11]))
-    redis.call('DEL', KEYS[11], KEYS[12], KEYS[13])
-    return {'ended'}
+    redis.call('DEL', KEYS[11], KEYS[12], KEYS[13], KEYS[14])
+    return {'ended', gave_up}
   end
   local soonest = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
-  if #soonest > 0 then return {'wait', fmt(tonumber(soonest[2]) - t)} end
-  return {'empty'}
+  if #soonest > 0 then return {'wait', fmt(tonumber(soonest[2]) - t), gave_up} end
+  return {'empty', gave_up}
 end
 local id = head[1]
 local slot = ARGV[7] .. id
 local wait = budget_grant(t, KEYS[8], KEYS[9], KEYS[10], tonumber(ARGV[4]), tonumber(ARGV[5]), slot,
                           tonumber(ARGV[6]))
-if wait ~= 0 then return {'wait', fmt(wait)} end
+if wait ~= 0 then return {'wait', fmt(wait), gave_up} end
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZADD', KEYS[6], fmt(t + tonumber(ARGV[3])), id)
 redis.call('HSET', KEYS[7], id, ARGV[2])
 redis.call('HSET', KEYS[13], ARGV[2], cjson.encode({ARGV[8], id, slot}))
-return {'granted', id, redis.call('HGET', KEYS[3], id), slot}
+return {'granted', id, redis.call('HGET', KEYS[3], id), slot, gave_up}
 """
 )
 
@@ -185,18 +196,25 @@ QUEUED, FILTERED = "queued", "filtered"
 @dataclass(frozen=True)
 class Take:
     """What ``take`` gave: a request (``GRANTED``, with its lease id and budget slot), a wait in seconds
-    (``WAIT``; -1: until a budget slot is freed), nothing queued (``EMPTY``), or the crawl's end."""
+    (``WAIT``; -1: until a budget slot is freed), nothing queued (``EMPTY``), or the crawl's end; and
+    the URLs of the requests it gave up on the way (``given_up``: their leases expired too often)."""
 
     kind: str
     request: object = None
     lease: str | None = None
     slot: str | None = None
     wait: float = 0.0
+    given_up: tuple[str, ...] = ()
 
 
 def _nonce() -> str:
     """Names one push or take, made before the link's call so that every try of it sends the same."""
     return uuid.uuid4().hex
+
+
+def request_url(data: bytes) -> str:
+    """The URL of a request as the queue holds it (its callbacks need no spider to read that)."""
+    return pickle.loads(data)["url"]  # noqa: S301 - see _decode_request
 
 
 def _text(value) -> str:
@@ -210,13 +228,16 @@ class LeasedQueue:
     and ``take`` say so instead of touching the next crawl's queue.
     """
 
-    def __init__(self, spider, keys: CrawlKeys, link, *, worker: str, epoch: str, lease_ttl: float):
+    def __init__(
+        self, spider, keys: CrawlKeys, link, *, worker: str, epoch: str, lease_ttl: float, max_expiries: int = 0
+    ):
         self.spider = spider
         self.keys = keys
         self.link = link
         self.worker = worker
         self.epoch = epoch
         self.lease_ttl = lease_ttl
+        self.max_expiries = max_expiries  # MAYADEEN_REDIS_MAX_LEASE_EXPIRIES (0: never give up)
         self.slot_prefix = f"{keys.spider}:{keys.crawl_id}:"
         self._take = link.script(_TAKE)
         self._push = link.script(_PUSH)
@@ -283,20 +304,21 @@ class LeasedQueue:
             keys=[
                 *(k.state, k.queue, k.data, k.prio, k.delayed, k.leases, k.owner),
                 *(b.slots, b.next, b.paused),
-                *(k.dupefilter, k.seq, k.replies),
+                *(k.dupefilter, k.seq, k.replies, k.expiries, k.given_up),
             ],
             args=[
                 *(self.epoch, self.worker, f"{self.lease_ttl:.3f}"),
                 *(delay, concurrency, slot_ttl, self.slot_prefix),
                 nonce or _nonce(),
+                self.max_expiries,
             ],
         )
-        kind = _text(reply[0])
+        kind, given_up = _text(reply[0]), tuple(request_url(data) for data in reply[-1])
         if kind == GRANTED:
-            return Take(GRANTED, self._decode_request(reply[2]), _text(reply[1]), _text(reply[3]))
+            return Take(GRANTED, self._decode_request(reply[2]), _text(reply[1]), _text(reply[3]), given_up=given_up)
         if kind == WAIT:
-            return Take(WAIT, wait=float(reply[1]))
-        return Take(kind)
+            return Take(WAIT, wait=float(reply[1]), given_up=given_up)
+        return Take(kind, given_up=given_up)
 
     def ack(self, *leases: str) -> int:
         """Forget finished requests (only those this worker still holds); returns how many."""

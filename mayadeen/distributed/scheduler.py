@@ -1,15 +1,9 @@
 """The distributed scheduler: Scrapy's ``BaseScheduler`` over a leased queue in Redis, a shared budget
 and one crawl.
 
-Why not scrapy-redis: what a crawl needs here — a request leased rather than popped (a killed worker
-loses nothing), the politeness budget granted in the same atomic step as the take, a crawl that ends
-when nothing is queued or leased on any worker (not after an idle timeout), an ended crawl that stays
-ended — is in this package's Lua scripts (``queue``, ``budget``, ``crawl``). scrapy-redis's scheduler,
-queue and duplicate filter would only be overridden method by method (they were), its settings read by
-nothing, and its own request fingerprint would make a distributed run deduplicate differently from a
-local one. So this is Scrapy's scheduler interface implemented directly: requests are fingerprinted by
-the crawler's ``REQUEST_FINGERPRINTER`` (``crawler.request_fingerprinter``, as in a local run) and
-serialised with Scrapy's ``Request.to_dict`` and ``request_from_dict`` (``mayadeen.distributed.queue``).
+Why not scrapy-redis: see docs/distributed.md. Requests are fingerprinted by the crawler's
+``REQUEST_FINGERPRINTER`` (as in a local run) and serialised with Scrapy's ``Request.to_dict`` and
+``request_from_dict`` (``mayadeen.distributed.queue``).
 
 No method here waits for Redis: every Redis call runs in the link's thread (``mayadeen.distributed.link``),
 in the order it was sent, and its answer comes back on the reactor.
@@ -23,6 +17,8 @@ in the order it was sent, and its answer comes back on the reactor.
   when the answer comes (every ``request_scheduled`` handler has run by then either way, and nothing
   listens to ``request_dropped``). A retry or redirect of a leased request takes its lease's place; a
   retry's backoff (``mayadeen_not_before``, wall-clock) becomes a delay in Redis.
+* a take moves the leases that expired (their worker killed or lost) back to the queue, or gives
+  their requests up after ``MAYADEEN_REDIS_MAX_LEASE_EXPIRIES`` expiries (``_gave_up``).
 * ``next_request`` returns nothing while Redis does not answer (``link.away``): a request sent to the
   site then holds a lease and a budget slot nobody can renew; the first heartbeat Redis answers wakes
   the engine. Otherwise it returns the request taken last, if any; else it asks for one — robots.txt first
@@ -46,12 +42,12 @@ in the order it was sent, and its answer comes back on the reactor.
   go back in the queue (a stop with SIGTERM or Ctrl-C), so the others carry on at once instead of after
   the lease timeout, and its budget slots are freed. With Redis away they expire instead.
 
-Settings: ``MAYADEEN_REDIS_URL``, ``MAYADEEN_REDIS_LEASE_TTL``, ``MAYADEEN_REDIS_POLL_INTERVAL``,
-``MAYADEEN_REDIS_RETRY_TIMEOUT``, ``DUPEFILTER_DEBUG``; the budget takes ``DOWNLOAD_DELAY`` and
-``CONCURRENT_REQUESTS_PER_DOMAIN`` as the addon saved them (``MAYADEEN_BUDGET_DELAY``,
-``MAYADEEN_BUDGET_CONCURRENCY``). Stats: ``mayadeen/redis/taken``, ``mayadeen/redis/acked``,
-``mayadeen/redis/released`` (put back at close), ``mayadeen/redis/leases/max`` (most leases held at
-once), ``scheduler/enqueued/redis``, ``scheduler/dequeued/redis``, ``dupefilter/filtered``.
+Settings: ``MAYADEEN_REDIS_URL``, ``…_LEASE_TTL``, ``…_POLL_INTERVAL``, ``…_RETRY_TIMEOUT``,
+``…_MAX_LEASE_EXPIRIES``, ``DUPEFILTER_DEBUG``; the budget takes ``DOWNLOAD_DELAY`` and
+``CONCURRENT_REQUESTS_PER_DOMAIN`` as the addon saved them (``MAYADEEN_BUDGET_DELAY``, ``…_CONCURRENCY``).
+Stats ``mayadeen/redis/``: ``taken``, ``acked``, ``released`` (put back at close), ``leases/max`` (most
+held at once), ``given_up`` (leases that expired too often, found by this worker's takes); and
+``scheduler/enqueued/redis``, ``scheduler/dequeued/redis``, ``dupefilter/filtered``.
 """
 
 from __future__ import annotations
@@ -77,16 +73,18 @@ from mayadeen.distributed.link import RedisAway, RedisLink, redacted
 from mayadeen.distributed.queue import ENDED, FILTERED, GRANTED, QUEUED, WAIT, LeasedQueue, Take
 from mayadeen.distributed.robots import RobotsPrefetch
 from mayadeen.distributed.timing import DEFAULT_LEASE_TTL, heartbeat_interval, retry_timeout
+from mayadeen.extensions.failing_items import item_given_up
 from mayadeen.extensions.run_outcome import OPENING_SECONDS
 from mayadeen.scheduler import NOT_BEFORE
 from mayadeen.scrapy_contact import wake_engine
-from mayadeen.urls import PUBLIC_URL
+from mayadeen.urls import PUBLIC_URL, item_kind
 
 logger = logging.getLogger(__name__)
 
 #: finish_reason of a worker that gave up on Redis.
 REDIS_UNAVAILABLE = "redis_unavailable"
 DEFAULT_POLL_INTERVAL = 0.2
+DEFAULT_MAX_LEASE_EXPIRIES = 3
 
 
 class DistributedScheduler(BaseScheduler):
@@ -160,7 +158,13 @@ class DistributedScheduler(BaseScheduler):
             return
         settings = self.crawler.settings
         self.queue = LeasedQueue(
-            spider, keys, self.link, worker=self.worker, epoch=joined.epoch, lease_ttl=self.lease_ttl
+            spider,
+            keys,
+            self.link,
+            worker=self.worker,
+            epoch=joined.epoch,
+            lease_ttl=self.lease_ttl,
+            max_expiries=settings.getint("MAYADEEN_REDIS_MAX_LEASE_EXPIRIES", DEFAULT_MAX_LEASE_EXPIRIES),
         )
         public = settings.get("MAYADEEN_PUBLIC_URL") or PUBLIC_URL
         site = urlsplit(getattr(spider, "base_url", None) or settings.get("MAYADEEN_BASE_URL") or public).netloc
@@ -309,6 +313,8 @@ class DistributedScheduler(BaseScheduler):
 
     def _answered(self, take: Take) -> None:
         self.asking = False
+        for url in take.given_up:
+            self._gave_up(url)
         if take.kind == GRANTED:
             self._hand(self._taken(take))
         elif take.kind == ENDED:
@@ -323,6 +329,18 @@ class DistributedScheduler(BaseScheduler):
         """The link gave up or is closing (reported), or an error, logged: the engine asks again later."""
         self.asking = False
         self.link.dropped(failure, "queue take")
+
+    def _gave_up(self, url: str) -> None:
+        """A request this worker's take found expired once too often: no worker survives fetching it.
+        An item page is given up as one that keeps failing is (``item_given_up``: a warning, a count,
+        remembered and retried by later runs); any other request gets a warning."""
+        self.stats.inc_value("mayadeen/redis/given_up")
+        times = f"{self.queue.max_expiries} time{'s' if self.queue.max_expiries > 1 else ''}"
+        reason = f"its lease expired {times}: each worker that fetched it was killed or lost"
+        if item_kind(url):
+            self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason)
+        else:
+            logger.warning("Gave up on %s (%s)", url, reason)
 
     def _taken(self, take: Take):
         request = take.request

@@ -1,0 +1,82 @@
+"""A page whose lease keeps expiring (each worker that fetched it was killed) is given up, and the crawl
+ends without it: a real redis-server, the real engine in process.
+
+Redis is left as killed workers leave it: a request leased by a worker that never renews its lease. The
+worker crawling here finds that lease expired at its first take, once more than
+``MAYADEEN_REDIS_MAX_LEASE_EXPIRIES`` (1 here) allows: it gives the page up as a failing item (a
+warning, ``mayadeen/given_up``, the store's ``failing_items``) and crawls the rest of the site. Counting
+expiries up to the limit is the Lua script's, shown in ``test_distributed_scripts``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+import scrapy
+from scrapy.utils.request import fingerprint
+from scrapy.utils.test import get_crawler
+
+from mayadeen.distributed.budget import Budget
+from mayadeen.distributed.crawl import Crawl, crawl_status
+from mayadeen.distributed.keys import BudgetKeys, CrawlKeys
+from mayadeen.distributed.link import RedisLink
+from mayadeen.distributed.queue import GRANTED, QUEUED, LeasedQueue
+from mayadeen.store import failing
+from mayadeen.store.sqlite import ArticleStore
+from tests import inprocess
+from tests.conftest import expected_records
+from tests.distributed import MeteredServer, RedisServer, needs_redis, stores
+
+pytestmark = [needs_redis, pytest.mark.timeout(300)]
+
+POISON = sorted(expected_records())[0]
+
+
+def leased_by_a_dead_worker(redis_url: str, keys: CrawlKeys) -> None:
+    """Starts the crawl as a worker would, queues ``POISON`` with the fingerprint the crawl gives it, and
+    leases it for 0.3 s to a worker that then says nothing more (SIGKILLed)."""
+    link = RedisLink(redis_url, retry_timeout=1)
+    try:
+        crawl = Crawl(link, keys, "dead", lease_ttl=0.3)
+        assert crawl.join().started
+        queue = LeasedQueue(
+            scrapy.Spider(name=keys.spider), keys, link, worker="dead", epoch=crawl.epoch, lease_ttl=0.3
+        )
+        request = scrapy.Request(POISON)
+        assert queue.push(request, fingerprint=fingerprint(request).hex()) == QUEUED
+        site = Budget(get_crawler(), link, BudgetKeys("unused.test"), delay=0.0, concurrency=0, slot_ttl=0.3)
+        assert queue.take(site).kind == GRANTED
+    finally:
+        if link.thread is not None:
+            link.thread.stop()
+
+
+def test_a_page_whose_lease_keeps_expiring_is_given_up_and_the_crawl_ends(tmp_path):
+    workdir = tmp_path / "worker"
+    keys = CrawlKeys("sitemap", "sitemap")
+    settings = {
+        "MAYADEEN_WARC_DIR": "",
+        "MAYADEEN_REDIS_POLL_INTERVAL": "0.05",
+        "MAYADEEN_REDIS_LEASE_TTL": "2",
+        "MAYADEEN_STORE_REACTOR_TIMEOUT": "1",
+        "MAYADEEN_REDIS_MAX_LEASE_EXPIRIES": "1",
+    }
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
+        leased_by_a_dead_worker(redis_srv.url, keys)
+        settings["MAYADEEN_REDIS_URL"] = redis_srv.url
+        result = inprocess.crawl(
+            "sitemap", srv.url, workdir, args={"js": "0"}, settings=settings, timeout=90, check=False
+        )
+        status = crawl_status(redis_srv.client(), keys)
+        fetched = {urlsplit(path).path for path in srv.paths()}
+    log = result.log
+    assert f"Gave up on {POISON} (its lease expired 1 time: each worker that fetched it was killed or lost)" in log
+    assert result.stat("mayadeen/redis/given_up") == 1 and result.stat("mayadeen/given_up") == 1
+    assert result.stats.get("finish_reason") == "finished"  # one page given up is a warning, not a failed run
+    assert urlsplit(POISON).path not in fetched  # given up before any fetch: it would kill this worker too
+    assert (status["status"], status["queued"], status["in_flight"]) == ("ended", 0, 0)
+    assert [entry["url"] for entry in status["given_up"]] == [POISON]
+    assert set(stores([workdir])[0]) == set(expected_records()) - {POISON}  # the rest of the site crawled
+    with ArticleStore(workdir / "mayadeen.sqlite") as store:  # remembered: later runs retry it
+        assert [row[0] for row in failing.failing(store)] == [POISON]
