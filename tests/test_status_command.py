@@ -8,9 +8,11 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 
+from mayadeen.monitors.status import parse_max_age
 from mayadeen.store.engines import StoreTarget, connect
 from tests import inprocess
 from tests.conftest import ROOT
@@ -171,3 +173,38 @@ def test_a_paused_run_is_no_failure_and_its_coverage_is_not_compared():
     assert resumed["coverage_falling"] == {"shares": [0.9, 0.2]}  # against run 2, not the paused run 3
     failing = spider_status([_run(3, "lost_records", 0.9), _run(2, "paused", 0.9), _run(1, "lost_records", 0.9)], 5)
     assert failing["failed"] and failing["failed_in_a_row"] == 2
+
+
+def test_max_age_tells_a_schedule_that_stopped(tmp_path):
+    """``--max-age SPIDER=AGE``: exit 1 for a spider whose last run finished longer ago than AGE, or that
+    never finished one (its timer disabled, its machine down: no run can report that itself)."""
+    path = tmp_path / "mayadeen.sqlite"
+    with connect(StoreTarget("sqlite", str(path))) as store:
+        seed(store, feed_fails=False)  # feed and sitemap last finished on 2 and 1 January 2026
+        recent = store.start_run("feed", {}, started_at=T3)
+        store.finish_run(recent, finished_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), finish_reason="finished")
+    fresh = status_in_process(str(path), "--max-age", "feed=2h")
+    assert fresh.returncode == 0 and "STALE" not in fresh.stdout, fresh.stdout
+    stale = status_in_process(str(path), "--max-age", "feed=2h", "--max-age", "sitemap=1d", "--max-age", "breaking=90m")
+    assert stale.returncode == 1
+    lines = stale.stdout.splitlines()
+    assert "sitemap: STALE, last run finished 2026-01-01T00:01:40Z: expected one within 86400 s (--max-age)" in lines
+    assert "breaking: STALE, no finished run: expected one within 5400 s (--max-age)" in lines
+    assert not any(line.startswith("feed: STALE") for line in lines)
+    report = json.loads(status_in_process(str(path), "--json", "--max-age", "sitemap=1d").stdout)
+    assert report["stale"] == {"sitemap": {"max_age_seconds": 86400, "last_finished_at": "2026-01-01T00:01:40Z"}}
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"), [("feed=2h", ("feed", 7200.0)), ("sitemap=1.5d", ("sitemap", 129600.0)), ("x=90", ("x", 90.0))]
+)
+def test_max_age_values(text, parsed):
+    assert parse_max_age(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["feed", "feed=", "=2h", "feed=0", "feed=-1h", "feed=2w", "feed=inf", "feed=nan"])
+def test_max_age_refuses_what_is_no_age(tmp_path, text):
+    with pytest.raises(ValueError, match="takes SPIDER=AGE"):
+        parse_max_age(text)
+    answer = status_in_process(str(tmp_path / "any.sqlite"), "--max-age", text)
+    assert answer.returncode == 2 and "takes SPIDER=AGE" in answer.log

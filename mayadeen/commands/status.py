@@ -2,18 +2,21 @@
 
 The store: ``--store`` (a store URL or a SQLite file's path), else the crawl's (``MAYADEEN_STORE_URL``,
 ``MAYADEEN_SQLITE_PATH``), opened read-only. Prints only its answer (``mayadeen.monitors.status``);
-exit status 1 when the latest finished run of a spider failed or the store cannot be read, else 0.
+exit status 1 when the latest finished run of a spider failed, when a spider named by ``--max-age
+SPIDER=AGE`` has no run that finished within AGE (its schedule stopped: no run can say so itself), or
+the store cannot be read; else 0.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from mayadeen.monitors.status import describe, store_status
+from mayadeen.monitors.status import describe, parse_max_age, stale_spiders, store_status
 from mayadeen.store.engines import connect, parse_store, store_errors, store_target
 
 
@@ -32,10 +35,21 @@ class Command(ScrapyCommand):
         parser.add_argument("--store", metavar="URL", help="a store URL or a SQLite file (default: the crawl's store)")
         parser.add_argument("--json", action="store_true", help="print the status as JSON")
         parser.add_argument("--runs", type=int, default=5, metavar="N", help="runs in the coverage trend (default 5)")
+        parser.add_argument(
+            "--max-age",
+            action="append",
+            default=[],
+            metavar="SPIDER=AGE",
+            help="exit 1 unless SPIDER has a run that finished within AGE (90m, 2h, 1d; repeatable)",
+        )
 
     def run(self, args, opts) -> None:
         if args:
             raise UsageError("scrapy status takes no arguments")
+        try:
+            max_ages = dict(parse_max_age(text) for text in opts.max_age)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         try:
             target = parse_store(opts.store) if opts.store else store_target(self.settings)
         except ValueError as exc:
@@ -49,5 +63,7 @@ class Command(ScrapyCommand):
             print(f"store {target}: {exc}", file=sys.stderr)
             self.exitcode = 1
             return
+        if max_ages:
+            status["stale"] = stale_spiders(status, max_ages, datetime.now(UTC))
         print(json.dumps(status, indent=2, sort_keys=True) if opts.json else describe(status))
-        self.exitcode = 1 if any(s["failed"] for s in status["spiders"].values()) else 0
+        self.exitcode = 1 if any(s["failed"] for s in status["spiders"].values()) or status.get("stale") else 0

@@ -119,6 +119,36 @@ def store_status(store: Store, target: StoreTarget, trend: int = 5) -> dict[str,
     return status
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_max_age(text: str) -> tuple[str, float]:
+    """``SPIDER=AGE`` (``feed=2h``; ``s``, ``m``, ``h``, ``d`` or seconds) -> ``("feed", 7200.0)``; a
+    ``ValueError`` that says what is wrong."""
+    spider, _, age = text.partition("=")
+    unit = _UNITS.get(age[-1:].lower(), 0)
+    try:
+        seconds = float(age[:-1] if unit else age) * (unit or 1)
+    except ValueError:
+        seconds = -1.0
+    if not spider.strip() or not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"--max-age {text}: takes SPIDER=AGE, AGE a positive number of s, m, h or d (feed=2h)")
+    return spider.strip(), seconds
+
+
+def stale_spiders(status: dict[str, Any], max_ages: dict[str, float], now: datetime) -> dict[str, Any]:
+    """The spiders of ``max_ages`` whose last run finished longer ago than their age, or that never
+    finished one: ``{spider: {"max_age_seconds": …, "last_finished_at": … or None}}``. The check of a
+    scheduled job that stopped running (a timer disabled, a machine down), which no run can report."""
+    stale = {}
+    for spider, age in max_ages.items():
+        last = ((status["spiders"].get(spider) or {}).get("last_run") or {}).get("finished_at")
+        since = _seconds(last, now.strftime(TIMESTAMP_FORMAT)) if last else None
+        if since is None or since > age:
+            stale[spider] = {"max_age_seconds": age, "last_finished_at": last}
+    return stale
+
+
 def describe(status: dict[str, Any]) -> str:
     """The status as lines of text."""
     lines = [
@@ -154,4 +184,10 @@ def describe(status: dict[str, Any]) -> str:
             )
         for field, (before, now) in s["coverage_falling"].items():
             lines.append(f"  coverage of {field} fell from {before:.0%} to {now:.0%}")
+    for spider, stale in status.get("stale", {}).items():
+        last = stale["last_finished_at"]
+        lines.append(
+            f"{spider}: STALE, {'last run finished ' + last if last else 'no finished run'}: expected one"
+            f" within {stale['max_age_seconds']:g} s (--max-age)"
+        )
     return "\n".join(lines)
