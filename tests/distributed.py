@@ -24,6 +24,7 @@ from mayadeen.store.sqlite import ArticleStore
 from tests import inprocess
 from tests.conftest import ROOT, CrawlResult, expected_records
 from tests.fixture_server import FixtureServer, FixtureSite, write_answer
+from tests.lifeline import Lifeline
 from tests.scheduled import crawl_command, stored
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -56,6 +57,7 @@ class RedisServer:
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.bound = False  # started once: a restart keeps the port the workers know
+        self.lifeline: Lifeline | None = None  # kills the server if this process dies first
 
     @property
     def url(self) -> str:
@@ -90,9 +92,13 @@ class RedisServer:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
+            if self.lifeline is not None:  # the last server's, which a test killed or stopped itself
+                self.lifeline.release()
+            self.lifeline = Lifeline(["kill", "-KILL", str(self.proc.pid)])
             if self._answers():
                 self.bound = True
                 return self
+            self.lifeline.release()
             if self.bound or attempt == 4:
                 raise RuntimeError(f"redis-server did not start on port {self.port} (see {self.dir}/redis.log)")
             self.port = free_port()
@@ -117,6 +123,11 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+        self._cut()
+
+    def _cut(self) -> None:
+        if self.lifeline is not None:
+            self.lifeline.release()
         self.proc = None
 
     def __enter__(self):
@@ -126,6 +137,7 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        self._cut()
 
 
 class MeteredServer(FixtureServer):

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.lifeline import Lifeline
+
 PG_BIN = Path(os.environ.get("MAYADEEN_PG_BIN", "/usr/lib/postgresql/15/bin"))
 IN_MEMORY = Path("/dev/shm")
 needs_postgres = pytest.mark.skipif(
@@ -37,9 +39,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _as_postgres(*argv: str) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else list(argv)
+
+
 def _run(*argv: str, timeout: float = 60) -> None:
-    runner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run([*runner, *argv], check=True, capture_output=True, timeout=timeout)
+    subprocess.run(_as_postgres(*argv), check=True, capture_output=True, timeout=timeout)
 
 
 def _owned(directory: Path) -> None:
@@ -99,16 +104,18 @@ def _initialised() -> Path:
 
 class PostgresCluster:
     """A copy of the process's ``initdb`` + ``pg_ctl start`` in a temporary directory (trust auth, fsync off);
-    ``stop`` removes it."""
+    ``stop`` removes it, and so does its lifeline once this process is gone (``tests.lifeline``)."""
 
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="mayadeen-pg-", dir=IN_MEMORY if IN_MEMORY.is_dir() else None))
         self.data = self.dir / "data"
         self.port = free_port()
         self._names = count(1)
+        self.lifeline: Lifeline | None = None
 
     def start(self) -> PostgresCluster:
         _owned(self.dir)
+        self.lifeline = Lifeline(self._stop_command(), remove=self.dir)
         _run("cp", "-a", str(_initialised()), str(self.data))
         for attempt in range(5):  # another process (tests run in parallel) may take the free port first
             try:
@@ -134,15 +141,20 @@ class PostgresCluster:
             "start",
         )
 
+    def _stop_command(self) -> list[str]:
+        return _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+
     def stop_server(self) -> None:
         """The server killed at once (``-m immediate``: no checkpoint, recovery at the next start)."""
-        _run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        subprocess.run(self._stop_command(), check=True, capture_output=True, timeout=60)
 
     def stop(self) -> None:
         try:
             self.stop_server()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+            if self.lifeline is not None:
+                self.lifeline.release()
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
