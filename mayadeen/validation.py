@@ -255,6 +255,7 @@ SETTING_CHECKS: dict[str, Callable[[Any, str], None]] = {
     "MAYADEEN_SQLITE_BUSY_TIMEOUT": _number(),
     "MAYADEEN_JOURNAL_MAX_LINES": _number(least=1, integer=True),
     "MAYADEEN_JOBDIR_STUCK_AFTER": _number(least=0),
+    "MAYADEEN_MAX_KILLS_IN_FLIGHT": _number(least=0, integer=True),
     "MAYADEEN_MAX_SITEMAP_URLS": _number(integer=True),
     "MAYADEEN_MAX_QUEUED_REQUESTS": _number(integer=True),
     "MAYADEEN_MAX_TICKER_FLASHES": _number(integer=True),

@@ -292,3 +292,43 @@ def test_a_finished_job_does_not_stop_the_next_run(tmp_path):
     assert "Run summary: spider=feed result=ok" in again.log.strip().splitlines()[-1]
     assert "was killed" not in third.log and third.stat("mayadeen/job/runs") == 1, third.log[-3000:]
     assert "result=ok" in third.log.strip().splitlines()[-1] and "warnings=0" in third.log.strip().splitlines()[-1]
+
+
+def killed_job(jobdir, in_flight: list[str], earlier: dict[str, int]) -> None:
+    """A feed job as a SIGKILL leaves it: ``in_flight`` fetched and not done, ``earlier`` the kills in a row
+    each item was in flight at before this one."""
+    jobdir.mkdir()
+    job = {"spider": "feed", "state": "running", "started_at": "2026-12-07T00:00:00Z", "runs": 3}
+    (jobdir / JOB_FILE).write_text(json.dumps({**job, "killed_in_flight": earlier}))
+    (jobdir / JOURNAL_FILE).write_text("".join(f"fetched {url}\n" for url in in_flight))
+
+
+def test_kills_in_a_row_are_counted_per_item_in_flight(tmp_path):
+    from scrapy.utils.test import get_crawler
+
+    from mayadeen.extensions.resume import ResumeAfterKill
+    from mayadeen.spiders.feed import FeedSpider
+
+    poison, beside, before = (P + path for path in ALL_ITEMS[:3])
+    killed_job(tmp_path / "job", [poison, beside], {poison: 2, before: 2})
+    crawler = get_crawler(FeedSpider, {"JOBDIR": str(tmp_path / "job"), "MAYADEEN_SQLITE_PATH": ""})
+    resume = ResumeAfterKill.from_crawler(crawler)
+    assert resume.given_up == {poison} and resume.inflight == {beside}  # its third kill in a row
+    # In flight at this kill: counted; not in flight at it (``before``): no longer in a row.
+    assert json.loads((tmp_path / "job" / JOB_FILE).read_text())["killed_in_flight"] == {beside: 1}
+    resume.spider_closed(None, "shutdown")
+
+
+def test_a_page_in_flight_at_three_kills_in_a_row_is_given_up(tmp_path):
+    """The job's third kill in a row with the same page in flight (a page that kills the crawler): the
+    run gives it up as a failing item, does not fetch it, and crawls the rest."""
+    poison = P + ALL_ITEMS[0]
+    killed_job(tmp_path / "job", [poison], {poison: 2})
+    with SlowServer(delay=0) as srv:
+        result = crawl_in_process("feed", srv.url, tmp_path, settings={"JOBDIR": str(tmp_path / "job")}, check=False)
+        fetched = item_paths(srv.paths())
+    assert "Gave up on " + poison + " (in flight when 3 runs in a row were killed: a page that kills the" in result.log
+    assert result.stat("mayadeen/given_up") == 1 and ALL_ITEMS[0] not in fetched
+    assert sorted(stored(result.sqlite)) == sorted(set(expected_records()) - {poison})
+    with ArticleStore(result.sqlite) as store:  # remembered: later runs try it after the failing interval
+        assert [row["url"] for row in store.rows("SELECT url FROM failing_items")] == [poison]

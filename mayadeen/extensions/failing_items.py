@@ -43,6 +43,8 @@ class FailingItems:
         self.pipeline: StorePipeline | None = None  # its writer reads and writes the table
         self.next_attempts: dict[str, str] = {}
         self.deferred: set[str] = set()
+        self.opened = False
+        self.early: list[tuple[str, str]] = []  # given up before the spider opened (a job resumed after kills)
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -56,10 +58,14 @@ class FailingItems:
 
     async def spider_opened(self, spider) -> None:
         pipeline = self.crawler.get_item_pipeline(StorePipeline)
-        if pipeline is None or pipeline.writer is None:
-            return  # no store (or one that did not open): given-up items are only logged and counted
-        self.pipeline = pipeline
-        self.next_attempts = await pipeline.writer.run(failing.next_attempts)
+        # Without a store (or with one that did not open) given-up items are only logged and counted.
+        if pipeline is not None and pipeline.writer is not None:
+            self.pipeline = pipeline
+            self.next_attempts = await pipeline.writer.run(failing.next_attempts)
+        self.opened = True
+        for url, reason in self.early:
+            self.given_up(url, reason)
+        self.early.clear()
 
     def request_scheduled(self, request, spider) -> None:
         due = self.next_attempts.get(request.url)
@@ -71,6 +77,9 @@ class FailingItems:
             raise IgnoreRequest(f"failing item, next attempt after {due}: {request.url}")
 
     def given_up(self, url: str, reason: str) -> None:
+        if not self.opened:
+            self.early.append((url, reason))
+            return
         self.stats.inc_value("mayadeen/given_up")
         if self.pipeline is None or self.pipeline.writer is None:
             logger.warning("Gave up on %s (%s)", url, reason)

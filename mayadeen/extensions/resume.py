@@ -40,6 +40,14 @@ At start, when the job file says:
   and nothing is stored or exported twice (without a store, an item is known only by its record's
   URL).
 
+  A page that kills the crawler each time it is handled (its parse runs out of memory, say) would
+  kill every run of the job, each fetching it again first. So the job file counts, for each item in
+  flight at a kill, the kills in a row it was in flight at (``killed_in_flight``); at
+  ``MAYADEEN_MAX_KILLS_IN_FLIGHT`` (3; 0: never) it is given up as an item that keeps failing
+  (``item_given_up``: a warning, ``mayadeen/given_up``, the store's ``failing_items``, so later runs
+  try it after the failing interval) and not requested in this run. Items in flight beside it at
+  every one of those kills are given up with it, and tried again the same way.
+
 When a crawl runs out of work (it went idle, whatever the finish reason: ``finished``, or a failure
 found at the end such as ``site_unreachable``, see ``mayadeen.extensions.run_outcome``) the job is
 over and its state is removed: the same command with the same JOBDIR (a cron job) starts a new
@@ -65,9 +73,10 @@ from typing import NamedTuple
 
 from itemadapter import ItemAdapter
 from scrapy import signals
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 
 from mayadeen.due_queue import HELD_QUEUE_DIR
+from mayadeen.extensions.failing_items import item_given_up
 from mayadeen.extensions.run_outcome import ENDED_REASONS, JOBDIR_BUSY, JOBDIR_STUCK
 from mayadeen.feeds.storage import last_record_url
 from mayadeen.identity import requested_url
@@ -135,6 +144,8 @@ class ResumeAfterKill:
         self.finished = journal.done | self._exported_unnoted()
         #: Item URLs fetched and not done in this job: fetched again whatever the store says.
         self.inflight: set[str] = set(journal.fetched - self.finished)
+        #: Item URLs in flight at too many kills in a row: not requested in this run.
+        self.given_up = self._count_kills(crawler.settings.getint("MAYADEEN_MAX_KILLS_IN_FLIGHT", 3))
         self.unfinished = frozenset(self.inflight)
         #: URLs done in this job, kept only when there is no store to tell.
         self.done: set[str] = set(self.finished) if self.keep_done else set()
@@ -222,6 +233,19 @@ class ResumeAfterKill:
         self._write_job(job)
         return job
 
+    def _count_kills(self, most: int) -> frozenset[str]:
+        """After a kill: the kills in a row each item in flight was in flight at, in the job file; the
+        items at ``most`` leave ``inflight`` and are returned."""
+        if self.job["resumed_after"] != "kill":
+            return frozenset()
+        earlier = self.job.get("killed_in_flight", {})
+        kills = {url: earlier.get(url, 0) + 1 for url in self.inflight}
+        given_up = frozenset(url for url, n in kills.items() if most and n >= most)
+        self.inflight -= given_up
+        self.job["killed_in_flight"] = {url: n for url, n in kills.items() if url not in given_up}
+        self._write_job(self.job)
+        return given_up
+
     # --- signals --------------------------------------------------------------------------------
 
     @property
@@ -238,6 +262,10 @@ class ResumeAfterKill:
                 self.jobdir,
                 self.job["started_at"],
             )
+            most = self.crawler.settings.getint("MAYADEEN_MAX_KILLS_IN_FLIGHT", 3)
+            for url in sorted(self.given_up):
+                reason = f"in flight when {most} runs in a row were killed: a page that kills the crawler?"
+                self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason)
         elif self.job["resumed_after"] == "pause":
             logger.info(
                 "JOBDIR %s: resuming the job started %s (run %d)", self.jobdir, self.job["started_at"], self.job["runs"]
@@ -303,6 +331,8 @@ class ResumeAfterKill:
         self._out_of_work = True
 
     def request_scheduled(self, request, spider) -> None:
+        if request.url in self.given_up:
+            raise IgnoreRequest(f"given up after killed runs: {request.url}")
         self._out_of_work = False
 
     def response_received(self, response, request, spider) -> None:
