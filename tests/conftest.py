@@ -77,7 +77,7 @@ def pytest_unconfigure(config):
 
 #: xdist workers per core for ``-n auto``. Most of a test's time is spent waiting (on a server, a
 #: timer, a process, Chromium), not computing: two workers a core kept both cores busy where one left
-#: them idle (the quick set: 204 s with 2 workers, 163 s with 4, same idle machine; docs/development.md).
+#: them idle (the quick set: 204 s with 2 workers, 163 s with 4, same idle machine, when it was measured).
 WORKERS_PER_CORE = 2
 
 

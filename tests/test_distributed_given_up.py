@@ -1,5 +1,5 @@
-"""A page whose lease keeps expiring (each worker that fetched it was killed) is given up, and the crawl
-ends without it: a real redis-server, the real engine in process.
+"""A page whose lease keeps expiring (each worker that fetched it was killed) is fetched alone, then given
+up, and the crawl ends without it: a real redis-server, the real engine in process.
 
 Redis is left as killed workers leave it: a request leased by a worker that never renews its lease. The
 worker crawling here finds that lease expired at its first take, once more than
@@ -10,6 +10,7 @@ expiries up to the limit is the Lua script's, shown in ``test_distributed_script
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,6 +23,7 @@ from mayadeen.distributed.crawl import Crawl, crawl_status
 from mayadeen.distributed.keys import BudgetKeys, CrawlKeys
 from mayadeen.distributed.link import RedisLink
 from mayadeen.distributed.queue import GRANTED, QUEUED, LeasedQueue
+from mayadeen.spiders.sitemap import SitemapSpider
 from mayadeen.store import failing
 from mayadeen.store.sqlite import ArticleStore
 from tests import inprocess
@@ -40,10 +42,9 @@ def leased_by_a_dead_worker(redis_url: str, keys: CrawlKeys) -> None:
     try:
         crawl = Crawl(link, keys, "dead", lease_ttl=0.3)
         assert crawl.join().started
-        queue = LeasedQueue(
-            scrapy.Spider(name=keys.spider), keys, link, worker="dead", epoch=crawl.epoch, lease_ttl=0.3
-        )
-        request = scrapy.Request(POISON)
+        spider = SitemapSpider()  # the request as the sitemap spider makes it: its callbacks by name
+        queue = LeasedQueue(spider, keys, link, worker="dead", epoch=crawl.epoch, lease_ttl=0.3)
+        request = scrapy.Request(POISON, callback=spider.parse_item, errback=spider.item_failed)
         assert queue.push(request, fingerprint=fingerprint(request).hex()) == QUEUED
         site = Budget(get_crawler(), link, BudgetKeys("unused.test"), delay=0.0, concurrency=0, slot_ttl=0.3)
         assert queue.take(site).kind == GRANTED
@@ -80,3 +81,41 @@ def test_a_page_whose_lease_keeps_expiring_is_given_up_and_the_crawl_ends(tmp_pa
     assert set(stores([workdir])[0]) == set(expected_records()) - {POISON}  # the rest of the site crawled
     with ArticleStore(workdir / "mayadeen.sqlite") as store:  # remembered: later runs retry it
         assert [row[0] for row in failing.failing(store)] == [POISON]
+
+
+class TimedServer(MeteredServer):
+    """Records when each request arrived and when its answer was written; ``POISON``'s answer is slow."""
+
+    def __init__(self):
+        super().__init__()
+        self.spans: list[tuple[str, float, float]] = []
+
+    def handle(self, handler, answer) -> None:
+        start = time.monotonic()
+        if handler.path == urlsplit(POISON).path:
+            time.sleep(0.5)  # long enough for the worker to take more, were it allowed to
+        super().handle(handler, answer)
+        self.spans.append((handler.path, start, time.monotonic()))
+
+
+def test_a_page_whose_lease_expired_is_fetched_alone(tmp_path):
+    """One expiry (``MAYADEEN_REDIS_MAX_LEASE_EXPIRIES`` 3): the worker gets the page only while it holds
+    no other lease, and takes nothing more until it is done with it: no request is open beside it (were
+    it to kill this worker too, nothing else would be counted with it). Then it is stored as usual."""
+    keys = CrawlKeys("sitemap", "sitemap")
+    settings = {
+        "MAYADEEN_WARC_DIR": "",
+        "MAYADEEN_REDIS_POLL_INTERVAL": "0.05",
+        "MAYADEEN_REDIS_LEASE_TTL": "2",
+        "MAYADEEN_STORE_REACTOR_TIMEOUT": "1",
+    }
+    with RedisServer(tmp_path / "redis") as redis_srv, TimedServer() as srv:
+        leased_by_a_dead_worker(redis_srv.url, keys)
+        settings["MAYADEEN_REDIS_URL"] = redis_srv.url
+        result = inprocess.crawl("sitemap", srv.url, tmp_path / "worker", args={"js": "0"}, settings=settings)
+    poison = [(start, end) for path, start, end in srv.spans if path == urlsplit(POISON).path]
+    assert len(poison) == 1
+    start, end = poison[0]
+    beside = [path for path, s, e in srv.spans if path != urlsplit(POISON).path and s < end and e > start]
+    assert beside == [] and result.stat("mayadeen/redis/given_up") is None
+    assert set(stores([tmp_path / "worker"])[0]) == set(expected_records())

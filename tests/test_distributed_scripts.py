@@ -244,3 +244,52 @@ def test_a_request_comes_back_as_scrapy_serialised_it(link):
     taken = queue.take(budget(link)).request
     assert taken.to_dict(spider=spider) == sent.to_dict(spider=spider)
     assert taken.callback == spider.parse_item
+
+
+def expire(link, queue: LeasedQueue, lease: str) -> None:
+    """Waits until ``lease`` has expired on Redis's clock (the next take moves it)."""
+
+    def expired() -> bool:
+        sec, usec = link.client.time()
+        return float(link.client.zscore(queue.keys.leases, lease)) < sec + usec / 1e6
+
+    wait_for(expired, timeout=30)
+
+
+def test_a_request_whose_lease_expired_goes_to_a_worker_holding_nothing(link):
+    """After one expiry the request is fetched alone: a worker holding leases is given the next request
+    instead, one holding none gets it with ``alone`` (it then takes nothing more)."""
+    crawl = started_crawl(link)
+    dead, busy, idle = (
+        queue_of(link, w, crawl.epoch, ttl=0.3 if w == "dead" else 30) for w in ("dead", "busy", "idle")
+    )
+    for path, priority in (("a", 3), ("b", 2), ("c", 1)):
+        dead.push(scrapy.Request(f"https://site.test/{path}", priority=priority), fingerprint=path)
+    first = dead.take(budget(link))
+    expire(link, dead, first.lease)
+    instead = busy.take(budget(link), held=1)
+    assert (instead.request.url, instead.alone) == ("https://site.test/b", False)
+    alone = idle.take(budget(link), held=0)
+    assert (alone.request.url, alone.lease, alone.alone) == ("https://site.test/a", first.lease, True)
+    assert busy.take(budget(link), held=1).request.url == "https://site.test/c"
+
+
+def test_a_take_run_again_tells_what_it_gave_up_again(link):
+    """A take whose answer was lost is run again with the same nonce: the same grant, and the requests
+    it gave up again (the worker hears of them once); an unreadable one is reported as such."""
+    crawl = started_crawl(link)
+    dead = LeasedQueue(scrapy.Spider(name="t"), crawl.keys, link, worker="dead", epoch=crawl.epoch, lease_ttl=0.3)
+    alive = LeasedQueue(
+        scrapy.Spider(name="t"), crawl.keys, link, worker="alive", epoch=crawl.epoch, lease_ttl=30, max_expiries=1
+    )
+    for path, priority in (("a", 3), ("b", 2), ("c", 1)):
+        dead.push(scrapy.Request(f"https://site.test/{path}", priority=priority), fingerprint=path)
+    a, b = dead.take(budget(link)), dead.take(budget(link))
+    link.client.hset(crawl.keys.data, b.lease, b"written by another version")
+    expire(link, dead, a.lease)
+    expire(link, dead, b.lease)
+    first, again = alive.take(budget(link), nonce="n1"), alive.take(budget(link), nonce="n1")
+    assert (first.request.url, first.given_up) == ("https://site.test/c", ("https://site.test/a", None))
+    assert (again.lease, again.given_up) == (first.lease, first.given_up)
+    urls = [entry["url"] for entry in crawl_status(link.client, crawl.keys)["given_up"]]
+    assert urls == ["https://site.test/a", f"(request {b.lease}: unreadable here)"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mayadeen.monitors.status import parse_max_age
+from mayadeen.monitors.status import parse_max_ages
 from mayadeen.store.engines import StoreTarget, connect
 from tests import inprocess
 from tests.conftest import ROOT
@@ -185,26 +186,45 @@ def test_max_age_tells_a_schedule_that_stopped(tmp_path):
         store.finish_run(recent, finished_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), finish_reason="finished")
     fresh = status_in_process(str(path), "--max-age", "feed=2h")
     assert fresh.returncode == 0 and "STALE" not in fresh.stdout, fresh.stdout
-    stale = status_in_process(str(path), "--max-age", "feed=2h", "--max-age", "sitemap=1d", "--max-age", "breaking=90m")
+    stale = status_in_process(
+        str(path), "--max-age", "feed=2h", "--max-age", "sitemap=14d", "--max-age", "sections=90m"
+    )
     assert stale.returncode == 1
     lines = stale.stdout.splitlines()
-    assert "sitemap: STALE, last run finished 2026-01-01T00:01:40Z: expected one within 86400 s (--max-age)" in lines
-    assert "breaking: STALE, no finished run: expected one within 5400 s (--max-age)" in lines
+    assert "sitemap: STALE, last run finished 2026-01-01T00:01:40Z: expected one within 14d (--max-age)" in lines
+    assert "sections: STALE, no finished run: expected one within 90m (--max-age)" in lines
     assert not any(line.startswith("feed: STALE") for line in lines)
-    report = json.loads(status_in_process(str(path), "--json", "--max-age", "sitemap=1d").stdout)
+    report = json.loads(status_in_process(str(path), "--json", "--max-age", " sitemap = 1d ").stdout)
     assert report["stale"] == {"sitemap": {"max_age_seconds": 86400, "last_finished_at": "2026-01-01T00:01:40Z"}}
 
 
+SPIDERS = ["feed", "sections", "sitemap"]
+
+
 @pytest.mark.parametrize(
-    ("text", "parsed"), [("feed=2h", ("feed", 7200.0)), ("sitemap=1.5d", ("sitemap", 129600.0)), ("x=90", ("x", 90.0))]
+    ("texts", "parsed"),
+    [(["feed=2h"], {"feed": 7200.0}), (["sitemap=1.5d", "feed=90"], {"sitemap": 129600.0, "feed": 90.0})],
 )
-def test_max_age_values(text, parsed):
-    assert parse_max_age(text) == parsed
+def test_max_age_values(texts, parsed):
+    assert parse_max_ages(texts, SPIDERS) == parsed
 
 
-@pytest.mark.parametrize("text", ["feed", "feed=", "=2h", "feed=0", "feed=-1h", "feed=2w", "feed=inf", "feed=nan"])
-def test_max_age_refuses_what_is_no_age(tmp_path, text):
-    with pytest.raises(ValueError, match="takes SPIDER=AGE"):
-        parse_max_age(text)
-    answer = status_in_process(str(tmp_path / "any.sqlite"), "--max-age", text)
-    assert answer.returncode == 2 and "takes SPIDER=AGE" in answer.log
+@pytest.mark.parametrize(
+    ("texts", "problem"),
+    [
+        *(
+            (["feed" + age], "takes SPIDER=AGE")
+            for age in ("", "=", "=0", "=-1h", "=2w", "=2H", "=inf", "=nan", "=1e400")
+        ),
+        (["=2h"], "takes SPIDER=AGE"),
+        (["breaking=2h"], "'breaking' is none of the spiders that record runs (feed, sections, sitemap)"),
+        (["fed=2h"], "'fed' is none of the spiders"),
+        (["feed=2h", "feed=1d"], "feed is given twice"),
+    ],
+)
+def test_max_age_refuses_what_is_no_age(tmp_path, texts, problem):
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        parse_max_ages(texts, SPIDERS)
+    options = [word for text in texts for word in ("--max-age", text)]
+    answer = status_in_process(str(tmp_path / "any.sqlite"), *options)
+    assert answer.returncode == 2 and problem in answer.log

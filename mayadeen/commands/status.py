@@ -16,8 +16,19 @@ from datetime import UTC, datetime
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from mayadeen.monitors.status import describe, parse_max_age, stale_spiders, store_status
+from mayadeen.monitors.status import describe, parse_max_ages, stale_spiders, store_status
 from mayadeen.store.engines import connect, parse_store, store_errors, store_target
+
+
+def run_recording_spiders(settings) -> list[str]:
+    """The project's spiders that record their runs in ``crawl_runs`` (not ``breaking``: its health is
+    its own exit status)."""
+    from scrapy.spiderloader import get_spider_loader
+
+    from mayadeen.spiders.base import MayadeenSpider
+
+    loader = get_spider_loader(settings)
+    return sorted(name for name in loader.list() if issubclass(loader.load(name), MayadeenSpider))
 
 
 class Command(ScrapyCommand):
@@ -25,10 +36,13 @@ class Command(ScrapyCommand):
     default_settings = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
-        return "[--store URL] [--json]"
+        return "[--store URL] [--json] [--runs N] [--max-age SPIDER=AGE ...]"
 
     def short_desc(self) -> str:
-        return "Show each spider's last run, failed runs in a row, coverage trend, failing items; exit 1 if one failed"
+        return (
+            "Show each spider's last run, failed runs in a row, coverage trend, failing items;"
+            " exit 1 if one failed, has not run within its --max-age, or the store cannot be read"
+        )
 
     def add_options(self, parser) -> None:
         super().add_options(parser)
@@ -47,7 +61,7 @@ class Command(ScrapyCommand):
         if args:
             raise UsageError("scrapy status takes no arguments")
         try:
-            max_ages = dict(parse_max_age(text) for text in opts.max_age)
+            max_ages = parse_max_ages(opts.max_age, run_recording_spiders(self.settings)) if opts.max_age else {}
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         try:

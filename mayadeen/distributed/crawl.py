@@ -23,7 +23,7 @@ the next worker to ask seeds instead; the duplicate filter drops what the first 
 **The end.** A crawl ends when it is seeded and nothing is queued, delayed or leased: that is checked
 atomically by the queue's take script (``mayadeen.distributed.queue``), which sets ``status=ended``,
 keeps the count of requests seen in ``state`` and drops the duplicate filter (an ended crawl keeps
-only its ``state`` and its workers' last counts, for ``scrapy crawlstatus``).
+only its ``state``, its workers' last counts and the requests it gave up, for ``scrapy crawlstatus``).
 Every worker then finishes what it is doing (nothing: it held no lease) and closes with ``finished``.
 There is no idle timeout to guess: a worker with nothing to do keeps asking the queue every
 ``MAYADEEN_REDIS_POLL_INTERVAL`` seconds until the end is certain.
@@ -196,7 +196,9 @@ def crawl_status(client, keys: CrawlKeys) -> dict:
         "in_flight": leased,
         "seen": int(state.get("seen", seen)),  # an ended crawl keeps the count, not the filter
         "given_up": [  # requests whose lease expired MAYADEEN_REDIS_MAX_LEASE_EXPIRIES times
-            {"url": request_url(request), "at": at} for (_, at), request in zip(given_up, data, strict=True) if request
+            {"url": request_url(request) or f"(request {request_id.decode()}: unreadable here)", "at": at}
+            for (request_id, at), request in zip(given_up, data, strict=True)
+            if request
         ],
         "workers": {
             worker.decode(): {

@@ -61,23 +61,38 @@ end
 
 # KEYS: state queue data prio delayed leases owner slots next paused dupefilter seq replies expiries given_up
 # ARGV: epoch worker lease_ttl delay concurrency slot_ttl slot_prefix nonce max_expiries (0: no limit)
-# Every reply ends with the data of the requests this take gave up (usually none).
+#       held (leases this worker holds)
+# Every reply ends with the data of the requests this take gave up (usually none); a grant's has whether
+# it is to be fetched alone before it.
 _TAKE = (
     PRELUDE
     + BUDGET_LUA
     + _RUNNING
     + """
 local t = now()
-local gave_up = {}
-if not running(KEYS[1], ARGV[1]) then return {'ended', gave_up} end
+local given = {}
+local function answer(reply)
+  local data = {}
+  for _, id in ipairs(given) do data[#data + 1] = redis.call('HGET', KEYS[3], id) end
+  reply[#reply + 1] = data
+  return reply
+end
+local function remember(id, slot)
+  redis.call('HSET', KEYS[13], ARGV[2], cjson.encode({ARGV[8], id, slot, given}))
+end
+local function granted(id, slot)
+  return answer({'granted', id, redis.call('HGET', KEYS[3], id), slot, redis.call('HEXISTS', KEYS[14], id)})
+end
+if not running(KEYS[1], ARGV[1]) then return answer({'ended'}) end
 local most = tonumber(ARGV[9])
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', fmt(t))) do
   redis.call('ZREM', KEYS[6], id)
   redis.call('HDEL', KEYS[7], id)
   redis.call('HINCRBY', KEYS[1], 'expired', 1)
-  if most > 0 and redis.call('HINCRBY', KEYS[14], id, 1) >= most then
+  local expiries = redis.call('HINCRBY', KEYS[14], id, 1)
+  if most > 0 and expiries >= most then
     redis.call('ZADD', KEYS[15], fmt(t), id)
-    gave_up[#gave_up + 1] = redis.call('HGET', KEYS[3], id)
+    given[#given + 1] = id
   else
     redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[4], id), id)
   end
@@ -86,36 +101,48 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', fmt(t))) do
   redis.call('ZREM', KEYS[5], id)
   redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[4], id), id)
 end
--- Run again (same nonce) while its lease is held, not expired above: the same grant.
+-- Run again (same nonce): what it gave up, and its grant while the lease is held (not expired above).
 local last = redis.call('HGET', KEYS[13], ARGV[2])
 if last then
   last = cjson.decode(last)
-  if last[1] == ARGV[8] and redis.call('HGET', KEYS[7], last[2]) == ARGV[2] then
-    return {'granted', last[2], redis.call('HGET', KEYS[3], last[2]), last[3], gave_up}
+  if last[1] == ARGV[8] then
+    for _, id in ipairs(last[4] or {}) do given[#given + 1] = id end
+    if last[2] ~= '' and redis.call('HGET', KEYS[7], last[2]) == ARGV[2] then return granted(last[2], last[3]) end
   end
 end
-local head = redis.call('ZRANGE', KEYS[2], 0, 0)
-if #head == 0 then
+if #given > 0 then remember('', '') end
+local candidates = redis.call('ZRANGE', KEYS[2], 0, 15)
+if #candidates == 0 then
   if redis.call('HGET', KEYS[1], 'seeded') == '1' and redis.call('ZCARD', KEYS[6]) == 0
      and redis.call('ZCARD', KEYS[5]) == 0 then
     redis.call('HSET', KEYS[1], 'status', 'ended', 'ended_at', fmt(t), 'seen', redis.call('SCARD', KEYS[11]))
+    local reply = answer({'ended'})
     redis.call('DEL', KEYS[11], KEYS[12], KEYS[13], KEYS[14])
-    return {'ended', gave_up}
+    return reply
   end
   local soonest = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
-  if #soonest > 0 then return {'wait', fmt(tonumber(soonest[2]) - t), gave_up} end
-  return {'empty', gave_up}
+  if #soonest > 0 then return answer({'wait', fmt(tonumber(soonest[2]) - t)}) end
+  return answer({'empty'})
 end
-local id = head[1]
+-- A request whose lease expired before goes to a worker holding nothing else, which takes nothing more
+-- until it is done: when it kills that worker too, nothing beside it is counted with it.
+local id = nil
+for _, candidate in ipairs(candidates) do
+  if tonumber(ARGV[10]) == 0 or redis.call('HEXISTS', KEYS[14], candidate) == 0 then
+    id = candidate
+    break
+  end
+end
+if not id then return answer({'wait', fmt(-1)}) end
 local slot = ARGV[7] .. id
 local wait = budget_grant(t, KEYS[8], KEYS[9], KEYS[10], tonumber(ARGV[4]), tonumber(ARGV[5]), slot,
                           tonumber(ARGV[6]))
-if wait ~= 0 then return {'wait', fmt(wait), gave_up} end
+if wait ~= 0 then return answer({'wait', fmt(wait)}) end
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZADD', KEYS[6], fmt(t + tonumber(ARGV[3])), id)
 redis.call('HSET', KEYS[7], id, ARGV[2])
-redis.call('HSET', KEYS[13], ARGV[2], cjson.encode({ARGV[8], id, slot}))
-return {'granted', id, redis.call('HGET', KEYS[3], id), slot, gave_up}
+remember(id, slot)
+return granted(id, slot)
 """
 )
 
@@ -195,16 +222,20 @@ QUEUED, FILTERED = "queued", "filtered"
 
 @dataclass(frozen=True)
 class Take:
-    """What ``take`` gave: a request (``GRANTED``, with its lease id and budget slot), a wait in seconds
-    (``WAIT``; -1: until a budget slot is freed), nothing queued (``EMPTY``), or the crawl's end; and
-    the URLs of the requests it gave up on the way (``given_up``: their leases expired too often)."""
+    """What ``take`` gave: a request (``GRANTED``, with its lease id and budget slot; ``alone``: its lease
+    expired before, so the worker takes nothing more until it is done with it), a wait in seconds
+    (``WAIT``; -1: until a budget slot is freed or, holding leases, until a request that needs no
+    worker of its own comes), nothing queued (``EMPTY``), or the crawl's end; and the URLs of the
+    requests it gave up on the way (``given_up``: their leases expired too often; None for a request
+    this code cannot read)."""
 
     kind: str
     request: object = None
     lease: str | None = None
     slot: str | None = None
     wait: float = 0.0
-    given_up: tuple[str, ...] = ()
+    given_up: tuple[str | None, ...] = ()
+    alone: bool = False
 
 
 def _nonce() -> str:
@@ -212,9 +243,13 @@ def _nonce() -> str:
     return uuid.uuid4().hex
 
 
-def request_url(data: bytes) -> str:
-    """The URL of a request as the queue holds it (its callbacks need no spider to read that)."""
-    return pickle.loads(data)["url"]  # noqa: S301 - see _decode_request
+def request_url(data: bytes) -> str | None:
+    """The URL of a request as the queue holds it (its callbacks need no spider to read that); None when
+    this code cannot read it (written by another version, naming a class this one lacks)."""
+    try:
+        return pickle.loads(data)["url"]  # noqa: S301 - see _decode_request
+    except Exception:  # any unpickling error: the request is reported as unreadable, not a crash
+        return None
 
 
 def _text(value) -> str:
@@ -287,7 +322,7 @@ class LeasedQueue:
         )
         return _text(result)
 
-    def take(self, budget, *, nonce: str | None = None) -> Take:
+    def take(self, budget, *, held: int = 0, nonce: str | None = None) -> Take:
         """Lease the head of the queue if the site's budget allows a request now.
 
         ``nonce`` (new for each call by default) names this take: the link tries a call again when its
@@ -295,7 +330,8 @@ class LeasedQueue:
         the lease it granted, answers the same grant instead of leasing a second request that this
         worker would never know of (never renewed, it would expire and hold a budget slot meanwhile).
         The script remembers only this worker's last grant: the link's thread makes one call at a time,
-        so only the last one can be tried again."""
+        so only the last one can be tried again. ``held``: the leases this worker holds (a request whose
+        lease expired before is granted only to a worker that holds none)."""
         k, b = self.keys, budget.keys
         delay, concurrency, slot_ttl = budget.args
         reply = self.link.call(
@@ -311,11 +347,13 @@ class LeasedQueue:
                 *(delay, concurrency, slot_ttl, self.slot_prefix),
                 nonce or _nonce(),
                 self.max_expiries,
+                held,
             ],
         )
         kind, given_up = _text(reply[0]), tuple(request_url(data) for data in reply[-1])
         if kind == GRANTED:
-            return Take(GRANTED, self._decode_request(reply[2]), _text(reply[1]), _text(reply[3]), given_up=given_up)
+            request = self._decode_request(reply[2])
+            return Take(GRANTED, request, _text(reply[1]), _text(reply[3]), given_up=given_up, alone=bool(reply[4]))
         if kind == WAIT:
             return Take(WAIT, wait=float(reply[1]), given_up=given_up)
         return Take(kind, given_up=given_up)

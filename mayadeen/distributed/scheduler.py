@@ -18,7 +18,10 @@ in the order it was sent, and its answer comes back on the reactor.
   listens to ``request_dropped``). A retry or redirect of a leased request takes its lease's place; a
   retry's backoff (``mayadeen_not_before``, wall-clock) becomes a delay in Redis.
 * a take moves the leases that expired (their worker killed or lost) back to the queue, or gives
-  their requests up after ``MAYADEEN_REDIS_MAX_LEASE_EXPIRIES`` expiries (``_gave_up``).
+  their requests up after ``MAYADEEN_REDIS_MAX_LEASE_EXPIRIES`` expiries (``_gave_up``). A request
+  whose lease expired before is granted only to a worker holding no lease (``take(held=…)``), which
+  takes nothing more until it is done with it (``alone``): if it kills that worker too, no other
+  request is counted with it.
 * ``next_request`` returns nothing while Redis does not answer (``link.away``): a request sent to the
   site then holds a lease and a budget slot nobody can renew; the first heartbeat Redis answers wakes
   the engine. Otherwise it returns the request taken last, if any; else it asks for one — robots.txt first
@@ -106,6 +109,7 @@ class DistributedScheduler(BaseScheduler):
         self.asking = False  # a take (or robots.txt's grant) is in the link's thread
         self.lease_cap = 0  # most leases held at once (set at the open)
         self.at_cap = False  # a take was skipped at the cap: the lease finished next wakes the engine
+        self.alone: str | None = None  # a lease that expired before: nothing more is taken beside it
         self.heartbeat = Heartbeat(self)
         self._timer = None
         self._duplicate_logged = False
@@ -272,7 +276,7 @@ class DistributedScheduler(BaseScheduler):
     def _finished(self, lease: str) -> None:
         """``lease`` is no longer this worker's: below the cap again, the engine asks for more."""
         self.leases.discard(lease)
-        if self.at_cap and len(self.leases) < self.lease_cap:
+        if self.at_cap and len(self.leases) < self.lease_cap and self.alone not in self.leases:
             self.at_cap = False
             if self.crawler.engine.spider is not None:
                 wake_engine(self.crawler)
@@ -296,11 +300,12 @@ class DistributedScheduler(BaseScheduler):
             asked = self.link.submit(self.budget.grant, self.robots.slot).addCallback(self._granted_robots)
         elif self.robots.pending:
             return  # robots.txt is on its way: the engine asks again when its download ends
-        elif len(self.leases) >= self.lease_cap:
+        elif len(self.leases) >= self.lease_cap or self.alone in self.leases:
             self.at_cap = True  # _finished wakes the engine
             return
         else:
-            asked = self.link.submit(self.queue.take, self.budget).addCallback(self._answered)
+            asked = self.link.submit(self.queue.take, self.budget, held=len(self.leases))
+            asked.addCallback(self._answered)
         self.asking = True
         asked.addErrback(self._unanswered)
 
@@ -337,16 +342,18 @@ class DistributedScheduler(BaseScheduler):
         self.stats.inc_value("mayadeen/redis/given_up")
         times = f"{self.queue.max_expiries} time{'s' if self.queue.max_expiries > 1 else ''}"
         reason = f"its lease expired {times}: each worker that fetched it was killed or lost"
-        if item_kind(url):
+        if url and item_kind(url):
             self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason)
         else:
-            logger.warning("Gave up on %s (%s)", url, reason)
+            logger.warning("Gave up on %s (%s)", url or "a request this worker cannot read", reason)
 
     def _taken(self, take: Take):
         request = take.request
         request.meta[LEASE] = take.lease
         self.budget.taken(request, take.slot)
         self.leases.add(take.lease)
+        if take.alone:
+            self.alone = take.lease
         self.stats.max_value("mayadeen/redis/leases/max", len(self.leases))
         watch_errback(request, self.crawler.get_spider_middleware(AckWhenDone))
         self.stats.inc_value("scheduler/dequeued/redis")

@@ -119,21 +119,37 @@ def store_status(store: Store, target: StoreTarget, trend: int = 5) -> dict[str,
     return status
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
-def parse_max_age(text: str) -> tuple[str, float]:
-    """``SPIDER=AGE`` (``feed=2h``; ``s``, ``m``, ``h``, ``d`` or seconds) -> ``("feed", 7200.0)``; a
-    ``ValueError`` that says what is wrong."""
-    spider, _, age = text.partition("=")
-    unit = _UNITS.get(age[-1:].lower(), 0)
-    try:
-        seconds = float(age[:-1] if unit else age) * (unit or 1)
-    except ValueError:
-        seconds = -1.0
-    if not spider.strip() or not seconds > 0 or seconds == float("inf"):
-        raise ValueError(f"--max-age {text}: takes SPIDER=AGE, AGE a positive number of s, m, h or d (feed=2h)")
-    return spider.strip(), seconds
+def parse_max_ages(texts: list[str], spiders: list[str]) -> dict[str, float]:
+    """``--max-age SPIDER=AGE`` options (``feed=2h``: ``s``, ``m``, ``h``, ``d`` or seconds) ->
+    ``{"feed": 7200.0}``, for the ``spiders`` that record their runs; a ``ValueError`` that says what
+    is wrong."""
+    ages: dict[str, float] = {}
+    for text in texts:
+        spider, _, age = (part.strip() for part in text.partition("="))
+        unit = _UNITS.get(age[-1:], 0)
+        try:
+            seconds = float(age[:-1] if unit else age) * (unit or 1)
+        except ValueError:
+            seconds = -1.0
+        if not spider or not 0 < seconds < float("inf"):
+            raise ValueError(f"--max-age {text}: takes SPIDER=AGE, AGE a positive number of s, m, h or d (feed=2h)")
+        if spider not in spiders:
+            raise ValueError(
+                f"--max-age {text}: {spider!r} is none of the spiders that record runs ({', '.join(spiders)})"
+            )
+        if spider in ages:
+            raise ValueError(f"--max-age {text}: {spider} is given twice")
+        ages[spider] = seconds
+    return ages
+
+
+def age_text(seconds: float) -> str:
+    """``7200`` -> ``2h``, ``129600`` -> ``36h``, ``90`` -> ``90s``: the largest unit that divides it."""
+    unit = next(u for u, n in _UNITS.items() if seconds % n == 0 or u == "s")
+    return f"{seconds / _UNITS[unit]:g}{unit}"
 
 
 def stale_spiders(status: dict[str, Any], max_ages: dict[str, float], now: datetime) -> dict[str, Any]:
@@ -188,6 +204,6 @@ def describe(status: dict[str, Any]) -> str:
         last = stale["last_finished_at"]
         lines.append(
             f"{spider}: STALE, {'last run finished ' + last if last else 'no finished run'}: expected one"
-            f" within {stale['max_age_seconds']:g} s (--max-age)"
+            f" within {age_text(stale['max_age_seconds'])} (--max-age)"
         )
     return "\n".join(lines)
