@@ -8,6 +8,7 @@ import pytest
 
 from mayadeen.extensions.resume import JOURNAL_FILE, read_journal
 from mayadeen.preflight import JOB_FILE
+from mayadeen.spiders.feed import FeedSpider
 from mayadeen.store.sqlite import ArticleStore
 from tests.conftest import expected_records
 from tests.inprocess import crawl as crawl_in_process
@@ -294,41 +295,85 @@ def test_a_finished_job_does_not_stop_the_next_run(tmp_path):
     assert "result=ok" in third.log.strip().splitlines()[-1] and "warnings=0" in third.log.strip().splitlines()[-1]
 
 
-def killed_job(jobdir, in_flight: list[str], earlier: dict[str, int]) -> None:
-    """A feed job as a SIGKILL leaves it: ``in_flight`` fetched and not done, ``earlier`` the kills in a row
-    each item was in flight at before this one."""
+def killed_job(jobdir, parsing: list[str], earlier: dict[str, int], fetched: list[str] = ()) -> None:
+    """A feed job as a SIGKILL leaves it: ``parsing`` being parsed (and fetched), ``fetched`` fetched and
+    not done, ``earlier`` the kills in a row each page was being parsed at before this one."""
     jobdir.mkdir()
     job = {"spider": "feed", "state": "running", "started_at": "2026-12-07T00:00:00Z", "runs": 3}
     (jobdir / JOB_FILE).write_text(json.dumps({**job, "killed_in_flight": earlier}))
-    (jobdir / JOURNAL_FILE).write_text("".join(f"fetched {url}\n" for url in in_flight))
+    lines = [f"fetched {url}\n" for url in [*parsing, *fetched]] + [f"parsing {url}\n" for url in parsing]
+    (jobdir / JOURNAL_FILE).write_text("".join(lines))
 
 
-def test_kills_in_a_row_are_counted_per_item_in_flight(tmp_path):
+def resume_of(jobdir):
     from scrapy.utils.test import get_crawler
 
     from mayadeen.extensions.resume import ResumeAfterKill
     from mayadeen.spiders.feed import FeedSpider
 
-    poison, beside, before = (P + path for path in ALL_ITEMS[:3])
-    killed_job(tmp_path / "job", [poison, beside], {poison: 2, before: 2})
-    crawler = get_crawler(FeedSpider, {"JOBDIR": str(tmp_path / "job"), "MAYADEEN_SQLITE_PATH": ""})
-    resume = ResumeAfterKill.from_crawler(crawler)
-    assert resume.given_up == {poison} and resume.inflight == {beside}  # its third kill in a row
-    # In flight at this kill: counted; not in flight at it (``before``): no longer in a row.
+    crawler = get_crawler(FeedSpider, {"JOBDIR": str(jobdir), "MAYADEEN_SQLITE_PATH": ""})
+    return ResumeAfterKill.from_crawler(crawler)
+
+
+def test_kills_in_a_row_are_counted_per_page_being_parsed(tmp_path):
+    poison, beside, before, never_done = (P + path for path in ALL_ITEMS[:4])
+    # ``never_done`` (a 404, a page that is no item) stays fetched and not done, at every kill: no parse.
+    killed_job(tmp_path / "job", [poison, beside], {poison: 2, before: 2, never_done: 2}, fetched=[never_done])
+    resume = resume_of(tmp_path / "job")
+    assert resume.given_up == {poison} and resume.inflight == {beside, never_done}  # its third kill in a row
+    # Being parsed at this kill: counted; not (``before``, ``never_done``): no longer in a row.
     assert json.loads((tmp_path / "job" / JOB_FILE).read_text())["killed_in_flight"] == {beside: 1}
+    assert read_journal(tmp_path / "job").parsing == frozenset()  # counted once: the marks are gone
+    resume.spider_closed(None, "shutdown")  # a run that was not killed: no kills in a row left
+    assert "killed_in_flight" not in json.loads((tmp_path / "job" / JOB_FILE).read_text())
+
+
+@pytest.mark.parametrize("earlier", [None, [], "x", {"u": "2"}])
+def test_kill_counts_edited_by_hand_are_counted_anew(tmp_path, earlier):
+    killed_job(tmp_path / "job", [P + ALL_ITEMS[0]], {})
+    job = json.loads((tmp_path / "job" / JOB_FILE).read_text())
+    (tmp_path / "job" / JOB_FILE).write_text(json.dumps({**job, "killed_in_flight": earlier}))
+    resume = resume_of(tmp_path / "job")
+    assert resume.given_up == frozenset()
+    assert json.loads((tmp_path / "job" / JOB_FILE).read_text())["killed_in_flight"] == {P + ALL_ITEMS[0]: 1}
     resume.spider_closed(None, "shutdown")
 
 
-def test_a_page_in_flight_at_three_kills_in_a_row_is_given_up(tmp_path):
-    """The job's third kill in a row with the same page in flight (a page that kills the crawler): the
-    run gives it up as a failing item, does not fetch it, and crawls the rest."""
+def test_a_page_being_parsed_at_three_kills_in_a_row_is_given_up(tmp_path):
+    """The job's third kill in a row with the same page being parsed (a page that kills the crawler):
+    the run gives it up as a failing item, does not fetch it, and crawls the rest."""
     poison = P + ALL_ITEMS[0]
     killed_job(tmp_path / "job", [poison], {poison: 2})
     with SlowServer(delay=0) as srv:
         result = crawl_in_process("feed", srv.url, tmp_path, settings={"JOBDIR": str(tmp_path / "job")}, check=False)
         fetched = item_paths(srv.paths())
-    assert "Gave up on " + poison + " (in flight when 3 runs in a row were killed: a page that kills the" in result.log
+    assert f"Gave up on {poison} (being parsed when 3 runs in a row were killed: a page that kills the" in result.log
     assert result.stat("mayadeen/given_up") == 1 and ALL_ITEMS[0] not in fetched
     assert sorted(stored(result.sqlite)) == sorted(set(expected_records()) - {poison})
     with ArticleStore(result.sqlite) as store:  # remembered: later runs try it after the failing interval
         assert [row["url"] for row in store.rows("SELECT url FROM failing_items")] == [poison]
+
+
+class JournalReadingFeed(FeedSpider):
+    """The feed spider, which reads the job's journal as it parses an item page."""
+
+    name = "feed_reading_journal"
+    parsing_seen: dict[str, frozenset[str]] = {}
+
+    def parse_item(self, response):
+        jobdir = self.settings.get("JOBDIR")
+        JournalReadingFeed.parsing_seen[response.url] = read_journal(jobdir).parsing
+        return super().parse_item(response)
+
+
+def test_the_journal_marks_each_item_page_while_its_callback_runs(tmp_path):
+    """As an item page's callback runs, the journal says it is being parsed (what a kill then leaves);
+    once the run is over no page is."""
+    jobdir = tmp_path / "job"
+    settings = {"JOBDIR": str(jobdir), "SPIDER_MODULES": f"mayadeen.spiders,{__name__}", "CLOSESPIDER_ITEMCOUNT": "3"}
+    with SlowServer(delay=0) as srv:
+        crawl_in_process(JournalReadingFeed.name, srv.url, tmp_path, settings=settings, check=False)
+    seen = JournalReadingFeed.parsing_seen
+    assert len(seen) >= 3 and all(url in parsing for url, parsing in seen.items()), seen
+    assert json.loads((jobdir / JOB_FILE).read_text())["state"] == "paused"
+    assert read_journal(jobdir).parsing == frozenset()  # a pause leaves no page being parsed

@@ -61,11 +61,14 @@ class FailingItems:
         # Without a store (or with one that did not open) given-up items are only logged and counted.
         if pipeline is not None and pipeline.writer is not None:
             self.pipeline = pipeline
-            self.next_attempts = await pipeline.writer.run(failing.next_attempts)
-        self.opened = True
-        for url, reason in self.early:
-            self.given_up(url, reason)
-        self.early.clear()
+        try:
+            if self.pipeline is not None:
+                self.next_attempts = await pipeline.writer.run(failing.next_attempts)
+        finally:  # a read that failed leaves the earlier failures unknown, not this run's unrecorded
+            self.opened = True
+            for url, reason in self.early:
+                self.given_up(url, reason)
+            self.early.clear()
 
     def request_scheduled(self, request, spider) -> None:
         due = self.next_attempts.get(request.url)

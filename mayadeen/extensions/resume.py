@@ -40,13 +40,14 @@ At start, when the job file says:
   and nothing is stored or exported twice (without a store, an item is known only by its record's
   URL).
 
-  A page that kills the crawler each time it is handled (its parse runs out of memory, say) would
-  kill every run of the job, each fetching it again first. So the job file counts, for each item in
-  flight at a kill, the kills in a row it was in flight at (``killed_in_flight``); at
-  ``MAYADEEN_MAX_KILLS_IN_FLIGHT`` (3; 0: never) it is given up as an item that keeps failing
-  (``item_given_up``: a warning, ``mayadeen/given_up``, the store's ``failing_items``, so later runs
-  try it after the failing interval) and not requested in this run. Items in flight beside it at
-  every one of those kills are given up with it, and tried again the same way.
+  A page that kills the crawler each time it is parsed (its parse runs out of memory, say) would kill
+  every run of the job, each fetching it again first. So the journal also notes ``parsing <url>``
+  when an item page's callback starts and ``parsed <url>`` when its output is exhausted or it raised
+  (``mayadeen.middlewares.parse_marks``), and the job file counts, for each page being parsed at a
+  kill, the kills in a row it was being parsed at (``killed_in_flight``; a run that ends without a
+  kill clears it). At ``MAYADEEN_MAX_KILLS_IN_FLIGHT`` (3; 0: never) the page is given up as an
+  item that keeps failing (``item_given_up``: a warning, ``mayadeen/given_up``, the store's
+  ``failing_items``, so later runs try it after the failing interval) and not requested in this run.
 
 When a crawl runs out of work (it went idle, whatever the finish reason: ``finished``, or a failure
 found at the end such as ``site_unreachable``, see ``mayadeen.extensions.run_outcome``) the job is
@@ -103,17 +104,26 @@ class JobDirBusy(RuntimeError):
 class Journal(NamedTuple):
     fetched: frozenset[str]  # item pages whose response arrived in this job
     done: frozenset[str]  # items stored and exported (or dropped) in this job
+    parsing: frozenset[str]  # item pages whose callback had started and not ended
 
 
 def read_journal(jobdir: Path) -> Journal:
     """The journal of the job in ``jobdir``; a torn last line (killed mid-write) is ignored."""
     path = Path(jobdir, JOURNAL_FILE)
     if not path.exists():
-        return Journal(frozenset(), frozenset())
+        return Journal(frozenset(), frozenset(), frozenset())
     lines = path.read_text("utf-8", errors="replace").split("\n")[:-1]  # after the last newline: torn
     pairs = [line.split(" ", 1) for line in lines if " " in line]
+    parsing: set[str] = set()
+    for kind, url in pairs:  # in order: a page parsed again (a retry) opens again
+        if kind == "parsing":
+            parsing.add(url)
+        elif kind == "parsed":
+            parsing.discard(url)
     return Journal(
-        frozenset(u for kind, u in pairs if kind == "fetched"), frozenset(u for kind, u in pairs if kind == "done")
+        frozenset(u for kind, u in pairs if kind == "fetched"),
+        frozenset(u for kind, u in pairs if kind == "done"),
+        frozenset(parsing),
     )
 
 
@@ -144,8 +154,11 @@ class ResumeAfterKill:
         self.finished = journal.done | self._exported_unnoted()
         #: Item URLs fetched and not done in this job: fetched again whatever the store says.
         self.inflight: set[str] = set(journal.fetched - self.finished)
-        #: Item URLs in flight at too many kills in a row: not requested in this run.
-        self.given_up = self._count_kills(crawler.settings.getint("MAYADEEN_MAX_KILLS_IN_FLIGHT", 3))
+        #: Item pages whose callback runs now (``parsing`` noted, ``parsed`` not yet).
+        self.parsing: set[str] = set()
+        #: Item pages being parsed at too many kills in a row: not requested in this run.
+        self.most_kills = crawler.settings.getint("MAYADEEN_MAX_KILLS_IN_FLIGHT", 3)
+        self.given_up = self._count_kills(journal.parsing)
         self.unfinished = frozenset(self.inflight)
         #: URLs done in this job, kept only when there is no store to tell.
         self.done: set[str] = set(self.finished) if self.keep_done else set()
@@ -233,14 +246,15 @@ class ResumeAfterKill:
         self._write_job(job)
         return job
 
-    def _count_kills(self, most: int) -> frozenset[str]:
-        """After a kill: the kills in a row each item in flight was in flight at, in the job file; the
-        items at ``most`` leave ``inflight`` and are returned."""
+    def _count_kills(self, parsing: frozenset[str]) -> frozenset[str]:
+        """After a kill: the kills in a row each page being parsed then was being parsed at, kept in the
+        job file; those at ``MAYADEEN_MAX_KILLS_IN_FLIGHT`` leave ``inflight`` and are returned."""
         if self.job["resumed_after"] != "kill":
             return frozenset()
-        earlier = self.job.get("killed_in_flight", {})
-        kills = {url: earlier.get(url, 0) + 1 for url in self.inflight}
-        given_up = frozenset(url for url, n in kills.items() if most and n >= most)
+        earlier = self.job.get("killed_in_flight")
+        earlier = earlier if isinstance(earlier, dict) else {}  # a job file edited by hand: counted anew
+        kills = {url: (n if isinstance(n := earlier.get(url), int) else 0) + 1 for url in parsing}
+        given_up = frozenset(url for url, n in kills.items() if self.most_kills and n >= self.most_kills)
         self.inflight -= given_up
         self.job["killed_in_flight"] = {url: n for url, n in kills.items() if url not in given_up}
         self._write_job(self.job)
@@ -262,9 +276,9 @@ class ResumeAfterKill:
                 self.jobdir,
                 self.job["started_at"],
             )
-            most = self.crawler.settings.getint("MAYADEEN_MAX_KILLS_IN_FLIGHT", 3)
+            runs = "the run was killed" if self.most_kills == 1 else f"{self.most_kills} runs in a row were killed"
             for url in sorted(self.given_up):
-                reason = f"in flight when {most} runs in a row were killed: a page that kills the crawler?"
+                reason = f"being parsed when {runs}: a page that kills the crawler?"
                 self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason)
         elif self.job["resumed_after"] == "pause":
             logger.info(
@@ -280,10 +294,14 @@ class ResumeAfterKill:
             return
         if kind == "fetched":
             self.inflight.add(url)
-        else:
+        elif kind == "done":
             self.inflight.discard(url)
             if self.keep_done:
                 self.done.add(url)
+        elif kind == "parsing":
+            self.parsing.add(url)
+        else:
+            self.parsing.discard(url)
         os.write(self._journal_fd, f"{kind} {url}\n".encode())
         self._lines += 1
         if self._lines > self.max_lines:
@@ -320,6 +338,7 @@ class ResumeAfterKill:
         """Rewrites the journal with what it must tell a resumed run, and reopens it for appending."""
         path, tmp = Path(self.jobdir, JOURNAL_FILE), Path(self.jobdir, JOURNAL_FILE + ".tmp")
         lines = [f"fetched {u}\n" for u in sorted(self.inflight)] + [f"done {u}\n" for u in sorted(self.done)]
+        lines += [f"parsing {u}\n" for u in sorted(self.parsing)]
         tmp.write_text("".join(lines), "utf-8")
         os.replace(tmp, path)
         if self._journal_fd is not None:
@@ -331,7 +350,7 @@ class ResumeAfterKill:
         self._out_of_work = True
 
     def request_scheduled(self, request, spider) -> None:
-        if request.url in self.given_up:
+        if request.url in self.given_up:  # the URL its callback was noted under
             raise IgnoreRequest(f"given up after killed runs: {request.url}")
         self._out_of_work = False
 
@@ -344,6 +363,11 @@ class ResumeAfterKill:
         """Called by the JSON Lines storage right after it wrote the record of ``url``."""
         self._note("done", url)
 
+    def note_parsing(self, url: str, ended: bool = False) -> None:
+        """Called by ``mayadeen.middlewares.parse_marks`` as the callback of item page ``url`` (its
+        request's URL) starts, and with ``ended`` once it has ended."""
+        self._note("parsed" if ended else "parsing", url)
+
     def item_finished(self, item, response=None, **kwargs) -> None:
         self._note("done", ItemAdapter(item).get("url"))
         for url in _answered_urls(response) if response is not None else ():
@@ -351,6 +375,8 @@ class ResumeAfterKill:
 
     def spider_closed(self, spider, reason: str) -> None:
         if self._journal_fd is not None:
+            for url in sorted(self.parsing):  # callbacks cut short by the close: not being parsed at any kill
+                self._note("parsed", url)
             os.close(self._journal_fd)
             self._journal_fd = None
         if self._out_of_work or reason in ENDED_REASONS:
@@ -359,6 +385,7 @@ class ResumeAfterKill:
             logger.info("JOBDIR %s: the crawl ended (%s); the next run starts a new one", self.jobdir, reason)
         else:
             self.job["state"] = "paused"
+            self.job.pop("killed_in_flight", None)  # this run was not killed: no longer kills in a row
             self._write_job(self.job)
             logger.info("JOBDIR %s: crawl paused (%s); run the same command again to resume", self.jobdir, reason)
         os.close(self._lock_fd)
