@@ -49,4 +49,4 @@ class Lifeline:
             os.write(self._write_end, b"x")
             os.close(self._write_end)
             self._write_end = None
-            self.watcher.wait(10)
+            self.watcher.wait(60)  # a Python start, slow on a loaded machine
