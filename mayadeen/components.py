@@ -67,9 +67,6 @@ SPIDER_MIDDLEWARES = {
     # Archives the response an item came from and indexes it (warc_captures) in the item's
     # transaction; near the spider, so it sees the items exactly as the callback made them.
     "mayadeen.archive.middleware.ItemCaptureMiddleware": 950,
-    # Marks in a JOBDIR's journal when an item page's callback runs: next to the spider, so the marks
-    # span the callback alone (a page that kills the crawler is given up after a few killed runs).
-    "mayadeen.middlewares.parse_marks.ParseMarksMiddleware": 960,
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": 1000,
 }
 # Requests wait for their retry deadline or a Retry-After in the scheduler, not in the downloader.

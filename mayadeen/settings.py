@@ -27,7 +27,7 @@ MAYADEEN_JOURNAL_MAX_LINES = 10_000
 # instead of being skipped (exit 75): that run may be hung. 0: never.
 MAYADEEN_JOBDIR_STUCK_AFTER = 0
 # A JOBDIR job whose runs were killed this many times in a row while the same item page was being
-# parsed gives that page up as a failing item (with a store, tried again by later runs after
+# extracted gives that page up as a failing item (with a store, tried again by later runs after
 # MAYADEEN_FAILING_RETRY_INTERVAL): a page that kills the crawler would otherwise kill every run. 0: never.
 MAYADEEN_MAX_KILLS_IN_FLIGHT = 3
 # Query parameters that never make a different page (besides every utm_* parameter).

@@ -271,7 +271,12 @@ def test_a_request_whose_lease_expired_goes_to_a_worker_holding_nothing(link):
     assert (instead.request.url, instead.alone) == ("https://site.test/b", False)
     alone = idle.take(budget(link), held=0)
     assert (alone.request.url, alone.lease, alone.alone) == ("https://site.test/a", first.lease, True)
+    # Its retry (or redirect) takes its lease's place and keeps its past: fetched alone too.
+    retry = scrapy.Request("https://site.test/a", priority=3, dont_filter=True)
+    assert idle.push(retry, replaces=alone.lease) == QUEUED
     assert busy.take(budget(link), held=1).request.url == "https://site.test/c"
+    again = idle.take(budget(link), held=0)
+    assert (again.request.url, again.alone) == ("https://site.test/a", True) and again.lease != alone.lease
 
 
 def test_a_take_run_again_tells_what_it_gave_up_again(link):

@@ -7,10 +7,11 @@ import signal
 import pytest
 
 from mayadeen.extensions.resume import JOURNAL_FILE, read_journal
+from mayadeen.pages.article import ArticlePage
 from mayadeen.preflight import JOB_FILE
 from mayadeen.spiders.feed import FeedSpider
 from mayadeen.store.sqlite import ArticleStore
-from tests.conftest import expected_records
+from tests.conftest import expected_records, run_crawl
 from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import SlowServer, integrity, item_paths, runs, start_crawl, stored, wait_for
 
@@ -295,13 +296,13 @@ def test_a_finished_job_does_not_stop_the_next_run(tmp_path):
     assert "result=ok" in third.log.strip().splitlines()[-1] and "warnings=0" in third.log.strip().splitlines()[-1]
 
 
-def killed_job(jobdir, parsing: list[str], earlier: dict[str, int], fetched: list[str] = ()) -> None:
-    """A feed job as a SIGKILL leaves it: ``parsing`` being parsed (and fetched), ``fetched`` fetched and
-    not done, ``earlier`` the kills in a row each page was being parsed at before this one."""
+def killed_job(jobdir, extracting: list[str], earlier: dict[str, int], fetched: list[str] = ()) -> None:
+    """A feed job as a SIGKILL leaves it: ``extracting`` being extracted (and fetched), ``fetched`` fetched
+    and not done, ``earlier`` the kills in a row each page was being extracted at before this one."""
     jobdir.mkdir()
     job = {"spider": "feed", "state": "running", "started_at": "2026-12-07T00:00:00Z", "runs": 3}
     (jobdir / JOB_FILE).write_text(json.dumps({**job, "killed_in_flight": earlier}))
-    lines = [f"fetched {url}\n" for url in [*parsing, *fetched]] + [f"parsing {url}\n" for url in parsing]
+    lines = [f"fetched {url}\n" for url in [*extracting, *fetched]] + [f"extracting {url}\n" for url in extracting]
     (jobdir / JOURNAL_FILE).write_text("".join(lines))
 
 
@@ -309,21 +310,20 @@ def resume_of(jobdir):
     from scrapy.utils.test import get_crawler
 
     from mayadeen.extensions.resume import ResumeAfterKill
-    from mayadeen.spiders.feed import FeedSpider
 
     crawler = get_crawler(FeedSpider, {"JOBDIR": str(jobdir), "MAYADEEN_SQLITE_PATH": ""})
     return ResumeAfterKill.from_crawler(crawler)
 
 
-def test_kills_in_a_row_are_counted_per_page_being_parsed(tmp_path):
-    poison, beside, before, never_done = (P + path for path in ALL_ITEMS[:4])
-    # ``never_done`` (a 404, a page that is no item) stays fetched and not done, at every kill: no parse.
-    killed_job(tmp_path / "job", [poison, beside], {poison: 2, before: 2, never_done: 2}, fetched=[never_done])
+def test_kills_in_a_row_are_counted_for_the_page_being_extracted(tmp_path):
+    poison, before, fetched = (P + path for path in ALL_ITEMS[:3])
+    # ``fetched`` (beside the killer, or a 404, a page that is no item): fetched, not done, not extracted.
+    killed_job(tmp_path / "job", [poison], {poison: 2, before: 2, fetched: 2}, fetched=[fetched])
     resume = resume_of(tmp_path / "job")
-    assert resume.given_up == {poison} and resume.inflight == {beside, never_done}  # its third kill in a row
-    # Being parsed at this kill: counted; not (``before``, ``never_done``): no longer in a row.
-    assert json.loads((tmp_path / "job" / JOB_FILE).read_text())["killed_in_flight"] == {beside: 1}
-    assert read_journal(tmp_path / "job").parsing == frozenset()  # counted once: the marks are gone
+    assert resume.given_up == {poison} and resume.inflight == {fetched}  # its third kill in a row
+    # Not being extracted at this kill (``before``, ``fetched``): no longer in a row.
+    assert json.loads((tmp_path / "job" / JOB_FILE).read_text())["killed_in_flight"] == {}
+    assert read_journal(tmp_path / "job").extracting == frozenset()  # counted once: the mark is gone
     resume.spider_closed(None, "shutdown")  # a run that was not killed: no kills in a row left
     assert "killed_in_flight" not in json.loads((tmp_path / "job" / JOB_FILE).read_text())
 
@@ -339,41 +339,65 @@ def test_kill_counts_edited_by_hand_are_counted_anew(tmp_path, earlier):
     resume.spider_closed(None, "shutdown")
 
 
-def test_a_page_being_parsed_at_three_kills_in_a_row_is_given_up(tmp_path):
-    """The job's third kill in a row with the same page being parsed (a page that kills the crawler):
+def test_a_page_being_extracted_at_three_kills_in_a_row_is_given_up(tmp_path):
+    """The job's third kill in a row with the same page being extracted (a page that kills the crawler):
     the run gives it up as a failing item, does not fetch it, and crawls the rest."""
     poison = P + ALL_ITEMS[0]
     killed_job(tmp_path / "job", [poison], {poison: 2})
     with SlowServer(delay=0) as srv:
         result = crawl_in_process("feed", srv.url, tmp_path, settings={"JOBDIR": str(tmp_path / "job")}, check=False)
         fetched = item_paths(srv.paths())
-    assert f"Gave up on {poison} (being parsed when 3 runs in a row were killed: a page that kills the" in result.log
+    assert f"Gave up on {poison} (being extracted when 3 runs in a row were killed: a page that kills" in result.log
     assert result.stat("mayadeen/given_up") == 1 and ALL_ITEMS[0] not in fetched
     assert sorted(stored(result.sqlite)) == sorted(set(expected_records()) - {poison})
     with ArticleStore(result.sqlite) as store:  # remembered: later runs try it after the failing interval
         assert [row["url"] for row in store.rows("SELECT url FROM failing_items")] == [poison]
 
 
-class JournalReadingFeed(FeedSpider):
-    """The feed spider, which reads the job's journal as it parses an item page."""
-
-    name = "feed_reading_journal"
-    parsing_seen: dict[str, frozenset[str]] = {}
-
-    def parse_item(self, response):
-        jobdir = self.settings.get("JOBDIR")
-        JournalReadingFeed.parsing_seen[response.url] = read_journal(jobdir).parsing
-        return super().parse_item(response)
-
-
-def test_the_journal_marks_each_item_page_while_its_callback_runs(tmp_path):
-    """As an item page's callback runs, the journal says it is being parsed (what a kill then leaves);
-    once the run is over no page is."""
+@pytest.mark.parametrize("spider", ["feed", "sections"])
+def test_the_journal_names_one_page_at_a_time_while_it_is_extracted(tmp_path, spider):
+    """Each item page's extraction is marked, and no other mark comes between its two (a kill then
+    names that page alone), whatever else the crawl does meanwhile (WARC captures, store lookups)."""
     jobdir = tmp_path / "job"
-    settings = {"JOBDIR": str(jobdir), "SPIDER_MODULES": f"mayadeen.spiders,{__name__}", "CLOSESPIDER_ITEMCOUNT": "3"}
+    settings = {"JOBDIR": str(jobdir), "MAYADEEN_JOURNAL_MAX_LINES": "100000", "CLOSESPIDER_ITEMCOUNT": "6"}
     with SlowServer(delay=0) as srv:
-        crawl_in_process(JournalReadingFeed.name, srv.url, tmp_path, settings=settings, check=False)
-    seen = JournalReadingFeed.parsing_seen
-    assert len(seen) >= 3 and all(url in parsing for url, parsing in seen.items()), seen
-    assert json.loads((jobdir / JOB_FILE).read_text())["state"] == "paused"
-    assert read_journal(jobdir).parsing == frozenset()  # a pause leaves no page being parsed
+        crawl_in_process(spider, srv.url, tmp_path, args={"js": "0"}, settings=settings, check=False)
+    lines = (jobdir / JOURNAL_FILE).read_text().splitlines()
+    marks = [line.split(" ", 1) for line in lines if line.startswith(("extracting ", "extracted "))]
+    assert len(marks) >= 12 and len(marks) % 2 == 0
+    for (opened, url), (closed, same) in zip(marks[::2], marks[1::2], strict=True):
+        assert (opened, closed, same) == ("extracting", "extracted", url)
+    assert read_journal(jobdir).extracting == frozenset()
+
+
+class KillingPage(ArticlePage):
+    """The site parser, killing its process (as an OOM kill would) while it extracts ``KILLER``."""
+
+    def to_item(self):
+        if self.url == P + ALL_ITEMS[0]:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().to_item()
+
+
+class KillingFeed(FeedSpider):
+    name = "feed_killed_by_a_page"
+    page_class = KillingPage
+
+
+@pytest.mark.soak
+def test_a_page_that_kills_every_run_is_given_up_at_the_third_kill(tmp_path):
+    """Real processes: three runs of a job die extracting the same page; the fourth gives it up (and only
+    it) and finishes the crawl; the next job does not fetch it (it keeps failing, not due yet)."""
+    killer = P + ALL_ITEMS[0]
+    settings = {"JOBDIR": str(tmp_path / "job"), "SPIDER_MODULES": f"mayadeen.spiders,{__name__}"}
+    with SlowServer(delay=0) as srv:
+        codes = [run_crawl(KillingFeed.name, srv.url, tmp_path, settings=settings, check=False) for _ in range(4)]
+        n = len(srv.paths())
+        after = run_crawl(KillingFeed.name, srv.url, tmp_path, settings=settings, check=False)
+        again = item_paths(srv.paths()[n:])
+    assert [c.returncode for c in codes[:3]] == [-9, -9, -9]
+    last = codes[3]
+    assert last.returncode == 0, last.log[-3000:]
+    assert last.log.count("Gave up on ") == 1 and f"Gave up on {killer} (being extracted when 3 runs" in last.log
+    assert sorted(stored(last.sqlite)) == sorted(set(expected_records()) - {killer})
+    assert after.returncode == 0 and ALL_ITEMS[0] not in again and f"Not fetching {killer} before" in after.log

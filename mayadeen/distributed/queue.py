@@ -107,11 +107,14 @@ if last then
   last = cjson.decode(last)
   if last[1] == ARGV[8] then
     for _, id in ipairs(last[4] or {}) do given[#given + 1] = id end
-    if last[2] ~= '' and redis.call('HGET', KEYS[7], last[2]) == ARGV[2] then return granted(last[2], last[3]) end
+    if last[2] ~= '' and redis.call('HGET', KEYS[7], last[2]) == ARGV[2] then
+      remember(last[2], last[3])  -- with what this run gave up too, should its answer be lost again
+      return granted(last[2], last[3])
+    end
   end
 end
 if #given > 0 then remember('', '') end
-local candidates = redis.call('ZRANGE', KEYS[2], 0, 15)
+local candidates = redis.call('ZRANGE', KEYS[2], 0, 127)
 if #candidates == 0 then
   if redis.call('HGET', KEYS[1], 'seeded') == '1' and redis.call('ZCARD', KEYS[6]) == 0
      and redis.call('ZCARD', KEYS[5]) == 0 then
@@ -125,7 +128,8 @@ if #candidates == 0 then
   return answer({'empty'})
 end
 -- A request whose lease expired before goes to a worker holding nothing else, which takes nothing more
--- until it is done: when it kills that worker too, nothing beside it is counted with it.
+-- until it is done: when it kills that worker too, nothing beside it is counted with it. A worker holding
+-- leases takes the first other request among the first 128 queued (after a mass expiry, more wait).
 local id = nil
 for _, candidate in ipairs(candidates) do
   if tonumber(ARGV[10]) == 0 or redis.call('HEXISTS', KEYS[14], candidate) == 0 then
@@ -146,7 +150,7 @@ return granted(id, slot)
 """
 )
 
-# KEYS: state queue data prio delayed dupefilter seq leases owner replies
+# KEYS: state queue data prio delayed dupefilter seq leases owner replies expiries
 # ARGV: epoch fingerprint ('' = unfiltered) data score delay replaces ('' = none) worker nonce
 _PUSH = (
     PRELUDE
@@ -158,9 +162,9 @@ if last then
   last = cjson.decode(last)
   if last[1] == ARGV[8] then return last[2] end
 end
-local result = 'filtered'
+local result, id = 'filtered', nil
 if ARGV[2] == '' or redis.call('SADD', KEYS[6], ARGV[2]) == 1 then
-  local id = string.format('%012d', redis.call('INCR', KEYS[7]))
+  id = string.format('%012d', redis.call('INCR', KEYS[7]))
   redis.call('HSET', KEYS[3], id, ARGV[3])
   redis.call('HSET', KEYS[4], id, ARGV[4])
   local delay = tonumber(ARGV[5])
@@ -171,7 +175,12 @@ if ARGV[2] == '' or redis.call('SADD', KEYS[6], ARGV[2]) == 1 then
   end
   result = 'queued'
 end
-if ARGV[6] ~= '' then ack(KEYS[8], KEYS[9], KEYS[3], KEYS[4], ARGV[6], ARGV[7]) end
+if ARGV[6] ~= '' then
+  -- A retry or redirect keeps what its request's leases went through: fetched alone, given up in time.
+  local expiries = redis.call('HGET', KEYS[11], ARGV[6])
+  if expiries and id then redis.call('HSET', KEYS[11], id, expiries) end
+  ack(KEYS[8], KEYS[9], KEYS[3], KEYS[4], ARGV[6], ARGV[7])
+end
 redis.call('HSET', KEYS[10], ARGV[7], cjson.encode({ARGV[8], result}))
 return result
 """
@@ -308,7 +317,10 @@ class LeasedQueue:
         result = self.link.call(
             "queue push",
             self._push,
-            keys=[k.state, k.queue, k.data, k.prio, k.delayed, k.dupefilter, k.seq, k.leases, k.owner, k.replies],
+            keys=[
+                *(k.state, k.queue, k.data, k.prio, k.delayed, k.dupefilter, k.seq),
+                *(k.leases, k.owner, k.replies, k.expiries),
+            ],
             args=[
                 self.epoch,
                 fingerprint,

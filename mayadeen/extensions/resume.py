@@ -40,14 +40,15 @@ At start, when the job file says:
   and nothing is stored or exported twice (without a store, an item is known only by its record's
   URL).
 
-  A page that kills the crawler each time it is parsed (its parse runs out of memory, say) would kill
-  every run of the job, each fetching it again first. So the journal also notes ``parsing <url>``
-  when an item page's callback starts and ``parsed <url>`` when its output is exhausted or it raised
-  (``mayadeen.middlewares.parse_marks``), and the job file counts, for each page being parsed at a
-  kill, the kills in a row it was being parsed at (``killed_in_flight``; a run that ends without a
-  kill clears it). At ``MAYADEEN_MAX_KILLS_IN_FLIGHT`` (3; 0: never) the page is given up as an
-  item that keeps failing (``item_given_up``: a warning, ``mayadeen/given_up``, the store's
-  ``failing_items``, so later runs try it after the failing interval) and not requested in this run.
+  A page that kills the crawler each time it is extracted (its parse runs out of memory, say) would
+  kill every run of the job, each fetching it again first. So the journal also notes ``extracting
+  <url>`` and ``extracted <url>`` around each item page's extraction (``extracting``, called by the
+  spiders): extraction runs without a pause on the reactor thread, so at a kill at most one page is
+  being extracted, and no page beside it is named. The job file counts, for that page, the kills in
+  a row it was being extracted at (``killed_in_flight``; a run that ends without a kill clears it).
+  At ``MAYADEEN_MAX_KILLS_IN_FLIGHT`` (3; 0: never) the page is given up as an item that keeps
+  failing (``item_given_up``: a warning, ``mayadeen/given_up``, the store's ``failing_items``, so
+  later runs try it after the failing interval) and not requested in this run.
 
 When a crawl runs out of work (it went idle, whatever the finish reason: ``finished``, or a failure
 found at the end such as ``site_unreachable``, see ``mayadeen.extensions.run_outcome``) the job is
@@ -69,6 +70,7 @@ import logging
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -104,7 +106,7 @@ class JobDirBusy(RuntimeError):
 class Journal(NamedTuple):
     fetched: frozenset[str]  # item pages whose response arrived in this job
     done: frozenset[str]  # items stored and exported (or dropped) in this job
-    parsing: frozenset[str]  # item pages whose callback had started and not ended
+    extracting: frozenset[str]  # item pages whose extraction had started and not ended (a kill's)
 
 
 def read_journal(jobdir: Path) -> Journal:
@@ -114,16 +116,16 @@ def read_journal(jobdir: Path) -> Journal:
         return Journal(frozenset(), frozenset(), frozenset())
     lines = path.read_text("utf-8", errors="replace").split("\n")[:-1]  # after the last newline: torn
     pairs = [line.split(" ", 1) for line in lines if " " in line]
-    parsing: set[str] = set()
-    for kind, url in pairs:  # in order: a page parsed again (a retry) opens again
-        if kind == "parsing":
-            parsing.add(url)
-        elif kind == "parsed":
-            parsing.discard(url)
+    extracting: set[str] = set()
+    for kind, url in pairs:  # in order: a page extracted again (a retry) opens again
+        if kind == "extracting":
+            extracting.add(url)
+        elif kind == "extracted":
+            extracting.discard(url)
     return Journal(
         frozenset(u for kind, u in pairs if kind == "fetched"),
         frozenset(u for kind, u in pairs if kind == "done"),
-        frozenset(parsing),
+        frozenset(extracting),
     )
 
 
@@ -154,11 +156,11 @@ class ResumeAfterKill:
         self.finished = journal.done | self._exported_unnoted()
         #: Item URLs fetched and not done in this job: fetched again whatever the store says.
         self.inflight: set[str] = set(journal.fetched - self.finished)
-        #: Item pages whose callback runs now (``parsing`` noted, ``parsed`` not yet).
-        self.parsing: set[str] = set()
-        #: Item pages being parsed at too many kills in a row: not requested in this run.
+        #: The item page being extracted now, if any (see ``extracting``).
+        self.being_extracted: str | None = None
+        #: Item pages being extracted at too many kills in a row: not requested in this run.
         self.most_kills = crawler.settings.getint("MAYADEEN_MAX_KILLS_IN_FLIGHT", 3)
-        self.given_up = self._count_kills(journal.parsing)
+        self.given_up = self._count_kills(journal.extracting)
         self.unfinished = frozenset(self.inflight)
         #: URLs done in this job, kept only when there is no store to tell.
         self.done: set[str] = set(self.finished) if self.keep_done else set()
@@ -246,14 +248,14 @@ class ResumeAfterKill:
         self._write_job(job)
         return job
 
-    def _count_kills(self, parsing: frozenset[str]) -> frozenset[str]:
-        """After a kill: the kills in a row each page being parsed then was being parsed at, kept in the
-        job file; those at ``MAYADEEN_MAX_KILLS_IN_FLIGHT`` leave ``inflight`` and are returned."""
+    def _count_kills(self, extracting: frozenset[str]) -> frozenset[str]:
+        """After a kill: the kills in a row the page being extracted then was being extracted at, kept in
+        the job file; at ``MAYADEEN_MAX_KILLS_IN_FLIGHT`` it leaves ``inflight`` and is returned."""
         if self.job["resumed_after"] != "kill":
             return frozenset()
         earlier = self.job.get("killed_in_flight")
         earlier = earlier if isinstance(earlier, dict) else {}  # a job file edited by hand: counted anew
-        kills = {url: (n if isinstance(n := earlier.get(url), int) else 0) + 1 for url in parsing}
+        kills = {url: (n if isinstance(n := earlier.get(url), int) else 0) + 1 for url in extracting}
         given_up = frozenset(url for url, n in kills.items() if self.most_kills and n >= self.most_kills)
         self.inflight -= given_up
         self.job["killed_in_flight"] = {url: n for url, n in kills.items() if url not in given_up}
@@ -278,7 +280,7 @@ class ResumeAfterKill:
             )
             runs = "the run was killed" if self.most_kills == 1 else f"{self.most_kills} runs in a row were killed"
             for url in sorted(self.given_up):
-                reason = f"being parsed when {runs}: a page that kills the crawler?"
+                reason = f"being extracted when {runs}: a page that kills the crawler?"
                 self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason)
         elif self.job["resumed_after"] == "pause":
             logger.info(
@@ -298,10 +300,6 @@ class ResumeAfterKill:
             self.inflight.discard(url)
             if self.keep_done:
                 self.done.add(url)
-        elif kind == "parsing":
-            self.parsing.add(url)
-        else:
-            self.parsing.discard(url)
         os.write(self._journal_fd, f"{kind} {url}\n".encode())
         self._lines += 1
         if self._lines > self.max_lines:
@@ -338,7 +336,8 @@ class ResumeAfterKill:
         """Rewrites the journal with what it must tell a resumed run, and reopens it for appending."""
         path, tmp = Path(self.jobdir, JOURNAL_FILE), Path(self.jobdir, JOURNAL_FILE + ".tmp")
         lines = [f"fetched {u}\n" for u in sorted(self.inflight)] + [f"done {u}\n" for u in sorted(self.done)]
-        lines += [f"parsing {u}\n" for u in sorted(self.parsing)]
+        if self.being_extracted is not None:  # its mark was the line that made the journal too long
+            lines.append(f"extracting {self.being_extracted}\n")
         tmp.write_text("".join(lines), "utf-8")
         os.replace(tmp, path)
         if self._journal_fd is not None:
@@ -363,10 +362,17 @@ class ResumeAfterKill:
         """Called by the JSON Lines storage right after it wrote the record of ``url``."""
         self._note("done", url)
 
-    def note_parsing(self, url: str, ended: bool = False) -> None:
-        """Called by ``mayadeen.middlewares.parse_marks`` as the callback of item page ``url`` (its
-        request's URL) starts, and with ``ended`` once it has ended."""
-        self._note("parsed" if ended else "parsing", url)
+    @contextmanager
+    def extracting(self, url: str):
+        """Marks item page ``url`` (its request's URL) in the journal while the spider extracts it: a
+        ``with`` block that does not pause (no ``await``), so it is the only page marked at a kill."""
+        self.being_extracted = url
+        self._note("extracting", url)
+        try:
+            yield
+        finally:
+            self.being_extracted = None
+            self._note("extracted", url)
 
     def item_finished(self, item, response=None, **kwargs) -> None:
         self._note("done", ItemAdapter(item).get("url"))
@@ -375,8 +381,6 @@ class ResumeAfterKill:
 
     def spider_closed(self, spider, reason: str) -> None:
         if self._journal_fd is not None:
-            for url in sorted(self.parsing):  # callbacks cut short by the close: not being parsed at any kill
-                self._note("parsed", url)
             os.close(self._journal_fd)
             self._journal_fd = None
         if self._out_of_work or reason in ENDED_REASONS:

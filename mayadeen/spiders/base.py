@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import nullcontext
 from typing import Any
 
 import scrapy
@@ -12,6 +13,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from mayadeen.distributed.keys import parse_crawl_id
 from mayadeen.extensions.failing_items import item_given_up
+from mayadeen.extensions.resume import ResumeAfterKill
 from mayadeen.identity import Origin, accepted_url, requested_url
 from mayadeen.middlewares.retry import GaveUp
 from mayadeen.pages.article import ArticlePage
@@ -39,6 +41,8 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
     follow_related = False
     #: The query parameters no URL keeps, in requests, records and what pages list (``MAYADEEN_TRACKING_PARAMS``).
     tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS
+    #: The site parser of item pages.
+    page_class = ArticlePage
     #: The ``-a`` arguments this spider takes (``mayadeen.validation`` refuses any other).
     arguments = {
         "base_url": Argument(parse_origin, "fetch from this mirror (an http(s) origin) instead of the site"),
@@ -121,17 +125,27 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         return item_kind(url) is not None
 
     async def parse_item(self, response):
-        page = ArticlePage(response, self.tracking)
-        if not page.is_item():
+        page, item = self.extract(response)
+        if page is None:
             self.crawler.stats.inc_value("mayadeen/pages/not_item")
             self.logger.debug("Not an item page: %s", response.url)
             return
-        item = page.to_item()
         if item is not None:
             yield self.identified(item, response)
         if self.follow_related:
             for request in await self.item_requests((url, None) for url in page.links() if self.wants_item(url)):
                 yield request
+
+    def extract(self, response) -> tuple[ArticlePage | None, Any]:
+        """The page object and its record (None and None for a page that is no item page). In a JOBDIR
+        job the journal names the page while it is extracted (``ResumeAfterKill.extracting``): a page
+        that kills the crawler here is given up after a few killed runs."""
+        resume = self.crawler.get_extension(ResumeAfterKill) if self.settings.get("JOBDIR") else None
+        with resume.extracting(response.request.url) if resume is not None else nullcontext():
+            page = self.page_class(response, self.tracking)
+            if not page.is_item():
+                return None, None
+            return page, page.to_item()
 
     def identified(self, item, response):
         """The item at its address (``mayadeen.identity``), carrying how it was found for the store."""
