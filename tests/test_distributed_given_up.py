@@ -53,23 +53,37 @@ def leased_by_a_dead_worker(redis_url: str, keys: CrawlKeys) -> None:
             link.thread.stop()
 
 
+#: A worker's settings here: short polls and lease (the test waits on them), no WARC.
+WORKER = {
+    "MAYADEEN_WARC_DIR": "",
+    "MAYADEEN_REDIS_POLL_INTERVAL": "0.05",
+    "MAYADEEN_REDIS_LEASE_TTL": "2",
+    "MAYADEEN_STORE_REACTOR_TIMEOUT": "1",
+}
+
+
+def crawl_after_a_dead_worker(tmp_path, srv, **settings):
+    """The sitemap crawl ``leased_by_a_dead_worker`` left, crawled by one worker in this process, against
+    ``srv``; the worker's result and the crawl's status in Redis at the end."""
+    keys = CrawlKeys("sitemap", "sitemap")
+    with RedisServer(tmp_path / "redis") as redis_srv:
+        leased_by_a_dead_worker(redis_srv.url, keys)
+        result = inprocess.crawl(
+            "sitemap",
+            srv.url,
+            tmp_path / "worker",
+            args={"js": "0"},
+            settings={**WORKER, **settings, "MAYADEEN_REDIS_URL": redis_srv.url},
+            timeout=90,
+            check=False,
+        )
+        return result, crawl_status(redis_srv.client(), keys)
+
+
 def test_a_page_whose_lease_keeps_expiring_is_given_up_and_the_crawl_ends(tmp_path):
     workdir = tmp_path / "worker"
-    keys = CrawlKeys("sitemap", "sitemap")
-    settings = {
-        "MAYADEEN_WARC_DIR": "",
-        "MAYADEEN_REDIS_POLL_INTERVAL": "0.05",
-        "MAYADEEN_REDIS_LEASE_TTL": "2",
-        "MAYADEEN_STORE_REACTOR_TIMEOUT": "1",
-        "MAYADEEN_REDIS_MAX_LEASE_EXPIRIES": "1",
-    }
-    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
-        leased_by_a_dead_worker(redis_srv.url, keys)
-        settings["MAYADEEN_REDIS_URL"] = redis_srv.url
-        result = inprocess.crawl(
-            "sitemap", srv.url, workdir, args={"js": "0"}, settings=settings, timeout=90, check=False
-        )
-        status = crawl_status(redis_srv.client(), keys)
+    with MeteredServer() as srv:
+        result, status = crawl_after_a_dead_worker(tmp_path, srv, MAYADEEN_REDIS_MAX_LEASE_EXPIRIES="1")
         fetched = {urlsplit(path).path for path in srv.paths()}
     log = result.log
     assert f"Gave up on {POISON} (its lease expired 1 time: each worker that fetched it was killed or lost)" in log
@@ -102,17 +116,9 @@ def test_a_page_whose_lease_expired_is_fetched_alone(tmp_path):
     """One expiry (``MAYADEEN_REDIS_MAX_LEASE_EXPIRIES`` 3): the worker gets the page only while it holds
     no other lease, and takes nothing more until it is done with it: no request is open beside it (were
     it to kill this worker too, nothing else would be counted with it). Then it is stored as usual."""
-    keys = CrawlKeys("sitemap", "sitemap")
-    settings = {
-        "MAYADEEN_WARC_DIR": "",
-        "MAYADEEN_REDIS_POLL_INTERVAL": "0.05",
-        "MAYADEEN_REDIS_LEASE_TTL": "2",
-        "MAYADEEN_STORE_REACTOR_TIMEOUT": "1",
-    }
-    with RedisServer(tmp_path / "redis") as redis_srv, TimedServer() as srv:
-        leased_by_a_dead_worker(redis_srv.url, keys)
-        settings["MAYADEEN_REDIS_URL"] = redis_srv.url
-        result = inprocess.crawl("sitemap", srv.url, tmp_path / "worker", args={"js": "0"}, settings=settings)
+    with TimedServer() as srv:
+        result, _ = crawl_after_a_dead_worker(tmp_path, srv)
+    assert result.returncode == 0, result.log[-3000:]
     poison = [(start, end) for path, start, end in srv.spans if path == urlsplit(POISON).path]
     assert len(poison) == 1
     start, end = poison[0]
