@@ -298,3 +298,18 @@ def test_a_take_run_again_tells_what_it_gave_up_again(link):
     assert (again.lease, again.given_up) == (first.lease, first.given_up)
     urls = [entry["url"] for entry in crawl_status(link.client, crawl.keys)["given_up"]]
     assert urls == ["https://site.test/a", f"(request {b.lease}: unreadable here)"]
+
+
+def test_the_take_that_ends_the_crawl_run_again_tells_what_it_gave_up_again(link):
+    crawl = started_crawl(link)
+    assert crawl.claim_seeding() == SEED
+    dead = LeasedQueue(scrapy.Spider(name="t"), crawl.keys, link, worker="dead", epoch=crawl.epoch, lease_ttl=0.3)
+    alive = LeasedQueue(
+        scrapy.Spider(name="t"), crawl.keys, link, worker="alive", epoch=crawl.epoch, lease_ttl=30, max_expiries=1
+    )
+    dead.push(scrapy.Request("https://site.test/a"), fingerprint="a")
+    crawl.mark_seeded()
+    expire(link, dead, dead.take(budget(link)).lease)
+    first, again = alive.take(budget(link), nonce="n1"), alive.take(budget(link), nonce="n1")
+    assert (first.kind, first.given_up) == (again.kind, again.given_up) == (ENDED, ("https://site.test/a",))
+    assert alive.take(budget(link), nonce="n2").given_up == ()  # another take: told once

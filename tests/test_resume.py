@@ -320,12 +320,20 @@ def test_kills_in_a_row_are_counted_for_the_page_being_extracted(tmp_path):
     # ``fetched`` (beside the killer, or a 404, a page that is no item): fetched, not done, not extracted.
     killed_job(tmp_path / "job", [poison], {poison: 2, before: 2, fetched: 2}, fetched=[fetched])
     resume = resume_of(tmp_path / "job")
-    assert resume.given_up == {poison} and resume.inflight == {fetched}  # its third kill in a row
-    # Not being extracted at this kill (``before``, ``fetched``): no longer in a row.
-    assert json.loads((tmp_path / "job" / JOB_FILE).read_text())["killed_in_flight"] == {}
+    assert resume.given_up == resume.newly_given_up == {poison} and resume.inflight == {fetched}  # its third kill
+    # The others keep their counts (another page that kills the crawler, extracted first in other runs).
+    job = json.loads((tmp_path / "job" / JOB_FILE).read_text())
+    assert job["killed_in_flight"] == {before: 2, fetched: 2} and job["given_up"] == [poison]
     assert read_journal(tmp_path / "job").extracting == frozenset()  # counted once: the mark is gone
-    resume.spider_closed(None, "shutdown")  # a run that was not killed: no kills in a row left
-    assert "killed_in_flight" not in json.loads((tmp_path / "job" / JOB_FILE).read_text())
+    resume.spider_closed(None, "shutdown")  # a run that was not killed: the counts start again
+    job = json.loads((tmp_path / "job" / JOB_FILE).read_text())
+    assert "killed_in_flight" not in job and job["given_up"] == [poison]
+    # The job's next runs, after a pause or a kill: it stays given up, announced once.
+    for resumed in ("paused", "running"):
+        (tmp_path / "job" / JOB_FILE).write_text(json.dumps({**job, "state": resumed}))
+        resume = resume_of(tmp_path / "job")
+        assert resume.given_up == {poison} and resume.newly_given_up == frozenset()
+        resume.spider_closed(None, "shutdown")
 
 
 @pytest.mark.parametrize("earlier", [None, [], "x", {"u": "2"}])
@@ -336,6 +344,10 @@ def test_kill_counts_edited_by_hand_are_counted_anew(tmp_path, earlier):
     resume = resume_of(tmp_path / "job")
     assert resume.given_up == frozenset()
     assert json.loads((tmp_path / "job" / JOB_FILE).read_text())["killed_in_flight"] == {P + ALL_ITEMS[0]: 1}
+    resume.spider_closed(None, "shutdown")
+    job = json.loads((tmp_path / "job" / JOB_FILE).read_text())
+    (tmp_path / "job" / JOB_FILE).write_text(json.dumps({**job, "state": "running", "given_up": earlier}))
+    assert resume_of(tmp_path / "job").given_up == frozenset()  # a given_up list edited by hand: none
     resume.spider_closed(None, "shutdown")
 
 
@@ -401,3 +413,28 @@ def test_a_page_that_kills_every_run_is_given_up_at_the_third_kill(tmp_path):
     assert last.log.count("Gave up on ") == 1 and f"Gave up on {killer} (being extracted when 3 runs" in last.log
     assert sorted(stored(last.sqlite)) == sorted(set(expected_records()) - {killer})
     assert after.returncode == 0 and ALL_ITEMS[0] not in again and f"Not fetching {killer} before" in after.log
+
+
+def test_without_a_store_the_journal_is_rewritten_as_it_doubles(tmp_path):
+    """Without a store the journal keeps every done item: rewritten at each note past the limit, a job
+    of n items would cost n rewrites of a growing file (quadratic). Rewrites are counted by the files
+    the journal's path names (each kept open, so that no inode is reused)."""
+    from scrapy.utils.test import get_crawler
+
+    from mayadeen.extensions.resume import ResumeAfterKill
+
+    settings = {"JOBDIR": str(tmp_path / "job"), "MAYADEEN_SQLITE_PATH": "", "MAYADEEN_JOURNAL_MAX_LINES": "4"}
+    resume = ResumeAfterKill.from_crawler(get_crawler(FeedSpider, settings))
+    journal = tmp_path / "job" / JOURNAL_FILE
+    files = [open(journal, "rb")]  # noqa: SIM115 - held open on purpose
+    try:
+        for n in range(200):
+            resume.note_done(f"{P}/news/politics/item-{n}")
+            if os.stat(journal).st_ino != os.fstat(files[-1].fileno()).st_ino:
+                files.append(open(journal, "rb"))  # noqa: SIM115
+        assert len(read_journal(tmp_path / "job").done) == 200  # every done item kept
+        assert len(files) - 1 <= 8, len(files)  # rewritten as it doubled: 5, 10, 20, ... lines
+    finally:
+        for file in files:
+            file.close()
+        resume.spider_closed(None, "shutdown")

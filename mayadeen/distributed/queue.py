@@ -83,6 +83,14 @@ end
 local function granted(id, slot)
   return answer({'granted', id, redis.call('HGET', KEYS[3], id), slot, redis.call('HEXISTS', KEYS[14], id)})
 end
+-- Run again (same nonce; its answer was lost): what it gave up, and below its grant while still held.
+local last = redis.call('HGET', KEYS[13], ARGV[2])
+last = last and cjson.decode(last)
+if last and last[1] == ARGV[8] then
+  for _, id in ipairs(last[4] or {}) do given[#given + 1] = id end
+else
+  last = nil
+end
 if not running(KEYS[1], ARGV[1]) then return answer({'ended'}) end
 local most = tonumber(ARGV[9])
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', fmt(t))) do
@@ -101,17 +109,9 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', fmt(t))) do
   redis.call('ZREM', KEYS[5], id)
   redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[4], id), id)
 end
--- Run again (same nonce): what it gave up, and its grant while the lease is held (not expired above).
-local last = redis.call('HGET', KEYS[13], ARGV[2])
-if last then
-  last = cjson.decode(last)
-  if last[1] == ARGV[8] then
-    for _, id in ipairs(last[4] or {}) do given[#given + 1] = id end
-    if last[2] ~= '' and redis.call('HGET', KEYS[7], last[2]) == ARGV[2] then
-      remember(last[2], last[3])  -- with what this run gave up too, should its answer be lost again
-      return granted(last[2], last[3])
-    end
-  end
+if last and last[2] ~= '' and redis.call('HGET', KEYS[7], last[2]) == ARGV[2] then  -- not expired above
+  remember(last[2], last[3])  -- with what this run gave up too, should its answer be lost again
+  return granted(last[2], last[3])
 end
 if #given > 0 then remember('', '') end
 local candidates = redis.call('ZRANGE', KEYS[2], 0, 127)
@@ -119,9 +119,8 @@ if #candidates == 0 then
   if redis.call('HGET', KEYS[1], 'seeded') == '1' and redis.call('ZCARD', KEYS[6]) == 0
      and redis.call('ZCARD', KEYS[5]) == 0 then
     redis.call('HSET', KEYS[1], 'status', 'ended', 'ended_at', fmt(t), 'seen', redis.call('SCARD', KEYS[11]))
-    local reply = answer({'ended'})
-    redis.call('DEL', KEYS[11], KEYS[12], KEYS[13], KEYS[14])
-    return reply
+    redis.call('DEL', KEYS[11], KEYS[12], KEYS[14])  -- replies stay: the last answers, should one be lost
+    return answer({'ended'})
   end
   local soonest = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
   if #soonest > 0 then return answer({'wait', fmt(tonumber(soonest[2]) - t)}) end

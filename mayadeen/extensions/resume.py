@@ -21,7 +21,7 @@ This extension keeps a small journal of its own next to Scrapy's files:
     unbuffered ``write`` per line, so a kill never loses a line written before it. The journal stays
     bounded: past ``MAYADEEN_JOURNAL_MAX_LINES`` lines (default 10,000) it is rewritten, atomically,
     with only the items fetched and not yet done — the items done are in the store (without a store,
-    their ``done`` lines are kept).
+    their ``done`` lines are kept, and the next rewrite waits until the journal has doubled).
 
 At start, when the job file says:
 
@@ -44,11 +44,12 @@ At start, when the job file says:
   kill every run of the job, each fetching it again first. So the journal also notes ``extracting
   <url>`` and ``extracted <url>`` around each item page's extraction (``extracting``, called by the
   spiders): extraction runs without a pause on the reactor thread, so at a kill at most one page is
-  being extracted, and no page beside it is named. The job file counts, for that page, the kills in
-  a row it was being extracted at (``killed_in_flight``; a run that ends without a kill clears it).
-  At ``MAYADEEN_MAX_KILLS_IN_FLIGHT`` (3; 0: never) the page is given up as an item that keeps
-  failing (``item_given_up``: a warning, ``mayadeen/given_up``, the store's ``failing_items``, so
-  later runs try it after the failing interval) and not requested in this run.
+  being extracted, and no page beside it is named. The job file counts, per page, the kills it was
+  being extracted at since the job's last run that ended without one (``killed_in_flight``). At
+  ``MAYADEEN_MAX_KILLS_IN_FLIGHT`` (3; 0: never) the page is given up for the rest of the job
+  (``given_up``: not requested again) as an item that keeps failing (``item_given_up``: a warning,
+  ``mayadeen/given_up``, the store's ``failing_items``, so later jobs try it after the failing
+  interval).
 
 When a crawl runs out of work (it went idle, whatever the finish reason: ``finished``, or a failure
 found at the end such as ``site_unreachable``, see ``mayadeen.extensions.run_outcome``) the job is
@@ -160,13 +161,13 @@ class ResumeAfterKill:
         self.being_extracted: str | None = None
         #: Item pages being extracted at too many kills in a row: not requested in this run.
         self.most_kills = crawler.settings.getint("MAYADEEN_MAX_KILLS_IN_FLIGHT", 3)
-        self.given_up = self._count_kills(journal.extracting)
+        self.given_up, self.newly_given_up = self._count_kills(journal.extracting)
         self.unfinished = frozenset(self.inflight)
         #: URLs done in this job, kept only when there is no store to tell.
         self.done: set[str] = set(self.finished) if self.keep_done else set()
         #: The crawl runs of this job before this one: the items they stored were finished.
         self.done_runs = frozenset(self.job.get("run_ids", ()))
-        self._lines = 0
+        self._lines = self._kept = 0
         self._compact()  # what was learnt above is kept before anything else is written
 
     @classmethod
@@ -248,19 +249,25 @@ class ResumeAfterKill:
         self._write_job(job)
         return job
 
-    def _count_kills(self, extracting: frozenset[str]) -> frozenset[str]:
-        """After a kill: the kills in a row the page being extracted then was being extracted at, kept in
-        the job file; at ``MAYADEEN_MAX_KILLS_IN_FLIGHT`` it leaves ``inflight`` and is returned."""
-        if self.job["resumed_after"] != "kill":
-            return frozenset()
-        earlier = self.job.get("killed_in_flight")
-        earlier = earlier if isinstance(earlier, dict) else {}  # a job file edited by hand: counted anew
-        kills = {url: (n if isinstance(n := earlier.get(url), int) else 0) + 1 for url in extracting}
-        given_up = frozenset(url for url, n in kills.items() if self.most_kills and n >= self.most_kills)
-        self.inflight -= given_up
-        self.job["killed_in_flight"] = {url: n for url, n in kills.items() if url not in given_up}
-        self._write_job(self.job)
-        return given_up
+    def _count_kills(self, extracting: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+        """The pages this job has given up, and those this run gives up: after a kill, the page being
+        extracted then gets one more kill in the job file's counts; at ``MAYADEEN_MAX_KILLS_IN_FLIGHT``
+        it is given up. Values edited by hand into the job file that are not these are ignored."""
+        job = self.job
+        given = job.get("given_up")
+        given = frozenset(u for u in given if isinstance(u, str)) if isinstance(given, list) else frozenset()
+        new: frozenset[str] = frozenset()
+        if job["resumed_after"] == "kill":
+            counts = job.get("killed_in_flight")
+            counts = {u: n for u, n in counts.items() if isinstance(n, int)} if isinstance(counts, dict) else {}
+            for url in extracting:
+                counts[url] = counts.get(url, 0) + 1
+            new = frozenset(u for u, n in counts.items() if self.most_kills and n >= self.most_kills)
+            job["killed_in_flight"] = {u: n for u, n in counts.items() if u not in new}
+            job["given_up"] = sorted(given | new)
+            self._write_job(job)
+        self.inflight -= given | new
+        return given | new, new
 
     # --- signals --------------------------------------------------------------------------------
 
@@ -279,7 +286,7 @@ class ResumeAfterKill:
                 self.job["started_at"],
             )
             runs = "the run was killed" if self.most_kills == 1 else f"{self.most_kills} runs in a row were killed"
-            for url in sorted(self.given_up):
+            for url in sorted(self.newly_given_up):
                 reason = f"being extracted when {runs}: a page that kills the crawler?"
                 self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason)
         elif self.job["resumed_after"] == "pause":
@@ -302,7 +309,7 @@ class ResumeAfterKill:
                 self.done.add(url)
         os.write(self._journal_fd, f"{kind} {url}\n".encode())
         self._lines += 1
-        if self._lines > self.max_lines:
+        if self._lines > max(self.max_lines, 2 * self._kept):
             self._compact()
 
     def _exported_unnoted(self) -> frozenset[str]:
@@ -343,7 +350,7 @@ class ResumeAfterKill:
         if self._journal_fd is not None:
             os.close(self._journal_fd)
         self._journal_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        self._lines = len(lines)
+        self._lines = self._kept = len(lines)  # without a store the done items stay: the next rewrite waits
 
     def spider_idle(self, spider) -> None:
         self._out_of_work = True
@@ -389,7 +396,7 @@ class ResumeAfterKill:
             logger.info("JOBDIR %s: the crawl ended (%s); the next run starts a new one", self.jobdir, reason)
         else:
             self.job["state"] = "paused"
-            self.job.pop("killed_in_flight", None)  # this run was not killed: no longer kills in a row
+            self.job.pop("killed_in_flight", None)  # this run was not killed: the counts start again
             self._write_job(self.job)
             logger.info("JOBDIR %s: crawl paused (%s); run the same command again to resume", self.jobdir, reason)
         os.close(self._lock_fd)
