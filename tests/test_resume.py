@@ -359,7 +359,7 @@ def test_a_page_being_extracted_at_three_kills_in_a_row_is_given_up(tmp_path):
     with SlowServer(delay=0) as srv:
         result = crawl_in_process("feed", srv.url, tmp_path, settings={"JOBDIR": str(tmp_path / "job")}, check=False)
         fetched = item_paths(srv.paths())
-    assert f"Gave up on {poison} (being extracted when 3 runs in a row were killed: a page that kills" in result.log
+    assert f"Gave up on {poison} (being extracted when 3 of the job's runs were killed: a page that kills" in result.log
     assert result.stat("mayadeen/given_up") == 1 and ALL_ITEMS[0] not in fetched
     assert sorted(stored(result.sqlite)) == sorted(set(expected_records()) - {poison})
     with ArticleStore(result.sqlite) as store:  # remembered: later runs try it after the failing interval
@@ -410,7 +410,10 @@ def test_a_page_that_kills_every_run_is_given_up_at_the_third_kill(tmp_path):
     assert [c.returncode for c in codes[:3]] == [-9, -9, -9]
     last = codes[3]
     assert last.returncode == 0, last.log[-3000:]
-    assert last.log.count("Gave up on ") == 1 and f"Gave up on {killer} (being extracted when 3 runs" in last.log
+    assert (
+        last.log.count("Gave up on ") == 1
+        and f"Gave up on {killer} (being extracted when 3 of the job's runs" in last.log
+    )
     assert sorted(stored(last.sqlite)) == sorted(set(expected_records()) - {killer})
     assert after.returncode == 0 and ALL_ITEMS[0] not in again and f"Not fetching {killer} before" in after.log
 

@@ -285,7 +285,7 @@ class ResumeAfterKill:
                 self.jobdir,
                 self.job["started_at"],
             )
-            runs = "the run was killed" if self.most_kills == 1 else f"{self.most_kills} runs in a row were killed"
+            runs = "a run was killed" if self.most_kills == 1 else f"{self.most_kills} of the job's runs were killed"
             for url in sorted(self.newly_given_up):
                 reason = f"being extracted when {runs}: a page that kills the crawler?"
                 self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason)
