@@ -26,9 +26,10 @@ MAYADEEN_JOURNAL_MAX_LINES = 10_000
 # A run whose JOBDIR another run has held longer than this many seconds fails (jobdir_stuck, exit 1)
 # instead of being skipped (exit 75): that run may be hung. 0: never.
 MAYADEEN_JOBDIR_STUCK_AFTER = 0
-# A JOBDIR job whose runs were killed this many times in a row while the same item page was being
-# extracted gives that page up as a failing item (with a store, tried again by later runs after
-# MAYADEEN_FAILING_RETRY_INTERVAL): a page that kills the crawler would otherwise kill every run. 0: never.
+# A JOBDIR job whose runs were killed this many times while the same item page was being extracted
+# (since its last run that ended without a kill) gives that page up as a failing item (with a store,
+# tried again by later jobs after MAYADEEN_FAILING_RETRY_INTERVAL): a page that kills the crawler would
+# otherwise kill every run. 0: never.
 MAYADEEN_MAX_KILLS_IN_FLIGHT = 3
 # Query parameters that never make a different page (besides every utm_* parameter).
 MAYADEEN_TRACKING_PARAMS = list(_urls.DEFAULT_TRACKING_PARAMS)

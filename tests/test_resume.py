@@ -298,7 +298,7 @@ def test_a_finished_job_does_not_stop_the_next_run(tmp_path):
 
 def killed_job(jobdir, extracting: list[str], earlier: dict[str, int], fetched: list[str] = ()) -> None:
     """A feed job as a SIGKILL leaves it: ``extracting`` being extracted (and fetched), ``fetched`` fetched
-    and not done, ``earlier`` the kills in a row each page was being extracted at before this one."""
+    and not done, ``earlier`` the job's kills each page was being extracted at before this one."""
     jobdir.mkdir()
     job = {"spider": "feed", "state": "running", "started_at": "2026-12-07T00:00:00Z", "runs": 3}
     (jobdir / JOB_FILE).write_text(json.dumps({**job, "killed_in_flight": earlier}))
@@ -320,19 +320,24 @@ def test_kills_in_a_row_are_counted_for_the_page_being_extracted(tmp_path):
     # ``fetched`` (beside the killer, or a 404, a page that is no item): fetched, not done, not extracted.
     killed_job(tmp_path / "job", [poison], {poison: 2, before: 2, fetched: 2}, fetched=[fetched])
     resume = resume_of(tmp_path / "job")
-    assert resume.given_up == resume.newly_given_up == {poison} and resume.inflight == {fetched}  # its third kill
+    assert resume.given_up == resume.untold == {poison} and resume.inflight == {fetched}  # its third kill
     # The others keep their counts (another page that kills the crawler, extracted first in other runs).
     job = json.loads((tmp_path / "job" / JOB_FILE).read_text())
-    assert job["killed_in_flight"] == {before: 2, fetched: 2} and job["given_up"] == [poison]
+    assert job["killed_in_flight"] == {before: 2, fetched: 2} and job["given_up"] == job["untold"] == [poison]
     assert read_journal(tmp_path / "job").extracting == frozenset()  # counted once: the mark is gone
-    resume.spider_closed(None, "shutdown")  # a run that was not killed: the counts start again
+    # Killed again before it closed (its give-up maybe not recorded yet): the next run tells it again.
+    for fd in (resume._lock_fd, resume._journal_fd):  # what the kernel closes at a kill
+        os.close(fd)
+    resume = resume_of(tmp_path / "job")
+    assert resume.untold == {poison}
+    resume.spider_closed(None, "shutdown")  # a run that was not killed: told; the counts start again
     job = json.loads((tmp_path / "job" / JOB_FILE).read_text())
-    assert "killed_in_flight" not in job and job["given_up"] == [poison]
-    # The job's next runs, after a pause or a kill: it stays given up, announced once.
+    assert "killed_in_flight" not in job and "untold" not in job and job["given_up"] == [poison]
+    # The job's next runs, after a pause or a kill: it stays given up, told no more.
     for resumed in ("paused", "running"):
         (tmp_path / "job" / JOB_FILE).write_text(json.dumps({**job, "state": resumed}))
         resume = resume_of(tmp_path / "job")
-        assert resume.given_up == {poison} and resume.newly_given_up == frozenset()
+        assert resume.given_up == {poison} and resume.untold == frozenset()
         resume.spider_closed(None, "shutdown")
 
 
@@ -347,12 +352,13 @@ def test_kill_counts_edited_by_hand_are_counted_anew(tmp_path, earlier):
     resume.spider_closed(None, "shutdown")
     job = json.loads((tmp_path / "job" / JOB_FILE).read_text())
     (tmp_path / "job" / JOB_FILE).write_text(json.dumps({**job, "state": "running", "given_up": earlier}))
-    assert resume_of(tmp_path / "job").given_up == frozenset()  # a given_up list edited by hand: none
+    resume = resume_of(tmp_path / "job")
+    assert resume.given_up == frozenset()  # a given_up list edited by hand: none
     resume.spider_closed(None, "shutdown")
 
 
 def test_a_page_being_extracted_at_three_kills_in_a_row_is_given_up(tmp_path):
-    """The job's third kill in a row with the same page being extracted (a page that kills the crawler):
+    """The job's third kill with the same page being extracted (a page that kills the crawler):
     the run gives it up as a failing item, does not fetch it, and crawls the rest."""
     poison = P + ALL_ITEMS[0]
     killed_job(tmp_path / "job", [poison], {poison: 2})

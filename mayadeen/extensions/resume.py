@@ -159,9 +159,10 @@ class ResumeAfterKill:
         self.inflight: set[str] = set(journal.fetched - self.finished)
         #: The item page being extracted now, if any (see ``extracting``).
         self.being_extracted: str | None = None
-        #: Item pages being extracted at too many kills in a row: not requested in this run.
+        #: Item pages extracted at too many of the job's kills: not requested again by this job; and
+        #: those whose giving up no run has told yet (until one closes: it is told again after a kill).
         self.most_kills = crawler.settings.getint("MAYADEEN_MAX_KILLS_IN_FLIGHT", 3)
-        self.given_up, self.newly_given_up = self._count_kills(journal.extracting)
+        self.given_up, self.untold = self._count_kills(journal.extracting)
         self.unfinished = frozenset(self.inflight)
         #: URLs done in this job, kept only when there is no store to tell.
         self.done: set[str] = set(self.finished) if self.keep_done else set()
@@ -250,24 +251,23 @@ class ResumeAfterKill:
         return job
 
     def _count_kills(self, extracting: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
-        """The pages this job has given up, and those this run gives up: after a kill, the page being
+        """The pages this job has given up, and those not told yet: after a kill, the page being
         extracted then gets one more kill in the job file's counts; at ``MAYADEEN_MAX_KILLS_IN_FLIGHT``
         it is given up. Values edited by hand into the job file that are not these are ignored."""
         job = self.job
-        given = job.get("given_up")
-        given = frozenset(u for u in given if isinstance(u, str)) if isinstance(given, list) else frozenset()
-        new: frozenset[str] = frozenset()
+        given, untold = (_url_set(job.get(key)) for key in ("given_up", "untold"))
         if job["resumed_after"] == "kill":
             counts = job.get("killed_in_flight")
             counts = {u: n for u, n in counts.items() if isinstance(n, int)} if isinstance(counts, dict) else {}
             for url in extracting:
                 counts[url] = counts.get(url, 0) + 1
             new = frozenset(u for u, n in counts.items() if self.most_kills and n >= self.most_kills)
+            given, untold = given | new, untold | new
             job["killed_in_flight"] = {u: n for u, n in counts.items() if u not in new}
-            job["given_up"] = sorted(given | new)
+            job["given_up"], job["untold"] = sorted(given), sorted(untold)
             self._write_job(job)
-        self.inflight -= given | new
-        return given | new, new
+        self.inflight -= given
+        return given, untold
 
     # --- signals --------------------------------------------------------------------------------
 
@@ -285,14 +285,14 @@ class ResumeAfterKill:
                 self.jobdir,
                 self.job["started_at"],
             )
-            runs = "a run was killed" if self.most_kills == 1 else f"{self.most_kills} of the job's runs were killed"
-            for url in sorted(self.newly_given_up):
-                reason = f"being extracted when {runs}: a page that kills the crawler?"
-                self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason)
         elif self.job["resumed_after"] == "pause":
             logger.info(
                 "JOBDIR %s: resuming the job started %s (run %d)", self.jobdir, self.job["started_at"], self.job["runs"]
             )
+        runs = "a run was killed" if self.most_kills == 1 else f"{self.most_kills} of the job's runs were killed"
+        for url in sorted(self.untold):
+            reason = f"being extracted when {runs}: a page that kills the crawler?"
+            self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason)
         run_id = self.crawler.stats.get_value("mayadeen/run_id")
         if run_id is not None:
             self.job["run_ids"] = [*self.job.get("run_ids", ()), run_id]
@@ -397,9 +397,15 @@ class ResumeAfterKill:
         else:
             self.job["state"] = "paused"
             self.job.pop("killed_in_flight", None)  # this run was not killed: the counts start again
+            self.job.pop("untold", None)  # and it told (and its store recorded) what it gave up
             self._write_job(self.job)
             logger.info("JOBDIR %s: crawl paused (%s); run the same command again to resume", self.jobdir, reason)
         os.close(self._lock_fd)
+
+
+def _url_set(value) -> frozenset[str]:
+    """A list of URLs from the job file (anything else, edited by hand: none)."""
+    return frozenset(u for u in value if isinstance(u, str)) if isinstance(value, list) else frozenset()
 
 
 def _answered_urls(response) -> list[str]:
