@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import pytest
 from scrapy.utils.test import get_crawler
 
-from mayadeen.extensions.resume import LOCK_FILE
+from mayadeen.extensions.jobdir_lock import LOCK_FILE
 from mayadeen.extensions.run_outcome import Thresholds, outcome
 from mayadeen.store.freshness import Verdict
 from mayadeen.urls import PUBLIC_URL, item_kind

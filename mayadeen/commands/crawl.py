@@ -33,7 +33,7 @@ from twisted.internet.defer import Deferred
 
 from mayadeen import preflight
 from mayadeen.empty_outputs import NewOutputs
-from mayadeen.extensions.resume import JobDirBusy
+from mayadeen.extensions.jobdir_lock import JobDirBusy
 from mayadeen.extensions.run_outcome import PAUSED, SKIPPED, Outcome, Thresholds, outcome, summary_line
 from mayadeen.feeds.default_feed import check_stream
 from mayadeen.setting_docs import setting_help, settings_reference

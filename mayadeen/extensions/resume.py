@@ -40,37 +40,24 @@ At start, when the job file says:
   and nothing is stored or exported twice (without a store, an item is known only by its record's
   URL).
 
-  A page that kills the crawler each time it is extracted (its parse runs out of memory, say) would
-  kill every run of the job, each fetching it again first. So the journal also notes ``extracting
-  <url>`` and ``extracted <url>`` around each item page's extraction (``extracting``, called by the
-  spiders): extraction runs without a pause on the reactor thread, so at a kill at most one page is
-  being extracted, and no page beside it is named. The job file counts, per page, the kills it was
-  being extracted at since the job's last run that ended without one (``killed_in_flight``). At
-  ``MAYADEEN_MAX_KILLS_IN_FLIGHT`` (3; 0: never) the page is given up for the rest of the job
-  (``given_up``: not requested again) as an item that keeps failing (``item_given_up``: a warning,
-  ``mayadeen/given_up``, the store's ``failing_items``, so later jobs try it after the failing
-  interval).
+  A page that kills the crawler each time it is extracted is given up after a few killed runs
+  (``mayadeen.extensions.killing_pages``): the journal names each item page while it is extracted
+  (``extracting``, called by the spiders).
 
 When a crawl runs out of work (it went idle, whatever the finish reason: ``finished``, or a failure
 found at the end such as ``site_unreachable``, see ``mayadeen.extensions.run_outcome``) the job is
 over and its state is removed: the same command with the same JOBDIR (a cron job) starts a new
 crawl next time instead of resuming a finished one.
 
-One run at a time per JOBDIR: a second run started while the first still runs stops before it
-touches the directory (``JobDirBusy``, finish reason ``jobdir_busy``) instead of taking the first
-one's queue for a killed run's. When the first has held the directory longer than
-``MAYADEEN_JOBDIR_STUCK_AFTER`` seconds (0, the default: never), it may be hung, and the second run
-fails (``jobdir_stuck``, an ERROR, exit 1) instead of being skipped quietly every time.
+One run at a time per JOBDIR (``mayadeen.extensions.jobdir_lock``).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import shutil
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -81,7 +68,9 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 
 from mayadeen.due_queue import HELD_QUEUE_DIR
 from mayadeen.extensions.failing_items import item_given_up
-from mayadeen.extensions.run_outcome import ENDED_REASONS, JOBDIR_BUSY, JOBDIR_STUCK
+from mayadeen.extensions.jobdir_lock import lock_jobdir
+from mayadeen.extensions.killing_pages import count_kills, reason
+from mayadeen.extensions.run_outcome import ENDED_REASONS
 from mayadeen.feeds.storage import last_record_url
 from mayadeen.identity import requested_url
 from mayadeen.preflight import JOB_FILE
@@ -91,17 +80,12 @@ from mayadeen.urls import canonical_url, item_kind
 
 logger = logging.getLogger(__name__)
 
-LOCK_FILE = "mayadeen-job.lock"
 JOURNAL_FILE = "mayadeen-journal.txt"
 #: The scheduler's JOBDIR state: Scrapy's queue and duplicate filter, and the requests waiting for
 #: their deadline (``mayadeen.due_queue``).
 SCHEDULER_STATE = ("requests.queue", "requests.seen", HELD_QUEUE_DIR)
 #: The journal is rewritten with only the unfinished items once it holds more lines than this.
 DEFAULT_JOURNAL_MAX_LINES = 10_000
-
-
-class JobDirBusy(RuntimeError):
-    """Another running crawl uses this JOBDIR."""
 
 
 class Journal(NamedTuple):
@@ -130,13 +114,6 @@ def read_journal(jobdir: Path) -> Journal:
     )
 
 
-def _span(seconds: float) -> str:
-    """``42 s``, ``17 min``, ``3.2 h``."""
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
-
-
 class ResumeAfterKill:
     """Enabled by ``JOBDIR``; see the module docstring. Stats: ``mayadeen/job/runs``."""
 
@@ -150,7 +127,7 @@ class ResumeAfterKill:
         self.keep_done = store_target(crawler.settings) is None
         self.max_lines = crawler.settings.getint("MAYADEEN_JOURNAL_MAX_LINES", DEFAULT_JOURNAL_MAX_LINES)
         # Runs before the scheduler opens the directory (extensions are built first).
-        self._lock_fd = self._lock()
+        self._lock_fd = lock_jobdir(crawler, self.jobdir)
         self.job = self._begin()
         journal = read_journal(self.jobdir)
         #: URLs done in this job as far as the journal and the feeds tell (see ``_exported_unnoted``).
@@ -162,7 +139,9 @@ class ResumeAfterKill:
         #: Item pages extracted at too many of the job's kills: not requested again by this job; and
         #: those whose giving up no run has told yet (until one closes: it is told again after a kill).
         self.most_kills = crawler.settings.getint("MAYADEEN_MAX_KILLS_IN_FLIGHT", 3)
-        self.given_up, self.untold = self._count_kills(journal.extracting)
+        self.given_up, self.untold = count_kills(self.job, journal.extracting, self.most_kills)
+        self._write_job(self.job)
+        self.inflight -= self.given_up
         self.unfinished = frozenset(self.inflight)
         #: URLs done in this job, kept only when there is no store to tell.
         self.done: set[str] = set(self.finished) if self.keep_done else set()
@@ -207,29 +186,6 @@ class ResumeAfterKill:
             elif path.exists():
                 path.unlink()
 
-    def _lock(self) -> int:
-        """An exclusive flock on the JOBDIR, held until the spider closes (the kernel drops it if we die)."""
-        fd = os.open(Path(self.jobdir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            held = max(time.time() - os.fstat(fd).st_mtime, 0.0)  # the holder wrote its pid as it locked
-            os.close(fd)
-            message = f"JOBDIR {self.jobdir} is in use by another crawl (pid {pid}, for {_span(held)})"
-            stuck_after = self.crawler.settings.getfloat("MAYADEEN_JOBDIR_STUCK_AFTER", 0)
-            if stuck_after and held > stuck_after:
-                message += f", longer than MAYADEEN_JOBDIR_STUCK_AFTER={stuck_after:g} s: it may be hung"
-                logger.error("%s; not starting a second run of it", message)
-                self.crawler.stats.set_value("finish_reason", JOBDIR_STUCK)
-            else:
-                logger.warning("%s; not starting a second run of it", message)  # a normal state under cron
-                self.crawler.stats.set_value("finish_reason", JOBDIR_BUSY)  # for the crawl command's verdict
-            raise JobDirBusy(message) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        return fd
-
     def _begin(self) -> dict:
         job = self._read_job()
         if job is None:
@@ -249,25 +205,6 @@ class ResumeAfterKill:
         job["state"] = "running"
         self._write_job(job)
         return job
-
-    def _count_kills(self, extracting: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
-        """The pages this job has given up, and those not told yet: after a kill, the page being
-        extracted then gets one more kill in the job file's counts; at ``MAYADEEN_MAX_KILLS_IN_FLIGHT``
-        it is given up. Values edited by hand into the job file that are not these are ignored."""
-        job = self.job
-        given, untold = (_url_set(job.get(key)) for key in ("given_up", "untold"))
-        if job["resumed_after"] == "kill":
-            counts = job.get("killed_in_flight")
-            counts = {u: n for u, n in counts.items() if isinstance(n, int)} if isinstance(counts, dict) else {}
-            for url in extracting:
-                counts[url] = counts.get(url, 0) + 1
-            new = frozenset(u for u, n in counts.items() if self.most_kills and n >= self.most_kills)
-            given, untold = given | new, untold | new
-            job["killed_in_flight"] = {u: n for u, n in counts.items() if u not in new}
-            job["given_up"], job["untold"] = sorted(given), sorted(untold)
-            self._write_job(job)
-        self.inflight -= given
-        return given, untold
 
     # --- signals --------------------------------------------------------------------------------
 
@@ -289,10 +226,8 @@ class ResumeAfterKill:
             logger.info(
                 "JOBDIR %s: resuming the job started %s (run %d)", self.jobdir, self.job["started_at"], self.job["runs"]
             )
-        runs = "a run was killed" if self.most_kills == 1 else f"{self.most_kills} of the job's runs were killed"
         for url in sorted(self.untold):
-            reason = f"being extracted when {runs}: a page that kills the crawler?"
-            self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason)
+            self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason(self.most_kills))
         run_id = self.crawler.stats.get_value("mayadeen/run_id")
         if run_id is not None:
             self.job["run_ids"] = [*self.job.get("run_ids", ()), run_id]
@@ -401,11 +336,6 @@ class ResumeAfterKill:
             self._write_job(self.job)
             logger.info("JOBDIR %s: crawl paused (%s); run the same command again to resume", self.jobdir, reason)
         os.close(self._lock_fd)
-
-
-def _url_set(value) -> frozenset[str]:
-    """A list of URLs from the job file (anything else, edited by hand: none)."""
-    return frozenset(u for u in value if isinstance(u, str)) if isinstance(value, list) else frozenset()
 
 
 def _answered_urls(response) -> list[str]:
