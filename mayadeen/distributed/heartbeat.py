@@ -74,7 +74,7 @@ class Heartbeat:
         self.beating = True
         s = self.scheduler
         info = worker_info(s.stats, "running", len(s.leases))
-        beat = s.link.submit(self._in_thread, sorted(s.leases), sorted(s.budget.held), info)
+        beat = s.link.submit(self._in_thread, sorted(s.leases.ids), sorted(s.budget.held), info)
         beat.addCallbacks(self._beaten, self._unbeaten)
 
     def _in_thread(self, leases: list[str], slots: list[str], info: dict) -> tuple[int, float]:

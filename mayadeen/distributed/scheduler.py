@@ -18,10 +18,7 @@ in the order it was sent, and its answer comes back on the reactor.
   listens to ``request_dropped``). A retry or redirect of a leased request takes its lease's place; a
   retry's backoff (``mayadeen_not_before``, wall-clock) becomes a delay in Redis.
 * a take moves the leases that expired (their worker killed or lost) back to the queue, or gives
-  their requests up after ``MAYADEEN_REDIS_MAX_LEASE_EXPIRIES`` expiries (``_gave_up``). A request
-  whose lease expired before is granted only to a worker holding no lease (``take(held=…)``), which
-  takes nothing more until it is done with it (``alone``): if it kills that worker too, no other
-  request is counted with it.
+  their requests up after ``MAYADEEN_REDIS_MAX_LEASE_EXPIRIES`` expiries (``_gave_up``).
 * ``next_request`` returns nothing while Redis does not answer (``link.away``): a request sent to the
   site then holds a lease and a budget slot nobody can renew; the first heartbeat Redis answers wakes
   the engine. Otherwise it returns the request taken last, if any; else it asks for one — robots.txt first
@@ -30,11 +27,8 @@ in the order it was sent, and its answer comes back on the reactor.
   scheduler never holds more than the downloader asked for. A granted request wakes the engine
   (``mayadeen.scrapy_contact.wake_engine``), which asks again; a wait sets a timer to ask again then;
   the end of the crawl makes ``has_pending_requests`` false.
-* a worker holds at most ``2 × MAYADEEN_BUDGET_CONCURRENCY`` leases (``CONCURRENT_REQUESTS_PER_DOMAIN``
-  as the addon saved it; ``2 × CONCURRENT_REQUESTS`` when that is 0, unlimited): a lease is acknowledged
-  only once its items are stored, so a store that waits would otherwise let the worker take (and the
-  heartbeat renew) ever more leases, all of them fetched again if it is killed. At the cap it takes
-  nothing; the acknowledgement (or retry) that brings it below wakes the engine, which asks again.
+* the leases a worker holds are capped, and a request fetched alone holds back every other
+  (``mayadeen.distributed.held``); the acknowledgement (or retry) that frees the worker wakes the engine.
 * ``has_pending_requests`` is true until the crawl has ended: a worker with nothing to do does not go
   idle (and close) while other workers may still queue work.
 * a heartbeat (``mayadeen.distributed.heartbeat``) renews this worker's leases and budget slots,
@@ -71,6 +65,7 @@ from mayadeen.distributed.acks import LEASE, AckWhenDone, unwatch_errback, watch
 from mayadeen.distributed.budget import SLOT, Budget
 from mayadeen.distributed.crawl import Crawl, new_worker_id
 from mayadeen.distributed.heartbeat import Heartbeat, worker_info
+from mayadeen.distributed.held import HeldLeases
 from mayadeen.distributed.keys import BudgetKeys, CrawlKeys, crawl_id_of
 from mayadeen.distributed.link import RedisAway, RedisLink, redacted
 from mayadeen.distributed.queue import ENDED, FILTERED, GRANTED, QUEUED, WAIT, LeasedQueue, Take
@@ -101,15 +96,12 @@ class DistributedScheduler(BaseScheduler):
         self.heartbeat_interval = heartbeat_interval(lease_ttl)
         self.poll_interval = poll_interval
         self.debug_duplicates = crawler.settings.getbool("DUPEFILTER_DEBUG")
-        self.leases: set[str] = set()  # of the requests this worker has not finished
+        self.leases = HeldLeases()
         self.over = False  # the crawl has ended (or this worker gave up)
         self.spider = None
         self.opened = False  # joined a running crawl; until then, giving up on Redis fails the start
         self.ready: deque = deque()  # the request taken last, until the engine asks for it (one at most)
         self.asking = False  # a take (or robots.txt's grant) is in the link's thread
-        self.lease_cap = 0  # most leases held at once (set at the open)
-        self.at_cap = False  # a take was skipped at the cap: the lease finished next wakes the engine
-        self.alone: str | None = None  # a lease that expired before: nothing more is taken beside it
         self.heartbeat = Heartbeat(self)
         self._timer = None
         self._duplicate_logged = False
@@ -180,7 +172,7 @@ class DistributedScheduler(BaseScheduler):
             concurrency=settings.getint("MAYADEEN_BUDGET_CONCURRENCY"),
             slot_ttl=self.lease_ttl,
         )
-        self.lease_cap = 2 * (self.budget.concurrency or settings.getint("CONCURRENT_REQUESTS"))
+        self.leases.cap = 2 * (self.budget.concurrency or settings.getint("CONCURRENT_REQUESTS"))
         self.robots = RobotsPrefetch(self.crawler, self.budget, public, slot=f"robots:{self.worker}")
         logger.info(
             "Worker %s %s crawl %s/%s (Redis %s); budget for %s: one request per %.3gs, at most %s at once",
@@ -206,10 +198,10 @@ class DistributedScheduler(BaseScheduler):
         self._cancel_timer()
         if not self.opened or self.link.failure:
             return self.link.close()
-        leases = [] if self.over else sorted(self.leases)
         info = worker_info(self.stats, reason, len(self.leases))
+        leases = self.leases.take_all()
+        leases = [] if self.over else leases
         last_words = partial(self._last_words, leases, self.budget.give_back(), info)
-        self.leases.clear()
         done = self.link.close(last_words)
         done.addCallback(self._released, leases)
         done.addErrback(self.link.dropped, "close")  # what this worker held expires with its leases
@@ -274,12 +266,9 @@ class DistributedScheduler(BaseScheduler):
             self.link.send("lease ack", self.queue.ack, lease, then=self._acked)
 
     def _finished(self, lease: str) -> None:
-        """``lease`` is no longer this worker's: below the cap again, the engine asks for more."""
-        self.leases.discard(lease)
-        if self.at_cap and len(self.leases) < self.lease_cap and self.alone not in self.leases:
-            self.at_cap = False
-            if self.crawler.engine.spider is not None:
-                wake_engine(self.crawler)
+        """``lease`` is no longer this worker's: free to take again, the engine asks for more."""
+        if self.leases.finish(lease) and self.crawler.engine.spider is not None:
+            wake_engine(self.crawler)
 
     def _acked(self, acked: int) -> None:
         if acked:
@@ -300,9 +289,8 @@ class DistributedScheduler(BaseScheduler):
             asked = self.link.submit(self.budget.grant, self.robots.slot).addCallback(self._granted_robots)
         elif self.robots.pending:
             return  # robots.txt is on its way: the engine asks again when its download ends
-        elif len(self.leases) >= self.lease_cap or self.alone in self.leases:
-            self.at_cap = True  # _finished wakes the engine
-            return
+        elif not self.leases.may_take():
+            return  # _finished wakes the engine
         else:
             asked = self.link.submit(self.queue.take, self.budget, held=len(self.leases))
             asked.addCallback(self._answered)
@@ -351,9 +339,7 @@ class DistributedScheduler(BaseScheduler):
         request = take.request
         request.meta[LEASE] = take.lease
         self.budget.taken(request, take.slot)
-        self.leases.add(take.lease)
-        if take.alone:
-            self.alone = take.lease
+        self.leases.add(take.lease, take.alone)
         self.stats.max_value("mayadeen/redis/leases/max", len(self.leases))
         watch_errback(request, self.crawler.get_spider_middleware(AckWhenDone))
         self.stats.inc_value("scheduler/dequeued/redis")
