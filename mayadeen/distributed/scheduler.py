@@ -199,8 +199,8 @@ class DistributedScheduler(BaseScheduler):
         if not self.opened or self.link.failure:
             return self.link.close()
         info = worker_info(self.stats, reason, len(self.leases))
-        leases = self.leases.take_all()
-        leases = [] if self.over else leases
+        held = self.leases.take_all()
+        leases = [] if self.over else held  # an ended crawl takes nothing back
         last_words = partial(self._last_words, leases, self.budget.give_back(), info)
         done = self.link.close(last_words)
         done.addCallback(self._released, leases)
