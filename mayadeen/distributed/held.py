@@ -33,15 +33,18 @@ class HeldLeases:
         if alone:
             self.alone = lease
 
+    def _full(self) -> bool:
+        return len(self.ids) >= self.cap or self.alone in self.ids
+
     def may_take(self) -> bool:
         """Whether one more lease may be taken now (if not, ``finish`` says when)."""
-        self.held_back = len(self.ids) >= self.cap or self.alone in self.ids
+        self.held_back = self._full()
         return not self.held_back
 
     def finish(self, lease: str) -> bool:
         """``lease`` is no longer this worker's; True when that lets a worker held back take again."""
         self.ids.discard(lease)
-        if self.held_back and len(self.ids) < self.cap and self.alone not in self.ids:
+        if self.held_back and not self._full():
             self.held_back = False
             return True
         return False
