@@ -80,6 +80,34 @@ def test_one_item_that_keeps_failing_is_a_warning_remembered_and_retried_later(t
         assert [(url, n) for url, n, _ in failing(store)] == [("https://english.almayadeen.net" + ALWAYS_500, 2)]
 
 
+ONLY_IN_A_MONTH = "/news/sports/saudi-arabia-confirmed-as-host-of-2034-fifa-world-cup"  # not in news.xml
+
+
+def test_a_failing_item_is_asked_for_again_once_due_though_its_month_is_not_read_again(tmp_path):
+    settings = {**FAST_RETRIES, "MAYADEEN_STORE_URL": ""}
+    with FaultServer(FaultPlan(keep_failing={ONLY_IN_A_MONTH: "500"})) as srv:
+        first = crawl_in_process("sitemap", srv.url, tmp_path, settings=settings, check=False)
+        n = len(srv.hits())
+        second = crawl_in_process("sitemap", srv.url, tmp_path, settings=settings, check=False)
+        second_paths = [h.path for h in srv.hits()[n:]]
+        with sqlite3.connect(tmp_path / "mayadeen.sqlite") as db:  # its next attempt comes due
+            db.execute("UPDATE failing_items SET next_attempt_at = first_failed_at")
+        n = len(srv.hits())
+        windowed = crawl_in_process("sitemap", srv.url, tmp_path, args={"since": "2025-07-01"}, settings=settings)
+        windowed_paths = [h.path for h in srv.hits()[n:]]
+        n = len(srv.hits())
+        third = crawl_in_process("sitemap", srv.url, tmp_path, settings=settings, check=False)
+        third_paths = [h.path for h in srv.hits()[n:]]
+    assert "given_up=1" in last_line(first)
+    # The months were read completely: the next runs do not read them again, and nothing lists the item.
+    assert second.stat("mayadeen/sitemap/unchanged") == 7 and ONLY_IN_A_MONTH not in second_paths
+    # A window takes only what its sitemaps list.
+    assert ONLY_IN_A_MONTH not in windowed_paths and windowed.stat("mayadeen/failing/due") is None
+    assert third.stat("mayadeen/sitemap/unchanged") == 7 and third.stat("mayadeen/failing/due") == 1
+    assert third_paths.count(ONLY_IN_A_MONTH) == 3  # was 0: never asked for again
+    assert "Asking again for 1 failing item(s) due for another attempt" in third.log
+
+
 class HoldAfter(HoldingServer):
     """Answers the first ``free`` item pages at once and holds the others until ``release``."""
 

@@ -6,12 +6,15 @@ extension logs a WARNING, counts it (``mayadeen/given_up``: ``RunOutcome`` fails
 too many are given up) and remembers it in the store's ``failing_items`` table
 (``mayadeen.store.failing``). Later runs do not request it before its ``next_attempt_at``
 (``MAYADEEN_FAILING_RETRY_INTERVAL`` seconds after the first failure, doubled with each further
-failed run, at most ``MAYADEEN_FAILING_RETRY_INTERVAL_MAX``; ``-a full=1`` requests it anyway); a
-run that stores it forgets it. The items still failing are listed at the end of every run. The
+failed run, at most ``MAYADEEN_FAILING_RETRY_INTERVAL_MAX``; ``-a full=1`` requests it anyway); from
+then on every run asks for it again (``due()``, the spiders' ``failing_due``), whether or not its
+discovery lists it: a monthly sitemap read once is not read again while unchanged. A run that stores
+it forgets it. The items still failing are listed at the end of every run. The
 table is read and written by the store pipeline's writer, off the reactor, in order with the items.
 
 Stats: ``mayadeen/given_up``, ``mayadeen/failing/deferred`` (items not requested: not due yet),
-``mayadeen/failing/recovered``, ``mayadeen/failing/items`` (failing items in the store at the end).
+``mayadeen/failing/due`` (items asked for again because they are due), ``mayadeen/failing/recovered``,
+``mayadeen/failing/items`` (failing items in the store at the end).
 """
 
 from __future__ import annotations
@@ -69,6 +72,11 @@ class FailingItems:
             for url, reason in self.early:
                 self.given_up(url, reason)
             self.early.clear()
+
+    def due(self) -> list[str]:
+        """The failing items whose next attempt is due, in URL order (none before the spider is open)."""
+        now = utc_timestamp()
+        return sorted(url for url, due in self.next_attempts.items() if due <= now)
 
     def request_scheduled(self, request, spider) -> None:
         due = self.next_attempts.get(request.url)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from typing import Any
 
@@ -12,7 +12,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from mayadeen.distributed.keys import parse_crawl_id
-from mayadeen.extensions.failing_items import item_given_up
+from mayadeen.extensions.failing_items import FailingItems, item_given_up
 from mayadeen.extensions.resume import ResumeAfterKill
 from mayadeen.identity import Origin, accepted_url, requested_url
 from mayadeen.middlewares.retry import GaveUp
@@ -78,6 +78,24 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
     async def _open_freshness(self, spider) -> None:
         self.freshness = await open_freshness(self.crawler, full=self.full)
 
+    async def start(self):
+        for request in self.failing_due():
+            yield request
+        async for request in super().start():
+            yield request
+
+    def failing_due(self) -> Iterator[scrapy.Request]:
+        """Requests for the failing items due for another attempt (``mayadeen.extensions.failing_items``)
+        that are in this crawl's scope: asked for whether or not discovery lists them again, which an
+        unchanged monthly sitemap, not read again, would not."""
+        failing = self.crawler.get_extension(FailingItems)  # None: the extension is off
+        urls = [url for url in failing.due() if self.wants_item(url)] if failing is not None else []
+        if urls:
+            self.crawler.stats.set_value("mayadeen/failing/due", len(urls))
+            self.logger.info("Asking again for %d failing item(s) due for another attempt", len(urls))
+        for url in urls:
+            yield scrapy.Request(url, callback=self.parse_item, errback=self.item_failed)
+
     def canonical(self, url: str) -> str | None:
         """``url`` in canonical form, without the ``MAYADEEN_TRACKING_PARAMS`` query parameters."""
         return canonical_url(url, tracking=self.tracking)
@@ -121,7 +139,7 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason)
 
     def wants_item(self, url: str) -> bool:
-        """Whether an item URL found in a link is in this crawl's scope."""
+        """Whether an item URL found in a link, or remembered as failing, is in this crawl's scope."""
         return item_kind(url) is not None
 
     async def parse_item(self, response):

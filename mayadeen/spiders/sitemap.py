@@ -120,14 +120,17 @@ class SitemapSpider(MayadeenSpider, ScrapySitemapSpider):
             today() - timedelta(days=NEWS_SITEMAP_DAYS), None
         )
 
+    def wants_item(self, url: str) -> bool:
+        """Within a window only what the sitemaps list: an item's date is known from its listing."""
+        return self.window.is_open and super().wants_item(url)
+
     async def closed(self, reason: str) -> None:
-        """Keeps this run's sitemap reads when they are complete: finished, no errors, no item given up, no
-        window (see ``mayadeen.store.sitemap_reads``)."""
+        """Keeps this run's sitemap reads when they are complete: finished, no errors, no window (see
+        ``mayadeen.store.sitemap_reads``). An item given up is asked for again by the runs after it is
+        due, listed or not (``failing_due``): it leaves the months read."""
         pipeline = self.crawler.get_item_pipeline(StorePipeline)  # none: the store is only read
         reads = self.sitemap_ledger.pending()
-        stats = self.crawler.stats
-        # Given-up items must be listed again by a later run, to be retried once they are due.
-        complete = not stats.get_value("log_count/ERROR", 0) and not stats.get_value("mayadeen/given_up", 0)
+        complete = not self.crawler.stats.get_value("log_count/ERROR", 0)
         if reads and pipeline is not None and reason == "finished" and complete and self.window.is_open:
             await maybe_deferred_to_future(pipeline.write(lambda store: store.keep_sitemap_reads(reads)))
 
