@@ -53,6 +53,8 @@ DOWNLOADER_MIDDLEWARES = {
 }
 # Scrapy's spider middlewares at their default positions, and ours.
 SPIDER_MIDDLEWARES = {
+    # The failing items due again, on every worker: outside the distributed crawl's seeding (20).
+    "mayadeen.middlewares.failing_retries.FailingRetriesMiddleware": 15,
     "scrapy.spidermiddlewares.start.StartSpiderMiddleware": 25,
     "scrapy.spidermiddlewares.httperror.HttpErrorMiddleware": 50,
     "scrapy.spidermiddlewares.referer.RefererMiddleware": 700,

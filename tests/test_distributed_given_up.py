@@ -10,6 +10,7 @@ expiries up to the limit is the Lua script's, shown in ``test_distributed_script
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from urllib.parse import urlsplit
 
@@ -28,7 +29,8 @@ from mayadeen.store import failing
 from mayadeen.store.sqlite import ArticleStore
 from tests import inprocess
 from tests.conftest import expected_records
-from tests.distributed import MeteredServer, RedisServer, needs_redis, stores
+from tests.distributed import MeteredServer, RedisServer, finish, log_of, needs_redis, start_worker, stat, stores
+from tests.scheduled import wait_for
 
 pytestmark = [needs_redis, pytest.mark.timeout(300)]
 
@@ -125,3 +127,38 @@ def test_a_page_whose_lease_expired_is_fetched_alone(tmp_path):
     beside = [path for path, s, e in srv.spans if path != urlsplit(POISON).path and s < end and e > start]
     assert beside == [] and result.stat("mayadeen/redis/given_up") is None
     assert set(stores([tmp_path / "worker"])[0]) == set(expected_records())
+
+
+def test_a_worker_that_does_not_seed_asks_again_for_its_own_failing_items(tmp_path):
+    """Each worker with a store of its own: only the second one, which joins a crawl the first one
+    seeded, has the item as failing; it asks for it, though only the seeder makes the start requests."""
+    item = "https://english.almayadeen.net/news/sports/saudi-arabia-confirmed-as-host-of-2034-fifa-world-cup"
+    seeder, joiner = tmp_path / "seeder", tmp_path / "joiner"
+    keys = CrawlKeys("sitemap", "sitemap")
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
+        for workdir in (seeder, joiner):  # an earlier crawl each: every month read, every item stored
+            inprocess.crawl("sitemap", srv.url, workdir, args={"js": "0"})
+        with sqlite3.connect(joiner / "mayadeen.sqlite") as db:  # only in a monthly sitemap, unchanged since
+            db.execute("DELETE FROM articles WHERE url = ?", (item,))
+            db.execute(
+                "INSERT INTO failing_items VALUES (?, 1, '2020-01-01T00:00:00Z', '2020-01-01T00:00:00Z', 'HTTP 500',"
+                " '2020-01-01T00:00:00Z')",
+                (item,),
+            )
+        before = len(srv.paths())
+        client = redis_srv.client()
+        srv.gate.clear()  # nothing answered until both have joined: the crawl cannot end before
+        try:
+            workers = [start_worker("sitemap", srv.url, seeder, redis_srv.url)]
+            wait_for(lambda: client.hget(keys.state, "seeded") in (b"1", "1"), timeout=120)
+            workers.append(start_worker("sitemap", srv.url, joiner, redis_srv.url))
+            wait_for(lambda: client.zcard(keys.alive) == 2, timeout=120)
+        finally:
+            srv.gate.set()
+        codes = finish(workers)
+        fetched = [urlsplit(path).path for path in srv.paths()[before:]]
+    assert codes == [0, 0], log_of(joiner)[-2000:]
+    assert "The crawl is seeded by another worker" in log_of(joiner)
+    assert stat(log_of(joiner), "mayadeen/failing/due") == 1 and stat(log_of(seeder), "mayadeen/failing/due") == 0
+    assert fetched.count(urlsplit(item).path) == 1  # was 0: only the seeder's start requests were made
+    assert any(item in found for found in stores([seeder, joiner]))

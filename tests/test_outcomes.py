@@ -105,7 +105,76 @@ def test_a_failing_item_is_asked_for_again_once_due_though_its_month_is_not_read
     assert ONLY_IN_A_MONTH not in windowed_paths and windowed.stat("mayadeen/failing/due") is None
     assert third.stat("mayadeen/sitemap/unchanged") == 7 and third.stat("mayadeen/failing/due") == 1
     assert third_paths.count(ONLY_IN_A_MONTH) == 3  # was 0: never asked for again
-    assert "Asking again for 1 failing item(s) due for another attempt" in third.log
+    assert "Asking again for 1 failing item(s) (due for another attempt)" in third.log
+
+
+PAST = "2020-01-01T00:00:00Z"
+
+
+def add_failing(store, *urls: str, failures: int = 1, due: str = PAST) -> None:
+    """Rows of ``failing_items`` (due since long ago), as earlier runs that gave them up left them."""
+    with sqlite3.connect(store) as db:
+        for url in urls:
+            db.execute("INSERT INTO failing_items VALUES (?, ?, ?, ?, 'HTTP 500', ?)", (url, failures, PAST, PAST, due))
+
+
+def failing_urls(store) -> list[str]:
+    with sqlite3.connect(store) as db:
+        return sorted(url for (url,) in db.execute("SELECT url FROM failing_items"))
+
+
+def test_a_failing_item_that_ends_any_other_way_is_forgotten_once(tmp_path):
+    gone = "/news/politics/an-article-deleted-since-it-failed"  # 404
+    renamed = "/news/politics/iraqs-pmf-law-a-test-of-sovereignty-amid-us-objections"  # 301 to a stored item
+    listing = "/news/health/a-page-that-is-now-a-listing"
+    stored_one = "/articles/analysis/red-sea-disruption-how-rerouting-reshaped-the-economics-of-global-shipping"
+    store = tmp_path / "mayadeen.sqlite"
+    with FaultServer() as srv:
+        srv.site.override(listing, srv.site.body("/"))
+        crawl_in_process("feed", srv.url, tmp_path)
+        add_failing(
+            store, *(PUBLIC_URL + path for path in (gone, renamed, listing)), f"{PUBLIC_URL}{stored_one}?utm_source=x"
+        )
+        n = len(srv.hits())
+        first = crawl_in_process("feed", srv.url, tmp_path)
+        first_paths = [h.path for h in srv.hits()[n:]]
+        n = len(srv.hits())
+        second = crawl_in_process("feed", srv.url, tmp_path)
+        second_paths = [h.path for h in srv.hits()[n:]]
+    assert first.stat("mayadeen/failing/due") == 4 and {gone, renamed, listing, stored_one} <= set(first_paths)
+    assert first.stat("mayadeen/failing/recovered") == 4 and failing_urls(store) == []  # was all 4, asked every run
+    assert "/news/politics/an-article-deleted-since-it-failed is no longer failing (no item there)" in first.log
+    assert second.stat("mayadeen/failing/due") is None and not {gone, renamed, listing, stored_one} & set(second_paths)
+
+
+def test_a_full_run_asks_for_every_failing_item_listed_or_not(tmp_path):
+    gone = "/news/politics/an-article-deleted-since-it-failed"  # listed nowhere any more: 404
+    store = tmp_path / "mayadeen.sqlite"
+    with FaultServer() as srv:
+        crawl_in_process("feed", srv.url, tmp_path)
+        add_failing(store, PUBLIC_URL + gone, due="2999-01-01T00:00:00Z")
+        n = len(srv.hits())
+        quiet = crawl_in_process("feed", srv.url, tmp_path)
+        quiet_paths = [h.path for h in srv.hits()[n:]]
+        full = crawl_in_process("feed", srv.url, tmp_path, args={"full": "1"})
+    assert gone not in quiet_paths and quiet.stat("mayadeen/failing/due") is None  # not due
+    assert full.stat("mayadeen/failing/due") == 1 and "Asking again for 1 failing item(s) (-a full=1)" in full.log
+    assert failing_urls(store) == []  # asked, found gone, forgotten
+
+
+def test_items_failing_again_do_not_fail_a_run_nor_its_monitors(tmp_path):
+    broken = [f"/news/politics/an-old-item-that-stays-broken-{i}" for i in range(3)]
+    store = tmp_path / "mayadeen.sqlite"
+    with FaultServer(FaultPlan(keep_failing={path: "500" for path in broken})) as srv:
+        crawl_in_process("feed", srv.url, tmp_path)
+        add_failing(store, *(PUBLIC_URL + path for path in broken), failures=4)
+        again = crawl_in_process("feed", srv.url, tmp_path, settings=FAST_RETRIES, check=False)
+    assert again.returncode == 0, last_line(again)  # was 1: too_many_given_up, and three monitors alerting
+    assert "given_up=3 failing=3" in last_line(again) and again.stat("mayadeen/failing/again") == 3
+    assert again.stat("mayadeen/failing/responses/500") == 9 and not again.stat("mayadeen/monitors/failed")
+    assert failing_urls(store) == [PUBLIC_URL + path for path in broken]
+    with sqlite3.connect(store) as db:  # each failed once more: its next attempt moved on
+        assert {row for row in db.execute("SELECT failures FROM failing_items")} == {(5,)}
 
 
 class HoldAfter(HoldingServer):

@@ -7,14 +7,21 @@ too many are given up) and remembers it in the store's ``failing_items`` table
 (``mayadeen.store.failing``). Later runs do not request it before its ``next_attempt_at``
 (``MAYADEEN_FAILING_RETRY_INTERVAL`` seconds after the first failure, doubled with each further
 failed run, at most ``MAYADEEN_FAILING_RETRY_INTERVAL_MAX``; ``-a full=1`` requests it anyway); from
-then on every run asks for it again (``due()``, the spiders' ``failing_due``), whether or not its
-discovery lists it: a monthly sitemap read once is not read again while unchanged. A run that stores
-it forgets it. The items still failing are listed at the end of every run. The
-table is read and written by the store pipeline's writer, off the reactor, in order with the items.
+then on every run asks for it again (``due()``; ``mayadeen.middlewares.failing_retries``), whether or
+not its discovery lists it: a monthly sitemap read once is not read again while unchanged.
+
+A failing item is forgotten once a request for it (or redirected from it) ends any other way than
+failing: its item stored, its record dropped, or no item there (signal ``no_item_there``: HTTP 404,
+not an item page). An item that was failing when the run began and is given up again is known
+breakage, not news: ``mayadeen/failing/again`` (not held against the run by ``RunOutcome``), and the
+responses to such items are counted apart (``mayadeen/failing/responses/<status>``) for the unwanted
+statuses monitor. The items still failing are listed at the end of every run. The table is read and
+written by the store pipeline's writer, off the reactor, in order with the items.
 
 Stats: ``mayadeen/given_up``, ``mayadeen/failing/deferred`` (items not requested: not due yet),
-``mayadeen/failing/due`` (items asked for again because they are due), ``mayadeen/failing/recovered``,
-``mayadeen/failing/items`` (failing items in the store at the end).
+``mayadeen/failing/due`` (items asked for again because they are due), ``mayadeen/failing/again``,
+``mayadeen/failing/recovered`` (forgotten), ``mayadeen/failing/items`` (failing items in the store at
+the end).
 """
 
 from __future__ import annotations
@@ -33,6 +40,12 @@ logger = logging.getLogger(__name__)
 
 #: Signal: a spider gave up on the item page ``url`` (arguments ``url``, ``reason``).
 item_given_up = object()
+#: Signal: a request for an item page found none there and did not fail (argument ``request``).
+no_item_there = object()
+#: Request meta key: the ``failing_items`` URL a request asks for again.
+ASKED_AGAIN = "mayadeen_failing"
+#: Where the responses to items failing when the run began are counted, by status.
+FAILING_RESPONSES = "mayadeen/failing/responses/"
 #: How many failing items the end-of-run line names.
 LISTED = 10
 
@@ -45,6 +58,8 @@ class FailingItems:
         self.longest = crawler.settings.getfloat("MAYADEEN_FAILING_RETRY_INTERVAL_MAX", 86400.0)
         self.pipeline: StorePipeline | None = None  # its writer reads and writes the table
         self.next_attempts: dict[str, str] = {}
+        self.failing_before: frozenset[str] = frozenset()  # failing when the run began
+        self.forgetting: set[str] = set()
         self.deferred: set[str] = set()
         self.opened = False
         self.early: list[tuple[str, str]] = []  # given up before the spider opened (a job resumed after kills)
@@ -56,6 +71,9 @@ class FailingItems:
         crawler.signals.connect(ext.request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(ext.given_up, signal=item_given_up)
         crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(ext.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(ext.no_item, signal=no_item_there)
+        crawler.signals.connect(ext.response_downloaded, signal=signals.response_downloaded)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 
@@ -67,16 +85,18 @@ class FailingItems:
         try:
             if self.pipeline is not None:
                 self.next_attempts = await pipeline.writer.run(failing.next_attempts)
+                self.failing_before = frozenset(self.next_attempts)
         finally:  # a read that failed leaves the earlier failures unknown, not this run's unrecorded
             self.opened = True
             for url, reason in self.early:
                 self.given_up(url, reason)
             self.early.clear()
 
-    def due(self) -> list[str]:
-        """The failing items whose next attempt is due, in URL order (none before the spider is open)."""
+    def due(self, *, every: bool = False) -> list[str]:
+        """The failing items whose next attempt is due (``every``: all of them), in URL order; none
+        before the spider is open."""
         now = utc_timestamp()
-        return sorted(url for url, due in self.next_attempts.items() if due <= now)
+        return sorted(url for url, due in self.next_attempts.items() if every or due <= now)
 
     def request_scheduled(self, request, spider) -> None:
         due = self.next_attempts.get(request.url)
@@ -92,6 +112,8 @@ class FailingItems:
             self.early.append((url, reason))
             return
         self.stats.inc_value("mayadeen/given_up")
+        if url in self.failing_before:
+            self.stats.inc_value("mayadeen/failing/again")
         if self.pipeline is None or self.pipeline.writer is None:
             logger.warning("Gave up on %s (%s)", url, reason)
             return
@@ -112,19 +134,38 @@ class FailingItems:
             row["next_attempt_at"],
         )
 
-    async def item_scraped(self, item, response, spider) -> None:
-        url = ItemAdapter(item).get("url")
-        if self.pipeline is None or self.pipeline.writer is None or url not in self.next_attempts:
+    def item_scraped(self, item, response, spider) -> None:
+        self._forget(_asked_for(response.request) | {ItemAdapter(item).get("url")}, "stored")
+
+    def item_dropped(self, item, response, exception, spider) -> None:
+        self._forget(_asked_for(response.request) | {ItemAdapter(item).get("url")}, "its record was dropped")
+
+    def no_item(self, request) -> None:
+        self._forget(_asked_for(request), "no item there")
+
+    def response_downloaded(self, response, request, spider) -> None:
+        if request.meta.get(ASKED_AGAIN) or request.url in self.failing_before:
+            self.stats.inc_value(f"{FAILING_RESPONSES}{response.status}")
+
+    def _forget(self, urls: set, outcome: str) -> None:
+        """Forget the failing items among ``urls``: a request for them ended with ``outcome``."""
+        if self.pipeline is None or self.pipeline.writer is None:
             return
-        try:
-            cleared = await self.pipeline.writer.run(lambda store: failing.clear(store, url))
-        except self.pipeline.writer.errors as exc:  # the store is failing: the item stays listed as failing
-            logger.warning("Could not forget %s as failing in %s: %s", url, self.pipeline.target, exc)
-            return
+        for url in urls & self.next_attempts.keys() - self.forgetting:
+            self.forgetting.add(url)
+            cleared = self.pipeline.write(lambda store, url=url: failing.clear(store, url))
+            cleared.addCallback(self._forgotten, url, outcome)
+            cleared.addErrback(self._not_forgotten, url)
+
+    def _forgotten(self, cleared: bool, url: str, outcome: str) -> None:
+        self.next_attempts.pop(url, None)
         if cleared:
-            self.next_attempts.pop(url, None)
             self.stats.inc_value("mayadeen/failing/recovered")
-            logger.info("%s works again: no longer failing", url)
+            logger.info("%s is no longer failing (%s)", url, outcome)
+
+    def _not_forgotten(self, failure, url: str) -> None:  # the store is failing: it stays listed as failing
+        self.forgetting.discard(url)
+        logger.warning("Could not forget %s as failing in %s: %s", url, self.pipeline.target, failure.value)
 
     async def spider_closed(self, spider, reason: str) -> None:
         if self.pipeline is None or self.pipeline.writer is None:  # none, or the store pipeline closed it first
@@ -139,3 +180,8 @@ class FailingItems:
             listed = ", ".join(f"{url} ({n} runs, next after {at})" for url, n, at in rows[:LISTED])
             more = f" and {len(rows) - LISTED} more" if len(rows) > LISTED else ""
             logger.warning("%d item(s) keep failing and are retried by later runs: %s%s", len(rows), listed, more)
+
+
+def _asked_for(request) -> set:
+    """The URLs a request asked for: its own, those it was redirected from, the failing item it asks again."""
+    return {request.url, *request.meta.get("redirect_urls", ()), request.meta.get(ASKED_AGAIN)}

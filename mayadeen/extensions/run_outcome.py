@@ -25,7 +25,9 @@ A crawl failed when
 ``too_many_given_up``
     more than ``MAYADEEN_MAX_GIVEN_UP_SHARE`` of the item pages tried, and more than
     ``GIVEN_UP_FLOOR`` (2), were given up after their retries (``mayadeen/given_up``; fewer is a
-    warning, and they are retried by later runs, see ``mayadeen.extensions.failing_items``);
+    warning, and they are retried by later runs, see ``mayadeen.extensions.failing_items``); items
+    that were failing already when the run began and fail again (``mayadeen/failing/again``) are
+    known breakage and do not count;
 ``coverage_below_minimum``
     reported by ``mayadeen.extensions.coverage``;
 ``browser_missing``
@@ -173,7 +175,7 @@ def failure(stats: Mapping[str, Any], limits: Thresholds = Thresholds()) -> str 
     dropped = invalid_drops(stats)
     if dropped and dropped > limits.max_dropped_share * (scraped + dropped):
         return TOO_MANY_DROPPED
-    given_up = stats.get("mayadeen/given_up", 0)
+    given_up = stats.get("mayadeen/given_up", 0) - stats.get("mayadeen/failing/again", 0)
     if given_up > GIVEN_UP_FLOOR and given_up > limits.max_given_up_share * (scraped + dropped + given_up):
         return TOO_MANY_GIVEN_UP
     if stats.get("mayadeen/js/no_browser") and (limits.require_browser or not stats.get("mayadeen/listing/pages")):

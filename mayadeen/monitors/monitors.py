@@ -15,6 +15,7 @@ from spidermon import monitors
 from spidermon.contrib.scrapy.monitors.base import BaseScrapyMonitor
 
 from mayadeen.extensions.coverage import FieldCoverage
+from mayadeen.extensions.failing_items import FAILING_RESPONSES
 from mayadeen.extensions.run_outcome import INTERRUPTED, OK_REASONS, Thresholds, invalid_drops
 from mayadeen.monitors.history import EarlierRuns
 from mayadeen.preflight import jobdir_owner
@@ -123,12 +124,18 @@ class ItemCountMonitor(MayadeenMonitor):
 @monitors.name("Unwanted HTTP statuses")
 class UnwantedStatusMonitor(MayadeenMonitor):
     """Responses with a status of MAYADEEN_MONITOR_UNWANTED_STATUSES (403, 429, 5xx: a block by the
-    site) stay within MAYADEEN_MONITOR_MAX_UNWANTED_SHARE of all responses."""
+    site) stay within MAYADEEN_MONITOR_MAX_UNWANTED_SHARE of all responses. The responses to items
+    that were failing when the run began (``mayadeen.extensions.failing_items``) are known breakage
+    of those pages, not a block: they do not count."""
 
     @monitors.name("unwanted statuses within the share")
     def test_unwanted_statuses(self):
         wanted = self.crawler.settings.getlist("MAYADEEN_MONITOR_UNWANTED_STATUSES", list(DEFAULT_UNWANTED_STATUSES))
-        counts = {key[len(_STATUS_PREFIX) :]: n for key, n in self.stats.items() if key.startswith(_STATUS_PREFIX)}
+        counts = {
+            key[len(_STATUS_PREFIX) :]: n - self.stats.get(FAILING_RESPONSES + key[len(_STATUS_PREFIX) :], 0)
+            for key, n in self.stats.items()
+            if key.startswith(_STATUS_PREFIX)
+        }
         unwanted = {code: n for code, n in counts.items() if any(matches(code, str(p)) for p in wanted)}
         total, bad = sum(counts.values()), sum(unwanted.values())
         limit = self.setting("MAYADEEN_MONITOR_MAX_UNWANTED_SHARE", DEFAULT_MAX_UNWANTED_SHARE)

@@ -12,7 +12,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from mayadeen.distributed.keys import parse_crawl_id
-from mayadeen.extensions.failing_items import FailingItems, item_given_up
+from mayadeen.extensions.failing_items import ASKED_AGAIN, FailingItems, item_given_up, no_item_there
 from mayadeen.extensions.resume import ResumeAfterKill
 from mayadeen.identity import Origin, accepted_url, requested_url
 from mayadeen.middlewares.retry import GaveUp
@@ -78,23 +78,23 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
     async def _open_freshness(self, spider) -> None:
         self.freshness = await open_freshness(self.crawler, full=self.full)
 
-    async def start(self):
-        for request in self.failing_due():
-            yield request
-        async for request in super().start():
-            yield request
-
     def failing_due(self) -> Iterator[scrapy.Request]:
-        """Requests for the failing items due for another attempt (``mayadeen.extensions.failing_items``)
-        that are in this crawl's scope: asked for whether or not discovery lists them again, which an
-        unchanged monthly sitemap, not read again, would not."""
+        """Requests for the failing items due for another attempt (``mayadeen.extensions.failing_items``;
+        with ``full``, all of them) that are in this crawl's scope: asked for whether or not discovery
+        lists them again, which an unchanged monthly sitemap, not read again, would not. Every run
+        starts with them (``mayadeen.middlewares.failing_retries``)."""
         failing = self.crawler.get_extension(FailingItems)  # None: the extension is off
-        urls = [url for url in failing.due() if self.wants_item(url)] if failing is not None else []
-        if urls:
-            self.crawler.stats.set_value("mayadeen/failing/due", len(urls))
-            self.logger.info("Asking again for %d failing item(s) due for another attempt", len(urls))
-        for url in urls:
-            yield scrapy.Request(url, callback=self.parse_item, errback=self.item_failed)
+        wanted = []
+        for listed in failing.due(every=self.full) if failing is not None else ():
+            url = self.canonical(listed)
+            if url is not None and self.wants_item(url):
+                meta = {ASKED_AGAIN: listed}
+                wanted.append(scrapy.Request(url, self.parse_item, errback=self.item_failed, meta=meta))
+        if wanted:
+            self.crawler.stats.set_value("mayadeen/failing/due", len(wanted))
+            why = "-a full=1" if self.full else "due for another attempt"
+            self.logger.info("Asking again for %d failing item(s) (%s)", len(wanted), why)
+        return iter(wanted)
 
     def canonical(self, url: str) -> str | None:
         """``url`` in canonical form, without the ``MAYADEEN_TRACKING_PARAMS`` query parameters."""
@@ -128,6 +128,7 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
             if status not in {int(code) for code in self.settings.getlist("RETRY_HTTP_CODES")}:
                 self.crawler.stats.inc_value("mayadeen/items/not_found")
                 self.logger.info("No item at %s (HTTP %d)", url, status)
+                self.crawler.signals.send_catch_log(no_item_there, request=failure.request)
                 return
             reason = f"HTTP {status}"
         elif failure.check(GaveUp):
@@ -147,6 +148,7 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         if page is None:
             self.crawler.stats.inc_value("mayadeen/pages/not_item")
             self.logger.debug("Not an item page: %s", response.url)
+            self.crawler.signals.send_catch_log(no_item_there, request=response.request)
             return
         if item is not None:
             yield self.identified(item, response)

@@ -84,8 +84,6 @@ class SectionsSpider(MayadeenSpider):
                 yield self.request(f"{PUBLIC_URL}/{key}", self.parse_listing)
         else:
             yield self.request(f"{PUBLIC_URL}/", self.parse_home)
-        async for request in super().start():  # the failing items due again
-            yield request
 
     def in_scope(self, url: str) -> bool:
         if not self.sections:
