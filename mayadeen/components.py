@@ -100,6 +100,8 @@ EXTENSIONS = {
     "mayadeen.extensions.retry_after.RetryAfter": 530,
     # Given-up item pages: a warning, remembered in the store and retried by later runs.
     "mayadeen.extensions.failing_items.FailingItems": 540,
+    # A download that failed on the network: its ERROR line without Twisted's traceback.
+    "mayadeen.extensions.network_errors.NetworkErrorsInOneLine": 0,
     # A progress line (and the crawl_runs row updated) every MAYADEEN_PROGRESS_INTERVAL seconds.
     "mayadeen.extensions.progress.Progress": 550,
     # Flashes of every page a crawl fetches go to breaking_news (MAYADEEN_BREAKING_HARVEST).

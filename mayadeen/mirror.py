@@ -72,6 +72,7 @@ class MirrorAddon:
             {**settings.getdict("DOWNLOAD_HANDLERS"), **dict.fromkeys(SCHEMES, HANDLER)},
             priority=priority,
         )
+        logger.info("Fetching %s from the mirror %s", settings.get("MAYADEEN_PUBLIC_URL") or PUBLIC_URL, base)
 
 
 class MirrorDownloadHandler(BaseDownloadHandler):
@@ -88,7 +89,6 @@ class MirrorDownloadHandler(BaseDownloadHandler):
         path = settings.getdict("MAYADEEN_MIRROR_HANDLERS")[urlsplit(self.base).scheme]
         self.inner = build_from_crawler(load_object(path), crawler)
         self.direct = bool(proxy_bypass(urlsplit(self.base).hostname))
-        logger.info("Fetching %s from the mirror %s", self.public, self.base)
 
     async def download_request(self, request):
         mirrored = swap_origin(request.url, self.public, self.base)

@@ -38,6 +38,8 @@ def test_unreachable_site_exits_nonzero(tmp_path, spider):
     assert "result=FAILED (site_unreachable) finish_reason=site_unreachable" in last_line(result)
     (run,) = runs(result.sqlite)
     assert run["finish_reason"] == "site_unreachable" and run["errors"] > 0 and run["items_new"] == 0
+    # Each failed download one line naming its error, without Twisted's traceback (there were two).
+    assert "Traceback (most recent call last)" not in result.log and "Connection was refused" in result.log
 
 
 def test_errors_and_no_items_exit_nonzero(tmp_path):

@@ -435,6 +435,21 @@ def test_a_parser_change_becomes_a_new_revision_and_is_reported(archived, monkey
         assert db.runs()[-1]["items_updated"] == 1 and db.runs()[-1]["items_unchanged"] == 13
 
 
+def test_reextract_asks_for_no_failing_item(archived):
+    """Re-extraction reads the archive: the store's failing items are the crawls' to ask for again."""
+    work, _, _ = archived
+    store = work / "failing" / "store.sqlite"
+    store.parent.mkdir()
+    shutil.copy(work / "store.sqlite", store)
+    past, url = "2020-01-01T00:00:00Z", f"{PUBLIC_URL}/news/politics/x"
+    with sqlite3.connect(store) as db:
+        db.execute("INSERT INTO failing_items VALUES (?, 1, ?, ?, 'HTTP 500', ?)", (url, past, past, past))
+    proc = reextract(work / "warc", store)
+    assert proc.returncode == 0, proc.log[-4000:]
+    assert "Asking again" not in proc.log and "mayadeen/failing/due" not in proc.stats  # it asked for it
+    assert proc.stats.get("mayadeen/reextract/captures") == 14
+
+
 def test_reextract_selects_by_url_and_kind_and_refuses_bad_options(archived):
     work, _, _ = archived
     only = work / "only" / "store.sqlite"

@@ -65,6 +65,10 @@ class ReextractSpider(MayadeenSpider):
                 capture.url, callback=self.parse_item, meta={ARCHIVED_META: archived}, dont_filter=True
             )
 
+    def failing_due(self):
+        """None: re-extraction reads the archive; the failing items are the crawls' to ask for again."""
+        return iter(())
+
     @property
     def source(self) -> str:
         return self.warc_dir

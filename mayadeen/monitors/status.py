@@ -170,7 +170,7 @@ def describe(status: dict[str, Any]) -> str:
     lines = [
         (
             f"store {status['store']}: {status['articles']} articles, {status['store_bytes'] / 1e6:.1f} MB,"
-            f" {status['failing_items']} failing items"
+            f" {status['failing_items']} failing item{'' if status['failing_items'] == 1 else 's'}"
         )
     ]
     if not status["spiders"]:
