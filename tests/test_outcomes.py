@@ -177,6 +177,55 @@ def test_items_failing_again_do_not_fail_a_run_nor_its_monitors(tmp_path):
         assert {row for row in db.execute("SELECT failures FROM failing_items")} == {(5,)}
 
 
+def test_a_failing_item_answered_403_or_a_5xx_scrapy_does_not_retry_stays_failing(tmp_path):
+    answers = {status: f"/news/politics/a-failing-item-now-answered-{status}" for status in (403, 410, 501, 521)}
+    store = tmp_path / "mayadeen.sqlite"
+    with FaultServer() as srv:
+        for status, path in answers.items():
+            srv.site.override(path, f"<html><body><h1>{status}</h1></body></html>", status=status)
+        crawl_in_process("feed", srv.url, tmp_path)
+        add_failing(store, *(PUBLIC_URL + path for path in answers.values()))
+        crawl_in_process("feed", srv.url, tmp_path)
+    # A block or a server that is down says nothing of the item (they were all forgotten); 410: gone.
+    assert failing_urls(store) == sorted(PUBLIC_URL + answers[status] for status in (403, 501, 521))
+
+
+def test_a_failing_item_redirected_to_a_broken_page_fails_again_itself(tmp_path):
+    moved, broken = "/news/politics/an-old-item-moved-then-broken", "/news/politics/its-new-slug"
+    store = tmp_path / "mayadeen.sqlite"
+    with FaultServer(FaultPlan(keep_failing={broken: "500"})) as srv:
+        srv.site.override(moved, b"", status=301, headers={"Location": broken})
+        crawl_in_process("feed", srv.url, tmp_path)
+        add_failing(store, PUBLIC_URL + moved, failures=4)
+        run = crawl_in_process("feed", srv.url, tmp_path, settings=FAST_RETRIES, check=False)
+    assert run.stat("mayadeen/failing/again") == 1 and run.returncode == 0
+    with sqlite3.connect(store) as db:  # was: a new row for the new slug, the old one due in every run
+        assert list(db.execute("SELECT url, failures FROM failing_items")) == [(PUBLIC_URL + moved, 5)]
+
+
+def test_a_failing_item_whose_record_the_store_could_not_write_stays_failing(tmp_path, monkeypatch):
+    from mayadeen.store.sqlite import ArticleStore
+
+    url = PUBLIC_URL + "/articles/analysis/red-sea-disruption-how-rerouting-reshaped-the-economics-of-global-shipping"
+    store = tmp_path / "mayadeen.sqlite"
+    upsert = ArticleStore.upsert
+
+    def refuse_it(self, record, *args, **kwargs):
+        if record.get("url") == url:  # this one record cannot be written
+            raise sqlite3.IntegrityError("CHECK constraint failed: a value of this record")
+        return upsert(self, record, *args, **kwargs)
+
+    with FaultServer() as srv:
+        crawl_in_process("feed", srv.url, tmp_path)
+        with sqlite3.connect(store) as db:
+            db.execute("DELETE FROM articles WHERE url = ?", (url,))
+        add_failing(store, url)
+        monkeypatch.setattr(ArticleStore, "upsert", refuse_it)
+        run = crawl_in_process("feed", srv.url, tmp_path, check=False)
+    assert run.stat("mayadeen/lost/store") == 1 and url not in stored(store)
+    assert failing_urls(store) == [url] and run.stat("mayadeen/failing/recovered") is None  # was forgotten
+
+
 class HoldAfter(HoldingServer):
     """Answers the first ``free`` item pages at once and holds the others until ``release``."""
 

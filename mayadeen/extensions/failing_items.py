@@ -32,13 +32,14 @@ from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 
-from mayadeen.pipelines.store import StorePipeline
+from mayadeen.pipelines.store import StorePipeline, item_not_stored
 from mayadeen.record import utc_timestamp
 from mayadeen.store import failing
 
 logger = logging.getLogger(__name__)
 
-#: Signal: a spider gave up on the item page ``url`` (arguments ``url``, ``reason``).
+#: Signal: a spider gave up on the item page ``url`` (arguments ``url``, ``reason``; ``request``, the
+#: request that failed, when there is one).
 item_given_up = object()
 #: Signal: a request for an item page found none there and did not fail (argument ``request``).
 no_item_there = object()
@@ -60,6 +61,7 @@ class FailingItems:
         self.next_attempts: dict[str, str] = {}
         self.failing_before: frozenset[str] = frozenset()  # failing when the run began
         self.forgetting: set[str] = set()
+        self.not_stored: set[str] = set()  # records the store could not write: their pages still fail
         self.deferred: set[str] = set()
         self.opened = False
         self.early: list[tuple[str, str]] = []  # given up before the spider opened (a job resumed after kills)
@@ -72,6 +74,7 @@ class FailingItems:
         crawler.signals.connect(ext.given_up, signal=item_given_up)
         crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
         crawler.signals.connect(ext.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(ext.item_not_stored, signal=item_not_stored)
         crawler.signals.connect(ext.no_item, signal=no_item_there)
         crawler.signals.connect(ext.response_downloaded, signal=signals.response_downloaded)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
@@ -107,11 +110,13 @@ class FailingItems:
                 logger.info("Not fetching %s before %s: it failed in earlier runs", request.url, due)
             raise IgnoreRequest(f"failing item, next attempt after {due}: {request.url}")
 
-    def given_up(self, url: str, reason: str) -> None:
+    def given_up(self, url: str, reason: str, request=None) -> None:
         if not self.opened:
             self.early.append((url, reason))
             return
         self.stats.inc_value("mayadeen/given_up")
+        # The failing item asked for, not the page it now redirects to, failed again.
+        url = min(_asked_for(request) & self.failing_before, default=url) if request is not None else url
         if url in self.failing_before:
             self.stats.inc_value("mayadeen/failing/again")
         if self.pipeline is None or self.pipeline.writer is None:
@@ -134,11 +139,21 @@ class FailingItems:
             row["next_attempt_at"],
         )
 
+    def item_not_stored(self, item, reason) -> None:
+        self.not_stored.add(ItemAdapter(item).get("url"))
+
     def item_scraped(self, item, response, spider) -> None:
-        self._forget(_asked_for(response.request) | {ItemAdapter(item).get("url")}, "stored")
+        self._fetched(item, response, "stored")
 
     def item_dropped(self, item, response, exception, spider) -> None:
-        self._forget(_asked_for(response.request) | {ItemAdapter(item).get("url")}, "its record was dropped")
+        self._fetched(item, response, "its record was dropped")
+
+    def _fetched(self, item, response, outcome: str) -> None:
+        url = ItemAdapter(item).get("url")
+        if url in self.not_stored:  # passed on or dropped, but not in the store: still to be fetched
+            self.not_stored.discard(url)
+            return
+        self._forget(_asked_for(response.request) | {url}, outcome)
 
     def no_item(self, request) -> None:
         self._forget(_asked_for(request), "no item there")

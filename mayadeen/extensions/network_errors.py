@@ -6,8 +6,8 @@ for its own request. For a failure of a kind Scrapy retries (``RETRY_EXCEPTIONS`
 or lost, timeouts, DNS), that traceback walks Twisted's and Scrapy's internals and tells an operator
 nothing the line does not: an unreachable site printed two of them before its one-line summary. The
 line stays, at its level, naming the request and the error (added when it did not); only the
-traceback goes. Any other
-exception keeps its traceback.
+traceback goes. Any other exception, and any other line (a pipeline's or a callback's error), keeps
+its traceback.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import logging
 from scrapy import signals
 from scrapy.utils.misc import load_object
 
-#: The loggers that log an unhandled download failure with its traceback.
+#: The loggers that log an unhandled download failure with its traceback, and how that line begins.
 LOGGERS = ("scrapy.core.scraper", "scrapy.downloadermiddlewares.robotstxt")
+DOWNLOAD_FAILED = "Error downloading"
 
 
 class NetworkErrorsInOneLine(logging.Filter):
@@ -32,18 +33,25 @@ class NetworkErrorsInOneLine(logging.Filter):
     @classmethod
     def from_crawler(cls, crawler):
         ext = cls(crawler)
-        for name in LOGGERS:
-            logging.getLogger(name).addFilter(ext)
+        # Added once the engine starts, so that a crawl whose spider closed before (no engine_stopped)
+        # leaves nothing behind; another crawler of this process then logs as Scrapy does.
+        crawler.signals.connect(ext.engine_started, signal=signals.engine_started)
         crawler.signals.connect(ext.engine_stopped, signal=signals.engine_stopped)
         return ext
 
-    def engine_stopped(self) -> None:  # another crawler of this process logs as Scrapy does
+    def engine_started(self) -> None:
+        for name in LOGGERS:
+            logging.getLogger(name).addFilter(self)
+
+    def engine_stopped(self) -> None:
         for name in LOGGERS:
             logging.getLogger(name).removeFilter(self)
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if isinstance(record.exc_info, tuple) else None
-        if error is not None and isinstance(error, self.kinds):
+        # A download's failure only: a pipeline's or a callback's OSError (disk full, permissions) keeps it.
+        download = isinstance(record.msg, str) and record.msg.startswith(DOWNLOAD_FAILED)
+        if download and error is not None and isinstance(error, self.kinds):
             message = record.getMessage()
             if str(error) not in message:  # the traceback's last line was the only word on the error
                 record.msg, record.args = f"{message}: {error}", ()

@@ -22,6 +22,9 @@ from mayadeen.store.freshness import Freshness
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_HOST, canonical_url, item_kind, tracking_params
 from mayadeen.validation import Argument, SpiderArguments, parse_flag, parse_origin
 
+#: The statuses that say an item page is not there (any more).
+GONE = frozenset({404, 410})
+
 
 class MayadeenSpider(SpiderArguments, scrapy.Spider):
     """Base spider. Arguments (``-a``):
@@ -128,7 +131,8 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
             if status not in {int(code) for code in self.settings.getlist("RETRY_HTTP_CODES")}:
                 self.crawler.stats.inc_value("mayadeen/items/not_found")
                 self.logger.info("No item at %s (HTTP %d)", url, status)
-                self.crawler.signals.send_catch_log(no_item_there, request=failure.request)
+                if status in GONE:  # a 403 or a 5xx Scrapy does not retry says nothing of the item
+                    self.crawler.signals.send_catch_log(no_item_there, request=failure.request)
                 return
             reason = f"HTTP {status}"
         elif failure.check(GaveUp):
@@ -137,7 +141,7 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
             return
         else:
             reason = failure.getErrorMessage() or failure.type.__name__
-        self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason)
+        self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason, request=failure.request)
 
     def wants_item(self, url: str) -> bool:
         """Whether an item URL found in a link, or remembered as failing, is in this crawl's scope."""
