@@ -132,7 +132,8 @@ class UnwantedStatusMonitor(MayadeenMonitor):
     def test_unwanted_statuses(self):
         wanted = self.crawler.settings.getlist("MAYADEEN_MONITOR_UNWANTED_STATUSES", list(DEFAULT_UNWANTED_STATUSES))
         counts = {
-            key[len(_STATUS_PREFIX) :]: n - self.stats.get(FAILING_RESPONSES + key[len(_STATUS_PREFIX) :], 0)
+            # At least 0: a response dropped nearer the downloader than DownloaderStats is counted only there.
+            key[len(_STATUS_PREFIX) :]: max(0, n - self.stats.get(FAILING_RESPONSES + key[len(_STATUS_PREFIX) :], 0))
             for key, n in self.stats.items()
             if key.startswith(_STATUS_PREFIX)
         }
