@@ -143,7 +143,9 @@ def test_a_failing_item_that_ends_any_other_way_is_forgotten_once(tmp_path):
         second_paths = [h.path for h in srv.hits()[n:]]
     assert first.stat("mayadeen/failing/due") == 4 and {gone, renamed, listing, stored_one} <= set(first_paths)
     assert first.stat("mayadeen/failing/recovered") == 4 and failing_urls(store) == []  # was all 4, asked every run
-    assert "/news/politics/an-article-deleted-since-it-failed is no longer failing (no item there)" in first.log
+    assert (
+        "/news/politics/an-article-deleted-since-it-failed is no longer failing (no item there: HTTP 404)" in first.log
+    )
     assert second.stat("mayadeen/failing/due") is None and not {gone, renamed, listing, stored_one} & set(second_paths)
 
 
@@ -171,7 +173,7 @@ def test_items_failing_again_do_not_fail_a_run_nor_its_monitors(tmp_path):
         again = crawl_in_process("feed", srv.url, tmp_path, settings=FAST_RETRIES, check=False)
     assert again.returncode == 0, last_line(again)  # was 1: too_many_given_up, and three monitors alerting
     assert "given_up=3 failing=3" in last_line(again) and again.stat("mayadeen/failing/again") == 3
-    assert again.stat("mayadeen/failing/responses/500") == 9 and not again.stat("mayadeen/monitors/failed")
+    assert again.stat("mayadeen/failing/responses/500") == 9 and again.stats["mayadeen/monitors/failed"] == ""
     assert failing_urls(store) == [PUBLIC_URL + path for path in broken]
     with sqlite3.connect(store) as db:  # each failed once more: its next attempt moved on
         assert {row for row in db.execute("SELECT failures FROM failing_items")} == {(5,)}
@@ -185,9 +187,31 @@ def test_a_failing_item_answered_403_or_a_5xx_scrapy_does_not_retry_stays_failin
             srv.site.override(path, f"<html><body><h1>{status}</h1></body></html>", status=status)
         crawl_in_process("feed", srv.url, tmp_path)
         add_failing(store, *(PUBLIC_URL + path for path in answers.values()))
-        crawl_in_process("feed", srv.url, tmp_path)
+        run = crawl_in_process("feed", srv.url, tmp_path, check=False)
     # A block or a server that is down says nothing of the item (they were all forgotten); 410: gone.
-    assert failing_urls(store) == sorted(PUBLIC_URL + answers[status] for status in (403, 501, 521))
+    withheld = sorted(PUBLIC_URL + answers[status] for status in (403, 501, 521))
+    assert failing_urls(store) == withheld
+    with sqlite3.connect(store) as db:  # still failing: their next attempts move on (they stayed due)
+        assert list(db.execute("SELECT failures FROM failing_items WHERE next_attempt_at > ?", (PAST,))) == [(2,)] * 3
+    # Not known breakage: their answers count (they were all taken off: a block hidden by due items).
+    assert (
+        run.stat("mayadeen/failing/again") is None and run.stats["mayadeen/monitors/failed"] == "Unwanted HTTP statuses"
+    )
+    assert f"{withheld[0]} is still failing (HTTP " in run.log
+
+
+def test_a_failing_item_redirected_to_a_failing_item_not_due_is_settled_by_it(tmp_path):
+    moved = "/news/politics/an-old-slug-that-now-redirects"
+    target = "/articles/analysis/red-sea-disruption-how-rerouting-reshaped-the-economics-of-global-shipping"
+    store = tmp_path / "mayadeen.sqlite"
+    with FaultServer() as srv:
+        srv.site.override(moved, b"", status=301, headers={"Location": target})
+        crawl_in_process("feed", srv.url, tmp_path)
+        add_failing(store, PUBLIC_URL + moved)
+        add_failing(store, PUBLIC_URL + target, due="2999-01-01T00:00:00Z")
+        run = crawl_in_process("feed", srv.url, tmp_path)
+    assert failing_urls(store) == [PUBLIC_URL + target]  # the old slug was due in every run, asked for each time
+    assert f"{PUBLIC_URL}{moved} is no longer failing (redirects to {PUBLIC_URL}{target}, failing itself)" in run.log
 
 
 def test_a_failing_item_redirected_to_a_broken_page_fails_again_itself(tmp_path):

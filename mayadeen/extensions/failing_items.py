@@ -11,12 +11,15 @@ then on every run asks for it again (``due()``; ``mayadeen.middlewares.failing_r
 not its discovery lists it: a monthly sitemap read once is not read again while unchanged.
 
 A failing item is forgotten once a request for it (or redirected from it) ends any other way than
-failing: its item stored, its record dropped, or no item there (signal ``no_item_there``: HTTP 404,
-not an item page). An item that was failing when the run began and is given up again is known
-breakage, not news: ``mayadeen/failing/again`` (not held against the run by ``RunOutcome``), and the
-responses to such items are counted apart (``mayadeen/failing/responses/<status>``) for the unwanted
-statuses monitor. The items still failing are listed at the end of every run. The table is read and
-written by the store pipeline's writer, off the reactor, in order with the items.
+failing: its item stored (not a record the store could not write), its record dropped, no item
+there (signal ``no_item_there``: HTTP 404 or 410, not an item page), or redirected to a failing item
+or a page asked for already. One the site withheld (signal ``item_withheld``: a 403, a 5xx Scrapy
+does not retry) is still failing, its next attempt later. An item that was failing when the run
+began and is given up again (under its own URL, whatever it now redirects to) is known breakage, not
+news: ``mayadeen/failing/again`` (not held against the run by ``RunOutcome``), and its responses are
+counted apart (``mayadeen/failing/responses/<status>``), for the unwanted statuses monitor to leave
+out. The items still failing are listed at the end of every run. The table is read and written by
+the store pipeline's writer, off the reactor, in order with the items.
 
 Stats: ``mayadeen/given_up``, ``mayadeen/failing/deferred`` (items not requested: not due yet),
 ``mayadeen/failing/due`` (items asked for again because they are due), ``mayadeen/failing/again``,
@@ -27,6 +30,7 @@ the end).
 from __future__ import annotations
 
 import logging
+from collections import Counter, defaultdict
 
 from itemadapter import ItemAdapter
 from scrapy import signals
@@ -41,11 +45,13 @@ logger = logging.getLogger(__name__)
 #: Signal: a spider gave up on the item page ``url`` (arguments ``url``, ``reason``; ``request``, the
 #: request that failed, when there is one).
 item_given_up = object()
-#: Signal: a request for an item page found none there and did not fail (argument ``request``).
+#: Signal: a request for an item page found none there (arguments ``request``, ``reason``).
 no_item_there = object()
+#: Signal: the site withheld an item page without saying it is gone, e.g. a 403 (``request``, ``reason``).
+item_withheld = object()
 #: Request meta key: the ``failing_items`` URL a request asks for again.
 ASKED_AGAIN = "mayadeen_failing"
-#: Where the responses to items failing when the run began are counted, by status.
+#: Where the responses to items failing when the run began that failed again are counted, by status.
 FAILING_RESPONSES = "mayadeen/failing/responses/"
 #: How many failing items the end-of-run line names.
 LISTED = 10
@@ -62,6 +68,7 @@ class FailingItems:
         self.failing_before: frozenset[str] = frozenset()  # failing when the run began
         self.forgetting: set[str] = set()
         self.not_stored: set[str] = set()  # records the store could not write: their pages still fail
+        self.responses: defaultdict[str, Counter] = defaultdict(Counter)  # failing item -> statuses this run
         self.deferred: set[str] = set()
         self.opened = False
         self.early: list[tuple[str, str]] = []  # given up before the spider opened (a job resumed after kills)
@@ -76,6 +83,8 @@ class FailingItems:
         crawler.signals.connect(ext.item_dropped, signal=signals.item_dropped)
         crawler.signals.connect(ext.item_not_stored, signal=item_not_stored)
         crawler.signals.connect(ext.no_item, signal=no_item_there)
+        crawler.signals.connect(ext.withheld, signal=item_withheld)
+        crawler.signals.connect(ext.request_dropped, signal=signals.request_dropped)
         crawler.signals.connect(ext.response_downloaded, signal=signals.response_downloaded)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
@@ -108,7 +117,15 @@ class FailingItems:
                 self.deferred.add(request.url)
                 self.stats.inc_value("mayadeen/failing/deferred")
                 logger.info("Not fetching %s before %s: it failed in earlier runs", request.url, due)
+            self._redirected(request, f"redirects to {request.url}, failing itself")
             raise IgnoreRequest(f"failing item, next attempt after {due}: {request.url}")
+
+    def request_dropped(self, request, spider) -> None:  # a duplicate
+        self._redirected(request, f"redirects to {request.url}, asked for already")
+
+    def _redirected(self, request, outcome: str) -> None:
+        """The failing items ``request`` was redirected from: settled by the page they now lead to."""
+        self._forget(_asked_for(request) - {request.url}, outcome)
 
     def given_up(self, url: str, reason: str, request=None) -> None:
         if not self.opened:
@@ -116,9 +133,11 @@ class FailingItems:
             return
         self.stats.inc_value("mayadeen/given_up")
         # The failing item asked for, not the page it now redirects to, failed again.
-        url = min(_asked_for(request) & self.failing_before, default=url) if request is not None else url
-        if url in self.failing_before:
+        url = (self._failing_key(request) if request is not None else None) or url
+        if url in self.failing_before:  # known breakage: its answers say nothing of a block
             self.stats.inc_value("mayadeen/failing/again")
+            for status, n in self.responses.pop(url, {}).items():
+                self.stats.inc_value(f"{FAILING_RESPONSES}{status}", n)
         if self.pipeline is None or self.pipeline.writer is None:
             logger.warning("Gave up on %s (%s)", url, reason)
             return
@@ -155,12 +174,34 @@ class FailingItems:
             return
         self._forget(_asked_for(response.request) | {url}, outcome)
 
-    def no_item(self, request) -> None:
-        self._forget(_asked_for(request), "no item there")
+    def no_item(self, request, reason: str) -> None:
+        self._forget(_asked_for(request), f"no item there: {reason}")
+
+    def withheld(self, request, reason: str) -> None:
+        """A failing item the site withheld (a 403): still failing, its next attempt later; not a give-up,
+        and its answers count for the monitors (a 403 may be a block)."""
+        url = self._failing_key(request)
+        if url is None or self.pipeline is None or self.pipeline.writer is None:
+            return
+        self.responses.pop(url, None)
+        recorded = self.pipeline.write(
+            lambda store: failing.record_failure(store, url, reason, self.interval, self.longest)
+        )
+        recorded.addCallback(self._postponed, url, reason)
+        recorded.addErrback(lambda failure: logger.error("Could not remember %s as failing: %s", url, failure.value))
+
+    def _postponed(self, row: dict, url: str, reason: str) -> None:
+        self.next_attempts[url] = row["next_attempt_at"]
+        logger.info("%s is still failing (%s); next attempt after %s", url, reason, row["next_attempt_at"])
 
     def response_downloaded(self, response, request, spider) -> None:
-        if request.meta.get(ASKED_AGAIN) or request.url in self.failing_before:
-            self.stats.inc_value(f"{FAILING_RESPONSES}{response.status}")
+        url = self._failing_key(request)
+        if url is not None:
+            self.responses[url][response.status] += 1
+
+    def _failing_key(self, request) -> str | None:
+        """The item failing when the run began that ``request`` asks for (or was redirected from)."""
+        return min(_asked_for(request) & self.failing_before, default=None)
 
     def _forget(self, urls: set, outcome: str) -> None:
         """Forget the failing items among ``urls``: a request for them ended with ``outcome``."""
@@ -174,6 +215,7 @@ class FailingItems:
 
     def _forgotten(self, cleared: bool, url: str, outcome: str) -> None:
         self.next_attempts.pop(url, None)
+        self.responses.pop(url, None)
         if cleared:
             self.stats.inc_value("mayadeen/failing/recovered")
             logger.info("%s is no longer failing (%s)", url, outcome)

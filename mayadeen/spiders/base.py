@@ -12,7 +12,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from mayadeen.distributed.keys import parse_crawl_id
-from mayadeen.extensions.failing_items import ASKED_AGAIN, FailingItems, item_given_up, no_item_there
+from mayadeen.extensions.failing_items import ASKED_AGAIN, FailingItems, item_given_up, item_withheld, no_item_there
 from mayadeen.extensions.resume import ResumeAfterKill
 from mayadeen.identity import Origin, accepted_url, requested_url
 from mayadeen.middlewares.retry import GaveUp
@@ -131,8 +131,9 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
             if status not in {int(code) for code in self.settings.getlist("RETRY_HTTP_CODES")}:
                 self.crawler.stats.inc_value("mayadeen/items/not_found")
                 self.logger.info("No item at %s (HTTP %d)", url, status)
-                if status in GONE:  # a 403 or a 5xx Scrapy does not retry says nothing of the item
-                    self.crawler.signals.send_catch_log(no_item_there, request=failure.request)
+                # A 403 or a 5xx Scrapy does not retry says nothing of the item: it was withheld.
+                missed = no_item_there if status in GONE else item_withheld
+                self.crawler.signals.send_catch_log(missed, request=failure.request, reason=f"HTTP {status}")
                 return
             reason = f"HTTP {status}"
         elif failure.check(GaveUp):
@@ -152,7 +153,7 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         if page is None:
             self.crawler.stats.inc_value("mayadeen/pages/not_item")
             self.logger.debug("Not an item page: %s", response.url)
-            self.crawler.signals.send_catch_log(no_item_there, request=response.request)
+            self.crawler.signals.send_catch_log(no_item_there, request=response.request, reason="not an item page")
             return
         if item is not None:
             yield self.identified(item, response)
