@@ -20,6 +20,7 @@ from mayadeen import settings as project_settings
 from mayadeen.browser.challenge import ChallengeMiddleware, challenge_reason
 from mayadeen.browser.confine import CONFINEMENT_KEY, PAGE_INIT_KEY, THIRD_PARTY_KEY, Confinement
 from mayadeen.browser.page_actions import DOCUMENTS_KEY, Document, clear_challenge, record_documents
+from mayadeen.middlewares.retry import Withheld
 from tests.challenge_server import (
     CLEARANCE_COOKIE,
     CLEARANCE_TOKEN,
@@ -118,7 +119,7 @@ def challenged(url=PUBLIC + HEALTH, mode="403"):
 def test_without_browser_a_challenge_is_dropped_and_counted(tmp_path, chromium, js):
     mw, stats = middleware(tmp_path, chromium, js)
     request = Request(PUBLIC + HEALTH)
-    with pytest.raises(IgnoreRequest):
+    with pytest.raises(Withheld):  # an item page is asked for again later, not given up nor filtered
         mw.process_response(request, challenged())
     assert stats.get_value("mayadeen/challenge/detected") == 1
     assert stats.get_value("mayadeen/challenge/failed") == 1

@@ -17,6 +17,7 @@ from mayadeen.store.engines import POSTGRESQL, SQLITE, StoreTarget, connect
 from mayadeen.store.failing import failing
 from mayadeen.urls import PUBLIC_URL, item_kind
 from tests import inprocess
+from tests.challenge_server import ChallengeServer
 from tests.conftest import expected_records
 from tests.fault_server import FaultPlan, FaultServer
 from tests.fixture_server import write_answer
@@ -197,7 +198,35 @@ def test_a_failing_item_answered_403_or_a_5xx_scrapy_does_not_retry_stays_failin
     assert (
         run.stat("mayadeen/failing/again") is None and run.stats["mayadeen/monitors/failed"] == "Unwanted HTTP statuses"
     )
-    assert f"{withheld[0]} is still failing (HTTP " in run.log
+    assert f"Could not get {withheld[0]} (HTTP 403); next attempt after " in run.log
+
+
+@pytest.mark.parametrize("withheld", ["challenge", "521"])
+def test_an_item_withheld_on_its_first_fetch_is_remembered(tmp_path, withheld):
+    """A month-only item the site withholds (a challenge page and no browser, a 5xx Scrapy does not retry)
+    is asked for again later: its month, read completely, is not read again while unchanged."""
+    url, store = PUBLIC_URL + ONLY_IN_A_MONTH, tmp_path / "mayadeen.sqlite"
+    server = ChallengeServer(challenges={ONLY_IN_A_MONTH: "403"}) if withheld == "challenge" else FaultServer()
+    with server as srv:
+        if withheld == "521":
+            srv.site.override(ONLY_IN_A_MONTH, "<html><body>Web server is down</body></html>", status=521)
+        run = crawl_in_process("sitemap", srv.url, tmp_path, args={"js": "0"}, settings={"MAYADEEN_STORE_URL": ""})
+    reason = "challenge page" if withheld == "challenge" else "HTTP 521"
+    assert failing_urls(store) == [url]  # was nothing: lost until -a full=1
+    assert f"Could not get {url} ({reason}); next attempt after " in run.log and "given_up=0" in last_line(run)
+    assert run.stat("mayadeen/items/withheld") == 1
+
+
+def test_a_failing_item_dropped_on_its_way_waits_for_its_next_attempt(tmp_path):
+    moved, store = "/news/politics/an-old-slug-now-off-the-site", tmp_path / "mayadeen.sqlite"
+    with FaultServer() as srv:
+        srv.site.override(moved, b"", status=301, headers={"Location": "https://elsewhere.example/x"})
+        crawl_in_process("feed", srv.url, tmp_path)
+        add_failing(store, PUBLIC_URL + moved)
+        run = crawl_in_process("feed", srv.url, tmp_path)
+    with sqlite3.connect(store) as db:  # was due still: asked for in every run
+        assert list(db.execute("SELECT failures FROM failing_items WHERE next_attempt_at > ?", (PAST,))) == [(2,)]
+    assert f"Asked for {PUBLIC_URL}{moved}, no answer in this run; next attempt after " in run.log
 
 
 def test_a_failing_item_redirected_to_a_failing_item_not_due_is_settled_by_it(tmp_path):

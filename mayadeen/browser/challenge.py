@@ -30,6 +30,7 @@ from scrapy_playwright.page import PageMethod
 from mayadeen.browser.chromium import browser_meta, why_no_browser
 from mayadeen.browser.contract import CHALLENGE_HOSTS, CONFINEMENT_KEY, PAGE_INIT_KEY
 from mayadeen.browser.page_actions import DOCUMENTS_KEY, clear_challenge
+from mayadeen.middlewares.retry import Withheld
 from mayadeen.urls import is_on_site
 
 logger = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ class ChallengeMiddleware:
     def _fail(self, request, why: str):
         self.stats.inc_value("mayadeen/challenge/failed")
         logger.warning("Challenge for %s: %s; dropped", request.url, why)
-        raise IgnoreRequest(f"challenge page for {request.url}")
+        raise Withheld(f"challenge page for {request.url}")
 
     def process_exception(self, request, exception):
         if request.meta.get("mayadeen_challenge") == "browser" and not isinstance(exception, IgnoreRequest):

@@ -14,7 +14,9 @@ A failing item is forgotten once a request for it (or redirected from it) ends a
 failing: its item stored (not a record the store could not write), its record dropped, no item
 there (signal ``no_item_there``: HTTP 404 or 410, not an item page), or redirected to a failing item
 or a page asked for already. One the site withheld (signal ``item_withheld``: a 403, a 5xx Scrapy
-does not retry) is still failing, its next attempt later. An item that was failing when the run
+does not retry, a challenge page) is remembered as failing, a new item too, not given up; one asked
+for whose request came to no end in a finished run (dropped on its way, taken by another worker) waits
+for its next attempt (``mayadeen/failing/unanswered``). An item that was failing when the run
 began and is given up again (under its own URL, whatever it now redirects to) is known breakage, not
 news: ``mayadeen/failing/again`` (not held against the run by ``RunOutcome``), and its responses are
 counted apart (``mayadeen/failing/responses/<status>``), for the unwanted statuses monitor to leave
@@ -23,6 +25,7 @@ the store pipeline's writer, off the reactor, in order with the items.
 
 Stats: ``mayadeen/given_up``, ``mayadeen/failing/deferred`` (items not requested: not due yet),
 ``mayadeen/failing/due`` (items asked for again because they are due), ``mayadeen/failing/again``,
+``mayadeen/items/withheld``, ``mayadeen/failing/unanswered``,
 ``mayadeen/failing/recovered`` (forgotten), ``mayadeen/failing/items`` (failing items in the store at
 the end).
 """
@@ -47,7 +50,8 @@ logger = logging.getLogger(__name__)
 item_given_up = object()
 #: Signal: a request for an item page found none there (arguments ``request``, ``reason``).
 no_item_there = object()
-#: Signal: the site withheld an item page without saying it is gone, e.g. a 403 (``request``, ``reason``).
+#: Signal: the site withheld an item page without saying it is gone, e.g. a 403 (``request``, ``reason``;
+#: ``known``: only an item failing already is to be remembered, as when the request was filtered).
 item_withheld = object()
 #: Request meta key: the ``failing_items`` URL a request asks for again.
 ASKED_AGAIN = "mayadeen_failing"
@@ -69,6 +73,8 @@ class FailingItems:
         self.forgetting: set[str] = set()
         self.not_stored: set[str] = set()  # records the store could not write: their pages still fail
         self.responses: defaultdict[str, Counter] = defaultdict(Counter)  # failing item -> statuses this run
+        self.asked: set[str] = set()  # failing items requested this run
+        self.settled: set[str] = set()  # ... and those whose request came to an end here
         self.deferred: set[str] = set()
         self.opened = False
         self.early: list[tuple[str, str]] = []  # given up before the spider opened (a job resumed after kills)
@@ -119,6 +125,9 @@ class FailingItems:
                 logger.info("Not fetching %s before %s: it failed in earlier runs", request.url, due)
             self._redirected(request, f"redirects to {request.url}, failing itself")
             raise IgnoreRequest(f"failing item, next attempt after {due}: {request.url}")
+        asked = self._failing_key(request)
+        if asked is not None:
+            self.asked.add(asked)
 
     def request_dropped(self, request, spider) -> None:  # a duplicate
         self._redirected(request, f"redirects to {request.url}, asked for already")
@@ -134,6 +143,7 @@ class FailingItems:
         self.stats.inc_value("mayadeen/given_up")
         # The failing item asked for, not the page it now redirects to, failed again.
         url = (self._failing_key(request) if request is not None else None) or url
+        self.settled.add(url)
         if url in self.failing_before:  # known breakage: its answers say nothing of a block
             self.stats.inc_value("mayadeen/failing/again")
             for status, n in self.responses.pop(url, {}).items():
@@ -177,11 +187,17 @@ class FailingItems:
     def no_item(self, request, reason: str) -> None:
         self._forget(_asked_for(request), f"no item there: {reason}")
 
-    def withheld(self, request, reason: str) -> None:
-        """A failing item the site withheld (a 403): still failing, its next attempt later; not a give-up,
-        and its answers count for the monitors (a 403 may be a block)."""
-        url = self._failing_key(request)
-        if url is None or self.pipeline is None or self.pipeline.writer is None:
+    def withheld(self, request, reason: str, known: bool = False) -> None:
+        """An item the site withheld (a 403, a challenge page): not a give-up, and its answers count for
+        the monitors (a 403 may be a block); remembered as failing, so that it is asked for again later
+        whatever lists it, or, failing already, asked again after a longer wait (not in every run)."""
+        url = self._failing_key(request) or (None if known else (request.meta.get("redirect_urls") or [request.url])[0])
+        if url is None:  # a filtered request, said where it was filtered
+            return
+        self.settled.add(url)
+        self.stats.inc_value("mayadeen/items/withheld")
+        if self.pipeline is None or self.pipeline.writer is None:
+            logger.info("Could not get %s (%s)", url, reason)
             return
         self.responses.pop(url, None)
         recorded = self.pipeline.write(
@@ -192,7 +208,7 @@ class FailingItems:
 
     def _postponed(self, row: dict, url: str, reason: str) -> None:
         self.next_attempts[url] = row["next_attempt_at"]
-        logger.info("%s is still failing (%s); next attempt after %s", url, reason, row["next_attempt_at"])
+        logger.info("Could not get %s (%s); next attempt after %s", url, reason, row["next_attempt_at"])
 
     def response_downloaded(self, response, request, spider) -> None:
         url = self._failing_key(request)
@@ -209,6 +225,7 @@ class FailingItems:
             return
         for url in urls & self.next_attempts.keys() - self.forgetting:
             self.forgetting.add(url)
+            self.settled.add(url)
             cleared = self.pipeline.write(lambda store, url=url: failing.clear(store, url))
             cleared.addCallback(self._forgotten, url, outcome)
             cleared.addErrback(self._not_forgotten, url)
@@ -224,10 +241,26 @@ class FailingItems:
         self.forgetting.discard(url)
         logger.warning("Could not forget %s as failing in %s: %s", url, self.pipeline.target, failure.value)
 
+    async def _unanswered(self) -> None:
+        """The failing items asked for whose requests came to no end here (dropped on their way: off the
+        site, a duplicate; or taken by another worker): their next attempt later, not in every run. Only
+        rows still there (another worker may have stored the item meanwhile)."""
+        for url in sorted(self.asked - self.settled):
+            row = await self.pipeline.writer.run(
+                lambda store, url=url: failing.record_failure(
+                    store, url, "asked for, no answer in this run", self.interval, self.longest, existing_only=True
+                )
+            )
+            if row is not None:
+                self.stats.inc_value("mayadeen/failing/unanswered")
+                logger.info("Asked for %s, no answer in this run; next attempt after %s", url, row["next_attempt_at"])
+
     async def spider_closed(self, spider, reason: str) -> None:
         if self.pipeline is None or self.pipeline.writer is None:  # none, or the store pipeline closed it first
             return
         try:
+            if reason == "finished":  # not a pause: what was asked for and not answered will not be
+                await self._unanswered()
             rows = await self.pipeline.writer.run(failing.failing)
         except self.pipeline.writer.errors as exc:  # one line, not a signal handler's traceback
             logger.error("Could not list the failing items in %s: %s", self.pipeline.target, exc)

@@ -40,6 +40,12 @@ class GaveUp(IgnoreRequest):
     tells it from a request that was only filtered."""
 
 
+class Withheld(IgnoreRequest):
+    """A page the site kept from us without saying it is gone (a challenge page no browser got past):
+    not a give-up, and not a filter either; an item page is asked for again later
+    (``mayadeen.extensions.failing_items``)."""
+
+
 @dataclass(frozen=True)
 class Backoff:
     base: float

@@ -15,7 +15,7 @@ from mayadeen.distributed.keys import parse_crawl_id
 from mayadeen.extensions.failing_items import ASKED_AGAIN, FailingItems, item_given_up, item_withheld, no_item_there
 from mayadeen.extensions.resume import ResumeAfterKill
 from mayadeen.identity import Origin, accepted_url, requested_url
-from mayadeen.middlewares.retry import GaveUp
+from mayadeen.middlewares.retry import GaveUp, Withheld
 from mayadeen.pages.article import ArticlePage
 from mayadeen.spiders.freshness import open_freshness
 from mayadeen.store.freshness import Freshness
@@ -124,25 +124,33 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
 
     def item_failed(self, failure):
         """An item page that could not be had: given up after its retries (``item_given_up``: a
-        warning, remembered and retried by later runs), not there (404), or filtered (said elsewhere)."""
-        url = failure.request.url
+        warning, remembered and retried by later runs), not there (404, 410: ``no_item_there``),
+        withheld by the site (a 403, a 5xx Scrapy does not retry, a challenge page: ``item_withheld``,
+        asked for again later), or filtered (said elsewhere; a failing item's next attempt moves on)."""
+        url, request = failure.request.url, failure.request
+        signals_ = self.crawler.signals
         if failure.check(HttpError):
             status = failure.value.response.status
-            if status not in {int(code) for code in self.settings.getlist("RETRY_HTTP_CODES")}:
+            if status in GONE:
                 self.crawler.stats.inc_value("mayadeen/items/not_found")
                 self.logger.info("No item at %s (HTTP %d)", url, status)
-                # A 403 or a 5xx Scrapy does not retry says nothing of the item: it was withheld.
-                missed = no_item_there if status in GONE else item_withheld
-                self.crawler.signals.send_catch_log(missed, request=failure.request, reason=f"HTTP {status}")
+                signals_.send_catch_log(no_item_there, request=request, reason=f"HTTP {status}")
+                return
+            if status not in {int(code) for code in self.settings.getlist("RETRY_HTTP_CODES")}:
+                signals_.send_catch_log(item_withheld, request=request, reason=f"HTTP {status}")
                 return
             reason = f"HTTP {status}"
         elif failure.check(GaveUp):
             reason = str(failure.value).split(":", 1)[0]
-        elif failure.check(IgnoreRequest):
+        elif failure.check(Withheld):
+            signals_.send_catch_log(item_withheld, request=request, reason=str(failure.value).split(" for ", 1)[0])
+            return
+        elif failure.check(IgnoreRequest):  # robots.txt, off the site, too many redirects
+            signals_.send_catch_log(item_withheld, request=request, reason=f"dropped: {failure.value}", known=True)
             return
         else:
             reason = failure.getErrorMessage() or failure.type.__name__
-        self.crawler.signals.send_catch_log(item_given_up, url=url, reason=reason, request=failure.request)
+        signals_.send_catch_log(item_given_up, url=url, reason=reason, request=request)
 
     def wants_item(self, url: str) -> bool:
         """Whether an item URL found in a link, or remembered as failing, is in this crawl's scope."""

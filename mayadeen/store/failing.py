@@ -31,13 +31,17 @@ def next_attempts(store: Store) -> dict[str, str]:
     return {row["url"]: row["next_attempt_at"] for row in rows}
 
 
-def record_failure(store: Store, url: str, reason: str, interval: float, longest: float) -> dict:
+def record_failure(
+    store: Store, url: str, reason: str, interval: float, longest: float, *, existing_only: bool = False
+) -> dict | None:
     """Counts one more failed run for ``url``; returns its row (``failures``, ``first_failed_at``,
-    ``next_attempt_at``)."""
+    ``next_attempt_at``). ``existing_only``: only for an item failing still (None when it is not)."""
     now = datetime.now(UTC)
 
-    def count() -> dict:
+    def count() -> dict | None:
         row = store.row("SELECT failures, first_failed_at FROM failing_items WHERE url = $1", (url,))
+        if row is None and existing_only:
+            return None
         failures, first = (row["failures"] + 1, row["first_failed_at"]) if row else (1, utc_timestamp(now))
         wait = min(longest, interval * 2 ** (failures - 1))
         next_at = (now + timedelta(seconds=wait)).strftime(TIMESTAMP_FORMAT)
