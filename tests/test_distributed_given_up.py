@@ -162,3 +162,43 @@ def test_a_worker_that_does_not_seed_asks_again_for_its_own_failing_items(tmp_pa
     assert stat(log_of(joiner), "mayadeen/failing/due") == 1 and stat(log_of(seeder), "mayadeen/failing/due") == 0
     assert fetched.count(urlsplit(item).path) == 1  # was 0: only the seeder's start requests were made
     assert any(item in found for found in stores([seeder, joiner]))
+
+
+@pytest.mark.soak  # two worker processes and a PostgreSQL cluster
+def test_workers_sharing_a_store_count_a_failing_items_attempt_once(tmp_path, postgres_url):
+    """Every worker asks for the due failing items of the one store; the crawl fetches each once, and only
+    the worker that fetched it counts the attempt (each other worker counted it as unanswered: its
+    wait grew by 2**workers a crawl)."""
+    import psycopg
+
+    item = "https://english.almayadeen.net/news/sports/saudi-arabia-confirmed-as-host-of-2034-fifa-world-cup"
+    first, second = tmp_path / "first", tmp_path / "second"
+    keys = CrawlKeys("sitemap", "sitemap")
+    settings = {"MAYADEEN_STORE_URL": postgres_url, "RETRY_TIMES": "1", "MAYADEEN_RETRY_BACKOFF_BASE": "0.1"}
+    with RedisServer(tmp_path / "redis") as redis_srv, MeteredServer() as srv:
+        inprocess.crawl("sitemap", srv.url, tmp_path / "earlier", args={"js": "0"}, settings=settings)
+        with psycopg.connect(postgres_url, autocommit=True) as db:  # only in a month read completely since
+            db.execute("DELETE FROM articles WHERE url = %s", (item,))
+            db.execute(
+                "INSERT INTO failing_items VALUES (%s, 1, '2020-01-01T00:00:00Z', '2020-01-01T00:00:00Z', 'HTTP 500',"
+                " '2020-01-01T00:00:00Z')",
+                (item,),
+            )
+        srv.site.override(urlsplit(item).path, "<html><body>down</body></html>", status=500)
+        before = len(srv.paths())
+        client = redis_srv.client()
+        srv.gate.clear()
+        try:
+            workers = [start_worker("sitemap", srv.url, first, redis_srv.url, settings=settings)]
+            wait_for(lambda: client.hget(keys.state, "seeded") in (b"1", "1"), timeout=120)
+            workers.append(start_worker("sitemap", srv.url, second, redis_srv.url, settings=settings))
+            wait_for(lambda: client.zcard(keys.alive) == 2, timeout=120)
+        finally:
+            srv.gate.set()
+        codes = finish(workers)
+        fetched = [urlsplit(path).path for path in srv.paths()[before:]].count(urlsplit(item).path)
+    assert codes == [0, 0], log_of(second)[-2000:]
+    assert [stat(log_of(d), "mayadeen/failing/due") for d in (first, second)] == [1, 1]  # both asked
+    assert fetched == 2  # once across the crawl, with its one retry
+    with psycopg.connect(postgres_url) as db:
+        assert db.execute("SELECT failures FROM failing_items WHERE url = %s", (item,)).fetchall() == [(2,)]  # was 3

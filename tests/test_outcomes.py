@@ -217,16 +217,43 @@ def test_an_item_withheld_on_its_first_fetch_is_remembered(tmp_path, withheld):
     assert run.stat("mayadeen/items/withheld") == 1
 
 
-def test_a_failing_item_dropped_on_its_way_waits_for_its_next_attempt(tmp_path):
+@pytest.mark.parametrize("run_fails", [False, True], ids=["finished", "failed"])
+def test_a_failing_item_dropped_on_its_way_waits_for_its_next_attempt(tmp_path, run_fails):
     moved, store = "/news/politics/an-old-slug-now-off-the-site", tmp_path / "mayadeen.sqlite"
     with FaultServer() as srv:
         srv.site.override(moved, b"", status=301, headers={"Location": "https://elsewhere.example/x"})
         crawl_in_process("feed", srv.url, tmp_path)
         add_failing(store, PUBLIC_URL + moved)
-        run = crawl_in_process("feed", srv.url, tmp_path)
+        if run_fails:  # three listed items new again, answering 500: the run ends too_many_given_up
+            broken = sorted(stored(store))[:3]
+            with sqlite3.connect(store) as db:
+                db.executemany("DELETE FROM articles WHERE url = ?", [(url,) for url in broken])
+            for url in broken:
+                srv.site.override(url[len(PUBLIC_URL) :], "<html><body>down</body></html>", status=500)
+        run = crawl_in_process("feed", srv.url, tmp_path, settings=FAST_RETRIES, check=False)
+    assert run.stats["finish_reason"] == ("too_many_given_up" if run_fails else "finished")
     with sqlite3.connect(store) as db:  # was due still: asked for in every run
-        assert list(db.execute("SELECT failures FROM failing_items WHERE next_attempt_at > ?", (PAST,))) == [(2,)]
+        assert list(
+            db.execute(
+                "SELECT failures, next_attempt_at > ? FROM failing_items WHERE url = ?", (PAST, PUBLIC_URL + moved)
+            )
+        ) == [(2, 1)]
     assert f"Asked for {PUBLIC_URL}{moved}, no answer in this run; next attempt after " in run.log
+
+
+def test_a_new_item_withheld_once_is_fetched_by_the_next_run_that_lists_it(tmp_path):
+    store = tmp_path / "mayadeen.sqlite"
+    with FaultServer() as srv:
+        crawl_in_process("feed", srv.url, tmp_path)
+        url = sorted(stored(store))[0]
+        with sqlite3.connect(store) as db:  # new for the next run, which the site blocks
+            db.execute("DELETE FROM articles WHERE url = ?", (url,))
+        srv.site.override(url[len(PUBLIC_URL) :], "<html><body>Forbidden</body></html>", status=403)
+        blocked = crawl_in_process("feed", srv.url, tmp_path, check=False)
+        del srv.site.overrides[url[len(PUBLIC_URL) :]]  # the block is over
+        crawl_in_process("feed", srv.url, tmp_path)
+    assert blocked.stat("mayadeen/items/withheld") == 1 and blocked.stat("mayadeen/failing/deferred") is None
+    assert url in stored(store) and failing_urls(store) == []  # was kept from it for 15 minutes, then more
 
 
 def test_a_failing_item_redirected_to_a_failing_item_not_due_is_settled_by_it(tmp_path):

@@ -14,9 +14,9 @@ A failing item is forgotten once a request for it (or redirected from it) ends a
 failing: its item stored (not a record the store could not write), its record dropped, no item
 there (signal ``no_item_there``: HTTP 404 or 410, not an item page), or redirected to a failing item
 or a page asked for already. One the site withheld (signal ``item_withheld``: a 403, a 5xx Scrapy
-does not retry, a challenge page) is remembered as failing, a new item too, not given up; one asked
-for whose request came to no end in a finished run (dropped on its way, taken by another worker) waits
-for its next attempt (``mayadeen/failing/unanswered``). An item that was failing when the run
+does not retry, a challenge page) is remembered as failing, not given up (a new item too, due at
+once); one fetched here whose request came to no end in a run that ended (redirected off the site or
+to a duplicate) waits for its next attempt (``mayadeen/failing/unanswered``). An item that was failing when the run
 began and is given up again (under its own URL, whatever it now redirects to) is known breakage, not
 news: ``mayadeen/failing/again`` (not held against the run by ``RunOutcome``), and its responses are
 counted apart (``mayadeen/failing/responses/<status>``), for the unwanted statuses monitor to leave
@@ -39,6 +39,7 @@ from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 
+from mayadeen.extensions.run_outcome import ENDED_REASONS
 from mayadeen.pipelines.store import StorePipeline, item_not_stored
 from mayadeen.record import utc_timestamp
 from mayadeen.store import failing
@@ -73,7 +74,7 @@ class FailingItems:
         self.forgetting: set[str] = set()
         self.not_stored: set[str] = set()  # records the store could not write: their pages still fail
         self.responses: defaultdict[str, Counter] = defaultdict(Counter)  # failing item -> statuses this run
-        self.asked: set[str] = set()  # failing items requested this run
+        self.asked: set[str] = set()  # failing items fetched here this run
         self.settled: set[str] = set()  # ... and those whose request came to an end here
         self.deferred: set[str] = set()
         self.opened = False
@@ -125,9 +126,6 @@ class FailingItems:
                 logger.info("Not fetching %s before %s: it failed in earlier runs", request.url, due)
             self._redirected(request, f"redirects to {request.url}, failing itself")
             raise IgnoreRequest(f"failing item, next attempt after {due}: {request.url}")
-        asked = self._failing_key(request)
-        if asked is not None:
-            self.asked.add(asked)
 
     def request_dropped(self, request, spider) -> None:  # a duplicate
         self._redirected(request, f"redirects to {request.url}, asked for already")
@@ -200,8 +198,9 @@ class FailingItems:
             logger.info("Could not get %s (%s)", url, reason)
             return
         self.responses.pop(url, None)
+        new = url not in self.failing_before  # asked for by the next run, not kept from a listing
         recorded = self.pipeline.write(
-            lambda store: failing.record_failure(store, url, reason, self.interval, self.longest)
+            lambda store: failing.record_failure(store, url, reason, self.interval, self.longest, first_due_now=new)
         )
         recorded.addCallback(self._postponed, url, reason)
         recorded.addErrback(lambda failure: logger.error("Could not remember %s as failing: %s", url, failure.value))
@@ -212,7 +211,8 @@ class FailingItems:
 
     def response_downloaded(self, response, request, spider) -> None:
         url = self._failing_key(request)
-        if url is not None:
+        if url is not None:  # asked for here (in a distributed crawl, another worker may take it)
+            self.asked.add(url)
             self.responses[url][response.status] += 1
 
     def _failing_key(self, request) -> str | None:
@@ -242,9 +242,10 @@ class FailingItems:
         logger.warning("Could not forget %s as failing in %s: %s", url, self.pipeline.target, failure.value)
 
     async def _unanswered(self) -> None:
-        """The failing items asked for whose requests came to no end here (dropped on their way: off the
-        site, a duplicate; or taken by another worker): their next attempt later, not in every run. Only
-        rows still there (another worker may have stored the item meanwhile)."""
+        """The failing items fetched here whose requests came to no end (redirected off the site or to a
+        duplicate): their next attempt later, not in every run. Only rows still there (another worker
+        sharing the store may have stored the item meanwhile). Not one another worker took: it counts
+        the attempt."""
         for url in sorted(self.asked - self.settled):
             row = await self.pipeline.writer.run(
                 lambda store, url=url: failing.record_failure(
@@ -259,7 +260,7 @@ class FailingItems:
         if self.pipeline is None or self.pipeline.writer is None:  # none, or the store pipeline closed it first
             return
         try:
-            if reason == "finished":  # not a pause: what was asked for and not answered will not be
+            if reason in ENDED_REASONS:  # not a pause, nor a limit: what was not answered will not be
                 await self._unanswered()
             rows = await self.pipeline.writer.run(failing.failing)
         except self.pipeline.writer.errors as exc:  # one line, not a signal handler's traceback

@@ -32,10 +32,18 @@ def next_attempts(store: Store) -> dict[str, str]:
 
 
 def record_failure(
-    store: Store, url: str, reason: str, interval: float, longest: float, *, existing_only: bool = False
+    store: Store,
+    url: str,
+    reason: str,
+    interval: float,
+    longest: float,
+    *,
+    existing_only: bool = False,
+    first_due_now: bool = False,
 ) -> dict | None:
     """Counts one more failed run for ``url``; returns its row (``failures``, ``first_failed_at``,
-    ``next_attempt_at``). ``existing_only``: only for an item failing still (None when it is not)."""
+    ``next_attempt_at``). ``existing_only``: only for an item failing still (None when it is not);
+    ``first_due_now``: a new row is due at once (asked for by the next run, not kept from it)."""
     now = datetime.now(UTC)
 
     def count() -> dict | None:
@@ -43,7 +51,7 @@ def record_failure(
         if row is None and existing_only:
             return None
         failures, first = (row["failures"] + 1, row["first_failed_at"]) if row else (1, utc_timestamp(now))
-        wait = min(longest, interval * 2 ** (failures - 1))
+        wait = 0 if first_due_now and row is None else min(longest, interval * 2 ** (failures - 1))
         next_at = (now + timedelta(seconds=wait)).strftime(TIMESTAMP_FORMAT)
         store.run(
             "INSERT INTO failing_items (url, failures, first_failed_at, last_failed_at, last_reason, next_attempt_at)"
