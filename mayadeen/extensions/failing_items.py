@@ -15,10 +15,13 @@ failing: its item stored (not a record the store could not write), its record dr
 there (signal ``no_item_there``: HTTP 404 or 410, not an item page), or redirected to a failing item
 or a page asked for already. One the site withheld (signal ``item_withheld``: a 403, a 5xx Scrapy
 does not retry, a challenge page) is remembered as failing, not given up (a new item too, due at
-once); one fetched here whose request came to no end in a run that ended (redirected off the site or
-to a duplicate) waits for its next attempt (``mayadeen/failing/unanswered``). An item that was failing when the run
-began and is given up again (under its own URL, whatever it now redirects to) is known breakage, not
-news: ``mayadeen/failing/again`` (not held against the run by ``RunOutcome``), and its responses are
+once). In a local crawl, one fetched here whose request came to no end in a run that ended
+(redirected off the site or to a duplicate) waits for its next attempt
+(``mayadeen/failing/unanswered``); a distributed crawl's retries and redirects go back to its queue,
+for any worker to take, so there the attempt is counted only where it ends. An item that was failing
+when the run began and is given up again (under its own URL, whatever it now redirects to) is known
+breakage, not news: ``mayadeen/failing/again``, not held against the run by ``RunOutcome``; and the
+answers to such items that Scrapy retries (5xx, 429, 408: not a 403, which may be a block) are
 counted apart (``mayadeen/failing/responses/<status>``), for the unwanted statuses monitor to leave
 out. The items still failing are listed at the end of every run. The table is read and written by
 the store pipeline's writer, off the reactor, in order with the items.
@@ -33,7 +36,6 @@ the end).
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
 
 from itemadapter import ItemAdapter
 from scrapy import signals
@@ -56,7 +58,8 @@ no_item_there = object()
 item_withheld = object()
 #: Request meta key: the ``failing_items`` URL a request asks for again.
 ASKED_AGAIN = "mayadeen_failing"
-#: Where the responses to items failing when the run began that failed again are counted, by status.
+#: Where the answers to items failing when the run began that Scrapy retries (5xx, 429, 408) are counted,
+#: by status.
 FAILING_RESPONSES = "mayadeen/failing/responses/"
 #: How many failing items the end-of-run line names.
 LISTED = 10
@@ -73,7 +76,9 @@ class FailingItems:
         self.failing_before: frozenset[str] = frozenset()  # failing when the run began
         self.forgetting: set[str] = set()
         self.not_stored: set[str] = set()  # records the store could not write: their pages still fail
-        self.responses: defaultdict[str, Counter] = defaultdict(Counter)  # failing item -> statuses this run
+        self.retried = frozenset(int(code) for code in crawler.settings.getlist("RETRY_HTTP_CODES"))
+        # A distributed crawl's retry or redirect goes back to the crawl's queue, for any worker to take.
+        self.outcomes_here = not crawler.settings.get("MAYADEEN_REDIS_URL")
         self.asked: set[str] = set()  # failing items fetched here this run
         self.settled: set[str] = set()  # ... and those whose request came to an end here
         self.deferred: set[str] = set()
@@ -144,8 +149,6 @@ class FailingItems:
         self.settled.add(url)
         if url in self.failing_before:  # known breakage: its answers say nothing of a block
             self.stats.inc_value("mayadeen/failing/again")
-            for status, n in self.responses.pop(url, {}).items():
-                self.stats.inc_value(f"{FAILING_RESPONSES}{status}", n)
         if self.pipeline is None or self.pipeline.writer is None:
             logger.warning("Gave up on %s (%s)", url, reason)
             return
@@ -197,7 +200,6 @@ class FailingItems:
         if self.pipeline is None or self.pipeline.writer is None:
             logger.info("Could not get %s (%s)", url, reason)
             return
-        self.responses.pop(url, None)
         new = url not in self.failing_before  # asked for by the next run, not kept from a listing
         recorded = self.pipeline.write(
             lambda store: failing.record_failure(store, url, reason, self.interval, self.longest, first_due_now=new)
@@ -211,9 +213,11 @@ class FailingItems:
 
     def response_downloaded(self, response, request, spider) -> None:
         url = self._failing_key(request)
-        if url is not None:  # asked for here (in a distributed crawl, another worker may take it)
-            self.asked.add(url)
-            self.responses[url][response.status] += 1
+        if url is None:
+            return
+        self.asked.add(url)
+        if response.status in self.retried:  # its known breakage, whoever takes the retry
+            self.stats.inc_value(f"{FAILING_RESPONSES}{response.status}")
 
     def _failing_key(self, request) -> str | None:
         """The item failing when the run began that ``request`` asks for (or was redirected from)."""
@@ -232,7 +236,6 @@ class FailingItems:
 
     def _forgotten(self, cleared: bool, url: str, outcome: str) -> None:
         self.next_attempts.pop(url, None)
-        self.responses.pop(url, None)
         if cleared:
             self.stats.inc_value("mayadeen/failing/recovered")
             logger.info("%s is no longer failing (%s)", url, outcome)
@@ -243,9 +246,8 @@ class FailingItems:
 
     async def _unanswered(self) -> None:
         """The failing items fetched here whose requests came to no end (redirected off the site or to a
-        duplicate): their next attempt later, not in every run. Only rows still there (another worker
-        sharing the store may have stored the item meanwhile). Not one another worker took: it counts
-        the attempt."""
+        duplicate): their next attempt later, not in every run. Only rows still there (another run
+        sharing the store may have stored the item meanwhile)."""
         for url in sorted(self.asked - self.settled):
             row = await self.pipeline.writer.run(
                 lambda store, url=url: failing.record_failure(
@@ -260,7 +262,7 @@ class FailingItems:
         if self.pipeline is None or self.pipeline.writer is None:  # none, or the store pipeline closed it first
             return
         try:
-            if reason in ENDED_REASONS:  # not a pause, nor a limit: what was not answered will not be
+            if reason in ENDED_REASONS and self.outcomes_here:  # not a pause, nor a limit
                 await self._unanswered()
             rows = await self.pipeline.writer.run(failing.failing)
         except self.pipeline.writer.errors as exc:  # one line, not a signal handler's traceback
