@@ -204,3 +204,24 @@ def test_workers_sharing_a_store_count_a_failing_items_attempt_once(tmp_path, po
     assert not any("Monitor Unwanted HTTP statuses failed" in log_of(d) for d in (first, second))
     with psycopg.connect(postgres_url) as db:
         assert db.execute("SELECT failures FROM failing_items WHERE url = %s", (item,)).fetchall() == [(2,)]  # was 3
+
+
+def test_a_retry_of_another_workers_failing_item_is_known_breakage_here_too():
+    """With a store per worker, the retry of worker A's failing item may be taken by worker B, whose
+    store does not list it: B counts its give-up as a failing item's (not news: no too_many_given_up)
+    and leaves its answers out of the unwanted statuses monitor."""
+    from scrapy.http import HtmlResponse
+
+    from mayadeen.extensions.failing_items import ASKED_AGAIN, FAILING_RESPONSES, FailingItems
+
+    url = "https://english.almayadeen.net/news/politics/a-failing-item-of-another-worker"
+    crawler = get_crawler(settings_dict={"MAYADEEN_REDIS_URL": "redis://127.0.0.1:1/0", "RETRY_HTTP_CODES": [500]})
+    crawler.stats.open_spider()
+    worker = FailingItems(crawler)
+    worker.opened = True  # with no store: nothing failing here
+    retry = scrapy.Request(url, meta={ASKED_AGAIN: url, "retry_times": 2})
+    for _ in range(3):
+        worker.response_downloaded(HtmlResponse(url, status=500, request=retry), retry, None)
+    worker.given_up(url, "HTTP 500", request=retry)
+    stats = crawler.stats.get_stats()
+    assert (stats.get(FAILING_RESPONSES + "500"), stats.get("mayadeen/failing/again")) == (3, 1)  # were None

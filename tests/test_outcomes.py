@@ -306,6 +306,31 @@ def test_a_failing_item_whose_record_the_store_could_not_write_stays_failing(tmp
     assert failing_urls(store) == [url] and run.stat("mayadeen/failing/recovered") is None  # was forgotten
 
 
+@pytest.mark.parametrize("kind", ["429_seconds", "503"])
+def test_failing_items_that_recover_show_what_the_site_answered_first(tmp_path, kind):
+    """Five due failing items answer a 429 (a 503) once, then their pages: a rate limit (a struggling
+    site), not known breakage; the monitor sees it as it would for new items (it was left out)."""
+    store = tmp_path / "mayadeen.sqlite"
+    with FaultServer() as srv:
+        crawl_in_process("feed", srv.url, tmp_path)
+    urls = sorted(stored(store))[:5]
+    add_failing(store, *urls)
+    with FaultServer(FaultPlan(once={url[len(PUBLIC_URL) :]: kind for url in urls}, retry_after=0)) as srv:
+        run = crawl_in_process("feed", srv.url, tmp_path, settings=FAST_RETRIES, check=False)
+    status = "429" if kind.startswith("429") else "503"
+    assert run.stat(f"downloader/response_status_count/{status}") == 5 and failing_urls(store) == []
+    assert run.stat(f"mayadeen/failing/responses/{status}") is None
+    assert run.stats["mayadeen/monitors/failed"] == "Unwanted HTTP statuses"
+
+
+def test_a_new_item_redirected_to_a_broken_page_is_remembered_under_its_own_url(tmp_path):
+    item, store = PUBLIC_URL + ONLY_IN_A_MONTH, tmp_path / "mayadeen.sqlite"
+    with FaultServer(FaultPlan(keep_failing={"/maintenance": "503"})) as srv:
+        srv.site.override(ONLY_IN_A_MONTH, b"", status=302, headers={"Location": "/maintenance"})
+        crawl_in_process("sitemap", srv.url, tmp_path, settings=FAST_RETRIES, check=False)
+    assert failing_urls(store) == [item]  # was the maintenance page: no run asks for it, nor forgets it
+
+
 class HoldAfter(HoldingServer):
     """Answers the first ``free`` item pages at once and holds the others until ``release``."""
 

@@ -20,11 +20,13 @@ once). In a local crawl, one fetched here whose request came to no end in a run 
 (``mayadeen/failing/unanswered``); a distributed crawl's retries and redirects go back to its queue,
 for any worker to take, so there the attempt is counted only where it ends. An item that was failing
 when the run began and is given up again (under its own URL, whatever it now redirects to) is known
-breakage, not news: ``mayadeen/failing/again``, not held against the run by ``RunOutcome``; and the
-answers to such items that Scrapy retries (5xx, 429, 408: not a 403, which may be a block) are
-counted apart (``mayadeen/failing/responses/<status>``), for the unwanted statuses monitor to leave
-out. The items still failing are listed at the end of every run. The table is read and written by
-the store pipeline's writer, off the reactor, in order with the items.
+breakage, not news: ``mayadeen/failing/again``, not held against the run by ``RunOutcome``, and its
+answers are counted apart (``mayadeen/failing/responses/<status>``), for the unwanted statuses
+monitor to leave out (those of one that recovers or is withheld count: a 429 or a 403 may be a
+block). In a distributed crawl, where a retry may end on another worker, the answers of a failing
+item that Scrapy retries (5xx, 429, 408) are counted apart as they come. The items still failing are
+listed at the end of every run. The table is read and written by the store pipeline's writer, off the
+reactor, in order with the items.
 
 Stats: ``mayadeen/given_up``, ``mayadeen/failing/deferred`` (items not requested: not due yet),
 ``mayadeen/failing/due`` (items asked for again because they are due), ``mayadeen/failing/again``,
@@ -36,6 +38,7 @@ the end).
 from __future__ import annotations
 
 import logging
+from collections import Counter, defaultdict
 
 from itemadapter import ItemAdapter
 from scrapy import signals
@@ -77,6 +80,7 @@ class FailingItems:
         self.forgetting: set[str] = set()
         self.not_stored: set[str] = set()  # records the store could not write: their pages still fail
         self.retried = frozenset(int(code) for code in crawler.settings.getlist("RETRY_HTTP_CODES"))
+        self.answers: defaultdict[str, Counter] = defaultdict(Counter)  # failing item -> its statuses here
         # A distributed crawl's retry or redirect goes back to the crawl's queue, for any worker to take.
         self.outcomes_here = not crawler.settings.get("MAYADEEN_REDIS_URL")
         self.asked: set[str] = set()  # failing items fetched here this run
@@ -144,11 +148,13 @@ class FailingItems:
             self.early.append((url, reason))
             return
         self.stats.inc_value("mayadeen/given_up")
-        # The failing item asked for, not the page it now redirects to, failed again.
-        url = (self._failing_key(request) if request is not None else None) or url
+        if request is not None:  # the item asked for, not the page it now redirects to, failed (again)
+            url = self._failing_key(request) or (request.meta.get("redirect_urls") or [request.url])[0]
         self.settled.add(url)
-        if url in self.failing_before:  # known breakage: its answers say nothing of a block
-            self.stats.inc_value("mayadeen/failing/again")
+        if url in self.failing_before or (request is not None and request.meta.get(ASKED_AGAIN)):
+            self.stats.inc_value("mayadeen/failing/again")  # known breakage: its answers say nothing of a block
+            for status, n in self.answers.pop(url, {}).items():
+                self.stats.inc_value(f"{FAILING_RESPONSES}{status}", n)
         if self.pipeline is None or self.pipeline.writer is None:
             logger.warning("Gave up on %s (%s)", url, reason)
             return
@@ -200,6 +206,7 @@ class FailingItems:
         if self.pipeline is None or self.pipeline.writer is None:
             logger.info("Could not get %s (%s)", url, reason)
             return
+        self.answers.pop(url, None)
         new = url not in self.failing_before  # asked for by the next run, not kept from a listing
         recorded = self.pipeline.write(
             lambda store: failing.record_failure(store, url, reason, self.interval, self.longest, first_due_now=new)
@@ -216,12 +223,15 @@ class FailingItems:
         if url is None:
             return
         self.asked.add(url)
-        if response.status in self.retried:  # its known breakage, whoever takes the retry
+        if self.outcomes_here:  # left out of the monitor if the item is given up again here
+            self.answers[url][response.status] += 1
+        elif response.status in self.retried:  # a retry may end on another worker: left out as it comes
             self.stats.inc_value(f"{FAILING_RESPONSES}{response.status}")
 
     def _failing_key(self, request) -> str | None:
-        """The item failing when the run began that ``request`` asks for (or was redirected from)."""
-        return min(_asked_for(request) & self.failing_before, default=None)
+        """The item failing when the run began that ``request`` asks for (or was redirected from); in a
+        distributed crawl, the one another worker asked for too (it may have a store of its own)."""
+        return min(_asked_for(request) & self.failing_before, default=None) or request.meta.get(ASKED_AGAIN)
 
     def _forget(self, urls: set, outcome: str) -> None:
         """Forget the failing items among ``urls``: a request for them ended with ``outcome``."""
@@ -236,6 +246,7 @@ class FailingItems:
 
     def _forgotten(self, cleared: bool, url: str, outcome: str) -> None:
         self.next_attempts.pop(url, None)
+        self.answers.pop(url, None)
         if cleared:
             self.stats.inc_value("mayadeen/failing/recovered")
             logger.info("%s is no longer failing (%s)", url, outcome)
