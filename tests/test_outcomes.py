@@ -10,6 +10,7 @@ import subprocess
 import threading
 
 import pytest
+import scrapy
 
 from mayadeen.commands.crawl import Command as Crawl
 from mayadeen.preflight import JOB_FILE
@@ -319,16 +320,80 @@ def test_failing_items_that_recover_show_what_the_site_answered_first(tmp_path, 
         run = crawl_in_process("feed", srv.url, tmp_path, settings=FAST_RETRIES, check=False)
     status = "429" if kind.startswith("429") else "503"
     assert run.stat(f"downloader/response_status_count/{status}") == 5 and failing_urls(store) == []
-    assert run.stat(f"mayadeen/failing/responses/{status}") is None
+    assert not run.stat(f"mayadeen/failing/responses/{status}")  # left out as they came, then given back
     assert run.stats["mayadeen/monitors/failed"] == "Unwanted HTTP statuses"
+
+
+ALSO_ONLY_IN_A_MONTH = "/articles/opinion/trading-in-local-currencies-is-quietly-redrawing-the-map-of-global-finance"
 
 
 def test_a_new_item_redirected_to_a_broken_page_is_remembered_under_its_own_url(tmp_path):
     item, store = PUBLIC_URL + ONLY_IN_A_MONTH, tmp_path / "mayadeen.sqlite"
     with FaultServer(FaultPlan(keep_failing={"/maintenance": "503"})) as srv:
         srv.site.override(ONLY_IN_A_MONTH, b"", status=302, headers={"Location": "/maintenance"})
-        crawl_in_process("sitemap", srv.url, tmp_path, settings=FAST_RETRIES, check=False)
+        run = crawl_in_process("sitemap", srv.url, tmp_path, settings=FAST_RETRIES, check=False)
     assert failing_urls(store) == [item]  # was the maintenance page: no run asks for it, nor forgets it
+    assert run.returncode == 0 and " ERROR: " not in run.log  # was errors_no_items: an ERROR, not a page's WARNING
+
+
+@pytest.mark.parametrize("page", ["/maintenance", "/news/politics/its-new-slug"], ids=["no item", "an item"])
+def test_new_items_redirected_to_one_broken_page_are_each_remembered(tmp_path, page):
+    store = tmp_path / "mayadeen.sqlite"
+    with FaultServer(FaultPlan(keep_failing={page: "503"})) as srv:
+        for path in (ONLY_IN_A_MONTH, ALSO_ONLY_IN_A_MONTH):
+            srv.site.override(path, b"", status=301, headers={"Location": page})
+        crawl_in_process("sitemap", srv.url, tmp_path, settings=FAST_RETRIES, check=False)
+    items = sorted([PUBLIC_URL + ONLY_IN_A_MONTH, PUBLIC_URL + ALSO_ONLY_IN_A_MONTH])
+    # Each under its own URL (the second one's redirect, a duplicate, was lost); or the item page they lead to.
+    assert failing_urls(store) == (items if page == "/maintenance" else [PUBLIC_URL + page])
+
+
+def test_failing_items_redirected_to_one_broken_page_both_stay_failing(tmp_path):
+    moved, store = "/news/politics/its-new-slug", tmp_path / "mayadeen.sqlite"
+    old = [f"/news/politics/an-old-item-{name}" for name in "ab"]
+    with FaultServer(FaultPlan(keep_failing={moved: "500"})) as srv:
+        for path in old:
+            srv.site.override(path, b"", status=301, headers={"Location": moved})
+        crawl_in_process("feed", srv.url, tmp_path)
+        add_failing(store, *(PUBLIC_URL + path for path in old))
+        run = crawl_in_process("feed", srv.url, tmp_path, settings=FAST_RETRIES, check=False)
+    assert failing_urls(store) == [PUBLIC_URL + path for path in old]  # one was "no longer failing"
+    assert run.stat("mayadeen/failing/recovered") is None and run.returncode == 0
+
+
+def test_a_failing_items_answers_are_left_out_as_they_come_and_given_back_if_it_recovers():
+    """A run may stop (a limit, a pause) before a failing item's retries end: its 5xx are left out of the
+    unwanted statuses monitor as they come (they counted until its give-up, which may never come), and
+    counted after all when it recovers (a 503 a page answers through is the site's state)."""
+    from scrapy.http import HtmlResponse
+    from scrapy.utils.test import get_crawler
+
+    from mayadeen.extensions.failing_items import FAILING_RESPONSES, FailingItems
+
+    url = PUBLIC_URL + "/news/politics/a-failing-item"
+    crawler = get_crawler(settings_dict={"RETRY_HTTP_CODES": [500, 503]})
+    crawler.stats.open_spider()
+    failing = FailingItems(crawler)
+    failing.opened, failing.failing_before, failing.next_attempts = True, frozenset({url}), {url: PAST}
+    request = scrapy.Request(url)
+    for status in (500, 503, 403):
+        failing.response_downloaded(HtmlResponse(url, status=status, request=request), request, None)
+    stats = crawler.stats.get_stats
+    assert {k: v for k, v in stats().items() if k.startswith(FAILING_RESPONSES)} == {
+        FAILING_RESPONSES + "500": 1,
+        FAILING_RESPONSES + "503": 1,  # a 403 may be a block: it counts
+    }
+    failing._forgotten(True, url, "stored")
+    assert stats()[FAILING_RESPONSES + "500"] == 0 and stats()[FAILING_RESPONSES + "503"] == 0
+
+
+def test_a_row_that_is_no_item_pages_url_is_forgotten(tmp_path):
+    store = tmp_path / "mayadeen.sqlite"
+    with FaultServer() as srv:
+        crawl_in_process("feed", srv.url, tmp_path)
+        add_failing(store, PUBLIC_URL + "/maintenance")  # as an older version recorded a redirect's target
+        run = crawl_in_process("feed", srv.url, tmp_path)
+    assert failing_urls(store) == [] and "/maintenance is no longer failing (not an item page's URL)" in run.log
 
 
 class HoldAfter(HoldingServer):

@@ -11,22 +11,22 @@ then on every run asks for it again (``due()``; ``mayadeen.middlewares.failing_r
 not its discovery lists it: a monthly sitemap read once is not read again while unchanged.
 
 A failing item is forgotten once a request for it (or redirected from it) ends any other way than
-failing: its item stored (not a record the store could not write), its record dropped, no item
-there (signal ``no_item_there``: HTTP 404 or 410, not an item page), or redirected to a failing item
-or a page asked for already. One the site withheld (signal ``item_withheld``: a 403, a 5xx Scrapy
-does not retry, a challenge page) is remembered as failing, not given up (a new item too, due at
-once). In a local crawl, one fetched here whose request came to no end in a run that ended
-(redirected off the site or to a duplicate) waits for its next attempt
-(``mayadeen/failing/unanswered``); a distributed crawl's retries and redirects go back to its queue,
-for any worker to take, so there the attempt is counted only where it ends. An item that was failing
-when the run began and is given up again (under its own URL, whatever it now redirects to) is known
-breakage, not news: ``mayadeen/failing/again``, not held against the run by ``RunOutcome``, and its
-answers are counted apart (``mayadeen/failing/responses/<status>``), for the unwanted statuses
-monitor to leave out (those of one that recovers or is withheld count: a 429 or a 403 may be a
-block). In a distributed crawl, where a retry may end on another worker, the answers of a failing
-item that Scrapy retries (5xx, 429, 408) are counted apart as they come. The items still failing are
-listed at the end of every run. The table is read and written by the store pipeline's writer, off the
-reactor, in order with the items.
+failing: its item stored (not a record the store could not write), its record dropped, no item there
+(signal ``no_item_there``: HTTP 404 or 410, not an item page), or redirected to a failing item; so is a
+row that is no item page's URL (``discard``). One redirected to a page asked for already in the run (a
+new item too, when that page is no item's), and one the site withheld (signal ``item_withheld``: a 403,
+a 5xx Scrapy does not retry, a challenge page), is remembered as failing, not given up (a new item too,
+due at once). In a local crawl, one fetched here whose request came to no end in a run that ended
+(redirected off the site) waits for its next attempt (``mayadeen/failing/unanswered``); a distributed
+crawl's retries and redirects go back to its queue, for any worker to take, so there the attempt counts
+only where it ends. An item that was failing when the run began and is given up again (under its own
+URL, whatever it now redirects to) is known breakage, not news: ``mayadeen/failing/again``, not held
+against the run by ``RunOutcome``. The answers of a failing item that Scrapy retries (5xx, 429, 408) are
+counted apart as they come (``mayadeen/failing/responses/<status>``: the run may stop before the item's
+end), for the unwanted statuses monitor to leave out, and counted after all if it recovers or is
+withheld (a 429 or a 503 a page answers through is the site's state). The items still failing are listed
+at the end of every run. The table is read and written by the store pipeline's writer, off the reactor,
+in order with the items.
 
 Stats: ``mayadeen/given_up``, ``mayadeen/failing/deferred`` (items not requested: not due yet),
 ``mayadeen/failing/due`` (items asked for again because they are due), ``mayadeen/failing/again``,
@@ -48,6 +48,7 @@ from mayadeen.extensions.run_outcome import ENDED_REASONS
 from mayadeen.pipelines.store import StorePipeline, item_not_stored
 from mayadeen.record import utc_timestamp
 from mayadeen.store import failing
+from mayadeen.urls import item_kind
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +137,13 @@ class FailingItems:
             self._redirected(request, f"redirects to {request.url}, failing itself")
             raise IgnoreRequest(f"failing item, next attempt after {due}: {request.url}")
 
-    def request_dropped(self, request, spider) -> None:  # a duplicate
-        self._redirected(request, f"redirects to {request.url}, asked for already")
+    def request_dropped(self, request, spider) -> None:
+        """A duplicate. A failing item that redirected to it is asked for again later (how that page ends
+        is told under its URL), and so is a new item that redirected to a page that is no item's (a
+        maintenance page: the item is known under no other URL). A new item redirected to an item page
+        asked for already is that item."""
+        if request.meta.get("redirect_urls") and (self._failing_key(request) or not item_kind(request.url)):
+            self.withheld(request, f"redirects to {request.url}, asked for already")
 
     def _redirected(self, request, outcome: str) -> None:
         """The failing items ``request`` was redirected from: settled by the page they now lead to."""
@@ -148,13 +154,14 @@ class FailingItems:
             self.early.append((url, reason))
             return
         self.stats.inc_value("mayadeen/given_up")
-        if request is not None:  # the item asked for, not the page it now redirects to, failed (again)
-            url = self._failing_key(request) or (request.meta.get("redirect_urls") or [request.url])[0]
+        if request is not None:  # a failing item asked for failed again, wherever it now redirects;
+            # a new one under the item page that failed, or its own URL when that is no item page
+            asked = (request.meta.get("redirect_urls") or [request.url])[0]
+            url = self._failing_key(request) or (request.url if item_kind(request.url) else asked)
         self.settled.add(url)
         if url in self.failing_before or (request is not None and request.meta.get(ASKED_AGAIN)):
             self.stats.inc_value("mayadeen/failing/again")  # known breakage: its answers say nothing of a block
-            for status, n in self.answers.pop(url, {}).items():
-                self.stats.inc_value(f"{FAILING_RESPONSES}{status}", n)
+        self.answers.pop(url, None)
         if self.pipeline is None or self.pipeline.writer is None:
             logger.warning("Gave up on %s (%s)", url, reason)
             return
@@ -198,7 +205,10 @@ class FailingItems:
         """An item the site withheld (a 403, a challenge page): not a give-up, and its answers count for
         the monitors (a 403 may be a block); remembered as failing, so that it is asked for again later
         whatever lists it, or, failing already, asked again after a longer wait (not in every run)."""
-        url = self._failing_key(request) or (None if known else (request.meta.get("redirect_urls") or [request.url])[0])
+        url = self._failing_key(request)
+        if url is None and not known:  # a new item page (not a listing redirected to a duplicate)
+            asked = (request.meta.get("redirect_urls") or [request.url])[0]
+            url = asked if item_kind(asked) else None
         if url is None:  # a filtered request, said where it was filtered
             return
         self.settled.add(url)
@@ -206,7 +216,7 @@ class FailingItems:
         if self.pipeline is None or self.pipeline.writer is None:
             logger.info("Could not get %s (%s)", url, reason)
             return
-        self.answers.pop(url, None)
+        self._count_answers(url)
         new = url not in self.failing_before  # asked for by the next run, not kept from a listing
         recorded = self.pipeline.write(
             lambda store: failing.record_failure(store, url, reason, self.interval, self.longest, first_due_now=new)
@@ -223,15 +233,24 @@ class FailingItems:
         if url is None:
             return
         self.asked.add(url)
-        if self.outcomes_here:  # left out of the monitor if the item is given up again here
-            self.answers[url][response.status] += 1
-        elif response.status in self.retried:  # a retry may end on another worker: left out as it comes
+        if response.status in self.retried:  # left out as it comes (the run may stop before its end) ...
             self.stats.inc_value(f"{FAILING_RESPONSES}{response.status}")
+            self.answers[url][response.status] += 1
+
+    def _count_answers(self, url: str) -> None:
+        """... and counted after all when the item recovers or is withheld: a 429 or a 503 a page then
+        answers through is the site's state, not the page's breakage."""
+        for status, n in self.answers.pop(url, {}).items():
+            self.stats.inc_value(f"{FAILING_RESPONSES}{status}", -n)
 
     def _failing_key(self, request) -> str | None:
         """The item failing when the run began that ``request`` asks for (or was redirected from); in a
         distributed crawl, the one another worker asked for too (it may have a store of its own)."""
         return min(_asked_for(request) & self.failing_before, default=None) or request.meta.get(ASKED_AGAIN)
+
+    def discard(self, urls, why: str) -> None:
+        """Forget failing rows no run will ask for (``why``: e.g. not an item URL, left by an old version)."""
+        self._forget(set(urls), why)
 
     def _forget(self, urls: set, outcome: str) -> None:
         """Forget the failing items among ``urls``: a request for them ended with ``outcome``."""
@@ -246,7 +265,7 @@ class FailingItems:
 
     def _forgotten(self, cleared: bool, url: str, outcome: str) -> None:
         self.next_attempts.pop(url, None)
-        self.answers.pop(url, None)
+        self._count_answers(url)
         if cleared:
             self.stats.inc_value("mayadeen/failing/recovered")
             logger.info("%s is no longer failing (%s)", url, outcome)

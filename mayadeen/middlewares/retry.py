@@ -94,7 +94,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
         return None
 
     def backoff_retry(self, request, reason):
-        give_up_level = logging.WARNING if item_kind(request.url) else self.give_up_log_level
+        asked = (request.meta.get("redirect_urls") or [request.url])[0]  # an item redirected elsewhere is one
+        give_up_level = logging.WARNING if item_kind(asked) else self.give_up_log_level
         return self.backoff.retry(
             request,
             reason,

@@ -87,12 +87,16 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         lists them again, which an unchanged monthly sitemap, not read again, would not. Every run
         starts with them (``mayadeen.middlewares.failing_retries``)."""
         failing = self.crawler.get_extension(FailingItems)  # None: the extension is off
-        wanted = []
+        wanted, not_items = [], []
         for listed in failing.due(every=self.full) if failing is not None else ():
             url = self.canonical(listed)
-            if url is not None and self.wants_item(url):
+            if url is None or item_kind(url) is None:
+                not_items.append(listed)
+            elif self.wants_item(url):
                 meta = {ASKED_AGAIN: listed}
                 wanted.append(scrapy.Request(url, self.parse_item, errback=self.item_failed, meta=meta))
+        if not_items:  # no run asks for them (left by an older version)
+            failing.discard(not_items, "not an item page's URL")
         if wanted:
             self.crawler.stats.set_value("mayadeen/failing/due", len(wanted))
             why = "-a full=1" if self.full else "due for another attempt"
