@@ -13,20 +13,19 @@ not its discovery lists it: a monthly sitemap read once is not read again while 
 A failing item is forgotten once a request for it (or redirected from it) ends any other way than
 failing: its item stored (not a record the store could not write), its record dropped, no item there
 (signal ``no_item_there``: HTTP 404 or 410, not an item page), or redirected to a failing item; so is a
-row that is no item page's URL (``discard``). One redirected to a page asked for already in the run (a
-new item too, when that page is no item's), and one the site withheld (signal ``item_withheld``: a 403,
-a 5xx Scrapy does not retry, a challenge page), is remembered as failing, not given up (a new item too,
-due at once). In a local crawl, one fetched here whose request came to no end in a run that ended
-(redirected off the site) waits for its next attempt (``mayadeen/failing/unanswered``); a distributed
-crawl's retries and redirects go back to its queue, for any worker to take, so there the attempt counts
-only where it ends. An item that was failing when the run began and is given up again (under its own
-URL, whatever it now redirects to) is known breakage, not news: ``mayadeen/failing/again``, not held
-against the run by ``RunOutcome``. The answers of a failing item that Scrapy retries (5xx, 429, 408) are
-counted apart as they come (``mayadeen/failing/responses/<status>``: the run may stop before the item's
-end), for the unwanted statuses monitor to leave out, and counted after all if it recovers or is
-withheld (a 429 or a 503 a page answers through is the site's state). The items still failing are listed
-at the end of every run. The table is read and written by the store pipeline's writer, off the reactor,
-in order with the items.
+row that is no item page's URL (``discard``). One redirected to a page asked for already in the run, and
+one the site withheld (signal ``item_withheld``: a 403, a 5xx Scrapy does not retry, a challenge page),
+is remembered as failing, not given up (a new item too, due at once). In a local crawl, one fetched here
+whose request came to no end in a run that ended (redirected off the site) waits for its next attempt
+(``mayadeen/failing/unanswered``); a distributed crawl's retries and redirects go back to its queue, for
+any worker to take, so there the attempt counts only where it ends. An item that was failing when the
+run began and is given up again (under its own URL, whatever it now redirects to) is known breakage, not
+news: ``mayadeen/failing/again``, not held against the run by ``RunOutcome``. The answers of a failing
+item that Scrapy retries (5xx, 429, 408) are counted apart as they come
+(``mayadeen/failing/responses/<status>``: the run may stop before the item's end), for the unwanted
+statuses monitor to leave out, and counted after all if it recovers or is withheld (a 429 or a 503 a
+page answers through is the site's state). The items still failing are listed at the end of every run.
+The table is read and written by the store pipeline's writer, off the reactor, in order with the items.
 
 Stats: ``mayadeen/given_up``, ``mayadeen/failing/deferred`` (items not requested: not due yet),
 ``mayadeen/failing/due`` (items asked for again because they are due), ``mayadeen/failing/again``,
@@ -139,10 +138,9 @@ class FailingItems:
 
     def request_dropped(self, request, spider) -> None:
         """A duplicate. A failing item that redirected to it is asked for again later (how that page ends
-        is told under its URL), and so is a new item that redirected to a page that is no item's (a
-        maintenance page: the item is known under no other URL). A new item redirected to an item page
-        asked for already is that item."""
-        if request.meta.get("redirect_urls") and (self._failing_key(request) or not item_kind(request.url)):
+        is told under its URL). A new item is not: one that redirects to a page asked for already is
+        that page (another item, or a listing or the home page for an item taken down)."""
+        if request.meta.get("redirect_urls") and self._failing_key(request):
             self.withheld(request, f"redirects to {request.url}, asked for already")
 
     def _redirected(self, request, outcome: str) -> None:
