@@ -154,8 +154,7 @@ class FailingItems:
         self.stats.inc_value("mayadeen/given_up")
         if request is not None:  # a failing item asked for failed again, wherever it now redirects;
             # a new one under the item page that failed, or its own URL when that is no item page
-            asked = (request.meta.get("redirect_urls") or [request.url])[0]
-            url = self._failing_key(request) or (request.url if item_kind(request.url) else asked)
+            url = self._failing_key(request) or (request.url if item_kind(request.url) else _first_url(request))
         self.settled.add(url)
         if url in self.failing_before or (request is not None and request.meta.get(ASKED_AGAIN)):
             self.stats.inc_value("mayadeen/failing/again")  # known breakage: its answers say nothing of a block
@@ -163,10 +162,14 @@ class FailingItems:
         if self.pipeline is None or self.pipeline.writer is None:
             logger.warning("Gave up on %s (%s)", url, reason)
             return
+        self._record(url, reason, self._remembered)
+
+    def _record(self, url: str, reason: str, then, **options) -> None:
+        """One more failed run for ``url`` (``failing.record_failure``), then ``then(row, url, reason)``."""
         recorded = self.pipeline.write(
-            lambda store: failing.record_failure(store, url, reason, self.interval, self.longest)
+            lambda store: failing.record_failure(store, url, reason, self.interval, self.longest, **options)
         )
-        recorded.addCallback(self._remembered, url, reason)
+        recorded.addCallback(then, url, reason)
         recorded.addErrback(lambda failure: logger.error("Could not remember %s as failing: %s", url, failure.value))
 
     def _remembered(self, row: dict, url: str, reason: str) -> None:
@@ -205,8 +208,7 @@ class FailingItems:
         whatever lists it, or, failing already, asked again after a longer wait (not in every run)."""
         url = self._failing_key(request)
         if url is None and not known:  # a new item page (not a listing redirected to a duplicate)
-            asked = (request.meta.get("redirect_urls") or [request.url])[0]
-            url = asked if item_kind(asked) else None
+            url = _first_url(request) if item_kind(_first_url(request)) else None
         if url is None:  # a filtered request, said where it was filtered
             return
         self.settled.add(url)
@@ -215,12 +217,8 @@ class FailingItems:
             logger.info("Could not get %s (%s)", url, reason)
             return
         self._count_answers(url)
-        new = url not in self.failing_before  # asked for by the next run, not kept from a listing
-        recorded = self.pipeline.write(
-            lambda store: failing.record_failure(store, url, reason, self.interval, self.longest, first_due_now=new)
-        )
-        recorded.addCallback(self._postponed, url, reason)
-        recorded.addErrback(lambda failure: logger.error("Could not remember %s as failing: %s", url, failure.value))
+        # A new item is due at once: asked for by the next run, not kept from a listing.
+        self._record(url, reason, self._postponed, first_due_now=url not in self.failing_before)
 
     def _postponed(self, row: dict, url: str, reason: str) -> None:
         self.next_attempts[url] = row["next_attempt_at"]
@@ -301,6 +299,11 @@ class FailingItems:
             listed = ", ".join(f"{url} ({n} runs, next after {at})" for url, n, at in rows[:LISTED])
             more = f" and {len(rows) - LISTED} more" if len(rows) > LISTED else ""
             logger.warning("%d item(s) keep failing and are retried by later runs: %s%s", len(rows), listed, more)
+
+
+def _first_url(request) -> str:
+    """The URL a request was first made for, before any redirect."""
+    return (request.meta.get("redirect_urls") or [request.url])[0]
 
 
 def _asked_for(request) -> set:
