@@ -32,7 +32,12 @@ def accepted_url(record_url: str | None, fetched_url: str) -> str:
     return fetched
 
 
+def first_url(request) -> str:
+    """The URL a request (or a response) was first made for, before any redirect."""
+    return (request.meta.get("redirect_urls") or [request.url])[0]
+
+
 def requested_url(response) -> str:
     """The URL a response was first requested under, before any redirect (canonical)."""
-    first = (response.meta.get("redirect_urls") or [response.url])[0]
+    first = first_url(response)
     return canonical_url(first) or first

@@ -44,6 +44,7 @@ from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 
 from mayadeen.extensions.run_outcome import ENDED_REASONS
+from mayadeen.identity import first_url
 from mayadeen.pipelines.store import StorePipeline, item_not_stored
 from mayadeen.record import utc_timestamp
 from mayadeen.store import failing
@@ -154,7 +155,7 @@ class FailingItems:
         self.stats.inc_value("mayadeen/given_up")
         if request is not None:  # a failing item asked for failed again, wherever it now redirects;
             # a new one under the item page that failed, or its own URL when that is no item page
-            url = self._failing_key(request) or (request.url if item_kind(request.url) else _first_url(request))
+            url = self._failing_key(request) or (request.url if item_kind(request.url) else first_url(request))
         self.settled.add(url)
         if url in self.failing_before or (request is not None and request.meta.get(ASKED_AGAIN)):
             self.stats.inc_value("mayadeen/failing/again")  # known breakage: its answers say nothing of a block
@@ -208,7 +209,7 @@ class FailingItems:
         whatever lists it, or, failing already, asked again after a longer wait (not in every run)."""
         url = self._failing_key(request)
         if url is None and not known:  # a new item page (not a listing redirected to a duplicate)
-            url = _first_url(request) if item_kind(_first_url(request)) else None
+            url = first_url(request) if item_kind(first_url(request)) else None
         if url is None:  # a filtered request, said where it was filtered
             return
         self.settled.add(url)
@@ -299,11 +300,6 @@ class FailingItems:
             listed = ", ".join(f"{url} ({n} runs, next after {at})" for url, n, at in rows[:LISTED])
             more = f" and {len(rows) - LISTED} more" if len(rows) > LISTED else ""
             logger.warning("%d item(s) keep failing and are retried by later runs: %s%s", len(rows), listed, more)
-
-
-def _first_url(request) -> str:
-    """The URL a request was first made for, before any redirect."""
-    return (request.meta.get("redirect_urls") or [request.url])[0]
 
 
 def _asked_for(request) -> set:

@@ -31,6 +31,7 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_reques
 from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.response import response_status_message
 
+from mayadeen.identity import first_url
 from mayadeen.scheduler import NOT_BEFORE
 from mayadeen.urls import item_kind
 
@@ -94,8 +95,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
         return None
 
     def backoff_retry(self, request, reason):
-        asked = (request.meta.get("redirect_urls") or [request.url])[0]  # an item redirected elsewhere is one
-        give_up_level = logging.WARNING if item_kind(asked) else self.give_up_log_level
+        # An item redirected elsewhere is still one.
+        give_up_level = logging.WARNING if item_kind(first_url(request)) else self.give_up_log_level
         return self.backoff.retry(
             request,
             reason,

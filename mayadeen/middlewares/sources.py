@@ -33,6 +33,7 @@ from lxml import etree
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 
+from mayadeen.identity import first_url
 from mayadeen.pages.discovery import GZIP_MAGIC
 from mayadeen.urls import is_on_site
 
@@ -85,11 +86,6 @@ class SourceHealthMiddleware:
         crawler.signals.connect(mw.request_scheduled, signal=signals.request_scheduled)
         return mw
 
-    @staticmethod
-    def _source(request) -> str:
-        """The URL the source was asked for (before any redirect)."""
-        return (request.meta.get("redirect_urls") or [request.url])[0]
-
     def unreadable(self, source: str, reason: str) -> None:
         if source in self.said:
             return
@@ -98,7 +94,7 @@ class SourceHealthMiddleware:
         logger.error("Could not read the discovery source %s: %s", source, reason)
 
     def _left_site(self, request) -> None:
-        source = self._source(request)
+        source = first_url(request)  # as asked for, before any redirect
         if request.url != source and source_roots(source) is not None and not is_on_site(request.url):
             self.unreadable(source, f"redirected off the site to {request.url}")
 
@@ -108,7 +104,7 @@ class SourceHealthMiddleware:
             self._left_site(request)
 
     def process_response(self, request, response):
-        source = self._source(request)
+        source = first_url(request)
         roots = source_roots(source)
         if roots is None or response.status in (301, 302, 303, 304, 307, 308):
             return response
@@ -125,7 +121,7 @@ class SourceHealthMiddleware:
         return response
 
     def process_exception(self, request, exception):
-        source = self._source(request)
+        source = first_url(request)
         if source_roots(source) is None:
             return
         if isinstance(exception, IgnoreRequest):
