@@ -22,7 +22,7 @@ from mayadeen.normalize.dates import to_utc_iso
 from mayadeen.normalize.hrefs import item_url, public_url
 from mayadeen.normalize.links import normalize_link
 from mayadeen.normalize.media import normalize_image
-from mayadeen.normalize.names import author_name
+from mayadeen.normalize.names import author_name, tag_name
 from mayadeen.normalize.text import clean_text, count_clean_words, drop_duplicates, strip_label
 from mayadeen.record import EXTRACTED_KEYS, LIST_KEYS
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_URL
@@ -104,7 +104,7 @@ class ArticleLoader(ItemLoader):
     word_count_in, word_count_out = Each(count_clean_words), sum
     # Lists: one layer's values, normalised, each once.
     authors_in, authors_out = Each(author_name), drop_duplicates
-    tags_in, tags_out = Each(clean_text), drop_duplicates
+    tags_in, tags_out = Each(tag_name), drop_duplicates
     images_in, images_out = EachAgainstPage(normalize_image), Identity()
     related_in, related_out = EachAgainstPage(normalize_link), Identity()
     # The video: its two facts from the first candidates that have them.

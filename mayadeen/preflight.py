@@ -24,6 +24,8 @@ with one line instead of a traceback per item, before it fetches or writes anyth
 * ``store_problem``: the store is a writable SQLite database whose header, schema and last run
   read well, and that passes ``PRAGMA integrity_check`` when the last run did not close cleanly
   (``mayadeen.store.soundness``; read-only: a damaged store is never written to);
+* ``lock_problem``: no other process holds the SQLite store's lock for longer than
+  ``MAYADEEN_SQLITE_BUSY_TIMEOUT`` (``store_busy``; another crawl's short transactions are waited out);
 * ``feed_problem``: every local feed file can be written (not a directory, not read-only);
 * ``archive_problem``: the WARC folder (``MAYADEEN_WARC_DIR``) exists or can be made, can be written
   to, and its file system has more than ``MAYADEEN_MIN_FREE_SPACE_MB`` free.
@@ -181,12 +183,13 @@ def _writable_place(path: Path, what: str) -> str | None:
     return None
 
 
-def target_problem(target: StoreTarget | None) -> EnvironmentProblem | None:
-    """Why the crawl's store cannot be used (None when it can, or when there is none)."""
+def target_problem(target: StoreTarget | None, busy_timeout: float = 60.0) -> EnvironmentProblem | None:
+    """Why the crawl's store cannot be used (None when it can, or when there is none); a SQLite store
+    locked for longer than ``busy_timeout`` seconds (``MAYADEEN_SQLITE_BUSY_TIMEOUT``) too."""
     if target is None:
         return None
     if target.engine == SQLITE:
-        return store_problem(target.location)
+        return store_problem(target.location) or lock_problem(target.location, busy_timeout)
     return database_problem(target)
 
 
@@ -231,6 +234,32 @@ def store_problem(path: str) -> EnvironmentProblem | None:
             "store_damaged",
             f"MAYADEEN_SQLITE_PATH={path}: the store is damaged ({due}; integrity_check: {verdict});"
             f" nothing was written to it; {recover}",
+            False,
+        )
+    return None
+
+
+def lock_problem(path: str, wait: float) -> EnvironmentProblem | None:
+    """Why no write to the SQLite store at ``path`` can start within ``wait`` seconds: another process
+    holds its lock (a ``sqlite3`` shell's open ``BEGIN EXCLUSIVE``, a backup). Asked before the crawl,
+    off the reactor, so that it is one line rather than the first write's error in every component."""
+    if not path.strip() or not Path(path).exists():
+        return None
+    try:
+        conn = sqlite3.connect(path, timeout=wait, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # the write lock, as the first write takes it; released at once
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            return None  # not a lock: the crawl's own writes tell what it is
+        return EnvironmentProblem(
+            "store_busy",
+            f"MAYADEEN_SQLITE_PATH={path}: another process has held the store's lock for more than {wait:g} s"
+            " (an open transaction: a sqlite3 shell's BEGIN, a backup); nothing was written; try again once"
+            " it is released, or wait longer with -s MAYADEEN_SQLITE_BUSY_TIMEOUT=SECONDS",
             False,
         )
     return None

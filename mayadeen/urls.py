@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, urljoin, urlsplit, urlunsplit
 
 from w3lib.url import url_query_cleaner
 
@@ -63,6 +63,8 @@ def _canonical_url(href: str, base: str, tracking: tuple[str, ...]) -> str | Non
     href = (href or "").strip()
     if not href:
         return None
+    if " " in href or not href.isprintable():  # every whitespace character but the space is unprintable
+        href = _encode_whitespace(href)
     absolute = urljoin(base, href)
     parts = urlsplit(absolute)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -72,6 +74,8 @@ def _canonical_url(href: str, base: str, tracking: tuple[str, ...]) -> str | Non
     else:
         scheme, netloc = parts.scheme, parts.netloc.lower()
     path = re.sub(r"/{2,}", "/", parts.path) or "/"
+    if "%" in path:  # %2D is "-": an unreserved character means the same escaped or not (RFC 3986, 6.2.2.2)
+        path = _ESCAPE.sub(_unescape_unreserved, path)
     if len(path) > 1:
         path = path.rstrip("/") or "/"
     if netloc == PUBLIC_HOST and _is_page_path(path.lower()):
@@ -83,6 +87,21 @@ def _canonical_url(href: str, base: str, tracking: tuple[str, ...]) -> str | Non
         if drop:
             query = urlsplit(url_query_cleaner("?" + query, drop, remove=True)).query
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _unescape_unreserved(match: re.Match) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else match.group(0).upper()
+
+
+def _encode_whitespace(href: str) -> str:
+    """``href`` as a browser requests it: tabs and newlines dropped, other whitespace percent-encoded
+    (``a (1).jpg`` -> ``a%20(1).jpg``), so that a URL never holds a space (the record schema's rule)."""
+    return "".join("" if char in "\t\n\r" else quote(char, safe="") if char.isspace() else char for char in href)
 
 
 def _is_page_path(path: str) -> bool:

@@ -221,6 +221,92 @@ def noscript_image_fallbacks(html):
     )
 
 
+def jsonld_dates_day_only(html):
+    """The article's JSON-LD dates without their time of day: the meta tags still carry the moment."""
+
+    def edit(block):
+        if _is(block, "NewsArticle"):
+            for key in ("datePublished", "dateModified"):
+                if key in block:
+                    block[key] = block[key][:10]
+        return block
+
+    return _edit_jsonld(html, edit)
+
+
+def jsonld_dates_without_offset(html):
+    """JSON-LD times in UTC without their ``Z``: a naive time, which the meta tags' offset corrects."""
+
+    def edit(block):
+        for key in ("datePublished", "dateModified", "uploadDate"):
+            if key in block:
+                block[key] = datetime.fromisoformat(block[key]).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return block
+
+    return _edit_jsonld(html, edit)
+
+
+def jsonld_another_story_first(html):
+    """A teaser's ``NewsArticle`` (another story, its own dates, author and image) ahead of the page's."""
+    other = f"{PUBLIC}/news/sports/another-story-entirely"
+    teaser = {
+        "@context": "https://schema.org",
+        "@type": "NewsArticle",
+        "headline": "Another story entirely",
+        "url": other,
+        "mainEntityOfPage": {"@type": "WebPage", "@id": other},
+        "datePublished": "2020-01-01T10:00:00+02:00",
+        "dateModified": "2020-01-02T10:00:00+02:00",
+        "author": {"@type": "Person", "name": "Someone Else"},
+        "image": {"@type": "ImageObject", "url": f"{PUBLIC}/Content/other.jpg", "caption": "Other", "creditText": "X"},
+        "articleSection": "Sports",
+        "keywords": ["Other"],
+        "inLanguage": "ar",
+    }
+    return _with_jsonld(html, [teaser, *_jsonld(html)]) if LD_SCRIPT.search(html) else html
+
+
+def byline_names_empty(html):
+    """``By <span class="author-name"></span>``: the byline's names gone, JSON-LD and the meta tags keep them."""
+    return re.sub(r'(<(span|a) class="author-name"[^>]*>)[^<]*(</\2>)', r"\1\3", html)
+
+
+def no_main_image_caption(html):
+    """The main figure without its caption: JSON-LD's image has the caption and its credit."""
+    return re.sub(r'<figcaption class="main-image__caption">.*?</figcaption>', "", html, flags=re.S)
+
+
+def no_gallery_captions(html):
+    """Gallery slides without their caption and credit: JSON-LD's list of images has them."""
+    return re.sub(r'<span class="gallery-slider__(?:caption|credit)">.*?</span>', "", html, flags=re.S)
+
+
+def meta_postid_zero(html):
+    return re.sub(r'(<meta name="postid" content=")\d+', r"\g<1>0", html)
+
+
+def tags_as_hashtags(html):
+    return re.sub(r'(<a class="tags-list__link"[^>]*>)', r"\1#", html)
+
+
+def canonical_to_home(html):
+    return re.sub(r'(<link rel="canonical" href=")[^"]*', rf"\g<1>{PUBLIC}/", html)
+
+
+def canonical_to_amp(html):
+    return re.sub(r'(<link rel="canonical" href="[^"]*)"', r'\1/amp"', html)
+
+
+def canonical_other_language_first(html):
+    return html.replace(
+        '<link rel="canonical"', f'<link rel="alternate canonical" href="{PUBLIC}/ar"><link rel="canonical"', 1
+    )
+
+
+def canonical_percent_encoded(html):
+    return re.sub(r'(<link rel="canonical" href="[^"]*)"', lambda m: m.group(1).replace("-", "%2D") + '"', html)
+
+
 def both(*mutations):
     def mutate(html):
         for mutation in mutations:
@@ -252,6 +338,18 @@ MUTATIONS = [
     paragraphs_merged_with_br,
     subheadings_as_strong_paragraphs,
     noscript_image_fallbacks,
+    jsonld_dates_day_only,
+    jsonld_dates_without_offset,
+    jsonld_another_story_first,
+    byline_names_empty,
+    no_main_image_caption,
+    no_gallery_captions,
+    meta_postid_zero,
+    tags_as_hashtags,
+    canonical_to_home,
+    canonical_to_amp,
+    canonical_other_language_first,
+    canonical_percent_encoded,
     # two or more layers gone at once, the rest still carrying every fact
     both(no_jsonld, no_tawsiyat),
     both(no_jsonld, no_meta),

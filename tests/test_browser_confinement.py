@@ -44,11 +44,16 @@ NAVIGATING = {
     # no navigation at all: the page sets the address it would be stored under
     "/videos/video-features": "address",
 }
+# A listing that answers a redirect to another origin: the browser's next hop, which no route sees.
+REDIRECTED = "/videos/digital-series"
+# A path of the mirror that redirects to the far canary: a fetch of it is a same-origin request whose
+# next hop leaves.
+HOP = "/hop"
 FORGED = "/news/politics/forged-story"
 # The hostile crawl takes only the sections of these pages: the rest of the site is plain pages.
 HOSTILE_SECTIONS = ",".join(
     sorted(
-        {p.strip("/") for p in (*QUIET_ESCAPES, *NAVIGATING)}
+        {p.strip("/") for p in (*QUIET_ESCAPES, *NAVIGATING, REDIRECTED)}
         | {p.strip("/").rsplit("/", 1)[0] for p in (ARTICLE, CHALLENGED, SOLVED_ELSEWHERE)}
     )
 )
@@ -130,7 +135,8 @@ def escapes(targets: list[str], udp: Canary) -> str:
     pc.createOffer().then(function (o) { return pc.setLocalDescription(o); }).catch(function () {});
   });
   attempt(function () { navigator.serviceWorker.register('/sw.js').catch(function () {}); });
-})();</script>""" % (json.dumps(targets), udp.host, udp.port, udp.host, udp.port)
+  attempt(function () { fetch('%s', {mode: 'no-cors'}).catch(function () {}); });
+})();</script>""" % (json.dumps(targets), udp.host, udp.port, udp.host, udp.port, HOP)
 
 
 def static_escapes(targets: list[str]) -> str:
@@ -182,6 +188,8 @@ def hostile_site(canaries) -> FixtureSite:
         site.override(
             path, inject(site.body(path), navigation(kind, canaries.far.url) + escapes(targets, canaries.udp))
         )
+    site.override(REDIRECTED, status=302, headers={"Location": f"{canaries.far.url}/redirected"})
+    site.override(HOP, status=302, headers={"Location": f"{canaries.far.url}/hop-target"})
     # Challenges whose "solution" lands off the origin, or on another page of it.
     leave = f"setTimeout(function () {{ location.href = '{canaries.near.url}/solved'; }}, 50);"
     elsewhere = (
@@ -237,6 +245,8 @@ def test_no_hostile_page_reaches_any_canary(hostile_sections, canaries):
     for reason in ("origin", "resource_type", "navigation", "websocket", "popup"):
         assert stat(f"mayadeen/browser/blocked/{reason}"), reason
     assert "Browser request blocked (origin)" in hostile_sections.result.log  # DEBUG, one per request
+    # the next hop of a fetch redirected off the origin: no route saw it, the page's request event did
+    assert f": {canaries.far.url}/hop-target" in hostile_sections.result.log
     assert "INFO: The browser blocked" in hostile_sections.result.log
     # From the browser the mirror saw documents and the listing API only, and Chromium's own favicon
     # fetch (made by the browser process, outside the page's routes; same origin only).
@@ -264,9 +274,9 @@ def test_the_quiet_hostile_listings_still_give_exact_records(hostile_sections):
 @needs_chromium
 def test_a_page_that_navigates_away_is_a_failed_render_never_archived(hostile_sections):
     log, stat = hostile_sections.result.log, hostile_sections.stat
-    assert stat("mayadeen/js/left_origin") == len(NAVIGATING)
+    assert stat("mayadeen/js/left_origin") == len(NAVIGATING) + 1  # and the listing redirected off the origin
     archived = {url for url, _ in hostile_sections.warc}
-    for path in NAVIGATING:
+    for path in (*NAVIGATING, REDIRECTED):
         assert PUBLIC_URL + path not in archived, path
         assert f"Rendering {PUBLIC_URL}{path} failed: the page of http://127.0.0.1:" in log
         navigations = [h for h in hostile_sections.srv.requests if h.path == path]

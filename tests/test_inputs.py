@@ -357,6 +357,33 @@ def test_a_store_with_damaged_pages_is_never_written_to(tmp_path):
     assert hashlib.sha256(sqlite.read_bytes()).hexdigest() == before  # not one byte written
 
 
+def test_a_store_another_process_keeps_locked_is_one_line(tmp_path):
+    """A ``sqlite3`` shell's ``BEGIN EXCLUSIVE`` left open: was a traceback per component (the first
+    write's OperationalError, CoreStats, Spidermon) and a summary without figures."""
+    sqlite = tmp_path / "mayadeen.sqlite"
+    ArticleStore(sqlite).close()
+    holder = sqlite3.connect(sqlite, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with FixtureServer() as srv:
+            result = crawl_in_process(
+                "feed", srv.url, tmp_path, settings={"MAYADEEN_SQLITE_BUSY_TIMEOUT": "0.2"}, check=False
+            )
+            assert srv.paths() == []
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    environment_refusal(
+        result,
+        f"MAYADEEN_SQLITE_PATH={sqlite}: another process has held the store's lock for more than 0.2 s (an"
+        " open transaction: a sqlite3 shell's BEGIN, a backup); nothing was written; try again once it is"
+        " released, or wait longer with -s MAYADEEN_SQLITE_BUSY_TIMEOUT=SECONDS",
+        "store_busy",
+    )
+    with FixtureServer() as srv:  # released: the next run goes on
+        assert crawl_in_process("feed", srv.url, tmp_path).returncode == 0
+
+
 def test_a_read_only_data_directory_is_one_line(tmp_path):
     data = tmp_path / "data"
     data.mkdir()

@@ -146,7 +146,8 @@ def test_a_canonical_pointing_at_a_listing_does_not_merge_items(tmp_path):
     for path in (UN, ASIA):
         assert (rows[P + path]["article_id"], rows[P + path]["kind"]) == (expected[P + path]["article_id"], "article")
     assert item_paths(paths2) == []
-    assert first.stat("mayadeen/identity/canonical_rejected") == 2
+    # the page object passes over a canonical that is no item's URL (ArticlePage._add_url): none to reject
+    assert first.stat("mayadeen/identity/canonical_rejected") is None
 
 
 def test_a_renamed_item_keeps_one_row_and_its_old_url(tmp_path):

@@ -8,12 +8,12 @@ import pytest
 from mayadeen.normalize.codes import title_from_key, to_kind, to_language, to_post_id, to_section_group
 from mayadeen.normalize.counts import parse_count, parse_duration, parse_read_time, to_int
 from mayadeen.normalize.credits import clean_credit, split_credit
-from mayadeen.normalize.dates import to_utc_iso
+from mayadeen.normalize.dates import date_precision, to_utc_iso
 from mayadeen.normalize.hrefs import image_url, item_url, public_url
 from mayadeen.normalize.lenient_json import parse_json_lenient
 from mayadeen.normalize.links import normalize_link, normalize_links
 from mayadeen.normalize.media import normalize_image, normalize_images
-from mayadeen.normalize.names import split_keywords, split_names
+from mayadeen.normalize.names import split_keywords, split_names, tag_name
 from mayadeen.normalize.text import (
     clean_text,
     collapse_whitespace,
@@ -63,6 +63,12 @@ def test_collapse_whitespace(raw, expected):
         ({"a": 1}, None),
         (b"bytes", None),
         ("x" * 2_000_000, None),
+        # half of a UTF-16 pair (a JSON escape cut in two) cannot be written by any store or feed
+        ("Health\ud800", "Health\ufffd"),
+        ("\udc00 first", "\ufffd first"),
+        # bidirectional overrides and isolates go (a text shown in another order); the marks stay
+        ("a\u202eb\u2066c\u2069d\u202ae", "abcde"),
+        ("x\u200fy\u200ez", "x\u200fy\u200ez"),
     ],
 )
 def test_clean_text(raw, expected):
@@ -111,6 +117,8 @@ def test_element_text_survives_deep_nesting():
         ("Byron Smith", ("By",), "Byron Smith"),
         ("Updated: 1 Aug 2025 09:35", ("Updated",), "1 Aug 2025 09:35"),
         ("Source:", ("Source",), None),
+        ("By", ("By",), None),  # the byline's label before an empty name
+        ("by ", ("By",), None),
         (None, ("Source",), None),
     ],
 )
@@ -181,6 +189,13 @@ def test_split_keywords(raw, expected):
 
 
 @pytest.mark.parametrize(
+    "raw, expected", [("#Iraq", "Iraq"), ("## Iraq", "Iraq"), ("#", None), ("C#", "C#"), (" Gaza ", "Gaza")]
+)
+def test_tag_name(raw, expected):
+    assert tag_name(raw) == expected
+
+
+@pytest.mark.parametrize(
     "raw, expected",
     [
         ("Al Mayadeen English", ["Al Mayadeen English"]),
@@ -209,6 +224,9 @@ def test_split_names(raw, expected):
         ("abc", None),
         ("12a3", None),
         (0, None),
+        ("0", None),
+        ("000", None),
+        ("100", "100"),
         (-5, None),
         (True, None),
         (None, None),
@@ -405,6 +423,27 @@ def test_to_utc_iso(raw, expected):
 
 
 @pytest.mark.parametrize(
+    "raw, precision",
+    [
+        ("2023-08-18T21:45:00+03:00", 2),
+        ("2023-08-18T18:45:00Z", 2),
+        ("2023-08-18T21:45:00+0300", 2),
+        ("Fri, 18 Aug 2023 18:45:00 GMT", 2),
+        (datetime(2023, 8, 18, 18, 45, tzinfo=UTC), 2),
+        ("2023-08-18T18:45:00", 1),
+        ("2023-08-18 21:45:00", 1),
+        ("18 Aug 2023 21:45", 1),
+        (datetime(2023, 8, 18, 18, 45), 1),
+        ("2023-08-18", 0),
+        ("18 Aug 2023", 0),
+        (date(2023, 8, 18), 0),
+    ],
+)
+def test_date_precision(raw, precision):
+    assert date_precision(raw) == precision
+
+
+@pytest.mark.parametrize(
     "raw, expected",
     [
         # Lebanon moves clocks forward at 00:00 on the last Sunday of March (31 Mar 2024) ...
@@ -460,6 +499,12 @@ def test_to_utc_iso_junk(raw):
         ("http://[::1", None),
         ("", None),
         (None, None),
+        # a URL never holds whitespace: a browser drops tabs and newlines and escapes the rest
+        ("/Content/a (1).jpg", "https://english.almayadeen.net/Content/a%20(1).jpg"),
+        ("/Content/a\u00a0b.jpg?x=1\t2", "https://english.almayadeen.net/Content/a%20b.jpg?x=1%202"),
+        # an escaped unreserved character is that character (a page URL is one URL, however written)
+        ("/news/politics/iraqs%2Dpmf%2dlaw", "https://english.almayadeen.net/news/politics/iraqs-pmf-law"),
+        ("/Content/a%2fb%20c.jpg", "https://english.almayadeen.net/Content/a%2Fb%20c.jpg"),
     ],
 )
 def test_public_url(raw, expected):

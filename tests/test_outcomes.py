@@ -472,12 +472,14 @@ def test_overwrite_output_with_jobdir_appends_when_resuming(tmp_path):
     assert 0 < before < 14 and sorted(urls) == sorted(expected_records())  # was 10 of 14: the resume overwrote
 
 
-def test_records_that_could_not_be_written_fail_the_run(tmp_path):
+# "-o out.jsonl" is Scrapy's format "jsonl": the same JSON Lines, and the same care (it had none).
+@pytest.mark.parametrize("format_suffix", [":jsonlines", ""])
+def test_records_that_could_not_be_written_fail_the_run(tmp_path, format_suffix):
     full = tmp_path / "full"
     full.mkdir()
     with FaultServer() as srv:
         cmd, env = crawl_command("feed", srv.url, tmp_path)
-        cmd[cmd.index("-o") + 1] = f"{full}/out.jsonl:jsonlines"
+        cmd[cmd.index("-o") + 1] = f"{full}/out.jsonl{format_suffix}"
         # A file system with room for a few records only (a full disk).
         shell = f"mount -t tmpfs -o size=24k tmpfs {full} && exec " + " ".join(f"'{c}'" for c in cmd)
         proc = subprocess.run(

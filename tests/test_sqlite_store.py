@@ -276,6 +276,21 @@ def test_changed_content_makes_a_revision_and_keeps_the_old_version(store, recor
     assert store.count() == 1
 
 
+def test_a_version_older_than_the_stored_one_changes_nothing(store, records):
+    """A slow run's fetch (or a cache's old copy) stored after a newer version must not put it back:
+    the next runs would skip the newer version, whose date is stored."""
+    old = records[2]
+    newer = rehashed(old, body=old["body"] + "\n\nUpdate: a late paragraph.", date_modified=T2, scraped_at=T2)
+    assert store.upsert(newer, seen_at=T2) == "new"
+    assert store.upsert(old, seen_at=T3) == "stale"
+    assert store.upsert(rehashed(newer, date_modified=T1), seen_at=T3) == "stale"  # the same text, older
+    stored = store.get(old["url"])
+    assert strip(stored) == newer and (stored["revision"], stored["last_seen"]) == (1, T2)
+    assert store.revisions(old["url"]) == []
+    assert store.upsert(rehashed(newer, date_modified=T3), seen_at=T3) == "unchanged"  # newer: taken
+    assert store.get(old["url"])["date_modified"] == T3
+
+
 def test_lists_and_objects_are_json_text_ints_are_integers(sqlite_store, records):
     store = sqlite_store
     video = next(r for r in records if r["kind"] == "video")

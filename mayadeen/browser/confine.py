@@ -5,8 +5,13 @@ which in mirror mode is the mirror, and only for documents, scripts, XHR and fet
 request is aborted. Where each kind of traffic is stopped:
 
 - every HTTP(S) request of the page and of its frames (navigations included: ``location.href``, a
-  form, a meta refresh, a redirect; sub-resources, EventSource, beacons, prefetches): scrapy-playwright's
+  form, a meta refresh; sub-resources, EventSource, beacons, prefetches): scrapy-playwright's
   page route asks ``should_abort_request`` (``PLAYWRIGHT_ABORT_REQUEST``);
+- the next hop of a redirected navigation (a 30x of the page or of a frame): no route is asked for it,
+  so Chromium's proxy setting (``mayadeen.browser.chromium``: every origin but the page's goes to a
+  closed port) stops it, and ``_redirect_hop`` (the page's ``request`` event) judges it as the route
+  would have: counted as blocked, and a main frame redirected off the origin has left it (the hops of
+  a fetch or a sub-resource do reach the route);
 - popups (``window.open``): the context route aborts every request of a page that is not one of ours,
   and the popup is closed;
 - WebSockets: page and context ``route_web_socket`` close every socket before it connects;
@@ -136,6 +141,17 @@ async def _close_socket(socket, confinement: Confinement | None = None) -> None:
     await socket.close(code=1008, reason="blocked")  # never connected to the server
 
 
+def _redirect_hop(page, request) -> None:
+    """The page's ``request`` event: a redirected navigation's next hop, which no route sees, judged as
+    one would."""
+    confinement = _PAGES.get(page)
+    if confinement is None or request.redirected_from is None or not request.is_navigation_request():
+        return
+    reason = confinement.decide(request)
+    if reason is not None:
+        confinement.block(reason, request.url)
+
+
 async def _close_popup(opener, popup) -> None:
     confinement = _PAGES.get(opener)
     if confinement is not None:
@@ -156,6 +172,7 @@ async def init_page(page, request) -> None:
     if page not in _GUARDED_PAGES:
         await page.route_web_socket(EVERY_SOCKET, lambda socket: _close_socket(socket, _PAGES.get(page)))
         page.on("popup", lambda popup: _close_popup(page, popup))
+        page.on("request", lambda request: _redirect_hop(page, request))
         _GUARDED_PAGES.add(page)
     request.meta[CONFINEMENT_KEY] = confinement
     _PAGES[page] = confinement

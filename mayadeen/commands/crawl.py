@@ -159,7 +159,7 @@ class Command(ScrapyCrawlCommand):
         limits = Thresholds.from_settings(settings)
         new_outputs = NewOutputs.before(settings, spidercls)  # removed at the end if this run leaves them empty
         problem = (
-            preflight.target_problem(store_target(settings))
+            preflight.target_problem(store_target(settings), settings.getfloat("MAYADEEN_SQLITE_BUSY_TIMEOUT", 60.0))
             or preflight.feed_problem(settings, spidercls)
             or preflight.archive_problem(settings)
         )

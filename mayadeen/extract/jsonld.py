@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mayadeen.normalize.hrefs import public_url
 from mayadeen.normalize.lenient_json import parse_json_lenient
 
 # Item types besides ``*Article`` (NewsArticle, OpinionNewsArticle, ...).
@@ -49,9 +50,18 @@ def find_node(nodes: list[dict], wanted: Callable[[set[str]], bool]) -> dict:
     return next((node for node in nodes if wanted(node_types(node))), {})
 
 
-def find_article(nodes: list[dict]) -> dict:
-    """The item's node: the first ``*Article`` or blog posting."""
-    return find_node(nodes, lambda types: any(t.endswith("article") or t in ARTICLE_TYPES for t in types))
+def find_article(nodes: list[dict], own_urls: Callable[[], set[str]] = set) -> dict:
+    """The item's node: the first ``*Article`` or blog posting whose ``url`` or ``mainEntityOfPage``,
+    made canonical, is one of ``own_urls()`` (the page's); else the first. A page may describe another
+    story too (a teaser, a widget), ahead of its own; with one article node no URL is compared."""
+    articles = [node for node in nodes if any(t.endswith("article") or t in ARTICLE_TYPES for t in node_types(node))]
+    if len(articles) > 1 and (mine := own_urls()):
+        for node in articles:
+            entity = node.get("mainEntityOfPage")
+            named = (node.get("url"), entity.get("@id") if isinstance(entity, dict) else entity)
+            if any(public_url(url) in mine for url in named):
+                return node
+    return articles[0] if articles else {}
 
 
 def find_video(nodes: list[dict], article: dict) -> dict:

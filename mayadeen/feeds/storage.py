@@ -105,15 +105,19 @@ class RecordFile:
         return getattr(self.file, name)
 
 
+#: Scrapy's names of the JSON Lines format (``FEED_EXPORTERS_BASE``): ``-o out.jsonl`` is ``jsonl``.
+LINE_FORMATS = frozenset({"jsonlines", "jsonl", "jl"})
+
+
 class KillSafeFileFeedStorage(FileFeedStorage):
     @staticmethod
     def writes_through(feed_options: dict[str, Any]) -> bool:
         """Whether a feed with these options holds each record once written (no compressor's buffer)."""
-        return feed_options.get("format") == "jsonlines" and not feed_options.get("postprocessing")
+        return feed_options.get("format") in LINE_FORMATS and not feed_options.get("postprocessing")
 
     def __init__(self, uri: str, *, feed_options: dict[str, Any] | None = None, crawler=None):
         super().__init__(uri, feed_options=feed_options)
-        self.line_format = (feed_options or {}).get("format") == "jsonlines"
+        self.line_format = (feed_options or {}).get("format") in LINE_FORMATS
         self.crawler = crawler
 
     @classmethod

@@ -22,7 +22,7 @@ def to_post_id(value) -> str | None:
     if not text:
         return None
     m = _POST_ID.fullmatch(text)
-    return m.group(1) if m else None
+    return m.group(1) if m and m.group(1).strip("0") else None  # 0 is no post's id (an unset field)
 
 
 KINDS = ("article", "video", "infograph", "gallery")

@@ -46,6 +46,23 @@ _DMY = re.compile(r"\b(\d{1,2})\s+([A-Za-z]{3,9})\.?,?\s+(\d{4})" + _TIME, re.I)
 _MDY = re.compile(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})" + _TIME, re.I)
 
 
+_TIME_OF_DAY = re.compile(r"\d:\d\d")
+_ZONE = re.compile(r"(?:[zZ]|[+-]\d\d:?\d\d|\bGMT|\bUTC)$")
+
+
+def date_precision(value) -> int:
+    """How exactly a date value names its moment: 2 with its time and its offset (``…T21:45:00+03:00``,
+    ``…Z``, RFC 822), 1 with its time only (read as Beirut time), 0 a day alone (read as midnight in
+    Beirut). A layer that says more is the better one: a naive or day-only value is a guess."""
+    if isinstance(value, str):
+        if _TIME_OF_DAY.search(value) is None:
+            return 0
+        return 2 if _ZONE.search(value.rstrip()) else 1
+    if isinstance(value, datetime):
+        return 2 if value.utcoffset() is not None else 1
+    return 0 if isinstance(value, date) else 2  # anything else: the normaliser says whether it is a date
+
+
 def _format_utc(dt: datetime) -> str | None:
     if not 1900 <= dt.year <= 2200:
         return None

@@ -31,6 +31,14 @@ def split_names(value) -> list[str]:
     return drop_duplicates(name for name in map(author_name, value) if name)
 
 
+def tag_name(value) -> str | None:
+    """One tag name as the site names it: ``#Iraq`` (a tag shown as a hashtag) is ``Iraq``."""
+    text = clean_text(value)
+    if text and text[0] == "#":
+        text = text.lstrip("#").lstrip() or None
+    return text
+
+
 def author_name(value) -> str | None:
     """One byline name from a string or a ``{"name": …}`` object (JSON-LD), without a leading "By"."""
     if isinstance(value, dict):

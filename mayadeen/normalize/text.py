@@ -9,7 +9,12 @@ from functools import lru_cache
 from lxml import etree
 
 _MAX_TEXT = 1_000_000  # longer values are junk, not text
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Control characters, and the bidirectional embeddings, overrides and isolates that make a text show in
+# an order other than its own (a headline that reads differently in a terminal, the card or the report);
+# the marks (U+200E, U+200F) stay: they only tell a neutral character its direction.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Half of a UTF-16 pair, from a JSON escape ("\ud83d" without its other half): no encoding can write it.
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 # What an HTML parser would take for the start of a tag, a comment or a declaration.
 _TAG_START = re.compile(r"<[a-zA-Z/!?]")
 # Markup that reached a text value (escaped in the page, or from JSON) is parsed as HTML, like a
@@ -56,7 +61,7 @@ def clean_text(value) -> str | None:
     if not (value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " "):
         value = " ".join(value.split())
         if not value.isprintable():  # fast C check; true for nearly all text once whitespace is collapsed
-            value = " ".join(_CONTROL.sub("", value).split())
+            value = " ".join(_LONE_SURROGATE.sub("\ufffd", _CONTROL.sub("", value)).split())
     if "<" in value:  # after the control characters: "<\x00img" is a tag once the NUL is gone
         value = " ".join(_strip_markup(value).split())
     return value or None
@@ -205,7 +210,8 @@ def element_text(element) -> str | None:
 def strip_label(value, *labels: str) -> str | None:
     """``"Source: News websites"`` -> ``"News websites"``: drops a leading label (``Source:``, ``By``).
 
-    The label must be followed by a colon or a space, so ``"Byron"`` keeps its ``By``.
+    The label must be followed by a colon or a space, so ``"Byron"`` keeps its ``By``; a label alone
+    (``"By"`` before an empty name) is no value.
     """
     text = clean_text(value)
     if not text:
@@ -219,8 +225,8 @@ def strip_label(value, *labels: str) -> str | None:
 
 @lru_cache(maxsize=64)
 def _label_pattern(label: str) -> re.Pattern:
-    """A leading ``label`` followed by a colon or a space, any case."""
-    return re.compile(rf"{re.escape(label)}(?:\s*:\s*|\s+)", re.I)
+    """A leading ``label`` followed by a colon, a space or nothing (a label without its value), any case."""
+    return re.compile(rf"{re.escape(label)}(?:\s*:\s*|\s+|$)", re.I)
 
 
 def join_blocks(blocks) -> str | None:

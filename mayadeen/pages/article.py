@@ -27,7 +27,10 @@ from mayadeen.extract.tawsiyat import read_tawsiyat, tawsiyat_classes
 from mayadeen.items import ArticleItem
 from mayadeen.loaders import ArticleLoader
 from mayadeen.normalize.codes import title_from_key, to_kind, to_post_id
+from mayadeen.normalize.dates import date_precision
+from mayadeen.normalize.hrefs import item_url, public_url
 from mayadeen.normalize.links import normalize_links
+from mayadeen.normalize.media import normalize_image
 from mayadeen.normalize.names import split_keywords, split_names
 from mayadeen.normalize.text import element_text
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_URL, item_kind
@@ -130,8 +133,8 @@ class ArticlePage:
     def _add_identity(self, loader: ArticleLoader) -> None:
         ld, meta, item = self.ld_article, self.meta, self.item_container
         entity = ld.get("mainEntityOfPage")
-        loader.add_first(
-            "url",
+        self._add_url(
+            loader,
             self.page_tags.canonical,
             meta.first("og:url"),
             ld.get("url"),
@@ -164,6 +167,21 @@ class ArticlePage:
             meta.first("og:locale"),
             meta.first("language"),
         )
+
+    def _add_url(self, loader: ArticleLoader, *layers) -> None:
+        """The first layer's URL that is an item page's; else the first on the site (a page of a shape the
+        site did not use before). A canonical link to the home page, an AMP or another language's page
+        is not this item's URL. A callable is read only when the layers before it gave no item URL."""
+        others = []
+        for value in layers:
+            if callable(value):
+                value = value()
+            url = item_url(value, self.url, self.tracking) if isinstance(value, str) else None
+            if url and item_kind(url):
+                loader.add_value("url", url)
+                return
+            others.append(value)
+        loader.add_first("url", *others)
 
     def _add_sections(self, loader: ArticleLoader) -> None:
         """Metadata, the breadcrumb; only when all fail, the menu's label, a title from the URL."""
@@ -211,22 +229,42 @@ class ArticlePage:
                 split_names(tw.get("author")),
             )
         loader.add_value("source", by_class.text(self.SOURCE))
-        if not loader.add_first(
+        self._add_date(
+            loader,
             "date_published",
             ld.get("datePublished"),
             meta.first("article:published_time"),
             lambda: self.tawsiyat.get("published_time"),
-        ):
-            loader.add_first(
-                "date_published", time_values(by_class.first(self.PUBLISHED)), lambda: self.ld_video.get("uploadDate")
-            )
-        if not loader.add_first(
+            lambda: time_values(by_class.first(self.PUBLISHED)),
+            lambda: self.ld_video.get("uploadDate"),
+        )
+        self._add_date(
+            loader,
             "date_modified",
             ld.get("dateModified"),
             meta.first("article:modified_time"),
             lambda: self.tawsiyat.get("last_updated"),
-        ):
-            loader.add_first("date_modified", time_values(by_class.first(self.UPDATED)))
+            lambda: time_values(by_class.first(self.UPDATED)),
+        )
+
+    @staticmethod
+    def _add_date(loader: ArticleLoader, field: str, *layers) -> None:
+        """The first date, layer by layer, that has its time and offset; else the first with its time
+        (Beirut time); else a day alone (midnight in Beirut): a naive or day-only value is a layer's
+        guess, another layer may know better. A layer may give several (a ``<time>``'s ``datetime``,
+        its text), best first; a callable is read only when the layers before it did not answer."""
+        guesses: dict[int, list] = {1: [], 0: []}
+        for value in layers:
+            if callable(value):
+                value = value()
+            exact = []
+            for v in value if isinstance(value, list) else [value]:
+                if v is not None:
+                    precision = date_precision(v)
+                    (exact if precision == 2 else guesses[precision]).append(v)
+            if loader.add_first(field, exact):
+                return
+        loader.add_first(field, guesses[1]) or loader.add_first(field, guesses[0])
 
     def _add_tags_and_counts(self, loader: ArticleLoader) -> None:
         meta, by_class = self.meta, self.by_class
@@ -257,6 +295,7 @@ class ArticlePage:
         )
         lead = [main] if (main := loader.get_output_value("image")) else []
         rest = self.body.figures + [figure_image(el) for el in self.by_class.get(self.GALLERY_SLIDE, [])]
+        rest = [self._with_ld_facts(figure, ld_images) for figure in rest]
         loader.add_first("images", lead + rest if rest else None, ld_images if len(ld_images) > 1 else None, lead)
         if loader.get_output_value("kind") == "video":  # all layers: URL and duration may live apart
             ld, meta, by_class = self.ld_video, self.meta, self.by_class
@@ -279,7 +318,7 @@ class ArticlePage:
     by_tag = layer(lambda self: self.page_tags.by_tag)
     meta = layer(lambda self: self.page_tags.meta)
     jsonld = layer(lambda self: read_jsonld(self.by_tag["script"]))
-    ld_article = layer(lambda self: find_article(self.jsonld))
+    ld_article = layer(lambda self: find_article(self.jsonld, self._own_urls))
     ld_video = layer(lambda self: find_video(self.jsonld, self.ld_article))
     tawsiyat = layer(lambda self: read_tawsiyat(self.by_tag["script"]))
     by_class = layer(lambda self: elements_by_class(self.item_container))
@@ -317,7 +356,7 @@ class ArticlePage:
         """The first main figure or media box; else the video player's poster."""
         container = next((el for el in map(self.by_class.first, self.MAIN_IMAGE) if el is not None), None)
         if container is not None:
-            return figure_image(container)
+            return self._with_ld_facts(figure_image(container), image_candidates(self.ld_article.get("image")))
         player = self.by_class.first(self.VIDEO_PLAYER)
         return player_poster(player) if player is not None else None
 
@@ -337,6 +376,26 @@ class ArticlePage:
         if block is None:
             return self.body.links
         return self.body.links + card_links(block, "read_next", self.CARD, self.CARD_TITLE, self.SECTION_HEAD)
+
+    def _with_ld_facts(self, figure: dict, ld_images: list) -> dict:
+        """A figure or gallery slide without its caption or credit takes them from the JSON-LD image of the
+        same URL (a caption ending in ``(…)`` holds its credit). Raw values: the loader normalises them."""
+        caption, credit = figure["caption"], figure["credit"]
+        if caption and (credit or caption.endswith(")")) or not ld_images:
+            return figure
+        url = (normalize_image(figure, self.url, self.tracking) or {}).get("url")
+        for candidate in ld_images:
+            if (
+                url
+                and isinstance(candidate, dict)
+                and url == (normalize_image(candidate, self.url, self.tracking) or {}).get("url")
+            ):
+                return {**figure, "caption": caption or candidate["caption"], "credit": credit or candidate["credit"]}
+        return figure
+
+    def _own_urls(self) -> set[str]:
+        """The page's URLs, canonical: the one it was fetched at and its canonical link."""
+        return {url for url in (public_url(self.url), public_url(self.page_tags.canonical, self.url)) if url}
 
     def menu_label(self, keys: list[str]) -> str | None:
         """The site menu's label for the listing at ``/keys…`` (``/news/politics`` -> Politics)."""

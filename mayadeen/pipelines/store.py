@@ -31,6 +31,7 @@ from mayadeen.plain_record import plain_record
 from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_errors, store_target
 from mayadeen.store.freshness import comparable_items_seen
 from mayadeen.store.interface import Store
+from mayadeen.store.model import STALE
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,9 @@ class StorePipeline:
     the item is dropped quietly (``not_stored``): only the copy that is stored reaches the feeds.
     Runs that died without closing their ``crawl_runs`` row are marked ``killed``
     (``mayadeen.store.run_progress``).
-    Stats: ``mayadeen/items/new``, ``mayadeen/items/updated``, ``mayadeen/items/unchanged``,
+    A record modified before the stored version (a slow run's fetch, a cache's old copy) leaves the store
+    as it is and is dropped (INFO). Stats: ``mayadeen/items/new``, ``mayadeen/items/updated``,
+    ``mayadeen/items/unchanged``, ``mayadeen/items/stale``,
     ``mayadeen/run_id`` (the ``crawl_runs`` id of this crawl), and ``mayadeen/lost/run_figures`` when the
     store could not take the run's figures at the close (logged; the run fails with ``lost_records``).
 
@@ -170,7 +173,18 @@ class StorePipeline:
             self.stats.inc_value("mayadeen/lost/store")
             logger.error("Could not store %s in %s: %s", record.get("url"), self.target, exc)
             return item
+        except Exception:  # a record the store cannot write, whatever the store's state: lost, and said so
+            self.stats.inc_value("mayadeen/lost/store")
+            logger.exception("Could not store %s in %s", record.get("url"), self.target)
+            return item
         self.stats.inc_value(f"mayadeen/items/{outcome}")
+        if outcome == STALE:  # not passed on either: the feeds would put the older version after the newer
+            logger.info(
+                "Kept the stored version of %s: it was modified after the version fetched (%s)",
+                record.get("url"),
+                record.get("date_modified"),
+            )
+            raise DropItem(f"stale: {record.get('url')} (the stored version is newer)", log_level="DEBUG")
         return item
 
     async def spider_closed(self, spider, reason: str) -> None:

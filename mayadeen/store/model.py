@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
+from mayadeen.normalize.dates import to_utc_iso
 from mayadeen.record import HASHED_KEYS, RECORD_KEYS, STRUCTURED_KEYS, UNORDERED_KEYS
 
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
@@ -31,6 +32,8 @@ METADATA_COLUMNS = tuple(
 )
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
+#: A fetched version older than the stored one (a slow run's fetch, a cache's stale copy): nothing changes.
+STALE = "stale"
 
 #: Each engine's record of the migrations applied to a store: one row per migration, in order.
 MIGRATIONS_TABLE = "store_migrations"
@@ -70,9 +73,17 @@ class ItemState(NamedTuple):
     last_run: int | None  # the crawl_runs id of the run that stored it last
 
 
-def stored_change(record: Mapping[str, Any], old_hash: str | None, revision: int) -> tuple[tuple[str, ...], str, int]:
-    """What storing ``record`` over a stored version (its content hash and revision) does: the
-    columns to set, the outcome and the new revision. A new content hash makes a revision."""
+def stored_change(
+    record: Mapping[str, Any], old_hash: str | None, revision: int, old_modified=None
+) -> tuple[tuple[str, ...], str, int]:
+    """What storing ``record`` over a stored version (its content hash, revision and ``date_modified``)
+    does: the columns to set, the outcome and the new revision. A new content hash makes a revision;
+    a record modified before the stored one changes nothing (``STALE``): a later run, or a slower one
+    that fetched it earlier, must not put an older version back (the next runs would then skip the
+    newer one: its date is stored)."""
+    modified, stored = record.get("date_modified"), to_utc_iso(old_modified) if old_modified else None
+    if modified and stored and modified < stored:
+        return (), STALE, revision
     if old_hash == record.get("content_hash"):
         return METADATA_COLUMNS, UNCHANGED, revision
     return RECORD_COLUMNS, UPDATED, revision + 1

@@ -36,6 +36,7 @@ from mayadeen.store.model import (
     NEW,
     POSTGRESQL,
     RECORD_COLUMNS,
+    STALE,
     UPDATED,
     ItemState,
     StoreTarget,
@@ -250,6 +251,8 @@ class PostgresStore(Store):
             outcome = NEW
         else:
             columns, outcome, revision = stored_change(record, *old)
+            if outcome == STALE:
+                return outcome
             if outcome == UPDATED:
                 self._file_revision(article_id)
             assignments = "".join(f"{c} = %s, " for c in columns)
@@ -271,10 +274,12 @@ class PostgresStore(Store):
             also()
         return outcome
 
-    def _locked_state(self, article_id: str) -> tuple[str, int] | None:
-        """The stored item's content_hash and revision, its row locked until the transaction ends."""
+    def _locked_state(self, article_id: str) -> tuple | None:
+        """The stored item's content_hash, revision and date_modified, its row locked until the
+        transaction ends."""
         return self.conn.execute(
-            "SELECT content_hash, revision FROM articles WHERE article_id = %s FOR UPDATE", (article_id,)
+            "SELECT content_hash, revision, date_modified FROM articles WHERE article_id = %s FOR UPDATE",
+            (article_id,),
         ).fetchone()
 
     def _file_revision(self, article_id: str) -> None:

@@ -37,6 +37,7 @@ from mayadeen.store.model import (
     NEW,
     RECORD_COLUMNS,
     SQLITE,
+    STALE,
     UPDATED,
     ItemState,
     stored_change,
@@ -193,7 +194,8 @@ class ArticleStore(Store):
         run_id: int | None = None,
         also: Callable[[], None] | None = None,
     ) -> str:
-        """Store one record; returns ``"new"``, ``"updated"`` or ``"unchanged"``.
+        """Store one record; returns ``"new"``, ``"updated"``, ``"unchanged"`` or ``"stale"`` (older than
+        the stored version, which stays: ``model.stored_change``).
 
         Keyed by ``article_id``. A different ``content_hash`` replaces the row (revision + 1) and files
         the old version in ``article_revisions``. The same hash updates the other columns in place
@@ -207,7 +209,8 @@ class ArticleStore(Store):
         article_id, url = record["article_id"], record["url"]
         with self._write(also) as conn:
             old = conn.execute(
-                "SELECT content_hash, revision FROM articles INDEXED BY articles_state WHERE article_id = ?",
+                "SELECT content_hash, revision, date_modified FROM articles INDEXED BY articles_state"
+                " WHERE article_id = ?",
                 (article_id,),
             ).fetchone()
             if old is None:
@@ -219,6 +222,8 @@ class ArticleStore(Store):
                 outcome = NEW
             else:
                 columns, outcome, revision = stored_change(record, *old)
+                if outcome == STALE:
+                    return outcome
                 if outcome == UPDATED:
                     self._file_revision(conn, article_id)
                 assignments = ", ".join(f"{c} = ?" for c in columns)
