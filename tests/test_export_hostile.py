@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+import cmarkgfm
+import cmarkgfm.cmark
 import pyarrow.dataset as ds
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -72,6 +74,8 @@ SECTIONS = (
     "<script>alert(1)</script>",
     "[x](javascript:alert(1))",
     r"**b** | col | $\foo$ & _i_ `c`",
+    # bare addresses, which GitHub-flavoured renderers (GitHub, Hugging Face) link without any markup
+    "+Politics https://evil.example/s and www.evil.example",
 )
 T0, T1, T2 = "2025-08-04T12:00:00Z", "2025-08-04T12:30:00Z", "2025-08-05T06:00:00Z"
 #: What a CommonMark renderer may make of the card: its own structure, nothing from the site.
@@ -217,7 +221,16 @@ class Tags(HTMLParser):
 
 
 def assert_card_is_inert(card: str, texts: list[str]) -> None:
-    rendered = Tags(MarkdownIt("commonmark", {"html": True}).enable("table").render(card))
+    for renderer in (
+        lambda text: MarkdownIt("commonmark", {"html": True}).enable("table").render(text),
+        # GitHub's own renderer, with its autolinks (and HTML left on, as a careless host might)
+        lambda text: cmarkgfm.github_flavored_markdown_to_html(text, options=cmarkgfm.cmark.Options.CMARK_OPT_UNSAFE),
+    ):
+        _assert_rendered_inert(renderer(card), texts)
+
+
+def _assert_rendered_inert(html: str, texts: list[str]) -> None:
+    rendered = Tags(html)
     for tag, attrs in rendered.tags:
         assert tag in CARD_TAGS, (tag, attrs)
         assert tag != "a" or attrs["href"] == "https://english.almayadeen.net", attrs

@@ -29,6 +29,7 @@ from tests.scheduled import (
     runs,
     stored,
 )
+from tests.test_article_page import _content_inner as content_inner
 
 P = "https://english.almayadeen.net"
 JSON_COLUMNS = {"authors", "tags", "image", "images", "video", "related"}
@@ -105,6 +106,23 @@ def test_full_refetches_every_item_and_keeps_paging(tmp_path, first_run):
     assert (run["items_new"], run["items_updated"], run["items_unchanged"]) == (0, 0, 14)
     assert json.loads(run["arguments"])["full"] == "1"
     assert {r["revision"] for r in stored(full.sqlite).values()} == {1}
+
+
+def test_a_page_broken_for_a_while_does_not_replace_its_record(tmp_path, first_run):
+    """The site serves a page with an empty article body, its dates unchanged: was stored as a new
+    revision with ``body=""``, and the next runs skipped the page once it was fixed (same date)."""
+    first_run("sitemap", tmp_path)
+    site = FixtureSite()
+    html = site.body(CHANGED_PATH).decode("utf-8")
+    start, end = content_inner(html)
+    site.override(CHANGED_PATH, html[:start] + html[end:])  # div#article-content empty
+    with FixtureServer(site) as srv:
+        run = crawl_in_process("sitemap", srv.url, tmp_path, args={"full": "1"}, check=False)
+    assert run.stat("mayadeen/items/degraded") == 1
+    assert f"Kept the stored version of {P + CHANGED_PATH}: the page fetched lacks what it has (body)" in run.log
+    row = stored(run.sqlite)[P + CHANGED_PATH]
+    assert (row["body"], row["revision"]) == (expected_records()[P + CHANGED_PATH]["body"], 1)
+    assert P + CHANGED_PATH not in {r["url"] for r in run.records()}  # nor in the feed
 
 
 def expected_changed() -> dict:

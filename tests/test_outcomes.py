@@ -492,7 +492,7 @@ def test_records_that_could_not_be_written_fail_the_run(tmp_path, format_suffix)
         )
     line = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1, line
-    assert "result=FAILED (lost_records)" in line and " lost=0 " not in line
+    assert "result=FAILED (lost_records)" in line and " lost=0 " not in line and " lost_in=feed " in line
     assert proc.stderr.count("Could not write the record of") == 1 and "Traceback" not in proc.stderr
     (run,) = runs(tmp_path / "mayadeen.sqlite")
     assert run["result"] == "lost_records" and run["items_new"] == 14  # the store has them all

@@ -291,6 +291,23 @@ def test_a_version_older_than_the_stored_one_changes_nothing(store, records):
     assert store.get(old["url"])["date_modified"] == T3
 
 
+def test_a_version_lacking_what_the_stored_one_has_changes_nothing_unless_modified_later(store, records):
+    """A page broken for a while (an empty article body, a template without its byline or date) must not
+    replace a good record: the next runs would skip the page (its date is stored) and keep the worse one."""
+    good = records[2]
+    assert store.upsert(good, seen_at=T1) == "new"
+    for broken in (
+        rehashed(good, body="", word_count=0),
+        rehashed(good, authors=[], headline=None),
+        {**good, "date_published": None},  # the same content: metadata alone would have nulled it in place
+    ):
+        assert store.upsert(broken, seen_at=T2) == "degraded"
+    stored = store.get(good["url"])
+    assert strip(stored) == good and (stored["revision"], stored["last_seen"]) == (1, T1)
+    edited = rehashed(good, body="", word_count=0, date_modified=T3)  # an edit that empties it: taken
+    assert store.upsert(edited, seen_at=T3) == "updated" and store.get(good["url"])["body"] == ""
+
+
 def test_lists_and_objects_are_json_text_ints_are_integers(sqlite_store, records):
     store = sqlite_store
     video = next(r for r in records if r["kind"] == "video")

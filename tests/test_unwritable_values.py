@@ -59,7 +59,7 @@ def test_a_record_the_store_cannot_encode_is_lost_loudly(tmp_path, monkeypatch):
         run = crawl_in_process("feed", srv.url, tmp_path, check=False)
     assert run.returncode == 1 and run.stat("mayadeen/lost/store") == 1  # was: exit 0, result=ok, errors=1
     assert f"ERROR: Could not store {url} in " in run.log
-    assert "lost_records" in last_line(run)
+    assert "result=FAILED (lost_records)" in last_line(run) and " lost=1 lost_in=store " in last_line(run)
     with sqlite3.connect(tmp_path / "mayadeen.sqlite") as db:
         assert db.execute("SELECT count(*) FROM articles WHERE url = ?", (url,)).fetchone() == (0,)
         assert db.execute("SELECT count(*) FROM articles").fetchone()[0] == len(expected_records()) - 1

@@ -21,6 +21,10 @@ INVISIBLE_STARTS = "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u202a\u202b\u202c
 #: constructs (``#``, ``-``, ``1.``) cannot arise.
 _MARKDOWN = re.compile(r"([\\`*_\[\]|~$])")
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+#: What GitHub-flavoured renderers (GitHub, Hugging Face) make a link of without any markup: the
+#: ``:`` of ``scheme://`` and the ``.`` of ``www.``, escaped so that they stay text (an address in an
+#: e-mail form is still linked, to ``mailto:``: no renderer's autolinking of those can be escaped).
+_AUTOLINK = re.compile(r"(?<=[A-Za-z0-9])(:)(?=//)|(?<=\b[wW]{3})(\.)")
 #: The longest label a chart draws; longer ones end in an ellipsis (a 2,000-character tag would
 #: squeeze the chart to nothing).
 LABEL_CHARS = 60
@@ -40,8 +44,8 @@ def csv_cell(text: str) -> str:
 
 def markdown_text(value: Any) -> str:
     """``value`` as literal inline text for Markdown and for the HTML a renderer makes of it: one
-    line, Markdown punctuation backslash-escaped, ``& < >`` as entities."""
-    text = _MARKDOWN.sub(r"\\\1", one_line(value))
+    line, Markdown punctuation and bare addresses backslash-escaped, ``& < >`` as entities."""
+    text = _AUTOLINK.sub(lambda m: "\\" + m.group(0), _MARKDOWN.sub(r"\\\1", one_line(value)))
     return "".join(_HTML.get(ch, ch) for ch in text)
 
 

@@ -136,6 +136,13 @@ def lost_records(stats: Mapping[str, Any]) -> int:
     return sum(v for k, v in stats.items() if k.startswith(_LOST_PREFIX))
 
 
+def _lost_in(stats: Mapping[str, Any]) -> str:
+    """`` lost_in=store,feed`` naming what could not be written (a ``coverage`` row or the run's own
+    ``run_figures`` are no article), or nothing when all was."""
+    where = sorted(k[len(_LOST_PREFIX) :] for k, v in stats.items() if k.startswith(_LOST_PREFIX) and v)
+    return f" lost_in={','.join(where)}" if where else ""
+
+
 def capped(stats: Mapping[str, Any]) -> list[str]:
     """The bounds the run hit (``mayadeen/capped/<bound>``: queue, sitemap, ticker, warc_record), sorted.
 
@@ -262,7 +269,7 @@ def summary_line(
         f"Run summary: spider={spider} result={result.words}"
         f" finish_reason={result.finish_reason} {_collected(stats, counted)}"
         f" given_up={stats.get('mayadeen/given_up', 0)} failing={stats.get('mayadeen/failing/items', 0)}"
-        f" lost={lost_records(stats)} capped={','.join(capped(stats)) or 'no'}"
+        f" lost={lost_records(stats)}{_lost_in(stats)} capped={','.join(capped(stats)) or 'no'}"
         f" requests={stats.get('downloader/request_count', 0)} errors={stats.get('log_count/ERROR', 0)}"
         f" warnings={stats.get('log_count/WARNING', 0)}"
         f" duration={'%.1fs' % duration if duration is not None else '?'}"

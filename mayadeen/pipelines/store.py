@@ -31,7 +31,7 @@ from mayadeen.plain_record import plain_record
 from mayadeen.store.engines import SQLITE, StoreTarget, connect, store_errors, store_target
 from mayadeen.store.freshness import comparable_items_seen
 from mayadeen.store.interface import Store
-from mayadeen.store.model import STALE
+from mayadeen.store.model import DEGRADED, STALE, lost_facts
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +60,10 @@ class StorePipeline:
     Runs that died without closing their ``crawl_runs`` row are marked ``killed``
     (``mayadeen.store.run_progress``).
     A record modified before the stored version (a slow run's fetch, a cache's old copy) leaves the store
-    as it is and is dropped (INFO). Stats: ``mayadeen/items/new``, ``mayadeen/items/updated``,
-    ``mayadeen/items/unchanged``, ``mayadeen/items/stale``,
+    as it is and is dropped (INFO); so does one lacking facts the stored version has without being
+    modified since (a page broken for a while: WARNING). Stats: ``mayadeen/items/new``,
+    ``mayadeen/items/updated``, ``mayadeen/items/unchanged``, ``mayadeen/items/stale``,
+    ``mayadeen/items/degraded``,
     ``mayadeen/run_id`` (the ``crawl_runs`` id of this crawl), and ``mayadeen/lost/run_figures`` when the
     store could not take the run's figures at the close (logged; the run fails with ``lost_records``).
 
@@ -155,12 +157,13 @@ class StorePipeline:
         found = {"aliases": origin.urls, "listed": origin.listed} if origin else {}
         writes, errors = list(self.item_writes), self.errors
 
-        def upsert(store: Store) -> str:
+        def upsert(store: Store) -> tuple[str, list[str]]:
             also = (lambda: [write(item, store) for write in writes]) if writes else None
-            return store.upsert(record, run_id=self.run_id, also=also, **found)
+            outcome = store.upsert(record, run_id=self.run_id, also=also, **found)
+            return outcome, lost_facts(record, store.get(record["article_id"])) if outcome == DEGRADED else []
 
         try:
-            outcome = await maybe_deferred_to_future(self.write(upsert))
+            outcome, lost = await maybe_deferred_to_future(self.write(upsert))
         except errors as exc:
             answers = self.crawler.signals.send_catch_log(item_not_stored, item=item, reason=exc)
             if any(answer is True for _, answer in answers):
@@ -178,13 +181,22 @@ class StorePipeline:
             logger.exception("Could not store %s in %s", record.get("url"), self.target)
             return item
         self.stats.inc_value(f"mayadeen/items/{outcome}")
-        if outcome == STALE:  # not passed on either: the feeds would put the older version after the newer
+        # Not passed on either: the feeds would put the worse version after the better one.
+        if outcome == STALE:
             logger.info(
                 "Kept the stored version of %s: it was modified after the version fetched (%s)",
                 record.get("url"),
                 record.get("date_modified"),
             )
             raise DropItem(f"stale: {record.get('url')} (the stored version is newer)", log_level="DEBUG")
+        if outcome == DEGRADED:
+            logger.warning(
+                "Kept the stored version of %s: the page fetched lacks what it has (%s) and was not modified"
+                " since (a page broken for a while?)",
+                record.get("url"),
+                ", ".join(lost),
+            )
+            raise DropItem(f"degraded: {record.get('url')} (the stored version has more)", log_level="DEBUG")
         return item
 
     async def spider_closed(self, spider, reason: str) -> None:

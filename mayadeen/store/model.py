@@ -34,6 +34,11 @@ METADATA_COLUMNS = tuple(
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
 #: A fetched version older than the stored one (a slow run's fetch, a cache's stale copy): nothing changes.
 STALE = "stale"
+#: A fetched version lacking content the stored one has, and modified no later: nothing changes.
+DEGRADED = "degraded"
+#: The facts a page broken for a while loses (an empty article body, a template without its byline).
+FACT_KEYS = ("headline", "summary", "body", "authors", "tags", "image", "images", "video", "date_published")
+_EMPTY = (None, "", [], {})
 
 #: Each engine's record of the migrations applied to a store: one row per migration, in order.
 MIGRATIONS_TABLE = "store_migrations"
@@ -71,6 +76,17 @@ class ItemState(NamedTuple):
     listed_date: str | None
     last_seen: str
     last_run: int | None  # the crawl_runs id of the run that stored it last
+
+
+def lost_facts(record: Mapping[str, Any], stored: Mapping[str, Any]) -> list[str]:
+    """The facts (``FACT_KEYS``) the ``stored`` version has and ``record`` lacks, unless ``record`` was
+    modified later (an edit may remove them). A version that lost them without a later
+    ``date_modified`` is a page broken for a while, not an edit: storing it would replace a good record
+    with a worse one, which the next runs skip (its date is stored)."""
+    modified, was = record.get("date_modified"), to_utc_iso(stored.get("date_modified"))
+    if modified and was and modified > was:
+        return []
+    return [key for key in FACT_KEYS if stored.get(key) not in _EMPTY and record.get(key) in _EMPTY]
 
 
 def stored_change(

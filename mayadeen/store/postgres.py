@@ -33,6 +33,7 @@ from mayadeen.record import utc_timestamp
 from mayadeen.store.interface import Store
 from mayadeen.store.model import (
     BOOKKEEPING_COLUMNS,
+    DEGRADED,
     NEW,
     POSTGRESQL,
     RECORD_COLUMNS,
@@ -40,6 +41,7 @@ from mayadeen.store.model import (
     UPDATED,
     ItemState,
     StoreTarget,
+    lost_facts,
     stored_change,
 )
 from mayadeen.store.postgres_connection import connect
@@ -253,8 +255,11 @@ class PostgresStore(Store):
             columns, outcome, revision = stored_change(record, *old)
             if outcome == STALE:
                 return outcome
+            stored = self._stored_version(article_id)
+            if lost_facts(record, stored[0]):
+                return DEGRADED
             if outcome == UPDATED:
-                self._file_revision(article_id)
+                self._file_revision(article_id, *stored)
             assignments = "".join(f"{c} = %s, " for c in columns)
             conn.execute(
                 f"UPDATE articles SET {assignments}last_seen = %s, revision = %s, last_run = %s,"
@@ -282,17 +287,20 @@ class PostgresStore(Store):
             (article_id,),
         ).fetchone()
 
-    def _file_revision(self, article_id: str) -> None:
-        """Copies the current (locked) version of ``article_id`` into article_revisions."""
+    def _stored_version(self, article_id: str) -> tuple[dict[str, Any], int, Any]:
+        """The current (locked) record of ``article_id``, its revision and when it was last seen."""
         row = self.conn.execute(
             f"SELECT {', '.join(RECORD_COLUMNS)}, revision, last_seen FROM articles WHERE article_id = %s",
             (article_id,),
         ).fetchone()
-        old = row_of(RECORD_COLUMNS, row[: len(RECORD_COLUMNS)])
+        return row_of(RECORD_COLUMNS, row[: len(RECORD_COLUMNS)]), row[-2], row[-1]
+
+    def _file_revision(self, article_id: str, old: dict, revision: int, seen_at) -> None:
+        """Files the current version of ``article_id`` in article_revisions (its content changed)."""
         self.conn.execute(
             "INSERT INTO article_revisions (article_id, revision, url, content_hash, date_modified, record, seen_at)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (article_id, row[-2], old["url"], old["content_hash"], old["date_modified"], Jsonb(old), row[-1]),
+            (article_id, revision, old["url"], old["content_hash"], old["date_modified"], Jsonb(old), seen_at),
         )
 
     def get(self, url_or_id: str) -> dict[str, Any] | None:

@@ -33,6 +33,7 @@ from mayadeen.store import schema
 from mayadeen.store.interface import Store
 from mayadeen.store.model import (
     BOOKKEEPING_COLUMNS,
+    DEGRADED,
     JSON_COLUMNS,
     NEW,
     RECORD_COLUMNS,
@@ -40,6 +41,7 @@ from mayadeen.store.model import (
     STALE,
     UPDATED,
     ItemState,
+    lost_facts,
     stored_change,
 )
 
@@ -194,8 +196,9 @@ class ArticleStore(Store):
         run_id: int | None = None,
         also: Callable[[], None] | None = None,
     ) -> str:
-        """Store one record; returns ``"new"``, ``"updated"``, ``"unchanged"`` or ``"stale"`` (older than
-        the stored version, which stays: ``model.stored_change``).
+        """Store one record; returns ``"new"``, ``"updated"``, ``"unchanged"``, ``"stale"`` (older than
+        the stored version, which stays: ``model.stored_change``) or ``"degraded"`` (lacking facts the
+        stored version has, modified no later: ``model.lost_facts``; the stored version stays).
 
         Keyed by ``article_id``. A different ``content_hash`` replaces the row (revision + 1) and files
         the old version in ``article_revisions``. The same hash updates the other columns in place
@@ -224,8 +227,11 @@ class ArticleStore(Store):
                 columns, outcome, revision = stored_change(record, *old)
                 if outcome == STALE:
                     return outcome
+                stored = self._stored_version(conn, article_id)
+                if lost_facts(record, stored[0]):
+                    return DEGRADED
                 if outcome == UPDATED:
-                    self._file_revision(conn, article_id)
+                    self._file_revision(conn, article_id, *stored)
                 assignments = ", ".join(f"{c} = ?" for c in columns)
                 conn.execute(
                     f"UPDATE articles SET {assignments}, last_seen = ?, revision = ?, last_run = ?, listed_date ="
@@ -241,16 +247,20 @@ class ArticleStore(Store):
             return outcome
 
     @staticmethod
-    def _file_revision(conn: sqlite3.Connection, article_id: str) -> None:
-        """Copies the current version of ``article_id`` into article_revisions (its content changed)."""
+    def _stored_version(conn: sqlite3.Connection, article_id: str) -> tuple[dict[str, Any], int, str]:
+        """The current record of ``article_id``, its revision and when it was last seen."""
         row = conn.execute(
             f"SELECT {', '.join(RECORD_COLUMNS)}, revision, last_seen FROM articles WHERE article_id = ?", (article_id,)
         ).fetchone()
-        old = record_from_row(row)
+        return record_from_row(row), row[-2], row[-1]
+
+    @staticmethod
+    def _file_revision(conn: sqlite3.Connection, article_id: str, old: dict, revision: int, seen_at: str) -> None:
+        """Files the current version of ``article_id`` in article_revisions (its content changed)."""
         conn.execute(
             "INSERT INTO article_revisions (article_id, revision, url, content_hash, date_modified, record, seen_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (article_id, row[-2], old["url"], old["content_hash"], old["date_modified"], stored_json(old), row[-1]),
+            (article_id, revision, old["url"], old["content_hash"], old["date_modified"], stored_json(old), seen_at),
         )
 
     def get(self, url_or_id: str) -> dict[str, Any] | None:
