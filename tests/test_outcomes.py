@@ -481,7 +481,10 @@ def test_records_that_could_not_be_written_fail_the_run(tmp_path, format_suffix)
         cmd, env = crawl_command("feed", srv.url, tmp_path)
         cmd[cmd.index("-o") + 1] = f"{full}/out.jsonl{format_suffix}"
         # A file system with room for a few records only (a full disk).
-        shell = f"mount -t tmpfs -o size=24k tmpfs {full} && exec " + " ".join(f"'{c}'" for c in cmd)
+        # The file is copied out before the mount namespace goes.
+        crawl = " ".join(f"'{c}'" for c in cmd)
+        copy_out = f"cp {full}/out.jsonl {tmp_path}"
+        shell = f"mount -t tmpfs -o size=24k tmpfs {full} && {{ {crawl}; rc=$?; {copy_out}; exit $rc; }}"
         proc = subprocess.run(
             ["unshare", "-m", "sh", "-c", shell],
             cwd=env["PYTHONPATH"],
@@ -496,6 +499,9 @@ def test_records_that_could_not_be_written_fail_the_run(tmp_path, format_suffix)
     assert proc.stderr.count("Could not write the record of") == 1 and "Traceback" not in proc.stderr
     (run,) = runs(tmp_path / "mayadeen.sqlite")
     assert run["result"] == "lost_records" and run["items_new"] == 14  # the store has them all
+    # every record is either whole in the file or counted lost (a part written is lost: was counted written)
+    whole = (tmp_path / "out.jsonl").read_bytes().count(b"\n")
+    assert 0 < whole < 14 and f" lost={14 - whole} " in line, (whole, line)
 
 
 def test_progress_is_logged_and_the_run_row_follows_the_crawl(tmp_path):

@@ -17,6 +17,7 @@ Other formats are written as Scrapy writes them.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -88,9 +89,14 @@ class RecordFile:
 
     def write(self, data: bytes) -> int:
         url = record_url(data)  # before the write: nothing but the report may follow it
+        view, written = memoryview(data), 0
         try:
-            written = self.file.write(data)
-        except OSError as exc:
+            while written < len(data):  # an unbuffered write may take part of it (a disk filling up)
+                taken = self.file.write(view[written:])
+                if not taken:
+                    raise OSError(errno.ENOSPC, "no byte of it could be written")
+                written += taken
+        except OSError as exc:  # a part written is a torn line, which the next run cuts
             lost = self.stats.get_value("mayadeen/lost/feed", 0) + 1
             self.stats.set_value("mayadeen/lost/feed", lost)
             (logger.error if lost == 1 else logger.debug)(
