@@ -75,7 +75,7 @@ SECTIONS = (
     "[x](javascript:alert(1))",
     r"**b** | col | $\foo$ & _i_ `c`",
     # bare addresses, which GitHub-flavoured renderers (GitHub, Hugging Face) link without any markup
-    "+Politics https://evil.example/s and www.evil.example",
+    "+Politics https://evil.example/s and www.evil.example, tag_www.evil.example",
 )
 T0, T1, T2 = "2025-08-04T12:00:00Z", "2025-08-04T12:30:00Z", "2025-08-05T06:00:00Z"
 #: What a CommonMark renderer may make of the card: its own structure, nothing from the site.

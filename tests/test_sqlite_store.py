@@ -276,19 +276,31 @@ def test_changed_content_makes_a_revision_and_keeps_the_old_version(store, recor
     assert store.count() == 1
 
 
-def test_a_version_older_than_the_stored_one_changes_nothing(store, records):
-    """A slow run's fetch (or a cache's old copy) stored after a newer version must not put it back:
-    the next runs would skip the newer version, whose date is stored."""
+def test_an_earlier_version_coming_back_changes_nothing(store, records):
+    """A slow run's fetch from before an edit, stored after the edit, must not put the old version back:
+    the next runs would skip the edit, whose date is stored."""
     old = records[2]
     newer = rehashed(old, body=old["body"] + "\n\nUpdate: a late paragraph.", date_modified=T2, scraped_at=T2)
-    assert store.upsert(newer, seen_at=T2) == "new"
-    assert store.upsert(old, seen_at=T3) == "stale"
-    assert store.upsert(rehashed(newer, date_modified=T1), seen_at=T3) == "stale"  # the same text, older
+    assert store.upsert(old, seen_at=T1) == "new"
+    assert store.upsert(newer, seen_at=T2) == "updated"
+    written = []
+    assert store.upsert(old, seen_at=T3, also=lambda: written.append(1)) == "stale" and written == []
     stored = store.get(old["url"])
-    assert strip(stored) == newer and (stored["revision"], stored["last_seen"]) == (1, T2)
-    assert store.revisions(old["url"]) == []
+    assert strip(stored) == newer and (stored["revision"], stored["last_seen"]) == (2, T2)
+    assert [r["revision"] for r in store.revisions(old["url"])] == [1]
     assert store.upsert(rehashed(newer, date_modified=T3), seen_at=T3) == "unchanged"  # newer: taken
     assert store.get(old["url"])["date_modified"] == T3
+
+
+def test_content_never_stored_is_taken_whatever_the_stored_date_says(store, records):
+    """A stored date can be wrong (an older parser took a teaser's): it must not refuse every later
+    version, a real edit's or a re-extraction's."""
+    wrong = rehashed(records[2], date_modified=T3)  # later than the page's real dates
+    assert store.upsert(wrong, seen_at=T1) == "new"
+    edit = rehashed(records[2], body=records[2]["body"] + "\n\nUpdate.", date_modified=T2)
+    assert store.upsert(edit, seen_at=T2) == "updated"
+    assert store.upsert({**edit, "date_modified": T1}, seen_at=T3) == "unchanged"  # a date corrected in place
+    assert store.get(edit["url"])["date_modified"] == T1
 
 
 def test_a_version_lacking_what_the_stored_one_has_changes_nothing_unless_modified_later(store, records):
@@ -300,8 +312,10 @@ def test_a_version_lacking_what_the_stored_one_has_changes_nothing_unless_modifi
         rehashed(good, body="", word_count=0),
         rehashed(good, authors=[], headline=None),
         {**good, "date_published": None},  # the same content: metadata alone would have nulled it in place
+        {**good, "date_modified": None},  # and with it the guard against an earlier version coming back
     ):
-        assert store.upsert(broken, seen_at=T2) == "degraded"
+        written = []  # the caller's writes that belong with the item (its WARC capture) go with it
+        assert store.upsert(broken, seen_at=T2, also=lambda: written.append(1)) == "degraded" and written == []
     stored = store.get(good["url"])
     assert strip(stored) == good and (stored["revision"], stored["last_seen"]) == (1, T1)
     edited = rehashed(good, body="", word_count=0, date_modified=T3)  # an edit that empties it: taken

@@ -100,6 +100,12 @@ def report(stats: dict[str, Any]) -> list[str]:
         f" {stats.get('mayadeen/reextract/unchanged', 0)} unchanged, {stats.get('mayadeen/reextract/new', 0)} new;"
         f" fields changed most: {most or 'none'}"
     ]
+    kept = {outcome: stats.get(f"mayadeen/items/{outcome}", 0) for outcome in ("stale", "degraded")}
+    if any(kept.values()):  # compared before the store, which then refused them: nothing written for them
+        lines.append(
+            f"Not stored: {sum(kept.values())} of the records changed; the store kept its own version (modified"
+            f" later: {kept['stale']}; with facts the new one lacks: {kept['degraded']})"
+        )
     outside = stats.get("mayadeen/reextract/changed_outside_hash", 0)
     if outside:
         lines.append(f"Records changed only outside the content hash: {outside} (updated in place, no new revision)")

@@ -24,7 +24,7 @@ _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 #: What GitHub-flavoured renderers (GitHub, Hugging Face) make a link of without any markup: the
 #: ``:`` of ``scheme://`` and the ``.`` of ``www.``, escaped so that they stay text (an address in an
 #: e-mail form is still linked, to ``mailto:``: no renderer's autolinking of those can be escaped).
-_AUTOLINK = re.compile(r"(?<=[A-Za-z0-9])(:)(?=//)|(?<=\b[wW]{3})(\.)")
+_AUTOLINK = re.compile(r"(?<=[A-Za-z0-9])(:)(?=//)|(?<=(?<![A-Za-z0-9])[wW]{3})(\.)")
 #: The longest label a chart draws; longer ones end in an ellipsis (a 2,000-character tag would
 #: squeeze the chart to nothing).
 LABEL_CHARS = 60

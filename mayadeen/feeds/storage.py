@@ -96,7 +96,8 @@ class RecordFile:
                 if not taken:
                     raise OSError(errno.ENOSPC, "no byte of it could be written")
                 written += taken
-        except OSError as exc:  # a part written is a torn line, which the next run cuts
+        except OSError as exc:
+            self._cut(written)
             lost = self.stats.get_value("mayadeen/lost/feed", 0) + 1
             self.stats.set_value("mayadeen/lost/feed", lost)
             (logger.error if lost == 1 else logger.debug)(
@@ -106,6 +107,15 @@ class RecordFile:
         if url and self.on_record is not None:
             self.on_record(url)
         return written
+
+    def _cut(self, written: int) -> None:
+        """Takes back the part of a record written before a write failed: the next record would
+        follow it on the same line, two records lost in one line of junk."""
+        if written:
+            try:
+                self.file.truncate(self.file.seek(0, os.SEEK_END) - written)
+            except OSError:  # left as a torn line: the next run cuts it before appending
+                pass
 
     def __getattr__(self, name):
         return getattr(self.file, name)

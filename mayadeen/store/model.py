@@ -7,7 +7,7 @@ either) import this module and never one another.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
@@ -37,7 +37,18 @@ STALE = "stale"
 #: A fetched version lacking content the stored one has, and modified no later: nothing changes.
 DEGRADED = "degraded"
 #: The facts a page broken for a while loses (an empty article body, a template without its byline).
-FACT_KEYS = ("headline", "summary", "body", "authors", "tags", "image", "images", "video", "date_published")
+FACT_KEYS = (
+    "headline",
+    "summary",
+    "body",
+    "authors",
+    "tags",
+    "image",
+    "images",
+    "video",
+    "date_published",
+    "date_modified",
+)
 _EMPTY = (None, "", [], {})
 
 #: Each engine's record of the migrations applied to a store: one row per migration, in order.
@@ -90,15 +101,21 @@ def lost_facts(record: Mapping[str, Any], stored: Mapping[str, Any]) -> list[str
 
 
 def stored_change(
-    record: Mapping[str, Any], old_hash: str | None, revision: int, old_modified=None
+    record: Mapping[str, Any],
+    old_hash: str | None,
+    revision: int,
+    old_modified=None,
+    stored_before: Callable[[], bool] = lambda: False,
 ) -> tuple[tuple[str, ...], str, int]:
     """What storing ``record`` over a stored version (its content hash, revision and ``date_modified``)
     does: the columns to set, the outcome and the new revision. A new content hash makes a revision;
-    a record modified before the stored one changes nothing (``STALE``): a later run, or a slower one
-    that fetched it earlier, must not put an older version back (the next runs would then skip the
-    newer one: its date is stored)."""
+    an earlier version coming back (``stored_before()``: its content is one of the item's earlier
+    revisions) modified before the stored one changes nothing (``STALE``): a slower run that fetched
+    it before an edit must not put it back (the next runs would skip the edit: its date is stored).
+    Content never stored is taken whatever its date: a stored date may be wrong (an older parser's),
+    and must not refuse every later version, a re-extraction's or a real edit's."""
     modified, stored = record.get("date_modified"), to_utc_iso(old_modified) if old_modified else None
-    if modified and stored and modified < stored:
+    if modified and stored and modified < stored and old_hash != record.get("content_hash") and stored_before():
         return (), STALE, revision
     if old_hash == record.get("content_hash"):
         return METADATA_COLUMNS, UNCHANGED, revision

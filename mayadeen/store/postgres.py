@@ -252,7 +252,9 @@ class PostgresStore(Store):
         if old is None:
             outcome = NEW
         else:
-            columns, outcome, revision = stored_change(record, *old)
+            columns, outcome, revision = stored_change(
+                record, *old, stored_before=lambda: self._stored_before(article_id, record["content_hash"])
+            )
             if outcome == STALE:
                 return outcome
             stored = self._stored_version(article_id)
@@ -286,6 +288,14 @@ class PostgresStore(Store):
             "SELECT content_hash, revision, date_modified FROM articles WHERE article_id = %s FOR UPDATE",
             (article_id,),
         ).fetchone()
+
+    def _stored_before(self, article_id: str, content_hash: str | None) -> bool:
+        """Whether this content is one of the item's earlier revisions."""
+        found = self.conn.execute(
+            "SELECT 1 FROM article_revisions WHERE article_id = %s AND content_hash = %s LIMIT 1",
+            (article_id, content_hash),
+        )
+        return found.fetchone() is not None
 
     def _stored_version(self, article_id: str) -> tuple[dict[str, Any], int, Any]:
         """The current (locked) record of ``article_id``, its revision and when it was last seen."""

@@ -210,7 +210,8 @@ class ArticleStore(Store):
         """
         seen_at = seen_at or utc_timestamp()
         article_id, url = record["article_id"], record["url"]
-        with self._write(also) as conn:
+        kept: list[str] = []  # a version the store refused: the caller's writes that belong with it go too
+        with self._write(lambda: None if kept or also is None else also()) as conn:
             old = conn.execute(
                 "SELECT content_hash, revision, date_modified FROM articles INDEXED BY articles_state"
                 " WHERE article_id = ?",
@@ -224,12 +225,13 @@ class ArticleStore(Store):
                 )
                 outcome = NEW
             else:
-                columns, outcome, revision = stored_change(record, *old)
-                if outcome == STALE:
-                    return outcome
-                stored = self._stored_version(conn, article_id)
-                if lost_facts(record, stored[0]):
-                    return DEGRADED
+                columns, outcome, revision = stored_change(
+                    record, *old, stored_before=lambda: self._stored_before(conn, article_id, record["content_hash"])
+                )
+                stored = self._stored_version(conn, article_id) if outcome != STALE else None
+                if outcome == STALE or lost_facts(record, stored[0]):
+                    kept.append(outcome if outcome == STALE else DEGRADED)
+                    return kept[0]
                 if outcome == UPDATED:
                     self._file_revision(conn, article_id, *stored)
                 assignments = ", ".join(f"{c} = ?" for c in columns)
@@ -245,6 +247,15 @@ class ArticleStore(Store):
                 [(alias, article_id) for alias in set(aliases) - {url}],
             )
             return outcome
+
+    @staticmethod
+    def _stored_before(conn: sqlite3.Connection, article_id: str, content_hash: str | None) -> bool:
+        """Whether this content is one of the item's earlier revisions."""
+        found = conn.execute(
+            "SELECT 1 FROM article_revisions WHERE article_id = ? AND content_hash = ? LIMIT 1",
+            (article_id, content_hash),
+        )
+        return found.fetchone() is not None
 
     @staticmethod
     def _stored_version(conn: sqlite3.Connection, article_id: str) -> tuple[dict[str, Any], int, str]:
