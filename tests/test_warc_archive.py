@@ -548,3 +548,16 @@ def test_sigkill_during_an_archiving_crawl_leaves_an_archive_that_reads_and_reex
     rebuilt = stored(fresh)
     for url, row in rows.items():
         assert row["content_hash"] == rebuilt[url]["content_hash"]
+
+
+def test_the_reextraction_report_says_what_the_store_kept_out():
+    """Records are compared before the store, which may then refuse them (an earlier version coming
+    back, one lacking facts the stored version has): the report must not leave them counted as applied."""
+    from mayadeen.archive.changes import report
+
+    stats = {"mayadeen/reextract/changed": 3, "mayadeen/items/stale": 1, "mayadeen/items/degraded": 1}
+    assert report(stats)[1] == (
+        "Not stored: 2 of the records changed; the store kept its own version (modified later: 1;"
+        " with facts the new one lacks: 1)"
+    )
+    assert len(report({"mayadeen/reextract/changed": 3})) == 1
