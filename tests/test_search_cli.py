@@ -81,6 +81,16 @@ def test_search_answers_the_web_search_language_on_both_engines(filled):
     assert UN in text.stdout and "[famine]" in text.stdout.lower()
 
 
+@pytest.mark.parametrize("target", ["sqlite"], indirect=True)
+def test_the_terminal_answer_shows_each_hit_in_three_lines_and_tags_as_names(filled):
+    """A passage of the body kept its blank lines (the hit took four lines and more); one of the tags
+    showed their JSON text (``["Hajj","Saudi Arabia","[Mecca]","Islam"]``)."""
+    text = search("Mecca", "--store", filled).stdout
+    assert "  tags: Hajj, Saudi Arabia, [Mecca], Islam\n" in text and '"]' not in text
+    body = search("de-dollarization", "--store", filled).stdout.splitlines()
+    assert len(body) == 3 and body[2].startswith("  …") and "[de-dollarization]" in body[2].lower()
+
+
 def test_since_until_and_section_select_by_beirut_day_and_section(filled):
     records = expected_records()
     every = hits("water OR Arafat OR Gaza", "--store", filled, "--limit", "50")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import asdict
 
@@ -44,18 +45,33 @@ def parse_selection(opts: argparse.Namespace) -> Selection:
     return Selection(since=since, until=until, sections=_list(opts.section))
 
 
+#: A passage of the tags column, which the index holds as its JSON text: ``["Hajj","[Mecca]"]``.
+_TAGS_PASSAGE = re.compile(r'(…?)\[?"(.*)"\]?(…?)')
+
+
+def _passage(snippet: str) -> str:
+    """A snippet as one line of text: a passage of the tags is shown as ``tags: Hajj, [Mecca]``."""
+    text = " ".join(snippet.split())
+    found = _TAGS_PASSAGE.fullmatch(text)
+    if found and (text.startswith('["') or '","' in text):
+        before, tags, after = found.groups()
+        names = ", ".join(tags.split('","'))
+        return f"tags: {before}{names}{after}"
+    return text
+
+
 def _text(hits: list, flashes: bool) -> str:
     if not hits:
         return "No match."
     lines = []
     for hit in hits:
         if flashes:
-            lines += [f"{hit.time}  {hit.snippet}", *([f"  {hit.article_url}"] if hit.article_url else [])]
+            lines += [f"{hit.time}  {_passage(hit.snippet)}", *([f"  {hit.article_url}"] if hit.article_url else [])]
         else:
             lines += [
                 f"{hit.date_published or '(no date)'}  {hit.headline or '(no headline)'}",
                 f"  {hit.url}",
-                f"  {hit.snippet}",
+                f"  {_passage(hit.snippet)}",
             ]
     return "\n".join(lines)
 
