@@ -55,7 +55,7 @@ def drop_index(db: Path, index: str) -> None:
         con.execute(f"DROP TABLE {index}")
         for trigger in ("insert", "delete", "update"):
             con.execute(f"DROP TRIGGER {index}_{trigger}")
-        con.execute("DELETE FROM store_migrations WHERE version >= 3")  # the index came with migration 3
+        con.execute("DELETE FROM store_migrations WHERE version = 3")  # the index came with migration 3
     con.close()
 
 

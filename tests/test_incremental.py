@@ -28,7 +28,6 @@ from tests.scheduled import (
     only_cards,
     runs,
     stored,
-    with_new_card,
 )
 from tests.test_article_page import _content_inner as content_inner
 
@@ -95,35 +94,6 @@ def test_sections_second_run_fetches_no_stored_item_and_stops_paging(tmp_path):
     assert served_items(site, paths3) == []  # (the sidebar's cards outside the sample answer 404)
     assert third.records() == []
     assert "'mayadeen/listing/stopped_unchanged': 1" in third.log
-
-
-def test_a_listing_page_that_failed_is_read_past_by_the_next_run(tmp_path):
-    """Page 2 of a listing answers 503 in the first run: its new item is not fetched. The next run finds
-    page 1 all stored and unchanged, and stopped there for good (the item only page 2 lists was never
-    fetched); now it reads past the page that failed, then stops again as before."""
-    site, args = FixtureSite(), {"sections": "news/politics"}
-    add_item(site)  # its page; listed on page 2 only, below
-    sample = set(expected_records())
-    site.override("/news/politics", only_cards(site.body("/news/politics"), sample))
-    page2 = with_new_card(site.body("/news/politics?page=2"))
-    site.override("/news/politics?page=2", page2, status=503)
-    fast = {"RETRY_TIMES": "1", "MAYADEEN_RETRY_BACKOFF_BASE": "0.05"}
-    with FixtureServer(site) as srv:
-        first = crawl_in_process("sections", srv.url, tmp_path, args=args, settings=fast, check=False)
-        assert first.stat("mayadeen/listing/cut") == 1 and P + NEW_PATH not in stored(first.sqlite)
-        assert "the next runs read news/politics past page 2 before they stop at stored items" in first.log
-        site.override("/news/politics?page=2", page2)  # the site answers again
-        seen = len(srv.paths())
-        second = crawl_in_process("sections", srv.url, tmp_path, args=args, settings=fast)
-        paths2 = srv.paths()[seen:]
-        third = crawl_in_process("sections", srv.url, tmp_path, args=args, settings=fast)
-        paths3 = srv.paths()[seen + len(paths2) :]
-    assert "/news/politics?page=2" in paths2 and P + NEW_PATH in stored(second.sqlite)  # was: never fetched
-    assert second.stat("mayadeen/listing/stopped_unchanged") is None
-    # read past: the cut is forgotten, and paging stops at page 1 again
-    assert "/news/politics?page=2" not in paths3 and third.stat("mayadeen/listing/stopped_unchanged") == 1
-    with sqlite3.connect(third.sqlite) as db:
-        assert db.execute("SELECT count(*) FROM listing_cuts").fetchone() == (0,)
 
 
 def test_full_refetches_every_item_and_keeps_paging(tmp_path, first_run):

@@ -322,16 +322,6 @@ def test_a_version_lacking_what_the_stored_one_has_changes_nothing_unless_modifi
     assert store.upsert(edited, seen_at=T3) == "updated" and store.get(good["url"])["body"] == ""
 
 
-def test_listing_cuts_are_kept_replaced_and_cleared_by_the_page_read_past(store):
-    assert store.listing_cuts() == {}
-    store.cut_listing("news/politics", 2, cut_at=T1)
-    store.cut_listing("articles", 5, cut_at=T1)
-    store.cut_listing("news/politics", 4, cut_at=T2)  # cut again, further on
-    assert store.listing_cuts() == {"news/politics": 4, "articles": 5}
-    store.clear_listing_cuts({"news/politics": 2, "articles": 5})  # read past page 2: not the cut at 4
-    assert store.listing_cuts() == {"news/politics": 4}
-
-
 def test_lists_and_objects_are_json_text_ints_are_integers(sqlite_store, records):
     store = sqlite_store
     video = next(r for r in records if r["kind"] == "video")

@@ -141,7 +141,7 @@ def test_stores_from_before_the_monitors_get_their_run_columns(target):
         store.write(
             lambda: [store.run(f"ALTER TABLE crawl_runs DROP COLUMN {c}") for c in ("items_seen", "monitors_failed")]
         )
-        store.write(lambda: store.run("DELETE FROM store_migrations WHERE version >= 3"))  # they came with it
+        store.write(lambda: store.run("DELETE FROM store_migrations WHERE version = 3"))  # they came with it
     with connect(target) as store:  # migration 3 adds them at open
         store.finish_run(run_id, items_seen=3, monitors_failed=[{"monitor": "Errors"}])
         row = store.runs()[0]

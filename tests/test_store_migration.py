@@ -396,7 +396,7 @@ def test_a_first_version_postgresql_store_is_brought_up_to_date(postgres_url):
     with connect(target, readonly=True) as reader:  # readable before any writer migrated it
         assert reader.schema_version() == 2 and reader.runs()[0]["items_new"] == 1
     with connect(target) as store:
-        assert migrations(store) == [2, 3, 4] and store.schema_version() == POSTGRES_SCHEMA_VERSION == SCHEMA_VERSION
+        assert migrations(store) == [2, 3] and store.schema_version() == POSTGRES_SCHEMA_VERSION == SCHEMA_VERSION
         assert "store_schema" not in store.tables()
         assert {"failing_items", "warc_captures", "breaking_news"} <= store.tables()
         rec = record(paths[0])
@@ -407,7 +407,7 @@ def test_a_first_version_postgresql_store_is_brought_up_to_date(postgres_url):
         store.update_run(1, {"items_seen": 3})
         assert [(r["items_new"], r["items_seen"]) for r in store.runs()] == [(1, 3)]
     with connect(target) as again:  # opening it again applies nothing
-        assert migrations(again) == [2, 3, 4]
+        assert migrations(again) == [2, 3]
 
 
 def test_a_later_postgresql_store_keeps_its_items_and_flashes(postgres_url):
@@ -429,7 +429,7 @@ def test_a_later_postgresql_store_keeps_its_items_and_flashes(postgres_url):
         )
         conn.execute("INSERT INTO crawl_runs (spider, started_at, items_new) VALUES ('sitemap', %s, 1)", (T1,))
     with connect(StoreTarget("postgresql", postgres_url)) as store:
-        assert migrations(store) == [2, 3, 4] and store.schema_version() == POSTGRES_SCHEMA_VERSION
+        assert migrations(store) == [2, 3] and store.schema_version() == POSTGRES_SCHEMA_VERSION
         assert "store_schema" not in store.tables()
         kept = store.get(rec["url"])
         assert (kept["headline"], kept["tags"], kept["first_seen"]) == (rec["headline"], rec["tags"], T1)
@@ -477,6 +477,6 @@ def test_a_migration_longer_than_a_round_trip_may_wait_is_not_cut_on_a_live_serv
             (T1, T1),
         )
     with connect(StoreTarget("postgresql", postgres_url), busy_timeout=0.2, retry_timeout=0.2) as store:
-        assert migrations(store) == [2, 3, 4] and store.count() == 8000
+        assert migrations(store) == [2, 3] and store.count() == 8000
         found = store.rows("SELECT url FROM articles WHERE search @@ plainto_tsquery('english', $1)", ("word7999",))
         assert found == [{"url": "https://english.almayadeen.net/news/politics/a-7999"}]

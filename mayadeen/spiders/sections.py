@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from scrapy import signals
-from scrapy.exceptions import IgnoreRequest
-from scrapy.spidermiddlewares.httperror import HttpError
-from scrapy.utils.defer import maybe_deferred_to_future
-
-from mayadeen.middlewares.retry import GaveUp, Withheld
 from mayadeen.pages.listing import ListingPage
 from mayadeen.pages.listing_api import ListingApiPage, next_api_page
-from mayadeen.pipelines.store import StorePipeline, open_store
-from mayadeen.spiders.base import GONE, MayadeenSpider
+from mayadeen.spiders.base import MayadeenSpider
 from mayadeen.store.freshness import Verdict
-from mayadeen.store.listing_cuts import page_number
 from mayadeen.urls import PUBLIC_URL, is_client_side_listing, listing_key
 from mayadeen.validation import Argument, UsageProblem
 
@@ -69,9 +61,7 @@ class SectionsSpider(MayadeenSpider):
     ``full``
         ``1``: fetch every item again. By default a stored item is fetched again only when its card
         shows a later (Beirut) day than the store holds, and a listing is not paged further once a
-        whole page holds only stored, unchanged items (stat ``mayadeen/listing/stopped_unchanged``),
-        unless an earlier run could not read a page of it (``mayadeen.store.listing_cuts``: then it
-        pages past that one first; a page that fails is a cut, a WARNING and ``mayadeen/listing/cut``).
+        whole page holds only stored, unchanged items (stat ``mayadeen/listing/stopped_unchanged``).
     """
 
     name = "sections"
@@ -87,23 +77,11 @@ class SectionsSpider(MayadeenSpider):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.sections = self.parse_arguments(kwargs).get("sections") or []
-        self.cuts: dict[str, int] = {}  # listing -> the page an earlier run could not read
-        self.passed: dict[str, int] = {}  # the cuts this run read past
-
-    @classmethod
-    def from_crawler(cls, crawler, *args, **kwargs):
-        spider = super().from_crawler(crawler, *args, **kwargs)
-        crawler.signals.connect(spider._read_cuts, signal=signals.spider_opened)
-        return spider
-
-    async def _read_cuts(self, spider) -> None:
-        reads = await open_store(self.crawler)
-        self.cuts = await reads.run(lambda store: store.listing_cuts()) if reads else {}
 
     async def start(self):
         if self.sections:
             for key in self.sections:
-                yield self.request(f"{PUBLIC_URL}/{key}", self.parse_listing, errback=self.listing_failed)
+                yield self.request(f"{PUBLIC_URL}/{key}", self.parse_listing)
         else:
             yield self.request(f"{PUBLIC_URL}/", self.parse_home)
 
@@ -119,7 +97,7 @@ class SectionsSpider(MayadeenSpider):
     async def parse_home(self, response):
         page = ListingPage(response, self.tracking)
         for url in page.menu_listings:
-            yield self.request(url, self.parse_listing, errback=self.listing_failed)
+            yield self.request(url, self.parse_listing)
         for request in await self.follow_cards(page):
             yield request
 
@@ -138,56 +116,12 @@ class SectionsSpider(MayadeenSpider):
         self.crawler.stats.inc_value("mayadeen/listing/pages")
         for request in await self.follow_cards(page):
             yield request
-        more = bool(page.next_page and listing_key(page.next_page))
-        if self._past_cut(response.url, last=not more) and more and await self.listing_is_unchanged(page):
-            # incremental: older pages hold only older items
-            self.crawler.stats.inc_value("mayadeen/listing/stopped_unchanged")
-            self.logger.debug("Every item on %s is stored and unchanged; not paging further", response.url)
-        elif more:
-            yield self.request(page.next_page, self.parse_listing, errback=self.listing_failed)
-
-    def _past_cut(self, url: str, *, last: bool) -> bool:
-        """Whether paging may stop at page ``url`` of its listing: past the page an earlier run could not
-        read, if any (that cut is then noted as read past; so is one whose listing ends here)."""
-        key, number = listing_key(url), page_number(url)
-        cut = self.cuts.get(key)
-        if cut is None:
-            return True
-        if number > cut or last and number >= cut:
-            self.passed[key] = cut
-        return number > cut
-
-    def listing_failed(self, failure):
-        """A server-rendered listing page that could not be read is a cut in its listing (not a 404 or
-        410, where it ends; nor a page the crawl dropped): the next runs page past it before they stop."""
-        request = failure.request
-        key, number = listing_key(request.url), page_number(request.url)
-        gone = failure.check(HttpError) and failure.value.response.status in GONE
-        rendered = request.meta.get("mayadeen_render") or is_client_side_listing(request.url)
-        dropped = failure.check(IgnoreRequest) and not failure.check(HttpError, GaveUp, Withheld)  # robots.txt…
-        if key is None or gone or rendered or dropped:
-            return
-        self.crawler.stats.inc_value("mayadeen/listing/cut")
-        self.logger.warning(
-            "Could not read %s (%s): the next runs read %s past page %d before they stop at stored items",
-            request.url,
-            failure.getErrorMessage() or failure.type.__name__,
-            key,
-            number,
-        )
-        self.cuts[key] = number
-        pipeline = self.crawler.get_item_pipeline(StorePipeline)
-        if pipeline is not None:
-            pipeline.write(lambda store: store.cut_listing(key, number)).addErrback(
-                lambda error: self.logger.error("Could not keep the cut in %s: %s", key, error.getErrorMessage())
-            )
-
-    async def closed(self, reason: str) -> None:
-        """Forgets the cuts this run read past, once it has finished (a run killed before keeps them)."""
-        pipeline = self.crawler.get_item_pipeline(StorePipeline)
-        if self.passed and pipeline is not None and reason == "finished":
-            passed = dict(self.passed)
-            await maybe_deferred_to_future(pipeline.write(lambda store: store.clear_listing_cuts(passed)))
+        if page.next_page and listing_key(page.next_page):
+            if await self.listing_is_unchanged(page):  # incremental: older pages hold only older items
+                self.crawler.stats.inc_value("mayadeen/listing/stopped_unchanged")
+                self.logger.debug("Every item on %s is stored and unchanged; not paging further", response.url)
+            else:
+                yield self.request(page.next_page, self.parse_listing)
 
     async def parse_rendered_listing(self, response, page: ListingPage):
         """A client-side listing as the browser shows it: its cards, then the listing API's further pages.

@@ -243,28 +243,6 @@ class Store:
             )
         )
 
-    # --- listing pages a run could not read (``mayadeen.store.listing_cuts``) --------------------
-
-    def listing_cuts(self) -> dict[str, int]:
-        """Listing key -> the number of its page a ``sections`` run could not read."""
-        rows = self.read(lambda: self.rows("SELECT listing, page FROM listing_cuts"))
-        return {row["listing"]: row["page"] for row in rows}
-
-    def cut_listing(self, listing: str, page: int, cut_at: str | None = None) -> None:
-        self.write(
-            lambda: self.run_many(
-                "INSERT INTO listing_cuts (listing, page, cut_at) VALUES ($1, $2, $3)"
-                " ON CONFLICT (listing) DO UPDATE SET page = excluded.page, cut_at = excluded.cut_at",
-                [(listing, page, cut_at or utc_timestamp())],
-            )
-        )
-
-    def clear_listing_cuts(self, cleared: Mapping[str, int]) -> None:
-        """Forgets each listing's cut at the page given (one cut again since, at another page, stays)."""
-        self.write(
-            lambda: self.run_many("DELETE FROM listing_cuts WHERE listing = $1 AND page = $2", list(cleared.items()))
-        )
-
     # --- crawl runs -----------------------------------------------------------------------------
 
     def start_run(self, spider: str, arguments: Mapping[str, Any] | None = None, started_at: str | None = None) -> int:

@@ -16,7 +16,6 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from mayadeen.record import in_contract_order, schema, utc_timestamp
-from mayadeen.store import listing_cuts
 from mayadeen.store.model import JSON_COLUMNS, MIGRATIONS_TABLE, MIGRATIONS_TABLE_DDL
 
 #: Record keys holding a UTC time (timestamptz columns).
@@ -154,7 +153,6 @@ MIGRATIONS = (
         "run figures, full-text search, breaking news, WARC captures, failing items",
         (*LATER_TABLES, "DROP TABLE IF EXISTS store_schema"),
     ),
-    (4, "listing pages a run could not read", (listing_cuts.DDL,)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

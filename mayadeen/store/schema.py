@@ -20,7 +20,7 @@ import sqlite3
 from collections.abc import Callable
 
 from mayadeen.record import HASHED_KEYS, content_hash, utc_timestamp
-from mayadeen.store import breaking, failing, listing_cuts, run_progress, sitemap_reads
+from mayadeen.store import breaking, failing, run_progress, sitemap_reads
 from mayadeen.store.captures import CAPTURES_DDL
 from mayadeen.store.fts import ensure_fts
 from mayadeen.store.model import JSON_COLUMNS, MIGRATIONS_TABLE, MIGRATIONS_TABLE_DDL, RECORD_COLUMNS
@@ -201,7 +201,6 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[sqlite3.Connection], None]], ...] = 
     (1, "articles, revisions and crawl runs keyed by url", _version_1),
     (2, "items keyed by article_id, with URL aliases", _from_v1),
     (3, "run progress, sitemap reads, WARC captures, failing items, breaking news, full-text search", _up_to_date),
-    (4, "listing pages a run could not read", lambda conn: conn.execute(listing_cuts.DDL)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
