@@ -125,6 +125,20 @@ def test_a_page_broken_for_a_while_does_not_replace_its_record(tmp_path, first_r
     assert P + CHANGED_PATH not in {r["url"] for r in run.records()}  # nor in the feed
 
 
+def test_a_full_run_sets_a_wrong_stored_date_right(tmp_path, first_run):
+    """A stored ``date_modified`` later than the page's (an older parser took a teaser's): a ``full=1``
+    run takes what the site says now; another run would keep the stored version (``stale``)."""
+    first_run("sitemap", tmp_path)
+    wrong = "2030-01-01T00:00:00Z"
+    with sqlite3.connect(tmp_path / "mayadeen.sqlite") as db:
+        db.execute("UPDATE articles SET date_modified = ? WHERE url = ?", (wrong, P + CHANGED_PATH))
+    with FixtureServer() as srv:
+        run = crawl_in_process("sitemap", srv.url, tmp_path, args={"full": "1"})
+    row = stored(run.sqlite)[P + CHANGED_PATH]
+    assert row["date_modified"] == expected_records()[P + CHANGED_PATH]["date_modified"] != wrong
+    assert run.stat("mayadeen/items/stale") is None
+
+
 def expected_changed() -> dict:
     rec = dict(expected_records()[P + CHANGED_PATH])
     rec["body"] = CHANGED_PARAGRAPH + "\n\n" + rec["body"]

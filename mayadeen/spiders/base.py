@@ -81,6 +81,13 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
     async def _open_freshness(self, spider) -> None:
         self.freshness = await open_freshness(self.crawler, full=self.full)
 
+    @property
+    def takes_older_versions(self) -> bool:
+        """Whether the store takes what this run fetches even when it was modified before the version
+        stored (``-a full=1``: the operator asks for what the site says now, a wrong stored date set
+        right); other runs keep a newer version stored meanwhile (``mayadeen.store.model.STALE``)."""
+        return bool(self.full)
+
     def failing_due(self) -> Iterator[scrapy.Request]:
         """Requests for the failing items due for another attempt (``mayadeen.extensions.failing_items``;
         with ``full``, all of them) that are in this crawl's scope: asked for whether or not discovery

@@ -202,9 +202,12 @@ class Store:
         listed: str | None = None,
         run_id: int | None = None,
         also: Callable[[], None] | None = None,
+        take_older: bool = False,
     ) -> str:
-        """Store one record; returns ``"new"``, ``"updated"`` or ``"unchanged"`` (``also()``: the
-        caller's writes that belong with the item, in its transaction)."""
+        """Store one record; returns ``"new"``, ``"updated"``, ``"unchanged"``, ``"stale"`` or
+        ``"degraded"`` (``model.stored_change``, ``model.lost_facts``; ``take_older``: a version modified
+        before the stored one is taken too). ``also()``: the caller's writes that belong with the item,
+        in its transaction."""
         raise NotImplementedError
 
     def get(self, url_or_id: str) -> dict[str, Any] | None:

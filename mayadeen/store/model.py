@@ -7,7 +7,7 @@ either) import this module and never one another.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
@@ -97,25 +97,27 @@ def lost_facts(record: Mapping[str, Any], stored: Mapping[str, Any]) -> list[str
     modified, was = record.get("date_modified"), to_utc_iso(stored.get("date_modified"))
     if modified and was and modified > was:
         return []
-    return [key for key in FACT_KEYS if stored.get(key) not in _EMPTY and record.get(key) in _EMPTY]
+    # New content without its modification time is an edit of a site that stopped giving one, not a
+    # page broken for a while; the same content without it would null the stored date (and the guard).
+    new_content = record.get("content_hash") != stored.get("content_hash")
+    return [
+        key
+        for key in FACT_KEYS
+        if stored.get(key) not in _EMPTY and record.get(key) in _EMPTY and not (new_content and key == "date_modified")
+    ]
 
 
 def stored_change(
-    record: Mapping[str, Any],
-    old_hash: str | None,
-    revision: int,
-    old_modified=None,
-    stored_before: Callable[[], bool] = lambda: False,
+    record: Mapping[str, Any], old_hash: str | None, revision: int, old_modified=None, *, take_older: bool = False
 ) -> tuple[tuple[str, ...], str, int]:
     """What storing ``record`` over a stored version (its content hash, revision and ``date_modified``)
     does: the columns to set, the outcome and the new revision. A new content hash makes a revision;
-    an earlier version coming back (``stored_before()``: its content is one of the item's earlier
-    revisions) modified before the stored one changes nothing (``STALE``): a slower run that fetched
-    it before an edit must not put it back (the next runs would skip the edit: its date is stored).
-    Content never stored is taken whatever its date: a stored date may be wrong (an older parser's),
-    and must not refuse every later version, a re-extraction's or a real edit's."""
+    a record modified before the stored one changes nothing (``STALE``): a slower run that fetched it
+    before an edit must not put it back (the next runs would skip the edit: its date is stored).
+    ``take_older``: a run that asked for what the site says now (``-a full=1``) or re-extracts the
+    archive takes it whatever its date, so that a wrong stored date (an older parser's) can be set right."""
     modified, stored = record.get("date_modified"), to_utc_iso(old_modified) if old_modified else None
-    if modified and stored and modified < stored and old_hash != record.get("content_hash") and stored_before():
+    if modified and stored and modified < stored and not take_older:
         return (), STALE, revision
     if old_hash == record.get("content_hash"):
         return METADATA_COLUMNS, UNCHANGED, revision

@@ -230,14 +230,17 @@ class PostgresStore(Store):
         listed: str | None = None,
         run_id: int | None = None,
         also: Callable[[], None] | None = None,
+        take_older: bool = False,
     ) -> str:
-        """Store one record; returns ``"new"``, ``"updated"`` or ``"unchanged"``, as the SQLite store
-        (``also()``: the caller's writes that belong with the item, in its transaction)."""
+        """Store one record, as the SQLite store: ``"new"``, ``"updated"``, ``"unchanged"``, ``"stale"``
+        or ``"degraded"`` (``also()``: the caller's writes that belong with the item, in its transaction)."""
         aliases = sorted(set(aliases) - {record["url"]})  # one order for every writer: fewer deadlocks
         seen_at = seen_at or utc_timestamp()
-        return self._transaction(lambda: self._upsert(record, seen_at, aliases, listed, run_id, also), write=True)
+        return self._transaction(
+            lambda: self._upsert(record, seen_at, aliases, listed, run_id, also, take_older), write=True
+        )
 
-    def _upsert(self, record, seen_at, aliases, listed, run_id, also) -> str:
+    def _upsert(self, record, seen_at, aliases, listed, run_id, also, take_older) -> str:
         conn, article_id, url = self.conn, record["article_id"], record["url"]
         old = self._locked_state(article_id)
         if old is None:  # new, unless another writer inserts it first: then it waits for that one's commit
@@ -252,9 +255,7 @@ class PostgresStore(Store):
         if old is None:
             outcome = NEW
         else:
-            columns, outcome, revision = stored_change(
-                record, *old, stored_before=lambda: self._stored_before(article_id, record["content_hash"])
-            )
+            columns, outcome, revision = stored_change(record, *old, take_older=take_older)
             if outcome == STALE:
                 return outcome
             stored = self._stored_version(article_id)
@@ -288,14 +289,6 @@ class PostgresStore(Store):
             "SELECT content_hash, revision, date_modified FROM articles WHERE article_id = %s FOR UPDATE",
             (article_id,),
         ).fetchone()
-
-    def _stored_before(self, article_id: str, content_hash: str | None) -> bool:
-        """Whether this content is one of the item's earlier revisions."""
-        found = self.conn.execute(
-            "SELECT 1 FROM article_revisions WHERE article_id = %s AND content_hash = %s LIMIT 1",
-            (article_id, content_hash),
-        )
-        return found.fetchone() is not None
 
     def _stored_version(self, article_id: str) -> tuple[dict[str, Any], int, Any]:
         """The current (locked) record of ``article_id``, its revision and when it was last seen."""

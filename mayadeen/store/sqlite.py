@@ -195,10 +195,11 @@ class ArticleStore(Store):
         listed: str | None = None,
         run_id: int | None = None,
         also: Callable[[], None] | None = None,
+        take_older: bool = False,
     ) -> str:
-        """Store one record; returns ``"new"``, ``"updated"``, ``"unchanged"``, ``"stale"`` (older than
-        the stored version, which stays: ``model.stored_change``) or ``"degraded"`` (lacking facts the
-        stored version has, modified no later: ``model.lost_facts``; the stored version stays).
+        """Store one record; returns ``"new"``, ``"updated"``, ``"unchanged"``, ``"stale"`` (modified before
+        the stored version, which stays, unless ``take_older``: ``model.stored_change``) or ``"degraded"``
+        (lacking facts the stored version has, modified no later: ``model.lost_facts``; it stays).
 
         Keyed by ``article_id``. A different ``content_hash`` replaces the row (revision + 1) and files
         the old version in ``article_revisions``. The same hash updates the other columns in place
@@ -225,9 +226,7 @@ class ArticleStore(Store):
                 )
                 outcome = NEW
             else:
-                columns, outcome, revision = stored_change(
-                    record, *old, stored_before=lambda: self._stored_before(conn, article_id, record["content_hash"])
-                )
+                columns, outcome, revision = stored_change(record, *old, take_older=take_older)
                 stored = self._stored_version(conn, article_id) if outcome != STALE else None
                 if outcome == STALE or lost_facts(record, stored[0]):
                     kept.append(outcome if outcome == STALE else DEGRADED)
@@ -247,15 +246,6 @@ class ArticleStore(Store):
                 [(alias, article_id) for alias in set(aliases) - {url}],
             )
             return outcome
-
-    @staticmethod
-    def _stored_before(conn: sqlite3.Connection, article_id: str, content_hash: str | None) -> bool:
-        """Whether this content is one of the item's earlier revisions."""
-        found = conn.execute(
-            "SELECT 1 FROM article_revisions WHERE article_id = ? AND content_hash = ? LIMIT 1",
-            (article_id, content_hash),
-        )
-        return found.fetchone() is not None
 
     @staticmethod
     def _stored_version(conn: sqlite3.Connection, article_id: str) -> tuple[dict[str, Any], int, str]:
