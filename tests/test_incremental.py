@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import shutil
 import sqlite3
 from datetime import UTC, date, datetime
@@ -17,12 +18,15 @@ from tests.conftest import expected_records
 from tests.fixture_server import FixtureServer, FixtureSite
 from tests.inprocess import crawl as crawl_in_process
 from tests.scheduled import (
+    CHANGED_MODIFIED,
     CHANGED_PARAGRAPH,
     CHANGED_PATH,
+    CHANGED_SITEMAP,
     NEW_HEADLINE,
     NEW_PATH,
     NEW_POSTID,
     add_item,
+    bump_index,
     change_item,
     item_paths,
     only_cards,
@@ -116,13 +120,21 @@ def test_a_page_broken_for_a_while_does_not_replace_its_record(tmp_path, first_r
     html = site.body(CHANGED_PATH).decode("utf-8")
     start, end = content_inner(html)
     site.override(CHANGED_PATH, html[:start] + html[end:])  # div#article-content empty
+    # Its sitemap entry moved (its dates in the page did not): a run fetches it again.
+    sitemap = site.body(CHANGED_SITEMAP).decode("utf-8")
+    head, tail = sitemap.split(f"{P}{CHANGED_PATH}</loc>", 1)
+    tail = re.sub(r"<lastmod>[^<]*</lastmod>", f"<lastmod>{CHANGED_MODIFIED}</lastmod>", tail, count=1)
+    site.override(CHANGED_SITEMAP, f"{head}{P}{CHANGED_PATH}</loc>{tail}", content_type="application/xml")
+    bump_index(site, CHANGED_SITEMAP, CHANGED_MODIFIED)
     with FixtureServer(site) as srv:
-        run = crawl_in_process("sitemap", srv.url, tmp_path, args={"full": "1"}, check=False)
+        run = crawl_in_process("sitemap", srv.url, tmp_path, check=False)
+        again = crawl_in_process("sitemap", srv.url, tmp_path, check=False)  # nothing new: not fetched again
     assert run.stat("mayadeen/items/degraded") == 1
     assert f"Kept the stored version of {P + CHANGED_PATH}: the page fetched lacks what it has (body)" in run.log
     row = stored(run.sqlite)[P + CHANGED_PATH]
     assert (row["body"], row["revision"]) == (expected_records()[P + CHANGED_PATH]["body"], 1)
     assert P + CHANGED_PATH not in {r["url"] for r in run.records()}  # nor in the feed
+    assert again.stat("mayadeen/items/degraded") is None  # its discovery date was kept: not warned again
 
 
 def test_a_full_run_sets_a_wrong_stored_date_right(tmp_path, first_run):

@@ -286,13 +286,13 @@ def test_an_earlier_version_coming_back_changes_nothing(store, records):
     written = []
     assert store.upsert(old, seen_at=T3, also=lambda: written.append(1)) == "stale" and written == []
     stored = store.get(old["url"])
-    assert strip(stored) == newer and (stored["revision"], stored["last_seen"]) == (2, T2)
+    assert strip(stored) == newer and (stored["revision"], stored["last_seen"]) == (2, T3)  # seen, not taken
     assert [r["revision"] for r in store.revisions(old["url"])] == [1]
     assert store.upsert(rehashed(newer, date_modified=T3), seen_at=T3) == "unchanged"  # newer: taken
     assert store.get(old["url"])["date_modified"] == T3
 
 
-def test_an_older_version_never_stored_is_kept_out_unless_the_run_takes_older_versions(store, records):
+def test_an_older_version_never_stored_is_kept_out_unless_the_run_takes_what_it_fetches(store, records):
     """A slow run's copy from between two edits (never stored) is older too; a run that asks for what the
     site says now (``-a full=1``, a re-extraction) takes it: a wrong stored date (an older parser's) must
     be possible to set right."""
@@ -300,7 +300,7 @@ def test_an_older_version_never_stored_is_kept_out_unless_the_run_takes_older_ve
     assert store.upsert(wrong, seen_at=T1) == "new"
     edit = rehashed(records[2], body=records[2]["body"] + "\n\nUpdate.", date_modified=T2)
     assert store.upsert(edit, seen_at=T2) == "stale"
-    assert store.upsert(edit, seen_at=T2, take_older=True) == "updated"
+    assert store.upsert(edit, seen_at=T2, take_fetched=True) == "updated"
     assert strip(store.get(edit["url"])) == edit
 
 
@@ -318,11 +318,27 @@ def test_a_version_lacking_what_the_stored_one_has_changes_nothing_unless_modifi
         written = []  # the caller's writes that belong with the item (its WARC capture) go with it
         assert store.upsert(broken, seen_at=T2, also=lambda: written.append(1)) == "degraded" and written == []
     stored = store.get(good["url"])
-    assert strip(stored) == good and (stored["revision"], stored["last_seen"]) == (1, T1)
+    assert strip(stored) == good and (stored["revision"], stored["last_seen"]) == (1, T2)  # seen, not taken
     edited = rehashed(good, body="", word_count=0, date_modified=T3)  # an edit that empties it: taken
     assert store.upsert(edited, seen_at=T3) == "updated" and store.get(good["url"])["body"] == ""
     undated = rehashed(edited, body="An edit.", word_count=2, date_modified=None)  # new content, no date
     assert store.upsert(undated, seen_at=T3) == "updated"  # a site that stopped giving modification times
+
+
+def test_a_version_kept_out_still_tells_where_the_item_is_and_when_it_was_listed(store, records):
+    """The content stays, but a move to a new address and a discovery date that moved are news: without
+    them every run fetched the item again (its new URL unknown, its listed date behind) and warned again."""
+    good = records[2]
+    assert store.upsert(good, seen_at=T1) == "new"
+    moved = f"{good['url']}-moved"
+    broken = rehashed(good, url=moved, tags=[])  # an edit that drops the tags without a new date
+    assert store.upsert(broken, seen_at=T2, aliases=[good["url"]], listed=T3) == "degraded"
+    stored = store.get(moved)
+    assert stored is not None and stored["url"] == moved and stored["tags"] == good["tags"]
+    assert (stored["listed_date"], stored["revision"]) == (T3, 1)
+    assert store.get(good["url"])["article_id"] == good["article_id"]  # the old address, an alias
+    # a run that asks for what the site says now (-a full=1) takes it
+    assert store.upsert(broken, seen_at=T3, take_fetched=True) == "updated" and store.get(moved)["tags"] == []
 
 
 def test_lists_and_objects_are_json_text_ints_are_integers(sqlite_store, records):

@@ -65,12 +65,6 @@ class ReextractSpider(MayadeenSpider):
                 capture.url, callback=self.parse_item, meta={ARCHIVED_META: archived}, dont_filter=True
             )
 
-    @property
-    def takes_older_versions(self) -> bool:
-        """True: a capture older than the stored version is skipped before it is read (``start``), so
-        what re-extraction gives is the archive's word on that capture, whatever the date it finds."""
-        return True
-
     def failing_due(self):
         """None: re-extraction reads the archive; the failing items are the crawls' to ask for again."""
         return iter(())

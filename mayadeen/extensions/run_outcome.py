@@ -126,7 +126,8 @@ REFUSED_STAT = "mayadeen/store/refused"
 
 
 def items_dropped(stats: Mapping[str, Any]) -> int:
-    """Items dropped (invalid, duplicate): Scrapy's ``item_dropped_count`` without the refused copies
+    """Items dropped (invalid, duplicate, or a version the store kept out: ``mayadeen/items/stale`` and
+    ``mayadeen/items/degraded``): Scrapy's ``item_dropped_count`` without the refused copies
     whose page is fetched again, which are neither."""
     return stats.get("item_dropped_count", 0) - stats.get(REFUSED_STAT, 0)
 

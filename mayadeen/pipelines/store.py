@@ -81,7 +81,7 @@ class StorePipeline:
         self.retry_timeout = retry_timeout
         self.writer: StoreThread | None = None
         self.reader: StoreThread | None = None
-        self.take_older = False  # set when the spider opens (``takes_older_versions``)
+        self.take_fetched = False  # set when the spider opens (``takes_what_it_fetches``)
         self.errors: tuple[type[BaseException], ...] = ()  # what the engine raises when a write fails
         self.run_id: int | None = None
         self.item_writes: list[Callable[[Any, Store], None]] = []
@@ -119,7 +119,7 @@ class StorePipeline:
         )
         spider = self.crawler.spider
         # A run that asked for what the site says now takes it, older than the stored version or not.
-        self.take_older = bool(getattr(spider, "takes_older_versions", False))
+        self.take_fetched = bool(getattr(spider, "takes_what_it_fetches", False))
         arguments = spider_arguments(spider)
 
         def start_run(store: Store) -> tuple[int, list[int]]:
@@ -162,7 +162,7 @@ class StorePipeline:
 
         def upsert(store: Store) -> tuple[str, list[str]]:
             also = (lambda: [write(item, store) for write in writes]) if writes else None
-            outcome = store.upsert(record, run_id=self.run_id, also=also, take_older=self.take_older, **found)
+            outcome = store.upsert(record, run_id=self.run_id, also=also, take_fetched=self.take_fetched, **found)
             return outcome, lost_facts(record, store.get(record["article_id"])) if outcome == DEGRADED else []
 
         try:

@@ -82,10 +82,11 @@ class MayadeenSpider(SpiderArguments, scrapy.Spider):
         self.freshness = await open_freshness(self.crawler, full=self.full)
 
     @property
-    def takes_older_versions(self) -> bool:
+    def takes_what_it_fetches(self) -> bool:
         """Whether the store takes what this run fetches even when it was modified before the version
-        stored (``-a full=1``: the operator asks for what the site says now, a wrong stored date set
-        right); other runs keep a newer version stored meanwhile (``mayadeen.store.model.STALE``)."""
+        stored, or lacks what that one has (``-a full=1``: the operator asks for what the site says now;
+        a wrong stored date, an edit that removed tags without a new date, are set right). Other runs,
+        and re-extraction, keep the stored version (``mayadeen.store.model``: ``STALE``, ``DEGRADED``)."""
         return bool(self.full)
 
     def failing_due(self) -> Iterator[scrapy.Request]:

@@ -43,7 +43,7 @@ _RUN_COLUMNS = {
     "items_new": "Items stored for the first time.",
     "items_updated": "Items whose content changed (a new revision).",
     "items_unchanged": "Items fetched again with the same content.",
-    "items_dropped": "Records dropped as invalid or duplicate.",
+    "items_dropped": "Records dropped: invalid, duplicate, or a version older or poorer than the one stored.",
     "requests": "Requests made.",
     "responses_by_status": "Responses by HTTP status, as JSON.",
     "errors": "Errors logged.",

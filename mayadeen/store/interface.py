@@ -202,10 +202,10 @@ class Store:
         listed: str | None = None,
         run_id: int | None = None,
         also: Callable[[], None] | None = None,
-        take_older: bool = False,
+        take_fetched: bool = False,
     ) -> str:
         """Store one record; returns ``"new"``, ``"updated"``, ``"unchanged"``, ``"stale"`` or
-        ``"degraded"`` (``model.stored_change``, ``model.lost_facts``; ``take_older``: a version modified
+        ``"degraded"`` (``model.stored_change``, ``model.lost_facts``; ``take_fetched``: a version modified
         before the stored one is taken too). ``also()``: the caller's writes that belong with the item,
         in its transaction."""
         raise NotImplementedError

@@ -108,16 +108,16 @@ def lost_facts(record: Mapping[str, Any], stored: Mapping[str, Any]) -> list[str
 
 
 def stored_change(
-    record: Mapping[str, Any], old_hash: str | None, revision: int, old_modified=None, *, take_older: bool = False
+    record: Mapping[str, Any], old_hash: str | None, revision: int, old_modified=None, *, take_fetched: bool = False
 ) -> tuple[tuple[str, ...], str, int]:
     """What storing ``record`` over a stored version (its content hash, revision and ``date_modified``)
     does: the columns to set, the outcome and the new revision. A new content hash makes a revision;
     a record modified before the stored one changes nothing (``STALE``): a slower run that fetched it
     before an edit must not put it back (the next runs would skip the edit: its date is stored).
-    ``take_older``: a run that asked for what the site says now (``-a full=1``) or re-extracts the
-    archive takes it whatever its date, so that a wrong stored date (an older parser's) can be set right."""
+    ``take_fetched``: a run that asked for what the site says now (``-a full=1``) takes it whatever its
+    date, so that a wrong stored date (an older parser's) can be set right."""
     modified, stored = record.get("date_modified"), to_utc_iso(old_modified) if old_modified else None
-    if modified and stored and modified < stored and not take_older:
+    if modified and stored and modified < stored and not take_fetched:
         return (), STALE, revision
     if old_hash == record.get("content_hash"):
         return METADATA_COLUMNS, UNCHANGED, revision

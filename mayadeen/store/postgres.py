@@ -230,17 +230,17 @@ class PostgresStore(Store):
         listed: str | None = None,
         run_id: int | None = None,
         also: Callable[[], None] | None = None,
-        take_older: bool = False,
+        take_fetched: bool = False,
     ) -> str:
         """Store one record, as the SQLite store: ``"new"``, ``"updated"``, ``"unchanged"``, ``"stale"``
         or ``"degraded"`` (``also()``: the caller's writes that belong with the item, in its transaction)."""
         aliases = sorted(set(aliases) - {record["url"]})  # one order for every writer: fewer deadlocks
         seen_at = seen_at or utc_timestamp()
         return self._transaction(
-            lambda: self._upsert(record, seen_at, aliases, listed, run_id, also, take_older), write=True
+            lambda: self._upsert(record, seen_at, aliases, listed, run_id, also, take_fetched), write=True
         )
 
-    def _upsert(self, record, seen_at, aliases, listed, run_id, also, take_older) -> str:
+    def _upsert(self, record, seen_at, aliases, listed, run_id, also, take_fetched) -> str:
         conn, article_id, url = self.conn, record["article_id"], record["url"]
         old = self._locked_state(article_id)
         if old is None:  # new, unless another writer inserts it first: then it waits for that one's commit
@@ -252,15 +252,15 @@ class PostgresStore(Store):
                 values,
             ).fetchone()
             old = None if inserted else self._locked_state(article_id)
+        kept = False  # a version the store refused: the caller's writes that belong with it go too
         if old is None:
             outcome = NEW
         else:
-            columns, outcome, revision = stored_change(record, *old, take_older=take_older)
-            if outcome == STALE:
-                return outcome
-            stored = self._stored_version(article_id)
-            if lost_facts(record, stored[0]):
-                return DEGRADED
+            columns, outcome, revision = stored_change(record, *old, take_fetched=take_fetched)
+            stored = self._stored_version(article_id) if outcome != STALE else None
+            kept = outcome == STALE or not take_fetched and lost_facts(record, stored[0])
+            if kept:  # the content stays; where the item is and when discovery last showed it are news
+                outcome, columns, revision = outcome if outcome == STALE else DEGRADED, ("url",), old[1]
             if outcome == UPDATED:
                 self._file_revision(article_id, *stored)
             assignments = "".join(f"{c} = %s, " for c in columns)
@@ -278,7 +278,7 @@ class PostgresStore(Store):
             conn.execute(
                 "INSERT INTO article_urls (url, article_id) VALUES (%s, %s) ON CONFLICT DO NOTHING", (alias, article_id)
             )
-        if also is not None:
+        if also is not None and not kept:
             also()
         return outcome
 

@@ -195,10 +195,10 @@ class ArticleStore(Store):
         listed: str | None = None,
         run_id: int | None = None,
         also: Callable[[], None] | None = None,
-        take_older: bool = False,
+        take_fetched: bool = False,
     ) -> str:
         """Store one record; returns ``"new"``, ``"updated"``, ``"unchanged"``, ``"stale"`` (modified before
-        the stored version, which stays, unless ``take_older``: ``model.stored_change``) or ``"degraded"``
+        the stored version, which stays, unless ``take_fetched``: ``model.stored_change``) or ``"degraded"``
         (lacking facts the stored version has, modified no later: ``model.lost_facts``; it stays).
 
         Keyed by ``article_id``. A different ``content_hash`` replaces the row (revision + 1) and files
@@ -226,11 +226,12 @@ class ArticleStore(Store):
                 )
                 outcome = NEW
             else:
-                columns, outcome, revision = stored_change(record, *old, take_older=take_older)
+                columns, outcome, revision = stored_change(record, *old, take_fetched=take_fetched)
                 stored = self._stored_version(conn, article_id) if outcome != STALE else None
-                if outcome == STALE or lost_facts(record, stored[0]):
+                if outcome == STALE or not take_fetched and lost_facts(record, stored[0]):
+                    # The content stays; where the item is and when discovery last showed it are news.
                     kept.append(outcome if outcome == STALE else DEGRADED)
-                    return kept[0]
+                    outcome, columns, revision = kept[0], ("url",), old[1]
                 if outcome == UPDATED:
                     self._file_revision(conn, article_id, *stored)
                 assignments = ", ".join(f"{c} = ?" for c in columns)
