@@ -18,14 +18,14 @@ from scrapy.loader import ItemLoader
 from mayadeen.items import ArticleItem
 from mayadeen.normalize.codes import to_kind, to_language, to_post_id, to_section_group
 from mayadeen.normalize.counts import parse_count, parse_duration, parse_read_time
-from mayadeen.normalize.dates import to_utc_iso
+from mayadeen.normalize.dates import date_precision, to_utc_iso
 from mayadeen.normalize.hrefs import item_url, public_url
 from mayadeen.normalize.links import normalize_link
 from mayadeen.normalize.media import normalize_image
 from mayadeen.normalize.names import author_name, tag_name
 from mayadeen.normalize.text import clean_text, count_clean_words, drop_duplicates, strip_label
 from mayadeen.record import EXTRACTED_KEYS, LIST_KEYS
-from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_URL
+from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_URL, item_kind
 
 # Defined on the body even when a page has none: ``word_count == len(body.split())`` must hold.
 DEFAULTS = {"body": "", "word_count": 0}
@@ -49,9 +49,13 @@ class EachAgainstPage(Each):
     and drops the tracking parameters (the loader context's ``base_url`` and ``tracking``)."""
 
     def __call__(self, values, loader_context):
-        base = loader_context.get("base_url") or PUBLIC_URL
-        tracking = loader_context.get("tracking") or DEFAULT_TRACKING_PARAMS
+        base, tracking = page_of(loader_context)
         return [v for v in (self.normalise(value, base, tracking) for value in values) if v is not None]
+
+
+def page_of(loader_context) -> tuple[str, tuple[str, ...]]:
+    """The page URL and the tracking parameters in a loader context (the site's and the defaults)."""
+    return loader_context.get("base_url") or PUBLIC_URL, loader_context.get("tracking") or DEFAULT_TRACKING_PARAMS
 
 
 def _source(value) -> str | None:
@@ -168,6 +172,41 @@ class ArticleLoader(ItemLoader):
                 if field_name in collected:
                     return True
         return field_name in collected
+
+    def add_first_item_url(self, *layer_values) -> None:
+        """``url``: the first layer's URL that is an item page's; else the first on the site (a page of a
+        shape the site did not use before). A canonical link to the home page, an AMP or another
+        language's page is not the item's URL. A callable is read only when the layers before it gave
+        no item URL."""
+        base, tracking = page_of(self.context)
+        others = []
+        for value in layer_values:
+            if callable(value):
+                value = value()
+            url = item_url(value, base, tracking) if isinstance(value, str) else None
+            if url and item_kind(url):
+                self.add_value("url", url)
+                return
+            others.append(value)
+        self.add_first("url", *others)
+
+    def add_first_exact_date(self, field_name: str, *layer_values) -> None:
+        """The first date, layer by layer, that has its time and offset; else the first with its time
+        (Beirut time); else a day alone (midnight in Beirut): a naive or day-only value is a layer's
+        guess, another layer may know better. A layer may give several (a ``<time>``'s ``datetime``,
+        its text), best first; a callable is read only when the layers before it did not answer."""
+        guesses: dict[int, list] = {1: [], 0: []}
+        for value in layer_values:
+            if callable(value):
+                value = value()
+            exact = []
+            for v in value if isinstance(value, list) else [value]:
+                if v is not None:
+                    precision = date_precision(v)
+                    (exact if precision == 2 else guesses[precision]).append(v)
+            if self.add_first(field_name, exact):
+                return
+        self.add_first(field_name, guesses[1]) or self.add_first(field_name, guesses[0])
 
     def load_item(self):
         """The item with every extracted field present: lists default to ``[]``, ``body`` to ``""``,

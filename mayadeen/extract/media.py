@@ -6,6 +6,7 @@ import re
 
 from lxml import etree
 
+from mayadeen.normalize.media import normalize_image
 from mayadeen.normalize.text import element_text
 
 # Lazy-loading attributes first; ``src`` is often a placeholder (the normaliser refuses those).
@@ -43,6 +44,19 @@ def figure_image(container) -> dict:
         text = element_text(figcaption)
         caption = _SLIDE_COUNTER.sub("", text) if text else None
     return {"url": image_sources(container), "caption": caption, "credit": credit}
+
+
+def with_image_facts(figure: dict, ld_images: list, base: str, tracking: tuple[str, ...]) -> dict:
+    """A figure or gallery slide without its caption or credit takes them from the JSON-LD image of the
+    same URL (a caption ending in ``(…)`` holds its credit). Raw values: the loader normalises them."""
+    caption, credit = figure["caption"], figure["credit"]
+    if caption and (credit or caption.endswith(")")) or not ld_images:
+        return figure
+    url = (normalize_image(figure, base, tracking) or {}).get("url")
+    for candidate in ld_images:
+        if url and isinstance(candidate, dict) and url == (normalize_image(candidate, base, tracking) or {}).get("url"):
+            return {**figure, "caption": caption or candidate["caption"], "credit": credit or candidate["credit"]}
+    return figure
 
 
 def player_poster(player) -> dict:

@@ -21,38 +21,20 @@ from mayadeen.extract.breadcrumbs import breadcrumb_names
 from mayadeen.extract.cards import card_links
 from mayadeen.extract.dom import elements_by_class, has_class, parse_response, time_values
 from mayadeen.extract.jsonld import find_article, find_video, first, image_candidates, read_jsonld
-from mayadeen.extract.media import figure_image, player_poster, player_video
+from mayadeen.extract.media import figure_image, player_poster, player_video, with_image_facts
 from mayadeen.extract.meta import read_page_tags
 from mayadeen.extract.tawsiyat import read_tawsiyat, tawsiyat_classes
 from mayadeen.items import ArticleItem
 from mayadeen.loaders import ArticleLoader
 from mayadeen.normalize.codes import title_from_key, to_kind, to_post_id
-from mayadeen.normalize.dates import date_precision
-from mayadeen.normalize.hrefs import item_url, public_url
+from mayadeen.normalize.hrefs import public_url
 from mayadeen.normalize.links import normalize_links
-from mayadeen.normalize.media import normalize_image
 from mayadeen.normalize.names import split_keywords, split_names
 from mayadeen.normalize.text import element_text
+from mayadeen.pages.layer import layer
 from mayadeen.urls import DEFAULT_TRACKING_PARAMS, PUBLIC_URL, item_kind
 
 logger = logging.getLogger(__name__)
-
-
-class layer:  # noqa: N801 - used like the decorator it stands for
-    """``functools.cached_property`` without its lock (Python 3.11 takes one per first read): a page
-    object is read by one thread, and each of its dozen layers is read once per page."""
-
-    def __init__(self, read):
-        self.read, self.name = read, read.__name__
-
-    def __set_name__(self, owner, name):
-        self.name = name
-
-    def __get__(self, page, owner=None):
-        if page is None:
-            return self
-        value = page.__dict__[self.name] = self.read(page)
-        return value
 
 
 class ArticlePage:
@@ -133,8 +115,7 @@ class ArticlePage:
     def _add_identity(self, loader: ArticleLoader) -> None:
         ld, meta, item = self.ld_article, self.meta, self.item_container
         entity = ld.get("mainEntityOfPage")
-        self._add_url(
-            loader,
+        loader.add_first_item_url(
             self.page_tags.canonical,
             meta.first("og:url"),
             ld.get("url"),
@@ -167,21 +148,6 @@ class ArticlePage:
             meta.first("og:locale"),
             meta.first("language"),
         )
-
-    def _add_url(self, loader: ArticleLoader, *layers) -> None:
-        """The first layer's URL that is an item page's; else the first on the site (a page of a shape the
-        site did not use before). A canonical link to the home page, an AMP or another language's page
-        is not this item's URL. A callable is read only when the layers before it gave no item URL."""
-        others = []
-        for value in layers:
-            if callable(value):
-                value = value()
-            url = item_url(value, self.url, self.tracking) if isinstance(value, str) else None
-            if url and item_kind(url):
-                loader.add_value("url", url)
-                return
-            others.append(value)
-        loader.add_first("url", *others)
 
     def _add_sections(self, loader: ArticleLoader) -> None:
         """Metadata, the breadcrumb; only when all fail, the menu's label, a title from the URL."""
@@ -229,8 +195,7 @@ class ArticlePage:
                 split_names(tw.get("author")),
             )
         loader.add_value("source", by_class.text(self.SOURCE))
-        self._add_date(
-            loader,
+        loader.add_first_exact_date(
             "date_published",
             ld.get("datePublished"),
             meta.first("article:published_time"),
@@ -238,33 +203,13 @@ class ArticlePage:
             lambda: time_values(by_class.first(self.PUBLISHED)),
             lambda: self.ld_video.get("uploadDate"),
         )
-        self._add_date(
-            loader,
+        loader.add_first_exact_date(
             "date_modified",
             ld.get("dateModified"),
             meta.first("article:modified_time"),
             lambda: self.tawsiyat.get("last_updated"),
             lambda: time_values(by_class.first(self.UPDATED)),
         )
-
-    @staticmethod
-    def _add_date(loader: ArticleLoader, field: str, *layers) -> None:
-        """The first date, layer by layer, that has its time and offset; else the first with its time
-        (Beirut time); else a day alone (midnight in Beirut): a naive or day-only value is a layer's
-        guess, another layer may know better. A layer may give several (a ``<time>``'s ``datetime``,
-        its text), best first; a callable is read only when the layers before it did not answer."""
-        guesses: dict[int, list] = {1: [], 0: []}
-        for value in layers:
-            if callable(value):
-                value = value()
-            exact = []
-            for v in value if isinstance(value, list) else [value]:
-                if v is not None:
-                    precision = date_precision(v)
-                    (exact if precision == 2 else guesses[precision]).append(v)
-            if loader.add_first(field, exact):
-                return
-        loader.add_first(field, guesses[1]) or loader.add_first(field, guesses[0])
 
     def _add_tags_and_counts(self, loader: ArticleLoader) -> None:
         meta, by_class = self.meta, self.by_class
@@ -295,7 +240,7 @@ class ArticlePage:
         )
         lead = [main] if (main := loader.get_output_value("image")) else []
         rest = self.body.figures + [figure_image(el) for el in self.by_class.get(self.GALLERY_SLIDE, [])]
-        rest = [self._with_ld_facts(figure, ld_images) for figure in rest]
+        rest = [with_image_facts(figure, ld_images, self.url, self.tracking) for figure in rest]
         loader.add_first("images", lead + rest if rest else None, ld_images if len(ld_images) > 1 else None, lead)
         if loader.get_output_value("kind") == "video":  # all layers: URL and duration may live apart
             ld, meta, by_class = self.ld_video, self.meta, self.by_class
@@ -356,7 +301,8 @@ class ArticlePage:
         """The first main figure or media box; else the video player's poster."""
         container = next((el for el in map(self.by_class.first, self.MAIN_IMAGE) if el is not None), None)
         if container is not None:
-            return self._with_ld_facts(figure_image(container), image_candidates(self.ld_article.get("image")))
+            ld_images = image_candidates(self.ld_article.get("image"))
+            return with_image_facts(figure_image(container), ld_images, self.url, self.tracking)
         player = self.by_class.first(self.VIDEO_PLAYER)
         return player_poster(player) if player is not None else None
 
@@ -376,22 +322,6 @@ class ArticlePage:
         if block is None:
             return self.body.links
         return self.body.links + card_links(block, "read_next", self.CARD, self.CARD_TITLE, self.SECTION_HEAD)
-
-    def _with_ld_facts(self, figure: dict, ld_images: list) -> dict:
-        """A figure or gallery slide without its caption or credit takes them from the JSON-LD image of the
-        same URL (a caption ending in ``(…)`` holds its credit). Raw values: the loader normalises them."""
-        caption, credit = figure["caption"], figure["credit"]
-        if caption and (credit or caption.endswith(")")) or not ld_images:
-            return figure
-        url = (normalize_image(figure, self.url, self.tracking) or {}).get("url")
-        for candidate in ld_images:
-            if (
-                url
-                and isinstance(candidate, dict)
-                and url == (normalize_image(candidate, self.url, self.tracking) or {}).get("url")
-            ):
-                return {**figure, "caption": caption or candidate["caption"], "credit": credit or candidate["credit"]}
-        return figure
 
     def _own_urls(self) -> set[str]:
         """The page's URLs, canonical: the one it was fetched at and its canonical link."""

@@ -8,11 +8,10 @@ objects as Python lists and dicts).
 The store's later tables (breaking news, WARC captures, failing items, full-text search) and the
 export reader are written once, in SQL both engines speak, over ``Store``'s few methods:
 ``rows``/``row``/``stream``/``run`` (rows as dicts, times as the record's strings; ``stream_values``
-the same values as tuples, for many rows), ``read``/``write``
-(one transaction; a write waits for other writers of the same ``serial`` name, and PostgreSQL's is
-done again whole after a lost connection), ``snapshot`` (one read-only transaction for a long reader
-such as an export) and ``json`` (a list or object as a query parameter). Each engine creates its
-tables through its own migrations.
+the same values as tuples, for many rows), ``read``/``write`` (one transaction; a write waits for
+other writers of the same ``serial`` name, and PostgreSQL's is done again whole after a lost
+connection), ``snapshot`` (one read-only transaction for a long reader such as an export) and ``json``
+(a list or object as a query parameter). Each engine creates its tables through its own migrations.
 
 Parameters are numbered, ``$1, $2, …`` (``placeholders`` writes a list of them), a style both
 drivers take as it is, so no SQL text is rewritten and a ``?`` or ``%`` in a literal, or jsonb's ``?``
@@ -204,10 +203,8 @@ class Store:
         also: Callable[[], None] | None = None,
         take_fetched: bool = False,
     ) -> str:
-        """Store one record; returns ``"new"``, ``"updated"``, ``"unchanged"``, ``"stale"`` or
-        ``"degraded"`` (``model.stored_change``, ``model.lost_facts``; ``take_fetched``: a version modified
-        before the stored one is taken too). ``also()``: the caller's writes that belong with the item,
-        in its transaction."""
+        """Store one record: ``"new"``, ``"updated"``, ``"unchanged"``, ``"stale"`` or ``"degraded"``
+        (``model.settled_change``); ``also()``: the caller's writes that belong with it, in its transaction."""
         raise NotImplementedError
 
     def get(self, url_or_id: str) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ either) import this module and never one another.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
@@ -87,6 +87,28 @@ class ItemState(NamedTuple):
     listed_date: str | None
     last_seen: str
     last_run: int | None  # the crawl_runs id of the run that stored it last
+
+
+#: The outcomes that leave the stored content as it is; only ``KEPT_COLUMNS`` (with the bookkeeping) change.
+KEPT_OUT = frozenset({STALE, DEGRADED})
+#: Where the item is now: a version kept out still tells it (a move to a new URL).
+KEPT_COLUMNS = ("url",)
+
+
+def settled_change(
+    record: Mapping[str, Any], old: tuple, read_stored: Callable[[], tuple], *, take_fetched: bool = False
+) -> tuple[tuple[str, ...], str, int, tuple | None]:
+    """``stored_change`` against the stored state ``old`` (content hash, revision, ``date_modified``),
+    then ``lost_facts`` against the stored version (``read_stored()``: its record, revision and when it
+    was last seen; read unless the record is stale): the columns to set, the outcome, the revision and
+    the stored version (for its revision row). ``take_fetched`` (a ``-a full=1`` run) keeps nothing out."""
+    columns, outcome, revision = stored_change(record, *old, take_fetched=take_fetched)
+    stored = read_stored() if outcome != STALE else None
+    if stored is not None and not take_fetched and lost_facts(record, stored[0]):
+        outcome = DEGRADED
+    if outcome in KEPT_OUT:
+        return KEPT_COLUMNS, outcome, old[1], stored
+    return columns, outcome, revision, stored
 
 
 def lost_facts(record: Mapping[str, Any], stored: Mapping[str, Any]) -> list[str]:

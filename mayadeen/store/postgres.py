@@ -11,10 +11,8 @@ Several writers: each item is stored in one transaction. A new item is inserted 
 ``ON CONFLICT (article_id) DO NOTHING``; an existing one is read ``FOR UPDATE`` (its row lock), so
 two workers storing the same item at the same moment are serialised: one row, and one revision per
 content change. A transaction that loses a deadlock, or its connection (the server restarted), is
-done again whole. Readers never wait for writers.
-
-The tables and their migrations are in ``postgres_schema``; migrating takes an advisory lock, so
-workers starting at once do it once.
+done again whole. Readers never wait for writers. The tables and their migrations are in
+``postgres_schema``; migrating takes an advisory lock, so workers starting at once do it once.
 """
 
 from __future__ import annotations
@@ -33,16 +31,14 @@ from mayadeen.record import utc_timestamp
 from mayadeen.store.interface import Store
 from mayadeen.store.model import (
     BOOKKEEPING_COLUMNS,
-    DEGRADED,
+    KEPT_OUT,
     NEW,
     POSTGRESQL,
     RECORD_COLUMNS,
-    STALE,
     UPDATED,
     ItemState,
     StoreTarget,
-    lost_facts,
-    stored_change,
+    settled_change,
 )
 from mayadeen.store.postgres_connection import connect
 from mayadeen.store.postgres_outage import Outage
@@ -232,8 +228,7 @@ class PostgresStore(Store):
         also: Callable[[], None] | None = None,
         take_fetched: bool = False,
     ) -> str:
-        """Store one record, as the SQLite store: ``"new"``, ``"updated"``, ``"unchanged"``, ``"stale"``
-        or ``"degraded"`` (``also()``: the caller's writes that belong with the item, in its transaction)."""
+        """Store one record, with the SQLite store's outcomes and arguments (``ArticleStore.upsert``)."""
         aliases = sorted(set(aliases) - {record["url"]})  # one order for every writer: fewer deadlocks
         seen_at = seen_at or utc_timestamp()
         return self._transaction(
@@ -256,11 +251,10 @@ class PostgresStore(Store):
         if old is None:
             outcome = NEW
         else:
-            columns, outcome, revision = stored_change(record, *old, take_fetched=take_fetched)
-            stored = self._stored_version(article_id) if outcome != STALE else None
-            kept = outcome == STALE or not take_fetched and lost_facts(record, stored[0])
-            if kept:  # the content stays; where the item is and when discovery last showed it are news
-                outcome, columns, revision = outcome if outcome == STALE else DEGRADED, ("url",), old[1]
+            columns, outcome, revision, stored = settled_change(
+                record, old, lambda: self._stored_version(article_id), take_fetched=take_fetched
+            )
+            kept = outcome in KEPT_OUT  # the content stays; where the item is and when it was listed are news
             if outcome == UPDATED:
                 self._file_revision(article_id, *stored)
             assignments = "".join(f"{c} = %s, " for c in columns)
@@ -283,20 +277,16 @@ class PostgresStore(Store):
         return outcome
 
     def _locked_state(self, article_id: str) -> tuple | None:
-        """The stored item's content_hash, revision and date_modified, its row locked until the
-        transaction ends."""
-        return self.conn.execute(
-            "SELECT content_hash, revision, date_modified FROM articles WHERE article_id = %s FOR UPDATE",
-            (article_id,),
-        ).fetchone()
+        """The stored item's content_hash, revision and date_modified, its row locked until commit."""
+        sql = "SELECT content_hash, revision, date_modified FROM articles WHERE article_id = %s FOR UPDATE"
+        return self.conn.execute(sql, (article_id,)).fetchone()
 
     def _stored_version(self, article_id: str) -> tuple[dict[str, Any], int, Any]:
         """The current (locked) record of ``article_id``, its revision and when it was last seen."""
-        row = self.conn.execute(
-            f"SELECT {', '.join(RECORD_COLUMNS)}, revision, last_seen FROM articles WHERE article_id = %s",
-            (article_id,),
-        ).fetchone()
-        return row_of(RECORD_COLUMNS, row[: len(RECORD_COLUMNS)]), row[-2], row[-1]
+        names = (*RECORD_COLUMNS, "revision", "last_seen")
+        row = self.conn.execute(f"SELECT {', '.join(names)} FROM articles WHERE article_id = %s", (article_id,))
+        record = row_of(names, row.fetchone())
+        return record, record.pop("revision"), record.pop("last_seen")
 
     def _file_revision(self, article_id: str, old: dict, revision: int, seen_at) -> None:
         """Files the current version of ``article_id`` in article_revisions (its content changed)."""

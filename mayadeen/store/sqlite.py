@@ -33,16 +33,14 @@ from mayadeen.store import schema
 from mayadeen.store.interface import Store
 from mayadeen.store.model import (
     BOOKKEEPING_COLUMNS,
-    DEGRADED,
     JSON_COLUMNS,
+    KEPT_OUT,
     NEW,
     RECORD_COLUMNS,
     SQLITE,
-    STALE,
     UPDATED,
     ItemState,
-    lost_facts,
-    stored_change,
+    settled_change,
 )
 
 #: The path of a store kept in memory, gone when it is closed.
@@ -226,12 +224,11 @@ class ArticleStore(Store):
                 )
                 outcome = NEW
             else:
-                columns, outcome, revision = stored_change(record, *old, take_fetched=take_fetched)
-                stored = self._stored_version(conn, article_id) if outcome != STALE else None
-                if outcome == STALE or not take_fetched and lost_facts(record, stored[0]):
-                    # The content stays; where the item is and when discovery last showed it are news.
-                    kept.append(outcome if outcome == STALE else DEGRADED)
-                    outcome, columns, revision = kept[0], ("url",), old[1]
+                columns, outcome, revision, stored = settled_change(
+                    record, old, lambda: self._stored_version(conn, article_id), take_fetched=take_fetched
+                )
+                if outcome in KEPT_OUT:  # the content stays; where the item is and when it was listed are news
+                    kept.append(outcome)
                 if outcome == UPDATED:
                     self._file_revision(conn, article_id, *stored)
                 assignments = ", ".join(f"{c} = ?" for c in columns)
