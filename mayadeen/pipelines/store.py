@@ -59,9 +59,10 @@ class StorePipeline:
     the item is dropped quietly (``not_stored``): only the copy that is stored reaches the feeds.
     Runs that died without closing their ``crawl_runs`` row are marked ``killed``
     (``mayadeen.store.run_progress``).
-    A record modified before the stored version (a slow run's fetch, a cache's old copy) leaves the store
-    as it is and is dropped (INFO); so does one lacking facts the stored version has without being
-    modified since (a page broken for a while: WARNING). Stats: ``mayadeen/items/new``,
+    A record modified before the stored version (a slow run's fetch, a cache's old copy) leaves the stored
+    content as it is and is dropped (INFO); so does one lacking facts the stored version has without
+    being modified since (a page broken for a while: WARNING); a ``-a full=1`` run takes what it fetches
+    (``model.settled_change``). Stats: ``mayadeen/items/new``,
     ``mayadeen/items/updated``, ``mayadeen/items/unchanged``, ``mayadeen/items/stale``,
     ``mayadeen/items/degraded``,
     ``mayadeen/run_id`` (the ``crawl_runs`` id of this crawl), and ``mayadeen/lost/run_figures`` when the
