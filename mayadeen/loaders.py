@@ -16,7 +16,7 @@ from itemloaders.utils import arg_to_iter, get_func_args
 from scrapy.loader import ItemLoader
 
 from mayadeen.items import ArticleItem
-from mayadeen.normalize.codes import to_kind, to_language, to_post_id, to_section_group
+from mayadeen.normalize.codes import to_kind, to_language, to_post_id, to_section_group, to_section_name
 from mayadeen.normalize.counts import parse_count, parse_duration, parse_read_time
 from mayadeen.normalize.dates import date_precision, to_utc_iso
 from mayadeen.normalize.hrefs import item_url, public_url
@@ -95,7 +95,8 @@ class ArticleLoader(ItemLoader):
     article_id_in = Each(to_post_id)
     kind_in = Each(to_kind)
     section_group_in = Each(to_section_group)
-    section_in = headline_in = summary_in = Each(clean_text)
+    section_in = Each(to_section_name)
+    headline_in = summary_in = Each(clean_text)
     source_in = Each(_source)
     date_published_in = date_modified_in = Each(to_utc_iso)
     read_time_minutes_in = Each(parse_read_time)

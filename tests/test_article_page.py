@@ -307,6 +307,13 @@ def canonical_percent_encoded(html):
     return re.sub(r'(<link rel="canonical" href="[^"]*)"', lambda m: m.group(1).replace("-", "%2D") + '"', html)
 
 
+def meta_section_as_key(html):
+    """``article:section`` written as the URL's key (``politics``), not the section's name."""
+    path = re.search(r'<link rel="canonical" href="https://english\.almayadeen\.net/([^"]*)"', html).group(1)
+    key = path.split("/")[-2] if path.count("/") > 1 else path.split("/")[0]
+    return re.sub(r'(<meta property="article:section" content=")[^"]*', lambda m: m.group(1) + key, html)
+
+
 def both(*mutations):
     def mutate(html):
         for mutation in mutations:
@@ -350,6 +357,7 @@ MUTATIONS = [
     canonical_to_amp,
     canonical_other_language_first,
     canonical_percent_encoded,
+    meta_section_as_key,
     # two or more layers gone at once, the rest still carrying every fact
     both(no_jsonld, no_tawsiyat),
     both(no_jsonld, no_meta),

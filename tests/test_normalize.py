@@ -5,7 +5,14 @@ from datetime import UTC, date, datetime
 import lxml.html
 import pytest
 
-from mayadeen.normalize.codes import title_from_key, to_kind, to_language, to_post_id, to_section_group
+from mayadeen.normalize.codes import (
+    title_from_key,
+    to_kind,
+    to_language,
+    to_post_id,
+    to_section_group,
+    to_section_name,
+)
 from mayadeen.normalize.counts import parse_count, parse_duration, parse_read_time, to_int
 from mayadeen.normalize.credits import clean_credit, split_credit
 from mayadeen.normalize.dates import date_precision, to_utc_iso
@@ -284,6 +291,22 @@ def test_to_language(raw, expected):
 )
 def test_to_section_group(raw, expected):
     assert to_section_group(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("Politics", "Politics"),
+        ("Arts &amp; Culture", "Arts & Culture"),
+        ("NewsFeed", "NewsFeed"),
+        ("politics", None),  # the URL's key, not the section's name
+        ("arts-culture", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_to_section_name(raw, expected):
+    assert to_section_name(raw) == expected
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,14 @@ def to_section_group(value) -> str | None:
     return _GROUP_BY_KEY.get(_NOT_LETTER.sub("", text.lower())) if text else None
 
 
+def to_section_name(value) -> str | None:
+    """A section's display name (``Politics``, ``Arts & Culture``); a URL key written in its place
+    (``politics``, ``arts-culture``: a layer that took the key for the name) is none, so the next layer,
+    or the menu's label, names the section."""
+    text = clean_text(value)
+    return None if not text or _URL_KEY.fullmatch(text) else text
+
+
 def title_from_key(value) -> str | None:
     """Last-resort display name from a URL key: ``in-pictures`` -> ``In Pictures``."""
     text = clean_text(value)
