@@ -230,7 +230,7 @@ class ArticlePage:
     def _add_media(self, loader: ArticleLoader) -> None:
         """Main image from the page (figure or video poster), else JSON-LD, og:image, tawsiyat; then
         ``images`` = the main image and the body's or gallery's images in page order; the video."""
-        ld_images = image_candidates(self.ld_article.get("image"))
+        ld_images = self.ld_images
         loader.add_first(
             "image",
             self.main_image,
@@ -265,6 +265,7 @@ class ArticlePage:
     jsonld = layer(lambda self: read_jsonld(self.by_tag["script"]))
     ld_article = layer(lambda self: find_article(self.jsonld, self._own_urls))
     ld_video = layer(lambda self: find_video(self.jsonld, self.ld_article))
+    ld_images = layer(lambda self: image_candidates(self.ld_article.get("image")))
     tawsiyat = layer(lambda self: read_tawsiyat(self.by_tag["script"]))
     by_class = layer(lambda self: elements_by_class(self.item_container))
 
@@ -301,8 +302,7 @@ class ArticlePage:
         """The first main figure or media box; else the video player's poster."""
         container = next((el for el in map(self.by_class.first, self.MAIN_IMAGE) if el is not None), None)
         if container is not None:
-            ld_images = image_candidates(self.ld_article.get("image"))
-            return with_image_facts(figure_image(container), ld_images, self.url, self.tracking)
+            return with_image_facts(figure_image(container), self.ld_images, self.url, self.tracking)
         player = self.by_class.first(self.VIDEO_PLAYER)
         return player_poster(player) if player is not None else None
 

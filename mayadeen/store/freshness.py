@@ -22,11 +22,11 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from mayadeen.days import site_day
-from mayadeen.normalize.dates import SITE_TZ, to_utc_iso
+from mayadeen.normalize.dates import SITE_TZ, date_precision, to_utc_iso
 from mayadeen.store.model import ItemState
 
 logger = logging.getLogger(__name__)
@@ -82,10 +82,8 @@ def parse_instant(value) -> datetime | None:
 
 
 def is_day_only(value) -> bool:
-    """Whether a date string names a day without a time (``2025-08-04``, ``4 Aug 2025``)."""
-    if isinstance(value, str):
-        return ":" not in value  # every time of day the site writes has hh:mm
-    return isinstance(value, date) and not isinstance(value, datetime)
+    """Whether a date value names a day without a time (``2025-08-04``, ``4 Aug 2025``)."""
+    return date_precision(value) == 0
 
 
 class Freshness:
